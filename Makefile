@@ -1,0 +1,80 @@
+# Station: the two commands of the README, and a few more.
+#   make demo   install what is missing, build, run the whole flow on SoftHSM2
+#               and simulated devices over pseudo-terminals
+#   make test   install what is missing, build with -Werror under ASan+UBSan,
+#               run every test suite
+# Both install missing Debian 12 packages with apt-get (as root, or via sudo).
+
+BUILD      ?= build
+TEST_BUILD ?= build-test
+FUZZ_BUILD ?= build-fuzz
+DEMO_HOME  ?= $(CURDIR)/demo-home
+FUZZ_SECONDS ?= 60
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# What building and running the station needs.
+DEPS = meson ninja-build pkg-config gcc libc6-dev \
+       libglib2.0-dev libjson-glib-dev libssl-dev openssl libp11-dev libp11-kit-dev \
+       softhsm2 libsqlite3-dev sqlite3 libusb-1.0-0-dev libgtk-3-dev
+# What the tests need on top: independent tools that check our output,
+# the sanitizer runtime, emulators and the GUI test stack.
+TEST_DEPS = opensc gnutls-bin clang-14 libclang-rt-14-dev stm32flash \
+       umockdev libumockdev-dev xvfb xauth at-spi2-core dbus-x11 python3-dogtail
+
+.PHONY: all deps test-deps build build-test demo test fuzz clean bench
+
+all: build
+
+define install_missing
+	@missing=$$(for p in $(1); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing missing packages:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call install_missing,$(DEPS))
+
+test-deps: deps
+	$(call install_missing,$(TEST_DEPS))
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) -Dtests=false
+
+build: deps $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+
+$(TEST_BUILD)/build.ninja:
+	meson setup $(TEST_BUILD) --werror -Db_sanitize=address,undefined -Db_lundef=false
+
+build-test: test-deps $(TEST_BUILD)/build.ninja
+	meson compile -C $(TEST_BUILD)
+
+# The demo uses a PIN for the demo token and the demo operators that the
+# README documents; a real station asks for them.
+demo: build
+	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} \
+	  $(BUILD)/station/station --home $(DEMO_HOME) demo
+
+test: build-test
+	meson test -C $(TEST_BUILD) --print-errorlogs --num-processes 2
+
+bench: build
+	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} \
+	  $(BUILD)/station/station --home $(DEMO_HOME) setup demo
+	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} \
+	  $(BUILD)/station/station --home $(DEMO_HOME) bench --units 2000 --slots 4
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang-14 meson setup $(FUZZ_BUILD) -Dfuzz=true -Dtests=false -Dgui=disabled
+
+fuzz: test-deps $(FUZZ_BUILD)/build.ninja
+	meson compile -C $(FUZZ_BUILD)
+	tests/fuzz/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)

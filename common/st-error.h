@@ -1,0 +1,39 @@
+/* The one error domain of the station (DESIGN.md, Conventions).
+ *
+ * Foreign errors (CKR_*, libusb, the OpenSSL error queue, sqlite) are
+ * converted at the boundary with their names kept in the message; context
+ * is added on the way up with g_prefix_error(). */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define ST_ERROR (st_error_quark ())
+
+typedef enum {
+  ST_ERROR_INTERNAL,
+  ST_ERROR_NOT_FOUND,
+  ST_ERROR_NOT_SUPPORTED,
+  ST_ERROR_INVALID_DATA,
+  ST_ERROR_READ,
+  ST_ERROR_WRITE,
+  ST_ERROR_TIMED_OUT,
+  ST_ERROR_BUSY,
+  ST_ERROR_AUTH_FAILED,
+  ST_ERROR_PERMISSION_DENIED,
+  ST_ERROR_VERIFY_FAILED,
+  ST_ERROR_CANCELLED,
+  ST_ERROR_LAST
+} StError;
+
+GQuark st_error_quark (void);
+const char *st_error_code_to_string (StError code);
+
+/* Sets @error from the OpenSSL error queue: "@what: <reason> (<lib>)".
+ * Drains the queue so that a later error does not pick up stale entries. */
+void st_error_set_openssl (GError **error, StError code, const char *what);
+/* Drains and discards the calling thread's OpenSSL error queue. */
+void st_error_clear_openssl (void);
+
+G_END_DECLS

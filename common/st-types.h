@@ -1,0 +1,28 @@
+/* Types shared by every layer: key algorithms and device slots, numbered as
+ * in shared/agent-protocol.md so that the wire value is the enum value. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  ST_ALG_NONE = 0,
+  ST_ALG_EC_P256 = 1,
+  ST_ALG_EC_P384 = 2,
+  ST_ALG_ED25519 = 3,
+} StAlg;
+
+/* Profile spelling: "ec-p256", "ec-p384", "ed25519"; NULL for others. */
+const char *st_alg_to_string (StAlg alg);
+/* ST_ALG_NONE when @name is not one of the profile spellings. */
+StAlg st_alg_from_string (const char *name);
+/* The HELLO algorithms bit of @alg (bit 0 P-256, bit 1 P-384, bit 2 Ed25519). */
+guint8 st_alg_to_mask_bit (StAlg alg);
+
+typedef enum {
+  ST_SLOT_CERT = 1,  /* one DER certificate */
+  ST_SLOT_CHAIN = 2, /* DER certificates concatenated, issuing CA first */
+} StSlot;
+
+G_END_DECLS

@@ -1,0 +1,153 @@
+#include "st-util.h"
+#include "st-error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <string.h>
+#include <unistd.h>
+
+gchar *
+st_hex_encode (const guint8 *data, gsize len)
+{
+  static const char digits[] = "0123456789abcdef";
+  gchar *out = g_malloc (len * 2 + 1);
+  for (gsize i = 0; i < len; i++)
+    {
+      out[2 * i] = digits[data[i] >> 4];
+      out[2 * i + 1] = digits[data[i] & 0x0f];
+    }
+  out[len * 2] = '\0';
+  return out;
+}
+
+GBytes *
+st_hex_decode (const char *hex, GError **error)
+{
+  gsize n = strlen (hex);
+  if (n % 2 != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "hex string has an odd length (%" G_GSIZE_FORMAT ")", n);
+      return NULL;
+    }
+  g_autofree guint8 *buf = g_malloc (n / 2 + 1);
+  for (gsize i = 0; i < n / 2; i++)
+    {
+      int hi = g_ascii_xdigit_value (hex[2 * i]);
+      int lo = g_ascii_xdigit_value (hex[2 * i + 1]);
+      if (hi < 0 || lo < 0)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "'%s' is not hex (bad digit at %" G_GSIZE_FORMAT ")",
+                       hex, 2 * i);
+          return NULL;
+        }
+      buf[i] = (guint8) (hi << 4 | lo);
+    }
+  return g_bytes_new_take (g_steal_pointer (&buf), n / 2);
+}
+
+void
+st_memwipe (void *p, gsize len)
+{
+  if (p != NULL && len > 0)
+    OPENSSL_cleanse (p, len);
+}
+
+void
+st_bytes_wipe_unref (GBytes *secret)
+{
+  if (secret == NULL)
+    return;
+  gsize len = 0;
+  /* The data is owned by the GBytes; writing through it before the last
+   * unref is how a GBytes secret is wiped. */
+  void *data = (void *) g_bytes_get_data (secret, &len);
+  st_memwipe (data, len);
+  g_bytes_unref (secret);
+}
+
+gchar *
+st_sha256_hex (const guint8 *data, gsize len)
+{
+  guint8 md[32];
+  unsigned int mdlen = 0;
+  EVP_Digest (data, len, md, &mdlen, EVP_sha256 (), NULL);
+  return st_hex_encode (md, mdlen);
+}
+
+gchar *
+st_time_iso8601_from_unix (gint64 unix_seconds)
+{
+  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc (unix_seconds);
+  if (dt == NULL)
+    return g_strdup ("invalid-time");
+  return g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+gchar *
+st_time_iso8601_now (void)
+{
+  return st_time_iso8601_from_unix (g_get_real_time () / G_USEC_PER_SEC);
+}
+
+gboolean
+st_file_write_durable (const char *path, const void *data, gsize len,
+                       int mode, GError **error)
+{
+  g_autofree gchar *tmp = g_strdup_printf ("%s.tmp-XXXXXX", path);
+  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, mode);
+  if (fd < 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s",
+                   tmp, g_strerror (e));
+      return FALSE;
+    }
+  const guint8 *p = data;
+  gsize left = len;
+  while (left > 0)
+    {
+      ssize_t w = write (fd, p, left);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        {
+          int e = errno;
+          close (fd);
+          g_unlink (tmp);
+          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s",
+                       path, g_strerror (e));
+          return FALSE;
+        }
+      p += w;
+      left -= (gsize) w;
+    }
+  if (fsync (fd) != 0 || close (fd) != 0)
+    {
+      int e = errno;
+      g_unlink (tmp);
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot flush %s to disk: %s",
+                   path, g_strerror (e));
+      return FALSE;
+    }
+  if (g_rename (tmp, path) != 0)
+    {
+      int e = errno;
+      g_unlink (tmp);
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot rename %s to %s: %s",
+                   tmp, path, g_strerror (e));
+      return FALSE;
+    }
+  g_autofree gchar *dir = g_path_get_dirname (path);
+  int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0)
+    {
+      fsync (dfd);
+      close (dfd);
+    }
+  return TRUE;
+}

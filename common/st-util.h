@@ -1,0 +1,27 @@
+/* Small helpers shared by every library. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Lower-case hex of @len bytes. */
+gchar *st_hex_encode (const guint8 *data, gsize len);
+/* Parses hex (upper or lower case, even length); NULL and an error otherwise. */
+GBytes *st_hex_decode (const char *hex, GError **error);
+/* Zeroes @len bytes in a way the compiler may not drop. */
+void st_memwipe (void *p, gsize len);
+/* Wipes and frees a GBytes that holds a secret (its data must be owned
+ * by it: made with g_bytes_new() or g_bytes_new_take()). */
+void st_bytes_wipe_unref (GBytes *secret);
+/* Lower-case hex SHA-256 of @len bytes. */
+gchar *st_sha256_hex (const guint8 *data, gsize len);
+/* UTC time as ISO 8601 with a Z, to the second: 2026-11-23T09:00:00Z. */
+gchar *st_time_iso8601_now (void);
+gchar *st_time_iso8601_from_unix (gint64 unix_seconds);
+/* Writes @data to @path atomically (temporary file, fsync, rename, fsync of
+ * the folder) with @mode. */
+gboolean st_file_write_durable (const char *path, const void *data, gsize len,
+                                int mode, GError **error);
+
+G_END_DECLS

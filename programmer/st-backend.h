@@ -1,0 +1,132 @@
+/* The programmer backend that station/ sees (DESIGN.md, Programmer backends).
+ *
+ * A backend is one socket: one port, one device at a time. Every call blocks
+ * the calling worker thread, is bounded in time, honours the backend's
+ * GCancellable, and sets a GError in ST_ERROR on failure. An operation that a
+ * backend cannot do fails with ST_ERROR_NOT_SUPPORTED.
+ *
+ * Device status codes are mapped as follows, the status name always kept in
+ * the message ("device answered LOCKED to WRITE slot 1"):
+ *   BAD_REQUEST -> INVALID_DATA   UNKNOWN_OP, UNSUPPORTED -> NOT_SUPPORTED
+ *   BAD_STATE   -> BUSY           LOCKED -> PERMISSION_DENIED
+ *   STORAGE     -> WRITE          TOO_LARGE -> INVALID_DATA
+ *   INTERNAL    -> INTERNAL       no answer after the retries -> TIMED_OUT
+ * st_backend_get_last_status() gives the raw status of the last response. */
+#pragma once
+
+#include <gio/gio.h>
+#include "st-types.h"
+
+G_BEGIN_DECLS
+
+#define ST_UID_MAX 32
+
+typedef enum {
+  ST_DEVICE_STATE_BLANK = 0,
+  ST_DEVICE_STATE_KEY_PRESENT = 1,   /* key present, uncommitted */
+  ST_DEVICE_STATE_PROVISIONED = 2,   /* committed, unlocked */
+  ST_DEVICE_STATE_LOCKED = 3,
+  ST_DEVICE_STATE_UNKNOWN = 0xff,    /* the device did not say */
+} StDeviceState;
+
+/* Raw agent status codes (shared/agent-protocol.md, Status codes). */
+typedef enum {
+  ST_AGENT_STATUS_OK = 0x00,
+  ST_AGENT_STATUS_BAD_REQUEST = 0x01,
+  ST_AGENT_STATUS_UNKNOWN_OP = 0x02,
+  ST_AGENT_STATUS_BAD_STATE = 0x03,
+  ST_AGENT_STATUS_LOCKED = 0x04,
+  ST_AGENT_STATUS_UNSUPPORTED = 0x05,
+  ST_AGENT_STATUS_STORAGE = 0x06,
+  ST_AGENT_STATUS_TOO_LARGE = 0x07,
+  ST_AGENT_STATUS_INTERNAL = 0x08,
+  ST_AGENT_STATUS_NONE = 0xff,       /* no response was decoded */
+} StAgentStatus;
+
+typedef struct {
+  guint8 uid[ST_UID_MAX];
+  gsize uid_len;              /* 1..32 */
+  gchar model[65];            /* NUL-terminated, UTF-8 checked */
+  gchar fw_version[33];       /* "" when not given */
+  guint8 algorithms;          /* bit 0 P-256, bit 1 P-384, bit 2 Ed25519; 0 when not given */
+  StDeviceState state;
+  guint16 max_payload;        /* 256..2048; 256 when not given */
+} StDeviceInfo;
+
+/* Link parameters, from the product profile. */
+typedef struct {
+  guint baud;                 /* default 115200 */
+  guint timeout_ms;           /* per request, default 1000 */
+  guint keygen_timeout_ms;    /* default 30000 */
+  guint commit_timeout_ms;    /* default 10000 */
+  guint retries;              /* default 3 */
+  /* Passive backends (stm32-rom, cmsis-dap): where the credential blob goes. */
+  guint32 blob_address;
+  guint32 blob_area_size;
+  guint32 uid_address;
+  guint uid_length;
+} StLinkParams;
+
+void st_link_params_init_defaults (StLinkParams *params);
+
+typedef struct _StBackend StBackend;
+
+typedef struct {
+  const char *name;           /* "agent", "sim", "stm32-rom", "cmsis-dap" */
+  gboolean (*open) (StBackend *self, GError **error);
+  /* HELLO (or the passive equivalent); fills @info. */
+  gboolean (*identify) (StBackend *self, StDeviceInfo *info, GError **error);
+  /* KEYGEN: returns the DER CSR exactly as the device sent it. */
+  GBytes *(*keygen) (StBackend *self, StAlg alg, GError **error);
+  /* PUT_KEY: @pkcs8 is a secret; the backend wipes its own copies. */
+  gboolean (*put_key) (StBackend *self, StAlg alg, GBytes *pkcs8, GError **error);
+  gboolean (*write) (StBackend *self, StSlot slot, GBytes *data, GError **error);
+  /* READ the whole slot; an empty slot gives an empty GBytes. */
+  GBytes *(*read) (StBackend *self, StSlot slot, GError **error);
+  /* SIGN a 32-byte challenge; returns the raw signature as the device sent it. */
+  GBytes *(*sign) (StBackend *self, const guint8 challenge[32], GError **error);
+  gboolean (*commit) (StBackend *self, gboolean lock, GError **error);
+  gboolean (*abort) (StBackend *self, GError **error);
+  void (*close) (StBackend *self);
+  void (*free) (StBackend *self);
+} StBackendClass;
+
+struct _StBackend {
+  const StBackendClass *klass;
+  gchar *port;                /* as given by the user */
+  StLinkParams params;
+  GCancellable *cancellable;  /* may be NULL */
+  StAgentStatus last_status;
+  /* Counters for tests and the log: requests sent, retries, bytes each way. */
+  guint64 n_requests, n_retries, bytes_tx, bytes_rx;
+  guint64 n_keygen;           /* KEYGEN requests sent (retries excluded) */
+};
+
+/* Creates the backend for @port (not yet opened):
+ *   "sim:NAME"               in-process simulated device (benchmarks, demo)
+ *   "agent:/dev/ttyUSB0" or a plain path   the agent protocol over a serial port
+ *   "stm32-rom:/dev/ttyUSB0" STM32 ROM bootloader (issue 5)
+ *   "cmsis-dap:SERIAL"       CMSIS-DAP v2 probe (issue 5)
+ * @cancellable, when given, aborts blocking I/O promptly. */
+StBackend *st_backend_new (const char *port, const StLinkParams *params,
+                           GCancellable *cancellable, GError **error);
+
+gboolean st_backend_open (StBackend *self, GError **error);
+gboolean st_backend_identify (StBackend *self, StDeviceInfo *info, GError **error);
+GBytes *st_backend_keygen (StBackend *self, StAlg alg, GError **error);
+gboolean st_backend_put_key (StBackend *self, StAlg alg, GBytes *pkcs8, GError **error);
+gboolean st_backend_write (StBackend *self, StSlot slot, GBytes *data, GError **error);
+GBytes *st_backend_read (StBackend *self, StSlot slot, GError **error);
+GBytes *st_backend_sign (StBackend *self, const guint8 challenge[32], GError **error);
+gboolean st_backend_commit (StBackend *self, gboolean lock, GError **error);
+gboolean st_backend_abort (StBackend *self, GError **error);
+void st_backend_close (StBackend *self);
+void st_backend_free (StBackend *self);
+StAgentStatus st_backend_get_last_status (StBackend *self);
+
+/* Hex of the uid, lower case. */
+gchar *st_device_info_uid_hex (const StDeviceInfo *info);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StBackend, st_backend_free)
+
+G_END_DECLS

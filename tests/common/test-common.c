@@ -1,0 +1,64 @@
+#include "st-error.h"
+#include "st-types.h"
+#include "st-util.h"
+
+#include <glib/gstdio.h>
+
+static void
+test_hex_roundtrip (void)
+{
+  const guint8 data[] = { 0x00, 0x01, 0xab, 0xff };
+  g_autofree gchar *hex = st_hex_encode (data, sizeof data);
+  g_assert_cmpstr (hex, ==, "0001abff");
+  g_autoptr(GBytes) back = st_hex_decode ("0001ABff", NULL);
+  g_assert_nonnull (back);
+  g_assert_cmpmem (g_bytes_get_data (back, NULL), g_bytes_get_size (back), data, sizeof data);
+  g_autoptr(GError) error = NULL;
+  g_assert_null (st_hex_decode ("abc", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_null (st_hex_decode ("zz", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+}
+
+static void
+test_alg_names (void)
+{
+  for (StAlg a = ST_ALG_EC_P256; a <= ST_ALG_ED25519; a++)
+    g_assert_cmpint (st_alg_from_string (st_alg_to_string (a)), ==, a);
+  g_assert_cmpint (st_alg_from_string ("rsa-2048"), ==, ST_ALG_NONE);
+  g_assert_cmpint (st_alg_to_mask_bit (ST_ALG_ED25519), ==, 4);
+}
+
+static void
+test_sha256 (void)
+{
+  g_autofree gchar *h = st_sha256_hex ((const guint8 *) "abc", 3);
+  g_assert_cmpstr (h, ==, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+static void
+test_durable_write (void)
+{
+  g_autofree gchar *dir = g_dir_make_tmp ("st-common-XXXXXX", NULL);
+  g_autofree gchar *path = g_build_filename (dir, "f", NULL);
+  g_autoptr(GError) error = NULL;
+  g_assert_true (st_file_write_durable (path, "hello", 5, 0600, &error));
+  g_assert_no_error (error);
+  g_autofree gchar *back = NULL;
+  g_assert_true (g_file_get_contents (path, &back, NULL, NULL));
+  g_assert_cmpstr (back, ==, "hello");
+  g_remove (path);
+  g_rmdir (dir);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/common/hex", test_hex_roundtrip);
+  g_test_add_func ("/common/alg-names", test_alg_names);
+  g_test_add_func ("/common/sha256", test_sha256);
+  g_test_add_func ("/common/durable-write", test_durable_write);
+  return g_test_run ();
+}
