@@ -1,0 +1,64 @@
+/* A simulated device running the agent protocol with real crypto
+ * (OpenSSL), for the `sim:` backend and the station-devsim executable.
+ *
+ * A socket presents devices one after another: a unit is finished once its
+ * device executed a successful COMMIT or an ABORT, or it was presented
+ * already locked and answered a HELLO; the HELLO that follows a finished unit
+ * is still answered by the old device; after it the socket is empty for
+ * swap_delay_ms, then the next device (fresh uid) answers. After @units
+ * devices the socket stays empty. Protocol handling is the portable device
+ * core of programmer/agent/; this library supplies its hooks. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {  /* fault switches; tests combine them */
+  ST_SIM_FAULT_NONE = 0,
+  ST_SIM_FAULT_NOISE = 1 << 0,          /* random garbage bytes injected between responses + occasional bit flips in responses (seeded) */
+  ST_SIM_FAULT_DROP = 1 << 1,           /* drop some responses (seeded, e.g. 1 in 4); the retried identical request must be answered from the stored response */
+  ST_SIM_FAULT_BAD_CSR_SIG = 1 << 2,    /* CSR signature broken */
+  ST_SIM_FAULT_CSR_TRAILING = 1 << 3,   /* extra bytes after the CSR DER */
+  ST_SIM_FAULT_WRONG_CURVE = 1 << 4,    /* key on another curve than asked (e.g. secp256k1 for P-256) */
+  ST_SIM_FAULT_CSR_GREEDY = 1 << 5,     /* CSR asks for CA:TRUE, extra SANs, its own subject */
+  ST_SIM_FAULT_POP_OTHER_KEY = 1 << 6,  /* SIGN uses another key */
+  ST_SIM_FAULT_READBACK_DIFFERS = 1 << 7, /* READ returns one flipped byte */
+  ST_SIM_FAULT_COMMIT_STORAGE = 1 << 8, /* COMMIT answers STORAGE */
+  ST_SIM_FAULT_LOCKED = 1 << 9,         /* every device starts already locked (state 3) with a cert */
+  ST_SIM_FAULT_GARBAGE = 1 << 10,       /* answers every request with an endless stream of non-zero garbage (no delimiters) */
+  ST_SIM_FAULT_UNPLUG_WRITE = 1 << 11,  /* goes silent in the middle of the first WRITE of slot 1 (then the next device appears after the swap delay) */
+} StSimFault;
+
+typedef struct {
+  guint units;              /* devices presented one after another; 0 = unlimited */
+  guint32 seed;             /* uids and fault randomness derive from it; different seeds give different uids */
+  const char *model;        /* default "SIM-DEV-1" */
+  guint8 algorithms;        /* default 0x07 */
+  guint32 faults;           /* StSimFault bits, applying to every device (or see fault_unit) */
+  guint fault_unit;         /* 0 = all devices; N = only the N-th device (1-based) has the faults */
+  guint swap_delay_ms;      /* time after the HELLO that follows a finished unit before the next device answers; 0 = next HELLO sees it */
+  const char *state_file;   /* NULL or a path: JSON (json-glib) rewritten durably after every change, listing every device presented with uid hex, state, committed cert (base64 DER), number of KEYGEN executions, number of keys made, commits; on start, an existing file is loaded so a restarted devsim presents the same current device in the same state */
+} StSimSocketConfig;
+
+typedef struct _StSimSocket StSimSocket;
+
+StSimSocket *st_sim_socket_new (const StSimSocketConfig *config, GError **error);
+void st_sim_socket_free (StSimSocket *socket);
+/* Feeds bytes the station sent; appends the bytes the device sends back
+ * (possibly none) to @out. Thread-compatible (one caller per socket). @len
+ * may be 0 (lets time pass: a garbage-streaming device keeps talking). */
+void st_sim_socket_receive (StSimSocket *socket, const guint8 *data, gsize len, GByteArray *out);
+/* For tests: how many devices have been presented, and per device (0-based
+ * index) its uid hex, KEYGEN executions, committed state. Out arguments may
+ * be NULL. */
+guint st_sim_socket_get_n_presented (StSimSocket *socket);
+gboolean st_sim_socket_get_device (StSimSocket *socket, guint index, gchar **uid_hex,
+                                   guint *n_keygen_executed, guint *n_keys_made, guint8 *state);
+/* Parses a fault name as station-devsim spells it ("noise", "drop",
+ * "bad-csr-sig", ...); 0 when unknown. */
+guint32 st_sim_fault_from_string (const char *name);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StSimSocket, st_sim_socket_free)
+
+G_END_DECLS

@@ -1,0 +1,121 @@
+#include "st-line.h"
+
+#include "st-error.h"
+#include "st-ossl.h"
+#include "st-util.h"
+#include "st-verify.h"
+
+StLine *
+st_line_new (StConfig *config, StCa *ca, StDb *db, gint64 batch_id,
+             const char *operator_name, GError **error)
+{
+  g_autoptr(StLine) line = g_new0 (StLine, 1);
+  g_mutex_init (&line->lock);
+  line->config = config;
+  line->ca = ca;
+  line->db = db;
+  line->operator_name = g_strdup (operator_name);
+  line->pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify) st_db_unit_free);
+
+  line->batch = st_db_batch_get (db, batch_id, error);
+  if (line->batch == NULL)
+    return NULL;
+  if (g_strcmp0 (line->batch->state, "open") != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                   "batch %" G_GINT64_FORMAT " (%s) is closed: ask the shift lead for an open batch",
+                   batch_id, line->batch->work_order);
+      return NULL;
+    }
+  g_autofree gchar *name = g_strdup_printf ("batch %" G_GINT64_FORMAT " profile (%s)",
+                                            batch_id, line->batch->product);
+  line->profile = st_profile_load_from_data (line->batch->profile_text,
+                                             strlen (line->batch->profile_text), name, error);
+  if (line->profile == NULL)
+    return NULL;
+
+  guint8 *der = NULL;
+  int der_len = i2d_X509 (ca->ca_cert, &der);
+  if (der_len <= 0)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot encode the issuing CA certificate");
+      return NULL;
+    }
+  line->issuer_hash = st_sha256_hex (der, (gsize) der_len);
+  OPENSSL_free (der);
+  line->chain_der = st_chain_der_concat (ca->chain);
+  if (line->chain_der == NULL)
+    {
+      g_set_error_literal (error, ST_ERROR_INTERNAL, "cannot encode the CA chain");
+      return NULL;
+    }
+
+  gint64 max_seq = st_db_product_seq_max (db, line->batch->product, error);
+  if (max_seq < 0)
+    return NULL;
+  line->next_seq = max_seq + 1;
+  return g_steal_pointer (&line);
+}
+
+void
+st_line_free (StLine *line)
+{
+  if (line == NULL)
+    return;
+  st_db_batch_free (line->batch);
+  st_profile_free (line->profile);
+  g_free (line->operator_name);
+  g_free (line->issuer_hash);
+  g_clear_pointer (&line->chain_der, g_bytes_unref);
+  g_clear_pointer (&line->pending, g_hash_table_unref);
+  g_free (line->stop_reason);
+  g_mutex_clear (&line->lock);
+  g_free (line);
+}
+
+gboolean
+st_line_recover (StLine *line, GString *report, GError **error)
+{
+  g_autoptr(GPtrArray) units = st_db_unit_list_unfinished (line->db, error);
+  if (units == NULL)
+    return FALSE;
+  for (guint i = 0; i < units->len; i++)
+    {
+      StDbUnit *unit = g_ptr_array_index (units, i);
+      if (g_strcmp0 (unit->state, "issued") == 0)
+        {
+          /* The certificate may be on the device: keep it, unconfirmed,
+           * until the device is seen again. */
+          if (g_strcmp0 (unit->cert_state, "unconfirmed") != 0 &&
+              !st_db_cert_set_state (line->db, unit->cert_id, "unconfirmed",
+                                     "interrupted after issuance; waiting for the device", error))
+            return FALSE;
+          if (report != NULL)
+            g_string_append_printf (report,
+                                    "unit %" G_GINT64_FORMAT " (uid %s, serial %s) was interrupted after its certificate was issued: "
+                                    "it stays unconfirmed until the device is seen again\n",
+                                    unit->id, unit->uid, unit->cert_serial);
+          if (unit->batch_id == line->batch->id)
+            {
+              g_mutex_lock (&line->lock);
+              g_hash_table_replace (line->pending, g_strdup (unit->uid),
+                                    g_ptr_array_steal_index_fast (units, i));
+              g_mutex_unlock (&line->lock);
+              i--;
+            }
+          continue;
+        }
+      /* 'started' or 'issuing': the certificate, if any, was never written
+       * (writing starts only once it is recorded as issued). */
+      const char *reason = g_strcmp0 (unit->state, "issuing") == 0
+                             ? "interrupted before its certificate was recorded; the reserved certificate is voided"
+                             : "interrupted before a certificate was issued";
+      if (!st_db_unit_fail (line->db, unit->id, "interrupted", reason, NULL, ST_DB_CERT_VOID, error))
+        return FALSE;
+      if (report != NULL)
+        g_string_append_printf (report, "unit %" G_GINT64_FORMAT " (uid %s): %s\n",
+                                unit->id, unit->uid, reason);
+    }
+  return TRUE;
+}

@@ -1,0 +1,97 @@
+/* The line: what every socket of one batch run shares, and the unit pipeline
+ * (DESIGN.md, The unit pipeline).
+ *
+ * One StLine per `batch run`: the CA (its HSM session is serialised by the
+ * HSM lock), the database (its single writer serialises and group-commits),
+ * the batch and its profile. Each socket's worker calls st_unit_run() for
+ * every device it finds; the pipeline records each step's outcome before the
+ * next step starts, so a crash anywhere can be resumed. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "st-backend.h"
+#include "st-ca.h"
+#include "st-config.h"
+#include "st-db.h"
+#include "st-profile.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  ST_UNIT_PASSED,
+  ST_UNIT_FAILED,
+  ST_UNIT_REFUSED, /* the device was not provisioned on purpose: locked, known, wrong model, quota */
+} StUnitOutcome;
+
+const char *st_unit_outcome_to_string (StUnitOutcome outcome);
+
+typedef struct {
+  StUnitOutcome outcome;
+  gchar *port;
+  gchar *uid_hex;
+  gchar *step;            /* the step that failed, or "done" */
+  gchar *reason;          /* for the operator: what happened and what to do */
+  gchar *detail;          /* protocol detail, for the log */
+  gchar *product_serial;  /* when one was assigned */
+  gchar *cert_serial;     /* when a certificate was issued */
+  gint64 unit_id;         /* 0 when nothing was recorded */
+  gboolean resumed;       /* the unit was left by an earlier run and completed now */
+  gdouble seconds;
+} StUnitResult;
+
+void st_unit_result_free (StUnitResult *result);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StUnitResult, st_unit_result_free)
+
+/* Progress of a unit, for the GUI and the log. Called on the worker thread. */
+typedef void (*StUnitStepFunc) (const char *port, const char *step, gpointer user_data);
+
+typedef struct _StLine StLine;
+
+struct _StLine {
+  StConfig *config;        /* borrowed */
+  StCa *ca;                /* borrowed */
+  StDb *db;                /* borrowed */
+  StDbBatch *batch;
+  StProfile *profile;      /* from the batch's stored profile text */
+  gchar *operator_name;
+  gchar *issuer_hash;      /* SHA-256 of the issuing CA certificate DER */
+  GBytes *chain_der;       /* slot 2: issuing CA first, root last */
+  gboolean allow_reprovision;
+  GCancellable *cancellable;
+  StUnitStepFunc step_func;
+  gpointer step_data;
+
+  /* Private: under lock. */
+  GMutex lock;
+  gint64 next_seq;         /* next product serial number */
+  GHashTable *pending;     /* uid hex -> StDbUnit*: units left in 'issued' */
+  gchar *stop_reason;      /* set when the line must stop (database failure) */
+};
+
+/* Opens the line for @batch_id: loads the batch and its profile from the
+ * database, checks the batch is open, and gathers units left mid-pipeline
+ * by an earlier run (st_line_recover). */
+StLine *st_line_new (StConfig *config, StCa *ca, StDb *db, gint64 batch_id,
+                     const char *operator_name, GError **error);
+void st_line_free (StLine *line);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StLine, st_line_free)
+
+/* Resolves what can be resolved without the device: a unit left 'started'
+ * fails, a unit left 'issuing' fails and its certificate is voided (it was
+ * never written: writing starts only after 'issued'). A unit left 'issued'
+ * may hold its certificate: the certificate becomes 'unconfirmed' and the
+ * unit waits for its device (st_unit_run resumes it when the uid shows up).
+ * Appends one line per resolved unit to @report when given. */
+gboolean st_line_recover (StLine *line, GString *report, GError **error);
+
+/* The line stopped (database failure): the message, or NULL. */
+gchar *st_line_dup_stop_reason (StLine *line);
+
+/* Runs one unit on a device that st_backend_identify() just described.
+ * Device failures are outcomes in the result; a FALSE return means the line
+ * must stop (the database refused a write: nothing was acknowledged). */
+StUnitResult *st_unit_run (StLine *line, StBackend *backend,
+                           const StDeviceInfo *info, GError **error);
+
+G_END_DECLS

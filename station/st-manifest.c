@@ -1,0 +1,668 @@
+#include "st-manifest.h"
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <openssl/cms.h>
+#include <openssl/pem.h>
+#include <string.h>
+
+#include "st-error.h"
+#include "st-hsm.h"
+#include "st-ossl.h"
+#include "st-util.h"
+#include "st-verify.h"
+
+/* ---- export ---------------------------------------------------------- */
+
+static gchar *
+st_x509_to_pem (X509 *cert)
+{
+  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
+  if (bio == NULL || PEM_write_bio_X509 (bio, cert) != 1)
+    return NULL;
+  char *data = NULL;
+  long len = BIO_get_mem_data (bio, &data);
+  return g_strndup (data, (gsize) len);
+}
+
+static X509 *
+st_x509_from_der (GBytes *der)
+{
+  gsize len = 0;
+  const guint8 *p = g_bytes_get_data (der, &len);
+  const guint8 *start = p;
+  X509 *cert = d2i_X509 (NULL, &p, (long) len);
+  if (cert != NULL && (gsize) (p - start) != len)
+    {
+      X509_free (cert);
+      return NULL;
+    }
+  return cert;
+}
+
+static void
+st_json_add_time (JsonBuilder *b, const char *name, gint64 t)
+{
+  json_builder_set_member_name (b, name);
+  if (t <= 0)
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  g_autofree gchar *s = st_time_iso8601_from_unix (t);
+  json_builder_add_string_value (b, s);
+}
+
+static void
+st_json_add_string (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  if (value == NULL)
+    json_builder_add_null_value (b);
+  else
+    json_builder_add_string_value (b, value);
+}
+
+static void
+st_json_add_int (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}
+
+/* The manifest's view of a unit: 'done' or 'failed'. A unit still in the
+ * pipeline (interrupted, not yet resolved) is reported as failed, with its
+ * certificate unconfirmed: never as done. */
+static const char *
+st_manifest_unit_state (const StDbUnit *u)
+{
+  return g_strcmp0 (u->state, "done") == 0 ? "done" : "failed";
+}
+
+static const char *
+st_manifest_cert_status (const StDbUnit *u)
+{
+  if (g_strcmp0 (u->cert_state, "active") == 0)
+    return "active";
+  if (g_strcmp0 (u->cert_state, "voided") == 0)
+    return "voided";
+  return "unconfirmed";
+}
+
+static void
+st_csv_field (GString *out, const char *value, gboolean last)
+{
+  if (value != NULL)
+    {
+      gboolean quote = strpbrk (value, ",\"\r\n") != NULL;
+      if (quote)
+        g_string_append_c (out, '"');
+      for (const char *p = value; *p != '\0'; p++)
+        {
+          if (*p == '"')
+            g_string_append_c (out, '"');
+          g_string_append_c (out, *p);
+        }
+      if (quote)
+        g_string_append_c (out, '"');
+    }
+  g_string_append (out, last ? "\r\n" : ",");
+}
+
+#define ST_CSV_HEADER "uid,serial,state,failure_step,failure_reason,cert_serial,certificate_status,issued_at,certificate_sha256"
+
+static GBytes *
+st_manifest_sign (StCa *ca, const gchar *json, gsize len, GError **error)
+{
+  g_autoptr(BIO) in = BIO_new_mem_buf (json, (int) len);
+  g_autoptr(StX509Stack) extra = sk_X509_new_null ();
+  /* Intermediates only: the root is the verifier's trust anchor. */
+  for (int i = 0; i + 1 < sk_X509_num (ca->chain); i++)
+    {
+      X509 *c = sk_X509_value (ca->chain, i);
+      X509_up_ref (c);
+      sk_X509_push (extra, c);
+    }
+  st_hsm_lock (ca->hsm);
+  g_autoptr(CMS_ContentInfo) cms = CMS_sign (ca->signing_cert, ca->signing_key, extra, in,
+                                             CMS_DETACHED | CMS_BINARY);
+  st_hsm_unlock (ca->hsm);
+  if (cms == NULL)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot sign the manifest (CMS_sign)");
+      return NULL;
+    }
+  guint8 *der = NULL;
+  int der_len = i2d_CMS_ContentInfo (cms, &der);
+  if (der_len <= 0)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot encode the manifest signature");
+      return NULL;
+    }
+  GBytes *out = g_bytes_new (der, (gsize) der_len);
+  OPENSSL_free (der);
+  return out;
+}
+
+gboolean
+st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
+                    const char *out_dir, GError **error)
+{
+  g_autoptr(StDbBatch) batch = st_db_batch_get (db, batch_id, error);
+  if (batch == NULL)
+    return FALSE;
+  g_autoptr(GPtrArray) units = st_db_unit_list (db, batch_id, error);
+  if (units == NULL)
+    return FALSE;
+  if (g_mkdir_with_parents (out_dir, 0755) != 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", out_dir, g_strerror (e));
+      return FALSE;
+    }
+
+  guint8 *ca_der = NULL;
+  int ca_der_len = i2d_X509 (ca->ca_cert, &ca_der);
+  g_autofree gchar *issuer_hash = ca_der_len > 0 ? st_sha256_hex (ca_der, (gsize) ca_der_len) : NULL;
+  OPENSSL_free (ca_der);
+
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(GString) csv = g_string_new (ST_CSV_HEADER "\r\n");
+  gint64 n_done = 0, n_failed = 0, n_active = 0, n_voided = 0, n_unconfirmed = 0;
+
+  json_builder_begin_object (b);
+  st_json_add_string (b, "format", ST_MANIFEST_FORMAT);
+  json_builder_set_member_name (b, "units");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < units->len; i++)
+    {
+      StDbUnit *u = g_ptr_array_index (units, i);
+      const char *state = st_manifest_unit_state (u);
+      gboolean done = g_strcmp0 (state, "done") == 0;
+      gboolean has_cert = u->cert_id > 0 && u->cert_der != NULL;
+      g_autofree gchar *pem = NULL;
+      g_autofree gchar *fingerprint = NULL;
+      const char *status = NULL;
+      done ? n_done++ : n_failed++;
+
+      json_builder_begin_object (b);
+      st_json_add_string (b, "uid", u->uid);
+      st_json_add_string (b, "serial", u->product_serial);
+      st_json_add_string (b, "state", state);
+      if (!done)
+        {
+          json_builder_set_member_name (b, "failure");
+          json_builder_begin_object (b);
+          st_json_add_string (b, "step", u->fail_step != NULL ? u->fail_step : u->state);
+          st_json_add_string (b, "reason", u->fail_reason != NULL ? u->fail_reason
+                                           : "interrupted; not resolved yet");
+          json_builder_end_object (b);
+        }
+      if (has_cert)
+        {
+          g_autoptr(X509) cert = st_x509_from_der (u->cert_der);
+          if (cert == NULL)
+            {
+              g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL,
+                           "the recorded certificate of unit %" G_GINT64_FORMAT " does not parse", u->id);
+              return FALSE;
+            }
+          pem = st_x509_to_pem (cert);
+          fingerprint = st_sha256_hex (g_bytes_get_data (u->cert_der, NULL),
+                                       g_bytes_get_size (u->cert_der));
+          status = st_manifest_cert_status (u);
+          if (g_strcmp0 (status, "active") == 0)
+            n_active++;
+          else if (g_strcmp0 (status, "voided") == 0)
+            n_voided++;
+          else
+            n_unconfirmed++;
+          st_json_add_string (b, "certificate", pem);
+          st_json_add_string (b, "cert_serial", u->cert_serial);
+          st_json_add_string (b, "certificate_status", status);
+          st_json_add_time (b, "issued_at", u->issued_at);
+          if (u->void_reason != NULL && g_strcmp0 (status, "active") != 0)
+            st_json_add_string (b, "certificate_note", u->void_reason);
+        }
+      json_builder_end_object (b);
+
+      g_autofree gchar *issued = has_cert ? st_time_iso8601_from_unix (u->issued_at) : NULL;
+      st_csv_field (csv, u->uid, FALSE);
+      st_csv_field (csv, u->product_serial, FALSE);
+      st_csv_field (csv, state, FALSE);
+      st_csv_field (csv, done ? NULL : (u->fail_step != NULL ? u->fail_step : u->state), FALSE);
+      st_csv_field (csv, done ? NULL : (u->fail_reason != NULL ? u->fail_reason : "interrupted; not resolved yet"), FALSE);
+      st_csv_field (csv, has_cert ? u->cert_serial : NULL, FALSE);
+      st_csv_field (csv, status, FALSE);
+      st_csv_field (csv, issued, FALSE);
+      st_csv_field (csv, fingerprint, TRUE);
+    }
+  json_builder_end_array (b);
+
+  json_builder_set_member_name (b, "batch");
+  json_builder_begin_object (b);
+  st_json_add_int (b, "id", batch->id);
+  st_json_add_string (b, "work_order", batch->work_order);
+  json_builder_set_member_name (b, "profile");
+  json_builder_begin_object (b);
+  st_json_add_string (b, "name", batch->product);
+  st_json_add_string (b, "sha256", batch->profile_sha256);
+  json_builder_end_object (b);
+  st_json_add_string (b, "station_id", batch->station_id != NULL ? batch->station_id : station_id);
+  st_json_add_time (b, "created_at", batch->created_at);
+  st_json_add_time (b, "closed_at", batch->closed_at);
+  st_json_add_string (b, "created_by", batch->created_by);
+  st_json_add_string (b, "closed_by", batch->closed_by);
+  st_json_add_string (b, "state", batch->state);
+  json_builder_set_member_name (b, "counts");
+  json_builder_begin_object (b);
+  st_json_add_int (b, "quantity", batch->quantity);
+  st_json_add_int (b, "units", (gint64) units->len);
+  st_json_add_int (b, "done", n_done);
+  st_json_add_int (b, "failed", n_failed);
+  st_json_add_int (b, "certificates_active", n_active);
+  st_json_add_int (b, "certificates_voided", n_voided);
+  st_json_add_int (b, "certificates_unconfirmed", n_unconfirmed);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+
+  json_builder_set_member_name (b, "issuer");
+  json_builder_begin_object (b);
+  g_autofree gchar *issuer_subject = X509_NAME_oneline (X509_get_subject_name (ca->ca_cert), NULL, 0);
+  st_json_add_string (b, "subject", issuer_subject);
+  st_json_add_string (b, "sha256", issuer_hash);
+  json_builder_end_object (b);
+  g_autofree gchar *exported = st_time_iso8601_now ();
+  st_json_add_string (b, "exported_at", exported);
+  json_builder_end_object (b);
+
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  gsize json_len = 0;
+  g_autofree gchar *json = json_generator_to_data (gen, &json_len);
+
+  /* The chain file: issuing CA first, then up to the root. */
+  g_autoptr(GString) chain = g_string_new (NULL);
+  for (int i = 0; i < sk_X509_num (ca->chain); i++)
+    {
+      g_autofree gchar *pem = st_x509_to_pem (sk_X509_value (ca->chain, i));
+      g_string_append (chain, pem);
+    }
+
+  g_autoptr(GBytes) sig = st_manifest_sign (ca, json, json_len, error);
+  if (sig == NULL)
+    return FALSE;
+
+  g_autofree gchar *p_json = g_build_filename (out_dir, "manifest.json", NULL);
+  g_autofree gchar *p_csv = g_build_filename (out_dir, "manifest.csv", NULL);
+  g_autofree gchar *p_chain = g_build_filename (out_dir, "ca-chain.pem", NULL);
+  g_autofree gchar *p_sig = g_build_filename (out_dir, "manifest.json.p7s", NULL);
+  /* The signature goes last: a folder with a signature is complete. */
+  g_unlink (p_sig);
+  if (!st_file_write_durable (p_json, json, json_len, 0644, error) ||
+      !st_file_write_durable (p_csv, csv->str, csv->len, 0644, error) ||
+      !st_file_write_durable (p_chain, chain->str, chain->len, 0644, error) ||
+      !st_file_write_durable (p_sig, g_bytes_get_data (sig, NULL), g_bytes_get_size (sig), 0644, error))
+    return FALSE;
+  return TRUE;
+}
+
+/* ---- verify ---------------------------------------------------------- */
+
+typedef struct {
+  GString *report;
+  guint failures;
+} StCheck;
+
+G_GNUC_PRINTF (3, 4) static void
+st_check (StCheck *c, gboolean ok, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree gchar *msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_string_append_printf (c->report, "%s  %s\n", ok ? "ok  " : "FAIL", msg);
+  if (!ok)
+    c->failures++;
+}
+
+static gboolean
+st_check_result (StCheck *c, const char *dir, GError **error)
+{
+  if (c->failures == 0)
+    return TRUE;
+  g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED, "the manifest in %s failed %u check(s)",
+               dir, c->failures);
+  return FALSE;
+}
+
+static gboolean
+st_read_bounded (const char *path, gsize max, gchar **data, gsize *len, GError **error)
+{
+  GStatBuf st;
+  if (g_stat (path, &st) != 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "cannot read %s: %s", path, g_strerror (e));
+      return FALSE;
+    }
+  if ((guint64) st.st_size > max)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s is %" G_GUINT64_FORMAT " bytes, more than the %" G_GSIZE_FORMAT " allowed",
+                   path, (guint64) st.st_size, max);
+      return FALSE;
+    }
+  if (!g_file_get_contents (path, data, len, error))
+    return FALSE;
+  if (*len > max)
+    {
+      g_clear_pointer (data, g_free);
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s grew past %" G_GSIZE_FORMAT " bytes", path, max);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_manifest_verify_signature (StCheck *c, const char *dir, const gchar *json, gsize json_len,
+                              X509 *root, GError **error)
+{
+  g_autofree gchar *p_sig = g_build_filename (dir, "manifest.json.p7s", NULL);
+  g_autofree gchar *sig = NULL;
+  gsize sig_len = 0;
+  if (!st_read_bounded (p_sig, ST_MANIFEST_MAX_P7S, &sig, &sig_len, error))
+    return FALSE;
+  const guint8 *p = (const guint8 *) sig;
+  g_autoptr(CMS_ContentInfo) cms = d2i_CMS_ContentInfo (NULL, &p, (long) sig_len);
+  if (cms == NULL || p != (const guint8 *) sig + sig_len)
+    {
+      st_error_clear_openssl ();
+      st_check (c, FALSE, "signature: manifest.json.p7s is not one DER CMS structure");
+      return TRUE;
+    }
+  g_autoptr(X509_STORE) store = X509_STORE_new ();
+  X509_STORE_add_cert (store, root);
+  g_autoptr(BIO) content = BIO_new_mem_buf (json, (int) json_len);
+  if (CMS_verify (cms, NULL, store, content, NULL, CMS_BINARY | CMS_DETACHED) != 1)
+    {
+      g_autoptr(GError) why = NULL;
+      st_error_set_openssl (&why, ST_ERROR_VERIFY_FAILED, "CMS_verify");
+      st_check (c, FALSE, "signature: does not verify against the trusted root (%s)", why->message);
+      return TRUE;
+    }
+  g_autoptr(StX509Stack) signers = CMS_get0_signers (cms);
+  g_autofree gchar *who = NULL;
+  if (signers != NULL && sk_X509_num (signers) > 0)
+    who = X509_NAME_oneline (X509_get_subject_name (sk_X509_value (signers, 0)), NULL, 0);
+  /* CMS_get0_signers returns borrowed certificates in a new stack. */
+  if (signers != NULL)
+    {
+      sk_X509_free (signers);
+      signers = NULL;
+    }
+  g_autofree gchar *anchor = X509_NAME_oneline (X509_get_subject_name (root), NULL, 0);
+  st_check (c, TRUE, "signature: valid, signed by %s, chains to %s", who != NULL ? who : "?", anchor);
+  return TRUE;
+}
+
+static const char *
+st_json_get_string (JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member (o, name);
+  if (n == NULL || JSON_NODE_TYPE (n) != JSON_NODE_VALUE || json_node_get_value_type (n) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (n);
+}
+
+static gboolean
+st_json_get_int (JsonObject *o, const char *name, gint64 *out)
+{
+  JsonNode *n = json_object_get_member (o, name);
+  if (n == NULL || JSON_NODE_TYPE (n) != JSON_NODE_VALUE || json_node_get_value_type (n) != G_TYPE_INT64)
+    return FALSE;
+  *out = json_node_get_int (n);
+  return TRUE;
+}
+
+static X509 *
+st_x509_from_pem (const char *pem)
+{
+  g_autoptr(BIO) bio = BIO_new_mem_buf (pem, -1);
+  return PEM_read_bio_X509 (bio, NULL, NULL, NULL);
+}
+
+static gchar *
+st_x509_serial_hex (X509 *cert)
+{
+  g_autoptr(BIGNUM) bn = ASN1_INTEGER_to_BN (X509_get0_serialNumber (cert), NULL);
+  if (bn == NULL)
+    return NULL;
+  char *hex = BN_bn2hex (bn);
+  gchar *out = g_ascii_strdown (hex, -1);
+  OPENSSL_free (hex);
+  return out;
+}
+
+static gboolean
+st_serial_hex_equal (const char *a, const char *b)
+{
+  if (a == NULL || b == NULL)
+    return FALSE;
+  while (*a == '0' && a[1] != '\0')
+    a++;
+  while (*b == '0' && b[1] != '\0')
+    b++;
+  return g_ascii_strcasecmp (a, b) == 0;
+}
+
+gboolean
+st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error)
+{
+  StCheck c = { .report = report };
+  g_autofree gchar *p_json = g_build_filename (dir, "manifest.json", NULL);
+  g_autofree gchar *p_csv = g_build_filename (dir, "manifest.csv", NULL);
+  g_autofree gchar *p_chain = g_build_filename (dir, "ca-chain.pem", NULL);
+  g_autofree gchar *json = NULL;
+  gsize json_len = 0;
+
+  if (!st_read_bounded (p_json, ST_MANIFEST_MAX_JSON, &json, &json_len, error))
+    return FALSE;
+  if (!st_manifest_verify_signature (&c, dir, json, json_len, root, error))
+    return FALSE;
+
+  /* The chain of the folder: untrusted intermediates. */
+  g_autoptr(StX509Stack) chain = st_chain_load_pem (p_chain, NULL);
+  st_check (&c, chain != NULL && sk_X509_num (chain) >= 1, "ca-chain.pem: %d certificate(s)",
+            chain != NULL ? sk_X509_num (chain) : 0);
+  if (chain != NULL && sk_X509_num (chain) >= 1)
+    {
+      X509 *last = sk_X509_value (chain, sk_X509_num (chain) - 1);
+      st_check (&c, X509_cmp (last, root) == 0, "ca-chain.pem ends with the trusted root");
+    }
+
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) parse_error = NULL;
+  if (!json_parser_load_from_data (parser, json, (gssize) json_len, &parse_error))
+    {
+      st_check (&c, FALSE, "manifest.json does not parse: %s", parse_error->message);
+      return st_check_result (&c, dir, error);
+    }
+  JsonNode *rootnode = json_parser_get_root (parser);
+  JsonObject *top = JSON_NODE_HOLDS_OBJECT (rootnode) ? json_node_get_object (rootnode) : NULL;
+  JsonObject *batch = top != NULL && json_object_has_member (top, "batch") &&
+                      JSON_NODE_HOLDS_OBJECT (json_object_get_member (top, "batch"))
+                        ? json_object_get_object_member (top, "batch") : NULL;
+  JsonArray *units = top != NULL && json_object_has_member (top, "units") &&
+                     JSON_NODE_HOLDS_ARRAY (json_object_get_member (top, "units"))
+                       ? json_object_get_array_member (top, "units") : NULL;
+  st_check (&c, top != NULL && g_strcmp0 (st_json_get_string (top, "format"), ST_MANIFEST_FORMAT) == 0,
+            "format is %s", ST_MANIFEST_FORMAT);
+  if (batch == NULL || units == NULL)
+    {
+      st_check (&c, FALSE, "manifest.json lacks its batch object or its units array");
+      return st_check_result (&c, dir, error);
+    }
+  gint64 batch_id = 0, quantity = 0;
+  st_json_get_int (batch, "id", &batch_id);
+  JsonObject *counts = json_object_has_member (batch, "counts") &&
+                       JSON_NODE_HOLDS_OBJECT (json_object_get_member (batch, "counts"))
+                         ? json_object_get_object_member (batch, "counts") : NULL;
+  st_check (&c, st_json_get_string (batch, "work_order") != NULL && counts != NULL &&
+                st_json_get_int (counts, "quantity", &quantity),
+            "batch %" G_GINT64_FORMAT ": work order %s, quantity %" G_GINT64_FORMAT, batch_id,
+            st_json_get_string (batch, "work_order"), quantity);
+
+  g_autoptr(GHashTable) live_uids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) serials = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gint64 n_done = 0, n_failed = 0, n_active = 0, n_voided = 0, n_unconfirmed = 0;
+  guint bad_units = 0, chain_ok = 0;
+  g_autoptr(GString) expect_csv = g_string_new (ST_CSV_HEADER "\r\n");
+
+  for (guint i = 0; i < json_array_get_length (units); i++)
+    {
+      JsonNode *node = json_array_get_element (units, i);
+      JsonObject *u = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+      const char *uid = u != NULL ? st_json_get_string (u, "uid") : NULL;
+      const char *state = u != NULL ? st_json_get_string (u, "state") : NULL;
+      if (u == NULL || uid == NULL || state == NULL ||
+          (g_strcmp0 (state, "done") != 0 && g_strcmp0 (state, "failed") != 0))
+        {
+          st_check (&c, FALSE, "unit %u: lacks uid or a state of done/failed", i + 1);
+          bad_units++;
+          continue;
+        }
+      gboolean done = g_strcmp0 (state, "done") == 0;
+      done ? n_done++ : n_failed++;
+      JsonObject *failure = json_object_has_member (u, "failure") &&
+                            JSON_NODE_HOLDS_OBJECT (json_object_get_member (u, "failure"))
+                              ? json_object_get_object_member (u, "failure") : NULL;
+      if (!done && (failure == NULL || st_json_get_string (failure, "step") == NULL))
+        {
+          st_check (&c, FALSE, "unit %u (uid %s): failed without a failure step", i + 1, uid);
+          bad_units++;
+        }
+      const char *pem = st_json_get_string (u, "certificate");
+      const char *cert_serial = st_json_get_string (u, "cert_serial");
+      const char *status = st_json_get_string (u, "certificate_status");
+      g_autofree gchar *fingerprint = NULL;
+      if (pem != NULL)
+        {
+          g_autoptr(X509) cert = st_x509_from_pem (pem);
+          st_error_clear_openssl ();
+          if (cert == NULL)
+            {
+              st_check (&c, FALSE, "unit %u (uid %s): certificate does not parse", i + 1, uid);
+              bad_units++;
+              continue;
+            }
+          guint8 *der = NULL;
+          int der_len = i2d_X509 (cert, &der);
+          fingerprint = st_sha256_hex (der, (gsize) der_len);
+          OPENSSL_free (der);
+          g_autoptr(GError) chain_error = NULL;
+          if (chain == NULL || !st_verify_chain (cert, chain, root, &chain_error))
+            {
+              st_check (&c, FALSE, "unit %u (uid %s): certificate does not chain to the root: %s",
+                        i + 1, uid, chain_error != NULL ? chain_error->message : "no chain");
+              bad_units++;
+            }
+          else
+            chain_ok++;
+          g_autofree gchar *real_serial = st_x509_serial_hex (cert);
+          if (!st_serial_hex_equal (real_serial, cert_serial))
+            {
+              st_check (&c, FALSE, "unit %u (uid %s): cert_serial %s is not the certificate's serial %s",
+                        i + 1, uid, cert_serial, real_serial);
+              bad_units++;
+            }
+          if (real_serial != NULL && !g_hash_table_add (serials, g_strdup (real_serial)))
+            {
+              st_check (&c, FALSE, "unit %u (uid %s): serial %s appears twice", i + 1, uid, real_serial);
+              bad_units++;
+            }
+          guint8 *spki = NULL;
+          int spki_len = i2d_PUBKEY (X509_get0_pubkey (cert), &spki);
+          g_autofree gchar *key_hash = spki_len > 0 ? st_sha256_hex (spki, (gsize) spki_len) : NULL;
+          OPENSSL_free (spki);
+          if (key_hash != NULL && !g_hash_table_add (keys, g_steal_pointer (&key_hash)))
+            {
+              st_check (&c, FALSE, "unit %u (uid %s): its public key is certified twice", i + 1, uid);
+              bad_units++;
+            }
+          if (g_strcmp0 (status, "active") == 0)
+            n_active++;
+          else if (g_strcmp0 (status, "voided") == 0)
+            n_voided++;
+          else if (g_strcmp0 (status, "unconfirmed") == 0)
+            n_unconfirmed++;
+          else
+            {
+              st_check (&c, FALSE, "unit %u (uid %s): certificate_status '%s' is not active, voided or unconfirmed",
+                        i + 1, uid, status);
+              bad_units++;
+            }
+          if (done != (g_strcmp0 (status, "active") == 0))
+            {
+              st_check (&c, FALSE, "unit %u (uid %s): state %s with certificate %s", i + 1, uid, state, status);
+              bad_units++;
+            }
+          if (g_strcmp0 (status, "voided") != 0 && !g_hash_table_add (live_uids, g_strdup (uid)))
+            {
+              st_check (&c, FALSE, "uid %s has two live certificates", uid);
+              bad_units++;
+            }
+        }
+      else if (done)
+        {
+          st_check (&c, FALSE, "unit %u (uid %s): done without a certificate", i + 1, uid);
+          bad_units++;
+        }
+      const char *issued_at = pem != NULL ? st_json_get_string (u, "issued_at") : NULL;
+      st_csv_field (expect_csv, uid, FALSE);
+      st_csv_field (expect_csv, st_json_get_string (u, "serial"), FALSE);
+      st_csv_field (expect_csv, state, FALSE);
+      st_csv_field (expect_csv, failure != NULL ? st_json_get_string (failure, "step") : NULL, FALSE);
+      st_csv_field (expect_csv, failure != NULL ? st_json_get_string (failure, "reason") : NULL, FALSE);
+      st_csv_field (expect_csv, pem != NULL ? cert_serial : NULL, FALSE);
+      st_csv_field (expect_csv, pem != NULL ? status : NULL, FALSE);
+      st_csv_field (expect_csv, issued_at, FALSE);
+      st_csv_field (expect_csv, fingerprint, TRUE);
+    }
+  guint n_units = json_array_get_length (units);
+  st_check (&c, bad_units == 0, "%u units: %" G_GINT64_FORMAT " done, %" G_GINT64_FORMAT " failed",
+            n_units, n_done, n_failed);
+  st_check (&c, bad_units == 0, "%u certificate(s) chain to the trusted root; %" G_GINT64_FORMAT " active, %"
+            G_GINT64_FORMAT " voided, %" G_GINT64_FORMAT " unconfirmed",
+            chain_ok, n_active, n_voided, n_unconfirmed);
+  gint64 c_units = -1, c_done = -1, c_failed = -1, c_active = -1, c_voided = -1, c_unconfirmed = -1;
+  if (counts != NULL)
+    {
+      st_json_get_int (counts, "units", &c_units);
+      st_json_get_int (counts, "done", &c_done);
+      st_json_get_int (counts, "failed", &c_failed);
+      st_json_get_int (counts, "certificates_active", &c_active);
+      st_json_get_int (counts, "certificates_voided", &c_voided);
+      st_json_get_int (counts, "certificates_unconfirmed", &c_unconfirmed);
+    }
+  st_check (&c, c_units == n_units && c_done == n_done && c_failed == n_failed &&
+                c_active == n_active && c_voided == n_voided && c_unconfirmed == n_unconfirmed,
+            "the batch counts agree with the units");
+  st_check (&c, n_active + n_unconfirmed <= quantity,
+            "live certificates (%" G_GINT64_FORMAT ") within the quantity (%" G_GINT64_FORMAT ")",
+            n_active + n_unconfirmed, quantity);
+
+  g_autofree gchar *csv = NULL;
+  gsize csv_len = 0;
+  g_autoptr(GError) csv_error = NULL;
+  if (!st_read_bounded (p_csv, ST_MANIFEST_MAX_JSON, &csv, &csv_len, &csv_error))
+    st_check (&c, FALSE, "manifest.csv: %s", csv_error->message);
+  else
+    st_check (&c, csv_len == expect_csv->len && memcmp (csv, expect_csv->str, csv_len) == 0,
+              "manifest.csv has the same %u units as manifest.json", n_units);
+
+  return st_check_result (&c, dir, error);
+}

@@ -1,0 +1,700 @@
+/* The unit pipeline (DESIGN.md):
+ *
+ *   identify -> key (KEYGEN + CSR check | station keygen + PUT_KEY)
+ *   -> reserve serial + record the to-be-signed certificate   (ISSUING)
+ *   -> sign in the HSM, verify, lint                          
+ *   -> record the certificate                                  (ISSUED)
+ *   -> WRITE slot 1, slot 2 -> proof of possession -> READ back, compare
+ *   -> COMMIT -> HELLO sees the committed state -> record      (DONE)
+ *
+ * Every database call blocks until its COMMIT returned OK; nothing reaches the
+ * device (the certificate) or the operator (PASSED) before. A failure records
+ * FAILED(step, reason): the certificate is voided when it is known not to be
+ * on the device (COMMIT never sent, or refused by the device), else it stays
+ * unconfirmed until the device is seen again. */
+#include "st-line.h"
+
+#include <openssl/rand.h>
+#include <signal.h>
+#include <string.h>
+
+#include "st-error.h"
+#include "st-hsm.h"
+#include "st-issue.h"
+#include "st-ossl.h"
+#include "st-pop.h"
+#include "st-util.h"
+#include "st-verify.h"
+
+#define ST_SERIAL_ATTEMPTS 3
+
+const char *
+st_unit_outcome_to_string (StUnitOutcome outcome)
+{
+  switch (outcome)
+    {
+    case ST_UNIT_PASSED: return "PASSED";
+    case ST_UNIT_FAILED: return "FAILED";
+    case ST_UNIT_REFUSED: return "REFUSED";
+    }
+  return "?";
+}
+
+void
+st_unit_result_free (StUnitResult *r)
+{
+  if (r == NULL)
+    return;
+  g_free (r->port);
+  g_free (r->uid_hex);
+  g_free (r->step);
+  g_free (r->reason);
+  g_free (r->detail);
+  g_free (r->product_serial);
+  g_free (r->cert_serial);
+  g_free (r);
+}
+
+/* Test fault points: STATION_CRASH_AT=<point> kills the process there with
+ * SIGKILL, as a power cut would (the crash-recovery tests use it). */
+static void
+st_fault_point (const char *point)
+{
+  static gsize once = 0;
+  static const char *crash_at = NULL;
+  if (g_once_init_enter (&once))
+    {
+      crash_at = g_getenv ("STATION_CRASH_AT");
+      g_once_init_leave (&once, 1);
+    }
+  if (crash_at != NULL && g_strcmp0 (crash_at, point) == 0)
+    {
+      g_printerr ("station: fault point %s reached: killing myself\n", point);
+      raise (SIGKILL);
+    }
+}
+
+typedef struct {
+  StLine *line;
+  StBackend *backend;
+  const StDeviceInfo *info;
+  StUnitResult *result;
+  gint64 unit_id;
+  gboolean device_touched;   /* KEYGEN, PUT_KEY or WRITE was sent */
+  gboolean commit_sent;
+  gint64 started;
+} StUnit;
+
+static void
+st_unit_step (StUnit *u, const char *step)
+{
+  if (u->line->step_func != NULL)
+    u->line->step_func (u->backend->port, step, u->line->step_data);
+}
+
+/* The line must stop: a database write failed, so nothing can be
+ * acknowledged any more. Other sockets see it through the cancellable. */
+static void
+st_line_stop (StLine *line, const GError *error)
+{
+  g_mutex_lock (&line->lock);
+  if (line->stop_reason == NULL)
+    line->stop_reason = g_strdup (error->message);
+  g_mutex_unlock (&line->lock);
+  if (line->cancellable != NULL)
+    g_cancellable_cancel (line->cancellable);
+}
+
+gchar *
+st_line_dup_stop_reason (StLine *line)
+{
+  g_mutex_lock (&line->lock);
+  gchar *r = g_strdup (line->stop_reason);
+  g_mutex_unlock (&line->lock);
+  return r;
+}
+
+static void
+st_unit_set_outcome (StUnit *u, StUnitOutcome outcome, const char *step,
+                     const char *reason, const GError *cause)
+{
+  StUnitResult *r = u->result;
+  r->outcome = outcome;
+  g_free (r->step);
+  r->step = g_strdup (step);
+  g_free (r->reason);
+  r->reason = g_strdup (reason);
+  g_free (r->detail);
+  r->detail = cause != NULL ? g_strdup (cause->message) : NULL;
+}
+
+/* Records the failure (or refusal) of the unit. Returns FALSE only when the
+ * database refused the record: then the line stops. */
+static gboolean
+st_unit_fail (StUnit *u, StUnitOutcome outcome, const char *step,
+              const char *reason, const GError *cause,
+              StDbCertDisposition disposition, GError **error)
+{
+  st_unit_set_outcome (u, outcome, step, reason, cause);
+  g_message ("%s: unit %s %s at %s: %s%s%s", u->backend->port,
+             u->result->uid_hex, st_unit_outcome_to_string (outcome), step,
+             reason, cause != NULL ? " — " : "", cause != NULL ? cause->message : "");
+
+  /* Discard whatever the device holds uncommitted; it also tells the device
+   * (and the simulator) that this unit is over. Best effort: the device may
+   * be gone. Not after a COMMIT whose outcome is unknown. */
+  if (!(u->commit_sent && disposition == ST_DB_CERT_UNCONFIRMED))
+    {
+      g_autoptr(GError) abort_error = NULL;
+      if (!st_backend_abort (u->backend, &abort_error))
+        g_debug ("%s: ABORT after failure: %s", u->backend->port, abort_error->message);
+    }
+
+  if (u->unit_id <= 0)
+    return TRUE;
+  g_autofree gchar *detail = cause != NULL ? g_strdup (cause->message) : NULL;
+  if (!st_db_unit_fail (u->line->db, u->unit_id, step, reason, detail, disposition, error))
+    {
+      g_prefix_error (error, "cannot record the failure of unit %s: ", u->result->uid_hex);
+      st_line_stop (u->line, *error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A database write failed in the middle of a unit: stop the line. */
+static gboolean
+st_unit_db_failed (StUnit *u, GError **error, const char *what)
+{
+  g_prefix_error (error, "%s: cannot record %s for unit %s: ", u->backend->port,
+                  what, u->result->uid_hex);
+  st_line_stop (u->line, *error);
+  /* The device gets no acknowledgement: discard what it holds uncommitted. */
+  if (!u->commit_sent)
+    st_backend_abort (u->backend, NULL);
+  return FALSE;
+}
+
+/* 128 random bits for a certificate serial: the HSM's generator and
+ * OpenSSL's private DRBG, XORed, so that either alone suffices. */
+static gboolean
+st_unit_draw_serial (StLine *line, StSerial *serial, GError **error)
+{
+  guint8 a[16], b[16];
+  if (!st_hsm_random (line->ca->hsm, a, sizeof a, error))
+    {
+      g_prefix_error (error, "cannot draw a serial number from the HSM: ");
+      return FALSE;
+    }
+  if (RAND_priv_bytes (b, sizeof b) != 1)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "RAND_priv_bytes");
+      return FALSE;
+    }
+  for (gsize i = 0; i < sizeof a; i++)
+    a[i] ^= b[i];
+  gboolean ok = st_serial_from_random (a, serial);
+  st_memwipe (a, sizeof a);
+  st_memwipe (b, sizeof b);
+  if (!ok)
+    g_set_error_literal (error, ST_ERROR_INTERNAL, "cannot make a serial number");
+  return ok;
+}
+
+static gint64
+st_line_take_seq (StLine *line)
+{
+  g_mutex_lock (&line->lock);
+  gint64 seq = line->next_seq++;
+  g_mutex_unlock (&line->lock);
+  return seq;
+}
+
+static gboolean
+st_bytes_equal0 (GBytes *a, GBytes *b)
+{
+  return a != NULL && b != NULL && g_bytes_equal (a, b);
+}
+
+/* The tail of the pipeline, shared by new and resumed units: from the
+ * certificate on record to DONE. @write_cert is FALSE when the device already
+ * holds the certificate in slot 1. */
+static gboolean
+st_unit_deliver (StUnit *u, X509 *cert, GBytes *cert_der, gboolean write_cert,
+                 GError **error)
+{
+  StLine *line = u->line;
+  StBackend *be = u->backend;
+  g_autoptr(GError) dev_error = NULL;
+
+  if (write_cert)
+    {
+      st_unit_step (u, "write");
+      u->device_touched = TRUE;
+      if (!st_backend_write (be, ST_SLOT_CERT, cert_der, &dev_error))
+        return st_unit_fail (u, ST_UNIT_FAILED, "write",
+                             "writing the certificate to the device failed: check the connection and retry",
+                             dev_error, ST_DB_CERT_VOID, error);
+      st_fault_point ("after-write-cert");
+    }
+  st_unit_step (u, "write-chain");
+  u->device_touched = TRUE;
+  if (!st_backend_write (be, ST_SLOT_CHAIN, line->chain_der, &dev_error))
+    return st_unit_fail (u, ST_UNIT_FAILED, "write",
+                         "writing the CA chain to the device failed: check the connection and retry",
+                         dev_error, ST_DB_CERT_VOID, error);
+
+  /* Proof of possession with a fresh challenge. */
+  st_unit_step (u, "proof-of-possession");
+  guint8 challenge[32];
+  if (RAND_bytes (challenge, sizeof challenge) != 1)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "RAND_bytes");
+      return FALSE;
+    }
+  g_autoptr(GBytes) sig = st_backend_sign (be, challenge, &dev_error);
+  if (sig == NULL)
+    return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
+                         "the device did not answer the proof-of-possession challenge: retry, then put it aside",
+                         dev_error, ST_DB_CERT_VOID, error);
+  if (!st_pop_verify (cert, challenge, sig, &dev_error))
+    return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
+                         "the device could not prove it holds the key of its certificate: put it aside for QA",
+                         dev_error, ST_DB_CERT_VOID, error);
+
+  /* Read back and compare. */
+  st_unit_step (u, "read-back");
+  g_autoptr(GBytes) back_cert = st_backend_read (be, ST_SLOT_CERT, &dev_error);
+  if (back_cert == NULL)
+    return st_unit_fail (u, ST_UNIT_FAILED, "read-back",
+                         "reading the certificate back failed: check the connection and retry",
+                         dev_error, ST_DB_CERT_VOID, error);
+  if (!st_bytes_equal0 (back_cert, cert_der))
+    {
+      g_set_error (&dev_error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "slot 1 read back %" G_GSIZE_FORMAT " bytes that differ from the %" G_GSIZE_FORMAT " written",
+                   g_bytes_get_size (back_cert), g_bytes_get_size (cert_der));
+      return st_unit_fail (u, ST_UNIT_FAILED, "read-back",
+                           "the device stored a different certificate than it was sent (memory fault?): put it aside for QA",
+                           dev_error, ST_DB_CERT_VOID, error);
+    }
+  g_autoptr(GBytes) back_chain = st_backend_read (be, ST_SLOT_CHAIN, &dev_error);
+  if (back_chain == NULL)
+    return st_unit_fail (u, ST_UNIT_FAILED, "read-back",
+                         "reading the CA chain back failed: check the connection and retry",
+                         dev_error, ST_DB_CERT_VOID, error);
+  if (!st_bytes_equal0 (back_chain, line->chain_der))
+    {
+      g_set_error (&dev_error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "slot 2 read back %" G_GSIZE_FORMAT " bytes that differ from the %" G_GSIZE_FORMAT " written",
+                   g_bytes_get_size (back_chain), g_bytes_get_size (line->chain_der));
+      return st_unit_fail (u, ST_UNIT_FAILED, "read-back",
+                           "the device stored a different CA chain than it was sent (memory fault?): put it aside for QA",
+                           dev_error, ST_DB_CERT_VOID, error);
+    }
+
+  /* Commit. An error status means the device kept its old state (the
+   * protocol's commit is atomic); no answer at all leaves it unknown. */
+  st_unit_step (u, "commit");
+  u->commit_sent = TRUE;
+  if (!st_backend_commit (be, line->profile->lock, &dev_error))
+    {
+      if (st_backend_get_last_status (be) != ST_AGENT_STATUS_NONE &&
+          st_backend_get_last_status (be) != ST_AGENT_STATUS_OK)
+        return st_unit_fail (u, ST_UNIT_FAILED, "commit",
+                             "the device refused to store its credentials: put it aside for QA",
+                             dev_error, ST_DB_CERT_VOID, error);
+      return st_unit_fail (u, ST_UNIT_FAILED, "commit",
+                           "the device did not confirm storing its credentials; its certificate stays unconfirmed until the device is seen again: retry it",
+                           dev_error, ST_DB_CERT_UNCONFIRMED, error);
+    }
+  st_fault_point ("after-commit");
+
+  /* HELLO again: the device must show the committed state. */
+  st_unit_step (u, "confirm");
+  StDeviceInfo after = { 0 };
+  gboolean seen = FALSE;
+  for (guint attempt = 0; attempt < 3 && !seen; attempt++)
+    {
+      g_clear_error (&dev_error);
+      seen = st_backend_identify (be, &after, &dev_error);
+    }
+  if (!seen)
+    return st_unit_fail (u, ST_UNIT_FAILED, "confirm",
+                         "the device stopped answering after storing its credentials; its certificate stays unconfirmed until the device is seen again",
+                         dev_error, ST_DB_CERT_UNCONFIRMED, error);
+  gboolean committed_state = after.state == ST_DEVICE_STATE_PROVISIONED ||
+                             after.state == ST_DEVICE_STATE_LOCKED;
+  if (after.uid_len != u->info->uid_len ||
+      memcmp (after.uid, u->info->uid, after.uid_len) != 0 || !committed_state ||
+      (line->profile->lock && after.state != ST_DEVICE_STATE_LOCKED))
+    {
+      g_autofree gchar *uid = st_device_info_uid_hex (&after);
+      g_set_error (&dev_error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "after COMMIT the device reports uid %s, state %d", uid, (int) after.state);
+      return st_unit_fail (u, ST_UNIT_FAILED, "confirm",
+                           "the device does not report its new credentials as stored; its certificate stays unconfirmed: put it aside for QA",
+                           dev_error, ST_DB_CERT_UNCONFIRMED, error);
+    }
+
+  st_fault_point ("before-done");
+  if (!st_db_unit_done (line->db, u->unit_id, error))
+    return st_unit_db_failed (u, error, "DONE");
+  st_unit_set_outcome (u, ST_UNIT_PASSED, "done", "provisioned", NULL);
+  return TRUE;
+}
+
+/* Issue: build, reserve (ISSUING), sign, check, record (ISSUED). */
+static gboolean
+st_unit_issue (StUnit *u, EVP_PKEY *pubkey, X509 **cert_out, GBytes **der_out,
+               GError **error)
+{
+  StLine *line = u->line;
+  g_autoptr(GError) local = NULL;
+  g_autoptr(X509) cert = NULL;
+  g_autofree gchar *pub_hash = st_pubkey_sha256_hex (pubkey);
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  gint64 seq = st_line_take_seq (line);
+  g_autofree gchar *product_serial = st_profile_format_serial (line->profile, (guint64) seq, now);
+  StSubjectInfo subject = {
+    .uid_hex = u->result->uid_hex,
+    .model = u->info->model,
+    .product_serial = product_serial,
+  };
+  StSerial serial = { 0 };
+  gint64 cert_id = 0;
+
+  st_unit_step (u, "reserve");
+  for (guint attempt = 0; cert_id <= 0; attempt++)
+    {
+      g_clear_error (&local);
+      g_clear_pointer (&cert, X509_free);
+      if (!st_unit_draw_serial (line, &serial, error))
+        return st_unit_db_failed (u, error, "a serial number");
+      cert = st_issue_build (line->ca->ca_cert, line->profile, pubkey, &subject,
+                             &serial, now, &local);
+      if (cert == NULL)
+        return st_unit_fail (u, ST_UNIT_FAILED, "issue",
+                             "the certificate could not be built: call the shift lead (profile or CA problem)",
+                             local, ST_DB_CERT_VOID, error);
+      g_autoptr(GBytes) tbs = st_issue_tbs_der (cert, &local);
+      if (tbs == NULL)
+        return st_unit_fail (u, ST_UNIT_FAILED, "issue",
+                             "the certificate could not be encoded: call the shift lead",
+                             local, ST_DB_CERT_VOID, error);
+      g_autofree gchar *serial_hex = st_serial_to_hex (&serial);
+      cert_id = st_db_cert_reserve (line->db, u->unit_id, line->issuer_hash, serial_hex,
+                                    pub_hash, tbs, product_serial, seq,
+                                    line->allow_reprovision, &local);
+      if (cert_id > 0)
+        {
+          g_free (u->result->cert_serial);
+          u->result->cert_serial = g_steal_pointer (&serial_hex);
+          break;
+        }
+      if (g_error_matches (local, ST_ERROR, ST_ERROR_INTERNAL) && attempt + 1 < ST_SERIAL_ATTEMPTS)
+        continue; /* serial collision: draw again */
+      if (g_error_matches (local, ST_ERROR, ST_ERROR_BUSY))
+        return st_unit_fail (u, ST_UNIT_REFUSED, "reserve",
+                             "the batch has all the certificates it may issue: ask the shift lead",
+                             local, ST_DB_CERT_VOID, error);
+      if (g_error_matches (local, ST_ERROR, ST_ERROR_PERMISSION_DENIED))
+        return st_unit_fail (u, ST_UNIT_REFUSED, "reserve",
+                             "this device already holds a certificate from this station: put it aside, or ask a lead to allow re-provisioning",
+                             local, ST_DB_CERT_VOID, error);
+      if (g_error_matches (local, ST_ERROR, ST_ERROR_INVALID_DATA))
+        return st_unit_fail (u, ST_UNIT_FAILED, "reserve",
+                             "the device offered a key that was certified before (cloned or replaying device): put it aside for QA",
+                             local, ST_DB_CERT_VOID, error);
+      g_propagate_error (error, g_steal_pointer (&local));
+      return st_unit_db_failed (u, error, "the reserved serial");
+    }
+  g_free (u->result->product_serial);
+  u->result->product_serial = g_strdup (product_serial);
+  st_fault_point ("after-reserve");
+
+  st_unit_step (u, "sign");
+  st_hsm_lock (line->ca->hsm);
+  gboolean signed_ok = st_issue_sign (cert, line->ca->ca_key, line->ca->ca_cert, &local);
+  st_hsm_unlock (line->ca->hsm);
+  if (!signed_ok)
+    return st_unit_fail (u, ST_UNIT_FAILED, "sign",
+                         "the HSM did not sign the certificate: call the shift lead (HSM problem)",
+                         local, ST_DB_CERT_VOID, error);
+  if (!st_issue_check (cert, line->ca->ca_cert, line->profile, pubkey, &subject, &serial, &local))
+    return st_unit_fail (u, ST_UNIT_FAILED, "sign",
+                         "the signed certificate failed its checks and was not used: call the shift lead",
+                         local, ST_DB_CERT_VOID, error);
+  st_fault_point ("after-sign");
+
+  guint8 *der = NULL;
+  int der_len = i2d_X509 (cert, &der);
+  if (der_len <= 0)
+    {
+      st_error_set_openssl (&local, ST_ERROR_INTERNAL, "i2d_X509");
+      return st_unit_fail (u, ST_UNIT_FAILED, "sign", "the certificate could not be encoded",
+                           local, ST_DB_CERT_VOID, error);
+    }
+  g_autoptr(GBytes) cert_der = g_bytes_new (der, (gsize) der_len);
+  OPENSSL_free (der);
+
+  if (!st_db_cert_issued (line->db, cert_id, cert_der, error))
+    return st_unit_db_failed (u, error, "the issued certificate");
+  st_fault_point ("after-issued");
+
+  *cert_out = g_steal_pointer (&cert);
+  *der_out = g_steal_pointer (&cert_der);
+  return TRUE;
+}
+
+/* A unit that an earlier run left in ISSUED, and whose device is back. */
+static gboolean
+st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error)
+{
+  StLine *line = u->line;
+  g_autoptr(GError) dev_error = NULL;
+
+  *resolved = FALSE;
+  u->unit_id = pending->id;
+  u->result->unit_id = pending->id;
+  u->result->resumed = TRUE;
+  g_free (u->result->cert_serial);
+  u->result->cert_serial = g_strdup (pending->cert_serial);
+  g_free (u->result->product_serial);
+  u->result->product_serial = g_strdup (pending->product_serial);
+
+  st_unit_step (u, "resume");
+  g_autoptr(GBytes) slot1 = st_backend_read (u->backend, ST_SLOT_CERT, &dev_error);
+  if (slot1 == NULL)
+    {
+      /* Not decided: the unit stays pending for the next time. */
+      st_unit_set_outcome (u, ST_UNIT_FAILED, "resume",
+                           "the device of an interrupted unit did not answer READ: retry it", dev_error);
+      *resolved = TRUE;
+      return TRUE;
+    }
+  if (pending->cert_der == NULL || !g_bytes_equal (slot1, pending->cert_der))
+    {
+      /* The device does not hold the certificate: void it, and issue anew. */
+      g_autoptr(GError) why = g_error_new (ST_ERROR, ST_ERROR_NOT_FOUND,
+                                           "slot 1 holds %" G_GSIZE_FORMAT " bytes, not the recorded certificate",
+                                           g_bytes_get_size (slot1));
+      u->device_touched = TRUE;
+      if (!st_unit_fail (u, ST_UNIT_FAILED, "resume",
+                         "interrupted unit: the device does not hold its certificate, which is voided; issuing anew",
+                         why, ST_DB_CERT_VOID, error))
+        return FALSE;
+      return TRUE;
+    }
+
+  const guint8 *p = g_bytes_get_data (pending->cert_der, NULL);
+  g_autoptr(X509) cert = d2i_X509 (NULL, &p, (long) g_bytes_get_size (pending->cert_der));
+  if (cert == NULL)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "the recorded certificate does not parse");
+      return FALSE;
+    }
+  *resolved = TRUE;
+  if (u->info->state == ST_DEVICE_STATE_PROVISIONED || u->info->state == ST_DEVICE_STATE_LOCKED)
+    {
+      /* Committed before the interruption: confirm and record DONE. */
+      guint8 challenge[32];
+      if (RAND_bytes (challenge, sizeof challenge) != 1)
+        {
+          st_error_set_openssl (error, ST_ERROR_INTERNAL, "RAND_bytes");
+          return FALSE;
+        }
+      g_autoptr(GBytes) sig = st_backend_sign (u->backend, challenge, &dev_error);
+      if (sig == NULL || !st_pop_verify (cert, challenge, sig, &dev_error))
+        return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
+                             "the device holds its certificate but cannot prove it holds the key: put it aside for QA",
+                             dev_error, ST_DB_CERT_VOID, error);
+      if (!st_db_unit_done (line->db, u->unit_id, error))
+        return st_unit_db_failed (u, error, "DONE");
+      st_unit_set_outcome (u, ST_UNIT_PASSED, "done", "provisioned (resumed after an interruption)", NULL);
+      return TRUE;
+    }
+  /* The device holds the certificate uncommitted: finish the pipeline. */
+  u->device_touched = TRUE;
+  if (!st_unit_deliver (u, cert, pending->cert_der, FALSE, error))
+    return FALSE;
+  if (u->result->outcome == ST_UNIT_PASSED)
+    {
+      g_free (u->result->reason);
+      u->result->reason = g_strdup ("provisioned (resumed after an interruption)");
+    }
+  return TRUE;
+}
+
+/* Checks before anything is recorded: what makes a device one to refuse. */
+static gboolean
+st_unit_check_device (StUnit *u, gboolean *refused, GError **error)
+{
+  StLine *line = u->line;
+  const StDeviceInfo *info = u->info;
+  g_autoptr(GError) why = NULL;
+  const char *reason = NULL;
+
+  *refused = TRUE;
+  if (line->profile->model != NULL && g_strcmp0 (line->profile->model, info->model) != 0)
+    {
+      why = g_error_new (ST_ERROR, ST_ERROR_INVALID_DATA, "HELLO model '%s', profile model '%s'",
+                         info->model, line->profile->model);
+      reason = "this device is another model than the batch's product: put it aside";
+    }
+  else if (info->state == ST_DEVICE_STATE_LOCKED)
+    {
+      why = g_error_new_literal (ST_ERROR, ST_ERROR_PERMISSION_DENIED, "HELLO state 3 (locked)");
+      reason = "this device is locked (already provisioned): put it aside for QA";
+    }
+  else if (info->algorithms != 0 &&
+           (info->algorithms & st_alg_to_mask_bit (line->profile->alg)) == 0)
+    {
+      why = g_error_new (ST_ERROR, ST_ERROR_NOT_SUPPORTED, "HELLO algorithms 0x%02x lack %s",
+                         info->algorithms, st_alg_to_string (line->profile->alg));
+      reason = "this device's firmware cannot make the product's key type: check the firmware version";
+    }
+  else if (!line->allow_reprovision)
+    {
+      g_autoptr(GError) local = NULL;
+      g_autoptr(StDbUnit) known = st_db_unit_find_live_by_uid (line->db, u->result->uid_hex, &local);
+      if (known != NULL)
+        {
+          why = g_error_new (ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                             "uid has live certificate serial %s (batch %" G_GINT64_FORMAT ", unit %" G_GINT64_FORMAT ")",
+                             known->cert_serial, known->batch_id, known->id);
+          reason = "this device was already provisioned: put it aside, or ask a lead to allow re-provisioning";
+        }
+      else if (!g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+    }
+  if (reason == NULL)
+    {
+      *refused = FALSE;
+      return TRUE;
+    }
+  return st_unit_fail (u, ST_UNIT_REFUSED, "identify", reason, why, ST_DB_CERT_VOID, error);
+}
+
+/* The steps of one unit; FALSE only when the line must stop. */
+static gboolean
+st_unit_run_steps (StUnit *u, GError **error)
+{
+  StLine *line = u->line;
+  StBackend *backend = u->backend;
+  const StDeviceInfo *info = u->info;
+  StUnitResult *result = u->result;
+  g_autoptr(GError) dev_error = NULL;
+
+  /* A unit an earlier run left in ISSUED? */
+  g_mutex_lock (&line->lock);
+  StDbUnit *pending = NULL;
+  g_hash_table_steal_extended (line->pending, result->uid_hex, NULL, (gpointer *) &pending);
+  g_mutex_unlock (&line->lock);
+  if (pending != NULL)
+    {
+      g_autoptr(StDbUnit) owned = pending;
+      gboolean resolved = FALSE;
+      if (!st_unit_resume (u, owned, &resolved, error))
+        return FALSE;
+      if (resolved)
+        return TRUE;
+      /* Voided: issue anew on the same device, as a new unit. */
+      u->unit_id = 0;
+      u->device_touched = FALSE;
+      u->commit_sent = FALSE;
+      result->resumed = FALSE;
+      g_clear_pointer (&result->cert_serial, g_free);
+      g_clear_pointer (&result->product_serial, g_free);
+    }
+
+  st_unit_step (u, "identify");
+  u->unit_id = st_db_unit_begin (line->db, line->batch->id, backend->port, result->uid_hex,
+                                 info->model, info->fw_version, line->operator_name, error);
+  if (u->unit_id <= 0)
+    return st_unit_db_failed (u, error, "the new unit");
+  result->unit_id = u->unit_id;
+  st_fault_point ("after-begin");
+
+  gboolean refused = FALSE;
+  if (!st_unit_check_device (u, &refused, error))
+    return FALSE;
+  if (refused)
+    return TRUE;
+
+  /* The key. */
+  g_autoptr(EVP_PKEY) pubkey = NULL;
+  if (line->profile->key_mode == ST_KEY_MODE_DEVICE_CSR)
+    {
+      st_unit_step (u, "keygen");
+      u->device_touched = TRUE;
+      g_autoptr(GBytes) csr = st_backend_keygen (backend, line->profile->alg, &dev_error);
+      if (csr == NULL)
+        return st_unit_fail (u, ST_UNIT_FAILED, "keygen",
+                             "the device did not make its key: retry, then put it aside",
+                             dev_error, ST_DB_CERT_VOID, error);
+      pubkey = st_csr_check (csr, line->profile->alg, &dev_error);
+      if (pubkey == NULL)
+        return st_unit_fail (u, ST_UNIT_FAILED, "csr",
+                             "the device's key request was refused and nothing was issued: put it aside for QA",
+                             dev_error, ST_DB_CERT_VOID, error);
+    }
+  else
+    {
+      st_unit_step (u, "keygen");
+      GBytes *pkcs8 = NULL;
+      g_autoptr(EVP_PKEY) keypair = st_issue_station_keygen (line->profile->alg, &pkcs8, &dev_error);
+      if (keypair == NULL)
+        return st_unit_fail (u, ST_UNIT_FAILED, "keygen",
+                             "the station could not make the device key: call the shift lead",
+                             dev_error, ST_DB_CERT_VOID, error);
+      /* Keep only the public half beyond this point. */
+      guint8 *spki = NULL;
+      int spki_len = i2d_PUBKEY (keypair, &spki);
+      const guint8 *q = spki;
+      pubkey = spki_len > 0 ? d2i_PUBKEY (NULL, &q, spki_len) : NULL;
+      OPENSSL_free (spki);
+      g_clear_pointer (&keypair, EVP_PKEY_free);
+      u->device_touched = TRUE;
+      gboolean put = pubkey != NULL &&
+                     st_backend_put_key (backend, line->profile->alg, pkcs8, &dev_error);
+      /* The station's copy of the key is wiped as soon as the device has it. */
+      st_bytes_wipe_unref (pkcs8);
+      if (!put)
+        return st_unit_fail (u, ST_UNIT_FAILED, "put-key",
+                             "sending the key to the device failed: check the connection and retry",
+                             dev_error, ST_DB_CERT_VOID, error);
+    }
+
+  g_autoptr(X509) cert = NULL;
+  g_autoptr(GBytes) cert_der = NULL;
+  if (!st_unit_issue (u, pubkey, &cert, &cert_der, error))
+    return FALSE;
+  if (cert == NULL)
+    return TRUE; /* failed or refused, and recorded */
+  return st_unit_deliver (u, cert, cert_der, TRUE, error);
+}
+
+StUnitResult *
+st_unit_run (StLine *line, StBackend *backend, const StDeviceInfo *info, GError **error)
+{
+  g_autoptr(StUnitResult) result = g_new0 (StUnitResult, 1);
+  StUnit unit = {
+    .line = line,
+    .backend = backend,
+    .info = info,
+    .result = result,
+    .started = g_get_monotonic_time (),
+  };
+
+  result->port = g_strdup (backend->port);
+  result->uid_hex = st_device_info_uid_hex (info);
+  gboolean ok = st_unit_run_steps (&unit, error);
+  result->seconds = (gdouble) (g_get_monotonic_time () - unit.started) / G_USEC_PER_SEC;
+  if (!ok)
+    return NULL;
+  return g_steal_pointer (&result);
+}
