@@ -14,6 +14,7 @@
 #include "st-ca.h"
 #include "st-config.h"
 #include "st-db.h"
+#include "st-issue.h"
 #include "st-profile.h"
 
 G_BEGIN_DECLS
@@ -93,5 +94,9 @@ gchar *st_line_dup_stop_reason (StLine *line);
  * must stop (the database refused a write: nothing was acknowledged). */
 StUnitResult *st_unit_run (StLine *line, StBackend *backend,
                            const StDeviceInfo *info, GError **error);
+
+/* 128 random bits for a certificate serial: the HSM's generator and OpenSSL's
+ * private DRBG, XORed, so that either alone suffices. */
+gboolean st_draw_serial (StCa *ca, StSerial *serial, GError **error);
 
 G_END_DECLS

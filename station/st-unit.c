@@ -136,7 +136,7 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, const char *step,
               StDbCertDisposition disposition, GError **error)
 {
   st_unit_set_outcome (u, outcome, step, reason, cause);
-  g_message ("%s: unit %s %s at %s: %s%s%s", u->backend->port,
+  g_info ("%s: unit %s %s at %s: %s%s%s", u->backend->port,
              u->result->uid_hex, st_unit_outcome_to_string (outcome), step,
              reason, cause != NULL ? " — " : "", cause != NULL ? cause->message : "");
 
@@ -177,11 +177,11 @@ st_unit_db_failed (StUnit *u, GError **error, const char *what)
 
 /* 128 random bits for a certificate serial: the HSM's generator and
  * OpenSSL's private DRBG, XORed, so that either alone suffices. */
-static gboolean
-st_unit_draw_serial (StLine *line, StSerial *serial, GError **error)
+gboolean
+st_draw_serial (StCa *ca, StSerial *serial, GError **error)
 {
   guint8 a[16], b[16];
-  if (!st_hsm_random (line->ca->hsm, a, sizeof a, error))
+  if (!st_hsm_random (ca->hsm, a, sizeof a, error))
     {
       g_prefix_error (error, "cannot draw a serial number from the HSM: ");
       return FALSE;
@@ -369,8 +369,12 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, X509 **cert_out, GBytes **der_out,
     {
       g_clear_error (&local);
       g_clear_pointer (&cert, X509_free);
-      if (!st_unit_draw_serial (line, &serial, error))
-        return st_unit_db_failed (u, error, "a serial number");
+      if (!st_draw_serial (line->ca, &serial, error))
+        {
+          st_line_stop (line, *error);
+          st_backend_abort (u->backend, NULL);
+          return FALSE;
+        }
       cert = st_issue_build (line->ca->ca_cert, line->profile, pubkey, &subject,
                              &serial, now, &local);
       if (cert == NULL)

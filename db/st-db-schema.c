@@ -1,0 +1,108 @@
+/* The schema, as numbered migrations (PRAGMA user_version). Each migration
+ * runs in its own transaction and ends by setting user_version; the numbers
+ * are constants of the script, never formatted in. */
+#include "st-db-schema.h"
+
+#define ST_DB_LIVE "('issuing','issued','active','unconfirmed')"
+#define ST_DB_HEX(col) "(" col " <> '' AND " col " NOT GLOB '*[^0-9a-f]*')"
+
+static const char *const migrations[] = {
+  /* 1: batches, units, certificates, events */
+  "CREATE TABLE batches ("
+  "  id INTEGER PRIMARY KEY,"
+  "  work_order TEXT NOT NULL CHECK (work_order <> ''),"
+  "  product TEXT NOT NULL CHECK (product <> ''),"
+  "  profile_sha256 TEXT NOT NULL CHECK (length(profile_sha256) = 64 AND " ST_DB_HEX ("profile_sha256") "),"
+  "  profile_text TEXT NOT NULL,"
+  "  quantity INTEGER NOT NULL CHECK (quantity > 0),"
+  "  state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open','closed')),"
+  "  created_at INTEGER NOT NULL,"
+  "  closed_at INTEGER,"
+  "  created_by TEXT NOT NULL,"
+  "  closed_by TEXT,"
+  "  station_id TEXT NOT NULL,"
+  "  CHECK ((state = 'open') = (closed_at IS NULL))"
+  ");"
+  "CREATE INDEX batches_product ON batches (product);"
+  "CREATE TABLE units ("
+  "  id INTEGER PRIMARY KEY,"
+  "  batch_id INTEGER NOT NULL REFERENCES batches (id),"
+  "  port TEXT NOT NULL,"
+  "  uid TEXT NOT NULL CHECK (" ST_DB_HEX ("uid") "),"
+  "  model TEXT,"
+  "  fw_version TEXT,"
+  "  product_serial TEXT,"
+  "  product_seq INTEGER,"
+  "  state TEXT NOT NULL CHECK (state IN ('started','issuing','issued','done','failed')),"
+  "  fail_step TEXT,"
+  "  fail_reason TEXT,"
+  "  fail_detail TEXT,"
+  "  started_at INTEGER NOT NULL,"
+  "  finished_at INTEGER,"
+  "  operator TEXT NOT NULL"
+  ");"
+  "CREATE INDEX units_batch ON units (batch_id, state);"
+  "CREATE INDEX units_uid ON units (uid);"
+  "CREATE INDEX units_unfinished ON units (state) WHERE state IN ('started','issuing','issued');"
+  "CREATE TABLE certificates ("
+  "  id INTEGER PRIMARY KEY,"
+  "  unit_id INTEGER NOT NULL UNIQUE REFERENCES units (id),"
+  "  batch_id INTEGER NOT NULL REFERENCES batches (id),"
+  "  uid TEXT NOT NULL CHECK (" ST_DB_HEX ("uid") "),"
+  "  issuer TEXT NOT NULL CHECK (length(issuer) = 64 AND " ST_DB_HEX ("issuer") "),"
+  "  serial TEXT NOT NULL CHECK (length(serial) % 2 = 0 AND " ST_DB_HEX ("serial") "),"
+  "  pubkey_sha256 TEXT NOT NULL CHECK (length(pubkey_sha256) = 64 AND " ST_DB_HEX ("pubkey_sha256") "),"
+  "  tbs BLOB NOT NULL CHECK (length(tbs) > 0),"
+  "  der BLOB,"
+  "  state TEXT NOT NULL CHECK (state IN ('issuing','issued','active','voided','unconfirmed')),"
+  "  reserved_at INTEGER NOT NULL,"
+  "  issued_at INTEGER,"
+  "  void_reason TEXT,"
+  "  voided_at INTEGER,"
+  "  UNIQUE (issuer, serial),"
+  "  UNIQUE (pubkey_sha256),"
+  "  CHECK (state NOT IN ('issued','active') OR der IS NOT NULL)"
+  ");"
+  "CREATE INDEX certificates_batch ON certificates (batch_id, state);"
+  /* one live certificate per uid, whatever the batch */
+  "CREATE UNIQUE INDEX certificates_live_uid ON certificates (uid) WHERE state IN " ST_DB_LIVE ";"
+  "CREATE TRIGGER certificates_der_immutable BEFORE UPDATE OF der ON certificates"
+  "  WHEN OLD.der IS NOT NULL AND NEW.der IS NOT OLD.der"
+  "  BEGIN SELECT RAISE (ABORT, 'a certificate''s der cannot be changed once it is set'); END;"
+  "CREATE TRIGGER certificates_identity_immutable"
+  "  BEFORE UPDATE OF unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs ON certificates"
+  "  WHEN NEW.unit_id IS NOT OLD.unit_id OR NEW.batch_id IS NOT OLD.batch_id"
+  "    OR NEW.uid IS NOT OLD.uid OR NEW.issuer IS NOT OLD.issuer OR NEW.serial IS NOT OLD.serial"
+  "    OR NEW.pubkey_sha256 IS NOT OLD.pubkey_sha256 OR NEW.tbs IS NOT OLD.tbs"
+  "  BEGIN SELECT RAISE (ABORT, 'a certificate''s identity cannot be changed'); END;"
+  "CREATE TRIGGER certificates_state_moves BEFORE UPDATE OF state ON certificates"
+  "  WHEN NEW.state IS NOT OLD.state AND NOT ("
+  "       (OLD.state = 'issuing' AND NEW.state IN ('issued','voided','unconfirmed'))"
+  "    OR (OLD.state = 'issued' AND NEW.state IN ('active','voided','unconfirmed'))"
+  "    OR (OLD.state = 'active' AND NEW.state IN ('voided','unconfirmed'))"
+  "    OR (OLD.state = 'unconfirmed' AND NEW.state IN ('active','voided')))"
+  "  BEGIN SELECT RAISE (ABORT, 'this certificate state change is not allowed'); END;"
+  "CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates"
+  "  BEGIN SELECT RAISE (ABORT, 'certificates are never deleted: void them'); END;"
+  "CREATE TABLE events ("
+  "  id INTEGER PRIMARY KEY,"
+  "  at INTEGER NOT NULL,"
+  "  operator TEXT NOT NULL,"
+  "  event TEXT NOT NULL CHECK (event <> ''),"
+  "  payload TEXT CHECK (payload IS NULL OR json_valid (payload))"
+  ");"
+  "PRAGMA user_version = 1;",
+};
+
+gint
+st_db_schema_version (void)
+{
+  return (gint) G_N_ELEMENTS (migrations);
+}
+
+const char *
+st_db_schema_migration (gint to_version)
+{
+  g_return_val_if_fail (to_version >= 1 && to_version <= st_db_schema_version (), NULL);
+  return migrations[to_version - 1];
+}

@@ -1,0 +1,176 @@
+#include "st-bench.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "st-batch.h"
+#include "st-error.h"
+#include "st-hsm.h"
+#include "st-issue.h"
+#include "st-ossl.h"
+#include "st-util.h"
+
+/* The benchmark's product: device-made P-256 keys, as most lines run. */
+static const char st_bench_profile[] =
+  "[profile]\n"
+  "name=bench-device-csr\n"
+  "description=Benchmark product: device-made P-256 key\n"
+  "[key]\n"
+  "mode=device-csr\n"
+  "algorithm=ec-p256\n"
+  "[certificate]\n"
+  "subject=CN={uid},O=Station Bench,serialNumber={serial}\n"
+  "san=URI:urn:station-bench:device:{uid}\n"
+  "validity-days=3650\n"
+  "key-usage=digitalSignature\n"
+  "extended-key-usage=clientAuth\n"
+  "[serial]\n"
+  "format=BENCH-{seq:08}\n"
+  "[device]\n"
+  "lock=false\n";
+
+gboolean
+st_bench_raw_issuance (StCa *ca, const char *profile_text, guint count,
+                       gdouble *seconds, GError **error)
+{
+  const char *text = profile_text != NULL ? profile_text : st_bench_profile;
+  g_autoptr(StProfile) profile = st_profile_load_from_data (text, strlen (text), "bench profile", error);
+  if (profile == NULL)
+    return FALSE;
+  GBytes *pkcs8 = NULL;
+  g_autoptr(EVP_PKEY) key = st_issue_station_keygen (profile->alg, &pkcs8, error);
+  if (key == NULL)
+    return FALSE;
+  st_bytes_wipe_unref (pkcs8);
+
+  gint64 start = g_get_monotonic_time ();
+  for (guint i = 0; i < count; i++)
+    {
+      g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+      g_autofree gchar *product_serial = st_profile_format_serial (profile, i + 1, now);
+      StSubjectInfo info = { .uid_hex = "00112233445566778899aabb", .model = "BENCH",
+                             .product_serial = product_serial };
+      StSerial serial;
+      if (!st_draw_serial (ca, &serial, error))
+        return FALSE;
+      g_autoptr(X509) cert = st_issue_build (ca->ca_cert, profile, key, &info, &serial, now, error);
+      if (cert == NULL)
+        return FALSE;
+      g_autoptr(GBytes) tbs = st_issue_tbs_der (cert, error);
+      if (tbs == NULL)
+        return FALSE;
+      st_hsm_lock (ca->hsm);
+      gboolean ok = st_issue_sign (cert, ca->ca_key, ca->ca_cert, error);
+      st_hsm_unlock (ca->hsm);
+      if (!ok || !st_issue_check (cert, ca->ca_cert, profile, key, &info, &serial, error))
+        return FALSE;
+    }
+  *seconds = (gdouble) (g_get_monotonic_time () - start) / G_USEC_PER_SEC;
+  return TRUE;
+}
+
+static void
+st_rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  if (dir != NULL)
+    {
+      const char *name;
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree gchar *child = g_build_filename (path, name, NULL);
+          if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+            st_rm_rf (child);
+          else
+            g_unlink (child);
+        }
+    }
+  g_rmdir (path);
+}
+
+static gboolean
+st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
+              guint per_slot, StBenchResult *result, GError **error)
+{
+  g_autoptr(StDb) db = st_db_open (db_path, error);
+  if (db == NULL)
+    return FALSE;
+  g_autoptr(StProfile) profile = st_profile_load_from_data (text, strlen (text), "bench profile", error);
+  if (profile == NULL)
+    return FALSE;
+  gint64 batch_id = st_db_batch_create (db, "BENCH", profile->name, profile->sha256, text,
+                                        result->units, config->station_id, "bench", error);
+  if (batch_id <= 0)
+    return FALSE;
+  g_autoptr(StLine) line = st_line_new (config, ca, db, batch_id, "bench", error);
+  if (line == NULL)
+    return FALSE;
+
+  g_autoptr(GPtrArray) ports = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < result->slots; i++)
+    g_ptr_array_add (ports, g_strdup_printf ("sim:bench-%u?units=%u", i, per_slot));
+  g_ptr_array_add (ports, NULL);
+  StBatchRunOptions options = {
+    .ports = (const char *const *) ports->pdata,
+    .units_per_port = per_slot,
+    .idle_timeout_s = 30,
+  };
+  StBatchRunSummary summary;
+  gint64 start = g_get_monotonic_time ();
+  if (!st_batch_run (line, &options, &summary, error))
+    return FALSE;
+  result->e2e_seconds = (gdouble) (g_get_monotonic_time () - start) / G_USEC_PER_SEC;
+  result->passed = summary.passed;
+  result->failed = summary.failed + summary.refused;
+  result->e2e_units_per_s = result->passed / MAX (result->e2e_seconds, 1e-9);
+  if (summary.ports_failed > 0 || result->passed != result->units)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "bench: %u of %u units passed (%u sockets gave up)", result->passed,
+                   result->units, summary.ports_failed);
+      return FALSE;
+    }
+  g_autoptr(GString) report = g_string_new (NULL);
+  if (!st_db_check (db, report, error))
+    {
+      g_prefix_error (error, "bench database check: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+st_bench_run (StConfig *config, StCa *ca, guint units, guint slots,
+              const char *profile_text, StBenchResult *result, GError **error)
+{
+  const char *text = profile_text != NULL ? profile_text : st_bench_profile;
+  memset (result, 0, sizeof *result);
+  if (slots == 0 || units == 0)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA, "--units and --slots must be at least 1");
+      return FALSE;
+    }
+  guint per_slot = (units + slots - 1) / slots;
+  result->units = per_slot * slots;
+  result->slots = slots;
+
+  /* Raw issuance first, the same number of certificates. */
+  result->raw_count = result->units;
+  if (!st_bench_raw_issuance (ca, text, result->raw_count, &result->raw_seconds, error))
+    return FALSE;
+  result->raw_per_s = result->raw_count / MAX (result->raw_seconds, 1e-9);
+
+  g_autofree gchar *tmpl = g_build_filename (config->home, "bench-XXXXXX", NULL);
+  g_autofree gchar *dir = g_mkdtemp (g_strdup (tmpl));
+  if (dir == NULL)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot make a scratch folder in %s: %s",
+                   config->home, g_strerror (e));
+      return FALSE;
+    }
+  g_autofree gchar *db_path = g_build_filename (dir, "bench.db", NULL);
+  gboolean ok = st_bench_e2e (config, ca, db_path, text, per_slot, result, error);
+  st_rm_rf (dir);
+  return ok;
+}

@@ -1,0 +1,31 @@
+/* `station bench`: end-to-end units per second on in-process simulated
+ * devices with real HSM signing and durable records, beside the raw issuance
+ * rate of the same HSM key in the same run. */
+#pragma once
+
+#include "st-ca.h"
+#include "st-config.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint units;                 /* end-to-end units (rounded up to a multiple of slots) */
+  guint slots;                 /* simulated sockets running at once */
+  gdouble e2e_seconds, e2e_units_per_s;
+  guint raw_count;
+  gdouble raw_seconds, raw_per_s;
+  guint passed, failed;
+} StBenchResult;
+
+/* Runs both measurements; the end-to-end records go to a scratch database
+ * under HOME/bench-* (removed afterwards) with the same settings as the
+ * station's own. @profile_text NULL uses the built-in device-csr profile. */
+gboolean st_bench_run (StConfig *config, StCa *ca, guint units, guint slots,
+                       const char *profile_text, StBenchResult *result, GError **error);
+
+/* The issuance the pipeline does, alone: draw a serial, build, sign in the
+ * HSM, verify and lint, @count times with one software key. */
+gboolean st_bench_raw_issuance (StCa *ca, const char *profile_text, guint count,
+                                gdouble *seconds, GError **error);
+
+G_END_DECLS
