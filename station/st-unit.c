@@ -453,12 +453,14 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, X509 **cert_out, GBytes **der_out,
 
 /* A unit that an earlier run left in ISSUED, and whose device is back. */
 static gboolean
-st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error)
+st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requeued,
+                GError **error)
 {
   StLine *line = u->line;
   g_autoptr(GError) dev_error = NULL;
 
   *resolved = FALSE;
+  *requeued = FALSE;
   u->unit_id = pending->id;
   u->result->unit_id = pending->id;
   u->result->resumed = TRUE;
@@ -469,28 +471,18 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error
 
   st_unit_step (u, "resume");
   g_autoptr(GBytes) slot1 = st_backend_read (u->backend, ST_SLOT_CERT, &dev_error);
-  if (slot1 == NULL)
+  if (slot1 == NULL || pending->cert_der == NULL)
     {
       /* Not decided: the unit stays pending for the next time. */
       st_unit_set_outcome (u, ST_UNIT_FAILED, "resume",
                            "the device of an interrupted unit did not answer READ: retry it", dev_error);
+      g_mutex_lock (&line->lock);
+      g_hash_table_replace (line->pending, g_strdup (pending->uid), pending);
+      g_mutex_unlock (&line->lock);
+      *requeued = TRUE;
       *resolved = TRUE;
       return TRUE;
     }
-  if (pending->cert_der == NULL || !g_bytes_equal (slot1, pending->cert_der))
-    {
-      /* The device does not hold the certificate: void it, and issue anew. */
-      g_autoptr(GError) why = g_error_new (ST_ERROR, ST_ERROR_NOT_FOUND,
-                                           "slot 1 holds %" G_GSIZE_FORMAT " bytes, not the recorded certificate",
-                                           g_bytes_get_size (slot1));
-      u->device_touched = TRUE;
-      if (!st_unit_fail (u, ST_UNIT_FAILED, "resume",
-                         "interrupted unit: the device does not hold its certificate, which is voided; issuing anew",
-                         why, ST_DB_CERT_VOID, error))
-        return FALSE;
-      return TRUE;
-    }
-
   const guint8 *p = g_bytes_get_data (pending->cert_der, NULL);
   g_autoptr(X509) cert = d2i_X509 (NULL, &p, (long) g_bytes_get_size (pending->cert_der));
   if (cert == NULL)
@@ -498,8 +490,36 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error
       st_error_set_openssl (error, ST_ERROR_INTERNAL, "the recorded certificate does not parse");
       return FALSE;
     }
+  gboolean holds_cert = g_bytes_equal (slot1, pending->cert_der);
+  if (!holds_cert)
+    {
+      /* Interrupted between ISSUED and the write. If the device still holds
+       * the key the certificate was made for, deliver that certificate. */
+      guint8 challenge[32];
+      if (RAND_bytes (challenge, sizeof challenge) != 1)
+        {
+          st_error_set_openssl (error, ST_ERROR_INTERNAL, "RAND_bytes");
+          return FALSE;
+        }
+      g_autoptr(GBytes) sig = st_backend_sign (u->backend, challenge, &dev_error);
+      if (sig == NULL || !st_pop_verify (cert, challenge, sig, &dev_error))
+        {
+          /* It does not: void the certificate, and issue anew. */
+          g_autoptr(GError) why = g_error_new (ST_ERROR, ST_ERROR_NOT_FOUND,
+                                               "slot 1 holds %" G_GSIZE_FORMAT " bytes, not the recorded certificate, "
+                                               "and the device does not hold its key (%s)",
+                                               g_bytes_get_size (slot1),
+                                               dev_error != NULL ? dev_error->message : "?");
+          u->device_touched = TRUE;
+          return st_unit_fail (u, ST_UNIT_FAILED, "resume",
+                               "interrupted unit: the device does not hold its certificate, which is voided; issuing anew",
+                               why, ST_DB_CERT_VOID, error);
+        }
+      g_clear_error (&dev_error);
+    }
   *resolved = TRUE;
-  if (u->info->state == ST_DEVICE_STATE_PROVISIONED || u->info->state == ST_DEVICE_STATE_LOCKED)
+  if (holds_cert &&
+      (u->info->state == ST_DEVICE_STATE_PROVISIONED || u->info->state == ST_DEVICE_STATE_LOCKED))
     {
       /* Committed before the interruption: confirm and record DONE. */
       guint8 challenge[32];
@@ -518,9 +538,10 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error
       st_unit_set_outcome (u, ST_UNIT_PASSED, "done", "provisioned (resumed after an interruption)", NULL);
       return TRUE;
     }
-  /* The device holds the certificate uncommitted: finish the pipeline. */
+  /* The device holds the key, and maybe the certificate, uncommitted:
+   * finish the pipeline. */
   u->device_touched = TRUE;
-  if (!st_unit_deliver (u, cert, pending->cert_der, FALSE, error))
+  if (!st_unit_deliver (u, cert, pending->cert_der, !holds_cert, error))
     return FALSE;
   if (u->result->outcome == ST_UNIT_PASSED)
     {
@@ -600,9 +621,11 @@ st_unit_run_steps (StUnit *u, GError **error)
   g_mutex_unlock (&line->lock);
   if (pending != NULL)
     {
-      g_autoptr(StDbUnit) owned = pending;
-      gboolean resolved = FALSE;
-      if (!st_unit_resume (u, owned, &resolved, error))
+      gboolean resolved = FALSE, requeued = FALSE;
+      gboolean ok = st_unit_resume (u, pending, &resolved, &requeued, error);
+      if (!requeued)
+        st_db_unit_free (pending);
+      if (!ok)
         return FALSE;
       if (resolved)
         return TRUE;

@@ -1,0 +1,1844 @@
+/* The station's records in SQLite.
+ *
+ * Two connections: the writer's (owned by one writer thread after the
+ * migrations ran) and a read-only one behind a mutex. Public write functions
+ * queue a request and block; the writer runs every queued request of a group
+ * inside one BEGIN IMMEDIATE transaction, each in its own SAVEPOINT, commits,
+ * and only then wakes the callers. */
+#include "st-db.h"
+#include "st-db-private.h"
+#include "st-db-schema.h"
+#include "st-error.h"
+#include "st-sqlite.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#define ST_DB_BUSY_TIMEOUT_MS 5000
+#define ST_DB_GROUP_MAX 128
+#define ST_DB_NAME_MAX 1024           /* work order, operator, port, model, ... */
+#define ST_DB_DETAIL_MAX (64 * 1024)  /* fail detail, event payload */
+#define ST_DB_PROFILE_MAX (1024 * 1024)
+#define ST_DB_CERT_MAX (64 * 1024)    /* tbs and der */
+#define ST_DB_UID_HEX_MAX 128
+
+#define ST_DB_LIVE "('issuing','issued','active','unconfirmed')"
+
+typedef struct {
+  sqlite3 *db;
+  GHashTable *stmts;    /* SQL text -> sqlite3_stmt*, prepared once */
+  const char *path;     /* the StDb's, for messages */
+} StDbConn;
+
+typedef gboolean (*StDbWriteFunc) (StDbConn *c, gpointer data, gint64 *result, GError **error);
+
+typedef struct {
+  StDbWriteFunc func;
+  gpointer data;
+  gint64 result;
+  GError *error;
+  gboolean done;
+} StDbRequest;
+
+struct _StDb {
+  gchar *path;
+  StDbConn *w;          /* the writer thread's, once it runs */
+  StDbConn *r;
+  GMutex rlock;
+  GThread *writer;
+  GMutex qlock;
+  GCond qcond;          /* a request was queued, or stop */
+  GCond done_cond;      /* a group was completed */
+  GQueue queue;
+  gboolean stopping;
+  gboolean hold;
+  guint64 n_writes, n_commits;
+};
+
+/* ---------- errors ---------- */
+
+static const char *
+st_db_rc_name (int rc)
+{
+  switch (rc)
+    {
+    case SQLITE_OK: return "SQLITE_OK";
+    case SQLITE_ERROR: return "SQLITE_ERROR";
+    case SQLITE_INTERNAL: return "SQLITE_INTERNAL";
+    case SQLITE_PERM: return "SQLITE_PERM";
+    case SQLITE_ABORT: return "SQLITE_ABORT";
+    case SQLITE_BUSY: return "SQLITE_BUSY";
+    case SQLITE_BUSY_SNAPSHOT: return "SQLITE_BUSY_SNAPSHOT";
+    case SQLITE_BUSY_RECOVERY: return "SQLITE_BUSY_RECOVERY";
+    case SQLITE_LOCKED: return "SQLITE_LOCKED";
+    case SQLITE_NOMEM: return "SQLITE_NOMEM";
+    case SQLITE_READONLY: return "SQLITE_READONLY";
+    case SQLITE_READONLY_DBMOVED: return "SQLITE_READONLY_DBMOVED";
+    case SQLITE_READONLY_RECOVERY: return "SQLITE_READONLY_RECOVERY";
+    case SQLITE_READONLY_CANTINIT: return "SQLITE_READONLY_CANTINIT";
+    case SQLITE_INTERRUPT: return "SQLITE_INTERRUPT";
+    case SQLITE_IOERR: return "SQLITE_IOERR";
+    case SQLITE_IOERR_READ: return "SQLITE_IOERR_READ";
+    case SQLITE_IOERR_SHORT_READ: return "SQLITE_IOERR_SHORT_READ";
+    case SQLITE_IOERR_WRITE: return "SQLITE_IOERR_WRITE";
+    case SQLITE_IOERR_FSYNC: return "SQLITE_IOERR_FSYNC";
+    case SQLITE_IOERR_DIR_FSYNC: return "SQLITE_IOERR_DIR_FSYNC";
+    case SQLITE_IOERR_TRUNCATE: return "SQLITE_IOERR_TRUNCATE";
+    case SQLITE_IOERR_FSTAT: return "SQLITE_IOERR_FSTAT";
+    case SQLITE_IOERR_LOCK: return "SQLITE_IOERR_LOCK";
+    case SQLITE_IOERR_SHMOPEN: return "SQLITE_IOERR_SHMOPEN";
+    case SQLITE_IOERR_SHMSIZE: return "SQLITE_IOERR_SHMSIZE";
+    case SQLITE_IOERR_SHMMAP: return "SQLITE_IOERR_SHMMAP";
+    case SQLITE_IOERR_NOMEM: return "SQLITE_IOERR_NOMEM";
+    case SQLITE_CORRUPT: return "SQLITE_CORRUPT";
+    case SQLITE_NOTFOUND: return "SQLITE_NOTFOUND";
+    case SQLITE_FULL: return "SQLITE_FULL";
+    case SQLITE_CANTOPEN: return "SQLITE_CANTOPEN";
+    case SQLITE_PROTOCOL: return "SQLITE_PROTOCOL";
+    case SQLITE_SCHEMA: return "SQLITE_SCHEMA";
+    case SQLITE_TOOBIG: return "SQLITE_TOOBIG";
+    case SQLITE_CONSTRAINT: return "SQLITE_CONSTRAINT";
+    case SQLITE_CONSTRAINT_CHECK: return "SQLITE_CONSTRAINT_CHECK";
+    case SQLITE_CONSTRAINT_FOREIGNKEY: return "SQLITE_CONSTRAINT_FOREIGNKEY";
+    case SQLITE_CONSTRAINT_NOTNULL: return "SQLITE_CONSTRAINT_NOTNULL";
+    case SQLITE_CONSTRAINT_PRIMARYKEY: return "SQLITE_CONSTRAINT_PRIMARYKEY";
+    case SQLITE_CONSTRAINT_TRIGGER: return "SQLITE_CONSTRAINT_TRIGGER";
+    case SQLITE_CONSTRAINT_UNIQUE: return "SQLITE_CONSTRAINT_UNIQUE";
+    case SQLITE_MISMATCH: return "SQLITE_MISMATCH";
+    case SQLITE_MISUSE: return "SQLITE_MISUSE";
+    case SQLITE_NOLFS: return "SQLITE_NOLFS";
+    case SQLITE_AUTH: return "SQLITE_AUTH";
+    case SQLITE_RANGE: return "SQLITE_RANGE";
+    case SQLITE_NOTADB: return "SQLITE_NOTADB";
+    default: break;
+    }
+  if ((rc & 0xff) != rc)
+    return st_db_rc_name (rc & 0xff);
+  return "SQLITE_UNKNOWN";
+}
+
+/* Converts sqlite's @rc (extended) into an ST_ERROR, telling what happened and
+ * what to do, with the sqlite code name and message kept. */
+static void
+st_db_set_error_rc (GError **error, StDbConn *c, int rc, const char *what)
+{
+  const char *name = st_db_rc_name (rc);
+  const char *msg = c != NULL && c->db != NULL ? sqlite3_errmsg (c->db) : sqlite3_errstr (rc);
+  const char *path = c != NULL ? c->path : "the station database";
+
+  switch (rc & 0xff)
+    {
+    case SQLITE_FULL:
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE,
+                   "%s: the disk holding %s is full: free space, then restart the station; "
+                   "nothing was lost (%s: %s)", what, path, name, msg);
+      break;
+    case SQLITE_IOERR:
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE,
+                   "%s: the disk holding %s reported an I/O error: check the disk and the "
+                   "system log, then restart the station; this write was not recorded, earlier "
+                   "ones are safe (%s: %s)", what, path, name, msg);
+      break;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s: %s is damaged or not a station database: stop the station and restore "
+                   "it from a backup (%s: %s)", what, path, name, msg);
+      break;
+    case SQLITE_CANTOPEN:
+      g_set_error (error, ST_ERROR, ST_ERROR_READ,
+                   "%s: cannot open %s: check that its folder exists and that the station may "
+                   "write there (%s: %s)", what, path, name, msg);
+      break;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                   "%s: %s cannot be written: check its permissions and those of its folder "
+                   "(%s: %s)", what, path, name, msg);
+      break;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
+                   "%s: %s is locked by another program: close other station programs using "
+                   "it, then try again (%s: %s)", what, path, name, msg);
+      break;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s: refused by the database: %s (%s)", what, msg, name);
+      break;
+    default:
+      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL,
+                   "%s: %s (%s)", what, msg, name);
+      break;
+    }
+}
+
+/* ---------- connections and statements ---------- */
+
+static void
+st_db_conn_free (StDbConn *c)
+{
+  if (c == NULL)
+    return;
+  g_clear_pointer (&c->stmts, g_hash_table_unref);  /* finalizes them */
+  if (c->db != NULL)
+    sqlite3_close_v2 (c->db);
+  g_free (c);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbConn, st_db_conn_free)
+
+static void
+st_db_stmt_finalize (gpointer stmt)
+{
+  sqlite3_finalize (stmt);
+}
+
+/* The connection's cached statement for @sql (a constant: values are always
+ * bound, never formatted in). Release it with g_autoptr(StSqliteStmtRef). */
+static sqlite3_stmt *
+st_db_conn_prepare (StDbConn *c, const char *sql, GError **error)
+{
+  sqlite3_stmt *stmt = g_hash_table_lookup (c->stmts, sql);
+  if (stmt != NULL)
+    return stmt;
+  int rc = sqlite3_prepare_v3 (c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+  if (rc != SQLITE_OK)
+    {
+      st_db_set_error_rc (error, c, rc, "cannot prepare a query");
+      sqlite3_finalize (stmt);
+      return NULL;
+    }
+  g_hash_table_insert (c->stmts, (gpointer) sql, stmt);
+  return stmt;
+}
+
+/* Binds from 1: @types is a string of 't' (const char *, NULL binds NULL),
+ * 'i' (gint64) and 'b' (GBytes *, NULL binds NULL). */
+static gboolean
+st_db_bind (StDbConn *c, sqlite3_stmt *stmt, GError **error, const char *types, ...)
+{
+  va_list ap;
+  int rc = SQLITE_OK;
+  va_start (ap, types);
+  for (int i = 0; types[i] != '\0' && rc == SQLITE_OK; i++)
+    {
+      switch (types[i])
+        {
+        case 't':
+          {
+            const char *s = va_arg (ap, const char *);
+            rc = s != NULL ? sqlite3_bind_text (stmt, i + 1, s, -1, SQLITE_TRANSIENT)
+                           : sqlite3_bind_null (stmt, i + 1);
+            break;
+          }
+        case 'i':
+          rc = sqlite3_bind_int64 (stmt, i + 1, va_arg (ap, gint64));
+          break;
+        case 'b':
+          {
+            GBytes *b = va_arg (ap, GBytes *);
+            gsize len = 0;
+            const void *data = b != NULL ? g_bytes_get_data (b, &len) : NULL;
+            if (b == NULL)
+              rc = sqlite3_bind_null (stmt, i + 1);
+            else
+              rc = sqlite3_bind_blob64 (stmt, i + 1, data != NULL ? data : "", len, SQLITE_TRANSIENT);
+            break;
+          }
+        default:
+          rc = SQLITE_MISUSE;
+          break;
+        }
+    }
+  va_end (ap);
+  if (rc != SQLITE_OK)
+    {
+      st_db_set_error_rc (error, c, rc, "cannot bind a value");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Steps @stmt once: TRUE with *@row set (a row, or done), FALSE on error. */
+static gboolean
+st_db_step (StDbConn *c, sqlite3_stmt *stmt, gboolean *row, const char *what, GError **error)
+{
+  int rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    {
+      if (row != NULL)
+        *row = rc == SQLITE_ROW;
+      return TRUE;
+    }
+  st_db_set_error_rc (error, c, sqlite3_extended_errcode (c->db), what);
+  return FALSE;
+}
+
+/* Runs a statement without values (transaction control, pragmas). */
+static gboolean
+st_db_conn_exec (StDbConn *c, const char *sql, GError **error)
+{
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c, sql, error);
+  if (stmt == NULL)
+    return FALSE;
+  gboolean row = TRUE;
+  while (row)
+    if (!st_db_step (c, stmt, &row, sql, error))
+      return FALSE;
+  return TRUE;
+}
+
+/* One row, one integer column: a pragma or a count. */
+static gboolean
+st_db_conn_query_int (StDbConn *c, const char *sql, gint64 *out, GError **error)
+{
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c, sql, error);
+  gboolean row = FALSE;
+  if (stmt == NULL || !st_db_step (c, stmt, &row, sql, error))
+    return FALSE;
+  *out = row ? sqlite3_column_int64 (stmt, 0) : 0;
+  return TRUE;
+}
+
+static gchar *
+st_db_col_text (sqlite3_stmt *stmt, int col)
+{
+  const unsigned char *s = sqlite3_column_text (stmt, col);
+  return s != NULL ? g_strdup ((const char *) s) : NULL;
+}
+
+static GBytes *
+st_db_col_bytes (sqlite3_stmt *stmt, int col)
+{
+  if (sqlite3_column_type (stmt, col) == SQLITE_NULL)
+    return NULL;
+  const void *data = sqlite3_column_blob (stmt, col);
+  int len = sqlite3_column_bytes (stmt, col);
+  return g_bytes_new (data, (gsize) MAX (len, 0));
+}
+
+static gboolean
+st_db_conn_configure (StDbConn *c, gboolean readonly, GError **error)
+{
+  int rc = sqlite3_extended_result_codes (c->db, 1);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_busy_timeout (c->db, ST_DB_BUSY_TIMEOUT_MS);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_db_config (c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_db_config (c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+  if (rc != SQLITE_OK)
+    {
+      st_db_set_error_rc (error, c, rc, "cannot configure the database connection");
+      return FALSE;
+    }
+
+  /* journal_mode answers the mode in force: insist on WAL. */
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c, "PRAGMA journal_mode = WAL", error);
+    gboolean row = FALSE;
+    if (stmt == NULL || !st_db_step (c, stmt, &row, "cannot switch to WAL", error))
+      return FALSE;
+    const char *mode = row ? (const char *) sqlite3_column_text (stmt, 0) : NULL;
+    if (g_strcmp0 (mode, "wal") != 0)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
+                     "%s cannot use write-ahead logging (journal mode is %s): keep the "
+                     "station's home on a local disk", c->path, mode != NULL ? mode : "unknown");
+        return FALSE;
+      }
+  }
+  if (!st_db_conn_exec (c, "PRAGMA synchronous = FULL", error)
+      || !st_db_conn_exec (c, "PRAGMA foreign_keys = ON", error))
+    return FALSE;
+  if (readonly && !st_db_conn_exec (c, "PRAGMA query_only = ON", error))
+    return FALSE;
+  return TRUE;
+}
+
+static StDbConn *
+st_db_conn_open (const char *path, gboolean readonly, GError **error)
+{
+  g_autoptr(StDbConn) c = g_new0 (StDbConn, 1);
+  c->path = path;
+  c->stmts = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, st_db_stmt_finalize);
+  int flags = SQLITE_OPEN_NOMUTEX | (readonly ? SQLITE_OPEN_READONLY
+                                               : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int rc = sqlite3_open_v2 (path, &c->db, flags, NULL);
+  if (rc != SQLITE_OK)
+    {
+      st_db_set_error_rc (error, c, c->db != NULL ? sqlite3_extended_errcode (c->db) : rc,
+                          "cannot open the station database");
+      return NULL;
+    }
+  if (!st_db_conn_configure (c, readonly, error))
+    return NULL;
+  return g_steal_pointer (&c);
+}
+
+/* ---------- migrations ---------- */
+
+static gboolean
+st_db_migrate (StDbConn *c, GError **error)
+{
+  const gint known = st_db_schema_version ();
+  for (;;)
+    {
+      gint64 version = 0;
+      if (!st_db_conn_exec (c, "BEGIN IMMEDIATE", error))
+        return FALSE;
+      /* read inside the transaction: another process may have migrated */
+      if (!st_db_conn_query_int (c, "PRAGMA user_version", &version, error))
+        {
+          st_db_conn_exec (c, "ROLLBACK", NULL);
+          return FALSE;
+        }
+      if (version > known)
+        {
+          st_db_conn_exec (c, "ROLLBACK", NULL);
+          g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
+                       "%s has schema version %" G_GINT64_FORMAT " but this station knows only "
+                       "up to version %d: it was written by a newer station; run that version "
+                       "or restore a backup made by this one", c->path, version, known);
+          return FALSE;
+        }
+      if (version == known)
+        return st_db_conn_exec (c, "COMMIT", error);
+
+      char *msg = NULL;
+      int rc = sqlite3_exec (c->db, st_db_schema_migration ((gint) version + 1), NULL, NULL, &msg);
+      sqlite3_free (msg);
+      if (rc != SQLITE_OK)
+        {
+          g_autofree gchar *what = g_strdup_printf ("cannot migrate %s to schema version %"
+                                                    G_GINT64_FORMAT, c->path, version + 1);
+          st_db_set_error_rc (error, c, sqlite3_extended_errcode (c->db), what);
+          st_db_conn_exec (c, "ROLLBACK", NULL);
+          return FALSE;
+        }
+      if (!st_db_conn_exec (c, "COMMIT", error))
+        {
+          g_prefix_error (error, "cannot migrate %s to schema version %" G_GINT64_FORMAT ": ",
+                          c->path, version + 1);
+          if (!sqlite3_get_autocommit (c->db))
+            st_db_conn_exec (c, "ROLLBACK", NULL);
+          return FALSE;
+        }
+    }
+}
+
+/* ---------- the writer ---------- */
+
+static void
+st_db_writer_run_group (StDb *db, GPtrArray *group, gboolean *committed)
+{
+  StDbConn *c = db->w;
+  g_autoptr(GError) group_error = NULL;
+
+  *committed = FALSE;
+  if (!st_db_conn_exec (c, "BEGIN IMMEDIATE", &group_error))
+    g_prefix_error (&group_error, "cannot start a write transaction: ");
+
+  for (guint i = 0; group_error == NULL && i < group->len; i++)
+    {
+      StDbRequest *req = g_ptr_array_index (group, i);
+      if (!st_db_conn_exec (c, "SAVEPOINT st_request", &group_error))
+        break;
+      if (req->func (c, req->data, &req->result, &req->error))
+        {
+          st_db_conn_exec (c, "RELEASE st_request", &group_error);
+          continue;
+        }
+      if (req->error == NULL)
+        g_set_error_literal (&req->error, ST_ERROR, ST_ERROR_INTERNAL, "write failed without a reason");
+      /* SQLITE_FULL, IOERR, NOMEM may roll the whole transaction back:
+       * the group's earlier requests are gone too. */
+      if (sqlite3_get_autocommit (c->db))
+        {
+          group_error = g_error_copy (req->error);
+          break;
+        }
+      if (st_db_conn_exec (c, "ROLLBACK TO st_request", &group_error))
+        st_db_conn_exec (c, "RELEASE st_request", &group_error);
+    }
+
+  if (group_error == NULL)
+    {
+      if (st_db_conn_exec (c, "COMMIT", &group_error))
+        {
+          *committed = TRUE;
+          return;
+        }
+      g_prefix_error (&group_error, "the database did not commit: ");
+    }
+  if (!sqlite3_get_autocommit (c->db))
+    st_db_conn_exec (c, "ROLLBACK", NULL);
+  /* nothing of this group is acknowledged: every caller gets the error */
+  for (guint i = 0; i < group->len; i++)
+    {
+      StDbRequest *req = g_ptr_array_index (group, i);
+      g_clear_error (&req->error);
+      req->error = g_error_copy (group_error);
+      req->result = 0;
+    }
+}
+
+static gpointer
+st_db_writer_main (gpointer user_data)
+{
+  StDb *db = user_data;
+  g_autoptr(GPtrArray) group = g_ptr_array_new ();
+
+  for (;;)
+    {
+      g_mutex_lock (&db->qlock);
+      while (!db->stopping && (db->hold || g_queue_is_empty (&db->queue)))
+        g_cond_wait (&db->qcond, &db->qlock);
+      if (g_queue_is_empty (&db->queue))
+        {
+          g_mutex_unlock (&db->qlock);
+          break;
+        }
+      while (group->len < ST_DB_GROUP_MAX && !g_queue_is_empty (&db->queue))
+        g_ptr_array_add (group, g_queue_pop_head (&db->queue));
+      g_mutex_unlock (&db->qlock);
+
+      gboolean committed = FALSE;
+      st_db_writer_run_group (db, group, &committed);
+
+      g_mutex_lock (&db->qlock);
+      db->n_writes += group->len;
+      if (committed)
+        db->n_commits++;
+      for (guint i = 0; i < group->len; i++)
+        ((StDbRequest *) g_ptr_array_index (group, i))->done = TRUE;
+      g_cond_broadcast (&db->done_cond);
+      g_mutex_unlock (&db->qlock);
+      g_ptr_array_set_size (group, 0);
+    }
+  return NULL;
+}
+
+/* Queues a write and blocks until its group was committed (TRUE) or it
+ * failed (FALSE, @error). */
+static gboolean
+st_db_write (StDb *db, StDbWriteFunc func, gpointer data, gint64 *result, GError **error)
+{
+  StDbRequest req = { .func = func, .data = data };
+  g_mutex_lock (&db->qlock);
+  g_queue_push_tail (&db->queue, &req);
+  g_cond_signal (&db->qcond);
+  while (!req.done)
+    g_cond_wait (&db->done_cond, &db->qlock);
+  g_mutex_unlock (&db->qlock);
+  if (req.error != NULL)
+    {
+      g_propagate_error (error, req.error);
+      return FALSE;
+    }
+  if (result != NULL)
+    *result = req.result;
+  return TRUE;
+}
+
+/* ---------- open / close ---------- */
+
+StDb *
+st_db_open (const char *path, GError **error)
+{
+  g_return_val_if_fail (path != NULL, NULL);
+  if (!sqlite3_threadsafe ())
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
+                   "the SQLite library was built without thread support: install a "
+                   "thread-safe libsqlite3");
+      return NULL;
+    }
+  StDb *db = g_new0 (StDb, 1);
+  db->path = g_strdup (path);
+  g_mutex_init (&db->rlock);
+  g_mutex_init (&db->qlock);
+  g_cond_init (&db->qcond);
+  g_cond_init (&db->done_cond);
+  g_queue_init (&db->queue);
+
+  db->w = st_db_conn_open (db->path, FALSE, error);
+  if (db->w == NULL || !st_db_migrate (db->w, error)
+      || (db->r = st_db_conn_open (db->path, TRUE, error)) == NULL)
+    {
+      st_db_close (db);
+      return NULL;
+    }
+  db->writer = g_thread_try_new ("st-db-writer", st_db_writer_main, db, error);
+  if (db->writer == NULL)
+    {
+      g_prefix_error (error, "cannot start the database writer: ");
+      st_db_close (db);
+      return NULL;
+    }
+  return db;
+}
+
+void
+st_db_close (StDb *db)
+{
+  if (db == NULL)
+    return;
+  if (db->writer != NULL)
+    {
+      g_mutex_lock (&db->qlock);
+      db->stopping = TRUE;
+      g_cond_broadcast (&db->qcond);
+      g_mutex_unlock (&db->qlock);
+      g_thread_join (db->writer);
+    }
+  /* the reader first: the last connection to close checkpoints the WAL */
+  g_clear_pointer (&db->r, st_db_conn_free);
+  g_clear_pointer (&db->w, st_db_conn_free);
+  g_mutex_clear (&db->rlock);
+  g_mutex_clear (&db->qlock);
+  g_cond_clear (&db->qcond);
+  g_cond_clear (&db->done_cond);
+  g_free (db->path);
+  g_free (db);
+}
+
+const char *
+st_db_get_path (StDb *db)
+{
+  return db->path;
+}
+
+void
+st_db_get_write_stats (StDb *db, guint64 *n_writes, guint64 *n_commits)
+{
+  g_mutex_lock (&db->qlock);
+  if (n_writes != NULL)
+    *n_writes = db->n_writes;
+  if (n_commits != NULL)
+    *n_commits = db->n_commits;
+  g_mutex_unlock (&db->qlock);
+}
+
+/* ---------- argument checks (in the caller's thread) ---------- */
+
+static gint64
+st_db_now (void)
+{
+  return g_get_real_time () / G_USEC_PER_SEC;
+}
+
+static gboolean
+st_db_is_lower_hex (const char *s)
+{
+  for (const char *p = s; *p != '\0'; p++)
+    if (!g_ascii_isdigit (*p) && !(*p >= 'a' && *p <= 'f'))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+st_db_check_text (const char *what, const char *s, gboolean required, gsize max, GError **error)
+{
+  if (s == NULL || *s == '\0')
+    {
+      if (!required)
+        return TRUE;
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s is missing", what);
+      return FALSE;
+    }
+  gsize len = strlen (s);
+  if (len > max)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s is too long (%" G_GSIZE_FORMAT " bytes, at most %" G_GSIZE_FORMAT ")",
+                   what, len, max);
+      return FALSE;
+    }
+  if (!g_utf8_validate (s, (gssize) len, NULL))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s is not valid UTF-8", what);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Lower-case hex of whole bytes; @exact_len 0 = any length up to @max_len. */
+static gboolean
+st_db_check_hex (const char *what, const char *s, gsize exact_len, gsize max_len, GError **error)
+{
+  gsize len = s != NULL ? strlen (s) : 0;
+  if (len == 0 || len % 2 != 0 || (exact_len != 0 && len != exact_len) || len > max_len
+      || !st_db_is_lower_hex (s))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s '%.80s' is not lower-case hex of %s", what, s != NULL ? s : "",
+                   exact_len == 64 ? "a SHA-256 (64 digits)" : "whole bytes");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A DER INTEGER's content octets in hex: positive, minimal, at most 20 octets
+ * (RFC 5280, 4.1.2.2). */
+static gboolean
+st_db_check_serial (const char *serial, GError **error)
+{
+  if (!st_db_check_hex ("certificate serial", serial, 0, 40, error))
+    return FALSE;
+  int first = g_ascii_xdigit_value (serial[0]) << 4 | g_ascii_xdigit_value (serial[1]);
+  gsize len = strlen (serial);
+  gboolean ok = first < 0x80;
+  if (ok && first == 0)
+    ok = len >= 4 && g_ascii_xdigit_value (serial[2]) >= 8;
+  if (!ok)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "certificate serial '%s' is not a positive, minimally encoded DER integer", serial);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_db_check_blob (const char *what, GBytes *b, GError **error)
+{
+  gsize len = b != NULL ? g_bytes_get_size (b) : 0;
+  if (len == 0 || len > ST_DB_CERT_MAX)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s is empty or too large (%" G_GSIZE_FORMAT " bytes, at most %d)",
+                   what, len, ST_DB_CERT_MAX);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---------- batches ---------- */
+
+typedef struct {
+  const char *work_order, *product, *profile_sha256, *profile_text, *station_id, *operator_name;
+  gint64 quantity;
+} BatchCreate;
+
+static gboolean
+st_db_w_batch_create (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  BatchCreate *a = data;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "INSERT INTO batches (work_order, product, profile_sha256, profile_text, quantity, state,"
+      " created_at, created_by, station_id) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)", error);
+  if (stmt == NULL
+      || !st_db_bind (c, stmt, error, "ttttiitt", a->work_order, a->product, a->profile_sha256,
+                      a->profile_text, a->quantity, st_db_now (), a->operator_name, a->station_id)
+      || !st_db_step (c, stmt, NULL, "cannot record the batch", error))
+    return FALSE;
+  *result = sqlite3_last_insert_rowid (c->db);
+  return TRUE;
+}
+
+gint64
+st_db_batch_create (StDb *db, const char *work_order, const char *product,
+                    const char *profile_sha256, const char *profile_text, gint64 quantity,
+                    const char *station_id, const char *operator_name, GError **error)
+{
+  BatchCreate a = { work_order, product, profile_sha256, profile_text, station_id, operator_name,
+                    quantity };
+  gint64 id = 0;
+  if (!st_db_check_text ("the work order", work_order, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the product", product, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_hex ("the profile's SHA-256", profile_sha256, 64, 64, error)
+      || !st_db_check_text ("the profile text", profile_text, TRUE, ST_DB_PROFILE_MAX, error)
+      || !st_db_check_text ("the station id", station_id, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the operator", operator_name, TRUE, ST_DB_NAME_MAX, error))
+    {
+      g_prefix_error (error, "cannot create the batch: ");
+      return 0;
+    }
+  if (quantity <= 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "cannot create the batch: quantity %" G_GINT64_FORMAT " is not positive", quantity);
+      return 0;
+    }
+  if (!st_db_write (db, st_db_w_batch_create, &a, &id, error))
+    {
+      g_prefix_error (error, "cannot create batch for work order %s: ", work_order);
+      return 0;
+    }
+  return id;
+}
+
+typedef struct {
+  gint64 id;
+  const char *operator_name;
+} BatchClose;
+
+static gboolean
+st_db_w_batch_close (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  BatchClose *a = data;
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+        "SELECT state, (SELECT count(*) FROM units WHERE batch_id = b.id"
+        " AND state IN ('issuing','issued')) FROM batches b WHERE id = ?", error);
+    gboolean row = FALSE;
+    if (stmt == NULL || !st_db_bind (c, stmt, error, "i", a->id)
+        || !st_db_step (c, stmt, &row, "cannot read the batch", error))
+      return FALSE;
+    if (!row)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no batch %" G_GINT64_FORMAT, a->id);
+        return FALSE;
+      }
+    if (g_strcmp0 ((const char *) sqlite3_column_text (stmt, 0), "open") != 0)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                     "batch %" G_GINT64_FORMAT " is already closed", a->id);
+        return FALSE;
+      }
+    gint64 busy = sqlite3_column_int64 (stmt, 1);
+    if (busy > 0)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
+                     "batch %" G_GINT64_FORMAT " still has %" G_GINT64_FORMAT " unit(s) being "
+                     "issued: let them finish or recover them, then close it", a->id, busy);
+        return FALSE;
+      }
+  }
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "UPDATE batches SET state = 'closed', closed_at = ?, closed_by = ? WHERE id = ?", error);
+  return stmt != NULL
+         && st_db_bind (c, stmt, error, "iti", st_db_now (), a->operator_name, a->id)
+         && st_db_step (c, stmt, NULL, "cannot close the batch", error);
+}
+
+gboolean
+st_db_batch_close (StDb *db, gint64 id, const char *operator_name, GError **error)
+{
+  BatchClose a = { id, operator_name };
+  if (!st_db_check_text ("the operator", operator_name, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_batch_close, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot close batch %" G_GINT64_FORMAT ": ", id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+st_db_batch_free (StDbBatch *b)
+{
+  if (b == NULL)
+    return;
+  g_free (b->work_order);
+  g_free (b->product);
+  g_free (b->profile_sha256);
+  g_free (b->profile_text);
+  g_free (b->state);
+  g_free (b->created_by);
+  g_free (b->closed_by);
+  g_free (b->station_id);
+  g_free (b);
+}
+
+#define ST_DB_BATCH_SELECT \
+  "SELECT b.id, b.work_order, b.product, b.profile_sha256, b.profile_text, b.state," \
+  " b.created_by, b.closed_by, b.station_id, b.quantity, b.created_at, coalesce (b.closed_at, 0)," \
+  " (SELECT count(*) FROM units u WHERE u.batch_id = b.id)," \
+  " (SELECT count(*) FROM units u WHERE u.batch_id = b.id AND u.state = 'done')," \
+  " (SELECT count(*) FROM units u WHERE u.batch_id = b.id AND u.state = 'failed')," \
+  " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state IN " ST_DB_LIVE ")," \
+  " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state = 'voided')," \
+  " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state = 'unconfirmed')" \
+  " FROM batches b "
+
+static StDbBatch *
+st_db_batch_from_row (sqlite3_stmt *stmt)
+{
+  StDbBatch *b = g_new0 (StDbBatch, 1);
+  b->id = sqlite3_column_int64 (stmt, 0);
+  b->work_order = st_db_col_text (stmt, 1);
+  b->product = st_db_col_text (stmt, 2);
+  b->profile_sha256 = st_db_col_text (stmt, 3);
+  b->profile_text = st_db_col_text (stmt, 4);
+  b->state = st_db_col_text (stmt, 5);
+  b->created_by = st_db_col_text (stmt, 6);
+  b->closed_by = st_db_col_text (stmt, 7);
+  b->station_id = st_db_col_text (stmt, 8);
+  b->quantity = sqlite3_column_int64 (stmt, 9);
+  b->created_at = sqlite3_column_int64 (stmt, 10);
+  b->closed_at = sqlite3_column_int64 (stmt, 11);
+  b->n_units = sqlite3_column_int64 (stmt, 12);
+  b->n_done = sqlite3_column_int64 (stmt, 13);
+  b->n_failed = sqlite3_column_int64 (stmt, 14);
+  b->n_live_certs = sqlite3_column_int64 (stmt, 15);
+  b->n_voided = sqlite3_column_int64 (stmt, 16);
+  b->n_unconfirmed = sqlite3_column_int64 (stmt, 17);
+  return b;
+}
+
+StDbBatch *
+st_db_batch_get (StDb *db, gint64 id, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, ST_DB_BATCH_SELECT "WHERE b.id = ?", error);
+  gboolean row = FALSE;
+  if (stmt == NULL || !st_db_bind (db->r, stmt, error, "i", id)
+      || !st_db_step (db->r, stmt, &row, "cannot read the batch", error))
+    return NULL;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no batch %" G_GINT64_FORMAT, id);
+      return NULL;
+    }
+  return st_db_batch_from_row (stmt);
+}
+
+GPtrArray *
+st_db_batch_list (StDb *db, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, ST_DB_BATCH_SELECT "ORDER BY b.id DESC", error);
+  if (stmt == NULL)
+    return NULL;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_batch_free);
+  for (;;)
+    {
+      gboolean row = FALSE;
+      if (!st_db_step (db->r, stmt, &row, "cannot list the batches", error))
+        return NULL;
+      if (!row)
+        break;
+      g_ptr_array_add (out, st_db_batch_from_row (stmt));
+    }
+  return g_steal_pointer (&out);
+}
+
+/* ---------- units ---------- */
+
+typedef struct {
+  gint64 batch_id;
+  const char *port, *uid, *model, *fw_version, *operator_name;
+} UnitBegin;
+
+/* The batch's state, NOT_FOUND naming the id if there is none. */
+static gboolean
+st_db_w_batch_state (StDbConn *c, gint64 batch_id, gchar **state, gint64 *quantity, GError **error)
+{
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "SELECT state, quantity FROM batches WHERE id = ?", error);
+  gboolean row = FALSE;
+  if (stmt == NULL || !st_db_bind (c, stmt, error, "i", batch_id)
+      || !st_db_step (c, stmt, &row, "cannot read the batch", error))
+    return FALSE;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no batch %" G_GINT64_FORMAT, batch_id);
+      return FALSE;
+    }
+  *state = st_db_col_text (stmt, 0);
+  if (quantity != NULL)
+    *quantity = sqlite3_column_int64 (stmt, 1);
+  return TRUE;
+}
+
+static gboolean
+st_db_w_unit_begin (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  UnitBegin *a = data;
+  g_autofree gchar *state = NULL;
+  if (!st_db_w_batch_state (c, a->batch_id, &state, NULL, error))
+    return FALSE;
+  if (g_strcmp0 (state, "open") != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                   "batch %" G_GINT64_FORMAT " is closed: open a new batch for more units", a->batch_id);
+      return FALSE;
+    }
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "INSERT INTO units (batch_id, port, uid, model, fw_version, state, started_at, operator)"
+      " VALUES (?, ?, ?, ?, ?, 'started', ?, ?)", error);
+  if (stmt == NULL
+      || !st_db_bind (c, stmt, error, "ittttit", a->batch_id, a->port, a->uid, a->model,
+                      a->fw_version, st_db_now (), a->operator_name)
+      || !st_db_step (c, stmt, NULL, "cannot record the unit", error))
+    return FALSE;
+  *result = sqlite3_last_insert_rowid (c->db);
+  return TRUE;
+}
+
+gint64
+st_db_unit_begin (StDb *db, gint64 batch_id, const char *port, const char *uid_hex,
+                  const char *model, const char *fw_version, const char *operator_name,
+                  GError **error)
+{
+  UnitBegin a = { batch_id, port, uid_hex, model, fw_version, operator_name };
+  gint64 id = 0;
+  if (!st_db_check_text ("the port", port, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_hex ("the device uid", uid_hex, 0, ST_DB_UID_HEX_MAX, error)
+      || !st_db_check_text ("the model", model, FALSE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the firmware version", fw_version, FALSE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the operator", operator_name, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_unit_begin, &a, &id, error))
+    {
+      g_prefix_error (error, "cannot start unit %s on %s: ", uid_hex != NULL ? uid_hex : "(none)",
+                      port != NULL ? port : "(no port)");
+      return 0;
+    }
+  return id;
+}
+
+typedef struct {
+  gint64 unit_id;
+  const char *issuer, *serial, *pubkey_sha256, *product_serial;
+  GBytes *tbs;
+  gint64 product_seq;
+  gboolean allow_reprovision;
+} CertReserve;
+
+static gboolean
+st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  CertReserve *a = data;
+  gint64 now = st_db_now ();
+  gint64 batch_id = 0, quantity = 0;
+  g_autofree gchar *uid = NULL;
+
+  /* the unit and its batch */
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+        "SELECT u.state, u.batch_id, u.uid, b.state, b.quantity FROM units u"
+        " JOIN batches b ON b.id = u.batch_id WHERE u.id = ?", error);
+    gboolean row = FALSE;
+    if (stmt == NULL || !st_db_bind (c, stmt, error, "i", a->unit_id)
+        || !st_db_step (c, stmt, &row, "cannot read the unit", error))
+      return FALSE;
+    if (!row)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no unit %" G_GINT64_FORMAT, a->unit_id);
+        return FALSE;
+      }
+    const char *ustate = (const char *) sqlite3_column_text (stmt, 0);
+    batch_id = sqlite3_column_int64 (stmt, 1);
+    uid = st_db_col_text (stmt, 2);
+    quantity = sqlite3_column_int64 (stmt, 4);
+    if (g_strcmp0 (ustate, "started") != 0)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                     "unit %" G_GINT64_FORMAT " is in state '%s': a certificate is reserved "
+                     "only for a unit in state 'started'", a->unit_id, ustate);
+        return FALSE;
+      }
+    if (g_strcmp0 ((const char *) sqlite3_column_text (stmt, 3), "open") != 0)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                     "batch %" G_GINT64_FORMAT " is closed: open a new batch", batch_id);
+        return FALSE;
+      }
+  }
+
+  /* the uid's live certificate, in any batch */
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+        "SELECT id, serial, batch_id, unit_id FROM certificates WHERE uid = ? AND state IN " ST_DB_LIVE, error);
+    gboolean row = FALSE;
+    if (stmt == NULL || !st_db_bind (c, stmt, error, "t", uid)
+        || !st_db_step (c, stmt, &row, "cannot look up the uid's certificates", error))
+      return FALSE;
+    if (row)
+      {
+        gint64 old_id = sqlite3_column_int64 (stmt, 0);
+        g_autofree gchar *old_serial = st_db_col_text (stmt, 1);
+        gint64 old_batch = sqlite3_column_int64 (stmt, 2);
+        gint64 old_unit = sqlite3_column_int64 (stmt, 3);
+        if (!a->allow_reprovision)
+          {
+            g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                         "uid %s already has live certificate serial %s (batch %" G_GINT64_FORMAT
+                         "): re-provision it explicitly to void that certificate",
+                         uid, old_serial, old_batch);
+            return FALSE;
+          }
+        g_autoptr(StSqliteStmtRef) v = st_db_conn_prepare (c,
+            "UPDATE certificates SET state = 'voided', void_reason = 're-provisioned', voided_at = ?"
+            " WHERE id = ?", error);
+        if (v == NULL || !st_db_bind (c, v, error, "ii", now, old_id)
+            || !st_db_step (c, v, NULL, "cannot void the old certificate", error))
+          return FALSE;
+        /* a unit left unfinished with that certificate ends here */
+        g_autoptr(StSqliteStmtRef) u = st_db_conn_prepare (c,
+            "UPDATE units SET state = 'failed', fail_step = 'reprovision',"
+            " fail_reason = 're-provisioned', finished_at = ?"
+            " WHERE id = ? AND state IN ('started','issuing','issued')", error);
+        if (u == NULL || !st_db_bind (c, u, error, "ii", now, old_unit)
+            || !st_db_step (c, u, NULL, "cannot close the old unit", error))
+          return FALSE;
+      }
+  }
+
+  /* the batch's quantity */
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+        "SELECT count(*) FROM certificates WHERE batch_id = ? AND state IN " ST_DB_LIVE, error);
+    gboolean row = FALSE;
+    if (stmt == NULL || !st_db_bind (c, stmt, error, "i", batch_id)
+        || !st_db_step (c, stmt, &row, "cannot count the batch's certificates", error))
+      return FALSE;
+    if (sqlite3_column_int64 (stmt, 0) >= quantity)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
+                     "batch quantity %" G_GINT64_FORMAT " reached: batch %" G_GINT64_FORMAT
+                     " has that many live certificates; close it and open a new batch",
+                     quantity, batch_id);
+        return FALSE;
+      }
+  }
+
+  /* one public key is certified once */
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+        "SELECT serial FROM certificates WHERE pubkey_sha256 = ?", error);
+    gboolean row = FALSE;
+    if (stmt == NULL || !st_db_bind (c, stmt, error, "t", a->pubkey_sha256)
+        || !st_db_step (c, stmt, &row, "cannot look up the public key", error))
+      return FALSE;
+    if (row)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                     "this public key was already certified (serial %s): the device must make a "
+                     "new key", (const char *) sqlite3_column_text (stmt, 0));
+        return FALSE;
+      }
+  }
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+        "SELECT 1 FROM certificates WHERE issuer = ? AND serial = ?", error);
+    gboolean row = FALSE;
+    if (stmt == NULL || !st_db_bind (c, stmt, error, "tt", a->issuer, a->serial)
+        || !st_db_step (c, stmt, &row, "cannot look up the serial", error))
+      return FALSE;
+    if (row)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL,
+                     "serial collision: serial %s is already used by this issuer; draw a new one",
+                     a->serial);
+        return FALSE;
+      }
+  }
+
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+        "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs,"
+        " state, reserved_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'issuing', ?)", error);
+    if (stmt == NULL
+        || !st_db_bind (c, stmt, error, "iittttbi", a->unit_id, batch_id, uid, a->issuer,
+                        a->serial, a->pubkey_sha256, a->tbs, now)
+        || !st_db_step (c, stmt, NULL, "cannot record the certificate", error))
+      return FALSE;
+    *result = sqlite3_last_insert_rowid (c->db);
+  }
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "UPDATE units SET product_serial = ?, product_seq = ?, state = 'issuing' WHERE id = ?", error);
+  return stmt != NULL
+         && st_db_bind (c, stmt, error, "tii", a->product_serial, a->product_seq, a->unit_id)
+         && st_db_step (c, stmt, NULL, "cannot update the unit", error);
+}
+
+gint64
+st_db_cert_reserve (StDb *db, gint64 unit_id, const char *issuer, const char *serial_hex,
+                    const char *pubkey_sha256, GBytes *tbs, const char *product_serial,
+                    gint64 product_seq, gboolean allow_reprovision, GError **error)
+{
+  CertReserve a = { unit_id, issuer, serial_hex, pubkey_sha256, product_serial, tbs,
+                    product_seq, allow_reprovision };
+  gint64 id = 0;
+  if (!st_db_check_hex ("the issuer's SHA-256", issuer, 64, 64, error)
+      || !st_db_check_serial (serial_hex, error)
+      || !st_db_check_hex ("the public key's SHA-256", pubkey_sha256, 64, 64, error)
+      || !st_db_check_blob ("the to-be-signed certificate", tbs, error)
+      || !st_db_check_text ("the product serial", product_serial, FALSE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_cert_reserve, &a, &id, error))
+    {
+      g_prefix_error (error, "cannot reserve a certificate for unit %" G_GINT64_FORMAT ": ", unit_id);
+      return 0;
+    }
+  return id;
+}
+
+/* The certificate's and its unit's states. */
+static gboolean
+st_db_w_cert_states (StDbConn *c, gint64 cert_id, gchar **cert_state, gint64 *unit_id,
+                     gchar **unit_state, GError **error)
+{
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "SELECT c.state, c.unit_id, u.state FROM certificates c JOIN units u ON u.id = c.unit_id"
+      " WHERE c.id = ?", error);
+  gboolean row = FALSE;
+  if (stmt == NULL || !st_db_bind (c, stmt, error, "i", cert_id)
+      || !st_db_step (c, stmt, &row, "cannot read the certificate", error))
+    return FALSE;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no certificate %" G_GINT64_FORMAT, cert_id);
+      return FALSE;
+    }
+  *cert_state = st_db_col_text (stmt, 0);
+  *unit_id = sqlite3_column_int64 (stmt, 1);
+  *unit_state = st_db_col_text (stmt, 2);
+  return TRUE;
+}
+
+typedef struct {
+  gint64 cert_id;
+  GBytes *der;
+} CertIssued;
+
+static gboolean
+st_db_w_cert_issued (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  CertIssued *a = data;
+  g_autofree gchar *cstate = NULL, *ustate = NULL;
+  gint64 unit_id = 0;
+  if (!st_db_w_cert_states (c, a->cert_id, &cstate, &unit_id, &ustate, error))
+    return FALSE;
+  if (g_strcmp0 (cstate, "issuing") != 0 || g_strcmp0 (ustate, "issuing") != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "certificate %" G_GINT64_FORMAT " is '%s' and its unit %" G_GINT64_FORMAT
+                   " '%s': only an 'issuing' certificate of an 'issuing' unit can be recorded as issued",
+                   a->cert_id, cstate, unit_id, ustate);
+      return FALSE;
+    }
+  g_autoptr(StSqliteStmtRef) cs = st_db_conn_prepare (c,
+      "UPDATE certificates SET state = 'issued', der = ?, issued_at = ? WHERE id = ?", error);
+  if (cs == NULL || !st_db_bind (c, cs, error, "bii", a->der, st_db_now (), a->cert_id)
+      || !st_db_step (c, cs, NULL, "cannot record the certificate", error))
+    return FALSE;
+  g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
+      "UPDATE units SET state = 'issued' WHERE id = ?", error);
+  return us != NULL && st_db_bind (c, us, error, "i", unit_id)
+         && st_db_step (c, us, NULL, "cannot update the unit", error);
+}
+
+gboolean
+st_db_cert_issued (StDb *db, gint64 cert_id, GBytes *der, GError **error)
+{
+  CertIssued a = { cert_id, der };
+  if (!st_db_check_blob ("the certificate", der, error)
+      || !st_db_write (db, st_db_w_cert_issued, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot record certificate %" G_GINT64_FORMAT " as issued: ", cert_id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The unit's state and its certificate (id 0 if none). */
+static gboolean
+st_db_w_unit_states (StDbConn *c, gint64 unit_id, gchar **unit_state, gint64 *cert_id,
+                     gchar **cert_state, GError **error)
+{
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "SELECT u.state, coalesce (c.id, 0), c.state FROM units u"
+      " LEFT JOIN certificates c ON c.unit_id = u.id WHERE u.id = ?", error);
+  gboolean row = FALSE;
+  if (stmt == NULL || !st_db_bind (c, stmt, error, "i", unit_id)
+      || !st_db_step (c, stmt, &row, "cannot read the unit", error))
+    return FALSE;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no unit %" G_GINT64_FORMAT, unit_id);
+      return FALSE;
+    }
+  *unit_state = st_db_col_text (stmt, 0);
+  *cert_id = sqlite3_column_int64 (stmt, 1);
+  *cert_state = st_db_col_text (stmt, 2);
+  return TRUE;
+}
+
+static gboolean
+st_db_w_unit_done (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  gint64 unit_id = *(gint64 *) data;
+  g_autofree gchar *ustate = NULL, *cstate = NULL;
+  gint64 cert_id = 0;
+  if (!st_db_w_unit_states (c, unit_id, &ustate, &cert_id, &cstate, error))
+    return FALSE;
+  if (g_strcmp0 (ustate, "issued") != 0 || g_strcmp0 (cstate, "issued") != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "unit %" G_GINT64_FORMAT " is '%s' with certificate '%s': only an 'issued' unit "
+                   "with an 'issued' certificate can be done", unit_id, ustate,
+                   cstate != NULL ? cstate : "(none)");
+      return FALSE;
+    }
+  g_autoptr(StSqliteStmtRef) cs = st_db_conn_prepare (c,
+      "UPDATE certificates SET state = 'active' WHERE id = ?", error);
+  if (cs == NULL || !st_db_bind (c, cs, error, "i", cert_id)
+      || !st_db_step (c, cs, NULL, "cannot activate the certificate", error))
+    return FALSE;
+  g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
+      "UPDATE units SET state = 'done', finished_at = ? WHERE id = ?", error);
+  return us != NULL && st_db_bind (c, us, error, "ii", st_db_now (), unit_id)
+         && st_db_step (c, us, NULL, "cannot update the unit", error);
+}
+
+gboolean
+st_db_unit_done (StDb *db, gint64 unit_id, GError **error)
+{
+  if (!st_db_write (db, st_db_w_unit_done, &unit_id, NULL, error))
+    {
+      g_prefix_error (error, "cannot record unit %" G_GINT64_FORMAT " as done: ", unit_id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_db_is_live (const char *cert_state)
+{
+  return g_strcmp0 (cert_state, "issuing") == 0 || g_strcmp0 (cert_state, "issued") == 0
+         || g_strcmp0 (cert_state, "active") == 0 || g_strcmp0 (cert_state, "unconfirmed") == 0;
+}
+
+/* @cert_id -> voided or unconfirmed, with @reason. */
+static gboolean
+st_db_w_cert_dispose (StDbConn *c, gint64 cert_id, const char *state, const char *reason,
+                      GError **error)
+{
+  gboolean voided = g_strcmp0 (state, "voided") == 0;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "UPDATE certificates SET state = ?, void_reason = ?, voided_at = ? WHERE id = ?", error);
+  if (stmt == NULL)
+    return FALSE;
+  if (!st_db_bind (c, stmt, error, "tt", state, reason)
+      || (voided ? sqlite3_bind_int64 (stmt, 3, st_db_now ()) : sqlite3_bind_null (stmt, 3)) != SQLITE_OK
+      || sqlite3_bind_int64 (stmt, 4, cert_id) != SQLITE_OK)
+    {
+      if (error != NULL && *error == NULL)
+        st_db_set_error_rc (error, c, sqlite3_extended_errcode (c->db), "cannot bind a value");
+      return FALSE;
+    }
+  return st_db_step (c, stmt, NULL, "cannot update the certificate", error);
+}
+
+typedef struct {
+  gint64 unit_id;
+  const char *step, *reason, *detail;
+  StDbCertDisposition disposition;
+} UnitFail;
+
+static gboolean
+st_db_w_unit_fail (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  UnitFail *a = data;
+  g_autofree gchar *ustate = NULL, *cstate = NULL;
+  gint64 cert_id = 0;
+  if (!st_db_w_unit_states (c, a->unit_id, &ustate, &cert_id, &cstate, error))
+    return FALSE;
+  if (g_strcmp0 (ustate, "failed") == 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "unit %" G_GINT64_FORMAT " has already failed", a->unit_id);
+      return FALSE;
+    }
+  if (cert_id != 0 && st_db_is_live (cstate))
+    {
+      const char *to = a->disposition == ST_DB_CERT_VOID ? "voided" : "unconfirmed";
+      if (g_strcmp0 (cstate, to) != 0 && !st_db_w_cert_dispose (c, cert_id, to, a->reason, error))
+        return FALSE;
+    }
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "UPDATE units SET state = 'failed', fail_step = ?, fail_reason = ?, fail_detail = ?,"
+      " finished_at = ? WHERE id = ?", error);
+  return stmt != NULL
+         && st_db_bind (c, stmt, error, "tttii", a->step, a->reason, a->detail, st_db_now (), a->unit_id)
+         && st_db_step (c, stmt, NULL, "cannot update the unit", error);
+}
+
+gboolean
+st_db_unit_fail (StDb *db, gint64 unit_id, const char *step, const char *reason,
+                 const char *detail, StDbCertDisposition disposition, GError **error)
+{
+  UnitFail a = { unit_id, step, reason, detail, disposition };
+  if (!st_db_check_text ("the failed step", step, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the failure reason", reason, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the failure detail", detail, FALSE, ST_DB_DETAIL_MAX, error))
+    {
+      g_prefix_error (error, "cannot record unit %" G_GINT64_FORMAT " as failed: ", unit_id);
+      return FALSE;
+    }
+  if (disposition != ST_DB_CERT_VOID && disposition != ST_DB_CERT_UNCONFIRMED)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "cannot record unit %" G_GINT64_FORMAT " as failed: unknown certificate "
+                   "disposition %d", unit_id, (int) disposition);
+      return FALSE;
+    }
+  if (!st_db_write (db, st_db_w_unit_fail, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot record unit %" G_GINT64_FORMAT " as failed: ", unit_id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+typedef struct {
+  gint64 cert_id;
+  const char *state, *reason;
+} CertSetState;
+
+static gboolean
+st_db_cert_move_allowed (const char *from, const char *to)
+{
+  static const struct { const char *from, *to; } moves[] = {
+    { "issuing", "voided" }, { "issuing", "unconfirmed" },
+    { "issued", "active" }, { "issued", "voided" }, { "issued", "unconfirmed" },
+    { "unconfirmed", "active" }, { "unconfirmed", "voided" },
+    { "active", "voided" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (moves); i++)
+    if (g_strcmp0 (moves[i].from, from) == 0 && g_strcmp0 (moves[i].to, to) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+st_db_w_cert_set_state (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  CertSetState *a = data;
+  g_autofree gchar *cstate = NULL, *ustate = NULL;
+  gint64 unit_id = 0;
+  gint64 now = st_db_now ();
+  if (!st_db_w_cert_states (c, a->cert_id, &cstate, &unit_id, &ustate, error))
+    return FALSE;
+  if (!st_db_cert_move_allowed (cstate, a->state))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "certificate %" G_GINT64_FORMAT " cannot go from '%s' to '%s'",
+                   a->cert_id, cstate, a->state);
+      return FALSE;
+    }
+  if (g_strcmp0 (a->state, "active") == 0)
+    {
+      g_autoptr(StSqliteStmtRef) cs = st_db_conn_prepare (c,
+          "UPDATE certificates SET state = 'active' WHERE id = ?", error);
+      if (cs == NULL || !st_db_bind (c, cs, error, "i", a->cert_id)
+          || !st_db_step (c, cs, NULL, "cannot activate the certificate", error))
+        return FALSE;
+      g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
+          "UPDATE units SET state = 'done', finished_at = ? WHERE id = ? AND state <> 'done'", error);
+      return us != NULL && st_db_bind (c, us, error, "ii", now, unit_id)
+             && st_db_step (c, us, NULL, "cannot update the unit", error);
+    }
+  if (!st_db_w_cert_dispose (c, a->cert_id, a->state, a->reason, error))
+    return FALSE;
+  g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
+      "UPDATE units SET state = 'failed', fail_step = 'recovery', fail_reason = ?, finished_at = ?"
+      " WHERE id = ? AND state IN ('started','issuing','issued')", error);
+  return us != NULL && st_db_bind (c, us, error, "tii", a->reason, now, unit_id)
+         && st_db_step (c, us, NULL, "cannot update the unit", error);
+}
+
+gboolean
+st_db_cert_set_state (StDb *db, gint64 cert_id, const char *state, const char *reason,
+                      GError **error)
+{
+  CertSetState a = { cert_id, state, reason };
+  if (g_strcmp0 (state, "voided") != 0 && g_strcmp0 (state, "unconfirmed") != 0
+      && g_strcmp0 (state, "active") != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "cannot set certificate %" G_GINT64_FORMAT " to '%s': only 'voided', "
+                   "'unconfirmed' or 'active'", cert_id, state != NULL ? state : "(null)");
+      return FALSE;
+    }
+  if (a.reason == NULL && g_strcmp0 (state, "active") != 0)
+    a.reason = state;
+  if (!st_db_check_text ("the reason", a.reason, FALSE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_cert_set_state, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot set certificate %" G_GINT64_FORMAT " to '%s': ", cert_id, state);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gint64
+st_db_product_seq_max (StDb *db, const char *product, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r,
+      "SELECT coalesce (max (u.product_seq), 0) FROM units u JOIN batches b ON b.id = u.batch_id"
+      " WHERE b.product = ?", error);
+  if (stmt == NULL || !st_db_bind (db->r, stmt, error, "t", product)
+      || !st_db_step (db->r, stmt, NULL, "cannot read the product sequence", error))
+    return -1;
+  return sqlite3_column_int64 (stmt, 0);
+}
+
+/* ---------- unit reads ---------- */
+
+void
+st_db_unit_free (StDbUnit *u)
+{
+  if (u == NULL)
+    return;
+  g_free (u->port);
+  g_free (u->uid);
+  g_free (u->model);
+  g_free (u->fw_version);
+  g_free (u->product_serial);
+  g_free (u->state);
+  g_free (u->fail_step);
+  g_free (u->fail_reason);
+  g_free (u->fail_detail);
+  g_free (u->operator_name);
+  g_free (u->cert_serial);
+  g_free (u->cert_state);
+  g_free (u->cert_issuer);
+  g_free (u->pubkey_sha256);
+  g_free (u->void_reason);
+  g_clear_pointer (&u->cert_der, g_bytes_unref);
+  g_clear_pointer (&u->tbs, g_bytes_unref);
+  g_free (u);
+}
+
+#define ST_DB_UNIT_SELECT \
+  "SELECT u.id, u.batch_id, coalesce (u.product_seq, 0), u.started_at, coalesce (u.finished_at, 0)," \
+  " u.port, u.uid, u.model, u.fw_version, u.product_serial, u.state, u.fail_step, u.fail_reason," \
+  " u.fail_detail, u.operator, coalesce (c.id, 0), coalesce (c.issued_at, 0), c.serial, c.state," \
+  " c.issuer, c.pubkey_sha256, c.void_reason, c.der, c.tbs" \
+  " FROM units u LEFT JOIN certificates c ON c.unit_id = u.id "
+
+static StDbUnit *
+st_db_unit_from_row (sqlite3_stmt *stmt)
+{
+  StDbUnit *u = g_new0 (StDbUnit, 1);
+  u->id = sqlite3_column_int64 (stmt, 0);
+  u->batch_id = sqlite3_column_int64 (stmt, 1);
+  u->product_seq = sqlite3_column_int64 (stmt, 2);
+  u->started_at = sqlite3_column_int64 (stmt, 3);
+  u->finished_at = sqlite3_column_int64 (stmt, 4);
+  u->port = st_db_col_text (stmt, 5);
+  u->uid = st_db_col_text (stmt, 6);
+  u->model = st_db_col_text (stmt, 7);
+  u->fw_version = st_db_col_text (stmt, 8);
+  u->product_serial = st_db_col_text (stmt, 9);
+  u->state = st_db_col_text (stmt, 10);
+  u->fail_step = st_db_col_text (stmt, 11);
+  u->fail_reason = st_db_col_text (stmt, 12);
+  u->fail_detail = st_db_col_text (stmt, 13);
+  u->operator_name = st_db_col_text (stmt, 14);
+  u->cert_id = sqlite3_column_int64 (stmt, 15);
+  u->issued_at = sqlite3_column_int64 (stmt, 16);
+  u->cert_serial = st_db_col_text (stmt, 17);
+  u->cert_state = st_db_col_text (stmt, 18);
+  u->cert_issuer = st_db_col_text (stmt, 19);
+  u->pubkey_sha256 = st_db_col_text (stmt, 20);
+  u->void_reason = st_db_col_text (stmt, 21);
+  u->cert_der = st_db_col_bytes (stmt, 22);
+  u->tbs = st_db_col_bytes (stmt, 23);
+  return u;
+}
+
+/* Runs a unit query (bound with @types and one argument) into an array. */
+static GPtrArray *
+st_db_unit_query (StDb *db, const char *sql, const char *what, gboolean bind_int,
+                  gint64 ival, const char *sval, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, sql, error);
+  if (stmt == NULL)
+    return NULL;
+  if (bind_int ? !st_db_bind (db->r, stmt, error, "i", ival)
+               : (sval != NULL && !st_db_bind (db->r, stmt, error, "t", sval)))
+    return NULL;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_unit_free);
+  for (;;)
+    {
+      gboolean row = FALSE;
+      if (!st_db_step (db->r, stmt, &row, what, error))
+        return NULL;
+      if (!row)
+        break;
+      g_ptr_array_add (out, st_db_unit_from_row (stmt));
+    }
+  return g_steal_pointer (&out);
+}
+
+GPtrArray *
+st_db_unit_list (StDb *db, gint64 batch_id, GError **error)
+{
+  return st_db_unit_query (db, ST_DB_UNIT_SELECT "WHERE u.batch_id = ? ORDER BY u.id",
+                           "cannot list the batch's units", TRUE, batch_id, NULL, error);
+}
+
+GPtrArray *
+st_db_unit_list_unfinished (StDb *db, GError **error)
+{
+  return st_db_unit_query (db, ST_DB_UNIT_SELECT
+                           "WHERE u.state IN ('started','issuing','issued') ORDER BY u.id",
+                           "cannot list the unfinished units", FALSE, 0, NULL, error);
+}
+
+static StDbUnit *
+st_db_unit_take_one (GPtrArray *units, const char *what, GError **error)
+{
+  if (units == NULL)
+    return NULL;
+  if (units->len == 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "%s", what);
+      return NULL;
+    }
+  return g_ptr_array_steal_index (units, 0);
+}
+
+StDbUnit *
+st_db_unit_find_live_by_uid (StDb *db, const char *uid_hex, GError **error)
+{
+  g_autoptr(GPtrArray) units = st_db_unit_query (db, ST_DB_UNIT_SELECT
+      "WHERE u.id = (SELECT unit_id FROM certificates WHERE uid = ? AND state IN " ST_DB_LIVE ")",
+      "cannot look up the uid", FALSE, 0, uid_hex != NULL ? uid_hex : "", error);
+  g_autofree gchar *what = g_strdup_printf ("uid %s has no live certificate", uid_hex);
+  return st_db_unit_take_one (units, what, error);
+}
+
+StDbUnit *
+st_db_unit_get (StDb *db, gint64 unit_id, GError **error)
+{
+  g_autoptr(GPtrArray) units = st_db_unit_query (db, ST_DB_UNIT_SELECT "WHERE u.id = ?",
+                                                 "cannot read the unit", TRUE, unit_id, NULL, error);
+  g_autofree gchar *what = g_strdup_printf ("there is no unit %" G_GINT64_FORMAT, unit_id);
+  return st_db_unit_take_one (units, what, error);
+}
+
+/* ---------- events ---------- */
+
+typedef struct {
+  const char *operator_name, *event, *payload;
+} EventAdd;
+
+static gboolean
+st_db_w_event_add (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  EventAdd *a = data;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "INSERT INTO events (at, operator, event, payload) VALUES (?, ?, ?, ?)", error);
+  if (stmt == NULL
+      || !st_db_bind (c, stmt, error, "ittt", st_db_now (), a->operator_name, a->event, a->payload)
+      || !st_db_step (c, stmt, NULL, "cannot record the event", error))
+    return FALSE;
+  *result = sqlite3_last_insert_rowid (c->db);
+  return TRUE;
+}
+
+gboolean
+st_db_event_add (StDb *db, const char *operator_name, const char *event,
+                 const char *payload_json, GError **error)
+{
+  EventAdd a = { operator_name, event, payload_json };
+  if (!st_db_check_text ("the operator", operator_name, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the event", event, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the event payload", payload_json, FALSE, ST_DB_DETAIL_MAX, error)
+      || !st_db_write (db, st_db_w_event_add, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot record event '%s': ", event != NULL ? event : "(none)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---------- checks ---------- */
+
+typedef struct {
+  const char *name;
+  const char *sql;   /* every row is a problem; columns are printed */
+} StDbCheck;
+
+static const StDbCheck st_db_checks[] = {
+  { "foreign keys", "PRAGMA foreign_key_check" },
+  { "serials unique per issuer",
+    "SELECT issuer, serial, count(*) FROM certificates GROUP BY issuer, serial HAVING count(*) > 1" },
+  { "public keys certified once",
+    "SELECT pubkey_sha256, count(*) FROM certificates GROUP BY pubkey_sha256 HAVING count(*) > 1" },
+  { "one live certificate per uid",
+    "SELECT uid, count(*) FROM certificates WHERE state IN " ST_DB_LIVE
+    " GROUP BY uid HAVING count(*) > 1" },
+  { "issued certificates have their DER",
+    "SELECT id, serial, state FROM certificates WHERE state IN ('issued','active') AND der IS NULL" },
+  { "unit and certificate states agree",
+    "SELECT u.id, u.state, c.state FROM units u LEFT JOIN certificates c ON c.unit_id = u.id"
+    " WHERE (u.state = 'started' AND c.id IS NOT NULL)"
+    "    OR (u.state = 'issuing' AND c.state IS NOT 'issuing')"
+    "    OR (u.state = 'issued' AND c.state IS NOT 'issued')"
+    "    OR (u.state = 'done' AND (c.id IS NULL OR c.state IN ('issuing','issued')))"
+    "    OR (c.batch_id IS NOT u.batch_id AND c.id IS NOT NULL)"
+    "    OR (c.uid IS NOT u.uid AND c.id IS NOT NULL)" },
+  { "batches within their quantity",
+    "SELECT b.id, b.quantity, count(c.id) FROM batches b JOIN certificates c ON c.batch_id = b.id"
+    " AND c.state IN " ST_DB_LIVE " GROUP BY b.id HAVING count(c.id) > b.quantity" },
+};
+
+gboolean
+st_db_check (StDb *db, GString *report, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  g_autoptr(GString) local = g_string_new (NULL);
+  GString *out = report != NULL ? report : local;
+  guint problems = 0;
+
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, "PRAGMA integrity_check", error);
+    if (stmt == NULL)
+      return FALSE;
+    gboolean ok = FALSE;
+    for (;;)
+      {
+        gboolean row = FALSE;
+        if (!st_db_step (db->r, stmt, &row, "cannot check the database's integrity", error))
+          return FALSE;
+        if (!row)
+          break;
+        const char *line = (const char *) sqlite3_column_text (stmt, 0);
+        if (g_strcmp0 (line, "ok") == 0)
+          ok = TRUE;
+        else
+          {
+            g_string_append_printf (out, "integrity: %s\n", line != NULL ? line : "(null)");
+            problems++;
+          }
+      }
+    if (ok)
+      g_string_append (out, "integrity: ok\n");
+  }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (st_db_checks); i++)
+    {
+      g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, st_db_checks[i].sql, error);
+      if (stmt == NULL)
+        return FALSE;
+      guint n = 0;
+      for (;;)
+        {
+          gboolean row = FALSE;
+          if (!st_db_step (db->r, stmt, &row, st_db_checks[i].name, error))
+            return FALSE;
+          if (!row)
+            break;
+          n++;
+          g_string_append_printf (out, "%s: FAILED:", st_db_checks[i].name);
+          for (int col = 0; col < sqlite3_column_count (stmt); col++)
+            {
+              const unsigned char *v = sqlite3_column_text (stmt, col);
+              g_string_append_printf (out, " %s", v != NULL ? (const char *) v : "NULL");
+            }
+          g_string_append_c (out, '\n');
+        }
+      if (n == 0)
+        g_string_append_printf (out, "%s: ok\n", st_db_checks[i].name);
+      problems += n;
+    }
+
+  if (problems > 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "%s failed %u check(s): stop issuing and have it examined; see the report",
+                   db->path, problems);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---------- test hooks (st-db-private.h) ---------- */
+
+void
+st_db_pragmas_clear (StDbPragmas *p)
+{
+  g_clear_pointer (&p->journal_mode, g_free);
+}
+
+static gboolean
+st_db_conn_query_pragmas (StDbConn *c, StDbPragmas *out, GError **error)
+{
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c, "PRAGMA journal_mode", error);
+  gboolean row = FALSE;
+  if (stmt == NULL || !st_db_step (c, stmt, &row, "PRAGMA journal_mode", error))
+    return FALSE;
+  out->journal_mode = row ? st_db_col_text (stmt, 0) : NULL;
+  return st_db_conn_query_int (c, "PRAGMA synchronous", &out->synchronous, error)
+         && st_db_conn_query_int (c, "PRAGMA foreign_keys", &out->foreign_keys, error)
+         && st_db_conn_query_int (c, "PRAGMA busy_timeout", &out->busy_timeout_ms, error)
+         && st_db_conn_query_int (c, "PRAGMA query_only", &out->query_only, error)
+         && st_db_conn_query_int (c, "PRAGMA user_version", &out->user_version, error);
+}
+
+static gboolean
+st_db_w_query_pragmas (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  return st_db_conn_query_pragmas (c, data, error);
+}
+
+gboolean
+st_db_query_pragmas (StDb *db, gboolean writer, StDbPragmas *out, GError **error)
+{
+  memset (out, 0, sizeof *out);
+  if (writer)
+    return st_db_write (db, st_db_w_query_pragmas, out, NULL, error);
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  return st_db_conn_query_pragmas (db->r, out, error);
+}
+
+static gboolean
+st_db_w_set_max_page_count (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  gint64 pages = *(gint64 *) data;
+  if (pages == 0 && !st_db_conn_query_int (c, "PRAGMA page_count", &pages, error))
+    return FALSE;
+  if (pages < 0)
+    pages = G_MAXINT32;
+  /* a pragma's argument cannot be bound: this formats an integer only */
+  g_autofree gchar *sql = g_strdup_printf ("PRAGMA max_page_count = %" G_GINT64_FORMAT, pages);
+  g_autoptr(sqlite3_stmt) stmt = NULL;
+  int rc = sqlite3_prepare_v2 (c->db, sql, -1, &stmt, NULL);
+  if (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      *result = sqlite3_column_int64 (stmt, 0);
+      return TRUE;
+    }
+  st_db_set_error_rc (error, c, sqlite3_extended_errcode (c->db), "cannot set max_page_count");
+  return FALSE;
+}
+
+gint64
+st_db_set_max_page_count (StDb *db, gint64 pages, GError **error)
+{
+  gint64 result = 0;
+  if (!st_db_write (db, st_db_w_set_max_page_count, &pages, &result, error))
+    return -1;
+  return result;
+}
+
+void
+st_db_writer_hold (StDb *db, gboolean hold)
+{
+  g_mutex_lock (&db->qlock);
+  db->hold = hold;
+  g_cond_broadcast (&db->qcond);
+  g_mutex_unlock (&db->qlock);
+}
+
+guint
+st_db_writer_queued (StDb *db)
+{
+  g_mutex_lock (&db->qlock);
+  guint n = g_queue_get_length (&db->queue);
+  g_mutex_unlock (&db->qlock);
+  return n;
+}

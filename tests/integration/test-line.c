@@ -1,0 +1,359 @@
+/* The line end to end: the real CLI, a fresh SoftHSM2 token per test,
+ * station-devsim devices on real pseudo-terminals, and stock tools
+ * (openssl, certtool) checking what comes out. */
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "st-test-run.h"
+
+/* The units of an exported manifest. */
+static JsonArray *
+st_manifest_units (const char *dir, JsonParser **parser_out)
+{
+  g_autofree gchar *path = g_build_filename (dir, "manifest.json", NULL);
+  JsonParser *parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_assert_true (json_parser_load_from_file (parser, path, &error));
+  g_assert_no_error (error);
+  *parser_out = parser;
+  JsonObject *top = json_node_get_object (json_parser_get_root (parser));
+  return json_object_get_array_member (top, "units");
+}
+
+static void
+st_export (StFixture *f, gint64 batch, const char *dir)
+{
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id, "--out", dir, NULL), ==, 0);
+}
+
+/* Checks every active certificate of a manifest with two X.509 stacks that
+ * are not ours: OpenSSL's CLI and GnuTLS's certtool. */
+static guint
+st_check_certs_with_stock_tools (StFixture *f, const char *dir)
+{
+  g_autoptr(JsonParser) parser = NULL;
+  JsonArray *units = st_manifest_units (dir, &parser);
+  g_autofree gchar *root = g_build_filename (f->home, "demo-root.pem", NULL);
+  g_autofree gchar *chain = g_build_filename (dir, "ca-chain.pem", NULL);
+  guint checked = 0;
+  for (guint i = 0; i < json_array_get_length (units); i++)
+    {
+      JsonObject *u = json_array_get_object_element (units, i);
+      if (!json_object_has_member (u, "certificate") ||
+          g_strcmp0 (json_object_get_string_member (u, "certificate_status"), "active") != 0)
+        continue;
+      g_autofree gchar *pem_path = g_build_filename (f->tmp, "unit.pem", NULL);
+      const char *pem = json_object_get_string_member (u, "certificate");
+      g_assert_true (g_file_set_contents (pem_path, pem, -1, NULL));
+      g_autofree gchar *out = NULL;
+      g_assert_cmpint (st_run_tool (&out, NULL, "openssl", "verify", "-x509_strict", "-CAfile", root,
+                                    "-untrusted", chain, pem_path, NULL), ==, 0);
+      g_assert_nonnull (strstr (out, ": OK"));
+      g_clear_pointer (&out, g_free);
+      /* GnuTLS: parse, and verify the chain against the root. */
+      g_autofree gchar *bundle_path = g_build_filename (f->tmp, "bundle.pem", NULL);
+      g_autofree gchar *chain_pem = NULL;
+      g_assert_true (g_file_get_contents (chain, &chain_pem, NULL, NULL));
+      g_autofree gchar *bundle = g_strconcat (pem, chain_pem, NULL);
+      g_assert_true (g_file_set_contents (bundle_path, bundle, -1, NULL));
+      g_assert_cmpint (st_run_tool (&out, NULL, "certtool", "--verify", "--load-ca-certificate", root,
+                                    "--infile", bundle_path, NULL), ==, 0);
+      g_assert_nonnull (strstr (out, "Chain verification output: Verified"));
+      g_clear_pointer (&out, g_free);
+      g_assert_cmpint (st_run_tool (&out, NULL, "certtool", "-i", "--infile", pem_path, NULL), ==, 0);
+      g_assert_nonnull (strstr (out, "Basic Constraints (critical):"));
+      g_assert_nonnull (strstr (out, "Certificate Authority (CA): FALSE"));
+      g_assert_nonnull (strstr (out, "Key Usage (critical):"));
+      g_assert_nonnull (strstr (out, json_object_get_string_member (u, "uid")));
+      checked++;
+    }
+  return checked;
+}
+
+static void
+test_batch_three_ports (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 6);
+  g_autofree gchar *p1 = st_start_devsim (f, "--units", "2", "--seed", "101", NULL);
+  g_autofree gchar *p2 = st_start_devsim (f, "--units", "2", "--seed", "202", NULL);
+  g_autofree gchar *p3 = st_start_devsim (f, "--units", "2", "--seed", "303", NULL);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *out = NULL;
+  int rc = st_run_station (f, &out, NULL, "batch", "run", id, "--port", p1, "--port", p2,
+                           "--port", p3, "--units", "2", "--wait", "20", NULL);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 6);
+  g_assert_cmpuint (st_count_lines (out, p1), ==, 2);
+  g_assert_cmpuint (st_count_lines (out, p2), ==, 2);
+  g_assert_cmpuint (st_count_lines (out, p3), ==, 2);
+
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station (f, &out, NULL, "batch", "show", id, NULL), ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " done "), ==, 6);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station (f, &out, NULL, "db", "check", NULL), ==, 0);
+
+  /* The batch is full: a seventh device is refused, nothing more is issued. */
+  g_autofree gchar *p4 = st_start_devsim (f, "--units", "1", "--seed", "404", NULL);
+  g_clear_pointer (&out, g_free);
+  rc = st_run_station (f, &out, NULL, "batch", "run", id, "--port", p4, "--units", "1", NULL);
+  g_assert_cmpint (rc, ==, 1);
+  g_assert_cmpuint (st_count_lines (out, " REFUSED "), ==, 1);
+
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "close", id, NULL), ==, 0);
+  g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
+  st_export (f, batch, dir);
+
+  /* Stock OpenSSL accepts the detached signature. */
+  g_autofree gchar *json = g_build_filename (dir, "manifest.json", NULL);
+  g_autofree gchar *p7s = g_build_filename (dir, "manifest.json.p7s", NULL);
+  g_autofree gchar *root = g_build_filename (f->home, "demo-root.pem", NULL);
+  g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "cms", "-verify", "-binary", "-inform", "DER",
+                                "-in", p7s, "-content", json, "-CAfile", root, "-out", "/dev/null", NULL), ==, 0);
+  g_assert_cmpuint (st_check_certs_with_stock_tools (f, dir), ==, 6);
+
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station (f, &out, NULL, "manifest", "verify", dir, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "manifest verified"));
+
+  /* One changed byte in manifest.json: both verifiers refuse it. */
+  g_autofree gchar *text = NULL;
+  g_assert_true (g_file_get_contents (json, &text, NULL, NULL));
+  gchar *wo = strstr (text, "WO-TEST-1");
+  g_assert_nonnull (wo);
+  wo[8] = '2';
+  g_assert_true (g_file_set_contents (json, text, -1, NULL));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station (f, &out, NULL, "manifest", "verify", dir, NULL), ==, 1);
+  g_assert_nonnull (strstr (out, "FAIL"));
+  g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "cms", "-verify", "-binary", "-inform", "DER",
+                                "-in", p7s, "-content", json, "-CAfile", root, "-out", "/dev/null", NULL), !=, 0);
+}
+
+static guint
+st_json_int (JsonObject *o, const char *name)
+{
+  return json_object_has_member (o, name) ? (guint) json_object_get_int_member (o, name) : G_MAXUINT;
+}
+
+/* Line noise and dropped responses: every unit passes, one key per device. */
+static void
+test_noise_and_drops (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 6);
+  g_autofree gchar *s1 = g_build_filename (f->tmp, "sim1.json", NULL);
+  g_autofree gchar *s2 = g_build_filename (f->tmp, "sim2.json", NULL);
+  g_autofree gchar *p1 = st_start_devsim (f, "--units", "3", "--seed", "11", "--state", s1,
+                                          "--fault", "noise", "--fault", "drop", NULL);
+  g_autofree gchar *p2 = st_start_devsim (f, "--units", "3", "--seed", "22", "--state", s2,
+                                          "--fault", "drop", NULL);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *out = NULL;
+  int rc = st_run_station (f, &out, NULL, "batch", "run", id, "--port", p1, "--port", p2,
+                           "--units", "3", "--wait", "30", NULL);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 6);
+
+  const char *states[] = { s1, s2 };
+  for (guint s = 0; s < G_N_ELEMENTS (states); s++)
+    {
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      g_autoptr(GError) error = NULL;
+      g_assert_true (json_parser_load_from_file (parser, states[s], &error));
+      g_assert_no_error (error);
+      JsonObject *top = json_node_get_object (json_parser_get_root (parser));
+      JsonArray *devices = json_object_get_array_member (top, "devices");
+      g_assert_cmpuint (json_array_get_length (devices), ==, 3);
+      for (guint i = 0; i < 3; i++)
+        {
+          JsonObject *d = json_array_get_object_element (devices, i);
+          g_assert_cmpuint (st_json_int (d, "keys_made"), ==, 1);
+          g_assert_cmpuint (st_json_int (d, "commits"), ==, 1);
+        }
+    }
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station (f, &out, NULL, "db", "check", NULL), ==, 0);
+}
+
+/* A crash at @point leaves a unit mid-pipeline; the next run finishes it. */
+static void
+st_check_resume (StFixture *f, const char *point, const char *expect_state)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 2);
+  g_autofree gchar *state = g_build_filename (f->tmp, "sim.json", NULL);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "77", "--state", state, NULL);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *crash = g_strdup_printf ("STATION_CRASH_AT=%s", point);
+  const char *env[] = { crash, NULL };
+  const char *args[] = { "batch", "run", id, "--port", port, "--units", "1", NULL };
+  g_autofree gchar *out = NULL, *err = NULL;
+  int rc = st_run_stationv (f, env, &out, &err, args);
+  g_assert_cmpint (rc, ==, 128 + SIGKILL);
+
+  g_autofree gchar *show = NULL;
+  g_assert_cmpint (st_run_station (f, &show, NULL, "batch", "show", id, NULL), ==, 0);
+  g_assert_cmpuint (st_count_lines (show, expect_state), ==, 1);
+
+  /* Restart: the same device is still in the socket. */
+  g_clear_pointer (&out, g_free);
+  rc = st_run_station (f, &out, NULL, "batch", "run", id, "--port", port, "--units", "2", "--wait", "20", NULL);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_nonnull (strstr (out, "Recovered from an earlier interruption"));
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 2);
+  g_assert_cmpuint (st_count_lines (out, "resumed"), ==, 1);
+
+  g_clear_pointer (&show, g_free);
+  g_assert_cmpint (st_run_station (f, &show, NULL, "batch", "show", id, NULL), ==, 0);
+  g_assert_cmpuint (st_count_lines (show, " done "), ==, 2);
+  g_assert_cmpuint (st_count_lines (show, " active "), ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station (f, &out, NULL, "db", "check", NULL), ==, 0);
+
+  /* The device holds the certificate on record, made from one key. */
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_assert_true (json_parser_load_from_file (parser, state, NULL));
+  JsonArray *devices = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "devices");
+  JsonObject *d0 = json_array_get_object_element (devices, 0);
+  g_assert_cmpuint (st_json_int (d0, "keys_made"), ==, 1);
+  g_assert_cmpuint (st_json_int (d0, "commits"), ==, 1);
+}
+
+static void
+test_resume_issued (StFixture *f, gconstpointer data)
+{
+  st_check_resume (f, "after-issued", " issued ");
+}
+
+static void
+test_resume_written (StFixture *f, gconstpointer data)
+{
+  st_check_resume (f, "after-write-cert", " issued ");
+}
+
+static void
+test_resume_committed (StFixture *f, gconstpointer data)
+{
+  st_check_resume (f, "after-commit", " issued ");
+}
+
+/* A crash before the certificate was recorded as issued: the reserved
+ * certificate is voided (it never left the station) and the device gets a
+ * new one. */
+static void
+test_crash_before_issued (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 1);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "1", "--seed", "78", NULL);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  const char *env[] = { "STATION_CRASH_AT=after-sign", NULL };
+  const char *args[] = { "batch", "run", id, "--port", port, "--units", "1", NULL };
+  g_assert_cmpint (st_run_stationv (f, env, NULL, NULL, args), ==, 128 + SIGKILL);
+  g_autofree gchar *out = NULL;
+  int rc = st_run_station (f, &out, NULL, "batch", "run", id, "--port", port, "--units", "1",
+                           "--wait", "20", NULL);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 1);
+  g_autofree gchar *show = NULL;
+  g_assert_cmpint (st_run_station (f, &show, NULL, "batch", "show", id, NULL), ==, 0);
+  g_assert_cmpuint (st_count_lines (show, " voided "), ==, 1);
+  g_assert_cmpuint (st_count_lines (show, " active "), ==, 1);
+}
+
+static void
+test_station_key (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_create_batch (f, "example-station-key.profile", 2);
+  g_autofree gchar *p1 = st_start_devsim (f, "--units", "2", "--seed", "505", NULL);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *out = NULL;
+  int rc = st_run_station (f, &out, NULL, "batch", "run", id, "--port", p1, "--units", "2", NULL);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 2);
+  g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
+  st_export (f, batch, dir);
+  g_assert_cmpuint (st_check_certs_with_stock_tools (f, dir), ==, 2);
+  /* The station's copy of the key never reaches its disk. */
+  g_autofree gchar *db = g_build_filename (f->home, "station.db", NULL);
+  g_autofree gchar *dump = NULL;
+  g_assert_cmpint (st_run_tool (&dump, NULL, "sqlite3", db, ".dump", NULL), ==, 0);
+  g_assert_null (strstr (dump, "PRIVATE KEY"));
+}
+
+/* Devices that must not be provisioned, and devices that lie. */
+static void
+test_refusals_and_hostile_devices (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 10);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  struct { const char *fault; const char *outcome; const char *step; } cases[] = {
+    { "locked", " REFUSED ", "identify" },
+    { "bad-csr-sig", " FAILED ", "csr" },
+    { "csr-trailing", " FAILED ", "csr" },
+    { "wrong-curve", " FAILED ", "csr" },
+    { "pop-other-key", " FAILED ", "proof-of-possession" },
+    { "readback-differs", " FAILED ", "read-back" },
+    { "commit-storage", " FAILED ", "commit" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree gchar *seed = g_strdup_printf ("%u", 900 + i);
+      g_autofree gchar *port = st_start_devsim (f, "--units", "1", "--seed", seed, "--fault", cases[i].fault, NULL);
+      g_autofree gchar *out = NULL;
+      int rc = st_run_station (f, &out, NULL, "batch", "run", id, "--port", port, "--units", "1", NULL);
+      g_test_message ("fault %s", cases[i].fault);
+      g_assert_cmpint (rc, ==, 1);
+      g_assert_cmpuint (st_count_lines (out, cases[i].outcome), ==, 1);
+      g_autofree gchar *step = g_strdup_printf ("step %s:", cases[i].step);
+      g_assert_cmpuint (st_count_lines (out, step), ==, 1);
+    }
+  /* A CSR asking for CA:TRUE, SANs and its own subject gets the profile's certificate. */
+  g_autofree gchar *greedy = st_start_devsim (f, "--units", "1", "--seed", "990", "--fault", "csr-greedy", NULL);
+  g_autofree gchar *out = NULL;
+  g_assert_cmpint (st_run_station (f, &out, NULL, "batch", "run", id, "--port", greedy, "--units", "1", NULL), ==, 0);
+  /* The same device again (same seed, same uid): already provisioned. */
+  g_autofree gchar *again = st_start_devsim (f, "--units", "1", "--seed", "990", NULL);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station (f, &out, NULL, "batch", "run", id, "--port", again, "--units", "1", NULL), ==, 1);
+  g_assert_nonnull (strstr (out, "already provisioned"));
+
+  g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
+  st_export (f, batch, dir);
+  g_assert_cmpuint (st_check_certs_with_stock_tools (f, dir), ==, 1);
+  g_autoptr(JsonParser) parser = NULL;
+  JsonArray *units = st_manifest_units (dir, &parser);
+  guint with_cert = 0, voided = 0;
+  for (guint i = 0; i < json_array_get_length (units); i++)
+    {
+      JsonObject *u = json_array_get_object_element (units, i);
+      if (json_object_has_member (u, "certificate"))
+        {
+          with_cert++;
+          if (g_strcmp0 (json_object_get_string_member (u, "certificate_status"), "voided") == 0)
+            voided++;
+        }
+    }
+  /* Issued: the PoP, read-back and commit failures (all voided) and the greedy one. */
+  g_assert_cmpuint (with_cert, ==, 4);
+  g_assert_cmpuint (voided, ==, 3);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station (f, &out, NULL, "manifest", "verify", dir, NULL), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);
+  g_test_add ("/line/batch-three-ports", StFixture, NULL, st_fixture_setup, test_batch_three_ports, st_fixture_teardown);
+  g_test_add ("/line/noise-and-drops", StFixture, NULL, st_fixture_setup, test_noise_and_drops, st_fixture_teardown);
+  g_test_add ("/line/resume-issued", StFixture, NULL, st_fixture_setup, test_resume_issued, st_fixture_teardown);
+  g_test_add ("/line/resume-written", StFixture, NULL, st_fixture_setup, test_resume_written, st_fixture_teardown);
+  g_test_add ("/line/resume-committed", StFixture, NULL, st_fixture_setup, test_resume_committed, st_fixture_teardown);
+  g_test_add ("/line/crash-before-issued", StFixture, NULL, st_fixture_setup, test_crash_before_issued, st_fixture_teardown);
+  g_test_add ("/line/station-key", StFixture, NULL, st_fixture_setup, test_station_key, st_fixture_teardown);
+  g_test_add ("/line/refusals-and-hostile-devices", StFixture, NULL, st_fixture_setup,
+              test_refusals_and_hostile_devices, st_fixture_teardown);
+  return g_test_run ();
+}
