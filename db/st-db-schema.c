@@ -89,7 +89,7 @@ static const char *const migrations[] = {
   "  at INTEGER NOT NULL,"
   "  operator TEXT NOT NULL,"
   "  event TEXT NOT NULL CHECK (event <> ''),"
-  "  payload TEXT CHECK (payload IS NULL OR json_valid (payload))"
+  "  payload TEXT"
   ");"
   "PRAGMA user_version = 1;",
 };

@@ -11,6 +11,7 @@
 #include "st-error.h"
 #include "st-sqlite.h"
 
+#include <json-glib/json-glib.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -136,8 +137,8 @@ st_db_set_error_rc (GError **error, StDbConn *c, int rc, const char *what)
     case SQLITE_IOERR:
       g_set_error (error, ST_ERROR, ST_ERROR_WRITE,
                    "%s: the disk holding %s reported an I/O error: check the disk and the "
-                   "system log, then restart the station; this write was not recorded, earlier "
-                   "ones are safe (%s: %s)", what, path, name, msg);
+                   "system log, then restart the station; this write was not acknowledged (it may "
+                   "or may not be there after the restart), earlier ones are safe (%s: %s)", what, path, name, msg);
       break;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
@@ -1639,6 +1640,21 @@ st_db_w_event_add (StDbConn *c, gpointer data, gint64 *result, GError **error)
   return TRUE;
 }
 
+static gboolean
+st_db_check_json (const char *payload, GError **error)
+{
+  if (payload == NULL)
+    return TRUE;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) local = NULL;
+  if (!json_parser_load_from_data (parser, payload, -1, &local))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "the payload is not JSON: %s", local->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 st_db_event_add (StDb *db, const char *operator_name, const char *event,
                  const char *payload_json, GError **error)
@@ -1647,6 +1663,7 @@ st_db_event_add (StDb *db, const char *operator_name, const char *event,
   if (!st_db_check_text ("the operator", operator_name, TRUE, ST_DB_NAME_MAX, error)
       || !st_db_check_text ("the event", event, TRUE, ST_DB_NAME_MAX, error)
       || !st_db_check_text ("the event payload", payload_json, FALSE, ST_DB_DETAIL_MAX, error)
+      || !st_db_check_json (payload_json, error)
       || !st_db_write (db, st_db_w_event_add, &a, NULL, error))
     {
       g_prefix_error (error, "cannot record event '%s': ", event != NULL ? event : "(none)");

@@ -525,7 +525,8 @@ st_sim_parse_option (StAgentBackend *self, const char *key, const char *value, G
       self->sim_model = g_strdup (value);
       config->model = self->sim_model;
     }
-  else if (g_strcmp0 (key, "state_file") == 0 || g_strcmp0 (key, "state-file") == 0)
+  else if (g_strcmp0 (key, "state_file") == 0 || g_strcmp0 (key, "state-file") == 0
+           || g_strcmp0 (key, "state") == 0)
     {
       g_free (self->sim_state_file);
       self->sim_state_file = g_strdup (value);

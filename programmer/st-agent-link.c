@@ -320,12 +320,12 @@ st_agent_link_transact (StAgentLink *link, guint8 op, const guint8 *payload, gsi
       const char *status_name = st_agent_status_to_string (status);
       if (status_name != NULL)
         g_set_error (error, ST_ERROR, st_agent_status_to_error (status),
-                     "device answered %s to %s: %s", status_name, op_name,
-                     st_agent_status_hint (status));
+                     "device on %s answered %s to %s: %s", transport->name, status_name,
+                     op_name, st_agent_status_hint (status));
       else
         g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL,
-                     "device answered unknown status 0x%02x to %s: %s", status, op_name,
-                     st_agent_status_hint (status));
+                     "device on %s answered unknown status 0x%02x to %s: %s", transport->name,
+                     status, op_name, st_agent_status_hint (status));
       return NULL;
     }
   return g_bytes_new_from_bytes (result, 1, res_len - 1);

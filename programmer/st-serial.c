@@ -164,6 +164,7 @@ st_serial_read (StTransport *transport, guint8 *buf, gsize max, gsize *n_read,
       g_set_error (error, ST_ERROR, ST_ERROR_READ, "%s: the port is closed", transport->name);
       return FALSE;
     }
+  short revents = 0;
   for (;;)
     {
       ssize_t n = read (self->fd, buf, max);
@@ -172,17 +173,19 @@ st_serial_read (StTransport *transport, guint8 *buf, gsize max, gsize *n_read,
           *n_read = (gsize) n;
           return TRUE;
         }
-      if (n == 0)
+      /* With VMIN = VTIME = 0 a terminal reads 0 bytes when nothing is
+       * waiting; only after poll() said readable or hung up does 0 mean
+       * that the device went away. */
+      if (n == 0 && (revents & (POLLIN | POLLHUP | POLLERR)))
         {
-          /* A hung-up terminal reads as end of file. */
           g_set_error (error, ST_ERROR, ST_ERROR_READ,
                        "%s: the device was disconnected; check the cable and the port",
                        transport->name);
           return FALSE;
         }
-      if (errno == EINTR)
+      if (n < 0 && errno == EINTR)
         continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
         {
           int saved = errno;
           g_set_error (error, ST_ERROR, ST_ERROR_READ,
@@ -190,7 +193,7 @@ st_serial_read (StTransport *transport, guint8 *buf, gsize max, gsize *n_read,
                        transport->name, g_strerror (saved));
           return FALSE;
         }
-      short revents = 0;
+      revents = 0;
       int rc = st_serial_wait (self, POLLIN, deadline_us, cancellable, &revents, error);
       if (rc < 0)
         return FALSE;

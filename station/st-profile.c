@@ -635,6 +635,13 @@ check_duplicates (const Ctx *ctx, const char *text, GError **error)
       if (eq == NULL || group == NULL)
         continue; /* GKeyFile reports it */
       g_autofree gchar *key = g_strstrip (g_strndup (line, (gsize) (eq - line)));
+      if (strchr (key, '[') != NULL)
+        {
+          /* GKeyFile hides localized keys from g_key_file_get_keys(). */
+          ctx_error (ctx, error, "[%s] unknown key %s=%s; localized keys (key[locale]) are not supported",
+                     group, key, g_strstrip (eq + 1));
+          return FALSE;
+        }
       g_autofree gchar *id = g_strdup_printf ("%s\n%s", group, key);
       if (!g_hash_table_add (seen_keys, g_steal_pointer (&id)))
         {

@@ -21,8 +21,9 @@ open_backend (const char *port, const StLinkParams *params)
   g_autoptr(StBackend) backend = st_backend_new (port, params, NULL, &error);
   g_assert_no_error (error);
   g_assert_nonnull (backend);
-  g_assert_true (st_backend_open (backend, &error));
-  g_assert_no_error (error);
+  { gboolean ok_ = st_backend_open (backend, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
   return g_steal_pointer (&backend);
 }
 
@@ -134,8 +135,9 @@ test_sim_full_sequence (void)
   g_autoptr(StBackend) backend = open_backend ("sim:full?units=2", NULL);
   StDeviceInfo info;
 
-  g_assert_true (st_backend_identify (backend, &info, &error));
-  g_assert_no_error (error);
+  { gboolean ok_ = st_backend_identify (backend, &info, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
   g_assert_cmpuint (info.uid_len, >=, 1);
   g_assert_cmpstr (info.model, !=, "");
   g_assert_cmpint (info.state, ==, ST_DEVICE_STATE_BLANK);
@@ -165,11 +167,13 @@ test_sim_full_sequence (void)
 
   g_autoptr(GBytes) cert = make_cert (key);
   g_autoptr(GBytes) chain = make_blob (3000, 3);
-  g_assert_true (st_backend_write (backend, ST_SLOT_CERT, cert, &error));
-  g_assert_no_error (error);
+  { gboolean ok_ = st_backend_write (backend, ST_SLOT_CERT, cert, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
   guint64 req_before = backend->n_requests;
-  g_assert_true (st_backend_write (backend, ST_SLOT_CHAIN, chain, &error));
-  g_assert_no_error (error);
+  { gboolean ok_ = st_backend_write (backend, ST_SLOT_CHAIN, chain, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
   /* Chunked to the device's max payload. */
   guint64 chunk = info.max_payload - 5;
   g_assert_cmpuint (backend->n_requests - req_before, ==, (3000 + chunk - 1) / chunk);
@@ -185,10 +189,12 @@ test_sim_full_sequence (void)
   g_assert_no_error (error);
   g_assert_true (g_bytes_equal (back2, chain));
 
-  g_assert_true (st_backend_commit (backend, TRUE, &error));
-  g_assert_no_error (error);
-  g_assert_true (st_backend_identify (backend, &info, &error));
-  g_assert_no_error (error);
+  { gboolean ok_ = st_backend_commit (backend, TRUE, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
+  { gboolean ok_ = st_backend_identify (backend, &info, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
   g_assert_cmpint (info.state, ==, ST_DEVICE_STATE_LOCKED);
   g_autofree gchar *uid2 = st_device_info_uid_hex (&info);
   g_assert_cmpstr (uid, ==, uid2);
@@ -203,8 +209,9 @@ test_sim_locked_and_put_key (void)
   /* A device that is already locked refuses KEYGEN with LOCKED. */
   {
     g_autoptr(StBackend) backend = open_backend ("sim:locked?faults=locked", NULL);
-    g_assert_true (st_backend_identify (backend, &info, &error));
-    g_assert_no_error (error);
+    { gboolean ok_ = st_backend_identify (backend, &info, &error);
+      g_assert_no_error (error);
+      g_assert_true (ok_); }
     g_assert_cmpint (info.state, ==, ST_DEVICE_STATE_LOCKED);
     g_autoptr(GBytes) csr = st_backend_keygen (backend, ST_ALG_EC_P256, &error);
     g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
@@ -217,8 +224,9 @@ test_sim_locked_and_put_key (void)
 
   /* Station-made key: PUT_KEY, then the device proves it holds it. */
   g_autoptr(StBackend) backend = open_backend ("sim:putkey", NULL);
-  g_assert_true (st_backend_identify (backend, &info, &error));
-  g_assert_no_error (error);
+  { gboolean ok_ = st_backend_identify (backend, &info, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
   g_autoptr(EVP_PKEY) key = EVP_EC_gen ("P-256");
   g_assert_nonnull (key);
   g_autoptr(PKCS8_PRIV_KEY_INFO) p8 = EVP_PKEY2PKCS8 (key);
@@ -227,16 +235,18 @@ test_sim_locked_and_put_key (void)
   g_assert_cmpint (der_len, >, 0);
   GBytes *pkcs8 = g_bytes_new (der, (gsize) der_len);
   OPENSSL_clear_free (der, (size_t) der_len);
-  g_assert_true (st_backend_put_key (backend, ST_ALG_EC_P256, pkcs8, &error));
-  g_assert_no_error (error);
+  { gboolean ok_ = st_backend_put_key (backend, ST_ALG_EC_P256, pkcs8, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
   st_bytes_wipe_unref (pkcs8);
   guint8 challenge[32] = { 1, 2, 3 };
   g_autoptr(GBytes) sig = st_backend_sign (backend, challenge, &error);
   g_assert_no_error (error);
   check_pop (key, challenge, sig);
   /* ABORT drops the uncommitted key: SIGN is BAD_STATE again. */
-  g_assert_true (st_backend_abort (backend, &error));
-  g_assert_no_error (error);
+  { gboolean ok_ = st_backend_abort (backend, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
   g_autoptr(GBytes) sig2 = st_backend_sign (backend, challenge, &error);
   g_assert_error (error, ST_ERROR, ST_ERROR_BUSY);
   g_assert_null (sig2);
@@ -258,8 +268,9 @@ test_sim_write_small_chunks (void)
   g_assert_no_error (error);
   g_autoptr(GBytes) blob = make_blob (3000, 1);
   guint64 before = backend->n_requests;
-  g_assert_true (st_backend_write (backend, ST_SLOT_CHAIN, blob, &error));
-  g_assert_no_error (error);
+  { gboolean ok_ = st_backend_write (backend, ST_SLOT_CHAIN, blob, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
   g_assert_cmpuint (backend->n_requests - before, ==, (3000 + 250) / 251);
   g_autoptr(GBytes) back = st_backend_read (backend, ST_SLOT_CHAIN, &error);
   g_assert_no_error (error);
@@ -291,17 +302,20 @@ run_quick_sequence (StBackend *backend, GBytes *cert, GBytes *chain)
   g_autoptr(GBytes) csr = st_backend_keygen (backend, ST_ALG_EC_P256, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (g_bytes_get_size (csr), >, 64);
-  g_assert_true (st_backend_write (backend, ST_SLOT_CERT, cert, &error));
-  g_assert_no_error (error);
-  g_assert_true (st_backend_write (backend, ST_SLOT_CHAIN, chain, &error));
-  g_assert_no_error (error);
+  { gboolean ok_ = st_backend_write (backend, ST_SLOT_CERT, cert, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
+  { gboolean ok_ = st_backend_write (backend, ST_SLOT_CHAIN, chain, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
   g_autoptr(GBytes) sig = st_backend_sign (backend, challenge, &error);
   g_assert_no_error (error);
   g_autoptr(GBytes) back = st_backend_read (backend, ST_SLOT_CERT, &error);
   g_assert_no_error (error);
   g_assert_true (g_bytes_equal (back, cert));
-  g_assert_true (st_backend_commit (backend, FALSE, &error));
-  g_assert_no_error (error);
+  { gboolean ok_ = st_backend_commit (backend, FALSE, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
 }
 
 static void
@@ -326,8 +340,9 @@ test_sim_many_units (void)
       g_assert_false (g_hash_table_contains (uids, prev));
       g_hash_table_add (uids, g_strdup (prev));
       run_quick_sequence (backend, cert, chain);
-      g_assert_true (st_backend_identify (backend, &info, &error));
-      g_assert_no_error (error);
+      { gboolean ok_ = st_backend_identify (backend, &info, &error);
+        g_assert_no_error (error);
+        g_assert_true (ok_); }
       g_assert_cmpint (info.state, ==, ST_DEVICE_STATE_PROVISIONED);
     }
   /* After the last unit the socket stays empty. */
@@ -417,8 +432,9 @@ sim_uid (const char *port)
   g_autoptr(GError) error = NULL;
   g_autoptr(StBackend) backend = open_backend (port, NULL);
   StDeviceInfo info;
-  g_assert_true (st_backend_identify (backend, &info, &error));
-  g_assert_no_error (error);
+  { gboolean ok_ = st_backend_identify (backend, &info, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
   return st_device_info_uid_hex (&info);
 }
 

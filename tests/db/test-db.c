@@ -1,0 +1,1075 @@
+/* db/: schema, life cycles, constraints, group commit, storage faults.
+ * Every test works on a fresh database in a temporary directory. */
+#include "st-db.h"
+#include "st-db-private.h"
+#include "st-error.h"
+#include "st-util.h"
+
+#include <glib/gstdio.h>
+#include <sqlite3.h>   /* tests/db may poke the file directly to try the triggers */
+#include <string.h>
+
+#define ISSUER "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+#define PROFILE_SHA "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+
+typedef struct {
+  gchar *dir;
+  gchar *path;
+  StDb *db;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  f->dir = g_dir_make_tmp ("st-db-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->path = g_build_filename (f->dir, "station.db", NULL);
+  f->db = st_db_open (f->path, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (f->db);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_clear_pointer (&f->db, st_db_close);
+  g_autoptr(GDir) d = g_dir_open (f->dir, 0, NULL);
+  const char *name;
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree gchar *p = g_build_filename (f->dir, name, NULL);
+      g_unlink (p);
+    }
+  g_rmdir (f->dir);
+  g_free (f->path);
+  g_free (f->dir);
+}
+
+/* A fresh random serial: 16 octets, positive, minimal. */
+static gchar *
+random_serial (void)
+{
+  guint8 b[16];
+  for (gsize i = 0; i < sizeof b; i++)
+    b[i] = (guint8) g_random_int_range (0, 256);
+  b[0] = (guint8) ((b[0] & 0x7f) | 0x01);
+  return st_hex_encode (b, sizeof b);
+}
+
+static gchar *
+random_pubkey_hash (void)
+{
+  g_autofree gchar *u = g_uuid_string_random ();
+  return st_sha256_hex ((const guint8 *) u, strlen (u));
+}
+
+static GBytes *
+fake_der (const char *what, gint64 n)
+{
+  g_autofree gchar *s = g_strdup_printf ("0\x82 %s %" G_GINT64_FORMAT, what, n);
+  return g_bytes_new (s, strlen (s));
+}
+
+static gint64
+make_batch (StDb *db, const char *wo, gint64 quantity)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 id = st_db_batch_create (db, wo, "sensor-x", PROFILE_SHA, "name: sensor-x\nkey: ec-p256\n",
+                                  quantity, "station-1", "lead-anna", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (id, >, 0);
+  return id;
+}
+
+/* begin + reserve: returns the unit id, the certificate id in *@cert_id. */
+static gint64
+begin_reserve (StDb *db, gint64 batch_id, const char *uid, gint64 seq, gboolean reprovision,
+               gint64 *cert_id, GError **error)
+{
+  gint64 unit = st_db_unit_begin (db, batch_id, "/dev/pts/7", uid, "stm32f4", "1.2.3", "op-bob", error);
+  if (unit == 0)
+    return 0;
+  g_autofree gchar *serial = random_serial ();
+  g_autofree gchar *pk = random_pubkey_hash ();
+  g_autoptr(GBytes) tbs = fake_der ("tbs", seq);
+  g_autofree gchar *ps = g_strdup_printf ("SX-%06" G_GINT64_FORMAT, seq);
+  *cert_id = st_db_cert_reserve (db, unit, ISSUER, serial, pk, tbs, ps, seq, reprovision, error);
+  return unit;
+}
+
+/* The whole life cycle; returns the unit id. */
+static gint64
+full_cycle (StDb *db, gint64 batch_id, const char *uid, gint64 seq)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 cert = 0;
+  gint64 unit = begin_reserve (db, batch_id, uid, seq, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (cert, >, 0);
+  g_autoptr(GBytes) der = fake_der ("der", seq);
+  g_assert_true (st_db_cert_issued (db, cert, der, &error));
+  g_assert_no_error (error);
+  g_assert_true (st_db_unit_done (db, unit, &error));
+  g_assert_no_error (error);
+  return unit;
+}
+
+static void
+assert_check_ok (StDb *db)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) report = g_string_new (NULL);
+  gboolean ok = st_db_check (db, report, &error);
+  if (!ok)
+    g_test_message ("%s", report->str);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  g_assert_nonnull (strstr (report->str, "integrity: ok"));
+}
+
+/* Runs @sql on the file directly; returns sqlite's result code. */
+static int
+raw_exec (const char *path, const char *sql, gchar **errmsg)
+{
+  sqlite3 *raw = NULL;
+  g_assert_cmpint (sqlite3_open_v2 (path, &raw, SQLITE_OPEN_READWRITE, NULL), ==, SQLITE_OK);
+  sqlite3_busy_timeout (raw, 5000);
+  char *msg = NULL;
+  int rc = sqlite3_exec (raw, sql, NULL, NULL, &msg);
+  if (errmsg != NULL)
+    *errmsg = g_strdup (msg);
+  sqlite3_free (msg);
+  sqlite3_close (raw);
+  return rc;
+}
+
+/* ---------- tests ---------- */
+
+static void
+test_migrations (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  StDbPragmas p = { 0 };
+  g_assert_true (st_db_query_pragmas (f->db, TRUE, &p, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (p.user_version, ==, st_db_schema_version ());
+  g_assert_cmpint (st_db_schema_version (), >=, 1);
+  st_db_pragmas_clear (&p);
+
+  gint64 batch = make_batch (f->db, "WO-1", 5);
+  g_clear_pointer (&f->db, st_db_close);
+
+  /* re-open: nothing to migrate, the data is there */
+  f->db = st_db_open (f->path, &error);
+  g_assert_no_error (error);
+  g_autoptr(StDbBatch) b = st_db_batch_get (f->db, batch, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (b->work_order, ==, "WO-1");
+  g_clear_pointer (&f->db, st_db_close);
+
+  /* a database from a newer station is refused, and left alone */
+  g_assert_cmpint (raw_exec (f->path, "PRAGMA user_version = 99", NULL), ==, SQLITE_OK);
+  StDb *db = st_db_open (f->path, &error);
+  g_assert_null (db);
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
+  g_assert_nonnull (strstr (error->message, "newer station"));
+  g_assert_nonnull (strstr (error->message, "99"));
+  g_clear_error (&error);
+  g_assert_cmpint (raw_exec (f->path, "PRAGMA user_version = 1", NULL), ==, SQLITE_OK);
+  f->db = st_db_open (f->path, &error);
+  g_assert_no_error (error);
+
+  /* a file that is not a database */
+  g_autofree gchar *junk = g_build_filename (f->dir, "junk.db", NULL);
+  g_assert_true (g_file_set_contents (junk, "this is not a database, not at all, no no no. "
+                                      "it is long enough to have a header though........",
+                                      -1, NULL));
+  g_assert_null (st_db_open (junk, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  /* a folder that does not exist */
+  g_autofree gchar *missing = g_build_filename (f->dir, "no", "such", "station.db", NULL);
+  g_assert_null (st_db_open (missing, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_READ);
+  g_assert_nonnull (strstr (error->message, "SQLITE_CANTOPEN"));
+}
+
+static void
+test_pragmas (Fixture *f, gconstpointer data)
+{
+  for (int writer = 0; writer <= 1; writer++)
+    {
+      g_autoptr(GError) error = NULL;
+      StDbPragmas p = { 0 };
+      g_assert_true (st_db_query_pragmas (f->db, writer, &p, &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (p.journal_mode, ==, "wal");
+      g_assert_cmpint (p.synchronous, ==, 2);   /* FULL */
+      g_assert_cmpint (p.foreign_keys, ==, 1);
+      g_assert_cmpint (p.busy_timeout_ms, >, 0);
+      g_assert_cmpint (p.query_only, ==, writer ? 0 : 1);
+      st_db_pragmas_clear (&p);
+    }
+}
+
+static void
+test_lifecycle (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-7", 10);
+  gint64 unit = st_db_unit_begin (f->db, batch, "/dev/pts/3", "0a1b2c3d4e5f60718293a4b5",
+                                  "stm32f4", "1.0.0", "op-bob", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (unit, >, 0);
+
+  g_autoptr(StDbUnit) u0 = st_db_unit_get (f->db, unit, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (u0->state, ==, "started");
+  g_assert_cmpint (u0->cert_id, ==, 0);
+  g_assert_null (u0->cert_der);
+
+  /* steps out of order are refused */
+  g_assert_false (st_db_unit_done (f->db, unit, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  const char *serial = "00c1d2e3f405162738495a6b7c8d9eafb0";
+  g_autofree gchar *pk = random_pubkey_hash ();
+  g_autoptr(GBytes) tbs = fake_der ("tbs", 1);
+  gint64 cert = st_db_cert_reserve (f->db, unit, ISSUER, serial, pk, tbs, "SX-000042", 42, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (cert, >, 0);
+
+  g_autoptr(StDbUnit) u1 = st_db_unit_get (f->db, unit, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (u1->state, ==, "issuing");
+  g_assert_cmpint (u1->cert_id, ==, cert);
+  g_assert_cmpstr (u1->cert_state, ==, "issuing");
+  g_assert_cmpstr (u1->cert_serial, ==, serial);
+  g_assert_cmpstr (u1->cert_issuer, ==, ISSUER);
+  g_assert_cmpstr (u1->pubkey_sha256, ==, pk);
+  g_assert_cmpstr (u1->product_serial, ==, "SX-000042");
+  g_assert_cmpint (u1->product_seq, ==, 42);
+  g_assert_true (g_bytes_equal (u1->tbs, tbs));
+  g_assert_null (u1->cert_der);
+  /* a second reservation for the same unit is refused */
+  g_autofree gchar *pk2 = random_pubkey_hash ();
+  g_assert_cmpint (st_db_cert_reserve (f->db, unit, ISSUER, "0102", pk2, tbs, "SX-43", 43, FALSE, &error), ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  g_autoptr(GBytes) der = fake_der ("der", 1);
+  g_assert_true (st_db_cert_issued (f->db, cert, der, &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbUnit) u2 = st_db_unit_get (f->db, unit, &error);
+  g_assert_cmpstr (u2->state, ==, "issued");
+  g_assert_cmpstr (u2->cert_state, ==, "issued");
+  g_assert_true (g_bytes_equal (u2->cert_der, der));
+  g_assert_cmpint (u2->issued_at, >, 0);
+
+  g_assert_true (st_db_unit_done (f->db, unit, &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbUnit) u3 = st_db_unit_find_live_by_uid (f->db, "0a1b2c3d4e5f60718293a4b5", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (u3->id, ==, unit);
+  g_assert_cmpstr (u3->state, ==, "done");
+  g_assert_cmpstr (u3->cert_state, ==, "active");
+  g_assert_cmpint (u3->finished_at, >=, u3->started_at);
+  g_assert_cmpstr (u3->operator_name, ==, "op-bob");
+  g_assert_cmpstr (u3->port, ==, "/dev/pts/3");
+
+  g_assert_null (st_db_unit_find_live_by_uid (f->db, "ffff", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_null (st_db_unit_get (f->db, 9999, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "9999"));
+  g_clear_error (&error);
+
+  g_autoptr(StDbBatch) b = st_db_batch_get (f->db, batch, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (b->n_units, ==, 1);
+  g_assert_cmpint (b->n_done, ==, 1);
+  g_assert_cmpint (b->n_live_certs, ==, 1);
+  g_assert_cmpint (b->n_failed, ==, 0);
+  g_assert_cmpstr (b->state, ==, "open");
+  g_assert_cmpstr (b->product, ==, "sensor-x");
+  g_assert_cmpstr (b->profile_sha256, ==, PROFILE_SHA);
+  g_assert_cmpstr (b->station_id, ==, "station-1");
+  g_assert_cmpstr (b->created_by, ==, "lead-anna");
+  g_assert_cmpint (b->closed_at, ==, 0);
+
+  g_assert_cmpint (st_db_product_seq_max (f->db, "sensor-x", &error), ==, 42);
+  g_assert_cmpint (st_db_product_seq_max (f->db, "other", &error), ==, 0);
+  g_assert_no_error (error);
+
+  /* the batch list is newest first */
+  gint64 batch2 = make_batch (f->db, "WO-8", 3);
+  g_autoptr(GPtrArray) list = st_db_batch_list (f->db, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (list->len, ==, 2);
+  g_assert_cmpint (((StDbBatch *) list->pdata[0])->id, ==, batch2);
+  g_assert_cmpint (((StDbBatch *) list->pdata[1])->id, ==, batch);
+
+  g_assert_true (st_db_batch_close (f->db, batch, "lead-anna", &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbBatch) bc = st_db_batch_get (f->db, batch, &error);
+  g_assert_cmpstr (bc->state, ==, "closed");
+  g_assert_cmpstr (bc->closed_by, ==, "lead-anna");
+  g_assert_cmpint (bc->closed_at, >=, bc->created_at);
+  g_assert_null (st_db_batch_get (f->db, 777, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "777"));
+  g_clear_error (&error);
+
+  /* events: JSON checked */
+  g_assert_true (st_db_event_add (f->db, "qa-carl", "qa.verify", "{\"unit\":1,\"ok\":true}", &error));
+  g_assert_no_error (error);
+  g_assert_true (st_db_event_add (f->db, "qa-carl", "qa.note", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_false (st_db_event_add (f->db, "qa-carl", "qa.verify", "{not json", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  /* bad arguments never reach the database */
+  g_assert_cmpint (st_db_unit_begin (f->db, batch2, "p", "0A1B", NULL, NULL, "op", &error), ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  gint64 u4 = st_db_unit_begin (f->db, batch2, "p", "aabb", NULL, NULL, "op", &error);
+  g_assert_no_error (error);
+  /* not minimal, negative, zero, odd, upper case, too long (21 octets) */
+  const char *bad_serials[] = { "007f", "0001", "80", "ff01", "00", "0", "abc", "01AB", "",
+                                "010203040506070809101112131415161718192021" };
+  for (gsize i = 0; i < G_N_ELEMENTS (bad_serials); i++)
+    {
+      g_assert_cmpint (st_db_cert_reserve (f->db, u4, ISSUER, bad_serials[i], pk2, tbs, NULL, 0,
+                                           FALSE, &error), ==, 0);
+      g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+      g_clear_error (&error);
+    }
+  /* 00ff is minimal: ff has its top bit set */
+  g_assert_cmpint (st_db_cert_reserve (f->db, u4, ISSUER, "00ff", pk2, tbs, NULL, 0, FALSE, &error), >, 0);
+  g_assert_no_error (error);
+
+  assert_check_ok (f->db);
+}
+
+static void
+test_quota (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-Q", 2);
+  full_cycle (f->db, batch, "01", 1);
+  gint64 cert2 = 0;
+  gint64 unit2 = begin_reserve (f->db, batch, "02", 2, FALSE, &cert2, &error);
+  g_assert_no_error (error);
+
+  gint64 cert3 = 0;
+  gint64 unit3 = begin_reserve (f->db, batch, "03", 3, FALSE, &cert3, &error);
+  g_assert_cmpint (unit3, >, 0);
+  g_assert_cmpint (cert3, ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_BUSY);
+  g_assert_nonnull (strstr (error->message, "batch quantity 2 reached"));
+  g_clear_error (&error);
+  /* the refused reservation left nothing behind */
+  g_autoptr(StDbUnit) u3 = st_db_unit_get (f->db, unit3, &error);
+  g_assert_cmpstr (u3->state, ==, "started");
+  g_assert_cmpint (u3->cert_id, ==, 0);
+
+  /* a voided certificate frees its place */
+  g_assert_true (st_db_unit_fail (f->db, unit2, "write", "device did not answer", NULL,
+                                  ST_DB_CERT_VOID, &error));
+  g_assert_no_error (error);
+  g_autofree gchar *serial = random_serial ();
+  g_autofree gchar *pk = random_pubkey_hash ();
+  g_autoptr(GBytes) tbs = fake_der ("tbs", 3);
+  g_assert_cmpint (st_db_cert_reserve (f->db, unit3, ISSUER, serial, pk, tbs, "SX-3", 3, FALSE, &error), >, 0);
+  g_assert_no_error (error);
+  g_autoptr(StDbBatch) b = st_db_batch_get (f->db, batch, &error);
+  g_assert_cmpint (b->n_live_certs, ==, 2);
+  g_assert_cmpint (b->n_voided, ==, 1);
+  assert_check_ok (f->db);
+}
+
+static void
+test_reprovision (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch_a = make_batch (f->db, "WO-A", 5);
+  gint64 batch_b = make_batch (f->db, "WO-B", 5);
+  gint64 old_unit = full_cycle (f->db, batch_a, "c0ffee", 1);
+  g_autoptr(StDbUnit) old = st_db_unit_get (f->db, old_unit, &error);
+
+  gint64 cert = 0;
+  gint64 unit = begin_reserve (f->db, batch_b, "c0ffee", 2, FALSE, &cert, &error);
+  g_assert_cmpint (cert, ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_autofree gchar *expect = g_strdup_printf ("uid c0ffee already has live certificate serial %s (batch %"
+                                              G_GINT64_FORMAT ")", old->cert_serial, batch_a);
+  g_assert_nonnull (strstr (error->message, expect));
+  g_clear_error (&error);
+
+  g_autofree gchar *serial = random_serial ();
+  g_autofree gchar *pk = random_pubkey_hash ();
+  g_autoptr(GBytes) tbs = fake_der ("tbs", 2);
+  cert = st_db_cert_reserve (f->db, unit, ISSUER, serial, pk, tbs, "SX-2", 2, TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (cert, >, 0);
+
+  g_autoptr(StDbUnit) voided = st_db_unit_get (f->db, old_unit, &error);
+  g_assert_cmpstr (voided->cert_state, ==, "voided");
+  g_assert_cmpstr (voided->void_reason, ==, "re-provisioned");
+  g_assert_cmpstr (voided->state, ==, "done");   /* the unit's history stays */
+  g_autoptr(StDbUnit) live = st_db_unit_find_live_by_uid (f->db, "c0ffee", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (live->id, ==, unit);
+  g_autoptr(StDbBatch) ba = st_db_batch_get (f->db, batch_a, &error);
+  g_assert_cmpint (ba->n_live_certs, ==, 0);
+  g_assert_cmpint (ba->n_voided, ==, 1);
+  assert_check_ok (f->db);
+}
+
+static void
+test_duplicate_key (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-K", 10);
+  gint64 u1 = full_cycle (f->db, batch, "11", 1);
+  g_autoptr(StDbUnit) first = st_db_unit_get (f->db, u1, &error);
+
+  gint64 u2 = st_db_unit_begin (f->db, batch, "p2", "22", NULL, NULL, "op", &error);
+  g_assert_no_error (error);
+  g_autofree gchar *serial = random_serial ();
+  g_autoptr(GBytes) tbs = fake_der ("tbs", 2);
+  g_assert_cmpint (st_db_cert_reserve (f->db, u2, ISSUER, serial, first->pubkey_sha256, tbs, NULL, 2,
+                                       FALSE, &error), ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_autofree gchar *expect = g_strdup_printf ("this public key was already certified (serial %s)",
+                                              first->cert_serial);
+  g_assert_nonnull (strstr (error->message, expect));
+  g_clear_error (&error);
+
+  /* same serial, same issuer: a collision the caller retries */
+  g_autofree gchar *pk = random_pubkey_hash ();
+  g_assert_cmpint (st_db_cert_reserve (f->db, u2, ISSUER, first->cert_serial, pk, tbs, NULL, 2,
+                                       FALSE, &error), ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INTERNAL);
+  g_assert_nonnull (strstr (error->message, "serial collision"));
+  g_clear_error (&error);
+  /* ... which another issuer may use */
+  const char *issuer2 = "1111111111111111111111111111111111111111111111111111111111111111";
+  g_assert_cmpint (st_db_cert_reserve (f->db, u2, issuer2, first->cert_serial, pk, tbs, NULL, 2,
+                                       FALSE, &error), >, 0);
+  g_assert_no_error (error);
+  assert_check_ok (f->db);
+}
+
+static void
+test_der_immutable (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-D", 10);
+  gint64 unit = full_cycle (f->db, batch, "d00d", 1);
+  g_autoptr(StDbUnit) u = st_db_unit_get (f->db, unit, &error);
+
+  /* through the API: a second 'issued' is refused */
+  g_autoptr(GBytes) other = fake_der ("other", 1);
+  g_assert_false (st_db_cert_issued (f->db, u->cert_id, other, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  /* straight at the file: the triggers hold */
+  g_autofree gchar *msg = NULL;
+  g_autofree gchar *upd = g_strdup_printf ("UPDATE certificates SET der = x'3082' WHERE id = %" G_GINT64_FORMAT, u->cert_id);
+  g_assert_cmpint (raw_exec (f->path, upd, &msg), ==, SQLITE_CONSTRAINT);
+  g_assert_nonnull (strstr (msg, "der cannot be changed"));
+  g_clear_pointer (&msg, g_free);
+  g_autofree gchar *null_der = g_strdup_printf ("UPDATE certificates SET der = NULL WHERE id = %" G_GINT64_FORMAT, u->cert_id);
+  g_assert_cmpint (raw_exec (f->path, null_der, NULL), ==, SQLITE_CONSTRAINT);
+  g_autofree gchar *same = g_strdup_printf ("UPDATE certificates SET der = der WHERE id = %" G_GINT64_FORMAT, u->cert_id);
+  g_assert_cmpint (raw_exec (f->path, same, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (raw_exec (f->path, "DELETE FROM certificates", &msg), ==, SQLITE_CONSTRAINT);
+  g_assert_nonnull (strstr (msg, "never deleted"));
+  g_clear_pointer (&msg, g_free);
+  g_assert_cmpint (raw_exec (f->path, "UPDATE certificates SET serial = '01'", NULL), ==, SQLITE_CONSTRAINT);
+  g_assert_cmpint (raw_exec (f->path, "UPDATE certificates SET state = 'issuing'", NULL), ==, SQLITE_CONSTRAINT);
+
+  g_autoptr(StDbUnit) after = st_db_unit_get (f->db, unit, &error);
+  g_assert_true (g_bytes_equal (after->cert_der, u->cert_der));
+  g_assert_cmpstr (after->cert_serial, ==, u->cert_serial);
+  assert_check_ok (f->db);
+
+  /* and st_db_check notices what the triggers cannot prevent */
+  g_assert_cmpint (raw_exec (f->path, "UPDATE units SET state = 'issued'", NULL), ==, SQLITE_OK);
+  g_autoptr(GString) report = g_string_new (NULL);
+  g_assert_false (st_db_check (f->db, report, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_assert_nonnull (strstr (report->str, "unit and certificate states agree: FAILED"));
+}
+
+static void
+test_closed_batch (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-C", 10);
+  full_cycle (f->db, batch, "aa", 1);
+  gint64 cert = 0;
+  gint64 busy_unit = begin_reserve (f->db, batch, "bb", 2, FALSE, &cert, &error);
+  g_assert_no_error (error);
+
+  g_assert_false (st_db_batch_close (f->db, batch, "lead", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_BUSY);
+  g_clear_error (&error);
+  g_assert_true (st_db_unit_fail (f->db, busy_unit, "sign", "hsm error", "CKR_DEVICE_ERROR",
+                                  ST_DB_CERT_VOID, &error));
+  g_assert_no_error (error);
+  g_assert_true (st_db_batch_close (f->db, batch, "lead", &error));
+  g_assert_no_error (error);
+
+  g_assert_false (st_db_batch_close (f->db, batch, "lead", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_cmpint (st_db_unit_begin (f->db, batch, "p", "cc", NULL, NULL, "op", &error), ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, "closed"));
+  g_clear_error (&error);
+  g_assert_cmpint (st_db_unit_begin (f->db, 4242, "p", "cc", NULL, NULL, "op", &error), ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_autoptr(GPtrArray) units = st_db_unit_list (f->db, batch, &error);
+  g_assert_cmpuint (units->len, ==, 2);
+}
+
+static void
+test_fail (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-F", 10);
+
+  /* known not on the device: voided */
+  gint64 c1 = 0;
+  gint64 u1 = begin_reserve (f->db, batch, "f1", 1, FALSE, &c1, &error);
+  g_assert_no_error (error);
+  g_assert_true (st_db_unit_fail (f->db, u1, "sign", "hsm refused", "CKR_KEY_HANDLE_INVALID",
+                                  ST_DB_CERT_VOID, &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbUnit) f1 = st_db_unit_get (f->db, u1, &error);
+  g_assert_cmpstr (f1->state, ==, "failed");
+  g_assert_cmpstr (f1->fail_step, ==, "sign");
+  g_assert_cmpstr (f1->fail_reason, ==, "hsm refused");
+  g_assert_cmpstr (f1->fail_detail, ==, "CKR_KEY_HANDLE_INVALID");
+  g_assert_cmpstr (f1->cert_state, ==, "voided");
+  g_assert_cmpstr (f1->void_reason, ==, "hsm refused");
+  g_assert_cmpint (f1->finished_at, >, 0);
+  /* the uid is free again */
+  g_assert_null (st_db_unit_find_live_by_uid (f->db, "f1", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_false (st_db_unit_fail (f->db, u1, "x", "y", NULL, ST_DB_CERT_VOID, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  /* may be on the device: unconfirmed, still live */
+  gint64 c2 = 0;
+  gint64 u2 = begin_reserve (f->db, batch, "f2", 2, FALSE, &c2, &error);
+  g_autoptr(GBytes) der = fake_der ("der", 2);
+  g_assert_true (st_db_cert_issued (f->db, c2, der, &error));
+  g_assert_true (st_db_unit_fail (f->db, u2, "write", "timeout", "no answer after 5 s",
+                                  ST_DB_CERT_UNCONFIRMED, &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbUnit) f2 = st_db_unit_find_live_by_uid (f->db, "f2", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (f2->id, ==, u2);
+  g_assert_cmpstr (f2->state, ==, "failed");
+  g_assert_cmpstr (f2->cert_state, ==, "unconfirmed");
+  g_autoptr(StDbBatch) b = st_db_batch_get (f->db, batch, &error);
+  g_assert_cmpint (b->n_failed, ==, 2);
+  g_assert_cmpint (b->n_voided, ==, 1);
+  g_assert_cmpint (b->n_unconfirmed, ==, 1);
+  g_assert_cmpint (b->n_live_certs, ==, 1);
+
+  /* seen again later with the certificate: active, unit done */
+  g_assert_true (st_db_cert_set_state (f->db, c2, "active", NULL, &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbUnit) f2b = st_db_unit_get (f->db, u2, &error);
+  g_assert_cmpstr (f2b->cert_state, ==, "active");
+  g_assert_cmpstr (f2b->state, ==, "done");
+
+  /* recovery of units left issuing / issued */
+  gint64 c3 = 0, c4 = 0;
+  gint64 u3 = begin_reserve (f->db, batch, "f3", 3, FALSE, &c3, &error);
+  gint64 u4 = begin_reserve (f->db, batch, "f4", 4, FALSE, &c4, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) der4 = fake_der ("der", 4);
+  g_assert_true (st_db_cert_issued (f->db, c4, der4, &error));
+  g_assert_false (st_db_cert_set_state (f->db, c3, "active", NULL, &error));   /* never signed */
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_false (st_db_cert_set_state (f->db, c3, "issued", NULL, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_true (st_db_cert_set_state (f->db, c3, "voided", "device re-identified without it", &error));
+  g_assert_true (st_db_cert_set_state (f->db, c4, "active", NULL, &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbUnit) r3 = st_db_unit_get (f->db, u3, &error);
+  g_autoptr(StDbUnit) r4 = st_db_unit_get (f->db, u4, &error);
+  g_assert_cmpstr (r3->state, ==, "failed");
+  g_assert_cmpstr (r3->fail_step, ==, "recovery");
+  g_assert_cmpstr (r3->void_reason, ==, "device re-identified without it");
+  g_assert_cmpstr (r4->state, ==, "done");
+  g_assert_cmpstr (r4->cert_state, ==, "active");
+  /* a voided certificate never comes back */
+  g_assert_false (st_db_cert_set_state (f->db, c3, "active", NULL, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  assert_check_ok (f->db);
+}
+
+static void
+test_unfinished (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-U", 10);
+  full_cycle (f->db, batch, "e1", 1);                                      /* done */
+  gint64 started = st_db_unit_begin (f->db, batch, "p", "e2", NULL, NULL, "op", &error);
+  gint64 c = 0;
+  gint64 issuing = begin_reserve (f->db, batch, "e3", 3, FALSE, &c, &error);
+  gint64 c4 = 0;
+  gint64 issued = begin_reserve (f->db, batch, "e4", 4, FALSE, &c4, &error);
+  g_autoptr(GBytes) der = fake_der ("der", 4);
+  st_db_cert_issued (f->db, c4, der, &error);
+  gint64 c5 = 0;
+  gint64 failed = begin_reserve (f->db, batch, "e5", 5, FALSE, &c5, &error);
+  st_db_unit_fail (f->db, failed, "write", "x", NULL, ST_DB_CERT_VOID, &error);
+  g_assert_no_error (error);
+
+  g_autoptr(GPtrArray) list = st_db_unit_list_unfinished (f->db, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (list->len, ==, 3);
+  g_assert_cmpint (((StDbUnit *) list->pdata[0])->id, ==, started);
+  g_assert_cmpint (((StDbUnit *) list->pdata[1])->id, ==, issuing);
+  g_assert_cmpint (((StDbUnit *) list->pdata[2])->id, ==, issued);
+  g_assert_cmpstr (((StDbUnit *) list->pdata[2])->cert_state, ==, "issued");
+  g_assert_nonnull (((StDbUnit *) list->pdata[2])->cert_der);
+  g_assert_null (((StDbUnit *) list->pdata[1])->cert_der);
+  g_assert_nonnull (((StDbUnit *) list->pdata[1])->tbs);
+
+  g_autoptr(GPtrArray) all = st_db_unit_list (f->db, batch, &error);
+  g_assert_cmpuint (all->len, ==, 5);
+  for (guint i = 1; i < all->len; i++)
+    g_assert_cmpint (((StDbUnit *) all->pdata[i - 1])->id, <, ((StDbUnit *) all->pdata[i])->id);
+}
+
+/* ---------- concurrency ---------- */
+
+#define N_THREADS 8
+#define N_CYCLES 200
+
+typedef struct {
+  StDb *db;
+  gint64 batch;
+  int index;
+  guint failures;
+} Worker;
+
+static gpointer
+worker_main (gpointer data)
+{
+  Worker *w = data;
+  for (int i = 0; i < N_CYCLES; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree gchar *uid = g_strdup_printf ("%02x%04x", w->index, i);
+      gint64 seq = w->index * 1000 + i + 1;
+      gint64 cert = 0;
+      gint64 unit = begin_reserve (w->db, w->batch, uid, seq, FALSE, &cert, &error);
+      g_autoptr(GBytes) der = fake_der (uid, seq);
+      if (unit == 0 || cert == 0 || !st_db_cert_issued (w->db, cert, der, &error)
+          || !st_db_unit_done (w->db, unit, &error))
+        {
+          g_test_message ("worker %d cycle %d: %s", w->index, i, error != NULL ? error->message : "?");
+          w->failures++;
+        }
+    }
+  return NULL;
+}
+
+static void
+test_concurrent (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-MT", N_THREADS * N_CYCLES);
+  guint64 writes0 = 0, commits0 = 0;
+  st_db_get_write_stats (f->db, &writes0, &commits0);
+
+  Worker workers[N_THREADS];
+  GThread *threads[N_THREADS];
+  gint64 t0 = g_get_monotonic_time ();
+  for (int i = 0; i < N_THREADS; i++)
+    {
+      workers[i] = (Worker) { f->db, batch, i, 0 };
+      threads[i] = g_thread_new ("worker", worker_main, &workers[i]);
+    }
+  for (int i = 0; i < N_THREADS; i++)
+    {
+      g_thread_join (threads[i]);
+      g_assert_cmpuint (workers[i].failures, ==, 0);
+    }
+  gint64 t1 = g_get_monotonic_time ();
+
+  guint64 writes = 0, commits = 0;
+  st_db_get_write_stats (f->db, &writes, &commits);
+  writes -= writes0;
+  commits -= commits0;
+  g_test_message ("%d threads x %d life cycles: %" G_GUINT64_FORMAT " writes in %" G_GUINT64_FORMAT
+                  " commits (%.1f writes per commit), %.2f s",
+                  N_THREADS, N_CYCLES, writes, commits, (double) writes / (double) MAX (commits, 1),
+                  (double) (t1 - t0) / G_USEC_PER_SEC);
+  g_assert_cmpuint (writes, ==, (guint64) N_THREADS * N_CYCLES * 4);
+  g_assert_cmpuint (commits, <=, writes);
+  g_assert_cmpuint (commits, >, 0);
+
+  g_autoptr(StDbBatch) b = st_db_batch_get (f->db, batch, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (b->n_units, ==, N_THREADS * N_CYCLES);
+  g_assert_cmpint (b->n_done, ==, N_THREADS * N_CYCLES);
+  g_assert_cmpint (b->n_live_certs, ==, N_THREADS * N_CYCLES);
+
+  g_autoptr(GPtrArray) units = st_db_unit_list (f->db, batch, &error);
+  g_assert_cmpuint (units->len, ==, N_THREADS * N_CYCLES);
+  g_autoptr(GHashTable) serials = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < units->len; i++)
+    {
+      StDbUnit *u = units->pdata[i];
+      g_assert_cmpstr (u->state, ==, "done");
+      g_assert_cmpstr (u->cert_state, ==, "active");
+      g_assert_true (g_hash_table_add (serials, u->cert_serial));
+    }
+  g_assert_cmpuint (g_hash_table_size (serials), ==, N_THREADS * N_CYCLES);
+  assert_check_ok (f->db);
+}
+
+/* ---------- group commit: one bad request in a group ---------- */
+
+typedef struct {
+  StDb *db;
+  gint64 unit;
+  const char *pubkey;
+  gint64 result;
+  GError *error;
+} GroupWrite;
+
+static gpointer
+group_write_main (gpointer data)
+{
+  GroupWrite *g = data;
+  g_autofree gchar *serial = random_serial ();
+  g_autoptr(GBytes) tbs = fake_der ("tbs", g->unit);
+  g->result = st_db_cert_reserve (g->db, g->unit, ISSUER, serial, g->pubkey, tbs, NULL, g->unit,
+                                  FALSE, &g->error);
+  return NULL;
+}
+
+static void
+test_group_constraint (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-G", 100);
+  gint64 first = full_cycle (f->db, batch, "9900", 1);
+  g_autoptr(StDbUnit) u1 = st_db_unit_get (f->db, first, &error);
+
+  enum { N = 6, BAD = 3 };
+  GroupWrite g[N];
+  gchar *keys[N];
+  for (int i = 0; i < N; i++)
+    {
+      g_autofree gchar *uid = g_strdup_printf ("99%02x", i + 1);
+      keys[i] = random_pubkey_hash ();
+      gint64 unit = st_db_unit_begin (f->db, batch, "p", uid, NULL, NULL, "op", &error);
+      g_assert_no_error (error);
+      /* request BAD reuses the first unit's public key */
+      g[i] = (GroupWrite) { f->db, unit, i == BAD ? u1->pubkey_sha256 : keys[i], 0, NULL };
+    }
+
+  guint64 writes0 = 0, commits0 = 0;
+  st_db_get_write_stats (f->db, &writes0, &commits0);
+  st_db_writer_hold (f->db, TRUE);
+  GThread *threads[N];
+  for (int i = 0; i < N; i++)
+    threads[i] = g_thread_new ("group", group_write_main, &g[i]);
+  for (int tries = 0; st_db_writer_queued (f->db) < N && tries < 5000; tries++)
+    g_usleep (1000);
+  g_assert_cmpuint (st_db_writer_queued (f->db), ==, N);
+  st_db_writer_hold (f->db, FALSE);
+  for (int i = 0; i < N; i++)
+    g_thread_join (threads[i]);
+
+  guint64 writes = 0, commits = 0;
+  st_db_get_write_stats (f->db, &writes, &commits);
+  g_assert_cmpuint (writes - writes0, ==, N);
+  g_assert_cmpuint (commits - commits0, ==, 1);   /* one group, one commit */
+
+  for (int i = 0; i < N; i++)
+    {
+      g_autoptr(StDbUnit) u = st_db_unit_get (f->db, g[i].unit, &error);
+      g_assert_no_error (error);
+      if (i == BAD)
+        {
+          g_assert_error (g[i].error, ST_ERROR, ST_ERROR_INVALID_DATA);
+          g_assert_nonnull (strstr (g[i].error->message, "already certified"));
+          g_assert_cmpint (g[i].result, ==, 0);
+          g_assert_cmpstr (u->state, ==, "started");
+          g_assert_cmpint (u->cert_id, ==, 0);
+        }
+      else
+        {
+          g_assert_no_error (g[i].error);
+          g_assert_cmpint (g[i].result, >, 0);
+          g_assert_cmpstr (u->state, ==, "issuing");
+          g_assert_cmpint (u->cert_id, ==, g[i].result);
+        }
+      g_clear_error (&g[i].error);
+      g_free (keys[i]);
+    }
+  assert_check_ok (f->db);
+}
+
+/* ---------- storage faults ---------- */
+
+static void
+test_disk_full (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-FULL", 10);
+  full_cycle (f->db, batch, "ab01", 1);
+
+  gint64 limit = st_db_set_max_page_count (f->db, 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (limit, >, 0);
+
+  /* a large profile needs new pages: the database is "full" */
+  g_autofree gchar *profile = g_strnfill (256 * 1024, 'p');
+  gint64 id = st_db_batch_create (f->db, "WO-BIG", "sensor-x", PROFILE_SHA, profile, 10,
+                                  "station-1", "lead", &error);
+  g_assert_cmpint (id, ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_WRITE);
+  g_test_message ("disk full: %s", error->message);
+  g_assert_nonnull (strstr (error->message, "SQLITE_FULL"));
+  g_assert_nonnull (strstr (error->message, "is full: free space, then restart the station"));
+  g_assert_nonnull (strstr (error->message, f->path));
+  g_clear_error (&error);
+
+  /* not acknowledged, not recorded */
+  g_autoptr(GPtrArray) list = st_db_batch_list (f->db, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (list->len, ==, 1);
+  g_assert_cmpint (((StDbBatch *) list->pdata[0])->id, ==, batch);
+
+  /* space again: the station goes on where it was */
+  g_assert_cmpint (st_db_set_max_page_count (f->db, -1, &error), >, limit);
+  g_assert_no_error (error);
+  id = st_db_batch_create (f->db, "WO-BIG", "sensor-x", PROFILE_SHA, profile, 10,
+                           "station-1", "lead", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (id, >, batch);
+  full_cycle (f->db, batch, "ab02", 2);
+  assert_check_ok (f->db);
+}
+
+/* A VFS around the default one that makes the WAL file's writes or syncs
+ * fail on demand: a full disk or a dying one at COMMIT time. */
+typedef struct {
+  sqlite3_file base;
+  sqlite3_file *real;
+  gboolean is_wal;
+} FaultFile;
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs fault_vfs;
+static sqlite3_io_methods fault_methods;
+static gint fault_write_rc;   /* SQLITE_OK, or the code the WAL's xWrite returns */
+static gint fault_sync_rc;    /* likewise for xSync */
+
+static int fault_close (sqlite3_file *f) { return ((FaultFile *) f)->real->pMethods->xClose (((FaultFile *) f)->real); }
+static int fault_read (sqlite3_file *f, void *b, int n, sqlite3_int64 o) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xRead (r, b, n, o); }
+static int
+fault_write (sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+  FaultFile *ff = (FaultFile *) f;
+  int rc = g_atomic_int_get (&fault_write_rc);
+  if (ff->is_wal && rc != SQLITE_OK)
+    return rc;
+  return ff->real->pMethods->xWrite (ff->real, b, n, o);
+}
+static int fault_truncate (sqlite3_file *f, sqlite3_int64 s) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xTruncate (r, s); }
+static int
+fault_sync (sqlite3_file *f, int flags)
+{
+  FaultFile *ff = (FaultFile *) f;
+  int rc = g_atomic_int_get (&fault_sync_rc);
+  if (ff->is_wal && rc != SQLITE_OK)
+    return rc;
+  return ff->real->pMethods->xSync (ff->real, flags);
+}
+static int fault_file_size (sqlite3_file *f, sqlite3_int64 *s) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xFileSize (r, s); }
+static int fault_lock (sqlite3_file *f, int l) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xLock (r, l); }
+static int fault_unlock (sqlite3_file *f, int l) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xUnlock (r, l); }
+static int fault_check_reserved (sqlite3_file *f, int *o) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xCheckReservedLock (r, o); }
+static int fault_file_control (sqlite3_file *f, int op, void *a) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xFileControl (r, op, a); }
+static int fault_sector_size (sqlite3_file *f) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xSectorSize (r); }
+static int fault_device_chars (sqlite3_file *f) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xDeviceCharacteristics (r); }
+static int fault_shm_map (sqlite3_file *f, int i, int sz, int e, void volatile **p) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xShmMap (r, i, sz, e, p); }
+static int fault_shm_lock (sqlite3_file *f, int o, int n, int fl) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xShmLock (r, o, n, fl); }
+static void fault_shm_barrier (sqlite3_file *f) { sqlite3_file *r = ((FaultFile *) f)->real; r->pMethods->xShmBarrier (r); }
+static int fault_shm_unmap (sqlite3_file *f, int d) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xShmUnmap (r, d); }
+static int fault_fetch (sqlite3_file *f, sqlite3_int64 o, int n, void **p) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xFetch (r, o, n, p); }
+static int fault_unfetch (sqlite3_file *f, sqlite3_int64 o, void *p) { sqlite3_file *r = ((FaultFile *) f)->real; return r->pMethods->xUnfetch (r, o, p); }
+
+static int
+fault_open (sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
+{
+  FaultFile *ff = (FaultFile *) f;
+  ff->real = (sqlite3_file *) (ff + 1);
+  ff->is_wal = (flags & SQLITE_OPEN_WAL) != 0;
+  int rc = real_vfs->xOpen (real_vfs, name, ff->real, flags, out_flags);
+  ff->base.pMethods = rc == SQLITE_OK && ff->real->pMethods != NULL ? &fault_methods : NULL;
+  return rc;
+}
+
+static void
+fault_vfs_install (void)
+{
+  real_vfs = sqlite3_vfs_find (NULL);
+  g_assert_nonnull (real_vfs);
+  g_assert_cmpint (real_vfs->iVersion, >=, 2);
+  fault_vfs = *real_vfs;
+  fault_vfs.zName = "st-test-fault";
+  fault_vfs.szOsFile = (int) sizeof (FaultFile) + real_vfs->szOsFile;
+  fault_vfs.xOpen = fault_open;
+  fault_methods = (sqlite3_io_methods) {
+    .iVersion = 3, .xClose = fault_close, .xRead = fault_read, .xWrite = fault_write,
+    .xTruncate = fault_truncate, .xSync = fault_sync, .xFileSize = fault_file_size,
+    .xLock = fault_lock, .xUnlock = fault_unlock, .xCheckReservedLock = fault_check_reserved,
+    .xFileControl = fault_file_control, .xSectorSize = fault_sector_size,
+    .xDeviceCharacteristics = fault_device_chars, .xShmMap = fault_shm_map,
+    .xShmLock = fault_shm_lock, .xShmBarrier = fault_shm_barrier, .xShmUnmap = fault_shm_unmap,
+    .xFetch = fault_fetch, .xUnfetch = fault_unfetch,
+  };
+  g_assert_cmpint (sqlite3_vfs_register (&fault_vfs, 1), ==, SQLITE_OK);
+}
+
+typedef struct {
+  StDb *db;
+  gint64 batch;
+  int index;
+  gint64 unit;
+  GError *error;
+} BeginWrite;
+
+static gpointer
+begin_write_main (gpointer data)
+{
+  BeginWrite *w = data;
+  g_autofree gchar *uid = g_strdup_printf ("fa%02x", w->index);
+  w->unit = st_db_unit_begin (w->db, w->batch, "p", uid, NULL, NULL, "op", &w->error);
+  return NULL;
+}
+
+/* COMMIT itself fails: every caller of the group gets the error, none is
+ * acknowledged, none is recorded; afterwards the station goes on. */
+static void
+commit_fault (Fixture *f, gint *which, int rc, const char *name, const char *says)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-IO", 10);
+  full_cycle (f->db, batch, "fa00", 1);
+  guint64 writes0 = 0, commits0 = 0;
+  st_db_get_write_stats (f->db, &writes0, &commits0);
+
+  enum { N = 4 };
+  BeginWrite w[N];
+  GThread *threads[N];
+  st_db_writer_hold (f->db, TRUE);
+  for (int i = 0; i < N; i++)
+    {
+      w[i] = (BeginWrite) { f->db, batch, i + 1, -1, NULL };
+      threads[i] = g_thread_new ("begin", begin_write_main, &w[i]);
+    }
+  for (int tries = 0; st_db_writer_queued (f->db) < N && tries < 5000; tries++)
+    g_usleep (1000);
+  g_assert_cmpuint (st_db_writer_queued (f->db), ==, N);
+  g_atomic_int_set (which, rc);
+  st_db_writer_hold (f->db, FALSE);
+  for (int i = 0; i < N; i++)
+    g_thread_join (threads[i]);
+  g_atomic_int_set (which, SQLITE_OK);
+
+  guint64 writes = 0, commits = 0;
+  st_db_get_write_stats (f->db, &writes, &commits);
+  g_assert_cmpuint (commits, ==, commits0);
+  for (int i = 0; i < N; i++)
+    {
+      g_assert_error (w[i].error, ST_ERROR, ST_ERROR_WRITE);
+      g_assert_cmpint (w[i].unit, ==, 0);
+      g_assert_nonnull (strstr (w[i].error->message, name));
+      g_assert_nonnull (strstr (w[i].error->message, says));
+      g_assert_nonnull (strstr (w[i].error->message, f->path));
+      if (i == 0)
+        g_test_message ("%s", w[i].error->message);
+      g_clear_error (&w[i].error);
+    }
+  g_autoptr(GPtrArray) units = st_db_unit_list (f->db, batch, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (units->len, ==, 1);
+
+  full_cycle (f->db, batch, "fa10", 2);
+  g_autoptr(GPtrArray) after = st_db_unit_list (f->db, batch, &error);
+  g_assert_cmpuint (after->len, ==, 2);
+  assert_check_ok (f->db);
+
+  /* and after a restart, too */
+  g_clear_pointer (&f->db, st_db_close);
+  f->db = st_db_open (f->path, &error);
+  g_assert_no_error (error);
+  assert_check_ok (f->db);
+}
+
+static void
+test_commit_disk_full (Fixture *f, gconstpointer data)
+{
+  commit_fault (f, &fault_write_rc, SQLITE_FULL, "SQLITE_FULL",
+                "is full: free space, then restart the station; nothing was lost");
+}
+
+static void
+test_commit_io_error (Fixture *f, gconstpointer data)
+{
+  commit_fault (f, &fault_sync_rc, SQLITE_IOERR_FSYNC, "SQLITE_IOERR_FSYNC", "I/O error");
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  fault_vfs_install ();
+#define ADD(name, fn) g_test_add ("/db/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("migrations", test_migrations);
+  ADD ("pragmas", test_pragmas);
+  ADD ("lifecycle", test_lifecycle);
+  ADD ("quota", test_quota);
+  ADD ("reprovision", test_reprovision);
+  ADD ("duplicate-key", test_duplicate_key);
+  ADD ("der-immutable", test_der_immutable);
+  ADD ("closed-batch", test_closed_batch);
+  ADD ("fail", test_fail);
+  ADD ("unfinished", test_unfinished);
+  ADD ("concurrent", test_concurrent);
+  ADD ("group-constraint", test_group_constraint);
+  ADD ("disk-full", test_disk_full);
+  ADD ("commit-disk-full", test_commit_disk_full);
+  ADD ("commit-io-error", test_commit_io_error);
+#undef ADD
+  return g_test_run ();
+}
