@@ -70,7 +70,8 @@ bench: build
 	  $(BUILD)/station/station --home $(DEMO_HOME) bench --units 2000 --slots 4
 
 $(FUZZ_BUILD)/build.ninja:
-	CC=clang-14 meson setup $(FUZZ_BUILD) -Dfuzz=true -Dtests=false -Dgui=disabled
+	CC=clang-14 meson setup $(FUZZ_BUILD) -Dfuzz=true -Dtests=false -Dgui=disabled \
+	  -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
 
 fuzz: test-deps $(FUZZ_BUILD)/build.ninja
 	meson compile -C $(FUZZ_BUILD)

@@ -684,22 +684,18 @@ st_db_check_hex (const char *what, const char *s, gsize exact_len, gsize max_len
   return TRUE;
 }
 
-/* A DER INTEGER's content octets in hex: positive, minimal, at most 20 octets
- * (RFC 5280, 4.1.2.2). */
+/* A certificate serial: the positive integer's value in lower-case hex of
+ * whole bytes with no leading zero byte (as `openssl x509 -serial` shows it,
+ * without DER's sign padding); at most 20 octets (RFC 5280, 4.1.2.2). */
 static gboolean
 st_db_check_serial (const char *serial, GError **error)
 {
   if (!st_db_check_hex ("certificate serial", serial, 0, 40, error))
     return FALSE;
-  int first = g_ascii_xdigit_value (serial[0]) << 4 | g_ascii_xdigit_value (serial[1]);
-  gsize len = strlen (serial);
-  gboolean ok = first < 0x80;
-  if (ok && first == 0)
-    ok = len >= 4 && g_ascii_xdigit_value (serial[2]) >= 8;
-  if (!ok)
+  if (serial[0] == '0' && serial[1] == '0')
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "certificate serial '%s' is not a positive, minimally encoded DER integer", serial);
+                   "certificate serial '%s' is zero or has a leading zero byte", serial);
       return FALSE;
     }
   return TRUE;
@@ -1110,7 +1106,7 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
       return FALSE;
     if (row)
       {
-        g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+        g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
                      "this public key was already certified (serial %s): the device must make a "
                      "new key", (const char *) sqlite3_column_text (stmt, 0));
         return FALSE;
@@ -1858,4 +1854,102 @@ st_db_writer_queued (StDb *db)
   guint n = g_queue_get_length (&db->queue);
   g_mutex_unlock (&db->qlock);
   return n;
+}
+
+/* ---------- a unit in one write ---------- */
+
+static gboolean
+st_db_check_unit_new (const StDbUnitNew *u, GError **error)
+{
+  return st_db_check_text ("the port", u->port, TRUE, ST_DB_NAME_MAX, error)
+         && st_db_check_hex ("the device uid", u->uid_hex, 0, ST_DB_UID_HEX_MAX, error)
+         && st_db_check_text ("the model", u->model, FALSE, ST_DB_NAME_MAX, error)
+         && st_db_check_text ("the firmware version", u->fw_version, FALSE, ST_DB_NAME_MAX, error)
+         && st_db_check_text ("the operator", u->operator_name, TRUE, ST_DB_NAME_MAX, error);
+}
+
+typedef struct {
+  const StDbUnitNew *unit;
+  CertReserve reserve;
+  gint64 unit_id;
+} UnitBeginReserve;
+
+static gboolean
+st_db_w_unit_begin_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  UnitBeginReserve *a = data;
+  UnitBegin b = { a->unit->batch_id, a->unit->port, a->unit->uid_hex, a->unit->model,
+                  a->unit->fw_version, a->unit->operator_name };
+  /* Both run inside this request's SAVEPOINT: a refused reservation leaves
+   * no unit behind. */
+  if (!st_db_w_unit_begin (c, &b, &a->unit_id, error))
+    return FALSE;
+  a->reserve.unit_id = a->unit_id;
+  return st_db_w_cert_reserve (c, &a->reserve, result, error);
+}
+
+gint64
+st_db_unit_begin_reserve (StDb *db, const StDbUnitNew *unit, const char *issuer,
+                          const char *serial_hex, const char *pubkey_sha256, GBytes *tbs,
+                          const char *product_serial, gint64 product_seq,
+                          gboolean allow_reprovision, gint64 *unit_id, GError **error)
+{
+  UnitBeginReserve a = {
+    .unit = unit,
+    .reserve = { 0, issuer, serial_hex, pubkey_sha256, product_serial, tbs, product_seq,
+                 allow_reprovision },
+  };
+  gint64 id = 0;
+  if (!st_db_check_unit_new (unit, error)
+      || !st_db_check_hex ("the issuer's SHA-256", issuer, 64, 64, error)
+      || !st_db_check_serial (serial_hex, error)
+      || !st_db_check_hex ("the public key's SHA-256", pubkey_sha256, 64, 64, error)
+      || !st_db_check_blob ("the to-be-signed certificate", tbs, error)
+      || !st_db_check_text ("the product serial", product_serial, FALSE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_unit_begin_reserve, &a, &id, error))
+    {
+      g_prefix_error (error, "cannot reserve a certificate for unit %s on %s: ",
+                      unit->uid_hex != NULL ? unit->uid_hex : "(none)",
+                      unit->port != NULL ? unit->port : "(no port)");
+      return 0;
+    }
+  *unit_id = a.unit_id;
+  return id;
+}
+
+typedef struct {
+  const StDbUnitNew *unit;
+  UnitFail fail;
+} UnitAddFailed;
+
+static gboolean
+st_db_w_unit_add_failed (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  UnitAddFailed *a = data;
+  UnitBegin b = { a->unit->batch_id, a->unit->port, a->unit->uid_hex, a->unit->model,
+                  a->unit->fw_version, a->unit->operator_name };
+  if (!st_db_w_unit_begin (c, &b, result, error))
+    return FALSE;
+  a->fail.unit_id = *result;
+  return st_db_w_unit_fail (c, &a->fail, NULL, error);
+}
+
+gint64
+st_db_unit_add_failed (StDb *db, const StDbUnitNew *unit, const char *step, const char *reason,
+                       const char *detail, GError **error)
+{
+  UnitAddFailed a = { .unit = unit, .fail = { 0, step, reason, detail, ST_DB_CERT_VOID } };
+  gint64 id = 0;
+  if (!st_db_check_unit_new (unit, error)
+      || !st_db_check_text ("the failed step", step, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the failure reason", reason, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the failure detail", detail, FALSE, ST_DB_DETAIL_MAX, error)
+      || !st_db_write (db, st_db_w_unit_add_failed, &a, &id, error))
+    {
+      g_prefix_error (error, "cannot record unit %s on %s as failed: ",
+                      unit->uid_hex != NULL ? unit->uid_hex : "(none)",
+                      unit->port != NULL ? unit->port : "(no port)");
+      return 0;
+    }
+  return id;
 }

@@ -69,7 +69,7 @@ gint64 st_db_unit_begin (StDb *db, gint64 batch_id, const char *port, const char
  * that certificate is voided with reason "re-provisioned". Records the
  * certificate in state 'issuing' (serial, public key hash, @tbs) and sets the
  * unit's product serial/seq and state 'issuing'.
- * Errors: a public key already certified -> INVALID_DATA "this public key was
+ * Errors: a public key already certified -> VERIFY_FAILED "this public key was
  * already certified (serial ...)"; (issuer, serial) taken -> INTERNAL
  * "serial collision" (draw a new serial and call again).
  * @issuer: lower-case hex SHA-256 of the issuing CA certificate's DER;
@@ -83,6 +83,27 @@ gint64 st_db_cert_reserve (StDb *db, gint64 unit_id, const char *issuer, const c
                            gboolean allow_reprovision, GError **error);
 /* Certificate 'issuing' -> 'issued' with its signed @der (which can never be
  * changed afterwards); its unit 'issuing' -> 'issued'. */
+/* A unit as the pipeline knows it before anything about it is recorded. */
+typedef struct {
+  gint64 batch_id;
+  const char *port, *uid_hex, *model, *fw_version, *operator_name;
+} StDbUnitNew;
+
+/* st_db_unit_begin and st_db_cert_reserve in ONE transaction (one fsync): the
+ * unit's first durable state is 'issuing' (DESIGN.md: the pipeline's durable
+ * states are ISSUING, ISSUED, DONE and FAILED). When the reservation is
+ * refused, nothing at all is recorded: record the refusal with
+ * st_db_unit_add_failed. Same errors as st_db_cert_reserve. Returns the
+ * certificate id and sets *@unit_id. */
+gint64 st_db_unit_begin_reserve (StDb *db, const StDbUnitNew *unit, const char *issuer,
+                                 const char *serial_hex, const char *pubkey_sha256, GBytes *tbs,
+                                 const char *product_serial, gint64 product_seq,
+                                 gboolean allow_reprovision, gint64 *unit_id, GError **error);
+/* Records a unit that failed (or was refused) before any certificate was
+ * reserved, in one write. Returns the unit id. */
+gint64 st_db_unit_add_failed (StDb *db, const StDbUnitNew *unit, const char *step,
+                              const char *reason, const char *detail, GError **error);
+
 gboolean st_db_cert_issued (StDb *db, gint64 cert_id, GBytes *der, GError **error);
 /* Unit 'issued' -> 'done', its certificate 'issued' -> 'active'. */
 gboolean st_db_unit_done (StDb *db, gint64 unit_id, GError **error);

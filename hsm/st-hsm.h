@@ -16,10 +16,10 @@
  * through this StHsm: free them all before st_hsm_free().
  *
  * Within one process all StHsm of one module share the loaded module (it is
- * initialised once and finalised when the last one is freed). Two StHsm on
- * the same token share its login state (PKCS#11 logs in per application):
- * freeing one closes every session on that token; st_hsm_ensure_login()
- * repairs that for the other one.
+ * initialised once and finalised when the last one is freed) and libp11's
+ * view of its slots. Two StHsm on the same token share its login state
+ * (PKCS#11 logs in per application); freeing one leaves the other as it
+ * is.
  *
  * Every CKR_* failure keeps the CKR_ name in the message. */
 #pragma once
@@ -47,8 +47,20 @@ StHsm *st_hsm_open (const char *module_path, const char *token_label, GError **e
 gboolean st_hsm_login (StHsm *hsm, const char *pin, GError **error);
 /* Checks that the session is alive and logged in; opens a new session and
  * logs in again with the kept PIN if not (after a token reset or a closed
- * session). A no-op when everything is fine. */
+ * session). A no-op when everything is fine. Every function here does this
+ * itself before it uses the token.
+ *
+ * After such a new login the token may have forgotten the object handles
+ * of private keys (SoftHSM2 does): an EVP_PKEY taken before then fails
+ * with CKR_OBJECT_HANDLE_INVALID. st_hsm_get_login_generation() counts the
+ * new logins: when it changed, take the private keys again
+ * (st_ca_ensure_keys() does that for the CA). */
 gboolean st_hsm_ensure_login (StHsm *hsm, GError **error);
+guint st_hsm_get_login_generation (StHsm *hsm);
+/* C_CloseAllSessions on the token: what a token reset does to this
+ * process (every session gone, logged out). The next use opens a new
+ * session and logs in again with the kept PIN. For tests of that path. */
+void st_hsm_close_all_sessions (StHsm *hsm);
 /* RFC 7512 pkcs11: URI with object= and/or id= (percent-encoded); type=
  * must be absent or match; token= must be absent or name this token.
  * Returns a new reference; NOT_FOUND names the URI. */

@@ -4,8 +4,10 @@
 [profile]
 name = example-device-csr
 description = Example sensor node, device-generated P-256 key
-# The model string the device reports in HELLO; other devices are refused.
-model = EX-SENSOR-1
+# The model string the device reports in HELLO; when set, devices that
+# report another model are refused. Left open here so that any agent device
+# (the simulator reports SIM-DEV-1) can be provisioned.
+#model = EX-SENSOR-1
 
 [key]
 mode = device-csr

@@ -123,6 +123,7 @@ st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
   result->passed = summary.passed;
   result->failed = summary.failed + summary.refused;
   result->e2e_units_per_s = result->passed / MAX (result->e2e_seconds, 1e-9);
+  st_db_get_write_stats (db, &result->db_writes, &result->db_commits);
   if (summary.ports_failed > 0 || result->passed != result->units)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,

@@ -15,6 +15,7 @@ typedef struct {
   guint raw_count;
   gdouble raw_seconds, raw_per_s;
   guint passed, failed;
+  guint64 db_writes, db_commits;  /* the group-commit writer's figures */
 } StBenchResult;
 
 /* Runs both measurements; the end-to-end records go to a scratch database

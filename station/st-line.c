@@ -47,7 +47,7 @@ st_line_new (StConfig *config, StCa *ca, StDb *db, gint64 batch_id,
   line->chain_der = st_chain_der_concat (ca->chain);
   if (line->chain_der == NULL)
     {
-      g_set_error_literal (error, ST_ERROR_INTERNAL, "cannot encode the CA chain");
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INTERNAL, "cannot encode the CA chain");
       return NULL;
     }
 

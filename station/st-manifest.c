@@ -166,13 +166,11 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   g_autofree gchar *issuer_hash = ca_der_len > 0 ? st_sha256_hex (ca_der, (gsize) ca_der_len) : NULL;
   OPENSSL_free (ca_der);
 
-  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonBuilder) ub = json_builder_new ();
+  JsonBuilder *b = ub;
   g_autoptr(GString) csv = g_string_new (ST_CSV_HEADER "\r\n");
   gint64 n_done = 0, n_failed = 0, n_active = 0, n_voided = 0, n_unconfirmed = 0;
 
-  json_builder_begin_object (b);
-  st_json_add_string (b, "format", ST_MANIFEST_FORMAT);
-  json_builder_set_member_name (b, "units");
   json_builder_begin_array (b);
   for (guint i = 0; i < units->len; i++)
     {
@@ -238,7 +236,12 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
       st_csv_field (csv, fingerprint, TRUE);
     }
   json_builder_end_array (b);
+  g_autoptr(JsonNode) units_node = json_builder_get_root (ub);
 
+  g_autoptr(JsonBuilder) top = json_builder_new ();
+  b = top;
+  json_builder_begin_object (b);
+  st_json_add_string (b, "format", ST_MANIFEST_FORMAT);
   json_builder_set_member_name (b, "batch");
   json_builder_begin_object (b);
   st_json_add_int (b, "id", batch->id);
@@ -274,6 +277,8 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   json_builder_end_object (b);
   g_autofree gchar *exported = st_time_iso8601_now ();
   st_json_add_string (b, "exported_at", exported);
+  json_builder_set_member_name (b, "units");
+  json_builder_add_value (b, g_steal_pointer (&units_node));
   json_builder_end_object (b);
 
   g_autoptr(JsonGenerator) gen = json_generator_new ();
@@ -505,13 +510,14 @@ st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error
       st_check (&c, FALSE, "manifest.json lacks its batch object or its units array");
       return st_check_result (&c, dir, error);
     }
-  gint64 batch_id = 0, quantity = 0;
+  gint64 batch_id = 0, quantity = -1;
   st_json_get_int (batch, "id", &batch_id);
   JsonObject *counts = json_object_has_member (batch, "counts") &&
                        JSON_NODE_HOLDS_OBJECT (json_object_get_member (batch, "counts"))
                          ? json_object_get_object_member (batch, "counts") : NULL;
-  st_check (&c, st_json_get_string (batch, "work_order") != NULL && counts != NULL &&
-                st_json_get_int (counts, "quantity", &quantity),
+  if (counts != NULL)
+    st_json_get_int (counts, "quantity", &quantity);
+  st_check (&c, st_json_get_string (batch, "work_order") != NULL && quantity >= 0,
             "batch %" G_GINT64_FORMAT ": work order %s, quantity %" G_GINT64_FORMAT, batch_id,
             st_json_get_string (batch, "work_order"), quantity);
 

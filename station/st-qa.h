@@ -7,6 +7,8 @@
 #include "st-backend.h"
 #include "st-db.h"
 
+#include <openssl/x509.h>
+
 G_BEGIN_DECLS
 
 /* Verifies the unit in the socket @port. Appends one line per check to

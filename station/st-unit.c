@@ -128,6 +128,19 @@ st_unit_set_outcome (StUnit *u, StUnitOutcome outcome, const char *step,
   r->detail = cause != NULL ? g_strdup (cause->message) : NULL;
 }
 
+static StDbUnitNew
+st_unit_new_record (StUnit *u)
+{
+  return (StDbUnitNew) {
+    .batch_id = u->line->batch->id,
+    .port = u->backend->port,
+    .uid_hex = u->result->uid_hex,
+    .model = u->info->model,
+    .fw_version = u->info->fw_version,
+    .operator_name = u->line->operator_name,
+  };
+}
+
 /* Records the failure (or refusal) of the unit. Returns FALSE only when the
  * database refused the record: then the line stops. */
 static gboolean
@@ -150,9 +163,20 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, const char *step,
         g_debug ("%s: ABORT after failure: %s", u->backend->port, abort_error->message);
     }
 
-  if (u->unit_id <= 0)
-    return TRUE;
   g_autofree gchar *detail = cause != NULL ? g_strdup (cause->message) : NULL;
+  if (u->unit_id <= 0)
+    {
+      /* Nothing recorded yet: the unit and its failure in one write. */
+      StDbUnitNew unit = st_unit_new_record (u);
+      u->unit_id = st_db_unit_add_failed (u->line->db, &unit, step, reason, detail, error);
+      u->result->unit_id = u->unit_id;
+      if (u->unit_id <= 0)
+        {
+          st_line_stop (u->line, *error);
+          return FALSE;
+        }
+      return TRUE;
+    }
   if (!st_db_unit_fail (u->line->db, u->unit_id, step, reason, detail, disposition, error))
     {
       g_prefix_error (error, "cannot record the failure of unit %s: ", u->result->uid_hex);
@@ -197,7 +221,7 @@ st_draw_serial (StCa *ca, StSerial *serial, GError **error)
   st_memwipe (a, sizeof a);
   st_memwipe (b, sizeof b);
   if (!ok)
-    g_set_error_literal (error, ST_ERROR_INTERNAL, "cannot make a serial number");
+    g_set_error_literal (error, ST_ERROR, ST_ERROR_INTERNAL, "cannot make a serial number");
   return ok;
 }
 
@@ -387,11 +411,15 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, X509 **cert_out, GBytes **der_out,
                              "the certificate could not be encoded: call the shift lead",
                              local, ST_DB_CERT_VOID, error);
       g_autofree gchar *serial_hex = st_serial_to_hex (&serial);
-      cert_id = st_db_cert_reserve (line->db, u->unit_id, line->issuer_hash, serial_hex,
-                                    pub_hash, tbs, product_serial, seq,
-                                    line->allow_reprovision, &local);
+      /* The unit's first record: ISSUING, with the serial and the
+       * to-be-signed certificate, before anything is signed. */
+      StDbUnitNew unit = st_unit_new_record (u);
+      cert_id = st_db_unit_begin_reserve (line->db, &unit, line->issuer_hash, serial_hex,
+                                          pub_hash, tbs, product_serial, seq,
+                                          line->allow_reprovision, &u->unit_id, &local);
       if (cert_id > 0)
         {
+          u->result->unit_id = u->unit_id;
           g_free (u->result->cert_serial);
           u->result->cert_serial = g_steal_pointer (&serial_hex);
           break;
@@ -406,7 +434,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, X509 **cert_out, GBytes **der_out,
         return st_unit_fail (u, ST_UNIT_REFUSED, "reserve",
                              "this device already holds a certificate from this station: put it aside, or ask a lead to allow re-provisioning",
                              local, ST_DB_CERT_VOID, error);
-      if (g_error_matches (local, ST_ERROR, ST_ERROR_INVALID_DATA))
+      if (g_error_matches (local, ST_ERROR, ST_ERROR_VERIFY_FAILED))
         return st_unit_fail (u, ST_UNIT_FAILED, "reserve",
                              "the device offered a key that was certified before (cloned or replaying device): put it aside for QA",
                              local, ST_DB_CERT_VOID, error);
@@ -638,14 +666,10 @@ st_unit_run_steps (StUnit *u, GError **error)
       g_clear_pointer (&result->product_serial, g_free);
     }
 
+  /* Nothing is recorded before the reservation: until then nothing has
+   * happened that cannot be undone (the device's new key is uncommitted).
+   * A unit that ends earlier is recorded with its failure in one write. */
   st_unit_step (u, "identify");
-  u->unit_id = st_db_unit_begin (line->db, line->batch->id, backend->port, result->uid_hex,
-                                 info->model, info->fw_version, line->operator_name, error);
-  if (u->unit_id <= 0)
-    return st_unit_db_failed (u, error, "the new unit");
-  result->unit_id = u->unit_id;
-  st_fault_point ("after-begin");
-
   gboolean refused = FALSE;
   if (!st_unit_check_device (u, &refused, error))
     return FALSE;

@@ -642,6 +642,8 @@ cmd_bench (StCli *cli, int argc, char **argv)
   g_print ("end to end (KEYGEN, CSR check, durable records, sign, write, proof, read-back, commit):\n"
            "  %u units on %u sockets in %.2f s = %.1f units/s\n", r.passed, r.slots, r.e2e_seconds,
            r.e2e_units_per_s);
+  g_print ("  database: %" G_GUINT64_FORMAT " durable writes in %" G_GUINT64_FORMAT " commits (fsync'ed)\n",
+           r.db_writes, r.db_commits);
   g_print ("ratio end-to-end / raw issuance: %.2f\n", r.e2e_units_per_s / MAX (r.raw_per_s, 1e-9));
   return 0;
 }

@@ -1,0 +1,349 @@
+#include "st-ca.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include "st-error.h"
+#include "st-ossl.h"
+
+static GBytes *
+st_ca_read_file (const char *path, GError **error)
+{
+  GStatBuf st;
+  if (g_stat (path, &st) != 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, e == ENOENT ? ST_ERROR_NOT_FOUND : ST_ERROR_READ,
+                   "cannot read %s: %s", path, g_strerror (e));
+      return NULL;
+    }
+  if (st.st_size > ST_CA_PEM_MAX)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s is larger than %d bytes", path,
+                   ST_CA_PEM_MAX);
+      return NULL;
+    }
+  g_autofree gchar *data = NULL;
+  gsize len = 0;
+  g_autoptr(GError) local = NULL;
+  if (!g_file_get_contents (path, &data, &len, &local))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read %s: %s", path, local->message);
+      return NULL;
+    }
+  if (len > ST_CA_PEM_MAX)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s is larger than %d bytes", path,
+                   ST_CA_PEM_MAX);
+      return NULL;
+    }
+  return g_bytes_new_take (g_steal_pointer (&data), len);
+}
+
+STACK_OF (X509) *
+st_ca_load_chain_file (const char *path, GError **error)
+{
+  g_autoptr(GBytes) data = st_ca_read_file (path, error);
+  if (data == NULL)
+    return NULL;
+  gsize len = 0;
+  const void *p = g_bytes_get_data (data, &len);
+  g_autoptr(BIO) bio = BIO_new_mem_buf (p, (int) len);
+  g_autoptr(StX509Stack) sk = sk_X509_new_null ();
+  for (;;)
+    {
+      X509 *cert = PEM_read_bio_X509 (bio, NULL, NULL, NULL);
+      if (cert == NULL)
+        break;
+      if (sk_X509_num (sk) >= ST_CA_CHAIN_MAX)
+        {
+          X509_free (cert);
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s holds more than %d certificates",
+                       path, ST_CA_CHAIN_MAX);
+          return NULL;
+        }
+      sk_X509_push (sk, cert);
+    }
+  /* The end of the file ends the loop with PEM_R_NO_START_LINE; anything
+   * else is a broken PEM block. */
+  unsigned long e = ERR_peek_last_error ();
+  if (e != 0 && !(ERR_GET_LIB (e) == ERR_LIB_PEM && ERR_GET_REASON (e) == PEM_R_NO_START_LINE))
+    {
+      g_autofree gchar *what = g_strdup_printf ("%s is not valid PEM", path);
+      st_error_set_openssl (error, ST_ERROR_INVALID_DATA, what);
+      return NULL;
+    }
+  ERR_clear_error ();
+  if (sk_X509_num (sk) == 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s holds no PEM certificate", path);
+      return NULL;
+    }
+  return g_steal_pointer (&sk);
+}
+
+X509 *
+st_ca_load_cert_file (const char *path, GError **error)
+{
+  g_autoptr(StX509Stack) sk = st_ca_load_chain_file (path, error);
+  if (sk == NULL)
+    return NULL;
+  X509 *cert = sk_X509_value (sk, 0);
+  X509_up_ref (cert);
+  return cert;
+}
+
+X509 *
+st_ca_load_cert (StHsm *hsm, const char *path_or_uri, GError **error)
+{
+  if (g_str_has_prefix (path_or_uri, "pkcs11:"))
+    {
+      if (hsm == NULL)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
+                       "%s is in the token, which is not open here", path_or_uri);
+          return NULL;
+        }
+      return st_hsm_get_certificate (hsm, path_or_uri, error);
+    }
+  return st_ca_load_cert_file (path_or_uri, error);
+}
+
+static gchar *
+st_ca_subject (X509 *cert)
+{
+  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
+  X509_NAME_print_ex (bio, X509_get_subject_name (cert), 0, XN_FLAG_RFC2253);
+  char *p = NULL;
+  long n = BIO_get_mem_data (bio, &p);
+  return g_strndup (p, (gsize) MAX (n, 0));
+}
+
+gboolean
+st_ca_check_key_matches (StHsm *hsm, EVP_PKEY *key, X509 *cert, const char *what, GError **error)
+{
+  guint8 msg[32];
+  if (RAND_bytes (msg, sizeof msg) != 1)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "RAND_bytes");
+      return FALSE;
+    }
+  guint8 sig[512];
+  size_t siglen = sizeof sig;
+  g_autoptr(EVP_MD_CTX) mctx = EVP_MD_CTX_new ();
+  st_hsm_lock (hsm);
+  int ok = EVP_DigestSignInit (mctx, NULL, EVP_sha256 (), NULL, key) == 1 &&
+           EVP_DigestSign (mctx, sig, &siglen, msg, sizeof msg) == 1;
+  st_hsm_unlock (hsm);
+  if (!ok)
+    {
+      g_autofree gchar *w = g_strdup_printf ("cannot sign with the %s key in the token", what);
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, w);
+      return FALSE;
+    }
+  g_autoptr(EVP_MD_CTX) vctx = EVP_MD_CTX_new ();
+  if (EVP_DigestVerifyInit (vctx, NULL, EVP_sha256 (), NULL, X509_get0_pubkey (cert)) != 1 ||
+      EVP_DigestVerify (vctx, sig, siglen, msg, sizeof msg) != 1)
+    {
+      ERR_clear_error ();
+      g_autofree gchar *subject = st_ca_subject (cert);
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "the %s key in the token does not belong to the certificate %s: "
+                   "fix the key URI or the certificate in station.conf", what, subject);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+st_ca_check_chain (STACK_OF (X509) *chain, X509 *root, X509 *leaf, GError **error)
+{
+  int n = sk_X509_num (chain);
+  if (n < 1)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "the chain is empty");
+      return FALSE;
+    }
+  for (int i = 0; i + 1 < n; i++)
+    {
+      X509 *c = sk_X509_value (chain, i), *up = sk_X509_value (chain, i + 1);
+      if (X509_check_issued (up, c) != X509_V_OK || X509_verify (c, X509_get0_pubkey (up)) != 1)
+        {
+          ERR_clear_error ();
+          g_autofree gchar *s = st_ca_subject (c);
+          g_autofree gchar *u = st_ca_subject (up);
+          g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                       "chain out of order: certificate %d (%s) is not signed by certificate %d (%s); "
+                       "the chain file lists the issuing CA first and the root last", i, s, i + 1, u);
+          return FALSE;
+        }
+    }
+  X509 *last = sk_X509_value (chain, n - 1);
+  if (X509_cmp (last, root) != 0)
+    {
+      g_autofree gchar *s = st_ca_subject (last);
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "the chain does not end with the trusted root (it ends with %s)", s);
+      return FALSE;
+    }
+  if (X509_check_issued (root, root) != X509_V_OK || X509_verify (root, X509_get0_pubkey (root)) != 1)
+    {
+      ERR_clear_error ();
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED, "the trusted root is not self-signed");
+      return FALSE;
+    }
+  /* And the stock path validation, at the current time. */
+  g_autoptr(X509_STORE) store = X509_STORE_new ();
+  X509_STORE_add_cert (store, root);
+  g_autoptr(StX509Stack) untrusted = sk_X509_new_null ();
+  for (int i = 0; i + 1 < n; i++)
+    {
+      X509_up_ref (sk_X509_value (chain, i));
+      sk_X509_push (untrusted, sk_X509_value (chain, i));
+    }
+  X509 *targets[2] = { sk_X509_value (chain, 0), leaf };
+  for (int t = 0; t < 2; t++)
+    {
+      if (targets[t] == NULL)
+        continue;
+      g_autoptr(X509_STORE_CTX) ctx = X509_STORE_CTX_new ();
+      if (X509_STORE_CTX_init (ctx, store, targets[t], untrusted) != 1)
+        {
+          st_error_set_openssl (error, ST_ERROR_INTERNAL, "X509_STORE_CTX_init");
+          return FALSE;
+        }
+      X509_STORE_CTX_set_flags (ctx, X509_V_FLAG_X509_STRICT);
+      if (X509_verify_cert (ctx) != 1)
+        {
+          int err = X509_STORE_CTX_get_error (ctx);
+          ERR_clear_error ();
+          g_autofree gchar *s = st_ca_subject (targets[t]);
+          g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                       "%s does not verify against the trusted root: %s", s,
+                       X509_verify_cert_error_string (err));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+StCa *
+st_ca_open (StConfig *config, const char *pin, GError **error)
+{
+  g_return_val_if_fail (config != NULL, NULL);
+  if (pin == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED,
+                   "the CA needs the HSM PIN: set STATION_HSM_PIN or run from a terminal");
+      return NULL;
+    }
+  g_autoptr(StCa) ca = g_new0 (StCa, 1);
+  ca->config = config;
+  st_config_apply_env (config);
+  ca->hsm = st_hsm_open (config->hsm_module, config->hsm_token, error);
+  if (ca->hsm == NULL)
+    return NULL;
+  if (!st_hsm_login (ca->hsm, pin, error))
+    return NULL;
+  ca->ca_key = st_hsm_get_private_key (ca->hsm, config->ca_key_uri, error);
+  if (ca->ca_key == NULL)
+    {
+      g_prefix_error (error, "the issuing CA key: ");
+      return NULL;
+    }
+  ca->signing_key = st_hsm_get_private_key (ca->hsm, config->signing_key_uri, error);
+  if (ca->signing_key == NULL)
+    {
+      g_prefix_error (error, "the station signing key: ");
+      return NULL;
+    }
+  ca->ca_cert = st_ca_load_cert (ca->hsm, config->ca_cert, error);
+  if (ca->ca_cert == NULL)
+    {
+      g_prefix_error (error, "the issuing CA certificate: ");
+      return NULL;
+    }
+  ca->signing_cert = st_ca_load_cert (ca->hsm, config->signing_cert, error);
+  if (ca->signing_cert == NULL)
+    {
+      g_prefix_error (error, "the station signing certificate: ");
+      return NULL;
+    }
+  ca->root = st_ca_load_cert_file (config->root_file, error);
+  if (ca->root == NULL)
+    {
+      g_prefix_error (error, "the trusted root: ");
+      return NULL;
+    }
+  ca->chain = st_ca_load_chain_file (config->chain_file, error);
+  if (ca->chain == NULL)
+    {
+      g_prefix_error (error, "the CA chain: ");
+      return NULL;
+    }
+  if (X509_cmp (sk_X509_value (ca->chain, 0), ca->ca_cert) != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "%s does not start with the issuing CA certificate (%s)", config->chain_file,
+                   config->ca_cert);
+      return NULL;
+    }
+  if (!st_ca_check_chain (ca->chain, ca->root, ca->signing_cert, error))
+    {
+      g_prefix_error (error, "%s: ", config->chain_file);
+      return NULL;
+    }
+  if (!st_ca_check_key_matches (ca->hsm, ca->ca_key, ca->ca_cert, "issuing CA", error) ||
+      !st_ca_check_key_matches (ca->hsm, ca->signing_key, ca->signing_cert, "station signing", error))
+    return NULL;
+  ca->login_generation = st_hsm_get_login_generation (ca->hsm);
+  return g_steal_pointer (&ca);
+}
+
+gboolean
+st_ca_ensure_keys (StCa *ca, GError **error)
+{
+  st_hsm_lock (ca->hsm);
+  gboolean ok = st_hsm_ensure_login (ca->hsm, error);
+  if (ok && st_hsm_get_login_generation (ca->hsm) != ca->login_generation)
+    {
+      EVP_PKEY *ca_key = st_hsm_get_private_key (ca->hsm, ca->config->ca_key_uri, error);
+      EVP_PKEY *signing_key = ca_key != NULL ? st_hsm_get_private_key (ca->hsm, ca->config->signing_key_uri, error) : NULL;
+      if (signing_key != NULL)
+        {
+          EVP_PKEY_free (ca->ca_key);
+          EVP_PKEY_free (ca->signing_key);
+          ca->ca_key = ca_key;
+          ca->signing_key = signing_key;
+          ca->login_generation = st_hsm_get_login_generation (ca->hsm);
+        }
+      else
+        {
+          EVP_PKEY_free (ca_key);
+          g_prefix_error (error, "taking the CA keys again after a new login: ");
+          ok = FALSE;
+        }
+    }
+  st_hsm_unlock (ca->hsm);
+  return ok;
+}
+
+void
+st_ca_free (StCa *ca)
+{
+  if (ca == NULL)
+    return;
+  /* The keys refer to the token: free them before the StHsm. */
+  EVP_PKEY_free (ca->ca_key);
+  EVP_PKEY_free (ca->signing_key);
+  X509_free (ca->ca_cert);
+  X509_free (ca->signing_cert);
+  X509_free (ca->root);
+  if (ca->chain != NULL)
+    sk_X509_pop_free (ca->chain, X509_free);
+  st_hsm_free (ca->hsm);
+  g_free (ca);
+}

@@ -1,0 +1,65 @@
+/* The CA material that the issuer and the manifest signer need, opened
+ * once per command: the token (logged in), the issuing CA key and the
+ * station signing key (both inside the token), their certificates, the
+ * chain and the trusted root, all checked against each other.
+ *
+ * Signing with ca_key or signing_key goes to the token: hold
+ * st_hsm_lock (ca->hsm) around it. When a signature fails with a CKR_*
+ * error, call st_ca_ensure_keys() and try once more. */
+#pragma once
+
+#include <glib.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "st-config.h"
+#include "st-hsm.h"
+
+G_BEGIN_DECLS
+
+/* Hard limits for the PEM files read here. */
+#define ST_CA_PEM_MAX (1024 * 1024)
+#define ST_CA_CHAIN_MAX 8
+
+typedef struct {
+  StConfig *config;                /* borrowed */
+  StHsm *hsm;
+  EVP_PKEY *ca_key, *signing_key;  /* in the token */
+  X509 *ca_cert, *signing_cert, *root;
+  STACK_OF (X509) *chain;          /* issuing CA first, root last */
+  guint login_generation;          /* of the keys above (st_hsm_get_login_generation) */
+} StCa;
+
+/* Sets SOFTHSM2_CONF for the demo, opens the token, logs in with @pin,
+ * loads the keys and certificates, and checks that ca_cert's public key
+ * is ca_key's (a test signature through the token), the same for the
+ * signing key, and that the chain runs from ca_cert to the root (each
+ * certificate signed by the next, the root self-signed and equal to
+ * root_file) and that ca_cert and signing_cert verify against the root. */
+StCa *st_ca_open (StConfig *config, const char *pin, GError **error);
+/* After a lost session (a failed signature, a token reset): logs in again
+ * if needed and then takes ca_key and signing_key anew, replacing (and
+ * freeing) the old ones. Call it with or without st_hsm_lock held; threads
+ * must read ca->ca_key / ca->signing_key only under that lock. A no-op
+ * when the session is fine. */
+gboolean st_ca_ensure_keys (StCa *ca, GError **error);
+void st_ca_free (StCa *ca);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StCa, st_ca_free)
+
+/* One certificate from a PEM file (the first; at most ST_CA_PEM_MAX bytes). */
+X509 *st_ca_load_cert_file (const char *path, GError **error);
+/* Every certificate of a PEM file, in order (1..ST_CA_CHAIN_MAX). */
+STACK_OF (X509) *st_ca_load_chain_file (const char *path, GError **error);
+/* A certificate named in station.conf: a PEM file or a pkcs11: URI
+ * (read from @hsm, which may be NULL for a file). */
+X509 *st_ca_load_cert (StHsm *hsm, const char *path_or_uri, GError **error);
+/* Proves that @key (in the token) and @cert belong together: signs a
+ * random message with @key under the HSM lock and verifies it with the
+ * certificate's public key. VERIFY_FAILED names @what. */
+gboolean st_ca_check_key_matches (StHsm *hsm, EVP_PKEY *key, X509 *cert, const char *what,
+                                  GError **error);
+/* Checks @chain (issuing CA first, root last) against @root and verifies
+ * @leaf (may be NULL) through it. */
+gboolean st_ca_check_chain (STACK_OF (X509) *chain, X509 *root, X509 *leaf, GError **error);
+
+G_END_DECLS

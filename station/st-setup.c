@@ -1,0 +1,691 @@
+#include "st-setup.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <openssl/bn.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <string.h>
+#include <time.h>
+
+#include "st-ca.h"
+#include "st-error.h"
+#include "st-hsm.h"
+#include "st-ossl.h"
+#include "st-util.h"
+
+/* Present while a demo set-up is under way; station.conf is written
+ * last, then this goes. */
+#define ST_SETUP_MARKER ".setup-demo-incomplete"
+#define ST_SETUP_RM_DEPTH 8
+
+/* What a demo set-up writes into HOME (besides station.conf). */
+static const char *const st_setup_demo_entries[] = {
+  "softhsm2.conf", "tokens", "ca", "ca-chain.pem", "demo-root.pem", ST_SETUP_MARKER, NULL,
+};
+
+static const guint8 st_setup_root_id[] = { 0x01 };
+static const guint8 st_setup_ca_id[] = { 0x02 };
+static const guint8 st_setup_signing_id[] = { 0x03 };
+
+#define ST_SETUP_ROOT_DAYS (20 * 365 + 5)
+#define ST_SETUP_CA_DAYS (10 * 365 + 3)
+#define ST_SETUP_SIGNING_DAYS (5 * 365 + 1)
+
+/* ---- files ------------------------------------------------------------------ */
+
+/* Removes @path and, for a folder, what it holds; never follows a
+ * symbolic link. */
+static gboolean
+st_setup_rm_rf (const char *path, guint depth, GError **error)
+{
+  GStatBuf st;
+  if (g_lstat (path, &st) != 0)
+    {
+      if (errno == ENOENT)
+        return TRUE;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot remove %s: %s", path, g_strerror (errno));
+      return FALSE;
+    }
+  if (S_ISDIR (st.st_mode))
+    {
+      if (depth > ST_SETUP_RM_DEPTH)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot remove %s: nested too deep", path);
+          return FALSE;
+        }
+      g_autoptr(GError) local = NULL;
+      g_autoptr(GDir) dir = g_dir_open (path, 0, &local);
+      if (dir == NULL)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot remove %s: %s", path, local->message);
+          return FALSE;
+        }
+      const char *name;
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree gchar *child = g_build_filename (path, name, NULL);
+          if (!st_setup_rm_rf (child, depth + 1, error))
+            return FALSE;
+        }
+      if (g_rmdir (path) != 0)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot remove %s: %s", path, g_strerror (errno));
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (g_unlink (path) != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot remove %s: %s", path, g_strerror (errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_setup_mkdir (const char *path, int mode, GError **error)
+{
+  if (g_mkdir_with_parents (path, mode) != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", path, g_strerror (errno));
+      return FALSE;
+    }
+  if (g_chmod (path, mode) != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot set the mode of %s: %s", path,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_setup_is_demo_entry (const char *name)
+{
+  return g_strv_contains ((const gchar *const *) st_setup_demo_entries, name);
+}
+
+static gboolean
+st_setup_write_pem (const char *path, X509 *const *certs, guint n, GError **error)
+{
+  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
+  for (guint i = 0; i < n; i++)
+    if (PEM_write_bio_X509 (bio, certs[i]) != 1)
+      {
+        st_error_set_openssl (error, ST_ERROR_INTERNAL, "PEM_write_bio_X509");
+        return FALSE;
+      }
+  char *data = NULL;
+  long len = BIO_get_mem_data (bio, &data);
+  return st_file_write_durable (path, data, (gsize) len, 0644, error);
+}
+
+/* ---- certificates ------------------------------------------------------------- */
+
+typedef enum {
+  ST_SETUP_CERT_ROOT,
+  ST_SETUP_CERT_ISSUING,
+  ST_SETUP_CERT_SIGNING,
+} StSetupCertKind;
+
+static gboolean
+st_setup_add_ext (X509 *cert, X509V3_CTX *ctx, int nid, const char *value, GError **error)
+{
+  g_autoptr(X509_EXTENSION) ext = X509V3_EXT_conf_nid (NULL, ctx, nid, value);
+  if (ext == NULL || X509_add_ext (cert, ext, -1) != 1)
+    {
+      g_autofree gchar *what = g_strdup_printf ("cannot add the extension %s=%s", OBJ_nid2sn (nid), value);
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, what);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A 128-bit positive serial from the token's RNG. */
+static gboolean
+st_setup_set_serial (StHsm *hsm, X509 *cert, GError **error)
+{
+  guint8 s[16];
+  do
+    {
+      if (!st_hsm_random (hsm, s, sizeof s, error))
+        return FALSE;
+      s[0] &= 0x7f;
+    }
+  while (s[0] == 0);
+  g_autoptr(BIGNUM) bn = BN_bin2bn (s, sizeof s, NULL);
+  if (bn == NULL || BN_to_ASN1_INTEGER (bn, X509_get_serialNumber (cert)) == NULL)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot set the serial number");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A certificate for @pub signed inside the token by @issuer_key
+ * (@issuer NULL: self-signed). */
+static X509 *
+st_setup_make_cert (StHsm *hsm, StSetupCertKind kind, const char *cn, EVP_PKEY *pub, X509 *issuer,
+                    EVP_PKEY *issuer_key, GError **error)
+{
+  g_autoptr(X509) cert = X509_new ();
+  g_autoptr(X509_NAME) name = X509_NAME_new ();
+  if (X509_set_version (cert, X509_VERSION_3) != 1 ||
+      X509_NAME_add_entry_by_txt (name, "O", MBSTRING_UTF8, (const unsigned char *) "Station Demo", -1, -1, 0) != 1 ||
+      X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_UTF8, (const unsigned char *) cn, -1, -1, 0) != 1 ||
+      X509_set_subject_name (cert, name) != 1 ||
+      X509_set_issuer_name (cert, issuer != NULL ? X509_get_subject_name (issuer) : name) != 1 ||
+      X509_set_pubkey (cert, pub) != 1)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot build the certificate");
+      return NULL;
+    }
+  if (!st_setup_set_serial (hsm, cert, error))
+    return NULL;
+  long days = kind == ST_SETUP_CERT_ROOT ? ST_SETUP_ROOT_DAYS
+            : kind == ST_SETUP_CERT_ISSUING ? ST_SETUP_CA_DAYS : ST_SETUP_SIGNING_DAYS;
+  if (X509_gmtime_adj (X509_getm_notBefore (cert), 0) == NULL ||
+      X509_time_adj_ex (X509_getm_notAfter (cert), (int) days, 0, NULL) == NULL)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot set the validity");
+      return NULL;
+    }
+  X509V3_CTX ctx;
+  X509V3_set_ctx (&ctx, issuer != NULL ? issuer : cert, cert, NULL, NULL, 0);
+  gboolean ok;
+  switch (kind)
+    {
+    case ST_SETUP_CERT_ROOT:
+      ok = st_setup_add_ext (cert, &ctx, NID_basic_constraints, "critical,CA:TRUE", error) &&
+           st_setup_add_ext (cert, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign", error) &&
+           st_setup_add_ext (cert, &ctx, NID_subject_key_identifier, "hash", error);
+      break;
+    case ST_SETUP_CERT_ISSUING:
+      ok = st_setup_add_ext (cert, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0", error) &&
+           st_setup_add_ext (cert, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign", error) &&
+           st_setup_add_ext (cert, &ctx, NID_subject_key_identifier, "hash", error) &&
+           st_setup_add_ext (cert, &ctx, NID_authority_key_identifier, "keyid:always", error);
+      break;
+    case ST_SETUP_CERT_SIGNING:
+    default:
+      /* emailProtection: `openssl cms -verify` checks the S/MIME signing
+       * purpose by default; codeSigning for signed manifests. */
+      ok = st_setup_add_ext (cert, &ctx, NID_basic_constraints, "critical,CA:FALSE", error) &&
+           st_setup_add_ext (cert, &ctx, NID_key_usage, "critical,digitalSignature", error) &&
+           st_setup_add_ext (cert, &ctx, NID_ext_key_usage, "codeSigning,emailProtection", error) &&
+           st_setup_add_ext (cert, &ctx, NID_subject_key_identifier, "hash", error) &&
+           st_setup_add_ext (cert, &ctx, NID_authority_key_identifier, "keyid:always", error);
+      break;
+    }
+  if (!ok)
+    return NULL;
+  st_hsm_lock (hsm);
+  int signed_len = X509_sign (cert, issuer_key, EVP_sha256 ());
+  st_hsm_unlock (hsm);
+  if (signed_len <= 0)
+    {
+      g_autofree gchar *what = g_strdup_printf ("cannot sign '%s' in the token", cn);
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, what);
+      return NULL;
+    }
+  EVP_PKEY *check = issuer != NULL ? X509_get0_pubkey (issuer) : pub;
+  if (X509_verify (cert, check) != 1)
+    {
+      g_autofree gchar *what = g_strdup_printf ("the token's signature on '%s' does not verify", cn);
+      st_error_set_openssl (error, ST_ERROR_VERIFY_FAILED, what);
+      return NULL;
+    }
+  return g_steal_pointer (&cert);
+}
+
+static gchar *
+st_setup_random_hex (StHsm *hsm, gsize n, GError **error)
+{
+  guint8 buf[32];
+  g_return_val_if_fail (n <= sizeof buf, NULL);
+  if (hsm != NULL)
+    {
+      if (!st_hsm_random (hsm, buf, n, error))
+        return NULL;
+    }
+  else if (RAND_priv_bytes (buf, (int) n) != 1)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "RAND_priv_bytes");
+      return NULL;
+    }
+  gchar *hex = st_hex_encode (buf, n);
+  st_memwipe (buf, sizeof buf);
+  return hex;
+}
+
+/* ---- the check of a complete demo ----------------------------------------------- */
+
+static gboolean
+st_setup_check_key (StHsm *hsm, const char *uri, GError **error)
+{
+  gboolean sensitive = FALSE, extractable = TRUE, never = FALSE;
+  if (!st_hsm_get_key_flags (hsm, uri, &sensitive, &extractable, &never, error))
+    return FALSE;
+  if (!sensitive || extractable)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "%s is %s: a CA key must be sensitive and not extractable", uri,
+                   !sensitive ? "not sensitive" : "extractable");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_setup_check_demo (StConfig *config, const char *pin, GError **error)
+{
+  g_autoptr(StCa) ca = st_ca_open (config, pin, error);
+  if (ca == NULL)
+    return FALSE;
+  struct {
+    const char *label;
+    const guint8 *id;
+  } keys[] = {
+    { ST_SETUP_ROOT_LABEL, st_setup_root_id },
+    { ST_SETUP_CA_LABEL, st_setup_ca_id },
+    { ST_SETUP_SIGNING_LABEL, st_setup_signing_id },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      g_autofree gchar *key_uri = st_hsm_uri_build (config->hsm_token, keys[i].label, keys[i].id, 1, "private");
+      g_autofree gchar *cert_uri = st_hsm_uri_build (config->hsm_token, keys[i].label, keys[i].id, 1, "cert");
+      if (!st_setup_check_key (ca->hsm, key_uri, error))
+        return FALSE;
+      g_autoptr(X509) cert = st_hsm_get_certificate (ca->hsm, cert_uri, error);
+      if (cert == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- the demo ----------------------------------------------------------------------- */
+
+typedef enum {
+  ST_SETUP_HOME_EMPTY,
+  ST_SETUP_HOME_CONFIGURED,
+} StSetupHomeState;
+
+/* What HOME holds; removes a half-made demo; refuses unrelated files. */
+static gboolean
+st_setup_inspect_home (const char *home, StSetupHomeState *state, GError **error)
+{
+  GStatBuf st;
+  if (g_lstat (home, &st) != 0)
+    {
+      if (errno != ENOENT)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot look at %s: %s", home, g_strerror (errno));
+          return FALSE;
+        }
+      *state = ST_SETUP_HOME_EMPTY;
+      return TRUE;
+    }
+  if (!S_ISDIR (st.st_mode))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                   "%s is not a folder: choose another --home for the demo", home);
+      return FALSE;
+    }
+  g_autofree gchar *conf = g_build_filename (home, ST_CONFIG_FILE, NULL);
+  if (g_file_test (conf, G_FILE_TEST_EXISTS))
+    {
+      *state = ST_SETUP_HOME_CONFIGURED;
+      return TRUE;
+    }
+  g_autofree gchar *marker = g_build_filename (home, ST_SETUP_MARKER, NULL);
+  gboolean half_made = g_file_test (marker, G_FILE_TEST_EXISTS);
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GDir) dir = g_dir_open (home, 0, &local);
+  if (dir == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot list %s: %s", home, local->message);
+      return FALSE;
+    }
+  g_autoptr(GString) others = g_string_new (NULL);
+  guint n_others = 0;
+  const char *name;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      if (half_made && st_setup_is_demo_entry (name))
+        continue;
+      if (n_others++ < 5)
+        g_string_append_printf (others, "%s%s", others->len > 0 ? ", " : "", name);
+    }
+  if (n_others > 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                   "%s is not empty and holds no demo station (%s%s): 'setup demo' only "
+                   "uses a new or empty folder; choose another --home",
+                   home, others->str, n_others > 5 ? ", ..." : "");
+      return FALSE;
+    }
+  if (half_made)
+    {
+      g_message ("removing a half-made demo set-up in %s", home);
+      /* the marker last: a crash in between leaves it in place */
+      for (gsize i = 0; st_setup_demo_entries[i] != NULL; i++)
+        {
+          if (g_strcmp0 (st_setup_demo_entries[i], ST_SETUP_MARKER) == 0)
+            continue;
+          g_autofree gchar *p = g_build_filename (home, st_setup_demo_entries[i], NULL);
+          if (!st_setup_rm_rf (p, 0, error))
+            return FALSE;
+        }
+      if (!st_setup_rm_rf (marker, 0, error))
+        return FALSE;
+    }
+  *state = ST_SETUP_HOME_EMPTY;
+  return TRUE;
+}
+
+static gboolean
+st_setup_demo_make (const char *home, const char *pin, GError **error)
+{
+  g_autofree gchar *marker = g_build_filename (home, ST_SETUP_MARKER, NULL);
+  g_autofree gchar *tokens = g_build_filename (home, "tokens", NULL);
+  g_autofree gchar *ca_dir = g_build_filename (home, "ca", NULL);
+  g_autofree gchar *softhsm_conf = g_build_filename (home, "softhsm2.conf", NULL);
+  if (!st_setup_mkdir (home, 0700, error))
+    return FALSE;
+  const char marker_text[] = "a demo set-up is under way or stopped half-way; 'station setup demo' redoes it\n";
+  if (!st_file_write_durable (marker, marker_text, sizeof marker_text - 1, 0600, error) ||
+      !st_setup_mkdir (tokens, 0700, error) || !st_setup_mkdir (ca_dir, 0755, error))
+    return FALSE;
+  g_autofree gchar *conf_text = g_strdup_printf ("# SoftHSM2 configuration of this demo station only\n"
+                                                 "directories.tokendir = %s\n"
+                                                 "objectstore.backend = file\n"
+                                                 "log.level = ERROR\n"
+                                                 "slots.removable = false\n",
+                                                 tokens);
+  if (!st_file_write_durable (softhsm_conf, conf_text, strlen (conf_text), 0600, error))
+    return FALSE;
+  g_setenv ("SOFTHSM2_CONF", softhsm_conf, TRUE);
+
+  g_autoptr(StConfig) config = st_config_new (home);
+  config->demo = TRUE;
+  config->hsm_token = g_strdup (ST_SETUP_DEMO_TOKEN);
+  config->softhsm2_conf = g_strdup (softhsm_conf);
+
+  /* The token, with a random SO PIN that only the operator sees. */
+  gchar *so_pin = st_setup_random_hex (NULL, 8, error);
+  if (so_pin == NULL)
+    return FALSE;
+  gboolean ok = st_hsm_init_token (config->hsm_module, ST_SETUP_DEMO_TOKEN, so_pin, pin, error);
+  if (ok)
+    g_print ("SO PIN of the demo token %s (shown once, not stored): %s\n", ST_SETUP_DEMO_TOKEN, so_pin);
+  st_hsm_pin_free (so_pin);
+  if (!ok)
+    return FALSE;
+
+  g_autoptr(StHsm) hsm = st_hsm_open (config->hsm_module, ST_SETUP_DEMO_TOKEN, error);
+  if (hsm == NULL || !st_hsm_login (hsm, pin, error))
+    return FALSE;
+  config->station_id = st_setup_random_hex (hsm, 8, error);
+  if (config->station_id == NULL)
+    return FALSE;
+
+  /* The key ceremony: three key pairs made inside the token. */
+  g_autofree gchar *root_uri = st_hsm_generate_key (hsm, ST_SETUP_ROOT_LABEL, st_setup_root_id, 1, ST_ALG_EC_P256, error);
+  if (root_uri == NULL)
+    return FALSE;
+  config->ca_key_uri = st_hsm_generate_key (hsm, ST_SETUP_CA_LABEL, st_setup_ca_id, 1, ST_ALG_EC_P256, error);
+  if (config->ca_key_uri == NULL)
+    return FALSE;
+  config->signing_key_uri = st_hsm_generate_key (hsm, ST_SETUP_SIGNING_LABEL, st_setup_signing_id, 1,
+                                                 ST_ALG_EC_P256, error);
+  if (config->signing_key_uri == NULL)
+    return FALSE;
+
+  g_autofree gchar *root_pub_uri = st_hsm_uri_with_type (root_uri, "public", error);
+  g_autofree gchar *ca_pub_uri = root_pub_uri != NULL ? st_hsm_uri_with_type (config->ca_key_uri, "public", error) : NULL;
+  g_autofree gchar *sig_pub_uri = ca_pub_uri != NULL ? st_hsm_uri_with_type (config->signing_key_uri, "public", error) : NULL;
+  if (sig_pub_uri == NULL)
+    return FALSE;
+  g_autoptr(EVP_PKEY) root_pub = st_hsm_get_public_key (hsm, root_pub_uri, error);
+  g_autoptr(EVP_PKEY) ca_pub = root_pub != NULL ? st_hsm_get_public_key (hsm, ca_pub_uri, error) : NULL;
+  g_autoptr(EVP_PKEY) sig_pub = ca_pub != NULL ? st_hsm_get_public_key (hsm, sig_pub_uri, error) : NULL;
+  if (sig_pub == NULL)
+    return FALSE;
+  g_autoptr(EVP_PKEY) root_key = st_hsm_get_private_key (hsm, root_uri, error);
+  g_autoptr(EVP_PKEY) ca_key = root_key != NULL ? st_hsm_get_private_key (hsm, config->ca_key_uri, error) : NULL;
+  if (ca_key == NULL)
+    return FALSE;
+
+  g_autofree gchar *signing_cn = g_strdup_printf ("Station Demo Signing %s", config->station_id);
+  g_autoptr(X509) root = st_setup_make_cert (hsm, ST_SETUP_CERT_ROOT, "Station Demo Root CA", root_pub, NULL,
+                                             root_key, error);
+  if (root == NULL)
+    return FALSE;
+  g_autoptr(X509) ca = st_setup_make_cert (hsm, ST_SETUP_CERT_ISSUING, "Station Demo Issuing CA", ca_pub, root,
+                                           root_key, error);
+  if (ca == NULL)
+    return FALSE;
+  g_autoptr(X509) signing = st_setup_make_cert (hsm, ST_SETUP_CERT_SIGNING, signing_cn, sig_pub, ca, ca_key, error);
+  if (signing == NULL)
+    return FALSE;
+  /* The private keys refer to the token: let go of them before it. */
+  g_clear_pointer (&root_key, EVP_PKEY_free);
+  g_clear_pointer (&ca_key, EVP_PKEY_free);
+
+  if (!st_hsm_store_certificate (hsm, ST_SETUP_ROOT_LABEL, st_setup_root_id, 1, root, error) ||
+      !st_hsm_store_certificate (hsm, ST_SETUP_CA_LABEL, st_setup_ca_id, 1, ca, error) ||
+      !st_hsm_store_certificate (hsm, ST_SETUP_SIGNING_LABEL, st_setup_signing_id, 1, signing, error))
+    return FALSE;
+
+  g_autofree gchar *root_pem = g_build_filename (ca_dir, ST_SETUP_ROOT_LABEL ".pem", NULL);
+  config->ca_cert = g_build_filename (ca_dir, ST_SETUP_CA_LABEL ".pem", NULL);
+  config->signing_cert = g_build_filename (ca_dir, ST_SETUP_SIGNING_LABEL ".pem", NULL);
+  config->chain_file = g_build_filename (home, "ca-chain.pem", NULL);
+  config->root_file = g_build_filename (home, "demo-root.pem", NULL);
+  X509 *chain[] = { ca, root };
+  if (!st_setup_write_pem (root_pem, &root, 1, error) ||
+      !st_setup_write_pem (config->ca_cert, &ca, 1, error) ||
+      !st_setup_write_pem (config->signing_cert, &signing, 1, error) ||
+      !st_setup_write_pem (config->chain_file, chain, G_N_ELEMENTS (chain), error) ||
+      !st_setup_write_pem (config->root_file, &root, 1, error))
+    return FALSE;
+  g_clear_pointer (&hsm, st_hsm_free);
+
+  /* Everything as the station will open it, before it is declared done. */
+  if (!st_setup_check_demo (config, pin, error))
+    {
+      g_prefix_error (error, "the new demo station does not check out: ");
+      return FALSE;
+    }
+  if (!st_config_save (config, error))
+    return FALSE;
+  return st_setup_rm_rf (marker, 0, error);
+}
+
+gboolean
+st_setup_demo (const char *home_arg, const char *pin, GError **error)
+{
+  g_return_val_if_fail (home_arg != NULL, FALSE);
+  if (pin == NULL || *pin == '\0' || strlen (pin) > ST_HSM_PIN_MAX)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED,
+                   "the demo token needs a user PIN of 1 to %d characters (STATION_HSM_PIN)", ST_HSM_PIN_MAX);
+      return FALSE;
+    }
+  g_autofree gchar *home = g_canonicalize_filename (home_arg, NULL);
+  StSetupHomeState state;
+  if (!st_setup_inspect_home (home, &state, error))
+    return FALSE;
+  if (state == ST_SETUP_HOME_CONFIGURED)
+    {
+      g_autoptr(GError) local = NULL;
+      g_autoptr(StConfig) config = st_config_load (home, &local);
+      if (config == NULL)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                       "%s holds a station.conf that setup demo cannot read (%s): it leaves it alone; "
+                       "choose another --home", home, local->message);
+          return FALSE;
+        }
+      if (!config->demo)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                       "%s holds a station that is not a demo (station.conf has demo=false): "
+                       "setup demo leaves it alone; choose another --home", home);
+          return FALSE;
+        }
+      if (!st_setup_check_demo (config, pin, error))
+        {
+          g_prefix_error (error, "%s holds a demo station that does not check out: ", home);
+          return FALSE;
+        }
+      /* a set-up that stopped after writing station.conf */
+      g_autofree gchar *marker = g_build_filename (home, ST_SETUP_MARKER, NULL);
+      return st_setup_rm_rf (marker, 0, error);
+    }
+  if (!st_setup_demo_make (home, pin, error))
+    {
+      g_prefix_error (error, "demo set-up in %s: ", home);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- setup show ----------------------------------------------------------------------- */
+
+static gchar *
+st_setup_name (X509_NAME *name)
+{
+  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
+  X509_NAME_print_ex (bio, name, 0, XN_FLAG_RFC2253);
+  char *p = NULL;
+  long n = BIO_get_mem_data (bio, &p);
+  return g_strndup (p, (gsize) MAX (n, 0));
+}
+
+static gchar *
+st_setup_time (const ASN1_TIME *t)
+{
+  struct tm tm;
+  if (ASN1_TIME_to_tm (t, &tm) != 1)
+    return g_strdup ("(invalid time)");
+  return st_time_iso8601_from_unix ((gint64) timegm (&tm));
+}
+
+static void
+st_setup_show_cert (GString *out, const char *indent, X509 *cert)
+{
+  g_autofree gchar *subject = st_setup_name (X509_get_subject_name (cert));
+  g_autofree gchar *issuer = st_setup_name (X509_get_issuer_name (cert));
+  g_autofree gchar *from = st_setup_time (X509_get0_notBefore (cert));
+  g_autofree gchar *until = st_setup_time (X509_get0_notAfter (cert));
+  int days = 0, secs = 0;
+  ASN1_TIME_diff (&days, &secs, NULL, X509_get0_notAfter (cert));
+  g_autoptr(BIGNUM) serial = ASN1_INTEGER_to_BN (X509_get0_serialNumber (cert), NULL);
+  char *serial_hex = serial != NULL ? BN_bn2hex (serial) : NULL;
+  g_string_append_printf (out, "%ssubject:  %s\n", indent, subject);
+  g_string_append_printf (out, "%sissuer:   %s\n", indent, issuer);
+  g_string_append_printf (out, "%sserial:   %s\n", indent, serial_hex != NULL ? serial_hex : "?");
+  g_string_append_printf (out, "%svalid:    %s to %s (%s%d days left)\n", indent, from, until,
+                          days < 0 || (days == 0 && secs < 0) ? "EXPIRED, " : "", days);
+  OPENSSL_free (serial_hex);
+}
+
+static void
+st_setup_show_key (GString *out, const char *what, const char *uri, StHsm *hsm)
+{
+  g_string_append_printf (out, "%s: %s\n", what, uri);
+  if (hsm == NULL)
+    return;
+  gboolean sensitive = FALSE, extractable = TRUE, never = FALSE;
+  g_autoptr(GError) error = NULL;
+  if (st_hsm_get_key_flags (hsm, uri, &sensitive, &extractable, &never, &error))
+    g_string_append_printf (out, "  in the token: %s, %s%s\n", sensitive ? "sensitive" : "NOT SENSITIVE",
+                            extractable ? "EXTRACTABLE" : "not extractable",
+                            never ? ", never extractable" : "");
+  else
+    g_string_append_printf (out, "  cannot read its attributes: %s\n", error->message);
+}
+
+gboolean
+st_setup_show (StConfig *config, const char *pin, GString *out, GError **error)
+{
+  g_return_val_if_fail (config != NULL && out != NULL, FALSE);
+  g_string_append_printf (out, "Station %s%s\n", config->station_id, config->demo ? " (demo)" : "");
+  g_string_append_printf (out, "Home: %s\n", config->home);
+  g_string_append_printf (out, "Configuration: %s\n", config->path);
+  g_string_append_printf (out, "HSM module: %s\n", config->hsm_module);
+  if (config->softhsm2_conf != NULL)
+    g_string_append_printf (out, "SoftHSM2 configuration: %s\n", config->softhsm2_conf);
+
+  g_autoptr(StCa) ca = NULL;
+  g_autoptr(GError) ca_error = NULL;
+  if (pin != NULL)
+    ca = st_ca_open (config, pin, &ca_error);
+  if (ca != NULL)
+    {
+      g_autofree gchar *desc = st_hsm_get_token_description (ca->hsm);
+      g_string_append_printf (out, "HSM token: %s (logged in)\n", desc);
+    }
+  else
+    g_string_append_printf (out, "HSM token: %s (%s)\n", config->hsm_token,
+                            pin == NULL ? "not opened: no PIN given" : "cannot open the CA, see below");
+  st_setup_show_key (out, "Issuing CA key", config->ca_key_uri, ca != NULL ? ca->hsm : NULL);
+  st_setup_show_key (out, "Station signing key", config->signing_key_uri, ca != NULL ? ca->hsm : NULL);
+
+  gboolean ok = TRUE;
+  g_autoptr(GError) local = NULL;
+  g_autoptr(StX509Stack) chain = st_ca_load_chain_file (config->chain_file, &local);
+  g_string_append_printf (out, "Chain: %s\n", config->chain_file);
+  if (chain != NULL)
+    for (int i = 0; i < sk_X509_num (chain); i++)
+      {
+        g_string_append_printf (out, "  [%d]\n", i);
+        st_setup_show_cert (out, "    ", sk_X509_value (chain, i));
+      }
+  else
+    {
+      g_string_append_printf (out, "  cannot read it: %s\n", local->message);
+      if (ok)
+        g_propagate_error (error, g_steal_pointer (&local));
+      ok = FALSE;
+    }
+  g_clear_error (&local);
+  g_autoptr(X509) root = st_ca_load_cert_file (config->root_file, &local);
+  g_string_append_printf (out, "Trusted root: %s\n", config->root_file);
+  if (root != NULL)
+    st_setup_show_cert (out, "  ", root);
+  else
+    {
+      g_string_append_printf (out, "  cannot read it: %s\n", local->message);
+      if (ok)
+        g_propagate_error (error, g_steal_pointer (&local));
+      ok = FALSE;
+    }
+  g_clear_error (&local);
+  g_autoptr(X509) signing = st_ca_load_cert (ca != NULL ? ca->hsm : NULL, config->signing_cert, &local);
+  g_string_append_printf (out, "Station signing certificate: %s\n", config->signing_cert);
+  if (signing != NULL)
+    st_setup_show_cert (out, "  ", signing);
+  else
+    {
+      g_string_append_printf (out, "  cannot read it: %s\n", local->message);
+      if (ok)
+        g_propagate_error (error, g_steal_pointer (&local));
+      ok = FALSE;
+    }
+  g_clear_error (&local);
+  g_string_append_printf (out, "Database: %s (%s)\n", config->db_path,
+                          g_file_test (config->db_path, G_FILE_TEST_EXISTS) ? "present" : "not created yet");
+  if (ca != NULL)
+    g_string_append (out, "Check: the keys match their certificates and the chain verifies to the root\n");
+  else if (ca_error != NULL)
+    {
+      g_string_append_printf (out, "Check: FAILED: %s\n", ca_error->message);
+      if (ok)
+        g_propagate_error (error, g_steal_pointer (&ca_error));
+      ok = FALSE;
+    }
+  return ok;
+}

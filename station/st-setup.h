@@ -1,0 +1,39 @@
+/* Station set-up: the demo station (a SoftHSM2 token of its own in HOME,
+ * a demo root, the issuing CA and the station signing certificate, all
+ * keys made and used inside the token) and `setup show`. */
+#pragma once
+
+#include <glib.h>
+
+#include "st-config.h"
+
+G_BEGIN_DECLS
+
+#define ST_SETUP_DEMO_TOKEN "station-demo"
+#define ST_SETUP_ROOT_LABEL "demo-root-ca"
+#define ST_SETUP_CA_LABEL "issuing-ca"
+#define ST_SETUP_SIGNING_LABEL "station-signing"
+
+/* Makes a demo station in @home (created 0700) with its own
+ * HOME/softhsm2.conf and token directory; nothing global changes except
+ * SOFTHSM2_CONF in this process's environment. The user PIN is @pin; the
+ * SO PIN is random, printed once on standard output and never stored.
+ *
+ * Idempotent: a HOME that holds a complete demo is checked (opened with
+ * @pin, keys and certificates present, chain verified) and left as it is.
+ * A HOME that holds a non-demo station.conf or unrelated files is refused
+ * (PERMISSION_DENIED). A half-made demo (a set-up that stopped before
+ * writing station.conf) is removed and made again.
+ *
+ * No StHsm of the same module may be open in the process meanwhile (the
+ * module must read the new SOFTHSM2_CONF). */
+gboolean st_setup_demo (const char *home, const char *pin, GError **error);
+
+/* What the station is set up with: module, token, key URIs (with their
+ * sensitive/extractable flags when @pin is given and the login works),
+ * the chain's subjects, issuers, validity and days left, the station
+ * signing certificate and the database path. Without @pin, what the
+ * files tell. Appends to @out even when it fails. */
+gboolean st_setup_show (StConfig *config, const char *pin, GString *out, GError **error);
+
+G_END_DECLS

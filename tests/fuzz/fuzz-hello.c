@@ -1,0 +1,31 @@
+/* libFuzzer: the HELLO result (TLV) parser. */
+#include <string.h>
+
+#include "st-agent-link.h"
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  StDeviceInfo info;
+  GError *error = NULL;
+  memset (&info, 0xa5, sizeof info);
+  if (st_agent_parse_hello (data, size, &info, &error))
+    {
+      if (info.uid_len < 1 || info.uid_len > ST_UID_MAX)
+        abort ();
+      if (memchr (info.model, 0, sizeof info.model) == NULL || info.model[0] == '\0')
+        abort ();
+      if (memchr (info.fw_version, 0, sizeof info.fw_version) == NULL)
+        abort ();
+      if (!g_utf8_validate (info.model, -1, NULL))
+        abort ();
+      if (info.max_payload < 256 || info.max_payload > 2048)
+        abort ();
+    }
+  else if (error == NULL)
+    abort ();
+  g_clear_error (&error);
+  return 0;
+}

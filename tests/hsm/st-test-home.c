@@ -1,0 +1,76 @@
+#include "st-test-home.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+
+#include "st-setup.h"
+
+gchar *
+st_test_make_tmpdir (void)
+{
+  g_autoptr(GError) error = NULL;
+  gchar *dir = g_dir_make_tmp ("station-test-XXXXXX", &error);
+  g_assert_no_error (error);
+  return dir;
+}
+
+void
+st_test_rm_rf (const char *path)
+{
+  GStatBuf st;
+  if (g_lstat (path, &st) != 0)
+    return;
+  if (S_ISDIR (st.st_mode))
+    {
+      GDir *dir = g_dir_open (path, 0, NULL);
+      if (dir != NULL)
+        {
+          const char *name;
+          while ((name = g_dir_read_name (dir)) != NULL)
+            {
+              g_autofree gchar *child = g_build_filename (path, name, NULL);
+              st_test_rm_rf (child);
+            }
+          g_dir_close (dir);
+        }
+      g_rmdir (path);
+    }
+  else
+    g_unlink (path);
+}
+
+const char *
+st_test_softhsm_module (void)
+{
+  const char *env = g_getenv ("ST_SOFTHSM_MODULE");
+  return env != NULL && *env != '\0' ? env : ST_SOFTHSM_MODULE;
+}
+
+StTestHome *
+st_test_home_new (void)
+{
+  g_autoptr(GError) error = NULL;
+  StTestHome *h = g_new0 (StTestHome, 1);
+  h->tmpdir = st_test_make_tmpdir ();
+  h->home = g_build_filename (h->tmpdir, "home", NULL);
+  gboolean ok = st_setup_demo (h->home, ST_TEST_PIN, &error);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  h->config = st_config_load (h->home, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (h->config);
+  return h;
+}
+
+void
+st_test_home_free (StTestHome *h)
+{
+  if (h == NULL)
+    return;
+  st_config_free (h->config);
+  if (h->tmpdir != NULL)
+    st_test_rm_rf (h->tmpdir);
+  g_free (h->home);
+  g_free (h->tmpdir);
+  g_free (h);
+}
