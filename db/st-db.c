@@ -1266,11 +1266,14 @@ st_db_w_unit_done (StDbConn *c, gpointer data, gint64 *result, GError **error)
   gint64 cert_id = 0;
   if (!st_db_w_unit_states (c, unit_id, &ustate, &cert_id, &cstate, error))
     return FALSE;
-  if (g_strcmp0 (ustate, "issued") != 0 || g_strcmp0 (cstate, "issued") != 0)
+  /* An interrupted unit waits in 'issued' with its certificate
+   * 'unconfirmed' until its device is seen again. */
+  if (g_strcmp0 (ustate, "issued") != 0 ||
+      (g_strcmp0 (cstate, "issued") != 0 && g_strcmp0 (cstate, "unconfirmed") != 0))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
                    "unit %" G_GINT64_FORMAT " is '%s' with certificate '%s': only an 'issued' unit "
-                   "with an 'issued' certificate can be done", unit_id, ustate,
+                   "with an 'issued' or 'unconfirmed' certificate can be done", unit_id, ustate,
                    cstate != NULL ? cstate : "(none)");
       return FALSE;
     }
@@ -1435,6 +1438,10 @@ st_db_w_cert_set_state (StDbConn *c, gpointer data, gint64 *result, GError **err
     }
   if (!st_db_w_cert_dispose (c, a->cert_id, a->state, a->reason, error))
     return FALSE;
+  /* 'unconfirmed': the unit keeps waiting for its device (an 'issued' unit
+   * stays 'issued'); 'voided': an unfinished unit ends here. */
+  if (g_strcmp0 (a->state, "unconfirmed") == 0 && g_strcmp0 (ustate, "issued") == 0)
+    return TRUE;
   g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
       "UPDATE units SET state = 'failed', fail_step = 'recovery', fail_reason = ?, finished_at = ?"
       " WHERE id = ? AND state IN ('started','issuing','issued')", error);

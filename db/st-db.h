@@ -119,8 +119,10 @@ gboolean st_db_unit_fail (StDb *db, gint64 unit_id, const char *step, const char
  * seen again. @state is 'voided', 'unconfirmed' or 'active'. Allowed moves:
  * issuing -> voided|unconfirmed; issued -> active|voided|unconfirmed;
  * unconfirmed -> active|voided; active -> voided. With 'active' the unit
- * becomes 'done'; with 'voided'/'unconfirmed' a unit still in
- * started/issuing/issued becomes 'failed' (step "recovery", @reason). */
+ * becomes 'done'; with 'voided' a unit still in started/issuing/issued
+ * becomes 'failed' (step "recovery", @reason); with 'unconfirmed' a unit in
+ * 'issued' stays 'issued' (it waits for its device, and st_db_unit_done or
+ * st_db_unit_fail ends it later), one in started/issuing becomes 'failed'. */
 gboolean st_db_cert_set_state (StDb *db, gint64 cert_id, const char *state,
                                const char *reason, GError **error);
 /* Highest product_seq used for @product (the batches' product name), 0 if

@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
+#include <openssl/rand.h>
 
 #include "st-error.h"
 #include "st-ossl.h"
@@ -138,6 +139,12 @@ typedef struct {
   void *dl;
   CK_FUNCTION_LIST_PTR fl;
   GPtrArray *slot_lists; /* of StP11SlotList, newest last */
+  /* token label -> SHA-256 (salt, label, PIN) of the PIN the token last
+   * accepted in this process: a second login while the token is already
+   * logged in (C_Login answers CKR_USER_ALREADY_LOGGED_IN whatever the
+   * PIN) is checked against it. Memory only. */
+  GHashTable *pin_digests;
+  guint8 salt[16];
 } StP11Module;
 
 static GMutex st_modules_lock;
@@ -208,6 +215,9 @@ st_p11_module_acquire (const char *path, GError **error)
   m->dl = dl;
   m->fl = fl;
   m->slot_lists = g_ptr_array_new ();
+  m->pin_digests = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  if (RAND_bytes (m->salt, sizeof m->salt) != 1)
+    g_debug ("RAND_bytes failed: the PIN digests are unsalted");
   st_modules = g_slist_prepend (st_modules, m);
   return m;
 }
@@ -215,10 +225,11 @@ st_p11_module_acquire (const char *path, GError **error)
 /* The libp11 slot of the initialised token labelled @label: from the
  * newest list that has it, unless @fresh, else from a new list (new
  * tokens, fresh object handles). Lists the labels seen in @seen. */
-static PKCS11_SLOT *
+static gboolean
 st_p11_module_find_token (StP11Module *m, const char *label, gboolean fresh, GString *seen,
-                          GError **error)
+                          PKCS11_SLOT **found_out, GError **error)
 {
+  *found_out = NULL;
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&st_modules_lock);
   for (guint l = m->slot_lists->len; l > 0 && !fresh; l--)
     {
@@ -227,7 +238,10 @@ st_p11_module_find_token (StP11Module *m, const char *label, gboolean fresh, GSt
         {
           PKCS11_TOKEN *tok = list->slots[i].token;
           if (tok != NULL && tok->initialized && g_strcmp0 (tok->label, label) == 0)
-            return &list->slots[i];
+            {
+              *found_out = &list->slots[i];
+              return TRUE;
+            }
         }
     }
   StP11SlotList *list = g_new0 (StP11SlotList, 1);
@@ -235,7 +249,7 @@ st_p11_module_find_token (StP11Module *m, const char *label, gboolean fresh, GSt
     {
       g_free (list);
       st_hsm_set_p11_error (error, "listing the slots of the PKCS#11 module");
-      return NULL;
+      return FALSE;
     }
   g_ptr_array_add (m->slot_lists, list);
   PKCS11_SLOT *found = NULL;
@@ -248,7 +262,18 @@ st_p11_module_find_token (StP11Module *m, const char *label, gboolean fresh, GSt
         found = &list->slots[i];
       g_string_append_printf (seen, "%s'%s'", seen->len > 0 ? ", " : "", tok->label);
     }
-  return found;
+  *found_out = found;
+  return TRUE;
+}
+
+gboolean
+st_hsm_module_in_use (const char *module_path)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&st_modules_lock);
+  for (GSList *l = st_modules; l != NULL; l = l->next)
+    if (g_strcmp0 (((StP11Module *) l->data)->path, module_path) == 0)
+      return TRUE;
+  return FALSE;
 }
 
 static void
@@ -265,6 +290,8 @@ st_p11_module_release (StP11Module *m)
       g_free (list);
     }
   g_ptr_array_unref (m->slot_lists);
+  g_hash_table_unref (m->pin_digests);
+  st_memwipe (m->salt, sizeof m->salt);
   /* libp11 finalises the module (C_Finalize) in its unload: the next
    * load reads the module's configuration (SOFTHSM2_CONF) anew. */
   PKCS11_CTX_unload (m->ctx);
@@ -531,6 +558,18 @@ st_hsm_keep_pin (StHsm *hsm, const char *pin, GError **error)
   return TRUE;
 }
 
+static void
+st_hsm_pin_digest (StHsm *hsm, const char *pin, guint8 out[32])
+{
+  g_autoptr(EVP_MD_CTX) md = EVP_MD_CTX_new ();
+  unsigned int len = 0;
+  EVP_DigestInit_ex (md, EVP_sha256 (), NULL);
+  EVP_DigestUpdate (md, hsm->mod->salt, sizeof hsm->mod->salt);
+  EVP_DigestUpdate (md, hsm->label, strlen (hsm->label) + 1);
+  EVP_DigestUpdate (md, pin, strlen (pin));
+  EVP_DigestFinal_ex (md, out, &len);
+}
+
 static gboolean
 st_hsm_open_session (StHsm *hsm, GError **error)
 {
@@ -572,11 +611,12 @@ st_hsm_session (StHsm *hsm, CK_SESSION_HANDLE *session, GError **error)
        * dead. A new slot list gives fresh ones; the old one stays with the
        * module for the EVP_PKEYs that still point into it. */
       g_autoptr(GString) seen = g_string_new (NULL);
-      PKCS11_SLOT *slot = st_p11_module_find_token (hsm->mod, hsm->label, TRUE, seen, error);
+      PKCS11_SLOT *slot = NULL;
+      if (!st_p11_module_find_token (hsm->mod, hsm->label, TRUE, seen, &slot, error))
+        return FALSE;
       if (slot == NULL)
         {
-          if (error != NULL && *error == NULL)
-            g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+          g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
                          "the token '%s' is gone (tokens seen: %s): plug it in again", hsm->label,
                          seen->len > 0 ? seen->str : "none");
           return FALSE;
@@ -624,11 +664,11 @@ st_hsm_open (const char *module_path, const char *token_label, GError **error)
   hsm->mod = mod;
   hsm->label = g_strdup (token_label);
   g_autoptr(GString) seen = g_string_new (NULL);
-  hsm->slot = st_p11_module_find_token (mod, token_label, FALSE, seen, error);
+  if (!st_p11_module_find_token (mod, token_label, FALSE, seen, &hsm->slot, error))
+    return NULL;
   if (hsm->slot == NULL)
     {
-      if (error != NULL && *error == NULL)
-        g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
                      "no token labelled '%s' in %s (tokens seen: %s): check the token label "
                      "in station.conf and that the token is plugged in",
                      token_label, module_path, seen->len > 0 ? seen->str : "none");
@@ -658,9 +698,35 @@ st_hsm_login (StHsm *hsm, const char *pin, GError **error)
   CK_SESSION_HANDLE session;
   if (!st_hsm_session (hsm, &session, error))
     return FALSE;
-  /* One C_Login logs the whole application in (every session on this
-   * token, libp11's included). */
-  CK_RV rv = st_hsm_c_login (hsm, pin);
+  CK_SESSION_INFO info;
+  CK_RV rv = hsm->mod->fl->C_GetSessionInfo (session, &info);
+  if (rv != CKR_OK)
+    {
+      st_hsm_set_ckr (error, rv, "C_GetSessionInfo");
+      return FALSE;
+    }
+  guint8 digest[32];
+  st_hsm_pin_digest (hsm, pin, digest);
+  if (info.state == CKS_RW_USER_FUNCTIONS || info.state == CKS_RO_USER_FUNCTIONS)
+    {
+      /* Already logged in by this process: C_Login would accept any PIN. */
+      g_autoptr(GMutexLocker) mlocker = g_mutex_locker_new (&st_modules_lock);
+      const guint8 *known = g_hash_table_lookup (hsm->mod->pin_digests, hsm->label);
+      if (known != NULL && CRYPTO_memcmp (known, digest, sizeof digest) != 0)
+        rv = CKR_PIN_INCORRECT;
+    }
+  else
+    {
+      /* One C_Login logs the whole application in (every session on this
+       * token, libp11's included). */
+      rv = st_hsm_c_login (hsm, pin);
+      if (rv == CKR_OK)
+        {
+          g_autoptr(GMutexLocker) mlocker = g_mutex_locker_new (&st_modules_lock);
+          g_hash_table_insert (hsm->mod->pin_digests, g_strdup (hsm->label), g_memdup2 (digest, sizeof digest));
+        }
+    }
+  st_memwipe (digest, sizeof digest);
   if (rv != CKR_OK)
     {
       g_autofree gchar *what = g_strdup_printf ("login to token '%s' failed", hsm->label);

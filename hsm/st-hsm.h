@@ -94,6 +94,11 @@ const char *st_hsm_get_token_label (StHsm *hsm);
 void st_hsm_free (StHsm *hsm);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StHsm, st_hsm_free)
 
+/* Whether @module_path is loaded in this process (an StHsm or a token
+ * creation holds it). SoftHSM2 reads SOFTHSM2_CONF only when it is
+ * loaded: a demo set-up with a new configuration needs it unloaded. */
+gboolean st_hsm_module_in_use (const char *module_path);
+
 /* Token creation for the demo: initialises a free (uninitialised) token
  * slot of the module with @label, the SO PIN and the user PIN. */
 gboolean st_hsm_init_token (const char *module_path, const char *label, const char *so_pin,

@@ -513,6 +513,13 @@ st_setup_demo (const char *home_arg, const char *pin, GError **error)
                    "the demo token needs a user PIN of 1 to %d characters (STATION_HSM_PIN)", ST_HSM_PIN_MAX);
       return FALSE;
     }
+  if (st_hsm_module_in_use (ST_SOFTHSM_MODULE))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
+                   "the SoftHSM2 module is in use in this process (an HSM handle is open): "
+                   "close it before a demo set-up, which needs the module to read its own configuration");
+      return FALSE;
+    }
   g_autofree gchar *home = g_canonicalize_filename (home_arg, NULL);
   StSetupHomeState state;
   if (!st_setup_inspect_home (home, &state, error))

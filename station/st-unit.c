@@ -638,14 +638,15 @@ st_unit_run_steps (StUnit *u, GError **error)
 {
   StLine *line = u->line;
   StBackend *backend = u->backend;
-  const StDeviceInfo *info = u->info;
   StUnitResult *result = u->result;
   g_autoptr(GError) dev_error = NULL;
 
   /* A unit an earlier run left in ISSUED? */
   g_mutex_lock (&line->lock);
   StDbUnit *pending = NULL;
-  g_hash_table_steal_extended (line->pending, result->uid_hex, NULL, (gpointer *) &pending);
+  g_autofree gchar *pending_key = NULL;
+  g_hash_table_steal_extended (line->pending, result->uid_hex, (gpointer *) &pending_key,
+                               (gpointer *) &pending);
   g_mutex_unlock (&line->lock);
   if (pending != NULL)
     {

@@ -345,7 +345,7 @@ cmd_batch (StCli *cli, int argc, char **argv)
   argc--;
   argv++;
 
-  g_autofree gchar **ports = NULL;
+  g_auto(GStrv) ports = NULL;
   gint units = 0, wait_s = 60;
   gboolean allow_reprovision = FALSE;
   const GOptionEntry run_entries[] = {

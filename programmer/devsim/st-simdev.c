@@ -68,6 +68,10 @@ struct _StSimSocket {
   EVP_PKEY *other_key;        /* POP_OTHER_KEY */
   gboolean streaming_garbage;
   gboolean last_damaged;
+  /* The station opened the port afresh (its lone 0x00 arrived) and has had no
+   * answer since: it has shown the operator no result for the device in the
+   * socket, so the operator has not swapped it (see the swap rule). */
+  gboolean fresh_session;
   gboolean unplug_armed;
   gboolean unplug_done;
 
@@ -440,9 +444,13 @@ st_sim_hook_output (void *user_data, const uint8_t *data, size_t len)
   if (flipped)
     return;
 
+  gboolean fresh = s->fresh_session;
+  s->fresh_session = FALSE;
   if (resp.op == (ST_AGENT_OP_HELLO | ST_AGENT_OP_RESPONSE) && resp.payload[0] == ST_AGENT_RC_OK)
     {
-      if (s->cur->finished)
+      /* A station that restarted (crash, power cut) after COMMIT finds the
+       * device still in the socket: the swap waits for its next HELLO. */
+      if (s->cur->finished && !fresh)
         st_sim_start_empty (s);
       else if (s->cur->presented_locked)
         {
@@ -1127,6 +1135,8 @@ st_sim_socket_receive (StSimSocket *socket, const guint8 *data, gsize len, GByte
         st_sim_socket_tick (socket);
       if (socket->phase != ST_SIM_PHASE_PRESENT || socket->streaming_garbage)
         continue;
+      if (data[i] == 0 && socket->agent->rx.n == 0 && !socket->agent->rx.discarding)
+        socket->fresh_session = TRUE; /* an empty frame: a freshly opened port */
       st_agent_receive (socket->agent, data + i, 1);
     }
   if (socket->phase == ST_SIM_PHASE_PRESENT && socket->streaming_garbage)

@@ -6,7 +6,11 @@
  * already locked and answered a HELLO; the HELLO that follows a finished unit
  * is still answered by the old device; after it the socket is empty for
  * swap_delay_ms, then the next device (fresh uid) answers. After @units
- * devices the socket stays empty. Protocol handling is the portable device
+ * devices the socket stays empty. One exception models the operator, who
+ * swaps a device only once the station has shown its result: when that HELLO
+ * is the first request after the station opened the port afresh (its lone
+ * 0x00), the station restarted and showed nothing, so the device stays and
+ * the swap waits for the next such HELLO. Protocol handling is the portable device
  * core of programmer/agent/; this library supplies its hooks. */
 #pragma once
 

@@ -620,6 +620,20 @@ test_fail (Fixture *f, gconstpointer data)
   g_assert_cmpstr (r3->void_reason, ==, "device re-identified without it");
   g_assert_cmpstr (r4->state, ==, "done");
   g_assert_cmpstr (r4->cert_state, ==, "active");
+  /* interrupted after issuance: the unit waits for its device, then ends */
+  gint64 c5 = 0;
+  gint64 u5 = begin_reserve (f->db, batch, "f5", 5, FALSE, &c5, &error);
+  g_autoptr(GBytes) der5 = fake_der ("der", 5);
+  g_assert_true (st_db_cert_issued (f->db, c5, der5, &error));
+  g_assert_true (st_db_cert_set_state (f->db, c5, "unconfirmed", "interrupted", &error));
+  g_autoptr(StDbUnit) r5 = st_db_unit_get (f->db, u5, &error);
+  g_assert_cmpstr (r5->state, ==, "issued");
+  g_assert_cmpstr (r5->cert_state, ==, "unconfirmed");
+  g_assert_true (st_db_unit_done (f->db, u5, &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbUnit) r5b = st_db_unit_get (f->db, u5, &error);
+  g_assert_cmpstr (r5b->state, ==, "done");
+  g_assert_cmpstr (r5b->cert_state, ==, "active");
   /* a voided certificate never comes back */
   g_assert_false (st_db_cert_set_state (f->db, c3, "active", NULL, &error));
   g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);

@@ -311,6 +311,19 @@ test_two_handles (void)
   g_autoptr(StCa) ca = st_ca_open (h->config, ST_TEST_PIN, &error);
   g_assert_no_error (error);
   guint gen = st_hsm_get_login_generation (ca->hsm);
+  /* the token is logged in already: a wrong PIN is still refused */
+  {
+    g_autoptr(StHsm) other = st_hsm_open (h->config->hsm_module, h->config->hsm_token, &error);
+    g_assert_no_error (error);
+    g_assert_false (st_hsm_login (other, "000000", &error));
+    g_assert_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED);
+    g_assert_nonnull (strstr (error->message, "CKR_PIN_INCORRECT"));
+    g_clear_error (&error);
+    g_autoptr(StCa) ca2 = st_ca_open (h->config, "000000", &error);
+    g_assert_null (ca2);
+    g_assert_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED);
+    g_clear_error (&error);
+  }
   for (int i = 0; i < 2; i++)
     {
       StHsm *other = open_logged_in (h);
@@ -324,6 +337,11 @@ test_two_handles (void)
       g_assert_no_error (error);
     }
   g_assert_cmpuint (st_hsm_get_login_generation (ca->hsm), ==, gen);
+  /* no demo set-up while the module is loaded with this HOME's token */
+  g_autofree gchar *tmp = st_test_make_tmpdir ();
+  g_assert_false (st_setup_demo (tmp, ST_TEST_PIN, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_BUSY);
+  st_test_rm_rf (tmp);
 }
 
 /* A token reset closes every session (logged out, object handles gone):
@@ -357,6 +375,44 @@ test_relogin (void)
   guint8 r[8];
   g_assert_true (st_hsm_random (ca->hsm, r, sizeof r, &error));
   g_assert_no_error (error);
+}
+
+/* Worker threads signing with the one CA key, serialised by st_hsm_lock. */
+typedef struct {
+  StCa *ca;
+  gint failures;
+} ThreadsCtx;
+
+static gpointer
+sign_worker (gpointer data)
+{
+  ThreadsCtx *t = data;
+  for (int i = 0; i < 20; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      if (!st_ca_check_key_matches (t->ca->hsm, t->ca->ca_key, t->ca->ca_cert, "issuing CA", &error))
+        g_atomic_int_inc (&t->failures);
+      guint8 r[16];
+      if (!st_hsm_random (t->ca->hsm, r, sizeof r, &error))
+        g_atomic_int_inc (&t->failures);
+    }
+  return NULL;
+}
+
+static void
+test_threads (void)
+{
+  g_autoptr(StTestHome) h = st_test_home_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StCa) ca = st_ca_open (h->config, ST_TEST_PIN, &error);
+  g_assert_no_error (error);
+  ThreadsCtx t = { ca, 0 };
+  GThread *threads[4];
+  for (gsize i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("signer", sign_worker, &t);
+  for (gsize i = 0; i < G_N_ELEMENTS (threads); i++)
+    g_thread_join (threads[i]);
+  g_assert_cmpint (t.failures, ==, 0);
 }
 
 /* ---- PIN prompt on a real pseudo-terminal ---------------------------------------------- */
@@ -781,6 +837,7 @@ main (int argc, char **argv)
   g_test_add_func ("/hsm/random", test_random);
   g_test_add_func ("/hsm/relogin", test_relogin);
   g_test_add_func ("/hsm/two-handles", test_two_handles);
+  g_test_add_func ("/hsm/threads", test_threads);
   g_test_add_func ("/hsm/pin/env", test_read_pin_env);
   g_test_add_func ("/hsm/pin/tty", test_read_pin_tty);
   g_test_add_func ("/hsm/pin/no-tty", test_read_pin_no_tty);
