@@ -277,11 +277,22 @@ st_unit_deliver (StUnit *u, X509 *cert, GBytes *cert_der, gboolean write_cert,
       return FALSE;
     }
   g_autoptr(GBytes) sig = st_backend_sign (be, challenge, &dev_error);
-  if (sig == NULL)
+  gboolean passive = sig == NULL && line->profile->key_mode == ST_KEY_MODE_STATION_KEY &&
+                     g_error_matches (dev_error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
+  if (passive)
+    {
+      /* A passive device (ROM bootloader, SWD) cannot sign: the station made
+       * the key, and the backend's COMMIT reads the whole credential blob
+       * back and compares it byte for byte. */
+      g_debug ("%s: no proof of possession (%s); the key is the station's", be->port,
+               dev_error->message);
+      g_clear_error (&dev_error);
+    }
+  else if (sig == NULL)
     return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
                          "the device did not answer the proof-of-possession challenge: retry, then put it aside",
                          dev_error, ST_DB_CERT_VOID, error);
-  if (!st_pop_verify (cert, challenge, sig, &dev_error))
+  else if (!st_pop_verify (cert, challenge, sig, &dev_error))
     return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
                          "the device could not prove it holds the key of its certificate: put it aside for QA",
                          dev_error, ST_DB_CERT_VOID, error);
