@@ -617,6 +617,13 @@ st_issue_tbs_der (X509 *cert, GError **error)
 gboolean
 st_issue_sign (X509 *cert, EVP_PKEY *ca_key, X509 *ca_cert, GError **error)
 {
+  return st_issue_sign_locked (cert, ca_key, ca_cert, NULL, NULL, NULL, error);
+}
+
+gboolean
+st_issue_sign_locked (X509 *cert, EVP_PKEY *ca_key, X509 *ca_cert, StIssueLockFunc lock,
+                      StIssueLockFunc unlock, gpointer lock_data, GError **error)
+{
   g_return_val_if_fail (cert != NULL && ca_key != NULL && ca_cert != NULL, FALSE);
   const EVP_MD *md = NULL;
   int sig_nid = NID_undef;
@@ -627,7 +634,12 @@ st_issue_sign (X509 *cert, EVP_PKEY *ca_key, X509 *ca_cert, GError **error)
     return FALSE;
 
   st_error_clear_openssl ();
-  if (X509_sign (cert, ca_key, md) <= 0)
+  if (lock != NULL)
+    lock (lock_data);
+  int signed_len = X509_sign (cert, ca_key, md);
+  if (unlock != NULL)
+    unlock (lock_data);
+  if (signed_len <= 0)
     {
       st_error_set_openssl (error, ST_ERROR_INTERNAL, "signing the certificate with the CA key failed");
       return FALSE;

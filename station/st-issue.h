@@ -67,6 +67,12 @@ GBytes *st_issue_tbs_der (X509 *cert, GError **error);
  * signature with the CA certificate's public key (X509_verify == 1).
  * Exactly one signing operation per call. */
 gboolean st_issue_sign (X509 *cert, EVP_PKEY *ca_key, X509 *ca_cert, GError **error);
+/* The same, calling @lock and @unlock just around the signature itself, so
+ * that the checks before and after it run outside the HSM's lock (in
+ * parallel across sockets). */
+typedef void (*StIssueLockFunc) (gpointer data);
+gboolean st_issue_sign_locked (X509 *cert, EVP_PKEY *ca_key, X509 *ca_cert, StIssueLockFunc lock,
+                               StIssueLockFunc unlock, gpointer lock_data, GError **error);
 
 /* Lints a signed certificate against the profile before it is recorded:
  * version 3, serial, issuer and AKI match the CA, the signature verifies,

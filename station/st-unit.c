@@ -379,6 +379,18 @@ st_unit_deliver (StUnit *u, X509 *cert, GBytes *cert_der, gboolean write_cert,
   return TRUE;
 }
 
+static void
+st_unit_hsm_lock (gpointer hsm)
+{
+  st_hsm_lock (hsm);
+}
+
+static void
+st_unit_hsm_unlock (gpointer hsm)
+{
+  st_hsm_unlock (hsm);
+}
+
 /* Issue: build, reserve (ISSUING), sign, check, record (ISSUED). */
 static gboolean
 st_unit_issue (StUnit *u, EVP_PKEY *pubkey, X509 **cert_out, GBytes **der_out,
@@ -457,9 +469,9 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, X509 **cert_out, GBytes **der_out,
   st_fault_point ("after-reserve");
 
   st_unit_step (u, "sign");
-  st_hsm_lock (line->ca->hsm);
-  gboolean signed_ok = st_issue_sign (cert, line->ca->ca_key, line->ca->ca_cert, &local);
-  st_hsm_unlock (line->ca->hsm);
+  gboolean signed_ok = st_issue_sign_locked (cert, line->ca->ca_key, line->ca->ca_cert,
+                                             st_unit_hsm_lock, st_unit_hsm_unlock, line->ca->hsm,
+                                             &local);
   if (!signed_ok)
     return st_unit_fail (u, ST_UNIT_FAILED, "sign",
                          "the HSM did not sign the certificate: call the shift lead (HSM problem)",

@@ -6,13 +6,20 @@
 uint32_t
 st_crc32 (uint32_t crc, const uint8_t *data, size_t len)
 {
-  /* Bitwise, reflected polynomial 0xEDB88320: no table, no static state. */
+  /* Reflected polynomial 0xEDB88320, four bits at a time: a 64-byte table
+   * (small enough for any firmware), four times the speed of bitwise. */
+  static const uint32_t nibble[16] = {
+    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu,
+    0x76DC4190u, 0x6B6B51F4u, 0x4DB26158u, 0x5005713Cu,
+    0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
+    0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu,
+  };
   crc = ~crc;
   for (size_t i = 0; i < len; i++)
     {
       crc ^= data[i];
-      for (int k = 0; k < 8; k++)
-        crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+      crc = (crc >> 4) ^ nibble[crc & 0x0fu];
+      crc = (crc >> 4) ^ nibble[crc & 0x0fu];
     }
   return ~crc;
 }
