@@ -1139,8 +1139,31 @@ st_sim_socket_new (const StSimSocketConfig *config, GError **error)
           return NULL;
         }
     }
+  else if (config->present > 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "device %u cannot be presented again: there is no state file %s", config->present,
+                   s->state_file != NULL ? s->state_file : "(none given)");
+      return NULL;
+    }
   else
     st_sim_present_next (s);
+  if (config->present > 0)
+    {
+      /* A device from the state file back in the socket, as committed
+       * (QA putting a flashed unit into its test socket). */
+      if (config->present > s->records->len)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                       "device %u cannot be presented again: %s records %u device(s)",
+                       config->present, s->state_file, s->records->len);
+          return NULL;
+        }
+      st_sim_drop_device (s);
+      if (!st_sim_activate (s, config->present - 1, error))
+        return NULL;
+      s->units = s->records->len; /* no new devices after it */
+    }
   s->dirty = TRUE;
   st_sim_save_if_dirty (s);
   return g_steal_pointer (&s);

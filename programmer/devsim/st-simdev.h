@@ -43,6 +43,7 @@ typedef struct {
   guint fault_unit;         /* 0 = all devices; N = only the N-th device (1-based) has the faults */
   guint swap_delay_ms;      /* time after the HELLO that follows a finished unit before the next device answers; 0 = next HELLO sees it */
   const char *state_file;   /* NULL or a path: JSON (json-glib) rewritten durably after every change, listing every device presented with uid hex, state, committed cert (base64 DER), number of KEYGEN executions, number of keys made, commits; on start, an existing file is loaded so a restarted devsim presents the same current device in the same state */
+  guint present;            /* 0, or N: with state_file, put device N (1-based) of the file back into the socket in its committed state, and no other device after it */
 } StSimSocketConfig;
 
 typedef struct _StSimSocket StSimSocket;

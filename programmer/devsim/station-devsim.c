@@ -149,6 +149,7 @@ main (int argc, char **argv)
   gint swap_delay_ms = 150;
   g_auto(GStrv) fault_names = NULL;
   gint fault_unit = 0;
+  gint present = 0;
   gint algorithms = 0x07;
   g_autofree gchar *mode = NULL;
   gboolean exit_on_stdin_eof = FALSE;
@@ -161,6 +162,8 @@ main (int argc, char **argv)
     { "swap-delay-ms", 0, 0, G_OPTION_ARG_INT, &swap_delay_ms, "Empty-socket time between two devices (default 150)", "N" },
     { "fault", 0, 0, G_OPTION_ARG_STRING_ARRAY, &fault_names, "Fault to inject (repeatable)", "NAME" },
     { "fault-unit", 0, 0, G_OPTION_ARG_INT, &fault_unit, "Only the N-th device (1-based) has the faults (0: all)", "N" },
+    { "present", 0, 0, G_OPTION_ARG_INT, &present,
+      "With --state: put device N (1-based) of the state file back into the socket as committed (a QA socket)", "N" },
     { "mode", 0, 0, G_OPTION_ARG_STRING, &mode, "Device protocol: agent (default)", "MODE" },
     { "exit-on-stdin-eof", 0, 0, G_OPTION_ARG_NONE, &exit_on_stdin_eof, "Exit when stdin closes", NULL },
     { NULL },
@@ -186,7 +189,7 @@ main (int argc, char **argv)
       g_printerr ("station-devsim: mode '%s' is not supported (only 'agent')\n", mode);
       return 2;
     }
-  if (units < 0 || swap_delay_ms < 0 || fault_unit < 0 || seed < 0 || seed > G_MAXUINT32
+  if (units < 0 || swap_delay_ms < 0 || fault_unit < 0 || present < 0 || seed < 0 || seed > G_MAXUINT32
       || algorithms <= 0 || algorithms > 0x07)
     {
       g_printerr ("station-devsim: --units, --swap-delay-ms, --fault-unit must be >= 0, --seed 0..4294967295, "
@@ -205,6 +208,7 @@ main (int argc, char **argv)
   config.fault_unit = (guint) fault_unit;
   config.swap_delay_ms = (guint) swap_delay_ms;
   config.state_file = state_file;
+  config.present = (guint) present;
 
   sock = st_sim_socket_new (&config, &error);
   if (sock == NULL)

@@ -183,3 +183,15 @@ st_fixture_teardown (StFixture *f, gconstpointer data)
   g_free (f->tmp);
   g_free (f->home);
 }
+
+void
+st_stop_devsims (StFixture *f)
+{
+  for (guint i = 0; i < f->sims->len; i++)
+    {
+      GSubprocess *proc = g_ptr_array_index (f->sims, i);
+      g_subprocess_force_exit (proc);
+      g_subprocess_wait (proc, NULL, NULL);
+    }
+  g_ptr_array_set_size (f->sims, 0);
+}

@@ -25,6 +25,9 @@ int st_run_stationv (StFixture *f, const char *const *env_extra, gchar **out, gc
 /* Starts `station-devsim ARGS...` and returns its pseudo-terminal path. */
 gchar *st_start_devsim (StFixture *f, const char *first, ...) G_GNUC_NULL_TERMINATED;
 
+/* Stops every simulator started so far. */
+void st_stop_devsims (StFixture *f);
+
 /* Runs a command (NULL-terminated argv) and returns its exit status. */
 int st_run_tool (gchar **out, gchar **err, const char *first, ...) G_GNUC_NULL_TERMINATED;
 

@@ -341,6 +341,49 @@ test_refusals_and_hostile_devices (StFixture *f, gconstpointer data)
   g_assert_cmpint (st_run_station (f, &out, NULL, "manifest", "verify", dir, NULL), ==, 0);
 }
 
+/* QA re-verification of flashed units, put back into a socket. */
+static void
+test_qa_unit_verify (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 2);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *state = g_build_filename (f->tmp, "sim.json", NULL);
+  /* The second device proves possession with another key: it fails. */
+  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "31", "--state", state,
+                                            "--fault", "pop-other-key", "--fault-unit", "2", NULL);
+  g_autofree gchar *out = NULL;
+  g_assert_cmpint (st_run_station (f, &out, NULL, "batch", "run", id, "--port", port, "--units", "2", NULL), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 1);
+  st_stop_devsims (f);
+
+  /* The good unit in the QA socket: every check passes, and it is recorded. */
+  g_autofree gchar *qa1 = st_start_devsim (f, "--state", state, "--present", "1", NULL);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station (f, &out, NULL, "unit", "verify", "--port", qa1, NULL), ==, 0);
+  const char *checks[] = { "committed", "certificate", "chain", "proof-of-possession", "record" };
+  for (guint i = 0; i < G_N_ELEMENTS (checks); i++)
+    {
+      g_autofree gchar *line = g_strdup_printf ("ok    %s", checks[i]);
+      g_assert_cmpuint (st_count_lines (out, line), ==, 1);
+    }
+  g_assert_nonnull (strstr (out, "PASS"));
+  st_stop_devsims (f);
+
+  /* The failed one: never committed, nothing live on record. */
+  g_autofree gchar *qa2 = st_start_devsim (f, "--state", state, "--present", "2", NULL);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station (f, &out, NULL, "unit", "verify", "--port", qa2, NULL), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, "FAIL  committed"), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, "FAIL  record"), ==, 1);
+
+  /* Both verifications are on record. */
+  g_autofree gchar *db = g_build_filename (f->home, "station.db", NULL);
+  g_autofree gchar *events = NULL;
+  g_assert_cmpint (st_run_tool (&events, NULL, "sqlite3", db,
+                                "SELECT count(*) FROM events WHERE event = 'qa-verify-unit'", NULL), ==, 0);
+  g_assert_cmpint (g_ascii_strtoll (events, NULL, 10), ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -355,5 +398,6 @@ main (int argc, char **argv)
   g_test_add ("/line/station-key", StFixture, NULL, st_fixture_setup, test_station_key, st_fixture_teardown);
   g_test_add ("/line/refusals-and-hostile-devices", StFixture, NULL, st_fixture_setup,
               test_refusals_and_hostile_devices, st_fixture_teardown);
+  g_test_add ("/line/qa-unit-verify", StFixture, NULL, st_fixture_setup, test_qa_unit_verify, st_fixture_teardown);
   return g_test_run ();
 }
