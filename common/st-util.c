@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 gchar *
@@ -150,4 +151,28 @@ st_file_write_durable (const char *path, const void *data, gsize len,
       close (dfd);
     }
   return TRUE;
+}
+
+void
+st_rm_rf (const char *path)
+{
+  GStatBuf st;
+  if (g_lstat (path, &st) != 0)
+    return;
+  if (!S_ISDIR (st.st_mode))
+    {
+      g_unlink (path);
+      return;
+    }
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  if (dir != NULL)
+    {
+      const char *name;
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree gchar *child = g_build_filename (path, name, NULL);
+          st_rm_rf (child);
+        }
+    }
+  g_rmdir (path);
 }

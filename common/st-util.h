@@ -24,4 +24,8 @@ gchar *st_time_iso8601_from_unix (gint64 unix_seconds);
 gboolean st_file_write_durable (const char *path, const void *data, gsize len,
                                 int mode, GError **error);
 
+/* Removes @path and, when it is a folder, everything below it (symbolic
+ * links are removed, never followed). Best effort: errors are ignored. */
+void st_rm_rf (const char *path);
+
 G_END_DECLS

@@ -69,25 +69,6 @@ st_bench_raw_issuance (StCa *ca, const char *profile_text, guint count,
   return TRUE;
 }
 
-static void
-st_rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  if (dir != NULL)
-    {
-      const char *name;
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree gchar *child = g_build_filename (path, name, NULL);
-          if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-            st_rm_rf (child);
-          else
-            g_unlink (child);
-        }
-    }
-  g_rmdir (path);
-}
-
 static gboolean
 st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
               guint per_slot, StBenchResult *result, GError **error)

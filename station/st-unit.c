@@ -240,6 +240,28 @@ st_bytes_equal0 (GBytes *a, GBytes *b)
   return a != NULL && b != NULL && g_bytes_equal (a, b);
 }
 
+/* Asks the device to sign a fresh challenge and checks the signature with
+ * @cert's key. FALSE with the reason when it does not prove possession;
+ * @error (not @dev_error) only when the station itself failed. */
+static gboolean
+st_unit_prove (StUnit *u, X509 *cert, GBytes **sig_out, gboolean *proved,
+               GError **dev_error, GError **error)
+{
+  guint8 challenge[32];
+  *proved = FALSE;
+  if (RAND_bytes (challenge, sizeof challenge) != 1)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "RAND_bytes");
+      return FALSE;
+    }
+  g_autoptr(GBytes) sig = st_backend_sign (u->backend, challenge, dev_error);
+  if (sig != NULL)
+    *proved = st_pop_verify (cert, challenge, sig, dev_error);
+  if (sig_out != NULL)
+    *sig_out = g_steal_pointer (&sig);
+  return TRUE;
+}
+
 /* The tail of the pipeline, shared by new and resumed units: from the
  * certificate on record to DONE. @write_cert is FALSE when the device already
  * holds the certificate in slot 1. */
@@ -270,13 +292,10 @@ st_unit_deliver (StUnit *u, X509 *cert, GBytes *cert_der, gboolean write_cert,
 
   /* Proof of possession with a fresh challenge. */
   st_unit_step (u, "proof-of-possession");
-  guint8 challenge[32];
-  if (RAND_bytes (challenge, sizeof challenge) != 1)
-    {
-      st_error_set_openssl (error, ST_ERROR_INTERNAL, "RAND_bytes");
-      return FALSE;
-    }
-  g_autoptr(GBytes) sig = st_backend_sign (be, challenge, &dev_error);
+  g_autoptr(GBytes) sig = NULL;
+  gboolean proved = FALSE;
+  if (!st_unit_prove (u, cert, &sig, &proved, &dev_error, error))
+    return FALSE;
   gboolean passive = sig == NULL && line->profile->key_mode == ST_KEY_MODE_STATION_KEY &&
                      g_error_matches (dev_error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
   if (passive)
@@ -292,7 +311,7 @@ st_unit_deliver (StUnit *u, X509 *cert, GBytes *cert_der, gboolean write_cert,
     return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
                          "the device did not answer the proof-of-possession challenge: retry, then put it aside",
                          dev_error, ST_DB_CERT_VOID, error);
-  else if (!st_pop_verify (cert, challenge, sig, &dev_error))
+  else if (!proved)
     return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
                          "the device could not prove it holds the key of its certificate: put it aside for QA",
                          dev_error, ST_DB_CERT_VOID, error);
@@ -546,14 +565,10 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
     {
       /* Interrupted between ISSUED and the write. If the device still holds
        * the key the certificate was made for, deliver that certificate. */
-      guint8 challenge[32];
-      if (RAND_bytes (challenge, sizeof challenge) != 1)
-        {
-          st_error_set_openssl (error, ST_ERROR_INTERNAL, "RAND_bytes");
-          return FALSE;
-        }
-      g_autoptr(GBytes) sig = st_backend_sign (u->backend, challenge, &dev_error);
-      if (sig == NULL || !st_pop_verify (cert, challenge, sig, &dev_error))
+      gboolean proved = FALSE;
+      if (!st_unit_prove (u, cert, NULL, &proved, &dev_error, error))
+        return FALSE;
+      if (!proved)
         {
           /* It does not: void the certificate, and issue anew. */
           g_autoptr(GError) why = g_error_new (ST_ERROR, ST_ERROR_NOT_FOUND,
@@ -573,14 +588,10 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
       (u->info->state == ST_DEVICE_STATE_PROVISIONED || u->info->state == ST_DEVICE_STATE_LOCKED))
     {
       /* Committed before the interruption: confirm and record DONE. */
-      guint8 challenge[32];
-      if (RAND_bytes (challenge, sizeof challenge) != 1)
-        {
-          st_error_set_openssl (error, ST_ERROR_INTERNAL, "RAND_bytes");
-          return FALSE;
-        }
-      g_autoptr(GBytes) sig = st_backend_sign (u->backend, challenge, &dev_error);
-      if (sig == NULL || !st_pop_verify (cert, challenge, sig, &dev_error))
+      gboolean proved = FALSE;
+      if (!st_unit_prove (u, cert, NULL, &proved, &dev_error, error))
+        return FALSE;
+      if (!proved)
         return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
                              "the device holds its certificate but cannot prove it holds the key: put it aside for QA",
                              dev_error, ST_DB_CERT_VOID, error);

@@ -1,4 +1,5 @@
 #include "st-test-home.h"
+#include "st-util.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -17,26 +18,7 @@ st_test_make_tmpdir (void)
 void
 st_test_rm_rf (const char *path)
 {
-  GStatBuf st;
-  if (g_lstat (path, &st) != 0)
-    return;
-  if (S_ISDIR (st.st_mode))
-    {
-      GDir *dir = g_dir_open (path, 0, NULL);
-      if (dir != NULL)
-        {
-          const char *name;
-          while ((name = g_dir_read_name (dir)) != NULL)
-            {
-              g_autofree gchar *child = g_build_filename (path, name, NULL);
-              st_test_rm_rf (child);
-            }
-          g_dir_close (dir);
-        }
-      g_rmdir (path);
-    }
-  else
-    g_unlink (path);
+  st_rm_rf (path);
 }
 
 const char *

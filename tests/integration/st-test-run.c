@@ -1,26 +1,8 @@
 #include "st-test-run.h"
+#include "st-util.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
-
-void
-st_rm_rf (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  if (dir != NULL)
-    {
-      const char *name;
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree gchar *child = g_build_filename (path, name, NULL);
-          if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-            st_rm_rf (child);
-          else
-            g_unlink (child);
-        }
-    }
-  g_rmdir (path);
-}
 
 static int
 st_wait (GSubprocess *proc, gchar **out, gchar **err, const char *what)

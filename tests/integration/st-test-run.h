@@ -37,4 +37,3 @@ guint st_count_lines (const char *text, const char *needle);
 gint64 st_create_batch (StFixture *f, const char *profile, guint quantity);
 /* A profile path in the source tree. */
 gchar *st_profile_path (const char *name);
-void st_rm_rf (const char *path);
