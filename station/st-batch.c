@@ -51,6 +51,7 @@ st_worker_main (gpointer data)
 
   gboolean open = FALSE;
   g_autofree gchar *last_uid = NULL;
+  g_autofree gchar *last_problem = NULL; /* the last thing that went wrong, for the give-up message */
   gint64 idle_since = g_get_monotonic_time ();
   guint handled = 0;
 
@@ -63,8 +64,10 @@ st_worker_main (gpointer data)
         {
           g_set_error (&error, ST_ERROR, ST_ERROR_TIMED_OUT,
                        "%s: no new device answered for %u s (%u of %u units done): "
-                       "check the socket and its cable",
-                       w->port, opt->idle_timeout_s, handled, opt->units_per_port);
+                       "check the socket and its cable%s%s",
+                       w->port, opt->idle_timeout_s, handled, opt->units_per_port,
+                       last_problem != NULL ? "; last problem: " : "",
+                       last_problem != NULL ? last_problem : "");
           st_worker_give_up (w, error);
           return NULL;
         }
@@ -73,6 +76,8 @@ st_worker_main (gpointer data)
           if (!st_backend_open (backend, &error))
             {
               g_debug ("%s: %s", w->port, error->message);
+              g_free (last_problem);
+              last_problem = g_strdup (error->message);
               st_worker_sleep (line, 500);
               continue;
             }
@@ -85,8 +90,11 @@ st_worker_main (gpointer data)
           if (!g_error_matches (error, ST_ERROR, ST_ERROR_TIMED_OUT) &&
               !g_error_matches (error, ST_ERROR, ST_ERROR_CANCELLED))
             {
-              /* The port itself failed (unplugged adapter): reopen it. */
+              /* The port failed (unplugged adapter), or the device answered
+               * HELLO with something unusable: reopen and try again. */
               g_debug ("%s: %s; reopening", w->port, error->message);
+              g_free (last_problem);
+              last_problem = g_strdup (error->message);
               st_backend_close (backend);
               open = FALSE;
             }

@@ -56,11 +56,14 @@ st_qa_verify_unit (StDb *db, X509 *root, const char *port, const StLinkParams *p
   g_string_append_printf (report, "unit on %s: uid %s, model %s, firmware %s, state %d\n",
                           port, uid, info.model, info.fw_version[0] ? info.fw_version : "?",
                           (int) info.state);
+  /* The state TLV is optional; without it the slots and the record decide. */
   st_qa_check (&qa, "committed", info.state == ST_DEVICE_STATE_PROVISIONED ||
-                                 info.state == ST_DEVICE_STATE_LOCKED,
+                                 info.state == ST_DEVICE_STATE_LOCKED ||
+                                 info.state == ST_DEVICE_STATE_UNKNOWN,
                "device state %d (%s)", (int) info.state,
                info.state == ST_DEVICE_STATE_LOCKED ? "locked" :
-               info.state == ST_DEVICE_STATE_PROVISIONED ? "provisioned" : "not provisioned");
+               info.state == ST_DEVICE_STATE_PROVISIONED ? "provisioned" :
+               info.state == ST_DEVICE_STATE_UNKNOWN ? "not reported by the device" : "not provisioned");
 
   g_autoptr(GError) local = NULL;
   g_autoptr(GBytes) slot1 = st_backend_read (be, ST_SLOT_CERT, &local);

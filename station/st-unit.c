@@ -377,11 +377,14 @@ st_unit_deliver (StUnit *u, X509 *cert, GBytes *cert_der, gboolean write_cert,
     return st_unit_fail (u, ST_UNIT_FAILED, "confirm",
                          "the device stopped answering after storing its credentials; its certificate stays unconfirmed until the device is seen again",
                          dev_error, ST_DB_CERT_UNCONFIRMED, error);
-  gboolean committed_state = after.state == ST_DEVICE_STATE_PROVISIONED ||
+  /* The state TLV is optional: a device that does not report it has
+   * confirmed by answering COMMIT with OK. */
+  gboolean state_known = after.state != ST_DEVICE_STATE_UNKNOWN;
+  gboolean committed_state = !state_known || after.state == ST_DEVICE_STATE_PROVISIONED ||
                              after.state == ST_DEVICE_STATE_LOCKED;
   if (after.uid_len != u->info->uid_len ||
       memcmp (after.uid, u->info->uid, after.uid_len) != 0 || !committed_state ||
-      (line->profile->lock && after.state != ST_DEVICE_STATE_LOCKED))
+      (line->profile->lock && state_known && after.state != ST_DEVICE_STATE_LOCKED))
     {
       g_autofree gchar *uid = st_device_info_uid_hex (&after);
       g_set_error (&dev_error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
