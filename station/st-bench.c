@@ -1,12 +1,14 @@
 #include "st-bench.h"
 
 #include <glib/gstdio.h>
+#include <sys/resource.h>
 #include <string.h>
 
 #include "st-batch.h"
 #include "st-error.h"
 #include "st-hsm.h"
 #include "st-issue.h"
+#include "st-loopback.h"
 #include "st-ossl.h"
 #include "st-util.h"
 
@@ -69,6 +71,16 @@ st_bench_raw_issuance (StCa *ca, const char *profile_text, guint count,
   return TRUE;
 }
 
+static gdouble
+st_bench_process_cpu (void)
+{
+  struct rusage ru;
+  if (getrusage (RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return (gdouble) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+         (gdouble) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
 static gboolean
 st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
               guint per_slot, StBenchResult *result, GError **error)
@@ -97,10 +109,14 @@ st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
     .idle_timeout_s = 30,
   };
   StBatchRunSummary summary;
+  gint64 dev0 = st_loopback_get_device_cpu_ns ();
+  gdouble cpu0 = st_bench_process_cpu ();
   gint64 start = g_get_monotonic_time ();
   if (!st_batch_run (line, &options, &summary, error))
     return FALSE;
   result->e2e_seconds = (gdouble) (g_get_monotonic_time () - start) / G_USEC_PER_SEC;
+  result->e2e_cpu_seconds = st_bench_process_cpu () - cpu0;
+  result->device_cpu_seconds = (gdouble) (st_loopback_get_device_cpu_ns () - dev0) / 1e9;
   result->passed = summary.passed;
   result->failed = summary.failed + summary.refused;
   result->e2e_units_per_s = result->passed / MAX (result->e2e_seconds, 1e-9);

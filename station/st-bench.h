@@ -15,7 +15,9 @@ typedef struct {
   guint raw_count;
   gdouble raw_seconds, raw_per_s;
   guint passed, failed;
-  guint64 db_writes, db_commits;  /* the group-commit writer's figures */
+  guint64 db_writes, db_commits;
+  gdouble e2e_cpu_seconds;        /* CPU of the whole process during the end-to-end run */
+  gdouble device_cpu_seconds;     /* of which the simulated devices' own work */  /* the group-commit writer's figures */
 } StBenchResult;
 
 /* Runs both measurements; the end-to-end records go to a scratch database

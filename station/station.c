@@ -644,6 +644,10 @@ cmd_bench (StCli *cli, int argc, char **argv)
            r.e2e_units_per_s);
   g_print ("  database: %" G_GUINT64_FORMAT " durable writes in %" G_GUINT64_FORMAT " commits (fsync'ed)\n",
            r.db_writes, r.db_commits);
+  g_print ("  CPU: %.2f s on %u cores, of which %.2f s (%.0f%%) the simulated devices' own work\n"
+           "       (key generation, CSR and proof signing: a real device does it on its own processor)\n",
+           r.e2e_cpu_seconds, g_get_num_processors (), r.device_cpu_seconds,
+           100.0 * r.device_cpu_seconds / MAX (r.e2e_cpu_seconds, 1e-9));
   g_print ("ratio end-to-end / raw issuance: %.2f\n", r.e2e_units_per_s / MAX (r.raw_per_s, 1e-9));
   return 0;
 }
