@@ -19,7 +19,8 @@ DEPS = meson ninja-build pkg-config gcc libc6-dev \
 # What the tests need on top: independent tools that check our output,
 # the sanitizer runtime, emulators and the GUI test stack.
 TEST_DEPS = opensc gnutls-bin clang-14 libclang-rt-14-dev stm32flash \
-       umockdev libumockdev-dev xvfb xauth at-spi2-core dbus-x11 python3-dogtail
+       umockdev libumockdev-dev xvfb xauth at-spi2-core dbus-x11 python3-dogtail imagemagick \
+       python3-cryptography
 
 .PHONY: all deps test-deps build build-test demo test fuzz clean bench
 
@@ -76,6 +77,21 @@ $(FUZZ_BUILD)/build.ninja:
 fuzz: test-deps $(FUZZ_BUILD)/build.ninja
 	meson compile -C $(FUZZ_BUILD)
 	tests/fuzz/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# The GUI on the demo home with 3 simulated sockets of 4 devices each.
+# Demo operators (PINs): op 1111, lead 2222, qa 3333, admin 4444.
+.PHONY: gui-demo
+gui-demo: build
+	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} $(BUILD)/station/station --home $(DEMO_HOME) setup demo
+	@tmp=$$(mktemp -d); trap 'kill $$(cat $$tmp/pids) 2>/dev/null; rm -rf $$tmp' EXIT INT TERM; \
+	args=; for i in 1 2 3; do \
+	  $(BUILD)/programmer/devsim/station-devsim --units 4 --seed $$(( $$$$ + i )) > $$tmp/port$$i & \
+	  echo $$! >> $$tmp/pids; \
+	  while [ ! -s $$tmp/port$$i ]; do sleep 0.1; done; \
+	  args="$$args --port $$(head -n1 $$tmp/port$$i)"; \
+	done; \
+	echo "Sockets:$$args"; echo "Demo operators (PIN): op 1111, lead 2222, qa 3333, admin 4444"; \
+	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} $(BUILD)/gui/station-gui --home $(DEMO_HOME) $$args
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)

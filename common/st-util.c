@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 gchar *
@@ -175,4 +176,86 @@ st_rm_rf (const char *path)
         }
     }
   g_rmdir (path);
+}
+
+gchar *
+st_read_secret (const char *prompt, const char *env_var, gsize max_len, GError **error)
+{
+  g_return_val_if_fail (env_var != NULL && max_len > 0 && max_len <= 4096, NULL);
+  const char *env = g_getenv (env_var);
+  if (env != NULL)
+    {
+      if (*env == '\0' || strlen (env) > max_len)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "%s must have 1 to %" G_GSIZE_FORMAT " characters", env_var, max_len);
+          return NULL;
+        }
+      return g_strdup (env);
+    }
+  int fd = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  struct termios old, quiet;
+  if (fd < 0 || tcgetattr (fd, &old) != 0)
+    {
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "no PIN: set %s or run from a terminal", env_var);
+      return NULL;
+    }
+  const char *p = prompt != NULL ? prompt : "PIN: ";
+  if (write (fd, p, strlen (p)) < 0)
+    g_debug ("cannot write the PIN prompt: %s", g_strerror (errno));
+  quiet = old;
+  quiet.c_lflag &= ~(tcflag_t) (ECHO | ECHONL);
+  quiet.c_lflag |= ICANON;
+  tcsetattr (fd, TCSAFLUSH, &quiet);
+  gchar *buf = g_malloc0 (max_len + 1);
+  gsize len = 0;
+  gboolean too_long = FALSE, got_line = FALSE;
+  for (;;)
+    {
+      char c;
+      ssize_t n = read (fd, &c, 1);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      if (c == '\n' || c == '\r')
+        {
+          got_line = TRUE;
+          break;
+        }
+      if (len < max_len)
+        buf[len++] = c;
+      else
+        too_long = TRUE;
+      c = 0;
+    }
+  buf[len] = '\0';
+  tcsetattr (fd, TCSAFLUSH, &old);
+  if (write (fd, "\n", 1) < 0)
+    g_debug ("cannot write to the terminal: %s", g_strerror (errno));
+  close (fd);
+  if (too_long || len == 0 || !got_line)
+    {
+      st_memwipe (buf, max_len + 1);
+      g_free (buf);
+      if (too_long)
+        g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                     "the PIN is longer than %" G_GSIZE_FORMAT " characters", max_len);
+      else
+        g_set_error_literal (error, ST_ERROR, ST_ERROR_CANCELLED, "no PIN given");
+      return NULL;
+    }
+  return buf;
+}
+
+void
+st_secret_free (gchar *secret)
+{
+  if (secret == NULL)
+    return;
+  st_memwipe (secret, strlen (secret));
+  g_free (secret);
 }

@@ -28,4 +28,12 @@ gboolean st_file_write_durable (const char *path, const void *data, gsize len,
  * links are removed, never followed). Best effort: errors are ignored. */
 void st_rm_rf (const char *path);
 
+/* A secret (a PIN): the value of the environment variable @env_var if it is
+ * set (1 to @max_len bytes, else INVALID_DATA naming the variable), else
+ * read from /dev/tty after @prompt with echo off. NOT_FOUND "no PIN: set
+ * ENV_VAR or run from a terminal" when there is neither; CANCELLED when
+ * nothing was typed. Free with st_secret_free(), which wipes it. */
+gchar *st_read_secret (const char *prompt, const char *env_var, gsize max_len, GError **error);
+void st_secret_free (gchar *secret);
+
 G_END_DECLS

@@ -92,6 +92,52 @@ static const char *const migrations[] = {
   "  payload TEXT"
   ");"
   "PRAGMA user_version = 1;",
+
+  /* 2: operators and roles, the audit hash chain and its signed
+   * checkpoints, the batches' allowance of voided certificates */
+  "CREATE TABLE operators ("
+  "  id INTEGER PRIMARY KEY,"
+  "  name TEXT NOT NULL UNIQUE CHECK (name <> '' AND length(name) <= 64),"
+  "  role TEXT NOT NULL CHECK (role IN ('operator','lead','qa','admin')),"
+  "  pin_hash TEXT NOT NULL CHECK (pin_hash <> ''),"
+  "  failed_attempts INTEGER NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),"
+  "  locked INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1)),"
+  "  created_at INTEGER NOT NULL,"
+  "  updated_at INTEGER NOT NULL"
+  ");"
+  "CREATE TRIGGER operators_no_delete BEFORE DELETE ON operators"
+  "  BEGIN SELECT RAISE (ABORT, 'operators are never deleted: lock them'); END;"
+  /* hash = SHA-256 of the canonical encoding of (seq, at, operator, event,
+   * payload, prev_hash): see st_db_audit_hash() and docs/audit.md */
+  "CREATE TABLE audit ("
+  "  seq INTEGER PRIMARY KEY CHECK (seq > 0),"
+  "  at INTEGER NOT NULL,"
+  "  operator TEXT NOT NULL,"
+  "  event TEXT NOT NULL CHECK (event <> ''),"
+  "  payload TEXT NOT NULL,"
+  "  prev_hash TEXT NOT NULL CHECK (length(prev_hash) = 64),"
+  "  hash TEXT NOT NULL CHECK (length(hash) = 64)"
+  ");"
+  "CREATE TRIGGER audit_append_only BEFORE UPDATE ON audit"
+  "  BEGIN SELECT RAISE (ABORT, 'the audit log is append-only'); END;"
+  "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+  "  BEGIN SELECT RAISE (ABORT, 'the audit log is append-only'); END;"
+  "CREATE TABLE audit_checkpoints ("
+  "  id INTEGER PRIMARY KEY,"
+  "  seq INTEGER NOT NULL CHECK (seq > 0),"
+  "  hash TEXT NOT NULL CHECK (length(hash) = 64),"
+  "  at INTEGER NOT NULL,"
+  "  reason TEXT NOT NULL,"
+  "  signature BLOB NOT NULL CHECK (length(signature) > 0),"
+  "  signer_cert BLOB NOT NULL CHECK (length(signer_cert) > 0)"
+  ");"
+  "CREATE INDEX audit_checkpoints_seq ON audit_checkpoints (seq);"
+  "CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE ON audit_checkpoints"
+  "  BEGIN SELECT RAISE (ABORT, 'audit checkpoints are append-only'); END;"
+  "CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints"
+  "  BEGIN SELECT RAISE (ABORT, 'audit checkpoints are append-only'); END;"
+  "ALTER TABLE batches ADD COLUMN void_allowance INTEGER NOT NULL DEFAULT 0 CHECK (void_allowance >= 0);"
+  "PRAGMA user_version = 2;",
 };
 
 gint

@@ -10,6 +10,7 @@
 #include "st-db-schema.h"
 #include "st-error.h"
 #include "st-sqlite.h"
+#include "st-util.h"
 
 #include <json-glib/json-glib.h>
 #include <stdarg.h>
@@ -29,6 +30,8 @@ typedef struct {
   sqlite3 *db;
   GHashTable *stmts;    /* SQL text -> sqlite3_stmt*, prepared once */
   const char *path;     /* the StDb's, for messages */
+  const char *actor;    /* the current request's default operator (writer) */
+  gint64 last_seq;      /* the last audit seq this connection appended */
 } StDbConn;
 
 typedef gboolean (*StDbWriteFunc) (StDbConn *c, gpointer data, gint64 *result, GError **error);
@@ -39,6 +42,7 @@ typedef struct {
   gint64 result;
   GError *error;
   gboolean done;
+  gchar *actor;
 } StDbRequest;
 
 struct _StDb {
@@ -54,6 +58,14 @@ struct _StDb {
   gboolean stopping;
   gboolean hold;
   guint64 n_writes, n_commits;
+  /* under qlock */
+  gchar *actor;
+  gint64 audit_seq;        /* the newest committed audit seq known */
+  gint64 checkpoint_seq;   /* the seq of the newest checkpoint (or attempt) */
+  guint cp_every;
+  StDbCheckpointFunc cp_func;
+  gpointer cp_data;
+  gboolean in_hook;
 };
 
 /* ---------- errors ---------- */
@@ -449,6 +461,7 @@ st_db_writer_run_group (StDb *db, GPtrArray *group, gboolean *committed)
       StDbRequest *req = g_ptr_array_index (group, i);
       if (!st_db_conn_exec (c, "SAVEPOINT st_request", &group_error))
         break;
+      c->actor = req->actor;
       if (req->func (c, req->data, &req->result, &req->error))
         {
           st_db_conn_exec (c, "RELEASE st_request", &group_error);
@@ -514,7 +527,10 @@ st_db_writer_main (gpointer user_data)
       g_mutex_lock (&db->qlock);
       db->n_writes += group->len;
       if (committed)
-        db->n_commits++;
+        {
+          db->n_commits++;
+          db->audit_seq = MAX (db->audit_seq, db->w->last_seq);
+        }
       for (guint i = 0; i < group->len; i++)
         ((StDbRequest *) g_ptr_array_index (group, i))->done = TRUE;
       g_cond_broadcast (&db->done_cond);
@@ -531,11 +547,29 @@ st_db_write (StDb *db, StDbWriteFunc func, gpointer data, gint64 *result, GError
 {
   StDbRequest req = { .func = func, .data = data };
   g_mutex_lock (&db->qlock);
+  req.actor = g_strdup (db->actor != NULL ? db->actor : "station");
   g_queue_push_tail (&db->queue, &req);
   g_cond_signal (&db->qcond);
   while (!req.done)
     g_cond_wait (&db->done_cond, &db->qlock);
+  /* a checkpoint is due: one caller at a time signs it, outside the lock */
+  gboolean hook = req.error == NULL && db->cp_func != NULL && !db->in_hook && db->cp_every > 0
+                  && db->audit_seq - db->checkpoint_seq >= (gint64) db->cp_every;
+  StDbCheckpointFunc cp_func = db->cp_func;
+  gpointer cp_data = db->cp_data;
+  if (hook)
+    db->in_hook = TRUE;
   g_mutex_unlock (&db->qlock);
+  g_free (req.actor);
+  if (hook)
+    {
+      cp_func (db, cp_data);
+      g_mutex_lock (&db->qlock);
+      /* a failed attempt is tried again only after @every more entries */
+      db->checkpoint_seq = MAX (db->checkpoint_seq, db->audit_seq);
+      db->in_hook = FALSE;
+      g_mutex_unlock (&db->qlock);
+    }
   if (req.error != NULL)
     {
       g_propagate_error (error, req.error);
@@ -574,6 +608,13 @@ st_db_open (const char *path, GError **error)
       st_db_close (db);
       return NULL;
     }
+  if (!st_db_conn_query_int (db->w, "SELECT coalesce (max (seq), 0) FROM audit", &db->audit_seq, error)
+      || !st_db_conn_query_int (db->w, "SELECT coalesce (max (seq), 0) FROM audit_checkpoints",
+                                &db->checkpoint_seq, error))
+    {
+      st_db_close (db);
+      return NULL;
+    }
   db->writer = g_thread_try_new ("st-db-writer", st_db_writer_main, db, error);
   if (db->writer == NULL)
     {
@@ -604,6 +645,7 @@ st_db_close (StDb *db)
   g_mutex_clear (&db->qlock);
   g_cond_clear (&db->qcond);
   g_cond_clear (&db->done_cond);
+  g_free (db->actor);
   g_free (db->path);
   g_free (db);
 }
@@ -715,6 +757,126 @@ st_db_check_blob (const char *what, GBytes *b, GError **error)
   return TRUE;
 }
 
+/* ---------- the audit chain (inside each writer job) ---------- */
+
+/* Compact JSON of key/value pairs: @types has one letter per pair: 's'
+ * (const char *, NULL = null), 'i' (gint64) or 'b' (gboolean as int). */
+static gchar *
+st_db_payload (const char *types, ...)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  va_list ap;
+  va_start (ap, types);
+  json_builder_begin_object (b);
+  for (const char *t = types; *t != '\0'; t++)
+    {
+      json_builder_set_member_name (b, va_arg (ap, const char *));
+      switch (*t)
+        {
+        case 's':
+          {
+            const char *v = va_arg (ap, const char *);
+            if (v != NULL)
+              json_builder_add_string_value (b, v);
+            else
+              json_builder_add_null_value (b);
+            break;
+          }
+        case 'b':
+          json_builder_add_boolean_value (b, va_arg (ap, gboolean));
+          break;
+        default:
+          json_builder_add_int_value (b, va_arg (ap, gint64));
+          break;
+        }
+    }
+  json_builder_end_object (b);
+  va_end (ap);
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, NULL);
+}
+
+static void
+st_db_hash_field (GString *s, const char *field)
+{
+  g_string_append_printf (s, "%" G_GSIZE_FORMAT ":", strlen (field));
+  g_string_append (s, field);
+  g_string_append_c (s, '\n');
+}
+
+gchar *
+st_db_audit_hash (gint64 seq, gint64 at, const char *operator_name, const char *event,
+                  const char *payload, const char *prev_hash)
+{
+  g_autoptr(GString) s = g_string_new ("station-audit/1\n");
+  g_autofree gchar *seq_s = g_strdup_printf ("%" G_GINT64_FORMAT, seq);
+  g_autofree gchar *at_s = g_strdup_printf ("%" G_GINT64_FORMAT, at);
+  st_db_hash_field (s, seq_s);
+  st_db_hash_field (s, at_s);
+  st_db_hash_field (s, operator_name != NULL ? operator_name : "");
+  st_db_hash_field (s, event != NULL ? event : "");
+  st_db_hash_field (s, payload != NULL ? payload : "");
+  st_db_hash_field (s, prev_hash != NULL ? prev_hash : "");
+  return st_sha256_hex ((const guint8 *) s->str, s->len);
+}
+
+/* Appends one audit entry in the current transaction: @operator_name NULL
+ * means the request's actor; @payload NULL means {}. */
+static gboolean
+st_db_w_audit (StDbConn *c, const char *operator_name, const char *event, const char *payload,
+               GError **error)
+{
+  gint64 seq = 1, at = st_db_now ();
+  g_autofree gchar *prev_hash = NULL;
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+        "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", error);
+    gboolean row = FALSE;
+    if (stmt == NULL || !st_db_step (c, stmt, &row, "cannot read the audit log", error))
+      return FALSE;
+    if (row)
+      {
+        seq = sqlite3_column_int64 (stmt, 0) + 1;
+        prev_hash = st_db_col_text (stmt, 1);
+      }
+  }
+  if (prev_hash == NULL)
+    prev_hash = g_strdup (ST_DB_AUDIT_GENESIS);
+  const char *who = operator_name != NULL ? operator_name : c->actor != NULL ? c->actor : "station";
+  const char *body = payload != NULL ? payload : "{}";
+  g_autofree gchar *hash = st_db_audit_hash (seq, at, who, event, body, prev_hash);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "INSERT INTO audit (seq, at, operator, event, payload, prev_hash, hash)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?)", error);
+  if (stmt == NULL
+      || !st_db_bind (c, stmt, error, "iittttt", seq, at, who, event, body, prev_hash, hash)
+      || !st_db_step (c, stmt, NULL, "cannot append to the audit log", error))
+    return FALSE;
+  c->last_seq = seq;
+  return TRUE;
+}
+
+void
+st_db_set_actor (StDb *db, const char *operator_name)
+{
+  g_mutex_lock (&db->qlock);
+  g_free (db->actor);
+  db->actor = g_strdup (operator_name);
+  g_mutex_unlock (&db->qlock);
+}
+
+void
+st_db_set_checkpoint_hook (StDb *db, guint every, StDbCheckpointFunc func, gpointer user_data)
+{
+  g_mutex_lock (&db->qlock);
+  db->cp_every = every;
+  db->cp_func = func;
+  db->cp_data = user_data;
+  g_mutex_unlock (&db->qlock);
+}
+
 /* ---------- batches ---------- */
 
 typedef struct {
@@ -735,7 +897,10 @@ st_db_w_batch_create (StDbConn *c, gpointer data, gint64 *result, GError **error
       || !st_db_step (c, stmt, NULL, "cannot record the batch", error))
     return FALSE;
   *result = sqlite3_last_insert_rowid (c->db);
-  return TRUE;
+  g_autofree gchar *payload = st_db_payload ("isssis", "batch", *result, "work_order", a->work_order,
+                                             "product", a->product, "profile_sha256", a->profile_sha256,
+                                             "quantity", a->quantity, "station_id", a->station_id);
+  return st_db_w_audit (c, a->operator_name, "batch-create", payload, error);
 }
 
 gint64
@@ -809,9 +974,12 @@ st_db_w_batch_close (StDbConn *c, gpointer data, gint64 *result, GError **error)
   }
   g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
       "UPDATE batches SET state = 'closed', closed_at = ?, closed_by = ? WHERE id = ?", error);
-  return stmt != NULL
-         && st_db_bind (c, stmt, error, "iti", st_db_now (), a->operator_name, a->id)
-         && st_db_step (c, stmt, NULL, "cannot close the batch", error);
+  if (stmt == NULL
+      || !st_db_bind (c, stmt, error, "iti", st_db_now (), a->operator_name, a->id)
+      || !st_db_step (c, stmt, NULL, "cannot close the batch", error))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("i", "batch", a->id);
+  return st_db_w_audit (c, a->operator_name, "batch-close", payload, error);
 }
 
 gboolean
@@ -944,8 +1112,41 @@ st_db_w_batch_state (StDbConn *c, gint64 batch_id, gchar **state, gint64 *quanti
   return TRUE;
 }
 
+gint64
+st_db_void_cap_base (gint64 quantity)
+{
+  return MAX (quantity, 0) / 10 + 5;
+}
+
+/* The batch's voided certificates and its cap. */
 static gboolean
-st_db_w_unit_begin (StDbConn *c, gpointer data, gint64 *result, GError **error)
+st_db_conn_void_cap (StDbConn *c, gint64 batch_id, gint64 *voided, gint64 *cap, GError **error)
+{
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "SELECT b.quantity, b.void_allowance, (SELECT count(*) FROM certificates c"
+      " WHERE c.batch_id = b.id AND c.state = 'voided') FROM batches b WHERE b.id = ?", error);
+  gboolean row = FALSE;
+  if (stmt == NULL || !st_db_bind (c, stmt, error, "i", batch_id)
+      || !st_db_step (c, stmt, &row, "cannot count the batch's voided certificates", error))
+    return FALSE;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no batch %" G_GINT64_FORMAT, batch_id);
+      return FALSE;
+    }
+  *cap = st_db_void_cap_base (sqlite3_column_int64 (stmt, 0)) + sqlite3_column_int64 (stmt, 1);
+  *voided = sqlite3_column_int64 (stmt, 2);
+  return TRUE;
+}
+
+static gboolean
+st_db_w_void_cap (StDbConn *c, gint64 batch_id, gint64 *voided, gint64 *cap, GError **error)
+{
+  return st_db_conn_void_cap (c, batch_id, voided, cap, error);
+}
+
+static gboolean
+st_db_w_unit_begin_raw (StDbConn *c, gpointer data, gint64 *result, GError **error)
 {
   UnitBegin *a = data;
   g_autofree gchar *state = NULL;
@@ -967,6 +1168,17 @@ st_db_w_unit_begin (StDbConn *c, gpointer data, gint64 *result, GError **error)
     return FALSE;
   *result = sqlite3_last_insert_rowid (c->db);
   return TRUE;
+}
+
+static gboolean
+st_db_w_unit_begin (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  UnitBegin *a = data;
+  if (!st_db_w_unit_begin_raw (c, data, result, error))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("iiss", "unit", *result, "batch", a->batch_id,
+                                             "uid", a->uid, "port", a->port);
+  return st_db_w_audit (c, a->operator_name, "unit-begin", payload, error);
 }
 
 gint64
@@ -996,6 +1208,7 @@ typedef struct {
   GBytes *tbs;
   gint64 product_seq;
   gboolean allow_reprovision;
+  const char *operator_name, *port;  /* NULL: the actor / not known */
 } CertReserve;
 
 static gboolean
@@ -1039,6 +1252,22 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
       }
   }
 
+  /* the cap on voided certificates: the line stops for a lead to look */
+  {
+    gint64 voided = 0, cap = 0;
+    if (!st_db_w_void_cap (c, batch_id, &voided, &cap, error))
+      return FALSE;
+    if (voided > cap)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                     "batch %" G_GINT64_FORMAT " has voided %" G_GINT64_FORMAT " certificates, "
+                     "more than the cap of %" G_GINT64_FORMAT ": a lead must review the failures "
+                     "before the line goes on ('station batch allow-more-voids %" G_GINT64_FORMAT "')",
+                     batch_id, voided, cap, batch_id);
+        return FALSE;
+      }
+  }
+
   /* the uid's live certificate, in any batch */
   {
     g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
@@ -1066,6 +1295,10 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
             " WHERE id = ?", error);
         if (v == NULL || !st_db_bind (c, v, error, "ii", now, old_id)
             || !st_db_step (c, v, NULL, "cannot void the old certificate", error))
+          return FALSE;
+        g_autofree gchar *vp = st_db_payload ("iisis", "cert", old_id, "unit", old_unit, "serial",
+                                              old_serial, "batch", old_batch, "reason", "re-provisioned");
+        if (!st_db_w_audit (c, a->operator_name, "cert-void", vp, error))
           return FALSE;
         /* a unit left unfinished with that certificate ends here */
         g_autoptr(StSqliteStmtRef) u = st_db_conn_prepare (c,
@@ -1141,9 +1374,17 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
   }
   g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
       "UPDATE units SET product_serial = ?, product_seq = ?, state = 'issuing' WHERE id = ?", error);
-  return stmt != NULL
-         && st_db_bind (c, stmt, error, "tii", a->product_serial, a->product_seq, a->unit_id)
-         && st_db_step (c, stmt, NULL, "cannot update the unit", error);
+  if (stmt == NULL
+      || !st_db_bind (c, stmt, error, "tii", a->product_serial, a->product_seq, a->unit_id)
+      || !st_db_step (c, stmt, NULL, "cannot update the unit", error))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("iiisssssib", "unit", a->unit_id, "cert", *result,
+                                             "batch", batch_id, "uid", uid, "port", a->port,
+                                             "serial", a->serial, "pubkey_sha256", a->pubkey_sha256,
+                                             "product_serial", a->product_serial,
+                                             "product_seq", a->product_seq,
+                                             "allow_reprovision", a->allow_reprovision);
+  return st_db_w_audit (c, a->operator_name, "cert-reserve", payload, error);
 }
 
 gint64
@@ -1218,8 +1459,15 @@ st_db_w_cert_issued (StDbConn *c, gpointer data, gint64 *result, GError **error)
     return FALSE;
   g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
       "UPDATE units SET state = 'issued' WHERE id = ?", error);
-  return us != NULL && st_db_bind (c, us, error, "i", unit_id)
-         && st_db_step (c, us, NULL, "cannot update the unit", error);
+  if (us == NULL || !st_db_bind (c, us, error, "i", unit_id)
+      || !st_db_step (c, us, NULL, "cannot update the unit", error))
+    return FALSE;
+  gsize der_len = 0;
+  const guint8 *der = g_bytes_get_data (a->der, &der_len);
+  g_autofree gchar *der_hash = st_sha256_hex (der, der_len);
+  g_autofree gchar *payload = st_db_payload ("iis", "cert", a->cert_id, "unit", unit_id,
+                                             "certificate_sha256", der_hash);
+  return st_db_w_audit (c, NULL, "cert-issued", payload, error);
 }
 
 gboolean
@@ -1284,8 +1532,12 @@ st_db_w_unit_done (StDbConn *c, gpointer data, gint64 *result, GError **error)
     return FALSE;
   g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
       "UPDATE units SET state = 'done', finished_at = ? WHERE id = ?", error);
-  return us != NULL && st_db_bind (c, us, error, "ii", st_db_now (), unit_id)
-         && st_db_step (c, us, NULL, "cannot update the unit", error);
+  if (us == NULL || !st_db_bind (c, us, error, "ii", st_db_now (), unit_id)
+      || !st_db_step (c, us, NULL, "cannot update the unit", error))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("iis", "unit", unit_id, "cert", cert_id,
+                                             "cert_state_was", cstate);
+  return st_db_w_audit (c, NULL, "unit-done", payload, error);
 }
 
 gboolean
@@ -1331,6 +1583,7 @@ typedef struct {
   gint64 unit_id;
   const char *step, *reason, *detail;
   StDbCertDisposition disposition;
+  gboolean quiet;  /* the caller audits */
 } UnitFail;
 
 static gboolean
@@ -1356,9 +1609,18 @@ st_db_w_unit_fail (StDbConn *c, gpointer data, gint64 *result, GError **error)
   g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
       "UPDATE units SET state = 'failed', fail_step = ?, fail_reason = ?, fail_detail = ?,"
       " finished_at = ? WHERE id = ?", error);
-  return stmt != NULL
-         && st_db_bind (c, stmt, error, "tttii", a->step, a->reason, a->detail, st_db_now (), a->unit_id)
-         && st_db_step (c, stmt, NULL, "cannot update the unit", error);
+  if (stmt == NULL
+      || !st_db_bind (c, stmt, error, "tttii", a->step, a->reason, a->detail, st_db_now (), a->unit_id)
+      || !st_db_step (c, stmt, NULL, "cannot update the unit", error))
+    return FALSE;
+  if (a->quiet)
+    return TRUE;
+  const char *cert_to = cert_id == 0 ? NULL : !st_db_is_live (cstate) ? cstate
+                        : a->disposition == ST_DB_CERT_VOID ? "voided" : "unconfirmed";
+  g_autofree gchar *payload = st_db_payload ("isssis", "unit", a->unit_id, "unit_state_was", ustate,
+                                             "step", a->step, "reason", a->reason, "cert", cert_id,
+                                             "cert_state", cert_to);
+  return st_db_w_audit (c, NULL, "unit-fail", payload, error);
 }
 
 gboolean
@@ -1409,6 +1671,15 @@ st_db_cert_move_allowed (const char *from, const char *to)
 }
 
 static gboolean
+st_db_w_cert_state_audit (StDbConn *c, CertSetState *a, gint64 unit_id, const char *from,
+                          GError **error)
+{
+  g_autofree gchar *payload = st_db_payload ("iisss", "cert", a->cert_id, "unit", unit_id,
+                                             "from", from, "to", a->state, "reason", a->reason);
+  return st_db_w_audit (c, NULL, "cert-state", payload, error);
+}
+
+static gboolean
 st_db_w_cert_set_state (StDbConn *c, gpointer data, gint64 *result, GError **error)
 {
   CertSetState *a = data;
@@ -1433,20 +1704,24 @@ st_db_w_cert_set_state (StDbConn *c, gpointer data, gint64 *result, GError **err
         return FALSE;
       g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
           "UPDATE units SET state = 'done', finished_at = ? WHERE id = ? AND state <> 'done'", error);
-      return us != NULL && st_db_bind (c, us, error, "ii", now, unit_id)
-             && st_db_step (c, us, NULL, "cannot update the unit", error);
+      if (us == NULL || !st_db_bind (c, us, error, "ii", now, unit_id)
+          || !st_db_step (c, us, NULL, "cannot update the unit", error))
+        return FALSE;
+      return st_db_w_cert_state_audit (c, a, unit_id, cstate, error);
     }
   if (!st_db_w_cert_dispose (c, a->cert_id, a->state, a->reason, error))
     return FALSE;
   /* 'unconfirmed': the unit keeps waiting for its device (an 'issued' unit
    * stays 'issued'); 'voided': an unfinished unit ends here. */
   if (g_strcmp0 (a->state, "unconfirmed") == 0 && g_strcmp0 (ustate, "issued") == 0)
-    return TRUE;
+    return st_db_w_cert_state_audit (c, a, unit_id, cstate, error);
   g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
       "UPDATE units SET state = 'failed', fail_step = 'recovery', fail_reason = ?, finished_at = ?"
       " WHERE id = ? AND state IN ('started','issuing','issued')", error);
-  return us != NULL && st_db_bind (c, us, error, "tii", a->reason, now, unit_id)
-         && st_db_step (c, us, NULL, "cannot update the unit", error);
+  if (us == NULL || !st_db_bind (c, us, error, "tii", a->reason, now, unit_id)
+      || !st_db_step (c, us, NULL, "cannot update the unit", error))
+    return FALSE;
+  return st_db_w_cert_state_audit (c, a, unit_id, cstate, error);
 }
 
 gboolean
@@ -1640,7 +1915,7 @@ st_db_w_event_add (StDbConn *c, gpointer data, gint64 *result, GError **error)
       || !st_db_step (c, stmt, NULL, "cannot record the event", error))
     return FALSE;
   *result = sqlite3_last_insert_rowid (c->db);
-  return TRUE;
+  return st_db_w_audit (c, a->operator_name, a->event, a->payload, error);
 }
 
 static gboolean
@@ -1697,7 +1972,7 @@ static const StDbCheck st_db_checks[] = {
     "SELECT u.id, u.state, c.state FROM units u LEFT JOIN certificates c ON c.unit_id = u.id"
     " WHERE (u.state = 'started' AND c.id IS NOT NULL)"
     "    OR (u.state = 'issuing' AND c.state IS NOT 'issuing')"
-    "    OR (u.state = 'issued' AND c.state IS NOT 'issued')"
+    "    OR (u.state = 'issued' AND (c.state IS NULL OR c.state NOT IN ('issued','unconfirmed')))"
     "    OR (u.state = 'done' AND (c.id IS NULL OR c.state IN ('issuing','issued')))"
     "    OR (c.batch_id IS NOT u.batch_id AND c.id IS NOT NULL)"
     "    OR (c.uid IS NOT u.uid AND c.id IS NOT NULL)" },
@@ -1706,8 +1981,42 @@ static const StDbCheck st_db_checks[] = {
     " AND c.state IN " ST_DB_LIVE " GROUP BY b.id HAVING count(c.id) > b.quantity" },
 };
 
+static gboolean st_db_check_records (StDb *db, GString *report, GError **error);
+
 gboolean
 st_db_check (StDb *db, GString *report, GError **error)
+{
+  g_autoptr(GString) local = g_string_new (NULL);
+  GString *out = report != NULL ? report : local;
+  g_autoptr(GError) records_error = NULL;
+  gboolean records_ok = st_db_check_records (db, out, &records_error);
+  if (!records_ok && !g_error_matches (records_error, ST_ERROR, ST_ERROR_VERIFY_FAILED))
+    {
+      g_propagate_error (error, g_steal_pointer (&records_error));
+      return FALSE;
+    }
+  g_autoptr(GError) audit_error = NULL;
+  if (!st_db_audit_verify (db, out, NULL, &audit_error)
+      && !g_error_matches (audit_error, ST_ERROR, ST_ERROR_VERIFY_FAILED))
+    {
+      g_propagate_error (error, g_steal_pointer (&audit_error));
+      return FALSE;
+    }
+  if (records_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&records_error));
+      return FALSE;
+    }
+  if (audit_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&audit_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_db_check_records (StDb *db, GString *report, GError **error)
 {
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
   g_autoptr(GString) local = g_string_new (NULL);
@@ -1889,9 +2198,11 @@ st_db_w_unit_begin_reserve (StDbConn *c, gpointer data, gint64 *result, GError *
                   a->unit->fw_version, a->unit->operator_name };
   /* Both run inside this request's SAVEPOINT: a refused reservation leaves
    * no unit behind. */
-  if (!st_db_w_unit_begin (c, &b, &a->unit_id, error))
+  if (!st_db_w_unit_begin_raw (c, &b, &a->unit_id, error))
     return FALSE;
   a->reserve.unit_id = a->unit_id;
+  a->reserve.operator_name = a->unit->operator_name;
+  a->reserve.port = a->unit->port;
   return st_db_w_cert_reserve (c, &a->reserve, result, error);
 }
 
@@ -1935,10 +2246,17 @@ st_db_w_unit_add_failed (StDbConn *c, gpointer data, gint64 *result, GError **er
   UnitAddFailed *a = data;
   UnitBegin b = { a->unit->batch_id, a->unit->port, a->unit->uid_hex, a->unit->model,
                   a->unit->fw_version, a->unit->operator_name };
-  if (!st_db_w_unit_begin (c, &b, result, error))
+  if (!st_db_w_unit_begin_raw (c, &b, result, error))
     return FALSE;
   a->fail.unit_id = *result;
-  return st_db_w_unit_fail (c, &a->fail, NULL, error);
+  a->fail.quiet = TRUE;
+  if (!st_db_w_unit_fail (c, &a->fail, NULL, error))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("iissssss", "unit", *result, "batch", b.batch_id,
+                                             "uid", b.uid, "port", b.port, "step", a->fail.step,
+                                             "reason", a->fail.reason, "model", b.model,
+                                             "fw_version", b.fw_version);
+  return st_db_w_audit (c, b.operator_name, "unit-fail", payload, error);
 }
 
 gint64
@@ -1959,4 +2277,749 @@ st_db_unit_add_failed (StDb *db, const StDbUnitNew *unit, const char *step, cons
       return 0;
     }
   return id;
+}
+
+/* ---------- the quota of voided certificates ---------- */
+
+gboolean
+st_db_batch_over_void_cap (StDb *db, gint64 batch_id, gint64 *voided, gint64 *cap)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  gint64 v = 0, k = 0;
+  if (!st_db_conn_void_cap (db->r, batch_id, &v, &k, NULL))
+    return FALSE;
+  if (voided != NULL)
+    *voided = v;
+  if (cap != NULL)
+    *cap = k;
+  return v > k;
+}
+
+typedef struct {
+  gint64 batch_id;
+  const char *by;
+} AllowVoids;
+
+static gboolean
+st_db_w_allow_more_voids (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  AllowVoids *a = data;
+  gint64 voided = 0, cap = 0;
+  if (!st_db_w_void_cap (c, a->batch_id, &voided, &cap, error))
+    return FALSE;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "UPDATE batches SET void_allowance = void_allowance + ? WHERE id = ?", error);
+  gint64 quantity = 0;
+  g_autofree gchar *state = NULL;
+  if (!st_db_w_batch_state (c, a->batch_id, &state, &quantity, error))
+    return FALSE;
+  gint64 step = st_db_void_cap_base (quantity);
+  if (stmt == NULL || !st_db_bind (c, stmt, error, "ii", step, a->batch_id)
+      || !st_db_step (c, stmt, NULL, "cannot raise the batch's cap of voided certificates", error))
+    return FALSE;
+  *result = cap + step;
+  g_autofree gchar *payload = st_db_payload ("iiii", "batch", a->batch_id, "voided", voided,
+                                             "cap_was", cap, "cap", cap + step);
+  return st_db_w_audit (c, a->by, "batch-allow-more-voids", payload, error);
+}
+
+gboolean
+st_db_batch_allow_more_voids (StDb *db, gint64 batch_id, const char *by, gint64 *new_cap,
+                              GError **error)
+{
+  AllowVoids a = { batch_id, by };
+  gint64 cap = 0;
+  if (!st_db_check_text ("the operator", by, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_allow_more_voids, &a, &cap, error))
+    {
+      g_prefix_error (error, "cannot allow more voided certificates in batch %" G_GINT64_FORMAT ": ",
+                      batch_id);
+      return FALSE;
+    }
+  if (new_cap != NULL)
+    *new_cap = cap;
+  return TRUE;
+}
+
+/* ---------- operators ---------- */
+
+void
+st_db_operator_free (StDbOperator *op)
+{
+  if (op == NULL)
+    return;
+  g_free (op->name);
+  g_free (op->role);
+  if (op->pin_hash != NULL)
+    st_memwipe (op->pin_hash, strlen (op->pin_hash));
+  g_free (op->pin_hash);
+  g_free (op);
+}
+
+static gboolean
+st_db_check_role (const char *role, GError **error)
+{
+  static const char *const roles[] = { "operator", "lead", "qa", "admin" };
+  for (gsize i = 0; i < G_N_ELEMENTS (roles); i++)
+    if (g_strcmp0 (role, roles[i]) == 0)
+      return TRUE;
+  g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+               "'%s' is not a role: use operator, lead, qa or admin", role != NULL ? role : "");
+  return FALSE;
+}
+
+static gboolean
+st_db_check_operator_name (const char *name, GError **error)
+{
+  if (!st_db_check_text ("the operator name", name, TRUE, ST_DB_OPERATOR_NAME_MAX, error))
+    return FALSE;
+  for (const char *p = name; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && *p != '.' && *p != '-' && *p != '_')
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                     "operator name '%s' may hold only letters, digits, '.', '-' and '_'", name);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+#define ST_DB_OPERATOR_SELECT \
+  "SELECT id, name, role, pin_hash, failed_attempts, created_at, updated_at, locked FROM operators "
+
+static StDbOperator *
+st_db_operator_from_row (sqlite3_stmt *stmt)
+{
+  StDbOperator *op = g_new0 (StDbOperator, 1);
+  op->id = sqlite3_column_int64 (stmt, 0);
+  op->name = st_db_col_text (stmt, 1);
+  op->role = st_db_col_text (stmt, 2);
+  op->pin_hash = st_db_col_text (stmt, 3);
+  op->failed_attempts = sqlite3_column_int64 (stmt, 4);
+  op->created_at = sqlite3_column_int64 (stmt, 5);
+  op->updated_at = sqlite3_column_int64 (stmt, 6);
+  op->locked = sqlite3_column_int64 (stmt, 7) != 0;
+  return op;
+}
+
+gint64
+st_db_operator_count (StDb *db, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  gint64 n = 0;
+  if (!st_db_conn_query_int (db->r, "SELECT count(*) FROM operators", &n, error))
+    return -1;
+  return n;
+}
+
+StDbOperator *
+st_db_operator_get (StDb *db, const char *name, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, ST_DB_OPERATOR_SELECT "WHERE name = ?", error);
+  gboolean row = FALSE;
+  if (stmt == NULL || !st_db_bind (db->r, stmt, error, "t", name)
+      || !st_db_step (db->r, stmt, &row, "cannot read the operator", error))
+    return NULL;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "there is no operator '%s' (see 'station operator list')", name != NULL ? name : "");
+      return NULL;
+    }
+  return st_db_operator_from_row (stmt);
+}
+
+GPtrArray *
+st_db_operator_list (StDb *db, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, ST_DB_OPERATOR_SELECT "ORDER BY name", error);
+  if (stmt == NULL)
+    return NULL;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_operator_free);
+  for (;;)
+    {
+      gboolean row = FALSE;
+      if (!st_db_step (db->r, stmt, &row, "cannot list the operators", error))
+        return NULL;
+      if (!row)
+        break;
+      g_ptr_array_add (out, st_db_operator_from_row (stmt));
+    }
+  return g_steal_pointer (&out);
+}
+
+typedef struct {
+  const char *name, *role, *pin_hash, *by;
+  gint64 max_attempts;
+  gint64 attempts;
+  gboolean locked;
+} OperatorOp;
+
+/* The operator's role, locked flag and failed attempts; NOT_FOUND if none. */
+static gboolean
+st_db_w_operator_state (StDbConn *c, const char *name, gchar **role, gboolean *locked,
+                        gint64 *attempts, GError **error)
+{
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "SELECT role, locked, failed_attempts FROM operators WHERE name = ?", error);
+  gboolean row = FALSE;
+  if (stmt == NULL || !st_db_bind (c, stmt, error, "t", name)
+      || !st_db_step (c, stmt, &row, "cannot read the operator", error))
+    return FALSE;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no operator '%s'", name);
+      return FALSE;
+    }
+  *role = st_db_col_text (stmt, 0);
+  *locked = sqlite3_column_int64 (stmt, 1) != 0;
+  *attempts = sqlite3_column_int64 (stmt, 2);
+  return TRUE;
+}
+
+static gboolean
+st_db_w_operator_add (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  OperatorOp *a = data;
+  if (a->by == NULL)
+    {
+      gint64 n = 0;
+      if (!st_db_conn_query_int (c, "SELECT count(*) FROM operators", &n, error))
+        return FALSE;
+      if (n > 0)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                       "the station already has operators: only an admin adds more "
+                       "(--operator ADMIN with the admin's PIN)");
+          return FALSE;
+        }
+      if (g_strcmp0 (a->role, "admin") != 0)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                       "the first operator must be an admin (--role admin): only an admin can "
+                       "add the others");
+          return FALSE;
+        }
+    }
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+        "SELECT 1 FROM operators WHERE name = ?", error);
+    gboolean row = FALSE;
+    if (stmt == NULL || !st_db_bind (c, stmt, error, "t", a->name)
+        || !st_db_step (c, stmt, &row, "cannot read the operators", error))
+      return FALSE;
+    if (row)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                     "there is already an operator '%s': choose another name", a->name);
+        return FALSE;
+      }
+  }
+  gint64 now = st_db_now ();
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "INSERT INTO operators (name, role, pin_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)", error);
+  if (stmt == NULL || !st_db_bind (c, stmt, error, "tttii", a->name, a->role, a->pin_hash, now, now)
+      || !st_db_step (c, stmt, NULL, "cannot record the operator", error))
+    return FALSE;
+  *result = sqlite3_last_insert_rowid (c->db);
+  g_autofree gchar *payload = st_db_payload ("ssb", "name", a->name, "role", a->role,
+                                             "first", a->by == NULL);
+  return st_db_w_audit (c, a->by != NULL ? a->by : a->name, "operator-add", payload, error);
+}
+
+gboolean
+st_db_operator_add (StDb *db, const char *name, const char *role, const char *pin_hash,
+                    const char *by, GError **error)
+{
+  OperatorOp a = { .name = name, .role = role, .pin_hash = pin_hash, .by = by };
+  if (!st_db_check_operator_name (name, error) || !st_db_check_role (role, error)
+      || !st_db_check_text ("the PIN hash", pin_hash, TRUE, ST_DB_NAME_MAX, error)
+      || (by != NULL && !st_db_check_text ("the admin", by, TRUE, ST_DB_NAME_MAX, error))
+      || !st_db_write (db, st_db_w_operator_add, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot add operator '%s': ", name != NULL ? name : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_db_w_operator_set_role (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  OperatorOp *a = data;
+  g_autofree gchar *role = NULL;
+  gboolean locked = FALSE;
+  gint64 attempts = 0;
+  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
+    return FALSE;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "UPDATE operators SET role = ?, updated_at = ? WHERE name = ?", error);
+  if (stmt == NULL || !st_db_bind (c, stmt, error, "tit", a->role, st_db_now (), a->name)
+      || !st_db_step (c, stmt, NULL, "cannot change the role", error))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("sss", "name", a->name, "from", role, "to", a->role);
+  return st_db_w_audit (c, a->by, "operator-set-role", payload, error);
+}
+
+gboolean
+st_db_operator_set_role (StDb *db, const char *name, const char *role, const char *by,
+                         GError **error)
+{
+  OperatorOp a = { .name = name, .role = role, .by = by };
+  if (!st_db_check_operator_name (name, error) || !st_db_check_role (role, error)
+      || !st_db_check_text ("the admin", by, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_operator_set_role, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot change the role of '%s': ", name != NULL ? name : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_db_w_operator_unlock (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  OperatorOp *a = data;
+  g_autofree gchar *role = NULL;
+  gboolean locked = FALSE;
+  gint64 attempts = 0;
+  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
+    return FALSE;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "UPDATE operators SET locked = 0, failed_attempts = 0, updated_at = ? WHERE name = ?", error);
+  if (stmt == NULL || !st_db_bind (c, stmt, error, "it", st_db_now (), a->name)
+      || !st_db_step (c, stmt, NULL, "cannot unlock the operator", error))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("sbi", "name", a->name, "was_locked", locked,
+                                             "failed_attempts_were", attempts);
+  return st_db_w_audit (c, a->by, "operator-unlock", payload, error);
+}
+
+gboolean
+st_db_operator_unlock (StDb *db, const char *name, const char *by, GError **error)
+{
+  OperatorOp a = { .name = name, .by = by };
+  if (!st_db_check_operator_name (name, error)
+      || !st_db_check_text ("the admin", by, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_operator_unlock, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot unlock '%s': ", name != NULL ? name : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_db_w_operator_login_failed (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  OperatorOp *a = data;
+  g_autofree gchar *role = NULL;
+  gboolean locked = FALSE;
+  gint64 attempts = 0;
+  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
+    return FALSE;
+  a->attempts = attempts + 1;
+  a->locked = locked || a->attempts >= a->max_attempts;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "UPDATE operators SET failed_attempts = ?, locked = ?, updated_at = ? WHERE name = ?", error);
+  if (stmt == NULL
+      || !st_db_bind (c, stmt, error, "iiit", a->attempts, (gint64) a->locked, st_db_now (), a->name)
+      || !st_db_step (c, stmt, NULL, "cannot count the wrong PIN", error))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("sib", "name", a->name, "failed_attempts", a->attempts,
+                                             "locked", a->locked);
+  return st_db_w_audit (c, a->name, a->locked && !locked ? "operator-locked" : "login-failed",
+                        payload, error);
+}
+
+gboolean
+st_db_operator_login_failed (StDb *db, const char *name, gint64 max_attempts, gint64 *attempts,
+                             gboolean *locked, GError **error)
+{
+  OperatorOp a = { .name = name, .max_attempts = max_attempts };
+  if (!st_db_check_operator_name (name, error)
+      || !st_db_write (db, st_db_w_operator_login_failed, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot record a wrong PIN for '%s': ", name != NULL ? name : "");
+      return FALSE;
+    }
+  if (attempts != NULL)
+    *attempts = a.attempts;
+  if (locked != NULL)
+    *locked = a.locked;
+  return TRUE;
+}
+
+static gboolean
+st_db_w_operator_login_ok (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  OperatorOp *a = data;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "UPDATE operators SET failed_attempts = 0, updated_at = ? WHERE name = ? AND locked = 0", error);
+  if (stmt == NULL || !st_db_bind (c, stmt, error, "it", st_db_now (), a->name)
+      || !st_db_step (c, stmt, NULL, "cannot reset the wrong PIN count", error))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("s", "name", a->name);
+  return st_db_w_audit (c, a->name, "login-attempts-reset", payload, error);
+}
+
+gboolean
+st_db_operator_login_ok (StDb *db, const char *name, GError **error)
+{
+  g_autoptr(StDbOperator) op = st_db_operator_get (db, name, error);
+  if (op == NULL)
+    return FALSE;
+  if (op->failed_attempts == 0)
+    return TRUE;
+  OperatorOp a = { .name = name };
+  return st_db_write (db, st_db_w_operator_login_ok, &a, NULL, error);
+}
+
+/* ---------- the audit trail: reads, checkpoints, verification ---------- */
+
+void
+st_db_audit_entry_free (StDbAuditEntry *e)
+{
+  if (e == NULL)
+    return;
+  g_free (e->operator_name);
+  g_free (e->event);
+  g_free (e->payload);
+  g_free (e->prev_hash);
+  g_free (e->hash);
+  g_free (e);
+}
+
+static void
+st_db_audit_entry_fill (StDbAuditEntry *e, sqlite3_stmt *stmt)
+{
+  e->seq = sqlite3_column_int64 (stmt, 0);
+  e->at = sqlite3_column_int64 (stmt, 1);
+  e->operator_name = st_db_col_text (stmt, 2);
+  e->event = st_db_col_text (stmt, 3);
+  e->payload = st_db_col_text (stmt, 4);
+  e->prev_hash = st_db_col_text (stmt, 5);
+  e->hash = st_db_col_text (stmt, 6);
+}
+
+#define ST_DB_AUDIT_SELECT "SELECT seq, at, operator, event, payload, prev_hash, hash FROM audit "
+
+gboolean
+st_db_audit_head (StDb *db, gint64 *seq, gchar **hash, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r,
+      "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", error);
+  gboolean row = FALSE;
+  if (stmt == NULL || !st_db_step (db->r, stmt, &row, "cannot read the audit log", error))
+    return FALSE;
+  *seq = row ? sqlite3_column_int64 (stmt, 0) : 0;
+  *hash = row ? st_db_col_text (stmt, 1) : g_strdup (ST_DB_AUDIT_GENESIS);
+  return TRUE;
+}
+
+StDbAuditEntry *
+st_db_audit_get (StDb *db, gint64 seq, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, ST_DB_AUDIT_SELECT "WHERE seq = ?", error);
+  gboolean row = FALSE;
+  if (stmt == NULL || !st_db_bind (db->r, stmt, error, "i", seq)
+      || !st_db_step (db->r, stmt, &row, "cannot read the audit log", error))
+    return NULL;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "the audit log has no entry %" G_GINT64_FORMAT, seq);
+      return NULL;
+    }
+  StDbAuditEntry *e = g_new0 (StDbAuditEntry, 1);
+  st_db_audit_entry_fill (e, stmt);
+  return e;
+}
+
+/* Reads in pages so that the reader lock is never held for long. */
+#define ST_DB_AUDIT_PAGE 512
+
+gboolean
+st_db_audit_foreach (StDb *db, StDbAuditFunc func, gpointer user_data, GError **error)
+{
+  gint64 after = 0;
+  for (;;)
+    {
+      g_autoptr(GPtrArray) page = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_audit_entry_free);
+      {
+        g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+        g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r,
+            ST_DB_AUDIT_SELECT "WHERE seq > ? ORDER BY seq LIMIT " G_STRINGIFY (ST_DB_AUDIT_PAGE), error);
+        if (stmt == NULL || !st_db_bind (db->r, stmt, error, "i", after))
+          return FALSE;
+        for (;;)
+          {
+            gboolean row = FALSE;
+            if (!st_db_step (db->r, stmt, &row, "cannot read the audit log", error))
+              return FALSE;
+            if (!row)
+              break;
+            StDbAuditEntry *e = g_new0 (StDbAuditEntry, 1);
+            st_db_audit_entry_fill (e, stmt);
+            g_ptr_array_add (page, e);
+          }
+      }
+      if (page->len == 0)
+        return TRUE;
+      for (guint i = 0; i < page->len; i++)
+        {
+          StDbAuditEntry *e = g_ptr_array_index (page, i);
+          if (!func (e, user_data, error))
+            return FALSE;
+          after = e->seq;
+        }
+    }
+}
+
+static gboolean
+st_db_w_audit_add (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  EventAdd *a = data;
+  return st_db_w_audit (c, a->operator_name, a->event, a->payload, error);
+}
+
+gboolean
+st_db_audit_add (StDb *db, const char *operator_name, const char *event, const char *payload_json,
+                 GError **error)
+{
+  EventAdd a = { operator_name, event, payload_json };
+  if (!st_db_check_text ("the operator", operator_name, FALSE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the event", event, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the payload", payload_json, FALSE, ST_DB_DETAIL_MAX, error)
+      || !st_db_check_json (payload_json, error)
+      || !st_db_write (db, st_db_w_audit_add, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot audit '%s': ", event != NULL ? event : "(none)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+st_db_audit_checkpoint_free (StDbAuditCheckpoint *cp)
+{
+  if (cp == NULL)
+    return;
+  g_free (cp->hash);
+  g_free (cp->reason);
+  g_clear_pointer (&cp->signature, g_bytes_unref);
+  g_clear_pointer (&cp->signer_cert, g_bytes_unref);
+  g_free (cp);
+}
+
+typedef struct {
+  gint64 seq;
+  const char *hash, *reason;
+  GBytes *signature, *signer_cert;
+} CheckpointAdd;
+
+static gboolean
+st_db_w_checkpoint_add (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  CheckpointAdd *a = data;
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c, "SELECT hash FROM audit WHERE seq = ?", error);
+    gboolean row = FALSE;
+    if (stmt == NULL || !st_db_bind (c, stmt, error, "i", a->seq)
+        || !st_db_step (c, stmt, &row, "cannot read the audit log", error))
+      return FALSE;
+    if (!row || g_strcmp0 ((const char *) sqlite3_column_text (stmt, 0), a->hash) != 0)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                     "audit entry %" G_GINT64_FORMAT " is %s: the checkpoint does not match the log",
+                     a->seq, row ? "not the one signed" : "missing");
+        return FALSE;
+      }
+  }
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+      "INSERT INTO audit_checkpoints (seq, hash, at, reason, signature, signer_cert)"
+      " VALUES (?, ?, ?, ?, ?, ?)", error);
+  if (stmt == NULL
+      || !st_db_bind (c, stmt, error, "ititbb", a->seq, a->hash, st_db_now (), a->reason,
+                      a->signature, a->signer_cert)
+      || !st_db_step (c, stmt, NULL, "cannot record the audit checkpoint", error))
+    return FALSE;
+  *result = sqlite3_last_insert_rowid (c->db);
+  return TRUE;
+}
+
+gboolean
+st_db_audit_checkpoint_add (StDb *db, gint64 seq, const char *hash, const char *reason,
+                            GBytes *signature, GBytes *signer_cert, GError **error)
+{
+  CheckpointAdd a = { seq, hash, reason != NULL ? reason : "checkpoint", signature, signer_cert };
+  if (!st_db_check_hex ("the checkpoint hash", hash, 64, 64, error)
+      || !st_db_check_text ("the checkpoint reason", a.reason, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_blob ("the checkpoint signature", signature, error)
+      || !st_db_check_blob ("the signer certificate", signer_cert, error)
+      || !st_db_write (db, st_db_w_checkpoint_add, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot record the audit checkpoint of entry %" G_GINT64_FORMAT ": ", seq);
+      return FALSE;
+    }
+  g_mutex_lock (&db->qlock);
+  db->checkpoint_seq = MAX (db->checkpoint_seq, seq);
+  g_mutex_unlock (&db->qlock);
+  return TRUE;
+}
+
+#define ST_DB_CHECKPOINT_SELECT \
+  "SELECT id, seq, at, hash, reason, signature, signer_cert FROM audit_checkpoints "
+
+static GPtrArray *
+st_db_checkpoint_query (StDb *db, const char *sql, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, sql, error);
+  if (stmt == NULL)
+    return NULL;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_audit_checkpoint_free);
+  for (;;)
+    {
+      gboolean row = FALSE;
+      if (!st_db_step (db->r, stmt, &row, "cannot read the audit checkpoints", error))
+        return NULL;
+      if (!row)
+        break;
+      StDbAuditCheckpoint *cp = g_new0 (StDbAuditCheckpoint, 1);
+      cp->id = sqlite3_column_int64 (stmt, 0);
+      cp->seq = sqlite3_column_int64 (stmt, 1);
+      cp->at = sqlite3_column_int64 (stmt, 2);
+      cp->hash = st_db_col_text (stmt, 3);
+      cp->reason = st_db_col_text (stmt, 4);
+      cp->signature = st_db_col_bytes (stmt, 5);
+      cp->signer_cert = st_db_col_bytes (stmt, 6);
+      g_ptr_array_add (out, cp);
+    }
+  return g_steal_pointer (&out);
+}
+
+GPtrArray *
+st_db_audit_checkpoint_list (StDb *db, GError **error)
+{
+  return st_db_checkpoint_query (db, ST_DB_CHECKPOINT_SELECT "ORDER BY id", error);
+}
+
+StDbAuditCheckpoint *
+st_db_audit_checkpoint_latest (StDb *db, GError **error)
+{
+  g_autoptr(GPtrArray) list = st_db_checkpoint_query (db, ST_DB_CHECKPOINT_SELECT
+                                                      "ORDER BY seq DESC, id DESC LIMIT 1", error);
+  if (list == NULL)
+    return NULL;
+  if (list->len == 0)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND, "the audit log has no signed checkpoint yet");
+      return NULL;
+    }
+  return g_ptr_array_steal_index (list, 0);
+}
+
+#define ST_DB_AUDIT_REPORT_MAX 20
+
+typedef struct {
+  GString *report;
+  guint problems;
+  gint64 n, last_seq;
+  gchar *last_hash;
+} AuditVerify;
+
+G_GNUC_PRINTF (2, 3) static void
+st_db_audit_problem (AuditVerify *v, const char *fmt, ...)
+{
+  v->problems++;
+  if (v->problems > ST_DB_AUDIT_REPORT_MAX)
+    return;
+  va_list ap;
+  va_start (ap, fmt);
+  g_string_append (v->report, "audit chain: FAILED: ");
+  g_string_append_vprintf (v->report, fmt, ap);
+  g_string_append_c (v->report, '\n');
+  va_end (ap);
+}
+
+static gboolean
+st_db_audit_verify_entry (const StDbAuditEntry *e, gpointer user_data, GError **error)
+{
+  AuditVerify *v = user_data;
+  v->n++;
+  if (e->seq != v->last_seq + 1)
+    st_db_audit_problem (v, "entries %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " are missing "
+                         "(deleted): the sequence jumps from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
+                         v->last_seq + 1, e->seq - 1, v->last_seq, e->seq);
+  else if (g_strcmp0 (e->prev_hash, v->last_hash) != 0)
+    st_db_audit_problem (v, "entry %" G_GINT64_FORMAT " does not follow entry %" G_GINT64_FORMAT
+                         ": its prev_hash is not that entry's hash", e->seq, v->last_seq);
+  g_autofree gchar *hash = st_db_audit_hash (e->seq, e->at, e->operator_name, e->event, e->payload,
+                                             e->prev_hash);
+  if (g_strcmp0 (hash, e->hash) != 0)
+    st_db_audit_problem (v, "entry %" G_GINT64_FORMAT " (%s by %s) was changed: its contents do not "
+                         "match its hash", e->seq, e->event, e->operator_name);
+  v->last_seq = e->seq;
+  g_free (v->last_hash);
+  v->last_hash = g_strdup (e->hash);
+  return TRUE;
+}
+
+gboolean
+st_db_audit_verify (StDb *db, GString *report, gint64 *n_entries, GError **error)
+{
+  g_autoptr(GString) local = g_string_new (NULL);
+  AuditVerify v = { .report = report != NULL ? report : local,
+                    .last_hash = g_strdup (ST_DB_AUDIT_GENESIS) };
+  if (!st_db_audit_foreach (db, st_db_audit_verify_entry, &v, error))
+    {
+      g_free (v.last_hash);
+      return FALSE;
+    }
+  g_free (v.last_hash);
+  g_autoptr(GPtrArray) cps = st_db_audit_checkpoint_list (db, error);
+  if (cps == NULL)
+    return FALSE;
+  for (guint i = 0; i < cps->len; i++)
+    {
+      StDbAuditCheckpoint *cp = g_ptr_array_index (cps, i);
+      if (cp->seq > v.last_seq)
+        {
+          st_db_audit_problem (&v, "the log ends at entry %" G_GINT64_FORMAT " but checkpoint %"
+                               G_GINT64_FORMAT " signed entry %" G_GINT64_FORMAT ": the log was "
+                               "truncated behind a signed checkpoint", v.last_seq, cp->id, cp->seq);
+          continue;
+        }
+      g_autoptr(GError) local_error = NULL;
+      g_autoptr(StDbAuditEntry) e = st_db_audit_get (db, cp->seq, &local_error);
+      if (e == NULL && !g_error_matches (local_error, ST_ERROR, ST_ERROR_NOT_FOUND))
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+      if (e == NULL)
+        st_db_audit_problem (&v, "entry %" G_GINT64_FORMAT ", signed by checkpoint %" G_GINT64_FORMAT
+                             ", is missing", cp->seq, cp->id);
+      else if (g_strcmp0 (e->hash, cp->hash) != 0)
+        st_db_audit_problem (&v, "entry %" G_GINT64_FORMAT " is not the one checkpoint %" G_GINT64_FORMAT
+                             " signed", cp->seq, cp->id);
+    }
+  if (v.problems > ST_DB_AUDIT_REPORT_MAX)
+    g_string_append_printf (v.report, "audit chain: ... %u more problems\n",
+                            v.problems - ST_DB_AUDIT_REPORT_MAX);
+  if (n_entries != NULL)
+    *n_entries = v.n;
+  if (v.problems > 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "the audit log of %s failed %u check(s): it was edited, cut or truncated; keep "
+                   "the database as it is and call the auditor", db->path, v.problems);
+      return FALSE;
+    }
+  g_string_append_printf (v.report, "audit chain: ok (%" G_GINT64_FORMAT " entries, %u checkpoint(s) "
+                          "match)\n", v.n, cps->len);
+  return TRUE;
 }

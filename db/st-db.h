@@ -163,4 +163,131 @@ gboolean st_db_event_add (StDb *db, const char *operator_name, const char *event
  * ST_ERROR_VERIFY_FAILED when anything is wrong. */
 gboolean st_db_check (StDb *db, GString *report, GError **error);
 
+/* --- who does it ---
+ * Every write appends an audit entry naming an operator: the function's
+ * @operator_name when it takes one, else this actor (the operator logged in
+ * for this process; "station" until set). Thread-safe; copied per write. */
+void st_db_set_actor (StDb *db, const char *operator_name);
+
+/* --- operators and roles --- */
+#define ST_DB_OPERATOR_NAME_MAX 64
+typedef struct {
+  gint64 id;
+  gchar *name, *role, *pin_hash;
+  gint64 failed_attempts, created_at, updated_at;
+  gboolean locked;
+} StDbOperator;
+void st_db_operator_free (StDbOperator *op);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbOperator, st_db_operator_free)
+
+/* How many operators exist; -1 and @error on failure. */
+gint64 st_db_operator_count (StDb *db, GError **error);
+/* NOT_FOUND naming @name when there is none. */
+StDbOperator *st_db_operator_get (StDb *db, const char *name, GError **error);
+/* Of StDbOperator*, by name. */
+GPtrArray *st_db_operator_list (StDb *db, GError **error);
+/* Adds an operator (@role: operator, lead, qa or admin; @pin_hash as
+ * st_auth_hash_pin() makes it). @by is the admin who does it; @by NULL is
+ * the bootstrap: allowed only while there is no operator at all, and only
+ * for an admin (PERMISSION_DENIED otherwise, checked in the same
+ * transaction). A name taken is INVALID_DATA. Audited. */
+gboolean st_db_operator_add (StDb *db, const char *name, const char *role,
+                             const char *pin_hash, const char *by, GError **error);
+/* Audited; NOT_FOUND when there is no such operator. */
+gboolean st_db_operator_set_role (StDb *db, const char *name, const char *role,
+                                  const char *by, GError **error);
+gboolean st_db_operator_unlock (StDb *db, const char *name, const char *by, GError **error);
+/* A wrong PIN: failed_attempts + 1, locked once it reaches @max_attempts.
+ * Sets *@attempts and *@locked to the new values. Audited. */
+gboolean st_db_operator_login_failed (StDb *db, const char *name, gint64 max_attempts,
+                                      gint64 *attempts, gboolean *locked, GError **error);
+/* A right PIN: failed_attempts back to 0 (a write only when it was not). */
+gboolean st_db_operator_login_ok (StDb *db, const char *name, GError **error);
+
+/* --- quota of voided certificates ---
+ * A batch may void up to quantity / 10 + 5 certificates, plus the
+ * allowances a lead granted; past that, st_db_cert_reserve and
+ * st_db_unit_begin_reserve refuse with PERMISSION_DENIED ("batch N has
+ * voided M certificates, more than the cap of K: ...") and the line stops. */
+gint64 st_db_void_cap_base (gint64 quantity);
+/* Whether @batch_id has more voided certificates than its cap (FALSE on
+ * any error); sets *@voided and *@cap when given. */
+gboolean st_db_batch_over_void_cap (StDb *db, gint64 batch_id, gint64 *voided, gint64 *cap);
+/* Raises the batch's cap by st_db_void_cap_base() once more; returns the
+ * new cap in *@new_cap. Audited with @by. */
+gboolean st_db_batch_allow_more_voids (StDb *db, gint64 batch_id, const char *by,
+                                       gint64 *new_cap, GError **error);
+
+/* --- the audit trail ---
+ * Every write function above appends one entry in its own transaction:
+ * seq (1, 2, ...), time, operator, event, payload (compact JSON), prev_hash
+ * (64 zeros for the first) and hash = SHA-256 over the canonical encoding
+ * of the other six (st_db_audit_hash, docs/audit.md). */
+typedef struct {
+  gint64 seq, at;
+  gchar *operator_name, *event, *payload, *prev_hash, *hash;
+} StDbAuditEntry;
+void st_db_audit_entry_free (StDbAuditEntry *e);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbAuditEntry, st_db_audit_entry_free)
+
+#define ST_DB_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+/* Lower-case hex SHA-256 of "station-audit/1\n" followed, for each field
+ * in order, by its byte length in decimal, ':', the bytes and '\n'
+ * (seq and at in decimal). */
+gchar *st_db_audit_hash (gint64 seq, gint64 at, const char *operator_name, const char *event,
+                         const char *payload, const char *prev_hash);
+/* The last entry's seq and hash (0 and the genesis hash when empty). */
+gboolean st_db_audit_head (StDb *db, gint64 *seq, gchar **hash, GError **error);
+/* Calls @func for every entry in seq order; stops (FALSE) when it returns FALSE. */
+typedef gboolean (*StDbAuditFunc) (const StDbAuditEntry *entry, gpointer user_data, GError **error);
+gboolean st_db_audit_foreach (StDb *db, StDbAuditFunc func, gpointer user_data, GError **error);
+/* One entry; NOT_FOUND if there is none with @seq. */
+StDbAuditEntry *st_db_audit_get (StDb *db, gint64 seq, GError **error);
+
+/* An event that changes nothing else (a manifest export, a QA result, a
+ * refusal): the audit entry alone. @payload_json NULL = {}. */
+gboolean st_db_audit_add (StDb *db, const char *operator_name, const char *event,
+                          const char *payload_json, GError **error);
+
+typedef struct {
+  gint64 id, seq, at;
+  gchar *hash, *reason;
+  GBytes *signature;    /* ECDSA (DER) over st_audit_checkpoint_message() */
+  GBytes *signer_cert;  /* DER */
+} StDbAuditCheckpoint;
+void st_db_audit_checkpoint_free (StDbAuditCheckpoint *cp);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbAuditCheckpoint, st_db_audit_checkpoint_free)
+
+/* Records a signed checkpoint of entry @seq, whose hash must be @hash
+ * (VERIFY_FAILED otherwise). */
+gboolean st_db_audit_checkpoint_add (StDb *db, gint64 seq, const char *hash, const char *reason,
+                                     GBytes *signature, GBytes *signer_cert, GError **error);
+/* Of StDbAuditCheckpoint*, in id order. */
+GPtrArray *st_db_audit_checkpoint_list (StDb *db, GError **error);
+/* The newest; NULL and NOT_FOUND when there is none. */
+StDbAuditCheckpoint *st_db_audit_checkpoint_latest (StDb *db, GError **error);
+
+/* Recomputes the chain: seqs 1..N without a gap, each prev_hash the hash
+ * before it, each hash its contents' hash; and every checkpoint's entry
+ * present with the signed hash (an entry missing behind a checkpoint is a
+ * truncation). Signatures are checked by station/ (st_audit_verify).
+ * Appends what it found to @report; VERIFY_FAILED when anything is wrong.
+ * *@n_entries: how many entries there are. */
+gboolean st_db_audit_verify (StDb *db, GString *report, gint64 *n_entries, GError **error);
+
+/* Called after a write (on the writer's caller thread, never two at once)
+ * once @every entries were appended since the last checkpoint: the station
+ * signs a checkpoint there (st_audit_checkpoint). @every 0 switches it off. */
+typedef void (*StDbCheckpointFunc) (StDb *db, gpointer user_data);
+void st_db_set_checkpoint_hook (StDb *db, guint every, StDbCheckpointFunc func, gpointer user_data);
+
+/* --- backup (st-db-backup.c) --- */
+
+/* An online copy of the database at @db_path into @dest with SQLite's
+ * backup API (a running station keeps writing meanwhile): written to a
+ * temporary file beside @dest, quick-checked, fsynced, moved in place, and
+ * the folder fsynced. The copy is one standalone file (rollback journal).
+ * An existing @dest is refused (PERMISSION_DENIED) unless @force. */
+gboolean st_db_backup (const char *db_path, const char *dest, gboolean force, GError **error);
+
 G_END_DECLS

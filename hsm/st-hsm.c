@@ -10,7 +10,6 @@
 #include <p11-kit/pkcs11.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -93,6 +92,85 @@ st_hsm_set_ckr (GError **error, CK_RV rv, const char *what)
 {
   g_set_error (error, ST_ERROR, st_hsm_ckr_code (rv), "%s: %s (0x%lx)", what,
                st_hsm_ckr_name (rv), (unsigned long) rv);
+}
+
+/* libp11 puts a failed call's CK_RV in the OpenSSL error queue under its
+ * own library code, with prose reasons ("Device error"). The CKR_ names
+ * instead, so that every message built from the queue (a failed X509_sign
+ * with a key of the token, for one) names the CKR. Once per process,
+ * after libp11 loaded its own strings. */
+static ERR_STRING_DATA st_ckr_err_strings[G_N_ELEMENTS (st_ckr_names) + 1];
+
+static gpointer
+st_hsm_register_ckr_strings_once (gpointer data)
+{
+  gsize n = 0;
+  for (gsize i = 0; i < G_N_ELEMENTS (st_ckr_names); i++)
+    {
+      if (st_ckr_names[i].rv == CKR_OK || st_ckr_names[i].rv > ERR_REASON_MASK)
+        continue;
+      st_ckr_err_strings[n].error = ERR_PACK (0, 0, (unsigned long) st_ckr_names[i].rv);
+      st_ckr_err_strings[n].string = st_ckr_names[i].name;
+      n++;
+    }
+  st_ckr_err_strings[n].error = 0;
+  st_ckr_err_strings[n].string = NULL;
+  ERR_load_strings (ERR_get_CKR_code (), st_ckr_err_strings);
+  return NULL;
+}
+
+static void
+st_hsm_register_ckr_strings (void)
+{
+  static GOnce once = G_ONCE_INIT;
+  g_once (&once, st_hsm_register_ckr_strings_once, NULL);
+}
+
+gulong
+st_hsm_peek_error_ckr (void)
+{
+  int ckr_lib = ERR_get_CKR_code ();
+  unsigned long codes[32];
+  gsize n = 0;
+  unsigned long e;
+  gulong rv = CKR_OK;
+  /* OpenSSL reads its queue only from the oldest end: take it all, note
+   * the newest CKR (the one that ended the call) and raise the same
+   * errors again, in the same order. */
+  while ((e = ERR_get_error ()) != 0)
+    {
+      if (ERR_GET_LIB (e) == ckr_lib)
+        rv = (gulong) ERR_GET_REASON (e);
+      if (n < G_N_ELEMENTS (codes))
+        codes[n++] = e;
+    }
+  for (gsize i = 0; i < n; i++)
+    ERR_raise (ERR_GET_LIB (codes[i]), ERR_GET_REASON (codes[i]));
+  return rv;
+}
+
+gboolean
+st_hsm_ckr_is_session_lost (gulong ckr)
+{
+  switch (ckr)
+    {
+    case CKR_SESSION_HANDLE_INVALID:
+    case CKR_SESSION_CLOSED:
+    case CKR_USER_NOT_LOGGED_IN:
+    case CKR_OBJECT_HANDLE_INVALID:
+    case CKR_KEY_HANDLE_INVALID:
+    case CKR_DEVICE_REMOVED:
+    case CKR_TOKEN_NOT_PRESENT:
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+const char *
+st_hsm_ckr_to_string (gulong ckr)
+{
+  return st_hsm_ckr_name ((CK_RV) ckr);
 }
 
 /* After a failed libp11 call: the CKR from the OpenSSL error queue, if
@@ -184,6 +262,7 @@ st_p11_module_acquire (const char *path, GError **error)
       PKCS11_CTX_free (ctx);
       return NULL;
     }
+  st_hsm_register_ckr_strings ();
   /* The same module again, for the calls libp11 does not have: dlopen
    * hands back the already loaded library and its function list. */
   void *dl = dlopen (path, RTLD_NOW | RTLD_LOCAL);
@@ -641,6 +720,14 @@ st_hsm_session (StHsm *hsm, CK_SESSION_HANDLE *session, GError **error)
         {
           g_autofree gchar *what = g_strdup_printf ("logging in again to token '%s'", hsm->label);
           st_hsm_set_ckr (error, rv, what);
+          /* The token refuses the kept PIN now: never try it again (each
+           * wrong try brings the token closer to locking the PIN). */
+          if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED || rv == CKR_PIN_EXPIRED ||
+              rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE)
+            {
+              st_hsm_forget_pin (hsm);
+              g_prefix_error (error, "the token no longer accepts the PIN: ");
+            }
           return FALSE;
         }
       if (!lost)
@@ -1431,74 +1518,8 @@ st_hsm_init_token (const char *module_path, const char *label, const char *so_pi
 gchar *
 st_hsm_read_pin (const char *prompt, GError **error)
 {
-  const char *env = g_getenv ("STATION_HSM_PIN");
-  if (env != NULL)
-    {
-      if (*env == '\0' || strlen (env) > ST_HSM_PIN_MAX)
-        {
-          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "STATION_HSM_PIN must have 1 to %d characters", ST_HSM_PIN_MAX);
-          return NULL;
-        }
-      return g_strdup (env);
-    }
-  int fd = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  struct termios old, quiet;
-  if (fd < 0 || tcgetattr (fd, &old) != 0)
-    {
-      if (fd >= 0)
-        close (fd);
-      g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                           "no PIN: set STATION_HSM_PIN or run from a terminal");
-      return NULL;
-    }
-  const char *p = prompt != NULL ? prompt : "HSM user PIN: ";
-  if (write (fd, p, strlen (p)) < 0)
-    g_debug ("cannot write the PIN prompt: %s", g_strerror (errno));
-  quiet = old;
-  quiet.c_lflag &= ~(tcflag_t) (ECHO | ECHONL);
-  quiet.c_lflag |= ICANON;
-  tcsetattr (fd, TCSAFLUSH, &quiet);
-  char buf[ST_HSM_PIN_MAX + 2];
-  gsize len = 0;
-  gboolean too_long = FALSE, got_line = FALSE;
-  for (;;)
-    {
-      char c;
-      ssize_t n = read (fd, &c, 1);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        break;
-      if (c == '\n' || c == '\r')
-        {
-          got_line = TRUE;
-          break;
-        }
-      if (len < ST_HSM_PIN_MAX)
-        buf[len++] = c;
-      else
-        too_long = TRUE;
-      c = 0;
-    }
-  buf[len] = '\0';
-  tcsetattr (fd, TCSAFLUSH, &old);
-  if (write (fd, "\n", 1) < 0)
-    g_debug ("cannot write to the terminal: %s", g_strerror (errno));
-  close (fd);
-  if (too_long || len == 0 || !got_line)
-    {
-      st_memwipe (buf, sizeof buf);
-      if (too_long)
-        g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "the PIN is longer than %d characters",
-                     ST_HSM_PIN_MAX);
-      else
-        g_set_error_literal (error, ST_ERROR, ST_ERROR_CANCELLED, "no PIN given");
-      return NULL;
-    }
-  gchar *pin = g_strndup (buf, len);
-  st_memwipe (buf, sizeof buf);
-  return pin;
+  return st_read_secret (prompt != NULL ? prompt : "HSM user PIN: ", "STATION_HSM_PIN",
+                         ST_HSM_PIN_MAX, error);
 }
 
 void

@@ -88,6 +88,20 @@ gboolean st_hsm_store_certificate (StHsm *hsm, const char *label, const guint8 *
 gboolean st_hsm_get_key_flags (StHsm *hsm, const char *uri, gboolean *sensitive,
                                gboolean *extractable, gboolean *never_extractable,
                                GError **error);
+/* After a failed OpenSSL call that used a key of the token (X509_sign,
+ * EVP_DigestSign): the CKR_* value that libp11 left in this thread's
+ * OpenSSL error queue (the newest), or 0 (CKR_OK) when there is none. The
+ * queue keeps the same errors, in order. Messages built from the queue
+ * name the CKR (CKR_DEVICE_ERROR, ...) once a module is loaded. */
+gulong st_hsm_peek_error_ckr (void);
+/* Whether the token answered @ckr because this process lost its session,
+ * its login or its object handles (CKR_SESSION_HANDLE_INVALID,
+ * CKR_SESSION_CLOSED, CKR_USER_NOT_LOGGED_IN, CKR_OBJECT_HANDLE_INVALID,
+ * CKR_KEY_HANDLE_INVALID, CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT): a new
+ * session, a new login and the keys taken again may cure it. */
+gboolean st_hsm_ckr_is_session_lost (gulong ckr);
+/* "CKR_DEVICE_ERROR" */
+const char *st_hsm_ckr_to_string (gulong ckr);
 /* "label (manufacturer model, serial)" */
 gchar *st_hsm_get_token_description (StHsm *hsm);
 const char *st_hsm_get_token_label (StHsm *hsm);

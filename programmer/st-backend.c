@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "st-backend-private.h"
+#include "st-stm32-rom.h"
 #include "st-error.h"
 #include "st-util.h"
 
@@ -92,7 +93,17 @@ st_backend_new (const char *port, const StLinkParams *params, GCancellable *canc
     }
   if (g_strcmp0 (scheme, "sim") == 0)
     return st_agent_backend_new_sim (port, rest, params, cancellable, error);
-  if (g_strcmp0 (scheme, "stm32-rom") == 0 || g_strcmp0 (scheme, "cmsis-dap") == 0)
+  if (g_strcmp0 (scheme, "stm32-rom") == 0)
+    {
+      if (*rest == '\0')
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "port '%s' names no serial device; use e.g. stm32-rom:/dev/ttyUSB0", port);
+          return NULL;
+        }
+      return st_stm32_rom_backend_new (port, rest, params, cancellable, error);
+    }
+  if (g_strcmp0 (scheme, "cmsis-dap") == 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
                    "the %s backend (port '%s') is not available yet: it arrives in a later "
@@ -228,6 +239,26 @@ st_backend_free (StBackend *self)
   g_clear_pointer (&self->port, g_free);
   g_clear_object (&self->cancellable);
   self->klass->free (self);
+}
+
+gboolean
+st_backend_flash_image (StBackend *self, guint32 address, GBytes *image,
+                        const guint8 sha256[32], GError **error)
+{
+  g_return_val_if_fail (image != NULL && sha256 != NULL, FALSE);
+  if (!st_backend_check (self, self != NULL && self->klass->flash_image != NULL,
+                         "write a firmware image", error))
+    return FALSE;
+  return self->klass->flash_image (self, address, image, sha256, error);
+}
+
+gboolean
+st_backend_set_product_serial (StBackend *self, const char *serial, GError **error)
+{
+  if (!st_backend_check (self, self != NULL && self->klass->set_product_serial != NULL,
+                         "store a product serial", error))
+    return FALSE;
+  return self->klass->set_product_serial (self, serial, error);
 }
 
 StAgentStatus

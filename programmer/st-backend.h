@@ -89,6 +89,14 @@ typedef struct {
   gboolean (*abort) (StBackend *self, GError **error);
   void (*close) (StBackend *self);
   void (*free) (StBackend *self);
+  /* Passive backends (stm32-rom, cmsis-dap); NULL elsewhere. */
+  /* Writes a firmware image at @address (a flash sector start), reads it
+   * back and checks its SHA-256 against @sha256; refuses an image whose
+   * hash differs before writing anything. Before PUT_KEY. */
+  gboolean (*flash_image) (StBackend *self, guint32 address, GBytes *image,
+                           const guint8 sha256[32], GError **error);
+  /* The product serial that COMMIT puts into the credential blob. */
+  gboolean (*set_product_serial) (StBackend *self, const char *serial, GError **error);
 } StBackendClass;
 
 struct _StBackend {
@@ -123,6 +131,10 @@ gboolean st_backend_abort (StBackend *self, GError **error);
 void st_backend_close (StBackend *self);
 void st_backend_free (StBackend *self);
 StAgentStatus st_backend_get_last_status (StBackend *self);
+/* Passive backends only (NOT_SUPPORTED elsewhere): see StBackendClass. */
+gboolean st_backend_flash_image (StBackend *self, guint32 address, GBytes *image,
+                                 const guint8 sha256[32], GError **error);
+gboolean st_backend_set_product_serial (StBackend *self, const char *serial, GError **error);
 
 /* Hex of the uid, lower case. */
 gchar *st_device_info_uid_hex (const StDeviceInfo *info);

@@ -87,14 +87,19 @@ st_worker_main (gpointer data)
       StDeviceInfo info = { 0 };
       if (!st_backend_identify (backend, &info, &error))
         {
+          /* A silent socket is empty; one that streams garbage is not, and
+           * the give-up message says so (the link's reason is specific). */
+          if (!g_error_matches (error, ST_ERROR, ST_ERROR_CANCELLED))
+            {
+              g_free (last_problem);
+              last_problem = g_strdup (error->message);
+            }
           if (!g_error_matches (error, ST_ERROR, ST_ERROR_TIMED_OUT) &&
               !g_error_matches (error, ST_ERROR, ST_ERROR_CANCELLED))
             {
               /* The port failed (unplugged adapter), or the device answered
                * HELLO with something unusable: reopen and try again. */
               g_debug ("%s: %s; reopening", w->port, error->message);
-              g_free (last_problem);
-              last_problem = g_strdup (error->message);
               st_backend_close (backend);
               open = FALSE;
             }

@@ -7,7 +7,11 @@
 #include <openssl/rand.h>
 
 #include "st-error.h"
+#include "st-issue.h"
 #include "st-ossl.h"
+
+/* CKR_OK without the PKCS#11 header (hsm/ is the only code that has it). */
+#define CKR_OK_VALUE 0UL
 
 static GBytes *
 st_ca_read_file (const char *path, GError **error)
@@ -303,12 +307,12 @@ st_ca_open (StConfig *config, const char *pin, GError **error)
   return g_steal_pointer (&ca);
 }
 
-gboolean
-st_ca_ensure_keys (StCa *ca, GError **error)
+static gboolean
+st_ca_take_keys (StCa *ca, gboolean force, GError **error)
 {
   st_hsm_lock (ca->hsm);
   gboolean ok = st_hsm_ensure_login (ca->hsm, error);
-  if (ok && st_hsm_get_login_generation (ca->hsm) != ca->login_generation)
+  if (ok && (force || st_hsm_get_login_generation (ca->hsm) != ca->login_generation))
     {
       EVP_PKEY *ca_key = st_hsm_get_private_key (ca->hsm, ca->config->ca_key_uri, error);
       EVP_PKEY *signing_key = ca_key != NULL ? st_hsm_get_private_key (ca->hsm, ca->config->signing_key_uri, error) : NULL;
@@ -329,6 +333,83 @@ st_ca_ensure_keys (StCa *ca, GError **error)
     }
   st_hsm_unlock (ca->hsm);
   return ok;
+}
+
+gboolean
+st_ca_ensure_keys (StCa *ca, GError **error)
+{
+  return st_ca_take_keys (ca, FALSE, error);
+}
+
+typedef struct {
+  StHsm *hsm;
+  gulong ckr; /* what the token answered, read right after the signature */
+} StCaSignLock;
+
+static void
+st_ca_sign_lock (gpointer data)
+{
+  st_hsm_lock (((StCaSignLock *) data)->hsm);
+}
+
+static void
+st_ca_sign_unlock (gpointer data)
+{
+  StCaSignLock *l = data;
+  l->ckr = st_hsm_peek_error_ckr ();
+  st_hsm_unlock (l->hsm);
+}
+
+gboolean
+st_ca_sign_cert (StCa *ca, X509 *cert, gboolean *hsm_failed, GError **error)
+{
+  g_return_val_if_fail (ca != NULL && cert != NULL && hsm_failed != NULL, FALSE);
+  *hsm_failed = FALSE;
+  for (guint attempt = 0;; attempt++)
+    {
+      g_autoptr(GError) local = NULL;
+      /* A lost session shows here first (an idle pause, a token reset):
+       * log in again and take the keys anew before signing. On the retry
+       * the keys are taken anew even when the session looks fine (a key
+       * handle the token forgot). */
+      if (!st_ca_take_keys (ca, attempt > 0, &local))
+        {
+          *hsm_failed = TRUE;
+          g_propagate_prefixed_error (error, g_steal_pointer (&local),
+                                      "the HSM session is lost and could not be opened again: ");
+          return FALSE;
+        }
+      /* Another socket may take the keys anew meanwhile: sign with a
+       * reference of our own. */
+      st_hsm_lock (ca->hsm);
+      g_autoptr(EVP_PKEY) key = ca->ca_key;
+      EVP_PKEY_up_ref (key);
+      st_hsm_unlock (ca->hsm);
+      StCaSignLock l = { .hsm = ca->hsm, .ckr = CKR_OK_VALUE };
+      if (st_issue_sign_locked (cert, key, ca->ca_cert, st_ca_sign_lock, st_ca_sign_unlock, &l, &local))
+        {
+          if (attempt > 0)
+            g_message ("the HSM session was lost and is back: the certificate is signed");
+          return TRUE;
+        }
+      if (l.ckr == CKR_OK_VALUE)
+        {
+          /* Not the token: the certificate or the CA configuration. */
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      if (attempt == 0 && st_hsm_ckr_is_session_lost (l.ckr))
+        {
+          g_message ("the HSM answered %s: logging in again and signing once more (%s)",
+                     st_hsm_ckr_to_string (l.ckr), local->message);
+          continue;
+        }
+      *hsm_failed = TRUE;
+      g_propagate_prefixed_error (error, g_steal_pointer (&local), "the HSM answered %s%s: ",
+                                  st_hsm_ckr_to_string (l.ckr),
+                                  attempt > 0 ? " again after a new login" : "");
+      return FALSE;
+    }
 }
 
 void

@@ -43,6 +43,16 @@ StCa *st_ca_open (StConfig *config, const char *pin, GError **error);
  * must read ca->ca_key / ca->signing_key only under that lock. A no-op
  * when the session is fine. */
 gboolean st_ca_ensure_keys (StCa *ca, GError **error);
+/* Signs @cert with the issuing CA key (st_issue_sign_locked, under the
+ * HSM lock). Before the signature it checks the session (an idle pause
+ * may have lost it: st_ca_ensure_keys). When the token answers with a
+ * lost session, login or key handle (st_hsm_ckr_is_session_lost), it
+ * logs in again with the PIN kept in memory, takes the keys anew and
+ * signs once more, once. *@hsm_failed is TRUE when the failure is the
+ * HSM's (a CKR_* from the token, or no way back to a working session):
+ * nothing more can be signed until someone looks at the HSM. The message
+ * names the CKR. */
+gboolean st_ca_sign_cert (StCa *ca, X509 *cert, gboolean *hsm_failed, GError **error);
 void st_ca_free (StCa *ca);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StCa, st_ca_free)
 

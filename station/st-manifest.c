@@ -1,4 +1,5 @@
 #include "st-manifest.h"
+#include "st-audit.h"
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -275,6 +276,8 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   st_json_add_string (b, "subject", issuer_subject);
   st_json_add_string (b, "sha256", issuer_hash);
   json_builder_end_object (b);
+  if (!st_audit_add_manifest_member (b, db, ca, error))
+    return FALSE;
   g_autofree gchar *exported = st_time_iso8601_now ();
   st_json_add_string (b, "exported_at", exported);
   json_builder_set_member_name (b, "units");

@@ -33,6 +33,7 @@ static const char *const keys_link[] = {
   "baud", "timeout-ms", "keygen-timeout-ms", "commit-timeout-ms", "retries",
   "blob-address", "blob-area-size", "uid-address", "uid-length", NULL
 };
+static const char *const keys_firmware[] = { "image", "address", "sha256", NULL };
 
 static const GroupSpec groups[] = {
   { "profile", TRUE, keys_profile },
@@ -41,6 +42,7 @@ static const GroupSpec groups[] = {
   { "serial", TRUE, keys_serial },
   { "device", TRUE, keys_device },
   { "link", FALSE, keys_link },
+  { "firmware", FALSE, keys_firmware },
 };
 
 /* ---- errors ---- */
@@ -1203,6 +1205,69 @@ parse_link_group (const Ctx *ctx, StProfile *p, GError **error)
   return TRUE;
 }
 
+/* [firmware]: image (a path), address (a flash sector start), sha256 (64
+ * hex digits). The image itself is read by st_profile_load_firmware(). */
+static gboolean
+parse_firmware_group (const Ctx *ctx, StProfile *p, GError **error)
+{
+  if (!g_key_file_has_group (ctx->kf, "firmware"))
+    return TRUE;
+  guint64 address = 0;
+  g_autofree gchar *image = get_string (ctx, "firmware", "image", TRUE,
+                                        "give the image file's path", error);
+  if (image == NULL || !get_uint (ctx, "firmware", "address", 0, G_MAXUINT32, TRUE, &address, error))
+    return FALSE;
+  g_autofree gchar *hex = get_string (ctx, "firmware", "sha256", TRUE,
+                                      "give the image's SHA-256 as 64 hex digits", error);
+  if (hex == NULL)
+    return FALSE;
+  if (strlen (hex) != 64 || strspn (hex, "0123456789abcdefABCDEF") != 64)
+    {
+      ctx_error (ctx, error, "[firmware] sha256=%s is not allowed; give 64 hex digits (sha256sum IMAGE)", hex);
+      return FALSE;
+    }
+  for (guint i = 0; i < 32; i++)
+    p->firmware_sha256[i] = (guint8) (g_ascii_xdigit_value (hex[2 * i]) << 4 |
+                                      g_ascii_xdigit_value (hex[2 * i + 1]));
+  p->firmware_address = (guint32) address;
+  p->firmware_image = g_steal_pointer (&image);
+  return TRUE;
+}
+
+GBytes *
+st_profile_load_firmware (const StProfile *profile, GError **error)
+{
+  g_return_val_if_fail (profile != NULL && profile->firmware_image != NULL, NULL);
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GMappedFile) mf = g_mapped_file_new (profile->firmware_image, FALSE, &local);
+  if (mf == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "%s: [firmware] image: %s",
+                   profile->path, local->message);
+      return NULL;
+    }
+  gsize len = g_mapped_file_get_length (mf);
+  if (len == 0 || len > ST_PROFILE_FIRMWARE_MAX)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s: [firmware] image %s is %" G_GSIZE_FORMAT " bytes; 1 to %d are allowed",
+                   profile->path, profile->firmware_image, len, ST_PROFILE_FIRMWARE_MAX);
+      return NULL;
+    }
+  g_autoptr(GBytes) bytes = g_bytes_new (g_mapped_file_get_contents (mf), len);
+  g_autofree gchar *got = st_sha256_hex (g_bytes_get_data (bytes, NULL), len);
+  g_autofree gchar *want = st_hex_encode (profile->firmware_sha256, 32);
+  if (g_ascii_strcasecmp (got, want) != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "%s: [firmware] image %s has SHA-256 %s, the profile says %s: refusing to "
+                   "write it; fix the profile or the image", profile->path, profile->firmware_image,
+                   got, want);
+      return NULL;
+    }
+  return g_steal_pointer (&bytes);
+}
+
 StProfile *
 st_profile_load_from_data (const char *data, gsize len, const char *name_for_messages,
                            GError **error)
@@ -1248,7 +1313,8 @@ st_profile_load_from_data (const char *data, gsize len, const char *name_for_mes
       || !parse_certificate_group (&ctx, p, error)
       || !parse_serial_group (&ctx, p, error)
       || !parse_device_group (&ctx, p, error)
-      || !parse_link_group (&ctx, p, error))
+      || !parse_link_group (&ctx, p, error)
+      || !parse_firmware_group (&ctx, p, error))
     return NULL;
   return g_steal_pointer (&p);
 }
@@ -1286,5 +1352,6 @@ st_profile_free (StProfile *p)
   g_strfreev (p->san_templates);
   g_strfreev (p->eku);
   g_free (p->serial_format);
+  g_free (p->firmware_image);
   g_free (p);
 }

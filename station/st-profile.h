@@ -44,7 +44,18 @@ typedef struct {
   gboolean lock;
   StLinkParams link;
   gchar *serial_format;
+  /* [firmware], optional (passive backends): an image written before the
+   * credentials. firmware_image is NULL when the group is absent. */
+  gchar *firmware_image;
+  guint32 firmware_address;
+  guint8 firmware_sha256[32];
 } StProfile;
+
+/* Hard maximum size of a firmware image. */
+#define ST_PROFILE_FIRMWARE_MAX (16 * 1024 * 1024)
+/* Reads the [firmware] image and checks its SHA-256 against the profile:
+ * VERIFY_FAILED (nothing may be written) when it differs. */
+GBytes *st_profile_load_firmware (const StProfile *profile, GError **error);
 
 StProfile *st_profile_load (const char *path, GError **error);
 StProfile *st_profile_load_from_data (const char *data, gsize len,

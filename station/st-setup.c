@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "st-auth.h"
 #include "st-ca.h"
 #include "st-error.h"
 #include "st-hsm.h"
@@ -21,7 +22,9 @@
 
 /* What a demo set-up writes into HOME (besides station.conf). */
 static const char *const st_setup_demo_entries[] = {
-  "softhsm2.conf", "tokens", "ca", "ca-chain.pem", "demo-root.pem", ST_SETUP_MARKER, NULL,
+  "softhsm2.conf", "tokens", "ca", "ca-chain.pem", "demo-root.pem", ST_SETUP_MARKER,
+  /* the database, which holds the demo operators from the end of a set-up on */
+  "station.db", "station.db-wal", "station.db-shm", NULL,
 };
 
 static const guint8 st_setup_root_id[] = { 0x01 };
@@ -503,6 +506,20 @@ st_setup_demo_make (const char *home, const char *pin, GError **error)
   return st_setup_rm_rf (marker, 0, error);
 }
 
+/* One demo operator per role (st_auth_ensure_demo_operators), in the
+ * station's database. */
+static gboolean
+st_setup_demo_operators (const char *home, GError **error)
+{
+  g_autoptr(StConfig) config = st_config_load (home, error);
+  if (config == NULL)
+    return FALSE;
+  g_autoptr(StDb) db = st_db_open (config->db_path, error);
+  if (db == NULL)
+    return FALSE;
+  return st_auth_ensure_demo_operators (db, error);
+}
+
 gboolean
 st_setup_demo (const char *home_arg, const char *pin, GError **error)
 {
@@ -549,14 +566,14 @@ st_setup_demo (const char *home_arg, const char *pin, GError **error)
         }
       /* a set-up that stopped after writing station.conf */
       g_autofree gchar *marker = g_build_filename (home, ST_SETUP_MARKER, NULL);
-      return st_setup_rm_rf (marker, 0, error);
+      return st_setup_rm_rf (marker, 0, error) && st_setup_demo_operators (home, error);
     }
   if (!st_setup_demo_make (home, pin, error))
     {
       g_prefix_error (error, "demo set-up in %s: ", home);
       return FALSE;
     }
-  return TRUE;
+  return st_setup_demo_operators (home, error);
 }
 
 /* ---- setup show ----------------------------------------------------------------------- */

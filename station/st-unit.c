@@ -401,18 +401,6 @@ st_unit_deliver (StUnit *u, X509 *cert, GBytes *cert_der, gboolean write_cert,
   return TRUE;
 }
 
-static void
-st_unit_hsm_lock (gpointer hsm)
-{
-  st_hsm_lock (hsm);
-}
-
-static void
-st_unit_hsm_unlock (gpointer hsm)
-{
-  st_hsm_unlock (hsm);
-}
-
 /* Issue: build, reserve (ISSUING), sign, check, record (ISSUED). */
 static gboolean
 st_unit_issue (StUnit *u, EVP_PKEY *pubkey, X509 **cert_out, GBytes **der_out,
@@ -475,6 +463,15 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, X509 **cert_out, GBytes **der_out,
         return st_unit_fail (u, ST_UNIT_REFUSED, "reserve",
                              "the batch has all the certificates it may issue: ask the shift lead",
                              local, ST_DB_CERT_VOID, error);
+      if (g_error_matches (local, ST_ERROR, ST_ERROR_PERMISSION_DENIED)
+          && st_db_batch_over_void_cap (line->db, line->batch->id, NULL, NULL))
+        {
+          /* too many voided certificates: the line stops for a lead */
+          g_propagate_error (error, g_steal_pointer (&local));
+          st_line_stop (line, *error);
+          st_backend_abort (u->backend, NULL);
+          return FALSE;
+        }
       if (g_error_matches (local, ST_ERROR, ST_ERROR_PERMISSION_DENIED))
         return st_unit_fail (u, ST_UNIT_REFUSED, "reserve",
                              "this device already holds a certificate from this station: put it aside, or ask a lead to allow re-provisioning",
@@ -491,13 +488,28 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, X509 **cert_out, GBytes **der_out,
   st_fault_point ("after-reserve");
 
   st_unit_step (u, "sign");
-  gboolean signed_ok = st_issue_sign_locked (cert, line->ca->ca_key, line->ca->ca_cert,
-                                             st_unit_hsm_lock, st_unit_hsm_unlock, line->ca->hsm,
-                                             &local);
-  if (!signed_ok)
-    return st_unit_fail (u, ST_UNIT_FAILED, "sign",
-                         "the HSM did not sign the certificate: call the shift lead (HSM problem)",
-                         local, ST_DB_CERT_VOID, error);
+  /* A lost HSM session is recovered there (new login, keys taken anew,
+   * one more try). An HSM that still cannot sign stops the line: this
+   * unit fails with its reserved certificate voided, and nothing else
+   * is signed until someone looks at the HSM. */
+  gboolean hsm_failed = FALSE;
+  if (!st_ca_sign_cert (line->ca, cert, &hsm_failed, &local))
+    {
+      if (!hsm_failed)
+        return st_unit_fail (u, ST_UNIT_FAILED, "sign",
+                             "the HSM did not sign the certificate: call the shift lead (HSM problem)",
+                             local, ST_DB_CERT_VOID, error);
+      if (!st_unit_fail (u, ST_UNIT_FAILED, "sign",
+                         "the HSM cannot sign: the line stopped; the shift lead checks the HSM, then runs the batch again",
+                         local, ST_DB_CERT_VOID, error))
+        return FALSE;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE,
+                   "%s: the HSM cannot sign (unit %s failed, its reserved certificate voided): %s. "
+                   "Check the HSM (plugged in, PIN, its log), then run the batch again",
+                   u->backend->port, u->result->uid_hex, local->message);
+      st_line_stop (line, *error);
+      return FALSE;
+    }
   if (!st_issue_check (cert, line->ca->ca_cert, line->profile, pubkey, &subject, &serial, &local))
     return st_unit_fail (u, ST_UNIT_FAILED, "sign",
                          "the signed certificate failed its checks and was not used: call the shift lead",

@@ -7,9 +7,13 @@
 #include <glib/gstdio.h>
 #include <locale.h>
 #include <openssl/pem.h>
+#include <json-glib/json-glib.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "st-audit.h"
+#include "st-auth.h"
 #include "st-batch.h"
 #include "st-bench.h"
 #include "st-ca.h"
@@ -30,6 +34,7 @@ typedef struct {
   gchar *home;
   gchar *operator_name;
   gchar *argv0;
+  StAuthSession *session;  /* once logged in */
 } StCli;
 
 static const char st_usage[] =
@@ -42,12 +47,21 @@ static const char st_usage[] =
   "  manifest export BATCH --out DIR\n"
   "  manifest verify DIR [--root FILE]\n"
   "  unit verify --port PATH [--profile FILE]\n"
-  "  db check\n"
+  "  db check | db backup DEST [--force]\n"
+  "  operator add NAME --role operator|lead|qa|admin | operator list\n"
+  "  operator unlock NAME | operator set-role NAME --role ROLE\n"
+  "  batch allow-more-voids BATCH\n"
+  "  audit verify [--root FILE] | audit export --out FILE\n"
   "  demo [--ports N] [--units N]       the whole flow on simulated devices\n"
   "  bench [--units N] [--slots K]      units/s end to end and raw issuance rate\n"
   "\n"
   "HOME is --home, else $STATION_HOME, else ~/.local/share/station.\n"
-  "The HSM PIN comes from $STATION_HSM_PIN or a prompt; it is never stored.\n";
+  "The HSM PIN comes from $STATION_HSM_PIN or a prompt; it is never stored.\n"
+  "Commands run as an operator: --operator NAME (else $STATION_OPERATOR), with the PIN\n"
+  "from $STATION_OPERATOR_PIN or a prompt ('demo' and 'bench' on a demo home log in as the\n"
+  "demo operators themselves). Roles: operator runs batches; lead creates and closes batches, exports manifests\n"
+  "and allows more voids; qa verifies units, manifests and the audit log; admin sets up\n"
+  "and manages operators.\n";
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -90,7 +104,103 @@ st_cli_home (StCli *cli)
 static const char *
 st_cli_operator (StCli *cli)
 {
+  if (cli->session != NULL)
+    return cli->session->name;
   return cli->operator_name != NULL ? cli->operator_name : g_get_user_name ();
+}
+
+/* The operator named by --operator, else $STATION_OPERATOR. */
+static const char *
+st_cli_operator_arg (StCli *cli)
+{
+  if (cli->operator_name != NULL && *cli->operator_name != '\0')
+    return cli->operator_name;
+  const char *env = g_getenv ("STATION_OPERATOR");
+  return env != NULL && *env != '\0' ? env : NULL;
+}
+
+/* A JSON object of string members: key, value, ..., NULL. */
+G_GNUC_NULL_TERMINATED static gchar *
+st_cli_payload (const char *first_key, ...)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  va_list ap;
+  va_start (ap, first_key);
+  json_builder_begin_object (b);
+  for (const char *k = first_key; k != NULL; k = va_arg (ap, const char *))
+    {
+      const char *v = va_arg (ap, const char *);
+      json_builder_set_member_name (b, k);
+      json_builder_add_string_value (b, v != NULL ? v : "");
+    }
+  json_builder_end_object (b);
+  va_end (ap);
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, NULL);
+}
+
+/* Logs the operator in (PIN from STATION_OPERATOR_PIN or a prompt) and
+ * checks that their role is in @roles for @what. The session stays in
+ * @cli; the database's actor becomes the operator. */
+static gboolean
+st_cli_login (StCli *cli, StDb *db, guint roles, const char *what, GError **error)
+{
+  if (cli->session == NULL)
+    {
+      gint64 n = st_db_operator_count (db, error);
+      if (n < 0)
+        return FALSE;
+      if (n == 0)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                       "%s: this station has no operators yet: create the first admin with "
+                       "'station operator add NAME --role admin' (or run 'station setup demo' "
+                       "for the demo operators)", what);
+          return FALSE;
+        }
+      const char *name = st_cli_operator_arg (cli);
+      if (name == NULL)
+        {
+          g_autofree gchar *needed = st_role_mask_to_string (roles);
+          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                       "%s needs the role %s: say who you are with --operator NAME (the PIN "
+                       "comes from STATION_OPERATOR_PIN or a prompt)", what, needed);
+          return FALSE;
+        }
+      g_autofree gchar *prompt = g_strdup_printf ("PIN for operator %s: ", name);
+      gchar *pin = st_auth_read_pin (prompt, error);
+      if (pin == NULL)
+        return FALSE;
+      cli->session = st_auth_login (db, name, pin, error);
+      st_secret_free (pin);
+      if (cli->session == NULL)
+        return FALSE;
+    }
+  return st_auth_require (db, cli->session, roles, what, error);
+}
+
+/* The demo logs in as its own demo operators with their documented PINs. */
+static gboolean
+st_cli_demo_login (StCli *cli, StDb *db, StRole role, GError **error)
+{
+  const char *name = NULL, *pin = NULL;
+  if (!st_auth_demo_operator (role, &name, &pin))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "no demo operator for role %s",
+                   st_role_to_string (role));
+      return FALSE;
+    }
+  g_clear_pointer (&cli->session, st_auth_session_free);
+  cli->session = st_auth_login (db, name, pin, error);
+  if (cli->session == NULL)
+    {
+      g_prefix_error (error, "the demo logs in as demo operator '%s' with the PIN the README "
+                      "documents: ", name);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static StConfig *
@@ -213,6 +323,7 @@ st_cli_run_line (StConfig *config, StCa *ca, StDb *db, gint64 batch_id, const ch
   g_autoptr(StLine) line = st_line_new (config, ca, db, batch_id, operator_name, &error);
   if (line == NULL)
     return st_cli_fail (error);
+  st_audit_install_hook (db, ca, st_audit_checkpoint_interval (config));
   line->allow_reprovision = allow_reprovision;
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   line->cancellable = cancellable;
@@ -244,6 +355,12 @@ st_cli_run_line (StConfig *config, StCa *ca, StDb *db, gint64 batch_id, const ch
   g_source_remove (sigterm);
   g_mutex_clear (&printer.lock);
   line->cancellable = NULL;
+  st_audit_remove_hook (db);
+  {
+    g_autoptr(GError) cp_error = NULL;
+    if (!st_audit_checkpoint (db, ca, "batch-run-end", &cp_error))
+      g_printerr ("station: the audit checkpoint at the end of the run failed: %s\n", cp_error->message);
+  }
 
   if (summary_out != NULL)
     *summary_out = job.summary;
@@ -272,6 +389,25 @@ cmd_setup (StCli *cli, int argc, char **argv)
   const char *what = argc > 1 ? argv[1] : NULL;
   if (g_strcmp0 (what, "demo") == 0)
     {
+      /* Before any operator exists anyone may set the demo up; after, an admin. */
+      {
+        g_autoptr(GError) local = NULL;
+        g_autoptr(StConfig) config = st_cli_config (cli, &local);
+        g_autoptr(StDb) db = config != NULL && g_file_test (config->db_path, G_FILE_TEST_EXISTS)
+                             ? st_db_open (config->db_path, &error) : NULL;
+        if (config != NULL && db == NULL && error != NULL)
+          return st_cli_fail (error);
+        gint64 n = db != NULL ? st_db_operator_count (db, &error) : 0;
+        if (n < 0)
+          return st_cli_fail (error);
+        /* on a demo home without --operator, as the demo admin (make bench) */
+        gboolean ok = n == 0
+                      || (config->demo && st_cli_operator_arg (cli) == NULL
+                          ? st_cli_demo_login (cli, db, ST_ROLE_ADMIN, &error)
+                          : st_cli_login (cli, db, ST_ROLE_ADMIN, "setup demo", &error));
+        if (!ok)
+          return st_cli_fail (error);
+      }
       gchar *pin = st_hsm_read_pin ("PIN for the new demo token: ", &error);
       if (pin == NULL)
         return st_cli_fail (error);
@@ -287,6 +423,18 @@ cmd_setup (StCli *cli, int argc, char **argv)
       g_autoptr(StConfig) config = st_cli_config (cli, &error);
       if (config == NULL)
         return st_cli_fail (error);
+      {
+        g_autoptr(StDb) db = g_file_test (config->db_path, G_FILE_TEST_EXISTS)
+                             ? st_db_open (config->db_path, &error) : NULL;
+        if (db == NULL && error != NULL)
+          return st_cli_fail (error);
+        gint64 n = db != NULL ? st_db_operator_count (db, &error) : 0;
+        if (n < 0)
+          return st_cli_fail (error);
+        /* a station without operators yet shows itself to its first admin */
+        if (n > 0 && !st_cli_login (cli, db, ST_ROLE_ANY, "setup show", &error))
+          return st_cli_fail (error);
+      }
       gchar *pin = g_getenv ("STATION_HSM_PIN") != NULL ? st_hsm_read_pin ("HSM user PIN: ", NULL) : NULL;
       g_autoptr(GString) out = g_string_new (NULL);
       gboolean ok = st_setup_show (config, pin, out, &error);
@@ -308,6 +456,8 @@ cmd_batch_create (StCli *cli, StConfig *config, StDb *db, const char *profile_pa
       g_printerr ("station: batch create needs --profile FILE, --work-order WO and --quantity N (N >= 1)\n");
       return 2;
     }
+  if (!st_cli_login (cli, db, ST_ROLE_LEAD, "creating a batch", &error))
+    return st_cli_fail (error);
   g_autoptr(StProfile) profile = st_profile_load (profile_path, &error);
   if (profile == NULL)
     return st_cli_fail (error);
@@ -380,6 +530,8 @@ cmd_batch (StCli *cli, int argc, char **argv)
 
   if (g_strcmp0 (sub, "list") == 0)
     {
+      if (!st_cli_login (cli, db, ST_ROLE_ANY, "batch list", &error))
+        return st_cli_fail (error);
       g_autoptr(GPtrArray) batches = st_db_batch_list (db, &error);
       if (batches == NULL)
         return st_cli_fail (error);
@@ -396,6 +548,8 @@ cmd_batch (StCli *cli, int argc, char **argv)
 
   if (g_strcmp0 (sub, "show") == 0)
     {
+      if (!st_cli_login (cli, db, ST_ROLE_ANY, "batch show", &error))
+        return st_cli_fail (error);
       g_autoptr(StDbBatch) b = st_db_batch_get (db, batch_id, &error);
       if (b == NULL)
         return st_cli_fail (error);
@@ -424,13 +578,39 @@ cmd_batch (StCli *cli, int argc, char **argv)
     }
   if (g_strcmp0 (sub, "close") == 0)
     {
+      if (!st_cli_login (cli, db, ST_ROLE_LEAD, "closing a batch", &error))
+        return st_cli_fail (error);
+      /* the HSM first: a closed batch gets its signed audit checkpoint */
+      g_autoptr(StCa) ca = st_cli_open_ca (config, &error);
+      if (ca == NULL)
+        return st_cli_fail (error);
       if (!st_db_batch_close (db, batch_id, st_cli_operator (cli), &error))
         return st_cli_fail (error);
+      if (!st_audit_checkpoint (db, ca, "batch-close", &error))
+        {
+          g_prefix_error (&error, "batch %" G_GINT64_FORMAT " closed, but ", batch_id);
+          return st_cli_fail (error);
+        }
       g_print ("batch %" G_GINT64_FORMAT " closed\n", batch_id);
+      return 0;
+    }
+  if (g_strcmp0 (sub, "allow-more-voids") == 0)
+    {
+      if (!st_cli_login (cli, db, ST_ROLE_LEAD, "allowing more voided certificates", &error))
+        return st_cli_fail (error);
+      gint64 voided = 0, cap = 0;
+      st_db_batch_over_void_cap (db, batch_id, &voided, &cap);
+      gint64 new_cap = 0;
+      if (!st_db_batch_allow_more_voids (db, batch_id, st_cli_operator (cli), &new_cap, &error))
+        return st_cli_fail (error);
+      g_print ("batch %" G_GINT64_FORMAT ": %" G_GINT64_FORMAT " certificates voided; the cap goes "
+               "from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT "\n", batch_id, voided, cap, new_cap);
       return 0;
     }
   if (g_strcmp0 (sub, "run") == 0)
     {
+      if (!st_cli_login (cli, db, ST_ROLE_OPERATOR | ST_ROLE_LEAD, "running a batch", &error))
+        return st_cli_fail (error);
       if (ports == NULL || ports[0] == NULL)
         {
           g_printerr ("station: batch run needs at least one --port PATH\n");
@@ -500,6 +680,8 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       g_autoptr(StDb) db = st_db_open (config->db_path, &error);
       if (db == NULL)
         return st_cli_fail (error);
+      if (!st_cli_login (cli, db, ST_ROLE_LEAD, "exporting a manifest", &error))
+        return st_cli_fail (error);
       g_autoptr(StCa) ca = st_cli_open_ca (config, &error);
       if (ca == NULL)
         return st_cli_fail (error);
@@ -520,22 +702,26 @@ cmd_manifest (StCli *cli, int argc, char **argv)
           return 2;
         }
       g_autofree gchar *root_file = g_strdup (root_path);
+      g_autoptr(StConfig) config = st_cli_config (cli, &error);
+      if (config == NULL)
+        return st_cli_fail (error);
+      g_autoptr(StDb) db = st_db_open (config->db_path, &error);
+      if (db == NULL)
+        return st_cli_fail (error);
+      if (!st_cli_login (cli, db, ST_ROLE_QA | ST_ROLE_LEAD, "verifying a manifest", &error))
+        return st_cli_fail (error);
       if (root_file == NULL)
-        {
-          g_autoptr(StConfig) config = st_cli_config (cli, &error);
-          if (config == NULL)
-            {
-              g_prefix_error (&error, "no --root given and ");
-              return st_cli_fail (error);
-            }
-          root_file = g_strdup (config->root_file);
-        }
+        root_file = g_strdup (config->root_file);
       g_autoptr(X509) root = st_cli_load_root (root_file, &error);
       if (root == NULL)
         return st_cli_fail (error);
       g_autoptr(GString) report = g_string_new (NULL);
       gboolean ok = st_manifest_verify (dir, root, report, &error);
       g_print ("%s%s\n", report->str, ok ? "manifest verified" : "MANIFEST REJECTED");
+      g_autofree gchar *payload = st_cli_payload ("dir", dir, "verified", ok ? "true" : "false", NULL);
+      g_autoptr(GError) audit_error = NULL;
+      if (!st_db_audit_add (db, st_cli_operator (cli), "manifest-verify", payload, &audit_error))
+        g_printerr ("station: %s\n", audit_error->message);
       return ok ? 0 : st_cli_fail (error);
     }
   g_printerr ("station: manifest needs export or verify\n");
@@ -568,6 +754,8 @@ cmd_unit (StCli *cli, int argc, char **argv)
   g_autoptr(StDb) db = st_db_open (config->db_path, &error);
   if (db == NULL)
     return st_cli_fail (error);
+  if (!st_cli_login (cli, db, ST_ROLE_QA, "verifying a unit", &error))
+    return st_cli_fail (error);
   g_autoptr(X509) root = st_cli_load_root (config->root_file, &error);
   if (root == NULL)
     return st_cli_fail (error);
@@ -590,11 +778,17 @@ static int
 cmd_db (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  if (!st_cli_parse (cli, "db check", NULL, &argc, &argv, &error))
+  gboolean force = FALSE;
+  const GOptionEntry entries[] = {
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "db backup: replace DEST if it exists", NULL },
+    { NULL }
+  };
+  if (!st_cli_parse (cli, "db check | db backup DEST [--force]", entries, &argc, &argv, &error))
     return st_cli_fail (error);
-  if (argc < 2 || g_strcmp0 (argv[1], "check") != 0)
+  gboolean backup = argc == 3 && g_strcmp0 (argv[1], "backup") == 0;
+  if (!backup && (argc < 2 || g_strcmp0 (argv[1], "check") != 0))
     {
-      g_printerr ("station: usage: db check\n");
+      g_printerr ("station: usage: db check | db backup DEST [--force]\n");
       return 2;
     }
   g_autoptr(StConfig) config = st_cli_config (cli, &error);
@@ -603,9 +797,167 @@ cmd_db (StCli *cli, int argc, char **argv)
   g_autoptr(StDb) db = st_db_open (config->db_path, &error);
   if (db == NULL)
     return st_cli_fail (error);
+  if (backup)
+    {
+      /* An online copy (SQLite's backup API), fsynced; check it with
+       * 'station db check' on a home whose station.conf names it. */
+      if (!st_cli_login (cli, db, ST_ROLE_ADMIN | ST_ROLE_LEAD, "db backup", &error) ||
+          !st_db_backup (config->db_path, argv[2], force, &error))
+        return st_cli_fail (error);
+      g_print ("backup of %s written to %s (flushed to the disk)\n", config->db_path, argv[2]);
+      return 0;
+    }
+  if (!st_cli_login (cli, db, ST_ROLE_ANY, "db check", &error))
+    return st_cli_fail (error);
   g_autoptr(GString) report = g_string_new (NULL);
   gboolean ok = st_db_check (db, report, &error);
   g_print ("%s", report->str);
+  return ok ? 0 : st_cli_fail (error);
+}
+
+static void
+st_print_operator (StDbOperator *op)
+{
+  g_autofree gchar *created = st_time_iso8601_from_unix (op->created_at);
+  g_print ("%-20s %-9s %-7s %8" G_GINT64_FORMAT "  %s\n", op->name, op->role,
+           op->locked ? "LOCKED" : "ok", op->failed_attempts, created);
+}
+
+static int
+cmd_operator (StCli *cli, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  const char *sub = argc > 1 ? argv[1] : NULL;
+  argc--;
+  argv++;
+  g_autofree gchar *role_arg = NULL;
+  const GOptionEntry entries[] = {
+    { "role", 0, 0, G_OPTION_ARG_STRING, &role_arg, "operator, lead, qa or admin", "ROLE" },
+    { NULL }
+  };
+  if (!st_cli_parse (cli, "operator add|list|unlock|set-role", entries, &argc, &argv, &error))
+    return st_cli_fail (error);
+  const char *name = argc > 1 ? argv[1] : NULL;
+  gboolean is_add = g_strcmp0 (sub, "add") == 0, is_list = g_strcmp0 (sub, "list") == 0;
+  gboolean is_unlock = g_strcmp0 (sub, "unlock") == 0, is_role = g_strcmp0 (sub, "set-role") == 0;
+  if ((!is_add && !is_list && !is_unlock && !is_role) || (!is_list && name == NULL)
+      || ((is_add || is_role) && role_arg == NULL))
+    {
+      g_printerr ("station: usage: operator add NAME --role ROLE | operator list | "
+                  "operator unlock NAME | operator set-role NAME --role ROLE\n");
+      return 2;
+    }
+  StRole role = 0;
+  if ((is_add || is_role) && !st_role_from_string (role_arg, &role, &error))
+    return st_cli_fail (error);
+  g_autoptr(StConfig) config = st_cli_config (cli, &error);
+  if (config == NULL)
+    return st_cli_fail (error);
+  g_autoptr(StDb) db = st_db_open (config->db_path, &error);
+  if (db == NULL)
+    return st_cli_fail (error);
+
+  if (is_add)
+    {
+      gint64 n = st_db_operator_count (db, &error);
+      if (n < 0)
+        return st_cli_fail (error);
+      /* The very first operator is made without a login, and is an admin. */
+      if (n > 0 && !st_cli_login (cli, db, ST_ROLE_ADMIN, "adding an operator", &error))
+        return st_cli_fail (error);
+      /* The new PIN: STATION_NEW_OPERATOR_PIN, else (for the first operator,
+       * nobody logs in) STATION_OPERATOR_PIN, else a prompt. */
+      g_autofree gchar *prompt = g_strdup_printf ("New PIN for operator %s: ", name);
+      gchar *pin = g_getenv ("STATION_NEW_OPERATOR_PIN") != NULL || n > 0
+                   ? st_read_secret (prompt, "STATION_NEW_OPERATOR_PIN", ST_AUTH_PIN_MAX, &error)
+                   : st_auth_read_pin (prompt, &error);
+      if (pin == NULL)
+        return st_cli_fail (error);
+      gboolean ok = st_auth_add_operator (db, cli->session, name, role, pin, &error);
+      st_secret_free (pin);
+      if (!ok)
+        return st_cli_fail (error);
+      g_print ("operator %s added as %s%s\n", name, st_role_to_string (role),
+               n == 0 ? " (the station's first operator)" : "");
+      return 0;
+    }
+  if (!st_cli_login (cli, db, ST_ROLE_ADMIN, is_list ? "listing the operators"
+                     : is_unlock ? "unlocking an operator" : "changing an operator's role", &error))
+    return st_cli_fail (error);
+  if (is_list)
+    {
+      g_autoptr(GPtrArray) ops = st_db_operator_list (db, &error);
+      if (ops == NULL)
+        return st_cli_fail (error);
+      g_print ("%-20s %-9s %-7s %8s  %s\n", "name", "role", "state", "failures", "created");
+      for (guint i = 0; i < ops->len; i++)
+        st_print_operator (g_ptr_array_index (ops, i));
+      return 0;
+    }
+  if (is_unlock)
+    {
+      if (!st_db_operator_unlock (db, name, st_cli_operator (cli), &error))
+        return st_cli_fail (error);
+      g_print ("operator %s unlocked\n", name);
+      return 0;
+    }
+  if (!st_db_operator_set_role (db, name, st_role_to_string (role), st_cli_operator (cli), &error))
+    return st_cli_fail (error);
+  g_print ("operator %s is now %s\n", name, st_role_to_string (role));
+  return 0;
+}
+
+static int
+cmd_audit (StCli *cli, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  const char *sub = argc > 1 ? argv[1] : NULL;
+  argc--;
+  argv++;
+  g_autofree gchar *out = NULL, *root_path = NULL;
+  const GOptionEntry entries[] = {
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "File to write the log into (JSON lines)", "FILE" },
+    { "root", 0, 0, G_OPTION_ARG_FILENAME, &root_path, "Trusted root certificate (default: the station's)", "FILE" },
+    { NULL }
+  };
+  if (!st_cli_parse (cli, "audit verify|export", entries, &argc, &argv, &error))
+    return st_cli_fail (error);
+  gboolean is_verify = g_strcmp0 (sub, "verify") == 0, is_export = g_strcmp0 (sub, "export") == 0;
+  if ((!is_verify && !is_export) || (is_export && out == NULL))
+    {
+      g_printerr ("station: usage: audit verify [--root FILE] | audit export --out FILE\n");
+      return 2;
+    }
+  g_autoptr(StConfig) config = st_cli_config (cli, &error);
+  if (config == NULL)
+    return st_cli_fail (error);
+  g_autoptr(StDb) db = st_db_open (config->db_path, &error);
+  if (db == NULL)
+    return st_cli_fail (error);
+  if (is_export)
+    {
+      if (!st_cli_login (cli, db, ST_ROLE_QA | ST_ROLE_ADMIN, "exporting the audit log", &error))
+        return st_cli_fail (error);
+      g_autofree gchar *payload = st_cli_payload ("out", out, NULL);
+      if (!st_db_audit_add (db, st_cli_operator (cli), "audit-export", payload, &error))
+        return st_cli_fail (error);
+      gint64 n = 0;
+      if (!st_audit_export (db, out, &n, &error))
+        return st_cli_fail (error);
+      g_print ("%" G_GINT64_FORMAT " audit entries and their checkpoints written to %s\n", n, out);
+      return 0;
+    }
+  if (!st_cli_login (cli, db, ST_ROLE_QA | ST_ROLE_LEAD | ST_ROLE_ADMIN, "verifying the audit log", &error))
+    return st_cli_fail (error);
+  g_autoptr(X509) root = st_cli_load_root (root_path != NULL ? root_path : config->root_file, &error);
+  if (root == NULL)
+    return st_cli_fail (error);
+  g_autoptr(StX509Stack) chain = st_chain_load_pem (config->chain_file, &error);
+  if (chain == NULL)
+    return st_cli_fail (error);
+  g_autoptr(GString) report = g_string_new (NULL);
+  gboolean ok = st_audit_verify (db, root, chain, report, &error);
+  g_print ("%s%s\n", report->str, ok ? "audit log verified" : "AUDIT LOG REJECTED");
   return ok ? 0 : st_cli_fail (error);
 }
 
@@ -629,6 +981,21 @@ cmd_bench (StCli *cli, int argc, char **argv)
   g_autoptr(StConfig) config = st_cli_config (cli, &error);
   if (config == NULL)
     return st_cli_fail (error);
+  {
+    /* The bench signs with the station's CA key (into a scratch database):
+     * an admin's job; on a demo home it logs in as the demo admin. */
+    g_autoptr(StDb) db = st_db_open (config->db_path, &error);
+    if (db == NULL)
+      return st_cli_fail (error);
+    gboolean ok = config->demo && st_cli_operator_arg (cli) == NULL
+                  ? st_cli_demo_login (cli, db, ST_ROLE_ADMIN, &error)
+                  : st_cli_login (cli, db, ST_ROLE_ADMIN, "bench", &error);
+    if (!ok)
+      return st_cli_fail (error);
+    g_autofree gchar *payload = g_strdup_printf ("{\"units\":%d,\"slots\":%d}", units, slots);
+    if (!st_db_audit_add (db, st_cli_operator (cli), "bench", payload, &error))
+      return st_cli_fail (error);
+  }
   g_autoptr(StCa) ca = st_cli_open_ca (config, &error);
   if (ca == NULL)
     return st_cli_fail (error);
@@ -755,6 +1122,9 @@ st_cli_demo (StCli *cli, int argc, char **argv)
   g_autoptr(StDb) db = st_db_open (config->db_path, &error);
   if (db == NULL)
     return st_cli_fail (error);
+  /* the shift lead opens the batch */
+  if (!st_cli_demo_login (cli, db, ST_ROLE_LEAD, &error))
+    return st_cli_fail (error);
 
   g_autofree gchar *devsim = st_cli_find_devsim ();
   if (devsim == NULL)
@@ -797,8 +1167,14 @@ st_cli_demo (StCli *cli, int argc, char **argv)
       st_cli_stop_devsims (procs);
       return st_cli_fail (error);
     }
-  g_print ("== 3. Batch %" G_GINT64_FORMAT ": work order %s, %d x %s\n", batch_id, wo, n_ports * units,
-           profile->name);
+  g_print ("== 3. Batch %" G_GINT64_FORMAT ": work order %s, %d x %s (created by %s)\n", batch_id, wo,
+           n_ports * units, profile->name, st_cli_operator (cli));
+  /* the line operator runs it */
+  if (!st_cli_demo_login (cli, db, ST_ROLE_OPERATOR, &error))
+    {
+      st_cli_stop_devsims (procs);
+      return st_cli_fail (error);
+    }
   StBatchRunSummary summary;
   int rc = st_cli_run_line (config, ca, db, batch_id, st_cli_operator (cli),
                             (const char *const *) ports->pdata, (guint) units, 30, FALSE, &summary);
@@ -806,15 +1182,27 @@ st_cli_demo (StCli *cli, int argc, char **argv)
   if (rc == 2)
     return rc;
 
-  if (!st_db_batch_close (db, batch_id, st_cli_operator (cli), &error))
+  /* the shift lead closes it and exports the manifest */
+  if (!st_cli_demo_login (cli, db, ST_ROLE_LEAD, &error))
+    return st_cli_fail (error);
+  if (!st_db_batch_close (db, batch_id, st_cli_operator (cli), &error)
+      || !st_audit_checkpoint (db, ca, "batch-close", &error))
     return st_cli_fail (error);
   g_autofree gchar *bdir = g_strdup_printf ("batch-%" G_GINT64_FORMAT, batch_id);
   g_autofree gchar *out = g_build_filename (home, "manifests", bdir, NULL);
   g_print ("== 4. Batch closed; signed manifest exported to %s\n", out);
   if (!st_manifest_export (db, ca, config->station_id, batch_id, out, &error))
     return st_cli_fail (error);
+  {
+    g_autofree gchar *id_s = g_strdup_printf ("%" G_GINT64_FORMAT, batch_id);
+    g_autofree gchar *payload = st_cli_payload ("batch", id_s, "out", out, NULL);
+    if (!st_db_event_add (db, st_cli_operator (cli), "manifest-export", payload, &error))
+      return st_cli_fail (error);
+  }
 
-  g_print ("== 5. Verifying the manifest against the demo root\n");
+  g_print ("== 5. QA verifies the manifest against the demo root, and the audit log\n");
+  if (!st_cli_demo_login (cli, db, ST_ROLE_QA, &error))
+    return st_cli_fail (error);
   g_autoptr(X509) root = st_cli_load_root (config->root_file, &error);
   if (root == NULL)
     return st_cli_fail (error);
@@ -822,6 +1210,11 @@ st_cli_demo (StCli *cli, int argc, char **argv)
   gboolean verified = st_manifest_verify (out, root, report, &error);
   g_print ("%s", report->str);
   if (!verified)
+    return st_cli_fail (error);
+  g_autoptr(GString) audit_report = g_string_new (NULL);
+  gboolean audited = st_audit_verify (db, root, ca->chain, audit_report, &error);
+  g_print ("%s", audit_report->str);
+  if (!audited)
     return st_cli_fail (error);
 
   g_print ("\n== Done: %u of %d units provisioned.\n"
@@ -831,9 +1224,10 @@ st_cli_demo (StCli *cli, int argc, char **argv)
            "   check it with stock tools:\n"
            "     openssl cms -verify -binary -inform DER -in %s/manifest.json.p7s \\\n"
            "       -content %s/manifest.json -CAfile %s -out /dev/null\n"
-           "     station --home %s batch show %" G_GINT64_FORMAT "\n",
+           "     STATION_OPERATOR_PIN=3333 station --home %s --operator qa audit verify\n"
+           "     STATION_OPERATOR_PIN=2222 station --home %s --operator lead batch show %" G_GINT64_FORMAT "\n",
            summary.passed, n_ports * units, config->db_path, out, config->root_file, out, out,
-           config->root_file, home, batch_id);
+           config->root_file, home, home, batch_id);
   return rc;
 }
 
@@ -881,6 +1275,10 @@ main (int argc, char **argv)
     rc = cmd_db (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "bench") == 0)
     rc = cmd_bench (&cli, argc - 1, argv + 1);
+  else if (g_strcmp0 (command, "operator") == 0)
+    rc = cmd_operator (&cli, argc - 1, argv + 1);
+  else if (g_strcmp0 (command, "audit") == 0)
+    rc = cmd_audit (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "demo") == 0)
     rc = st_cli_demo (&cli, argc - 1, argv + 1);
   else
@@ -888,6 +1286,7 @@ main (int argc, char **argv)
       g_printerr ("station: unknown command '%s'\n%s", command, st_usage);
       rc = 2;
     }
+  st_auth_session_free (cli.session);
   g_free (cli.home);
   g_free (cli.operator_name);
   return rc;

@@ -74,6 +74,10 @@ struct _StSimSocket {
   gboolean fresh_session;
   gboolean unplug_armed;
   gboolean unplug_done;
+  /* The device in the socket answered a HELLO: the station knows it, so an
+   * ABORT ends its unit. An ABORT meant for a device that was pulled out
+   * (unplug) reaches its unseen successor, which the operator keeps. */
+  gboolean hello_answered;
 
   GByteArray *out;            /* where responses go during receive() */
   gboolean dirty;
@@ -493,6 +497,7 @@ st_sim_hook_output (void *user_data, const uint8_t *data, size_t len)
   s->fresh_session = FALSE;
   if (resp.op == (ST_AGENT_OP_HELLO | ST_AGENT_OP_RESPONSE) && resp.payload[0] == ST_AGENT_RC_OK)
     {
+      s->hello_answered = TRUE;
       /* A station that restarted (crash, power cut) after COMMIT finds the
        * device still in the socket: the swap waits for its next HELLO. */
       if (s->cur->finished && !fresh)
@@ -657,7 +662,8 @@ st_sim_hook_abort (void *user_data)
   StSimSocket *s = user_data;
   g_clear_pointer (&s->pending_key, EVP_PKEY_free);
   g_clear_pointer (&s->other_key, EVP_PKEY_free);
-  s->cur->finished = TRUE;
+  if (s->hello_answered)
+    s->cur->finished = TRUE;
   s->dirty = TRUE;
 }
 
@@ -718,6 +724,7 @@ st_sim_drop_device (StSimSocket *s)
   s->last_damaged = FALSE;
   s->unplug_armed = FALSE;
   s->unplug_done = FALSE;
+  s->hello_answered = FALSE;
   s->dev_faults = 0;
 }
 

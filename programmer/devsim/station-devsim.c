@@ -4,6 +4,7 @@
  * StSimSocket on the pty master until SIGTERM/SIGINT (or, with
  * --exit-on-stdin-eof, until stdin closes). */
 #include "st-simdev.h"
+#include "st-simrom.h"
 #include "st-error.h"
 
 #include <errno.h>
@@ -164,7 +165,7 @@ main (int argc, char **argv)
     { "fault-unit", 0, 0, G_OPTION_ARG_INT, &fault_unit, "Only the N-th device (1-based) has the faults (0: all)", "N" },
     { "present", 0, 0, G_OPTION_ARG_INT, &present,
       "With --state: put device N (1-based) of the state file back into the socket as committed (a QA socket)", "N" },
-    { "mode", 0, 0, G_OPTION_ARG_STRING, &mode, "Device protocol: agent (default)", "MODE" },
+    { "mode", 0, 0, G_OPTION_ARG_STRING, &mode, "Device protocol: agent (default) or stm32-rom (AN3155 bootloader)", "MODE" },
     { "exit-on-stdin-eof", 0, 0, G_OPTION_ARG_NONE, &exit_on_stdin_eof, "Exit when stdin closes", NULL },
     { NULL },
   };
@@ -184,9 +185,10 @@ main (int argc, char **argv)
       g_printerr ("station-devsim: %s\n", error->message);
       return 2;
     }
-  if (mode != NULL && g_strcmp0 (mode, "agent") != 0)
+  gboolean rom_mode = g_strcmp0 (mode, "stm32-rom") == 0;
+  if (mode != NULL && g_strcmp0 (mode, "agent") != 0 && !rom_mode)
     {
-      g_printerr ("station-devsim: mode '%s' is not supported (only 'agent')\n", mode);
+      g_printerr ("station-devsim: mode '%s' is not supported (agent or stm32-rom)\n", mode);
       return 2;
     }
   if (units < 0 || swap_delay_ms < 0 || fault_unit < 0 || present < 0 || seed < 0 || seed > G_MAXUINT32
@@ -196,7 +198,20 @@ main (int argc, char **argv)
                   "--algorithms 1..7\n");
       return 2;
     }
-  if (!st_devsim_parse_faults (fault_names, &config.faults, &error))
+  g_autoptr(StSimRom) rom = NULL;
+  StSimRomConfig rom_config = { 0 };
+  for (gsize i = 0; rom_mode && fault_names != NULL && fault_names[i] != NULL; i++)
+    {
+      guint32 f = st_sim_rom_fault_from_string (fault_names[i]);
+      if (f == 0)
+        {
+          g_printerr ("station-devsim: unknown stm32-rom fault '%s' (known: drop, readback-differs, "
+                      "rdp, write-fail)\n", fault_names[i]);
+          return 2;
+        }
+      rom_config.faults |= f;
+    }
+  if (!rom_mode && !st_devsim_parse_faults (fault_names, &config.faults, &error))
     {
       g_printerr ("station-devsim: %s\n", error->message);
       return 2;
@@ -210,8 +225,19 @@ main (int argc, char **argv)
   config.state_file = state_file;
   config.present = (guint) present;
 
-  sock = st_sim_socket_new (&config, &error);
-  if (sock == NULL)
+  if (rom_mode)
+    {
+      rom_config.units = (guint) units;
+      rom_config.seed = (guint32) seed;
+      rom_config.fault_unit = (guint) fault_unit;
+      rom_config.swap_delay_ms = (guint) swap_delay_ms;
+      rom_config.state_file = state_file;
+      rom_config.present = (guint) present;
+      rom = st_sim_rom_new (&rom_config, &error);
+    }
+  else
+    sock = st_sim_socket_new (&config, &error);
+  if (sock == NULL && rom == NULL)
     {
       g_printerr ("station-devsim: %s\n", error->message);
       return 1;
@@ -254,7 +280,10 @@ main (int argc, char **argv)
           ssize_t n = read (master, buf, sizeof buf);
           if (n > 0)
             {
-              st_sim_socket_receive (sock, buf, (gsize) n, out);
+              if (rom != NULL)
+                st_sim_rom_receive (rom, buf, (gsize) n, out);
+              else
+                st_sim_socket_receive (sock, buf, (gsize) n, out);
               got_input = TRUE;
             }
           else if (n < 0 && errno == EIO)
@@ -262,7 +291,9 @@ main (int argc, char **argv)
         }
       else if (r > 0 && (fds[0].revents & (POLLHUP | POLLERR)))
         g_usleep (ST_DEVSIM_IDLE_MS * 1000);
-      if (!got_input)
+      if (!got_input && rom != NULL)
+        st_sim_rom_receive (rom, NULL, 0, out);
+      else if (!got_input)
         st_sim_socket_receive (sock, NULL, 0, out);
       if (out->len > 0)
         st_devsim_write (master, out->data, out->len, got_input ? ST_DEVSIM_WRITE_WAIT_MS : 0);

@@ -2,6 +2,7 @@
  * Every test works on a fresh database in a temporary directory. */
 #include "st-db.h"
 #include "st-db-private.h"
+#include "st-db-schema.h"
 #include "st-error.h"
 #include "st-util.h"
 
@@ -176,7 +177,8 @@ test_migrations (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "newer station"));
   g_assert_nonnull (strstr (error->message, "99"));
   g_clear_error (&error);
-  g_assert_cmpint (raw_exec (f->path, "PRAGMA user_version = 1", NULL), ==, SQLITE_OK);
+  g_autofree gchar *back = g_strdup_printf ("PRAGMA user_version = %d", st_db_schema_version ());
+  g_assert_cmpint (raw_exec (f->path, back, NULL), ==, SQLITE_OK);
   f->db = st_db_open (f->path, &error);
   g_assert_no_error (error);
 
@@ -1063,6 +1065,371 @@ test_commit_io_error (Fixture *f, gconstpointer data)
   commit_fault (f, &fault_sync_rc, SQLITE_IOERR_FSYNC, "SQLITE_IOERR_FSYNC", "I/O error");
 }
 
+/* ---------- audit trail, operators, voided-certificate cap ---------- */
+
+static gint64
+audit_head (StDb *db, gchar **hash)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 seq = -1;
+  gchar *h = NULL;
+  g_assert_true (st_db_audit_head (db, &seq, &h, &error));
+  g_assert_no_error (error);
+  if (hash != NULL)
+    *hash = h;
+  else
+    g_free (h);
+  return seq;
+}
+
+static StDbAuditEntry *
+audit_entry (StDb *db, gint64 seq)
+{
+  g_autoptr(GError) error = NULL;
+  StDbAuditEntry *e = st_db_audit_get (db, seq, &error);
+  g_assert_no_error (error);
+  return e;
+}
+
+/* Verifies the chain; returns the report; *@ok tells the outcome. */
+static gchar *
+audit_verify (StDb *db, gboolean *ok)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) report = g_string_new (NULL);
+  *ok = st_db_audit_verify (db, report, NULL, &error);
+  if (*ok)
+    g_assert_no_error (error);
+  else
+    g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_test_message ("%s", report->str);
+  return g_string_free (g_steal_pointer (&report), FALSE);
+}
+
+static void
+add_checkpoint (StDb *db)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *hash = NULL;
+  gint64 seq = audit_head (db, &hash);
+  g_autoptr(GBytes) sig = g_bytes_new_static ("sig", 3);
+  g_autoptr(GBytes) cert = g_bytes_new_static ("cert", 4);
+  g_assert_true (st_db_audit_checkpoint_add (db, seq, hash, "test", sig, cert, &error));
+  g_assert_no_error (error);
+}
+
+/* Every write appends one entry in its own transaction, chained, naming
+ * who did it; a refused write appends nothing. */
+static void
+test_audit_chain (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_cmpint (audit_head (f->db, NULL), ==, 0);
+  gint64 batch = make_batch (f->db, "WO-A", 2);
+  g_autoptr(StDbAuditEntry) e1 = audit_entry (f->db, 1);
+  g_assert_cmpstr (e1->event, ==, "batch-create");
+  g_assert_cmpstr (e1->operator_name, ==, "lead-anna");
+  g_assert_cmpstr (e1->prev_hash, ==, ST_DB_AUDIT_GENESIS);
+  g_assert_nonnull (strstr (e1->payload, "\"work_order\":\"WO-A\""));
+  g_autofree gchar *h1 = st_db_audit_hash (e1->seq, e1->at, e1->operator_name, e1->event,
+                                           e1->payload, e1->prev_hash);
+  g_assert_cmpstr (h1, ==, e1->hash);
+
+  st_db_set_actor (f->db, "op-carl");
+  full_cycle (f->db, batch, "0a", 1);
+  /* unit-begin, cert-reserve, cert-issued, unit-done */
+  g_assert_cmpint (audit_head (f->db, NULL), ==, 5);
+  g_autoptr(StDbAuditEntry) e3 = audit_entry (f->db, 3);
+  g_assert_cmpstr (e3->event, ==, "cert-reserve");
+  g_assert_cmpstr (e3->operator_name, ==, "op-carl");  /* the actor: the call names nobody */
+  g_autoptr(StDbAuditEntry) e2 = audit_entry (f->db, 2);
+  g_assert_cmpstr (e3->prev_hash, ==, e2->hash);
+  g_autoptr(StDbAuditEntry) e5 = audit_entry (f->db, 5);
+  g_assert_cmpstr (e5->event, ==, "unit-done");
+  g_assert_cmpstr (e5->operator_name, ==, "op-carl");
+
+  /* a refused reservation (the uid holds a live certificate) records nothing */
+  gint64 cert = 0;
+  begin_reserve (f->db, batch, "0a", 2, FALSE, &cert, &error);
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_clear_error (&error);
+  g_assert_cmpint (audit_head (f->db, NULL), ==, 6);  /* its unit-begin only */
+
+  g_assert_true (st_db_event_add (f->db, "qa-dana", "qa-verify-unit", "{\"uid\":\"0a\"}", &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbAuditEntry) e7 = audit_entry (f->db, 7);
+  g_assert_cmpstr (e7->event, ==, "qa-verify-unit");
+  g_assert_cmpstr (e7->operator_name, ==, "qa-dana");
+  g_assert_true (st_db_batch_close (f->db, batch, "lead-anna", &error) || error != NULL);
+  g_clear_error (&error);  /* unit 2 is 'started', not busy: the batch closes */
+
+  gboolean ok = FALSE;
+  g_autofree gchar *report = audit_verify (f->db, &ok);
+  g_assert_true (ok);
+  g_assert_nonnull (strstr (report, "audit chain: ok"));
+  assert_check_ok (f->db);
+}
+
+/* The file edited behind the station's back: an edited payload, a deleted
+ * entry, truncation behind a checkpoint. */
+static void
+test_audit_tamper (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-T", 10);
+  for (gint64 i = 1; i <= 4; i++)
+    {
+      g_autofree gchar *uid = g_strdup_printf ("%02" G_GINT64_MODIFIER "x", i);
+      full_cycle (f->db, batch, uid, i);
+    }
+  add_checkpoint (f->db);              /* signs entry 17 */
+  full_cycle (f->db, batch, "99", 9);  /* entries 18..21 */
+  g_assert_cmpint (audit_head (f->db, NULL), ==, 21);
+  gboolean ok = FALSE;
+  g_autofree gchar *r0 = audit_verify (f->db, &ok);
+  g_assert_true (ok);
+
+  /* the log refuses changes through the station's own triggers */
+  g_autofree gchar *msg = NULL;
+  g_assert_cmpint (raw_exec (f->path, "UPDATE audit SET payload = '{}' WHERE seq = 3", &msg), !=, SQLITE_OK);
+  g_assert_nonnull (strstr (msg, "append-only"));
+
+  /* an edited payload */
+  g_assert_cmpint (raw_exec (f->path, "DROP TRIGGER audit_append_only; DROP TRIGGER audit_no_delete;"
+                             "UPDATE audit SET payload = replace (payload, '\"unit\":1', '\"unit\":2')"
+                             " WHERE seq = 3", NULL), ==, SQLITE_OK);
+  g_autofree gchar *r1 = audit_verify (f->db, &ok);
+  g_assert_false (ok);
+  g_assert_nonnull (strstr (r1, "entry 3 (cert-reserve by station) was changed"));
+  g_assert_null (strstr (r1, "missing"));
+  g_autoptr(GString) check = g_string_new (NULL);
+  g_assert_false (st_db_check (f->db, check, &error));   /* db check sees it too */
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_clear_error (&error);
+  g_assert_nonnull (strstr (check->str, "entry 3"));
+
+  /* put it back: it verifies again (the hash is over the contents) */
+  g_assert_cmpint (raw_exec (f->path, "UPDATE audit SET payload = replace (payload, '\"unit\":2', '\"unit\":1')"
+                             " WHERE seq = 3", NULL), ==, SQLITE_OK);
+  g_autofree gchar *r2 = audit_verify (f->db, &ok);
+  g_assert_true (ok);
+
+  /* a deleted entry: a gap in the sequence */
+  g_assert_cmpint (raw_exec (f->path, "DELETE FROM audit WHERE seq = 10", NULL), ==, SQLITE_OK);
+  g_autofree gchar *r3 = audit_verify (f->db, &ok);
+  g_assert_false (ok);
+  g_assert_nonnull (strstr (r3, "entries 10 to 10 are missing (deleted)"));
+
+  /* truncation behind the signed checkpoint (entries 12..21 gone; the
+   * re-chained remainder would pass without the checkpoint) */
+  g_assert_cmpint (raw_exec (f->path, "DELETE FROM audit WHERE seq >= 12", NULL), ==, SQLITE_OK);
+  g_autofree gchar *r4 = audit_verify (f->db, &ok);
+  g_assert_false (ok);
+  g_assert_nonnull (strstr (r4, "the log ends at entry 11 but checkpoint 1 signed entry 17"));
+  g_assert_nonnull (strstr (r4, "truncated"));
+}
+
+static void
+test_audit_checkpoint (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  make_batch (f->db, "WO-C", 1);
+  g_autoptr(StDbAuditCheckpoint) none = st_db_audit_checkpoint_latest (f->db, &error);
+  g_assert_null (none);
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  /* a checkpoint must match the log */
+  g_autoptr(GBytes) sig = g_bytes_new_static ("sig", 3);
+  g_autoptr(GBytes) cert = g_bytes_new_static ("cert", 4);
+  g_assert_false (st_db_audit_checkpoint_add (f->db, 1, ST_DB_AUDIT_GENESIS, "test", sig, cert, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_clear_error (&error);
+  g_assert_false (st_db_audit_checkpoint_add (f->db, 5, ST_DB_AUDIT_GENESIS, "test", sig, cert, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_clear_error (&error);
+  add_checkpoint (f->db);
+  g_autoptr(StDbAuditCheckpoint) cp = st_db_audit_checkpoint_latest (f->db, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (cp->seq, ==, 1);
+  g_assert_cmpstr (cp->reason, ==, "test");
+}
+
+static guint hook_calls;
+static void
+count_hook (StDb *db, gpointer user_data)
+{
+  hook_calls++;
+  add_checkpoint (db);
+}
+
+/* The checkpoint hook runs every N entries. */
+static void
+test_audit_hook (Fixture *f, gconstpointer data)
+{
+  hook_calls = 0;
+  st_db_set_checkpoint_hook (f->db, 4, count_hook, NULL);
+  gint64 batch = make_batch (f->db, "WO-H", 10);        /* 1 */
+  full_cycle (f->db, batch, "01", 1);                     /* 2..5: hook at 4 */
+  g_assert_cmpuint (hook_calls, ==, 1);
+  full_cycle (f->db, batch, "02", 2);                     /* 6..9: hook at 9 (5 since 4) */
+  g_assert_cmpuint (hook_calls, ==, 2);
+  st_db_set_checkpoint_hook (f->db, 0, NULL, NULL);
+  full_cycle (f->db, batch, "03", 3);
+  g_assert_cmpuint (hook_calls, ==, 2);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) cps = st_db_audit_checkpoint_list (f->db, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (cps->len, ==, 2);
+}
+
+static void
+test_operators (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_cmpint (st_db_operator_count (f->db, &error), ==, 0);
+  /* the first operator is made by nobody, and must be an admin */
+  g_assert_false (st_db_operator_add (f->db, "bob", "operator", "h1", NULL, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, "first operator must be an admin"));
+  g_clear_error (&error);
+  g_assert_true (st_db_operator_add (f->db, "root-ann", "admin", "h0", NULL, &error));
+  g_assert_no_error (error);
+  /* after that, nobody adds without an admin */
+  g_assert_false (st_db_operator_add (f->db, "eve", "admin", "h2", NULL, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_clear_error (&error);
+  g_assert_true (st_db_operator_add (f->db, "bob", "operator", "h1", "root-ann", &error));
+  g_assert_no_error (error);
+  g_assert_false (st_db_operator_add (f->db, "bob", "lead", "h1", "root-ann", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_false (st_db_operator_add (f->db, "carl", "boss", "h1", "root-ann", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_false (st_db_operator_add (f->db, "x'; DROP", "qa", "h1", "root-ann", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  /* five wrong PINs lock */
+  gint64 attempts = 0;
+  gboolean locked = FALSE;
+  for (int i = 1; i <= 5; i++)
+    {
+      g_assert_true (st_db_operator_login_failed (f->db, "bob", 5, &attempts, &locked, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (attempts, ==, i);
+      g_assert_cmpint (locked, ==, i == 5);
+    }
+  g_autoptr(StDbOperator) bob = st_db_operator_get (f->db, "bob", &error);
+  g_assert_true (bob->locked);
+  g_assert_true (st_db_operator_unlock (f->db, "bob", "root-ann", &error));
+  g_assert_true (st_db_operator_set_role (f->db, "bob", "lead", "root-ann", &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbOperator) bob2 = st_db_operator_get (f->db, "bob", &error);
+  g_assert_false (bob2->locked);
+  g_assert_cmpint (bob2->failed_attempts, ==, 0);
+  g_assert_cmpstr (bob2->role, ==, "lead");
+  g_assert_null (st_db_operator_get (f->db, "nobody", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_false (st_db_operator_unlock (f->db, "nobody", "root-ann", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* every change is audited with who did it */
+  gint64 head = audit_head (f->db, NULL);
+  g_assert_cmpint (head, ==, 9);  /* 2 adds, 4 failures, 1 lock, unlock, set-role */
+  g_autoptr(StDbAuditEntry) lock = audit_entry (f->db, 7);
+  g_assert_cmpstr (lock->event, ==, "operator-locked");
+  g_autoptr(StDbAuditEntry) unlock = audit_entry (f->db, 8);
+  g_assert_cmpstr (unlock->event, ==, "operator-unlock");
+  g_assert_cmpstr (unlock->operator_name, ==, "root-ann");
+  g_autoptr(GPtrArray) list = st_db_operator_list (f->db, &error);
+  g_assert_cmpuint (list->len, ==, 2);
+  g_assert_cmpint (raw_exec (f->path, "DELETE FROM operators", NULL), !=, SQLITE_OK);
+}
+
+/* Past quantity / 10 + 5 voided certificates the reservation is refused
+ * until a lead allows more. */
+static void
+test_void_cap (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-V", 20);   /* cap 20 / 10 + 5 = 7 */
+  g_assert_cmpint (st_db_void_cap_base (20), ==, 7);
+  gint64 voided = -1, cap = -1;
+  for (gint64 i = 1; i <= 8; i++)
+    {
+      g_autofree gchar *uid = g_strdup_printf ("%02" G_GINT64_MODIFIER "x", i);
+      gint64 cert = 0;
+      gint64 unit = begin_reserve (f->db, batch, uid, i, FALSE, &cert, &error);
+      g_assert_no_error (error);
+      g_assert_false (st_db_batch_over_void_cap (f->db, batch, &voided, &cap));
+      g_assert_true (st_db_unit_fail (f->db, unit, "write", "read-back differs", NULL, ST_DB_CERT_VOID, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_true (st_db_batch_over_void_cap (f->db, batch, &voided, &cap));
+  g_assert_cmpint (voided, ==, 8);
+  g_assert_cmpint (cap, ==, 7);
+  gint64 cert = 0;
+  begin_reserve (f->db, batch, "a0", 20, FALSE, &cert, &error);
+  g_assert_cmpint (cert, ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, "has voided 8 certificates, more than the cap of 7: "
+                                            "a lead must review the failures"));
+  g_clear_error (&error);
+  /* the one-write path refuses the same way and records nothing */
+  StDbUnitNew un = { batch, "/dev/pts/9", "a1", "stm32f4", "1.2.3", "op-bob" };
+  g_autofree gchar *serial = random_serial ();
+  g_autofree gchar *pk = random_pubkey_hash ();
+  g_autoptr(GBytes) tbs = fake_der ("tbs", 21);
+  gint64 unit_id = 0;
+  gint64 head = audit_head (f->db, NULL);
+  g_assert_cmpint (st_db_unit_begin_reserve (f->db, &un, ISSUER, serial, pk, tbs, "SX-21", 21, FALSE,
+                                             &unit_id, &error), ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_clear_error (&error);
+  g_assert_cmpint (audit_head (f->db, NULL), ==, head);
+
+  gint64 new_cap = 0;
+  g_assert_true (st_db_batch_allow_more_voids (f->db, batch, "lead-anna", &new_cap, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (new_cap, ==, 14);
+  g_autoptr(StDbAuditEntry) e = audit_entry (f->db, audit_head (f->db, NULL));
+  g_assert_cmpstr (e->event, ==, "batch-allow-more-voids");
+  g_assert_cmpstr (e->operator_name, ==, "lead-anna");
+  g_assert_false (st_db_batch_over_void_cap (f->db, batch, NULL, NULL));
+  g_assert_cmpint (st_db_unit_begin_reserve (f->db, &un, ISSUER, serial, pk, tbs, "SX-21", 21, FALSE,
+                                             &unit_id, &error), >, 0);
+  g_assert_no_error (error);
+  assert_check_ok (f->db);
+}
+
+/* A database of schema 1 with records moves to 2: nothing lost, the chain
+ * starts there. */
+static void
+test_migrate_v1 (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_clear_pointer (&f->db, st_db_close);
+  g_autofree gchar *old = g_build_filename (f->dir, "v1.db", NULL);
+  g_assert_true (g_file_set_contents (old, "", 0, NULL));  /* an empty file is an empty database */
+  g_assert_cmpint (raw_exec (old, st_db_schema_migration (1), NULL), ==, SQLITE_OK);
+  g_assert_cmpint (raw_exec (old, "INSERT INTO batches (work_order, product, profile_sha256, profile_text,"
+                             " quantity, created_at, created_by, station_id) VALUES ('WO-OLD', 'p', '"
+                             PROFILE_SHA "', 't', 3, 1, 'x', 's')", NULL), ==, SQLITE_OK);
+  g_autoptr(StDb) db = st_db_open (old, &error);
+  g_assert_no_error (error);
+  g_autoptr(StDbBatch) b = st_db_batch_get (db, 1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (b->work_order, ==, "WO-OLD");
+  g_assert_cmpint (audit_head (db, NULL), ==, 0);
+  g_assert_false (st_db_batch_over_void_cap (db, 1, NULL, NULL));
+  g_assert_true (st_db_batch_close (db, 1, "lead", &error));
+  g_assert_cmpint (audit_head (db, NULL), ==, 1);
+  assert_check_ok (db);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1084,6 +1451,13 @@ main (int argc, char **argv)
   ADD ("disk-full", test_disk_full);
   ADD ("commit-disk-full", test_commit_disk_full);
   ADD ("commit-io-error", test_commit_io_error);
+  ADD ("audit-chain", test_audit_chain);
+  ADD ("audit-tamper", test_audit_tamper);
+  ADD ("audit-checkpoint", test_audit_checkpoint);
+  ADD ("audit-hook", test_audit_hook);
+  ADD ("operators", test_operators);
+  ADD ("void-cap", test_void_cap);
+  ADD ("migrate-v1", test_migrate_v1);
 #undef ADD
   return g_test_run ();
 }

@@ -1,4 +1,5 @@
 /* libFuzzer: the CSR checker, for every algorithm a profile may ask for. */
+#include <stdint.h>
 #include "st-error.h"
 #include "st-issue.h"
 

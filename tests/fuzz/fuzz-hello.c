@@ -1,4 +1,5 @@
 /* libFuzzer: the HELLO result (TLV) parser. */
+#include <stdint.h>
 #include <string.h>
 
 #include "st-agent-link.h"

@@ -1,5 +1,6 @@
 /* libFuzzer: the product profile parser, and the serial and subject
  * templates of whatever it accepts. */
+#include <stdint.h>
 #include "st-profile.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);

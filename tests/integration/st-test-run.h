@@ -37,3 +37,40 @@ guint st_count_lines (const char *text, const char *needle);
 gint64 st_create_batch (StFixture *f, const char *profile, guint quantity);
 /* A profile path in the source tree. */
 gchar *st_profile_path (const char *name);
+
+/* ---- crash, hostile and independent-device tests ---- */
+
+/* Starts `station --home HOME ARGS...` without waiting (stdout and stderr
+ * piped); st_finish_station() waits, logs and returns the exit status
+ * (128 + signal when killed). */
+GSubprocess *st_start_station (StFixture *f, const char *const *env_extra, const char *const *args);
+int st_finish_station (GSubprocess *proc, gchar **out, gchar **err);
+
+/* Runs the station to its end and returns its exit status; @maxrss_kb gets
+ * the peak resident set size of that process alone (wait4's rusage). */
+int st_run_station_rusage (StFixture *f, const char *const *env_extra, gchar **out,
+                           const char *const *args, glong *maxrss_kb);
+
+/* Runs SQL on the station database with the stock sqlite3 CLI; returns its
+ * output, stripped. */
+gchar *st_sql (StFixture *f, const char *sql);
+gint64 st_sql_int (StFixture *f, const char *sql);
+
+/* A copy of profiles/@name in the test folder with every "KEY = VALUE" line
+ * of @overrides (NULL-terminated "key=value") replaced; returns its path. */
+gchar *st_profile_copy (StFixture *f, const char *name, const char *const *overrides);
+
+/* The invariants of DESIGN.md over the whole database: no uid with two live
+ * certificates, serials unique per issuer, PRAGMA integrity_check ok, and
+ * `station db check` passes. */
+void st_check_db_invariants (StFixture *f);
+
+/* Every certificate that a simulated device (station-devsim --state files,
+ * NULL-terminated) holds committed is on record for that uid and not voided
+ * (active when @must_be_active). Returns the number of such devices. */
+guint st_check_devices_on_record (StFixture *f, const char *const *state_files, gboolean must_be_active);
+
+/* Starts a device program (argv NULL-terminated; it prints its pseudo-
+ * terminal's path first and exits when its stdin closes) and returns the
+ * path; it is stopped with the simulators. */
+gchar *st_start_device_program (StFixture *f, const char *const *argv);

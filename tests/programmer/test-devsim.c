@@ -1164,7 +1164,7 @@ test_exe_bad_args (void)
 {
   const char *bad[][3] = {
     { "--fault", "nope", NULL },
-    { "--mode", "stm32-rom", NULL },
+    { "--mode", "swd", NULL },
     { "--units", "-1", NULL },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)

@@ -1,0 +1,98 @@
+/* station-gui: the line's GTK3 front end over station/st-async.h.
+ *
+ *   station-gui [--home DIR] [--port PATH]...
+ *
+ * The HSM PIN comes from $STATION_HSM_PIN, else the login screen asks. */
+#include <locale.h>
+
+#include "st-gui.h"
+#include "st-window.h"
+
+typedef struct {
+  gchar *home;
+  gchar **ports;
+  StStation *station;
+  GtkApplication *app;
+} StGuiApp;
+
+static void
+st_gui_on_unlocked (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  StGuiApp *a = user_data;
+  g_autoptr(GError) error = NULL;
+  GtkWindow *win = gtk_application_get_active_window (a->app);
+  gboolean ok = st_station_unlock_hsm_finish (a->station, result, &error);
+  if (win != NULL)
+    st_window_show_login (ST_WINDOW (win), ok ? NULL : error->message);
+  g_application_release (G_APPLICATION (a->app));
+}
+
+static void
+st_gui_on_open (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  StGuiApp *a = user_data;
+  g_autoptr(GError) error = NULL;
+  a->station = st_station_open_finish (result, &error);
+  if (a->station == NULL)
+    {
+      GtkWidget *dialog = gtk_message_dialog_new (NULL, 0, GTK_MESSAGE_ERROR, GTK_BUTTONS_CLOSE,
+                                                  "The station cannot start");
+      gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog), "%s", error->message);
+      gtk_window_set_application (GTK_WINDOW (dialog), a->app);
+      g_signal_connect (dialog, "response", G_CALLBACK (gtk_widget_destroy), NULL);
+      gtk_widget_show (dialog);
+      g_application_release (G_APPLICATION (a->app));
+      return;
+    }
+  StWindow *win = st_window_new (a->app, a->station, (const char *const *) a->ports);
+  gtk_window_present (GTK_WINDOW (win));
+  const char *pin = g_getenv ("STATION_HSM_PIN");
+  if (pin != NULL && *pin != '\0')
+    st_station_unlock_hsm_async (a->station, pin, NULL, st_gui_on_unlocked, a);
+  else
+    g_application_release (G_APPLICATION (a->app));
+}
+
+static void
+st_gui_activate (GtkApplication *app, gpointer user_data)
+{
+  StGuiApp *a = user_data;
+  if (a->station != NULL || gtk_application_get_active_window (app) != NULL)
+    return;
+  g_autoptr(GtkCssProvider) css = gtk_css_provider_new ();
+  gtk_css_provider_load_from_resource (css, "/org/station/gui/style.css");
+  gtk_style_context_add_provider_for_screen (gdk_screen_get_default (), GTK_STYLE_PROVIDER (css),
+                                             GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
+  g_application_hold (G_APPLICATION (app));
+  st_station_open_async (a->home, NULL, st_gui_on_open, a);
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  StGuiApp a = { 0 };
+  const GOptionEntry entries[] = {
+    { "home", 0, 0, G_OPTION_ARG_FILENAME, &a.home, "Station home folder", "DIR" },
+    { "port", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a.ports, "A socket of the line (repeat for each)", "PATH" },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) ctx = g_option_context_new ("- the station's line GUI");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_add_group (ctx, gtk_get_option_group (FALSE));
+  g_autoptr(GError) error = NULL;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    {
+      g_printerr ("station-gui: %s\n", error->message);
+      return 2;
+    }
+  a.app = gtk_application_new ("org.station.Gui", G_APPLICATION_NON_UNIQUE);
+  g_signal_connect (a.app, "activate", G_CALLBACK (st_gui_activate), &a);
+  char *args[] = { argv[0], NULL };
+  int rc = g_application_run (G_APPLICATION (a.app), 1, args);
+  g_object_unref (a.app);
+  st_station_free (a.station);
+  g_free (a.home);
+  g_strfreev (a.ports);
+  return rc;
+}

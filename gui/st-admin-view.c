@@ -1,0 +1,216 @@
+#include "st-admin-view.h"
+
+struct _StAdminView {
+  GtkBox parent;
+  GtkLabel *hsm_label, *chain_label, *db_label, *audit_label, *status_label;
+  GtkTextView *setup_text;
+  GtkListBox *operator_list;
+  GtkComboBoxText *role_combo;
+  GtkEntry *name_entry, *pin_entry;
+  StStation *station;
+  StAuthSession *session;
+  GCancellable *cancellable;
+};
+
+G_DEFINE_TYPE (StAdminView, st_admin_view, GTK_TYPE_BOX)
+
+void st_admin_view_refresh (StAdminView *self);
+
+static void
+st_admin_view_on_health (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StAdminView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StHealth) h = st_station_health_finish (self->station, result, &error);
+  if (h == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        st_gui_status (self->status_label, error->message, TRUE);
+      return;
+    }
+  g_autofree gchar *hsm = h->token != NULL
+    ? g_strdup_printf ("HSM: %s, %s", h->token, h->logged_in ? "logged in" : "NOT logged in: unlock it on the login screen")
+    : g_strdup ("HSM: locked (enter the HSM PIN on the login screen)");
+  gtk_label_set_text (self->hsm_label, hsm);
+  g_autofree gchar *chain = h->min_days_left == G_MAXINT
+    ? g_strdup_printf ("CA chain:\n%s", h->chain)
+    : g_strdup_printf ("CA chain (soonest expiry in %d days):\n%s", h->min_days_left, h->chain);
+  gtk_label_set_text (self->chain_label, chain);
+  g_autofree gchar *size = g_format_size (h->db_size), *free_s = g_format_size (h->disk_free);
+  g_autofree gchar *db = g_strdup_printf ("Database: %s, %s; %s free on its disk%s", h->db_path, size, free_s,
+                                          h->disk_free < 1024ull * 1024 * 1024 ? " (LOW: free some space)" : "");
+  gtk_label_set_text (self->db_label, db);
+  g_autofree gchar *audit = g_strdup_printf ("Audit chain: %s\n%s", h->audit_ok ? "intact" : "PROBLEM", h->audit);
+  gtk_label_set_text (self->audit_label, audit);
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->setup_text), h->setup_text, -1);
+}
+
+static void
+st_admin_view_on_operators (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StAdminView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) ops = st_station_list_operators_finish (self->station, result, &error);
+  if (ops == NULL)
+    return;
+  GList *rows = gtk_container_get_children (GTK_CONTAINER (self->operator_list));
+  for (GList *l = rows; l != NULL; l = l->next)
+    gtk_widget_destroy (l->data);
+  g_list_free (rows);
+  for (guint i = 0; i < ops->len; i++)
+    {
+      StDbOperator *op = g_ptr_array_index (ops, i);
+      g_autofree gchar *text = g_strdup_printf ("%s  %s%s", op->name, op->role, op->locked ? "  LOCKED" : "");
+      GtkWidget *row = gtk_list_box_row_new ();
+      GtkWidget *label = gtk_label_new (text);
+      gtk_label_set_xalign (GTK_LABEL (label), 0);
+      gtk_container_add (GTK_CONTAINER (row), label);
+      g_object_set_data_full (G_OBJECT (row), "st-name", g_strdup (op->name), g_free);
+      g_autofree gchar *name = g_strdup_printf ("Operator %s", op->name);
+      st_gui_name (row, name);
+      gtk_widget_show_all (row);
+      gtk_list_box_insert (self->operator_list, row, -1);
+    }
+}
+
+void
+st_admin_view_refresh (StAdminView *self)
+{
+  if (self->session == NULL)
+    return;
+  st_station_health_async (self->station, self->session, self->cancellable, st_admin_view_on_health,
+                           g_object_ref (self));
+  st_station_list_operators_async (self->station, self->cancellable, st_admin_view_on_operators,
+                                   g_object_ref (self));
+}
+
+static void
+st_admin_view_on_changed (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StAdminView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  if (!st_station_change_operator_finish (self->station, result, &error))
+    st_gui_status (self->status_label, error->message, TRUE);
+  else
+    st_gui_status (self->status_label, "Done.", FALSE);
+  st_admin_view_refresh (self);
+}
+
+static void
+st_admin_view_change (StAdminView *self, StOperatorChange change, const char *name, const char *pin)
+{
+  StRole role = ST_ROLE_OPERATOR;
+  const char *role_id = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->role_combo));
+  if (role_id != NULL)
+    st_role_from_string (role_id, &role, NULL);
+  st_station_change_operator_async (self->station, self->session, change, name, role, pin,
+                                    self->cancellable, st_admin_view_on_changed, g_object_ref (self));
+}
+
+static const char *
+st_admin_view_selected (StAdminView *self)
+{
+  GtkListBoxRow *row = gtk_list_box_get_selected_row (self->operator_list);
+  const char *name = row != NULL ? g_object_get_data (G_OBJECT (row), "st-name") : NULL;
+  if (name == NULL)
+    st_gui_status (self->status_label, "Choose an operator in the list first.", TRUE);
+  return name;
+}
+
+static void
+st_admin_view_on_unlock (StAdminView *self)
+{
+  const char *name = st_admin_view_selected (self);
+  if (name != NULL)
+    st_admin_view_change (self, ST_OPERATOR_UNLOCK, name, NULL);
+}
+
+static void
+st_admin_view_on_set_role (StAdminView *self)
+{
+  const char *name = st_admin_view_selected (self);
+  if (name != NULL)
+    st_admin_view_change (self, ST_OPERATOR_SET_ROLE, name, NULL);
+}
+
+static void
+st_admin_view_on_add (StAdminView *self)
+{
+  st_admin_view_change (self, ST_OPERATOR_ADD, gtk_entry_get_text (self->name_entry),
+                        gtk_entry_get_text (self->pin_entry));
+  gtk_entry_set_text (self->pin_entry, "");
+}
+
+static void
+st_admin_view_dispose (GObject *object)
+{
+  StAdminView *self = ST_ADMIN_VIEW (object);
+  if (self->cancellable != NULL)
+    g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  G_OBJECT_CLASS (st_admin_view_parent_class)->dispose (object);
+}
+
+static void
+st_admin_view_finalize (GObject *object)
+{
+  st_auth_session_free (ST_ADMIN_VIEW (object)->session);
+  G_OBJECT_CLASS (st_admin_view_parent_class)->finalize (object);
+}
+
+static void
+st_admin_view_class_init (StAdminViewClass *klass)
+{
+  GtkWidgetClass *wc = GTK_WIDGET_CLASS (klass);
+  G_OBJECT_CLASS (klass)->dispose = st_admin_view_dispose;
+  G_OBJECT_CLASS (klass)->finalize = st_admin_view_finalize;
+  gtk_widget_class_set_template_from_resource (wc, "/org/station/gui/st-admin-view.ui");
+#define BIND(x) gtk_widget_class_bind_template_child (wc, StAdminView, x)
+  BIND (hsm_label); BIND (chain_label); BIND (db_label); BIND (audit_label); BIND (status_label);
+  BIND (setup_text); BIND (operator_list); BIND (role_combo); BIND (name_entry); BIND (pin_entry);
+#undef BIND
+  gtk_widget_class_bind_template_callback (wc, st_admin_view_refresh);
+  gtk_widget_class_bind_template_callback (wc, st_admin_view_on_unlock);
+  gtk_widget_class_bind_template_callback (wc, st_admin_view_on_set_role);
+  gtk_widget_class_bind_template_callback (wc, st_admin_view_on_add);
+}
+
+static void
+st_admin_view_init (StAdminView *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+  self->cancellable = g_cancellable_new ();
+  st_gui_name (GTK_WIDGET (self->hsm_label), "HSM state");
+  st_gui_name (GTK_WIDGET (self->chain_label), "CA chain");
+  st_gui_name (GTK_WIDGET (self->db_label), "Database");
+  st_gui_name (GTK_WIDGET (self->audit_label), "Audit chain");
+  st_gui_name (GTK_WIDGET (self->setup_text), "Set-up details");
+  st_gui_name (GTK_WIDGET (self->operator_list), "Operator list");
+  st_gui_name (GTK_WIDGET (self->role_combo), "Role");
+  st_gui_name (GTK_WIDGET (self->name_entry), "New operator name");
+  st_gui_name (GTK_WIDGET (self->pin_entry), "New operator PIN");
+  st_gui_name (GTK_WIDGET (self->status_label), "Admin status");
+}
+
+GtkWidget *
+st_admin_view_new (void)
+{
+  return g_object_new (ST_TYPE_ADMIN_VIEW, NULL);
+}
+
+void
+st_admin_view_set_session (GtkWidget *view, StStation *station, const StAuthSession *session)
+{
+  StAdminView *self = ST_ADMIN_VIEW (view);
+  self->station = station;
+  st_auth_session_free (self->session);
+  self->session = st_auth_session_copy (session);
+  if (session == NULL)
+    {
+      g_cancellable_cancel (self->cancellable);
+      g_object_unref (self->cancellable);
+      self->cancellable = g_cancellable_new ();
+      return;
+    }
+  st_admin_view_refresh (self);
+}

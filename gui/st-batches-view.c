@@ -1,0 +1,418 @@
+#include "st-batches-view.h"
+
+#include <string.h>
+
+#include "st-shift-chart.h"
+
+struct _StBatchesView {
+  GtkBox parent;
+  GtkComboBoxText *filter_combo, *drive_combo, *profile_combo;
+  GtkSearchEntry *search_entry;
+  GtkListBox *batch_list;
+  GtkButton *close_button, *export_button, *create_button;
+  GtkEntry *export_entry, *wo_entry;
+  GtkSpinButton *qty_spin;
+  GtkProgressBar *export_progress;
+  GtkLabel *status_label;
+  GtkBox *chart_box;
+  StShiftChart *chart;
+  GVolumeMonitor *volumes;
+  StStation *station;
+  StAuthSession *session;
+  GCancellable *cancellable;
+  gint64 select_after_refresh;
+};
+
+G_DEFINE_TYPE (StBatchesView, st_batches_view, GTK_TYPE_BOX)
+
+void st_batches_view_refresh (StBatchesView *self);
+
+static StDbBatch *
+st_batches_view_selected (StBatchesView *self)
+{
+  GtkListBoxRow *row = gtk_list_box_get_selected_row (self->batch_list);
+  return row != NULL ? g_object_get_data (G_OBJECT (row), "st-batch") : NULL;
+}
+
+static gboolean
+st_batches_view_filter (GtkListBoxRow *row, gpointer data)
+{
+  StBatchesView *self = data;
+  StDbBatch *b = g_object_get_data (G_OBJECT (row), "st-batch");
+  const char *state = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->filter_combo));
+  if (state != NULL && g_strcmp0 (state, "all") != 0 && g_strcmp0 (state, b->state) != 0)
+    return FALSE;
+  const char *text = gtk_entry_get_text (GTK_ENTRY (self->search_entry));
+  if (text != NULL && *text != '\0')
+    {
+      g_autofree gchar *needle = g_utf8_casefold (text, -1);
+      g_autofree gchar *wo = g_utf8_casefold (b->work_order, -1);
+      g_autofree gchar *product = g_utf8_casefold (b->product, -1);
+      return strstr (wo, needle) != NULL || strstr (product, needle) != NULL;
+    }
+  return TRUE;
+}
+
+static void
+st_batches_view_apply_filter (StBatchesView *self)
+{
+  gtk_list_box_invalidate_filter (self->batch_list);
+}
+
+static void
+st_batches_view_on_stats (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StBatchesView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  StShiftStats *stats = st_station_shift_stats_finish (self->station, result, &error);
+  if (stats == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    st_gui_status (self->status_label, error->message, TRUE);
+  if (stats != NULL || self->session == NULL)
+    st_shift_chart_set_stats (self->chart, stats);
+}
+
+static void
+st_batches_view_on_selected (StBatchesView *self)
+{
+  StDbBatch *b = st_batches_view_selected (self);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->close_button), b != NULL && g_strcmp0 (b->state, "open") == 0);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), b != NULL);
+  if (b == NULL || self->session == NULL)
+    return;
+  st_station_shift_stats_async (self->station, self->session, b->id, 12, self->cancellable,
+                                st_batches_view_on_stats, g_object_ref (self));
+}
+
+static void
+st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StBatchesView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) list = st_station_list_batches_finish (self->station, result, &error);
+  if (list == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        st_gui_status (self->status_label, error->message, TRUE);
+      return;
+    }
+  StDbBatch *old = st_batches_view_selected (self);
+  gint64 keep = self->select_after_refresh > 0 ? self->select_after_refresh : old != NULL ? old->id : 0;
+  self->select_after_refresh = 0;
+  GList *rows = gtk_container_get_children (GTK_CONTAINER (self->batch_list));
+  for (GList *l = rows; l != NULL; l = l->next)
+    gtk_widget_destroy (l->data);
+  g_list_free (rows);
+  GtkWidget *select = NULL;
+  for (guint i = 0; i < list->len; i++)
+    {
+      StDbBatch *b = g_ptr_array_index (list, i);
+      g_autofree gchar *text = g_strdup_printf ("Batch %" G_GINT64_FORMAT "  %-8s  %s  %s  %" G_GINT64_FORMAT
+                                                " of %" G_GINT64_FORMAT " done, %" G_GINT64_FORMAT " failed",
+                                                b->id, b->state, b->work_order, b->product, b->n_done,
+                                                b->quantity, b->n_failed);
+      GtkWidget *row = gtk_list_box_row_new ();
+      GtkWidget *label = gtk_label_new (text);
+      gtk_label_set_xalign (GTK_LABEL (label), 0);
+      gtk_widget_set_margin_top (label, 6);
+      gtk_widget_set_margin_bottom (label, 6);
+      gtk_container_add (GTK_CONTAINER (row), label);
+      g_autofree gchar *name = g_strdup_printf ("Batch %" G_GINT64_FORMAT " %s", b->id, b->work_order);
+      st_gui_name (row, name);
+      g_object_set_data_full (G_OBJECT (row), "st-batch", g_ptr_array_steal_index (list, i),
+                              (GDestroyNotify) st_db_batch_free);
+      i--;
+      gtk_widget_show_all (row);
+      gtk_list_box_insert (self->batch_list, row, -1);
+      if (((StDbBatch *) g_object_get_data (G_OBJECT (row), "st-batch"))->id == keep)
+        select = row;
+    }
+  if (select != NULL)
+    gtk_list_box_select_row (self->batch_list, GTK_LIST_BOX_ROW (select));
+  st_batches_view_on_selected (self);
+}
+
+void
+st_batches_view_refresh (StBatchesView *self)
+{
+  if (self->session == NULL)
+    return;
+  st_station_list_batches_async (self->station, self->session, self->cancellable,
+                                 st_batches_view_on_batches, g_object_ref (self));
+}
+
+static void
+st_batches_view_on_profiles (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StBatchesView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) paths = st_station_list_profiles_finish (self->station, result, &error);
+  if (paths == NULL)
+    return;
+  gtk_combo_box_text_remove_all (self->profile_combo);
+  for (guint i = 0; i < paths->len; i++)
+    {
+      const char *path = g_ptr_array_index (paths, i);
+      g_autofree gchar *base = g_path_get_basename (path);
+      *strrchr (base, '.') = '\0';
+      gtk_combo_box_text_append (self->profile_combo, path, base);
+    }
+  gtk_combo_box_set_active (GTK_COMBO_BOX (self->profile_combo), 0);
+}
+
+static void
+st_batches_view_on_created (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StBatchesView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->create_button), TRUE);
+  gint64 id = st_station_create_batch_finish (self->station, result, &error);
+  if (id <= 0)
+    {
+      st_gui_status (self->status_label, error->message, TRUE);
+      return;
+    }
+  g_autofree gchar *msg = g_strdup_printf ("Batch %" G_GINT64_FORMAT " created.", id);
+  st_gui_status (self->status_label, msg, FALSE);
+  gtk_entry_set_text (self->wo_entry, "");
+  self->select_after_refresh = id;
+  st_batches_view_refresh (self);
+}
+
+static void
+st_batches_view_on_create (StBatchesView *self)
+{
+  const char *profile = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->profile_combo));
+  const char *wo = gtk_entry_get_text (self->wo_entry);
+  if (profile == NULL || *wo == '\0')
+    {
+      st_gui_status (self->status_label, "Pick a product profile and give the work order.", TRUE);
+      return;
+    }
+  gtk_widget_set_sensitive (GTK_WIDGET (self->create_button), FALSE);
+  st_station_create_batch_async (self->station, self->session, profile, wo,
+                                 gtk_spin_button_get_value_as_int (self->qty_spin), self->cancellable,
+                                 st_batches_view_on_created, g_object_ref (self));
+}
+
+static void
+st_batches_view_on_closed (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StBatchesView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  if (!st_station_close_batch_finish (self->station, result, &error))
+    st_gui_status (self->status_label, error->message, TRUE);
+  else
+    st_gui_status (self->status_label, "Batch closed.", FALSE);
+  st_batches_view_refresh (self);
+}
+
+static void
+st_batches_view_on_close (StBatchesView *self)
+{
+  StDbBatch *b = st_batches_view_selected (self);
+  if (b == NULL)
+    return;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->close_button), FALSE);
+  st_station_close_batch_async (self->station, self->session, b->id, self->cancellable,
+                                st_batches_view_on_closed, g_object_ref (self));
+}
+
+static void
+st_batches_view_on_browse (StBatchesView *self)
+{
+  GtkWidget *toplevel = gtk_widget_get_toplevel (GTK_WIDGET (self));
+  GtkFileChooserNative *chooser =
+    gtk_file_chooser_native_new ("Export the manifest to", GTK_WINDOW (toplevel),
+                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "Export here", "Cancel");
+  gtk_file_chooser_set_create_folders (GTK_FILE_CHOOSER (chooser), TRUE);
+  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
+    {
+      g_autofree gchar *dir = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
+      if (dir != NULL)
+        gtk_entry_set_text (self->export_entry, dir);
+    }
+  g_object_unref (chooser);
+}
+
+static void
+st_batches_view_on_drive (StBatchesView *self)
+{
+  const char *root = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->drive_combo));
+  StDbBatch *b = st_batches_view_selected (self);
+  if (root == NULL || *root == '\0')
+    return;
+  g_autofree gchar *sub = g_strdup_printf ("manifest-%s", b != NULL ? b->work_order : "batch");
+  g_autofree gchar *dir = g_build_filename (root, sub, NULL);
+  gtk_entry_set_text (self->export_entry, dir);
+}
+
+/* Removable drives, from GIO's volume monitor. */
+static void
+st_batches_view_update_drives (StBatchesView *self)
+{
+  gtk_combo_box_text_remove_all (self->drive_combo);
+  gtk_combo_box_text_append (self->drive_combo, "", "Removable drive…");
+  GList *mounts = g_volume_monitor_get_mounts (self->volumes);
+  guint n = 0;
+  for (GList *l = mounts; l != NULL; l = l->next)
+    {
+      GMount *m = l->data;
+      g_autoptr(GDrive) drive = g_mount_get_drive (m);
+      if (!(g_mount_can_unmount (m) || g_mount_can_eject (m)) &&
+          (drive == NULL || !g_drive_is_removable (drive)))
+        continue;
+      g_autoptr(GFile) root = g_mount_get_root (m);
+      g_autofree gchar *path = g_file_get_path (root);
+      g_autofree gchar *name = g_mount_get_name (m);
+      if (path == NULL)
+        continue;
+      g_autofree gchar *text = g_strdup_printf ("%s (%s)", name, path);
+      gtk_combo_box_text_append (self->drive_combo, path, text);
+      n++;
+    }
+  g_list_free_full (mounts, g_object_unref);
+  gtk_combo_box_set_active (GTK_COMBO_BOX (self->drive_combo), 0);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->drive_combo), n > 0);
+}
+
+static void
+st_batches_view_on_mounts_changed (GVolumeMonitor *monitor, GMount *mount, StBatchesView *self)
+{
+  st_batches_view_update_drives (self);
+}
+
+static void
+st_batches_view_on_export_progress (double fraction, const char *what, gpointer user_data)
+{
+  StBatchesView *self = user_data;
+  gtk_progress_bar_set_fraction (self->export_progress, fraction);
+  gtk_progress_bar_set_text (self->export_progress, what);
+}
+
+static void
+st_batches_view_on_exported (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StBatchesView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), TRUE);
+  if (!st_station_export_manifest_finish (self->station, result, &error))
+    {
+      gtk_progress_bar_set_fraction (self->export_progress, 0);
+      gtk_progress_bar_set_text (self->export_progress, "export failed");
+      st_gui_status (self->status_label, error->message, TRUE);
+      return;
+    }
+  g_autofree gchar *msg = g_strdup_printf ("Manifest exported to %s and verified.",
+                                           gtk_entry_get_text (self->export_entry));
+  st_gui_status (self->status_label, msg, FALSE);
+}
+
+static void
+st_batches_view_on_export (StBatchesView *self)
+{
+  StDbBatch *b = st_batches_view_selected (self);
+  const char *dir = gtk_entry_get_text (self->export_entry);
+  if (b == NULL || *dir == '\0')
+    {
+      st_gui_status (self->status_label, "Choose a batch and a folder (or a removable drive) first.", TRUE);
+      return;
+    }
+  gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), FALSE);
+  st_batches_view_on_export_progress (0, "starting", self);
+  st_station_export_manifest_async (self->station, self->session, b->id, dir,
+                                    st_batches_view_on_export_progress, self, self->cancellable,
+                                    st_batches_view_on_exported, g_object_ref (self));
+}
+
+static void
+st_batches_view_dispose (GObject *object)
+{
+  StBatchesView *self = ST_BATCHES_VIEW (object);
+  if (self->cancellable != NULL)
+    g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  if (self->volumes != NULL)
+    g_signal_handlers_disconnect_by_data (self->volumes, self);
+  g_clear_object (&self->volumes);
+  G_OBJECT_CLASS (st_batches_view_parent_class)->dispose (object);
+}
+
+static void
+st_batches_view_finalize (GObject *object)
+{
+  st_auth_session_free (ST_BATCHES_VIEW (object)->session);
+  G_OBJECT_CLASS (st_batches_view_parent_class)->finalize (object);
+}
+
+static void
+st_batches_view_class_init (StBatchesViewClass *klass)
+{
+  GtkWidgetClass *wc = GTK_WIDGET_CLASS (klass);
+  G_OBJECT_CLASS (klass)->dispose = st_batches_view_dispose;
+  G_OBJECT_CLASS (klass)->finalize = st_batches_view_finalize;
+  gtk_widget_class_set_template_from_resource (wc, "/org/station/gui/st-batches-view.ui");
+#define BIND(x) gtk_widget_class_bind_template_child (wc, StBatchesView, x)
+  BIND (filter_combo); BIND (drive_combo); BIND (profile_combo); BIND (search_entry); BIND (batch_list);
+  BIND (close_button); BIND (export_button); BIND (create_button); BIND (export_entry); BIND (wo_entry);
+  BIND (qty_spin); BIND (export_progress); BIND (status_label); BIND (chart_box);
+#undef BIND
+  gtk_widget_class_bind_template_callback (wc, st_batches_view_apply_filter);
+  gtk_widget_class_bind_template_callback (wc, st_batches_view_refresh);
+  gtk_widget_class_bind_template_callback (wc, st_batches_view_on_selected);
+  gtk_widget_class_bind_template_callback (wc, st_batches_view_on_close);
+  gtk_widget_class_bind_template_callback (wc, st_batches_view_on_browse);
+  gtk_widget_class_bind_template_callback (wc, st_batches_view_on_drive);
+  gtk_widget_class_bind_template_callback (wc, st_batches_view_on_export);
+  gtk_widget_class_bind_template_callback (wc, st_batches_view_on_create);
+}
+
+static void
+st_batches_view_init (StBatchesView *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+  self->cancellable = g_cancellable_new ();
+  self->chart = ST_SHIFT_CHART (st_shift_chart_new ());
+  gtk_widget_show (GTK_WIDGET (self->chart));
+  gtk_box_pack_start (self->chart_box, GTK_WIDGET (self->chart), TRUE, TRUE, 0);
+  gtk_list_box_set_filter_func (self->batch_list, st_batches_view_filter, self, NULL);
+  st_gui_name (GTK_WIDGET (self->filter_combo), "Batch state filter");
+  st_gui_name (GTK_WIDGET (self->search_entry), "Search batches");
+  st_gui_name (GTK_WIDGET (self->batch_list), "Batches");
+  st_gui_name (GTK_WIDGET (self->export_entry), "Export folder");
+  st_gui_name (GTK_WIDGET (self->drive_combo), "Removable drive");
+  st_gui_name (GTK_WIDGET (self->export_progress), "Export progress");
+  st_gui_name (GTK_WIDGET (self->status_label), "Batches status");
+  st_gui_name (GTK_WIDGET (self->profile_combo), "Product profile");
+  st_gui_name (GTK_WIDGET (self->wo_entry), "New work order");
+  st_gui_name (GTK_WIDGET (self->qty_spin), "Quantity");
+  self->volumes = g_volume_monitor_get ();
+  g_signal_connect (self->volumes, "mount-added", G_CALLBACK (st_batches_view_on_mounts_changed), self);
+  g_signal_connect (self->volumes, "mount-removed", G_CALLBACK (st_batches_view_on_mounts_changed), self);
+  st_batches_view_update_drives (self);
+}
+
+GtkWidget *
+st_batches_view_new (void)
+{
+  return g_object_new (ST_TYPE_BATCHES_VIEW, NULL);
+}
+
+void
+st_batches_view_set_session (GtkWidget *view, StStation *station, const StAuthSession *session)
+{
+  StBatchesView *self = ST_BATCHES_VIEW (view);
+  self->station = station;
+  st_auth_session_free (self->session);
+  self->session = st_auth_session_copy (session);
+  if (session == NULL)
+    {
+      g_cancellable_cancel (self->cancellable);
+      g_object_unref (self->cancellable);
+      self->cancellable = g_cancellable_new ();
+      st_shift_chart_set_stats (self->chart, NULL);
+      gtk_label_set_text (self->status_label, "");
+      return;
+    }
+  st_station_list_profiles_async (station, self->cancellable, st_batches_view_on_profiles, g_object_ref (self));
+  st_batches_view_refresh (self);
+}

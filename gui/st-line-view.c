@@ -1,0 +1,508 @@
+#include "st-line-view.h"
+
+#include "st-socket-tile.h"
+
+struct _StLineView {
+  GtkBox parent;
+  GtkEntry *scan_entry;
+  GtkComboBoxText *batch_combo;
+  GtkLabel *wo_value, *product_value, *planned_value, *done_value, *failed_value,
+           *remaining_value, *yield_value, *status_label;
+  GtkButton *refresh_button, *start_all_button, *stop_all_button;
+  GtkFlowBox *tiles;
+
+  GPtrArray *tile_list;        /* StSocketTile*, borrowed (owned by the flow box) */
+  StStation *station;          /* borrowed from the window */
+  StAuthSession *session;
+  GPtrArray *batches;          /* open StDbBatch* */
+  StDbBatch *batch;            /* the chosen one, with fresh counts */
+  GCancellable *cancellable;   /* for lists and lookups; cancelled on logout */
+  GCancellable *run_cancel;    /* the line's */
+  gboolean running, restart_pending;
+  guint tick_id;
+};
+
+G_DEFINE_TYPE (StLineView, st_line_view, GTK_TYPE_BOX)
+
+enum { SIG_LINE_FINISHED, N_SIGNALS };
+static guint st_line_view_signals[N_SIGNALS];
+
+static void st_line_view_start (StLineView *self);
+void st_line_view_refresh (StLineView *self);
+
+static StSocketTile *
+st_line_view_tile (StLineView *self, const char *port)
+{
+  for (guint i = 0; i < self->tile_list->len; i++)
+    {
+      StSocketTile *t = g_ptr_array_index (self->tile_list, i);
+      if (g_strcmp0 (st_socket_tile_get_port (t), port) == 0)
+        return t;
+    }
+  return NULL;
+}
+
+static void
+st_line_view_show_batch (StLineView *self)
+{
+  StDbBatch *b = self->batch;
+  if (b == NULL)
+    {
+      GtkLabel *all[] = { self->wo_value, self->product_value, self->planned_value, self->done_value,
+                          self->failed_value, self->remaining_value, self->yield_value };
+      for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+        gtk_label_set_text (all[i], "–");
+      return;
+    }
+  gtk_label_set_text (self->wo_value, b->work_order);
+  gtk_label_set_text (self->product_value, b->product);
+  g_autofree gchar *planned = g_strdup_printf ("%" G_GINT64_FORMAT, b->quantity);
+  g_autofree gchar *done = g_strdup_printf ("%" G_GINT64_FORMAT, b->n_done);
+  g_autofree gchar *failed = g_strdup_printf ("%" G_GINT64_FORMAT, b->n_failed);
+  g_autofree gchar *remaining = g_strdup_printf ("%" G_GINT64_FORMAT, MAX (b->quantity - b->n_done, 0));
+  gint64 finished = b->n_done + b->n_failed;
+  g_autofree gchar *yield = finished > 0 ? g_strdup_printf ("%.1f %%", 100.0 * (double) b->n_done / (double) finished)
+                                         : g_strdup ("–");
+  gtk_label_set_text (self->planned_value, planned);
+  gtk_label_set_text (self->done_value, done);
+  gtk_label_set_text (self->failed_value, failed);
+  gtk_label_set_text (self->remaining_value, remaining);
+  gtk_label_set_text (self->yield_value, yield);
+}
+
+static void
+st_line_view_on_batch (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StLineView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  StDbBatch *b = st_station_get_batch_finish (self->station, result, &error);
+  if (b == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        st_gui_status (self->status_label, error->message, TRUE);
+      return;
+    }
+  g_clear_pointer (&self->batch, st_db_batch_free);
+  self->batch = b;
+  st_line_view_show_batch (self);
+}
+
+static gint64
+st_line_view_selected_id (StLineView *self)
+{
+  const char *id = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->batch_combo));
+  return id != NULL ? g_ascii_strtoll (id, NULL, 10) : 0;
+}
+
+static void
+st_line_view_load_batch (StLineView *self)
+{
+  gint64 id = st_line_view_selected_id (self);
+  if (id <= 0 || self->session == NULL)
+    {
+      g_clear_pointer (&self->batch, st_db_batch_free);
+      st_line_view_show_batch (self);
+      return;
+    }
+  st_station_get_batch_async (self->station, self->session, id, self->cancellable,
+                              st_line_view_on_batch, g_object_ref (self));
+}
+
+static void
+st_line_view_on_batch_changed (StLineView *self)
+{
+  gtk_widget_set_sensitive (GTK_WIDGET (self->batch_combo), !self->running);
+  st_line_view_load_batch (self);
+}
+
+static void
+st_line_view_on_batches (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StLineView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *list = st_station_list_batches_finish (self->station, result, &error);
+  if (list == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        st_gui_status (self->status_label, error->message, TRUE);
+      return;
+    }
+  g_autofree gchar *keep = g_strdup (gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->batch_combo)));
+  g_clear_pointer (&self->batches, g_ptr_array_unref);
+  self->batches = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_batch_free);
+  g_signal_handlers_block_by_func (self->batch_combo, st_line_view_on_batch_changed, self);
+  gtk_combo_box_text_remove_all (self->batch_combo);
+  for (guint i = 0; i < list->len; i++)
+    {
+      StDbBatch *b = g_ptr_array_index (list, i);
+      if (g_strcmp0 (b->state, "open") != 0)
+        continue;
+      g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, b->id);
+      g_autofree gchar *text = g_strdup_printf ("Batch %" G_GINT64_FORMAT ": %s, %" G_GINT64_FORMAT " x %s",
+                                                b->id, b->work_order, b->quantity, b->product);
+      gtk_combo_box_text_append (self->batch_combo, id, text);
+      g_ptr_array_add (self->batches, g_ptr_array_steal_index (list, i));
+      i--;
+    }
+  g_ptr_array_unref (list);
+  if (keep == NULL || !gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->batch_combo), keep))
+    gtk_combo_box_set_active (GTK_COMBO_BOX (self->batch_combo), self->batches->len > 0 ? 0 : -1);
+  g_signal_handlers_unblock_by_func (self->batch_combo, st_line_view_on_batch_changed, self);
+  if (self->batches->len == 0)
+    st_gui_status (self->status_label, "No open batch: ask the shift lead to create one.", FALSE);
+  st_line_view_load_batch (self);
+}
+
+void
+st_line_view_refresh (StLineView *self)
+{
+  if (self->session == NULL)
+    return;
+  st_station_list_batches_async (self->station, self->session, self->cancellable,
+                                 st_line_view_on_batches, g_object_ref (self));
+}
+
+/* A barcode scanner types the work order and Enter. */
+static void
+st_line_view_on_scan (StLineView *self)
+{
+  const char *wo = gtk_entry_get_text (self->scan_entry);
+  for (guint i = 0; self->batches != NULL && i < self->batches->len; i++)
+    {
+      StDbBatch *b = g_ptr_array_index (self->batches, i);
+      if (g_strcmp0 (b->work_order, g_strstrip ((gchar *) wo)) == 0)
+        {
+          if (self->running)
+            {
+              st_gui_status (self->status_label, "Stop the line before changing the batch.", TRUE);
+              return;
+            }
+          g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, b->id);
+          gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->batch_combo), id);
+          g_autofree gchar *msg = g_strdup_printf ("Work order %s: batch %" G_GINT64_FORMAT " chosen.", b->work_order, b->id);
+          st_gui_status (self->status_label, msg, FALSE);
+          gtk_entry_set_text (self->scan_entry, "");
+          return;
+        }
+    }
+  g_autofree gchar *msg = g_strdup_printf ("No open batch has the work order '%s': scan again, or ask the shift "
+                                           "lead to create it.", wo);
+  st_gui_status (self->status_label, msg, TRUE);
+}
+
+/* ---- running ---- */
+
+static gboolean
+st_line_view_tick (gpointer data)
+{
+  StLineView *self = data;
+  for (guint i = 0; i < self->tile_list->len; i++)
+    st_socket_tile_tick (g_ptr_array_index (self->tile_list, i));
+  return G_SOURCE_CONTINUE;
+}
+
+/* A change of the running sockets restarts the line once no unit is in
+ * progress (the pipeline's workers run on one cancellable). */
+static void
+st_line_view_maybe_restart (StLineView *self)
+{
+  if (!self->running || !self->restart_pending)
+    return;
+  for (guint i = 0; i < self->tile_list->len; i++)
+    if (st_socket_tile_get_state (g_ptr_array_index (self->tile_list, i)) == ST_TILE_WORKING)
+      return;
+  g_cancellable_cancel (self->run_cancel);
+}
+
+static void
+st_line_view_on_step (const char *port, const char *step, gpointer user_data)
+{
+  StLineView *self = user_data;
+  StSocketTile *t = st_line_view_tile (self, port);
+  if (t != NULL)
+    st_socket_tile_set_step (t, step);
+}
+
+static void
+st_line_view_on_result (const StUnitResult *result, gpointer user_data)
+{
+  StLineView *self = user_data;
+  StSocketTile *t = st_line_view_tile (self, result->port);
+  if (t != NULL)
+    st_socket_tile_set_result (t, result);
+  st_line_view_load_batch (self);
+  st_line_view_maybe_restart (self);
+}
+
+static void
+st_line_view_on_port_failed (const char *port, const GError *error, gpointer user_data)
+{
+  StLineView *self = user_data;
+  StSocketTile *t = st_line_view_tile (self, port);
+  if (t != NULL)
+    st_socket_tile_set_problem (t, error->message);
+  st_line_view_maybe_restart (self);
+}
+
+static void
+st_line_view_set_running (StLineView *self, gboolean running)
+{
+  self->running = running;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->stop_all_button), running);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->batch_combo), !running);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->scan_entry), !running);
+  if (running && self->tick_id == 0)
+    self->tick_id = g_timeout_add (200, st_line_view_tick, self);
+  if (!running && self->tick_id != 0)
+    {
+      g_source_remove (self->tick_id);
+      self->tick_id = 0;
+    }
+}
+
+static void
+st_line_view_on_line_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StLineView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  StBatchRunSummary summary = { 0 };
+  gboolean ok = st_station_run_line_finish (self->station, result, &summary, &error);
+  g_clear_object (&self->run_cancel);
+  st_line_view_set_running (self, FALSE);
+  g_autofree gchar *msg = ok ? g_strdup_printf ("Line stopped: %u passed, %u failed, %u refused in this run.",
+                                                summary.passed, summary.failed, summary.refused)
+                             : g_strdup (error->message);
+  st_gui_status (self->status_label, msg, !ok);
+  gboolean restart = ok && self->restart_pending && self->session != NULL;
+  self->restart_pending = FALSE;
+  for (guint i = 0; i < self->tile_list->len; i++)
+    {
+      StSocketTile *t = g_ptr_array_index (self->tile_list, i);
+      if (!restart)
+        st_socket_tile_set_enabled (t, FALSE);
+      st_socket_tile_set_waiting (t, FALSE);
+    }
+  st_line_view_load_batch (self);
+  if (restart)
+    st_line_view_start (self);
+  else
+    g_signal_emit (self, st_line_view_signals[SIG_LINE_FINISHED], 0);
+}
+
+static void
+st_line_view_start (StLineView *self)
+{
+  if (self->running)
+    {
+      self->restart_pending = TRUE;
+      st_line_view_maybe_restart (self);
+      return;
+    }
+  g_autoptr(GPtrArray) ports = g_ptr_array_new ();
+  for (guint i = 0; i < self->tile_list->len; i++)
+    {
+      StSocketTile *t = g_ptr_array_index (self->tile_list, i);
+      if (st_socket_tile_get_enabled (t))
+        g_ptr_array_add (ports, (gpointer) st_socket_tile_get_port (t));
+    }
+  g_ptr_array_add (ports, NULL);
+  guint n = ports->len - 1;
+  if (n == 0)
+    return;
+  const char *problem = NULL;
+  gint64 remaining = 0;
+  if (self->batch == NULL || self->batch->id != st_line_view_selected_id (self))
+    problem = "Choose a batch first (scan its work order).";
+  else if ((remaining = self->batch->quantity - self->batch->n_done) <= 0)
+    problem = "This batch has all its units done: ask the shift lead to close it.";
+  if (problem != NULL)
+    {
+      st_gui_status (self->status_label, problem, TRUE);
+      for (guint i = 0; i < self->tile_list->len; i++)
+        st_socket_tile_set_enabled (g_ptr_array_index (self->tile_list, i), FALSE);
+      return;
+    }
+  guint units = (guint) ((remaining + n - 1) / n);
+  self->run_cancel = g_cancellable_new ();
+  st_line_view_set_running (self, TRUE);
+  for (guint i = 0; i < self->tile_list->len; i++)
+    {
+      StSocketTile *t = g_ptr_array_index (self->tile_list, i);
+      if (st_socket_tile_get_enabled (t))
+        st_socket_tile_set_waiting (t, TRUE);
+    }
+  g_autofree gchar *msg = g_strdup_printf ("Running batch %" G_GINT64_FORMAT " on %u socket%s: put the devices in.",
+                                           self->batch->id, n, n == 1 ? "" : "s");
+  st_gui_status (self->status_label, msg, FALSE);
+  static const StLineCallbacks callbacks = {
+    .step = st_line_view_on_step,
+    .result = st_line_view_on_result,
+    .port_failed = st_line_view_on_port_failed,
+  };
+  st_station_run_line_async (self->station, self->session, self->batch->id,
+                             (const char *const *) ports->pdata, units, &callbacks, self,
+                             self->run_cancel, st_line_view_on_line_done, g_object_ref (self));
+}
+
+static void
+st_line_view_on_start_all (StLineView *self)
+{
+  for (guint i = 0; i < self->tile_list->len; i++)
+    st_socket_tile_set_enabled (g_ptr_array_index (self->tile_list, i), TRUE);
+  st_line_view_start (self);
+}
+
+static void
+st_line_view_on_stop_all (StLineView *self)
+{
+  st_line_view_stop (self);
+}
+
+void
+st_line_view_stop (StLineView *self)
+{
+  for (guint i = 0; i < self->tile_list->len; i++)
+    st_socket_tile_set_enabled (g_ptr_array_index (self->tile_list, i), FALSE);
+  self->restart_pending = FALSE;
+  if (self->run_cancel != NULL)
+    {
+      st_gui_status (self->status_label, "Stopping: the units in the sockets finish or fail safely…", FALSE);
+      g_cancellable_cancel (self->run_cancel);
+    }
+}
+
+gboolean
+st_line_view_is_running (StLineView *self)
+{
+  return self->running;
+}
+
+static void
+st_line_view_on_tile_start (StSocketTile *tile, StLineView *self)
+{
+  st_socket_tile_set_enabled (tile, TRUE);
+  st_line_view_start (self);
+}
+
+static void
+st_line_view_on_tile_stop (StSocketTile *tile, StLineView *self)
+{
+  st_socket_tile_set_enabled (tile, FALSE);
+  gboolean any = FALSE;
+  for (guint i = 0; i < self->tile_list->len; i++)
+    any |= st_socket_tile_get_enabled (g_ptr_array_index (self->tile_list, i));
+  if (!any)
+    {
+      st_line_view_stop (self);
+      return;
+    }
+  self->restart_pending = TRUE;
+  st_line_view_maybe_restart (self);
+}
+
+/* ---- life cycle ---- */
+
+static void
+st_line_view_dispose (GObject *object)
+{
+  StLineView *self = ST_LINE_VIEW (object);
+  if (self->cancellable != NULL)
+    g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  if (self->tick_id != 0)
+    {
+      g_source_remove (self->tick_id);
+      self->tick_id = 0;
+    }
+  G_OBJECT_CLASS (st_line_view_parent_class)->dispose (object);
+}
+
+static void
+st_line_view_finalize (GObject *object)
+{
+  StLineView *self = ST_LINE_VIEW (object);
+  g_ptr_array_unref (self->tile_list);
+  g_clear_pointer (&self->batches, g_ptr_array_unref);
+  g_clear_pointer (&self->batch, st_db_batch_free);
+  st_auth_session_free (self->session);
+  G_OBJECT_CLASS (st_line_view_parent_class)->finalize (object);
+}
+
+static void
+st_line_view_class_init (StLineViewClass *klass)
+{
+  GtkWidgetClass *wc = GTK_WIDGET_CLASS (klass);
+  G_OBJECT_CLASS (klass)->dispose = st_line_view_dispose;
+  G_OBJECT_CLASS (klass)->finalize = st_line_view_finalize;
+  gtk_widget_class_set_template_from_resource (wc, "/org/station/gui/st-line-view.ui");
+#define BIND(x) gtk_widget_class_bind_template_child (wc, StLineView, x)
+  BIND (scan_entry); BIND (batch_combo); BIND (wo_value); BIND (product_value); BIND (planned_value);
+  BIND (done_value); BIND (failed_value); BIND (remaining_value); BIND (yield_value);
+  BIND (status_label); BIND (refresh_button); BIND (start_all_button); BIND (stop_all_button);
+  BIND (tiles);
+#undef BIND
+  gtk_widget_class_bind_template_callback (wc, st_line_view_on_scan);
+  gtk_widget_class_bind_template_callback (wc, st_line_view_on_batch_changed);
+  gtk_widget_class_bind_template_callback (wc, st_line_view_refresh);
+  gtk_widget_class_bind_template_callback (wc, st_line_view_on_start_all);
+  gtk_widget_class_bind_template_callback (wc, st_line_view_on_stop_all);
+  st_line_view_signals[SIG_LINE_FINISHED] =
+    g_signal_new ("line-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 0);
+}
+
+static void
+st_line_view_init (StLineView *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+  self->tile_list = g_ptr_array_new ();
+  self->cancellable = g_cancellable_new ();
+  st_gui_name (GTK_WIDGET (self->scan_entry), "Work order");
+  st_gui_name (GTK_WIDGET (self->batch_combo), "Batch");
+  st_gui_name (GTK_WIDGET (self->wo_value), "Batch work order");
+  st_gui_name (GTK_WIDGET (self->product_value), "Batch product");
+  st_gui_name (GTK_WIDGET (self->planned_value), "Units planned");
+  st_gui_name (GTK_WIDGET (self->done_value), "Units done");
+  st_gui_name (GTK_WIDGET (self->failed_value), "Units failed");
+  st_gui_name (GTK_WIDGET (self->remaining_value), "Units remaining");
+  st_gui_name (GTK_WIDGET (self->yield_value), "Yield");
+  st_gui_name (GTK_WIDGET (self->status_label), "Line status");
+  st_gui_name (GTK_WIDGET (self->tiles), "Sockets");
+}
+
+GtkWidget *
+st_line_view_new (const char *const *ports)
+{
+  StLineView *self = g_object_new (ST_TYPE_LINE_VIEW, NULL);
+  for (guint i = 0; ports != NULL && ports[i] != NULL; i++)
+    {
+      StSocketTile *t = st_socket_tile_new (i + 1, ports[i]);
+      g_signal_connect (t, "start", G_CALLBACK (st_line_view_on_tile_start), self);
+      g_signal_connect (t, "retry", G_CALLBACK (st_line_view_on_tile_start), self);
+      g_signal_connect (t, "stop", G_CALLBACK (st_line_view_on_tile_stop), self);
+      gtk_widget_show (GTK_WIDGET (t));
+      gtk_container_add (GTK_CONTAINER (self->tiles), GTK_WIDGET (t));
+      g_ptr_array_add (self->tile_list, t);
+    }
+  if (self->tile_list->len == 0)
+    st_gui_status (self->status_label, "No socket configured: start station-gui with --port PATH for each socket.", TRUE);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->start_all_button), self->tile_list->len > 0);
+  return GTK_WIDGET (self);
+}
+
+void
+st_line_view_set_session (GtkWidget *view, StStation *station, const StAuthSession *session)
+{
+  StLineView *self = ST_LINE_VIEW (view);
+  self->station = station;
+  st_auth_session_free (self->session);
+  self->session = st_auth_session_copy (session);
+  if (session == NULL)
+    {
+      g_cancellable_cancel (self->cancellable);
+      g_object_unref (self->cancellable);
+      self->cancellable = g_cancellable_new ();
+      return;
+    }
+  st_line_view_refresh (self);
+}

@@ -1,0 +1,248 @@
+#include "st-socket-tile.h"
+
+struct _StSocketTile {
+  GtkBox parent;
+  GtkLabel *title, *state_label, *step_label, *uid_label, *elapsed_label, *reason_label;
+  GtkProgressBar *progress;
+  GtkButton *start_button, *stop_button, *retry_button;
+  guint index;
+  gchar *port;
+  StTileState state;
+  gboolean enabled;
+  gint64 started;   /* monotonic usec of the unit in progress */
+};
+
+G_DEFINE_TYPE (StSocketTile, st_socket_tile, GTK_TYPE_BOX)
+
+enum { SIG_START, SIG_STOP, SIG_RETRY, N_SIGNALS };
+static guint st_tile_signals[N_SIGNALS];
+
+/* The pipeline's steps in order, with what they mean for an operator. */
+static const struct { const char *step, *words; } st_tile_steps[] = {
+  { "identify", "Identifying the device" },
+  { "resume", "Resuming an interrupted unit" },
+  { "keygen", "The device makes its key" },
+  { "reserve", "Recording the unit" },
+  { "sign", "Signing the certificate in the HSM" },
+  { "write", "Writing the certificate" },
+  { "write-chain", "Writing the CA chain" },
+  { "proof-of-possession", "Checking the device holds its key" },
+  { "read-back", "Reading back what was written" },
+  { "commit", "Locking in the credentials" },
+  { "confirm", "Confirming the device state" },
+};
+
+static void
+st_socket_tile_on_start (StSocketTile *self)
+{
+  g_signal_emit (self, st_tile_signals[SIG_START], 0);
+}
+
+static void
+st_socket_tile_on_stop (StSocketTile *self)
+{
+  g_signal_emit (self, st_tile_signals[SIG_STOP], 0);
+}
+
+static void
+st_socket_tile_on_retry (StSocketTile *self)
+{
+  g_signal_emit (self, st_tile_signals[SIG_RETRY], 0);
+}
+
+static void
+st_socket_tile_finalize (GObject *object)
+{
+  StSocketTile *self = ST_SOCKET_TILE (object);
+  g_free (self->port);
+  G_OBJECT_CLASS (st_socket_tile_parent_class)->finalize (object);
+}
+
+static void
+st_socket_tile_class_init (StSocketTileClass *klass)
+{
+  GtkWidgetClass *wc = GTK_WIDGET_CLASS (klass);
+  G_OBJECT_CLASS (klass)->finalize = st_socket_tile_finalize;
+  gtk_widget_class_set_template_from_resource (wc, "/org/station/gui/st-socket-tile.ui");
+  gtk_widget_class_bind_template_child (wc, StSocketTile, title);
+  gtk_widget_class_bind_template_child (wc, StSocketTile, state_label);
+  gtk_widget_class_bind_template_child (wc, StSocketTile, step_label);
+  gtk_widget_class_bind_template_child (wc, StSocketTile, uid_label);
+  gtk_widget_class_bind_template_child (wc, StSocketTile, elapsed_label);
+  gtk_widget_class_bind_template_child (wc, StSocketTile, reason_label);
+  gtk_widget_class_bind_template_child (wc, StSocketTile, progress);
+  gtk_widget_class_bind_template_child (wc, StSocketTile, start_button);
+  gtk_widget_class_bind_template_child (wc, StSocketTile, stop_button);
+  gtk_widget_class_bind_template_child (wc, StSocketTile, retry_button);
+  gtk_widget_class_bind_template_callback (wc, st_socket_tile_on_start);
+  gtk_widget_class_bind_template_callback (wc, st_socket_tile_on_stop);
+  gtk_widget_class_bind_template_callback (wc, st_socket_tile_on_retry);
+  const char *names[N_SIGNALS] = { "start", "stop", "retry" };
+  for (guint i = 0; i < N_SIGNALS; i++)
+    st_tile_signals[i] = g_signal_new (names[i], G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                       NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+st_socket_tile_init (StSocketTile *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+}
+
+static void
+st_socket_tile_set_state (StSocketTile *self, StTileState state)
+{
+  static const char *classes[] = { "st-tile-idle", "st-tile-working", "st-tile-pass", "st-tile-fail" };
+  static const char *words[] = { "IDLE", "WORKING", "PASS", "FAIL" };
+  GtkStyleContext *style = gtk_widget_get_style_context (GTK_WIDGET (self));
+  for (guint i = 0; i < G_N_ELEMENTS (classes); i++)
+    gtk_style_context_remove_class (style, classes[i]);
+  gtk_style_context_add_class (style, classes[state]);
+  self->state = state;
+  gtk_label_set_text (self->state_label, words[state]);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->retry_button), state == ST_TILE_FAIL);
+}
+
+StSocketTile *
+st_socket_tile_new (guint index, const char *port)
+{
+  StSocketTile *self = g_object_new (ST_TYPE_SOCKET_TILE, NULL);
+  self->index = index;
+  self->port = g_strdup (port);
+  g_autofree gchar *title = g_strdup_printf ("Socket %u  %s", index, port);
+  gtk_label_set_text (self->title, title);
+  g_autofree gchar *n = NULL;
+  n = g_strdup_printf ("Socket %u state", index);
+  st_gui_name (GTK_WIDGET (self->state_label), n);
+  g_free (n);
+  n = g_strdup_printf ("Socket %u step", index);
+  st_gui_name (GTK_WIDGET (self->step_label), n);
+  g_free (n);
+  n = g_strdup_printf ("Socket %u uid", index);
+  st_gui_name (GTK_WIDGET (self->uid_label), n);
+  g_free (n);
+  n = g_strdup_printf ("Socket %u elapsed time", index);
+  st_gui_name (GTK_WIDGET (self->elapsed_label), n);
+  g_free (n);
+  n = g_strdup_printf ("Socket %u progress", index);
+  st_gui_name (GTK_WIDGET (self->progress), n);
+  g_free (n);
+  n = g_strdup_printf ("Socket %u failure reason", index);
+  st_gui_name (GTK_WIDGET (self->reason_label), n);
+  g_free (n);
+  n = g_strdup_printf ("Start socket %u", index);
+  st_gui_name (GTK_WIDGET (self->start_button), n);
+  g_free (n);
+  n = g_strdup_printf ("Stop socket %u", index);
+  st_gui_name (GTK_WIDGET (self->stop_button), n);
+  g_free (n);
+  n = g_strdup_printf ("Retry socket %u", index);
+  st_gui_name (GTK_WIDGET (self->retry_button), n);
+  st_socket_tile_set_state (self, ST_TILE_IDLE);
+  return self;
+}
+
+const char *
+st_socket_tile_get_port (StSocketTile *self)
+{
+  return self->port;
+}
+
+StTileState
+st_socket_tile_get_state (StSocketTile *self)
+{
+  return self->state;
+}
+
+gboolean
+st_socket_tile_get_enabled (StSocketTile *self)
+{
+  return self->enabled;
+}
+
+void
+st_socket_tile_set_enabled (StSocketTile *self, gboolean enabled)
+{
+  self->enabled = enabled;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->start_button), !enabled);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->stop_button), enabled);
+}
+
+void
+st_socket_tile_set_step (StSocketTile *self, const char *step)
+{
+  if (self->state != ST_TILE_WORKING || g_strcmp0 (step, "identify") == 0)
+    {
+      self->started = g_get_monotonic_time ();
+      gtk_label_set_text (self->uid_label, "uid –");
+      gtk_label_set_text (self->reason_label, "");
+    }
+  st_socket_tile_set_state (self, ST_TILE_WORKING);
+  const char *words = step;
+  guint n = G_N_ELEMENTS (st_tile_steps);
+  double fraction = 0.05;
+  for (guint i = 0; i < n; i++)
+    if (g_strcmp0 (st_tile_steps[i].step, step) == 0)
+      {
+        words = st_tile_steps[i].words;
+        fraction = (double) (i + 1) / (double) (n + 1);
+      }
+  gtk_label_set_text (self->step_label, words);
+  gtk_progress_bar_set_fraction (self->progress, fraction);
+  st_socket_tile_tick (self);
+}
+
+void
+st_socket_tile_set_result (StSocketTile *self, const StUnitResult *r)
+{
+  gboolean passed = r->outcome == ST_UNIT_PASSED;
+  st_socket_tile_set_state (self, passed ? ST_TILE_PASS : ST_TILE_FAIL);
+  g_autofree gchar *uid = g_strdup_printf ("uid %s", r->uid_hex != NULL ? r->uid_hex : "–");
+  gtk_label_set_text (self->uid_label, uid);
+  g_autofree gchar *elapsed = g_strdup_printf ("%.2f s", r->seconds);
+  gtk_label_set_text (self->elapsed_label, elapsed);
+  gtk_progress_bar_set_fraction (self->progress, passed ? 1.0 : 0.0);
+  if (passed)
+    {
+      g_autofree gchar *text = g_strdup_printf ("Provisioned: serial %s. Swap in the next device.",
+                                                r->product_serial != NULL ? r->product_serial : "–");
+      gtk_label_set_text (self->step_label, text);
+      gtk_label_set_text (self->reason_label, "");
+    }
+  else
+    {
+      gtk_label_set_text (self->step_label,
+                          r->outcome == ST_UNIT_REFUSED ? "Refused: take the device out"
+                                                        : "Failed: see below, then Retry or swap the device");
+      gtk_label_set_text (self->reason_label, r->reason != NULL ? r->reason : "");
+    }
+  self->started = 0;
+}
+
+void
+st_socket_tile_set_problem (StSocketTile *self, const char *message)
+{
+  st_socket_tile_set_state (self, ST_TILE_FAIL);
+  gtk_label_set_text (self->step_label, "This socket stopped");
+  gtk_label_set_text (self->reason_label, message);
+  self->started = 0;
+}
+
+void
+st_socket_tile_set_waiting (StSocketTile *self, gboolean running)
+{
+  if (self->state == ST_TILE_WORKING)
+    st_socket_tile_set_state (self, ST_TILE_IDLE);
+  if (self->state == ST_TILE_IDLE)
+    gtk_label_set_text (self->step_label, running ? "Waiting for a device" : "Not running");
+  self->started = 0;
+}
+
+void
+st_socket_tile_tick (StSocketTile *self)
+{
+  if (self->started == 0)
+    return;
+  g_autofree gchar *t = st_gui_format_elapsed (g_get_monotonic_time () - self->started);
+  gtk_label_set_text (self->elapsed_label, t);
+}

@@ -1,0 +1,31 @@
+/* One big tile per socket: state colour, current step, uid, elapsed time,
+ * progress, failure reason, start/stop/retry. */
+#pragma once
+
+#include "st-gui.h"
+
+G_BEGIN_DECLS
+
+#define ST_TYPE_SOCKET_TILE (st_socket_tile_get_type ())
+G_DECLARE_FINAL_TYPE (StSocketTile, st_socket_tile, ST, SOCKET_TILE, GtkBox)
+
+typedef enum { ST_TILE_IDLE, ST_TILE_WORKING, ST_TILE_PASS, ST_TILE_FAIL } StTileState;
+
+/* Signals: "start", "stop", "retry" (no arguments). */
+StSocketTile *st_socket_tile_new (guint index, const char *port);
+const char *st_socket_tile_get_port (StSocketTile *tile);
+StTileState st_socket_tile_get_state (StSocketTile *tile);
+/* Whether the operator wants this socket running. */
+gboolean st_socket_tile_get_enabled (StSocketTile *tile);
+void st_socket_tile_set_enabled (StSocketTile *tile, gboolean enabled);
+/* A unit entered @step. */
+void st_socket_tile_set_step (StSocketTile *tile, const char *step);
+void st_socket_tile_set_result (StSocketTile *tile, const StUnitResult *result);
+/* The socket gave up, or the line stopped. */
+void st_socket_tile_set_problem (StSocketTile *tile, const char *message);
+/* Waiting for a device (the line runs) or stopped. */
+void st_socket_tile_set_waiting (StSocketTile *tile, gboolean running);
+/* Refreshes the elapsed time of a unit in progress. */
+void st_socket_tile_tick (StSocketTile *tile);
+
+G_END_DECLS

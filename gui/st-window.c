@@ -1,0 +1,260 @@
+#include "st-window.h"
+
+#include "st-admin-view.h"
+#include "st-batches-view.h"
+#include "st-line-view.h"
+#include "st-login-view.h"
+#include "st-qa-view.h"
+
+struct _StWindow {
+  GtkApplicationWindow parent;
+  GtkHeaderBar *header;
+  GtkStackSwitcher *switcher;
+  GtkLabel *who_label;
+  GtkButton *logout_button;
+  GtkStack *pages, *views;
+  GtkBox *login_page;
+
+  StLoginView *login;
+  GtkWidget *line, *batches, *qa, *admin;
+  StStation *station;
+  StAuthSession *session;
+  gint64 last_activity;
+  guint idle_id;
+  enum { ST_AFTER_STOP_NOTHING, ST_AFTER_STOP_LOGOUT, ST_AFTER_STOP_CLOSE } after_stop;
+  gchar *logout_message;
+};
+
+G_DEFINE_TYPE (StWindow, st_window, GTK_TYPE_APPLICATION_WINDOW)
+
+static const struct {
+  const char *name, *title;
+  guint roles;
+  StGuiSetSession set_session;
+} st_window_views[] = {
+  { "line", "Line", ST_ROLE_OPERATOR | ST_ROLE_LEAD, st_line_view_set_session },
+  { "batches", "Batches", ST_ROLE_LEAD, st_batches_view_set_session },
+  { "qa", "QA", ST_ROLE_QA, st_qa_view_set_session },
+  { "admin", "Admin", ST_ROLE_ADMIN, st_admin_view_set_session },
+};
+
+static GtkWidget *
+st_window_view (StWindow *self, guint i)
+{
+  GtkWidget *views[] = { self->line, self->batches, self->qa, self->admin };
+  return views[i];
+}
+
+void
+st_window_show_login (StWindow *self, const char *message)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (st_window_views); i++)
+    st_window_views[i].set_session (st_window_view (self, i), self->station, NULL);
+  g_clear_pointer (&self->session, st_auth_session_free);
+  gtk_label_set_text (self->who_label, "Nobody logged in");
+  gtk_widget_hide (GTK_WIDGET (self->logout_button));
+  gtk_widget_hide (GTK_WIDGET (self->switcher));
+  gtk_stack_set_visible_child_name (self->pages, "login");
+  st_login_view_reset (self->login, self->station, message);
+}
+
+static void
+st_window_on_logged_in (StLoginView *login, StAuthSession *session, StWindow *self)
+{
+  g_clear_pointer (&self->session, st_auth_session_free);
+  self->session = st_auth_session_copy (session);
+  self->last_activity = g_get_monotonic_time ();
+  g_autofree gchar *who = g_strdup_printf ("%s (%s)", session->name, st_role_to_string (session->role));
+  gtk_label_set_text (self->who_label, who);
+  gtk_widget_show (GTK_WIDGET (self->logout_button));
+  gtk_widget_show (GTK_WIDGET (self->switcher));
+  GtkWidget *first = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (st_window_views); i++)
+    {
+      GtkWidget *view = st_window_view (self, i);
+      gboolean allowed = (st_window_views[i].roles & session->role) != 0;
+      gtk_widget_set_visible (view, allowed);
+      st_window_views[i].set_session (view, self->station, allowed ? session : NULL);
+      if (allowed && first == NULL)
+        first = view;
+    }
+  if (first != NULL)
+    gtk_stack_set_visible_child (self->views, first);
+  gtk_stack_set_visible_child_name (self->pages, "main");
+}
+
+static void
+st_window_do_logout (StWindow *self)
+{
+  g_autofree gchar *msg = g_steal_pointer (&self->logout_message);
+  st_window_show_login (self, msg != NULL ? msg : "Logged out.");
+}
+
+static void
+st_window_on_line_finished (GtkWidget *line, StWindow *self)
+{
+  switch (self->after_stop)
+    {
+    case ST_AFTER_STOP_NOTHING:
+      break;
+    case ST_AFTER_STOP_LOGOUT:
+      st_window_do_logout (self);
+      break;
+    case ST_AFTER_STOP_CLOSE:
+      gtk_widget_destroy (GTK_WIDGET (self));
+      return;
+    }
+  self->after_stop = ST_AFTER_STOP_NOTHING;
+}
+
+/* Asks before stopping a running line; TRUE when the caller may go on now. */
+static gboolean
+st_window_confirm_stop (StWindow *self, int after, const char *action)
+{
+  if (!st_line_view_is_running (ST_LINE_VIEW (self->line)))
+    return TRUE;
+  GtkWidget *dialog = gtk_message_dialog_new (GTK_WINDOW (self), GTK_DIALOG_MODAL, GTK_MESSAGE_QUESTION,
+                                              GTK_BUTTONS_NONE, "A batch is running. Stop the line and %s?",
+                                              action);
+  gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog),
+                                            "The devices in the sockets now finish or fail safely; nothing "
+                                            "is lost. Units that fail can be run again later.");
+  gtk_dialog_add_buttons (GTK_DIALOG (dialog), "Keep running", GTK_RESPONSE_CANCEL,
+                          "Stop the line", GTK_RESPONSE_ACCEPT, NULL);
+  gtk_window_set_title (GTK_WINDOW (dialog), "Stop the line?");
+  int response = gtk_dialog_run (GTK_DIALOG (dialog));
+  gtk_widget_destroy (dialog);
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      self->after_stop = after;
+      st_line_view_stop (ST_LINE_VIEW (self->line));
+    }
+  return FALSE;
+}
+
+static void
+st_window_on_logout (StWindow *self)
+{
+  if (st_window_confirm_stop (self, ST_AFTER_STOP_LOGOUT, "log out"))
+    st_window_do_logout (self);
+}
+
+static gboolean
+st_window_on_delete (GtkWidget *widget, GdkEvent *event, gpointer data)
+{
+  StWindow *self = ST_WINDOW (widget);
+  if (self->after_stop == ST_AFTER_STOP_CLOSE)
+    return TRUE; /* already stopping: it closes once the line finished */
+  return !st_window_confirm_stop (self, ST_AFTER_STOP_CLOSE, "close the station");
+}
+
+static gboolean
+st_window_on_event (GtkWidget *widget, GdkEvent *event, gpointer data)
+{
+  StWindow *self = ST_WINDOW (widget);
+  switch (event->type)
+    {
+    case GDK_KEY_PRESS:
+    case GDK_BUTTON_PRESS:
+    case GDK_MOTION_NOTIFY:
+    case GDK_SCROLL:
+    case GDK_TOUCH_BEGIN:
+      self->last_activity = g_get_monotonic_time ();
+      break;
+    default:
+      break;
+    }
+  return FALSE;
+}
+
+/* Idle logout after the station's idle_logout_s; never while the line runs
+ * (the operator is watching it, and stopping it is their decision). */
+static gboolean
+st_window_idle_check (gpointer data)
+{
+  StWindow *self = data;
+  guint limit = st_station_get_config (self->station)->idle_logout_s;
+  if (self->session == NULL || limit == 0 || st_line_view_is_running (ST_LINE_VIEW (self->line)))
+    {
+      self->last_activity = g_get_monotonic_time ();
+      return G_SOURCE_CONTINUE;
+    }
+  if (g_get_monotonic_time () - self->last_activity >= (gint64) limit * G_USEC_PER_SEC)
+    {
+      g_free (self->logout_message);
+      self->logout_message = g_strdup_printf ("%s was logged out after %u s without activity.",
+                                              self->session->name, limit);
+      st_window_do_logout (self);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+st_window_dispose (GObject *object)
+{
+  StWindow *self = ST_WINDOW (object);
+  if (self->idle_id != 0)
+    {
+      g_source_remove (self->idle_id);
+      self->idle_id = 0;
+    }
+  G_OBJECT_CLASS (st_window_parent_class)->dispose (object);
+}
+
+static void
+st_window_finalize (GObject *object)
+{
+  StWindow *self = ST_WINDOW (object);
+  st_auth_session_free (self->session);
+  g_free (self->logout_message);
+  G_OBJECT_CLASS (st_window_parent_class)->finalize (object);
+}
+
+static void
+st_window_class_init (StWindowClass *klass)
+{
+  GtkWidgetClass *wc = GTK_WIDGET_CLASS (klass);
+  G_OBJECT_CLASS (klass)->dispose = st_window_dispose;
+  G_OBJECT_CLASS (klass)->finalize = st_window_finalize;
+  gtk_widget_class_set_template_from_resource (wc, "/org/station/gui/st-window.ui");
+#define BIND(x) gtk_widget_class_bind_template_child (wc, StWindow, x)
+  BIND (header); BIND (switcher); BIND (who_label); BIND (logout_button); BIND (pages);
+  BIND (views); BIND (login_page);
+#undef BIND
+  gtk_widget_class_bind_template_callback (wc, st_window_on_logout);
+}
+
+static void
+st_window_init (StWindow *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+  gtk_widget_add_events (GTK_WIDGET (self), GDK_POINTER_MOTION_MASK | GDK_KEY_PRESS_MASK |
+                                            GDK_BUTTON_PRESS_MASK | GDK_SCROLL_MASK);
+  g_signal_connect (self, "event", G_CALLBACK (st_window_on_event), NULL);
+  g_signal_connect (self, "delete-event", G_CALLBACK (st_window_on_delete), NULL);
+  st_gui_name (GTK_WIDGET (self->who_label), "Logged in as");
+  st_gui_name (GTK_WIDGET (self->switcher), "Views");
+  gtk_widget_hide (GTK_WIDGET (self->switcher));
+}
+
+StWindow *
+st_window_new (GtkApplication *app, StStation *station, const char *const *ports)
+{
+  StWindow *self = g_object_new (ST_TYPE_WINDOW, "application", app, NULL);
+  self->station = station;
+  self->login = ST_LOGIN_VIEW (st_login_view_new ());
+  gtk_widget_show (GTK_WIDGET (self->login));
+  gtk_box_pack_start (self->login_page, GTK_WIDGET (self->login), TRUE, TRUE, 0);
+  g_signal_connect (self->login, "logged-in", G_CALLBACK (st_window_on_logged_in), self);
+  self->line = st_line_view_new (ports);
+  self->batches = st_batches_view_new ();
+  self->qa = st_qa_view_new (ports);
+  self->admin = st_admin_view_new ();
+  g_signal_connect (self->line, "line-finished", G_CALLBACK (st_window_on_line_finished), self);
+  for (guint i = 0; i < G_N_ELEMENTS (st_window_views); i++)
+    gtk_stack_add_titled (self->views, st_window_view (self, i), st_window_views[i].name,
+                          st_window_views[i].title);
+  self->idle_id = g_timeout_add_seconds (1, st_window_idle_check, self);
+  st_window_show_login (self, NULL);
+  return self;
+}

@@ -1,0 +1,358 @@
+/* Signed checkpoints of the audit chain, verification and export. */
+#include "st-audit.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <string.h>
+
+#include "st-error.h"
+#include "st-ossl.h"
+#include "st-util.h"
+
+
+guint
+st_audit_checkpoint_interval (StConfig *config)
+{
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  if (config == NULL || config->path == NULL || !g_key_file_load_from_file (kf, config->path, 0, NULL))
+    return ST_AUDIT_CHECKPOINT_EVERY_DEFAULT;
+  g_autoptr(GError) error = NULL;
+  gint64 n = g_key_file_get_int64 (kf, "audit", "checkpoint-every", &error);
+  if (error != NULL)
+    return ST_AUDIT_CHECKPOINT_EVERY_DEFAULT;
+  if (n < 1 || n > ST_AUDIT_CHECKPOINT_EVERY_MAX)
+    {
+      g_warning ("%s: [audit] checkpoint-every=%" G_GINT64_FORMAT " is not in 1..%d: using %d",
+                 config->path, n, ST_AUDIT_CHECKPOINT_EVERY_MAX, ST_AUDIT_CHECKPOINT_EVERY_DEFAULT);
+      return ST_AUDIT_CHECKPOINT_EVERY_DEFAULT;
+    }
+  return (guint) n;
+}
+
+gchar *
+st_audit_checkpoint_message (gint64 seq, const char *hash)
+{
+  return g_strdup_printf ("station-audit-checkpoint/1\nseq=%" G_GINT64_FORMAT "\nhash=%s\n", seq, hash);
+}
+
+/* One signature by the signing key; FALSE with the OpenSSL error queue. */
+static GBytes *
+st_audit_sign_once (StCa *ca, const char *message, GError **error)
+{
+  g_autoptr(EVP_MD_CTX) md = EVP_MD_CTX_new ();
+  size_t len = 0;
+  GBytes *out = NULL;
+  st_hsm_lock (ca->hsm);
+  if (md != NULL && EVP_DigestSignInit (md, NULL, EVP_sha256 (), NULL, ca->signing_key) == 1
+      && EVP_DigestSign (md, NULL, &len, (const guint8 *) message, strlen (message)) == 1 && len > 0)
+    {
+      guint8 *sig = g_malloc (len);
+      if (EVP_DigestSign (md, sig, &len, (const guint8 *) message, strlen (message)) == 1)
+        out = g_bytes_new_take (sig, len);
+      else
+        g_free (sig);
+    }
+  st_hsm_unlock (ca->hsm);
+  if (out == NULL)
+    st_error_set_openssl (error, ST_ERROR_INTERNAL,
+                          "cannot sign the audit checkpoint with the station signing key (EVP_DigestSign)");
+  return out;
+}
+
+gboolean
+st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error)
+{
+  gint64 seq = 0;
+  g_autofree gchar *hash = NULL;
+  if (!st_db_audit_head (db, &seq, &hash, error))
+    return FALSE;
+  if (seq == 0)
+    return TRUE;
+  g_autoptr(GError) local = NULL;
+  g_autoptr(StDbAuditCheckpoint) latest = st_db_audit_checkpoint_latest (db, &local);
+  if (latest == NULL && !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  if (latest != NULL && latest->seq == seq && g_strcmp0 (latest->hash, hash) == 0)
+    return TRUE;
+  g_autofree gchar *message = st_audit_checkpoint_message (seq, hash);
+  g_autoptr(GBytes) sig = st_audit_sign_once (ca, message, &local);
+  if (sig == NULL)
+    {
+      /* a lost session: log in again, take the keys anew, once more */
+      g_clear_error (&local);
+      if (!st_ca_ensure_keys (ca, error))
+        return FALSE;
+      sig = st_audit_sign_once (ca, message, error);
+      if (sig == NULL)
+        return FALSE;
+    }
+  guint8 *der = NULL;
+  int der_len = i2d_X509 (ca->signing_cert, &der);
+  if (der_len <= 0)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot encode the signing certificate");
+      return FALSE;
+    }
+  g_autoptr(GBytes) cert = g_bytes_new (der, (gsize) der_len);
+  OPENSSL_free (der);
+  return st_db_audit_checkpoint_add (db, seq, hash, reason, sig, cert, error);
+}
+
+static void
+st_audit_hook (StDb *db, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  if (!st_audit_checkpoint (db, user_data, "every-n", &error))
+    g_warning ("audit checkpoint: %s", error->message);
+}
+
+void
+st_audit_install_hook (StDb *db, StCa *ca, guint every)
+{
+  st_db_set_checkpoint_hook (db, every, st_audit_hook, ca);
+}
+
+void
+st_audit_remove_hook (StDb *db)
+{
+  st_db_set_checkpoint_hook (db, 0, NULL, NULL);
+}
+
+/* ---- verify ---- */
+
+static X509 *
+st_audit_cert_from_der (GBytes *der)
+{
+  gsize len = 0;
+  const guint8 *p = g_bytes_get_data (der, &len);
+  const guint8 *end = p + len;
+  X509 *cert = d2i_X509 (NULL, &p, (long) len);
+  if (cert != NULL && p != end)
+    {
+      X509_free (cert);
+      return NULL;
+    }
+  return cert;
+}
+
+static gboolean
+st_audit_check_signer (X509 *cert, X509 *root, STACK_OF (X509) *untrusted)
+{
+  g_autoptr(X509_STORE) store = X509_STORE_new ();
+  g_autoptr(X509_STORE_CTX) ctx = X509_STORE_CTX_new ();
+  if (store == NULL || ctx == NULL || X509_STORE_add_cert (store, root) != 1
+      || X509_STORE_CTX_init (ctx, store, cert, untrusted) != 1)
+    return FALSE;
+  return X509_verify_cert (ctx) == 1;
+}
+
+gboolean
+st_audit_verify (StDb *db, X509 *root, STACK_OF (X509) *untrusted, GString *report, GError **error)
+{
+  g_autoptr(GError) chain_error = NULL;
+  gint64 n = 0;
+  if (!st_db_audit_verify (db, report, &n, &chain_error)
+      && !g_error_matches (chain_error, ST_ERROR, ST_ERROR_VERIFY_FAILED))
+    {
+      g_propagate_error (error, g_steal_pointer (&chain_error));
+      return FALSE;
+    }
+  g_autoptr(GPtrArray) cps = st_db_audit_checkpoint_list (db, error);
+  if (cps == NULL)
+    return FALSE;
+  guint bad = 0;
+  for (guint i = 0; i < cps->len; i++)
+    {
+      StDbAuditCheckpoint *cp = g_ptr_array_index (cps, i);
+      g_autoptr(X509) cert = st_audit_cert_from_der (cp->signer_cert);
+      g_autofree gchar *message = st_audit_checkpoint_message (cp->seq, cp->hash);
+      const char *problem = NULL;
+      if (cert == NULL)
+        problem = "its signer certificate cannot be read";
+      else if (root != NULL && !st_audit_check_signer (cert, root, untrusted))
+        problem = "its signer certificate does not chain to the trusted root";
+      else
+        {
+          EVP_PKEY *pub = X509_get0_pubkey (cert);
+          g_autoptr(EVP_MD_CTX) md = EVP_MD_CTX_new ();
+          gsize sig_len = 0;
+          const guint8 *sig = g_bytes_get_data (cp->signature, &sig_len);
+          if (pub == NULL || md == NULL || EVP_DigestVerifyInit (md, NULL, EVP_sha256 (), NULL, pub) != 1
+              || EVP_DigestVerify (md, sig, sig_len, (const guint8 *) message, strlen (message)) != 1)
+            problem = "its signature does not verify";
+        }
+      if (problem != NULL)
+        {
+          bad++;
+          g_string_append_printf (report, "checkpoint %" G_GINT64_FORMAT " (entry %" G_GINT64_FORMAT
+                                  ", %s): FAILED: %s\n", cp->id, cp->seq, cp->reason, problem);
+        }
+    }
+  /* the OpenSSL queue may hold verification noise */
+  ERR_clear_error ();
+  if (bad == 0)
+    g_string_append_printf (report, "checkpoint signatures: ok (%u checkpoint(s) signed by the "
+                            "station signing key)\n", cps->len);
+  if (chain_error != NULL || bad > 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "the audit log does not verify (%s%s%s): keep the database as it is and call "
+                   "the auditor; see the report",
+                   chain_error != NULL ? "the chain is broken" : "",
+                   chain_error != NULL && bad > 0 ? ", " : "",
+                   bad > 0 ? "bad checkpoint signatures" : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ---- export ---- */
+
+static gchar *
+st_audit_json (JsonBuilder *b)
+{
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, NULL);
+}
+
+static void
+st_audit_add_str (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  if (value != NULL)
+    json_builder_add_string_value (b, value);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+st_audit_add_int (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}
+
+static gboolean
+st_audit_export_entry (const StDbAuditEntry *e, gpointer user_data, GError **error)
+{
+  GString *out = ((gpointer *) user_data)[0];
+  gint64 *n = ((gpointer *) user_data)[1];
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree gchar *time = st_time_iso8601_from_unix (e->at);
+  json_builder_begin_object (b);
+  st_audit_add_str (b, "type", "entry");
+  st_audit_add_int (b, "seq", e->seq);
+  st_audit_add_int (b, "at", e->at);
+  st_audit_add_str (b, "time", time);
+  st_audit_add_str (b, "operator", e->operator_name);
+  st_audit_add_str (b, "event", e->event);
+  /* the exact bytes that were hashed */
+  st_audit_add_str (b, "payload", e->payload);
+  st_audit_add_str (b, "prev_hash", e->prev_hash);
+  st_audit_add_str (b, "hash", e->hash);
+  json_builder_end_object (b);
+  g_autofree gchar *line = st_audit_json (b);
+  g_string_append (out, line);
+  g_string_append_c (out, '\n');
+  (*n)++;
+  return TRUE;
+}
+
+static void
+st_audit_checkpoint_members (JsonBuilder *b, const StDbAuditCheckpoint *cp)
+{
+  g_autofree gchar *time = st_time_iso8601_from_unix (cp->at);
+  g_autofree gchar *message = st_audit_checkpoint_message (cp->seq, cp->hash);
+  gsize sig_len = 0, cert_len = 0;
+  const guint8 *sig = g_bytes_get_data (cp->signature, &sig_len);
+  const guint8 *cert = g_bytes_get_data (cp->signer_cert, &cert_len);
+  g_autofree gchar *sig_b64 = g_base64_encode (sig, sig_len);
+  g_autofree gchar *cert_hash = st_sha256_hex (cert, cert_len);
+  st_audit_add_int (b, "seq", cp->seq);
+  st_audit_add_str (b, "hash", cp->hash);
+  st_audit_add_str (b, "at", time);
+  st_audit_add_str (b, "reason", cp->reason);
+  st_audit_add_str (b, "message", message);
+  st_audit_add_str (b, "signature", sig_b64);
+  st_audit_add_str (b, "signer_cert_sha256", cert_hash);
+}
+
+gboolean
+st_audit_export (StDb *db, const char *path, gint64 *n_entries, GError **error)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+  gint64 n = 0;
+  gpointer ctx[2] = { out, &n };
+  if (!st_db_audit_foreach (db, st_audit_export_entry, ctx, error))
+    return FALSE;
+  g_autoptr(GPtrArray) cps = st_db_audit_checkpoint_list (db, error);
+  if (cps == NULL)
+    return FALSE;
+  for (guint i = 0; i < cps->len; i++)
+    {
+      StDbAuditCheckpoint *cp = g_ptr_array_index (cps, i);
+      g_autoptr(X509) cert = st_audit_cert_from_der (cp->signer_cert);
+      g_autofree gchar *pem = NULL;
+      if (cert != NULL)
+        {
+          g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
+          char *data = NULL;
+          if (bio != NULL && PEM_write_bio_X509 (bio, cert) == 1)
+            {
+              long len = BIO_get_mem_data (bio, &data);
+              pem = g_strndup (data, (gsize) MAX (len, 0));
+            }
+        }
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      json_builder_begin_object (b);
+      st_audit_add_str (b, "type", "checkpoint");
+      st_audit_add_int (b, "id", cp->id);
+      st_audit_checkpoint_members (b, cp);
+      st_audit_add_str (b, "signer_cert", pem);
+      json_builder_end_object (b);
+      g_autofree gchar *line = st_audit_json (b);
+      g_string_append (out, line);
+      g_string_append_c (out, '\n');
+    }
+  if (!st_file_write_durable (path, out->str, out->len, 0644, error))
+    {
+      g_prefix_error (error, "cannot write the audit export %s: ", path);
+      return FALSE;
+    }
+  if (n_entries != NULL)
+    *n_entries = n;
+  return TRUE;
+}
+
+gboolean
+st_audit_add_manifest_member (JsonBuilder *b, StDb *db, StCa *ca, GError **error)
+{
+  if (!st_audit_checkpoint (db, ca, "manifest", error))
+    {
+      g_prefix_error (error, "cannot checkpoint the audit log for the manifest: ");
+      return FALSE;
+    }
+  g_autoptr(GError) local = NULL;
+  g_autoptr(StDbAuditCheckpoint) cp = st_db_audit_checkpoint_latest (db, &local);
+  json_builder_set_member_name (b, "audit_checkpoint");
+  if (cp == NULL)
+    {
+      if (!g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      json_builder_add_null_value (b);
+      return TRUE;
+    }
+  json_builder_begin_object (b);
+  st_audit_checkpoint_members (b, cp);
+  json_builder_end_object (b);
+  return TRUE;
+}

@@ -1,0 +1,58 @@
+/* The audit trail's signed checkpoints, its verification and its export
+ * (DESIGN.md: "The audit log is a hash chain in the same transaction as the
+ * records it describes, with checkpoints signed by the station's signing
+ * key"; docs/audit.md).
+ *
+ * db/ appends the chain inside every write. A checkpoint is an ECDSA (or
+ * RSA, whatever the signing key is) SHA-256 signature by the station
+ * signing key in the HSM over st_audit_checkpoint_message(seq, hash), made
+ * at batch close, every N entries during a batch run, at the end of a batch
+ * run and for each manifest export; stock openssl verifies it:
+ *   openssl dgst -sha256 -verify signer-pub.pem -signature sig.der message.txt */
+#pragma once
+
+#include <json-glib/json-glib.h>
+#include <openssl/x509.h>
+
+#include "st-ca.h"
+#include "st-config.h"
+#include "st-db.h"
+
+G_BEGIN_DECLS
+
+#define ST_AUDIT_CHECKPOINT_EVERY_DEFAULT 1000
+#define ST_AUDIT_CHECKPOINT_EVERY_MAX 1000000
+
+/* station.conf [audit] checkpoint-every=N (1..1000000), default 1000. */
+guint st_audit_checkpoint_interval (StConfig *config);
+
+/* "station-audit-checkpoint/1\nseq=SEQ\nhash=HASH\n": what is signed. */
+gchar *st_audit_checkpoint_message (gint64 seq, const char *hash);
+
+/* Signs a checkpoint of the log's last entry with the signing key and
+ * records it; a no-op (TRUE) when that entry already has one or the log is
+ * empty. @reason: "batch-close", "every-n", "batch-run-end", "manifest". */
+gboolean st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error);
+
+/* Makes the database call st_audit_checkpoint() every @every entries (on
+ * the writing thread, after its commit). @ca must outlive the hook:
+ * remove it with st_audit_remove_hook() before freeing @ca. */
+void st_audit_install_hook (StDb *db, StCa *ca, guint every);
+void st_audit_remove_hook (StDb *db);
+
+/* The chain (st_db_audit_verify) and every checkpoint's signature, by a
+ * signer certificate that chains to @root (through @untrusted, may be
+ * NULL). Appends a report; VERIFY_FAILED when anything is wrong. */
+gboolean st_audit_verify (StDb *db, X509 *root, STACK_OF (X509) *untrusted, GString *report,
+                          GError **error);
+
+/* Writes the whole log as JSON lines, then its checkpoints, to @path
+ * (durably). Returns the number of entries in *@n_entries. */
+gboolean st_audit_export (StDb *db, const char *path, gint64 *n_entries, GError **error);
+
+/* The member "audit_checkpoint" of a manifest: a fresh checkpoint of the
+ * log (st_audit_checkpoint) as { seq, hash, at, message, signature (base64
+ * DER), signer_cert_sha256 }. */
+gboolean st_audit_add_manifest_member (JsonBuilder *b, StDb *db, StCa *ca, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,312 @@
+/* Operators and roles: PIN hashing, login, role checks. */
+#include "st-auth.h"
+
+#include <json-glib/json-glib.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <string.h>
+
+#include "st-error.h"
+#include "st-util.h"
+
+#define ST_AUTH_HASH_LEN 32
+#define ST_AUTH_SCHEME "pbkdf2-sha256"
+/* Stored iteration counts accepted when checking (a stored hash is input). */
+#define ST_AUTH_ITER_MIN 100000
+#define ST_AUTH_ITER_MAX 10000000
+
+static const struct {
+  StRole role;
+  const char *name;
+} st_roles[] = {
+  { ST_ROLE_OPERATOR, "operator" },
+  { ST_ROLE_LEAD, "lead" },
+  { ST_ROLE_QA, "qa" },
+  { ST_ROLE_ADMIN, "admin" },
+};
+
+gboolean
+st_role_from_string (const char *text, StRole *role, GError **error)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (st_roles); i++)
+    if (g_strcmp0 (text, st_roles[i].name) == 0)
+      {
+        *role = st_roles[i].role;
+        return TRUE;
+      }
+  g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+               "'%s' is not a role: use operator, lead, qa or admin", text != NULL ? text : "");
+  return FALSE;
+}
+
+const char *
+st_role_to_string (StRole role)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (st_roles); i++)
+    if (st_roles[i].role == role)
+      return st_roles[i].name;
+  return "unknown";
+}
+
+gchar *
+st_role_mask_to_string (guint mask)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new ();
+  for (gsize i = 0; i < G_N_ELEMENTS (st_roles); i++)
+    if (mask & st_roles[i].role)
+      g_ptr_array_add (names, (gpointer) st_roles[i].name);
+  GString *out = g_string_new (NULL);
+  for (guint i = 0; i < names->len; i++)
+    {
+      if (i > 0)
+        g_string_append (out, i + 1 == names->len ? " or " : ", ");
+      g_string_append (out, g_ptr_array_index (names, i));
+    }
+  return g_string_free (out, FALSE);
+}
+
+static gboolean
+st_auth_pbkdf2 (const char *pin, const guint8 *salt, gsize salt_len, guint iterations,
+                guint8 out[ST_AUTH_HASH_LEN], GError **error)
+{
+  if (PKCS5_PBKDF2_HMAC (pin, (int) strlen (pin), salt, (int) salt_len, (int) iterations,
+                         EVP_sha256 (), ST_AUTH_HASH_LEN, out) != 1)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot hash the PIN (PKCS5_PBKDF2_HMAC)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gchar *
+st_auth_hash_pin (const char *pin, GError **error)
+{
+  gsize len = pin != NULL ? strlen (pin) : 0;
+  if (len < ST_AUTH_PIN_MIN || len > ST_AUTH_PIN_MAX || !g_utf8_validate (pin, (gssize) len, NULL))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "a PIN must have %d to %d characters", ST_AUTH_PIN_MIN, ST_AUTH_PIN_MAX);
+      return NULL;
+    }
+  guint8 salt[ST_AUTH_SALT_LEN], hash[ST_AUTH_HASH_LEN];
+  if (RAND_bytes (salt, sizeof salt) != 1)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot draw a salt (RAND_bytes)");
+      return NULL;
+    }
+  if (!st_auth_pbkdf2 (pin, salt, sizeof salt, ST_AUTH_PBKDF2_ITERATIONS, hash, error))
+    return NULL;
+  g_autofree gchar *salt_hex = st_hex_encode (salt, sizeof salt);
+  g_autofree gchar *hash_hex = st_hex_encode (hash, sizeof hash);
+  st_memwipe (hash, sizeof hash);
+  return g_strdup_printf (ST_AUTH_SCHEME "$%u$%s$%s", ST_AUTH_PBKDF2_ITERATIONS, salt_hex, hash_hex);
+}
+
+gboolean
+st_auth_check_pin (const char *stored, const char *pin, gboolean *match, GError **error)
+{
+  *match = FALSE;
+  g_auto(GStrv) parts = stored != NULL ? g_strsplit (stored, "$", 5) : NULL;
+  guint64 iterations = 0;
+  g_autoptr(GBytes) salt = NULL, want = NULL;
+  if (parts == NULL || g_strv_length (parts) != 4 || g_strcmp0 (parts[0], ST_AUTH_SCHEME) != 0
+      || !g_ascii_string_to_unsigned (parts[1], 10, ST_AUTH_ITER_MIN, ST_AUTH_ITER_MAX, &iterations, NULL)
+      || (salt = st_hex_decode (parts[2], NULL)) == NULL
+      || g_bytes_get_size (salt) < 8 || g_bytes_get_size (salt) > 64
+      || (want = st_hex_decode (parts[3], NULL)) == NULL
+      || g_bytes_get_size (want) != ST_AUTH_HASH_LEN)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           "the stored PIN hash is not in a form this station knows: an admin "
+                           "must set the operator up again");
+      return FALSE;
+    }
+  if (pin == NULL || strlen (pin) > ST_AUTH_PIN_MAX)
+    return TRUE;
+  gsize salt_len = 0;
+  const guint8 *salt_data = g_bytes_get_data (salt, &salt_len);
+  guint8 got[ST_AUTH_HASH_LEN];
+  if (!st_auth_pbkdf2 (pin, salt_data, salt_len, (guint) iterations, got, error))
+    return FALSE;
+  *match = CRYPTO_memcmp (got, g_bytes_get_data (want, NULL), ST_AUTH_HASH_LEN) == 0;
+  st_memwipe (got, sizeof got);
+  return TRUE;
+}
+
+gchar *
+st_auth_read_pin (const char *prompt, GError **error)
+{
+  return st_read_secret (prompt != NULL ? prompt : "Operator PIN: ", ST_AUTH_PIN_ENV,
+                         ST_AUTH_PIN_MAX, error);
+}
+
+void
+st_auth_session_free (StAuthSession *session)
+{
+  if (session == NULL)
+    return;
+  g_free (session->name);
+  g_free (session);
+}
+
+StAuthSession *
+st_auth_login (StDb *db, const char *name, const char *pin, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autoptr(StDbOperator) op = st_db_operator_get (db, name, &local);
+  if (op == NULL)
+    {
+      if (g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+        g_set_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED,
+                     "there is no operator '%s': check the name (--operator NAME), or ask an admin",
+                     name != NULL ? name : "");
+      else
+        g_propagate_error (error, g_steal_pointer (&local));
+      return NULL;
+    }
+  if (op->locked)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                   "operator '%s' is locked after %d wrong PINs: an admin must unlock it "
+                   "('station operator unlock %s')", op->name, ST_AUTH_MAX_ATTEMPTS, op->name);
+      return NULL;
+    }
+  StRole role = 0;
+  if (!st_role_from_string (op->role, &role, error))
+    return NULL;
+  gboolean match = FALSE;
+  if (!st_auth_check_pin (op->pin_hash, pin, &match, error))
+    return NULL;
+  if (!match)
+    {
+      gint64 attempts = 0;
+      gboolean locked = FALSE;
+      if (!st_db_operator_login_failed (db, op->name, ST_AUTH_MAX_ATTEMPTS, &attempts, &locked, error))
+        return NULL;
+      if (locked)
+        g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                     "wrong PIN for operator '%s': that was the %d%s wrong PIN in a row, the "
+                     "operator is now locked: an admin must unlock it ('station operator unlock %s')",
+                     op->name, (int) attempts, attempts == 1 ? "st" : attempts == 2 ? "nd"
+                     : attempts == 3 ? "rd" : "th", op->name);
+      else
+        g_set_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED,
+                     "wrong PIN for operator '%s': %d attempt(s) left before the operator is locked",
+                     op->name, (int) (ST_AUTH_MAX_ATTEMPTS - attempts));
+      return NULL;
+    }
+  if (!st_db_operator_login_ok (db, op->name, error))
+    return NULL;
+  st_db_set_actor (db, op->name);
+  StAuthSession *s = g_new0 (StAuthSession, 1);
+  s->name = g_strdup (op->name);
+  s->role = role;
+  return s;
+}
+
+gboolean
+st_auth_require (StDb *db, const StAuthSession *session, guint roles, const char *what,
+                 GError **error)
+{
+  if (session != NULL && (session->role & roles) != 0)
+    return TRUE;
+  g_autofree gchar *needed = st_role_mask_to_string (roles);
+  if (session == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                   "%s needs the role %s: log in with --operator NAME and the PIN", what, needed);
+      return FALSE;
+    }
+  g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+               "%s needs the role %s; operator '%s' is %s: ask someone with that role",
+               what, needed, session->name, st_role_to_string (session->role));
+  /* the refusal is an action too */
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "action");
+  json_builder_add_string_value (b, what);
+  json_builder_set_member_name (b, "role");
+  json_builder_add_string_value (b, st_role_to_string (session->role));
+  json_builder_set_member_name (b, "needs");
+  json_builder_add_string_value (b, needed);
+  json_builder_end_object (b);
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  g_autofree gchar *payload = json_generator_to_data (gen, NULL);
+  g_autoptr(GError) audit_error = NULL;
+  if (!st_db_audit_add (db, session->name, "refused", payload, &audit_error))
+    g_warning ("%s", audit_error->message);
+  return FALSE;
+}
+
+gboolean
+st_auth_add_operator (StDb *db, const StAuthSession *admin, const char *name, StRole role,
+                      const char *pin, GError **error)
+{
+  if (admin != NULL && !st_auth_require (db, admin, ST_ROLE_ADMIN, "adding an operator", error))
+    return FALSE;
+  g_autofree gchar *hash = st_auth_hash_pin (pin, error);
+  if (hash == NULL)
+    {
+      g_prefix_error (error, "cannot add operator '%s': ", name != NULL ? name : "");
+      return FALSE;
+    }
+  gboolean ok = st_db_operator_add (db, name, st_role_to_string (role), hash,
+                                    admin != NULL ? admin->name : NULL, error);
+  st_memwipe (hash, strlen (hash));
+  return ok;
+}
+
+static const struct {
+  StRole role;
+  const char *name, *pin;
+} st_demo_operators[] = {
+  /* the admin first: the first operator of a station is an admin */
+  { ST_ROLE_ADMIN, "admin", "4444" },
+  { ST_ROLE_OPERATOR, "op", "1111" },
+  { ST_ROLE_LEAD, "lead", "2222" },
+  { ST_ROLE_QA, "qa", "3333" },
+};
+
+gboolean
+st_auth_demo_operator (StRole role, const char **name, const char **pin)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (st_demo_operators); i++)
+    if (st_demo_operators[i].role == role)
+      {
+        *name = st_demo_operators[i].name;
+        *pin = st_demo_operators[i].pin;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+gboolean
+st_auth_ensure_demo_operators (StDb *db, GError **error)
+{
+  const StAuthSession setup = { .name = (gchar *) "admin", .role = ST_ROLE_ADMIN };
+  for (gsize i = 0; i < G_N_ELEMENTS (st_demo_operators); i++)
+    {
+      g_autoptr(GError) local = NULL;
+      g_autoptr(StDbOperator) op = st_db_operator_get (db, st_demo_operators[i].name, &local);
+      if (op != NULL)
+        continue;
+      if (!g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      gint64 n = st_db_operator_count (db, error);
+      if (n < 0)
+        return FALSE;
+      if (!st_auth_add_operator (db, n == 0 ? NULL : &setup, st_demo_operators[i].name,
+                                 st_demo_operators[i].role, st_demo_operators[i].pin, error))
+        {
+          g_prefix_error (error, "cannot make the demo operators: ");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}

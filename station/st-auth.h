@@ -1,0 +1,80 @@
+/* Operators and roles (DESIGN.md, Security invariants: "Roles: operator,
+ * lead, qa, admin, each with a PIN (salted, slow hash); every action checks
+ * the role and is audited").
+ *
+ * A PIN is stored as PBKDF2-HMAC-SHA256 with a random 16-byte salt and its
+ * parameters: "pbkdf2-sha256$ITERATIONS$SALT_HEX$HASH_HEX". Five wrong PINs
+ * in a row lock the operator until an admin unlocks them. */
+#pragma once
+
+#include <glib.h>
+
+#include "st-db.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  ST_ROLE_OPERATOR = 1 << 0,
+  ST_ROLE_LEAD = 1 << 1,
+  ST_ROLE_QA = 1 << 2,
+  ST_ROLE_ADMIN = 1 << 3,
+} StRole;
+#define ST_ROLE_ANY (ST_ROLE_OPERATOR | ST_ROLE_LEAD | ST_ROLE_QA | ST_ROLE_ADMIN)
+
+#define ST_AUTH_MAX_ATTEMPTS 5
+#define ST_AUTH_PIN_MIN 4
+#define ST_AUTH_PIN_MAX 64
+#define ST_AUTH_PBKDF2_ITERATIONS 210000
+#define ST_AUTH_SALT_LEN 16
+/* The PIN comes from this variable, else a no-echo prompt. */
+#define ST_AUTH_PIN_ENV "STATION_OPERATOR_PIN"
+
+/* "operator", "lead", "qa", "admin"; INVALID_DATA for anything else. */
+gboolean st_role_from_string (const char *text, StRole *role, GError **error);
+const char *st_role_to_string (StRole role);
+/* "lead", "operator or lead", "qa, lead or admin": the roles of @mask. */
+gchar *st_role_mask_to_string (guint mask);
+
+/* The stored form of a new PIN (4 to 64 characters). */
+gchar *st_auth_hash_pin (const char *pin, GError **error);
+/* Whether @pin matches @stored (constant-time comparison); INVALID_DATA
+ * when @stored is not a form this station knows. */
+gboolean st_auth_check_pin (const char *stored, const char *pin, gboolean *match, GError **error);
+/* STATION_OPERATOR_PIN, else a no-echo prompt (st_read_secret). Free with
+ * st_secret_free(). */
+gchar *st_auth_read_pin (const char *prompt, GError **error);
+
+typedef struct {
+  gchar *name;
+  StRole role;
+} StAuthSession;
+void st_auth_session_free (StAuthSession *session);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StAuthSession, st_auth_session_free)
+
+/* Checks @name's PIN. Unknown operator or wrong PIN: AUTH_FAILED (a wrong
+ * PIN is counted and audited, and says how many attempts are left); a
+ * locked operator: PERMISSION_DENIED naming the unlock command. On success
+ * the failed attempts go back to 0 and the database's actor becomes @name
+ * (st_db_set_actor). */
+StAuthSession *st_auth_login (StDb *db, const char *name, const char *pin, GError **error);
+
+/* PERMISSION_DENIED "WHAT needs the role R (NAME is ROLE)" unless the
+ * session's role is in @roles; the refusal is audited. */
+gboolean st_auth_require (StDb *db, const StAuthSession *session, guint roles, const char *what,
+                          GError **error);
+
+/* Adds an operator with the PIN @pin: by @admin (who must be an admin), or,
+ * with @admin NULL, the very first operator of the station, which must be
+ * an admin. */
+gboolean st_auth_add_operator (StDb *db, const StAuthSession *admin, const char *name,
+                               StRole role, const char *pin, GError **error);
+
+/* The demo operators that `setup demo` makes (README.md): op/1111 operator,
+ * lead/2222 lead, qa/3333 qa, admin/4444 admin. Their PINs are public: a
+ * demo station only. */
+gboolean st_auth_demo_operator (StRole role, const char **name, const char **pin);
+/* Creates those of the demo operators that do not exist yet (the admin
+ * first, as the station's first operator when there is none). */
+gboolean st_auth_ensure_demo_operators (StDb *db, GError **error);
+
+G_END_DECLS
