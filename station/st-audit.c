@@ -76,6 +76,7 @@ st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error)
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
+  g_clear_error (&local); /* NOT_FOUND: no checkpoint yet */
   if (latest != NULL && latest->seq == seq && g_strcmp0 (latest->hash, hash) == 0)
     return TRUE;
   g_autofree gchar *message = st_audit_checkpoint_message (seq, hash);

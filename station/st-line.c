@@ -51,6 +51,14 @@ st_line_new (StConfig *config, StCa *ca, StDb *db, gint64 batch_id,
       return NULL;
     }
 
+  /* A mismatched firmware image is refused before any device is touched. */
+  if (line->profile->firmware_image != NULL)
+    {
+      line->firmware = st_profile_load_firmware (line->profile, error);
+      if (line->firmware == NULL)
+        return NULL;
+    }
+
   gint64 max_seq = st_db_product_seq_max (db, line->batch->product, error);
   if (max_seq < 0)
     return NULL;
@@ -68,6 +76,7 @@ st_line_free (StLine *line)
   g_free (line->operator_name);
   g_free (line->issuer_hash);
   g_clear_pointer (&line->chain_der, g_bytes_unref);
+  g_clear_pointer (&line->firmware, g_bytes_unref);
   g_clear_pointer (&line->pending, g_hash_table_unref);
   g_free (line->stop_reason);
   g_mutex_clear (&line->lock);

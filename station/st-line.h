@@ -58,6 +58,7 @@ struct _StLine {
   gchar *operator_name;
   gchar *issuer_hash;      /* SHA-256 of the issuing CA certificate DER */
   GBytes *chain_der;       /* slot 2: issuing CA first, root last */
+  GBytes *firmware;        /* the profile's [firmware] image, hash checked; NULL without one */
   gboolean allow_reprovision;
   GCancellable *cancellable;
   StUnitStepFunc step_func;

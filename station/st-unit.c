@@ -486,6 +486,12 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, X509 **cert_out, GBytes **der_out,
   g_free (u->result->product_serial);
   u->result->product_serial = g_strdup (product_serial);
   st_fault_point ("after-reserve");
+  /* Passive backends put the product serial into the credential blob. */
+  if (!st_backend_set_product_serial (u->backend, product_serial, &local) &&
+      !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_SUPPORTED))
+    return st_unit_fail (u, ST_UNIT_FAILED, "issue", "the product serial could not be staged",
+                         local, ST_DB_CERT_VOID, error);
+  g_clear_error (&local);
 
   st_unit_step (u, "sign");
   /* A lost HSM session is recovered there (new login, keys taken anew,
@@ -725,6 +731,19 @@ st_unit_run_steps (StUnit *u, GError **error)
     return FALSE;
   if (refused)
     return TRUE;
+
+  /* The firmware image, when the profile has one: written and verified by
+   * reading it back and hashing, before any key exists. */
+  if (line->firmware != NULL)
+    {
+      st_unit_step (u, "firmware");
+      u->device_touched = TRUE;
+      if (!st_backend_flash_image (backend, line->profile->firmware_address, line->firmware,
+                                   line->profile->firmware_sha256, &dev_error))
+        return st_unit_fail (u, ST_UNIT_FAILED, "firmware",
+                             "writing the firmware image failed: check the connection and retry",
+                             dev_error, ST_DB_CERT_VOID, error);
+    }
 
   /* The key. */
   g_autoptr(EVP_PKEY) pubkey = NULL;
