@@ -1022,6 +1022,11 @@ st_db_batch_free (StDbBatch *b)
   " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state = 'unconfirmed')" \
   " FROM batches b "
 
+typedef gpointer (*StDbFromRow) (sqlite3_stmt *stmt);
+static GPtrArray *st_db_query_list (StDb *db, const char *sql, const char *what, gboolean bind_int,
+                                    gint64 ival, const char *sval, StDbFromRow from_row,
+                                    GDestroyNotify free_func, GError **error);
+
 static StDbBatch *
 st_db_batch_from_row (sqlite3_stmt *stmt)
 {
@@ -1067,21 +1072,9 @@ st_db_batch_get (StDb *db, gint64 id, GError **error)
 GPtrArray *
 st_db_batch_list (StDb *db, GError **error)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, ST_DB_BATCH_SELECT "ORDER BY b.id DESC", error);
-  if (stmt == NULL)
-    return NULL;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_batch_free);
-  for (;;)
-    {
-      gboolean row = FALSE;
-      if (!st_db_step (db->r, stmt, &row, "cannot list the batches", error))
-        return NULL;
-      if (!row)
-        break;
-      g_ptr_array_add (out, st_db_batch_from_row (stmt));
-    }
-  return g_steal_pointer (&out);
+  return st_db_query_list (db, ST_DB_BATCH_SELECT "ORDER BY b.id DESC", "cannot list the batches",
+                           FALSE, 0, NULL, (StDbFromRow) st_db_batch_from_row,
+                           (GDestroyNotify) st_db_batch_free, error);
 }
 
 /* ---------- units ---------- */
@@ -1827,9 +1820,12 @@ st_db_unit_from_row (sqlite3_stmt *stmt)
 }
 
 /* Runs a unit query (bound with @types and one argument) into an array. */
+/* Rows of a read query, each made into an object by @from_row. @sql binds
+ * one integer (@bind_int), one text (@sval) or nothing. */
 static GPtrArray *
-st_db_unit_query (StDb *db, const char *sql, const char *what, gboolean bind_int,
-                  gint64 ival, const char *sval, GError **error)
+st_db_query_list (StDb *db, const char *sql, const char *what, gboolean bind_int,
+                  gint64 ival, const char *sval, StDbFromRow from_row,
+                  GDestroyNotify free_func, GError **error)
 {
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
   g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, sql, error);
@@ -1838,7 +1834,7 @@ st_db_unit_query (StDb *db, const char *sql, const char *what, gboolean bind_int
   if (bind_int ? !st_db_bind (db->r, stmt, error, "i", ival)
                : (sval != NULL && !st_db_bind (db->r, stmt, error, "t", sval)))
     return NULL;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_unit_free);
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func (free_func);
   for (;;)
     {
       gboolean row = FALSE;
@@ -1846,9 +1842,17 @@ st_db_unit_query (StDb *db, const char *sql, const char *what, gboolean bind_int
         return NULL;
       if (!row)
         break;
-      g_ptr_array_add (out, st_db_unit_from_row (stmt));
+      g_ptr_array_add (out, from_row (stmt));
     }
   return g_steal_pointer (&out);
+}
+
+static GPtrArray *
+st_db_unit_query (StDb *db, const char *sql, const char *what, gboolean bind_int,
+                  gint64 ival, const char *sval, GError **error)
+{
+  return st_db_query_list (db, sql, what, bind_int, ival, sval, (StDbFromRow) st_db_unit_from_row,
+                           (GDestroyNotify) st_db_unit_free, error);
 }
 
 GPtrArray *
@@ -2432,21 +2436,9 @@ st_db_operator_get (StDb *db, const char *name, GError **error)
 GPtrArray *
 st_db_operator_list (StDb *db, GError **error)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, ST_DB_OPERATOR_SELECT "ORDER BY name", error);
-  if (stmt == NULL)
-    return NULL;
-  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_operator_free);
-  for (;;)
-    {
-      gboolean row = FALSE;
-      if (!st_db_step (db->r, stmt, &row, "cannot list the operators", error))
-        return NULL;
-      if (!row)
-        break;
-      g_ptr_array_add (out, st_db_operator_from_row (stmt));
-    }
-  return g_steal_pointer (&out);
+  return st_db_query_list (db, ST_DB_OPERATOR_SELECT "ORDER BY name", "cannot list the operators",
+                           FALSE, 0, NULL, (StDbFromRow) st_db_operator_from_row,
+                           (GDestroyNotify) st_db_operator_free, error);
 }
 
 typedef struct {
