@@ -29,6 +29,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ASN1_TIME, ASN1_TIME_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GENERAL_NAMES, GENERAL_NAMES_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CMS_ContentInfo, CMS_ContentInfo_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PKCS8_PRIV_KEY_INFO, PKCS8_PRIV_KEY_INFO_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (X509_PUBKEY, X509_PUBKEY_free)
 
 /* A stack of X509 owned together with its certificates. */
 typedef STACK_OF (X509) StX509Stack;
@@ -38,3 +39,20 @@ st_x509_stack_free (StX509Stack *sk)
   sk_X509_pop_free (sk, X509_free);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StX509Stack, st_x509_stack_free)
+
+/* Fills @spki (algorithm and key bits) from @key without OpenSSL 3.0's
+ * encoder machinery, which X509_PUBKEY_set() and i2d_PUBKEY() go through
+ * and which costs more than an ECDSA signature: for EC keys on a named
+ * curve (the point as the key encodes it) and Ed25519. The DER that
+ * i2d_X509_PUBKEY() then gives is the one i2d_PUBKEY() gives. FALSE, with
+ * @spki untouched, for other keys: the caller uses X509_PUBKEY_set(). */
+gboolean st_spki_set_param (X509_PUBKEY *spki, EVP_PKEY *key);
+/* DER SubjectPublicKeyInfo of @key (st_spki_set_param(), else
+ * i2d_PUBKEY()); NULL when OpenSSL cannot encode it. */
+GBytes *st_spki_der (EVP_PKEY *key);
+/* The public key of @cert, a new reference. A certificate built with
+ * st_spki_set_param() has no decoded key cached: the key is then made from
+ * the SPKI's curve and point (or Ed25519 bytes) with EVP_PKEY_fromdata,
+ * which checks the point, instead of through the decoders. NULL when the
+ * key cannot be read. */
+EVP_PKEY *st_x509_get_pubkey (X509 *cert);

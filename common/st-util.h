@@ -36,4 +36,12 @@ void st_rm_rf (const char *path);
 gchar *st_read_secret (const char *prompt, const char *env_var, gsize max_len, GError **error);
 void st_secret_free (gchar *secret);
 
+/* Process set-up every station program calls first in main():
+ * - no core dumps and no ptrace by other users (PR_SET_DUMPABLE 0): the
+ *   process holds the HSM PIN and, in station-key mode, device keys;
+ * - freed heap memory is kept for reuse instead of being handed back to the
+ *   kernel after every database transaction (M_TRIM_THRESHOLD): returning
+ *   it costs an madvise and a TLB shoot-down on every core, per commit. */
+void st_process_setup (void);
+
 G_END_DECLS

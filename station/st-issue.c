@@ -70,16 +70,15 @@ gchar *
 st_pubkey_sha256_hex (EVP_PKEY *key)
 {
   g_return_val_if_fail (key != NULL, NULL);
-  unsigned char *der = NULL;
-  int len = i2d_PUBKEY (key, &der);
-  if (len <= 0)
+  g_autoptr(GBytes) der = st_spki_der (key);
+  if (der == NULL)
     {
       st_error_clear_openssl ();
       return NULL;
     }
-  gchar *hex = st_sha256_hex (der, (gsize) len);
-  OPENSSL_free (der);
-  return hex;
+  gsize len = 0;
+  const guint8 *d = g_bytes_get_data (der, &len);
+  return st_sha256_hex (d, len);
 }
 
 /* ---- the CSR ---- */
@@ -505,7 +504,9 @@ st_issue_build (X509 *ca_cert, const StProfile *profile, EVP_PKEY *subject_key,
       || X509_set_subject_name (cert, subject) != 1
       || X509_set1_notBefore (cert, not_before) != 1
       || X509_set1_notAfter (cert, not_after) != 1
-      || X509_set_pubkey (cert, subject_key) != 1)
+      /* the key without OpenSSL 3.0's encoders (st-ossl.h) */
+      || (!st_spki_set_param (X509_get_X509_PUBKEY (cert), subject_key)
+          && X509_set_pubkey (cert, subject_key) != 1))
     {
       st_error_set_openssl (error, ST_ERROR_INTERNAL, "building the certificate");
       return NULL;
@@ -884,8 +885,18 @@ st_issue_check (X509 *cert, X509 *ca_cert, const StProfile *profile, EVP_PKEY *s
         return lint_fail (error, "subjectAltName must be non-critical and exactly the profile's names for this device");
     }
 
-  if (EVP_PKEY_eq (X509_get0_pubkey (cert), subject_key) != 1)
-    return lint_fail (error, "the public key must be the device's key");
+  {
+    /* byte for byte the device's SubjectPublicKeyInfo */
+    g_autoptr(GBytes) want_spki = st_spki_der (subject_key);
+    unsigned char *have = NULL;
+    int have_len = i2d_X509_PUBKEY (X509_get_X509_PUBKEY (cert), &have);
+    gboolean same = want_spki != NULL && have_len > 0
+                    && (gsize) have_len == g_bytes_get_size (want_spki)
+                    && memcmp (have, g_bytes_get_data (want_spki, NULL), (gsize) have_len) == 0;
+    OPENSSL_free (have);
+    if (!same)
+      return lint_fail (error, "the public key must be the device's key");
+  }
   if (st_pubkey_get_alg (subject_key) != profile->alg)
     return lint_fail (error, "the key must be %s", alg_describe (profile->alg));
   return TRUE;

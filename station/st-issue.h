@@ -54,7 +54,11 @@ gchar *st_serial_to_hex (const StSerial *serial);
  * signature algorithm in the to-be-signed part is set here from the CA
  * certificate's key (ecdsa-with-SHA256 for P-256, ecdsa-with-SHA384 for
  * P-384, Ed25519), so that st_issue_tbs_der() before signing gives the bytes
- * that get signed. */
+ * that get signed.
+ * The subject key goes in as its SubjectPublicKeyInfo (st_spki_set_param()),
+ * so the object caches no decoded key: X509_get0_pubkey() and
+ * X509_verify_cert() on it fail. Use st_x509_get_pubkey(), or d2i_X509()
+ * of the signed DER (what leaves the station) for chain checks. */
 X509 *st_issue_build (X509 *ca_cert, const StProfile *profile, EVP_PKEY *subject_key,
                       const StSubjectInfo *info, const StSerial *serial,
                       GDateTime *now, GError **error);

@@ -34,7 +34,12 @@ st_pop_verify (X509 *cert, const guint8 challenge[32], GBytes *signature, GError
     return pop_fail (error, "signature of %" G_GSIZE_FORMAT " bytes; at most %d", sig_len,
                      ST_POP_SIGNATURE_MAX);
 
-  EVP_PKEY *key = X509_get0_pubkey (cert);
+  g_autoptr(EVP_PKEY) key = st_x509_get_pubkey (cert);
+  if (key == NULL)
+    {
+      st_error_clear_openssl ();
+      return pop_fail (error, "the certificate's public key cannot be read");
+    }
   const EVP_MD *md = NULL;
   switch (st_pubkey_get_alg (key))
     {

@@ -1234,6 +1234,7 @@ st_cli_demo (StCli *cli, int argc, char **argv)
 int
 main (int argc, char **argv)
 {
+  st_process_setup ();
   setlocale (LC_ALL, "");
   StCli cli = { .argv0 = argv[0] };
   gboolean version = FALSE;

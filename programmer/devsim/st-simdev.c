@@ -31,6 +31,8 @@ typedef struct {
   GBytes *chain;              /* committed slot 2, NULL when empty */
   GBytes *key;                /* committed key, PKCS#8 DER (a simulator keeps it
                                * in its state file so that a restart can sign) */
+  EVP_PKEY *key_obj;          /* the committed key until it is saved: @key is
+                               * made from it only when the state file is written */
   guint n_keygen;             /* KEYGEN requests executed */
   guint n_keys_made;          /* key pairs made by KEYGEN */
   guint n_commits;            /* successful COMMITs */
@@ -92,6 +94,7 @@ st_sim_record_free (StSimRecord *r)
   g_clear_pointer (&r->cert, g_bytes_unref);
   g_clear_pointer (&r->chain, g_bytes_unref);
   g_clear_pointer (&r->key, st_bytes_wipe_unref);
+  g_clear_pointer (&r->key_obj, EVP_PKEY_free);
   g_free (r);
 }
 
@@ -131,12 +134,42 @@ st_sim_fault_from_string (const char *name)
 
 /* ---- crypto ------------------------------------------------------------ */
 
+/* EC domain parameters by group name, made once per process: a key made
+ * from them copies the group instead of building it from its name, which
+ * costs OpenSSL 3.0 as much again as the key itself. */
+static EVP_PKEY *
+st_sim_ec_params (const char *group)
+{
+  static GMutex lock;
+  static GHashTable *cache;   /* group name -> EVP_PKEY, for the process's life */
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&lock);
+  if (cache == NULL)
+    cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) EVP_PKEY_free);
+  EVP_PKEY *params = g_hash_table_lookup (cache, group);
+  if (params != NULL)
+    return params;
+  g_autoptr(EVP_PKEY_CTX) pctx = EVP_PKEY_CTX_new_from_name (NULL, "EC", NULL);
+  if (pctx == NULL || EVP_PKEY_paramgen_init (pctx) != 1
+      || EVP_PKEY_CTX_set_group_name (pctx, group) != 1
+      || EVP_PKEY_paramgen (pctx, &params) != 1)
+    return NULL;
+  g_hash_table_insert (cache, g_strdup (group), params);
+  return params;
+}
+
 static EVP_PKEY *
 st_sim_make_key (const char *type, const char *group)
 {
-  if (group != NULL)
+  if (group == NULL)
+    return EVP_PKEY_Q_keygen (NULL, NULL, type);
+  EVP_PKEY *params = g_strcmp0 (type, "EC") == 0 ? st_sim_ec_params (group) : NULL;
+  if (params == NULL)
     return EVP_PKEY_Q_keygen (NULL, NULL, type, group);
-  return EVP_PKEY_Q_keygen (NULL, NULL, type);
+  g_autoptr(EVP_PKEY_CTX) kctx = EVP_PKEY_CTX_new_from_pkey (NULL, params, NULL);
+  EVP_PKEY *key = NULL;
+  if (kctx == NULL || EVP_PKEY_keygen_init (kctx) != 1 || EVP_PKEY_keygen (kctx, &key) != 1)
+    return NULL;
+  return key;
 }
 
 /* The key type asked for, or with WRONG_CURVE another one. */
@@ -281,42 +314,10 @@ static gboolean
 st_sim_req_set_pubkey (X509_REQ *req, EVP_PKEY *key)
 {
   X509_PUBKEY *spki = X509_REQ_get_X509_PUBKEY (req);
-  guint8 pub[160];
-  size_t pub_len = 0;
   if (spki == NULL)
     return FALSE;
-  if (EVP_PKEY_is_a (key, "ED25519"))
-    {
-      pub_len = sizeof pub;
-      if (EVP_PKEY_get_raw_public_key (key, pub, &pub_len) != 1)
-        return FALSE;
-      guint8 *copy = OPENSSL_memdup (pub, pub_len);
-      if (copy == NULL || X509_PUBKEY_set0_param (spki, OBJ_nid2obj (NID_ED25519), V_ASN1_UNDEF,
-                                                  NULL, copy, (int) pub_len) != 1)
-        {
-          OPENSSL_free (copy);
-          return FALSE;
-        }
-      return TRUE;
-    }
-  char group[64];
-  if (!EVP_PKEY_is_a (key, "EC") ||
-      EVP_PKEY_get_utf8_string_param (key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, NULL) != 1 ||
-      EVP_PKEY_get_octet_string_param (key, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub, &pub_len) != 1)
-    return X509_REQ_set_pubkey (req, key) == 1;
-  int curve = OBJ_txt2nid (group);
-  if (curve == NID_undef)
-    curve = EC_curve_nist2nid (group);
-  if (curve == NID_undef)
-    return X509_REQ_set_pubkey (req, key) == 1;
-  guint8 *copy = OPENSSL_memdup (pub, pub_len);
-  if (copy == NULL || X509_PUBKEY_set0_param (spki, OBJ_nid2obj (NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
-                                              OBJ_nid2obj (curve), copy, (int) pub_len) != 1)
-    {
-      OPENSSL_free (copy);
-      return FALSE;
-    }
-  return TRUE;
+  /* As a device writes its SPKI: from a template, without the encoders. */
+  return st_spki_set_param (spki, key) || X509_REQ_set_pubkey (req, key) == 1;
 }
 
 /* A signed PKCS#10 request for @key, DER. */
@@ -449,7 +450,8 @@ st_sim_hook_output (void *user_data, const uint8_t *data, size_t len)
       /* Pulled out mid-transfer: no answer, and the socket is empty. */
       s->unplug_armed = FALSE;
       s->cur->state = s->cur->locked ? ST_AGENT_STATE_LOCKED
-                      : s->cur->key != NULL ? ST_AGENT_STATE_PROVISIONED : ST_AGENT_STATE_BLANK;
+                      : s->cur->key != NULL || s->cur->key_obj != NULL ? ST_AGENT_STATE_PROVISIONED
+                                                                     : ST_AGENT_STATE_BLANK;
       st_sim_start_empty (s);
       return;
     }
@@ -625,22 +627,18 @@ st_sim_hook_commit (void *user_data, const uint8_t *slot1, size_t len1, const ui
 {
   StSimSocket *s = user_data;
   EVP_PKEY *key = s->pending_key != NULL ? s->pending_key : s->committed_key;
-  GBytes *key_der;
 
   if (st_sim_has (s, ST_SIM_FAULT_COMMIT_STORAGE))
     return ST_AGENT_RC_STORAGE;
   if (key == NULL)
     return ST_AGENT_RC_BAD_STATE;
-  key_der = st_sim_key_to_pkcs8 (key);
-  if (key_der == NULL)
-    {
-      st_error_clear_openssl ();
-      return ST_AGENT_RC_INTERNAL;
-    }
+  if (EVP_PKEY_up_ref (key) != 1)
+    return ST_AGENT_RC_INTERNAL;
   g_clear_pointer (&s->cur->key, st_bytes_wipe_unref);
+  g_clear_pointer (&s->cur->key_obj, EVP_PKEY_free);
   g_clear_pointer (&s->cur->cert, g_bytes_unref);
   g_clear_pointer (&s->cur->chain, g_bytes_unref);
-  s->cur->key = key_der;
+  s->cur->key_obj = key;
   s->cur->cert = g_bytes_new (slot1, len1);
   if (len2 > 0)
     s->cur->chain = g_bytes_new (slot2, len2);
@@ -752,7 +750,9 @@ st_sim_activate (StSimSocket *s, guint index, GError **error)
   s->cur = r;
   s->dev_faults = (s->fault_unit == 0 || s->fault_unit == index + 1) ? s->faults : 0;
   s->rand = g_rand_new_with_seed_array (rand_seed, G_N_ELEMENTS (rand_seed));
-  if (r->key != NULL)
+  if (r->key_obj != NULL && EVP_PKEY_up_ref (r->key_obj) == 1)
+    s->committed_key = r->key_obj;
+  else if (r->key != NULL)
     {
       gsize n = 0;
       const guint8 *d = g_bytes_get_data (r->key, &n);
@@ -888,6 +888,8 @@ st_sim_save (StSimSocket *s, GError **error)
       json_builder_add_boolean_value (b, r->locked);
       st_sim_builder_add_b64 (b, "cert", r->cert);
       st_sim_builder_add_b64 (b, "chain", r->chain);
+      if (r->key == NULL && r->key_obj != NULL)
+        r->key = st_sim_key_to_pkcs8 (r->key_obj);
       st_sim_builder_add_b64 (b, "key", r->key);
       json_builder_set_member_name (b, "keygen_executed");
       json_builder_add_int_value (b, r->n_keygen);

@@ -892,8 +892,17 @@ test_chain (void)
   g_autoptr(EVP_PKEY) key = make_key (ST_ALG_EC_P256);
   StSerial serial;
   random_serial (&serial);
-  g_autoptr(X509) leaf = issue (&pki, profile, key, &serial);
+  g_autoptr(X509) built = issue (&pki, profile, key, &serial);
   g_autoptr(GError) error = NULL;
+  /* The chain is checked on the certificate as it leaves the station: its
+   * DER (a built one caches no decoded key, see st_issue_build()). */
+  unsigned char *leaf_der = NULL;
+  int leaf_len = i2d_X509 (built, &leaf_der);
+  g_assert_cmpint (leaf_len, >, 0);
+  const unsigned char *p = leaf_der;
+  g_autoptr(X509) leaf = d2i_X509 (NULL, &p, leaf_len);
+  OPENSSL_free (leaf_der);
+  g_assert_nonnull (leaf);
 
   g_autoptr(StX509Stack) chain = sk_X509_new_null ();
   X509_up_ref (pki.ca);

@@ -1,0 +1,121 @@
+#include "st-ossl.h"
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/param_build.h>
+
+gboolean
+st_spki_set_param (X509_PUBKEY *spki, EVP_PKEY *key)
+{
+  guint8 pub[160];
+  size_t pub_len = 0;
+  ASN1_OBJECT *alg = NULL, *curve_obj = NULL;
+  int ptype = V_ASN1_UNDEF;
+
+  g_return_val_if_fail (spki != NULL && key != NULL, FALSE);
+  if (EVP_PKEY_is_a (key, "ED25519"))
+    {
+      pub_len = sizeof pub;
+      if (EVP_PKEY_get_raw_public_key (key, pub, &pub_len) != 1)
+        return FALSE;
+      alg = OBJ_nid2obj (NID_ED25519);
+    }
+  else
+    {
+      char group[64];
+      if (!EVP_PKEY_is_a (key, "EC")
+          || EVP_PKEY_get_utf8_string_param (key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                             NULL) != 1
+          || EVP_PKEY_get_octet_string_param (key, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub,
+                                              &pub_len) != 1)
+        return FALSE;
+      int curve = OBJ_txt2nid (group);
+      if (curve == NID_undef)
+        curve = EC_curve_nist2nid (group);
+      if (curve == NID_undef)
+        return FALSE;
+      alg = OBJ_nid2obj (NID_X9_62_id_ecPublicKey);
+      curve_obj = OBJ_nid2obj (curve);
+      ptype = V_ASN1_OBJECT;
+    }
+  guint8 *copy = OPENSSL_memdup (pub, pub_len);
+  if (copy == NULL || alg == NULL
+      || X509_PUBKEY_set0_param (spki, alg, ptype, curve_obj, copy, (int) pub_len) != 1)
+    {
+      OPENSSL_free (copy);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+GBytes *
+st_spki_der (EVP_PKEY *key)
+{
+  unsigned char *der = NULL;
+  int len = -1;
+  X509_PUBKEY *spki = X509_PUBKEY_new ();
+  if (spki != NULL && st_spki_set_param (spki, key))
+    len = i2d_X509_PUBKEY (spki, &der);
+  else
+    len = i2d_PUBKEY (key, &der);
+  X509_PUBKEY_free (spki);
+  if (len <= 0)
+    {
+      OPENSSL_free (der);
+      return NULL;
+    }
+  GBytes *out = g_bytes_new (der, (gsize) len);
+  OPENSSL_free (der);
+  return out;
+}
+
+EVP_PKEY *
+st_x509_get_pubkey (X509 *cert)
+{
+  g_return_val_if_fail (cert != NULL, NULL);
+  EVP_PKEY *cached = X509_get0_pubkey (cert);
+  if (cached != NULL)
+    return EVP_PKEY_up_ref (cached) == 1 ? cached : NULL;
+  ERR_clear_error ();
+
+  ASN1_OBJECT *key_oid = NULL;
+  const unsigned char *pub = NULL;
+  int pub_len = 0;
+  X509_ALGOR *alg = NULL;
+  X509_PUBKEY *spki = X509_get_X509_PUBKEY (cert);
+  if (spki == NULL || X509_PUBKEY_get0_param (&key_oid, &pub, &pub_len, &alg, spki) != 1
+      || pub == NULL || pub_len <= 0)
+    return NULL;
+  int nid = OBJ_obj2nid (key_oid);
+  if (nid == NID_ED25519)
+    return EVP_PKEY_new_raw_public_key_ex (NULL, "ED25519", NULL, pub, (size_t) pub_len);
+  if (nid != NID_X9_62_id_ecPublicKey)
+    return X509_get_pubkey (cert);
+
+  const ASN1_OBJECT *aobj = NULL;
+  int ptype = V_ASN1_UNDEF;
+  const void *pval = NULL;
+  X509_ALGOR_get0 (&aobj, &ptype, &pval, alg);
+  const char *group = ptype == V_ASN1_OBJECT ? OSSL_EC_curve_nid2name (OBJ_obj2nid (pval)) : NULL;
+  if (group == NULL)
+    return NULL;
+  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new ();
+  OSSL_PARAM *params = NULL;
+  EVP_PKEY *key = NULL;
+  if (bld != NULL
+      && OSSL_PARAM_BLD_push_utf8_string (bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) == 1
+      && OSSL_PARAM_BLD_push_octet_string (bld, OSSL_PKEY_PARAM_PUB_KEY, pub, (size_t) pub_len) == 1)
+    params = OSSL_PARAM_BLD_to_param (bld);
+  if (params != NULL)
+    {
+      g_autoptr(EVP_PKEY_CTX) ctx = EVP_PKEY_CTX_new_from_name (NULL, "EC", NULL);
+      if (ctx == NULL || EVP_PKEY_fromdata_init (ctx) != 1
+          || EVP_PKEY_fromdata (ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
+        key = NULL;
+    }
+  OSSL_PARAM_free (params);
+  OSSL_PARAM_BLD_free (bld);
+  return key;
+}
