@@ -49,3 +49,19 @@ st_error_clear_openssl (void)
 {
   ERR_clear_error ();
 }
+
+gboolean
+st_error_verify_failed (GError **error, const char *frame, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree gchar *detail = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  ERR_clear_error ();
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+  g_autofree gchar *msg = g_strdup_printf (frame, detail);
+#pragma GCC diagnostic pop
+  g_set_error_literal (error, ST_ERROR, ST_ERROR_VERIFY_FAILED, msg);
+  return FALSE;
+}

@@ -35,5 +35,10 @@ const char *st_error_code_to_string (StError code);
 void st_error_set_openssl (GError **error, StError code, const char *what);
 /* Drains and discards the calling thread's OpenSSL error queue. */
 void st_error_clear_openssl (void);
+/* A check that failed: drains the OpenSSL error queue and sets VERIFY_FAILED
+ * with the message @frame (one %s) around the formatted detail. Returns
+ * FALSE, for `return st_error_verify_failed (...)`. */
+gboolean st_error_verify_failed (GError **error, const char *frame, const char *fmt, ...)
+  G_GNUC_PRINTF (3, 4);
 
 G_END_DECLS

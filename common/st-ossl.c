@@ -101,12 +101,18 @@ st_x509_get_pubkey (X509 *cert)
   const char *group = ptype == V_ASN1_OBJECT ? OSSL_EC_curve_nid2name (OBJ_obj2nid (pval)) : NULL;
   if (group == NULL)
     return NULL;
+  return st_ec_public_key_new (group, pub, (gsize) pub_len);
+}
+
+EVP_PKEY *
+st_ec_public_key_new (const char *group, const guint8 *point, gsize len)
+{
   OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new ();
   OSSL_PARAM *params = NULL;
   EVP_PKEY *key = NULL;
   if (bld != NULL
       && OSSL_PARAM_BLD_push_utf8_string (bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) == 1
-      && OSSL_PARAM_BLD_push_octet_string (bld, OSSL_PKEY_PARAM_PUB_KEY, pub, (size_t) pub_len) == 1)
+      && OSSL_PARAM_BLD_push_octet_string (bld, OSSL_PKEY_PARAM_PUB_KEY, point, len) == 1)
     params = OSSL_PARAM_BLD_to_param (bld);
   if (params != NULL)
     {

@@ -56,3 +56,7 @@ GBytes *st_spki_der (EVP_PKEY *key);
  * which checks the point, instead of through the decoders. NULL when the
  * key cannot be read. */
 EVP_PKEY *st_x509_get_pubkey (X509 *cert);
+/* An EC public key on the named curve @group ("prime256v1", "secp384r1")
+ * from its encoded point; OpenSSL checks the point is on the curve. NULL,
+ * with the OpenSSL error queue set, when it is not. */
+EVP_PKEY *st_ec_public_key_new (const char *group, const guint8 *point, gsize len);

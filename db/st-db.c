@@ -232,11 +232,9 @@ st_db_conn_prepare (StDbConn *c, const char *sql, GError **error)
 /* Binds from 1: @types is a string of 't' (const char *, NULL binds NULL),
  * 'i' (gint64) and 'b' (GBytes *, NULL binds NULL). */
 static gboolean
-st_db_bind (StDbConn *c, sqlite3_stmt *stmt, GError **error, const char *types, ...)
+st_db_bindv (StDbConn *c, sqlite3_stmt *stmt, GError **error, const char *types, va_list ap)
 {
-  va_list ap;
   int rc = SQLITE_OK;
-  va_start (ap, types);
   for (int i = 0; types[i] != '\0' && rc == SQLITE_OK; i++)
     {
       switch (types[i])
@@ -267,13 +265,22 @@ st_db_bind (StDbConn *c, sqlite3_stmt *stmt, GError **error, const char *types, 
           break;
         }
     }
-  va_end (ap);
   if (rc != SQLITE_OK)
     {
       st_db_set_error_rc (error, c, rc, "cannot bind a value");
       return FALSE;
     }
   return TRUE;
+}
+
+static gboolean
+st_db_bind (StDbConn *c, sqlite3_stmt *stmt, GError **error, const char *types, ...)
+{
+  va_list ap;
+  va_start (ap, types);
+  gboolean ok = st_db_bindv (c, stmt, error, types, ap);
+  va_end (ap);
+  return ok;
 }
 
 /* Steps @stmt once: TRUE with *@row set (a row, or done), FALSE on error. */
@@ -289,6 +296,50 @@ st_db_step (StDbConn *c, sqlite3_stmt *stmt, gboolean *row, const char *what, GE
     }
   st_db_set_error_rc (error, c, sqlite3_extended_errcode (c->db), what);
   return FALSE;
+}
+
+static sqlite3_stmt *
+st_db_conn_queryv (StDbConn *c, const char *sql, const char *what, gboolean *row, GError **error,
+                   const char *types, va_list ap)
+{
+  sqlite3_stmt *stmt = st_db_conn_prepare (c, sql, error);
+  if (stmt == NULL)
+    return NULL;
+  if (!st_db_bindv (c, stmt, error, types, ap) || !st_db_step (c, stmt, row, what, error))
+    {
+      st_sqlite_stmt_release (stmt);
+      return NULL;
+    }
+  return stmt;
+}
+
+/* The cached statement for @sql with @types/values bound (st_db_bind())
+ * and stepped once: *@row tells whether it gave a row. NULL on error, with
+ * @what in the message. Release it with g_autoptr(StSqliteStmtRef). */
+static sqlite3_stmt *
+st_db_conn_query (StDbConn *c, const char *sql, const char *what, gboolean *row, GError **error,
+                  const char *types, ...)
+{
+  va_list ap;
+  va_start (ap, types);
+  sqlite3_stmt *stmt = st_db_conn_queryv (c, sql, what, row, error, types, ap);
+  va_end (ap);
+  return stmt;
+}
+
+/* Runs @sql (an INSERT, UPDATE or DELETE) once with @types/values bound. */
+static gboolean
+st_db_conn_run (StDbConn *c, const char *sql, const char *what, GError **error,
+                const char *types, ...)
+{
+  va_list ap;
+  va_start (ap, types);
+  sqlite3_stmt *stmt = st_db_conn_queryv (c, sql, what, NULL, error, types, ap);
+  va_end (ap);
+  if (stmt == NULL)
+    return FALSE;
+  st_sqlite_stmt_release (stmt);
+  return TRUE;
 }
 
 /* Runs a statement without values (transaction control, pragmas). */
@@ -847,12 +898,10 @@ st_db_w_audit (StDbConn *c, const char *operator_name, const char *event, const 
   const char *who = operator_name != NULL ? operator_name : c->actor != NULL ? c->actor : "station";
   const char *body = payload != NULL ? payload : "{}";
   g_autofree gchar *hash = st_db_audit_hash (seq, at, who, event, body, prev_hash);
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+  if (!st_db_conn_run (c,
       "INSERT INTO audit (seq, at, operator, event, payload, prev_hash, hash)"
-      " VALUES (?, ?, ?, ?, ?, ?, ?)", error);
-  if (stmt == NULL
-      || !st_db_bind (c, stmt, error, "iittttt", seq, at, who, event, body, prev_hash, hash)
-      || !st_db_step (c, stmt, NULL, "cannot append to the audit log", error))
+      " VALUES (?, ?, ?, ?, ?, ?, ?)",
+      "cannot append to the audit log", error, "iittttt", seq, at, who, event, body, prev_hash, hash))
     return FALSE;
   c->last_seq = seq;
   return TRUE;
@@ -888,13 +937,11 @@ static gboolean
 st_db_w_batch_create (StDbConn *c, gpointer data, gint64 *result, GError **error)
 {
   BatchCreate *a = data;
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+  if (!st_db_conn_run (c,
       "INSERT INTO batches (work_order, product, profile_sha256, profile_text, quantity, state,"
-      " created_at, created_by, station_id) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)", error);
-  if (stmt == NULL
-      || !st_db_bind (c, stmt, error, "ttttiitt", a->work_order, a->product, a->profile_sha256,
-                      a->profile_text, a->quantity, st_db_now (), a->operator_name, a->station_id)
-      || !st_db_step (c, stmt, NULL, "cannot record the batch", error))
+      " created_at, created_by, station_id) VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+      "cannot record the batch", error, "ttttiitt", a->work_order, a->product, a->profile_sha256,
+                      a->profile_text, a->quantity, st_db_now (), a->operator_name, a->station_id))
     return FALSE;
   *result = sqlite3_last_insert_rowid (c->db);
   g_autofree gchar *payload = st_db_payload ("isssis", "batch", *result, "work_order", a->work_order,
@@ -945,12 +992,12 @@ st_db_w_batch_close (StDbConn *c, gpointer data, gint64 *result, GError **error)
 {
   BatchClose *a = data;
   {
-    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-        "SELECT state, (SELECT count(*) FROM units WHERE batch_id = b.id"
-        " AND state IN ('issuing','issued')) FROM batches b WHERE id = ?", error);
     gboolean row = FALSE;
-    if (stmt == NULL || !st_db_bind (c, stmt, error, "i", a->id)
-        || !st_db_step (c, stmt, &row, "cannot read the batch", error))
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+        "SELECT state, (SELECT count(*) FROM units WHERE batch_id = b.id"
+        " AND state IN ('issuing','issued')) FROM batches b WHERE id = ?",
+        "cannot read the batch", &row, error, "i", a->id);
+    if (stmt == NULL)
       return FALSE;
     if (!row)
       {
@@ -972,11 +1019,9 @@ st_db_w_batch_close (StDbConn *c, gpointer data, gint64 *result, GError **error)
         return FALSE;
       }
   }
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "UPDATE batches SET state = 'closed', closed_at = ?, closed_by = ? WHERE id = ?", error);
-  if (stmt == NULL
-      || !st_db_bind (c, stmt, error, "iti", st_db_now (), a->operator_name, a->id)
-      || !st_db_step (c, stmt, NULL, "cannot close the batch", error))
+  if (!st_db_conn_run (c,
+      "UPDATE batches SET state = 'closed', closed_at = ?, closed_by = ? WHERE id = ?",
+      "cannot close the batch", error, "iti", st_db_now (), a->operator_name, a->id))
     return FALSE;
   g_autofree gchar *payload = st_db_payload ("i", "batch", a->id);
   return st_db_w_audit (c, a->operator_name, "batch-close", payload, error);
@@ -1056,10 +1101,11 @@ StDbBatch *
 st_db_batch_get (StDb *db, gint64 id, GError **error)
 {
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, ST_DB_BATCH_SELECT "WHERE b.id = ?", error);
   gboolean row = FALSE;
-  if (stmt == NULL || !st_db_bind (db->r, stmt, error, "i", id)
-      || !st_db_step (db->r, stmt, &row, "cannot read the batch", error))
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (db->r,
+      ST_DB_BATCH_SELECT "WHERE b.id = ?",
+      "cannot read the batch", &row, error, "i", id);
+  if (stmt == NULL)
     return NULL;
   if (!row)
     {
@@ -1088,11 +1134,11 @@ typedef struct {
 static gboolean
 st_db_w_batch_state (StDbConn *c, gint64 batch_id, gchar **state, gint64 *quantity, GError **error)
 {
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "SELECT state, quantity FROM batches WHERE id = ?", error);
   gboolean row = FALSE;
-  if (stmt == NULL || !st_db_bind (c, stmt, error, "i", batch_id)
-      || !st_db_step (c, stmt, &row, "cannot read the batch", error))
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+      "SELECT state, quantity FROM batches WHERE id = ?",
+      "cannot read the batch", &row, error, "i", batch_id);
+  if (stmt == NULL)
     return FALSE;
   if (!row)
     {
@@ -1115,12 +1161,12 @@ st_db_void_cap_base (gint64 quantity)
 static gboolean
 st_db_conn_void_cap (StDbConn *c, gint64 batch_id, gint64 *voided, gint64 *cap, GError **error)
 {
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "SELECT b.quantity, b.void_allowance, (SELECT count(*) FROM certificates c"
-      " WHERE c.batch_id = b.id AND c.state = 'voided') FROM batches b WHERE b.id = ?", error);
   gboolean row = FALSE;
-  if (stmt == NULL || !st_db_bind (c, stmt, error, "i", batch_id)
-      || !st_db_step (c, stmt, &row, "cannot count the batch's voided certificates", error))
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+      "SELECT b.quantity, b.void_allowance, (SELECT count(*) FROM certificates c"
+      " WHERE c.batch_id = b.id AND c.state = 'voided') FROM batches b WHERE b.id = ?",
+      "cannot count the batch's voided certificates", &row, error, "i", batch_id);
+  if (stmt == NULL)
     return FALSE;
   if (!row)
     {
@@ -1151,13 +1197,11 @@ st_db_w_unit_begin_raw (StDbConn *c, gpointer data, gint64 *result, GError **err
                    "batch %" G_GINT64_FORMAT " is closed: open a new batch for more units", a->batch_id);
       return FALSE;
     }
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+  if (!st_db_conn_run (c,
       "INSERT INTO units (batch_id, port, uid, model, fw_version, state, started_at, operator)"
-      " VALUES (?, ?, ?, ?, ?, 'started', ?, ?)", error);
-  if (stmt == NULL
-      || !st_db_bind (c, stmt, error, "ittttit", a->batch_id, a->port, a->uid, a->model,
-                      a->fw_version, st_db_now (), a->operator_name)
-      || !st_db_step (c, stmt, NULL, "cannot record the unit", error))
+      " VALUES (?, ?, ?, ?, ?, 'started', ?, ?)",
+      "cannot record the unit", error, "ittttit", a->batch_id, a->port, a->uid, a->model,
+                      a->fw_version, st_db_now (), a->operator_name))
     return FALSE;
   *result = sqlite3_last_insert_rowid (c->db);
   return TRUE;
@@ -1214,12 +1258,12 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
 
   /* the unit and its batch */
   {
-    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-        "SELECT u.state, u.batch_id, u.uid, b.state, b.quantity FROM units u"
-        " JOIN batches b ON b.id = u.batch_id WHERE u.id = ?", error);
     gboolean row = FALSE;
-    if (stmt == NULL || !st_db_bind (c, stmt, error, "i", a->unit_id)
-        || !st_db_step (c, stmt, &row, "cannot read the unit", error))
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+        "SELECT u.state, u.batch_id, u.uid, b.state, b.quantity FROM units u"
+        " JOIN batches b ON b.id = u.batch_id WHERE u.id = ?",
+        "cannot read the unit", &row, error, "i", a->unit_id);
+    if (stmt == NULL)
       return FALSE;
     if (!row)
       {
@@ -1263,11 +1307,11 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
 
   /* the uid's live certificate, in any batch */
   {
-    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-        "SELECT id, serial, batch_id, unit_id FROM certificates WHERE uid = ? AND state IN " ST_DB_LIVE, error);
     gboolean row = FALSE;
-    if (stmt == NULL || !st_db_bind (c, stmt, error, "t", uid)
-        || !st_db_step (c, stmt, &row, "cannot look up the uid's certificates", error))
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+        "SELECT id, serial, batch_id, unit_id FROM certificates WHERE uid = ? AND state IN " ST_DB_LIVE,
+        "cannot look up the uid's certificates", &row, error, "t", uid);
+    if (stmt == NULL)
       return FALSE;
     if (row)
       {
@@ -1283,34 +1327,32 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
                          uid, old_serial, old_batch);
             return FALSE;
           }
-        g_autoptr(StSqliteStmtRef) v = st_db_conn_prepare (c,
+        if (!st_db_conn_run (c,
             "UPDATE certificates SET state = 'voided', void_reason = 're-provisioned', voided_at = ?"
-            " WHERE id = ?", error);
-        if (v == NULL || !st_db_bind (c, v, error, "ii", now, old_id)
-            || !st_db_step (c, v, NULL, "cannot void the old certificate", error))
+            " WHERE id = ?",
+            "cannot void the old certificate", error, "ii", now, old_id))
           return FALSE;
         g_autofree gchar *vp = st_db_payload ("iisis", "cert", old_id, "unit", old_unit, "serial",
                                               old_serial, "batch", old_batch, "reason", "re-provisioned");
         if (!st_db_w_audit (c, a->operator_name, "cert-void", vp, error))
           return FALSE;
         /* a unit left unfinished with that certificate ends here */
-        g_autoptr(StSqliteStmtRef) u = st_db_conn_prepare (c,
+        if (!st_db_conn_run (c,
             "UPDATE units SET state = 'failed', fail_step = 'reprovision',"
             " fail_reason = 're-provisioned', finished_at = ?"
-            " WHERE id = ? AND state IN ('started','issuing','issued')", error);
-        if (u == NULL || !st_db_bind (c, u, error, "ii", now, old_unit)
-            || !st_db_step (c, u, NULL, "cannot close the old unit", error))
+            " WHERE id = ? AND state IN ('started','issuing','issued')",
+            "cannot close the old unit", error, "ii", now, old_unit))
           return FALSE;
       }
   }
 
   /* the batch's quantity */
   {
-    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-        "SELECT live_certs FROM batches WHERE id = ?", error);
     gboolean row = FALSE;
-    if (stmt == NULL || !st_db_bind (c, stmt, error, "i", batch_id)
-        || !st_db_step (c, stmt, &row, "cannot count the batch's certificates", error))
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+        "SELECT live_certs FROM batches WHERE id = ?",
+        "cannot count the batch's certificates", &row, error, "i", batch_id);
+    if (stmt == NULL)
       return FALSE;
     if (sqlite3_column_int64 (stmt, 0) >= quantity)
       {
@@ -1324,11 +1366,11 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
 
   /* one public key is certified once */
   {
-    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-        "SELECT serial FROM certificates WHERE pubkey_sha256 = ?", error);
     gboolean row = FALSE;
-    if (stmt == NULL || !st_db_bind (c, stmt, error, "t", a->pubkey_sha256)
-        || !st_db_step (c, stmt, &row, "cannot look up the public key", error))
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+        "SELECT serial FROM certificates WHERE pubkey_sha256 = ?",
+        "cannot look up the public key", &row, error, "t", a->pubkey_sha256);
+    if (stmt == NULL)
       return FALSE;
     if (row)
       {
@@ -1339,11 +1381,11 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
       }
   }
   {
-    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-        "SELECT 1 FROM certificates WHERE issuer = ? AND serial = ?", error);
     gboolean row = FALSE;
-    if (stmt == NULL || !st_db_bind (c, stmt, error, "tt", a->issuer, a->serial)
-        || !st_db_step (c, stmt, &row, "cannot look up the serial", error))
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+        "SELECT 1 FROM certificates WHERE issuer = ? AND serial = ?",
+        "cannot look up the serial", &row, error, "tt", a->issuer, a->serial);
+    if (stmt == NULL)
       return FALSE;
     if (row)
       {
@@ -1355,21 +1397,17 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
   }
 
   {
-    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+    if (!st_db_conn_run (c,
         "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs,"
-        " state, reserved_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'issuing', ?)", error);
-    if (stmt == NULL
-        || !st_db_bind (c, stmt, error, "iittttbi", a->unit_id, batch_id, uid, a->issuer,
-                        a->serial, a->pubkey_sha256, a->tbs, now)
-        || !st_db_step (c, stmt, NULL, "cannot record the certificate", error))
+        " state, reserved_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'issuing', ?)",
+        "cannot record the certificate", error, "iittttbi", a->unit_id, batch_id, uid, a->issuer,
+                        a->serial, a->pubkey_sha256, a->tbs, now))
       return FALSE;
     *result = sqlite3_last_insert_rowid (c->db);
   }
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "UPDATE units SET product_serial = ?, product_seq = ?, state = 'issuing' WHERE id = ?", error);
-  if (stmt == NULL
-      || !st_db_bind (c, stmt, error, "tii", a->product_serial, a->product_seq, a->unit_id)
-      || !st_db_step (c, stmt, NULL, "cannot update the unit", error))
+  if (!st_db_conn_run (c,
+      "UPDATE units SET product_serial = ?, product_seq = ?, state = 'issuing' WHERE id = ?",
+      "cannot update the unit", error, "tii", a->product_serial, a->product_seq, a->unit_id))
     return FALSE;
   g_autofree gchar *payload = st_db_payload ("iiisssssib", "unit", a->unit_id, "cert", *result,
                                              "batch", batch_id, "uid", uid, "port", a->port,
@@ -1406,12 +1444,12 @@ static gboolean
 st_db_w_cert_states (StDbConn *c, gint64 cert_id, gchar **cert_state, gint64 *unit_id,
                      gchar **unit_state, GError **error)
 {
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "SELECT c.state, c.unit_id, u.state FROM certificates c JOIN units u ON u.id = c.unit_id"
-      " WHERE c.id = ?", error);
   gboolean row = FALSE;
-  if (stmt == NULL || !st_db_bind (c, stmt, error, "i", cert_id)
-      || !st_db_step (c, stmt, &row, "cannot read the certificate", error))
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+      "SELECT c.state, c.unit_id, u.state FROM certificates c JOIN units u ON u.id = c.unit_id"
+      " WHERE c.id = ?",
+      "cannot read the certificate", &row, error, "i", cert_id);
+  if (stmt == NULL)
     return FALSE;
   if (!row)
     {
@@ -1445,15 +1483,13 @@ st_db_w_cert_issued (StDbConn *c, gpointer data, gint64 *result, GError **error)
                    a->cert_id, cstate, unit_id, ustate);
       return FALSE;
     }
-  g_autoptr(StSqliteStmtRef) cs = st_db_conn_prepare (c,
-      "UPDATE certificates SET state = 'issued', der = ?, issued_at = ? WHERE id = ?", error);
-  if (cs == NULL || !st_db_bind (c, cs, error, "bii", a->der, st_db_now (), a->cert_id)
-      || !st_db_step (c, cs, NULL, "cannot record the certificate", error))
+  if (!st_db_conn_run (c,
+      "UPDATE certificates SET state = 'issued', der = ?, issued_at = ? WHERE id = ?",
+      "cannot record the certificate", error, "bii", a->der, st_db_now (), a->cert_id))
     return FALSE;
-  g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
-      "UPDATE units SET state = 'issued' WHERE id = ?", error);
-  if (us == NULL || !st_db_bind (c, us, error, "i", unit_id)
-      || !st_db_step (c, us, NULL, "cannot update the unit", error))
+  if (!st_db_conn_run (c,
+      "UPDATE units SET state = 'issued' WHERE id = ?",
+      "cannot update the unit", error, "i", unit_id))
     return FALSE;
   gsize der_len = 0;
   const guint8 *der = g_bytes_get_data (a->der, &der_len);
@@ -1481,12 +1517,12 @@ static gboolean
 st_db_w_unit_states (StDbConn *c, gint64 unit_id, gchar **unit_state, gint64 *cert_id,
                      gchar **cert_state, GError **error)
 {
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "SELECT u.state, coalesce (c.id, 0), c.state FROM units u"
-      " LEFT JOIN certificates c ON c.unit_id = u.id WHERE u.id = ?", error);
   gboolean row = FALSE;
-  if (stmt == NULL || !st_db_bind (c, stmt, error, "i", unit_id)
-      || !st_db_step (c, stmt, &row, "cannot read the unit", error))
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+      "SELECT u.state, coalesce (c.id, 0), c.state FROM units u"
+      " LEFT JOIN certificates c ON c.unit_id = u.id WHERE u.id = ?",
+      "cannot read the unit", &row, error, "i", unit_id);
+  if (stmt == NULL)
     return FALSE;
   if (!row)
     {
@@ -1518,15 +1554,13 @@ st_db_w_unit_done (StDbConn *c, gpointer data, gint64 *result, GError **error)
                    cstate != NULL ? cstate : "(none)");
       return FALSE;
     }
-  g_autoptr(StSqliteStmtRef) cs = st_db_conn_prepare (c,
-      "UPDATE certificates SET state = 'active' WHERE id = ?", error);
-  if (cs == NULL || !st_db_bind (c, cs, error, "i", cert_id)
-      || !st_db_step (c, cs, NULL, "cannot activate the certificate", error))
+  if (!st_db_conn_run (c,
+      "UPDATE certificates SET state = 'active' WHERE id = ?",
+      "cannot activate the certificate", error, "i", cert_id))
     return FALSE;
-  g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
-      "UPDATE units SET state = 'done', finished_at = ? WHERE id = ?", error);
-  if (us == NULL || !st_db_bind (c, us, error, "ii", st_db_now (), unit_id)
-      || !st_db_step (c, us, NULL, "cannot update the unit", error))
+  if (!st_db_conn_run (c,
+      "UPDATE units SET state = 'done', finished_at = ? WHERE id = ?",
+      "cannot update the unit", error, "ii", st_db_now (), unit_id))
     return FALSE;
   g_autofree gchar *payload = st_db_payload ("iis", "unit", unit_id, "cert", cert_id,
                                              "cert_state_was", cstate);
@@ -1599,12 +1633,10 @@ st_db_w_unit_fail (StDbConn *c, gpointer data, gint64 *result, GError **error)
       if (g_strcmp0 (cstate, to) != 0 && !st_db_w_cert_dispose (c, cert_id, to, a->reason, error))
         return FALSE;
     }
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+  if (!st_db_conn_run (c,
       "UPDATE units SET state = 'failed', fail_step = ?, fail_reason = ?, fail_detail = ?,"
-      " finished_at = ? WHERE id = ?", error);
-  if (stmt == NULL
-      || !st_db_bind (c, stmt, error, "tttii", a->step, a->reason, a->detail, st_db_now (), a->unit_id)
-      || !st_db_step (c, stmt, NULL, "cannot update the unit", error))
+      " finished_at = ? WHERE id = ?",
+      "cannot update the unit", error, "tttii", a->step, a->reason, a->detail, st_db_now (), a->unit_id))
     return FALSE;
   if (a->quiet)
     return TRUE;
@@ -1690,15 +1722,13 @@ st_db_w_cert_set_state (StDbConn *c, gpointer data, gint64 *result, GError **err
     }
   if (g_strcmp0 (a->state, "active") == 0)
     {
-      g_autoptr(StSqliteStmtRef) cs = st_db_conn_prepare (c,
-          "UPDATE certificates SET state = 'active' WHERE id = ?", error);
-      if (cs == NULL || !st_db_bind (c, cs, error, "i", a->cert_id)
-          || !st_db_step (c, cs, NULL, "cannot activate the certificate", error))
+      if (!st_db_conn_run (c,
+          "UPDATE certificates SET state = 'active' WHERE id = ?",
+          "cannot activate the certificate", error, "i", a->cert_id))
         return FALSE;
-      g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
-          "UPDATE units SET state = 'done', finished_at = ? WHERE id = ? AND state <> 'done'", error);
-      if (us == NULL || !st_db_bind (c, us, error, "ii", now, unit_id)
-          || !st_db_step (c, us, NULL, "cannot update the unit", error))
+      if (!st_db_conn_run (c,
+          "UPDATE units SET state = 'done', finished_at = ? WHERE id = ? AND state <> 'done'",
+          "cannot update the unit", error, "ii", now, unit_id))
         return FALSE;
       return st_db_w_cert_state_audit (c, a, unit_id, cstate, error);
     }
@@ -1708,11 +1738,10 @@ st_db_w_cert_set_state (StDbConn *c, gpointer data, gint64 *result, GError **err
    * stays 'issued'); 'voided': an unfinished unit ends here. */
   if (g_strcmp0 (a->state, "unconfirmed") == 0 && g_strcmp0 (ustate, "issued") == 0)
     return st_db_w_cert_state_audit (c, a, unit_id, cstate, error);
-  g_autoptr(StSqliteStmtRef) us = st_db_conn_prepare (c,
+  if (!st_db_conn_run (c,
       "UPDATE units SET state = 'failed', fail_step = 'recovery', fail_reason = ?, finished_at = ?"
-      " WHERE id = ? AND state IN ('started','issuing','issued')", error);
-  if (us == NULL || !st_db_bind (c, us, error, "tii", a->reason, now, unit_id)
-      || !st_db_step (c, us, NULL, "cannot update the unit", error))
+      " WHERE id = ? AND state IN ('started','issuing','issued')",
+      "cannot update the unit", error, "tii", a->reason, now, unit_id))
     return FALSE;
   return st_db_w_cert_state_audit (c, a, unit_id, cstate, error);
 }
@@ -1745,13 +1774,14 @@ gint64
 st_db_product_seq_max (StDb *db, const char *product, GError **error)
 {
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r,
+  gboolean row = FALSE;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (db->r,
       "SELECT coalesce (max (u.product_seq), 0) FROM units u JOIN batches b ON b.id = u.batch_id"
-      " WHERE b.product = ?", error);
-  if (stmt == NULL || !st_db_bind (db->r, stmt, error, "t", product)
-      || !st_db_step (db->r, stmt, NULL, "cannot read the product sequence", error))
+      " WHERE b.product = ?",
+      "cannot read the product sequence", &row, error, "t", product);
+  if (stmt == NULL)
     return -1;
-  return sqlite3_column_int64 (stmt, 0);
+  return row ? sqlite3_column_int64 (stmt, 0) : 0;
 }
 
 /* ---------- unit reads ---------- */
@@ -1912,11 +1942,9 @@ static gboolean
 st_db_w_event_add (StDbConn *c, gpointer data, gint64 *result, GError **error)
 {
   EventAdd *a = data;
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "INSERT INTO events (at, operator, event, payload) VALUES (?, ?, ?, ?)", error);
-  if (stmt == NULL
-      || !st_db_bind (c, stmt, error, "ittt", st_db_now (), a->operator_name, a->event, a->payload)
-      || !st_db_step (c, stmt, NULL, "cannot record the event", error))
+  if (!st_db_conn_run (c,
+      "INSERT INTO events (at, operator, event, payload) VALUES (?, ?, ?, ?)",
+      "cannot record the event", error, "ittt", st_db_now (), a->operator_name, a->event, a->payload))
     return FALSE;
   *result = sqlite3_last_insert_rowid (c->db);
   return st_db_w_audit (c, a->operator_name, a->event, a->payload, error);
@@ -2422,10 +2450,11 @@ StDbOperator *
 st_db_operator_get (StDb *db, const char *name, GError **error)
 {
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, ST_DB_OPERATOR_SELECT "WHERE name = ?", error);
   gboolean row = FALSE;
-  if (stmt == NULL || !st_db_bind (db->r, stmt, error, "t", name)
-      || !st_db_step (db->r, stmt, &row, "cannot read the operator", error))
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (db->r,
+      ST_DB_OPERATOR_SELECT "WHERE name = ?",
+      "cannot read the operator", &row, error, "t", name);
+  if (stmt == NULL)
     return NULL;
   if (!row)
     {
@@ -2456,11 +2485,11 @@ static gboolean
 st_db_w_operator_state (StDbConn *c, const char *name, gchar **role, gboolean *locked,
                         gint64 *attempts, GError **error)
 {
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "SELECT role, locked, failed_attempts FROM operators WHERE name = ?", error);
   gboolean row = FALSE;
-  if (stmt == NULL || !st_db_bind (c, stmt, error, "t", name)
-      || !st_db_step (c, stmt, &row, "cannot read the operator", error))
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+      "SELECT role, locked, failed_attempts FROM operators WHERE name = ?",
+      "cannot read the operator", &row, error, "t", name);
+  if (stmt == NULL)
     return FALSE;
   if (!row)
     {
@@ -2498,11 +2527,11 @@ st_db_w_operator_add (StDbConn *c, gpointer data, gint64 *result, GError **error
         }
     }
   {
-    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-        "SELECT 1 FROM operators WHERE name = ?", error);
     gboolean row = FALSE;
-    if (stmt == NULL || !st_db_bind (c, stmt, error, "t", a->name)
-        || !st_db_step (c, stmt, &row, "cannot read the operators", error))
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+        "SELECT 1 FROM operators WHERE name = ?",
+        "cannot read the operators", &row, error, "t", a->name);
+    if (stmt == NULL)
       return FALSE;
     if (row)
       {
@@ -2512,10 +2541,9 @@ st_db_w_operator_add (StDbConn *c, gpointer data, gint64 *result, GError **error
       }
   }
   gint64 now = st_db_now ();
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "INSERT INTO operators (name, role, pin_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)", error);
-  if (stmt == NULL || !st_db_bind (c, stmt, error, "tttii", a->name, a->role, a->pin_hash, now, now)
-      || !st_db_step (c, stmt, NULL, "cannot record the operator", error))
+  if (!st_db_conn_run (c,
+      "INSERT INTO operators (name, role, pin_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+      "cannot record the operator", error, "tttii", a->name, a->role, a->pin_hash, now, now))
     return FALSE;
   *result = sqlite3_last_insert_rowid (c->db);
   g_autofree gchar *payload = st_db_payload ("ssb", "name", a->name, "role", a->role,
@@ -2548,10 +2576,9 @@ st_db_w_operator_set_role (StDbConn *c, gpointer data, gint64 *result, GError **
   gint64 attempts = 0;
   if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
     return FALSE;
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "UPDATE operators SET role = ?, updated_at = ? WHERE name = ?", error);
-  if (stmt == NULL || !st_db_bind (c, stmt, error, "tit", a->role, st_db_now (), a->name)
-      || !st_db_step (c, stmt, NULL, "cannot change the role", error))
+  if (!st_db_conn_run (c,
+      "UPDATE operators SET role = ?, updated_at = ? WHERE name = ?",
+      "cannot change the role", error, "tit", a->role, st_db_now (), a->name))
     return FALSE;
   g_autofree gchar *payload = st_db_payload ("sss", "name", a->name, "from", role, "to", a->role);
   return st_db_w_audit (c, a->by, "operator-set-role", payload, error);
@@ -2581,10 +2608,9 @@ st_db_w_operator_unlock (StDbConn *c, gpointer data, gint64 *result, GError **er
   gint64 attempts = 0;
   if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
     return FALSE;
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "UPDATE operators SET locked = 0, failed_attempts = 0, updated_at = ? WHERE name = ?", error);
-  if (stmt == NULL || !st_db_bind (c, stmt, error, "it", st_db_now (), a->name)
-      || !st_db_step (c, stmt, NULL, "cannot unlock the operator", error))
+  if (!st_db_conn_run (c,
+      "UPDATE operators SET locked = 0, failed_attempts = 0, updated_at = ? WHERE name = ?",
+      "cannot unlock the operator", error, "it", st_db_now (), a->name))
     return FALSE;
   g_autofree gchar *payload = st_db_payload ("sbi", "name", a->name, "was_locked", locked,
                                              "failed_attempts_were", attempts);
@@ -2616,11 +2642,9 @@ st_db_w_operator_login_failed (StDbConn *c, gpointer data, gint64 *result, GErro
     return FALSE;
   a->attempts = attempts + 1;
   a->locked = locked || a->attempts >= a->max_attempts;
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "UPDATE operators SET failed_attempts = ?, locked = ?, updated_at = ? WHERE name = ?", error);
-  if (stmt == NULL
-      || !st_db_bind (c, stmt, error, "iiit", a->attempts, (gint64) a->locked, st_db_now (), a->name)
-      || !st_db_step (c, stmt, NULL, "cannot count the wrong PIN", error))
+  if (!st_db_conn_run (c,
+      "UPDATE operators SET failed_attempts = ?, locked = ?, updated_at = ? WHERE name = ?",
+      "cannot count the wrong PIN", error, "iiit", a->attempts, (gint64) a->locked, st_db_now (), a->name))
     return FALSE;
   g_autofree gchar *payload = st_db_payload ("sib", "name", a->name, "failed_attempts", a->attempts,
                                              "locked", a->locked);
@@ -2650,10 +2674,9 @@ static gboolean
 st_db_w_operator_login_ok (StDbConn *c, gpointer data, gint64 *result, GError **error)
 {
   OperatorOp *a = data;
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
-      "UPDATE operators SET failed_attempts = 0, updated_at = ? WHERE name = ? AND locked = 0", error);
-  if (stmt == NULL || !st_db_bind (c, stmt, error, "it", st_db_now (), a->name)
-      || !st_db_step (c, stmt, NULL, "cannot reset the wrong PIN count", error))
+  if (!st_db_conn_run (c,
+      "UPDATE operators SET failed_attempts = 0, updated_at = ? WHERE name = ? AND locked = 0",
+      "cannot reset the wrong PIN count", error, "it", st_db_now (), a->name))
     return FALSE;
   g_autofree gchar *payload = st_db_payload ("s", "name", a->name);
   return st_db_w_audit (c, a->name, "login-attempts-reset", payload, error);
@@ -2718,10 +2741,11 @@ StDbAuditEntry *
 st_db_audit_get (StDb *db, gint64 seq, GError **error)
 {
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, ST_DB_AUDIT_SELECT "WHERE seq = ?", error);
   gboolean row = FALSE;
-  if (stmt == NULL || !st_db_bind (db->r, stmt, error, "i", seq)
-      || !st_db_step (db->r, stmt, &row, "cannot read the audit log", error))
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (db->r,
+      ST_DB_AUDIT_SELECT "WHERE seq = ?",
+      "cannot read the audit log", &row, error, "i", seq);
+  if (stmt == NULL)
     return NULL;
   if (!row)
     {
@@ -2820,10 +2844,11 @@ st_db_w_checkpoint_add (StDbConn *c, gpointer data, gint64 *result, GError **err
 {
   CheckpointAdd *a = data;
   {
-    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c, "SELECT hash FROM audit WHERE seq = ?", error);
     gboolean row = FALSE;
-    if (stmt == NULL || !st_db_bind (c, stmt, error, "i", a->seq)
-        || !st_db_step (c, stmt, &row, "cannot read the audit log", error))
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+        "SELECT hash FROM audit WHERE seq = ?",
+        "cannot read the audit log", &row, error, "i", a->seq);
+    if (stmt == NULL)
       return FALSE;
     if (!row || g_strcmp0 ((const char *) sqlite3_column_text (stmt, 0), a->hash) != 0)
       {
@@ -2833,13 +2858,11 @@ st_db_w_checkpoint_add (StDbConn *c, gpointer data, gint64 *result, GError **err
         return FALSE;
       }
   }
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+  if (!st_db_conn_run (c,
       "INSERT INTO audit_checkpoints (seq, hash, at, reason, signature, signer_cert)"
-      " VALUES (?, ?, ?, ?, ?, ?)", error);
-  if (stmt == NULL
-      || !st_db_bind (c, stmt, error, "ititbb", a->seq, a->hash, st_db_now (), a->reason,
-                      a->signature, a->signer_cert)
-      || !st_db_step (c, stmt, NULL, "cannot record the audit checkpoint", error))
+      " VALUES (?, ?, ?, ?, ?, ?)",
+      "cannot record the audit checkpoint", error, "ititbb", a->seq, a->hash, st_db_now (), a->reason,
+                      a->signature, a->signer_cert))
     return FALSE;
   *result = sqlite3_last_insert_rowid (c->db);
   return TRUE;

@@ -1048,23 +1048,14 @@ st_hsm_get_public_key (StHsm *hsm, const char *uri, GError **error)
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s: CKA_EC_POINT is not a DER OCTET STRING", uri);
       return NULL;
     }
-  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new ();
-  OSSL_PARAM_BLD_push_utf8_string (bld, OSSL_PKEY_PARAM_GROUP_NAME, OBJ_nid2sn (nid), 0);
-  OSSL_PARAM_BLD_push_octet_string (bld, OSSL_PKEY_PARAM_PUB_KEY, ASN1_STRING_get0_data (os),
-                                    (size_t) ASN1_STRING_length (os));
-  OSSL_PARAM *ossl_params = OSSL_PARAM_BLD_to_param (bld);
-  OSSL_PARAM_BLD_free (bld);
-  g_autoptr(EVP_PKEY_CTX) pctx = EVP_PKEY_CTX_new_from_name (NULL, "EC", NULL);
-  EVP_PKEY *pkey = NULL;
-  if (ossl_params == NULL || pctx == NULL || EVP_PKEY_fromdata_init (pctx) != 1 ||
-      EVP_PKEY_fromdata (pctx, &pkey, EVP_PKEY_PUBLIC_KEY, ossl_params) != 1)
+  EVP_PKEY *pkey = st_ec_public_key_new (OBJ_nid2sn (nid), ASN1_STRING_get0_data (os),
+                                         (gsize) ASN1_STRING_length (os));
+  if (pkey == NULL)
     {
-      OSSL_PARAM_free (ossl_params);
       g_autofree gchar *what = g_strdup_printf ("%s: the token's public key is not a valid EC point", uri);
       st_error_set_openssl (error, ST_ERROR_INVALID_DATA, what);
       return NULL;
     }
-  OSSL_PARAM_free (ossl_params);
   return pkey;
 }
 

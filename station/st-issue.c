@@ -669,18 +669,8 @@ st_issue_sign_locked (X509 *cert, EVP_PKEY *ca_key, X509 *ca_cert, StIssueLockFu
 
 /* ---- lint ---- */
 
-static gboolean G_GNUC_PRINTF (2, 3)
-lint_fail (GError **error, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  g_autofree gchar *msg = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  st_error_clear_openssl ();
-  g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-               "the issued certificate breaks the rule: %s", msg);
-  return FALSE;
-}
+#define lint_fail(error, ...) \
+  st_error_verify_failed ((error), "the issued certificate breaks the rule: %s", __VA_ARGS__)
 
 static gboolean
 der_equal (const void *a, int (*i2d) (const void *, unsigned char **), const void *b)

@@ -8,18 +8,10 @@
 #include "st-issue.h"
 #include "st-ossl.h"
 
-static gboolean G_GNUC_PRINTF (2, 3)
-pop_fail (GError **error, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  g_autofree gchar *detail = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  st_error_clear_openssl ();
-  g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-               "the device could not prove it holds the key of its certificate (%s)", detail);
-  return FALSE;
-}
+#define pop_fail(error, ...) \
+  st_error_verify_failed ((error), \
+                          "the device could not prove it holds the key of its certificate (%s)", \
+                          __VA_ARGS__)
 
 gboolean
 st_pop_verify (X509 *cert, const guint8 challenge[32], GBytes *signature, GError **error)

@@ -616,6 +616,25 @@ st_setup_show_cert (GString *out, const char *indent, X509 *cert)
   OPENSSL_free (serial_hex);
 }
 
+/* A certificate's section of `setup show`: @cert, or why it could not be
+ * read (@local, cleared); the first such error goes to @error. */
+static void
+st_setup_show_loaded (GString *out, const char *title, const char *where, X509 *cert,
+                      GError **local, gboolean *ok, GError **error)
+{
+  g_string_append_printf (out, "%s: %s\n", title, where);
+  if (cert != NULL)
+    st_setup_show_cert (out, "  ", cert);
+  else
+    {
+      g_string_append_printf (out, "  cannot read it: %s\n", (*local)->message);
+      if (*ok)
+        g_propagate_error (error, g_steal_pointer (local));
+      *ok = FALSE;
+    }
+  g_clear_error (local);
+}
+
 static void
 st_setup_show_key (GString *out, const char *what, const char *uri, StHsm *hsm)
 {
@@ -677,29 +696,10 @@ st_setup_show (StConfig *config, const char *pin, GString *out, GError **error)
     }
   g_clear_error (&local);
   g_autoptr(X509) root = st_ca_load_cert_file (config->root_file, &local);
-  g_string_append_printf (out, "Trusted root: %s\n", config->root_file);
-  if (root != NULL)
-    st_setup_show_cert (out, "  ", root);
-  else
-    {
-      g_string_append_printf (out, "  cannot read it: %s\n", local->message);
-      if (ok)
-        g_propagate_error (error, g_steal_pointer (&local));
-      ok = FALSE;
-    }
-  g_clear_error (&local);
+  st_setup_show_loaded (out, "Trusted root", config->root_file, root, &local, &ok, error);
   g_autoptr(X509) signing = st_ca_load_cert (ca != NULL ? ca->hsm : NULL, config->signing_cert, &local);
-  g_string_append_printf (out, "Station signing certificate: %s\n", config->signing_cert);
-  if (signing != NULL)
-    st_setup_show_cert (out, "  ", signing);
-  else
-    {
-      g_string_append_printf (out, "  cannot read it: %s\n", local->message);
-      if (ok)
-        g_propagate_error (error, g_steal_pointer (&local));
-      ok = FALSE;
-    }
-  g_clear_error (&local);
+  st_setup_show_loaded (out, "Station signing certificate", config->signing_cert, signing, &local,
+                        &ok, error);
   g_string_append_printf (out, "Database: %s (%s)\n", config->db_path,
                           g_file_test (config->db_path, G_FILE_TEST_EXISTS) ? "present" : "not created yet");
   if (ca != NULL)

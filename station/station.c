@@ -209,6 +209,17 @@ st_cli_config (StCli *cli, GError **error)
   return st_config_load (st_cli_home (cli), error);
 }
 
+/* The station's configuration and its database, for a command. */
+static gboolean
+st_cli_open (StCli *cli, StConfig **config, StDb **db, GError **error)
+{
+  *config = st_cli_config (cli, error);
+  if (*config == NULL)
+    return FALSE;
+  *db = st_db_open ((*config)->db_path, error);
+  return *db != NULL;
+}
+
 static StCa *
 st_cli_open_ca (StConfig *config, GError **error)
 {
@@ -518,11 +529,9 @@ cmd_batch (StCli *cli, int argc, char **argv)
   if (!st_cli_parse (cli, is_create ? "batch create" : is_run ? "batch run BATCH" : "batch",
                      is_create ? create_entries : is_run ? run_entries : NULL, &argc, &argv, &error))
     return st_cli_fail (error);
-  g_autoptr(StConfig) config = st_cli_config (cli, &error);
-  if (config == NULL)
-    return st_cli_fail (error);
-  g_autoptr(StDb) db = st_db_open (config->db_path, &error);
-  if (db == NULL)
+  g_autoptr(StConfig) config = NULL;
+  g_autoptr(StDb) db = NULL;
+  if (!st_cli_open (cli, &config, &db, &error))
     return st_cli_fail (error);
 
   if (is_create)
@@ -674,13 +683,10 @@ cmd_manifest (StCli *cli, int argc, char **argv)
           g_printerr ("station: manifest export needs --out DIR\n");
           return 2;
         }
-      g_autoptr(StConfig) config = st_cli_config (cli, &error);
-      if (config == NULL)
-        return st_cli_fail (error);
-      g_autoptr(StDb) db = st_db_open (config->db_path, &error);
-      if (db == NULL)
-        return st_cli_fail (error);
-      if (!st_cli_login (cli, db, ST_ROLE_LEAD, "exporting a manifest", &error))
+      g_autoptr(StConfig) config = NULL;
+      g_autoptr(StDb) db = NULL;
+      if (!st_cli_open (cli, &config, &db, &error)
+          || !st_cli_login (cli, db, ST_ROLE_LEAD, "exporting a manifest", &error))
         return st_cli_fail (error);
       g_autoptr(StCa) ca = st_cli_open_ca (config, &error);
       if (ca == NULL)
@@ -702,13 +708,10 @@ cmd_manifest (StCli *cli, int argc, char **argv)
           return 2;
         }
       g_autofree gchar *root_file = g_strdup (root_path);
-      g_autoptr(StConfig) config = st_cli_config (cli, &error);
-      if (config == NULL)
-        return st_cli_fail (error);
-      g_autoptr(StDb) db = st_db_open (config->db_path, &error);
-      if (db == NULL)
-        return st_cli_fail (error);
-      if (!st_cli_login (cli, db, ST_ROLE_QA | ST_ROLE_LEAD, "verifying a manifest", &error))
+      g_autoptr(StConfig) config = NULL;
+      g_autoptr(StDb) db = NULL;
+      if (!st_cli_open (cli, &config, &db, &error)
+          || !st_cli_login (cli, db, ST_ROLE_QA | ST_ROLE_LEAD, "verifying a manifest", &error))
         return st_cli_fail (error);
       if (root_file == NULL)
         root_file = g_strdup (config->root_file);
@@ -748,13 +751,10 @@ cmd_unit (StCli *cli, int argc, char **argv)
       g_printerr ("station: usage: unit verify --port PATH [--profile FILE]\n");
       return 2;
     }
-  g_autoptr(StConfig) config = st_cli_config (cli, &error);
-  if (config == NULL)
-    return st_cli_fail (error);
-  g_autoptr(StDb) db = st_db_open (config->db_path, &error);
-  if (db == NULL)
-    return st_cli_fail (error);
-  if (!st_cli_login (cli, db, ST_ROLE_QA, "verifying a unit", &error))
+  g_autoptr(StConfig) config = NULL;
+  g_autoptr(StDb) db = NULL;
+  if (!st_cli_open (cli, &config, &db, &error)
+      || !st_cli_login (cli, db, ST_ROLE_QA, "verifying a unit", &error))
     return st_cli_fail (error);
   g_autoptr(X509) root = st_cli_load_root (config->root_file, &error);
   if (root == NULL)
@@ -791,11 +791,9 @@ cmd_db (StCli *cli, int argc, char **argv)
       g_printerr ("station: usage: db check | db backup DEST [--force]\n");
       return 2;
     }
-  g_autoptr(StConfig) config = st_cli_config (cli, &error);
-  if (config == NULL)
-    return st_cli_fail (error);
-  g_autoptr(StDb) db = st_db_open (config->db_path, &error);
-  if (db == NULL)
+  g_autoptr(StConfig) config = NULL;
+  g_autoptr(StDb) db = NULL;
+  if (!st_cli_open (cli, &config, &db, &error))
     return st_cli_fail (error);
   if (backup)
     {
@@ -850,11 +848,9 @@ cmd_operator (StCli *cli, int argc, char **argv)
   StRole role = 0;
   if ((is_add || is_role) && !st_role_from_string (role_arg, &role, &error))
     return st_cli_fail (error);
-  g_autoptr(StConfig) config = st_cli_config (cli, &error);
-  if (config == NULL)
-    return st_cli_fail (error);
-  g_autoptr(StDb) db = st_db_open (config->db_path, &error);
-  if (db == NULL)
+  g_autoptr(StConfig) config = NULL;
+  g_autoptr(StDb) db = NULL;
+  if (!st_cli_open (cli, &config, &db, &error))
     return st_cli_fail (error);
 
   if (is_add)
@@ -928,11 +924,9 @@ cmd_audit (StCli *cli, int argc, char **argv)
       g_printerr ("station: usage: audit verify [--root FILE] | audit export --out FILE\n");
       return 2;
     }
-  g_autoptr(StConfig) config = st_cli_config (cli, &error);
-  if (config == NULL)
-    return st_cli_fail (error);
-  g_autoptr(StDb) db = st_db_open (config->db_path, &error);
-  if (db == NULL)
+  g_autoptr(StConfig) config = NULL;
+  g_autoptr(StDb) db = NULL;
+  if (!st_cli_open (cli, &config, &db, &error))
     return st_cli_fail (error);
   if (is_export)
     {
@@ -1287,6 +1281,9 @@ main (int argc, char **argv)
       g_printerr ("station: unknown command '%s'\n%s", command, st_usage);
       rc = 2;
     }
+  /* A command that ended normally leaves the audit log checkpointed. */
+  if (rc == 0)
+    st_audit_checkpoint_at_exit (st_cli_home (&cli));
   st_auth_session_free (cli.session);
   g_free (cli.home);
   g_free (cli.operator_name);
