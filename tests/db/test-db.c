@@ -145,6 +145,21 @@ raw_exec (const char *path, const char *sql, gchar **errmsg)
   return rc;
 }
 
+/* One integer from a query on a raw connection. */
+static gint64
+raw_int (const char *path, const char *sql)
+{
+  sqlite3 *raw = NULL;
+  sqlite3_stmt *stmt = NULL;
+  g_assert_cmpint (sqlite3_open_v2 (path, &raw, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (raw, sql, -1, &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  gint64 v = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  sqlite3_close (raw);
+  return v;
+}
+
 /* ---------- tests ---------- */
 
 static void
@@ -1430,6 +1445,50 @@ test_migrate_v1 (Fixture *f, gconstpointer data)
   assert_check_ok (db);
 }
 
+/* Schema 3 counts each batch's live certificates: a v2 database with
+ * certificates gets the count on opening, the triggers keep it, and
+ * `db check` notices a counter that was tampered with. */
+static void
+test_migrate_v2_live_count (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_clear_pointer (&f->db, st_db_close);
+  g_autofree gchar *old = g_build_filename (f->dir, "v2.db", NULL);
+  g_assert_true (g_file_set_contents (old, "", 0, NULL));
+  g_assert_cmpint (raw_exec (old, st_db_schema_migration (1), NULL), ==, SQLITE_OK);
+  g_assert_cmpint (raw_exec (old, st_db_schema_migration (2), NULL), ==, SQLITE_OK);
+  g_assert_cmpint (raw_exec (old, "INSERT INTO batches (work_order, product, profile_sha256, profile_text,"
+                             " quantity, created_at, created_by, station_id) VALUES ('WO-2', 'p', '"
+                             PROFILE_SHA "', 't', 5, 1, 'x', 's')", NULL), ==, SQLITE_OK);
+  for (int i = 0; i < 3; i++)
+    {
+      g_autofree gchar *sql = g_strdup_printf (
+          "INSERT INTO units (batch_id, port, uid, state, started_at, operator) VALUES (1, 'p', '%02x', '%s', 1, 'x');"
+          "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, state, reserved_at)"
+          " VALUES (%d, 1, '%02x', '%064d', '%02x', '%064d', x'30', '%s', 1)",
+          i, i == 2 ? "failed" : "issuing", i + 1, i, 0, i + 1, i, i == 2 ? "voided" : "issuing");
+      g_assert_cmpint (raw_exec (old, sql, NULL), ==, SQLITE_OK);
+    }
+  g_autoptr(StDb) db = st_db_open (old, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&db, st_db_close);
+  g_assert_cmpint (raw_int (old, "SELECT live_certs FROM batches WHERE id = 1"), ==, 2);
+  g_assert_cmpint (raw_exec (old, "UPDATE certificates SET state = 'voided' WHERE id = 1;"
+                             "UPDATE units SET state = 'failed' WHERE id = 1", NULL), ==, SQLITE_OK);
+  g_assert_cmpint (raw_int (old, "SELECT live_certs FROM batches WHERE id = 1"), ==, 1);
+  db = st_db_open (old, &error);
+  g_assert_no_error (error);
+  assert_check_ok (db);
+  g_clear_pointer (&db, st_db_close);
+  g_assert_cmpint (raw_exec (old, "UPDATE batches SET live_certs = 4 WHERE id = 1", NULL), ==, SQLITE_OK);
+  db = st_db_open (old, &error);
+  g_assert_no_error (error);
+  g_autoptr(GString) report = g_string_new (NULL);
+  g_assert_false (st_db_check (db, report, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_assert_nonnull (strstr (report->str, "batch live counts agree with the certificates: FAILED"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1458,6 +1517,7 @@ main (int argc, char **argv)
   ADD ("operators", test_operators);
   ADD ("void-cap", test_void_cap);
   ADD ("migrate-v1", test_migrate_v1);
+  ADD ("migrate-v2-live-count", test_migrate_v2_live_count);
 #undef ADD
   return g_test_run ();
 }
