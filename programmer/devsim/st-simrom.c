@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "st-error.h"
+#include "st-simmcu.h"
 #include "st-stm32-target.h"
 #include "st-util.h"
 
@@ -50,11 +51,7 @@ struct _StSimRom {
   /* The device in the socket. */
   StRomRecord *rec;
   gboolean faulty;
-  guint8 *flash;
-  guint8 *sram;
-  guint8 *otp;              /* otp_base .. otp_base + otp_size: OTP, uid, flash size */
-  guint32 changed;          /* bit per sector: erased or written */
-  gboolean touched;
+  StSimMcu *mcu;            /* flash, SRAM, OTP/uid, system memory */
   gboolean leaving;
 
   /* The bootloader. */
@@ -93,41 +90,6 @@ st_sim_rom_fault_from_string (const char *name)
 
 /* ---- memory ---- */
 
-/* Where [addr, addr + len) lives, or NULL when it is not one mapped region.
- * @region: 'f' flash, 's' SRAM, 'o' OTP/uid, 'r' ROM. */
-static guint8 *
-st_rom_mem (StSimRom *self, guint32 addr, gsize len, char *region)
-{
-  static guint8 rom_fill[256];
-  const StTarget *t = self->t;
-  if (len == 0)
-    return NULL;
-  if (st_target_in_flash (t, addr, len))
-    {
-      *region = 'f';
-      return self->flash + (addr - t->flash_base);
-    }
-  if (addr >= t->sram_base && (guint64) addr - t->sram_base + len <= t->sram_size)
-    {
-      *region = 's';
-      return self->sram + (addr - t->sram_base);
-    }
-  if (addr >= t->otp_base && (guint64) addr - t->otp_base + len <= t->otp_size)
-    {
-      *region = 'o';
-      return self->otp + (addr - t->otp_base);
-    }
-  if (addr >= t->sysmem_base && (guint64) addr - t->sysmem_base + len <= t->sysmem_size &&
-      len <= sizeof rom_fill)
-    {
-      /* The bootloader's own code: reads give a constant pattern. */
-      memset (rom_fill, 0xA5, sizeof rom_fill);
-      *region = 'r';
-      return rom_fill;
-    }
-  return NULL;
-}
-
 static gchar *
 st_rom_hex (const guint8 *d, gsize n)
 {
@@ -137,15 +99,15 @@ st_rom_hex (const guint8 *d, gsize n)
 static void
 st_rom_snapshot (StSimRom *self)
 {
-  if (self->rec == NULL || self->flash == NULL)
+  if (self->rec == NULL || self->mcu == NULL)
     return;
+  guint32 changed = st_sim_mcu_get_changed (self->mcu);
   for (guint i = 0; i < self->t->n_sectors; i++)
     {
-      if (!(self->changed & (1u << i)))
+      if (!(changed & (1u << i)))
         continue;
-      const StFlashSector *s = &self->t->sectors[i];
-      const guint8 *d = self->flash + (s->address - self->t->flash_base);
-      gsize n = s->size;
+      gsize n = 0;
+      const guint8 *d = st_sim_mcu_get_sector (self->mcu, i, &n);
       while (n > 0 && d[n - 1] == 0xff)
         n--;
       g_hash_table_replace (self->rec->sectors, GUINT_TO_POINTER (i), g_bytes_new (d, n));
@@ -157,19 +119,13 @@ st_rom_snapshot (StSimRom *self)
 static void
 st_rom_present (StSimRom *self, StRomRecord *from)
 {
-  const StTarget *t = self->t;
   guint index = self->n_presented++;
   self->present = TRUE;
-  self->touched = FALSE;
   self->leaving = FALSE;
-  self->changed = 0;
   self->st = S_AUTOBAUD;
   self->have = 0;
   self->faulty = self->config.fault_unit == 0 || self->config.fault_unit == index + 1;
-  memset (self->flash, 0xff, t->flash_size);
-  memset (self->sram, 0, t->sram_size);
-  memset (self->otp, 0xff, t->otp_size);
-  guint8 uid[12];
+  guint8 uid[ST_SIM_MCU_UID_LEN];
   if (from != NULL)
     {
       gsize n = 0;
@@ -180,6 +136,7 @@ st_rom_present (StSimRom *self, StRomRecord *from)
         raw[i] = (guint8) (g_ascii_xdigit_value (from->uid_hex[2 * i]) << 4 |
                            g_ascii_xdigit_value (from->uid_hex[2 * i + 1]));
       memcpy (uid, raw, sizeof uid);
+      st_sim_mcu_reset (self->mcu, uid);
       GHashTableIter it;
       gpointer k, v;
       g_hash_table_iter_init (&it, from->sectors);
@@ -188,21 +145,15 @@ st_rom_present (StSimRom *self, StRomRecord *from)
           guint i = GPOINTER_TO_UINT (k);
           gsize len = 0;
           const guint8 *d = g_bytes_get_data (v, &len);
-          memcpy (self->flash + (t->sectors[i].address - t->flash_base), d, len);
+          /* Sizes were checked at load. */
+          st_sim_mcu_restore_sector (self->mcu, i, d, len);
         }
       self->rec = from;
     }
   else
     {
-      /* Lot/wafer-like bytes: the seed, the index, and seeded noise. */
-      guint32 seed = self->config.seed;
-      guint32 idx = index + 1;
-      uid[0] = (guint8) seed; uid[1] = (guint8) (seed >> 8);
-      uid[2] = (guint8) (seed >> 16); uid[3] = (guint8) (seed >> 24);
-      uid[4] = (guint8) idx; uid[5] = (guint8) (idx >> 8);
-      uid[6] = (guint8) (idx >> 16); uid[7] = (guint8) (idx >> 24);
-      for (guint i = 8; i < 12; i++)
-        uid[i] = (guint8) g_rand_int_range (self->rand, 0, 256);
+      st_sim_mcu_make_uid (self->config.seed, index, self->rand, uid);
+      st_sim_mcu_reset (self->mcu, uid);
       StRomRecord *r = g_new0 (StRomRecord, 1);
       r->uid_hex = st_rom_hex (uid, sizeof uid);
       r->sectors = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL,
@@ -210,10 +161,6 @@ st_rom_present (StSimRom *self, StRomRecord *from)
       g_ptr_array_add (self->records, r);
       self->rec = r;
     }
-  memcpy (self->otp + (t->uid_address - t->otp_base), uid, t->uid_length);
-  guint16 kib = (guint16) (t->flash_size / 1024);
-  self->otp[t->flash_size_address - t->otp_base] = (guint8) kib;
-  self->otp[t->flash_size_address - t->otp_base + 1] = (guint8) (kib >> 8);
   g_debug ("stm32-rom: device %u (uid %s) in the socket", self->n_presented, self->rec->uid_hex);
 }
 
@@ -287,16 +234,6 @@ st_rom_xor (const guint8 *d, gsize n)
 }
 
 static void
-st_rom_mark_sector (StSimRom *self, guint32 addr, gsize len)
-{
-  gint a = st_target_sector_at (self->t, addr);
-  gint b = st_target_sector_at (self->t, (guint32) (addr + len - 1));
-  for (gint i = a; i >= 0 && i <= b; i++)
-    self->changed |= 1u << i;
-  self->touched = TRUE;
-}
-
-static void
 st_rom_command (StSimRom *self, GByteArray *out)
 {
   gboolean known = memchr (st_rom_commands, self->cmd, sizeof st_rom_commands) != NULL;
@@ -357,11 +294,10 @@ st_rom_address (StSimRom *self, GByteArray *out)
     }
   self->addr = (guint32) self->buf[0] << 24 | (guint32) self->buf[1] << 16 |
                (guint32) self->buf[2] << 8 | self->buf[3];
-  char region = 0;
-  guint8 *p = st_rom_mem (self, self->addr, 1, &region);
-  gboolean ok = p != NULL;
+  StSimMcuRegion region = st_sim_mcu_region (self->mcu, self->addr, 1);
+  gboolean ok = region != ST_SIM_MCU_NONE;
   if (self->cmd == 0x31 || self->cmd == 0x21)
-    ok = ok && (region == 'f' || region == 's');
+    ok = ok && (region == ST_SIM_MCU_FLASH || region == ST_SIM_MCU_SRAM);
   if (!ok)
     {
       st_rom_nack (self, out);
@@ -396,16 +332,15 @@ st_rom_read (StSimRom *self, GByteArray *out)
       return;
     }
   gsize n = (gsize) self->buf[0] + 1;
-  char region = 0;
-  guint8 *p = st_rom_mem (self, self->addr, n, &region);
-  if (p == NULL)
+  guint8 copy[256];
+  if (!st_sim_mcu_read (self->mcu, self->addr, copy, n))
     {
       st_rom_nack (self, out);
       return;
     }
   st_rom_byte (self, out, ACK);
-  g_autofree guint8 *copy = g_memdup2 (p, n);
-  if (region == 'f' && self->faulty && (self->config.faults & ST_SIM_ROM_FAULT_READBACK))
+  StSimMcuRegion region = st_sim_mcu_region (self->mcu, self->addr, n);
+  if (region == ST_SIM_MCU_FLASH && self->faulty && (self->config.faults & ST_SIM_ROM_FAULT_READBACK))
     {
       /* One flipped bit in the first byte that was programmed. */
       for (gsize i = 0; i < n; i++)
@@ -419,7 +354,7 @@ st_rom_read (StSimRom *self, GByteArray *out)
   st_rom_final (self, out, copy[n - 1]);
   self->st = S_CMD;
   const StTarget *t = self->t;
-  if (self->touched && self->addr <= t->uid_address &&
+  if (st_sim_mcu_get_changed (self->mcu) != 0 && self->addr <= t->uid_address &&
       (guint64) self->addr + n >= (guint64) t->uid_address + t->uid_length)
     self->leaving = TRUE;   /* the station's closing identify */
 }
@@ -433,18 +368,18 @@ st_rom_write (StSimRom *self, GByteArray *out)
       st_rom_nack (self, out);
       return;
     }
-  char region = 0;
-  guint8 *p = st_rom_mem (self, self->addr, n, &region);
-  if (p == NULL || (region != 'f' && region != 's') || (self->addr & 3) != 0 || (n & 3) != 0)
+  StSimMcuRegion region = st_sim_mcu_region (self->mcu, self->addr, n);
+  if ((region != ST_SIM_MCU_FLASH && region != ST_SIM_MCU_SRAM) ||
+      (self->addr & 3) != 0 || (n & 3) != 0)
     {
       st_rom_nack (self, out);
       return;
     }
   const guint8 *d = self->buf + 1;
   self->st = S_CMD;
-  if (region == 's')
+  if (region == ST_SIM_MCU_SRAM)
     {
-      memcpy (p, d, n);
+      st_sim_mcu_write_sram (self->mcu, self->addr, d, n);
       st_rom_final (self, out, ACK);
       return;
     }
@@ -453,13 +388,8 @@ st_rom_write (StSimRom *self, GByteArray *out)
       st_rom_nack (self, out);
       return;
     }
-  gboolean ok = TRUE;
-  for (gsize i = 0; i < n; i++)
-    {
-      p[i] &= d[i];            /* flash programs 1 -> 0 only */
-      ok = ok && p[i] == d[i];
-    }
-  st_rom_mark_sector (self, self->addr, n);
+  gboolean ok = FALSE;
+  st_sim_mcu_program (self->mcu, self->addr, d, n, &ok);   /* 1 -> 0 only */
   self->rec->writes++;
   if (ok)
     st_rom_final (self, out, ACK);
@@ -471,11 +401,7 @@ static void
 st_rom_erase_sectors (StSimRom *self, guint first, guint count)
 {
   for (guint i = first; i < first + count && i < self->t->n_sectors; i++)
-    {
-      const StFlashSector *s = &self->t->sectors[i];
-      memset (self->flash + (s->address - self->t->flash_base), 0xff, s->size);
-      st_rom_mark_sector (self, s->address, s->size);
-    }
+    st_sim_mcu_erase_sector (self->mcu, i);
   self->rec->erases++;
 }
 
@@ -757,9 +683,7 @@ st_sim_rom_new (const StSimRomConfig *config, GError **error)
   self->t = st_target_stm32f4 ();
   self->rand = g_rand_new_with_seed (config->seed);
   self->records = g_ptr_array_new_with_free_func ((GDestroyNotify) st_rom_record_free);
-  self->flash = g_malloc (self->t->flash_size);
-  self->sram = g_malloc (self->t->sram_size);
-  self->otp = g_malloc (self->t->otp_size);
+  self->mcu = st_sim_mcu_new (self->t);
   if (config->present > 0)
     {
       if (self->state_file == NULL || !g_file_test (self->state_file, G_FILE_TEST_EXISTS))
@@ -804,9 +728,7 @@ st_sim_rom_free (StSimRom *self)
     }
   g_clear_pointer (&self->records, g_ptr_array_unref);
   g_clear_pointer (&self->rand, g_rand_free);
-  g_free (self->flash);
-  g_free (self->sram);
-  g_free (self->otp);
+  g_clear_pointer (&self->mcu, st_sim_mcu_free);
   g_free (self->state_file);
   g_free (self);
 }

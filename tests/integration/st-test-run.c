@@ -167,7 +167,8 @@ st_profile_path (const char *name)
 gint64
 st_create_batch (StFixture *f, const char *profile, guint quantity)
 {
-  g_autofree gchar *path = st_profile_path (profile);
+  /* a name in profiles/, or a path (a copy made by st_profile_copy()) */
+  g_autofree gchar *path = g_path_is_absolute (profile) ? g_strdup (profile) : st_profile_path (profile);
   g_autofree gchar *q = g_strdup_printf ("%u", quantity);
   g_autofree gchar *out = NULL;
   int rc = st_run_station (f, &out, NULL, "batch", "create", "--profile", path,
@@ -179,6 +180,33 @@ st_create_batch (StFixture *f, const char *profile, guint quantity)
   gint64 id = g_ascii_strtoll (lines[n - 1], NULL, 10);
   g_assert_cmpint (id, >, 0);
   return id;
+}
+
+gchar *
+st_check_cert_with_stock_tools (StFixture *f, const char *pem, const char *chain_path,
+                                const char *uid)
+{
+  g_autofree gchar *root = g_build_filename (f->home, "demo-root.pem", NULL);
+  g_autofree gchar *pem_path = g_build_filename (f->tmp, "checked.pem", NULL);
+  g_autofree gchar *bundle_path = g_build_filename (f->tmp, "checked-bundle.pem", NULL);
+  g_autofree gchar *chain = NULL;
+  g_assert_true (g_file_get_contents (chain_path, &chain, NULL, NULL));
+  g_assert_true (g_file_set_contents (pem_path, pem, -1, NULL));
+  g_autofree gchar *out = NULL;
+  g_assert_cmpint (st_run_tool (&out, NULL, "openssl", "verify", "-x509_strict", "-CAfile", root,
+                                "-untrusted", chain_path, pem_path, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, ": OK"));
+  g_clear_pointer (&out, g_free);
+  g_autofree gchar *bundle = g_strconcat (pem, chain, NULL);
+  g_assert_true (g_file_set_contents (bundle_path, bundle, -1, NULL));
+  g_assert_cmpint (st_run_tool (&out, NULL, "certtool", "--verify", "--load-ca-certificate", root,
+                                "--infile", bundle_path, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "Chain verification output: Verified"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_tool (&out, NULL, "certtool", "-i", "--infile", pem_path, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "Certificate Authority (CA): FALSE"));
+  g_assert_nonnull (strstr (out, uid));
+  return g_steal_pointer (&out);
 }
 
 void

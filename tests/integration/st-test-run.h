@@ -33,8 +33,15 @@ int st_run_tool (gchar **out, gchar **err, const char *first, ...) G_GNUC_NULL_T
 
 /* The number of lines of @text that contain @needle. */
 guint st_count_lines (const char *text, const char *needle);
-/* The batch id: the last line of `batch create`. */
+/* The batch id: the last line of `batch create`. @profile: a name in
+ * profiles/ or a path. */
 gint64 st_create_batch (StFixture *f, const char *profile, guint quantity);
+/* Checks one certificate (@pem) with two X.509 stacks that are not ours,
+ * OpenSSL's CLI and GnuTLS's certtool: the chain (@chain_path, PEM) up to
+ * the demo root, CA:FALSE, and @uid in it. Returns certtool's description
+ * of it for further checks. */
+gchar *st_check_cert_with_stock_tools (StFixture *f, const char *pem, const char *chain_path,
+                                       const char *uid);
 /* A profile path in the source tree. */
 gchar *st_profile_path (const char *name);
 

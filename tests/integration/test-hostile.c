@@ -63,19 +63,6 @@ st_fast_profile (StFixture *f)
   return st_profile_copy (f, "example-device-csr.profile", overrides);
 }
 
-static gint64
-st_batch_from_profile (StFixture *f, const char *profile, guint quantity)
-{
-  g_autofree gchar *q = g_strdup_printf ("%u", quantity);
-  g_autofree gchar *out = NULL;
-  g_assert_cmpint (st_run_station (f, &out, NULL, "batch", "create", "--profile", profile,
-                                   "--work-order", "WO-HOSTILE", "--quantity", q, NULL), ==, 0);
-  g_auto(GStrv) lines = g_strsplit (g_strstrip (out), "\n", -1);
-  gint64 id = g_ascii_strtoll (lines[g_strv_length (lines) - 1], NULL, 10);
-  g_assert_cmpint (id, >, 0);
-  return id;
-}
-
 /* Garbage without delimiters, an unplug in the middle of a write, and line
  * noise with dropped responses, each on its own socket beside a healthy
  * one. */
@@ -83,7 +70,7 @@ static void
 test_garbage_unplug_noise (StFixture *f, gconstpointer data)
 {
   g_autofree gchar *profile = st_fast_profile (f);
-  gint64 batch = st_batch_from_profile (f, profile, 10);
+  gint64 batch = st_create_batch (f, profile, 10);
   g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
 
   /* The station's peak memory on a healthy socket, for comparison. */

@@ -22,19 +22,6 @@ st_agentdev (StFixture *f, const char *mode, guint units, guint seed, const char
   return st_start_device_program (f, argv);
 }
 
-static gint64
-st_batch_from_profile (StFixture *f, const char *profile, guint quantity)
-{
-  g_autofree gchar *q = g_strdup_printf ("%u", quantity);
-  g_autofree gchar *out = NULL;
-  g_assert_cmpint (st_run_station (f, &out, NULL, "batch", "create", "--profile", profile,
-                                   "--work-order", "WO-INDEPENDENT", "--quantity", q, NULL), ==, 0);
-  g_auto(GStrv) lines = g_strsplit (g_strstrip (out), "\n", -1);
-  gint64 id = g_ascii_strtoll (lines[g_strv_length (lines) - 1], NULL, 10);
-  g_assert_cmpint (id, >, 0);
-  return id;
-}
-
 /* Checks the committed certificate of every device of a state file with
  * OpenSSL's and GnuTLS's command-line tools, against the demo root and the
  * exported chain; returns how many were checked. With @greedy, also that
@@ -45,12 +32,8 @@ st_check_device_certs (StFixture *f, const char *state, const char *chain_pem, g
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_assert_true (json_parser_load_from_file (parser, state, NULL));
   JsonArray *devices = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "devices");
-  g_autofree gchar *root = g_build_filename (f->home, "demo-root.pem", NULL);
   g_autofree gchar *der_path = g_build_filename (f->tmp, "device.der", NULL);
   g_autofree gchar *pem_path = g_build_filename (f->tmp, "device.pem", NULL);
-  g_autofree gchar *bundle_path = g_build_filename (f->tmp, "bundle.pem", NULL);
-  g_autofree gchar *chain = NULL;
-  g_assert_true (g_file_get_contents (chain_pem, &chain, NULL, NULL));
   guint n = 0;
   for (guint i = 0; i < json_array_get_length (devices); i++)
     {
@@ -63,22 +46,10 @@ st_check_device_certs (StFixture *f, const char *state, const char *chain_pem, g
       g_assert_true (g_file_set_contents (der_path, (const gchar *) der, (gssize) len, NULL));
       g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "x509", "-inform", "DER", "-in", der_path,
                                     "-out", pem_path, NULL), ==, 0);
-      g_autofree gchar *out = NULL;
-      g_assert_cmpint (st_run_tool (&out, NULL, "openssl", "verify", "-x509_strict", "-CAfile", root,
-                                    "-untrusted", chain_pem, pem_path, NULL), ==, 0);
-      g_assert_nonnull (strstr (out, ": OK"));
-      g_clear_pointer (&out, g_free);
       g_autofree gchar *pem = NULL;
       g_assert_true (g_file_get_contents (pem_path, &pem, NULL, NULL));
-      g_autofree gchar *bundle = g_strconcat (pem, chain, NULL);
-      g_assert_true (g_file_set_contents (bundle_path, bundle, -1, NULL));
-      g_assert_cmpint (st_run_tool (&out, NULL, "certtool", "--verify", "--load-ca-certificate", root,
-                                    "--infile", bundle_path, NULL), ==, 0);
-      g_assert_nonnull (strstr (out, "Chain verification output: Verified"));
-      g_clear_pointer (&out, g_free);
-      g_assert_cmpint (st_run_tool (&out, NULL, "certtool", "-i", "--infile", pem_path, NULL), ==, 0);
-      g_assert_nonnull (strstr (out, "Certificate Authority (CA): FALSE"));
-      g_assert_nonnull (strstr (out, json_object_get_string_member (d, "uid")));
+      g_autofree gchar *out = st_check_cert_with_stock_tools (f, pem, chain_pem,
+                                                              json_object_get_string_member (d, "uid"));
       if (greedy)
         {
           g_assert_null (strstr (out, "Greedy Device"));
@@ -149,7 +120,7 @@ test_hostile (StFixture *f, gconstpointer data)
    * seconds, not minutes. */
   const char *overrides[] = { "keygen-timeout-ms=2000", "commit-timeout-ms=2000", "retries=2", NULL };
   g_autofree gchar *profile = st_profile_copy (f, "example-device-csr.profile", overrides);
-  gint64 batch = st_batch_from_profile (f, profile, 14);
+  gint64 batch = st_create_batch (f, profile, 14);
   g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
 
   /* The station's peak memory with one healthy socket, for comparison. */
