@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "st-backend-private.h"
+#include "st-cmsis-dap.h"
 #include "st-stm32-rom.h"
 #include "st-error.h"
 #include "st-util.h"
@@ -104,15 +105,10 @@ st_backend_new (const char *port, const StLinkParams *params, GCancellable *canc
       return st_stm32_rom_backend_new (port, rest, params, cancellable, error);
     }
   if (g_strcmp0 (scheme, "cmsis-dap") == 0)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
-                   "the %s backend (port '%s') is not available yet: it arrives in a later "
-                   "release; use an agent: or sim: port meanwhile", scheme, port);
-      return NULL;
-    }
+    return st_cmsis_dap_backend_new (port, rest, params, cancellable, error);   /* "": the only probe */
   g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
                "unknown programmer backend '%s' in port '%s'; use agent:PATH, sim:NAME, "
-               "or a serial device path", scheme, port);
+               "stm32-rom:PATH, cmsis-dap:SERIAL or a serial device path", scheme, port);
   return NULL;
 }
 

@@ -65,6 +65,11 @@ typedef struct {
   guint32 blob_area_size;
   guint32 uid_address;
   guint uid_length;
+  /* [link] go-address: after a commit and the closing identify, start the
+   * application whose vector table is at @go_address (stm32-rom: GO;
+   * cmsis-dap: a system reset through AIRCR). */
+  gboolean go;
+  guint32 go_address;
 } StLinkParams;
 
 void st_link_params_init_defaults (StLinkParams *params);

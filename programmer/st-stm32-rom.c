@@ -1,11 +1,10 @@
 /* The stm32-rom backend: ST AN3155 USART bootloader (st-stm32-rom.h). */
 #include "st-stm32-rom.h"
 
-#include <openssl/evp.h>
 #include <string.h>
 
 #include "st-backend-private.h"
-#include "st-blob.h"
+#include "st-passive.h"
 #include "st-error.h"
 #include "st-util.h"
 
@@ -490,97 +489,34 @@ st_rom_op_go (StRomLink *link, gpointer data, GError **error)
 gboolean
 st_rom_link_go (StRomLink *link, guint32 address, GError **error)
 {
-  return st_rom_retry (link, st_rom_op_go, &address, "GO", error);
+  /* Sent once: when its ACK is lost the application may already run, and
+   * a retry would reach the application's UART instead. */
+  if (st_rom_op_go (link, &address, error))
+    return TRUE;
+  g_prefix_error (error, "%s: GO 0x%08x: ", st_transport_get_name (link->transport), address);
+  return FALSE;
 }
 
-/* ---- the backend ---- */
+/* ---- the backend: the passive core (st-passive.h) over AN3155 ---- */
 
 typedef struct {
-  StBackend parent;
   gchar *path;
+  guint baud, timeout_ms, retries;
+  GCancellable *cancellable;
+  gchar *port;
   StRomLink *link;
-  const StTarget *target;
   gboolean just_synced;      /* open synchronised; identify need not */
   gboolean fresh;
-  gboolean identified;
-  guint8 uid[ST_UID_MAX];
-  gsize uid_len;
-  /* Buffered until COMMIT; wiped on ABORT, COMMIT and free. */
-  GBytes *key;
-  GBytes *cert;
-  GBytes *chain;
-  gchar *product_serial;
-} StRomBackend;
+} StRomPort;
 
-static StRomBackend *
-st_rom_self (StBackend *b)
-{
-  return (StRomBackend *) b;
-}
-
-static void
-st_rom_update_counters (StRomBackend *self)
-{
-  if (self->link == NULL)
-    return;
-  const StRomLinkStats *s = st_rom_link_get_stats (self->link);
-  self->parent.bytes_tx = s->bytes_tx;
-  self->parent.bytes_rx = s->bytes_rx;
-  self->parent.n_requests = s->n_commands;
-  self->parent.n_retries = s->n_retries;
-}
-
-static void
-st_rom_wipe (StRomBackend *self)
-{
-  if (self->key != NULL)
-    st_bytes_wipe_unref (g_steal_pointer (&self->key));
-  g_clear_pointer (&self->cert, g_bytes_unref);
-  g_clear_pointer (&self->chain, g_bytes_unref);
-}
-
-static guint32
-st_rom_uid_address (StRomBackend *self)
-{
-  return self->parent.params.uid_address != 0 ? self->parent.params.uid_address
-                                              : self->target->uid_address;
-}
-
-static guint
-st_rom_uid_length (StRomBackend *self)
-{
-  return self->parent.params.uid_length != 0 ? self->parent.params.uid_length
-                                             : self->target->uid_length;
-}
+static void st_rom_port_update_counters (gpointer data, StBackend *backend);
 
 static gboolean
-st_rom_check_area (StRomBackend *self, guint *first, guint *count, GError **error)
+st_rom_port_open (gpointer data, StBackend *backend, GError **error)
 {
-  const StLinkParams *p = &self->parent.params;
-  if (p->blob_area_size == 0)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "%s: the profile names no credential area: set [link] blob-address and "
-                   "blob-area-size (whole flash sectors, e.g. 0x0800C000 and 16384)", self->parent.port);
-      return FALSE;
-    }
-  if (!st_target_sectors_for_range (self->target, p->blob_address, p->blob_area_size, TRUE,
-                                    first, count, error))
-    {
-      g_prefix_error (error, "%s: [link] blob-address/blob-area-size: ", self->parent.port);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-st_rom_open (StBackend *backend, GError **error)
-{
-  StRomBackend *self = st_rom_self (backend);
-  if (self->link != NULL)
-    return TRUE;
+  StRomPort *self = data;
   g_autoptr(GError) perr = NULL;
-  StTransport *t = st_serial_open (self->path, backend->params.baud, ST_PARITY_EVEN, &perr);
+  StTransport *t = st_serial_open (self->path, self->baud, ST_PARITY_EVEN, &perr);
   if (t == NULL && g_error_matches (perr, ST_ERROR, ST_ERROR_WRITE) &&
       g_str_has_prefix (self->path, "/dev/pts/"))
     {
@@ -589,15 +525,14 @@ st_rom_open (StBackend *backend, GError **error)
        * same either way. */
       g_debug ("%s: %s; a pseudo-terminal carries no parity: using 8N1", backend->port, perr->message);
       g_clear_error (&perr);
-      t = st_serial_open (self->path, backend->params.baud, ST_PARITY_NONE, &perr);
+      t = st_serial_open (self->path, self->baud, ST_PARITY_NONE, &perr);
     }
   if (t == NULL)
     {
       g_propagate_error (error, g_steal_pointer (&perr));
       return FALSE;
     }
-  self->link = st_rom_link_new (t, backend->params.timeout_ms, backend->params.retries,
-                                backend->cancellable);
+  self->link = st_rom_link_new (t, self->timeout_ms, self->retries, self->cancellable);
   /* Two attempts: the first 0x7F after power-up may meet a bootloader
    * that is still starting. */
   g_autoptr(GError) local = NULL;
@@ -607,482 +542,127 @@ st_rom_open (StBackend *backend, GError **error)
       if (st_rom_link_sync (self->link, &self->fresh, &local))
         {
           self->just_synced = TRUE;
-          st_rom_update_counters (self);
           return TRUE;
         }
       if (!g_error_matches (local, ST_ERROR, ST_ERROR_TIMED_OUT))
         break;
     }
-  st_rom_update_counters (self);
+  st_rom_port_update_counters (self, backend);
   g_clear_pointer (&self->link, st_rom_link_free);
   g_propagate_error (error, g_steal_pointer (&local));
   return FALSE;
 }
 
 static void
-st_rom_close (StBackend *backend)
+st_rom_port_close (gpointer data)
 {
-  StRomBackend *self = st_rom_self (backend);
-  st_rom_update_counters (self);
+  StRomPort *self = data;
   g_clear_pointer (&self->link, st_rom_link_free);
   self->just_synced = FALSE;
 }
 
 static gboolean
-st_rom_need_link (StRomBackend *self, GError **error)
+st_rom_port_is_open (gpointer data)
 {
-  if (self->link != NULL)
-    return TRUE;
-  g_set_error (error, ST_ERROR, ST_ERROR_READ, "%s: the port is not open", self->parent.port);
-  return FALSE;
-}
-
-/* The blob in the credential area, or NULL (NOT_FOUND: none; INVALID_DATA:
- * damaged; other codes: the link failed). */
-static StBlob *
-st_rom_read_blob (StRomBackend *self, GError **error)
-{
-  const StLinkParams *p = &self->parent.params;
-  guint8 hdr[ST_BLOB_HEADER_SIZE];
-  if (!st_rom_link_read (self->link, p->blob_address, hdr, sizeof hdr, error))
-    return NULL;
-  gsize total = st_blob_peek_length (hdr, sizeof hdr);
-  if (total == 0 || total > p->blob_area_size)
-    {
-      gboolean erased = TRUE;
-      for (gsize i = 0; i < sizeof hdr; i++)
-        erased = erased && hdr[i] == 0xff;
-      g_set_error (error, ST_ERROR, erased || memcmp (hdr, ST_BLOB_MAGIC, 4) != 0 ? ST_ERROR_NOT_FOUND
-                                                                          : ST_ERROR_INVALID_DATA,
-                   "the credential area at 0x%08x holds %s", p->blob_address,
-                   erased ? "no blob (erased)" : "no valid blob header");
-      return NULL;
-    }
-  g_autofree guint8 *buf = g_malloc (total);
-  memcpy (buf, hdr, sizeof hdr);
-  gboolean ok = st_rom_link_read (self->link, p->blob_address + (guint32) sizeof hdr,
-                                  buf + sizeof hdr, total - sizeof hdr, error);
-  StBlob *blob = ok ? st_blob_parse (buf, total, error) : NULL;
-  st_memwipe (buf, total);
-  return blob;
+  return ((StRomPort *) data)->link != NULL;
 }
 
 static gboolean
-st_rom_identify (StBackend *backend, StDeviceInfo *info, GError **error)
+st_rom_port_identify (gpointer data, guint16 *device_id, gchar *version, gsize version_size,
+                      GError **error)
 {
-  StRomBackend *self = st_rom_self (backend);
-  memset (info, 0, sizeof *info);
-  if (!st_rom_need_link (self, error))
-    return FALSE;
-  gboolean ok = FALSE;
-  g_autoptr(GError) local = NULL;
-  g_autoptr(StBlob) blob = NULL;
-  guint16 pid = 0;
-  guint8 version = 0, cmds[ST_ROM_MAX_COMMANDS];
+  StRomPort *self = data;
+  guint8 ver = 0, cmds[ST_ROM_MAX_COMMANDS];
   gsize n_cmds = 0;
-  self->identified = FALSE;
-  backend->last_status = ST_AGENT_STATUS_NONE;
-
   if (self->just_synced)
     self->just_synced = FALSE;
   else if (!st_rom_link_sync (self->link, &self->fresh, error))
-    {
-      st_rom_update_counters (self);
-      return FALSE;
-    }
-  if (!st_rom_link_get (self->link, &version, cmds, sizeof cmds, &n_cmds, error) ||
-      !st_rom_link_get_id (self->link, &pid, error))
-    {
-      st_rom_update_counters (self);
-      return FALSE;
-    }
+    return FALSE;
+  if (!st_rom_link_get (self->link, &ver, cmds, sizeof cmds, &n_cmds, error) ||
+      !st_rom_link_get_id (self->link, device_id, error))
+    return FALSE;
   const guint8 needed[] = { ST_ROM_CMD_READ, ST_ROM_CMD_WRITE, ST_ROM_CMD_EXT_ERASE };
   for (gsize i = 0; i < G_N_ELEMENTS (needed); i++)
     if (memchr (cmds, needed[i], n_cmds) == NULL)
       {
         g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
                      "%s: the bootloader (version %u.%u) lacks command 0x%02x; it needs READ, "
-                     "WRITE and EXTENDED ERASE (AN3155 v3.x)", backend->port, version >> 4,
-                     version & 0xf, needed[i]);
+                     "WRITE and EXTENDED ERASE (AN3155 v3.x)", self->port, ver >> 4,
+                     ver & 0xf, needed[i]);
         return FALSE;
       }
-  self->target = st_target_find (pid, error);
-  if (self->target == NULL)
-    {
-      g_prefix_error (error, "%s: ", backend->port);
-      return FALSE;
-    }
-  guint first = 0, count = 0;
-  if (!st_rom_check_area (self, &first, &count, error))
-    return FALSE;
-  guint uid_len = st_rom_uid_length (self);
-  if (uid_len == 0 || uid_len > ST_UID_MAX)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "uid length %u is outside 1..%d",
-                   uid_len, ST_UID_MAX);
-      return FALSE;
-    }
-  /* The blob first, the uid last (a simulated operator swaps the device
-   * after the closing uid read of a unit). */
-  blob = st_rom_read_blob (self, &local);
-  if (blob == NULL && !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND) &&
-      !g_error_matches (local, ST_ERROR, ST_ERROR_INVALID_DATA))
-    {
-      g_propagate_prefixed_error (error, g_steal_pointer (&local), "reading the credential area: ");
-      st_rom_update_counters (self);
-      return FALSE;
-    }
-  if (local != NULL)
-    g_debug ("%s: %s", backend->port, local->message);
-  ok = st_rom_link_read (self->link, st_rom_uid_address (self), info->uid, uid_len, error);
-  st_rom_update_counters (self);
-  if (!ok)
-    {
-      g_prefix_error (error, "reading the uid: ");
-      return FALSE;
-    }
-  info->uid_len = uid_len;
-  memcpy (self->uid, info->uid, uid_len);
-  self->uid_len = uid_len;
-  g_snprintf (info->model, sizeof info->model, "STM32 PID 0x%04X", pid);
-  g_snprintf (info->fw_version, sizeof info->fw_version, "bootloader %u.%u", version >> 4, version & 0xf);
-  info->algorithms = 0;           /* the station makes the key: any algorithm */
-  info->max_payload = ST_ROM_BLOCK;
-  info->state = ST_DEVICE_STATE_BLANK;
-  if (blob != NULL)
-    {
-      gsize n = 0;
-      const guint8 *u = g_bytes_get_data (blob->uid, &n);
-      if (n == uid_len && memcmp (u, info->uid, n) == 0)
-        info->state = ST_DEVICE_STATE_PROVISIONED;
-      else
-        g_debug ("%s: the credential blob names another uid: treated as blank", backend->port);
-    }
-  self->identified = TRUE;
-  backend->last_status = ST_AGENT_STATUS_OK;
+  g_snprintf (version, version_size, "bootloader %u.%u", ver >> 4, ver & 0xf);
   return TRUE;
 }
 
 static gboolean
-st_rom_put_key (StBackend *backend, StAlg alg, GBytes *pkcs8, GError **error)
+st_rom_port_read (gpointer data, guint32 address, guint8 *buf, gsize len, GError **error)
 {
-  StRomBackend *self = st_rom_self (backend);
-  gsize n = g_bytes_get_size (pkcs8);
-  if (n == 0 || n > G_MAXUINT16)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "a key of %" G_GSIZE_FORMAT " bytes", n);
-      return FALSE;
-    }
-  (void) alg;
-  if (self->key != NULL)
-    st_bytes_wipe_unref (g_steal_pointer (&self->key));
-  /* Our own copy, so that the caller can wipe its one at once. */
-  self->key = g_bytes_new (g_bytes_get_data (pkcs8, NULL), n);
-  backend->last_status = ST_AGENT_STATUS_OK;
-  return TRUE;
+  return st_rom_link_read (((StRomPort *) data)->link, address, buf, len, error);
 }
 
 static gboolean
-st_rom_write (StBackend *backend, StSlot slot, GBytes *data, GError **error)
+st_rom_port_write (gpointer data, const StTarget *target, guint32 address, const guint8 *buf,
+                   gsize len, GError **error)
 {
-  StRomBackend *self = st_rom_self (backend);
-  gsize n = g_bytes_get_size (data);
-  if (n == 0 || n > backend->params.blob_area_size)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "slot %d: %" G_GSIZE_FORMAT " bytes do not fit the credential area", slot, n);
-      return FALSE;
-    }
-  if (slot == ST_SLOT_CERT)
-    {
-      if (self->key == NULL)
-        {
-          g_set_error (error, ST_ERROR, ST_ERROR_BUSY, "no key was sent before the certificate");
-          return FALSE;
-        }
-      g_clear_pointer (&self->cert, g_bytes_unref);
-      self->cert = g_bytes_ref (data);
-    }
-  else if (slot == ST_SLOT_CHAIN)
-    {
-      g_clear_pointer (&self->chain, g_bytes_unref);
-      self->chain = g_bytes_ref (data);
-    }
-  else
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED, "no slot %d", slot);
-      return FALSE;
-    }
-  backend->last_status = ST_AGENT_STATUS_OK;
-  return TRUE;
+  (void) target;
+  return st_rom_link_write (((StRomPort *) data)->link, address, buf, len, error);
 }
 
-static GBytes *
-st_rom_read (StBackend *backend, StSlot slot, GError **error)
-{
-  StRomBackend *self = st_rom_self (backend);
-  if (slot != ST_SLOT_CERT && slot != ST_SLOT_CHAIN)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED, "no slot %d", slot);
-      return NULL;
-    }
-  /* Uncommitted contents first, as an agent's READ gives them. */
-  if (slot == ST_SLOT_CERT && self->cert != NULL)
-    return g_bytes_ref (self->cert);
-  if (slot == ST_SLOT_CHAIN && self->chain != NULL)
-    return g_bytes_ref (self->chain);
-  if (!st_rom_need_link (self, error))
-    return NULL;
-  if (self->target == NULL)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_BUSY, "%s: identify the device before reading", backend->port);
-      return NULL;
-    }
-  g_autoptr(GError) local = NULL;
-  g_autoptr(StBlob) blob = st_rom_read_blob (self, &local);
-  st_rom_update_counters (self);
-  if (blob == NULL)
-    {
-      if (g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
-        return g_bytes_new (NULL, 0);
-      g_propagate_prefixed_error (error, g_steal_pointer (&local), "%s: ", backend->port);
-      return NULL;
-    }
-  return slot == ST_SLOT_CERT ? g_bytes_ref (blob->cert) : st_blob_dup_chain (blob);
-}
-
-/* Erases the sectors holding [address, address + len) and writes @data. */
 static gboolean
-st_rom_program (StRomBackend *self, guint first, guint count, guint32 address,
-                const guint8 *data, gsize len, GError **error)
+st_rom_port_erase (gpointer data, const StTarget *target, guint first, guint count, GError **error)
 {
   guint16 sectors[ST_TARGET_MAX_SECTORS];
-  for (guint i = 0; i < count && i < G_N_ELEMENTS (sectors); i++)
+  guint n = MIN (count, (guint) G_N_ELEMENTS (sectors));
+  (void) target;
+  for (guint i = 0; i < n; i++)
     sectors[i] = (guint16) (first + i);
-  if (!st_rom_link_erase (self->link, sectors, MIN (count, (guint) G_N_ELEMENTS (sectors)), error))
-    return FALSE;
-  return st_rom_link_write (self->link, address, data, len, error);
-}
-
-/* NONE when the device went silent (its flash state unknown), STORAGE when
- * it answered but refused or stored something else. */
-static void
-st_rom_set_failure_status (StBackend *backend, const GError *error)
-{
-  backend->last_status = g_error_matches (error, ST_ERROR, ST_ERROR_TIMED_OUT) ||
-                         g_error_matches (error, ST_ERROR, ST_ERROR_READ) ||
-                         g_error_matches (error, ST_ERROR, ST_ERROR_WRITE) ||
-                         g_error_matches (error, ST_ERROR, ST_ERROR_CANCELLED)
-                           ? ST_AGENT_STATUS_NONE : ST_AGENT_STATUS_STORAGE;
+  return st_rom_link_erase (((StRomPort *) data)->link, sectors, n, error);
 }
 
 static gboolean
-st_rom_commit (StBackend *backend, gboolean lock, GError **error)
+st_rom_port_go (gpointer data, guint32 address, GError **error)
 {
-  StRomBackend *self = st_rom_self (backend);
-  const StLinkParams *p = &backend->params;
-  backend->last_status = ST_AGENT_STATUS_BAD_STATE;
-  if (lock)
-    {
-      backend->last_status = ST_AGENT_STATUS_UNSUPPORTED;
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
-                   "%s: the stm32-rom backend cannot lock a device; set [device] lock = false "
-                   "and enable readout protection in a later step (see README-stm32-rom.md)",
-                   backend->port);
-      return FALSE;
-    }
-  if (!st_rom_need_link (self, error))
-    return FALSE;
-  if (!self->identified || self->key == NULL || self->cert == NULL)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_BUSY, "%s: COMMIT without %s", backend->port,
-                   !self->identified ? "an identified device" : self->key == NULL ? "a key" : "a certificate");
-      return FALSE;
-    }
-  guint first = 0, count = 0;
-  if (!st_rom_check_area (self, &first, &count, error))
-    return FALSE;
-
-  g_autoptr(StBlob) blob = st_blob_new ();
-  blob->uid = g_bytes_new (self->uid, self->uid_len);
-  blob->key = g_bytes_ref (self->key);
-  blob->cert = g_bytes_ref (self->cert);
-  blob->product_serial = g_strdup (self->product_serial);
-  if (self->chain != NULL && !st_blob_set_chain (blob, self->chain, error))
-    {
-      g_prefix_error (error, "%s: ", backend->port);
-      return FALSE;
-    }
-  g_autoptr(GBytes) image = st_blob_build (blob, self->target->write_granularity,
-                                           p->blob_area_size, error);
-  if (image == NULL)
-    {
-      g_prefix_error (error, "%s: ", backend->port);
-      return FALSE;
-    }
-  gsize len = 0;
-  const guint8 *data = g_bytes_get_data (image, &len);
-  g_autoptr(GError) local = NULL;
-  gboolean ok = st_rom_program (self, first, count, p->blob_address, data, len, &local);
-  g_autofree guint8 *back = g_malloc (len);
-  if (ok)
-    ok = st_rom_link_read (self->link, p->blob_address, back, len, &local);
-  st_rom_update_counters (self);
-  if (!ok)
-    {
-      st_memwipe (back, len);
-      st_rom_set_failure_status (backend, local);
-      g_propagate_prefixed_error (error, g_steal_pointer (&local),
-                                  "writing the credential blob (%" G_GSIZE_FORMAT " bytes at 0x%08x): ",
-                                  len, p->blob_address);
-      /* The blob image holds the key: wiped when @image goes (last ref). */
-      st_memwipe ((guint8 *) data, len);
-      return FALSE;
-    }
-  gboolean same = memcmp (back, data, len) == 0;
-  gsize at = 0;
-  while (!same && at < len && back[at] == data[at])
-    at++;
-  st_memwipe (back, len);
-  st_memwipe ((guint8 *) data, len);
-  if (!same)
-    {
-      backend->last_status = ST_AGENT_STATUS_STORAGE;
-      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                   "%s: the credential blob read back from 0x%08x differs from what was written "
-                   "at byte %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT, backend->port,
-                   p->blob_address, at, len);
-      return FALSE;
-    }
-  st_rom_wipe (self);
-  backend->last_status = ST_AGENT_STATUS_OK;
-  return TRUE;
-}
-
-static gboolean
-st_rom_abort (StBackend *backend, GError **error)
-{
-  (void) error;
-  st_rom_wipe (st_rom_self (backend));
-  backend->last_status = ST_AGENT_STATUS_OK;
-  return TRUE;
-}
-
-static gboolean
-st_rom_flash_image (StBackend *backend, guint32 address, GBytes *image, const guint8 sha256[32],
-                    GError **error)
-{
-  StRomBackend *self = st_rom_self (backend);
-  const StLinkParams *p = &backend->params;
-  gsize len = 0;
-  const guint8 *data = g_bytes_get_data (image, &len);
-  guint8 md[EVP_MAX_MD_SIZE] = { 0 };
-  unsigned int mdlen = 0;
-  if (len == 0 || EVP_Digest (data, len, md, &mdlen, EVP_sha256 (), NULL) != 1 ||
-      mdlen != 32 || memcmp (md, sha256, 32) != 0)
-    {
-      g_autofree gchar *want = st_hex_encode (sha256, 32);
-      g_autofree gchar *got = st_hex_encode (md, 32);
-      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                   "%s: the firmware image (%" G_GSIZE_FORMAT " bytes) has SHA-256 %s, the profile "
-                   "says %s: nothing was written; fix [firmware] sha256 or the image file",
-                   backend->port, len, len == 0 ? "(empty)" : got, want);
-      return FALSE;
-    }
-  if (!st_rom_need_link (self, error))
-    return FALSE;
-  if (self->target == NULL)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_BUSY, "%s: identify the device before flashing", backend->port);
-      return FALSE;
-    }
-  gsize padded = (len + 3) & ~(gsize) 3;
-  guint first = 0, count = 0;
-  if (!st_target_sectors_for_range (self->target, address, padded, FALSE, &first, &count, error))
-    {
-      g_prefix_error (error, "%s: [firmware] address: ", backend->port);
-      return FALSE;
-    }
-  if (self->target->sectors[first].address != address)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "%s: [firmware] address 0x%08x is not the start of a flash sector (sector %u "
-                   "starts at 0x%08x)", backend->port, address, first, self->target->sectors[first].address);
-      return FALSE;
-    }
-  const StFlashSector *last = &self->target->sectors[first + count - 1];
-  guint64 end = (guint64) last->address + last->size;
-  if (p->blob_area_size != 0 && p->blob_address < end && (guint64) p->blob_address + p->blob_area_size > address)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "%s: the firmware image's sectors (0x%08x..0x%08" G_GINT64_MODIFIER "x) overlap the "
-                   "credential area at 0x%08x", backend->port, address, end, p->blob_address);
-      return FALSE;
-    }
-  g_autofree guint8 *buf = g_malloc (padded);
-  memset (buf, 0xff, padded);
-  memcpy (buf, data, len);
-  gboolean ok = st_rom_program (self, first, count, address, buf, padded, error);
-  if (ok)
-    ok = st_rom_link_read (self->link, address, buf, len, error);
-  st_rom_update_counters (self);
-  if (!ok)
-    {
-      g_prefix_error (error, "%s: writing the firmware image: ", backend->port);
-      return FALSE;
-    }
-  if (EVP_Digest (buf, len, md, &mdlen, EVP_sha256 (), NULL) != 1 || memcmp (md, sha256, 32) != 0)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                   "%s: the firmware image read back from 0x%08x has another SHA-256 than the one "
-                   "written: the flash is faulty, put the device aside", backend->port, address);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-st_rom_set_product_serial (StBackend *backend, const char *serial, GError **error)
-{
-  StRomBackend *self = st_rom_self (backend);
-  if (serial != NULL && (strlen (serial) == 0 || strlen (serial) > ST_BLOB_SERIAL_MAX ||
-                         !g_utf8_validate (serial, -1, NULL)))
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "a product serial must be UTF-8 of 1 to %d bytes", ST_BLOB_SERIAL_MAX);
-      return FALSE;
-    }
-  g_free (self->product_serial);
-  self->product_serial = g_strdup (serial);
-  return TRUE;
+  return st_rom_link_go (((StRomPort *) data)->link, address, error);
 }
 
 static void
-st_rom_free (StBackend *backend)
+st_rom_port_update_counters (gpointer data, StBackend *backend)
 {
-  StRomBackend *self = st_rom_self (backend);
-  st_rom_wipe (self);
+  StRomPort *self = data;
+  if (self->link == NULL)
+    return;
+  const StRomLinkStats *s = st_rom_link_get_stats (self->link);
+  backend->bytes_tx = s->bytes_tx;
+  backend->bytes_rx = s->bytes_rx;
+  backend->n_requests = s->n_commands;
+  backend->n_retries = s->n_retries;
+}
+
+static void
+st_rom_port_free (gpointer data)
+{
+  StRomPort *self = data;
   g_clear_pointer (&self->link, st_rom_link_free);
-  g_free (self->product_serial);
+  g_clear_object (&self->cancellable);
+  g_free (self->port);
   g_free (self->path);
   g_free (self);
 }
 
-static const StBackendClass st_rom_class = {
+static const StPassiveOps st_rom_ops = {
   .name = "stm32-rom",
-  .open = st_rom_open,
-  .identify = st_rom_identify,
-  .keygen = NULL,          /* passive: the station makes the key */
-  .put_key = st_rom_put_key,
-  .write = st_rom_write,
-  .read = st_rom_read,
-  .sign = NULL,            /* passive: the read-back in COMMIT is the proof */
-  .commit = st_rom_commit,
-  .abort = st_rom_abort,
-  .close = st_rom_close,
-  .free = st_rom_free,
-  .flash_image = st_rom_flash_image,
-  .set_product_serial = st_rom_set_product_serial,
+  .max_payload = ST_ROM_BLOCK,
+  .open = st_rom_port_open,
+  .close = st_rom_port_close,
+  .is_open = st_rom_port_is_open,
+  .identify = st_rom_port_identify,
+  .read = st_rom_port_read,
+  .write = st_rom_port_write,
+  .erase = st_rom_port_erase,
+  .go = st_rom_port_go,
+  .update_counters = st_rom_port_update_counters,
+  .free = st_rom_port_free,
 };
 
 StBackend *
@@ -1090,7 +670,6 @@ st_stm32_rom_backend_new (const char *port, const char *path, const StLinkParams
                           GCancellable *cancellable, GError **error)
 {
   guint speed = 0;
-  StRomBackend *self = NULL;
   StLinkParams p;
   if (params != NULL)
     p = *params;
@@ -1098,22 +677,29 @@ st_stm32_rom_backend_new (const char *port, const char *path, const StLinkParams
     st_link_params_init_defaults (&p);
   if (!st_serial_baud_to_speed (p.baud != 0 ? p.baud : 115200, &speed, error))
     return NULL;
-  self = g_new0 (StRomBackend, 1);
-  st_backend_init (&self->parent, &st_rom_class, port, &p, cancellable);
+  StBackend *backend = st_passive_backend_new (port, &p, cancellable, &st_rom_ops, g_new0 (StRomPort, 1));
+  StRomPort *self = st_passive_backend_get_link (backend, &st_rom_ops);
   self->path = g_strdup (path);
-  return &self->parent;
+  self->port = g_strdup (port);
+  self->baud = backend->params.baud;
+  self->timeout_ms = backend->params.timeout_ms;
+  self->retries = backend->params.retries;
+  self->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
+  return backend;
 }
 
 gboolean
 st_stm32_rom_backend_was_fresh (StBackend *backend)
 {
-  g_return_val_if_fail (backend != NULL && backend->klass == &st_rom_class, FALSE);
-  return st_rom_self (backend)->fresh;
+  StRomPort *self = st_passive_backend_get_link (backend, &st_rom_ops);
+  g_return_val_if_fail (self != NULL, FALSE);
+  return self->fresh;
 }
 
 StRomLink *
 st_stm32_rom_backend_get_link (StBackend *backend)
 {
-  g_return_val_if_fail (backend != NULL && backend->klass == &st_rom_class, NULL);
-  return st_rom_self (backend)->link;
+  StRomPort *self = st_passive_backend_get_link (backend, &st_rom_ops);
+  g_return_val_if_fail (self != NULL, NULL);
+  return self->link;
 }

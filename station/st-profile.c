@@ -31,7 +31,7 @@ static const char *const keys_serial[] = { "format", NULL };
 static const char *const keys_device[] = { "lock", NULL };
 static const char *const keys_link[] = {
   "baud", "timeout-ms", "keygen-timeout-ms", "commit-timeout-ms", "retries",
-  "blob-address", "blob-area-size", "uid-address", "uid-length", NULL
+  "blob-address", "blob-area-size", "uid-address", "uid-length", "go-address", NULL
 };
 static const char *const keys_firmware[] = { "image", "address", "sha256", NULL };
 
@@ -1201,6 +1201,22 @@ parse_link_group (const Ctx *ctx, StProfile *p, GError **error)
         *(guint32 *) (void *) field = (guint32) v;
       else
         *(guint *) (void *) field = (guint) v;
+    }
+  /* Passive backends: start the application after the commit. */
+  if (has_key (ctx, "link", "go-address"))
+    {
+      guint64 v = 0;
+      if (!get_uint (ctx, "link", "go-address", 0, G_MAXUINT32, TRUE, &v, error))
+        return FALSE;
+      if ((v & 3) != 0)
+        {
+          ctx_error (ctx, error, "[link] go-address=0x%08" G_GINT64_MODIFIER "x is not allowed; give "
+                     "the application's vector table, a 4-aligned flash address such as 0x08000000",
+                     v);
+          return FALSE;
+        }
+      p->link.go = TRUE;
+      p->link.go_address = (guint32) v;
     }
   return TRUE;
 }

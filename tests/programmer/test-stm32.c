@@ -874,6 +874,31 @@ test_profile_firmware (void)
   g_assert_cmphex (plain->link.blob_address, ==, AREA);
   g_assert_cmpuint (plain->link.blob_area_size, ==, AREA_SIZE);
   g_assert_cmpint (plain->key_mode, ==, ST_KEY_MODE_STATION_KEY);
+  g_assert_false (plain->link.go);
+
+  /* [link] go-address: GO after the commit; a 4-aligned address. */
+  g_autofree gchar *go = g_strconcat (text, "", NULL);
+  gchar *at = strstr (go, "uid-length = 12\n");
+  g_assert_nonnull (at);
+  for (guint round = 0; round < 2; round++)
+    {
+      g_autofree gchar *with = g_strdup_printf ("%.*sgo-address = %s\n%s", (int) (at - go), go,
+                                                round == 0 ? "0x08000000" : "0x08000002", at);
+      g_autoptr(StProfile) p = st_profile_load_from_data (with, strlen (with), "go", &error);
+      if (round == 0)
+        {
+          g_assert_no_error (error);
+          g_assert_true (p->link.go);
+          g_assert_cmphex (p->link.go_address, ==, 0x08000000);
+        }
+      else
+        {
+          g_assert_null (p);
+          g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+          g_assert_nonnull (strstr (error->message, "go-address"));
+          g_clear_error (&error);
+        }
+    }
 
   g_autofree gchar *dir = g_dir_make_tmp ("st-fw-XXXXXX", &error);
   g_autofree gchar *img = g_build_filename (dir, "fw.bin", NULL);
