@@ -1439,27 +1439,36 @@ st_db_cert_reserve (StDb *db, gint64 unit_id, const char *issuer, const char *se
   return id;
 }
 
+/* A (text, integer, text) row by the id of a @thing ("unit",
+ * "certificate"): the states of a unit and of its certificate. */
+static gboolean
+st_db_w_states (StDbConn *c, const char *sql, const char *thing, gint64 id, gchar **s0,
+                gint64 *i1, gchar **s2, GError **error)
+{
+  gboolean row = FALSE;
+  g_autofree gchar *what = g_strdup_printf ("cannot read the %s", thing);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c, sql, what, &row, error, "i", id);
+  if (stmt == NULL)
+    return FALSE;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no %s %" G_GINT64_FORMAT, thing, id);
+      return FALSE;
+    }
+  *s0 = st_db_col_text (stmt, 0);
+  *i1 = sqlite3_column_int64 (stmt, 1);
+  *s2 = st_db_col_text (stmt, 2);
+  return TRUE;
+}
+
 /* The certificate's and its unit's states. */
 static gboolean
 st_db_w_cert_states (StDbConn *c, gint64 cert_id, gchar **cert_state, gint64 *unit_id,
                      gchar **unit_state, GError **error)
 {
-  gboolean row = FALSE;
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
-      "SELECT c.state, c.unit_id, u.state FROM certificates c JOIN units u ON u.id = c.unit_id"
-      " WHERE c.id = ?",
-      "cannot read the certificate", &row, error, "i", cert_id);
-  if (stmt == NULL)
-    return FALSE;
-  if (!row)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no certificate %" G_GINT64_FORMAT, cert_id);
-      return FALSE;
-    }
-  *cert_state = st_db_col_text (stmt, 0);
-  *unit_id = sqlite3_column_int64 (stmt, 1);
-  *unit_state = st_db_col_text (stmt, 2);
-  return TRUE;
+  return st_db_w_states (c, "SELECT c.state, c.unit_id, u.state FROM certificates c"
+                         " JOIN units u ON u.id = c.unit_id WHERE c.id = ?",
+                         "certificate", cert_id, cert_state, unit_id, unit_state, error);
 }
 
 typedef struct {
@@ -1517,22 +1526,9 @@ static gboolean
 st_db_w_unit_states (StDbConn *c, gint64 unit_id, gchar **unit_state, gint64 *cert_id,
                      gchar **cert_state, GError **error)
 {
-  gboolean row = FALSE;
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
-      "SELECT u.state, coalesce (c.id, 0), c.state FROM units u"
-      " LEFT JOIN certificates c ON c.unit_id = u.id WHERE u.id = ?",
-      "cannot read the unit", &row, error, "i", unit_id);
-  if (stmt == NULL)
-    return FALSE;
-  if (!row)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no unit %" G_GINT64_FORMAT, unit_id);
-      return FALSE;
-    }
-  *unit_state = st_db_col_text (stmt, 0);
-  *cert_id = sqlite3_column_int64 (stmt, 1);
-  *cert_state = st_db_col_text (stmt, 2);
-  return TRUE;
+  return st_db_w_states (c, "SELECT u.state, coalesce (c.id, 0), c.state FROM units u"
+                         " LEFT JOIN certificates c ON c.unit_id = u.id WHERE u.id = ?",
+                         "unit", unit_id, unit_state, cert_id, cert_state, error);
 }
 
 static gboolean
