@@ -205,8 +205,8 @@ st_passive_identify (StBackend *backend, StDeviceInfo *info, GError **error)
                    uid_len, ST_UID_MAX);
       return FALSE;
     }
-  /* The blob first, the uid last (a simulated operator swaps the device
-   * after the closing uid read of a unit). */
+  /* The blob first, the uid last (the simulators take the closing uid read
+   * of a unit as its end: GO, or the operator's swap, comes next). */
   blob = st_passive_read_blob (self, &local);
   if (blob == NULL && !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND) &&
       !g_error_matches (local, ST_ERROR, ST_ERROR_INVALID_DATA))

@@ -142,8 +142,9 @@ struct _StSimDap {
   gboolean present;
   guint n_presented;
   gint64 empty_until;
-  gboolean leaving;         /* finished: leaves after the current command */
+  gboolean leaving;         /* leaves after the current command */
   gboolean faulty;
+  GArray *devices;          /* StSimDapDevice, one per device presented */
 
   /* SWJ-DP */
   gboolean swd;             /* switched to SWD by the JTAG-to-SWD sequence */
@@ -227,6 +228,35 @@ st_dap_system_reset (StSimDap *self)
   memset (self->dbgmcu, 0, sizeof self->dbgmcu);
 }
 
+/* The record of the device in the socket (NULL when none). */
+static StSimDapDevice *
+st_dap_device (StSimDap *self)
+{
+  if (!self->present || self->devices->len == 0)
+    return NULL;
+  return &g_array_index (self->devices, StSimDapDevice, self->devices->len - 1);
+}
+
+/* A system reset the host asked for (AIRCR SYSRESETREQ, DAP_ResetTarget,
+ * nRESET): counted; after the closing identify it starts the application
+ * and the operator takes the device out. */
+static void
+st_dap_reset_requested (StSimDap *self)
+{
+  StSimDapDevice *d = st_dap_device (self);
+  st_dap_system_reset (self);
+  if (d == NULL)
+    return;
+  d->n_resets++;
+  if (d->closed && !d->started)
+    {
+      d->started = TRUE;
+      self->leaving = TRUE;
+      g_debug ("cmsis-dap %s: device %u reset after its closing identify: its application runs",
+               self->serial, self->n_presented);
+    }
+}
+
 static void
 st_dap_present (StSimDap *self)
 {
@@ -234,6 +264,9 @@ st_dap_present (StSimDap *self)
   guint8 uid[ST_SIM_MCU_UID_LEN];
   st_sim_mcu_make_uid (self->config.seed, index, self->rand_uid, uid);
   st_sim_mcu_reset (self->mcu, uid);
+  StSimDapDevice rec = { 0 };
+  memcpy (rec.uid, uid, sizeof rec.uid);
+  g_array_append_val (self->devices, rec);
   self->present = TRUE;
   self->leaving = FALSE;
   self->faulty = self->config.fault_unit == 0 || self->config.fault_unit == index + 1;
@@ -485,7 +518,11 @@ st_dap_bus_read (StSimDap *self, guint32 addr, guint32 *value)
           w == self->flip_address)
         *value ^= 1;
       if (w == t->uid_address + t->uid_length - 4 && st_sim_mcu_get_changed (self->mcu) != 0)
-        self->leaving = TRUE;   /* the station's closing identify */
+        {
+          StSimDapDevice *d = st_dap_device (self);
+          if (d != NULL)
+            d->closed = TRUE;   /* the station's closing identify: GO or a swap next */
+        }
       return TRUE;
     }
   if (w >= FLASH_IF && w < FLASH_IF + 0x400)
@@ -574,7 +611,7 @@ st_dap_bus_write (StSimDap *self, guint32 addr, guint32 v, guint size)
   if (w == SCS_AIRCR && size == 4)
     {
       if ((v >> 16) == 0x05FAu && (v & (1u << 2)))
-        st_dap_system_reset (self);   /* SYSRESETREQ */
+        st_dap_reset_requested (self);   /* SYSRESETREQ */
       return TRUE;
     }
   if (st_dap_in_ppb (w) || (w >= 0x40000000u && w < 0x60000000u))
@@ -1112,12 +1149,18 @@ st_dap_command (StSimDap *self, StDapPacket *p)
         return st_dap_status (p, DAP_OK);
       }
     case DAP_RESET_TARGET:
-      if (p->max < 3)
-        return 0;
-      p->resp[0] = DAP_RESET_TARGET;
-      p->resp[1] = DAP_OK;
-      p->resp[2] = 0;   /* no device-specific reset sequence */
-      return 3;
+      {
+        if (p->max < 3)
+          return 0;
+        /* The probe's reset sequence: nRESET pulsed, the target restarts. */
+        gboolean target = self->present && !st_dap_has (self, ST_SIM_DAP_FAULT_NO_TARGET);
+        if (target)
+          st_dap_reset_requested (self);
+        p->resp[0] = DAP_RESET_TARGET;
+        p->resp[1] = DAP_OK;
+        p->resp[2] = target ? 1 : 0;   /* Execute: a reset sequence ran */
+        return 3;
+      }
     case DAP_SWJ_PINS:
       {
         if (p->len < 7)
@@ -1129,7 +1172,7 @@ st_dap_command (StSimDap *self, StDapPacket *p)
           {
             self->nreset_low = FALSE;
             if (self->present)
-              st_dap_system_reset (self);   /* nRESET pulsed: the target restarts */
+              st_dap_reset_requested (self);   /* nRESET pulsed: the target restarts */
           }
         guint8 in = 0x80 | 0x02 | (sel & 0x01 ? (out & 0x01) : 0);
         return st_dap_status (p, in);
@@ -1158,6 +1201,33 @@ st_dap_command (StSimDap *self, StDapPacket *p)
     }
 }
 
+/* Whether @p starts a new session with a finished device in the socket:
+ * DAP_Connect, or an SWJ sequence holding a line reset (>= 50 ones,
+ * counting those already clocked). */
+static gboolean
+st_dap_starts_session (StSimDap *self, const StDapPacket *p)
+{
+  StSimDapDevice *d = st_dap_device (self);
+  if (d == NULL || !d->closed || d->started || p->len < 1)
+    return FALSE;
+  if (p->req[0] == DAP_CONNECT)
+    return TRUE;
+  if (p->req[0] != DAP_SWJ_SEQUENCE || p->len < 2 || !self->connected)
+    return FALSE;
+  guint bits = p->req[1] == 0 ? 256 : p->req[1];
+  if (p->len < 2 + (gsize) (bits + 7) / 8)
+    return FALSE;   /* refused: not clocked out */
+  guint ones = self->ones;
+  for (guint b = 0; b < bits; b++)
+    {
+      if (!((p->req[2 + b / 8] >> (b % 8)) & 1u))
+        ones = 0;
+      else if (++ones == 50)
+        return TRUE;   /* as st_dap_swj_bit counts a line reset */
+    }
+  return FALSE;
+}
+
 gsize
 st_sim_dap_process (StSimDap *self, const guint8 *req, gsize len, guint8 *resp, gsize resp_max)
 {
@@ -1171,6 +1241,12 @@ st_sim_dap_process (StSimDap *self, const guint8 *req, gsize len, guint8 *resp, 
     .max = MIN (resp_max, (gsize) ST_SIM_DAP_PACKET_SIZE),
   };
   g_mutex_lock (&self->lock);
+  if (st_dap_starts_session (self, &p))
+    {
+      /* A new session with a finished device: the operator has swapped it
+       * already; the packet reaches what is in the socket now. */
+      st_dap_leave (self);
+    }
   st_dap_update_socket (self);
   gsize n = st_dap_command (self, &p);
   if (self->leaving)
@@ -1217,6 +1293,7 @@ st_sim_dap_new (const StSimDapConfig *config, const char *serial, GError **error
   self->mcu = st_sim_mcu_new (self->t);
   self->rand_uid = g_rand_new_with_seed (config->seed);
   self->rand_fault = g_rand_new_with_seed (config->seed ^ 0x9E3779B9u);
+  self->devices = g_array_new (FALSE, TRUE, sizeof (StSimDapDevice));
   self->wait_retry = 100;
   self->match_retry = 0;
   self->match_mask = 0xFFFFFFFFu;
@@ -1232,6 +1309,7 @@ st_sim_dap_free (StSimDap *self)
   st_sim_mcu_free (self->mcu);
   g_rand_free (self->rand_uid);
   g_rand_free (self->rand_fault);
+  g_array_unref (self->devices);
   g_free (self->serial);
   g_mutex_clear (&self->lock);
   g_free (self);
@@ -1279,4 +1357,16 @@ st_sim_dap_is_present (StSimDap *self)
   gboolean present = self->present;
   g_mutex_unlock (&self->lock);
   return present;
+}
+
+gboolean
+st_sim_dap_get_device (StSimDap *self, guint index, StSimDapDevice *device)
+{
+  g_return_val_if_fail (self != NULL && device != NULL, FALSE);
+  g_mutex_lock (&self->lock);
+  gboolean ok = index < self->devices->len;
+  if (ok)
+    *device = g_array_index (self->devices, StSimDapDevice, index);
+  g_mutex_unlock (&self->lock);
+  return ok;
 }

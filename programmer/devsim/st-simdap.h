@@ -64,10 +64,19 @@
  *
  * Devices are swapped like the other simulators: a device is finished once
  * its flash was changed and the host then read its uid again (the word at
- * 0x1FFF7A18, the last one of the uid), after the command that read it; the probe then
- * sees no target (SWD answers no ACK) for swap_delay_ms, then the next
- * device (new uid from the seed, erased flash). After @units devices there
- * is no target. */
+ * 0x1FFF7A18, the last one of the uid). A finished device stays behind the
+ * probe, answering as before, until either
+ * - the host starts its application (GO): a write of AIRCR with
+ *   SYSRESETREQ, DAP_ResetTarget (which answers Execute 1) or an nRESET
+ *   pulse through DAP_SWJ_Pins; the device records it (st_sim_dap_get_device:
+ *   started) and leaves after that command; or
+ * - the host starts a new session with it: DAP_Connect, or an SWJ sequence
+ *   holding a line reset (>= 50 ones): the operator has swapped it already,
+ *   so it leaves before that command, which reaches what is in the socket.
+ * Once a device has left the probe sees no target (SWD answers no ACK) for
+ * swap_delay_ms, then the next device (new uid from the seed, erased flash).
+ * After @units devices there is no target. A reset before the closing
+ * identify restarts the device, as on the real part, and is only counted. */
 #pragma once
 
 #include <glib.h>
@@ -98,6 +107,14 @@ typedef struct {
 
 typedef struct _StSimDap StSimDap;
 
+/* What a presented device saw, for tests. */
+typedef struct {
+  guint8 uid[12];
+  gboolean closed;          /* its flash changed, then the host read its uid again */
+  guint n_resets;           /* system resets requested (AIRCR SYSRESETREQ, DAP_ResetTarget, nRESET) */
+  gboolean started;         /* a reset after the closing identify started its application (GO) */
+} StSimDapDevice;
+
 StSimDap *st_sim_dap_new (const StSimDapConfig *config, const char *serial, GError **error);
 void st_sim_dap_free (StSimDap *dap);
 /* One DAP command packet in @req (@len bytes); writes the response to @resp
@@ -108,6 +125,9 @@ gsize st_sim_dap_process (StSimDap *dap, const guint8 *req, gsize len,
 /* For tests: devices presented so far, and a copy of @len bytes of the
  * current device's memory at @address (FALSE outside the map). */
 guint st_sim_dap_get_n_presented (StSimDap *dap);
+/* A copy of the record of device @index (0-based, in the order presented);
+ * FALSE when fewer devices were presented. */
+gboolean st_sim_dap_get_device (StSimDap *dap, guint index, StSimDapDevice *device);
 gboolean st_sim_dap_peek (StSimDap *dap, guint32 address, guint8 *buf, gsize len);
 /* "wait", "fault", "flash-error", "readback-differs", "no-target"; 0 when unknown. */
 guint32 st_sim_dap_fault_from_string (const char *name);

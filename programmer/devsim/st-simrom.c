@@ -33,6 +33,8 @@ typedef struct {
   gchar *uid_hex;
   guint64 bytes_rx, bytes_tx;
   guint syncs, writes, erases;
+  gboolean went;            /* GO executed: the application was started */
+  guint32 go_address;       /* its address */
   GHashTable *sectors;      /* sector index -> GBytes, trailing 0xFF trimmed */
 } StRomRecord;
 
@@ -52,6 +54,7 @@ struct _StSimRom {
   StRomRecord *rec;
   gboolean faulty;
   StSimMcu *mcu;            /* flash, SRAM, OTP/uid, system memory */
+  gboolean closed;          /* flash changed, then the uid read: done, GO or a new session next */
   gboolean leaving;
 
   /* The bootloader. */
@@ -121,6 +124,7 @@ st_rom_present (StSimRom *self, StRomRecord *from)
 {
   guint index = self->n_presented++;
   self->present = TRUE;
+  self->closed = FALSE;
   self->leaving = FALSE;
   self->st = S_AUTOBAUD;
   self->have = 0;
@@ -316,8 +320,13 @@ st_rom_address (StSimRom *self, GByteArray *out)
     }
   else
     {
-      /* GO: the application starts; the bootloader is gone until reset. */
+      /* GO: the application starts; the bootloader is gone until reset,
+       * and the operator takes the device out. */
       st_rom_final (self, out, ACK);
+      self->rec->went = TRUE;
+      self->rec->go_address = self->addr;
+      g_debug ("stm32-rom: device %u (uid %s) jumps to 0x%08x", self->n_presented,
+               self->rec->uid_hex, self->addr);
       self->st = S_GONE;
       self->leaving = TRUE;
     }
@@ -356,7 +365,15 @@ st_rom_read (StSimRom *self, GByteArray *out)
   const StTarget *t = self->t;
   if (st_sim_mcu_get_changed (self->mcu) != 0 && self->addr <= t->uid_address &&
       (guint64) self->addr + n >= (guint64) t->uid_address + t->uid_length)
-    self->leaving = TRUE;   /* the station's closing identify */
+    {
+      /* The station's closing identify: GO or a swap next. The unit's flash
+       * is final: on disk now, whatever ends this process. */
+      gboolean first = !self->closed;
+      self->closed = TRUE;
+      g_autoptr(GError) error = NULL;
+      if (first && !st_sim_rom_save (self, &error))
+        g_warning ("stm32-rom: %s", error->message);
+    }
 }
 
 static void
@@ -432,6 +449,13 @@ st_rom_erase (StSimRom *self, GByteArray *out)
 static void
 st_rom_push (StSimRom *self, guint8 b, GByteArray *out)
 {
+  if (self->closed && self->st == S_CMD && b == 0x7f)
+    {
+      /* A new session with a finished device: the operator has swapped it
+       * already; the byte reaches an empty socket. */
+      self->leaving = TRUE;
+      return;
+    }
   self->rec->bytes_rx++;
   switch (self->st)
     {
@@ -580,6 +604,11 @@ st_sim_rom_save (StSimRom *self, GError **error)
       json_builder_add_int_value (b, r->writes);
       json_builder_set_member_name (b, "erases");
       json_builder_add_int_value (b, r->erases);
+      json_builder_set_member_name (b, "go_address");
+      if (r->went)
+        json_builder_add_int_value (b, r->go_address);
+      else
+        json_builder_add_null_value (b);
       json_builder_set_member_name (b, "sectors");
       json_builder_begin_array (b);
       for (guint s = 0; s < self->t->n_sectors; s++)
@@ -644,6 +673,22 @@ st_rom_load (StSimRom *self, GError **error)
       r->syncs = (guint) json_object_get_int_member_with_default (d, "syncs", 0);
       r->writes = (guint) json_object_get_int_member_with_default (d, "writes", 0);
       r->erases = (guint) json_object_get_int_member_with_default (d, "erases", 0);
+      JsonNode *go = json_object_get_member (d, "go_address");
+      if (go != NULL && !JSON_NODE_HOLDS_NULL (go))
+        {
+          gint64 a = JSON_NODE_HOLDS_VALUE (go) && json_node_get_value_type (go) == G_TYPE_INT64
+                       ? json_node_get_int (go) : -1;
+          if (a < 0 || a > G_MAXUINT32)
+            {
+              st_rom_record_free (r);
+              g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           "%s: device %u has a go_address that is not a 32-bit address or null",
+                           self->state_file, i + 1);
+              return FALSE;
+            }
+          r->went = TRUE;
+          r->go_address = (guint32) a;
+        }
       g_ptr_array_add (self->records, r);
       JsonArray *secs = json_object_has_member (d, "sectors") ? json_object_get_array_member (d, "sectors") : NULL;
       for (guint s = 0; secs != NULL && s < json_array_get_length (secs); s++)

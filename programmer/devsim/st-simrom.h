@@ -21,9 +21,16 @@
  *
  * The socket presents devices one after another. A device is finished once
  * its flash was changed (ERASE or WRITE executed) and then the station read
- * its uid again (the station's closing identify), or it was sent GO; after
- * that the socket is silent for swap_delay_ms, then the next device (fresh
- * uid, erased flash, not synchronised) is there. After @units devices the
+ * its uid again (the station's closing identify). A finished device stays in
+ * the socket, answering commands, until either
+ * - GO arrives (a valid GO command, ACKed): the application starts, the
+ *   device records the address (state file: "go_address") and leaves; or
+ * - a 0x7F sync byte arrives where a command is expected: the station
+ *   starts a new session, so the operator has swapped the device already;
+ *   it leaves and the byte reaches the empty socket (no answer).
+ * GO also takes out a device that is not finished. After a device leaves
+ * the socket is silent for swap_delay_ms, then the next device (fresh uid,
+ * erased flash, not synchronised) is there. After @units devices the
  * socket stays silent. */
 #pragma once
 
@@ -45,8 +52,10 @@ typedef struct {
   guint32 faults;           /* StSimRomFault bits */
   guint fault_unit;         /* 0: every device has the faults; N: only the N-th (1-based) */
   guint swap_delay_ms;      /* silence between two devices */
-  const char *state_file;   /* NULL, or JSON rewritten when a device leaves and at the end:
-                             * per device the uid, bytes received and sent, syncs, and
+  const char *state_file;   /* NULL, or JSON rewritten when a device is finished (its
+                             * closing identify), when it leaves, and at the end:
+                             * per device the uid, bytes received and sent, syncs, writes,
+                             * erases, "go_address" (the GO it executed, or null) and
                              * the contents of every flash sector it changed */
   guint present;            /* with state_file: put device N (1-based) of the file back,
                              * with its flash, and no device after it */

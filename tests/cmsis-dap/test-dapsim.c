@@ -724,10 +724,48 @@ read_uid (Host *h, guint8 uid[12])
     put32 (uid + 4 * i, mem_read (h, 0x1FFF7A10 + 4 * i));
 }
 
+/* Programs a word of the credential sector, then reads the uid again: the
+ * station's closing identify, after which the device is finished. */
+static void
+finish_unit (Host *h, guint8 uid[12])
+{
+  flash_unlock (h);
+  g_assert_cmphex (mem_write (h, FLASH_CR, 0x201), ==, 0x01);
+  g_assert_cmphex (mem_write (h, 0x0800C000, 0x0), ==, 0x01);
+  flash_wait (h, NULL);
+  read_uid (h, uid);
+}
+
+static StSimDapDevice
+device_record (StSimDap *dap, guint index)
+{
+  StSimDapDevice d;
+  g_assert_true (st_sim_dap_get_device (dap, index, &d));
+  return d;
+}
+
+/* The device has left: no target now, the next one after the swap delay. */
+static void
+expect_swap (Host *h, StSimDap *dap, guint n_before)
+{
+  guint32 v = 0;
+  g_assert_cmphex (dp_read (h, 0, &v), ==, 0x07);   /* nobody there */
+  g_assert_false (st_sim_dap_is_present (dap));
+  while (!st_sim_dap_is_present (dap))
+    g_usleep (5000);
+  g_assert_cmpuint (st_sim_dap_get_n_presented (dap), ==, n_before + 1);
+  /* The next device powers up in JTAG mode with erased flash. */
+  g_assert_cmphex (dp_read (h, 0, &v), ==, 0x07);
+  host_attach (h);
+  g_assert_cmphex (mem_read (h, 0x0800C000), ==, 0xFFFFFFFF);
+}
+
+/* The swap rule: a finished device (flash changed, then its uid read) stays
+ * until GO (a system reset) or a new session (line reset, DAP_Connect). */
 static void
 test_device_swap (void)
 {
-  StSimDapConfig cfg = { .units = 2, .seed = 12, .swap_delay_ms = 30 };
+  StSimDapConfig cfg = { .units = 4, .seed = 12, .swap_delay_ms = 30 };
   g_autoptr(GError) error = NULL;
   g_autoptr(StSimDap) dap = st_sim_dap_new (&cfg, "SWAP1", &error);
   g_assert_no_error (error);
@@ -740,35 +778,75 @@ test_device_swap (void)
   read_uid (&h, again);
   g_assert_cmpmem (uid1, 12, again, 12);
   g_assert_cmpuint (st_sim_dap_get_n_presented (dap), ==, 1);
-  flash_unlock (&h);
-  g_assert_cmphex (mem_write (&h, FLASH_CR, 0x201), ==, 0x01);
-  g_assert_cmphex (mem_write (&h, 0x0800C000, 0x0), ==, 0x01);
-  flash_wait (&h, NULL);
-  read_uid (&h, again);   /* the closing identify: the device leaves */
+  g_assert_false (device_record (dap, 0).closed);
+  finish_unit (&h, again);
   g_assert_cmpmem (uid1, 12, again, 12);
+  StSimDapDevice d = device_record (dap, 0);
+  g_assert_true (d.closed);
+  g_assert_false (d.started);
+  g_assert_cmpmem (d.uid, 12, uid1, 12);
+  /* Finished, it stays and answers: a GO could follow. */
   guint32 v = 0;
-  g_assert_cmphex (dp_read (&h, 0, &v), ==, 0x07);   /* nobody there */
-  g_assert_false (st_sim_dap_is_present (dap));
-  while (!st_sim_dap_is_present (dap))
-    g_usleep (5000);
-  g_assert_cmpuint (st_sim_dap_get_n_presented (dap), ==, 2);
-  /* The next device powers up in JTAG mode with erased flash. */
-  g_assert_cmphex (dp_read (&h, 0, &v), ==, 0x07);
-  host_attach (&h);
+  g_assert_cmphex (dp_read (&h, 0, &v), ==, 0x01);
+  read_uid (&h, again);
+  g_assert_cmpmem (uid1, 12, again, 12);
+  g_assert_true (st_sim_dap_is_present (dap));
+  g_assert_cmpuint (st_sim_dap_get_n_presented (dap), ==, 1);
+
+  /* 1: a line reset starts a new session: the operator has swapped it. */
+  host_line_reset (&h);
+  expect_swap (&h, dap, 1);
+  d = device_record (dap, 0);
+  g_assert_false (d.started);
+  g_assert_cmpuint (d.n_resets, ==, 0);
   read_uid (&h, uid2);
   g_assert_cmpmem (uid2, 4, uid1, 4);        /* same seed */
   g_assert_cmphex (get32 (uid2 + 4), ==, 2); /* next index */
-  g_assert_cmphex (mem_read (&h, 0x0800C000), ==, 0xFFFFFFFF);
-  /* After the last unit: no target any more. */
-  flash_unlock (&h);
-  g_assert_cmphex (mem_write (&h, FLASH_CR, 0x201), ==, 0x01);
-  g_assert_cmphex (mem_write (&h, 0x0800C000, 0x0), ==, 0x01);
-  flash_wait (&h, NULL);
-  read_uid (&h, again);
+
+  /* 2: a system reset before the closing identify restarts the device and
+   * is counted; the device stays. After it, AIRCR SYSRESETREQ is GO. */
+  g_assert_cmphex (mem_write (&h, 0xE000ED0C, 0x05FA0004), ==, 0x01);
+  g_assert_true (st_sim_dap_is_present (dap));
+  g_assert_cmpuint (device_record (dap, 1).n_resets, ==, 1);
+  g_assert_false (device_record (dap, 1).started);
+  /* Without the VECTKEY it is no reset request. */
+  g_assert_cmphex (mem_write (&h, 0xE000ED0C, 0x00000004), ==, 0x01);
+  g_assert_cmpuint (device_record (dap, 1).n_resets, ==, 1);
+  finish_unit (&h, again);
+  g_assert_cmpmem (uid2, 12, again, 12);
+  g_assert_cmphex (mem_write (&h, 0xE000ED0C, 0x05FA0004), ==, 0x01);
+  d = device_record (dap, 1);
+  g_assert_true (d.closed);
+  g_assert_true (d.started);
+  g_assert_cmpuint (d.n_resets, ==, 2);
+  expect_swap (&h, dap, 2);
+
+  /* 3: DAP_Connect starts a new session too. */
+  finish_unit (&h, again);
+  const guint8 conn[] = { 0x02, 0x01 };
+  host_simple (&h, conn, sizeof conn, 0x01);
+  g_assert_false (device_record (dap, 2).started);
+  g_assert_cmpuint (device_record (dap, 2).n_resets, ==, 0);
+  expect_swap (&h, dap, 3);
+
+  /* 4: DAP_ResetTarget after the closing identify is GO; it answers that a
+   * reset sequence ran. */
+  finish_unit (&h, again);
+  const guint8 reset[] = { 0x0A };
+  host_cmd (&h, reset, sizeof reset);
+  g_assert_cmpuint (h.resp_len, ==, 3);
+  g_assert_cmphex (h.resp[1], ==, 0x00);
+  g_assert_cmphex (h.resp[2], ==, 0x01);
+  g_assert_true (device_record (dap, 3).started);
+  g_assert_cmphex (dp_read (&h, 0, &v), ==, 0x07);
+  /* After the last unit: no target any more; DAP_ResetTarget runs nothing. */
   g_usleep (60000);
   host_swd_switch (&h);
   g_assert_cmphex (dp_read (&h, 0, &v), ==, 0x07);
-  g_assert_cmpuint (st_sim_dap_get_n_presented (dap), ==, 2);
+  host_cmd (&h, reset, sizeof reset);
+  g_assert_cmphex (h.resp[2], ==, 0x00);
+  g_assert_cmpuint (st_sim_dap_get_n_presented (dap), ==, 4);
+  g_assert_false (st_sim_dap_get_device (dap, 4, &d));
 }
 
 static void

@@ -129,8 +129,8 @@ test_provision (void)
   g_autoptr(GError) error = NULL;
   g_assert_true (st_backend_open (be, &error));
   g_assert_no_error (error);
-  /* GO after the closing identify: best effort, never a failure (the
-   * simulated operator takes the device out at that identify). */
+  /* GO after the closing identify: a system reset that starts the
+   * application; then the simulated operator takes the device out. */
   be->params.go = TRUE;
   be->params.go_address = 0x08000000;
   Creds c;
@@ -167,6 +167,9 @@ test_provision (void)
   g_assert_no_error (error);
   g_assert_cmpint (after.state, ==, ST_DEVICE_STATE_PROVISIONED);
   g_assert_cmpmem (after.uid, after.uid_len, info.uid, info.uid_len);
+  StSimDapDevice dev;
+  g_assert_true (st_sim_dap_get_device (sim, 0, &dev));
+  g_assert_true (dev.started);
   guint64 per_unit = st_cmsis_dap_backend_get_n_packets (be) - p0;
   g_test_message ("DAP packets for one unit (identify, erase, program, read back, identify): %"
                   G_GUINT64_FORMAT, per_unit);
@@ -201,6 +204,72 @@ test_provision (void)
   g_assert_true (st_backend_abort (be, &error));
   g_assert_false (st_backend_commit (be, FALSE, &error));
   g_assert_error (error, ST_ERROR, ST_ERROR_BUSY);
+  creds_clear (&c);
+}
+
+/* [link] go-address: after a unit's closing identify the backend resets the
+ * device (AIRCR SYSRESETREQ) and the simulator records it; without it no
+ * reset is requested and the device stays until the next session. */
+static void
+test_go (void)
+{
+  g_autoptr(StDapTestbed) tb = testbed_new ();
+  if (tb == NULL)
+    return;
+  StSimDap *sim = probe_add (tb, "GO-1", 0x60600001, 0, 2);
+  g_autoptr(StBackend) be = backend_new ("GO-1");
+  g_autoptr(GError) error = NULL;
+  g_assert_true (st_backend_open (be, &error));
+  g_assert_no_error (error);
+  Creds c;
+  creds_init (&c);
+  for (guint unit = 0; unit < 2; unit++)
+    {
+      gboolean go = unit == 0;
+      be->params.go = go;
+      be->params.go_address = go ? 0x08000000 : 0;
+      /* The second device comes after the swap delay. */
+      StDeviceInfo info = { 0 };
+      gboolean ok = FALSE;
+      for (guint i = 0; i < 200 && !ok; i++)
+        {
+          g_clear_error (&error);
+          ok = provision (be, &c, &info, &error);
+          if (!ok)
+            {
+              g_assert_error (error, ST_ERROR, ST_ERROR_TIMED_OUT);
+              g_usleep (10000);
+            }
+        }
+      g_assert_true (ok);
+      g_assert_no_error (error);
+      StSimDapDevice dev;
+      g_assert_true (st_sim_dap_get_device (sim, unit, &dev));
+      g_assert_cmpmem (dev.uid, sizeof dev.uid, info.uid, info.uid_len);
+      g_assert_false (dev.closed);
+      g_assert_cmpuint (dev.n_resets, ==, 0);   /* nothing before the closing identify */
+
+      StDeviceInfo after = { 0 };
+      g_assert_true (st_backend_identify (be, &after, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (after.state, ==, ST_DEVICE_STATE_PROVISIONED);
+      g_assert_true (st_sim_dap_get_device (sim, unit, &dev));
+      g_assert_true (dev.closed);
+      g_assert_cmpint (dev.started, ==, go);
+      g_assert_cmpuint (dev.n_resets, ==, go ? 1 : 0);
+      g_assert_cmpuint (st_sim_dap_get_n_presented (sim), ==, unit + 1);
+      if (!go)
+        g_assert_true (st_sim_dap_is_present (sim));   /* no GO: it waits for the operator */
+    }
+  /* The next session takes the last device out; no more come. */
+  StDeviceInfo none = { 0 };
+  g_assert_false (st_backend_identify (be, &none, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_TIMED_OUT);
+  g_assert_false (st_sim_dap_is_present (sim));
+  StSimDapDevice last;
+  g_assert_true (st_sim_dap_get_device (sim, 1, &last));
+  g_assert_false (last.started);
+  g_assert_cmpuint (last.n_resets, ==, 0);
   creds_clear (&c);
 }
 
@@ -376,6 +445,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/cmsis-dap/provision", test_provision);
+  g_test_add_func ("/cmsis-dap/go", test_go);
   g_test_add_func ("/cmsis-dap/tar-boundary", test_tar_boundary);
   g_test_add_func ("/cmsis-dap/wait-fault", test_wait_fault);
   g_test_add_func ("/cmsis-dap/failures", test_failures);

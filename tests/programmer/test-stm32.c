@@ -640,6 +640,96 @@ test_backend_faults (void)
   sim_stop (empty);
 }
 
+/* [link] go-address: after each unit's closing identify the backend sends
+ * GO, and the simulator's state file records the address for every device;
+ * without it none is sent, and each device stays until the next session's
+ * sync takes it out. */
+static void
+test_backend_go (void)
+{
+  g_autoptr(StBlob) want = sample_blob ();
+  for (guint round = 0; round < 2; round++)
+    {
+      gboolean go = round == 0;
+      g_autoptr(GError) error = NULL;
+      g_test_message ("%s go-address", go ? "with" : "without");
+      g_autofree gchar *dir = g_dir_make_tmp ("st-go-XXXXXX", &error);
+      g_assert_no_error (error);
+      g_autofree gchar *state = g_build_filename (dir, "rom.json", NULL);
+      Sim *sim = sim_start ("--units", "2", "--seed", go ? "4401" : "4402", "--state", state, NULL);
+      g_autoptr(StBackend) be = backend_new (sim->path, 2);
+      be->params.go = go;
+      be->params.go_address = go ? 0x08010000 : 0;
+      g_assert_true (st_backend_open (be, &error));
+      g_assert_no_error (error);
+      guint8 first_uid[12] = { 0 };
+      for (guint unit = 0; unit < 2; unit++)
+        {
+          /* The second device answers after the swap. */
+          StDeviceInfo info = { 0 };
+          gboolean seen = FALSE;
+          for (guint i = 0; i < 20 && !seen; i++)
+            {
+              g_clear_error (&error);
+              seen = st_backend_identify (be, &info, &error);
+              if (!seen)
+                g_assert_error (error, ST_ERROR, ST_ERROR_TIMED_OUT);
+            }
+          g_assert_true (seen);
+          g_assert_true (provision (be, &info, want, &error));
+          g_assert_no_error (error);
+          if (unit == 0)
+            memcpy (first_uid, info.uid, sizeof first_uid);
+          else
+            g_assert_true (memcmp (info.uid, first_uid, sizeof first_uid) != 0);
+          /* The closing identify (GO follows it when configured). */
+          StDeviceInfo after = { 0 };
+          g_assert_true (st_backend_identify (be, &after, &error));
+          g_assert_no_error (error);
+          g_assert_cmpint (after.state, ==, ST_DEVICE_STATE_PROVISIONED);
+          g_assert_cmpmem (after.uid, after.uid_len, info.uid, info.uid_len);
+        }
+      st_backend_close (be);
+      sim_stop (sim);   /* writes the state file */
+
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      g_assert_true (json_parser_load_from_file (parser, state, &error));
+      g_assert_no_error (error);
+      JsonArray *devs = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
+                                                      "devices");
+      g_assert_cmpuint (json_array_get_length (devs), ==, 2);
+      for (guint i = 0; i < 2; i++)
+        {
+          JsonObject *d = json_array_get_object_element (devs, i);
+          g_assert_cmpint (json_object_get_int_member (d, "writes"), >, 0);
+          JsonNode *addr = json_object_get_member (d, "go_address");
+          g_assert_nonnull (addr);
+          if (go)
+            {
+              g_assert_false (JSON_NODE_HOLDS_NULL (addr));
+              g_assert_cmphex (json_node_get_int (addr), ==, 0x08010000);
+            }
+          else
+            g_assert_true (JSON_NODE_HOLDS_NULL (addr));
+        }
+      if (go)
+        {
+          /* The record survives putting the device back (a QA socket), which
+           * loads the file and writes it again. */
+          Sim *qa = sim_start ("--state", state, "--present", "2", NULL);
+          sim_stop (qa);
+          g_autoptr(JsonParser) again = json_parser_new ();
+          g_assert_true (json_parser_load_from_file (again, state, &error));
+          JsonArray *devs2 = json_object_get_array_member (json_node_get_object (json_parser_get_root (again)),
+                                                           "devices");
+          JsonObject *d2 = json_array_get_object_element (devs2, 1);
+          g_assert_cmphex (json_object_get_int_member (d2, "go_address"), ==, 0x08010000);
+        }
+      g_unlink (state);
+      g_rmdir (dir);
+    }
+}
+
 static void
 test_backend_firmware (void)
 {
@@ -960,6 +1050,7 @@ main (int argc, char **argv)
   g_test_add_func ("/stm32/link/conversation", test_link_conversation);
   g_test_add_func ("/stm32/backend/provision", test_backend_provision);
   g_test_add_func ("/stm32/backend/faults", test_backend_faults);
+  g_test_add_func ("/stm32/backend/go", test_backend_go);
   g_test_add_func ("/stm32/backend/firmware", test_backend_firmware);
   g_test_add_func ("/stm32/stm32flash", test_stm32flash);
   g_test_add ("/stm32/batch", StFixture, NULL, st_fixture_setup, test_batch, st_fixture_teardown);
