@@ -36,38 +36,64 @@ st_audit_checkpoint_message (gint64 seq, const char *hash)
   return g_strdup_printf ("station-audit-checkpoint/1\nseq=%" G_GINT64_FORMAT "\nhash=%s\n", seq, hash);
 }
 
-/* One signature by the signing key; FALSE with the OpenSSL error queue. */
-static GBytes *
-st_audit_sign_once (StCa *ca, const char *message, GError **error)
+typedef struct {
+  const char *message;
+  GBytes *sig;
+} StAuditSign;
+
+/* One signature by the signing key (st_ca_sign_with). */
+static gboolean
+st_audit_sign_func (EVP_PKEY *key, StCaToken *token, gpointer user_data, GError **error)
 {
+  StAuditSign *s = user_data;
+  gsize message_len = strlen (s->message);
   g_autoptr(EVP_MD_CTX) md = EVP_MD_CTX_new ();
   size_t len = 0;
-  GBytes *out = NULL;
-  st_hsm_lock (ca->hsm);
-  if (md != NULL && EVP_DigestSignInit (md, NULL, EVP_sha256 (), NULL, ca->signing_key) == 1
-      && EVP_DigestSign (md, NULL, &len, (const guint8 *) message, strlen (message)) == 1 && len > 0)
+  st_ca_token_enter (token);
+  if (md != NULL && EVP_DigestSignInit (md, NULL, EVP_sha256 (), NULL, key) == 1
+      && EVP_DigestSign (md, NULL, &len, (const guint8 *) s->message, message_len) == 1 && len > 0)
     {
       guint8 *sig = g_malloc (len);
-      if (EVP_DigestSign (md, sig, &len, (const guint8 *) message, strlen (message)) == 1)
-        out = g_bytes_new_take (sig, len);
+      if (EVP_DigestSign (md, sig, &len, (const guint8 *) s->message, message_len) == 1)
+        s->sig = g_bytes_new_take (sig, len);
       else
         g_free (sig);
     }
-  st_hsm_unlock (ca->hsm);
-  if (out == NULL)
-    st_error_set_openssl (error, ST_ERROR_INTERNAL,
-                          "cannot sign the audit checkpoint with the station signing key (EVP_DigestSign)");
-  return out;
+  st_ca_token_leave (token);
+  if (s->sig == NULL)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL,
+                            "cannot sign the audit checkpoint with the station signing key (EVP_DigestSign)");
+      return FALSE;
+    }
+  return TRUE;
 }
 
-gboolean
-st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error)
+/* The signature of @message, with the HSM session recovery of every
+ * signature the station makes. */
+static GBytes *
+st_audit_sign (StCa *ca, const char *message, GError **error)
 {
-  gint64 seq = 0;
-  g_autofree gchar *hash = NULL;
-  if (!st_db_audit_head (db, &seq, &hash, error))
+  StAuditSign s = { .message = message };
+  if (!st_ca_sign_with (ca, ST_CA_KEY_SIGNING, "the audit checkpoint", st_audit_sign_func, &s,
+                        NULL, error))
+    {
+      g_clear_pointer (&s.sig, g_bytes_unref);
+      return NULL;
+    }
+  return s.sig;
+}
+
+/* The log's last entry when it has no checkpoint yet (*@seq 0 when the
+ * log is empty or its last entry is covered). */
+static gboolean
+st_audit_uncovered_head (StDb *db, gint64 *seq, gchar **hash, GError **error)
+{
+  *seq = 0;
+  *hash = NULL;
+  if (!st_db_audit_head (db, seq, hash, error))
     return FALSE;
-  if (seq == 0)
+  if (*seq == 0)
     return TRUE;
   g_autoptr(GError) local = NULL;
   g_autoptr(StDbAuditCheckpoint) latest = st_db_audit_checkpoint_latest (db, &local);
@@ -76,21 +102,28 @@ st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error)
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
-  g_clear_error (&local); /* NOT_FOUND: no checkpoint yet */
-  if (latest != NULL && latest->seq == seq && g_strcmp0 (latest->hash, hash) == 0)
+  /* NOT_FOUND: no checkpoint yet */
+  if (latest != NULL && latest->seq == *seq && g_strcmp0 (latest->hash, *hash) == 0)
+    {
+      *seq = 0;
+      g_clear_pointer (hash, g_free);
+    }
+  return TRUE;
+}
+
+gboolean
+st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error)
+{
+  gint64 seq = 0;
+  g_autofree gchar *hash = NULL;
+  if (!st_audit_uncovered_head (db, &seq, &hash, error))
+    return FALSE;
+  if (seq == 0)
     return TRUE;
   g_autofree gchar *message = st_audit_checkpoint_message (seq, hash);
-  g_autoptr(GBytes) sig = st_audit_sign_once (ca, message, &local);
+  g_autoptr(GBytes) sig = st_audit_sign (ca, message, error);
   if (sig == NULL)
-    {
-      /* a lost session: log in again, take the keys anew, once more */
-      g_clear_error (&local);
-      if (!st_ca_ensure_keys (ca, error))
-        return FALSE;
-      sig = st_audit_sign_once (ca, message, error);
-      if (sig == NULL)
-        return FALSE;
-    }
+    return FALSE;
   guint8 *der = NULL;
   int der_len = i2d_X509 (ca->signing_cert, &der);
   if (der_len <= 0)
@@ -101,6 +134,42 @@ st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error)
   g_autoptr(GBytes) cert = g_bytes_new (der, (gsize) der_len);
   OPENSSL_free (der);
   return st_db_audit_checkpoint_add (db, seq, hash, reason, sig, cert, error);
+}
+
+void
+st_audit_checkpoint_at_exit (const char *home)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StConfig) config = st_config_load (home, &error);
+  /* No station here (yet), or no database: nothing was audited. */
+  if (config == NULL || !g_file_test (config->db_path, G_FILE_TEST_EXISTS))
+    return;
+  g_autoptr(StDb) db = st_db_open (config->db_path, &error);
+  gint64 seq = 0;
+  g_autofree gchar *hash = NULL;
+  if (db == NULL || !st_audit_uncovered_head (db, &seq, &hash, &error))
+    {
+      g_printerr ("station: cannot read the audit log for its closing checkpoint: %s\n",
+                  error->message);
+      return;
+    }
+  if (seq == 0)
+    return;
+  /* Only a PIN given for this run: a command that needs no HSM does not
+   * prompt for it just to sign. */
+  if (g_getenv ("STATION_HSM_PIN") == NULL)
+    {
+      g_printerr ("station: audit entries up to %" G_GINT64_FORMAT " wait for a signed checkpoint: "
+                  "the next command that opens the HSM (batch run, batch close, manifest export) "
+                  "signs one\n", seq);
+      return;
+    }
+  gchar *pin = st_hsm_read_pin (NULL, &error);
+  g_autoptr(StCa) ca = pin != NULL ? st_ca_open (config, pin, &error) : NULL;
+  st_hsm_pin_free (pin);
+  if (ca == NULL || !st_audit_checkpoint (db, ca, "shutdown", &error))
+    g_printerr ("station: the audit checkpoint at exit failed (entries up to %" G_GINT64_FORMAT
+                " wait for the next one): %s\n", seq, error->message);
 }
 
 static void

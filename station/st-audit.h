@@ -31,8 +31,16 @@ gchar *st_audit_checkpoint_message (gint64 seq, const char *hash);
 
 /* Signs a checkpoint of the log's last entry with the signing key and
  * records it; a no-op (TRUE) when that entry already has one or the log is
- * empty. @reason: "batch-close", "every-n", "batch-run-end", "manifest". */
+ * empty. @reason: "batch-close", "every-n", "batch-run-end", "manifest", "shutdown". */
 gboolean st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error);
+
+/* The closing checkpoint of a command that ends normally: when the log of
+ * the station in @home has entries after its latest signed checkpoint, opens
+ * the CA (HSM PIN from STATION_HSM_PIN only: no prompt) and signs one with
+ * reason "shutdown". Without a PIN, or when anything fails, it says so on
+ * stderr and the entries wait for the next checkpoint; it never fails the
+ * command. */
+void st_audit_checkpoint_at_exit (const char *home);
 
 /* Makes the database call st_audit_checkpoint() every @every entries (on
  * the writing thread, after its commit). @ca must outlive the hook:

@@ -341,29 +341,36 @@ st_ca_ensure_keys (StCa *ca, GError **error)
   return st_ca_take_keys (ca, FALSE, error);
 }
 
-typedef struct {
+struct _StCaToken {
   StHsm *hsm;
   gulong ckr; /* what the token answered, read right after the signature */
-} StCaSignLock;
+};
 
-static void
-st_ca_sign_lock (gpointer data)
+void
+st_ca_token_enter (gpointer token)
 {
-  st_hsm_lock (((StCaSignLock *) data)->hsm);
+  StCaToken *t = token;
+  st_hsm_lock (t->hsm);
+  /* Only what this signature raises may name its CKR. */
+  ERR_clear_error ();
 }
 
-static void
-st_ca_sign_unlock (gpointer data)
+void
+st_ca_token_leave (gpointer token)
 {
-  StCaSignLock *l = data;
-  l->ckr = st_hsm_peek_error_ckr ();
-  st_hsm_unlock (l->hsm);
+  StCaToken *t = token;
+  t->ckr = st_hsm_peek_error_ckr ();
+  st_hsm_unlock (t->hsm);
 }
 
 gboolean
-st_ca_sign_cert (StCa *ca, X509 *cert, gboolean *hsm_failed, GError **error)
+st_ca_sign_with (StCa *ca, StCaKeyRole role, const char *what, StCaSignFunc func,
+                 gpointer user_data, gboolean *hsm_failed, GError **error)
 {
-  g_return_val_if_fail (ca != NULL && cert != NULL && hsm_failed != NULL, FALSE);
+  g_return_val_if_fail (ca != NULL && what != NULL && func != NULL, FALSE);
+  gboolean failed_dummy = FALSE;
+  if (hsm_failed == NULL)
+    hsm_failed = &failed_dummy;
   *hsm_failed = FALSE;
   for (guint attempt = 0;; attempt++)
     {
@@ -376,40 +383,63 @@ st_ca_sign_cert (StCa *ca, X509 *cert, gboolean *hsm_failed, GError **error)
         {
           *hsm_failed = TRUE;
           g_propagate_prefixed_error (error, g_steal_pointer (&local),
-                                      "the HSM session is lost and could not be opened again: ");
+                                      "cannot sign %s: the HSM session is lost and could not be opened again: ",
+                                      what);
           return FALSE;
         }
-      /* Another socket may take the keys anew meanwhile: sign with a
+      /* Another thread may take the keys anew meanwhile: sign with a
        * reference of our own. */
       st_hsm_lock (ca->hsm);
-      g_autoptr(EVP_PKEY) key = ca->ca_key;
+      g_autoptr(EVP_PKEY) key = role == ST_CA_KEY_ISSUING ? ca->ca_key : ca->signing_key;
       EVP_PKEY_up_ref (key);
       st_hsm_unlock (ca->hsm);
-      StCaSignLock l = { .hsm = ca->hsm, .ckr = CKR_OK_VALUE };
-      if (st_issue_sign_locked (cert, key, ca->ca_cert, st_ca_sign_lock, st_ca_sign_unlock, &l, &local))
+      StCaToken token = { .hsm = ca->hsm, .ckr = CKR_OK_VALUE };
+      if (func (key, &token, user_data, &local))
         {
           if (attempt > 0)
-            g_message ("the HSM session was lost and is back: the certificate is signed");
+            g_message ("the HSM session was lost and is back: %s is signed", what);
           return TRUE;
         }
-      if (l.ckr == CKR_OK_VALUE)
+      if (token.ckr == CKR_OK_VALUE)
         {
-          /* Not the token: the certificate or the CA configuration. */
+          /* Not the token: the data or the CA configuration. */
           g_propagate_error (error, g_steal_pointer (&local));
           return FALSE;
         }
-      if (attempt == 0 && st_hsm_ckr_is_session_lost (l.ckr))
+      if (attempt == 0 && st_hsm_ckr_is_session_lost (token.ckr))
         {
-          g_message ("the HSM answered %s: logging in again and signing once more (%s)",
-                     st_hsm_ckr_to_string (l.ckr), local->message);
+          g_message ("the HSM answered %s while signing %s: logging in again and signing once more (%s)",
+                     st_hsm_ckr_to_string (token.ckr), what, local->message);
           continue;
         }
       *hsm_failed = TRUE;
       g_propagate_prefixed_error (error, g_steal_pointer (&local), "the HSM answered %s%s: ",
-                                  st_hsm_ckr_to_string (l.ckr),
+                                  st_hsm_ckr_to_string (token.ckr),
                                   attempt > 0 ? " again after a new login" : "");
       return FALSE;
     }
+}
+
+typedef struct {
+  X509 *cert;
+  X509 *ca_cert;
+} StCaCertSign;
+
+static gboolean
+st_ca_cert_sign_func (EVP_PKEY *key, StCaToken *token, gpointer user_data, GError **error)
+{
+  StCaCertSign *s = user_data;
+  return st_issue_sign_locked (s->cert, key, s->ca_cert, st_ca_token_enter, st_ca_token_leave,
+                               token, error);
+}
+
+gboolean
+st_ca_sign_cert (StCa *ca, X509 *cert, gboolean *hsm_failed, GError **error)
+{
+  g_return_val_if_fail (ca != NULL && cert != NULL && hsm_failed != NULL, FALSE);
+  StCaCertSign s = { .cert = cert, .ca_cert = ca->ca_cert };
+  return st_ca_sign_with (ca, ST_CA_KEY_ISSUING, "the certificate", st_ca_cert_sign_func, &s,
+                          hsm_failed, error);
 }
 
 void

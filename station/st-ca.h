@@ -53,6 +53,36 @@ gboolean st_ca_ensure_keys (StCa *ca, GError **error);
  * nothing more can be signed until someone looks at the HSM. The message
  * names the CKR. */
 gboolean st_ca_sign_cert (StCa *ca, X509 *cert, gboolean *hsm_failed, GError **error);
+
+/* Which of the CA's keys in the token a signature uses. */
+typedef enum {
+  ST_CA_KEY_ISSUING,  /* ca_key: device certificates */
+  ST_CA_KEY_SIGNING,  /* signing_key: manifests, audit checkpoints */
+} StCaKeyRole;
+
+/* The token's part of one signature. st_ca_token_enter() takes the HSM
+ * lock (and clears stale OpenSSL errors); st_ca_token_leave() notes the
+ * CKR the token answered, from the error queue, and releases the lock.
+ * Both fit StIssueLockFunc. */
+typedef struct _StCaToken StCaToken;
+void st_ca_token_enter (gpointer token);
+void st_ca_token_leave (gpointer token);
+
+/* Makes one signature with @key (a reference of the caller's, valid during
+ * the call), calling st_ca_token_enter/leave around every use of the token.
+ * FALSE with @error (the OpenSSL queue) when it fails. */
+typedef gboolean (*StCaSignFunc) (EVP_PKEY *key, StCaToken *token, gpointer user_data,
+                                  GError **error);
+
+/* The one path by which the station signs with its token, with the same
+ * recovery for every key: the session is checked first (st_ca_ensure_keys),
+ * and when the token answers with a lost session, login or key handle
+ * (st_hsm_ckr_is_session_lost) it logs in again with the PIN kept in
+ * memory, takes the keys anew and calls @func once more, once. @what names
+ * the signature in messages ("the certificate", "the manifest").
+ * *@hsm_failed (may be NULL) is TRUE when the failure is the HSM's. */
+gboolean st_ca_sign_with (StCa *ca, StCaKeyRole role, const char *what, StCaSignFunc func,
+                          gpointer user_data, gboolean *hsm_failed, GError **error);
 void st_ca_free (StCa *ca);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StCa, st_ca_free)
 

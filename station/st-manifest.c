@@ -112,10 +112,38 @@ st_csv_field (GString *out, const char *value, gboolean last)
 
 #define ST_CSV_HEADER "uid,serial,state,failure_step,failure_reason,cert_serial,certificate_status,issued_at,certificate_sha256"
 
+typedef struct {
+  StCa *ca;
+  const gchar *json;
+  gsize len;
+  STACK_OF (X509) *extra;
+  CMS_ContentInfo *cms;
+} StManifestSign;
+
+static gboolean
+st_manifest_sign_func (EVP_PKEY *key, StCaToken *token, gpointer user_data, GError **error)
+{
+  StManifestSign *s = user_data;
+  g_autoptr(BIO) in = BIO_new_mem_buf (s->json, (int) s->len);
+  st_ca_token_enter (token);
+  s->cms = in != NULL ? CMS_sign (s->ca->signing_cert, key, s->extra, in, CMS_DETACHED | CMS_BINARY) : NULL;
+  st_ca_token_leave (token);
+  if (s->cms == NULL)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot sign the manifest (CMS_sign)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static GBytes *
 st_manifest_sign (StCa *ca, const gchar *json, gsize len, GError **error)
 {
-  g_autoptr(BIO) in = BIO_new_mem_buf (json, (int) len);
+  if (len > G_MAXINT)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "the manifest is too large to sign");
+      return NULL;
+    }
   g_autoptr(StX509Stack) extra = sk_X509_new_null ();
   /* Intermediates only: the root is the verifier's trust anchor. */
   for (int i = 0; i + 1 < sk_X509_num (ca->chain); i++)
@@ -124,15 +152,11 @@ st_manifest_sign (StCa *ca, const gchar *json, gsize len, GError **error)
       X509_up_ref (c);
       sk_X509_push (extra, c);
     }
-  st_hsm_lock (ca->hsm);
-  g_autoptr(CMS_ContentInfo) cms = CMS_sign (ca->signing_cert, ca->signing_key, extra, in,
-                                             CMS_DETACHED | CMS_BINARY);
-  st_hsm_unlock (ca->hsm);
-  if (cms == NULL)
-    {
-      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot sign the manifest (CMS_sign)");
-      return NULL;
-    }
+  /* A lost HSM session is recovered there, as for certificates. */
+  StManifestSign s = { .ca = ca, .json = json, .len = len, .extra = extra };
+  if (!st_ca_sign_with (ca, ST_CA_KEY_SIGNING, "the manifest", st_manifest_sign_func, &s, NULL, error))
+    return NULL;
+  g_autoptr(CMS_ContentInfo) cms = s.cms;
   guint8 *der = NULL;
   int der_len = i2d_CMS_ContentInfo (cms, &der);
   if (der_len <= 0)

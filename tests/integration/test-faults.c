@@ -269,6 +269,54 @@ static const StStopCase st_stop_relogin_pin = { st_faults_relogin_pin, "CKR_PIN_
 static const StStopCase st_stop_gone = { st_faults_gone, "plug it in again" };
 static const StStopCase st_stop_lost_twice = { st_faults_lost_twice, "CKR_SESSION_HANDLE_INVALID again after a new login" };
 
+/* The manifest's CMS signature and the audit checkpoints' signatures take
+ * the same recovery as a certificate's: a lost session at any one of the
+ * signatures of `manifest export` (after the CA is open) is recovered, the
+ * command succeeds, and the manifest and the audit log verify. Each run
+ * loses the session at a later signature, until both kinds were hit. */
+static void
+test_session_recovered_signing_key (StFixture *f, gconstpointer data)
+{
+  st_use_fault_module (f);
+  guint open = st_open_signatures (f);
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 2);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "76", NULL);
+  const char *ports[] = { port, NULL };
+  g_assert_cmpint (st_run_batch (f, batch, ports, 2, NULL, NULL, NULL), ==, 0);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  gboolean hit_manifest = FALSE, hit_checkpoint = FALSE;
+  for (guint k = 0; k < 4 && !(hit_manifest && hit_checkpoint); k++)
+    {
+      g_autofree gchar *count = st_count_path (f);
+      g_unlink (count);
+      g_autofree gchar *after = g_strdup_printf ("ST_FAULT_SESSION_AFTER=%u", open + k);
+      const char *faults[] = { "ST_FAULT_SESSION=CKR_SESSION_HANDLE_INVALID", after, NULL };
+      g_auto(GStrv) env = st_fault_env (f, faults);
+      g_autofree gchar *name = g_strdup_printf ("manifest-%u", k);
+      g_autofree gchar *dir = g_build_filename (f->tmp, name, NULL);
+      const char *args[] = { "manifest", "export", id, "--out", dir, NULL };
+      g_autofree gchar *out = NULL, *err = NULL;
+      g_assert_cmpint (st_run_stationv (f, (const char *const *) env, &out, &err, args), ==, 0);
+      /* Every injected fault was recovered from (the closing checkpoint
+       * opens the token once more, and the module counts afresh). */
+      guint n_faults = st_count_events (f, "FAULT C_SignInit");
+      g_assert_cmpuint (st_count_lines (err, "CKR_SESSION_HANDLE_INVALID while signing"), ==, n_faults);
+      g_assert_cmpuint (st_count_lines (err, "logging in again"), ==, n_faults);
+      g_assert_cmpuint (st_count_lines (err, "the HSM session was lost and is back"), ==, n_faults);
+      hit_manifest |= strstr (err, "while signing the manifest") != NULL;
+      hit_checkpoint |= strstr (err, "while signing the audit checkpoint") != NULL;
+      g_autofree gchar *vout = NULL;
+      g_assert_cmpint (st_run_station (f, &vout, NULL, "manifest", "verify", dir, NULL), ==, 0);
+      g_assert_nonnull (strstr (vout, "manifest verified"));
+    }
+  g_assert_true (hit_manifest);
+  g_assert_true (hit_checkpoint);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "audit", "verify", NULL), ==, 0);
+  g_assert_cmpint (st_sql_int (f, "SELECT max(seq) FROM audit_checkpoints"), ==,
+                   st_sql_int (f, "SELECT max(seq) FROM audit"));
+  st_check_nothing_half_recorded (f);
+}
+
 /* An HSM that cannot sign any more after the first certificate: the
  * line stops with a clear message, the second unit is recorded failed
  * with its reserved certificate voided, and a restart on a working HSM
@@ -610,6 +658,8 @@ main (int argc, char **argv)
               test_session_recovered, st_fixture_teardown);
   g_test_add ("/faults/device-removed-and-back", StFixture, "CKR_DEVICE_REMOVED", st_fixture_setup,
               test_session_recovered, st_fixture_teardown);
+  g_test_add ("/faults/session-lost-at-manifest-and-checkpoint", StFixture, NULL, st_fixture_setup,
+              test_session_recovered_signing_key, st_fixture_teardown);
   g_test_add ("/faults/device-error-stops", StFixture, &st_stop_device_error, st_fixture_setup,
               test_hsm_stops_line, st_fixture_teardown);
   g_test_add ("/faults/relogin-pin-incorrect-stops", StFixture, &st_stop_relogin_pin, st_fixture_setup,
