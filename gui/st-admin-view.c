@@ -7,9 +7,7 @@ struct _StAdminView {
   GtkListBox *operator_list;
   GtkComboBoxText *role_combo;
   GtkEntry *name_entry, *pin_entry;
-  StStation *station;
-  StAuthSession *session;
-  GCancellable *cancellable;
+  StGuiContext ctx;            /* station, session, cancellable */
 };
 
 G_DEFINE_TYPE (StAdminView, st_admin_view, GTK_TYPE_BOX)
@@ -21,13 +19,9 @@ st_admin_view_on_health (GObject *source, GAsyncResult *result, gpointer user_da
 {
   g_autoptr(StAdminView) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(StHealth) h = st_station_health_finish (self->station, result, &error);
-  if (h == NULL)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        st_gui_status (self->status_label, error->message, TRUE);
-      return;
-    }
+  g_autoptr(StHealth) h = st_station_health_finish (self->ctx.station, result, &error);
+  if (st_gui_failed (error, self->status_label))
+    return;
   g_autofree gchar *hsm = h->token != NULL
     ? g_strdup_printf ("HSM: %s, %s", h->token, h->logged_in ? "logged in" : "NOT logged in: unlock it on the login screen")
     : g_strdup ("HSM: locked (enter the HSM PIN on the login screen)");
@@ -50,37 +44,27 @@ st_admin_view_on_operators (GObject *source, GAsyncResult *result, gpointer user
 {
   g_autoptr(StAdminView) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) ops = st_station_list_operators_finish (self->station, result, &error);
+  g_autoptr(GPtrArray) ops = st_station_list_operators_finish (self->ctx.station, result, &error);
   if (ops == NULL)
     return;
-  GList *rows = gtk_container_get_children (GTK_CONTAINER (self->operator_list));
-  for (GList *l = rows; l != NULL; l = l->next)
-    gtk_widget_destroy (l->data);
-  g_list_free (rows);
+  st_gui_list_clear (self->operator_list);
   for (guint i = 0; i < ops->len; i++)
     {
       StDbOperator *op = g_ptr_array_index (ops, i);
       g_autofree gchar *text = g_strdup_printf ("%s  %s%s", op->name, op->role, op->locked ? "  LOCKED" : "");
-      GtkWidget *row = gtk_list_box_row_new ();
-      GtkWidget *label = gtk_label_new (text);
-      gtk_label_set_xalign (GTK_LABEL (label), 0);
-      gtk_container_add (GTK_CONTAINER (row), label);
-      g_object_set_data_full (G_OBJECT (row), "st-name", g_strdup (op->name), g_free);
       g_autofree gchar *name = g_strdup_printf ("Operator %s", op->name);
-      st_gui_name (row, name);
-      gtk_widget_show_all (row);
-      gtk_list_box_insert (self->operator_list, row, -1);
+      st_gui_list_add (self->operator_list, text, name, 0, "st-name", op->name);
     }
 }
 
 void
 st_admin_view_refresh (StAdminView *self)
 {
-  if (self->session == NULL)
+  if (self->ctx.session == NULL)
     return;
-  st_station_health_async (self->station, self->session, self->cancellable, st_admin_view_on_health,
+  st_station_health_async (self->ctx.station, self->ctx.session, self->ctx.cancellable, st_admin_view_on_health,
                            g_object_ref (self));
-  st_station_list_operators_async (self->station, self->cancellable, st_admin_view_on_operators,
+  st_station_list_operators_async (self->ctx.station, self->ctx.cancellable, st_admin_view_on_operators,
                                    g_object_ref (self));
 }
 
@@ -89,7 +73,7 @@ st_admin_view_on_changed (GObject *source, GAsyncResult *result, gpointer user_d
 {
   g_autoptr(StAdminView) self = user_data;
   g_autoptr(GError) error = NULL;
-  if (!st_station_change_operator_finish (self->station, result, &error))
+  if (!st_station_change_operator_finish (self->ctx.station, result, &error))
     st_gui_status (self->status_label, error->message, TRUE);
   else
     st_gui_status (self->status_label, "Done.", FALSE);
@@ -103,8 +87,8 @@ st_admin_view_change (StAdminView *self, StOperatorChange change, const char *na
   const char *role_id = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->role_combo));
   if (role_id != NULL)
     st_role_from_string (role_id, &role, NULL);
-  st_station_change_operator_async (self->station, self->session, change, name, role, pin,
-                                    self->cancellable, st_admin_view_on_changed, g_object_ref (self));
+  st_station_change_operator_async (self->ctx.station, self->ctx.session, change, name, role, pin,
+                                    self->ctx.cancellable, st_admin_view_on_changed, g_object_ref (self));
 }
 
 static const char *
@@ -145,17 +129,8 @@ static void
 st_admin_view_dispose (GObject *object)
 {
   StAdminView *self = ST_ADMIN_VIEW (object);
-  if (self->cancellable != NULL)
-    g_cancellable_cancel (self->cancellable);
-  g_clear_object (&self->cancellable);
+  st_gui_context_clear (&self->ctx);
   G_OBJECT_CLASS (st_admin_view_parent_class)->dispose (object);
-}
-
-static void
-st_admin_view_finalize (GObject *object)
-{
-  st_auth_session_free (ST_ADMIN_VIEW (object)->session);
-  G_OBJECT_CLASS (st_admin_view_parent_class)->finalize (object);
 }
 
 static void
@@ -163,7 +138,6 @@ st_admin_view_class_init (StAdminViewClass *klass)
 {
   GtkWidgetClass *wc = GTK_WIDGET_CLASS (klass);
   G_OBJECT_CLASS (klass)->dispose = st_admin_view_dispose;
-  G_OBJECT_CLASS (klass)->finalize = st_admin_view_finalize;
   gtk_widget_class_set_template_from_resource (wc, "/org/station/gui/st-admin-view.ui");
 #define BIND(x) gtk_widget_class_bind_template_child (wc, StAdminView, x)
   BIND (hsm_label); BIND (chain_label); BIND (db_label); BIND (audit_label); BIND (status_label);
@@ -179,7 +153,7 @@ static void
 st_admin_view_init (StAdminView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
-  self->cancellable = g_cancellable_new ();
+  st_gui_context_init (&self->ctx);
   st_gui_name (GTK_WIDGET (self->hsm_label), "HSM state");
   st_gui_name (GTK_WIDGET (self->chain_label), "CA chain");
   st_gui_name (GTK_WIDGET (self->db_label), "Database");
@@ -202,14 +176,8 @@ void
 st_admin_view_set_session (GtkWidget *view, StStation *station, const StAuthSession *session)
 {
   StAdminView *self = ST_ADMIN_VIEW (view);
-  self->station = station;
-  st_auth_session_free (self->session);
-  self->session = st_auth_session_copy (session);
-  if (session == NULL)
+  if (!st_gui_context_set (&self->ctx, station, session))
     {
-      g_cancellable_cancel (self->cancellable);
-      g_object_unref (self->cancellable);
-      self->cancellable = g_cancellable_new ();
       return;
     }
   st_admin_view_refresh (self);

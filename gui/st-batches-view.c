@@ -17,9 +17,7 @@ struct _StBatchesView {
   GtkBox *chart_box;
   StShiftChart *chart;
   GVolumeMonitor *volumes;
-  StStation *station;
-  StAuthSession *session;
-  GCancellable *cancellable;
+  StGuiContext ctx;            /* station, session, cancellable */
   gint64 select_after_refresh;
 };
 
@@ -39,6 +37,8 @@ st_batches_view_filter (GtkListBoxRow *row, gpointer data)
 {
   StBatchesView *self = data;
   StDbBatch *b = g_object_get_data (G_OBJECT (row), "st-batch");
+  if (b == NULL)
+    return TRUE;
   const char *state = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->filter_combo));
   if (state != NULL && g_strcmp0 (state, "all") != 0 && g_strcmp0 (state, b->state) != 0)
     return FALSE;
@@ -64,10 +64,10 @@ st_batches_view_on_stats (GObject *source, GAsyncResult *result, gpointer user_d
 {
   g_autoptr(StBatchesView) self = user_data;
   g_autoptr(GError) error = NULL;
-  StShiftStats *stats = st_station_shift_stats_finish (self->station, result, &error);
+  StShiftStats *stats = st_station_shift_stats_finish (self->ctx.station, result, &error);
   if (stats == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     st_gui_status (self->status_label, error->message, TRUE);
-  if (stats != NULL || self->session == NULL)
+  if (stats != NULL || self->ctx.session == NULL)
     st_shift_chart_set_stats (self->chart, stats);
 }
 
@@ -77,9 +77,9 @@ st_batches_view_on_selected (StBatchesView *self)
   StDbBatch *b = st_batches_view_selected (self);
   gtk_widget_set_sensitive (GTK_WIDGET (self->close_button), b != NULL && g_strcmp0 (b->state, "open") == 0);
   gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), b != NULL);
-  if (b == NULL || self->session == NULL)
+  if (b == NULL || self->ctx.session == NULL)
     return;
-  st_station_shift_stats_async (self->station, self->session, b->id, 12, self->cancellable,
+  st_station_shift_stats_async (self->ctx.station, self->ctx.session, b->id, 12, self->ctx.cancellable,
                                 st_batches_view_on_stats, g_object_ref (self));
 }
 
@@ -88,20 +88,13 @@ st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user
 {
   g_autoptr(StBatchesView) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) list = st_station_list_batches_finish (self->station, result, &error);
-  if (list == NULL)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        st_gui_status (self->status_label, error->message, TRUE);
-      return;
-    }
+  g_autoptr(GPtrArray) list = st_station_list_batches_finish (self->ctx.station, result, &error);
+  if (st_gui_failed (error, self->status_label))
+    return;
   StDbBatch *old = st_batches_view_selected (self);
   gint64 keep = self->select_after_refresh > 0 ? self->select_after_refresh : old != NULL ? old->id : 0;
   self->select_after_refresh = 0;
-  GList *rows = gtk_container_get_children (GTK_CONTAINER (self->batch_list));
-  for (GList *l = rows; l != NULL; l = l->next)
-    gtk_widget_destroy (l->data);
-  g_list_free (rows);
+  st_gui_list_clear (self->batch_list);
   GtkWidget *select = NULL;
   for (guint i = 0; i < list->len; i++)
     {
@@ -110,22 +103,15 @@ st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user
                                                 " of %" G_GINT64_FORMAT " done, %" G_GINT64_FORMAT " failed",
                                                 b->id, b->state, b->work_order, b->product, b->n_done,
                                                 b->quantity, b->n_failed);
-      GtkWidget *row = gtk_list_box_row_new ();
-      GtkWidget *label = gtk_label_new (text);
-      gtk_label_set_xalign (GTK_LABEL (label), 0);
-      gtk_widget_set_margin_top (label, 6);
-      gtk_widget_set_margin_bottom (label, 6);
-      gtk_container_add (GTK_CONTAINER (row), label);
       g_autofree gchar *name = g_strdup_printf ("Batch %" G_GINT64_FORMAT " %s", b->id, b->work_order);
-      st_gui_name (row, name);
+      GtkWidget *row = st_gui_list_add (self->batch_list, text, name, 6, NULL, NULL);
       g_object_set_data_full (G_OBJECT (row), "st-batch", g_ptr_array_steal_index (list, i),
                               (GDestroyNotify) st_db_batch_free);
       i--;
-      gtk_widget_show_all (row);
-      gtk_list_box_insert (self->batch_list, row, -1);
       if (((StDbBatch *) g_object_get_data (G_OBJECT (row), "st-batch"))->id == keep)
         select = row;
     }
+  gtk_list_box_invalidate_filter (self->batch_list); /* the rows have their batches now */
   if (select != NULL)
     gtk_list_box_select_row (self->batch_list, GTK_LIST_BOX_ROW (select));
   st_batches_view_on_selected (self);
@@ -134,9 +120,9 @@ st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user
 void
 st_batches_view_refresh (StBatchesView *self)
 {
-  if (self->session == NULL)
+  if (self->ctx.session == NULL)
     return;
-  st_station_list_batches_async (self->station, self->session, self->cancellable,
+  st_station_list_batches_async (self->ctx.station, self->ctx.session, self->ctx.cancellable,
                                  st_batches_view_on_batches, g_object_ref (self));
 }
 
@@ -145,7 +131,7 @@ st_batches_view_on_profiles (GObject *source, GAsyncResult *result, gpointer use
 {
   g_autoptr(StBatchesView) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) paths = st_station_list_profiles_finish (self->station, result, &error);
+  g_autoptr(GPtrArray) paths = st_station_list_profiles_finish (self->ctx.station, result, &error);
   if (paths == NULL)
     return;
   gtk_combo_box_text_remove_all (self->profile_combo);
@@ -165,7 +151,7 @@ st_batches_view_on_created (GObject *source, GAsyncResult *result, gpointer user
   g_autoptr(StBatchesView) self = user_data;
   g_autoptr(GError) error = NULL;
   gtk_widget_set_sensitive (GTK_WIDGET (self->create_button), TRUE);
-  gint64 id = st_station_create_batch_finish (self->station, result, &error);
+  gint64 id = st_station_create_batch_finish (self->ctx.station, result, &error);
   if (id <= 0)
     {
       st_gui_status (self->status_label, error->message, TRUE);
@@ -189,8 +175,8 @@ st_batches_view_on_create (StBatchesView *self)
       return;
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->create_button), FALSE);
-  st_station_create_batch_async (self->station, self->session, profile, wo,
-                                 gtk_spin_button_get_value_as_int (self->qty_spin), self->cancellable,
+  st_station_create_batch_async (self->ctx.station, self->ctx.session, profile, wo,
+                                 gtk_spin_button_get_value_as_int (self->qty_spin), self->ctx.cancellable,
                                  st_batches_view_on_created, g_object_ref (self));
 }
 
@@ -199,7 +185,7 @@ st_batches_view_on_closed (GObject *source, GAsyncResult *result, gpointer user_
 {
   g_autoptr(StBatchesView) self = user_data;
   g_autoptr(GError) error = NULL;
-  if (!st_station_close_batch_finish (self->station, result, &error))
+  if (!st_station_close_batch_finish (self->ctx.station, result, &error))
     st_gui_status (self->status_label, error->message, TRUE);
   else
     st_gui_status (self->status_label, "Batch closed.", FALSE);
@@ -213,7 +199,7 @@ st_batches_view_on_close (StBatchesView *self)
   if (b == NULL)
     return;
   gtk_widget_set_sensitive (GTK_WIDGET (self->close_button), FALSE);
-  st_station_close_batch_async (self->station, self->session, b->id, self->cancellable,
+  st_station_close_batch_async (self->ctx.station, self->ctx.session, b->id, self->ctx.cancellable,
                                 st_batches_view_on_closed, g_object_ref (self));
 }
 
@@ -295,7 +281,7 @@ st_batches_view_on_exported (GObject *source, GAsyncResult *result, gpointer use
   g_autoptr(StBatchesView) self = user_data;
   g_autoptr(GError) error = NULL;
   gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), TRUE);
-  if (!st_station_export_manifest_finish (self->station, result, &error))
+  if (!st_station_export_manifest_finish (self->ctx.station, result, &error))
     {
       gtk_progress_bar_set_fraction (self->export_progress, 0);
       gtk_progress_bar_set_text (self->export_progress, "export failed");
@@ -319,8 +305,8 @@ st_batches_view_on_export (StBatchesView *self)
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), FALSE);
   st_batches_view_on_export_progress (0, "starting", self);
-  st_station_export_manifest_async (self->station, self->session, b->id, dir,
-                                    st_batches_view_on_export_progress, self, self->cancellable,
+  st_station_export_manifest_async (self->ctx.station, self->ctx.session, b->id, dir,
+                                    st_batches_view_on_export_progress, self, self->ctx.cancellable,
                                     st_batches_view_on_exported, g_object_ref (self));
 }
 
@@ -328,9 +314,7 @@ static void
 st_batches_view_dispose (GObject *object)
 {
   StBatchesView *self = ST_BATCHES_VIEW (object);
-  if (self->cancellable != NULL)
-    g_cancellable_cancel (self->cancellable);
-  g_clear_object (&self->cancellable);
+  st_gui_context_clear (&self->ctx);
   if (self->volumes != NULL)
     g_signal_handlers_disconnect_by_data (self->volumes, self);
   g_clear_object (&self->volumes);
@@ -338,18 +322,10 @@ st_batches_view_dispose (GObject *object)
 }
 
 static void
-st_batches_view_finalize (GObject *object)
-{
-  st_auth_session_free (ST_BATCHES_VIEW (object)->session);
-  G_OBJECT_CLASS (st_batches_view_parent_class)->finalize (object);
-}
-
-static void
 st_batches_view_class_init (StBatchesViewClass *klass)
 {
   GtkWidgetClass *wc = GTK_WIDGET_CLASS (klass);
   G_OBJECT_CLASS (klass)->dispose = st_batches_view_dispose;
-  G_OBJECT_CLASS (klass)->finalize = st_batches_view_finalize;
   gtk_widget_class_set_template_from_resource (wc, "/org/station/gui/st-batches-view.ui");
 #define BIND(x) gtk_widget_class_bind_template_child (wc, StBatchesView, x)
   BIND (filter_combo); BIND (drive_combo); BIND (profile_combo); BIND (search_entry); BIND (batch_list);
@@ -370,7 +346,7 @@ static void
 st_batches_view_init (StBatchesView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
-  self->cancellable = g_cancellable_new ();
+  st_gui_context_init (&self->ctx);
   self->chart = ST_SHIFT_CHART (st_shift_chart_new ());
   gtk_widget_show (GTK_WIDGET (self->chart));
   gtk_box_pack_start (self->chart_box, GTK_WIDGET (self->chart), TRUE, TRUE, 0);
@@ -401,18 +377,12 @@ void
 st_batches_view_set_session (GtkWidget *view, StStation *station, const StAuthSession *session)
 {
   StBatchesView *self = ST_BATCHES_VIEW (view);
-  self->station = station;
-  st_auth_session_free (self->session);
-  self->session = st_auth_session_copy (session);
-  if (session == NULL)
+  if (!st_gui_context_set (&self->ctx, station, session))
     {
-      g_cancellable_cancel (self->cancellable);
-      g_object_unref (self->cancellable);
-      self->cancellable = g_cancellable_new ();
       st_shift_chart_set_stats (self->chart, NULL);
       gtk_label_set_text (self->status_label, "");
       return;
     }
-  st_station_list_profiles_async (station, self->cancellable, st_batches_view_on_profiles, g_object_ref (self));
+  st_station_list_profiles_async (station, self->ctx.cancellable, st_batches_view_on_profiles, g_object_ref (self));
   st_batches_view_refresh (self);
 }

@@ -35,3 +35,89 @@ st_gui_format_size (guint64 bytes)
 {
   return g_format_size (bytes);
 }
+
+void
+st_gui_context_init (StGuiContext *ctx)
+{
+  ctx->cancellable = g_cancellable_new ();
+}
+
+gboolean
+st_gui_context_set (StGuiContext *ctx, StStation *station, const StAuthSession *session)
+{
+  ctx->station = station;
+  st_auth_session_free (ctx->session);
+  ctx->session = st_auth_session_copy (session);
+  if (session != NULL)
+    return TRUE;
+  g_cancellable_cancel (ctx->cancellable);
+  g_object_unref (ctx->cancellable);
+  ctx->cancellable = g_cancellable_new ();
+  return FALSE;
+}
+
+void
+st_gui_context_clear (StGuiContext *ctx)
+{
+  if (ctx->cancellable != NULL)
+    g_cancellable_cancel (ctx->cancellable);
+  g_clear_object (&ctx->cancellable);
+  g_clear_pointer (&ctx->session, st_auth_session_free);
+}
+
+gboolean
+st_gui_failed (const GError *error, GtkLabel *status)
+{
+  if (error == NULL)
+    return FALSE;
+  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    st_gui_status (status, error->message, TRUE);
+  return TRUE;
+}
+
+void
+st_gui_list_clear (GtkListBox *list)
+{
+  GList *rows = gtk_container_get_children (GTK_CONTAINER (list));
+  for (GList *l = rows; l != NULL; l = l->next)
+    gtk_widget_destroy (l->data);
+  g_list_free (rows);
+}
+
+GtkWidget *
+st_gui_list_add (GtkListBox *list, const char *text, const char *name, guint margin,
+                 const char *key, const char *value)
+{
+  GtkWidget *row = gtk_list_box_row_new ();
+  GtkWidget *label = gtk_label_new (text);
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_widget_set_margin_top (label, (gint) margin);
+  gtk_widget_set_margin_bottom (label, (gint) margin);
+  gtk_container_add (GTK_CONTAINER (row), label);
+  if (key != NULL)
+    g_object_set_data_full (G_OBJECT (row), key, g_strdup (value), g_free);
+  st_gui_name (row, name);
+  gtk_widget_show_all (row);
+  gtk_list_box_insert (list, row, -1);
+  return row;
+}
+
+void
+st_gui_card_show (GtkWidget *card, GtkLabel *title, GtkTextView *text, const char *headline,
+                  const char *body, int verdict)
+{
+  GtkStyleContext *style = gtk_widget_get_style_context (card);
+  gtk_style_context_remove_class (style, "st-card-pass");
+  gtk_style_context_remove_class (style, "st-card-fail");
+  if (verdict >= 0)
+    gtk_style_context_add_class (style, verdict ? "st-card-pass" : "st-card-fail");
+  gtk_label_set_text (title, headline);
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (text), body != NULL ? body : "", -1);
+}
+
+gchar *
+st_gui_report_body (const StReport *report)
+{
+  return report->message != NULL ? g_strdup_printf ("%s\n%s", report->text, report->message)
+                                 : g_strdup (report->text);
+}

@@ -19,4 +19,35 @@ gchar *st_gui_format_size (guint64 bytes);
 /* Every view: what the window gives it after a login (NULL session = logged out). */
 typedef void (*StGuiSetSession) (GtkWidget *view, StStation *station, const StAuthSession *session);
 
+/* What every view holds of the login: the station, the session, and the
+ * cancellable of the calls it started (cancelled at logout). */
+typedef struct {
+  StStation *station;          /* borrowed from the window */
+  StAuthSession *session;      /* a copy; NULL when logged out */
+  GCancellable *cancellable;
+} StGuiContext;
+
+void st_gui_context_init (StGuiContext *ctx);
+/* Takes the login; at logout (@session NULL) cancels the view's calls in
+ * flight. TRUE when someone is logged in. */
+gboolean st_gui_context_set (StGuiContext *ctx, StStation *station, const StAuthSession *session);
+/* dispose/finalize: cancels and frees. */
+void st_gui_context_clear (StGuiContext *ctx);
+
+/* An _finish that failed: TRUE when @error is set, shown in @status unless
+ * the call was cancelled (logout, closing). */
+gboolean st_gui_failed (const GError *error, GtkLabel *status);
+
+/* Lists: empties @list; a row of one left-aligned @text, found by @name,
+ * carrying @key = @value (a string, copied). */
+void st_gui_list_clear (GtkListBox *list);
+GtkWidget *st_gui_list_add (GtkListBox *list, const char *text, const char *name, guint margin,
+                            const char *key, const char *value);
+
+/* A verdict card: @headline, @body, and its colour (-1 none, 0 fail, 1 pass). */
+void st_gui_card_show (GtkWidget *card, GtkLabel *title, GtkTextView *text, const char *headline,
+                       const char *body, int verdict);
+/* A report's lines, then what failed. */
+gchar *st_gui_report_body (const StReport *report);
+
 G_END_DECLS

@@ -12,11 +12,9 @@ struct _StLineView {
   GtkFlowBox *tiles;
 
   GPtrArray *tile_list;        /* StSocketTile*, borrowed (owned by the flow box) */
-  StStation *station;          /* borrowed from the window */
-  StAuthSession *session;
+  StGuiContext ctx;            /* station, session, cancellable */
   GPtrArray *batches;          /* open StDbBatch* */
   StDbBatch *batch;            /* the chosen one, with fresh counts */
-  GCancellable *cancellable;   /* for lists and lookups; cancelled on logout */
   GCancellable *run_cancel;    /* the line's */
   gboolean running, restart_pending;
   guint tick_id;
@@ -75,13 +73,9 @@ st_line_view_on_batch (GObject *source, GAsyncResult *result, gpointer user_data
 {
   g_autoptr(StLineView) self = user_data;
   g_autoptr(GError) error = NULL;
-  StDbBatch *b = st_station_get_batch_finish (self->station, result, &error);
-  if (b == NULL)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        st_gui_status (self->status_label, error->message, TRUE);
-      return;
-    }
+  StDbBatch *b = st_station_get_batch_finish (self->ctx.station, result, &error);
+  if (st_gui_failed (error, self->status_label))
+    return;
   g_clear_pointer (&self->batch, st_db_batch_free);
   self->batch = b;
   st_line_view_show_batch (self);
@@ -98,13 +92,13 @@ static void
 st_line_view_load_batch (StLineView *self)
 {
   gint64 id = st_line_view_selected_id (self);
-  if (id <= 0 || self->session == NULL)
+  if (id <= 0 || self->ctx.session == NULL)
     {
       g_clear_pointer (&self->batch, st_db_batch_free);
       st_line_view_show_batch (self);
       return;
     }
-  st_station_get_batch_async (self->station, self->session, id, self->cancellable,
+  st_station_get_batch_async (self->ctx.station, self->ctx.session, id, self->ctx.cancellable,
                               st_line_view_on_batch, g_object_ref (self));
 }
 
@@ -120,13 +114,9 @@ st_line_view_on_batches (GObject *source, GAsyncResult *result, gpointer user_da
 {
   g_autoptr(StLineView) self = user_data;
   g_autoptr(GError) error = NULL;
-  GPtrArray *list = st_station_list_batches_finish (self->station, result, &error);
-  if (list == NULL)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        st_gui_status (self->status_label, error->message, TRUE);
-      return;
-    }
+  GPtrArray *list = st_station_list_batches_finish (self->ctx.station, result, &error);
+  if (st_gui_failed (error, self->status_label))
+    return;
   g_autofree gchar *keep = g_strdup (gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->batch_combo)));
   g_clear_pointer (&self->batches, g_ptr_array_unref);
   self->batches = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_batch_free);
@@ -156,9 +146,9 @@ st_line_view_on_batches (GObject *source, GAsyncResult *result, gpointer user_da
 void
 st_line_view_refresh (StLineView *self)
 {
-  if (self->session == NULL)
+  if (self->ctx.session == NULL)
     return;
-  st_station_list_batches_async (self->station, self->session, self->cancellable,
+  st_station_list_batches_async (self->ctx.station, self->ctx.session, self->ctx.cancellable,
                                  st_line_view_on_batches, g_object_ref (self));
 }
 
@@ -201,26 +191,13 @@ st_line_view_tick (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-/* A change of the running sockets restarts the line once no unit is in
- * progress (the pipeline's workers run on one cancellable). */
 static void
-st_line_view_maybe_restart (StLineView *self)
-{
-  if (!self->running || !self->restart_pending)
-    return;
-  for (guint i = 0; i < self->tile_list->len; i++)
-    if (st_socket_tile_get_state (g_ptr_array_index (self->tile_list, i)) == ST_TILE_WORKING)
-      return;
-  g_cancellable_cancel (self->run_cancel);
-}
-
-static void
-st_line_view_on_step (const char *port, const char *step, gpointer user_data)
+st_line_view_on_step (const StUnitProgress *progress, gpointer user_data)
 {
   StLineView *self = user_data;
-  StSocketTile *t = st_line_view_tile (self, port);
+  StSocketTile *t = st_line_view_tile (self, progress->port);
   if (t != NULL)
-    st_socket_tile_set_step (t, step);
+    st_socket_tile_set_progress (t, progress);
 }
 
 static void
@@ -231,7 +208,6 @@ st_line_view_on_result (const StUnitResult *result, gpointer user_data)
   if (t != NULL)
     st_socket_tile_set_result (t, result);
   st_line_view_load_batch (self);
-  st_line_view_maybe_restart (self);
 }
 
 static void
@@ -240,8 +216,10 @@ st_line_view_on_port_failed (const char *port, const GError *error, gpointer use
   StLineView *self = user_data;
   StSocketTile *t = st_line_view_tile (self, port);
   if (t != NULL)
-    st_socket_tile_set_problem (t, error->message);
-  st_line_view_maybe_restart (self);
+    {
+      st_socket_tile_set_problem (t, error->message);
+      st_socket_tile_set_enabled (t, FALSE);
+    }
 }
 
 static void
@@ -260,20 +238,45 @@ st_line_view_set_running (StLineView *self, gboolean running)
     }
 }
 
+static guint
+st_line_view_n_enabled (StLineView *self)
+{
+  guint n = 0;
+  for (guint i = 0; i < self->tile_list->len; i++)
+    n += st_socket_tile_get_enabled (g_ptr_array_index (self->tile_list, i)) ? 1 : 0;
+  return n;
+}
+
+/* Devices for one socket's worker: the batch's remaining units shared by
+ * the sockets wanted; 0 when there is nothing to do (with the reason). */
+static guint
+st_line_view_units_per_socket (StLineView *self, const char **problem)
+{
+  guint n = MAX (st_line_view_n_enabled (self), 1);
+  gint64 remaining = 0;
+  *problem = NULL;
+  if (self->batch == NULL || self->batch->id != st_line_view_selected_id (self))
+    *problem = "Choose a batch first (scan its work order).";
+  else if ((remaining = self->batch->quantity - self->batch->n_done) <= 0)
+    *problem = "This batch has all its units done: ask the shift lead to close it.";
+  return *problem != NULL ? 0 : (guint) MIN ((remaining + n - 1) / n, G_MAXUINT);
+}
+
 static void
 st_line_view_on_line_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(StLineView) self = user_data;
   g_autoptr(GError) error = NULL;
   StBatchRunSummary summary = { 0 };
-  gboolean ok = st_station_run_line_finish (self->station, result, &summary, &error);
+  gboolean ok = st_station_run_line_finish (self->ctx.station, result, &summary, &error);
   g_clear_object (&self->run_cancel);
   st_line_view_set_running (self, FALSE);
   g_autofree gchar *msg = ok ? g_strdup_printf ("Line stopped: %u passed, %u failed, %u refused in this run.",
                                                 summary.passed, summary.failed, summary.refused)
                              : g_strdup (error->message);
   st_gui_status (self->status_label, msg, !ok);
-  gboolean restart = ok && self->restart_pending && self->session != NULL;
+  /* A socket asked to start while the line was ending starts a new line. */
+  gboolean restart = ok && self->restart_pending && self->ctx.session != NULL;
   self->restart_pending = FALSE;
   for (guint i = 0; i < self->tile_list->len; i++)
     {
@@ -289,15 +292,10 @@ st_line_view_on_line_done (GObject *source, GAsyncResult *result, gpointer user_
     g_signal_emit (self, st_line_view_signals[SIG_LINE_FINISHED], 0);
 }
 
+/* Starts the line on the enabled sockets. */
 static void
 st_line_view_start (StLineView *self)
 {
-  if (self->running)
-    {
-      self->restart_pending = TRUE;
-      st_line_view_maybe_restart (self);
-      return;
-    }
   g_autoptr(GPtrArray) ports = g_ptr_array_new ();
   for (guint i = 0; i < self->tile_list->len; i++)
     {
@@ -310,11 +308,7 @@ st_line_view_start (StLineView *self)
   if (n == 0)
     return;
   const char *problem = NULL;
-  gint64 remaining = 0;
-  if (self->batch == NULL || self->batch->id != st_line_view_selected_id (self))
-    problem = "Choose a batch first (scan its work order).";
-  else if ((remaining = self->batch->quantity - self->batch->n_done) <= 0)
-    problem = "This batch has all its units done: ask the shift lead to close it.";
+  guint units = st_line_view_units_per_socket (self, &problem);
   if (problem != NULL)
     {
       st_gui_status (self->status_label, problem, TRUE);
@@ -322,7 +316,6 @@ st_line_view_start (StLineView *self)
         st_socket_tile_set_enabled (g_ptr_array_index (self->tile_list, i), FALSE);
       return;
     }
-  guint units = (guint) ((remaining + n - 1) / n);
   self->run_cancel = g_cancellable_new ();
   st_line_view_set_running (self, TRUE);
   for (guint i = 0; i < self->tile_list->len; i++)
@@ -339,17 +332,51 @@ st_line_view_start (StLineView *self)
     .result = st_line_view_on_result,
     .port_failed = st_line_view_on_port_failed,
   };
-  st_station_run_line_async (self->station, self->session, self->batch->id,
+  st_station_run_line_async (self->ctx.station, self->ctx.session, self->batch->id,
                              (const char *const *) ports->pdata, units, &callbacks, self,
                              self->run_cancel, st_line_view_on_line_done, g_object_ref (self));
+}
+
+/* One socket joins the line (@retry: runs the device in it again). The
+ * other sockets are not touched; without a line, one starts. */
+static void
+st_line_view_start_socket (StLineView *self, StSocketTile *tile, gboolean retry)
+{
+  st_socket_tile_set_enabled (tile, TRUE);
+  if (!self->running)
+    {
+      st_line_view_start (self);
+      return;
+    }
+  const char *problem = NULL;
+  guint units = st_line_view_units_per_socket (self, &problem);
+  if (problem != NULL)
+    {
+      st_gui_status (self->status_label, problem, TRUE);
+      st_socket_tile_set_enabled (tile, FALSE);
+      return;
+    }
+  const char *port = st_socket_tile_get_port (tile);
+  gboolean ok = retry ? st_station_line_retry_port (self->ctx.station, port, units)
+                      : st_station_line_start_port (self->ctx.station, port, units);
+  if (!ok)
+    self->restart_pending = TRUE; /* the line is ending: start again after */
+  st_socket_tile_set_waiting (tile, TRUE);
 }
 
 static void
 st_line_view_on_start_all (StLineView *self)
 {
   for (guint i = 0; i < self->tile_list->len; i++)
-    st_socket_tile_set_enabled (g_ptr_array_index (self->tile_list, i), TRUE);
-  st_line_view_start (self);
+    {
+      StSocketTile *t = g_ptr_array_index (self->tile_list, i);
+      if (self->running && !st_socket_tile_get_enabled (t))
+        st_line_view_start_socket (self, t, FALSE);
+      else
+        st_socket_tile_set_enabled (t, TRUE);
+    }
+  if (!self->running)
+    st_line_view_start (self);
 }
 
 static void
@@ -380,24 +407,27 @@ st_line_view_is_running (StLineView *self)
 static void
 st_line_view_on_tile_start (StSocketTile *tile, StLineView *self)
 {
-  st_socket_tile_set_enabled (tile, TRUE);
-  st_line_view_start (self);
+  st_line_view_start_socket (self, tile, FALSE);
 }
 
+static void
+st_line_view_on_tile_retry (StSocketTile *tile, StLineView *self)
+{
+  st_line_view_start_socket (self, tile, TRUE);
+}
+
+/* Only this socket stops (its unit in flight fails safely); the line ends
+ * by itself once no socket runs. */
 static void
 st_line_view_on_tile_stop (StSocketTile *tile, StLineView *self)
 {
   st_socket_tile_set_enabled (tile, FALSE);
-  gboolean any = FALSE;
-  for (guint i = 0; i < self->tile_list->len; i++)
-    any |= st_socket_tile_get_enabled (g_ptr_array_index (self->tile_list, i));
-  if (!any)
-    {
-      st_line_view_stop (self);
-      return;
-    }
-  self->restart_pending = TRUE;
-  st_line_view_maybe_restart (self);
+  if (self->running)
+    st_station_line_stop_port (self->ctx.station, st_socket_tile_get_port (tile));
+  st_socket_tile_set_waiting (tile, FALSE);
+  g_autofree gchar *msg = g_strdup_printf ("%s stopped; the other sockets go on.",
+                                           st_socket_tile_get_port (tile));
+  st_gui_status (self->status_label, msg, FALSE);
 }
 
 /* ---- life cycle ---- */
@@ -406,9 +436,7 @@ static void
 st_line_view_dispose (GObject *object)
 {
   StLineView *self = ST_LINE_VIEW (object);
-  if (self->cancellable != NULL)
-    g_cancellable_cancel (self->cancellable);
-  g_clear_object (&self->cancellable);
+  st_gui_context_clear (&self->ctx);
   if (self->tick_id != 0)
     {
       g_source_remove (self->tick_id);
@@ -424,7 +452,6 @@ st_line_view_finalize (GObject *object)
   g_ptr_array_unref (self->tile_list);
   g_clear_pointer (&self->batches, g_ptr_array_unref);
   g_clear_pointer (&self->batch, st_db_batch_free);
-  st_auth_session_free (self->session);
   G_OBJECT_CLASS (st_line_view_parent_class)->finalize (object);
 }
 
@@ -456,7 +483,7 @@ st_line_view_init (StLineView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   self->tile_list = g_ptr_array_new ();
-  self->cancellable = g_cancellable_new ();
+  st_gui_context_init (&self->ctx);
   st_gui_name (GTK_WIDGET (self->scan_entry), "Work order");
   st_gui_name (GTK_WIDGET (self->batch_combo), "Batch");
   st_gui_name (GTK_WIDGET (self->wo_value), "Batch work order");
@@ -478,7 +505,7 @@ st_line_view_new (const char *const *ports)
     {
       StSocketTile *t = st_socket_tile_new (i + 1, ports[i]);
       g_signal_connect (t, "start", G_CALLBACK (st_line_view_on_tile_start), self);
-      g_signal_connect (t, "retry", G_CALLBACK (st_line_view_on_tile_start), self);
+      g_signal_connect (t, "retry", G_CALLBACK (st_line_view_on_tile_retry), self);
       g_signal_connect (t, "stop", G_CALLBACK (st_line_view_on_tile_stop), self);
       gtk_widget_show (GTK_WIDGET (t));
       gtk_container_add (GTK_CONTAINER (self->tiles), GTK_WIDGET (t));
@@ -494,14 +521,8 @@ void
 st_line_view_set_session (GtkWidget *view, StStation *station, const StAuthSession *session)
 {
   StLineView *self = ST_LINE_VIEW (view);
-  self->station = station;
-  st_auth_session_free (self->session);
-  self->session = st_auth_session_copy (session);
-  if (session == NULL)
+  if (!st_gui_context_set (&self->ctx, station, session))
     {
-      g_cancellable_cancel (self->cancellable);
-      g_object_unref (self->cancellable);
-      self->cancellable = g_cancellable_new ();
       return;
     }
   st_line_view_refresh (self);

@@ -7,8 +7,7 @@ struct _StLoginView {
   GtkEntry *hsm_entry, *pin_entry;
   GtkButton *unlock_button, *login_button;
   GtkLabel *who_label, *status_label;
-  StStation *station;
-  GCancellable *cancellable;
+  StGuiContext ctx;            /* station, (no session), cancellable */
   gboolean busy;
 };
 
@@ -53,16 +52,12 @@ st_login_view_on_login (GObject *source, GAsyncResult *result, gpointer user_dat
 {
   g_autoptr(StLoginView) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(StAuthSession) session = st_station_login_finish (self->station, result, &error);
+  g_autoptr(StAuthSession) session = st_station_login_finish (self->ctx.station, result, &error);
   self->busy = FALSE;
   gtk_widget_set_sensitive (GTK_WIDGET (self->login_button), TRUE);
   gtk_entry_set_text (self->pin_entry, "");
-  if (session == NULL)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        st_gui_status (self->status_label, error->message, TRUE);
-      return;
-    }
+  if (st_gui_failed (error, self->status_label))
+    return;
   st_gui_status (self->status_label, "", FALSE);
   g_signal_emit (self, st_login_signals[SIG_LOGGED_IN], 0, session);
 }
@@ -71,7 +66,7 @@ static void
 st_login_view_on_ok (StLoginView *self)
 {
   const char *name = st_login_view_selected (self);
-  if (self->busy || self->station == NULL)
+  if (self->busy || self->ctx.station == NULL)
     return;
   if (name == NULL)
     {
@@ -81,7 +76,7 @@ st_login_view_on_ok (StLoginView *self)
   self->busy = TRUE;
   gtk_widget_set_sensitive (GTK_WIDGET (self->login_button), FALSE);
   st_gui_status (self->status_label, "Checking your PIN…", FALSE);
-  st_station_login_async (self->station, name, gtk_entry_get_text (self->pin_entry), self->cancellable,
+  st_station_login_async (self->ctx.station, name, gtk_entry_get_text (self->pin_entry), self->ctx.cancellable,
                           st_login_view_on_login, g_object_ref (self));
 }
 
@@ -91,7 +86,7 @@ st_login_view_on_unlocked (GObject *source, GAsyncResult *result, gpointer user_
   g_autoptr(StLoginView) self = user_data;
   g_autoptr(GError) error = NULL;
   gtk_widget_set_sensitive (GTK_WIDGET (self->unlock_button), TRUE);
-  if (!st_station_unlock_hsm_finish (self->station, result, &error))
+  if (!st_station_unlock_hsm_finish (self->ctx.station, result, &error))
     {
       st_gui_status (self->status_label, error->message, TRUE);
       return;
@@ -105,7 +100,7 @@ st_login_view_on_unlock (StLoginView *self)
 {
   gtk_widget_set_sensitive (GTK_WIDGET (self->unlock_button), FALSE);
   st_gui_status (self->status_label, "Logging in to the HSM…", FALSE);
-  st_station_unlock_hsm_async (self->station, gtk_entry_get_text (self->hsm_entry), self->cancellable,
+  st_station_unlock_hsm_async (self->ctx.station, gtk_entry_get_text (self->hsm_entry), self->ctx.cancellable,
                                st_login_view_on_unlocked, g_object_ref (self));
   gtk_entry_set_text (self->hsm_entry, "");
 }
@@ -146,7 +141,7 @@ st_login_view_on_operators (GObject *source, GAsyncResult *result, gpointer user
 {
   g_autoptr(StLoginView) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) ops = st_station_list_operators_finish (self->station, result, &error);
+  g_autoptr(GPtrArray) ops = st_station_list_operators_finish (self->ctx.station, result, &error);
   if (ops == NULL)
     {
       st_gui_status (self->status_label, error->message, TRUE);
@@ -159,32 +154,20 @@ st_login_view_on_operators (GObject *source, GAsyncResult *result, gpointer user
     {
       StDbOperator *op = g_ptr_array_index (ops, i);
       g_autofree gchar *text = g_strdup_printf ("%s  (%s%s)", op->name, op->role, op->locked ? ", locked" : "");
-      GtkWidget *row = gtk_list_box_row_new ();
-      GtkWidget *label = gtk_label_new (text);
-      gtk_widget_set_margin_top (label, 12);
-      gtk_widget_set_margin_bottom (label, 12);
-      gtk_label_set_xalign (GTK_LABEL (label), 0);
-      gtk_container_add (GTK_CONTAINER (row), label);
-      g_object_set_data_full (G_OBJECT (row), "st-name", g_strdup (op->name), g_free);
-      st_gui_name (row, op->name);
-      gtk_widget_show_all (row);
-      gtk_list_box_insert (self->operator_list, row, -1);
+      st_gui_list_add (self->operator_list, text, op->name, 12, "st-name", op->name);
     }
 }
 
 void
 st_login_view_reset (StLoginView *self, StStation *station, const char *message)
 {
-  self->station = station;
-  GList *rows = gtk_container_get_children (GTK_CONTAINER (self->operator_list));
-  for (GList *l = rows; l != NULL; l = l->next)
-    gtk_widget_destroy (l->data);
-  g_list_free (rows);
+  self->ctx.station = station;
+  st_gui_list_clear (self->operator_list);
   gtk_entry_set_text (self->pin_entry, "");
   gtk_widget_set_visible (GTK_WIDGET (self->hsm_box), !st_station_hsm_is_open (station));
   st_gui_status (self->status_label, message, FALSE);
   st_login_view_on_row_selected (self);
-  st_station_list_operators_async (station, self->cancellable, st_login_view_on_operators,
+  st_station_list_operators_async (station, self->ctx.cancellable, st_login_view_on_operators,
                                    g_object_ref (self));
 }
 
@@ -192,9 +175,7 @@ static void
 st_login_view_dispose (GObject *object)
 {
   StLoginView *self = ST_LOGIN_VIEW (object);
-  if (self->cancellable != NULL)
-    g_cancellable_cancel (self->cancellable);
-  g_clear_object (&self->cancellable);
+  st_gui_context_clear (&self->ctx);
   G_OBJECT_CLASS (st_login_view_parent_class)->dispose (object);
 }
 
@@ -222,7 +203,7 @@ static void
 st_login_view_init (StLoginView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
-  self->cancellable = g_cancellable_new ();
+  st_gui_context_init (&self->ctx);
   st_gui_name (GTK_WIDGET (self->operator_list), "Operators");
   st_gui_name (GTK_WIDGET (self->pin_entry), "PIN");
   st_gui_name (GTK_WIDGET (self->hsm_entry), "HSM PIN");

@@ -8,9 +8,7 @@ struct _StQaView {
   GtkLabel *unit_title, *manifest_title;
   GtkTextView *unit_text, *manifest_text;
   GtkEntry *manifest_entry;
-  StStation *station;
-  StAuthSession *session;
-  GCancellable *cancellable;
+  StGuiContext ctx;            /* station, session, cancellable */
 };
 
 G_DEFINE_TYPE (StQaView, st_qa_view, GTK_TYPE_BOX)
@@ -19,13 +17,7 @@ static void
 st_qa_view_show (GtkBox *card, GtkLabel *title, GtkTextView *text, const char *headline,
                  const char *body, int verdict /* -1 none, 0 fail, 1 pass */)
 {
-  GtkStyleContext *style = gtk_widget_get_style_context (GTK_WIDGET (card));
-  gtk_style_context_remove_class (style, "st-card-pass");
-  gtk_style_context_remove_class (style, "st-card-fail");
-  if (verdict >= 0)
-    gtk_style_context_add_class (style, verdict ? "st-card-pass" : "st-card-fail");
-  gtk_label_set_text (title, headline);
-  gtk_text_buffer_set_text (gtk_text_view_get_buffer (text), body != NULL ? body : "", -1);
+  st_gui_card_show (GTK_WIDGET (card), title, text, headline, body, verdict);
 }
 
 static void
@@ -34,7 +26,7 @@ st_qa_view_on_unit (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(StQaView) self = user_data;
   g_autoptr(GError) error = NULL;
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), TRUE);
-  g_autoptr(StReport) r = st_station_verify_unit_finish (self->station, result, &error);
+  g_autoptr(StReport) r = st_station_verify_unit_finish (self->ctx.station, result, &error);
   if (r == NULL)
     {
       g_autofree gchar *body = g_strdup_printf ("%s\n\nCheck the unit sits in the socket and the cable, then "
@@ -43,7 +35,7 @@ st_qa_view_on_unit (GObject *source, GAsyncResult *result, gpointer user_data)
                        body, 0);
       return;
     }
-  g_autofree gchar *body = r->message != NULL ? g_strdup_printf ("%s\n%s", r->text, r->message) : g_strdup (r->text);
+  g_autofree gchar *body = st_gui_report_body (r);
   st_qa_view_show (self->unit_card, self->unit_title, self->unit_text,
                    r->ok ? "UNIT VERIFIED: chain, proof of possession and record agree"
                          : "UNIT REJECTED: set it aside for QA review",
@@ -61,7 +53,7 @@ st_qa_view_on_verify_unit (StQaView *self)
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), FALSE);
   st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, "Verifying…", NULL, -1);
-  st_station_verify_unit_async (self->station, self->session, port, NULL, self->cancellable,
+  st_station_verify_unit_async (self->ctx.station, self->ctx.session, port, NULL, self->ctx.cancellable,
                                 st_qa_view_on_unit, g_object_ref (self));
 }
 
@@ -71,14 +63,14 @@ st_qa_view_on_manifest (GObject *source, GAsyncResult *result, gpointer user_dat
   g_autoptr(StQaView) self = user_data;
   g_autoptr(GError) error = NULL;
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_manifest_button), TRUE);
-  g_autoptr(StReport) r = st_station_verify_manifest_finish (self->station, result, &error);
+  g_autoptr(StReport) r = st_station_verify_manifest_finish (self->ctx.station, result, &error);
   if (r == NULL)
     {
       st_qa_view_show (self->manifest_card, self->manifest_title, self->manifest_text,
                        "The manifest could not be checked", error->message, 0);
       return;
     }
-  g_autofree gchar *body = r->message != NULL ? g_strdup_printf ("%s\n%s", r->text, r->message) : g_strdup (r->text);
+  g_autofree gchar *body = st_gui_report_body (r);
   st_qa_view_show (self->manifest_card, self->manifest_title, self->manifest_text,
                    r->ok ? "MANIFEST VERIFIED" : "MANIFEST REJECTED: do not ship it", body, r->ok);
 }
@@ -94,7 +86,7 @@ st_qa_view_on_verify_manifest (StQaView *self)
       return;
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_manifest_button), FALSE);
-  st_station_verify_manifest_async (self->station, self->session, dir, self->cancellable,
+  st_station_verify_manifest_async (self->ctx.station, self->ctx.session, dir, self->ctx.cancellable,
                                     st_qa_view_on_manifest, g_object_ref (self));
 }
 
@@ -118,17 +110,8 @@ static void
 st_qa_view_dispose (GObject *object)
 {
   StQaView *self = ST_QA_VIEW (object);
-  if (self->cancellable != NULL)
-    g_cancellable_cancel (self->cancellable);
-  g_clear_object (&self->cancellable);
+  st_gui_context_clear (&self->ctx);
   G_OBJECT_CLASS (st_qa_view_parent_class)->dispose (object);
-}
-
-static void
-st_qa_view_finalize (GObject *object)
-{
-  st_auth_session_free (ST_QA_VIEW (object)->session);
-  G_OBJECT_CLASS (st_qa_view_parent_class)->finalize (object);
 }
 
 static void
@@ -136,7 +119,6 @@ st_qa_view_class_init (StQaViewClass *klass)
 {
   GtkWidgetClass *wc = GTK_WIDGET_CLASS (klass);
   G_OBJECT_CLASS (klass)->dispose = st_qa_view_dispose;
-  G_OBJECT_CLASS (klass)->finalize = st_qa_view_finalize;
   gtk_widget_class_set_template_from_resource (wc, "/org/station/gui/st-qa-view.ui");
 #define BIND(x) gtk_widget_class_bind_template_child (wc, StQaView, x)
   BIND (port_combo); BIND (verify_unit_button); BIND (verify_manifest_button); BIND (unit_card);
@@ -152,7 +134,7 @@ static void
 st_qa_view_init (StQaView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
-  self->cancellable = g_cancellable_new ();
+  st_gui_context_init (&self->ctx);
   st_gui_name (GTK_WIDGET (self->port_combo), "Unit socket");
   st_gui_name (gtk_bin_get_child (GTK_BIN (self->port_combo)), "Unit socket path");
   st_gui_name (GTK_WIDGET (self->unit_title), "Unit result");
@@ -175,14 +157,8 @@ void
 st_qa_view_set_session (GtkWidget *view, StStation *station, const StAuthSession *session)
 {
   StQaView *self = ST_QA_VIEW (view);
-  self->station = station;
-  st_auth_session_free (self->session);
-  self->session = st_auth_session_copy (session);
-  if (session == NULL)
+  if (!st_gui_context_set (&self->ctx, station, session))
     {
-      g_cancellable_cancel (self->cancellable);
-      g_object_unref (self->cancellable);
-      self->cancellable = g_cancellable_new ();
       st_qa_view_show (self->unit_card, self->unit_title, self->unit_text,
                        "Put the unit in the socket and press Verify unit.", NULL, -1);
       st_qa_view_show (self->manifest_card, self->manifest_title, self->manifest_text, "", NULL, -1);

@@ -21,6 +21,7 @@ static guint st_tile_signals[N_SIGNALS];
 static const struct { const char *step, *words; } st_tile_steps[] = {
   { "identify", "Identifying the device" },
   { "resume", "Resuming an interrupted unit" },
+  { "firmware", "Writing the firmware image" },
   { "keygen", "The device makes its key" },
   { "reserve", "Recording the unit" },
   { "sign", "Signing the certificate in the HSM" },
@@ -169,20 +170,22 @@ st_socket_tile_set_enabled (StSocketTile *self, gboolean enabled)
 }
 
 void
-st_socket_tile_set_step (StSocketTile *self, const char *step)
+st_socket_tile_set_progress (StSocketTile *self, const StUnitProgress *progress)
 {
-  if (self->state != ST_TILE_WORKING || g_strcmp0 (step, "identify") == 0)
-    {
-      self->started = g_get_monotonic_time ();
-      gtk_label_set_text (self->uid_label, "uid –");
-      gtk_label_set_text (self->reason_label, "");
-    }
+  gboolean new_unit = self->state != ST_TILE_WORKING || g_strcmp0 (progress->step, "identify") == 0 ||
+                      g_strcmp0 (progress->step, "resume") == 0;
+  if (new_unit)
+    gtk_label_set_text (self->reason_label, "");
+  /* The unit's own clock: the tile ticks on from it. */
+  self->started = g_get_monotonic_time () - (gint64) (progress->seconds * G_USEC_PER_SEC);
+  g_autofree gchar *uid = g_strdup_printf ("uid %s", progress->uid_hex != NULL ? progress->uid_hex : "–");
+  gtk_label_set_text (self->uid_label, uid);
   st_socket_tile_set_state (self, ST_TILE_WORKING);
-  const char *words = step;
+  const char *words = progress->step;
   guint n = G_N_ELEMENTS (st_tile_steps);
   double fraction = 0.05;
   for (guint i = 0; i < n; i++)
-    if (g_strcmp0 (st_tile_steps[i].step, step) == 0)
+    if (g_strcmp0 (st_tile_steps[i].step, progress->step) == 0)
       {
         words = st_tile_steps[i].words;
         fraction = (double) (i + 1) / (double) (n + 1);
@@ -231,8 +234,13 @@ st_socket_tile_set_problem (StSocketTile *self, const char *message)
 void
 st_socket_tile_set_waiting (StSocketTile *self, gboolean running)
 {
-  if (self->state == ST_TILE_WORKING)
-    st_socket_tile_set_state (self, ST_TILE_IDLE);
+  /* Starting clears the last unit's verdict; stopping keeps it in view. */
+  if (self->state == ST_TILE_WORKING || running)
+    {
+      st_socket_tile_set_state (self, ST_TILE_IDLE);
+      gtk_label_set_text (self->reason_label, "");
+      gtk_progress_bar_set_fraction (self->progress, 0.0);
+    }
   if (self->state == ST_TILE_IDLE)
     gtk_label_set_text (self->step_label, running ? "Waiting for a device" : "Not running");
   self->started = 0;

@@ -18,12 +18,13 @@ StTileState st_socket_tile_get_state (StSocketTile *tile);
 /* Whether the operator wants this socket running. */
 gboolean st_socket_tile_get_enabled (StSocketTile *tile);
 void st_socket_tile_set_enabled (StSocketTile *tile, gboolean enabled);
-/* A unit entered @step. */
-void st_socket_tile_set_step (StSocketTile *tile, const char *step);
+/* A unit entered a step: the step, the uid and the elapsed time show at once. */
+void st_socket_tile_set_progress (StSocketTile *tile, const StUnitProgress *progress);
 void st_socket_tile_set_result (StSocketTile *tile, const StUnitResult *result);
 /* The socket gave up, or the line stopped. */
 void st_socket_tile_set_problem (StSocketTile *tile, const char *message);
-/* Waiting for a device (the line runs) or stopped. */
+/* Waiting for a device (the socket was started: the last verdict is
+ * cleared) or stopped (a verdict stays in view). */
 void st_socket_tile_set_waiting (StSocketTile *tile, gboolean running);
 /* Refreshes the elapsed time of a unit in progress. */
 void st_socket_tile_tick (StSocketTile *tile);

@@ -237,10 +237,23 @@ st_window_init (StWindow *self)
   gtk_widget_hide (GTK_WIDGET (self->switcher));
 }
 
+/* Ctrl+Q: the same as the window's close button (asks first while the
+ * line runs). */
+static void
+st_window_on_close_action (GSimpleAction *action, GVariant *parameter, gpointer data)
+{
+  gtk_window_close (GTK_WINDOW (data));
+}
+
 StWindow *
 st_window_new (GtkApplication *app, StStation *station, const char *const *ports)
 {
   StWindow *self = g_object_new (ST_TYPE_WINDOW, "application", app, NULL);
+  g_autoptr(GSimpleAction) close = g_simple_action_new ("close", NULL);
+  g_signal_connect (close, "activate", G_CALLBACK (st_window_on_close_action), self);
+  g_action_map_add_action (G_ACTION_MAP (self), G_ACTION (close));
+  const char *close_accels[] = { "<Primary>q", NULL };
+  gtk_application_set_accels_for_action (app, "win.close", close_accels);
   self->station = station;
   self->login = ST_LOGIN_VIEW (st_login_view_new ());
   gtk_widget_show (GTK_WIDGET (self->login));

@@ -21,20 +21,109 @@
 struct _StStation {
   StConfig *config;
   StDb *db;
-  GMutex lock;       /* guards ca and line_running */
+  GMutex lock;       /* guards ca, line_running and control */
   StCa *ca;          /* NULL until the HSM is unlocked; never replaced after */
   gboolean line_running;
+  StBatchControl *control;  /* the running line's, or NULL */
 };
 
-/* ---- helpers ---------------------------------------------------------- */
-
-static void
-st_async_return_error (GTask *task, GError *error)
-{
-  g_task_return_error (task, error);
-}
+/* ---- one runner for every call ---------------------------------------- */
 
 typedef struct _StCall StCall;
+
+/* The work of a call, on a worker thread: the result (freed with the
+ * call's result_free when nobody takes it), or NULL and @error. A call
+ * with a boolean result returns GINT_TO_POINTER (TRUE). */
+typedef gpointer (*StJobFunc) (StStation *station, StCall *call, GCancellable *cancellable,
+                               GError **error);
+
+/* What a call carries to its thread. */
+struct _StCall {
+  StStation *station;       /* borrowed: outlives its calls */
+  StAuthSession *session;   /* a copy */
+  guint roles;              /* checked first when not 0 */
+  const char *what;         /* for the role check's message */
+  StJobFunc func;
+  GDestroyNotify result_free;
+  gchar *s1, *s2;           /* call-specific strings; s2 is wiped (may hold a PIN) */
+  gint64 id, n;
+  StRole role;
+  StOperatorChange change;
+  StStationProgressFunc progress;
+  gpointer progress_data;
+  GMainContext *context;    /* the caller's, for progress */
+};
+
+static void
+st_call_free (gpointer data)
+{
+  StCall *c = data;
+  st_auth_session_free (c->session);
+  g_free (c->s1);
+  if (c->s2 != NULL)
+    st_secret_free (c->s2);
+  g_main_context_unref (c->context);
+  g_free (c);
+}
+
+static StCall *
+st_call_new (StStation *station, const StAuthSession *session, guint roles, const char *what)
+{
+  StCall *c = g_new0 (StCall, 1);
+  c->station = station;
+  c->session = st_auth_session_copy (session);
+  c->roles = roles;
+  c->what = what;
+  c->context = g_main_context_ref_thread_default ();
+  return c;
+}
+
+static gboolean st_station_require (StStation *station, const StAuthSession *session, guint roles,
+                                    const char *what, GError **error);
+
+static void
+st_call_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  StCall *c = data;
+  GError *error = NULL;
+  if (c->roles != 0 && !st_station_require (c->station, c->session, c->roles, c->what, &error))
+    return g_task_return_error (task, error);
+  gpointer result = c->func (c->station, c, cancellable, &error);
+  if (result == NULL)
+    {
+      if (error == NULL)
+        g_set_error (&error, ST_ERROR, ST_ERROR_INTERNAL, "%s failed without a reason",
+                     c->what != NULL ? c->what : "the call");
+      return g_task_return_error (task, error);
+    }
+  g_task_return_pointer (task, result, c->result_free);
+}
+
+/* Runs @func with @call (taken) on a worker thread; @tag is the _async
+ * function, checked by st_call_finish. */
+static void
+st_call_run (StCall *call, StJobFunc func, GDestroyNotify result_free, GCancellable *cancellable,
+             GAsyncReadyCallback callback, gpointer user_data, gpointer tag)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, tag);
+  call->func = func;
+  call->result_free = result_free;
+  g_task_set_task_data (task, call, st_call_free);
+  g_task_run_in_thread (task, st_call_thread);
+}
+
+static gpointer
+st_call_finish (GAsyncResult *result, gpointer tag, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tag, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+#define ST_CALL_TRUE GINT_TO_POINTER (TRUE)
+
+/* ---- helpers ---------------------------------------------------------- */
 
 /* The CA, or NOT_FOUND telling the user to unlock the HSM. */
 static StCa *
@@ -72,46 +161,6 @@ st_auth_session_copy (const StAuthSession *session)
   return copy;
 }
 
-/* What most calls carry to their thread. */
-struct _StCall {
-  StAuthSession *session;
-  gchar *s1, *s2;     /* call-specific strings */
-  gint64 id, n;
-  StRole role;
-  StOperatorChange change;
-  StStationProgressFunc progress;
-  gpointer progress_data;
-  GMainContext *context;
-};
-
-static void
-st_call_free (gpointer data)
-{
-  StCall *c = data;
-  st_auth_session_free (c->session);
-  g_free (c->s1);
-  if (c->s2 != NULL)
-    st_secret_free (c->s2);  /* may hold a PIN */
-  if (c->context != NULL)
-    g_main_context_unref (c->context);
-  g_free (c);
-}
-
-static GTask *
-st_call_task (StStation *station, const StAuthSession *session, GCancellable *cancellable,
-              GAsyncReadyCallback callback, gpointer user_data, gpointer tag, StCall **call_out)
-{
-  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, tag);
-  StCall *c = g_new0 (StCall, 1);
-  c->session = st_auth_session_copy (session);
-  c->context = g_main_context_ref_thread_default ();
-  g_task_set_task_data (task, c, st_call_free);
-  if (call_out != NULL)
-    *call_out = c;
-  return task;
-}
-
 /* ---- open, unlock ----------------------------------------------------- */
 
 void
@@ -119,6 +168,7 @@ st_station_free (StStation *station)
 {
   if (station == NULL)
     return;
+  st_batch_control_unref (station->control);
   st_ca_free (station->ca);
   st_db_close (station->db);
   st_config_free (station->config);
@@ -126,40 +176,37 @@ st_station_free (StStation *station)
   g_free (station);
 }
 
-static void
-st_open_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_open_job (StStation *unused, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StCall *c = data;
-  GError *error = NULL;
-  g_autoptr(StConfig) config = st_config_load (c->s1, &error);
+  g_autoptr(StConfig) config = st_config_load (c->s1, error);
   if (config == NULL)
-    return st_async_return_error (task, error);
+    return NULL;
   st_config_apply_env (config);
-  g_autoptr(StDb) db = st_db_open (config->db_path, &error);
+  g_autoptr(StDb) db = st_db_open (config->db_path, error);
   if (db == NULL)
-    return st_async_return_error (task, error);
+    return NULL;
   StStation *station = g_new0 (StStation, 1);
   g_mutex_init (&station->lock);
   station->config = g_steal_pointer (&config);
   station->db = g_steal_pointer (&db);
-  g_task_return_pointer (task, station, (GDestroyNotify) st_station_free);
+  return station;
 }
 
 void
 st_station_open_async (const char *home, GCancellable *cancellable,
                        GAsyncReadyCallback callback, gpointer user_data)
 {
-  StCall *c = NULL;
-  g_autoptr(GTask) task = st_call_task (NULL, NULL, cancellable, callback, user_data,
-                                        st_station_open_async, &c);
+  StCall *c = st_call_new (NULL, NULL, 0, "opening the station");
   c->s1 = g_strdup (home != NULL ? home : st_config_default_home ());
-  g_task_run_in_thread (task, st_open_thread);
+  st_call_run (c, st_open_job, (GDestroyNotify) st_station_free, cancellable, callback, user_data,
+               st_station_open_async);
 }
 
 StStation *
 st_station_open_finish (GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return st_call_finish (result, st_station_open_async, error);
 }
 
 StConfig *
@@ -177,110 +224,70 @@ st_station_hsm_is_open (StStation *station)
   return open;
 }
 
-static void
-st_unlock_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_unlock_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StCall *c = data;
-  StStation *station = (StStation *) c->s1; /* borrowed: see st_station_unlock_hsm_async */
-  GError *error = NULL;
   if (st_station_hsm_is_open (station))
-    return g_task_return_boolean (task, TRUE);
-  StCa *ca = st_ca_open (station->config, c->s2, &error);
+    return ST_CALL_TRUE;
+  StCa *ca = st_ca_open (station->config, c->s2, error);
   if (ca == NULL)
-    return st_async_return_error (task, error);
+    return NULL;
   g_mutex_lock (&station->lock);
   if (station->ca == NULL)
     station->ca = g_steal_pointer (&ca);
   g_mutex_unlock (&station->lock);
   st_ca_free (ca);
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
-st_call_borrow_station_free (gpointer data)
-{
-  StCall *c = data;
-  c->s1 = NULL; /* borrowed station pointer, not a string */
-  st_call_free (c);
+  return ST_CALL_TRUE;
 }
 
 void
 st_station_unlock_hsm_async (StStation *station, const char *pin, GCancellable *cancellable,
                              GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (task, st_station_unlock_hsm_async);
-  StCall *c = g_new0 (StCall, 1);
-  c->s1 = (gchar *) station;
+  StCall *c = st_call_new (station, NULL, 0, "unlocking the HSM");
   c->s2 = g_strdup (pin != NULL ? pin : "");
-  g_task_set_task_data (task, c, st_call_borrow_station_free);
-  g_task_run_in_thread (task, st_unlock_thread);
+  st_call_run (c, st_unlock_job, NULL, cancellable, callback, user_data, st_station_unlock_hsm_async);
 }
 
 gboolean
 st_station_unlock_hsm_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_boolean (G_TASK (result), error);
-}
-
-/* Every other call carries the station on its task. */
-static StStation *
-st_job_station (GTask *task)
-{
-  return g_object_get_data (G_OBJECT (task), "st-station");
-}
-
-static GTask *
-st_job_new (StStation *station, const StAuthSession *session, GCancellable *cancellable,
-            GAsyncReadyCallback callback, gpointer user_data, gpointer tag, StCall **call_out)
-{
-  GTask *task = st_call_task (station, session, cancellable, callback, user_data, tag, call_out);
-  g_object_set_data (G_OBJECT (task), "st-station", station);
-  return task;
+  return st_call_finish (result, st_station_unlock_hsm_async, error) != NULL;
 }
 
 /* ---- operators -------------------------------------------------------- */
 
-static void
-st_list_operators_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_list_operators_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StStation *station = st_job_station (task);
-  GError *error = NULL;
-  GPtrArray *ops = st_db_operator_list (station->db, &error);
-  if (ops == NULL)
-    return st_async_return_error (task, error);
-  for (guint i = 0; i < ops->len; i++)
+  GPtrArray *ops = st_db_operator_list (station->db, error);
+  for (guint i = 0; ops != NULL && i < ops->len; i++)
     {
       StDbOperator *op = g_ptr_array_index (ops, i);
       g_clear_pointer (&op->pin_hash, g_free);
     }
-  g_task_return_pointer (task, ops, (GDestroyNotify) g_ptr_array_unref);
+  return ops;
 }
 
 void
 st_station_list_operators_async (StStation *station, GCancellable *cancellable,
                                  GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autoptr(GTask) task = st_job_new (station, NULL, cancellable, callback, user_data,
-                                      st_station_list_operators_async, NULL);
-  g_task_run_in_thread (task, st_list_operators_thread);
+  st_call_run (st_call_new (station, NULL, 0, "listing operators"), st_list_operators_job,
+               (GDestroyNotify) g_ptr_array_unref, cancellable, callback, user_data,
+               st_station_list_operators_async);
 }
 
 GPtrArray *
 st_station_list_operators_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return st_call_finish (result, st_station_list_operators_async, error);
 }
 
-static void
-st_login_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_login_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StCall *c = data;
-  GError *error = NULL;
-  StAuthSession *session = st_auth_login (st_job_station (task)->db, c->s1, c->s2, &error);
-  if (session == NULL)
-    return st_async_return_error (task, error);
-  g_task_return_pointer (task, session, (GDestroyNotify) st_auth_session_free);
+  return st_auth_login (station->db, c->s1, c->s2, error);
 }
 
 void
@@ -288,44 +295,37 @@ st_station_login_async (StStation *station, const char *name, const char *pin,
                         GCancellable *cancellable, GAsyncReadyCallback callback,
                         gpointer user_data)
 {
-  StCall *c = NULL;
-  g_autoptr(GTask) task = st_job_new (station, NULL, cancellable, callback, user_data,
-                                      st_station_login_async, &c);
+  StCall *c = st_call_new (station, NULL, 0, "logging in");
   c->s1 = g_strdup (name);
   c->s2 = g_strdup (pin);
-  g_task_run_in_thread (task, st_login_thread);
+  st_call_run (c, st_login_job, (GDestroyNotify) st_auth_session_free, cancellable, callback,
+               user_data, st_station_login_async);
 }
 
 StAuthSession *
 st_station_login_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return st_call_finish (result, st_station_login_async, error);
 }
 
-static void
-st_change_operator_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_change_operator_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StCall *c = data;
-  StStation *station = st_job_station (task);
-  GError *error = NULL;
-  gboolean ok = st_station_require (station, c->session, ST_ROLE_ADMIN, "managing operators", &error);
-  if (ok)
-    switch (c->change)
-      {
-      case ST_OPERATOR_ADD:
-        ok = st_auth_add_operator (station->db, c->session, c->s1, c->role, c->s2, &error);
-        break;
-      case ST_OPERATOR_UNLOCK:
-        ok = st_db_operator_unlock (station->db, c->s1, c->session->name, &error);
-        break;
-      case ST_OPERATOR_SET_ROLE:
-        ok = st_db_operator_set_role (station->db, c->s1, st_role_to_string (c->role),
-                                      c->session->name, &error);
-        break;
-      }
-  if (!ok)
-    return st_async_return_error (task, error);
-  g_task_return_boolean (task, TRUE);
+  gboolean ok = FALSE;
+  switch (c->change)
+    {
+    case ST_OPERATOR_ADD:
+      ok = st_auth_add_operator (station->db, c->session, c->s1, c->role, c->s2, error);
+      break;
+    case ST_OPERATOR_UNLOCK:
+      ok = st_db_operator_unlock (station->db, c->s1, c->session->name, error);
+      break;
+    case ST_OPERATOR_SET_ROLE:
+      ok = st_db_operator_set_role (station->db, c->s1, st_role_to_string (c->role),
+                                    c->session->name, error);
+      break;
+    }
+  return ok ? ST_CALL_TRUE : NULL;
 }
 
 void
@@ -334,36 +334,27 @@ st_station_change_operator_async (StStation *station, const StAuthSession *sessi
                                   const char *pin, GCancellable *cancellable,
                                   GAsyncReadyCallback callback, gpointer user_data)
 {
-  StCall *c = NULL;
-  g_autoptr(GTask) task = st_job_new (station, session, cancellable, callback, user_data,
-                                      st_station_change_operator_async, &c);
+  StCall *c = st_call_new (station, session, ST_ROLE_ADMIN, "managing operators");
   c->change = change;
   c->s1 = g_strdup (name);
   c->s2 = g_strdup (pin);
   c->role = role;
-  g_task_run_in_thread (task, st_change_operator_thread);
+  st_call_run (c, st_change_operator_job, NULL, cancellable, callback, user_data,
+               st_station_change_operator_async);
 }
 
 gboolean
 st_station_change_operator_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return st_call_finish (result, st_station_change_operator_async, error) != NULL;
 }
 
 /* ---- batches ---------------------------------------------------------- */
 
-static void
-st_list_batches_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_list_batches_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StCall *c = data;
-  StStation *station = st_job_station (task);
-  GError *error = NULL;
-  if (!st_station_require (station, c->session, ST_ROLE_ANY, "listing batches", &error))
-    return st_async_return_error (task, error);
-  GPtrArray *list = st_db_batch_list (station->db, &error);
-  if (list == NULL)
-    return st_async_return_error (task, error);
-  g_task_return_pointer (task, list, (GDestroyNotify) g_ptr_array_unref);
+  return st_db_batch_list (station->db, error);
 }
 
 void
@@ -371,29 +362,21 @@ st_station_list_batches_async (StStation *station, const StAuthSession *session,
                                GCancellable *cancellable, GAsyncReadyCallback callback,
                                gpointer user_data)
 {
-  g_autoptr(GTask) task = st_job_new (station, session, cancellable, callback, user_data,
-                                      st_station_list_batches_async, NULL);
-  g_task_run_in_thread (task, st_list_batches_thread);
+  st_call_run (st_call_new (station, session, ST_ROLE_ANY, "listing batches"), st_list_batches_job,
+               (GDestroyNotify) g_ptr_array_unref, cancellable, callback, user_data,
+               st_station_list_batches_async);
 }
 
 GPtrArray *
 st_station_list_batches_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return st_call_finish (result, st_station_list_batches_async, error);
 }
 
-static void
-st_get_batch_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_get_batch_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StCall *c = data;
-  StStation *station = st_job_station (task);
-  GError *error = NULL;
-  if (!st_station_require (station, c->session, ST_ROLE_ANY, "showing a batch", &error))
-    return st_async_return_error (task, error);
-  StDbBatch *b = st_db_batch_get (station->db, c->id, &error);
-  if (b == NULL)
-    return st_async_return_error (task, error);
-  g_task_return_pointer (task, b, (GDestroyNotify) st_db_batch_free);
+  return st_db_batch_get (station->db, c->id, error);
 }
 
 void
@@ -401,23 +384,21 @@ st_station_get_batch_async (StStation *station, const StAuthSession *session, gi
                             GCancellable *cancellable, GAsyncReadyCallback callback,
                             gpointer user_data)
 {
-  StCall *c = NULL;
-  g_autoptr(GTask) task = st_job_new (station, session, cancellable, callback, user_data,
-                                      st_station_get_batch_async, &c);
+  StCall *c = st_call_new (station, session, ST_ROLE_ANY, "showing a batch");
   c->id = batch_id;
-  g_task_run_in_thread (task, st_get_batch_thread);
+  st_call_run (c, st_get_batch_job, (GDestroyNotify) st_db_batch_free, cancellable, callback,
+               user_data, st_station_get_batch_async);
 }
 
 StDbBatch *
 st_station_get_batch_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return st_call_finish (result, st_station_get_batch_async, error);
 }
 
-static void
-st_list_profiles_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_list_profiles_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StStation *station = st_job_station (task);
   g_autofree gchar *home_dir = g_build_filename (station->config->home, "profiles", NULL);
   g_autofree gchar *installed = g_build_filename (ST_DATADIR, "profiles", NULL);
   g_autofree gchar *source_dir = g_build_filename (ST_SOURCE_DIR, "profiles", NULL);
@@ -439,47 +420,40 @@ st_list_profiles_thread (GTask *task, gpointer source, gpointer data, GCancellab
   keys = g_list_sort (keys, (GCompareFunc) g_strcmp0);
   for (GList *l = keys; l != NULL; l = l->next)
     g_ptr_array_add (paths, g_strdup (g_hash_table_lookup (seen, l->data)));
-  g_task_return_pointer (task, paths, (GDestroyNotify) g_ptr_array_unref);
+  return paths;
 }
 
 void
 st_station_list_profiles_async (StStation *station, GCancellable *cancellable,
                                 GAsyncReadyCallback callback, gpointer user_data)
 {
-  g_autoptr(GTask) task = st_job_new (station, NULL, cancellable, callback, user_data,
-                                      st_station_list_profiles_async, NULL);
-  g_task_run_in_thread (task, st_list_profiles_thread);
+  st_call_run (st_call_new (station, NULL, 0, "listing profiles"), st_list_profiles_job,
+               (GDestroyNotify) g_ptr_array_unref, cancellable, callback, user_data,
+               st_station_list_profiles_async);
 }
 
 GPtrArray *
 st_station_list_profiles_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return st_call_finish (result, st_station_list_profiles_async, error);
 }
 
-static void
-st_create_batch_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_create_batch_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StCall *c = data;
-  StStation *station = st_job_station (task);
-  GError *error = NULL;
-  if (!st_station_require (station, c->session, ST_ROLE_LEAD, "creating a batch", &error))
-    return st_async_return_error (task, error);
   if (c->s2 == NULL || *c->s2 == '\0' || c->n <= 0)
     {
-      g_set_error_literal (&error, ST_ERROR, ST_ERROR_INVALID_DATA,
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
                            "a batch needs a work order and a quantity of at least 1");
-      return st_async_return_error (task, error);
+      return NULL;
     }
-  g_autoptr(StProfile) profile = st_profile_load (c->s1, &error);
+  g_autoptr(StProfile) profile = st_profile_load (c->s1, error);
   if (profile == NULL)
-    return st_async_return_error (task, error);
+    return NULL;
   gint64 id = st_db_batch_create (station->db, c->s2, profile->name, profile->sha256,
                                   profile->text, c->n, station->config->station_id,
-                                  c->session->name, &error);
-  if (id <= 0)
-    return st_async_return_error (task, error);
-  g_task_return_int (task, id);
+                                  c->session->name, error);
+  return id > 0 ? g_memdup2 (&id, sizeof id) : NULL;
 }
 
 void
@@ -488,41 +462,33 @@ st_station_create_batch_async (StStation *station, const StAuthSession *session,
                                gint64 quantity, GCancellable *cancellable,
                                GAsyncReadyCallback callback, gpointer user_data)
 {
-  StCall *c = NULL;
-  g_autoptr(GTask) task = st_job_new (station, session, cancellable, callback, user_data,
-                                      st_station_create_batch_async, &c);
+  StCall *c = st_call_new (station, session, ST_ROLE_LEAD, "creating a batch");
   c->s1 = g_strdup (profile_path);
   c->s2 = g_strdup (work_order);
   c->n = quantity;
-  g_task_run_in_thread (task, st_create_batch_thread);
+  st_call_run (c, st_create_batch_job, g_free, cancellable, callback, user_data,
+               st_station_create_batch_async);
 }
 
 gint64
 st_station_create_batch_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  gssize id = g_task_propagate_int (G_TASK (result), error);
-  return id > 0 ? (gint64) id : 0;
+  g_autofree gint64 *id = st_call_finish (result, st_station_create_batch_async, error);
+  return id != NULL ? *id : 0;
 }
 
-static void
-st_close_batch_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_close_batch_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StCall *c = data;
-  StStation *station = st_job_station (task);
-  GError *error = NULL;
-  if (!st_station_require (station, c->session, ST_ROLE_LEAD, "closing a batch", &error))
-    return st_async_return_error (task, error);
-  StCa *ca = st_station_get_ca (station, &error);
-  if (ca == NULL)
-    return st_async_return_error (task, error);
-  if (!st_db_batch_close (station->db, c->id, c->session->name, &error))
-    return st_async_return_error (task, error);
-  if (!st_audit_checkpoint (station->db, ca, "batch-close", &error))
+  StCa *ca = st_station_get_ca (station, error);
+  if (ca == NULL || !st_db_batch_close (station->db, c->id, c->session->name, error))
+    return NULL;
+  if (!st_audit_checkpoint (station->db, ca, "batch-close", error))
     {
-      g_prefix_error (&error, "batch %" G_GINT64_FORMAT " closed, but ", c->id);
-      return st_async_return_error (task, error);
+      g_prefix_error (error, "batch %" G_GINT64_FORMAT " closed, but ", c->id);
+      return NULL;
     }
-  g_task_return_boolean (task, TRUE);
+  return ST_CALL_TRUE;
 }
 
 void
@@ -530,17 +496,16 @@ st_station_close_batch_async (StStation *station, const StAuthSession *session,
                               gint64 batch_id, GCancellable *cancellable,
                               GAsyncReadyCallback callback, gpointer user_data)
 {
-  StCall *c = NULL;
-  g_autoptr(GTask) task = st_job_new (station, session, cancellable, callback, user_data,
-                                      st_station_close_batch_async, &c);
+  StCall *c = st_call_new (station, session, ST_ROLE_LEAD, "closing a batch");
   c->id = batch_id;
-  g_task_run_in_thread (task, st_close_batch_thread);
+  st_call_run (c, st_close_batch_job, NULL, cancellable, callback, user_data,
+               st_station_close_batch_async);
 }
 
 gboolean
 st_station_close_batch_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return st_call_finish (result, st_station_close_batch_async, error) != NULL;
 }
 
 /* Progress, delivered on the caller's context. */
@@ -597,34 +562,28 @@ st_json_object (const char *k1, const char *v1, const char *k2, gint64 v2)
   return json_generator_to_data (gen, NULL);
 }
 
-static void
-st_export_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_export_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StCall *c = data;
-  StStation *station = st_job_station (task);
-  GError *error = NULL;
-  if (!st_station_require (station, c->session, ST_ROLE_LEAD, "exporting a manifest", &error))
-    return st_async_return_error (task, error);
-  StCa *ca = st_station_get_ca (station, &error);
+  StCa *ca = st_station_get_ca (station, error);
   if (ca == NULL)
-    return st_async_return_error (task, error);
+    return NULL;
   st_call_progress (c, 0.1, "writing and signing the manifest");
-  if (!st_manifest_export (station->db, ca, station->config->station_id, c->id, c->s1, &error))
-    return st_async_return_error (task, error);
-  if (g_cancellable_set_error_if_cancelled (cancellable, &error))
-    return st_async_return_error (task, error);
+  if (!st_manifest_export (station->db, ca, station->config->station_id, c->id, c->s1, error) ||
+      g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
   st_call_progress (c, 0.7, "checking the written manifest");
   g_autoptr(GString) report = g_string_new (NULL);
-  if (!st_manifest_verify (c->s1, ca->root, report, &error))
+  if (!st_manifest_verify (c->s1, ca->root, report, error))
     {
-      g_prefix_error (&error, "the manifest written to %s does not verify (%s): ", c->s1, report->str);
-      return st_async_return_error (task, error);
+      g_prefix_error (error, "the manifest written to %s does not verify (%s): ", c->s1, report->str);
+      return NULL;
     }
   g_autofree gchar *payload = st_json_object ("out", c->s1, "batch", c->id);
-  if (!st_db_event_add (station->db, c->session->name, "manifest-export", payload, &error))
-    return st_async_return_error (task, error);
+  if (!st_db_event_add (station->db, c->session->name, "manifest-export", payload, error))
+    return NULL;
   st_call_progress (c, 1.0, "manifest written and verified");
-  g_task_return_boolean (task, TRUE);
+  return ST_CALL_TRUE;
 }
 
 void
@@ -634,20 +593,19 @@ st_station_export_manifest_async (StStation *station, const StAuthSession *sessi
                                   GCancellable *cancellable, GAsyncReadyCallback callback,
                                   gpointer user_data)
 {
-  StCall *c = NULL;
-  g_autoptr(GTask) task = st_job_new (station, session, cancellable, callback, user_data,
-                                      st_station_export_manifest_async, &c);
+  StCall *c = st_call_new (station, session, ST_ROLE_LEAD, "exporting a manifest");
   c->id = batch_id;
   c->s1 = g_strdup (out_dir);
   c->progress = progress;
   c->progress_data = progress_data;
-  g_task_run_in_thread (task, st_export_thread);
+  st_call_run (c, st_export_job, NULL, cancellable, callback, user_data,
+               st_station_export_manifest_async);
 }
 
 gboolean
 st_station_export_manifest_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return st_call_finish (result, st_station_export_manifest_async, error) != NULL;
 }
 
 void
@@ -661,17 +619,12 @@ st_shift_stats_free (StShiftStats *stats)
   g_free (stats);
 }
 
-static void
-st_stats_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_stats_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StCall *c = data;
-  StStation *station = st_job_station (task);
-  GError *error = NULL;
-  if (!st_station_require (station, c->session, ST_ROLE_ANY, "showing the shift", &error))
-    return st_async_return_error (task, error);
-  g_autoptr(GPtrArray) units = st_db_unit_list (station->db, c->id, &error);
+  g_autoptr(GPtrArray) units = st_db_unit_list (station->db, c->id, error);
   if (units == NULL)
-    return st_async_return_error (task, error);
+    return NULL;
   StShiftStats *s = g_new0 (StShiftStats, 1);
   s->n_hours = (guint) CLAMP (c->n, 1, ST_ASYNC_MAX_HOURS);
   gint64 now_hour = g_get_real_time () / G_USEC_PER_SEC / 3600 * 3600;
@@ -702,7 +655,7 @@ st_stats_thread (GTask *task, gpointer source, gpointer data, GCancellable *canc
       if (bucket >= 0 && bucket < (gint64) s->n_hours)
         (done ? s->passed_per_hour : s->failed_per_hour)[bucket]++;
     }
-  g_task_return_pointer (task, s, (GDestroyNotify) st_shift_stats_free);
+  return s;
 }
 
 void
@@ -710,18 +663,17 @@ st_station_shift_stats_async (StStation *station, const StAuthSession *session,
                               gint64 batch_id, guint hours, GCancellable *cancellable,
                               GAsyncReadyCallback callback, gpointer user_data)
 {
-  StCall *c = NULL;
-  g_autoptr(GTask) task = st_job_new (station, session, cancellable, callback, user_data,
-                                      st_station_shift_stats_async, &c);
+  StCall *c = st_call_new (station, session, ST_ROLE_ANY, "showing the shift");
   c->id = batch_id;
   c->n = hours;
-  g_task_run_in_thread (task, st_stats_thread);
+  st_call_run (c, st_stats_job, (GDestroyNotify) st_shift_stats_free, cancellable, callback,
+               user_data, st_station_shift_stats_async);
 }
 
 StShiftStats *
 st_station_shift_stats_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return st_call_finish (result, st_station_shift_stats_async, error);
 }
 
 /* ---- QA ---------------------------------------------------------------- */
@@ -736,36 +688,44 @@ st_report_free (StReport *report)
   g_free (report);
 }
 
-static void
-st_verify_unit_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+/* A report of checks: @ok, their lines, and what failed. Takes @text and
+ * @failure. */
+static StReport *
+st_report_new (gboolean ok, GString *text, GError *failure)
 {
-  StCall *c = data;
-  StStation *station = st_job_station (task);
-  GError *error = NULL;
-  if (!st_station_require (station, c->session, ST_ROLE_QA, "verifying a unit", &error))
-    return st_async_return_error (task, error);
-  g_autoptr(X509) root = st_ca_load_cert_file (station->config->root_file, &error);
+  StReport *r = g_new0 (StReport, 1);
+  r->ok = ok;
+  r->text = g_string_free (text, FALSE);
+  r->message = failure != NULL ? g_strdup (failure->message) : NULL;
+  g_clear_error (&failure);
+  return r;
+}
+
+static gpointer
+st_verify_unit_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
+{
+  g_autoptr(X509) root = st_ca_load_cert_file (station->config->root_file, error);
   if (root == NULL)
-    return st_async_return_error (task, error);
+    return NULL;
   StLinkParams params;
   st_link_params_init_defaults (&params);
   if (c->s2 != NULL && *c->s2 != '\0')
     {
-      g_autoptr(StProfile) profile = st_profile_load (c->s2, &error);
+      g_autoptr(StProfile) profile = st_profile_load (c->s2, error);
       if (profile == NULL)
-        return st_async_return_error (task, error);
+        return NULL;
       params = profile->link;
     }
-  g_autoptr(GString) text = g_string_new (NULL);
-  gboolean ok = st_qa_verify_unit (station->db, root, c->s1, &params, c->session->name, text, &error);
-  if (!ok && !g_error_matches (error, ST_ERROR, ST_ERROR_VERIFY_FAILED))
-    return st_async_return_error (task, error);
-  StReport *r = g_new0 (StReport, 1);
-  r->ok = ok;
-  r->text = g_string_free (g_steal_pointer (&text), FALSE);
-  r->message = error != NULL ? g_strdup (error->message) : NULL;
-  g_clear_error (&error);
-  g_task_return_pointer (task, r, (GDestroyNotify) st_report_free);
+  GString *text = g_string_new (NULL);
+  GError *failure = NULL;
+  gboolean ok = st_qa_verify_unit (station->db, root, c->s1, &params, c->session->name, text, &failure);
+  if (!ok && !g_error_matches (failure, ST_ERROR, ST_ERROR_VERIFY_FAILED))
+    {
+      g_string_free (text, TRUE);
+      g_propagate_error (error, failure);
+      return NULL;
+    }
+  return st_report_new (ok, text, failure);
 }
 
 void
@@ -774,46 +734,33 @@ st_station_verify_unit_async (StStation *station, const StAuthSession *session,
                               GCancellable *cancellable, GAsyncReadyCallback callback,
                               gpointer user_data)
 {
-  StCall *c = NULL;
-  g_autoptr(GTask) task = st_job_new (station, session, cancellable, callback, user_data,
-                                      st_station_verify_unit_async, &c);
+  StCall *c = st_call_new (station, session, ST_ROLE_QA, "verifying a unit");
   c->s1 = g_strdup (port);
   c->s2 = g_strdup (profile_path);
-  g_task_run_in_thread (task, st_verify_unit_thread);
+  st_call_run (c, st_verify_unit_job, (GDestroyNotify) st_report_free, cancellable, callback,
+               user_data, st_station_verify_unit_async);
 }
 
 StReport *
 st_station_verify_unit_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return st_call_finish (result, st_station_verify_unit_async, error);
 }
 
-static void
-st_verify_manifest_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_verify_manifest_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StCall *c = data;
-  StStation *station = st_job_station (task);
-  GError *error = NULL;
-  if (!st_station_require (station, c->session, ST_ROLE_QA | ST_ROLE_LEAD,
-                           "verifying a manifest", &error))
-    return st_async_return_error (task, error);
-  g_autoptr(X509) root = st_ca_load_cert_file (station->config->root_file, &error);
+  g_autoptr(X509) root = st_ca_load_cert_file (station->config->root_file, error);
   if (root == NULL)
-    return st_async_return_error (task, error);
-  g_autoptr(GString) text = g_string_new (NULL);
-  gboolean ok = st_manifest_verify (c->s1, root, text, &error);
-  StReport *r = g_new0 (StReport, 1);
-  r->ok = ok;
-  r->text = g_string_free (g_steal_pointer (&text), FALSE);
-  r->message = error != NULL ? g_strdup (error->message) : NULL;
-  g_clear_error (&error);
+    return NULL;
+  GString *text = g_string_new (NULL);
+  GError *failure = NULL;
+  gboolean ok = st_manifest_verify (c->s1, root, text, &failure);
+  g_autoptr(StReport) r = st_report_new (ok, text, failure);
   g_autofree gchar *payload = st_json_object ("dir", c->s1, "verified", ok ? 1 : 0);
-  if (!st_db_audit_add (station->db, c->session->name, "manifest-verify", payload, &error))
-    {
-      st_report_free (r);
-      return st_async_return_error (task, error);
-    }
-  g_task_return_pointer (task, r, (GDestroyNotify) st_report_free);
+  if (!st_db_audit_add (station->db, c->session->name, "manifest-verify", payload, error))
+    return NULL;
+  return g_steal_pointer (&r);
 }
 
 void
@@ -821,17 +768,16 @@ st_station_verify_manifest_async (StStation *station, const StAuthSession *sessi
                                   const char *dir, GCancellable *cancellable,
                                   GAsyncReadyCallback callback, gpointer user_data)
 {
-  StCall *c = NULL;
-  g_autoptr(GTask) task = st_job_new (station, session, cancellable, callback, user_data,
-                                      st_station_verify_manifest_async, &c);
+  StCall *c = st_call_new (station, session, ST_ROLE_QA | ST_ROLE_LEAD, "verifying a manifest");
   c->s1 = g_strdup (dir);
-  g_task_run_in_thread (task, st_verify_manifest_thread);
+  st_call_run (c, st_verify_manifest_job, (GDestroyNotify) st_report_free, cancellable, callback,
+               user_data, st_station_verify_manifest_async);
 }
 
 StReport *
 st_station_verify_manifest_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return st_call_finish (result, st_station_verify_manifest_async, error);
 }
 
 /* ---- health ------------------------------------------------------------ */
@@ -872,14 +818,9 @@ st_file_size (const char *path)
   return g_stat (path, &st) == 0 ? (guint64) st.st_size : 0;
 }
 
-static void
-st_health_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+static gpointer
+st_health_job (StStation *station, StCall *c, GCancellable *cancellable, GError **error)
 {
-  StCall *c = data;
-  StStation *station = st_job_station (task);
-  GError *error = NULL;
-  if (!st_station_require (station, c->session, ST_ROLE_ANY, "showing the station's health", &error))
-    return st_async_return_error (task, error);
   StHealth *h = g_new0 (StHealth, 1);
   h->min_days_left = G_MAXINT;
   StCa *ca = st_station_get_ca (station, NULL);
@@ -928,7 +869,7 @@ st_health_thread (GTask *task, gpointer source, gpointer data, GCancellable *can
   if (!st_setup_show (station->config, NULL, setup, &setup_error))
     g_string_append_printf (setup, "%s\n", setup_error->message);
   h->setup_text = g_string_free (g_steal_pointer (&setup), FALSE);
-  g_task_return_pointer (task, h, (GDestroyNotify) st_health_free);
+  return h;
 }
 
 void
@@ -936,15 +877,15 @@ st_station_health_async (StStation *station, const StAuthSession *session,
                          GCancellable *cancellable, GAsyncReadyCallback callback,
                          gpointer user_data)
 {
-  g_autoptr(GTask) task = st_job_new (station, session, cancellable, callback, user_data,
-                                      st_station_health_async, NULL);
-  g_task_run_in_thread (task, st_health_thread);
+  st_call_run (st_call_new (station, session, ST_ROLE_ANY, "showing the station's health"),
+               st_health_job, (GDestroyNotify) st_health_free, cancellable, callback, user_data,
+               st_station_health_async);
 }
 
 StHealth *
 st_station_health_finish (StStation *station, GAsyncResult *result, GError **error)
 {
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return st_call_finish (result, st_station_health_async, error);
 }
 
 /* ---- the line ---------------------------------------------------------- */
@@ -965,6 +906,7 @@ typedef struct {
   gint64 batch_id;
   gchar **ports;
   guint units;
+  StBatchControl *control;
 } StRun;
 
 static StRun *
@@ -984,6 +926,7 @@ st_run_unref (gpointer data)
   g_clear_error (&run->error);
   st_auth_session_free (run->session);
   g_strfreev (run->ports);
+  st_batch_control_unref (run->control);
   g_free (run);
 }
 
@@ -992,7 +935,8 @@ typedef enum { ST_EV_STEP, ST_EV_RESULT, ST_EV_PORT } StEventKind;
 typedef struct {
   StRun *run;
   StEventKind kind;
-  gchar *port, *step;
+  gchar *port, *step, *uid;
+  gdouble seconds;
   StUnitResult *result;
   GError *error;
 } StEvent;
@@ -1004,6 +948,7 @@ st_event_free (gpointer data)
   st_run_unref (e->run);
   g_free (e->port);
   g_free (e->step);
+  g_free (e->uid);
   st_unit_result_free (e->result);
   g_clear_error (&e->error);
   g_free (e);
@@ -1020,7 +965,11 @@ st_event_dispatch (gpointer data)
     {
     case ST_EV_STEP:
       if (run->callbacks.step != NULL)
-        run->callbacks.step (e->port, e->step, run->data);
+        {
+          StUnitProgress progress = { .port = e->port, .step = e->step, .uid_hex = e->uid,
+                                      .seconds = e->seconds };
+          run->callbacks.step (&progress, run->data);
+        }
       break;
     case ST_EV_RESULT:
       if (run->callbacks.result != NULL)
@@ -1042,12 +991,14 @@ st_event_post (StRun *run, StEvent *e)
 }
 
 static void
-st_run_on_step (const char *port, const char *step, gpointer user_data)
+st_run_on_step (const StUnitProgress *progress, gpointer user_data)
 {
   StEvent *e = g_new0 (StEvent, 1);
   e->kind = ST_EV_STEP;
-  e->port = g_strdup (port);
-  e->step = g_strdup (step);
+  e->port = g_strdup (progress->port);
+  e->step = g_strdup (progress->step);
+  e->uid = g_strdup (progress->uid_hex);
+  e->seconds = progress->seconds;
   st_event_post (user_data, e);
 }
 
@@ -1087,6 +1038,15 @@ st_run_on_port (const char *port, const GError *error, gpointer user_data)
 }
 
 static void
+st_station_line_ended (StStation *station)
+{
+  g_mutex_lock (&station->lock);
+  station->line_running = FALSE;
+  g_clear_pointer (&station->control, st_batch_control_unref);
+  g_mutex_unlock (&station->lock);
+}
+
+static void
 st_run_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
   StRun *run = data;
@@ -1101,10 +1061,8 @@ st_run_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel
     line = st_line_new (station->config, ca, station->db, run->batch_id, run->session->name, &error);
   if (line == NULL)
     {
-      g_mutex_lock (&station->lock);
-      station->line_running = FALSE;
-      g_mutex_unlock (&station->lock);
-      return st_async_return_error (task, error);
+      st_station_line_ended (station);
+      return g_task_return_error (task, error);
     }
   line->cancellable = cancellable;
   line->step_func = st_run_on_step;
@@ -1123,6 +1081,7 @@ st_run_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel
         .unit_func = st_run_on_unit,
         .port_func = st_run_on_port,
         .user_data = run,
+        .control = run->control,
       };
       run->ok = st_batch_run (line, &options, &run->summary, &run->error);
     }
@@ -1131,9 +1090,7 @@ st_run_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancel
   g_autoptr(GError) cp_error = NULL;
   if (!st_audit_checkpoint (station->db, ca, "batch-run-end", &cp_error))
     g_warning ("the audit checkpoint at the end of the run failed: %s", cp_error->message);
-  g_mutex_lock (&station->lock);
-  station->line_running = FALSE;
-  g_mutex_unlock (&station->lock);
+  st_station_line_ended (station);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -1158,11 +1115,16 @@ st_station_run_line_async (StStation *station, const StAuthSession *session,
   run->batch_id = batch_id;
   run->ports = g_strdupv ((gchar **) ports);
   run->units = units_per_port;
+  run->control = st_batch_control_new ();
   g_task_set_task_data (task, run, st_run_unref);
 
   g_mutex_lock (&station->lock);
   gboolean busy = station->line_running;
-  station->line_running = TRUE;
+  if (!busy)
+    {
+      station->line_running = TRUE;
+      station->control = st_batch_control_ref (run->control);
+    }
   g_mutex_unlock (&station->lock);
   if (busy)
     return g_task_return_new_error (task, ST_ERROR, ST_ERROR_BUSY,
@@ -1186,4 +1148,36 @@ st_station_run_line_finish (StStation *station, GAsyncResult *result,
       return FALSE;
     }
   return TRUE;
+}
+
+/* The running line's control, or NULL. */
+static StBatchControl *
+st_station_dup_control (StStation *station)
+{
+  g_mutex_lock (&station->lock);
+  StBatchControl *control = station->control != NULL ? st_batch_control_ref (station->control) : NULL;
+  g_mutex_unlock (&station->lock);
+  return control;
+}
+
+gboolean
+st_station_line_start_port (StStation *station, const char *port, guint units)
+{
+  g_autoptr(StBatchControl) control = st_station_dup_control (station);
+  return control != NULL && st_batch_control_start_port (control, port, units);
+}
+
+gboolean
+st_station_line_retry_port (StStation *station, const char *port, guint units)
+{
+  g_autoptr(StBatchControl) control = st_station_dup_control (station);
+  return control != NULL && st_batch_control_retry_port (control, port, units);
+}
+
+void
+st_station_line_stop_port (StStation *station, const char *port)
+{
+  g_autoptr(StBatchControl) control = st_station_dup_control (station);
+  if (control != NULL)
+    st_batch_control_stop_port (control, port);
 }

@@ -190,8 +190,9 @@ StHealth *st_station_health_finish (StStation *station, GAsyncResult *result, GE
 
 /* Called on the caller's main context. */
 typedef struct {
-  /* a unit on @port entered @step ("identify", "keygen", "sign", ...) */
-  void (*step) (const char *port, const char *step, gpointer user_data);
+  /* a unit entered a step ("identify", "keygen", "sign", ...): its port,
+   * uid and elapsed time, as it runs */
+  void (*step) (const StUnitProgress *progress, gpointer user_data);
   /* a unit on @port ended */
   void (*result) (const StUnitResult *result, gpointer user_data);
   /* the socket @port gave up (@error says why) */
@@ -214,5 +215,15 @@ void st_station_run_line_async (StStation *station, const StAuthSession *session
  * failed); cancelled is not an error: *@summary says what was done. */
 gboolean st_station_run_line_finish (StStation *station, GAsyncResult *result,
                                      StBatchRunSummary *summary, GError **error);
+
+/* Per-socket control of the running line, from the main context; they only
+ * set flags and never block. Start runs @port's worker for @units devices
+ * (0: until stopped) unless it runs; retry runs the device in @port again
+ * (after a failure) or starts the worker. Both return FALSE when no line
+ * runs or it is ending: start a line instead. Stop cancels @port's worker
+ * alone: its unit in flight fails safely, the other sockets go on. */
+gboolean st_station_line_start_port (StStation *station, const char *port, guint units);
+gboolean st_station_line_retry_port (StStation *station, const char *port, guint units);
+void st_station_line_stop_port (StStation *station, const char *port);
 
 G_END_DECLS

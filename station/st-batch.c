@@ -4,49 +4,200 @@
 
 #include "st-error.h"
 
+/* One socket. Its thread runs one session (until its units are done, it
+ * gave up, or it was stopped); the run's own thread joins it and starts it
+ * again when asked. Fields under the control's lock unless noted. */
 typedef struct {
-  StLine *line;
-  const StBatchRunOptions *options;
-  const char *port;
-  StBatchRunSummary *summary;  /* shared, under summary_lock */
-  GMutex *summary_lock;
-  GThread *thread;
+  StBatchControl *control;     /* borrowed: owns this worker */
+  gchar *port;
+  GCancellable *cancellable;   /* this socket's; cancelled by a stop and by the line */
+  GThread *thread;             /* NULL while the socket is not running */
+  gboolean ended;              /* the thread returned; join pending */
+  gboolean wanted;             /* a start was asked for */
+  guint units;                 /* of the next session (0: until stopped) */
+  gint retry;                  /* atomic: run the device in the socket again */
 } StWorker;
 
-/* Sleeps @ms unless the line is cancelled first. */
+struct _StBatchControl {
+  gint ref;
+  GMutex lock;
+  GCond cond;                  /* a worker ended, a start was asked for, the line was cancelled */
+  GPtrArray *workers;          /* StWorker* */
+  gboolean ended;              /* the run returned: no more starts */
+  /* Set for the run's duration. */
+  StLine *line;
+  const StBatchRunOptions *options;
+  StBatchRunSummary *summary;
+};
+
 static void
-st_worker_sleep (StLine *line, guint ms)
+st_worker_free (gpointer data)
+{
+  StWorker *w = data;
+  g_free (w->port);
+  g_clear_object (&w->cancellable);
+  g_free (w);
+}
+
+StBatchControl *
+st_batch_control_new (void)
+{
+  StBatchControl *c = g_new0 (StBatchControl, 1);
+  c->ref = 1;
+  g_mutex_init (&c->lock);
+  g_cond_init (&c->cond);
+  c->workers = g_ptr_array_new_with_free_func (st_worker_free);
+  return c;
+}
+
+StBatchControl *
+st_batch_control_ref (StBatchControl *control)
+{
+  g_atomic_int_inc (&control->ref);
+  return control;
+}
+
+void
+st_batch_control_unref (StBatchControl *control)
+{
+  if (control == NULL || !g_atomic_int_dec_and_test (&control->ref))
+    return;
+  g_ptr_array_unref (control->workers);
+  g_cond_clear (&control->cond);
+  g_mutex_clear (&control->lock);
+  g_free (control);
+}
+
+/* Under the lock. */
+static StWorker *
+st_control_worker (StBatchControl *c, const char *port, gboolean add)
+{
+  for (guint i = 0; i < c->workers->len; i++)
+    {
+      StWorker *w = g_ptr_array_index (c->workers, i);
+      if (g_strcmp0 (w->port, port) == 0)
+        return w;
+    }
+  if (!add)
+    return NULL;
+  StWorker *w = g_new0 (StWorker, 1);
+  w->control = c;
+  w->port = g_strdup (port);
+  g_ptr_array_add (c->workers, w);
+  return w;
+}
+
+/* Under the lock: the socket runs and was not asked to stop. */
+static gboolean
+st_worker_is_live (StWorker *w)
+{
+  return w->thread != NULL && !w->ended && !g_cancellable_is_cancelled (w->cancellable);
+}
+
+static gboolean
+st_control_request (StBatchControl *c, const char *port, guint units, gboolean retry)
+{
+  g_mutex_lock (&c->lock);
+  gboolean ok = !c->ended;
+  if (ok)
+    {
+      StWorker *w = st_control_worker (c, port, TRUE);
+      if (st_worker_is_live (w))
+        {
+          if (retry)
+            g_atomic_int_set (&w->retry, TRUE);
+        }
+      else
+        {
+          w->wanted = TRUE;
+          w->units = units;
+          g_cond_broadcast (&c->cond);
+        }
+    }
+  g_mutex_unlock (&c->lock);
+  return ok;
+}
+
+gboolean
+st_batch_control_start_port (StBatchControl *control, const char *port, guint units)
+{
+  return st_control_request (control, port, units, FALSE);
+}
+
+gboolean
+st_batch_control_retry_port (StBatchControl *control, const char *port, guint units)
+{
+  return st_control_request (control, port, units, TRUE);
+}
+
+void
+st_batch_control_stop_port (StBatchControl *control, const char *port)
+{
+  g_mutex_lock (&control->lock);
+  StWorker *w = st_control_worker (control, port, FALSE);
+  if (w != NULL)
+    {
+      w->wanted = FALSE;
+      if (w->cancellable != NULL)
+        g_cancellable_cancel (w->cancellable);
+    }
+  g_mutex_unlock (&control->lock);
+}
+
+/* The line was cancelled (stop all, or a database failure): every socket stops. */
+static void
+st_control_on_line_cancelled (GCancellable *cancellable, gpointer data)
+{
+  StBatchControl *c = data;
+  g_mutex_lock (&c->lock);
+  for (guint i = 0; i < c->workers->len; i++)
+    {
+      StWorker *w = g_ptr_array_index (c->workers, i);
+      w->wanted = FALSE;
+      if (w->cancellable != NULL)
+        g_cancellable_cancel (w->cancellable);
+    }
+  g_cond_broadcast (&c->cond);
+  g_mutex_unlock (&c->lock);
+}
+
+/* Sleeps @ms unless the socket is stopped first. */
+static void
+st_worker_sleep (StWorker *w, guint ms)
 {
   gint64 until = g_get_monotonic_time () + (gint64) ms * 1000;
   while (g_get_monotonic_time () < until &&
-         !g_cancellable_is_cancelled (line->cancellable))
+         !g_cancellable_is_cancelled (w->cancellable))
     g_usleep (MIN (20000, MAX (until - g_get_monotonic_time (), 0)));
 }
 
 static void
 st_worker_give_up (StWorker *w, GError *error)
 {
-  g_mutex_lock (w->summary_lock);
-  w->summary->ports_failed++;
-  g_mutex_unlock (w->summary_lock);
-  if (w->options->port_func != NULL)
-    w->options->port_func (w->port, error, w->options->user_data);
+  StBatchControl *c = w->control;
+  g_mutex_lock (&c->lock);
+  c->summary->ports_failed++;
+  g_mutex_unlock (&c->lock);
+  if (c->options->port_func != NULL)
+    c->options->port_func (w->port, error, c->options->user_data);
 }
 
-static gpointer
-st_worker_main (gpointer data)
+/* One session of a socket. */
+static void
+st_worker_session (StWorker *w)
 {
-  StWorker *w = data;
-  StLine *line = w->line;
-  const StBatchRunOptions *opt = w->options;
+  StBatchControl *c = w->control;
+  StLine *line = c->line;
+  const StBatchRunOptions *opt = c->options;
+  guint units = w->units;
   guint poll_ms = opt->poll_interval_ms > 0 ? opt->poll_interval_ms : 200;
   g_autoptr(GError) error = NULL;
   g_autoptr(StBackend) backend = st_backend_new (w->port, &line->profile->link,
-                                                 line->cancellable, &error);
+                                                 w->cancellable, &error);
   if (backend == NULL)
     {
       st_worker_give_up (w, error);
-      return NULL;
+      return;
     }
 
   gboolean open = FALSE;
@@ -55,21 +206,23 @@ st_worker_main (gpointer data)
   gint64 idle_since = g_get_monotonic_time ();
   guint handled = 0;
 
-  while ((opt->units_per_port == 0 || handled < opt->units_per_port) &&
-         !g_cancellable_is_cancelled (line->cancellable))
+  while ((units == 0 || handled < units) &&
+         !g_cancellable_is_cancelled (w->cancellable))
     {
       g_clear_error (&error);
+      if (g_atomic_int_compare_and_exchange (&w->retry, TRUE, FALSE))
+        g_clear_pointer (&last_uid, g_free); /* the same device may run again */
       if (opt->idle_timeout_s > 0 &&
           g_get_monotonic_time () - idle_since > (gint64) opt->idle_timeout_s * G_USEC_PER_SEC)
         {
           g_set_error (&error, ST_ERROR, ST_ERROR_TIMED_OUT,
                        "%s: no new device answered for %u s (%u of %u units done): "
                        "check the socket and its cable%s%s",
-                       w->port, opt->idle_timeout_s, handled, opt->units_per_port,
+                       w->port, opt->idle_timeout_s, handled, units,
                        last_problem != NULL ? "; last problem: " : "",
                        last_problem != NULL ? last_problem : "");
           st_worker_give_up (w, error);
-          return NULL;
+          return;
         }
       if (!open)
         {
@@ -78,7 +231,7 @@ st_worker_main (gpointer data)
               g_debug ("%s: %s", w->port, error->message);
               g_free (last_problem);
               last_problem = g_strdup (error->message);
-              st_worker_sleep (line, 500);
+              st_worker_sleep (w, 500);
               continue;
             }
           open = TRUE;
@@ -103,40 +256,89 @@ st_worker_main (gpointer data)
               st_backend_close (backend);
               open = FALSE;
             }
-          st_worker_sleep (line, poll_ms);
+          st_worker_sleep (w, poll_ms);
           continue;
         }
       g_autofree gchar *uid = st_device_info_uid_hex (&info);
       if (g_strcmp0 (uid, last_uid) == 0)
         {
           /* The same device is still in the socket: wait for a swap. */
-          st_worker_sleep (line, poll_ms);
+          st_worker_sleep (w, poll_ms);
           continue;
         }
 
       g_autoptr(StUnitResult) result = st_unit_run (line, backend, &info, &error);
       if (result == NULL)
-        return NULL; /* the line stopped; st_batch_run reports why */
+        return; /* the line stopped; st_batch_run reports why */
       g_free (last_uid);
       last_uid = g_steal_pointer (&uid);
       handled++;
       idle_since = g_get_monotonic_time ();
 
-      g_mutex_lock (w->summary_lock);
+      g_mutex_lock (&c->lock);
       switch (result->outcome)
         {
-        case ST_UNIT_PASSED: w->summary->passed++; break;
-        case ST_UNIT_FAILED: w->summary->failed++; break;
-        case ST_UNIT_REFUSED: w->summary->refused++; break;
+        case ST_UNIT_PASSED: c->summary->passed++; break;
+        case ST_UNIT_FAILED: c->summary->failed++; break;
+        case ST_UNIT_REFUSED: c->summary->refused++; break;
         }
       if (result->resumed)
-        w->summary->resumed++;
-      g_mutex_unlock (w->summary_lock);
+        c->summary->resumed++;
+      g_mutex_unlock (&c->lock);
       if (opt->unit_func != NULL)
         opt->unit_func (result, opt->user_data);
     }
   st_backend_close (backend);
+}
+
+static gpointer
+st_worker_main (gpointer data)
+{
+  StWorker *w = data;
+  st_worker_session (w);
+  StBatchControl *c = w->control;
+  g_mutex_lock (&c->lock);
+  w->ended = TRUE;
+  g_cond_broadcast (&c->cond);
+  g_mutex_unlock (&c->lock);
   return NULL;
+}
+
+/* The run's own thread: joins the sockets that ended and starts those asked
+ * for, until none runs. Under the lock. */
+static void
+st_control_supervise (StBatchControl *c)
+{
+  guint spawned = 0;
+  for (;;)
+    {
+      gboolean cancelled = g_cancellable_is_cancelled (c->line->cancellable);
+      guint running = 0;
+      for (guint i = 0; i < c->workers->len; i++)
+        {
+          StWorker *w = g_ptr_array_index (c->workers, i);
+          if (w->thread != NULL && w->ended)
+            {
+              g_thread_join (w->thread); /* it only returns after setting ended */
+              w->thread = NULL;
+              w->ended = FALSE;
+            }
+          if (w->thread == NULL && w->wanted && !cancelled)
+            {
+              w->wanted = FALSE;
+              g_atomic_int_set (&w->retry, FALSE);
+              g_clear_object (&w->cancellable);
+              w->cancellable = g_cancellable_new ();
+              g_autofree gchar *name = g_strdup_printf ("socket-%u", spawned++);
+              w->thread = g_thread_new (name, st_worker_main, w);
+            }
+          if (w->thread != NULL)
+            running++;
+        }
+      if (running == 0)
+        return;
+      g_cond_wait (&c->cond, &c->lock);
+    }
 }
 
 gboolean
@@ -165,21 +367,39 @@ st_batch_run (StLine *line, const StBatchRunOptions *options,
     line->cancellable = own = g_cancellable_new ();
 
   memset (summary, 0, sizeof *summary);
-  GMutex summary_lock;
-  g_mutex_init (&summary_lock);
-  g_autofree StWorker *workers = g_new0 (StWorker, n);
-  for (guint i = 0; i < n; i++)
+  g_autoptr(StBatchControl) control = options->control != NULL ? st_batch_control_ref (options->control)
+                                                               : st_batch_control_new ();
+  g_mutex_lock (&control->lock);
+  gboolean used = control->line != NULL || control->ended;
+  if (!used)
     {
-      workers[i] = (StWorker) {
-        .line = line, .options = options, .port = options->ports[i],
-        .summary = summary, .summary_lock = &summary_lock,
-      };
-      g_autofree gchar *name = g_strdup_printf ("socket-%u", i);
-      workers[i].thread = g_thread_new (name, st_worker_main, &workers[i]);
+      control->line = line;
+      control->options = options;
+      control->summary = summary;
+      for (guint i = 0; i < n; i++)
+        {
+          StWorker *w = st_control_worker (control, options->ports[i], TRUE);
+          w->wanted = TRUE;
+          w->units = options->units_per_port;
+        }
     }
-  for (guint i = 0; i < n; i++)
-    g_thread_join (workers[i].thread);
-  g_mutex_clear (&summary_lock);
+  g_mutex_unlock (&control->lock);
+  if (used)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INTERNAL, "a batch control serves one run only");
+      return FALSE;
+    }
+  /* Connected outside the lock: it runs at once when already cancelled. */
+  gulong handler = g_cancellable_connect (line->cancellable, G_CALLBACK (st_control_on_line_cancelled),
+                                          control, NULL);
+  g_mutex_lock (&control->lock);
+  st_control_supervise (control);
+  control->ended = TRUE;
+  control->line = NULL;
+  control->options = NULL;
+  control->summary = NULL;
+  g_mutex_unlock (&control->lock);
+  g_cancellable_disconnect (line->cancellable, handler);
   if (own != NULL)
     line->cancellable = NULL;
 

@@ -13,6 +13,30 @@ typedef void (*StBatchUnitFunc) (const StUnitResult *result, gpointer user_data)
  * new device within the idle time-out). */
 typedef void (*StBatchPortFunc) (const char *port, const GError *error, gpointer user_data);
 
+/* Per-socket control of a running line (the GUI): start one socket's
+ * worker into the running line, stop one, retry one, while the others go
+ * on. Thread-safe and non-blocking; reference counted. */
+typedef struct _StBatchControl StBatchControl;
+
+StBatchControl *st_batch_control_new (void);
+StBatchControl *st_batch_control_ref (StBatchControl *control);
+void st_batch_control_unref (StBatchControl *control);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StBatchControl, st_batch_control_unref)
+
+/* Starts @port's worker for @units devices (0: until stopped) unless it is
+ * running; a socket that is still stopping starts again once its unit in
+ * flight ended. FALSE when the run already ended (start a new one). */
+gboolean st_batch_control_start_port (StBatchControl *control, const char *port, guint units);
+/* Stops @port's worker through its own cancellable: the unit in flight
+ * fails safely by the pipeline's rules (nothing acknowledged before
+ * COMMIT, the failure recorded, the certificate voided or, after a COMMIT
+ * without answer, kept unconfirmed). The other sockets go on. */
+void st_batch_control_stop_port (StBatchControl *control, const char *port);
+/* Runs the device in @port again although it is the one just handled
+ * (after a failure: a worker only takes a new uid otherwise); starts the
+ * worker for @units when it ended. FALSE when the run already ended. */
+gboolean st_batch_control_retry_port (StBatchControl *control, const char *port, guint units);
+
 typedef struct {
   const char *const *ports;
   guint units_per_port;        /* 0 = until cancelled */
@@ -21,6 +45,9 @@ typedef struct {
   StBatchUnitFunc unit_func;
   StBatchPortFunc port_func;
   gpointer user_data;
+  /* Optional: per-socket control. The run ends once no socket's worker
+   * runs and none is asked to start, or when the line is cancelled. */
+  StBatchControl *control;
 } StBatchRunOptions;
 
 typedef struct {

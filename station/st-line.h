@@ -44,8 +44,16 @@ typedef struct {
 void st_unit_result_free (StUnitResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StUnitResult, st_unit_result_free)
 
-/* Progress of a unit, for the GUI and the log. Called on the worker thread. */
-typedef void (*StUnitStepFunc) (const char *port, const char *step, gpointer user_data);
+/* Progress of a unit as it runs, for the GUI and the log. */
+typedef struct {
+  const char *port;
+  const char *step;      /* the step the unit enters: "identify", "keygen", ... */
+  const char *uid_hex;   /* the device's uid (known from identify on) */
+  gdouble seconds;       /* since the unit started */
+} StUnitProgress;
+
+/* Called on the worker thread; @progress is valid during the call only. */
+typedef void (*StUnitStepFunc) (const StUnitProgress *progress, gpointer user_data);
 
 typedef struct _StLine StLine;
 

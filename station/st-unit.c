@@ -83,13 +83,26 @@ typedef struct {
   gboolean device_touched;   /* KEYGEN, PUT_KEY or WRITE was sent */
   gboolean commit_sent;
   gint64 started;
+  /* Resuming a unit an earlier run recorded as failed with its certificate
+   * unconfirmed: its outcome goes to the certificate (st_db_cert_set_state),
+   * the unit record stays failed unless the certificate becomes active. */
+  gboolean reopened;
+  gint64 cert_id;
 } StUnit;
 
 static void
 st_unit_step (StUnit *u, const char *step)
 {
   if (u->line->step_func != NULL)
-    u->line->step_func (u->backend->port, step, u->line->step_data);
+    {
+      StUnitProgress progress = {
+        .port = u->backend->port,
+        .step = step,
+        .uid_hex = u->result->uid_hex,
+        .seconds = (gdouble) (g_get_monotonic_time () - u->started) / G_USEC_PER_SEC,
+      };
+      u->line->step_func (&progress, u->line->step_data);
+    }
 }
 
 /* The line must stop: a database write failed, so nothing can be
@@ -172,6 +185,19 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, const char *step,
       u->result->unit_id = u->unit_id;
       if (u->unit_id <= 0)
         {
+          st_line_stop (u->line, *error);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (u->reopened)
+    {
+      /* Its failure is on record already; only a certificate known not to
+       * be on the device changes (unconfirmed -> voided). */
+      if (disposition == ST_DB_CERT_VOID &&
+          !st_db_cert_set_state (u->line->db, u->cert_id, "voided", reason, error))
+        {
+          g_prefix_error (error, "cannot void the certificate of unit %s: ", u->result->uid_hex);
           st_line_stop (u->line, *error);
           return FALSE;
         }
@@ -260,6 +286,17 @@ st_unit_prove (StUnit *u, X509 *cert, GBytes **sig_out, gboolean *proved,
   if (sig_out != NULL)
     *sig_out = g_steal_pointer (&sig);
   return TRUE;
+}
+
+/* DONE: the unit's certificate becomes active. A reopened unit (failed,
+ * its certificate unconfirmed) is done through its certificate. */
+static gboolean
+st_unit_record_done (StUnit *u, GError **error)
+{
+  if (u->reopened)
+    return st_db_cert_set_state (u->line->db, u->cert_id, "active",
+                                 "its device was seen again and holds it: the interrupted unit is done", error);
+  return st_db_unit_done (u->line->db, u->unit_id, error);
 }
 
 /* The tail of the pipeline, shared by new and resumed units: from the
@@ -395,7 +432,7 @@ st_unit_deliver (StUnit *u, X509 *cert, GBytes *cert_der, gboolean write_cert,
     }
 
   st_fault_point ("before-done");
-  if (!st_db_unit_done (line->db, u->unit_id, error))
+  if (!st_unit_record_done (u, error))
     return st_unit_db_failed (u, error, "DONE");
   st_unit_set_outcome (u, ST_UNIT_PASSED, "done", "provisioned", NULL);
   return TRUE;
@@ -542,23 +579,45 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, X509 **cert_out, GBytes **der_out,
   return TRUE;
 }
 
-/* A unit that an earlier run left in ISSUED, and whose device is back. */
+/* Where the unit of @pending was interrupted, for messages. */
+static gchar *
+st_unit_interrupted_at (const StDbUnit *pending)
+{
+  if (g_strcmp0 (pending->state, "failed") == 0 && pending->fail_step != NULL)
+    return g_strdup_printf ("'%s' (%s)", pending->fail_step,
+                            pending->fail_reason != NULL ? pending->fail_reason : "no reason recorded");
+  return g_strdup ("'issued' (the station stopped after recording its certificate)");
+}
+
+/* A unit whose certificate may be on its device, and whose device is back:
+ * one an earlier run left in ISSUED (the station stopped), or one recorded
+ * FAILED with its certificate unconfirmed (the device vanished between the
+ * write and the confirmation). Reads slot 1: the unit is finished when the
+ * device holds the recorded certificate and proves it holds its key; the
+ * certificate is voided when it is known not to be on the device (slot 1
+ * holds something else and the device does not hold the key), and the
+ * caller issues anew (*@resolved FALSE). */
 static gboolean
 st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requeued,
                 GError **error)
 {
-  StLine *line = u->line;
   g_autoptr(GError) dev_error = NULL;
 
   *resolved = FALSE;
   *requeued = FALSE;
   u->unit_id = pending->id;
+  u->cert_id = pending->cert_id;
+  u->reopened = g_strcmp0 (pending->state, "failed") == 0;
   u->result->unit_id = pending->id;
   u->result->resumed = TRUE;
   g_free (u->result->cert_serial);
   u->result->cert_serial = g_strdup (pending->cert_serial);
   g_free (u->result->product_serial);
   u->result->product_serial = g_strdup (pending->product_serial);
+  g_autofree gchar *at = st_unit_interrupted_at (pending);
+  g_info ("%s: uid %s belongs to unit %" G_GINT64_FORMAT " (certificate %s, unconfirmed), interrupted at %s: "
+          "reading the device to finish it", u->backend->port, u->result->uid_hex, pending->id,
+          pending->cert_serial, at);
 
   st_unit_step (u, "resume");
   g_autoptr(GBytes) slot1 = st_backend_read (u->backend, ST_SLOT_CERT, &dev_error);
@@ -567,9 +626,6 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
       /* Not decided: the unit stays pending for the next time. */
       st_unit_set_outcome (u, ST_UNIT_FAILED, "resume",
                            "the device of an interrupted unit did not answer READ: retry it", dev_error);
-      g_mutex_lock (&line->lock);
-      g_hash_table_replace (line->pending, g_strdup (pending->uid), pending);
-      g_mutex_unlock (&line->lock);
       *requeued = TRUE;
       *resolved = TRUE;
       return TRUE;
@@ -581,11 +637,14 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
       st_error_set_openssl (error, ST_ERROR_INTERNAL, "the recorded certificate does not parse");
       return FALSE;
     }
+  g_autofree gchar *done_reason = g_strdup_printf ("provisioned: completed the unit interrupted at %s "
+                                                   "(resumed after an interruption)", at);
   gboolean holds_cert = g_bytes_equal (slot1, pending->cert_der);
   if (!holds_cert)
     {
-      /* Interrupted between ISSUED and the write. If the device still holds
-       * the key the certificate was made for, deliver that certificate. */
+      /* Interrupted between ISSUED and the write, or the write never stuck.
+       * If the device still holds the key the certificate was made for,
+       * deliver that certificate. */
       gboolean proved = FALSE;
       if (!st_unit_prove (u, cert, NULL, &proved, &dev_error, error))
         return FALSE;
@@ -593,14 +652,15 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
         {
           /* It does not: void the certificate, and issue anew. */
           g_autoptr(GError) why = g_error_new (ST_ERROR, ST_ERROR_NOT_FOUND,
-                                               "slot 1 holds %" G_GSIZE_FORMAT " bytes, not the recorded certificate, "
+                                               "slot 1 holds %" G_GSIZE_FORMAT " bytes, not the recorded certificate %s, "
                                                "and the device does not hold its key (%s)",
-                                               g_bytes_get_size (slot1),
+                                               g_bytes_get_size (slot1), pending->cert_serial,
                                                dev_error != NULL ? dev_error->message : "?");
+          g_autofree gchar *reason = g_strdup_printf ("voided the certificate of the unit interrupted at %s: "
+                                                      "the device does not hold it; issuing anew", at);
           u->device_touched = TRUE;
-          return st_unit_fail (u, ST_UNIT_FAILED, "resume",
-                               "interrupted unit: the device does not hold its certificate, which is voided; issuing anew",
-                               why, ST_DB_CERT_VOID, error);
+          g_message ("%s: uid %s: %s", u->backend->port, u->result->uid_hex, reason);
+          return st_unit_fail (u, ST_UNIT_FAILED, "resume", reason, why, ST_DB_CERT_VOID, error);
         }
       g_clear_error (&dev_error);
     }
@@ -616,9 +676,9 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
         return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
                              "the device holds its certificate but cannot prove it holds the key: put it aside for QA",
                              dev_error, ST_DB_CERT_VOID, error);
-      if (!st_db_unit_done (line->db, u->unit_id, error))
+      if (!st_unit_record_done (u, error))
         return st_unit_db_failed (u, error, "DONE");
-      st_unit_set_outcome (u, ST_UNIT_PASSED, "done", "provisioned (resumed after an interruption)", NULL);
+      st_unit_set_outcome (u, ST_UNIT_PASSED, "done", done_reason, NULL);
       return TRUE;
     }
   /* The device holds the key, and maybe the certificate, uncommitted:
@@ -629,9 +689,77 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
   if (u->result->outcome == ST_UNIT_PASSED)
     {
       g_free (u->result->reason);
-      u->result->reason = g_strdup ("provisioned (resumed after an interruption)");
+      u->result->reason = g_steal_pointer (&done_reason);
     }
   return TRUE;
+}
+
+/* line->pending maps a uid to the unit that waits for its device (units an
+ * earlier run left in 'issued', gathered by st_line_recover), or to NULL
+ * while a socket is resuming that uid's unit. Takes the unit waiting for
+ * @uid_hex: from the map, or else from the database, a unit of this batch
+ * that failed with its certificate unconfirmed (any earlier run, or this
+ * one). *@busy when another socket is resuming that uid right now. */
+static gboolean
+st_line_take_pending (StLine *line, const char *uid_hex, StDbUnit **out, gboolean *busy,
+                      GError **error)
+{
+  *out = NULL;
+  *busy = FALSE;
+  gpointer value = NULL;
+  g_mutex_lock (&line->lock);
+  if (g_hash_table_lookup_extended (line->pending, uid_hex, NULL, &value))
+    {
+      if (value == NULL)
+        *busy = TRUE;
+      else
+        {
+          gpointer key = NULL;
+          g_hash_table_steal_extended (line->pending, uid_hex, &key, NULL);
+          g_free (key);
+          g_hash_table_insert (line->pending, g_strdup (uid_hex), NULL);
+          *out = value;
+        }
+    }
+  g_mutex_unlock (&line->lock);
+  if (*busy || *out != NULL)
+    return TRUE;
+
+  g_autoptr(GError) local = NULL;
+  g_autoptr(StDbUnit) known = st_db_unit_find_live_by_uid (line->db, uid_hex, &local);
+  if (known == NULL)
+    {
+      if (g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+        return TRUE;
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  if (known->batch_id != line->batch->id || g_strcmp0 (known->cert_state, "unconfirmed") != 0 ||
+      (g_strcmp0 (known->state, "failed") != 0 && g_strcmp0 (known->state, "issued") != 0))
+    return TRUE;
+  g_mutex_lock (&line->lock);
+  if (g_hash_table_contains (line->pending, uid_hex))
+    *busy = TRUE;
+  else
+    {
+      g_hash_table_insert (line->pending, g_strdup (uid_hex), NULL);
+      *out = g_steal_pointer (&known);
+    }
+  g_mutex_unlock (&line->lock);
+  return TRUE;
+}
+
+/* Ends a resumption: the unit waits again (@requeue, not decided), or the
+ * uid is free. */
+static void
+st_line_release_pending (StLine *line, const char *uid_hex, StDbUnit *requeue)
+{
+  g_mutex_lock (&line->lock);
+  if (requeue != NULL)
+    g_hash_table_replace (line->pending, g_strdup (uid_hex), requeue);
+  else
+    g_hash_table_remove (line->pending, uid_hex);
+  g_mutex_unlock (&line->lock);
 }
 
 /* Checks before anything is recorded: what makes a device one to refuse. */
@@ -696,17 +824,29 @@ st_unit_run_steps (StUnit *u, GError **error)
   StUnitResult *result = u->result;
   g_autoptr(GError) dev_error = NULL;
 
-  /* A unit an earlier run left in ISSUED? */
-  g_mutex_lock (&line->lock);
+  /* A unit whose certificate may be on this device (interrupted in an
+   * earlier run, or in this one)? */
   StDbUnit *pending = NULL;
-  g_autofree gchar *pending_key = NULL;
-  g_hash_table_steal_extended (line->pending, result->uid_hex, (gpointer *) &pending_key,
-                               (gpointer *) &pending);
-  g_mutex_unlock (&line->lock);
+  gboolean busy = FALSE;
+  if (!st_line_take_pending (line, result->uid_hex, &pending, &busy, error))
+    {
+      g_prefix_error (error, "%s: ", backend->port);
+      st_line_stop (line, *error);
+      return FALSE;
+    }
+  if (busy)
+    {
+      g_autoptr(GError) why = g_error_new (ST_ERROR, ST_ERROR_BUSY,
+                                           "uid %s is being resumed on another socket", result->uid_hex);
+      return st_unit_fail (u, ST_UNIT_REFUSED, "identify",
+                           "another socket is finishing the unit of a device with this uid (a cloned uid?): put it aside for QA",
+                           why, ST_DB_CERT_VOID, error);
+    }
   if (pending != NULL)
     {
       gboolean resolved = FALSE, requeued = FALSE;
       gboolean ok = st_unit_resume (u, pending, &resolved, &requeued, error);
+      st_line_release_pending (line, result->uid_hex, requeued ? pending : NULL);
       if (!requeued)
         st_db_unit_free (pending);
       if (!ok)
@@ -715,6 +855,8 @@ st_unit_run_steps (StUnit *u, GError **error)
         return TRUE;
       /* Voided: issue anew on the same device, as a new unit. */
       u->unit_id = 0;
+      u->cert_id = 0;
+      u->reopened = FALSE;
       u->device_touched = FALSE;
       u->commit_sent = FALSE;
       result->resumed = FALSE;

@@ -2,15 +2,26 @@
 """station-gui end to end, as the line uses it, in a real X server.
 
 Xvfb + a private D-Bus session + AT-SPI; dogtail drives the GUI through its
-accessible names. A fresh demo station (SoftHSM2 token) and two
-station-devsim sockets on pseudo-terminals:
+accessible names. A fresh demo station (SoftHSM2 token) and station-devsim
+sockets on pseudo-terminals (sockets 2 and 3 are symbolic links, so that a
+test can put another device -- or none -- behind them):
 
-  lead     logs in, creates a batch of 2 (profile picker, work order, quantity)
+  lead     logs in, creates two batches (profile picker, work order,
+           quantity), and the search filter shows only the one asked for
   operator logs in with the keyboard, cannot see the lead's views or actions,
-           scans the work order, starts both sockets and sees both tiles PASS
-  lead     closes the batch and exports the signed manifest to a folder
+           scans the work order, starts all three sockets and sees all PASS;
+           then a second batch: a faulty device fails on socket 3 with its
+           reason and what to do, socket 1 alone is stopped while the line
+           goes on, retrying socket 3 runs its device again without touching
+           socket 2, which then passes a device put in late
+  lead     closes the first batch, filters by state, exports the manifest
   QA       verifies a flashed unit put back into a socket, and the manifest
-  admin    sees the station's health and the operators
+  admin    sees the station's health; adds an operator, who is locked after
+           five wrong PINs; unlocks them and makes them a lead
+  operator runs a unit and closes the window: the ask-before-close dialog,
+           "Keep running", then "Stop the line": the process exits cleanly
+           (with LeakSanitizer on) and the records are consistent
+  idle     a second start with idle-logout-s=3 logs the user out by itself
 
 Screenshots of every view go to $ST_SCREENSHOT_DIR (test artifacts), and
 also to $ST_GUI_SCREENSHOTS_TO when set (make gui-screenshots: docs/).
@@ -18,7 +29,9 @@ Exit 77 (meson: skipped) only when the X/AT-SPI stack cannot start.
 """
 import json
 import os
+import re
 import shutil
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -28,6 +41,7 @@ import time
 SKIP = 77
 HSM_PIN = "123456"
 PINS = {"op": "1111", "lead": "2222", "qa": "3333", "admin": "4444"}
+NEW_OP, NEW_PIN = "op2", "5555"
 procs = []
 
 
@@ -47,8 +61,8 @@ def need(path_or_name):
     return found
 
 
-def start(args, env=None, stdout=subprocess.DEVNULL, stdin=None):
-    p = subprocess.Popen(args, env=env, stdout=stdout, stdin=stdin, stderr=None)
+def start(args, env=None, stdout=subprocess.DEVNULL, stdin=None, stderr=None):
+    p = subprocess.Popen(args, env=env, stdout=stdout, stdin=stdin, stderr=stderr)
     procs.append(p)
     return p
 
@@ -128,12 +142,52 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def relink(link, target):
+    """Puts another device (or, with None, no device) behind a socket."""
+    tmp_link = link + ".new"
+    if target is None:
+        if os.path.lexists(link):
+            os.unlink(link)
+        return
+    os.symlink(target, tmp_link)
+    os.replace(tmp_link, link)
+
+
+def lsan_env(tmp, env):
+    """LeakSanitizer on for the GUI, with the project's suppressions plus
+    tests/gui/lsan-gui.supp (GTK, GLib, fontconfig, pango... internals)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    supp = os.path.join(tmp, "lsan-gui.supp")
+    with open(supp, "w") as out:
+        for f in (os.path.join(here, "..", "lsan.supp"), os.path.join(here, "lsan-gui.supp")):
+            with open(f) as src:
+                out.write(src.read() + "\n")
+    env["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % supp
+    if "detect_leaks=0" in env.get("ASAN_OPTIONS", ""):
+        env["ASAN_OPTIONS"] = env["ASAN_OPTIONS"].replace("detect_leaks=0", "detect_leaks=1")
+    env.pop("G_DEBUG", None)
+    return env
+
+
+def start_gui(home, ports, gui_env, tree):
+    gui = start([os.environ["ST_STATION_GUI"], "--home", home] + sum([["--port", p] for p in ports], []),
+                env=gui_env)
+    for _ in range(120):
+        if gui.poll() is not None:
+            raise AssertionError("station-gui exited with %s" % gui.returncode)
+        try:
+            return gui, tree.root.application("station-gui")
+        except Exception:
+            time.sleep(0.5)
+    skip("station-gui never showed up on the AT-SPI bus (accessibility bridge not running)")
+
+
 def run(tmp):
     home = os.path.join(tmp, "home")
     env = dict(os.environ, STATION_HSM_PIN=HSM_PIN)
     log("making a demo station in", home)
-    subprocess.run([os.environ["ST_STATION_CLI"], "--home", home, "setup", "demo"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    cli = os.environ["ST_STATION_CLI"]
+    subprocess.run([cli, "--home", home, "setup", "demo"], env=env, check=True, stdout=subprocess.DEVNULL)
 
     start_x_and_dbus(tmp)
     try:
@@ -147,39 +201,26 @@ def run(tmp):
         skip("dogtail/AT-SPI cannot start: %s" % e)
 
     dev1, port1, state1 = start_devsim(tmp, 1)
-    dev2, port2, _ = start_devsim(tmp, 2)
-    log("sockets", port1, port2)
+    sock2, sock3 = os.path.join(tmp, "socket-2"), os.path.join(tmp, "socket-3")
+    relink(sock2, start_devsim(tmp, 2)[1])
+    relink(sock3, start_devsim(tmp, 3)[1])
+    log("sockets", port1, sock2, sock3)
 
-    gui_env = dict(os.environ, STATION_HSM_PIN=HSM_PIN)
-    # GTK, fontconfig and the AT-SPI bridge keep process-lifetime allocations
-    # that LeakSanitizer cannot tell from leaks; ASan and UBSan stay on.
-    gui_env["ASAN_OPTIONS"] = gui_env.get("ASAN_OPTIONS", "").replace("detect_leaks=1", "detect_leaks=0")
-    gui_env.pop("G_DEBUG", None)
-    gui = start([os.environ["ST_STATION_GUI"], "--home", home, "--port", port1, "--port", port2], env=gui_env)
-
-    app = None
-    for _ in range(120):
-        if gui.poll() is not None:
-            raise AssertionError("station-gui exited with %s" % gui.returncode)
-        try:
-            app = tree.root.application("station-gui")
-            break
-        except Exception:
-            time.sleep(0.5)
-    if app is None:
-        skip("station-gui never showed up on the AT-SPI bus (accessibility bridge not running)")
+    gui_env = lsan_env(tmp, dict(os.environ, STATION_HSM_PIN=HSM_PIN))
+    gui, app = start_gui(home, [port1, sock2, sock3], gui_env, tree)
+    state = {"app": app}
 
     def find(name, role=None, timeout=30):
         end = time.time() + timeout
         while time.time() < end:
-            for n in app.findChildren(lambda n: n.name == name and (role is None or n.roleName == role)
-                                      and n.showing, recursive=True):
+            for n in state["app"].findChildren(lambda n: n.name == name and (role is None or n.roleName == role)
+                                               and n.showing, recursive=True):
                 return n
             time.sleep(0.3)
         raise AssertionError("no showing control named %r (role %s)" % (name, role))
 
     def showing(name):
-        return [n for n in app.findChildren(lambda n: n.name == name and n.showing, recursive=True)]
+        return [n for n in state["app"].findChildren(lambda n: n.name == name and n.showing, recursive=True)]
 
     def wait_text(name, check, timeout=60, what=""):
         end = time.time() + timeout
@@ -192,21 +233,38 @@ def run(tmp):
             except AssertionError:
                 pass
             time.sleep(0.3)
+        for n in (1, 2, 3):  # what the tiles say, for the log
+            for label in ("step", "failure reason"):
+                for node in showing("Socket %d %s" % (n, label)):
+                    log("Socket %d %s: %r" % (n, label, node.text))
         raise AssertionError("%s: %r never became %s (last: %r)" % (name, name, what, text))
 
-    def login(name, keyboard=False):
-        row = find(name, "list item")
-        row.click()
+    def wait_for(check, timeout, what):
+        end = time.time() + timeout
+        while time.time() < end:
+            if check():
+                return
+            time.sleep(0.3)
+        raise AssertionError("never: " + what)
+
+    def type_pin(name, pin):
+        find(name, "list item").click()
         time.sleep(0.5)
-        pin = find("PIN", "password text")
+        find("PIN", "password text").grabFocus()
+        rawinput.typeText(pin)
+        rawinput.pressKey("Return")
+
+    def login(name, keyboard=False):
+        pin_text = PINS.get(name, NEW_PIN)
         if keyboard:
-            pin.grabFocus()
-            rawinput.typeText(PINS[name])
-            rawinput.pressKey("Return")
+            type_pin(name, pin_text)
         else:
-            for digit in PINS[name]:
+            find(name, "list item").click()
+            time.sleep(0.5)
+            pin = find("PIN", "password text")
+            for digit in pin_text:
                 find(digit, "push button").click()
-            assert len(pin.text) == len(PINS[name]), "the PIN pad typed %d digits" % len(pin.text)
+            assert len(pin.text) == len(pin_text), "the PIN pad typed %d digits" % len(pin.text)
             if name == "lead":
                 screenshot("login")
             find("Log in", "push button").click()
@@ -216,53 +274,103 @@ def run(tmp):
         find("Log out", "push button").click()
         find("Operators")
 
+    def scan(wo):
+        entry = find("Work order", "text")
+        entry.grabFocus()
+        rawinput.typeText(wo)
+        rawinput.pressKey("Return")
+        wait_text("Line status", lambda t: wo in t and "chosen" in t, 20, "the scanned batch")
+        wait_text("Batch work order", lambda t: t == wo, 20, wo)
+
+    def line_running():
+        return find("Stop all sockets", "push button").sensitive
+
     # The login screen lists the demo operators (waits for the HSM unlock).
     wait_text("Login status", lambda t: "HSM" not in t or "unlocked" in t, 60)
     for who in PINS:
         find(who, "list item")
 
-    # ---- lead: create a batch ----
+    # ---- lead: create two batches, search filter ----
     login("lead")
     find("Batches", "radio button").click()
     wo = "WO-GUI-%d" % os.getpid()
-    find("New work order", "text").text = wo
-    qty = find("Quantity")
-    qty.text = "2"
-    qty.grabFocus()
-    rawinput.pressKey("Tab")
-    find("Create batch", "push button").click()
-    wait_text("Batches status", lambda t: t.startswith("Batch ") and "created" in t, 30, "created")
-    batch_row = find("Batch 1 " + wo, "list item")
-    assert "of 2 done" in batch_row.children[0].name or True
+    wo2 = wo + "-B"
+    find("Product profile", "combo box").click()
+    find("example-device-csr", "menu item").click()
+    for n, (order, quantity) in enumerate(((wo, "3"), (wo2, "2")), 1):
+        find("New work order", "text").text = order
+        qty = find("Quantity")
+        qty.text = quantity
+        qty.grabFocus()
+        rawinput.pressKey("Tab")
+        find("Create batch", "push button").click()
+        wait_text("Batches status", lambda t: t == "Batch %d created." % n, 30, "created")
+        find("Batch %d %s" % (n, order), "list item")
+    find("Search batches").text = wo2
+    wait_for(lambda: not showing("Batch 1 " + wo), 10, "the search hides batch 1")
+    find("Batch 2 " + wo2, "list item")
+    find("Search batches").text = ""
+    find("Batch 1 " + wo, "list item")
     screenshot("batches-new")
     logout()
 
-    # ---- operator: keyboard login, no lead views, run two sockets to green ----
+    # ---- operator: keyboard login, no lead views, run three sockets to green ----
     login("op", keyboard=True)
     assert not showing("Batches"), "an operator sees the Batches view"
     assert not showing("Create batch"), "an operator sees Create batch"
     assert not showing("Close batch"), "an operator sees Close batch"
     assert not showing("Export manifest"), "an operator sees Export manifest"
     assert not showing("Admin") and not showing("QA"), "an operator sees the QA/Admin views"
-    scan = find("Work order", "text")
-    scan.grabFocus()
-    rawinput.typeText(wo)
-    rawinput.pressKey("Return")
-    wait_text("Line status", lambda t: wo in t and "chosen" in t, 20, "the scanned batch")
-    wait_text("Batch work order", lambda t: t == wo, 20, wo)
-    wait_text("Units planned", lambda t: t == "2", 20, "2")
+    scan(wo)
+    wait_text("Units planned", lambda t: t == "3", 20, "3")
     find("Start all sockets", "push button").click()
-    wait_text("Socket 1 state", lambda t: t == "PASS", 180, "PASS")
-    wait_text("Socket 2 state", lambda t: t == "PASS", 180, "PASS")
-    wait_text("Units done", lambda t: t == "2", 30, "2")
+    for n in (1, 2, 3):
+        wait_text("Socket %d state" % n, lambda t: t == "PASS", 180, "PASS")
+    wait_text("Units done", lambda t: t == "3", 30, "3")
     wait_text("Yield", lambda t: t.startswith("100"), 30, "100 %")
-    wait_text("Line status", lambda t: t.startswith("Line stopped: 2 passed"), 60, "stopped, 2 passed")
+    wait_text("Line status", lambda t: t.startswith("Line stopped: 3 passed"), 60, "stopped, 3 passed")
     uid1 = find("Socket 1 uid").text
     assert uid1.startswith("uid ") and len(uid1) > 10, uid1
     screenshot("line-pass")
+
+    # ---- operator: a failure, per-socket stop and retry, a late device ----
+    relink(sock3, start_devsim(tmp, 4, "--fault", "bad-csr-sig")[1])
+    relink(sock2, None)  # socket 2 is empty for now
+    scan(wo2)
+    find("Start all sockets", "push button").click()
+    wait_text("Socket 3 state", lambda t: t == "FAIL", 120, "FAIL")
+    reason = wait_text("Socket 3 failure reason", lambda t: "put it aside" in t, 10, "the reason")
+    step = find("Socket 3 step").text
+    assert "Retry" in step, "the failed tile does not say what to do: %r" % step
+    uid3 = find("Socket 3 uid").text
+    assert uid3.startswith("uid ") and len(uid3) > 10, uid3
+    wait_text("Units failed", lambda t: t == "1", 30, "1")
+    wait_text("Socket 2 step", lambda t: t == "Waiting for a device", 10, "waiting")
+    screenshot("line-fail")
+    log("socket 3 failed:", reason)
+
+    find("Stop socket 1", "push button").click()
+    wait_text("Line status", lambda t: "stopped; the other sockets go on" in t, 10, "socket 1 stopped")
+    wait_text("Socket 1 step", lambda t: t == "Not running", 10, "not running")
+    assert find("Start socket 1", "push button").sensitive, "socket 1 cannot be started again"
+    time.sleep(1)
+    assert line_running(), "stopping socket 1 stopped the line"
+
+    find("Retry socket 3", "push button").click()
+    wait_text("Units failed", lambda t: t == "2", 60, "2 (the same device run again)")
+    wait_text("Socket 3 state", lambda t: t == "FAIL", 30, "FAIL again")
+    assert find("Socket 3 uid").text == uid3, "the retry ran another device"
+    assert find("Socket 2 step").text == "Waiting for a device", "the retry disturbed socket 2"
+    assert line_running(), "the retry stopped the line"
+
+    relink(sock2, start_devsim(tmp, 5)[1])  # a device put in late
+    wait_text("Socket 2 state", lambda t: t == "PASS", 120, "PASS")
+    wait_text("Line status", lambda t: t.startswith("Line stopped: 1 passed, 2 failed"), 60,
+              "stopped, 1 passed, 2 failed")
+    wait_text("Units done", lambda t: t == "1", 30, "1")
     logout()
 
-    # ---- lead: close the batch, export the manifest ----
+    # ---- lead: close the first batch, filter by state, export the manifest ----
     login("lead")
     find("Batches", "radio button").click()
     row = find("Batch 1 " + wo, "list item")
@@ -270,6 +378,9 @@ def run(tmp):
     time.sleep(0.5)
     find("Close batch", "push button").click()
     wait_text("Batches status", lambda t: t == "Batch closed.", 60, "closed")
+    find("Batch state filter", "combo box").click()
+    find("Closed", "menu item").click()
+    wait_for(lambda: not showing("Batch 2 " + wo2), 10, "the closed filter hides the open batch 2")
     row = find("Batch 1 " + wo, "list item")
     row.click()
     out = os.path.join(tmp, "export", "wo-gui")
@@ -281,7 +392,7 @@ def run(tmp):
     with open(os.path.join(out, "manifest.json")) as f:
         manifest = json.load(f)
     assert manifest["batch"]["work_order"] == wo
-    assert manifest["batch"]["counts"]["done"] == 2, manifest["batch"]["counts"]
+    assert manifest["batch"]["counts"]["done"] == 3, manifest["batch"]["counts"]
     assert manifest["batch"]["created_by"] == "lead" and manifest["batch"]["closed_by"] == "lead"
     # stock openssl agrees with the GUI's "verified"
     subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER",
@@ -289,6 +400,10 @@ def run(tmp):
                     "-CAfile", os.path.join(home, "demo-root.pem"), "-out", "/dev/null"],
                    check=True, stderr=subprocess.DEVNULL)
     screenshot("batches-exported")
+    find("Batch state filter", "combo box").click()
+    find("Open", "menu item").click()
+    wait_for(lambda: not showing("Batch 1 " + wo), 10, "the open filter hides the closed batch 1")
+    find("Batch 2 " + wo2, "list item")
     logout()
 
     # ---- QA: a flashed unit back in a socket, and the manifest ----
@@ -306,18 +421,90 @@ def run(tmp):
     screenshot("qa")
     logout()
 
-    # ---- admin: health and operators ----
+    # ---- admin: health; add an operator, unlock them, change their role ----
     login("admin")
     wait_text("HSM state", lambda t: "logged in" in t and "NOT" not in t, 60, "logged in")
     wait_text("Audit chain", lambda t: t.startswith("Audit chain: intact"), 60, "intact")
     wait_text("CA chain", lambda t: "days left" in t, 30, "days left")
     find("Operator lead", "list item")
+    find("New operator name", "text").text = NEW_OP
+    find("New operator PIN", "password text").text = NEW_PIN
+    find("Add operator", "push button").click()
+    wait_text("Admin status", lambda t: t == "Done.", 30, "done")
+    find("Operator " + NEW_OP, "list item")
     screenshot("admin")
     logout()
-    screenshot("logged-out")
+    for attempt in range(5):
+        type_pin(NEW_OP, "0000")
+        wait_text("Login status", lambda t: ("wrong PIN" in t or "locked" in t) and t != state.get("last"),
+                  30, "a refused PIN")
+        state["last"] = find("Login status").text
+    assert "locked" in state["last"], state["last"]
+    type_pin(NEW_OP, NEW_PIN)
+    wait_text("Login status", lambda t: t.startswith("operator '%s' is locked" % NEW_OP), 30, "still locked")
+    login("admin")
+    row = find("Operator " + NEW_OP, "list item")
+    assert "LOCKED" in row.children[0].name, row.children[0].name
+    row.click()
+    find("Unlock", "push button").click()
+    wait_for(lambda: "LOCKED" not in find("Operator " + NEW_OP, "list item").children[0].name, 30,
+             "the operator is unlocked")
+    find("Operator " + NEW_OP, "list item").click()
+    find("Role", "combo box").click()
+    find("lead", "menu item").click()
+    find("Change role", "push button").click()
+    wait_for(lambda: " lead" in find("Operator " + NEW_OP, "list item").children[0].name, 30,
+             "the new role is listed")
+    logout()
+    login(NEW_OP)
+    find("Batches", "radio button")  # a lead now
+    logout()
 
-    gui.send_signal(signal.SIGTERM)
-    gui.wait(30)
+    # ---- operator: close the window while a unit runs ----
+    relink(sock2, start_devsim(tmp, 6, "--fault", "drop")[1])
+    login("op", keyboard=True)
+    scan(wo2)
+    find("Start socket 2", "push button").click()
+    wait_for(line_running, 20, "the line runs")
+    rawinput.keyCombo("<Control>q")
+    find("Keep running", "push button").click()
+    time.sleep(1)
+    assert gui.poll() is None and line_running(), "Keep running did not keep the line running"
+    in_flight = find("Socket 2 state").text
+    rawinput.keyCombo("<Control>q")
+    find("Stop the line", "push button").click()
+    try:
+        rc = gui.wait(90)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the window did not close after the line stopped")
+    assert rc == 0, "station-gui exited with %d (a LeakSanitizer report exits 23)" % rc
+    log("closed with socket 2 %s; exit 0" % in_flight)
+    # the units in flight ended safely: nothing left mid-pipeline, records consistent
+    db = sqlite3.connect(os.path.join(home, "station.db"))
+    left = db.execute("SELECT COUNT(*) FROM units WHERE state IN ('started','issuing','issued')").fetchone()[0]
+    states = dict(db.execute("SELECT state, COUNT(*) FROM units GROUP BY state").fetchall())
+    db.close()
+    assert left == 0, "units left mid-pipeline after closing: %s" % states
+    log("unit states:", states)
+    subprocess.run([cli, "--home", home, "--operator", "lead", "db", "check"], check=True,
+                   env=dict(env, STATION_OPERATOR_PIN=PINS["lead"]), stdout=subprocess.DEVNULL)
+
+    # ---- idle logout, on a second start with a short idle time ----
+    conf = os.path.join(home, "station.conf")
+    with open(conf) as f:
+        text = f.read()
+    text, n = re.subn(r"^idle-logout-s=\d+$", "idle-logout-s=3", text, flags=re.M)
+    assert n == 1, "station.conf has no idle-logout-s line"
+    with open(conf, "w") as f:
+        f.write(text)
+    gui, state["app"] = start_gui(home, [port1], gui_env, tree)
+    wait_text("Login status", lambda t: "HSM" not in t or "unlocked" in t, 60)
+    login("qa")
+    wait_text("Login status", lambda t: "qa was logged out after 3 s" in t, 60, "logged out for idling")
+    screenshot("logged-out")
+    rawinput.keyCombo("<Control>q")
+    rc = gui.wait(60)
+    assert rc == 0, "station-gui exited with %d (a LeakSanitizer report exits 23)" % rc
     log("all flows passed")
     print("1 passed, 0 failed")
     return 0
