@@ -6,6 +6,7 @@
 #include <locale.h>
 
 #include "st-gui.h"
+#include "st-util.h"
 #include "st-window.h"
 
 typedef struct {
@@ -70,6 +71,7 @@ st_gui_activate (GtkApplication *app, gpointer user_data)
 int
 main (int argc, char **argv)
 {
+  st_process_setup ();
   setlocale (LC_ALL, "");
   StGuiApp a = { 0 };
   const GOptionEntry entries[] = {
