@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "st-fuzz.h"
 #include "st-blob.h"
 #include "st-error.h"
 #include "st-frame.h"
@@ -159,20 +160,10 @@ st_fuzz_parse (const guint8 *data, gsize size)
   st_fuzz_round_trip (blob, peek);
 }
 
-static void
-st_fuzz_quiet (const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer user_data)
-{
-}
-
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static gboolean once;
-  if (!once)
-    {
-      g_log_set_default_handler (st_fuzz_quiet, NULL);
-      once = TRUE;
-    }
+  st_fuzz_silence_logs ();
   st_fuzz_parse (data, size);
 
   /* Once more with the CRC-32 made right, so that mutations get past it. */

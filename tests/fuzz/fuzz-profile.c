@@ -1,24 +1,15 @@
 /* libFuzzer: the product profile parser, and the serial and subject
  * templates of whatever it accepts. */
 #include <stdint.h>
+#include "st-fuzz.h"
 #include "st-profile.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-static void
-st_fuzz_quiet (const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
-{
-}
-
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static gboolean once;
-  if (!once)
-    {
-      g_log_set_default_handler (st_fuzz_quiet, NULL);
-      once = TRUE;
-    }
+  st_fuzz_silence_logs ();
   GError *error = NULL;
   StProfile *profile = st_profile_load_from_data ((const char *) data, size, "fuzz.profile", &error);
   if ((profile == NULL) == (error == NULL))
