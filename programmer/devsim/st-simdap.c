@@ -957,21 +957,71 @@ st_dap_info (StSimDap *self, StDapPacket *p)
   return 2;
 }
 
+/* The data word of a transfer at *@i of the request; FALSE when the packet
+ * ends before it. */
+static gboolean
+st_dap_take32 (const StDapPacket *p, gsize *i, guint32 *word)
+{
+  if (*i + 4 > p->len)
+    return FALSE;
+  *word = st_dap_get32 (p->req + *i);
+  *i += 4;
+  return TRUE;
+}
+
+/* One plain register transfer of DAP_Transfer or DAP_TransferBlock (@word:
+ * a write's data): the SWD access, a read's word appended to the answer at
+ * *@o. FALSE ends the packet, with *@response saying why. */
+static gboolean
+st_dap_transfer_word (StSimDap *self, StDapPacket *p, guint8 rq, guint32 word, gsize *o,
+                      guint8 *response)
+{
+  gboolean rnw = (rq & REQ_RNW) != 0;
+  if (rnw && *o + 4 > p->max)
+    {
+      *response |= RESP_PROTOCOL_ERROR;   /* the answer would not fit */
+      return FALSE;
+    }
+  guint8 ack = st_dap_swd (self, rq & (REQ_APNDP | REQ_RNW | REQ_A32), &word);
+  *response = ack;
+  if (ack != ACK_OK)
+    return FALSE;
+  if (rnw)
+    {
+      st_dap_put32 (p->resp + *o, word);
+      *o += 4;
+    }
+  return TRUE;
+}
+
+/* The answer header of DAP_Transfer (@head 3 bytes) or DAP_TransferBlock
+ * (4): the command, then zeros; *@o its length. FALSE ends the command: no
+ * room for the header (*@o 0), or a request shorter than its own header
+ * (@need bytes; the response byte, the header's last, says protocol error). */
+static gboolean
+st_dap_transfer_head (StDapPacket *p, guint8 cmd, gsize head, gsize need, gsize *o)
+{
+  *o = 0;
+  if (p->max < head)
+    return FALSE;
+  memset (p->resp, 0, head);
+  p->resp[0] = cmd;
+  *o = head;
+  if (p->len < need)
+    {
+      p->resp[head - 1] = RESP_PROTOCOL_ERROR;
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gsize
 st_dap_transfer (StSimDap *self, StDapPacket *p)
 {
-  if (p->max < 3)
-    return 0;
+  gsize o = 0;
+  if (!st_dap_transfer_head (p, DAP_TRANSFER, 3, 3, &o))
+    return o;
   guint8 *out = p->resp;
-  out[0] = DAP_TRANSFER;
-  out[1] = 0;
-  out[2] = 0;
-  gsize o = 3;
-  if (p->len < 3)
-    {
-      out[2] = RESP_PROTOCOL_ERROR;
-      return o;
-    }
   guint count = p->req[2];
   gsize i = 3;
   guint done = 0;
@@ -989,15 +1039,10 @@ st_dap_transfer (StSimDap *self, StDapPacket *p)
       gboolean rnw = (rq & REQ_RNW) != 0;
       gboolean has_data = !rnw || (rq & REQ_MATCH_VALUE);
       guint32 word = 0;
-      if (has_data)
+      if (has_data && !st_dap_take32 (p, &i, &word))
         {
-          if (i + 4 > p->len)
-            {
-              response |= RESP_PROTOCOL_ERROR;
-              break;
-            }
-          word = st_dap_get32 (p->req + i);
-          i += 4;
+          response |= RESP_PROTOCOL_ERROR;
+          break;
         }
       guint8 swd_req = rq & (REQ_APNDP | REQ_RNW | REQ_A32);
       if (!rnw && (rq & REQ_MATCH_MASK))
@@ -1028,20 +1073,8 @@ st_dap_transfer (StSimDap *self, StDapPacket *p)
           done++;
           continue;
         }
-      if (rnw && o + 4 > p->max)
-        {
-          response |= RESP_PROTOCOL_ERROR;   /* the answer would not fit */
-          break;
-        }
-      guint8 ack = st_dap_swd (self, swd_req, &word);
-      response = ack;
-      if (ack != ACK_OK)
+      if (!st_dap_transfer_word (self, p, rq, word, &o, &response))
         break;
-      if (rnw)
-        {
-          st_dap_put32 (out + o, word);
-          o += 4;
-        }
       done++;
     }
   out[1] = (guint8) done;
@@ -1052,17 +1085,10 @@ st_dap_transfer (StSimDap *self, StDapPacket *p)
 static gsize
 st_dap_transfer_block (StSimDap *self, StDapPacket *p)
 {
-  if (p->max < 4)
-    return 0;
+  gsize o = 0;
+  if (!st_dap_transfer_head (p, DAP_TRANSFER_BLOCK, 4, 5, &o))
+    return o;
   guint8 *out = p->resp;
-  out[0] = DAP_TRANSFER_BLOCK;
-  out[1] = out[2] = out[3] = 0;
-  gsize o = 4;
-  if (p->len < 5)
-    {
-      out[3] = RESP_PROTOCOL_ERROR;
-      return o;
-    }
   guint count = (guint) p->req[2] | (guint) p->req[3] << 8;
   guint8 rq = p->req[4];
   gboolean rnw = (rq & REQ_RNW) != 0;
@@ -1074,30 +1100,13 @@ st_dap_transfer_block (StSimDap *self, StDapPacket *p)
   for (guint n = 0; n < count; n++)
     {
       guint32 word = 0;
-      if (!rnw)
+      if (!rnw && !st_dap_take32 (p, &i, &word))
         {
-          if (i + 4 > p->len)
-            {
-              response |= RESP_PROTOCOL_ERROR;   /* fewer words than announced */
-              break;
-            }
-          word = st_dap_get32 (p->req + i);
-          i += 4;
-        }
-      else if (o + 4 > p->max)
-        {
-          response |= RESP_PROTOCOL_ERROR;       /* the answer would not fit */
+          response |= RESP_PROTOCOL_ERROR;   /* fewer words than announced */
           break;
         }
-      guint8 ack = st_dap_swd (self, rq & (REQ_APNDP | REQ_RNW | REQ_A32), &word);
-      response = ack;
-      if (ack != ACK_OK)
+      if (!st_dap_transfer_word (self, p, rq, word, &o, &response))
         break;
-      if (rnw)
-        {
-          st_dap_put32 (out + o, word);
-          o += 4;
-        }
       done++;
     }
   out[1] = (guint8) done;

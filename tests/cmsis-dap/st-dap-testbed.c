@@ -645,6 +645,29 @@ st_dap_testbed_add_probe (StDapTestbed *tb, const char *serial, const StSimDapCo
   return sim;
 }
 
+StDapTestbed *
+st_dap_testbed_new_or_skip (void)
+{
+  g_autoptr(GError) error = NULL;
+  StDapTestbed *tb = st_dap_testbed_new (&error);
+  if (tb == NULL)
+    {
+      g_assert_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
+      g_test_skip (error->message);
+    }
+  return tb;
+}
+
+StSimDap *
+st_dap_testbed_add_probe_checked (StDapTestbed *tb, const char *serial, const StSimDapConfig *config)
+{
+  g_autoptr(GError) error = NULL;
+  StSimDap *sim = st_dap_testbed_add_probe (tb, serial, config, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (sim);
+  return sim;
+}
+
 void
 st_dap_testbed_free (StDapTestbed *tb)
 {

@@ -33,6 +33,12 @@ StDapTestbed *st_dap_testbed_new (GError **error);
  * the testbed; it may be inspected (st_sim_dap_get_*) between transfers. */
 StSimDap *st_dap_testbed_add_probe (StDapTestbed *tb, const char *serial,
                                     const StSimDapConfig *config, GError **error);
+/* For GTest programs: a testbed, or NULL after g_test_skip() when the
+ * process is not under umockdev's preload (any other failure fails the
+ * test); and st_dap_testbed_add_probe() that must succeed. */
+StDapTestbed *st_dap_testbed_new_or_skip (void);
+StSimDap *st_dap_testbed_add_probe_checked (StDapTestbed *tb, const char *serial,
+                                            const StSimDapConfig *config);
 /* Stops serving, removes the probes and the mocked tree. Close every
  * libusb handle on the probes (and let child processes end) first. */
 void st_dap_testbed_free (StDapTestbed *tb);

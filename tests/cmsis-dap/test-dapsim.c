@@ -871,34 +871,16 @@ test_no_target (void)
 /* ---- (2) and (3) through libusb, served by umockdev ---- */
 
 #ifndef ST_DAPSIM_NO_UMOCKDEV
-static StDapTestbed *
-new_testbed (void)
-{
-  g_autoptr(GError) error = NULL;
-  StDapTestbed *tb = st_dap_testbed_new (&error);
-  if (tb == NULL)
-    {
-      g_assert_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
-      g_test_skip (error->message);
-    }
-  return tb;
-}
-
 static StSimDap *
 add_probe (StDapTestbed *tb, const char *serial, guint32 seed)
 {
-  StSimDapConfig cfg = { .seed = seed };
-  g_autoptr(GError) error = NULL;
-  StSimDap *sim = st_dap_testbed_add_probe (tb, serial, &cfg, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (sim);
-  return sim;
+  return st_dap_testbed_add_probe_checked (tb, serial, &(StSimDapConfig) { .seed = seed });
 }
 
 static void
 test_usb_probes (void)
 {
-  g_autoptr(StDapTestbed) tb = new_testbed ();
+  g_autoptr(StDapTestbed) tb = st_dap_testbed_new_or_skip ();
   if (tb == NULL)
     return;
   StSimDap *a = add_probe (tb, "PROBE-A", 0xA0A0A0A0);
@@ -986,7 +968,7 @@ test_usb_probes (void)
 static void
 test_usb_child (void)
 {
-  g_autoptr(StDapTestbed) tb = new_testbed ();
+  g_autoptr(StDapTestbed) tb = st_dap_testbed_new_or_skip ();
   if (tb == NULL)
     return;
   add_probe (tb, "CHILD-1", 0x12345678);

@@ -1,6 +1,7 @@
 /* The cmsis-dap backend against emulated CMSIS-DAP v2 probes served to
  * libusb by umockdev (tests/cmsis-dap/st-dap-testbed.h): our libusb code
  * runs unchanged. Run under umockdev-wrapper; skipped (77) without it. */
+#include <openssl/evp.h>
 #include <string.h>
 
 #include "st-backend.h"
@@ -13,27 +14,11 @@
 #define AREA_SIZE 16384u
 #define UID_ADDRESS 0x1FFF7A10u
 
-static StDapTestbed *
-testbed_new (void)
-{
-  g_autoptr(GError) error = NULL;
-  StDapTestbed *tb = st_dap_testbed_new (&error);
-  if (tb == NULL)
-    {
-      g_assert_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
-      g_test_skip (error->message);
-    }
-  return tb;
-}
-
 static StSimDap *
 probe_add (StDapTestbed *tb, const char *serial, guint32 seed, guint32 faults, guint units)
 {
   StSimDapConfig cfg = { .units = units, .seed = seed, .faults = faults, .swap_delay_ms = 50 };
-  g_autoptr(GError) error = NULL;
-  StSimDap *sim = st_dap_testbed_add_probe (tb, serial, &cfg, &error);
-  g_assert_no_error (error);
-  return sim;
+  return st_dap_testbed_add_probe_checked (tb, serial, &cfg);
 }
 
 static StBackend *
@@ -50,6 +35,17 @@ backend_new (const char *serial)
   StBackend *be = st_backend_new (port, &params, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (be->klass->name, ==, "cmsis-dap");
+  return be;
+}
+
+/* backend_new(), opened. */
+static StBackend *
+backend_open (const char *serial)
+{
+  StBackend *be = backend_new (serial);
+  g_autoptr(GError) error = NULL;
+  g_assert_true (st_backend_open (be, &error));
+  g_assert_no_error (error);
   return be;
 }
 
@@ -91,18 +87,23 @@ creds_clear (Creds *c)
   g_bytes_unref (c->chain);
 }
 
+/* The credentials, after identify: key, certificate, chain, serial, commit. */
 static gboolean
-provision (StBackend *be, const Creds *c, StDeviceInfo *info, GError **error)
+store (StBackend *be, const Creds *c, GError **error)
 {
   g_autoptr(GError) local = NULL;
-  if (!st_backend_identify (be, info, error))
-    return FALSE;
   g_assert_true (st_backend_put_key (be, ST_ALG_EC_P256, c->key, &local));
   g_assert_true (st_backend_write (be, ST_SLOT_CERT, c->cert, &local));
   g_assert_true (st_backend_write (be, ST_SLOT_CHAIN, c->chain, &local));
   g_assert_true (st_backend_set_product_serial (be, "F4-0001", &local));
   g_assert_no_error (local);
   return st_backend_commit (be, FALSE, error);
+}
+
+static gboolean
+provision (StBackend *be, const Creds *c, StDeviceInfo *info, GError **error)
+{
+  return st_backend_identify (be, info, error) && store (be, c, error);
 }
 
 /* The blob in the simulated device's flash, parsed. */
@@ -120,15 +121,13 @@ peek_blob (StSimDap *sim)
 static void
 test_provision (void)
 {
-  g_autoptr(StDapTestbed) tb = testbed_new ();
+  g_autoptr(StDapTestbed) tb = st_dap_testbed_new_or_skip ();
   if (tb == NULL)
     return;
   StSimDap *sim = probe_add (tb, "ONLY-1", 0x5eed0001, 0, 2);
   /* "cmsis-dap:" takes the only probe there is. */
-  g_autoptr(StBackend) be = backend_new ("");
+  g_autoptr(StBackend) be = backend_open ("");
   g_autoptr(GError) error = NULL;
-  g_assert_true (st_backend_open (be, &error));
-  g_assert_no_error (error);
   /* GO after the closing identify: a system reset that starts the
    * application; then the simulated operator takes the device out. */
   be->params.go = TRUE;
@@ -213,14 +212,12 @@ test_provision (void)
 static void
 test_go (void)
 {
-  g_autoptr(StDapTestbed) tb = testbed_new ();
+  g_autoptr(StDapTestbed) tb = st_dap_testbed_new_or_skip ();
   if (tb == NULL)
     return;
   StSimDap *sim = probe_add (tb, "GO-1", 0x60600001, 0, 2);
-  g_autoptr(StBackend) be = backend_new ("GO-1");
+  g_autoptr(StBackend) be = backend_open ("GO-1");
   g_autoptr(GError) error = NULL;
-  g_assert_true (st_backend_open (be, &error));
-  g_assert_no_error (error);
   Creds c;
   creds_init (&c);
   for (guint unit = 0; unit < 2; unit++)
@@ -273,17 +270,120 @@ test_go (void)
   creds_clear (&c);
 }
 
+/* Flash fully erased (0xFF) over @len bytes at @address in the device now
+ * behind the probe. */
+static gboolean
+erased (StSimDap *sim, guint32 address, gsize len)
+{
+  g_autofree guint8 *buf = g_malloc (len);
+  g_assert_true (st_sim_dap_peek (sim, address, buf, len));
+  for (gsize i = 0; i < len; i++)
+    if (buf[i] != 0xff)
+      return FALSE;
+  return TRUE;
+}
+
+/* [firmware] over SWD: 40 KiB (not a multiple of a sector, nor of 1 KiB)
+ * at the start of sector 4, written before the credentials and read back;
+ * then the blob in sector 3. A wrong hash, an address that does not start a
+ * sector and an image over the credential area are refused before a single
+ * DAP packet goes out. */
+#define FW_ADDRESS 0x08010000u
+#define FW_SIZE (40u * 1024u + 3u)
+
+static void
+test_firmware (void)
+{
+  g_autoptr(StDapTestbed) tb = st_dap_testbed_new_or_skip ();
+  if (tb == NULL)
+    return;
+  StSimDap *sim = probe_add (tb, "FW-1", 0xf1a50001, 0, 1);
+  g_autoptr(StBackend) be = backend_open ("FW-1");
+  g_autoptr(GError) error = NULL;
+  /* Seeded bytes: another run of the test writes other ones. */
+  guint32 seed = g_test_rand_int ();
+  g_test_message ("image seed 0x%08x", seed);
+  g_autofree guint8 *img = g_malloc (FW_SIZE);
+  guint32 x = seed | 1;
+  for (gsize i = 0; i < FW_SIZE; i++)
+    {
+      x ^= x << 13;
+      x ^= x >> 17;
+      x ^= x << 5;
+      img[i] = (guint8) x;
+    }
+  g_autoptr(GBytes) image = g_bytes_new (img, FW_SIZE);
+  guint8 md[32];
+  unsigned int mdlen = 0;
+  g_assert_cmpint (EVP_Digest (img, FW_SIZE, md, &mdlen, EVP_sha256 (), NULL), ==, 1);
+
+  StDeviceInfo info = { 0 };
+  g_assert_true (st_backend_identify (be, &info, &error));
+  g_assert_no_error (error);
+  guint64 p0 = st_cmsis_dap_backend_get_n_packets (be);
+  /* A mismatched hash. */
+  guint8 wrong[32];
+  memcpy (wrong, md, 32);
+  wrong[0] ^= 0x80;
+  g_assert_false (st_backend_flash_image (be, FW_ADDRESS, image, wrong, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_assert_nonnull (strstr (error->message, "nothing was written"));
+  g_clear_error (&error);
+  /* Not at a sector start. */
+  g_assert_false (st_backend_flash_image (be, FW_ADDRESS + 0x400, image, md, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  /* Sectors 1 to 3: over the credential area (sector 3). */
+  g_assert_false (st_backend_flash_image (be, 0x08004000, image, md, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "overlap"));
+  g_clear_error (&error);
+  g_assert_cmpuint (st_cmsis_dap_backend_get_n_packets (be), ==, p0);
+  g_assert_true (erased (sim, 0x08000000, 0x20000));   /* sectors 0 to 4 */
+
+  /* The image, then the credentials, as a unit does them. */
+  gint64 t0 = g_get_monotonic_time ();
+  g_assert_true (st_backend_flash_image (be, FW_ADDRESS, image, md, &error));
+  g_assert_no_error (error);
+  double fw_ms = (double) (g_get_monotonic_time () - t0) / 1000.0;
+  guint64 fw_packets = st_cmsis_dap_backend_get_n_packets (be) - p0;
+  g_test_message ("firmware %u bytes: %" G_GUINT64_FORMAT " DAP packets, %.0f ms", FW_SIZE, fw_packets, fw_ms);
+  g_printerr ("# cmsis-dap: firmware image of %u bytes: %" G_GUINT64_FORMAT " DAP packets, %.0f ms "
+              "(erase, program, read back)\n", FW_SIZE, fw_packets, fw_ms);
+  Creds c;
+  creds_init (&c);
+  g_assert_true (store (be, &c, &error));
+  g_assert_no_error (error);
+
+  /* Byte for byte in flash; the rest of the sector still erased; the
+   * sectors below the blob untouched. */
+  g_autofree guint8 *got = g_malloc (FW_SIZE);
+  g_assert_true (st_sim_dap_peek (sim, FW_ADDRESS, got, FW_SIZE));
+  g_assert_cmpmem (got, FW_SIZE, img, FW_SIZE);
+  g_assert_true (erased (sim, FW_ADDRESS + FW_SIZE, 0x10000 - FW_SIZE));
+  g_assert_true (erased (sim, 0x08000000, AREA - 0x08000000));
+  g_autoptr(StBlob) blob = peek_blob (sim);
+  g_assert_true (g_bytes_equal (blob->cert, c.cert));
+  g_assert_cmpmem (g_bytes_get_data (blob->uid, NULL), g_bytes_get_size (blob->uid), info.uid, info.uid_len);
+  /* The closing identify: the same device, provisioned. */
+  StDeviceInfo after = { 0 };
+  g_assert_true (st_backend_identify (be, &after, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (after.state, ==, ST_DEVICE_STATE_PROVISIONED);
+  g_assert_cmpmem (after.uid, after.uid_len, info.uid, info.uid_len);
+  creds_clear (&c);
+}
+
 /* MEM-AP block transfers across 1 KiB boundaries, where TAR wraps. */
 static void
 test_tar_boundary (void)
 {
-  g_autoptr(StDapTestbed) tb = testbed_new ();
+  g_autoptr(StDapTestbed) tb = st_dap_testbed_new_or_skip ();
   if (tb == NULL)
     return;
   StSimDap *sim = probe_add (tb, "TAR-1", 0x7a7a7a7a, 0, 1);
-  g_autoptr(StBackend) be = backend_new ("TAR-1");
+  g_autoptr(StBackend) be = backend_open ("TAR-1");
   g_autoptr(GError) error = NULL;
-  g_assert_true (st_backend_open (be, &error));
   StDeviceInfo info = { 0 };
   g_assert_true (st_backend_identify (be, &info, &error));
   g_assert_no_error (error);
@@ -322,14 +422,13 @@ test_wait_fault (void)
   };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autoptr(StDapTestbed) tb = testbed_new ();
+      g_autoptr(StDapTestbed) tb = st_dap_testbed_new_or_skip ();
       if (tb == NULL)
         return;
       g_test_message ("faults: %s", cases[i].name);
       StSimDap *sim = probe_add (tb, "FLAKY-1", 0x1000 + (guint32) i, cases[i].faults, 1);
-      g_autoptr(StBackend) be = backend_new ("FLAKY-1");
+      g_autoptr(StBackend) be = backend_open ("FLAKY-1");
       g_autoptr(GError) error = NULL;
-      g_assert_true (st_backend_open (be, &error));
       Creds c;
       creds_init (&c);
       StDeviceInfo info = { 0 };
@@ -357,7 +456,7 @@ test_wait_fault (void)
 static void
 test_failures (void)
 {
-  g_autoptr(StDapTestbed) tb = testbed_new ();
+  g_autoptr(StDapTestbed) tb = st_dap_testbed_new_or_skip ();
   if (tb == NULL)
     return;
   probe_add (tb, "FLASH-ERR", 0x2001, ST_SIM_DAP_FAULT_FLASH_ERROR, 1);
@@ -366,9 +465,8 @@ test_failures (void)
   Creds c;
   creds_init (&c);
   {
-    g_autoptr(StBackend) be = backend_new ("FLASH-ERR");
+    g_autoptr(StBackend) be = backend_open ("FLASH-ERR");
     g_autoptr(GError) error = NULL;
-    g_assert_true (st_backend_open (be, &error));
     StDeviceInfo info = { 0 };
     g_assert_false (provision (be, &c, &info, &error));
     g_test_message ("flash error: %s", error->message);
@@ -376,9 +474,8 @@ test_failures (void)
     g_assert_cmpint (st_backend_get_last_status (be), ==, ST_AGENT_STATUS_STORAGE);
   }
   {
-    g_autoptr(StBackend) be = backend_new ("READBACK");
+    g_autoptr(StBackend) be = backend_open ("READBACK");
     g_autoptr(GError) error = NULL;
-    g_assert_true (st_backend_open (be, &error));
     StDeviceInfo info = { 0 };
     g_assert_false (provision (be, &c, &info, &error));
     g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
@@ -386,9 +483,8 @@ test_failures (void)
   }
   {
     /* The probe is there, nothing behind it: an empty socket. */
-    g_autoptr(StBackend) be = backend_new ("EMPTY");
+    g_autoptr(StBackend) be = backend_open ("EMPTY");
     g_autoptr(GError) error = NULL;
-    g_assert_true (st_backend_open (be, &error));
     StDeviceInfo info = { 0 };
     g_assert_false (st_backend_identify (be, &info, &error));
     g_assert_error (error, ST_ERROR, ST_ERROR_TIMED_OUT);
@@ -401,7 +497,7 @@ test_failures (void)
 static void
 test_two_probes (void)
 {
-  g_autoptr(StDapTestbed) tb = testbed_new ();
+  g_autoptr(StDapTestbed) tb = st_dap_testbed_new_or_skip ();
   if (tb == NULL)
     return;
   StSimDap *a = probe_add (tb, "PRB-A", 0xaaaa0001, 0, 1);
@@ -410,10 +506,8 @@ test_two_probes (void)
   for (gsize i = 0; i < G_N_ELEMENTS (serials); i++)
     {
       StSimDap *sim = i == 0 ? b : a;
-      g_autoptr(StBackend) be = backend_new (serials[i]);
+      g_autoptr(StBackend) be = backend_open (serials[i]);
       g_autoptr(GError) error = NULL;
-      g_assert_true (st_backend_open (be, &error));
-      g_assert_no_error (error);
       StDeviceInfo info = { 0 };
       g_assert_true (st_backend_identify (be, &info, &error));
       guint8 uid[12];
@@ -446,6 +540,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/cmsis-dap/provision", test_provision);
   g_test_add_func ("/cmsis-dap/go", test_go);
+  g_test_add_func ("/cmsis-dap/firmware", test_firmware);
   g_test_add_func ("/cmsis-dap/tar-boundary", test_tar_boundary);
   g_test_add_func ("/cmsis-dap/wait-fault", test_wait_fault);
   g_test_add_func ("/cmsis-dap/failures", test_failures);
