@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include <gio/gunixmounts.h>
+
 #include "st-shift-chart.h"
 
 struct _StBatchesView {
@@ -17,6 +19,8 @@ struct _StBatchesView {
   GtkBox *chart_box;
   StShiftChart *chart;
   GVolumeMonitor *volumes;
+  GUnixMountMonitor *unix_mounts;
+  GCancellable *drives_cancellable; /* the free-space queries of the drive list */
   StGuiContext ctx;            /* station, session, cancellable */
   gint64 select_after_refresh;
 };
@@ -232,14 +236,71 @@ st_batches_view_on_drive (StBatchesView *self)
   gtk_entry_set_text (self->export_entry, dir);
 }
 
-/* Removable drives, from GIO's volume monitor. */
+/* Removable drives: the mounts GIO's volume monitor shows to users (with
+ * udisks/gvfs: USB sticks, SD cards), and the plain mounts under /media
+ * and /run/media/$USER that an admin or usbmount makes on a station
+ * without udisks, which the unix volume monitor hides when their file
+ * system type looks internal (tmpfs, say). The combo's id is the mount's
+ * root path; the free space is filled in when GIO's query comes back. */
+static gboolean
+st_batches_view_is_media_path (const char *path)
+{
+  g_autofree gchar *user_media = g_build_filename ("/run/media", g_get_user_name (), NULL);
+  return (g_str_has_prefix (path, "/media/") && path[strlen ("/media/")] != '\0') ||
+         (g_str_has_prefix (path, user_media) && path[strlen (user_media)] == '/' &&
+          path[strlen (user_media) + 1] != '\0');
+}
+
+static void
+st_batches_view_add_drive (StBatchesView *self, GHashTable *seen, const char *path, const char *name,
+                           gboolean read_only)
+{
+  if (!g_hash_table_add (seen, g_strdup (path)))
+    return;
+  g_autofree gchar *text = g_strdup_printf ("%s (%s)%s", name, path, read_only ? ", read-only" : "");
+  gtk_combo_box_text_append (self->drive_combo, path, text);
+}
+
+static void
+st_batches_view_on_drive_free (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StBatchesView) self = user_data;
+  g_autoptr(GFileInfo) info = g_file_query_filesystem_info_finish (G_FILE (source), result, NULL);
+  if (info == NULL || !g_file_info_has_attribute (info, G_FILE_ATTRIBUTE_FILESYSTEM_FREE))
+    return; /* cancelled (the list changed), or the drive is gone: no figure shown */
+  g_autofree gchar *path = g_file_get_path (G_FILE (source));
+  g_autofree gchar *size =
+    st_gui_format_size (g_file_info_get_attribute_uint64 (info, G_FILE_ATTRIBUTE_FILESYSTEM_FREE));
+  GtkTreeModel *model = gtk_combo_box_get_model (GTK_COMBO_BOX (self->drive_combo));
+  gint id_column = gtk_combo_box_get_id_column (GTK_COMBO_BOX (self->drive_combo));
+  gint text_column = gtk_combo_box_get_entry_text_column (GTK_COMBO_BOX (self->drive_combo));
+  GtkTreeIter iter;
+  for (gboolean ok = gtk_tree_model_get_iter_first (model, &iter); ok; ok = gtk_tree_model_iter_next (model, &iter))
+    {
+      g_autofree gchar *id = NULL;
+      g_autofree gchar *text = NULL;
+      gtk_tree_model_get (model, &iter, id_column, &id, text_column, &text, -1);
+      if (g_strcmp0 (id, path) != 0 || text == NULL)
+        continue;
+      g_autofree gchar *with_free = g_strdup_printf ("%s, %s free", text, size);
+      gtk_list_store_set (GTK_LIST_STORE (model), &iter, text_column, with_free, -1);
+      return;
+    }
+}
+
 static void
 st_batches_view_update_drives (StBatchesView *self)
 {
+  g_autofree gchar *chosen = g_strdup (gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->drive_combo)));
+  g_cancellable_cancel (self->drives_cancellable);
+  g_clear_object (&self->drives_cancellable);
+  self->drives_cancellable = g_cancellable_new ();
+  g_signal_handlers_block_by_func (self->drive_combo, st_batches_view_on_drive, self);
   gtk_combo_box_text_remove_all (self->drive_combo);
   gtk_combo_box_text_append (self->drive_combo, "", "Removable drive…");
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
   GList *mounts = g_volume_monitor_get_mounts (self->volumes);
-  guint n = 0;
   for (GList *l = mounts; l != NULL; l = l->next)
     {
       GMount *m = l->data;
@@ -250,19 +311,60 @@ st_batches_view_update_drives (StBatchesView *self)
       g_autoptr(GFile) root = g_mount_get_root (m);
       g_autofree gchar *path = g_file_get_path (root);
       g_autofree gchar *name = g_mount_get_name (m);
-      if (path == NULL)
-        continue;
-      g_autofree gchar *text = g_strdup_printf ("%s (%s)", name, path);
-      gtk_combo_box_text_append (self->drive_combo, path, text);
-      n++;
+      if (path != NULL)
+        st_batches_view_add_drive (self, seen, path, name, FALSE);
     }
   g_list_free_full (mounts, g_object_unref);
-  gtk_combo_box_set_active (GTK_COMBO_BOX (self->drive_combo), 0);
+
+  GList *entries = g_unix_mounts_get (NULL);
+  for (GList *l = entries; l != NULL; l = l->next)
+    {
+      GUnixMountEntry *e = l->data;
+      const char *path = g_unix_mount_get_mount_path (e);
+      if (!st_batches_view_is_media_path (path))
+        continue;
+      g_autofree gchar *name = g_unix_mount_guess_name (e);
+      st_batches_view_add_drive (self, seen, path, name, g_unix_mount_is_readonly (e));
+    }
+  g_list_free_full (entries, (GDestroyNotify) g_unix_mount_free);
+
+  guint n = g_hash_table_size (seen);
+  GHashTableIter it;
+  gpointer path;
+  g_hash_table_iter_init (&it, seen);
+  while (g_hash_table_iter_next (&it, &path, NULL))
+    {
+      g_autoptr(GFile) root = g_file_new_for_path (path);
+      g_file_query_filesystem_info_async (root, G_FILE_ATTRIBUTE_FILESYSTEM_FREE, G_PRIORITY_DEFAULT,
+                                          self->drives_cancellable, st_batches_view_on_drive_free,
+                                          g_object_ref (self));
+    }
+
+  /* The drive chosen is still there: keep it. Gone: an export into it
+   * would fail, so the folder is cleared and the lead told why. */
+  gboolean kept = chosen != NULL && *chosen != '\0' && g_hash_table_contains (seen, chosen);
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->drive_combo), kept ? chosen : "");
+  g_signal_handlers_unblock_by_func (self->drive_combo, st_batches_view_on_drive, self);
   gtk_widget_set_sensitive (GTK_WIDGET (self->drive_combo), n > 0);
+  if (chosen != NULL && *chosen != '\0' && !kept)
+    {
+      const char *dir = gtk_entry_get_text (self->export_entry);
+      if (g_str_has_prefix (dir, chosen) && (dir[strlen (chosen)] == '/' || dir[strlen (chosen)] == '\0'))
+        gtk_entry_set_text (self->export_entry, "");
+      g_autofree gchar *msg = g_strdup_printf ("The drive at %s was removed: choose another folder or drive.",
+                                               chosen);
+      st_gui_status (self->status_label, msg, TRUE);
+    }
 }
 
 static void
 st_batches_view_on_mounts_changed (GVolumeMonitor *monitor, GMount *mount, StBatchesView *self)
+{
+  st_batches_view_update_drives (self);
+}
+
+static void
+st_batches_view_on_unix_mounts_changed (GUnixMountMonitor *monitor, StBatchesView *self)
 {
   st_batches_view_update_drives (self);
 }
@@ -291,6 +393,7 @@ st_batches_view_on_exported (GObject *source, GAsyncResult *result, gpointer use
   g_autofree gchar *msg = g_strdup_printf ("Manifest exported to %s and verified.",
                                            gtk_entry_get_text (self->export_entry));
   st_gui_status (self->status_label, msg, FALSE);
+  st_batches_view_update_drives (self); /* the drive's free space now */
 }
 
 static void
@@ -318,6 +421,11 @@ st_batches_view_dispose (GObject *object)
   if (self->volumes != NULL)
     g_signal_handlers_disconnect_by_data (self->volumes, self);
   g_clear_object (&self->volumes);
+  if (self->unix_mounts != NULL)
+    g_signal_handlers_disconnect_by_data (self->unix_mounts, self);
+  g_clear_object (&self->unix_mounts);
+  g_cancellable_cancel (self->drives_cancellable);
+  g_clear_object (&self->drives_cancellable);
   G_OBJECT_CLASS (st_batches_view_parent_class)->dispose (object);
 }
 
@@ -364,6 +472,8 @@ st_batches_view_init (StBatchesView *self)
   self->volumes = g_volume_monitor_get ();
   g_signal_connect (self->volumes, "mount-added", G_CALLBACK (st_batches_view_on_mounts_changed), self);
   g_signal_connect (self->volumes, "mount-removed", G_CALLBACK (st_batches_view_on_mounts_changed), self);
+  self->unix_mounts = g_unix_mount_monitor_get ();
+  g_signal_connect (self->unix_mounts, "mounts-changed", G_CALLBACK (st_batches_view_on_unix_mounts_changed), self);
   st_batches_view_update_drives (self);
 }
 

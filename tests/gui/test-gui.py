@@ -15,6 +15,9 @@ test can put another device -- or none -- behind them):
            goes on, retrying socket 3 runs its device again without touching
            socket 2, which then passes a device put in late
   lead     closes the first batch, filters by state, exports the manifest
+           to a folder, then to a removable drive mounted under /media
+           while the view is open (root only), which leaves the list
+           when unmounted
   QA       verifies a flashed unit put back into a socket, and the manifest
   admin    sees the station's health; adds an operator, who is locked after
            five wrong PINs; unlocks them and makes them a lead
@@ -151,6 +154,65 @@ def relink(link, target):
         return
     os.symlink(target, tmp_link)
     os.replace(tmp_link, link)
+
+
+def export_to_drive(wo, find, wait_text, wait_for, export_and_check):
+    """A USB stick as a station without udisks has it: a plain mount under
+    /media (here a small tmpfs, which the unix volume monitor alone would
+    hide). It shows up in the open Batches view, takes the manifest, and
+    goes away when unmounted. Needs root to mount; skipped (this part only)
+    otherwise."""
+    name = "st-gui-test-%d" % os.getpid()
+    media = os.path.join("/media", name)
+    if os.geteuid() != 0:
+        log("SKIP removable drive: mounting %s needs root" % media)
+        return
+    os.makedirs(media, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", name, media],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        os.rmdir(media)
+        log("SKIP removable drive: cannot mount a tmpfs at %s: %s" % (media, r.stderr.strip()))
+        return
+    mounted = True
+    started = time.time()
+    try:
+        label = "%s (%s)" % (name, media)
+        combo = find("Removable drive", "combo box")
+        wait_for(lambda: combo.sensitive, 20, "the drive list offers " + media)
+        combo.click()
+        item = None
+        end = time.time() + 20
+        while item is None and time.time() < end:
+            items = [n for n in combo.findChildren(lambda n: n.roleName == "menu item" and n.showing
+                                                   and n.name.startswith(label), recursive=True)]
+            item = items[0] if items and items[0].name.endswith(" free") else None
+            time.sleep(0.3)
+        assert item is not None, "the drive list has no showing %r with its free space" % label
+        log("drive offered:", item.name)
+        item.click()
+        out = os.path.join(media, "manifest-" + wo)
+        wait_text("Export folder", lambda t: t == out, 10, out)
+        export_and_check(out)
+        wait_for(lambda: [n for n in combo.findChildren(lambda n: n.roleName == "menu item"
+                                                        and n.name.startswith(label) and n.name.endswith(" free"),
+                                                        recursive=True)], 10, "the drive's free space after the export")
+        screenshot("batches-drive")
+        subprocess.run(["umount", media], check=True)
+        mounted = False
+        wait_text("Batches status", lambda t: t.startswith("The drive at %s was removed" % media), 20,
+                  "the removal told")
+        assert find("Export folder", "text").text == "", "the export folder still points at the removed drive"
+        assert not [n for n in combo.findChildren(lambda n: n.roleName == "menu item" and n.name.startswith(label),
+                                                  recursive=True)], "the removed drive is still listed"
+        log("removable drive: offered, exported to, verified, gone in %.1f s" % (time.time() - started))
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", media], stderr=subprocess.DEVNULL)
+        try:
+            os.rmdir(media)
+        except OSError as e:
+            log("cannot remove %s: %s" % (media, e))
 
 
 def lsan_env(tmp, env):
@@ -385,21 +447,28 @@ def run(tmp):
     row.click()
     out = os.path.join(tmp, "export", "wo-gui")
     find("Export folder", "text").text = out
-    find("Export manifest", "push button").click()
-    wait_text("Batches status", lambda t: t.startswith("Manifest exported"), 120, "exported")
-    for f in ("manifest.json", "manifest.csv", "manifest.json.p7s", "ca-chain.pem"):
-        assert os.path.exists(os.path.join(out, f)), f
-    with open(os.path.join(out, "manifest.json")) as f:
-        manifest = json.load(f)
-    assert manifest["batch"]["work_order"] == wo
-    assert manifest["batch"]["counts"]["done"] == 3, manifest["batch"]["counts"]
-    assert manifest["batch"]["created_by"] == "lead" and manifest["batch"]["closed_by"] == "lead"
-    # stock openssl agrees with the GUI's "verified"
-    subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER",
-                    "-in", os.path.join(out, "manifest.json.p7s"), "-content", os.path.join(out, "manifest.json"),
-                    "-CAfile", os.path.join(home, "demo-root.pem"), "-out", "/dev/null"],
-                   check=True, stderr=subprocess.DEVNULL)
+
+    def export_and_check(out):
+        find("Export manifest", "push button").click()
+        wait_text("Batches status", lambda t: t == "Manifest exported to %s and verified." % out, 120,
+                  "exported to " + out)
+        for f in ("manifest.json", "manifest.csv", "manifest.json.p7s", "ca-chain.pem"):
+            assert os.path.exists(os.path.join(out, f)), f
+        with open(os.path.join(out, "manifest.json")) as f:
+            manifest = json.load(f)
+        assert manifest["batch"]["work_order"] == wo
+        assert manifest["batch"]["counts"]["done"] == 3, manifest["batch"]["counts"]
+        assert manifest["batch"]["created_by"] == "lead" and manifest["batch"]["closed_by"] == "lead"
+        # stock openssl agrees with the GUI's "verified"
+        subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER",
+                        "-in", os.path.join(out, "manifest.json.p7s"),
+                        "-content", os.path.join(out, "manifest.json"),
+                        "-CAfile", os.path.join(home, "demo-root.pem"), "-out", "/dev/null"],
+                       check=True, stderr=subprocess.DEVNULL)
+
+    export_and_check(out)
     screenshot("batches-exported")
+    export_to_drive(wo, find, wait_text, wait_for, export_and_check)
     find("Batch state filter", "combo box").click()
     find("Open", "menu item").click()
     wait_for(lambda: not showing("Batch 1 " + wo), 10, "the open filter hides the closed batch 1")
