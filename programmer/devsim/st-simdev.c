@@ -123,6 +123,7 @@ st_sim_fault_from_string (const char *name)
     { "locked", ST_SIM_FAULT_LOCKED },
     { "garbage", ST_SIM_FAULT_GARBAGE },
     { "unplug-write", ST_SIM_FAULT_UNPLUG_WRITE },
+    { "silent-after-commit", ST_SIM_FAULT_SILENT_AFTER_COMMIT },
   };
   if (name == NULL)
     return 0;
@@ -447,7 +448,8 @@ st_sim_hook_output (void *user_data, const uint8_t *data, size_t len)
     }
   if (s->unplug_armed)
     {
-      /* Pulled out mid-transfer: no answer, and the socket is empty. */
+      /* Pulled out mid-transfer or right after COMMIT: no answer, and the
+       * socket is empty. What it committed stays committed. */
       s->unplug_armed = FALSE;
       s->cur->state = s->cur->locked ? ST_AGENT_STATE_LOCKED
                       : s->cur->key != NULL || s->cur->key_obj != NULL ? ST_AGENT_STATE_PROVISIONED
@@ -649,6 +651,12 @@ st_sim_hook_commit (void *user_data, const uint8_t *slot1, size_t len1, const ui
     {
       g_clear_pointer (&s->committed_key, EVP_PKEY_free);
       s->committed_key = g_steal_pointer (&s->pending_key);
+    }
+  if (st_sim_has (s, ST_SIM_FAULT_SILENT_AFTER_COMMIT) && !s->unplug_done)
+    {
+      /* Stored, then the power went: its answer is never sent. */
+      s->unplug_done = TRUE;
+      s->unplug_armed = TRUE;
     }
   s->dirty = TRUE;
   return ST_AGENT_RC_OK;

@@ -32,6 +32,13 @@ typedef enum {  /* fault switches; tests combine them */
   ST_SIM_FAULT_LOCKED = 1 << 9,         /* every device starts already locked (state 3) with a cert */
   ST_SIM_FAULT_GARBAGE = 1 << 10,       /* answers every request with an endless stream of non-zero garbage (no delimiters) */
   ST_SIM_FAULT_UNPLUG_WRITE = 1 << 11,  /* goes silent in the middle of the first WRITE of slot 1 (then the next device appears after the swap delay) */
+  /* Executes its first successful COMMIT (the credentials are stored, as on
+   * a device that lost power right after writing them) but sends no answer,
+   * and leaves the socket: the operator pulled it. Retries and HELLOs go
+   * unanswered; after the swap delay the next device appears (none after
+   * the last of @units). The device stays in the state file as committed:
+   * `--state FILE --present N` puts it back in a later run. */
+  ST_SIM_FAULT_SILENT_AFTER_COMMIT = 1 << 12,
 } StSimFault;
 
 typedef struct {

@@ -132,7 +132,7 @@ st_devsim_parse_faults (gchar **names, guint32 *faults, GError **error)
           g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                        "unknown fault '%s' (known: noise, drop, bad-csr-sig, csr-trailing, wrong-curve, "
                        "csr-greedy, pop-other-key, readback-differs, commit-storage, locked, garbage, "
-                       "unplug-write)", names[i]);
+                       "unplug-write, silent-after-commit)", names[i]);
           return FALSE;
         }
       *faults |= f;
@@ -180,6 +180,23 @@ main (int argc, char **argv)
   guint8 buf[4096];
 
   g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_set_description (ctx,
+    "Faults (--fault NAME, agent mode):\n"
+    "  noise               garbage between responses, occasional bit flips\n"
+    "  drop                some responses dropped (a retry is answered)\n"
+    "  bad-csr-sig         CSR with a broken signature\n"
+    "  csr-trailing        extra bytes after the CSR\n"
+    "  wrong-curve         key on another curve than asked\n"
+    "  csr-greedy          CSR asking for CA:TRUE, extra SANs, its own subject\n"
+    "  pop-other-key       proof of possession signed with another key\n"
+    "  readback-differs    READ returns one flipped byte\n"
+    "  commit-storage      COMMIT answers STORAGE\n"
+    "  locked              the device starts locked, with a certificate\n"
+    "  garbage             answers with endless garbage, no frame delimiters\n"
+    "  unplug-write        pulled out in the middle of the certificate WRITE\n"
+    "  silent-after-commit stores its credentials at COMMIT, sends no answer and\n"
+    "                      leaves the socket; --state FILE --present N puts it back\n"
+    "Faults in stm32-rom mode: drop, readback-differs, rdp, write-fail.\n");
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     {
       g_printerr ("station-devsim: %s\n", error->message);

@@ -10,6 +10,7 @@
  * Real parts: the station CLI killed with SIGKILL at a fault point, a
  * SoftHSM2 token, station-devsim devices on pseudo-terminals whose --state
  * files say what each device committed. */
+#include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
 
@@ -68,6 +69,96 @@ st_resume_cert_states (StFixture *f, const char *uid)
   return st_sql (f, sql);
 }
 
+/* One test's batch (quantity 3) and its first device, on a socket of its
+ * own, whose --state file says what it committed. */
+typedef struct {
+  gchar *id;     /* the batch */
+  gchar *state;  /* the first device's state file */
+  gchar *port;
+} StResume;
+
+static void
+st_resume_clear (StResume *r)
+{
+  g_free (r->id);
+  g_free (r->state);
+  g_free (r->port);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (StResume, st_resume_clear)
+
+/* @profile: a name in profiles/ or a path; @fault: a station-devsim fault
+ * of that device, or NULL. */
+static void
+st_resume_begin (StFixture *f, StResume *r, const char *profile, const char *seed, const char *fault)
+{
+  r->id = g_strdup_printf ("%" G_GINT64_FORMAT, st_create_batch (f, profile, 3));
+  r->state = g_build_filename (f->tmp, "sim1.json", NULL);
+  r->port = st_start_devsim (f, "--units", "1", "--seed", seed, "--state", r->state,
+                             fault != NULL ? "--fault" : NULL, fault, NULL);
+}
+
+/* The first device put back into a socket, as its state file says. */
+static gchar *
+st_resume_put_back (StFixture *f, StResume *r)
+{
+  return st_start_devsim (f, "--state", r->state, "--present", "1", NULL);
+}
+
+/* A run on @port, where the device of @uid is back holding its recorded
+ * certificate: the unit interrupted at @at is completed with it, no second
+ * certificate. */
+static void
+st_resume_run_completes (StFixture *f, StResume *r, const char *port, const char *uid, const char *at)
+{
+  g_autofree gchar *out = NULL;
+  g_assert_cmpint (st_resume_run (f, r->id, port, &out, NULL), ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 1);
+  g_autofree gchar *completed = g_strdup_printf ("completed the unit interrupted at %s", at);
+  g_assert_cmpuint (st_count_lines (out, completed), ==, 1);
+  g_assert_nonnull (strstr (out, uid));
+  g_autofree gchar *states = st_resume_cert_states (f, uid);
+  g_assert_cmpstr (states, ==, "active");
+}
+
+/* A run on @port, where the device of @uid is back blank: the certificate
+ * of the unit interrupted at @at is voided, saying why, and a new one
+ * issued; one live certificate for the uid. The old unit ends as
+ * @old_unit ("state fail_step"): a unit left 'issued' fails at 'resume', a
+ * failed one keeps its failure. */
+static void
+st_resume_run_reissues (StFixture *f, StResume *r, const char *port, const char *uid, const char *at,
+                        const char *old_unit)
+{
+  g_autofree gchar *out = NULL, *err = NULL;
+  g_assert_cmpint (st_resume_run (f, r->id, port, &out, &err), ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 1);
+  g_autofree gchar *voided = g_strdup_printf ("voided the certificate of the unit interrupted at %s", at);
+  g_assert_nonnull (strstr (err, voided));
+  g_autofree gchar *states = st_resume_cert_states (f, uid);
+  g_assert_cmpstr (states, ==, "voided active");
+  g_autofree gchar *old_sql = g_strdup_printf ("SELECT u.state || ' ' || u.fail_step FROM units u JOIN certificates c "
+                                               "ON c.unit_id = u.id WHERE c.uid = '%s' AND c.state = 'voided'", uid);
+  g_autofree gchar *old = st_sql (f, old_sql);
+  g_assert_cmpstr (old, ==, old_unit);
+  g_autofree gchar *why_sql = g_strdup_printf ("SELECT void_reason FROM certificates "
+                                               "WHERE uid = '%s' AND state = 'voided'", uid);
+  g_autofree gchar *why = st_sql (f, why_sql);
+  g_assert_true (g_str_has_prefix (why, voided));
+}
+
+/* The end of every test: @n_done units done, the first device's committed
+ * certificate on record and active, the database invariants. */
+static void
+st_resume_finish (StFixture *f, StResume *r, gint64 n_done)
+{
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM units WHERE state = 'done'"), ==, n_done);
+  st_stop_devsims (f);
+  const char *states_files[] = { r->state, NULL };
+  g_assert_cmpuint (st_check_devices_on_record (f, states_files, TRUE), ==, 1);
+  st_check_db_invariants (f);
+}
+
 /* Killed after WRITE of slot 1: the device (still powered, in its socket
  * of the first run) holds the certificate and key uncommitted. A later run
  * without it, then one with it: the unit is finished with the same
@@ -75,30 +166,18 @@ st_resume_cert_states (StFixture *f, const char *uid)
 static void
 test_after_write_cert (StFixture *f, gconstpointer data)
 {
-  gint64 batch = st_create_batch (f, "example-device-csr.profile", 3);
-  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
-  g_autofree gchar *state = g_build_filename (f->tmp, "sim1.json", NULL);
-  g_autofree gchar *port = st_start_devsim (f, "--units", "1", "--seed", "801", "--state", state, NULL);
-  g_autofree gchar *uid = st_resume_crash (f, id, port, "after-write-cert");
+  g_auto(StResume) r = { 0 };
+  st_resume_begin (f, &r, "example-device-csr.profile", "801", NULL);
+  g_autofree gchar *uid = st_resume_crash (f, r.id, r.port, "after-write-cert");
   g_autofree gchar *serial_sql = g_strdup_printf ("SELECT serial FROM certificates WHERE uid = '%s'", uid);
   g_autofree gchar *serial = st_sql (f, serial_sql);
-  st_resume_run_other_device (f, id, uid, 802);
+  st_resume_run_other_device (f, r.id, uid, 802);
 
-  g_autofree gchar *out = NULL;
-  g_assert_cmpint (st_resume_run (f, id, port, &out, NULL), ==, 0);
-  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 1);
-  g_assert_cmpuint (st_count_lines (out, "completed the unit interrupted at 'issued'"), ==, 1);
-  g_assert_nonnull (strstr (out, uid));
-  /* No second certificate: the recorded one is active and on the device. */
-  g_autofree gchar *states = st_resume_cert_states (f, uid);
-  g_assert_cmpstr (states, ==, "active");
+  st_resume_run_completes (f, &r, r.port, uid, "'issued'");
+  /* The very certificate recorded before the crash. */
   g_autofree gchar *serial_after = st_sql (f, serial_sql);
   g_assert_cmpstr (serial_after, ==, serial);
-  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM units WHERE state = 'done'"), ==, 2);
-  st_stop_devsims (f);
-  const char *states_files[] = { state, NULL };
-  g_assert_cmpuint (st_check_devices_on_record (f, states_files, TRUE), ==, 1);
-  st_check_db_invariants (f);
+  st_resume_finish (f, &r, 2);
 }
 
 /* Killed after COMMIT: the device committed, the station never recorded
@@ -107,27 +186,16 @@ test_after_write_cert (StFixture *f, gconstpointer data)
 static void
 test_after_commit (StFixture *f, gconstpointer data)
 {
-  gint64 batch = st_create_batch (f, "example-device-csr.profile", 3);
-  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
-  g_autofree gchar *state = g_build_filename (f->tmp, "sim1.json", NULL);
-  g_autofree gchar *port = st_start_devsim (f, "--units", "1", "--seed", "803", "--state", state, NULL);
-  g_autofree gchar *uid = st_resume_crash (f, id, port, "after-commit");
+  g_auto(StResume) r = { 0 };
+  st_resume_begin (f, &r, "example-device-csr.profile", "803", NULL);
+  g_autofree gchar *uid = st_resume_crash (f, r.id, r.port, "after-commit");
   st_stop_devsims (f);
-  st_resume_run_other_device (f, id, uid, 804);
-  st_resume_run_other_device (f, id, uid, 805);
+  st_resume_run_other_device (f, r.id, uid, 804);
+  st_resume_run_other_device (f, r.id, uid, 805);
 
-  g_autofree gchar *back = st_start_devsim (f, "--state", state, "--present", "1", NULL);
-  g_autofree gchar *out = NULL;
-  g_assert_cmpint (st_resume_run (f, id, back, &out, NULL), ==, 0);
-  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 1);
-  g_assert_cmpuint (st_count_lines (out, "completed the unit interrupted at 'issued'"), ==, 1);
-  g_autofree gchar *states = st_resume_cert_states (f, uid);
-  g_assert_cmpstr (states, ==, "active");
-  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM units WHERE state = 'done'"), ==, 3);
-  st_stop_devsims (f);
-  const char *states_files[] = { state, NULL };
-  g_assert_cmpuint (st_check_devices_on_record (f, states_files, TRUE), ==, 1);
-  st_check_db_invariants (f);
+  g_autofree gchar *back = st_resume_put_back (f, &r);
+  st_resume_run_completes (f, &r, back, uid, "'issued'");
+  st_resume_finish (f, &r, 3);
 }
 
 /* Killed after WRITE of slot 1, and the device lost power before it
@@ -137,29 +205,121 @@ test_after_commit (StFixture *f, gconstpointer data)
 static void
 test_blank_device (StFixture *f, gconstpointer data)
 {
-  gint64 batch = st_create_batch (f, "example-device-csr.profile", 3);
-  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
-  g_autofree gchar *state = g_build_filename (f->tmp, "sim1.json", NULL);
-  g_autofree gchar *port = st_start_devsim (f, "--units", "1", "--seed", "806", "--state", state, NULL);
-  g_autofree gchar *uid = st_resume_crash (f, id, port, "after-write-cert");
+  g_auto(StResume) r = { 0 };
+  st_resume_begin (f, &r, "example-device-csr.profile", "806", NULL);
+  g_autofree gchar *uid = st_resume_crash (f, r.id, r.port, "after-write-cert");
   st_stop_devsims (f);  /* the uncommitted key and certificate are gone */
-  st_resume_run_other_device (f, id, uid, 807);
+  st_resume_run_other_device (f, r.id, uid, 807);
 
-  g_autofree gchar *back = st_start_devsim (f, "--state", state, "--present", "1", NULL);
-  g_autofree gchar *out = NULL, *err = NULL;
-  g_assert_cmpint (st_resume_run (f, id, back, &out, &err), ==, 0);
-  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 1);
-  g_assert_nonnull (strstr (err, "voided the certificate of the unit interrupted at 'issued'"));
+  g_autofree gchar *back = st_resume_put_back (f, &r);
+  st_resume_run_reissues (f, &r, back, uid, "'issued'", "failed resume");
+  st_resume_finish (f, &r, 2);
+}
+
+/* Run 1: the device stores its credentials at COMMIT, never answers and is
+ * pulled out (station-devsim's silent-after-commit). The unit fails at
+ * 'commit' with a reason the operator understands; the certificate may be
+ * on the device, so it stays unconfirmed, and `batch show` and the manifest
+ * say so. Returns the uid. */
+static gchar *
+st_resume_silent_at_commit (StFixture *f, StResume *r)
+{
+  /* A COMMIT that is never answered costs 2 x 1.5 s, not 4 x 10 s. */
+  const char *overrides[] = { "commit-timeout-ms=1500", "retries=1", NULL };
+  g_autofree gchar *profile = st_profile_copy (f, "example-device-csr.profile", overrides);
+  st_resume_begin (f, r, profile, "808", "silent-after-commit");
+  g_autofree gchar *out = NULL;
+  g_assert_cmpint (st_resume_run (f, r->id, r->port, &out, NULL), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " FAILED "), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, "the device did not confirm storing its credentials; "
+                                         "its certificate stays unconfirmed until the device is seen again"), ==, 1);
+
+  g_autofree gchar *uid = st_sql (f, "SELECT uid FROM units WHERE state = 'failed' AND fail_step = 'commit'");
+  g_assert_cmpuint (strlen (uid), >, 0);
+  g_assert_null (strchr (uid, '\n'));
   g_autofree gchar *states = st_resume_cert_states (f, uid);
-  g_assert_cmpstr (states, ==, "voided active");
-  g_autofree gchar *old_sql = g_strdup_printf ("SELECT u.state || ' ' || u.fail_step FROM units u JOIN certificates c "
-                                               "ON c.unit_id = u.id WHERE c.uid = '%s' AND c.state = 'voided'", uid);
-  g_autofree gchar *old = st_sql (f, old_sql);
-  g_assert_cmpstr (old, ==, "failed resume");
+  g_assert_cmpstr (states, ==, "unconfirmed");
+
+  g_autofree gchar *show = NULL;
+  g_assert_cmpint (st_run_station (f, &show, NULL, "batch", "show", r->id, NULL), ==, 0);
+  g_assert_nonnull (strstr (show, "0 voided, 1 unconfirmed"));
+  g_auto(GStrv) lines = g_strsplit (show, "\n", -1);
+  guint n_unit_lines = 0;
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (strstr (lines[i], uid) != NULL)
+      {
+        g_assert_nonnull (strstr (lines[i], " failed "));
+        g_assert_nonnull (strstr (lines[i], " unconfirmed "));
+        n_unit_lines++;
+      }
+  g_assert_cmpuint (n_unit_lines, ==, 1);
+
+  g_autofree gchar *dir = g_build_filename (f->tmp, "manifest-1", NULL);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", r->id, "--out", dir, NULL), ==, 0);
+  g_autofree gchar *path = g_build_filename (dir, "manifest.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_assert_true (json_parser_load_from_file (parser, path, &error));
+  g_assert_no_error (error);
+  JsonObject *top = json_node_get_object (json_parser_get_root (parser));
+  JsonArray *units = json_object_get_array_member (top, "units");
+  g_assert_cmpuint (json_array_get_length (units), ==, 1);
+  JsonObject *unit = json_array_get_object_element (units, 0);
+  g_assert_cmpstr (json_object_get_string_member (unit, "uid"), ==, uid);
+  g_assert_cmpstr (json_object_get_string_member (unit, "state"), ==, "failed");
+  g_assert_cmpstr (json_object_get_string_member (unit, "certificate_status"), ==, "unconfirmed");
+  JsonObject *counts = json_object_get_object_member (json_object_get_object_member (top, "batch"), "counts");
+  g_assert_cmpint (json_object_get_int_member (counts, "certificates_unconfirmed"), ==, 1);
   st_stop_devsims (f);
-  const char *states_files[] = { state, NULL };
-  g_assert_cmpuint (st_check_devices_on_record (f, states_files, TRUE), ==, 1);
-  st_check_db_invariants (f);
+  return g_steal_pointer (&uid);
+}
+
+/* The device that went silent at COMMIT is put back in a later run, holding
+ * what it stored: the failed unit is completed with its certificate. */
+static void
+test_silent_at_commit (StFixture *f, gconstpointer data)
+{
+  g_auto(StResume) r = { 0 };
+  g_autofree gchar *uid = st_resume_silent_at_commit (f, &r);
+  g_autofree gchar *back = st_resume_put_back (f, &r);
+  st_resume_run_completes (f, &r, back, uid, "'commit'");
+  st_resume_finish (f, &r, 1);
+}
+
+/* The same, but the device comes back erased (its state file edited as a
+ * re-flash would leave it): the certificate is known not to be on it, so it
+ * is voided and a new one issued. */
+static void
+test_silent_at_commit_blank (StFixture *f, gconstpointer data)
+{
+  g_auto(StResume) r = { 0 };
+  g_autofree gchar *uid = st_resume_silent_at_commit (f, &r);
+
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_assert_true (json_parser_load_from_file (parser, r.state, &error));
+  g_assert_no_error (error);
+  JsonNode *root = json_parser_get_root (parser);
+  JsonArray *devices = json_object_get_array_member (json_node_get_object (root), "devices");
+  g_assert_cmpuint (json_array_get_length (devices), ==, 1);
+  JsonObject *dev = json_array_get_object_element (devices, 0);
+  g_assert_cmpstr (json_object_get_string_member (dev, "uid"), ==, uid);
+  g_assert_false (json_object_get_null_member (dev, "cert"));  /* it did store them */
+  json_object_set_null_member (dev, "cert");
+  json_object_set_null_member (dev, "chain");
+  json_object_set_null_member (dev, "key");
+  json_object_set_int_member (dev, "state", 0);
+  json_object_set_boolean_member (dev, "locked", FALSE);
+  json_object_set_boolean_member (dev, "finished", FALSE);
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  g_assert_true (json_generator_to_file (gen, r.state, &error));
+  g_assert_no_error (error);
+
+  g_autofree gchar *back = st_resume_put_back (f, &r);
+  st_resume_run_reissues (f, &r, back, uid, "'commit'", "failed commit");
+  st_resume_finish (f, &r, 1);
 }
 
 /* Item of the audit trail: every acting command that ends normally leaves
@@ -209,6 +369,10 @@ main (int argc, char **argv)
               test_after_commit, st_fixture_teardown);
   g_test_add ("/resume/blank-device-voided-reissued", StFixture, NULL, st_fixture_setup,
               test_blank_device, st_fixture_teardown);
+  g_test_add ("/resume/silent-at-commit-later-run", StFixture, NULL, st_fixture_setup,
+              test_silent_at_commit, st_fixture_teardown);
+  g_test_add ("/resume/silent-at-commit-blank-voided-reissued", StFixture, NULL, st_fixture_setup,
+              test_silent_at_commit_blank, st_fixture_teardown);
   g_test_add ("/audit/checkpoint-at-exit", StFixture, NULL, st_fixture_setup,
               test_checkpoint_at_exit, st_fixture_teardown);
   return g_test_run ();

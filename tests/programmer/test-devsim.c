@@ -775,6 +775,19 @@ test_fault_garbage (void)
   g_assert_cmpuint (host_request (&h, ST_AGENT_OP_HELLO, NULL, 0, NULL), ==, NO_RESPONSE);
 }
 
+/* HELLO and KEYGEN on the device in the socket, both answered OK; returns
+ * its uid hex, and the CSR when asked. */
+static gchar *
+host_hello_keygen (Host *h, guint8 alg, GBytes **csr)
+{
+  Hello hl;
+  g_assert_cmpuint (host_hello (h, &hl), ==, ST_AGENT_RC_OK);
+  gchar *uid = g_strdup (hl.uid_hex);
+  hello_clear (&hl);
+  g_assert_cmpuint (host_request (h, ST_AGENT_OP_KEYGEN, &alg, 1, csr), ==, ST_AGENT_RC_OK);
+  return uid;
+}
+
 static void
 test_fault_unplug (void)
 {
@@ -787,10 +800,7 @@ test_fault_unplug (void)
 
   host_init_sock (&h, s);
   h.retries = 2;
-  g_assert_cmpuint (host_hello (&h, &hl), ==, ST_AGENT_RC_OK);
-  uid = g_strdup (hl.uid_hex);
-  hello_clear (&hl);
-  g_assert_cmpuint (host_request (&h, ST_AGENT_OP_KEYGEN, &alg, 1, NULL), ==, ST_AGENT_RC_OK);
+  uid = host_hello_keygen (&h, alg, NULL);
   g_assert_cmpuint (host_chunks (&h, ST_AGENT_OP_WRITE, 2, cert, 5), ==, ST_AGENT_RC_OK);
   g_assert_cmpuint (host_chunks (&h, ST_AGENT_OP_WRITE, 1, cert, 5), ==, NO_RESPONSE);
   g_assert_cmpuint (host_hello (&h, &hl), ==, NO_RESPONSE);
@@ -803,6 +813,79 @@ test_fault_unplug (void)
   g_assert_cmpuint (host_request (&h, ST_AGENT_OP_KEYGEN, &alg, 1, NULL), ==, ST_AGENT_RC_OK);
   g_assert_cmpuint (host_chunks (&h, ST_AGENT_OP_WRITE, 1, cert, 5), ==, NO_RESPONSE);
   g_assert_cmpuint (st_sim_socket_get_n_presented (s), ==, 2);
+}
+
+/* Stores at COMMIT, never answers, leaves the socket; a later socket with
+ * present = 1 puts it back as committed, and it proves its key. */
+static void
+test_fault_silent_after_commit (void)
+{
+  g_autofree gchar *dir = g_dir_make_tmp ("st-devsim-XXXXXX", NULL);
+  g_autofree gchar *path = g_build_filename (dir, "state.json", NULL);
+  g_autoptr(GBytes) cert = g_bytes_new_static ("certificate", 11);
+  g_autoptr(GBytes) csr = NULL;
+  g_autoptr(X509_REQ) req = NULL;
+  g_autofree gchar *uid = NULL;
+  guint8 alg = ST_ALG_EC_P256;
+  guint8 state = 0xFF;
+  guint keys = 0;
+  gboolean whole = FALSE;
+  Hello hl;
+
+  {
+    g_autoptr(StSimSocket) s = sock_new (ST_SIM_FAULT_SILENT_AFTER_COMMIT, 2, 60, path);
+    Host h;
+    host_init_sock (&h, s);
+    h.retries = 2;
+    uid = host_hello_keygen (&h, alg, &csr);
+    req = csr_parse (csr, &whole);
+    g_assert_true (whole);
+    g_assert_cmpuint (host_chunks (&h, ST_AGENT_OP_WRITE, 1, cert, 5), ==, ST_AGENT_RC_OK);
+    /* COMMIT executed, its answer and the retries' never come. */
+    g_assert_cmpuint (host_request (&h, ST_AGENT_OP_COMMIT, "\x00", 1, NULL), ==, NO_RESPONSE);
+    g_assert_cmpuint (h.n_retries, ==, 3);
+    g_assert_cmpuint (host_hello (&h, &hl), ==, NO_RESPONSE);
+    g_assert_true (st_sim_socket_get_device (s, 0, NULL, NULL, &keys, &state));
+    g_assert_cmpuint (keys, ==, 1);
+    g_assert_cmpuint (state, ==, ST_AGENT_STATE_PROVISIONED);
+    /* The operator pulled it: the next device after the swap delay. */
+    g_usleep (100 * 1000);
+    g_assert_cmpuint (host_hello (&h, &hl), ==, ST_AGENT_RC_OK);
+    g_assert_cmpstr (hl.uid_hex, !=, uid);
+    g_assert_cmpuint (hl.state, ==, ST_AGENT_STATE_BLANK);
+    hello_clear (&hl);
+    g_assert_cmpuint (st_sim_socket_get_n_presented (s), ==, 2);
+  }
+
+  /* Put back later: the same device, committed, answering again. */
+  {
+    StSimSocketConfig c = { .seed = 1234, .state_file = path, .present = 1 };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(StSimSocket) s = st_sim_socket_new (&c, &error);
+    g_autoptr(GBytes) back = NULL;
+    g_autoptr(GBytes) sig = NULL;
+    guint8 challenge[32];
+    Host h;
+
+    g_autoptr(GByteArray) out = g_byte_array_new ();
+    g_assert_no_error (error);
+    host_init_sock (&h, s);
+    /* The station opens its port afresh (a lone 0x00): its HELLO does not
+     * end the unit the device finished before it was pulled. */
+    st_sim_socket_receive (s, (const guint8 *) "", 1, out);
+    g_assert_cmpuint (out->len, ==, 0);
+    g_assert_cmpuint (host_hello (&h, &hl), ==, ST_AGENT_RC_OK);
+    g_assert_cmpstr (hl.uid_hex, ==, uid);
+    g_assert_cmpuint (hl.state, ==, ST_AGENT_STATE_PROVISIONED);
+    hello_clear (&hl);
+    back = host_read_slot (&h, 1);
+    g_assert_true (g_bytes_equal (back, cert));
+    g_assert_cmpuint (host_sign (&h, challenge, &sig), ==, ST_AGENT_RC_OK);
+    g_assert_true (pop_verify (X509_REQ_get0_pubkey (req), challenge, sig));
+    g_assert_cmpuint (h.n_retries, ==, 0);
+  }
+  g_unlink (path);
+  g_rmdir (dir);
 }
 
 static void
@@ -1195,6 +1278,7 @@ main (int argc, char **argv)
   g_test_add_func ("/devsim/fault/locked", test_fault_locked);
   g_test_add_func ("/devsim/fault/garbage", test_fault_garbage);
   g_test_add_func ("/devsim/fault/unplug-write", test_fault_unplug);
+  g_test_add_func ("/devsim/fault/silent-after-commit", test_fault_silent_after_commit);
   g_test_add_func ("/devsim/fault/noise-drop", test_fault_noise_drop);
   g_test_add_func ("/devsim/swap-and-units", test_swap_and_units);
   g_test_add_func ("/devsim/seed-uids", test_seed_uids);
