@@ -68,6 +68,28 @@ st_gui_activate (GtkApplication *app, gpointer user_data)
   st_station_open_async (a->home, NULL, st_gui_on_open, a);
 }
 
+/* With STATION_GUI_STALL_REPORT set, a 20 ms tick on the main loop records
+ * the longest pause between two ticks, printed at exit: the figure behind
+ * "a long batch never freezes the window" (the GUI test prints it). */
+typedef struct {
+  gint64 started, last, longest, first;
+  guint ticks;
+} StStallWatch;
+
+static gboolean
+st_stall_tick (gpointer data)
+{
+  StStallWatch *w = data;
+  gint64 now = g_get_monotonic_time ();
+  if (w->ticks == 0)
+    w->first = now - w->started;      /* start-up: GTK, the views, the AT-SPI bridge */
+  else
+    w->longest = MAX (w->longest, now - w->last);
+  w->last = now;
+  w->ticks++;
+  return G_SOURCE_CONTINUE;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -91,7 +113,21 @@ main (int argc, char **argv)
   a.app = gtk_application_new ("org.station.Gui", G_APPLICATION_NON_UNIQUE);
   g_signal_connect (a.app, "activate", G_CALLBACK (st_gui_activate), &a);
   char *args[] = { argv[0], NULL };
+  StStallWatch watch = { 0 };
+  guint watch_id = 0;
+  if (g_getenv ("STATION_GUI_STALL_REPORT") != NULL)
+    {
+      watch.started = watch.last = g_get_monotonic_time ();
+      watch_id = g_timeout_add (20, st_stall_tick, &watch);
+    }
   int rc = g_application_run (G_APPLICATION (a.app), 1, args);
+  if (watch_id != 0)
+    {
+      g_source_remove (watch_id);
+      g_printerr ("station-gui: main loop: first tick %.0f ms after start; then the longest pause "
+                  "between 20 ms ticks %.0f ms, over %.0f s (%u ticks)\n", watch.first / 1000.0,
+                  watch.longest / 1000.0, (g_get_monotonic_time () - watch.started) / 1e6, watch.ticks);
+    }
   g_object_unref (a.app);
   st_station_free (a.station);
   g_free (a.home);
