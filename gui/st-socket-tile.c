@@ -112,6 +112,7 @@ st_socket_tile_new (guint index, const char *port)
   self->port = g_strdup (port);
   g_autofree gchar *title = g_strdup_printf ("Socket %u  %s", index, port);
   gtk_label_set_text (self->title, title);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->title), port);
   g_autofree gchar *n = NULL;
   n = g_strdup_printf ("Socket %u state", index);
   st_gui_name (GTK_WIDGET (self->state_label), n);
