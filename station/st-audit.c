@@ -137,14 +137,21 @@ st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error)
 }
 
 void
-st_audit_checkpoint_at_exit (const char *home)
+st_audit_checkpoint_at_exit (const char *home, StConfig *config, StDb *db, StCa *ca)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(StConfig) config = st_config_load (home, &error);
-  /* No station here (yet), or no database: nothing was audited. */
-  if (config == NULL || !g_file_test (config->db_path, G_FILE_TEST_EXISTS))
-    return;
-  g_autoptr(StDb) db = st_db_open (config->db_path, &error);
+  g_autoptr(StConfig) own_config = NULL;
+  g_autoptr(StDb) own_db = NULL;
+  g_autoptr(StCa) own_ca = NULL;
+  if (db == NULL)
+    {
+      if (config == NULL)
+        config = own_config = st_config_load (home, &error);
+      /* No station here (yet), or no database: nothing was audited. */
+      if (config == NULL || !g_file_test (config->db_path, G_FILE_TEST_EXISTS))
+        return;
+      db = own_db = st_db_open (config->db_path, &error);
+    }
   gint64 seq = 0;
   g_autofree gchar *hash = NULL;
   if (db == NULL || !st_audit_uncovered_head (db, &seq, &hash, &error))
@@ -155,21 +162,26 @@ st_audit_checkpoint_at_exit (const char *home)
     }
   if (seq == 0)
     return;
-  /* Only a PIN given for this run: a command that needs no HSM does not
-   * prompt for it just to sign. */
-  if (g_getenv ("STATION_HSM_PIN") == NULL)
+  if (ca == NULL)
     {
-      g_printerr ("station: audit entries up to %" G_GINT64_FORMAT " wait for a signed checkpoint: "
-                  "the next command that opens the HSM (batch run, batch close, manifest export) "
-                  "signs one\n", seq);
-      return;
+      /* Only a PIN given for this run: a command that needs no HSM does not
+       * prompt for it just to sign. */
+      if (g_getenv ("STATION_HSM_PIN") == NULL)
+        {
+          g_printerr ("station: audit entries up to %" G_GINT64_FORMAT " wait for a signed "
+                      "checkpoint: the next command that opens the HSM (batch run, batch close, "
+                      "manifest export) signs one\n", seq);
+          return;
+        }
+      gchar *pin = st_hsm_read_pin (NULL, &error);
+      if (pin != NULL && config != NULL)
+        ca = own_ca = st_ca_open (config, pin, &error);
+      st_hsm_pin_free (pin);
     }
-  gchar *pin = st_hsm_read_pin (NULL, &error);
-  g_autoptr(StCa) ca = pin != NULL ? st_ca_open (config, pin, &error) : NULL;
-  st_hsm_pin_free (pin);
   if (ca == NULL || !st_audit_checkpoint (db, ca, "shutdown", &error))
     g_printerr ("station: the audit checkpoint at exit failed (entries up to %" G_GINT64_FORMAT
-                " wait for the next one): %s\n", seq, error->message);
+                " wait for the next one): %s\n", seq,
+                error != NULL ? error->message : "no station configuration");
 }
 
 static void

@@ -40,7 +40,9 @@ gboolean st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **e
  * reason "shutdown". Without a PIN, or when anything fails, it says so on
  * stderr and the entries wait for the next checkpoint; it never fails the
  * command. */
-void st_audit_checkpoint_at_exit (const char *home);
+/* @config, @db and @ca: what the command had open (any may be NULL); the
+ * rest is opened here only when it is needed. */
+void st_audit_checkpoint_at_exit (const char *home, StConfig *config, StDb *db, StCa *ca);
 
 /* Makes the database call st_audit_checkpoint() every @every entries (on
  * the writing thread, after its commit). @ca must outlive the hook:

@@ -35,6 +35,11 @@ typedef struct {
   gchar *operator_name;
   gchar *argv0;
   StAuthSession *session;  /* once logged in */
+  /* Opened once for the command and kept to its end, where the closing
+   * audit checkpoint uses them (st_cli_open, st_cli_open_ca). */
+  StConfig *config;
+  StDb *db;
+  StCa *ca;
 } StCli;
 
 static const char st_usage[] =
@@ -93,6 +98,17 @@ st_cli_parse (StCli *cli, const char *command, const GOptionEntry *entries,
       return FALSE;
     }
   return TRUE;
+}
+
+/* The subcommand (argv[1], NULL when there is none), taken off the
+ * arguments so that the command's own positional ones start at argv[1]. */
+static const char *
+st_cli_take_sub (int *argc, char ***argv)
+{
+  const char *sub = *argc > 1 ? (*argv)[1] : NULL;
+  (*argc)--;
+  (*argv)++;
+  return sub;
 }
 
 static const char *
@@ -209,26 +225,34 @@ st_cli_config (StCli *cli, GError **error)
   return st_config_load (st_cli_home (cli), error);
 }
 
-/* The station's configuration and its database, for a command. */
+/* The station's configuration and its database, for a command: owned by
+ * @cli (borrowed by the caller) until main() is done with them. */
 static gboolean
 st_cli_open (StCli *cli, StConfig **config, StDb **db, GError **error)
 {
-  *config = st_cli_config (cli, error);
-  if (*config == NULL)
-    return FALSE;
-  *db = st_db_open ((*config)->db_path, error);
+  if (cli->config == NULL)
+    cli->config = st_cli_config (cli, error);
+  if (cli->config != NULL && cli->db == NULL)
+    cli->db = st_db_open (cli->config->db_path, error);
+  *config = cli->config;
+  *db = cli->db;
   return *db != NULL;
 }
 
+/* The CA in the HSM for a command that signs: owned by @cli, like its
+ * configuration (st_cli_open() first). */
 static StCa *
-st_cli_open_ca (StConfig *config, GError **error)
+st_cli_open_ca (StCli *cli, GError **error)
 {
+  g_return_val_if_fail (cli->config != NULL, NULL);
+  if (cli->ca != NULL)
+    return cli->ca;
   gchar *pin = st_hsm_read_pin ("HSM user PIN: ", error);
   if (pin == NULL)
     return NULL;
-  StCa *ca = st_ca_open (config, pin, error);
+  cli->ca = st_ca_open (cli->config, pin, error);
   st_hsm_pin_free (pin);
-  return ca;
+  return cli->ca;
 }
 
 static gboolean
@@ -529,8 +553,8 @@ cmd_batch (StCli *cli, int argc, char **argv)
   if (!st_cli_parse (cli, is_create ? "batch create" : is_run ? "batch run BATCH" : "batch",
                      is_create ? create_entries : is_run ? run_entries : NULL, &argc, &argv, &error))
     return st_cli_fail (error);
-  g_autoptr(StConfig) config = NULL;
-  g_autoptr(StDb) db = NULL;
+  StConfig *config = NULL;
+  StDb *db = NULL;
   if (!st_cli_open (cli, &config, &db, &error))
     return st_cli_fail (error);
 
@@ -590,7 +614,7 @@ cmd_batch (StCli *cli, int argc, char **argv)
       if (!st_cli_login (cli, db, ST_ROLE_LEAD, "closing a batch", &error))
         return st_cli_fail (error);
       /* the HSM first: a closed batch gets its signed audit checkpoint */
-      g_autoptr(StCa) ca = st_cli_open_ca (config, &error);
+      StCa *ca = st_cli_open_ca (cli, &error);
       if (ca == NULL)
         return st_cli_fail (error);
       if (!st_db_batch_close (db, batch_id, st_cli_operator (cli), &error))
@@ -630,7 +654,7 @@ cmd_batch (StCli *cli, int argc, char **argv)
           g_printerr ("station: --units and --wait take numbers >= 0\n");
           return 2;
         }
-      g_autoptr(StCa) ca = st_cli_open_ca (config, &error);
+      StCa *ca = st_cli_open_ca (cli, &error);
       if (ca == NULL)
         return st_cli_fail (error);
       if (units == 0)
@@ -661,9 +685,7 @@ static int
 cmd_manifest (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  const char *sub = argc > 1 ? argv[1] : NULL;
-  argc--;
-  argv++;
+  const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *out = NULL, *root_path = NULL;
   const GOptionEntry entries[] = {
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Folder to write the manifest into", "DIR" },
@@ -683,12 +705,12 @@ cmd_manifest (StCli *cli, int argc, char **argv)
           g_printerr ("station: manifest export needs --out DIR\n");
           return 2;
         }
-      g_autoptr(StConfig) config = NULL;
-      g_autoptr(StDb) db = NULL;
+      StConfig *config = NULL;
+      StDb *db = NULL;
       if (!st_cli_open (cli, &config, &db, &error)
           || !st_cli_login (cli, db, ST_ROLE_LEAD, "exporting a manifest", &error))
         return st_cli_fail (error);
-      g_autoptr(StCa) ca = st_cli_open_ca (config, &error);
+      StCa *ca = st_cli_open_ca (cli, &error);
       if (ca == NULL)
         return st_cli_fail (error);
       if (!st_manifest_export (db, ca, config->station_id, batch_id, out, &error))
@@ -708,8 +730,8 @@ cmd_manifest (StCli *cli, int argc, char **argv)
           return 2;
         }
       g_autofree gchar *root_file = g_strdup (root_path);
-      g_autoptr(StConfig) config = NULL;
-      g_autoptr(StDb) db = NULL;
+      StConfig *config = NULL;
+      StDb *db = NULL;
       if (!st_cli_open (cli, &config, &db, &error)
           || !st_cli_login (cli, db, ST_ROLE_QA | ST_ROLE_LEAD, "verifying a manifest", &error))
         return st_cli_fail (error);
@@ -735,9 +757,7 @@ static int
 cmd_unit (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  const char *sub = argc > 1 ? argv[1] : NULL;
-  argc--;
-  argv++;
+  const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *port = NULL, *profile_path = NULL;
   const GOptionEntry entries[] = {
     { "port", 0, 0, G_OPTION_ARG_FILENAME, &port, "Socket of the unit", "PATH" },
@@ -751,8 +771,8 @@ cmd_unit (StCli *cli, int argc, char **argv)
       g_printerr ("station: usage: unit verify --port PATH [--profile FILE]\n");
       return 2;
     }
-  g_autoptr(StConfig) config = NULL;
-  g_autoptr(StDb) db = NULL;
+  StConfig *config = NULL;
+  StDb *db = NULL;
   if (!st_cli_open (cli, &config, &db, &error)
       || !st_cli_login (cli, db, ST_ROLE_QA, "verifying a unit", &error))
     return st_cli_fail (error);
@@ -791,8 +811,8 @@ cmd_db (StCli *cli, int argc, char **argv)
       g_printerr ("station: usage: db check | db backup DEST [--force]\n");
       return 2;
     }
-  g_autoptr(StConfig) config = NULL;
-  g_autoptr(StDb) db = NULL;
+  StConfig *config = NULL;
+  StDb *db = NULL;
   if (!st_cli_open (cli, &config, &db, &error))
     return st_cli_fail (error);
   if (backup)
@@ -825,9 +845,7 @@ static int
 cmd_operator (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  const char *sub = argc > 1 ? argv[1] : NULL;
-  argc--;
-  argv++;
+  const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *role_arg = NULL;
   const GOptionEntry entries[] = {
     { "role", 0, 0, G_OPTION_ARG_STRING, &role_arg, "operator, lead, qa or admin", "ROLE" },
@@ -848,8 +866,8 @@ cmd_operator (StCli *cli, int argc, char **argv)
   StRole role = 0;
   if ((is_add || is_role) && !st_role_from_string (role_arg, &role, &error))
     return st_cli_fail (error);
-  g_autoptr(StConfig) config = NULL;
-  g_autoptr(StDb) db = NULL;
+  StConfig *config = NULL;
+  StDb *db = NULL;
   if (!st_cli_open (cli, &config, &db, &error))
     return st_cli_fail (error);
 
@@ -907,9 +925,7 @@ static int
 cmd_audit (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  const char *sub = argc > 1 ? argv[1] : NULL;
-  argc--;
-  argv++;
+  const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *out = NULL, *root_path = NULL;
   const GOptionEntry entries[] = {
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "File to write the log into (JSON lines)", "FILE" },
@@ -924,8 +940,8 @@ cmd_audit (StCli *cli, int argc, char **argv)
       g_printerr ("station: usage: audit verify [--root FILE] | audit export --out FILE\n");
       return 2;
     }
-  g_autoptr(StConfig) config = NULL;
-  g_autoptr(StDb) db = NULL;
+  StConfig *config = NULL;
+  StDb *db = NULL;
   if (!st_cli_open (cli, &config, &db, &error))
     return st_cli_fail (error);
   if (is_export)
@@ -972,15 +988,13 @@ cmd_bench (StCli *cli, int argc, char **argv)
       g_printerr ("station: bench needs --units >= 1 and --slots 1..64\n");
       return 2;
     }
-  g_autoptr(StConfig) config = st_cli_config (cli, &error);
-  if (config == NULL)
+  StConfig *config = NULL;
+  StDb *db = NULL;
+  if (!st_cli_open (cli, &config, &db, &error))
     return st_cli_fail (error);
   {
     /* The bench signs with the station's CA key (into a scratch database):
      * an admin's job; on a demo home it logs in as the demo admin. */
-    g_autoptr(StDb) db = st_db_open (config->db_path, &error);
-    if (db == NULL)
-      return st_cli_fail (error);
     gboolean ok = config->demo && st_cli_operator_arg (cli) == NULL
                   ? st_cli_demo_login (cli, db, ST_ROLE_ADMIN, &error)
                   : st_cli_login (cli, db, ST_ROLE_ADMIN, "bench", &error);
@@ -990,7 +1004,7 @@ cmd_bench (StCli *cli, int argc, char **argv)
     if (!st_db_audit_add (db, st_cli_operator (cli), "bench", payload, &error))
       return st_cli_fail (error);
   }
-  g_autoptr(StCa) ca = st_cli_open_ca (config, &error);
+  StCa *ca = st_cli_open_ca (cli, &error);
   if (ca == NULL)
     return st_cli_fail (error);
   g_autofree gchar *token = st_hsm_get_token_description (ca->hsm);
@@ -1283,7 +1297,10 @@ main (int argc, char **argv)
     }
   /* A command that ended normally leaves the audit log checkpointed. */
   if (rc == 0)
-    st_audit_checkpoint_at_exit (st_cli_home (&cli));
+    st_audit_checkpoint_at_exit (st_cli_home (&cli), cli.config, cli.db, cli.ca);
+  g_clear_pointer (&cli.ca, st_ca_free);
+  g_clear_pointer (&cli.db, st_db_close);
+  g_clear_pointer (&cli.config, st_config_free);
   st_auth_session_free (cli.session);
   g_free (cli.home);
   g_free (cli.operator_name);

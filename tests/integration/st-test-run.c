@@ -133,18 +133,7 @@ st_start_devsim (StFixture *f, const char *first, ...)
     g_ptr_array_add (argv, (gpointer) a);
   va_end (ap);
   g_ptr_array_add (argv, NULL);
-  g_autoptr(GError) error = NULL;
-  GSubprocess *proc = g_subprocess_newv ((const gchar *const *) argv->pdata,
-                                         G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE,
-                                         &error);
-  g_assert_no_error (error);
-  g_ptr_array_add (f->sims, proc);
-  g_autoptr(GDataInputStream) in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
-  gchar *port = g_data_input_stream_read_line (in, NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (port);
-  g_assert_true (g_str_has_prefix (port, "/dev/"));
-  return port;
+  return st_start_device_program (f, (const char *const *) argv->pdata);
 }
 
 guint
