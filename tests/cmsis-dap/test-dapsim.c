@@ -277,7 +277,7 @@ test_info (void)
   host_cmd (&h, abort_cmd, 1);
   g_assert_cmpuint (h.resp_len, ==, 0);   /* DAP_TransferAbort has no response */
   const guint8 jtag[] = { 0x02, 0x02 };
-  host_simple (&h, jtag, 2, 0x00);        /* JTAG is not implemented */
+  host_simple (&h, jtag, 2, 0x00);        /* an SWD-only probe refuses DAP_Connect(JTAG): port 0 */
 }
 
 static void
