@@ -80,28 +80,44 @@ st_x509_get_pubkey (X509 *cert)
     return EVP_PKEY_up_ref (cached) == 1 ? cached : NULL;
   ERR_clear_error ();
 
-  ASN1_OBJECT *key_oid = NULL;
   const unsigned char *pub = NULL;
   int pub_len = 0;
   X509_ALGOR *alg = NULL;
   X509_PUBKEY *spki = X509_get_X509_PUBKEY (cert);
-  if (spki == NULL || X509_PUBKEY_get0_param (&key_oid, &pub, &pub_len, &alg, spki) != 1
-      || pub == NULL || pub_len <= 0)
+  if (spki == NULL || X509_PUBKEY_get0_param (NULL, &pub, &pub_len, &alg, spki) != 1)
     return NULL;
+  const ASN1_OBJECT *key_oid = NULL;
+  X509_ALGOR_get0 (&key_oid, NULL, NULL, alg);
   int nid = OBJ_obj2nid (key_oid);
-  if (nid == NID_ED25519)
-    return EVP_PKEY_new_raw_public_key_ex (NULL, "ED25519", NULL, pub, (size_t) pub_len);
-  if (nid != NID_X9_62_id_ecPublicKey)
+  if (nid != NID_ED25519 && nid != NID_X9_62_id_ecPublicKey)
     return X509_get_pubkey (cert);
+  return st_spki_parts_to_key (alg, pub, pub_len);
+}
 
-  const ASN1_OBJECT *aobj = NULL;
+EVP_PKEY *
+st_spki_parts_to_key (const X509_ALGOR *alg, const unsigned char *pub, int pub_len)
+{
+  g_return_val_if_fail (alg != NULL, NULL);
+  if (pub == NULL || pub_len <= 0)
+    return NULL;
+  const ASN1_OBJECT *key_oid = NULL;
   int ptype = V_ASN1_UNDEF;
   const void *pval = NULL;
-  X509_ALGOR_get0 (&aobj, &ptype, &pval, alg);
-  const char *group = ptype == V_ASN1_OBJECT ? OSSL_EC_curve_nid2name (OBJ_obj2nid (pval)) : NULL;
-  if (group == NULL)
-    return NULL;
-  return st_ec_public_key_new (group, pub, (gsize) pub_len);
+  X509_ALGOR_get0 (&key_oid, &ptype, &pval, alg);
+  switch (OBJ_obj2nid (key_oid))
+    {
+    case NID_ED25519:
+      if (ptype != V_ASN1_UNDEF)
+        return NULL;
+      return EVP_PKEY_new_raw_public_key_ex (NULL, "ED25519", NULL, pub, (size_t) pub_len);
+    case NID_X9_62_id_ecPublicKey:
+      {
+        const char *group = ptype == V_ASN1_OBJECT ? OSSL_EC_curve_nid2name (OBJ_obj2nid (pval)) : NULL;
+        return group != NULL ? st_ec_public_key_new (group, pub, (gsize) pub_len) : NULL;
+      }
+    default:
+      return NULL;
+    }
 }
 
 EVP_PKEY *

@@ -56,6 +56,11 @@ GBytes *st_spki_der (EVP_PKEY *key);
  * which checks the point, instead of through the decoders. NULL when the
  * key cannot be read. */
 EVP_PKEY *st_x509_get_pubkey (X509 *cert);
+/* The public key a SubjectPublicKeyInfo holds, from its parts (the key's
+ * algorithm identifier and its bit string) without the decoders: EC on a
+ * named curve (EVP_PKEY_fromdata checks the point is on it) and Ed25519.
+ * NULL for other keys, explicit curve parameters and bad points. */
+EVP_PKEY *st_spki_parts_to_key (const X509_ALGOR *alg, const unsigned char *pub, int pub_len);
 /* An EC public key on the named curve @group ("prime256v1", "secp384r1")
  * from its encoded point; OpenSSL checks the point is on the curve. NULL,
  * with the OpenSSL error queue set, when it is not. */

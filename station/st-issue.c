@@ -53,19 +53,6 @@ st_pubkey_get_alg (EVP_PKEY *key)
   return ST_ALG_NONE;
 }
 
-static const char *
-alg_describe (StAlg alg)
-{
-  switch (alg)
-    {
-    case ST_ALG_EC_P256: return "ec-p256 (EC P-256, prime256v1)";
-    case ST_ALG_EC_P384: return "ec-p384 (EC P-384, secp384r1)";
-    case ST_ALG_ED25519: return "ed25519";
-    case ST_ALG_NONE: break;
-    }
-  return "none";
-}
-
 gchar *
 st_pubkey_sha256_hex (EVP_PKEY *key)
 {
@@ -79,164 +66,6 @@ st_pubkey_sha256_hex (EVP_PKEY *key)
   gsize len = 0;
   const guint8 *d = g_bytes_get_data (der, &len);
   return st_sha256_hex (d, len);
-}
-
-/* ---- the CSR ---- */
-
-EVP_PKEY *
-st_csr_check (GBytes *der, StAlg alg, GError **error)
-{
-  g_return_val_if_fail (der != NULL, NULL);
-  gsize len = 0;
-  const guint8 *data = g_bytes_get_data (der, &len);
-
-  if (len == 0 || data == NULL)
-    {
-      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "the device sent an empty key request (CSR of 0 bytes)");
-      return NULL;
-    }
-  if (len > ST_CSR_MAX_SIZE)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the device's key request is too large (%" G_GSIZE_FORMAT " bytes, at most %d)",
-                   len, ST_CSR_MAX_SIZE);
-      return NULL;
-    }
-  const unsigned char *p = data;
-  g_autoptr(X509_REQ) req = d2i_X509_REQ (NULL, &p, (long) len);
-  if (req == NULL)
-    {
-      st_error_set_openssl (error, ST_ERROR_INVALID_DATA,
-                            "the device's key request is not a DER PKCS#10 request (d2i_X509_REQ failed)");
-      return NULL;
-    }
-  if (p != data + len)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the device's key request has %" G_GSIZE_FORMAT " bytes of garbage after it (%" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " bytes parsed)",
-                   (gsize) (data + len - p), (gsize) (p - data), len);
-      return NULL;
-    }
-  unsigned char *re = NULL;
-  int relen = i2d_X509_REQ (req, &re);
-  gboolean same = relen > 0 && (gsize) relen == len && memcmp (re, data, len) == 0;
-  OPENSSL_free (re);
-  if (!same)
-    {
-      st_error_clear_openssl ();
-      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "the device's key request is not in canonical DER (re-encoding gives other bytes)");
-      return NULL;
-    }
-  if (X509_REQ_get_version (req) != X509_REQ_VERSION_1)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the device's key request has version %ld; PKCS#10 version 1 (0) is required",
-                   X509_REQ_get_version (req));
-      return NULL;
-    }
-
-  /* The key's algorithm identifier, as encoded. */
-  X509_PUBKEY *xpk = X509_REQ_get_X509_PUBKEY (req);
-  ASN1_OBJECT *key_oid = NULL;
-  X509_ALGOR *key_alg = NULL;
-  if (xpk == NULL || X509_PUBKEY_get0_param (&key_oid, NULL, NULL, &key_alg, xpk) != 1)
-    {
-      st_error_set_openssl (error, ST_ERROR_INVALID_DATA,
-                            "the device's key request has no readable public key");
-      return NULL;
-    }
-  const ASN1_OBJECT *aobj = NULL;
-  int ptype = V_ASN1_UNDEF;
-  const void *pval = NULL;
-  X509_ALGOR_get0 (&aobj, &ptype, &pval, key_alg);
-  int key_nid = OBJ_obj2nid (key_oid);
-  char oid_txt[80] = "";
-  OBJ_obj2txt (oid_txt, sizeof oid_txt, key_oid, 0);
-
-  if (key_nid == NID_X9_62_id_ecPublicKey)
-    {
-      if (alg != ST_ALG_EC_P256 && alg != ST_ALG_EC_P384)
-        {
-          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "the device made an EC key, but the profile asks for %s",
-                       alg_describe (alg));
-          return NULL;
-        }
-      if (ptype != V_ASN1_OBJECT)
-        {
-          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "the device's key request uses explicit EC curve parameters, which are refused; the device must name the curve (%s)",
-                       alg_describe (alg));
-          return NULL;
-        }
-      int curve = OBJ_obj2nid (pval);
-      int want = alg == ST_ALG_EC_P256 ? NID_X9_62_prime256v1 : NID_secp384r1;
-      if (curve != want)
-        {
-          char curve_txt[80] = "";
-          OBJ_obj2txt (curve_txt, sizeof curve_txt, pval, 0);
-          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "the device made a key on the curve %s, but the profile asks for %s",
-                       curve_txt, alg_describe (alg));
-          return NULL;
-        }
-    }
-  else if (key_nid == NID_ED25519)
-    {
-      if (alg != ST_ALG_ED25519)
-        {
-          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "the device made an Ed25519 key, but the profile asks for %s",
-                       alg_describe (alg));
-          return NULL;
-        }
-      if (ptype != V_ASN1_UNDEF)
-        {
-          g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                               "the device's Ed25519 key has algorithm parameters, which RFC 8410 forbids");
-          return NULL;
-        }
-    }
-  else
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the device made a key of type %s, which is refused; the profile asks for %s",
-                   oid_txt, alg_describe (alg));
-      return NULL;
-    }
-
-  g_autoptr(EVP_PKEY) key = X509_REQ_get_pubkey (req);
-  if (key == NULL)
-    {
-      st_error_set_openssl (error, ST_ERROR_INVALID_DATA,
-                            "the device's public key cannot be decoded");
-      return NULL;
-    }
-  if (st_pubkey_get_alg (key) != alg)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the device's key is not %s", alg_describe (alg));
-      return NULL;
-    }
-  g_autoptr(EVP_PKEY_CTX) pctx = EVP_PKEY_CTX_new_from_pkey (NULL, key, NULL);
-  if (pctx == NULL || EVP_PKEY_public_check (pctx) != 1)
-    {
-      st_error_set_openssl (error, ST_ERROR_INVALID_DATA,
-                            "the device's public key is not a valid point (EVP_PKEY_public_check)");
-      return NULL;
-    }
-
-  int rc = X509_REQ_verify (req, key);
-  if (rc != 1)
-    {
-      g_autofree gchar *what = g_strdup_printf (
-          "the device's key request is not validly signed (X509_REQ_verify returned %d)", rc);
-      st_error_set_openssl (error, ST_ERROR_INVALID_DATA, what);
-      return NULL;
-    }
-  return g_steal_pointer (&key);
 }
 
 /* ---- serials ---- */
@@ -431,7 +260,7 @@ st_issue_build (X509 *ca_cert, const StProfile *profile, EVP_PKEY *subject_key,
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
                    "the key to certify is not %s as profile %s asks",
-                   alg_describe (profile->alg), profile->name);
+                   st_alg_describe (profile->alg), profile->name);
       return NULL;
     }
   const EVP_MD *md = NULL;
@@ -888,7 +717,7 @@ st_issue_check (X509 *cert, X509 *ca_cert, const StProfile *profile, EVP_PKEY *s
       return lint_fail (error, "the public key must be the device's key");
   }
   if (st_pubkey_get_alg (subject_key) != profile->alg)
-    return lint_fail (error, "the key must be %s", alg_describe (profile->alg));
+    return lint_fail (error, "the key must be %s", st_alg_describe (profile->alg));
   return TRUE;
 }
 

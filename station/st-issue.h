@@ -27,14 +27,17 @@ G_BEGIN_DECLS
 /* Hard maximum size of a CSR from a device. */
 #define ST_CSR_MAX_SIZE 4096
 
-/* The CSR is hostile input: the whole buffer must be exactly one DER PKCS#10
- * request (d2i consumes all bytes, and re-encoding gives the same bytes),
- * X509_REQ_verify() == 1, the key must be @alg: EC on the named curve
+/* The CSR is hostile input (st-csr.c): the whole buffer must be exactly one
+ * DER PKCS#10 request (it parses to its last byte, and re-encoding gives the
+ * same bytes, the signed part included), its signature must verify as
+ * X509_REQ_verify() checks it, the key must be @alg: EC on the named curve
  * (explicit curve parameters refused) or Ed25519; RSA and other types
  * refused. The CSR's subject and extensions are ignored. Returns the public
  * key. Errors: INVALID_DATA with a reason an operator understands plus the
  * technical detail. */
 EVP_PKEY *st_csr_check (GBytes *der, StAlg alg, GError **error);
+/* "ec-p256 (EC P-256, prime256v1)" and so on, for messages. */
+const char *st_alg_describe (StAlg alg);
 
 /* A certificate serial: the DER INTEGER content octets (a 0x00 sign byte,
  * then 16 bytes whose top bit is set: always positive, non-zero, exactly

@@ -1,6 +1,7 @@
 /* Issuance, CSR checks, proof of possession and chain checks, with a
  * software CA made here (the HSM path is tested elsewhere). */
 #include "st-config.h"
+#include "st-csr-oracle.h"
 #include "st-error.h"
 #include "st-issue.h"
 #include "st-ossl.h"
@@ -275,7 +276,7 @@ test_csr_hostile (void)
       g_autoptr(GBytes) csr = make_csr (key, FALSE);
       /* a flipped bit in the signature (the last byte) */
       g_autoptr(GBytes) bad_sig = bytes_edit (csr, -1, NULL, 0, 0);
-      assert_csr_refused (bad_sig, alg, "not validly signed (X509_REQ_verify returned");
+      assert_csr_refused (bad_sig, alg, "not validly signed (signature check returned");
       /* trailing bytes */
       const guint8 junk[] = { 0x00 };
       g_autoptr(GBytes) trailing = bytes_edit (csr, G_MAXSSIZE, junk, 1, 0);
@@ -338,6 +339,8 @@ test_csr_every_byte (void)
           g_autoptr(EVP_PKEY) pub = st_csr_check (bad, alg, &error);
           g_assert_null (pub);
           g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+          g_autoptr(EVP_PKEY) openssl_pub = st_csr_oracle (d, len, alg);
+          g_assert_null (openssl_pub);
           /* and every truncation */
           g_autoptr(GBytes) cut = g_bytes_new (g_bytes_get_data (csr, NULL), i);
           g_autoptr(GError) error2 = NULL;
@@ -345,6 +348,172 @@ test_csr_every_byte (void)
           g_assert_null (pub2);
           g_assert_error (error2, ST_ERROR, ST_ERROR_INVALID_DATA);
         }
+    }
+}
+
+/* A DER TLV with a definite length, for building requests by hand. */
+static GByteArray *
+der_tlv (guint8 tag, const guint8 *content, gsize len)
+{
+  GByteArray *out = g_byte_array_new ();
+  g_byte_array_append (out, &tag, 1);
+  guint8 l[5];
+  gsize n = 0;
+  if (len < 0x80)
+    l[n++] = (guint8) len;
+  else if (len < 0x100)
+    {
+      l[n++] = 0x81;
+      l[n++] = (guint8) len;
+    }
+  else
+    {
+      g_assert_cmpuint (len, <, 0x10000);
+      l[n++] = 0x82;
+      l[n++] = (guint8) (len >> 8);
+      l[n++] = (guint8) len;
+    }
+  g_byte_array_append (out, l, (guint) n);
+  g_byte_array_append (out, content, (guint) len);
+  return out;
+}
+
+/* Skips one TLV at *@p (short or 1–2 byte long lengths); returns its
+ * content and sets *@clen, or NULL when it does not fit. */
+static const guint8 *
+der_next (const guint8 **p, const guint8 *end, gsize *clen)
+{
+  if (end - *p < 2)
+    return NULL;
+  const guint8 *q = *p + 1;
+  gsize len = *q++;
+  if (len & 0x80)
+    {
+      guint nb = len & 0x7f;
+      if (nb == 0 || nb > 2 || (gsize) (end - q) < nb)
+        return NULL;
+      len = 0;
+      for (guint i = 0; i < nb; i++)
+        len = (len << 8) | *q++;
+    }
+  if ((gsize) (end - q) < len)
+    return NULL;
+  *p = q + len;
+  *clen = len;
+  return q;
+}
+
+/* @csr with its CertificationRequestInfo replaced by @info (the whole
+ * TLV), signed anew with @key. */
+static GBytes *
+resign_csr (GBytes *csr, const guint8 *tbs, gsize tbs_len, EVP_PKEY *key)
+{
+  gsize len = 0;
+  const guint8 *d = g_bytes_get_data (csr, &len);
+  const guint8 *p = d, *end = d + len;
+  gsize outer_len = 0, skip = 0, alg_len = 0;
+  const guint8 *outer = der_next (&p, end, &outer_len);
+  g_assert_nonnull (outer);
+  p = outer;
+  g_assert_nonnull (der_next (&p, end, &skip)); /* the old info */
+  const guint8 *alg_tlv = p;
+  g_assert_nonnull (der_next (&p, end, &alg_len));
+  gsize alg_tlv_len = (gsize) (p - alg_tlv);
+
+  g_autoptr(EVP_MD_CTX) ctx = EVP_MD_CTX_new ();
+  g_assert_cmpint (EVP_DigestSignInit (ctx, NULL, md_for (key), NULL, key), ==, 1);
+  size_t sig_len = 0;
+  g_assert_cmpint (EVP_DigestSign (ctx, NULL, &sig_len, tbs, tbs_len), ==, 1);
+  g_autofree guint8 *sig = g_malloc (sig_len + 1);
+  sig[0] = 0; /* no unused bits */
+  g_assert_cmpint (EVP_DigestSign (ctx, sig + 1, &sig_len, tbs, tbs_len), ==, 1);
+
+  g_autoptr(GByteArray) body = g_byte_array_new ();
+  g_byte_array_append (body, tbs, (guint) tbs_len);
+  g_byte_array_append (body, alg_tlv, (guint) alg_tlv_len);
+  g_autoptr(GByteArray) bits = der_tlv (0x03, sig, sig_len + 1);
+  g_byte_array_append (body, bits->data, bits->len);
+  g_autoptr(GByteArray) whole = der_tlv (0x30, body->data, body->len);
+  return g_bytes_new (whole->data, whole->len);
+}
+
+/* The CertificationRequestInfo of @csr, the whole TLV. */
+static GBytes *
+csr_info (GBytes *csr)
+{
+  gsize len = 0, outer_len = 0, info_len = 0;
+  const guint8 *d = g_bytes_get_data (csr, &len);
+  const guint8 *p = d, *end = d + len;
+  const guint8 *outer = der_next (&p, end, &outer_len);
+  g_assert_nonnull (outer);
+  p = outer;
+  const guint8 *start = p;
+  g_assert_nonnull (der_next (&p, end, &info_len));
+  return g_bytes_new (start, (gsize) (p - start));
+}
+
+/* st_csr_check() against OpenSSL's own reading (d2i_X509_REQ,
+ * X509_REQ_verify): the same verdict and the same key on requests signed
+ * over other encodings of the signed part. */
+static void
+test_csr_openssl (void)
+{
+  for (StAlg alg = ST_ALG_EC_P256; alg <= ST_ALG_ED25519; alg++)
+    {
+      g_autoptr(EVP_PKEY) key = make_key (alg);
+      g_autoptr(GBytes) csr = make_csr (key, TRUE);
+      gsize len = 0;
+      const guint8 *d = g_bytes_get_data (csr, &len);
+      g_autoptr(EVP_PKEY) ours = st_csr_check (csr, alg, NULL);
+      g_autoptr(EVP_PKEY) theirs = st_csr_oracle (d, len, alg);
+      g_assert_nonnull (ours);
+      g_assert_nonnull (theirs);
+      g_assert_cmpint (EVP_PKEY_eq (ours, theirs), ==, 1);
+      g_assert_cmpint (EVP_PKEY_eq (ours, key), ==, 1);
+
+      /* Signed anew over the same bytes: accepted by both. */
+      g_autoptr(GBytes) signed_part = csr_info (csr);
+      gsize sp_len = 0;
+      const guint8 *sp = g_bytes_get_data (signed_part, &sp_len);
+      g_autoptr(GBytes) same = resign_csr (csr, sp, sp_len, key);
+      g_autoptr(EVP_PKEY) ours_same = st_csr_check (same, alg, NULL);
+      g_assert_nonnull (ours_same);
+      g_autoptr(EVP_PKEY) theirs_same = st_csr_oracle (g_bytes_get_data (same, NULL), g_bytes_get_size (same), alg);
+      g_assert_nonnull (theirs_same);
+
+      /* Without the attributes' [0] (some encoders leave the empty set
+       * out): OpenSSL reads it, and so do we. */
+      g_autoptr(EVP_PKEY) plain_key = make_key (alg);
+      g_autoptr(GBytes) plain = make_csr (plain_key, FALSE);
+      g_autoptr(GBytes) plain_info = csr_info (plain);
+      gsize pi_len = 0;
+      const guint8 *pi = g_bytes_get_data (plain_info, &pi_len);
+      const guint8 *pp = pi, *pend = pi + pi_len;
+      gsize inner_len = 0;
+      const guint8 *inner = der_next (&pp, pend, &inner_len);
+      g_assert_nonnull (inner);
+      g_assert_cmpuint (inner_len, >=, 2);
+      g_assert_cmphex (inner[inner_len - 2], ==, 0xa0); /* empty [0] last */
+      g_assert_cmphex (inner[inner_len - 1], ==, 0x00);
+      g_autoptr(GByteArray) no_attrs = der_tlv (0x30, inner, inner_len - 2);
+      g_autoptr(GBytes) bare = resign_csr (plain, no_attrs->data, no_attrs->len, plain_key);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(EVP_PKEY) ours_bare = st_csr_check (bare, alg, &error);
+      g_assert_no_error (error);
+      g_autoptr(EVP_PKEY) theirs_bare = st_csr_oracle (g_bytes_get_data (bare, NULL), g_bytes_get_size (bare), alg);
+      g_assert_nonnull (theirs_bare);
+      g_assert_cmpint (EVP_PKEY_eq (ours_bare, theirs_bare), ==, 1);
+
+      /* The signed part in BER (a long-form length where DER has the
+       * short one), validly signed over those bytes: refused as not DER. */
+      g_autoptr(GByteArray) ber = g_byte_array_new ();
+      guint8 ber_hdr[] = { 0x30, 0x82, (guint8) (inner_len >> 8), (guint8) inner_len };
+      g_byte_array_append (ber, ber_hdr, sizeof ber_hdr);
+      g_byte_array_append (ber, inner, (guint) inner_len);
+      if (inner_len >= 0x100)
+        continue; /* already long form in DER */
+      g_autoptr(GBytes) ber_csr = resign_csr (plain, ber->data, ber->len, plain_key);
+      assert_csr_refused (ber_csr, alg, "not in canonical DER");
     }
 }
 
@@ -1096,6 +1265,7 @@ main (int argc, char **argv)
   g_test_add_func ("/issue/csr/hostile", test_csr_hostile);
   g_test_add_func ("/issue/csr/ignored-content", test_csr_ignored_content);
   g_test_add_func ("/issue/csr/every-byte", test_csr_every_byte);
+  g_test_add_func ("/issue/csr/openssl", test_csr_openssl);
   g_test_add_func ("/issue/serial", test_serial);
   g_test_add_func ("/issue/contents", test_contents);
   g_test_add_func ("/issue/check-tampered", test_check_tampered);
