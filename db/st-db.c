@@ -42,6 +42,7 @@ typedef struct {
   gint64 result;
   GError *error;
   gboolean done;
+  GCond done_cond;      /* signalled once, when done (under qlock) */
   gchar *actor;
 } StDbRequest;
 
@@ -53,7 +54,6 @@ struct _StDb {
   GThread *writer;
   GMutex qlock;
   GCond qcond;          /* a request was queued, or stop */
-  GCond done_cond;      /* a group was completed */
   GQueue queue;
   gboolean stopping;
   gboolean hold;
@@ -582,9 +582,14 @@ st_db_writer_main (gpointer user_data)
           db->n_commits++;
           db->audit_seq = MAX (db->audit_seq, db->w->last_seq);
         }
+      /* each caller is woken alone: a broadcast would wake every socket
+       * waiting on a later group too, once per commit */
       for (guint i = 0; i < group->len; i++)
-        ((StDbRequest *) g_ptr_array_index (group, i))->done = TRUE;
-      g_cond_broadcast (&db->done_cond);
+        {
+          StDbRequest *req = g_ptr_array_index (group, i);
+          req->done = TRUE;
+          g_cond_signal (&req->done_cond);
+        }
       g_mutex_unlock (&db->qlock);
       g_ptr_array_set_size (group, 0);
     }
@@ -597,12 +602,13 @@ static gboolean
 st_db_write (StDb *db, StDbWriteFunc func, gpointer data, gint64 *result, GError **error)
 {
   StDbRequest req = { .func = func, .data = data };
+  g_cond_init (&req.done_cond);
   g_mutex_lock (&db->qlock);
   req.actor = g_strdup (db->actor != NULL ? db->actor : "station");
   g_queue_push_tail (&db->queue, &req);
   g_cond_signal (&db->qcond);
   while (!req.done)
-    g_cond_wait (&db->done_cond, &db->qlock);
+    g_cond_wait (&req.done_cond, &db->qlock);
   /* a checkpoint is due: one caller at a time signs it, outside the lock */
   gboolean hook = req.error == NULL && db->cp_func != NULL && !db->in_hook && db->cp_every > 0
                   && db->audit_seq - db->checkpoint_seq >= (gint64) db->cp_every;
@@ -611,6 +617,7 @@ st_db_write (StDb *db, StDbWriteFunc func, gpointer data, gint64 *result, GError
   if (hook)
     db->in_hook = TRUE;
   g_mutex_unlock (&db->qlock);
+  g_cond_clear (&req.done_cond);
   g_free (req.actor);
   if (hook)
     {
@@ -649,7 +656,6 @@ st_db_open (const char *path, GError **error)
   g_mutex_init (&db->rlock);
   g_mutex_init (&db->qlock);
   g_cond_init (&db->qcond);
-  g_cond_init (&db->done_cond);
   g_queue_init (&db->queue);
 
   db->w = st_db_conn_open (db->path, FALSE, error);
@@ -695,7 +701,6 @@ st_db_close (StDb *db)
   g_mutex_clear (&db->rlock);
   g_mutex_clear (&db->qlock);
   g_cond_clear (&db->qcond);
-  g_cond_clear (&db->done_cond);
   g_free (db->actor);
   g_free (db->path);
   g_free (db);
