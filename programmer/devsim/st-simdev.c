@@ -76,6 +76,7 @@ struct _StSimSocket {
   gboolean fresh_session;
   gboolean unplug_armed;
   gboolean unplug_done;
+  gboolean unplug_at_hello;   /* silent-at-confirm: pulled at the next HELLO */
   /* The device in the socket answered a HELLO: the station knows it, so an
    * ABORT ends its unit. An ABORT meant for a device that was pulled out
    * (unplug) reaches its unseen successor, which the operator keeps. */
@@ -124,6 +125,7 @@ st_sim_fault_from_string (const char *name)
     { "garbage", ST_SIM_FAULT_GARBAGE },
     { "unplug-write", ST_SIM_FAULT_UNPLUG_WRITE },
     { "silent-after-commit", ST_SIM_FAULT_SILENT_AFTER_COMMIT },
+    { "silent-at-confirm", ST_SIM_FAULT_SILENT_AT_CONFIRM },
   };
   if (name == NULL)
     return 0;
@@ -525,6 +527,11 @@ st_sim_hook_observe (void *user_data, const StFrame *request, int replayed)
       s->cur->n_keygen++;
       s->dirty = TRUE;
     }
+  if (request->op == ST_AGENT_OP_HELLO && s->unplug_at_hello)
+    {
+      s->unplug_at_hello = FALSE;
+      s->unplug_armed = TRUE;
+    }
   if (request->op == ST_AGENT_OP_WRITE && request->len >= 1 && request->payload[0] == ST_SLOT_CERT
       && st_sim_has (s, ST_SIM_FAULT_UNPLUG_WRITE) && !s->unplug_done)
     {
@@ -658,6 +665,12 @@ st_sim_hook_commit (void *user_data, const uint8_t *slot1, size_t len1, const ui
       s->unplug_done = TRUE;
       s->unplug_armed = TRUE;
     }
+  if (st_sim_has (s, ST_SIM_FAULT_SILENT_AT_CONFIRM) && !s->unplug_done)
+    {
+      /* Stored and answered; pulled before the confirming HELLO. */
+      s->unplug_done = TRUE;
+      s->unplug_at_hello = TRUE;
+    }
   s->dirty = TRUE;
   return ST_AGENT_RC_OK;
 }
@@ -730,6 +743,7 @@ st_sim_drop_device (StSimSocket *s)
   s->last_damaged = FALSE;
   s->unplug_armed = FALSE;
   s->unplug_done = FALSE;
+  s->unplug_at_hello = FALSE;
   s->hello_answered = FALSE;
   s->dev_faults = 0;
 }

@@ -39,6 +39,11 @@ typedef enum {  /* fault switches; tests combine them */
    * the last of @units). The device stays in the state file as committed:
    * `--state FILE --present N` puts it back in a later run. */
   ST_SIM_FAULT_SILENT_AFTER_COMMIT = 1 << 12,
+  /* Executes its first successful COMMIT and answers it OK, then is pulled
+   * before the station's confirming HELLO: that HELLO and its retries go
+   * unanswered (the next device, if any, appears after the swap delay).
+   * Kept in the state file as committed, like silent-after-commit. */
+  ST_SIM_FAULT_SILENT_AT_CONFIRM = 1 << 13,
 } StSimFault;
 
 typedef struct {

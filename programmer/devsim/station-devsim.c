@@ -132,7 +132,7 @@ st_devsim_parse_faults (gchar **names, guint32 *faults, GError **error)
           g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                        "unknown fault '%s' (known: noise, drop, bad-csr-sig, csr-trailing, wrong-curve, "
                        "csr-greedy, pop-other-key, readback-differs, commit-storage, locked, garbage, "
-                       "unplug-write, silent-after-commit)", names[i]);
+                       "unplug-write, silent-after-commit, silent-at-confirm)", names[i]);
           return FALSE;
         }
       *faults |= f;
@@ -196,6 +196,8 @@ main (int argc, char **argv)
     "  unplug-write        pulled out in the middle of the certificate WRITE\n"
     "  silent-after-commit stores its credentials at COMMIT, sends no answer and\n"
     "                      leaves the socket; --state FILE --present N puts it back\n"
+    "  silent-at-confirm   stores and answers COMMIT, then is pulled before the\n"
+    "                      confirming HELLO; --state FILE --present N puts it back\n"
     "Faults in stm32-rom mode: drop, readback-differs, rdp, write-fail.\n");
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     {

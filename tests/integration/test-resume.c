@@ -216,26 +216,46 @@ test_blank_device (StFixture *f, gconstpointer data)
   st_resume_finish (f, &r, 2);
 }
 
-/* Run 1: the device stores its credentials at COMMIT, never answers and is
- * pulled out (station-devsim's silent-after-commit). The unit fails at
- * 'commit' with a reason the operator understands; the certificate may be
- * on the device, so it stays unconfirmed, and `batch show` and the manifest
- * say so. Returns the uid. */
+/* How a device goes silent after storing its credentials, and what the
+ * operator is told. */
+typedef struct {
+  const char *fault;   /* station-devsim's */
+  const char *step;    /* the unit's fail_step */
+  const char *reason;
+} StSilent;
+
+/* silent-after-commit: stores at COMMIT, never answers, is pulled out. */
+static const StSilent silent_at_commit = {
+  "silent-after-commit", "commit",
+  "the device did not confirm storing its credentials; its certificate stays unconfirmed until the device is seen again",
+};
+/* silent-at-confirm: stores and answers COMMIT, is pulled out before the
+ * confirming HELLO. */
+static const StSilent silent_at_confirm = {
+  "silent-at-confirm", "confirm",
+  "the device stopped answering after storing its credentials; its certificate stays unconfirmed until the device is seen again",
+};
+
+/* Run 1: the device stores its credentials and goes silent as @how says.
+ * The unit fails at that step with a reason the operator understands; the
+ * certificate may be on the device, so it stays unconfirmed, and `batch
+ * show` and the manifest say so. Returns the uid. */
 static gchar *
-st_resume_silent_at_commit (StFixture *f, StResume *r)
+st_resume_silent (StFixture *f, StResume *r, const StSilent *how)
 {
   /* A COMMIT that is never answered costs 2 x 1.5 s, not 4 x 10 s. */
   const char *overrides[] = { "commit-timeout-ms=1500", "retries=1", NULL };
   g_autofree gchar *profile = st_profile_copy (f, "example-device-csr.profile", overrides);
-  st_resume_begin (f, r, profile, "808", "silent-after-commit");
+  st_resume_begin (f, r, profile, "808", how->fault);
   g_autofree gchar *out = NULL;
   g_assert_cmpint (st_resume_run (f, r->id, r->port, &out, NULL), ==, 1);
   g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 0);
   g_assert_cmpuint (st_count_lines (out, " FAILED "), ==, 1);
-  g_assert_cmpuint (st_count_lines (out, "the device did not confirm storing its credentials; "
-                                         "its certificate stays unconfirmed until the device is seen again"), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, how->reason), ==, 1);
 
-  g_autofree gchar *uid = st_sql (f, "SELECT uid FROM units WHERE state = 'failed' AND fail_step = 'commit'");
+  g_autofree gchar *sql = g_strdup_printf ("SELECT uid FROM units WHERE state = 'failed' AND fail_step = '%s'",
+                                           how->step);
+  g_autofree gchar *uid = st_sql (f, sql);
   g_assert_cmpuint (strlen (uid), >, 0);
   g_assert_null (strchr (uid, '\n'));
   g_autofree gchar *states = st_resume_cert_states (f, uid);
@@ -275,15 +295,18 @@ st_resume_silent_at_commit (StFixture *f, StResume *r)
   return g_steal_pointer (&uid);
 }
 
-/* The device that went silent at COMMIT is put back in a later run, holding
- * what it stored: the failed unit is completed with its certificate. */
+/* The device that went silent at COMMIT (or at the confirming HELLO) is put
+ * back in a later run, holding what it stored: the failed unit is completed
+ * with its certificate. */
 static void
-test_silent_at_commit (StFixture *f, gconstpointer data)
+test_silent_later_run (StFixture *f, gconstpointer data)
 {
+  const StSilent *how = data;
   g_auto(StResume) r = { 0 };
-  g_autofree gchar *uid = st_resume_silent_at_commit (f, &r);
+  g_autofree gchar *uid = st_resume_silent (f, &r, how);
   g_autofree gchar *back = st_resume_put_back (f, &r);
-  st_resume_run_completes (f, &r, back, uid, "'commit'");
+  g_autofree gchar *at = g_strdup_printf ("'%s'", how->step);
+  st_resume_run_completes (f, &r, back, uid, at);
   st_resume_finish (f, &r, 1);
 }
 
@@ -294,7 +317,7 @@ static void
 test_silent_at_commit_blank (StFixture *f, gconstpointer data)
 {
   g_auto(StResume) r = { 0 };
-  g_autofree gchar *uid = st_resume_silent_at_commit (f, &r);
+  g_autofree gchar *uid = st_resume_silent (f, &r, &silent_at_commit);
 
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) error = NULL;
@@ -369,8 +392,10 @@ main (int argc, char **argv)
               test_after_commit, st_fixture_teardown);
   g_test_add ("/resume/blank-device-voided-reissued", StFixture, NULL, st_fixture_setup,
               test_blank_device, st_fixture_teardown);
-  g_test_add ("/resume/silent-at-commit-later-run", StFixture, NULL, st_fixture_setup,
-              test_silent_at_commit, st_fixture_teardown);
+  g_test_add ("/resume/silent-at-commit-later-run", StFixture, &silent_at_commit, st_fixture_setup,
+              test_silent_later_run, st_fixture_teardown);
+  g_test_add ("/resume/silent-at-confirm-later-run", StFixture, &silent_at_confirm, st_fixture_setup,
+              test_silent_later_run, st_fixture_teardown);
   g_test_add ("/resume/silent-at-commit-blank-voided-reissued", StFixture, NULL, st_fixture_setup,
               test_silent_at_commit_blank, st_fixture_teardown);
   g_test_add ("/audit/checkpoint-at-exit", StFixture, NULL, st_fixture_setup,

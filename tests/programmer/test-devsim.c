@@ -815,11 +815,14 @@ test_fault_unplug (void)
   g_assert_cmpuint (st_sim_socket_get_n_presented (s), ==, 2);
 }
 
-/* Stores at COMMIT, never answers, leaves the socket; a later socket with
- * present = 1 puts it back as committed, and it proves its key. */
+/* silent-after-commit: stores at COMMIT, never answers, leaves the socket.
+ * silent-at-confirm: stores at COMMIT and answers OK, then leaves before the
+ * next HELLO. Either way a later socket with present = 1 puts it back as
+ * committed, and it proves its key. */
 static void
-test_fault_silent_after_commit (void)
+test_fault_silent (gconstpointer data)
 {
+  StSimFault fault = GPOINTER_TO_UINT (data);
   g_autofree gchar *dir = g_dir_make_tmp ("st-devsim-XXXXXX", NULL);
   g_autofree gchar *path = g_build_filename (dir, "state.json", NULL);
   g_autoptr(GBytes) cert = g_bytes_new_static ("certificate", 11);
@@ -833,7 +836,7 @@ test_fault_silent_after_commit (void)
   Hello hl;
 
   {
-    g_autoptr(StSimSocket) s = sock_new (ST_SIM_FAULT_SILENT_AFTER_COMMIT, 2, 60, path);
+    g_autoptr(StSimSocket) s = sock_new (fault, 2, 60, path);
     Host h;
     host_init_sock (&h, s);
     h.retries = 2;
@@ -841,9 +844,18 @@ test_fault_silent_after_commit (void)
     req = csr_parse (csr, &whole);
     g_assert_true (whole);
     g_assert_cmpuint (host_chunks (&h, ST_AGENT_OP_WRITE, 1, cert, 5), ==, ST_AGENT_RC_OK);
-    /* COMMIT executed, its answer and the retries' never come. */
-    g_assert_cmpuint (host_request (&h, ST_AGENT_OP_COMMIT, "\x00", 1, NULL), ==, NO_RESPONSE);
-    g_assert_cmpuint (h.n_retries, ==, 3);
+    if (fault == ST_SIM_FAULT_SILENT_AFTER_COMMIT)
+      {
+        /* COMMIT executed, its answer and the retries' never come. */
+        g_assert_cmpuint (host_request (&h, ST_AGENT_OP_COMMIT, "\x00", 1, NULL), ==, NO_RESPONSE);
+        g_assert_cmpuint (h.n_retries, ==, 3);
+      }
+    else
+      {
+        /* COMMIT answered; the confirming HELLO and its retries are not. */
+        g_assert_cmpuint (host_request (&h, ST_AGENT_OP_COMMIT, "\x00", 1, NULL), ==, ST_AGENT_RC_OK);
+        g_assert_cmpuint (h.n_retries, ==, 0);
+      }
     g_assert_cmpuint (host_hello (&h, &hl), ==, NO_RESPONSE);
     g_assert_true (st_sim_socket_get_device (s, 0, NULL, NULL, &keys, &state));
     g_assert_cmpuint (keys, ==, 1);
@@ -1278,7 +1290,10 @@ main (int argc, char **argv)
   g_test_add_func ("/devsim/fault/locked", test_fault_locked);
   g_test_add_func ("/devsim/fault/garbage", test_fault_garbage);
   g_test_add_func ("/devsim/fault/unplug-write", test_fault_unplug);
-  g_test_add_func ("/devsim/fault/silent-after-commit", test_fault_silent_after_commit);
+  g_test_add_data_func ("/devsim/fault/silent-after-commit",
+                        GUINT_TO_POINTER (ST_SIM_FAULT_SILENT_AFTER_COMMIT), test_fault_silent);
+  g_test_add_data_func ("/devsim/fault/silent-at-confirm",
+                        GUINT_TO_POINTER (ST_SIM_FAULT_SILENT_AT_CONFIRM), test_fault_silent);
   g_test_add_func ("/devsim/fault/noise-drop", test_fault_noise_drop);
   g_test_add_func ("/devsim/swap-and-units", test_swap_and_units);
   g_test_add_func ("/devsim/seed-uids", test_seed_uids);
