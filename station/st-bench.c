@@ -154,8 +154,10 @@ st_bench_run (StConfig *config, StCa *ca, guint units, guint slots,
 
   /* Raw issuance first, the same number of certificates. */
   result->raw_count = result->units;
+  gdouble raw_cpu0 = st_bench_process_cpu ();
   if (!st_bench_raw_issuance (ca, text, result->raw_count, &result->raw_seconds, error))
     return FALSE;
+  result->raw_cpu_seconds = st_bench_process_cpu () - raw_cpu0;
   result->raw_per_s = result->raw_count / MAX (result->raw_seconds, 1e-9);
 
   g_autofree gchar *tmpl = g_build_filename (config->home, "bench-XXXXXX", NULL);

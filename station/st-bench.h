@@ -14,10 +14,11 @@ typedef struct {
   gdouble e2e_seconds, e2e_units_per_s;
   guint raw_count;
   gdouble raw_seconds, raw_per_s;
+  gdouble raw_cpu_seconds;        /* CPU of the whole process during the raw loop (one thread) */
   guint passed, failed;
   guint64 db_writes, db_commits;
   gdouble e2e_cpu_seconds;        /* CPU of the whole process during the end-to-end run */
-  gdouble device_cpu_seconds;     /* of which the simulated devices' own work */  /* the group-commit writer's figures */
+  gdouble device_cpu_seconds;     /* of which the simulated devices' own work */
 } StBenchResult;
 
 /* Runs both measurements; the end-to-end records go to a scratch database

@@ -365,6 +365,44 @@ test_qa_unit_verify (StFixture *f, gconstpointer data)
   g_assert_cmpint (g_ascii_strtoll (events, NULL, 10), ==, 2);
 }
 
+/* `station bench`: what it prints adds up (no timing is asserted: figures
+ * are measured, not tested), its scratch database goes away, and the
+ * station's own records are untouched. */
+static void
+test_bench (StFixture *f, gconstpointer data)
+{
+  g_autofree gchar *db = g_build_filename (f->home, "station.db", NULL);
+  g_autofree gchar *before = NULL;
+  g_assert_cmpint (st_run_tool (&before, NULL, "sqlite3", db, "SELECT count(*) FROM units", NULL), ==, 0);
+
+  g_autofree gchar *out = NULL;
+  g_autofree gchar *err = NULL;
+  g_assert_cmpint (st_run_station (f, &out, &err, "bench", "--units", "10", "--slots", "3", NULL), ==, 0);
+  g_test_message ("%s", out);
+  /* 10 units on 3 sockets round up to 4 per socket */
+  g_assert_cmpuint (st_count_lines (out, "raw issuance (build, sign in the HSM, verify, lint): 12 certificates in "), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, "  12 units on 3 sockets in "), ==, 1);
+  /* the batch, then three durable transitions per unit */
+  g_assert_cmpuint (st_count_lines (out, "  database: 37 durable writes in "), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, "ms per certificate, one thread"), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, "ms per unit (the station's own: "), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, "ratio end-to-end / raw issuance: "), ==, 1);
+  const char *ratio = strstr (out, "ratio end-to-end / raw issuance: ");
+  g_assert_cmpfloat (g_ascii_strtod (ratio + strlen ("ratio end-to-end / raw issuance: "), NULL), >, 0.0);
+
+  g_autoptr(GDir) dir = g_dir_open (f->home, 0, NULL);
+  for (const char *name = g_dir_read_name (dir); name != NULL; name = g_dir_read_name (dir))
+    g_assert_false (g_str_has_prefix (name, "bench-"));
+  g_autofree gchar *after = NULL;
+  g_assert_cmpint (st_run_tool (&after, NULL, "sqlite3", db, "SELECT count(*) FROM units", NULL), ==, 0);
+  g_assert_cmpstr (after, ==, before);
+
+  /* Arguments out of range are refused with what is allowed. */
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station (f, NULL, &err, "bench", "--units", "10", "--slots", "0", NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "--slots 1..64"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -380,5 +418,6 @@ main (int argc, char **argv)
   g_test_add ("/line/refusals-and-hostile-devices", StFixture, NULL, st_fixture_setup,
               test_refusals_and_hostile_devices, st_fixture_teardown);
   g_test_add ("/line/qa-unit-verify", StFixture, NULL, st_fixture_setup, test_qa_unit_verify, st_fixture_teardown);
+  g_test_add ("/line/bench", StFixture, NULL, st_fixture_setup, test_bench, st_fixture_teardown);
   return g_test_run ();
 }
