@@ -74,6 +74,26 @@ st_bytes_wipe_unref (GBytes *secret)
   g_bytes_unref (secret);
 }
 
+const guint8 *
+st_bytes_get_bounded (GBytes *bytes, gsize max, const char *what, gsize *len, GError **error)
+{
+  g_return_val_if_fail (bytes != NULL && what != NULL && len != NULL, NULL);
+  const guint8 *data = g_bytes_get_data (bytes, len);
+  if (*len == 0 || data == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s is empty", what);
+      return NULL;
+    }
+  if (*len > max)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s is too large (%" G_GSIZE_FORMAT " bytes, at most %" G_GSIZE_FORMAT ")", what,
+                   *len, max);
+      return NULL;
+    }
+  return data;
+}
+
 gchar *
 st_sha256_hex (const guint8 *data, gsize len)
 {

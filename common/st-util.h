@@ -14,6 +14,11 @@ void st_memwipe (void *p, gsize len);
 /* Wipes and frees a GBytes that holds a secret (its data must be owned
  * by it: made with g_bytes_new() or g_bytes_new_take()). */
 void st_bytes_wipe_unref (GBytes *secret);
+/* The data of @bytes when it holds 1 to @max bytes, with its length in
+ * *@len; otherwise NULL and INVALID_DATA: "@what is empty" or "@what is too
+ * large (N bytes, at most @max)". For hostile input before any parsing. */
+const guint8 *st_bytes_get_bounded (GBytes *bytes, gsize max, const char *what, gsize *len,
+                                    GError **error);
 /* Lower-case hex SHA-256 of @len bytes. */
 gchar *st_sha256_hex (const guint8 *data, gsize len);
 /* UTC time as ISO 8601 with a Z, to the second: 2026-11-23T09:00:00Z. */

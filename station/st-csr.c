@@ -20,6 +20,7 @@
 
 #include "st-error.h"
 #include "st-ossl.h"
+#include "st-util.h"
 
 typedef struct {
   X509_ALGOR *algorithm;
@@ -91,6 +92,13 @@ encodes_to (const void *val, const ASN1_ITEM *it, const unsigned char *want, gsi
   return same;
 }
 
+static const char *
+oid_text (const void *obj, char *buf, int size)
+{
+  OBJ_obj2txt (buf, size, obj, 0);
+  return buf;
+}
+
 /* The key's algorithm against the profile's @alg. */
 static gboolean
 check_key_algorithm (const X509_ALGOR *key_alg, StAlg alg, GError **error)
@@ -118,13 +126,12 @@ check_key_algorithm (const X509_ALGOR *key_alg, StAlg alg, GError **error)
         }
       int curve = OBJ_obj2nid (pval);
       int want = alg == ST_ALG_EC_P256 ? NID_X9_62_prime256v1 : NID_secp384r1;
+      char txt[80] = "";
       if (curve != want)
         {
-          char curve_txt[80] = "";
-          OBJ_obj2txt (curve_txt, sizeof curve_txt, pval, 0);
           g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
                        "the device made a key on the curve %s, but the profile asks for %s",
-                       curve_txt, st_alg_describe (alg));
+                       oid_text (pval, txt, sizeof txt), st_alg_describe (alg));
           return FALSE;
         }
       return TRUE;
@@ -145,11 +152,10 @@ check_key_algorithm (const X509_ALGOR *key_alg, StAlg alg, GError **error)
         }
       return TRUE;
     }
-  char oid_txt[80] = "";
-  OBJ_obj2txt (oid_txt, sizeof oid_txt, key_oid, 0);
+  char txt[80] = "";
   g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
                "the device made a key of type %s, which is refused; the profile asks for %s",
-               oid_txt, st_alg_describe (alg));
+               oid_text (key_oid, txt, sizeof txt), st_alg_describe (alg));
   return FALSE;
 }
 
@@ -158,21 +164,9 @@ st_csr_check (GBytes *der, StAlg alg, GError **error)
 {
   g_return_val_if_fail (der != NULL, NULL);
   gsize len = 0;
-  const guint8 *data = g_bytes_get_data (der, &len);
-
-  if (len == 0 || data == NULL)
-    {
-      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "the device sent an empty key request (CSR of 0 bytes)");
-      return NULL;
-    }
-  if (len > ST_CSR_MAX_SIZE)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the device's key request is too large (%" G_GSIZE_FORMAT " bytes, at most %d)",
-                   len, ST_CSR_MAX_SIZE);
-      return NULL;
-    }
+  const guint8 *data = st_bytes_get_bounded (der, ST_CSR_MAX_SIZE, "the device's key request (CSR)", &len, error);
+  if (data == NULL)
+    return NULL;
   const unsigned char *p = data;
   g_autoptr(StCsr) csr = (StCsr *) ASN1_item_d2i (NULL, &p, (long) len, ASN1_ITEM_rptr (StCsr));
   if (csr == NULL)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "st-error.h"
+#include "st-util.h"
 #include "st-ossl.h"
 
 gboolean
@@ -63,20 +64,9 @@ st_chain_der_split (GBytes *der, guint max_certs, GError **error)
 {
   g_return_val_if_fail (der != NULL, NULL);
   gsize len = 0;
-  const guint8 *data = g_bytes_get_data (der, &len);
-  if (len == 0 || data == NULL)
-    {
-      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "the certificate chain is empty");
-      return NULL;
-    }
-  if (len > ST_CHAIN_MAX_SIZE)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the certificate chain is %" G_GSIZE_FORMAT " bytes; at most %d",
-                   len, ST_CHAIN_MAX_SIZE);
-      return NULL;
-    }
+  const guint8 *data = st_bytes_get_bounded (der, ST_CHAIN_MAX_SIZE, "the certificate chain", &len, error);
+  if (data == NULL)
+    return NULL;
   g_autoptr(StX509Stack) chain = sk_X509_new_null ();
   if (chain == NULL)
     {

@@ -88,6 +88,25 @@ test_spki (void)
   g_assert_nonnull (der);
 }
 
+/* Hostile input is bounded before it is parsed: 1..max bytes. */
+static void
+test_bytes_bounded (void)
+{
+  static const guint8 four[4] = { 1, 2, 3, 4 };
+  g_autoptr(GBytes) empty = g_bytes_new_static ("", 0);
+  g_autoptr(GBytes) b = g_bytes_new_static (four, sizeof four);
+  gsize len = 99;
+  g_autoptr(GError) e1 = NULL;
+  g_assert_null (st_bytes_get_bounded (empty, 4, "the thing", &len, &e1));
+  g_assert_error (e1, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_assert_cmpstr (e1->message, ==, "the thing is empty");
+  g_assert_true (st_bytes_get_bounded (b, 4, "the thing", &len, NULL) == four);
+  g_assert_cmpuint (len, ==, 4);
+  g_autoptr(GError) e2 = NULL;
+  g_assert_null (st_bytes_get_bounded (b, 3, "the thing", &len, &e2));
+  g_assert_cmpstr (e2->message, ==, "the thing is too large (4 bytes, at most 3)");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -97,5 +116,6 @@ main (int argc, char **argv)
   g_test_add_func ("/common/sha256", test_sha256);
   g_test_add_func ("/common/durable-write", test_durable_write);
   g_test_add_func ("/common/spki", test_spki);
+  g_test_add_func ("/common/bytes-bounded", test_bytes_bounded);
   return g_test_run ();
 }
