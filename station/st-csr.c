@@ -185,7 +185,9 @@ st_csr_check (GBytes *der, StAlg alg, GError **error)
   /* Canonical DER, the signed part included: the whole request re-encodes
    * to the bytes received, and so do the signed part's own fields (marked
    * modified, it is encoded afresh instead of from the bytes kept at
-   * parsing, which the signature check then uses). */
+   * parsing, which the signature check then uses). The subject name is the
+   * exception: OpenSSL keeps a name as it was received and encodes it so;
+   * the station ignores it. */
   StCsrInfo *info = csr->info;
   gboolean canonical = info->enc.enc != NULL && encodes_to (csr, ASN1_ITEM_rptr (StCsr), data, len);
   if (canonical)
