@@ -2,6 +2,7 @@
 #include "st-ossl.h"
 #include "st-types.h"
 #include "st-util.h"
+#include "st-test-tmp.h"
 
 #include <glib/gstdio.h>
 #include <openssl/core_names.h>
@@ -43,7 +44,7 @@ test_sha256 (void)
 static void
 test_durable_write (void)
 {
-  g_autofree gchar *dir = g_dir_make_tmp ("st-common-XXXXXX", NULL);
+  g_autofree gchar *dir = st_test_tmpdir ("st-common");
   g_autofree gchar *path = g_build_filename (dir, "f", NULL);
   g_autoptr(GError) error = NULL;
   g_assert_true (st_file_write_durable (path, "hello", 5, 0600, &error));

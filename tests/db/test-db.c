@@ -5,6 +5,7 @@
 #include "st-db-schema.h"
 #include "st-error.h"
 #include "st-util.h"
+#include "st-test-tmp.h"
 
 #include <glib/gstdio.h>
 #include <sqlite3.h>   /* tests/db may poke the file directly to try the triggers */
@@ -23,8 +24,7 @@ static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
-  f->dir = g_dir_make_tmp ("st-db-XXXXXX", &error);
-  g_assert_no_error (error);
+  f->dir = st_test_tmpdir ("st-db");
   f->path = g_build_filename (f->dir, "station.db", NULL);
   f->db = st_db_open (f->path, &error);
   g_assert_no_error (error);

@@ -5,15 +5,7 @@
 #include <glib/gstdio.h>
 
 #include "st-setup.h"
-
-gchar *
-st_test_make_tmpdir (void)
-{
-  g_autoptr(GError) error = NULL;
-  gchar *dir = g_dir_make_tmp ("station-test-XXXXXX", &error);
-  g_assert_no_error (error);
-  return dir;
-}
+#include "st-test-tmp.h"
 
 void
 st_test_rm_rf (const char *path)
@@ -33,7 +25,7 @@ st_test_home_new (void)
 {
   g_autoptr(GError) error = NULL;
   StTestHome *h = g_new0 (StTestHome, 1);
-  h->tmpdir = st_test_make_tmpdir ();
+  h->tmpdir = st_test_tmpdir ("station-test");
   h->home = g_build_filename (h->tmpdir, "home", NULL);
   gboolean ok = st_setup_demo (h->home, ST_TEST_PIN, &error);
   g_assert_no_error (error);

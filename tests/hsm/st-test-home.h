@@ -7,6 +7,7 @@
 #include <glib.h>
 
 #include "st-config.h"
+#include "st-test-tmp.h"
 
 G_BEGIN_DECLS
 
@@ -23,8 +24,6 @@ StTestHome *st_test_home_new (void);
 void st_test_home_free (StTestHome *home);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StTestHome, st_test_home_free)
 
-/* A new empty temporary folder (g_dir_make_tmp). */
-gchar *st_test_make_tmpdir (void);
 /* Removes @path and everything under it (no symbolic links followed). */
 void st_test_rm_rf (const char *path);
 /* The module the tests use: $ST_SOFTHSM_MODULE, else the build's. */

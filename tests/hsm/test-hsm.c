@@ -338,7 +338,7 @@ test_two_handles (void)
     }
   g_assert_cmpuint (st_hsm_get_login_generation (ca->hsm), ==, gen);
   /* no demo set-up while the module is loaded with this HOME's token */
-  g_autofree gchar *tmp = st_test_make_tmpdir ();
+  g_autofree gchar *tmp = st_test_tmpdir ("station-test");
   g_assert_false (st_setup_demo (tmp, ST_TEST_PIN, &error));
   g_assert_error (error, ST_ERROR, ST_ERROR_BUSY);
   st_test_rm_rf (tmp);
@@ -580,7 +580,7 @@ static void
 test_setup_refuses (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree gchar *tmp = st_test_make_tmpdir ();
+  g_autofree gchar *tmp = st_test_tmpdir ("station-test");
   /* unrelated files */
   g_autofree gchar *notes = g_build_filename (tmp, "notes.txt", NULL);
   g_assert_true (g_file_set_contents (notes, "mine", -1, NULL));

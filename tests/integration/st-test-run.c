@@ -1,5 +1,6 @@
 #include "st-test-run.h"
 #include "st-util.h"
+#include "st-test-tmp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -201,9 +202,7 @@ st_check_cert_with_stock_tools (StFixture *f, const char *pem, const char *chain
 void
 st_fixture_setup (StFixture *f, gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  f->tmp = g_dir_make_tmp ("st-int-XXXXXX", &error);
-  g_assert_no_error (error);
+  f->tmp = st_test_tmpdir ("st-int");
   f->home = g_build_filename (f->tmp, "home", NULL);
   f->sims = g_ptr_array_new_with_free_func (g_object_unref);
   int rc = st_run_station (f, NULL, NULL, "setup", "demo", NULL);

@@ -21,6 +21,7 @@
 #include "st-frame.h"
 #include "st-ossl.h"
 #include "st-util.h"
+#include "st-test-tmp.h"
 
 #define POP_PREFIX "PROVISION-POP-V1"
 
@@ -168,8 +169,7 @@ devsim_start (const char *const *args)
     g_test_message ("ST_DEVSIM is not set: point it at station-devsim");
   g_assert_nonnull (exe);
   Devsim *d = g_new0 (Devsim, 1);
-  d->dir = g_dir_make_tmp ("st-agent-host-XXXXXX", &error);
-  g_assert_no_error (error);
+  d->dir = st_test_tmpdir ("st-agent-host");
   d->state_file = g_build_filename (d->dir, "devsim.json", NULL);
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_ptr_array_add (argv, (gpointer) exe);

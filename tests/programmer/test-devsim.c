@@ -20,6 +20,7 @@
 #include "st-simdev.h"
 #include "st-types.h"
 #include "st-util.h"
+#include "st-test-tmp.h"
 
 #define NO_RESPONSE 0xFF
 
@@ -823,7 +824,7 @@ static void
 test_fault_silent (gconstpointer data)
 {
   StSimFault fault = GPOINTER_TO_UINT (data);
-  g_autofree gchar *dir = g_dir_make_tmp ("st-devsim-XXXXXX", NULL);
+  g_autofree gchar *dir = st_test_tmpdir ("st-devsim");
   g_autofree gchar *path = g_build_filename (dir, "state.json", NULL);
   g_autoptr(GBytes) cert = g_bytes_new_static ("certificate", 11);
   g_autoptr(GBytes) csr = NULL;
@@ -990,7 +991,7 @@ test_seed_uids (void)
 static void
 test_state_file (void)
 {
-  g_autofree gchar *dir = g_dir_make_tmp ("st-devsim-XXXXXX", NULL);
+  g_autofree gchar *dir = st_test_tmpdir ("st-devsim");
   g_autofree gchar *path = g_build_filename (dir, "state.json", NULL);
   g_autofree gchar *uid = NULL;
   g_autoptr(GBytes) cert = NULL;
@@ -1208,7 +1209,7 @@ test_exe_session (void)
 static void
 test_exe_drop (void)
 {
-  g_autofree gchar *dir = g_dir_make_tmp ("st-devsim-XXXXXX", NULL);
+  g_autofree gchar *dir = st_test_tmpdir ("st-devsim");
   g_autofree gchar *path = g_build_filename (dir, "state.json", NULL);
   const char *args[] = { "--fault", "drop", "--seed", "9", "--state", path, NULL };
   g_autoptr(JsonParser) parser = json_parser_new ();

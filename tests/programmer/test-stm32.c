@@ -19,6 +19,7 @@
 #include "st-stm32-target.h"
 #include "st-util.h"
 #include "st-test-run.h"
+#include "st-test-tmp.h"
 
 #define AREA 0x0800C000u
 #define AREA_SIZE 16384u
@@ -653,8 +654,7 @@ test_backend_go (void)
       gboolean go = round == 0;
       g_autoptr(GError) error = NULL;
       g_test_message ("%s go-address", go ? "with" : "without");
-      g_autofree gchar *dir = g_dir_make_tmp ("st-go-XXXXXX", &error);
-      g_assert_no_error (error);
+      g_autofree gchar *dir = st_test_tmpdir ("st-go");
       g_autofree gchar *state = g_build_filename (dir, "rom.json", NULL);
       Sim *sim = sim_start ("--units", "2", "--seed", go ? "4401" : "4402", "--state", state, NULL);
       g_autoptr(StBackend) be = backend_new (sim->path, 2);
@@ -784,8 +784,7 @@ test_stm32flash (void)
       return;
     }
   g_autoptr(GError) error = NULL;
-  g_autofree gchar *dir = g_dir_make_tmp ("st-stm32-XXXXXX", &error);
-  g_assert_no_error (error);
+  g_autofree gchar *dir = st_test_tmpdir ("st-stm32");
   Sim *sim = sim_start ("--units", "1", "--seed", "4242", NULL);
   /* A pty keeps only 8N1 (Linux clears PARENB), and stm32flash checks the
    * flags it set: tell it 8n1; the bytes are the same. */
@@ -990,7 +989,7 @@ test_profile_firmware (void)
         }
     }
 
-  g_autofree gchar *dir = g_dir_make_tmp ("st-fw-XXXXXX", &error);
+  g_autofree gchar *dir = st_test_tmpdir ("st-fw");
   g_autofree gchar *img = g_build_filename (dir, "fw.bin", NULL);
   const char content[] = "firmware image bytes";
   g_assert_true (g_file_set_contents (img, content, sizeof content, &error));

@@ -5,6 +5,7 @@
 #include "st-db.h"
 #include "st-error.h"
 #include "st-util.h"
+#include "st-test-tmp.h"
 
 #include <openssl/evp.h>
 #include <string.h>
@@ -18,8 +19,7 @@ static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
-  f->dir = g_dir_make_tmp ("st-auth-XXXXXX", &error);
-  g_assert_no_error (error);
+  f->dir = st_test_tmpdir ("st-auth");
   f->path = g_build_filename (f->dir, "station.db", NULL);
   f->db = st_db_open (f->path, &error);
   g_assert_no_error (error);

@@ -9,6 +9,7 @@
 #include "st-profile.h"
 #include "st-util.h"
 #include "st-verify.h"
+#include "st-test-tmp.h"
 
 #include <glib/gstdio.h>
 #include <openssl/core_names.h>
@@ -1148,7 +1149,7 @@ test_chain (void)
   g_clear_error (&error);
 
   /* PEM files */
-  g_autofree gchar *dir = g_dir_make_tmp ("st-chain-XXXXXX", NULL);
+  g_autofree gchar *dir = st_test_tmpdir ("st-chain");
   g_autofree gchar *pem = g_build_filename (dir, "chain.pem", NULL);
   {
     g_autoptr(BIO) bio = BIO_new_file (pem, "w");
@@ -1186,7 +1187,7 @@ test_chain (void)
 static gchar *
 certtool_info (X509 *cert)
 {
-  g_autofree gchar *dir = g_dir_make_tmp ("st-certtool-XXXXXX", NULL);
+  g_autofree gchar *dir = st_test_tmpdir ("st-certtool");
   g_autofree gchar *path = g_build_filename (dir, "leaf.pem", NULL);
   {
     g_autoptr(BIO) bio = BIO_new_file (path, "w");
