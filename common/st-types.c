@@ -15,6 +15,19 @@ st_alg_to_string (StAlg alg)
   return NULL;
 }
 
+const char *
+st_alg_describe (StAlg alg)
+{
+  switch (alg)
+    {
+    case ST_ALG_EC_P256: return "ec-p256 (EC P-256, prime256v1)";
+    case ST_ALG_EC_P384: return "ec-p384 (EC P-384, secp384r1)";
+    case ST_ALG_ED25519: return "ed25519";
+    case ST_ALG_NONE: break;
+    }
+  return "none";
+}
+
 StAlg
 st_alg_from_string (const char *name)
 {

@@ -15,6 +15,9 @@ typedef enum {
 
 /* Profile spelling: "ec-p256", "ec-p384", "ed25519"; NULL for others. */
 const char *st_alg_to_string (StAlg alg);
+/* For messages: the profile spelling with the curve's names,
+ * "ec-p256 (EC P-256, prime256v1)"; "none" for ST_ALG_NONE. */
+const char *st_alg_describe (StAlg alg);
 /* ST_ALG_NONE when @name is not one of the profile spellings. */
 StAlg st_alg_from_string (const char *name);
 /* The HELLO algorithms bit of @alg (bit 0 P-256, bit 1 P-384, bit 2 Ed25519). */

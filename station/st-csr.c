@@ -68,19 +68,6 @@ st_csr_free (StCsr *csr)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StCsr, st_csr_free)
 
-const char *
-st_alg_describe (StAlg alg)
-{
-  switch (alg)
-    {
-    case ST_ALG_EC_P256: return "ec-p256 (EC P-256, prime256v1)";
-    case ST_ALG_EC_P384: return "ec-p384 (EC P-384, secp384r1)";
-    case ST_ALG_ED25519: return "ed25519";
-    case ST_ALG_NONE: break;
-    }
-  return "none";
-}
-
 /* Encodes @val as @it and compares with @want; TRUE when equal. */
 static gboolean
 encodes_to (const void *val, const ASN1_ITEM *it, const unsigned char *want, gsize want_len)

@@ -36,8 +36,6 @@ G_BEGIN_DECLS
  * key. Errors: INVALID_DATA with a reason an operator understands plus the
  * technical detail. */
 EVP_PKEY *st_csr_check (GBytes *der, StAlg alg, GError **error);
-/* "ec-p256 (EC P-256, prime256v1)" and so on, for messages. */
-const char *st_alg_describe (StAlg alg);
 
 /* A certificate serial: the DER INTEGER content octets (a 0x00 sign byte,
  * then 16 bytes whose top bit is set: always positive, non-zero, exactly

@@ -29,7 +29,12 @@ static void
 test_alg_names (void)
 {
   for (StAlg a = ST_ALG_EC_P256; a <= ST_ALG_ED25519; a++)
-    g_assert_cmpint (st_alg_from_string (st_alg_to_string (a)), ==, a);
+    {
+      g_assert_cmpint (st_alg_from_string (st_alg_to_string (a)), ==, a);
+      /* a message names the profile spelling first */
+      g_assert_true (g_str_has_prefix (st_alg_describe (a), st_alg_to_string (a)));
+    }
+  g_assert_cmpstr (st_alg_describe (ST_ALG_NONE), ==, "none");
   g_assert_cmpint (st_alg_from_string ("rsa-2048"), ==, ST_ALG_NONE);
   g_assert_cmpint (st_alg_to_mask_bit (ST_ALG_ED25519), ==, 4);
 }
