@@ -200,6 +200,13 @@ st_check_cert_with_stock_tools (StFixture *f, const char *pem, const char *chain
 }
 
 void
+st_test_init (int *argc, char ***argv)
+{
+  g_test_init (argc, argv, NULL);
+  g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);
+}
+
+void
 st_fixture_setup (StFixture *f, gconstpointer data)
 {
   f->tmp = st_test_tmpdir ("st-int");

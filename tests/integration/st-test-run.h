@@ -16,6 +16,13 @@ typedef struct {
 void st_fixture_setup (StFixture *f, gconstpointer data);
 void st_fixture_teardown (StFixture *f, gconstpointer data);
 
+/* g_test_init(), then the test PIN in the environment (before any thread
+ * starts) for every `station` the tests run. */
+void st_test_init (int *argc, char ***argv);
+/* Adds a test that runs on a fresh demo station (the fixture above). */
+#define st_test_add_station(path, data, func) \
+  g_test_add ((path), StFixture, (data), st_fixture_setup, (func), st_fixture_teardown)
+
 /* Runs `station --home HOME ARGS...` (NULL-terminated) and returns its exit
  * status; stdout and stderr are returned when asked and always logged. */
 int st_run_station (StFixture *f, gchar **out, gchar **err, const char *first, ...) G_GNUC_NULL_TERMINATED;

@@ -200,8 +200,7 @@ test_batch (StFixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);   /* before any thread */
-  g_test_add ("/cmsis-dap/batch", StFixture, NULL, st_fixture_setup, test_batch, st_fixture_teardown);
+  st_test_init (&argc, &argv);
+  st_test_add_station ("/cmsis-dap/batch", NULL, test_batch);
   return g_test_run ();
 }

@@ -266,16 +266,15 @@ test_random_kills (StFixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);
+  st_test_init (&argc, &argv);
   static const char *points[] = {
     "after-reserve", "after-sign", "after-issued", "after-write-cert", "after-commit", "before-done",
   };
   for (guint i = 0; i < G_N_ELEMENTS (points); i++)
     {
       g_autofree gchar *path = g_strdup_printf ("/crash/point/%s", points[i]);
-      g_test_add (path, StFixture, points[i], st_fixture_setup, test_crash_point, st_fixture_teardown);
+      st_test_add_station (path, points[i], test_crash_point);
     }
-  g_test_add ("/crash/random-kills", StFixture, NULL, st_fixture_setup, test_random_kills, st_fixture_teardown);
+  st_test_add_station ("/crash/random-kills", NULL, test_random_kills);
   return g_test_run ();
 }

@@ -652,29 +652,19 @@ test_disk_full (StFixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);
-  g_test_add ("/faults/session-handle-invalid", StFixture, "CKR_SESSION_HANDLE_INVALID", st_fixture_setup,
-              test_session_recovered, st_fixture_teardown);
-  g_test_add ("/faults/device-removed-and-back", StFixture, "CKR_DEVICE_REMOVED", st_fixture_setup,
-              test_session_recovered, st_fixture_teardown);
-  g_test_add ("/faults/session-lost-at-manifest-and-checkpoint", StFixture, NULL, st_fixture_setup,
-              test_session_recovered_signing_key, st_fixture_teardown);
-  g_test_add ("/faults/device-error-stops", StFixture, &st_stop_device_error, st_fixture_setup,
-              test_hsm_stops_line, st_fixture_teardown);
-  g_test_add ("/faults/relogin-pin-incorrect-stops", StFixture, &st_stop_relogin_pin, st_fixture_setup,
-              test_hsm_stops_line, st_fixture_teardown);
-  g_test_add ("/faults/token-gone-stops", StFixture, &st_stop_gone, st_fixture_setup,
-              test_hsm_stops_line, st_fixture_teardown);
-  g_test_add ("/faults/session-lost-twice-stops", StFixture, &st_stop_lost_twice, st_fixture_setup,
-              test_hsm_stops_line, st_fixture_teardown);
-  g_test_add ("/faults/slow-sign", StFixture, NULL, st_fixture_setup, test_slow_sign, st_fixture_teardown);
-  g_test_add ("/faults/idle-logout", StFixture, NULL, st_fixture_setup, test_idle_logout, st_fixture_teardown);
-  g_test_add ("/faults/wrong-pin-and-missing-key", StFixture, NULL, st_fixture_setup,
-              test_wrong_pin_and_missing_key, st_fixture_teardown);
-  g_test_add ("/faults/ca-key-sensitive", StFixture, NULL, st_fixture_setup, test_ca_key_sensitive,
-              st_fixture_teardown);
-  g_test_add ("/storage/db-backup", StFixture, NULL, st_fixture_setup, test_db_backup, st_fixture_teardown);
-  g_test_add ("/storage/disk-full", StFixture, NULL, st_fixture_setup, test_disk_full, st_fixture_teardown);
+  st_test_init (&argc, &argv);
+  st_test_add_station ("/faults/session-handle-invalid", "CKR_SESSION_HANDLE_INVALID", test_session_recovered);
+  st_test_add_station ("/faults/device-removed-and-back", "CKR_DEVICE_REMOVED", test_session_recovered);
+  st_test_add_station ("/faults/session-lost-at-manifest-and-checkpoint", NULL, test_session_recovered_signing_key);
+  st_test_add_station ("/faults/device-error-stops", &st_stop_device_error, test_hsm_stops_line);
+  st_test_add_station ("/faults/relogin-pin-incorrect-stops", &st_stop_relogin_pin, test_hsm_stops_line);
+  st_test_add_station ("/faults/token-gone-stops", &st_stop_gone, test_hsm_stops_line);
+  st_test_add_station ("/faults/session-lost-twice-stops", &st_stop_lost_twice, test_hsm_stops_line);
+  st_test_add_station ("/faults/slow-sign", NULL, test_slow_sign);
+  st_test_add_station ("/faults/idle-logout", NULL, test_idle_logout);
+  st_test_add_station ("/faults/wrong-pin-and-missing-key", NULL, test_wrong_pin_and_missing_key);
+  st_test_add_station ("/faults/ca-key-sensitive", NULL, test_ca_key_sensitive);
+  st_test_add_station ("/storage/db-backup", NULL, test_db_backup);
+  st_test_add_station ("/storage/disk-full", NULL, test_disk_full);
   return g_test_run ();
 }

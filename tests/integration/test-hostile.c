@@ -251,11 +251,8 @@ test_liars_beside_healthy (StFixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);
-  g_test_add ("/hostile/garbage-unplug-noise", StFixture, NULL, st_fixture_setup,
-              test_garbage_unplug_noise, st_fixture_teardown);
-  g_test_add ("/hostile/liars-beside-healthy", StFixture, NULL, st_fixture_setup,
-              test_liars_beside_healthy, st_fixture_teardown);
+  st_test_init (&argc, &argv);
+  st_test_add_station ("/hostile/garbage-unplug-noise", NULL, test_garbage_unplug_noise);
+  st_test_add_station ("/hostile/liars-beside-healthy", NULL, test_liars_beside_healthy);
   return g_test_run ();
 }

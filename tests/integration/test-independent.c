@@ -242,9 +242,8 @@ test_hostile (StFixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);
-  g_test_add ("/independent/well-behaved", StFixture, NULL, st_fixture_setup, test_well_behaved, st_fixture_teardown);
-  g_test_add ("/independent/hostile", StFixture, NULL, st_fixture_setup, test_hostile, st_fixture_teardown);
+  st_test_init (&argc, &argv);
+  st_test_add_station ("/independent/well-behaved", NULL, test_well_behaved);
+  st_test_add_station ("/independent/hostile", NULL, test_hostile);
   return g_test_run ();
 }

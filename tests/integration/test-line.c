@@ -406,18 +406,16 @@ test_bench (StFixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);
-  g_test_add ("/line/batch-three-ports", StFixture, NULL, st_fixture_setup, test_batch_three_ports, st_fixture_teardown);
-  g_test_add ("/line/noise-and-drops", StFixture, NULL, st_fixture_setup, test_noise_and_drops, st_fixture_teardown);
-  g_test_add ("/line/resume-issued", StFixture, NULL, st_fixture_setup, test_resume_issued, st_fixture_teardown);
-  g_test_add ("/line/resume-written", StFixture, NULL, st_fixture_setup, test_resume_written, st_fixture_teardown);
-  g_test_add ("/line/resume-committed", StFixture, NULL, st_fixture_setup, test_resume_committed, st_fixture_teardown);
-  g_test_add ("/line/crash-before-issued", StFixture, NULL, st_fixture_setup, test_crash_before_issued, st_fixture_teardown);
-  g_test_add ("/line/station-key", StFixture, NULL, st_fixture_setup, test_station_key, st_fixture_teardown);
-  g_test_add ("/line/refusals-and-hostile-devices", StFixture, NULL, st_fixture_setup,
-              test_refusals_and_hostile_devices, st_fixture_teardown);
-  g_test_add ("/line/qa-unit-verify", StFixture, NULL, st_fixture_setup, test_qa_unit_verify, st_fixture_teardown);
-  g_test_add ("/line/bench", StFixture, NULL, st_fixture_setup, test_bench, st_fixture_teardown);
+  st_test_init (&argc, &argv);
+  st_test_add_station ("/line/batch-three-ports", NULL, test_batch_three_ports);
+  st_test_add_station ("/line/noise-and-drops", NULL, test_noise_and_drops);
+  st_test_add_station ("/line/resume-issued", NULL, test_resume_issued);
+  st_test_add_station ("/line/resume-written", NULL, test_resume_written);
+  st_test_add_station ("/line/resume-committed", NULL, test_resume_committed);
+  st_test_add_station ("/line/crash-before-issued", NULL, test_crash_before_issued);
+  st_test_add_station ("/line/station-key", NULL, test_station_key);
+  st_test_add_station ("/line/refusals-and-hostile-devices", NULL, test_refusals_and_hostile_devices);
+  st_test_add_station ("/line/qa-unit-verify", NULL, test_qa_unit_verify);
+  st_test_add_station ("/line/bench", NULL, test_bench);
   return g_test_run ();
 }

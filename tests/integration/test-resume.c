@@ -384,21 +384,13 @@ test_checkpoint_at_exit (StFixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);
-  g_test_add ("/resume/after-write-cert-later-run", StFixture, NULL, st_fixture_setup,
-              test_after_write_cert, st_fixture_teardown);
-  g_test_add ("/resume/after-commit-later-run", StFixture, NULL, st_fixture_setup,
-              test_after_commit, st_fixture_teardown);
-  g_test_add ("/resume/blank-device-voided-reissued", StFixture, NULL, st_fixture_setup,
-              test_blank_device, st_fixture_teardown);
-  g_test_add ("/resume/silent-at-commit-later-run", StFixture, &silent_at_commit, st_fixture_setup,
-              test_silent_later_run, st_fixture_teardown);
-  g_test_add ("/resume/silent-at-confirm-later-run", StFixture, &silent_at_confirm, st_fixture_setup,
-              test_silent_later_run, st_fixture_teardown);
-  g_test_add ("/resume/silent-at-commit-blank-voided-reissued", StFixture, NULL, st_fixture_setup,
-              test_silent_at_commit_blank, st_fixture_teardown);
-  g_test_add ("/audit/checkpoint-at-exit", StFixture, NULL, st_fixture_setup,
-              test_checkpoint_at_exit, st_fixture_teardown);
+  st_test_init (&argc, &argv);
+  st_test_add_station ("/resume/after-write-cert-later-run", NULL, test_after_write_cert);
+  st_test_add_station ("/resume/after-commit-later-run", NULL, test_after_commit);
+  st_test_add_station ("/resume/blank-device-voided-reissued", NULL, test_blank_device);
+  st_test_add_station ("/resume/silent-at-commit-later-run", &silent_at_commit, test_silent_later_run);
+  st_test_add_station ("/resume/silent-at-confirm-later-run", &silent_at_confirm, test_silent_later_run);
+  st_test_add_station ("/resume/silent-at-commit-blank-voided-reissued", NULL, test_silent_at_commit_blank);
+  st_test_add_station ("/audit/checkpoint-at-exit", NULL, test_checkpoint_at_exit);
   return g_test_run ();
 }

@@ -277,10 +277,9 @@ test_void_cap (StFixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);
-  g_test_add ("/roles/refusals", StFixture, NULL, st_fixture_setup, test_refusals, st_fixture_teardown);
-  g_test_add ("/roles/audit", StFixture, NULL, st_fixture_setup, test_audit, st_fixture_teardown);
-  g_test_add ("/roles/void-cap", StFixture, NULL, st_fixture_setup, test_void_cap, st_fixture_teardown);
+  st_test_init (&argc, &argv);
+  st_test_add_station ("/roles/refusals", NULL, test_refusals);
+  st_test_add_station ("/roles/audit", NULL, test_audit);
+  st_test_add_station ("/roles/void-cap", NULL, test_void_cap);
   return g_test_run ();
 }

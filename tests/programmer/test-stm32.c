@@ -1040,8 +1040,7 @@ test_profile_firmware (void)
 int
 main (int argc, char **argv)
 {
-  g_test_init (&argc, &argv, NULL);
-  g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);   /* before any thread */
+  st_test_init (&argc, &argv);
   g_test_add_func ("/stm32/unit/blob-round-trip", test_blob_round_trip);
   g_test_add_func ("/stm32/unit/blob-malformed", test_blob_malformed);
   g_test_add_func ("/stm32/unit/target-map", test_target_map);
@@ -1052,6 +1051,6 @@ main (int argc, char **argv)
   g_test_add_func ("/stm32/backend/go", test_backend_go);
   g_test_add_func ("/stm32/backend/firmware", test_backend_firmware);
   g_test_add_func ("/stm32/stm32flash", test_stm32flash);
-  g_test_add ("/stm32/batch", StFixture, NULL, st_fixture_setup, test_batch, st_fixture_teardown);
+  st_test_add_station ("/stm32/batch", NULL, test_batch);
   return g_test_run ();
 }
