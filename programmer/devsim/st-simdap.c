@@ -169,7 +169,6 @@ struct _StSimDap {
 
   /* Flash interface */
   guint32 flash_acr, flash_sr, flash_cr;
-  gboolean flash_locked;
   gboolean flash_lockup;    /* a wrong key sequence: until reset */
   guint key_step;
   guint busy;               /* ticks until the current operation ends */
@@ -219,7 +218,6 @@ st_dap_system_reset (StSimDap *self)
   self->flash_acr = 0;
   self->flash_sr = 0;
   self->flash_cr = CR_LOCK;
-  self->flash_locked = TRUE;
   self->flash_lockup = FALSE;
   self->key_step = 0;
   self->busy = 0;
@@ -382,7 +380,7 @@ static void
 st_dap_flash_program (StSimDap *self, guint32 addr, const guint8 *d, guint size)
 {
   guint32 cr = self->flash_cr;
-  if (self->flash_locked || !(cr & CR_PG) || (cr & (CR_SER | CR_MER)))
+  if ((cr & CR_LOCK) || !(cr & CR_PG) || (cr & (CR_SER | CR_MER)))
     {
       self->flash_sr |= SR_PGSERR;
       return;
@@ -423,19 +421,17 @@ st_dap_flash_if_write (StSimDap *self, guint32 reg, guint32 v)
       self->flash_acr = v & 0x1F0Fu;
       return TRUE;
     case FLASH_KEYR:
-      if (self->flash_lockup || !self->flash_locked ||
+      if (self->flash_lockup || !(self->flash_cr & CR_LOCK) ||
           (self->key_step == 0 && v != FLASH_KEY1) || (self->key_step == 1 && v != FLASH_KEY2))
         {
           /* RM0090: a wrong sequence returns a bus error and locks FLASH_CR up until reset. */
           self->flash_lockup = TRUE;
-          self->flash_locked = TRUE;
           self->flash_cr |= CR_LOCK;
           return FALSE;
         }
       if (++self->key_step == 2)
         {
           self->key_step = 0;
-          self->flash_locked = FALSE;
           self->flash_cr &= ~CR_LOCK;
         }
       return TRUE;
@@ -446,12 +442,11 @@ st_dap_flash_if_write (StSimDap *self, guint32 reg, guint32 v)
       self->flash_sr &= ~(v & SR_W1C);
       return TRUE;
     case FLASH_CR:
-      if (self->flash_locked)
+      if (self->flash_cr & CR_LOCK)
         return TRUE;   /* ignored while locked */
       self->flash_cr = (self->flash_cr & CR_STRT) | (v & CR_WRITABLE);
       if (v & CR_LOCK)
         {
-          self->flash_locked = TRUE;
           self->flash_cr |= CR_LOCK;
           return TRUE;
         }
@@ -502,15 +497,20 @@ st_dap_in_ppb (guint32 addr)
   return addr >= 0xE0000000u && addr < 0xE0100000u;
 }
 
+/* Address 0 up maps the main flash (the boot alias, BOOT0 low). */
+static guint32
+st_dap_unalias (const StTarget *t, guint32 addr)
+{
+  return addr < t->flash_size ? addr + t->flash_base : addr;
+}
+
 /* A 32-bit read of the word holding @addr; FALSE: bus error. */
 static gboolean
 st_dap_bus_read (StSimDap *self, guint32 addr, guint32 *value)
 {
   const StTarget *t = self->t;
-  guint32 w = addr & ~3u;
+  guint32 w = st_dap_unalias (t, addr & ~3u);
   guint8 b[4];
-  if (w < t->flash_size)
-    w += t->flash_base;   /* boot alias of the main flash */
   if (st_sim_mcu_read (self->mcu, w, b, 4))
     {
       *value = st_dap_get32 (b);
@@ -571,9 +571,7 @@ st_dap_bus_write (StSimDap *self, guint32 addr, guint32 v, guint size)
   guint8 b[4];
   guint lane = addr & 3u;
   st_dap_put32 (b, v);
-  guint32 a = addr;
-  if (a < t->flash_size)
-    a += t->flash_base;
+  guint32 a = st_dap_unalias (t, addr);
   switch (st_sim_mcu_region (self->mcu, a, size))
     {
     case ST_SIM_MCU_FLASH:
@@ -701,6 +699,14 @@ st_dap_ap_address (StSimDap *self, guint reg, guint32 *addr)
 }
 
 static guint8
+st_dap_wait (StSimDap *self)
+{
+  if (self->ctrl_stat & CS_ORUNDETECT)
+    self->ctrl_stat |= CS_STICKYORUN;
+  return ACK_WAIT;
+}
+
+static guint8
 st_dap_bus_error (StSimDap *self)
 {
   self->ctrl_stat |= CS_STICKYERR;
@@ -721,6 +727,8 @@ st_dap_ap (StSimDap *self, gboolean rnw, guint a, guint32 *data)
   guint32 addr = 0;
   if (st_dap_ap_address (self, reg, &addr))
     {
+      if (st_dap_stalls (self, addr))
+        return st_dap_wait (self);
       guint size_code = self->csw & 7u;
       if (size_code > 2)
         return st_dap_bus_error (self);
@@ -734,7 +742,7 @@ st_dap_ap (StSimDap *self, gboolean rnw, guint a, guint32 *data)
             return st_dap_bus_error (self);
           *data = v;   /* the whole word: the byte lanes hold the data */
         }
-      else if (!st_dap_bus_write (self, size == 4 ? addr & ~3u : addr & ~(size - 1u), *data, size))
+      else if (!st_dap_bus_write (self, addr & ~(size - 1u), *data, size))
         return st_dap_bus_error (self);
       if (reg == AP_DRW && (self->csw & 0x30u) != 0)
         self->tar = (self->tar & ~TAR_PAGE) | ((self->tar + size) & TAR_PAGE);
@@ -771,14 +779,6 @@ st_dap_ap (StSimDap *self, gboolean rnw, guint a, guint32 *data)
         *data = 0;
       return ACK_OK;
     }
-}
-
-static guint8
-st_dap_wait (StSimDap *self)
-{
-  if (self->ctrl_stat & CS_ORUNDETECT)
-    self->ctrl_stat |= CS_STICKYORUN;
-  return ACK_WAIT;
 }
 
 /* One SWD transaction as the target answers it. */
@@ -824,9 +824,6 @@ st_dap_swd_once (StSimDap *self, guint8 req, guint32 *data)
     }
   if (!st_dap_powered (self))
     return st_dap_bus_error (self);   /* no access until the debug domain is powered */
-  guint32 addr = 0;
-  if (st_dap_ap_address (self, (self->select & 0xF0) | a, &addr) && st_dap_stalls (self, addr))
-    return st_dap_wait (self);
   guint8 ack = st_dap_ap (self, rnw, a, data);
   if (ack == ACK_OK && rnw)
     self->rdbuff = *data;
@@ -1342,12 +1339,6 @@ st_sim_dap_peek (StSimDap *self, guint32 address, guint8 *buf, gsize len)
   gboolean ok = st_sim_mcu_read (self->mcu, address, buf, len);
   g_mutex_unlock (&self->lock);
   return ok;
-}
-
-const char *
-st_sim_dap_get_serial (StSimDap *self)
-{
-  return self->serial;
 }
 
 void

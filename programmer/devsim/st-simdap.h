@@ -131,8 +131,7 @@ gboolean st_sim_dap_get_device (StSimDap *dap, guint index, StSimDapDevice *devi
 gboolean st_sim_dap_peek (StSimDap *dap, guint32 address, guint8 *buf, gsize len);
 /* "wait", "fault", "flash-error", "readback-differs", "no-target"; 0 when unknown. */
 guint32 st_sim_dap_fault_from_string (const char *name);
-/* The probe's serial, and its USB ids (the defaults filled in). */
-const char *st_sim_dap_get_serial (StSimDap *dap);
+/* The probe's USB ids (the defaults filled in). */
 void st_sim_dap_get_ids (StSimDap *dap, guint16 *vid, guint16 *pid);
 /* Whether a device is behind the probe now (lets a swap delay pass). */
 gboolean st_sim_dap_is_present (StSimDap *dap);

@@ -10,7 +10,6 @@ struct _StSimMcu {
   guint8 *flash;
   guint8 *sram;
   guint8 *otp;              /* otp_base .. otp_base + otp_size */
-  guint8 uid[ST_SIM_MCU_UID_LEN];
   guint32 changed;
 };
 
@@ -41,12 +40,6 @@ st_sim_mcu_free (StSimMcu *self)
   g_free (self);
 }
 
-const StTarget *
-st_sim_mcu_get_target (StSimMcu *self)
-{
-  return self->t;
-}
-
 void
 st_sim_mcu_make_uid (guint32 seed, guint index, GRand *rand, guint8 uid[ST_SIM_MCU_UID_LEN])
 {
@@ -67,18 +60,11 @@ st_sim_mcu_reset (StSimMcu *self, const guint8 uid[ST_SIM_MCU_UID_LEN])
   memset (self->flash, 0xff, t->flash_size);
   memset (self->sram, 0, t->sram_size);
   memset (self->otp, 0xff, t->otp_size);
-  memcpy (self->uid, uid, ST_SIM_MCU_UID_LEN);
   memcpy (self->otp + (t->uid_address - t->otp_base), uid, t->uid_length);
   guint16 kib = (guint16) (t->flash_size / 1024);
   self->otp[t->flash_size_address - t->otp_base] = (guint8) kib;
   self->otp[t->flash_size_address - t->otp_base + 1] = (guint8) (kib >> 8);
   self->changed = 0;
-}
-
-const guint8 *
-st_sim_mcu_get_uid (StSimMcu *self)
-{
-  return self->uid;
 }
 
 static gboolean

@@ -32,7 +32,6 @@ typedef struct _StSimMcu StSimMcu;
 
 StSimMcu *st_sim_mcu_new (const StTarget *target);
 void st_sim_mcu_free (StSimMcu *mcu);
-const StTarget *st_sim_mcu_get_target (StSimMcu *mcu);
 
 /* The uid of device @index (0-based) of a run seeded with @seed: the seed
  * and index+1 (little endian), then four bytes drawn from @rand. */
@@ -40,7 +39,6 @@ void st_sim_mcu_make_uid (guint32 seed, guint index, GRand *rand, guint8 uid[ST_
 /* A fresh device: erased flash, zeroed SRAM, the uid and the flash size
  * register; no sector changed. */
 void st_sim_mcu_reset (StSimMcu *mcu, const guint8 uid[ST_SIM_MCU_UID_LEN]);
-const guint8 *st_sim_mcu_get_uid (StSimMcu *mcu);
 
 /* The region holding all of [address, address + len), or NONE. */
 StSimMcuRegion st_sim_mcu_region (StSimMcu *mcu, guint32 address, gsize len);
