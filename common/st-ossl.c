@@ -141,3 +141,38 @@ st_ec_public_key_new (const char *group, const guint8 *point, gsize len)
   OSSL_PARAM_BLD_free (bld);
   return key;
 }
+
+/* EC domain parameters by group name, made once per process. */
+static EVP_PKEY *
+st_ec_params (const char *group)
+{
+  static GMutex lock;
+  static GHashTable *cache;   /* group name -> EVP_PKEY, for the process's life */
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&lock);
+  if (cache == NULL)
+    cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) EVP_PKEY_free);
+  EVP_PKEY *params = g_hash_table_lookup (cache, group);
+  if (params != NULL)
+    return params;
+  g_autoptr(EVP_PKEY_CTX) pctx = EVP_PKEY_CTX_new_from_name (NULL, "EC", NULL);
+  if (pctx == NULL || EVP_PKEY_paramgen_init (pctx) != 1
+      || EVP_PKEY_CTX_set_group_name (pctx, group) != 1
+      || EVP_PKEY_paramgen (pctx, &params) != 1)
+    return NULL;
+  g_hash_table_insert (cache, g_strdup (group), params);
+  return params;
+}
+
+EVP_PKEY *
+st_ec_keygen (const char *group)
+{
+  g_return_val_if_fail (group != NULL, NULL);
+  EVP_PKEY *params = st_ec_params (group);
+  if (params == NULL)
+    return NULL;
+  g_autoptr(EVP_PKEY_CTX) kctx = EVP_PKEY_CTX_new_from_pkey (NULL, params, NULL);
+  EVP_PKEY *key = NULL;
+  if (kctx == NULL || EVP_PKEY_keygen_init (kctx) != 1 || EVP_PKEY_keygen (kctx, &key) != 1)
+    return NULL;
+  return key;
+}

@@ -65,3 +65,8 @@ EVP_PKEY *st_spki_parts_to_key (const X509_ALGOR *alg, const unsigned char *pub,
  * from its encoded point; OpenSSL checks the point is on the curve. NULL,
  * with the OpenSSL error queue set, when it is not. */
 EVP_PKEY *st_ec_public_key_new (const char *group, const guint8 *point, gsize len);
+/* A new EC key pair on the named curve @group ("P-256", "P-384", ...), made
+ * from domain parameters kept for the process's life: building the group
+ * from its name costs OpenSSL 3.0 as much again as the key. NULL, with the
+ * OpenSSL error queue set, on failure. Thread-safe. */
+EVP_PKEY *st_ec_keygen (const char *group);

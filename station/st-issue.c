@@ -731,10 +731,10 @@ st_issue_station_keygen (StAlg alg, GBytes **pkcs8_out, GError **error)
   switch (alg)
     {
     case ST_ALG_EC_P256:
-      key = EVP_PKEY_Q_keygen (NULL, NULL, "EC", "P-256");
+      key = st_ec_keygen ("P-256");
       break;
     case ST_ALG_EC_P384:
-      key = EVP_PKEY_Q_keygen (NULL, NULL, "EC", "P-384");
+      key = st_ec_keygen ("P-384");
       break;
     case ST_ALG_ED25519:
       key = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");

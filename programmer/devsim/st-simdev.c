@@ -137,42 +137,12 @@ st_sim_fault_from_string (const char *name)
 
 /* ---- crypto ------------------------------------------------------------ */
 
-/* EC domain parameters by group name, made once per process: a key made
- * from them copies the group instead of building it from its name, which
- * costs OpenSSL 3.0 as much again as the key itself. */
-static EVP_PKEY *
-st_sim_ec_params (const char *group)
-{
-  static GMutex lock;
-  static GHashTable *cache;   /* group name -> EVP_PKEY, for the process's life */
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&lock);
-  if (cache == NULL)
-    cache = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) EVP_PKEY_free);
-  EVP_PKEY *params = g_hash_table_lookup (cache, group);
-  if (params != NULL)
-    return params;
-  g_autoptr(EVP_PKEY_CTX) pctx = EVP_PKEY_CTX_new_from_name (NULL, "EC", NULL);
-  if (pctx == NULL || EVP_PKEY_paramgen_init (pctx) != 1
-      || EVP_PKEY_CTX_set_group_name (pctx, group) != 1
-      || EVP_PKEY_paramgen (pctx, &params) != 1)
-    return NULL;
-  g_hash_table_insert (cache, g_strdup (group), params);
-  return params;
-}
-
 static EVP_PKEY *
 st_sim_make_key (const char *type, const char *group)
 {
   if (group == NULL)
     return EVP_PKEY_Q_keygen (NULL, NULL, type);
-  EVP_PKEY *params = g_strcmp0 (type, "EC") == 0 ? st_sim_ec_params (group) : NULL;
-  if (params == NULL)
-    return EVP_PKEY_Q_keygen (NULL, NULL, type, group);
-  g_autoptr(EVP_PKEY_CTX) kctx = EVP_PKEY_CTX_new_from_pkey (NULL, params, NULL);
-  EVP_PKEY *key = NULL;
-  if (kctx == NULL || EVP_PKEY_keygen_init (kctx) != 1 || EVP_PKEY_keygen (kctx, &key) != 1)
-    return NULL;
-  return key;
+  return st_ec_keygen (group);
 }
 
 /* The key type asked for, or with WRONG_CURVE another one. */
