@@ -21,10 +21,9 @@
 struct _StStation {
   StConfig *config;
   StDb *db;
-  GMutex lock;       /* guards ca, line_running and control */
+  GMutex lock;       /* guards ca and control */
   StCa *ca;          /* NULL until the HSM is unlocked; never replaced after */
-  gboolean line_running;
-  StBatchControl *control;  /* the running line's, or NULL */
+  StBatchControl *control;  /* the running line's, or NULL: NULL when none runs */
 };
 
 /* ---- one runner for every call ---------------------------------------- */
@@ -1041,7 +1040,6 @@ static void
 st_station_line_ended (StStation *station)
 {
   g_mutex_lock (&station->lock);
-  station->line_running = FALSE;
   g_clear_pointer (&station->control, st_batch_control_unref);
   g_mutex_unlock (&station->lock);
 }
@@ -1119,12 +1117,9 @@ st_station_run_line_async (StStation *station, const StAuthSession *session,
   g_task_set_task_data (task, run, st_run_unref);
 
   g_mutex_lock (&station->lock);
-  gboolean busy = station->line_running;
+  gboolean busy = station->control != NULL;
   if (!busy)
-    {
-      station->line_running = TRUE;
-      station->control = st_batch_control_ref (run->control);
-    }
+    station->control = st_batch_control_ref (run->control);
   g_mutex_unlock (&station->lock);
   if (busy)
     return g_task_return_new_error (task, ST_ERROR, ST_ERROR_BUSY,

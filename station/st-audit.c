@@ -111,15 +111,11 @@ st_audit_uncovered_head (StDb *db, gint64 *seq, gchar **hash, GError **error)
   return TRUE;
 }
 
-gboolean
-st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error)
+/* Signs the checkpoint of the head @seq/@hash and records it. */
+static gboolean
+st_audit_sign_head (StDb *db, StCa *ca, gint64 seq, const char *hash, const char *reason,
+                    GError **error)
 {
-  gint64 seq = 0;
-  g_autofree gchar *hash = NULL;
-  if (!st_audit_uncovered_head (db, &seq, &hash, error))
-    return FALSE;
-  if (seq == 0)
-    return TRUE;
   g_autofree gchar *message = st_audit_checkpoint_message (seq, hash);
   g_autoptr(GBytes) sig = st_audit_sign (ca, message, error);
   if (sig == NULL)
@@ -134,6 +130,16 @@ st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error)
   g_autoptr(GBytes) cert = g_bytes_new (der, (gsize) der_len);
   OPENSSL_free (der);
   return st_db_audit_checkpoint_add (db, seq, hash, reason, sig, cert, error);
+}
+
+gboolean
+st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error)
+{
+  gint64 seq = 0;
+  g_autofree gchar *hash = NULL;
+  if (!st_audit_uncovered_head (db, &seq, &hash, error))
+    return FALSE;
+  return seq == 0 || st_audit_sign_head (db, ca, seq, hash, reason, error);
 }
 
 void
@@ -178,7 +184,7 @@ st_audit_checkpoint_at_exit (const char *home, StConfig *config, StDb *db, StCa 
         ca = own_ca = st_ca_open (config, pin, &error);
       st_hsm_pin_free (pin);
     }
-  if (ca == NULL || !st_audit_checkpoint (db, ca, "shutdown", &error))
+  if (ca == NULL || !st_audit_sign_head (db, ca, seq, hash, "shutdown", &error))
     g_printerr ("station: the audit checkpoint at exit failed (entries up to %" G_GINT64_FORMAT
                 " wait for the next one): %s\n", seq,
                 error != NULL ? error->message : "no station configuration");

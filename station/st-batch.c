@@ -130,17 +130,23 @@ st_batch_control_retry_port (StBatchControl *control, const char *port, guint un
   return st_control_request (control, port, units, TRUE);
 }
 
+/* The socket is to stop: its unit in flight ends by the pipeline's rules.
+ * Under the lock. */
+static void
+st_worker_stop (StWorker *w)
+{
+  w->wanted = FALSE;
+  if (w->cancellable != NULL)
+    g_cancellable_cancel (w->cancellable);
+}
+
 void
 st_batch_control_stop_port (StBatchControl *control, const char *port)
 {
   g_mutex_lock (&control->lock);
   StWorker *w = st_control_worker (control, port, FALSE);
   if (w != NULL)
-    {
-      w->wanted = FALSE;
-      if (w->cancellable != NULL)
-        g_cancellable_cancel (w->cancellable);
-    }
+    st_worker_stop (w);
   g_mutex_unlock (&control->lock);
 }
 
@@ -151,12 +157,7 @@ st_control_on_line_cancelled (GCancellable *cancellable, gpointer data)
   StBatchControl *c = data;
   g_mutex_lock (&c->lock);
   for (guint i = 0; i < c->workers->len; i++)
-    {
-      StWorker *w = g_ptr_array_index (c->workers, i);
-      w->wanted = FALSE;
-      if (w->cancellable != NULL)
-        g_cancellable_cancel (w->cancellable);
-    }
+    st_worker_stop (g_ptr_array_index (c->workers, i));
   g_cond_broadcast (&c->cond);
   g_mutex_unlock (&c->lock);
 }

@@ -1,4 +1,5 @@
 #include "st-manifest.h"
+#include "st-issue.h"
 #include "st-audit.h"
 
 #include <glib/gstdio.h>
@@ -617,10 +618,8 @@ st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error
               st_check (&c, FALSE, "unit %u (uid %s): serial %s appears twice", i + 1, uid, real_serial);
               bad_units++;
             }
-          guint8 *spki = NULL;
-          int spki_len = i2d_PUBKEY (X509_get0_pubkey (cert), &spki);
-          g_autofree gchar *key_hash = spki_len > 0 ? st_sha256_hex (spki, (gsize) spki_len) : NULL;
-          OPENSSL_free (spki);
+          EVP_PKEY *cert_key = X509_get0_pubkey (cert);
+          g_autofree gchar *key_hash = cert_key != NULL ? st_pubkey_sha256_hex (cert_key) : NULL;
           if (key_hash != NULL && !g_hash_table_add (keys, g_steal_pointer (&key_hash)))
             {
               st_check (&c, FALSE, "unit %u (uid %s): its public key is certified twice", i + 1, uid);

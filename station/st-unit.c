@@ -702,10 +702,12 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
  * one). *@busy when another socket is resuming that uid right now. */
 static gboolean
 st_line_take_pending (StLine *line, const char *uid_hex, StDbUnit **out, gboolean *busy,
-                      GError **error)
+                      StDbUnit **live, gboolean *looked, GError **error)
 {
   *out = NULL;
   *busy = FALSE;
+  *live = NULL;
+  *looked = FALSE;
   gpointer value = NULL;
   g_mutex_lock (&line->lock);
   if (g_hash_table_lookup_extended (line->pending, uid_hex, NULL, &value))
@@ -729,14 +731,20 @@ st_line_take_pending (StLine *line, const char *uid_hex, StDbUnit **out, gboolea
   g_autoptr(StDbUnit) known = st_db_unit_find_live_by_uid (line->db, uid_hex, &local);
   if (known == NULL)
     {
-      if (g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+      *looked = g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND);
+      if (*looked)
         return TRUE;
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
   if (known->batch_id != line->batch->id || g_strcmp0 (known->cert_state, "unconfirmed") != 0 ||
       (g_strcmp0 (known->state, "failed") != 0 && g_strcmp0 (known->state, "issued") != 0))
-    return TRUE;
+    {
+      /* not one to resume: the identify check uses what was found */
+      *looked = TRUE;
+      *live = g_steal_pointer (&known);
+      return TRUE;
+    }
   g_mutex_lock (&line->lock);
   if (g_hash_table_contains (line->pending, uid_hex))
     *busy = TRUE;
@@ -762,9 +770,12 @@ st_line_release_pending (StLine *line, const char *uid_hex, StDbUnit *requeue)
   g_mutex_unlock (&line->lock);
 }
 
-/* Checks before anything is recorded: what makes a device one to refuse. */
+/* Checks before anything is recorded: what makes a device one to refuse.
+ * @looked: st_line_take_pending() already looked up the uid's live unit,
+ * @live (NULL: none), so it is not looked up again. */
 static gboolean
-st_unit_check_device (StUnit *u, gboolean *refused, GError **error)
+st_unit_check_device (StUnit *u, const StDbUnit *live, gboolean looked, gboolean *refused,
+                      GError **error)
 {
   StLine *line = u->line;
   const StDeviceInfo *info = u->info;
@@ -793,7 +804,8 @@ st_unit_check_device (StUnit *u, gboolean *refused, GError **error)
   else if (!line->allow_reprovision)
     {
       g_autoptr(GError) local = NULL;
-      g_autoptr(StDbUnit) known = st_db_unit_find_live_by_uid (line->db, u->result->uid_hex, &local);
+      g_autoptr(StDbUnit) found = looked ? NULL : st_db_unit_find_live_by_uid (line->db, u->result->uid_hex, &local);
+      const StDbUnit *known = looked ? live : found;
       if (known != NULL)
         {
           why = g_error_new (ST_ERROR, ST_ERROR_PERMISSION_DENIED,
@@ -801,7 +813,7 @@ st_unit_check_device (StUnit *u, gboolean *refused, GError **error)
                              known->cert_serial, known->batch_id, known->id);
           reason = "this device was already provisioned: put it aside, or ask a lead to allow re-provisioning";
         }
-      else if (!g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+      else if (!looked && !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
         {
           g_propagate_error (error, g_steal_pointer (&local));
           return FALSE;
@@ -827,8 +839,9 @@ st_unit_run_steps (StUnit *u, GError **error)
   /* A unit whose certificate may be on this device (interrupted in an
    * earlier run, or in this one)? */
   StDbUnit *pending = NULL;
-  gboolean busy = FALSE;
-  if (!st_line_take_pending (line, result->uid_hex, &pending, &busy, error))
+  g_autoptr(StDbUnit) live = NULL;
+  gboolean busy = FALSE, looked = FALSE;
+  if (!st_line_take_pending (line, result->uid_hex, &pending, &busy, &live, &looked, error))
     {
       g_prefix_error (error, "%s: ", backend->port);
       st_line_stop (line, *error);
@@ -853,7 +866,9 @@ st_unit_run_steps (StUnit *u, GError **error)
         return FALSE;
       if (resolved)
         return TRUE;
-      /* Voided: issue anew on the same device, as a new unit. */
+      /* Voided: issue anew on the same device, as a new unit (and look
+       * the uid up again: its certificate changed). */
+      looked = FALSE;
       u->unit_id = 0;
       u->cert_id = 0;
       u->reopened = FALSE;
@@ -869,7 +884,7 @@ st_unit_run_steps (StUnit *u, GError **error)
    * A unit that ends earlier is recorded with its failure in one write. */
   st_unit_step (u, "identify");
   gboolean refused = FALSE;
-  if (!st_unit_check_device (u, &refused, error))
+  if (!st_unit_check_device (u, live, looked, &refused, error))
     return FALSE;
   if (refused)
     return TRUE;

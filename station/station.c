@@ -1125,14 +1125,14 @@ st_cli_demo (StCli *cli, int argc, char **argv)
   gchar *pin = st_hsm_read_pin ("PIN for the demo token: ", &error);
   if (pin == NULL)
     return st_cli_fail (error);
-  gboolean ok = st_setup_demo (home, pin, &error);
-  g_autoptr(StConfig) config = ok ? st_cli_config (cli, &error) : NULL;
-  g_autoptr(StCa) ca = config != NULL ? st_ca_open (config, pin, &error) : NULL;
+  /* Kept by @cli to the end, where the closing audit checkpoint uses them. */
+  StConfig *config = NULL;
+  StDb *db = NULL;
+  StCa *ca = NULL;
+  if (st_setup_demo (home, pin, &error) && st_cli_open (cli, &config, &db, &error))
+    ca = cli->ca = st_ca_open (config, pin, &error);
   st_hsm_pin_free (pin);
   if (ca == NULL)
-    return st_cli_fail (error);
-  g_autoptr(StDb) db = st_db_open (config->db_path, &error);
-  if (db == NULL)
     return st_cli_fail (error);
   /* the shift lead opens the batch */
   if (!st_cli_demo_login (cli, db, ST_ROLE_LEAD, &error))
