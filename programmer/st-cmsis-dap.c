@@ -14,8 +14,7 @@ typedef struct {
   GCancellable *cancellable;
   StDapProbe *probe;
   StSwd *swd;
-  guint64 packets_before;    /* of probes closed earlier */
-  guint64 retries_before;
+  StDapStats before;         /* the counters of probes closed earlier */
 } StDapLink;
 
 /* ---- the STM32F4 flash controller (RM0090 3.5-3.6) ---- */
@@ -112,10 +111,11 @@ st_f4_lock (StDapLink *self)
     g_debug ("locking the flash controller: %s", local->message);
 }
 
+/* Erases sectors [first, first + count): FLASH_CR unlocked. */
 static gboolean
 st_f4_erase (StDapLink *self, const StTarget *target, guint first, guint count, GError **error)
 {
-  gboolean ok = st_f4_unlock (self, error);
+  gboolean ok = TRUE;
   for (guint s = first; ok && s < first + count; s++)
     {
       g_autofree gchar *what = g_strdup_printf ("erasing sector %u (0x%08x)", s,
@@ -124,23 +124,21 @@ st_f4_erase (StDapLink *self, const StTarget *target, guint first, guint count, 
       if (s >= target->n_sectors || s > 11)
         {
           g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s: no such sector", what);
-          ok = FALSE;
-          break;
+          return FALSE;
         }
       ok = st_swd_write32 (self->swd, ST_F4_FLASH_CR, cr, error) &&
            st_swd_write32 (self->swd, ST_F4_FLASH_CR, cr | ST_F4_CR_STRT, error) &&
            st_f4_wait_idle (self, ST_F4_SECTOR_ERASE_TIMEOUT_MS, &sr, what, error) &&
            st_f4_check_errors (sr, what, error);
     }
-  st_f4_lock (self);
   return ok;
 }
 
+/* Programs @data at @address, 32 bits at a time: FLASH_CR unlocked. */
 static gboolean
 st_f4_program (StDapLink *self, guint32 address, const guint8 *data, gsize len, GError **error)
 {
-  gboolean ok = st_f4_unlock (self, error) &&
-                st_swd_write32 (self->swd, ST_F4_FLASH_CR, ST_F4_CR_PSIZE_X32 | ST_F4_CR_PG, error);
+  gboolean ok = st_swd_write32 (self->swd, ST_F4_FLASH_CR, ST_F4_CR_PSIZE_X32 | ST_F4_CR_PG, error);
   /* 1 KiB at a time, checking the status after each. */
   for (gsize off = 0; ok && off < len; off += ST_SWD_TAR_WRAP)
     {
@@ -152,7 +150,6 @@ st_f4_program (StDapLink *self, guint32 address, const guint8 *data, gsize len, 
            st_f4_wait_idle (self, ST_F4_PROGRAM_TIMEOUT_MS, &sr, what, error) &&
            st_f4_check_errors (sr, what, error);
     }
-  st_f4_lock (self);
   return ok;
 }
 
@@ -171,8 +168,10 @@ st_dap_link_close (gpointer data)
   if (self->probe != NULL)
     {
       StDapStats *s = st_dap_probe_get_stats (self->probe);
-      self->packets_before += s->n_packets;
-      self->retries_before += s->n_retries;
+      self->before.n_packets += s->n_packets;
+      self->before.n_retries += s->n_retries;
+      self->before.bytes_tx += s->bytes_tx;
+      self->before.bytes_rx += s->bytes_rx;
     }
   g_clear_pointer (&self->swd, st_swd_free);
   g_clear_pointer (&self->probe, st_dap_probe_free);
@@ -234,27 +233,19 @@ st_dap_link_read (gpointer data, guint32 address, guint8 *buf, gsize len, GError
   return FALSE;
 }
 
+/* Unlocks FLASH_CR once, erases, programs, and locks it again (also after
+ * an error). */
 static gboolean
-st_dap_link_write (gpointer data, const StTarget *target, guint32 address, const guint8 *buf,
-                   gsize len, GError **error)
+st_dap_link_program (gpointer data, const StTarget *target, guint first, guint count,
+                     guint32 address, const guint8 *buf, gsize len, GError **error)
 {
   StDapLink *self = st_dap_self (data);
-  gboolean ok = st_target_in_flash (target, address, len)
-                  ? st_f4_program (self, address, buf, len, error)
-                  : st_swd_write_mem (self->swd, address, buf, len, error);
+  gboolean ok = st_f4_unlock (self, error) && st_f4_erase (self, target, first, count, error) &&
+                st_f4_program (self, address, buf, len, error);
+  st_f4_lock (self);
   if (!ok)
     g_prefix_error (error, "%s: ", self->port);
   return ok;
-}
-
-static gboolean
-st_dap_link_erase (gpointer data, const StTarget *target, guint first, guint count, GError **error)
-{
-  StDapLink *self = st_dap_self (data);
-  if (st_f4_erase (self, target, first, count, error))
-    return TRUE;
-  g_prefix_error (error, "%s: ", self->port);
-  return FALSE;
 }
 
 /* The application starts from the reset vector (BOOT0 low: flash at 0):
@@ -274,17 +265,19 @@ static void
 st_dap_link_update_counters (gpointer data, StBackend *backend)
 {
   StDapLink *self = st_dap_self (data);
-  guint64 packets = self->packets_before, retries = self->retries_before;
+  StDapStats all = self->before;
   if (self->probe != NULL)
     {
       StDapStats *s = st_dap_probe_get_stats (self->probe);
-      packets += s->n_packets;
-      retries += s->n_retries;
-      backend->bytes_tx = s->bytes_tx;
-      backend->bytes_rx = s->bytes_rx;
+      all.n_packets += s->n_packets;
+      all.n_retries += s->n_retries;
+      all.bytes_tx += s->bytes_tx;
+      all.bytes_rx += s->bytes_rx;
     }
-  backend->n_requests = packets;
-  backend->n_retries = retries;
+  backend->n_requests = all.n_packets;
+  backend->n_retries = all.n_retries;
+  backend->bytes_tx = all.bytes_tx;
+  backend->bytes_rx = all.bytes_rx;
 }
 
 static void
@@ -306,8 +299,7 @@ static const StPassiveOps st_dap_ops = {
   .is_open = st_dap_link_is_open,
   .identify = st_dap_link_identify,
   .read = st_dap_link_read,
-  .write = st_dap_link_write,
-  .erase = st_dap_link_erase,
+  .program = st_dap_link_program,
   .go = st_dap_link_go,
   .update_counters = st_dap_link_update_counters,
   .free = st_dap_link_free,

@@ -24,7 +24,6 @@ struct _StDapProbe {
   gboolean broken;           /* a transfer failed: the packet stream may be out of step */
   gchar *serial;
   gsize packet_size;
-  guint packet_count;
   guint timeout_ms;
   GCancellable *cancellable;
   StDapStats stats;
@@ -256,12 +255,6 @@ st_dap_probe_free (StDapProbe *self)
   g_free (self);
 }
 
-const char *
-st_dap_probe_get_serial (StDapProbe *self)
-{
-  return self->serial;
-}
-
 gsize
 st_dap_probe_get_packet_size (StDapProbe *self)
 {
@@ -402,14 +395,6 @@ st_dap_probe_transfer_configure (StDapProbe *self, guint8 idle_cycles, guint16 w
   return st_dap_status_command (self, req, sizeof req, "DAP_TransferConfigure", error);
 }
 
-gboolean
-st_dap_probe_write_abort (StDapProbe *self, guint32 value, GError **error)
-{
-  guint8 req[6] = { ST_DAP_WRITE_ABORT, 0, (guint8) value, (guint8) (value >> 8),
-                    (guint8) (value >> 16), (guint8) (value >> 24) };
-  return st_dap_status_command (self, req, sizeof req, "DAP_WriteABORT", error);
-}
-
 /* DAP_Info @id: its bytes into @out (at most @max); returns the length. */
 static gboolean
 st_dap_info (StDapProbe *self, guint8 id, guint8 *out, gsize max, gsize *len, GError **error)
@@ -460,12 +445,12 @@ st_dap_probe_init (StDapProbe *self, GError **error)
   self->packet_size = size;
   if (!st_dap_info (self, ST_DAP_INFO_PACKET_COUNT, v, sizeof v, &n, error))
     return FALSE;
-  self->packet_count = n == 1 ? v[0] : 0;
-  if (self->packet_count < 1)
+  guint packet_count = n == 1 ? v[0] : 0;   /* we keep one packet in flight */
+  if (packet_count < 1)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
                    "the probe gives a packet count of %u (%" G_GSIZE_FORMAT "-byte answer)",
-                   self->packet_count, n);
+                   packet_count, n);
       return FALSE;
     }
   guint8 req[2] = { ST_DAP_CONNECT, ST_DAP_PORT_SWD }, resp[8];

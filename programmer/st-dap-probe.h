@@ -15,8 +15,6 @@ G_BEGIN_DECLS
 #define ST_DAP_TRANSFER_CONFIGURE 0x04
 #define ST_DAP_TRANSFER 0x05
 #define ST_DAP_TRANSFER_BLOCK 0x06
-#define ST_DAP_WRITE_ABORT 0x08
-#define ST_DAP_RESET_TARGET 0x0A
 #define ST_DAP_SWJ_CLOCK 0x11
 #define ST_DAP_SWJ_SEQUENCE 0x12
 
@@ -52,7 +50,6 @@ typedef struct {
 StDapProbe *st_dap_probe_open (const char *serial, guint timeout_ms, GCancellable *cancellable,
                                GError **error);
 void st_dap_probe_free (StDapProbe *probe);
-const char *st_dap_probe_get_serial (StDapProbe *probe);
 gsize st_dap_probe_get_packet_size (StDapProbe *probe);
 StDapStats *st_dap_probe_get_stats (StDapProbe *probe);
 
@@ -68,7 +65,6 @@ gboolean st_dap_probe_swj_clock (StDapProbe *probe, guint32 hz, GError **error);
 gboolean st_dap_probe_swj_sequence (StDapProbe *probe, guint bits, const guint8 *data, GError **error);
 gboolean st_dap_probe_transfer_configure (StDapProbe *probe, guint8 idle_cycles, guint16 wait_retry,
                                           guint16 match_retry, GError **error);
-gboolean st_dap_probe_write_abort (StDapProbe *probe, guint32 value, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDapProbe, st_dap_probe_free)
 

@@ -112,7 +112,8 @@ st_passive_need_link (StPassive *self, GError **error)
 }
 
 /* The blob in the credential area, or NULL (NOT_FOUND: none; INVALID_DATA:
- * damaged; other codes: the link failed). */
+ * damaged; other codes: the link failed). Every error names the port once:
+ * the links name it in theirs, the core in its own. */
 static StBlob *
 st_passive_read_blob (StPassive *self, GError **error)
 {
@@ -128,7 +129,7 @@ st_passive_read_blob (StPassive *self, GError **error)
         erased = erased && hdr[i] == 0xff;
       g_set_error (error, ST_ERROR, erased || memcmp (hdr, ST_BLOB_MAGIC, 4) != 0 ? ST_ERROR_NOT_FOUND
                                                                           : ST_ERROR_INVALID_DATA,
-                   "the credential area at 0x%08x holds %s", p->blob_address,
+                   "%s: the credential area at 0x%08x holds %s", self->parent.port, p->blob_address,
                    erased ? "no blob (erased)" : "no valid blob header");
       return NULL;
     }
@@ -137,6 +138,8 @@ st_passive_read_blob (StPassive *self, GError **error)
   gboolean ok = self->ops->read (self->link, p->blob_address + (guint32) sizeof hdr,
                                  buf + sizeof hdr, total - sizeof hdr, error);
   StBlob *blob = ok ? st_blob_parse (buf, total, error) : NULL;
+  if (ok && blob == NULL)
+    g_prefix_error (error, "%s: ", self->parent.port);
   st_memwipe (buf, total);
   return blob;
 }
@@ -216,7 +219,7 @@ st_passive_identify (StBackend *backend, StDeviceInfo *info, GError **error)
       return FALSE;
     }
   if (local != NULL)
-    g_debug ("%s: %s", backend->port, local->message);
+    g_debug ("%s", local->message);
   ok = self->ops->read (self->link, st_passive_uid_address (self), info->uid, uid_len, error);
   st_passive_update_counters (self);
   if (!ok)
@@ -331,7 +334,7 @@ st_passive_read (StBackend *backend, StSlot slot, GError **error)
     {
       if (g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
         return g_bytes_new (NULL, 0);
-      g_propagate_prefixed_error (error, g_steal_pointer (&local), "%s: ", backend->port);
+      g_propagate_error (error, g_steal_pointer (&local));
       return NULL;
     }
   return slot == ST_SLOT_CERT ? g_bytes_ref (blob->cert) : st_blob_dup_chain (blob);
@@ -342,8 +345,7 @@ static gboolean
 st_passive_program (StPassive *self, guint first, guint count, guint32 address,
                     const guint8 *data, gsize len, GError **error)
 {
-  return self->ops->erase (self->link, self->target, first, count, error) &&
-         self->ops->write (self->link, self->target, address, data, len, error);
+  return self->ops->program (self->link, self->target, first, count, address, data, len, error);
 }
 
 /* NONE when the device went silent (its flash state unknown), STORAGE when
@@ -513,7 +515,7 @@ st_passive_flash_image (StBackend *backend, guint32 address, GBytes *image, cons
   st_passive_update_counters (self);
   if (!ok)
     {
-      g_prefix_error (error, "%s: writing the firmware image: ", backend->port);
+      g_prefix_error (error, "writing the firmware image: ");
       return FALSE;
     }
   if (EVP_Digest (buf, len, md, &mdlen, EVP_sha256 (), NULL) != 1 || memcmp (md, sha256, 32) != 0)

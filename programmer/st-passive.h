@@ -37,13 +37,12 @@ typedef struct {
   gboolean (*identify) (gpointer link, guint16 *device_id, gchar *version, gsize version_size,
                         GError **error);
   gboolean (*read) (gpointer link, guint32 address, guint8 *buf, gsize len, GError **error);
-  /* @address and @len are multiples of the target's write granularity and
-   * the range was erased before. */
-  gboolean (*write) (gpointer link, const StTarget *target, guint32 address, const guint8 *data,
-                     gsize len, GError **error);
-  /* Erases sectors [first, first + count) of @target. */
-  gboolean (*erase) (gpointer link, const StTarget *target, guint first, guint count,
-                     GError **error);
+  /* Erases sectors [first, first + count) of @target, then writes @data at
+   * @address, inside them; @address and @len are multiples of the target's
+   * write granularity. One operation, so that a link unlocks its flash
+   * controller once. */
+  gboolean (*program) (gpointer link, const StTarget *target, guint first, guint count,
+                       guint32 address, const guint8 *data, gsize len, GError **error);
   /* Starts the application at @address (the vector table); NULL: cannot. */
   gboolean (*go) (gpointer link, guint32 address, GError **error);
   /* Copies the link's counters into the backend's. */

@@ -602,22 +602,17 @@ st_rom_port_read (gpointer data, guint32 address, guint8 *buf, gsize len, GError
 }
 
 static gboolean
-st_rom_port_write (gpointer data, const StTarget *target, guint32 address, const guint8 *buf,
-                   gsize len, GError **error)
+st_rom_port_program (gpointer data, const StTarget *target, guint first, guint count,
+                     guint32 address, const guint8 *buf, gsize len, GError **error)
 {
-  (void) target;
-  return st_rom_link_write (((StRomPort *) data)->link, address, buf, len, error);
-}
-
-static gboolean
-st_rom_port_erase (gpointer data, const StTarget *target, guint first, guint count, GError **error)
-{
+  StRomLink *link = ((StRomPort *) data)->link;
   guint16 sectors[ST_TARGET_MAX_SECTORS];
-  guint n = MIN (count, (guint) G_N_ELEMENTS (sectors));
+  g_return_val_if_fail (count <= G_N_ELEMENTS (sectors), FALSE);
   (void) target;
-  for (guint i = 0; i < n; i++)
+  for (guint i = 0; i < count; i++)
     sectors[i] = (guint16) (first + i);
-  return st_rom_link_erase (((StRomPort *) data)->link, sectors, n, error);
+  return st_rom_link_erase (link, sectors, count, error) &&
+         st_rom_link_write (link, address, buf, len, error);
 }
 
 static gboolean
@@ -658,8 +653,7 @@ static const StPassiveOps st_rom_ops = {
   .is_open = st_rom_port_is_open,
   .identify = st_rom_port_identify,
   .read = st_rom_port_read,
-  .write = st_rom_port_write,
-  .erase = st_rom_port_erase,
+  .program = st_rom_port_program,
   .go = st_rom_port_go,
   .update_counters = st_rom_port_update_counters,
   .free = st_rom_port_free,

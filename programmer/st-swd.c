@@ -18,8 +18,6 @@ typedef struct {
 
 struct _StSwd {
   StDapProbe *probe;
-  gboolean tar_valid;
-  guint32 tar;
 };
 
 StSwd *
@@ -59,7 +57,6 @@ st_swd_transfer_once (StSwd *self, const StSwdOp *ops, guint n, guint32 *rdata, 
 {
   guint8 req[3 + ST_SWD_MAX_OPS * 5], resp[ST_DAP_PACKET_MAX];
   gsize len = 3, rlen = 0;
-  guint n_reads = 0;
   g_return_val_if_fail (n >= 1 && n <= ST_SWD_MAX_OPS, FALSE);
   req[0] = ST_DAP_TRANSFER;
   req[1] = 0;                 /* DAP index: ignored for SWD */
@@ -72,8 +69,6 @@ st_swd_transfer_once (StSwd *self, const StSwdOp *ops, guint n, guint32 *rdata, 
           st_put32 (req + len, ops[i].value);
           len += 4;
         }
-      else
-        n_reads++;
     }
   if (!st_dap_probe_command (self->probe, req, len, resp, sizeof resp, &rlen, 3, error))
     {
@@ -106,7 +101,6 @@ st_swd_transfer_once (StSwd *self, const StSwdOp *ops, guint n, guint32 *rdata, 
     }
   for (guint i = 0; i < reads; i++)
     rdata[i] = st_get32 (resp + 3 + 4 * i);
-  (void) n_reads;
   return TRUE;
 }
 
@@ -134,7 +128,6 @@ st_swd_clear_sticky (StSwd *self, guint32 *ctrl_stat, GError **error)
   guint32 v = 0;
   guint done = 0;
   guint8 ack = 0;
-  self->tar_valid = FALSE;
   if (!st_swd_transfer_once (self, ops, 2, &v, &done, &ack, error))
     return FALSE;
   if (done != 2)
@@ -155,7 +148,6 @@ st_swd_recover (StSwd *self, guint8 ack, guint *waits, guint *faults, const char
                 GError **error)
 {
   StDapStats *stats = st_dap_probe_get_stats (self->probe);
-  self->tar_valid = FALSE;
   if (ack & ST_DAP_PROTOCOL_ERROR)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_READ,
@@ -225,7 +217,6 @@ st_swd_transfer (StSwd *self, const StSwdOp *ops, guint n, guint32 *rdata, const
       if (!st_swd_transfer_once (self, ops + at, n - at, rdata != NULL ? rdata + reads_at : NULL,
                                  &done, &ack, error))
         {
-          self->tar_valid = FALSE;
           g_prefix_error (error, "%s: ", what);
           return FALSE;
         }
@@ -267,7 +258,6 @@ st_swd_attach (StSwd *self, guint32 *dpidr, GError **error)
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x9e, 0xe7,
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00,
   };
-  self->tar_valid = FALSE;
   if (!st_dap_probe_swj_sequence (self->probe, 8 * sizeof seq, seq, error))
     return FALSE;
   /* DPIDR must be read first after a line reset. */
@@ -319,7 +309,6 @@ st_swd_read32 (StSwd *self, guint32 address, guint32 *value, GError **error)
 {
   StSwdOp ops[2] = { st_op_ap (FALSE, ST_AP_TAR, address), st_op_ap (TRUE, ST_AP_DRW, 0) };
   g_autofree gchar *what = g_strdup_printf ("reading 0x%08x", address);
-  self->tar_valid = FALSE;
   return st_swd_transfer (self, ops, 2, value, what, error);
 }
 
@@ -328,7 +317,6 @@ st_swd_write32 (StSwd *self, guint32 address, guint32 value, GError **error)
 {
   StSwdOp ops[2] = { st_op_ap (FALSE, ST_AP_TAR, address), st_op_ap (FALSE, ST_AP_DRW, value) };
   g_autofree gchar *what = g_strdup_printf ("writing 0x%08x", address);
-  self->tar_valid = FALSE;
   return st_swd_transfer (self, ops, 2, NULL, what, error);
 }
 
@@ -369,7 +357,6 @@ st_swd_read_mem (StSwd *self, guint32 address, guint8 *buf, gsize len, GError **
         return FALSE;
       done += n;
     }
-  self->tar_valid = FALSE;
   for (gsize i = 0; i < len; i++)
     {
       gsize k = i + (address - (guint32) start);
@@ -423,33 +410,36 @@ st_swd_write_mem (StSwd *self, guint32 address, const guint8 *data, gsize len, G
   gsize words = len / 4;
   gsize per_packet = (st_dap_probe_get_packet_size (self->probe) - 5) / 4;
   guint waits = 0, faults = 0;
+  /* TAR as the last block left it, while known: one write fewer per block. */
+  gboolean tar_valid = FALSE;
+  guint32 tar = 0;
   for (gsize done = 0; done < words;)
     {
       guint32 a = (guint32) (address + 4 * done);
       gsize n = MIN (MIN (words - done, per_packet), (gsize) st_swd_words_to_boundary (a));
       g_autofree gchar *what = g_strdup_printf ("writing %" G_GSIZE_FORMAT " words at 0x%08x", n, a);
-      if (!self->tar_valid || self->tar != a)
+      if (!tar_valid || tar != a)
         {
-          StSwdOp tar = st_op_ap (FALSE, ST_AP_TAR, a);
-          if (!st_swd_transfer (self, &tar, 1, NULL, what, error))
+          StSwdOp set_tar = st_op_ap (FALSE, ST_AP_TAR, a);
+          if (!st_swd_transfer (self, &set_tar, 1, NULL, what, error))
             return FALSE;
         }
       guint got = 0;
       guint8 ack = 0;
       if (!st_swd_block_write_once (self, data + 4 * done, (guint) n, &got, &ack, error))
         {
-          self->tar_valid = FALSE;
           g_prefix_error (error, "%s: ", what);
           return FALSE;
         }
       done += got;
-      self->tar = (guint32) (a + 4 * got);
+      tar = (guint32) (a + 4 * got);
       /* Past a 1 KiB boundary TAR may have wrapped: set it again. */
-      self->tar_valid = (self->tar & (ST_SWD_TAR_WRAP - 1)) != 0;
+      tar_valid = (tar & (ST_SWD_TAR_WRAP - 1)) != 0;
       if (got > 0)
         waits = faults = 0;   /* the retry budget is per access */
       if (got == n)
         continue;
+      tar_valid = FALSE;   /* recovery may have written ABORT or reset the DP */
       if (!st_swd_recover (self, ack, &waits, &faults, what, error))
         return FALSE;
     }

@@ -17,7 +17,6 @@ G_BEGIN_DECLS
 #define ST_DP_ABORT 0x0        /* write */
 #define ST_DP_CTRL_STAT 0x4
 #define ST_DP_SELECT 0x8       /* write */
-#define ST_DP_RDBUFF 0xC       /* read */
 /* ABORT bits */
 #define ST_DP_ABORT_STKCMPCLR (1u << 1)
 #define ST_DP_ABORT_STKERRCLR (1u << 2)
