@@ -102,22 +102,3 @@ st_gui_list_add (GtkListBox *list, const char *text, const char *name, guint mar
   return row;
 }
 
-void
-st_gui_card_show (GtkWidget *card, GtkLabel *title, GtkTextView *text, const char *headline,
-                  const char *body, int verdict)
-{
-  GtkStyleContext *style = gtk_widget_get_style_context (card);
-  gtk_style_context_remove_class (style, "st-card-pass");
-  gtk_style_context_remove_class (style, "st-card-fail");
-  if (verdict >= 0)
-    gtk_style_context_add_class (style, verdict ? "st-card-pass" : "st-card-fail");
-  gtk_label_set_text (title, headline);
-  gtk_text_buffer_set_text (gtk_text_view_get_buffer (text), body != NULL ? body : "", -1);
-}
-
-gchar *
-st_gui_report_body (const StReport *report)
-{
-  return report->message != NULL ? g_strdup_printf ("%s\n%s", report->text, report->message)
-                                 : g_strdup (report->text);
-}

@@ -44,10 +44,4 @@ void st_gui_list_clear (GtkListBox *list);
 GtkWidget *st_gui_list_add (GtkListBox *list, const char *text, const char *name, guint margin,
                             const char *key, const char *value);
 
-/* A verdict card: @headline, @body, and its colour (-1 none, 0 fail, 1 pass). */
-void st_gui_card_show (GtkWidget *card, GtkLabel *title, GtkTextView *text, const char *headline,
-                       const char *body, int verdict);
-/* A report's lines, then what failed. */
-gchar *st_gui_report_body (const StReport *report);
-
 G_END_DECLS

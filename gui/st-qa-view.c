@@ -17,7 +17,21 @@ static void
 st_qa_view_show (GtkBox *card, GtkLabel *title, GtkTextView *text, const char *headline,
                  const char *body, int verdict /* -1 none, 0 fail, 1 pass */)
 {
-  st_gui_card_show (GTK_WIDGET (card), title, text, headline, body, verdict);
+  GtkStyleContext *style = gtk_widget_get_style_context (GTK_WIDGET (card));
+  gtk_style_context_remove_class (style, "st-card-pass");
+  gtk_style_context_remove_class (style, "st-card-fail");
+  if (verdict >= 0)
+    gtk_style_context_add_class (style, verdict ? "st-card-pass" : "st-card-fail");
+  gtk_label_set_text (title, headline);
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (text), body != NULL ? body : "", -1);
+}
+
+/* A report's text, with its message under it when it has one. */
+static gchar *
+st_qa_report_body (const StReport *report)
+{
+  return report->message != NULL ? g_strdup_printf ("%s\n%s", report->text, report->message)
+                                 : g_strdup (report->text);
 }
 
 static void
@@ -35,7 +49,7 @@ st_qa_view_on_unit (GObject *source, GAsyncResult *result, gpointer user_data)
                        body, 0);
       return;
     }
-  g_autofree gchar *body = st_gui_report_body (r);
+  g_autofree gchar *body = st_qa_report_body (r);
   st_qa_view_show (self->unit_card, self->unit_title, self->unit_text,
                    r->ok ? "UNIT VERIFIED: chain, proof of possession and record agree"
                          : "UNIT REJECTED: set it aside for QA review",
@@ -70,7 +84,7 @@ st_qa_view_on_manifest (GObject *source, GAsyncResult *result, gpointer user_dat
                        "The manifest could not be checked", error->message, 0);
       return;
     }
-  g_autofree gchar *body = st_gui_report_body (r);
+  g_autofree gchar *body = st_qa_report_body (r);
   st_qa_view_show (self->manifest_card, self->manifest_title, self->manifest_text,
                    r->ok ? "MANIFEST VERIFIED" : "MANIFEST REJECTED: do not ship it", body, r->ok);
 }

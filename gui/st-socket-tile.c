@@ -150,12 +150,6 @@ st_socket_tile_get_port (StSocketTile *self)
   return self->port;
 }
 
-StTileState
-st_socket_tile_get_state (StSocketTile *self)
-{
-  return self->state;
-}
-
 gboolean
 st_socket_tile_get_enabled (StSocketTile *self)
 {

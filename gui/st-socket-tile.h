@@ -14,7 +14,6 @@ typedef enum { ST_TILE_IDLE, ST_TILE_WORKING, ST_TILE_PASS, ST_TILE_FAIL } StTil
 /* Signals: "start", "stop", "retry" (no arguments). */
 StSocketTile *st_socket_tile_new (guint index, const char *port);
 const char *st_socket_tile_get_port (StSocketTile *tile);
-StTileState st_socket_tile_get_state (StSocketTile *tile);
 /* Whether the operator wants this socket running. */
 gboolean st_socket_tile_get_enabled (StSocketTile *tile);
 void st_socket_tile_set_enabled (StSocketTile *tile, gboolean enabled);

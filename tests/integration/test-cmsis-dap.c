@@ -13,6 +13,7 @@
 #include "st-dap-testbed.h"
 #include "st-error.h"
 #include "st-test-run.h"
+#include "st-util.h"
 
 #define AREA 0x0800C000u
 #define AREA_SIZE 16384u
@@ -52,10 +53,14 @@ static void
 capture (StFixture *f, Socket *s)
 {
   guint8 uid[12], uid2[12];
+  if (!st_sim_dap_peek (s->sim, UID_ADDRESS, uid, sizeof uid))
+    return;
+  g_autofree gchar *hex = st_hex_encode (uid, sizeof uid);
+  if (g_hash_table_contains (s->seen, hex))
+    return;   /* captured already: no copy on every poll */
   g_autofree guint8 *area = g_malloc (AREA_SIZE);
   g_autofree guint8 *image = g_malloc (FW_SIZE);
-  if (!st_sim_dap_peek (s->sim, UID_ADDRESS, uid, sizeof uid) ||
-      !st_sim_dap_peek (s->sim, AREA, area, AREA_SIZE) ||
+  if (!st_sim_dap_peek (s->sim, AREA, area, AREA_SIZE) ||
       !st_sim_dap_peek (s->sim, FW_ADDRESS, image, FW_SIZE) ||
       !st_sim_dap_peek (s->sim, UID_ADDRESS, uid2, sizeof uid2) ||
       memcmp (uid, uid2, sizeof uid) != 0)
@@ -64,11 +69,6 @@ capture (StFixture *f, Socket *s)
   g_autoptr(StBlob) blob = st_blob_parse (area, AREA_SIZE, &error);
   if (blob == NULL)
     return;   /* erased, or being written */
-  g_autofree gchar *hex = g_malloc0 (2 * sizeof uid + 1);
-  for (gsize i = 0; i < sizeof uid; i++)
-    g_snprintf (hex + 2 * i, 3, "%02x", uid[i]);
-  if (g_hash_table_contains (s->seen, hex))
-    return;
   g_autofree gchar *area_path = g_strdup_printf ("%s/area-%s.bin", f->tmp, hex);
   g_autofree gchar *uid_path = g_strdup_printf ("%s/uid-%s.bin", f->tmp, hex);
   g_assert_true (g_file_set_contents (area_path, (const gchar *) area, AREA_SIZE, &error));
