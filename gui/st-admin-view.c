@@ -53,7 +53,7 @@ st_admin_view_on_operators (GObject *source, GAsyncResult *result, gpointer user
       StDbOperator *op = g_ptr_array_index (ops, i);
       g_autofree gchar *text = g_strdup_printf ("%s  %s%s", op->name, op->role, op->locked ? "  LOCKED" : "");
       g_autofree gchar *name = g_strdup_printf ("Operator %s", op->name);
-      st_gui_list_add (self->operator_list, text, name, 0, "st-name", op->name);
+      st_gui_list_add (self->operator_list, text, name, 0, "st-name", g_strdup (op->name), g_free);
     }
 }
 

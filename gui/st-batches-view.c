@@ -21,6 +21,7 @@ struct _StBatchesView {
   GVolumeMonitor *volumes;
   GUnixMountMonitor *unix_mounts;
   GCancellable *drives_cancellable; /* the free-space queries of the drive list */
+  guint drives_idle;                /* a list update queued: one per burst of mount signals */
   StGuiContext ctx;            /* station, session, cancellable */
   gint64 select_after_refresh;
 };
@@ -41,8 +42,6 @@ st_batches_view_filter (GtkListBoxRow *row, gpointer data)
 {
   StBatchesView *self = data;
   StDbBatch *b = g_object_get_data (G_OBJECT (row), "st-batch");
-  if (b == NULL)
-    return TRUE;
   const char *state = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->filter_combo));
   if (state != NULL && g_strcmp0 (state, "all") != 0 && g_strcmp0 (state, b->state) != 0)
     return FALSE;
@@ -108,14 +107,13 @@ st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user
                                                 b->id, b->state, b->work_order, b->product, b->n_done,
                                                 b->quantity, b->n_failed);
       g_autofree gchar *name = g_strdup_printf ("Batch %" G_GINT64_FORMAT " %s", b->id, b->work_order);
-      GtkWidget *row = st_gui_list_add (self->batch_list, text, name, 6, NULL, NULL);
-      g_object_set_data_full (G_OBJECT (row), "st-batch", g_ptr_array_steal_index (list, i),
-                              (GDestroyNotify) st_db_batch_free);
+      gboolean kept = b->id == keep;
+      GtkWidget *row = st_gui_list_add (self->batch_list, text, name, 6, "st-batch",
+                                        g_ptr_array_steal_index (list, i), (GDestroyNotify) st_db_batch_free);
       i--;
-      if (((StDbBatch *) g_object_get_data (G_OBJECT (row), "st-batch"))->id == keep)
+      if (kept)
         select = row;
     }
-  gtk_list_box_invalidate_filter (self->batch_list); /* the rows have their batches now */
   if (select != NULL)
     gtk_list_box_select_row (self->batch_list, GTK_LIST_BOX_ROW (select));
   st_batches_view_on_selected (self);
@@ -357,16 +355,34 @@ st_batches_view_update_drives (StBatchesView *self)
     }
 }
 
+static gboolean
+st_batches_view_drives_idle (gpointer data)
+{
+  StBatchesView *self = data;
+  self->drives_idle = 0;
+  st_batches_view_update_drives (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* A drive comes or goes: the volume monitor and the mount monitor both say
+ * so; the list is rebuilt once, when the main loop is idle. */
+static void
+st_batches_view_queue_drives (StBatchesView *self)
+{
+  if (self->drives_idle == 0)
+    self->drives_idle = g_idle_add (st_batches_view_drives_idle, self);
+}
+
 static void
 st_batches_view_on_mounts_changed (GVolumeMonitor *monitor, GMount *mount, StBatchesView *self)
 {
-  st_batches_view_update_drives (self);
+  st_batches_view_queue_drives (self);
 }
 
 static void
 st_batches_view_on_unix_mounts_changed (GUnixMountMonitor *monitor, StBatchesView *self)
 {
-  st_batches_view_update_drives (self);
+  st_batches_view_queue_drives (self);
 }
 
 static void
@@ -424,6 +440,7 @@ st_batches_view_dispose (GObject *object)
   if (self->unix_mounts != NULL)
     g_signal_handlers_disconnect_by_data (self->unix_mounts, self);
   g_clear_object (&self->unix_mounts);
+  g_clear_handle_id (&self->drives_idle, g_source_remove);
   g_cancellable_cancel (self->drives_cancellable);
   g_clear_object (&self->drives_cancellable);
   G_OBJECT_CLASS (st_batches_view_parent_class)->dispose (object);

@@ -86,7 +86,7 @@ st_gui_list_clear (GtkListBox *list)
 
 GtkWidget *
 st_gui_list_add (GtkListBox *list, const char *text, const char *name, guint margin,
-                 const char *key, const char *value)
+                 const char *key, gpointer value, GDestroyNotify destroy)
 {
   GtkWidget *row = gtk_list_box_row_new ();
   GtkWidget *label = gtk_label_new (text);
@@ -95,7 +95,7 @@ st_gui_list_add (GtkListBox *list, const char *text, const char *name, guint mar
   gtk_widget_set_margin_bottom (label, (gint) margin);
   gtk_container_add (GTK_CONTAINER (row), label);
   if (key != NULL)
-    g_object_set_data_full (G_OBJECT (row), key, g_strdup (value), g_free);
+    g_object_set_data_full (G_OBJECT (row), key, value, destroy);
   st_gui_name (row, name);
   gtk_widget_show_all (row);
   gtk_list_box_insert (list, row, -1);

@@ -39,9 +39,10 @@ void st_gui_context_clear (StGuiContext *ctx);
 gboolean st_gui_failed (const GError *error, GtkLabel *status);
 
 /* Lists: empties @list; a row of one left-aligned @text, found by @name,
- * carrying @key = @value (a string, copied). */
+ * carrying @key = @value (taken, freed with @destroy) before it is inserted,
+ * so that a filter sees it. */
 void st_gui_list_clear (GtkListBox *list);
 GtkWidget *st_gui_list_add (GtkListBox *list, const char *text, const char *name, guint margin,
-                            const char *key, const char *value);
+                            const char *key, gpointer value, GDestroyNotify destroy);
 
 G_END_DECLS

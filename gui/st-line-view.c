@@ -337,19 +337,12 @@ st_line_view_start (StLineView *self)
                              self->run_cancel, st_line_view_on_line_done, g_object_ref (self));
 }
 
-/* One socket joins the line (@retry: runs the device in it again). The
- * other sockets are not touched; without a line, one starts. */
+/* @tile's socket joins the running line with @units devices (@retry: runs
+ * the device in it again), or is refused with @problem. */
 static void
-st_line_view_start_socket (StLineView *self, StSocketTile *tile, gboolean retry)
+st_line_view_join (StLineView *self, StSocketTile *tile, gboolean retry, guint units,
+                   const char *problem)
 {
-  st_socket_tile_set_enabled (tile, TRUE);
-  if (!self->running)
-    {
-      st_line_view_start (self);
-      return;
-    }
-  const char *problem = NULL;
-  guint units = st_line_view_units_per_socket (self, &problem);
   if (problem != NULL)
     {
       st_gui_status (self->status_label, problem, TRUE);
@@ -364,19 +357,43 @@ st_line_view_start_socket (StLineView *self, StSocketTile *tile, gboolean retry)
   st_socket_tile_set_waiting (tile, TRUE);
 }
 
+/* One socket joins the line (@retry: runs the device in it again). The
+ * other sockets are not touched; without a line, one starts. */
+static void
+st_line_view_start_socket (StLineView *self, StSocketTile *tile, gboolean retry)
+{
+  st_socket_tile_set_enabled (tile, TRUE);
+  if (!self->running)
+    {
+      st_line_view_start (self);
+      return;
+    }
+  const char *problem = NULL;
+  guint units = st_line_view_units_per_socket (self, &problem);
+  st_line_view_join (self, tile, retry, units, problem);
+}
+
 static void
 st_line_view_on_start_all (StLineView *self)
 {
+  g_autoptr(GPtrArray) joining = g_ptr_array_new ();
   for (guint i = 0; i < self->tile_list->len; i++)
     {
       StSocketTile *t = g_ptr_array_index (self->tile_list, i);
       if (self->running && !st_socket_tile_get_enabled (t))
-        st_line_view_start_socket (self, t, FALSE);
-      else
-        st_socket_tile_set_enabled (t, TRUE);
+        g_ptr_array_add (joining, t);
+      st_socket_tile_set_enabled (t, TRUE);
     }
   if (!self->running)
-    st_line_view_start (self);
+    {
+      st_line_view_start (self);
+      return;
+    }
+  /* Every socket enabled first: they all join with the same share. */
+  const char *problem = NULL;
+  guint units = st_line_view_units_per_socket (self, &problem);
+  for (guint i = 0; i < joining->len; i++)
+    st_line_view_join (self, g_ptr_array_index (joining, i), FALSE, units, problem);
 }
 
 static void

@@ -154,7 +154,7 @@ st_login_view_on_operators (GObject *source, GAsyncResult *result, gpointer user
     {
       StDbOperator *op = g_ptr_array_index (ops, i);
       g_autofree gchar *text = g_strdup_printf ("%s  (%s%s)", op->name, op->role, op->locked ? ", locked" : "");
-      st_gui_list_add (self->operator_list, text, op->name, 12, "st-name", op->name);
+      st_gui_list_add (self->operator_list, text, op->name, 12, "st-name", g_strdup (op->name), g_free);
     }
 }
 
