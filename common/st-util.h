@@ -7,6 +7,35 @@ G_BEGIN_DECLS
 
 /* Lower-case hex of @len bytes. */
 gchar *st_hex_encode (const guint8 *data, gsize len);
+
+/* Little-endian integers in byte buffers (wire formats, flash images). */
+static inline guint16
+st_get_le16 (const guint8 *p)
+{
+  return (guint16) (p[0] | (p[1] << 8));
+}
+
+static inline guint32
+st_get_le32 (const guint8 *p)
+{
+  return (guint32) p[0] | (guint32) p[1] << 8 | (guint32) p[2] << 16 | (guint32) p[3] << 24;
+}
+
+static inline void
+st_put_le16 (guint8 *p, guint16 v)
+{
+  p[0] = (guint8) v;
+  p[1] = (guint8) (v >> 8);
+}
+
+static inline void
+st_put_le32 (guint8 *p, guint32 v)
+{
+  p[0] = (guint8) v;
+  p[1] = (guint8) (v >> 8);
+  p[2] = (guint8) (v >> 16);
+  p[3] = (guint8) (v >> 24);
+}
 /* Parses hex (upper or lower case, even length); NULL and an error otherwise. */
 GBytes *st_hex_decode (const char *hex, GError **error);
 /* Zeroes @len bytes in a way the compiler may not drop. */

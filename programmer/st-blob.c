@@ -96,34 +96,6 @@ st_blob_dup_chain (const StBlob *blob)
   return g_byte_array_free_to_bytes (g_steal_pointer (&out));
 }
 
-static void
-st_put_le16 (guint8 *p, guint16 v)
-{
-  p[0] = (guint8) v;
-  p[1] = (guint8) (v >> 8);
-}
-
-static void
-st_put_le32 (guint8 *p, guint32 v)
-{
-  p[0] = (guint8) v;
-  p[1] = (guint8) (v >> 8);
-  p[2] = (guint8) (v >> 16);
-  p[3] = (guint8) (v >> 24);
-}
-
-static guint16
-st_get_le16 (const guint8 *p)
-{
-  return (guint16) (p[0] | (p[1] << 8));
-}
-
-static guint32
-st_get_le32 (const guint8 *p)
-{
-  return (guint32) p[0] | ((guint32) p[1] << 8) | ((guint32) p[2] << 16) | ((guint32) p[3] << 24);
-}
-
 static gboolean
 st_blob_append_entry (GByteArray *out, guint8 type, const guint8 *value, gsize len,
                       const char *what, GError **error)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "st-error.h"
+#include "st-util.h"
 
 #define ST_SWD_WAIT_RETRIES 32        /* after the probe's own WAIT retries */
 #define ST_SWD_FAULT_RETRIES 1
@@ -34,21 +35,6 @@ st_swd_free (StSwd *self)
   g_free (self);
 }
 
-static void
-st_put32 (guint8 *p, guint32 v)
-{
-  p[0] = (guint8) v;
-  p[1] = (guint8) (v >> 8);
-  p[2] = (guint8) (v >> 16);
-  p[3] = (guint8) (v >> 24);
-}
-
-static guint32
-st_get32 (const guint8 *p)
-{
-  return (guint32) p[0] | (guint32) p[1] << 8 | (guint32) p[2] << 16 | (guint32) p[3] << 24;
-}
-
 /* One DAP_Transfer packet: @n requests; the values of the reads among the
  * completed ones go to @rdata in order. @done and @ack as the probe said. */
 static gboolean
@@ -66,7 +52,7 @@ st_swd_transfer_once (StSwd *self, const StSwdOp *ops, guint n, guint32 *rdata, 
       req[len++] = ops[i].req;
       if ((ops[i].req & ST_DAP_RNW) == 0)
         {
-          st_put32 (req + len, ops[i].value);
+          st_put_le32 (req + len, ops[i].value);
           len += 4;
         }
     }
@@ -100,7 +86,7 @@ st_swd_transfer_once (StSwd *self, const StSwdOp *ops, guint n, guint32 *rdata, 
       return FALSE;
     }
   for (guint i = 0; i < reads; i++)
-    rdata[i] = st_get32 (resp + 3 + 4 * i);
+    rdata[i] = st_get_le32 (resp + 3 + 4 * i);
   return TRUE;
 }
 

@@ -6,6 +6,7 @@
 #include "st-error.h"
 #include "st-simmcu.h"
 #include "st-stm32-target.h"
+#include "st-util.h"
 
 /* ---- CMSIS-DAP ---- */
 #define DAP_INFO 0x00
@@ -196,18 +197,6 @@ static gboolean
 st_dap_has (StSimDap *self, guint32 fault)
 {
   return self->faulty && (self->config.faults & fault) != 0;
-}
-
-static guint32
-st_dap_get32 (const guint8 *p)
-{
-  return (guint32) p[0] | (guint32) p[1] << 8 | (guint32) p[2] << 16 | (guint32) p[3] << 24;
-}
-
-static void
-st_dap_put32 (guint8 *p, guint32 v)
-{
-  p[0] = (guint8) v; p[1] = (guint8) (v >> 8); p[2] = (guint8) (v >> 16); p[3] = (guint8) (v >> 24);
 }
 
 /* ---- the target's reset and the socket ---- */
@@ -513,7 +502,7 @@ st_dap_bus_read (StSimDap *self, guint32 addr, guint32 *value)
   guint8 b[4];
   if (st_sim_mcu_read (self->mcu, w, b, 4))
     {
-      *value = st_dap_get32 (b);
+      *value = st_get_le32 (b);
       if (st_dap_has (self, ST_SIM_DAP_FAULT_READBACK) && self->flip_sector >= 0 &&
           w == self->flip_address)
         *value ^= 1;
@@ -570,7 +559,7 @@ st_dap_bus_write (StSimDap *self, guint32 addr, guint32 v, guint size)
   const StTarget *t = self->t;
   guint8 b[4];
   guint lane = addr & 3u;
-  st_dap_put32 (b, v);
+  st_put_le32 (b, v);
   guint32 a = st_dap_unalias (t, addr);
   switch (st_sim_mcu_region (self->mcu, a, size))
     {
@@ -961,7 +950,7 @@ st_dap_take32 (const StDapPacket *p, gsize *i, guint32 *word)
 {
   if (*i + 4 > p->len)
     return FALSE;
-  *word = st_dap_get32 (p->req + *i);
+  *word = st_get_le32 (p->req + *i);
   *i += 4;
   return TRUE;
 }
@@ -985,7 +974,7 @@ st_dap_transfer_word (StSimDap *self, StDapPacket *p, guint8 rq, guint32 word, g
     return FALSE;
   if (rnw)
     {
-      st_dap_put32 (p->resp + *o, word);
+      st_put_le32 (p->resp + *o, word);
       *o += 4;
     }
   return TRUE;
@@ -1150,7 +1139,7 @@ st_dap_command (StSimDap *self, StDapPacket *p)
       {
         if (p->len < 6 || !self->connected)
           return st_dap_status (p, DAP_ERROR);
-        guint32 v = st_dap_get32 (r + 2);
+        guint32 v = st_get_le32 (r + 2);
         st_dap_swd (self, 0x00, &v);   /* DP write, A 0x0: ABORT */
         return st_dap_status (p, DAP_OK);
       }
@@ -1184,7 +1173,7 @@ st_dap_command (StSimDap *self, StDapPacket *p)
         return st_dap_status (p, in);
       }
     case DAP_SWJ_CLOCK:
-      if (p->len < 5 || st_dap_get32 (r + 1) == 0)
+      if (p->len < 5 || st_get_le32 (r + 1) == 0)
         return st_dap_status (p, DAP_ERROR);
       return st_dap_status (p, DAP_OK);
     case DAP_SWJ_SEQUENCE:

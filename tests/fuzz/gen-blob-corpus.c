@@ -11,6 +11,7 @@
 #include "st-blob.h"
 #include "st-frame.h"
 #include "st-util.h"
+#include "st-fuzz.h"
 
 static GBytes *
 st_gen_cert (EVP_PKEY *key, const char *cn)
@@ -51,14 +52,6 @@ st_gen_write (const char *dir, const char *name, const guint8 *data, gsize len)
   g_autoptr(GError) error = NULL;
   if (!g_file_set_contents (path, (const char *) data, (gssize) len, &error))
     g_printerr ("%s\n", error->message);
-}
-
-static void
-st_gen_fix_crc (guint8 *d, gsize total)
-{
-  guint32 crc = st_crc32 (0, d, total - 4);
-  for (guint i = 0; i < 4; i++)
-    d[total - 4 + i] = (guint8) (crc >> (8 * i));
 }
 
 int
@@ -143,7 +136,7 @@ main (int argc, char **argv)
             x[edits[i].off] = edits[i].value;
             gsize total = st_blob_peek_length (x, len);
             if (total != 0 && total <= len)
-              st_gen_fix_crc (x, total);
+              st_fuzz_fix_blob_crc (x, total);
             g_autofree gchar *n = g_strdup_printf ("edit-%s", edits[i].name);
             st_gen_write (dir, n, x, len);
           }

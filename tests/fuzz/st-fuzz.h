@@ -3,7 +3,10 @@
 
 #include <glib.h>
 
-static void
+#include "st-frame.h"
+#include "st-util.h"
+
+static inline void
 st_fuzz_quiet (const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
 {
 }
@@ -19,4 +22,12 @@ st_fuzz_silence_logs (void)
       g_log_set_default_handler (st_fuzz_quiet, NULL);
       once = TRUE;
     }
+}
+
+/* Sets the CRC-32 in the last 4 bytes of the @total-byte blob at @d (a
+ * credential blob's trailer, st-blob.h) to match what precedes it. */
+static inline void
+st_fuzz_fix_blob_crc (guint8 *d, gsize total)
+{
+  st_put_le32 (d + total - 4, st_crc32 (0, d, total - 4));
 }
