@@ -16,7 +16,20 @@
 gboolean
 st_pop_verify (X509 *cert, const guint8 challenge[32], GBytes *signature, GError **error)
 {
-  g_return_val_if_fail (cert != NULL && challenge != NULL && signature != NULL, FALSE);
+  g_return_val_if_fail (cert != NULL, FALSE);
+  g_autoptr(EVP_PKEY) key = st_x509_get_pubkey (cert);
+  if (key == NULL)
+    {
+      st_error_clear_openssl ();
+      return pop_fail (error, "the certificate's public key cannot be read");
+    }
+  return st_pop_verify_key (key, challenge, signature, error);
+}
+
+gboolean
+st_pop_verify_key (EVP_PKEY *key, const guint8 challenge[32], GBytes *signature, GError **error)
+{
+  g_return_val_if_fail (key != NULL && challenge != NULL && signature != NULL, FALSE);
 
   gsize sig_len = 0;
   const guint8 *sig = g_bytes_get_data (signature, &sig_len);
@@ -26,12 +39,6 @@ st_pop_verify (X509 *cert, const guint8 challenge[32], GBytes *signature, GError
     return pop_fail (error, "signature of %" G_GSIZE_FORMAT " bytes; at most %d", sig_len,
                      ST_POP_SIGNATURE_MAX);
 
-  g_autoptr(EVP_PKEY) key = st_x509_get_pubkey (cert);
-  if (key == NULL)
-    {
-      st_error_clear_openssl ();
-      return pop_fail (error, "the certificate's public key cannot be read");
-    }
   const EVP_MD *md = NULL;
   switch (st_pubkey_get_alg (key))
     {

@@ -20,5 +20,9 @@ G_BEGIN_DECLS
  * holds the key of its certificate (...)". */
 gboolean st_pop_verify (X509 *cert, const guint8 challenge[32], GBytes *signature,
                         GError **error);
+/* The same with the certificate's public key at hand (the one it was
+ * issued for), instead of reading it from the certificate again. */
+gboolean st_pop_verify_key (EVP_PKEY *key, const guint8 challenge[32], GBytes *signature,
+                            GError **error);
 
 G_END_DECLS

@@ -267,10 +267,11 @@ st_bytes_equal0 (GBytes *a, GBytes *b)
 }
 
 /* Asks the device to sign a fresh challenge and checks the signature with
- * @cert's key. FALSE with the reason when it does not prove possession;
- * @error (not @dev_error) only when the station itself failed. */
+ * @cert's key (@key when the caller holds it, else read from @cert). FALSE
+ * with the reason when it does not prove possession; @error (not
+ * @dev_error) only when the station itself failed. */
 static gboolean
-st_unit_prove (StUnit *u, X509 *cert, GBytes **sig_out, gboolean *proved,
+st_unit_prove (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes **sig_out, gboolean *proved,
                GError **dev_error, GError **error)
 {
   guint8 challenge[32];
@@ -282,7 +283,8 @@ st_unit_prove (StUnit *u, X509 *cert, GBytes **sig_out, gboolean *proved,
     }
   g_autoptr(GBytes) sig = st_backend_sign (u->backend, challenge, dev_error);
   if (sig != NULL)
-    *proved = st_pop_verify (cert, challenge, sig, dev_error);
+    *proved = key != NULL ? st_pop_verify_key (key, challenge, sig, dev_error)
+                          : st_pop_verify (cert, challenge, sig, dev_error);
   if (sig_out != NULL)
     *sig_out = g_steal_pointer (&sig);
   return TRUE;
@@ -301,9 +303,10 @@ st_unit_record_done (StUnit *u, GError **error)
 
 /* The tail of the pipeline, shared by new and resumed units: from the
  * certificate on record to DONE. @write_cert is FALSE when the device already
- * holds the certificate in slot 1. */
+ * holds the certificate in slot 1. @key: the certificate's public key when
+ * the caller has it (a new unit), else NULL. */
 static gboolean
-st_unit_deliver (StUnit *u, X509 *cert, GBytes *cert_der, gboolean write_cert,
+st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolean write_cert,
                  GError **error)
 {
   StLine *line = u->line;
@@ -331,7 +334,7 @@ st_unit_deliver (StUnit *u, X509 *cert, GBytes *cert_der, gboolean write_cert,
   st_unit_step (u, "proof-of-possession");
   g_autoptr(GBytes) sig = NULL;
   gboolean proved = FALSE;
-  if (!st_unit_prove (u, cert, &sig, &proved, &dev_error, error))
+  if (!st_unit_prove (u, cert, key, &sig, &proved, &dev_error, error))
     return FALSE;
   gboolean passive = sig == NULL && line->profile->key_mode == ST_KEY_MODE_STATION_KEY &&
                      g_error_matches (dev_error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
@@ -646,7 +649,7 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
        * If the device still holds the key the certificate was made for,
        * deliver that certificate. */
       gboolean proved = FALSE;
-      if (!st_unit_prove (u, cert, NULL, &proved, &dev_error, error))
+      if (!st_unit_prove (u, cert, NULL, NULL, &proved, &dev_error, error))
         return FALSE;
       if (!proved)
         {
@@ -670,7 +673,7 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
     {
       /* Committed before the interruption: confirm and record DONE. */
       gboolean proved = FALSE;
-      if (!st_unit_prove (u, cert, NULL, &proved, &dev_error, error))
+      if (!st_unit_prove (u, cert, NULL, NULL, &proved, &dev_error, error))
         return FALSE;
       if (!proved)
         return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
@@ -684,7 +687,7 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
   /* The device holds the key, and maybe the certificate, uncommitted:
    * finish the pipeline. */
   u->device_touched = TRUE;
-  if (!st_unit_deliver (u, cert, pending->cert_der, !holds_cert, error))
+  if (!st_unit_deliver (u, cert, NULL, pending->cert_der, !holds_cert, error))
     return FALSE;
   if (u->result->outcome == ST_UNIT_PASSED)
     {
@@ -952,7 +955,7 @@ st_unit_run_steps (StUnit *u, GError **error)
     return FALSE;
   if (cert == NULL)
     return TRUE; /* failed or refused, and recorded */
-  return st_unit_deliver (u, cert, cert_der, TRUE, error);
+  return st_unit_deliver (u, cert, pubkey, cert_der, TRUE, error);
 }
 
 StUnitResult *
