@@ -105,33 +105,40 @@ st_sim_has (StSimSocket *s, StSimFault fault)
   return (s->dev_faults & fault) != 0;
 }
 
+static const StSimFaultInfo st_sim_faults[] = {
+  { "noise", ST_SIM_FAULT_NOISE, "garbage between responses, occasional bit flips" },
+  { "drop", ST_SIM_FAULT_DROP, "some responses dropped (a retry is answered)" },
+  { "bad-csr-sig", ST_SIM_FAULT_BAD_CSR_SIG, "CSR with a broken signature" },
+  { "csr-trailing", ST_SIM_FAULT_CSR_TRAILING, "extra bytes after the CSR" },
+  { "wrong-curve", ST_SIM_FAULT_WRONG_CURVE, "key on another curve than asked" },
+  { "csr-greedy", ST_SIM_FAULT_CSR_GREEDY, "CSR asking for CA:TRUE, extra SANs, its own subject" },
+  { "pop-other-key", ST_SIM_FAULT_POP_OTHER_KEY, "proof of possession signed with another key" },
+  { "readback-differs", ST_SIM_FAULT_READBACK_DIFFERS, "READ returns one flipped byte" },
+  { "commit-storage", ST_SIM_FAULT_COMMIT_STORAGE, "COMMIT answers STORAGE" },
+  { "locked", ST_SIM_FAULT_LOCKED, "the device starts locked, with a certificate" },
+  { "garbage", ST_SIM_FAULT_GARBAGE, "answers with endless garbage, no frame delimiters" },
+  { "unplug-write", ST_SIM_FAULT_UNPLUG_WRITE, "pulled out in the middle of the certificate WRITE" },
+  { "silent-after-commit", ST_SIM_FAULT_SILENT_AFTER_COMMIT,
+    "stores its credentials at COMMIT, sends no answer and leaves the socket; "
+    "--state FILE --present N puts it back" },
+  { "silent-at-confirm", ST_SIM_FAULT_SILENT_AT_CONFIRM,
+    "stores and answers COMMIT, then is pulled before the confirming HELLO; "
+    "--state FILE --present N puts it back" },
+  { NULL, 0, NULL },
+};
+
+const StSimFaultInfo *
+st_sim_fault_list (void)
+{
+  return st_sim_faults;
+}
+
 guint32
 st_sim_fault_from_string (const char *name)
 {
-  static const struct {
-    const char *name;
-    StSimFault fault;
-  } names[] = {
-    { "noise", ST_SIM_FAULT_NOISE },
-    { "drop", ST_SIM_FAULT_DROP },
-    { "bad-csr-sig", ST_SIM_FAULT_BAD_CSR_SIG },
-    { "csr-trailing", ST_SIM_FAULT_CSR_TRAILING },
-    { "wrong-curve", ST_SIM_FAULT_WRONG_CURVE },
-    { "csr-greedy", ST_SIM_FAULT_CSR_GREEDY },
-    { "pop-other-key", ST_SIM_FAULT_POP_OTHER_KEY },
-    { "readback-differs", ST_SIM_FAULT_READBACK_DIFFERS },
-    { "commit-storage", ST_SIM_FAULT_COMMIT_STORAGE },
-    { "locked", ST_SIM_FAULT_LOCKED },
-    { "garbage", ST_SIM_FAULT_GARBAGE },
-    { "unplug-write", ST_SIM_FAULT_UNPLUG_WRITE },
-    { "silent-after-commit", ST_SIM_FAULT_SILENT_AFTER_COMMIT },
-    { "silent-at-confirm", ST_SIM_FAULT_SILENT_AT_CONFIRM },
-  };
-  if (name == NULL)
-    return 0;
-  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
-    if (g_strcmp0 (name, names[i].name) == 0)
-      return names[i].fault;
+  for (const StSimFaultInfo *f = st_sim_faults; name != NULL && f->name != NULL; f++)
+    if (strcmp (name, f->name) == 0)
+      return f->fault;
   return 0;
 }
 

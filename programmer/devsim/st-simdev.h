@@ -72,8 +72,15 @@ void st_sim_socket_receive (StSimSocket *socket, const guint8 *data, gsize len, 
 guint st_sim_socket_get_n_presented (StSimSocket *socket);
 gboolean st_sim_socket_get_device (StSimSocket *socket, guint index, gchar **uid_hex,
                                    guint *n_keygen_executed, guint *n_keys_made, guint8 *state);
-/* Parses a fault name as station-devsim spells it ("noise", "drop",
- * "bad-csr-sig", ...); 0 when unknown. */
+/* The faults by the names station-devsim takes, with one line of help
+ * each; the list ends with a NULL name. */
+typedef struct {
+  const char *name;
+  guint32 fault;
+  const char *help;
+} StSimFaultInfo;
+const StSimFaultInfo *st_sim_fault_list (void);
+/* Parses a fault name ("noise", "drop", "bad-csr-sig", ...); 0 when unknown. */
 guint32 st_sim_fault_from_string (const char *name);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StSimSocket, st_sim_socket_free)

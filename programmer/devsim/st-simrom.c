@@ -76,18 +76,23 @@ st_rom_record_free (StRomRecord *r)
   g_free (r);
 }
 
+static const char *const st_sim_rom_fault_names[] = { "drop", "readback-differs", "rdp", "write-fail", NULL };
+static const guint32 st_sim_rom_fault_bits[] = {
+  ST_SIM_ROM_FAULT_DROP, ST_SIM_ROM_FAULT_READBACK, ST_SIM_ROM_FAULT_RDP, ST_SIM_ROM_FAULT_WRITE_FAIL,
+};
+
+const char *const *
+st_sim_rom_fault_list (void)
+{
+  return st_sim_rom_fault_names;
+}
+
 guint32
 st_sim_rom_fault_from_string (const char *name)
 {
-  static const struct { const char *name; guint32 bit; } names[] = {
-    { "drop", ST_SIM_ROM_FAULT_DROP },
-    { "readback-differs", ST_SIM_ROM_FAULT_READBACK },
-    { "rdp", ST_SIM_ROM_FAULT_RDP },
-    { "write-fail", ST_SIM_ROM_FAULT_WRITE_FAIL },
-  };
-  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
-    if (g_strcmp0 (name, names[i].name) == 0)
-      return names[i].bit;
+  for (gsize i = 0; name != NULL && i < G_N_ELEMENTS (st_sim_rom_fault_bits); i++)
+    if (strcmp (name, st_sim_rom_fault_names[i]) == 0)
+      return st_sim_rom_fault_bits[i];
   return 0;
 }
 

@@ -74,6 +74,8 @@ gboolean st_sim_rom_save (StSimRom *rom, GError **error);
 guint st_sim_rom_get_n_presented (StSimRom *rom);
 /* "drop", "readback-differs", "rdp", "write-fail"; 0 when unknown. */
 guint32 st_sim_rom_fault_from_string (const char *name);
+/* Those names, NULL-terminated. */
+const char *const *st_sim_rom_fault_list (void);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StSimRom, st_sim_rom_free)
 

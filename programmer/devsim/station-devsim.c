@@ -120,6 +120,20 @@ st_devsim_write (int fd, const guint8 *data, gsize len, int wait_ms)
     }
 }
 
+/* "a, b, c": the fault names of a mode, for messages. */
+static gchar *
+st_devsim_known_faults (gboolean rom_mode)
+{
+  g_autoptr(GString) known = g_string_new (NULL);
+  if (rom_mode)
+    for (const char *const *n = st_sim_rom_fault_list (); *n != NULL; n++)
+      g_string_append_printf (known, "%s%s", known->len > 0 ? ", " : "", *n);
+  else
+    for (const StSimFaultInfo *f = st_sim_fault_list (); f->name != NULL; f++)
+      g_string_append_printf (known, "%s%s", known->len > 0 ? ", " : "", f->name);
+  return g_string_free (g_steal_pointer (&known), FALSE);
+}
+
 static gboolean
 st_devsim_parse_faults (gchar **names, guint32 *faults, GError **error)
 {
@@ -129,10 +143,9 @@ st_devsim_parse_faults (gchar **names, guint32 *faults, GError **error)
       guint32 f = st_sim_fault_from_string (names[i]);
       if (f == 0)
         {
+          g_autofree gchar *known = st_devsim_known_faults (FALSE);
           g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                       "unknown fault '%s' (known: noise, drop, bad-csr-sig, csr-trailing, wrong-curve, "
-                       "csr-greedy, pop-other-key, readback-differs, commit-storage, locked, garbage, "
-                       "unplug-write, silent-after-commit, silent-at-confirm)", names[i]);
+                       "unknown fault '%s' (known: %s)", names[i], known);
           return FALSE;
         }
       *faults |= f;
@@ -180,25 +193,12 @@ main (int argc, char **argv)
   guint8 buf[4096];
 
   g_option_context_add_main_entries (ctx, entries, NULL);
-  g_option_context_set_description (ctx,
-    "Faults (--fault NAME, agent mode):\n"
-    "  noise               garbage between responses, occasional bit flips\n"
-    "  drop                some responses dropped (a retry is answered)\n"
-    "  bad-csr-sig         CSR with a broken signature\n"
-    "  csr-trailing        extra bytes after the CSR\n"
-    "  wrong-curve         key on another curve than asked\n"
-    "  csr-greedy          CSR asking for CA:TRUE, extra SANs, its own subject\n"
-    "  pop-other-key       proof of possession signed with another key\n"
-    "  readback-differs    READ returns one flipped byte\n"
-    "  commit-storage      COMMIT answers STORAGE\n"
-    "  locked              the device starts locked, with a certificate\n"
-    "  garbage             answers with endless garbage, no frame delimiters\n"
-    "  unplug-write        pulled out in the middle of the certificate WRITE\n"
-    "  silent-after-commit stores its credentials at COMMIT, sends no answer and\n"
-    "                      leaves the socket; --state FILE --present N puts it back\n"
-    "  silent-at-confirm   stores and answers COMMIT, then is pulled before the\n"
-    "                      confirming HELLO; --state FILE --present N puts it back\n"
-    "Faults in stm32-rom mode: drop, readback-differs, rdp, write-fail.\n");
+  g_autoptr(GString) help = g_string_new ("Faults (--fault NAME, agent mode):\n");
+  for (const StSimFaultInfo *f = st_sim_fault_list (); f->name != NULL; f++)
+    g_string_append_printf (help, "  %-19s %s\n", f->name, f->help);
+  g_autofree gchar *rom_faults = st_devsim_known_faults (TRUE);
+  g_string_append_printf (help, "Faults in stm32-rom mode: %s.\n", rom_faults);
+  g_option_context_set_description (ctx, help->str);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     {
       g_printerr ("station-devsim: %s\n", error->message);
@@ -224,8 +224,8 @@ main (int argc, char **argv)
       guint32 f = st_sim_rom_fault_from_string (fault_names[i]);
       if (f == 0)
         {
-          g_printerr ("station-devsim: unknown stm32-rom fault '%s' (known: drop, readback-differs, "
-                      "rdp, write-fail)\n", fault_names[i]);
+          g_autofree gchar *known = st_devsim_known_faults (TRUE);
+          g_printerr ("station-devsim: unknown stm32-rom fault '%s' (known: %s)\n", fault_names[i], known);
           return 2;
         }
       rom_config.faults |= f;
