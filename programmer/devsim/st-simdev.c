@@ -29,10 +29,11 @@ typedef struct {
   gboolean locked;            /* committed lock flag */
   GBytes *cert;               /* committed slot 1, NULL when empty */
   GBytes *chain;              /* committed slot 2, NULL when empty */
-  GBytes *key;                /* committed key, PKCS#8 DER (a simulator keeps it
-                               * in its state file so that a restart can sign) */
-  EVP_PKEY *key_obj;          /* the committed key until it is saved: @key is
-                               * made from it only when the state file is written */
+  EVP_PKEY *key_obj;          /* the committed key (NULL: none, or not decoded
+                               * from @key yet) */
+  GBytes *key;                /* its PKCS#8 DER, as the state file keeps it (so
+                               * that a restart can sign): read from the file,
+                               * or made from @key_obj when the file is written */
   guint n_keygen;             /* KEYGEN requests executed */
   guint n_keys_made;          /* key pairs made by KEYGEN */
   guint n_commits;            /* successful COMMITs */
@@ -431,7 +432,7 @@ st_sim_hook_output (void *user_data, const uint8_t *data, size_t len)
        * socket is empty. What it committed stays committed. */
       s->unplug_armed = FALSE;
       s->cur->state = s->cur->locked ? ST_AGENT_STATE_LOCKED
-                      : s->cur->key != NULL || s->cur->key_obj != NULL ? ST_AGENT_STATE_PROVISIONED
+                      : s->cur->key_obj != NULL ? ST_AGENT_STATE_PROVISIONED
                                                                      : ST_AGENT_STATE_BLANK;
       st_sim_start_empty (s);
       return;
@@ -749,19 +750,19 @@ st_sim_activate (StSimSocket *s, guint index, GError **error)
   s->cur = r;
   s->dev_faults = (s->fault_unit == 0 || s->fault_unit == index + 1) ? s->faults : 0;
   s->rand = g_rand_new_with_seed_array (rand_seed, G_N_ELEMENTS (rand_seed));
-  if (r->key_obj != NULL && EVP_PKEY_up_ref (r->key_obj) == 1)
-    s->committed_key = r->key_obj;
-  else if (r->key != NULL)
+  if (r->key_obj == NULL && r->key != NULL)
     {
       gsize n = 0;
       const guint8 *d = g_bytes_get_data (r->key, &n);
-      s->committed_key = st_sim_key_from_pkcs8 (d, n);
-      if (s->committed_key == NULL)
+      r->key_obj = st_sim_key_from_pkcs8 (d, n);
+      if (r->key_obj == NULL)
         {
           st_error_set_openssl (error, ST_ERROR_INVALID_DATA, "committed key of a simulated device");
           return FALSE;
         }
     }
+  if (r->key_obj != NULL && EVP_PKEY_up_ref (r->key_obj) == 1)
+    s->committed_key = r->key_obj;
   memset (&info, 0, sizeof info);
   memcpy (info.uid, r->uid, r->uid_len);
   info.uid_len = (uint8_t) r->uid_len;
@@ -805,8 +806,8 @@ st_sim_present_next (StSimSocket *s)
     {
       g_autoptr(EVP_PKEY) key = st_sim_make_key ("EC", "P-256");
       r->cert = key != NULL ? st_sim_make_self_signed (key, r->uid_hex, s->seed ^ index) : NULL;
-      r->key = key != NULL ? st_sim_key_to_pkcs8 (key) : NULL;
-      if (r->cert == NULL || r->key == NULL)
+      r->key_obj = g_steal_pointer (&key);
+      if (r->cert == NULL || r->key_obj == NULL)
         {
           st_error_clear_openssl ();
           g_warning ("simulated device %s: could not make its locked credentials", r->uid_hex);
