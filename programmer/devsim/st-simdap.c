@@ -888,6 +888,23 @@ typedef struct {
   gsize max;
 } StDapPacket;
 
+/* DAP_SWJ_Sequence: its bit count (0 means 256), FALSE when the packet is
+ * shorter than the bits it announces; then bit @b, LSB first. */
+static gboolean
+st_dap_swj_bits (const StDapPacket *p, guint *bits)
+{
+  if (p->len < 2)
+    return FALSE;
+  *bits = p->req[1] == 0 ? 256 : p->req[1];
+  return p->len >= 2 + (gsize) (*bits + 7) / 8;
+}
+
+static guint
+st_dap_swj_value (const StDapPacket *p, guint b)
+{
+  return (p->req[2 + b / 8] >> (b % 8)) & 1u;
+}
+
 static gsize
 st_dap_status (StDapPacket *p, guint8 status)
 {
@@ -1178,14 +1195,12 @@ st_dap_command (StSimDap *self, StDapPacket *p)
       return st_dap_status (p, DAP_OK);
     case DAP_SWJ_SEQUENCE:
       {
-        if (p->len < 2)
-          return st_dap_status (p, DAP_ERROR);
-        guint bits = r[1] == 0 ? 256 : r[1];
-        if (p->len < 2 + (gsize) (bits + 7) / 8)
+        guint bits = 0;
+        if (!st_dap_swj_bits (p, &bits))
           return st_dap_status (p, DAP_ERROR);
         if (self->connected && self->present)
           for (guint b = 0; b < bits; b++)
-            st_dap_swj_bit (self, (r[2 + b / 8] >> (b % 8)) & 1u);
+            st_dap_swj_bit (self, st_dap_swj_value (p, b));
         return st_dap_status (p, DAP_OK);
       }
     default:
@@ -1207,15 +1222,13 @@ st_dap_starts_session (StSimDap *self, const StDapPacket *p)
     return FALSE;
   if (p->req[0] == DAP_CONNECT)
     return TRUE;
-  if (p->req[0] != DAP_SWJ_SEQUENCE || p->len < 2 || !self->connected)
-    return FALSE;
-  guint bits = p->req[1] == 0 ? 256 : p->req[1];
-  if (p->len < 2 + (gsize) (bits + 7) / 8)
+  guint bits = 0;
+  if (p->req[0] != DAP_SWJ_SEQUENCE || !self->connected || !st_dap_swj_bits (p, &bits))
     return FALSE;   /* refused: not clocked out */
   guint ones = self->ones;
   for (guint b = 0; b < bits; b++)
     {
-      if (!((p->req[2 + b / 8] >> (b % 8)) & 1u))
+      if (!st_dap_swj_value (p, b))
         ones = 0;
       else if (++ones == 50)
         return TRUE;   /* as st_dap_swj_bit counts a line reset */
