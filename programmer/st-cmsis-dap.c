@@ -9,9 +9,7 @@
 
 typedef struct {
   gchar *serial;
-  gchar *port;
-  guint timeout_ms;
-  GCancellable *cancellable;
+  gchar *port;               /* for messages */
   StDapProbe *probe;
   StSwd *swd;
   StDapStats before;         /* the counters of probes closed earlier */
@@ -181,8 +179,7 @@ static gboolean
 st_dap_link_open (gpointer data, StBackend *backend, GError **error)
 {
   StDapLink *self = st_dap_self (data);
-  (void) backend;
-  self->probe = st_dap_probe_open (self->serial, self->timeout_ms, self->cancellable, error);
+  self->probe = st_dap_probe_open (self->serial, backend->params.timeout_ms, backend->cancellable, error);
   if (self->probe == NULL)
     {
       g_prefix_error (error, "%s: ", self->port);
@@ -285,7 +282,6 @@ st_dap_link_free (gpointer data)
 {
   StDapLink *self = st_dap_self (data);
   st_dap_link_close (self);
-  g_clear_object (&self->cancellable);
   g_free (self->serial);
   g_free (self->port);
   g_free (self);
@@ -319,10 +315,7 @@ st_cmsis_dap_backend_new (const char *port, const char *serial, const StLinkPara
   StDapLink *link = g_new0 (StDapLink, 1);
   link->serial = g_strdup (serial != NULL ? serial : "");
   link->port = g_strdup (port);
-  link->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
-  StBackend *backend = st_passive_backend_new (port, params, cancellable, &st_dap_ops, link);
-  link->timeout_ms = backend->params.timeout_ms;
-  return backend;
+  return st_passive_backend_new (port, params, cancellable, &st_dap_ops, link);
 }
 
 StSwd *

@@ -501,9 +501,7 @@ st_rom_link_go (StRomLink *link, guint32 address, GError **error)
 
 typedef struct {
   gchar *path;
-  guint baud, timeout_ms, retries;
-  GCancellable *cancellable;
-  gchar *port;
+  gchar *port;               /* for messages */
   StRomLink *link;
   gboolean just_synced;      /* open synchronised; identify need not */
   gboolean fresh;
@@ -516,7 +514,7 @@ st_rom_port_open (gpointer data, StBackend *backend, GError **error)
 {
   StRomPort *self = data;
   g_autoptr(GError) perr = NULL;
-  StTransport *t = st_serial_open (self->path, self->baud, ST_PARITY_EVEN, &perr);
+  StTransport *t = st_serial_open (self->path, backend->params.baud, ST_PARITY_EVEN, &perr);
   if (t == NULL && g_error_matches (perr, ST_ERROR, ST_ERROR_WRITE) &&
       g_str_has_prefix (self->path, "/dev/pts/"))
     {
@@ -525,14 +523,15 @@ st_rom_port_open (gpointer data, StBackend *backend, GError **error)
        * same either way. */
       g_debug ("%s: %s; a pseudo-terminal carries no parity: using 8N1", backend->port, perr->message);
       g_clear_error (&perr);
-      t = st_serial_open (self->path, self->baud, ST_PARITY_NONE, &perr);
+      t = st_serial_open (self->path, backend->params.baud, ST_PARITY_NONE, &perr);
     }
   if (t == NULL)
     {
       g_propagate_error (error, g_steal_pointer (&perr));
       return FALSE;
     }
-  self->link = st_rom_link_new (t, self->timeout_ms, self->retries, self->cancellable);
+  self->link = st_rom_link_new (t, backend->params.timeout_ms, backend->params.retries,
+                                backend->cancellable);
   /* Two attempts: the first 0x7F after power-up may meet a bootloader
    * that is still starting. */
   g_autoptr(GError) local = NULL;
@@ -639,7 +638,6 @@ st_rom_port_free (gpointer data)
 {
   StRomPort *self = data;
   g_clear_pointer (&self->link, st_rom_link_free);
-  g_clear_object (&self->cancellable);
   g_free (self->port);
   g_free (self->path);
   g_free (self);
@@ -671,15 +669,10 @@ st_stm32_rom_backend_new (const char *port, const char *path, const StLinkParams
     st_link_params_init_defaults (&p);
   if (!st_serial_baud_to_speed (p.baud != 0 ? p.baud : 115200, &speed, error))
     return NULL;
-  StBackend *backend = st_passive_backend_new (port, &p, cancellable, &st_rom_ops, g_new0 (StRomPort, 1));
-  StRomPort *self = st_passive_backend_get_link (backend, &st_rom_ops);
+  StRomPort *self = g_new0 (StRomPort, 1);
   self->path = g_strdup (path);
   self->port = g_strdup (port);
-  self->baud = backend->params.baud;
-  self->timeout_ms = backend->params.timeout_ms;
-  self->retries = backend->params.retries;
-  self->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
-  return backend;
+  return st_passive_backend_new (port, &p, cancellable, &st_rom_ops, self);
 }
 
 gboolean
