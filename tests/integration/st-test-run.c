@@ -1,6 +1,7 @@
 #include "st-test-run.h"
 #include "st-util.h"
 #include "st-test-tmp.h"
+#include "st-test-json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -392,10 +393,8 @@ st_check_devices_on_record (StFixture *f, const char *const *state_files, gboole
   guint n = 0;
   for (guint s = 0; state_files[s] != NULL; s++)
     {
-      g_autoptr(JsonParser) parser = json_parser_new ();
       g_autoptr(GError) error = NULL;
-      g_assert_true (json_parser_load_from_file (parser, state_files[s], &error));
-      g_assert_no_error (error);
+      g_autoptr(JsonParser) parser = st_test_load_json (state_files[s]);
       JsonObject *top = json_node_get_object (json_parser_get_root (parser));
       JsonArray *devices = json_object_get_array_member (top, "devices");
       for (guint i = 0; i < json_array_get_length (devices); i++)

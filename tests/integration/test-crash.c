@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "st-test-run.h"
+#include "st-test-json.h"
 
 #define ST_CRASH_PORTS 2
 #define ST_CRASH_UNITS_PER_PORT 2
@@ -100,8 +101,7 @@ st_check_after_kill (StFixture *f, StCrashLine *l)
 static guint
 st_state_file_index (const char *path, const char *uid)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_assert_true (json_parser_load_from_file (parser, path, NULL));
+  g_autoptr(JsonParser) parser = st_test_load_json (path);
   JsonArray *devices = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "devices");
   for (guint i = 0; i < json_array_get_length (devices); i++)
     if (g_strcmp0 (json_object_get_string_member (json_array_get_object_element (devices, i), "uid"), uid) == 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "st-test-run.h"
+#include "st-test-json.h"
 
 /* The line of @out that reports a unit on @port with @outcome, the n-th
  * (0-based) of them, and the detail line after it. */
@@ -46,10 +47,8 @@ st_count_port_lines (const char *out, const char *port, const char *what)
 static JsonArray *
 st_state_devices (const char *path, JsonParser **parser_out)
 {
-  JsonParser *parser = json_parser_new ();
   g_autoptr(GError) error = NULL;
-  g_assert_true (json_parser_load_from_file (parser, path, &error));
-  g_assert_no_error (error);
+  JsonParser *parser = st_test_load_json (path);
   *parser_out = parser;
   return json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "devices");
 }

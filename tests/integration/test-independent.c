@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "st-test-run.h"
+#include "st-test-json.h"
 
 static gchar *
 st_agentdev (StFixture *f, const char *mode, guint units, guint seed, const char *state)
@@ -29,8 +30,7 @@ st_agentdev (StFixture *f, const char *mode, guint units, guint seed, const char
 static guint
 st_check_device_certs (StFixture *f, const char *state, const char *chain_pem, gboolean greedy)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_assert_true (json_parser_load_from_file (parser, state, NULL));
+  g_autoptr(JsonParser) parser = st_test_load_json (state);
   JsonArray *devices = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "devices");
   g_autofree gchar *der_path = g_build_filename (f->tmp, "device.der", NULL);
   g_autofree gchar *pem_path = g_build_filename (f->tmp, "device.pem", NULL);
@@ -205,8 +205,7 @@ test_hostile (StFixture *f, gconstpointer data)
         }
       g_assert_true (found);
       /* No live certificate for a device that failed. */
-      g_autoptr(JsonParser) parser = json_parser_new ();
-      g_assert_true (json_parser_load_from_file (parser, cases[i].state, NULL));
+      g_autoptr(JsonParser) parser = st_test_load_json (cases[i].state);
       JsonArray *devices = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "devices");
       JsonObject *d = json_array_get_object_element (devices, 0);
       g_autofree gchar *sql = g_strdup_printf ("SELECT count(*) FROM certificates WHERE uid = '%s' AND state <> 'voided'",

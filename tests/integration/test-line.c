@@ -6,16 +6,15 @@
 #include <string.h>
 
 #include "st-test-run.h"
+#include "st-test-json.h"
 
 /* The units of an exported manifest. */
 static JsonArray *
 st_manifest_units (const char *dir, JsonParser **parser_out)
 {
   g_autofree gchar *path = g_build_filename (dir, "manifest.json", NULL);
-  JsonParser *parser = json_parser_new ();
   g_autoptr(GError) error = NULL;
-  g_assert_true (json_parser_load_from_file (parser, path, &error));
-  g_assert_no_error (error);
+  JsonParser *parser = st_test_load_json (path);
   *parser_out = parser;
   JsonObject *top = json_node_get_object (json_parser_get_root (parser));
   return json_object_get_array_member (top, "units");
@@ -140,10 +139,8 @@ test_noise_and_drops (StFixture *f, gconstpointer data)
   const char *states[] = { s1, s2 };
   for (guint s = 0; s < G_N_ELEMENTS (states); s++)
     {
-      g_autoptr(JsonParser) parser = json_parser_new ();
       g_autoptr(GError) error = NULL;
-      g_assert_true (json_parser_load_from_file (parser, states[s], &error));
-      g_assert_no_error (error);
+      g_autoptr(JsonParser) parser = st_test_load_json (states[s]);
       JsonObject *top = json_node_get_object (json_parser_get_root (parser));
       JsonArray *devices = json_object_get_array_member (top, "devices");
       g_assert_cmpuint (json_array_get_length (devices), ==, 3);
@@ -193,8 +190,7 @@ st_check_resume (StFixture *f, const char *point, const char *expect_state)
   g_assert_cmpint (st_run_station (f, &out, NULL, "db", "check", NULL), ==, 0);
 
   /* The device holds the certificate on record, made from one key. */
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_assert_true (json_parser_load_from_file (parser, state, NULL));
+  g_autoptr(JsonParser) parser = st_test_load_json (state);
   JsonArray *devices = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "devices");
   JsonObject *d0 = json_array_get_object_element (devices, 0);
   g_assert_cmpuint (st_json_int (d0, "keys_made"), ==, 1);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "st-test-run.h"
+#include "st-test-json.h"
 
 /* `batch run` of one unit on @port; returns the exit status. */
 static int
@@ -278,10 +279,8 @@ st_resume_silent (StFixture *f, StResume *r, const StSilent *how)
   g_autofree gchar *dir = g_build_filename (f->tmp, "manifest-1", NULL);
   g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", r->id, "--out", dir, NULL), ==, 0);
   g_autofree gchar *path = g_build_filename (dir, "manifest.json", NULL);
-  g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) error = NULL;
-  g_assert_true (json_parser_load_from_file (parser, path, &error));
-  g_assert_no_error (error);
+  g_autoptr(JsonParser) parser = st_test_load_json (path);
   JsonObject *top = json_node_get_object (json_parser_get_root (parser));
   JsonArray *units = json_object_get_array_member (top, "units");
   g_assert_cmpuint (json_array_get_length (units), ==, 1);
@@ -319,10 +318,8 @@ test_silent_at_commit_blank (StFixture *f, gconstpointer data)
   g_auto(StResume) r = { 0 };
   g_autofree gchar *uid = st_resume_silent (f, &r, &silent_at_commit);
 
-  g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) error = NULL;
-  g_assert_true (json_parser_load_from_file (parser, r.state, &error));
-  g_assert_no_error (error);
+  g_autoptr(JsonParser) parser = st_test_load_json (r.state);
   JsonNode *root = json_parser_get_root (parser);
   JsonArray *devices = json_object_get_array_member (json_node_get_object (root), "devices");
   g_assert_cmpuint (json_array_get_length (devices), ==, 1);

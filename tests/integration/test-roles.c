@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "st-test-run.h"
+#include "st-test-json.h"
 
 /* Runs the station as @who with @pin (NULL: no PIN in the environment). */
 G_GNUC_NULL_TERMINATED static int
@@ -193,8 +194,7 @@ test_audit (StFixture *f, gconstpointer data)
 
   /* the manifest embeds that checkpoint */
   g_autofree gchar *mpath = g_build_filename (dir, "manifest.json", NULL);
-  g_autoptr(JsonParser) mp = json_parser_new ();
-  g_assert_true (json_parser_load_from_file (mp, mpath, NULL));
+  g_autoptr(JsonParser) mp = st_test_load_json (mpath);
   JsonObject *mcp = json_object_get_object_member (json_node_get_object (json_parser_get_root (mp)),
                                                    "audit_checkpoint");
   g_assert_nonnull (mcp);

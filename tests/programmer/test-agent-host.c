@@ -22,6 +22,7 @@
 #include "st-ossl.h"
 #include "st-util.h"
 #include "st-test-tmp.h"
+#include "st-test-json.h"
 
 #define POP_PREFIX "PROVISION-POP-V1"
 
@@ -221,9 +222,7 @@ static GArray *
 devsim_keygen_counts (Devsim *d)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_assert_true (json_parser_load_from_file (parser, d->state_file, &error));
-  g_assert_no_error (error);
+  g_autoptr(JsonParser) parser = st_test_load_json (d->state_file);
   JsonObject *root = json_node_get_object (json_parser_get_root (parser));
   JsonArray *devices = json_object_get_array_member (root, "devices");
   g_assert_nonnull (devices);

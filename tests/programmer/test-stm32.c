@@ -20,6 +20,7 @@
 #include "st-util.h"
 #include "st-test-run.h"
 #include "st-test-tmp.h"
+#include "st-test-json.h"
 
 #define AREA 0x0800C000u
 #define AREA_SIZE 16384u
@@ -692,9 +693,7 @@ test_backend_go (void)
       st_backend_close (be);
       sim_stop (sim);   /* writes the state file */
 
-      g_autoptr(JsonParser) parser = json_parser_new ();
-      g_assert_true (json_parser_load_from_file (parser, state, &error));
-      g_assert_no_error (error);
+      g_autoptr(JsonParser) parser = st_test_load_json (state);
       JsonArray *devs = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
                                                       "devices");
       g_assert_cmpuint (json_array_get_length (devs), ==, 2);
@@ -718,8 +717,7 @@ test_backend_go (void)
            * loads the file and writes it again. */
           Sim *qa = sim_start ("--state", state, "--present", "2", NULL);
           sim_stop (qa);
-          g_autoptr(JsonParser) again = json_parser_new ();
-          g_assert_true (json_parser_load_from_file (again, state, &error));
+          g_autoptr(JsonParser) again = st_test_load_json (state);
           JsonArray *devs2 = json_object_get_array_member (json_node_get_object (json_parser_get_root (again)),
                                                            "devices");
           JsonObject *d2 = json_array_get_object_element (devs2, 1);
@@ -845,10 +843,8 @@ static guint
 check_state_file (StFixture *f, const char *state, const char *out, guint *n_units,
                   double *wire_s)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) error = NULL;
-  g_assert_true (json_parser_load_from_file (parser, state, &error));
-  g_assert_no_error (error);
+  g_autoptr(JsonParser) parser = st_test_load_json (state);
   JsonArray *devs = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "devices");
   guint checked = 0;
   g_autofree gchar *root = g_build_filename (f->home, "demo-root.pem", NULL);
