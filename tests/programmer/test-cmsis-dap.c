@@ -9,6 +9,7 @@
 #include "st-cmsis-dap.h"
 #include "st-dap-testbed.h"
 #include "st-error.h"
+#include "st-test-passive.h"
 
 #define AREA 0x0800C000u
 #define AREA_SIZE 16384u
@@ -49,19 +50,6 @@ backend_open (const char *serial)
   return be;
 }
 
-/* A DER SEQUENCE of @n bytes of @b (the chain splitter needs the framing). */
-static GBytes *
-seq_bytes (guint8 b, gsize n)
-{
-  guint8 *p = g_malloc (n + 4);
-  p[0] = 0x30;
-  p[1] = 0x82;
-  p[2] = (guint8) (n >> 8);
-  p[3] = (guint8) n;
-  memset (p + 4, b, n);
-  return g_bytes_new_take (p, n + 4);
-}
-
 typedef struct {
   GBytes *key, *cert, *chain;
 } Creds;
@@ -69,10 +57,10 @@ typedef struct {
 static void
 creds_init (Creds *c)
 {
-  c->key = seq_bytes (0xa1, 120);
-  c->cert = seq_bytes (0xb2, 700);
-  g_autoptr(GBytes) ca1 = seq_bytes (0xc3, 400);
-  g_autoptr(GBytes) ca2 = seq_bytes (0xd4, 350);
+  c->key = st_test_der_seq (0xa1, 120);
+  c->cert = st_test_der_seq (0xb2, 700);
+  g_autoptr(GBytes) ca1 = st_test_der_seq (0xc3, 400);
+  g_autoptr(GBytes) ca2 = st_test_der_seq (0xd4, 350);
   g_autoptr(GByteArray) a = g_byte_array_new ();
   g_byte_array_append (a, g_bytes_get_data (ca1, NULL), (guint) g_bytes_get_size (ca1));
   g_byte_array_append (a, g_bytes_get_data (ca2, NULL), (guint) g_bytes_get_size (ca2));
@@ -177,20 +165,7 @@ test_provision (void)
   /* The operator swaps: no target for a moment (TIMED_OUT), then the next
    * device, blank, with another uid. */
   StDeviceInfo next = { 0 };
-  gboolean seen = FALSE, empty = FALSE;
-  for (guint i = 0; i < 200 && !seen; i++)
-    {
-      g_clear_error (&error);
-      seen = st_backend_identify (be, &next, &error);
-      if (!seen)
-        {
-          g_assert_error (error, ST_ERROR, ST_ERROR_TIMED_OUT);
-          empty = TRUE;
-          g_usleep (10000);
-        }
-    }
-  g_assert_true (seen);
-  g_assert_true (empty);
+  g_assert_true (st_test_identify_next (be, &next, 200, 10000));   /* empty for a while */
   g_assert_cmpint (next.state, ==, ST_DEVICE_STATE_BLANK);
   g_assert_true (memcmp (next.uid, info.uid, 12) != 0);
 

@@ -21,6 +21,7 @@
 #include "st-test-run.h"
 #include "st-test-tmp.h"
 #include "st-test-json.h"
+#include "st-test-passive.h"
 
 #define AREA 0x0800C000u
 #define AREA_SIZE 16384u
@@ -102,28 +103,16 @@ send_raw (StRomLink *link, const guint8 *d, gsize n)
   g_assert_no_error (error);
 }
 
-static GBytes *
-der_cert_like (guint8 fill, gsize body)
-{
-  /* A DER SEQUENCE with a long-form length: what the chain splitter needs. */
-  g_autoptr(GByteArray) a = g_byte_array_new ();
-  guint8 hdr[4] = { 0x30, 0x82, (guint8) (body >> 8), (guint8) body };
-  g_byte_array_append (a, hdr, 4);
-  for (gsize i = 0; i < body; i++)
-    g_byte_array_append (a, &fill, 1);
-  return g_byte_array_free_to_bytes (g_steal_pointer (&a));
-}
-
 static StBlob *
 sample_blob (void)
 {
   StBlob *b = st_blob_new ();
   const guint8 uid[12] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 };
   b->uid = g_bytes_new (uid, sizeof uid);
-  b->key = der_cert_like (0x22, 100);
-  b->cert = der_cert_like (0x33, 300);
-  g_ptr_array_add (b->ca_certs, der_cert_like (0x44, 200));
-  g_ptr_array_add (b->ca_certs, der_cert_like (0x55, 150));
+  b->key = st_test_der_seq (0x22, 100);
+  b->cert = st_test_der_seq (0x33, 300);
+  g_ptr_array_add (b->ca_certs, st_test_der_seq (0x44, 200));
+  g_ptr_array_add (b->ca_certs, st_test_der_seq (0x55, 150));
   b->product_serial = g_strdup ("F4-2611-000001");
   return b;
 }
@@ -551,15 +540,7 @@ test_backend_provision (void)
 
   /* The next device: fresh (ACK), another uid, blank. */
   StDeviceInfo next = { 0 };
-  gboolean seen = FALSE;
-  for (guint i = 0; i < 20 && !seen; i++)
-    {
-      g_clear_error (&error);
-      seen = st_backend_identify (be, &next, &error);
-      if (!seen)
-        g_assert_error (error, ST_ERROR, ST_ERROR_TIMED_OUT);
-    }
-  g_assert_true (seen);
+  st_test_identify_next (be, &next, 20, 0);
   g_assert_true (st_stm32_rom_backend_was_fresh (be));
   g_assert_cmpint (next.state, ==, ST_DEVICE_STATE_BLANK);
   g_assert_true (memcmp (next.uid, info.uid, 12) != 0);
@@ -668,15 +649,7 @@ test_backend_go (void)
         {
           /* The second device answers after the swap. */
           StDeviceInfo info = { 0 };
-          gboolean seen = FALSE;
-          for (guint i = 0; i < 20 && !seen; i++)
-            {
-              g_clear_error (&error);
-              seen = st_backend_identify (be, &info, &error);
-              if (!seen)
-                g_assert_error (error, ST_ERROR, ST_ERROR_TIMED_OUT);
-            }
-          g_assert_true (seen);
+          st_test_identify_next (be, &info, 20, 0);
           g_assert_true (provision (be, &info, want, &error));
           g_assert_no_error (error);
           if (unit == 0)
