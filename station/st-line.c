@@ -15,8 +15,7 @@ st_line_new (StConfig *config, StCa *ca, StDb *db, gint64 batch_id,
   line->ca = ca;
   line->db = db;
   line->operator_name = g_strdup (operator_name);
-  line->pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                         (GDestroyNotify) st_db_unit_free);
+  line->pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   line->batch = st_db_batch_get (db, batch_id, error);
   if (line->batch == NULL)
@@ -105,14 +104,7 @@ st_line_recover (StLine *line, GString *report, GError **error)
                                     "unit %" G_GINT64_FORMAT " (uid %s, serial %s) was interrupted after its certificate was issued: "
                                     "it stays unconfirmed until the device is seen again\n",
                                     unit->id, unit->uid, unit->cert_serial);
-          if (unit->batch_id == line->batch->id)
-            {
-              g_mutex_lock (&line->lock);
-              g_hash_table_replace (line->pending, g_strdup (unit->uid),
-                                    g_ptr_array_steal_index_fast (units, i));
-              g_mutex_unlock (&line->lock);
-              i--;
-            }
+          /* its device finishes it when it comes (st_line_take_pending) */
           continue;
         }
       /* 'started' or 'issuing': the certificate, if any, was never written

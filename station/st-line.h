@@ -75,7 +75,7 @@ struct _StLine {
   /* Private: under lock. */
   GMutex lock;
   gint64 next_seq;         /* next product serial number */
-  GHashTable *pending;     /* uid hex -> StDbUnit*: units left in 'issued' */
+  GHashTable *pending;     /* uid hex set: the uids a socket is resuming now */
   gchar *stop_reason;      /* set when the line must stop (database failure) */
 };
 

@@ -601,13 +601,11 @@ st_unit_interrupted_at (const StDbUnit *pending)
  * holds something else and the device does not hold the key), and the
  * caller issues anew (*@resolved FALSE). */
 static gboolean
-st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requeued,
-                GError **error)
+st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error)
 {
   g_autoptr(GError) dev_error = NULL;
 
   *resolved = FALSE;
-  *requeued = FALSE;
   u->unit_id = pending->id;
   u->cert_id = pending->cert_id;
   u->reopened = g_strcmp0 (pending->state, "failed") == 0;
@@ -629,7 +627,6 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
       /* Not decided: the unit stays pending for the next time. */
       st_unit_set_outcome (u, ST_UNIT_FAILED, "resume",
                            "the device of an interrupted unit did not answer READ: retry it", dev_error);
-      *requeued = TRUE;
       *resolved = TRUE;
       return TRUE;
     }
@@ -697,37 +694,22 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, gboolean *requ
   return TRUE;
 }
 
-/* line->pending maps a uid to the unit that waits for its device (units an
- * earlier run left in 'issued', gathered by st_line_recover), or to NULL
- * while a socket is resuming that uid's unit. Takes the unit waiting for
- * @uid_hex: from the map, or else from the database, a unit of this batch
- * that failed with its certificate unconfirmed (any earlier run, or this
- * one). *@busy when another socket is resuming that uid right now. */
+/* The unit waiting for the device @uid_hex: a unit of this batch left
+ * 'issued' (an interrupted run) or 'failed', with its certificate
+ * unconfirmed. *@busy when another socket is resuming that uid right now
+ * (line->pending holds the uids being resumed). The lookup also gives the
+ * identify check the uid's live unit (*@live, *@looked). */
 static gboolean
 st_line_take_pending (StLine *line, const char *uid_hex, StDbUnit **out, gboolean *busy,
                       StDbUnit **live, gboolean *looked, GError **error)
 {
   *out = NULL;
-  *busy = FALSE;
   *live = NULL;
   *looked = FALSE;
-  gpointer value = NULL;
   g_mutex_lock (&line->lock);
-  if (g_hash_table_lookup_extended (line->pending, uid_hex, NULL, &value))
-    {
-      if (value == NULL)
-        *busy = TRUE;
-      else
-        {
-          gpointer key = NULL;
-          g_hash_table_steal_extended (line->pending, uid_hex, &key, NULL);
-          g_free (key);
-          g_hash_table_insert (line->pending, g_strdup (uid_hex), NULL);
-          *out = value;
-        }
-    }
+  *busy = g_hash_table_contains (line->pending, uid_hex);
   g_mutex_unlock (&line->lock);
-  if (*busy || *out != NULL)
+  if (*busy)
     return TRUE;
 
   g_autoptr(GError) local = NULL;
@@ -749,27 +731,20 @@ st_line_take_pending (StLine *line, const char *uid_hex, StDbUnit **out, gboolea
       return TRUE;
     }
   g_mutex_lock (&line->lock);
-  if (g_hash_table_contains (line->pending, uid_hex))
-    *busy = TRUE;
-  else
-    {
-      g_hash_table_insert (line->pending, g_strdup (uid_hex), NULL);
-      *out = g_steal_pointer (&known);
-    }
+  *busy = !g_hash_table_add (line->pending, g_strdup (uid_hex));
   g_mutex_unlock (&line->lock);
+  if (!*busy)
+    *out = g_steal_pointer (&known);
   return TRUE;
 }
 
-/* Ends a resumption: the unit waits again (@requeue, not decided), or the
- * uid is free. */
+/* Ends a resumption: the uid is free (a unit not decided waits in the
+ * database for its device's next visit). */
 static void
-st_line_release_pending (StLine *line, const char *uid_hex, StDbUnit *requeue)
+st_line_release_pending (StLine *line, const char *uid_hex)
 {
   g_mutex_lock (&line->lock);
-  if (requeue != NULL)
-    g_hash_table_replace (line->pending, g_strdup (uid_hex), requeue);
-  else
-    g_hash_table_remove (line->pending, uid_hex);
+  g_hash_table_remove (line->pending, uid_hex);
   g_mutex_unlock (&line->lock);
 }
 
@@ -860,11 +835,10 @@ st_unit_run_steps (StUnit *u, GError **error)
     }
   if (pending != NULL)
     {
-      gboolean resolved = FALSE, requeued = FALSE;
-      gboolean ok = st_unit_resume (u, pending, &resolved, &requeued, error);
-      st_line_release_pending (line, result->uid_hex, requeued ? pending : NULL);
-      if (!requeued)
-        st_db_unit_free (pending);
+      gboolean resolved = FALSE;
+      gboolean ok = st_unit_resume (u, pending, &resolved, error);
+      st_line_release_pending (line, result->uid_hex);
+      st_db_unit_free (pending);
       if (!ok)
         return FALSE;
       if (resolved)
