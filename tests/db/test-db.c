@@ -227,6 +227,7 @@ test_pragmas (Fixture *f, gconstpointer data)
       g_assert_cmpint (p.foreign_keys, ==, 1);
       g_assert_cmpint (p.busy_timeout_ms, >, 0);
       g_assert_cmpint (p.query_only, ==, writer ? 0 : 1);
+      g_assert_cmpint (p.temp_store, ==, 2);    /* MEMORY: no temp files in /var/tmp */
       st_db_pragmas_clear (&p);
     }
 }
