@@ -1,7 +1,5 @@
 #include "st-loopback.h"
 
-#include <time.h>
-
 #include <string.h>
 
 #include "st-error.h"
@@ -15,39 +13,12 @@ typedef struct {
 } StLoopback;
 
 /* Feeds @data to the device and queues its answer within the bound. */
-/* CPU time all simulated devices spent in this process, in ns. */
-static GMutex st_loopback_cpu_lock;
-static gint64 st_loopback_device_cpu_ns;
-
-static gint64
-st_loopback_thread_cpu_ns (void)
-{
-  struct timespec ts;
-  if (clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-    return 0;
-  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
-}
-
-gint64
-st_loopback_get_device_cpu_ns (void)
-{
-  g_mutex_lock (&st_loopback_cpu_lock);
-  gint64 ns = st_loopback_device_cpu_ns;
-  g_mutex_unlock (&st_loopback_cpu_lock);
-  return ns;
-}
-
 static void
 st_loopback_queue (StLoopback *self, const guint8 *data, gsize len)
 {
   static const guint8 nothing = 0;
   g_byte_array_set_size (self->scratch, 0);
-  gint64 cpu0 = st_loopback_thread_cpu_ns ();
   st_sim_socket_receive (self->socket, data != NULL ? data : &nothing, len, self->scratch);
-  gint64 spent = st_loopback_thread_cpu_ns () - cpu0;
-  g_mutex_lock (&st_loopback_cpu_lock);
-  st_loopback_device_cpu_ns += spent;
-  g_mutex_unlock (&st_loopback_cpu_lock);
   if (self->scratch->len == 0)
     return;
   /* Compact what was read, then queue the answer within the bound. */

@@ -16,8 +16,5 @@ G_BEGIN_DECLS
  * queued fails with ST_ERROR_TIMED_OUT at once: the simulated device has
  * answered everything it will answer by the time a write returns. */
 StTransport *st_loopback_new (StSimSocket *socket, const char *name);
-/* The CPU time all simulated devices of this process have used so far (the
- * work a real device does on its own processor), in nanoseconds. */
-gint64 st_loopback_get_device_cpu_ns (void);
 
 G_END_DECLS

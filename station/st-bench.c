@@ -109,14 +109,14 @@ st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
     .idle_timeout_s = 30,
   };
   StBatchRunSummary summary;
-  gint64 dev0 = st_loopback_get_device_cpu_ns ();
+  gint64 dev0 = st_sim_get_crypto_cpu_ns ();
   gdouble cpu0 = st_bench_process_cpu ();
   gint64 start = g_get_monotonic_time ();
   if (!st_batch_run (line, &options, &summary, error))
     return FALSE;
   result->e2e_seconds = (gdouble) (g_get_monotonic_time () - start) / G_USEC_PER_SEC;
   result->e2e_cpu_seconds = st_bench_process_cpu () - cpu0;
-  result->device_cpu_seconds = (gdouble) (st_loopback_get_device_cpu_ns () - dev0) / 1e9;
+  result->device_cpu_seconds = (gdouble) (st_sim_get_crypto_cpu_ns () - dev0) / 1e9;
   result->passed = summary.passed;
   result->failed = summary.failed + summary.refused;
   result->e2e_units_per_s = result->passed / MAX (result->e2e_seconds, 1e-9);

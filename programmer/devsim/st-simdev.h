@@ -70,6 +70,10 @@ void st_sim_socket_receive (StSimSocket *socket, const guint8 *data, gsize len, 
  * index) its uid hex, KEYGEN executions, committed state. Out arguments may
  * be NULL. */
 guint st_sim_socket_get_n_presented (StSimSocket *socket);
+/* CPU time all simulated devices of this process have spent so far in key
+ * generation, CSR and proof signing (work a real device does on its own
+ * processor), in nanoseconds. */
+gint64 st_sim_get_crypto_cpu_ns (void);
 gboolean st_sim_socket_get_device (StSimSocket *socket, guint index, gchar **uid_hex,
                                    guint *n_keygen_executed, guint *n_keys_made, guint8 *state);
 /* The faults by the names station-devsim takes, with one line of help
