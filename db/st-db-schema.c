@@ -3,6 +3,7 @@
  * are constants of the script, never formatted in. */
 #include "st-db-schema.h"
 
+/* as migrations 1 and 3 wrote it; migration 4 writes it state <> 'voided' */
 #define ST_DB_LIVE "('issuing','issued','active','unconfirmed')"
 #define ST_DB_HEX(col) "(" col " <> '' AND " col " NOT GLOB '*[^0-9a-f]*')"
 
@@ -153,6 +154,36 @@ static const char *const migrations[] = {
   "  BEGIN UPDATE batches SET live_certs = live_certs"
   "    + CASE WHEN NEW.state IN " ST_DB_LIVE " THEN 1 ELSE -1 END WHERE id = NEW.batch_id; END;"
   "PRAGMA user_version = 3;",
+
+  /* 4: the same rules, written without lists of three or more constants.
+   * SQLite evaluates `x IN (a, b, c)` by building a temporary b-tree of the
+   * list each time a statement runs, and every unit's writes ran about a
+   * dozen of them through these triggers and partial indexes. The CHECK
+   * constraints keep the state column to its five values, so a live
+   * certificate is one that is not voided and an unfinished unit one that
+   * is neither done nor failed. */
+  "DROP INDEX units_unfinished;"
+  "CREATE INDEX units_unfinished ON units (state) WHERE state NOT IN ('done','failed');"
+  "DROP INDEX certificates_live_uid;"
+  "CREATE UNIQUE INDEX certificates_live_uid ON certificates (uid) WHERE state <> 'voided';"
+  "DROP TRIGGER certificates_state_moves;"
+  "CREATE TRIGGER certificates_state_moves BEFORE UPDATE OF state ON certificates"
+  "  WHEN NEW.state IS NOT OLD.state AND NOT ("
+  "       (OLD.state = 'issuing' AND NEW.state <> 'active')"        /* issued, voided, unconfirmed */
+  "    OR (OLD.state = 'issued' AND NEW.state <> 'issuing')"        /* active, voided, unconfirmed */
+  "    OR (OLD.state = 'active' AND NEW.state IN ('voided','unconfirmed'))"
+  "    OR (OLD.state = 'unconfirmed' AND NEW.state IN ('active','voided')))"
+  "  BEGIN SELECT RAISE (ABORT, 'this certificate state change is not allowed'); END;"
+  "DROP TRIGGER certificates_live_insert;"
+  "CREATE TRIGGER certificates_live_insert AFTER INSERT ON certificates"
+  "  WHEN NEW.state <> 'voided'"
+  "  BEGIN UPDATE batches SET live_certs = live_certs + 1 WHERE id = NEW.batch_id; END;"
+  "DROP TRIGGER certificates_live_update;"
+  "CREATE TRIGGER certificates_live_update AFTER UPDATE OF state ON certificates"
+  "  WHEN (OLD.state = 'voided') <> (NEW.state = 'voided')"
+  "  BEGIN UPDATE batches SET live_certs = live_certs"
+  "    + CASE WHEN NEW.state <> 'voided' THEN 1 ELSE -1 END WHERE id = NEW.batch_id; END;"
+  "PRAGMA user_version = 4;",
 };
 
 gint

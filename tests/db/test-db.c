@@ -1490,6 +1490,104 @@ test_migrate_v2_live_count (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (report->str, "batch live counts agree with the certificates: FAILED"));
 }
 
+/* The certificate state moves a database at @path allows, tried one by one:
+ * five lines of Y/N (from issuing, issued, active, voided, unconfirmed) over
+ * the same five targets. Each try has its own unit and uid. */
+static gchar *
+state_moves (const char *path, int first_id)
+{
+  static const char *const states[] = { "issuing", "issued", "active", "voided", "unconfirmed" };
+  GString *out = g_string_new (NULL);
+  int id = first_id;
+  for (guint i = 0; i < G_N_ELEMENTS (states); i++)
+    {
+      for (guint j = 0; j < G_N_ELEMENTS (states); j++, id++)
+        {
+          g_autofree gchar *insert = g_strdup_printf (
+              "INSERT INTO units (id, batch_id, port, uid, state, started_at, operator)"
+              " VALUES (%d, 1, 'p', '%04x', 'issued', 1, 'x');"
+              "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, der,"
+              " state, reserved_at) VALUES (%d, 1, '%04x', '%064d', '%04x', '%064x', x'30', x'30', '%s', 1)",
+              id, id, id, id, 0, id, id, states[i]);
+          g_assert_cmpint (raw_exec (path, insert, NULL), ==, SQLITE_OK);
+          g_autofree gchar *update = g_strdup_printf (
+              "UPDATE certificates SET state = '%s' WHERE unit_id = %d", states[j], id);
+          g_string_append_c (out, raw_exec (path, update, NULL) == SQLITE_OK ? 'Y' : 'N');
+        }
+      g_string_append_c (out, '\n');
+    }
+  return g_string_free (out, FALSE);
+}
+
+static gchar *
+make_db_at (Fixture *f, const char *name, gint version)
+{
+  gchar *path = g_build_filename (f->dir, name, NULL);
+  g_assert_true (g_file_set_contents (path, "", 0, NULL));
+  for (gint v = 1; v <= version; v++)
+    g_assert_cmpint (raw_exec (path, st_db_schema_migration (v), NULL), ==, SQLITE_OK);
+  g_assert_cmpint (raw_exec (path, "INSERT INTO batches (work_order, product, profile_sha256, profile_text,"
+                             " quantity, created_at, created_by, station_id) VALUES ('WO-3', 'p', '"
+                             PROFILE_SHA "', 't', 100, 1, 'x', 's')", NULL), ==, SQLITE_OK);
+  return path;
+}
+
+#define HEX64_2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define HEX64_3 "3333333333333333333333333333333333333333333333333333333333333333"
+
+/* Schema 4 writes the state rules without constant lists of three or more
+ * (SQLite builds a temporary b-tree for each one, every time): the same
+ * moves are allowed as in schema 3, the live count and the one-live-
+ * certificate-per-uid rule hold as before, on a migrated database too. */
+static void
+test_migrate_v3_same_rules (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_clear_pointer (&f->db, st_db_close);
+  g_autofree gchar *v3 = make_db_at (f, "v3.db", 3);
+  g_autofree gchar *moves_v3 = state_moves (v3, 1000);
+
+  /* a v3 database with those records, migrated on opening */
+  g_autofree gchar *v4 = make_db_at (f, "v4.db", 3);
+  g_autofree gchar *before = state_moves (v4, 1000);
+  g_autoptr(StDb) db = st_db_open (v4, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&db, st_db_close);
+  g_assert_cmpint (raw_int (v4, "PRAGMA user_version"), ==, 4);
+  g_autofree gchar *moves_v4 = state_moves (v4, 2000);
+
+  g_assert_cmpstr (before, ==, moves_v3);
+  g_assert_cmpstr (moves_v4, ==, moves_v3);
+  g_assert_cmpstr (moves_v4, ==,
+                   /* staying is no move; otherwise: */
+                   "YYNYY\n"    /* issuing: to issued, voided, unconfirmed */
+                   "NYYYY\n"    /* issued: to active, voided, unconfirmed */
+                   "NNYYY\n"    /* active: to voided, unconfirmed */
+                   "NNNYN\n"    /* voided: none */
+                   "NNYYY\n");  /* unconfirmed: to active, voided */
+  /* the live count moved with every change, in both schemas alike */
+  g_assert_cmpint (raw_int (v4, "SELECT live_certs FROM batches WHERE id = 1"), ==,
+                   raw_int (v4, "SELECT count(*) FROM certificates WHERE state <> 'voided'"));
+  g_assert_cmpint (raw_int (v3, "SELECT live_certs FROM batches WHERE id = 1"), ==,
+                   raw_int (v3, "SELECT count(*) FROM certificates WHERE state <> 'voided'"));
+
+  /* one live certificate per uid; voided ones do not count */
+  g_assert_cmpint (raw_exec (v4,
+      "INSERT INTO units (id, batch_id, port, uid, state, started_at, operator) VALUES"
+      " (1, 1, 'p', 'ab', 'failed', 1, 'x'), (2, 1, 'p', 'ab', 'issued', 1, 'x'), (3, 1, 'p', 'ab', 'started', 1, 'x');"
+      "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, state, reserved_at)"
+      " VALUES (1, 1, 'ab', '" PROFILE_SHA "', '01', '" PROFILE_SHA "', x'30', 'voided', 1);"
+      "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, state, reserved_at)"
+      " VALUES (2, 1, 'ab', '" PROFILE_SHA "', '02', '" HEX64_2 "', x'30', 'issuing', 1)",
+      NULL), ==, SQLITE_OK);
+  g_autofree gchar *msg = NULL;
+  g_assert_cmpint (raw_exec (v4,
+      "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, state, reserved_at)"
+      " VALUES (3, 1, 'ab', '" PROFILE_SHA "', '03', '" HEX64_3 "', x'30', 'issuing', 1)",
+      &msg), ==, SQLITE_CONSTRAINT);
+  g_assert_nonnull (strstr (msg, "certificates.uid"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1519,6 +1617,7 @@ main (int argc, char **argv)
   ADD ("void-cap", test_void_cap);
   ADD ("migrate-v1", test_migrate_v1);
   ADD ("migrate-v2-live-count", test_migrate_v2_live_count);
+  ADD ("migrate-v3-same-rules", test_migrate_v3_same_rules);
 #undef ADD
   return g_test_run ();
 }
