@@ -152,13 +152,16 @@ st_bench_run (StConfig *config, StCa *ca, guint units, guint slots,
   result->units = per_slot * slots;
   result->slots = slots;
 
-  /* Raw issuance first, the same number of certificates. */
+  /* Raw issuance of as many certificates, half before the end-to-end run
+   * and half after it: on a machine whose speed drifts (a shared VM, a CPU
+   * that warms up and clocks down) both figures then see the same
+   * conditions, and their ratio does not depend on which came first. */
   result->raw_count = result->units;
+  guint first_half = result->raw_count / 2;
   gdouble raw_cpu0 = st_bench_process_cpu ();
-  if (!st_bench_raw_issuance (ca, text, result->raw_count, &result->raw_seconds, error))
+  if (!st_bench_raw_issuance (ca, text, first_half, &result->raw_seconds, error))
     return FALSE;
   result->raw_cpu_seconds = st_bench_process_cpu () - raw_cpu0;
-  result->raw_per_s = result->raw_count / MAX (result->raw_seconds, 1e-9);
 
   g_autofree gchar *tmpl = g_build_filename (config->home, "bench-XXXXXX", NULL);
   g_autofree gchar *dir = g_mkdtemp (g_strdup (tmpl));
@@ -172,5 +175,15 @@ st_bench_run (StConfig *config, StCa *ca, guint units, guint slots,
   g_autofree gchar *db_path = g_build_filename (dir, "bench.db", NULL);
   gboolean ok = st_bench_e2e (config, ca, db_path, text, per_slot, result, error);
   st_rm_rf (dir);
-  return ok;
+  if (!ok)
+    return FALSE;
+
+  gdouble second_seconds = 0;
+  raw_cpu0 = st_bench_process_cpu ();
+  if (!st_bench_raw_issuance (ca, text, result->raw_count - first_half, &second_seconds, error))
+    return FALSE;
+  result->raw_cpu_seconds += st_bench_process_cpu () - raw_cpu0;
+  result->raw_seconds += second_seconds;
+  result->raw_per_s = result->raw_count / MAX (result->raw_seconds, 1e-9);
+  return TRUE;
 }

@@ -1013,6 +1013,7 @@ cmd_bench (StCli *cli, int argc, char **argv)
   if (!st_bench_run (config, ca, (guint) units, (guint) slots, NULL, &r, &error))
     return st_cli_fail (error);
   g_print ("raw issuance (build, sign in the HSM, verify, lint): %u certificates in %.2f s = %.1f /s\n"
+           "  (half before the end-to-end run, half after it)\n"
            "  CPU: %.3f ms per certificate, one thread\n",
            r.raw_count, r.raw_seconds, r.raw_per_s, 1e3 * r.raw_cpu_seconds / MAX (r.raw_count, 1));
   g_print ("end to end (KEYGEN, CSR check, durable records, sign, write, proof, read-back, commit):\n"
