@@ -140,9 +140,7 @@ struct _StSimDap {
   guint32 match_mask;
 
   /* The socket. */
-  gboolean present;
-  guint n_presented;
-  gint64 empty_until;
+  StSimSlot slot;
   gboolean leaving;         /* leaves after the current command */
   gboolean faulty;
   GArray *devices;          /* StSimDapDevice, one per device presented */
@@ -219,7 +217,7 @@ st_dap_system_reset (StSimDap *self)
 static StSimDapDevice *
 st_dap_device (StSimDap *self)
 {
-  if (!self->present || self->devices->len == 0)
+  if (!self->slot.present || self->devices->len == 0)
     return NULL;
   return &g_array_index (self->devices, StSimDapDevice, self->devices->len - 1);
 }
@@ -240,21 +238,20 @@ st_dap_reset_requested (StSimDap *self)
       d->started = TRUE;
       self->leaving = TRUE;
       g_debug ("cmsis-dap %s: device %u reset after its closing identify: its application runs",
-               self->serial, self->n_presented);
+               self->serial, self->slot.n_presented);
     }
 }
 
 static void
 st_dap_present (StSimDap *self)
 {
-  guint index = self->n_presented++;
+  guint index = st_sim_slot_enter (&self->slot);
   guint8 uid[ST_SIM_MCU_UID_LEN];
   st_sim_mcu_make_uid (self->config.seed, index, self->rand_uid, uid);
   st_sim_mcu_reset (self->mcu, uid);
   StSimDapDevice rec = { 0 };
   memcpy (rec.uid, uid, sizeof rec.uid);
   g_array_append_val (self->devices, rec);
-  self->present = TRUE;
   self->leaving = FALSE;
   self->faulty = self->config.fault_unit == 0 || self->config.fault_unit == index + 1;
   /* Power-on: the SWJ-DP is in JTAG mode, the debug domain is off. */
@@ -273,28 +270,22 @@ st_dap_present (StSimDap *self)
   self->flip_sector = -1;
   self->flip_address = 0;
   st_dap_system_reset (self);
-  g_debug ("cmsis-dap %s: device %u behind the probe", self->serial, self->n_presented);
+  g_debug ("cmsis-dap %s: device %u behind the probe", self->serial, self->slot.n_presented);
 }
 
 static void
 st_dap_update_socket (StSimDap *self)
 {
-  if (self->present)
-    return;
-  if (self->config.units > 0 && self->n_presented >= self->config.units)
-    return;
-  if (g_get_monotonic_time () < self->empty_until)
-    return;
-  st_dap_present (self);
+  if (st_sim_slot_may_present (&self->slot, self->config.units))
+    st_dap_present (self);
 }
 
 static void
 st_dap_leave (StSimDap *self)
 {
-  self->present = FALSE;
+  st_sim_slot_leave (&self->slot, self->config.swap_delay_ms);
   self->leaving = FALSE;
-  self->empty_until = g_get_monotonic_time () + (gint64) self->config.swap_delay_ms * 1000;
-  g_debug ("cmsis-dap %s: device %u finished, swapping", self->serial, self->n_presented);
+  g_debug ("cmsis-dap %s: device %u finished, swapping", self->serial, self->slot.n_presented);
 }
 
 /* ---- the flash interface ---- */
@@ -775,7 +766,7 @@ static guint8
 st_dap_swd_once (StSimDap *self, guint8 req, guint32 *data)
 {
   st_dap_tick (self);
-  if (!self->present || !self->swd || st_dap_has (self, ST_SIM_DAP_FAULT_NO_TARGET))
+  if (!self->slot.present || !self->swd || st_dap_has (self, ST_SIM_DAP_FAULT_NO_TARGET))
     return ACK_NONE;
   gboolean ap = (req & REQ_APNDP) != 0;
   gboolean rnw = (req & REQ_RNW) != 0;
@@ -1165,7 +1156,7 @@ st_dap_command (StSimDap *self, StDapPacket *p)
         if (p->max < 3)
           return 0;
         /* The probe's reset sequence: nRESET pulsed, the target restarts. */
-        gboolean target = self->present && !st_dap_has (self, ST_SIM_DAP_FAULT_NO_TARGET);
+        gboolean target = self->slot.present && !st_dap_has (self, ST_SIM_DAP_FAULT_NO_TARGET);
         if (target)
           st_dap_reset_requested (self);
         p->resp[0] = DAP_RESET_TARGET;
@@ -1183,7 +1174,7 @@ st_dap_command (StSimDap *self, StDapPacket *p)
         else if ((sel & 0x80) && self->nreset_low)
           {
             self->nreset_low = FALSE;
-            if (self->present)
+            if (self->slot.present)
               st_dap_reset_requested (self);   /* nRESET pulsed: the target restarts */
           }
         guint8 in = 0x80 | 0x02 | (sel & 0x01 ? (out & 0x01) : 0);
@@ -1198,7 +1189,7 @@ st_dap_command (StSimDap *self, StDapPacket *p)
         guint bits = 0;
         if (!st_dap_swj_bits (p, &bits))
           return st_dap_status (p, DAP_ERROR);
-        if (self->connected && self->present)
+        if (self->connected && self->slot.present)
           for (guint b = 0; b < bits; b++)
             st_dap_swj_bit (self, st_dap_swj_value (p, b));
         return st_dap_status (p, DAP_OK);
@@ -1328,7 +1319,7 @@ st_sim_dap_get_n_presented (StSimDap *self)
 {
   g_return_val_if_fail (self != NULL, 0);
   g_mutex_lock (&self->lock);
-  guint n = self->n_presented;
+  guint n = self->slot.n_presented;
   g_mutex_unlock (&self->lock);
   return n;
 }
@@ -1356,7 +1347,7 @@ st_sim_dap_is_present (StSimDap *self)
   g_return_val_if_fail (self != NULL, FALSE);
   g_mutex_lock (&self->lock);
   st_dap_update_socket (self);
-  gboolean present = self->present;
+  gboolean present = self->slot.present;
   g_mutex_unlock (&self->lock);
   return present;
 }

@@ -40,6 +40,28 @@ st_sim_mcu_free (StSimMcu *self)
   g_free (self);
 }
 
+gboolean
+st_sim_slot_may_present (const StSimSlot *slot, guint units)
+{
+  if (slot->present || (units > 0 && slot->n_presented >= units))
+    return FALSE;
+  return g_get_monotonic_time () >= slot->empty_until;
+}
+
+guint
+st_sim_slot_enter (StSimSlot *slot)
+{
+  slot->present = TRUE;
+  return slot->n_presented++;
+}
+
+void
+st_sim_slot_leave (StSimSlot *slot, guint swap_delay_ms)
+{
+  slot->present = FALSE;
+  slot->empty_until = g_get_monotonic_time () + (gint64) swap_delay_ms * 1000;
+}
+
 void
 st_sim_mcu_make_uid (guint32 seed, guint index, GRand *rand, guint8 uid[ST_SIM_MCU_UID_LEN])
 {

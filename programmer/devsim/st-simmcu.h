@@ -30,6 +30,22 @@ typedef enum {
 
 typedef struct _StSimMcu StSimMcu;
 
+/* The socket a simulated passive device sits in: whether one is there, how
+ * many have been, and when the next may come after a swap. */
+typedef struct {
+  gboolean present;
+  guint n_presented;
+  gint64 empty_until;       /* monotonic time, us */
+} StSimSlot;
+
+/* Whether a new device may come: none is there, fewer than @units have been
+ * (0: no limit), and the swap time is over. */
+gboolean st_sim_slot_may_present (const StSimSlot *slot, guint units);
+/* A device comes in; its 0-based index. */
+guint st_sim_slot_enter (StSimSlot *slot);
+/* The device leaves; the next may come @swap_delay_ms later. */
+void st_sim_slot_leave (StSimSlot *slot, guint swap_delay_ms);
+
 StSimMcu *st_sim_mcu_new (const StTarget *target);
 void st_sim_mcu_free (StSimMcu *mcu);
 

@@ -46,9 +46,7 @@ struct _StSimRom {
   GPtrArray *records;       /* StRomRecord*, one per device presented */
 
   /* The socket. */
-  gboolean present;
-  gint64 empty_until;
-  guint n_presented;
+  StSimSlot slot;
 
   /* The device in the socket. */
   StRomRecord *rec;
@@ -127,8 +125,7 @@ st_rom_snapshot (StSimRom *self)
 static void
 st_rom_present (StSimRom *self, StRomRecord *from)
 {
-  guint index = self->n_presented++;
-  self->present = TRUE;
+  guint index = st_sim_slot_enter (&self->slot);
   self->closed = FALSE;
   self->leaving = FALSE;
   self->st = S_AUTOBAUD;
@@ -170,16 +167,15 @@ st_rom_present (StSimRom *self, StRomRecord *from)
       g_ptr_array_add (self->records, r);
       self->rec = r;
     }
-  g_debug ("stm32-rom: device %u (uid %s) in the socket", self->n_presented, self->rec->uid_hex);
+  g_debug ("stm32-rom: device %u (uid %s) in the socket", self->slot.n_presented, self->rec->uid_hex);
 }
 
 static void
 st_rom_leave (StSimRom *self)
 {
   st_rom_snapshot (self);
-  self->present = FALSE;
+  st_sim_slot_leave (&self->slot, self->config.swap_delay_ms);
   self->rec = NULL;
-  self->empty_until = g_get_monotonic_time () + (gint64) self->config.swap_delay_ms * 1000;
   g_autoptr(GError) error = NULL;
   if (!st_sim_rom_save (self, &error))
     g_warning ("stm32-rom: %s", error->message);
@@ -188,13 +184,9 @@ st_rom_leave (StSimRom *self)
 static gboolean
 st_rom_may_present (StSimRom *self)
 {
-  if (self->present)
-    return FALSE;
   if (self->config.present > 0)
     return FALSE;   /* a QA socket: the one device left, nothing after it */
-  if (self->config.units > 0 && self->n_presented >= self->config.units)
-    return FALSE;
-  return g_get_monotonic_time () >= self->empty_until;
+  return st_sim_slot_may_present (&self->slot, self->config.units);
 }
 
 /* ---- the bootloader ---- */
@@ -330,7 +322,7 @@ st_rom_address (StSimRom *self, GByteArray *out)
       st_rom_final (self, out, ACK);
       self->rec->went = TRUE;
       self->rec->go_address = self->addr;
-      g_debug ("stm32-rom: device %u (uid %s) jumps to 0x%08x", self->n_presented,
+      g_debug ("stm32-rom: device %u (uid %s) jumps to 0x%08x", self->slot.n_presented,
                self->rec->uid_hex, self->addr);
       self->st = S_GONE;
       self->leaving = TRUE;
@@ -561,7 +553,7 @@ st_sim_rom_receive (StSimRom *self, const guint8 *data, gsize len, GByteArray *o
     st_rom_present (self, NULL);
   for (gsize i = 0; i < len; i++)
     {
-      if (!self->present)
+      if (!self->slot.present)
         {
           if (st_rom_may_present (self))
             st_rom_present (self, NULL);
@@ -585,7 +577,7 @@ st_sim_rom_save (StSimRom *self, GError **error)
   g_return_val_if_fail (self != NULL, FALSE);
   if (self->state_file == NULL)
     return TRUE;
-  if (self->present)
+  if (self->slot.present)
     st_rom_snapshot (self);
   g_autoptr(JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -750,7 +742,7 @@ st_sim_rom_new (const StSimRomConfig *config, GError **error)
                        self->state_file, self->records->len, config->present);
           return NULL;
         }
-      self->n_presented = config->present - 1;
+      self->slot.n_presented = config->present - 1;
       st_rom_present (self, self->records->pdata[config->present - 1]);
     }
   else if (self->state_file != NULL && g_file_test (self->state_file, G_FILE_TEST_EXISTS))
@@ -758,8 +750,8 @@ st_sim_rom_new (const StSimRomConfig *config, GError **error)
       /* Keep the devices of an earlier run in the file; new ones follow. */
       if (!st_rom_load (self, error))
         return NULL;
-      self->n_presented = self->records->len;
-      for (guint i = 0; i < self->n_presented; i++)
+      self->slot.n_presented = self->records->len;
+      for (guint i = 0; i < self->slot.n_presented; i++)
         g_rand_int (self->rand);
     }
   return g_steal_pointer (&self);
@@ -787,5 +779,5 @@ guint
 st_sim_rom_get_n_presented (StSimRom *self)
 {
   g_return_val_if_fail (self != NULL, 0);
-  return self->n_presented;
+  return self->slot.n_presented;
 }
