@@ -72,6 +72,26 @@ st_spki_der (EVP_PKEY *key)
 }
 
 EVP_PKEY *
+st_pkey_public_only (EVP_PKEY *key)
+{
+  g_return_val_if_fail (key != NULL, NULL);
+  g_autoptr(X509_PUBKEY) spki = X509_PUBKEY_new ();
+  const unsigned char *pub = NULL;
+  int pub_len = 0;
+  X509_ALGOR *alg = NULL;
+  if (spki != NULL && st_spki_set_param (spki, key)
+      && X509_PUBKEY_get0_param (NULL, &pub, &pub_len, &alg, spki) == 1)
+    return st_spki_parts_to_key (alg, pub, pub_len);
+  /* another kind of key: through OpenSSL's encoder and decoder */
+  unsigned char *der = NULL;
+  int len = i2d_PUBKEY (key, &der);
+  const unsigned char *p = der;
+  EVP_PKEY *out = len > 0 ? d2i_PUBKEY (NULL, &p, len) : NULL;
+  OPENSSL_free (der);
+  return out;
+}
+
+EVP_PKEY *
 st_x509_get_pubkey (X509 *cert)
 {
   g_return_val_if_fail (cert != NULL, NULL);

@@ -50,6 +50,10 @@ gboolean st_spki_set_param (X509_PUBKEY *spki, EVP_PKEY *key);
 /* DER SubjectPublicKeyInfo of @key (st_spki_set_param(), else
  * i2d_PUBKEY()); NULL when OpenSSL cannot encode it. */
 GBytes *st_spki_der (EVP_PKEY *key);
+/* A new key holding only the public half of @key, made the same way
+ * (st_spki_set_param(), then st_spki_parts_to_key()); NULL when it cannot
+ * be. */
+EVP_PKEY *st_pkey_public_only (EVP_PKEY *key);
 /* The public key of @cert, a new reference. A certificate built with
  * st_spki_set_param() has no decoded key cached: the key is then made from
  * the SPKI's curve and point (or Ed25519 bytes) with EVP_PKEY_fromdata,

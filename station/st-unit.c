@@ -906,11 +906,7 @@ st_unit_run_steps (StUnit *u, GError **error)
                              "the station could not make the device key: call the shift lead",
                              dev_error, ST_DB_CERT_VOID, error);
       /* Keep only the public half beyond this point. */
-      guint8 *spki = NULL;
-      int spki_len = i2d_PUBKEY (keypair, &spki);
-      const guint8 *q = spki;
-      pubkey = spki_len > 0 ? d2i_PUBKEY (NULL, &q, spki_len) : NULL;
-      OPENSSL_free (spki);
+      pubkey = st_pkey_public_only (keypair);
       g_clear_pointer (&keypair, EVP_PKEY_free);
       u->device_touched = TRUE;
       gboolean put = pubkey != NULL &&

@@ -6,6 +6,7 @@
 
 #include <glib/gstdio.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <string.h>
 
 static void
@@ -85,6 +86,16 @@ test_spki (void)
       g_autoptr(EVP_PKEY) back = st_x509_get_pubkey (cert);
       g_assert_nonnull (back);
       g_assert_cmpint (EVP_PKEY_eq (back, key), ==, 1);
+
+      /* the public half alone: equal, and nothing private in it */
+      g_autoptr(EVP_PKEY) pub = st_pkey_public_only (key);
+      g_assert_nonnull (pub);
+      g_assert_cmpint (EVP_PKEY_eq (pub, key), ==, 1);
+      BIGNUM *priv = NULL;
+      size_t raw_len = 0;
+      g_assert_cmpint (EVP_PKEY_get_bn_param (pub, OSSL_PKEY_PARAM_PRIV_KEY, &priv), !=, 1);
+      g_assert_cmpint (EVP_PKEY_get_raw_private_key (pub, NULL, &raw_len), !=, 1);
+      ERR_clear_error ();
     }
   /* a key it does not handle is left to the caller */
   g_autoptr(EVP_PKEY) ed448 = EVP_PKEY_Q_keygen (NULL, NULL, "ED448");
@@ -92,6 +103,12 @@ test_spki (void)
   g_assert_false (st_spki_set_param (spki, ed448));
   g_autoptr(GBytes) der = st_spki_der (ed448);
   g_assert_nonnull (der);
+  g_autoptr(EVP_PKEY) ed448_pub = st_pkey_public_only (ed448);
+  g_assert_nonnull (ed448_pub);
+  g_assert_cmpint (EVP_PKEY_eq (ed448_pub, ed448), ==, 1);
+  size_t raw_len = 0;
+  g_assert_cmpint (EVP_PKEY_get_raw_private_key (ed448_pub, NULL, &raw_len), !=, 1);
+  ERR_clear_error ();
 }
 
 /* Hostile input is bounded before it is parsed: 1..max bytes. */
