@@ -2,9 +2,12 @@
 #include "st-frame.h"
 
 #include <string.h>
+#ifdef ST_FRAME_CRC32_ZLIB
+#include <zlib.h>
+#endif
 
 uint32_t
-st_crc32 (uint32_t crc, const uint8_t *data, size_t len)
+st_crc32_portable (uint32_t crc, const uint8_t *data, size_t len)
 {
   /* Reflected polynomial 0xEDB88320, four bits at a time: a 64-byte table
    * (small enough for any firmware), four times the speed of bitwise. */
@@ -23,6 +26,28 @@ st_crc32 (uint32_t crc, const uint8_t *data, size_t len)
     }
   return ~crc;
 }
+
+#ifdef ST_FRAME_CRC32_ZLIB
+uint32_t
+st_crc32 (uint32_t crc, const uint8_t *data, size_t len)
+{
+  /* zlib's crc32() is this CRC with the same convention (~ in, ~ out) */
+  while (len > 0)
+    {
+      uInt n = len > 0x40000000u ? 0x40000000u : (uInt) len;
+      crc = (uint32_t) crc32 ((uLong) crc, data, n);
+      data += n;
+      len -= n;
+    }
+  return crc;
+}
+#else
+uint32_t
+st_crc32 (uint32_t crc, const uint8_t *data, size_t len)
+{
+  return st_crc32_portable (crc, data, len);
+}
+#endif
 
 /* Streaming COBS encoder: one reserved code byte per block, filled in when
  * the block ends (a zero in the input, 254 non-zero bytes, or the end). */

@@ -18,7 +18,12 @@ extern "C" {
 #define ST_FRAME_MAX_BODY (6 + ST_FRAME_MAX_PAYLOAD + 4)
 #define ST_FRAME_MAX_WIRE (ST_FRAME_MAX_BODY + ST_FRAME_MAX_BODY / 254 + 2) /* COBS overhead + 0x00 */
 
-/* CRC-32 ISO-HDLC, zlib convention: st_crc32 (0, p, n); chainable. */
+/* CRC-32 ISO-HDLC, zlib convention: st_crc32 (0, p, n); chainable.
+ * st_crc32_portable() is the agent's own, with a 64-byte table; st_crc32()
+ * is the same function, or, built with ST_FRAME_CRC32_ZLIB (the station's
+ * host build), zlib's crc32(), which computes the same CRC several bytes at a
+ * time. A firmware with a CRC unit can put its own behind st_crc32(). */
+uint32_t st_crc32_portable (uint32_t crc, const uint8_t *data, size_t len);
 uint32_t st_crc32 (uint32_t crc, const uint8_t *data, size_t len);
 
 /* COBS-encodes @len bytes into @out in the canonical form (a body whose last

@@ -57,6 +57,21 @@ test_crc (void)
   g_assert_cmphex (st_crc32 (st_crc32 (0, check, 4), check + 4, 5), ==, 0xCBF43926u);
   /* A known value of a single byte: crc32(b"\x00") = 0xD202EF8D. */
   g_assert_cmphex (st_crc32 (0, (const guint8 *) "", 1), ==, 0xD202EF8Du);
+
+  /* the agent's own CRC (what a firmware builds) and the host's give the
+   * same on the check value and on lengths and splits of random data */
+  g_assert_cmphex (st_crc32_portable (0, check, 9), ==, 0xCBF43926u);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (1);
+  guint8 data[4099];
+  for (gsize i = 0; i < sizeof data; i++)
+    data[i] = (guint8) g_rand_int_range (rand, 0, 256);
+  for (gsize len = 0; len <= sizeof data; len += 1 + len / 3)
+    {
+      guint32 host = st_crc32 (0, data, len);
+      g_assert_cmphex (st_crc32_portable (0, data, len), ==, host);
+      gsize cut = len / 3;
+      g_assert_cmphex (st_crc32 (st_crc32_portable (0, data, cut), data + cut, len - cut), ==, host);
+    }
 }
 
 typedef struct {
