@@ -181,14 +181,12 @@ def export_to_drive(wo, find, wait_text, wait_for, export_and_check):
         combo = find("Removable drive", "combo box")
         wait_for(lambda: combo.sensitive, 20, "the drive list offers " + media)
         combo.click()
-        item = None
-        end = time.time() + 20
-        while item is None and time.time() < end:
+
+        def offered():
             items = [n for n in combo.findChildren(lambda n: n.roleName == "menu item" and n.showing
                                                    and n.name.startswith(label), recursive=True)]
-            item = items[0] if items and items[0].name.endswith(" free") else None
-            time.sleep(0.3)
-        assert item is not None, "the drive list has no showing %r with its free space" % label
+            return items[0] if items and items[0].name.endswith(" free") else None
+        item = wait_for(offered, 20, "the drive list shows %r with its free space" % label)
         log("drive offered:", item.name)
         item.click()
         out = os.path.join(media, "manifest-" + wo)
@@ -304,10 +302,12 @@ def run(tmp):
         raise AssertionError("%s: %r never became %s (last: %r)" % (name, name, what, text))
 
     def wait_for(check, timeout, what):
+        """Polls check() until it gives something true, and returns that."""
         end = time.time() + timeout
         while time.time() < end:
-            if check():
-                return
+            value = check()
+            if value:
+                return value
             time.sleep(0.3)
         raise AssertionError("never: " + what)
 
