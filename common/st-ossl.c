@@ -71,6 +71,31 @@ st_spki_der (EVP_PKEY *key)
   return out;
 }
 
+static gpointer
+st_md_fetch (gpointer name)
+{
+  EVP_MD *md = EVP_MD_fetch (NULL, name, NULL);
+  if (md == NULL)
+    ERR_clear_error ();
+  return md;
+}
+
+const EVP_MD *
+st_md_sha256 (void)
+{
+  static GOnce once = G_ONCE_INIT;
+  const EVP_MD *md = g_once (&once, st_md_fetch, (gpointer) "SHA256");
+  return md != NULL ? md : EVP_sha256 ();
+}
+
+const EVP_MD *
+st_md_sha384 (void)
+{
+  static GOnce once = G_ONCE_INIT;
+  const EVP_MD *md = g_once (&once, st_md_fetch, (gpointer) "SHA384");
+  return md != NULL ? md : EVP_sha384 ();
+}
+
 EVP_PKEY *
 st_pkey_public_only (EVP_PKEY *key)
 {

@@ -50,6 +50,11 @@ gboolean st_spki_set_param (X509_PUBKEY *spki, EVP_PKEY *key);
 /* DER SubjectPublicKeyInfo of @key (st_spki_set_param(), else
  * i2d_PUBKEY()); NULL when OpenSSL cannot encode it. */
 GBytes *st_spki_der (EVP_PKEY *key);
+/* SHA-256 and SHA-384 fetched once for the process's life: handing
+ * EVP_sha256() to a digest or signature call makes OpenSSL 3.0 fetch the
+ * implementation again each time. */
+const EVP_MD *st_md_sha256 (void);
+const EVP_MD *st_md_sha384 (void);
 /* A new key holding only the public half of @key, made the same way
  * (st_spki_set_param(), then st_spki_parts_to_key()); NULL when it cannot
  * be. */

@@ -1,5 +1,6 @@
 #include "st-util.h"
 #include "st-error.h"
+#include "st-ossl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,7 +100,7 @@ st_sha256_hex (const guint8 *data, gsize len)
 {
   guint8 md[32];
   unsigned int mdlen = 0;
-  EVP_Digest (data, len, md, &mdlen, EVP_sha256 (), NULL);
+  EVP_Digest (data, len, md, &mdlen, st_md_sha256 (), NULL);
   return st_hex_encode (md, mdlen);
 }
 

@@ -435,9 +435,22 @@ st_db_conn_configure (StDbConn *c, gboolean readonly, GError **error)
   return TRUE;
 }
 
+static gpointer
+st_db_sqlite_setup (gpointer data)
+{
+  (void) data;
+  /* SQLite's memory statistics take a global mutex on every allocation;
+   * nothing here reads them. Too late (SQLITE_MISUSE) once SQLite has been
+   * initialised elsewhere in the process, which changes nothing else. */
+  sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0);
+  return NULL;
+}
+
 static StDbConn *
 st_db_conn_open (const char *path, gboolean readonly, GError **error)
 {
+  static GOnce once = G_ONCE_INIT;
+  g_once (&once, st_db_sqlite_setup, NULL);
   g_autoptr(StDbConn) c = g_new0 (StDbConn, 1);
   c->path = path;
   c->stmts = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, st_db_stmt_finalize);

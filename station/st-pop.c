@@ -43,10 +43,10 @@ st_pop_verify_key (EVP_PKEY *key, const guint8 challenge[32], GBytes *signature,
   switch (st_pubkey_get_alg (key))
     {
     case ST_ALG_EC_P256:
-      md = EVP_sha256 ();
+      md = st_md_sha256 ();
       break;
     case ST_ALG_EC_P384:
-      md = EVP_sha384 ();
+      md = st_md_sha384 ();
       break;
     case ST_ALG_ED25519:
       if (sig_len != 64)

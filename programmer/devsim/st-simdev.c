@@ -205,8 +205,8 @@ st_sim_key_md (EVP_PKEY *key)
   if (EVP_PKEY_is_a (key, "ED25519") || EVP_PKEY_is_a (key, "ED448"))
     return NULL;
   if (st_sim_key_group (key, group, sizeof group) && g_strcmp0 (group, "secp384r1") == 0)
-    return EVP_sha384 ();
-  return EVP_sha256 ();
+    return st_md_sha384 ();
+  return st_md_sha256 ();
 }
 
 /* Another key of the same kind as @key, for POP_OTHER_KEY. */

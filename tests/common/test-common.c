@@ -45,6 +45,17 @@ test_sha256 (void)
 {
   g_autofree gchar *h = st_sha256_hex ((const guint8 *) "abc", 3);
   g_assert_cmpstr (h, ==, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+
+  /* the digests fetched once are the ones asked for, and stay the same */
+  g_assert_true (st_md_sha256 () == st_md_sha256 ());
+  g_assert_true (EVP_MD_is_a (st_md_sha256 (), "SHA2-256"));
+  g_assert_true (EVP_MD_is_a (st_md_sha384 (), "SHA2-384"));
+  guint8 md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  g_assert_cmpint (EVP_Digest ("abc", 3, md, &len, st_md_sha384 (), NULL), ==, 1);
+  g_autofree gchar *h384 = st_hex_encode (md, len);
+  g_assert_cmpstr (h384, ==, "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"
+                             "8086072ba1e7cc2358baeca134c825a7");
 }
 
 static void
