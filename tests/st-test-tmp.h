@@ -9,6 +9,7 @@ static inline gchar *
 st_test_tmpdir (const char *prefix)
 {
   g_autoptr(GError) error = NULL;
+  /* g_dir_make_tmp() replaces the six X with a unique name */
   g_autofree gchar *tmpl = g_strdup_printf ("%s-XXXXXX", prefix);
   gchar *dir = g_dir_make_tmp (tmpl, &error);
   g_assert_no_error (error);

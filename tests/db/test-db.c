@@ -1421,6 +1421,23 @@ test_void_cap (Fixture *f, gconstpointer data)
   assert_check_ok (f->db);
 }
 
+/* A database file @name of schema @version as older stations wrote it,
+ * with one batch (id 1) of @work_order and @quantity. */
+static gchar *
+make_db_at (Fixture *f, const char *name, gint version, const char *work_order, gint quantity)
+{
+  gchar *path = g_build_filename (f->dir, name, NULL);
+  g_assert_true (g_file_set_contents (path, "", 0, NULL));  /* an empty file is an empty database */
+  for (gint v = 1; v <= version; v++)
+    g_assert_cmpint (raw_exec (path, st_db_schema_migration (v), NULL), ==, SQLITE_OK);
+  g_autofree gchar *batch = g_strdup_printf (
+      "INSERT INTO batches (work_order, product, profile_sha256, profile_text, quantity, created_at,"
+      " created_by, station_id) VALUES ('%s', 'p', '" PROFILE_SHA "', 't', %d, 1, 'x', 's')",
+      work_order, quantity);
+  g_assert_cmpint (raw_exec (path, batch, NULL), ==, SQLITE_OK);
+  return path;
+}
+
 /* A database of schema 1 with records moves to 2: nothing lost, the chain
  * starts there. */
 static void
@@ -1428,12 +1445,7 @@ test_migrate_v1 (Fixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   g_clear_pointer (&f->db, st_db_close);
-  g_autofree gchar *old = g_build_filename (f->dir, "v1.db", NULL);
-  g_assert_true (g_file_set_contents (old, "", 0, NULL));  /* an empty file is an empty database */
-  g_assert_cmpint (raw_exec (old, st_db_schema_migration (1), NULL), ==, SQLITE_OK);
-  g_assert_cmpint (raw_exec (old, "INSERT INTO batches (work_order, product, profile_sha256, profile_text,"
-                             " quantity, created_at, created_by, station_id) VALUES ('WO-OLD', 'p', '"
-                             PROFILE_SHA "', 't', 3, 1, 'x', 's')", NULL), ==, SQLITE_OK);
+  g_autofree gchar *old = make_db_at (f, "v1.db", 1, "WO-OLD", 3);
   g_autoptr(StDb) db = st_db_open (old, &error);
   g_assert_no_error (error);
   g_autoptr(StDbBatch) b = st_db_batch_get (db, 1, &error);
@@ -1454,13 +1466,7 @@ test_migrate_v2_live_count (Fixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   g_clear_pointer (&f->db, st_db_close);
-  g_autofree gchar *old = g_build_filename (f->dir, "v2.db", NULL);
-  g_assert_true (g_file_set_contents (old, "", 0, NULL));
-  g_assert_cmpint (raw_exec (old, st_db_schema_migration (1), NULL), ==, SQLITE_OK);
-  g_assert_cmpint (raw_exec (old, st_db_schema_migration (2), NULL), ==, SQLITE_OK);
-  g_assert_cmpint (raw_exec (old, "INSERT INTO batches (work_order, product, profile_sha256, profile_text,"
-                             " quantity, created_at, created_by, station_id) VALUES ('WO-2', 'p', '"
-                             PROFILE_SHA "', 't', 5, 1, 'x', 's')", NULL), ==, SQLITE_OK);
+  g_autofree gchar *old = make_db_at (f, "v2.db", 2, "WO-2", 5);
   for (int i = 0; i < 3; i++)
     {
       g_autofree gchar *sql = g_strdup_printf (
@@ -1519,19 +1525,6 @@ state_moves (const char *path, int first_id)
   return g_string_free (out, FALSE);
 }
 
-static gchar *
-make_db_at (Fixture *f, const char *name, gint version)
-{
-  gchar *path = g_build_filename (f->dir, name, NULL);
-  g_assert_true (g_file_set_contents (path, "", 0, NULL));
-  for (gint v = 1; v <= version; v++)
-    g_assert_cmpint (raw_exec (path, st_db_schema_migration (v), NULL), ==, SQLITE_OK);
-  g_assert_cmpint (raw_exec (path, "INSERT INTO batches (work_order, product, profile_sha256, profile_text,"
-                             " quantity, created_at, created_by, station_id) VALUES ('WO-3', 'p', '"
-                             PROFILE_SHA "', 't', 100, 1, 'x', 's')", NULL), ==, SQLITE_OK);
-  return path;
-}
-
 #define HEX64_2 "2222222222222222222222222222222222222222222222222222222222222222"
 #define HEX64_3 "3333333333333333333333333333333333333333333333333333333333333333"
 
@@ -1544,11 +1537,11 @@ test_migrate_v3_same_rules (Fixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   g_clear_pointer (&f->db, st_db_close);
-  g_autofree gchar *v3 = make_db_at (f, "v3.db", 3);
+  g_autofree gchar *v3 = make_db_at (f, "v3.db", 3, "WO-3", 100);
   g_autofree gchar *moves_v3 = state_moves (v3, 1000);
 
   /* a v3 database with those records, migrated on opening */
-  g_autofree gchar *v4 = make_db_at (f, "v4.db", 3);
+  g_autofree gchar *v4 = make_db_at (f, "v4.db", 3, "WO-3", 100);
   g_autofree gchar *before = state_moves (v4, 1000);
   g_autoptr(StDb) db = st_db_open (v4, &error);
   g_assert_no_error (error);
