@@ -81,6 +81,18 @@ st_bench_process_cpu (void)
          (gdouble) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
+/* @count raw certificates, their time and CPU added to @result's. */
+static gboolean
+st_bench_raw_part (StCa *ca, const char *text, guint count, StBenchResult *result, GError **error)
+{
+  gdouble seconds = 0, cpu0 = st_bench_process_cpu ();
+  if (!st_bench_raw_issuance (ca, text, count, &seconds, error))
+    return FALSE;
+  result->raw_cpu_seconds += st_bench_process_cpu () - cpu0;
+  result->raw_seconds += seconds;
+  return TRUE;
+}
+
 static gboolean
 st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
               guint per_slot, StBenchResult *result, GError **error)
@@ -158,10 +170,8 @@ st_bench_run (StConfig *config, StCa *ca, guint units, guint slots,
    * conditions, and their ratio does not depend on which came first. */
   result->raw_count = result->units;
   guint first_half = result->raw_count / 2;
-  gdouble raw_cpu0 = st_bench_process_cpu ();
-  if (!st_bench_raw_issuance (ca, text, first_half, &result->raw_seconds, error))
+  if (!st_bench_raw_part (ca, text, first_half, result, error))
     return FALSE;
-  result->raw_cpu_seconds = st_bench_process_cpu () - raw_cpu0;
 
   g_autofree gchar *tmpl = g_build_filename (config->home, "bench-XXXXXX", NULL);
   g_autofree gchar *dir = g_mkdtemp (g_strdup (tmpl));
@@ -175,15 +185,8 @@ st_bench_run (StConfig *config, StCa *ca, guint units, guint slots,
   g_autofree gchar *db_path = g_build_filename (dir, "bench.db", NULL);
   gboolean ok = st_bench_e2e (config, ca, db_path, text, per_slot, result, error);
   st_rm_rf (dir);
-  if (!ok)
+  if (!ok || !st_bench_raw_part (ca, text, result->raw_count - first_half, result, error))
     return FALSE;
-
-  gdouble second_seconds = 0;
-  raw_cpu0 = st_bench_process_cpu ();
-  if (!st_bench_raw_issuance (ca, text, result->raw_count - first_half, &second_seconds, error))
-    return FALSE;
-  result->raw_cpu_seconds += st_bench_process_cpu () - raw_cpu0;
-  result->raw_seconds += second_seconds;
   result->raw_per_s = result->raw_count / MAX (result->raw_seconds, 1e-9);
   return TRUE;
 }
