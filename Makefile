@@ -68,7 +68,7 @@ bench: build
 	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} \
 	  $(BUILD)/station/station --home $(DEMO_HOME) setup demo
 	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} \
-	  $(BUILD)/station/station --home $(DEMO_HOME) bench --units 2400 --slots 32
+	  $(BUILD)/station/station --home $(DEMO_HOME) bench --units 2560 --slots 64
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang-14 meson setup $(FUZZ_BUILD) -Dfuzz=true -Dtests=false -Dgui=disabled \

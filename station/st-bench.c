@@ -120,15 +120,30 @@ st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
     .units_per_port = per_slot,
     .idle_timeout_s = 30,
   };
+  /* The simulated devices' key pairs and CSRs, made before the clock
+   * starts: a real device makes them on its own processor, and on the
+   * station's cores they would only stand in the station's way. What the
+   * devices still do in the run (proofs of possession) is counted below. */
+  gint64 pre0 = g_get_monotonic_time ();
+  gboolean premade = st_sim_premake_keys ((guint8) profile->alg, result->units, error);
+  result->premade_seconds = (gdouble) (g_get_monotonic_time () - pre0) / G_USEC_PER_SEC;
+  if (!premade)
+    {
+      st_sim_premade_clear ();
+      return FALSE;
+    }
   StBatchRunSummary summary;
   gint64 dev0 = st_sim_get_crypto_cpu_ns ();
   gdouble cpu0 = st_bench_process_cpu ();
   gint64 start = g_get_monotonic_time ();
-  if (!st_batch_run (line, &options, &summary, error))
-    return FALSE;
+  gboolean ran = st_batch_run (line, &options, &summary, error);
   result->e2e_seconds = (gdouble) (g_get_monotonic_time () - start) / G_USEC_PER_SEC;
   result->e2e_cpu_seconds = st_bench_process_cpu () - cpu0;
   result->device_cpu_seconds = (gdouble) (st_sim_get_crypto_cpu_ns () - dev0) / 1e9;
+  result->premade_left = st_sim_premade_count ((guint8) profile->alg);
+  st_sim_premade_clear ();
+  if (!ran)
+    return FALSE;
   result->passed = summary.passed;
   result->failed = summary.failed + summary.refused;
   result->e2e_units_per_s = result->passed / MAX (result->e2e_seconds, 1e-9);

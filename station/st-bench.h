@@ -19,6 +19,8 @@ typedef struct {
   guint64 db_writes, db_commits;
   gdouble e2e_cpu_seconds;        /* CPU of the whole process during the end-to-end run */
   gdouble device_cpu_seconds;     /* of which the simulated devices' own work */
+  gdouble premade_seconds;        /* the devices' key pairs and CSRs, made before the run */
+  guint premade_left;             /* of those, not asked for (devices that made their own) */
 } StBenchResult;
 
 /* Runs both measurements; the end-to-end records go to a scratch database

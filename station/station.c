@@ -1022,9 +1022,12 @@ cmd_bench (StCli *cli, int argc, char **argv)
   g_print ("  database: %" G_GUINT64_FORMAT " durable writes in %" G_GUINT64_FORMAT " commits (fsync'ed)\n",
            r.db_writes, r.db_commits);
   guint n = MAX (r.passed + r.failed, 1);
+  g_print ("  simulated devices: their %u key pairs and CSRs made before the clock started\n"
+           "    (%.2f s; a real device makes them on its own processor)\n",
+           r.units - r.premade_left, r.premade_seconds);
   g_print ("  CPU: %.2f s on %u cores = %.3f ms per unit (the station's own: %.3f ms), of which\n"
-           "       %.2f s (%.0f%%) the simulated devices' own work (key generation, CSR and\n"
-           "       proof signing: a real device does it on its own processor)\n",
+           "       %.2f s (%.0f%%) the simulated devices' own work in the run (proofs of\n"
+           "       possession, and keys they made then: a real device does it on its own processor)\n",
            r.e2e_cpu_seconds, g_get_num_processors (), 1e3 * r.e2e_cpu_seconds / n,
            1e3 * (r.e2e_cpu_seconds - r.device_cpu_seconds) / n, r.device_cpu_seconds,
            100.0 * r.device_cpu_seconds / MAX (r.e2e_cpu_seconds, 1e-9));

@@ -519,6 +519,90 @@ st_sim_hook_observe (void *user_data, const StFrame *request, int replayed)
     }
 }
 
+/* Key pairs and CSRs made ahead of time (st_sim_premake_keys), one queue
+ * per algorithm code; each is handed out to one KEYGEN. */
+typedef struct {
+  EVP_PKEY *key;
+  GByteArray *csr;
+} StSimPremade;
+
+#define ST_SIM_PREMADE_ALGS 4
+static GMutex st_sim_premade_lock;
+static GQueue st_sim_premade[ST_SIM_PREMADE_ALGS];
+
+static void
+st_sim_premade_free (gpointer data)
+{
+  StSimPremade *p = data;
+  EVP_PKEY_free (p->key);
+  if (p->csr != NULL)
+    g_byte_array_unref (p->csr);
+  g_free (p);
+}
+
+/* The subject of a premade CSR: the device is not known yet, and the
+ * station ignores the subject anyway (agent-protocol.md, KEYGEN). */
+#define ST_SIM_PREMADE_NAME "premade"
+
+gboolean
+st_sim_premake_keys (guint8 alg, guint count, GError **error)
+{
+  if (alg == 0 || alg >= ST_SIM_PREMADE_ALGS)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "simulated devices know no algorithm %u", (guint) alg);
+      return FALSE;
+    }
+  for (guint i = 0; i < count; i++)
+    {
+      StSimPremade *p = g_new0 (StSimPremade, 1);
+      p->key = st_sim_make_key_for_alg (alg, FALSE);
+      p->csr = p->key != NULL ? st_sim_make_csr (p->key, ST_SIM_PREMADE_NAME, FALSE) : NULL;
+      if (p->csr == NULL)
+        {
+          st_sim_premade_free (p);
+          st_error_set_openssl (error, ST_ERROR_INTERNAL, "making a simulated device's key and CSR");
+          return FALSE;
+        }
+      g_mutex_lock (&st_sim_premade_lock);
+      g_queue_push_tail (&st_sim_premade[alg], p);
+      g_mutex_unlock (&st_sim_premade_lock);
+    }
+  return TRUE;
+}
+
+guint
+st_sim_premade_count (guint8 alg)
+{
+  if (alg == 0 || alg >= ST_SIM_PREMADE_ALGS)
+    return 0;
+  g_mutex_lock (&st_sim_premade_lock);
+  guint n = st_sim_premade[alg].length;
+  g_mutex_unlock (&st_sim_premade_lock);
+  return n;
+}
+
+void
+st_sim_premade_clear (void)
+{
+  g_mutex_lock (&st_sim_premade_lock);
+  for (guint a = 0; a < ST_SIM_PREMADE_ALGS; a++)
+    g_queue_clear_full (&st_sim_premade[a], st_sim_premade_free);
+  g_mutex_unlock (&st_sim_premade_lock);
+}
+
+/* A premade key and CSR for @alg, or NULL when none is left. */
+static StSimPremade *
+st_sim_premade_take (guint8 alg)
+{
+  if (alg == 0 || alg >= ST_SIM_PREMADE_ALGS)
+    return NULL;
+  g_mutex_lock (&st_sim_premade_lock);
+  StSimPremade *p = g_queue_pop_head (&st_sim_premade[alg]);
+  g_mutex_unlock (&st_sim_premade_lock);
+  return p;
+}
+
 static uint8_t
 st_sim_keygen_work (void *user_data, uint8_t alg, uint8_t *csr, size_t csr_max, size_t *csr_len)
 {
@@ -528,7 +612,17 @@ st_sim_keygen_work (void *user_data, uint8_t alg, uint8_t *csr, size_t csr_max, 
 
   g_clear_pointer (&s->pending_key, EVP_PKEY_free);
   g_clear_pointer (&s->other_key, EVP_PKEY_free);
-  key = st_sim_make_key_for_alg (alg, st_sim_has (s, ST_SIM_FAULT_WRONG_CURVE));
+  /* the faults that shape the key or the request make their own */
+  StSimPremade *premade = st_sim_has (s, ST_SIM_FAULT_WRONG_CURVE) || st_sim_has (s, ST_SIM_FAULT_CSR_GREEDY)
+                          ? NULL : st_sim_premade_take (alg);
+  if (premade != NULL)
+    {
+      key = g_steal_pointer (&premade->key);
+      der = g_steal_pointer (&premade->csr);
+      st_sim_premade_free (premade);
+    }
+  else
+    key = st_sim_make_key_for_alg (alg, st_sim_has (s, ST_SIM_FAULT_WRONG_CURVE));
   if (key == NULL)
     {
       st_error_clear_openssl ();
@@ -536,7 +630,8 @@ st_sim_keygen_work (void *user_data, uint8_t alg, uint8_t *csr, size_t csr_max, 
     }
   s->cur->n_keys_made++;
   s->dirty = TRUE;
-  der = st_sim_make_csr (key, s->cur->uid_hex, st_sim_has (s, ST_SIM_FAULT_CSR_GREEDY));
+  if (der == NULL)
+    der = st_sim_make_csr (key, s->cur->uid_hex, st_sim_has (s, ST_SIM_FAULT_CSR_GREEDY));
   if (der == NULL)
     {
       st_error_clear_openssl ();

@@ -74,6 +74,18 @@ guint st_sim_socket_get_n_presented (StSimSocket *socket);
  * generation, CSR and proof signing (work a real device does on its own
  * processor), in nanoseconds. */
 gint64 st_sim_get_crypto_cpu_ns (void);
+/* Makes @count key pairs for agent algorithm @alg (1 P-256, 2 P-384,
+ * 3 Ed25519) and their signed CSRs now, for later KEYGENs of any simulated
+ * device of this process: each goes to one KEYGEN for @alg (not to a device
+ * whose faults shape its key or request); when none is left, KEYGEN makes
+ * the key then, as before. The bench makes them before its clock starts, so
+ * that the measured run does not spend the station's CPU on what a real
+ * device does on its own processor. Thread-safe. */
+gboolean st_sim_premake_keys (guint8 alg, guint count, GError **error);
+/* How many premade keys for @alg are left. */
+guint st_sim_premade_count (guint8 alg);
+/* Frees the premade keys not handed out. */
+void st_sim_premade_clear (void);
 gboolean st_sim_socket_get_device (StSimSocket *socket, guint index, gchar **uid_hex,
                                    guint *n_keygen_executed, guint *n_keys_made, guint8 *state);
 /* The faults by the names station-devsim takes, with one line of help

@@ -378,6 +378,8 @@ test_bench (StFixture *f, gconstpointer data)
   g_assert_cmpuint (st_count_lines (out, "  12 units on 3 sockets in "), ==, 1);
   /* the batch, then three durable transitions per unit */
   g_assert_cmpuint (st_count_lines (out, "  database: 37 durable writes in "), ==, 1);
+  /* every device took a key made before the clock started */
+  g_assert_cmpuint (st_count_lines (out, "  simulated devices: their 12 key pairs and CSRs made before the clock started"), ==, 1);
   g_assert_cmpuint (st_count_lines (out, "ms per certificate, one thread"), ==, 1);
   g_assert_cmpuint (st_count_lines (out, "ms per unit (the station's own: "), ==, 1);
   g_assert_cmpuint (st_count_lines (out, "ratio end-to-end / raw issuance: "), ==, 1);

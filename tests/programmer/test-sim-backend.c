@@ -10,6 +10,7 @@
 #include "st-backend.h"
 #include "st-error.h"
 #include "st-ossl.h"
+#include "st-simdev.h"
 #include "st-util.h"
 
 #define POP_PREFIX "PROVISION-POP-V1"
@@ -198,6 +199,89 @@ test_sim_full_sequence (void)
   g_assert_cmpint (info.state, ==, ST_DEVICE_STATE_LOCKED);
   g_autofree gchar *uid2 = st_device_info_uid_hex (&info);
   g_assert_cmpstr (uid, ==, uid2);
+}
+
+/* The public key of a CSR, DER, to compare keys by. */
+static GBytes *
+csr_pubkey_der (GBytes *csr)
+{
+  g_autoptr(EVP_PKEY) key = check_csr (csr, NID_X9_62_prime256v1);
+  unsigned char *der = NULL;
+  int len = i2d_PUBKEY (key, &der);
+  g_assert_cmpint (len, >, 0);
+  GBytes *out = g_bytes_new (der, (gsize) len);
+  OPENSSL_free (der);
+  return out;
+}
+
+/* Keys made ahead of time (the bench's): each KEYGEN of the algorithm takes
+ * one, the device proves possession of it, none is handed out twice, a
+ * device whose faults shape its key makes its own, and once the premade
+ * keys are gone KEYGEN makes them as before. */
+static void
+test_sim_premade_keys (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_false (st_sim_premake_keys (9, 1, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  { gboolean ok_ = st_sim_premake_keys (ST_ALG_EC_P256, 2, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
+  g_assert_cmpuint (st_sim_premade_count (ST_ALG_EC_P256), ==, 2);
+  g_assert_cmpuint (st_sim_premade_count (ST_ALG_EC_P384), ==, 0);
+
+  /* a P-384 KEYGEN does not take a P-256 key */
+  g_autoptr(StBackend) backend = open_backend ("sim:premade?units=1", NULL);
+  StDeviceInfo info;
+  { gboolean ok_ = st_backend_identify (backend, &info, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
+  g_autoptr(GBytes) csr384 = st_backend_keygen (backend, ST_ALG_EC_P384, &error);
+  g_assert_no_error (error);
+  g_autoptr(EVP_PKEY) key384 = check_csr (csr384, NID_secp384r1);
+  g_assert_cmpuint (st_sim_premade_count (ST_ALG_EC_P256), ==, 2);
+
+  /* a device whose faults shape its key makes its own */
+  {
+    g_autoptr(StBackend) wrong = open_backend ("sim:premade-wrong?units=1&fault=wrong-curve", NULL);
+    { gboolean ok_ = st_backend_identify (wrong, &info, &error);
+      g_assert_no_error (error);
+      g_assert_true (ok_); }
+    g_autoptr(GBytes) csr = st_backend_keygen (wrong, ST_ALG_EC_P256, &error);
+    g_assert_no_error (error);
+    g_autoptr(EVP_PKEY) key = check_csr (csr, NID_secp256k1);
+    g_assert_cmpuint (st_sim_premade_count (ST_ALG_EC_P256), ==, 2);
+  }
+
+  /* three KEYGENs: two premade keys, then one made on the spot; all differ */
+  g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(GBytes) csr = st_backend_keygen (backend, ST_ALG_EC_P256, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (st_sim_premade_count (ST_ALG_EC_P256), ==, i < 2 ? 1 - i : 0);
+      GBytes *pub = csr_pubkey_der (csr);
+      for (guint j = 0; j < seen->len; j++)
+        g_assert_false (g_bytes_equal (pub, g_ptr_array_index (seen, j)));
+      g_ptr_array_add (seen, pub);
+
+      /* the device holds the key of its request */
+      g_autoptr(EVP_PKEY) key = check_csr (csr, NID_X9_62_prime256v1);
+      guint8 challenge[32];
+      for (guint k = 0; k < 32; k++)
+        challenge[k] = (guint8) g_random_int ();
+      g_autoptr(GBytes) sig = st_backend_sign (backend, challenge, &error);
+      g_assert_no_error (error);
+      check_pop (key, challenge, sig);
+    }
+
+  { gboolean ok_ = st_sim_premake_keys (ST_ALG_ED25519, 3, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
+  g_assert_cmpuint (st_sim_premade_count (ST_ALG_ED25519), ==, 3);
+  st_sim_premade_clear ();
+  g_assert_cmpuint (st_sim_premade_count (ST_ALG_ED25519), ==, 0);
 }
 
 static void
@@ -542,5 +626,6 @@ main (int argc, char **argv)
   g_test_add_func ("/programmer/sim/garbage", test_sim_garbage);
   g_test_add_func ("/programmer/sim/cancel", test_sim_cancel);
   g_test_add_func ("/programmer/sim/many-units", test_sim_many_units);
+  g_test_add_func ("/programmer/sim/premade-keys", test_sim_premade_keys);
   return g_test_run ();
 }
