@@ -4,7 +4,6 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
-#include <openssl/param_build.h>
 
 gboolean
 st_spki_set_param (X509_PUBKEY *spki, EVP_PKEY *key)
@@ -165,28 +164,6 @@ st_spki_parts_to_key (const X509_ALGOR *alg, const unsigned char *pub, int pub_l
     }
 }
 
-EVP_PKEY *
-st_ec_public_key_new (const char *group, const guint8 *point, gsize len)
-{
-  OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new ();
-  OSSL_PARAM *params = NULL;
-  EVP_PKEY *key = NULL;
-  if (bld != NULL
-      && OSSL_PARAM_BLD_push_utf8_string (bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) == 1
-      && OSSL_PARAM_BLD_push_octet_string (bld, OSSL_PKEY_PARAM_PUB_KEY, point, len) == 1)
-    params = OSSL_PARAM_BLD_to_param (bld);
-  if (params != NULL)
-    {
-      g_autoptr(EVP_PKEY_CTX) ctx = EVP_PKEY_CTX_new_from_name (NULL, "EC", NULL);
-      if (ctx == NULL || EVP_PKEY_fromdata_init (ctx) != 1
-          || EVP_PKEY_fromdata (ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
-        key = NULL;
-    }
-  OSSL_PARAM_free (params);
-  OSSL_PARAM_BLD_free (bld);
-  return key;
-}
-
 /* EC domain parameters by group name, made once per process. */
 static EVP_PKEY *
 st_ec_params (const char *group)
@@ -206,6 +183,20 @@ st_ec_params (const char *group)
     return NULL;
   g_hash_table_insert (cache, g_strdup (group), params);
   return params;
+}
+
+/* From the group's cached domain parameters: EVP_PKEY_fromdata() builds
+ * the group from its name for every key, four times the cost. */
+EVP_PKEY *
+st_ec_public_key_new (const char *group, const guint8 *point, gsize len)
+{
+  if (group == NULL || point == NULL || len == 0)
+    return NULL;
+  EVP_PKEY *params = st_ec_params (group);
+  EVP_PKEY *key = params != NULL ? EVP_PKEY_dup (params) : NULL;
+  if (key != NULL && EVP_PKEY_set1_encoded_public_key (key, point, len) != 1)
+    g_clear_pointer (&key, EVP_PKEY_free);
+  return key;
 }
 
 EVP_PKEY *

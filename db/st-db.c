@@ -63,6 +63,7 @@ struct _StDb {
   GQueue queue;
   gboolean stopping;
   gboolean hold;
+  gboolean writer_waits;   /* the writer sleeps on qcond: a new request wakes it */
   guint64 n_writes, n_commits;
   /* under qlock */
   gchar *actor;
@@ -586,7 +587,11 @@ st_db_writer_main (gpointer user_data)
     {
       g_mutex_lock (&db->qlock);
       while (!db->stopping && (db->hold || g_queue_is_empty (&db->queue)))
-        g_cond_wait (&db->qcond, &db->qlock);
+        {
+          db->writer_waits = TRUE;
+          g_cond_wait (&db->qcond, &db->qlock);
+          db->writer_waits = FALSE;
+        }
       if (g_queue_is_empty (&db->queue))
         {
           g_mutex_unlock (&db->qlock);
@@ -630,7 +635,10 @@ st_db_write (StDb *db, StDbWriteFunc func, gpointer data, gint64 *result, GError
   g_mutex_lock (&db->qlock);
   req.actor = g_strdup (db->actor != NULL ? db->actor : "station");
   g_queue_push_tail (&db->queue, &req);
-  g_cond_signal (&db->qcond);
+  /* a busy writer takes it with its next group: no wake-up (a system call
+   * per signal) for each of the requests that queue meanwhile */
+  if (db->writer_waits)
+    g_cond_signal (&db->qcond);
   while (!req.done)
     g_cond_wait (&req.done_cond, &db->qlock);
   /* a checkpoint is due: one caller at a time signs it, outside the lock */

@@ -122,6 +122,45 @@ test_spki (void)
   ERR_clear_error ();
 }
 
+/* An EC public key from its curve and point: the same key, nothing
+ * private in it; a point off the curve, a cut one and an unknown curve are
+ * refused. */
+static void
+test_ec_public_key (void)
+{
+  const char *groups[] = { "P-256", "P-384" };
+  for (guint i = 0; i < G_N_ELEMENTS (groups); i++)
+    {
+      g_autoptr(EVP_PKEY) key = st_ec_keygen (groups[i]);
+      g_assert_nonnull (key);
+      guint8 point[100];
+      size_t len = 0;
+      g_assert_cmpint (EVP_PKEY_get_octet_string_param (key, OSSL_PKEY_PARAM_PUB_KEY, point,
+                                                        sizeof point, &len), ==, 1);
+      for (guint round = 0; round < 2; round++)   /* the second from the cached parameters */
+        {
+          g_autoptr(EVP_PKEY) pub = st_ec_public_key_new (groups[i], point, len);
+          g_assert_nonnull (pub);
+          g_assert_cmpint (EVP_PKEY_eq (pub, key), ==, 1);
+          BIGNUM *priv = NULL;
+          g_assert_cmpint (EVP_PKEY_get_bn_param (pub, OSSL_PKEY_PARAM_PRIV_KEY, &priv), !=, 1);
+          ERR_clear_error ();
+        }
+      /* the other curve's name: the point is not on it */
+      g_assert_null (st_ec_public_key_new (groups[1 - i], point, len));
+      guint8 bad[100];
+      memcpy (bad, point, len);
+      bad[len - 1] ^= 0x01;   /* y no longer fits x */
+      g_assert_null (st_ec_public_key_new (groups[i], bad, len));
+      g_assert_null (st_ec_public_key_new (groups[i], point, len - 1));
+      g_assert_null (st_ec_public_key_new (groups[i], point, 0));
+      ERR_clear_error ();
+    }
+  g_assert_null (st_ec_public_key_new ("no-such-curve", (const guint8 *) "\x04", 1));
+  g_assert_null (st_ec_public_key_new (NULL, (const guint8 *) "\x04", 1));
+  ERR_clear_error ();
+}
+
 /* Hostile input is bounded before it is parsed: 1..max bytes. */
 static void
 test_bytes_bounded (void)
@@ -150,6 +189,7 @@ main (int argc, char **argv)
   g_test_add_func ("/common/sha256", test_sha256);
   g_test_add_func ("/common/durable-write", test_durable_write);
   g_test_add_func ("/common/spki", test_spki);
+  g_test_add_func ("/common/ec-public-key", test_ec_public_key);
   g_test_add_func ("/common/bytes-bounded", test_bytes_bounded);
   return g_test_run ();
 }
