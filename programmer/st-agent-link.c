@@ -202,11 +202,9 @@ st_agent_link_transact (StAgentLink *link, guint8 op, const guint8 *payload, gsi
   /* Whatever is waiting now answers nothing we will send. */
   st_transport_discard_input (transport);
   st_frame_rx_init (&link->rx);
-  if (op == ST_AGENT_OP_PUT_KEY)
-    g_debug ("%s: -> %s seq %u, %" G_GSIZE_FORMAT " bytes (payload not logged)",
-             transport->name, op_name, seq, len);
-  else
-    g_debug ("%s: -> %s seq %u, %" G_GSIZE_FORMAT " bytes", transport->name, op_name, seq, len);
+  if (ST_DEBUG_ON ())
+    g_debug ("%s: -> %s seq %u, %" G_GSIZE_FORMAT " bytes%s", transport->name, op_name, seq, len,
+             op == ST_AGENT_OP_PUT_KEY ? " (payload not logged)" : "");
 
   gint64 t0 = g_get_monotonic_time ();
   gint64 overall = t0 + ((gint64) retries + 1) * (gint64) timeout_ms * 1000 + G_USEC_PER_SEC;
@@ -312,9 +310,10 @@ st_agent_link_transact (StAgentLink *link, guint8 op, const guint8 *payload, gsi
   const guint8 *res = g_bytes_get_data (result, &res_len);
   guint8 status = res[0];
   backend->last_status = (StAgentStatus) status;
-  g_debug ("%s: <- %s seq %u status %s, %" G_GSIZE_FORMAT " bytes of result", transport->name,
-           op_name, seq, st_agent_status_to_string (status) ? st_agent_status_to_string (status) : "?",
-           res_len - 1);
+  if (ST_DEBUG_ON ())
+    g_debug ("%s: <- %s seq %u status %s, %" G_GSIZE_FORMAT " bytes of result", transport->name,
+             op_name, seq, st_agent_status_to_string (status) ? st_agent_status_to_string (status) : "?",
+             res_len - 1);
   if (status != ST_AGENT_STATUS_OK)
     {
       const char *status_name = st_agent_status_to_string (status);

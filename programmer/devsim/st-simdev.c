@@ -63,10 +63,11 @@ struct _StSimSocket {
   gint64 empty_until;         /* monotonic, µs */
 
   /* The device in the socket (phase PRESENT). */
-  StAgent *agent;
+  StAgent *agent;             /* kept from device to device, wiped in between */
   StSimRecord *cur;
   guint32 dev_faults;
-  GRand *rand;
+  GRand *rand;                /* the faults' randomness: st_sim_rand() */
+  guint rand_index;
   EVP_PKEY *committed_key;
   EVP_PKEY *pending_key;
   EVP_PKEY *other_key;        /* POP_OTHER_KEY */
@@ -366,6 +367,20 @@ st_sim_make_self_signed (EVP_PKEY *key, const char *uid_hex, guint32 serial)
   return out;
 }
 
+/* The device's fault randomness, seeded from the socket's seed and the
+ * device's index; made at its first use (only devices with noise, drop or
+ * garbage faults draw from it). */
+static GRand *
+st_sim_rand (StSimSocket *s)
+{
+  if (s->rand == NULL)
+    {
+      guint32 seed[3] = { s->seed, s->rand_index, 0x5eed };
+      s->rand = g_rand_new_with_seed_array (seed, G_N_ELEMENTS (seed));
+    }
+  return s->rand;
+}
+
 /* ---- agent hooks --------------------------------------------------------- */
 
 static void
@@ -373,7 +388,7 @@ st_sim_append_garbage (StSimSocket *s, guint n)
 {
   for (guint i = 0; i < n; i++)
     {
-      guint8 b = (guint8) g_rand_int_range (s->rand, 1, 256);
+      guint8 b = (guint8) g_rand_int_range (st_sim_rand (s), 1, 256);
       g_byte_array_append (s->out, &b, 1);
     }
 }
@@ -453,21 +468,21 @@ st_sim_hook_output (void *user_data, const uint8_t *data, size_t len)
     }
 
   /* Damage never hits two responses in a row, so a retry always gets through. */
-  if (st_sim_has (s, ST_SIM_FAULT_DROP) && !s->last_damaged && g_rand_int_range (s->rand, 0, 4) == 0)
+  if (st_sim_has (s, ST_SIM_FAULT_DROP) && !s->last_damaged && g_rand_int_range (st_sim_rand (s), 0, 4) == 0)
     delivered = FALSE;
   if (delivered && st_sim_has (s, ST_SIM_FAULT_NOISE))
     {
-      guint n = (guint) g_rand_int_range (s->rand, 1, 24);
+      guint n = (guint) g_rand_int_range (st_sim_rand (s), 1, 24);
       for (guint i = 0; i < n; i++)
         {
-          guint8 b = (guint8) g_rand_int_range (s->rand, 0, 256);
+          guint8 b = (guint8) g_rand_int_range (st_sim_rand (s), 0, 256);
           g_byte_array_append (s->out, &b, 1);
         }
       g_byte_array_append (s->out, (const guint8 *) "", 1);
-      if (!s->last_damaged && g_rand_int_range (s->rand, 0, 8) == 0)
+      if (!s->last_damaged && g_rand_int_range (st_sim_rand (s), 0, 8) == 0)
         {
-          gsize at = (gsize) g_rand_int_range (s->rand, 0, (gint32) (wire_len - 1));
-          wire[at] ^= (guint8) (1u << g_rand_int_range (s->rand, 0, 8));
+          gsize at = (gsize) g_rand_int_range (st_sim_rand (s), 0, (gint32) (wire_len - 1));
+          wire[at] ^= (guint8) (1u << g_rand_int_range (st_sim_rand (s), 0, 8));
           flipped = TRUE;
         }
     }
@@ -855,11 +870,9 @@ st_sim_derive_uid (guint32 seed, guint index, guint8 *uid)
 static void
 st_sim_drop_device (StSimSocket *s)
 {
+  /* wiped; the memory serves the socket's next device */
   if (s->agent != NULL)
-    {
-      st_agent_clear (s->agent);
-      g_clear_pointer (&s->agent, g_free);
-    }
+    st_agent_clear (s->agent);
   g_clear_pointer (&s->committed_key, EVP_PKEY_free);
   g_clear_pointer (&s->pending_key, EVP_PKEY_free);
   g_clear_pointer (&s->other_key, EVP_PKEY_free);
@@ -880,7 +893,6 @@ static gboolean
 st_sim_activate (StSimSocket *s, guint index, GError **error)
 {
   StSimRecord *r = g_ptr_array_index (s->records, index);
-  guint32 rand_seed[3] = { s->seed, index, 0x5eed };
   StAgentInfo info;
   StAgentHooks hooks = {
     .user_data = s,
@@ -897,7 +909,7 @@ st_sim_activate (StSimSocket *s, guint index, GError **error)
   st_sim_drop_device (s);
   s->cur = r;
   s->dev_faults = (s->fault_unit == 0 || s->fault_unit == index + 1) ? s->faults : 0;
-  s->rand = g_rand_new_with_seed_array (rand_seed, G_N_ELEMENTS (rand_seed));
+  s->rand_index = index;
   if (r->key_obj == NULL && r->key != NULL)
     {
       gsize n = 0;
@@ -917,7 +929,8 @@ st_sim_activate (StSimSocket *s, guint index, GError **error)
   g_strlcpy (info.model, s->model, sizeof info.model);
   g_strlcpy (info.fw_version, ST_SIM_FW_VERSION, sizeof info.fw_version);
   info.algorithms = s->algorithms;
-  s->agent = g_new0 (StAgent, 1);
+  if (s->agent == NULL)
+    s->agent = g_new0 (StAgent, 1);
   if (st_agent_init (s->agent, &info, &hooks) != 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL,
@@ -1332,6 +1345,7 @@ st_sim_socket_free (StSimSocket *socket)
   if (socket == NULL)
     return;
   st_sim_drop_device (socket);
+  g_free (socket->agent);
   g_clear_pointer (&socket->records, g_ptr_array_unref);
   g_free (socket->model);
   g_free (socket->state_file);

@@ -284,6 +284,87 @@ test_sim_premade_keys (void)
   g_assert_cmpuint (st_sim_premade_count (ST_ALG_ED25519), ==, 0);
 }
 
+/* @key as DER PKCS#8, for PUT_KEY. */
+static GBytes *
+make_pkcs8 (EVP_PKEY *key)
+{
+  g_autoptr(PKCS8_PRIV_KEY_INFO) p8 = EVP_PKEY2PKCS8 (key);
+  unsigned char *der = NULL;
+  int der_len = i2d_PKCS8_PRIV_KEY_INFO (p8, &der);
+  g_assert_cmpint (der_len, >, 0);
+  GBytes *pkcs8 = g_bytes_new (der, (gsize) der_len);
+  OPENSSL_clear_free (der, (size_t) der_len);
+  return pkcs8;
+}
+
+/* Debug messages while one is captured (main installs the writer). */
+static GPtrArray *captured;
+
+static GLogWriterOutput
+capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+  if (captured != NULL && (level & G_LOG_LEVEL_DEBUG) != 0)
+    {
+      for (gsize i = 0; i < n_fields; i++)
+        if (g_strcmp0 (fields[i].key, "MESSAGE") == 0)
+          g_ptr_array_add (captured, fields[i].length < 0
+                                       ? g_strdup (fields[i].value)
+                                       : g_strndup (fields[i].value, (gsize) fields[i].length));
+      return G_LOG_WRITER_HANDLED;
+    }
+  return g_log_writer_default (level, fields, n_fields, user_data);
+}
+
+static guint
+captured_with (const char *a, const char *b)
+{
+  guint n = 0;
+  for (guint i = 0; i < captured->len; i++)
+    if (strstr (g_ptr_array_index (captured, i), a) != NULL
+        && strstr (g_ptr_array_index (captured, i), b) != NULL)
+      n++;
+  return n;
+}
+
+/* The frame traces: one line per request and per response when debug
+ * output is on (never a payload: a PUT_KEY says so), and not even formatted
+ * when it is off. */
+static void
+test_sim_frame_traces (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StBackend) backend = open_backend ("sim:traces?units=1", NULL);
+  StDeviceInfo info;
+  captured = g_ptr_array_new_with_free_func (g_free);
+
+  gboolean env_debug = g_getenv ("G_MESSAGES_DEBUG") != NULL;
+  g_log_set_debug_enabled (FALSE);
+  { gboolean ok_ = st_backend_identify (backend, &info, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
+  if (!env_debug)
+    g_assert_cmpuint (captured_with ("HELLO", "seq"), ==, 0);
+
+  g_log_set_debug_enabled (TRUE);
+  { gboolean ok_ = st_backend_identify (backend, &info, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
+  g_autoptr(EVP_PKEY) key = EVP_EC_gen ("P-256");
+  g_assert_nonnull (key);
+  GBytes *pkcs8 = make_pkcs8 (key);
+  { gboolean ok_ = st_backend_put_key (backend, ST_ALG_EC_P256, pkcs8, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
+  st_bytes_wipe_unref (pkcs8);
+  g_log_set_debug_enabled (FALSE);
+
+  g_assert_cmpuint (captured_with ("sim:traces?units=1: -> HELLO seq ", ", 0 bytes"), >=, 1);
+  g_assert_cmpuint (captured_with ("sim:traces?units=1: <- HELLO seq ", "status OK"), >=, 1);
+  g_assert_cmpuint (captured_with ("-> PUT_KEY seq ", "(payload not logged)"), ==, 1);
+  g_assert_cmpuint (captured_with ("<- PUT_KEY seq ", "status OK, 0 bytes of result"), ==, 1);
+  g_clear_pointer (&captured, g_ptr_array_unref);
+}
+
 static void
 test_sim_locked_and_put_key (void)
 {
@@ -313,12 +394,7 @@ test_sim_locked_and_put_key (void)
     g_assert_true (ok_); }
   g_autoptr(EVP_PKEY) key = EVP_EC_gen ("P-256");
   g_assert_nonnull (key);
-  g_autoptr(PKCS8_PRIV_KEY_INFO) p8 = EVP_PKEY2PKCS8 (key);
-  unsigned char *der = NULL;
-  int der_len = i2d_PKCS8_PRIV_KEY_INFO (p8, &der);
-  g_assert_cmpint (der_len, >, 0);
-  GBytes *pkcs8 = g_bytes_new (der, (gsize) der_len);
-  OPENSSL_clear_free (der, (size_t) der_len);
+  GBytes *pkcs8 = make_pkcs8 (key);
   { gboolean ok_ = st_backend_put_key (backend, ST_ALG_EC_P256, pkcs8, &error);
     g_assert_no_error (error);
     g_assert_true (ok_); }
@@ -617,6 +693,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_log_set_writer_func (capture_writer, NULL, NULL);
   g_test_add_func ("/programmer/sim/port-parsing", test_port_parsing);
   g_test_add_func ("/programmer/sim/full-sequence", test_sim_full_sequence);
   g_test_add_func ("/programmer/sim/locked-put-key-abort", test_sim_locked_and_put_key);
@@ -627,5 +704,6 @@ main (int argc, char **argv)
   g_test_add_func ("/programmer/sim/cancel", test_sim_cancel);
   g_test_add_func ("/programmer/sim/many-units", test_sim_many_units);
   g_test_add_func ("/programmer/sim/premade-keys", test_sim_premade_keys);
+  g_test_add_func ("/programmer/sim/frame-traces", test_sim_frame_traces);
   return g_test_run ();
 }
