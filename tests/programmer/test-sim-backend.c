@@ -28,6 +28,18 @@ open_backend (const char *port, const StLinkParams *params)
   return g_steal_pointer (&backend);
 }
 
+/* open_backend(), then HELLO: the device in the socket answers (@info). */
+static StBackend *
+open_device (const char *port, StDeviceInfo *info)
+{
+  g_autoptr(GError) error = NULL;
+  StBackend *backend = open_backend (port, NULL);
+  { gboolean ok_ = st_backend_identify (backend, info, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
+  return backend;
+}
+
 /* Polls HELLO until a device answers whose uid differs from @prev_uid_hex
  * (NULL: any device); as the station does between units. */
 static gboolean
@@ -201,19 +213,6 @@ test_sim_full_sequence (void)
   g_assert_cmpstr (uid, ==, uid2);
 }
 
-/* The public key of a CSR, DER, to compare keys by. */
-static GBytes *
-csr_pubkey_der (GBytes *csr)
-{
-  g_autoptr(EVP_PKEY) key = check_csr (csr, NID_X9_62_prime256v1);
-  unsigned char *der = NULL;
-  int len = i2d_PUBKEY (key, &der);
-  g_assert_cmpint (len, >, 0);
-  GBytes *out = g_bytes_new (der, (gsize) len);
-  OPENSSL_free (der);
-  return out;
-}
-
 /* Keys made ahead of time (the bench's): each KEYGEN of the algorithm takes
  * one, the device proves possession of it, none is handed out twice, a
  * device whose faults shape its key makes its own, and once the premade
@@ -232,11 +231,8 @@ test_sim_premade_keys (void)
   g_assert_cmpuint (st_sim_premade_count (ST_ALG_EC_P384), ==, 0);
 
   /* a P-384 KEYGEN does not take a P-256 key */
-  g_autoptr(StBackend) backend = open_backend ("sim:premade?units=1", NULL);
   StDeviceInfo info;
-  { gboolean ok_ = st_backend_identify (backend, &info, &error);
-    g_assert_no_error (error);
-    g_assert_true (ok_); }
+  g_autoptr(StBackend) backend = open_device ("sim:premade?units=1", &info);
   g_autoptr(GBytes) csr384 = st_backend_keygen (backend, ST_ALG_EC_P384, &error);
   g_assert_no_error (error);
   g_autoptr(EVP_PKEY) key384 = check_csr (csr384, NID_secp384r1);
@@ -244,10 +240,7 @@ test_sim_premade_keys (void)
 
   /* a device whose faults shape its key makes its own */
   {
-    g_autoptr(StBackend) wrong = open_backend ("sim:premade-wrong?units=1&fault=wrong-curve", NULL);
-    { gboolean ok_ = st_backend_identify (wrong, &info, &error);
-      g_assert_no_error (error);
-      g_assert_true (ok_); }
+    g_autoptr(StBackend) wrong = open_device ("sim:premade-wrong?units=1&fault=wrong-curve", &info);
     g_autoptr(GBytes) csr = st_backend_keygen (wrong, ST_ALG_EC_P256, &error);
     g_assert_no_error (error);
     g_autoptr(EVP_PKEY) key = check_csr (csr, NID_secp256k1);
@@ -255,19 +248,18 @@ test_sim_premade_keys (void)
   }
 
   /* three KEYGENs: two premade keys, then one made on the spot; all differ */
-  g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func ((GDestroyNotify) EVP_PKEY_free);
   for (guint i = 0; i < 3; i++)
     {
       g_autoptr(GBytes) csr = st_backend_keygen (backend, ST_ALG_EC_P256, &error);
       g_assert_no_error (error);
       g_assert_cmpuint (st_sim_premade_count (ST_ALG_EC_P256), ==, i < 2 ? 1 - i : 0);
-      GBytes *pub = csr_pubkey_der (csr);
+      EVP_PKEY *key = check_csr (csr, NID_X9_62_prime256v1);
       for (guint j = 0; j < seen->len; j++)
-        g_assert_false (g_bytes_equal (pub, g_ptr_array_index (seen, j)));
-      g_ptr_array_add (seen, pub);
+        g_assert_cmpint (EVP_PKEY_eq (key, g_ptr_array_index (seen, j)), !=, 1);
+      g_ptr_array_add (seen, key);
 
       /* the device holds the key of its request */
-      g_autoptr(EVP_PKEY) key = check_csr (csr, NID_X9_62_prime256v1);
       guint8 challenge[32];
       for (guint k = 0; k < 32; k++)
         challenge[k] = (guint8) g_random_int ();
@@ -284,17 +276,24 @@ test_sim_premade_keys (void)
   g_assert_cmpuint (st_sim_premade_count (ST_ALG_ED25519), ==, 0);
 }
 
-/* @key as DER PKCS#8, for PUT_KEY. */
-static GBytes *
-make_pkcs8 (EVP_PKEY *key)
+/* A new P-256 key, sent to the device by PUT_KEY; returns the key. */
+static EVP_PKEY *
+put_fresh_key (StBackend *backend)
 {
+  g_autoptr(GError) error = NULL;
+  EVP_PKEY *key = EVP_EC_gen ("P-256");
+  g_assert_nonnull (key);
   g_autoptr(PKCS8_PRIV_KEY_INFO) p8 = EVP_PKEY2PKCS8 (key);
   unsigned char *der = NULL;
   int der_len = i2d_PKCS8_PRIV_KEY_INFO (p8, &der);
   g_assert_cmpint (der_len, >, 0);
   GBytes *pkcs8 = g_bytes_new (der, (gsize) der_len);
   OPENSSL_clear_free (der, (size_t) der_len);
-  return pkcs8;
+  { gboolean ok_ = st_backend_put_key (backend, ST_ALG_EC_P256, pkcs8, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
+  st_bytes_wipe_unref (pkcs8);
+  return key;
 }
 
 /* Debug messages while one is captured (main installs the writer). */
@@ -333,15 +332,11 @@ static void
 test_sim_frame_traces (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(StBackend) backend = open_backend ("sim:traces?units=1", NULL);
-  StDeviceInfo info;
   captured = g_ptr_array_new_with_free_func (g_free);
-
   gboolean env_debug = g_getenv ("G_MESSAGES_DEBUG") != NULL;
   g_log_set_debug_enabled (FALSE);
-  { gboolean ok_ = st_backend_identify (backend, &info, &error);
-    g_assert_no_error (error);
-    g_assert_true (ok_); }
+  StDeviceInfo info;
+  g_autoptr(StBackend) backend = open_device ("sim:traces?units=1", &info);
   if (!env_debug)
     g_assert_cmpuint (captured_with ("HELLO", "seq"), ==, 0);
 
@@ -349,13 +344,7 @@ test_sim_frame_traces (void)
   { gboolean ok_ = st_backend_identify (backend, &info, &error);
     g_assert_no_error (error);
     g_assert_true (ok_); }
-  g_autoptr(EVP_PKEY) key = EVP_EC_gen ("P-256");
-  g_assert_nonnull (key);
-  GBytes *pkcs8 = make_pkcs8 (key);
-  { gboolean ok_ = st_backend_put_key (backend, ST_ALG_EC_P256, pkcs8, &error);
-    g_assert_no_error (error);
-    g_assert_true (ok_); }
-  st_bytes_wipe_unref (pkcs8);
+  g_autoptr(EVP_PKEY) key = put_fresh_key (backend);
   g_log_set_debug_enabled (FALSE);
 
   g_assert_cmpuint (captured_with ("sim:traces?units=1: -> HELLO seq ", ", 0 bytes"), >=, 1);
@@ -373,10 +362,7 @@ test_sim_locked_and_put_key (void)
 
   /* A device that is already locked refuses KEYGEN with LOCKED. */
   {
-    g_autoptr(StBackend) backend = open_backend ("sim:locked?faults=locked", NULL);
-    { gboolean ok_ = st_backend_identify (backend, &info, &error);
-      g_assert_no_error (error);
-      g_assert_true (ok_); }
+    g_autoptr(StBackend) backend = open_device ("sim:locked?faults=locked", &info);
     g_assert_cmpint (info.state, ==, ST_DEVICE_STATE_LOCKED);
     g_autoptr(GBytes) csr = st_backend_keygen (backend, ST_ALG_EC_P256, &error);
     g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
@@ -388,17 +374,8 @@ test_sim_locked_and_put_key (void)
   }
 
   /* Station-made key: PUT_KEY, then the device proves it holds it. */
-  g_autoptr(StBackend) backend = open_backend ("sim:putkey", NULL);
-  { gboolean ok_ = st_backend_identify (backend, &info, &error);
-    g_assert_no_error (error);
-    g_assert_true (ok_); }
-  g_autoptr(EVP_PKEY) key = EVP_EC_gen ("P-256");
-  g_assert_nonnull (key);
-  GBytes *pkcs8 = make_pkcs8 (key);
-  { gboolean ok_ = st_backend_put_key (backend, ST_ALG_EC_P256, pkcs8, &error);
-    g_assert_no_error (error);
-    g_assert_true (ok_); }
-  st_bytes_wipe_unref (pkcs8);
+  g_autoptr(StBackend) backend = open_device ("sim:putkey", &info);
+  g_autoptr(EVP_PKEY) key = put_fresh_key (backend);
   guint8 challenge[32] = { 1, 2, 3 };
   g_autoptr(GBytes) sig = st_backend_sign (backend, challenge, &error);
   g_assert_no_error (error);
