@@ -307,8 +307,11 @@ st_ca_open (StConfig *config, const char *pin, GError **error)
   return g_steal_pointer (&ca);
 }
 
+/* Checks the session (logging in again when it was lost) and takes the
+ * keys anew after a new login, or always with @force; with @key_out, a
+ * reference to the key of @role, taken under the same lock. */
 static gboolean
-st_ca_take_keys (StCa *ca, gboolean force, GError **error)
+st_ca_take_keys (StCa *ca, gboolean force, StCaKeyRole role, EVP_PKEY **key_out, GError **error)
 {
   st_hsm_lock (ca->hsm);
   gboolean ok = st_hsm_ensure_login (ca->hsm, error);
@@ -331,6 +334,12 @@ st_ca_take_keys (StCa *ca, gboolean force, GError **error)
           ok = FALSE;
         }
     }
+  /* under the same lock: another thread may take the keys anew afterwards */
+  if (ok && key_out != NULL)
+    {
+      *key_out = role == ST_CA_KEY_ISSUING ? ca->ca_key : ca->signing_key;
+      EVP_PKEY_up_ref (*key_out);
+    }
   st_hsm_unlock (ca->hsm);
   return ok;
 }
@@ -338,7 +347,7 @@ st_ca_take_keys (StCa *ca, gboolean force, GError **error)
 gboolean
 st_ca_ensure_keys (StCa *ca, GError **error)
 {
-  return st_ca_take_keys (ca, FALSE, error);
+  return st_ca_take_keys (ca, FALSE, ST_CA_KEY_ISSUING, NULL, error);
 }
 
 struct _StCaToken {
@@ -378,8 +387,10 @@ st_ca_sign_with (StCa *ca, StCaKeyRole role, const char *what, StCaSignFunc func
       /* A lost session shows here first (an idle pause, a token reset):
        * log in again and take the keys anew before signing. On the retry
        * the keys are taken anew even when the session looks fine (a key
-       * handle the token forgot). */
-      if (!st_ca_take_keys (ca, attempt > 0, &local))
+       * handle the token forgot). Another thread may take the keys anew
+       * meanwhile: sign with a reference of our own. */
+      g_autoptr(EVP_PKEY) key = NULL;
+      if (!st_ca_take_keys (ca, attempt > 0, role, &key, &local))
         {
           *hsm_failed = TRUE;
           g_propagate_prefixed_error (error, g_steal_pointer (&local),
@@ -387,12 +398,6 @@ st_ca_sign_with (StCa *ca, StCaKeyRole role, const char *what, StCaSignFunc func
                                       what);
           return FALSE;
         }
-      /* Another thread may take the keys anew meanwhile: sign with a
-       * reference of our own. */
-      st_hsm_lock (ca->hsm);
-      g_autoptr(EVP_PKEY) key = role == ST_CA_KEY_ISSUING ? ca->ca_key : ca->signing_key;
-      EVP_PKEY_up_ref (key);
-      st_hsm_unlock (ca->hsm);
       StCaToken token = { .hsm = ca->hsm, .ckr = CKR_OK_VALUE };
       if (func (key, &token, user_data, &local))
         {
