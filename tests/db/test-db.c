@@ -232,6 +232,69 @@ test_pragmas (Fixture *f, gconstpointer data)
     }
 }
 
+/* A reader in another connection that holds its snapshot 5 ms at a time,
+ * as a busy line's lookups and a GUI's refreshes together can. */
+typedef struct {
+  const char *path;
+  gint stop;
+  guint reads;
+} SnapshotReader;
+
+static gpointer
+snapshot_reader (gpointer data)
+{
+  SnapshotReader *r = data;
+  sqlite3 *raw = NULL;
+  g_assert_cmpint (sqlite3_open_v2 (r->path, &raw, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  sqlite3_busy_timeout (raw, 5000);
+  while (!g_atomic_int_get (&r->stop))
+    {
+      g_assert_cmpint (sqlite3_exec (raw, "BEGIN; SELECT count(*) FROM audit", NULL, NULL, NULL), ==, SQLITE_OK);
+      g_usleep (5000);
+      g_assert_cmpint (sqlite3_exec (raw, "COMMIT", NULL, NULL, NULL), ==, SQLITE_OK);
+      r->reads++;
+      g_usleep (100);
+    }
+  sqlite3_close (raw);
+  return NULL;
+}
+
+/* The write-ahead log stays bounded while readers never let a checkpoint
+ * copy all of it: the writer then waits briefly for them and the log starts
+ * over (st_db_writer_checkpoint). Without that it grew with every commit. */
+static void
+test_wal_bounded (Fixture *f, gconstpointer data)
+{
+  SnapshotReader r = { .path = f->path };
+  GThread *reader = g_thread_new ("snapshot-reader", snapshot_reader, &r);
+  g_autoptr(GString) payload = g_string_new ("{\"pad\":\"");
+  for (guint i = 0; i < 60000; i++)
+    g_string_append_c (payload, 'a' + (char) (i % 26));
+  g_string_append (payload, "\"}");
+  g_autofree gchar *wal = g_strconcat (f->path, "-wal", NULL);
+  const goffset frame = 4096 + 24, bound = (4000 + 200) * frame;
+  goffset largest = 0;
+  guint writes = 0;
+  /* about three times the bound's worth of log */
+  for (; writes < 1000; writes++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_assert_true (st_db_audit_add (f->db, "tester", "pad", payload->str, &error));
+      g_assert_no_error (error);
+      GStatBuf st;
+      if (g_stat (wal, &st) == 0)
+        largest = MAX (largest, (goffset) st.st_size);
+    }
+  g_atomic_int_set (&r.stop, 1);
+  g_thread_join (reader);
+  g_test_message ("%u writes of %" G_GSIZE_FORMAT " bytes, %u reads meanwhile; largest WAL %"
+                  G_GOFFSET_FORMAT " bytes (bound %" G_GOFFSET_FORMAT ")", writes, payload->len,
+                  r.reads, largest, bound);
+  g_assert_cmpuint (r.reads, >, 10);
+  g_assert_cmpint ((goffset) writes * (goffset) payload->len, >, 3 * bound);
+  g_assert_cmpint (largest, <=, bound);
+}
+
 static void
 test_lifecycle (Fixture *f, gconstpointer data)
 {
@@ -1589,6 +1652,7 @@ main (int argc, char **argv)
 #define ADD(name, fn) g_test_add ("/db/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("migrations", test_migrations);
   ADD ("pragmas", test_pragmas);
+  ADD ("wal-bounded", test_wal_bounded);
   ADD ("lifecycle", test_lifecycle);
   ADD ("quota", test_quota);
   ADD ("reprovision", test_reprovision);
