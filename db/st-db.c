@@ -42,6 +42,7 @@ typedef struct {
   const char *actor;    /* the current request's default operator (writer) */
   gint64 last_seq;      /* the last audit seq this connection appended */
   int wal_frames;       /* the WAL's size after this connection's last commit */
+  int checkpoint_rc;    /* the last checkpoint's failure that was reported, or SQLITE_OK */
 } StDbConn;
 
 typedef gboolean (*StDbWriteFunc) (StDbConn *c, gpointer data, gint64 *result, GError **error);
@@ -561,10 +562,14 @@ st_db_writer_checkpoint (StDbConn *c)
                                       NULL, NULL);
   if (restart)
     sqlite3_busy_timeout (c->db, ST_DB_BUSY_TIMEOUT_MS);
-  if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+    return;
+  /* once per kind of failure, not after every commit while it lasts */
+  if (rc != SQLITE_OK && rc != c->checkpoint_rc)
     g_warning ("%s: copying the write-ahead log into the database failed (%s, %d frames): the "
                "records are safe in the log; check the disk", c->path, sqlite3_errstr (rc),
                c->wal_frames);
+  c->checkpoint_rc = rc;
 }
 
 static void
