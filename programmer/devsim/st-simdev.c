@@ -555,6 +555,14 @@ st_sim_premade_free (gpointer data)
   g_free (p);
 }
 
+/* The queue of @alg's premade keys; NULL for an algorithm code the
+ * simulated devices do not know. */
+static GQueue *
+st_sim_premade_queue (guint8 alg)
+{
+  return alg > 0 && alg < ST_SIM_PREMADE_ALGS ? &st_sim_premade[alg] : NULL;
+}
+
 /* The subject of a premade CSR: the device is not known yet, and the
  * station ignores the subject anyway (agent-protocol.md, KEYGEN). */
 #define ST_SIM_PREMADE_NAME "premade"
@@ -562,7 +570,8 @@ st_sim_premade_free (gpointer data)
 gboolean
 st_sim_premake_keys (guint8 alg, guint count, GError **error)
 {
-  if (alg == 0 || alg >= ST_SIM_PREMADE_ALGS)
+  GQueue *queue = st_sim_premade_queue (alg);
+  if (queue == NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
                    "simulated devices know no algorithm %u", (guint) alg);
@@ -580,7 +589,7 @@ st_sim_premake_keys (guint8 alg, guint count, GError **error)
           return FALSE;
         }
       g_mutex_lock (&st_sim_premade_lock);
-      g_queue_push_tail (&st_sim_premade[alg], p);
+      g_queue_push_tail (queue, p);
       g_mutex_unlock (&st_sim_premade_lock);
     }
   return TRUE;
@@ -589,10 +598,11 @@ st_sim_premake_keys (guint8 alg, guint count, GError **error)
 guint
 st_sim_premade_count (guint8 alg)
 {
-  if (alg == 0 || alg >= ST_SIM_PREMADE_ALGS)
+  GQueue *queue = st_sim_premade_queue (alg);
+  if (queue == NULL)
     return 0;
   g_mutex_lock (&st_sim_premade_lock);
-  guint n = st_sim_premade[alg].length;
+  guint n = queue->length;
   g_mutex_unlock (&st_sim_premade_lock);
   return n;
 }
@@ -610,10 +620,11 @@ st_sim_premade_clear (void)
 static StSimPremade *
 st_sim_premade_take (guint8 alg)
 {
-  if (alg == 0 || alg >= ST_SIM_PREMADE_ALGS)
+  GQueue *queue = st_sim_premade_queue (alg);
+  if (queue == NULL)
     return NULL;
   g_mutex_lock (&st_sim_premade_lock);
-  StSimPremade *p = g_queue_pop_head (&st_sim_premade[alg]);
+  StSimPremade *p = g_queue_pop_head (queue);
   g_mutex_unlock (&st_sim_premade_lock);
   return p;
 }
