@@ -25,5 +25,9 @@ gint64 st_db_set_max_page_count (StDb *db, gint64 pages, GError **error);
 /* While held, the writer leaves requests queued (to build a known group). */
 void st_db_writer_hold (StDb *db, gboolean hold);
 guint st_db_writer_queued (StDb *db);
+/* The audit payloads' compact JSON object: @types one letter per pair, 's'
+ * (const char *, NULL = null), 'i' (gint64) or 'b' (gboolean); each pair
+ * is a const char * name and its value. */
+gchar *st_db_payload (const char *types, ...);
 
 G_END_DECLS

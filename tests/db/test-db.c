@@ -8,6 +8,7 @@
 #include "st-test-tmp.h"
 
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <sqlite3.h>   /* tests/db may poke the file directly to try the triggers */
 #include <string.h>
 
@@ -1648,6 +1649,42 @@ test_migrate_v3_same_rules (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (msg, "certificates.uid"));
 }
 
+/* The audit payloads are written without json-glib's generator: its parser
+ * reads them back to the same members, whatever the strings hold. */
+static void
+test_payload_json (void)
+{
+  static const char *const strings[] = {
+    "", "plain", "quote \" and back\\slash", "/slash/", "tab\tnew\nline\rcr\bbs\fff",
+    "\x01\x1f\x7f", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91", "sim:bench-0?units=40",
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (strings); i++)
+    {
+      g_autofree gchar *json = st_db_payload ("sisbsb", "text", strings[i], "n",
+                                              (gint64) G_MININT64 + (gint64) i, strings[i], NULL,
+                                              "yes", TRUE, "k\"ey", "v", "no", FALSE);
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      g_autoptr(GError) error = NULL;
+      g_assert_true (json_parser_load_from_data (parser, json, -1, &error));
+      g_assert_no_error (error);
+      JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+      g_assert_nonnull (o);
+      g_assert_cmpstr (json_object_get_string_member (o, "text"), ==, strings[i]);
+      g_assert_cmpint (json_object_get_int_member (o, "n"), ==, (gint64) G_MININT64 + (gint64) i);
+      g_assert_true (json_object_get_null_member (o, strings[i]));
+      g_assert_true (json_object_get_boolean_member (o, "yes"));
+      g_assert_cmpstr (json_object_get_string_member (o, "k\"ey"), ==, "v");
+      g_assert_false (json_object_get_boolean_member (o, "no"));
+      g_assert_cmpuint (json_object_get_size (o), ==, 6);
+      /* compact: no whitespace outside the strings */
+      g_assert_null (strstr (json, "\": "));
+    }
+  g_autofree gchar *empty = st_db_payload ("");
+  g_assert_cmpstr (empty, ==, "{}");
+  g_autofree gchar *one = st_db_payload ("is", "unit", (gint64) 7, "uid", "00ff");
+  g_assert_cmpstr (one, ==, "{\"unit\":7,\"uid\":\"00ff\"}");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1680,5 +1717,6 @@ main (int argc, char **argv)
   ADD ("migrate-v2-live-count", test_migrate_v2_live_count);
   ADD ("migrate-v3-same-rules", test_migrate_v3_same_rules);
 #undef ADD
+  g_test_add_func ("/db/payload-json", test_payload_json);
   return g_test_run ();
 }
