@@ -649,8 +649,12 @@ test_commit_lock (Fixture *t, gconstpointer data)
   g_assert_cmpuint (hello_state (t), ==, ST_AGENT_STATE_LOCKED);
   g_assert_true (t->fake.c_locked);
 
-  /* A reboot (init again) sees the committed, locked state. */
+  /* A reboot (init again) sees the committed, locked state. Clearing
+   * leaves no byte of the agent's memory (slots, staged key, last request
+   * and response) behind. */
   st_agent_clear (t->agent);
+  for (gsize i = 0; i < sizeof *t->agent; i++)
+    g_assert_cmpuint (((const guint8 *) t->agent)[i], ==, 0);
   fixture_init_agent (t);
   g_assert_cmpuint (hello_state (t), ==, ST_AGENT_STATE_LOCKED);
   g_clear_pointer (&back, g_bytes_unref);
