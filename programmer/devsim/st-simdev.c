@@ -11,6 +11,7 @@
 
 #include <json-glib/json-glib.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <string.h>
@@ -48,6 +49,9 @@ typedef enum {
   ST_SIM_PHASE_GONE,          /* all units presented */
 } StSimPhase;
 
+typedef struct _StSimNonce StSimNonce;
+static void st_sim_nonce_free (StSimNonce *nonce);
+
 struct _StSimSocket {
   guint units;
   guint32 seed;
@@ -70,6 +74,7 @@ struct _StSimSocket {
   guint rand_index;
   EVP_PKEY *committed_key;
   EVP_PKEY *pending_key;
+  StSimNonce *pending_nonce;  /* premade with pending_key; one signature */
   EVP_PKEY *other_key;        /* POP_OTHER_KEY */
   gboolean streaming_garbage;
   gboolean last_damaged;
@@ -534,11 +539,125 @@ st_sim_hook_observe (void *user_data, const StFrame *request, int replayed)
     }
 }
 
+/* An ECDSA signature's costly half, made ahead of time with the key (the
+ * bench's premade keys): the nonce k, r = x(kG) mod n and k^-1 mod n, and
+ * the key's scalar d. The proof of possession then costs the device two
+ * modular products, s = k^-1 (e + r d) mod n, instead of a scalar
+ * multiplication: a real device does it all on its own processor, and the
+ * simulated one should not stand in the station's way on its cores. A
+ * nonce serves one signature and is then freed: a second signature with
+ * the same k would give the key away. */
+struct _StSimNonce {
+  BIGNUM *order, *d, *r, *kinv;
+};
+
+static void
+st_sim_nonce_free (StSimNonce *nonce)
+{
+  if (nonce == NULL)
+    return;
+  BN_free (nonce->order);
+  BN_clear_free (nonce->d);
+  BN_free (nonce->r);
+  BN_clear_free (nonce->kinv);
+  g_free (nonce);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StSimNonce, st_sim_nonce_free)
+
+/* A nonce for the EC key @key; NULL for other keys or on failure (the
+ * signature is then made the usual way). */
+static StSimNonce *
+st_sim_nonce_new (EVP_PKEY *key)
+{
+  char group_name[64];
+  if (!EVP_PKEY_is_a (key, "EC") || !st_sim_key_group (key, group_name, sizeof group_name))
+    return NULL;
+  g_autoptr(StSimNonce) nonce = g_new0 (StSimNonce, 1);
+  EC_GROUP *group = EC_GROUP_new_by_curve_name (OBJ_sn2nid (group_name));
+  BN_CTX *ctx = BN_CTX_secure_new ();
+  EC_POINT *point = group != NULL ? EC_POINT_new (group) : NULL;
+  BIGNUM *k = BN_secure_new (), *x = BN_new ();
+  gboolean ok = point != NULL && ctx != NULL && k != NULL && x != NULL
+                && EVP_PKEY_get_bn_param (key, OSSL_PKEY_PARAM_PRIV_KEY, &nonce->d) == 1
+                && (nonce->order = BN_dup (EC_GROUP_get0_order (group))) != NULL
+                && (nonce->r = BN_new ()) != NULL;
+  if (ok)
+    {
+      BN_set_flags (k, BN_FLG_CONSTTIME);
+      BN_set_flags (nonce->d, BN_FLG_CONSTTIME);
+    }
+  while (ok)
+    {
+      ok = BN_priv_rand_range_ex (k, nonce->order, 0, ctx) == 1
+           && EC_POINT_mul (group, point, k, NULL, NULL, ctx) == 1
+           && EC_POINT_get_affine_coordinates (group, point, x, NULL, ctx) == 1
+           && BN_nnmod (nonce->r, x, nonce->order, ctx) == 1;
+      if (ok && !BN_is_zero (k) && !BN_is_zero (nonce->r))
+        break;
+    }
+  if (ok)
+    ok = (nonce->kinv = BN_mod_inverse (NULL, k, nonce->order, ctx)) != NULL;
+  BN_clear_free (k);
+  BN_free (x);
+  EC_POINT_free (point);
+  BN_CTX_free (ctx);
+  EC_GROUP_free (group);
+  if (!ok)
+    {
+      st_error_clear_openssl ();
+      return NULL;
+    }
+  return g_steal_pointer (&nonce);
+}
+
+/* ECDSA over @msg hashed with @md (whose size is the curve's), with the
+ * precomputed @nonce, DER-encoded into @sig. FALSE when it cannot (the
+ * caller then signs the usual way). */
+static gboolean
+st_sim_nonce_sign (const StSimNonce *nonce, const EVP_MD *md, const uint8_t *msg, size_t msg_len,
+                   uint8_t *sig, size_t sig_max, size_t *sig_len)
+{
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  if (md == NULL || EVP_Digest (msg, msg_len, digest, &digest_len, md, NULL) != 1
+      || (int) digest_len * 8 != BN_num_bits (nonce->order))
+    return FALSE;
+  BN_CTX *ctx = BN_CTX_secure_new ();
+  BIGNUM *e = BN_bin2bn (digest, (int) digest_len, NULL);
+  BIGNUM *t = BN_secure_new (), *s = BN_new (), *r = BN_dup (nonce->r);
+  ECDSA_SIG *ecdsa = ECDSA_SIG_new ();
+  gboolean ok = ctx != NULL && e != NULL && t != NULL && s != NULL && r != NULL && ecdsa != NULL
+                && BN_mod_mul (t, nonce->r, nonce->d, nonce->order, ctx) == 1
+                && BN_mod_add (t, t, e, nonce->order, ctx) == 1
+                && BN_mod_mul (s, nonce->kinv, t, nonce->order, ctx) == 1
+                && !BN_is_zero (s) && ECDSA_SIG_set0 (ecdsa, r, s) == 1;
+  if (ok)
+    r = s = NULL;   /* the signature holds them now */
+  int n = ok ? i2d_ECDSA_SIG (ecdsa, NULL) : 0;
+  ok = ok && n > 0 && (size_t) n <= sig_max;
+  if (ok)
+    {
+      unsigned char *out = sig;
+      *sig_len = (size_t) i2d_ECDSA_SIG (ecdsa, &out);
+    }
+  ECDSA_SIG_free (ecdsa);
+  BN_free (r);
+  BN_free (s);
+  BN_clear_free (t);
+  BN_free (e);
+  BN_CTX_free (ctx);
+  OPENSSL_cleanse (digest, sizeof digest);
+  if (!ok)
+    st_error_clear_openssl ();
+  return ok;
+}
+
 /* Key pairs and CSRs made ahead of time (st_sim_premake_keys), one queue
  * per algorithm code; each is handed out to one KEYGEN. */
 typedef struct {
   EVP_PKEY *key;
   GByteArray *csr;
+  StSimNonce *nonce;          /* for the proof of possession; NULL for Ed25519 */
 } StSimPremade;
 
 #define ST_SIM_PREMADE_ALGS 4
@@ -550,6 +669,7 @@ st_sim_premade_free (gpointer data)
 {
   StSimPremade *p = data;
   EVP_PKEY_free (p->key);
+  st_sim_nonce_free (p->nonce);
   if (p->csr != NULL)
     g_byte_array_unref (p->csr);
   g_free (p);
@@ -582,6 +702,7 @@ st_sim_premake_keys (guint8 alg, guint count, GError **error)
       StSimPremade *p = g_new0 (StSimPremade, 1);
       p->key = st_sim_make_key_for_alg (alg, FALSE);
       p->csr = p->key != NULL ? st_sim_make_csr (p->key, ST_SIM_PREMADE_NAME, FALSE) : NULL;
+      p->nonce = p->key != NULL ? st_sim_nonce_new (p->key) : NULL;
       if (p->csr == NULL)
         {
           st_sim_premade_free (p);
@@ -635,8 +756,10 @@ st_sim_keygen_work (void *user_data, uint8_t alg, uint8_t *csr, size_t csr_max, 
   StSimSocket *s = user_data;
   g_autoptr(EVP_PKEY) key = NULL;
   g_autoptr(GByteArray) der = NULL;
+  g_autoptr(StSimNonce) nonce = NULL;
 
   g_clear_pointer (&s->pending_key, EVP_PKEY_free);
+  g_clear_pointer (&s->pending_nonce, st_sim_nonce_free);
   g_clear_pointer (&s->other_key, EVP_PKEY_free);
   /* the faults that shape the key or the request make their own */
   StSimPremade *premade = st_sim_has (s, ST_SIM_FAULT_WRONG_CURVE) || st_sim_has (s, ST_SIM_FAULT_CSR_GREEDY)
@@ -645,6 +768,7 @@ st_sim_keygen_work (void *user_data, uint8_t alg, uint8_t *csr, size_t csr_max, 
     {
       key = g_steal_pointer (&premade->key);
       der = g_steal_pointer (&premade->csr);
+      nonce = g_steal_pointer (&premade->nonce);
       st_sim_premade_free (premade);
     }
   else
@@ -672,6 +796,7 @@ st_sim_keygen_work (void *user_data, uint8_t alg, uint8_t *csr, size_t csr_max, 
   memcpy (csr, der->data, der->len);
   *csr_len = der->len;
   s->pending_key = g_steal_pointer (&key);
+  s->pending_nonce = g_steal_pointer (&nonce);
   return ST_AGENT_RC_OK;
 }
 
@@ -691,6 +816,7 @@ st_sim_hook_put_key (void *user_data, uint8_t alg, const uint8_t *der, size_t le
       return ST_AGENT_RC_BAD_REQUEST;
     }
   g_clear_pointer (&s->pending_key, EVP_PKEY_free);
+  g_clear_pointer (&s->pending_nonce, st_sim_nonce_free);
   g_clear_pointer (&s->other_key, EVP_PKEY_free);
   s->pending_key = key;
   s->dirty = TRUE;
@@ -703,7 +829,7 @@ st_sim_sign_work (void *user_data, const uint8_t *msg, size_t msg_len, uint8_t *
 {
   StSimSocket *s = user_data;
   EVP_PKEY *key = s->pending_key != NULL ? s->pending_key : s->committed_key;
-  g_autoptr(EVP_MD_CTX) ctx = EVP_MD_CTX_new ();
+  g_autoptr(EVP_MD_CTX) ctx = NULL;
   size_t n = 0;
 
   if (key == NULL)
@@ -719,6 +845,14 @@ st_sim_sign_work (void *user_data, const uint8_t *msg, size_t msg_len, uint8_t *
         }
       key = s->other_key;
     }
+  /* the premade nonce of the pending key, used once */
+  if (key == s->pending_key && s->pending_nonce != NULL)
+    {
+      g_autoptr(StSimNonce) nonce = g_steal_pointer (&s->pending_nonce);
+      if (st_sim_nonce_sign (nonce, st_sim_key_md (key), msg, msg_len, sig, sig_max, sig_len))
+        return ST_AGENT_RC_OK;
+    }
+  ctx = EVP_MD_CTX_new ();
   if (ctx == NULL || EVP_DigestSignInit (ctx, NULL, st_sim_key_md (key), NULL, key) != 1
       || EVP_DigestSign (ctx, NULL, &n, msg, msg_len) != 1 || n > sig_max
       || EVP_DigestSign (ctx, sig, &n, msg, msg_len) != 1)
@@ -810,6 +944,7 @@ st_sim_hook_commit (void *user_data, const uint8_t *slot1, size_t len1, const ui
     {
       g_clear_pointer (&s->committed_key, EVP_PKEY_free);
       s->committed_key = g_steal_pointer (&s->pending_key);
+      g_clear_pointer (&s->pending_nonce, st_sim_nonce_free);
     }
   if (st_sim_has (s, ST_SIM_FAULT_SILENT_AFTER_COMMIT) && !s->unplug_done)
     {
@@ -832,6 +967,7 @@ st_sim_hook_abort (void *user_data)
 {
   StSimSocket *s = user_data;
   g_clear_pointer (&s->pending_key, EVP_PKEY_free);
+  g_clear_pointer (&s->pending_nonce, st_sim_nonce_free);
   g_clear_pointer (&s->other_key, EVP_PKEY_free);
   if (s->hello_answered)
     s->cur->finished = TRUE;
@@ -886,6 +1022,7 @@ st_sim_drop_device (StSimSocket *s)
     st_agent_clear (s->agent);
   g_clear_pointer (&s->committed_key, EVP_PKEY_free);
   g_clear_pointer (&s->pending_key, EVP_PKEY_free);
+  g_clear_pointer (&s->pending_nonce, st_sim_nonce_free);
   g_clear_pointer (&s->other_key, EVP_PKEY_free);
   g_clear_pointer (&s->rand, g_rand_free);
   s->cur = NULL;

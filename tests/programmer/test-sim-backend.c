@@ -96,15 +96,16 @@ check_pop (EVP_PKEY *key, const guint8 challenge[32], GBytes *sig)
   guint8 msg[16 + 32];
   memcpy (msg, POP_PREFIX, 16);
   memcpy (msg + 16, challenge, 32);
+  const EVP_MD *md = EVP_PKEY_get_bits (key) == 384 ? EVP_sha384 () : EVP_sha256 ();
   g_autoptr(EVP_MD_CTX) ctx = EVP_MD_CTX_new ();
-  g_assert_cmpint (EVP_DigestVerifyInit (ctx, NULL, EVP_sha256 (), NULL, key), ==, 1);
+  g_assert_cmpint (EVP_DigestVerifyInit (ctx, NULL, md, NULL, key), ==, 1);
   gsize sig_len = 0;
   const guint8 *sig_data = g_bytes_get_data (sig, &sig_len);
   g_assert_cmpint (EVP_DigestVerify (ctx, sig_data, sig_len, msg, sizeof msg), ==, 1);
   /* Another challenge does not verify. */
   msg[20] ^= 0x01;
   g_autoptr(EVP_MD_CTX) ctx2 = EVP_MD_CTX_new ();
-  g_assert_cmpint (EVP_DigestVerifyInit (ctx2, NULL, EVP_sha256 (), NULL, key), ==, 1);
+  g_assert_cmpint (EVP_DigestVerifyInit (ctx2, NULL, md, NULL, key), ==, 1);
   g_assert_cmpint (EVP_DigestVerify (ctx2, sig_data, sig_len, msg, sizeof msg), !=, 1);
 }
 
@@ -213,6 +214,42 @@ test_sim_full_sequence (void)
   g_assert_cmpstr (uid, ==, uid2);
 }
 
+/* The r of a DER ECDSA signature. */
+static BIGNUM *
+sig_r (GBytes *sig)
+{
+  gsize len = 0;
+  const unsigned char *p = g_bytes_get_data (sig, &len);
+  ECDSA_SIG *ecdsa = d2i_ECDSA_SIG (NULL, &p, (long) len);
+  g_assert_nonnull (ecdsa);
+  BIGNUM *r = BN_dup (ECDSA_SIG_get0_r (ecdsa));
+  ECDSA_SIG_free (ecdsa);
+  return r;
+}
+
+/* Two proofs of possession of @key by the device: both verify, with
+ * different nonces. */
+static void
+sign_twice (StBackend *backend, EVP_PKEY *key)
+{
+  g_autoptr(GError) error = NULL;
+  GBytes *sigs[2];
+  for (guint n = 0; n < 2; n++)
+    {
+      guint8 challenge[32];
+      for (guint k = 0; k < 32; k++)
+        challenge[k] = (guint8) g_random_int ();
+      sigs[n] = st_backend_sign (backend, challenge, &error);
+      g_assert_no_error (error);
+      check_pop (key, challenge, sigs[n]);
+    }
+  g_autoptr(BIGNUM) r0 = sig_r (sigs[0]);
+  g_autoptr(BIGNUM) r1 = sig_r (sigs[1]);
+  g_assert_cmpint (BN_cmp (r0, r1), !=, 0);
+  g_bytes_unref (sigs[0]);
+  g_bytes_unref (sigs[1]);
+}
+
 /* Keys made ahead of time (the bench's): each KEYGEN of the algorithm takes
  * one, the device proves possession of it, none is handed out twice, a
  * device whose faults shape its key makes its own, and once the premade
@@ -259,14 +296,23 @@ test_sim_premade_keys (void)
         g_assert_cmpint (EVP_PKEY_eq (key, g_ptr_array_index (seen, j)), !=, 1);
       g_ptr_array_add (seen, key);
 
-      /* the device holds the key of its request */
-      guint8 challenge[32];
-      for (guint k = 0; k < 32; k++)
-        challenge[k] = (guint8) g_random_int ();
-      g_autoptr(GBytes) sig = st_backend_sign (backend, challenge, &error);
-      g_assert_no_error (error);
-      check_pop (key, challenge, sig);
+      /* the device holds the key of its request: the first proof uses the
+       * nonce made with a premade key, the second one a fresh nonce (a nonce
+       * used twice would give the key away) */
+      sign_twice (backend, key);
     }
+
+  /* P-384: the nonce's arithmetic with the other curve and SHA-384 */
+  { gboolean ok_ = st_sim_premake_keys (ST_ALG_EC_P384, 1, &error);
+    g_assert_no_error (error);
+    g_assert_true (ok_); }
+  {
+    g_autoptr(GBytes) csr = st_backend_keygen (backend, ST_ALG_EC_P384, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (st_sim_premade_count (ST_ALG_EC_P384), ==, 0);
+    g_autoptr(EVP_PKEY) key = check_csr (csr, NID_secp384r1);
+    sign_twice (backend, key);
+  }
 
   { gboolean ok_ = st_sim_premake_keys (ST_ALG_ED25519, 3, &error);
     g_assert_no_error (error);
