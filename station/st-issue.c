@@ -68,6 +68,23 @@ st_pubkey_sha256_hex (EVP_PKEY *key)
   return st_sha256_hex (d, len);
 }
 
+gchar *
+st_x509_pubkey_sha256_hex (X509 *cert, GError **error)
+{
+  g_return_val_if_fail (cert != NULL, NULL);
+  unsigned char *der = NULL;
+  int len = i2d_X509_PUBKEY (X509_get_X509_PUBKEY (cert), &der);
+  if (len <= 0)
+    {
+      OPENSSL_free (der);
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "encoding the certificate's public key");
+      return NULL;
+    }
+  gchar *hex = st_sha256_hex (der, (gsize) len);
+  OPENSSL_free (der);
+  return hex;
+}
+
 /* ---- serials ---- */
 
 gboolean

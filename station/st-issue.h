@@ -96,6 +96,11 @@ EVP_PKEY *st_issue_station_keygen (StAlg alg, GBytes **pkcs8_out, GError **error
 
 /* Hex SHA-256 of the SubjectPublicKeyInfo DER of @key. */
 gchar *st_pubkey_sha256_hex (EVP_PKEY *key);
+/* The same of the SubjectPublicKeyInfo in @cert, as it is encoded there
+ * (for a certificate from st_issue_build(), the same bytes and hash as
+ * st_pubkey_sha256_hex() of its subject key, without deriving them from
+ * the key again). */
+gchar *st_x509_pubkey_sha256_hex (X509 *cert, GError **error);
 
 /* The StAlg of a public key (EC named P-256/P-384, Ed25519); ST_ALG_NONE
  * for anything else. */

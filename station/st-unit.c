@@ -453,7 +453,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
   StLine *line = u->line;
   g_autoptr(GError) local = NULL;
   g_autoptr(X509) cert = NULL;
-  g_autofree gchar *pub_hash = st_pubkey_sha256_hex (pubkey);
+  g_autofree gchar *pub_hash = NULL;
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
   gint64 seq = st_line_take_seq (line);
   g_autofree gchar *product_serial = st_profile_format_serial (line->profile, (guint64) seq, now);
@@ -483,7 +483,13 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
                              "the certificate could not be built: call the shift lead (profile or CA problem)",
                              local, ST_DB_CERT_VOID, error);
       g_autoptr(GBytes) tbs = st_issue_tbs_der (cert, &local);
-      if (tbs == NULL)
+      /* The key as the certificate carries it, hashed for the rule that a
+       * key is certified once: the bytes st_issue_build() wrote from the
+       * key, which st_issue_check() compares with the key again before
+       * anything is recorded as issued. */
+      if (tbs != NULL && pub_hash == NULL)
+        pub_hash = st_x509_pubkey_sha256_hex (cert, &local);
+      if (tbs == NULL || pub_hash == NULL)
         return st_unit_fail (u, ST_UNIT_FAILED, "issue",
                              "the certificate could not be encoded: call the shift lead",
                              local, ST_DB_CERT_VOID, error);

@@ -659,6 +659,14 @@ test_contents (void)
           g_autoptr(X509) signed_cert = issue (&pki, profile, key, &serial);
           g_autoptr(X509) cert = reparse (signed_cert);
           check_contents (&pki, cert, key, &serial, profile, t);
+          /* the key's hash, read from the certificate as built and as
+           * parsed back, is the key's own (the unit records it) */
+          g_autofree gchar *key_hash = st_pubkey_sha256_hex (key);
+          g_autofree gchar *signed_hash = st_x509_pubkey_sha256_hex (signed_cert, NULL);
+          g_autofree gchar *parsed_hash = st_x509_pubkey_sha256_hex (cert, NULL);
+          g_assert_cmpuint (strlen (key_hash), ==, 64);
+          g_assert_cmpstr (signed_hash, ==, key_hash);
+          g_assert_cmpstr (parsed_hash, ==, key_hash);
 
           /* the chain verifies with the stock verifier */
           g_autoptr(StX509Stack) untrusted = sk_X509_new_null ();
