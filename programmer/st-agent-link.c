@@ -262,6 +262,14 @@ st_agent_link_transact (StAgentLink *link, guint8 op, const guint8 *payload, gsi
           rx_total += got;
           for (gsize i = 0; i < got; i++)
             {
+              /* a frame's bytes in one copy, up to its 0x00 */
+              int was_discarding = link->rx.discarding;
+              i += st_frame_rx_take_run (&link->rx, buf + i, got - i);
+              if (!was_discarding && link->rx.discarding)
+                g_debug ("%s: <- more than %d bytes without a frame end, discarding",
+                         link->transport->name, ST_FRAME_MAX_WIRE);
+              if (i >= got)
+                break;
               StFrame frame;
               StRxOutcome outcome = st_agent_link_push (link, buf[i], op, seq, &frame);
               if (outcome == ST_RX_DAMAGED)

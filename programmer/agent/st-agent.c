@@ -474,6 +474,10 @@ st_agent_receive (StAgent *agent, const uint8_t *data, size_t len)
       size_t body_len = 0;
       StFrame req;
 
+      /* a frame's bytes in one copy, up to its 0x00 */
+      i += st_frame_rx_take_run (&agent->rx, data + i, len - i);
+      if (i >= len)
+        break;
       if (!st_frame_rx_push (&agent->rx, data[i], agent->body, sizeof agent->body, &body_len))
         continue;
       if (st_frame_parse_body (agent->body, body_len, &req) != 0)

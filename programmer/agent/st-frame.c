@@ -114,11 +114,40 @@ st_cobs_enc_push (StCobsEnc *e, uint8_t b)
     }
 }
 
+/* The same as pushing the bytes one by one: runs of non-zero bytes are
+ * copied whole, up to the end of the current block. */
 static void
 st_cobs_enc_push_n (StCobsEnc *e, const uint8_t *p, size_t n)
 {
-  for (size_t i = 0; i < n && !e->err; i++)
-    st_cobs_enc_push (e, p[i]);
+  while (n > 0 && !e->err)
+    {
+      size_t room = (size_t) (0xFF - e->code);   /* data bytes the block still takes */
+      size_t max = n < room ? n : room;
+      const uint8_t *zero = memchr (p, 0, max);
+      size_t run = zero != NULL ? (size_t) (zero - p) : max;
+      if (run == 0)
+        {
+          st_cobs_enc_push (e, *p++);   /* a 0x00 ends the block */
+          n--;
+          continue;
+        }
+      if (run > e->max - e->pos || e->pos > e->max)
+        {
+          e->err = 1;
+          return;
+        }
+      memcpy (e->out + e->pos, p, run);
+      e->pos += run;
+      e->code = (uint8_t) (e->code + run);
+      e->full_block = 0;
+      if (e->code == 0xFF)
+        {
+          st_cobs_enc_close_block (e);
+          e->full_block = 1;
+        }
+      p += run;
+      n -= run;
+    }
 }
 
 static size_t
@@ -284,6 +313,25 @@ st_frame_rx_init (StFrameRx *rx)
 {
   rx->n = 0;
   rx->discarding = 0;
+}
+
+size_t
+st_frame_rx_take_run (StFrameRx *rx, const uint8_t *data, size_t len)
+{
+  const uint8_t *zero = data != NULL && len > 0 ? memchr (data, 0, len) : NULL;
+  size_t run = zero != NULL ? (size_t) (zero - data) : len;
+  if (run == 0 || rx->discarding)
+    return run;
+  if (run > sizeof rx->buf - rx->n)
+    {
+      /* Larger than any frame: throw it away up to the next 0x00. */
+      rx->n = 0;
+      rx->discarding = 1;
+      return run;
+    }
+  memcpy (rx->buf + rx->n, data, run);
+  rx->n += run;
+  return run;
 }
 
 int

@@ -70,6 +70,11 @@ void st_frame_rx_init (StFrameRx *rx);
  * st_frame_parse_body. */
 int st_frame_rx_push (StFrameRx *rx, uint8_t byte, uint8_t *body, size_t body_max,
                       size_t *body_len);
+/* Takes the bytes of @data before its first 0x00 (all of them when it has
+ * none) as st_frame_rx_push() would one by one, in one copy, and returns
+ * how many it took: the byte there, if any, is a 0x00 for
+ * st_frame_rx_push(). */
+size_t st_frame_rx_take_run (StFrameRx *rx, const uint8_t *data, size_t len);
 
 #ifdef __cplusplus
 }

@@ -265,6 +265,157 @@ test_cobs_random (void)
     }
 }
 
+/* COBS the textbook way, one byte at a time, in the canonical form
+ * (no empty block after a full one at the end): what st_cobs_encode, which
+ * copies runs whole, must give byte for byte. */
+static GByteArray *
+cobs_reference (const guint8 *in, gsize len)
+{
+  GByteArray *out = g_byte_array_new ();
+  guint8 zero = 0;
+  guint code_at = 0, code = 1;
+  gboolean full = FALSE;
+  g_byte_array_append (out, &zero, 1);
+  for (gsize i = 0; i < len; i++)
+    {
+      full = FALSE;
+      if (in[i] != 0)
+        {
+          g_byte_array_append (out, &in[i], 1);
+          code++;
+        }
+      if (in[i] == 0 || code == 0xFF)
+        {
+          full = in[i] != 0;
+          out->data[code_at] = (guint8) code;
+          code_at = out->len;
+          g_byte_array_append (out, &zero, 1);
+          code = 1;
+        }
+    }
+  if (full)
+    g_byte_array_set_size (out, out->len - 1);
+  else
+    out->data[code_at] = (guint8) code;
+  return out;
+}
+
+static void
+test_cobs_reference (void)
+{
+  g_autoptr(GRand) r = g_rand_new_with_seed (4242);
+  for (guint round = 0; round < 3000; round++)
+    {
+      guint8 in[1100], enc[1200];
+      gsize len = (gsize) g_rand_int_range (r, 0, round < 1000 ? 600 : 1100);
+      gint zero_rate = g_rand_int_range (r, 0, 5);   /* 0: no zeros at all */
+      for (gsize i = 0; i < len; i++)
+        {
+          in[i] = (guint8) g_rand_int_range (r, 1, 256);
+          if (zero_rate > 0 && g_rand_int_range (r, 0, 1 << (2 * zero_rate)) == 0)
+            in[i] = 0;
+        }
+      /* runs of exactly 253, 254 and 255 non-zero bytes, at the end too */
+      if (round % 7 == 0 && len > 300)
+        {
+          gsize at = (gsize) g_rand_int_range (r, 0, (gint) (len - 256));
+          gsize run = 253 + (gsize) (round % 3);
+          memset (in + at, 0x5A, run);
+          if (round % 2 == 0)
+            len = at + run;
+          else
+            in[at + run] = 0;
+        }
+      g_autoptr(GByteArray) want = cobs_reference (in, len);
+      gsize n = st_cobs_encode (in, len, enc, sizeof enc);
+      g_assert_cmpmem (enc, n, want->data, want->len);
+      /* one byte short of room: nothing */
+      g_assert_cmpuint (st_cobs_encode (in, len, enc, want->len - 1), ==, 0);
+    }
+}
+
+/* The receiver fed run by run (st_frame_rx_take_run, then the 0x00 by
+ * st_frame_rx_push) ends in the same state, with the same frames, as fed
+ * byte by byte: frames, garbage, lone and doubled 0x00, and runs longer
+ * than any frame, cut into reads of random sizes. */
+static void
+test_rx_runs (void)
+{
+  g_autoptr(GRand) r = g_rand_new_with_seed (99);
+  guint frames = 0;
+  for (guint round = 0; round < 300; round++)
+    {
+      g_autoptr(GByteArray) stream = g_byte_array_new ();
+      while (stream->len < 6000)
+        {
+          guint8 wire[ST_FRAME_MAX_WIRE];
+          guint8 payload[ST_FRAME_MAX_PAYLOAD];
+          guint kind = (guint) g_rand_int_range (r, 0, 6);
+          gsize n = 0;
+          if (kind <= 2)
+            {
+              guint16 plen = (guint16) g_rand_int_range (r, 0, kind == 0 ? 600 : 40);
+              for (guint i = 0; i < plen; i++)
+                payload[i] = (guint8) g_rand_int_range (r, 0, 256);
+              n = st_frame_encode (0x85, (guint16) round, payload, plen, wire, sizeof wire);
+            }
+          else if (kind == 3)
+            for (n = (gsize) g_rand_int_range (r, 1, 30); n > 0; n--)
+              {
+                guint8 b = (guint8) g_rand_int_range (r, 0, 3);
+                g_byte_array_append (stream, &b, 1);
+              }
+          else if (kind == 4)
+            {
+              gsize run = (gsize) g_rand_int_range (r, ST_FRAME_MAX_WIRE - 3, ST_FRAME_MAX_WIRE + 3);
+              for (gsize i = 0; i < run; i++)
+                {
+                  guint8 b = (guint8) g_rand_int_range (r, 1, 256);
+                  g_byte_array_append (stream, &b, 1);
+                }
+            }
+          else
+            g_byte_array_append (stream, (const guint8 *) "\0\0", (guint) g_rand_int_range (r, 1, 3));
+          g_byte_array_append (stream, wire, (guint) n);
+        }
+
+      StFrameRx one, runs;
+      st_frame_rx_init (&one);
+      st_frame_rx_init (&runs);
+      g_autoptr(GPtrArray) got_one = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+      g_autoptr(GPtrArray) got_runs = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+      guint8 body[ST_FRAME_MAX_BODY];
+      gsize body_len = 0;
+      for (guint i = 0; i < stream->len; i++)
+        if (st_frame_rx_push (&one, stream->data[i], body, sizeof body, &body_len))
+          g_ptr_array_add (got_one, g_bytes_new (body, body_len));
+      for (gsize at = 0; at < stream->len;)
+        {
+          gsize read = (gsize) g_rand_int_range (r, 1, 700);
+          read = MIN (read, stream->len - at);
+          const guint8 *buf = stream->data + at;
+          for (gsize i = 0; i < read; i++)
+            {
+              i += st_frame_rx_take_run (&runs, buf + i, read - i);
+              if (i >= read)
+                break;
+              g_assert_cmpuint (buf[i], ==, 0);
+              if (st_frame_rx_push (&runs, buf[i], body, sizeof body, &body_len))
+                g_ptr_array_add (got_runs, g_bytes_new (body, body_len));
+            }
+          at += read;
+        }
+      frames += got_one->len;
+      g_assert_cmpuint (got_runs->len, ==, got_one->len);
+      for (guint i = 0; i < got_one->len; i++)
+        g_assert_true (g_bytes_equal (g_ptr_array_index (got_runs, i), g_ptr_array_index (got_one, i)));
+      g_assert_cmpuint (runs.n, ==, one.n);
+      g_assert_cmpint (runs.discarding, ==, one.discarding);
+      g_assert_cmpmem (runs.buf, runs.n, one.buf, one.n);
+    }
+  g_assert_cmpuint (frames, >, 1000);
+}
+
 /* Builds a body by hand (with a chosen version / len field) and its CRC. */
 static gsize
 make_body (guint8 *body, guint8 version, guint16 len_field, gsize payload_len)
@@ -453,6 +604,8 @@ main (int argc, char **argv)
   g_test_add_func ("/frame/cobs-edges", test_cobs_edges);
   g_test_add_func ("/frame/cobs-invalid", test_cobs_invalid);
   g_test_add_func ("/frame/cobs-random", test_cobs_random);
+  g_test_add_func ("/frame/cobs-reference", test_cobs_reference);
+  g_test_add_func ("/frame/rx-runs", test_rx_runs);
   g_test_add_func ("/frame/parse-drop-rules", test_parse_drop_rules);
   g_test_add_func ("/frame/encode-limits", test_encode_limits);
   g_test_add_func ("/frame/rx-resync", test_rx_resync);
