@@ -1,5 +1,6 @@
-/* libFuzzer: the frame receiver and decoder (COBS, length, CRC, version), and
- * the round trip of whatever decodes. */
+/* libFuzzer: the frame receiver and decoder (COBS, length, CRC, version),
+ * the round trip of whatever decodes, and the receiver fed run by run
+ * (st_frame_rx_take_run) against the same receiver fed byte by byte. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +18,39 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   static uint8_t again[ST_FRAME_MAX_BODY];
   size_t body_len = 0;
 
+  static StFrameRx runs;
+  static uint8_t run_body[ST_FRAME_MAX_BODY];
+  size_t at = 0;   /* how far the run-by-run receiver has read */
+
   st_frame_rx_init (&rx);
+  st_frame_rx_init (&runs);
   for (size_t i = 0; i < size; i++)
     {
-      if (st_frame_rx_push (&rx, data[i], body, sizeof body, &body_len) != 1)
+      int got = st_frame_rx_push (&rx, data[i], body, sizeof body, &body_len);
+      if (data[i] == 0x00)
+        {
+          /* the other receiver catches up to this 0x00, in runs of up to
+           * 61 bytes (the reads of a serial port) */
+          int run_got = 0;
+          size_t run_len = 0;
+          while (at <= i)
+            {
+              size_t read = i + 1 - at < 61 ? i + 1 - at : 61;
+              size_t k = st_frame_rx_take_run (&runs, data + at, read);
+              at += k;
+              if (k < read)
+                {
+                  if (data[at] != 0x00)
+                    abort ();
+                  run_got = st_frame_rx_push (&runs, 0x00, run_body, sizeof run_body, &run_len);
+                  at++;
+                }
+            }
+          if (run_got != got || (got && (run_len != body_len || memcmp (run_body, body, body_len) != 0))
+              || runs.n != rx.n || runs.discarding != rx.discarding)
+            abort ();
+        }
+      if (got != 1)
         continue;
       if (body_len > sizeof body)
         abort ();
