@@ -12,6 +12,7 @@ typedef struct {
   gint64 busy_timeout_ms;
   gint64 query_only;
   gint64 temp_store;       /* 2 = MEMORY */
+  gint64 cache_size;       /* < 0: KiB */
   gint64 user_version;
 } StDbPragmas;
 void st_db_pragmas_clear (StDbPragmas *p);

@@ -229,6 +229,8 @@ test_pragmas (Fixture *f, gconstpointer data)
       g_assert_cmpint (p.busy_timeout_ms, >, 0);
       g_assert_cmpint (p.query_only, ==, writer ? 0 : 1);
       g_assert_cmpint (p.temp_store, ==, 2);    /* MEMORY: no temp files in /var/tmp */
+      /* the writer's cache holds the indexes (32 MiB); the reader's the default */
+      g_assert_cmpint (p.cache_size, ==, writer ? -32768 : -2000);
       st_db_pragmas_clear (&p);
     }
 }
