@@ -197,11 +197,11 @@ st_cobs_decode (const uint8_t *in, size_t len, uint8_t *out, size_t out_max, siz
         return -1;
       if (n > out_max - o)
         return -1;
-      for (size_t k = 0; k < n; k++)
+      if (n > 0)
         {
-          if (in[i + k] == 0)
+          if (memchr (in + i, 0, n) != NULL)
             return -1;
-          out[o + k] = in[i + k];
+          memcpy (out + o, in + i, n);
         }
       i += n;
       o += n;
