@@ -929,10 +929,14 @@ st_db_check_blob (const char *what, GBytes *b, GError **error)
 /* ---------- the audit chain (inside each writer job) ---------- */
 
 /* A JSON string (RFC 8259): quotes, backslash and the control characters
- * escaped, everything else (UTF-8, checked on the way in) as it is. */
+ * escaped, everything else as it is; bytes that are not UTF-8 (the texts
+ * are checked on the way in, so none should come) become U+FFFD. */
 static void
 st_db_json_string (GString *out, const char *v)
 {
+  g_autofree gchar *valid = g_utf8_validate (v, -1, NULL) ? NULL : g_utf8_make_valid (v, -1);
+  if (valid != NULL)
+    v = valid;
   g_string_append_c (out, '"');
   for (const guchar *p = (const guchar *) v; *p != '\0'; p++)
     switch (*p)

@@ -1681,6 +1681,15 @@ test_payload_json (void)
       /* compact: no whitespace outside the strings */
       g_assert_null (strstr (json, "\": "));
     }
+  /* bytes that are not UTF-8 cannot make the JSON invalid */
+  {
+    g_autofree gchar *bad = st_db_payload ("s", "port", "tty\xff\xfe" "A");
+    g_autoptr(JsonParser) parser = json_parser_new ();
+    g_assert_true (json_parser_load_from_data (parser, bad, -1, NULL));
+    g_assert_true (g_utf8_validate (bad, -1, NULL));
+    JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+    g_assert_cmpstr (json_object_get_string_member (o, "port"), ==, "tty\xef\xbf\xbd\xef\xbf\xbd" "A");
+  }
   g_autofree gchar *empty = st_db_payload ("");
   g_assert_cmpstr (empty, ==, "{}");
   g_autofree gchar *one = st_db_payload ("is", "unit", (gint64) 7, "uid", "00ff");
