@@ -5,6 +5,28 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 
+/* The public point of the EC key @key as 0x04 || X || Y, each coordinate
+ * padded to the field's size. */
+static gboolean
+st_ec_point_uncompressed (EVP_PKEY *key, guint8 *out, gsize out_max, gsize *out_len)
+{
+  BIGNUM *x = NULL, *y = NULL;
+  gsize field = (gsize) (EVP_PKEY_get_bits (key) + 7) / 8;
+  gboolean ok = field > 0 && 1 + 2 * field <= out_max
+                && EVP_PKEY_get_bn_param (key, OSSL_PKEY_PARAM_EC_PUB_X, &x) == 1
+                && EVP_PKEY_get_bn_param (key, OSSL_PKEY_PARAM_EC_PUB_Y, &y) == 1
+                && BN_bn2binpad (x, out + 1, (int) field) == (int) field
+                && BN_bn2binpad (y, out + 1 + field, (int) field) == (int) field;
+  BN_free (x);
+  BN_free (y);
+  if (ok)
+    {
+      out[0] = POINT_CONVERSION_UNCOMPRESSED;
+      *out_len = 1 + 2 * field;
+    }
+  return ok;
+}
+
 gboolean
 st_spki_set_param (X509_PUBKEY *spki, EVP_PKEY *key)
 {
@@ -34,6 +56,14 @@ st_spki_set_param (X509_PUBKEY *spki, EVP_PKEY *key)
       if (curve == NID_undef)
         curve = EC_curve_nist2nid (group);
       if (curve == NID_undef)
+        return FALSE;
+      /* A key decoded from a compressed point hands that form back. The
+       * SubjectPublicKeyInfo always carries the uncompressed point (RFC
+       * 5480 makes only that one mandatory to support), so that one key
+       * has one encoding, and one hash for the rule that a key is
+       * certified once, however the device sent it. */
+      if (pub_len > 0 && pub[0] != POINT_CONVERSION_UNCOMPRESSED
+          && !st_ec_point_uncompressed (key, pub, sizeof pub, &pub_len))
         return FALSE;
       alg = OBJ_nid2obj (NID_X9_62_id_ecPublicKey);
       curve_obj = OBJ_nid2obj (curve);

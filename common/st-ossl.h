@@ -43,8 +43,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StX509Stack, st_x509_stack_free)
 /* Fills @spki (algorithm and key bits) from @key without OpenSSL 3.0's
  * encoder machinery, which X509_PUBKEY_set() and i2d_PUBKEY() go through
  * and which costs more than an ECDSA signature: for EC keys on a named
- * curve (the point as the key encodes it) and Ed25519. The DER that
- * i2d_X509_PUBKEY() then gives is the one i2d_PUBKEY() gives. FALSE, with
+ * curve (the point always uncompressed, even for a key decoded from a
+ * compressed one) and Ed25519. The DER that i2d_X509_PUBKEY() then gives is
+ * the one i2d_PUBKEY() gives for the key in uncompressed form. FALSE, with
  * @spki untouched, for other keys: the caller uses X509_PUBKEY_set(). */
 gboolean st_spki_set_param (X509_PUBKEY *spki, EVP_PKEY *key);
 /* DER SubjectPublicKeyInfo of @key (st_spki_set_param(), else

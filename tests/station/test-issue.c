@@ -678,6 +678,55 @@ test_contents (void)
         }
 }
 
+/* A device may send its EC key compressed: the CSR check takes it, and the
+ * certificate and the key's hash carry the uncompressed point, so the same
+ * key sent once each way is one key for the rule that a key is certified
+ * once. */
+static void
+test_compressed_key (void)
+{
+  for (StAlg alg = ST_ALG_EC_P256; alg <= ST_ALG_EC_P384; alg++)
+    {
+      g_autoptr(EVP_PKEY) key = make_key (alg);
+      g_autofree gchar *want_hash = st_pubkey_sha256_hex (key);
+      g_autoptr(EVP_PKEY) compressed = EVP_PKEY_dup (key);
+      g_assert_cmpint (EVP_PKEY_set_utf8_string_param (compressed, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                                       OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED), ==, 1);
+      g_autoptr(GBytes) csr = make_csr (compressed, FALSE);
+      /* the request really carries the compressed point */
+      {
+        const unsigned char *p = g_bytes_get_data (csr, NULL);
+        g_autoptr(X509_REQ) req = d2i_X509_REQ (NULL, &p, (long) g_bytes_get_size (csr));
+        const unsigned char *bits = NULL;
+        int bits_len = 0;
+        g_assert_cmpint (X509_PUBKEY_get0_param (NULL, &bits, &bits_len, NULL, X509_REQ_get_X509_PUBKEY (req)), ==, 1);
+        g_assert_cmpint (bits[0] == 0x02 || bits[0] == 0x03, ==, TRUE);
+        g_assert_cmpint (bits_len, ==, alg == ST_ALG_EC_P256 ? 33 : 49);
+      }
+      g_autoptr(GError) error = NULL;
+      g_autoptr(EVP_PKEY) pub = st_csr_check (csr, alg, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (EVP_PKEY_eq (pub, key), ==, 1);
+      g_autofree gchar *hash = st_pubkey_sha256_hex (pub);
+      g_assert_cmpstr (hash, ==, want_hash);
+
+      Pki pki;
+      pki_init (&pki, ST_ALG_EC_P256, -DAY, 15 * 365 * (gint64) DAY);
+      g_autoptr(StProfile) profile = test_profile (alg, "validity-days = 3650", NULL);
+      StSerial serial;
+      random_serial (&serial);
+      g_autoptr(X509) cert = issue (&pki, profile, pub, &serial);
+      const unsigned char *bits = NULL;
+      int bits_len = 0;
+      g_assert_cmpint (X509_PUBKEY_get0_param (NULL, &bits, &bits_len, NULL, X509_get_X509_PUBKEY (cert)), ==, 1);
+      g_assert_cmphex (bits[0], ==, 0x04);
+      g_assert_cmpint (bits_len, ==, alg == ST_ALG_EC_P256 ? 65 : 97);
+      g_autofree gchar *cert_hash = st_x509_pubkey_sha256_hex (cert, NULL);
+      g_assert_cmpstr (cert_hash, ==, want_hash);
+      pki_clear (&pki);
+    }
+}
+
 static void
 test_serial (void)
 {
@@ -1276,6 +1325,7 @@ main (int argc, char **argv)
   g_test_add_func ("/issue/csr/every-byte", test_csr_every_byte);
   g_test_add_func ("/issue/csr/openssl", test_csr_openssl);
   g_test_add_func ("/issue/serial", test_serial);
+  g_test_add_func ("/issue/compressed-key", test_compressed_key);
   g_test_add_func ("/issue/contents", test_contents);
   g_test_add_func ("/issue/check-tampered", test_check_tampered);
   g_test_add_func ("/issue/clock", test_clock);
