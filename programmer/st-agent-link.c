@@ -118,25 +118,34 @@ typedef enum {
   ST_RX_DAMAGED,
 } StRxOutcome;
 
-/* Feeds one byte; on ST_RX_MATCH @frame holds the response. */
+/* Feeds @data up to and with its first 0x00 (all of it when it has none),
+ * the bytes before the 0x00 in one copy; *@taken says how many. On
+ * ST_RX_MATCH @frame holds the response. */
 static StRxOutcome
-st_agent_link_push (StAgentLink *link, guint8 byte, guint8 op, guint16 seq, StFrame *frame)
+st_agent_link_push (StAgentLink *link, const guint8 *data, gsize len, gsize *taken, guint8 op,
+                    guint16 seq, StFrame *frame)
 {
-  gsize pending = link->rx.n;
   int was_discarding = link->rx.discarding;
+  gsize run = st_frame_rx_take_run (&link->rx, data, len);
+  if (!was_discarding && link->rx.discarding)
+    g_debug ("%s: <- more than %d bytes without a frame end, discarding",
+             link->transport->name, ST_FRAME_MAX_WIRE);
+  *taken = run;
+  if (run == len)
+    return ST_RX_NONE;
+  /* data[run] is the 0x00 that ends a frame */
+  *taken = run + 1;
+  gsize pending = link->rx.n;
+  was_discarding = link->rx.discarding;
   size_t body_len = 0;
-  int r = st_frame_rx_push (&link->rx, byte, link->body, sizeof link->body, &body_len);
-  if (r != 1)
+  if (st_frame_rx_push (&link->rx, 0x00, link->body, sizeof link->body, &body_len) != 1)
     {
-      if (byte == 0x00 && pending > 0 && !was_discarding)
+      if (pending > 0 && !was_discarding)
         {
           g_debug ("%s: <- frame that does not COBS-decode (%" G_GSIZE_FORMAT " bytes), dropped",
                    link->transport->name, pending);
           return ST_RX_DAMAGED;
         }
-      if (byte != 0x00 && !was_discarding && link->rx.discarding)
-        g_debug ("%s: <- more than %d bytes without a frame end, discarding",
-                 link->transport->name, ST_FRAME_MAX_WIRE);
       return ST_RX_NONE;
     }
   if (st_frame_parse_body (link->body, body_len, frame) != 0)
@@ -260,18 +269,10 @@ st_agent_link_transact (StAgentLink *link, guint8 op, const guint8 *payload, gsi
             }
           backend->bytes_rx += got;
           rx_total += got;
-          for (gsize i = 0; i < got; i++)
+          for (gsize i = 0, taken = 0; i < got; i += taken)
             {
-              /* a frame's bytes in one copy, up to its 0x00 */
-              int was_discarding = link->rx.discarding;
-              i += st_frame_rx_take_run (&link->rx, buf + i, got - i);
-              if (!was_discarding && link->rx.discarding)
-                g_debug ("%s: <- more than %d bytes without a frame end, discarding",
-                         link->transport->name, ST_FRAME_MAX_WIRE);
-              if (i >= got)
-                break;
               StFrame frame;
-              StRxOutcome outcome = st_agent_link_push (link, buf[i], op, seq, &frame);
+              StRxOutcome outcome = st_agent_link_push (link, buf + i, got - i, &taken, op, seq, &frame);
               if (outcome == ST_RX_DAMAGED)
                 {
                   n_damaged++;
