@@ -676,12 +676,16 @@ st_db_writer_main (gpointer user_data)
           db->audit_seq = MAX (db->audit_seq, db->w->last_seq);
         }
       /* a checkpoint is due: one caller at a time signs it, outside the lock */
-      for (guint i = 0; i < group->len && db->cp_func != NULL && !db->in_hook && db->cp_every > 0
-                        && db->audit_seq - db->checkpoint_seq >= (gint64) db->cp_every; i++)
+      gboolean due = db->cp_func != NULL && !db->in_hook && db->cp_every > 0
+                     && db->audit_seq - db->checkpoint_seq >= (gint64) db->cp_every;
+      for (guint i = 0; due && i < group->len; i++)
         {
           StDbRequest *req = g_ptr_array_index (group, i);
           if (req->error == NULL)
-            req->run_hook = db->in_hook = TRUE;
+            {
+              req->run_hook = db->in_hook = TRUE;
+              break;
+            }
         }
       g_mutex_unlock (&db->qlock);
       /* each caller is woken alone (a broadcast would wake every socket

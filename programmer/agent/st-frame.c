@@ -131,7 +131,7 @@ st_cobs_enc_push_n (StCobsEnc *e, const uint8_t *p, size_t n)
           n--;
           continue;
         }
-      if (run > e->max - e->pos || e->pos > e->max)
+      if (e->pos > e->max || run > e->max - e->pos)
         {
           e->err = 1;
           return;
