@@ -16,56 +16,6 @@
 #define ST_AUTH_ITER_MIN 100000
 #define ST_AUTH_ITER_MAX 10000000
 
-static const struct {
-  StRole role;
-  const char *name;
-} st_roles[] = {
-  { ST_ROLE_OPERATOR, "operator" },
-  { ST_ROLE_LEAD, "lead" },
-  { ST_ROLE_QA, "qa" },
-  { ST_ROLE_ADMIN, "admin" },
-};
-
-gboolean
-st_role_from_string (const char *text, StRole *role, GError **error)
-{
-  for (gsize i = 0; i < G_N_ELEMENTS (st_roles); i++)
-    if (g_strcmp0 (text, st_roles[i].name) == 0)
-      {
-        *role = st_roles[i].role;
-        return TRUE;
-      }
-  g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-               "'%s' is not a role: use operator, lead, qa or admin", text != NULL ? text : "");
-  return FALSE;
-}
-
-const char *
-st_role_to_string (StRole role)
-{
-  for (gsize i = 0; i < G_N_ELEMENTS (st_roles); i++)
-    if (st_roles[i].role == role)
-      return st_roles[i].name;
-  return "unknown";
-}
-
-gchar *
-st_role_mask_to_string (guint mask)
-{
-  g_autoptr(GPtrArray) names = g_ptr_array_new ();
-  for (gsize i = 0; i < G_N_ELEMENTS (st_roles); i++)
-    if (mask & st_roles[i].role)
-      g_ptr_array_add (names, (gpointer) st_roles[i].name);
-  GString *out = g_string_new (NULL);
-  for (guint i = 0; i < names->len; i++)
-    {
-      if (i > 0)
-        g_string_append (out, i + 1 == names->len ? " or " : ", ");
-      g_string_append (out, g_ptr_array_index (names, i));
-    }
-  return g_string_free (out, FALSE);
-}
-
 static gboolean
 st_auth_pbkdf2 (const char *pin, const guint8 *salt, gsize salt_len, guint iterations,
                 guint8 out[ST_AUTH_HASH_LEN], GError **error)
@@ -141,14 +91,6 @@ st_auth_read_pin (const char *prompt, GError **error)
                          ST_AUTH_PIN_MAX, error);
 }
 
-void
-st_auth_session_free (StAuthSession *session)
-{
-  if (session == NULL)
-    return;
-  g_free (session->name);
-  g_free (session);
-}
 
 StAuthSession *
 st_auth_login (StDb *db, const char *name, const char *pin, GError **error)

@@ -9,17 +9,11 @@
 
 #include <glib.h>
 
+#include "st-api.h"
 #include "st-db.h"
 
 G_BEGIN_DECLS
 
-typedef enum {
-  ST_ROLE_OPERATOR = 1 << 0,
-  ST_ROLE_LEAD = 1 << 1,
-  ST_ROLE_QA = 1 << 2,
-  ST_ROLE_ADMIN = 1 << 3,
-} StRole;
-#define ST_ROLE_ANY (ST_ROLE_OPERATOR | ST_ROLE_LEAD | ST_ROLE_QA | ST_ROLE_ADMIN)
 
 #define ST_AUTH_MAX_ATTEMPTS 5
 #define ST_AUTH_PIN_MIN 4
@@ -29,11 +23,6 @@ typedef enum {
 /* The PIN comes from this variable, else a no-echo prompt. */
 #define ST_AUTH_PIN_ENV "STATION_OPERATOR_PIN"
 
-/* "operator", "lead", "qa", "admin"; INVALID_DATA for anything else. */
-gboolean st_role_from_string (const char *text, StRole *role, GError **error);
-const char *st_role_to_string (StRole role);
-/* "lead", "operator or lead", "qa, lead or admin": the roles of @mask. */
-gchar *st_role_mask_to_string (guint mask);
 
 /* The stored form of a new PIN (4 to 64 characters). */
 gchar *st_auth_hash_pin (const char *pin, GError **error);
@@ -44,12 +33,6 @@ gboolean st_auth_check_pin (const char *stored, const char *pin, gboolean *match
  * st_secret_free(). */
 gchar *st_auth_read_pin (const char *prompt, GError **error);
 
-typedef struct {
-  gchar *name;
-  StRole role;
-} StAuthSession;
-void st_auth_session_free (StAuthSession *session);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (StAuthSession, st_auth_session_free)
 
 /* Checks @name's PIN. Unknown operator or wrong PIN: AUTH_FAILED (a wrong
  * PIN is counted and audited, and says how many attempts are left); a

@@ -85,7 +85,18 @@ st_config_get (GKeyFile *kf, StConfig *c, const char *group, const char *key, gb
 StConfig *
 st_config_load (const char *home, GError **error)
 {
+  return st_config_load_file (home, NULL, error);
+}
+
+StConfig *
+st_config_load_file (const char *home, const char *path, GError **error)
+{
   g_autoptr(StConfig) c = st_config_new (home);
+  if (path != NULL)
+    {
+      g_free (c->path);
+      c->path = g_strdup (path);
+    }
   g_autofree gchar *data = NULL;
   gsize len = 0;
   GStatBuf st;

@@ -37,6 +37,10 @@ StConfig *st_config_new (const char *home);
  * docs/setup.md"; INVALID_DATA names the missing key. Relative paths in the
  * file are taken relative to HOME. */
 StConfig *st_config_load (const char *home, GError **error);
+/* The same with the configuration in @path (NULL: HOME/station.conf), as
+ * stationd --config reads /etc/station/station.conf; paths in it are still
+ * relative to HOME. */
+StConfig *st_config_load_file (const char *home, const char *path, GError **error);
 /* Durable write of HOME/station.conf (0600). */
 gboolean st_config_save (StConfig *config, GError **error);
 /* Sets SOFTHSM2_CONF for a demo station (before the module is loaded). */

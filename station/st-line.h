@@ -10,6 +10,7 @@
 
 #include <gio/gio.h>
 
+#include "st-api.h"
 #include "st-backend.h"
 #include "st-ca.h"
 #include "st-config.h"
@@ -19,40 +20,6 @@
 
 G_BEGIN_DECLS
 
-typedef enum {
-  ST_UNIT_PASSED,
-  ST_UNIT_FAILED,
-  ST_UNIT_REFUSED, /* the device was not provisioned on purpose: locked, known, wrong model, quota */
-} StUnitOutcome;
-
-const char *st_unit_outcome_to_string (StUnitOutcome outcome);
-
-typedef struct {
-  StUnitOutcome outcome;
-  gchar *port;
-  gchar *uid_hex;
-  gchar *step;            /* the step that failed, or "done" */
-  gchar *reason;          /* for the operator: what happened and what to do */
-  gchar *detail;          /* protocol detail, for the log */
-  gchar *product_serial;  /* when one was assigned */
-  gchar *cert_serial;     /* when a certificate was issued */
-  gint64 unit_id;         /* 0 when nothing was recorded */
-  gboolean resumed;       /* the unit was left by an earlier run and completed now */
-  gdouble seconds;
-} StUnitResult;
-
-void st_unit_result_free (StUnitResult *result);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (StUnitResult, st_unit_result_free)
-
-/* Progress of a unit as it runs, for the GUI and the log. */
-typedef struct {
-  const char *port;
-  const char *step;      /* the step the unit enters: "identify", "keygen", ... */
-  const char *uid_hex;   /* the device's uid (known from identify on) */
-  gdouble seconds;       /* since the unit started */
-} StUnitProgress;
-
-/* Called on the worker thread; @progress is valid during the call only. */
 typedef void (*StUnitStepFunc) (const StUnitProgress *progress, gpointer user_data);
 
 typedef struct _StLine StLine;

@@ -314,6 +314,15 @@ typedef enum {
   ST_SETUP_HOME_CONFIGURED,
 } StSetupHomeState;
 
+/* What the service running in HOME keeps there before any set-up: its
+ * lock, its socket, its scratch folder. */
+static gboolean
+st_setup_is_service_entry (const char *name)
+{
+  return g_strcmp0 (name, "stationd.lock") == 0 || g_strcmp0 (name, "stationd.sock") == 0
+         || g_strcmp0 (name, "scratch") == 0;
+}
+
 /* What HOME holds; removes a half-made demo; refuses unrelated files. */
 static gboolean
 st_setup_inspect_home (const char *home, StSetupHomeState *state, GError **error)
@@ -355,7 +364,7 @@ st_setup_inspect_home (const char *home, StSetupHomeState *state, GError **error
   const char *name;
   while ((name = g_dir_read_name (dir)) != NULL)
     {
-      if (half_made && st_setup_is_demo_entry (name))
+      if ((half_made && st_setup_is_demo_entry (name)) || st_setup_is_service_entry (name))
         continue;
       if (n_others++ < 5)
         g_string_append_printf (others, "%s%s", others->len > 0 ? ", " : "", name);

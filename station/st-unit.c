@@ -28,33 +28,6 @@
 
 #define ST_SERIAL_ATTEMPTS 3
 
-const char *
-st_unit_outcome_to_string (StUnitOutcome outcome)
-{
-  switch (outcome)
-    {
-    case ST_UNIT_PASSED: return "PASSED";
-    case ST_UNIT_FAILED: return "FAILED";
-    case ST_UNIT_REFUSED: return "REFUSED";
-    }
-  return "?";
-}
-
-void
-st_unit_result_free (StUnitResult *r)
-{
-  if (r == NULL)
-    return;
-  g_free (r->port);
-  g_free (r->uid_hex);
-  g_free (r->step);
-  g_free (r->reason);
-  g_free (r->detail);
-  g_free (r->product_serial);
-  g_free (r->cert_serial);
-  g_free (r);
-}
-
 /* Test fault points: STATION_CRASH_AT=<point> kills the process there with
  * SIGKILL, as a power cut would (the crash-recovery tests use it). */
 static void

@@ -127,7 +127,13 @@ st_chain_load_pem (const char *path, GError **error)
                    "%s: cannot read the certificates: %s", path, local->message);
       return NULL;
     }
-  gsize len = g_mapped_file_get_length (mf);
+  return st_chain_load_pem_data (g_mapped_file_get_contents (mf), g_mapped_file_get_length (mf),
+                                 path, error);
+}
+
+STACK_OF (X509) *
+st_chain_load_pem_data (const void *data, gsize len, const char *path, GError **error)
+{
   if (len == 0 || len > ST_CHAIN_MAX_SIZE)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
@@ -135,7 +141,7 @@ st_chain_load_pem (const char *path, GError **error)
                    path, len, ST_CHAIN_MAX_SIZE);
       return NULL;
     }
-  g_autoptr(BIO) bio = BIO_new_mem_buf (g_mapped_file_get_contents (mf), (int) len);
+  g_autoptr(BIO) bio = BIO_new_mem_buf (data, (int) len);
   g_autoptr(StX509Stack) chain = sk_X509_new_null ();
   if (bio == NULL || chain == NULL)
     {

@@ -29,5 +29,8 @@ STACK_OF (X509) *st_chain_der_split (GBytes *der, guint max_certs, GError **erro
 /* Reads every certificate of a PEM file (at most ST_CHAIN_MAX_CERTS, at
  * least one), in file order. */
 STACK_OF (X509) *st_chain_load_pem (const char *path, GError **error);
+/* The same from @len bytes of PEM (@path names them in messages). */
+STACK_OF (X509) *st_chain_load_pem_data (const void *data, gsize len, const char *path,
+                                         GError **error);
 
 G_END_DECLS

@@ -1,54 +1,48 @@
-/* station: the command-line interface.
+/* station: the command-line client of the station service (stationd).
  *
- *   station [--home DIR] [--operator NAME] COMMAND [ARGS]
+ *   station [--home DIR | --address ADDR | --system] [--operator NAME] COMMAND [ARGS]
  *
- * See `station --help` and the README. */
+ * It opens no HSM, no database and no port: it logs in to the service on its
+ * connection and asks; the service checks every role. See `station --help`,
+ * station(1) and the README. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 #include <locale.h>
-#include <openssl/pem.h>
-#include <json-glib/json-glib.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "st-audit.h"
-#include "st-auth.h"
-#include "st-batch.h"
-#include "st-bench.h"
-#include "st-ca.h"
-#include "st-config.h"
-#include "st-db.h"
+#include "st-build-config.h"
+#include "st-client.h"
 #include "st-error.h"
-#include "st-hsm.h"
-#include "st-manifest.h"
-#include "st-ossl.h"
-#include "st-profile.h"
-#include "st-qa.h"
-#include "st-setup.h"
 #include "st-util.h"
-#include "st-verify.h"
-#include "st-config.h"
+
+/* A profile or a root certificate is small; refuse anything larger. */
+#define ST_CLI_MAX_TEXT (256 * 1024)
+#define ST_CLI_PIN_MAX 64
 
 typedef struct {
   gchar *home;
+  gchar *address;
+  gboolean system;
   gchar *operator_name;
-  gchar *argv0;
-  StAuthSession *session;  /* once logged in */
-  /* Opened once for the command and kept to its end, where the closing
-   * audit checkpoint uses them (st_cli_open, st_cli_open_ca). */
-  StConfig *config;
-  StDb *db;
-  StCa *ca;
+  StDbusStation1 *proxy;   /* once connected */
+  gchar *logged_in;        /* the operator logged in on the connection */
 } StCli;
 
 static const char st_usage[] =
   "Commands:\n"
-  "  setup demo                         make the demo station (SoftHSM2 token, demo CA) in HOME\n"
+  "  setup demo                         make the demo station (SoftHSM2 token, demo CA) in the service's home\n"
   "  setup show                         show the HSM, keys, CA chain and days left\n"
+  "  unlock | lock                      open the HSM for the service (admin; PIN from $STATION_HSM_PIN\n"
+  "                                     or a prompt), or close it\n"
+  "  status                             what the service is doing\n"
   "  batch create --profile FILE --work-order WO --quantity N\n"
   "  batch run BATCH --port PATH [--port PATH]... [--units N] [--wait S] [--allow-reprovision]\n"
-  "  batch list | batch show BATCH | batch close BATCH\n"
+  "  batch list | batch show BATCH | batch close BATCH | batch stop\n"
   "  manifest export BATCH --out DIR\n"
   "  manifest verify DIR [--root FILE]\n"
   "  unit verify --port PATH [--profile FILE]\n"
@@ -57,35 +51,47 @@ static const char st_usage[] =
   "  operator unlock NAME | operator set-role NAME --role ROLE\n"
   "  batch allow-more-voids BATCH\n"
   "  audit verify [--root FILE] | audit export --out FILE\n"
-  "  demo [--ports N] [--units N]       the whole flow on simulated devices\n"
+  "  demo [--ports N] [--units N]       the whole flow on simulated devices, with a private service\n"
   "  bench [--units N] [--slots K]      units/s end to end and raw issuance rate\n"
   "\n"
-  "HOME is --home, else $STATION_HOME, else ~/.local/share/station.\n"
-  "The HSM PIN comes from $STATION_HSM_PIN or a prompt; it is never stored.\n"
-  "Commands run as an operator: --operator NAME (else $STATION_OPERATOR), with the PIN\n"
-  "from $STATION_OPERATOR_PIN or a prompt ('demo' and 'bench' on a demo home log in as the\n"
-  "demo operators themselves). Roles: operator runs batches; lead creates and closes batches, exports manifests\n"
-  "and allows more voids; qa verifies units, manifests and the audit log; admin sets up\n"
-  "and manages operators.\n";
+  "The service: --address ADDR (or $STATION_ADDRESS), --system, else the private service of\n"
+  "HOME (--home, else $STATION_HOME; start it with 'stationd --home HOME'), else the system's.\n"
+  "Commands run as an operator: --operator NAME (else $STATION_OPERATOR), with the PIN from\n"
+  "$STATION_OPERATOR_PIN or a prompt. On a demo station, setup, unlock and bench log in as the\n"
+  "demo admin unless --operator says otherwise. Roles: operator runs batches; lead creates and\n"
+  "closes batches, exports manifests and allows more voids; qa verifies units, manifests and the\n"
+  "audit log; admin sets up, unlocks the HSM and manages operators.\n"
+  "The HSM PIN reaches only the service, and only from an admin's 'unlock' or 'setup demo'.\n";
 
-/* ---- helpers ---------------------------------------------------------- */
+/* The demo operators' documented PINs (README): a demo station only. */
+static const struct {
+  const char *role, *name, *pin;
+} st_demo_operators[] = {
+  { "operator", "op", "1111" },
+  { "lead", "lead", "2222" },
+  { "qa", "qa", "3333" },
+  { "admin", "admin", "4444" },
+};
+
+/* ---- helpers ----------------------------------------------------------- */
 
 static int
 st_cli_fail (GError *error)
 {
+  st_dbus_error_clean (error);
   g_printerr ("station: %s\n", error->message);
   return error->domain == ST_ERROR && error->code == ST_ERROR_VERIFY_FAILED ? 1 : 2;
 }
 
-/* Parses the options of one command; the global --home and --operator are
- * accepted there too. Leaves the positional arguments in argv. */
 static gboolean
 st_cli_parse (StCli *cli, const char *command, const GOptionEntry *entries,
               int *argc, char ***argv, GError **error)
 {
   const GOptionEntry common[] = {
-    { "home", 0, 0, G_OPTION_ARG_FILENAME, &cli->home, "Station home folder", "DIR" },
-    { "operator", 0, 0, G_OPTION_ARG_STRING, &cli->operator_name, "Who does this (default: login name)", "NAME" },
+    { "home", 0, 0, G_OPTION_ARG_FILENAME, &cli->home, "Station home folder (its private service)", "DIR" },
+    { "address", 0, 0, G_OPTION_ARG_STRING, &cli->address, "The service's peer-to-peer address", "ADDR" },
+    { "system", 0, 0, G_OPTION_ARG_NONE, &cli->system, "The system's station service", NULL },
+    { "operator", 0, 0, G_OPTION_ARG_STRING, &cli->operator_name, "Who does this", "NAME" },
     { NULL }
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new (command);
@@ -100,8 +106,6 @@ st_cli_parse (StCli *cli, const char *command, const GOptionEntry *entries,
   return TRUE;
 }
 
-/* The subcommand (argv[1], NULL when there is none), taken off the
- * arguments so that the command's own positional ones start at argv[1]. */
 static const char *
 st_cli_take_sub (int *argc, char ***argv)
 {
@@ -111,18 +115,25 @@ st_cli_take_sub (int *argc, char ***argv)
   return sub;
 }
 
-static const char *
-st_cli_home (StCli *cli)
+static void
+st_cli_target (StCli *cli, StClientTarget *t)
 {
-  return cli->home != NULL ? cli->home : st_config_default_home ();
+  memset (t, 0, sizeof *t);
+  t->address = cli->address;
+  t->system = cli->system;
+  t->home = cli->home;
+  st_client_target_from_env (t);
 }
 
-static const char *
-st_cli_operator (StCli *cli)
+static gboolean
+st_cli_connect (StCli *cli, GError **error)
 {
-  if (cli->session != NULL)
-    return cli->session->name;
-  return cli->operator_name != NULL ? cli->operator_name : g_get_user_name ();
+  if (cli->proxy != NULL)
+    return TRUE;
+  StClientTarget t;
+  st_cli_target (cli, &t);
+  cli->proxy = st_client_connect (&t, NULL, error);
+  return cli->proxy != NULL;
 }
 
 /* The operator named by --operator, else $STATION_OPERATOR. */
@@ -135,124 +146,89 @@ st_cli_operator_arg (StCli *cli)
   return env != NULL && *env != '\0' ? env : NULL;
 }
 
-/* A JSON object of string members: key, value, ..., NULL. */
-G_GNUC_NULL_TERMINATED static gchar *
-st_cli_payload (const char *first_key, ...)
+static gboolean
+st_cli_login_as (StCli *cli, const char *name, const char *pin, GError **error)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  va_list ap;
-  va_start (ap, first_key);
-  json_builder_begin_object (b);
-  for (const char *k = first_key; k != NULL; k = va_arg (ap, const char *))
+  g_autofree gchar *role = NULL;
+  if (!st_dbus_station1_call_login_sync (cli->proxy, name, pin, &role, NULL, error))
     {
-      const char *v = va_arg (ap, const char *);
-      json_builder_set_member_name (b, k);
-      json_builder_add_string_value (b, v != NULL ? v : "");
+      st_dbus_error_clean (*error);
+      return FALSE;
     }
-  json_builder_end_object (b);
-  va_end (ap);
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
+  g_free (cli->logged_in);
+  cli->logged_in = g_strdup (name);
+  return TRUE;
 }
 
-/* Logs the operator in (PIN from STATION_OPERATOR_PIN or a prompt) and
- * checks that their role is in @roles for @what. The session stays in
- * @cli; the database's actor becomes the operator. */
+/* Logs in as the operator the command names (PIN from STATION_OPERATOR_PIN
+ * or a prompt). Without a name nobody logs in, and the service's refusal
+ * (naming the role the command needs) is what the user reads. */
 static gboolean
-st_cli_login (StCli *cli, StDb *db, guint roles, const char *what, GError **error)
+st_cli_login (StCli *cli, GError **error)
 {
-  if (cli->session == NULL)
-    {
-      gint64 n = st_db_operator_count (db, error);
-      if (n < 0)
-        return FALSE;
-      if (n == 0)
-        {
-          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                       "%s: this station has no operators yet: create the first admin with "
-                       "'station operator add NAME --role admin' (or run 'station setup demo' "
-                       "for the demo operators)", what);
-          return FALSE;
-        }
-      const char *name = st_cli_operator_arg (cli);
-      if (name == NULL)
-        {
-          g_autofree gchar *needed = st_role_mask_to_string (roles);
-          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                       "%s needs the role %s: say who you are with --operator NAME (the PIN "
-                       "comes from STATION_OPERATOR_PIN or a prompt)", what, needed);
-          return FALSE;
-        }
-      g_autofree gchar *prompt = g_strdup_printf ("PIN for operator %s: ", name);
-      gchar *pin = st_auth_read_pin (prompt, error);
-      if (pin == NULL)
-        return FALSE;
-      cli->session = st_auth_login (db, name, pin, error);
-      st_secret_free (pin);
-      if (cli->session == NULL)
-        return FALSE;
-    }
-  return st_auth_require (db, cli->session, roles, what, error);
+  if (!st_cli_connect (cli, error))
+    return FALSE;
+  if (cli->logged_in != NULL)
+    return TRUE;
+  const char *name = st_cli_operator_arg (cli);
+  if (name == NULL)
+    return TRUE;
+  g_autofree gchar *prompt = g_strdup_printf ("PIN for operator %s: ", name);
+  gchar *pin = st_read_secret (prompt, "STATION_OPERATOR_PIN", ST_CLI_PIN_MAX, error);
+  if (pin == NULL)
+    return FALSE;
+  gboolean ok = st_cli_login_as (cli, name, pin, error);
+  st_secret_free (pin);
+  return ok;
+}
+
+static GVariant *
+st_cli_status (StCli *cli, GError **error)
+{
+  GVariant *status = NULL;
+  if (!st_cli_connect (cli, error)
+      || !st_dbus_station1_call_status_sync (cli->proxy, &status, NULL, error))
+    return NULL;
+  return status;
 }
 
 /* The demo logs in as its own demo operators with their documented PINs. */
 static gboolean
-st_cli_demo_login (StCli *cli, StDb *db, StRole role, GError **error)
+st_cli_demo_login (StCli *cli, const char *role, GError **error)
 {
-  const char *name = NULL, *pin = NULL;
-  if (!st_auth_demo_operator (role, &name, &pin))
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "no demo operator for role %s",
-                   st_role_to_string (role));
-      return FALSE;
-    }
-  g_clear_pointer (&cli->session, st_auth_session_free);
-  cli->session = st_auth_login (db, name, pin, error);
-  if (cli->session == NULL)
-    {
-      g_prefix_error (error, "the demo logs in as demo operator '%s' with the PIN the README "
-                      "documents: ", name);
-      return FALSE;
-    }
-  return TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (st_demo_operators); i++)
+    if (g_strcmp0 (st_demo_operators[i].role, role) == 0)
+      {
+        if (!st_cli_login_as (cli, st_demo_operators[i].name, st_demo_operators[i].pin, error))
+          {
+            g_prefix_error (error, "the demo logs in as demo operator '%s' with the PIN the README "
+                            "documents: ", st_demo_operators[i].name);
+            return FALSE;
+          }
+        return TRUE;
+      }
+  g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "no demo operator for role %s", role);
+  return FALSE;
 }
 
-static StConfig *
-st_cli_config (StCli *cli, GError **error)
-{
-  return st_config_load (st_cli_home (cli), error);
-}
-
-/* The station's configuration and its database, for a command: owned by
- * @cli (borrowed by the caller) until main() is done with them. */
+/* An admin's command: on a demo station without --operator, the demo
+ * admin; else the operator named. A station without operators yet needs
+ * no login (its first admin, its set-up). */
 static gboolean
-st_cli_open (StCli *cli, StConfig **config, StDb **db, GError **error)
+st_cli_admin_login (StCli *cli, GError **error)
 {
-  if (cli->config == NULL)
-    cli->config = st_cli_config (cli, error);
-  if (cli->config != NULL && cli->db == NULL)
-    cli->db = st_db_open (cli->config->db_path, error);
-  *config = cli->config;
-  *db = cli->db;
-  return *db != NULL;
-}
-
-/* The CA in the HSM for a command that signs: owned by @cli, like its
- * configuration (st_cli_open() first). */
-static StCa *
-st_cli_open_ca (StCli *cli, GError **error)
-{
-  g_return_val_if_fail (cli->config != NULL, NULL);
-  if (cli->ca != NULL)
-    return cli->ca;
-  gchar *pin = st_hsm_read_pin ("HSM user PIN: ", error);
-  if (pin == NULL)
-    return NULL;
-  cli->ca = st_ca_open (cli->config, pin, error);
-  st_hsm_pin_free (pin);
-  return cli->ca;
+  g_autoptr(GVariant) status = st_cli_status (cli, error);
+  if (status == NULL)
+    return FALSE;
+  gboolean demo = FALSE;
+  gint64 operators = 0;
+  g_variant_lookup (status, "demo", "b", &demo);
+  g_variant_lookup (status, "operators", "x", &operators);
+  if (operators == 0)
+    return TRUE;
+  if (demo && st_cli_operator_arg (cli) == NULL)
+    return st_cli_demo_login (cli, "admin", error);
+  return st_cli_login (cli, error);
 }
 
 static gboolean
@@ -270,146 +246,174 @@ st_cli_parse_id (const char *text, gint64 *out, GError **error)
   return TRUE;
 }
 
-static X509 *
-st_cli_load_root (const char *path, GError **error)
+/* The root certificate file's text for a verification ("" without one). */
+static gchar *
+st_cli_root_pem (const char *path, GError **error)
 {
-  g_autoptr(StX509Stack) certs = st_chain_load_pem (path, error);
-  if (certs == NULL)
-    return NULL;
-  if (sk_X509_num (certs) != 1)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "%s holds %d certificates; the trusted root file must hold exactly one", path,
-                   sk_X509_num (certs));
-      return NULL;
-    }
-  X509 *root = sk_X509_value (certs, 0);
-  X509_up_ref (root);
-  return root;
+  if (path == NULL)
+    return g_strdup ("");
+  return st_client_read_text (path, ST_CLI_MAX_TEXT, NULL, error);
 }
 
 /* ---- running a line: batch run, demo --------------------------------- */
 
 typedef struct {
-  GMutex lock;
-  FILE *out;
-} StPrinter;
-
-static void
-st_print_unit (const StUnitResult *r, gpointer user_data)
-{
-  StPrinter *p = user_data;
-  g_mutex_lock (&p->lock);
-  fprintf (p->out, "%-22s %-26s %-8s %6.2fs  %s", r->port, r->uid_hex,
-           st_unit_outcome_to_string (r->outcome), r->seconds, r->reason);
-  if (r->outcome == ST_UNIT_PASSED)
-    fprintf (p->out, " (serial %s, certificate %s)", r->product_serial, r->cert_serial);
-  fputc ('\n', p->out);
-  if (r->outcome != ST_UNIT_PASSED && r->detail != NULL)
-    fprintf (p->out, "%-22s   step %s: %s\n", "", r->step, r->detail);
-  fflush (p->out);
-  g_mutex_unlock (&p->lock);
-}
-
-static void
-st_print_port (const char *port, const GError *error, gpointer user_data)
-{
-  StPrinter *p = user_data;
-  g_mutex_lock (&p->lock);
-  fprintf (p->out, "%-22s gave up: %s\n", port, error->message);
-  fflush (p->out);
-  g_mutex_unlock (&p->lock);
-}
-
-typedef struct {
-  StLine *line;
-  const StBatchRunOptions *options;
-  StBatchRunSummary summary;
-  GError *error;
-  gboolean ok;
+  StCli *cli;
+  gint64 batch_id;
   GMainLoop *loop;
-} StRunJob;
+  gboolean ended, stopping, lost;
+  guint passed, failed, refused, ports_failed;
+  gboolean stopped;
+  gchar *error;
+} StRun;
 
-static gpointer
-st_run_thread (gpointer data)
+static void
+st_print_unit (const StUnitResult *r)
 {
-  StRunJob *job = data;
-  job->ok = st_batch_run (job->line, job->options, &job->summary, &job->error);
-  g_main_loop_quit (job->loop);
-  return NULL;
+  printf ("%-22s %-26s %-8s %6.2fs  %s", r->port, r->uid_hex, st_unit_outcome_to_string (r->outcome),
+          r->seconds, r->reason);
+  if (r->outcome == ST_UNIT_PASSED)
+    printf (" (serial %s, certificate %s)", r->product_serial, r->cert_serial);
+  fputc ('\n', stdout);
+  if (r->outcome != ST_UNIT_PASSED && r->detail != NULL)
+    printf ("%-22s   step %s: %s\n", "", r->step, r->detail);
+  fflush (stdout);
+}
+
+static void
+st_run_on_started (StDbusStation1 *proxy, gint64 batch_id, const char *const *ports,
+                   const char *recovered, StRun *run)
+{
+  if (batch_id == run->batch_id && recovered != NULL && *recovered != '\0')
+    {
+      printf ("Recovered from an earlier interruption:\n%s", recovered);
+      fflush (stdout);
+    }
+}
+
+static void
+st_run_on_result (StDbusStation1 *proxy, GVariant *dict, StRun *run)
+{
+  gint64 batch = 0;
+  g_autoptr(StUnitResult) r = st_unit_result_from_variant (dict, &batch);
+  if (batch == run->batch_id)
+    st_print_unit (r);
+}
+
+static void
+st_run_on_port (StDbusStation1 *proxy, const char *port, const char *message, StRun *run)
+{
+  printf ("%-22s gave up: %s\n", port, message);
+  fflush (stdout);
+}
+
+static void
+st_run_on_ended (StDbusStation1 *proxy, gint64 batch_id, GVariant *d, StRun *run)
+{
+  if (batch_id != run->batch_id)
+    return;
+  g_variant_lookup (d, "passed", "u", &run->passed);
+  g_variant_lookup (d, "failed", "u", &run->failed);
+  g_variant_lookup (d, "refused", "u", &run->refused);
+  g_variant_lookup (d, "ports-failed", "u", &run->ports_failed);
+  g_variant_lookup (d, "stopped", "b", &run->stopped);
+  const char *message = st_dict_get_string (d, "error");
+  if (*message != '\0')
+    run->error = g_strdup (message);
+  run->ended = TRUE;
+  g_main_loop_quit (run->loop);
+}
+
+static void
+st_run_on_closed (GDBusConnection *connection, gboolean vanished, GError *error, StRun *run)
+{
+  run->lost = TRUE;
+  g_main_loop_quit (run->loop);
 }
 
 static gboolean
-st_on_signal (gpointer data)
+st_run_on_signal (gpointer data)
 {
-  StLine *line = data;
-  g_printerr ("station: stopping: units in flight finish or fail safely\n");
-  g_cancellable_cancel (line->cancellable);
+  StRun *run = data;
+  if (!run->stopping)
+    {
+      g_printerr ("station: stopping: units in flight finish or fail safely\n");
+      st_dbus_station1_call_line_stop (run->cli->proxy, NULL, NULL, NULL);
+    }
+  run->stopping = TRUE;
   return G_SOURCE_CONTINUE;
 }
 
-/* Runs the line until done; Ctrl-C stops it cleanly. Returns the exit code. */
+/* Runs the line in the service until it ends; Ctrl-C stops it cleanly.
+ * Returns the exit code. */
 static int
-st_cli_run_line (StConfig *config, StCa *ca, StDb *db, gint64 batch_id, const char *operator_name,
-                 const char *const *ports, guint units, guint wait_s, gboolean allow_reprovision,
-                 StBatchRunSummary *summary_out)
+st_cli_run_line (StCli *cli, gint64 batch_id, const char *const *ports, guint units, guint wait_s,
+                 gboolean allow_reprovision, guint *passed)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(StLine) line = st_line_new (config, ca, db, batch_id, operator_name, &error);
-  if (line == NULL)
-    return st_cli_fail (error);
-  st_audit_install_hook (db, ca, st_audit_checkpoint_interval (config));
-  line->allow_reprovision = allow_reprovision;
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  line->cancellable = cancellable;
-
-  g_autoptr(GString) recovered = g_string_new (NULL);
-  if (!st_line_recover (line, recovered, &error))
-    return st_cli_fail (error);
-  if (recovered->len > 0)
-    g_print ("Recovered from an earlier interruption:\n%s", recovered->str);
-
-  StPrinter printer = { .out = stdout };
-  g_mutex_init (&printer.lock);
-  StBatchRunOptions options = {
-    .ports = ports,
-    .units_per_port = units,
-    .idle_timeout_s = wait_s,
-    .unit_func = st_print_unit,
-    .port_func = st_print_port,
-    .user_data = &printer,
-  };
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
-  StRunJob job = { .line = line, .options = &options, .loop = loop };
-  guint sigint = g_unix_signal_add (SIGINT, st_on_signal, line);
-  guint sigterm = g_unix_signal_add (SIGTERM, st_on_signal, line);
-  GThread *thread = g_thread_new ("batch-run", st_run_thread, &job);
-  g_main_loop_run (loop);
-  g_thread_join (thread);
-  g_source_remove (sigint);
-  g_source_remove (sigterm);
-  g_mutex_clear (&printer.lock);
-  line->cancellable = NULL;
-  st_audit_remove_hook (db);
-  {
-    g_autoptr(GError) cp_error = NULL;
-    if (!st_audit_checkpoint (db, ca, "batch-run-end", &cp_error))
-      g_printerr ("station: the audit checkpoint at the end of the run failed: %s\n", cp_error->message);
-  }
-
-  if (summary_out != NULL)
-    *summary_out = job.summary;
-  g_print ("batch %" G_GINT64_FORMAT ": %u passed, %u failed, %u refused%s\n", batch_id,
-           job.summary.passed, job.summary.failed, job.summary.refused,
-           job.summary.ports_failed > 0 ? ", some sockets gave up" : "");
-  if (!job.ok)
+  StRun run = { .cli = cli, .batch_id = batch_id, .loop = loop };
+  GDBusConnection *connection = g_dbus_proxy_get_connection (G_DBUS_PROXY (cli->proxy));
+  gulong handlers[] = {
+    g_signal_connect (cli->proxy, "line-started", G_CALLBACK (st_run_on_started), &run),
+    g_signal_connect (cli->proxy, "unit-result", G_CALLBACK (st_run_on_result), &run),
+    g_signal_connect (cli->proxy, "port-failed", G_CALLBACK (st_run_on_port), &run),
+    g_signal_connect (cli->proxy, "line-ended", G_CALLBACK (st_run_on_ended), &run),
+  };
+  gulong closed = g_signal_connect (connection, "closed", G_CALLBACK (st_run_on_closed), &run);
+  GVariantBuilder options;
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&options, "{sv}", "wait", g_variant_new_uint32 (wait_s));
+  g_variant_builder_add (&options, "{sv}", "allow-reprovision", g_variant_new_boolean (allow_reprovision));
+  g_autoptr(GVariant) info = NULL;
+  gboolean started = st_dbus_station1_call_line_start_sync (cli->proxy, batch_id, ports, units,
+                                                            g_variant_builder_end (&options),
+                                                            &info, NULL, &error);
+  gboolean nothing = FALSE;
+  if (started)
+    g_variant_lookup (info, "nothing-to-do", "b", &nothing);
+  guint sigint = 0, sigterm = 0;
+  if (started && !nothing)
     {
-      g_printerr ("station: %s\n", job.error->message);
-      g_error_free (job.error);
+      sigint = g_unix_signal_add (SIGINT, st_run_on_signal, &run);
+      sigterm = g_unix_signal_add (SIGTERM, st_run_on_signal, &run);
+      if (!run.ended && !run.lost)
+        g_main_loop_run (loop);
+      g_source_remove (sigint);
+      g_source_remove (sigterm);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (handlers); i++)
+    g_signal_handler_disconnect (cli->proxy, handlers[i]);
+  g_signal_handler_disconnect (connection, closed);
+  if (!started)
+    return st_cli_fail (error);
+  if (nothing)
+    {
+      g_autoptr(GVariant) b = NULL;
+      gint64 quantity = 0;
+      if (st_dbus_station1_call_batch_get_sync (cli->proxy, batch_id, &b, NULL, NULL))
+        quantity = st_dict_get_int64 (b, "quantity");
+      g_print ("batch %" G_GINT64_FORMAT " already has its %" G_GINT64_FORMAT " units done\n",
+               batch_id, quantity);
+      return 0;
+    }
+  if (run.lost)
+    {
+      g_printerr ("station: the station service went away during the run: the units it recorded "
+                  "are kept; start it again and run the batch again to resume\n");
       return 2;
     }
-  gboolean all = job.summary.failed == 0 && job.summary.refused == 0 &&
-                 job.summary.ports_failed == 0 && !g_cancellable_is_cancelled (cancellable);
+  if (passed != NULL)
+    *passed = run.passed;
+  g_print ("batch %" G_GINT64_FORMAT ": %u passed, %u failed, %u refused%s\n", batch_id,
+           run.passed, run.failed, run.refused, run.ports_failed > 0 ? ", some sockets gave up" : "");
+  if (run.error != NULL)
+    {
+      g_printerr ("station: %s\n", run.error);
+      g_free (run.error);
+      return 2;
+    }
+  gboolean all = run.failed == 0 && run.refused == 0 && run.ports_failed == 0 && !run.stopped;
   return all ? 0 : 1;
 }
 
@@ -425,65 +429,92 @@ cmd_setup (StCli *cli, int argc, char **argv)
   if (g_strcmp0 (what, "demo") == 0)
     {
       /* Before any operator exists anyone may set the demo up; after, an admin. */
-      {
-        g_autoptr(GError) local = NULL;
-        g_autoptr(StConfig) config = st_cli_config (cli, &local);
-        g_autoptr(StDb) db = config != NULL && g_file_test (config->db_path, G_FILE_TEST_EXISTS)
-                             ? st_db_open (config->db_path, &error) : NULL;
-        if (config != NULL && db == NULL && error != NULL)
-          return st_cli_fail (error);
-        gint64 n = db != NULL ? st_db_operator_count (db, &error) : 0;
-        if (n < 0)
-          return st_cli_fail (error);
-        /* on a demo home without --operator, as the demo admin (make bench) */
-        gboolean ok = n == 0
-                      || (config->demo && st_cli_operator_arg (cli) == NULL
-                          ? st_cli_demo_login (cli, db, ST_ROLE_ADMIN, &error)
-                          : st_cli_login (cli, db, ST_ROLE_ADMIN, "setup demo", &error));
-        if (!ok)
-          return st_cli_fail (error);
-      }
-      gchar *pin = st_hsm_read_pin ("PIN for the new demo token: ", &error);
+      if (!st_cli_admin_login (cli, &error))
+        return st_cli_fail (error);
+      gchar *pin = st_read_secret ("PIN for the new demo token: ", "STATION_HSM_PIN", ST_CLI_PIN_MAX,
+                                   &error);
       if (pin == NULL)
         return st_cli_fail (error);
-      gboolean ok = st_setup_demo (st_cli_home (cli), pin, &error);
-      st_hsm_pin_free (pin);
+      gboolean ok = st_dbus_station1_call_setup_demo_sync (cli->proxy, pin, NULL, &error);
+      st_secret_free (pin);
       if (!ok)
         return st_cli_fail (error);
-      g_print ("The demo station is ready in %s\n", st_cli_home (cli));
+      g_autoptr(GVariant) status = st_cli_status (cli, &error);
+      g_print ("The demo station is ready in %s\n",
+               status != NULL ? st_dict_get_string (status, "home") : "the service's home");
       return 0;
     }
   if (g_strcmp0 (what, "show") == 0)
     {
-      g_autoptr(StConfig) config = st_cli_config (cli, &error);
-      if (config == NULL)
+      g_autofree gchar *text = NULL;
+      if (!st_cli_login (cli, &error)
+          || !st_dbus_station1_call_setup_show_sync (cli->proxy, &text, NULL, &error))
         return st_cli_fail (error);
-      {
-        g_autoptr(StDb) db = g_file_test (config->db_path, G_FILE_TEST_EXISTS)
-                             ? st_db_open (config->db_path, &error) : NULL;
-        if (db == NULL && error != NULL)
-          return st_cli_fail (error);
-        gint64 n = db != NULL ? st_db_operator_count (db, &error) : 0;
-        if (n < 0)
-          return st_cli_fail (error);
-        /* a station without operators yet shows itself to its first admin */
-        if (n > 0 && !st_cli_login (cli, db, ST_ROLE_ANY, "setup show", &error))
-          return st_cli_fail (error);
-      }
-      gchar *pin = g_getenv ("STATION_HSM_PIN") != NULL ? st_hsm_read_pin ("HSM user PIN: ", NULL) : NULL;
-      g_autoptr(GString) out = g_string_new (NULL);
-      gboolean ok = st_setup_show (config, pin, out, &error);
-      st_hsm_pin_free (pin);
-      g_print ("%s", out->str);
-      return ok ? 0 : st_cli_fail (error);
+      g_print ("%s", text);
+      return 0;
     }
   g_printerr ("station: setup needs 'demo' or 'show'\n");
   return 2;
 }
 
 static int
-cmd_batch_create (StCli *cli, StConfig *config, StDb *db, const char *profile_path,
-                  const char *work_order, gint quantity)
+cmd_unlock (StCli *cli, int argc, char **argv, gboolean unlock)
+{
+  g_autoptr(GError) error = NULL;
+  if (!st_cli_parse (cli, unlock ? "unlock" : "lock", NULL, &argc, &argv, &error)
+      || !st_cli_admin_login (cli, &error))
+    return st_cli_fail (error);
+  if (!unlock)
+    {
+      if (!st_dbus_station1_call_lock_sync (cli->proxy, NULL, &error))
+        return st_cli_fail (error);
+      g_print ("the HSM is locked: the service signs nothing until an admin unlocks it\n");
+      return 0;
+    }
+  gchar *pin = st_read_secret ("HSM user PIN: ", "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
+  if (pin == NULL)
+    return st_cli_fail (error);
+  gboolean ok = st_dbus_station1_call_unlock_sync (cli->proxy, pin, NULL, &error);
+  st_secret_free (pin);
+  if (!ok)
+    return st_cli_fail (error);
+  g_print ("the HSM is unlocked: the station signs until it stops or an admin locks it\n");
+  return 0;
+}
+
+static int
+cmd_status (StCli *cli, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  if (!st_cli_parse (cli, "status", NULL, &argc, &argv, &error))
+    return st_cli_fail (error);
+  g_autoptr(GVariant) s = st_cli_status (cli, &error);
+  if (s == NULL)
+    return st_cli_fail (error);
+  gboolean configured = FALSE, unlocked = FALSE, demo = FALSE;
+  gint64 running = 0, operators = 0;
+  guint sessions = 0;
+  g_variant_lookup (s, "configured", "b", &configured);
+  g_variant_lookup (s, "unlocked", "b", &unlocked);
+  g_variant_lookup (s, "demo", "b", &demo);
+  g_variant_lookup (s, "running-batch", "x", &running);
+  g_variant_lookup (s, "operators", "x", &operators);
+  g_variant_lookup (s, "sessions", "u", &sessions);
+  g_print ("service     %s (%s)\n", st_dbus_station1_get_version (cli->proxy),
+           st_dict_get_string (s, "home"));
+  g_print ("station     %s%s\n", configured ? st_dict_get_string (s, "station-id") : "not set up yet",
+           demo ? " (demo)" : "");
+  g_print ("HSM         %s\n", unlocked ? "unlocked" : "locked: an admin runs 'station unlock'");
+  if (running > 0)
+    g_print ("line        running batch %" G_GINT64_FORMAT "\n", running);
+  else
+    g_print ("line        idle\n");
+  g_print ("operators   %" G_GINT64_FORMAT ", %u logged in now\n", operators, sessions);
+  return 0;
+}
+
+static int
+cmd_batch_create (StCli *cli, const char *profile_path, const char *work_order, gint quantity)
 {
   g_autoptr(GError) error = NULL;
   if (profile_path == NULL || work_order == NULL || *work_order == '\0' || quantity <= 0)
@@ -491,24 +522,28 @@ cmd_batch_create (StCli *cli, StConfig *config, StDb *db, const char *profile_pa
       g_printerr ("station: batch create needs --profile FILE, --work-order WO and --quantity N (N >= 1)\n");
       return 2;
     }
-  if (!st_cli_login (cli, db, ST_ROLE_LEAD, "creating a batch", &error))
+  if (!st_cli_login (cli, &error))
     return st_cli_fail (error);
-  g_autoptr(StProfile) profile = st_profile_load (profile_path, &error);
-  if (profile == NULL)
-    return st_cli_fail (error);
-  gint64 id = st_db_batch_create (db, work_order, profile->name, profile->sha256, profile->text,
-                                  quantity, config->station_id, st_cli_operator (cli), &error);
-  if (id <= 0)
+  g_autofree gchar *text = st_client_read_text (profile_path, ST_CLI_MAX_TEXT, NULL, &error);
+  if (text == NULL)
+    {
+      g_prefix_error (&error, "cannot read the profile: ");
+      return st_cli_fail (error);
+    }
+  gint64 id = 0;
+  g_autoptr(GVariant) info = NULL;
+  if (!st_dbus_station1_call_batch_create_sync (cli->proxy, profile_path, text, work_order, quantity,
+                                                &id, &info, NULL, &error))
     return st_cli_fail (error);
   g_print ("Created batch for work order %s: %d x %s (%s, %s)\n", work_order, quantity,
-           profile->name, profile->key_mode == ST_KEY_MODE_DEVICE_CSR ? "device-csr" : "station-key",
-           st_alg_to_string (profile->alg));
+           st_dict_get_string (info, "product"), st_dict_get_string (info, "key-mode"),
+           st_dict_get_string (info, "algorithm"));
   g_print ("%" G_GINT64_FORMAT "\n", id);
   return 0;
 }
 
 static void
-st_print_batch_line (StDbBatch *b)
+st_print_batch_line (StBatchInfo *b)
 {
   g_autofree gchar *created = st_time_iso8601_from_unix (b->created_at);
   g_print ("%6" G_GINT64_FORMAT "  %-7s %-16s %-24s %5" G_GINT64_FORMAT " %5" G_GINT64_FORMAT " %5"
@@ -523,10 +558,9 @@ cmd_batch (StCli *cli, int argc, char **argv)
   const char *sub = argc > 1 ? argv[1] : NULL;
   if (sub == NULL)
     {
-      g_printerr ("station: batch needs create, run, list, show or close\n%s", st_usage);
+      g_printerr ("station: batch needs create, run, list, show, stop or close\n%s", st_usage);
       return 2;
     }
-  /* batch SUB ...: shift so that argv[0] is "batch SUB". */
   argc--;
   argv++;
 
@@ -538,7 +572,7 @@ cmd_batch (StCli *cli, int argc, char **argv)
     { "units", 0, 0, G_OPTION_ARG_INT, &units, "Devices per socket (default: until the quantity is done)", "N" },
     { "wait", 0, 0, G_OPTION_ARG_INT, &wait_s, "Give up on a socket without a new device for S seconds (0: never)", "S" },
     { "allow-reprovision", 0, 0, G_OPTION_ARG_NONE, &allow_reprovision,
-      "Re-provision devices that already hold a certificate (voids the old one)", NULL },
+      "Re-provision devices that already hold a certificate (voids the old one; lead)", NULL },
     { NULL }
   };
   g_autofree gchar *profile_path = NULL, *work_order = NULL;
@@ -553,25 +587,31 @@ cmd_batch (StCli *cli, int argc, char **argv)
   if (!st_cli_parse (cli, is_create ? "batch create" : is_run ? "batch run BATCH" : "batch",
                      is_create ? create_entries : is_run ? run_entries : NULL, &argc, &argv, &error))
     return st_cli_fail (error);
-  StConfig *config = NULL;
-  StDb *db = NULL;
-  if (!st_cli_open (cli, &config, &db, &error))
-    return st_cli_fail (error);
-
   if (is_create)
-    return cmd_batch_create (cli, config, db, profile_path, work_order, quantity);
+    return cmd_batch_create (cli, profile_path, work_order, quantity);
+  if (!st_cli_login (cli, &error))
+    return st_cli_fail (error);
 
   if (g_strcmp0 (sub, "list") == 0)
     {
-      if (!st_cli_login (cli, db, ST_ROLE_ANY, "batch list", &error))
-        return st_cli_fail (error);
-      g_autoptr(GPtrArray) batches = st_db_batch_list (db, &error);
-      if (batches == NULL)
+      g_autoptr(GVariant) list = NULL;
+      if (!st_dbus_station1_call_batch_list_sync (cli->proxy, &list, NULL, &error))
         return st_cli_fail (error);
       g_print ("%6s  %-7s %-16s %-24s %5s %5s %5s  %s\n", "id", "state", "work order", "product",
                "qty", "done", "fail", "created");
-      for (guint i = 0; i < batches->len; i++)
-        st_print_batch_line (g_ptr_array_index (batches, i));
+      for (gsize i = 0; i < g_variant_n_children (list); i++)
+        {
+          g_autoptr(GVariant) d = g_variant_get_child_value (list, i);
+          g_autoptr(StBatchInfo) b = st_batch_info_from_variant (d);
+          st_print_batch_line (b);
+        }
+      return 0;
+    }
+  if (g_strcmp0 (sub, "stop") == 0)
+    {
+      if (!st_dbus_station1_call_line_stop_sync (cli->proxy, NULL, &error))
+        return st_cli_fail (error);
+      g_print ("the line stops: units in flight finish or fail safely\n");
       return 0;
     }
 
@@ -581,11 +621,11 @@ cmd_batch (StCli *cli, int argc, char **argv)
 
   if (g_strcmp0 (sub, "show") == 0)
     {
-      if (!st_cli_login (cli, db, ST_ROLE_ANY, "batch show", &error))
+      g_autoptr(GVariant) d = NULL, units_v = NULL;
+      if (!st_dbus_station1_call_batch_get_sync (cli->proxy, batch_id, &d, NULL, &error)
+          || !st_dbus_station1_call_batch_units_sync (cli->proxy, batch_id, &units_v, NULL, &error))
         return st_cli_fail (error);
-      g_autoptr(StDbBatch) b = st_db_batch_get (db, batch_id, &error);
-      if (b == NULL)
-        return st_cli_fail (error);
+      g_autoptr(StBatchInfo) b = st_batch_info_from_variant (d);
       g_autofree gchar *created = st_time_iso8601_from_unix (b->created_at);
       g_autofree gchar *closed = b->closed_at > 0 ? st_time_iso8601_from_unix (b->closed_at) : g_strdup ("-");
       g_print ("batch %" G_GINT64_FORMAT " (%s)\n  work order  %s\n  product     %s (profile sha256 %s)\n"
@@ -596,54 +636,38 @@ cmd_batch (StCli *cli, int argc, char **argv)
                b->n_done, b->n_failed, b->n_live_certs, b->n_voided, b->n_unconfirmed, created,
                b->created_by, closed, b->closed_by != NULL ? " by " : "",
                b->closed_by != NULL ? b->closed_by : "");
-      g_autoptr(GPtrArray) list = st_db_unit_list (db, batch_id, &error);
-      if (list == NULL)
-        return st_cli_fail (error);
-      for (guint i = 0; i < list->len; i++)
+      for (gsize i = 0; i < g_variant_n_children (units_v); i++)
         {
-          StDbUnit *u = g_ptr_array_index (list, i);
-          g_print ("  %-26s %-8s %-18s %-12s %s%s%s\n", u->uid, u->state,
-                   u->product_serial != NULL ? u->product_serial : "-",
-                   u->cert_state != NULL ? u->cert_state : "-", u->port,
-                   u->fail_reason != NULL ? "  " : "", u->fail_reason != NULL ? u->fail_reason : "");
+          g_autoptr(GVariant) u = g_variant_get_child_value (units_v, i);
+          const char *serial = st_dict_get_string (u, "product-serial");
+          const char *cert = st_dict_get_string (u, "cert-state");
+          const char *reason = st_dict_get_string (u, "fail-reason");
+          g_print ("  %-26s %-8s %-18s %-12s %s%s%s\n", st_dict_get_string (u, "uid"),
+                   st_dict_get_string (u, "state"), *serial != '\0' ? serial : "-",
+                   *cert != '\0' ? cert : "-", st_dict_get_string (u, "port"),
+                   *reason != '\0' ? "  " : "", reason);
         }
       return 0;
     }
   if (g_strcmp0 (sub, "close") == 0)
     {
-      if (!st_cli_login (cli, db, ST_ROLE_LEAD, "closing a batch", &error))
+      if (!st_dbus_station1_call_batch_close_sync (cli->proxy, batch_id, NULL, &error))
         return st_cli_fail (error);
-      /* the HSM first: a closed batch gets its signed audit checkpoint */
-      StCa *ca = st_cli_open_ca (cli, &error);
-      if (ca == NULL)
-        return st_cli_fail (error);
-      if (!st_db_batch_close (db, batch_id, st_cli_operator (cli), &error))
-        return st_cli_fail (error);
-      if (!st_audit_checkpoint (db, ca, "batch-close", &error))
-        {
-          g_prefix_error (&error, "batch %" G_GINT64_FORMAT " closed, but ", batch_id);
-          return st_cli_fail (error);
-        }
       g_print ("batch %" G_GINT64_FORMAT " closed\n", batch_id);
       return 0;
     }
   if (g_strcmp0 (sub, "allow-more-voids") == 0)
     {
-      if (!st_cli_login (cli, db, ST_ROLE_LEAD, "allowing more voided certificates", &error))
-        return st_cli_fail (error);
-      gint64 voided = 0, cap = 0;
-      st_db_batch_over_void_cap (db, batch_id, &voided, &cap);
-      gint64 new_cap = 0;
-      if (!st_db_batch_allow_more_voids (db, batch_id, st_cli_operator (cli), &new_cap, &error))
+      gint64 voided = 0, cap = 0, new_cap = 0;
+      if (!st_dbus_station1_call_batch_allow_more_voids_sync (cli->proxy, batch_id, &voided, &cap,
+                                                              &new_cap, NULL, &error))
         return st_cli_fail (error);
       g_print ("batch %" G_GINT64_FORMAT ": %" G_GINT64_FORMAT " certificates voided; the cap goes "
                "from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT "\n", batch_id, voided, cap, new_cap);
       return 0;
     }
-  if (g_strcmp0 (sub, "run") == 0)
+  if (is_run)
     {
-      if (!st_cli_login (cli, db, ST_ROLE_OPERATOR | ST_ROLE_LEAD, "running a batch", &error))
-        return st_cli_fail (error);
       if (ports == NULL || ports[0] == NULL)
         {
           g_printerr ("station: batch run needs at least one --port PATH\n");
@@ -654,28 +678,8 @@ cmd_batch (StCli *cli, int argc, char **argv)
           g_printerr ("station: --units and --wait take numbers >= 0\n");
           return 2;
         }
-      StCa *ca = st_cli_open_ca (cli, &error);
-      if (ca == NULL)
-        return st_cli_fail (error);
-      if (units == 0)
-        {
-          /* Until the quantity is done: spread over the sockets. */
-          g_autoptr(StDbBatch) b = st_db_batch_get (db, batch_id, &error);
-          if (b == NULL)
-            return st_cli_fail (error);
-          guint n = g_strv_length (ports);
-          gint64 left = MAX (b->quantity - b->n_done, 0);
-          units = (gint) ((left + n - 1) / n);
-          if (units == 0)
-            {
-              g_print ("batch %" G_GINT64_FORMAT " already has its %" G_GINT64_FORMAT " units done\n",
-                       batch_id, b->quantity);
-              return 0;
-            }
-        }
-      return st_cli_run_line (config, ca, db, batch_id, st_cli_operator (cli),
-                              (const char *const *) ports, (guint) units, (guint) wait_s,
-                              allow_reprovision, NULL);
+      return st_cli_run_line (cli, batch_id, (const char *const *) ports, (guint) units,
+                              (guint) wait_s, allow_reprovision, NULL);
     }
   g_printerr ("station: unknown batch command '%s'\n%s", sub, st_usage);
   return 2;
@@ -705,18 +709,13 @@ cmd_manifest (StCli *cli, int argc, char **argv)
           g_printerr ("station: manifest export needs --out DIR\n");
           return 2;
         }
-      StConfig *config = NULL;
-      StDb *db = NULL;
-      if (!st_cli_open (cli, &config, &db, &error)
-          || !st_cli_login (cli, db, ST_ROLE_LEAD, "exporting a manifest", &error))
-        return st_cli_fail (error);
-      StCa *ca = st_cli_open_ca (cli, &error);
-      if (ca == NULL)
-        return st_cli_fail (error);
-      if (!st_manifest_export (db, ca, config->station_id, batch_id, out, &error))
-        return st_cli_fail (error);
-      g_autofree gchar *payload = g_strdup_printf ("{\"batch\":%" G_GINT64_FORMAT ",\"out\":\"%s\"}", batch_id, out);
-      if (!st_db_event_add (db, st_cli_operator (cli), "manifest-export", payload, &error))
+      g_autofree gchar *dest = g_canonicalize_filename (out, NULL);
+      g_autoptr(GVariant) files = NULL;
+      g_autoptr(GUnixFDList) fds = NULL;
+      if (!st_cli_login (cli, &error)
+          || !st_dbus_station1_call_manifest_export_sync (cli->proxy, batch_id, dest, NULL, &files,
+                                                          &fds, NULL, &error)
+          || !st_client_save_files (files, fds, out, &error))
         return st_cli_fail (error);
       g_print ("manifest of batch %" G_GINT64_FORMAT " written to %s\n", batch_id, out);
       return 0;
@@ -729,25 +728,18 @@ cmd_manifest (StCli *cli, int argc, char **argv)
           g_printerr ("station: manifest verify needs the manifest folder\n");
           return 2;
         }
-      g_autofree gchar *root_file = g_strdup (root_path);
-      StConfig *config = NULL;
-      StDb *db = NULL;
-      if (!st_cli_open (cli, &config, &db, &error)
-          || !st_cli_login (cli, db, ST_ROLE_QA | ST_ROLE_LEAD, "verifying a manifest", &error))
+      g_autofree gchar *root = st_cli_root_pem (root_path, &error);
+      g_autoptr(GUnixFDList) fds = NULL;
+      g_autoptr(GVariant) files = root != NULL ? st_client_manifest_files (dir, &fds, &error) : NULL;
+      if (files == NULL || !st_cli_login (cli, &error))
         return st_cli_fail (error);
-      if (root_file == NULL)
-        root_file = g_strdup (config->root_file);
-      g_autoptr(X509) root = st_cli_load_root (root_file, &error);
-      if (root == NULL)
+      gboolean ok = FALSE;
+      g_autofree gchar *report = NULL;
+      if (!st_dbus_station1_call_manifest_verify_sync (cli->proxy, g_variant_ref_sink (files), root, dir,
+                                                       fds, &ok, &report, NULL, NULL, &error))
         return st_cli_fail (error);
-      g_autoptr(GString) report = g_string_new (NULL);
-      gboolean ok = st_manifest_verify (dir, root, report, &error);
-      g_print ("%s%s\n", report->str, ok ? "manifest verified" : "MANIFEST REJECTED");
-      g_autofree gchar *payload = st_cli_payload ("dir", dir, "verified", ok ? "true" : "false", NULL);
-      g_autoptr(GError) audit_error = NULL;
-      if (!st_db_audit_add (db, st_cli_operator (cli), "manifest-verify", payload, &audit_error))
-        g_printerr ("station: %s\n", audit_error->message);
-      return ok ? 0 : st_cli_fail (error);
+      g_print ("%s%s\n", report, ok ? "manifest verified" : "MANIFEST REJECTED");
+      return ok ? 0 : 1;
     }
   g_printerr ("station: manifest needs export or verify\n");
   return 2;
@@ -771,27 +763,28 @@ cmd_unit (StCli *cli, int argc, char **argv)
       g_printerr ("station: usage: unit verify --port PATH [--profile FILE]\n");
       return 2;
     }
-  StConfig *config = NULL;
-  StDb *db = NULL;
-  if (!st_cli_open (cli, &config, &db, &error)
-      || !st_cli_login (cli, db, ST_ROLE_QA, "verifying a unit", &error))
+  g_autofree gchar *text = profile_path != NULL
+    ? st_client_read_text (profile_path, ST_CLI_MAX_TEXT, NULL, &error) : g_strdup ("");
+  if (text == NULL || !st_cli_login (cli, &error))
     return st_cli_fail (error);
-  g_autoptr(X509) root = st_cli_load_root (config->root_file, &error);
-  if (root == NULL)
+  gboolean ok = FALSE;
+  g_autofree gchar *report = NULL;
+  if (!st_dbus_station1_call_unit_verify_sync (cli->proxy, port, text, &ok, &report, NULL, &error))
     return st_cli_fail (error);
-  StLinkParams params;
-  st_link_params_init_defaults (&params);
-  if (profile_path != NULL)
-    {
-      g_autoptr(StProfile) profile = st_profile_load (profile_path, &error);
-      if (profile == NULL)
-        return st_cli_fail (error);
-      params = profile->link;
-    }
-  g_autoptr(GString) report = g_string_new (NULL);
-  gboolean ok = st_qa_verify_unit (db, root, port, &params, st_cli_operator (cli), report, &error);
-  g_print ("%s", report->str);
-  return ok ? 0 : st_cli_fail (error);
+  g_print ("%s", report);
+  return ok ? 0 : 1;
+}
+
+/* Copies the descriptor the service handed over to @dest. */
+static gboolean
+st_cli_save_handle (GVariant *handle, GUnixFDList *fds, const char *dest, GError **error)
+{
+  int fd = fds != NULL ? g_unix_fd_list_get (fds, g_variant_get_handle (handle), error) : -1;
+  if (fd < 0)
+    return FALSE;
+  gboolean ok = st_client_save_fd (fd, dest, error);
+  close (fd);
+  return ok;
 }
 
 static int
@@ -811,34 +804,31 @@ cmd_db (StCli *cli, int argc, char **argv)
       g_printerr ("station: usage: db check | db backup DEST [--force]\n");
       return 2;
     }
-  StConfig *config = NULL;
-  StDb *db = NULL;
-  if (!st_cli_open (cli, &config, &db, &error))
+  if (!st_cli_login (cli, &error))
     return st_cli_fail (error);
   if (backup)
     {
-      /* An online copy (SQLite's backup API), fsynced; check it with
-       * 'station db check' on a home whose station.conf names it. */
-      if (!st_cli_login (cli, db, ST_ROLE_ADMIN | ST_ROLE_LEAD, "db backup", &error) ||
-          !st_db_backup (config->db_path, argv[2], force, &error))
+      const char *dest = argv[2];
+      if (!force && g_file_test (dest, G_FILE_TEST_EXISTS))
+        {
+          g_printerr ("station: %s exists: give another name, or --force to replace it\n", dest);
+          return 2;
+        }
+      g_autofree gchar *full = g_canonicalize_filename (dest, NULL);
+      g_autoptr(GVariant) handle = NULL;
+      g_autoptr(GUnixFDList) fds = NULL;
+      if (!st_dbus_station1_call_db_backup_sync (cli->proxy, full, NULL, &handle, &fds, NULL, &error)
+          || !st_cli_save_handle (handle, fds, dest, &error))
         return st_cli_fail (error);
-      g_print ("backup of %s written to %s (flushed to the disk)\n", config->db_path, argv[2]);
+      g_print ("backup of the station database written to %s (flushed to the disk)\n", dest);
       return 0;
     }
-  if (!st_cli_login (cli, db, ST_ROLE_ANY, "db check", &error))
+  gboolean ok = FALSE;
+  g_autofree gchar *report = NULL;
+  if (!st_dbus_station1_call_db_check_sync (cli->proxy, &ok, &report, NULL, &error))
     return st_cli_fail (error);
-  g_autoptr(GString) report = g_string_new (NULL);
-  gboolean ok = st_db_check (db, report, &error);
-  g_print ("%s", report->str);
-  return ok ? 0 : st_cli_fail (error);
-}
-
-static void
-st_print_operator (StDbOperator *op)
-{
-  g_autofree gchar *created = st_time_iso8601_from_unix (op->created_at);
-  g_print ("%-20s %-9s %-7s %8" G_GINT64_FORMAT "  %s\n", op->name, op->role,
-           op->locked ? "LOCKED" : "ok", op->failed_attempts, created);
+  g_print ("%s", report);
+  return ok ? 0 : 2;
 }
 
 static int
@@ -866,28 +856,25 @@ cmd_operator (StCli *cli, int argc, char **argv)
   StRole role = 0;
   if ((is_add || is_role) && !st_role_from_string (role_arg, &role, &error))
     return st_cli_fail (error);
-  StConfig *config = NULL;
-  StDb *db = NULL;
-  if (!st_cli_open (cli, &config, &db, &error))
-    return st_cli_fail (error);
-
   if (is_add)
     {
-      gint64 n = st_db_operator_count (db, &error);
-      if (n < 0)
+      g_autoptr(GVariant) status = st_cli_status (cli, &error);
+      if (status == NULL)
         return st_cli_fail (error);
+      gint64 n = st_dict_get_int64 (status, "operators");
       /* The very first operator is made without a login, and is an admin. */
-      if (n > 0 && !st_cli_login (cli, db, ST_ROLE_ADMIN, "adding an operator", &error))
+      if (n > 0 && !st_cli_login (cli, &error))
         return st_cli_fail (error);
       /* The new PIN: STATION_NEW_OPERATOR_PIN, else (for the first operator,
        * nobody logs in) STATION_OPERATOR_PIN, else a prompt. */
       g_autofree gchar *prompt = g_strdup_printf ("New PIN for operator %s: ", name);
       gchar *pin = g_getenv ("STATION_NEW_OPERATOR_PIN") != NULL || n > 0
-                   ? st_read_secret (prompt, "STATION_NEW_OPERATOR_PIN", ST_AUTH_PIN_MAX, &error)
-                   : st_auth_read_pin (prompt, &error);
+                   ? st_read_secret (prompt, "STATION_NEW_OPERATOR_PIN", ST_CLI_PIN_MAX, &error)
+                   : st_read_secret (prompt, "STATION_OPERATOR_PIN", ST_CLI_PIN_MAX, &error);
       if (pin == NULL)
         return st_cli_fail (error);
-      gboolean ok = st_auth_add_operator (db, cli->session, name, role, pin, &error);
+      gboolean ok = st_dbus_station1_call_operator_add_sync (cli->proxy, name, role_arg, pin, NULL,
+                                                             &error);
       st_secret_free (pin);
       if (!ok)
         return st_cli_fail (error);
@@ -895,27 +882,32 @@ cmd_operator (StCli *cli, int argc, char **argv)
                n == 0 ? " (the station's first operator)" : "");
       return 0;
     }
-  if (!st_cli_login (cli, db, ST_ROLE_ADMIN, is_list ? "listing the operators"
-                     : is_unlock ? "unlocking an operator" : "changing an operator's role", &error))
+  if (!st_cli_login (cli, &error))
     return st_cli_fail (error);
   if (is_list)
     {
-      g_autoptr(GPtrArray) ops = st_db_operator_list (db, &error);
-      if (ops == NULL)
+      g_autoptr(GVariant) list = NULL;
+      if (!st_dbus_station1_call_operator_list_sync (cli->proxy, &list, NULL, &error))
         return st_cli_fail (error);
       g_print ("%-20s %-9s %-7s %8s  %s\n", "name", "role", "state", "failures", "created");
-      for (guint i = 0; i < ops->len; i++)
-        st_print_operator (g_ptr_array_index (ops, i));
+      for (gsize i = 0; i < g_variant_n_children (list); i++)
+        {
+          g_autoptr(GVariant) d = g_variant_get_child_value (list, i);
+          g_autoptr(StOperatorInfo) op = st_operator_info_from_variant (d);
+          g_autofree gchar *created = st_time_iso8601_from_unix (op->created_at);
+          g_print ("%-20s %-9s %-7s %8" G_GINT64_FORMAT "  %s\n", op->name, op->role,
+                   op->locked ? "LOCKED" : "ok", op->failed_attempts, created);
+        }
       return 0;
     }
   if (is_unlock)
     {
-      if (!st_db_operator_unlock (db, name, st_cli_operator (cli), &error))
+      if (!st_dbus_station1_call_operator_unlock_sync (cli->proxy, name, NULL, &error))
         return st_cli_fail (error);
       g_print ("operator %s unlocked\n", name);
       return 0;
     }
-  if (!st_db_operator_set_role (db, name, st_role_to_string (role), st_cli_operator (cli), &error))
+  if (!st_dbus_station1_call_operator_set_role_sync (cli->proxy, name, role_arg, NULL, &error))
     return st_cli_fail (error);
   g_print ("operator %s is now %s\n", name, st_role_to_string (role));
   return 0;
@@ -940,35 +932,28 @@ cmd_audit (StCli *cli, int argc, char **argv)
       g_printerr ("station: usage: audit verify [--root FILE] | audit export --out FILE\n");
       return 2;
     }
-  StConfig *config = NULL;
-  StDb *db = NULL;
-  if (!st_cli_open (cli, &config, &db, &error))
+  g_autofree gchar *root = st_cli_root_pem (root_path, &error);
+  if (root == NULL || !st_cli_login (cli, &error))
     return st_cli_fail (error);
   if (is_export)
     {
-      if (!st_cli_login (cli, db, ST_ROLE_QA | ST_ROLE_ADMIN, "exporting the audit log", &error))
-        return st_cli_fail (error);
-      g_autofree gchar *payload = st_cli_payload ("out", out, NULL);
-      if (!st_db_audit_add (db, st_cli_operator (cli), "audit-export", payload, &error))
-        return st_cli_fail (error);
+      g_autofree gchar *dest = g_canonicalize_filename (out, NULL);
       gint64 n = 0;
-      if (!st_audit_export (db, out, &n, &error))
+      g_autoptr(GVariant) handle = NULL;
+      g_autoptr(GUnixFDList) fds = NULL;
+      if (!st_dbus_station1_call_audit_export_sync (cli->proxy, dest, NULL, &n, &handle, &fds, NULL,
+                                                    &error)
+          || !st_cli_save_handle (handle, fds, out, &error))
         return st_cli_fail (error);
       g_print ("%" G_GINT64_FORMAT " audit entries and their checkpoints written to %s\n", n, out);
       return 0;
     }
-  if (!st_cli_login (cli, db, ST_ROLE_QA | ST_ROLE_LEAD | ST_ROLE_ADMIN, "verifying the audit log", &error))
+  gboolean ok = FALSE;
+  g_autofree gchar *report = NULL;
+  if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, root, &ok, &report, NULL, &error))
     return st_cli_fail (error);
-  g_autoptr(X509) root = st_cli_load_root (root_path != NULL ? root_path : config->root_file, &error);
-  if (root == NULL)
-    return st_cli_fail (error);
-  g_autoptr(StX509Stack) chain = st_chain_load_pem (config->chain_file, &error);
-  if (chain == NULL)
-    return st_cli_fail (error);
-  g_autoptr(GString) report = g_string_new (NULL);
-  gboolean ok = st_audit_verify (db, root, chain, report, &error);
-  g_print ("%s%s\n", report->str, ok ? "audit log verified" : "AUDIT LOG REJECTED");
-  return ok ? 0 : st_cli_fail (error);
+  g_print ("%s%s\n", report, ok ? "audit log verified" : "AUDIT LOG REJECTED");
+  return ok ? 0 : 1;
 }
 
 static int
@@ -988,75 +973,67 @@ cmd_bench (StCli *cli, int argc, char **argv)
       g_printerr ("station: bench needs --units >= 1 and --slots 1..64\n");
       return 2;
     }
-  StConfig *config = NULL;
-  StDb *db = NULL;
-  if (!st_cli_open (cli, &config, &db, &error))
+  /* The bench signs with the station's CA key (into a scratch database):
+   * an admin's job; on a demo home it logs in as the demo admin. */
+  if (!st_cli_admin_login (cli, &error))
     return st_cli_fail (error);
-  {
-    /* The bench signs with the station's CA key (into a scratch database):
-     * an admin's job; on a demo home it logs in as the demo admin. */
-    gboolean ok = config->demo && st_cli_operator_arg (cli) == NULL
-                  ? st_cli_demo_login (cli, db, ST_ROLE_ADMIN, &error)
-                  : st_cli_login (cli, db, ST_ROLE_ADMIN, "bench", &error);
-    if (!ok)
-      return st_cli_fail (error);
-    g_autofree gchar *payload = g_strdup_printf ("{\"units\":%d,\"slots\":%d}", units, slots);
-    if (!st_db_audit_add (db, st_cli_operator (cli), "bench", payload, &error))
-      return st_cli_fail (error);
-  }
-  StCa *ca = st_cli_open_ca (cli, &error);
-  if (ca == NULL)
+  g_print ("bench: %d units on %d simulated sockets, in the service\n", units, slots);
+  g_autoptr(GVariant) r = NULL;
+  if (!st_dbus_station1_call_bench_sync (cli->proxy, (guint) units, (guint) slots, &r, NULL, &error))
     return st_cli_fail (error);
-  g_autofree gchar *token = st_hsm_get_token_description (ca->hsm);
-  g_print ("bench: %d units on %d simulated sockets, HSM %s\n", units, slots, token);
-  StBenchResult r;
-  if (!st_bench_run (config, ca, (guint) units, (guint) slots, NULL, &r, &error))
-    return st_cli_fail (error);
+#define U(k) ({ guint32 _v = 0; g_variant_lookup (r, k, "u", &_v); _v; })
+#define D(k) ({ gdouble _v = 0; g_variant_lookup (r, k, "d", &_v); _v; })
+#define T(k) ({ guint64 _v = 0; g_variant_lookup (r, k, "t", &_v); _v; })
+  guint raw_count = U ("raw-count"), passed = U ("passed"), failed = U ("failed");
   g_print ("raw issuance (build, sign in the HSM, verify, lint): %u certificates in %.2f s = %.1f /s\n"
            "  (half before the end-to-end run, half after it)\n"
            "  CPU: %.3f ms per certificate, one thread\n",
-           r.raw_count, r.raw_seconds, r.raw_per_s, 1e3 * r.raw_cpu_seconds / MAX (r.raw_count, 1));
+           raw_count, D ("raw-seconds"), D ("raw-per-s"), 1e3 * D ("raw-cpu-seconds") / MAX (raw_count, 1));
   g_print ("end to end (KEYGEN, CSR check, durable records, sign, write, proof, read-back, commit):\n"
-           "  %u units on %u sockets in %.2f s = %.1f units/s\n", r.passed, r.slots, r.e2e_seconds,
-           r.e2e_units_per_s);
+           "  %u units on %u sockets in %.2f s = %.1f units/s\n", passed, U ("slots"),
+           D ("e2e-seconds"), D ("e2e-units-per-s"));
   g_print ("  database: %" G_GUINT64_FORMAT " durable writes in %" G_GUINT64_FORMAT " commits (fsync'ed)\n",
-           r.db_writes, r.db_commits);
-  guint n = MAX (r.passed + r.failed, 1);
+           T ("db-writes"), T ("db-commits"));
+  guint n = MAX (passed + failed, 1);
+  gdouble cpu = D ("e2e-cpu-seconds"), dev = D ("device-cpu-seconds");
   g_print ("  simulated devices: their %u key pairs and CSRs made before the clock started\n"
            "    (%.2f s; a real device makes them on its own processor)\n",
-           r.units - r.premade_left, r.premade_seconds);
+           U ("units") - U ("premade-left"), D ("premade-seconds"));
   g_print ("  CPU: %.2f s on %u cores = %.3f ms per unit (the station's own: %.3f ms), of which\n"
            "       %.2f s (%.0f%%) the simulated devices' own work in the run (proofs of\n"
            "       possession, and keys they made then: a real device does it on its own processor)\n",
-           r.e2e_cpu_seconds, g_get_num_processors (), 1e3 * r.e2e_cpu_seconds / n,
-           1e3 * (r.e2e_cpu_seconds - r.device_cpu_seconds) / n, r.device_cpu_seconds,
-           100.0 * r.device_cpu_seconds / MAX (r.e2e_cpu_seconds, 1e-9));
-  g_print ("ratio end-to-end / raw issuance: %.2f\n", r.e2e_units_per_s / MAX (r.raw_per_s, 1e-9));
+           cpu, U ("cores"), 1e3 * cpu / n, 1e3 * (cpu - dev) / n, dev, 100.0 * dev / MAX (cpu, 1e-9));
+  g_print ("ratio end-to-end / raw issuance: %.2f\n", D ("e2e-units-per-s") / MAX (D ("raw-per-s"), 1e-9));
+#undef U
+#undef D
+#undef T
   return 0;
 }
 
-
 /* ---- demo ---------------------------------------------------------------- */
 
+/* A program installed beside this one, or in the build tree, or in PATH. */
 static gchar *
-st_cli_find_devsim (void)
+st_cli_find_program (const char *env_var, const char *name, const char *build_path)
 {
-  const char *env = g_getenv ("ST_DEVSIM");
-  if (env != NULL)
+  const char *env = g_getenv (env_var);
+  if (env != NULL && *env != '\0')
     return g_strdup (env);
   g_autofree gchar *self = g_file_read_link ("/proc/self/exe", NULL);
   if (self != NULL)
     {
       g_autofree gchar *dir = g_path_get_dirname (self);
-      const char *candidates[] = { "station-devsim", "../programmer/devsim/station-devsim" };
+      const char *candidates[] = { name, build_path, "../sbin/stationd" };
       for (guint i = 0; i < G_N_ELEMENTS (candidates); i++)
         {
+          if (i == 2 && g_strcmp0 (name, "stationd") != 0)
+            continue;
           g_autofree gchar *path = g_build_filename (dir, candidates[i], NULL);
           if (g_file_test (path, G_FILE_TEST_IS_EXECUTABLE))
             return g_canonicalize_filename (path, NULL);
         }
     }
-  return g_find_program_in_path ("station-devsim");
+  return g_find_program_in_path (name);
 }
 
 static gchar *
@@ -1095,7 +1072,7 @@ st_cli_start_devsim (const char *devsim, guint units, guint32 seed, GPtrArray *p
 }
 
 static void
-st_cli_stop_devsims (GPtrArray *procs)
+st_cli_stop_procs (GPtrArray *procs)
 {
   for (guint i = 0; i < procs->len; i++)
     {
@@ -1103,6 +1080,159 @@ st_cli_stop_devsims (GPtrArray *procs)
       g_subprocess_send_signal (proc, SIGTERM);
       g_subprocess_wait (proc, NULL, NULL);
     }
+  g_ptr_array_set_size (procs, 0);
+}
+
+/* The demo's own service for @home: started unless one already serves it.
+ * Returns the process (NULL when one was already running) */
+static gboolean
+st_cli_start_private_service (StCli *cli, const char *home, GPtrArray *procs, GError **error)
+{
+  StClientTarget t = { .home = home };
+  g_autoptr(GError) local = NULL;
+  cli->proxy = st_client_connect (&t, NULL, &local);
+  if (cli->proxy != NULL)
+    return TRUE;
+  g_autofree gchar *stationd = st_cli_find_program ("ST_STATIOND", "stationd", "stationd");
+  if (stationd == NULL)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                           "cannot find stationd, the station service (set ST_STATIOND to its path)");
+      return FALSE;
+    }
+  GSubprocess *proc = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, error, stationd, "--home", home, NULL);
+  if (proc == NULL)
+    return FALSE;
+  g_ptr_array_add (procs, proc);
+  /* it listens once it has made its socket */
+  for (guint i = 0; i < 200 && cli->proxy == NULL; i++)
+    {
+      g_clear_error (&local);
+      if (g_subprocess_get_identifier (proc) == NULL)
+        break;
+      g_usleep (50 * 1000);
+      cli->proxy = st_client_connect (&t, NULL, &local);
+    }
+  if (cli->proxy == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "the demo's station service did not start: %s",
+                   local != NULL ? local->message : "it exited");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static int
+st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const char *profile_arg,
+                 GPtrArray *devsims)
+{
+  g_autoptr(GError) error = NULL;
+  /* the station's first admin sets it up (anyone may, before it has operators) */
+  if (!st_cli_admin_login (cli, &error))
+    return st_cli_fail (error);
+  gchar *pin = st_read_secret ("PIN for the demo token: ", "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
+  if (pin == NULL)
+    return st_cli_fail (error);
+  gboolean ok = st_dbus_station1_call_setup_demo_sync (cli->proxy, pin, NULL, &error)
+                && st_cli_demo_login (cli, "admin", &error)
+                && st_dbus_station1_call_unlock_sync (cli->proxy, pin, NULL, &error);
+  st_secret_free (pin);
+  if (!ok)
+    return st_cli_fail (error);
+  g_print ("   the admin unlocked the HSM for the service; no other step needs its PIN\n");
+
+  g_autofree gchar *devsim = st_cli_find_program ("ST_DEVSIM", "station-devsim",
+                                                  "../programmer/devsim/station-devsim");
+  if (devsim == NULL)
+    {
+      g_printerr ("station: cannot find station-devsim (set ST_DEVSIM to its path)\n");
+      return 2;
+    }
+  g_print ("== 2. %d simulated devices on each of %d pseudo-terminals\n", units, n_ports);
+  g_autoptr(GPtrArray) ports = g_ptr_array_new_with_free_func (g_free);
+  guint32 seed_base = g_random_int ();
+  for (gint i = 0; i < n_ports; i++)
+    {
+      gchar *port = st_cli_start_devsim (devsim, (guint) units, seed_base + (guint32) i * 7919u,
+                                         devsims, &error);
+      if (port == NULL)
+        return st_cli_fail (error);
+      g_print ("   socket %d: %s\n", i + 1, port);
+      g_ptr_array_add (ports, port);
+    }
+  g_ptr_array_add (ports, NULL);
+
+  /* the shift lead opens the batch */
+  g_autofree gchar *profile_path = profile_arg != NULL ? g_strdup (profile_arg)
+                                                        : st_cli_find_profile ("example-device-csr.profile");
+  g_autofree gchar *text = st_client_read_text (profile_path, ST_CLI_MAX_TEXT, NULL, &error);
+  if (text == NULL || !st_cli_demo_login (cli, "lead", &error))
+    return st_cli_fail (error);
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree gchar *wo = g_date_time_format (now, "DEMO-%Y%m%d-%H%M%S");
+  gint64 batch_id = 0;
+  g_autoptr(GVariant) info = NULL;
+  if (!st_dbus_station1_call_batch_create_sync (cli->proxy, profile_path, text, wo,
+                                                (gint64) n_ports * units, &batch_id, &info, NULL,
+                                                &error))
+    return st_cli_fail (error);
+  g_print ("== 3. Batch %" G_GINT64_FORMAT ": work order %s, %d x %s (created by %s)\n", batch_id, wo,
+           n_ports * units, st_dict_get_string (info, "product"), cli->logged_in);
+  /* the line operator runs it */
+  if (!st_cli_demo_login (cli, "operator", &error))
+    return st_cli_fail (error);
+  guint passed = 0;
+  int rc = st_cli_run_line (cli, batch_id, (const char *const *) ports->pdata, (guint) units, 30,
+                            FALSE, &passed);
+  st_cli_stop_procs (devsims);
+  if (rc == 2)
+    return rc;
+
+  /* the shift lead closes it and exports the manifest */
+  g_autoptr(GVariant) status = st_cli_status (cli, &error);
+  if (status == NULL || !st_cli_demo_login (cli, "lead", &error)
+      || !st_dbus_station1_call_batch_close_sync (cli->proxy, batch_id, NULL, &error))
+    return st_cli_fail (error);
+  g_autofree gchar *bdir = g_strdup_printf ("batch-%" G_GINT64_FORMAT, batch_id);
+  g_autofree gchar *out = g_build_filename (home, "manifests", bdir, NULL);
+  g_print ("== 4. Batch closed; signed manifest exported to %s\n", out);
+  g_autoptr(GVariant) files = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  if (!st_dbus_station1_call_manifest_export_sync (cli->proxy, batch_id, out, NULL, &files, &fds,
+                                                   NULL, &error)
+      || !st_client_save_files (files, fds, out, &error))
+    return st_cli_fail (error);
+
+  g_print ("== 5. QA verifies the manifest against the demo root, and the audit log\n");
+  g_autoptr(GUnixFDList) vfds = NULL;
+  g_autoptr(GVariant) vfiles = st_client_manifest_files (out, &vfds, &error);
+  gboolean verified = FALSE, audited = FALSE;
+  g_autofree gchar *report = NULL, *audit_report = NULL;
+  if (vfiles == NULL || !st_cli_demo_login (cli, "qa", &error)
+      || !st_dbus_station1_call_manifest_verify_sync (cli->proxy, g_variant_ref_sink (vfiles), "",
+                                                      out, vfds, &verified, &report, NULL, NULL,
+                                                      &error))
+    return st_cli_fail (error);
+  g_print ("%s", report);
+  if (!verified)
+    return 1;
+  if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, "", &audited, &audit_report, NULL, &error))
+    return st_cli_fail (error);
+  g_print ("%s", audit_report);
+  if (!audited)
+    return 1;
+  g_autofree gchar *root = g_build_filename (home, "demo-root.pem", NULL);
+  g_print ("\n== Done: %u of %d units provisioned.\n"
+           "   station home    %s (the service's: database, token)\n"
+           "   manifest        %s/manifest.json (+ .csv, .p7s, ca-chain.pem)\n"
+           "   check it with stock tools:\n"
+           "     openssl cms -verify -binary -inform DER -in %s/manifest.json.p7s \\\n"
+           "       -content %s/manifest.json -CAfile %s -out /dev/null\n"
+           "   with the service running (stationd --home %s):\n"
+           "     STATION_OPERATOR_PIN=3333 station --home %s --operator qa audit verify\n"
+           "     STATION_OPERATOR_PIN=2222 station --home %s --operator lead batch show %" G_GINT64_FORMAT "\n",
+           passed, n_ports * units, home, out, out, out, root, home, home, home, batch_id);
+  return rc;
 }
 
 static int
@@ -1124,126 +1254,25 @@ st_cli_demo (StCli *cli, int argc, char **argv)
       g_printerr ("station: demo takes --ports 1..16 and --units 1..1000\n");
       return 2;
     }
-  const char *home = st_cli_home (cli);
-  g_print ("== 1. Demo station in %s (SoftHSM2 token, demo root and issuing CA)\n", home);
-  gchar *pin = st_hsm_read_pin ("PIN for the demo token: ", &error);
-  if (pin == NULL)
-    return st_cli_fail (error);
-  /* Kept by @cli to the end, where the closing audit checkpoint uses them. */
-  StConfig *config = NULL;
-  StDb *db = NULL;
-  StCa *ca = NULL;
-  if (st_setup_demo (home, pin, &error) && st_cli_open (cli, &config, &db, &error))
-    ca = cli->ca = st_ca_open (config, pin, &error);
-  st_hsm_pin_free (pin);
-  if (ca == NULL)
-    return st_cli_fail (error);
-  /* the shift lead opens the batch */
-  if (!st_cli_demo_login (cli, db, ST_ROLE_LEAD, &error))
-    return st_cli_fail (error);
-
-  g_autofree gchar *devsim = st_cli_find_devsim ();
-  if (devsim == NULL)
+  StClientTarget t;
+  st_cli_target (cli, &t);
+  g_autofree gchar *home = g_strdup (t.home != NULL ? t.home : "demo-home");
+  if (!g_path_is_absolute (home))
     {
-      g_printerr ("station: cannot find station-devsim (set ST_DEVSIM to its path)\n");
-      return 2;
+      g_autofree gchar *rel = g_steal_pointer (&home);
+      home = g_canonicalize_filename (rel, NULL);
     }
-  g_print ("== 2. %d simulated devices on each of %d pseudo-terminals\n", units, n_ports);
-  g_autoptr(GPtrArray) procs = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GPtrArray) ports = g_ptr_array_new_with_free_func (g_free);
-  guint32 seed_base = g_random_int ();
-  for (gint i = 0; i < n_ports; i++)
-    {
-      gchar *port = st_cli_start_devsim (devsim, (guint) units, seed_base + (guint32) i * 7919u, procs, &error);
-      if (port == NULL)
-        {
-          st_cli_stop_devsims (procs);
-          return st_cli_fail (error);
-        }
-      g_print ("   socket %d: %s\n", i + 1, port);
-      g_ptr_array_add (ports, port);
-    }
-  g_ptr_array_add (ports, NULL);
-
-  g_autofree gchar *profile_path = profile_arg != NULL ? g_strdup (profile_arg)
-                                                        : st_cli_find_profile ("example-device-csr.profile");
-  g_autoptr(StProfile) profile = st_profile_load (profile_path, &error);
-  if (profile == NULL)
-    {
-      st_cli_stop_devsims (procs);
-      return st_cli_fail (error);
-    }
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree gchar *wo = g_date_time_format (now, "DEMO-%Y%m%d-%H%M%S");
-  gint64 batch_id = st_db_batch_create (db, wo, profile->name, profile->sha256, profile->text,
-                                        (gint64) n_ports * units, config->station_id,
-                                        st_cli_operator (cli), &error);
-  if (batch_id <= 0)
-    {
-      st_cli_stop_devsims (procs);
-      return st_cli_fail (error);
-    }
-  g_print ("== 3. Batch %" G_GINT64_FORMAT ": work order %s, %d x %s (created by %s)\n", batch_id, wo,
-           n_ports * units, profile->name, st_cli_operator (cli));
-  /* the line operator runs it */
-  if (!st_cli_demo_login (cli, db, ST_ROLE_OPERATOR, &error))
-    {
-      st_cli_stop_devsims (procs);
-      return st_cli_fail (error);
-    }
-  StBatchRunSummary summary;
-  int rc = st_cli_run_line (config, ca, db, batch_id, st_cli_operator (cli),
-                            (const char *const *) ports->pdata, (guint) units, 30, FALSE, &summary);
-  st_cli_stop_devsims (procs);
-  if (rc == 2)
-    return rc;
-
-  /* the shift lead closes it and exports the manifest */
-  if (!st_cli_demo_login (cli, db, ST_ROLE_LEAD, &error))
+  g_print ("== 1. Demo station in %s: its own service (stationd), SoftHSM2 token, demo root and "
+           "issuing CA\n", home);
+  g_autoptr(GPtrArray) service = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) devsims = g_ptr_array_new_with_free_func (g_object_unref);
+  if (!st_cli_start_private_service (cli, home, service, &error))
     return st_cli_fail (error);
-  if (!st_db_batch_close (db, batch_id, st_cli_operator (cli), &error)
-      || !st_audit_checkpoint (db, ca, "batch-close", &error))
-    return st_cli_fail (error);
-  g_autofree gchar *bdir = g_strdup_printf ("batch-%" G_GINT64_FORMAT, batch_id);
-  g_autofree gchar *out = g_build_filename (home, "manifests", bdir, NULL);
-  g_print ("== 4. Batch closed; signed manifest exported to %s\n", out);
-  if (!st_manifest_export (db, ca, config->station_id, batch_id, out, &error))
-    return st_cli_fail (error);
-  {
-    g_autofree gchar *id_s = g_strdup_printf ("%" G_GINT64_FORMAT, batch_id);
-    g_autofree gchar *payload = st_cli_payload ("batch", id_s, "out", out, NULL);
-    if (!st_db_event_add (db, st_cli_operator (cli), "manifest-export", payload, &error))
-      return st_cli_fail (error);
-  }
-
-  g_print ("== 5. QA verifies the manifest against the demo root, and the audit log\n");
-  if (!st_cli_demo_login (cli, db, ST_ROLE_QA, &error))
-    return st_cli_fail (error);
-  g_autoptr(X509) root = st_cli_load_root (config->root_file, &error);
-  if (root == NULL)
-    return st_cli_fail (error);
-  g_autoptr(GString) report = g_string_new (NULL);
-  gboolean verified = st_manifest_verify (out, root, report, &error);
-  g_print ("%s", report->str);
-  if (!verified)
-    return st_cli_fail (error);
-  g_autoptr(GString) audit_report = g_string_new (NULL);
-  gboolean audited = st_audit_verify (db, root, ca->chain, audit_report, &error);
-  g_print ("%s", audit_report->str);
-  if (!audited)
-    return st_cli_fail (error);
-
-  g_print ("\n== Done: %u of %d units provisioned.\n"
-           "   database        %s\n"
-           "   manifest        %s/manifest.json (+ .csv, .p7s, ca-chain.pem)\n"
-           "   demo root CA    %s\n"
-           "   check it with stock tools:\n"
-           "     openssl cms -verify -binary -inform DER -in %s/manifest.json.p7s \\\n"
-           "       -content %s/manifest.json -CAfile %s -out /dev/null\n"
-           "     STATION_OPERATOR_PIN=3333 station --home %s --operator qa audit verify\n"
-           "     STATION_OPERATOR_PIN=2222 station --home %s --operator lead batch show %" G_GINT64_FORMAT "\n",
-           summary.passed, n_ports * units, config->db_path, out, config->root_file, out, out,
-           config->root_file, home, home, batch_id);
+  int rc = st_cli_demo_run (cli, home, n_ports, units, profile_arg, devsims);
+  st_cli_stop_procs (devsims);
+  /* the service signs its closing checkpoint as it stops */
+  g_clear_object (&cli->proxy);
+  st_cli_stop_procs (service);
   return rc;
 }
 
@@ -1252,11 +1281,13 @@ main (int argc, char **argv)
 {
   st_process_setup ();
   setlocale (LC_ALL, "");
-  StCli cli = { .argv0 = argv[0] };
+  StCli cli = { 0 };
   gboolean version = FALSE;
   const GOptionEntry entries[] = {
-    { "home", 0, 0, G_OPTION_ARG_FILENAME, &cli.home, "Station home folder", "DIR" },
-    { "operator", 0, 0, G_OPTION_ARG_STRING, &cli.operator_name, "Who does this (default: login name)", "NAME" },
+    { "home", 0, 0, G_OPTION_ARG_FILENAME, &cli.home, "Station home folder (its private service)", "DIR" },
+    { "address", 0, 0, G_OPTION_ARG_STRING, &cli.address, "The service's peer-to-peer address", "ADDR" },
+    { "system", 0, 0, G_OPTION_ARG_NONE, &cli.system, "The system's station service", NULL },
+    { "operator", 0, 0, G_OPTION_ARG_STRING, &cli.operator_name, "Who does this", "NAME" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
     { NULL }
   };
@@ -1282,6 +1313,10 @@ main (int argc, char **argv)
   int rc;
   if (g_strcmp0 (command, "setup") == 0)
     rc = cmd_setup (&cli, argc - 1, argv + 1);
+  else if (g_strcmp0 (command, "unlock") == 0 || g_strcmp0 (command, "lock") == 0)
+    rc = cmd_unlock (&cli, argc - 1, argv + 1, g_strcmp0 (command, "unlock") == 0);
+  else if (g_strcmp0 (command, "status") == 0)
+    rc = cmd_status (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "batch") == 0)
     rc = cmd_batch (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "manifest") == 0)
@@ -1303,14 +1338,13 @@ main (int argc, char **argv)
       g_printerr ("station: unknown command '%s'\n%s", command, st_usage);
       rc = 2;
     }
-  /* A command that ended normally leaves the audit log checkpointed. */
-  if (rc == 0)
-    st_audit_checkpoint_at_exit (st_cli_home (&cli), cli.config, cli.db, cli.ca);
-  g_clear_pointer (&cli.ca, st_ca_free);
-  g_clear_pointer (&cli.db, st_db_close);
-  g_clear_pointer (&cli.config, st_config_free);
-  st_auth_session_free (cli.session);
+  /* the session ends with the connection; say so, so that the log shows it */
+  if (cli.proxy != NULL && cli.logged_in != NULL)
+    st_dbus_station1_call_logout_sync (cli.proxy, NULL, NULL);
+  g_clear_object (&cli.proxy);
+  g_free (cli.logged_in);
   g_free (cli.home);
+  g_free (cli.address);
   g_free (cli.operator_name);
   return rc;
 }

@@ -1,0 +1,1088 @@
+#include "st-client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "st-error.h"
+#include "st-util.h"
+
+/* The manifest's files, as st_manifest_export writes them. */
+static const char *const st_manifest_files[] = {
+  "manifest.json", "manifest.json.p7s", "manifest.csv", "ca-chain.pem",
+};
+
+/* ---- reaching the service ------------------------------------------------ */
+
+void
+st_client_target_from_env (StClientTarget *t)
+{
+  if (t->address == NULL && g_getenv ("STATION_ADDRESS") != NULL && *g_getenv ("STATION_ADDRESS"))
+    t->address = g_getenv ("STATION_ADDRESS");
+  if (t->bus == NULL && g_getenv ("STATION_BUS") != NULL && *g_getenv ("STATION_BUS"))
+    t->bus = g_getenv ("STATION_BUS");
+  if (t->home == NULL && g_getenv ("STATION_HOME") != NULL && *g_getenv ("STATION_HOME"))
+    t->home = g_getenv ("STATION_HOME");
+}
+
+gchar *
+st_client_target_describe (const StClientTarget *t)
+{
+  if (t->address != NULL)
+    return g_strdup_printf ("the station service at %s", t->address);
+  if (t->bus != NULL)
+    return g_strdup_printf ("the station service on the bus %s", t->bus);
+  if (!t->system && t->home != NULL)
+    return g_strdup_printf ("the station service of %s", t->home);
+  return g_strdup ("the system's station service (stationd)");
+}
+
+static gchar *
+st_client_how_to_start (const StClientTarget *t)
+{
+  if (t->address != NULL || t->bus != NULL)
+    return g_strdup ("check the address, and that stationd runs there");
+  if (!t->system && t->home != NULL)
+    return g_strdup_printf ("start it with 'stationd --home %s' (the README shows how), or "
+                            "run 'station demo', which starts its own", t->home);
+  return g_strdup ("start it with 'systemctl start stationd' (docs/install.md), or give "
+                   "--home DIR for a private station");
+}
+
+StDbusStation1 *
+st_client_connect (const StClientTarget *target, GCancellable *cancellable, GError **error)
+{
+  st_dbus_register_errors ();
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GDBusConnection) connection = NULL;
+  gboolean on_bus = TRUE;
+  if (target->address != NULL)
+    {
+      on_bus = FALSE;
+      connection = g_dbus_connection_new_for_address_sync (
+        target->address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, cancellable, &local);
+    }
+  else if (target->bus != NULL)
+    connection = g_dbus_connection_new_for_address_sync (
+      target->bus, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT
+                   | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, cancellable, &local);
+  else if (!target->system && target->home != NULL)
+    {
+      on_bus = FALSE;
+      g_autofree gchar *socket = g_build_filename (target->home, "stationd.sock", NULL);
+      g_autofree gchar *address = g_dbus_address_escape_value (socket);
+      g_autofree gchar *full = g_strdup_printf ("unix:path=%s", address);
+      connection = g_dbus_connection_new_for_address_sync (
+        full, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, cancellable, &local);
+    }
+  else
+    connection = g_bus_get_sync (G_BUS_TYPE_SYSTEM, cancellable, &local);
+  if (connection == NULL)
+    {
+      g_autofree gchar *what = st_client_target_describe (target);
+      g_autofree gchar *how = st_client_how_to_start (target);
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "%s does not answer (%s): %s", what,
+                   local->message, how);
+      return NULL;
+    }
+  g_dbus_connection_set_exit_on_close (connection, FALSE);
+  StDbusStation1 *proxy = st_dbus_station1_proxy_new_sync (
+    connection, on_bus ? G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START_AT_CONSTRUCTION : G_DBUS_PROXY_FLAGS_NONE,
+    on_bus ? ST_DBUS_NAME : NULL, ST_DBUS_PATH, cancellable, &local);
+  if (proxy == NULL)
+    {
+      g_autofree gchar *what = st_client_target_describe (target);
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "%s does not answer: %s", what,
+                   local->message);
+      return NULL;
+    }
+  if (on_bus && g_dbus_proxy_get_name_owner (G_DBUS_PROXY (proxy)) == NULL)
+    {
+      g_autofree gchar *what = st_client_target_describe (target);
+      g_autofree gchar *how = st_client_how_to_start (target);
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "%s is not running: %s", what, how);
+      g_object_unref (proxy);
+      return NULL;
+    }
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (proxy), G_MAXINT);
+  return proxy;
+}
+
+/* ---- files ------------------------------------------------------------------ */
+
+gboolean
+st_client_save_fd (int fd, const char *path, GError **error)
+{
+  g_autofree gchar *tmp = g_strdup_printf ("%s.partial", path);
+  int out = g_open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (out < 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s", tmp, g_strerror (e));
+      return FALSE;
+    }
+  char buf[65536];
+  off_t offset = 0;
+  gboolean ok = TRUE;
+  int e = 0;
+  for (;;)
+    {
+      ssize_t n = pread (fd, buf, sizeof buf, offset);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          e = errno;
+          ok = FALSE;
+          break;
+        }
+      if (n == 0)
+        break;
+      for (ssize_t done = 0; done < n;)
+        {
+          ssize_t w = write (out, buf + done, (size_t) (n - done));
+          if (w < 0 && errno == EINTR)
+            continue;
+          if (w <= 0)
+            {
+              e = w < 0 ? errno : ENOSPC;
+              ok = FALSE;
+              break;
+            }
+          done += w;
+        }
+      if (!ok)
+        break;
+      offset += n;
+    }
+  if (ok && fsync (out) != 0)
+    {
+      e = errno;
+      ok = FALSE;
+    }
+  close (out);
+  if (ok && g_rename (tmp, path) != 0)
+    {
+      e = errno;
+      ok = FALSE;
+    }
+  if (!ok)
+    {
+      g_unlink (tmp);
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s", path, g_strerror (e));
+    }
+  return ok;
+}
+
+gboolean
+st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, GError **error)
+{
+  if (g_mkdir_with_parents (dir, 0755) != 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", dir, g_strerror (e));
+      return FALSE;
+    }
+  GVariantIter it;
+  const char *name;
+  gint32 index;
+  g_variant_iter_init (&it, files);
+  while (g_variant_iter_next (&it, "(&sh)", &name, &index))
+    {
+      /* the service's names are plain file names; anything else is refused */
+      if (*name == '\0' || *name == '.' || strchr (name, '/') != NULL)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "the service sent a file named '%s'", name);
+          return FALSE;
+        }
+      int fd = fds != NULL ? g_unix_fd_list_get (fds, index, error) : -1;
+      if (fd < 0)
+        return FALSE;
+      g_autofree gchar *path = g_build_filename (dir, name, NULL);
+      gboolean ok = st_client_save_fd (fd, path, error);
+      close (fd);
+      if (!ok)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+GVariant *
+st_client_manifest_files (const char *dir, GUnixFDList **fds_out, GError **error)
+{
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  GVariantBuilder a;
+  g_variant_builder_init (&a, G_VARIANT_TYPE ("a(sh)"));
+  for (guint i = 0; i < G_N_ELEMENTS (st_manifest_files); i++)
+    {
+      g_autofree gchar *path = g_build_filename (dir, st_manifest_files[i], NULL);
+      int fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
+      if (fd < 0 && errno == ENOENT)
+        continue;
+      struct stat st;
+      if (fd < 0 || fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+        {
+          int e = errno;
+          if (fd >= 0)
+            close (fd);
+          g_variant_builder_clear (&a);
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "%s is not a regular file (%s): a manifest is plain files; a link, a "
+                       "device or a pipe is refused", path,
+                       fd < 0 ? g_strerror (e) : "wrong type");
+          return NULL;
+        }
+      gint index = g_unix_fd_list_append (fds, fd, error);
+      close (fd);
+      if (index < 0)
+        {
+          g_variant_builder_clear (&a);
+          return NULL;
+        }
+      g_variant_builder_add (&a, "(sh)", st_manifest_files[i], index);
+    }
+  *fds_out = g_steal_pointer (&fds);
+  return g_variant_builder_end (&a);
+}
+
+gchar *
+st_client_read_text (const char *path, gsize max, gsize *len_out, GError **error)
+{
+  int fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
+  struct stat st;
+  if (fd < 0 || fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || (guint64) st.st_size > max)
+    {
+      int e = errno;
+      gboolean too_big = fd >= 0 && S_ISREG (st.st_mode) && (guint64) st.st_size > max;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, ST_ERROR, fd < 0 && e == ENOENT ? ST_ERROR_NOT_FOUND : ST_ERROR_READ,
+                   "%s: %s", path, fd < 0 ? g_strerror (e)
+                   : too_big ? "too large" : "not a regular file");
+      return NULL;
+    }
+  gchar *data = g_malloc ((gsize) st.st_size + 1);
+  gsize len = 0;
+  while (len < (gsize) st.st_size)
+    {
+      ssize_t n = read (fd, data + len, (gsize) st.st_size - len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      len += (gsize) n;
+    }
+  close (fd);
+  data[len] = '\0';
+  if (len_out != NULL)
+    *len_out = len;
+  return data;
+}
+
+/* ---- the GUI's calls -------------------------------------------------------- */
+
+struct _StStation {
+  StDbusStation1 *proxy;
+  guint idle_logout_s;
+};
+
+static void
+st_open_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  const StClientTarget *t = data;
+  GError *error = NULL;
+  StDbusStation1 *proxy = st_client_connect (t, cancellable, &error);
+  if (proxy == NULL)
+    return g_task_return_error (task, error);
+  StStation *station = g_new0 (StStation, 1);
+  station->proxy = proxy;
+  station->idle_logout_s = 300;
+  g_autoptr(GVariant) status = NULL;
+  if (st_dbus_station1_call_status_sync (proxy, &status, cancellable, NULL))
+    g_variant_lookup (status, "idle-logout", "u", &station->idle_logout_s);
+  g_task_return_pointer (task, station, (GDestroyNotify) st_station_free);
+}
+
+static void
+st_target_free (gpointer data)
+{
+  StClientTarget *t = data;
+  g_free ((gchar *) t->address);
+  g_free ((gchar *) t->bus);
+  g_free ((gchar *) t->home);
+  g_free (t);
+}
+
+void
+st_station_open_async (const StClientTarget *target, GCancellable *cancellable,
+                       GAsyncReadyCallback callback, gpointer user_data)
+{
+  StClientTarget *t = g_new0 (StClientTarget, 1);
+  t->address = g_strdup (target->address);
+  t->bus = g_strdup (target->bus);
+  t->home = g_strdup (target->home);
+  t->system = target->system;
+  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, st_station_open_async);
+  g_task_set_task_data (task, t, st_target_free);
+  g_task_run_in_thread (task, st_open_thread);
+}
+
+StStation *
+st_station_open_finish (GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+st_station_free (StStation *station)
+{
+  if (station == NULL)
+    return;
+  g_clear_object (&station->proxy);
+  g_free (station);
+}
+
+StDbusStation1 *
+st_station_get_proxy (StStation *station)
+{
+  return station->proxy;
+}
+
+gboolean
+st_station_hsm_is_open (StStation *station)
+{
+  return st_dbus_station1_get_unlocked (station->proxy);
+}
+
+guint
+st_station_get_idle_logout (StStation *station)
+{
+  return station->idle_logout_s;
+}
+
+/* One call in flight: the proxy's reply turned into the caller's result. */
+typedef gpointer (*StReplyFunc) (StStation *station, GAsyncResult *reply, GTask *task,
+                                 GError **error);
+
+typedef struct {
+  StStation *station;
+  StReplyFunc func;
+  GDestroyNotify result_free;
+  gchar *dir;                        /* export, verify: this client's folder */
+  StStationProgressFunc progress;
+  gpointer progress_data;
+} StCall;
+
+static void
+st_call_free (gpointer data)
+{
+  StCall *c = data;
+  g_free (c->dir);
+  g_free (c);
+}
+
+static GTask *
+st_call_new (StStation *station, StReplyFunc func, GDestroyNotify result_free,
+             GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data,
+             gpointer tag)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, tag);
+  StCall *c = g_new0 (StCall, 1);
+  c->station = station;
+  c->func = func;
+  c->result_free = result_free;
+  g_task_set_task_data (task, c, st_call_free);
+  return task;
+}
+
+static void
+st_call_done (GObject *source, GAsyncResult *reply, gpointer data)
+{
+  g_autoptr(GTask) task = data;
+  StCall *c = g_task_get_task_data (task);
+  GError *error = NULL;
+  gpointer result = c->func (c->station, reply, task, &error);
+  if (result == NULL)
+    {
+      if (error == NULL)
+        g_set_error_literal (&error, ST_ERROR, ST_ERROR_INTERNAL, "the call failed without a reason");
+      st_dbus_error_clean (error);
+      return g_task_return_error (task, error);
+    }
+  g_task_return_pointer (task, result, c->result_free);
+}
+
+static gpointer
+st_call_finish (GAsyncResult *result, gpointer tag, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tag, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+#define ST_CALL_TRUE GINT_TO_POINTER (TRUE)
+
+static gpointer
+st_unlock_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  return st_dbus_station1_call_unlock_finish (s->proxy, reply, error) ? ST_CALL_TRUE : NULL;
+}
+
+void
+st_station_unlock_hsm_async (StStation *station, const char *pin, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_unlock_reply, NULL, cancellable, callback, user_data,
+                             st_station_unlock_hsm_async);
+  st_dbus_station1_call_unlock (station->proxy, pin != NULL ? pin : "", cancellable, st_call_done, task);
+}
+
+gboolean
+st_station_unlock_hsm_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_unlock_hsm_async, error) != NULL;
+}
+
+static GPtrArray *
+st_operators_from_variant (GVariant *list)
+{
+  GPtrArray *ops = g_ptr_array_new_with_free_func ((GDestroyNotify) st_operator_info_free);
+  for (gsize i = 0; i < g_variant_n_children (list); i++)
+    {
+      g_autoptr(GVariant) d = g_variant_get_child_value (list, i);
+      g_ptr_array_add (ops, st_operator_info_from_variant (d));
+    }
+  return ops;
+}
+
+static gpointer
+st_names_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  g_autoptr(GVariant) list = NULL;
+  if (!st_dbus_station1_call_login_names_finish (s->proxy, &list, reply, error))
+    return NULL;
+  return st_operators_from_variant (list);
+}
+
+void
+st_station_list_operators_async (StStation *station, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_names_reply, (GDestroyNotify) g_ptr_array_unref,
+                             cancellable, callback, user_data, st_station_list_operators_async);
+  st_dbus_station1_call_login_names (station->proxy, cancellable, st_call_done, task);
+}
+
+GPtrArray *
+st_station_list_operators_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_list_operators_async, error);
+}
+
+static gpointer
+st_login_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  g_autofree gchar *role = NULL;
+  if (!st_dbus_station1_call_login_finish (s->proxy, &role, reply, error))
+    return NULL;
+  StAuthSession *session = g_new0 (StAuthSession, 1);
+  session->name = g_strdup (g_object_get_data (G_OBJECT (task), "name"));
+  if (!st_role_from_string (role, &session->role, error))
+    {
+      st_auth_session_free (session);
+      return NULL;
+    }
+  return session;
+}
+
+void
+st_station_login_async (StStation *station, const char *name, const char *pin,
+                        GCancellable *cancellable, GAsyncReadyCallback callback,
+                        gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_login_reply, (GDestroyNotify) st_auth_session_free,
+                             cancellable, callback, user_data, st_station_login_async);
+  g_object_set_data_full (G_OBJECT (task), "name", g_strdup (name), g_free);
+  st_dbus_station1_call_login (station->proxy, name, pin, cancellable, st_call_done, task);
+}
+
+StAuthSession *
+st_station_login_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_login_async, error);
+}
+
+void
+st_station_logout (StStation *station)
+{
+  st_dbus_station1_call_logout (station->proxy, NULL, NULL, NULL);
+}
+
+static gpointer
+st_void_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  g_autoptr(GVariant) v = g_dbus_proxy_call_finish (G_DBUS_PROXY (s->proxy), reply, error);
+  return v != NULL ? ST_CALL_TRUE : NULL;
+}
+
+void
+st_station_change_operator_async (StStation *station, StOperatorChange change, const char *name,
+                                  StRole role, const char *pin, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_void_reply, NULL, cancellable, callback, user_data,
+                             st_station_change_operator_async);
+  const char *role_s = st_role_to_string (role);
+  switch (change)
+    {
+    case ST_OPERATOR_ADD:
+      st_dbus_station1_call_operator_add (station->proxy, name, role_s, pin != NULL ? pin : "",
+                                          cancellable, st_call_done, task);
+      break;
+    case ST_OPERATOR_UNLOCK:
+      st_dbus_station1_call_operator_unlock (station->proxy, name, cancellable, st_call_done, task);
+      break;
+    case ST_OPERATOR_SET_ROLE:
+      st_dbus_station1_call_operator_set_role (station->proxy, name, role_s, cancellable,
+                                               st_call_done, task);
+      break;
+    }
+}
+
+gboolean
+st_station_change_operator_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_change_operator_async, error) != NULL;
+}
+
+static gpointer
+st_batches_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  g_autoptr(GVariant) list = NULL;
+  if (!st_dbus_station1_call_batch_list_finish (s->proxy, &list, reply, error))
+    return NULL;
+  GPtrArray *batches = g_ptr_array_new_with_free_func ((GDestroyNotify) st_batch_info_free);
+  for (gsize i = 0; i < g_variant_n_children (list); i++)
+    {
+      g_autoptr(GVariant) d = g_variant_get_child_value (list, i);
+      g_ptr_array_add (batches, st_batch_info_from_variant (d));
+    }
+  return batches;
+}
+
+void
+st_station_list_batches_async (StStation *station, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_batches_reply, (GDestroyNotify) g_ptr_array_unref,
+                             cancellable, callback, user_data, st_station_list_batches_async);
+  st_dbus_station1_call_batch_list (station->proxy, cancellable, st_call_done, task);
+}
+
+GPtrArray *
+st_station_list_batches_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_list_batches_async, error);
+}
+
+static gpointer
+st_batch_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  g_autoptr(GVariant) d = NULL;
+  if (!st_dbus_station1_call_batch_get_finish (s->proxy, &d, reply, error))
+    return NULL;
+  return st_batch_info_from_variant (d);
+}
+
+void
+st_station_get_batch_async (StStation *station, gint64 batch_id, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_batch_reply, (GDestroyNotify) st_batch_info_free,
+                             cancellable, callback, user_data, st_station_get_batch_async);
+  st_dbus_station1_call_batch_get (station->proxy, batch_id, cancellable, st_call_done, task);
+}
+
+StBatchInfo *
+st_station_get_batch_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_get_batch_async, error);
+}
+
+void
+st_profile_entry_free (StProfileEntry *e)
+{
+  if (e == NULL)
+    return;
+  g_free (e->name);
+  g_free (e->path);
+  g_free (e->product);
+  g_free (e->text);
+  g_free (e->error);
+  g_free (e);
+}
+
+static gchar *
+st_dup_or_null (GVariant *d, const char *key)
+{
+  const char *v = NULL;
+  return g_variant_lookup (d, key, "&s", &v) ? g_strdup (v) : NULL;
+}
+
+static gpointer
+st_profiles_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  g_autoptr(GVariant) list = NULL;
+  if (!st_dbus_station1_call_profile_list_finish (s->proxy, &list, reply, error))
+    return NULL;
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) st_profile_entry_free);
+  for (gsize i = 0; i < g_variant_n_children (list); i++)
+    {
+      g_autoptr(GVariant) d = g_variant_get_child_value (list, i);
+      StProfileEntry *e = g_new0 (StProfileEntry, 1);
+      e->name = g_strdup (st_dict_get_string (d, "name"));
+      e->path = g_strdup (st_dict_get_string (d, "path"));
+      e->product = st_dup_or_null (d, "product");
+      e->text = st_dup_or_null (d, "text");
+      e->error = st_dup_or_null (d, "error");
+      g_ptr_array_add (out, e);
+    }
+  return out;
+}
+
+void
+st_station_list_profiles_async (StStation *station, GCancellable *cancellable,
+                                GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_profiles_reply, (GDestroyNotify) g_ptr_array_unref,
+                             cancellable, callback, user_data, st_station_list_profiles_async);
+  st_dbus_station1_call_profile_list (station->proxy, cancellable, st_call_done, task);
+}
+
+GPtrArray *
+st_station_list_profiles_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_list_profiles_async, error);
+}
+
+static gpointer
+st_create_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  gint64 id = 0;
+  g_autoptr(GVariant) info = NULL;
+  if (!st_dbus_station1_call_batch_create_finish (s->proxy, &id, &info, reply, error))
+    return NULL;
+  return g_memdup2 (&id, sizeof id);
+}
+
+void
+st_station_create_batch_async (StStation *station, const char *origin, const char *profile_text,
+                               const char *work_order, gint64 quantity, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_create_reply, g_free, cancellable, callback, user_data,
+                             st_station_create_batch_async);
+  st_dbus_station1_call_batch_create (station->proxy, origin != NULL ? origin : "profile",
+                                      profile_text != NULL ? profile_text : "",
+                                      work_order != NULL ? work_order : "", quantity, cancellable,
+                                      st_call_done, task);
+}
+
+gint64
+st_station_create_batch_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  g_autofree gint64 *id = st_call_finish (result, st_station_create_batch_async, error);
+  return id != NULL ? *id : 0;
+}
+
+void
+st_station_close_batch_async (StStation *station, gint64 batch_id, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_void_reply, NULL, cancellable, callback, user_data,
+                             st_station_close_batch_async);
+  st_dbus_station1_call_batch_close (station->proxy, batch_id, cancellable, st_call_done, task);
+}
+
+gboolean
+st_station_close_batch_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_close_batch_async, error) != NULL;
+}
+
+static gpointer
+st_export_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  StCall *c = g_task_get_task_data (task);
+  g_autoptr(GVariant) files = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  if (!st_dbus_station1_call_manifest_export_finish (s->proxy, &files, &fds, reply, error))
+    return NULL;
+  if (c->progress != NULL)
+    c->progress (0.8, "saving the signed manifest", c->progress_data);
+  if (!st_client_save_files (files, fds, c->dir, error))
+    return NULL;
+  if (c->progress != NULL)
+    c->progress (1.0, "manifest written and verified", c->progress_data);
+  return ST_CALL_TRUE;
+}
+
+void
+st_station_export_manifest_async (StStation *station, gint64 batch_id, const char *out_dir,
+                                  StStationProgressFunc progress, gpointer progress_data,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_export_reply, NULL, cancellable, callback, user_data,
+                             st_station_export_manifest_async);
+  StCall *c = g_task_get_task_data (task);
+  c->dir = g_strdup (out_dir);
+  c->progress = progress;
+  c->progress_data = progress_data;
+  if (progress != NULL)
+    progress (0.1, "writing and signing the manifest", progress_data);
+  st_dbus_station1_call_manifest_export (station->proxy, batch_id, out_dir, NULL, cancellable,
+                                         st_call_done, task);
+}
+
+gboolean
+st_station_export_manifest_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_export_manifest_async, error) != NULL;
+}
+
+static gpointer
+st_stats_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  g_autoptr(GVariant) d = NULL;
+  if (!st_dbus_station1_call_shift_stats_finish (s->proxy, &d, reply, error))
+    return NULL;
+  return st_shift_stats_from_variant (d);
+}
+
+void
+st_station_shift_stats_async (StStation *station, gint64 batch_id, guint hours,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_stats_reply, (GDestroyNotify) st_shift_stats_free,
+                             cancellable, callback, user_data, st_station_shift_stats_async);
+  st_dbus_station1_call_shift_stats (station->proxy, batch_id, hours, cancellable, st_call_done,
+                                     task);
+}
+
+StShiftStats *
+st_station_shift_stats_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_shift_stats_async, error);
+}
+
+void
+st_report_free (StReport *report)
+{
+  if (report == NULL)
+    return;
+  g_free (report->text);
+  g_free (report->message);
+  g_free (report);
+}
+
+/* A report from (verified, text): the failure is the text's last line. */
+static StReport *
+st_report_new (gboolean ok, const char *text)
+{
+  StReport *r = g_new0 (StReport, 1);
+  r->ok = ok;
+  r->text = g_strdup (text);
+  if (!ok)
+    {
+      g_autofree gchar *copy = g_strchomp (g_strdup (text));
+      g_auto(GStrv) lines = g_strsplit (copy, "\n", -1);
+      guint n = g_strv_length (lines);
+      r->message = g_strdup (n > 0 ? lines[n - 1] : "the check failed");
+    }
+  return r;
+}
+
+static gpointer
+st_verify_unit_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  gboolean ok = FALSE;
+  g_autofree gchar *text = NULL;
+  if (!st_dbus_station1_call_unit_verify_finish (s->proxy, &ok, &text, reply, error))
+    return NULL;
+  return st_report_new (ok, text);
+}
+
+void
+st_station_verify_unit_async (StStation *station, const char *port, const char *profile_text,
+                              GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_verify_unit_reply, (GDestroyNotify) st_report_free,
+                             cancellable, callback, user_data, st_station_verify_unit_async);
+  st_dbus_station1_call_unit_verify (station->proxy, port, profile_text != NULL ? profile_text : "",
+                                     cancellable, st_call_done, task);
+}
+
+StReport *
+st_station_verify_unit_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_verify_unit_async, error);
+}
+
+static gpointer
+st_verify_manifest_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  gboolean ok = FALSE;
+  g_autofree gchar *text = NULL;
+  if (!st_dbus_station1_call_manifest_verify_finish (s->proxy, &ok, &text, NULL, reply, error))
+    return NULL;
+  return st_report_new (ok, text);
+}
+
+void
+st_station_verify_manifest_async (StStation *station, const char *dir, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_verify_manifest_reply, (GDestroyNotify) st_report_free,
+                             cancellable, callback, user_data, st_station_verify_manifest_async);
+  GError *error = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  GVariant *files = st_client_manifest_files (dir, &fds, &error);
+  if (files == NULL)
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
+  st_dbus_station1_call_manifest_verify (station->proxy, files, "", dir, fds, cancellable,
+                                         st_call_done, task);
+}
+
+StReport *
+st_station_verify_manifest_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_verify_manifest_async, error);
+}
+
+static gpointer
+st_health_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  g_autoptr(GVariant) d = NULL;
+  if (!st_dbus_station1_call_health_finish (s->proxy, &d, reply, error))
+    return NULL;
+  return st_health_from_variant (d);
+}
+
+void
+st_station_health_async (StStation *station, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_health_reply, (GDestroyNotify) st_health_free,
+                             cancellable, callback, user_data, st_station_health_async);
+  st_dbus_station1_call_health (station->proxy, cancellable, st_call_done, task);
+}
+
+StHealth *
+st_station_health_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_health_async, error);
+}
+
+/* ---- the line ---------------------------------------------------------------- */
+
+typedef struct {
+  StStation *station;
+  GTask *task;                 /* until LineEnded (or the start failed) */
+  StLineCallbacks callbacks;
+  gpointer data;
+  gint64 batch_id;
+  gulong handlers[4];
+  gulong cancel_id;
+  GCancellable *cancellable;
+  StLineSummary summary;
+  gboolean started;
+} StRun;
+
+static void
+st_run_disconnect (StRun *run)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (run->handlers); i++)
+    if (run->handlers[i] != 0)
+      g_signal_handler_disconnect (run->station->proxy, run->handlers[i]);
+  memset (run->handlers, 0, sizeof run->handlers);
+  if (run->cancel_id != 0)
+    g_cancellable_disconnect (run->cancellable, run->cancel_id);
+  run->cancel_id = 0;
+}
+
+static void
+st_run_free (gpointer data)
+{
+  StRun *run = data;
+  st_run_disconnect (run);
+  g_clear_object (&run->cancellable);
+  g_free (run);
+}
+
+static void
+st_run_end (StRun *run, GError *error)
+{
+  GTask *task = g_steal_pointer (&run->task);
+  if (task == NULL)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  st_run_disconnect (run);
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static void
+st_run_on_step (StDbusStation1 *proxy, const char *port, const char *step, const char *uid,
+                gdouble seconds, StRun *run)
+{
+  if (run->callbacks.step == NULL)
+    return;
+  StUnitProgress p = { .port = port, .step = step, .uid_hex = uid, .seconds = seconds };
+  run->callbacks.step (&p, run->data);
+}
+
+static void
+st_run_on_result (StDbusStation1 *proxy, GVariant *dict, StRun *run)
+{
+  gint64 batch = 0;
+  g_autoptr(StUnitResult) r = st_unit_result_from_variant (dict, &batch);
+  if (batch == run->batch_id && run->callbacks.result != NULL)
+    run->callbacks.result (r, run->data);
+}
+
+static void
+st_run_on_port (StDbusStation1 *proxy, const char *port, const char *message, StRun *run)
+{
+  if (run->callbacks.port_failed == NULL)
+    return;
+  g_autoptr(GError) error = g_error_new_literal (ST_ERROR, ST_ERROR_READ, message);
+  run->callbacks.port_failed (port, error, run->data);
+}
+
+static void
+st_run_on_ended (StDbusStation1 *proxy, gint64 batch_id, GVariant *dict, StRun *run)
+{
+  if (batch_id != run->batch_id)
+    return;
+  g_variant_lookup (dict, "passed", "u", &run->summary.passed);
+  g_variant_lookup (dict, "failed", "u", &run->summary.failed);
+  g_variant_lookup (dict, "refused", "u", &run->summary.refused);
+  g_variant_lookup (dict, "resumed", "u", &run->summary.resumed);
+  g_variant_lookup (dict, "ports-failed", "u", &run->summary.ports_failed);
+  g_variant_lookup (dict, "stopped", "b", &run->summary.stopped);
+  const char *message = st_dict_get_string (dict, "error");
+  st_run_end (run, *message != '\0' ? g_error_new_literal (ST_ERROR, ST_ERROR_WRITE, message) : NULL);
+}
+
+static void
+st_run_on_cancelled (GCancellable *cancellable, gpointer data)
+{
+  StRun *run = data;
+  st_dbus_station1_call_line_stop (run->station->proxy, NULL, NULL, NULL);
+}
+
+static void
+st_run_started (GObject *source, GAsyncResult *result, gpointer data)
+{
+  StRun *run = data;
+  g_autoptr(GVariant) info = NULL;
+  GError *error = NULL;
+  if (!st_dbus_station1_call_line_start_finish (run->station->proxy, &info, result, &error))
+    {
+      st_dbus_error_clean (error);
+      return st_run_end (run, error);
+    }
+  gboolean nothing = FALSE;
+  g_variant_lookup (info, "nothing-to-do", "b", &nothing);
+  if (nothing)
+    return st_run_end (run, NULL);
+  run->started = TRUE;
+  if (run->cancellable != NULL)
+    run->cancel_id = g_cancellable_connect (run->cancellable, G_CALLBACK (st_run_on_cancelled),
+                                            run, NULL);
+}
+
+void
+st_station_run_line_async (StStation *station, gint64 batch_id, const char *const *ports,
+                           guint units_per_port, const StLineCallbacks *callbacks,
+                           gpointer callbacks_data, GCancellable *cancellable,
+                           GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (NULL, NULL, callback, user_data);
+  g_task_set_source_tag (task, st_station_run_line_async);
+  StRun *run = g_new0 (StRun, 1);
+  run->station = station;
+  run->task = task;
+  run->callbacks = *callbacks;
+  run->data = callbacks_data;
+  run->batch_id = batch_id;
+  run->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
+  g_task_set_task_data (task, run, st_run_free);
+  /* signals first, so that none of the line's is missed */
+  run->handlers[0] = g_signal_connect (station->proxy, "unit-step", G_CALLBACK (st_run_on_step), run);
+  run->handlers[1] = g_signal_connect (station->proxy, "unit-result", G_CALLBACK (st_run_on_result), run);
+  run->handlers[2] = g_signal_connect (station->proxy, "port-failed", G_CALLBACK (st_run_on_port), run);
+  run->handlers[3] = g_signal_connect (station->proxy, "line-ended", G_CALLBACK (st_run_on_ended), run);
+  GVariantBuilder options;
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&options, "{sv}", "wait", g_variant_new_uint32 (0));
+  g_variant_builder_add (&options, "{sv}", "until-stopped", g_variant_new_boolean (units_per_port == 0));
+  st_dbus_station1_call_line_start (station->proxy, batch_id, ports, units_per_port,
+                                    g_variant_builder_end (&options), NULL, st_run_started, run);
+}
+
+gboolean
+st_station_run_line_finish (StStation *station, GAsyncResult *result, StLineSummary *summary,
+                            GError **error)
+{
+  StRun *run = g_task_get_task_data (G_TASK (result));
+  if (summary != NULL)
+    *summary = run->summary;
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+st_port_call_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) v = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+  if (v == NULL)
+    g_message ("socket control refused: %s", error->message);
+}
+
+void
+st_station_line_start_port (StStation *station, const char *port, guint units)
+{
+  st_dbus_station1_call_line_port_start (station->proxy, port, units, NULL, st_port_call_done, NULL);
+}
+
+void
+st_station_line_retry_port (StStation *station, const char *port, guint units)
+{
+  st_dbus_station1_call_line_port_retry (station->proxy, port, units, NULL, st_port_call_done, NULL);
+}
+
+void
+st_station_line_stop_port (StStation *station, const char *port)
+{
+  st_dbus_station1_call_line_port_stop (station->proxy, port, NULL, st_port_call_done, NULL);
+}

@@ -1,0 +1,215 @@
+/* A client of the station service (stationd): how `station` and
+ * `station-gui` reach it, the files that cross the boundary as descriptors,
+ * and the GUI's asynchronous calls.
+ *
+ * A client holds no HSM PIN, opens no database and no port: it logs in on
+ * its connection and asks. Every role is checked by the service. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "st-api.h"
+#include "st-dbus.h"
+
+G_BEGIN_DECLS
+
+/* Where the service is. In order: @address (a private service's
+ * peer-to-peer address; $STATION_ADDRESS), @bus (a bus address, e.g. a
+ * private dbus-daemon; $STATION_BUS), @system, @home (the private service
+ * of that home: HOME/stationd.sock; $STATION_HOME), else the system bus. */
+typedef struct {
+  const char *address;
+  const char *bus;
+  gboolean system;
+  const char *home;
+} StClientTarget;
+
+/* Fills the empty members of @target from the environment. */
+void st_client_target_from_env (StClientTarget *target);
+/* "the station service of HOME", "the system's station service": for messages. */
+gchar *st_client_target_describe (const StClientTarget *target);
+
+/* Connects and makes the proxy (calls never time out: a bench or an export
+ * takes as long as it takes). NOT_FOUND, saying how to start the service,
+ * when none answers. */
+StDbusStation1 *st_client_connect (const StClientTarget *target, GCancellable *cancellable,
+                                   GError **error);
+
+/* ---- files across the boundary ---- */
+
+/* Copies the file behind @fd to @path (written beside it, flushed, then
+ * renamed into place). */
+gboolean st_client_save_fd (int fd, const char *path, GError **error);
+/* Saves every (name, handle) of @files into @dir (made when missing). */
+gboolean st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, GError **error);
+/* The manifest files of @dir, for ManifestVerify: each opened read-only,
+ * without following a symbolic link and without blocking, and refused when
+ * it is not a regular file. Missing files are left out (the service's
+ * report names them). */
+GVariant *st_client_manifest_files (const char *dir, GUnixFDList **fds, GError **error);
+/* A text file of at most @max bytes (a profile, a root certificate). */
+gchar *st_client_read_text (const char *path, gsize max, gsize *len, GError **error);
+
+/* ---- the GUI's calls: each an _async/_finish pair on the caller's main
+ * context; the service checks the role of the operator logged in on this
+ * connection ---- */
+
+typedef struct _StStation StStation;
+
+void st_station_open_async (const StClientTarget *target, GCancellable *cancellable,
+                            GAsyncReadyCallback callback, gpointer user_data);
+StStation *st_station_open_finish (GAsyncResult *result, GError **error);
+void st_station_free (StStation *station);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StStation, st_station_free)
+
+/* The proxy, for signals and properties (borrowed). */
+StDbusStation1 *st_station_get_proxy (StStation *station);
+gboolean st_station_hsm_is_open (StStation *station);
+/* The station's idle-logout setting, seconds. */
+guint st_station_get_idle_logout (StStation *station);
+
+/* Admin: sends the HSM PIN to the service (copied, wiped after the call). */
+void st_station_unlock_hsm_async (StStation *station, const char *pin, GCancellable *cancellable,
+                                  GAsyncReadyCallback callback, gpointer user_data);
+gboolean st_station_unlock_hsm_finish (StStation *station, GAsyncResult *result, GError **error);
+
+/* The names on the login screen: of StOperatorInfo* (name and role). */
+void st_station_list_operators_async (StStation *station, GCancellable *cancellable,
+                                      GAsyncReadyCallback callback, gpointer user_data);
+GPtrArray *st_station_list_operators_finish (StStation *station, GAsyncResult *result,
+                                             GError **error);
+
+void st_station_login_async (StStation *station, const char *name, const char *pin,
+                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data);
+StAuthSession *st_station_login_finish (StStation *station, GAsyncResult *result, GError **error);
+/* Ends this connection's session (fire and forget). */
+void st_station_logout (StStation *station);
+
+typedef enum {
+  ST_OPERATOR_ADD,       /* name, role, pin */
+  ST_OPERATOR_UNLOCK,    /* name */
+  ST_OPERATOR_SET_ROLE,  /* name, role */
+} StOperatorChange;
+
+void st_station_change_operator_async (StStation *station, StOperatorChange change,
+                                       const char *name, StRole role, const char *pin,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                                       gpointer user_data);
+gboolean st_station_change_operator_finish (StStation *station, GAsyncResult *result,
+                                            GError **error);
+
+/* Of StBatchInfo*, newest first. */
+void st_station_list_batches_async (StStation *station, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+GPtrArray *st_station_list_batches_finish (StStation *station, GAsyncResult *result,
+                                           GError **error);
+void st_station_get_batch_async (StStation *station, gint64 batch_id, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+StBatchInfo *st_station_get_batch_finish (StStation *station, GAsyncResult *result, GError **error);
+
+/* A product profile the service offers. */
+typedef struct {
+  gchar *name;      /* file name */
+  gchar *path;      /* on the service's side, for messages */
+  gchar *product;   /* NULL when it does not load */
+  gchar *text;      /* its contents; NULL when it does not load */
+  gchar *error;     /* why it does not load */
+} StProfileEntry;
+void st_profile_entry_free (StProfileEntry *entry);
+
+/* Of StProfileEntry*, by file name. */
+void st_station_list_profiles_async (StStation *station, GCancellable *cancellable,
+                                     GAsyncReadyCallback callback, gpointer user_data);
+GPtrArray *st_station_list_profiles_finish (StStation *station, GAsyncResult *result,
+                                            GError **error);
+
+/* Lead. The profile is its text (@origin names it). Returns the batch id. */
+void st_station_create_batch_async (StStation *station, const char *origin,
+                                    const char *profile_text, const char *work_order,
+                                    gint64 quantity, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+gint64 st_station_create_batch_finish (StStation *station, GAsyncResult *result, GError **error);
+
+void st_station_close_batch_async (StStation *station, gint64 batch_id, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+gboolean st_station_close_batch_finish (StStation *station, GAsyncResult *result, GError **error);
+
+typedef void (*StStationProgressFunc) (double fraction, const char *what, gpointer user_data);
+
+/* Lead. The service writes, signs and checks the manifest; this client
+ * saves its files into @out_dir. */
+void st_station_export_manifest_async (StStation *station, gint64 batch_id, const char *out_dir,
+                                       StStationProgressFunc progress, gpointer progress_data,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                                       gpointer user_data);
+gboolean st_station_export_manifest_finish (StStation *station, GAsyncResult *result,
+                                            GError **error);
+
+void st_station_shift_stats_async (StStation *station, gint64 batch_id, guint hours,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+StShiftStats *st_station_shift_stats_finish (StStation *station, GAsyncResult *result,
+                                             GError **error);
+
+typedef struct {
+  gboolean ok;          /* every check passed */
+  gchar *text;          /* one line per check, "ok"/"FAIL" */
+  gchar *message;       /* the failure, or NULL */
+} StReport;
+void st_report_free (StReport *report);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StReport, st_report_free)
+
+/* QA. @profile_text may be NULL (the default link settings). */
+void st_station_verify_unit_async (StStation *station, const char *port, const char *profile_text,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data);
+StReport *st_station_verify_unit_finish (StStation *station, GAsyncResult *result, GError **error);
+
+/* QA or lead: the manifest in @dir (this client's folder), against the
+ * station's root. */
+void st_station_verify_manifest_async (StStation *station, const char *dir,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                                       gpointer user_data);
+StReport *st_station_verify_manifest_finish (StStation *station, GAsyncResult *result,
+                                             GError **error);
+
+void st_station_health_async (StStation *station, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data);
+StHealth *st_station_health_finish (StStation *station, GAsyncResult *result, GError **error);
+
+/* ---- the line ---- */
+
+/* Called on the caller's main context while the line runs. */
+typedef struct {
+  void (*step) (const StUnitProgress *progress, gpointer user_data);
+  void (*result) (const StUnitResult *result, gpointer user_data);
+  void (*port_failed) (const char *port, const GError *error, gpointer user_data);
+} StLineCallbacks;
+
+typedef struct {
+  guint passed, failed, refused, resumed;
+  guint ports_failed;
+  gboolean stopped;
+} StLineSummary;
+
+/* Operator or lead. Runs batch @batch_id on @ports until each socket
+ * handled @units_per_port devices (0: until cancelled). Cancelling stops the
+ * line (LineStop): the units in flight finish or fail safely. The callbacks
+ * run until the callback of this call has run. */
+void st_station_run_line_async (StStation *station, gint64 batch_id, const char *const *ports,
+                                guint units_per_port, const StLineCallbacks *callbacks,
+                                gpointer callbacks_data, GCancellable *cancellable,
+                                GAsyncReadyCallback callback, gpointer user_data);
+/* FALSE when the line could not start or had to stop; a stopped line is not
+ * an error: *@summary says what was done. */
+gboolean st_station_run_line_finish (StStation *station, GAsyncResult *result,
+                                     StLineSummary *summary, GError **error);
+
+/* Per-socket control of the running line; fire and forget (a refusal is
+ * logged). */
+void st_station_line_start_port (StStation *station, const char *port, guint units);
+void st_station_line_retry_port (StStation *station, const char *port, guint units);
+void st_station_line_stop_port (StStation *station, const char *port);
+
+G_END_DECLS

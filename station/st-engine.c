@@ -1,0 +1,1176 @@
+#include "st-engine.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "st-audit.h"
+#include "st-ca.h"
+#include "st-error.h"
+#include "st-hsm.h"
+#include "st-line.h"
+#include "st-manifest.h"
+#include "st-ossl.h"
+#include "st-profile.h"
+#include "st-qa.h"
+#include "st-setup.h"
+#include "st-util.h"
+#include "st-verify.h"
+
+#define ST_ENGINE_MAX_PROFILES 256
+#define ST_ENGINE_MAX_HOURS 168
+#define ST_ENGINE_PIN_FILE_MAX 256
+
+#define R_ANY ST_ROLE_ANY
+#define R_OP ST_ROLE_OPERATOR
+#define R_LEAD ST_ROLE_LEAD
+#define R_QA ST_ROLE_QA
+#define R_ADMIN ST_ROLE_ADMIN
+
+/* The role table: the one place that says who may do what. docs/architecture.md
+ * shows it (tests/station/test-engine.c checks the two agree). */
+static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
+  { ST_ACTION_STATUS, "Status", 0, FALSE, FALSE, "asking the station's status" },
+  { ST_ACTION_LOGIN_NAMES, "LoginNames, Login, Logout", 0, FALSE, FALSE, "logging in" },
+  { ST_ACTION_SETUP_DEMO, "SetupDemo", R_ADMIN, TRUE, FALSE, "setting the demo station up" },
+  { ST_ACTION_SETUP_SHOW, "SetupShow", R_ANY, TRUE, FALSE, "showing the set-up" },
+  { ST_ACTION_UNLOCK, "Unlock", R_ADMIN, FALSE, FALSE, "unlocking the HSM" },
+  { ST_ACTION_LOCK, "Lock", R_ADMIN, FALSE, FALSE, "locking the HSM" },
+  { ST_ACTION_OPERATOR_ADD, "OperatorAdd", R_ADMIN, TRUE, FALSE, "adding an operator" },
+  { ST_ACTION_OPERATOR_LIST, "OperatorList", R_ADMIN, FALSE, FALSE, "listing the operators" },
+  { ST_ACTION_OPERATOR_UNLOCK, "OperatorUnlock", R_ADMIN, FALSE, FALSE, "unlocking an operator" },
+  { ST_ACTION_OPERATOR_SET_ROLE, "OperatorSetRole", R_ADMIN, FALSE, FALSE, "changing an operator's role" },
+  { ST_ACTION_PROFILE_LIST, "ProfileList", R_ANY, FALSE, FALSE, "listing the profiles" },
+  { ST_ACTION_BATCH_CREATE, "BatchCreate", R_LEAD, FALSE, FALSE, "creating a batch" },
+  { ST_ACTION_BATCH_LIST, "BatchList", R_ANY, FALSE, FALSE, "batch list" },
+  { ST_ACTION_BATCH_SHOW, "BatchGet, BatchUnits", R_ANY, FALSE, FALSE, "batch show" },
+  { ST_ACTION_BATCH_CLOSE, "BatchClose", R_LEAD, FALSE, TRUE, "closing a batch" },
+  { ST_ACTION_BATCH_ALLOW_MORE_VOIDS, "BatchAllowMoreVoids", R_LEAD, FALSE, FALSE,
+    "allowing more voided certificates" },
+  { ST_ACTION_SHIFT_STATS, "ShiftStats", R_ANY, FALSE, FALSE, "showing the shift" },
+  { ST_ACTION_LINE_RUN, "LineStart, LineStop, LinePortStart, LinePortStop, LinePortRetry",
+    R_OP | R_LEAD, FALSE, TRUE, "running a batch" },
+  { ST_ACTION_LINE_REPROVISION, "LineStart with allow-reprovision", R_LEAD, FALSE, TRUE,
+    "re-provisioning devices that hold a certificate" },
+  { ST_ACTION_MANIFEST_EXPORT, "ManifestExport", R_LEAD, FALSE, TRUE, "exporting a manifest" },
+  { ST_ACTION_MANIFEST_VERIFY, "ManifestVerify", R_QA | R_LEAD, FALSE, FALSE, "verifying a manifest" },
+  { ST_ACTION_UNIT_VERIFY, "UnitVerify", R_QA, FALSE, FALSE, "verifying a unit" },
+  { ST_ACTION_AUDIT_VERIFY, "AuditVerify", R_QA | R_LEAD | R_ADMIN, FALSE, FALSE,
+    "verifying the audit log" },
+  { ST_ACTION_AUDIT_EXPORT, "AuditExport", R_QA | R_ADMIN, FALSE, FALSE, "exporting the audit log" },
+  { ST_ACTION_DB_CHECK, "DbCheck", R_ANY, FALSE, FALSE, "db check" },
+  { ST_ACTION_DB_BACKUP, "DbBackup", R_ADMIN | R_LEAD, FALSE, FALSE, "db backup" },
+  { ST_ACTION_HEALTH, "Health", R_ANY, FALSE, FALSE, "showing the station's health" },
+  { ST_ACTION_BENCH, "Bench", R_ADMIN, FALSE, TRUE, "bench" },
+};
+
+const StActionRule *
+st_engine_rule (StAction action)
+{
+  g_return_val_if_fail (action < ST_ACTION_LAST, NULL);
+  return &st_engine_rules[action];
+}
+
+struct _StEngine {
+  gchar *home;
+  gchar *config_path;        /* NULL: HOME/station.conf */
+  GMutex lock;               /* guards everything below */
+  StConfig *config;          /* NULL until set up */
+  StDb *db;                  /* NULL until set up */
+  StCa *ca;                  /* NULL while locked; never replaced while a line runs */
+  /* the running line */
+  gint64 line_batch;         /* 0: none */
+  GCancellable *line_cancellable;
+  StBatchControl *line_control;
+  GCond line_cond;           /* signalled when the line ends */
+  StEngineStateFunc state_func;
+  gpointer state_data;
+};
+
+/* ---- life cycle --------------------------------------------------------- */
+
+static void
+st_engine_state_changed (StEngine *engine)
+{
+  if (engine->state_func != NULL)
+    engine->state_func (engine, engine->state_data);
+}
+
+/* Loads the configuration and opens the database when the home has one;
+ * under the lock or before the engine is shared. */
+static gboolean
+st_engine_load (StEngine *engine, GError **error)
+{
+  g_autoptr(StConfig) config = engine->config_path != NULL
+    ? st_config_load_file (engine->home, engine->config_path, error)
+    : st_config_load (engine->home, error);
+  if (config == NULL)
+    return FALSE;
+  st_config_apply_env (config);
+  g_autoptr(StDb) db = st_db_open (config->db_path, error);
+  if (db == NULL)
+    return FALSE;
+  engine->config = g_steal_pointer (&config);
+  engine->db = g_steal_pointer (&db);
+  return TRUE;
+}
+
+StEngine *
+st_engine_new (const char *home, const char *config_path, GError **error)
+{
+  g_autoptr(StEngine) engine = g_new0 (StEngine, 1);
+  g_mutex_init (&engine->lock);
+  g_cond_init (&engine->line_cond);
+  engine->home = g_strdup (home != NULL ? home : st_config_default_home ());
+  engine->config_path = g_strdup (config_path);
+  g_autoptr(GError) local = NULL;
+  if (!st_engine_load (engine, &local))
+    {
+      /* A new home is set up later; anything else is a broken station. */
+      if (!g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND) || config_path != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return NULL;
+        }
+      g_debug ("%s is not set up yet: %s", engine->home, local->message);
+    }
+  return g_steal_pointer (&engine);
+}
+
+void
+st_engine_free (StEngine *engine)
+{
+  if (engine == NULL)
+    return;
+  st_engine_line_stop_internal (engine);
+  g_mutex_lock (&engine->lock);
+  while (engine->line_batch != 0)
+    g_cond_wait (&engine->line_cond, &engine->lock);
+  g_mutex_unlock (&engine->lock);
+  if (engine->db != NULL)
+    st_audit_checkpoint_at_exit (engine->home, engine->config, engine->db, engine->ca);
+  st_ca_free (engine->ca);
+  st_db_close (engine->db);
+  st_config_free (engine->config);
+  g_free (engine->home);
+  g_free (engine->config_path);
+  g_mutex_clear (&engine->lock);
+  g_cond_clear (&engine->line_cond);
+  g_free (engine);
+}
+
+const char *
+st_engine_get_home (StEngine *engine)
+{
+  return engine->home;
+}
+
+gboolean
+st_engine_is_configured (StEngine *engine)
+{
+  g_mutex_lock (&engine->lock);
+  gboolean configured = engine->db != NULL;
+  g_mutex_unlock (&engine->lock);
+  return configured;
+}
+
+gboolean
+st_engine_is_unlocked (StEngine *engine)
+{
+  g_mutex_lock (&engine->lock);
+  gboolean unlocked = engine->ca != NULL;
+  g_mutex_unlock (&engine->lock);
+  return unlocked;
+}
+
+gint64
+st_engine_get_running_batch (StEngine *engine)
+{
+  g_mutex_lock (&engine->lock);
+  gint64 id = engine->line_batch;
+  g_mutex_unlock (&engine->lock);
+  return id;
+}
+
+StConfig *
+st_engine_get_config (StEngine *engine)
+{
+  return engine->config;
+}
+
+void
+st_engine_set_state_func (StEngine *engine, StEngineStateFunc func, gpointer user_data)
+{
+  engine->state_func = func;
+  engine->state_data = user_data;
+}
+
+/* The database and the CA as they are now. The database never changes once
+ * set (set-up only adds it); the CA is only freed by Lock, which refuses
+ * while a line runs, and actions that use it hold... a reference through
+ * the lock below for their whole call. */
+static StDb *
+st_engine_db (StEngine *engine)
+{
+  g_mutex_lock (&engine->lock);
+  StDb *db = engine->db;
+  g_mutex_unlock (&engine->lock);
+  return db;
+}
+
+/* ---- the role check ----------------------------------------------------- */
+
+gboolean
+st_engine_require (StEngine *engine, const StAuthSession *session, StAction action, GError **error)
+{
+  const StActionRule *rule = st_engine_rule (action);
+  StDb *db = st_engine_db (engine);
+  if (rule->roles != 0)
+    {
+      gboolean allowed = FALSE;
+      if (rule->bootstrap && session == NULL)
+        {
+          /* a new station: the first admin, the demo set-up */
+          gint64 n = db != NULL ? st_db_operator_count (db, error) : 0;
+          if (n < 0)
+            return FALSE;
+          allowed = n == 0;
+        }
+      if (!allowed)
+        {
+          if (db == NULL)
+            {
+              g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                           "%s: the station in %s is not set up yet: run 'station setup demo' "
+                           "or see docs/setup.md", rule->what, engine->home);
+              return FALSE;
+            }
+          if (session == NULL)
+            {
+              gint64 n = st_db_operator_count (db, error);
+              if (n < 0)
+                return FALSE;
+              g_autofree gchar *needed = st_role_mask_to_string (rule->roles);
+              if (n == 0)
+                g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                             "%s: this station has no operators yet: create the first admin with "
+                             "'station operator add NAME --role admin' (or run 'station setup demo' "
+                             "for the demo operators)", rule->what);
+              else
+                g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                             "%s needs the role %s: log in with --operator NAME (the PIN comes "
+                             "from STATION_OPERATOR_PIN or a prompt)", rule->what, needed);
+              return FALSE;
+            }
+          if (!st_auth_require (db, session, rule->roles, rule->what, error))
+            return FALSE;
+        }
+    }
+  if (rule->needs_hsm && !st_engine_is_unlocked (engine))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "%s needs the HSM, and the station is locked: an admin unlocks it with "
+                   "'station unlock' (or the Unlock button of the admin view)", rule->what);
+      return FALSE;
+    }
+  if (rule->roles != 0 && db == NULL && action != ST_ACTION_SETUP_DEMO
+      && action != ST_ACTION_OPERATOR_ADD)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "%s: the station in %s is not set up yet: run 'station setup demo' or see "
+                   "docs/setup.md", rule->what, engine->home);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The CA, referenced for the caller's whole action: Lock waits for no one,
+ * so every user of the CA holds it through this lock-free reference. */
+static StCa *
+st_engine_ca (StEngine *engine)
+{
+  g_mutex_lock (&engine->lock);
+  StCa *ca = engine->ca;
+  g_mutex_unlock (&engine->lock);
+  return ca;
+}
+
+static X509 *
+st_engine_station_root (StEngine *engine, GError **error)
+{
+  return st_ca_load_cert_file (engine->config->root_file, error);
+}
+
+/* The audit entry of an action: @first_key, @value, ... NULL (strings). */
+G_GNUC_NULL_TERMINATED static gboolean
+st_engine_audit (StEngine *engine, const StAuthSession *session, const char *event,
+                 GError **error, const char *first_key, ...)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  va_list ap;
+  va_start (ap, first_key);
+  for (const char *k = first_key; k != NULL; k = va_arg (ap, const char *))
+    {
+      const char *v = va_arg (ap, const char *);
+      json_builder_set_member_name (b, k);
+      json_builder_add_string_value (b, v != NULL ? v : "");
+    }
+  va_end (ap);
+  json_builder_end_object (b);
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  g_autoptr(JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  g_autofree gchar *payload = json_generator_to_data (gen, NULL);
+  return st_db_audit_add (engine->db, session != NULL ? session->name : "station", event,
+                          payload, error);
+}
+
+/* ---- sessions, set-up, the HSM ------------------------------------------ */
+
+StAuthSession *
+st_engine_login (StEngine *engine, const char *name, const char *pin, GError **error)
+{
+  StDb *db = st_engine_db (engine);
+  if (db == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "the station in %s is not set up yet: run 'station setup demo' or see "
+                   "docs/setup.md", engine->home);
+      return NULL;
+    }
+  return st_auth_login (db, name, pin, error);
+}
+
+GVariant *
+st_engine_status (StEngine *engine)
+{
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_mutex_lock (&engine->lock);
+  g_variant_builder_add (&b, "{sv}", "configured", g_variant_new_boolean (engine->db != NULL));
+  g_variant_builder_add (&b, "{sv}", "unlocked", g_variant_new_boolean (engine->ca != NULL));
+  g_variant_builder_add (&b, "{sv}", "running-batch", g_variant_new_int64 (engine->line_batch));
+  g_variant_builder_add (&b, "{sv}", "home", g_variant_new_string (engine->home));
+  if (engine->config != NULL)
+    {
+      g_variant_builder_add (&b, "{sv}", "station-id",
+                             g_variant_new_string (engine->config->station_id));
+      g_variant_builder_add (&b, "{sv}", "demo", g_variant_new_boolean (engine->config->demo));
+      g_variant_builder_add (&b, "{sv}", "idle-logout",
+                             g_variant_new_uint32 (engine->config->idle_logout_s));
+    }
+  StDb *db = engine->db;
+  g_mutex_unlock (&engine->lock);
+  gint64 n = db != NULL ? st_db_operator_count (db, NULL) : 0;
+  g_variant_builder_add (&b, "{sv}", "operators", g_variant_new_int64 (MAX (n, 0)));
+  return g_variant_builder_end (&b);
+}
+
+GPtrArray *
+st_engine_login_names (StEngine *engine, GError **error)
+{
+  StDb *db = st_engine_db (engine);
+  if (db == NULL)
+    return g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_operator_free);
+  GPtrArray *ops = st_db_operator_list (db, error);
+  for (guint i = 0; ops != NULL && i < ops->len; i++)
+    {
+      StDbOperator *op = g_ptr_array_index (ops, i);
+      g_clear_pointer (&op->pin_hash, g_free);
+      op->failed_attempts = 0;
+    }
+  return ops;
+}
+
+gboolean
+st_engine_setup_demo (StEngine *engine, const StAuthSession *session, const char *pin,
+                      GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_SETUP_DEMO, error))
+    return FALSE;
+  if (st_engine_is_unlocked (engine))
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_BUSY,
+                           "the station is unlocked: lock it ('station lock') before setting it "
+                           "up again");
+      return FALSE;
+    }
+  if (engine->config_path != NULL)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
+                           "this service reads its configuration from a file of its own: a demo "
+                           "station is set up in a home of its own ('stationd --home DIR')");
+      return FALSE;
+    }
+  if (!st_setup_demo (engine->home, pin, error))
+    return FALSE;
+  g_mutex_lock (&engine->lock);
+  gboolean ok = engine->db != NULL || st_engine_load (engine, error);
+  g_mutex_unlock (&engine->lock);
+  if (ok)
+    st_engine_state_changed (engine);
+  return ok;
+}
+
+gchar *
+st_engine_setup_show (StEngine *engine, const StAuthSession *session, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_SETUP_SHOW, error))
+    return NULL;
+  if (engine->config == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "the station in %s is not set up yet: run 'station setup demo' or see "
+                   "docs/setup.md", engine->home);
+      return NULL;
+    }
+  g_autoptr(GString) out = g_string_new (NULL);
+  StCa *ca = st_engine_ca (engine);
+  if (ca != NULL)
+    {
+      g_autofree gchar *token = st_hsm_get_token_description (ca->hsm);
+      g_string_append_printf (out, "HSM unlocked: %s\n", token);
+    }
+  else
+    g_string_append (out, "HSM locked: an admin unlocks it with 'station unlock'\n");
+  if (!st_setup_show (engine->config, NULL, out, error))
+    return NULL;
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static gboolean
+st_engine_open_ca (StEngine *engine, const char *pin, GError **error)
+{
+  if (st_engine_is_unlocked (engine))
+    return TRUE;
+  StConfig *config = engine->config;
+  if (config == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "the station in %s is not set up yet: nothing to unlock", engine->home);
+      return FALSE;
+    }
+  StCa *ca = st_ca_open (config, pin, error);
+  if (ca == NULL)
+    return FALSE;
+  g_mutex_lock (&engine->lock);
+  if (engine->ca == NULL)
+    engine->ca = g_steal_pointer (&ca);
+  g_mutex_unlock (&engine->lock);
+  st_ca_free (ca);
+  st_engine_state_changed (engine);
+  return TRUE;
+}
+
+gboolean
+st_engine_unlock (StEngine *engine, const StAuthSession *session, const char *pin, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_UNLOCK, error))
+    return FALSE;
+  gboolean ok = st_engine_open_ca (engine, pin, error);
+  g_autoptr(GError) audit_error = NULL;
+  if (!st_engine_audit (engine, session, ok ? "hsm-unlock" : "hsm-unlock-failed", &audit_error,
+                        "reason", ok ? "" : (*error)->message, NULL))
+    g_warning ("%s", audit_error->message);
+  return ok;
+}
+
+gboolean
+st_engine_unlock_from_file (StEngine *engine, const char *path, GError **error)
+{
+  gchar *pin = NULL;
+  gsize len = 0;
+  g_autoptr(GError) local = NULL;
+  if (!g_file_get_contents (path, &pin, &len, &local))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read the HSM PIN credential %s: %s",
+                   path, local->message);
+      return FALSE;
+    }
+  if (len > ST_ENGINE_PIN_FILE_MAX || strlen (pin) != len)
+    {
+      st_secret_free (pin);
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "the HSM PIN credential %s is not a PIN (at most %d characters, no NUL)", path,
+                   ST_ENGINE_PIN_FILE_MAX);
+      return FALSE;
+    }
+  while (len > 0 && (pin[len - 1] == '\n' || pin[len - 1] == '\r'))
+    pin[--len] = '\0';
+  gboolean ok = st_engine_open_ca (engine, pin, error);
+  st_secret_free (pin);
+  if (ok && engine->db != NULL)
+    {
+      g_autoptr(GError) audit_error = NULL;
+      if (!st_engine_audit (engine, NULL, "hsm-unlock", &audit_error, "credential", path, NULL))
+        g_warning ("%s", audit_error->message);
+    }
+  return ok;
+}
+
+gboolean
+st_engine_lock (StEngine *engine, const StAuthSession *session, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_LOCK, error))
+    return FALSE;
+  g_mutex_lock (&engine->lock);
+  gboolean busy = engine->line_batch != 0;
+  StCa *ca = busy ? NULL : g_steal_pointer (&engine->ca);
+  g_mutex_unlock (&engine->lock);
+  if (busy)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_BUSY,
+                           "a line is running: stop it before locking the HSM");
+      return FALSE;
+    }
+  if (ca != NULL)
+    {
+      g_autoptr(GError) cp_error = NULL;
+      if (!st_audit_checkpoint (engine->db, ca, "lock", &cp_error))
+        g_warning ("the audit checkpoint at lock failed: %s", cp_error->message);
+      st_ca_free (ca);
+    }
+  st_engine_state_changed (engine);
+  return st_engine_audit (engine, session, "hsm-lock", error, "by", session->name, NULL);
+}
+
+/* ---- operators ---------------------------------------------------------- */
+
+gboolean
+st_engine_operator_add (StEngine *engine, const StAuthSession *session, const char *name,
+                        const char *role_text, const char *pin, GError **error)
+{
+  StRole role = 0;
+  if (!st_role_from_string (role_text, &role, error)
+      || !st_engine_require (engine, session, ST_ACTION_OPERATOR_ADD, error))
+    return FALSE;
+  StDb *db = st_engine_db (engine);
+  if (db == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "the station in %s is not set up yet: operators come after the set-up",
+                   engine->home);
+      return FALSE;
+    }
+  return st_auth_add_operator (db, session, name, role, pin, error);
+}
+
+GPtrArray *
+st_engine_operator_list (StEngine *engine, const StAuthSession *session, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_OPERATOR_LIST, error))
+    return NULL;
+  GPtrArray *ops = st_db_operator_list (engine->db, error);
+  for (guint i = 0; ops != NULL && i < ops->len; i++)
+    {
+      StDbOperator *op = g_ptr_array_index (ops, i);
+      g_clear_pointer (&op->pin_hash, g_free);
+    }
+  return ops;
+}
+
+gboolean
+st_engine_operator_unlock (StEngine *engine, const StAuthSession *session, const char *name,
+                           GError **error)
+{
+  return st_engine_require (engine, session, ST_ACTION_OPERATOR_UNLOCK, error)
+         && st_db_operator_unlock (engine->db, name, session->name, error);
+}
+
+gboolean
+st_engine_operator_set_role (StEngine *engine, const StAuthSession *session, const char *name,
+                             const char *role_text, GError **error)
+{
+  StRole role = 0;
+  return st_role_from_string (role_text, &role, error)
+         && st_engine_require (engine, session, ST_ACTION_OPERATOR_SET_ROLE, error)
+         && st_db_operator_set_role (engine->db, name, st_role_to_string (role), session->name,
+                                     error);
+}
+
+/* ---- profiles and batches ----------------------------------------------- */
+
+GPtrArray *
+st_engine_profile_list (StEngine *engine, const StAuthSession *session, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_PROFILE_LIST, error))
+    return NULL;
+  g_autofree gchar *home_dir = g_build_filename (engine->home, "profiles", NULL);
+  g_autofree gchar *installed = g_build_filename (ST_DATADIR, "profiles", NULL);
+  g_autofree gchar *source_dir = g_build_filename (ST_SOURCE_DIR, "profiles", NULL);
+  const char *dirs[] = { home_dir, installed, source_dir };
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (guint d = 0; d < G_N_ELEMENTS (dirs); d++)
+    {
+      g_autoptr(GDir) dir = g_dir_open (dirs[d], 0, NULL);
+      if (dir == NULL)
+        continue;
+      const char *name;
+      while ((name = g_dir_read_name (dir)) != NULL &&
+             g_hash_table_size (seen) < ST_ENGINE_MAX_PROFILES)
+        if (g_str_has_suffix (name, ".profile") && !g_hash_table_contains (seen, name))
+          g_hash_table_insert (seen, g_strdup (name), g_build_filename (dirs[d], name, NULL));
+    }
+  GPtrArray *paths = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GList) keys = g_hash_table_get_keys (seen);
+  keys = g_list_sort (keys, (GCompareFunc) g_strcmp0);
+  for (GList *l = keys; l != NULL; l = l->next)
+    g_ptr_array_add (paths, g_strdup (g_hash_table_lookup (seen, l->data)));
+  return paths;
+}
+
+gint64
+st_engine_batch_create (StEngine *engine, const StAuthSession *session, const char *origin,
+                        const char *profile_text, const char *work_order, gint64 quantity,
+                        StProfile **profile_out, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_BATCH_CREATE, error))
+    return 0;
+  if (work_order == NULL || *work_order == '\0' || quantity <= 0)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           "a batch needs a work order and a quantity of at least 1");
+      return 0;
+    }
+  g_autoptr(StProfile) profile = st_profile_load_from_data (profile_text, strlen (profile_text),
+                                                           origin, error);
+  if (profile == NULL)
+    return 0;
+  gint64 id = st_db_batch_create (engine->db, work_order, profile->name, profile->sha256,
+                                  profile->text, quantity, engine->config->station_id,
+                                  session->name, error);
+  if (id > 0 && profile_out != NULL)
+    *profile_out = g_steal_pointer (&profile);
+  return id;
+}
+
+GPtrArray *
+st_engine_batch_list (StEngine *engine, const StAuthSession *session, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_BATCH_LIST, error))
+    return NULL;
+  return st_db_batch_list (engine->db, error);
+}
+
+StDbBatch *
+st_engine_batch_get (StEngine *engine, const StAuthSession *session, gint64 id, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_BATCH_SHOW, error))
+    return NULL;
+  return st_db_batch_get (engine->db, id, error);
+}
+
+GPtrArray *
+st_engine_batch_units (StEngine *engine, const StAuthSession *session, gint64 id, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_BATCH_SHOW, error))
+    return NULL;
+  g_autoptr(StDbBatch) batch = st_db_batch_get (engine->db, id, error);
+  if (batch == NULL)
+    return NULL;
+  return st_db_unit_list (engine->db, id, error);
+}
+
+gboolean
+st_engine_batch_close (StEngine *engine, const StAuthSession *session, gint64 id, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_BATCH_CLOSE, error))
+    return FALSE;
+  StCa *ca = st_engine_ca (engine);
+  if (!st_db_batch_close (engine->db, id, session->name, error))
+    return FALSE;
+  if (!st_audit_checkpoint (engine->db, ca, "batch-close", error))
+    {
+      g_prefix_error (error, "batch %" G_GINT64_FORMAT " closed, but ", id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+st_engine_batch_allow_more_voids (StEngine *engine, const StAuthSession *session, gint64 id,
+                                  gint64 *voided, gint64 *old_cap, gint64 *new_cap, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_BATCH_ALLOW_MORE_VOIDS, error))
+    return FALSE;
+  st_db_batch_over_void_cap (engine->db, id, voided, old_cap);
+  return st_db_batch_allow_more_voids (engine->db, id, session->name, new_cap, error);
+}
+
+
+StShiftStats *
+st_engine_shift_stats (StEngine *engine, const StAuthSession *session, gint64 id, guint hours,
+                       GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_SHIFT_STATS, error))
+    return NULL;
+  g_autoptr(GPtrArray) units = st_db_unit_list (engine->db, id, error);
+  if (units == NULL)
+    return NULL;
+  StShiftStats *s = g_new0 (StShiftStats, 1);
+  s->n_hours = CLAMP (hours, 1, ST_ENGINE_MAX_HOURS);
+  gint64 now_hour = g_get_real_time () / G_USEC_PER_SEC / 3600 * 3600;
+  s->first_hour = now_hour - (gint64) (s->n_hours - 1) * 3600;
+  s->passed_per_hour = g_new0 (guint, s->n_hours);
+  s->failed_per_hour = g_new0 (guint, s->n_hours);
+  s->failures_by_step = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; i < units->len; i++)
+    {
+      StDbUnit *u = g_ptr_array_index (units, i);
+      gboolean done = g_strcmp0 (u->state, "done") == 0;
+      gboolean failed = g_strcmp0 (u->state, "failed") == 0;
+      if (!done && !failed)
+        continue;
+      if (done)
+        s->done++;
+      else
+        {
+          s->failed++;
+          const char *step = u->fail_step != NULL ? u->fail_step : "unknown";
+          guint n = GPOINTER_TO_UINT (g_hash_table_lookup (s->failures_by_step, step));
+          g_hash_table_insert (s->failures_by_step, g_strdup (step), GUINT_TO_POINTER (n + 1));
+        }
+      gint64 at = u->finished_at > 0 ? u->finished_at : u->started_at;
+      if (at < s->first_hour)
+        continue;
+      gint64 bucket = (at - s->first_hour) / 3600;
+      if (bucket >= 0 && bucket < (gint64) s->n_hours)
+        (done ? s->passed_per_hour : s->failed_per_hour)[bucket]++;
+    }
+  return s;
+}
+
+/* ---- the line: the run sequence ----------------------------------------- */
+
+/* Claims the engine's one line for @batch_id; BUSY when another runs. */
+static gboolean
+st_engine_line_claim (StEngine *engine, gint64 batch_id, GCancellable *cancellable,
+                      StBatchControl *control, GError **error)
+{
+  g_mutex_lock (&engine->lock);
+  gint64 running = engine->line_batch;
+  if (running == 0)
+    {
+      engine->line_batch = batch_id;
+      engine->line_cancellable = g_object_ref (cancellable);
+      engine->line_control = st_batch_control_ref (control);
+    }
+  g_mutex_unlock (&engine->lock);
+  if (running != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
+                   "a line is already running batch %" G_GINT64_FORMAT ": stop it first "
+                   "('station batch stop' or the Stop button)", running);
+      return FALSE;
+    }
+  st_engine_state_changed (engine);
+  return TRUE;
+}
+
+static void
+st_engine_line_release (StEngine *engine)
+{
+  g_mutex_lock (&engine->lock);
+  engine->line_batch = 0;
+  g_clear_object (&engine->line_cancellable);
+  g_clear_pointer (&engine->line_control, st_batch_control_unref);
+  g_cond_broadcast (&engine->line_cond);
+  g_mutex_unlock (&engine->lock);
+  st_engine_state_changed (engine);
+}
+
+/* The units each socket handles: as asked, else the quantity left spread
+ * over the sockets (0: nothing left). */
+static gboolean
+st_engine_line_units (StEngine *engine, const StLineRequest *request, guint *units, GError **error)
+{
+  *units = request->units;
+  if (request->units > 0 || request->until_stopped)
+    return TRUE;
+  g_autoptr(StDbBatch) b = st_db_batch_get (engine->db, request->batch_id, error);
+  if (b == NULL)
+    return FALSE;
+  guint n = g_strv_length ((gchar **) request->ports);
+  gint64 left = MAX (b->quantity - b->n_done, 0);
+  *units = (guint) MIN ((left + n - 1) / n, G_MAXUINT);
+  return TRUE;
+}
+
+gboolean
+st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLineRequest *request,
+                    const StEngineLineCallbacks *callbacks, StBatchRunSummary *summary,
+                    gboolean *stopped, gboolean *nothing_to_do, GError **error)
+{
+  memset (summary, 0, sizeof *summary);
+  *stopped = FALSE;
+  *nothing_to_do = FALSE;
+  if (!st_engine_require (engine, session, ST_ACTION_LINE_RUN, error))
+    return FALSE;
+  if (request->allow_reprovision
+      && !st_engine_require (engine, session, ST_ACTION_LINE_REPROVISION, error))
+    return FALSE;
+  if (request->ports == NULL || request->ports[0] == NULL)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           "a line needs at least one socket (--port PATH)");
+      return FALSE;
+    }
+  guint units = 0;
+  if (!st_engine_line_units (engine, request, &units, error))
+    return FALSE;
+  if (units == 0 && !request->until_stopped)
+    {
+      *nothing_to_do = TRUE;
+      return TRUE;
+    }
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(StBatchControl) control = st_batch_control_new ();
+  if (!st_engine_line_claim (engine, request->batch_id, cancellable, control, error))
+    return FALSE;
+  StCa *ca = st_engine_ca (engine);
+  StDb *db = engine->db;
+  g_autoptr(StLine) line = st_line_new (engine->config, ca, db, request->batch_id, session->name,
+                                        error);
+  if (line == NULL)
+    {
+      st_engine_line_release (engine);
+      return FALSE;
+    }
+  line->allow_reprovision = request->allow_reprovision;
+  line->cancellable = cancellable;
+  line->step_func = callbacks->step;
+  line->step_data = callbacks->user_data;
+  st_audit_install_hook (db, ca, st_audit_checkpoint_interval (engine->config));
+  g_autoptr(GString) recovered = g_string_new (NULL);
+  gboolean ok = st_line_recover (line, recovered, error);
+  if (ok)
+    {
+      if (recovered->len > 0)
+        g_message ("recovered from an earlier interruption:\n%s", recovered->str);
+      if (callbacks->started != NULL)
+        callbacks->started (request->batch_id, request->ports, recovered->str,
+                            callbacks->user_data);
+      StBatchRunOptions options = {
+        .ports = request->ports,
+        .units_per_port = request->until_stopped ? 0 : units,
+        .idle_timeout_s = request->wait_s,
+        .unit_func = callbacks->unit,
+        .port_func = callbacks->port_failed,
+        .user_data = callbacks->user_data,
+        .control = request->until_stopped ? control : NULL,
+      };
+      ok = st_batch_run (line, &options, summary, error);
+    }
+  line->cancellable = NULL;
+  st_audit_remove_hook (db);
+  g_autoptr(GError) cp_error = NULL;
+  if (!st_audit_checkpoint (db, ca, "batch-run-end", &cp_error))
+    g_warning ("the audit checkpoint at the end of the run failed: %s", cp_error->message);
+  *stopped = g_cancellable_is_cancelled (cancellable);
+  st_engine_line_release (engine);
+  return ok;
+}
+
+void
+st_engine_line_stop_internal (StEngine *engine)
+{
+  g_mutex_lock (&engine->lock);
+  GCancellable *cancellable = engine->line_cancellable != NULL
+                              ? g_object_ref (engine->line_cancellable) : NULL;
+  g_mutex_unlock (&engine->lock);
+  if (cancellable != NULL)
+    {
+      g_cancellable_cancel (cancellable);
+      g_object_unref (cancellable);
+    }
+}
+
+gboolean
+st_engine_line_stop (StEngine *engine, const StAuthSession *session, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_LINE_RUN, error))
+    return FALSE;
+  if (st_engine_get_running_batch (engine) == 0)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND, "no line is running");
+      return FALSE;
+    }
+  st_engine_line_stop_internal (engine);
+  return TRUE;
+}
+
+gboolean
+st_engine_line_port (StEngine *engine, const StAuthSession *session, const char *verb,
+                     const char *port, guint units, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_LINE_RUN, error))
+    return FALSE;
+  g_mutex_lock (&engine->lock);
+  StBatchControl *control = engine->line_control != NULL
+                            ? st_batch_control_ref (engine->line_control) : NULL;
+  g_mutex_unlock (&engine->lock);
+  g_autoptr(StBatchControl) owned = control;
+  gboolean ok = control != NULL;
+  if (ok && g_strcmp0 (verb, "start") == 0)
+    ok = st_batch_control_start_port (control, port, units);
+  else if (ok && g_strcmp0 (verb, "retry") == 0)
+    ok = st_batch_control_retry_port (control, port, units);
+  else if (ok)
+    st_batch_control_stop_port (control, port);
+  if (!ok)
+    g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                         "no line is running, or it is ending: start a line first");
+  return ok;
+}
+
+/* ---- manifests, units, audit, database ---------------------------------- */
+
+gboolean
+st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint64 id,
+                           const char *out_dir, const char *destination, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_MANIFEST_EXPORT, error))
+    return FALSE;
+  StCa *ca = st_engine_ca (engine);
+  if (!st_manifest_export (engine->db, ca, engine->config->station_id, id, out_dir, error))
+    return FALSE;
+  g_autoptr(GString) report = g_string_new (NULL);
+  if (!st_manifest_verify (out_dir, ca->root, report, error))
+    {
+      g_prefix_error (error, "the manifest written does not verify (%s): ", report->str);
+      return FALSE;
+    }
+  g_autofree gchar *id_s = g_strdup_printf ("%" G_GINT64_FORMAT, id);
+  return st_engine_audit (engine, session, "manifest-export", error, "batch", id_s, "out",
+                          destination, NULL);
+}
+
+gboolean
+st_engine_manifest_verify (StEngine *engine, const StAuthSession *session, const char *dir,
+                           X509 *root, const char *origin, GString *report, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_MANIFEST_VERIFY, error))
+    return FALSE;
+  g_autoptr(X509) own_root = NULL;
+  if (root == NULL && (root = own_root = st_engine_station_root (engine, error)) == NULL)
+    return FALSE;
+  GError *failure = NULL;
+  gboolean ok = st_manifest_verify (dir, root, report, &failure);
+  g_autoptr(GError) audit_error = NULL;
+  if (!st_engine_audit (engine, session, "manifest-verify", &audit_error, "dir", origin,
+                        "verified", ok ? "true" : "false", NULL))
+    {
+      g_clear_error (&failure);
+      g_propagate_error (error, g_steal_pointer (&audit_error));
+      return FALSE;
+    }
+  if (failure != NULL)
+    g_propagate_error (error, failure);
+  return ok;
+}
+
+gboolean
+st_engine_unit_verify (StEngine *engine, const StAuthSession *session, const char *port,
+                       const char *profile_text, GString *report, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_UNIT_VERIFY, error))
+    return FALSE;
+  g_autoptr(X509) root = st_engine_station_root (engine, error);
+  if (root == NULL)
+    return FALSE;
+  StLinkParams params;
+  st_link_params_init_defaults (&params);
+  if (profile_text != NULL && *profile_text != '\0')
+    {
+      g_autoptr(StProfile) profile = st_profile_load_from_data (profile_text, strlen (profile_text),
+                                                               "profile", error);
+      if (profile == NULL)
+        return FALSE;
+      params = profile->link;
+    }
+  return st_qa_verify_unit (engine->db, root, port, &params, session->name, report, error);
+}
+
+gboolean
+st_engine_audit_verify (StEngine *engine, const StAuthSession *session, X509 *root,
+                        GString *report, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_AUDIT_VERIFY, error))
+    return FALSE;
+  g_autoptr(X509) own_root = NULL;
+  if (root == NULL && (root = own_root = st_engine_station_root (engine, error)) == NULL)
+    return FALSE;
+  g_autoptr(StX509Stack) chain = st_chain_load_pem (engine->config->chain_file, error);
+  if (chain == NULL)
+    return FALSE;
+  return st_audit_verify (engine->db, root, chain, report, error);
+}
+
+gboolean
+st_engine_audit_export (StEngine *engine, const StAuthSession *session, const char *path,
+                        const char *destination, gint64 *n_entries, GError **error)
+{
+  return st_engine_require (engine, session, ST_ACTION_AUDIT_EXPORT, error)
+         && st_engine_audit (engine, session, "audit-export", error, "out", destination, NULL)
+         && st_audit_export (engine->db, path, n_entries, error);
+}
+
+gboolean
+st_engine_db_check (StEngine *engine, const StAuthSession *session, GString *report,
+                    GError **error)
+{
+  return st_engine_require (engine, session, ST_ACTION_DB_CHECK, error)
+         && st_db_check (engine->db, report, error);
+}
+
+gboolean
+st_engine_db_backup (StEngine *engine, const StAuthSession *session, const char *path,
+                     const char *destination, GError **error)
+{
+  return st_engine_require (engine, session, ST_ACTION_DB_BACKUP, error)
+         && st_engine_audit (engine, session, "db-backup", error, "out", destination, NULL)
+         && st_db_backup (engine->config->db_path, path, TRUE, error);
+}
+
+
+static void
+st_health_add_cert (StHealth *h, GString *out, X509 *cert, const char *what)
+{
+  char name[256];
+  X509_NAME_oneline (X509_get_subject_name (cert), name, sizeof name);
+  int days = 0, secs = 0;
+  if (ASN1_TIME_diff (&days, &secs, NULL, X509_get0_notAfter (cert)) != 1)
+    {
+      g_string_append_printf (out, "%s %s: expiry unreadable\n", what, name);
+      return;
+    }
+  h->min_days_left = MIN (h->min_days_left, days);
+  g_string_append_printf (out, "%s %s: %d days left%s\n", what, name, days,
+                          days < 0 ? " (EXPIRED: renew it now)" : days < 30 ? " (renew soon)" : "");
+}
+
+static guint64
+st_file_size (const char *path)
+{
+  GStatBuf st;
+  return g_stat (path, &st) == 0 ? (guint64) st.st_size : 0;
+}
+
+StHealth *
+st_engine_health (StEngine *engine, const StAuthSession *session, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_HEALTH, error))
+    return NULL;
+  StHealth *h = g_new0 (StHealth, 1);
+  h->min_days_left = G_MAXINT;
+  StCa *ca = st_engine_ca (engine);
+  g_autoptr(GString) chain = g_string_new (NULL);
+  if (ca != NULL)
+    {
+      h->token = st_hsm_get_token_description (ca->hsm);
+      g_autoptr(GError) login_error = NULL;
+      h->logged_in = st_hsm_ensure_login (ca->hsm, &login_error);
+      for (int i = 0; i < sk_X509_num (ca->chain); i++)
+        st_health_add_cert (h, chain, sk_X509_value (ca->chain, i), i == 0 ? "issuing CA" : "CA");
+      st_health_add_cert (h, chain, ca->signing_cert, "station signing");
+    }
+  else
+    {
+      g_autoptr(StX509Stack) certs = st_ca_load_chain_file (engine->config->chain_file, NULL);
+      for (int i = 0; certs != NULL && i < sk_X509_num (certs); i++)
+        st_health_add_cert (h, chain, sk_X509_value (certs, i), i == 0 ? "issuing CA" : "CA");
+      if (certs == NULL)
+        g_string_append_printf (chain, "the chain file %s cannot be read\n",
+                                engine->config->chain_file);
+    }
+  h->chain = g_string_free (g_steal_pointer (&chain), FALSE);
+  h->db_path = g_strdup (st_db_get_path (engine->db));
+  g_autofree gchar *wal = g_strconcat (h->db_path, "-wal", NULL);
+  h->db_size = st_file_size (h->db_path) + st_file_size (wal);
+  g_autoptr(GFile) file = g_file_new_for_path (h->db_path);
+  g_autoptr(GFileInfo) fs = g_file_query_filesystem_info (file, G_FILE_ATTRIBUTE_FILESYSTEM_FREE,
+                                                          NULL, NULL);
+  if (fs != NULL)
+    h->disk_free = g_file_info_get_attribute_uint64 (fs, G_FILE_ATTRIBUTE_FILESYSTEM_FREE);
+  g_autoptr(GString) audit = g_string_new (NULL);
+  g_autoptr(GError) audit_error = NULL;
+  if (ca != NULL)
+    h->audit_ok = st_audit_verify (engine->db, ca->root, ca->chain, audit, &audit_error);
+  else
+    {
+      gint64 n = 0;
+      h->audit_ok = st_db_audit_verify (engine->db, audit, &n, &audit_error);
+      g_string_append (audit, "(checkpoint signatures are checked once the HSM is unlocked)\n");
+    }
+  if (audit_error != NULL)
+    g_string_append_printf (audit, "%s\n", audit_error->message);
+  h->audit = g_string_free (g_steal_pointer (&audit), FALSE);
+  g_autoptr(GString) setup = g_string_new (NULL);
+  g_autoptr(GError) setup_error = NULL;
+  if (!st_setup_show (engine->config, NULL, setup, &setup_error))
+    g_string_append_printf (setup, "%s\n", setup_error->message);
+  h->setup_text = g_string_free (g_steal_pointer (&setup), FALSE);
+  return h;
+}
+
+gboolean
+st_engine_bench (StEngine *engine, const StAuthSession *session, guint units, guint slots,
+                 StBenchResult *result, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_BENCH, error))
+    return FALSE;
+  if (units == 0 || slots == 0 || slots > 64)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           "bench needs --units >= 1 and --slots 1..64");
+      return FALSE;
+    }
+  g_autofree gchar *units_s = g_strdup_printf ("%u", units);
+  g_autofree gchar *slots_s = g_strdup_printf ("%u", slots);
+  if (!st_engine_audit (engine, session, "bench", error, "units", units_s, "slots", slots_s, NULL))
+    return FALSE;
+  return st_bench_run (engine->config, st_engine_ca (engine), units, slots, NULL, result, error);
+}
+
+/* ---- scratch folders ---------------------------------------------------- */
+
+gchar *
+st_engine_scratch_new (StEngine *engine, const char *what, GError **error)
+{
+  g_autofree gchar *parent = g_build_filename (engine->home, "scratch", NULL);
+  if (g_mkdir_with_parents (parent, 0700) != 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot make %s: %s", parent, g_strerror (e));
+      return NULL;
+    }
+  g_autofree gchar *tmpl = g_strdup_printf ("%s/%s-XXXXXX", parent, what);
+  if (g_mkdtemp_full (tmpl, 0700) == NULL)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot make a folder in %s: %s", parent,
+                   g_strerror (e));
+      return NULL;
+    }
+  return g_steal_pointer (&tmpl);
+}
+
+void
+st_engine_scratch_remove (const char *dir)
+{
+  if (dir == NULL)
+    return;
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree gchar *path = g_build_filename (dir, name, NULL);
+      if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+        st_engine_scratch_remove (path);
+      else
+        g_unlink (path);
+    }
+  g_rmdir (dir);
+}

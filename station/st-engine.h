@@ -1,0 +1,236 @@
+/* The engine: everything the station does, once, for every front end.
+ *
+ * The service (stationd, st-service.c) is a thin D-Bus adapter over it, as
+ * fwupd's daemon is over FuEngine. The engine owns the configuration, the
+ * database, the CA in the HSM once unlocked, and the running line. It owns
+ * the three things that must exist once:
+ *
+ *  - the role rules: st_engine_rules[], one row per action, checked by
+ *    st_engine_require() at the top of every action;
+ *  - the batch lifecycle: create, run, close, export;
+ *  - the run sequence: open the line, install the audit hook, recover what
+ *    an interruption left, run the sockets, sign the closing checkpoint
+ *    (st_engine_run_line).
+ *
+ * Every function is synchronous and thread-safe: the service calls them from
+ * worker threads. Sessions are the caller's (a D-Bus connection's login):
+ * the engine only checks them. */
+#pragma once
+
+#include <gio/gio.h>
+#include <openssl/x509.h>
+
+#include "st-api.h"
+#include "st-auth.h"
+#include "st-batch.h"
+#include "st-bench.h"
+#include "st-config.h"
+#include "st-db.h"
+
+G_BEGIN_DECLS
+
+/* Every action a client can ask for. The order is the rule table's. */
+typedef enum {
+  ST_ACTION_STATUS,
+  ST_ACTION_LOGIN_NAMES,
+  ST_ACTION_SETUP_DEMO,
+  ST_ACTION_SETUP_SHOW,
+  ST_ACTION_UNLOCK,
+  ST_ACTION_LOCK,
+  ST_ACTION_OPERATOR_ADD,
+  ST_ACTION_OPERATOR_LIST,
+  ST_ACTION_OPERATOR_UNLOCK,
+  ST_ACTION_OPERATOR_SET_ROLE,
+  ST_ACTION_PROFILE_LIST,
+  ST_ACTION_BATCH_CREATE,
+  ST_ACTION_BATCH_LIST,
+  ST_ACTION_BATCH_SHOW,
+  ST_ACTION_BATCH_CLOSE,
+  ST_ACTION_BATCH_ALLOW_MORE_VOIDS,
+  ST_ACTION_SHIFT_STATS,
+  ST_ACTION_LINE_RUN,
+  ST_ACTION_LINE_REPROVISION,
+  ST_ACTION_MANIFEST_EXPORT,
+  ST_ACTION_MANIFEST_VERIFY,
+  ST_ACTION_UNIT_VERIFY,
+  ST_ACTION_AUDIT_VERIFY,
+  ST_ACTION_AUDIT_EXPORT,
+  ST_ACTION_DB_CHECK,
+  ST_ACTION_DB_BACKUP,
+  ST_ACTION_HEALTH,
+  ST_ACTION_BENCH,
+  ST_ACTION_LAST
+} StAction;
+
+/* One row of the role table. */
+typedef struct {
+  StAction action;
+  const char *calls;      /* the D-Bus methods that take this action */
+  guint roles;            /* the roles allowed; 0: no login needed */
+  gboolean bootstrap;     /* also allowed without a login while the station has no operators */
+  gboolean needs_hsm;     /* refused (NOT_FOUND, "unlock the station") while locked */
+  const char *what;       /* "creating a batch": for refusals and the audit log */
+} StActionRule;
+
+/* The rule of @action; the whole table is st_engine_rule (0 .. ST_ACTION_LAST-1). */
+const StActionRule *st_engine_rule (StAction action);
+
+typedef struct _StEngine StEngine;
+
+/* The engine for the station in @home, configured by @config_path (NULL:
+ * HOME/station.conf). A home without a configuration yet gives an engine
+ * that can only be set up (SetupDemo) or asked its status. */
+StEngine *st_engine_new (const char *home, const char *config_path, GError **error);
+/* Stops a running line (and waits for it), signs the closing audit
+ * checkpoint when the HSM is unlocked, wipes the PIN, closes everything. */
+void st_engine_free (StEngine *engine);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StEngine, st_engine_free)
+
+const char *st_engine_get_home (StEngine *engine);
+gboolean st_engine_is_configured (StEngine *engine);
+gboolean st_engine_is_unlocked (StEngine *engine);
+/* The batch the running line provisions, 0 when none runs. */
+gint64 st_engine_get_running_batch (StEngine *engine);
+/* Borrowed, NULL until configured. */
+StConfig *st_engine_get_config (StEngine *engine);
+
+/* Called (on any thread) when Configured, Unlocked or RunningBatch change. */
+typedef void (*StEngineStateFunc) (StEngine *engine, gpointer user_data);
+void st_engine_set_state_func (StEngine *engine, StEngineStateFunc func, gpointer user_data);
+
+/* The role check of every action: PERMISSION_DENIED naming the role the
+ * action needs (audited when someone logged in was refused); NOT_FOUND
+ * when the action needs the HSM and the station is locked, or needs a
+ * configuration the station does not have yet. */
+gboolean st_engine_require (StEngine *engine, const StAuthSession *session, StAction action,
+                            GError **error);
+
+/* ---- sessions, set-up, the HSM ---- */
+
+StAuthSession *st_engine_login (StEngine *engine, const char *name, const char *pin, GError **error);
+/* "configured", "unlocked", "running-batch", "station-id", "demo", "home",
+ * "operators": what anyone may know. */
+GVariant *st_engine_status (StEngine *engine);
+/* The login screen's names: of StDbOperator* with name, role and locked only. */
+GPtrArray *st_engine_login_names (StEngine *engine, GError **error);
+gboolean st_engine_setup_demo (StEngine *engine, const StAuthSession *session, const char *pin,
+                               GError **error);
+gchar *st_engine_setup_show (StEngine *engine, const StAuthSession *session, GError **error);
+gboolean st_engine_unlock (StEngine *engine, const StAuthSession *session, const char *pin,
+                           GError **error);
+/* Unlock at start from a file (a systemd credential); no session: the file
+ * is the service's own. */
+gboolean st_engine_unlock_from_file (StEngine *engine, const char *path, GError **error);
+gboolean st_engine_lock (StEngine *engine, const StAuthSession *session, GError **error);
+
+/* ---- operators ---- */
+
+gboolean st_engine_operator_add (StEngine *engine, const StAuthSession *session, const char *name,
+                                 const char *role, const char *pin, GError **error);
+/* Of StDbOperator* without their PIN hashes. */
+GPtrArray *st_engine_operator_list (StEngine *engine, const StAuthSession *session, GError **error);
+gboolean st_engine_operator_unlock (StEngine *engine, const StAuthSession *session, const char *name,
+                                    GError **error);
+gboolean st_engine_operator_set_role (StEngine *engine, const StAuthSession *session,
+                                      const char *name, const char *role, GError **error);
+
+/* ---- profiles and batches ---- */
+
+/* Of gchar* paths: *.profile in HOME/profiles, the installed ones and the
+ * source tree's, one per file name, sorted. */
+GPtrArray *st_engine_profile_list (StEngine *engine, const StAuthSession *session, GError **error);
+/* A new batch from a profile's text; returns its id (> 0) or 0. *@profile
+ * gets the parsed profile when not NULL. */
+gint64 st_engine_batch_create (StEngine *engine, const StAuthSession *session,
+                               const char *profile_origin, const char *profile_text,
+                               const char *work_order, gint64 quantity, StProfile **profile,
+                               GError **error);
+GPtrArray *st_engine_batch_list (StEngine *engine, const StAuthSession *session, GError **error);
+StDbBatch *st_engine_batch_get (StEngine *engine, const StAuthSession *session, gint64 id,
+                                GError **error);
+/* Of StDbUnit*. */
+GPtrArray *st_engine_batch_units (StEngine *engine, const StAuthSession *session, gint64 id,
+                                  GError **error);
+gboolean st_engine_batch_close (StEngine *engine, const StAuthSession *session, gint64 id,
+                                GError **error);
+gboolean st_engine_batch_allow_more_voids (StEngine *engine, const StAuthSession *session,
+                                           gint64 id, gint64 *voided, gint64 *old_cap,
+                                           gint64 *new_cap, GError **error);
+
+
+StShiftStats *st_engine_shift_stats (StEngine *engine, const StAuthSession *session, gint64 id,
+                                     guint hours, GError **error);
+
+/* ---- the line ---- */
+
+typedef struct {
+  /* All called on the line's worker threads; serialise your own output. */
+  StUnitStepFunc step;
+  StBatchUnitFunc unit;
+  StBatchPortFunc port_failed;
+  /* Once, after recovery and before any socket starts. */
+  void (*started) (gint64 batch_id, const char *const *ports, const char *recovered,
+                   gpointer user_data);
+  gpointer user_data;
+} StEngineLineCallbacks;
+
+typedef struct {
+  gint64 batch_id;
+  const char *const *ports;
+  guint units;                /* per socket; 0: the quantity left, spread (or until stopped) */
+  gboolean until_stopped;     /* run until st_engine_line_stop (the GUI) */
+  guint wait_s;               /* a socket with no new device for this long gives up; 0 = never */
+  gboolean allow_reprovision; /* needs ST_ACTION_LINE_REPROVISION */
+} StLineRequest;
+
+/* Runs the line to its end: the run sequence, in one place. Blocks. One line
+ * at a time (BUSY). A line whose batch is already done returns TRUE with an
+ * empty summary and *@nothing_to_do TRUE. FALSE when it could not start or
+ * had to stop (a database write failed: nothing more was acknowledged);
+ * stopped is not an error. *@stopped tells whether it was stopped. */
+gboolean st_engine_run_line (StEngine *engine, const StAuthSession *session,
+                             const StLineRequest *request, const StEngineLineCallbacks *callbacks,
+                             StBatchRunSummary *summary, gboolean *stopped,
+                             gboolean *nothing_to_do, GError **error);
+/* Stops the running line (units in flight finish or fail safely); FALSE
+ * when none runs. Needs the line role. */
+gboolean st_engine_line_stop (StEngine *engine, const StAuthSession *session, GError **error);
+/* The same, for the service when the session that started the line ended. */
+void st_engine_line_stop_internal (StEngine *engine);
+gboolean st_engine_line_port (StEngine *engine, const StAuthSession *session, const char *verb,
+                              const char *port, guint units, GError **error);
+
+/* ---- manifests, units, audit, database ---- */
+
+/* Writes batch @id's signed manifest into @out_dir and checks it against
+ * the station's root; @destination is what the audit log records. */
+gboolean st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint64 id,
+                                    const char *out_dir, const char *destination, GError **error);
+/* Verifies the manifest in @dir against @root (NULL: the station's).
+ * Returns the verdict; @report gets one line per check; @error is set when
+ * it failed. Audited. @origin names the manifest in the log. */
+gboolean st_engine_manifest_verify (StEngine *engine, const StAuthSession *session,
+                                    const char *dir, X509 *root, const char *origin,
+                                    GString *report, GError **error);
+gboolean st_engine_unit_verify (StEngine *engine, const StAuthSession *session, const char *port,
+                                const char *profile_text, GString *report, GError **error);
+gboolean st_engine_audit_verify (StEngine *engine, const StAuthSession *session, X509 *root,
+                                 GString *report, GError **error);
+gboolean st_engine_audit_export (StEngine *engine, const StAuthSession *session, const char *path,
+                                 const char *destination, gint64 *n_entries, GError **error);
+gboolean st_engine_db_check (StEngine *engine, const StAuthSession *session, GString *report,
+                             GError **error);
+gboolean st_engine_db_backup (StEngine *engine, const StAuthSession *session, const char *path,
+                              const char *destination, GError **error);
+
+
+StHealth *st_engine_health (StEngine *engine, const StAuthSession *session, GError **error);
+gboolean st_engine_bench (StEngine *engine, const StAuthSession *session, guint units, guint slots,
+                          StBenchResult *result, GError **error);
+
+/* A private folder under HOME for one call's files (0700), removed with
+ * st_engine_scratch_remove. */
+gchar *st_engine_scratch_new (StEngine *engine, const char *what, GError **error);
+void st_engine_scratch_remove (const char *dir);
+
+G_END_DECLS

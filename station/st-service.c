@@ -1,0 +1,1331 @@
+#include "st-service.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "st-dbus.h"
+#include "st-error.h"
+#include "st-line.h"
+#include "st-ossl.h"
+#include "st-profile.h"
+#include "st-util.h"
+#include "st-verify.h"
+
+/* A manifest file handed in for verification is read up to this size. */
+#define ST_SERVICE_MAX_IN_FILE (256 * 1024 * 1024)
+#define ST_SERVICE_MAX_IN_FILES 16
+#define ST_SERVICE_MAX_ROOT_PEM (64 * 1024)
+/* How often idle sessions are looked for. */
+#define ST_SERVICE_IDLE_CHECK_S 5
+
+typedef struct {
+  gchar *key;                  /* the connection (peer to peer) or the sender (bus) */
+  GDBusConnection *connection;
+  StAuthSession *auth;         /* NULL until Login */
+  gint64 last_used;            /* monotonic, µs */
+  guint watch_id;              /* bus: the sender's name watch */
+} StSession;
+
+struct _StService {
+  StEngine *engine;
+  StDbusStation1 *skeleton;
+  GDBusServer *server;
+  GDBusAuthObserver *observer;
+  GMainContext *context;
+  guint idle_logout_s;
+  guint idle_source;
+  guint own_id;
+  GMutex lock;                 /* guards sessions and line_owner */
+  GHashTable *sessions;        /* key -> StSession */
+  gchar *line_owner;           /* the key of the session whose line runs */
+};
+
+/* ---- sessions ----------------------------------------------------------- */
+
+static void
+st_session_free (gpointer data)
+{
+  StSession *s = data;
+  if (s->watch_id != 0)
+    g_bus_unwatch_name (s->watch_id);
+  g_clear_object (&s->connection);
+  st_auth_session_free (s->auth);
+  g_free (s->key);
+  g_free (s);
+}
+
+static gchar *
+st_service_key (GDBusConnection *connection, const char *sender)
+{
+  /* On a bus every client has its unique name; peer to peer the
+   * connection is the client. */
+  if (sender != NULL && g_dbus_connection_get_unique_name (connection) != NULL)
+    return g_strdup (sender);
+  return g_strdup_printf ("p2p:%p", (void *) connection);
+}
+
+/* Ends the session @key: its line, if it runs one, stops. */
+static void
+st_service_end_session (StService *service, const char *key, const char *why)
+{
+  g_mutex_lock (&service->lock);
+  StSession *s = g_hash_table_lookup (service->sessions, key);
+  gboolean owner = g_strcmp0 (service->line_owner, key) == 0;
+  if (s != NULL && s->auth != NULL)
+    g_info ("session of %s ended: %s", s->auth->name, why);
+  g_hash_table_remove (service->sessions, key);
+  g_mutex_unlock (&service->lock);
+  if (owner)
+    {
+      g_message ("the session that started the line ended (%s): stopping the line; units in "
+                 "flight finish or fail safely", why);
+      st_engine_line_stop_internal (service->engine);
+    }
+}
+
+typedef struct {
+  StService *service;
+  gchar *key;
+} StVanish;
+
+static void
+st_on_name_vanished (GDBusConnection *connection, const char *name, gpointer data)
+{
+  StVanish *v = data;
+  st_service_end_session (v->service, v->key, "its client left the bus");
+}
+
+static void
+st_vanish_free (gpointer data)
+{
+  StVanish *v = data;
+  g_free (v->key);
+  g_free (v);
+}
+
+/* The session of @invocation's client, made when new; under the lock. */
+static StSession *
+st_service_session_locked (StService *service, GDBusMethodInvocation *invocation)
+{
+  GDBusConnection *connection = g_dbus_method_invocation_get_connection (invocation);
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+  g_autofree gchar *key = st_service_key (connection, sender);
+  StSession *s = g_hash_table_lookup (service->sessions, key);
+  if (s == NULL)
+    {
+      s = g_new0 (StSession, 1);
+      s->key = g_strdup (key);
+      s->connection = g_object_ref (connection);
+      if (g_dbus_connection_get_unique_name (connection) != NULL && sender != NULL)
+        {
+          StVanish *v = g_new0 (StVanish, 1);
+          v->service = service;
+          v->key = g_strdup (key);
+          s->watch_id = g_bus_watch_name_on_connection (connection, sender,
+                                                        G_BUS_NAME_WATCHER_FLAGS_NONE, NULL,
+                                                        st_on_name_vanished, v, st_vanish_free);
+        }
+      g_hash_table_insert (service->sessions, s->key, s);
+    }
+  s->last_used = g_get_monotonic_time ();
+  return s;
+}
+
+/* A copy of the caller's login (NULL: nobody logged in on that connection). */
+static StAuthSession *
+st_service_caller (StService *service, GDBusMethodInvocation *invocation)
+{
+  g_mutex_lock (&service->lock);
+  StSession *s = st_service_session_locked (service, invocation);
+  StAuthSession *auth = st_auth_session_copy (s->auth);
+  g_mutex_unlock (&service->lock);
+  return auth;
+}
+
+static gchar *
+st_service_caller_key (GDBusMethodInvocation *invocation)
+{
+  return st_service_key (g_dbus_method_invocation_get_connection (invocation),
+                         g_dbus_method_invocation_get_sender (invocation));
+}
+
+static gboolean
+st_service_check_idle (gpointer data)
+{
+  StService *service = data;
+  if (service->idle_logout_s == 0)
+    return G_SOURCE_CONTINUE;
+  gint64 limit = g_get_monotonic_time () - (gint64) service->idle_logout_s * G_USEC_PER_SEC;
+  g_autoptr(GPtrArray) idle = g_ptr_array_new_with_free_func (g_free);
+  g_mutex_lock (&service->lock);
+  GHashTableIter it;
+  gpointer value;
+  g_hash_table_iter_init (&it, service->sessions);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    {
+      StSession *s = value;
+      /* a line's session is busy as long as its line runs */
+      if (s->auth != NULL && s->last_used < limit && g_strcmp0 (s->key, service->line_owner) != 0)
+        g_ptr_array_add (idle, g_strdup (s->key));
+    }
+  for (guint i = 0; i < idle->len; i++)
+    {
+      StSession *s = g_hash_table_lookup (service->sessions, g_ptr_array_index (idle, i));
+      g_message ("operator %s logged out after %u s without a call", s->auth->name,
+                 service->idle_logout_s);
+      g_clear_pointer (&s->auth, st_auth_session_free);
+    }
+  g_mutex_unlock (&service->lock);
+  return G_SOURCE_CONTINUE;
+}
+
+guint
+st_service_get_n_sessions (StService *service)
+{
+  g_mutex_lock (&service->lock);
+  guint n = 0;
+  GHashTableIter it;
+  gpointer value;
+  g_hash_table_iter_init (&it, service->sessions);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    n += ((StSession *) value)->auth != NULL;
+  g_mutex_unlock (&service->lock);
+  return n;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+/* Returns @error (taken) to the caller, as org.station.Station1.Error.*. */
+static gboolean
+st_reply_error (GDBusMethodInvocation *invocation, GError *error)
+{
+  if (error == NULL)
+    error = g_error_new_literal (ST_ERROR, ST_ERROR_INTERNAL, "the call failed without a reason");
+  g_dbus_method_invocation_return_gerror (invocation, error);
+  g_error_free (error);
+  return TRUE;
+}
+
+#define ST_REPLY_IF_FAILED(ok, invocation, error) \
+  if (!(ok)) \
+    return st_reply_error ((invocation), g_steal_pointer (&(error)))
+
+static GVariant *
+st_variant_batch (const StDbBatch *b)
+{
+  GVariantBuilder d;
+  g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&d, "{sv}", "id", g_variant_new_int64 (b->id));
+  g_variant_builder_add (&d, "{sv}", "work-order", g_variant_new_string (b->work_order));
+  g_variant_builder_add (&d, "{sv}", "product", g_variant_new_string (b->product));
+  g_variant_builder_add (&d, "{sv}", "profile-sha256", g_variant_new_string (b->profile_sha256));
+  g_variant_builder_add (&d, "{sv}", "state", g_variant_new_string (b->state));
+  g_variant_builder_add (&d, "{sv}", "created-by", g_variant_new_string (b->created_by));
+  g_variant_builder_add (&d, "{sv}", "closed-by",
+                         g_variant_new_string (b->closed_by != NULL ? b->closed_by : ""));
+  g_variant_builder_add (&d, "{sv}", "station-id",
+                         g_variant_new_string (b->station_id != NULL ? b->station_id : ""));
+  g_variant_builder_add (&d, "{sv}", "quantity", g_variant_new_int64 (b->quantity));
+  g_variant_builder_add (&d, "{sv}", "created-at", g_variant_new_int64 (b->created_at));
+  g_variant_builder_add (&d, "{sv}", "closed-at", g_variant_new_int64 (b->closed_at));
+  g_variant_builder_add (&d, "{sv}", "units", g_variant_new_int64 (b->n_units));
+  g_variant_builder_add (&d, "{sv}", "done", g_variant_new_int64 (b->n_done));
+  g_variant_builder_add (&d, "{sv}", "failed", g_variant_new_int64 (b->n_failed));
+  g_variant_builder_add (&d, "{sv}", "live", g_variant_new_int64 (b->n_live_certs));
+  g_variant_builder_add (&d, "{sv}", "voided", g_variant_new_int64 (b->n_voided));
+  g_variant_builder_add (&d, "{sv}", "unconfirmed", g_variant_new_int64 (b->n_unconfirmed));
+  return g_variant_builder_end (&d);
+}
+
+static void
+st_dict_add_string (GVariantBuilder *d, const char *key, const char *value)
+{
+  if (value != NULL)
+    g_variant_builder_add (d, "{sv}", key, g_variant_new_string (value));
+}
+
+static GVariant *
+st_variant_unit (const StDbUnit *u)
+{
+  GVariantBuilder d;
+  g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&d, "{sv}", "id", g_variant_new_int64 (u->id));
+  st_dict_add_string (&d, "uid", u->uid);
+  st_dict_add_string (&d, "state", u->state);
+  st_dict_add_string (&d, "product-serial", u->product_serial);
+  st_dict_add_string (&d, "cert-state", u->cert_state);
+  st_dict_add_string (&d, "cert-serial", u->cert_serial);
+  st_dict_add_string (&d, "port", u->port);
+  st_dict_add_string (&d, "fail-step", u->fail_step);
+  st_dict_add_string (&d, "fail-reason", u->fail_reason);
+  g_variant_builder_add (&d, "{sv}", "started-at", g_variant_new_int64 (u->started_at));
+  g_variant_builder_add (&d, "{sv}", "finished-at", g_variant_new_int64 (u->finished_at));
+  return g_variant_builder_end (&d);
+}
+
+
+/* The report of a check: whether it passed, its lines, and why it failed
+ * (the report's last line). A check that could not run is an error. */
+static gboolean
+st_reply_report (StDbusStation1 *object, GDBusMethodInvocation *invocation, gboolean ok,
+                 GString *report, GError *failure)
+{
+  if (!ok && !g_error_matches (failure, ST_ERROR, ST_ERROR_VERIFY_FAILED) && report->len == 0)
+    return st_reply_error (invocation, failure);
+  if (!ok && failure != NULL)
+    g_string_append_printf (report, "%s%s\n",
+                            report->len > 0 && report->str[report->len - 1] != '\n' ? "\n" : "",
+                            failure->message);
+  g_clear_error (&failure);
+  g_dbus_method_invocation_return_value (invocation,
+                                         g_variant_new ("(bs)", ok, report->str));
+  return TRUE;
+}
+
+/* ---- files across the boundary ------------------------------------------ */
+
+/* Opens @path read-only and adds it to @fds; returns its index or -1. */
+static gint
+st_fd_list_add_file (GUnixFDList *fds, const char *path, GError **error)
+{
+  int fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+  if (fd < 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot open %s: %s", path, g_strerror (e));
+      return -1;
+    }
+  gint index = g_unix_fd_list_append (fds, fd, error);
+  close (fd);
+  return index;
+}
+
+/* Copies the regular file behind @fd into @path (at most @max bytes). */
+static gboolean
+st_copy_fd_to_file (int fd, const char *name, const char *path, gsize max, GError **error)
+{
+  struct stat st;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s is not a regular file: give the manifest's files themselves", name);
+      return FALSE;
+    }
+  if ((guint64) st.st_size > max)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s is %" G_GUINT64_FORMAT " bytes; at most %" G_GSIZE_FORMAT " are read",
+                   name, (guint64) st.st_size, max);
+      return FALSE;
+    }
+  int out = g_open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (out < 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s", path, g_strerror (e));
+      return FALSE;
+    }
+  gsize total = 0;
+  char buf[65536];
+  gboolean ok = TRUE;
+  off_t offset = 0;
+  for (;;)
+    {
+      ssize_t n = pread (fd, buf, sizeof buf, offset);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          ok = n == 0;
+          break;
+        }
+      offset += n;
+      total += (gsize) n;
+      if (total > max || write (out, buf, (size_t) n) != n)
+        {
+          ok = FALSE;
+          break;
+        }
+    }
+  close (out);
+  if (!ok)
+    g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot copy %s (read error, or it grew past %"
+                 G_GSIZE_FORMAT " bytes)", name, max);
+  return ok;
+}
+
+/* A manifest file name as the verifier expects it: a plain name. */
+static gboolean
+st_plain_file_name (const char *name)
+{
+  return name[0] != '\0' && name[0] != '.' && strchr (name, '/') == NULL && strlen (name) <= 128;
+}
+
+static X509 *
+st_root_from_pem (const char *pem, gboolean *given, GError **error)
+{
+  gsize len = strlen (pem);
+  *given = len > 0;
+  if (len == 0)
+    return NULL;
+  if (len > ST_SERVICE_MAX_ROOT_PEM)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "the root certificate is %" G_GSIZE_FORMAT
+                   " bytes; at most %d are read", len, ST_SERVICE_MAX_ROOT_PEM);
+      return NULL;
+    }
+  g_autoptr(StX509Stack) certs = st_chain_load_pem_data (pem, len, "the root certificate", error);
+  if (certs == NULL)
+    return NULL;
+  if (sk_X509_num (certs) != 1)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "the root file holds %d certificates; the trusted root file must hold exactly one",
+                   sk_X509_num (certs));
+      return NULL;
+    }
+  X509 *root = sk_X509_value (certs, 0);
+  X509_up_ref (root);
+  return root;
+}
+
+/* ---- method handlers (each on a thread of its own) ---------------------- */
+
+static gboolean
+on_status (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  GVariant *status = st_engine_status (service->engine);
+  GVariantDict d;
+  g_variant_dict_init (&d, status);
+  g_variant_unref (g_variant_ref_sink (status));
+  g_variant_dict_insert (&d, "sessions", "u", st_service_get_n_sessions (service));
+  st_dbus_station1_complete_status (object, invocation, g_variant_dict_end (&d));
+  return TRUE;
+}
+
+static gboolean
+on_login (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *name,
+          const char *pin, StService *service)
+{
+  GError *error = NULL;
+  StAuthSession *auth = st_engine_login (service->engine, name, pin, &error);
+  ST_REPLY_IF_FAILED (auth != NULL, invocation, error);
+  g_mutex_lock (&service->lock);
+  StSession *s = st_service_session_locked (service, invocation);
+  st_auth_session_free (s->auth);
+  s->auth = auth;
+  const char *role = st_role_to_string (auth->role);
+  g_mutex_unlock (&service->lock);
+  st_dbus_station1_complete_login (object, invocation, role);
+  return TRUE;
+}
+
+static gboolean
+on_login_names (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  GError *error = NULL;
+  g_autoptr(GPtrArray) ops = st_engine_login_names (service->engine, &error);
+  ST_REPLY_IF_FAILED (ops != NULL, invocation, error);
+  GVariantBuilder a;
+  g_variant_builder_init (&a, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < ops->len; i++)
+    {
+      StDbOperator *op = g_ptr_array_index (ops, i);
+      GVariantBuilder d;
+      g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&d, "{sv}", "name", g_variant_new_string (op->name));
+      g_variant_builder_add (&d, "{sv}", "role", g_variant_new_string (op->role));
+      g_variant_builder_add (&d, "{sv}", "locked", g_variant_new_boolean (op->locked));
+      g_variant_builder_add_value (&a, g_variant_builder_end (&d));
+    }
+  st_dbus_station1_complete_login_names (object, invocation, g_variant_builder_end (&a));
+  return TRUE;
+}
+
+static gboolean
+on_logout (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autofree gchar *key = st_service_caller_key (invocation);
+  st_service_end_session (service, key, "logged out");
+  st_dbus_station1_complete_logout (object, invocation);
+  return TRUE;
+}
+
+static gboolean
+on_setup_demo (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *pin,
+               StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  ST_REPLY_IF_FAILED (st_engine_setup_demo (service->engine, me, pin, &error), invocation, error);
+  st_dbus_station1_complete_setup_demo (object, invocation);
+  return TRUE;
+}
+
+static gboolean
+on_setup_show (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autofree gchar *text = st_engine_setup_show (service->engine, me, &error);
+  ST_REPLY_IF_FAILED (text != NULL, invocation, error);
+  st_dbus_station1_complete_setup_show (object, invocation, text);
+  return TRUE;
+}
+
+static gboolean
+on_unlock (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *pin,
+           StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  ST_REPLY_IF_FAILED (st_engine_unlock (service->engine, me, pin, &error), invocation, error);
+  st_dbus_station1_complete_unlock (object, invocation);
+  return TRUE;
+}
+
+static gboolean
+on_lock (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  ST_REPLY_IF_FAILED (st_engine_lock (service->engine, me, &error), invocation, error);
+  st_dbus_station1_complete_lock (object, invocation);
+  return TRUE;
+}
+
+static gboolean
+on_operator_add (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *name,
+                 const char *role, const char *pin, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  ST_REPLY_IF_FAILED (st_engine_operator_add (service->engine, me, name, role, pin, &error),
+                      invocation, error);
+  st_dbus_station1_complete_operator_add (object, invocation);
+  return TRUE;
+}
+
+static gboolean
+on_operator_list (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(GPtrArray) ops = st_engine_operator_list (service->engine, me, &error);
+  ST_REPLY_IF_FAILED (ops != NULL, invocation, error);
+  GVariantBuilder a;
+  g_variant_builder_init (&a, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < ops->len; i++)
+    {
+      StDbOperator *op = g_ptr_array_index (ops, i);
+      GVariantBuilder d;
+      g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&d, "{sv}", "name", g_variant_new_string (op->name));
+      g_variant_builder_add (&d, "{sv}", "role", g_variant_new_string (op->role));
+      g_variant_builder_add (&d, "{sv}", "locked", g_variant_new_boolean (op->locked));
+      g_variant_builder_add (&d, "{sv}", "failed-attempts", g_variant_new_int64 (op->failed_attempts));
+      g_variant_builder_add (&d, "{sv}", "created-at", g_variant_new_int64 (op->created_at));
+      g_variant_builder_add_value (&a, g_variant_builder_end (&d));
+    }
+  st_dbus_station1_complete_operator_list (object, invocation, g_variant_builder_end (&a));
+  return TRUE;
+}
+
+static gboolean
+on_operator_unlock (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *name,
+                    StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  ST_REPLY_IF_FAILED (st_engine_operator_unlock (service->engine, me, name, &error), invocation,
+                      error);
+  st_dbus_station1_complete_operator_unlock (object, invocation);
+  return TRUE;
+}
+
+static gboolean
+on_operator_set_role (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *name,
+                      const char *role, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  ST_REPLY_IF_FAILED (st_engine_operator_set_role (service->engine, me, name, role, &error),
+                      invocation, error);
+  st_dbus_station1_complete_operator_set_role (object, invocation);
+  return TRUE;
+}
+
+static gboolean
+on_profile_list (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(GPtrArray) paths = st_engine_profile_list (service->engine, me, &error);
+  ST_REPLY_IF_FAILED (paths != NULL, invocation, error);
+  GVariantBuilder a;
+  g_variant_builder_init (&a, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < paths->len; i++)
+    {
+      const char *path = g_ptr_array_index (paths, i);
+      g_autofree gchar *name = g_path_get_basename (path);
+      g_autoptr(GError) local = NULL;
+      g_autoptr(StProfile) profile = st_profile_load (path, &local);
+      GVariantBuilder d;
+      g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&d, "{sv}", "name", g_variant_new_string (name));
+      g_variant_builder_add (&d, "{sv}", "path", g_variant_new_string (path));
+      if (profile != NULL)
+        {
+          g_variant_builder_add (&d, "{sv}", "product", g_variant_new_string (profile->name));
+          g_variant_builder_add (&d, "{sv}", "text", g_variant_new_string (profile->text));
+        }
+      else
+        g_variant_builder_add (&d, "{sv}", "error", g_variant_new_string (local->message));
+      g_variant_builder_add_value (&a, g_variant_builder_end (&d));
+    }
+  st_dbus_station1_complete_profile_list (object, invocation, g_variant_builder_end (&a));
+  return TRUE;
+}
+
+static gboolean
+on_batch_create (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *origin,
+                 const char *text, const char *work_order, gint64 quantity, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(StProfile) profile = NULL;
+  gint64 id = st_engine_batch_create (service->engine, me, origin, text, work_order, quantity,
+                                      &profile, &error);
+  ST_REPLY_IF_FAILED (id > 0, invocation, error);
+  GVariantBuilder d;
+  g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&d, "{sv}", "product", g_variant_new_string (profile->name));
+  g_variant_builder_add (&d, "{sv}", "key-mode",
+                         g_variant_new_string (profile->key_mode == ST_KEY_MODE_DEVICE_CSR
+                                               ? "device-csr" : "station-key"));
+  g_variant_builder_add (&d, "{sv}", "algorithm", g_variant_new_string (st_alg_to_string (profile->alg)));
+  st_dbus_station1_complete_batch_create (object, invocation, id, g_variant_builder_end (&d));
+  return TRUE;
+}
+
+static gboolean
+on_batch_list (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(GPtrArray) batches = st_engine_batch_list (service->engine, me, &error);
+  ST_REPLY_IF_FAILED (batches != NULL, invocation, error);
+  GVariantBuilder a;
+  g_variant_builder_init (&a, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < batches->len; i++)
+    g_variant_builder_add_value (&a, st_variant_batch (g_ptr_array_index (batches, i)));
+  st_dbus_station1_complete_batch_list (object, invocation, g_variant_builder_end (&a));
+  return TRUE;
+}
+
+static gboolean
+on_batch_get (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64 id,
+              StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(StDbBatch) b = st_engine_batch_get (service->engine, me, id, &error);
+  ST_REPLY_IF_FAILED (b != NULL, invocation, error);
+  st_dbus_station1_complete_batch_get (object, invocation, st_variant_batch (b));
+  return TRUE;
+}
+
+static gboolean
+on_batch_units (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64 id,
+                StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(GPtrArray) units = st_engine_batch_units (service->engine, me, id, &error);
+  ST_REPLY_IF_FAILED (units != NULL, invocation, error);
+  GVariantBuilder a;
+  g_variant_builder_init (&a, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < units->len; i++)
+    g_variant_builder_add_value (&a, st_variant_unit (g_ptr_array_index (units, i)));
+  st_dbus_station1_complete_batch_units (object, invocation, g_variant_builder_end (&a));
+  return TRUE;
+}
+
+static gboolean
+on_batch_close (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64 id,
+                StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  ST_REPLY_IF_FAILED (st_engine_batch_close (service->engine, me, id, &error), invocation, error);
+  st_dbus_station1_complete_batch_close (object, invocation);
+  return TRUE;
+}
+
+static gboolean
+on_batch_allow_more_voids (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64 id,
+                           StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  gint64 voided = 0, old_cap = 0, new_cap = 0;
+  ST_REPLY_IF_FAILED (st_engine_batch_allow_more_voids (service->engine, me, id, &voided, &old_cap,
+                                                        &new_cap, &error), invocation, error);
+  st_dbus_station1_complete_batch_allow_more_voids (object, invocation, voided, old_cap, new_cap);
+  return TRUE;
+}
+
+static gboolean
+on_shift_stats (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64 id, guint hours,
+                StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(StShiftStats) s = st_engine_shift_stats (service->engine, me, id, hours, &error);
+  ST_REPLY_IF_FAILED (s != NULL, invocation, error);
+  st_dbus_station1_complete_shift_stats (object, invocation, st_shift_stats_to_variant (s));
+  return TRUE;
+}
+
+/* ---- the line ----------------------------------------------------------- */
+
+typedef struct {
+  StService *service;
+  StAuthSession *session;
+  gchar *key;                  /* the starting session's */
+  gint64 batch_id;
+  gchar **ports;
+  StLineRequest request;
+  /* the handler waits for the line to start or end */
+  GMutex lock;
+  GCond cond;
+  gboolean started, finished;
+  gboolean ok, nothing_to_do;
+  GError *error;
+  guint units;
+} StLineJob;
+
+static void
+st_line_job_free (StLineJob *job)
+{
+  st_auth_session_free (job->session);
+  g_free (job->key);
+  g_strfreev (job->ports);
+  g_mutex_clear (&job->lock);
+  g_cond_clear (&job->cond);
+  g_clear_error (&job->error);
+  g_free (job);
+}
+
+static void
+st_line_on_step (const StUnitProgress *p, gpointer data)
+{
+  StLineJob *job = data;
+  st_dbus_station1_emit_unit_step (job->service->skeleton, p->port, p->step,
+                                   p->uid_hex != NULL ? p->uid_hex : "", p->seconds);
+}
+
+static void
+st_line_on_unit (const StUnitResult *r, gpointer data)
+{
+  StLineJob *job = data;
+  st_dbus_station1_emit_unit_result (job->service->skeleton, st_unit_result_to_variant (r, job->batch_id));
+}
+
+static void
+st_line_on_port (const char *port, const GError *error, gpointer data)
+{
+  StLineJob *job = data;
+  st_dbus_station1_emit_port_failed (job->service->skeleton, port, error->message);
+}
+
+static void
+st_line_on_started (gint64 batch_id, const char *const *ports, const char *recovered, gpointer data)
+{
+  StLineJob *job = data;
+  g_mutex_lock (&job->service->lock);
+  g_free (job->service->line_owner);
+  job->service->line_owner = g_strdup (job->key);
+  g_mutex_unlock (&job->service->lock);
+  st_dbus_station1_emit_line_started (job->service->skeleton, batch_id, ports, recovered);
+  g_mutex_lock (&job->lock);
+  job->started = TRUE;
+  g_cond_signal (&job->cond);
+  g_mutex_unlock (&job->lock);
+}
+
+static gpointer
+st_line_thread (gpointer data)
+{
+  StLineJob *job = data;
+  StService *service = job->service;
+  StEngineLineCallbacks callbacks = {
+    .step = st_line_on_step,
+    .unit = st_line_on_unit,
+    .port_failed = st_line_on_port,
+    .started = st_line_on_started,
+    .user_data = job,
+  };
+  StBatchRunSummary summary;
+  gboolean stopped = FALSE, nothing = FALSE;
+  GError *error = NULL;
+  gboolean ok = st_engine_run_line (service->engine, job->session, &job->request, &callbacks,
+                                    &summary, &stopped, &nothing, &error);
+  g_mutex_lock (&service->lock);
+  gboolean was_started = g_strcmp0 (service->line_owner, job->key) == 0;
+  if (was_started)
+    g_clear_pointer (&service->line_owner, g_free);
+  g_mutex_unlock (&service->lock);
+
+  g_mutex_lock (&job->lock);
+  gboolean handler_waits = !job->started;
+  g_mutex_unlock (&job->lock);
+  if (!handler_waits || (ok && !nothing))
+    {
+      GVariantBuilder d;
+      g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&d, "{sv}", "passed", g_variant_new_uint32 (summary.passed));
+      g_variant_builder_add (&d, "{sv}", "failed", g_variant_new_uint32 (summary.failed));
+      g_variant_builder_add (&d, "{sv}", "refused", g_variant_new_uint32 (summary.refused));
+      g_variant_builder_add (&d, "{sv}", "resumed", g_variant_new_uint32 (summary.resumed));
+      g_variant_builder_add (&d, "{sv}", "ports-failed", g_variant_new_uint32 (summary.ports_failed));
+      g_variant_builder_add (&d, "{sv}", "stopped", g_variant_new_boolean (stopped));
+      g_variant_builder_add (&d, "{sv}", "error",
+                             g_variant_new_string (ok || error == NULL ? "" : error->message));
+      st_dbus_station1_emit_line_ended (service->skeleton, job->batch_id, g_variant_builder_end (&d));
+    }
+  g_mutex_lock (&job->lock);
+  job->finished = TRUE;
+  job->ok = ok;
+  job->nothing_to_do = nothing;
+  job->error = error;
+  gboolean free_it = job->started;   /* the handler no longer looks */
+  g_cond_signal (&job->cond);
+  g_mutex_unlock (&job->lock);
+  if (free_it)
+    st_line_job_free (job);
+  return NULL;
+}
+
+static gboolean
+on_line_start (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64 id,
+               const char *const *ports, guint units, GVariant *options, StService *service)
+{
+  StLineJob *job = g_new0 (StLineJob, 1);
+  job->service = service;
+  job->session = st_service_caller (service, invocation);
+  job->key = st_service_caller_key (invocation);
+  job->batch_id = id;
+  job->ports = g_strdupv ((gchar **) ports);
+  g_mutex_init (&job->lock);
+  g_cond_init (&job->cond);
+  guint wait_s = 60;
+  gboolean reprovision = FALSE, until_stopped = FALSE;
+  g_variant_lookup (options, "wait", "u", &wait_s);
+  g_variant_lookup (options, "allow-reprovision", "b", &reprovision);
+  g_variant_lookup (options, "until-stopped", "b", &until_stopped);
+  job->request = (StLineRequest) {
+    .batch_id = id,
+    .ports = (const char *const *) job->ports,
+    .units = units,
+    .until_stopped = until_stopped,
+    .wait_s = wait_s,
+    .allow_reprovision = reprovision,
+  };
+  GThread *thread = g_thread_new ("line", st_line_thread, job);
+  g_thread_unref (thread);
+  g_mutex_lock (&job->lock);
+  while (!job->started && !job->finished)
+    g_cond_wait (&job->cond, &job->lock);
+  gboolean started = job->started;
+  g_mutex_unlock (&job->lock);
+  if (started)
+    {
+      /* the line thread frees the job when it ends */
+      GVariantBuilder d;
+      g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&d, "{sv}", "nothing-to-do", g_variant_new_boolean (FALSE));
+      st_dbus_station1_complete_line_start (object, invocation, g_variant_builder_end (&d));
+      return TRUE;
+    }
+  /* it ended before it started: refused, or nothing to do */
+  gboolean ok = job->ok, nothing = job->nothing_to_do;
+  GError *error = g_steal_pointer (&job->error);
+  st_line_job_free (job);
+  if (!ok)
+    return st_reply_error (invocation, error);
+  GVariantBuilder d;
+  g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&d, "{sv}", "nothing-to-do", g_variant_new_boolean (nothing));
+  st_dbus_station1_complete_line_start (object, invocation, g_variant_builder_end (&d));
+  return TRUE;
+}
+
+static gboolean
+on_line_stop (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  ST_REPLY_IF_FAILED (st_engine_line_stop (service->engine, me, &error), invocation, error);
+  st_dbus_station1_complete_line_stop (object, invocation);
+  return TRUE;
+}
+
+static gboolean
+st_line_port_call (StService *service, GDBusMethodInvocation *invocation, const char *verb,
+                   const char *port, guint units)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  ST_REPLY_IF_FAILED (st_engine_line_port (service->engine, me, verb, port, units, &error),
+                      invocation, error);
+  g_dbus_method_invocation_return_value (invocation, NULL);
+  return TRUE;
+}
+
+static gboolean
+on_line_port_start (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *port,
+                    guint units, StService *service)
+{
+  return st_line_port_call (service, invocation, "start", port, units);
+}
+
+static gboolean
+on_line_port_stop (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *port,
+                   StService *service)
+{
+  return st_line_port_call (service, invocation, "stop", port, 0);
+}
+
+static gboolean
+on_line_port_retry (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *port,
+                    guint units, StService *service)
+{
+  return st_line_port_call (service, invocation, "retry", port, units);
+}
+
+/* ---- manifests, units, audit, database ---------------------------------- */
+
+static gboolean
+on_manifest_export (StDbusStation1 *object, GDBusMethodInvocation *invocation,
+                    GUnixFDList *in_fds, gint64 id, const char *destination, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autofree gchar *dir = st_engine_scratch_new (service->engine, "manifest", &error);
+  ST_REPLY_IF_FAILED (dir != NULL, invocation, error);
+  gboolean ok = st_engine_manifest_export (service->engine, me, id, dir, destination, &error);
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  GVariantBuilder a;
+  g_variant_builder_init (&a, G_VARIANT_TYPE ("a(sh)"));
+  g_autoptr(GDir) d = ok ? g_dir_open (dir, 0, &error) : NULL;
+  ok = ok && d != NULL;
+  const char *name;
+  while (ok && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree gchar *path = g_build_filename (dir, name, NULL);
+      gint index = st_fd_list_add_file (fds, path, &error);
+      ok = index >= 0;
+      if (ok)
+        g_variant_builder_add (&a, "(sh)", name, index);
+    }
+  st_engine_scratch_remove (dir);
+  if (!ok)
+    {
+      g_variant_builder_clear (&a);
+      return st_reply_error (invocation, error);
+    }
+  st_dbus_station1_complete_manifest_export (object, invocation, fds, g_variant_builder_end (&a));
+  return TRUE;
+}
+
+static gboolean
+on_manifest_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation,
+                    GUnixFDList *in_fds, GVariant *files, const char *root_pem, const char *origin,
+                    StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  /* the role first: nothing is copied for a caller who may not verify */
+  ST_REPLY_IF_FAILED (st_engine_require (service->engine, me, ST_ACTION_MANIFEST_VERIFY, &error),
+                      invocation, error);
+  gboolean root_given = FALSE;
+  g_autoptr(X509) root = st_root_from_pem (root_pem, &root_given, &error);
+  ST_REPLY_IF_FAILED (root != NULL || !root_given, invocation, error);
+  if (g_variant_n_children (files) > ST_SERVICE_MAX_IN_FILES)
+    return st_reply_error (invocation,
+                           g_error_new (ST_ERROR, ST_ERROR_INVALID_DATA,
+                                        "a manifest has at most %d files", ST_SERVICE_MAX_IN_FILES));
+  g_autofree gchar *dir = st_engine_scratch_new (service->engine, "verify", &error);
+  ST_REPLY_IF_FAILED (dir != NULL, invocation, error);
+  GVariantIter it;
+  const char *name;
+  gint32 index;
+  gboolean ok = TRUE;
+  g_variant_iter_init (&it, files);
+  while (ok && g_variant_iter_next (&it, "(&sh)", &name, &index))
+    {
+      if (!st_plain_file_name (name))
+        {
+          g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "'%s' is not a manifest file name", name);
+          ok = FALSE;
+          break;
+        }
+      int fd = in_fds != NULL ? g_unix_fd_list_get (in_fds, index, &error) : -1;
+      if (fd < 0)
+        {
+          if (error == NULL)
+            g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s came without its file", name);
+          ok = FALSE;
+          break;
+        }
+      g_autofree gchar *path = g_build_filename (dir, name, NULL);
+      ok = st_copy_fd_to_file (fd, name, path, ST_SERVICE_MAX_IN_FILE, &error);
+      close (fd);
+    }
+  g_autoptr(GString) report = g_string_new (NULL);
+  GError *failure = NULL;
+  gboolean verified = ok && st_engine_manifest_verify (service->engine, me, dir, root, origin,
+                                                       report, &failure);
+  st_engine_scratch_remove (dir);
+  if (!ok)
+    return st_reply_error (invocation, error);
+  return st_reply_report (object, invocation, verified, report, failure);
+}
+
+static gboolean
+on_unit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *port,
+                const char *profile_text, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  g_autoptr(GString) report = g_string_new (NULL);
+  GError *failure = NULL;
+  gboolean ok = st_engine_unit_verify (service->engine, me, port, profile_text, report, &failure);
+  return st_reply_report (object, invocation, ok, report, failure);
+}
+
+static gboolean
+on_audit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *root_pem,
+                 StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  gboolean root_given = FALSE;
+  g_autoptr(X509) root = st_root_from_pem (root_pem, &root_given, &error);
+  ST_REPLY_IF_FAILED (root != NULL || !root_given, invocation, error);
+  g_autoptr(GString) report = g_string_new (NULL);
+  GError *failure = NULL;
+  gboolean ok = st_engine_audit_verify (service->engine, me, root, report, &failure);
+  return st_reply_report (object, invocation, ok, report, failure);
+}
+
+/* Runs @func into a scratch file and hands the client a descriptor of it. */
+static gboolean
+on_audit_export (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUnixFDList *in_fds,
+                 const char *destination, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autofree gchar *dir = st_engine_scratch_new (service->engine, "audit", &error);
+  ST_REPLY_IF_FAILED (dir != NULL, invocation, error);
+  g_autofree gchar *path = g_build_filename (dir, "audit.jsonl", NULL);
+  gint64 n = 0;
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  gint index = -1;
+  if (st_engine_audit_export (service->engine, me, path, destination, &n, &error))
+    index = st_fd_list_add_file (fds, path, &error);
+  st_engine_scratch_remove (dir);
+  ST_REPLY_IF_FAILED (index >= 0, invocation, error);
+  st_dbus_station1_complete_audit_export (object, invocation, fds, n, g_variant_new_handle (index));
+  return TRUE;
+}
+
+static gboolean
+on_db_check (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  g_autoptr(GString) report = g_string_new (NULL);
+  GError *failure = NULL;
+  gboolean ok = st_engine_db_check (service->engine, me, report, &failure);
+  GError *error = NULL;
+  if (!ok && report->len == 0)
+    {
+      error = failure;
+      ST_REPLY_IF_FAILED (FALSE, invocation, error);
+    }
+  if (failure != NULL)
+    g_string_append_printf (report, "%s\n", failure->message);
+  g_clear_error (&failure);
+  st_dbus_station1_complete_db_check (object, invocation, ok, report->str);
+  return TRUE;
+}
+
+static gboolean
+on_db_backup (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUnixFDList *in_fds,
+              const char *destination, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autofree gchar *dir = st_engine_scratch_new (service->engine, "backup", &error);
+  ST_REPLY_IF_FAILED (dir != NULL, invocation, error);
+  g_autofree gchar *path = g_build_filename (dir, "station.db", NULL);
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  gint index = -1;
+  if (st_engine_db_backup (service->engine, me, path, destination, &error))
+    index = st_fd_list_add_file (fds, path, &error);
+  st_engine_scratch_remove (dir);
+  ST_REPLY_IF_FAILED (index >= 0, invocation, error);
+  st_dbus_station1_complete_db_backup (object, invocation, fds, g_variant_new_handle (index));
+  return TRUE;
+}
+
+static gboolean
+on_health (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(StHealth) h = st_engine_health (service->engine, me, &error);
+  ST_REPLY_IF_FAILED (h != NULL, invocation, error);
+  st_dbus_station1_complete_health (object, invocation, st_health_to_variant (h));
+  return TRUE;
+}
+
+static gboolean
+on_bench (StDbusStation1 *object, GDBusMethodInvocation *invocation, guint units, guint slots,
+          StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  StBenchResult r;
+  ST_REPLY_IF_FAILED (st_engine_bench (service->engine, me, units, slots, &r, &error), invocation,
+                      error);
+  GVariantBuilder d;
+  g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+#define ST_U(k, v) g_variant_builder_add (&d, "{sv}", k, g_variant_new_uint32 (v))
+#define ST_D(k, v) g_variant_builder_add (&d, "{sv}", k, g_variant_new_double (v))
+#define ST_T(k, v) g_variant_builder_add (&d, "{sv}", k, g_variant_new_uint64 (v))
+  ST_U ("units", r.units);
+  ST_U ("slots", r.slots);
+  ST_D ("e2e-seconds", r.e2e_seconds);
+  ST_D ("e2e-units-per-s", r.e2e_units_per_s);
+  ST_U ("raw-count", r.raw_count);
+  ST_D ("raw-seconds", r.raw_seconds);
+  ST_D ("raw-per-s", r.raw_per_s);
+  ST_D ("raw-cpu-seconds", r.raw_cpu_seconds);
+  ST_U ("passed", r.passed);
+  ST_U ("failed", r.failed);
+  ST_T ("db-writes", r.db_writes);
+  ST_T ("db-commits", r.db_commits);
+  ST_D ("e2e-cpu-seconds", r.e2e_cpu_seconds);
+  ST_D ("device-cpu-seconds", r.device_cpu_seconds);
+  ST_D ("premade-seconds", r.premade_seconds);
+  ST_U ("premade-left", r.premade_left);
+  ST_U ("cores", g_get_num_processors ());
+#undef ST_U
+#undef ST_D
+#undef ST_T
+  st_dbus_station1_complete_bench (object, invocation, g_variant_builder_end (&d));
+  return TRUE;
+}
+
+/* ---- properties, connections -------------------------------------------- */
+
+static gboolean
+st_service_sync_properties (gpointer data)
+{
+  StService *service = data;
+  st_dbus_station1_set_configured (service->skeleton, st_engine_is_configured (service->engine));
+  st_dbus_station1_set_unlocked (service->skeleton, st_engine_is_unlocked (service->engine));
+  st_dbus_station1_set_running_batch (service->skeleton,
+                                      st_engine_get_running_batch (service->engine));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+st_service_on_state (StEngine *engine, gpointer data)
+{
+  StService *service = data;
+  g_main_context_invoke (service->context, st_service_sync_properties, service);
+}
+
+typedef struct {
+  StService *service;
+  gchar *key;
+} StClosed;
+
+static void
+st_on_connection_closed (GDBusConnection *connection, gboolean remote_peer_vanished,
+                         GError *error, gpointer data)
+{
+  StClosed *c = data;
+  st_service_end_session (c->service, c->key, "its client closed the connection");
+}
+
+static void
+st_closed_free (gpointer data, GClosure *closure)
+{
+  StClosed *c = data;
+  g_free (c->key);
+  g_free (c);
+}
+
+static gboolean
+st_on_new_connection (GDBusServer *server, GDBusConnection *connection, gpointer data)
+{
+  StService *service = data;
+  g_autoptr(GError) error = NULL;
+  if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (service->skeleton), connection,
+                                         ST_SERVICE_OBJECT_PATH, &error))
+    {
+      g_warning ("cannot serve a new client: %s", error->message);
+      return FALSE;
+    }
+  StClosed *c = g_new0 (StClosed, 1);
+  c->service = service;
+  c->key = st_service_key (connection, NULL);
+  g_signal_connect_data (connection, "closed", G_CALLBACK (st_on_connection_closed), c,
+                         st_closed_free, 0);
+  GCredentials *creds = g_dbus_connection_get_peer_credentials (connection);
+  if (creds != NULL)
+    g_debug ("client connected: uid %d, pid %d", (int) g_credentials_get_unix_user (creds, NULL),
+             (int) g_credentials_get_unix_pid (creds, NULL));
+  return TRUE;
+}
+
+/* Peer to peer, only EXTERNAL (the kernel's word for who connects); anyone
+ * may connect: what a client can do is what its login allows. */
+static gboolean
+st_on_allow_mechanism (GDBusAuthObserver *observer, const char *mechanism, gpointer data)
+{
+  return g_strcmp0 (mechanism, "EXTERNAL") == 0;
+}
+
+StService *
+st_service_new (StEngine *engine, guint idle_logout_s)
+{
+  st_dbus_register_errors ();
+  StService *service = g_new0 (StService, 1);
+  service->engine = engine;
+  service->context = g_main_context_ref_thread_default ();
+  g_mutex_init (&service->lock);
+  service->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, st_session_free);
+  StConfig *config = st_engine_get_config (engine);
+  service->idle_logout_s = idle_logout_s > 0 ? idle_logout_s
+                           : config != NULL ? config->idle_logout_s : ST_CONFIG_IDLE_LOGOUT_DEFAULT;
+  service->skeleton = st_dbus_station1_skeleton_new ();
+  g_dbus_interface_skeleton_set_flags (G_DBUS_INTERFACE_SKELETON (service->skeleton),
+                                       G_DBUS_INTERFACE_SKELETON_FLAGS_HANDLE_METHOD_INVOCATIONS_IN_THREAD);
+  st_dbus_station1_set_version (service->skeleton, ST_VERSION);
+  st_service_sync_properties (service);
+  st_engine_set_state_func (engine, st_service_on_state, service);
+  struct { const char *signal; GCallback handler; } handlers[] = {
+    { "handle-status", G_CALLBACK (on_status) },
+    { "handle-login", G_CALLBACK (on_login) },
+    { "handle-logout", G_CALLBACK (on_logout) },
+    { "handle-login-names", G_CALLBACK (on_login_names) },
+    { "handle-setup-demo", G_CALLBACK (on_setup_demo) },
+    { "handle-setup-show", G_CALLBACK (on_setup_show) },
+    { "handle-unlock", G_CALLBACK (on_unlock) },
+    { "handle-lock", G_CALLBACK (on_lock) },
+    { "handle-operator-add", G_CALLBACK (on_operator_add) },
+    { "handle-operator-list", G_CALLBACK (on_operator_list) },
+    { "handle-operator-unlock", G_CALLBACK (on_operator_unlock) },
+    { "handle-operator-set-role", G_CALLBACK (on_operator_set_role) },
+    { "handle-profile-list", G_CALLBACK (on_profile_list) },
+    { "handle-batch-create", G_CALLBACK (on_batch_create) },
+    { "handle-batch-list", G_CALLBACK (on_batch_list) },
+    { "handle-batch-get", G_CALLBACK (on_batch_get) },
+    { "handle-batch-units", G_CALLBACK (on_batch_units) },
+    { "handle-batch-close", G_CALLBACK (on_batch_close) },
+    { "handle-batch-allow-more-voids", G_CALLBACK (on_batch_allow_more_voids) },
+    { "handle-shift-stats", G_CALLBACK (on_shift_stats) },
+    { "handle-line-start", G_CALLBACK (on_line_start) },
+    { "handle-line-stop", G_CALLBACK (on_line_stop) },
+    { "handle-line-port-start", G_CALLBACK (on_line_port_start) },
+    { "handle-line-port-stop", G_CALLBACK (on_line_port_stop) },
+    { "handle-line-port-retry", G_CALLBACK (on_line_port_retry) },
+    { "handle-manifest-export", G_CALLBACK (on_manifest_export) },
+    { "handle-manifest-verify", G_CALLBACK (on_manifest_verify) },
+    { "handle-unit-verify", G_CALLBACK (on_unit_verify) },
+    { "handle-audit-verify", G_CALLBACK (on_audit_verify) },
+    { "handle-audit-export", G_CALLBACK (on_audit_export) },
+    { "handle-db-check", G_CALLBACK (on_db_check) },
+    { "handle-db-backup", G_CALLBACK (on_db_backup) },
+    { "handle-health", G_CALLBACK (on_health) },
+    { "handle-bench", G_CALLBACK (on_bench) },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (handlers); i++)
+    g_signal_connect (service->skeleton, handlers[i].signal, handlers[i].handler, service);
+  service->idle_source = g_timeout_add_seconds (ST_SERVICE_IDLE_CHECK_S, st_service_check_idle,
+                                                service);
+  return service;
+}
+
+gboolean
+st_service_listen (StService *service, const char *address, GError **error)
+{
+  g_autofree gchar *guid = g_dbus_generate_guid ();
+  service->observer = g_dbus_auth_observer_new ();
+  g_signal_connect (service->observer, "allow-mechanism", G_CALLBACK (st_on_allow_mechanism), NULL);
+  g_autoptr(GError) local = NULL;
+  service->server = g_dbus_server_new_sync (address, G_DBUS_SERVER_FLAGS_NONE, guid,
+                                            service->observer, NULL, &local);
+  if (service->server == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot listen on %s: %s", address,
+                   local->message);
+      return FALSE;
+    }
+  g_signal_connect (service->server, "new-connection", G_CALLBACK (st_on_new_connection), service);
+  g_dbus_server_start (service->server);
+  return TRUE;
+}
+
+gboolean
+st_service_own_name (StService *service, GDBusConnection *bus, GCallback lost, gpointer lost_data,
+                     GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (service->skeleton), bus,
+                                         ST_SERVICE_OBJECT_PATH, &local))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "cannot export the service: %s",
+                   local->message);
+      return FALSE;
+    }
+  service->own_id = g_bus_own_name_on_connection (bus, ST_SERVICE_BUS_NAME,
+                                                  G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE, NULL,
+                                                  (GBusNameLostCallback) lost, lost_data, NULL);
+  return TRUE;
+}
+
+void
+st_service_free (StService *service)
+{
+  if (service == NULL)
+    return;
+  st_engine_set_state_func (service->engine, NULL, NULL);
+  if (service->own_id != 0)
+    g_bus_unown_name (service->own_id);
+  if (service->server != NULL)
+    {
+      g_dbus_server_stop (service->server);
+      g_clear_object (&service->server);
+    }
+  g_clear_object (&service->observer);
+  if (service->idle_source != 0)
+    g_source_remove (service->idle_source);
+  g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (service->skeleton));
+  g_clear_object (&service->skeleton);
+  g_hash_table_unref (service->sessions);
+  g_free (service->line_owner);
+  g_mutex_clear (&service->lock);
+  g_main_context_unref (service->context);
+  g_free (service);
+}
