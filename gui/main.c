@@ -1,8 +1,12 @@
-/* station-gui: the line's GTK3 front end over station/st-async.h.
+/* station-gui: the line's GTK3 front end, a client of the station service
+ * (stationd) over station/st-client.h.
  *
- *   station-gui [--home DIR] [--port PATH]...
+ *   station-gui [--home DIR | --address ADDR | --system] [--port PATH]...
  *
- * The HSM PIN comes from $STATION_HSM_PIN, else the login screen asks. */
+ * The service is found as the CLI finds it: --address (or $STATION_ADDRESS),
+ * --system, the private service of --home DIR (or $STATION_HOME), else the
+ * system's. The GUI never holds the HSM PIN: an admin unlocks the station
+ * in the Admin view (or with 'station unlock'). */
 #include <locale.h>
 
 #include "st-gui.h"
@@ -10,23 +14,12 @@
 #include "st-window.h"
 
 typedef struct {
-  gchar *home;
+  gchar *home, *address;
+  gboolean system;
   gchar **ports;
   StStation *station;
   GtkApplication *app;
 } StGuiApp;
-
-static void
-st_gui_on_unlocked (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  StGuiApp *a = user_data;
-  g_autoptr(GError) error = NULL;
-  GtkWindow *win = gtk_application_get_active_window (a->app);
-  gboolean ok = st_station_unlock_hsm_finish (a->station, result, &error);
-  if (win != NULL)
-    st_window_show_login (ST_WINDOW (win), ok ? NULL : error->message);
-  g_application_release (G_APPLICATION (a->app));
-}
 
 static void
 st_gui_on_open (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -37,7 +30,7 @@ st_gui_on_open (GObject *source, GAsyncResult *result, gpointer user_data)
   if (a->station == NULL)
     {
       GtkWidget *dialog = gtk_message_dialog_new (NULL, 0, GTK_MESSAGE_ERROR, GTK_BUTTONS_CLOSE,
-                                                  "The station cannot start");
+                                                  "The station service does not answer");
       gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog), "%s", error->message);
       gtk_window_set_application (GTK_WINDOW (dialog), a->app);
       g_signal_connect (dialog, "response", G_CALLBACK (gtk_widget_destroy), NULL);
@@ -47,11 +40,7 @@ st_gui_on_open (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   StWindow *win = st_window_new (a->app, a->station, (const char *const *) a->ports);
   gtk_window_present (GTK_WINDOW (win));
-  const char *pin = g_getenv ("STATION_HSM_PIN");
-  if (pin != NULL && *pin != '\0')
-    st_station_unlock_hsm_async (a->station, pin, NULL, st_gui_on_unlocked, a);
-  else
-    g_application_release (G_APPLICATION (a->app));
+  g_application_release (G_APPLICATION (a->app));
 }
 
 static void
@@ -65,7 +54,11 @@ st_gui_activate (GtkApplication *app, gpointer user_data)
   gtk_style_context_add_provider_for_screen (gdk_screen_get_default (), GTK_STYLE_PROVIDER (css),
                                              GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
   g_application_hold (G_APPLICATION (app));
-  st_station_open_async (a->home, NULL, st_gui_on_open, a);
+  StClientTarget target = { .address = a->address, .system = a->system, .home = a->home };
+  /* the command line wins over the environment */
+  if (a->address == NULL && !a->system && a->home == NULL)
+    st_client_target_from_env (&target);
+  st_station_open_async (&target, NULL, st_gui_on_open, a);
 }
 
 /* With STATION_GUI_STALL_REPORT set, a 20 ms tick on the main loop records
@@ -97,7 +90,9 @@ main (int argc, char **argv)
   setlocale (LC_ALL, "");
   StGuiApp a = { 0 };
   const GOptionEntry entries[] = {
-    { "home", 0, 0, G_OPTION_ARG_FILENAME, &a.home, "Station home folder", "DIR" },
+    { "home", 0, 0, G_OPTION_ARG_FILENAME, &a.home, "The private service of this station home (HOME/stationd.sock; else $STATION_HOME)", "DIR" },
+    { "address", 0, 0, G_OPTION_ARG_STRING, &a.address, "The service's D-Bus address (else $STATION_ADDRESS)", "ADDR" },
+    { "system", 0, 0, G_OPTION_ARG_NONE, &a.system, "The system's station service (system bus)", NULL },
     { "port", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a.ports, "A socket of the line (repeat for each)", "PATH" },
     { NULL }
   };
@@ -131,6 +126,7 @@ main (int argc, char **argv)
   g_object_unref (a.app);
   st_station_free (a.station);
   g_free (a.home);
+  g_free (a.address);
   g_strfreev (a.ports);
   return rc;
 }

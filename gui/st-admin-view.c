@@ -6,13 +6,34 @@ struct _StAdminView {
   GtkTextView *setup_text;
   GtkListBox *operator_list;
   GtkComboBoxText *role_combo;
-  GtkEntry *name_entry, *pin_entry;
+  GtkEntry *name_entry, *pin_entry, *hsm_entry;
+  GtkBox *hsm_box;
+  GtkButton *unlock_hsm_button;
   StGuiContext ctx;            /* station, session, cancellable */
+  StStation *watched;          /* whose proxy's notify::unlocked we follow */
+  gulong unlocked_id;
+  gchar *token;                /* the token, as the last health report named it */
 };
 
 G_DEFINE_TYPE (StAdminView, st_admin_view, GTK_TYPE_BOX)
 
 void st_admin_view_refresh (StAdminView *self);
+
+/* The HSM's state as the service's "Unlocked" property says it (it
+ * changes when any admin unlocks or locks the station, here or with the
+ * CLI); the PIN box shows while it is locked. */
+static void
+st_admin_view_show_hsm (StAdminView *self)
+{
+  gboolean unlocked = self->ctx.station != NULL && st_station_hsm_is_open (self->ctx.station);
+  g_autofree gchar *hsm = !unlocked
+    ? g_strdup ("HSM: locked. The station signs nothing until an admin unlocks it: type the HSM PIN "
+                "and press Unlock HSM.")
+    : self->token != NULL ? g_strdup_printf ("HSM: unlocked; %s, logged in", self->token)
+                          : g_strdup ("HSM: unlocked");
+  gtk_label_set_text (self->hsm_label, hsm);
+  gtk_widget_set_visible (GTK_WIDGET (self->hsm_box), !unlocked && self->ctx.session != NULL);
+}
 
 static void
 st_admin_view_on_health (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -22,10 +43,9 @@ st_admin_view_on_health (GObject *source, GAsyncResult *result, gpointer user_da
   g_autoptr(StHealth) h = st_station_health_finish (self->ctx.station, result, &error);
   if (st_gui_failed (error, self->status_label))
     return;
-  g_autofree gchar *hsm = h->token != NULL
-    ? g_strdup_printf ("HSM: %s, %s", h->token, h->logged_in ? "logged in" : "NOT logged in: unlock it on the login screen")
-    : g_strdup ("HSM: locked (enter the HSM PIN on the login screen)");
-  gtk_label_set_text (self->hsm_label, hsm);
+  g_free (self->token);
+  self->token = g_strdup (h->token != NULL && h->logged_in ? h->token : NULL);
+  st_admin_view_show_hsm (self);
   g_autofree gchar *chain = h->min_days_left == G_MAXINT
     ? g_strdup_printf ("CA chain:\n%s", h->chain)
     : g_strdup_printf ("CA chain (soonest expiry in %d days):\n%s", h->min_days_left, h->chain);
@@ -50,7 +70,7 @@ st_admin_view_on_operators (GObject *source, GAsyncResult *result, gpointer user
   st_gui_list_clear (self->operator_list);
   for (guint i = 0; i < ops->len; i++)
     {
-      StDbOperator *op = g_ptr_array_index (ops, i);
+      StOperatorInfo *op = g_ptr_array_index (ops, i);
       g_autofree gchar *text = g_strdup_printf ("%s  %s%s", op->name, op->role, op->locked ? "  LOCKED" : "");
       g_autofree gchar *name = g_strdup_printf ("Operator %s", op->name);
       st_gui_list_add (self->operator_list, text, name, 0, "st-name", g_strdup (op->name), g_free);
@@ -62,7 +82,8 @@ st_admin_view_refresh (StAdminView *self)
 {
   if (self->ctx.session == NULL)
     return;
-  st_station_health_async (self->ctx.station, self->ctx.session, self->ctx.cancellable, st_admin_view_on_health,
+  st_admin_view_show_hsm (self);
+  st_station_health_async (self->ctx.station, self->ctx.cancellable, st_admin_view_on_health,
                            g_object_ref (self));
   st_station_list_operators_async (self->ctx.station, self->ctx.cancellable, st_admin_view_on_operators,
                                    g_object_ref (self));
@@ -87,7 +108,7 @@ st_admin_view_change (StAdminView *self, StOperatorChange change, const char *na
   const char *role_id = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->role_combo));
   if (role_id != NULL)
     st_role_from_string (role_id, &role, NULL);
-  st_station_change_operator_async (self->ctx.station, self->ctx.session, change, name, role, pin,
+  st_station_change_operator_async (self->ctx.station, change, name, role, pin,
                                     self->ctx.cancellable, st_admin_view_on_changed, g_object_ref (self));
 }
 
@@ -126,9 +147,65 @@ st_admin_view_on_add (StAdminView *self)
 }
 
 static void
+st_admin_view_on_hsm_unlocked (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StAdminView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->unlock_hsm_button), TRUE);
+  if (!st_station_unlock_hsm_finish (self->ctx.station, result, &error))
+    {
+      st_gui_failed (error, self->status_label);
+      return;
+    }
+  st_gui_status (self->status_label, "The HSM is unlocked: the station signs until it stops or an admin "
+                 "locks it.", FALSE);
+  st_admin_view_refresh (self);
+}
+
+/* The PIN goes to the service, which keeps it; the entry is emptied at once. */
+static void
+st_admin_view_on_unlock_hsm (StAdminView *self)
+{
+  const char *pin = gtk_entry_get_text (self->hsm_entry);
+  if (self->ctx.session == NULL)
+    return;
+  if (*pin == '\0')
+    {
+      st_gui_status (self->status_label, "Type the HSM PIN first.", TRUE);
+      return;
+    }
+  gtk_widget_set_sensitive (GTK_WIDGET (self->unlock_hsm_button), FALSE);
+  st_gui_status (self->status_label, "Unlocking the HSM…", FALSE);
+  st_station_unlock_hsm_async (self->ctx.station, pin, self->ctx.cancellable, st_admin_view_on_hsm_unlocked,
+                               g_object_ref (self));
+  gtk_entry_set_text (self->hsm_entry, "");
+}
+
+static void
+st_admin_view_on_unlocked_changed (GObject *proxy, GParamSpec *pspec, StAdminView *self)
+{
+  if (self->ctx.session == NULL)
+    return;
+  if (!st_station_hsm_is_open (self->ctx.station))
+    g_clear_pointer (&self->token, g_free);
+  st_admin_view_refresh (self);
+}
+
+static void
+st_admin_view_unwatch (StAdminView *self)
+{
+  if (self->unlocked_id != 0)
+    g_signal_handler_disconnect (st_station_get_proxy (self->watched), self->unlocked_id);
+  self->unlocked_id = 0;
+  self->watched = NULL;
+}
+
+static void
 st_admin_view_dispose (GObject *object)
 {
   StAdminView *self = ST_ADMIN_VIEW (object);
+  st_admin_view_unwatch (self);
+  g_clear_pointer (&self->token, g_free);
   st_gui_context_clear (&self->ctx);
   G_OBJECT_CLASS (st_admin_view_parent_class)->dispose (object);
 }
@@ -142,11 +219,13 @@ st_admin_view_class_init (StAdminViewClass *klass)
 #define BIND(x) gtk_widget_class_bind_template_child (wc, StAdminView, x)
   BIND (hsm_label); BIND (chain_label); BIND (db_label); BIND (audit_label); BIND (status_label);
   BIND (setup_text); BIND (operator_list); BIND (role_combo); BIND (name_entry); BIND (pin_entry);
+  BIND (hsm_entry); BIND (hsm_box); BIND (unlock_hsm_button);
 #undef BIND
   gtk_widget_class_bind_template_callback (wc, st_admin_view_refresh);
   gtk_widget_class_bind_template_callback (wc, st_admin_view_on_unlock);
   gtk_widget_class_bind_template_callback (wc, st_admin_view_on_set_role);
   gtk_widget_class_bind_template_callback (wc, st_admin_view_on_add);
+  gtk_widget_class_bind_template_callback (wc, st_admin_view_on_unlock_hsm);
 }
 
 static void
@@ -164,6 +243,7 @@ st_admin_view_init (StAdminView *self)
   st_gui_name (GTK_WIDGET (self->name_entry), "New operator name");
   st_gui_name (GTK_WIDGET (self->pin_entry), "New operator PIN");
   st_gui_name (GTK_WIDGET (self->status_label), "Admin status");
+  st_gui_name (GTK_WIDGET (self->hsm_entry), "HSM PIN");
 }
 
 GtkWidget *
@@ -176,8 +256,18 @@ void
 st_admin_view_set_session (GtkWidget *view, StStation *station, const StAuthSession *session)
 {
   StAdminView *self = ST_ADMIN_VIEW (view);
+  if (station != self->watched)
+    {
+      st_admin_view_unwatch (self);
+      self->watched = station;
+      self->unlocked_id = g_signal_connect (st_station_get_proxy (station), "notify::unlocked",
+                                            G_CALLBACK (st_admin_view_on_unlocked_changed), self);
+    }
   if (!st_gui_context_set (&self->ctx, station, session))
     {
+      gtk_entry_set_text (self->hsm_entry, "");
+      gtk_label_set_text (self->status_label, "");
+      st_admin_view_show_hsm (self);
       return;
     }
   st_admin_view_refresh (self);

@@ -23,6 +23,7 @@ struct _StBatchesView {
   GCancellable *drives_cancellable; /* the free-space queries of the drive list */
   guint drives_idle;                /* a list update queued: one per burst of mount signals */
   StGuiContext ctx;            /* station, session, cancellable */
+  GPtrArray *profiles;         /* the service's StProfileEntry*, the combo's ids their indexes */
   gint64 select_after_refresh;
 };
 
@@ -30,7 +31,7 @@ G_DEFINE_TYPE (StBatchesView, st_batches_view, GTK_TYPE_BOX)
 
 void st_batches_view_refresh (StBatchesView *self);
 
-static StDbBatch *
+static StBatchInfo *
 st_batches_view_selected (StBatchesView *self)
 {
   GtkListBoxRow *row = gtk_list_box_get_selected_row (self->batch_list);
@@ -41,7 +42,7 @@ static gboolean
 st_batches_view_filter (GtkListBoxRow *row, gpointer data)
 {
   StBatchesView *self = data;
-  StDbBatch *b = g_object_get_data (G_OBJECT (row), "st-batch");
+  StBatchInfo *b = g_object_get_data (G_OBJECT (row), "st-batch");
   const char *state = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->filter_combo));
   if (state != NULL && g_strcmp0 (state, "all") != 0 && g_strcmp0 (state, b->state) != 0)
     return FALSE;
@@ -77,12 +78,12 @@ st_batches_view_on_stats (GObject *source, GAsyncResult *result, gpointer user_d
 static void
 st_batches_view_on_selected (StBatchesView *self)
 {
-  StDbBatch *b = st_batches_view_selected (self);
+  StBatchInfo *b = st_batches_view_selected (self);
   gtk_widget_set_sensitive (GTK_WIDGET (self->close_button), b != NULL && g_strcmp0 (b->state, "open") == 0);
   gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), b != NULL);
   if (b == NULL || self->ctx.session == NULL)
     return;
-  st_station_shift_stats_async (self->ctx.station, self->ctx.session, b->id, 12, self->ctx.cancellable,
+  st_station_shift_stats_async (self->ctx.station, b->id, 12, self->ctx.cancellable,
                                 st_batches_view_on_stats, g_object_ref (self));
 }
 
@@ -94,14 +95,14 @@ st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user
   g_autoptr(GPtrArray) list = st_station_list_batches_finish (self->ctx.station, result, &error);
   if (st_gui_failed (error, self->status_label))
     return;
-  StDbBatch *old = st_batches_view_selected (self);
+  StBatchInfo *old = st_batches_view_selected (self);
   gint64 keep = self->select_after_refresh > 0 ? self->select_after_refresh : old != NULL ? old->id : 0;
   self->select_after_refresh = 0;
   st_gui_list_clear (self->batch_list);
   GtkWidget *select = NULL;
   for (guint i = 0; i < list->len; i++)
     {
-      StDbBatch *b = g_ptr_array_index (list, i);
+      StBatchInfo *b = g_ptr_array_index (list, i);
       g_autofree gchar *text = g_strdup_printf ("Batch %" G_GINT64_FORMAT "  %-8s  %s  %s  %" G_GINT64_FORMAT
                                                 " of %" G_GINT64_FORMAT " done, %" G_GINT64_FORMAT " failed",
                                                 b->id, b->state, b->work_order, b->product, b->n_done,
@@ -109,7 +110,7 @@ st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user
       g_autofree gchar *name = g_strdup_printf ("Batch %" G_GINT64_FORMAT " %s", b->id, b->work_order);
       gboolean kept = b->id == keep;
       GtkWidget *row = st_gui_list_add (self->batch_list, text, name, 6, "st-batch",
-                                        g_ptr_array_steal_index (list, i), (GDestroyNotify) st_db_batch_free);
+                                        g_ptr_array_steal_index (list, i), (GDestroyNotify) st_batch_info_free);
       i--;
       if (kept)
         select = row;
@@ -124,7 +125,7 @@ st_batches_view_refresh (StBatchesView *self)
 {
   if (self->ctx.session == NULL)
     return;
-  st_station_list_batches_async (self->ctx.station, self->ctx.session, self->ctx.cancellable,
+  st_station_list_batches_async (self->ctx.station, self->ctx.cancellable,
                                  st_batches_view_on_batches, g_object_ref (self));
 }
 
@@ -133,18 +134,28 @@ st_batches_view_on_profiles (GObject *source, GAsyncResult *result, gpointer use
 {
   g_autoptr(StBatchesView) self = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) paths = st_station_list_profiles_finish (self->ctx.station, result, &error);
-  if (paths == NULL)
+  g_autoptr(GPtrArray) list = st_station_list_profiles_finish (self->ctx.station, result, &error);
+  if (st_gui_failed (error, self->status_label))
     return;
+  g_clear_pointer (&self->profiles, g_ptr_array_unref);
+  self->profiles = g_steal_pointer (&list);
   gtk_combo_box_text_remove_all (self->profile_combo);
-  for (guint i = 0; i < paths->len; i++)
+  gint first = -1;
+  for (guint i = 0; i < self->profiles->len; i++)
     {
-      const char *path = g_ptr_array_index (paths, i);
-      g_autofree gchar *base = g_path_get_basename (path);
-      *strrchr (base, '.') = '\0';
-      gtk_combo_box_text_append (self->profile_combo, path, base);
+      StProfileEntry *e = g_ptr_array_index (self->profiles, i);
+      g_autofree gchar *base = g_strdup (e->name);
+      char *dot = strrchr (base, '.');
+      if (dot != NULL && dot != base)
+        *dot = '\0';
+      /* one that does not load stays listed, saying so: the lead learns why at once */
+      g_autofree gchar *text = e->text != NULL ? g_strdup (base) : g_strdup_printf ("%s (does not load)", base);
+      g_autofree gchar *id = g_strdup_printf ("%u", i);
+      gtk_combo_box_text_append (self->profile_combo, id, text);
+      if (first < 0 && e->text != NULL)
+        first = (gint) i;
     }
-  gtk_combo_box_set_active (GTK_COMBO_BOX (self->profile_combo), 0);
+  gtk_combo_box_set_active (GTK_COMBO_BOX (self->profile_combo), MAX (first, 0));
 }
 
 static void
@@ -169,15 +180,25 @@ st_batches_view_on_created (GObject *source, GAsyncResult *result, gpointer user
 static void
 st_batches_view_on_create (StBatchesView *self)
 {
-  const char *profile = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->profile_combo));
+  const char *id = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->profile_combo));
   const char *wo = gtk_entry_get_text (self->wo_entry);
+  guint64 index = id != NULL ? g_ascii_strtoull (id, NULL, 10) : G_MAXUINT64;
+  StProfileEntry *profile = self->profiles != NULL && index < self->profiles->len
+                            ? g_ptr_array_index (self->profiles, index) : NULL;
   if (profile == NULL || *wo == '\0')
     {
       st_gui_status (self->status_label, "Pick a product profile and give the work order.", TRUE);
       return;
     }
+  if (profile->text == NULL)
+    {
+      g_autofree gchar *msg = g_strdup_printf ("The profile %s does not load: %s", profile->path,
+                                               profile->error != NULL ? profile->error : "unknown reason");
+      st_gui_status (self->status_label, msg, TRUE);
+      return;
+    }
   gtk_widget_set_sensitive (GTK_WIDGET (self->create_button), FALSE);
-  st_station_create_batch_async (self->ctx.station, self->ctx.session, profile, wo,
+  st_station_create_batch_async (self->ctx.station, profile->path, profile->text, wo,
                                  gtk_spin_button_get_value_as_int (self->qty_spin), self->ctx.cancellable,
                                  st_batches_view_on_created, g_object_ref (self));
 }
@@ -197,11 +218,11 @@ st_batches_view_on_closed (GObject *source, GAsyncResult *result, gpointer user_
 static void
 st_batches_view_on_close (StBatchesView *self)
 {
-  StDbBatch *b = st_batches_view_selected (self);
+  StBatchInfo *b = st_batches_view_selected (self);
   if (b == NULL)
     return;
   gtk_widget_set_sensitive (GTK_WIDGET (self->close_button), FALSE);
-  st_station_close_batch_async (self->ctx.station, self->ctx.session, b->id, self->ctx.cancellable,
+  st_station_close_batch_async (self->ctx.station, b->id, self->ctx.cancellable,
                                 st_batches_view_on_closed, g_object_ref (self));
 }
 
@@ -226,7 +247,7 @@ static void
 st_batches_view_on_drive (StBatchesView *self)
 {
   const char *root = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->drive_combo));
-  StDbBatch *b = st_batches_view_selected (self);
+  StBatchInfo *b = st_batches_view_selected (self);
   if (root == NULL || *root == '\0')
     return;
   g_autofree gchar *sub = g_strdup_printf ("manifest-%s", b != NULL ? b->work_order : "batch");
@@ -415,7 +436,7 @@ st_batches_view_on_exported (GObject *source, GAsyncResult *result, gpointer use
 static void
 st_batches_view_on_export (StBatchesView *self)
 {
-  StDbBatch *b = st_batches_view_selected (self);
+  StBatchInfo *b = st_batches_view_selected (self);
   const char *dir = gtk_entry_get_text (self->export_entry);
   if (b == NULL || *dir == '\0')
     {
@@ -424,7 +445,7 @@ st_batches_view_on_export (StBatchesView *self)
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), FALSE);
   st_batches_view_on_export_progress (0, "starting", self);
-  st_station_export_manifest_async (self->ctx.station, self->ctx.session, b->id, dir,
+  st_station_export_manifest_async (self->ctx.station, b->id, dir,
                                     st_batches_view_on_export_progress, self, self->ctx.cancellable,
                                     st_batches_view_on_exported, g_object_ref (self));
 }
@@ -443,6 +464,7 @@ st_batches_view_dispose (GObject *object)
   g_clear_handle_id (&self->drives_idle, g_source_remove);
   g_cancellable_cancel (self->drives_cancellable);
   g_clear_object (&self->drives_cancellable);
+  g_clear_pointer (&self->profiles, g_ptr_array_unref);
   G_OBJECT_CLASS (st_batches_view_parent_class)->dispose (object);
 }
 

@@ -1,10 +1,12 @@
 /* Shared bits of station-gui. The GUI does no I/O and no SQL itself:
- * every action goes through station/st-async.h. */
+ * every action is a call to the station service through
+ * station/st-client.h, which checks the role of the operator logged in on
+ * this client's connection. */
 #pragma once
 
 #include <gtk/gtk.h>
 
-#include "st-async.h"
+#include "st-client.h"
 
 G_BEGIN_DECLS
 
@@ -19,8 +21,10 @@ gchar *st_gui_format_size (guint64 bytes);
 /* Every view: what the window gives it after a login (NULL session = logged out). */
 typedef void (*StGuiSetSession) (GtkWidget *view, StStation *station, const StAuthSession *session);
 
-/* What every view holds of the login: the station, the session, and the
- * cancellable of the calls it started (cancelled at logout). */
+/* What every view holds of the login: the station, the session (who is
+ * logged in on the connection, for what the view shows: the service checks
+ * the role itself), and the cancellable of the calls it started (cancelled
+ * at logout). */
 typedef struct {
   StStation *station;          /* borrowed from the window */
   StAuthSession *session;      /* a copy; NULL when logged out */

@@ -1,5 +1,7 @@
 #include "st-line-view.h"
 
+#include <string.h>
+
 #include "st-socket-tile.h"
 
 struct _StLineView {
@@ -13,11 +15,17 @@ struct _StLineView {
 
   GPtrArray *tile_list;        /* StSocketTile*, borrowed (owned by the flow box) */
   StGuiContext ctx;            /* station, session, cancellable */
-  GPtrArray *batches;          /* open StDbBatch* */
-  StDbBatch *batch;            /* the chosen one, with fresh counts */
+  GPtrArray *batches;          /* open StBatchInfo* */
+  StBatchInfo *batch;            /* the chosen one, with fresh counts */
   GCancellable *run_cancel;    /* the line's */
   gboolean running, restart_pending;
+  GHashTable *joining;         /* ports asked to join the running line, not heard from since */
   guint tick_id;
+  /* A line another client started (the CLI's 'batch run', another GUI):
+   * the service's signals, followed while someone is logged in here. */
+  StStation *watched;
+  gulong signal_ids[4];
+  gint64 other_batch;          /* its batch, 0 when none runs */
 };
 
 G_DEFINE_TYPE (StLineView, st_line_view, GTK_TYPE_BOX)
@@ -43,7 +51,7 @@ st_line_view_tile (StLineView *self, const char *port)
 static void
 st_line_view_show_batch (StLineView *self)
 {
-  StDbBatch *b = self->batch;
+  StBatchInfo *b = self->batch;
   if (b == NULL)
     {
       GtkLabel *all[] = { self->wo_value, self->product_value, self->planned_value, self->done_value,
@@ -73,10 +81,10 @@ st_line_view_on_batch (GObject *source, GAsyncResult *result, gpointer user_data
 {
   g_autoptr(StLineView) self = user_data;
   g_autoptr(GError) error = NULL;
-  StDbBatch *b = st_station_get_batch_finish (self->ctx.station, result, &error);
+  StBatchInfo *b = st_station_get_batch_finish (self->ctx.station, result, &error);
   if (st_gui_failed (error, self->status_label))
     return;
-  g_clear_pointer (&self->batch, st_db_batch_free);
+  g_clear_pointer (&self->batch, st_batch_info_free);
   self->batch = b;
   st_line_view_show_batch (self);
 }
@@ -94,11 +102,11 @@ st_line_view_load_batch (StLineView *self)
   gint64 id = st_line_view_selected_id (self);
   if (id <= 0 || self->ctx.session == NULL)
     {
-      g_clear_pointer (&self->batch, st_db_batch_free);
+      g_clear_pointer (&self->batch, st_batch_info_free);
       st_line_view_show_batch (self);
       return;
     }
-  st_station_get_batch_async (self->ctx.station, self->ctx.session, id, self->ctx.cancellable,
+  st_station_get_batch_async (self->ctx.station, id, self->ctx.cancellable,
                               st_line_view_on_batch, g_object_ref (self));
 }
 
@@ -119,12 +127,12 @@ st_line_view_on_batches (GObject *source, GAsyncResult *result, gpointer user_da
     return;
   g_autofree gchar *keep = g_strdup (gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->batch_combo)));
   g_clear_pointer (&self->batches, g_ptr_array_unref);
-  self->batches = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_batch_free);
+  self->batches = g_ptr_array_new_with_free_func ((GDestroyNotify) st_batch_info_free);
   g_signal_handlers_block_by_func (self->batch_combo, st_line_view_on_batch_changed, self);
   gtk_combo_box_text_remove_all (self->batch_combo);
   for (guint i = 0; i < list->len; i++)
     {
-      StDbBatch *b = g_ptr_array_index (list, i);
+      StBatchInfo *b = g_ptr_array_index (list, i);
       if (g_strcmp0 (b->state, "open") != 0)
         continue;
       g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, b->id);
@@ -148,7 +156,7 @@ st_line_view_refresh (StLineView *self)
 {
   if (self->ctx.session == NULL)
     return;
-  st_station_list_batches_async (self->ctx.station, self->ctx.session, self->ctx.cancellable,
+  st_station_list_batches_async (self->ctx.station, self->ctx.cancellable,
                                  st_line_view_on_batches, g_object_ref (self));
 }
 
@@ -159,7 +167,7 @@ st_line_view_on_scan (StLineView *self)
   const char *wo = gtk_entry_get_text (self->scan_entry);
   for (guint i = 0; self->batches != NULL && i < self->batches->len; i++)
     {
-      StDbBatch *b = g_ptr_array_index (self->batches, i);
+      StBatchInfo *b = g_ptr_array_index (self->batches, i);
       if (g_strcmp0 (b->work_order, g_strstrip ((gchar *) wo)) == 0)
         {
           if (self->running)
@@ -195,6 +203,7 @@ static void
 st_line_view_on_step (const StUnitProgress *progress, gpointer user_data)
 {
   StLineView *self = user_data;
+  g_hash_table_remove (self->joining, progress->port);
   StSocketTile *t = st_line_view_tile (self, progress->port);
   if (t != NULL)
     st_socket_tile_set_progress (t, progress);
@@ -204,6 +213,7 @@ static void
 st_line_view_on_result (const StUnitResult *result, gpointer user_data)
 {
   StLineView *self = user_data;
+  g_hash_table_remove (self->joining, result->port);
   StSocketTile *t = st_line_view_tile (self, result->port);
   if (t != NULL)
     st_socket_tile_set_result (t, result);
@@ -214,6 +224,7 @@ static void
 st_line_view_on_port_failed (const char *port, const GError *error, gpointer user_data)
 {
   StLineView *self = user_data;
+  g_hash_table_remove (self->joining, port);
   StSocketTile *t = st_line_view_tile (self, port);
   if (t != NULL)
     {
@@ -267,15 +278,31 @@ st_line_view_on_line_done (GObject *source, GAsyncResult *result, gpointer user_
 {
   g_autoptr(StLineView) self = user_data;
   g_autoptr(GError) error = NULL;
-  StBatchRunSummary summary = { 0 };
+  StLineSummary summary = { 0 };
   gboolean ok = st_station_run_line_finish (self->ctx.station, result, &summary, &error);
   g_clear_object (&self->run_cancel);
   st_line_view_set_running (self, FALSE);
-  g_autofree gchar *msg = ok ? g_strdup_printf ("Line stopped: %u passed, %u failed, %u refused in this run.",
-                                                summary.passed, summary.failed, summary.refused)
-                             : g_strdup (error->message);
-  st_gui_status (self->status_label, msg, !ok);
-  /* A socket asked to start while the line was ending starts a new line. */
+  if (ok || !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_autofree gchar *msg = ok ? g_strdup_printf ("Line stopped: %u passed, %u failed, %u refused in this run.",
+                                                    summary.passed, summary.failed, summary.refused)
+                                 : g_strdup (error->message);
+      st_gui_status (self->status_label, msg, !ok);
+    }
+  /* A socket asked to join while the line was ending (the service refused
+   * it: no line ran any more) starts a new line. A socket that joined waits
+   * for its device as long as it takes, so a line that ended by itself
+   * with a joined socket never heard from means the join came too late. */
+  GHashTableIter it;
+  gpointer port;
+  g_hash_table_iter_init (&it, self->joining);
+  while (ok && !summary.stopped && g_hash_table_iter_next (&it, &port, NULL))
+    {
+      StSocketTile *t = st_line_view_tile (self, port);
+      if (t != NULL && st_socket_tile_get_enabled (t))
+        self->restart_pending = TRUE;
+    }
+  g_hash_table_remove_all (self->joining);
   gboolean restart = ok && self->restart_pending && self->ctx.session != NULL;
   self->restart_pending = FALSE;
   for (guint i = 0; i < self->tile_list->len; i++)
@@ -332,7 +359,7 @@ st_line_view_start (StLineView *self)
     .result = st_line_view_on_result,
     .port_failed = st_line_view_on_port_failed,
   };
-  st_station_run_line_async (self->ctx.station, self->ctx.session, self->batch->id,
+  st_station_run_line_async (self->ctx.station, self->batch->id,
                              (const char *const *) ports->pdata, units, &callbacks, self,
                              self->run_cancel, st_line_view_on_line_done, g_object_ref (self));
 }
@@ -350,10 +377,11 @@ st_line_view_join (StLineView *self, StSocketTile *tile, gboolean retry, guint u
       return;
     }
   const char *port = st_socket_tile_get_port (tile);
-  gboolean ok = retry ? st_station_line_retry_port (self->ctx.station, port, units)
-                      : st_station_line_start_port (self->ctx.station, port, units);
-  if (!ok)
-    self->restart_pending = TRUE; /* the line is ending: start again after */
+  if (retry)
+    st_station_line_retry_port (self->ctx.station, port, units);
+  else
+    st_station_line_start_port (self->ctx.station, port, units);
+  g_hash_table_add (self->joining, g_strdup (port));
   st_socket_tile_set_waiting (tile, TRUE);
 }
 
@@ -408,6 +436,7 @@ st_line_view_stop (StLineView *self)
   for (guint i = 0; i < self->tile_list->len; i++)
     st_socket_tile_set_enabled (g_ptr_array_index (self->tile_list, i), FALSE);
   self->restart_pending = FALSE;
+  g_hash_table_remove_all (self->joining);
   if (self->run_cancel != NULL)
     {
       st_gui_status (self->status_label, "Stopping: the units in the sockets finish or fail safely…", FALSE);
@@ -439,6 +468,7 @@ static void
 st_line_view_on_tile_stop (StSocketTile *tile, StLineView *self)
 {
   st_socket_tile_set_enabled (tile, FALSE);
+  g_hash_table_remove (self->joining, st_socket_tile_get_port (tile));
   if (self->running)
     st_station_line_stop_port (self->ctx.station, st_socket_tile_get_port (tile));
   st_socket_tile_set_waiting (tile, FALSE);
@@ -447,12 +477,134 @@ st_line_view_on_tile_stop (StSocketTile *tile, StLineView *self)
   st_gui_status (self->status_label, msg, FALSE);
 }
 
+/* ---- a line another client runs ---- */
+
+/* The service tells every client about the running line. While this view
+ * runs its own line, its StLineCallbacks show it; otherwise the line that
+ * another client started (the CLI's 'batch run', another GUI) shows here:
+ * the tiles of the sockets it uses, and the status line. */
+static gboolean
+st_line_view_shows_other (StLineView *self)
+{
+  return self->run_cancel == NULL && self->ctx.session != NULL;
+}
+
+static void
+st_line_view_show_other (StLineView *self, gint64 batch_id, guint n_ports)
+{
+  g_autofree gchar *msg = n_ports > 0
+    ? g_strdup_printf ("Batch %" G_GINT64_FORMAT " is running on %u socket%s, started from another station "
+                       "client (the command line or another screen): its units show here.",
+                       batch_id, n_ports, n_ports == 1 ? "" : "s")
+    : g_strdup_printf ("Batch %" G_GINT64_FORMAT " is running, started from another station client (the "
+                       "command line or another screen): its units show here.", batch_id);
+  st_gui_status (self->status_label, msg, FALSE);
+}
+
+static void
+st_line_view_on_other_started (StDbusStation1 *proxy, gint64 batch_id, const char *const *ports,
+                               const char *recovered, StLineView *self)
+{
+  if (!st_line_view_shows_other (self))
+    return;
+  self->other_batch = batch_id;
+  for (guint i = 0; ports != NULL && ports[i] != NULL; i++)
+    {
+      StSocketTile *t = st_line_view_tile (self, ports[i]);
+      if (t != NULL)
+        st_socket_tile_set_waiting (t, TRUE);
+    }
+  st_line_view_show_other (self, batch_id, ports != NULL ? g_strv_length ((gchar **) ports) : 0);
+  if (batch_id == st_line_view_selected_id (self))
+    st_line_view_load_batch (self);
+}
+
+static void
+st_line_view_on_other_step (StDbusStation1 *proxy, const char *port, const char *step, const char *uid,
+                            gdouble seconds, StLineView *self)
+{
+  if (!st_line_view_shows_other (self))
+    return;
+  StSocketTile *t = st_line_view_tile (self, port);
+  StUnitProgress progress = { .port = port, .step = step, .uid_hex = uid, .seconds = seconds };
+  if (t != NULL)
+    st_socket_tile_set_progress (t, &progress);
+  if (self->tick_id == 0)
+    self->tick_id = g_timeout_add (200, st_line_view_tick, self);
+}
+
+static void
+st_line_view_on_other_result (StDbusStation1 *proxy, GVariant *dict, StLineView *self)
+{
+  if (!st_line_view_shows_other (self))
+    return;
+  gint64 batch_id = 0;
+  g_autoptr(StUnitResult) r = st_unit_result_from_variant (dict, &batch_id);
+  StSocketTile *t = st_line_view_tile (self, r->port);
+  if (t != NULL)
+    st_socket_tile_set_result (t, r);
+  if (batch_id == st_line_view_selected_id (self))
+    st_line_view_load_batch (self);
+}
+
+static void
+st_line_view_on_other_ended (StDbusStation1 *proxy, gint64 batch_id, GVariant *dict, StLineView *self)
+{
+  if (!st_line_view_shows_other (self))
+    return;
+  guint passed = 0, failed = 0, refused = 0;
+  g_variant_lookup (dict, "passed", "u", &passed);
+  g_variant_lookup (dict, "failed", "u", &failed);
+  g_variant_lookup (dict, "refused", "u", &refused);
+  const char *why = st_dict_get_string (dict, "error");
+  g_autofree gchar *msg = g_strdup_printf ("The line on batch %" G_GINT64_FORMAT " (started from another client) "
+                                           "ended: %u passed, %u failed, %u refused.%s%s", batch_id, passed,
+                                           failed, refused, *why != '\0' ? " " : "", why);
+  st_gui_status (self->status_label, msg, *why != '\0');
+  self->other_batch = 0;
+  for (guint i = 0; i < self->tile_list->len; i++)
+    st_socket_tile_set_waiting (g_ptr_array_index (self->tile_list, i), FALSE);
+  if (self->tick_id != 0)
+    {
+      g_source_remove (self->tick_id);
+      self->tick_id = 0;
+    }
+  if (batch_id == st_line_view_selected_id (self))
+    st_line_view_load_batch (self);
+}
+
+static void
+st_line_view_unwatch (StLineView *self)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (self->signal_ids); i++)
+    if (self->signal_ids[i] != 0)
+      g_signal_handler_disconnect (st_station_get_proxy (self->watched), self->signal_ids[i]);
+  memset (self->signal_ids, 0, sizeof self->signal_ids);
+  self->watched = NULL;
+  self->other_batch = 0;
+}
+
+static void
+st_line_view_watch (StLineView *self, StStation *station)
+{
+  if (self->watched == station)
+    return;
+  st_line_view_unwatch (self);
+  self->watched = station;
+  StDbusStation1 *proxy = st_station_get_proxy (station);
+  self->signal_ids[0] = g_signal_connect (proxy, "line-started", G_CALLBACK (st_line_view_on_other_started), self);
+  self->signal_ids[1] = g_signal_connect (proxy, "unit-step", G_CALLBACK (st_line_view_on_other_step), self);
+  self->signal_ids[2] = g_signal_connect (proxy, "unit-result", G_CALLBACK (st_line_view_on_other_result), self);
+  self->signal_ids[3] = g_signal_connect (proxy, "line-ended", G_CALLBACK (st_line_view_on_other_ended), self);
+}
+
 /* ---- life cycle ---- */
 
 static void
 st_line_view_dispose (GObject *object)
 {
   StLineView *self = ST_LINE_VIEW (object);
+  st_line_view_unwatch (self);
   st_gui_context_clear (&self->ctx);
   if (self->tick_id != 0)
     {
@@ -467,8 +619,9 @@ st_line_view_finalize (GObject *object)
 {
   StLineView *self = ST_LINE_VIEW (object);
   g_ptr_array_unref (self->tile_list);
+  g_hash_table_unref (self->joining);
   g_clear_pointer (&self->batches, g_ptr_array_unref);
-  g_clear_pointer (&self->batch, st_db_batch_free);
+  g_clear_pointer (&self->batch, st_batch_info_free);
   G_OBJECT_CLASS (st_line_view_parent_class)->finalize (object);
 }
 
@@ -500,6 +653,7 @@ st_line_view_init (StLineView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   self->tile_list = g_ptr_array_new ();
+  self->joining = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   st_gui_context_init (&self->ctx);
   st_gui_name (GTK_WIDGET (self->scan_entry), "Work order");
   st_gui_name (GTK_WIDGET (self->batch_combo), "Batch");
@@ -540,7 +694,21 @@ st_line_view_set_session (GtkWidget *view, StStation *station, const StAuthSessi
   StLineView *self = ST_LINE_VIEW (view);
   if (!st_gui_context_set (&self->ctx, station, session))
     {
+      st_line_view_unwatch (self);
+      if (!self->running && self->tick_id != 0)
+        {
+          g_source_remove (self->tick_id);
+          self->tick_id = 0;
+        }
       return;
     }
+  st_line_view_watch (self, station);
   st_line_view_refresh (self);
+  /* a line that runs already (the service's RunningBatch) */
+  gint64 running = st_dbus_station1_get_running_batch (st_station_get_proxy (station));
+  if (running > 0 && !self->running)
+    {
+      self->other_batch = running;
+      st_line_view_show_other (self, running, 0);
+    }
 }

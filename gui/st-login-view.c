@@ -3,9 +3,8 @@
 struct _StLoginView {
   GtkBox parent;
   GtkListBox *operator_list;
-  GtkBox *hsm_box;
-  GtkEntry *hsm_entry, *pin_entry;
-  GtkButton *unlock_button, *login_button;
+  GtkEntry *pin_entry;
+  GtkButton *login_button;
   GtkLabel *who_label, *status_label;
   StGuiContext ctx;            /* station, (no session), cancellable */
   gboolean busy;
@@ -80,37 +79,12 @@ st_login_view_on_ok (StLoginView *self)
                           st_login_view_on_login, g_object_ref (self));
 }
 
-static void
-st_login_view_on_unlocked (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr(StLoginView) self = user_data;
-  g_autoptr(GError) error = NULL;
-  gtk_widget_set_sensitive (GTK_WIDGET (self->unlock_button), TRUE);
-  if (!st_station_unlock_hsm_finish (self->ctx.station, result, &error))
-    {
-      st_gui_status (self->status_label, error->message, TRUE);
-      return;
-    }
-  gtk_widget_hide (GTK_WIDGET (self->hsm_box));
-  st_gui_status (self->status_label, "The HSM is unlocked.", FALSE);
-}
-
-static void
-st_login_view_on_unlock (StLoginView *self)
-{
-  gtk_widget_set_sensitive (GTK_WIDGET (self->unlock_button), FALSE);
-  st_gui_status (self->status_label, "Logging in to the HSM…", FALSE);
-  st_station_unlock_hsm_async (self->ctx.station, gtk_entry_get_text (self->hsm_entry), self->ctx.cancellable,
-                               st_login_view_on_unlocked, g_object_ref (self));
-  gtk_entry_set_text (self->hsm_entry, "");
-}
-
 /* The numeric keypad and the digit row type into the PIN wherever the focus is. */
 static gboolean
 st_login_view_on_key (GtkWidget *widget, GdkEventKey *event, gpointer data)
 {
   StLoginView *self = ST_LOGIN_VIEW (widget);
-  if (gtk_widget_has_focus (GTK_WIDGET (self->pin_entry)) || gtk_widget_has_focus (GTK_WIDGET (self->hsm_entry)))
+  if (gtk_widget_has_focus (GTK_WIDGET (self->pin_entry)))
     return FALSE;
   guint kv = event->keyval;
   gunichar c = gdk_keyval_to_unicode (kv);
@@ -142,17 +116,14 @@ st_login_view_on_operators (GObject *source, GAsyncResult *result, gpointer user
   g_autoptr(StLoginView) self = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) ops = st_station_list_operators_finish (self->ctx.station, result, &error);
-  if (ops == NULL)
-    {
-      st_gui_status (self->status_label, error->message, TRUE);
-      return;
-    }
+  if (st_gui_failed (error, self->status_label))
+    return;
   if (ops->len == 0)
     st_gui_status (self->status_label, "This station has no operators yet: an admin adds the first one "
                    "with 'station operator add NAME --role admin'.", TRUE);
   for (guint i = 0; i < ops->len; i++)
     {
-      StDbOperator *op = g_ptr_array_index (ops, i);
+      StOperatorInfo *op = g_ptr_array_index (ops, i);
       g_autofree gchar *text = g_strdup_printf ("%s  (%s%s)", op->name, op->role, op->locked ? ", locked" : "");
       st_gui_list_add (self->operator_list, text, op->name, 12, "st-name", g_strdup (op->name), g_free);
     }
@@ -164,7 +135,6 @@ st_login_view_reset (StLoginView *self, StStation *station, const char *message)
   self->ctx.station = station;
   st_gui_list_clear (self->operator_list);
   gtk_entry_set_text (self->pin_entry, "");
-  gtk_widget_set_visible (GTK_WIDGET (self->hsm_box), !st_station_hsm_is_open (station));
   st_gui_status (self->status_label, message, FALSE);
   st_login_view_on_row_selected (self);
   st_station_list_operators_async (station, self->ctx.cancellable, st_login_view_on_operators,
@@ -186,14 +156,12 @@ st_login_view_class_init (StLoginViewClass *klass)
   G_OBJECT_CLASS (klass)->dispose = st_login_view_dispose;
   gtk_widget_class_set_template_from_resource (wc, "/org/station/gui/st-login-view.ui");
 #define BIND(x) gtk_widget_class_bind_template_child (wc, StLoginView, x)
-  BIND (operator_list); BIND (hsm_box); BIND (hsm_entry); BIND (pin_entry); BIND (unlock_button);
-  BIND (login_button); BIND (who_label); BIND (status_label);
+  BIND (operator_list); BIND (pin_entry); BIND (login_button); BIND (who_label); BIND (status_label);
 #undef BIND
   gtk_widget_class_bind_template_callback (wc, st_login_view_on_row_selected);
   gtk_widget_class_bind_template_callback (wc, st_login_view_on_digit);
   gtk_widget_class_bind_template_callback (wc, st_login_view_on_clear);
   gtk_widget_class_bind_template_callback (wc, st_login_view_on_ok);
-  gtk_widget_class_bind_template_callback (wc, st_login_view_on_unlock);
   st_login_signals[SIG_LOGGED_IN] =
     g_signal_new ("logged-in", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                   G_TYPE_NONE, 1, G_TYPE_POINTER);
@@ -206,7 +174,6 @@ st_login_view_init (StLoginView *self)
   st_gui_context_init (&self->ctx);
   st_gui_name (GTK_WIDGET (self->operator_list), "Operators");
   st_gui_name (GTK_WIDGET (self->pin_entry), "PIN");
-  st_gui_name (GTK_WIDGET (self->hsm_entry), "HSM PIN");
   st_gui_name (GTK_WIDGET (self->status_label), "Login status");
   g_signal_connect (self, "key-press-event", G_CALLBACK (st_login_view_on_key), NULL);
 }

@@ -67,7 +67,7 @@ st_qa_view_on_verify_unit (StQaView *self)
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), FALSE);
   st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, "Verifying…", NULL, -1);
-  st_station_verify_unit_async (self->ctx.station, self->ctx.session, port, NULL, self->ctx.cancellable,
+  st_station_verify_unit_async (self->ctx.station, port, NULL, self->ctx.cancellable,
                                 st_qa_view_on_unit, g_object_ref (self));
 }
 
@@ -100,7 +100,7 @@ st_qa_view_on_verify_manifest (StQaView *self)
       return;
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_manifest_button), FALSE);
-  st_station_verify_manifest_async (self->ctx.station, self->ctx.session, dir, self->ctx.cancellable,
+  st_station_verify_manifest_async (self->ctx.station, dir, self->ctx.cancellable,
                                     st_qa_view_on_manifest, g_object_ref (self));
 }
 

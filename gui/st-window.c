@@ -50,6 +50,9 @@ st_window_show_login (StWindow *self, const char *message)
 {
   for (guint i = 0; i < G_N_ELEMENTS (st_window_views); i++)
     st_window_views[i].set_session (st_window_view (self, i), self->station, NULL);
+  /* the service's session on this connection ends with the GUI's */
+  if (self->session != NULL)
+    st_station_logout (self->station);
   g_clear_pointer (&self->session, st_auth_session_free);
   gtk_label_set_text (self->who_label, "Nobody logged in");
   gtk_widget_hide (GTK_WIDGET (self->logout_button));
@@ -167,13 +170,15 @@ st_window_on_event (GtkWidget *widget, GdkEvent *event, gpointer data)
   return FALSE;
 }
 
-/* Idle logout after the station's idle_logout_s; never while the line runs
- * (the operator is watching it, and stopping it is their decision). */
+/* Idle logout after the station's idle-logout seconds (the service's
+ * setting); never while the line runs (the operator is watching it, and
+ * stopping it is their decision). The logout ends the service's session
+ * too. */
 static gboolean
 st_window_idle_check (gpointer data)
 {
   StWindow *self = data;
-  guint limit = st_station_get_config (self->station)->idle_logout_s;
+  guint limit = st_station_get_idle_logout (self->station);
   if (self->session == NULL || limit == 0 || st_line_view_is_running (ST_LINE_VIEW (self->line)))
     {
       self->last_activity = g_get_monotonic_time ();
