@@ -81,9 +81,21 @@ fuzz: test-deps $(FUZZ_BUILD)/build.ninja
 # The GUI on the demo home with 3 simulated sockets of 4 devices each.
 # Demo operators (PINs): op 1111, lead 2222, qa 3333, admin 4444.
 .PHONY: gui-demo
+# The GUI is a client of the station service: a private stationd serves
+# DEMO_HOME (DEMO_HOME/stationd.sock) for as long as the GUI runs. The HSM
+# PIN goes only to the two commands that hand it to the service (setup demo,
+# unlock); station-gui never sees it.
 gui-demo: build
-	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} $(BUILD)/station/station --home $(DEMO_HOME) setup demo
-	@tmp=$$(mktemp -d); trap 'kill $$(cat $$tmp/pids) 2>/dev/null; rm -rf $$tmp' EXIT INT TERM; \
+	@pin=$${STATION_HSM_PIN:-123456}; unset STATION_HSM_PIN; tmp=$$(mktemp -d); svc=; \
+	trap 'kill $$(cat $$tmp/pids 2>/dev/null) 2>/dev/null; if [ -n "$$svc" ]; then kill -TERM $$svc 2>/dev/null; wait $$svc; fi; rm -rf $$tmp' EXIT INT TERM; \
+	mkdir -p $(DEMO_HOME); \
+	$(BUILD)/station/stationd --home $(DEMO_HOME) & svc=$$!; \
+	while [ ! -S $(DEMO_HOME)/stationd.sock ]; do \
+	  kill -0 $$svc 2>/dev/null || { echo "stationd did not start"; exit 1; }; sleep 0.1; \
+	done; \
+	STATION_HSM_PIN=$$pin $(BUILD)/station/station --home $(DEMO_HOME) setup demo || exit 1; \
+	STATION_HSM_PIN=$$pin STATION_OPERATOR_PIN=4444 \
+	  $(BUILD)/station/station --home $(DEMO_HOME) --operator admin unlock || exit 1; \
 	args=; for i in 1 2 3; do \
 	  $(BUILD)/programmer/devsim/station-devsim --units 4 --seed $$(( $$$$ + i )) > $$tmp/port$$i & \
 	  echo $$! >> $$tmp/pids; \
@@ -91,7 +103,7 @@ gui-demo: build
 	  args="$$args --port $$(head -n1 $$tmp/port$$i)"; \
 	done; \
 	echo "Sockets:$$args"; echo "Demo operators (PIN): op 1111, lead 2222, qa 3333, admin 4444"; \
-	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} $(BUILD)/gui/station-gui --home $(DEMO_HOME) $$args
+	$(BUILD)/gui/station-gui --home $(DEMO_HOME) $$args
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)
