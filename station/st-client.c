@@ -796,18 +796,13 @@ st_report_free (StReport *report)
 
 /* A report from (verified, text): the failure is the text's last line. */
 static StReport *
-st_report_new (gboolean ok, const char *text)
+st_report_new (gboolean ok, const char *text, const char *failure)
 {
   StReport *r = g_new0 (StReport, 1);
   r->ok = ok;
   r->text = g_strdup (text);
   if (!ok)
-    {
-      g_autofree gchar *copy = g_strchomp (g_strdup (text));
-      g_auto(GStrv) lines = g_strsplit (copy, "\n", -1);
-      guint n = g_strv_length (lines);
-      r->message = g_strdup (n > 0 ? lines[n - 1] : "the check failed");
-    }
+    r->message = g_strdup (failure != NULL && *failure != '\0' ? failure : "the check failed");
   return r;
 }
 
@@ -815,10 +810,10 @@ static gpointer
 st_verify_unit_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
 {
   gboolean ok = FALSE;
-  g_autofree gchar *text = NULL;
-  if (!st_dbus_station1_call_unit_verify_finish (s->proxy, &ok, &text, reply, error))
+  g_autofree gchar *text = NULL, *failure = NULL;
+  if (!st_dbus_station1_call_unit_verify_finish (s->proxy, &ok, &text, &failure, reply, error))
     return NULL;
-  return st_report_new (ok, text);
+  return st_report_new (ok, text, failure);
 }
 
 void
@@ -842,10 +837,11 @@ static gpointer
 st_verify_manifest_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
 {
   gboolean ok = FALSE;
-  g_autofree gchar *text = NULL;
-  if (!st_dbus_station1_call_manifest_verify_finish (s->proxy, &ok, &text, NULL, reply, error))
+  g_autofree gchar *text = NULL, *failure = NULL;
+  if (!st_dbus_station1_call_manifest_verify_finish (s->proxy, &ok, &text, &failure, NULL, reply,
+                                                     error))
     return NULL;
-  return st_report_new (ok, text);
+  return st_report_new (ok, text, failure);
 }
 
 void

@@ -427,15 +427,7 @@ st_engine_setup_show (StEngine *engine, const StAuthSession *session, GError **e
       return NULL;
     }
   g_autoptr(GString) out = g_string_new (NULL);
-  StCa *ca = st_engine_ca (engine);
-  if (ca != NULL)
-    {
-      g_autofree gchar *token = st_hsm_get_token_description (ca->hsm);
-      g_string_append_printf (out, "HSM unlocked: %s\n", token);
-    }
-  else
-    g_string_append (out, "HSM locked: an admin unlocks it with 'station unlock'\n");
-  if (!st_setup_show (engine->config, NULL, out, error))
+  if (!st_setup_show (engine->config, st_engine_ca (engine), out, error))
     return NULL;
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
@@ -841,6 +833,7 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
   line->allow_reprovision = request->allow_reprovision;
   line->cancellable = cancellable;
   line->step_func = callbacks->step;
+  line->notice_func = callbacks->notice;
   line->step_data = callbacks->user_data;
   st_audit_install_hook (db, ca, st_audit_checkpoint_interval (engine->config));
   g_autoptr(GString) recovered = g_string_new (NULL);
@@ -1109,7 +1102,7 @@ st_engine_health (StEngine *engine, const StAuthSession *session, GError **error
   h->audit = g_string_free (g_steal_pointer (&audit), FALSE);
   g_autoptr(GString) setup = g_string_new (NULL);
   g_autoptr(GError) setup_error = NULL;
-  if (!st_setup_show (engine->config, NULL, setup, &setup_error))
+  if (!st_setup_show (engine->config, ca, setup, &setup_error))
     g_string_append_printf (setup, "%s\n", setup_error->message);
   h->setup_text = g_string_free (g_steal_pointer (&setup), FALSE);
   return h;

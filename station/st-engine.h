@@ -168,6 +168,8 @@ typedef struct {
   StUnitStepFunc step;
   StBatchUnitFunc unit;
   StBatchPortFunc port_failed;
+  /* a note for the operator about a unit (a certificate voided on resume) */
+  StUnitNoticeFunc notice;
   /* Once, after recovery and before any socket starts. */
   void (*started) (gint64 batch_id, const char *const *ports, const char *recovered,
                    gpointer user_data);

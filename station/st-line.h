@@ -22,6 +22,11 @@ G_BEGIN_DECLS
 
 typedef void (*StUnitStepFunc) (const StUnitProgress *progress, gpointer user_data);
 
+/* A note for the operator about the unit on @port (uid @uid_hex), as it
+ * happens (a certificate voided on resume); on the worker thread. */
+typedef void (*StUnitNoticeFunc) (const char *port, const char *uid_hex, const char *text,
+                                  gpointer user_data);
+
 typedef struct _StLine StLine;
 
 struct _StLine {
@@ -37,6 +42,7 @@ struct _StLine {
   gboolean allow_reprovision;
   GCancellable *cancellable;
   StUnitStepFunc step_func;
+  StUnitNoticeFunc notice_func;  /* called with step_data */
   gpointer step_data;
 
   /* Private: under lock. */

@@ -277,13 +277,10 @@ st_reply_report (StDbusStation1 *object, GDBusMethodInvocation *invocation, gboo
 {
   if (!ok && !g_error_matches (failure, ST_ERROR, ST_ERROR_VERIFY_FAILED) && report->len == 0)
     return st_reply_error (invocation, failure);
-  if (!ok && failure != NULL)
-    g_string_append_printf (report, "%s%s\n",
-                            report->len > 0 && report->str[report->len - 1] != '\n' ? "\n" : "",
-                            failure->message);
-  g_clear_error (&failure);
+  const char *why = !ok && failure != NULL ? failure->message : "";
   g_dbus_method_invocation_return_value (invocation,
-                                         g_variant_new ("(bs)", ok, report->str));
+                                         g_variant_new ("(bss)", ok, report->str, why));
+  g_clear_error (&failure);
   return TRUE;
 }
 
@@ -738,6 +735,13 @@ st_line_on_unit (const StUnitResult *r, gpointer data)
 }
 
 static void
+st_line_on_notice (const char *port, const char *uid, const char *text, gpointer data)
+{
+  StLineJob *job = data;
+  st_dbus_station1_emit_line_notice (job->service->skeleton, port, uid != NULL ? uid : "", text);
+}
+
+static void
 st_line_on_port (const char *port, const GError *error, gpointer data)
 {
   StLineJob *job = data;
@@ -768,6 +772,7 @@ st_line_thread (gpointer data)
     .step = st_line_on_step,
     .unit = st_line_on_unit,
     .port_failed = st_line_on_port,
+    .notice = st_line_on_notice,
     .started = st_line_on_started,
     .user_data = job,
   };

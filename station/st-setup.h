@@ -5,6 +5,7 @@
 
 #include <glib.h>
 
+#include "st-ca.h"
 #include "st-config.h"
 
 G_BEGIN_DECLS
@@ -34,6 +35,6 @@ gboolean st_setup_demo (const char *home, const char *pin, GError **error);
  * the chain's subjects, issuers, validity and days left, the station
  * signing certificate and the database path. Without @pin, what the
  * files tell. Appends to @out even when it fails. */
-gboolean st_setup_show (StConfig *config, const char *pin, GString *out, GError **error);
+gboolean st_setup_show (StConfig *config, StCa *ca, GString *out, GError **error);
 
 G_END_DECLS

@@ -646,6 +646,8 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error
                                                       "the device does not hold it; issuing anew", at);
           u->device_touched = TRUE;
           g_message ("%s: uid %s: %s", u->backend->port, u->result->uid_hex, reason);
+          if (u->line->notice_func != NULL)
+            u->line->notice_func (u->backend->port, u->result->uid_hex, reason, u->line->step_data);
           return st_unit_fail (u, ST_UNIT_FAILED, "resume", reason, why, ST_DB_CERT_VOID, error);
         }
       g_clear_error (&dev_error);

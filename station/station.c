@@ -255,6 +255,16 @@ st_cli_root_pem (const char *path, GError **error)
   return st_client_read_text (path, ST_CLI_MAX_TEXT, NULL, error);
 }
 
+/* A check's exit: 0 when it passed, else 1 with why on stderr. */
+static int
+st_cli_verdict (gboolean ok, const char *failure)
+{
+  if (ok)
+    return 0;
+  g_printerr ("station: %s\n", failure != NULL && *failure != '\0' ? failure : "the check failed");
+  return 1;
+}
+
 /* ---- running a line: batch run, demo --------------------------------- */
 
 typedef struct {
@@ -298,6 +308,13 @@ st_run_on_result (StDbusStation1 *proxy, GVariant *dict, StRun *run)
   g_autoptr(StUnitResult) r = st_unit_result_from_variant (dict, &batch);
   if (batch == run->batch_id)
     st_print_unit (r);
+}
+
+static void
+st_run_on_notice (StDbusStation1 *proxy, const char *port, const char *uid, const char *text,
+                  StRun *run)
+{
+  g_printerr ("station: %s: uid %s: %s\n", port, uid, text);
 }
 
 static void
@@ -358,6 +375,7 @@ st_cli_run_line (StCli *cli, gint64 batch_id, const char *const *ports, guint un
     g_signal_connect (cli->proxy, "line-started", G_CALLBACK (st_run_on_started), &run),
     g_signal_connect (cli->proxy, "unit-result", G_CALLBACK (st_run_on_result), &run),
     g_signal_connect (cli->proxy, "port-failed", G_CALLBACK (st_run_on_port), &run),
+    g_signal_connect (cli->proxy, "line-notice", G_CALLBACK (st_run_on_notice), &run),
     g_signal_connect (cli->proxy, "line-ended", G_CALLBACK (st_run_on_ended), &run),
   };
   gulong closed = g_signal_connect (connection, "closed", G_CALLBACK (st_run_on_closed), &run);
@@ -734,12 +752,12 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       if (files == NULL || !st_cli_login (cli, &error))
         return st_cli_fail (error);
       gboolean ok = FALSE;
-      g_autofree gchar *report = NULL;
+      g_autofree gchar *report = NULL, *failure = NULL;
       if (!st_dbus_station1_call_manifest_verify_sync (cli->proxy, g_variant_ref_sink (files), root, dir,
-                                                       fds, &ok, &report, NULL, NULL, &error))
+                                                       fds, &ok, &report, &failure, NULL, NULL, &error))
         return st_cli_fail (error);
       g_print ("%s%s\n", report, ok ? "manifest verified" : "MANIFEST REJECTED");
-      return ok ? 0 : 1;
+      return st_cli_verdict (ok, failure);
     }
   g_printerr ("station: manifest needs export or verify\n");
   return 2;
@@ -768,11 +786,12 @@ cmd_unit (StCli *cli, int argc, char **argv)
   if (text == NULL || !st_cli_login (cli, &error))
     return st_cli_fail (error);
   gboolean ok = FALSE;
-  g_autofree gchar *report = NULL;
-  if (!st_dbus_station1_call_unit_verify_sync (cli->proxy, port, text, &ok, &report, NULL, &error))
+  g_autofree gchar *report = NULL, *failure = NULL;
+  if (!st_dbus_station1_call_unit_verify_sync (cli->proxy, port, text, &ok, &report, &failure, NULL,
+                                               &error))
     return st_cli_fail (error);
   g_print ("%s", report);
-  return ok ? 0 : 1;
+  return st_cli_verdict (ok, failure);
 }
 
 /* Copies the descriptor the service handed over to @dest. */
@@ -949,11 +968,11 @@ cmd_audit (StCli *cli, int argc, char **argv)
       return 0;
     }
   gboolean ok = FALSE;
-  g_autofree gchar *report = NULL;
-  if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, root, &ok, &report, NULL, &error))
+  g_autofree gchar *report = NULL, *failure = NULL;
+  if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, root, &ok, &report, &failure, NULL, &error))
     return st_cli_fail (error);
   g_print ("%s%s\n", report, ok ? "audit log verified" : "AUDIT LOG REJECTED");
-  return ok ? 0 : 1;
+  return st_cli_verdict (ok, failure);
 }
 
 static int
@@ -1207,20 +1226,21 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   g_autoptr(GUnixFDList) vfds = NULL;
   g_autoptr(GVariant) vfiles = st_client_manifest_files (out, &vfds, &error);
   gboolean verified = FALSE, audited = FALSE;
-  g_autofree gchar *report = NULL, *audit_report = NULL;
+  g_autofree gchar *report = NULL, *audit_report = NULL, *failure = NULL, *audit_failure = NULL;
   if (vfiles == NULL || !st_cli_demo_login (cli, "qa", &error)
       || !st_dbus_station1_call_manifest_verify_sync (cli->proxy, g_variant_ref_sink (vfiles), "",
-                                                      out, vfds, &verified, &report, NULL, NULL,
-                                                      &error))
+                                                      out, vfds, &verified, &report, &failure, NULL,
+                                                      NULL, &error))
     return st_cli_fail (error);
   g_print ("%s", report);
   if (!verified)
-    return 1;
-  if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, "", &audited, &audit_report, NULL, &error))
+    return st_cli_verdict (verified, failure);
+  if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, "", &audited, &audit_report,
+                                                &audit_failure, NULL, &error))
     return st_cli_fail (error);
   g_print ("%s", audit_report);
   if (!audited)
-    return 1;
+    return st_cli_verdict (audited, audit_failure);
   g_autofree gchar *root = g_build_filename (home, "demo-root.pem", NULL);
   g_print ("\n== Done: %u of %d units provisioned.\n"
            "   station home    %s (the service's: database, token)\n"

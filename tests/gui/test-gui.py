@@ -2,12 +2,22 @@
 """station-gui end to end, as the line uses it, in a real X server.
 
 Xvfb + a private D-Bus session + AT-SPI; dogtail drives the GUI through its
-accessible names. A fresh demo station (SoftHSM2 token) and station-devsim
-sockets on pseudo-terminals (sockets 2 and 3 are symbolic links, so that a
-test can put another device -- or none -- behind them):
+accessible names. The GUI is a client of a real service: `stationd --home
+HOME` serves a fresh demo station (SoftHSM2 token) that the CLI sets up
+(the HSM PIN in that one command's environment); station-gui starts
+without any HSM PIN, and its environment and command line are checked to
+hold none. station-devsim sockets on pseudo-terminals (sockets 2 and 3 are
+symbolic links, so that a test can put another device -- or none -- behind
+them):
 
   lead     logs in, creates two batches (profile picker, work order,
            quantity), and the search filter shows only the one asked for
+  operator the station is still locked: starting the line shows the
+           service's refusal, which says an admin unlocks it
+  admin    sees the HSM locked in the admin view; a wrong HSM PIN is
+           refused; the right one unlocks it (the state label follows)
+  CLI      a line started with `station batch run` (a third batch) shows in
+           the line view of a logged-in operator: the service's signals
   operator logs in with the keyboard, cannot see the lead's views or actions,
            scans the work order, starts all three sockets and sees all PASS;
            then a second batch: a faulty device fails on socket 3 with its
@@ -24,7 +34,8 @@ test can put another device -- or none -- behind them):
   operator runs a unit and closes the window: the ask-before-close dialog,
            "Keep running", then "Stop the line": the process exits cleanly
            (with LeakSanitizer on) and the records are consistent
-  idle     a second start with idle-logout-s=3 logs the user out by itself
+  idle     the service restarted with idle-logout-s=3 and unlocked with the
+           CLI (`station unlock`); a second GUI logs the user out by itself
 
 Screenshots of every view go to $ST_SCREENSHOT_DIR (test artifacts), and
 also to $ST_GUI_SCREENSHOTS_TO when set (make gui-screenshots: docs/).
@@ -140,6 +151,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix="station-gui-test-")
     try:
         return run(tmp)
+    except BaseException:
+        print("stationd's log (the end):\n" + service_log(tmp), file=sys.stderr)
+        raise
     finally:
         cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -229,6 +243,57 @@ def lsan_env(tmp, env):
     return env
 
 
+def start_service(tmp, home, env):
+    """stationd --home HOME: the private service of HOME, at HOME/stationd.sock."""
+    sock = os.path.join(home, "stationd.sock")
+    if os.path.exists(sock):
+        os.unlink(sock)
+    logf = open(os.path.join(tmp, "stationd.log"), "ab")
+    p = start([os.environ["ST_STATIOND"], "--home", home], env=env, stderr=logf)
+    logf.close()
+    for _ in range(300):
+        if p.poll() is not None:
+            raise AssertionError("stationd exited with %s: %s" % (p.returncode, service_log(tmp)))
+        if os.path.exists(sock):
+            log("stationd %d serves %s" % (p.pid, home))
+            return p
+        time.sleep(0.1)
+    raise AssertionError("stationd made no %s in 30 s" % sock)
+
+
+def stop_service(tmp, p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        rc = p.wait(60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise AssertionError("stationd did not stop on SIGTERM")
+    assert rc == 0, "stationd exited with %d on SIGTERM: %s" % (rc, service_log(tmp))
+
+
+def service_log(tmp):
+    try:
+        with open(os.path.join(tmp, "stationd.log"), errors="replace") as f:
+            return f.read()[-4000:]
+    except OSError:
+        return "(no log)"
+
+
+def check_no_pin(pid):
+    """Neither the environment nor the command line of the GUI process holds
+    the HSM PIN (nor a variable meant for it)."""
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        environ = f.read().split(b"\0")
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        cmdline = f.read().split(b"\0")
+    names = [e.split(b"=", 1)[0] for e in environ if e]
+    assert b"STATION_HSM_PIN" not in names, "station-gui's environment has STATION_HSM_PIN"
+    for where, items in (("environment", environ), ("command line", cmdline)):
+        for item in items:
+            assert HSM_PIN.encode() not in item, "station-gui's %s holds the HSM PIN: %r" % (where, item)
+    log("station-gui %d: no HSM PIN in its environment (%d variables) or command line" % (pid, len(names)))
+
+
 def start_gui(home, ports, gui_env, tree):
     gui = start([os.environ["ST_STATION_GUI"], "--home", home] + sum([["--port", p] for p in ports], []),
                 env=gui_env)
@@ -236,18 +301,27 @@ def start_gui(home, ports, gui_env, tree):
         if gui.poll() is not None:
             raise AssertionError("station-gui exited with %s" % gui.returncode)
         try:
-            return gui, tree.root.application("station-gui")
+            app = tree.root.application("station-gui")
         except Exception:
             time.sleep(0.5)
+            continue
+        check_no_pin(gui.pid)  # now that it runs (not between fork and exec)
+        return gui, app
     skip("station-gui never showed up on the AT-SPI bus (accessibility bridge not running)")
 
 
 def run(tmp):
     home = os.path.join(tmp, "home")
-    env = dict(os.environ, STATION_HSM_PIN=HSM_PIN)
+    # The HSM PIN goes only to the two CLI commands that hand it to the
+    # service (setup demo, unlock): no other process of the test has it.
+    for name in ("STATION_HSM_PIN", "STATION_OPERATOR_PIN", "STATION_ADDRESS", "STATION_HOME"):
+        os.environ.pop(name, None)
+    env = dict(os.environ)
+    service = start_service(tmp, home, env)
     log("making a demo station in", home)
     cli = os.environ["ST_STATION_CLI"]
-    subprocess.run([cli, "--home", home, "setup", "demo"], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cli, "--home", home, "setup", "demo"], env=dict(env, STATION_HSM_PIN=HSM_PIN), check=True,
+                   stdout=subprocess.DEVNULL)
 
     start_x_and_dbus(tmp)
     try:
@@ -268,7 +342,7 @@ def run(tmp):
 
     # STATION_GUI_STALL_REPORT: the GUI prints its longest main-loop pause at
     # exit (a figure for the log, not asserted: speed is never asserted).
-    gui_env = lsan_env(tmp, dict(os.environ, STATION_HSM_PIN=HSM_PIN, STATION_GUI_STALL_REPORT="1"))
+    gui_env = lsan_env(tmp, dict(os.environ, STATION_GUI_STALL_REPORT="1"))
     gui, app = start_gui(home, [port1, sock2, sock3], gui_env, tree)
     state = {"app": app}
 
@@ -349,19 +423,21 @@ def run(tmp):
     def line_running():
         return find("Stop all sockets", "push button").sensitive
 
-    # The login screen lists the demo operators (waits for the HSM unlock).
-    wait_text("Login status", lambda t: "HSM" not in t or "unlocked" in t, 60)
+    # The login screen lists the demo operators (the service's LoginNames)
+    # and asks for no HSM PIN.
     for who in PINS:
         find(who, "list item")
+    assert not showing("HSM PIN"), "the login screen asks for the HSM PIN"
 
     # ---- lead: create two batches, search filter ----
     login("lead")
     find("Batches", "radio button").click()
     wo = "WO-GUI-%d" % os.getpid()
     wo2 = wo + "-B"
+    wo3 = wo + "-C"
     find("Product profile", "combo box").click()
     find("example-device-csr", "menu item").click()
-    for n, (order, quantity) in enumerate(((wo, "3"), (wo2, "2")), 1):
+    for n, (order, quantity) in enumerate(((wo, "3"), (wo2, "2"), (wo3, "1")), 1):
         find("New work order", "text").text = order
         qty = find("Quantity")
         qty.text = quantity
@@ -376,6 +452,34 @@ def run(tmp):
     find("Search batches").text = ""
     find("Batch 1 " + wo, "list item")
     screenshot("batches-new")
+    logout()
+
+    # ---- operator: the station is locked; the service's refusal says so ----
+    login("op")
+    scan(wo)
+    find("Start all sockets", "push button").click()
+    refusal = wait_text("Line status", lambda t: "locked" in t and "admin unlocks" in t, 30,
+                        "the service's refusal: the station is locked")
+    log("locked station, the line view says:", refusal)
+    assert not line_running(), "a line runs on a locked station"
+    logout()
+
+    # ---- admin: the HSM state, a wrong HSM PIN, the unlock ----
+    login("admin")
+    find("Admin", "radio button").click()
+    wait_text("HSM state", lambda t: t.startswith("HSM: locked"), 30, "locked")
+    hsm_pin = find("HSM PIN", "password text")
+    hsm_pin.text = "999999"
+    find("Unlock HSM", "push button").click()
+    wait_text("Admin status", lambda t: t and not t.startswith("Unlocking"), 60, "the refusal of a wrong PIN")
+    log("a wrong HSM PIN:", find("Admin status").text)
+    assert find("HSM state").text.startswith("HSM: locked"), "a wrong HSM PIN unlocked the station"
+    find("HSM PIN", "password text").text = HSM_PIN
+    find("Unlock HSM", "push button").click()
+    wait_text("Admin status", lambda t: t.startswith("The HSM is unlocked"), 60, "unlocked")
+    wait_text("HSM state", lambda t: t.startswith("HSM: unlocked"), 30, "unlocked")
+    assert not showing("HSM PIN"), "the HSM PIN box stays after the unlock"
+    screenshot("admin-unlocked")
     logout()
 
     # ---- operator: keyboard login, no lead views, run three sockets to green ----
@@ -432,6 +536,23 @@ def run(tmp):
     wait_text("Line status", lambda t: t.startswith("Line stopped: 1 passed, 2 failed"), 60,
               "stopped, 1 passed, 2 failed")
     wait_text("Units done", lambda t: t == "1", 30, "1")
+
+    # ---- the CLI runs a line (batch 3); the operator's line view shows it ----
+    relink(sock2, start_devsim(tmp, 7)[1])
+    uid2_before = find("Socket 2 uid").text
+    run_cli = start([cli, "--home", home, "--operator", "op", "batch", "run", "3", "--port", sock2, "--units", "1"],
+                    env=dict(env, STATION_OPERATOR_PIN=PINS["op"]), stdout=subprocess.PIPE)
+    wait_text("Line status", lambda t: t.startswith("Batch 3 is running on 1 socket, started from another")
+              or t.startswith("The line on batch 3"), 60, "the CLI's line shown")
+    wait_text("Socket 2 uid", lambda t: t != uid2_before and len(t) > 10, 120, "the CLI's unit's uid")
+    wait_text("Socket 2 state", lambda t: t == "PASS", 120, "PASS (the CLI's unit)")
+    wait_text("Line status", lambda t: t.startswith("The line on batch 3 (started from another client) ended: "
+                                                    "1 passed"), 60, "the CLI's line ended")
+    out_cli = run_cli.communicate(timeout=60)[0].decode()
+    assert run_cli.returncode == 0, "station batch run exited with %s: %s" % (run_cli.returncode, out_cli)
+    assert not line_running(), "the CLI's line shows as this view's own"
+    screenshot("line-watch-cli")
+    log("the CLI's line on batch 3 showed in the GUI")
     logout()
 
     # ---- lead: close the first batch, filter by state, export the manifest ----
@@ -494,7 +615,8 @@ def run(tmp):
 
     # ---- admin: health; add an operator, unlock them, change their role ----
     login("admin")
-    wait_text("HSM state", lambda t: "logged in" in t and "NOT" not in t, 60, "logged in")
+    find("Admin", "radio button").click()
+    wait_text("HSM state", lambda t: t.startswith("HSM: unlocked") and "logged in" in t, 60, "unlocked, logged in")
     wait_text("Audit chain", lambda t: t.startswith("Audit chain: intact"), 60, "intact")
     wait_text("CA chain", lambda t: "days left" in t, 30, "days left")
     find("Operator lead", "list item")
@@ -560,7 +682,8 @@ def run(tmp):
     subprocess.run([cli, "--home", home, "--operator", "lead", "db", "check"], check=True,
                    env=dict(env, STATION_OPERATOR_PIN=PINS["lead"]), stdout=subprocess.DEVNULL)
 
-    # ---- idle logout, on a second start with a short idle time ----
+    # ---- idle logout: the service restarted with a short idle time, unlocked with the CLI ----
+    stop_service(tmp, service)
     conf = os.path.join(home, "station.conf")
     with open(conf) as f:
         text = f.read()
@@ -568,14 +691,18 @@ def run(tmp):
     assert n == 1, "station.conf has no idle-logout-s line"
     with open(conf, "w") as f:
         f.write(text)
+    service = start_service(tmp, home, env)
+    subprocess.run([cli, "--home", home, "--operator", "admin", "unlock"], check=True, stdout=subprocess.DEVNULL,
+                   env=dict(env, STATION_HSM_PIN=HSM_PIN, STATION_OPERATOR_PIN=PINS["admin"]))
     gui, state["app"] = start_gui(home, [port1], gui_env, tree)
-    wait_text("Login status", lambda t: "HSM" not in t or "unlocked" in t, 60)
+    find("qa", "list item")
     login("qa")
     wait_text("Login status", lambda t: "qa was logged out after 3 s" in t, 60, "logged out for idling")
     screenshot("logged-out")
     rawinput.keyCombo("<Control>q")
     rc = gui.wait(60)
     assert rc == 0, "station-gui exited with %d (a LeakSanitizer report exits 23)" % rc
+    stop_service(tmp, service)
     log("all flows passed")
     print("1 passed, 0 failed")
     return 0

@@ -64,31 +64,120 @@ st_station_add_operator (GPtrArray *argv, const char *const *args)
   g_setenv ("STATION_OPERATOR_PIN", pin, TRUE);
 }
 
+/* A fault setting meant for the service, not the client. */
+static gboolean
+st_env_is_service (const char *kv)
+{
+  return g_str_has_prefix (kv, "STATION_CRASH_AT=") || g_str_has_prefix (kv, "ST_FAULT_");
+}
+
+/* The commands a client needs the HSM PIN for. */
+static gboolean
+st_args_take_hsm_pin (const char *const *args)
+{
+  for (guint i = 0; args[i] != NULL; i++)
+    {
+      if (args[i][0] == '-')
+        {
+          if (g_strcmp0 (args[i], "--operator") == 0 && args[i + 1] != NULL)
+            i++;
+          continue;
+        }
+      return g_strcmp0 (args[i], "setup") == 0 || g_strcmp0 (args[i], "unlock") == 0
+             || g_strcmp0 (args[i], "demo") == 0;
+    }
+  return FALSE;
+}
+
+/* A launcher for a client: its environment without the HSM PIN unless the
+ * command takes it, with @env_extra's client settings. */
+static GSubprocessLauncher *
+st_client_launcher (const char *const *env_extra, const char *const *args, GSubprocessFlags flags)
+{
+  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
+  if (!st_args_take_hsm_pin (args))
+    g_subprocess_launcher_unsetenv (launcher, "STATION_HSM_PIN");
+  for (guint i = 0; env_extra != NULL && env_extra[i] != NULL; i++)
+    {
+      if (st_env_is_service (env_extra[i]))
+        continue;
+      g_auto(GStrv) kv = g_strsplit (env_extra[i], "=", 2);
+      g_subprocess_launcher_setenv (launcher, kv[0], kv[1], TRUE);
+    }
+  return launcher;
+}
+
+/* The service settings of @env_extra, as a NULL-terminated array (free the
+ * container only). */
+static const char **
+st_service_env_of (const char *const *env_extra)
+{
+  GPtrArray *out = g_ptr_array_new ();
+  for (guint i = 0; env_extra != NULL && env_extra[i] != NULL; i++)
+    if (st_env_is_service (env_extra[i]))
+      g_ptr_array_add (out, (gpointer) env_extra[i]);
+  g_ptr_array_add (out, NULL);
+  return (const char **) g_ptr_array_free (out, FALSE);
+}
+
+static GPtrArray *st_station_argv (StFixture *f, const char *const *args);
+
+/* After a command that failed: when the service died meanwhile, the
+ * command's status is the service's, and its log is appended to @err. */
+static int
+st_service_after (StFixture *f, int rc, gsize log_start, gchar **err)
+{
+  if (rc == 0 || f->service == NULL)
+    return rc;
+  for (guint i = 0; i < 60 && g_subprocess_get_identifier (f->service) != NULL; i++)
+    g_usleep (50 * 1000);
+  if (g_subprocess_get_identifier (f->service) != NULL)
+    return rc;
+  g_autoptr(GSubprocess) dead = g_steal_pointer (&f->service);
+  g_subprocess_wait (dead, NULL, NULL);
+  int status = g_subprocess_get_if_signaled (dead) ? 128 + g_subprocess_get_term_sig (dead)
+                                                   : g_subprocess_get_exit_status (dead);
+  g_autofree gchar *log = st_service_read_log (f);
+  const char *tail = log != NULL && strlen (log) >= log_start ? log + log_start : "";
+  g_test_message ("the service died during the command (status %d); its log:\n%s", status, tail);
+  if (err != NULL)
+    {
+      gchar *joined = g_strconcat (*err != NULL ? *err : "", tail, NULL);
+      g_free (*err);
+      *err = joined;
+    }
+  return status;
+}
+
+static gsize
+st_service_log_size (StFixture *f)
+{
+  GStatBuf st;
+  return f->service_log != NULL && g_stat (f->service_log, &st) == 0 ? (gsize) st.st_size : 0;
+}
+
 int
 st_run_stationv (StFixture *f, const char *const *env_extra, gchar **out, gchar **err,
                  const char *const *args)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer) g_getenv ("ST_STATION"));
-  g_ptr_array_add (argv, "--home");
-  g_ptr_array_add (argv, f->home);
-  st_station_add_operator (argv, args);
-  for (guint i = 0; args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, NULL);
+  g_autofree const char **service_env = st_service_env_of (env_extra);
+  st_service_ensure (f, service_env);
+  gsize log_start = st_service_log_size (f);
+  g_autoptr(GPtrArray) argv = st_station_argv (f, args);
   g_autofree gchar *what = g_strjoinv (" ", (gchar **) argv->pdata);
-
   g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  for (guint i = 0; env_extra != NULL && env_extra[i] != NULL; i++)
-    {
-      g_auto(GStrv) kv = g_strsplit (env_extra[i], "=", 2);
-      g_subprocess_launcher_setenv (launcher, kv[0], kv[1], TRUE);
-    }
+    st_client_launcher (env_extra, args, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_autoptr(GError) error = NULL;
   g_autoptr(GSubprocess) proc = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata, &error);
   g_assert_no_error (error);
-  return st_wait (proc, out, err, what);
+  gchar *e = NULL;
+  int rc = st_wait (proc, out, &e, what);
+  rc = st_service_after (f, rc, log_start, &e);
+  if (err != NULL)
+    *err = e;
+  else
+    g_free (e);
+  return rc;
 }
 
 int
@@ -204,7 +293,135 @@ void
 st_test_init (int *argc, char ***argv)
 {
   g_test_init (argc, argv, NULL);
+  /* for the commands that take it: setup, unlock (st_client_launcher) */
   g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);
+}
+
+/* Connects to the service of @f until it answers (it listens once its
+ * socket exists); FALSE when it exited. */
+static gboolean
+st_service_wait_ready (StFixture *f)
+{
+  g_autofree gchar *socket = g_build_filename (f->home, "stationd.sock", NULL);
+  for (guint i = 0; i < 400; i++)
+    {
+      if (g_subprocess_get_identifier (f->service) == NULL)
+        return FALSE;
+      if (g_file_test (socket, G_FILE_TEST_EXISTS))
+        return TRUE;
+      g_usleep (25 * 1000);
+    }
+  return FALSE;
+}
+
+/* `station unlock` as the demo admin: the one command that gives the
+ * service the HSM PIN. */
+static void
+st_service_unlock (StFixture *f)
+{
+  g_autofree gchar *conf = g_build_filename (f->home, "station.conf", NULL);
+  if (!g_file_test (conf, G_FILE_TEST_EXISTS))
+    return;
+  const char *argv[] = { g_getenv ("ST_STATION"), "--home", f->home, "--operator", "admin",
+                         "unlock", NULL };
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_setenv (launcher, "STATION_OPERATOR_PIN", "4444", TRUE);
+  g_subprocess_launcher_setenv (launcher, "STATION_HSM_PIN", ST_TEST_PIN, TRUE);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  g_autofree gchar *out = NULL, *err = NULL;
+  int rc = st_wait (proc, &out, &err, "station unlock (the fixture, as the demo admin)");
+  if (rc != 0)
+    g_test_message ("the service stays locked: %s", err);
+}
+
+void
+st_service_ensure (StFixture *f, const char *const *service_env)
+{
+  g_autofree gchar *key = g_strjoinv ("\n", (gchar **) service_env);
+  if (f->service != NULL && g_subprocess_get_identifier (f->service) != NULL
+      && g_strcmp0 (key, f->service_env) == 0)
+    return;
+  if (f->service != NULL)
+    st_service_stop (f);
+  g_free (f->service_env);
+  f->service_env = g_steal_pointer (&key);
+  g_free (f->service_log);
+  f->service_log = g_strdup_printf ("%s/service-%u.log", f->tmp, ++f->service_starts);
+  /* the old one is gone: its socket is stale */
+  g_autofree gchar *socket = g_build_filename (f->home, "stationd.sock", NULL);
+  g_unlink (socket);
+  const char *argv[] = { g_getenv ("ST_STATIOND"), "--home", f->home, NULL };
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_subprocess_launcher_set_stdout_file_path (launcher, f->service_log);
+  /* the service never needs the PIN in its environment: an admin unlocks it */
+  g_subprocess_launcher_unsetenv (launcher, "STATION_HSM_PIN");
+  for (guint i = 0; service_env != NULL && service_env[i] != NULL; i++)
+    {
+      g_auto(GStrv) kv = g_strsplit (service_env[i], "=", 2);
+      g_subprocess_launcher_setenv (launcher, kv[0], kv[1], TRUE);
+    }
+  g_autoptr(GError) error = NULL;
+  f->service = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  if (!st_service_wait_ready (f))
+    {
+      g_autofree gchar *log = st_service_read_log (f);
+      g_error ("the station service did not start: %s", log);
+    }
+  st_service_unlock (f);
+}
+
+int
+st_service_stop (StFixture *f)
+{
+  if (f->service == NULL)
+    return 0;
+  g_autoptr(GSubprocess) proc = g_steal_pointer (&f->service);
+  if (g_subprocess_get_identifier (proc) != NULL)
+    g_subprocess_send_signal (proc, SIGTERM);
+  g_subprocess_wait (proc, NULL, NULL);
+  return g_subprocess_get_if_signaled (proc) ? 128 + g_subprocess_get_term_sig (proc)
+                                              : g_subprocess_get_exit_status (proc);
+}
+
+void
+st_service_kill (StFixture *f)
+{
+  if (f->service == NULL)
+    return;
+  g_autoptr(GSubprocess) proc = g_steal_pointer (&f->service);
+  g_subprocess_force_exit (proc);
+  g_subprocess_wait (proc, NULL, NULL);
+}
+
+GPid
+st_service_pid (StFixture *f)
+{
+  const char *id = f->service != NULL ? g_subprocess_get_identifier (f->service) : NULL;
+  return id != NULL ? (GPid) g_ascii_strtoll (id, NULL, 10) : 0;
+}
+
+glong
+st_service_peak_rss (StFixture *f)
+{
+  g_autofree gchar *path = g_strdup_printf ("/proc/%d/status", (int) st_service_pid (f));
+  g_autofree gchar *text = NULL;
+  if (st_service_pid (f) == 0 || !g_file_get_contents (path, &text, NULL, NULL))
+    return 0;
+  const char *hwm = strstr (text, "VmHWM:");
+  return hwm != NULL ? (glong) g_ascii_strtoll (hwm + 6, NULL, 10) : 0;
+}
+
+gchar *
+st_service_read_log (StFixture *f)
+{
+  gchar *text = NULL;
+  if (f->service_log == NULL || !g_file_get_contents (f->service_log, &text, NULL, NULL))
+    return g_strdup ("");
+  return text;
 }
 
 void
@@ -213,8 +430,11 @@ st_fixture_setup (StFixture *f, gconstpointer data)
   f->tmp = st_test_tmpdir ("st-int");
   f->home = g_build_filename (f->tmp, "home", NULL);
   f->sims = g_ptr_array_new_with_free_func (g_object_unref);
+  const char *none[] = { NULL };
+  st_service_ensure (f, none);
   int rc = st_run_station (f, NULL, NULL, "setup", "demo", NULL);
   g_assert_cmpint (rc, ==, 0);
+  st_service_unlock (f);
 }
 
 void
@@ -227,9 +447,17 @@ st_fixture_teardown (StFixture *f, gconstpointer data)
       g_subprocess_wait (proc, NULL, NULL);
     }
   g_ptr_array_unref (f->sims);
+  int rc = st_service_stop (f);
+  if (rc != 0)
+    {
+      g_autofree gchar *log = st_service_read_log (f);
+      g_test_message ("the service exited with %d: %s", rc, log);
+    }
   st_rm_rf (f->tmp);
   g_free (f->tmp);
   g_free (f->home);
+  g_free (f->service_env);
+  g_free (f->service_log);
 }
 
 void
@@ -263,63 +491,45 @@ st_station_argv (StFixture *f, const char *const *args)
 GSubprocess *
 st_start_station (StFixture *f, const char *const *env_extra, const char *const *args)
 {
+  g_autofree const char **service_env = st_service_env_of (env_extra);
+  st_service_ensure (f, service_env);
   g_autoptr(GPtrArray) argv = st_station_argv (f, args);
   g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  for (guint i = 0; env_extra != NULL && env_extra[i] != NULL; i++)
-    {
-      g_auto(GStrv) kv = g_strsplit (env_extra[i], "=", 2);
-      g_subprocess_launcher_setenv (launcher, kv[0], kv[1], TRUE);
-    }
+    st_client_launcher (env_extra, args, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_autoptr(GError) error = NULL;
   GSubprocess *proc = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata, &error);
   g_assert_no_error (error);
+  g_object_set_data (G_OBJECT (proc), "st-fixture", f);
+  g_object_set_data (G_OBJECT (proc), "st-log-start", GSIZE_TO_POINTER (st_service_log_size (f)));
   return proc;
 }
 
 int
 st_finish_station (GSubprocess *proc, gchar **out, gchar **err)
 {
-  return st_wait (proc, out, err, "station (started earlier)");
+  StFixture *f = g_object_get_data (G_OBJECT (proc), "st-fixture");
+  gsize log_start = GPOINTER_TO_SIZE (g_object_get_data (G_OBJECT (proc), "st-log-start"));
+  gchar *e = NULL;
+  int rc = st_wait (proc, out, &e, "station (started earlier)");
+  if (f != NULL)
+    rc = st_service_after (f, rc, log_start, &e);
+  if (err != NULL)
+    *err = e;
+  else
+    g_free (e);
+  return rc;
 }
 
 int
 st_run_station_rusage (StFixture *f, const char *const *env_extra, gchar **out,
                        const char *const *args, glong *maxrss_kb)
 {
-  g_autoptr(GPtrArray) argv = st_station_argv (f, args);
-  g_autofree gchar *what = g_strjoinv (" ", (gchar **) argv->pdata);
-  g_autofree gchar *out_path = g_build_filename (f->tmp, "station-rusage.out", NULL);
-  g_auto(GStrv) envp = g_get_environ ();
-  for (guint i = 0; env_extra != NULL && env_extra[i] != NULL; i++)
-    {
-      g_auto(GStrv) kv = g_strsplit (env_extra[i], "=", 2);
-      envp = g_environ_setenv (envp, kv[0], kv[1], TRUE);
-    }
-  posix_spawn_file_actions_t fa;
-  g_assert_cmpint (posix_spawn_file_actions_init (&fa), ==, 0);
-  g_assert_cmpint (posix_spawn_file_actions_addopen (&fa, STDOUT_FILENO, out_path,
-                                                     O_WRONLY | O_CREAT | O_TRUNC, 0600), ==, 0);
-  g_assert_cmpint (posix_spawn_file_actions_adddup2 (&fa, STDOUT_FILENO, STDERR_FILENO), ==, 0);
-  pid_t pid = 0;
-  int rc = posix_spawn (&pid, argv->pdata[0], &fa, NULL, (char *const *) argv->pdata, envp);
-  posix_spawn_file_actions_destroy (&fa);
-  g_assert_cmpint (rc, ==, 0);
-  int status = 0;
-  struct rusage ru = { 0 };
-  pid_t w;
-  do
-    w = wait4 (pid, &status, 0, &ru);
-  while (w < 0 && errno == EINTR);
-  g_assert_cmpint (w, ==, pid);
-  g_autofree gchar *text = NULL;
-  g_assert_true (g_file_get_contents (out_path, &text, NULL, NULL));
-  g_test_message ("$ %s\n%s(peak RSS %ld KiB)", what, text, ru.ru_maxrss);
+  int rc = st_run_stationv (f, env_extra, out, NULL, args);
+  glong rss = st_service_peak_rss (f);
+  g_test_message ("(the service's peak RSS so far: %ld KiB)", rss);
   if (maxrss_kb != NULL)
-    *maxrss_kb = ru.ru_maxrss;
-  if (out != NULL)
-    *out = g_steal_pointer (&text);
-  return WIFSIGNALED (status) ? 128 + WTERMSIG (status) : WEXITSTATUS (status);
+    *maxrss_kb = rss;
+  return rc;
 }
 
 gchar *

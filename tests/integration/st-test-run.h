@@ -11,6 +11,13 @@ typedef struct {
   gchar *tmp;       /* removed at teardown */
   gchar *home;      /* tmp/home: the station home */
   GPtrArray *sims;  /* GSubprocess of running simulators */
+  /* The station service (stationd --home HOME), started by the fixture and
+   * again whenever a command needs it with other fault settings, or after
+   * it died. Its output goes to tmp/service-N.log. */
+  GSubprocess *service;
+  gchar *service_env;   /* the fault settings it runs with, joined; "" for none */
+  gchar *service_log;   /* its current log */
+  guint service_starts;
 } StFixture;
 
 void st_fixture_setup (StFixture *f, gconstpointer data);
@@ -22,6 +29,31 @@ void st_test_init (int *argc, char ***argv);
 /* Adds a test that runs on a fresh demo station (the fixture above). */
 #define st_test_add_station(path, data, func) \
   g_test_add ((path), StFixture, (data), st_fixture_setup, (func), st_fixture_teardown)
+
+/* ---- the service ----
+ * Every `station` the tests run is a client of the fixture's service. In
+ * @env_extra, fault settings for the service (STATION_CRASH_AT=...,
+ * ST_FAULT_*=...) restart the service with them for that command; the rest
+ * goes to the client. The client gets STATION_HSM_PIN only for the commands
+ * that take it (setup, unlock, demo) or when @env_extra names it: nothing
+ * else needs it. When the service dies during a command (a crash point, a
+ * kill), the command's status is the service's (128 + signal) and its log
+ * is appended to the command's stderr; the next command starts it again,
+ * unlocked by the demo admin. */
+
+/* Starts the service (unlocked by the demo admin once set up) unless it runs
+ * with the same fault settings. */
+void st_service_ensure (StFixture *f, const char *const *service_env);
+/* SIGTERM: it stops, signing its closing checkpoint; returns its exit status. */
+int st_service_stop (StFixture *f);
+/* SIGKILL, as a power cut would; returns once it is gone. */
+void st_service_kill (StFixture *f);
+/* Its process id (0 when it does not run). */
+GPid st_service_pid (StFixture *f);
+/* Its peak resident set size so far (VmHWM), KiB. */
+glong st_service_peak_rss (StFixture *f);
+/* The log of the service that runs now (or ran last). */
+gchar *st_service_read_log (StFixture *f);
 
 /* Runs `station --home HOME ARGS...` (NULL-terminated) and returns its exit
  * status; stdout and stderr are returned when asked and always logged. */
@@ -61,7 +93,7 @@ GSubprocess *st_start_station (StFixture *f, const char *const *env_extra, const
 int st_finish_station (GSubprocess *proc, gchar **out, gchar **err);
 
 /* Runs the station to its end and returns its exit status; @maxrss_kb gets
- * the peak resident set size of that process alone (wait4's rusage). */
+ * the service's peak resident set size so far (the service runs the line). */
 int st_run_station_rusage (StFixture *f, const char *const *env_extra, gchar **out,
                            const char *const *args, glong *maxrss_kb);
 

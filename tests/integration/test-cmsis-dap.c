@@ -124,6 +124,10 @@ test_batch (StFixture *f, gconstpointer data)
       sockets[i].seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
       sockets[i].image = image;
     }
+  /* The service opens the probes: it must see the test bed, whose
+   * environment (UMOCKDEV_DIR) exists only now; the next command starts it
+   * again with it. */
+  st_service_stop (f);
   gint64 batch = st_create_batch (f, profile, 2 * UNITS_PER_PROBE);
   g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
   g_autofree gchar *units = g_strdup_printf ("%u", UNITS_PER_PROBE);
