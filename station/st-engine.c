@@ -21,6 +21,10 @@
 #define ST_ENGINE_MAX_PROFILES 256
 #define ST_ENGINE_MAX_HOURS 168
 #define ST_ENGINE_PIN_FILE_MAX 256
+/* While the HSM is unlocked and no line runs, every audited change is
+ * covered by a signed checkpoint before its call returns (a line checkpoints
+ * every [audit] checkpoint-every entries instead). */
+#define ST_ENGINE_IDLE_CHECKPOINT_EVERY 1
 
 #define R_ANY ST_ROLE_ANY
 #define R_OP ST_ROLE_OPERATOR
@@ -72,13 +76,32 @@ st_engine_rule (StAction action)
   return &st_engine_rules[action];
 }
 
+/* The CA with a count of the actions using it: Lock drops the engine's
+ * reference, and the CA (its HSM session, its PIN) goes when the last
+ * action using it ends. */
+typedef struct {
+  gint ref;
+  StCa *ca;
+} StCaHold;
+
+static void
+st_ca_hold_release (StCaHold *hold)
+{
+  if (hold != NULL && g_atomic_int_dec_and_test (&hold->ref))
+    {
+      st_ca_free (hold->ca);
+      g_free (hold);
+    }
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StCaHold, st_ca_hold_release)
+
 struct _StEngine {
   gchar *home;
   gchar *config_path;        /* NULL: HOME/station.conf */
   GMutex lock;               /* guards everything below */
   StConfig *config;          /* NULL until set up */
   StDb *db;                  /* NULL until set up */
-  StCa *ca;                  /* NULL while locked; never replaced while a line runs */
+  StCaHold *ca_hold;         /* NULL while locked; each action holds its own reference */
   /* the running line */
   gint64 line_batch;         /* 0: none */
   GCancellable *line_cancellable;
@@ -149,8 +172,12 @@ st_engine_free (StEngine *engine)
     g_cond_wait (&engine->line_cond, &engine->lock);
   g_mutex_unlock (&engine->lock);
   if (engine->db != NULL)
-    st_audit_checkpoint_at_exit (engine->home, engine->config, engine->db, engine->ca);
-  st_ca_free (engine->ca);
+    {
+      st_db_set_checkpoint_hook (engine->db, 0, NULL, NULL);
+      st_audit_checkpoint_at_exit (engine->home, engine->config, engine->db,
+                                   engine->ca_hold != NULL ? engine->ca_hold->ca : NULL);
+    }
+  st_ca_hold_release (engine->ca_hold);
   st_db_close (engine->db);
   st_config_free (engine->config);
   g_free (engine->home);
@@ -179,7 +206,7 @@ gboolean
 st_engine_is_unlocked (StEngine *engine)
 {
   g_mutex_lock (&engine->lock);
-  gboolean unlocked = engine->ca != NULL;
+  gboolean unlocked = engine->ca_hold != NULL;
   g_mutex_unlock (&engine->lock);
   return unlocked;
 }
@@ -285,15 +312,30 @@ st_engine_require (StEngine *engine, const StAuthSession *session, StAction acti
   return TRUE;
 }
 
-/* The CA, referenced for the caller's whole action: Lock waits for no one,
- * so every user of the CA holds it through this lock-free reference. */
-static StCa *
-st_engine_ca (StEngine *engine)
+/* The CA for one action (NULL while locked): release it when the action
+ * ends (g_autoptr). */
+static StCaHold *
+st_engine_ca_acquire (StEngine *engine)
 {
   g_mutex_lock (&engine->lock);
-  StCa *ca = engine->ca;
+  StCaHold *hold = engine->ca_hold;
+  if (hold != NULL)
+    g_atomic_int_inc (&hold->ref);
   g_mutex_unlock (&engine->lock);
-  return ca;
+  return hold;
+}
+
+#define ST_CA_OF(hold) ((hold) != NULL ? (hold)->ca : NULL)
+
+/* The database's checkpoint hook: signs with the CA as it is now (none
+ * while locked: the entries wait for the unlock). */
+static void
+st_engine_checkpoint_hook (StDb *db, gpointer data)
+{
+  g_autoptr(StCaHold) hold = st_engine_ca_acquire (data);
+  g_autoptr(GError) error = NULL;
+  if (hold != NULL && !st_audit_checkpoint (db, hold->ca, "every-n", &error))
+    g_warning ("audit checkpoint: %s", error->message);
 }
 
 static X509 *
@@ -350,7 +392,7 @@ st_engine_status (StEngine *engine)
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   g_mutex_lock (&engine->lock);
   g_variant_builder_add (&b, "{sv}", "configured", g_variant_new_boolean (engine->db != NULL));
-  g_variant_builder_add (&b, "{sv}", "unlocked", g_variant_new_boolean (engine->ca != NULL));
+  g_variant_builder_add (&b, "{sv}", "unlocked", g_variant_new_boolean (engine->ca_hold != NULL));
   g_variant_builder_add (&b, "{sv}", "running-batch", g_variant_new_int64 (engine->line_batch));
   g_variant_builder_add (&b, "{sv}", "home", g_variant_new_string (engine->home));
   if (engine->config != NULL)
@@ -427,7 +469,8 @@ st_engine_setup_show (StEngine *engine, const StAuthSession *session, GError **e
       return NULL;
     }
   g_autoptr(GString) out = g_string_new (NULL);
-  if (!st_setup_show (engine->config, st_engine_ca (engine), out, error))
+  g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
+  if (!st_setup_show (engine->config, ST_CA_OF (hold), out, error))
     return NULL;
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
@@ -447,11 +490,25 @@ st_engine_open_ca (StEngine *engine, const char *pin, GError **error)
   StCa *ca = st_ca_open (config, pin, error);
   if (ca == NULL)
     return FALSE;
+  StCaHold *hold = g_new0 (StCaHold, 1);
+  hold->ref = 1;
+  hold->ca = g_steal_pointer (&ca);
   g_mutex_lock (&engine->lock);
-  if (engine->ca == NULL)
-    engine->ca = g_steal_pointer (&ca);
+  gboolean first = engine->ca_hold == NULL;
+  if (first)
+    engine->ca_hold = g_steal_pointer (&hold);
   g_mutex_unlock (&engine->lock);
-  st_ca_free (ca);
+  st_ca_hold_release (hold);
+  if (first)
+    {
+      /* what waited while the station was locked is covered now */
+      st_db_set_checkpoint_hook (engine->db, ST_ENGINE_IDLE_CHECKPOINT_EVERY,
+                                 st_engine_checkpoint_hook, engine);
+      g_autoptr(StCaHold) now = st_engine_ca_acquire (engine);
+      g_autoptr(GError) cp_error = NULL;
+      if (now != NULL && !st_audit_checkpoint (engine->db, now->ca, "unlock", &cp_error))
+        g_warning ("the audit checkpoint at unlock failed: %s", cp_error->message);
+    }
   st_engine_state_changed (engine);
   return TRUE;
 }
@@ -509,7 +566,6 @@ st_engine_lock (StEngine *engine, const StAuthSession *session, GError **error)
     return FALSE;
   g_mutex_lock (&engine->lock);
   gboolean busy = engine->line_batch != 0;
-  StCa *ca = busy ? NULL : g_steal_pointer (&engine->ca);
   g_mutex_unlock (&engine->lock);
   if (busy)
     {
@@ -517,15 +573,19 @@ st_engine_lock (StEngine *engine, const StAuthSession *session, GError **error)
                            "a line is running: stop it before locking the HSM");
       return FALSE;
     }
-  if (ca != NULL)
+  /* the lock's own entry is the last one covered */
+  gboolean ok = st_engine_audit (engine, session, "hsm-lock", error, "by", session->name, NULL);
+  g_mutex_lock (&engine->lock);
+  g_autoptr(StCaHold) hold = g_steal_pointer (&engine->ca_hold);
+  g_mutex_unlock (&engine->lock);
+  if (hold != NULL)
     {
       g_autoptr(GError) cp_error = NULL;
-      if (!st_audit_checkpoint (engine->db, ca, "lock", &cp_error))
+      if (!st_audit_checkpoint (engine->db, hold->ca, "lock", &cp_error))
         g_warning ("the audit checkpoint at lock failed: %s", cp_error->message);
-      st_ca_free (ca);
     }
   st_engine_state_changed (engine);
-  return st_engine_audit (engine, session, "hsm-lock", error, "by", session->name, NULL);
+  return ok;
 }
 
 /* ---- operators ---------------------------------------------------------- */
@@ -670,7 +730,10 @@ st_engine_batch_close (StEngine *engine, const StAuthSession *session, gint64 id
 {
   if (!st_engine_require (engine, session, ST_ACTION_BATCH_CLOSE, error))
     return FALSE;
-  StCa *ca = st_engine_ca (engine);
+  g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
+  StCa *ca = ST_CA_OF (hold);
+  if (ca == NULL)   /* locked since the check */
+    return st_engine_require (engine, session, ST_ACTION_BATCH_CLOSE, error);
   if (!st_db_batch_close (engine->db, id, session->name, error))
     return FALSE;
   if (!st_audit_checkpoint (engine->db, ca, "batch-close", error))
@@ -821,10 +884,13 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
   g_autoptr(StBatchControl) control = st_batch_control_new ();
   if (!st_engine_line_claim (engine, request->batch_id, cancellable, control, error))
     return FALSE;
-  StCa *ca = st_engine_ca (engine);
+  g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
+  StCa *ca = ST_CA_OF (hold);
   StDb *db = engine->db;
-  g_autoptr(StLine) line = st_line_new (engine->config, ca, db, request->batch_id, session->name,
-                                        error);
+  g_autoptr(StLine) line = ca != NULL ? st_line_new (engine->config, ca, db, request->batch_id,
+                                                     session->name, error) : NULL;
+  if (ca == NULL)   /* locked since the check */
+    st_engine_require (engine, session, ST_ACTION_LINE_RUN, error);
   if (line == NULL)
     {
       st_engine_line_release (engine);
@@ -835,7 +901,8 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
   line->step_func = callbacks->step;
   line->notice_func = callbacks->notice;
   line->step_data = callbacks->user_data;
-  st_audit_install_hook (db, ca, st_audit_checkpoint_interval (engine->config));
+  st_db_set_checkpoint_hook (db, st_audit_checkpoint_interval (engine->config),
+                             st_engine_checkpoint_hook, engine);
   g_autoptr(GString) recovered = g_string_new (NULL);
   gboolean ok = st_line_recover (line, recovered, error);
   if (ok)
@@ -857,10 +924,10 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
       ok = st_batch_run (line, &options, summary, error);
     }
   line->cancellable = NULL;
-  st_audit_remove_hook (db);
   g_autoptr(GError) cp_error = NULL;
   if (!st_audit_checkpoint (db, ca, "batch-run-end", &cp_error))
     g_warning ("the audit checkpoint at the end of the run failed: %s", cp_error->message);
+  st_db_set_checkpoint_hook (db, ST_ENGINE_IDLE_CHECKPOINT_EVERY, st_engine_checkpoint_hook, engine);
   *stopped = g_cancellable_is_cancelled (cancellable);
   st_engine_line_release (engine);
   return ok;
@@ -926,7 +993,10 @@ st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint6
 {
   if (!st_engine_require (engine, session, ST_ACTION_MANIFEST_EXPORT, error))
     return FALSE;
-  StCa *ca = st_engine_ca (engine);
+  g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
+  StCa *ca = ST_CA_OF (hold);
+  if (ca == NULL)
+    return st_engine_require (engine, session, ST_ACTION_MANIFEST_EXPORT, error);
   if (!st_manifest_export (engine->db, ca, engine->config->station_id, id, out_dir, error))
     return FALSE;
   g_autoptr(GString) report = g_string_new (NULL);
@@ -1058,7 +1128,8 @@ st_engine_health (StEngine *engine, const StAuthSession *session, GError **error
     return NULL;
   StHealth *h = g_new0 (StHealth, 1);
   h->min_days_left = G_MAXINT;
-  StCa *ca = st_engine_ca (engine);
+  g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
+  StCa *ca = ST_CA_OF (hold);
   g_autoptr(GString) chain = g_string_new (NULL);
   if (ca != NULL)
     {
@@ -1124,7 +1195,10 @@ st_engine_bench (StEngine *engine, const StAuthSession *session, guint units, gu
   g_autofree gchar *slots_s = g_strdup_printf ("%u", slots);
   if (!st_engine_audit (engine, session, "bench", error, "units", units_s, "slots", slots_s, NULL))
     return FALSE;
-  return st_bench_run (engine->config, st_engine_ca (engine), units, slots, NULL, result, error);
+  g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
+  if (hold == NULL)
+    return st_engine_require (engine, session, ST_ACTION_BENCH, error);
+  return st_bench_run (engine->config, hold->ca, units, slots, NULL, result, error);
 }
 
 /* ---- scratch folders ---------------------------------------------------- */

@@ -847,7 +847,7 @@ cmd_db (StCli *cli, int argc, char **argv)
   if (!st_dbus_station1_call_db_check_sync (cli->proxy, &ok, &report, NULL, &error))
     return st_cli_fail (error);
   g_print ("%s", report);
-  return ok ? 0 : 2;
+  return ok ? 0 : 1;
 }
 
 static int

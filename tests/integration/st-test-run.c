@@ -49,7 +49,8 @@ st_station_add_operator (GPtrArray *argv, const char *const *args)
   const char *cmd = words[0], *sub = words[1];
   const char *who = "op", *pin = "1111";
   if (g_strcmp0 (cmd, "setup") == 0 || g_strcmp0 (cmd, "operator") == 0
-      || g_strcmp0 (cmd, "db") == 0 || g_strcmp0 (cmd, "bench") == 0)
+      || g_strcmp0 (cmd, "db") == 0 || g_strcmp0 (cmd, "bench") == 0
+      || g_strcmp0 (cmd, "unlock") == 0 || g_strcmp0 (cmd, "lock") == 0)
     who = "admin", pin = "4444";
   else if ((g_strcmp0 (cmd, "batch") == 0 && (g_strcmp0 (sub, "create") == 0 || g_strcmp0 (sub, "close") == 0
                                               || g_strcmp0 (sub, "allow-more-voids") == 0))

@@ -235,12 +235,15 @@ test_random_kills (StFixture *f, gconstpointer data)
       g_autoptr(GSubprocess) proc = st_crash_line_run (f, &l, NULL, per_port, 3);
       runs++;
       g_usleep (delay_ms * 1000);
-      g_subprocess_send_signal (proc, SIGKILL);
+      /* the service runs the line: it is the one killed (its client sees
+       * the connection go and exits 2) */
+      gboolean running = st_service_pid (f) != 0;
+      st_service_kill (f);
       int rc = st_finish_station (proc, NULL, NULL);
       done = st_sql_int (f, done_sql);
-      g_test_message ("run %u: SIGKILL after %u ms, exit %d, %" G_GINT64_FORMAT " of %u units done",
-                      runs, delay_ms, rc, done, n_units);
-      if (rc == 128 + SIGKILL)
+      g_test_message ("run %u: service SIGKILLed after %u ms, client exit %d, %" G_GINT64_FORMAT
+                      " of %u units done", runs, delay_ms, rc, done, n_units);
+      if (running && rc != 0)
         kills++;
       st_check_after_kill (f, &l);
     }
@@ -263,6 +266,50 @@ test_random_kills (StFixture *f, gconstpointer data)
   st_crash_line_clear (&l);
 }
 
+/* The line belongs to the service; its client only watches. A client killed
+ * mid-batch ends its session, and the line stops as `batch stop` stops it:
+ * the units in flight finish or fail safely, none is lost or made twice.
+ * The next `batch run` finishes the batch. */
+static void
+test_client_killed (StFixture *f, gconstpointer data)
+{
+  StCrashLine l;
+  st_crash_line_start (f, &l, ST_CRASH_PORTS, ST_CRASH_UNITS_PER_PORT, 730);
+  g_autoptr(GSubprocess) client = st_crash_line_run (f, &l, NULL, 0, 10);
+  GPid service = st_service_pid (f);
+  /* a unit or more through, then the client goes */
+  g_autofree gchar *done_sql = g_strdup_printf ("SELECT count(*) FROM units WHERE batch_id = %s "
+                                                "AND state = 'done'", l.id);
+  for (guint i = 0; i < 400 && st_sql_int (f, done_sql) == 0; i++)
+    g_usleep (25 * 1000);
+  g_subprocess_force_exit (client);
+  g_assert_cmpint (st_finish_station (client, NULL, NULL), ==, 128 + SIGKILL);
+  /* the service lives on, and its line stops */
+  gboolean idle = FALSE;
+  for (guint i = 0; i < 400 && !idle; i++)
+    {
+      g_autofree gchar *out = NULL;
+      g_assert_cmpint (st_run_station (f, &out, NULL, "status", NULL), ==, 0);
+      idle = strstr (out, "line        idle") != NULL;
+      if (!idle)
+        g_usleep (50 * 1000);
+    }
+  g_assert_true (idle);
+  g_assert_cmpint (st_service_pid (f), ==, service);
+  g_autofree gchar *log = st_service_read_log (f);
+  g_assert_nonnull (strstr (log, "the session that started the line ended"));
+  gint64 done = st_sql_int (f, done_sql);
+  g_assert_cmpint (done, <, ST_CRASH_PORTS * ST_CRASH_UNITS_PER_PORT);
+  st_check_after_kill (f, &l);
+
+  /* a new client runs the rest */
+  g_autoptr(GSubprocess) again = st_crash_line_run (f, &l, NULL, 0, 3);
+  g_assert_cmpint (st_finish_station (again, NULL, NULL), ==, 0);
+  st_settle_unconfirmed (f, &l);
+  st_check_nothing_lost (f, &l);
+  st_crash_line_clear (&l);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -276,5 +323,6 @@ main (int argc, char **argv)
       st_test_add_station (path, points[i], test_crash_point);
     }
   st_test_add_station ("/crash/random-kills", NULL, test_random_kills);
+  st_test_add_station ("/crash/client-killed", NULL, test_client_killed);
   return g_test_run ();
 }

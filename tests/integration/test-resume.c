@@ -342,11 +342,12 @@ test_silent_at_commit_blank (StFixture *f, gconstpointer data)
   st_resume_finish (f, &r, 1);
 }
 
-/* Item of the audit trail: every acting command that ends normally leaves
- * the log covered by a signed checkpoint ("shutdown"); without the HSM PIN
- * it says the entries wait, and the next command with it signs one. */
+/* Item of the audit trail: while the station is unlocked, every audited
+ * change is covered by a signed checkpoint before its call returns; while
+ * it is locked the entries wait, and the unlock covers them. No client
+ * holds the HSM PIN for any of it. */
 static void
-test_checkpoint_at_exit (StFixture *f, gconstpointer data)
+test_checkpoint_after_call (StFixture *f, gconstpointer data)
 {
   const char *head = "SELECT max(seq) FROM audit";
   const char *covered = "SELECT max(seq) FROM audit_checkpoints";
@@ -354,24 +355,26 @@ test_checkpoint_at_exit (StFixture *f, gconstpointer data)
   g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "create", "--profile", profile,
                                    "--work-order", "WO-EXIT-1", "--quantity", "1", NULL), ==, 0);
   g_assert_cmpint (st_sql_int (f, covered), ==, st_sql_int (f, head));
-  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM audit_checkpoints WHERE reason = 'shutdown'"), >=, 1);
 
-  /* Without the HSM PIN: no prompt, a note, the entries wait. */
+  /* Locked: the entries wait. */
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "lock", NULL), ==, 0);
   gint64 before = st_sql_int (f, head);
-  g_unsetenv ("STATION_HSM_PIN");
-  g_autofree gchar *err = NULL;
-  int rc = st_run_station (f, NULL, &err, "batch", "create", "--profile", profile,
-                           "--work-order", "WO-EXIT-2", "--quantity", "1", NULL);
-  g_setenv ("STATION_HSM_PIN", ST_TEST_PIN, TRUE);
-  g_assert_cmpint (rc, ==, 0);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "create", "--profile", profile,
+                                   "--work-order", "WO-EXIT-2", "--quantity", "1", NULL), ==, 0);
   g_assert_cmpint (st_sql_int (f, head), >, before);
   g_assert_cmpint (st_sql_int (f, covered), ==, before);
-  g_assert_nonnull (strstr (err, "wait for a signed checkpoint"));
+  /* what needs the HSM says who unlocks it */
+  g_autofree gchar *err = NULL;
+  g_assert_cmpint (st_run_station (f, NULL, &err, "batch", "close", "1", NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "station unlock"));
 
-  /* A failing command adds nothing to sign at exit; the next normal one
-   * with the PIN covers what waited. */
-  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "close", "999", NULL), !=, 0);
-  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "list", NULL), ==, 0);
+  /* The unlock covers what waited. */
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "unlock", NULL), ==, 0);
+  g_assert_cmpint (st_sql_int (f, covered), ==, st_sql_int (f, head));
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM audit_checkpoints WHERE reason = 'unlock'"), >=, 1);
+
+  /* A stop leaves it covered ("shutdown" when something waited). */
+  g_assert_cmpint (st_service_stop (f), ==, 0);
   g_assert_cmpint (st_sql_int (f, covered), ==, st_sql_int (f, head));
   g_autofree gchar *vout = NULL;
   g_assert_cmpint (st_run_station (f, &vout, NULL, "audit", "verify", NULL), ==, 0);
@@ -388,6 +391,6 @@ main (int argc, char **argv)
   st_test_add_station ("/resume/silent-at-commit-later-run", &silent_at_commit, test_silent_later_run);
   st_test_add_station ("/resume/silent-at-confirm-later-run", &silent_at_confirm, test_silent_later_run);
   st_test_add_station ("/resume/silent-at-commit-blank-voided-reissued", NULL, test_silent_at_commit_blank);
-  st_test_add_station ("/audit/checkpoint-at-exit", NULL, test_checkpoint_at_exit);
+  st_test_add_station ("/audit/checkpoint-after-call", NULL, test_checkpoint_after_call);
   return g_test_run ();
 }
