@@ -1,5 +1,5 @@
 /* Types shared by every layer: key algorithms and device slots, numbered as
- * in shared/agent-protocol.md so that the wire value is the enum value. */
+ * in docs/agent-protocol.md so that the wire value is the enum value. */
 #pragma once
 
 #include <glib.h>

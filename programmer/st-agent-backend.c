@@ -1,4 +1,4 @@
-/* The agent backend (shared/agent-protocol.md): one implementation for a
+/* The agent backend (docs/agent-protocol.md): one implementation for a
  * device on a serial port ("agent:") and for the in-process simulated device
  * ("sim:"); only the transport differs. */
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Host side of the agent protocol (shared/agent-protocol.md): framing,
+/* Host side of the agent protocol (docs/agent-protocol.md): framing,
  * sequence numbers, time-outs, retries and status codes over a transport. */
 #pragma once
 

@@ -29,7 +29,7 @@ typedef enum {
   ST_DEVICE_STATE_UNKNOWN = 0xff,    /* the device did not say */
 } StDeviceState;
 
-/* Raw agent status codes (shared/agent-protocol.md, Status codes). */
+/* Raw agent status codes (docs/agent-protocol.md, Status codes). */
 typedef enum {
   ST_AGENT_STATUS_OK = 0x00,
   ST_AGENT_STATUS_BAD_REQUEST = 0x01,

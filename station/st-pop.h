@@ -1,4 +1,4 @@
-/* Proof of possession (shared/agent-protocol.md, 0x06 SIGN): the device signs
+/* Proof of possession (docs/agent-protocol.md, 0x06 SIGN): the device signs
  * "PROVISION-POP-V1" (16 ASCII bytes) followed by a fresh 32-byte challenge
  * with the key of its certificate. */
 #pragma once

@@ -1,4 +1,4 @@
-/* QA re-verification of a flashed unit (agent-protocol.md, The station's
+/* QA re-verification of a flashed unit (docs/agent-protocol.md, The station's
  * sequence): HELLO, READ slots 1 and 2, the chain up to the trusted root, a
  * proof of possession with a fresh challenge, and the comparison of uid,
  * serial and certificate bytes with the station's record. */

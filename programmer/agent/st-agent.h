@@ -1,4 +1,4 @@
-/* Device side of the agent protocol (shared/agent-protocol.md).
+/* Device side of the agent protocol (docs/agent-protocol.md).
  *
  * Portable C99, no heap, no OS calls: a firmware drops st-agent.c and
  * st-frame.c in, fills an StAgentHooks with its storage, crypto and UART

@@ -1,4 +1,4 @@
-/* Agent protocol framing (shared/agent-protocol.md, Frame): CRC-32, COBS and
+/* Agent protocol framing (docs/agent-protocol.md, Frame): CRC-32, COBS and
  * the frame body. Portable C99 for both sides of the link: no heap, no OS
  * calls, only <stdint.h>, <stddef.h> and <string.h>. */
 #ifndef ST_FRAME_H

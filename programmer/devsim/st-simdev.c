@@ -684,7 +684,7 @@ st_sim_premade_queue (guint8 alg)
 }
 
 /* The subject of a premade CSR: the device is not known yet, and the
- * station ignores the subject anyway (agent-protocol.md, KEYGEN). */
+ * station ignores the subject anyway (docs/agent-protocol.md, 0x02 KEYGEN). */
 #define ST_SIM_PREMADE_NAME "premade"
 
 gboolean

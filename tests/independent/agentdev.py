@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """agentdev: an independent device side of the provisioning agent protocol.
 
-Written from the protocol text (shared/agent-protocol.md, "Provisioning agent
-protocol, version 1") only, to check the station against a second reading of
+Written from the protocol text (docs/agent-protocol.md, the agent protocol,
+version 1) only, to check the station against a second reading of
 that text. It shares no code with the station or its device simulator: own
 COBS, own CRC-32, own frame and TLV code; keys, CSRs and signatures come from
 python3-cryptography.
