@@ -3,6 +3,8 @@
 #               and simulated devices over pseudo-terminals
 #   make test   install what is missing, build with -Werror under ASan+UBSan,
 #               run every test suite
+#   make deb    install what is missing, build the Debian package in a clean
+#               copy of the tree, check it with lintian (docs/install.md)
 # Both install missing Debian 12 packages with apt-get (as root, or via sudo).
 
 BUILD      ?= build
@@ -20,9 +22,12 @@ DEPS = meson ninja-build pkg-config gcc libc6-dev \
 # the sanitizer runtime, emulators and the GUI test stack.
 TEST_DEPS = opensc gnutls-bin clang-14 libclang-rt-14-dev stm32flash \
        umockdev libumockdev-dev xvfb xauth at-spi2-core dbus-x11 python3-dogtail imagemagick \
-       python3-cryptography
+       python3-cryptography \
+       systemd dbus man-db libxml2-utils desktop-file-utils
+# What 'make deb' needs on top of DEPS: the Debian packaging tools.
+PKG_DEPS = debhelper dpkg-dev fakeroot lintian
 
-.PHONY: all deps test-deps build build-test demo test fuzz clean bench
+.PHONY: all deps test-deps pkg-deps build build-test demo test fuzz clean bench deb
 
 all: build
 
@@ -42,6 +47,9 @@ deps:
 
 test-deps: deps
 	$(call install_missing,$(TEST_DEPS))
+
+pkg-deps: deps
+	$(call install_missing,$(PKG_DEPS))
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) -Dtests=false
@@ -105,5 +113,22 @@ gui-demo: build
 	echo "Sockets:$$args"; echo "Demo operators (PIN): op 1111, lead 2222, qa 3333, admin 4444"; \
 	$(BUILD)/gui/station-gui --home $(DEMO_HOME) $$args
 
+# The Debian package: dpkg-buildpackage in a clean copy of the tree (the
+# files git tracks or would track, none of the build folders), the .deb in
+# $(DEB_OUT), then lintian on it: errors fail, warnings are printed.
+DEB_OUT  ?= $(CURDIR)/deb-out
+DEB_WORK ?= $(CURDIR)/deb-work
+deb: pkg-deps
+	rm -rf $(DEB_WORK) && mkdir -p $(DEB_WORK)/station $(DEB_OUT)
+	git ls-files -z --cached --others --exclude-standard | \
+	  xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+	  tar --null -T - -cf - | tar -xf - -C $(DEB_WORK)/station
+	cd $(DEB_WORK)/station && dpkg-buildpackage -us -uc -b
+	rm -f $(DEB_OUT)/*.deb && mv $(DEB_WORK)/*.deb $(DEB_OUT)/
+	mv $(DEB_WORK)/*.buildinfo $(DEB_WORK)/*.changes $(DEB_OUT)/
+	rm -rf $(DEB_WORK)
+	lintian --info --display-level '>=info' --fail-on error $(DEB_OUT)/*.deb
+	@ls -l $(DEB_OUT)/*.deb
+
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) $(DEB_WORK) $(DEB_OUT)
