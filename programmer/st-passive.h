@@ -25,7 +25,7 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  const char *name;           /* the backend's name: "stm32-rom", "cmsis-dap" */
+  const StBackendDescriptor *descriptor;   /* its scheme names the backend */
   guint16 max_payload;        /* reported in StDeviceInfo */
   /* Opens the link (port, probe). TIMED_OUT: nothing answers (an empty socket). */
   gboolean (*open) (gpointer link, StBackend *backend, GError **error);
