@@ -455,7 +455,6 @@ const StBackendDescriptor st_backend_agent = {
   .description = "a device running the provisioning agent, on serial port PATH",
   .example = "agent:/dev/ttyUSB0",
   .needs_path = TRUE,
-  .capabilities = ST_BACKEND_CAP_KEYGEN | ST_BACKEND_CAP_PUT_KEY | ST_BACKEND_CAP_SIGN
-                  | ST_BACKEND_CAP_COMMIT | ST_BACKEND_CAP_READ_BACK,
+  .capabilities = ST_AGENT_BACKEND_CAPS,
   .new = st_agent_backend_new_serial,
 };

@@ -21,6 +21,12 @@ void st_backend_init (StBackend *self, const StBackendClass *klass,
                       const StBackendDescriptor *descriptor, const char *port,
                       const StLinkParams *params, GCancellable *cancellable);
 
+/* What every agent backend does (agent:, sim:): st_agent_backend_new()'s
+ * vtable. */
+#define ST_AGENT_BACKEND_CAPS \
+  (ST_BACKEND_CAP_KEYGEN | ST_BACKEND_CAP_PUT_KEY | ST_BACKEND_CAP_SIGN \
+   | ST_BACKEND_CAP_COMMIT | ST_BACKEND_CAP_READ_BACK)
+
 /* Where the agent backend's bytes go: @open makes a transport (owned by the
  * backend until it closes) for each open of the port; @free frees @data
  * with the backend (may be NULL). */

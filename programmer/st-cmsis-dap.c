@@ -326,8 +326,7 @@ const StBackendDescriptor st_backend_cmsis_dap = {
                  "(empty: the only probe)",
   .example = "cmsis-dap:0123456789",
   .needs_path = FALSE,
-  .capabilities = ST_BACKEND_CAP_PUT_KEY | ST_BACKEND_CAP_COMMIT | ST_BACKEND_CAP_READ_BACK
-                  | ST_BACKEND_CAP_FIRMWARE | ST_BACKEND_CAP_PASSIVE,
+  .capabilities = ST_PASSIVE_BACKEND_CAPS,
   .new = st_cmsis_dap_backend_new,
 };
 

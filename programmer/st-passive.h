@@ -50,6 +50,12 @@ typedef struct {
   void (*free) (gpointer link);
 } StPassiveOps;
 
+/* What every passive backend does: st_passive_backend_new()'s vtable
+ * (no KEYGEN, no SIGN). */
+#define ST_PASSIVE_BACKEND_CAPS \
+  (ST_BACKEND_CAP_PUT_KEY | ST_BACKEND_CAP_COMMIT | ST_BACKEND_CAP_READ_BACK \
+   | ST_BACKEND_CAP_FIRMWARE | ST_BACKEND_CAP_PASSIVE)
+
 /* A passive backend over @link (owned: freed with ops->free). */
 StBackend *st_passive_backend_new (const char *port, const StLinkParams *params,
                                    GCancellable *cancellable, const StPassiveOps *ops,

@@ -681,8 +681,7 @@ const StBackendDescriptor st_backend_stm32_rom = {
   .description = "a passive STM32 through its ROM bootloader (AN3155), on serial port PATH",
   .example = "stm32-rom:/dev/ttyUSB0",
   .needs_path = TRUE,
-  .capabilities = ST_BACKEND_CAP_PUT_KEY | ST_BACKEND_CAP_COMMIT | ST_BACKEND_CAP_READ_BACK
-                  | ST_BACKEND_CAP_FIRMWARE | ST_BACKEND_CAP_PASSIVE,
+  .capabilities = ST_PASSIVE_BACKEND_CAPS,
   .new = st_stm32_rom_backend_new,
 };
 

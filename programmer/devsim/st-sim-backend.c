@@ -191,7 +191,6 @@ const StBackendDescriptor st_backend_sim = {
   .description = "an in-process simulated agent device (bench, demo, tests)",
   .example = "sim:demo",
   .needs_path = FALSE,
-  .capabilities = ST_BACKEND_CAP_KEYGEN | ST_BACKEND_CAP_PUT_KEY | ST_BACKEND_CAP_SIGN
-                  | ST_BACKEND_CAP_COMMIT | ST_BACKEND_CAP_READ_BACK,
+  .capabilities = ST_AGENT_BACKEND_CAPS,
   .new = st_sim_backend_new,
 };
