@@ -1,6 +1,7 @@
 /* The agent backend (docs/agent-protocol.md): one implementation for a
  * device on a serial port ("agent:") and for the in-process simulated device
- * ("sim:"); only the transport differs. */
+ * ("sim:", programmer/devsim/st-sim-backend.c); only the transport differs
+ * (StAgentTransportOps). */
 #include <string.h>
 
 #include "st-agent-link.h"
@@ -8,8 +9,6 @@
 #include "st-backend-private.h"
 #include "st-error.h"
 #include "st-frame.h"
-#include "st-loopback.h"
-#include "st-simdev.h"
 #include "st-util.h"
 
 /* identify() polls: an empty socket is normal, so it waits briefly. */
@@ -17,14 +16,9 @@
 
 typedef struct {
   StBackend parent;
-  gchar *path;                /* serial device; NULL for sim */
-  /* sim: the socket lives as long as the backend, so that a close and a
-   * re-open see the same device (as a real socket would). */
-  gboolean is_sim;
-  StSimSocketConfig sim_config;
-  gchar *sim_model;
-  gchar *sim_state_file;
-  StSimSocket *sim_socket;
+  StBackendClass klass;       /* the shared vtable, with the descriptor's scheme */
+  const StAgentTransportOps *ops;
+  gpointer ops_data;          /* owned: ops->free */
   StAgentLink *link;          /* NULL while closed */
   guint16 max_payload;        /* from the last HELLO; 256 before any */
 } StAgentBackend;
@@ -71,29 +65,12 @@ static gboolean
 st_agent_backend_open (StBackend *backend, GError **error)
 {
   StAgentBackend *self = (StAgentBackend *) backend;
-  StTransport *transport = NULL;
 
   if (self->link != NULL)
     return TRUE;
-  if (self->is_sim)
-    {
-      if (self->sim_socket == NULL)
-        {
-          self->sim_socket = st_sim_socket_new (&self->sim_config, error);
-          if (self->sim_socket == NULL)
-            {
-              g_prefix_error (error, "%s: ", backend->port);
-              return FALSE;
-            }
-        }
-      transport = st_loopback_new (self->sim_socket, backend->port);
-    }
-  else
-    {
-      transport = st_serial_open (self->path, backend->params.baud, ST_PARITY_NONE, error);
-      if (transport == NULL)
-        return FALSE;
-    }
+  StTransport *transport = self->ops->open (self->ops_data, backend, error);
+  if (transport == NULL)
+    return FALSE;
   self->link = st_agent_link_new (transport, backend);
   self->max_payload = 256;
   return TRUE;
@@ -408,30 +385,13 @@ st_agent_backend_free (StBackend *backend)
 {
   StAgentBackend *self = (StAgentBackend *) backend;
   st_agent_backend_close (backend);
-  g_clear_pointer (&self->sim_socket, st_sim_socket_free);
-  g_free (self->path);
-  g_free (self->sim_model);
-  g_free (self->sim_state_file);
+  if (self->ops->free != NULL)
+    g_clear_pointer (&self->ops_data, self->ops->free);
   g_free (self);
 }
 
 static const StBackendClass st_agent_backend_class = {
-  .name = "agent",
-  .open = st_agent_backend_open,
-  .identify = st_agent_backend_identify,
-  .keygen = st_agent_backend_keygen,
-  .put_key = st_agent_backend_put_key,
-  .write = st_agent_backend_write,
-  .read = st_agent_backend_read,
-  .sign = st_agent_backend_sign,
-  .commit = st_agent_backend_commit,
-  .abort = st_agent_backend_abort,
-  .close = st_agent_backend_close,
-  .free = st_agent_backend_free,
-};
-
-static const StBackendClass st_sim_backend_class = {
-  .name = "sim",
+  .name = NULL,               /* the descriptor's scheme */
   .open = st_agent_backend_open,
   .identify = st_agent_backend_identify,
   .keygen = st_agent_backend_keygen,
@@ -446,15 +406,41 @@ static const StBackendClass st_sim_backend_class = {
 };
 
 StBackend *
+st_agent_backend_new (const char *port, const StBackendDescriptor *descriptor,
+                      const StLinkParams *params, GCancellable *cancellable,
+                      const StAgentTransportOps *ops, gpointer data)
+{
+  g_return_val_if_fail (descriptor != NULL && ops != NULL && ops->open != NULL, NULL);
+  StAgentBackend *self = g_new0 (StAgentBackend, 1);
+  self->klass = st_agent_backend_class;
+  self->klass.name = descriptor->scheme;
+  self->ops = ops;
+  self->ops_data = data;
+  self->max_payload = 256;
+  st_backend_init (&self->parent, &self->klass, descriptor, port, params, cancellable);
+  return &self->parent;
+}
+
+/* "agent:PATH" and a plain path: the serial port. */
+static StTransport *
+st_agent_serial_open (gpointer data, StBackend *backend, GError **error)
+{
+  return st_serial_open (data, backend->params.baud, ST_PARITY_NONE, error);
+}
+
+static const StAgentTransportOps st_agent_serial_ops = {
+  .open = st_agent_serial_open,
+  .free = g_free,
+};
+
+static StBackend *
 st_agent_backend_new_serial (const char *port, const char *path, const StLinkParams *params,
                              GCancellable *cancellable, GError **error)
 {
   guint speed = 0;
-  StAgentBackend *self = g_new0 (StAgentBackend, 1);
-  st_backend_init (&self->parent, &st_agent_backend_class, port, params, cancellable);
-  g_autoptr(StBackend) backend = &self->parent;
-  self->path = g_strdup (path);
-  self->max_payload = 256;
+  g_autoptr(StBackend) backend = st_agent_backend_new (port, &st_backend_agent, params,
+                                                       cancellable, &st_agent_serial_ops,
+                                                       g_strdup (path));
   if (!st_serial_baud_to_speed (backend->params.baud, &speed, error))
     {
       g_prefix_error (error, "%s: ", port);
@@ -463,139 +449,12 @@ st_agent_backend_new_serial (const char *port, const char *path, const StLinkPar
   return g_steal_pointer (&backend);
 }
 
-static gboolean
-st_sim_parse_uint (const char *key, const char *value, guint64 max, guint64 *out,
-                   GError **error)
-{
-  g_autoptr(GError) local = NULL;
-  if (!g_ascii_string_to_unsigned (value, 10, 0, max, out, &local))
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "sim option %s: %s", key,
-                   local->message);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
-st_sim_parse_option (StAgentBackend *self, const char *key, const char *value, GError **error)
-{
-  guint64 v = 0;
-  StSimSocketConfig *config = &self->sim_config;
-
-  if (g_strcmp0 (key, "units") == 0)
-    {
-      if (!st_sim_parse_uint (key, value, G_MAXUINT, &v, error))
-        return FALSE;
-      config->units = (guint) v;
-    }
-  else if (g_strcmp0 (key, "seed") == 0)
-    {
-      if (!st_sim_parse_uint (key, value, G_MAXUINT32, &v, error))
-        return FALSE;
-      config->seed = (guint32) v;
-    }
-  else if (g_strcmp0 (key, "algorithms") == 0)
-    {
-      if (!st_sim_parse_uint (key, value, 0x07, &v, error))
-        return FALSE;
-      config->algorithms = (guint8) v;
-    }
-  else if (g_strcmp0 (key, "fault_unit") == 0 || g_strcmp0 (key, "fault-unit") == 0)
-    {
-      if (!st_sim_parse_uint (key, value, G_MAXUINT, &v, error))
-        return FALSE;
-      config->fault_unit = (guint) v;
-    }
-  else if (g_strcmp0 (key, "swap_delay_ms") == 0 || g_strcmp0 (key, "swap-delay-ms") == 0)
-    {
-      if (!st_sim_parse_uint (key, value, 3600 * 1000, &v, error))
-        return FALSE;
-      config->swap_delay_ms = (guint) v;
-    }
-  else if (g_strcmp0 (key, "model") == 0)
-    {
-      if (*value == '\0' || strlen (value) > 64 || !g_utf8_validate (value, -1, NULL))
-        {
-          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "sim option model: '%s' is not 1 to 64 bytes of UTF-8", value);
-          return FALSE;
-        }
-      g_free (self->sim_model);
-      self->sim_model = g_strdup (value);
-      config->model = self->sim_model;
-    }
-  else if (g_strcmp0 (key, "state_file") == 0 || g_strcmp0 (key, "state-file") == 0
-           || g_strcmp0 (key, "state") == 0)
-    {
-      g_free (self->sim_state_file);
-      self->sim_state_file = g_strdup (value);
-      config->state_file = self->sim_state_file;
-    }
-  else if (g_strcmp0 (key, "faults") == 0 || g_strcmp0 (key, "fault") == 0)
-    {
-      g_auto(GStrv) names = g_strsplit (value, ",", -1);
-      for (guint i = 0; names[i] != NULL; i++)
-        {
-          if (names[i][0] == '\0')
-            continue;
-          guint32 bit = st_sim_fault_from_string (names[i]);
-          if (bit == 0)
-            {
-              g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "sim option faults: unknown fault '%s'", names[i]);
-              return FALSE;
-            }
-          config->faults |= bit;
-        }
-    }
-  else
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "unknown sim option '%s' (known: units, seed, model, algorithms, faults, "
-                   "fault_unit, swap_delay_ms, state_file)", key);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-StBackend *
-st_agent_backend_new_sim (const char *port, const char *spec, const StLinkParams *params,
-                          GCancellable *cancellable, GError **error)
-{
-  StAgentBackend *self = g_new0 (StAgentBackend, 1);
-  st_backend_init (&self->parent, &st_sim_backend_class, port, params, cancellable);
-  g_autoptr(StBackend) backend = &self->parent;
-  self->is_sim = TRUE;
-  self->max_payload = 256;
-
-  const char *query = strchr (spec, '?');
-  g_autofree gchar *name = query != NULL ? g_strndup (spec, (gsize) (query - spec))
-                                         : g_strdup (spec);
-  /* Different names give different devices unless a seed is given. */
-  self->sim_config.seed = g_str_hash (name);
-  if (query != NULL && query[1] != '\0')
-    {
-      g_auto(GStrv) pairs = g_strsplit (query + 1, "&", -1);
-      for (guint i = 0; pairs[i] != NULL; i++)
-        {
-          if (pairs[i][0] == '\0')
-            continue;
-          const char *eq = strchr (pairs[i], '=');
-          if (eq == NULL)
-            {
-              g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "sim option '%s' has no value; use key=value", pairs[i]);
-              g_prefix_error (error, "port '%s': ", port);
-              return NULL;
-            }
-          g_autofree gchar *key = g_strndup (pairs[i], (gsize) (eq - pairs[i]));
-          if (!st_sim_parse_option (self, key, eq + 1, error))
-            {
-              g_prefix_error (error, "port '%s': ", port);
-              return NULL;
-            }
-        }
-    }
-  return g_steal_pointer (&backend);
-}
+const StBackendDescriptor st_backend_agent = {
+  .scheme = "agent",
+  .usage = "agent:PATH",
+  .description = "a device running the provisioning agent, on serial port PATH",
+  .example = "agent:/dev/ttyUSB0",
+  .needs_path = TRUE,
+  .capabilities = ST_AGENT_BACKEND_CAPS,
+  .new = st_agent_backend_new_serial,
+};

@@ -1,53 +1,71 @@
-/* The backend vtable dispatch and port parsing (st-backend.h). */
+/* The backend table, the one list of backends (st-backend.h), and what
+ * is read from it: port parsing, the port syntax help, the capabilities.
+ * The vtable dispatch is st-backend-dispatch.c. */
 #include "st-backend.h"
 
 #include <string.h>
 
 #include "st-backend-private.h"
-#include "st-cmsis-dap.h"
-#include "st-stm32-rom.h"
 #include "st-error.h"
-#include "st-util.h"
 
-void
-st_link_params_init_defaults (StLinkParams *params)
+/* The table: the one list of backends. A port with no scheme is a serial
+ * device path for the first entry, the agent backend. A station built
+ * without the simulator (meson -Dsimulator=false) has no 'sim' entry. */
+static const StBackendDescriptor *const st_backends[] = {
+  &st_backend_agent,
+#ifdef ST_HAVE_SIMULATOR
+  &st_backend_sim,
+#endif
+  &st_backend_stm32_rom,
+  &st_backend_cmsis_dap,
+  NULL,
+};
+
+/* The scheme of the backend left out of a build without the simulator. */
+#define ST_BACKEND_SIM_SCHEME "sim"
+
+const StBackendDescriptor *const *
+st_backend_get_descriptors (void)
 {
-  g_return_if_fail (params != NULL);
-  memset (params, 0, sizeof *params);
-  params->baud = 115200;
-  params->timeout_ms = 1000;
-  params->keygen_timeout_ms = 30000;
-  params->commit_timeout_ms = 10000;
-  params->retries = 3;
+  return st_backends;
 }
 
-void
-st_backend_init (StBackend *self, const StBackendClass *klass, const char *port,
-                 const StLinkParams *params, GCancellable *cancellable)
+const StBackendDescriptor *
+st_backend_lookup_scheme (const char *scheme)
 {
-  StLinkParams defaults;
-  st_link_params_init_defaults (&defaults);
-  self->klass = klass;
-  self->port = g_strdup (port);
-  if (params != NULL)
+  g_return_val_if_fail (scheme != NULL, NULL);
+  for (gsize i = 0; st_backends[i] != NULL; i++)
     {
-      self->params = *params;
-      /* A zero time-out or rate is a profile that did not say. */
-      if (self->params.baud == 0)
-        self->params.baud = defaults.baud;
-      if (self->params.timeout_ms == 0)
-        self->params.timeout_ms = defaults.timeout_ms;
-      if (self->params.keygen_timeout_ms == 0)
-        self->params.keygen_timeout_ms = defaults.keygen_timeout_ms;
-      if (self->params.commit_timeout_ms == 0)
-        self->params.commit_timeout_ms = defaults.commit_timeout_ms;
+      if (g_strcmp0 (st_backends[i]->scheme, scheme) == 0)
+        return st_backends[i];
     }
-  else
-    {
-      self->params = defaults;
-    }
-  self->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
-  self->last_status = ST_AGENT_STATUS_NONE;
+  return NULL;
+}
+
+gchar *
+st_backend_get_port_help (void)
+{
+  GString *help = g_string_new (NULL);
+  int width = (int) strlen ("PATH");
+  for (gsize i = 0; st_backends[i] != NULL; i++)
+    width = MAX (width, (int) strlen (st_backends[i]->usage));
+  for (gsize i = 0; st_backends[i] != NULL; i++)
+    g_string_append_printf (help, "  %-*s  %s\n", width, st_backends[i]->usage,
+                            st_backends[i]->description);
+  g_string_append_printf (help, "  %-*s  a serial device: the same as %s:PATH\n", width, "PATH",
+                          st_backends[0]->scheme);
+  return g_string_free (help, FALSE);
+}
+
+/* "agent:PATH, stm32-rom:PATH, ... or a serial device path". */
+static gchar *
+st_backend_usage_list (void)
+{
+  GString *list = g_string_new (NULL);
+  for (gsize i = 0; st_backends[i] != NULL; i++)
+    g_string_append_printf (list, "%s, ", st_backends[i]->usage);
+  g_string_append (list, "or a serial device path");
+  return g_string_free (list, FALSE);
 }
 
 /* "scheme" of "scheme:rest" when the scheme looks like one (letters,
@@ -75,198 +93,49 @@ st_backend_new (const char *port, const StLinkParams *params, GCancellable *canc
 
   if (port == NULL || *port == '\0')
     {
-      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "no programmer port given; use e.g. agent:/dev/ttyUSB0 or sim:demo");
+      g_autofree gchar *list = st_backend_usage_list ();
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "no programmer port given; use %s", list);
       return NULL;
     }
   g_autofree gchar *scheme = st_backend_port_scheme (port, &rest);
   if (scheme == NULL)
-    return st_agent_backend_new_serial (port, port, params, cancellable, error);
-  if (g_strcmp0 (scheme, "agent") == 0)
-    {
-      if (*rest == '\0')
-        {
-          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "port '%s' names no serial device; use e.g. agent:/dev/ttyUSB0", port);
-          return NULL;
-        }
-      return st_agent_backend_new_serial (port, rest, params, cancellable, error);
-    }
-  if (g_strcmp0 (scheme, "sim") == 0)
-    return st_agent_backend_new_sim (port, rest, params, cancellable, error);
-  if (g_strcmp0 (scheme, "stm32-rom") == 0)
-    {
-      if (*rest == '\0')
-        {
-          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "port '%s' names no serial device; use e.g. stm32-rom:/dev/ttyUSB0", port);
-          return NULL;
-        }
-      return st_stm32_rom_backend_new (port, rest, params, cancellable, error);
-    }
-  if (g_strcmp0 (scheme, "cmsis-dap") == 0)
-    return st_cmsis_dap_backend_new (port, rest, params, cancellable, error);   /* "": the only probe */
-  g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
-               "unknown programmer backend '%s' in port '%s'; use agent:PATH, sim:NAME, "
-               "stm32-rom:PATH, cmsis-dap:SERIAL or a serial device path", scheme, port);
-  return NULL;
-}
-
-static gboolean
-st_backend_check (StBackend *self, gboolean has_fn, const char *what, GError **error)
-{
-  if (self == NULL || self->klass == NULL)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "no backend to %s", what);
-      return FALSE;
-    }
-  if (!has_fn)
+    return st_backends[0]->new (port, port, params, cancellable, error);
+  const StBackendDescriptor *d = st_backend_lookup_scheme (scheme);
+  if (d == NULL && g_strcmp0 (scheme, ST_BACKEND_SIM_SCHEME) == 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
-                   "the %s backend cannot %s", self->klass->name, what);
-      return FALSE;
+                   "port '%s': this station was built without the simulator "
+                   "(meson -Dsimulator=true builds it)", port);
+      return NULL;
     }
-  if (self->cancellable != NULL && g_cancellable_is_cancelled (self->cancellable))
+  if (d == NULL)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_CANCELLED, "%s: cancelled before %s",
-                   self->port, what);
-      return FALSE;
+      g_autofree gchar *list = st_backend_usage_list ();
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
+                   "unknown programmer backend '%s' in port '%s'; use %s", scheme, port, list);
+      return NULL;
     }
-  return TRUE;
+  if (d->needs_path && *rest == '\0')
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "port '%s' names nothing after '%s:'; use e.g. %s", port, d->scheme,
+                   d->example);
+      return NULL;
+    }
+  return d->new (port, rest, params, cancellable, error);
+}
+
+StBackendCaps
+st_backend_get_capabilities (StBackend *self)
+{
+  g_return_val_if_fail (self != NULL && self->descriptor != NULL, 0);
+  return self->descriptor->capabilities;
 }
 
 gboolean
-st_backend_open (StBackend *self, GError **error)
+st_backend_has_capability (StBackend *self, StBackendCaps caps)
 {
-  if (!st_backend_check (self, self != NULL && self->klass->open != NULL, "open the port", error))
-    return FALSE;
-  return self->klass->open (self, error);
-}
-
-gboolean
-st_backend_identify (StBackend *self, StDeviceInfo *info, GError **error)
-{
-  g_return_val_if_fail (info != NULL, FALSE);
-  if (!st_backend_check (self, self != NULL && self->klass->identify != NULL,
-                         "identify the device", error))
-    return FALSE;
-  return self->klass->identify (self, info, error);
-}
-
-GBytes *
-st_backend_keygen (StBackend *self, StAlg alg, GError **error)
-{
-  if (!st_backend_check (self, self != NULL && self->klass->keygen != NULL,
-                         "make a key on the device", error))
-    return NULL;
-  return self->klass->keygen (self, alg, error);
-}
-
-gboolean
-st_backend_put_key (StBackend *self, StAlg alg, GBytes *pkcs8, GError **error)
-{
-  g_return_val_if_fail (pkcs8 != NULL, FALSE);
-  if (!st_backend_check (self, self != NULL && self->klass->put_key != NULL,
-                         "send a key to the device", error))
-    return FALSE;
-  return self->klass->put_key (self, alg, pkcs8, error);
-}
-
-gboolean
-st_backend_write (StBackend *self, StSlot slot, GBytes *data, GError **error)
-{
-  g_return_val_if_fail (data != NULL, FALSE);
-  if (!st_backend_check (self, self != NULL && self->klass->write != NULL,
-                         "write a slot", error))
-    return FALSE;
-  return self->klass->write (self, slot, data, error);
-}
-
-GBytes *
-st_backend_read (StBackend *self, StSlot slot, GError **error)
-{
-  if (!st_backend_check (self, self != NULL && self->klass->read != NULL,
-                         "read a slot", error))
-    return NULL;
-  return self->klass->read (self, slot, error);
-}
-
-GBytes *
-st_backend_sign (StBackend *self, const guint8 challenge[32], GError **error)
-{
-  g_return_val_if_fail (challenge != NULL, NULL);
-  if (!st_backend_check (self, self != NULL && self->klass->sign != NULL,
-                         "sign a challenge", error))
-    return NULL;
-  return self->klass->sign (self, challenge, error);
-}
-
-gboolean
-st_backend_commit (StBackend *self, gboolean lock, GError **error)
-{
-  if (!st_backend_check (self, self != NULL && self->klass->commit != NULL,
-                         "commit the device", error))
-    return FALSE;
-  return self->klass->commit (self, lock, error);
-}
-
-gboolean
-st_backend_abort (StBackend *self, GError **error)
-{
-  if (!st_backend_check (self, self != NULL && self->klass->abort != NULL,
-                         "abort on the device", error))
-    return FALSE;
-  return self->klass->abort (self, error);
-}
-
-void
-st_backend_close (StBackend *self)
-{
-  if (self != NULL && self->klass != NULL && self->klass->close != NULL)
-    self->klass->close (self);
-}
-
-void
-st_backend_free (StBackend *self)
-{
-  if (self == NULL)
-    return;
-  st_backend_close (self);
-  g_clear_pointer (&self->port, g_free);
-  g_clear_object (&self->cancellable);
-  self->klass->free (self);
-}
-
-gboolean
-st_backend_flash_image (StBackend *self, guint32 address, GBytes *image,
-                        const guint8 sha256[32], GError **error)
-{
-  g_return_val_if_fail (image != NULL && sha256 != NULL, FALSE);
-  if (!st_backend_check (self, self != NULL && self->klass->flash_image != NULL,
-                         "write a firmware image", error))
-    return FALSE;
-  return self->klass->flash_image (self, address, image, sha256, error);
-}
-
-gboolean
-st_backend_set_product_serial (StBackend *self, const char *serial, GError **error)
-{
-  if (!st_backend_check (self, self != NULL && self->klass->set_product_serial != NULL,
-                         "store a product serial", error))
-    return FALSE;
-  return self->klass->set_product_serial (self, serial, error);
-}
-
-StAgentStatus
-st_backend_get_last_status (StBackend *self)
-{
-  g_return_val_if_fail (self != NULL, ST_AGENT_STATUS_NONE);
-  return self->last_status;
-}
-
-gchar *
-st_device_info_uid_hex (const StDeviceInfo *info)
-{
-  g_return_val_if_fail (info != NULL, NULL);
-  return st_hex_encode (info->uid, MIN (info->uid_len, (gsize) ST_UID_MAX));
+  g_return_val_if_fail (caps != 0, FALSE);
+  return (st_backend_get_capabilities (self) & caps) == caps;
 }

@@ -76,6 +76,38 @@ void st_link_params_init_defaults (StLinkParams *params);
 
 typedef struct _StBackend StBackend;
 
+/* What a backend can do, as its descriptor declares it (curl's vtls style:
+ * the pipeline asks st_backend_has_capability() instead of trying an
+ * operation and reading NOT_SUPPORTED). An operation whose capability a
+ * backend does not declare fails with ST_ERROR_NOT_SUPPORTED. */
+typedef enum {
+  ST_BACKEND_CAP_KEYGEN = 1 << 0,     /* KEYGEN: the device makes its key and a CSR */
+  ST_BACKEND_CAP_PUT_KEY = 1 << 1,    /* PUT_KEY: the station's key goes to the device */
+  ST_BACKEND_CAP_SIGN = 1 << 2,       /* SIGN: proof of possession of the device's key */
+  ST_BACKEND_CAP_COMMIT = 1 << 3,     /* COMMIT and ABORT */
+  ST_BACKEND_CAP_READ_BACK = 1 << 4,  /* READ of the slots (read-back, QA) */
+  ST_BACKEND_CAP_FIRMWARE = 1 << 5,   /* st_backend_flash_image() */
+  /* No agent on the device: the station makes the key (station-key
+   * profiles only), COMMIT writes a credential blob with the product
+   * serial (st_backend_set_product_serial()) and reads it back whole, in
+   * place of a proof of possession. */
+  ST_BACKEND_CAP_PASSIVE = 1 << 6,
+} StBackendCaps;
+
+/* One backend: each exports one const descriptor, and the table in
+ * st-backend.c lists them all (the one list of backends). */
+typedef struct {
+  const char *scheme;         /* "agent" in "agent:/dev/ttyUSB0" */
+  const char *usage;          /* "agent:PATH", for the port syntax help */
+  const char *description;    /* one line, for the same help */
+  const char *example;        /* a port, for error messages */
+  gboolean needs_path;        /* TRUE: "scheme:" with nothing after it is refused */
+  StBackendCaps capabilities;
+  /* Creates the backend (not yet opened); @rest is the port after "scheme:". */
+  StBackend *(*new) (const char *port, const char *rest, const StLinkParams *params,
+                     GCancellable *cancellable, GError **error);
+} StBackendDescriptor;
+
 typedef struct {
   const char *name;           /* "agent", "sim", "stm32-rom", "cmsis-dap" */
   gboolean (*open) (StBackend *self, GError **error);
@@ -106,6 +138,7 @@ typedef struct {
 
 struct _StBackend {
   const StBackendClass *klass;
+  const StBackendDescriptor *descriptor;
   gchar *port;                /* as given by the user */
   StLinkParams params;
   GCancellable *cancellable;  /* may be NULL */
@@ -115,14 +148,24 @@ struct _StBackend {
   guint64 n_keygen;           /* KEYGEN requests sent (retries excluded) */
 };
 
-/* Creates the backend for @port (not yet opened):
- *   "sim:NAME"               in-process simulated device (benchmarks, demo)
- *   "agent:/dev/ttyUSB0" or a plain path   the agent protocol over a serial port
- *   "stm32-rom:/dev/ttyUSB0" STM32 ROM bootloader (issue 5)
- *   "cmsis-dap:SERIAL"       CMSIS-DAP v2 probe (issue 5)
+/* Creates the backend for @port (not yet opened): "SCHEME:REST" for a
+ * scheme of the table (st_backend_get_port_help() lists them), or a plain
+ * serial device path for the agent protocol. A station built without the
+ * simulator (-Dsimulator=false) has no "sim" scheme and says so.
  * @cancellable, when given, aborts blocking I/O promptly. */
 StBackend *st_backend_new (const char *port, const StLinkParams *params,
                            GCancellable *cancellable, GError **error);
+
+/* The descriptor table, NULL-terminated, in the order the help lists it. */
+const StBackendDescriptor *const *st_backend_get_descriptors (void);
+/* The descriptor of @scheme, or NULL. */
+const StBackendDescriptor *st_backend_lookup_scheme (const char *scheme);
+/* The port syntax, one line per backend ("  agent:PATH   the agent ..."),
+ * and a plain path; for --port help. Free with g_free(). */
+gchar *st_backend_get_port_help (void);
+StBackendCaps st_backend_get_capabilities (StBackend *self);
+/* TRUE when @self declares every bit of @caps. */
+gboolean st_backend_has_capability (StBackend *self, StBackendCaps caps);
 
 gboolean st_backend_open (StBackend *self, GError **error);
 gboolean st_backend_identify (StBackend *self, StDeviceInfo *info, GError **error);

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "st-backend-private.h"
 #include "st-error.h"
 #include "st-passive.h"
 
@@ -288,7 +289,7 @@ st_dap_link_free (gpointer data)
 }
 
 static const StPassiveOps st_dap_ops = {
-  .name = "cmsis-dap",
+  .descriptor = &st_backend_cmsis_dap,
   .max_payload = 1024,
   .open = st_dap_link_open,
   .close = st_dap_link_close,
@@ -317,6 +318,17 @@ st_cmsis_dap_backend_new (const char *port, const char *serial, const StLinkPara
   link->port = g_strdup (port);
   return st_passive_backend_new (port, params, cancellable, &st_dap_ops, link);
 }
+
+const StBackendDescriptor st_backend_cmsis_dap = {
+  .scheme = "cmsis-dap",
+  .usage = "cmsis-dap:SERIAL",
+  .description = "a passive STM32F4 over SWD through the CMSIS-DAP v2 probe SERIAL "
+                 "(empty: the only probe)",
+  .example = "cmsis-dap:0123456789",
+  .needs_path = FALSE,
+  .capabilities = ST_PASSIVE_BACKEND_CAPS,
+  .new = st_cmsis_dap_backend_new,
+};
 
 StSwd *
 st_cmsis_dap_backend_get_swd (StBackend *backend)

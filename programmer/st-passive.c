@@ -373,7 +373,7 @@ st_passive_commit (StBackend *backend, gboolean lock, GError **error)
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
                    "%s: the %s backend cannot lock a device; set [device] lock = false "
                    "and enable readout protection in a later step (see README-%s.md)",
-                   backend->port, self->ops->name, self->ops->name);
+                   backend->port, self->ops->descriptor->scheme, self->ops->descriptor->scheme);
       return FALSE;
     }
   if (!st_passive_need_link (self, error))
@@ -555,7 +555,7 @@ st_passive_free (StBackend *backend)
 }
 
 static const StBackendClass st_passive_class = {
-  .name = NULL,            /* the link's */
+  .name = NULL,            /* the descriptor's scheme */
   .open = st_passive_open,
   .identify = st_passive_identify,
   .keygen = NULL,          /* passive: the station makes the key */
@@ -578,10 +578,10 @@ st_passive_backend_new (const char *port, const StLinkParams *params, GCancellab
   g_return_val_if_fail (ops != NULL && link != NULL, NULL);
   StPassive *self = g_new0 (StPassive, 1);
   self->klass = st_passive_class;
-  self->klass.name = ops->name;
+  self->klass.name = ops->descriptor->scheme;
   self->ops = ops;
   self->link = link;
-  st_backend_init (&self->parent, &self->klass, port, params, cancellable);
+  st_backend_init (&self->parent, &self->klass, ops->descriptor, port, params, cancellable);
   return &self->parent;
 }
 

@@ -25,7 +25,7 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  const char *name;           /* the backend's name: "stm32-rom", "cmsis-dap" */
+  const StBackendDescriptor *descriptor;   /* its scheme names the backend */
   guint16 max_payload;        /* reported in StDeviceInfo */
   /* Opens the link (port, probe). TIMED_OUT: nothing answers (an empty socket). */
   gboolean (*open) (gpointer link, StBackend *backend, GError **error);
@@ -49,6 +49,12 @@ typedef struct {
   void (*update_counters) (gpointer link, StBackend *backend);
   void (*free) (gpointer link);
 } StPassiveOps;
+
+/* What every passive backend does: st_passive_backend_new()'s vtable
+ * (no KEYGEN, no SIGN). */
+#define ST_PASSIVE_BACKEND_CAPS \
+  (ST_BACKEND_CAP_PUT_KEY | ST_BACKEND_CAP_COMMIT | ST_BACKEND_CAP_READ_BACK \
+   | ST_BACKEND_CAP_FIRMWARE | ST_BACKEND_CAP_PASSIVE)
 
 /* A passive backend over @link (owned: freed with ops->free). */
 StBackend *st_passive_backend_new (const char *port, const StLinkParams *params,

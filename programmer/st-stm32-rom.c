@@ -644,7 +644,7 @@ st_rom_port_free (gpointer data)
 }
 
 static const StPassiveOps st_rom_ops = {
-  .name = "stm32-rom",
+  .descriptor = &st_backend_stm32_rom,
   .max_payload = ST_ROM_BLOCK,
   .open = st_rom_port_open,
   .close = st_rom_port_close,
@@ -674,6 +674,16 @@ st_stm32_rom_backend_new (const char *port, const char *path, const StLinkParams
   self->port = g_strdup (port);
   return st_passive_backend_new (port, &p, cancellable, &st_rom_ops, self);
 }
+
+const StBackendDescriptor st_backend_stm32_rom = {
+  .scheme = "stm32-rom",
+  .usage = "stm32-rom:PATH",
+  .description = "a passive STM32 through its ROM bootloader (AN3155), on serial port PATH",
+  .example = "stm32-rom:/dev/ttyUSB0",
+  .needs_path = TRUE,
+  .capabilities = ST_PASSIVE_BACKEND_CAPS,
+  .new = st_stm32_rom_backend_new,
+};
 
 gboolean
 st_stm32_rom_backend_was_fresh (StBackend *backend)

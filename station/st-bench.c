@@ -8,9 +8,11 @@
 #include "st-error.h"
 #include "st-hsm.h"
 #include "st-issue.h"
-#include "st-loopback.h"
 #include "st-ossl.h"
 #include "st-util.h"
+#ifdef ST_HAVE_SIMULATOR
+#include "st-simdev.h"
+#endif
 
 /* The benchmark's product: device-made P-256 keys, as most lines run. */
 static const char st_bench_profile[] =
@@ -93,6 +95,7 @@ st_bench_raw_part (StCa *ca, const char *text, guint count, StBenchResult *resul
   return TRUE;
 }
 
+#ifdef ST_HAVE_SIMULATOR
 static gboolean
 st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
               guint per_slot, StBenchResult *result, GError **error)
@@ -163,6 +166,17 @@ st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
     }
   return TRUE;
 }
+#else
+/* Built without the simulator: st_bench_run() refuses first. */
+static gboolean
+st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
+              guint per_slot, StBenchResult *result, GError **error)
+{
+  g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
+                       "this station was built without the simulator");
+  return FALSE;
+}
+#endif
 
 gboolean
 st_bench_run (StConfig *config, StCa *ca, guint units, guint slots,
@@ -173,6 +187,13 @@ st_bench_run (StConfig *config, StCa *ca, guint units, guint slots,
   if (slots == 0 || units == 0)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA, "--units and --slots must be at least 1");
+      return FALSE;
+    }
+  if (st_backend_lookup_scheme ("sim") == NULL)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
+                           "station bench runs simulated devices: this station was built "
+                           "without the simulator (meson -Dsimulator=true)");
       return FALSE;
     }
   guint per_slot = (units + slots - 1) / slots;

@@ -306,23 +306,20 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
                          "writing the CA chain to the device failed: check the connection and retry",
                          dev_error, ST_DB_CERT_VOID, error);
 
-  /* Proof of possession with a fresh challenge. */
+  /* Proof of possession with a fresh challenge. A passive device (ROM
+   * bootloader, SWD: its backend declares no SIGN) cannot sign: the station
+   * made the key, and the backend's COMMIT reads the whole credential blob
+   * back and compares it byte for byte. */
   st_unit_step (u, "proof-of-possession");
   g_autoptr(GBytes) sig = NULL;
   gboolean proved = FALSE;
-  if (!st_unit_prove (u, cert, key, &sig, &proved, &dev_error, error))
+  gboolean passive = !st_backend_has_capability (be, ST_BACKEND_CAP_SIGN) &&
+                     line->profile->key_mode == ST_KEY_MODE_STATION_KEY;
+  if (!passive && !st_unit_prove (u, cert, key, &sig, &proved, &dev_error, error))
     return FALSE;
-  gboolean passive = sig == NULL && line->profile->key_mode == ST_KEY_MODE_STATION_KEY &&
-                     g_error_matches (dev_error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
   if (passive)
-    {
-      /* A passive device (ROM bootloader, SWD) cannot sign: the station made
-       * the key, and the backend's COMMIT reads the whole credential blob
-       * back and compares it byte for byte. */
-      g_debug ("%s: no proof of possession (%s); the key is the station's", be->port,
-               dev_error->message);
-      g_clear_error (&dev_error);
-    }
+    g_debug ("%s: no proof of possession (the %s backend cannot sign); the key is the station's",
+             be->port, be->descriptor->scheme);
   else if (sig == NULL)
     return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
                          "the device did not answer the proof-of-possession challenge: retry, then put it aside",
@@ -510,11 +507,10 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
   u->result->product_serial = g_strdup (product_serial);
   st_fault_point ("after-reserve");
   /* Passive backends put the product serial into the credential blob. */
-  if (!st_backend_set_product_serial (u->backend, product_serial, &local) &&
-      !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_SUPPORTED))
+  if (st_backend_has_capability (u->backend, ST_BACKEND_CAP_PASSIVE) &&
+      !st_backend_set_product_serial (u->backend, product_serial, &local))
     return st_unit_fail (u, ST_UNIT_FAILED, "issue", "the product serial could not be staged",
                          local, ST_DB_CERT_VOID, error);
-  g_clear_error (&local);
 
   st_unit_step (u, "sign");
   /* A lost HSM session is recovered there (new login, keys taken anew,
