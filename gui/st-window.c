@@ -1,5 +1,7 @@
 #include "st-window.h"
 
+#include "st-error.h"
+
 #include "st-admin-view.h"
 #include "st-batches-view.h"
 #include "st-line-view.h"
@@ -19,7 +21,7 @@ struct _StWindow {
   GtkWidget *line, *batches, *qa, *admin;
   StStation *station;
   StAuthSession *session;
-  gint64 last_activity;
+  gint64 last_activity, last_keepalive;
   guint idle_id;
   enum { ST_AFTER_STOP_NOTHING, ST_AFTER_STOP_LOGOUT, ST_AFTER_STOP_CLOSE } after_stop;
   gchar *logout_message;
@@ -66,7 +68,7 @@ st_window_on_logged_in (StLoginView *login, StAuthSession *session, StWindow *se
 {
   g_clear_pointer (&self->session, st_auth_session_free);
   self->session = st_auth_session_copy (session);
-  self->last_activity = g_get_monotonic_time ();
+  self->last_activity = self->last_keepalive = g_get_monotonic_time ();
   g_autofree gchar *who = g_strdup_printf ("%s (%s)", session->name, st_role_to_string (session->role));
   gtk_label_set_text (self->who_label, who);
   gtk_widget_show (GTK_WIDGET (self->logout_button));
@@ -170,6 +172,37 @@ st_window_on_event (GtkWidget *widget, GdkEvent *event, gpointer data)
   return FALSE;
 }
 
+/* The service ends a session after the same idle time without a call; an
+ * operator busy in the window without calling (typing, reading a report)
+ * keeps theirs with a light call every half of it. A session the service
+ * ended anyway (it restarted, say) shows the login screen. */
+static void
+st_window_on_keepalive (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) list = st_station_list_batches_finish (self->station, result, &error);
+  if (list != NULL || self->session == NULL || st_line_view_is_running (ST_LINE_VIEW (self->line)))
+    return;
+  if (g_error_matches (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED))
+    {
+      g_free (self->logout_message);
+      self->logout_message = g_strdup_printf ("The station service ended %s's session (%s): log in again.",
+                                              self->session->name, error->message);
+      st_window_do_logout (self);
+    }
+}
+
+static void
+st_window_keepalive (StWindow *self, guint limit)
+{
+  gint64 now = g_get_monotonic_time ();
+  if (self->last_activity <= self->last_keepalive || now - self->last_keepalive < (gint64) limit * G_USEC_PER_SEC / 2)
+    return;
+  self->last_keepalive = now;
+  st_station_list_batches_async (self->station, NULL, st_window_on_keepalive, g_object_ref (self));
+}
+
 /* Idle logout after the station's idle-logout seconds (the service's
  * setting); never while the line runs (the operator is watching it, and
  * stopping it is their decision). The logout ends the service's session
@@ -184,6 +217,7 @@ st_window_idle_check (gpointer data)
       self->last_activity = g_get_monotonic_time ();
       return G_SOURCE_CONTINUE;
     }
+  st_window_keepalive (self, limit);
   if (g_get_monotonic_time () - self->last_activity >= (gint64) limit * G_USEC_PER_SEC)
     {
       g_free (self->logout_message);
