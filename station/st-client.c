@@ -21,6 +21,9 @@ static const char *const st_manifest_files[] = {
 void
 st_client_target_from_env (StClientTarget *t)
 {
+  /* what the command line names wins over the environment */
+  if (t->address != NULL || t->bus != NULL || t->home != NULL || t->system)
+    return;
   if (t->address == NULL && g_getenv ("STATION_ADDRESS") != NULL && *g_getenv ("STATION_ADDRESS"))
     t->address = g_getenv ("STATION_ADDRESS");
   if (t->bus == NULL && g_getenv ("STATION_BUS") != NULL && *g_getenv ("STATION_BUS"))

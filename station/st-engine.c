@@ -298,7 +298,7 @@ st_engine_require (StEngine *engine, const StAuthSession *session, StAction acti
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
                    "%s needs the HSM, and the station is locked: an admin unlocks it with "
-                   "'station unlock' (or the Unlock button of the admin view)", rule->what);
+                   "'station unlock' (or the Unlock HSM button of the admin view)", rule->what);
       return FALSE;
     }
   if (rule->roles != 0 && db == NULL && action != ST_ACTION_SETUP_DEMO
@@ -919,7 +919,7 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
         .unit_func = callbacks->unit,
         .port_func = callbacks->port_failed,
         .user_data = callbacks->user_data,
-        .control = request->until_stopped ? control : NULL,
+        .control = control,
       };
       ok = st_batch_run (line, &options, summary, error);
     }
