@@ -29,6 +29,23 @@ PKG_DEPS = debhelper dpkg-dev fakeroot lintian
 
 .PHONY: all deps test-deps pkg-deps build build-test demo test fuzz clean bench deb
 
+# The start of a recipe line that needs the station service of DEMO_HOME
+# (bench, gui-demo): a private stationd is started and waited for, the demo
+# is set up and unlocked by the demo admin (the HSM PIN only in those two
+# commands, never in a client that runs the line), and on exit the service
+# stops (signing its closing audit checkpoint) with whatever the line
+# started in $$tmp/pids.
+with_private_service = pin=$${STATION_HSM_PIN:-123456}; unset STATION_HSM_PIN; tmp=$$(mktemp -d); svc=; \
+	trap 'kill $$(cat $$tmp/pids 2>/dev/null) 2>/dev/null; if [ -n "$$svc" ]; then kill -TERM $$svc 2>/dev/null; wait $$svc; fi; rm -rf $$tmp' EXIT INT TERM; \
+	mkdir -p $(DEMO_HOME); \
+	$(BUILD)/station/stationd --home $(DEMO_HOME) & svc=$$!; \
+	while [ ! -S $(DEMO_HOME)/stationd.sock ]; do \
+	  kill -0 $$svc 2>/dev/null || { echo "stationd did not start (another one serves $(DEMO_HOME)?)"; exit 1; }; sleep 0.1; \
+	done; \
+	STATION_HSM_PIN=$$pin $(BUILD)/station/station --home $(DEMO_HOME) setup demo || exit 1; \
+	STATION_HSM_PIN=$$pin STATION_OPERATOR_PIN=4444 \
+	  $(BUILD)/station/station --home $(DEMO_HOME) --operator admin unlock || exit 1
+
 all: build
 
 define install_missing
@@ -72,11 +89,12 @@ demo: build
 test: build-test
 	meson test -C $(TEST_BUILD) --print-errorlogs --num-processes 2
 
+# `station bench` runs in the service (it signs with the station's CA key):
+# a private stationd for DEMO_HOME while it runs.
 bench: build
-	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} \
-	  $(BUILD)/station/station --home $(DEMO_HOME) setup demo
-	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} \
-	  $(BUILD)/station/station --home $(DEMO_HOME) bench --units 2560 --slots 64
+	@$(with_private_service); \
+	STATION_OPERATOR_PIN=4444 $(BUILD)/station/station --home $(DEMO_HOME) --operator admin \
+	  bench --units 2560 --slots 64
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang-14 meson setup $(FUZZ_BUILD) -Dfuzz=true -Dtests=false -Dgui=disabled \
@@ -94,16 +112,7 @@ fuzz: test-deps $(FUZZ_BUILD)/build.ninja
 # PIN goes only to the two commands that hand it to the service (setup demo,
 # unlock); station-gui never sees it.
 gui-demo: build
-	@pin=$${STATION_HSM_PIN:-123456}; unset STATION_HSM_PIN; tmp=$$(mktemp -d); svc=; \
-	trap 'kill $$(cat $$tmp/pids 2>/dev/null) 2>/dev/null; if [ -n "$$svc" ]; then kill -TERM $$svc 2>/dev/null; wait $$svc; fi; rm -rf $$tmp' EXIT INT TERM; \
-	mkdir -p $(DEMO_HOME); \
-	$(BUILD)/station/stationd --home $(DEMO_HOME) & svc=$$!; \
-	while [ ! -S $(DEMO_HOME)/stationd.sock ]; do \
-	  kill -0 $$svc 2>/dev/null || { echo "stationd did not start"; exit 1; }; sleep 0.1; \
-	done; \
-	STATION_HSM_PIN=$$pin $(BUILD)/station/station --home $(DEMO_HOME) setup demo || exit 1; \
-	STATION_HSM_PIN=$$pin STATION_OPERATOR_PIN=4444 \
-	  $(BUILD)/station/station --home $(DEMO_HOME) --operator admin unlock || exit 1; \
+	@$(with_private_service); \
 	args=; for i in 1 2 3; do \
 	  $(BUILD)/programmer/devsim/station-devsim --units 4 --seed $$(( $$$$ + i )) > $$tmp/port$$i & \
 	  echo $$! >> $$tmp/pids; \

@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -338,6 +340,14 @@ st_service_unlock (StFixture *f)
     g_test_message ("the service stays locked: %s", err);
 }
 
+/* The service goes with the test: a test that aborts leaves no service
+ * behind (its teardown does not run). */
+static void
+st_service_child_setup (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
 void
 st_service_ensure (StFixture *f, const char *const *service_env)
 {
@@ -356,6 +366,7 @@ st_service_ensure (StFixture *f, const char *const *service_env)
   g_unlink (socket);
   const char *argv[] = { g_getenv ("ST_STATIOND"), "--home", f->home, NULL };
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_subprocess_launcher_set_child_setup (launcher, st_service_child_setup, NULL, NULL);
   g_subprocess_launcher_set_stdout_file_path (launcher, f->service_log);
   /* the service never needs the PIN in its environment: an admin unlocks it */
   g_subprocess_launcher_unsetenv (launcher, "STATION_HSM_PIN");

@@ -1,0 +1,222 @@
+/* The trust boundary: the service runs as one Unix user (the test's), the
+ * line's commands as another, unprivileged one (nobody, through setpriv).
+ * That user runs a whole batch through the service, holds no HSM PIN,
+ * cannot read the database, the token or the configuration, and is told
+ * which role a refused command needs. Skipped when not run as root (setpriv
+ * needs it to change user). */
+#include <glib/gstdio.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "st-test-run.h"
+
+typedef struct {
+  StFixture *f;
+  gchar *dir;        /* nobody's folder: the socket and the manifests */
+  gchar *address;
+  GSubprocess *service;
+  gchar *log;
+} StBoundary;
+
+/* Runs `station --address ADDR ARGS...` as nobody, with nothing of this
+ * process's environment but PATH and the sanitizer settings. */
+G_GNUC_NULL_TERMINATED static int
+st_run_nobody (StBoundary *b, const char *pin, gchar **out, gchar **err, ...)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  const char *prefix[] = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                           "--reset-env", "--", "env" };
+  for (guint i = 0; i < G_N_ELEMENTS (prefix); i++)
+    g_ptr_array_add (argv, g_strdup (prefix[i]));
+  /* what the client gets of an environment: the sanitizers' settings and,
+   * when given, the operator's PIN; nothing else of this process's */
+  const char *keep[] = { "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "G_DEBUG" };
+  for (guint i = 0; i < G_N_ELEMENTS (keep); i++)
+    if (g_getenv (keep[i]) != NULL)
+      g_ptr_array_add (argv, g_strdup_printf ("%s=%s", keep[i], g_getenv (keep[i])));
+  if (pin != NULL)
+    g_ptr_array_add (argv, g_strdup_printf ("STATION_OPERATOR_PIN=%s", pin));
+  g_ptr_array_add (argv, g_strdup (g_getenv ("ST_STATION")));
+  g_ptr_array_add (argv, g_strdup ("--address"));
+  g_ptr_array_add (argv, g_strdup (b->address));
+  va_list ap;
+  va_start (ap, err);
+  for (const char *a = va_arg (ap, const char *); a != NULL; a = va_arg (ap, const char *))
+    g_ptr_array_add (argv, g_strdup (a));
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+  g_autofree gchar *what = g_strjoinv (" ", (gchar **) argv->pdata);
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_set_cwd (launcher, b->dir);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) proc = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata,
+                                                              &error);
+  g_assert_no_error (error);
+  g_autofree gchar *o = NULL, *e = NULL;
+  g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &o, &e, &error));
+  g_assert_no_error (error);
+  g_test_message ("$ %s\n%s%s", what, o, e);
+  g_assert_null (strstr (what, ST_TEST_PIN));
+  if (out != NULL)
+    *out = g_steal_pointer (&o);
+  if (err != NULL)
+    *err = g_steal_pointer (&e);
+  return g_subprocess_get_exit_status (proc);
+}
+
+/* Whether nobody can open @path for reading. */
+static gboolean
+st_nobody_can_read (const char *path)
+{
+  g_autofree gchar *out = NULL, *err = NULL;
+  int rc = st_run_tool (&out, &err, "setpriv", "--reuid=nobody", "--regid=nogroup",
+                        "--clear-groups", "--", "head", "-c", "1", path, NULL);
+  return rc == 0;
+}
+
+static void
+st_boundary_child_setup (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
+static void
+test_unprivileged_client (StFixture *f, gconstpointer data)
+{
+  if (getuid () != 0)
+    {
+      g_test_skip ("changing to the user nobody needs root");
+      return;
+    }
+  StBoundary b = { .f = f };
+  /* A folder nobody may use; the service serves it a socket of its own
+   * beside the home's (stationd --listen). */
+  b.dir = g_build_filename (f->tmp, "nobody", NULL);
+  g_assert_cmpint (g_mkdir (b.dir, 0755), ==, 0);
+  g_assert_cmpint (chown (b.dir, 65534, 65534), ==, 0);
+  g_autofree gchar *sock = g_build_filename (f->tmp, "public", NULL);
+  g_assert_cmpint (g_mkdir (sock, 0755), ==, 0);
+  b.address = g_strdup_printf ("unix:path=%s/stationd.sock", sock);
+  st_service_stop (f);
+  b.log = g_build_filename (f->tmp, "service-boundary.log", NULL);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_subprocess_launcher_set_stdout_file_path (launcher, b.log);
+  g_subprocess_launcher_set_child_setup (launcher, st_boundary_child_setup, NULL, NULL);
+  g_subprocess_launcher_unsetenv (launcher, "STATION_HSM_PIN");
+  g_autoptr(GError) error = NULL;
+  b.service = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("ST_STATIOND"), "--home",
+                                           f->home, "--listen", b.address, NULL);
+  g_assert_no_error (error);
+  g_autofree gchar *sock_path = g_build_filename (sock, "stationd.sock", NULL);
+  for (guint i = 0; i < 400 && !g_file_test (sock_path, G_FILE_TEST_EXISTS); i++)
+    g_usleep (25 * 1000);
+  g_assert_true (g_file_test (sock_path, G_FILE_TEST_EXISTS));
+
+  /* The service's files are not nobody's to read. */
+  g_autofree gchar *db = g_build_filename (f->home, "station.db", NULL);
+  g_autofree gchar *conf = g_build_filename (f->home, "station.conf", NULL);
+  g_autofree gchar *softhsm = g_build_filename (f->home, "softhsm2.conf", NULL);
+  g_assert_true (g_file_test (db, G_FILE_TEST_EXISTS));
+  g_assert_false (st_nobody_can_read (db));
+  g_assert_false (st_nobody_can_read (conf));
+  g_assert_false (st_nobody_can_read (softhsm));
+  GStatBuf st;
+  g_assert_cmpint (g_stat (f->home, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0077, ==, 0);
+
+  /* Locked: even an admin's command that signs is refused, saying who unlocks it. */
+  g_autofree gchar *profile = st_profile_path ("example-device-csr.profile");
+  g_autofree gchar *out = NULL, *err = NULL;
+  g_assert_cmpint (st_run_nobody (&b, "2222", &out, &err, "--operator", "lead", "batch", "create",
+                                  "--profile", profile, "--work-order", "WO-NOBODY",
+                                  "--quantity", "2", NULL), ==, 0);
+  g_auto(GStrv) lines = g_strsplit (g_strstrip (out), "\n", -1);
+  const char *id = lines[g_strv_length (lines) - 1];
+  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "99", NULL);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_nobody (&b, "1111", NULL, &err, "--operator", "op", "batch", "run", id,
+                                  "--port", port, "--units", "2", NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "station unlock"));
+
+  /* No login: refused, naming the role; the wrong role: the same. */
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_nobody (&b, NULL, NULL, &err, "batch", "close", id, NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "closing a batch needs the role lead"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_nobody (&b, "1111", NULL, &err, "--operator", "op", "operator", "list",
+                                  NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "needs the role admin"));
+
+  /* The admin unlocks it once (the one command that carries the HSM PIN,
+   * run here as root, the station's own user); then nobody runs the line. */
+  g_autofree gchar *pin_env = g_strdup_printf ("STATION_HSM_PIN=%s", ST_TEST_PIN);
+  g_autofree gchar *unlock_out = NULL;
+  g_assert_cmpint (st_run_tool (&unlock_out, NULL, "env", pin_env, "STATION_OPERATOR_PIN=4444",
+                                g_getenv ("ST_STATION"), "--address", b.address, "--operator",
+                                "admin", "unlock", NULL), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_nobody (&b, "1111", &out, NULL, "--operator", "op", "batch", "run", id,
+                                  "--port", port, "--units", "2", NULL), ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 2);
+
+  /* The lead closes it and exports the manifest into nobody's folder. */
+  g_assert_cmpint (st_run_nobody (&b, "2222", NULL, NULL, "--operator", "lead", "batch", "close",
+                                  id, NULL), ==, 0);
+  g_autofree gchar *mdir = g_build_filename (b.dir, "manifest", NULL);
+  g_assert_cmpint (st_run_nobody (&b, "2222", NULL, NULL, "--operator", "lead", "manifest",
+                                  "export", id, "--out", mdir, NULL), ==, 0);
+  g_autofree gchar *json = g_build_filename (mdir, "manifest.json", NULL);
+  g_assert_cmpint (g_stat (json, &st), ==, 0);
+  g_assert_cmpint (st.st_uid, ==, 65534);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_nobody (&b, "3333", &out, NULL, "--operator", "qa", "manifest",
+                                  "verify", mdir, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "manifest verified"));
+
+  /* QA re-verifies a unit: the devices are gone; a new one on a socket,
+   * provisioned, then checked. */
+  st_stop_devsims (f);
+  g_autofree gchar *state = g_build_filename (f->tmp, "qa-sim.json", NULL);
+  g_autofree gchar *port2 = st_start_devsim (f, "--units", "1", "--seed", "98", "--state", state, NULL);
+  g_assert_cmpint (st_run_nobody (&b, "2222", &out, NULL, "--operator", "lead", "batch", "create",
+                                  "--profile", profile, "--work-order", "WO-NOBODY-2",
+                                  "--quantity", "1", NULL), ==, 0);
+  g_auto(GStrv) lines2 = g_strsplit (g_strstrip (out), "\n", -1);
+  const char *id2 = lines2[g_strv_length (lines2) - 1];
+  g_assert_cmpint (st_run_nobody (&b, "1111", NULL, NULL, "--operator", "op", "batch", "run", id2,
+                                  "--port", port2, "--units", "1", NULL), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_nobody (&b, "3333", &out, NULL, "--operator", "qa", "unit", "verify",
+                                  "--port", port2, NULL), ==, 0);
+
+  /* The service's environment and command line hold no HSM PIN. */
+  const char *pid = g_subprocess_get_identifier (b.service);
+  g_autofree gchar *environ_path = g_strdup_printf ("/proc/%s/environ", pid);
+  g_autofree gchar *cmdline_path = g_strdup_printf ("/proc/%s/cmdline", pid);
+  gsize len = 0;
+  g_autofree gchar *env_bytes = NULL, *cmd_bytes = NULL;
+  g_assert_true (g_file_get_contents (environ_path, &env_bytes, &len, NULL));
+  g_assert_null (g_strstr_len (env_bytes, (gssize) len, ST_TEST_PIN));
+  g_assert_true (g_file_get_contents (cmdline_path, &cmd_bytes, &len, NULL));
+  g_assert_null (g_strstr_len (cmd_bytes, (gssize) len, ST_TEST_PIN));
+
+  g_subprocess_send_signal (b.service, SIGTERM);
+  g_assert_true (g_subprocess_wait (b.service, NULL, NULL));
+  g_assert_cmpint (g_subprocess_get_exit_status (b.service), ==, 0);
+  g_object_unref (b.service);
+  g_free (b.dir);
+  g_free (b.address);
+  g_free (b.log);
+}
+
+int
+main (int argc, char **argv)
+{
+  st_test_init (&argc, &argv);
+  st_test_add_station ("/boundary/unprivileged-client", NULL, test_unprivileged_client);
+  return g_test_run ();
+}

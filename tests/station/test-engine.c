@@ -1,0 +1,125 @@
+/* The engine's role table: the one place that says who may do what.
+ *
+ * /engine/role-table: docs/architecture.md shows the table exactly as
+ * st_engine_rules holds it (run `test-engine --print-role-table` to get the
+ * text to paste when the table changes).
+ * /engine/every-method-has-a-rule: every method of the D-Bus API is named
+ * by one row of the table, and every name a row gives is a method.
+ * /engine/unconfigured: a station without a set-up refuses what needs one
+ * and lets its first admin in. */
+#include <string.h>
+
+#include "st-dbus.h"
+#include "st-engine.h"
+#include "st-error.h"
+#include "st-test-tmp.h"
+#include "st-util.h"
+
+static gchar *
+st_role_table_markdown (void)
+{
+  GString *out = g_string_new ("| action | D-Bus calls | roles | bootstrap | HSM |\n"
+                               "| --- | --- | --- | --- | --- |\n");
+  for (guint i = 0; i < ST_ACTION_LAST; i++)
+    {
+      const StActionRule *r = st_engine_rule (i);
+      g_autofree gchar *roles = r->roles == 0 ? g_strdup ("anyone, no login")
+                                              : st_role_mask_to_string (r->roles);
+      g_string_append_printf (out, "| %s | %s | %s | %s | %s |\n", r->what, r->calls, roles,
+                              r->bootstrap ? "yes" : "", r->needs_hsm ? "unlocked" : "");
+    }
+  return g_string_free (out, FALSE);
+}
+
+static void
+test_role_table (void)
+{
+  g_autofree gchar *path = g_build_filename (ST_SOURCE_DIR, "docs", "architecture.md", NULL);
+  g_autofree gchar *doc = NULL;
+  g_assert_true (g_file_get_contents (path, &doc, NULL, NULL));
+  const char *begin = strstr (doc, "<!-- role-table:");
+  g_assert_nonnull (begin);
+  begin = strchr (begin, '\n') + 1;
+  const char *end = strstr (begin, "<!-- end role-table -->");
+  g_assert_nonnull (end);
+  g_autofree gchar *shown = g_strndup (begin, (gsize) (end - begin));
+  g_autofree gchar *expected = st_role_table_markdown ();
+  if (g_strcmp0 (shown, expected) != 0)
+    g_test_message ("docs/architecture.md should show:\n%s", expected);
+  g_assert_cmpstr (shown, ==, expected);
+}
+
+static void
+test_every_method_has_a_rule (void)
+{
+  GDBusInterfaceInfo *info = st_dbus_station1_interface_info ();
+  g_autoptr(GHashTable) named = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; i < ST_ACTION_LAST; i++)
+    {
+      const StActionRule *r = st_engine_rule (i);
+      g_assert_cmpint (r->action, ==, i);
+      g_auto(GStrv) calls = g_strsplit (r->calls, ", ", -1);
+      for (guint c = 0; calls[c] != NULL; c++)
+        {
+          /* "LineStart with allow-reprovision": the method is the first word */
+          g_auto(GStrv) words = g_strsplit (calls[c], " ", 2);
+          g_assert_nonnull (g_dbus_interface_info_lookup_method (info, words[0]));
+          g_hash_table_add (named, g_strdup (words[0]));
+        }
+    }
+  for (guint m = 0; info->methods[m] != NULL; m++)
+    {
+      if (!g_hash_table_contains (named, info->methods[m]->name))
+        g_test_message ("method %s has no row in st_engine_rules", info->methods[m]->name);
+      g_assert_true (g_hash_table_contains (named, info->methods[m]->name));
+    }
+}
+
+static void
+test_unconfigured (void)
+{
+  g_autofree gchar *tmp = st_test_tmpdir ("st-engine");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StEngine) engine = st_engine_new (tmp, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (st_engine_is_configured (engine));
+  g_assert_false (st_engine_is_unlocked (engine));
+  /* the set-up and the first admin need no login on a new station */
+  g_assert_true (st_engine_require (engine, NULL, ST_ACTION_SETUP_DEMO, &error));
+  g_assert_no_error (error);
+  g_assert_true (st_engine_require (engine, NULL, ST_ACTION_OPERATOR_ADD, &error));
+  g_assert_no_error (error);
+  /* anything else says the station is not set up */
+  g_assert_false (st_engine_require (engine, NULL, ST_ACTION_BATCH_CREATE, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (error->message, "not set up"));
+  g_clear_error (&error);
+  /* a login needs a station */
+  g_autoptr(StAuthSession) s = st_engine_login (engine, "admin", "4444", &error);
+  g_assert_null (s);
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  /* the status says so to anyone */
+  g_autoptr(GVariant) status = st_engine_status (engine);
+  gboolean configured = TRUE;
+  g_assert_true (g_variant_lookup (status, "configured", "b", &configured));
+  g_assert_false (configured);
+  g_clear_pointer (&engine, st_engine_free);
+  st_rm_rf (tmp);
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc == 2 && g_strcmp0 (argv[1], "--print-role-table") == 0)
+    {
+      g_autofree gchar *table = st_role_table_markdown ();
+      g_print ("%s", table);
+      return 0;
+    }
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/engine/role-table", test_role_table);
+  g_test_add_func ("/engine/every-method-has-a-rule", test_every_method_has_a_rule);
+  g_test_add_func ("/engine/unconfigured", test_unconfigured);
+  return g_test_run ();
+}
