@@ -56,9 +56,13 @@ st_run_nobody (StBoundary *b, const char *pin, gchar **out, gchar **err, ...)
   g_autoptr(GSubprocess) proc = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata,
                                                               &error);
   g_assert_no_error (error);
-  g_autofree gchar *o = NULL, *e = NULL;
-  g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &o, &e, &error));
+  g_autoptr(GBytes) ob = NULL, eb = NULL;
+  g_assert_true (g_subprocess_communicate (proc, NULL, NULL, &ob, &eb, &error));
   g_assert_no_error (error);
+  gsize olen = 0, elen = 0;
+  const char *od = g_bytes_get_data (ob, &olen), *ed = g_bytes_get_data (eb, &elen);
+  g_autofree gchar *o = g_strndup (od != NULL ? od : "", olen);
+  g_autofree gchar *e = g_strndup (ed != NULL ? ed : "", elen);
   g_test_message ("$ %s\n%s%s", what, o, e);
   g_assert_null (strstr (what, ST_TEST_PIN));
   if (out != NULL)
@@ -93,6 +97,9 @@ test_unprivileged_client (StFixture *f, gconstpointer data)
       return;
     }
   StBoundary b = { .f = f };
+  /* nobody may pass through the test's folder (not list it): to its own
+   * folder and the service's public socket; the home inside stays 0700 */
+  g_assert_cmpint (g_chmod (f->tmp, 0711), ==, 0);
   /* A folder nobody may use; the service serves it a socket of its own
    * beside the home's (stationd --listen). */
   b.dir = g_build_filename (f->tmp, "nobody", NULL);
@@ -182,6 +189,7 @@ test_unprivileged_client (StFixture *f, gconstpointer data)
   st_stop_devsims (f);
   g_autofree gchar *state = g_build_filename (f->tmp, "qa-sim.json", NULL);
   g_autofree gchar *port2 = st_start_devsim (f, "--units", "1", "--seed", "98", "--state", state, NULL);
+  g_clear_pointer (&out, g_free);
   g_assert_cmpint (st_run_nobody (&b, "2222", &out, NULL, "--operator", "lead", "batch", "create",
                                   "--profile", profile, "--work-order", "WO-NOBODY-2",
                                   "--quantity", "1", NULL), ==, 0);
@@ -189,9 +197,12 @@ test_unprivileged_client (StFixture *f, gconstpointer data)
   const char *id2 = lines2[g_strv_length (lines2) - 1];
   g_assert_cmpint (st_run_nobody (&b, "1111", NULL, NULL, "--operator", "op", "batch", "run", id2,
                                   "--port", port2, "--units", "1", NULL), ==, 0);
+  /* the provisioned device back in a socket */
+  st_stop_devsims (f);
+  g_autofree gchar *port3 = st_start_devsim (f, "--state", state, "--present", "1", NULL);
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (st_run_nobody (&b, "3333", &out, NULL, "--operator", "qa", "unit", "verify",
-                                  "--port", port2, NULL), ==, 0);
+                                  "--port", port3, NULL), ==, 0);
 
   /* The service's environment and command line hold no HSM PIN. */
   const char *pid = g_subprocess_get_identifier (b.service);
