@@ -490,10 +490,43 @@ st_db_conn_open (const char *path, gboolean readonly, GError **error)
 
 /* ---------- migrations ---------- */
 
+#define ST_DB_DUPLICATES_LISTED 10
+
+/* After the migration to ST_DB_SCHEMA_PRODUCT_SERIALS: the product serials
+ * earlier stations gave twice, which no migration can undo, in a warning
+ * (the first few of them; `db check` lists all). */
+static gboolean
+st_db_warn_duplicate_serials (StDbConn *c, GError **error)
+{
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c, ST_DB_SQL_DUPLICATE_PRODUCT_SERIALS, error);
+  if (stmt == NULL)
+    return FALSE;
+  g_autoptr(GString) list = g_string_new (NULL);
+  guint n = 0;
+  for (;;)
+    {
+      gboolean row = FALSE;
+      if (!st_db_step (c, stmt, &row, "cannot look for duplicate product serials", error))
+        return FALSE;
+      if (!row)
+        break;
+      if (n++ < ST_DB_DUPLICATES_LISTED)
+        g_string_append_printf (list, "; %s", (const char *) sqlite3_column_text (stmt, 0));
+    }
+  if (n > 0)
+    g_warning ("%s holds %u product serial(s) given to more than one unit by an earlier station "
+               "(each batch restarted the {seq} numbering)%s%s. They cannot be made unique after "
+               "the fact: relabel those units; 'station db check' lists them all. New serials "
+               "never repeat any of them", c->path, n, list->str,
+               n > ST_DB_DUPLICATES_LISTED ? "; ..." : "");
+  return TRUE;
+}
+
 static gboolean
 st_db_migrate (StDbConn *c, GError **error)
 {
   const gint known = st_db_schema_version ();
+  gint64 from = -1;
   for (;;)
     {
       gint64 version = 0;
@@ -505,6 +538,8 @@ st_db_migrate (StDbConn *c, GError **error)
           st_db_conn_exec (c, "ROLLBACK", NULL);
           return FALSE;
         }
+      if (from < 0)
+        from = version;
       if (version > known)
         {
           st_db_conn_exec (c, "ROLLBACK", NULL);
@@ -515,7 +550,8 @@ st_db_migrate (StDbConn *c, GError **error)
           return FALSE;
         }
       if (version == known)
-        return st_db_conn_exec (c, "COMMIT", error);
+        return st_db_conn_exec (c, "COMMIT", error)
+               && (from >= ST_DB_SCHEMA_PRODUCT_SERIALS || st_db_warn_duplicate_serials (c, error));
 
       char *msg = NULL;
       int rc = sqlite3_exec (c->db, st_db_schema_migration ((gint) version + 1), NULL, NULL, &msg);
@@ -1409,13 +1445,14 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
   CertReserve *a = data;
   gint64 now = st_db_now ();
   gint64 batch_id = 0, quantity = 0;
-  g_autofree gchar *uid = NULL;
+  g_autofree gchar *uid = NULL, *product = NULL;
+  gboolean has_serial = a->product_serial != NULL && *a->product_serial != '\0';
 
   /* the unit and its batch */
   {
     gboolean row = FALSE;
     g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
-        "SELECT u.state, u.batch_id, u.uid, b.state, b.quantity FROM units u"
+        "SELECT u.state, u.batch_id, u.uid, b.state, b.quantity, b.product FROM units u"
         " JOIN batches b ON b.id = u.batch_id WHERE u.id = ?",
         "cannot read the unit", &row, error, "i", a->unit_id);
     if (stmt == NULL)
@@ -1429,6 +1466,7 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
     batch_id = sqlite3_column_int64 (stmt, 1);
     uid = st_db_col_text (stmt, 2);
     quantity = sqlite3_column_int64 (stmt, 4);
+    product = st_db_col_text (stmt, 5);
     if (g_strcmp0 (ustate, "started") != 0)
       {
         g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
@@ -1550,6 +1588,25 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
         return FALSE;
       }
   }
+  /* one product serial per unit of a product (the register's unique index
+   * holds it too; this says which unit has it) */
+  if (has_serial)
+    {
+      gboolean row = FALSE;
+      g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+          "SELECT unit_id FROM product_serials WHERE product = ? AND serial = ?",
+          "cannot look up the product serial", &row, error, "tt", product, a->product_serial);
+      if (stmt == NULL)
+        return FALSE;
+      if (row)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "product serial %s of product %s was already given to unit %" G_GINT64_FORMAT
+                       ": product serials never repeat; the product's sequence is out of step, "
+                       "call the shift lead", a->product_serial, product, (gint64) sqlite3_column_int64 (stmt, 0));
+          return FALSE;
+        }
+    }
 
   {
     if (!st_db_conn_run (c,
@@ -1563,6 +1620,16 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
   if (!st_db_conn_run (c,
       "UPDATE units SET product_serial = ?, product_seq = ?, state = 'issuing' WHERE id = ?",
       "cannot update the unit", error, "tii", a->product_serial, a->product_seq, a->unit_id))
+    return FALSE;
+  if (has_serial && !st_db_conn_run (c,
+      "INSERT INTO product_serials (product, serial, unit_id) VALUES (?, ?, ?)",
+      "cannot register the product serial", error, "tti", product, a->product_serial, a->unit_id))
+    return FALSE;
+  /* the sequence stays ahead of every number recorded, drawn here or not */
+  if (a->product_seq > 0 && !st_db_conn_run (c,
+      "INSERT INTO product_sequences (product, next) VALUES (?, ?)"
+      " ON CONFLICT (product) DO UPDATE SET next = max (next, excluded.next)",
+      "cannot advance the product's sequence", error, "ti", product, a->product_seq + 1))
     return FALSE;
   g_autofree gchar *payload = st_db_payload ("iiisssssib", "unit", a->unit_id, "cert", *result,
                                              "batch", batch_id, "uid", uid, "port", a->port,
@@ -1923,18 +1990,40 @@ st_db_cert_set_state (StDb *db, gint64 cert_id, const char *state, const char *r
   return TRUE;
 }
 
-gint64
-st_db_product_seq_max (StDb *db, const char *product, GError **error)
+/* One UPSERT in the writer's transaction: two draws, from any thread or
+ * process, are serialised by it and never see the same row. */
+static gboolean
+st_db_w_product_seq_draw (StDbConn *c, gpointer data, gint64 *result, GError **error)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  const char *product = data;
   gboolean row = FALSE;
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (db->r,
-      "SELECT coalesce (max (u.product_seq), 0) FROM units u JOIN batches b ON b.id = u.batch_id"
-      " WHERE b.product = ?",
-      "cannot read the product sequence", &row, error, "t", product);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+      "INSERT INTO product_sequences (product, next) VALUES (?, 2)"
+      " ON CONFLICT (product) DO UPDATE SET next = next + 1 RETURNING next - 1",
+      "cannot draw from the product's sequence", &row, error, "t", product);
   if (stmt == NULL)
-    return -1;
-  return row ? sqlite3_column_int64 (stmt, 0) : 0;
+    return FALSE;
+  *result = row ? sqlite3_column_int64 (stmt, 0) : 0;
+  if (*result <= 0)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INTERNAL, "the product's sequence gave no number");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gint64
+st_db_product_seq_draw (StDb *db, const char *product, GError **error)
+{
+  gint64 seq = 0;
+  if (!st_db_check_text ("the product", product, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_product_seq_draw, (gpointer) product, &seq, error))
+    {
+      g_prefix_error (error, "cannot draw the next serial number of product %s: ",
+                      product != NULL ? product : "(none)");
+      return 0;
+    }
+  return seq;
 }
 
 /* ---------- unit reads ---------- */
@@ -2167,6 +2256,13 @@ static const StDbCheck st_db_checks[] = {
   { "batch live counts agree with the certificates",
     "SELECT b.id, b.live_certs, (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id"
     " AND " ST_DB_LIVE ("c.state") ") AS n FROM batches b WHERE b.live_certs <> n" },
+  /* from schema 5 on the register refuses a duplicate: what this finds
+   * was given by an earlier station and stays (st-db-schema.c, 5) */
+  { "product serials unique per product", ST_DB_SQL_DUPLICATE_PRODUCT_SERIALS },
+  { "product sequences ahead of the numbers used",
+    "SELECT b.product, max (u.product_seq), coalesce (s.next, 1) FROM units u"
+    " JOIN batches b ON b.id = u.batch_id LEFT JOIN product_sequences s ON s.product = b.product"
+    " WHERE u.product_seq > 0 GROUP BY b.product HAVING max (u.product_seq) >= coalesce (s.next, 1)" },
 };
 
 static gboolean st_db_check_records (StDb *db, GString *report, GError **error);

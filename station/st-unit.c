@@ -1,7 +1,9 @@
 /* The unit pipeline (DESIGN.md):
  *
  *   identify -> key (KEYGEN + CSR check | station keygen + PUT_KEY)
+ *   -> draw the product's {seq}
  *   -> reserve serial + record the to-be-signed certificate   (ISSUING)
+ *      and the product serial (unique per product)
  *   -> sign in the HSM, verify, lint                          
  *   -> record the certificate                                  (ISSUED)
  *   -> WRITE slot 1, slot 2 -> proof of possession -> READ back, compare
@@ -251,15 +253,6 @@ st_draw_serial (StCa *ca, StSerial *serial, GError **error)
   return ok;
 }
 
-static gint64
-st_line_take_seq (StLine *line)
-{
-  g_mutex_lock (&line->lock);
-  gint64 seq = line->next_seq++;
-  g_mutex_unlock (&line->lock);
-  return seq;
-}
-
 static gboolean
 st_bytes_equal0 (GBytes *a, GBytes *b)
 {
@@ -455,7 +448,13 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
   g_autoptr(X509) cert = NULL;
   g_autofree gchar *pub_hash = NULL;
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  gint64 seq = st_line_take_seq (line);
+  /* The {seq} of the product serial: the product's sequence in the
+   * database, shared by every batch of the product (one that runs beside
+   * this one too). The reservation below records the serial, unique per
+   * product, before anything is signed. */
+  gint64 seq = st_db_product_seq_draw (line->db, line->batch->product, error);
+  if (seq <= 0)
+    return st_unit_db_failed (u, error, "the product serial's number");
   g_autofree gchar *product_serial = st_profile_format_serial (line->profile, (guint64) seq, now);
   StSubjectInfo subject = {
     .uid_hex = u->result->uid_hex,
