@@ -84,6 +84,9 @@ struct _StDb {
   StDbCheckpointFunc cp_func;
   gpointer cp_data;
   gboolean in_hook;
+  /* under seq_lock: product -> the next number this process hands out */
+  GMutex seq_lock;
+  GHashTable *seq_next;
 };
 
 /* ---------- errors ---------- */
@@ -809,6 +812,8 @@ st_db_open (const char *path, GError **error)
   g_mutex_init (&db->qlock);
   g_cond_init (&db->qcond);
   g_queue_init (&db->queue);
+  g_mutex_init (&db->seq_lock);
+  db->seq_next = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 
   db->w = st_db_conn_open (db->path, FALSE, error);
   if (db->w == NULL || !st_db_migrate (db->w, error)
@@ -854,6 +859,8 @@ st_db_close (StDb *db)
   g_mutex_clear (&db->rlock);
   g_mutex_clear (&db->qlock);
   g_cond_clear (&db->qcond);
+  g_clear_pointer (&db->seq_next, g_hash_table_unref);
+  g_mutex_clear (&db->seq_lock);
   g_free (db->actor);
   g_free (db->path);
   g_free (db);
@@ -1588,7 +1595,7 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
         return FALSE;
       }
   }
-  /* one product serial per unit of a product (the register's unique index
+  /* one product serial per unit of a product (the register's primary key
    * holds it too; this says which unit has it) */
   if (has_serial)
     {
@@ -1600,10 +1607,10 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
         return FALSE;
       if (row)
         {
-          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "product serial %s of product %s was already given to unit %" G_GINT64_FORMAT
-                       ": product serials never repeat; the product's sequence is out of step, "
-                       "call the shift lead", a->product_serial, product, (gint64) sqlite3_column_int64 (stmt, 0));
+          g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL,
+                       "product serial collision: product serial %s of product %s was already given "
+                       "to unit %" G_GINT64_FORMAT "; draw a new number", a->product_serial, product,
+                       (gint64) sqlite3_column_int64 (stmt, 0));
           return FALSE;
         }
     }
@@ -1990,39 +1997,40 @@ st_db_cert_set_state (StDb *db, gint64 cert_id, const char *state, const char *r
   return TRUE;
 }
 
-/* One UPSERT in the writer's transaction: two draws, from any thread or
- * process, are serialised by it and never see the same row. */
-static gboolean
-st_db_w_product_seq_draw (StDbConn *c, gpointer data, gint64 *result, GError **error)
-{
-  const char *product = data;
-  gboolean row = FALSE;
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
-      "INSERT INTO product_sequences (product, next) VALUES (?, 2)"
-      " ON CONFLICT (product) DO UPDATE SET next = next + 1 RETURNING next - 1",
-      "cannot draw from the product's sequence", &row, error, "t", product);
-  if (stmt == NULL)
-    return FALSE;
-  *result = row ? sqlite3_column_int64 (stmt, 0) : 0;
-  if (*result <= 0)
-    {
-      g_set_error_literal (error, ST_ERROR, ST_ERROR_INTERNAL, "the product's sequence gave no number");
-      return FALSE;
-    }
-  return TRUE;
-}
-
 gint64
 st_db_product_seq_draw (StDb *db, const char *product, GError **error)
 {
-  gint64 seq = 0;
-  if (!st_db_check_text ("the product", product, TRUE, ST_DB_NAME_MAX, error)
-      || !st_db_write (db, st_db_w_product_seq_draw, (gpointer) product, &seq, error))
+  if (!st_db_check_text ("the product", product, TRUE, ST_DB_NAME_MAX, error))
     {
-      g_prefix_error (error, "cannot draw the next serial number of product %s: ",
-                      product != NULL ? product : "(none)");
+      g_prefix_error (error, "cannot draw the next serial number: ");
       return 0;
     }
+  g_autoptr(GMutexLocker) seq_locker = g_mutex_locker_new (&db->seq_lock);
+  /* where the database's sequence is: moved by every reservation, of this
+   * process or another (read under seq_lock, so no draw passes another) */
+  gint64 recorded = 1;
+  {
+    g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+    gboolean row = FALSE;
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (db->r,
+        "SELECT next FROM product_sequences WHERE product = ?",
+        "cannot read the product's sequence", &row, error, "t", product);
+    if (stmt == NULL)
+      {
+        g_prefix_error (error, "cannot draw the next serial number of product %s: ", product);
+        return 0;
+      }
+    if (row)
+      recorded = sqlite3_column_int64 (stmt, 0);
+  }
+  gint64 *next = g_hash_table_lookup (db->seq_next, product);
+  if (next == NULL)
+    {
+      next = g_new0 (gint64, 1);
+      g_hash_table_insert (db->seq_next, g_strdup (product), next);
+    }
+  gint64 seq = MAX (*next, recorded);
+  *next = seq + 1;
   return seq;
 }
 

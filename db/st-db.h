@@ -72,10 +72,11 @@ gint64 st_db_unit_begin (StDb *db, gint64 batch_id, const char *port, const char
  * Errors: a public key already certified -> VERIFY_FAILED "this public key was
  * already certified (serial ...)"; (issuer, serial) taken -> INTERNAL
  * "serial collision" (draw a new serial and call again); @product_serial
- * already given to a unit of the batch's product -> INVALID_DATA "product
- * serial ... was already given" (product serials never repeat: the database
- * registers each one, unique per product). A @product_seq > 0 moves the
- * product's sequence (st_db_product_seq_draw) past it.
+ * already given to a unit of the batch's product -> INTERNAL "product serial
+ * collision" (draw a new number and call again: product serials never
+ * repeat, the database registers each one, unique per product). A
+ * @product_seq > 0 moves the product's sequence (st_db_product_seq_draw)
+ * past it.
  * @issuer: lower-case hex SHA-256 of the issuing CA certificate's DER;
  * @serial_hex: lower-case hex of the DER INTEGER's content octets (positive,
  * no leading 00 unless the next octet is >= 0x80);
@@ -131,12 +132,16 @@ gboolean st_db_cert_set_state (StDb *db, gint64 cert_id, const char *state,
                                const char *reason, GError **error);
 /* Draws the next number of @product's sequence (the batches' product name)
  * for the {seq} of a product serial: 1, 2, ... per product, whatever the
- * batch, and never the same number twice, however many batches of the
- * product run at once, in this process or another. The number is committed
- * before it is returned; one drawn but never recorded (the unit failed
- * before its reservation) is a gap. Not audited: the reservation that
- * records the number is (cert-reserve names product_serial and
- * product_seq). Returns the number (> 0), or 0 and @error. */
+ * batch. Within this process a number is handed out once, under a lock,
+ * however many batches of the product run at once; it goes on from the
+ * database's sequence, which every reservation moves past the number it
+ * records (st_db_cert_reserve). The draw writes nothing (a unit's durable
+ * writes stay three): a number drawn but never recorded (the unit failed
+ * before its reservation) is a gap, and may be drawn again after a restart,
+ * as it was never used. Another process drawing for the same product at the
+ * same time may draw the same number: the later reservation is refused as
+ * a product serial collision (INTERNAL) and the caller draws again. Returns
+ * the number (> 0), or 0 and @error. */
 gint64 st_db_product_seq_draw (StDb *db, const char *product, GError **error);
 
 typedef struct {

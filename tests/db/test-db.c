@@ -1782,8 +1782,56 @@ test_product_seq_batches (Fixture *f, gconstpointer data)
   g_assert_cmpint (st_db_product_seq_draw (f->db, "sensor-x", &error), ==, 5);
   g_assert_cmpint (st_db_product_seq_draw (f->db, "sensor-y", &error), ==, 1);
   g_assert_no_error (error);
-  /* a number drawn and never recorded is a gap, not a repeat */
+  /* a number drawn and never recorded is not drawn again in this process */
   g_assert_cmpint (st_db_product_seq_draw (f->db, "sensor-x", &error), ==, 6);
+  /* drawing writes nothing (a unit's durable writes stay three) */
+  guint64 writes0 = 0, writes = 0;
+  st_db_get_write_stats (f->db, &writes0, NULL);
+  g_assert_cmpint (st_db_product_seq_draw (f->db, "sensor-x", &error), ==, 7);
+  st_db_get_write_stats (f->db, &writes, NULL);
+  g_assert_cmpuint (writes, ==, writes0);
+  assert_check_ok (f->db);
+}
+
+/* Two station processes (two StDb) on one database may draw the same
+ * number at the same moment: the later reservation is refused as a
+ * collision, and a new draw goes on after what the other recorded. */
+static void
+test_product_seq_two_processes (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StDb) other = st_db_open (f->path, &error);
+  g_assert_no_error (error);
+  gint64 a = make_batch (f->db, "WO-P1", 10);
+  gint64 b = make_batch (other, "WO-P2", 10);
+  gint64 s1 = st_db_product_seq_draw (f->db, "sensor-x", &error);
+  gint64 s2 = st_db_product_seq_draw (other, "sensor-x", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (s1, ==, 1);
+  g_assert_cmpint (s2, ==, 1);
+  gint64 cert = 0;
+  begin_reserve (f->db, a, "c1", s1, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (cert, >, 0);
+  begin_reserve (other, b, "c2", s2, FALSE, &cert, &error);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INTERNAL);
+  g_assert_nonnull (strstr (error->message, "product serial collision: product serial SX-000001"));
+  g_clear_error (&error);
+  /* both go on after what is recorded; whoever records second draws again */
+  s2 = st_db_product_seq_draw (other, "sensor-x", &error);
+  s1 = st_db_product_seq_draw (f->db, "sensor-x", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (s2, ==, 2);
+  g_assert_cmpint (s1, ==, 2);
+  begin_reserve (other, b, "c3", s2, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  begin_reserve (f->db, a, "c4", s1, FALSE, &cert, &error);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INTERNAL);
+  g_clear_error (&error);
+  s1 = st_db_product_seq_draw (f->db, "sensor-x", &error);
+  g_assert_cmpint (s1, ==, 3);
+  begin_reserve (f->db, a, "c4", s1, FALSE, &cert, &error);
+  g_assert_no_error (error);
   assert_check_ok (f->db);
 }
 
@@ -1805,9 +1853,10 @@ test_product_serial_unique (Fixture *f, gconstpointer data)
   gint64 head = audit_head (f->db, NULL);
   g_assert_cmpint (st_db_cert_reserve (f->db, unit, ISSUER, serial, pk, tbs, "SX-000007", 8, FALSE,
                                        &error), ==, 0);
-  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
-  g_autofree gchar *expect = g_strdup_printf ("product serial SX-000007 of product sensor-x was "
-                                              "already given to unit %" G_GINT64_FORMAT, first);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INTERNAL);   /* a collision: the caller draws again */
+  g_autofree gchar *expect = g_strdup_printf ("product serial collision: product serial SX-000007 of "
+                                              "product sensor-x was already given to unit %"
+                                              G_GINT64_FORMAT "; draw a new number", first);
   g_assert_nonnull (strstr (error->message, expect));
   g_clear_error (&error);
   g_assert_cmpint (audit_head (f->db, NULL), ==, head);
@@ -1889,7 +1938,7 @@ test_migrate_v4_duplicate_serials (Fixture *f, gconstpointer data)
   g_autoptr(GBytes) tbs = fake_der ("tbs", 3);
   g_assert_cmpint (st_db_cert_reserve (db, unit, ISSUER, serial, pk, tbs, "EX-2612-000002", 3, FALSE,
                                        &error), ==, 0);
-  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INTERNAL);
   g_clear_error (&error);
   g_assert_cmpint (st_db_cert_reserve (db, unit, ISSUER, serial, pk, tbs, "EX-2612-000003", 3, FALSE,
                                        &error), >, 0);
@@ -1983,6 +2032,7 @@ main (int argc, char **argv)
   ADD ("migrate-v4-duplicate-serials", test_migrate_v4_duplicate_serials);
   ADD ("product-seq-threads", test_product_seq_threads);
   ADD ("product-seq-batches", test_product_seq_batches);
+  ADD ("product-seq-two-processes", test_product_seq_two_processes);
   ADD ("product-serial-unique", test_product_serial_unique);
 #undef ADD
   g_test_add_func ("/db/payload-json", test_payload_json);
