@@ -1,7 +1,8 @@
 /* db/: schema, life cycles, constraints, group commit, storage faults.
  * Every test works on a fresh database in a temporary directory. */
 #include "st-db.h"
-#include "st-db-private.h"
+#include "st-db-private.h"   /* st_db_payload */
+#include "st-db-testhooks.h"
 #include "st-db-schema.h"
 #include "st-error.h"
 #include "st-util.h"
@@ -1911,6 +1912,7 @@ test_migrate_v4_duplicate_serials (Fixture *f, gconstpointer data)
   g_assert_nonnull (db);
   g_assert_cmpuint (warnings->len, ==, 1);
   const char *w = g_ptr_array_index (warnings, 0);
+  g_assert_true (g_str_has_prefix (w, "station-db: "));   /* db/'s log domain */
   g_assert_nonnull (strstr (w, "holds 1 product serial(s) given to more than one unit"));
   g_assert_nonnull (strstr (w, "product p serial EX-2612-000001 given to units 1, 3."));
   g_assert_cmpint (raw_int (old, "PRAGMA user_version"), ==, st_db_schema_version ());
