@@ -1,34 +1,104 @@
-/* Hooks for tests/db only: not for the station. */
+/* What the files of db/ share, and nothing outside db/ sees: the
+ * connections, the database object and the writer's interface, the
+ * statement helpers, the argument checks. Tests use st-db-testhooks.h. */
 #pragma once
 
 #include "st-db.h"
+#include "st-sqlite.h"
 
 G_BEGIN_DECLS
 
-typedef struct {
-  gchar *journal_mode;
-  gint64 synchronous;      /* 2 = FULL */
-  gint64 foreign_keys;
-  gint64 busy_timeout_ms;
-  gint64 query_only;
-  gint64 temp_store;       /* 2 = MEMORY */
-  gint64 cache_size;       /* < 0: KiB */
-  gint64 user_version;
-} StDbPragmas;
-void st_db_pragmas_clear (StDbPragmas *p);
+#define ST_DB_BUSY_TIMEOUT_MS 5000
+#define ST_DB_NAME_MAX 1024           /* work order, operator, port, model, ... */
+#define ST_DB_DETAIL_MAX (64 * 1024)  /* fail detail, event payload */
+#define ST_DB_PROFILE_MAX (1024 * 1024)
+#define ST_DB_CERT_MAX (64 * 1024)    /* tbs and der */
+#define ST_DB_UID_HEX_MAX 128
 
-/* Queries the pragmas on the writer's (@writer) or the reader's connection. */
-gboolean st_db_query_pragmas (StDb *db, gboolean writer, StDbPragmas *out, GError **error);
-/* PRAGMA max_page_count on the writer's connection (0 = the current page
- * count, so that any growth fails with SQLITE_FULL; < 0 = back to a large
- * limit). Returns the limit in force. */
-gint64 st_db_set_max_page_count (StDb *db, gint64 pages, GError **error);
-/* While held, the writer leaves requests queued (to build a known group). */
-void st_db_writer_hold (StDb *db, gboolean hold);
-guint st_db_writer_queued (StDb *db);
+/* A live certificate (issuing, issued, active or unconfirmed) is one that is
+ * not voided; an unfinished unit (started, issuing, issued) one that is
+ * neither done nor failed. Written so, as the schema's partial indexes are
+ * (migration 4): SQLite builds a temporary b-tree for every list of three or
+ * more constants each time a statement runs. */
+#define ST_DB_LIVE(col) col " <> 'voided'"
+#define ST_DB_UNFINISHED(col) col " NOT IN ('done','failed')"
+
+typedef struct {
+  sqlite3 *db;
+  GHashTable *stmts;    /* SQL text -> sqlite3_stmt*, prepared once */
+  const char *path;     /* the StDb's, for messages */
+  const char *actor;    /* the current request's default operator (writer) */
+  gint64 last_seq;      /* the last audit seq this connection appended */
+  int wal_frames;       /* the WAL's size after this connection's last commit */
+  int checkpoint_rc;    /* the last checkpoint's failure that was reported, or SQLITE_OK */
+} StDbConn;
+
+typedef gboolean (*StDbWriteFunc) (StDbConn *c, gpointer data, gint64 *result, GError **error);
+
+struct _StDb {
+  gchar *path;
+  StDbConn *w;          /* the writer thread's, once it runs */
+  StDbConn *r;
+  GMutex rlock;
+  GThread *writer;
+  GMutex qlock;
+  GCond qcond;          /* a request was queued, or stop */
+  GQueue queue;
+  gboolean stopping;
+  gboolean hold;
+  gboolean writer_waits;   /* the writer sleeps on qcond: a new request wakes it */
+  guint64 n_writes, n_commits;
+  /* under qlock */
+  gchar *actor;
+  gint64 audit_seq;        /* the newest committed audit seq known */
+  gint64 checkpoint_seq;   /* the seq of the newest checkpoint (or attempt) */
+  guint cp_every;
+  StDbCheckpointFunc cp_func;
+  gpointer cp_data;
+  gboolean in_hook;
+  /* under seq_lock: product -> the next number this process hands out */
+  GMutex seq_lock;
+  GHashTable *seq_next;
+};
+
+/* --- st-db.c: errors, statements, argument checks --- */
+void st_db_set_error_rc (GError **error, StDbConn *c, int rc, const char *what);
+sqlite3_stmt *st_db_conn_prepare (StDbConn *c, const char *sql, GError **error);
+gboolean st_db_bind (StDbConn *c, sqlite3_stmt *stmt, GError **error, const char *types, ...);
+gboolean st_db_step (StDbConn *c, sqlite3_stmt *stmt, gboolean *row, const char *what, GError **error);
+sqlite3_stmt *st_db_conn_query (StDbConn *c, const char *sql, const char *what, gboolean *row,
+                                GError **error, const char *types, ...);
+gboolean st_db_conn_run (StDbConn *c, const char *sql, const char *what, GError **error,
+                         const char *types, ...);
+gboolean st_db_conn_exec (StDbConn *c, const char *sql, GError **error);
+gboolean st_db_conn_query_int (StDbConn *c, const char *sql, gint64 *out, GError **error);
+gchar *st_db_col_text (sqlite3_stmt *stmt, int col);
+GBytes *st_db_col_bytes (sqlite3_stmt *stmt, int col);
+typedef gpointer (*StDbFromRow) (sqlite3_stmt *stmt);
+GPtrArray *st_db_query_list (StDb *db, const char *sql, const char *what, gboolean bind_int,
+                             gint64 ival, const char *sval, StDbFromRow from_row,
+                             GDestroyNotify free_func, GError **error);
+gint64 st_db_now (void);
+gboolean st_db_check_text (const char *what, const char *s, gboolean required, gsize max, GError **error);
+gboolean st_db_check_hex (const char *what, const char *s, gsize exact_len, gsize max_len, GError **error);
+gboolean st_db_check_serial (const char *serial, GError **error);
+gboolean st_db_check_blob (const char *what, GBytes *b, GError **error);
+
+/* --- st-db-writer.c --- */
+int st_db_wal_hook (void *data, sqlite3 *db, const char *name, int n_frames);
+gpointer st_db_writer_main (gpointer user_data);
+gboolean st_db_write (StDb *db, StDbWriteFunc func, gpointer data, gint64 *result, GError **error);
+
+/* --- st-db-audit.c: inside a write --- */
 /* The audit payloads' compact JSON object: @types one letter per pair, 's'
  * (const char *, NULL = null), 'i' (gint64) or 'b' (gboolean); each pair
  * is a const char * name and its value. */
 gchar *st_db_payload (const char *types, ...);
+gboolean st_db_w_audit (StDbConn *c, const char *operator_name, const char *event, const char *payload,
+                        GError **error);
+
+/* --- st-db-batch.c: inside a write --- */
+gboolean st_db_w_batch_state (StDbConn *c, gint64 batch_id, gchar **state, gint64 *quantity, GError **error);
+gboolean st_db_w_void_cap (StDbConn *c, gint64 batch_id, gint64 *voided, gint64 *cap, GError **error);
 
 G_END_DECLS

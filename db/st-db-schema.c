@@ -184,6 +184,48 @@ static const char *const migrations[] = {
   "  BEGIN UPDATE batches SET live_certs = live_certs"
   "    + CASE WHEN NEW.state <> 'voided' THEN 1 ELSE -1 END WHERE id = NEW.batch_id; END;"
   "PRAGMA user_version = 4;",
+
+  /* 5: product serials that never repeat. The {seq} of a profile's serial
+   * format is drawn from one sequence per product (the batches' product
+   * name), whatever the batch: product_sequences.next is the next number to
+   * draw (st_db_product_seq_draw), and every reservation moves it past the
+   * number it records. product_serials registers each product serial given
+   * to a unit, UNIQUE per product (its primary key), so that no two units
+   * of a product can carry the same one, even if a sequence went wrong.
+   * Both are WITHOUT ROWID, one b-tree each: every reservation writes a
+   * page of each, and a unit's commits stay as small as they can (the
+   * disk-full test counts on a unit's bytes).
+   *
+   * A database from before holds whatever earlier stations gave, and two
+   * batches of one product made in the same month gave the same serials
+   * (their {seq} restarted with every batch). Those cannot be made unique
+   * after the fact: the register takes the first unit (lowest id) of each
+   * (product, serial) and leaves the later ones out, so that its unique
+   * key holds for every row from here on and no new serial can repeat an
+   * old one; the duplicates stay in units, and `db check` ("product serials
+   * unique per product") and the migration's warning name them. The
+   * sequences start after the highest number each product used. */
+  "CREATE TABLE product_sequences ("
+  "  product TEXT PRIMARY KEY CHECK (product <> ''),"
+  "  next INTEGER NOT NULL CHECK (next > 0)"
+  ") WITHOUT ROWID;"
+  "INSERT INTO product_sequences (product, next)"
+  "  SELECT b.product, max (u.product_seq) + 1 FROM units u JOIN batches b ON b.id = u.batch_id"
+  "  WHERE u.product_seq > 0 GROUP BY b.product;"
+  "CREATE TABLE product_serials ("
+  "  product TEXT NOT NULL CHECK (product <> ''),"
+  "  serial TEXT NOT NULL CHECK (serial <> ''),"
+  "  unit_id INTEGER NOT NULL REFERENCES units (id),"
+  "  PRIMARY KEY (product, serial)"
+  ") WITHOUT ROWID;"
+  "INSERT OR IGNORE INTO product_serials (product, serial, unit_id)"
+  "  SELECT b.product, u.product_serial, u.id FROM units u JOIN batches b ON b.id = u.batch_id"
+  "  WHERE u.product_serial IS NOT NULL AND u.product_serial <> '' ORDER BY u.id;"
+  "CREATE TRIGGER product_serials_append_only BEFORE UPDATE ON product_serials"
+  "  BEGIN SELECT RAISE (ABORT, 'a product serial once given stays given'); END;"
+  "CREATE TRIGGER product_serials_no_delete BEFORE DELETE ON product_serials"
+  "  BEGIN SELECT RAISE (ABORT, 'a product serial once given stays given'); END;"
+  "PRAGMA user_version = 5;",
 };
 
 gint

@@ -71,7 +71,12 @@ gint64 st_db_unit_begin (StDb *db, gint64 batch_id, const char *port, const char
  * unit's product serial/seq and state 'issuing'.
  * Errors: a public key already certified -> VERIFY_FAILED "this public key was
  * already certified (serial ...)"; (issuer, serial) taken -> INTERNAL
- * "serial collision" (draw a new serial and call again).
+ * "serial collision" (draw a new serial and call again); @product_serial
+ * already given to a unit of the batch's product -> INTERNAL "product serial
+ * collision" (draw a new number and call again: product serials never
+ * repeat, the database registers each one, unique per product). A
+ * @product_seq > 0 moves the product's sequence (st_db_product_seq_draw)
+ * past it.
  * @issuer: lower-case hex SHA-256 of the issuing CA certificate's DER;
  * @serial_hex: lower-case hex of the DER INTEGER's content octets (positive,
  * no leading 00 unless the next octet is >= 0x80);
@@ -125,9 +130,19 @@ gboolean st_db_unit_fail (StDb *db, gint64 unit_id, const char *step, const char
  * st_db_unit_fail ends it later), one in started/issuing becomes 'failed'. */
 gboolean st_db_cert_set_state (StDb *db, gint64 cert_id, const char *state,
                                const char *reason, GError **error);
-/* Highest product_seq used for @product (the batches' product name), 0 if
- * none, -1 and @error on failure. */
-gint64 st_db_product_seq_max (StDb *db, const char *product, GError **error);
+/* Draws the next number of @product's sequence (the batches' product name)
+ * for the {seq} of a product serial: 1, 2, ... per product, whatever the
+ * batch. Within this process a number is handed out once, under a lock,
+ * however many batches of the product run at once; it goes on from the
+ * database's sequence, which every reservation moves past the number it
+ * records (st_db_cert_reserve). The draw writes nothing (a unit's durable
+ * writes stay three): a number drawn but never recorded (the unit failed
+ * before its reservation) is a gap, and may be drawn again after a restart,
+ * as it was never used. Another process drawing for the same product at the
+ * same time may draw the same number: the later reservation is refused as
+ * a product serial collision (INTERNAL) and the caller draws again. Returns
+ * the number (> 0), or 0 and @error. */
+gint64 st_db_product_seq_draw (StDb *db, const char *product, GError **error);
 
 typedef struct {
   gint64 id, batch_id, product_seq, started_at, finished_at;
@@ -159,7 +174,9 @@ gboolean st_db_event_add (StDb *db, const char *operator_name, const char *event
 /* PRAGMA integrity_check and foreign_key_check, plus: serials unique per
  * issuer, public keys certified once, no uid with two live certificates,
  * every issued/active certificate has its DER, unit and certificate states
- * agree. Appends one line per check to @report (may be NULL); FALSE and
+ * agree, product serials unique per product (a database from before schema
+ * 5 may hold duplicates: they stay, and this names them), each product's
+ * sequence ahead of the numbers its units carry. Appends one line per check to @report (may be NULL); FALSE and
  * ST_ERROR_VERIFY_FAILED when anything is wrong. */
 gboolean st_db_check (StDb *db, GString *report, GError **error);
 

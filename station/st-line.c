@@ -57,11 +57,6 @@ st_line_new (StConfig *config, StCa *ca, StDb *db, gint64 batch_id,
       if (line->firmware == NULL)
         return NULL;
     }
-
-  gint64 max_seq = st_db_product_seq_max (db, line->batch->product, error);
-  if (max_seq < 0)
-    return NULL;
-  line->next_seq = max_seq + 1;
   return g_steal_pointer (&line);
 }
 

@@ -47,7 +47,6 @@ struct _StLine {
 
   /* Private: under lock. */
   GMutex lock;
-  gint64 next_seq;         /* next product serial number */
   GHashTable *pending;     /* uid hex set: the uids a socket is resuming now */
   gchar *stop_reason;      /* set when the line must stop (database failure) */
 };

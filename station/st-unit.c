@@ -1,7 +1,9 @@
 /* The unit pipeline (DESIGN.md):
  *
  *   identify -> key (KEYGEN + CSR check | station keygen + PUT_KEY)
+ *   -> draw the product's {seq}
  *   -> reserve serial + record the to-be-signed certificate   (ISSUING)
+ *      and the product serial (unique per product)
  *   -> sign in the HSM, verify, lint                          
  *   -> record the certificate                                  (ISSUED)
  *   -> WRITE slot 1, slot 2 -> proof of possession -> READ back, compare
@@ -224,15 +226,6 @@ st_draw_serial (StCa *ca, StSerial *serial, GError **error)
   return ok;
 }
 
-static gint64
-st_line_take_seq (StLine *line)
-{
-  g_mutex_lock (&line->lock);
-  gint64 seq = line->next_seq++;
-  g_mutex_unlock (&line->lock);
-  return seq;
-}
-
 static gboolean
 st_bytes_equal0 (GBytes *a, GBytes *b)
 {
@@ -425,12 +418,10 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
   g_autoptr(X509) cert = NULL;
   g_autofree gchar *pub_hash = NULL;
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  gint64 seq = st_line_take_seq (line);
-  g_autofree gchar *product_serial = st_profile_format_serial (line->profile, (guint64) seq, now);
+  g_autofree gchar *product_serial = NULL;
   StSubjectInfo subject = {
     .uid_hex = u->result->uid_hex,
     .model = u->info->model,
-    .product_serial = product_serial,
   };
   StSerial serial = { 0 };
   gint64 cert_id = 0;
@@ -440,6 +431,17 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
     {
       g_clear_error (&local);
       g_clear_pointer (&cert, X509_free);
+      /* The {seq} of the product serial: from the product's sequence,
+       * shared by every batch of the product (one running beside this one
+       * too). The reservation records the serial, unique per product,
+       * before anything is signed; a collision (another process drew the
+       * same number) draws again. */
+      gint64 seq = st_db_product_seq_draw (line->db, line->batch->product, error);
+      if (seq <= 0)
+        return st_unit_db_failed (u, error, "the product serial's number");
+      g_free (product_serial);
+      product_serial = st_profile_format_serial (line->profile, (guint64) seq, now);
+      subject.product_serial = product_serial;
       if (!st_draw_serial (line->ca, &serial, error))
         {
           st_line_stop (line, *error);
@@ -478,7 +480,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
           break;
         }
       if (g_error_matches (local, ST_ERROR, ST_ERROR_INTERNAL) && attempt + 1 < ST_SERIAL_ATTEMPTS)
-        continue; /* serial collision: draw again */
+        continue; /* serial or product serial collision: draw again */
       if (g_error_matches (local, ST_ERROR, ST_ERROR_BUSY))
         return st_unit_fail (u, ST_UNIT_REFUSED, "reserve",
                              "the batch has all the certificates it may issue: ask the shift lead",

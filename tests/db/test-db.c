@@ -1,7 +1,8 @@
 /* db/: schema, life cycles, constraints, group commit, storage faults.
  * Every test works on a fresh database in a temporary directory. */
 #include "st-db.h"
-#include "st-db-private.h"
+#include "st-db-private.h"   /* st_db_payload */
+#include "st-db-testhooks.h"
 #include "st-db-schema.h"
 #include "st-error.h"
 #include "st-util.h"
@@ -389,8 +390,9 @@ test_lifecycle (Fixture *f, gconstpointer data)
   g_assert_cmpstr (b->created_by, ==, "lead-anna");
   g_assert_cmpint (b->closed_at, ==, 0);
 
-  g_assert_cmpint (st_db_product_seq_max (f->db, "sensor-x", &error), ==, 42);
-  g_assert_cmpint (st_db_product_seq_max (f->db, "other", &error), ==, 0);
+  /* the reservation moved the product's sequence past its number */
+  g_assert_cmpint (st_db_product_seq_draw (f->db, "sensor-x", &error), ==, 43);
+  g_assert_cmpint (st_db_product_seq_draw (f->db, "other", &error), ==, 1);
   g_assert_no_error (error);
 
   /* the batch list is newest first */
@@ -1616,7 +1618,7 @@ test_migrate_v3_same_rules (Fixture *f, gconstpointer data)
   g_autoptr(StDb) db = st_db_open (v4, &error);
   g_assert_no_error (error);
   g_clear_pointer (&db, st_db_close);
-  g_assert_cmpint (raw_int (v4, "PRAGMA user_version"), ==, 4);
+  g_assert_cmpint (raw_int (v4, "PRAGMA user_version"), ==, st_db_schema_version ());
   g_autofree gchar *moves_v4 = state_moves (v4, 2000);
 
   g_assert_cmpstr (before, ==, moves_v3);
@@ -1649,6 +1651,307 @@ test_migrate_v3_same_rules (Fixture *f, gconstpointer data)
       " VALUES (3, 1, 'ab', '" PROFILE_SHA "', '03', '" HEX64_3 "', x'30', 'issuing', 1)",
       &msg), ==, SQLITE_CONSTRAINT);
   g_assert_nonnull (strstr (msg, "certificates.uid"));
+}
+
+/* ---------- product serials ---------- */
+
+/* While set, the warnings logged, as "domain: message", instead of
+ * aborting the test. */
+static GPtrArray *warnings;
+
+static GLogWriterOutput
+capture_warnings (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+  if (warnings == NULL || (level & G_LOG_LEVEL_WARNING) == 0)
+    return g_log_writer_default (level, fields, n_fields, user_data);
+  const char *domain = NULL, *message = NULL;
+  for (gsize i = 0; i < n_fields; i++)
+    if (g_strcmp0 (fields[i].key, "GLIB_DOMAIN") == 0 && fields[i].length < 0)
+      domain = fields[i].value;
+    else if (g_strcmp0 (fields[i].key, "MESSAGE") == 0 && fields[i].length < 0)
+      message = fields[i].value;
+  g_ptr_array_add (warnings, g_strdup_printf ("%s: %s", domain != NULL ? domain : "(none)",
+                                              message != NULL ? message : ""));
+  return G_LOG_WRITER_HANDLED;
+}
+
+#define SEQ_THREADS 8
+#define SEQ_DRAWS 40
+
+typedef struct {
+  StDb *db;
+  gint64 batch[2];
+  int index;
+  gint64 seqs[SEQ_DRAWS];
+  guint failures;
+} SeqWorker;
+
+/* Draws a number and records a unit with it, alternately in either batch. */
+static gpointer
+seq_worker_main (gpointer data)
+{
+  SeqWorker *w = data;
+  for (int i = 0; i < SEQ_DRAWS; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree gchar *uid = g_strdup_printf ("5e%02x%04x", w->index, i);
+      gint64 cert = 0;
+      w->seqs[i] = st_db_product_seq_draw (w->db, "sensor-x", &error);
+      if (w->seqs[i] <= 0 || begin_reserve (w->db, w->batch[i % 2], uid, w->seqs[i], FALSE, &cert, &error) == 0
+          || cert <= 0)
+        {
+          g_test_message ("worker %d draw %d: %s", w->index, i, error != NULL ? error->message : "?");
+          w->failures++;
+        }
+    }
+  return NULL;
+}
+
+/* Two batches of one product running at once, many threads each: every
+ * number drawn once, every product serial recorded once. */
+static void
+test_product_seq_threads (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 a = make_batch (f->db, "WO-SEQ-A", SEQ_THREADS * SEQ_DRAWS);
+  gint64 b = make_batch (f->db, "WO-SEQ-B", SEQ_THREADS * SEQ_DRAWS);
+  SeqWorker workers[SEQ_THREADS];
+  GThread *threads[SEQ_THREADS];
+  for (int i = 0; i < SEQ_THREADS; i++)
+    {
+      workers[i] = (SeqWorker) { .db = f->db, .batch = { i % 2 ? a : b, i % 2 ? b : a }, .index = i };
+      threads[i] = g_thread_new ("seq", seq_worker_main, &workers[i]);
+    }
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_int64_hash, g_int64_equal);
+  for (int i = 0; i < SEQ_THREADS; i++)
+    {
+      g_thread_join (threads[i]);
+      g_assert_cmpuint (workers[i].failures, ==, 0);
+      for (int j = 0; j < SEQ_DRAWS; j++)
+        {
+          g_assert_cmpint (workers[i].seqs[j], >=, 1);
+          g_assert_cmpint (workers[i].seqs[j], <=, SEQ_THREADS * SEQ_DRAWS);
+          g_assert_true (g_hash_table_add (seen, &workers[i].seqs[j]));
+        }
+    }
+  g_assert_cmpuint (g_hash_table_size (seen), ==, SEQ_THREADS * SEQ_DRAWS);
+
+  g_autoptr(GHashTable) serials = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) ua = st_db_unit_list (f->db, a, &error);
+  g_autoptr(GPtrArray) ub = st_db_unit_list (f->db, b, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ua->len + ub->len, ==, SEQ_THREADS * SEQ_DRAWS);
+  for (guint i = 0; i < ua->len + ub->len; i++)
+    {
+      StDbUnit *u = i < ua->len ? ua->pdata[i] : ub->pdata[i - ua->len];
+      g_assert_true (g_hash_table_add (serials, u->product_serial));
+    }
+  g_assert_cmpint (st_db_product_seq_draw (f->db, "sensor-x", &error), ==, SEQ_THREADS * SEQ_DRAWS + 1);
+  assert_check_ok (f->db);
+}
+
+/* Batches of a product one after another continue its sequence, across a
+ * restart too; another product has its own. */
+static void
+test_product_seq_batches (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 first = make_batch (f->db, "WO-1", 10);
+  for (gint64 i = 1; i <= 3; i++)
+    {
+      g_autofree gchar *uid = g_strdup_printf ("a1%02" G_GINT64_MODIFIER "x", i);
+      gint64 seq = st_db_product_seq_draw (f->db, "sensor-x", &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (seq, ==, i);
+      full_cycle (f->db, first, uid, seq);
+    }
+  g_assert_true (st_db_batch_close (f->db, first, "lead-anna", &error));
+  g_assert_no_error (error);
+
+  gint64 second = make_batch (f->db, "WO-2", 10);
+  gint64 seq = st_db_product_seq_draw (f->db, "sensor-x", &error);
+  g_assert_cmpint (seq, ==, 4);
+  gint64 unit = full_cycle (f->db, second, "a2", seq);
+  g_autoptr(StDbUnit) u = st_db_unit_get (f->db, unit, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (u->product_serial, ==, "SX-000004");
+  g_assert_cmpint (u->product_seq, ==, 4);
+
+  g_clear_pointer (&f->db, st_db_close);
+  f->db = st_db_open (f->path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (st_db_product_seq_draw (f->db, "sensor-x", &error), ==, 5);
+  g_assert_cmpint (st_db_product_seq_draw (f->db, "sensor-y", &error), ==, 1);
+  g_assert_no_error (error);
+  /* a number drawn and never recorded is not drawn again in this process */
+  g_assert_cmpint (st_db_product_seq_draw (f->db, "sensor-x", &error), ==, 6);
+  /* drawing writes nothing (a unit's durable writes stay three) */
+  guint64 writes0 = 0, writes = 0;
+  st_db_get_write_stats (f->db, &writes0, NULL);
+  g_assert_cmpint (st_db_product_seq_draw (f->db, "sensor-x", &error), ==, 7);
+  st_db_get_write_stats (f->db, &writes, NULL);
+  g_assert_cmpuint (writes, ==, writes0);
+  assert_check_ok (f->db);
+}
+
+/* Two station processes (two StDb) on one database may draw the same
+ * number at the same moment: the later reservation is refused as a
+ * collision, and a new draw goes on after what the other recorded. */
+static void
+test_product_seq_two_processes (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StDb) other = st_db_open (f->path, &error);
+  g_assert_no_error (error);
+  gint64 a = make_batch (f->db, "WO-P1", 10);
+  gint64 b = make_batch (other, "WO-P2", 10);
+  gint64 s1 = st_db_product_seq_draw (f->db, "sensor-x", &error);
+  gint64 s2 = st_db_product_seq_draw (other, "sensor-x", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (s1, ==, 1);
+  g_assert_cmpint (s2, ==, 1);
+  gint64 cert = 0;
+  begin_reserve (f->db, a, "c1", s1, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (cert, >, 0);
+  begin_reserve (other, b, "c2", s2, FALSE, &cert, &error);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INTERNAL);
+  g_assert_nonnull (strstr (error->message, "product serial collision: product serial SX-000001"));
+  g_clear_error (&error);
+  /* both go on after what is recorded; whoever records second draws again */
+  s2 = st_db_product_seq_draw (other, "sensor-x", &error);
+  s1 = st_db_product_seq_draw (f->db, "sensor-x", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (s2, ==, 2);
+  g_assert_cmpint (s1, ==, 2);
+  begin_reserve (other, b, "c3", s2, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  begin_reserve (f->db, a, "c4", s1, FALSE, &cert, &error);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INTERNAL);
+  g_clear_error (&error);
+  s1 = st_db_product_seq_draw (f->db, "sensor-x", &error);
+  g_assert_cmpint (s1, ==, 3);
+  begin_reserve (f->db, a, "c4", s1, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  assert_check_ok (f->db);
+}
+
+/* The register refuses a product serial a unit of the product has, through
+ * the API and in the schema itself; another product may use it. */
+static void
+test_product_serial_unique (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 a = make_batch (f->db, "WO-A", 10);
+  gint64 b = make_batch (f->db, "WO-B", 10);
+  gint64 first = full_cycle (f->db, a, "b1", 7);   /* SX-000007 */
+
+  gint64 unit = st_db_unit_begin (f->db, b, "/dev/pts/1", "b2", NULL, NULL, "op-bob", &error);
+  g_assert_no_error (error);
+  g_autofree gchar *serial = random_serial ();
+  g_autofree gchar *pk = random_pubkey_hash ();
+  g_autoptr(GBytes) tbs = fake_der ("tbs", 8);
+  gint64 head = audit_head (f->db, NULL);
+  g_assert_cmpint (st_db_cert_reserve (f->db, unit, ISSUER, serial, pk, tbs, "SX-000007", 8, FALSE,
+                                       &error), ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INTERNAL);   /* a collision: the caller draws again */
+  g_autofree gchar *expect = g_strdup_printf ("product serial collision: product serial SX-000007 of "
+                                              "product sensor-x was already given to unit %"
+                                              G_GINT64_FORMAT "; draw a new number", first);
+  g_assert_nonnull (strstr (error->message, expect));
+  g_clear_error (&error);
+  g_assert_cmpint (audit_head (f->db, NULL), ==, head);
+  g_autoptr(StDbUnit) u = st_db_unit_get (f->db, unit, &error);
+  g_assert_cmpstr (u->state, ==, "started");
+  g_assert_null (u->product_serial);
+
+  /* the unique index itself, whatever the code does */
+  g_autofree gchar *msg = NULL;
+  g_autofree gchar *sql = g_strdup_printf ("INSERT INTO product_serials (product, serial, unit_id)"
+                                           " VALUES ('sensor-x', 'SX-000007', %" G_GINT64_FORMAT ")", unit);
+  g_assert_cmpint (raw_exec (f->path, sql, &msg), ==, SQLITE_CONSTRAINT);
+  g_assert_nonnull (strstr (msg, "UNIQUE constraint failed: product_serials.product, product_serials.serial"));
+  g_clear_pointer (&msg, g_free);
+  g_assert_cmpint (raw_exec (f->path, "DELETE FROM product_serials", &msg), ==, SQLITE_CONSTRAINT);
+  g_assert_nonnull (strstr (msg, "stays given"));
+
+  /* the same text for another product is another serial */
+  gint64 other = st_db_batch_create (f->db, "WO-O", "sensor-y", PROFILE_SHA, "name: sensor-y\n", 5,
+                                     "station-1", "lead-anna", &error);
+  g_assert_no_error (error);
+  gint64 unit_o = st_db_unit_begin (f->db, other, "/dev/pts/1", "b3", NULL, NULL, "op-bob", &error);
+  g_assert_cmpint (st_db_cert_reserve (f->db, unit_o, ISSUER, serial, pk, tbs, "SX-000007", 7, FALSE,
+                                       &error), >, 0);
+  g_assert_no_error (error);
+  assert_check_ok (f->db);
+}
+
+/* A database from before schema 5 with serials given twice (two batches of
+ * one product, the same month, each numbering from 1): it migrates, opens,
+ * warns, and `db check` names the duplicates; they stay, and no new serial
+ * repeats them. */
+static void
+test_migrate_v4_duplicate_serials (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_clear_pointer (&f->db, st_db_close);
+  g_autofree gchar *old = make_db_at (f, "v4-dup.db", 4, "WO-4", 10);
+  g_assert_cmpint (raw_exec (old,
+      "INSERT INTO batches (work_order, product, profile_sha256, profile_text, quantity, created_at,"
+      " created_by, station_id) VALUES ('WO-4b', 'p', '" PROFILE_SHA "', 't', 10, 1, 'x', 's');"
+      "INSERT INTO units (id, batch_id, port, uid, product_serial, product_seq, state, started_at, operator)"
+      " VALUES (1, 1, 'p', '01', 'EX-2612-000001', 1, 'failed', 1, 'x'),"
+      " (2, 1, 'p', '02', 'EX-2612-000002', 2, 'failed', 1, 'x'),"
+      " (3, 2, 'p', '03', 'EX-2612-000001', 1, 'failed', 1, 'x'),"
+      " (4, 2, 'p', '04', NULL, NULL, 'failed', 1, 'x')",
+      NULL), ==, SQLITE_OK);
+
+  warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(StDb) db = st_db_open (old, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (db);
+  g_assert_cmpuint (warnings->len, ==, 1);
+  const char *w = g_ptr_array_index (warnings, 0);
+  g_assert_true (g_str_has_prefix (w, "station-db: "));   /* db/'s log domain */
+  g_assert_nonnull (strstr (w, "holds 1 product serial(s) given to more than one unit"));
+  g_assert_nonnull (strstr (w, "product p serial EX-2612-000001 given to units 1, 3."));
+  g_assert_cmpint (raw_int (old, "PRAGMA user_version"), ==, st_db_schema_version ());
+  /* the first holder of each serial is registered, the later one is not */
+  g_assert_cmpint (raw_int (old, "SELECT count(*) FROM product_serials"), ==, 2);
+  g_assert_cmpint (raw_int (old, "SELECT unit_id FROM product_serials WHERE serial = 'EX-2612-000001'"), ==, 1);
+
+  g_autoptr(GString) report = g_string_new (NULL);
+  g_assert_false (st_db_check (db, report, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_clear_error (&error);
+  g_assert_nonnull (strstr (report->str, "product serials unique per product: FAILED: product p serial "
+                                         "EX-2612-000001 given to units 1, 3\n"));
+  g_assert_nonnull (strstr (report->str, "product sequences ahead of the numbers used: ok"));
+  g_assert_nonnull (strstr (report->str, "unit and certificate states agree: ok"));
+
+  /* the sequence goes on after the highest number used */
+  g_assert_cmpint (st_db_product_seq_draw (db, "p", &error), ==, 3);
+  g_assert_no_error (error);
+  /* an old serial is not given again, whichever unit held it */
+  gint64 unit = st_db_unit_begin (db, 2, "p", "05", NULL, NULL, "op", &error);
+  g_assert_no_error (error);
+  g_autofree gchar *serial = random_serial ();
+  g_autofree gchar *pk = random_pubkey_hash ();
+  g_autoptr(GBytes) tbs = fake_der ("tbs", 3);
+  g_assert_cmpint (st_db_cert_reserve (db, unit, ISSUER, serial, pk, tbs, "EX-2612-000002", 3, FALSE,
+                                       &error), ==, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INTERNAL);
+  g_clear_error (&error);
+  g_assert_cmpint (st_db_cert_reserve (db, unit, ISSUER, serial, pk, tbs, "EX-2612-000003", 3, FALSE,
+                                       &error), >, 0);
+  g_assert_no_error (error);
+
+  /* reopening migrates nothing and warns no more */
+  g_clear_pointer (&db, st_db_close);
+  db = st_db_open (old, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (warnings->len, ==, 1);
+  g_clear_pointer (&warnings, g_ptr_array_unref);
 }
 
 /* The audit payloads are written without json-glib's generator: its parser
@@ -1701,6 +2004,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   fault_vfs_install ();
+  g_log_set_writer_func (capture_warnings, NULL, NULL);
 #define ADD(name, fn) g_test_add ("/db/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("migrations", test_migrations);
   ADD ("pragmas", test_pragmas);
@@ -1727,6 +2031,11 @@ main (int argc, char **argv)
   ADD ("migrate-v1", test_migrate_v1);
   ADD ("migrate-v2-live-count", test_migrate_v2_live_count);
   ADD ("migrate-v3-same-rules", test_migrate_v3_same_rules);
+  ADD ("migrate-v4-duplicate-serials", test_migrate_v4_duplicate_serials);
+  ADD ("product-seq-threads", test_product_seq_threads);
+  ADD ("product-seq-batches", test_product_seq_batches);
+  ADD ("product-seq-two-processes", test_product_seq_two_processes);
+  ADD ("product-serial-unique", test_product_serial_unique);
 #undef ADD
   g_test_add_func ("/db/payload-json", test_payload_json);
   return g_test_run ();

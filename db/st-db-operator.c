@@ -1,0 +1,326 @@
+/* Operators and their roles, PIN attempts and locks. */
+#include "st-db.h"
+#include "st-db-private.h"
+#include "st-error.h"
+#include "st-sqlite.h"
+#include "st-util.h"
+
+#include <string.h>
+
+/* ---------- operators ---------- */
+
+void
+st_db_operator_free (StDbOperator *op)
+{
+  if (op == NULL)
+    return;
+  g_free (op->name);
+  g_free (op->role);
+  if (op->pin_hash != NULL)
+    st_memwipe (op->pin_hash, strlen (op->pin_hash));
+  g_free (op->pin_hash);
+  g_free (op);
+}
+
+static gboolean
+st_db_check_role (const char *role, GError **error)
+{
+  static const char *const roles[] = { "operator", "lead", "qa", "admin" };
+  for (gsize i = 0; i < G_N_ELEMENTS (roles); i++)
+    if (g_strcmp0 (role, roles[i]) == 0)
+      return TRUE;
+  g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+               "'%s' is not a role: use operator, lead, qa or admin", role != NULL ? role : "");
+  return FALSE;
+}
+
+static gboolean
+st_db_check_operator_name (const char *name, GError **error)
+{
+  if (!st_db_check_text ("the operator name", name, TRUE, ST_DB_OPERATOR_NAME_MAX, error))
+    return FALSE;
+  for (const char *p = name; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && *p != '.' && *p != '-' && *p != '_')
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                     "operator name '%s' may hold only letters, digits, '.', '-' and '_'", name);
+        return FALSE;
+      }
+  return TRUE;
+}
+
+#define ST_DB_OPERATOR_SELECT \
+  "SELECT id, name, role, pin_hash, failed_attempts, created_at, updated_at, locked FROM operators "
+
+static StDbOperator *
+st_db_operator_from_row (sqlite3_stmt *stmt)
+{
+  StDbOperator *op = g_new0 (StDbOperator, 1);
+  op->id = sqlite3_column_int64 (stmt, 0);
+  op->name = st_db_col_text (stmt, 1);
+  op->role = st_db_col_text (stmt, 2);
+  op->pin_hash = st_db_col_text (stmt, 3);
+  op->failed_attempts = sqlite3_column_int64 (stmt, 4);
+  op->created_at = sqlite3_column_int64 (stmt, 5);
+  op->updated_at = sqlite3_column_int64 (stmt, 6);
+  op->locked = sqlite3_column_int64 (stmt, 7) != 0;
+  return op;
+}
+
+gint64
+st_db_operator_count (StDb *db, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  gint64 n = 0;
+  if (!st_db_conn_query_int (db->r, "SELECT count(*) FROM operators", &n, error))
+    return -1;
+  return n;
+}
+
+StDbOperator *
+st_db_operator_get (StDb *db, const char *name, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  gboolean row = FALSE;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (db->r,
+      ST_DB_OPERATOR_SELECT "WHERE name = ?",
+      "cannot read the operator", &row, error, "t", name);
+  if (stmt == NULL)
+    return NULL;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "there is no operator '%s' (see 'station operator list')", name != NULL ? name : "");
+      return NULL;
+    }
+  return st_db_operator_from_row (stmt);
+}
+
+GPtrArray *
+st_db_operator_list (StDb *db, GError **error)
+{
+  return st_db_query_list (db, ST_DB_OPERATOR_SELECT "ORDER BY name", "cannot list the operators",
+                           FALSE, 0, NULL, (StDbFromRow) st_db_operator_from_row,
+                           (GDestroyNotify) st_db_operator_free, error);
+}
+
+typedef struct {
+  const char *name, *role, *pin_hash, *by;
+  gint64 max_attempts;
+  gint64 attempts;
+  gboolean locked;
+} OperatorOp;
+
+/* The operator's role, locked flag and failed attempts; NOT_FOUND if none. */
+static gboolean
+st_db_w_operator_state (StDbConn *c, const char *name, gchar **role, gboolean *locked,
+                        gint64 *attempts, GError **error)
+{
+  gboolean row = FALSE;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+      "SELECT role, locked, failed_attempts FROM operators WHERE name = ?",
+      "cannot read the operator", &row, error, "t", name);
+  if (stmt == NULL)
+    return FALSE;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no operator '%s'", name);
+      return FALSE;
+    }
+  *role = st_db_col_text (stmt, 0);
+  *locked = sqlite3_column_int64 (stmt, 1) != 0;
+  *attempts = sqlite3_column_int64 (stmt, 2);
+  return TRUE;
+}
+
+static gboolean
+st_db_w_operator_add (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  OperatorOp *a = data;
+  if (a->by == NULL)
+    {
+      gint64 n = 0;
+      if (!st_db_conn_query_int (c, "SELECT count(*) FROM operators", &n, error))
+        return FALSE;
+      if (n > 0)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                       "the station already has operators: only an admin adds more "
+                       "(--operator ADMIN with the admin's PIN)");
+          return FALSE;
+        }
+      if (g_strcmp0 (a->role, "admin") != 0)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                       "the first operator must be an admin (--role admin): only an admin can "
+                       "add the others");
+          return FALSE;
+        }
+    }
+  {
+    gboolean row = FALSE;
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+        "SELECT 1 FROM operators WHERE name = ?",
+        "cannot read the operators", &row, error, "t", a->name);
+    if (stmt == NULL)
+      return FALSE;
+    if (row)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                     "there is already an operator '%s': choose another name", a->name);
+        return FALSE;
+      }
+  }
+  gint64 now = st_db_now ();
+  if (!st_db_conn_run (c,
+      "INSERT INTO operators (name, role, pin_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+      "cannot record the operator", error, "tttii", a->name, a->role, a->pin_hash, now, now))
+    return FALSE;
+  *result = sqlite3_last_insert_rowid (c->db);
+  g_autofree gchar *payload = st_db_payload ("ssb", "name", a->name, "role", a->role,
+                                             "first", a->by == NULL);
+  return st_db_w_audit (c, a->by != NULL ? a->by : a->name, "operator-add", payload, error);
+}
+
+gboolean
+st_db_operator_add (StDb *db, const char *name, const char *role, const char *pin_hash,
+                    const char *by, GError **error)
+{
+  OperatorOp a = { .name = name, .role = role, .pin_hash = pin_hash, .by = by };
+  if (!st_db_check_operator_name (name, error) || !st_db_check_role (role, error)
+      || !st_db_check_text ("the PIN hash", pin_hash, TRUE, ST_DB_NAME_MAX, error)
+      || (by != NULL && !st_db_check_text ("the admin", by, TRUE, ST_DB_NAME_MAX, error))
+      || !st_db_write (db, st_db_w_operator_add, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot add operator '%s': ", name != NULL ? name : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_db_w_operator_set_role (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  OperatorOp *a = data;
+  g_autofree gchar *role = NULL;
+  gboolean locked = FALSE;
+  gint64 attempts = 0;
+  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
+    return FALSE;
+  if (!st_db_conn_run (c,
+      "UPDATE operators SET role = ?, updated_at = ? WHERE name = ?",
+      "cannot change the role", error, "tit", a->role, st_db_now (), a->name))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("sss", "name", a->name, "from", role, "to", a->role);
+  return st_db_w_audit (c, a->by, "operator-set-role", payload, error);
+}
+
+gboolean
+st_db_operator_set_role (StDb *db, const char *name, const char *role, const char *by,
+                         GError **error)
+{
+  OperatorOp a = { .name = name, .role = role, .by = by };
+  if (!st_db_check_operator_name (name, error) || !st_db_check_role (role, error)
+      || !st_db_check_text ("the admin", by, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_operator_set_role, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot change the role of '%s': ", name != NULL ? name : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_db_w_operator_unlock (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  OperatorOp *a = data;
+  g_autofree gchar *role = NULL;
+  gboolean locked = FALSE;
+  gint64 attempts = 0;
+  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
+    return FALSE;
+  if (!st_db_conn_run (c,
+      "UPDATE operators SET locked = 0, failed_attempts = 0, updated_at = ? WHERE name = ?",
+      "cannot unlock the operator", error, "it", st_db_now (), a->name))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("sbi", "name", a->name, "was_locked", locked,
+                                             "failed_attempts_were", attempts);
+  return st_db_w_audit (c, a->by, "operator-unlock", payload, error);
+}
+
+gboolean
+st_db_operator_unlock (StDb *db, const char *name, const char *by, GError **error)
+{
+  OperatorOp a = { .name = name, .by = by };
+  if (!st_db_check_operator_name (name, error)
+      || !st_db_check_text ("the admin", by, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_operator_unlock, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot unlock '%s': ", name != NULL ? name : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_db_w_operator_login_failed (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  OperatorOp *a = data;
+  g_autofree gchar *role = NULL;
+  gboolean locked = FALSE;
+  gint64 attempts = 0;
+  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
+    return FALSE;
+  a->attempts = attempts + 1;
+  a->locked = locked || a->attempts >= a->max_attempts;
+  if (!st_db_conn_run (c,
+      "UPDATE operators SET failed_attempts = ?, locked = ?, updated_at = ? WHERE name = ?",
+      "cannot count the wrong PIN", error, "iiit", a->attempts, (gint64) a->locked, st_db_now (), a->name))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("sib", "name", a->name, "failed_attempts", a->attempts,
+                                             "locked", a->locked);
+  return st_db_w_audit (c, a->name, a->locked && !locked ? "operator-locked" : "login-failed",
+                        payload, error);
+}
+
+gboolean
+st_db_operator_login_failed (StDb *db, const char *name, gint64 max_attempts, gint64 *attempts,
+                             gboolean *locked, GError **error)
+{
+  OperatorOp a = { .name = name, .max_attempts = max_attempts };
+  if (!st_db_check_operator_name (name, error)
+      || !st_db_write (db, st_db_w_operator_login_failed, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot record a wrong PIN for '%s': ", name != NULL ? name : "");
+      return FALSE;
+    }
+  if (attempts != NULL)
+    *attempts = a.attempts;
+  if (locked != NULL)
+    *locked = a.locked;
+  return TRUE;
+}
+
+static gboolean
+st_db_w_operator_login_ok (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  OperatorOp *a = data;
+  if (!st_db_conn_run (c,
+      "UPDATE operators SET failed_attempts = 0, updated_at = ? WHERE name = ? AND locked = 0",
+      "cannot reset the wrong PIN count", error, "it", st_db_now (), a->name))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("s", "name", a->name);
+  return st_db_w_audit (c, a->name, "login-attempts-reset", payload, error);
+}
+
+gboolean
+st_db_operator_login_ok (StDb *db, const char *name, GError **error)
+{
+  g_autoptr(StDbOperator) op = st_db_operator_get (db, name, error);
+  if (op == NULL)
+    return FALSE;
+  if (op->failed_attempts == 0)
+    return TRUE;
+  OperatorOp a = { .name = name };
+  return st_db_write (db, st_db_w_operator_login_ok, &a, NULL, error);
+}
