@@ -55,10 +55,13 @@ st_conf_get (StFixture *f, const char *key)
   return NULL;
 }
 
+/* The service reads station.conf when it starts: it is stopped here, and
+ * the next command starts it anew on the fault module (and unlocks it). */
 static void
 st_use_fault_module (StFixture *f)
 {
   st_conf_set (f, "module", g_getenv ("ST_FAULT_PKCS11"));
+  st_service_stop (f);
 }
 
 static gchar *
@@ -99,28 +102,74 @@ st_count_events (StFixture *f, const char *prefix)
   return n;
 }
 
-/* How many signatures the station makes before its first certificate:
- * `setup show` opens the CA (and checks each key with a signature) and
- * signs nothing else. */
+/* The service settings among @env (what st-test-run.h sends to the
+ * service rather than the client), NULL-terminated; free the container. */
+static const char **
+st_service_part (const char *const *env)
+{
+  GPtrArray *out = g_ptr_array_new ();
+  for (guint i = 0; env != NULL && env[i] != NULL; i++)
+    if (g_str_has_prefix (env[i], "ST_FAULT_") || g_str_has_prefix (env[i], "STATION_CRASH_AT="))
+      g_ptr_array_add (out, (gpointer) env[i]);
+  g_ptr_array_add (out, NULL);
+  return (const char **) g_ptr_array_free (out, FALSE);
+}
+
+/* Runs `station ARGS...` with @env; @log gets what the service logged while
+ * the command ran (its HSM notes). The service is started with @env's
+ * settings (and unlocked) before the command, so its start and unlock are
+ * not part of @log; the same service must run the whole command. */
+static int
+st_run_logged (StFixture *f, const char *const *env, gchar **out, gchar **err, gchar **log,
+               const char *const *args)
+{
+  g_autofree const char **service_env = st_service_part (env);
+  st_service_ensure (f, service_env);
+  guint starts = f->service_starts;
+  g_autofree gchar *before = st_service_read_log (f);
+  gsize start = strlen (before);
+  int rc = st_run_stationv (f, env, out, err, args);
+  g_assert_cmpuint (f->service_starts, ==, starts);
+  g_autofree gchar *after = st_service_read_log (f);
+  g_assert_cmpuint (strlen (after), >=, start);
+  g_assert_true (strncmp (before, after, start) == 0);
+  *log = g_strdup (after + start);
+  g_test_message ("the service's log during the command:\n%s", *log);
+  return rc;
+}
+
+/* How many signatures the service makes before its first certificate: the
+ * unlock after each start opens the CA (it checks each key with a
+ * signature) and signs its audit checkpoints; a command such as `setup
+ * show` signs nothing more. Counted on a service started anew (as every
+ * test below starts one for its faults), from its start to its unlock's
+ * end: the closing checkpoint of the service before it is not counted. */
 static guint
 st_open_signatures (StFixture *f)
 {
   g_autofree gchar *path = st_count_path (f);
+  st_service_stop (f);
   g_unlink (path);
   g_auto(GStrv) env = st_fault_env (f, NULL);
+  st_service_ensure (f, (const char *const *) env);
+  g_assert_cmpuint (st_service_pid (f), !=, 0);
+  guint n = st_count_events (f, "C_Sign ");
+  g_assert_cmpuint (n, >, 0);
+  /* unlocked: the station shows the token logged in, and signed nothing for it */
   const char *args[] = { "setup", "show", NULL };
   g_autofree gchar *out = NULL;
   g_assert_cmpint (st_run_stationv (f, (const char *const *) env, &out, NULL, args), ==, 0);
   g_assert_nonnull (strstr (out, "(logged in)"));
-  guint n = st_count_events (f, "C_Sign ");
-  g_assert_cmpuint (n, >, 0);
+  g_assert_cmpuint (st_count_events (f, "C_Sign "), ==, n);
+  st_service_stop (f);
   g_unlink (path);
   return n;
 }
 
+/* `batch run`; with @log, what the service logged meanwhile (st_run_logged). */
 static int
-st_run_batch (StFixture *f, gint64 batch, const char *const *ports, guint units_per_port,
-              const char *const *faults, gchar **out, gchar **err)
+st_run_batch_logged (StFixture *f, gint64 batch, const char *const *ports, guint units_per_port,
+                     const char *const *faults, gchar **out, gchar **err, gchar **log)
 {
   g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (args, g_strdup ("batch"));
@@ -137,7 +186,16 @@ st_run_batch (StFixture *f, gint64 batch, const char *const *ports, guint units_
   g_ptr_array_add (args, g_strdup ("20"));
   g_ptr_array_add (args, NULL);
   g_auto(GStrv) env = st_fault_env (f, faults);
+  if (log != NULL)
+    return st_run_logged (f, (const char *const *) env, out, err, log, (const char *const *) args->pdata);
   return st_run_stationv (f, (const char *const *) env, out, err, (const char *const *) args->pdata);
+}
+
+static int
+st_run_batch (StFixture *f, gint64 batch, const char *const *ports, guint units_per_port,
+              const char *const *faults, gchar **out, gchar **err)
+{
+  return st_run_batch_logged (f, batch, ports, units_per_port, faults, out, err, NULL);
 }
 
 /* ---- what must hold after every fault ---- */
@@ -239,14 +297,17 @@ test_session_recovered (StFixture *f, gconstpointer data)
   g_autofree gchar *after = g_strdup_printf ("ST_FAULT_SESSION_AFTER=%u", open + 1);
   const char *faults[] = { session, after, NULL };
   const char *ports[] = { port, NULL };
-  g_autofree gchar *out = NULL, *err = NULL;
-  int rc = st_run_batch (f, batch, ports, 3, faults, &out, &err);
+  g_autofree gchar *out = NULL, *log = NULL;
+  int rc = st_run_batch_logged (f, batch, ports, 3, faults, &out, NULL, &log);
   g_assert_cmpint (rc, ==, 0);
   g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 3);
-  /* The fault did happen, at a certificate's signature, and was named. */
+  /* The fault did happen, at a certificate's signature, and the service
+   * named it in its log while the batch ran. */
   g_assert_cmpuint (st_count_events (f, "FAULT C_SignInit"), ==, 1);
-  g_assert_nonnull (strstr (err, fault));
-  g_assert_nonnull (strstr (err, "logging in again"));
+  g_autofree gchar *note = g_strdup_printf ("the HSM answered %s while signing the certificate: logging in again",
+                                            fault);
+  g_assert_cmpuint (st_count_lines (log, note), ==, 1);
+  g_assert_cmpuint (st_count_lines (log, "the HSM session was lost and is back: the certificate is signed"), ==, 1);
   g_assert_cmpuint (st_check_one_sign_per_cert (f), ==, 3);
   st_check_nothing_half_recorded (f);
 }
@@ -287,6 +348,11 @@ test_session_recovered_signing_key (StFixture *f, gconstpointer data)
   gboolean hit_manifest = FALSE, hit_checkpoint = FALSE;
   for (guint k = 0; k < 4 && !(hit_manifest && hit_checkpoint); k++)
     {
+      /* A service of its own for each run (the one before it stopped
+       * first, with its closing checkpoint, so that only this service's
+       * signatures are counted): its unlock makes the first @open
+       * signatures, and the fault comes at the command's (k+1)th. */
+      st_service_stop (f);
       g_autofree gchar *count = st_count_path (f);
       g_unlink (count);
       g_autofree gchar *after = g_strdup_printf ("ST_FAULT_SESSION_AFTER=%u", open + k);
@@ -295,16 +361,17 @@ test_session_recovered_signing_key (StFixture *f, gconstpointer data)
       g_autofree gchar *name = g_strdup_printf ("manifest-%u", k);
       g_autofree gchar *dir = g_build_filename (f->tmp, name, NULL);
       const char *args[] = { "manifest", "export", id, "--out", dir, NULL };
-      g_autofree gchar *out = NULL, *err = NULL;
-      g_assert_cmpint (st_run_stationv (f, (const char *const *) env, &out, &err, args), ==, 0);
-      /* Every injected fault was recovered from (the closing checkpoint
-       * opens the token once more, and the module counts afresh). */
+      g_autofree gchar *out = NULL, *log = NULL;
+      g_assert_cmpint (st_run_logged (f, (const char *const *) env, &out, NULL, &log, args), ==, 0);
+      /* The unlock signed without a fault; every fault injected during the
+       * command was recovered from, and named in the service's log. */
       guint n_faults = st_count_events (f, "FAULT C_SignInit");
-      g_assert_cmpuint (st_count_lines (err, "CKR_SESSION_HANDLE_INVALID while signing"), ==, n_faults);
-      g_assert_cmpuint (st_count_lines (err, "logging in again"), ==, n_faults);
-      g_assert_cmpuint (st_count_lines (err, "the HSM session was lost and is back"), ==, n_faults);
-      hit_manifest |= strstr (err, "while signing the manifest") != NULL;
-      hit_checkpoint |= strstr (err, "while signing the audit checkpoint") != NULL;
+      g_test_message ("run %u: %u fault(s) injected", k, n_faults);
+      g_assert_cmpuint (st_count_lines (log, "CKR_SESSION_HANDLE_INVALID while signing"), ==, n_faults);
+      g_assert_cmpuint (st_count_lines (log, "logging in again"), ==, n_faults);
+      g_assert_cmpuint (st_count_lines (log, "the HSM session was lost and is back"), ==, n_faults);
+      hit_manifest |= strstr (log, "while signing the manifest") != NULL;
+      hit_checkpoint |= strstr (log, "while signing the audit checkpoint") != NULL;
       g_autofree gchar *vout = NULL;
       g_assert_cmpint (st_run_station (f, &vout, NULL, "manifest", "verify", dir, NULL), ==, 0);
       g_assert_nonnull (strstr (vout, "manifest verified"));
@@ -403,8 +470,21 @@ test_idle_logout (StFixture *f, gconstpointer data)
   st_check_nothing_half_recorded (f);
 }
 
+/* `batch run` on a locked station: refused, naming what unlocks it. */
+static void
+st_assert_run_refused_locked (StFixture *f, const char *const *env, const char *const *args)
+{
+  g_autofree gchar *out = NULL, *err = NULL;
+  g_assert_cmpint (st_run_stationv (f, env, &out, &err, args), !=, 0);
+  g_assert_nonnull (strstr (err, "the station is locked"));
+  g_assert_nonnull (strstr (err, "'station unlock'"));
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 0);
+}
+
 /* A wrong PIN, a PIN the token refuses, and a key that is not in the
- * token: each a clear error, and nothing issued. */
+ * token: each a clear error of `station unlock` (the one command that
+ * gives the service the HSM PIN); the station stays locked, a batch run is
+ * refused, and nothing is issued. */
 static void
 test_wrong_pin_and_missing_key (StFixture *f, gconstpointer data)
 {
@@ -412,38 +492,57 @@ test_wrong_pin_and_missing_key (StFixture *f, gconstpointer data)
   g_autofree gchar *port = st_start_devsim (f, "--units", "1", "--seed", "76", NULL);
   g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
   const char *args[] = { "batch", "run", id, "--port", port, "--units", "1", NULL };
+  const char *unlock[] = { "unlock", NULL };
 
-  /* The real module, a wrong PIN. */
+  /* The real module, a wrong PIN: the fixture unlocked the service, an
+   * admin locks it, and unlocking with the wrong PIN fails. */
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "lock", NULL), ==, 0);
+  st_assert_run_refused_locked (f, NULL, args);
   const char *wrong[] = { "STATION_HSM_PIN=135799", NULL };
   g_autofree gchar *err = NULL;
-  g_assert_cmpint (st_run_stationv (f, wrong, NULL, &err, args), !=, 0);
+  g_assert_cmpint (st_run_stationv (f, wrong, NULL, &err, unlock), !=, 0);
   g_assert_nonnull (strstr (err, "wrong PIN"));
   g_assert_nonnull (strstr (err, "CKR_PIN_INCORRECT"));
+  st_assert_run_refused_locked (f, NULL, args);
 
-  /* Through the fault module: the token refuses the right PIN. */
+  /* Through the fault module: the token refuses the right PIN, at the
+   * fixture's unlock when the service starts and at this one. */
   st_use_fault_module (f);
+  g_autofree gchar *count = st_count_path (f);
+  g_unlink (count);
   const char *login[] = { "ST_FAULT_LOGIN=CKR_PIN_INCORRECT", NULL };
   g_auto(GStrv) env = st_fault_env (f, login);
+  const char *right[] = { "STATION_HSM_PIN=" ST_TEST_PIN, NULL };
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new ();
+  g_strv_builder_addv (b, (const char **) env);
+  g_strv_builder_addv (b, right);
+  g_auto(GStrv) env_pin = g_strv_builder_end (b);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_stationv (f, (const char *const *) env, NULL, &err, args), !=, 0);
+  g_assert_cmpint (st_run_stationv (f, (const char *const *) env_pin, NULL, &err, unlock), !=, 0);
   g_assert_nonnull (strstr (err, "wrong PIN"));
   g_assert_nonnull (strstr (err, "CKR_PIN_INCORRECT"));
+  st_assert_run_refused_locked (f, (const char *const *) env, args);
+  g_assert_cmpuint (st_count_events (f, "FAULT C_Login"), >=, 1);
   g_assert_cmpuint (st_count_events (f, "C_Sign "), ==, 0);
 
-  /* A CA key URI that names no key of the token. */
+  /* A CA key URI that names no key of the token (the service reads it
+   * when it starts). */
   g_autofree gchar *key = st_conf_get (f, "ca-key");
   g_autofree gchar *missing = g_strdup ("pkcs11:token=station-demo;object=no-such-key;type=private");
   st_conf_set (f, "ca-key", missing);
+  st_service_stop (f);
   g_clear_pointer (&err, g_free);
   g_auto(GStrv) env2 = st_fault_env (f, NULL);
-  g_assert_cmpint (st_run_stationv (f, (const char *const *) env2, NULL, &err, args), !=, 0);
+  g_assert_cmpint (st_run_stationv (f, (const char *const *) env2, NULL, &err, unlock), !=, 0);
   g_assert_nonnull (strstr (err, "the issuing CA key"));
   g_assert_nonnull (strstr (err, "no private key object"));
   g_assert_nonnull (strstr (err, "object=no-such-key"));
+  st_assert_run_refused_locked (f, (const char *const *) env2, args);
 
   g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM certificates"), ==, 0);
   g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM units"), ==, 0);
   st_conf_set (f, "ca-key", key);
+  st_service_stop (f);
   st_check_nothing_half_recorded (f);
 }
 
@@ -537,6 +636,98 @@ test_ca_key_sensitive (StFixture *f, gconstpointer data)
   dlclose (dl);
 }
 
+/* ---- the HSM PIN ---- */
+
+/* Reads /proc/@pid/@name (NUL-separated strings), which must not be empty:
+ * the process still runs. */
+static GBytes *
+st_proc_read (GPid pid, const char *name)
+{
+  g_autofree gchar *path = g_strdup_printf ("/proc/%d/%s", (int) pid, name);
+  gchar *data = NULL;
+  gsize len = 0;
+  g_autoptr(GError) error = NULL;
+  g_assert_true (g_file_get_contents (path, &data, &len, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (len, >, 0);
+  return g_bytes_new_take (data, len);
+}
+
+static gboolean
+st_bytes_contain (GBytes *bytes, const char *needle)
+{
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (bytes, &len);
+  return memmem (data, len, needle, strlen (needle)) != NULL;
+}
+
+/* The command line and environment of a running process: @present must be
+ * in its environment (what it was started with is what we read), the test
+ * PIN in neither. */
+static void
+st_assert_pin_not_in_process (GPid pid, const char *present)
+{
+  g_assert_cmpint (pid, >, 0);
+  g_autoptr(GBytes) cmdline = st_proc_read (pid, "cmdline");
+  g_autoptr(GBytes) env_bytes = st_proc_read (pid, "environ");
+  g_assert_true (st_bytes_contain (env_bytes, present));
+  g_assert_false (st_bytes_contain (env_bytes, "STATION_HSM_PIN"));
+  g_assert_false (st_bytes_contain (env_bytes, ST_TEST_PIN));
+  g_assert_false (st_bytes_contain (cmdline, ST_TEST_PIN));
+}
+
+/* The HSM PIN goes from `station unlock` to the service and stays there: it
+ * is in neither the service's command line nor its environment, nor those of
+ * a client running a batch, nor in anything a client or the service prints. */
+static void
+test_hsm_pin_stays_in_service (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 2);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "79", "--swap-delay-ms", "1500", NULL);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  /* a service of its own, started with a setting of ours in its
+   * environment and unlocked (by `station unlock`, the PIN in that
+   * client's environment only) */
+  g_auto(GStrv) env = st_fault_env (f, NULL);
+  st_service_stop (f);
+  st_service_ensure (f, (const char *const *) env);
+  g_autofree gchar *count = st_count_path (f);
+  g_autofree gchar *present = g_strdup_printf ("ST_FAULT_COUNT_FILE=%s", count);
+
+  /* an admin unlocks it again (it is unlocked already): the PIN is not echoed */
+  const char *unlock[] = { "unlock", NULL };
+  g_autofree gchar *uout = NULL, *uerr = NULL;
+  g_assert_cmpint (st_run_stationv (f, (const char *const *) env, &uout, &uerr, unlock), ==, 0);
+  g_assert_null (strstr (uout, ST_TEST_PIN));
+  g_assert_null (strstr (uerr, ST_TEST_PIN));
+
+  /* a batch runs: the client and the service, while it runs */
+  const char *args[] = { "batch", "run", id, "--port", port, "--units", "2", "--wait", "20", NULL };
+  GSubprocess *client = st_start_station (f, (const char *const *) env, args);
+  GPid client_pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (client), NULL, 10);
+  st_assert_pin_not_in_process (client_pid, "STATION_OPERATOR_PIN=");
+  st_assert_pin_not_in_process (st_service_pid (f), present);
+  g_autofree gchar *out = NULL, *err = NULL;
+  int rc = st_finish_station (client, &out, &err);
+  g_object_unref (client);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 2);
+  g_assert_null (strstr (out, ST_TEST_PIN));
+  g_assert_null (strstr (err, ST_TEST_PIN));
+
+  /* after the run: the service still has it only in its memory */
+  st_assert_pin_not_in_process (st_service_pid (f), present);
+  g_autofree gchar *sout = NULL, *serr = NULL;
+  g_assert_cmpint (st_run_stationv (f, (const char *const *) env, &sout, &serr,
+                                    (const char *const[]) { "setup", "show", NULL }), ==, 0);
+  g_assert_nonnull (strstr (sout, "(logged in)"));
+  g_assert_null (strstr (sout, ST_TEST_PIN));
+  g_assert_null (strstr (serr, ST_TEST_PIN));
+  g_autofree gchar *log = st_service_read_log (f);
+  g_assert_null (strstr (log, ST_TEST_PIN));
+  st_check_nothing_half_recorded (f);
+}
+
 /* ---- storage ---- */
 
 /* `station db backup`: an online copy that `db check` accepts, never
@@ -561,7 +752,8 @@ test_db_backup (StFixture *f, gconstpointer data)
   /* Not over an existing file... */
   g_autofree gchar *err = NULL;
   g_assert_cmpint (st_run_station (f, NULL, &err, "db", "backup", dest, NULL), !=, 0);
-  g_assert_nonnull (strstr (err, "already exists"));
+  g_autofree gchar *exists = g_strdup_printf ("%s exists", dest);
+  g_assert_nonnull (strstr (err, exists));
   g_assert_nonnull (strstr (err, "--force"));
   /* ...unless asked to. */
   g_assert_cmpint (st_run_station (f, NULL, NULL, "db", "backup", dest, "--force", NULL), ==, 0);
@@ -572,7 +764,9 @@ test_db_backup (StFixture *f, gconstpointer data)
   g_assert_cmpint (st_run_tool (&copy_count, NULL, "sqlite3", "-batch", dest, q, NULL), ==, 0);
   g_assert_cmpint (g_ascii_strtoll (copy_count, NULL, 10), ==, st_sql_int (f, q));
   g_assert_cmpint (g_ascii_strtoll (copy_count, NULL, 10), ==, 2);
+  /* the service opens the database named in station.conf when it starts */
   st_conf_set (f, "db", dest);
+  st_service_stop (f);
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (st_run_station (f, &out, NULL, "db", "check", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "integrity: ok"));
@@ -603,6 +797,9 @@ test_disk_full (StFixture *f, gconstpointer data)
   gint64 batch = st_create_batch (f, "example-device-csr.profile", 20);
   g_autofree gchar *copy_out = NULL;
   g_assert_cmpint (st_run_station (f, &copy_out, NULL, "db", "backup", small_db, NULL), ==, 0);
+  /* the service holds the database open: it stops first, and the next
+   * command starts it on the moved one */
+  st_service_stop (f);
   g_assert_cmpint (g_unlink (db_path), ==, 0);
   g_assert_cmpint (symlink (small_db, db_path), ==, 0);
   g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM batches"), ==, 1);
@@ -635,8 +832,10 @@ test_disk_full (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (err, "the line stopped"));
   g_assert_nonnull (strstr (err, "is full: free space, then restart the station"));
 
-  /* Space again: what was acknowledged is on record, and the line carries on. */
+  /* Space again, and the station restarted as the message asks: what was
+   * acknowledged is on record, and the line carries on. */
   g_assert_cmpint (g_unlink (filler), ==, 0);
+  st_service_stop (f);
   g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM units WHERE state = 'done'"), ==, passed);
   g_clear_pointer (&out, g_free);
   rc = st_run_batch (f, batch, ports, 8 - passed, NULL, &out, NULL);
@@ -664,6 +863,7 @@ main (int argc, char **argv)
   st_test_add_station ("/faults/idle-logout", NULL, test_idle_logout);
   st_test_add_station ("/faults/wrong-pin-and-missing-key", NULL, test_wrong_pin_and_missing_key);
   st_test_add_station ("/faults/ca-key-sensitive", NULL, test_ca_key_sensitive);
+  st_test_add_station ("/faults/hsm-pin-stays-in-service", NULL, test_hsm_pin_stays_in_service);
   st_test_add_station ("/storage/db-backup", NULL, test_db_backup);
   st_test_add_station ("/storage/disk-full", NULL, test_disk_full);
   return g_test_run ();
