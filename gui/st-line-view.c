@@ -380,7 +380,7 @@ st_line_view_join (StLineView *self, StSocketTile *tile, gboolean retry, guint u
   if (retry)
     st_station_line_retry_port (self->ctx.station, port, units);
   else
-    st_station_line_start_port (self->ctx.station, port, units);
+    st_station_line_start_port (self->ctx.station, st_line_view_selected_id (self), port, units);
   g_hash_table_add (self->joining, g_strdup (port));
   st_socket_tile_set_waiting (tile, TRUE);
 }

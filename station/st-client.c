@@ -996,7 +996,7 @@ static void
 st_run_on_cancelled (GCancellable *cancellable, gpointer data)
 {
   StRun *run = data;
-  st_dbus_station1_call_line_stop (run->station->proxy, NULL, NULL, NULL);
+  st_dbus_station1_call_line_stop (run->station->proxy, run->batch_id, NULL, NULL, NULL);
 }
 
 static void
@@ -1069,9 +1069,10 @@ st_port_call_done (GObject *source, GAsyncResult *result, gpointer data)
 }
 
 void
-st_station_line_start_port (StStation *station, const char *port, guint units)
+st_station_line_start_port (StStation *station, gint64 batch_id, const char *port, guint units)
 {
-  st_dbus_station1_call_line_port_start (station->proxy, port, units, NULL, st_port_call_done, NULL);
+  st_dbus_station1_call_line_port_start (station->proxy, batch_id, port, units, NULL,
+                                         st_port_call_done, NULL);
 }
 
 void

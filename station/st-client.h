@@ -206,9 +206,10 @@ void st_station_run_line_async (StStation *station, gint64 batch_id, const char 
 gboolean st_station_run_line_finish (StStation *station, GAsyncResult *result,
                                      StLineSummary *summary, GError **error);
 
-/* Per-socket control of the running line; fire and forget (a refusal is
- * logged). */
-void st_station_line_start_port (StStation *station, const char *port, guint units);
+/* Per-socket control of a running line; fire and forget (a refusal is
+ * logged). A socket starts in the line of @batch_id. */
+void st_station_line_start_port (StStation *station, gint64 batch_id, const char *port,
+                                 guint units);
 void st_station_line_retry_port (StStation *station, const char *port, guint units);
 void st_station_line_stop_port (StStation *station, const char *port);
 

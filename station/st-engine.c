@@ -95,6 +95,34 @@ st_ca_hold_release (StCaHold *hold)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StCaHold, st_ca_hold_release)
 
+/* A running line: its batch, its sockets (none shared with another line),
+ * how to stop it and its per-socket control. */
+typedef struct {
+  gint64 batch_id;
+  GPtrArray *ports;
+  GCancellable *cancellable;
+  StBatchControl *control;
+} StEngineLine;
+
+static void
+st_engine_line_free (gpointer data)
+{
+  StEngineLine *l = data;
+  g_ptr_array_unref (l->ports);
+  g_object_unref (l->cancellable);
+  st_batch_control_unref (l->control);
+  g_free (l);
+}
+
+static gboolean
+st_engine_line_has_port (StEngineLine *l, const char *port)
+{
+  for (guint i = 0; i < l->ports->len; i++)
+    if (g_strcmp0 (g_ptr_array_index (l->ports, i), port) == 0)
+      return TRUE;
+  return FALSE;
+}
+
 struct _StEngine {
   gchar *home;
   gchar *config_path;        /* NULL: HOME/station.conf */
@@ -103,10 +131,8 @@ struct _StEngine {
   StDb *db;                  /* NULL until set up */
   StCaHold *ca_hold;         /* NULL while locked; each action holds its own reference */
   /* the running line */
-  gint64 line_batch;         /* 0: none */
-  GCancellable *line_cancellable;
-  StBatchControl *line_control;
-  GCond line_cond;           /* signalled when the line ends */
+  GPtrArray *lines;          /* StEngineLine*: the lines running, one per batch */
+  GCond line_cond;           /* signalled when a line ends */
   StEngineStateFunc state_func;
   gpointer state_data;
 };
@@ -145,6 +171,7 @@ st_engine_new (const char *home, const char *config_path, GError **error)
   g_autoptr(StEngine) engine = g_new0 (StEngine, 1);
   g_mutex_init (&engine->lock);
   g_cond_init (&engine->line_cond);
+  engine->lines = g_ptr_array_new_with_free_func (st_engine_line_free);
   engine->home = g_strdup (home != NULL ? home : st_config_default_home ());
   engine->config_path = g_strdup (config_path);
   g_autoptr(GError) local = NULL;
@@ -166,11 +193,12 @@ st_engine_free (StEngine *engine)
 {
   if (engine == NULL)
     return;
-  st_engine_line_stop_internal (engine);
+  st_engine_line_stop_internal (engine, 0);
   g_mutex_lock (&engine->lock);
-  while (engine->line_batch != 0)
+  while (engine->lines->len > 0)
     g_cond_wait (&engine->line_cond, &engine->lock);
   g_mutex_unlock (&engine->lock);
+  g_ptr_array_unref (engine->lines);
   if (engine->db != NULL)
     {
       st_db_set_checkpoint_hook (engine->db, 0, NULL, NULL);
@@ -215,7 +243,8 @@ gint64
 st_engine_get_running_batch (StEngine *engine)
 {
   g_mutex_lock (&engine->lock);
-  gint64 id = engine->line_batch;
+  gint64 id = engine->lines->len > 0
+               ? ((StEngineLine *) g_ptr_array_index (engine->lines, 0))->batch_id : 0;
   g_mutex_unlock (&engine->lock);
   return id;
 }
@@ -393,7 +422,15 @@ st_engine_status (StEngine *engine)
   g_mutex_lock (&engine->lock);
   g_variant_builder_add (&b, "{sv}", "configured", g_variant_new_boolean (engine->db != NULL));
   g_variant_builder_add (&b, "{sv}", "unlocked", g_variant_new_boolean (engine->ca_hold != NULL));
-  g_variant_builder_add (&b, "{sv}", "running-batch", g_variant_new_int64 (engine->line_batch));
+  GVariantBuilder running;
+  g_variant_builder_init (&running, G_VARIANT_TYPE ("ax"));
+  for (guint i = 0; i < engine->lines->len; i++)
+    g_variant_builder_add (&running, "x", ((StEngineLine *) g_ptr_array_index (engine->lines, i))->batch_id);
+  g_variant_builder_add (&b, "{sv}", "running-batches", g_variant_builder_end (&running));
+  g_variant_builder_add (&b, "{sv}", "running-batch",
+                         g_variant_new_int64 (engine->lines->len > 0
+                                              ? ((StEngineLine *) g_ptr_array_index (engine->lines, 0))->batch_id
+                                              : 0));
   g_variant_builder_add (&b, "{sv}", "home", g_variant_new_string (engine->home));
   if (engine->config != NULL)
     {
@@ -565,7 +602,7 @@ st_engine_lock (StEngine *engine, const StAuthSession *session, GError **error)
   if (!st_engine_require (engine, session, ST_ACTION_LOCK, error))
     return FALSE;
   g_mutex_lock (&engine->lock);
-  gboolean busy = engine->line_batch != 0;
+  gboolean busy = engine->lines->len > 0;
   g_mutex_unlock (&engine->lock);
   if (busy)
     {
@@ -799,40 +836,76 @@ st_engine_shift_stats (StEngine *engine, const StAuthSession *session, gint64 id
 
 /* ---- the line: the run sequence ----------------------------------------- */
 
-/* Claims the engine's one line for @batch_id; BUSY when another runs. */
+/* Claims a line for @batch_id on @ports: BUSY when a line runs that batch
+ * already, or uses one of the sockets. */
 static gboolean
-st_engine_line_claim (StEngine *engine, gint64 batch_id, GCancellable *cancellable,
-                      StBatchControl *control, GError **error)
+st_engine_line_claim (StEngine *engine, gint64 batch_id, const char *const *ports,
+                      GCancellable *cancellable, StBatchControl *control, gboolean *alone,
+                      GError **error)
 {
   g_mutex_lock (&engine->lock);
-  gint64 running = engine->line_batch;
-  if (running == 0)
+  const char *clash = NULL;
+  gint64 other = 0;
+  for (guint i = 0; i < engine->lines->len && other == 0; i++)
     {
-      engine->line_batch = batch_id;
-      engine->line_cancellable = g_object_ref (cancellable);
-      engine->line_control = st_batch_control_ref (control);
+      StEngineLine *l = g_ptr_array_index (engine->lines, i);
+      if (l->batch_id == batch_id)
+        other = batch_id;
+      for (guint p = 0; ports[p] != NULL && other == 0; p++)
+        if (st_engine_line_has_port (l, ports[p]))
+          {
+            other = l->batch_id;
+            clash = ports[p];
+          }
+    }
+  if (other == 0)
+    {
+      StEngineLine *l = g_new0 (StEngineLine, 1);
+      l->batch_id = batch_id;
+      l->ports = g_ptr_array_new_with_free_func (g_free);
+      for (guint p = 0; ports[p] != NULL; p++)
+        g_ptr_array_add (l->ports, g_strdup (ports[p]));
+      l->cancellable = g_object_ref (cancellable);
+      l->control = st_batch_control_ref (control);
+      g_ptr_array_add (engine->lines, l);
+      *alone = engine->lines->len == 1;
     }
   g_mutex_unlock (&engine->lock);
-  if (running != 0)
+  if (other != 0)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
-                   "a line is already running batch %" G_GINT64_FORMAT ": stop it first "
-                   "('station batch stop' or the Stop button)", running);
+      if (clash != NULL)
+        g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
+                     "the socket %s is in the line of batch %" G_GINT64_FORMAT ": stop that "
+                     "line first ('station batch stop %" G_GINT64_FORMAT "'), or use other sockets",
+                     clash, other, other);
+      else
+        g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
+                     "batch %" G_GINT64_FORMAT " already runs on a line: stop it first "
+                     "('station batch stop %" G_GINT64_FORMAT "' or the Stop button)", other, other);
       return FALSE;
     }
   st_engine_state_changed (engine);
   return TRUE;
 }
 
+/* The line ends; the last one leaves the checkpoint hook to the idle
+ * station's rule. */
 static void
-st_engine_line_release (StEngine *engine)
+st_engine_line_release (StEngine *engine, gint64 batch_id)
 {
   g_mutex_lock (&engine->lock);
-  engine->line_batch = 0;
-  g_clear_object (&engine->line_cancellable);
-  g_clear_pointer (&engine->line_control, st_batch_control_unref);
+  for (guint i = 0; i < engine->lines->len; i++)
+    if (((StEngineLine *) g_ptr_array_index (engine->lines, i))->batch_id == batch_id)
+      {
+        g_ptr_array_remove_index (engine->lines, i);
+        break;
+      }
+  gboolean last = engine->lines->len == 0;
   g_cond_broadcast (&engine->line_cond);
   g_mutex_unlock (&engine->lock);
+  if (last)
+    st_db_set_checkpoint_hook (engine->db, ST_ENGINE_IDLE_CHECKPOINT_EVERY,
+                               st_engine_checkpoint_hook, engine);
   st_engine_state_changed (engine);
 }
 
@@ -882,7 +955,9 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
     }
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autoptr(StBatchControl) control = st_batch_control_new ();
-  if (!st_engine_line_claim (engine, request->batch_id, cancellable, control, error))
+  gboolean alone = FALSE;
+  if (!st_engine_line_claim (engine, request->batch_id, request->ports, cancellable, control,
+                             &alone, error))
     return FALSE;
   g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
   StCa *ca = ST_CA_OF (hold);
@@ -893,7 +968,7 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
     st_engine_require (engine, session, ST_ACTION_LINE_RUN, error);
   if (line == NULL)
     {
-      st_engine_line_release (engine);
+      st_engine_line_release (engine, request->batch_id);
       return FALSE;
     }
   line->allow_reprovision = request->allow_reprovision;
@@ -903,8 +978,13 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
   line->step_data = callbacks->user_data;
   st_db_set_checkpoint_hook (db, st_audit_checkpoint_interval (engine->config),
                              st_engine_checkpoint_hook, engine);
+  /* Decision: what an interruption left is resolved by a line that starts
+   * alone. Every unit in flight belongs to a running line of this service
+   * (one service per home), so with no other line running, whatever is
+   * unfinished was left by a service that stopped or died; with one
+   * running, it is that line's, and must not be touched. */
   g_autoptr(GString) recovered = g_string_new (NULL);
-  gboolean ok = st_line_recover (line, recovered, error);
+  gboolean ok = !alone || st_line_recover (line, recovered, error);
   if (ok)
     {
       if (recovered->len > 0)
@@ -927,61 +1007,96 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
   g_autoptr(GError) cp_error = NULL;
   if (!st_audit_checkpoint (db, ca, "batch-run-end", &cp_error))
     g_warning ("the audit checkpoint at the end of the run failed: %s", cp_error->message);
-  st_db_set_checkpoint_hook (db, ST_ENGINE_IDLE_CHECKPOINT_EVERY, st_engine_checkpoint_hook, engine);
   *stopped = g_cancellable_is_cancelled (cancellable);
-  st_engine_line_release (engine);
+  st_engine_line_release (engine, request->batch_id);
   return ok;
 }
 
 void
-st_engine_line_stop_internal (StEngine *engine)
+st_engine_line_stop_internal (StEngine *engine, gint64 batch_id)
 {
+  g_autoptr(GPtrArray) stop = g_ptr_array_new_with_free_func (g_object_unref);
   g_mutex_lock (&engine->lock);
-  GCancellable *cancellable = engine->line_cancellable != NULL
-                              ? g_object_ref (engine->line_cancellable) : NULL;
-  g_mutex_unlock (&engine->lock);
-  if (cancellable != NULL)
+  for (guint i = 0; i < engine->lines->len; i++)
     {
-      g_cancellable_cancel (cancellable);
-      g_object_unref (cancellable);
+      StEngineLine *l = g_ptr_array_index (engine->lines, i);
+      if (batch_id == 0 || l->batch_id == batch_id)
+        g_ptr_array_add (stop, g_object_ref (l->cancellable));
     }
+  g_mutex_unlock (&engine->lock);
+  for (guint i = 0; i < stop->len; i++)
+    g_cancellable_cancel (g_ptr_array_index (stop, i));
 }
 
 gboolean
-st_engine_line_stop (StEngine *engine, const StAuthSession *session, GError **error)
+st_engine_line_stop (StEngine *engine, const StAuthSession *session, gint64 batch_id,
+                     GError **error)
 {
   if (!st_engine_require (engine, session, ST_ACTION_LINE_RUN, error))
     return FALSE;
-  if (st_engine_get_running_batch (engine) == 0)
+  g_mutex_lock (&engine->lock);
+  gboolean found = FALSE;
+  for (guint i = 0; i < engine->lines->len && !found; i++)
+    found = batch_id == 0 || ((StEngineLine *) g_ptr_array_index (engine->lines, i))->batch_id == batch_id;
+  g_mutex_unlock (&engine->lock);
+  if (!found)
     {
-      g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND, "no line is running");
+      if (batch_id == 0)
+        g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND, "no line is running");
+      else
+        g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "no line runs batch %" G_GINT64_FORMAT,
+                     batch_id);
       return FALSE;
     }
-  st_engine_line_stop_internal (engine);
+  st_engine_line_stop_internal (engine, batch_id);
   return TRUE;
 }
 
 gboolean
-st_engine_line_port (StEngine *engine, const StAuthSession *session, const char *verb,
-                     const char *port, guint units, GError **error)
+st_engine_line_port (StEngine *engine, const StAuthSession *session, gint64 batch_id,
+                     const char *verb, const char *port, guint units, GError **error)
 {
   if (!st_engine_require (engine, session, ST_ACTION_LINE_RUN, error))
     return FALSE;
+  gboolean start = g_strcmp0 (verb, "start") == 0;
   g_mutex_lock (&engine->lock);
-  StBatchControl *control = engine->line_control != NULL
-                            ? st_batch_control_ref (engine->line_control) : NULL;
+  StBatchControl *control = NULL;
+  gint64 other = 0;
+  for (guint i = 0; i < engine->lines->len; i++)
+    {
+      StEngineLine *l = g_ptr_array_index (engine->lines, i);
+      gboolean has = st_engine_line_has_port (l, port);
+      /* a socket joins the line of its batch, unless another line has it */
+      if ((start && batch_id != 0) ? l->batch_id == batch_id : has)
+        control = st_batch_control_ref (l->control);
+      else if (has)
+        other = l->batch_id;
+    }
+  if (control != NULL && other == 0 && start)
+    for (guint i = 0; i < engine->lines->len; i++)
+      {
+        StEngineLine *l = g_ptr_array_index (engine->lines, i);
+        if (l->batch_id == batch_id && !st_engine_line_has_port (l, port))
+          g_ptr_array_add (l->ports, g_strdup (port));
+      }
   g_mutex_unlock (&engine->lock);
   g_autoptr(StBatchControl) owned = control;
+  if (other != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
+                   "the socket %s is in the line of batch %" G_GINT64_FORMAT, port, other);
+      return FALSE;
+    }
   gboolean ok = control != NULL;
-  if (ok && g_strcmp0 (verb, "start") == 0)
+  if (ok && start)
     ok = st_batch_control_start_port (control, port, units);
   else if (ok && g_strcmp0 (verb, "retry") == 0)
     ok = st_batch_control_retry_port (control, port, units);
   else if (ok)
     st_batch_control_stop_port (control, port);
   if (!ok)
-    g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                         "no line is running, or it is ending: start a line first");
+    g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                 "no line runs %s, or it is ending: start a line first", port);
   return ok;
 }
 

@@ -89,7 +89,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StEngine, st_engine_free)
 const char *st_engine_get_home (StEngine *engine);
 gboolean st_engine_is_configured (StEngine *engine);
 gboolean st_engine_is_unlocked (StEngine *engine);
-/* The batch the running line provisions, 0 when none runs. */
+/* The batch of the first running line, 0 when none runs. */
 gint64 st_engine_get_running_batch (StEngine *engine);
 /* Borrowed, NULL until configured. */
 StConfig *st_engine_get_config (StEngine *engine);
@@ -185,8 +185,9 @@ typedef struct {
   gboolean allow_reprovision; /* needs ST_ACTION_LINE_REPROVISION */
 } StLineRequest;
 
-/* Runs the line to its end: the run sequence, in one place. Blocks. One line
- * at a time (BUSY). A line whose batch is already done returns TRUE with an
+/* Runs the line to its end: the run sequence, in one place. Blocks. Several
+ * lines may run at once, each its own batch on its own sockets (BUSY when
+ * the batch already runs or a socket is taken). A line whose batch is already done returns TRUE with an
  * empty summary and *@nothing_to_do TRUE. FALSE when it could not start or
  * had to stop (a database write failed: nothing more was acknowledged);
  * stopped is not an error. *@stopped tells whether it was stopped. */
@@ -194,13 +195,17 @@ gboolean st_engine_run_line (StEngine *engine, const StAuthSession *session,
                              const StLineRequest *request, const StEngineLineCallbacks *callbacks,
                              StBatchRunSummary *summary, gboolean *stopped,
                              gboolean *nothing_to_do, GError **error);
-/* Stops the running line (units in flight finish or fail safely); FALSE
- * when none runs. Needs the line role. */
-gboolean st_engine_line_stop (StEngine *engine, const StAuthSession *session, GError **error);
-/* The same, for the service when the session that started the line ended. */
-void st_engine_line_stop_internal (StEngine *engine);
-gboolean st_engine_line_port (StEngine *engine, const StAuthSession *session, const char *verb,
-                              const char *port, guint units, GError **error);
+/* Stops the line of @batch_id (0: every line); units in flight finish or
+ * fail safely. NOT_FOUND when none runs. Needs the line role. */
+gboolean st_engine_line_stop (StEngine *engine, const StAuthSession *session, gint64 batch_id,
+                              GError **error);
+/* The same without a role check, for the service when the session that
+ * started the line ended, and at stop. */
+void st_engine_line_stop_internal (StEngine *engine, gint64 batch_id);
+/* Per-socket control (@verb "start", "stop", "retry"): a socket starts in
+ * the line of @batch_id; stop and retry find the line that has it. */
+gboolean st_engine_line_port (StEngine *engine, const StAuthSession *session, gint64 batch_id,
+                              const char *verb, const char *port, guint units, GError **error);
 
 /* ---- manifests, units, audit, database ---- */
 

@@ -42,7 +42,7 @@ struct _StService {
   guint own_id;
   GMutex lock;                 /* guards sessions and line_owner */
   GHashTable *sessions;        /* key -> StSession */
-  gchar *line_owner;           /* the key of the session whose line runs */
+  GHashTable *line_owners;     /* batch id (gint64*) -> the key of the session that started its line */
 };
 
 /* ---- sessions ----------------------------------------------------------- */
@@ -69,22 +69,42 @@ st_service_key (GDBusConnection *connection, const char *sender)
   return g_strdup_printf ("p2p:%p", (void *) connection);
 }
 
-/* Ends the session @key: its line, if it runs one, stops. */
+/* Whether the session @key started a line that runs; under the lock. */
+static gboolean
+st_service_owns_line_locked (StService *service, const char *key)
+{
+  GHashTableIter it;
+  gpointer value;
+  g_hash_table_iter_init (&it, service->line_owners);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    if (g_strcmp0 (value, key) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Ends the session @key: the lines it started stop. */
 static void
 st_service_end_session (StService *service, const char *key, const char *why)
 {
+  g_autoptr(GArray) stop = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_mutex_lock (&service->lock);
   StSession *s = g_hash_table_lookup (service->sessions, key);
-  gboolean owner = g_strcmp0 (service->line_owner, key) == 0;
   if (s != NULL && s->auth != NULL)
     g_info ("session of %s ended: %s", s->auth->name, why);
   g_hash_table_remove (service->sessions, key);
+  GHashTableIter it;
+  gpointer k, value;
+  g_hash_table_iter_init (&it, service->line_owners);
+  while (g_hash_table_iter_next (&it, &k, &value))
+    if (g_strcmp0 (value, key) == 0)
+      g_array_append_val (stop, *(gint64 *) k);
   g_mutex_unlock (&service->lock);
-  if (owner)
+  for (guint i = 0; i < stop->len; i++)
     {
-      g_message ("the session that started the line ended (%s): stopping the line; units in "
-                 "flight finish or fail safely", why);
-      st_engine_line_stop_internal (service->engine);
+      gint64 batch = g_array_index (stop, gint64, i);
+      g_message ("the session that started the line of batch %" G_GINT64_FORMAT " ended (%s): "
+                 "stopping that line; units in flight finish or fail safely", batch, why);
+      st_engine_line_stop_internal (service->engine, batch);
     }
 }
 
@@ -170,7 +190,7 @@ st_service_check_idle (gpointer data)
     {
       StSession *s = value;
       /* a line's session is busy as long as its line runs */
-      if (s->auth != NULL && s->last_used < limit && g_strcmp0 (s->key, service->line_owner) != 0)
+      if (s->auth != NULL && s->last_used < limit && !st_service_owns_line_locked (service, s->key))
         g_ptr_array_add (idle, g_strdup (s->key));
     }
   for (guint i = 0; i < idle->len; i++)
@@ -753,8 +773,8 @@ st_line_on_started (gint64 batch_id, const char *const *ports, const char *recov
 {
   StLineJob *job = data;
   g_mutex_lock (&job->service->lock);
-  g_free (job->service->line_owner);
-  job->service->line_owner = g_strdup (job->key);
+  g_hash_table_insert (job->service->line_owners, g_memdup2 (&batch_id, sizeof batch_id),
+                       g_strdup (job->key));
   g_mutex_unlock (&job->service->lock);
   st_dbus_station1_emit_line_started (job->service->skeleton, batch_id, ports, recovered);
   g_mutex_lock (&job->lock);
@@ -782,9 +802,7 @@ st_line_thread (gpointer data)
   gboolean ok = st_engine_run_line (service->engine, job->session, &job->request, &callbacks,
                                     &summary, &stopped, &nothing, &error);
   g_mutex_lock (&service->lock);
-  gboolean was_started = g_strcmp0 (service->line_owner, job->key) == 0;
-  if (was_started)
-    g_clear_pointer (&service->line_owner, g_free);
+  g_hash_table_remove (service->line_owners, &job->batch_id);
   g_mutex_unlock (&service->lock);
 
   g_mutex_lock (&job->lock);
@@ -872,46 +890,47 @@ on_line_start (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64
 }
 
 static gboolean
-on_line_stop (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+on_line_stop (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64 id,
+              StService *service)
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
-  ST_REPLY_IF_FAILED (st_engine_line_stop (service->engine, me, &error), invocation, error);
+  ST_REPLY_IF_FAILED (st_engine_line_stop (service->engine, me, id, &error), invocation, error);
   st_dbus_station1_complete_line_stop (object, invocation);
   return TRUE;
 }
 
 static gboolean
-st_line_port_call (StService *service, GDBusMethodInvocation *invocation, const char *verb,
-                   const char *port, guint units)
+st_line_port_call (StService *service, GDBusMethodInvocation *invocation, gint64 id,
+                   const char *verb, const char *port, guint units)
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
-  ST_REPLY_IF_FAILED (st_engine_line_port (service->engine, me, verb, port, units, &error),
+  ST_REPLY_IF_FAILED (st_engine_line_port (service->engine, me, id, verb, port, units, &error),
                       invocation, error);
   g_dbus_method_invocation_return_value (invocation, NULL);
   return TRUE;
 }
 
 static gboolean
-on_line_port_start (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *port,
-                    guint units, StService *service)
+on_line_port_start (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64 id,
+                    const char *port, guint units, StService *service)
 {
-  return st_line_port_call (service, invocation, "start", port, units);
+  return st_line_port_call (service, invocation, id, "start", port, units);
 }
 
 static gboolean
 on_line_port_stop (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *port,
                    StService *service)
 {
-  return st_line_port_call (service, invocation, "stop", port, 0);
+  return st_line_port_call (service, invocation, 0, "stop", port, 0);
 }
 
 static gboolean
 on_line_port_retry (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *port,
                     guint units, StService *service)
 {
-  return st_line_port_call (service, invocation, "retry", port, units);
+  return st_line_port_call (service, invocation, 0, "retry", port, units);
 }
 
 /* ---- manifests, units, audit, database ---------------------------------- */
@@ -1149,6 +1168,9 @@ st_service_sync_properties (gpointer data)
   st_dbus_station1_set_unlocked (service->skeleton, st_engine_is_unlocked (service->engine));
   st_dbus_station1_set_running_batch (service->skeleton,
                                       st_engine_get_running_batch (service->engine));
+  g_autoptr(GVariant) status = st_engine_status (service->engine);
+  g_autoptr(GVariant) running = g_variant_lookup_value (status, "running-batches", G_VARIANT_TYPE ("ax"));
+  st_dbus_station1_set_running_batches (service->skeleton, running);
   return G_SOURCE_REMOVE;
 }
 
@@ -1220,6 +1242,7 @@ st_service_new (StEngine *engine, guint idle_logout_s)
   service->context = g_main_context_ref_thread_default ();
   g_mutex_init (&service->lock);
   service->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, st_session_free);
+  service->line_owners = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   StConfig *config = st_engine_get_config (engine);
   service->idle_logout_s = idle_logout_s > 0 ? idle_logout_s
                            : config != NULL ? config->idle_logout_s : ST_CONFIG_IDLE_LOGOUT_DEFAULT;
@@ -1329,7 +1352,7 @@ st_service_free (StService *service)
   g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (service->skeleton));
   g_clear_object (&service->skeleton);
   g_hash_table_unref (service->sessions);
-  g_free (service->line_owner);
+  g_hash_table_unref (service->line_owners);
   g_mutex_clear (&service->lock);
   g_main_context_unref (service->context);
   g_free (service);

@@ -42,7 +42,7 @@ static const char st_usage[] =
   "  status                             what the service is doing\n"
   "  batch create --profile FILE --work-order WO --quantity N\n"
   "  batch run BATCH --port PATH [--port PATH]... [--units N] [--wait S] [--allow-reprovision]\n"
-  "  batch list | batch show BATCH | batch close BATCH | batch stop\n"
+  "  batch list | batch show BATCH | batch close BATCH | batch stop [BATCH]\n"
   "  manifest export BATCH --out DIR\n"
   "  manifest verify DIR [--root FILE]\n"
   "  unit verify --port PATH [--profile FILE]\n"
@@ -355,7 +355,7 @@ st_run_on_signal (gpointer data)
   if (!run->stopping)
     {
       g_printerr ("station: stopping: units in flight finish or fail safely\n");
-      st_dbus_station1_call_line_stop (run->cli->proxy, NULL, NULL, NULL);
+      st_dbus_station1_call_line_stop (run->cli->proxy, run->batch_id, NULL, NULL, NULL);
     }
   run->stopping = TRUE;
   return G_SOURCE_CONTINUE;
@@ -510,12 +510,12 @@ cmd_status (StCli *cli, int argc, char **argv)
   if (s == NULL)
     return st_cli_fail (error);
   gboolean configured = FALSE, unlocked = FALSE, demo = FALSE;
-  gint64 running = 0, operators = 0;
+  gint64 operators = 0;
   guint sessions = 0;
   g_variant_lookup (s, "configured", "b", &configured);
   g_variant_lookup (s, "unlocked", "b", &unlocked);
   g_variant_lookup (s, "demo", "b", &demo);
-  g_variant_lookup (s, "running-batch", "x", &running);
+  g_autoptr(GVariant) running = g_variant_lookup_value (s, "running-batches", G_VARIANT_TYPE ("ax"));
   g_variant_lookup (s, "operators", "x", &operators);
   g_variant_lookup (s, "sessions", "u", &sessions);
   g_print ("service     %s (%s)\n", st_dbus_station1_get_version (cli->proxy),
@@ -523,10 +523,12 @@ cmd_status (StCli *cli, int argc, char **argv)
   g_print ("station     %s%s\n", configured ? st_dict_get_string (s, "station-id") : "not set up yet",
            demo ? " (demo)" : "");
   g_print ("HSM         %s\n", unlocked ? "unlocked" : "locked: an admin runs 'station unlock'");
-  if (running > 0)
-    g_print ("line        running batch %" G_GINT64_FORMAT "\n", running);
-  else
+  gsize n_running = 0;
+  const gint64 *batches = running != NULL ? g_variant_get_fixed_array (running, &n_running, sizeof (gint64)) : NULL;
+  if (n_running == 0)
     g_print ("line        idle\n");
+  for (gsize i = 0; i < n_running; i++)
+    g_print ("line        running batch %" G_GINT64_FORMAT "\n", batches[i]);
   g_print ("operators   %" G_GINT64_FORMAT ", %u logged in now\n", operators, sessions);
   return 0;
 }
@@ -627,7 +629,10 @@ cmd_batch (StCli *cli, int argc, char **argv)
     }
   if (g_strcmp0 (sub, "stop") == 0)
     {
-      if (!st_dbus_station1_call_line_stop_sync (cli->proxy, NULL, &error))
+      gint64 stop_id = 0;
+      if (argc > 1 && !st_cli_parse_id (argv[1], &stop_id, &error))
+        return st_cli_fail (error);
+      if (!st_dbus_station1_call_line_stop_sync (cli->proxy, stop_id, NULL, &error))
         return st_cli_fail (error);
       g_print ("the line stops: units in flight finish or fail safely\n");
       return 0;

@@ -397,6 +397,95 @@ test_bench (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (err, "--slots 1..64"));
 }
 
+/* Every product serial and every certificate serial of the station, unique:
+ * @n_units done units in all. */
+static void
+st_check_serials_unique (StFixture *f, guint n_units)
+{
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM units WHERE state = 'done'"), ==, n_units);
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM (SELECT b.product, u.product_serial "
+                                  "FROM units u JOIN batches b ON b.id = u.batch_id "
+                                  "WHERE u.product_serial IS NOT NULL "
+                                  "GROUP BY b.product, u.product_serial HAVING count(*) > 1)"), ==, 0);
+  g_assert_cmpint (st_sql_int (f, "SELECT count(DISTINCT product_serial) FROM units "
+                                  "WHERE state = 'done'"), ==, n_units);
+  g_assert_cmpint (st_sql_int (f, "SELECT count(DISTINCT serial) FROM certificates "
+                                  "WHERE state = 'active'"), ==, n_units);
+  st_check_db_invariants (f);
+}
+
+/* Two batches of one product run at once, each on sockets of its own, in
+ * one service: their product serials and certificate serials never meet. */
+static void
+test_serials_two_batches_at_once (StFixture *f, gconstpointer data)
+{
+  gint64 b1 = st_create_batch (f, "example-device-csr.profile", 6);
+  gint64 b2 = st_create_batch (f, "example-device-csr.profile", 6);
+  g_autofree gchar *id1 = g_strdup_printf ("%" G_GINT64_FORMAT, b1);
+  g_autofree gchar *id2 = g_strdup_printf ("%" G_GINT64_FORMAT, b2);
+  g_autofree gchar *p1 = st_start_devsim (f, "--units", "3", "--seed", "301", NULL);
+  g_autofree gchar *p2 = st_start_devsim (f, "--units", "3", "--seed", "302", NULL);
+  g_autofree gchar *p3 = st_start_devsim (f, "--units", "3", "--seed", "303", NULL);
+  g_autofree gchar *p4 = st_start_devsim (f, "--units", "3", "--seed", "304", NULL);
+  const char *run1[] = { "batch", "run", id1, "--port", p1, "--port", p2, "--units", "3", NULL };
+  const char *run2[] = { "batch", "run", id2, "--port", p3, "--port", p4, "--units", "3", NULL };
+  g_autoptr(GSubprocess) c1 = st_start_station (f, NULL, run1);
+  g_autoptr(GSubprocess) c2 = st_start_station (f, NULL, run2);
+  g_autofree gchar *o1 = NULL, *o2 = NULL;
+  g_assert_cmpint (st_finish_station (c1, &o1, NULL), ==, 0);
+  g_assert_cmpint (st_finish_station (c2, &o2, NULL), ==, 0);
+  g_assert_cmpuint (st_count_lines (o1, " PASSED "), ==, 6);
+  g_assert_cmpuint (st_count_lines (o2, " PASSED "), ==, 6);
+  /* each client printed its own batch's units only */
+  g_assert_cmpuint (st_count_lines (o1, p3), ==, 0);
+  g_assert_cmpuint (st_count_lines (o2, p1), ==, 0);
+  st_check_serials_unique (f, 12);
+
+  /* a socket of one line cannot join another: batch 1 waits on p1 (its
+   * devices are done), batch 2 may not take p1 meanwhile */
+  const char *wait1[] = { "batch", "run", id1, "--port", p1, "--units", "1", "--wait", "30", NULL };
+  g_autoptr(GSubprocess) c3 = st_start_station (f, NULL, wait1);
+  g_autofree gchar *err = NULL;
+  int rc = 0;
+  for (guint i = 0; i < 100; i++)
+    {
+      g_clear_pointer (&err, g_free);
+      rc = st_run_station (f, NULL, &err, "batch", "run", id2, "--port", p1, "--units", "1", NULL);
+      if (strstr (err, "is in the line of batch") != NULL)
+        break;
+      g_usleep (50 * 1000);
+    }
+  g_assert_cmpint (rc, ==, 2);
+  g_assert_nonnull (strstr (err, "is in the line of batch"));
+  /* `batch stop BATCH` stops that line only */
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "stop", id1, NULL), ==, 0);
+  g_autofree gchar *o3 = NULL;
+  g_assert_cmpint (st_finish_station (c3, &o3, NULL), ==, 1);
+  g_assert_nonnull (strstr (o3, "0 passed, 0 failed, 0 refused"));
+}
+
+/* Two batches of one product, one after the other: the second goes on from
+ * where the first stopped. */
+static void
+test_serials_two_batches_in_turn (StFixture *f, gconstpointer data)
+{
+  for (guint k = 0; k < 2; k++)
+    {
+      gint64 b = st_create_batch (f, "example-device-csr.profile", 3);
+      g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, b);
+      g_autofree gchar *seed = g_strdup_printf ("%u", 310 + k);
+      g_autofree gchar *port = st_start_devsim (f, "--units", "3", "--seed", seed, NULL);
+      g_autofree gchar *out = NULL;
+      g_assert_cmpint (st_run_station (f, &out, NULL, "batch", "run", id, "--port", port, "--units",
+                                       "3", NULL), ==, 0);
+      g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 3);
+      st_stop_devsims (f);
+    }
+  st_check_serials_unique (f, 6);
+  g_autofree gchar *last = st_sql (f, "SELECT product_serial FROM units ORDER BY id DESC LIMIT 1");
+  g_assert_true (g_str_has_suffix (last, "000006"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -411,5 +500,7 @@ main (int argc, char **argv)
   st_test_add_station ("/line/refusals-and-hostile-devices", NULL, test_refusals_and_hostile_devices);
   st_test_add_station ("/line/qa-unit-verify", NULL, test_qa_unit_verify);
   st_test_add_station ("/line/bench", NULL, test_bench);
+  st_test_add_station ("/line/serials-two-batches-at-once", NULL, test_serials_two_batches_at_once);
+  st_test_add_station ("/line/serials-two-batches-in-turn", NULL, test_serials_two_batches_in_turn);
   return g_test_run ();
 }
