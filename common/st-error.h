@@ -1,4 +1,4 @@
-/* The one error domain of the station (DESIGN.md, Conventions).
+/* The one error domain of the station (docs/architecture.md, Conventions).
  *
  * Foreign errors (CKR_*, libusb, the OpenSSL error queue, sqlite) are
  * converted at the boundary with their names kept in the message; context

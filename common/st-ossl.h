@@ -1,5 +1,5 @@
 /* Cleanup functions for OpenSSL types, so that g_autoptr() owns them.
- * The one header for this (DESIGN.md, Conventions). */
+ * The one header for this (docs/architecture.md, Conventions). */
 #pragma once
 
 #include <glib.h>

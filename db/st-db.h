@@ -1,5 +1,5 @@
 /* The station's records: batches, units, certificates and events in one
- * SQLite database (DESIGN.md, "The unit pipeline").
+ * SQLite database (docs/architecture.md, The unit pipeline).
  *
  * Every write function blocks until its own transaction has been committed
  * (WAL, synchronous=FULL): nothing is acknowledged before COMMIT returned OK.
@@ -95,7 +95,7 @@ typedef struct {
 } StDbUnitNew;
 
 /* st_db_unit_begin and st_db_cert_reserve in ONE transaction (one fsync): the
- * unit's first durable state is 'issuing' (DESIGN.md: the pipeline's durable
+ * unit's first durable state is 'issuing' (docs/architecture.md: the pipeline's durable
  * states are ISSUING, ISSUED, DONE and FAILED). When the reservation is
  * refused, nothing at all is recorded: record the refusal with
  * st_db_unit_add_failed. Same errors as st_db_cert_reserve. Returns the

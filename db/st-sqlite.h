@@ -1,4 +1,4 @@
-/* Cleanup functions for the sqlite3 types (DESIGN.md, Conventions).
+/* Cleanup functions for the sqlite3 types (docs/architecture.md, Conventions).
  * Only db/ includes this header: it is the only code that sees sqlite3.h. */
 #pragma once
 

@@ -1,4 +1,4 @@
-/* The HSM: a PKCS#11 token reached through libp11 (DESIGN.md, hsm/).
+/* The HSM: a PKCS#11 token reached through libp11 (docs/architecture.md, Layout).
  *
  * hsm/ is the only code that includes libp11.h and the raw PKCS#11 header.
  * Keys are named by RFC 7512 pkcs11: URIs ("pkcs11:token=...;object=...;

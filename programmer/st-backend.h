@@ -1,4 +1,4 @@
-/* The programmer backend that station/ sees (DESIGN.md, Programmer backends).
+/* The programmer backend that station/ sees (docs/architecture.md, Programmer backends).
  *
  * A backend is one socket: one port, one device at a time. Every call blocks
  * the calling worker thread, is bounded in time, honours the backend's

@@ -1,5 +1,5 @@
 /* Transports: a byte pipe with deadlines under the link protocols
- * (DESIGN.md, Programmer backends).
+ * (docs/architecture.md, Programmer backends).
  *
  * Deadlines are absolute times of g_get_monotonic_time() (microseconds).
  * Every call honours @cancellable (ST_ERROR_CANCELLED). A read that sees no

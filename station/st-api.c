@@ -12,6 +12,44 @@ static const struct {
   { ST_ROLE_ADMIN, "admin" },
 };
 
+static const struct {
+  StRole role;
+  const char *name, *pin;
+} st_demo_operators[] = {
+  { ST_ROLE_ADMIN, "admin", "4444" },
+  { ST_ROLE_OPERATOR, "op", "1111" },
+  { ST_ROLE_LEAD, "lead", "2222" },
+  { ST_ROLE_QA, "qa", "3333" },
+};
+
+guint
+st_demo_operator_count (void)
+{
+  return G_N_ELEMENTS (st_demo_operators);
+}
+
+void
+st_demo_operator_nth (guint i, StRole *role, const char **name, const char **pin)
+{
+  g_return_if_fail (i < G_N_ELEMENTS (st_demo_operators));
+  *role = st_demo_operators[i].role;
+  *name = st_demo_operators[i].name;
+  *pin = st_demo_operators[i].pin;
+}
+
+gboolean
+st_demo_operator (StRole role, const char **name, const char **pin)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (st_demo_operators); i++)
+    if (st_demo_operators[i].role == role)
+      {
+        *name = st_demo_operators[i].name;
+        *pin = st_demo_operators[i].pin;
+        return TRUE;
+      }
+  return FALSE;
+}
+
 gboolean
 st_role_from_string (const char *text, StRole *role, GError **error)
 {

@@ -34,6 +34,15 @@ void st_auth_session_free (StAuthSession *session);
 StAuthSession *st_auth_session_copy (const StAuthSession *session);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StAuthSession, st_auth_session_free)
 
+/* The demo operators that `setup demo` makes (README.md): op/1111
+ * operator, lead/2222 lead, qa/3333 qa, admin/4444 admin, the admin first
+ * (a station's first operator is an admin). Their PINs are public: a demo
+ * station only. */
+guint st_demo_operator_count (void);
+void st_demo_operator_nth (guint i, StRole *role, const char **name, const char **pin);
+/* The demo operator of @role; FALSE when there is none. */
+gboolean st_demo_operator (StRole role, const char **name, const char **pin);
+
 /* ---- a unit on the line ---- */
 
 typedef enum {

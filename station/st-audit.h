@@ -1,5 +1,5 @@
 /* The audit trail's signed checkpoints, its verification and its export
- * (DESIGN.md: "The audit log is a hash chain in the same transaction as the
+ * (docs/architecture.md, Security invariants: "The audit log is a hash chain in the same transaction as the
  * records it describes, with checkpoints signed by the station's signing
  * key"; docs/audit.md).
  *

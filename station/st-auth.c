@@ -201,38 +201,17 @@ st_auth_add_operator (StDb *db, const StAuthSession *admin, const char *name, St
   return ok;
 }
 
-static const struct {
-  StRole role;
-  const char *name, *pin;
-} st_demo_operators[] = {
-  /* the admin first: the first operator of a station is an admin */
-  { ST_ROLE_ADMIN, "admin", "4444" },
-  { ST_ROLE_OPERATOR, "op", "1111" },
-  { ST_ROLE_LEAD, "lead", "2222" },
-  { ST_ROLE_QA, "qa", "3333" },
-};
-
-gboolean
-st_auth_demo_operator (StRole role, const char **name, const char **pin)
-{
-  for (gsize i = 0; i < G_N_ELEMENTS (st_demo_operators); i++)
-    if (st_demo_operators[i].role == role)
-      {
-        *name = st_demo_operators[i].name;
-        *pin = st_demo_operators[i].pin;
-        return TRUE;
-      }
-  return FALSE;
-}
-
 gboolean
 st_auth_ensure_demo_operators (StDb *db, GError **error)
 {
   const StAuthSession setup = { .name = (gchar *) "admin", .role = ST_ROLE_ADMIN };
-  for (gsize i = 0; i < G_N_ELEMENTS (st_demo_operators); i++)
+  for (guint i = 0; i < st_demo_operator_count (); i++)
     {
+      StRole role = 0;
+      const char *name = NULL, *pin = NULL;
+      st_demo_operator_nth (i, &role, &name, &pin);
       g_autoptr(GError) local = NULL;
-      g_autoptr(StDbOperator) op = st_db_operator_get (db, st_demo_operators[i].name, &local);
+      g_autoptr(StDbOperator) op = st_db_operator_get (db, name, &local);
       if (op != NULL)
         continue;
       if (!g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
@@ -243,8 +222,7 @@ st_auth_ensure_demo_operators (StDb *db, GError **error)
       gint64 n = st_db_operator_count (db, error);
       if (n < 0)
         return FALSE;
-      if (!st_auth_add_operator (db, n == 0 ? NULL : &setup, st_demo_operators[i].name,
-                                 st_demo_operators[i].role, st_demo_operators[i].pin, error))
+      if (!st_auth_add_operator (db, n == 0 ? NULL : &setup, name, role, pin, error))
         {
           g_prefix_error (error, "cannot make the demo operators: ");
           return FALSE;

@@ -1,4 +1,4 @@
-/* Operators and roles (DESIGN.md, Security invariants: "Roles: operator,
+/* Operators and roles (docs/architecture.md, Security invariants: "Roles: operator,
  * lead, qa, admin, each with a PIN (salted, slow hash); every action checks
  * the role and is audited").
  *
@@ -52,10 +52,6 @@ gboolean st_auth_require (StDb *db, const StAuthSession *session, guint roles, c
 gboolean st_auth_add_operator (StDb *db, const StAuthSession *admin, const char *name,
                                StRole role, const char *pin, GError **error);
 
-/* The demo operators that `setup demo` makes (README.md): op/1111 operator,
- * lead/2222 lead, qa/3333 qa, admin/4444 admin. Their PINs are public: a
- * demo station only. */
-gboolean st_auth_demo_operator (StRole role, const char **name, const char **pin);
 /* Creates those of the demo operators that do not exist yet (the admin
  * first, as the station's first operator when there is none). */
 gboolean st_auth_ensure_demo_operators (StDb *db, GError **error);

@@ -1,7 +1,7 @@
 /* Certificate issuance: the device's CSR checked as hostile input, the
  * certificate built from the profile and the device's identity (never from
  * the CSR), signed once with the CA key, verified, and linted against the
- * profile before it is recorded (DESIGN.md, Security invariants).
+ * profile before it is recorded (docs/architecture.md, Security invariants).
  *
  * Validity rule (docs/profiles.md, Validity):
  *   - the station clock must lie inside the issuing CA's validity, else

@@ -63,16 +63,6 @@ static const char st_usage[] =
   "audit log; admin sets up, unlocks the HSM and manages operators.\n"
   "The HSM PIN reaches only the service, and only from an admin's 'unlock' or 'setup demo'.\n";
 
-/* The demo operators' documented PINs (README): a demo station only. */
-static const struct {
-  const char *role, *name, *pin;
-} st_demo_operators[] = {
-  { "operator", "op", "1111" },
-  { "lead", "lead", "2222" },
-  { "qa", "qa", "3333" },
-  { "admin", "admin", "4444" },
-};
-
 /* ---- helpers ----------------------------------------------------------- */
 
 static int
@@ -194,21 +184,24 @@ st_cli_status (StCli *cli, GError **error)
 
 /* The demo logs in as its own demo operators with their documented PINs. */
 static gboolean
-st_cli_demo_login (StCli *cli, const char *role, GError **error)
+st_cli_demo_login (StCli *cli, const char *role_name, GError **error)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (st_demo_operators); i++)
-    if (g_strcmp0 (st_demo_operators[i].role, role) == 0)
-      {
-        if (!st_cli_login_as (cli, st_demo_operators[i].name, st_demo_operators[i].pin, error))
-          {
-            g_prefix_error (error, "the demo logs in as demo operator '%s' with the PIN the README "
-                            "documents: ", st_demo_operators[i].name);
-            return FALSE;
-          }
-        return TRUE;
-      }
-  g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "no demo operator for role %s", role);
-  return FALSE;
+  StRole role = 0;
+  const char *name = NULL, *pin = NULL;
+  if (!st_role_from_string (role_name, &role, error))
+    return FALSE;
+  if (!st_demo_operator (role, &name, &pin))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "no demo operator for role %s", role_name);
+      return FALSE;
+    }
+  if (!st_cli_login_as (cli, name, pin, error))
+    {
+      g_prefix_error (error, "the demo logs in as demo operator '%s' with the PIN the README "
+                      "documents: ", name);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /* An admin's command: on a demo station without --operator, the demo

@@ -106,7 +106,7 @@ gint64 st_sql_int (StFixture *f, const char *sql);
  * of @overrides (NULL-terminated "key=value") replaced; returns its path. */
 gchar *st_profile_copy (StFixture *f, const char *name, const char *const *overrides);
 
-/* The invariants of DESIGN.md over the whole database: no uid with two live
+/* The invariants of docs/architecture.md over the whole database: no uid with two live
  * certificates, serials unique per issuer, PRAGMA integrity_check ok, and
  * `station db check` passes. */
 void st_check_db_invariants (StFixture *f);

@@ -1,7 +1,7 @@
 /* Crash recovery: the station is killed with SIGKILL (as by a power cut) at
  * every step boundary of the unit pipeline, and at random moments of a
  * 20-unit batch on four sockets; after every kill, and after the restarts
- * that finish the batch, the invariants of DESIGN.md hold:
+ * that finish the batch, the invariants of docs/architecture.md hold:
  *   - every certificate that a device holds is on record and not voided;
  *   - no uid has two live certificates; serials are unique;
  *   - PRAGMA integrity_check is ok and `station db check` passes;

@@ -266,7 +266,7 @@ st_check_one_sign_per_cert (StFixture *f)
 /* Nothing half recorded: no unit in 'started' or 'issuing', no certificate
  * in 'issuing'; a live certificate has its unit done, or (unconfirmed) its
  * unit waiting in 'issued' for the device; a failed unit's certificate is
- * voided or unconfirmed. Then the DESIGN.md invariants and `db check`. */
+ * voided or unconfirmed. Then the invariants of docs/architecture.md and `db check`. */
 static void
 st_check_nothing_half_recorded (StFixture *f)
 {

@@ -1,6 +1,6 @@
 /* Units interrupted with their certificate possibly on the device, finished
  * in a LATER `batch run` of the same batch when their device comes back
- * (DESIGN.md, crash recovery): the station re-identifies the device by uid,
+ * (docs/architecture.md, The unit pipeline): the station re-identifies the device by uid,
  * reads slot 1, and
  *   - finishes the unit when the device holds the recorded certificate (or
  *     still holds the key it was made for) and proves possession: no second

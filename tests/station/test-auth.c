@@ -185,7 +185,7 @@ test_demo_operators (Fixture *f, gconstpointer data)
   for (gsize i = 0; i < G_N_ELEMENTS (roles); i++)
     {
       const char *name = NULL, *pin = NULL;
-      g_assert_true (st_auth_demo_operator (roles[i], &name, &pin));
+      g_assert_true (st_demo_operator (roles[i], &name, &pin));
       g_autoptr(StAuthSession) s = st_auth_login (f->db, name, pin, &error);
       g_assert_no_error (error);
       g_assert_cmpint (s->role, ==, roles[i]);
