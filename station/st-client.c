@@ -103,7 +103,8 @@ st_client_connect (const StClientTarget *target, GCancellable *cancellable, GErr
                    local->message);
       return NULL;
     }
-  if (on_bus && g_dbus_proxy_get_name_owner (G_DBUS_PROXY (proxy)) == NULL)
+  g_autofree gchar *owner = on_bus ? g_dbus_proxy_get_name_owner (G_DBUS_PROXY (proxy)) : NULL;
+  if (on_bus && owner == NULL)
     {
       g_autofree gchar *what = st_client_target_describe (target);
       g_autofree gchar *how = st_client_how_to_start (target);

@@ -32,11 +32,14 @@ st_on_quit (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static gboolean st_name_lost = FALSE;
+
 static void
 st_on_name_lost (GDBusConnection *connection, const char *name, gpointer data)
 {
   g_printerr ("stationd: cannot own %s on the bus: another service runs, or the bus policy "
               "(org.station.Station1.conf) does not let this user own it\n", name);
+  st_name_lost = TRUE;
   g_main_loop_quit (data);
 }
 
@@ -184,5 +187,5 @@ main (int argc, char **argv)
   if (socket_path != NULL)
     g_unlink (socket_path);
   close (lock_fd);
-  return 0;
+  return st_name_lost ? 2 : 0;
 }

@@ -342,10 +342,53 @@ st_service_unlock (StFixture *f)
 
 /* The service goes with the test: a test that aborts leaves no service
  * behind (its teardown does not run). */
-static void
-st_service_child_setup (gpointer data)
+void
+st_child_dies_with_parent (gpointer data)
 {
   prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
+int
+st_run_nobody (const char *cwd, const char *const *env, gchar **out, gchar **err,
+               const char *const *args)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  const char *prefix[] = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                           "--reset-env", "--", "env" };
+  for (guint i = 0; i < G_N_ELEMENTS (prefix); i++)
+    g_ptr_array_add (argv, g_strdup (prefix[i]));
+  const char *keep[] = { "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "G_DEBUG" };
+  for (guint i = 0; i < G_N_ELEMENTS (keep); i++)
+    if (g_getenv (keep[i]) != NULL)
+      g_ptr_array_add (argv, g_strdup_printf ("%s=%s", keep[i], g_getenv (keep[i])));
+  for (guint i = 0; env != NULL && env[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (env[i]));
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  g_ptr_array_add (argv, NULL);
+  g_autofree gchar *what = g_strjoinv (" ", (gchar **) argv->pdata);
+  g_assert_null (strstr (what, ST_TEST_PIN));
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_set_cwd (launcher, cwd);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) proc = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata,
+                                                              &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) ob = NULL, eb = NULL;
+  g_assert_true (g_subprocess_communicate (proc, NULL, NULL, &ob, &eb, &error));
+  g_assert_no_error (error);
+  gsize olen = 0, elen = 0;
+  const char *od = g_bytes_get_data (ob, &olen), *ed = g_bytes_get_data (eb, &elen);
+  g_autofree gchar *o = g_strndup (od != NULL ? od : "", olen);
+  g_autofree gchar *e = g_strndup (ed != NULL ? ed : "", elen);
+  g_test_message ("$ %s\n%s%s", what, o, e);
+  if (out != NULL)
+    *out = g_steal_pointer (&o);
+  if (err != NULL)
+    *err = g_steal_pointer (&e);
+  return g_subprocess_get_if_signaled (proc) ? 128 + g_subprocess_get_term_sig (proc)
+                                              : g_subprocess_get_exit_status (proc);
 }
 
 void
@@ -366,7 +409,7 @@ st_service_ensure (StFixture *f, const char *const *service_env)
   g_unlink (socket);
   const char *argv[] = { g_getenv ("ST_STATIOND"), "--home", f->home, NULL };
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  g_subprocess_launcher_set_child_setup (launcher, st_service_child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, st_child_dies_with_parent, NULL, NULL);
   g_subprocess_launcher_set_stdout_file_path (launcher, f->service_log);
   /* the service never needs the PIN in its environment: an admin unlocks it */
   g_subprocess_launcher_unsetenv (launcher, "STATION_HSM_PIN");

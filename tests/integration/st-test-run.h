@@ -67,6 +67,15 @@ gchar *st_start_devsim (StFixture *f, const char *first, ...) G_GNUC_NULL_TERMIN
 /* Stops every simulator started so far. */
 void st_stop_devsims (StFixture *f);
 
+/* Runs @argv (NULL-terminated) as the user nobody (setpriv, as root only),
+ * in @cwd, with an environment of nothing but the sanitizers' settings and
+ * @env ("NAME=value", NULL-terminated); returns its exit status. Nothing of
+ * the HSM PIN may be in its command line (asserted). */
+int st_run_nobody (const char *cwd, const char *const *env, gchar **out, gchar **err,
+                   const char *const *argv);
+/* A child setup for services the tests start: they die with the test. */
+void st_child_dies_with_parent (gpointer data);
+
 /* Runs a command (NULL-terminated argv) and returns its exit status. */
 int st_run_tool (gchar **out, gchar **err, const char *first, ...) G_GNUC_NULL_TERMINATED;
 

@@ -21,55 +21,24 @@ typedef struct {
   gchar *log;
 } StBoundary;
 
-/* Runs `station --address ADDR ARGS...` as nobody, with nothing of this
- * process's environment but PATH and the sanitizer settings. */
+/* Runs `station --address ADDR ARGS...` as nobody, with the operator's
+ * PIN (when given) and nothing else of this process's environment. */
 G_GNUC_NULL_TERMINATED static int
-st_run_nobody (StBoundary *b, const char *pin, gchar **out, gchar **err, ...)
+st_station_nobody (StBoundary *b, const char *pin, gchar **out, gchar **err, ...)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  const char *prefix[] = { "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                           "--reset-env", "--", "env" };
-  for (guint i = 0; i < G_N_ELEMENTS (prefix); i++)
-    g_ptr_array_add (argv, g_strdup (prefix[i]));
-  /* what the client gets of an environment: the sanitizers' settings and,
-   * when given, the operator's PIN; nothing else of this process's */
-  const char *keep[] = { "ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "G_DEBUG" };
-  for (guint i = 0; i < G_N_ELEMENTS (keep); i++)
-    if (g_getenv (keep[i]) != NULL)
-      g_ptr_array_add (argv, g_strdup_printf ("%s=%s", keep[i], g_getenv (keep[i])));
-  if (pin != NULL)
-    g_ptr_array_add (argv, g_strdup_printf ("STATION_OPERATOR_PIN=%s", pin));
-  g_ptr_array_add (argv, g_strdup (g_getenv ("ST_STATION")));
-  g_ptr_array_add (argv, g_strdup ("--address"));
-  g_ptr_array_add (argv, g_strdup (b->address));
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, (gpointer) g_getenv ("ST_STATION"));
+  g_ptr_array_add (argv, "--address");
+  g_ptr_array_add (argv, b->address);
   va_list ap;
   va_start (ap, err);
   for (const char *a = va_arg (ap, const char *); a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (argv, g_strdup (a));
+    g_ptr_array_add (argv, (gpointer) a);
   va_end (ap);
   g_ptr_array_add (argv, NULL);
-  g_autofree gchar *what = g_strjoinv (" ", (gchar **) argv->pdata);
-  g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_subprocess_launcher_set_cwd (launcher, b->dir);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSubprocess) proc = g_subprocess_launcher_spawnv (launcher, (const gchar *const *) argv->pdata,
-                                                              &error);
-  g_assert_no_error (error);
-  g_autoptr(GBytes) ob = NULL, eb = NULL;
-  g_assert_true (g_subprocess_communicate (proc, NULL, NULL, &ob, &eb, &error));
-  g_assert_no_error (error);
-  gsize olen = 0, elen = 0;
-  const char *od = g_bytes_get_data (ob, &olen), *ed = g_bytes_get_data (eb, &elen);
-  g_autofree gchar *o = g_strndup (od != NULL ? od : "", olen);
-  g_autofree gchar *e = g_strndup (ed != NULL ? ed : "", elen);
-  g_test_message ("$ %s\n%s%s", what, o, e);
-  g_assert_null (strstr (what, ST_TEST_PIN));
-  if (out != NULL)
-    *out = g_steal_pointer (&o);
-  if (err != NULL)
-    *err = g_steal_pointer (&e);
-  return g_subprocess_get_exit_status (proc);
+  g_autofree gchar *pin_env = pin != NULL ? g_strdup_printf ("STATION_OPERATOR_PIN=%s", pin) : NULL;
+  const char *env[] = { pin_env, NULL };
+  return st_run_nobody (b->dir, env, out, err, (const char *const *) argv->pdata);
 }
 
 /* Whether nobody can open @path for reading. */
@@ -80,12 +49,6 @@ st_nobody_can_read (const char *path)
   int rc = st_run_tool (&out, &err, "setpriv", "--reuid=nobody", "--regid=nogroup",
                         "--clear-groups", "--", "head", "-c", "1", path, NULL);
   return rc == 0;
-}
-
-static void
-st_boundary_child_setup (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
 static void
@@ -112,7 +75,7 @@ test_unprivileged_client (StFixture *f, gconstpointer data)
   b.log = g_build_filename (f->tmp, "service-boundary.log", NULL);
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
   g_subprocess_launcher_set_stdout_file_path (launcher, b.log);
-  g_subprocess_launcher_set_child_setup (launcher, st_boundary_child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, st_child_dies_with_parent, NULL, NULL);
   g_subprocess_launcher_unsetenv (launcher, "STATION_HSM_PIN");
   g_autoptr(GError) error = NULL;
   b.service = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("ST_STATIOND"), "--home",
@@ -138,23 +101,23 @@ test_unprivileged_client (StFixture *f, gconstpointer data)
   /* Locked: even an admin's command that signs is refused, saying who unlocks it. */
   g_autofree gchar *profile = st_profile_path ("example-device-csr.profile");
   g_autofree gchar *out = NULL, *err = NULL;
-  g_assert_cmpint (st_run_nobody (&b, "2222", &out, &err, "--operator", "lead", "batch", "create",
+  g_assert_cmpint (st_station_nobody (&b, "2222", &out, &err, "--operator", "lead", "batch", "create",
                                   "--profile", profile, "--work-order", "WO-NOBODY",
                                   "--quantity", "2", NULL), ==, 0);
   g_auto(GStrv) lines = g_strsplit (g_strstrip (out), "\n", -1);
   const char *id = lines[g_strv_length (lines) - 1];
   g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "99", NULL);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_nobody (&b, "1111", NULL, &err, "--operator", "op", "batch", "run", id,
+  g_assert_cmpint (st_station_nobody (&b, "1111", NULL, &err, "--operator", "op", "batch", "run", id,
                                   "--port", port, "--units", "2", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "station unlock"));
 
   /* No login: refused, naming the role; the wrong role: the same. */
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_nobody (&b, NULL, NULL, &err, "batch", "close", id, NULL), ==, 2);
+  g_assert_cmpint (st_station_nobody (&b, NULL, NULL, &err, "batch", "close", id, NULL), ==, 2);
   g_assert_nonnull (strstr (err, "closing a batch needs the role lead"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_nobody (&b, "1111", NULL, &err, "--operator", "op", "operator", "list",
+  g_assert_cmpint (st_station_nobody (&b, "1111", NULL, &err, "--operator", "op", "operator", "list",
                                   NULL), ==, 2);
   g_assert_nonnull (strstr (err, "needs the role admin"));
 
@@ -166,21 +129,21 @@ test_unprivileged_client (StFixture *f, gconstpointer data)
                                 g_getenv ("ST_STATION"), "--address", b.address, "--operator",
                                 "admin", "unlock", NULL), ==, 0);
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_nobody (&b, "1111", &out, NULL, "--operator", "op", "batch", "run", id,
+  g_assert_cmpint (st_station_nobody (&b, "1111", &out, NULL, "--operator", "op", "batch", "run", id,
                                   "--port", port, "--units", "2", NULL), ==, 0);
   g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 2);
 
   /* The lead closes it and exports the manifest into nobody's folder. */
-  g_assert_cmpint (st_run_nobody (&b, "2222", NULL, NULL, "--operator", "lead", "batch", "close",
+  g_assert_cmpint (st_station_nobody (&b, "2222", NULL, NULL, "--operator", "lead", "batch", "close",
                                   id, NULL), ==, 0);
   g_autofree gchar *mdir = g_build_filename (b.dir, "manifest", NULL);
-  g_assert_cmpint (st_run_nobody (&b, "2222", NULL, NULL, "--operator", "lead", "manifest",
+  g_assert_cmpint (st_station_nobody (&b, "2222", NULL, NULL, "--operator", "lead", "manifest",
                                   "export", id, "--out", mdir, NULL), ==, 0);
   g_autofree gchar *json = g_build_filename (mdir, "manifest.json", NULL);
   g_assert_cmpint (g_stat (json, &st), ==, 0);
   g_assert_cmpint (st.st_uid, ==, 65534);
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_nobody (&b, "3333", &out, NULL, "--operator", "qa", "manifest",
+  g_assert_cmpint (st_station_nobody (&b, "3333", &out, NULL, "--operator", "qa", "manifest",
                                   "verify", mdir, NULL), ==, 0);
   g_assert_nonnull (strstr (out, "manifest verified"));
 
@@ -190,18 +153,18 @@ test_unprivileged_client (StFixture *f, gconstpointer data)
   g_autofree gchar *state = g_build_filename (f->tmp, "qa-sim.json", NULL);
   g_autofree gchar *port2 = st_start_devsim (f, "--units", "1", "--seed", "98", "--state", state, NULL);
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_nobody (&b, "2222", &out, NULL, "--operator", "lead", "batch", "create",
+  g_assert_cmpint (st_station_nobody (&b, "2222", &out, NULL, "--operator", "lead", "batch", "create",
                                   "--profile", profile, "--work-order", "WO-NOBODY-2",
                                   "--quantity", "1", NULL), ==, 0);
   g_auto(GStrv) lines2 = g_strsplit (g_strstrip (out), "\n", -1);
   const char *id2 = lines2[g_strv_length (lines2) - 1];
-  g_assert_cmpint (st_run_nobody (&b, "1111", NULL, NULL, "--operator", "op", "batch", "run", id2,
+  g_assert_cmpint (st_station_nobody (&b, "1111", NULL, NULL, "--operator", "op", "batch", "run", id2,
                                   "--port", port2, "--units", "1", NULL), ==, 0);
   /* the provisioned device back in a socket */
   st_stop_devsims (f);
   g_autofree gchar *port3 = st_start_devsim (f, "--state", state, "--present", "1", NULL);
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_nobody (&b, "3333", &out, NULL, "--operator", "qa", "unit", "verify",
+  g_assert_cmpint (st_station_nobody (&b, "3333", &out, NULL, "--operator", "qa", "unit", "verify",
                                   "--port", port3, NULL), ==, 0);
 
   /* The service's environment and command line hold no HSM PIN. */
