@@ -348,6 +348,17 @@ st_child_dies_with_parent (gpointer data)
   prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
+gboolean
+st_proc_file_contains (const char *pid, const char *file, const char *needle)
+{
+  g_autofree gchar *path = g_strdup_printf ("/proc/%s/%s", pid, file);
+  g_autofree gchar *data = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  g_assert_cmpuint (len, >, 0);
+  return memmem (data, len, needle, strlen (needle)) != NULL;
+}
+
 int
 st_run_nobody (const char *cwd, const char *const *env, gchar **out, gchar **err,
                const char *const *args)

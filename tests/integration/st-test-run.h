@@ -73,6 +73,9 @@ void st_stop_devsims (StFixture *f);
  * the HSM PIN may be in its command line (asserted). */
 int st_run_nobody (const char *cwd, const char *const *env, gchar **out, gchar **err,
                    const char *const *argv);
+/* Whether /proc/@pid/@file (environ, cmdline: NUL-separated) holds @needle
+ * anywhere; the file must be readable and not empty. */
+gboolean st_proc_file_contains (const char *pid, const char *file, const char *needle);
 /* A child setup for services the tests start: they die with the test. */
 void st_child_dies_with_parent (gpointer data);
 

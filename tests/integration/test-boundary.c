@@ -169,14 +169,11 @@ test_unprivileged_client (StFixture *f, gconstpointer data)
 
   /* The service's environment and command line hold no HSM PIN. */
   const char *pid = g_subprocess_get_identifier (b.service);
-  g_autofree gchar *environ_path = g_strdup_printf ("/proc/%s/environ", pid);
-  g_autofree gchar *cmdline_path = g_strdup_printf ("/proc/%s/cmdline", pid);
-  gsize len = 0;
-  g_autofree gchar *env_bytes = NULL, *cmd_bytes = NULL;
-  g_assert_true (g_file_get_contents (environ_path, &env_bytes, &len, NULL));
-  g_assert_null (g_strstr_len (env_bytes, (gssize) len, ST_TEST_PIN));
-  g_assert_true (g_file_get_contents (cmdline_path, &cmd_bytes, &len, NULL));
-  g_assert_null (g_strstr_len (cmd_bytes, (gssize) len, ST_TEST_PIN));
+  /* the reads are real: what is there is found */
+  g_assert_true (st_proc_file_contains (pid, "cmdline", "--listen"));
+  g_assert_true (st_proc_file_contains (pid, "environ", "ST_SOURCE_DIR="));
+  g_assert_false (st_proc_file_contains (pid, "environ", ST_TEST_PIN));
+  g_assert_false (st_proc_file_contains (pid, "cmdline", ST_TEST_PIN));
 
   g_subprocess_send_signal (b.service, SIGTERM);
   g_assert_true (g_subprocess_wait (b.service, NULL, NULL));
@@ -187,10 +184,77 @@ test_unprivileged_client (StFixture *f, gconstpointer data)
   g_free (b.log);
 }
 
+/* An unattended line: systemd hands the service the HSM PIN as a
+ * credential (LoadCredential=hsm-pin:FILE puts it in
+ * $CREDENTIALS_DIRECTORY/hsm-pin); the service starts unlocked, the PIN in
+ * no environment or command line, and the unlock is audited. A wrong one
+ * leaves it locked, saying so. */
+static void
+test_credential_unlock (StFixture *f, gconstpointer data)
+{
+  st_service_stop (f);
+  g_autofree gchar *creds = g_build_filename (f->tmp, "credentials", NULL);
+  g_assert_cmpint (g_mkdir (creds, 0700), ==, 0);
+  g_autofree gchar *pin_file = g_build_filename (creds, "hsm-pin", NULL);
+  g_autofree gchar *pin_text = g_strdup_printf ("%s\n", ST_TEST_PIN);
+  g_assert_true (g_file_set_contents (pin_file, pin_text, -1, NULL));
+  g_assert_cmpint (g_chmod (pin_file, 0400), ==, 0);
+  g_autofree gchar *cred_env = g_strdup_printf ("CREDENTIALS_DIRECTORY=%s", creds);
+  const char *none[] = { NULL };
+
+  for (guint round = 0; round < 2; round++)
+    {
+      /* round 1: a wrong PIN in the credential */
+      if (round == 1)
+        {
+          g_assert_cmpint (g_chmod (pin_file, 0600), ==, 0);
+          g_assert_true (g_file_set_contents (pin_file, "135799\n", -1, NULL));
+        }
+      g_autofree gchar *log = g_build_filename (f->tmp, round == 0 ? "cred-0.log" : "cred-1.log", NULL);
+      g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
+      g_subprocess_launcher_set_stdout_file_path (l, log);
+      g_subprocess_launcher_set_child_setup (l, st_child_dies_with_parent, NULL, NULL);
+      g_subprocess_launcher_unsetenv (l, "STATION_HSM_PIN");
+      g_subprocess_launcher_setenv (l, "CREDENTIALS_DIRECTORY", creds, TRUE);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSubprocess) service = g_subprocess_launcher_spawn (l, &error, g_getenv ("ST_STATIOND"),
+                                                                    "--home", f->home, NULL);
+      g_assert_no_error (error);
+      g_autofree gchar *sock = g_build_filename (f->home, "stationd.sock", NULL);
+      for (guint i = 0; i < 400 && !g_file_test (sock, G_FILE_TEST_EXISTS); i++)
+        g_usleep (25 * 1000);
+      g_autofree gchar *out = NULL;
+      const char *status[] = { g_getenv ("ST_STATION"), "--home", f->home, "status", NULL };
+      g_assert_cmpint (st_run_nobody (f->tmp, none, &out, NULL, status), !=, 0); /* the home is 0700 */
+      g_clear_pointer (&out, g_free);
+      g_assert_cmpint (st_run_tool (&out, NULL, "env", "-u", "STATION_HSM_PIN", g_getenv ("ST_STATION"),
+                                    "--home", f->home, "status", NULL), ==, 0);
+      if (round == 0)
+        {
+          g_assert_nonnull (strstr (out, "HSM         unlocked"));
+          const char *pid = g_subprocess_get_identifier (service);
+          g_assert_true (st_proc_file_contains (pid, "environ", cred_env));
+          g_assert_false (st_proc_file_contains (pid, "environ", ST_TEST_PIN));
+          g_assert_false (st_proc_file_contains (pid, "cmdline", ST_TEST_PIN));
+        }
+      else
+        g_assert_nonnull (strstr (out, "HSM         locked"));
+      g_subprocess_send_signal (service, SIGTERM);
+      g_assert_true (g_subprocess_wait (service, NULL, NULL));
+      g_autofree gchar *text = NULL;
+      g_assert_true (g_file_get_contents (log, &text, NULL, NULL));
+      if (round == 1)
+        g_assert_nonnull (strstr (text, "the HSM stays locked"));
+    }
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM audit WHERE event = 'hsm-unlock' "
+                                  "AND payload LIKE '%credential%'"), ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
   st_test_init (&argc, &argv);
   st_test_add_station ("/boundary/unprivileged-client", NULL, test_unprivileged_client);
+  st_test_add_station ("/boundary/credential-unlock", NULL, test_credential_unlock);
   return g_test_run ();
 }
