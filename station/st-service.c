@@ -108,24 +108,35 @@ st_service_end_session (StService *service, const char *key, const char *why)
     }
 }
 
+/* What tells the service that a session's client is gone: the bus (its
+ * unique name vanished) or the peer-to-peer connection (closed). */
 typedef struct {
   StService *service;
   gchar *key;
-} StVanish;
+} StSessionEnd;
+
+static StSessionEnd *
+st_session_end_new (StService *service, const char *key)
+{
+  StSessionEnd *e = g_new0 (StSessionEnd, 1);
+  e->service = service;
+  e->key = g_strdup (key);
+  return e;
+}
+
+static void
+st_session_end_free (gpointer data)
+{
+  StSessionEnd *e = data;
+  g_free (e->key);
+  g_free (e);
+}
 
 static void
 st_on_name_vanished (GDBusConnection *connection, const char *name, gpointer data)
 {
-  StVanish *v = data;
-  st_service_end_session (v->service, v->key, "its client left the bus");
-}
-
-static void
-st_vanish_free (gpointer data)
-{
-  StVanish *v = data;
-  g_free (v->key);
-  g_free (v);
+  StSessionEnd *e = data;
+  st_service_end_session (e->service, e->key, "its client left the bus");
 }
 
 /* The session of @invocation's client, made when new; under the lock. */
@@ -143,12 +154,11 @@ st_service_session_locked (StService *service, GDBusMethodInvocation *invocation
       s->connection = g_object_ref (connection);
       if (g_dbus_connection_get_unique_name (connection) != NULL && sender != NULL)
         {
-          StVanish *v = g_new0 (StVanish, 1);
-          v->service = service;
-          v->key = g_strdup (key);
           s->watch_id = g_bus_watch_name_on_connection (connection, sender,
                                                         G_BUS_NAME_WATCHER_FLAGS_NONE, NULL,
-                                                        st_on_name_vanished, v, st_vanish_free);
+                                                        st_on_name_vanished,
+                                                        st_session_end_new (service, key),
+                                                        st_session_end_free);
         }
       g_hash_table_insert (service->sessions, s->key, s);
     }
@@ -228,6 +238,16 @@ st_reply_error (GDBusMethodInvocation *invocation, GError *error)
     error = g_error_new_literal (ST_ERROR, ST_ERROR_INTERNAL, "the call failed without a reason");
   g_dbus_method_invocation_return_gerror (invocation, error);
   g_error_free (error);
+  return TRUE;
+}
+
+/* The reply of a call that returns nothing: done, or @error (taken). */
+static gboolean
+st_reply_done (GDBusMethodInvocation *invocation, gboolean ok, GError *error)
+{
+  if (!ok)
+    return st_reply_error (invocation, error);
+  g_dbus_method_invocation_return_value (invocation, NULL);
   return TRUE;
 }
 
@@ -479,9 +499,8 @@ on_setup_demo (StDbusStation1 *object, GDBusMethodInvocation *invocation, const 
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
-  ST_REPLY_IF_FAILED (st_engine_setup_demo (service->engine, me, pin, &error), invocation, error);
-  st_dbus_station1_complete_setup_demo (object, invocation);
-  return TRUE;
+  gboolean ok = st_engine_setup_demo (service->engine, me, pin, &error);
+  return st_reply_done (invocation, ok, error);
 }
 
 static gboolean
@@ -501,9 +520,8 @@ on_unlock (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
-  ST_REPLY_IF_FAILED (st_engine_unlock (service->engine, me, pin, &error), invocation, error);
-  st_dbus_station1_complete_unlock (object, invocation);
-  return TRUE;
+  gboolean ok = st_engine_unlock (service->engine, me, pin, &error);
+  return st_reply_done (invocation, ok, error);
 }
 
 static gboolean
@@ -511,9 +529,8 @@ on_lock (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *s
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
-  ST_REPLY_IF_FAILED (st_engine_lock (service->engine, me, &error), invocation, error);
-  st_dbus_station1_complete_lock (object, invocation);
-  return TRUE;
+  gboolean ok = st_engine_lock (service->engine, me, &error);
+  return st_reply_done (invocation, ok, error);
 }
 
 static gboolean
@@ -559,10 +576,8 @@ on_operator_unlock (StDbusStation1 *object, GDBusMethodInvocation *invocation, c
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
-  ST_REPLY_IF_FAILED (st_engine_operator_unlock (service->engine, me, name, &error), invocation,
-                      error);
-  st_dbus_station1_complete_operator_unlock (object, invocation);
-  return TRUE;
+  gboolean ok = st_engine_operator_unlock (service->engine, me, name, &error);
+  return st_reply_done (invocation, ok, error);
 }
 
 static gboolean
@@ -679,9 +694,8 @@ on_batch_close (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint6
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
-  ST_REPLY_IF_FAILED (st_engine_batch_close (service->engine, me, id, &error), invocation, error);
-  st_dbus_station1_complete_batch_close (object, invocation);
-  return TRUE;
+  gboolean ok = st_engine_batch_close (service->engine, me, id, &error);
+  return st_reply_done (invocation, ok, error);
 }
 
 static gboolean
@@ -895,9 +909,8 @@ on_line_stop (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64 
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
-  ST_REPLY_IF_FAILED (st_engine_line_stop (service->engine, me, id, &error), invocation, error);
-  st_dbus_station1_complete_line_stop (object, invocation);
-  return TRUE;
+  gboolean ok = st_engine_line_stop (service->engine, me, id, &error);
+  return st_reply_done (invocation, ok, error);
 }
 
 static gboolean
@@ -906,10 +919,8 @@ st_line_port_call (StService *service, GDBusMethodInvocation *invocation, gint64
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
-  ST_REPLY_IF_FAILED (st_engine_line_port (service->engine, me, id, verb, port, units, &error),
-                      invocation, error);
-  g_dbus_method_invocation_return_value (invocation, NULL);
-  return TRUE;
+  gboolean ok = st_engine_line_port (service->engine, me, id, verb, port, units, &error);
+  return st_reply_done (invocation, ok, error);
 }
 
 static gboolean
@@ -1181,25 +1192,18 @@ st_service_on_state (StEngine *engine, gpointer data)
   g_main_context_invoke (service->context, st_service_sync_properties, service);
 }
 
-typedef struct {
-  StService *service;
-  gchar *key;
-} StClosed;
-
 static void
 st_on_connection_closed (GDBusConnection *connection, gboolean remote_peer_vanished,
                          GError *error, gpointer data)
 {
-  StClosed *c = data;
-  st_service_end_session (c->service, c->key, "its client closed the connection");
+  StSessionEnd *e = data;
+  st_service_end_session (e->service, e->key, "its client closed the connection");
 }
 
 static void
-st_closed_free (gpointer data, GClosure *closure)
+st_session_end_notify (gpointer data, GClosure *closure)
 {
-  StClosed *c = data;
-  g_free (c->key);
-  g_free (c);
+  st_session_end_free (data);
 }
 
 static gboolean
@@ -1213,11 +1217,9 @@ st_on_new_connection (GDBusServer *server, GDBusConnection *connection, gpointer
       g_warning ("cannot serve a new client: %s", error->message);
       return FALSE;
     }
-  StClosed *c = g_new0 (StClosed, 1);
-  c->service = service;
-  c->key = st_service_key (connection, NULL);
-  g_signal_connect_data (connection, "closed", G_CALLBACK (st_on_connection_closed), c,
-                         st_closed_free, 0);
+  g_autofree gchar *key = st_service_key (connection, NULL);
+  g_signal_connect_data (connection, "closed", G_CALLBACK (st_on_connection_closed),
+                         st_session_end_new (service, key), st_session_end_notify, 0);
   GCredentials *creds = g_dbus_connection_get_peer_credentials (connection);
   if (creds != NULL)
     g_debug ("client connected: uid %d, pid %d", (int) g_credentials_get_unix_user (creds, NULL),

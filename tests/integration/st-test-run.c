@@ -348,6 +348,20 @@ st_child_dies_with_parent (gpointer data)
   prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
+int
+st_station_as_nobody (const char *cwd, const char *env_extra, const char *pin, gchar **out,
+                      gchar **err, const char *const *args)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, (gpointer) g_getenv ("ST_STATION"));
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  g_autofree gchar *pin_env = pin != NULL ? g_strdup_printf ("STATION_OPERATOR_PIN=%s", pin) : NULL;
+  const char *env[] = { env_extra != NULL ? env_extra : pin_env, env_extra != NULL ? pin_env : NULL, NULL };
+  return st_run_nobody (cwd, env, out, err, (const char *const *) argv->pdata);
+}
+
 gboolean
 st_proc_file_contains (const char *pid, const char *file, const char *needle)
 {

@@ -73,6 +73,11 @@ void st_stop_devsims (StFixture *f);
  * the HSM PIN may be in its command line (asserted). */
 int st_run_nobody (const char *cwd, const char *const *env, gchar **out, gchar **err,
                    const char *const *argv);
+/* st_run_nobody of `station ARGS...` (NULL-terminated), with @pin as the
+ * operator's PIN when given and @env_extra ("NAME=value" or NULL) as well. */
+int st_station_as_nobody (const char *cwd, const char *env_extra, const char *pin, gchar **out,
+                          gchar **err, const char *const *args);
+
 /* Whether /proc/@pid/@file (environ, cmdline: NUL-separated) holds @needle
  * anywhere; the file must be readable and not empty. */
 gboolean st_proc_file_contains (const char *pid, const char *file, const char *needle);

@@ -26,19 +26,16 @@ typedef struct {
 G_GNUC_NULL_TERMINATED static int
 st_station_nobody (StBoundary *b, const char *pin, gchar **out, gchar **err, ...)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer) g_getenv ("ST_STATION"));
-  g_ptr_array_add (argv, "--address");
-  g_ptr_array_add (argv, b->address);
+  g_autoptr(GPtrArray) args = g_ptr_array_new ();
+  g_ptr_array_add (args, "--address");
+  g_ptr_array_add (args, b->address);
   va_list ap;
   va_start (ap, err);
   for (const char *a = va_arg (ap, const char *); a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (argv, (gpointer) a);
+    g_ptr_array_add (args, (gpointer) a);
   va_end (ap);
-  g_ptr_array_add (argv, NULL);
-  g_autofree gchar *pin_env = pin != NULL ? g_strdup_printf ("STATION_OPERATOR_PIN=%s", pin) : NULL;
-  const char *env[] = { pin_env, NULL };
-  return st_run_nobody (b->dir, env, out, err, (const char *const *) argv->pdata);
+  g_ptr_array_add (args, NULL);
+  return st_station_as_nobody (b->dir, NULL, pin, out, err, (const char *const *) args->pdata);
 }
 
 /* Whether nobody can open @path for reading. */

@@ -21,18 +21,15 @@ typedef struct {
 G_GNUC_NULL_TERMINATED static int
 st_bus_station (StBus *b, const char *pin, gchar **out, gchar **err, ...)
 {
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer) g_getenv ("ST_STATION"));
+  g_autoptr(GPtrArray) args = g_ptr_array_new ();
+  g_autofree gchar *bus_env = g_strdup_printf ("STATION_BUS=%s", b->bus);
   va_list ap;
   va_start (ap, err);
   for (const char *a = va_arg (ap, const char *); a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (argv, (gpointer) a);
+    g_ptr_array_add (args, (gpointer) a);
   va_end (ap);
-  g_ptr_array_add (argv, NULL);
-  g_autofree gchar *bus_env = g_strdup_printf ("STATION_BUS=%s", b->bus);
-  g_autofree gchar *pin_env = pin != NULL ? g_strdup_printf ("STATION_OPERATOR_PIN=%s", pin) : NULL;
-  const char *env[] = { bus_env, pin_env, NULL };
-  return st_run_nobody (b->dir, env, out, err, (const char *const *) argv->pdata);
+  g_ptr_array_add (args, NULL);
+  return st_station_as_nobody (b->dir, bus_env, pin, out, err, (const char *const *) args->pdata);
 }
 
 static void
