@@ -193,7 +193,7 @@ st_worker_session (StWorker *w)
   guint units = w->units;
   guint poll_ms = opt->poll_interval_ms > 0 ? opt->poll_interval_ms : 200;
   g_autoptr(GError) error = NULL;
-  g_autoptr(StBackend) backend = st_backend_new (w->port, &line->profile->link,
+  g_autoptr(StBackend) backend = st_backend_new (w->port, &st_line_get_profile (line)->link,
                                                  w->cancellable, &error);
   if (backend == NULL)
     {
@@ -313,7 +313,7 @@ st_control_supervise (StBatchControl *c)
   guint spawned = 0;
   for (;;)
     {
-      gboolean cancelled = g_cancellable_is_cancelled (c->line->cancellable);
+      gboolean cancelled = g_cancellable_is_cancelled (st_line_get_cancellable (c->line));
       guint running = 0;
       for (guint i = 0; i < c->workers->len; i++)
         {
@@ -364,8 +364,9 @@ st_batch_run (StLine *line, const StBatchRunOptions *options,
         }
 
   g_autoptr(GCancellable) own = NULL;
-  if (line->cancellable == NULL)
-    line->cancellable = own = g_cancellable_new ();
+  if (st_line_get_cancellable (line) == NULL)
+    st_line_set_cancellable (line, own = g_cancellable_new ());
+  GCancellable *cancellable = st_line_get_cancellable (line);
 
   memset (summary, 0, sizeof *summary);
   g_autoptr(StBatchControl) control = options->control != NULL ? st_batch_control_ref (options->control)
@@ -391,7 +392,7 @@ st_batch_run (StLine *line, const StBatchRunOptions *options,
       return FALSE;
     }
   /* Connected outside the lock: it runs at once when already cancelled. */
-  gulong handler = g_cancellable_connect (line->cancellable, G_CALLBACK (st_control_on_line_cancelled),
+  gulong handler = g_cancellable_connect (cancellable, G_CALLBACK (st_control_on_line_cancelled),
                                           control, NULL);
   g_mutex_lock (&control->lock);
   st_control_supervise (control);
@@ -400,9 +401,9 @@ st_batch_run (StLine *line, const StBatchRunOptions *options,
   control->options = NULL;
   control->summary = NULL;
   g_mutex_unlock (&control->lock);
-  g_cancellable_disconnect (line->cancellable, handler);
+  g_cancellable_disconnect (cancellable, handler);
   if (own != NULL)
-    line->cancellable = NULL;
+    st_line_set_cancellable (line, NULL);
 
   g_autofree gchar *stop = st_line_dup_stop_reason (line);
   if (stop != NULL)

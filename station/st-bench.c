@@ -9,6 +9,7 @@
 #include "st-hsm.h"
 #include "st-issue.h"
 #include "st-ossl.h"
+#include "st-unit.h"
 #include "st-util.h"
 #ifdef ST_HAVE_SIMULATOR
 #include "st-simdev.h"

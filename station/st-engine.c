@@ -971,11 +971,9 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
       st_engine_line_release (engine, request->batch_id);
       return FALSE;
     }
-  line->allow_reprovision = request->allow_reprovision;
-  line->cancellable = cancellable;
-  line->step_func = callbacks->step;
-  line->notice_func = callbacks->notice;
-  line->step_data = callbacks->user_data;
+  st_line_set_allow_reprovision (line, request->allow_reprovision);
+  st_line_set_cancellable (line, cancellable);
+  st_line_set_callbacks (line, callbacks->step, callbacks->notice, callbacks->user_data);
   st_db_set_checkpoint_hook (db, st_audit_checkpoint_interval (engine->config),
                              st_engine_checkpoint_hook, engine);
   /* Decision: what an interruption left is resolved by a line that starts
@@ -1003,7 +1001,7 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
       };
       ok = st_batch_run (line, &options, summary, error);
     }
-  line->cancellable = NULL;
+  st_line_set_cancellable (line, NULL);
   g_autoptr(GError) cp_error = NULL;
   if (!st_audit_checkpoint (db, ca, "batch-run-end", &cp_error))
     g_warning ("the audit checkpoint at the end of the run failed: %s", cp_error->message);

@@ -1,4 +1,4 @@
-#include "st-line.h"
+#include "st-line-private.h"
 
 #include "st-error.h"
 #include "st-ossl.h"
@@ -77,6 +77,71 @@ st_line_free (StLine *line)
   g_free (line);
 }
 
+void
+st_line_set_cancellable (StLine *line, GCancellable *cancellable)
+{
+  line->cancellable = cancellable;
+}
+
+GCancellable *
+st_line_get_cancellable (StLine *line)
+{
+  return line->cancellable;
+}
+
+void
+st_line_set_allow_reprovision (StLine *line, gboolean allow_reprovision)
+{
+  line->allow_reprovision = allow_reprovision;
+}
+
+gboolean
+st_line_get_allow_reprovision (StLine *line)
+{
+  return line->allow_reprovision;
+}
+
+void
+st_line_set_callbacks (StLine *line, StUnitStepFunc step_func, StUnitNoticeFunc notice_func,
+                       gpointer user_data)
+{
+  line->step_func = step_func;
+  line->notice_func = notice_func;
+  line->step_data = user_data;
+}
+
+const StProfile *
+st_line_get_profile (StLine *line)
+{
+  return line->profile;
+}
+
+gint64
+st_line_get_batch_id (StLine *line)
+{
+  return line->batch->id;
+}
+
+void
+st_line_stop (StLine *line, const GError *error)
+{
+  g_mutex_lock (&line->lock);
+  if (line->stop_reason == NULL)
+    line->stop_reason = g_strdup (error->message);
+  g_mutex_unlock (&line->lock);
+  if (line->cancellable != NULL)
+    g_cancellable_cancel (line->cancellable);
+}
+
+gchar *
+st_line_dup_stop_reason (StLine *line)
+{
+  g_mutex_lock (&line->lock);
+  gchar *r = g_strdup (line->stop_reason);
+  g_mutex_unlock (&line->lock);
+  return r;
+}
+
 gboolean
 st_line_recover (StLine *line, GString *report, GError **error)
 {
@@ -107,11 +172,59 @@ st_line_recover (StLine *line, GString *report, GError **error)
       const char *reason = g_strcmp0 (unit->state, "issuing") == 0
                              ? "interrupted before its certificate was recorded; the reserved certificate is voided"
                              : "interrupted before a certificate was issued";
-      if (!st_db_unit_fail (line->db, unit->id, "interrupted", reason, NULL, ST_DB_CERT_VOID, error))
+      if (!st_db_unit_fail (line->db, unit->id, st_unit_step_to_string (ST_UNIT_STEP_INTERRUPTED),
+                            reason, NULL, ST_DB_CERT_VOID, error))
         return FALSE;
       if (report != NULL)
         g_string_append_printf (report, "unit %" G_GINT64_FORMAT " (uid %s): %s\n",
                                 unit->id, unit->uid, reason);
     }
   return TRUE;
+}
+
+gboolean
+st_line_take_pending (StLine *line, const char *uid_hex, StDbUnit **out, gboolean *busy,
+                      StDbUnit **live, gboolean *looked, GError **error)
+{
+  *out = NULL;
+  *live = NULL;
+  *looked = FALSE;
+  g_mutex_lock (&line->lock);
+  *busy = g_hash_table_contains (line->pending, uid_hex);
+  g_mutex_unlock (&line->lock);
+  if (*busy)
+    return TRUE;
+
+  g_autoptr(GError) local = NULL;
+  g_autoptr(StDbUnit) known = st_db_unit_find_live_by_uid (line->db, uid_hex, &local);
+  if (known == NULL)
+    {
+      *looked = g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND);
+      if (*looked)
+        return TRUE;
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  if (known->batch_id != line->batch->id || g_strcmp0 (known->cert_state, "unconfirmed") != 0 ||
+      (g_strcmp0 (known->state, "failed") != 0 && g_strcmp0 (known->state, "issued") != 0))
+    {
+      /* not one to resume: the identify check uses what was found */
+      *looked = TRUE;
+      *live = g_steal_pointer (&known);
+      return TRUE;
+    }
+  g_mutex_lock (&line->lock);
+  *busy = !g_hash_table_add (line->pending, g_strdup (uid_hex));
+  g_mutex_unlock (&line->lock);
+  if (!*busy)
+    *out = g_steal_pointer (&known);
+  return TRUE;
+}
+
+void
+st_line_release_pending (StLine *line, const char *uid_hex)
+{
+  g_mutex_lock (&line->lock);
+  g_hash_table_remove (line->pending, uid_hex);
+  g_mutex_unlock (&line->lock);
 }

@@ -14,7 +14,7 @@
  * FAILED(step, reason): the certificate is voided when it is known not to be
  * on the device (COMMIT never sent, or refused by the device), else it stays
  * unconfirmed until the device is seen again. */
-#include "st-line.h"
+#include "st-unit.h"
 
 #include <openssl/rand.h>
 #include <signal.h>
@@ -23,6 +23,7 @@
 #include "st-error.h"
 #include "st-hsm.h"
 #include "st-issue.h"
+#include "st-line-private.h"
 #include "st-ossl.h"
 #include "st-pop.h"
 #include "st-util.h"
@@ -65,14 +66,42 @@ typedef struct {
   gint64 cert_id;
 } StUnit;
 
+/* The stored names of the steps (st-unit.h): never change one. */
+static const char *const st_unit_step_names[ST_UNIT_STEP_COUNT] = {
+  [ST_UNIT_STEP_IDENTIFY] = "identify",
+  [ST_UNIT_STEP_FIRMWARE] = "firmware",
+  [ST_UNIT_STEP_KEYGEN] = "keygen",
+  [ST_UNIT_STEP_CSR] = "csr",
+  [ST_UNIT_STEP_PUT_KEY] = "put-key",
+  [ST_UNIT_STEP_RESERVE] = "reserve",
+  [ST_UNIT_STEP_ISSUE] = "issue",
+  [ST_UNIT_STEP_SIGN] = "sign",
+  [ST_UNIT_STEP_WRITE] = "write",
+  [ST_UNIT_STEP_WRITE_CHAIN] = "write-chain",
+  [ST_UNIT_STEP_PROOF_OF_POSSESSION] = "proof-of-possession",
+  [ST_UNIT_STEP_READ_BACK] = "read-back",
+  [ST_UNIT_STEP_COMMIT] = "commit",
+  [ST_UNIT_STEP_CONFIRM] = "confirm",
+  [ST_UNIT_STEP_DONE] = "done",
+  [ST_UNIT_STEP_RESUME] = "resume",
+  [ST_UNIT_STEP_INTERRUPTED] = "interrupted",
+};
+
+const char *
+st_unit_step_to_string (StUnitStep step)
+{
+  g_return_val_if_fail ((guint) step < G_N_ELEMENTS (st_unit_step_names), NULL);
+  return st_unit_step_names[step];
+}
+
 static void
-st_unit_step (StUnit *u, const char *step)
+st_unit_step (StUnit *u, StUnitStep step)
 {
   if (u->line->step_func != NULL)
     {
       StUnitProgress progress = {
         .port = u->backend->port,
-        .step = step,
+        .step = st_unit_step_to_string (step),
         .uid_hex = u->result->uid_hex,
         .seconds = (gdouble) (g_get_monotonic_time () - u->started) / G_USEC_PER_SEC,
       };
@@ -80,36 +109,14 @@ st_unit_step (StUnit *u, const char *step)
     }
 }
 
-/* The line must stop: a database write failed, so nothing can be
- * acknowledged any more. Other sockets see it through the cancellable. */
 static void
-st_line_stop (StLine *line, const GError *error)
-{
-  g_mutex_lock (&line->lock);
-  if (line->stop_reason == NULL)
-    line->stop_reason = g_strdup (error->message);
-  g_mutex_unlock (&line->lock);
-  if (line->cancellable != NULL)
-    g_cancellable_cancel (line->cancellable);
-}
-
-gchar *
-st_line_dup_stop_reason (StLine *line)
-{
-  g_mutex_lock (&line->lock);
-  gchar *r = g_strdup (line->stop_reason);
-  g_mutex_unlock (&line->lock);
-  return r;
-}
-
-static void
-st_unit_set_outcome (StUnit *u, StUnitOutcome outcome, const char *step,
+st_unit_set_outcome (StUnit *u, StUnitOutcome outcome, StUnitStep step,
                      const char *reason, const GError *cause)
 {
   StUnitResult *r = u->result;
   r->outcome = outcome;
   g_free (r->step);
-  r->step = g_strdup (step);
+  r->step = g_strdup (st_unit_step_to_string (step));
   g_free (r->reason);
   r->reason = g_strdup (reason);
   g_free (r->detail);
@@ -132,13 +139,13 @@ st_unit_new_record (StUnit *u)
 /* Records the failure (or refusal) of the unit. Returns FALSE only when the
  * database refused the record: then the line stops. */
 static gboolean
-st_unit_fail (StUnit *u, StUnitOutcome outcome, const char *step,
+st_unit_fail (StUnit *u, StUnitOutcome outcome, StUnitStep step,
               const char *reason, const GError *cause,
               StDbCertDisposition disposition, GError **error)
 {
   st_unit_set_outcome (u, outcome, step, reason, cause);
   g_info ("%s: unit %s %s at %s: %s%s%s", u->backend->port,
-             u->result->uid_hex, st_unit_outcome_to_string (outcome), step,
+             u->result->uid_hex, st_unit_outcome_to_string (outcome), st_unit_step_to_string (step),
              reason, cause != NULL ? " — " : "", cause != NULL ? cause->message : "");
 
   /* Discard whatever the device holds uncommitted; it also tells the device
@@ -156,7 +163,8 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, const char *step,
     {
       /* Nothing recorded yet: the unit and its failure in one write. */
       StDbUnitNew unit = st_unit_new_record (u);
-      u->unit_id = st_db_unit_add_failed (u->line->db, &unit, step, reason, detail, error);
+      u->unit_id = st_db_unit_add_failed (u->line->db, &unit, st_unit_step_to_string (step),
+                                           reason, detail, error);
       u->result->unit_id = u->unit_id;
       if (u->unit_id <= 0)
         {
@@ -178,7 +186,8 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, const char *step,
         }
       return TRUE;
     }
-  if (!st_db_unit_fail (u->line->db, u->unit_id, step, reason, detail, disposition, error))
+  if (!st_db_unit_fail (u->line->db, u->unit_id, st_unit_step_to_string (step), reason, detail,
+                        disposition, error))
     {
       g_prefix_error (error, "cannot record the failure of unit %s: ", u->result->uid_hex);
       st_line_stop (u->line, *error);
@@ -284,18 +293,18 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
 
   if (write_cert)
     {
-      st_unit_step (u, "write");
+      st_unit_step (u, ST_UNIT_STEP_WRITE);
       u->device_touched = TRUE;
       if (!st_backend_write (be, ST_SLOT_CERT, cert_der, &dev_error))
-        return st_unit_fail (u, ST_UNIT_FAILED, "write",
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_WRITE,
                              "writing the certificate to the device failed: check the connection and retry",
                              dev_error, ST_DB_CERT_VOID, error);
       st_fault_point ("after-write-cert");
     }
-  st_unit_step (u, "write-chain");
+  st_unit_step (u, ST_UNIT_STEP_WRITE_CHAIN);
   u->device_touched = TRUE;
   if (!st_backend_write (be, ST_SLOT_CHAIN, line->chain_der, &dev_error))
-    return st_unit_fail (u, ST_UNIT_FAILED, "write",
+    return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_WRITE,
                          "writing the CA chain to the device failed: check the connection and retry",
                          dev_error, ST_DB_CERT_VOID, error);
 
@@ -303,7 +312,7 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
    * bootloader, SWD: its backend declares no SIGN) cannot sign: the station
    * made the key, and the backend's COMMIT reads the whole credential blob
    * back and compares it byte for byte. */
-  st_unit_step (u, "proof-of-possession");
+  st_unit_step (u, ST_UNIT_STEP_PROOF_OF_POSSESSION);
   g_autoptr(GBytes) sig = NULL;
   gboolean proved = FALSE;
   gboolean passive = !st_backend_has_capability (be, ST_BACKEND_CAP_SIGN) &&
@@ -314,19 +323,19 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
     g_debug ("%s: no proof of possession (the %s backend cannot sign); the key is the station's",
              be->port, be->descriptor->scheme);
   else if (sig == NULL)
-    return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
+    return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_PROOF_OF_POSSESSION,
                          "the device did not answer the proof-of-possession challenge: retry, then put it aside",
                          dev_error, ST_DB_CERT_VOID, error);
   else if (!proved)
-    return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
+    return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_PROOF_OF_POSSESSION,
                          "the device could not prove it holds the key of its certificate: put it aside for QA",
                          dev_error, ST_DB_CERT_VOID, error);
 
   /* Read back and compare. */
-  st_unit_step (u, "read-back");
+  st_unit_step (u, ST_UNIT_STEP_READ_BACK);
   g_autoptr(GBytes) back_cert = st_backend_read (be, ST_SLOT_CERT, &dev_error);
   if (back_cert == NULL)
-    return st_unit_fail (u, ST_UNIT_FAILED, "read-back",
+    return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_READ_BACK,
                          "reading the certificate back failed: check the connection and retry",
                          dev_error, ST_DB_CERT_VOID, error);
   if (!st_bytes_equal0 (back_cert, cert_der))
@@ -334,13 +343,13 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
       g_set_error (&dev_error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
                    "slot 1 read back %" G_GSIZE_FORMAT " bytes that differ from the %" G_GSIZE_FORMAT " written",
                    g_bytes_get_size (back_cert), g_bytes_get_size (cert_der));
-      return st_unit_fail (u, ST_UNIT_FAILED, "read-back",
+      return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_READ_BACK,
                            "the device stored a different certificate than it was sent (memory fault?): put it aside for QA",
                            dev_error, ST_DB_CERT_VOID, error);
     }
   g_autoptr(GBytes) back_chain = st_backend_read (be, ST_SLOT_CHAIN, &dev_error);
   if (back_chain == NULL)
-    return st_unit_fail (u, ST_UNIT_FAILED, "read-back",
+    return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_READ_BACK,
                          "reading the CA chain back failed: check the connection and retry",
                          dev_error, ST_DB_CERT_VOID, error);
   if (!st_bytes_equal0 (back_chain, line->chain_der))
@@ -348,30 +357,30 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
       g_set_error (&dev_error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
                    "slot 2 read back %" G_GSIZE_FORMAT " bytes that differ from the %" G_GSIZE_FORMAT " written",
                    g_bytes_get_size (back_chain), g_bytes_get_size (line->chain_der));
-      return st_unit_fail (u, ST_UNIT_FAILED, "read-back",
+      return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_READ_BACK,
                            "the device stored a different CA chain than it was sent (memory fault?): put it aside for QA",
                            dev_error, ST_DB_CERT_VOID, error);
     }
 
   /* Commit. An error status means the device kept its old state (the
    * protocol's commit is atomic); no answer at all leaves it unknown. */
-  st_unit_step (u, "commit");
+  st_unit_step (u, ST_UNIT_STEP_COMMIT);
   u->commit_sent = TRUE;
   if (!st_backend_commit (be, line->profile->lock, &dev_error))
     {
       if (st_backend_get_last_status (be) != ST_AGENT_STATUS_NONE &&
           st_backend_get_last_status (be) != ST_AGENT_STATUS_OK)
-        return st_unit_fail (u, ST_UNIT_FAILED, "commit",
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_COMMIT,
                              "the device refused to store its credentials: put it aside for QA",
                              dev_error, ST_DB_CERT_VOID, error);
-      return st_unit_fail (u, ST_UNIT_FAILED, "commit",
+      return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_COMMIT,
                            "the device did not confirm storing its credentials; its certificate stays unconfirmed until the device is seen again: retry it",
                            dev_error, ST_DB_CERT_UNCONFIRMED, error);
     }
   st_fault_point ("after-commit");
 
   /* HELLO again: the device must show the committed state. */
-  st_unit_step (u, "confirm");
+  st_unit_step (u, ST_UNIT_STEP_CONFIRM);
   StDeviceInfo after = { 0 };
   gboolean seen = FALSE;
   for (guint attempt = 0; attempt < 3 && !seen; attempt++)
@@ -380,7 +389,7 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
       seen = st_backend_identify (be, &after, &dev_error);
     }
   if (!seen)
-    return st_unit_fail (u, ST_UNIT_FAILED, "confirm",
+    return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_CONFIRM,
                          "the device stopped answering after storing its credentials; its certificate stays unconfirmed until the device is seen again",
                          dev_error, ST_DB_CERT_UNCONFIRMED, error);
   /* The state TLV is optional: a device that does not report it has
@@ -395,7 +404,7 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
       g_autofree gchar *uid = st_device_info_uid_hex (&after);
       g_set_error (&dev_error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
                    "after COMMIT the device reports uid %s, state %d", uid, (int) after.state);
-      return st_unit_fail (u, ST_UNIT_FAILED, "confirm",
+      return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_CONFIRM,
                            "the device does not report its new credentials as stored; its certificate stays unconfirmed: put it aside for QA",
                            dev_error, ST_DB_CERT_UNCONFIRMED, error);
     }
@@ -403,7 +412,7 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
   st_fault_point ("before-done");
   if (!st_unit_record_done (u, error))
     return st_unit_db_failed (u, error, "DONE");
-  st_unit_set_outcome (u, ST_UNIT_PASSED, "done", "provisioned", NULL);
+  st_unit_set_outcome (u, ST_UNIT_PASSED, ST_UNIT_STEP_DONE, "provisioned", NULL);
   return TRUE;
 }
 
@@ -426,7 +435,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
   StSerial serial = { 0 };
   gint64 cert_id = 0;
 
-  st_unit_step (u, "reserve");
+  st_unit_step (u, ST_UNIT_STEP_RESERVE);
   for (guint attempt = 0; cert_id <= 0; attempt++)
     {
       g_clear_error (&local);
@@ -451,7 +460,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
       cert = st_issue_build (line->ca->ca_cert, line->profile, pubkey, &subject,
                              &serial, now, &local);
       if (cert == NULL)
-        return st_unit_fail (u, ST_UNIT_FAILED, "issue",
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE,
                              "the certificate could not be built: call the shift lead (profile or CA problem)",
                              local, ST_DB_CERT_VOID, error);
       g_autoptr(GBytes) tbs = st_issue_tbs_der (cert, &local);
@@ -462,7 +471,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
       if (tbs != NULL && pub_hash == NULL)
         pub_hash = st_x509_pubkey_sha256_hex (cert, &local);
       if (tbs == NULL || pub_hash == NULL)
-        return st_unit_fail (u, ST_UNIT_FAILED, "issue",
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE,
                              "the certificate could not be encoded: call the shift lead",
                              local, ST_DB_CERT_VOID, error);
       g_autofree gchar *serial_hex = st_serial_to_hex (&serial);
@@ -482,7 +491,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
       if (g_error_matches (local, ST_ERROR, ST_ERROR_INTERNAL) && attempt + 1 < ST_SERIAL_ATTEMPTS)
         continue; /* serial or product serial collision: draw again */
       if (g_error_matches (local, ST_ERROR, ST_ERROR_BUSY))
-        return st_unit_fail (u, ST_UNIT_REFUSED, "reserve",
+        return st_unit_fail (u, ST_UNIT_REFUSED, ST_UNIT_STEP_RESERVE,
                              "the batch has all the certificates it may issue: ask the shift lead",
                              local, ST_DB_CERT_VOID, error);
       if (g_error_matches (local, ST_ERROR, ST_ERROR_PERMISSION_DENIED)
@@ -495,11 +504,11 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
           return FALSE;
         }
       if (g_error_matches (local, ST_ERROR, ST_ERROR_PERMISSION_DENIED))
-        return st_unit_fail (u, ST_UNIT_REFUSED, "reserve",
+        return st_unit_fail (u, ST_UNIT_REFUSED, ST_UNIT_STEP_RESERVE,
                              "this device already holds a certificate from this station: put it aside, or ask a lead to allow re-provisioning",
                              local, ST_DB_CERT_VOID, error);
       if (g_error_matches (local, ST_ERROR, ST_ERROR_VERIFY_FAILED))
-        return st_unit_fail (u, ST_UNIT_FAILED, "reserve",
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_RESERVE,
                              "the device offered a key that was certified before (cloned or replaying device): put it aside for QA",
                              local, ST_DB_CERT_VOID, error);
       g_propagate_error (error, g_steal_pointer (&local));
@@ -511,10 +520,10 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
   /* Passive backends put the product serial into the credential blob. */
   if (st_backend_has_capability (u->backend, ST_BACKEND_CAP_PASSIVE) &&
       !st_backend_set_product_serial (u->backend, product_serial, &local))
-    return st_unit_fail (u, ST_UNIT_FAILED, "issue", "the product serial could not be staged",
+    return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE, "the product serial could not be staged",
                          local, ST_DB_CERT_VOID, error);
 
-  st_unit_step (u, "sign");
+  st_unit_step (u, ST_UNIT_STEP_SIGN);
   /* A lost HSM session is recovered there (new login, keys taken anew,
    * one more try). An HSM that still cannot sign stops the line: this
    * unit fails with its reserved certificate voided, and nothing else
@@ -523,10 +532,10 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
   if (!st_ca_sign_cert (line->ca, cert, &hsm_failed, &local))
     {
       if (!hsm_failed)
-        return st_unit_fail (u, ST_UNIT_FAILED, "sign",
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_SIGN,
                              "the HSM did not sign the certificate: call the shift lead (HSM problem)",
                              local, ST_DB_CERT_VOID, error);
-      if (!st_unit_fail (u, ST_UNIT_FAILED, "sign",
+      if (!st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_SIGN,
                          "the HSM cannot sign: the line stopped; the shift lead checks the HSM, then runs the batch again",
                          local, ST_DB_CERT_VOID, error))
         return FALSE;
@@ -538,7 +547,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
       return FALSE;
     }
   if (!st_issue_check (cert, line->ca->ca_cert, line->profile, pubkey, &subject, &serial, &local))
-    return st_unit_fail (u, ST_UNIT_FAILED, "sign",
+    return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_SIGN,
                          "the signed certificate failed its checks and was not used: call the shift lead",
                          local, ST_DB_CERT_VOID, error);
   st_fault_point ("after-sign");
@@ -548,7 +557,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
   if (der_len <= 0)
     {
       st_error_set_openssl (&local, ST_ERROR_INTERNAL, "i2d_X509");
-      return st_unit_fail (u, ST_UNIT_FAILED, "sign", "the certificate could not be encoded",
+      return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_SIGN, "the certificate could not be encoded",
                            local, ST_DB_CERT_VOID, error);
     }
   g_autoptr(GBytes) cert_der = g_bytes_new (der, (gsize) der_len);
@@ -604,12 +613,12 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error
           "reading the device to finish it", u->backend->port, u->result->uid_hex, pending->id,
           pending->cert_serial, at);
 
-  st_unit_step (u, "resume");
+  st_unit_step (u, ST_UNIT_STEP_RESUME);
   g_autoptr(GBytes) slot1 = st_backend_read (u->backend, ST_SLOT_CERT, &dev_error);
   if (slot1 == NULL || pending->cert_der == NULL)
     {
       /* Not decided: the unit stays pending for the next time. */
-      st_unit_set_outcome (u, ST_UNIT_FAILED, "resume",
+      st_unit_set_outcome (u, ST_UNIT_FAILED, ST_UNIT_STEP_RESUME,
                            "the device of an interrupted unit did not answer READ: retry it", dev_error);
       *resolved = TRUE;
       return TRUE;
@@ -646,7 +655,7 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error
           g_message ("%s: uid %s: %s", u->backend->port, u->result->uid_hex, reason);
           if (u->line->notice_func != NULL)
             u->line->notice_func (u->backend->port, u->result->uid_hex, reason, u->line->step_data);
-          return st_unit_fail (u, ST_UNIT_FAILED, "resume", reason, why, ST_DB_CERT_VOID, error);
+          return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_RESUME, reason, why, ST_DB_CERT_VOID, error);
         }
       g_clear_error (&dev_error);
     }
@@ -659,12 +668,12 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error
       if (!st_unit_prove (u, cert, NULL, NULL, &proved, &dev_error, error))
         return FALSE;
       if (!proved)
-        return st_unit_fail (u, ST_UNIT_FAILED, "proof-of-possession",
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_PROOF_OF_POSSESSION,
                              "the device holds its certificate but cannot prove it holds the key: put it aside for QA",
                              dev_error, ST_DB_CERT_VOID, error);
       if (!st_unit_record_done (u, error))
         return st_unit_db_failed (u, error, "DONE");
-      st_unit_set_outcome (u, ST_UNIT_PASSED, "done", done_reason, NULL);
+      st_unit_set_outcome (u, ST_UNIT_PASSED, ST_UNIT_STEP_DONE, done_reason, NULL);
       return TRUE;
     }
   /* The device holds the key, and maybe the certificate, uncommitted:
@@ -678,60 +687,6 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error
       u->result->reason = g_steal_pointer (&done_reason);
     }
   return TRUE;
-}
-
-/* The unit waiting for the device @uid_hex: a unit of this batch left
- * 'issued' (an interrupted run) or 'failed', with its certificate
- * unconfirmed. *@busy when another socket is resuming that uid right now
- * (line->pending holds the uids being resumed). The lookup also gives the
- * identify check the uid's live unit (*@live, *@looked). */
-static gboolean
-st_line_take_pending (StLine *line, const char *uid_hex, StDbUnit **out, gboolean *busy,
-                      StDbUnit **live, gboolean *looked, GError **error)
-{
-  *out = NULL;
-  *live = NULL;
-  *looked = FALSE;
-  g_mutex_lock (&line->lock);
-  *busy = g_hash_table_contains (line->pending, uid_hex);
-  g_mutex_unlock (&line->lock);
-  if (*busy)
-    return TRUE;
-
-  g_autoptr(GError) local = NULL;
-  g_autoptr(StDbUnit) known = st_db_unit_find_live_by_uid (line->db, uid_hex, &local);
-  if (known == NULL)
-    {
-      *looked = g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND);
-      if (*looked)
-        return TRUE;
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
-  if (known->batch_id != line->batch->id || g_strcmp0 (known->cert_state, "unconfirmed") != 0 ||
-      (g_strcmp0 (known->state, "failed") != 0 && g_strcmp0 (known->state, "issued") != 0))
-    {
-      /* not one to resume: the identify check uses what was found */
-      *looked = TRUE;
-      *live = g_steal_pointer (&known);
-      return TRUE;
-    }
-  g_mutex_lock (&line->lock);
-  *busy = !g_hash_table_add (line->pending, g_strdup (uid_hex));
-  g_mutex_unlock (&line->lock);
-  if (!*busy)
-    *out = g_steal_pointer (&known);
-  return TRUE;
-}
-
-/* Ends a resumption: the uid is free (a unit not decided waits in the
- * database for its device's next visit). */
-static void
-st_line_release_pending (StLine *line, const char *uid_hex)
-{
-  g_mutex_lock (&line->lock);
-  g_hash_table_remove (line->pending, uid_hex);
-  g_mutex_unlock (&line->lock);
 }
 
 /* Checks before anything is recorded: what makes a device one to refuse.
@@ -788,7 +743,7 @@ st_unit_check_device (StUnit *u, const StDbUnit *live, gboolean looked, gboolean
       *refused = FALSE;
       return TRUE;
     }
-  return st_unit_fail (u, ST_UNIT_REFUSED, "identify", reason, why, ST_DB_CERT_VOID, error);
+  return st_unit_fail (u, ST_UNIT_REFUSED, ST_UNIT_STEP_IDENTIFY, reason, why, ST_DB_CERT_VOID, error);
 }
 
 /* The steps of one unit; FALSE only when the line must stop. */
@@ -815,7 +770,7 @@ st_unit_run_steps (StUnit *u, GError **error)
     {
       g_autoptr(GError) why = g_error_new (ST_ERROR, ST_ERROR_BUSY,
                                            "uid %s is being resumed on another socket", result->uid_hex);
-      return st_unit_fail (u, ST_UNIT_REFUSED, "identify",
+      return st_unit_fail (u, ST_UNIT_REFUSED, ST_UNIT_STEP_IDENTIFY,
                            "another socket is finishing the unit of a device with this uid (a cloned uid?): put it aside for QA",
                            why, ST_DB_CERT_VOID, error);
     }
@@ -845,7 +800,7 @@ st_unit_run_steps (StUnit *u, GError **error)
   /* Nothing is recorded before the reservation: until then nothing has
    * happened that cannot be undone (the device's new key is uncommitted).
    * A unit that ends earlier is recorded with its failure in one write. */
-  st_unit_step (u, "identify");
+  st_unit_step (u, ST_UNIT_STEP_IDENTIFY);
   gboolean refused = FALSE;
   if (!st_unit_check_device (u, live, looked, &refused, error))
     return FALSE;
@@ -856,11 +811,11 @@ st_unit_run_steps (StUnit *u, GError **error)
    * reading it back and hashing, before any key exists. */
   if (line->firmware != NULL)
     {
-      st_unit_step (u, "firmware");
+      st_unit_step (u, ST_UNIT_STEP_FIRMWARE);
       u->device_touched = TRUE;
       if (!st_backend_flash_image (backend, line->profile->firmware_address, line->firmware,
                                    line->profile->firmware_sha256, &dev_error))
-        return st_unit_fail (u, ST_UNIT_FAILED, "firmware",
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_FIRMWARE,
                              "writing the firmware image failed: check the connection and retry",
                              dev_error, ST_DB_CERT_VOID, error);
     }
@@ -869,26 +824,26 @@ st_unit_run_steps (StUnit *u, GError **error)
   g_autoptr(EVP_PKEY) pubkey = NULL;
   if (line->profile->key_mode == ST_KEY_MODE_DEVICE_CSR)
     {
-      st_unit_step (u, "keygen");
+      st_unit_step (u, ST_UNIT_STEP_KEYGEN);
       u->device_touched = TRUE;
       g_autoptr(GBytes) csr = st_backend_keygen (backend, line->profile->alg, &dev_error);
       if (csr == NULL)
-        return st_unit_fail (u, ST_UNIT_FAILED, "keygen",
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_KEYGEN,
                              "the device did not make its key: retry, then put it aside",
                              dev_error, ST_DB_CERT_VOID, error);
       pubkey = st_csr_check (csr, line->profile->alg, &dev_error);
       if (pubkey == NULL)
-        return st_unit_fail (u, ST_UNIT_FAILED, "csr",
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_CSR,
                              "the device's key request was refused and nothing was issued: put it aside for QA",
                              dev_error, ST_DB_CERT_VOID, error);
     }
   else
     {
-      st_unit_step (u, "keygen");
+      st_unit_step (u, ST_UNIT_STEP_KEYGEN);
       GBytes *pkcs8 = NULL;
       g_autoptr(EVP_PKEY) keypair = st_issue_station_keygen (line->profile->alg, &pkcs8, &dev_error);
       if (keypair == NULL)
-        return st_unit_fail (u, ST_UNIT_FAILED, "keygen",
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_KEYGEN,
                              "the station could not make the device key: call the shift lead",
                              dev_error, ST_DB_CERT_VOID, error);
       /* Keep only the public half beyond this point. */
@@ -900,7 +855,7 @@ st_unit_run_steps (StUnit *u, GError **error)
       /* The station's copy of the key is wiped as soon as the device has it. */
       st_bytes_wipe_unref (pkcs8);
       if (!put)
-        return st_unit_fail (u, ST_UNIT_FAILED, "put-key",
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_PUT_KEY,
                              "sending the key to the device failed: check the connection and retry",
                              dev_error, ST_DB_CERT_VOID, error);
     }
