@@ -35,7 +35,7 @@ void st_line_stop (StLine *line, const GError *error);
 /* The unit waiting for the device @uid_hex: a unit of this batch left
  * 'issued' (an interrupted run) or 'failed', with its certificate
  * unconfirmed. *@busy when another socket is resuming that uid right now
- * (line->pending holds the uids being resumed). The lookup also gives the
+ * (the line's pending set holds the uids being resumed). The lookup also gives the
  * identify check the uid's live unit (*@live, *@looked). */
 gboolean st_line_take_pending (StLine *line, const char *uid_hex, StDbUnit **out, gboolean *busy,
                                StDbUnit **live, gboolean *looked, GError **error);
