@@ -35,7 +35,7 @@ typedef struct {
   void (*free) (gpointer data);
 } StAgentTransportOps;
 
-/* The agent protocol (shared/agent-protocol.md) over the transports that
+/* The agent protocol (docs/agent-protocol.md) over the transports that
  * @ops makes from @data (owned). */
 StBackend *st_agent_backend_new (const char *port, const StBackendDescriptor *descriptor,
                                  const StLinkParams *params, GCancellable *cancellable,

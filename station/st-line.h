@@ -1,4 +1,4 @@
-/* The line: what every socket of one batch run shares (DESIGN.md, The unit
+/* The line: what every socket of one batch run shares (docs/architecture.md, The unit
  * pipeline).
  *
  * One StLine per `batch run`: the CA (its HSM session is serialised by the

@@ -1,4 +1,4 @@
-/* The unit pipeline (DESIGN.md):
+/* The unit pipeline (docs/architecture.md, The unit pipeline):
  *
  *   identify -> key (KEYGEN + CSR check | station keygen + PUT_KEY)
  *   -> draw the product's {seq}

@@ -1,4 +1,4 @@
-/* The unit pipeline (DESIGN.md, The unit pipeline): one device, from
+/* The unit pipeline (docs/architecture.md, The unit pipeline): one device, from
  * identify to done, on a line (st-line.h).
  *
  * Each socket's worker calls st_unit_run() for every device it finds; the
