@@ -297,7 +297,7 @@ test_client_killed (StFixture *f, gconstpointer data)
   g_assert_true (idle);
   g_assert_cmpint (st_service_pid (f), ==, service);
   g_autofree gchar *log = st_service_read_log (f);
-  g_assert_nonnull (strstr (log, "the session that started the line ended"));
+  g_assert_nonnull (strstr (log, "the session that started the line of batch"));
   gint64 done = st_sql_int (f, done_sql);
   g_assert_cmpint (done, <, ST_CRASH_PORTS * ST_CRASH_UNITS_PER_PORT);
   st_check_after_kill (f, &l);
