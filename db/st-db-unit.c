@@ -628,6 +628,47 @@ st_db_cert_set_state (StDb *db, gint64 cert_id, const char *state, const char *r
   return TRUE;
 }
 
+/* Where the database's sequence of @product is (moved by every
+ * reservation); under seq_lock. */
+static gboolean
+st_db_product_seq_recorded (StDb *db, const char *product, gint64 *recorded, GError **error)
+{
+  *recorded = 1;
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  gboolean row = FALSE;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (db->r,
+      "SELECT next FROM product_sequences WHERE product = ?",
+      "cannot read the product's sequence", &row, error, "t", product);
+  if (stmt == NULL)
+    {
+      g_prefix_error (error, "cannot draw the next serial number of product %s: ", product);
+      return FALSE;
+    }
+  if (row)
+    *recorded = sqlite3_column_int64 (stmt, 0);
+  return TRUE;
+}
+
+/* The in-memory next number of @product, read from the database the first
+ * time (or when @resync), never moved back; under seq_lock. */
+static gint64 *
+st_db_product_seq_next (StDb *db, const char *product, gboolean resync, GError **error)
+{
+  gint64 *next = g_hash_table_lookup (db->seq_next, product);
+  if (next != NULL && !resync)
+    return next;
+  gint64 recorded = 1;
+  if (!st_db_product_seq_recorded (db, product, &recorded, error))
+    return NULL;
+  if (next == NULL)
+    {
+      next = g_new0 (gint64, 1);
+      g_hash_table_insert (db->seq_next, g_strdup (product), next);
+    }
+  *next = MAX (*next, recorded);
+  return next;
+}
+
 gint64
 st_db_product_seq_draw (StDb *db, const char *product, GError **error)
 {
@@ -636,33 +677,21 @@ st_db_product_seq_draw (StDb *db, const char *product, GError **error)
       g_prefix_error (error, "cannot draw the next serial number: ");
       return 0;
     }
+  /* The database is read the first time only: one service per home (its
+   * lock) draws, so what it handed out is all there is. A reservation that
+   * collided anyway (another process on the same file) resyncs. */
   g_autoptr(GMutexLocker) seq_locker = g_mutex_locker_new (&db->seq_lock);
-  /* where the database's sequence is: moved by every reservation, of this
-   * process or another (read under seq_lock, so no draw passes another) */
-  gint64 recorded = 1;
-  {
-    g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
-    gboolean row = FALSE;
-    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (db->r,
-        "SELECT next FROM product_sequences WHERE product = ?",
-        "cannot read the product's sequence", &row, error, "t", product);
-    if (stmt == NULL)
-      {
-        g_prefix_error (error, "cannot draw the next serial number of product %s: ", product);
-        return 0;
-      }
-    if (row)
-      recorded = sqlite3_column_int64 (stmt, 0);
-  }
-  gint64 *next = g_hash_table_lookup (db->seq_next, product);
+  gint64 *next = st_db_product_seq_next (db, product, FALSE, error);
   if (next == NULL)
-    {
-      next = g_new0 (gint64, 1);
-      g_hash_table_insert (db->seq_next, g_strdup (product), next);
-    }
-  gint64 seq = MAX (*next, recorded);
-  *next = seq + 1;
-  return seq;
+    return 0;
+  return (*next)++;
+}
+
+gboolean
+st_db_product_seq_resync (StDb *db, const char *product, GError **error)
+{
+  g_autoptr(GMutexLocker) seq_locker = g_mutex_locker_new (&db->seq_lock);
+  return st_db_product_seq_next (db, product, TRUE, error) != NULL;
 }
 
 /* ---------- a unit in one write ---------- */

@@ -143,6 +143,10 @@ gboolean st_db_cert_set_state (StDb *db, gint64 cert_id, const char *state,
  * a product serial collision (INTERNAL) and the caller draws again. Returns
  * the number (> 0), or 0 and @error. */
 gint64 st_db_product_seq_draw (StDb *db, const char *product, GError **error);
+/* After a reservation refused as a product serial collision (another
+ * process drew the same number): the next draw goes past what the database
+ * recorded meanwhile. */
+gboolean st_db_product_seq_resync (StDb *db, const char *product, GError **error);
 
 typedef struct {
   gint64 id, batch_id, product_seq, started_at, finished_at;

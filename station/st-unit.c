@@ -489,7 +489,13 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
           break;
         }
       if (g_error_matches (local, ST_ERROR, ST_ERROR_INTERNAL) && attempt + 1 < ST_SERIAL_ATTEMPTS)
-        continue; /* serial or product serial collision: draw again */
+        {
+          /* serial or product serial collision: draw again, past what the
+           * database recorded meanwhile */
+          if (!st_db_product_seq_resync (line->db, line->batch->product, error))
+            return st_unit_db_failed (u, error, "the product serial's number");
+          continue;
+        }
       if (g_error_matches (local, ST_ERROR, ST_ERROR_BUSY))
         return st_unit_fail (u, ST_UNIT_REFUSED, ST_UNIT_STEP_RESERVE,
                              "the batch has all the certificates it may issue: ask the shift lead",

@@ -1833,6 +1833,24 @@ test_product_seq_two_processes (Fixture *f, gconstpointer data)
   g_assert_cmpint (s1, ==, 3);
   begin_reserve (f->db, a, "c4", s1, FALSE, &cert, &error);
   g_assert_no_error (error);
+  /* a process far behind (it draws from memory) resyncs after a collision */
+  for (guint i = 0; i < 3; i++)
+    {
+      s1 = st_db_product_seq_draw (f->db, "sensor-x", &error);
+      g_autofree gchar *c = g_strdup_printf ("c%u", 5 + i);
+      begin_reserve (f->db, a, c, s1, FALSE, &cert, &error);
+      g_assert_no_error (error);
+    }
+  s2 = st_db_product_seq_draw (other, "sensor-x", &error);
+  g_assert_cmpint (s2, ==, 3);
+  begin_reserve (other, b, "c8", s2, FALSE, &cert, &error);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INTERNAL);
+  g_clear_error (&error);
+  g_assert_true (st_db_product_seq_resync (other, "sensor-x", &error));
+  s2 = st_db_product_seq_draw (other, "sensor-x", &error);
+  g_assert_cmpint (s2, ==, 7);
+  begin_reserve (other, b, "c8", s2, FALSE, &cert, &error);
+  g_assert_no_error (error);
   assert_check_ok (f->db);
 }
 
