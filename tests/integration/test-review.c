@@ -1,0 +1,88 @@
+/* Findings of the security review (issue 14) that the service's boundary
+ * closes, each reproduced as the attack was made:
+ *
+ * /review/manifest-verify-not-regular: `manifest verify` on a folder whose
+ * manifest.json is a symbolic link to /dev/zero, or a FIFO, hung or ate
+ * memory. The client now opens the files without following links and
+ * without blocking, and refuses anything but a regular file; the service
+ * refuses a descriptor that is not one.
+ *
+ * /review/out-not-in-payload: `manifest export --out 'x","batch":999'`
+ * added fields to the audit payload, which was built with printf. The
+ * engine builds it with json-glib: the text is one string member. */
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "st-test-run.h"
+
+/* A closed batch of 2 units with its manifest exported to @dir. */
+static gint64
+st_review_batch (StFixture *f, const char *dir)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 2);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "501", NULL);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "run", id, "--port", port, "--units",
+                                   "2", NULL), ==, 0);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "close", id, NULL), ==, 0);
+  if (dir != NULL)
+    g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id, "--out", dir, NULL), ==, 0);
+  return batch;
+}
+
+static void
+test_manifest_verify_not_regular (StFixture *f, gconstpointer data)
+{
+  g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
+  st_review_batch (f, dir);
+  g_autofree gchar *json = g_build_filename (dir, "manifest.json", NULL);
+  g_autofree gchar *out = NULL, *err = NULL;
+  g_assert_cmpint (st_run_station (f, &out, NULL, "manifest", "verify", dir, NULL), ==, 0);
+
+  /* a link to /dev/zero: refused at once, saying why */
+  g_assert_cmpint (g_unlink (json), ==, 0);
+  g_assert_cmpint (symlink ("/dev/zero", json), ==, 0);
+  g_clear_pointer (&out, g_free);
+  gint64 t0 = g_get_monotonic_time ();
+  g_assert_cmpint (st_run_station (f, &out, &err, "manifest", "verify", dir, NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "is not a regular file"));
+  /* a FIFO nobody writes: refused, not waited on */
+  g_assert_cmpint (g_unlink (json), ==, 0);
+  g_assert_cmpint (mkfifo (json, 0600), ==, 0);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "verify", dir, NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "is not a regular file"));
+  /* both answered at once (a generous bound: a hang is what is caught) */
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 60 * G_USEC_PER_SEC);
+}
+
+static void
+test_out_not_in_payload (StFixture *f, gconstpointer data)
+{
+  g_autofree gchar *evil = g_build_filename (f->tmp, "x\",\"batch\":999,\"y\":\"", NULL);
+  gint64 batch = st_review_batch (f, NULL);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id, "--out", evil, NULL), ==, 0);
+  g_autofree gchar *payload = st_sql (f, "SELECT payload FROM audit WHERE event = 'manifest-export' "
+                                         "ORDER BY seq DESC LIMIT 1");
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_assert_true (json_parser_load_from_data (parser, payload, -1, &error));
+  g_assert_no_error (error);
+  JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpuint (json_object_get_size (o), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (o, "batch"), ==, id);
+  g_assert_cmpstr (json_object_get_string_member (o, "out"), ==, evil);
+}
+
+int
+main (int argc, char **argv)
+{
+  st_test_init (&argc, &argv);
+  st_test_add_station ("/review/manifest-verify-not-regular", NULL, test_manifest_verify_not_regular);
+  st_test_add_station ("/review/out-not-in-payload", NULL, test_out_not_in_payload);
+  return g_test_run ();
+}
