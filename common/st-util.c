@@ -119,9 +119,68 @@ st_time_iso8601_now (void)
   return st_time_iso8601_from_unix (g_get_real_time () / G_USEC_PER_SEC);
 }
 
+/* Writes all of @len bytes at @p to @fd; errno on failure. */
+static gboolean
+st_fd_write_all (int fd, const guint8 *p, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t w = write (fd, p, len);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        {
+          if (w == 0)
+            errno = ENOSPC;
+          return FALSE;
+        }
+      p += w;
+      len -= (gsize) w;
+    }
+  return TRUE;
+}
+
 gboolean
-st_file_write_durable (const char *path, const void *data, gsize len,
-                       int mode, GError **error)
+st_fd_copy (int from, int to, guint64 max, const char *what, GError **error)
+{
+  guint8 buf[65536];
+  guint64 total = 0;
+  for (;;)
+    {
+      ssize_t n = pread (from, buf, sizeof buf, (off_t) total);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int e = errno;
+          g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read %s: %s", what, g_strerror (e));
+          return FALSE;
+        }
+      if (n == 0)
+        return TRUE;
+      total += (guint64) n;
+      if (total > max)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "%s grew past %" G_GUINT64_FORMAT " bytes", what, max);
+          return FALSE;
+        }
+      if (!st_fd_write_all (to, buf, (gsize) n))
+        {
+          int e = errno;
+          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot copy %s: %s", what, g_strerror (e));
+          return FALSE;
+        }
+    }
+}
+
+/* Writes what @fill writes to a temporary file beside @path, then makes it
+ * @path durably (fsync, rename, fsync of the folder). */
+static gboolean
+st_file_write_durable_by (const char *path, int mode,
+                          gboolean (*fill) (int fd, gconstpointer data, gsize len,
+                                            const char *path, GError **error),
+                          gconstpointer data, gsize len, GError **error)
 {
   g_autofree gchar *tmp = g_strdup_printf ("%s.tmp-XXXXXX", path);
   int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, mode);
@@ -132,24 +191,11 @@ st_file_write_durable (const char *path, const void *data, gsize len,
                    tmp, g_strerror (e));
       return FALSE;
     }
-  const guint8 *p = data;
-  gsize left = len;
-  while (left > 0)
+  if (!fill (fd, data, len, path, error))
     {
-      ssize_t w = write (fd, p, left);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w < 0)
-        {
-          int e = errno;
-          close (fd);
-          g_unlink (tmp);
-          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s",
-                       path, g_strerror (e));
-          return FALSE;
-        }
-      p += w;
-      left -= (gsize) w;
+      close (fd);
+      g_unlink (tmp);
+      return FALSE;
     }
   if (fsync (fd) != 0 || close (fd) != 0)
     {
@@ -175,6 +221,35 @@ st_file_write_durable (const char *path, const void *data, gsize len,
       close (dfd);
     }
   return TRUE;
+}
+
+static gboolean
+st_fill_from_buffer (int fd, gconstpointer data, gsize len, const char *path, GError **error)
+{
+  if (st_fd_write_all (fd, data, len))
+    return TRUE;
+  int e = errno;
+  g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s", path, g_strerror (e));
+  return FALSE;
+}
+
+gboolean
+st_file_write_durable (const char *path, const void *data, gsize len,
+                       int mode, GError **error)
+{
+  return st_file_write_durable_by (path, mode, st_fill_from_buffer, data, len, error);
+}
+
+static gboolean
+st_fill_from_fd (int fd, gconstpointer data, gsize len, const char *path, GError **error)
+{
+  return st_fd_copy (*(const int *) data, fd, G_MAXUINT64, path, error);
+}
+
+gboolean
+st_file_write_durable_from_fd (const char *path, int from, int mode, GError **error)
+{
+  return st_file_write_durable_by (path, mode, st_fill_from_fd, &from, 0, error);
 }
 
 void

@@ -63,6 +63,12 @@ gchar *st_time_iso8601_from_unix (gint64 unix_seconds);
  * the folder) with @mode. */
 gboolean st_file_write_durable (const char *path, const void *data, gsize len,
                                 int mode, GError **error);
+/* The same with the contents of the file open as @from (read from its
+ * start). */
+gboolean st_file_write_durable_from_fd (const char *path, int from, int mode, GError **error);
+/* Copies the file open as @from (from its start) to @to, at most @max
+ * bytes; @what names it in messages. */
+gboolean st_fd_copy (int from, int to, guint64 max, const char *what, GError **error);
 
 /* Removes @path and, when it is a folder, everything below it (symbolic
  * links are removed, never followed). Best effort: errors are ignored. */

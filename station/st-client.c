@@ -121,65 +121,7 @@ st_client_connect (const StClientTarget *target, GCancellable *cancellable, GErr
 gboolean
 st_client_save_fd (int fd, const char *path, GError **error)
 {
-  g_autofree gchar *tmp = g_strdup_printf ("%s.partial", path);
-  int out = g_open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (out < 0)
-    {
-      int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s", tmp, g_strerror (e));
-      return FALSE;
-    }
-  char buf[65536];
-  off_t offset = 0;
-  gboolean ok = TRUE;
-  int e = 0;
-  for (;;)
-    {
-      ssize_t n = pread (fd, buf, sizeof buf, offset);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          e = errno;
-          ok = FALSE;
-          break;
-        }
-      if (n == 0)
-        break;
-      for (ssize_t done = 0; done < n;)
-        {
-          ssize_t w = write (out, buf + done, (size_t) (n - done));
-          if (w < 0 && errno == EINTR)
-            continue;
-          if (w <= 0)
-            {
-              e = w < 0 ? errno : ENOSPC;
-              ok = FALSE;
-              break;
-            }
-          done += w;
-        }
-      if (!ok)
-        break;
-      offset += n;
-    }
-  if (ok && fsync (out) != 0)
-    {
-      e = errno;
-      ok = FALSE;
-    }
-  close (out);
-  if (ok && g_rename (tmp, path) != 0)
-    {
-      e = errno;
-      ok = FALSE;
-    }
-  if (!ok)
-    {
-      g_unlink (tmp);
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s", path, g_strerror (e));
-    }
-  return ok;
+  return st_file_write_durable_from_fd (path, fd, 0644, error);
 }
 
 gboolean

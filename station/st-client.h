@@ -37,8 +37,7 @@ StDbusStation1 *st_client_connect (const StClientTarget *target, GCancellable *c
 
 /* ---- files across the boundary ---- */
 
-/* Copies the file behind @fd to @path (written beside it, flushed, then
- * renamed into place). */
+/* Copies the file behind @fd to @path (st_file_write_durable_from_fd). */
 gboolean st_client_save_fd (int fd, const char *path, GError **error);
 /* Saves every (name, handle) of @files into @dir (made when missing). */
 gboolean st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, GError **error);

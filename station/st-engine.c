@@ -1326,6 +1326,7 @@ st_engine_scratch_new (StEngine *engine, const char *what, GError **error)
       g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot make %s: %s", parent, g_strerror (e));
       return NULL;
     }
+  /* mkdtemp's template: the six X become a unique suffix */
   g_autofree gchar *tmpl = g_strdup_printf ("%s/%s-XXXXXX", parent, what);
   if (g_mkdtemp_full (tmpl, 0700) == NULL)
     {

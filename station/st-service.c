@@ -367,32 +367,8 @@ st_copy_fd_to_file (int fd, const char *name, const char *path, gsize max, GErro
       g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s", path, g_strerror (e));
       return FALSE;
     }
-  gsize total = 0;
-  char buf[65536];
-  gboolean ok = TRUE;
-  off_t offset = 0;
-  for (;;)
-    {
-      ssize_t n = pread (fd, buf, sizeof buf, offset);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        {
-          ok = n == 0;
-          break;
-        }
-      offset += n;
-      total += (gsize) n;
-      if (total > max || write (out, buf, (size_t) n) != n)
-        {
-          ok = FALSE;
-          break;
-        }
-    }
+  gboolean ok = st_fd_copy (fd, out, max, name, error);
   close (out);
-  if (!ok)
-    g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot copy %s (read error, or it grew past %"
-                 G_GSIZE_FORMAT " bytes)", name, max);
   return ok;
 }
 

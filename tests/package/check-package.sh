@@ -160,8 +160,9 @@ desktop)
   ;;
 
 bash-completion)
-  # The completion with the two helpers of bash-completion stubbed (the
-  # package need not be installed): the commands and options it offers.
+  # The completion run with small stand-ins for bash-completion's two
+  # helpers, _init_completion and _filedir (the package need not be
+  # installed): the commands and options it offers.
   completion=$1
   command -v bash >/dev/null || skip "bash is not installed"
   bash -n "$completion" || fail "$completion: syntax"
