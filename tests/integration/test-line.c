@@ -445,16 +445,21 @@ test_serials_two_batches_at_once (StFixture *f, gconstpointer data)
    * devices are done), batch 2 may not take p1 meanwhile */
   const char *wait1[] = { "batch", "run", id1, "--port", p1, "--units", "1", "--wait", "30", NULL };
   g_autoptr(GSubprocess) c3 = st_start_station (f, NULL, wait1);
-  g_autofree gchar *err = NULL;
-  int rc = 0;
-  for (guint i = 0; i < 100; i++)
+  /* batch 1's line holds p1 before batch 2 asks for it */
+  g_autofree gchar *running = g_strdup_printf ("running batch %s", id1);
+  gboolean holds = FALSE;
+  for (guint i = 0; i < 200 && !holds; i++)
     {
-      g_clear_pointer (&err, g_free);
-      rc = st_run_station (f, NULL, &err, "batch", "run", id2, "--port", p1, "--units", "1", NULL);
-      if (strstr (err, "is in the line of batch") != NULL)
-        break;
-      g_usleep (50 * 1000);
+      g_autofree gchar *status = NULL;
+      g_assert_cmpint (st_run_station (f, &status, NULL, "status", NULL), ==, 0);
+      holds = strstr (status, running) != NULL;
+      if (!holds)
+        g_usleep (50 * 1000);
     }
+  g_assert_true (holds);
+  g_autofree gchar *err = NULL;
+  int rc = st_run_station (f, NULL, &err, "batch", "run", id2, "--port", p1, "--units", "1",
+                           "--wait", "1", NULL);
   g_assert_cmpint (rc, ==, 2);
   g_assert_nonnull (strstr (err, "is in the line of batch"));
   /* `batch stop BATCH` stops that line only */
