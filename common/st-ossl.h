@@ -11,6 +11,16 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+/* The station-signing purpose: an extended key usage of the station's own
+ * (an OID under 2.25, the UUID arc of ITU-T X.667, needing no
+ * registration). Only the station signing certificate carries it; device
+ * profiles refuse it (st-profile.c), so a device certificate that chains to
+ * the same root can never pass for the station's signer. Checkpoints and
+ * manifests are accepted only from a certificate that carries it AND whose
+ * key is the one pinned in station.conf ([certificates]
+ * signing-key-sha256) or given to the verifier (st_ca_check_station_signer). */
+#define ST_OID_STATION_SIGNING "2.25.139898662358177256637798941297150809261"
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (X509, X509_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (X509_REQ, X509_REQ_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (X509_NAME, X509_NAME_free)

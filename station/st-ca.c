@@ -163,6 +163,41 @@ st_ca_check_key_matches (StHsm *hsm, EVP_PKEY *key, X509 *cert, const char *what
 }
 
 gboolean
+st_ca_check_station_signer (X509 *cert, const char *pin_hex, GError **error)
+{
+  g_autofree gchar *subject = st_ca_subject (cert);
+  ASN1_OBJECT *purpose = OBJ_txt2obj (ST_OID_STATION_SIGNING, 1);
+  EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i (cert, NID_ext_key_usage, NULL, NULL);
+  gboolean has_purpose = FALSE;
+  for (int i = 0; eku != NULL && purpose != NULL && i < sk_ASN1_OBJECT_num (eku); i++)
+    if (OBJ_cmp (sk_ASN1_OBJECT_value (eku, i), purpose) == 0)
+      has_purpose = TRUE;
+  sk_ASN1_OBJECT_pop_free (eku, ASN1_OBJECT_free);
+  ASN1_OBJECT_free (purpose);
+  ERR_clear_error ();
+  if (!has_purpose)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "%s is not a station signing certificate: it lacks the station-signing extended "
+                   "key usage %s (a device certificate never carries it)", subject, ST_OID_STATION_SIGNING);
+      return FALSE;
+    }
+  if (pin_hex == NULL)
+    return TRUE;
+  g_autofree gchar *spki = st_x509_pubkey_sha256_hex (cert, error);
+  if (spki == NULL)
+    return FALSE;
+  if (g_ascii_strcasecmp (spki, pin_hex) != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "%s is not the pinned station signing key: its key's SHA-256 is %s, the pin is %s",
+                   subject, spki, pin_hex);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
 st_ca_check_chain (STACK_OF (X509) *chain, X509 *root, X509 *leaf, GError **error)
 {
   int n = sk_X509_num (chain);
@@ -298,6 +333,19 @@ st_ca_open (StConfig *config, const char *pin, GError **error)
   if (!st_ca_check_chain (ca->chain, ca->root, ca->signing_cert, error))
     {
       g_prefix_error (error, "%s: ", config->chain_file);
+      return NULL;
+    }
+  if (config->signing_key_sha256 == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s has no [certificates] signing-key-sha256 (the pin of the station signing key): "
+                   "add the value 'station setup show' prints, after checking it against the "
+                   "ceremony's record", config->path);
+      return NULL;
+    }
+  if (!st_ca_check_station_signer (ca->signing_cert, config->signing_key_sha256, error))
+    {
+      g_prefix_error (error, "%s: ", config->signing_cert);
       return NULL;
     }
   if (!st_ca_check_key_matches (ca->hsm, ca->ca_key, ca->ca_cert, "issuing CA", error) ||

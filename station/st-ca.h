@@ -14,6 +14,7 @@
 
 #include "st-config.h"
 #include "st-hsm.h"
+#include "st-ossl.h" /* ST_OID_STATION_SIGNING */
 
 G_BEGIN_DECLS
 
@@ -37,6 +38,11 @@ typedef struct {
  * certificate signed by the next, the root self-signed and equal to
  * root_file) and that ca_cert and signing_cert verify against the root. */
 StCa *st_ca_open (StConfig *config, const char *pin, GError **error);
+/* Whether @cert may sign for the station: it carries the station-signing
+ * extended key usage (ST_OID_STATION_SIGNING) and, when @pin_hex is not
+ * NULL, the SHA-256 of its SubjectPublicKeyInfo is @pin_hex (lower- or
+ * upper-case hex). VERIFY_FAILED says which check failed. */
+gboolean st_ca_check_station_signer (X509 *cert, const char *pin_hex, GError **error);
 /* After a lost session (a failed signature, a token reset): logs in again
  * if needed and then takes ca_key and signing_key anew, replacing (and
  * freeing) the old ones. Call it with or without st_hsm_lock held; threads

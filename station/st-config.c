@@ -46,6 +46,7 @@ st_config_free (StConfig *c)
   g_free (c->signing_key_uri);
   g_free (c->ca_cert);
   g_free (c->signing_cert);
+  g_free (c->signing_key_sha256);
   g_free (c->chain_file);
   g_free (c->root_file);
   g_free (c->db_path);
@@ -165,9 +166,19 @@ st_config_load_file (const char *home, const char *path, GError **error)
       !st_config_get (kf, c, "hsm", "signing-key", TRUE, FALSE, &c->signing_key_uri, error) ||
       !st_config_get (kf, c, "certificates", "ca-cert", TRUE, TRUE, &c->ca_cert, error) ||
       !st_config_get (kf, c, "certificates", "signing-cert", TRUE, TRUE, &c->signing_cert, error) ||
+      !st_config_get (kf, c, "certificates", "signing-key-sha256", FALSE, FALSE, &c->signing_key_sha256, error) ||
       !st_config_get (kf, c, "certificates", "chain", TRUE, TRUE, &c->chain_file, error) ||
       !st_config_get (kf, c, "certificates", "root", TRUE, TRUE, &c->root_file, error))
     return NULL;
+  if (c->signing_key_sha256 != NULL
+      && (strlen (c->signing_key_sha256) != 64
+          || strspn (c->signing_key_sha256, "0123456789abcdefABCDEF") != 64))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s: [certificates] signing-key-sha256 must be 64 hex digits (the SHA-256 of the "
+                   "signing certificate's public key, as 'station setup show' prints it)", c->path);
+      return NULL;
+    }
   if (!c->demo)
     g_clear_pointer (&c->softhsm2_conf, g_free);
   return g_steal_pointer (&c);
@@ -198,6 +209,7 @@ st_config_save (StConfig *c, GError **error)
   st_config_set (kf, "hsm", "signing-key", c->signing_key_uri);
   st_config_set (kf, "certificates", "ca-cert", c->ca_cert);
   st_config_set (kf, "certificates", "signing-cert", c->signing_cert);
+  st_config_set (kf, "certificates", "signing-key-sha256", c->signing_key_sha256);
   st_config_set (kf, "certificates", "chain", c->chain_file);
   st_config_set (kf, "certificates", "root", c->root_file);
   gsize len = 0;

@@ -23,6 +23,7 @@ typedef struct {
   gchar *hsm_module, *hsm_token, *softhsm2_conf; /* softhsm2_conf NULL unless the demo; set SOFTHSM2_CONF from it before loading the module */
   gchar *ca_key_uri, *signing_key_uri;           /* pkcs11: URIs */
   gchar *ca_cert, *signing_cert;                 /* a file path (PEM) or a pkcs11: URI */
+  gchar *signing_key_sha256;   /* hex SHA-256 of the signing certificate's SubjectPublicKeyInfo: the pin */
   gchar *chain_file;           /* PEM: issuing CA first, then up to and including the root */
   gchar *root_file;            /* the trusted root (PEM) */
   gchar *db_path;              /* HOME/station.db */

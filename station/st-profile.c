@@ -1059,6 +1059,13 @@ parse_certificate_group (const Ctx *ctx, StProfile *p, GError **error)
         {
           int nid = NID_undef;
           char oid[128];
+          /* (its 39-digit arc is beyond what is_dotted_oid takes anyway) */
+          if (strcmp (items[i], ST_OID_STATION_SIGNING) == 0)
+            {
+              ctx_error (ctx, error, "[certificate] extended-key-usage=%s is not allowed: it is the station's "
+                         "own signing purpose, which no device certificate may carry", items[i]);
+              return FALSE;
+            }
           for (guint k = 0; k < G_N_ELEMENTS (eku_names); k++)
             if (strcmp (items[i], eku_names[k].name) == 0)
               nid = eku_names[k].nid;

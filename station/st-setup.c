@@ -12,6 +12,7 @@
 #include "st-ca.h"
 #include "st-error.h"
 #include "st-hsm.h"
+#include "st-issue.h"
 #include "st-ossl.h"
 #include "st-util.h"
 
@@ -213,10 +214,13 @@ st_setup_make_cert (StHsm *hsm, StSetupCertKind kind, const char *cn, EVP_PKEY *
     case ST_SETUP_CERT_SIGNING:
     default:
       /* emailProtection: `openssl cms -verify` checks the S/MIME signing
-       * purpose by default; codeSigning for signed manifests. */
+       * purpose by default; codeSigning for signed manifests; the
+       * station-signing purpose, which no device certificate carries, is
+       * what verifiers pin (st_ca_check_station_signer). */
       ok = st_setup_add_ext (cert, &ctx, NID_basic_constraints, "critical,CA:FALSE", error) &&
            st_setup_add_ext (cert, &ctx, NID_key_usage, "critical,digitalSignature", error) &&
-           st_setup_add_ext (cert, &ctx, NID_ext_key_usage, "codeSigning,emailProtection", error) &&
+           st_setup_add_ext (cert, &ctx, NID_ext_key_usage,
+                                "codeSigning,emailProtection," ST_OID_STATION_SIGNING, error) &&
            st_setup_add_ext (cert, &ctx, NID_subject_key_identifier, "hash", error) &&
            st_setup_add_ext (cert, &ctx, NID_authority_key_identifier, "keyid:always", error);
       break;
@@ -495,6 +499,9 @@ st_setup_demo_make (const char *home, const char *pin, GError **error)
   config->signing_cert = g_build_filename (ca_dir, ST_SETUP_SIGNING_LABEL ".pem", NULL);
   config->chain_file = g_build_filename (home, "ca-chain.pem", NULL);
   config->root_file = g_build_filename (home, "demo-root.pem", NULL);
+  config->signing_key_sha256 = st_x509_pubkey_sha256_hex (signing, error);
+  if (config->signing_key_sha256 == NULL)
+    return FALSE;
   X509 *chain[] = { ca, root };
   if (!st_setup_write_pem (root_pem, &root, 1, error) ||
       !st_setup_write_pem (config->ca_cert, &ca, 1, error) ||
@@ -705,6 +712,19 @@ st_setup_show (StConfig *config, StCa *ca, GString *out, GError **error)
   g_autoptr(X509) signing = st_ca_load_cert (ca != NULL ? ca->hsm : NULL, config->signing_cert, &local);
   st_setup_show_loaded (out, "Station signing certificate", config->signing_cert, signing, &local,
                         &ok, error);
+  g_string_append_printf (out, "Station signing key pin (SHA-256 of its public key): %s\n",
+                          config->signing_key_sha256 != NULL ? config->signing_key_sha256 : "NOT SET");
+  if (signing != NULL)
+    {
+      g_autoptr(GError) pin_error = NULL;
+      if (!st_ca_check_station_signer (signing, config->signing_key_sha256, &pin_error))
+        {
+          g_string_append_printf (out, "  FAILED: %s\n", pin_error->message);
+          if (ok)
+            g_propagate_error (error, g_steal_pointer (&pin_error));
+          ok = FALSE;
+        }
+    }
   g_string_append_printf (out, "Database: %s (%s)\n", config->db_path,
                           g_file_test (config->db_path, G_FILE_TEST_EXISTS) ? "present" : "not created yet");
   if (ca != NULL)

@@ -17,6 +17,7 @@
 #include "st-config.h"
 #include "st-error.h"
 #include "st-hsm.h"
+#include "st-issue.h"
 #include "st-ossl.h"
 #include "st-setup.h"
 #include "st-test-home.h"
@@ -762,6 +763,45 @@ test_ca_open_checks (void)
     g_assert_null (ca);
     g_assert_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED);
     g_assert_nonnull (strstr (error->message, "CKR_PIN_INCORRECT"));
+    g_clear_error (&error);
+  }
+  /* the signer pin: another pin, no pin, a signer without the purpose */
+  gchar *pin = h->config->signing_key_sha256;
+  g_assert_nonnull (pin);
+  g_assert_cmpuint (strlen (pin), ==, 64);
+  h->config->signing_key_sha256 = g_strdup (pin);
+  h->config->signing_key_sha256[0] = pin[0] == '0' ? '1' : '0';
+  {
+    g_autoptr(StCa) ca = st_ca_open (h->config, ST_TEST_PIN, &error);
+    g_assert_null (ca);
+    g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+    g_assert_nonnull (strstr (error->message, "not the pinned station signing key"));
+    g_clear_error (&error);
+  }
+  g_clear_pointer (&h->config->signing_key_sha256, g_free);
+  {
+    g_autoptr(StCa) ca = st_ca_open (h->config, ST_TEST_PIN, &error);
+    g_assert_null (ca);
+    g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+    g_assert_nonnull (strstr (error->message, "signing-key-sha256"));
+    g_clear_error (&error);
+  }
+  h->config->signing_key_sha256 = pin;
+  {
+    g_autoptr(StCa) ca = st_ca_open (h->config, ST_TEST_PIN, &error);
+    g_assert_no_error (error);
+    g_assert_true (st_ca_check_station_signer (ca->signing_cert, pin, &error));
+    g_assert_no_error (error);
+    /* upper-case hex is the same pin */
+    g_autofree gchar *upper = g_ascii_strup (pin, -1);
+    g_assert_true (st_ca_check_station_signer (ca->signing_cert, upper, &error));
+    g_assert_no_error (error);
+    /* a certificate of the same root without the station-signing purpose,
+     * even pinned by its own key, is no station signer */
+    g_autofree gchar *ca_pin = st_x509_pubkey_sha256_hex (ca->ca_cert, &error);
+    g_assert_false (st_ca_check_station_signer (ca->ca_cert, ca_pin, &error));
+    g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+    g_assert_nonnull (strstr (error->message, ST_OID_STATION_SIGNING));
     g_clear_error (&error);
   }
   /* the certificate from the token instead of a file */

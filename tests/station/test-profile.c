@@ -184,6 +184,7 @@ static const ErrorCase error_cases[] = {
   { "san", "san = URI:urn:x:{uid};;DNS:a.example", { "[certificate] san=", "empty item" } },
   { "key-usage", "key-usage = digitalSignature\nextended-key-usage = fooAuth", { "[certificate] extended-key-usage=fooAuth is not allowed", "clientAuth", "dotted OIDs" } },
   { "key-usage", "key-usage = digitalSignature\nextended-key-usage = 2.5.29.37.0", { "[certificate] extended-key-usage=2.5.29.37.0", "anyExtendedKeyUsage" } },
+  { "key-usage", "key-usage = digitalSignature\nextended-key-usage = clientAuth;2.25.139898662358177256637798941297150809261", { "[certificate] extended-key-usage=2.25.139898662358177256637798941297150809261", "station's own signing purpose" } },
   { "key-usage", "key-usage = digitalSignature\nextended-key-usage = clientAuth;1.3.6.1.5.5.7.3.2", { "[certificate] extended-key-usage=1.3.6.1.5.5.7.3.2", "twice" } },
   { "key-usage", "key-usage = digitalSignature\nextended-key-usage = 1.03.4", { "[certificate] extended-key-usage=1.03.4 is not allowed" } },
   { "key-usage", "key-usage = digitalSignature\nbackdate-minutes = 1441", { "[certificate] backdate-minutes=1441 is not allowed", "0 to 1440" } },
