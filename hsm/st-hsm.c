@@ -1315,6 +1315,117 @@ st_hsm_store_certificate (StHsm *hsm, const char *label, const guint8 *id, gsize
   return ok;
 }
 
+/* ---- private data objects ---- */
+
+#define ST_HSM_DATA_APPLICATION "station"
+
+/* Every CKO_DATA object of the station's application labelled @label. */
+static gboolean
+st_hsm_data_find (StHsm *hsm, CK_SESSION_HANDLE session, const char *label, CK_OBJECT_HANDLE *found,
+                  CK_ULONG max, CK_ULONG *nfound, GError **error)
+{
+  CK_FUNCTION_LIST_PTR fl = hsm->mod->fl;
+  CK_OBJECT_CLASS cls = CKO_DATA;
+  CK_BBOOL yes = CK_TRUE;
+  CK_ATTRIBUTE tmpl[] = {
+    { CKA_CLASS, &cls, sizeof cls },
+    { CKA_TOKEN, &yes, sizeof yes },
+    { CKA_LABEL, (void *) label, strlen (label) },
+    { CKA_APPLICATION, (void *) ST_HSM_DATA_APPLICATION, strlen (ST_HSM_DATA_APPLICATION) },
+  };
+  CK_RV rv = fl->C_FindObjectsInit (session, tmpl, G_N_ELEMENTS (tmpl));
+  if (rv != CKR_OK)
+    {
+      st_hsm_set_ckr (error, rv, "C_FindObjectsInit");
+      return FALSE;
+    }
+  rv = fl->C_FindObjects (session, found, max, nfound);
+  fl->C_FindObjectsFinal (session);
+  if (rv != CKR_OK)
+    {
+      st_hsm_set_ckr (error, rv, "C_FindObjects");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+st_hsm_data_replace (StHsm *hsm, const char *label, GBytes *value, GError **error)
+{
+  g_return_val_if_fail (hsm != NULL && label != NULL && value != NULL, FALSE);
+  g_autoptr(StHsmLocker) locker = st_hsm_locker_new (hsm);
+  if (hsm->pin == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED,
+                   "writing '%s' into token '%s' needs a login", label, hsm->label);
+      return FALSE;
+    }
+  CK_FUNCTION_LIST_PTR fl = hsm->mod->fl;
+  CK_SESSION_HANDLE session;
+  if (!st_hsm_session (hsm, &session, error))
+    return FALSE;
+  CK_OBJECT_HANDLE old[ST_HSM_FIND_MAX];
+  CK_ULONG n_old = 0;
+  if (!st_hsm_data_find (hsm, session, label, old, G_N_ELEMENTS (old), &n_old, error))
+    return FALSE;
+  gsize len = 0;
+  const void *data = g_bytes_get_data (value, &len);
+  CK_OBJECT_CLASS cls = CKO_DATA;
+  CK_BBOOL yes = CK_TRUE;
+  CK_ATTRIBUTE tmpl[] = {
+    { CKA_CLASS, &cls, sizeof cls },
+    { CKA_TOKEN, &yes, sizeof yes },
+    { CKA_PRIVATE, &yes, sizeof yes },
+    { CKA_LABEL, (void *) label, strlen (label) },
+    { CKA_APPLICATION, (void *) ST_HSM_DATA_APPLICATION, strlen (ST_HSM_DATA_APPLICATION) },
+    { CKA_VALUE, (void *) data, len },
+  };
+  /* The new object first, then the old ones: a failure in between leaves
+   * two (the reader tells them apart by their contents), never none. */
+  CK_OBJECT_HANDLE h;
+  CK_RV rv = fl->C_CreateObject (session, tmpl, G_N_ELEMENTS (tmpl), &h);
+  if (rv != CKR_OK)
+    {
+      g_autofree gchar *what = g_strdup_printf ("C_CreateObject(data '%s')", label);
+      st_hsm_set_ckr (error, rv, what);
+      return FALSE;
+    }
+  for (CK_ULONG i = 0; i < n_old; i++)
+    {
+      rv = fl->C_DestroyObject (session, old[i]);
+      if (rv != CKR_OK)
+        {
+          g_autofree gchar *what = g_strdup_printf ("C_DestroyObject(old data '%s')", label);
+          st_hsm_set_ckr (error, rv, what);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+GPtrArray *
+st_hsm_data_read (StHsm *hsm, const char *label, gsize max, GError **error)
+{
+  g_return_val_if_fail (hsm != NULL && label != NULL, NULL);
+  g_autoptr(StHsmLocker) locker = st_hsm_locker_new (hsm);
+  CK_SESSION_HANDLE session;
+  if (!st_hsm_session (hsm, &session, error))
+    return NULL;
+  CK_OBJECT_HANDLE found[ST_HSM_FIND_MAX];
+  CK_ULONG n = 0;
+  if (!st_hsm_data_find (hsm, session, label, found, G_N_ELEMENTS (found), &n, error))
+    return NULL;
+  g_autoptr(GPtrArray) values = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  for (CK_ULONG i = 0; i < n; i++)
+    {
+      GBytes *v = st_hsm_get_attr (hsm, found[i], CKA_VALUE, "CKA_VALUE", max, error);
+      if (v == NULL)
+        return NULL;
+      g_ptr_array_add (values, v);
+    }
+  return g_steal_pointer (&values);
+}
+
 gboolean
 st_hsm_get_key_flags (StHsm *hsm, const char *uri, gboolean *sensitive, gboolean *extractable,
                       gboolean *never_extractable, GError **error)

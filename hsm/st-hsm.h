@@ -84,6 +84,16 @@ gchar *st_hsm_generate_key (StHsm *hsm, const char *label, const guint8 *id, gsi
  * and @id. Needs a login. */
 gboolean st_hsm_store_certificate (StHsm *hsm, const char *label, const guint8 *id, gsize id_len,
                                    X509 *cert, GError **error);
+/* Private token data objects (CKO_DATA, CKA_TOKEN, CKA_PRIVATE,
+ * CKA_APPLICATION "station"): small records kept in the HSM, such as the
+ * audit anchor. st_hsm_data_replace() creates a new object labelled @label
+ * holding @value and then destroys the older ones of that label: a failure
+ * in between leaves two, never none. Needs a login. */
+gboolean st_hsm_data_replace (StHsm *hsm, const char *label, GBytes *value, GError **error);
+/* The values (GBytes) of every such object labelled @label, each at most
+ * @max bytes; an empty array when there is none. Private objects are seen
+ * only when logged in. */
+GPtrArray *st_hsm_data_read (StHsm *hsm, const char *label, gsize max, GError **error);
 /* CKA_SENSITIVE / CKA_EXTRACTABLE / CKA_NEVER_EXTRACTABLE of a private key. */
 gboolean st_hsm_get_key_flags (StHsm *hsm, const char *uri, gboolean *sensitive,
                                gboolean *extractable, gboolean *never_extractable,

@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 #include <string.h>
 
+#include "st-anchor.h"
 #include "st-error.h"
 #include "st-ossl.h"
 #include "st-util.h"
@@ -111,6 +112,8 @@ st_audit_uncovered_head (StDb *db, gint64 *seq, gchar **hash, GError **error)
   return TRUE;
 }
 
+static gboolean st_audit_anchor (StDb *db, StCa *ca, gint64 seq, const char *hash, GError **error);
+
 /* Signs the checkpoint of the head @seq/@hash and records it. */
 static gboolean
 st_audit_sign_head (StDb *db, StCa *ca, gint64 seq, const char *hash, const char *reason,
@@ -129,7 +132,26 @@ st_audit_sign_head (StDb *db, StCa *ca, gint64 seq, const char *hash, const char
     }
   g_autoptr(GBytes) cert = g_bytes_new (der, (gsize) der_len);
   OPENSSL_free (der);
-  return st_db_audit_checkpoint_add (db, seq, hash, reason, sig, cert, error);
+  return st_db_audit_checkpoint_add (db, seq, hash, reason, sig, cert, error)
+         && st_audit_anchor (db, ca, seq, hash, error);
+}
+
+/* Moves the HSM's anchor to the checkpoint @seq/@hash. A log that lost the
+ * anchored entry keeps the anchor where it is and is reported (the
+ * checkpoint stays recorded: the station goes on, audit verify fails). */
+static gboolean
+st_audit_anchor (StDb *db, StCa *ca, gint64 seq, const char *hash, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  if (st_anchor_advance (ca->hsm, db, ca->config->station_id, seq, hash, &local))
+    return TRUE;
+  if (g_error_matches (local, ST_ERROR, ST_ERROR_VERIFY_FAILED))
+    {
+      g_warning ("%s", local->message);
+      return TRUE;
+    }
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
 }
 
 gboolean
@@ -139,7 +161,20 @@ st_audit_checkpoint (StDb *db, StCa *ca, const char *reason, GError **error)
   g_autofree gchar *hash = NULL;
   if (!st_audit_uncovered_head (db, &seq, &hash, error))
     return FALSE;
-  return seq == 0 || st_audit_sign_head (db, ca, seq, hash, reason, error);
+  if (seq != 0)
+    return st_audit_sign_head (db, ca, seq, hash, reason, error);
+  /* The head is covered: the anchor follows the latest checkpoint (a
+   * station older than the anchor, or a write cut short, left it behind). */
+  g_autoptr(GError) local = NULL;
+  g_autoptr(StDbAuditCheckpoint) cp = st_db_audit_checkpoint_latest (db, &local);
+  if (cp == NULL)
+    {
+      if (g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+        return TRUE;
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  return st_audit_anchor (db, ca, cp->seq, cp->hash, error);
 }
 
 void
@@ -238,8 +273,113 @@ st_audit_check_signer (X509 *cert, X509 *root, STACK_OF (X509) *untrusted)
   return X509_verify_cert (ctx) == 1;
 }
 
+/* Whether @sig is @cert's SHA-256 signature of @message. */
+static gboolean
+st_audit_signature_ok (X509 *cert, GBytes *sig, const char *message)
+{
+  EVP_PKEY *pub = X509_get0_pubkey (cert);
+  g_autoptr(EVP_MD_CTX) md = EVP_MD_CTX_new ();
+  gsize sig_len = 0;
+  const guint8 *sig_data = g_bytes_get_data (sig, &sig_len);
+  gboolean ok = pub != NULL && md != NULL
+                && EVP_DigestVerifyInit (md, NULL, EVP_sha256 (), NULL, pub) == 1
+                && EVP_DigestVerify (md, sig_data, sig_len, (const guint8 *) message, strlen (message)) == 1;
+  ERR_clear_error ();
+  return ok;
+}
+
+void
+st_audit_manifest_free (StAuditManifest *m)
+{
+  if (m == NULL)
+    return;
+  g_free (m->label);
+  g_free (m->path);
+  g_free (m);
+}
+
+/* One manifest's "audit_checkpoint": signed by the pinned station key (when
+ * trust->signer is given) and still in the log. FALSE with @error unset
+ * when it is not (the report says why); with @error set when the file
+ * cannot be read at all. */
+static gboolean
+st_audit_check_manifest (StDb *db, const StAuditTrust *trust, const StAuditManifest *m,
+                         GString *report, GError **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr(GError) local = NULL;
+  const char *problem = NULL;
+  g_autofree gchar *problem_buf = NULL;
+  JsonObject *cp = NULL;
+  if (!json_parser_load_from_mapped_file (parser, m->path, &local))
+    problem = problem_buf = g_strdup_printf ("its manifest.json is not JSON (%s)", local->message);
+  else
+    {
+      JsonNode *root = json_parser_get_root (parser);
+      JsonObject *top = root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+      JsonNode *n = top != NULL ? json_object_get_member (top, "audit_checkpoint") : NULL;
+      cp = n != NULL && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+      if (cp == NULL)
+        problem = "it carries no audit checkpoint";
+    }
+  gint64 seq = 0;
+  const char *hash = NULL, *sig_b64 = NULL;
+  if (problem == NULL)
+    {
+      JsonNode *seq_n = json_object_get_member (cp, "seq");
+      JsonNode *hash_n = json_object_get_member (cp, "hash");
+      JsonNode *sig_n = json_object_get_member (cp, "signature");
+      if (seq_n == NULL || json_node_get_value_type (seq_n) != G_TYPE_INT64
+          || hash_n == NULL || json_node_get_value_type (hash_n) != G_TYPE_STRING
+          || sig_n == NULL || json_node_get_value_type (sig_n) != G_TYPE_STRING)
+        problem = "its audit checkpoint lacks seq, hash or signature";
+      else
+        {
+          seq = json_node_get_int (seq_n);
+          hash = json_node_get_string (hash_n);
+          sig_b64 = json_node_get_string (sig_n);
+          if (seq <= 0 || strlen (hash) != 64 || strspn (hash, "0123456789abcdef") != 64)
+            problem = "its audit checkpoint names no entry of a log";
+        }
+    }
+  if (problem == NULL && trust->signer != NULL)
+    {
+      gsize sig_len = 0;
+      g_autofree guchar *sig = g_base64_decode (sig_b64, &sig_len);
+      g_autoptr(GBytes) sig_bytes = g_bytes_new (sig, sig_len);
+      g_autofree gchar *message = st_audit_checkpoint_message (seq, hash);
+      if (sig_len == 0 || !st_audit_signature_ok (trust->signer, sig_bytes, message))
+        problem = "its audit checkpoint is not signed by the pinned station signing key: the manifest "
+                  "is not this station's";
+    }
+  if (problem == NULL)
+    {
+      g_autoptr(StDbAuditEntry) e = st_db_audit_get (db, seq, &local);
+      if (e == NULL && !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return FALSE;
+        }
+      if (e == NULL)
+        problem = problem_buf = g_strdup_printf ("the log has no entry %" G_GINT64_FORMAT ", which this "
+                                                 "signed checkpoint covers: the log was truncated or "
+                                                 "restored from an older copy", seq);
+      else if (strcmp (e->hash, hash) != 0)
+        problem = problem_buf = g_strdup_printf ("the log's entry %" G_GINT64_FORMAT " is not the one this "
+                                                 "signed checkpoint covers: the log was rewritten", seq);
+    }
+  if (problem != NULL)
+    {
+      g_string_append_printf (report, "manifest %s: FAILED: %s\n", m->label, problem);
+      return FALSE;
+    }
+  g_string_append_printf (report, "manifest %s: ok (its checkpoint of entry %" G_GINT64_FORMAT
+                          " is in the log)\n", m->label, seq);
+  return TRUE;
+}
+
 gboolean
-st_audit_verify (StDb *db, X509 *root, STACK_OF (X509) *untrusted, GString *report, GError **error)
+st_audit_verify (StDb *db, const StAuditTrust *trust, GString *report, GError **error)
 {
   g_autoptr(GError) chain_error = NULL;
   gint64 n = 0;
@@ -258,21 +398,18 @@ st_audit_verify (StDb *db, X509 *root, STACK_OF (X509) *untrusted, GString *repo
       StDbAuditCheckpoint *cp = g_ptr_array_index (cps, i);
       g_autoptr(X509) cert = st_audit_cert_from_der (cp->signer_cert);
       g_autofree gchar *message = st_audit_checkpoint_message (cp->seq, cp->hash);
+      g_autoptr(GError) signer_error = NULL;
       const char *problem = NULL;
       if (cert == NULL)
         problem = "its signer certificate cannot be read";
-      else if (root != NULL && !st_audit_check_signer (cert, root, untrusted))
+      else if (trust->root != NULL && !st_audit_check_signer (cert, trust->root, trust->untrusted))
         problem = "its signer certificate does not chain to the trusted root";
-      else
-        {
-          EVP_PKEY *pub = X509_get0_pubkey (cert);
-          g_autoptr(EVP_MD_CTX) md = EVP_MD_CTX_new ();
-          gsize sig_len = 0;
-          const guint8 *sig = g_bytes_get_data (cp->signature, &sig_len);
-          if (pub == NULL || md == NULL || EVP_DigestVerifyInit (md, NULL, EVP_sha256 (), NULL, pub) != 1
-              || EVP_DigestVerify (md, sig, sig_len, (const guint8 *) message, strlen (message)) != 1)
-            problem = "its signature does not verify";
-        }
+      else if (trust->signer_pin == NULL)
+        problem = "no station signing key is pinned ([certificates] signing-key-sha256)";
+      else if (!st_ca_check_station_signer (cert, trust->signer_pin, &signer_error))
+        problem = signer_error->message;
+      else if (!st_audit_signature_ok (cert, cp->signature, message))
+        problem = "its signature does not verify";
       if (problem != NULL)
         {
           bad++;
@@ -284,15 +421,46 @@ st_audit_verify (StDb *db, X509 *root, STACK_OF (X509) *untrusted, GString *repo
   ERR_clear_error ();
   if (bad == 0)
     g_string_append_printf (report, "checkpoint signatures: ok (%u checkpoint(s) signed by the "
-                            "station signing key)\n", cps->len);
-  if (chain_error != NULL || bad > 0)
+                            "pinned station signing key)\n", cps->len);
+  /* The anchor in the HSM: what the database alone cannot prove. */
+  g_autoptr(GError) anchor_error = NULL;
+  gboolean anchor_ok = TRUE;
+  if (trust->hsm == NULL)
+    g_string_append (report, "HSM anchor: not checked (the HSM is locked: unlock it and verify "
+                             "again)\n");
+  else if (!st_anchor_check (trust->hsm, db, trust->station_id, report, &anchor_error))
     {
+      if (!g_error_matches (anchor_error, ST_ERROR, ST_ERROR_VERIFY_FAILED))
+        {
+          g_propagate_error (error, g_steal_pointer (&anchor_error));
+          return FALSE;
+        }
+      anchor_ok = FALSE;
+    }
+  /* The checkpoints that left the station in manifests. */
+  guint lost = 0;
+  for (guint i = 0; trust->manifests != NULL && i < trust->manifests->len; i++)
+    if (!st_audit_check_manifest (db, trust, g_ptr_array_index (trust->manifests, i), report, error))
+      {
+        if (error != NULL && *error != NULL)
+          return FALSE;
+        lost++;
+      }
+  if (chain_error != NULL || bad > 0 || !anchor_ok || lost > 0)
+    {
+      g_autoptr(GString) what = g_string_new (NULL);
+      if (chain_error != NULL)
+        g_string_append (what, "the chain is broken");
+      if (bad > 0)
+        g_string_append_printf (what, "%sbad checkpoint signatures", what->len > 0 ? ", " : "");
+      if (!anchor_ok)
+        g_string_append_printf (what, "%sthe HSM's anchor is not in the log", what->len > 0 ? ", " : "");
+      if (lost > 0)
+        g_string_append_printf (what, "%s%u manifest checkpoint(s) not in the log", what->len > 0 ? ", " : "",
+                                lost);
       g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                   "the audit log does not verify (%s%s%s): keep the database as it is and call "
-                   "the auditor; see the report",
-                   chain_error != NULL ? "the chain is broken" : "",
-                   chain_error != NULL && bad > 0 ? ", " : "",
-                   bad > 0 ? "bad checkpoint signatures" : "");
+                   "the audit log does not verify (%s): keep the database as it is and call "
+                   "the auditor; see the report", what->str);
       return FALSE;
     }
   return TRUE;

@@ -50,11 +50,33 @@ void st_audit_checkpoint_at_exit (const char *home, StConfig *config, StDb *db, 
 void st_audit_install_hook (StDb *db, StCa *ca, guint every);
 void st_audit_remove_hook (StDb *db);
 
-/* The chain (st_db_audit_verify) and every checkpoint's signature, by a
- * signer certificate that chains to @root (through @untrusted, may be
- * NULL). Appends a report; VERIFY_FAILED when anything is wrong. */
-gboolean st_audit_verify (StDb *db, X509 *root, STACK_OF (X509) *untrusted, GString *report,
-                          GError **error);
+/* A manifest whose checkpoint audit verify checks: @label names it in the
+ * report (the folder the client gave), @path is the service's copy of its
+ * manifest.json. */
+typedef struct {
+  gchar *label, *path;
+} StAuditManifest;
+void st_audit_manifest_free (StAuditManifest *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StAuditManifest, st_audit_manifest_free)
+
+/* What audit verify trusts. */
+typedef struct {
+  X509 *root;                   /* each checkpoint's signer chains to it */
+  STACK_OF (X509) *untrusted;   /* intermediates (may be NULL) */
+  const char *signer_pin;       /* the pinned station signing key (StConfig.signing_key_sha256) */
+  X509 *signer;                 /* the pinned signing certificate, for manifests' checkpoints (NULL: not checked) */
+  StHsm *hsm;                   /* logged in: the anchor is checked; NULL (locked): said in the report */
+  const char *station_id;       /* whose anchor */
+  GPtrArray *manifests;         /* of StAuditManifest, may be NULL */
+} StAuditTrust;
+
+/* The chain (st_db_audit_verify); every checkpoint's signature, by a
+ * certificate that chains to the root, carries the station-signing
+ * purpose and has the pinned key (a device's certificate never passes);
+ * the HSM's anchor (st_anchor_check: truncation, rewriting, rollback); and
+ * each manifest's checkpoint still in the log. Appends a report;
+ * VERIFY_FAILED when anything is wrong. */
+gboolean st_audit_verify (StDb *db, const StAuditTrust *trust, GString *report, GError **error);
 
 /* Writes the whole log as JSON lines, then its checkpoints, to @path
  * (durably). Returns the number of entries in *@n_entries. */

@@ -158,6 +158,35 @@ st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, GError
   return TRUE;
 }
 
+/* Adds (@label, descriptor of @path) to @a: @path must be a regular file,
+ * opened without following a link and without blocking. A missing file is
+ * skipped (*@added FALSE) when @missing_ok. */
+static gboolean
+st_client_add_regular_file (GVariantBuilder *a, GUnixFDList *fds, const char *label, const char *path,
+                            gboolean missing_ok, GError **error)
+{
+  int fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
+  if (fd < 0 && errno == ENOENT && missing_ok)
+    return TRUE;
+  struct stat st;
+  if (fd < 0 || fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, ST_ERROR, fd < 0 && e == ENOENT ? ST_ERROR_NOT_FOUND : ST_ERROR_INVALID_DATA,
+                   "%s is not a regular file (%s): a manifest is plain files; a link, a "
+                   "device or a pipe is refused", path, fd < 0 ? g_strerror (e) : "wrong type");
+      return FALSE;
+    }
+  gint index = g_unix_fd_list_append (fds, fd, error);
+  close (fd);
+  if (index < 0)
+    return FALSE;
+  g_variant_builder_add (a, "(sh)", label, index);
+  return TRUE;
+}
+
 GVariant *
 st_client_manifest_files (const char *dir, GUnixFDList **fds_out, GError **error)
 {
@@ -167,30 +196,30 @@ st_client_manifest_files (const char *dir, GUnixFDList **fds_out, GError **error
   for (guint i = 0; i < G_N_ELEMENTS (st_manifest_files); i++)
     {
       g_autofree gchar *path = g_build_filename (dir, st_manifest_files[i], NULL);
-      int fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
-      if (fd < 0 && errno == ENOENT)
-        continue;
-      struct stat st;
-      if (fd < 0 || fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
-        {
-          int e = errno;
-          if (fd >= 0)
-            close (fd);
-          g_variant_builder_clear (&a);
-          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "%s is not a regular file (%s): a manifest is plain files; a link, a "
-                       "device or a pipe is refused", path,
-                       fd < 0 ? g_strerror (e) : "wrong type");
-          return NULL;
-        }
-      gint index = g_unix_fd_list_append (fds, fd, error);
-      close (fd);
-      if (index < 0)
+      if (!st_client_add_regular_file (&a, fds, st_manifest_files[i], path, TRUE, error))
         {
           g_variant_builder_clear (&a);
           return NULL;
         }
-      g_variant_builder_add (&a, "(sh)", st_manifest_files[i], index);
+    }
+  *fds_out = g_steal_pointer (&fds);
+  return g_variant_builder_end (&a);
+}
+
+GVariant *
+st_client_audit_manifests (char **dirs, GUnixFDList **fds_out, GError **error)
+{
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  GVariantBuilder a;
+  g_variant_builder_init (&a, G_VARIANT_TYPE ("a(sh)"));
+  for (guint i = 0; dirs != NULL && dirs[i] != NULL; i++)
+    {
+      g_autofree gchar *path = g_build_filename (dirs[i], "manifest.json", NULL);
+      if (!st_client_add_regular_file (&a, fds, dirs[i], path, FALSE, error))
+        {
+          g_variant_builder_clear (&a);
+          return NULL;
+        }
     }
   *fds_out = g_steal_pointer (&fds);
   return g_variant_builder_end (&a);

@@ -46,6 +46,9 @@ gboolean st_client_save_files (GVariant *files, GUnixFDList *fds, const char *di
  * it is not a regular file. Missing files are left out (the service's
  * report names them). */
 GVariant *st_client_manifest_files (const char *dir, GUnixFDList **fds, GError **error);
+/* The manifest.json of each folder in @dirs (NULL-terminated, may be
+ * NULL) as audit verify's a(sh) (label: the folder); the same refusals. */
+GVariant *st_client_audit_manifests (char **dirs, GUnixFDList **fds, GError **error);
 /* A text file of at most @max bytes (a profile, a root certificate). */
 gchar *st_client_read_text (const char *path, gsize max, gsize *len, GError **error);
 

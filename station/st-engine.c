@@ -1169,19 +1169,57 @@ st_engine_unit_verify (StEngine *engine, const StAuthSession *session, const cha
   return st_qa_verify_unit (engine->db, root, port, &params, session->name, report, error);
 }
 
+/* What audit verify trusts on this station (st_engine_audit_trust): the
+ * objects StAuditTrust points to, owned. */
+typedef struct {
+  StAuditTrust trust;
+  X509 *own_root, *own_signer;
+  StX509Stack *chain;
+} StEngineTrust;
+
+static void
+st_engine_trust_free (StEngineTrust *t)
+{
+  X509_free (t->own_root);
+  X509_free (t->own_signer);
+  if (t->chain != NULL)
+    st_x509_stack_free (t->chain);
+  g_free (t);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StEngineTrust, st_engine_trust_free)
+
+/* @root (NULL: the station's), the configured chain, the pinned signing
+ * key and certificate, and the HSM when @ca (unlocked) is given. */
+static StEngineTrust *
+st_engine_audit_trust (StEngine *engine, X509 *root, StCa *ca, GPtrArray *manifests, GError **error)
+{
+  g_autoptr(StEngineTrust) t = g_new0 (StEngineTrust, 1);
+  if (root == NULL && (root = t->own_root = st_engine_station_root (engine, error)) == NULL)
+    return NULL;
+  if ((t->chain = st_chain_load_pem (engine->config->chain_file, error)) == NULL)
+    return NULL;
+  X509 *signer = ca != NULL ? ca->signing_cert
+                            : (t->own_signer = st_ca_load_cert (NULL, engine->config->signing_cert, NULL));
+  if (signer != NULL && st_ca_check_station_signer (signer, engine->config->signing_key_sha256, NULL))
+    t->trust.signer = signer;
+  t->trust.root = root;
+  t->trust.untrusted = t->chain;
+  t->trust.signer_pin = engine->config->signing_key_sha256;
+  t->trust.hsm = ca != NULL ? ca->hsm : NULL;
+  t->trust.station_id = engine->config->station_id;
+  t->trust.manifests = manifests;
+  return g_steal_pointer (&t);
+}
+
 gboolean
 st_engine_audit_verify (StEngine *engine, const StAuthSession *session, X509 *root,
-                        GString *report, GError **error)
+                        GPtrArray *manifests, GString *report, GError **error)
 {
   if (!st_engine_require (engine, session, ST_ACTION_AUDIT_VERIFY, error))
     return FALSE;
-  g_autoptr(X509) own_root = NULL;
-  if (root == NULL && (root = own_root = st_engine_station_root (engine, error)) == NULL)
-    return FALSE;
-  g_autoptr(StX509Stack) chain = st_chain_load_pem (engine->config->chain_file, error);
-  if (chain == NULL)
-    return FALSE;
-  return st_audit_verify (engine->db, root, chain, report, error);
+  g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
+  g_autoptr(StEngineTrust) t = st_engine_audit_trust (engine, root, ST_CA_OF (hold), manifests, error);
+  return t != NULL && st_audit_verify (engine->db, &t->trust, report, error);
 }
 
 gboolean
@@ -1273,8 +1311,10 @@ st_engine_health (StEngine *engine, const StAuthSession *session, GError **error
     h->disk_free = g_file_info_get_attribute_uint64 (fs, G_FILE_ATTRIBUTE_FILESYSTEM_FREE);
   g_autoptr(GString) audit = g_string_new (NULL);
   g_autoptr(GError) audit_error = NULL;
+  g_autoptr(StEngineTrust) trust = ca != NULL ? st_engine_audit_trust (engine, ca->root, ca, NULL, &audit_error)
+                                              : NULL;
   if (ca != NULL)
-    h->audit_ok = st_audit_verify (engine->db, ca->root, ca->chain, audit, &audit_error);
+    h->audit_ok = trust != NULL && st_audit_verify (engine->db, &trust->trust, audit, &audit_error);
   else
     {
       gint64 n = 0;

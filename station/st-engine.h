@@ -221,8 +221,10 @@ gboolean st_engine_manifest_verify (StEngine *engine, const StAuthSession *sessi
                                     GString *report, GError **error);
 gboolean st_engine_unit_verify (StEngine *engine, const StAuthSession *session, const char *port,
                                 const char *profile_text, GString *report, GError **error);
+/* @manifests: StAuditManifest (copies of manifest.json files whose
+ * checkpoints must still be in the log), may be NULL. */
 gboolean st_engine_audit_verify (StEngine *engine, const StAuthSession *session, X509 *root,
-                                 GString *report, GError **error);
+                                 GPtrArray *manifests, GString *report, GError **error);
 gboolean st_engine_audit_export (StEngine *engine, const StAuthSession *session, const char *path,
                                  const char *destination, gint64 *n_entries, GError **error);
 gboolean st_engine_db_check (StEngine *engine, const StAuthSession *session, GString *report,

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "st-audit.h"
 #include "st-dbus.h"
 #include "st-error.h"
 #include "st-line.h"
@@ -1022,18 +1023,59 @@ on_unit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, const
 }
 
 static gboolean
-on_audit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *root_pem,
-                 StService *service)
+on_audit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUnixFDList *in_fds,
+                 const char *root_pem, GVariant *manifests, StService *service)
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
+  /* the role first: nothing is copied for a caller who may not verify */
+  ST_REPLY_IF_FAILED (st_engine_require (service->engine, me, ST_ACTION_AUDIT_VERIFY, &error),
+                      invocation, error);
   gboolean root_given = FALSE;
   g_autoptr(X509) root = st_root_from_pem (root_pem, &root_given, &error);
   ST_REPLY_IF_FAILED (root != NULL || !root_given, invocation, error);
+  if (g_variant_n_children (manifests) > ST_SERVICE_MAX_IN_FILES)
+    return st_reply_error (invocation,
+                           g_error_new (ST_ERROR, ST_ERROR_INVALID_DATA,
+                                        "audit verify takes at most %d manifests at once",
+                                        ST_SERVICE_MAX_IN_FILES));
+  g_autofree gchar *dir = NULL;
+  g_autoptr(GPtrArray) copies = g_ptr_array_new_with_free_func ((GDestroyNotify) st_audit_manifest_free);
+  GVariantIter it;
+  const char *label;
+  gint32 index;
+  gboolean ok = TRUE;
+  g_variant_iter_init (&it, manifests);
+  while (ok && g_variant_iter_next (&it, "(&sh)", &label, &index))
+    {
+      if (dir == NULL && (dir = st_engine_scratch_new (service->engine, "audit", &error)) == NULL)
+        {
+          ok = FALSE;
+          break;
+        }
+      int fd = in_fds != NULL ? g_unix_fd_list_get (in_fds, index, &error) : -1;
+      if (fd < 0)
+        {
+          if (error == NULL)
+            g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA, "manifest %s came without its file", label);
+          ok = FALSE;
+          break;
+        }
+      StAuditManifest *m = g_new0 (StAuditManifest, 1);
+      m->label = g_utf8_make_valid (label, -1);
+      m->path = g_strdup_printf ("%s/%u-manifest.json", dir, copies->len);
+      g_ptr_array_add (copies, m);
+      ok = st_copy_fd_to_file (fd, "manifest.json", m->path, ST_SERVICE_MAX_IN_FILE, &error);
+      close (fd);
+    }
   g_autoptr(GString) report = g_string_new (NULL);
   GError *failure = NULL;
-  gboolean ok = st_engine_audit_verify (service->engine, me, root, report, &failure);
-  return st_reply_report (object, invocation, ok, report, failure);
+  gboolean verified = ok && st_engine_audit_verify (service->engine, me, root, copies, report, &failure);
+  if (dir != NULL)
+    st_engine_scratch_remove (dir);
+  if (!ok)
+    return st_reply_error (invocation, error);
+  return st_reply_report (object, invocation, verified, report, failure);
 }
 
 /* Runs @func into a scratch file and hands the client a descriptor of it. */

@@ -50,7 +50,7 @@ static const char st_usage[] =
   "  operator add NAME --role operator|lead|qa|admin | operator list\n"
   "  operator unlock NAME | operator set-role NAME --role ROLE\n"
   "  batch allow-more-voids BATCH\n"
-  "  audit verify [--root FILE] | audit export --out FILE\n"
+  "  audit verify [--root FILE] [--manifests DIR...] | audit export --out FILE\n"
   "  demo [--ports N] [--units N]       the whole flow on simulated devices, with a private service\n"
   "  bench [--units N] [--slots K]      units/s end to end and raw issuance rate\n"
   "\n"
@@ -936,9 +936,12 @@ cmd_audit (StCli *cli, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *out = NULL, *root_path = NULL;
+  g_auto(GStrv) manifest_dirs = NULL;
   const GOptionEntry entries[] = {
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "File to write the log into (JSON lines)", "FILE" },
     { "root", 0, 0, G_OPTION_ARG_FILENAME, &root_path, "Trusted root certificate (default: the station's)", "FILE" },
+    { "manifests", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &manifest_dirs,
+      "A manifest folder whose checkpoint the log must still hold (repeat it, or list folders after verify)", "DIR" },
     { NULL }
   };
   if (!st_cli_parse (cli, "audit verify|export", entries, &argc, &argv, &error))
@@ -946,7 +949,7 @@ cmd_audit (StCli *cli, int argc, char **argv)
   gboolean is_verify = g_strcmp0 (sub, "verify") == 0, is_export = g_strcmp0 (sub, "export") == 0;
   if ((!is_verify && !is_export) || (is_export && out == NULL))
     {
-      g_printerr ("station: usage: audit verify [--root FILE] | audit export --out FILE\n");
+      g_printerr ("station: usage: audit verify [--root FILE] [--manifests DIR...] | audit export --out FILE\n");
       return 2;
     }
   g_autofree gchar *root = st_cli_root_pem (root_path, &error);
@@ -965,9 +968,28 @@ cmd_audit (StCli *cli, int argc, char **argv)
       g_print ("%" G_GINT64_FORMAT " audit entries and their checkpoints written to %s\n", n, out);
       return 0;
     }
+  /* "audit verify --manifests A B C": the folders after the first too */
+  g_autoptr(GPtrArray) dirs = g_ptr_array_new ();
+  for (guint i = 0; manifest_dirs != NULL && manifest_dirs[i] != NULL; i++)
+    g_ptr_array_add (dirs, manifest_dirs[i]);
+  for (int i = 1; i < argc; i++)
+    if (manifest_dirs != NULL)
+      g_ptr_array_add (dirs, argv[i]);
+    else
+      {
+        g_printerr ("station: audit verify takes no '%s': name manifest folders with --manifests DIR\n",
+                    argv[i]);
+        return 2;
+      }
+  g_ptr_array_add (dirs, NULL);
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GVariant) manifests = st_client_audit_manifests ((char **) dirs->pdata, &fds, &error);
+  if (manifests == NULL)
+    return st_cli_fail (error);
   gboolean ok = FALSE;
   g_autofree gchar *report = NULL, *failure = NULL;
-  if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, root, &ok, &report, &failure, NULL, &error))
+  if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, root, g_variant_ref_sink (manifests), fds, &ok,
+                                                &report, &failure, NULL, NULL, &error))
     return st_cli_fail (error);
   g_print ("%s%s\n", report, ok ? "audit log verified" : "AUDIT LOG REJECTED");
   return st_cli_verdict (ok, failure);
@@ -1233,8 +1255,9 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   g_print ("%s", report);
   if (!verified)
     return st_cli_verdict (verified, failure);
-  if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, "", &audited, &audit_report,
-                                                &audit_failure, NULL, &error))
+  if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, "", g_variant_new ("a(sh)", NULL), NULL,
+                                                &audited, &audit_report, &audit_failure, NULL, NULL,
+                                                &error))
     return st_cli_fail (error);
   g_print ("%s", audit_report);
   if (!audited)
