@@ -13,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "st-anchor.h"
 #include "st-ca.h"
 #include "st-config.h"
 #include "st-error.h"
@@ -260,6 +261,70 @@ test_random (void)
   g_autofree guint8 *big = g_malloc0 (10000);
   g_assert_true (st_hsm_random (hsm, big, 10000, &error));
   g_assert_true (memcmp (big + 9000, zero, sizeof zero) != 0);
+}
+
+/* Private data objects: replaced, read back, invisible without a login;
+ * and the anchor text they hold for the audit log (st-anchor.c). */
+static void
+test_data_objects (void)
+{
+  g_autoptr(StTestHome) h = st_test_home_new ();
+  g_autoptr(StHsm) hsm = open_logged_in (h);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) none = st_hsm_data_read (hsm, "st-test-data", 64, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (none->len, ==, 0);
+  for (int i = 0; i < 3; i++)
+    {
+      g_autofree gchar *text = g_strdup_printf ("value %d", i);
+      g_autoptr(GBytes) v = g_bytes_new (text, strlen (text));
+      g_assert_true (st_hsm_data_replace (hsm, "st-test-data", v, &error));
+      g_assert_no_error (error);
+      g_autoptr(GPtrArray) got = st_hsm_data_read (hsm, "st-test-data", 64, &error);
+      g_assert_no_error (error);
+      /* one object: the older ones were destroyed */
+      g_assert_cmpuint (got->len, ==, 1);
+      g_assert_true (g_bytes_equal (g_ptr_array_index (got, 0), v));
+    }
+  /* longer than the reader allows: refused, not truncated */
+  g_autoptr(GPtrArray) small = st_hsm_data_read (hsm, "st-test-data", 4, &error);
+  g_assert_null (small);
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  /* a handle that has not logged in may not write (the objects are private) */
+  g_autoptr(StHsm) outsider = st_hsm_open (h->config->hsm_module, h->config->hsm_token, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) v = g_bytes_new ("x", 1);
+  g_assert_false (st_hsm_data_replace (outsider, "st-test-data", v, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED);
+  g_clear_error (&error);
+
+  /* the anchor's text */
+  g_autofree gchar *text = st_anchor_format ("line-1", 42, "00112233445566778899aabbccddeeff"
+                                                          "00112233445566778899aabbccddeeff");
+  g_autofree gchar *id = NULL, *hash = NULL;
+  gint64 seq = 0;
+  g_assert_true (st_anchor_parse ((const guint8 *) text, strlen (text), &id, &seq, &hash));
+  g_assert_cmpstr (id, ==, "line-1");
+  g_assert_cmpint (seq, ==, 42);
+  g_assert_cmpuint (strlen (hash), ==, 64);
+  const char *bad[] = {
+    "station-audit-anchor/1\nstation=a\nseq=0\nhash=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+    "station-audit-anchor/1\nstation=a\nseq=-1\nhash=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+    "station-audit-anchor/1\nstation=a\nseq=1\nhash=0011\n",
+    "station-audit-anchor/1\nstation=a\nseq=1\nhash=00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff\n",
+    "station-audit-anchor/2\nstation=a\nseq=1\nhash=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+    "station-audit-anchor/1\nstation=a\nseq=1\nhash=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    "station-audit-anchor/1\nstation=a\nseq=1\nhash=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\nmore\n",
+    "",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree gchar *bid = NULL, *bhash = NULL;
+      gint64 bseq = 0;
+      g_assert_false (st_anchor_parse ((const guint8 *) bad[i], strlen (bad[i]), &bid, &bseq, &bhash));
+      g_assert_null (bid);
+    }
 }
 
 static void
@@ -870,6 +935,7 @@ main (int argc, char **argv)
   g_test_add_func ("/hsm/key/generate-p384", test_generate_p384);
   g_test_add_func ("/hsm/sign/x509", test_sign_x509);
   g_test_add_func ("/hsm/random", test_random);
+  g_test_add_func ("/hsm/data-objects", test_data_objects);
   g_test_add_func ("/hsm/relogin", test_relogin);
   g_test_add_func ("/hsm/two-handles", test_two_handles);
   g_test_add_func ("/hsm/threads", test_threads);
