@@ -207,6 +207,27 @@ st_db_w_operator_set_role (StDbConn *c, gpointer data, gint64 *result, GError **
   gint64 attempts = 0;
   if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
     return FALSE;
+  /* the station keeps an admin who can log in: without one, nobody manages
+   * operators or unlocks the HSM (checked in this transaction: two admins
+   * demoting each other at once cannot both succeed) */
+  if (g_strcmp0 (role, "admin") == 0 && g_strcmp0 (a->role, "admin") != 0)
+    {
+      gboolean row = FALSE;
+      g_autoptr(StSqliteStmtRef) other = st_db_conn_query (c,
+          "SELECT 1 FROM operators WHERE role = 'admin' AND locked = 0 AND name <> ? LIMIT 1",
+          "cannot read the admins", &row, error, "t", a->name);
+      if (other == NULL)
+        return FALSE;
+      if (!row)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                       "'%s' is the station's last admin who can log in: without one nobody "
+                       "manages operators or unlocks the HSM. Add another admin first ('station "
+                       "operator add NAME --role admin'), or unlock a locked one ('station operator "
+                       "unlock NAME'), then change the role of '%s'", a->name, a->name);
+          return FALSE;
+        }
+    }
   if (!st_db_conn_run (c,
       "UPDATE operators SET role = ?, updated_at = ? WHERE name = ?",
       "cannot change the role", error, "tit", a->role, st_db_now (), a->name))

@@ -214,7 +214,9 @@ GPtrArray *st_db_operator_list (StDb *db, GError **error);
  * transaction). A name taken is INVALID_DATA. Audited. */
 gboolean st_db_operator_add (StDb *db, const char *name, const char *role,
                              const char *pin_hash, const char *by, GError **error);
-/* Audited; NOT_FOUND when there is no such operator. */
+/* Audited; NOT_FOUND when there is no such operator. PERMISSION_DENIED,
+ * saying what to do, when it would leave the station without an unlocked
+ * admin (checked in the same transaction). */
 gboolean st_db_operator_set_role (StDb *db, const char *name, const char *role,
                                   const char *by, GError **error);
 gboolean st_db_operator_unlock (StDb *db, const char *name, const char *by, GError **error);
