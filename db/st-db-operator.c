@@ -451,3 +451,86 @@ st_db_operator_login_right (StDb *db, const char *name, gint64 attempt, GError *
   LoginOp a = { .name = name, .attempt = attempt };
   return st_db_write (db, st_db_w_operator_login_right, &a, NULL, error);
 }
+
+/* ---- break-glass recovery ---- */
+
+typedef struct {
+  const char *name, *pin_hash, *by;
+  const char *action;
+} RecoverOp;
+
+static gboolean
+st_db_w_operator_recover (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  RecoverOp *a = data;
+  g_autofree gchar *role = NULL;
+  gboolean locked = FALSE;
+  gint64 attempts = 0;
+  g_autoptr(GError) local = NULL;
+  gboolean exists = st_db_w_operator_state (c, a->name, &role, &locked, &attempts, &local);
+  if (!exists && !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  gint64 now = st_db_now ();
+  if (a->pin_hash == NULL)
+    {
+      if (!exists)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                       "there is no operator '%s': name a locked admin, or give a new name with "
+                       "--new to add an admin", a->name);
+          return FALSE;
+        }
+      if (g_strcmp0 (role, "admin") != 0)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                       "operator '%s' is %s: recovery unlocks an admin, or adds a new one (--new "
+                       "with a name not taken)", a->name, role);
+          return FALSE;
+        }
+      if (!st_db_conn_run (c,
+          "UPDATE operators SET locked = 0, failed_attempts = 0, updated_at = ? WHERE name = ?",
+          "cannot unlock the admin", error, "it", now, a->name))
+        return FALSE;
+      a->action = "unlocked";
+    }
+  else
+    {
+      if (exists)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "there is already an operator '%s': choose another name for the new admin, "
+                       "or recover '%s' without --new", a->name, a->name);
+          return FALSE;
+        }
+      if (!st_db_conn_run (c,
+          "INSERT INTO operators (name, role, pin_hash, created_at, updated_at) "
+          "VALUES (?, 'admin', ?, ?, ?)",
+          "cannot record the admin", error, "ttii", a->name, a->pin_hash, now, now))
+        return FALSE;
+      a->action = "added";
+    }
+  g_autofree gchar *payload = st_db_payload ("ssbi", "name", a->name, "action", a->action,
+                                             "was_locked", locked, "failed_attempts_were", attempts);
+  return st_db_w_audit (c, a->by, "admin-recover", payload, error);
+}
+
+gboolean
+st_db_operator_recover (StDb *db, const char *name, const char *pin_hash, const char *by,
+                        const char **action, GError **error)
+{
+  RecoverOp a = { .name = name, .pin_hash = pin_hash, .by = by };
+  if (!st_db_check_operator_name (name, error)
+      || (pin_hash != NULL && !st_db_check_text ("the PIN hash", pin_hash, TRUE, ST_DB_NAME_MAX, error))
+      || !st_db_check_text ("who recovers", by, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_operator_recover, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot recover admin '%s': ", name != NULL ? name : "");
+      return FALSE;
+    }
+  if (action != NULL)
+    *action = a.action;
+  return TRUE;
+}

@@ -245,6 +245,14 @@ gboolean st_db_operator_login_wrong (StDb *db, const char *name, gint64 attempt,
  * else failed_attempts back to 0, audited (login-attempts-reset, with the
  * attempt's number) unless it was the first attempt. */
 gboolean st_db_operator_login_right (StDb *db, const char *name, gint64 attempt, GError **error);
+/* Break-glass recovery (station/st-recover.h), once the HSM token's SO PIN
+ * was proved: with @pin_hash NULL, unlocks @name, which must be an admin
+ * (PERMISSION_DENIED naming its role otherwise, NOT_FOUND when there is
+ * none); else adds @name as a new admin with @pin_hash (a name taken is
+ * INVALID_DATA). Audited as admin-recover by @by; *@action is "unlocked" or
+ * "added". */
+gboolean st_db_operator_recover (StDb *db, const char *name, const char *pin_hash,
+                                 const char *by, const char **action, GError **error);
 
 /* --- quota of voided certificates ---
  * A batch may void up to quantity / 10 + 5 certificates, plus the

@@ -17,7 +17,14 @@
  * (or was demoted), and nobody could manage operators or unlock the HSM any
  * more. A change of role that would leave no unlocked admin is refused,
  * saying what to do; a locked admin does not count.
- */
+ *
+ * /admin/recover-locked-admin: five wrong PINs locked the only admin for
+ * good. Break-glass recovery: whoever proves the HSM token's SO PIN
+ * (`station admin recover NAME`, no login) unlocks that admin, or adds a new
+ * one, even while the service is locked after a restart; it is audited.
+ *
+ * /admin/recover-wrong-so-pin: a wrong SO PIN unlocks nothing and is
+ * audited (the token counts it too). */
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -263,11 +270,113 @@ test_last_admin_stays (StFixture *f, gconstpointer data)
                               "--role", "admin", NULL), ==, 0);
 }
 
+/* The SO PIN the demo set-up printed, once, in the log of the service that
+ * made it (the fixture's first). */
+static gchar *
+st_demo_so_pin (StFixture *f)
+{
+  g_autofree gchar *path = g_build_filename (f->tmp, "service-1.log", NULL);
+  g_autofree gchar *log = NULL;
+  g_assert_true (g_file_get_contents (path, &log, NULL, NULL));
+  const char *tag = "(shown once, not stored): ";
+  const char *at = strstr (log, tag);
+  g_assert_nonnull (at);
+  at += strlen (tag);
+  return g_strndup (at, strcspn (at, "\n"));
+}
+
+static void
+test_recover_locked_admin (StFixture *f, gconstpointer data)
+{
+  g_autofree gchar *so_pin = st_demo_so_pin (f);
+  g_autofree gchar *so_env = g_strdup_printf ("STATION_SO_PIN=%s", so_pin);
+  st_lock_out (f, "admin");
+  /* a restart: the service is locked, and no admin can unlock it */
+  st_service_stop (f);
+  const char *none[] = { NULL };
+  st_service_ensure (f, none);
+  g_autofree gchar *out = NULL, *err = NULL;
+  g_assert_cmpint (st_run_station (f, &out, NULL, "status", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "HSM         locked"));
+  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, &err, "unlock", NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "locked"));
+  gint64 seq0 = st_sql_int (f, "SELECT max(seq) FROM audit");
+
+  /* break-glass: the SO PIN, no login */
+  const char *recover[] = { "admin", "recover", "admin", NULL };
+  const char *env[] = { so_env, NULL };
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_stationv (f, env, &out, NULL, recover), ==, 0);
+  g_assert_nonnull (strstr (out, "admin admin unlocked"));
+  g_assert_cmpint (st_sql_int (f, "SELECT locked FROM operators WHERE name = 'admin'"), ==, 0);
+  g_assert_cmpint (st_sql_int (f, "SELECT failed_attempts FROM operators WHERE name = 'admin'"), ==, 0);
+  /* audited, by the token's security officer */
+  g_autofree gchar *sql = g_strdup_printf ("SELECT operator || ' ' || payload FROM audit WHERE seq > %"
+                                           G_GINT64_FORMAT " AND event = 'admin-recover'", seq0);
+  g_autofree gchar *entry = st_sql (f, sql);
+  g_test_message ("audit: %s", entry);
+  g_assert_true (g_str_has_prefix (entry, "hsm-so {"));
+  g_assert_nonnull (strstr (entry, "\"name\":\"admin\""));
+  g_assert_nonnull (strstr (entry, "\"action\":\"unlocked\""));
+  g_assert_nonnull (strstr (entry, "\"was_locked\":true"));
+  /* the admin is back: it unlocks the station and manages operators */
+  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, NULL, "unlock", NULL), ==, 0);
+  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, NULL, "operator", "list", NULL), ==, 0);
+
+  /* or a new admin, for one whose PIN is lost */
+  const char *add[] = { "admin", "recover", "root2", "--new", NULL };
+  const char *add_env[] = { so_env, "STATION_NEW_OPERATOR_PIN=8765", NULL };
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_stationv (f, add_env, &out, NULL, add), ==, 0);
+  g_assert_nonnull (strstr (out, "admin root2 added"));
+  g_autofree gchar *role = st_role_of (f, "root2");
+  g_assert_cmpstr (role, ==, "admin");
+  g_assert_cmpint (st_run_as (f, "root2", "8765", NULL, NULL, NULL, "operator", "list", NULL), ==, 0);
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM audit WHERE event = 'admin-recover' AND "
+                                  "payload LIKE '%\"action\":\"added\"%'"), ==, 1);
+  /* recovery names an admin, or a new name: not another role's operator */
+  const char *lead[] = { "admin", "recover", "lead", NULL };
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_stationv (f, env, NULL, &err, lead), ==, 2);
+  g_assert_nonnull (strstr (err, "is lead"));
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "audit", "verify", NULL), ==, 0);
+}
+
+static void
+test_recover_wrong_so_pin (StFixture *f, gconstpointer data)
+{
+  st_lock_out (f, "admin");
+  gint64 seq0 = st_sql_int (f, "SELECT max(seq) FROM audit");
+  const char *recover[] = { "admin", "recover", "admin", NULL };
+  const char *env[] = { "STATION_SO_PIN=not-the-so-pin", NULL };
+  g_autofree gchar *err = NULL;
+  g_assert_cmpint (st_run_stationv (f, env, NULL, &err, recover), ==, 2);
+  g_assert_nonnull (strstr (err, "CKR_PIN_INCORRECT"));
+  g_assert_nonnull (strstr (err, "SO PIN"));
+  g_assert_cmpint (st_sql_int (f, "SELECT locked FROM operators WHERE name = 'admin'"), ==, 1);
+  g_autofree gchar *sql = g_strdup_printf ("SELECT count(*) FROM audit WHERE seq > %" G_GINT64_FORMAT
+                                           " AND event = 'admin-recover-failed' AND payload LIKE "
+                                           "'%%CKR_PIN_INCORRECT%%'", seq0);
+  g_assert_cmpint (st_sql_int (f, sql), ==, 1);
+  g_clear_pointer (&sql, g_free);
+  sql = g_strdup_printf ("SELECT count(*) FROM audit WHERE seq > %" G_GINT64_FORMAT
+                         " AND event = 'admin-recover'", seq0);
+  g_assert_cmpint (st_sql_int (f, sql), ==, 0);
+  /* the right one still works afterwards */
+  g_autofree gchar *so_pin = st_demo_so_pin (f);
+  g_autofree gchar *so_env = g_strdup_printf ("STATION_SO_PIN=%s", so_pin);
+  const char *env_ok[] = { so_env, NULL };
+  g_assert_cmpint (st_run_stationv (f, env_ok, NULL, NULL, recover), ==, 0);
+  g_assert_cmpint (st_sql_int (f, "SELECT locked FROM operators WHERE name = 'admin'"), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
   st_test_init (&argc, &argv);
   st_test_add_station ("/admin/parallel-guessing", NULL, test_parallel_guessing);
   st_test_add_station ("/admin/last-admin-stays", NULL, test_last_admin_stays);
+  st_test_add_station ("/admin/recover-locked-admin", NULL, test_recover_locked_admin);
+  st_test_add_station ("/admin/recover-wrong-so-pin", NULL, test_recover_wrong_so_pin);
   return g_test_run ();
 }
