@@ -98,6 +98,20 @@ st_auth_ordinal (gint64 n)
   return n == 1 ? "st" : n == 2 ? "nd" : n == 3 ? "rd" : "th";
 }
 
+/* For a locked admin, the way back when no other admin can unlock it. */
+static void
+st_auth_admin_hint (const StDbOperator *op, GError **error)
+{
+  if (error != NULL && *error != NULL && g_strcmp0 (op->role, "admin") == 0)
+    {
+      gchar *message = g_strdup_printf ("%s; when no other admin can log in, recover it with the "
+                                        "HSM token's SO PIN ('station admin recover %s')",
+                                        (*error)->message, op->name);
+      g_free ((*error)->message);
+      (*error)->message = message;
+    }
+}
+
 StAuthSession *
 st_auth_login (StDb *db, const char *name, const char *pin, GError **error)
 {
@@ -127,6 +141,7 @@ st_auth_login (StDb *db, const char *name, const char *pin, GError **error)
                      "operator '%s' has no PIN attempt left: the last %d are being checked now, "
                      "and if they are wrong the operator is locked until an admin unlocks it "
                      "('station operator unlock %s')", op->name, ST_AUTH_MAX_ATTEMPTS, op->name);
+      st_auth_admin_hint (op, error);
       return NULL;
     }
   StRole role = 0;
@@ -154,10 +169,15 @@ st_auth_login (StDb *db, const char *name, const char *pin, GError **error)
         g_set_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED,
                      "wrong PIN for operator '%s': %d attempt(s) left before the operator is locked",
                      op->name, (int) (ST_AUTH_MAX_ATTEMPTS - attempt));
+      if (locked)
+        st_auth_admin_hint (op, error);
       return NULL;
     }
   if (!st_db_operator_login_right (db, op->name, attempt, error))
-    return NULL;
+    {
+      st_auth_admin_hint (op, error);
+      return NULL;
+    }
   st_db_set_actor (db, op->name);
   StAuthSession *s = g_new0 (StAuthSession, 1);
   s->name = g_strdup (op->name);

@@ -300,6 +300,8 @@ test_recover_locked_admin (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (out, "HSM         locked"));
   g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, &err, "unlock", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "locked"));
+  /* the refusal says the way back */
+  g_assert_nonnull (strstr (err, "station admin recover admin"));
   gint64 seq0 = st_sql_int (f, "SELECT max(seq) FROM audit");
 
   /* break-glass: the SO PIN, no login */
