@@ -683,7 +683,6 @@ st_engine_operator_set_role (StEngine *engine, const StAuthSession *session, con
                                      error);
 }
 
-
 /* One SO PIN check at a time, service-wide: guesses are not made in parallel. */
 static GMutex st_engine_recover_lock;
 /* What a wrong SO PIN costs, on top of the token's own count. */
