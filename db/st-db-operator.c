@@ -207,6 +207,27 @@ st_db_w_operator_set_role (StDbConn *c, gpointer data, gint64 *result, GError **
   gint64 attempts = 0;
   if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
     return FALSE;
+  /* the station keeps an admin who can log in: without one, nobody manages
+   * operators or unlocks the HSM (checked in this transaction: two admins
+   * demoting each other at once cannot both succeed) */
+  if (g_strcmp0 (role, "admin") == 0 && g_strcmp0 (a->role, "admin") != 0)
+    {
+      gboolean row = FALSE;
+      g_autoptr(StSqliteStmtRef) other = st_db_conn_query (c,
+          "SELECT 1 FROM operators WHERE role = 'admin' AND locked = 0 AND name <> ? LIMIT 1",
+          "cannot read the admins", &row, error, "t", a->name);
+      if (other == NULL)
+        return FALSE;
+      if (!row)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                       "'%s' is the station's last admin who can log in: without one nobody "
+                       "manages operators or unlocks the HSM. Add another admin first ('station "
+                       "operator add NAME --role admin'), or unlock a locked one ('station operator "
+                       "unlock NAME'), then change the role of '%s'", a->name, a->name);
+          return FALSE;
+        }
+    }
   if (!st_db_conn_run (c,
       "UPDATE operators SET role = ?, updated_at = ? WHERE name = ?",
       "cannot change the role", error, "tit", a->role, st_db_now (), a->name))
@@ -301,26 +322,215 @@ st_db_operator_login_failed (StDb *db, const char *name, gint64 max_attempts, gi
   return TRUE;
 }
 
+/* ---- a login, counted before its PIN is checked ----
+ * The PIN hash is slow on purpose. Were the lock read before it and the
+ * failure counted after it, every attempt that arrived while the first ones
+ * were hashed would get a hash of its own: 40 at once, one with the right
+ * PIN, got in almost every time. So an attempt is counted, and the lock
+ * checked, in one transaction before the hash (reserved); the hash's outcome
+ * is written after it. */
+
+typedef struct {
+  const char *name;
+  gint64 max_attempts;
+  gint64 attempt;        /* reserve: this attempt's number; 0 when refused */
+  StDbOperator *op;      /* reserve: the operator as it was */
+  gboolean locked;       /* wrong: whether the operator is locked now */
+} LoginOp;
+
 static gboolean
-st_db_w_operator_login_ok (StDbConn *c, gpointer data, gint64 *result, GError **error)
+st_db_w_operator_login_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error)
 {
-  OperatorOp *a = data;
+  LoginOp *a = data;
+  gboolean row = FALSE;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c, ST_DB_OPERATOR_SELECT "WHERE name = ?",
+                                                      "cannot read the operator", &row, error,
+                                                      "t", a->name);
+  if (stmt == NULL)
+    return FALSE;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no operator '%s'", a->name);
+      return FALSE;
+    }
+  g_clear_pointer (&a->op, st_db_operator_free);
+  a->op = st_db_operator_from_row (stmt);
+  a->attempt = 0;
+  /* locked, or every attempt left is being checked now: no hash */
+  if (a->op->locked || a->op->failed_attempts >= a->max_attempts)
+    return TRUE;
+  a->attempt = a->op->failed_attempts + 1;
+  /* not audited: the outcome is (login-failed, operator-locked, login-attempts-reset) */
+  return st_db_conn_run (c,
+      "UPDATE operators SET failed_attempts = ?, updated_at = ? WHERE name = ?",
+      "cannot count the login attempt", error, "iit", a->attempt, st_db_now (), a->name);
+}
+
+StDbOperator *
+st_db_operator_login_reserve (StDb *db, const char *name, gint64 max_attempts, gint64 *attempt,
+                              GError **error)
+{
+  LoginOp a = { .name = name != NULL ? name : "", .max_attempts = max_attempts };
+  *attempt = 0;
+  if (!st_db_write (db, st_db_w_operator_login_reserve, &a, NULL, error))
+    {
+      st_db_operator_free (a.op);
+      return NULL;
+    }
+  *attempt = a.attempt;
+  return a.op;
+}
+
+static gboolean
+st_db_w_operator_login_wrong (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  LoginOp *a = data;
+  g_autofree gchar *role = NULL;
+  gboolean locked = FALSE;
+  gint64 attempts = 0;
+  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
+    return FALSE;
+  /* counted already, at its reservation */
+  a->locked = locked || a->attempt >= a->max_attempts;
+  if (a->locked && !locked
+      && !st_db_conn_run (c, "UPDATE operators SET locked = 1, updated_at = ? WHERE name = ?",
+                          "cannot lock the operator", error, "it", st_db_now (), a->name))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("sib", "name", a->name, "failed_attempts", a->attempt,
+                                             "locked", a->locked);
+  return st_db_w_audit (c, a->name, a->locked && !locked ? "operator-locked" : "login-failed",
+                        payload, error);
+}
+
+gboolean
+st_db_operator_login_wrong (StDb *db, const char *name, gint64 attempt, gint64 max_attempts,
+                            gboolean *locked, GError **error)
+{
+  LoginOp a = { .name = name, .attempt = attempt, .max_attempts = max_attempts };
+  if (!st_db_write (db, st_db_w_operator_login_wrong, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot record a wrong PIN for '%s': ", name != NULL ? name : "");
+      return FALSE;
+    }
+  if (locked != NULL)
+    *locked = a.locked;
+  return TRUE;
+}
+
+static gboolean
+st_db_w_operator_login_right (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  LoginOp *a = data;
+  g_autofree gchar *role = NULL;
+  gboolean locked = FALSE;
+  gint64 attempts = 0;
+  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
+    return FALSE;
+  if (locked)
+    {
+      /* other attempts, checked meanwhile, used the last ones */
+      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                   "operator '%s' was locked by wrong PINs while this one was checked: an admin "
+                   "must unlock it ('station operator unlock %s')", a->name, a->name);
+      return FALSE;
+    }
   if (!st_db_conn_run (c,
-      "UPDATE operators SET failed_attempts = 0, updated_at = ? WHERE name = ? AND locked = 0",
+      "UPDATE operators SET failed_attempts = 0, updated_at = ? WHERE name = ?",
       "cannot reset the wrong PIN count", error, "it", st_db_now (), a->name))
     return FALSE;
-  g_autofree gchar *payload = st_db_payload ("s", "name", a->name);
+  /* a first attempt that was right changed nothing worth a record */
+  if (a->attempt <= 1)
+    return TRUE;
+  g_autofree gchar *payload = st_db_payload ("si", "name", a->name, "attempt", a->attempt);
   return st_db_w_audit (c, a->name, "login-attempts-reset", payload, error);
 }
 
 gboolean
-st_db_operator_login_ok (StDb *db, const char *name, GError **error)
+st_db_operator_login_right (StDb *db, const char *name, gint64 attempt, GError **error)
 {
-  g_autoptr(StDbOperator) op = st_db_operator_get (db, name, error);
-  if (op == NULL)
-    return FALSE;
-  if (op->failed_attempts == 0)
-    return TRUE;
-  OperatorOp a = { .name = name };
-  return st_db_write (db, st_db_w_operator_login_ok, &a, NULL, error);
+  LoginOp a = { .name = name, .attempt = attempt };
+  return st_db_write (db, st_db_w_operator_login_right, &a, NULL, error);
+}
+
+/* ---- break-glass recovery ---- */
+
+typedef struct {
+  const char *name, *pin_hash, *by;
+  const char *action;
+} RecoverOp;
+
+static gboolean
+st_db_w_operator_recover (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  RecoverOp *a = data;
+  g_autofree gchar *role = NULL;
+  gboolean locked = FALSE;
+  gint64 attempts = 0;
+  g_autoptr(GError) local = NULL;
+  gboolean exists = st_db_w_operator_state (c, a->name, &role, &locked, &attempts, &local);
+  if (!exists && !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  gint64 now = st_db_now ();
+  if (a->pin_hash == NULL)
+    {
+      if (!exists)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                       "there is no operator '%s': name a locked admin, or give a new name with "
+                       "--new to add an admin", a->name);
+          return FALSE;
+        }
+      if (g_strcmp0 (role, "admin") != 0)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                       "operator '%s' is %s: recovery unlocks an admin, or adds a new one (--new "
+                       "with a name not taken)", a->name, role);
+          return FALSE;
+        }
+      if (!st_db_conn_run (c,
+          "UPDATE operators SET locked = 0, failed_attempts = 0, updated_at = ? WHERE name = ?",
+          "cannot unlock the admin", error, "it", now, a->name))
+        return FALSE;
+      a->action = "unlocked";
+    }
+  else
+    {
+      if (exists)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "there is already an operator '%s': choose another name for the new admin, "
+                       "or recover '%s' without --new", a->name, a->name);
+          return FALSE;
+        }
+      if (!st_db_conn_run (c,
+          "INSERT INTO operators (name, role, pin_hash, created_at, updated_at) "
+          "VALUES (?, 'admin', ?, ?, ?)",
+          "cannot record the admin", error, "ttii", a->name, a->pin_hash, now, now))
+        return FALSE;
+      a->action = "added";
+    }
+  g_autofree gchar *payload = st_db_payload ("ssbi", "name", a->name, "action", a->action,
+                                             "was_locked", locked, "failed_attempts_were", attempts);
+  return st_db_w_audit (c, a->by, "admin-recover", payload, error);
+}
+
+gboolean
+st_db_operator_recover (StDb *db, const char *name, const char *pin_hash, const char *by,
+                        const char **action, GError **error)
+{
+  RecoverOp a = { .name = name, .pin_hash = pin_hash, .by = by };
+  if (!st_db_check_operator_name (name, error)
+      || (pin_hash != NULL && !st_db_check_text ("the PIN hash", pin_hash, TRUE, ST_DB_NAME_MAX, error))
+      || !st_db_check_text ("who recovers", by, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_operator_recover, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot recover admin '%s': ", name != NULL ? name : "");
+      return FALSE;
+    }
+  if (action != NULL)
+    *action = a.action;
+  return TRUE;
 }

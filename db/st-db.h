@@ -214,16 +214,45 @@ GPtrArray *st_db_operator_list (StDb *db, GError **error);
  * transaction). A name taken is INVALID_DATA. Audited. */
 gboolean st_db_operator_add (StDb *db, const char *name, const char *role,
                              const char *pin_hash, const char *by, GError **error);
-/* Audited; NOT_FOUND when there is no such operator. */
+/* Audited; NOT_FOUND when there is no such operator. PERMISSION_DENIED,
+ * saying what to do, when it would leave the station without an unlocked
+ * admin (checked in the same transaction). */
 gboolean st_db_operator_set_role (StDb *db, const char *name, const char *role,
                                   const char *by, GError **error);
 gboolean st_db_operator_unlock (StDb *db, const char *name, const char *by, GError **error);
-/* A wrong PIN: failed_attempts + 1, locked once it reaches @max_attempts.
- * Sets *@attempts and *@locked to the new values. Audited. */
+/* A wrong PIN counted on its own (no reservation): failed_attempts + 1,
+ * locked once it reaches @max_attempts. Sets *@attempts and *@locked to the
+ * new values. Audited. */
 gboolean st_db_operator_login_failed (StDb *db, const char *name, gint64 max_attempts,
                                       gint64 *attempts, gboolean *locked, GError **error);
-/* A right PIN: failed_attempts back to 0 (a write only when it was not). */
-gboolean st_db_operator_login_ok (StDb *db, const char *name, GError **error);
+/* A login attempt, reserved before its PIN is checked (st_auth_login): in
+ * one transaction, the operator's lock is read and the attempt counted
+ * (failed_attempts + 1), so that attempts made at once never get more
+ * hashes than @max_attempts. Returns the operator as it was (with its PIN
+ * hash); *@attempt is this attempt's number (1 .. @max_attempts), or 0 when
+ * none may be made: the operator is locked, or its last attempts are being
+ * checked now. NOT_FOUND when there is no such operator. Not audited: the
+ * outcome is. */
+StDbOperator *st_db_operator_login_reserve (StDb *db, const char *name, gint64 max_attempts,
+                                            gint64 *attempt, GError **error);
+/* Reserved attempt @attempt had a wrong PIN (already counted): the
+ * operator is locked once @attempt reaches @max_attempts. Audited
+ * (login-failed or operator-locked, with the attempt's number). */
+gboolean st_db_operator_login_wrong (StDb *db, const char *name, gint64 attempt,
+                                     gint64 max_attempts, gboolean *locked, GError **error);
+/* Reserved attempt @attempt had the right PIN: PERMISSION_DENIED when the
+ * operator was locked meanwhile (by attempts checked at the same time);
+ * else failed_attempts back to 0, audited (login-attempts-reset, with the
+ * attempt's number) unless it was the first attempt. */
+gboolean st_db_operator_login_right (StDb *db, const char *name, gint64 attempt, GError **error);
+/* Break-glass recovery (station/st-recover.h), once the HSM token's SO PIN
+ * was proved: with @pin_hash NULL, unlocks @name, which must be an admin
+ * (PERMISSION_DENIED naming its role otherwise, NOT_FOUND when there is
+ * none); else adds @name as a new admin with @pin_hash (a name taken is
+ * INVALID_DATA). Audited as admin-recover by @by; *@action is "unlocked" or
+ * "added". */
+gboolean st_db_operator_recover (StDb *db, const char *name, const char *pin_hash,
+                                 const char *by, const char **action, GError **error);
 
 /* --- quota of voided certificates ---
  * A batch may void up to quantity / 10 + 5 certificates, plus the

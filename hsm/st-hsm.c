@@ -1632,3 +1632,73 @@ st_hsm_pin_free (gchar *pin)
   st_memwipe (pin, strlen (pin));
   g_free (pin);
 }
+
+/* ---- the security officer's proof (break-glass recovery) ---------------- */
+
+gboolean
+st_hsm_check_so_pin (const char *module_path, const char *token_label, const char *so_pin,
+                     GError **error)
+{
+  g_return_val_if_fail (module_path != NULL && token_label != NULL && so_pin != NULL, FALSE);
+  if (strlen (so_pin) == 0 || strlen (so_pin) > ST_HSM_PIN_MAX)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED,
+                   "an SO PIN has 1 to %d characters", ST_HSM_PIN_MAX);
+      return FALSE;
+    }
+  StP11Module *mod = st_p11_module_acquire (module_path, error);
+  if (mod == NULL)
+    return FALSE;
+  CK_FUNCTION_LIST_PTR fl = mod->fl;
+  CK_SLOT_ID slots[64];
+  CK_ULONG nslots = G_N_ELEMENTS (slots);
+  CK_TOKEN_INFO info;
+  CK_RV rv = fl->C_GetSlotList (CK_TRUE, slots, &nslots);
+  gboolean found = FALSE;
+  CK_SLOT_ID slot = 0;
+  for (CK_ULONG i = 0; rv == CKR_OK && i < nslots && !found; i++)
+    if (fl->C_GetTokenInfo (slots[i], &info) == CKR_OK && (info.flags & CKF_TOKEN_INITIALIZED)
+        && st_hsm_token_label_equals (info.label, token_label))
+      {
+        slot = slots[i];
+        found = TRUE;
+      }
+  if (rv != CKR_OK || !found)
+    {
+      if (rv != CKR_OK)
+        st_hsm_set_ckr (error, rv, "C_GetSlotList");
+      else
+        g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no token labelled '%s' in %s",
+                     token_label, module_path);
+      st_p11_module_release (mod);
+      return FALSE;
+    }
+  /* the SO logs in on a read-write session only */
+  CK_SESSION_HANDLE session;
+  rv = fl->C_OpenSession (slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &session);
+  if (rv != CKR_OK)
+    {
+      st_hsm_set_ckr (error, rv, "C_OpenSession");
+      st_p11_module_release (mod);
+      return FALSE;
+    }
+  rv = fl->C_Login (session, CKU_SO, (CK_UTF8CHAR_PTR) so_pin, strlen (so_pin));
+  if (rv == CKR_OK)
+    fl->C_Logout (session);
+  fl->C_CloseSession (session);
+  /* what the token says of its SO PIN now (its own count of wrong ones) */
+  CK_FLAGS flags = fl->C_GetTokenInfo (slot, &info) == CKR_OK ? info.flags : 0;
+  st_p11_module_release (mod);
+  if (rv != CKR_OK)
+    {
+      st_hsm_set_ckr (error, rv, "C_Login(SO)");
+      if (flags & CKF_SO_PIN_LOCKED)
+        g_prefix_error (error, "the token has locked its SO PIN: ");
+      else if (flags & CKF_SO_PIN_FINAL_TRY)
+        g_prefix_error (error, "the token allows one more SO PIN try: ");
+      else if (flags & CKF_SO_PIN_COUNT_LOW)
+        g_prefix_error (error, "the token counted wrong SO PINs: ");
+      return FALSE;
+    }
+  return TRUE;
+}

@@ -141,4 +141,14 @@ gchar *st_hsm_uri_build (const char *token, const char *object, const guint8 *id
 /* The same URI with type= set to @type (replacing any type=). */
 gchar *st_hsm_uri_with_type (const char *uri, const char *type, GError **error);
 
+/* Break-glass recovery: whether @so_pin is the SO PIN of the token
+ * @token_label of @module_path (C_Login(CKU_SO) on a session of its own,
+ * then C_Logout). PKCS#11 keeps one login state per process: call it in a
+ * process that has no user login on the token (the service runs it in a
+ * child of its own, 'stationd --check-so-pin'). A wrong PIN is AUTH_FAILED
+ * (counted by the token), a locked one PERMISSION_DENIED, with the CKR name
+ * and what the token's flags say of its count. */
+gboolean st_hsm_check_so_pin (const char *module_path, const char *token_label,
+                              const char *so_pin, GError **error);
+
 G_END_DECLS

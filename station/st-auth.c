@@ -92,11 +92,34 @@ st_auth_read_pin (const char *prompt, GError **error)
 }
 
 
+static const char *
+st_auth_ordinal (gint64 n)
+{
+  return n == 1 ? "st" : n == 2 ? "nd" : n == 3 ? "rd" : "th";
+}
+
+/* For a locked admin, the way back when no other admin can unlock it. */
+static void
+st_auth_admin_hint (const StDbOperator *op, GError **error)
+{
+  if (error != NULL && *error != NULL && g_strcmp0 (op->role, "admin") == 0)
+    {
+      gchar *message = g_strdup_printf ("%s; when no other admin can log in, recover it with the "
+                                        "HSM token's SO PIN ('station admin recover %s')",
+                                        (*error)->message, op->name);
+      g_free ((*error)->message);
+      (*error)->message = message;
+    }
+}
+
 StAuthSession *
 st_auth_login (StDb *db, const char *name, const char *pin, GError **error)
 {
+  /* counted, and the lock checked, before the slow hash (st_db_operator_login_reserve) */
   g_autoptr(GError) local = NULL;
-  g_autoptr(StDbOperator) op = st_db_operator_get (db, name, &local);
+  gint64 attempt = 0;
+  g_autoptr(StDbOperator) op = st_db_operator_login_reserve (db, name, ST_AUTH_MAX_ATTEMPTS,
+                                                             &attempt, &local);
   if (op == NULL)
     {
       if (g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
@@ -107,11 +130,18 @@ st_auth_login (StDb *db, const char *name, const char *pin, GError **error)
         g_propagate_error (error, g_steal_pointer (&local));
       return NULL;
     }
-  if (op->locked)
+  if (attempt == 0)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                   "operator '%s' is locked after %d wrong PINs: an admin must unlock it "
-                   "('station operator unlock %s')", op->name, ST_AUTH_MAX_ATTEMPTS, op->name);
+      if (op->locked)
+        g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                     "operator '%s' is locked after %d wrong PINs: an admin must unlock it "
+                     "('station operator unlock %s')", op->name, ST_AUTH_MAX_ATTEMPTS, op->name);
+      else
+        g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                     "operator '%s' has no PIN attempt left: the last %d are being checked now, "
+                     "and if they are wrong the operator is locked until an admin unlocks it "
+                     "('station operator unlock %s')", op->name, ST_AUTH_MAX_ATTEMPTS, op->name);
+      st_auth_admin_hint (op, error);
       return NULL;
     }
   StRole role = 0;
@@ -122,24 +152,32 @@ st_auth_login (StDb *db, const char *name, const char *pin, GError **error)
     return NULL;
   if (!match)
     {
-      gint64 attempts = 0;
       gboolean locked = FALSE;
-      if (!st_db_operator_login_failed (db, op->name, ST_AUTH_MAX_ATTEMPTS, &attempts, &locked, error))
+      if (!st_db_operator_login_wrong (db, op->name, attempt, ST_AUTH_MAX_ATTEMPTS, &locked, error))
         return NULL;
-      if (locked)
+      if (locked && attempt < ST_AUTH_MAX_ATTEMPTS)
+        g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                     "wrong PIN for operator '%s', and the operator is now locked by the wrong "
+                     "PINs tried at the same time: an admin must unlock it ('station operator "
+                     "unlock %s')", op->name, op->name);
+      else if (locked)
         g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
                      "wrong PIN for operator '%s': that was the %d%s wrong PIN in a row, the "
                      "operator is now locked: an admin must unlock it ('station operator unlock %s')",
-                     op->name, (int) attempts, attempts == 1 ? "st" : attempts == 2 ? "nd"
-                     : attempts == 3 ? "rd" : "th", op->name);
+                     op->name, (int) attempt, st_auth_ordinal (attempt), op->name);
       else
         g_set_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED,
                      "wrong PIN for operator '%s': %d attempt(s) left before the operator is locked",
-                     op->name, (int) (ST_AUTH_MAX_ATTEMPTS - attempts));
+                     op->name, (int) (ST_AUTH_MAX_ATTEMPTS - attempt));
+      if (locked)
+        st_auth_admin_hint (op, error);
       return NULL;
     }
-  if (!st_db_operator_login_ok (db, op->name, error))
-    return NULL;
+  if (!st_db_operator_login_right (db, op->name, attempt, error))
+    {
+      st_auth_admin_hint (op, error);
+      return NULL;
+    }
   st_db_set_actor (db, op->name);
   StAuthSession *s = g_new0 (StAuthSession, 1);
   s->name = g_strdup (op->name);

@@ -34,9 +34,13 @@ gboolean st_auth_check_pin (const char *stored, const char *pin, gboolean *match
 gchar *st_auth_read_pin (const char *prompt, GError **error);
 
 
-/* Checks @name's PIN. Unknown operator or wrong PIN: AUTH_FAILED (a wrong
- * PIN is counted and audited, and says how many attempts are left); a
- * locked operator: PERMISSION_DENIED naming the unlock command. On success
+/* Checks @name's PIN. The attempt is counted, and the lock checked, in one
+ * transaction before the slow hash (st_db_operator_login_reserve), so that
+ * attempts made at once get no more hashes than ST_AUTH_MAX_ATTEMPTS.
+ * Unknown operator or wrong PIN: AUTH_FAILED (a wrong PIN is audited, and
+ * says how many attempts are left); a locked operator, or one whose last
+ * attempts are being checked: PERMISSION_DENIED naming the unlock command
+ * (the right PIN too). On success
  * the failed attempts go back to 0 and the database's actor becomes @name
  * (st_db_set_actor). */
 StAuthSession *st_auth_login (StDb *db, const char *name, const char *pin, GError **error);

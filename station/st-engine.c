@@ -14,6 +14,7 @@
 #include "st-ossl.h"
 #include "st-profile.h"
 #include "st-qa.h"
+#include "st-recover.h"
 #include "st-setup.h"
 #include "st-util.h"
 #include "st-verify.h"
@@ -67,6 +68,9 @@ static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
   { ST_ACTION_DB_BACKUP, "DbBackup", R_ADMIN | R_LEAD, FALSE, FALSE, "db backup" },
   { ST_ACTION_HEALTH, "Health", R_ANY, FALSE, FALSE, "showing the station's health" },
   { ST_ACTION_BENCH, "Bench", R_ADMIN, FALSE, TRUE, "bench" },
+  /* no login: the proof is the HSM token's SO PIN (st-recover.h) */
+  { ST_ACTION_ADMIN_RECOVER, "AdminRecover", 0, FALSE, FALSE,
+    "recovering a locked-out admin (the proof: the HSM token's SO PIN)" },
 };
 
 const StActionRule *
@@ -679,6 +683,86 @@ st_engine_operator_set_role (StEngine *engine, const StAuthSession *session, con
                                      error);
 }
 
+/* One SO PIN check at a time, service-wide: guesses are not made in parallel. */
+static GMutex st_engine_recover_lock;
+/* What a wrong SO PIN costs, on top of the token's own count. */
+#define ST_ENGINE_RECOVER_DELAY_US G_USEC_PER_SEC
+
+gboolean
+st_engine_admin_recover (StEngine *engine, const StAuthSession *session, const char *name,
+                         const char *so_pin, const char *new_pin, const char **action,
+                         GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_ADMIN_RECOVER, error))
+    return FALSE;
+  StDb *db = st_engine_db (engine);
+  if (db == NULL || engine->config == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "the station in %s is not set up yet: there is no admin to recover",
+                   engine->home);
+      return FALSE;
+    }
+  gboolean add = new_pin != NULL && *new_pin != '\0';
+  /* what can be refused without the SO PIN is refused before it is tried */
+  g_autoptr(GError) local = NULL;
+  g_autoptr(StDbOperator) op = st_db_operator_get (db, name, &local);
+  if (op == NULL && !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  if (!add && op == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "there is no operator '%s': name a locked admin, or give a new name with --new "
+                   "to add an admin", name);
+      return FALSE;
+    }
+  if (!add && g_strcmp0 (op->role, "admin") != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                   "operator '%s' is %s: recovery unlocks an admin, or adds a new one (--new with a "
+                   "name not taken)", op->name, op->role);
+      return FALSE;
+    }
+  if (add && op != NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "there is already an operator '%s': choose another name for the new admin, or "
+                   "recover '%s' without --new", name, name);
+      return FALSE;
+    }
+  g_autofree gchar *hash = add ? st_auth_hash_pin (new_pin, error) : NULL;
+  if (add && hash == NULL)
+    return FALSE;
+
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&st_engine_recover_lock);
+  g_autoptr(GError) proof = NULL;
+  if (!st_recover_check_so_pin (engine->config, so_pin, &proof))
+    {
+      g_autoptr(GError) audit_error = NULL;
+      if (!st_engine_audit (engine, NULL, "admin-recover-failed", &audit_error, "name", name,
+                            "reason", proof->message, NULL))
+        g_warning ("%s", audit_error->message);
+      if (g_error_matches (proof, ST_ERROR, ST_ERROR_AUTH_FAILED))
+        g_usleep (ST_ENGINE_RECOVER_DELAY_US);
+      g_propagate_prefixed_error (error, g_steal_pointer (&proof),
+                                  "recovery of admin '%s' refused: the HSM token's SO PIN was not "
+                                  "proved (the attempt is audited, and the token counts it): ", name);
+      return FALSE;
+    }
+  const char *done = NULL;
+  gboolean ok = st_db_operator_recover (db, name, hash, "hsm-so", &done, error);
+  if (hash != NULL)
+    st_memwipe (hash, strlen (hash));
+  if (!ok)
+    return FALSE;
+  g_message ("break-glass recovery: admin '%s' %s with the HSM token's SO PIN", name, done);
+  if (action != NULL)
+    *action = done;
+  return TRUE;
+}
 /* ---- profiles and batches ----------------------------------------------- */
 
 GPtrArray *

@@ -59,6 +59,7 @@ typedef enum {
   ST_ACTION_DB_BACKUP,
   ST_ACTION_HEALTH,
   ST_ACTION_BENCH,
+  ST_ACTION_ADMIN_RECOVER,
   ST_ACTION_LAST
 } StAction;
 
@@ -133,6 +134,16 @@ gboolean st_engine_operator_unlock (StEngine *engine, const StAuthSession *sessi
                                     GError **error);
 gboolean st_engine_operator_set_role (StEngine *engine, const StAuthSession *session,
                                       const char *name, const char *role, GError **error);
+/* Break-glass recovery (st-recover.h): no login; the proof is the HSM
+ * token's SO PIN @so_pin, checked in a child process (the token counts a
+ * wrong one; one check at a time, and a wrong one costs a second). Then
+ * unlocks admin @name, or, with @new_pin not NULL nor empty, adds @name as a
+ * new admin with that PIN. Works while the HSM is locked. Audited either
+ * way (admin-recover, admin-recover-failed). *@action: "unlocked" or
+ * "added". */
+gboolean st_engine_admin_recover (StEngine *engine, const StAuthSession *session, const char *name,
+                                  const char *so_pin, const char *new_pin, const char **action,
+                                  GError **error);
 
 /* ---- profiles and batches ---- */
 

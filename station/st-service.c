@@ -570,6 +570,20 @@ on_operator_set_role (StDbusStation1 *object, GDBusMethodInvocation *invocation,
 }
 
 static gboolean
+on_admin_recover (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *name,
+                  const char *so_pin, const char *new_pin, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  const char *action = NULL;
+  ST_REPLY_IF_FAILED (st_engine_admin_recover (service->engine, me, name, so_pin, new_pin, &action,
+                                               &error),
+                      invocation, error);
+  st_dbus_station1_complete_admin_recover (object, invocation, action);
+  return TRUE;
+}
+
+static gboolean
 on_profile_list (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
@@ -1307,6 +1321,7 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-db-backup", G_CALLBACK (on_db_backup) },
     { "handle-health", G_CALLBACK (on_health) },
     { "handle-bench", G_CALLBACK (on_bench) },
+    { "handle-admin-recover", G_CALLBACK (on_admin_recover) },
   };
   for (guint i = 0; i < G_N_ELEMENTS (handlers); i++)
     g_signal_connect (service->skeleton, handlers[i].signal, handlers[i].handler, service);

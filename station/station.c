@@ -49,6 +49,8 @@ static const char st_usage[] =
   "  db check | db backup DEST [--force]\n"
   "  operator add NAME --role operator|lead|qa|admin | operator list\n"
   "  operator unlock NAME | operator set-role NAME --role ROLE\n"
+  "  admin recover NAME [--new]         break-glass: unlock admin NAME, or add it (--new), with the\n"
+  "                                     HSM token's SO PIN ($STATION_SO_PIN or a prompt); no login\n"
   "  batch allow-more-voids BATCH\n"
   "  audit verify [--root FILE] [--manifests DIR...] | audit export --out FILE\n"
   "  demo [--ports N] [--units N]       the whole flow on simulated devices, with a private service\n"
@@ -930,6 +932,56 @@ cmd_operator (StCli *cli, int argc, char **argv)
   return 0;
 }
 
+/* Break-glass recovery: no login; the SO PIN proves control of the HSM. */
+static int
+cmd_admin (StCli *cli, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  const char *sub = st_cli_take_sub (&argc, &argv);
+  gboolean add = FALSE;
+  const GOptionEntry entries[] = {
+    { "new", 0, 0, G_OPTION_ARG_NONE, &add, "Add NAME as a new admin (its PIN from "
+      "$STATION_NEW_OPERATOR_PIN or a prompt)", NULL },
+    { NULL }
+  };
+  if (!st_cli_parse (cli, "admin recover NAME [--new]", entries, &argc, &argv, &error))
+    return st_cli_fail (error);
+  const char *name = argc == 2 ? argv[1] : NULL;
+  if (g_strcmp0 (sub, "recover") != 0 || name == NULL)
+    {
+      g_printerr ("station: usage: admin recover NAME [--new]\n");
+      return 2;
+    }
+  if (!st_cli_connect (cli, &error))
+    return st_cli_fail (error);
+  gchar *so_pin = st_read_secret ("SO PIN of the HSM token: ", "STATION_SO_PIN", ST_CLI_PIN_MAX,
+                                  &error);
+  if (so_pin == NULL)
+    return st_cli_fail (error);
+  gchar *new_pin = NULL;
+  if (add)
+    {
+      g_autofree gchar *prompt = g_strdup_printf ("New PIN for admin %s: ", name);
+      new_pin = st_read_secret (prompt, "STATION_NEW_OPERATOR_PIN", ST_CLI_PIN_MAX, &error);
+      if (new_pin == NULL)
+        {
+          st_secret_free (so_pin);
+          return st_cli_fail (error);
+        }
+    }
+  g_autofree gchar *action = NULL;
+  gboolean ok = st_dbus_station1_call_admin_recover_sync (cli->proxy, name, so_pin,
+                                                          new_pin != NULL ? new_pin : "", &action,
+                                                          NULL, &error);
+  st_secret_free (so_pin);
+  st_secret_free (new_pin);
+  if (!ok)
+    return st_cli_fail (error);
+  g_print ("admin %s %s with the HSM token's SO PIN (recorded in the audit log); log in as %s\n",
+           name, action, name);
+  return 0;
+}
+
 static int
 cmd_audit (StCli *cli, int argc, char **argv)
 {
@@ -1372,6 +1424,8 @@ main (int argc, char **argv)
     rc = cmd_operator (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "audit") == 0)
     rc = cmd_audit (&cli, argc - 1, argv + 1);
+  else if (g_strcmp0 (command, "admin") == 0)
+    rc = cmd_admin (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "demo") == 0)
     rc = st_cli_demo (&cli, argc - 1, argv + 1);
   else

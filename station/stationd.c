@@ -17,6 +17,7 @@
 #include "st-config.h"
 #include "st-engine.h"
 #include "st-error.h"
+#include "st-recover.h"
 #include "st-service.h"
 #include "st-util.h"
 
@@ -80,6 +81,9 @@ main (int argc, char **argv)
 {
   st_process_setup ();
   setlocale (LC_ALL, "");
+  /* the service itself, run again to prove an SO PIN (st-recover.h) */
+  if (argc > 1 && g_strcmp0 (argv[1], ST_RECOVER_CHECK_OPTION) == 0)
+    return st_recover_check_so_pin_main (argc, argv);
   g_autofree gchar *home = NULL, *config = NULL, *bus = NULL, *listen = NULL;
   gboolean system = FALSE, version = FALSE;
   gint idle = 0;

@@ -2017,6 +2017,92 @@ test_payload_json (void)
   g_assert_cmpstr (one, ==, "{\"unit\":7,\"uid\":\"00ff\"}");
 }
 
+/* A login counted before its PIN is checked (st_db_operator_login_reserve),
+ * with attempts made at once played out in a fixed order: never more than
+ * five reserved; the fifth wrong one locks; a right one resets the count,
+ * unless the operator was locked meanwhile; a locked operator gets no
+ * attempt; recovery and the last admin's role. */
+static void
+test_operator_login_reserve (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_true (st_db_operator_add (f->db, "root-ann", "admin", "h0", NULL, &error));
+  g_assert_true (st_db_operator_add (f->db, "bob", "operator", "h1", "root-ann", &error));
+  g_assert_no_error (error);
+  gint64 head0 = audit_head (f->db, NULL);
+
+  /* five at once: numbered 1..5, the sixth gets none; nothing audited yet */
+  gint64 attempt = -1;
+  for (gint64 i = 1; i <= 6; i++)
+    {
+      g_autoptr(StDbOperator) op = st_db_operator_login_reserve (f->db, "bob", 5, &attempt, &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (op);
+      g_assert_cmpstr (op->pin_hash, ==, "h1");
+      g_assert_cmpint (attempt, ==, i <= 5 ? i : 0);
+      g_assert_false (op->locked);
+    }
+  g_assert_cmpint (audit_head (f->db, NULL), ==, head0);
+  /* attempt 2 was right: the count starts again, audited with its number */
+  g_assert_true (st_db_operator_login_right (f->db, "bob", 2, &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbAuditEntry) reset = audit_entry (f->db, head0 + 1);
+  g_assert_cmpstr (reset->event, ==, "login-attempts-reset");
+  g_assert_nonnull (strstr (reset->payload, "\"attempt\":2"));
+  g_autoptr(StDbOperator) bob = st_db_operator_get (f->db, "bob", &error);
+  g_assert_cmpint (bob->failed_attempts, ==, 0);
+  /* attempt 5 was wrong: it locks, whatever the count says now */
+  gboolean locked = FALSE;
+  g_assert_true (st_db_operator_login_wrong (f->db, "bob", 4, 5, &locked, &error));
+  g_assert_false (locked);
+  g_assert_true (st_db_operator_login_wrong (f->db, "bob", 5, 5, &locked, &error));
+  g_assert_no_error (error);
+  g_assert_true (locked);
+  g_autoptr(StDbAuditEntry) lock = audit_entry (f->db, head0 + 3);
+  g_assert_cmpstr (lock->event, ==, "operator-locked");
+  /* a right PIN checked meanwhile is refused; a locked operator gets no attempt */
+  g_assert_false (st_db_operator_login_right (f->db, "bob", 1, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_clear_error (&error);
+  g_autoptr(StDbOperator) again = st_db_operator_login_reserve (f->db, "bob", 5, &attempt, &error);
+  g_assert_nonnull (again);
+  g_assert_true (again->locked);
+  g_assert_cmpint (attempt, ==, 0);
+  g_assert_null (st_db_operator_login_reserve (f->db, "nobody", 5, &attempt, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  /* a right first attempt writes no audit entry */
+  gint64 head1 = audit_head (f->db, NULL);
+  g_autoptr(StDbOperator) ann = st_db_operator_login_reserve (f->db, "root-ann", 5, &attempt, &error);
+  g_assert_cmpint (attempt, ==, 1);
+  g_assert_true (st_db_operator_login_right (f->db, "root-ann", 1, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (audit_head (f->db, NULL), ==, head1);
+
+  /* the last admin keeps its role */
+  g_assert_false (st_db_operator_set_role (f->db, "root-ann", "lead", "root-ann", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, "last admin"));
+  g_clear_error (&error);
+  /* recovery: a locked operator who is not an admin is not recovered */
+  const char *action = NULL;
+  g_assert_false (st_db_operator_recover (f->db, "bob", NULL, "hsm-so", &action, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_clear_error (&error);
+  g_assert_true (st_db_operator_recover (f->db, "root-bea", "h2", "hsm-so", &action, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (action, ==, "added");
+  g_assert_false (st_db_operator_recover (f->db, "root-bea", "h2", "hsm-so", &action, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_autoptr(StDbAuditEntry) added = audit_entry (f->db, audit_head (f->db, NULL));
+  g_assert_cmpstr (added->event, ==, "admin-recover");
+  g_assert_cmpstr (added->operator_name, ==, "hsm-so");
+  /* now root-ann may step down */
+  g_assert_true (st_db_operator_set_role (f->db, "root-ann", "lead", "root-bea", &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2045,6 +2131,7 @@ main (int argc, char **argv)
   ADD ("audit-checkpoint", test_audit_checkpoint);
   ADD ("audit-hook", test_audit_hook);
   ADD ("operators", test_operators);
+  ADD ("operator-login-reserve", test_operator_login_reserve);
   ADD ("void-cap", test_void_cap);
   ADD ("migrate-v1", test_migrate_v1);
   ADD ("migrate-v2-live-count", test_migrate_v2_live_count);

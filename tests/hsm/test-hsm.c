@@ -923,6 +923,42 @@ test_setup_show (void)
   g_assert_nonnull (strstr (out->str, "locked: an admin unlocks it"));
 }
 
+/* Break-glass recovery's proof (station/st-recover.h): the SO PIN of a
+ * token made here with a known one. Right, wrong, and why the service checks
+ * it in a process of its own: one logged in as the token's user cannot log
+ * the SO in. */
+static void
+test_so_pin (void)
+{
+  g_autoptr(StTestHome) h = st_test_home_new ();
+  g_autoptr(GError) error = NULL;
+  st_config_apply_env (h->config);
+  const char *module = h->config->hsm_module;
+  g_assert_true (st_hsm_init_token (module, "so-test", "so-pin-2468", "135790", &error));
+  g_assert_no_error (error);
+  g_assert_true (st_hsm_check_so_pin (module, "so-test", "so-pin-2468", &error));
+  g_assert_no_error (error);
+  g_assert_false (st_hsm_check_so_pin (module, "so-test", "so-pin-2469", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED);
+  g_assert_nonnull (strstr (error->message, "CKR_PIN_INCORRECT"));
+  g_clear_error (&error);
+  g_assert_false (st_hsm_check_so_pin (module, "no-such-token", "so-pin-2468", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  /* the right one again: a wrong one locked nothing */
+  g_assert_true (st_hsm_check_so_pin (module, "so-test", "so-pin-2468", &error));
+  g_assert_no_error (error);
+
+  g_autoptr(StHsm) hsm = st_hsm_open (module, "so-test", &error);
+  g_assert_no_error (error);
+  g_assert_true (st_hsm_login (hsm, "135790", &error));
+  g_assert_no_error (error);
+  g_assert_false (st_hsm_check_so_pin (module, "so-test", "so-pin-2468", &error));
+  g_assert_nonnull (error);
+  g_test_message ("logged in as the user: %s", error->message);
+  g_assert_nonnull (strstr (error->message, "CKR_USER_ANOTHER_ALREADY_LOGGED_IN"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -948,5 +984,6 @@ main (int argc, char **argv)
   g_test_add_func ("/setup/openssl-verify", test_setup_openssl_verify);
   g_test_add_func ("/setup/show", test_setup_show);
   g_test_add_func ("/ca/open-checks", test_ca_open_checks);
+  g_test_add_func ("/hsm/so-pin", test_so_pin);
   return g_test_run ();
 }
