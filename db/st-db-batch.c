@@ -291,8 +291,9 @@ st_db_w_allow_more_voids (StDbConn *c, gpointer data, gint64 *result, GError **e
       || !st_db_step (c, stmt, NULL, "cannot raise the batch's cap of voided certificates", error))
     return FALSE;
   *result = cap + step;
-  g_autofree gchar *payload = st_db_payload ("iiii", "batch", a->batch_id, "voided", voided,
-                                             "cap_was", cap, "cap", cap + step);
+  g_autofree gchar *payload = st_db_payload ("iiiii", "batch", a->batch_id, "voided", voided,
+                                             "cap_was", cap, "cap", cap + step, "void_allowance",
+                                             cap + step - st_db_void_cap_base (quantity));
   return st_db_w_audit (c, a->by, "batch-allow-more-voids", payload, error);
 }
 
