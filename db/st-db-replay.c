@@ -62,7 +62,7 @@ typedef struct {
 } ReplayOperator;
 
 typedef struct {
-  gchar *work_order, *product, *profile_sha256;  /* NULL: not known */
+  gchar *work_order, *product, *profile_sha256, *text_sha256;  /* NULL: not known */
   gint64 quantity;        /* 0: not known */
   gint64 void_allowance;  /* -1: not known */
   guint8 state;           /* 0 not known, 1 open, 2 closed */
@@ -152,6 +152,7 @@ st_db_replay_batch_free (ReplayBatch *b)
   g_free (b->work_order);
   g_free (b->product);
   g_free (b->profile_sha256);
+  g_free (b->text_sha256);
   g_free (b);
 }
 
@@ -406,13 +407,15 @@ replay_batch_create (Replay *r, JsonObject *o)
   g_free (b->work_order);
   g_free (b->product);
   g_free (b->profile_sha256);
+  g_free (b->text_sha256);
   b->work_order = g_strdup (st_db_replay_str (o, "work_order", NULL));
   b->product = g_strdup (st_db_replay_str (o, "product", NULL));
   b->profile_sha256 = g_strdup (st_db_replay_str (o, "profile_sha256", NULL));
+  b->text_sha256 = g_strdup (st_db_replay_str (o, "profile_text_sha256", NULL));
   b->quantity = st_db_replay_int (o, "quantity", &quantity) ? quantity : 0;
   b->void_allowance = 0;
   b->state = 1;
-  return TRUE;
+  return b->text_sha256 != NULL;
 }
 
 static gboolean
@@ -825,7 +828,7 @@ st_db_replay_batches (Replay *r, GError **error)
 {
   static const char *const batch_states[] = { NULL, "open", "closed" };
   g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (r->c,
-      "SELECT id, work_order, product, profile_sha256, quantity, state, void_allowance"
+      "SELECT id, work_order, product, profile_sha256, quantity, state, void_allowance, profile_text"
       " FROM batches ORDER BY id", error);
   if (stmt == NULL)
     return FALSE;
@@ -852,6 +855,13 @@ st_db_replay_batches (Replay *r, GError **error)
                                  b->product);
       st_db_replay_text_differs (r, id, "profile_sha256", (const char *) sqlite3_column_text (stmt, 3),
                                  b->profile_sha256);
+      /* the line issues from the batch's copy of its profile */
+      const char *text = (const char *) sqlite3_column_text (stmt, 7);
+      g_autofree gchar *text_sha256 = st_sha256_hex ((const guint8 *) (text != NULL ? text : ""),
+                                                     text != NULL ? strlen (text) : 0);
+      if (b->text_sha256 != NULL && g_strcmp0 (text_sha256, b->text_sha256) != 0)
+        st_db_replay_problem (r, "batch %" G_GINT64_FORMAT ": its profile text is not the one the "
+                              "log holds the SHA-256 of", id);
       gint64 quantity = sqlite3_column_int64 (stmt, 4);
       if (b->quantity > 0 && quantity != b->quantity)
         st_db_replay_problem (r, "batch %" G_GINT64_FORMAT ": quantity is %" G_GINT64_FORMAT
@@ -1064,7 +1074,8 @@ st_db_audit_explain (StDb *db, GString *report, guint *n_unexplained, GError **e
   if (r.first_unbound != 0)
     g_string_append_printf (r.report, "records: entries before seq %" G_GINT64_FORMAT " predate "
                             "record binding: rows they created are checked only for existence and "
-                            "for what their payloads name (no PIN hash, issuer or to-be-signed hash)\n",
+                            "for what their payloads name (not the PIN hash, the profile text, the issuer nor the "
+                            "to-be-signed certificate)\n",
                             r.last_unbound + 1);
   if (r.n_older_rows > 0)
     g_string_append_printf (r.report, "records: %u row(s) are older than the log (below the first "

@@ -2222,6 +2222,8 @@ test_replay_tamper (Fixture *f, gconstpointer data)
       "batch {closed}: state is open, the log says closed" },
     { "a batch's quantity raised", "UPDATE batches SET quantity = 5000 WHERE id = {batch}",
       "batch {batch}: quantity is 5000, the log says 50" },
+    { "a batch's profile rewritten", "UPDATE batches SET profile_text = 'name: sensor-x\nkey: rsa-1024\n'"
+      " WHERE id = {batch}", "batch {batch}: its profile text is not the one the log holds the SHA-256 of" },
     { "more voids allowed", "UPDATE batches SET void_allowance = 1000 WHERE id = {batch}",
       "batch {batch}: void allowance is 1000, the log says 10" },
     { "a unit added", "INSERT INTO units (batch_id, port, uid, state, started_at, operator)"
@@ -2339,7 +2341,7 @@ test_replay_legacy (Fixture *f, gconstpointer data)
                                       " ('qa-verify-unit', 'manifest-export')");
   g_assert_cmpint (last_old, ==, audit_head (f->db, NULL) - 2);
   static const char *const new_fields[] = { "pin_sha256", "id", "issuer", "tbs_sha256", "unit_state",
-                                            "void_allowance", NULL };
+                                            "void_allowance", "profile_text_sha256", NULL };
   rewrite_log (f->path, new_fields);
   gboolean ok = FALSE;
   g_autofree gchar *chain = audit_verify (f->db, &ok);
