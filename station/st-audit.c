@@ -282,12 +282,12 @@ st_audit_verify (StDb *db, X509 *root, STACK_OF (X509) *untrusted, GString *repo
     }
   /* the OpenSSL queue may hold verification noise */
   ERR_clear_error ();
-  guint unexplained = 0;   /* rows the log does not explain (db/st-db-replay.c) */
-  if (!st_db_audit_explain (db, report, &unexplained, error))
-    return FALSE;
   if (bad == 0)
     g_string_append_printf (report, "checkpoint signatures: ok (%u checkpoint(s) signed by the "
                             "station signing key)\n", cps->len);
+  guint unexplained = 0;   /* rows the log does not explain (db/st-db-replay.c) */
+  if (!st_db_audit_explain (db, report, &unexplained, error))
+    return FALSE;
   if (chain_error != NULL || bad > 0 || unexplained > 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
