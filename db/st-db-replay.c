@@ -315,7 +315,7 @@ st_db_replay_need (Replay *r, gboolean ok)
 }
 
 static gboolean
-replay_operator_add (Replay *r, JsonObject *o)
+st_db_replay_on_operator_add (Replay *r, JsonObject *o)
 {
   const char *name = st_db_replay_str (o, "name", NULL);
   if (!st_db_replay_need (r, name != NULL))
@@ -341,7 +341,7 @@ replay_operator_add (Replay *r, JsonObject *o)
 }
 
 static gboolean
-replay_operator_set_role (Replay *r, JsonObject *o)
+st_db_replay_on_operator_set_role (Replay *r, JsonObject *o)
 {
   const char *name = st_db_replay_str (o, "name", NULL);
   const char *to = st_db_replay_str (o, "to", NULL);
@@ -354,7 +354,7 @@ replay_operator_set_role (Replay *r, JsonObject *o)
 }
 
 static gboolean
-replay_operator_unlock (Replay *r, JsonObject *o)
+st_db_replay_on_operator_unlock (Replay *r, JsonObject *o)
 {
   const char *name = st_db_replay_str (o, "name", NULL);
   if (!st_db_replay_need (r, name != NULL))
@@ -367,7 +367,7 @@ replay_operator_unlock (Replay *r, JsonObject *o)
 
 /* login-failed and operator-locked */
 static gboolean
-replay_login_failed (Replay *r, JsonObject *o)
+st_db_replay_on_login_failed (Replay *r, JsonObject *o)
 {
   const char *name = st_db_replay_str (o, "name", NULL);
   gboolean locked = FALSE;
@@ -381,7 +381,7 @@ replay_login_failed (Replay *r, JsonObject *o)
 
 /* login-attempts-reset: only the count of wrong PINs, which is not bound */
 static gboolean
-replay_login_attempts_reset (Replay *r, JsonObject *o)
+st_db_replay_on_login_attempts_reset (Replay *r, JsonObject *o)
 {
   const char *name = st_db_replay_str (o, "name", NULL);
   if (st_db_replay_need (r, name != NULL))
@@ -390,7 +390,7 @@ replay_login_attempts_reset (Replay *r, JsonObject *o)
 }
 
 static gboolean
-replay_batch_create (Replay *r, JsonObject *o)
+st_db_replay_on_batch_create (Replay *r, JsonObject *o)
 {
   gint64 id = 0, quantity = 0;
   if (!st_db_replay_need (r, st_db_replay_int (o, "batch", &id)))
@@ -419,7 +419,7 @@ replay_batch_create (Replay *r, JsonObject *o)
 }
 
 static gboolean
-replay_batch_close (Replay *r, JsonObject *o)
+st_db_replay_on_batch_close (Replay *r, JsonObject *o)
 {
   gint64 id = 0;
   if (st_db_replay_need (r, st_db_replay_int (o, "batch", &id)))
@@ -428,7 +428,7 @@ replay_batch_close (Replay *r, JsonObject *o)
 }
 
 static gboolean
-replay_batch_allow_more_voids (Replay *r, JsonObject *o)
+st_db_replay_on_batch_allow_more_voids (Replay *r, JsonObject *o)
 {
   gint64 id = 0, allowance = 0, cap = 0;
   if (!st_db_replay_need (r, st_db_replay_int (o, "batch", &id)))
@@ -465,7 +465,7 @@ st_db_replay_unit_identity (Replay *r, ReplayUnit *u, JsonObject *o)
 }
 
 static gboolean
-replay_unit_begin (Replay *r, JsonObject *o)
+st_db_replay_on_unit_begin (Replay *r, JsonObject *o)
 {
   gint64 id = 0;
   if (!st_db_replay_need (r, st_db_replay_int (o, "unit", &id)))
@@ -481,7 +481,7 @@ replay_unit_begin (Replay *r, JsonObject *o)
 }
 
 static gboolean
-replay_cert_reserve (Replay *r, JsonObject *o)
+st_db_replay_on_cert_reserve (Replay *r, JsonObject *o)
 {
   gint64 unit_id = 0, cert_id = 0;
   if (!st_db_replay_need (r, st_db_replay_int (o, "unit", &unit_id)
@@ -527,7 +527,7 @@ replay_cert_reserve (Replay *r, JsonObject *o)
 }
 
 static gboolean
-replay_cert_issued (Replay *r, JsonObject *o)
+st_db_replay_on_cert_issued (Replay *r, JsonObject *o)
 {
   gint64 unit_id = 0, cert_id = 0;
   if (!st_db_replay_need (r, st_db_replay_int (o, "unit", &unit_id)
@@ -548,7 +548,7 @@ replay_cert_issued (Replay *r, JsonObject *o)
 }
 
 static gboolean
-replay_unit_done (Replay *r, JsonObject *o)
+st_db_replay_on_unit_done (Replay *r, JsonObject *o)
 {
   gint64 unit_id = 0, cert_id = 0;
   if (!st_db_replay_need (r, st_db_replay_int (o, "unit", &unit_id)
@@ -566,7 +566,7 @@ replay_unit_done (Replay *r, JsonObject *o)
 /* st_db_unit_fail (the unit and its certificate's new state) and
  * st_db_unit_add_failed (a new unit, with its batch and uid) */
 static gboolean
-replay_unit_fail (Replay *r, JsonObject *o)
+st_db_replay_on_unit_fail (Replay *r, JsonObject *o)
 {
   gint64 unit_id = 0, cert_id = 0;
   if (!st_db_replay_need (r, st_db_replay_int (o, "unit", &unit_id)))
@@ -593,7 +593,7 @@ replay_unit_fail (Replay *r, JsonObject *o)
 }
 
 static gboolean
-replay_cert_state (Replay *r, JsonObject *o)
+st_db_replay_on_cert_state (Replay *r, JsonObject *o)
 {
   gint64 unit_id = 0, cert_id = 0;
   const char *to = st_db_replay_str (o, "to", NULL);
@@ -618,7 +618,7 @@ replay_cert_state (Replay *r, JsonObject *o)
 
 /* a re-provision voids the uid's live certificate; its unit, if unfinished, fails */
 static gboolean
-replay_cert_void (Replay *r, JsonObject *o)
+st_db_replay_on_cert_void (Replay *r, JsonObject *o)
 {
   gint64 unit_id = 0, cert_id = 0;
   if (!st_db_replay_need (r, st_db_replay_int (o, "unit", &unit_id)
@@ -640,22 +640,22 @@ static const struct {
   const char *event;
   ReplayFunc func;
 } st_db_replay_handlers[] = {
-  { "batch-create", replay_batch_create },
-  { "batch-close", replay_batch_close },
-  { "batch-allow-more-voids", replay_batch_allow_more_voids },
-  { "operator-add", replay_operator_add },
-  { "operator-set-role", replay_operator_set_role },
-  { "operator-unlock", replay_operator_unlock },
-  { "login-failed", replay_login_failed },
-  { "operator-locked", replay_login_failed },
-  { "login-attempts-reset", replay_login_attempts_reset },
-  { "unit-begin", replay_unit_begin },
-  { "cert-reserve", replay_cert_reserve },
-  { "cert-issued", replay_cert_issued },
-  { "unit-done", replay_unit_done },
-  { "unit-fail", replay_unit_fail },
-  { "cert-state", replay_cert_state },
-  { "cert-void", replay_cert_void },
+  { "batch-create", st_db_replay_on_batch_create },
+  { "batch-close", st_db_replay_on_batch_close },
+  { "batch-allow-more-voids", st_db_replay_on_batch_allow_more_voids },
+  { "operator-add", st_db_replay_on_operator_add },
+  { "operator-set-role", st_db_replay_on_operator_set_role },
+  { "operator-unlock", st_db_replay_on_operator_unlock },
+  { "login-failed", st_db_replay_on_login_failed },
+  { "operator-locked", st_db_replay_on_login_failed },
+  { "login-attempts-reset", st_db_replay_on_login_attempts_reset },
+  { "unit-begin", st_db_replay_on_unit_begin },
+  { "cert-reserve", st_db_replay_on_cert_reserve },
+  { "cert-issued", st_db_replay_on_cert_issued },
+  { "unit-done", st_db_replay_on_unit_done },
+  { "unit-fail", st_db_replay_on_unit_fail },
+  { "cert-state", st_db_replay_on_cert_state },
+  { "cert-void", st_db_replay_on_cert_void },
 };
 
 static ReplayFunc
@@ -905,7 +905,8 @@ st_db_replay_units (Replay *r, GError **error)
       if (!row)
         break;
       gint64 id = sqlite3_column_int64 (stmt, 0);
-      ReplayUnit *u = id > 0 && (guint64) id < r->units->len ? &g_array_index (r->units, ReplayUnit, id) : NULL;
+      ReplayUnit *u = id > 0 && (guint64) id < r->units->len
+                      ? &g_array_index (r->units, ReplayUnit, id) : NULL;
       if (u == NULL || !(u->flags & R_IN_LOG))
         {
           if (!st_db_replay_older (r, id, r->first_created_unit))
@@ -957,7 +958,8 @@ st_db_replay_certs (Replay *r, GError **error)
       if (!row)
         break;
       gint64 id = sqlite3_column_int64 (stmt, 0);
-      ReplayCert *c = id > 0 && (guint64) id < r->certs->len ? &g_array_index (r->certs, ReplayCert, id) : NULL;
+      ReplayCert *c = id > 0 && (guint64) id < r->certs->len
+                      ? &g_array_index (r->certs, ReplayCert, id) : NULL;
       if (c == NULL || !(c->flags & R_IN_LOG))
         {
           if (!st_db_replay_older (r, id, r->first_created_cert))
@@ -982,7 +984,8 @@ st_db_replay_certs (Replay *r, GError **error)
       if (c->known & C_K_IDENT)
         {
           const void *tbs = sqlite3_column_blob (stmt, 5);
-          g_autofree gchar *tbs_sha256 = st_sha256_hex (tbs, tbs != NULL ? (gsize) sqlite3_column_bytes (stmt, 5) : 0);
+          gsize tbs_len = tbs != NULL ? (gsize) sqlite3_column_bytes (stmt, 5) : 0;
+          g_autofree gchar *tbs_sha256 = st_sha256_hex (tbs, tbs_len);
           const char *issuer = (const char *) sqlite3_column_text (stmt, 4);
           if (st_db_replay_ident (r, issuer != NULL ? issuer : "", tbs_sha256) != c->ident)
             st_db_replay_problem (r, "certificate %" G_GINT64_FORMAT ": its issuer or to-be-signed "
@@ -1074,8 +1077,8 @@ st_db_audit_explain (StDb *db, GString *report, guint *n_unexplained, GError **e
   if (r.first_unbound != 0)
     g_string_append_printf (r.report, "records: entries before seq %" G_GINT64_FORMAT " predate "
                             "record binding: rows they created are checked only for existence and "
-                            "for what their payloads name (not the PIN hash, the profile text, the issuer nor the "
-                            "to-be-signed certificate)\n",
+                            "for what their payloads name (not the PIN hash, the profile text, the "
+                            "issuer nor the to-be-signed certificate)\n",
                             r.last_unbound + 1);
   if (r.n_older_rows > 0)
     g_string_append_printf (r.report, "records: %u row(s) are older than the log (below the first "
