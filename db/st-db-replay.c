@@ -22,7 +22,9 @@
 
 #define ST_DB_REPLAY_REPORT_MAX 20
 
-/* ---------- the states, as the tables spell them ---------- */
+/* ---------- the states, as the tables spell them ----------
+ * A new state of a unit or a certificate is added here too: a state the
+ * log gives that is not in these lists is reported, never compared. */
 
 static const char *const st_db_replay_unit_states[] = {
   NULL /* 0: not known */, "started", "issuing", "issued", "done", "failed",
@@ -924,7 +926,10 @@ st_db_replay_units (Replay *r, GError **error)
           && st_db_replay_digest (r, (const char *) sqlite3_column_text (stmt, 2)) != u->uid)
         st_db_replay_problem (r, "unit %" G_GINT64_FORMAT ": its uid %s is not the one in the log",
                               id, (const char *) sqlite3_column_text (stmt, 2));
-      if (u->state != 0 && UNIT_STATE (state) != u->state)
+      if (u->state == ST_DB_STATE_OTHER)
+        st_db_replay_problem (r, "unit %" G_GINT64_FORMAT ": the log gives it a state the replay "
+                              "does not know (st_db_replay_unit_states)", id);
+      else if (u->state != 0 && UNIT_STATE (state) != u->state)
         st_db_replay_problem (r, "unit %" G_GINT64_FORMAT ": state is %s, the log says %s", id,
                               state != NULL ? state : "NULL",
                               st_db_replay_state_name (st_db_replay_unit_states, u->state));
@@ -1000,7 +1005,10 @@ st_db_replay_certs (Replay *r, GError **error)
             st_db_replay_problem (r, "certificate %" G_GINT64_FORMAT ": its DER is not the one the "
                                   "log recorded as issued", id);
         }
-      if (c->state != 0 && CERT_STATE (state) != c->state)
+      if (c->state == ST_DB_STATE_OTHER)
+        st_db_replay_problem (r, "certificate %" G_GINT64_FORMAT ": the log gives it a state the "
+                              "replay does not know (st_db_replay_cert_states)", id);
+      else if (c->state != 0 && CERT_STATE (state) != c->state)
         st_db_replay_problem (r, "certificate %" G_GINT64_FORMAT ": state is %s, the log says %s", id,
                               state != NULL ? state : "NULL",
                               st_db_replay_state_name (st_db_replay_cert_states, c->state));
