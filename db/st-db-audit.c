@@ -195,6 +195,21 @@ st_db_check_json (const char *payload, GError **error)
   return TRUE;
 }
 
+/* An event that changes records is logged only by the db/ function that
+ * makes the change: written through st_db_audit_add or st_db_event_add, it
+ * would explain to the replay (st-db-replay.c) a row nobody wrote. */
+static gboolean
+st_db_check_not_record_event (const char *event, GError **error)
+{
+  if (st_db_replay_handles (event))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "'%s' is an event that changes records: only the change itself logs it", event);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 st_db_event_add (StDb *db, const char *operator_name, const char *event,
                  const char *payload_json, GError **error)
@@ -202,6 +217,7 @@ st_db_event_add (StDb *db, const char *operator_name, const char *event,
   EventAdd a = { operator_name, event, payload_json };
   if (!st_db_check_text ("the operator", operator_name, TRUE, ST_DB_NAME_MAX, error)
       || !st_db_check_text ("the event", event, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_not_record_event (event, error)
       || !st_db_check_text ("the event payload", payload_json, FALSE, ST_DB_DETAIL_MAX, error)
       || !st_db_check_json (payload_json, error)
       || !st_db_write (db, st_db_w_event_add, &a, NULL, error))
@@ -329,6 +345,7 @@ st_db_audit_add (StDb *db, const char *operator_name, const char *event, const c
   EventAdd a = { operator_name, event, payload_json };
   if (!st_db_check_text ("the operator", operator_name, FALSE, ST_DB_NAME_MAX, error)
       || !st_db_check_text ("the event", event, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_not_record_event (event, error)
       || !st_db_check_text ("the payload", payload_json, FALSE, ST_DB_DETAIL_MAX, error)
       || !st_db_check_json (payload_json, error)
       || !st_db_write (db, st_db_w_audit_add, &a, NULL, error))

@@ -4,6 +4,9 @@
 #include "st-db-private.h"
 #include "st-error.h"
 #include "st-sqlite.h"
+#include "st-util.h"
+
+#include <string.h>
 
 /* ---------- batches ---------- */
 
@@ -23,9 +26,12 @@ st_db_w_batch_create (StDbConn *c, gpointer data, gint64 *result, GError **error
                       a->profile_text, a->quantity, st_db_now (), a->operator_name, a->station_id))
     return FALSE;
   *result = sqlite3_last_insert_rowid (c->db);
-  g_autofree gchar *payload = st_db_payload ("isssis", "batch", *result, "work_order", a->work_order,
+  /* the text the line issues from, bound to the log (st-db-replay.c) */
+  g_autofree gchar *text_sha256 = st_sha256_hex ((const guint8 *) a->profile_text, strlen (a->profile_text));
+  g_autofree gchar *payload = st_db_payload ("isssiss", "batch", *result, "work_order", a->work_order,
                                              "product", a->product, "profile_sha256", a->profile_sha256,
-                                             "quantity", a->quantity, "station_id", a->station_id);
+                                             "quantity", a->quantity, "station_id", a->station_id,
+                                             "profile_text_sha256", text_sha256);
   return st_db_w_audit (c, a->operator_name, "batch-create", payload, error);
 }
 
@@ -291,8 +297,9 @@ st_db_w_allow_more_voids (StDbConn *c, gpointer data, gint64 *result, GError **e
       || !st_db_step (c, stmt, NULL, "cannot raise the batch's cap of voided certificates", error))
     return FALSE;
   *result = cap + step;
-  g_autofree gchar *payload = st_db_payload ("iiii", "batch", a->batch_id, "voided", voided,
-                                             "cap_was", cap, "cap", cap + step);
+  g_autofree gchar *payload = st_db_payload ("iiiii", "batch", a->batch_id, "voided", voided,
+                                             "cap_was", cap, "cap", cap + step, "void_allowance",
+                                             cap + step - st_db_void_cap_base (quantity));
   return st_db_w_audit (c, a->by, "batch-allow-more-voids", payload, error);
 }
 

@@ -1,5 +1,6 @@
 /* `station db check`: SQLite's integrity and foreign key checks, the
- * rules the schema cannot hold by itself, and the audit chain. */
+ * rules the schema cannot hold by itself, the audit chain, and the records
+ * against the log (st-db-replay.c). */
 #include "st-db.h"
 #include "st-db-private.h"
 #include "st-db-schema.h"
@@ -68,6 +69,15 @@ st_db_check (StDb *db, GString *report, GError **error)
       g_propagate_error (error, g_steal_pointer (&audit_error));
       return FALSE;
     }
+  /* the records bound to the log (st-db-replay.c) */
+  guint unexplained = 0;
+  if (!st_db_audit_explain (db, out, &unexplained, error))
+    return FALSE;
+  if (unexplained > 0 && records_error == NULL)
+    g_set_error (&records_error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                 "%s holds %u row(s) or field(s) its audit log does not explain: they were changed "
+                 "behind the station's back; stop issuing and have it examined; see the report",
+                 db->path, unexplained);
   if (records_error != NULL)
     {
       g_propagate_error (error, g_steal_pointer (&records_error));

@@ -177,8 +177,12 @@ st_db_w_operator_add (StDbConn *c, gpointer data, gint64 *result, GError **error
       "cannot record the operator", error, "tttii", a->name, a->role, a->pin_hash, now, now))
     return FALSE;
   *result = sqlite3_last_insert_rowid (c->db);
-  g_autofree gchar *payload = st_db_payload ("ssb", "name", a->name, "role", a->role,
-                                             "first", a->by == NULL);
+  /* binds the row to the log (st-db-replay.c): its id and a commitment to
+   * its PIN hash, never the hash itself */
+  g_autofree gchar *pin_sha256 = st_sha256_hex ((const guint8 *) a->pin_hash, strlen (a->pin_hash));
+  g_autofree gchar *payload = st_db_payload ("ssbis", "name", a->name, "role", a->role,
+                                             "first", a->by == NULL, "id", *result,
+                                             "pin_sha256", pin_sha256);
   return st_db_w_audit (c, a->by != NULL ? a->by : a->name, "operator-add", payload, error);
 }
 
@@ -512,8 +516,17 @@ st_db_w_operator_recover (StDbConn *c, gpointer data, gint64 *result, GError **e
         return FALSE;
       a->action = "added";
     }
-  g_autofree gchar *payload = st_db_payload ("ssbi", "name", a->name, "action", a->action,
-                                             "was_locked", locked, "failed_attempts_were", attempts);
+  /* an added admin is bound to the log as operator-add binds one
+   * (st-db-replay.c): its id and a commitment to its PIN hash */
+  gint64 id = a->pin_hash != NULL ? sqlite3_last_insert_rowid (c->db) : 0;
+  g_autofree gchar *pin_sha256 = a->pin_hash != NULL
+                                     ? st_sha256_hex ((const guint8 *) a->pin_hash, strlen (a->pin_hash))
+                                     : NULL;
+  g_autofree gchar *payload = a->pin_hash != NULL
+      ? st_db_payload ("ssbiis", "name", a->name, "action", a->action, "was_locked", locked,
+                       "failed_attempts_were", attempts, "id", id, "pin_sha256", pin_sha256)
+      : st_db_payload ("ssbi", "name", a->name, "action", a->action, "was_locked", locked,
+                       "failed_attempts_were", attempts);
   return st_db_w_audit (c, a->by, "admin-recover", payload, error);
 }
 

@@ -61,7 +61,12 @@ struct _StDb {
   GHashTable *seq_next;
 };
 
-/* --- st-db.c: errors, statements, argument checks --- */
+/* --- st-db.c: connections, errors, statements, argument checks --- */
+/* A connection of its own (the writer's, the readers'; st-db-replay.c reads
+ * one snapshot through one); @path must outlive it. */
+StDbConn *st_db_conn_open (const char *path, gboolean readonly, GError **error);
+void st_db_conn_free (StDbConn *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbConn, st_db_conn_free)
 void st_db_set_error_rc (GError **error, StDbConn *c, int rc, const char *what);
 sqlite3_stmt *st_db_conn_prepare (StDbConn *c, const char *sql, GError **error);
 gboolean st_db_bind (StDbConn *c, sqlite3_stmt *stmt, GError **error, const char *types, ...);
@@ -96,6 +101,15 @@ gboolean st_db_write (StDb *db, StDbWriteFunc func, gpointer data, gint64 *resul
 gchar *st_db_payload (const char *types, ...);
 gboolean st_db_w_audit (StDbConn *c, const char *operator_name, const char *event, const char *payload,
                         GError **error);
+
+/* --- st-db-replay.c --- */
+/* Whether @event changes records (batches, units, certificates, operators)
+ * and so has a replay handler: only the db/ function that makes the change
+ * may log it (st_db_audit_add and st_db_event_add refuse it). */
+gboolean st_db_replay_handles (const char *event);
+/* The events that have a replay handler, NULL-terminated (tests/db checks
+ * every st_db_w_audit event of db/ against it). */
+const char *const *st_db_replay_events (void);
 
 /* --- st-db-batch.c: inside a write --- */
 gboolean st_db_w_batch_state (StDbConn *c, gint64 batch_id, gchar **state, gint64 *quantity, GError **error);

@@ -269,12 +269,16 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
       " ON CONFLICT (product) DO UPDATE SET next = max (next, excluded.next)",
       "cannot advance the product's sequence", error, "ti", product, a->product_seq + 1))
     return FALSE;
-  g_autofree gchar *payload = st_db_payload ("iiisssssib", "unit", a->unit_id, "cert", *result,
+  gsize tbs_len = 0;
+  const guint8 *tbs = g_bytes_get_data (a->tbs, &tbs_len);
+  g_autofree gchar *tbs_sha256 = st_sha256_hex (tbs, tbs_len);
+  g_autofree gchar *payload = st_db_payload ("iiisssssibss", "unit", a->unit_id, "cert", *result,
                                              "batch", batch_id, "uid", uid, "port", a->port,
                                              "serial", a->serial, "pubkey_sha256", a->pubkey_sha256,
                                              "product_serial", a->product_serial,
                                              "product_seq", a->product_seq,
-                                             "allow_reprovision", a->allow_reprovision);
+                                             "allow_reprovision", a->allow_reprovision,
+                                             "issuer", a->issuer, "tbs_sha256", tbs_sha256);
   return st_db_w_audit (c, a->operator_name, "cert-reserve", payload, error);
 }
 
@@ -557,8 +561,15 @@ static gboolean
 st_db_w_cert_state_audit (StDbConn *c, CertSetState *a, gint64 unit_id, const char *from,
                           GError **error)
 {
-  g_autofree gchar *payload = st_db_payload ("iisss", "cert", a->cert_id, "unit", unit_id,
-                                             "from", from, "to", a->state, "reason", a->reason);
+  /* the unit's state after the move, as the table now holds it */
+  g_autofree gchar *unit_state = NULL, *unused = NULL;
+  gint64 unused_id = 0;
+  if (!st_db_w_states (c, "SELECT state, id, NULL FROM units WHERE id = ?", "unit", unit_id,
+                       &unit_state, &unused_id, &unused, error))
+    return FALSE;
+  g_autofree gchar *payload = st_db_payload ("iissss", "cert", a->cert_id, "unit", unit_id,
+                                             "from", from, "to", a->state, "reason", a->reason,
+                                             "unit_state", unit_state);
   return st_db_w_audit (c, NULL, "cert-state", payload, error);
 }
 

@@ -141,7 +141,7 @@ st_db_set_error_rc (GError **error, StDbConn *c, int rc, const char *what)
 
 /* ---------- connections and statements ---------- */
 
-static void
+void
 st_db_conn_free (StDbConn *c)
 {
   if (c == NULL)
@@ -151,7 +151,6 @@ st_db_conn_free (StDbConn *c)
     sqlite3_close_v2 (c->db);
   g_free (c);
 }
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbConn, st_db_conn_free)
 
 static void
 st_db_stmt_finalize (gpointer stmt)
@@ -397,7 +396,7 @@ st_db_sqlite_setup (gpointer data)
   return NULL;
 }
 
-static StDbConn *
+StDbConn *
 st_db_conn_open (const char *path, gboolean readonly, GError **error)
 {
   static GOnce once = G_ONCE_INIT;

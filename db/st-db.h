@@ -325,6 +325,18 @@ StDbAuditCheckpoint *st_db_audit_checkpoint_latest (StDb *db, GError **error);
  * *@n_entries: how many entries there are. */
 gboolean st_db_audit_verify (StDb *db, GString *report, gint64 *n_entries, GError **error);
 
+/* Binds the records to the log: rebuilds from the log's payloads what
+ * every operator (name, role, locked, a commitment to its PIN hash), batch
+ * (work order, product, profile, quantity, state, void allowance), unit
+ * (batch, uid, state, product serial) and certificate (unit, serial, public
+ * key, issuer and to-be-signed hash, DER hash, state) must be, reads the
+ * tables in the same snapshot, and appends to @report (may be NULL) each row
+ * the log does not explain (changed, added or deleted behind the station's
+ * back), at most 20 lines, and a verdict line. *@n_unexplained: how many
+ * rows or fields it found (0: the log explains every row). FALSE and
+ * @error only when the database cannot be read (docs/audit.md). */
+gboolean st_db_audit_explain (StDb *db, GString *report, guint *n_unexplained, GError **error);
+
 /* Called after a write (on the writer's caller thread, never two at once)
  * once @every entries were appended since the last checkpoint: the station
  * signs a checkpoint there (st_audit_checkpoint). @every 0 switches it off. */

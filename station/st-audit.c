@@ -422,6 +422,9 @@ st_audit_verify (StDb *db, const StAuditTrust *trust, GString *report, GError **
   if (bad == 0)
     g_string_append_printf (report, "checkpoint signatures: ok (%u checkpoint(s) signed by the "
                             "pinned station signing key)\n", cps->len);
+  guint unexplained = 0;   /* rows the log does not explain (db/st-db-replay.c) */
+  if (!st_db_audit_explain (db, report, &unexplained, error))
+    return FALSE;
   /* The anchor in the HSM: what the database alone cannot prove. */
   g_autoptr(GError) anchor_error = NULL;
   gboolean anchor_ok = TRUE;
@@ -446,13 +449,15 @@ st_audit_verify (StDb *db, const StAuditTrust *trust, GString *report, GError **
           return FALSE;
         lost++;
       }
-  if (chain_error != NULL || bad > 0 || !anchor_ok || lost > 0)
+  if (chain_error != NULL || bad > 0 || unexplained > 0 || !anchor_ok || lost > 0)
     {
       g_autoptr(GString) what = g_string_new (NULL);
       if (chain_error != NULL)
         g_string_append (what, "the chain is broken");
       if (bad > 0)
         g_string_append_printf (what, "%sbad checkpoint signatures", what->len > 0 ? ", " : "");
+      if (unexplained > 0)
+        g_string_append_printf (what, "%srecords the log does not explain", what->len > 0 ? ", " : "");
       if (!anchor_ok)
         g_string_append_printf (what, "%sthe HSM's anchor is not in the log", what->len > 0 ? ", " : "");
       if (lost > 0)

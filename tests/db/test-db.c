@@ -162,6 +162,8 @@ raw_int (const char *path, const char *sql)
   return v;
 }
 
+static gchar *replay_report (StDb *db, guint *n);
+
 /* ---------- tests ---------- */
 
 static void
@@ -1558,6 +1560,11 @@ test_migrate_v2_live_count (Fixture *f, gconstpointer data)
   db = st_db_open (old, &error);
   g_assert_no_error (error);
   assert_check_ok (db);
+  /* its rows are older than the log (schema 2 brought it): not unexplained */
+  guint n = G_MAXUINT;
+  g_autofree gchar *records = replay_report (db, &n);
+  g_assert_cmpuint (n, ==, 0);
+  g_assert_nonnull (strstr (records, "records: 7 row(s) are older than the log"));
   g_clear_pointer (&db, st_db_close);
   g_assert_cmpint (raw_exec (old, "UPDATE batches SET live_certs = 4 WHERE id = 1", NULL), ==, SQLITE_OK);
   db = st_db_open (old, &error);
@@ -2103,6 +2110,460 @@ test_operator_login_reserve (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
 }
 
+/* ---------- the records bound to the log (st-db-replay.c) ---------- */
+
+/* What replay_world made, for the tampering to aim at. */
+typedef struct {
+  gint64 batch, closed_batch;
+  gint64 done_unit, failed_unit, added_failed_unit, voided_cert, active_cert, reprov_unit;
+} ReplayWorld;
+
+static void
+ok_or_die (gboolean ok, GError *error)
+{
+  g_assert_no_error (error);
+  g_assert_true (ok);
+}
+
+/* A normal life: operators added, locked by wrong PINs, unlocked, their
+ * roles changed; two batches, one closed; units done, failed with their
+ * certificate voided or unconfirmed, recovered, re-provisioned, refused
+ * before any reservation; more voids allowed. */
+static void
+replay_world (StDb *db, ReplayWorld *w)
+{
+  GError *error = NULL;
+  ok_or_die (st_db_operator_add (db, "root-ann", "admin", "pinhash-ann", NULL, &error), error);
+  ok_or_die (st_db_operator_add (db, "lead-anna", "lead", "pinhash-anna", "root-ann", &error), error);
+  ok_or_die (st_db_operator_add (db, "eve", "operator", "pinhash-eve", "root-ann", &error), error);
+  ok_or_die (st_db_operator_add (db, "mallory", "qa", "pinhash-mallory", "root-ann", &error), error);
+  ok_or_die (st_db_operator_add (db, "bob", "operator", "pinhash-bob", "root-ann", &error), error);
+  gint64 attempts = 0;
+  gboolean locked = FALSE;
+  for (int i = 0; i < 3; i++)
+    ok_or_die (st_db_operator_login_failed (db, "mallory", 3, &attempts, &locked, &error), error);
+  g_assert_true (locked);
+  for (int i = 0; i < 3; i++)
+    ok_or_die (st_db_operator_login_failed (db, "bob", 3, &attempts, &locked, &error), error);
+  ok_or_die (st_db_operator_unlock (db, "bob", "root-ann", &error), error);
+  ok_or_die (st_db_operator_set_role (db, "bob", "lead", "root-ann", &error), error);
+  ok_or_die (st_db_operator_login_failed (db, "eve", 3, &attempts, &locked, &error), error);
+  {
+    gint64 attempt = 0;
+    g_autoptr(StDbOperator) eve = st_db_operator_login_reserve (db, "eve", 3, &attempt, &error);
+    ok_or_die (eve != NULL, error);
+    g_assert_cmpint (attempt, ==, 2);
+    ok_or_die (st_db_operator_login_right (db, "eve", attempt, &error), error);
+  }
+  /* break-glass: a locked admin unlocked, a new admin added */
+  const char *action = NULL;
+  for (int i = 0; i < 3; i++)
+    ok_or_die (st_db_operator_login_failed (db, "root-ann", 3, &attempts, &locked, &error), error);
+  ok_or_die (st_db_operator_recover (db, "root-ann", NULL, "hsm-so", &action, &error), error);
+  ok_or_die (st_db_operator_recover (db, "root-cid", "pinhash-cid", "hsm-so", &action, &error), error);
+
+  w->closed_batch = make_batch (db, "WO-R1", 3);
+  full_cycle (db, w->closed_batch, "c1", 1);
+  ok_or_die (st_db_batch_close (db, w->closed_batch, "lead-anna", &error), error);
+
+  w->batch = make_batch (db, "WO-R2", 50);
+  w->done_unit = full_cycle (db, w->batch, "a1", 2);
+  /* failed after it was issued, before its COMMIT: voided */
+  gint64 cert = 0;
+  w->failed_unit = begin_reserve (db, w->batch, "a2", 3, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  w->voided_cert = cert;
+  g_autoptr(GBytes) der2 = fake_der ("der", 3);
+  ok_or_die (st_db_cert_issued (db, cert, der2, &error), error);
+  ok_or_die (st_db_unit_fail (db, w->failed_unit, "write", "timeout", NULL, ST_DB_CERT_VOID, &error), error);
+  /* issued, interrupted: unconfirmed, then seen again: active */
+  gint64 u3 = begin_reserve (db, w->batch, "a3", 4, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) der3 = fake_der ("der", 4);
+  ok_or_die (st_db_cert_issued (db, cert, der3, &error), error);
+  ok_or_die (st_db_cert_set_state (db, cert, "unconfirmed", "interrupted", &error), error);
+  ok_or_die (st_db_cert_set_state (db, cert, "active", NULL, &error), error);
+  w->active_cert = cert;
+  g_assert_cmpint (u3, >, 0);
+  /* issuing, interrupted: voided by recovery */
+  begin_reserve (db, w->batch, "a4", 5, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  ok_or_die (st_db_cert_set_state (db, cert, "voided", "recovery", &error), error);
+  /* failed with its certificate unconfirmed (COMMIT unanswered) */
+  gint64 u5 = begin_reserve (db, w->batch, "a5", 6, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) der5 = fake_der ("der", 6);
+  ok_or_die (st_db_cert_issued (db, cert, der5, &error), error);
+  ok_or_die (st_db_unit_fail (db, u5, "commit", "no answer", NULL, ST_DB_CERT_UNCONFIRMED, &error), error);
+  /* a1 re-provisioned: its certificate voided (cert-void) */
+  w->reprov_unit = begin_reserve (db, w->batch, "a1", 7, TRUE, &cert, &error);
+  g_assert_no_error (error);
+  /* the whole unit in one write, and one refused before any reservation */
+  StDbUnitNew nu = { w->batch, "/dev/pts/8", "a6", "stm32f4", "1.2.3", "op-bob" };
+  g_autofree gchar *serial = random_serial ();
+  g_autofree gchar *pk = random_pubkey_hash ();
+  g_autoptr(GBytes) tbs = fake_der ("tbs", 8);
+  gint64 u6 = 0;
+  cert = st_db_unit_begin_reserve (db, &nu, ISSUER, serial, pk, tbs, "SX-000008", 8, FALSE, &u6, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) der6 = fake_der ("der", 8);
+  ok_or_die (st_db_cert_issued (db, cert, der6, &error), error);
+  ok_or_die (st_db_unit_done (db, u6, &error), error);
+  StDbUnitNew nf = { w->batch, "/dev/pts/8", "a7", "stm32f4", "1.2.3", "op-bob" };
+  w->added_failed_unit = st_db_unit_add_failed (db, &nf, "identify", "wrong model", NULL, &error);
+  g_assert_no_error (error);
+  gint64 cap = 0;
+  ok_or_die (st_db_batch_allow_more_voids (db, w->batch, "lead-anna", &cap, &error), error);
+  /* events that change no record */
+  ok_or_die (st_db_event_add (db, "qa-dana", "qa-verify-unit", "{\"uid\":\"a1\"}", &error), error);
+  ok_or_die (st_db_audit_add (db, "qa-dana", "manifest-export", "{\"batch\":1}", &error), error);
+}
+
+/* st_db_audit_explain's report; *@n its count of rows not explained. */
+static gchar *
+replay_report (StDb *db, guint *n)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) report = g_string_new (NULL);
+  *n = G_MAXUINT;
+  g_assert_true (st_db_audit_explain (db, report, n, &error));
+  g_assert_no_error (error);
+  g_test_message ("%s", report->str);
+  return g_string_free (g_steal_pointer (&report), FALSE);
+}
+
+/* A normal life is explained by its log, row by row, and db check says so. */
+static void
+test_replay_explains (Fixture *f, gconstpointer data)
+{
+  ReplayWorld w = { 0 };
+  replay_world (f->db, &w);
+  guint n = 0;
+  g_autofree gchar *report = replay_report (f->db, &n);
+  g_assert_cmpuint (n, ==, 0);
+  g_assert_nonnull (strstr (report, "records: ok (the log explains 6 operator(s), 2 batch(es), "
+                                    "9 unit(s), 8 certificate(s))"));
+  g_assert_null (strstr (report, "FAILED"));
+  g_assert_null (strstr (report, "predate record binding"));
+  g_assert_null (strstr (report, "older than the log"));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) check = g_string_new (NULL);
+  g_assert_true (st_db_check (f->db, check, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (check->str, "records: ok"));
+}
+
+typedef struct {
+  const char *what;
+  const char *sql;        /* %1$ld the batch, ... see replay_tamper_sql */
+  const char *expected;   /* in the report, formatted the same way */
+} ReplayTamper;
+
+/* @fmt with {batch}, {closed}, {done}, {failed}, {added}, {voided}, {active},
+ * {next_unit} replaced by the ids of @w. */
+static gchar *
+replay_fill (const char *fmt, const ReplayWorld *w, gint64 next_unit)
+{
+  struct { const char *key; gint64 v; } ids[] = {
+    { "{batch}", w->batch }, { "{closed}", w->closed_batch }, { "{done}", w->done_unit },
+    { "{failed}", w->failed_unit }, { "{added}", w->added_failed_unit },
+    { "{voided}", w->voided_cert }, { "{active}", w->active_cert }, { "{next_unit}", next_unit },
+  };
+  gchar *s = g_strdup (fmt);
+  for (gsize i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      g_autofree gchar *v = g_strdup_printf ("%" G_GINT64_FORMAT, ids[i].v);
+      g_auto(GStrv) parts = g_strsplit (s, ids[i].key, -1);
+      g_free (s);
+      s = g_strjoinv (v, parts);
+    }
+  return s;
+}
+
+/* Lines of @report with "FAILED", and those of them from the replay. */
+static guint
+st_count_failed (const char *report)
+{
+  guint n = 0;
+  for (const char *p = report; (p = strstr (p, "FAILED")) != NULL; p++)
+    n++;
+  return n;
+}
+
+static guint
+st_count_records_failed (const char *report)
+{
+  guint n = 0;
+  for (const char *p = report; (p = strstr (p, "records: FAILED")) != NULL; p++)
+    n++;
+  return n;
+}
+
+/* Each change made with sqlite3 on the file, behind the station's back (its
+ * triggers dropped where they stand in the way), is reported by name, while
+ * the chain itself still verifies: the log alone never saw it. */
+static void
+test_replay_tamper (Fixture *f, gconstpointer data)
+{
+  static const ReplayTamper cases[] = {
+    { "a role raised", "UPDATE operators SET role = 'admin' WHERE name = 'eve'",
+      "operator 'eve': role is admin, the log says operator" },
+    { "a lock lifted", "UPDATE operators SET locked = 0, failed_attempts = 0 WHERE name = 'mallory'",
+      "operator 'mallory': locked is no, the log says yes" },
+    { "a PIN replaced", "UPDATE operators SET pin_hash = 'pinhash-of-the-attacker' WHERE name = 'eve'",
+      "operator 'eve': its PIN hash is not the one the log committed to" },
+    { "an operator added", "INSERT INTO operators (name, role, pin_hash, created_at, updated_at)"
+      " VALUES ('mole', 'admin', 'x', 1, 1)", "operator 'mole' (id 7) is not in the log" },
+    { "an operator deleted", "DROP TRIGGER operators_no_delete; DELETE FROM operators WHERE name = 'bob'",
+      "operator 'bob' is in the log but not in the table" },
+    { "a failed unit made done", "UPDATE units SET state = 'done' WHERE id = {failed}",
+      "unit {failed}: state is done, the log says failed" },
+    { "a voided certificate made active",
+      "DROP TRIGGER certificates_state_moves; UPDATE certificates SET state = 'active' WHERE id = {voided}",
+      "certificate {voided}: state is active, the log says voided" },
+    { "an active certificate voided", "UPDATE certificates SET state = 'voided' WHERE id = {active}",
+      "certificate {active}: state is voided, the log says active" },
+    { "a batch reopened", "UPDATE batches SET state = 'open', closed_at = NULL WHERE id = {closed}",
+      "batch {closed}: state is open, the log says closed" },
+    { "a batch's quantity raised", "UPDATE batches SET quantity = 5000 WHERE id = {batch}",
+      "batch {batch}: quantity is 5000, the log says 50" },
+    { "a batch's profile rewritten", "UPDATE batches SET profile_text = 'name: sensor-x\nkey: rsa-1024\n'"
+      " WHERE id = {batch}", "batch {batch}: its profile text is not the one the log holds the SHA-256 of" },
+    { "more voids allowed", "UPDATE batches SET void_allowance = 1000 WHERE id = {batch}",
+      "batch {batch}: void allowance is 1000, the log says 10" },
+    { "a unit added", "INSERT INTO units (batch_id, port, uid, state, started_at, operator)"
+      " VALUES ({batch}, 'p', 'ee', 'done', 1, 'x')", "unit {next_unit} is not in the log" },
+    { "a unit deleted", "DELETE FROM units WHERE id = {added}",
+      "unit {added} is in the log but not in the table" },
+    { "a unit moved to another batch", "UPDATE units SET batch_id = {closed} WHERE id = {added}",
+      "unit {added}: batch is {closed}, the log says {batch}" },
+    { "a product serial changed", "UPDATE units SET product_serial = 'SX-999999' WHERE id = {done}",
+      "unit {done}: its product serial is not the one in the log" },
+    { "a certificate's key swapped", "DROP TRIGGER certificates_identity_immutable;"
+      " UPDATE certificates SET pubkey_sha256 = '" PROFILE_SHA "' WHERE id = {active}",
+      "certificate {active}: its public key is not the one in the log" },
+    { "a certificate's DER swapped", "DROP TRIGGER certificates_der_immutable;"
+      " UPDATE certificates SET der = x'3082' WHERE id = {active}",
+      "certificate {active}: its DER is not the one the log recorded as issued" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree gchar *name = g_strdup_printf ("tamper-%02" G_GSIZE_FORMAT ".db", i);
+      g_autofree gchar *path = g_build_filename (f->dir, name, NULL);
+      g_autoptr(StDb) db = st_db_open (path, &error);
+      g_assert_no_error (error);
+      ReplayWorld w = { 0 };
+      replay_world (db, &w);
+      gint64 next_unit = raw_int (path, "SELECT max (id) + 1 FROM units");
+      g_autofree gchar *sql = replay_fill (cases[i].sql, &w, next_unit);
+      g_autofree gchar *expected = replay_fill (cases[i].expected, &w, next_unit);
+      g_test_message ("%s: %s", cases[i].what, sql);
+      g_autofree gchar *msg = NULL;
+      g_assert_cmpint (raw_exec (path, sql, &msg), ==, SQLITE_OK);
+
+      guint n = 0;
+      g_autofree gchar *report = replay_report (db, &n);
+      g_assert_cmpuint (n, >=, 1);
+      if (strstr (report, expected) == NULL)
+        g_error ("%s: '%s' is not in the report:\n%s", cases[i].what, expected, report);
+      g_assert_nonnull (strstr (report, "records: FAILED: "));
+      /* the chain verifies: only the replay sees it */
+      gboolean chain_ok = FALSE;
+      g_autofree gchar *chain = audit_verify (db, &chain_ok);
+      g_assert_true (chain_ok);
+      /* db check sees it too */
+      g_autoptr(GString) check = g_string_new (NULL);
+      g_assert_false (st_db_check (db, check, &error));
+      g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+      g_assert_nonnull (strstr (check->str, expected));
+      if (st_count_failed (check->str) == st_count_records_failed (check->str))
+        g_assert_nonnull (strstr (error->message, "does not explain"));  /* the replay alone failed */
+      g_clear_pointer (&db, st_db_close);
+      for (const char *suffix = ""; suffix != NULL;
+           suffix = g_str_equal (suffix, "") ? "-wal" : g_str_equal (suffix, "-wal") ? "-shm" : NULL)
+        {
+          g_autofree gchar *p = g_strconcat (path, suffix, NULL);
+          g_unlink (p);
+        }
+    }
+}
+
+/* Removes @drop_fields from every entry's payload and chains the log anew,
+ * as a station from before record binding would have written it. */
+static void
+rewrite_log (const char *path, const char *const *drop_fields)
+{
+  sqlite3 *raw = NULL;
+  g_assert_cmpint (sqlite3_open_v2 (path, &raw, SQLITE_OPEN_READWRITE, NULL), ==, SQLITE_OK);
+  sqlite3_busy_timeout (raw, 5000);
+  g_assert_cmpint (sqlite3_exec (raw, "DROP TRIGGER audit_append_only; BEGIN", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_stmt *sel = NULL, *upd = NULL;
+  g_assert_cmpint (sqlite3_prepare_v2 (raw, "SELECT seq, at, operator, event, payload FROM audit ORDER BY seq",
+                                       -1, &sel, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (raw, "UPDATE audit SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                                       -1, &upd, NULL), ==, SQLITE_OK);
+  g_autofree gchar *prev = g_strdup (ST_DB_AUDIT_GENESIS);
+  while (sqlite3_step (sel) == SQLITE_ROW)
+    {
+      gint64 seq = sqlite3_column_int64 (sel, 0), at = sqlite3_column_int64 (sel, 1);
+      const char *who = (const char *) sqlite3_column_text (sel, 2);
+      const char *event = (const char *) sqlite3_column_text (sel, 3);
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      g_assert_true (json_parser_load_from_data (parser, (const char *) sqlite3_column_text (sel, 4), -1, NULL));
+      JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+      for (guint i = 0; drop_fields[i] != NULL; i++)
+        if (json_object_has_member (o, drop_fields[i]))
+          json_object_remove_member (o, drop_fields[i]);
+      g_autofree gchar *payload = json_to_string (json_parser_get_root (parser), FALSE);
+      g_autofree gchar *hash = st_db_audit_hash (seq, at, who, event, payload, prev);
+      sqlite3_bind_text (upd, 1, payload, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text (upd, 2, prev, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text (upd, 3, hash, -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64 (upd, 4, seq);
+      g_assert_cmpint (sqlite3_step (upd), ==, SQLITE_DONE);
+      sqlite3_reset (upd);
+      g_free (prev);
+      prev = g_strdup (hash);
+    }
+  sqlite3_finalize (sel);
+  sqlite3_finalize (upd);
+  g_assert_cmpint (sqlite3_exec (raw, "COMMIT", NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (raw);
+}
+
+/* A log written before record binding lacks the new fields: the replay
+ * says from which entry on the records are bound, does not call the older
+ * rows tampered, and still checks what the older payloads name. */
+static void
+test_replay_legacy (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  ReplayWorld w = { 0 };
+  replay_world (f->db, &w);
+  /* the last entry that changed a record (two events that change none follow) */
+  gint64 last_old = raw_int (f->path, "SELECT max (seq) FROM audit WHERE event NOT IN"
+                                      " ('qa-verify-unit', 'manifest-export')");
+  g_assert_cmpint (last_old, ==, audit_head (f->db, NULL) - 2);
+  static const char *const new_fields[] = { "pin_sha256", "id", "issuer", "tbs_sha256", "unit_state",
+                                            "void_allowance", "profile_text_sha256", NULL };
+  rewrite_log (f->path, new_fields);
+  gboolean ok = FALSE;
+  g_autofree gchar *chain = audit_verify (f->db, &ok);
+  g_assert_true (ok);
+  /* the station goes on, binding from here */
+  ok_or_die (st_db_operator_add (f->db, "newbie", "operator", "pinhash-newbie", "root-ann", &error), error);
+  gint64 cert = 0;
+  begin_reserve (f->db, w.batch, "b1", 20, FALSE, &cert, &error);
+  g_assert_no_error (error);
+
+  guint n = 0;
+  g_autofree gchar *r0 = replay_report (f->db, &n);
+  g_assert_cmpuint (n, ==, 0);
+  g_autofree gchar *line = g_strdup_printf ("records: entries before seq %" G_GINT64_FORMAT
+                                            " predate record binding", last_old + 1);
+  g_assert_nonnull (strstr (r0, line));
+  g_assert_nonnull (strstr (r0, "records: ok"));
+  assert_check_ok (f->db);
+
+  /* what the old payloads name is still bound: a role ... */
+  g_assert_cmpint (raw_exec (f->path, "UPDATE operators SET role = 'admin' WHERE name = 'eve'", NULL), ==, SQLITE_OK);
+  g_autofree gchar *r1 = replay_report (f->db, &n);
+  g_assert_cmpuint (n, ==, 1);
+  g_assert_nonnull (strstr (r1, "operator 'eve': role is admin, the log says operator"));
+  /* ... and a PIN committed to after binding */
+  g_assert_cmpint (raw_exec (f->path, "UPDATE operators SET pin_hash = 'x' WHERE name = 'newbie'", NULL), ==, SQLITE_OK);
+  g_autofree gchar *r2 = replay_report (f->db, &n);
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_nonnull (strstr (r2, "operator 'newbie': its PIN hash is not the one the log committed to"));
+}
+
+/* A state the log gives that the replay's lists do not know (a state added
+ * to the code but not to st-db-replay.c) is reported, not taken as equal
+ * to whatever unknown state the table holds. */
+static void
+test_replay_unknown_state (Fixture *f, gconstpointer data)
+{
+  gint64 batch = make_batch (f->db, "WO-U", 5);
+  gint64 unit = full_cycle (f->db, batch, "d1", 1);
+  guint n = 0;
+  g_autofree gchar *r0 = replay_report (f->db, &n);
+  g_assert_cmpuint (n, ==, 0);
+  g_autofree gchar *sql = g_strdup_printf (
+      "INSERT INTO audit (seq, at, operator, event, payload, prev_hash, hash) VALUES"
+      " ((SELECT max (seq) + 1 FROM audit), 1, 'station', 'cert-state',"
+      " '{\"cert\":1,\"unit\":%" G_GINT64_FORMAT ",\"from\":\"active\",\"to\":\"lost\","
+      "\"reason\":null,\"unit_state\":\"lost\"}', '%s', '%s')",
+      unit, ST_DB_AUDIT_GENESIS, ST_DB_AUDIT_GENESIS);
+  g_assert_cmpint (raw_exec (f->path, sql, NULL), ==, SQLITE_OK);
+  g_autofree gchar *r1 = replay_report (f->db, &n);
+  g_assert_cmpuint (n, ==, 2);
+  g_autofree gchar *u = g_strdup_printf ("unit %" G_GINT64_FORMAT ": the log gives it a state the "
+                                         "replay does not know", unit);
+  g_assert_nonnull (strstr (r1, u));
+  g_assert_nonnull (strstr (r1, "certificate 1: the log gives it a state the replay does not know"));
+}
+
+/* Every event that db/ logs with st_db_w_audit changes a record and has a
+ * replay handler, and every handler's event is still logged somewhere: a
+ * new event without a handler fails here. Events through st_db_audit_add
+ * and st_db_event_add change no record, and may not take a record event's
+ * name. */
+static void
+test_replay_every_event_handled (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDir) dir = g_dir_open (ST_DB_SOURCE_DIR, 0, &error);
+  g_assert_no_error (error);
+  g_autoptr(GHashTable) logged = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GRegex) call = g_regex_new ("st_db_w_audit\\s*\\(([^()]*)\\)", 0, 0, &error);
+  g_assert_no_error (error);
+  g_autoptr(GRegex) literal = g_regex_new ("\"([a-z][a-z0-9-]*)\"", 0, 0, &error);
+  g_assert_no_error (error);
+  const char *name;
+  guint calls = 0;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      if (!g_str_has_suffix (name, ".c"))
+        continue;
+      g_autofree gchar *path = g_build_filename (ST_DB_SOURCE_DIR, name, NULL);
+      g_autofree gchar *text = NULL;
+      g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+      g_autoptr(GMatchInfo) m = NULL;
+      for (g_regex_match (call, text, 0, &m); g_match_info_matches (m); g_match_info_next (m, NULL))
+        {
+          g_autofree gchar *args = g_match_info_fetch (m, 1);
+          if (strstr (args, "const char *") != NULL)
+            continue;   /* the definition */
+          calls++;
+          g_autoptr(GMatchInfo) lm = NULL;
+          for (g_regex_match (literal, args, 0, &lm); g_match_info_matches (lm); g_match_info_next (lm, NULL))
+            {
+              gchar *event = g_match_info_fetch (lm, 1);
+              if (!st_db_replay_handles (event))
+                g_error ("%s logs event '%s' with st_db_w_audit but st-db-replay.c has no handler "
+                         "for it: every event that changes a record needs one", name, event);
+              g_hash_table_add (logged, event);
+            }
+        }
+    }
+  g_assert_cmpuint (calls, >=, 15);
+  for (const char *const *e = st_db_replay_events (); *e != NULL; e++)
+    if (!g_hash_table_contains (logged, *e))
+      g_error ("st-db-replay.c handles '%s', which no st_db_w_audit call in db/ logs", *e);
+
+  Fixture f = { 0 };
+  fixture_setup (&f, NULL);
+  g_assert_false (st_db_audit_add (f.db, "mallory", "operator-add", "{\"name\":\"mole\"}", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_false (st_db_event_add (f.db, "mallory", "operator-set-role", "{\"name\":\"eve\"}", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_cmpint (audit_head (f.db, NULL), ==, 0);
+  fixture_teardown (&f, NULL);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2141,7 +2602,12 @@ main (int argc, char **argv)
   ADD ("product-seq-batches", test_product_seq_batches);
   ADD ("product-seq-two-processes", test_product_seq_two_processes);
   ADD ("product-serial-unique", test_product_serial_unique);
+  ADD ("replay-explains", test_replay_explains);
+  ADD ("replay-tamper", test_replay_tamper);
+  ADD ("replay-legacy", test_replay_legacy);
+  ADD ("replay-unknown-state", test_replay_unknown_state);
 #undef ADD
   g_test_add_func ("/db/payload-json", test_payload_json);
+  g_test_add_func ("/db/replay-every-event-handled", test_replay_every_event_handled);
   return g_test_run ();
 }
