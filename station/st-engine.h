@@ -169,7 +169,7 @@ typedef struct {
   StUnitStepFunc step;
   StBatchUnitFunc unit;
   StBatchPortFunc port_failed;
-  /* a note for the operator about a unit (a certificate voided on resume) */
+  /* a note for the operator about a unit (a unit disputed on resume) */
   StUnitNoticeFunc notice;
   /* Once, after recovery and before any socket starts. */
   void (*started) (gint64 batch_id, const char *const *ports, const char *recovered,

@@ -14,9 +14,11 @@
  * with the next device. Only a lead decides, with `station unit resolve
  * UID|SERIAL --keep|--void`, and the decision is audited:
  *
- *   /dispute/clone-refused-keep     the attack; --keep (an operator and QA
- *                                   are refused); the genuine device completes
- *                                   its unit; the clone is still refused
+ *   /dispute/clone-refused-keep     the attack; batch show, unit verify and the
+ *                                   manifest show the dispute, the batch does
+ *                                   not close; --keep (an operator and QA are
+ *                                   refused); the genuine device completes its
+ *                                   unit; the clone is still refused
  *   /dispute/void-then-reissued     --void by product serial: the next device
  *                                   with the uid is provisioned anew
  *   /dispute/reprovision-does-not-resolve
@@ -224,6 +226,13 @@ test_clone_refused_keep (StFixture *f, gconstpointer data)
   g_autofree gchar *line = st_dispute_line_of (show, d.uid);
   g_assert_nonnull (strstr (line, " failed "));
   g_assert_nonnull (strstr (line, " disputed "));
+  /* QA reading the genuine device sees it too */
+  g_autofree gchar *qport = st_start_devsim (f, "--state", d.state, "--present", "1", NULL);
+  g_autofree gchar *qout = NULL;
+  g_assert_cmpint (st_run_station (f, &qout, NULL, "unit", "verify", "--port", qport, NULL), ==, 1);
+  g_assert_nonnull (strstr (qout, "certificate disputed"));
+  g_assert_nonnull (strstr (qout, "DISPUTED"));
+  st_stop_devsims (f);
   /* the manifest: a disputed unit is not a good unit, and it verifies */
   g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
   g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", d.id, "--out", dir, NULL), ==, 0);
