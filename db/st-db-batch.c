@@ -80,7 +80,8 @@ st_db_w_batch_close (StDbConn *c, gpointer data, gint64 *result, GError **error)
     gboolean row = FALSE;
     g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
         "SELECT state, (SELECT count(*) FROM units WHERE batch_id = b.id"
-        " AND state IN ('issuing','issued')) FROM batches b WHERE id = ?",
+        " AND state IN ('issuing','issued')), (SELECT count(*) FROM certificates"
+        " WHERE batch_id = b.id AND state = 'disputed') FROM batches b WHERE id = ?",
         "cannot read the batch", &row, error, "i", a->id);
     if (stmt == NULL)
       return FALSE;
@@ -101,6 +102,15 @@ st_db_w_batch_close (StDbConn *c, gpointer data, gint64 *result, GError **error)
         g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
                      "batch %" G_GINT64_FORMAT " still has %" G_GINT64_FORMAT " unit(s) being "
                      "issued: let them finish or recover them, then close it", a->id, busy);
+        return FALSE;
+      }
+    gint64 disputed = sqlite3_column_int64 (stmt, 2);
+    if (disputed > 0)
+      {
+        g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
+                     "batch %" G_GINT64_FORMAT " has %" G_GINT64_FORMAT " disputed unit(s): a lead "
+                     "decides each first ('station unit resolve UID --keep' or '--void'; 'station "
+                     "batch show' lists them), then closes it", a->id, disputed);
         return FALSE;
       }
   }
@@ -149,7 +159,8 @@ st_db_batch_free (StDbBatch *b)
   " (SELECT count(*) FROM units u WHERE u.batch_id = b.id AND u.state = 'failed')," \
   " b.live_certs," /* kept by trigger (schema 3); `db check` verifies it */ \
   " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state = 'voided')," \
-  " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state = 'unconfirmed')" \
+  " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state = 'unconfirmed')," \
+  " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state = 'disputed')" \
   " FROM batches b "
 
 
@@ -175,6 +186,7 @@ st_db_batch_from_row (sqlite3_stmt *stmt)
   b->n_live_certs = sqlite3_column_int64 (stmt, 15);
   b->n_voided = sqlite3_column_int64 (stmt, 16);
   b->n_unconfirmed = sqlite3_column_int64 (stmt, 17);
+  b->n_disputed = sqlite3_column_int64 (stmt, 18);
   return b;
 }
 

@@ -31,6 +31,7 @@ static const StDbCheck st_db_checks[] = {
     "    OR (u.state = 'issuing' AND c.state IS NOT 'issuing')"
     "    OR (u.state = 'issued' AND (c.state IS NULL OR c.state NOT IN ('issued','unconfirmed')))"
     "    OR (u.state = 'done' AND (c.id IS NULL OR c.state IN ('issuing','issued')))"
+    "    OR (c.state = 'disputed' AND u.state <> 'failed')"
     "    OR (c.batch_id IS NOT u.batch_id AND c.id IS NOT NULL)"
     "    OR (c.uid IS NOT u.uid AND c.id IS NOT NULL)" },
   { "batches within their quantity",

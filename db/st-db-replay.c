@@ -30,7 +30,7 @@ static const char *const st_db_replay_unit_states[] = {
   NULL /* 0: not known */, "started", "issuing", "issued", "done", "failed",
 };
 static const char *const st_db_replay_cert_states[] = {
-  NULL, "issuing", "issued", "active", "voided", "unconfirmed",
+  NULL, "issuing", "issued", "active", "voided", "unconfirmed", "disputed",
 };
 #define ST_DB_STATE_OTHER 0xff  /* a table row's state no handler makes */
 
@@ -670,6 +670,39 @@ st_db_replay_on_cert_void (Replay *r, JsonObject *o)
   return TRUE;
 }
 
+/* an unconfirmed certificate disputed (st_db_cert_dispute): its unit, if
+ * unfinished, fails at the step */
+static gboolean
+st_db_replay_on_cert_dispute (Replay *r, JsonObject *o)
+{
+  gint64 unit_id = 0, cert_id = 0;
+  if (!st_db_replay_need (r, st_db_replay_int (o, "unit", &unit_id)
+                          && st_db_replay_int (o, "cert", &cert_id)))
+    return TRUE;
+  ReplayCert *c = st_db_replay_cert (r, cert_id, FALSE);
+  if (c != NULL)
+    c->state = CERT_STATE ("disputed");
+  ReplayUnit *u = st_db_replay_unit (r, unit_id, FALSE);
+  if (u != NULL)
+    st_db_replay_unit_follows (u, "disputed", FALSE);
+  return TRUE;
+}
+
+/* a lead's decision (st_db_cert_resolve_dispute): the certificate to
+ * unconfirmed or voided; the unit stays as it is */
+static gboolean
+st_db_replay_on_unit_resolve (Replay *r, JsonObject *o)
+{
+  gint64 cert_id = 0;
+  const char *to = st_db_replay_str (o, "to", NULL);
+  if (!st_db_replay_need (r, st_db_replay_int (o, "cert", &cert_id) && to != NULL))
+    return TRUE;
+  ReplayCert *c = st_db_replay_cert (r, cert_id, FALSE);
+  if (c != NULL)
+    c->state = CERT_STATE (to);
+  return TRUE;
+}
+
 /* Every event a db/ function logs with the record it changes. Adding an
  * event that changes a batch, unit, certificate or operator means adding
  * its handler here (and a field to docs/audit.md's table if it binds one). */
@@ -694,6 +727,8 @@ static const struct {
   { "unit-fail", st_db_replay_on_unit_fail },
   { "cert-state", st_db_replay_on_cert_state },
   { "cert-void", st_db_replay_on_cert_void },
+  { "cert-dispute", st_db_replay_on_cert_dispute },
+  { "unit-resolve", st_db_replay_on_unit_resolve },
 };
 
 static ReplayFunc

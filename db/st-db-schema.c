@@ -226,6 +226,79 @@ static const char *const migrations[] = {
   "CREATE TRIGGER product_serials_no_delete BEFORE DELETE ON product_serials"
   "  BEGIN SELECT RAISE (ABORT, 'a product serial once given stays given'); END;"
   "PRAGMA user_version = 5;",
+
+  /* 6: disputed certificates. An unconfirmed certificate (it may be on its
+   * device) is never voided because a device answering with its uid lacks
+   * it: that device may be a clone. The certificate becomes 'disputed',
+   * with why and when, until a lead decides: 'unconfirmed' again (keep:
+   * the device that holds it completes its unit) or 'voided' (void: the
+   * next device with the uid is provisioned anew). A disputed certificate
+   * is live: it keeps its uid, and counts against the batch's quantity.
+   *
+   * The state's CHECK constraint is part of the table, so the table is
+   * made anew as SQLite's documentation describes: the rows copied in id
+   * order, the old table dropped (no other table refers to it), the new
+   * one renamed, and its indexes and triggers made again as schema 4
+   * left them (no lists of three or more constants), with the moves to
+   * and from 'disputed' added: unconfirmed -> disputed -> unconfirmed or
+   * voided, nothing else. */
+  "CREATE TABLE certificates_v6 ("
+  "  id INTEGER PRIMARY KEY,"
+  "  unit_id INTEGER NOT NULL UNIQUE REFERENCES units (id),"
+  "  batch_id INTEGER NOT NULL REFERENCES batches (id),"
+  "  uid TEXT NOT NULL CHECK (" ST_DB_HEX ("uid") "),"
+  "  issuer TEXT NOT NULL CHECK (length(issuer) = 64 AND " ST_DB_HEX ("issuer") "),"
+  "  serial TEXT NOT NULL CHECK (length(serial) % 2 = 0 AND " ST_DB_HEX ("serial") "),"
+  "  pubkey_sha256 TEXT NOT NULL CHECK (length(pubkey_sha256) = 64 AND " ST_DB_HEX ("pubkey_sha256") "),"
+  "  tbs BLOB NOT NULL CHECK (length(tbs) > 0),"
+  "  der BLOB,"
+  "  state TEXT NOT NULL CHECK (state IN ('issuing','issued','active','voided','unconfirmed','disputed')),"
+  "  reserved_at INTEGER NOT NULL,"
+  "  issued_at INTEGER,"
+  "  void_reason TEXT,"
+  "  voided_at INTEGER,"
+  "  dispute_reason TEXT,"
+  "  disputed_at INTEGER,"
+  "  UNIQUE (issuer, serial),"
+  "  UNIQUE (pubkey_sha256),"
+  "  CHECK ((state <> 'issued' AND state <> 'active' AND state <> 'disputed') OR der IS NOT NULL),"
+  "  CHECK (state <> 'disputed' OR (dispute_reason IS NOT NULL AND disputed_at IS NOT NULL))"
+  ");"
+  "INSERT INTO certificates_v6 (id, unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, der,"
+  "  state, reserved_at, issued_at, void_reason, voided_at)"
+  "  SELECT id, unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, der,"
+  "  state, reserved_at, issued_at, void_reason, voided_at FROM certificates ORDER BY id;"
+  "DROP TABLE certificates;"
+  "ALTER TABLE certificates_v6 RENAME TO certificates;"
+  "CREATE INDEX certificates_batch ON certificates (batch_id, state);"
+  "CREATE UNIQUE INDEX certificates_live_uid ON certificates (uid) WHERE state <> 'voided';"
+  "CREATE TRIGGER certificates_der_immutable BEFORE UPDATE OF der ON certificates"
+  "  WHEN OLD.der IS NOT NULL AND NEW.der IS NOT OLD.der"
+  "  BEGIN SELECT RAISE (ABORT, 'a certificate''s der cannot be changed once it is set'); END;"
+  "CREATE TRIGGER certificates_identity_immutable"
+  "  BEFORE UPDATE OF unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs ON certificates"
+  "  WHEN NEW.unit_id IS NOT OLD.unit_id OR NEW.batch_id IS NOT OLD.batch_id"
+  "    OR NEW.uid IS NOT OLD.uid OR NEW.issuer IS NOT OLD.issuer OR NEW.serial IS NOT OLD.serial"
+  "    OR NEW.pubkey_sha256 IS NOT OLD.pubkey_sha256 OR NEW.tbs IS NOT OLD.tbs"
+  "  BEGIN SELECT RAISE (ABORT, 'a certificate''s identity cannot be changed'); END;"
+  "CREATE TRIGGER certificates_state_moves BEFORE UPDATE OF state ON certificates"
+  "  WHEN NEW.state IS NOT OLD.state AND NOT ("
+  "       (OLD.state = 'issuing' AND NEW.state <> 'active' AND NEW.state <> 'disputed')"  /* issued, voided, unconfirmed */
+  "    OR (OLD.state = 'issued' AND NEW.state <> 'issuing' AND NEW.state <> 'disputed')"  /* active, voided, unconfirmed */
+  "    OR (OLD.state = 'active' AND NEW.state IN ('voided','unconfirmed'))"
+  "    OR (OLD.state = 'unconfirmed' AND NEW.state <> 'issuing' AND NEW.state <> 'issued')"  /* active, voided, disputed */
+  "    OR (OLD.state = 'disputed' AND NEW.state IN ('unconfirmed','voided')))"
+  "  BEGIN SELECT RAISE (ABORT, 'this certificate state change is not allowed'); END;"
+  "CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates"
+  "  BEGIN SELECT RAISE (ABORT, 'certificates are never deleted: void them'); END;"
+  "CREATE TRIGGER certificates_live_insert AFTER INSERT ON certificates"
+  "  WHEN NEW.state <> 'voided'"
+  "  BEGIN UPDATE batches SET live_certs = live_certs + 1 WHERE id = NEW.batch_id; END;"
+  "CREATE TRIGGER certificates_live_update AFTER UPDATE OF state ON certificates"
+  "  WHEN (OLD.state = 'voided') <> (NEW.state = 'voided')"
+  "  BEGIN UPDATE batches SET live_certs = live_certs"
+  "    + CASE WHEN NEW.state <> 'voided' THEN 1 ELSE -1 END WHERE id = NEW.batch_id; END;"
+  "PRAGMA user_version = 6;",
 };
 
 gint

@@ -140,7 +140,7 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
   {
     gboolean row = FALSE;
     g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
-        "SELECT id, serial, batch_id, unit_id FROM certificates WHERE uid = ? AND " ST_DB_LIVE ("state"),
+        "SELECT id, serial, batch_id, unit_id, state FROM certificates WHERE uid = ? AND " ST_DB_LIVE ("state"),
         "cannot look up the uid's certificates", &row, error, "t", uid);
     if (stmt == NULL)
       return FALSE;
@@ -150,6 +150,15 @@ st_db_w_cert_reserve (StDbConn *c, gpointer data, gint64 *result, GError **error
         g_autofree gchar *old_serial = st_db_col_text (stmt, 1);
         gint64 old_batch = sqlite3_column_int64 (stmt, 2);
         gint64 old_unit = sqlite3_column_int64 (stmt, 3);
+        if (g_strcmp0 ((const char *) sqlite3_column_text (stmt, 4), "disputed") == 0)
+          {
+            /* re-provisioning does not decide a dispute: a lead does */
+            g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                         "uid %s has the disputed certificate serial %s (batch %" G_GINT64_FORMAT
+                         "): a lead decides the dispute first ('station unit resolve %s --keep' "
+                         "or '--void')", uid, old_serial, old_batch, uid);
+            return FALSE;
+          }
         if (!a->allow_reprovision)
           {
             g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
@@ -639,6 +648,167 @@ st_db_cert_set_state (StDb *db, gint64 cert_id, const char *state, const char *r
   return TRUE;
 }
 
+/* ---------- disputes ---------- */
+
+typedef struct {
+  gint64 cert_id;
+  const char *step, *reason, *detail, *port, *operator_name;
+} CertDispute;
+
+static gboolean
+st_db_w_cert_dispute (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  CertDispute *a = data;
+  g_autofree gchar *cstate = NULL, *ustate = NULL;
+  gint64 unit_id = 0;
+  if (!st_db_w_cert_states (c, a->cert_id, &cstate, &unit_id, &ustate, error))
+    return FALSE;
+  if (g_strcmp0 (cstate, "unconfirmed") != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "certificate %" G_GINT64_FORMAT " is '%s': only an 'unconfirmed' certificate "
+                   "can be disputed", a->cert_id, cstate);
+      return FALSE;
+    }
+  gint64 now = st_db_now ();
+  if (!st_db_conn_run (c,
+      "UPDATE certificates SET state = 'disputed', dispute_reason = ?, disputed_at = ? WHERE id = ?",
+      "cannot record the dispute", error, "tii", a->reason, now, a->cert_id))
+    return FALSE;
+  /* a unit left 'issued' by an interruption ends here; a failed one keeps
+   * its failure */
+  if (!st_db_conn_run (c,
+      "UPDATE units SET state = 'failed', fail_step = ?, fail_reason = ?, fail_detail = ?, finished_at = ?"
+      " WHERE id = ? AND " ST_DB_UNFINISHED ("state"),
+      "cannot update the unit", error, "tttii", a->step, a->reason, a->detail, now, unit_id))
+    return FALSE;
+  g_autoptr(StSqliteStmtRef) stmt = NULL;
+  gboolean row = FALSE;
+  stmt = st_db_conn_query (c, "SELECT uid, serial FROM certificates WHERE id = ?",
+                           "cannot read the certificate", &row, error, "i", a->cert_id);
+  if (stmt == NULL)
+    return FALSE;
+  g_autofree gchar *uid = row ? st_db_col_text (stmt, 0) : NULL;
+  g_autofree gchar *serial = row ? st_db_col_text (stmt, 1) : NULL;
+  g_autofree gchar *payload = st_db_payload ("iisssssss", "cert", a->cert_id, "unit", unit_id,
+                                             "uid", uid, "cert_serial", serial, "from", cstate,
+                                             "unit_state_was", ustate, "port", a->port,
+                                             "step", a->step, "reason", a->reason);
+  return st_db_w_audit (c, a->operator_name, "cert-dispute", payload, error);
+}
+
+gboolean
+st_db_cert_dispute (StDb *db, gint64 cert_id, const char *step, const char *reason,
+                    const char *detail, const char *port, const char *operator_name,
+                    GError **error)
+{
+  CertDispute a = { cert_id, step, reason, detail, port, operator_name };
+  if (!st_db_check_text ("the step", step, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the reason", reason, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the detail", detail, FALSE, ST_DB_DETAIL_MAX, error)
+      || !st_db_check_text ("the port", port, FALSE, ST_DB_NAME_MAX, error)
+      || !st_db_check_text ("the operator", operator_name, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_cert_dispute, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot record certificate %" G_GINT64_FORMAT " as disputed: ", cert_id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+const char *
+st_db_dispute_decision_to_string (StDbDisputeDecision decision)
+{
+  switch (decision)
+    {
+    case ST_DB_DISPUTE_KEEP: return "keep";
+    case ST_DB_DISPUTE_VOID: return "void";
+    }
+  return NULL;
+}
+
+typedef struct {
+  gint64 cert_id;
+  StDbDisputeDecision decision;
+  const char *by;
+} CertResolve;
+
+static gboolean
+st_db_w_cert_resolve (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  CertResolve *a = data;
+  g_autoptr(StSqliteStmtRef) stmt = NULL;
+  gboolean row = FALSE;
+  stmt = st_db_conn_query (c, "SELECT c.state, c.unit_id, c.uid, c.serial, u.product_serial,"
+                           " c.dispute_reason FROM certificates c JOIN units u ON u.id = c.unit_id"
+                           " WHERE c.id = ?", "cannot read the certificate", &row, error, "i", a->cert_id);
+  if (stmt == NULL)
+    return FALSE;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no certificate %" G_GINT64_FORMAT,
+                   a->cert_id);
+      return FALSE;
+    }
+  g_autofree gchar *cstate = st_db_col_text (stmt, 0);
+  gint64 unit_id = sqlite3_column_int64 (stmt, 1);
+  g_autofree gchar *uid = st_db_col_text (stmt, 2);
+  g_autofree gchar *serial = st_db_col_text (stmt, 3);
+  g_autofree gchar *product_serial = st_db_col_text (stmt, 4);
+  g_autofree gchar *why = st_db_col_text (stmt, 5);
+  g_clear_pointer (&stmt, st_sqlite_stmt_release);
+  if (g_strcmp0 (cstate, "disputed") != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "certificate %s of unit %" G_GINT64_FORMAT " is '%s', not disputed: there is "
+                   "nothing to decide", serial, unit_id, cstate);
+      return FALSE;
+    }
+  const char *to = a->decision == ST_DB_DISPUTE_KEEP ? "unconfirmed" : "voided";
+  if (a->decision == ST_DB_DISPUTE_KEEP)
+    {
+      if (!st_db_conn_run (c, "UPDATE certificates SET state = 'unconfirmed' WHERE id = ?",
+                           "cannot keep the certificate", error, "i", a->cert_id))
+        return FALSE;
+    }
+  else
+    {
+      g_autofree gchar *reason = g_strdup_printf ("voided by %s deciding the dispute over uid %s (%s)",
+                                                  a->by, uid, why != NULL ? why : "no reason recorded");
+      if (!st_db_conn_run (c,
+          "UPDATE certificates SET state = 'voided', void_reason = ?, voided_at = ? WHERE id = ?",
+          "cannot void the certificate", error, "tii", reason, st_db_now (), a->cert_id))
+        return FALSE;
+    }
+  g_autofree gchar *payload = st_db_payload ("iissssss", "unit", unit_id, "cert", a->cert_id,
+                                             "uid", uid, "cert_serial", serial,
+                                             "product_serial", product_serial,
+                                             "decision", st_db_dispute_decision_to_string (a->decision),
+                                             "from", cstate, "to", to);
+  return st_db_w_audit (c, a->by, "unit-resolve", payload, error);
+}
+
+gboolean
+st_db_cert_resolve_dispute (StDb *db, gint64 cert_id, StDbDisputeDecision decision,
+                            const char *by, GError **error)
+{
+  CertResolve a = { cert_id, decision, by };
+  if (st_db_dispute_decision_to_string (decision) == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "cannot decide the dispute over certificate %" G_GINT64_FORMAT ": unknown "
+                   "decision %d", cert_id, (int) decision);
+      return FALSE;
+    }
+  if (!st_db_check_text ("the lead", by, TRUE, ST_DB_NAME_MAX, error)
+      || !st_db_write (db, st_db_w_cert_resolve, &a, NULL, error))
+    {
+      g_prefix_error (error, "cannot decide the dispute over certificate %" G_GINT64_FORMAT ": ", cert_id);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Where the database's sequence of @product is (moved by every
  * reservation); under seq_lock. */
 static gboolean
@@ -834,6 +1004,7 @@ st_db_unit_free (StDbUnit *u)
   g_free (u->cert_issuer);
   g_free (u->pubkey_sha256);
   g_free (u->void_reason);
+  g_free (u->dispute_reason);
   g_clear_pointer (&u->cert_der, g_bytes_unref);
   g_clear_pointer (&u->tbs, g_bytes_unref);
   g_free (u);
@@ -843,7 +1014,7 @@ st_db_unit_free (StDbUnit *u)
   "SELECT u.id, u.batch_id, coalesce (u.product_seq, 0), u.started_at, coalesce (u.finished_at, 0)," \
   " u.port, u.uid, u.model, u.fw_version, u.product_serial, u.state, u.fail_step, u.fail_reason," \
   " u.fail_detail, u.operator, coalesce (c.id, 0), coalesce (c.issued_at, 0), c.serial, c.state," \
-  " c.issuer, c.pubkey_sha256, c.void_reason, c.der, c.tbs" \
+  " c.issuer, c.pubkey_sha256, c.void_reason, c.der, c.tbs, c.dispute_reason" \
   " FROM units u LEFT JOIN certificates c ON c.unit_id = u.id "
 
 static StDbUnit *
@@ -874,6 +1045,7 @@ st_db_unit_from_row (sqlite3_stmt *stmt)
   u->void_reason = st_db_col_text (stmt, 21);
   u->cert_der = st_db_col_bytes (stmt, 22);
   u->tbs = st_db_col_bytes (stmt, 23);
+  u->dispute_reason = st_db_col_text (stmt, 24);
   return u;
 }
 
@@ -922,6 +1094,16 @@ st_db_unit_find_live_by_uid (StDb *db, const char *uid_hex, GError **error)
       "cannot look up the uid", FALSE, 0, uid_hex != NULL ? uid_hex : "", error);
   g_autofree gchar *what = g_strdup_printf ("uid %s has no live certificate", uid_hex);
   return st_db_unit_take_one (units, what, error);
+}
+
+GPtrArray *
+st_db_unit_find_by_name (StDb *db, const char *name, GError **error)
+{
+  if (!st_db_check_text ("the uid or serial", name, TRUE, ST_DB_NAME_MAX, error))
+    return NULL;
+  return st_db_unit_query (db, ST_DB_UNIT_SELECT
+                           "WHERE u.uid = lower (?1) OR c.serial = lower (?1) OR u.product_serial = ?1"
+                           " ORDER BY u.id", "cannot look the unit up", FALSE, 0, name, error);
 }
 
 StDbUnit *

@@ -34,6 +34,7 @@ typedef struct {
         *created_by, *closed_by, *station_id;
   gint64 quantity, created_at, closed_at /* 0 if open */;
   gint64 n_units, n_done, n_failed, n_live_certs, n_voided, n_unconfirmed;  /* computed when read */
+  gint64 n_disputed;  /* computed when read */
 } StDbBatch;
 void st_db_batch_free (StDbBatch *batch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbBatch, st_db_batch_free)
@@ -47,14 +48,16 @@ gint64 st_db_batch_create (StDb *db, const char *work_order, const char *product
 StDbBatch *st_db_batch_get (StDb *db, gint64 id, GError **error);
 /* Of StDbBatch*, newest first. */
 GPtrArray *st_db_batch_list (StDb *db, GError **error);
-/* ST_ERROR_BUSY while units are still in issuing/issued; an already closed
+/* ST_ERROR_BUSY while units are still in issuing/issued or a certificate is
+ * disputed (a lead decides it first); an already closed
  * batch is ST_ERROR_INVALID_DATA. */
 gboolean st_db_batch_close (StDb *db, gint64 id, const char *operator_name, GError **error);
 
 /* --- the unit life cycle ---
  * unit:  started -> issuing -> issued -> done, or failed from any state
  * cert:  issuing -> issued -> active; voided / unconfirmed on failure;
- *        "live" = issuing, issued, active, unconfirmed */
+ *        unconfirmed -> disputed -> unconfirmed | voided (a lead decides);
+ *        "live" = issuing, issued, active, unconfirmed, disputed */
 
 /* A new unit in state 'started'; returns its id (> 0), or 0 and @error.
  * ST_ERROR_PERMISSION_DENIED when the batch is closed. @uid_hex is lower-case hex. */
@@ -66,7 +69,8 @@ gint64 st_db_unit_begin (StDb *db, gint64 batch_id, const char *port, const char
  * batch's live certificates must be fewer than its quantity (else BUSY
  * "batch quantity N reached"); the unit's uid must hold no live certificate in
  * any batch (else PERMISSION_DENIED) unless @allow_reprovision, in which case
- * that certificate is voided with reason "re-provisioned". Records the
+ * that certificate is voided with reason "re-provisioned" (never a disputed
+ * one: PERMISSION_DENIED, a lead decides it first). Records the
  * certificate in state 'issuing' (serial, public key hash, @tbs) and sets the
  * unit's product serial/seq and state 'issuing'.
  * Errors: a public key already certified -> VERIFY_FAILED "this public key was
@@ -157,6 +161,7 @@ typedef struct {
   gchar *cert_serial, *cert_state, *cert_issuer, *pubkey_sha256, *void_reason;
   GBytes *cert_der /* NULL until issued */;
   GBytes *tbs;
+  gchar *dispute_reason;  /* why its certificate was last disputed, or NULL */
 } StDbUnit;
 void st_db_unit_free (StDbUnit *unit);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbUnit, st_db_unit_free)
@@ -169,6 +174,38 @@ GPtrArray *st_db_unit_list_unfinished (StDb *db, GError **error);
 StDbUnit *st_db_unit_find_live_by_uid (StDb *db, const char *uid_hex, GError **error);
 /* NULL and NOT_FOUND naming the id if there is no such unit. */
 StDbUnit *st_db_unit_get (StDb *db, gint64 unit_id, GError **error);
+/* The units whose device uid, certificate serial (both lower-case hex,
+ * matched whatever the case of @name) or product serial is @name, any
+ * state, in id order (of StDbUnit*; empty when none). */
+GPtrArray *st_db_unit_find_by_name (StDb *db, const char *name, GError **error);
+
+/* --- disputed certificates (schema 6) ---
+ * An 'unconfirmed' certificate may be on its device. When a device
+ * answering with its uid holds neither it nor its key, that device may be a
+ * clone: the certificate is not voided on its word, it becomes 'disputed'
+ * (still live) until a lead decides. */
+
+/* Certificate 'unconfirmed' -> 'disputed' with @reason (and when); a unit
+ * still unfinished ('issued', left by an interruption) becomes 'failed' at
+ * @step with @reason and @detail, a failed one keeps its failure. Audited
+ * ("cert-dispute": the certificate, its unit, uid and serial, @port, @step,
+ * @reason) as @operator_name. INVALID_DATA when the certificate is not
+ * 'unconfirmed'. */
+gboolean st_db_cert_dispute (StDb *db, gint64 cert_id, const char *step, const char *reason,
+                             const char *detail, const char *port, const char *operator_name,
+                             GError **error);
+
+typedef enum {
+  ST_DB_DISPUTE_KEEP,  /* 'unconfirmed' again: the device that holds it completes its unit */
+  ST_DB_DISPUTE_VOID,  /* 'voided': the next device with the uid is provisioned anew */
+} StDbDisputeDecision;
+/* "keep", "void"; NULL for anything else. */
+const char *st_db_dispute_decision_to_string (StDbDisputeDecision decision);
+/* A lead's decision (@by) on a 'disputed' certificate; INVALID_DATA saying
+ * what it is when it is not disputed. Audited ("unit-resolve": the unit,
+ * certificate, uid, serials, decision, from and to) as @by. */
+gboolean st_db_cert_resolve_dispute (StDb *db, gint64 cert_id, StDbDisputeDecision decision,
+                                     const char *by, GError **error);
 
 /* Generic event log (QA results and the like); @payload_json may be NULL,
  * otherwise it must be valid JSON (INVALID_DATA). */

@@ -397,6 +397,7 @@ st_batch_info_from_variant (GVariant *dict)
   b->n_live_certs = st_dict_get_int64 (dict, "live");
   b->n_voided = st_dict_get_int64 (dict, "voided");
   b->n_unconfirmed = st_dict_get_int64 (dict, "unconfirmed");
+  b->n_disputed = st_dict_get_int64 (dict, "disputed");
   return b;
 }
 

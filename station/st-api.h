@@ -122,6 +122,7 @@ typedef struct {
   gchar *work_order, *product, *profile_sha256, *state, *created_by, *closed_by, *station_id;
   gint64 quantity, created_at, closed_at /* 0 if open */;
   gint64 n_units, n_done, n_failed, n_live_certs, n_voided, n_unconfirmed;
+  gint64 n_disputed;
 } StBatchInfo;
 void st_batch_info_free (StBatchInfo *batch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StBatchInfo, st_batch_info_free)

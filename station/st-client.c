@@ -259,6 +259,16 @@ st_client_read_text (const char *path, gsize max, gsize *len_out, GError **error
   return data;
 }
 
+GVariant *
+st_client_resolve_unit (StDbusStation1 *proxy, const char *unit, gboolean keep, GError **error)
+{
+  GVariant *result = NULL;
+  if (!st_dbus_station1_call_unit_resolve_sync (proxy, unit, keep ? "keep" : "void", &result, NULL,
+                                                error))
+    return NULL;
+  return result;
+}
+
 /* ---- the GUI's calls -------------------------------------------------------- */
 
 struct _StStation {

@@ -52,6 +52,12 @@ GVariant *st_client_audit_manifests (char **dirs, GUnixFDList **fds, GError **er
 /* A text file of at most @max bytes (a profile, a root certificate). */
 gchar *st_client_read_text (const char *path, gsize max, gsize *len, GError **error);
 
+/* Lead: decides the dispute over the unit @unit (its uid, product serial or
+ * certificate serial): @keep TRUE keeps its certificate, FALSE voids it.
+ * Returns the unit after the decision (UnitResolve's dictionary). */
+GVariant *st_client_resolve_unit (StDbusStation1 *proxy, const char *unit, gboolean keep,
+                                  GError **error);
+
 /* ---- the GUI's calls: each an _async/_finish pair on the caller's main
  * context; the service checks the role of the operator logged in on this
  * connection ---- */

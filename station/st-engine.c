@@ -61,6 +61,7 @@ static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
   { ST_ACTION_MANIFEST_EXPORT, "ManifestExport", R_LEAD, FALSE, TRUE, "exporting a manifest" },
   { ST_ACTION_MANIFEST_VERIFY, "ManifestVerify", R_QA | R_LEAD, FALSE, FALSE, "verifying a manifest" },
   { ST_ACTION_UNIT_VERIFY, "UnitVerify", R_QA, FALSE, FALSE, "verifying a unit" },
+  { ST_ACTION_UNIT_RESOLVE, "UnitResolve", R_LEAD, FALSE, FALSE, "resolving a disputed unit" },
   { ST_ACTION_AUDIT_VERIFY, "AuditVerify", R_QA | R_LEAD | R_ADMIN, FALSE, FALSE,
     "verifying the audit log" },
   { ST_ACTION_AUDIT_EXPORT, "AuditExport", R_QA | R_ADMIN, FALSE, FALSE, "exporting the audit log" },
@@ -904,7 +905,9 @@ st_engine_shift_stats (StEngine *engine, const StAuthSession *session, gint64 id
       else
         {
           s->failed++;
-          const char *step = u->fail_step != NULL ? u->fail_step : "unknown";
+          /* a disputed unit waits for a lead: shown as such, whatever its step */
+          const char *step = g_strcmp0 (u->cert_state, "disputed") == 0 ? "disputed"
+                             : u->fail_step != NULL ? u->fail_step : "unknown";
           guint n = GPOINTER_TO_UINT (g_hash_table_lookup (s->failures_by_step, step));
           g_hash_table_insert (s->failures_by_step, g_strdup (step), GUINT_TO_POINTER (n + 1));
         }
@@ -1293,6 +1296,63 @@ st_engine_audit_trust (StEngine *engine, X509 *root, StCa *ca, GPtrArray *manife
   t->trust.station_id = engine->config->station_id;
   t->trust.manifests = manifests;
   return g_steal_pointer (&t);
+}
+
+StDbUnit *
+st_engine_unit_resolve (StEngine *engine, const StAuthSession *session, const char *name,
+                        const char *decision, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_UNIT_RESOLVE, error))
+    return NULL;
+  StDbDisputeDecision d;
+  if (g_strcmp0 (decision, st_db_dispute_decision_to_string (ST_DB_DISPUTE_KEEP)) == 0)
+    d = ST_DB_DISPUTE_KEEP;
+  else if (g_strcmp0 (decision, st_db_dispute_decision_to_string (ST_DB_DISPUTE_VOID)) == 0)
+    d = ST_DB_DISPUTE_VOID;
+  else
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "a dispute is decided with keep or void, not '%s'", decision != NULL ? decision : "");
+      return NULL;
+    }
+  g_autoptr(GPtrArray) units = st_db_unit_find_by_name (engine->db, name, error);
+  if (units == NULL)
+    return NULL;
+  const StDbUnit *disputed = NULL;
+  g_autoptr(GString) others = g_string_new (NULL);
+  for (guint i = 0; i < units->len; i++)
+    {
+      const StDbUnit *u = g_ptr_array_index (units, i);
+      if (g_strcmp0 (u->cert_state, "disputed") != 0)
+        {
+          g_string_append_printf (others, "%sunit %" G_GINT64_FORMAT " of batch %" G_GINT64_FORMAT
+                                  " is %s, its certificate %s", others->len > 0 ? "; " : "",
+                                  u->id, u->batch_id, u->state,
+                                  u->cert_state != NULL ? u->cert_state : "none");
+          continue;
+        }
+      if (disputed != NULL)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "'%s' names more than one disputed unit (%" G_GINT64_FORMAT " and %"
+                       G_GINT64_FORMAT "): name it by its certificate serial", name, disputed->id, u->id);
+          return NULL;
+        }
+      disputed = u;
+    }
+  if (disputed == NULL)
+    {
+      if (units->len == 0)
+        g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                     "there is no unit with the uid or serial '%s'", name);
+      else
+        g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                     "'%s' is not disputed (%s): there is nothing to decide", name, others->str);
+      return NULL;
+    }
+  if (!st_db_cert_resolve_dispute (engine->db, disputed->cert_id, d, session->name, error))
+    return NULL;
+  return st_db_unit_get (engine->db, disputed->id, error);
 }
 
 gboolean

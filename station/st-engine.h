@@ -53,6 +53,7 @@ typedef enum {
   ST_ACTION_MANIFEST_EXPORT,
   ST_ACTION_MANIFEST_VERIFY,
   ST_ACTION_UNIT_VERIFY,
+  ST_ACTION_UNIT_RESOLVE,
   ST_ACTION_AUDIT_VERIFY,
   ST_ACTION_AUDIT_EXPORT,
   ST_ACTION_DB_CHECK,
@@ -179,7 +180,7 @@ typedef struct {
   StUnitStepFunc step;
   StBatchUnitFunc unit;
   StBatchPortFunc port_failed;
-  /* a note for the operator about a unit (a certificate voided on resume) */
+  /* a note for the operator about a unit (a unit disputed on resume) */
   StUnitNoticeFunc notice;
   /* Once, after recovery and before any socket starts. */
   void (*started) (gint64 batch_id, const char *const *ports, const char *recovered,
@@ -232,6 +233,15 @@ gboolean st_engine_manifest_verify (StEngine *engine, const StAuthSession *sessi
                                     GString *report, GError **error);
 gboolean st_engine_unit_verify (StEngine *engine, const StAuthSession *session, const char *port,
                                 const char *profile_text, GString *report, GError **error);
+/* A lead's decision on the disputed unit named @name (its device uid, its
+ * product serial or its certificate serial): @decision "keep" (the
+ * certificate is unconfirmed again: the device that holds it completes its
+ * unit) or "void" (voided: the next device with the uid is provisioned
+ * anew). NOT_FOUND, saying what the units of that name are, when none is
+ * disputed; INVALID_DATA for another decision. Audited in the same
+ * transaction. Returns the unit after the decision. */
+StDbUnit *st_engine_unit_resolve (StEngine *engine, const StAuthSession *session, const char *name,
+                                  const char *decision, GError **error);
 /* @manifests: StAuditManifest (copies of manifest.json files whose
  * checkpoints must still be in the log), may be NULL. */
 gboolean st_engine_audit_verify (StEngine *engine, const StAuthSession *session, X509 *root,

@@ -74,7 +74,8 @@ st_json_add_int (JsonBuilder *b, const char *name, gint64 value)
 
 /* The manifest's view of a unit: 'done' or 'failed'. A unit still in the
  * pipeline (interrupted, not yet resolved) is reported as failed, with its
- * certificate unconfirmed: never as done. */
+ * certificate unconfirmed: never as done; a disputed one (a lead decides)
+ * as failed with its certificate disputed. */
 static const char *
 st_manifest_unit_state (const StDbUnit *u)
 {
@@ -88,6 +89,8 @@ st_manifest_cert_status (const StDbUnit *u)
     return "active";
   if (g_strcmp0 (u->cert_state, "voided") == 0)
     return "voided";
+  if (g_strcmp0 (u->cert_state, "disputed") == 0)
+    return "disputed";
   return "unconfirmed";
 }
 
@@ -195,7 +198,7 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   g_autoptr(JsonBuilder) ub = json_builder_new ();
   JsonBuilder *b = ub;
   g_autoptr(GString) csv = g_string_new (ST_CSV_HEADER "\r\n");
-  gint64 n_done = 0, n_failed = 0, n_active = 0, n_voided = 0, n_unconfirmed = 0;
+  gint64 n_done = 0, n_failed = 0, n_active = 0, n_voided = 0, n_unconfirmed = 0, n_disputed = 0;
 
   json_builder_begin_array (b);
   for (guint i = 0; i < units->len; i++)
@@ -239,6 +242,8 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
             n_active++;
           else if (g_strcmp0 (status, "voided") == 0)
             n_voided++;
+          else if (g_strcmp0 (status, "disputed") == 0)
+            n_disputed++;
           else
             n_unconfirmed++;
           st_json_add_string (b, "certificate", pem);
@@ -292,6 +297,7 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   st_json_add_int (b, "certificates_active", n_active);
   st_json_add_int (b, "certificates_voided", n_voided);
   st_json_add_int (b, "certificates_unconfirmed", n_unconfirmed);
+  st_json_add_int (b, "certificates_disputed", n_disputed);
   json_builder_end_object (b);
   json_builder_end_object (b);
 
@@ -552,7 +558,7 @@ st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error
   g_autoptr(GHashTable) live_uids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GHashTable) serials = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GHashTable) keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  gint64 n_done = 0, n_failed = 0, n_active = 0, n_voided = 0, n_unconfirmed = 0;
+  gint64 n_done = 0, n_failed = 0, n_active = 0, n_voided = 0, n_unconfirmed = 0, n_disputed = 0;
   guint bad_units = 0, chain_ok = 0;
   g_autoptr(GString) expect_csv = g_string_new (ST_CSV_HEADER "\r\n");
 
@@ -631,9 +637,11 @@ st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error
             n_voided++;
           else if (g_strcmp0 (status, "unconfirmed") == 0)
             n_unconfirmed++;
+          else if (g_strcmp0 (status, "disputed") == 0)
+            n_disputed++;
           else
             {
-              st_check (&c, FALSE, "unit %u (uid %s): certificate_status '%s' is not active, voided or unconfirmed",
+              st_check (&c, FALSE, "unit %u (uid %s): certificate_status '%s' is not active, voided, unconfirmed or disputed",
                         i + 1, uid, status);
               bad_units++;
             }
@@ -668,9 +676,10 @@ st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error
   st_check (&c, bad_units == 0, "%u units: %" G_GINT64_FORMAT " done, %" G_GINT64_FORMAT " failed",
             n_units, n_done, n_failed);
   st_check (&c, bad_units == 0, "%u certificate(s) chain to the trusted root; %" G_GINT64_FORMAT " active, %"
-            G_GINT64_FORMAT " voided, %" G_GINT64_FORMAT " unconfirmed",
-            chain_ok, n_active, n_voided, n_unconfirmed);
+            G_GINT64_FORMAT " voided, %" G_GINT64_FORMAT " unconfirmed, %" G_GINT64_FORMAT " disputed",
+            chain_ok, n_active, n_voided, n_unconfirmed, n_disputed);
   gint64 c_units = -1, c_done = -1, c_failed = -1, c_active = -1, c_voided = -1, c_unconfirmed = -1;
+  gint64 c_disputed = 0;  /* manifests from before disputes have no such count */
   if (counts != NULL)
     {
       st_json_get_int (counts, "units", &c_units);
@@ -679,13 +688,17 @@ st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error
       st_json_get_int (counts, "certificates_active", &c_active);
       st_json_get_int (counts, "certificates_voided", &c_voided);
       st_json_get_int (counts, "certificates_unconfirmed", &c_unconfirmed);
+      if (json_object_has_member (counts, "certificates_disputed")
+          && !st_json_get_int (counts, "certificates_disputed", &c_disputed))
+        c_disputed = -1;
     }
   st_check (&c, c_units == n_units && c_done == n_done && c_failed == n_failed &&
-                c_active == n_active && c_voided == n_voided && c_unconfirmed == n_unconfirmed,
+                c_active == n_active && c_voided == n_voided && c_unconfirmed == n_unconfirmed &&
+                c_disputed == n_disputed,
             "the batch counts agree with the units");
-  st_check (&c, n_active + n_unconfirmed <= quantity,
+  st_check (&c, n_active + n_unconfirmed + n_disputed <= quantity,
             "live certificates (%" G_GINT64_FORMAT ") within the quantity (%" G_GINT64_FORMAT ")",
-            n_active + n_unconfirmed, quantity);
+            n_active + n_unconfirmed + n_disputed, quantity);
 
   g_autofree gchar *csv = NULL;
   gsize csv_len = 0;

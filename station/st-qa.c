@@ -126,10 +126,14 @@ st_qa_verify_unit (StDb *db, X509 *root, const char *port, const StLinkParams *p
   else
     {
       gboolean same = slot1 != NULL && unit->cert_der != NULL && g_bytes_equal (slot1, unit->cert_der);
+      gboolean disputed = g_strcmp0 (unit->cert_state, "disputed") == 0;
       st_qa_check (&qa, "record", same && g_strcmp0 (unit->state, "done") == 0,
-                   "unit %" G_GINT64_FORMAT " of batch %" G_GINT64_FORMAT ", product serial %s, cert serial %s, state %s%s",
+                   "unit %" G_GINT64_FORMAT " of batch %" G_GINT64_FORMAT ", product serial %s, cert serial %s, state %s, "
+                   "certificate %s%s%s",
                    unit->id, unit->batch_id, unit->product_serial, unit->cert_serial, unit->state,
-                   same ? ", certificate bytes identical" : ", certificate bytes DIFFER");
+                   unit->cert_state, same ? ", certificate bytes identical" : ", certificate bytes DIFFER",
+                   disputed ? " (DISPUTED: a device with this uid did not hold it; a lead decides with "
+                              "'station unit resolve')" : "");
     }
 
   json_builder_set_member_name (json, "result");

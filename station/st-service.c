@@ -280,6 +280,7 @@ st_variant_batch (const StDbBatch *b)
   g_variant_builder_add (&d, "{sv}", "live", g_variant_new_int64 (b->n_live_certs));
   g_variant_builder_add (&d, "{sv}", "voided", g_variant_new_int64 (b->n_voided));
   g_variant_builder_add (&d, "{sv}", "unconfirmed", g_variant_new_int64 (b->n_unconfirmed));
+  g_variant_builder_add (&d, "{sv}", "disputed", g_variant_new_int64 (b->n_disputed));
   return g_variant_builder_end (&d);
 }
 
@@ -304,6 +305,7 @@ st_variant_unit (const StDbUnit *u)
   st_dict_add_string (&d, "port", u->port);
   st_dict_add_string (&d, "fail-step", u->fail_step);
   st_dict_add_string (&d, "fail-reason", u->fail_reason);
+  st_dict_add_string (&d, "dispute-reason", u->dispute_reason);
   g_variant_builder_add (&d, "{sv}", "started-at", g_variant_new_int64 (u->started_at));
   g_variant_builder_add (&d, "{sv}", "finished-at", g_variant_new_int64 (u->finished_at));
   return g_variant_builder_end (&d);
@@ -1037,6 +1039,18 @@ on_unit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, const
 }
 
 static gboolean
+on_unit_resolve (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *unit,
+                 const char *decision, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(StDbUnit) u = st_engine_unit_resolve (service->engine, me, unit, decision, &error);
+  ST_REPLY_IF_FAILED (u != NULL, invocation, error);
+  st_dbus_station1_complete_unit_resolve (object, invocation, st_variant_unit (u));
+  return TRUE;
+}
+
+static gboolean
 on_audit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUnixFDList *in_fds,
                  const char *root_pem, GVariant *manifests, StService *service)
 {
@@ -1315,6 +1329,7 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-manifest-export", G_CALLBACK (on_manifest_export) },
     { "handle-manifest-verify", G_CALLBACK (on_manifest_verify) },
     { "handle-unit-verify", G_CALLBACK (on_unit_verify) },
+    { "handle-unit-resolve", G_CALLBACK (on_unit_resolve) },
     { "handle-audit-verify", G_CALLBACK (on_audit_verify) },
     { "handle-audit-export", G_CALLBACK (on_audit_export) },
     { "handle-db-check", G_CALLBACK (on_db_check) },

@@ -13,7 +13,10 @@
  * device (the certificate) or the operator (PASSED) before. A failure records
  * FAILED(step, reason): the certificate is voided when it is known not to be
  * on the device (COMMIT never sent, or refused by the device), else it stays
- * unconfirmed until the device is seen again. */
+ * unconfirmed until the device is seen again. An unconfirmed certificate is
+ * never voided on the word of a device that has not proved it holds its key:
+ * that device may be a clone of the one that holds it. The certificate
+ * becomes disputed and a lead decides (st_db_cert_resolve_dispute). */
 #include "st-unit.h"
 
 #include <openssl/rand.h>
@@ -64,6 +67,9 @@ typedef struct {
    * the unit record stays failed unless the certificate becomes active. */
   gboolean reopened;
   gint64 cert_id;
+  /* A resumed unit's device proved it holds the key of the certificate on
+   * record: only then may what it says void that certificate. */
+  gboolean proved;
 } StUnit;
 
 /* The stored names of the steps (st-unit.h): never change one. */
@@ -136,6 +142,43 @@ st_unit_new_record (StUnit *u)
   };
 }
 
+/* A resumed unit's device that has not proved it holds the key of the
+ * unconfirmed certificate on record failed @step (@what: what happened).
+ * That certificate may be committed on the genuine device, and this one may
+ * be a clone answering with its uid: the certificate is not voided, it
+ * becomes disputed, and the device is refused with what the operator does.
+ * FALSE only when the database refused the record (the line stops). */
+static gboolean
+st_unit_dispute (StUnit *u, StUnitStep step, const char *what, const GError *cause,
+                 GError **error)
+{
+  const char *uid = u->result->uid_hex;
+  g_autofree gchar *reason = g_strdup_printf ("%s: its certificate %s (unit %" G_GINT64_FORMAT ") was "
+                                              "NOT voided and the unit is disputed; set this device aside "
+                                              "and ask a lead to decide (station unit resolve %s --keep "
+                                              "or --void)", what, u->result->cert_serial, u->unit_id, uid);
+  st_unit_set_outcome (u, ST_UNIT_REFUSED, step, reason, cause);
+  g_message ("%s: uid %s: %s%s%s", u->backend->port, uid, reason, cause != NULL ? " — " : "",
+             cause != NULL ? cause->message : "");
+  if (u->line->notice_func != NULL)
+    u->line->notice_func (u->backend->port, uid, reason, u->line->step_data);
+  /* what the device holds uncommitted is discarded; it also ends its unit */
+  if (!u->commit_sent)
+    {
+      g_autoptr(GError) abort_error = NULL;
+      if (!st_backend_abort (u->backend, &abort_error))
+        g_debug ("%s: ABORT after the dispute: %s", u->backend->port, abort_error->message);
+    }
+  if (!st_db_cert_dispute (u->line->db, u->cert_id, st_unit_step_to_string (step), reason,
+                           cause != NULL ? cause->message : NULL, u->backend->port,
+                           u->line->operator_name, error))
+    {
+      st_line_stop (u->line, *error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Records the failure (or refusal) of the unit. Returns FALSE only when the
  * database refused the record: then the line stops. */
 static gboolean
@@ -143,6 +186,10 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, StUnitStep step,
               const char *reason, const GError *cause,
               StDbCertDisposition disposition, GError **error)
 {
+  /* a resumed unit's certificate is voided only on the word of a device
+   * that proved it holds its key */
+  if (disposition == ST_DB_CERT_VOID && u->result->resumed && !u->proved && u->cert_id > 0)
+    return st_unit_dispute (u, step, reason, cause, error);
   st_unit_set_outcome (u, outcome, step, reason, cause);
   g_info ("%s: unit %s %s at %s: %s%s%s", u->backend->port,
              u->result->uid_hex, st_unit_outcome_to_string (outcome), st_unit_step_to_string (step),
@@ -330,6 +377,7 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
     return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_PROOF_OF_POSSESSION,
                          "the device could not prove it holds the key of its certificate: put it aside for QA",
                          dev_error, ST_DB_CERT_VOID, error);
+  u->proved = u->proved || proved;
 
   /* Read back and compare. */
   st_unit_step (u, ST_UNIT_STEP_READ_BACK);
@@ -595,16 +643,16 @@ st_unit_interrupted_at (const StDbUnit *pending)
  * one an earlier run left in ISSUED (the station stopped), or one recorded
  * FAILED with its certificate unconfirmed (the device vanished between the
  * write and the confirmation). Reads slot 1: the unit is finished when the
- * device holds the recorded certificate and proves it holds its key; the
- * certificate is voided when it is known not to be on the device (slot 1
- * holds something else and the device does not hold the key), and the
- * caller issues anew (*@resolved FALSE). */
+ * device holds the recorded certificate and proves it holds its key, or
+ * still holds the key and takes the certificate. A device that proves
+ * neither may be a clone answering with the uid while the genuine device
+ * holds the certificate committed: the certificate is not voided, the unit
+ * is disputed (st_unit_dispute) and a lead decides. */
 static gboolean
-st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error)
+st_unit_resume (StUnit *u, StDbUnit *pending, GError **error)
 {
   g_autoptr(GError) dev_error = NULL;
 
-  *resolved = FALSE;
   u->unit_id = pending->id;
   u->cert_id = pending->cert_id;
   u->reopened = g_strcmp0 (pending->state, "failed") == 0;
@@ -626,7 +674,6 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error
       /* Not decided: the unit stays pending for the next time. */
       st_unit_set_outcome (u, ST_UNIT_FAILED, ST_UNIT_STEP_RESUME,
                            "the device of an interrupted unit did not answer READ: retry it", dev_error);
-      *resolved = TRUE;
       return TRUE;
     }
   const guint8 *p = g_bytes_get_data (pending->cert_der, NULL);
@@ -649,23 +696,21 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error
         return FALSE;
       if (!proved)
         {
-          /* It does not: void the certificate, and issue anew. */
+          /* It does not: it lost its credentials, or it is not the device
+           * the certificate was made for. Disputed, not voided. */
           g_autoptr(GError) why = g_error_new (ST_ERROR, ST_ERROR_NOT_FOUND,
                                                "slot 1 holds %" G_GSIZE_FORMAT " bytes, not the recorded certificate %s, "
                                                "and the device does not hold its key (%s)",
                                                g_bytes_get_size (slot1), pending->cert_serial,
                                                dev_error != NULL ? dev_error->message : "?");
-          g_autofree gchar *reason = g_strdup_printf ("voided the certificate of the unit interrupted at %s: "
-                                                      "the device does not hold it; issuing anew", at);
-          u->device_touched = TRUE;
-          g_message ("%s: uid %s: %s", u->backend->port, u->result->uid_hex, reason);
-          if (u->line->notice_func != NULL)
-            u->line->notice_func (u->backend->port, u->result->uid_hex, reason, u->line->step_data);
-          return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_RESUME, reason, why, ST_DB_CERT_VOID, error);
+          return st_unit_dispute (u, ST_UNIT_STEP_RESUME,
+                                  "this device answers with the uid of an earlier unit but holds neither its "
+                                  "certificate nor its key (a cloned uid, or a device that lost its credentials)",
+                                  why, error);
         }
+      u->proved = TRUE;
       g_clear_error (&dev_error);
     }
-  *resolved = TRUE;
   if (holds_cert &&
       (u->info->state == ST_DEVICE_STATE_PROVISIONED || u->info->state == ST_DEVICE_STATE_LOCKED))
     {
@@ -674,9 +719,10 @@ st_unit_resume (StUnit *u, StDbUnit *pending, gboolean *resolved, GError **error
       if (!st_unit_prove (u, cert, NULL, NULL, &proved, &dev_error, error))
         return FALSE;
       if (!proved)
-        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_PROOF_OF_POSSESSION,
-                             "the device holds its certificate but cannot prove it holds the key: put it aside for QA",
-                             dev_error, ST_DB_CERT_VOID, error);
+        return st_unit_dispute (u, ST_UNIT_STEP_PROOF_OF_POSSESSION,
+                                "this device holds the certificate of its uid but cannot prove it holds its "
+                                "key (a copied certificate?)", dev_error, error);
+      u->proved = TRUE;
       if (!st_unit_record_done (u, error))
         return st_unit_db_failed (u, error, "DONE");
       st_unit_set_outcome (u, ST_UNIT_PASSED, ST_UNIT_STEP_DONE, done_reason, NULL);
@@ -706,6 +752,7 @@ st_unit_check_device (StUnit *u, const StDbUnit *live, gboolean looked, gboolean
   const StDeviceInfo *info = u->info;
   g_autoptr(GError) why = NULL;
   const char *reason = NULL;
+  g_autofree gchar *owned = NULL;
 
   *refused = TRUE;
   if (line->profile->model != NULL && g_strcmp0 (line->profile->model, info->model) != 0)
@@ -726,19 +773,30 @@ st_unit_check_device (StUnit *u, const StDbUnit *live, gboolean looked, gboolean
                          info->algorithms, st_alg_to_string (line->profile->alg));
       reason = "this device's firmware cannot make the product's key type: check the firmware version";
     }
-  else if (!line->allow_reprovision)
+  else
     {
       g_autoptr(GError) local = NULL;
       g_autoptr(StDbUnit) found = looked ? NULL : st_db_unit_find_live_by_uid (line->db, u->result->uid_hex, &local);
       const StDbUnit *known = looked ? live : found;
-      if (known != NULL)
+      if (known != NULL && g_strcmp0 (known->cert_state, "disputed") == 0)
+        {
+          /* only a lead's decision ends a dispute, re-provisioning too */
+          why = g_error_new (ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                             "uid has the disputed certificate serial %s (batch %" G_GINT64_FORMAT ", unit %" G_GINT64_FORMAT ")",
+                             known->cert_serial, known->batch_id, known->id);
+          reason = owned = g_strdup_printf ("the unit of this uid is disputed (a device with this uid did not "
+                                            "hold its certificate): set this device aside and ask a lead to "
+                                            "decide (station unit resolve %s --keep or --void)",
+                                            u->result->uid_hex);
+        }
+      else if (known != NULL && !line->allow_reprovision)
         {
           why = g_error_new (ST_ERROR, ST_ERROR_PERMISSION_DENIED,
                              "uid has live certificate serial %s (batch %" G_GINT64_FORMAT ", unit %" G_GINT64_FORMAT ")",
                              known->cert_serial, known->batch_id, known->id);
           reason = "this device was already provisioned: put it aside, or ask a lead to allow re-provisioning";
         }
-      else if (!looked && !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
+      else if (!looked && known == NULL && !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
         {
           g_propagate_error (error, g_steal_pointer (&local));
           return FALSE;
@@ -782,25 +840,13 @@ st_unit_run_steps (StUnit *u, GError **error)
     }
   if (pending != NULL)
     {
-      gboolean resolved = FALSE;
-      gboolean ok = st_unit_resume (u, pending, &resolved, error);
+      /* finished, disputed, or left for the next time: never issued anew
+       * here (a device that cannot show it is the one the certificate was
+       * made for does not get a new one while that one is live) */
+      gboolean ok = st_unit_resume (u, pending, error);
       st_line_release_pending (line, result->uid_hex);
       st_db_unit_free (pending);
-      if (!ok)
-        return FALSE;
-      if (resolved)
-        return TRUE;
-      /* Voided: issue anew on the same device, as a new unit (and look
-       * the uid up again: its certificate changed). */
-      looked = FALSE;
-      u->unit_id = 0;
-      u->cert_id = 0;
-      u->reopened = FALSE;
-      u->device_touched = FALSE;
-      u->commit_sent = FALSE;
-      result->resumed = FALSE;
-      g_clear_pointer (&result->cert_serial, g_free);
-      g_clear_pointer (&result->product_serial, g_free);
+      return ok;
     }
 
   /* Nothing is recorded before the reservation: until then nothing has

@@ -52,7 +52,7 @@ const char *st_unit_step_to_string (StUnitStep step);
 typedef void (*StUnitStepFunc) (const StUnitProgress *progress, gpointer user_data);
 
 /* A note for the operator about the unit on @port (uid @uid_hex), as it
- * happens (a certificate voided on resume); on the worker thread. */
+ * happens (a unit disputed on resume); on the worker thread. */
 typedef void (*StUnitNoticeFunc) (const char *port, const char *uid_hex, const char *text,
                                   gpointer user_data);
 

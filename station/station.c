@@ -46,6 +46,9 @@ static const char st_usage[] =
   "  manifest export BATCH --out DIR\n"
   "  manifest verify DIR [--root FILE]\n"
   "  unit verify --port PATH [--profile FILE]\n"
+  "  unit resolve UID|SERIAL --keep|--void\n"
+  "                                     decide a disputed unit (lead): keep its certificate, or void it\n"
+  "                                     so that the next device with the uid is provisioned anew\n"
   "  db check | db backup DEST [--force]\n"
   "  operator add NAME --role operator|lead|qa|admin | operator list\n"
   "  operator unlock NAME | operator set-role NAME --role ROLE\n"
@@ -61,8 +64,8 @@ static const char st_usage[] =
   "Commands run as an operator: --operator NAME (else $STATION_OPERATOR), with the PIN from\n"
   "$STATION_OPERATOR_PIN or a prompt. On a demo station, setup, unlock and bench log in as the\n"
   "demo admin unless --operator says otherwise. Roles: operator runs batches; lead creates and\n"
-  "closes batches, exports manifests and allows more voids; qa verifies units, manifests and the\n"
-  "audit log; admin sets up, unlocks the HSM and manages operators.\n"
+  "closes batches, exports manifests, allows more voids and decides disputed units; qa verifies\n"
+  "units, manifests and the audit log; admin sets up, unlocks the HSM and manages operators.\n"
   "The HSM PIN reaches only the service, and only from an admin's 'unlock' or 'setup demo'.\n";
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -649,9 +652,10 @@ cmd_batch (StCli *cli, int argc, char **argv)
       g_print ("batch %" G_GINT64_FORMAT " (%s)\n  work order  %s\n  product     %s (profile sha256 %s)\n"
                "  quantity    %" G_GINT64_FORMAT "\n  units       %" G_GINT64_FORMAT " (%" G_GINT64_FORMAT " done, %"
                G_GINT64_FORMAT " failed)\n  certificates %" G_GINT64_FORMAT " live, %" G_GINT64_FORMAT
-               " voided, %" G_GINT64_FORMAT " unconfirmed\n  created     %s by %s\n  closed      %s%s%s\n",
+               " voided, %" G_GINT64_FORMAT " unconfirmed, %" G_GINT64_FORMAT " disputed\n"
+               "  created     %s by %s\n  closed      %s%s%s\n",
                b->id, b->state, b->work_order, b->product, b->profile_sha256, b->quantity, b->n_units,
-               b->n_done, b->n_failed, b->n_live_certs, b->n_voided, b->n_unconfirmed, created,
+               b->n_done, b->n_failed, b->n_live_certs, b->n_voided, b->n_unconfirmed, b->n_disputed, created,
                b->created_by, closed, b->closed_by != NULL ? " by " : "",
                b->closed_by != NULL ? b->closed_by : "");
       for (gsize i = 0; i < g_variant_n_children (units_v); i++)
@@ -763,22 +767,60 @@ cmd_manifest (StCli *cli, int argc, char **argv)
   return 2;
 }
 
+/* `unit resolve UID|SERIAL --keep|--void`: a lead decides a disputed unit. */
+static int
+cmd_unit_resolve (StCli *cli, const char *name, gboolean keep, gboolean void_it)
+{
+  g_autoptr(GError) error = NULL;
+  if (name == NULL || keep == void_it)
+    {
+      g_printerr ("station: usage: unit resolve UID|SERIAL --keep or --void (one of the two)\n");
+      return 2;
+    }
+  if (!st_cli_login (cli, &error))
+    return st_cli_fail (error);
+  g_autoptr(GVariant) u = st_client_resolve_unit (cli->proxy, name, keep, &error);
+  if (u == NULL)
+    return st_cli_fail (error);
+  const char *uid = st_dict_get_string (u, "uid");
+  const char *serial = st_dict_get_string (u, "product-serial");
+  g_print ("unit %" G_GINT64_FORMAT " (uid %s, serial %s): certificate %s ", st_dict_get_int64 (u, "id"),
+           uid, *serial != '\0' ? serial : "-", st_dict_get_string (u, "cert-serial"));
+  if (keep)
+    g_print ("kept: it is unconfirmed again; the device that holds it completes its unit when it "
+             "comes back, and any other device with uid %s is refused\n", uid);
+  else
+    g_print ("voided: the next device with uid %s is provisioned anew\n", uid);
+  return 0;
+}
+
 static int
 cmd_unit (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *port = NULL, *profile_path = NULL;
+  gboolean keep = FALSE, void_it = FALSE;
   const GOptionEntry entries[] = {
     { "port", 0, 0, G_OPTION_ARG_FILENAME, &port, "Socket of the unit", "PATH" },
     { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path, "Product profile (for its link settings)", "FILE" },
     { NULL }
   };
-  if (!st_cli_parse (cli, "unit verify", entries, &argc, &argv, &error))
+  const GOptionEntry resolve_entries[] = {
+    { "keep", 0, 0, G_OPTION_ARG_NONE, &keep, "Keep the disputed certificate (the device that holds it completes its unit)", NULL },
+    { "void", 0, 0, G_OPTION_ARG_NONE, &void_it, "Void it (the next device with the uid is provisioned anew)", NULL },
+    { NULL }
+  };
+  gboolean resolve = g_strcmp0 (sub, "resolve") == 0;
+  if (!st_cli_parse (cli, resolve ? "unit resolve UID|SERIAL" : "unit verify",
+                     resolve ? resolve_entries : entries, &argc, &argv, &error))
     return st_cli_fail (error);
+  if (resolve)
+    return cmd_unit_resolve (cli, argc == 2 ? argv[1] : NULL, keep, void_it);
   if (g_strcmp0 (sub, "verify") != 0 || port == NULL)
     {
-      g_printerr ("station: usage: unit verify --port PATH [--profile FILE]\n");
+      g_printerr ("station: usage: unit verify --port PATH [--profile FILE] | "
+                  "unit resolve UID|SERIAL --keep|--void\n");
       return 2;
     }
   g_autofree gchar *text = profile_path != NULL

@@ -1979,6 +1979,256 @@ test_migrate_v4_duplicate_serials (Fixture *f, gconstpointer data)
   g_clear_pointer (&warnings, g_ptr_array_unref);
 }
 
+/* ---------- disputed certificates (schema 6) ---------- */
+
+/* A unit of @batch on uid @uid whose certificate is issued, then left
+ * 'unconfirmed': failed at commit when @failed, else 'issued' after an
+ * interruption. Returns the certificate id, the unit's in *@unit. */
+static gint64
+unconfirmed_unit (StDb *db, gint64 batch, const char *uid, gint64 seq, gboolean failed, gint64 *unit)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 cert = 0;
+  *unit = begin_reserve (db, batch, uid, seq, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) der = fake_der ("der", seq);
+  g_assert_true (st_db_cert_issued (db, cert, der, &error));
+  if (failed)
+    g_assert_true (st_db_unit_fail (db, *unit, "commit", "no answer to COMMIT", NULL,
+                                    ST_DB_CERT_UNCONFIRMED, &error));
+  else
+    g_assert_true (st_db_cert_set_state (db, cert, "unconfirmed", "interrupted", &error));
+  g_assert_no_error (error);
+  return cert;
+}
+
+/* The payload of the last audit entry, and its event and operator. */
+static JsonObject *
+last_audit (StDb *db, JsonParser *parser, gchar **event, gchar **who)
+{
+  g_autoptr(StDbAuditEntry) e = audit_entry (db, audit_head (db, NULL));
+  *event = g_strdup (e->event);
+  *who = g_strdup (e->operator_name);
+  g_assert_true (json_parser_load_from_data (parser, e->payload, -1, NULL));
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+/* An unconfirmed certificate is disputed, not voided; it stays live; a lead
+ * keeps it (unconfirmed again, it can become active) or voids it; every
+ * step is audited in its own transaction. */
+static void
+test_dispute (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-D", 10);
+
+  /* a unit failed at commit: disputed, its failure kept */
+  gint64 u1 = 0;
+  gint64 c1 = unconfirmed_unit (f->db, batch, "d1", 1, TRUE, &u1);
+  g_assert_true (st_db_cert_dispute (f->db, c1, "resume", "holds neither certificate nor key",
+                                     "slot 1 empty", "/dev/pts/9", "op-bob", &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbUnit) r1 = st_db_unit_get (f->db, u1, &error);
+  g_assert_cmpstr (r1->cert_state, ==, "disputed");
+  g_assert_cmpstr (r1->dispute_reason, ==, "holds neither certificate nor key");
+  g_assert_cmpstr (r1->state, ==, "failed");
+  g_assert_cmpstr (r1->fail_step, ==, "commit");
+  g_assert_null (r1->void_reason == NULL ? NULL : strstr (r1->void_reason, "voided"));
+  {
+    g_autoptr(JsonParser) p = json_parser_new ();
+    g_autofree gchar *event = NULL, *who = NULL;
+    JsonObject *o = last_audit (f->db, p, &event, &who);
+    g_assert_cmpstr (event, ==, "cert-dispute");
+    g_assert_cmpstr (who, ==, "op-bob");
+    g_assert_cmpint (json_object_get_int_member (o, "cert"), ==, c1);
+    g_assert_cmpint (json_object_get_int_member (o, "unit"), ==, u1);
+    g_assert_cmpstr (json_object_get_string_member (o, "uid"), ==, "d1");
+    g_assert_cmpstr (json_object_get_string_member (o, "from"), ==, "unconfirmed");
+    g_assert_cmpstr (json_object_get_string_member (o, "port"), ==, "/dev/pts/9");
+  }
+  /* still live: the uid keeps it, the batch counts it */
+  g_autoptr(StDbUnit) live = st_db_unit_find_live_by_uid (f->db, "d1", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (live->id, ==, u1);
+  g_autoptr(StDbBatch) b = st_db_batch_get (f->db, batch, &error);
+  g_assert_cmpint (b->n_disputed, ==, 1);
+  g_assert_cmpint (b->n_unconfirmed, ==, 0);
+  g_assert_cmpint (b->n_live_certs, ==, 1);
+  /* not re-provisioned over, not disputed twice, never made active directly */
+  gint64 c_other = 0;
+  g_assert_cmpint (begin_reserve (f->db, batch, "d1", 2, TRUE, &c_other, &error), >, 0);
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, "disputed"));
+  g_assert_cmpint (c_other, ==, 0);
+  g_clear_error (&error);
+  g_assert_false (st_db_cert_dispute (f->db, c1, "resume", "again", NULL, NULL, "op-bob", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_false (st_db_cert_set_state (f->db, c1, "active", NULL, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  /* the batch waits for the decision */
+  g_assert_false (st_db_batch_close (f->db, batch, "lead-anna", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_BUSY);
+  g_assert_nonnull (strstr (error->message, "1 disputed unit"));
+  g_clear_error (&error);
+  assert_check_ok (f->db);
+
+  /* keep: unconfirmed again, and its device can finish it */
+  g_assert_true (st_db_cert_resolve_dispute (f->db, c1, ST_DB_DISPUTE_KEEP, "lead-anna", &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr(JsonParser) p = json_parser_new ();
+    g_autofree gchar *event = NULL, *who = NULL;
+    JsonObject *o = last_audit (f->db, p, &event, &who);
+    g_assert_cmpstr (event, ==, "unit-resolve");
+    g_assert_cmpstr (who, ==, "lead-anna");
+    g_assert_cmpstr (json_object_get_string_member (o, "decision"), ==, "keep");
+    g_assert_cmpstr (json_object_get_string_member (o, "from"), ==, "disputed");
+    g_assert_cmpstr (json_object_get_string_member (o, "to"), ==, "unconfirmed");
+    g_assert_cmpint (json_object_get_int_member (o, "unit"), ==, u1);
+  }
+  g_assert_false (st_db_cert_resolve_dispute (f->db, c1, ST_DB_DISPUTE_VOID, "lead-anna", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "not disputed"));
+  g_clear_error (&error);
+  g_assert_true (st_db_cert_set_state (f->db, c1, "active", NULL, &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbUnit) r1b = st_db_unit_get (f->db, u1, &error);
+  g_assert_cmpstr (r1b->state, ==, "done");
+
+  /* a unit left 'issued' by an interruption: disputed, it fails at the step */
+  gint64 u2 = 0;
+  gint64 c2 = unconfirmed_unit (f->db, batch, "d2", 3, FALSE, &u2);
+  g_assert_true (st_db_cert_dispute (f->db, c2, "proof-of-possession", "cannot prove the key", NULL,
+                                     "/dev/pts/9", "op-bob", &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbUnit) r2 = st_db_unit_get (f->db, u2, &error);
+  g_assert_cmpstr (r2->state, ==, "failed");
+  g_assert_cmpstr (r2->fail_step, ==, "proof-of-possession");
+  g_assert_cmpstr (r2->cert_state, ==, "disputed");
+  /* found by uid, product serial or certificate serial, whatever the case */
+  g_autoptr(GPtrArray) by_uid = st_db_unit_find_by_name (f->db, "D2", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (by_uid->len, ==, 1);
+  g_autoptr(GPtrArray) by_ps = st_db_unit_find_by_name (f->db, "SX-000003", &error);
+  g_assert_cmpuint (by_ps->len, ==, 1);
+  g_autofree gchar *upper = g_ascii_strup (r2->cert_serial, -1);
+  g_autoptr(GPtrArray) by_serial = st_db_unit_find_by_name (f->db, upper, &error);
+  g_assert_cmpuint (by_serial->len, ==, 1);
+  g_assert_cmpint (((StDbUnit *) g_ptr_array_index (by_serial, 0))->id, ==, u2);
+  g_autoptr(GPtrArray) none = st_db_unit_find_by_name (f->db, "SX-999999", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (none->len, ==, 0);
+
+  /* void: the uid is free for a new unit; the reason names the lead */
+  g_assert_true (st_db_cert_resolve_dispute (f->db, c2, ST_DB_DISPUTE_VOID, "lead-anna", &error));
+  g_assert_no_error (error);
+  g_autoptr(StDbUnit) r2b = st_db_unit_get (f->db, u2, &error);
+  g_assert_cmpstr (r2b->cert_state, ==, "voided");
+  g_assert_nonnull (strstr (r2b->void_reason, "voided by lead-anna deciding the dispute over uid d2"));
+  g_assert_nonnull (strstr (r2b->void_reason, "cannot prove the key"));
+  g_assert_null (st_db_unit_find_live_by_uid (f->db, "d2", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  gint64 c3 = 0;
+  g_assert_cmpint (begin_reserve (f->db, batch, "d2", 4, FALSE, &c3, &error), >, 0);
+  g_assert_no_error (error);
+  g_assert_cmpint (c3, >, 0);
+  /* a certificate that is not unconfirmed cannot be disputed */
+  g_assert_false (st_db_cert_dispute (f->db, c3, "resume", "x", NULL, NULL, "op-bob", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_false (st_db_cert_resolve_dispute (f->db, c3, (StDbDisputeDecision) 7, "lead-anna", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_true (st_db_batch_close (f->db, batch, "lead-anna", &error) == FALSE);   /* c3 still issuing */
+  g_clear_error (&error);
+  assert_check_ok (f->db);
+
+  /* `db check` notices a disputed certificate whose unit is not failed */
+  g_assert_cmpint (raw_exec (f->path, "UPDATE units SET state = 'issued' WHERE id = 1;", NULL), ==, SQLITE_OK);
+  g_autofree gchar *msg = NULL;
+  g_assert_cmpint (raw_exec (f->path, "UPDATE certificates SET state = 'unconfirmed' WHERE id = 1;"
+                             "UPDATE certificates SET state = 'disputed', dispute_reason = 'x', disputed_at = 1"
+                             " WHERE id = 1", &msg), ==, SQLITE_OK);
+  g_autoptr(GString) report = g_string_new (NULL);
+  g_assert_false (st_db_check (f->db, report, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_assert_nonnull (strstr (report->str, "unit and certificate states agree: FAILED"));
+}
+
+/* Schema 6 makes the certificates table anew: a v5 database keeps every
+ * certificate, its live counts and the old moves, and gains the dispute
+ * moves (unconfirmed -> disputed -> unconfirmed | voided) and no other. */
+static void
+test_migrate_v5_disputed (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_clear_pointer (&f->db, st_db_close);
+  g_autofree gchar *v5 = make_db_at (f, "v5.db", 5, "WO-5", 100);
+  g_autofree gchar *moves_v5 = state_moves (v5, 1000);
+  g_autofree gchar *v6 = make_db_at (f, "v6.db", 5, "WO-5", 100);
+  g_autofree gchar *before = state_moves (v6, 1000);
+  g_assert_cmpint (raw_exec (v6,
+      "INSERT INTO units (id, batch_id, port, uid, state, started_at, operator) VALUES"
+      " (5000, 1, 'p', 'cafe', 'failed', 1, 'x');"
+      "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, der, state,"
+      " reserved_at, issued_at, void_reason) VALUES (5000, 1, 'cafe', '" PROFILE_SHA "', 'cafe', '" HEX64_3 "',"
+      " x'30', x'3031', 'unconfirmed', 7, 8, 'no answer')", NULL), ==, SQLITE_OK);
+  gint64 n_before = raw_int (v6, "SELECT count(*) FROM certificates");
+  gint64 live_before = raw_int (v6, "SELECT live_certs FROM batches WHERE id = 1");
+  g_autoptr(StDb) db = st_db_open (v6, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (raw_int (v6, "PRAGMA user_version"), ==, 6);
+  g_assert_cmpint (raw_int (v6, "SELECT count(*) FROM certificates"), ==, n_before);
+  g_assert_cmpint (raw_int (v6, "SELECT live_certs FROM batches WHERE id = 1"), ==, live_before);
+  g_assert_cmpint (raw_int (v6, "SELECT issued_at + reserved_at FROM certificates WHERE uid = 'cafe'"), ==, 15);
+  g_assert_cmpint (raw_int (v6, "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'certificates'"
+                                " AND type IN ('index','trigger') AND sql IS NOT NULL"), ==, 8);
+  g_assert_cmpint (raw_int (v6, "SELECT count(*) FROM pragma_foreign_key_check"), ==, 0);
+  g_clear_pointer (&db, st_db_close);
+  g_autofree gchar *moves_v6 = state_moves (v6, 2000);
+  g_assert_cmpstr (before, ==, moves_v5);
+  g_assert_cmpstr (moves_v6, ==, moves_v5);
+
+  /* the moves to and from 'disputed' */
+  static const char *const states[] = { "issuing", "issued", "active", "voided", "unconfirmed" };
+  for (guint i = 0; i < G_N_ELEMENTS (states); i++)
+    {
+      g_autofree gchar *sql = g_strdup_printf (
+          "INSERT INTO units (id, batch_id, port, uid, state, started_at, operator)"
+          " VALUES (%u, 1, 'p', 'd%03u', 'failed', 1, 'x');"
+          "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, der,"
+          " state, reserved_at) VALUES (%u, 1, 'd%03u', '%064d', 'd%03u', '%064x', x'30', x'30', '%s', 1);"
+          "UPDATE certificates SET state = 'disputed', dispute_reason = 'r', disputed_at = 1 WHERE unit_id = %u",
+          3000 + i, i, 3000 + i, i, 0, i, 3000 + i, states[i], 3000 + i);
+      g_assert_cmpint (raw_exec (v6, sql, NULL), ==,
+                       g_strcmp0 (states[i], "unconfirmed") == 0 ? SQLITE_OK : SQLITE_CONSTRAINT);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (states); i++)
+    {
+      g_autofree gchar *sql = g_strdup_printf (
+          "INSERT INTO units (id, batch_id, port, uid, state, started_at, operator)"
+          " VALUES (%u, 1, 'p', 'e%03u', 'failed', 1, 'x');"
+          "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, der,"
+          " state, reserved_at, dispute_reason, disputed_at) VALUES (%u, 1, 'e%03u', '%064d', 'e%03u',"
+          " '%064x', x'30', x'30', 'disputed', 1, 'r', 1);"
+          "UPDATE certificates SET state = '%s' WHERE unit_id = %u",
+          4000 + i, i, 4000 + i, i, 0, i, 0x4000 + i, states[i], 4000 + i);
+      gboolean allowed = g_strcmp0 (states[i], "unconfirmed") == 0 || g_strcmp0 (states[i], "voided") == 0;
+      g_assert_cmpint (raw_exec (v6, sql, NULL), ==, allowed ? SQLITE_OK : SQLITE_CONSTRAINT);
+    }
+  /* a dispute says why and when */
+  g_autofree gchar *msg = NULL;
+  g_assert_cmpint (raw_exec (v6, "UPDATE certificates SET state = 'unconfirmed' WHERE uid = 'e000';"
+                             "UPDATE certificates SET state = 'disputed' WHERE uid = 'cafe'", &msg), ==,
+                   SQLITE_CONSTRAINT);
+  /* the live count follows */
+  g_assert_cmpint (raw_int (v6, "SELECT live_certs FROM batches WHERE id = 1"), ==,
+                   raw_int (v6, "SELECT count(*) FROM certificates WHERE state <> 'voided'"));
+}
+
 /* The audit payloads are written without json-glib's generator: its parser
  * reads them back to the same members, whatever the strings hold. */
 static void
@@ -2195,6 +2445,20 @@ replay_world (StDb *db, ReplayWorld *w)
   g_autoptr(GBytes) der5 = fake_der ("der", 6);
   ok_or_die (st_db_cert_issued (db, cert, der5, &error), error);
   ok_or_die (st_db_unit_fail (db, u5, "commit", "no answer", NULL, ST_DB_CERT_UNCONFIRMED, &error), error);
+  /* a certificate disputed and kept, and one interrupted at 'issued',
+   * disputed and voided by a lead */
+  ok_or_die (st_db_cert_dispute (db, cert, "pop", "a device with the uid lacks the key", NULL,
+                                 "/dev/pts/8", "op-bob", &error), error);
+  ok_or_die (st_db_cert_resolve_dispute (db, cert, ST_DB_DISPUTE_KEEP, "lead-anna", &error), error);
+  gint64 u9 = begin_reserve (db, w->batch, "a9", 9, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) der9 = fake_der ("der", 9);
+  ok_or_die (st_db_cert_issued (db, cert, der9, &error), error);
+  ok_or_die (st_db_cert_set_state (db, cert, "unconfirmed", "interrupted", &error), error);
+  ok_or_die (st_db_cert_dispute (db, cert, "pop", "a device with the uid lacks the key", NULL,
+                                 "/dev/pts/8", "op-bob", &error), error);
+  ok_or_die (st_db_cert_resolve_dispute (db, cert, ST_DB_DISPUTE_VOID, "lead-anna", &error), error);
+  g_assert_cmpint (u9, >, 0);
   /* a1 re-provisioned: its certificate voided (cert-void) */
   w->reprov_unit = begin_reserve (db, w->batch, "a1", 7, TRUE, &cert, &error);
   g_assert_no_error (error);
@@ -2242,7 +2506,7 @@ test_replay_explains (Fixture *f, gconstpointer data)
   g_autofree gchar *report = replay_report (f->db, &n);
   g_assert_cmpuint (n, ==, 0);
   g_assert_nonnull (strstr (report, "records: ok (the log explains 6 operator(s), 2 batch(es), "
-                                    "9 unit(s), 8 certificate(s))"));
+                                    "10 unit(s), 9 certificate(s))"));
   g_assert_null (strstr (report, "FAILED"));
   g_assert_null (strstr (report, "predate record binding"));
   g_assert_null (strstr (report, "older than the log"));
@@ -2598,6 +2862,8 @@ main (int argc, char **argv)
   ADD ("migrate-v2-live-count", test_migrate_v2_live_count);
   ADD ("migrate-v3-same-rules", test_migrate_v3_same_rules);
   ADD ("migrate-v4-duplicate-serials", test_migrate_v4_duplicate_serials);
+  ADD ("dispute", test_dispute);
+  ADD ("migrate-v5-disputed", test_migrate_v5_disputed);
   ADD ("product-seq-threads", test_product_seq_threads);
   ADD ("product-seq-batches", test_product_seq_batches);
   ADD ("product-seq-two-processes", test_product_seq_two_processes);

@@ -5,8 +5,11 @@
  *   - finishes the unit when the device holds the recorded certificate (or
  *     still holds the key it was made for) and proves possession: no second
  *     certificate;
- *   - voids the certificate when the device does not hold it (it came back
- *     blank) and issues a new one: never two live certificates for a uid.
+ *   - does not void the certificate when the device does not hold it (it
+ *     came back blank: or is it a clone?): the unit is disputed, the device
+ *     refused; once a lead voids the certificate (unit resolve --void), the
+ *     device is provisioned anew: never two live certificates for a uid
+ *     (tests/integration/test-dispute.c has the clone).
  * Real parts: the station CLI killed with SIGKILL at a fault point, a
  * SoftHSM2 token, station-devsim devices on pseudo-terminals whose --state
  * files say what each device committed. */
@@ -123,29 +126,43 @@ st_resume_run_completes (StFixture *f, StResume *r, const char *port, const char
 }
 
 /* A run on @port, where the device of @uid is back blank: the certificate
- * of the unit interrupted at @at is voided, saying why, and a new one
- * issued; one live certificate for the uid. The old unit ends as
- * @old_unit ("state fail_step"): a unit left 'issued' fails at 'resume', a
- * failed one keeps its failure. */
+ * of the unit interrupted at @at is not voided on its word (it could be a
+ * clone of a device that holds it), the unit is disputed and the device
+ * refused. The old unit ends as @old_unit ("state fail_step": a unit left
+ * 'issued' fails at 'resume', a failed one keeps its failure). A lead voids
+ * it, and the device, put back, gets a new certificate; one live
+ * certificate for the uid. */
 static void
 st_resume_run_reissues (StFixture *f, StResume *r, const char *port, const char *uid, const char *at,
                         const char *old_unit)
 {
   g_autofree gchar *out = NULL, *err = NULL;
-  g_assert_cmpint (st_resume_run (f, r->id, port, &out, &err), ==, 0);
-  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 1);
-  g_autofree gchar *voided = g_strdup_printf ("voided the certificate of the unit interrupted at %s", at);
-  g_assert_nonnull (strstr (err, voided));
-  g_autofree gchar *states = st_resume_cert_states (f, uid);
-  g_assert_cmpstr (states, ==, "voided active");
+  g_assert_cmpint (st_resume_run (f, r->id, port, &out, &err), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, " REFUSED "), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, "the unit is disputed; set this device aside and ask a lead"), ==, 1);
+  g_assert_nonnull (strstr (err, "was NOT voided"));
+  g_autofree gchar *disputed = st_resume_cert_states (f, uid);
+  g_assert_cmpstr (disputed, ==, "disputed");
   g_autofree gchar *old_sql = g_strdup_printf ("SELECT u.state || ' ' || u.fail_step FROM units u JOIN certificates c "
-                                               "ON c.unit_id = u.id WHERE c.uid = '%s' AND c.state = 'voided'", uid);
+                                               "ON c.unit_id = u.id WHERE c.uid = '%s' AND c.state = 'disputed'", uid);
   g_autofree gchar *old = st_sql (f, old_sql);
   g_assert_cmpstr (old, ==, old_unit);
+  g_test_message ("the unit was interrupted at %s", at);
+  st_stop_devsims (f);
+
+  const char *lead[] = { "STATION_OPERATOR_PIN=2222", NULL };
+  const char *resolve[] = { "--operator", "lead", "unit", "resolve", uid, "--void", NULL };
+  g_assert_cmpint (st_run_stationv (f, lead, NULL, NULL, resolve), ==, 0);
+  g_autofree gchar *back = st_resume_put_back (f, r);
+  g_autofree gchar *out2 = NULL;
+  g_assert_cmpint (st_resume_run (f, r->id, back, &out2, NULL), ==, 0);
+  g_assert_cmpuint (st_count_lines (out2, " PASSED "), ==, 1);
+  g_autofree gchar *states = st_resume_cert_states (f, uid);
+  g_assert_cmpstr (states, ==, "voided active");
   g_autofree gchar *why_sql = g_strdup_printf ("SELECT void_reason FROM certificates "
                                                "WHERE uid = '%s' AND state = 'voided'", uid);
   g_autofree gchar *why = st_sql (f, why_sql);
-  g_assert_true (g_str_has_prefix (why, voided));
+  g_assert_true (g_str_has_prefix (why, "voided by lead deciding the dispute over uid"));
 }
 
 /* The end of every test: @n_done units done, the first device's committed
@@ -200,9 +217,10 @@ test_after_commit (StFixture *f, gconstpointer data)
 }
 
 /* Killed after WRITE of slot 1, and the device lost power before it
- * committed: it comes back blank in a later run. Its old certificate is
- * known not to be on it: voided, and a new one issued; one live
- * certificate for the uid at every moment. */
+ * committed: it comes back blank in a later run. The station cannot tell
+ * it from a clone of a device that holds the certificate: disputed, and
+ * once a lead voids it a new one is issued; one live certificate for the
+ * uid at every moment. */
 static void
 test_blank_device (StFixture *f, gconstpointer data)
 {
@@ -310,8 +328,8 @@ test_silent_later_run (StFixture *f, gconstpointer data)
 }
 
 /* The same, but the device comes back erased (its state file edited as a
- * re-flash would leave it): the certificate is known not to be on it, so it
- * is voided and a new one issued. */
+ * re-flash would leave it): disputed, then voided by a lead, and a new
+ * one issued. */
 static void
 test_silent_at_commit_blank (StFixture *f, gconstpointer data)
 {
@@ -387,10 +405,10 @@ main (int argc, char **argv)
   st_test_init (&argc, &argv);
   st_test_add_station ("/resume/after-write-cert-later-run", NULL, test_after_write_cert);
   st_test_add_station ("/resume/after-commit-later-run", NULL, test_after_commit);
-  st_test_add_station ("/resume/blank-device-voided-reissued", NULL, test_blank_device);
+  st_test_add_station ("/resume/blank-device-disputed-voided-reissued", NULL, test_blank_device);
   st_test_add_station ("/resume/silent-at-commit-later-run", &silent_at_commit, test_silent_later_run);
   st_test_add_station ("/resume/silent-at-confirm-later-run", &silent_at_confirm, test_silent_later_run);
-  st_test_add_station ("/resume/silent-at-commit-blank-voided-reissued", NULL, test_silent_at_commit_blank);
+  st_test_add_station ("/resume/silent-at-commit-blank-disputed-voided-reissued", NULL, test_silent_at_commit_blank);
   st_test_add_station ("/audit/checkpoint-after-call", NULL, test_checkpoint_after_call);
   return g_test_run ();
 }
