@@ -27,7 +27,13 @@
  * decides.
  * /manifest-pin/root-needs-pin: `--root` alone is refused, naming the pin
  * the manifest claims; `--root` with `--signer-pin` verifies, with another
- * pin is rejected; a malformed pin is a usage error. */
+ * pin is rejected; a malformed pin is a usage error.
+ * /manifest-pin/profile-recorded: without the batch's profile (another
+ * PC's verifier), the subject and SAN templates the manifest records build
+ * the names (swapped uids rejected by them); templates that differ from
+ * this station's profile of the same hash are rejected; an older manifest
+ * without them, and a unit without a model for a {model} profile, are
+ * reported as not checked. */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <openssl/cms.h>
@@ -561,6 +567,129 @@ test_root_needs_pin (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (err, "64 hex digits"));
 }
 
+static void
+st_edit_profile_sha (JsonObject *top, gpointer data)
+{
+  JsonObject *profile = json_object_get_object_member (json_object_get_object_member (top, "batch"),
+                                                       "profile");
+  json_object_set_string_member (profile, "sha256", "00000000000000000000000000000000"
+                                                    "00000000000000000000000000000000");
+}
+
+static void
+st_edit_profile_subject (JsonObject *top, gpointer data)
+{
+  JsonObject *profile = json_object_get_object_member (json_object_get_object_member (top, "batch"),
+                                                       "profile");
+  json_object_set_string_member (profile, "subject", "CN={uid},O=Example Devices Ltd");
+}
+
+static void
+st_edit_profile_unknown_no_names (JsonObject *top, gpointer data)
+{
+  st_edit_profile_sha (top, data);
+  JsonObject *profile = json_object_get_object_member (json_object_get_object_member (top, "batch"),
+                                                       "profile");
+  json_object_remove_member (profile, "subject");
+  json_object_remove_member (profile, "san");
+}
+
+static void
+st_edit_profile_unknown_no_model (JsonObject *top, gpointer data)
+{
+  st_edit_profile_sha (top, data);
+  JsonArray *units = json_object_get_array_member (top, "units");
+  for (guint i = 0; i < json_array_get_length (units); i++)
+    json_object_remove_member (json_array_get_object_element (units, i), "model");
+}
+
+/* A verifier without the profile (another PC): what the manifest records
+ * of it builds the names; a profile whose subject uses {model}. */
+static void
+test_profile_recorded (StFixture *f, gconstpointer data)
+{
+  const char *over[] = { "subject=CN={uid},OU={model},O=Example Devices Ltd", NULL };
+  g_autofree gchar *profile = st_profile_copy (f, "example-device-csr.profile", over);
+  g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
+  st_pin_batch (f, profile, NULL, dir);
+  g_autofree gchar *out = NULL;
+
+  /* what the manifest records: the templates and each unit's model */
+  g_autofree gchar *json_path = st_pin_file (dir, "manifest.json");
+  {
+    g_autoptr(JsonParser) parser = st_test_load_json (json_path);
+    JsonObject *top = json_node_get_object (json_parser_get_root (parser));
+    JsonObject *p = json_object_get_object_member (json_object_get_object_member (top, "batch"), "profile");
+    g_assert_true (json_object_has_member (p, "subject"));
+    g_assert_cmpstr (json_object_get_string_member (p, "subject"), ==, over[0] + strlen ("subject="));
+    g_assert_true (json_object_has_member (p, "san"));
+    JsonArray *san = json_object_get_array_member (p, "san");
+    g_assert_cmpuint (json_array_get_length (san), ==, 1);
+    g_assert_cmpstr (json_array_get_string_element (san, 0), ==, "URI:urn:example:device:{uid}");
+    JsonObject *u = json_array_get_object_element (json_object_get_array_member (top, "units"), 0);
+    g_assert_true (json_object_has_member (u, "model"));
+    g_assert_cmpstr (json_object_get_string_member (u, "model"), ==, "SIM-DEV-1");
+  }
+  g_assert_cmpint (st_pin_verify (f, dir, &out, NULL, NULL, NULL, NULL, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "as this station recorded it"));
+  g_clear_pointer (&out, g_free);
+
+  /* a profile this station does not know: the recorded templates decide */
+  g_autofree gchar *unknown = g_build_filename (f->tmp, "unknown", NULL);
+  st_copy_manifest (dir, unknown);
+  st_edit_manifest (unknown, st_edit_profile_sha, NULL);
+  st_sign_as_station (f, unknown);
+  g_assert_cmpint (st_pin_verify (f, unknown, &out, NULL, NULL, NULL, NULL, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "as the manifest records them"));
+  g_assert_nonnull (strstr (out, "ok    uids: 2 certificate(s)"));
+  g_clear_pointer (&out, g_free);
+  /* ... and refuse swapped uids by them */
+  g_autoptr(JsonParser) parser = st_test_load_json (json_path);
+  JsonArray *units = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
+                                                   "units");
+  const char *a = json_object_get_string_member (json_array_get_object_element (units, 0), "uid");
+  const char *b = json_object_get_string_member (json_array_get_object_element (units, 1), "uid");
+  const char *names[] = { "manifest.json", "manifest.csv" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree gchar *path = st_pin_file (unknown, names[i]);
+      g_autofree gchar *text = NULL;
+      g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+      g_autofree gchar *swapped = st_swap (text, a, b);
+      g_assert_true (g_file_set_contents (path, swapped, -1, NULL));
+    }
+  st_sign_as_station (f, unknown);
+  g_assert_cmpint (st_pin_verify (f, unknown, &out, NULL, NULL, NULL, NULL, NULL), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, "does not match its certificate"), ==, 2);
+  g_clear_pointer (&out, g_free);
+
+  /* recorded templates that are not this station's profile of that hash */
+  g_autofree gchar *other = g_build_filename (f->tmp, "other", NULL);
+  st_copy_manifest (dir, other);
+  st_edit_manifest (other, st_edit_profile_subject, NULL);
+  st_sign_as_station (f, other);
+  g_assert_cmpint (st_pin_verify (f, other, &out, NULL, NULL, NULL, NULL, NULL), ==, 1);
+  g_assert_nonnull (strstr (out, "FAIL  profile: the subject and SAN templates the manifest records"));
+  g_clear_pointer (&out, g_free);
+
+  /* an older station's manifest of a profile unknown here: not checked, said so */
+  g_autofree gchar *older = g_build_filename (f->tmp, "older", NULL);
+  st_copy_manifest (dir, older);
+  st_edit_manifest (older, st_edit_profile_unknown_no_names, NULL);
+  st_sign_as_station (f, older);
+  g_assert_cmpint (st_pin_verify (f, older, &out, NULL, NULL, NULL, NULL, NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "uids: not checked against the certificates"));
+  g_clear_pointer (&out, g_free);
+  /* no model recorded for a {model} profile: each unit said not checked */
+  g_autofree gchar *no_model = g_build_filename (f->tmp, "no-model", NULL);
+  st_copy_manifest (dir, no_model);
+  st_edit_manifest (no_model, st_edit_profile_unknown_no_model, NULL);
+  st_sign_as_station (f, no_model);
+  g_assert_cmpint (st_pin_verify (f, no_model, &out, NULL, NULL, NULL, NULL, NULL), ==, 0);
+  g_assert_cmpuint (st_count_lines (out, "not checked against its certificate"), ==, 2);
+  g_assert_nonnull (strstr (out, "ok    uids: 0 certificate(s)"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -570,5 +699,6 @@ main (int argc, char **argv)
   st_test_add_station ("/manifest-pin/checkpoint", NULL, test_checkpoint);
   st_test_add_station ("/manifest-pin/claimed-pin", NULL, test_claimed_pin);
   st_test_add_station ("/manifest-pin/root-needs-pin", NULL, test_root_needs_pin);
+  st_test_add_station ("/manifest-pin/profile-recorded", NULL, test_profile_recorded);
   return g_test_run ();
 }
