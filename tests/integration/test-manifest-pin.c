@@ -77,8 +77,8 @@ st_profile_without_eku (StFixture *f)
 
 /* A closed batch of 2 units of @profile, provisioned by a simulator that
  * keeps its state (keys included) in @state (may be NULL), its manifest
- * exported to @dir. */
-static void
+ * exported to @dir. Returns the batch id. */
+static gint64
 st_pin_batch (StFixture *f, const char *profile, const char *state, const char *dir)
 {
   gint64 batch = st_create_batch (f, profile, 2);
@@ -91,6 +91,7 @@ st_pin_batch (StFixture *f, const char *profile, const char *state, const char *
   st_stop_devsims (f);
   g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "close", id, NULL), ==, 0);
   g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id, "--out", dir, NULL), ==, 0);
+  return batch;
 }
 
 static gchar *
@@ -382,7 +383,7 @@ static void
 test_uid_mismatch (StFixture *f, gconstpointer data)
 {
   g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
-  st_pin_batch (f, "example-device-csr.profile", NULL, dir);
+  gint64 batch = st_pin_batch (f, "example-device-csr.profile", NULL, dir);
   g_autofree gchar *out = NULL;
   g_assert_cmpint (st_pin_verify (f, dir, &out, NULL, NULL, NULL, NULL, NULL), ==, 0);
   g_clear_pointer (&out, g_free);
@@ -415,6 +416,19 @@ test_uid_mismatch (StFixture *f, gconstpointer data)
   g_assert_cmpuint (st_count_lines (out, line_a), ==, 1);
   g_assert_cmpuint (st_count_lines (out, line_b), ==, 1);
   g_assert_cmpuint (st_count_lines (out, "FAIL  signature"), ==, 0);
+  g_clear_pointer (&out, g_free);
+
+  /* a uid edited in the database: the export checks what it wrote, and
+   * refuses to hand out a manifest whose unit does not match its certificate */
+  g_autofree gchar *sql = g_strdup_printf ("UPDATE units SET uid = '00aa00aa00aa00aa00aa00aa' WHERE uid = '%s'", a);
+  g_free (st_sql (f, sql));
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *again = g_build_filename (f->tmp, "again", NULL);
+  g_autofree gchar *err = NULL;
+  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id, "--out", again, NULL), !=, 0);
+  g_assert_nonnull (strstr (err, "uid 00aa00aa00aa00aa00aa00aa does not match its certificate"));
+  g_autofree gchar *p7s = st_pin_file (again, "manifest.json.p7s");
+  g_assert_false (g_file_test (p7s, G_FILE_TEST_EXISTS));
 }
 
 static void
@@ -502,8 +516,7 @@ test_claimed_pin (StFixture *f, gconstpointer data)
   g_assert_true (json_object_has_member (top, "signer_key_sha256"));
   g_assert_cmpstr (json_object_get_string_member (top, "signer_key_sha256"), ==, pin);
   g_assert_cmpint (st_pin_verify (f, dir, &out, NULL, NULL, NULL, NULL, NULL), ==, 0);
-  g_autofree gchar *claimed = g_strdup_printf ("the manifest records the same pin");
-  g_assert_nonnull (strstr (out, claimed));
+  g_assert_nonnull (strstr (out, "ok    signer pin: the manifest records the same pin"));
   g_clear_pointer (&out, g_free);
 
   /* an older station's manifest: no claim; the configured pin decides */
