@@ -18,7 +18,7 @@
  * demo's HSM PIN, and signs the changed manifest.json with it.
  *
  * /manifest-pin/uid-mismatch: two units' uids swapped: each is reported,
- * the manifest rejected.
+ * the manifest rejected; a uid edited in the database: the export refuses.
  * /manifest-pin/checkpoint: the audit checkpoint's signature changed, or
  * its message not the one of its seq and hash: rejected.
  * /manifest-pin/claimed-pin: the manifest's own claim of its signer's pin
