@@ -844,7 +844,7 @@ st_station_verify_manifest_async (StStation *station, const char *dir, GCancella
       g_object_unref (task);
       return;
     }
-  st_dbus_station1_call_manifest_verify (station->proxy, files, "", dir, fds, cancellable,
+  st_dbus_station1_call_manifest_verify (station->proxy, files, "", "", dir, fds, cancellable,
                                          st_call_done, task);
 }
 

@@ -1200,7 +1200,8 @@ st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint6
   if (!st_manifest_export (engine->db, ca, engine->config->station_id, id, out_dir, error))
     return FALSE;
   g_autoptr(GString) report = g_string_new (NULL);
-  if (!st_manifest_verify (out_dir, ca->root, report, error))
+  if (!st_manifest_verify (out_dir, ca->root, engine->config->signing_key_sha256, engine->db, report,
+                           error))
     {
       g_prefix_error (error, "the manifest written does not verify (%s): ", report->str);
       return FALSE;
@@ -1212,15 +1213,42 @@ st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint6
 
 gboolean
 st_engine_manifest_verify (StEngine *engine, const StAuthSession *session, const char *dir,
-                           X509 *root, const char *origin, GString *report, GError **error)
+                           X509 *root, const char *signer_pin, const char *origin, GString *report,
+                           GError **error)
 {
   if (!st_engine_require (engine, session, ST_ACTION_MANIFEST_VERIFY, error))
     return FALSE;
+  if (signer_pin != NULL && *signer_pin == '\0')
+    signer_pin = NULL;
+  if (signer_pin != NULL && (strlen (signer_pin) != 64 || strspn (signer_pin, "0123456789abcdefABCDEF") != 64))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "the signer pin must be 64 hex digits: the SHA-256 of the station signing "
+                   "certificate's public key");
+      return FALSE;
+    }
+  /* Decision: the pin is the verifier's, never the manifest's. Given one,
+   * it is held against the signer; else the station's own, but only with
+   * the station's own root: another trust anchor without a pin is refused
+   * (st_manifest_check_signer says which pin the manifest claims). */
+  const char *pin = signer_pin;
+  if (pin != NULL)
+    g_string_append (report, "signer pin: the one given (--signer-pin)\n");
+  else if (root == NULL && engine->config->signing_key_sha256 != NULL)
+    {
+      pin = engine->config->signing_key_sha256;
+      g_string_append (report, "signer pin: this station's ([certificates] signing-key-sha256)\n");
+    }
+  else if (root == NULL)
+    g_string_append_printf (report, "signer pin: none: %s has no [certificates] signing-key-sha256\n",
+                            engine->config->path);
+  else
+    g_string_append (report, "signer pin: none given with --root\n");
   g_autoptr(X509) own_root = NULL;
   if (root == NULL && (root = own_root = st_engine_station_root (engine, error)) == NULL)
     return FALSE;
   GError *failure = NULL;
-  gboolean ok = st_manifest_verify (dir, root, report, &failure);
+  gboolean ok = st_manifest_verify (dir, root, pin, engine->db, report, &failure);
   g_autoptr(GError) audit_error = NULL;
   if (!st_engine_audit (engine, session, "manifest-verify", &audit_error, "dir", origin,
                         "verified", ok ? "true" : "false", NULL))

@@ -225,12 +225,14 @@ gboolean st_engine_line_port (StEngine *engine, const StAuthSession *session, gi
  * the station's root; @destination is what the audit log records. */
 gboolean st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint64 id,
                                     const char *out_dir, const char *destination, GError **error);
-/* Verifies the manifest in @dir against @root (NULL: the station's).
+/* Verifies the manifest in @dir against @root (NULL: the station's), its
+ * signer pinned by @signer_pin (64 hex digits; NULL or "": the station's
+ * configured pin, and with another @root none, which is refused).
  * Returns the verdict; @report gets one line per check; @error is set when
  * it failed. Audited. @origin names the manifest in the log. */
 gboolean st_engine_manifest_verify (StEngine *engine, const StAuthSession *session,
-                                    const char *dir, X509 *root, const char *origin,
-                                    GString *report, GError **error);
+                                    const char *dir, X509 *root, const char *signer_pin,
+                                    const char *origin, GString *report, GError **error);
 gboolean st_engine_unit_verify (StEngine *engine, const StAuthSession *session, const char *port,
                                 const char *profile_text, GString *report, GError **error);
 /* A lead's decision on the disputed unit named @name (its device uid, its

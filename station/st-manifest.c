@@ -1,6 +1,7 @@
 #include "st-manifest.h"
 #include "st-issue.h"
 #include "st-audit.h"
+#include "st-manifest-check.h"
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -114,6 +115,27 @@ st_csv_field (GString *out, const char *value, gboolean last)
   g_string_append (out, last ? "\r\n" : ",");
 }
 
+/* batch.profile.subject and .san: the templates that built the units'
+ * names, for verifiers without the profile. FALSE (nothing added) when the
+ * recorded profile text does not load any more. */
+static gboolean
+st_manifest_add_profile_names (JsonBuilder *b, const StDbBatch *batch)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StProfile) profile = batch->profile_text != NULL
+    ? st_profile_load_from_data (batch->profile_text, strlen (batch->profile_text), batch->product, &error)
+    : NULL;
+  if (profile == NULL)
+    return FALSE;
+  st_json_add_string (b, "subject", profile->subject_template);
+  json_builder_set_member_name (b, "san");
+  json_builder_begin_array (b);
+  for (guint i = 0; profile->san_templates[i] != NULL; i++)
+    json_builder_add_string_value (b, profile->san_templates[i]);
+  json_builder_end_array (b);
+  return TRUE;
+}
+
 #define ST_CSV_HEADER "uid,serial,state,failure_step,failure_reason,cert_serial,certificate_status,issued_at,certificate_sha256"
 
 typedef struct {
@@ -215,6 +237,8 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
       json_builder_begin_object (b);
       st_json_add_string (b, "uid", u->uid);
       st_json_add_string (b, "serial", u->product_serial);
+      /* for a profile whose names use {model} (manifest verify) */
+      st_json_add_string (b, "model", u->model);
       st_json_add_string (b, "state", state);
       if (!done)
         {
@@ -281,6 +305,9 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   json_builder_begin_object (b);
   st_json_add_string (b, "name", batch->product);
   st_json_add_string (b, "sha256", batch->profile_sha256);
+  if (!st_manifest_add_profile_names (b, batch))
+    g_warning ("batch %" G_GINT64_FORMAT ": its profile no longer loads: the manifest records no "
+               "subject template, its verifiers check the uids with this station's copy only", batch->id);
   json_builder_end_object (b);
   st_json_add_string (b, "station_id", batch->station_id != NULL ? batch->station_id : station_id);
   st_json_add_time (b, "created_at", batch->created_at);
@@ -307,6 +334,11 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   st_json_add_string (b, "subject", issuer_subject);
   st_json_add_string (b, "sha256", issuer_hash);
   json_builder_end_object (b);
+  /* the signer's pin, cross-checked by verifiers (who hold their own) */
+  g_autofree gchar *signer_pin = st_x509_pubkey_sha256_hex (ca->signing_cert, error);
+  if (signer_pin == NULL)
+    return FALSE;
+  st_json_add_string (b, "signer_key_sha256", signer_pin);
   if (!st_audit_add_manifest_member (b, db, ca, error))
     return FALSE;
   g_autofree gchar *exported = st_time_iso8601_now ();
@@ -350,22 +382,8 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
 
 /* ---- verify ---------------------------------------------------------- */
 
-typedef struct {
-  GString *report;
-  guint failures;
-} StCheck;
-
-G_GNUC_PRINTF (3, 4) static void
-st_check (StCheck *c, gboolean ok, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  g_autofree gchar *msg = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  g_string_append_printf (c->report, "%s  %s\n", ok ? "ok  " : "FAIL", msg);
-  if (!ok)
-    c->failures++;
-}
+typedef StManifestCheck StCheck;
+#define st_check st_manifest_check
 
 static gboolean
 st_check_result (StCheck *c, const char *dir, GError **error)
@@ -405,10 +423,13 @@ st_read_bounded (const char *path, gsize max, gchar **data, gsize *len, GError *
   return TRUE;
 }
 
+/* *@signer: the signer's certificate when the signature verified (one
+ * signer only), else NULL. */
 static gboolean
 st_manifest_verify_signature (StCheck *c, const char *dir, const gchar *json, gsize json_len,
-                              X509 *root, GError **error)
+                              X509 *root, X509 **signer, GError **error)
 {
+  *signer = NULL;
   g_autofree gchar *p_sig = g_build_filename (dir, "manifest.json.p7s", NULL);
   g_autofree gchar *sig = NULL;
   gsize sig_len = 0;
@@ -436,11 +457,23 @@ st_manifest_verify_signature (StCheck *c, const char *dir, const gchar *json, gs
   g_autofree gchar *who = NULL;
   if (signers != NULL && sk_X509_num (signers) > 0)
     who = X509_NAME_oneline (X509_get_subject_name (sk_X509_value (signers, 0)), NULL, 0);
+  /* one signer, the one the pin is held against */
+  if (signers != NULL && sk_X509_num (signers) == 1)
+    {
+      *signer = sk_X509_value (signers, 0);
+      X509_up_ref (*signer);
+    }
+  int n_signers = signers != NULL ? sk_X509_num (signers) : 0;
   /* CMS_get0_signers returns borrowed certificates in a new stack. */
   if (signers != NULL)
     {
       sk_X509_free (signers);
       signers = NULL;
+    }
+  if (n_signers != 1)
+    {
+      st_check (c, FALSE, "signature: %d signers; a manifest has one, the station's", n_signers);
+      return TRUE;
     }
   g_autofree gchar *anchor = X509_NAME_oneline (X509_get_subject_name (root), NULL, 0);
   st_check (c, TRUE, "signature: valid, signed by %s, chains to %s", who != NULL ? who : "?", anchor);
@@ -498,7 +531,8 @@ st_serial_hex_equal (const char *a, const char *b)
 }
 
 gboolean
-st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error)
+st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *db, GString *report,
+                    GError **error)
 {
   StCheck c = { .report = report };
   g_autofree gchar *p_json = g_build_filename (dir, "manifest.json", NULL);
@@ -509,7 +543,8 @@ st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error
 
   if (!st_read_bounded (p_json, ST_MANIFEST_MAX_JSON, &json, &json_len, error))
     return FALSE;
-  if (!st_manifest_verify_signature (&c, dir, json, json_len, root, error))
+  g_autoptr(X509) signer = NULL;
+  if (!st_manifest_verify_signature (&c, dir, json, json_len, root, &signer, error))
     return FALSE;
 
   /* The chain of the folder: untrusted intermediates. */
@@ -539,6 +574,10 @@ st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error
                        ? json_object_get_array_member (top, "units") : NULL;
   st_check (&c, top != NULL && g_strcmp0 (st_json_get_string (top, "format"), ST_MANIFEST_FORMAT) == 0,
             "format is %s", ST_MANIFEST_FORMAT);
+  /* the signer must be the pinned station signer, whatever the manifest claims */
+  st_manifest_check_signer (&c, signer, signer_pin, top);
+  if (top != NULL)
+    st_manifest_check_checkpoint (&c, top, signer);
   if (batch == NULL || units == NULL)
     {
       st_check (&c, FALSE, "manifest.json lacks its batch object or its units array");
@@ -561,6 +600,8 @@ st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error
   gint64 n_done = 0, n_failed = 0, n_active = 0, n_voided = 0, n_unconfirmed = 0, n_disputed = 0;
   guint bad_units = 0, chain_ok = 0;
   g_autoptr(GString) expect_csv = g_string_new (ST_CSV_HEADER "\r\n");
+  g_autoptr(StManifestProfile) profile = st_manifest_profile_find (&c, batch, db);
+  guint uid_checked = 0, uid_bad = 0;
 
   for (guint i = 0; i < json_array_get_length (units); i++)
     {
@@ -612,6 +653,11 @@ st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error
             }
           else
             chain_ok++;
+          gboolean uid_compared = FALSE;
+          if (!st_manifest_check_uid (&c, profile, i + 1, u, uid, cert, &uid_compared))
+            uid_bad++;
+          else if (uid_compared)
+            uid_checked++;
           g_autofree gchar *real_serial = st_x509_serial_hex (cert);
           if (!st_serial_hex_equal (real_serial, cert_serial))
             {
@@ -678,6 +724,11 @@ st_manifest_verify (const char *dir, X509 *root, GString *report, GError **error
   st_check (&c, bad_units == 0, "%u certificate(s) chain to the trusted root; %" G_GINT64_FORMAT " active, %"
             G_GINT64_FORMAT " voided, %" G_GINT64_FORMAT " unconfirmed, %" G_GINT64_FORMAT " disputed",
             chain_ok, n_active, n_voided, n_unconfirmed, n_disputed);
+  if (profile != NULL && uid_bad == 0)
+    st_check (&c, TRUE, "uids: %u certificate(s) checked, each with the subject and subjectAltName "
+              "the profile builds for its unit's uid", uid_checked);
+  else if (profile != NULL)
+    st_check (&c, FALSE, "uids: %u certificate(s) do not match their unit's uid", uid_bad);
   gint64 c_units = -1, c_done = -1, c_failed = -1, c_active = -1, c_voided = -1, c_unconfirmed = -1;
   gint64 c_disputed = 0;  /* manifests from before disputes have no such count */
   if (counts != NULL)

@@ -24,11 +24,16 @@ G_BEGIN_DECLS
 gboolean st_manifest_export (StDb *db, StCa *ca, const char *station_id,
                              gint64 batch_id, const char *out_dir, GError **error);
 
-/* Verifies a manifest folder against the trusted @root: the CMS signature,
- * every certificate's chain, internal consistency, and the CSV against the
- * JSON. Appends a readable report (one line per check, "ok"/"FAIL") to
- * @report. FALSE with VERIFY_FAILED when any check failed. */
-gboolean st_manifest_verify (const char *dir, X509 *root, GString *report,
-                             GError **error);
+/* Verifies a manifest folder against the trusted @root: the CMS signature
+ * by one signer, who must be the station signer pinned by @signer_pin (hex
+ * SHA-256 of its SubjectPublicKeyInfo; NULL fails: no pin, no trust), the
+ * manifest's claim of that pin and its audit checkpoint's signature, every
+ * certificate's chain and its subject and SAN against the unit's uid (the
+ * profile from @db by its SHA-256 when this station has it, may be NULL;
+ * else as the manifest records it), internal consistency, and the CSV
+ * against the JSON. Appends a readable report (one line per check,
+ * "ok"/"FAIL") to @report. FALSE with VERIFY_FAILED when any check failed. */
+gboolean st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *db,
+                             GString *report, GError **error);
 
 G_END_DECLS

@@ -974,8 +974,8 @@ on_manifest_export (StDbusStation1 *object, GDBusMethodInvocation *invocation,
 
 static gboolean
 on_manifest_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation,
-                    GUnixFDList *in_fds, GVariant *files, const char *root_pem, const char *origin,
-                    StService *service)
+                    GUnixFDList *in_fds, GVariant *files, const char *root_pem, const char *signer_pin,
+                    const char *origin, StService *service)
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
@@ -1019,8 +1019,8 @@ on_manifest_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation,
     }
   g_autoptr(GString) report = g_string_new (NULL);
   GError *failure = NULL;
-  gboolean verified = ok && st_engine_manifest_verify (service->engine, me, dir, root, origin,
-                                                       report, &failure);
+  gboolean verified = ok && st_engine_manifest_verify (service->engine, me, dir, root, signer_pin,
+                                                       origin, report, &failure);
   st_engine_scratch_remove (dir);
   if (!ok)
     return st_reply_error (invocation, error);

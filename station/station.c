@@ -44,7 +44,7 @@ static const char st_usage[] =
   "  batch run BATCH --port PATH [--port PATH]... [--units N] [--wait S] [--allow-reprovision]\n"
   "  batch list | batch show BATCH | batch close BATCH | batch stop [BATCH]\n"
   "  manifest export BATCH --out DIR\n"
-  "  manifest verify DIR [--root FILE]\n"
+  "  manifest verify DIR [--root FILE] [--signer-pin HEX]\n"
   "  unit verify --port PATH [--profile FILE]\n"
   "  unit resolve UID|SERIAL --keep|--void\n"
   "                                     decide a disputed unit (lead): keep its certificate, or void it\n"
@@ -712,10 +712,12 @@ cmd_manifest (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   const char *sub = st_cli_take_sub (&argc, &argv);
-  g_autofree gchar *out = NULL, *root_path = NULL;
+  g_autofree gchar *out = NULL, *root_path = NULL, *signer_pin = NULL;
   const GOptionEntry entries[] = {
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Folder to write the manifest into", "DIR" },
     { "root", 0, 0, G_OPTION_ARG_FILENAME, &root_path, "Trusted root certificate (default: the station's)", "FILE" },
+    { "signer-pin", 0, 0, G_OPTION_ARG_STRING, &signer_pin,
+      "SHA-256 of the signing station's key (default: this station's; needed with --root)", "HEX" },
     { NULL }
   };
   if (!st_cli_parse (cli, "manifest export|verify", entries, &argc, &argv, &error))
@@ -750,6 +752,13 @@ cmd_manifest (StCli *cli, int argc, char **argv)
           g_printerr ("station: manifest verify needs the manifest folder\n");
           return 2;
         }
+      if (signer_pin != NULL
+          && (strlen (signer_pin) != 64 || strspn (signer_pin, "0123456789abcdefABCDEF") != 64))
+        {
+          g_printerr ("station: --signer-pin takes 64 hex digits: the SHA-256 of the signing "
+                      "certificate's public key\n");
+          return 2;
+        }
       g_autofree gchar *root = st_cli_root_pem (root_path, &error);
       g_autoptr(GUnixFDList) fds = NULL;
       g_autoptr(GVariant) files = root != NULL ? st_client_manifest_files (dir, &fds, &error) : NULL;
@@ -757,8 +766,8 @@ cmd_manifest (StCli *cli, int argc, char **argv)
         return st_cli_fail (error);
       gboolean ok = FALSE;
       g_autofree gchar *report = NULL, *failure = NULL;
-      if (!st_dbus_station1_call_manifest_verify_sync (cli->proxy, g_variant_ref_sink (files), root, dir,
-                                                       fds, &ok, &report, &failure, NULL, NULL, &error))
+      if (!st_dbus_station1_call_manifest_verify_sync (cli->proxy, g_variant_ref_sink (files), root,
+                                                       signer_pin != NULL ? signer_pin : "", dir, fds, &ok, &report, &failure, NULL, NULL, &error))
         return st_cli_fail (error);
       g_print ("%s%s\n", report, ok ? "manifest verified" : "MANIFEST REJECTED");
       return st_cli_verdict (ok, failure);
@@ -1342,7 +1351,7 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   gboolean verified = FALSE, audited = FALSE;
   g_autofree gchar *report = NULL, *audit_report = NULL, *failure = NULL, *audit_failure = NULL;
   if (vfiles == NULL || !st_cli_demo_login (cli, "qa", &error)
-      || !st_dbus_station1_call_manifest_verify_sync (cli->proxy, g_variant_ref_sink (vfiles), "",
+      || !st_dbus_station1_call_manifest_verify_sync (cli->proxy, g_variant_ref_sink (vfiles), "", "",
                                                       out, vfds, &verified, &report, &failure, NULL,
                                                       NULL, &error))
     return st_cli_fail (error);
@@ -1360,13 +1369,15 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   g_print ("\n== Done: %u of %d units provisioned.\n"
            "   station home    %s (the service's: database, token)\n"
            "   manifest        %s/manifest.json (+ .csv, .p7s, ca-chain.pem)\n"
-           "   check it with stock tools:\n"
+           "   check it with stock tools (the README's recipe: the signature, then the signer's pin):\n"
            "     openssl cms -verify -binary -inform DER -in %s/manifest.json.p7s \\\n"
-           "       -content %s/manifest.json -CAfile %s -out /dev/null\n"
+           "       -content %s/manifest.json -CAfile %s -signer signer.pem -out /dev/null\n"
+           "     openssl x509 -in signer.pem -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum\n"
+           "     sed -n 's/^signing-key-sha256=//p' %s/station.conf   # the pin: the same digits\n"
            "   with the service running (stationd --home %s):\n"
            "     STATION_OPERATOR_PIN=3333 station --home %s --operator qa audit verify\n"
            "     STATION_OPERATOR_PIN=2222 station --home %s --operator lead batch show %" G_GINT64_FORMAT "\n",
-           passed, n_ports * units, home, out, out, out, root, home, home, home, batch_id);
+           passed, n_ports * units, home, out, out, out, root, home, home, home, home, batch_id);
   return rc;
 }
 
