@@ -197,7 +197,7 @@ reparse (X509 *cert)
 /* ---- CSRs ---- */
 
 static GBytes *
-make_csr (EVP_PKEY *key, gboolean hostile)
+make_csr_md (EVP_PKEY *key, gboolean hostile, const EVP_MD *md)
 {
   g_autoptr(X509_REQ) req = X509_REQ_new ();
   g_assert_cmpint (X509_REQ_set_version (req, X509_REQ_VERSION_1), ==, 1);
@@ -215,13 +215,19 @@ make_csr (EVP_PKEY *key, gboolean hostile)
       g_assert_cmpint (X509_REQ_add_extensions (req, exts), ==, 1);
       sk_X509_EXTENSION_pop_free (exts, X509_EXTENSION_free);
     }
-  g_assert_cmpint (X509_REQ_sign (req, key, md_for (key)), >, 0);
+  g_assert_cmpint (X509_REQ_sign (req, key, md), >, 0);
   unsigned char *der = NULL;
   int len = i2d_X509_REQ (req, &der);
   g_assert_cmpint (len, >, 0);
   GBytes *out = g_bytes_new (der, (gsize) len);
   OPENSSL_free (der);
   return out;
+}
+
+static GBytes *
+make_csr (EVP_PKEY *key, gboolean hostile)
+{
+  return make_csr_md (key, hostile, md_for (key));
 }
 
 static void
@@ -320,6 +326,41 @@ test_csr_hostile (void)
   g_assert_nonnull (rsa);
   g_autoptr(GBytes) csr_rsa = make_csr (rsa, FALSE);
   assert_csr_refused (csr_rsa, ST_ALG_EC_P256, "rsaEncryption, which is refused");
+}
+
+/* Security review, issue 14, item 10: a request signed with a weak digest
+ * (ecdsa-with-SHA1, ecdsa-with-SHA224) is refused with the algorithm named,
+ * though OpenSSL's own X509_REQ_verify() accepts it; SHA-256, SHA-384 and
+ * SHA-512 pass on either curve. */
+static void
+test_csr_weak_digest (void)
+{
+  for (StAlg alg = ST_ALG_EC_P256; alg <= ST_ALG_EC_P384; alg++)
+    {
+      g_autoptr(EVP_PKEY) key = make_key (alg);
+      struct { const EVP_MD *md; const char *name; } weak[] = {
+        { EVP_sha1 (), "ecdsa-with-SHA1, which is refused: SHA-256 or stronger is required" },
+        { EVP_sha224 (), "ecdsa-with-SHA224, which is refused" },
+      };
+      for (guint i = 0; i < G_N_ELEMENTS (weak); i++)
+        {
+          g_autoptr(GBytes) csr = make_csr_md (key, FALSE, weak[i].md);
+          gsize len = 0;
+          const guint8 *d = g_bytes_get_data (csr, &len);
+          g_autoptr(EVP_PKEY) by_openssl = st_csr_oracle (d, len, alg);
+          g_assert_nonnull (by_openssl); /* a well-formed, validly signed request */
+          assert_csr_refused (csr, alg, weak[i].name);
+        }
+      const EVP_MD *strong[] = { EVP_sha256 (), EVP_sha384 (), EVP_sha512 () };
+      for (guint i = 0; i < G_N_ELEMENTS (strong); i++)
+        {
+          g_autoptr(GBytes) csr = make_csr_md (key, FALSE, strong[i]);
+          g_autoptr(GError) error = NULL;
+          g_autoptr(EVP_PKEY) pub = st_csr_check (csr, alg, &error);
+          g_assert_no_error (error);
+          g_assert_cmpint (EVP_PKEY_eq (pub, key), ==, 1);
+        }
+    }
 }
 
 /* Every single-byte change of a signed CSR is refused, and nothing crashes. */
@@ -1321,6 +1362,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/issue/csr/good", test_csr_good);
   g_test_add_func ("/issue/csr/hostile", test_csr_hostile);
+  g_test_add_func ("/issue/csr/weak-digest", test_csr_weak_digest);
   g_test_add_func ("/issue/csr/ignored-content", test_csr_ignored_content);
   g_test_add_func ("/issue/csr/every-byte", test_csr_every_byte);
   g_test_add_func ("/issue/csr/openssl", test_csr_openssl);
