@@ -11,6 +11,7 @@
 #include "st-error.h"
 #include "st-hsm.h"
 #include "st-ossl.h"
+#include "st-text.h"
 #include "st-util.h"
 #include "st-verify.h"
 
@@ -91,9 +92,13 @@ st_manifest_cert_status (const StDbUnit *u)
   return "unconfirmed";
 }
 
+/* One cell: escaped as any text a person sees (st-text.h), and one that a
+ * spreadsheet would take for a formula (= + - @ tab CR first) starts with
+ * a "'" (ST_TEXT_CSV_CELL); then quoted as RFC 4180 wants. */
 static void
-st_csv_field (GString *out, const char *value, gboolean last)
+st_csv_field (GString *out, const char *raw, gboolean last)
 {
+  g_autofree gchar *value = st_text_escape (raw, -1, ST_TEXT_CSV_CELL);
   if (value != NULL)
     {
       gboolean quote = strpbrk (value, ",\"\r\n") != NULL;

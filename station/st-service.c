@@ -13,6 +13,7 @@
 #include "st-line.h"
 #include "st-ossl.h"
 #include "st-profile.h"
+#include "st-text.h"
 #include "st-util.h"
 #include "st-verify.h"
 
@@ -755,7 +756,9 @@ static void
 st_line_on_port (const char *port, const GError *error, gpointer data)
 {
   StLineJob *job = data;
-  st_dbus_station1_emit_port_failed (job->service->skeleton, port, error->message);
+  /* The socket's last problem may quote its device (st-text.h). */
+  g_autofree gchar *message = st_text_escape (error->message, -1, ST_TEXT_ONE_LINE);
+  st_dbus_station1_emit_port_failed (job->service->skeleton, port, message);
 }
 
 static void

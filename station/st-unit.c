@@ -26,6 +26,7 @@
 #include "st-line-private.h"
 #include "st-ossl.h"
 #include "st-pop.h"
+#include "st-text.h"
 #include "st-util.h"
 #include "st-verify.h"
 
@@ -120,7 +121,9 @@ st_unit_set_outcome (StUnit *u, StUnitOutcome outcome, StUnitStep step,
   g_free (r->reason);
   r->reason = g_strdup (reason);
   g_free (r->detail);
-  r->detail = cause != NULL ? g_strdup (cause->message) : NULL;
+  /* The protocol detail may quote the device (st-text.h): it reaches the
+   * operator's screen, the log and the record escaped. */
+  r->detail = cause != NULL ? st_text_escape (cause->message, -1, ST_TEXT_ONE_LINE) : NULL;
 }
 
 static StDbUnitNew
@@ -146,7 +149,7 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, StUnitStep step,
   st_unit_set_outcome (u, outcome, step, reason, cause);
   g_info ("%s: unit %s %s at %s: %s%s%s", u->backend->port,
              u->result->uid_hex, st_unit_outcome_to_string (outcome), st_unit_step_to_string (step),
-             reason, cause != NULL ? " — " : "", cause != NULL ? cause->message : "");
+             reason, u->result->detail != NULL ? " — " : "", u->result->detail != NULL ? u->result->detail : "");
 
   /* Discard whatever the device holds uncommitted; it also tells the device
    * (and the simulator) that this unit is over. Best effort: the device may
@@ -158,7 +161,7 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, StUnitStep step,
         g_debug ("%s: ABORT after failure: %s", u->backend->port, abort_error->message);
     }
 
-  g_autofree gchar *detail = cause != NULL ? g_strdup (cause->message) : NULL;
+  g_autofree gchar *detail = g_strdup (u->result->detail);
   if (u->unit_id <= 0)
     {
       /* Nothing recorded yet: the unit and its failure in one write. */
@@ -710,8 +713,9 @@ st_unit_check_device (StUnit *u, const StDbUnit *live, gboolean looked, gboolean
   *refused = TRUE;
   if (line->profile->model != NULL && g_strcmp0 (line->profile->model, info->model) != 0)
     {
+      g_autofree gchar *model = st_text_escape (info->model, -1, ST_TEXT_ONE_LINE);
       why = g_error_new (ST_ERROR, ST_ERROR_INVALID_DATA, "HELLO model '%s', profile model '%s'",
-                         info->model, line->profile->model);
+                         model, line->profile->model);
       reason = "this device is another model than the batch's product: put it aside";
     }
   else if (info->state == ST_DEVICE_STATE_LOCKED)

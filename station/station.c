@@ -18,6 +18,7 @@
 #include "st-build-config.h"
 #include "st-client.h"
 #include "st-error.h"
+#include "st-text.h"
 #include "st-util.h"
 
 /* A profile or a root certificate is small; refuse anything larger. */
@@ -69,7 +70,8 @@ static int
 st_cli_fail (GError *error)
 {
   st_dbus_error_clean (error);
-  g_printerr ("station: %s\n", error->message);
+  g_autofree gchar *message = st_text_escape (error->message, -1, ST_TEXT_ONE_LINE);
+  g_printerr ("station: %s\n", message);
   return error->domain == ST_ERROR && error->code == ST_ERROR_VERIFY_FAILED ? 1 : 2;
 }
 
@@ -248,13 +250,25 @@ st_cli_root_pem (const char *path, GError **error)
   return st_client_read_text (path, ST_CLI_MAX_TEXT, NULL, error);
 }
 
+/* What the service says may quote a device (a model, an answer): the CLI
+ * prints it through st_text_escape() (st-text.h), a report with its lines. */
+static void
+st_cli_print_text (const char *text)
+{
+  g_autofree gchar *safe = st_text_escape (text != NULL ? text : "", -1, ST_TEXT_KEEP_NEWLINES);
+  fputs (safe, stdout);
+}
+
+#define ST_CLI_LINE(s) st_text_escape ((s) != NULL ? (s) : "", -1, ST_TEXT_ONE_LINE)
+
 /* A check's exit: 0 when it passed, else 1 with why on stderr. */
 static int
 st_cli_verdict (gboolean ok, const char *failure)
 {
   if (ok)
     return 0;
-  g_printerr ("station: %s\n", failure != NULL && *failure != '\0' ? failure : "the check failed");
+  g_autofree gchar *why = ST_CLI_LINE (failure != NULL && *failure != '\0' ? failure : "the check failed");
+  g_printerr ("station: %s\n", why);
   return 1;
 }
 
@@ -273,13 +287,18 @@ typedef struct {
 static void
 st_print_unit (const StUnitResult *r)
 {
-  printf ("%-22s %-26s %-8s %6.2fs  %s", r->port, r->uid_hex, st_unit_outcome_to_string (r->outcome),
-          r->seconds, r->reason);
+  g_autofree gchar *uid = ST_CLI_LINE (r->uid_hex), *reason = ST_CLI_LINE (r->reason);
+  g_autofree gchar *serial = ST_CLI_LINE (r->product_serial), *cert = ST_CLI_LINE (r->cert_serial);
+  printf ("%-22s %-26s %-8s %6.2fs  %s", r->port, uid, st_unit_outcome_to_string (r->outcome),
+          r->seconds, reason);
   if (r->outcome == ST_UNIT_PASSED)
-    printf (" (serial %s, certificate %s)", r->product_serial, r->cert_serial);
+    printf (" (serial %s, certificate %s)", serial, cert);
   fputc ('\n', stdout);
   if (r->outcome != ST_UNIT_PASSED && r->detail != NULL)
-    printf ("%-22s   step %s: %s\n", "", r->step, r->detail);
+    {
+      g_autofree gchar *step = ST_CLI_LINE (r->step), *detail = ST_CLI_LINE (r->detail);
+      printf ("%-22s   step %s: %s\n", "", step, detail);
+    }
   fflush (stdout);
 }
 
@@ -289,7 +308,8 @@ st_run_on_started (StDbusStation1 *proxy, gint64 batch_id, const char *const *po
 {
   if (batch_id == run->batch_id && recovered != NULL && *recovered != '\0')
     {
-      printf ("Recovered from an earlier interruption:\n%s", recovered);
+      printf ("Recovered from an earlier interruption:\n");
+      st_cli_print_text (recovered);
       fflush (stdout);
     }
 }
@@ -307,13 +327,15 @@ static void
 st_run_on_notice (StDbusStation1 *proxy, const char *port, const char *uid, const char *text,
                   StRun *run)
 {
-  g_printerr ("station: %s: uid %s: %s\n", port, uid, text);
+  g_autofree gchar *safe_uid = ST_CLI_LINE (uid), *safe_text = ST_CLI_LINE (text);
+  g_printerr ("station: %s: uid %s: %s\n", port, safe_uid, safe_text);
 }
 
 static void
 st_run_on_port (StDbusStation1 *proxy, const char *port, const char *message, StRun *run)
 {
-  printf ("%-22s gave up: %s\n", port, message);
+  g_autofree gchar *safe = ST_CLI_LINE (message);
+  printf ("%-22s gave up: %s\n", port, safe);
   fflush (stdout);
 }
 
@@ -655,10 +677,11 @@ cmd_batch (StCli *cli, int argc, char **argv)
       for (gsize i = 0; i < g_variant_n_children (units_v); i++)
         {
           g_autoptr(GVariant) u = g_variant_get_child_value (units_v, i);
-          const char *serial = st_dict_get_string (u, "product-serial");
+          g_autofree gchar *serial = ST_CLI_LINE (st_dict_get_string (u, "product-serial"));
           const char *cert = st_dict_get_string (u, "cert-state");
-          const char *reason = st_dict_get_string (u, "fail-reason");
-          g_print ("  %-26s %-8s %-18s %-12s %s%s%s\n", st_dict_get_string (u, "uid"),
+          g_autofree gchar *reason = ST_CLI_LINE (st_dict_get_string (u, "fail-reason"));
+          g_autofree gchar *uid = ST_CLI_LINE (st_dict_get_string (u, "uid"));
+          g_print ("  %-26s %-8s %-18s %-12s %s%s%s\n", uid,
                    st_dict_get_string (u, "state"), *serial != '\0' ? serial : "-",
                    *cert != '\0' ? cert : "-", st_dict_get_string (u, "port"),
                    *reason != '\0' ? "  " : "", reason);
@@ -754,7 +777,8 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       if (!st_dbus_station1_call_manifest_verify_sync (cli->proxy, g_variant_ref_sink (files), root, dir,
                                                        fds, &ok, &report, &failure, NULL, NULL, &error))
         return st_cli_fail (error);
-      g_print ("%s%s\n", report, ok ? "manifest verified" : "MANIFEST REJECTED");
+      st_cli_print_text (report);
+      g_print ("%s\n", ok ? "manifest verified" : "MANIFEST REJECTED");
       return st_cli_verdict (ok, failure);
     }
   g_printerr ("station: manifest needs export or verify\n");
@@ -788,7 +812,7 @@ cmd_unit (StCli *cli, int argc, char **argv)
   if (!st_dbus_station1_call_unit_verify_sync (cli->proxy, port, text, &ok, &report, &failure, NULL,
                                                &error))
     return st_cli_fail (error);
-  g_print ("%s", report);
+  st_cli_print_text (report);
   return st_cli_verdict (ok, failure);
 }
 
@@ -969,7 +993,8 @@ cmd_audit (StCli *cli, int argc, char **argv)
   g_autofree gchar *report = NULL, *failure = NULL;
   if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, root, &ok, &report, &failure, NULL, &error))
     return st_cli_fail (error);
-  g_print ("%s%s\n", report, ok ? "audit log verified" : "AUDIT LOG REJECTED");
+  st_cli_print_text (report);
+  g_print ("%s\n", ok ? "audit log verified" : "AUDIT LOG REJECTED");
   return st_cli_verdict (ok, failure);
 }
 
@@ -1230,13 +1255,13 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
                                                       out, vfds, &verified, &report, &failure, NULL,
                                                       NULL, &error))
     return st_cli_fail (error);
-  g_print ("%s", report);
+  st_cli_print_text (report);
   if (!verified)
     return st_cli_verdict (verified, failure);
   if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, "", &audited, &audit_report,
                                                 &audit_failure, NULL, &error))
     return st_cli_fail (error);
-  g_print ("%s", audit_report);
+  st_cli_print_text (audit_report);
   if (!audited)
     return st_cli_verdict (audited, audit_failure);
   g_autofree gchar *root = g_build_filename (home, "demo-root.pem", NULL);
