@@ -1102,7 +1102,8 @@ st_engine_line_port (StEngine *engine, const StAuthSession *session, gint64 batc
 
 gboolean
 st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint64 id,
-                           const char *out_dir, const char *destination, GError **error)
+                           const char *out_dir, const char *destination, gboolean replace,
+                           GError **error)
 {
   if (!st_engine_require (engine, session, ST_ACTION_MANIFEST_EXPORT, error))
     return FALSE;
@@ -1120,7 +1121,7 @@ st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint6
     }
   g_autofree gchar *id_s = g_strdup_printf ("%" G_GINT64_FORMAT, id);
   return st_engine_audit (engine, session, "manifest-export", error, "batch", id_s, "out",
-                          destination, NULL);
+                          destination, "replace", replace ? "yes" : "no", NULL);
 }
 
 gboolean

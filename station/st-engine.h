@@ -210,9 +210,11 @@ gboolean st_engine_line_port (StEngine *engine, const StAuthSession *session, gi
 /* ---- manifests, units, audit, database ---- */
 
 /* Writes batch @id's signed manifest into @out_dir and checks it against
- * the station's root; @destination is what the audit log records. */
+ * the station's root; @destination is what the audit log records, and
+ * whether the client replaces a manifest already there (@replace). */
 gboolean st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint64 id,
-                                    const char *out_dir, const char *destination, GError **error);
+                                    const char *out_dir, const char *destination, gboolean replace,
+                                    GError **error);
 /* Verifies the manifest in @dir against @root (NULL: the station's).
  * Returns the verdict; @report gets one line per check; @error is set when
  * it failed. Audited. @origin names the manifest in the log. */

@@ -44,7 +44,7 @@ static const char st_usage[] =
   "  batch create --profile FILE --work-order WO --quantity N\n"
   "  batch run BATCH --port PATH [--port PATH]... [--units N] [--wait S] [--allow-reprovision]\n"
   "  batch list | batch show BATCH | batch close BATCH | batch stop [BATCH]\n"
-  "  manifest export BATCH --out DIR\n"
+  "  manifest export BATCH --out DIR [--force]\n"
   "  manifest verify DIR [--root FILE]\n"
   "  unit verify --port PATH [--profile FILE]\n"
   "  db check | db backup DEST [--force]\n"
@@ -730,8 +730,10 @@ cmd_manifest (StCli *cli, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *out = NULL, *root_path = NULL;
+  gboolean force = FALSE;
   const GOptionEntry entries[] = {
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Folder to write the manifest into", "DIR" },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace a manifest already in the folder", NULL },
     { "root", 0, 0, G_OPTION_ARG_FILENAME, &root_path, "Trusted root certificate (default: the station's)", "FILE" },
     { NULL }
   };
@@ -751,10 +753,12 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       g_autofree gchar *dest = g_canonicalize_filename (out, NULL);
       g_autoptr(GVariant) files = NULL;
       g_autoptr(GUnixFDList) fds = NULL;
-      if (!st_cli_login (cli, &error)
-          || !st_dbus_station1_call_manifest_export_sync (cli->proxy, batch_id, dest, NULL, &files,
-                                                          &fds, NULL, &error)
-          || !st_client_save_files (files, fds, out, &error))
+      if (!st_client_manifest_dest_check (out, force, &error)
+          || !st_cli_login (cli, &error)
+          || !st_dbus_station1_call_manifest_export_sync (cli->proxy, batch_id, dest,
+                                                          st_client_manifest_export_options (force),
+                                                          NULL, &files, &fds, NULL, &error)
+          || !st_client_save_files (files, fds, out, force, &error))
         return st_cli_fail (error);
       g_print ("manifest of batch %" G_GINT64_FORMAT " written to %s\n", batch_id, out);
       return 0;
@@ -1240,9 +1244,11 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   g_print ("== 4. Batch closed; signed manifest exported to %s\n", out);
   g_autoptr(GVariant) files = NULL;
   g_autoptr(GUnixFDList) fds = NULL;
-  if (!st_dbus_station1_call_manifest_export_sync (cli->proxy, batch_id, out, NULL, &files, &fds,
-                                                   NULL, &error)
-      || !st_client_save_files (files, fds, out, &error))
+  if (!st_client_manifest_dest_check (out, FALSE, &error)
+      || !st_dbus_station1_call_manifest_export_sync (cli->proxy, batch_id, out,
+                                                      st_client_manifest_export_options (FALSE), NULL,
+                                                      &files, &fds, NULL, &error)
+      || !st_client_save_files (files, fds, out, FALSE, &error))
     return st_cli_fail (error);
 
   g_print ("== 5. QA verifies the manifest against the demo root, and the audit log\n");

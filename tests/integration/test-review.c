@@ -9,7 +9,12 @@
  *
  * /review/out-not-in-payload: `manifest export --out 'x","batch":999'`
  * added fields to the audit payload, which was built with printf. The
- * engine builds it with json-glib: the text is one string member. */
+ * engine builds it with json-glib: the text is one string member.
+ *
+ * /review/manifest-export-no-replace (item 11b): `manifest export` into a
+ * folder that held another batch's manifest replaced it without a word.
+ * The client now refuses, before the service signs anything, unless
+ * --force; the audit log records a forced replacement. */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -20,17 +25,23 @@
 
 /* A closed batch of 2 units with its manifest exported to @dir. */
 static gint64
-st_review_batch (StFixture *f, const char *dir)
+st_review_batch_seeded (StFixture *f, const char *dir, const char *seed)
 {
   gint64 batch = st_create_batch (f, "example-device-csr.profile", 2);
   g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
-  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "501", NULL);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", seed, NULL);
   g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "run", id, "--port", port, "--units",
                                    "2", NULL), ==, 0);
   g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "close", id, NULL), ==, 0);
   if (dir != NULL)
     g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id, "--out", dir, NULL), ==, 0);
   return batch;
+}
+
+static gint64
+st_review_batch (StFixture *f, const char *dir)
+{
+  return st_review_batch_seeded (f, dir, "501");
 }
 
 static void
@@ -73,9 +84,66 @@ test_out_not_in_payload (StFixture *f, gconstpointer data)
   g_assert_true (json_parser_load_from_data (parser, payload, -1, &error));
   g_assert_no_error (error);
   JsonObject *o = json_node_get_object (json_parser_get_root (parser));
-  g_assert_cmpuint (json_object_get_size (o), ==, 2);
+  g_assert_cmpuint (json_object_get_size (o), ==, 3);
   g_assert_cmpstr (json_object_get_string_member (o, "batch"), ==, id);
   g_assert_cmpstr (json_object_get_string_member (o, "out"), ==, evil);
+  g_assert_cmpstr (json_object_get_string_member (o, "replace"), ==, "no");
+}
+
+static gint64
+st_manifest_batch_id (const char *dir)
+{
+  g_autofree gchar *path = g_build_filename (dir, "manifest.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_assert_true (json_parser_load_from_file (parser, path, &error));
+  g_assert_no_error (error);
+  JsonObject *top = json_node_get_object (json_parser_get_root (parser));
+  return json_object_get_int_member (json_object_get_object_member (top, "batch"), "id");
+}
+
+static void
+test_manifest_export_no_replace (StFixture *f, gconstpointer data)
+{
+  g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
+  gint64 first = st_review_batch_seeded (f, dir, "501");
+  gint64 second = st_review_batch_seeded (f, NULL, "502");
+  g_assert_cmpint (first, !=, second);
+  g_autofree gchar *json = g_build_filename (dir, "manifest.json", NULL);
+  g_autofree gchar *before = NULL;
+  g_assert_true (g_file_get_contents (json, &before, NULL, NULL));
+
+  /* the second batch into the first one's folder: refused, naming the fix */
+  g_autofree gchar *id2 = g_strdup_printf ("%" G_GINT64_FORMAT, second);
+  g_autofree gchar *err = NULL;
+  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id2, "--out", dir, NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "already holds a manifest"));
+  g_assert_nonnull (strstr (err, "--force"));
+  g_autofree gchar *after = NULL;
+  g_assert_true (g_file_get_contents (json, &after, NULL, NULL));
+  g_assert_cmpstr (after, ==, before);
+  g_assert_cmpint (st_manifest_batch_id (dir), ==, first);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "verify", dir, NULL), ==, 0);
+  /* refused before the service signed anything: one export on record */
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM audit WHERE event = 'manifest-export'"), ==, 1);
+
+  /* one file of a manifest left there is enough to refuse */
+  g_autofree gchar *other = g_build_filename (f->tmp, "other", NULL);
+  g_assert_cmpint (g_mkdir (other, 0700), ==, 0);
+  g_autofree gchar *csv = g_build_filename (other, "manifest.csv", NULL);
+  g_assert_true (g_file_set_contents (csv, "x\r\n", -1, NULL));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id2, "--out", other, NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "already holds a manifest (manifest.csv)"));
+
+  /* --force replaces it, and the audit log says so */
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id2, "--out", dir, "--force",
+                                   NULL), ==, 0);
+  g_assert_cmpint (st_manifest_batch_id (dir), ==, second);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "verify", dir, NULL), ==, 0);
+  g_autofree gchar *payload = st_sql (f, "SELECT payload FROM audit WHERE event = 'manifest-export' "
+                                         "ORDER BY seq DESC LIMIT 1");
+  g_assert_nonnull (strstr (payload, "\"replace\":\"yes\""));
 }
 
 int
@@ -84,5 +152,6 @@ main (int argc, char **argv)
   st_test_init (&argc, &argv);
   st_test_add_station ("/review/manifest-verify-not-regular", NULL, test_manifest_verify_not_regular);
   st_test_add_station ("/review/out-not-in-payload", NULL, test_out_not_in_payload);
+  st_test_add_station ("/review/manifest-export-no-replace", NULL, test_manifest_export_no_replace);
   return g_test_run ();
 }
