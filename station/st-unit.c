@@ -463,9 +463,25 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
       cert = st_issue_build (line->ca->ca_cert, line->profile, pubkey, &subject,
                              &serial, now, &local);
       if (cert == NULL)
-        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE,
-                             "the certificate could not be built: call the shift lead (profile or CA problem)",
-                             local, ST_DB_CERT_VOID, error);
+        {
+          /* The profile cannot issue under this CA now (its validity
+           * outlives the CA's notAfter, the clock left the CA's
+           * validity...): no unit of the batch can pass, so the line stops
+           * with what to fix, instead of failing unit after unit. */
+          g_autoptr(GError) batch_error = NULL;
+          if (!st_issue_check_profile (line->ca->ca_cert, line->profile, now, &batch_error))
+            {
+              gboolean recorded = st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE,
+                                                "this batch's profile cannot issue under the station's CA: "
+                                                "the line stops; the shift lead fixes the profile or renews the CA",
+                                                batch_error, ST_DB_CERT_VOID, error);
+              st_line_stop (line, batch_error);
+              return recorded;
+            }
+          return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE,
+                               "the certificate could not be built: call the shift lead (profile or CA problem)",
+                               local, ST_DB_CERT_VOID, error);
+        }
       g_autoptr(GBytes) tbs = st_issue_tbs_der (cert, &local);
       /* The key as the certificate carries it, hashed for the rule that a
        * key is certified once: the bytes st_issue_build() wrote from the

@@ -14,7 +14,12 @@
  * /review/manifest-export-no-replace (item 11b): `manifest export` into a
  * folder that held another batch's manifest replaced it without a word.
  * The client now refuses, before the service signs anything, unless
- * --force; the audit log records a forced replacement. */
+ * --force; the audit log records a forced replacement.
+ *
+ * /review/profile-outlives-ca (item 11a): `batch create` took a profile
+ * whose validity outlived the issuing CA; then every unit of the line
+ * failed. It is refused now, naming the fix, and a batch that holds such a
+ * profile anyway (made before the check) does not start. */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -146,6 +151,44 @@ test_manifest_export_no_replace (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (payload, "\"replace\":\"yes\""));
 }
 
+static void
+test_profile_outlives_ca (StFixture *f, gconstpointer data)
+{
+  /* the demo CA runs ten years and three days: 4000 days outlive it */
+  const char *longer[] = { "validity-days=4000", NULL };
+  g_autofree gchar *profile = st_profile_copy (f, "example-device-csr.profile", longer);
+  g_autofree gchar *out = NULL, *err = NULL;
+  g_assert_cmpint (st_run_station (f, &out, &err, "batch", "create", "--profile", profile,
+                                   "--work-order", "WO-LONG", "--quantity", "2", NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "the batch was not created"));
+  g_assert_nonnull (strstr (err, "validity-days=4000 issued now would be valid until"));
+  g_assert_nonnull (strstr (err, "set validity-days to at most 36"));
+  g_assert_nonnull (strstr (err, "or renew the CA"));
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM batches"), ==, 0);
+
+  /* what fits is created: ten years, and no expiry */
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 2);
+  g_assert_cmpint (st_create_batch (f, "example-station-key.profile", 1), >, batch);
+
+  /* a batch that holds such a profile all the same does not start, and
+   * says why; no unit is tried */
+  g_autofree gchar *sql = g_strdup_printf ("UPDATE batches SET profile_text = replace(profile_text, "
+                                           "'validity-days = 3650', 'validity-days = 4000') WHERE id = %"
+                                           G_GINT64_FORMAT, batch);
+  g_autofree gchar *updated = st_sql (f, sql);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "1", "--seed", "503", NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station (f, &out, &err, "batch", "run", id, "--port", port, "--units", "1",
+                                   "--wait", "3", NULL), ==, 2);
+  g_assert_nonnull (strstr (err, "cannot run"));
+  g_assert_nonnull (strstr (err, "set validity-days to at most"));
+  g_assert_null (strstr (err, "check the socket"));
+  g_assert_null (strstr (out, "check the socket"));
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM units"), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -153,5 +196,6 @@ main (int argc, char **argv)
   st_test_add_station ("/review/manifest-verify-not-regular", NULL, test_manifest_verify_not_regular);
   st_test_add_station ("/review/out-not-in-payload", NULL, test_out_not_in_payload);
   st_test_add_station ("/review/manifest-export-no-replace", NULL, test_manifest_export_no_replace);
+  st_test_add_station ("/review/profile-outlives-ca", NULL, test_profile_outlives_ca);
   return g_test_run ();
 }

@@ -1002,6 +1002,62 @@ assert_build_fails (const Pki *pki, const StProfile *profile, EVP_PKEY *key, GDa
   g_assert_nonnull (strstr (error->message, expect));
 }
 
+/* Security review, issue 14, item 11a: `batch create` took a profile whose
+ * validity outlived the issuing CA, and every unit then failed. The check
+ * that create and the line's start ask refuses it, naming the fix. */
+static void
+test_check_profile (void)
+{
+  Pki pki;
+  pki_default (&pki); /* valid from now - 1 day to now + 15 years */
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autoptr(GError) error = NULL;
+
+  g_autoptr(StProfile) fits = test_profile (ST_ALG_EC_P256, "validity-days = 3650", NULL);
+  g_assert_true (st_issue_check_profile (pki.ca, fits, now, &error));
+  g_assert_no_error (error);
+  g_autoptr(StProfile) forever = test_profile (ST_ALG_EC_P256, "validity = no-expiry", NULL);
+  g_assert_true (st_issue_check_profile (pki.ca, forever, now, &error));
+  g_assert_no_error (error);
+
+  g_autoptr(StProfile) outlives = test_profile (ST_ALG_EC_P256, "validity-days = 6000", NULL);
+  g_assert_false (st_issue_check_profile (pki.ca, outlives, now, &error));
+  g_test_message ("%s", error->message);
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_assert_nonnull (strstr (error->message, "validity-days=6000 issued now would be valid until"));
+  g_assert_nonnull (strstr (error->message, "after the issuing CA's notAfter"));
+  g_assert_nonnull (strstr (error->message, "set validity-days to at most 547"));
+  g_assert_nonnull (strstr (error->message, "or renew the CA"));
+  g_clear_error (&error);
+  /* st_issue_build() says the same for each certificate */
+  g_autoptr(EVP_PKEY) key = make_key (ST_ALG_EC_P256);
+  assert_build_fails (&pki, outlives, key, now, "set validity-days to at most 547");
+
+  /* a CA certificate whose key usage does not allow signing certificates */
+  g_autoptr(X509) no_certsign = X509_dup (pki.ca);
+  int at = X509_get_ext_by_NID (no_certsign, NID_key_usage, -1);
+  g_assert_cmpint (at, >=, 0);
+  X509_EXTENSION_free (X509_delete_ext (no_certsign, at));
+  X509V3_CTX ctx;
+  X509V3_set_ctx (&ctx, pki.root, no_certsign, NULL, NULL, 0);
+  add_conf_ext (no_certsign, &ctx, NID_key_usage, "critical,digitalSignature");
+  g_assert_cmpint (X509_sign (no_certsign, pki.root_key, md_for (pki.root_key)), >, 0);
+  g_autoptr(X509) reparsed = reparse (no_certsign);
+  g_assert_false (st_issue_check_profile (reparsed, fits, now, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "lacks keyCertSign"));
+  g_clear_error (&error);
+
+  /* a CA key the station does not sign with */
+  g_autoptr(EVP_PKEY) rsa = EVP_PKEY_Q_keygen (NULL, NULL, "RSA", (size_t) 1024);
+  g_assert_nonnull (rsa);
+  g_autoptr(X509) rsa_ca = make_ca (rsa, "RSA CA", pki.root, pki.root_key, -DAY, 15 * 365 * (gint64) DAY);
+  g_assert_false (st_issue_check_profile (rsa_ca, fits, now, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
+  g_assert_nonnull (strstr (error->message, "the station cannot sign with it"));
+  pki_clear (&pki);
+}
+
 static void
 test_clock (void)
 {
@@ -1371,6 +1427,7 @@ main (int argc, char **argv)
   g_test_add_func ("/issue/contents", test_contents);
   g_test_add_func ("/issue/check-tampered", test_check_tampered);
   g_test_add_func ("/issue/clock", test_clock);
+  g_test_add_func ("/issue/check-profile", test_check_profile);
   g_test_add_func ("/issue/station-keygen", test_station_keygen);
   g_test_add_func ("/issue/pop", test_pop);
   g_test_add_func ("/issue/chain", test_chain);
