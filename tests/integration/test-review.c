@@ -19,7 +19,13 @@
  * /review/profile-outlives-ca (item 11a): `batch create` took a profile
  * whose validity outlived the issuing CA; then every unit of the line
  * failed. It is refused now, naming the fix, and a batch that holds such a
- * profile anyway (made before the check) does not start. */
+ * profile anyway (made before the check) does not start.
+ *
+ * /review/db-outside-home (item 7): with db= in station.conf pointing out
+ * of the home, the database took the umask's mode (0644). Whatever the
+ * umask, the station's files are 0600 in 0700 folders, an old database
+ * open to others is closed to them, and a database folder others may
+ * write to stops the service, naming the fix. */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -189,6 +195,82 @@ test_profile_outlives_ca (StFixture *f, gconstpointer data)
   g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM units"), ==, 0);
 }
 
+/* Every file under @dir is 0600 and every folder 0700 (sockets aside). */
+static void
+st_assert_private_tree (const char *dir)
+{
+  GStatBuf st;
+  g_assert_cmpint (g_lstat (dir, &st), ==, 0);
+  g_test_message ("%04o %s", (guint) (st.st_mode & 07777), dir);
+  if (S_ISSOCK (st.st_mode))
+    return;
+  if (!S_ISDIR (st.st_mode))
+    {
+      g_assert_true (S_ISREG (st.st_mode));
+      g_assert_cmpuint (st.st_mode & 07777, ==, 0600);
+      return;
+    }
+  g_assert_cmpuint (st.st_mode & 07777, ==, 0700);
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  g_assert_nonnull (d);
+  const char *name;
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree gchar *child = g_build_filename (dir, name, NULL);
+      st_assert_private_tree (child);
+    }
+}
+
+static void
+test_db_outside_home (StFixture *f, gconstpointer data)
+{
+  mode_t old_umask = umask (022);
+  st_service_stop (f);
+  /* the database moved out of the home, as the review had it: 0644, in a
+   * folder others may read */
+  g_autofree gchar *outside = g_build_filename (f->tmp, "outside", NULL);
+  g_assert_cmpint (g_mkdir (outside, 0755), ==, 0);
+  g_assert_cmpint (g_chmod (outside, 0755), ==, 0);
+  g_autofree gchar *db = g_build_filename (outside, "station.db", NULL);
+  g_autofree gchar *home_db = g_build_filename (f->home, "station.db", NULL);
+  g_autofree gchar *home_wal = g_strconcat (home_db, "-wal", NULL);
+  g_autofree gchar *home_shm = g_strconcat (home_db, "-shm", NULL);
+  g_assert_false (g_file_test (home_wal, G_FILE_TEST_EXISTS));  /* checkpointed at the stop */
+  g_unlink (home_shm);
+  g_assert_cmpint (g_rename (home_db, db), ==, 0);
+  g_assert_cmpint (g_chmod (db, 0644), ==, 0);
+  g_autofree gchar *conf = g_build_filename (f->home, "station.conf", NULL);
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_autoptr(GError) error = NULL;
+  g_assert_true (g_key_file_load_from_file (kf, conf, G_KEY_FILE_KEEP_COMMENTS, &error));
+  g_key_file_set_string (kf, "station", "db", db);
+  g_assert_true (g_key_file_save_to_file (kf, conf, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (conf, 0600), ==, 0);
+
+  /* the service writes there: a batch, its audit entries */
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 1);
+  g_assert_cmpint (batch, >, 0);
+  g_autofree gchar *wal = g_strconcat (db, "-wal", NULL);
+  g_autofree gchar *shm = g_strconcat (db, "-shm", NULL);
+  st_assert_private_tree (db);
+  st_assert_private_tree (wal);
+  st_assert_private_tree (shm);
+  /* and everything in the home is the service's alone */
+  st_assert_private_tree (f->home);
+
+  /* a database folder others may write to: the service does not start */
+  st_service_stop (f);
+  g_assert_cmpint (g_chmod (outside, 0777), ==, 0);
+  g_autofree gchar *out = NULL, *err = NULL;
+  int rc = st_run_tool (&out, &err, g_getenv ("ST_STATIOND"), "--home", f->home, NULL);
+  g_assert_cmpint (g_chmod (outside, 0755), ==, 0);
+  g_assert_cmpint (rc, ==, 2);
+  g_assert_nonnull (strstr (err, "may be written by other users (mode 0777)"));
+  g_assert_nonnull (strstr (err, "chmod 700"));
+  umask (old_umask);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -197,5 +279,6 @@ main (int argc, char **argv)
   st_test_add_station ("/review/out-not-in-payload", NULL, test_out_not_in_payload);
   st_test_add_station ("/review/manifest-export-no-replace", NULL, test_manifest_export_no_replace);
   st_test_add_station ("/review/profile-outlives-ca", NULL, test_profile_outlives_ca);
+  st_test_add_station ("/review/db-outside-home", NULL, test_db_outside_home);
   return g_test_run ();
 }
