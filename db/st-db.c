@@ -14,6 +14,7 @@
 #include "st-sqlite.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ST_DB_WRITER_CACHE_KIB 32768
@@ -544,12 +545,19 @@ st_db_migrate (StDbConn *c, GError **error)
  * creates the database's own mode. Left-overs of a looser past are set to
  * 0600. (Security review, issue 14, item 7.) */
 static gboolean
-st_db_files_ensure_private (const char *path, GError **error)
+st_db_files_ensure_private (const char *link_path, GError **error)
 {
+  /* A database reached through a symbolic link (an admin's move to another
+   * disk) is checked where it is: SQLite follows the link and keeps its
+   * -wal and -shm beside the real file. A dangling link stays as it is,
+   * and is refused below. */
+  char *resolved = realpath (link_path, NULL);
+  g_autofree gchar *path = g_strdup (resolved != NULL ? resolved : link_path);
+  free (resolved);
   g_autofree gchar *dir = g_path_get_dirname (path);
   if (!st_dir_ensure_private (dir, error) || !st_file_ensure_private (path, TRUE, error))
     {
-      g_prefix_error (error, "cannot open the station database %s: ", path);
+      g_prefix_error (error, "cannot open the station database %s: ", link_path);
       return FALSE;
     }
   static const char *const beside[] = { "-wal", "-shm", "-journal" };
@@ -558,7 +566,7 @@ st_db_files_ensure_private (const char *path, GError **error)
       g_autofree gchar *p = g_strconcat (path, beside[i], NULL);
       if (!st_file_ensure_private (p, FALSE, error))
         {
-          g_prefix_error (error, "cannot open the station database %s: ", path);
+          g_prefix_error (error, "cannot open the station database %s: ", link_path);
           return FALSE;
         }
     }

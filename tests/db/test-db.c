@@ -295,10 +295,24 @@ test_file_modes (void)
   st_db_close (db);
   g_unlink (journal);
 
-  /* a link in the database's place is refused */
-  g_autofree gchar *link = g_build_filename (dir, "linked.db", NULL);
+  /* a link to the database (moved to another disk) is followed: the real
+   * file and its folder are checked; a dangling link is refused */
+  g_autofree gchar *link = g_build_filename (tmp, "linked.db", NULL);
   g_assert_cmpint (symlink (path, link), ==, 0);
+  g_assert_cmpint (g_chmod (path, 0640), ==, 0);
+  db = st_db_open (link, &error);
+  g_assert_no_error (error);
+  st_assert_mode (path, 0600);
+  st_db_close (db);
+  g_assert_cmpint (g_chmod (dir, 0777), ==, 0);
   g_assert_null (st_db_open (link, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_clear_error (&error);
+  g_assert_cmpint (g_chmod (dir, 0700), ==, 0);
+  g_autofree gchar *dangling = g_build_filename (tmp, "dangling.db", NULL);
+  g_autofree gchar *nowhere = g_build_filename (tmp, "nowhere.db", NULL);
+  g_assert_cmpint (symlink (nowhere, dangling), ==, 0);
+  g_assert_null (st_db_open (dangling, &error));
   g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
   g_assert_nonnull (strstr (error->message, "symbolic link"));
 
