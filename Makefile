@@ -37,7 +37,7 @@ PKG_DEPS = debhelper dpkg-dev fakeroot lintian
 # started in $$tmp/pids.
 with_private_service = pin=$${STATION_HSM_PIN:-123456}; unset STATION_HSM_PIN; tmp=$$(mktemp -d); svc=; \
 	trap 'kill $$(cat $$tmp/pids 2>/dev/null) 2>/dev/null; if [ -n "$$svc" ]; then kill -TERM $$svc 2>/dev/null; wait $$svc; fi; rm -rf $$tmp' EXIT INT TERM; \
-	mkdir -p $(DEMO_HOME); \
+	mkdir -p -m 0700 $(DEMO_HOME); \
 	$(BUILD)/station/stationd --home $(DEMO_HOME) & svc=$$!; \
 	while [ ! -S $(DEMO_HOME)/stationd.sock ]; do \
 	  kill -0 $$svc 2>/dev/null || { echo "stationd did not start (another one serves $(DEMO_HOME)?)"; exit 1; }; sleep 0.1; \

@@ -10,9 +10,11 @@
 #include "st-db-private.h"
 #include "st-db-schema.h"
 #include "st-error.h"
+#include "st-private-files.h"
 #include "st-sqlite.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ST_DB_WRITER_CACHE_KIB 32768
@@ -534,6 +536,42 @@ st_db_migrate (StDbConn *c, GError **error)
 
 /* ---------- open / close ---------- */
 
+/* The database and the files SQLite keeps beside it are the station's
+ * alone, whatever the umask and wherever db= points: its folder is made
+ * 0700 when missing and refused when others may write to it; the file is
+ * made 0600 before SQLite opens it, since SQLite creates a database with
+ * 0644 less the umask, and gives the -wal, -shm and -journal files it
+ * creates the database's own mode. Left-overs of a looser past are set to
+ * 0600. (Security review, issue 14, item 7.) */
+static gboolean
+st_db_files_ensure_private (const char *link_path, GError **error)
+{
+  /* A database reached through a symbolic link (an admin's move to another
+   * disk) is checked where it is: SQLite follows the link and keeps its
+   * -wal and -shm beside the real file. A dangling link stays as it is,
+   * and is refused below. */
+  char *resolved = realpath (link_path, NULL);
+  g_autofree gchar *path = g_strdup (resolved != NULL ? resolved : link_path);
+  free (resolved);
+  g_autofree gchar *dir = g_path_get_dirname (path);
+  if (!st_dir_ensure_private (dir, error) || !st_file_ensure_private (path, TRUE, error))
+    {
+      g_prefix_error (error, "cannot open the station database %s: ", link_path);
+      return FALSE;
+    }
+  static const char *const beside[] = { "-wal", "-shm", "-journal" };
+  for (guint i = 0; i < G_N_ELEMENTS (beside); i++)
+    {
+      g_autofree gchar *p = g_strconcat (path, beside[i], NULL);
+      if (!st_file_ensure_private (p, FALSE, error))
+        {
+          g_prefix_error (error, "cannot open the station database %s: ", link_path);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 StDb *
 st_db_open (const char *path, GError **error)
 {
@@ -545,6 +583,8 @@ st_db_open (const char *path, GError **error)
                    "thread-safe libsqlite3");
       return NULL;
     }
+  if (!st_db_files_ensure_private (path, error))
+    return NULL;
   StDb *db = g_new0 (StDb, 1);
   db->path = g_strdup (path);
   g_mutex_init (&db->rlock);

@@ -1,5 +1,7 @@
 #include "st-gui.h"
 
+#include "st-text.h"
+
 void
 st_gui_name (GtkWidget *widget, const char *name)
 {
@@ -12,7 +14,9 @@ st_gui_name (GtkWidget *widget, const char *name)
 void
 st_gui_status (GtkLabel *label, const char *message, gboolean error)
 {
-  gtk_label_set_text (label, message != NULL ? message : "");
+  /* A message of the service may quote a device (st-text.h). */
+  g_autofree gchar *safe = st_text_escape (message != NULL ? message : "", -1, ST_TEXT_KEEP_NEWLINES);
+  gtk_label_set_text (label, safe);
   GtkStyleContext *style = gtk_widget_get_style_context (GTK_WIDGET (label));
   if (error)
     gtk_style_context_add_class (style, "st-error");

@@ -1,5 +1,7 @@
 #include "st-qa-view.h"
 
+#include "st-text.h"
+
 struct _StQaView {
   GtkBox parent;
   GtkComboBoxText *port_combo;
@@ -23,7 +25,9 @@ st_qa_view_show (GtkBox *card, GtkLabel *title, GtkTextView *text, const char *h
   if (verdict >= 0)
     gtk_style_context_add_class (style, verdict ? "st-card-pass" : "st-card-fail");
   gtk_label_set_text (title, headline);
-  gtk_text_buffer_set_text (gtk_text_view_get_buffer (text), body != NULL ? body : "", -1);
+  /* A report quotes the device (its model, its answers): escaped. */
+  g_autofree gchar *safe = st_text_escape (body != NULL ? body : "", -1, ST_TEXT_KEEP_NEWLINES);
+  gtk_text_buffer_set_text (gtk_text_view_get_buffer (text), safe, -1);
 }
 
 /* A report's text, with its message under it when it has one. */

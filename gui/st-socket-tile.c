@@ -1,5 +1,7 @@
 #include "st-socket-tile.h"
 
+#include "st-text.h"
+
 struct _StSocketTile {
   GtkBox parent;
   GtkLabel *title, *state_label, *step_label, *uid_label, *elapsed_label, *reason_label;
@@ -164,6 +166,23 @@ st_socket_tile_set_enabled (StSocketTile *self, gboolean enabled)
   gtk_widget_set_sensitive (GTK_WIDGET (self->stop_button), enabled);
 }
 
+/* What the service reports of a unit may quote its device: the tile shows
+ * it through st_text_escape() (st-text.h). */
+static void
+st_socket_tile_set_uid (StSocketTile *self, const char *uid_hex)
+{
+  g_autofree gchar *safe = st_text_escape (uid_hex != NULL ? uid_hex : "–", -1, ST_TEXT_ONE_LINE);
+  g_autofree gchar *uid = g_strdup_printf ("uid %s", safe);
+  gtk_label_set_text (self->uid_label, uid);
+}
+
+static void
+st_socket_tile_set_reason (StSocketTile *self, const char *reason)
+{
+  g_autofree gchar *safe = st_text_escape (reason != NULL ? reason : "", -1, ST_TEXT_ONE_LINE);
+  gtk_label_set_text (self->reason_label, safe);
+}
+
 void
 st_socket_tile_set_progress (StSocketTile *self, const StUnitProgress *progress)
 {
@@ -173,8 +192,7 @@ st_socket_tile_set_progress (StSocketTile *self, const StUnitProgress *progress)
     gtk_label_set_text (self->reason_label, "");
   /* The unit's own clock: the tile ticks on from it. */
   self->started = g_get_monotonic_time () - (gint64) (progress->seconds * G_USEC_PER_SEC);
-  g_autofree gchar *uid = g_strdup_printf ("uid %s", progress->uid_hex != NULL ? progress->uid_hex : "–");
-  gtk_label_set_text (self->uid_label, uid);
+  st_socket_tile_set_uid (self, progress->uid_hex);
   st_socket_tile_set_state (self, ST_TILE_WORKING);
   const char *words = progress->step;
   guint n = G_N_ELEMENTS (st_tile_steps);
@@ -195,15 +213,15 @@ st_socket_tile_set_result (StSocketTile *self, const StUnitResult *r)
 {
   gboolean passed = r->outcome == ST_UNIT_PASSED;
   st_socket_tile_set_state (self, passed ? ST_TILE_PASS : ST_TILE_FAIL);
-  g_autofree gchar *uid = g_strdup_printf ("uid %s", r->uid_hex != NULL ? r->uid_hex : "–");
-  gtk_label_set_text (self->uid_label, uid);
+  st_socket_tile_set_uid (self, r->uid_hex);
   g_autofree gchar *elapsed = g_strdup_printf ("%.2f s", r->seconds);
   gtk_label_set_text (self->elapsed_label, elapsed);
   gtk_progress_bar_set_fraction (self->progress, passed ? 1.0 : 0.0);
   if (passed)
     {
-      g_autofree gchar *text = g_strdup_printf ("Provisioned: serial %s. Swap in the next device.",
-                                                r->product_serial != NULL ? r->product_serial : "–");
+      g_autofree gchar *serial = st_text_escape (r->product_serial != NULL ? r->product_serial : "–", -1,
+                                                 ST_TEXT_ONE_LINE);
+      g_autofree gchar *text = g_strdup_printf ("Provisioned: serial %s. Swap in the next device.", serial);
       gtk_label_set_text (self->step_label, text);
       gtk_label_set_text (self->reason_label, "");
     }
@@ -212,7 +230,7 @@ st_socket_tile_set_result (StSocketTile *self, const StUnitResult *r)
       gtk_label_set_text (self->step_label,
                           r->outcome == ST_UNIT_REFUSED ? "Refused: take the device out"
                                                         : "Failed: see below, then Retry or swap the device");
-      gtk_label_set_text (self->reason_label, r->reason != NULL ? r->reason : "");
+      st_socket_tile_set_reason (self, r->reason);
     }
   self->started = 0;
 }
@@ -222,7 +240,7 @@ st_socket_tile_set_problem (StSocketTile *self, const char *message)
 {
   st_socket_tile_set_state (self, ST_TILE_FAIL);
   gtk_label_set_text (self->step_label, "This socket stopped");
-  gtk_label_set_text (self->reason_label, message);
+  st_socket_tile_set_reason (self, message);
   self->started = 0;
 }
 

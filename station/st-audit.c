@@ -581,7 +581,7 @@ st_audit_export (StDb *db, const char *path, gint64 *n_entries, GError **error)
       g_string_append (out, line);
       g_string_append_c (out, '\n');
     }
-  if (!st_file_write_durable (path, out->str, out->len, 0644, error))
+  if (!st_file_write_durable (path, out->str, out->len, 0600, error))
     {
       g_prefix_error (error, "cannot write the audit export %s: ", path);
       return FALSE;

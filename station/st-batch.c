@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "st-error.h"
+#include "st-text.h"
 
 /* One socket. Its thread runs one session (until its units are done, it
  * gave up, or it was stopped); the run's own thread joins it and starts it
@@ -229,7 +230,8 @@ st_worker_session (StWorker *w)
         {
           if (!st_backend_open (backend, &error))
             {
-              g_debug ("%s: %s", w->port, error->message);
+              g_autofree gchar *safe = st_text_escape (error->message, -1, ST_TEXT_ONE_LINE);
+              g_debug ("%s: %s", w->port, safe);
               g_free (last_problem);
               last_problem = g_strdup (error->message);
               st_worker_sleep (w, 500);
@@ -253,7 +255,8 @@ st_worker_session (StWorker *w)
             {
               /* The port failed (unplugged adapter), or the device answered
                * HELLO with something unusable: reopen and try again. */
-              g_debug ("%s: %s; reopening", w->port, error->message);
+              g_autofree gchar *safe = st_text_escape (error->message, -1, ST_TEXT_ONE_LINE);
+              g_debug ("%s: %s; reopening", w->port, safe);
               st_backend_close (backend);
               open = FALSE;
             }

@@ -124,8 +124,44 @@ st_client_save_fd (int fd, const char *path, GError **error)
   return st_file_write_durable_from_fd (path, fd, 0644, error);
 }
 
+/* A manifest's file @name already in @dir, unless @replace. */
+static gboolean
+st_client_refuse_existing (const char *dir, const char *name, gboolean replace, GError **error)
+{
+  if (replace)
+    return TRUE;
+  g_autofree gchar *path = g_build_filename (dir, name, NULL);
+  GStatBuf st;
+  if (g_lstat (path, &st) != 0)
+    return TRUE;
+  g_set_error (error, ST_ERROR, ST_ERROR_WRITE,
+               "%s already holds a manifest (%s): exporting there would replace it; choose another "
+               "folder (one per batch), or give --force to replace it", dir, name);
+  return FALSE;
+}
+
 gboolean
-st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, GError **error)
+st_client_manifest_dest_check (const char *dir, gboolean replace, GError **error)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (st_manifest_files); i++)
+    if (!st_client_refuse_existing (dir, st_manifest_files[i], replace, error))
+      return FALSE;
+  return TRUE;
+}
+
+GVariant *
+st_client_manifest_export_options (gboolean replace)
+{
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  if (replace)
+    g_variant_builder_add (&b, "{sv}", "replace", g_variant_new_boolean (TRUE));
+  return g_variant_builder_end (&b);
+}
+
+gboolean
+st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, gboolean replace,
+                      GError **error)
 {
   if (g_mkdir_with_parents (dir, 0755) != 0)
     {
@@ -136,6 +172,7 @@ st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, GError
   GVariantIter it;
   const char *name;
   gint32 index;
+  /* every name checked before anything is written */
   g_variant_iter_init (&it, files);
   while (g_variant_iter_next (&it, "(&sh)", &name, &index))
     {
@@ -146,6 +183,12 @@ st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, GError
                        "the service sent a file named '%s'", name);
           return FALSE;
         }
+      if (!st_client_refuse_existing (dir, name, replace, error))
+        return FALSE;
+    }
+  g_variant_iter_init (&it, files);
+  while (g_variant_iter_next (&it, "(&sh)", &name, &index))
+    {
       int fd = fds != NULL ? g_unix_fd_list_get (fds, index, error) : -1;
       if (fd < 0)
         return FALSE;
@@ -712,7 +755,7 @@ st_export_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
     return NULL;
   if (c->progress != NULL)
     c->progress (0.8, "saving the signed manifest", c->progress_data);
-  if (!st_client_save_files (files, fds, c->dir, error))
+  if (!st_client_save_files (files, fds, c->dir, FALSE, error))
     return NULL;
   if (c->progress != NULL)
     c->progress (1.0, "manifest written and verified", c->progress_data);
@@ -731,9 +774,18 @@ st_station_export_manifest_async (StStation *station, gint64 batch_id, const cha
   c->dir = g_strdup (out_dir);
   c->progress = progress;
   c->progress_data = progress_data;
+  /* The GUI never replaces a manifest: it asks for another folder. */
+  GError *error = NULL;
+  if (!st_client_manifest_dest_check (out_dir, FALSE, &error))
+    {
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
+    }
   if (progress != NULL)
     progress (0.1, "writing and signing the manifest", progress_data);
-  st_dbus_station1_call_manifest_export (station->proxy, batch_id, out_dir, NULL, cancellable,
+  st_dbus_station1_call_manifest_export (station->proxy, batch_id, out_dir,
+                                         st_client_manifest_export_options (FALSE), NULL, cancellable,
                                          st_call_done, task);
 }
 

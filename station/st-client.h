@@ -39,8 +39,18 @@ StDbusStation1 *st_client_connect (const StClientTarget *target, GCancellable *c
 
 /* Copies the file behind @fd to @path (st_file_write_durable_from_fd). */
 gboolean st_client_save_fd (int fd, const char *path, GError **error);
-/* Saves every (name, handle) of @files into @dir (made when missing). */
-gboolean st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, GError **error);
+/* Saves every (name, handle) of @files into @dir (made when missing).
+ * Unless @replace, a file of that name already in @dir is not replaced:
+ * nothing is written and the error names the fix (--force). */
+gboolean st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, gboolean replace,
+                               GError **error);
+/* Whether a manifest may be exported into @dir: without @replace, none of
+ * a manifest's files may be there yet (another batch's manifest would be
+ * replaced silently). Checked before asking the service, and again by
+ * st_client_save_files(). */
+gboolean st_client_manifest_dest_check (const char *dir, gboolean replace, GError **error);
+/* The options of ManifestExport. */
+GVariant *st_client_manifest_export_options (gboolean replace);
 /* The manifest files of @dir, for ManifestVerify: each opened read-only,
  * without following a symbolic link and without blocking, and refused when
  * it is not a regular file. Missing files are left out (the service's

@@ -146,6 +146,39 @@ check_key_algorithm (const X509_ALGOR *key_alg, StAlg alg, GError **error)
   return FALSE;
 }
 
+/* The request's signature algorithm: SHA-256 or stronger. A device that
+ * signs its request with SHA-1 (or MD5, or anything else) is refused before
+ * the signature is even checked: a collision in a weak digest would let a
+ * request signed for one key pass for another. ECDSA and RSA with SHA-256,
+ * SHA-384 or SHA-512; Ed25519 is its own scheme (SHA-512 inside). Only the
+ * algorithm is named, never anything else from the device. */
+static gboolean
+check_signature_algorithm (const X509_ALGOR *sig_alg, GError **error)
+{
+  const ASN1_OBJECT *oid = NULL;
+  X509_ALGOR_get0 (&oid, NULL, NULL, sig_alg);
+  switch (OBJ_obj2nid (oid))
+    {
+    case NID_ecdsa_with_SHA256:
+    case NID_ecdsa_with_SHA384:
+    case NID_ecdsa_with_SHA512:
+    case NID_sha256WithRSAEncryption:
+    case NID_sha384WithRSAEncryption:
+    case NID_sha512WithRSAEncryption:
+    case NID_ED25519:
+      return TRUE;
+    default:
+      break;
+    }
+  char txt[80] = "";
+  g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+               "the device signed its key request with %s, which is refused: SHA-256 or stronger "
+               "is required (ECDSA or RSA with SHA-256, SHA-384 or SHA-512, or Ed25519); "
+               "the device's firmware must sign its CSR with SHA-256",
+               oid_text (oid, txt, sizeof txt));
+  return FALSE;
+}
+
 EVP_PKEY *
 st_csr_check (GBytes *der, StAlg alg, GError **error)
 {
@@ -231,6 +264,9 @@ st_csr_check (GBytes *der, StAlg alg, GError **error)
                             "the device's public key is not a valid point (EVP_PKEY_public_check)");
       return NULL;
     }
+
+  if (!check_signature_algorithm (csr->sig_alg, error))
+    return NULL;
 
   /* What X509_REQ_verify() does: the signature over the
    * CertificationRequestInfo as received, with the request's own key. */

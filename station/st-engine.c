@@ -9,6 +9,7 @@
 #include "st-ca.h"
 #include "st-error.h"
 #include "st-hsm.h"
+#include "st-issue.h"
 #include "st-line.h"
 #include "st-manifest.h"
 #include "st-ossl.h"
@@ -795,6 +796,41 @@ st_engine_profile_list (StEngine *engine, const StAuthSession *session, GError *
   return paths;
 }
 
+/* Security review, issue 14, item 11a: a profile that cannot issue under
+ * the CA (a validity beyond its notAfter, a CA that cannot sign) is refused
+ * when the batch is made, not unit by unit on the line. The CA certificate
+ * is the unlocked CA's, or else its file (no HSM needed to read it); a CA
+ * certificate kept in the token while locked is checked at the line's
+ * start instead. */
+static gboolean
+st_engine_profile_can_issue (StEngine *engine, const StProfile *profile, GError **error)
+{
+  g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
+  StCa *ca = ST_CA_OF (hold);
+  g_autoptr(X509) from_file = NULL;
+  X509 *ca_cert = ca != NULL ? ca->ca_cert : NULL;
+  if (ca_cert == NULL && engine->config->ca_cert != NULL && !g_str_has_prefix (engine->config->ca_cert, "pkcs11:"))
+    {
+      g_autoptr(GError) local = NULL;
+      from_file = st_ca_load_cert_file (engine->config->ca_cert, &local);
+      if (from_file == NULL)
+        g_debug ("the profile is checked against the CA at the line's start: %s", local->message);
+      ca_cert = from_file;
+    }
+  if (ca_cert == NULL)
+    return TRUE;
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  if (!st_issue_check_profile (ca_cert, profile, now, error))
+    {
+      /* the lead's input is refused (exit 2), not a failed check */
+      if ((*error)->domain == ST_ERROR && (*error)->code == ST_ERROR_VERIFY_FAILED)
+        (*error)->code = ST_ERROR_INVALID_DATA;
+      g_prefix_error (error, "the batch was not created: ");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gint64
 st_engine_batch_create (StEngine *engine, const StAuthSession *session, const char *origin,
                         const char *profile_text, const char *work_order, gint64 quantity,
@@ -810,7 +846,7 @@ st_engine_batch_create (StEngine *engine, const StAuthSession *session, const ch
     }
   g_autoptr(StProfile) profile = st_profile_load_from_data (profile_text, strlen (profile_text),
                                                            origin, error);
-  if (profile == NULL)
+  if (profile == NULL || !st_engine_profile_can_issue (engine, profile, error))
     return 0;
   gint64 id = st_db_batch_create (engine->db, work_order, profile->name, profile->sha256,
                                   profile->text, quantity, engine->config->station_id,
@@ -1053,6 +1089,17 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
                                                      session->name, error) : NULL;
   if (ca == NULL)   /* locked since the check */
     st_engine_require (engine, session, ST_ACTION_LINE_RUN, error);
+  /* A batch whose profile cannot issue under the CA as it is now (made
+   * before `batch create` checked, or the CA changed or runs out since) does
+   * not start: every unit would fail at its issue step. */
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  if (line != NULL && !st_issue_check_profile (ca->ca_cert, st_line_get_profile (line), now, error))
+    {
+      if ((*error)->domain == ST_ERROR && (*error)->code == ST_ERROR_VERIFY_FAILED)
+        (*error)->code = ST_ERROR_INVALID_DATA;  /* the batch's set-up, not a unit's check */
+      g_prefix_error (error, "batch %" G_GINT64_FORMAT " cannot run: ", request->batch_id);
+      g_clear_pointer (&line, st_line_free);
+    }
   if (line == NULL)
     {
       st_engine_line_release (engine, request->batch_id);
@@ -1189,7 +1236,8 @@ st_engine_line_port (StEngine *engine, const StAuthSession *session, gint64 batc
 
 gboolean
 st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint64 id,
-                           const char *out_dir, const char *destination, GError **error)
+                           const char *out_dir, const char *destination, gboolean replace,
+                           GError **error)
 {
   if (!st_engine_require (engine, session, ST_ACTION_MANIFEST_EXPORT, error))
     return FALSE;
@@ -1208,7 +1256,7 @@ st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint6
     }
   g_autofree gchar *id_s = g_strdup_printf ("%" G_GINT64_FORMAT, id);
   return st_engine_audit (engine, session, "manifest-export", error, "batch", id_s, "out",
-                          destination, NULL);
+                          destination, "replace", replace ? "yes" : "no", NULL);
 }
 
 gboolean

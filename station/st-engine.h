@@ -222,9 +222,11 @@ gboolean st_engine_line_port (StEngine *engine, const StAuthSession *session, gi
 /* ---- manifests, units, audit, database ---- */
 
 /* Writes batch @id's signed manifest into @out_dir and checks it against
- * the station's root; @destination is what the audit log records. */
+ * the station's root; @destination is what the audit log records, and
+ * whether the client replaces a manifest already there (@replace). */
 gboolean st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint64 id,
-                                    const char *out_dir, const char *destination, GError **error);
+                                    const char *out_dir, const char *destination, gboolean replace,
+                                    GError **error);
 /* Verifies the manifest in @dir against @root (NULL: the station's), its
  * signer pinned by @signer_pin (64 hex digits; NULL or "": the station's
  * configured pin, and with another @root none, which is refused).

@@ -265,6 +265,62 @@ add_ext (X509 *cert, int nid, void *value, gboolean critical, GError **error)
   return TRUE;
 }
 
+gboolean
+st_issue_check_profile (X509 *ca_cert, const StProfile *profile, GDateTime *now, GError **error)
+{
+  g_return_val_if_fail (ca_cert != NULL && profile != NULL && now != NULL, FALSE);
+  const EVP_MD *md = NULL;
+  int sig_nid = NID_undef;
+  if (!ca_sig_params (ca_cert, &md, &sig_nid, error))
+    return FALSE;
+  if (X509_get0_subject_key_id (ca_cert) == NULL)
+    {
+      st_error_clear_openssl ();
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           "the issuing CA certificate has no subject key identifier; issue the CA certificate with one (RFC 5280 4.2.1.2)");
+      return FALSE;
+    }
+  if ((X509_get_extension_flags (ca_cert) & EXFLAG_KUSAGE) != 0
+      && (X509_get_key_usage (ca_cert) & KU_KEY_CERT_SIGN) == 0)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           "the issuing CA certificate's key usage lacks keyCertSign: it may not sign "
+                           "certificates; issue the CA certificate anew with keyCertSign");
+      return FALSE;
+    }
+  CaValidity ca;
+  if (!ca_validity (ca_cert, &ca, error))
+    return FALSE;
+  gint64 t_now = g_date_time_to_unix (now);
+  if (t_now < ca.not_before || t_now > ca.not_after)
+    {
+      g_autofree gchar *s_now = unix_to_text (t_now);
+      g_autofree gchar *s_nb = unix_to_text (ca.not_before);
+      g_autofree gchar *s_na = unix_to_text (ca.not_after);
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "the station clock (%s) is outside the issuing CA's validity (%s to %s); set the station's clock right, or renew the CA",
+                   s_now, s_nb, s_na);
+      return FALSE;
+    }
+  if (!profile->no_expiry)
+    {
+      gint64 na = t_now + (gint64) profile->validity_days * 86400;
+      if (na > ca.not_after)
+        {
+          g_autofree gchar *s_na = unix_to_text (na);
+          g_autofree gchar *s_ca = unix_to_text (ca.not_after);
+          gint64 max_days = (ca.not_after - t_now) / 86400;
+          g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                       "profile %s: a certificate of validity-days=%d issued now would be valid until %s, "
+                       "after the issuing CA's notAfter (%s); set validity-days to at most %" G_GINT64_FORMAT
+                       " in the profile (less, for a batch that runs for days), or renew the CA",
+                       profile->name, profile->validity_days, s_na, s_ca, max_days);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 X509 *
 st_issue_build (X509 *ca_cert, const StProfile *profile, EVP_PKEY *subject_key,
                 const StSubjectInfo *info, const StSerial *serial, GDateTime *now,
@@ -280,53 +336,27 @@ st_issue_build (X509 *ca_cert, const StProfile *profile, EVP_PKEY *subject_key,
                    st_alg_describe (profile->alg), profile->name);
       return NULL;
     }
+  /* The CA and the profile: the same rules as at `batch create`. */
+  if (!st_issue_check_profile (ca_cert, profile, now, error))
+    return NULL;
   const EVP_MD *md = NULL;
   int sig_nid = NID_undef;
   if (!ca_sig_params (ca_cert, &md, &sig_nid, error))
     return NULL;
   const ASN1_OCTET_STRING *ca_ski = X509_get0_subject_key_id (ca_cert);
-  if (ca_ski == NULL)
-    {
-      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "the issuing CA certificate has no subject key identifier; issue the CA certificate with one (RFC 5280 4.2.1.2)");
-      return NULL;
-    }
 
-  /* Validity. */
+  /* Validity (checked above: within the CA's). */
   CaValidity ca;
   if (!ca_validity (ca_cert, &ca, error))
     return NULL;
   gint64 t_now = g_date_time_to_unix (now);
-  if (t_now < ca.not_before || t_now > ca.not_after)
-    {
-      g_autofree gchar *s_now = unix_to_text (t_now);
-      g_autofree gchar *s_nb = unix_to_text (ca.not_before);
-      g_autofree gchar *s_na = unix_to_text (ca.not_after);
-      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                   "the station clock (%s) is outside the issuing CA's validity (%s to %s); set the station's clock right, or renew the CA",
-                   s_now, s_nb, s_na);
-      return NULL;
-    }
   gint64 nb = MAX (t_now - (gint64) profile->backdate_minutes * 60, ca.not_before);
   g_autoptr(ASN1_TIME) not_before = time_for_cert (nb);
   g_autoptr(ASN1_TIME) not_after = NULL;
   if (profile->no_expiry)
     not_after = time_no_expiry ();
   else
-    {
-      gint64 na = t_now + (gint64) profile->validity_days * 86400;
-      if (na > ca.not_after)
-        {
-          g_autofree gchar *s_na = unix_to_text (na);
-          g_autofree gchar *s_ca = unix_to_text (ca.not_after);
-          gint64 max_days = (ca.not_after - t_now) / 86400;
-          g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                       "the certificate would be valid until %s, after the issuing CA's notAfter (%s); set validity-days to at most %" G_GINT64_FORMAT " in profile %s, or renew the CA",
-                       s_na, s_ca, max_days, profile->name);
-          return NULL;
-        }
-      not_after = time_for_cert (na);
-    }
+    not_after = time_for_cert (t_now + (gint64) profile->validity_days * 86400);
   if (not_before == NULL || not_after == NULL)
     {
       st_error_set_openssl (error, ST_ERROR_INTERNAL, "ASN1_TIME_set");

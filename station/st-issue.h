@@ -64,6 +64,18 @@ X509 *st_issue_build (X509 *ca_cert, const StProfile *profile, EVP_PKEY *subject
                       const StSubjectInfo *info, const StSerial *serial,
                       GDateTime *now, GError **error);
 
+/* Whether @profile can issue under @ca_cert at @now: the CA's key is one
+ * the station signs with, the CA certificate is one that may issue (a
+ * subject key identifier; keyCertSign when it has a key usage), @now lies
+ * in its validity, and a certificate of the profile's validity-days issued
+ * now ends by the CA's notAfter (validity = no-expiry, the profile's
+ * explicit choice, is allowed, RFC 5280 4.1.2.5). Every refusal names the
+ * fix. `batch create` and the line's start ask it, and st_issue_build()
+ * applies the same rules to each certificate; VERIFY_FAILED (validity,
+ * clock), INVALID_DATA (the CA certificate) or NOT_SUPPORTED (its key). */
+gboolean st_issue_check_profile (X509 *ca_cert, const StProfile *profile, GDateTime *now,
+                                 GError **error);
+
 /* DER of the to-be-signed part (i2d_re_X509_tbs), recorded before signing. */
 GBytes *st_issue_tbs_der (X509 *cert, GError **error);
 

@@ -12,6 +12,7 @@
 #include "st-error.h"
 #include "st-hsm.h"
 #include "st-ossl.h"
+#include "st-text.h"
 #include "st-util.h"
 #include "st-verify.h"
 
@@ -95,9 +96,13 @@ st_manifest_cert_status (const StDbUnit *u)
   return "unconfirmed";
 }
 
+/* One cell: escaped as any text a person sees (st-text.h), and one that a
+ * spreadsheet would take for a formula (= + - @ tab CR first) starts with
+ * a "'" (ST_TEXT_CSV_CELL); then quoted as RFC 4180 wants. */
 static void
-st_csv_field (GString *out, const char *value, gboolean last)
+st_csv_field (GString *out, const char *raw, gboolean last)
 {
+  g_autofree gchar *value = st_text_escape (raw, -1, ST_TEXT_CSV_CELL);
   if (value != NULL)
     {
       gboolean quote = strpbrk (value, ",\"\r\n") != NULL;
@@ -205,7 +210,7 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   g_autoptr(GPtrArray) units = st_db_unit_list (db, batch_id, error);
   if (units == NULL)
     return FALSE;
-  if (g_mkdir_with_parents (out_dir, 0755) != 0)
+  if (g_mkdir_with_parents (out_dir, 0700) != 0)
     {
       int e = errno;
       g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", out_dir, g_strerror (e));
@@ -372,10 +377,10 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   g_autofree gchar *p_sig = g_build_filename (out_dir, "manifest.json.p7s", NULL);
   /* The signature goes last: a folder with a signature is complete. */
   g_unlink (p_sig);
-  if (!st_file_write_durable (p_json, json, json_len, 0644, error) ||
-      !st_file_write_durable (p_csv, csv->str, csv->len, 0644, error) ||
-      !st_file_write_durable (p_chain, chain->str, chain->len, 0644, error) ||
-      !st_file_write_durable (p_sig, g_bytes_get_data (sig, NULL), g_bytes_get_size (sig), 0644, error))
+  if (!st_file_write_durable (p_json, json, json_len, 0600, error) ||
+      !st_file_write_durable (p_csv, csv->str, csv->len, 0600, error) ||
+      !st_file_write_durable (p_chain, chain->str, chain->len, 0600, error) ||
+      !st_file_write_durable (p_sig, g_bytes_get_data (sig, NULL), g_bytes_get_size (sig), 0600, error))
     return FALSE;
   return TRUE;
 }

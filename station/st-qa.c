@@ -6,6 +6,7 @@
 #include "st-error.h"
 #include "st-ossl.h"
 #include "st-pop.h"
+#include "st-text.h"
 #include "st-util.h"
 #include "st-verify.h"
 
@@ -22,8 +23,11 @@ st_qa_check (StQa *qa, const char *name, gboolean ok, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
-  g_autofree gchar *msg = g_strdup_vprintf (fmt, ap);
+  g_autofree gchar *raw = g_strdup_vprintf (fmt, ap);
   va_end (ap);
+  /* A check's message may quote the device (its certificate's names, an
+   * error it caused): escaped for the report and the audit payload. */
+  g_autofree gchar *msg = st_text_escape (raw, -1, ST_TEXT_ONE_LINE);
   g_string_append_printf (qa->report, "%s  %-20s %s\n", ok ? "ok  " : "FAIL", name, msg);
   json_builder_set_member_name (qa->json, name);
   json_builder_add_string_value (qa->json, ok ? "ok" : msg);
@@ -53,9 +57,12 @@ st_qa_verify_unit (StDb *db, X509 *root, const char *port, const StLinkParams *p
   json_builder_set_member_name (json, "uid");
   json_builder_add_string_value (json, uid);
 
+  /* The device names itself: its model and firmware reach the QA person
+   * escaped (a model "X\nPASS" must not print a verdict of its own). */
+  g_autofree gchar *model = st_text_escape (info.model, -1, ST_TEXT_ONE_LINE);
+  g_autofree gchar *firmware = st_text_escape (info.fw_version[0] ? info.fw_version : "?", -1, ST_TEXT_ONE_LINE);
   g_string_append_printf (report, "unit on %s: uid %s, model %s, firmware %s, state %d\n",
-                          port, uid, info.model, info.fw_version[0] ? info.fw_version : "?",
-                          (int) info.state);
+                          port, uid, model, firmware, (int) info.state);
   /* The state TLV is optional; without it the slots and the record decide. */
   st_qa_check (&qa, "committed", info.state == ST_DEVICE_STATE_PROVISIONED ||
                                  info.state == ST_DEVICE_STATE_LOCKED ||

@@ -14,6 +14,7 @@
 #include "st-line.h"
 #include "st-ossl.h"
 #include "st-profile.h"
+#include "st-text.h"
 #include "st-util.h"
 #include "st-verify.h"
 
@@ -772,7 +773,9 @@ static void
 st_line_on_port (const char *port, const GError *error, gpointer data)
 {
   StLineJob *job = data;
-  st_dbus_station1_emit_port_failed (job->service->skeleton, port, error->message);
+  /* The socket's last problem may quote its device (st-text.h). */
+  g_autofree gchar *message = st_text_escape (error->message, -1, ST_TEXT_ONE_LINE);
+  st_dbus_station1_emit_port_failed (job->service->skeleton, port, message);
 }
 
 static void
@@ -941,13 +944,29 @@ on_line_port_retry (StDbusStation1 *object, GDBusMethodInvocation *invocation, c
 
 static gboolean
 on_manifest_export (StDbusStation1 *object, GDBusMethodInvocation *invocation,
-                    GUnixFDList *in_fds, gint64 id, const char *destination, StService *service)
+                    GUnixFDList *in_fds, gint64 id, const char *destination, GVariant *options,
+                    StService *service)
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
+  gboolean replace = FALSE;
+  GVariantIter oi;
+  const char *key;
+  GVariant *value;
+  g_variant_iter_init (&oi, options);
+  while (g_variant_iter_loop (&oi, "{&sv}", &key, &value))
+    if (g_strcmp0 (key, "replace") == 0 && g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
+      replace = g_variant_get_boolean (value);
+    else
+      {
+        g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                     "ManifestExport: unknown option '%s' (known: replace, a boolean)", key);
+        g_variant_unref (value);
+        return st_reply_error (invocation, error);
+      }
   g_autofree gchar *dir = st_engine_scratch_new (service->engine, "manifest", &error);
   ST_REPLY_IF_FAILED (dir != NULL, invocation, error);
-  gboolean ok = st_engine_manifest_export (service->engine, me, id, dir, destination, &error);
+  gboolean ok = st_engine_manifest_export (service->engine, me, id, dir, destination, replace, &error);
   g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
   GVariantBuilder a;
   g_variant_builder_init (&a, G_VARIANT_TYPE ("a(sh)"));

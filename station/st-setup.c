@@ -122,7 +122,7 @@ st_setup_write_pem (const char *path, X509 *const *certs, guint n, GError **erro
       }
   char *data = NULL;
   long len = BIO_get_mem_data (bio, &data);
-  return st_file_write_durable (path, data, (gsize) len, 0644, error);
+  return st_file_write_durable (path, data, (gsize) len, 0600, error);
 }
 
 /* ---- certificates ------------------------------------------------------------- */
@@ -411,7 +411,7 @@ st_setup_demo_make (const char *home, const char *pin, GError **error)
     return FALSE;
   const char marker_text[] = "a demo set-up is under way or stopped half-way; 'station setup demo' redoes it\n";
   if (!st_file_write_durable (marker, marker_text, sizeof marker_text - 1, 0600, error) ||
-      !st_setup_mkdir (tokens, 0700, error) || !st_setup_mkdir (ca_dir, 0755, error))
+      !st_setup_mkdir (tokens, 0700, error) || !st_setup_mkdir (ca_dir, 0700, error))
     return FALSE;
   g_autofree gchar *conf_text = g_strdup_printf ("# SoftHSM2 configuration of this demo station only\n"
                                                  "directories.tokendir = %s\n"

@@ -29,6 +29,7 @@
 #include "st-line-private.h"
 #include "st-ossl.h"
 #include "st-pop.h"
+#include "st-text.h"
 #include "st-util.h"
 #include "st-verify.h"
 
@@ -126,7 +127,9 @@ st_unit_set_outcome (StUnit *u, StUnitOutcome outcome, StUnitStep step,
   g_free (r->reason);
   r->reason = g_strdup (reason);
   g_free (r->detail);
-  r->detail = cause != NULL ? g_strdup (cause->message) : NULL;
+  /* The protocol detail may quote the device (st-text.h): it reaches the
+   * operator's screen, the log and the record escaped. */
+  r->detail = cause != NULL ? st_text_escape (cause->message, -1, ST_TEXT_ONE_LINE) : NULL;
 }
 
 static StDbUnitNew
@@ -193,7 +196,7 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, StUnitStep step,
   st_unit_set_outcome (u, outcome, step, reason, cause);
   g_info ("%s: unit %s %s at %s: %s%s%s", u->backend->port,
              u->result->uid_hex, st_unit_outcome_to_string (outcome), st_unit_step_to_string (step),
-             reason, cause != NULL ? " — " : "", cause != NULL ? cause->message : "");
+             reason, u->result->detail != NULL ? " — " : "", u->result->detail != NULL ? u->result->detail : "");
 
   /* Discard whatever the device holds uncommitted; it also tells the device
    * (and the simulator) that this unit is over. Best effort: the device may
@@ -205,7 +208,7 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, StUnitStep step,
         g_debug ("%s: ABORT after failure: %s", u->backend->port, abort_error->message);
     }
 
-  g_autofree gchar *detail = cause != NULL ? g_strdup (cause->message) : NULL;
+  g_autofree gchar *detail = g_strdup (u->result->detail);
   if (u->unit_id <= 0)
     {
       /* Nothing recorded yet: the unit and its failure in one write. */
@@ -508,9 +511,25 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
       cert = st_issue_build (line->ca->ca_cert, line->profile, pubkey, &subject,
                              &serial, now, &local);
       if (cert == NULL)
-        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE,
-                             "the certificate could not be built: call the shift lead (profile or CA problem)",
-                             local, ST_DB_CERT_VOID, error);
+        {
+          /* The profile cannot issue under this CA now (its validity
+           * outlives the CA's notAfter, the clock left the CA's
+           * validity...): no unit of the batch can pass, so the line stops
+           * with what to fix, instead of failing unit after unit. */
+          g_autoptr(GError) batch_error = NULL;
+          if (!st_issue_check_profile (line->ca->ca_cert, line->profile, now, &batch_error))
+            {
+              gboolean recorded = st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE,
+                                                "this batch's profile cannot issue under the station's CA: "
+                                                "the line stops; the shift lead fixes the profile or renews the CA",
+                                                batch_error, ST_DB_CERT_VOID, error);
+              st_line_stop (line, batch_error);
+              return recorded;
+            }
+          return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE,
+                               "the certificate could not be built: call the shift lead (profile or CA problem)",
+                               local, ST_DB_CERT_VOID, error);
+        }
       g_autoptr(GBytes) tbs = st_issue_tbs_der (cert, &local);
       /* The key as the certificate carries it, hashed for the rule that a
        * key is certified once: the bytes st_issue_build() wrote from the
@@ -757,8 +776,9 @@ st_unit_check_device (StUnit *u, const StDbUnit *live, gboolean looked, gboolean
   *refused = TRUE;
   if (line->profile->model != NULL && g_strcmp0 (line->profile->model, info->model) != 0)
     {
+      g_autofree gchar *model = st_text_escape (info->model, -1, ST_TEXT_ONE_LINE);
       why = g_error_new (ST_ERROR, ST_ERROR_INVALID_DATA, "HELLO model '%s', profile model '%s'",
-                         info->model, line->profile->model);
+                         model, line->profile->model);
       reason = "this device is another model than the batch's product: put it aside";
     }
   else if (info->state == ST_DEVICE_STATE_LOCKED)

@@ -18,6 +18,7 @@
 #include "st-build-config.h"
 #include "st-client.h"
 #include "st-error.h"
+#include "st-text.h"
 #include "st-util.h"
 
 /* A profile or a root certificate is small; refuse anything larger. */
@@ -43,7 +44,7 @@ static const char st_usage[] =
   "  batch create --profile FILE --work-order WO --quantity N\n"
   "  batch run BATCH --port PATH [--port PATH]... [--units N] [--wait S] [--allow-reprovision]\n"
   "  batch list | batch show BATCH | batch close BATCH | batch stop [BATCH]\n"
-  "  manifest export BATCH --out DIR\n"
+  "  manifest export BATCH --out DIR [--force]\n"
   "  manifest verify DIR [--root FILE] [--signer-pin HEX]\n"
   "  unit verify --port PATH [--profile FILE]\n"
   "  unit resolve UID|SERIAL --keep|--void\n"
@@ -74,7 +75,8 @@ static int
 st_cli_fail (GError *error)
 {
   st_dbus_error_clean (error);
-  g_printerr ("station: %s\n", error->message);
+  g_autofree gchar *message = st_text_escape (error->message, -1, ST_TEXT_ONE_LINE);
+  g_printerr ("station: %s\n", message);
   return error->domain == ST_ERROR && error->code == ST_ERROR_VERIFY_FAILED ? 1 : 2;
 }
 
@@ -253,13 +255,25 @@ st_cli_root_pem (const char *path, GError **error)
   return st_client_read_text (path, ST_CLI_MAX_TEXT, NULL, error);
 }
 
+/* What the service says may quote a device (a model, an answer): the CLI
+ * prints it through st_text_escape() (st-text.h), a report with its lines. */
+static void
+st_cli_print_text (const char *text)
+{
+  g_autofree gchar *safe = st_text_escape (text != NULL ? text : "", -1, ST_TEXT_KEEP_NEWLINES);
+  fputs (safe, stdout);
+}
+
+#define ST_CLI_LINE(s) st_text_escape ((s) != NULL ? (s) : "", -1, ST_TEXT_ONE_LINE)
+
 /* A check's exit: 0 when it passed, else 1 with why on stderr. */
 static int
 st_cli_verdict (gboolean ok, const char *failure)
 {
   if (ok)
     return 0;
-  g_printerr ("station: %s\n", failure != NULL && *failure != '\0' ? failure : "the check failed");
+  g_autofree gchar *why = ST_CLI_LINE (failure != NULL && *failure != '\0' ? failure : "the check failed");
+  g_printerr ("station: %s\n", why);
   return 1;
 }
 
@@ -278,13 +292,18 @@ typedef struct {
 static void
 st_print_unit (const StUnitResult *r)
 {
-  printf ("%-22s %-26s %-8s %6.2fs  %s", r->port, r->uid_hex, st_unit_outcome_to_string (r->outcome),
-          r->seconds, r->reason);
+  g_autofree gchar *uid = ST_CLI_LINE (r->uid_hex), *reason = ST_CLI_LINE (r->reason);
+  g_autofree gchar *serial = ST_CLI_LINE (r->product_serial), *cert = ST_CLI_LINE (r->cert_serial);
+  printf ("%-22s %-26s %-8s %6.2fs  %s", r->port, uid, st_unit_outcome_to_string (r->outcome),
+          r->seconds, reason);
   if (r->outcome == ST_UNIT_PASSED)
-    printf (" (serial %s, certificate %s)", r->product_serial, r->cert_serial);
+    printf (" (serial %s, certificate %s)", serial, cert);
   fputc ('\n', stdout);
   if (r->outcome != ST_UNIT_PASSED && r->detail != NULL)
-    printf ("%-22s   step %s: %s\n", "", r->step, r->detail);
+    {
+      g_autofree gchar *step = ST_CLI_LINE (r->step), *detail = ST_CLI_LINE (r->detail);
+      printf ("%-22s   step %s: %s\n", "", step, detail);
+    }
   fflush (stdout);
 }
 
@@ -294,7 +313,8 @@ st_run_on_started (StDbusStation1 *proxy, gint64 batch_id, const char *const *po
 {
   if (batch_id == run->batch_id && recovered != NULL && *recovered != '\0')
     {
-      printf ("Recovered from an earlier interruption:\n%s", recovered);
+      printf ("Recovered from an earlier interruption:\n");
+      st_cli_print_text (recovered);
       fflush (stdout);
     }
 }
@@ -312,13 +332,15 @@ static void
 st_run_on_notice (StDbusStation1 *proxy, const char *port, const char *uid, const char *text,
                   StRun *run)
 {
-  g_printerr ("station: %s: uid %s: %s\n", port, uid, text);
+  g_autofree gchar *safe_uid = ST_CLI_LINE (uid), *safe_text = ST_CLI_LINE (text);
+  g_printerr ("station: %s: uid %s: %s\n", port, safe_uid, safe_text);
 }
 
 static void
 st_run_on_port (StDbusStation1 *proxy, const char *port, const char *message, StRun *run)
 {
-  printf ("%-22s gave up: %s\n", port, message);
+  g_autofree gchar *safe = ST_CLI_LINE (message);
+  printf ("%-22s gave up: %s\n", port, safe);
   fflush (stdout);
 }
 
@@ -661,10 +683,11 @@ cmd_batch (StCli *cli, int argc, char **argv)
       for (gsize i = 0; i < g_variant_n_children (units_v); i++)
         {
           g_autoptr(GVariant) u = g_variant_get_child_value (units_v, i);
-          const char *serial = st_dict_get_string (u, "product-serial");
+          g_autofree gchar *serial = ST_CLI_LINE (st_dict_get_string (u, "product-serial"));
           const char *cert = st_dict_get_string (u, "cert-state");
-          const char *reason = st_dict_get_string (u, "fail-reason");
-          g_print ("  %-26s %-8s %-18s %-12s %s%s%s\n", st_dict_get_string (u, "uid"),
+          g_autofree gchar *reason = ST_CLI_LINE (st_dict_get_string (u, "fail-reason"));
+          g_autofree gchar *uid = ST_CLI_LINE (st_dict_get_string (u, "uid"));
+          g_print ("  %-26s %-8s %-18s %-12s %s%s%s\n", uid,
                    st_dict_get_string (u, "state"), *serial != '\0' ? serial : "-",
                    *cert != '\0' ? cert : "-", st_dict_get_string (u, "port"),
                    *reason != '\0' ? "  " : "", reason);
@@ -713,8 +736,10 @@ cmd_manifest (StCli *cli, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *out = NULL, *root_path = NULL, *signer_pin = NULL;
+  gboolean force = FALSE;
   const GOptionEntry entries[] = {
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Folder to write the manifest into", "DIR" },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace a manifest already in the folder", NULL },
     { "root", 0, 0, G_OPTION_ARG_FILENAME, &root_path, "Trusted root certificate (default: the station's)", "FILE" },
     { "signer-pin", 0, 0, G_OPTION_ARG_STRING, &signer_pin,
       "SHA-256 of the signing station's key (default: this station's; needed with --root)", "HEX" },
@@ -736,10 +761,12 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       g_autofree gchar *dest = g_canonicalize_filename (out, NULL);
       g_autoptr(GVariant) files = NULL;
       g_autoptr(GUnixFDList) fds = NULL;
-      if (!st_cli_login (cli, &error)
-          || !st_dbus_station1_call_manifest_export_sync (cli->proxy, batch_id, dest, NULL, &files,
-                                                          &fds, NULL, &error)
-          || !st_client_save_files (files, fds, out, &error))
+      if (!st_client_manifest_dest_check (out, force, &error)
+          || !st_cli_login (cli, &error)
+          || !st_dbus_station1_call_manifest_export_sync (cli->proxy, batch_id, dest,
+                                                          st_client_manifest_export_options (force),
+                                                          NULL, &files, &fds, NULL, &error)
+          || !st_client_save_files (files, fds, out, force, &error))
         return st_cli_fail (error);
       g_print ("manifest of batch %" G_GINT64_FORMAT " written to %s\n", batch_id, out);
       return 0;
@@ -769,7 +796,8 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       if (!st_dbus_station1_call_manifest_verify_sync (cli->proxy, g_variant_ref_sink (files), root,
                                                        signer_pin != NULL ? signer_pin : "", dir, fds, &ok, &report, &failure, NULL, NULL, &error))
         return st_cli_fail (error);
-      g_print ("%s%s\n", report, ok ? "manifest verified" : "MANIFEST REJECTED");
+      st_cli_print_text (report);
+      g_print ("%s\n", ok ? "manifest verified" : "MANIFEST REJECTED");
       return st_cli_verdict (ok, failure);
     }
   g_printerr ("station: manifest needs export or verify\n");
@@ -841,7 +869,7 @@ cmd_unit (StCli *cli, int argc, char **argv)
   if (!st_dbus_station1_call_unit_verify_sync (cli->proxy, port, text, &ok, &report, &failure, NULL,
                                                &error))
     return st_cli_fail (error);
-  g_print ("%s", report);
+  st_cli_print_text (report);
   return st_cli_verdict (ok, failure);
 }
 
@@ -1094,7 +1122,8 @@ cmd_audit (StCli *cli, int argc, char **argv)
   if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, root, g_variant_ref_sink (manifests), fds, &ok,
                                                 &report, &failure, NULL, NULL, &error))
     return st_cli_fail (error);
-  g_print ("%s%s\n", report, ok ? "audit log verified" : "AUDIT LOG REJECTED");
+  st_cli_print_text (report);
+  g_print ("%s\n", ok ? "audit log verified" : "AUDIT LOG REJECTED");
   return st_cli_verdict (ok, failure);
 }
 
@@ -1340,9 +1369,11 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   g_print ("== 4. Batch closed; signed manifest exported to %s\n", out);
   g_autoptr(GVariant) files = NULL;
   g_autoptr(GUnixFDList) fds = NULL;
-  if (!st_dbus_station1_call_manifest_export_sync (cli->proxy, batch_id, out, NULL, &files, &fds,
-                                                   NULL, &error)
-      || !st_client_save_files (files, fds, out, &error))
+  if (!st_client_manifest_dest_check (out, FALSE, &error)
+      || !st_dbus_station1_call_manifest_export_sync (cli->proxy, batch_id, out,
+                                                      st_client_manifest_export_options (FALSE), NULL,
+                                                      &files, &fds, NULL, &error)
+      || !st_client_save_files (files, fds, out, FALSE, &error))
     return st_cli_fail (error);
 
   g_print ("== 5. QA verifies the manifest against the demo root, and the audit log\n");
@@ -1355,14 +1386,14 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
                                                       out, vfds, &verified, &report, &failure, NULL,
                                                       NULL, &error))
     return st_cli_fail (error);
-  g_print ("%s", report);
+  st_cli_print_text (report);
   if (!verified)
     return st_cli_verdict (verified, failure);
   if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, "", g_variant_new ("a(sh)", NULL), NULL,
                                                 &audited, &audit_report, &audit_failure, NULL, NULL,
                                                 &error))
     return st_cli_fail (error);
-  g_print ("%s", audit_report);
+  st_cli_print_text (audit_report);
   if (!audited)
     return st_cli_verdict (audited, audit_failure);
   g_autofree gchar *root = g_build_filename (home, "demo-root.pem", NULL);

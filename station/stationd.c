@@ -17,6 +17,7 @@
 #include "st-config.h"
 #include "st-engine.h"
 #include "st-error.h"
+#include "st-private-files.h"
 #include "st-recover.h"
 #include "st-service.h"
 #include "st-util.h"
@@ -50,12 +51,9 @@ st_on_name_lost (GDBusConnection *connection, const char *name, gpointer data)
 static int
 st_lock_home (const char *home, GError **error)
 {
-  if (g_mkdir_with_parents (home, 0700) != 0)
-    {
-      int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot make %s: %s", home, g_strerror (e));
-      return -1;
-    }
+  /* made 0700; one others may write to is refused (st-private-files.h) */
+  if (!st_dir_ensure_private (home, error))
+    return -1;
   g_autofree gchar *path = g_build_filename (home, "stationd.lock", NULL);
   int fd = g_open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)

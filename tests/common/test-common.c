@@ -1,5 +1,6 @@
 #include "st-error.h"
 #include "st-ossl.h"
+#include "st-text.h"
 #include "st-types.h"
 #include "st-util.h"
 #include "st-test-tmp.h"
@@ -175,6 +176,62 @@ test_bytes_bounded (void)
   g_assert_cmpstr (e2->message, ==, "the thing is too large (4 bytes, at most 3)");
 }
 
+/* Security review, issue 14, item 5: a device string reaches a person only
+ * as printable text. */
+static void
+st_assert_escaped (const char *in, gssize len, StTextFlags flags, const char *want)
+{
+  g_autofree gchar *got = st_text_escape (in, len, flags);
+  g_assert_cmpstr (got, ==, want);
+  g_assert_true (g_utf8_validate (got, -1, NULL));
+  for (const char *p = got; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar ch = g_utf8_get_char (p);
+      if (ch == '\n' && (flags & ST_TEXT_KEEP_NEWLINES) != 0)
+        continue;
+      g_assert_true (g_unichar_isprint (ch) || ch == ' ');
+    }
+  /* escaping again changes nothing */
+  g_autofree gchar *again = st_text_escape (got, -1, flags);
+  g_assert_cmpstr (again, ==, got);
+}
+
+static void
+test_text_escape (void)
+{
+  /* the review's model: a fake PASS line, then the rest hidden */
+  st_assert_escaped ("SIM-DEV-1\nPASS\x1b[8m", -1, ST_TEXT_ONE_LINE, "SIM-DEV-1\\x0aPASS\\x1b[8m");
+  st_assert_escaped ("ok\r\tx\x7f", -1, ST_TEXT_ONE_LINE, "ok\\x0d\\x09x\\x7f");
+  /* C1 controls (CSI U+009B, NEL U+0085) as their bytes */
+  st_assert_escaped ("a\xc2\x9b" "31mb\xc2\x85", -1, ST_TEXT_ONE_LINE, "a\\xc2\\x9b31mb\\xc2\\x85");
+  /* invalid UTF-8: a lone continuation byte, a truncated sequence, an
+   * overlong '/', a surrogate */
+  st_assert_escaped ("x\x80y\xe2\x82", -1, ST_TEXT_ONE_LINE, "x\\x80y\\xe2\\x82");
+  st_assert_escaped ("\xc0\xaf", -1, ST_TEXT_ONE_LINE, "\\xc0\\xaf");
+  st_assert_escaped ("\xed\xa0\x80", -1, ST_TEXT_ONE_LINE, "\\xed\\xa0\\x80");
+  /* a NUL inside a counted string */
+  st_assert_escaped ("a\0b", 3, ST_TEXT_ONE_LINE, "a\\x00b");
+  /* bidi override, zero-width space, line separator */
+  st_assert_escaped ("abc\xe2\x80\xae" "fdp.exe", -1, ST_TEXT_ONE_LINE, "abc\\u202efdp.exe");
+  st_assert_escaped ("a\xe2\x80\x8b" "b\xe2\x80\xa8", -1, ST_TEXT_ONE_LINE, "a\\u200bb\\u2028");
+  /* printable UTF-8 stays as it is; a backslash is not doubled */
+  st_assert_escaped ("Gerät Ω 測試 \\x1b", -1, ST_TEXT_ONE_LINE, "Gerät Ω 測試 \\x1b");
+  st_assert_escaped ("", -1, ST_TEXT_ONE_LINE, "");
+  g_assert_null (st_text_escape (NULL, -1, ST_TEXT_ONE_LINE));
+  /* a report keeps its lines, nothing else */
+  st_assert_escaped ("model X\x1b[2J\nPASS\n", -1, ST_TEXT_KEEP_NEWLINES, "model X\\x1b[2J\nPASS\n");
+  /* spreadsheet cells: formulas neutralised */
+  st_assert_escaped ("=HYPERLINK(\"http://x\")", -1, ST_TEXT_CSV_CELL, "'=HYPERLINK(\"http://x\")");
+  st_assert_escaped ("+1", -1, ST_TEXT_CSV_CELL, "'+1");
+  st_assert_escaped ("-2+3", -1, ST_TEXT_CSV_CELL, "'-2+3");
+  st_assert_escaped ("@SUM(A1)", -1, ST_TEXT_CSV_CELL, "'@SUM(A1)");
+  st_assert_escaped ("\t=1", -1, ST_TEXT_CSV_CELL, "'\\x09=1");
+  st_assert_escaped ("\r=1", -1, ST_TEXT_CSV_CELL, "'\\x0d=1");
+  st_assert_escaped ("a\n=1", -1, ST_TEXT_CSV_CELL | ST_TEXT_KEEP_NEWLINES, "a\\x0a=1");
+  st_assert_escaped ("SN-0001", -1, ST_TEXT_CSV_CELL, "SN-0001");
+  st_assert_escaped ("'=1", -1, ST_TEXT_CSV_CELL, "'=1");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -186,5 +243,6 @@ main (int argc, char **argv)
   g_test_add_func ("/common/spki", test_spki);
   g_test_add_func ("/common/ec-public-key", test_ec_public_key);
   g_test_add_func ("/common/bytes-bounded", test_bytes_bounded);
+  g_test_add_func ("/common/text-escape", test_text_escape);
   return g_test_run ();
 }

@@ -12,6 +12,8 @@
 #include <json-glib/json-glib.h>
 #include <sqlite3.h>   /* tests/db may poke the file directly to try the triggers */
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define ISSUER "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
 #define PROFILE_SHA "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -210,11 +212,114 @@ test_migrations (Fixture *f, gconstpointer data)
   g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
   g_clear_error (&error);
 
-  /* a folder that does not exist */
+  /* a folder that does not exist is made (0700: /db/file-modes); one
+   * that is a file is refused */
   g_autofree gchar *missing = g_build_filename (f->dir, "no", "such", "station.db", NULL);
-  g_assert_null (st_db_open (missing, &error));
-  g_assert_error (error, ST_ERROR, ST_ERROR_READ);
-  g_assert_nonnull (strstr (error->message, "SQLITE_CANTOPEN"));
+  g_autoptr(StDb) made = st_db_open (missing, &error);
+  g_assert_no_error (error);
+  g_autofree gchar *not_dir = g_build_filename (junk, "station.db", NULL);
+  g_assert_null (st_db_open (not_dir, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "is not a folder"));
+}
+
+static void
+st_assert_mode (const char *path, guint mode)
+{
+  GStatBuf st;
+  g_assert_cmpint (g_lstat (path, &st), ==, 0);
+  g_test_message ("%s: %04o", path, (guint) (st.st_mode & 07777));
+  g_assert_cmpuint (st.st_mode & 07777, ==, mode);
+}
+
+/* Security review, issue 14, item 7: with db= outside the home, the
+ * database took the umask's mode (0644). Whatever the umask, the database
+ * and the files SQLite keeps beside it are 0600 in a 0700 folder made for
+ * them; a folder that others may write to is refused, naming the fix; an
+ * old database open to others is closed to them. */
+static void
+test_file_modes (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *tmp = st_test_tmpdir ("st-db-modes");
+  mode_t old_umask = umask (022);
+  /* in a folder that exists: SQLite alone made it 0644 */
+  g_autofree gchar *first = g_build_filename (tmp, "station.db", NULL);
+  g_autofree gchar *first_wal = g_strconcat (first, "-wal", NULL);
+  StDb *db = st_db_open (first, &error);
+  g_assert_no_error (error);
+  g_assert_true (st_db_event_add (db, "admin", "test-modes", "{}", &error));
+  g_assert_no_error (error);
+  st_assert_mode (first, 0600);
+  st_assert_mode (first_wal, 0600);
+  st_db_close (db);
+
+  /* outside the home, in a folder that does not exist yet */
+  g_autofree gchar *parent = g_build_filename (tmp, "elsewhere", NULL);
+  g_autofree gchar *dir = g_build_filename (parent, "db", NULL);
+  g_autofree gchar *path = g_build_filename (dir, "station.db", NULL);
+  g_autofree gchar *wal = g_strconcat (path, "-wal", NULL);
+  g_autofree gchar *shm = g_strconcat (path, "-shm", NULL);
+  db = st_db_open (path, &error);
+  g_assert_no_error (error);
+  g_assert_true (st_db_event_add (db, "admin", "test-modes", "{}", &error));
+  g_assert_no_error (error);
+  st_assert_mode (parent, 0700);
+  st_assert_mode (dir, 0700);
+  st_assert_mode (path, 0600);
+  st_assert_mode (wal, 0600);
+  st_assert_mode (shm, 0600);
+  st_db_close (db);
+
+  /* a folder open to others: refused, naming the fix */
+  g_assert_cmpint (g_chmod (dir, 0777), ==, 0);
+  g_assert_null (st_db_open (path, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, "may be written by other users (mode 0777)"));
+  g_assert_nonnull (strstr (error->message, "chmod 700"));
+  g_clear_error (&error);
+  g_assert_cmpint (g_chmod (dir, 0770), ==, 0);
+  g_assert_null (st_db_open (path, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_clear_error (&error);
+  /* readable by others is the admin's choice; the files stay 0600 */
+  g_assert_cmpint (g_chmod (dir, 0755), ==, 0);
+
+  /* an old database and journal open to others are closed to them */
+  g_assert_cmpint (g_chmod (path, 0644), ==, 0);
+  g_autofree gchar *journal = g_strconcat (path, "-journal", NULL);
+  g_assert_true (g_file_set_contents (journal, "", 0, NULL));
+  g_assert_cmpint (g_chmod (journal, 0666), ==, 0);
+  db = st_db_open (path, &error);
+  g_assert_no_error (error);
+  st_assert_mode (path, 0600);
+  st_assert_mode (journal, 0600);
+  st_db_close (db);
+  g_unlink (journal);
+
+  /* a link to the database (moved to another disk) is followed: the real
+   * file and its folder are checked; a dangling link is refused */
+  g_autofree gchar *link = g_build_filename (tmp, "linked.db", NULL);
+  g_assert_cmpint (symlink (path, link), ==, 0);
+  g_assert_cmpint (g_chmod (path, 0640), ==, 0);
+  db = st_db_open (link, &error);
+  g_assert_no_error (error);
+  st_assert_mode (path, 0600);
+  st_db_close (db);
+  g_assert_cmpint (g_chmod (dir, 0777), ==, 0);
+  g_assert_null (st_db_open (link, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_clear_error (&error);
+  g_assert_cmpint (g_chmod (dir, 0700), ==, 0);
+  g_autofree gchar *dangling = g_build_filename (tmp, "dangling.db", NULL);
+  g_autofree gchar *nowhere = g_build_filename (tmp, "nowhere.db", NULL);
+  g_assert_cmpint (symlink (nowhere, dangling), ==, 0);
+  g_assert_null (st_db_open (dangling, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "symbolic link"));
+
+  umask (old_umask);
+  st_rm_rf (tmp);
 }
 
 static void
@@ -2875,5 +2980,6 @@ main (int argc, char **argv)
 #undef ADD
   g_test_add_func ("/db/payload-json", test_payload_json);
   g_test_add_func ("/db/replay-every-event-handled", test_replay_every_event_handled);
+  g_test_add_func ("/db/file-modes", test_file_modes);
   return g_test_run ();
 }

@@ -29,7 +29,7 @@ ALLOWED_ST = {
     "st_client_target_from_env",
     "st_auth_session_copy", "st_auth_session_free", "st_role_from_string", "st_role_to_string",
     "st_unit_result_from_variant", "st_dict_get_string", "st_error_quark",
-    "st_process_setup",
+    "st_process_setup", "st_text_escape",
 }
 ALLOWED_ST_RE = re.compile(r"^st_station_\w+_(async|finish)$|^st_\w+_free$")
 FORBIDDEN_RE = re.compile(

@@ -44,6 +44,16 @@ st_count_port_lines (const char *out, const char *port, const char *what)
   return n;
 }
 
+/* Upper-case hex of @s, as SQLite's hex() gives it. */
+static gchar *
+st_hex_upper (const char *s)
+{
+  GString *out = g_string_new (NULL);
+  for (const char *p = s; *p != '\0'; p++)
+    g_string_append_printf (out, "%02X", (guchar) *p);
+  return g_string_free (out, FALSE);
+}
+
 static JsonArray *
 st_state_devices (const char *path, JsonParser **parser_out)
 {
@@ -247,11 +257,143 @@ test_liars_beside_healthy (StFixture *f, gconstpointer data)
     }
 }
 
+/* Security review, issue 14, item 5: a device whose model is "...\nPASS\e[8m"
+ * printed a fake PASS line in `unit verify` and hid what followed; the model
+ * reached the refusal detail of `batch run` as it was. What a person sees
+ * holds no control character but the line breaks, and shows the escape. */
+#define ST_HOSTILE_MODEL "SIM-DEV-1\nPASS\x1b[8m\r\x7f"
+#define ST_HOSTILE_SHOWN "SIM-DEV-1\\x0aPASS\\x1b[8m\\x0d\\x7f"
+
+/* No C0 control but '\n', no DEL, no C1 control, valid UTF-8. */
+static void
+st_assert_printable (const char *what, const char *text)
+{
+  g_test_message ("%s:\n%s", what, text);
+  g_assert_true (g_utf8_validate (text, -1, NULL));
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar ch = g_utf8_get_char (p);
+      if (ch == '\n')
+        continue;
+      if (ch < 0x20 || (ch >= 0x7f && ch < 0xa0))
+        {
+          g_test_message ("%s holds the raw control character U+%04X", what, ch);
+          g_assert_not_reached ();
+        }
+    }
+}
+
+static void
+test_device_strings (StFixture *f, gconstpointer data)
+{
+  /* A profile of the simulator's model: the hostile device is refused. */
+  g_autofree gchar *src = st_profile_path ("example-device-csr.profile");
+  g_autofree gchar *text = NULL;
+  g_assert_true (g_file_get_contents (src, &text, NULL, NULL));
+  g_assert_nonnull (strstr (text, "#model = EX-SENSOR-1"));
+  g_auto(GStrv) parts = g_strsplit (text, "#model = EX-SENSOR-1", 2);
+  g_autofree gchar *modelled = g_strjoinv ("model = SIM-DEV-1", parts);
+  g_autofree gchar *profile = g_build_filename (f->tmp, "sim-model.profile", NULL);
+  g_assert_true (g_file_set_contents (profile, modelled, -1, NULL));
+  gint64 refusing = st_create_batch (f, profile, 2);
+  g_autofree gchar *rid = g_strdup_printf ("%" G_GINT64_FORMAT, refusing);
+
+  g_autofree gchar *s1 = g_build_filename (f->tmp, "sim-hostile-1.json", NULL);
+  g_autofree gchar *port1 = st_start_devsim (f, "--units", "1", "--seed", "670", "--state", s1,
+                                             "--model", ST_HOSTILE_MODEL, NULL);
+  g_autofree gchar *out = NULL, *err = NULL;
+  const char *run1[] = { "batch", "run", rid, "--port", port1, "--units", "1", "--wait", "5", NULL };
+  g_assert_cmpint (st_run_stationv (f, NULL, &out, &err, run1), ==, 1);
+  st_assert_printable ("batch run (stdout)", out);
+  st_assert_printable ("batch run (stderr)", err);
+  g_autofree gchar *line = NULL, *detail = NULL;
+  g_assert_true (st_find_unit_line (out, port1, " REFUSED ", 0, &line, &detail));
+  g_assert_nonnull (strstr (line, "another model than the batch's product"));
+  g_assert_nonnull (strstr (detail, "HELLO model '" ST_HOSTILE_SHOWN "', profile model 'SIM-DEV-1'"));
+  /* The record keeps what the device sent. */
+  g_autofree gchar *hex = st_sql (f, "SELECT hex(model) FROM units");
+  g_autofree gchar *want = st_hex_upper (ST_HOSTILE_MODEL);
+  g_assert_cmpstr (hex, ==, want);
+
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station (f, &out, &err, "batch", "show", rid, NULL), ==, 0);
+  st_assert_printable ("batch show", out);
+
+  /* Any model: the hostile device is provisioned, then verified by QA. */
+  gint64 open = st_create_batch (f, "example-device-csr.profile", 2);
+  g_autofree gchar *oid = g_strdup_printf ("%" G_GINT64_FORMAT, open);
+  g_autofree gchar *s2 = g_build_filename (f->tmp, "sim-hostile-2.json", NULL);
+  g_autofree gchar *port2 = st_start_devsim (f, "--units", "1", "--seed", "671", "--state", s2,
+                                             "--model", ST_HOSTILE_MODEL, NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  const char *run2[] = { "batch", "run", oid, "--port", port2, "--units", "1", "--wait", "5", NULL };
+  g_assert_cmpint (st_run_stationv (f, NULL, &out, &err, run2), ==, 0);
+  st_assert_printable ("batch run (stdout)", out);
+  g_assert_cmpuint (st_count_port_lines (out, port2, " PASSED "), ==, 1);
+
+  st_stop_devsims (f);
+  g_autofree gchar *qa = st_start_devsim (f, "--state", s2, "--present", "1", "--model", ST_HOSTILE_MODEL, NULL);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station (f, &out, &err, "unit", "verify", "--port", qa, NULL), ==, 0);
+  st_assert_printable ("unit verify (stdout)", out);
+  st_assert_printable ("unit verify (stderr)", err);
+  g_assert_nonnull (strstr (out, "model " ST_HOSTILE_SHOWN ", firmware "));
+  /* one verdict line, the real one, last */
+  g_assert_cmpuint (st_count_lines (out, "PASS"), ==, 2);   /* the model's line and the verdict */
+  g_assert_true (g_str_has_suffix (out, "\nPASS\n"));
+
+  /* The service's log shows the device's model escaped, if at all. */
+  g_autofree gchar *log = st_service_read_log (f);
+  st_assert_printable ("the service's log", log);
+}
+
+/* Security review, issue 14, item 5: the manifest's CSV opens in a
+ * spreadsheet. A cell that starts with = + - @ (a formula) starts with a
+ * "'" there; manifest.json keeps the value, and the manifest verifies. */
+static void
+test_csv_formula (StFixture *f, gconstpointer data)
+{
+  const char *overrides[] = { "format=-{seq:06}", NULL };
+  g_autofree gchar *profile = st_profile_copy (f, "example-device-csr.profile", overrides);
+  gint64 batch = st_create_batch (f, profile, 1);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *state = g_build_filename (f->tmp, "sim-csv.json", NULL);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "1", "--seed", "680", "--state", state, NULL);
+  const char *run[] = { "batch", "run", id, "--port", port, "--units", "1", "--wait", "5", NULL };
+  g_autofree gchar *out = NULL;
+  g_assert_cmpint (st_run_stationv (f, NULL, &out, NULL, run), ==, 0);
+  g_assert_cmpuint (st_count_port_lines (out, port, "provisioned (serial -000001,"), ==, 1);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "close", id, NULL), ==, 0);
+  g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id, "--out", dir, NULL), ==, 0);
+
+  g_autofree gchar *csv_path = g_build_filename (dir, "manifest.csv", NULL);
+  g_autofree gchar *csv = NULL;
+  g_assert_true (g_file_get_contents (csv_path, &csv, NULL, NULL));
+  g_test_message ("%s", csv);
+  g_auto(GStrv) rows = g_strsplit (csv, "\r\n", -1);
+  g_assert_cmpuint (g_strv_length (rows), ==, 3);  /* header, the unit, "" */
+  g_auto(GStrv) cells = g_strsplit (rows[1], ",", -1);
+  g_assert_cmpstr (cells[1], ==, "'-000001");
+  for (guint i = 0; cells[i] != NULL; i++)
+    g_assert_null (strchr ("=+-@\t\r", cells[i][0] != '\0' ? cells[i][0] : 'x'));
+  g_autofree gchar *json_path = g_build_filename (dir, "manifest.json", NULL);
+  g_autofree gchar *json = NULL;
+  g_assert_true (g_file_get_contents (json_path, &json, NULL, NULL));
+  g_assert_nonnull (strstr (json, "\"-000001\""));
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "verify", dir, NULL), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
   st_test_init (&argc, &argv);
   st_test_add_station ("/hostile/garbage-unplug-noise", NULL, test_garbage_unplug_noise);
   st_test_add_station ("/hostile/liars-beside-healthy", NULL, test_liars_beside_healthy);
+  st_test_add_station ("/hostile/device-strings", NULL, test_device_strings);
+  st_test_add_station ("/hostile/csv-formula", NULL, test_csv_formula);
   return g_test_run ();
 }

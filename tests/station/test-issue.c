@@ -197,7 +197,7 @@ reparse (X509 *cert)
 /* ---- CSRs ---- */
 
 static GBytes *
-make_csr (EVP_PKEY *key, gboolean hostile)
+make_csr_md (EVP_PKEY *key, gboolean hostile, const EVP_MD *md)
 {
   g_autoptr(X509_REQ) req = X509_REQ_new ();
   g_assert_cmpint (X509_REQ_set_version (req, X509_REQ_VERSION_1), ==, 1);
@@ -215,13 +215,19 @@ make_csr (EVP_PKEY *key, gboolean hostile)
       g_assert_cmpint (X509_REQ_add_extensions (req, exts), ==, 1);
       sk_X509_EXTENSION_pop_free (exts, X509_EXTENSION_free);
     }
-  g_assert_cmpint (X509_REQ_sign (req, key, md_for (key)), >, 0);
+  g_assert_cmpint (X509_REQ_sign (req, key, md), >, 0);
   unsigned char *der = NULL;
   int len = i2d_X509_REQ (req, &der);
   g_assert_cmpint (len, >, 0);
   GBytes *out = g_bytes_new (der, (gsize) len);
   OPENSSL_free (der);
   return out;
+}
+
+static GBytes *
+make_csr (EVP_PKEY *key, gboolean hostile)
+{
+  return make_csr_md (key, hostile, md_for (key));
 }
 
 static void
@@ -320,6 +326,41 @@ test_csr_hostile (void)
   g_assert_nonnull (rsa);
   g_autoptr(GBytes) csr_rsa = make_csr (rsa, FALSE);
   assert_csr_refused (csr_rsa, ST_ALG_EC_P256, "rsaEncryption, which is refused");
+}
+
+/* Security review, issue 14, item 10: a request signed with a weak digest
+ * (ecdsa-with-SHA1, ecdsa-with-SHA224) is refused with the algorithm named,
+ * though OpenSSL's own X509_REQ_verify() accepts it; SHA-256, SHA-384 and
+ * SHA-512 pass on either curve. */
+static void
+test_csr_weak_digest (void)
+{
+  for (StAlg alg = ST_ALG_EC_P256; alg <= ST_ALG_EC_P384; alg++)
+    {
+      g_autoptr(EVP_PKEY) key = make_key (alg);
+      struct { const EVP_MD *md; const char *name; } weak[] = {
+        { EVP_sha1 (), "ecdsa-with-SHA1, which is refused: SHA-256 or stronger is required" },
+        { EVP_sha224 (), "ecdsa-with-SHA224, which is refused" },
+      };
+      for (guint i = 0; i < G_N_ELEMENTS (weak); i++)
+        {
+          g_autoptr(GBytes) csr = make_csr_md (key, FALSE, weak[i].md);
+          gsize len = 0;
+          const guint8 *d = g_bytes_get_data (csr, &len);
+          g_autoptr(EVP_PKEY) by_openssl = st_csr_oracle (d, len, alg);
+          g_assert_nonnull (by_openssl); /* a well-formed, validly signed request */
+          assert_csr_refused (csr, alg, weak[i].name);
+        }
+      const EVP_MD *strong[] = { EVP_sha256 (), EVP_sha384 (), EVP_sha512 () };
+      for (guint i = 0; i < G_N_ELEMENTS (strong); i++)
+        {
+          g_autoptr(GBytes) csr = make_csr_md (key, FALSE, strong[i]);
+          g_autoptr(GError) error = NULL;
+          g_autoptr(EVP_PKEY) pub = st_csr_check (csr, alg, &error);
+          g_assert_no_error (error);
+          g_assert_cmpint (EVP_PKEY_eq (pub, key), ==, 1);
+        }
+    }
 }
 
 /* Every single-byte change of a signed CSR is refused, and nothing crashes. */
@@ -961,6 +1002,62 @@ assert_build_fails (const Pki *pki, const StProfile *profile, EVP_PKEY *key, GDa
   g_assert_nonnull (strstr (error->message, expect));
 }
 
+/* Security review, issue 14, item 11a: `batch create` took a profile whose
+ * validity outlived the issuing CA, and every unit then failed. The check
+ * that create and the line's start ask refuses it, naming the fix. */
+static void
+test_check_profile (void)
+{
+  Pki pki;
+  pki_default (&pki); /* valid from now - 1 day to now + 15 years */
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autoptr(GError) error = NULL;
+
+  g_autoptr(StProfile) fits = test_profile (ST_ALG_EC_P256, "validity-days = 3650", NULL);
+  g_assert_true (st_issue_check_profile (pki.ca, fits, now, &error));
+  g_assert_no_error (error);
+  g_autoptr(StProfile) forever = test_profile (ST_ALG_EC_P256, "validity = no-expiry", NULL);
+  g_assert_true (st_issue_check_profile (pki.ca, forever, now, &error));
+  g_assert_no_error (error);
+
+  g_autoptr(StProfile) outlives = test_profile (ST_ALG_EC_P256, "validity-days = 6000", NULL);
+  g_assert_false (st_issue_check_profile (pki.ca, outlives, now, &error));
+  g_test_message ("%s", error->message);
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_assert_nonnull (strstr (error->message, "validity-days=6000 issued now would be valid until"));
+  g_assert_nonnull (strstr (error->message, "after the issuing CA's notAfter"));
+  g_assert_nonnull (strstr (error->message, "set validity-days to at most 547"));
+  g_assert_nonnull (strstr (error->message, "or renew the CA"));
+  g_clear_error (&error);
+  /* st_issue_build() says the same for each certificate */
+  g_autoptr(EVP_PKEY) key = make_key (ST_ALG_EC_P256);
+  assert_build_fails (&pki, outlives, key, now, "set validity-days to at most 547");
+
+  /* a CA certificate whose key usage does not allow signing certificates */
+  g_autoptr(X509) no_certsign = X509_dup (pki.ca);
+  int at = X509_get_ext_by_NID (no_certsign, NID_key_usage, -1);
+  g_assert_cmpint (at, >=, 0);
+  X509_EXTENSION_free (X509_delete_ext (no_certsign, at));
+  X509V3_CTX ctx;
+  X509V3_set_ctx (&ctx, pki.root, no_certsign, NULL, NULL, 0);
+  add_conf_ext (no_certsign, &ctx, NID_key_usage, "critical,digitalSignature");
+  g_assert_cmpint (X509_sign (no_certsign, pki.root_key, md_for (pki.root_key)), >, 0);
+  g_autoptr(X509) reparsed = reparse (no_certsign);
+  g_assert_false (st_issue_check_profile (reparsed, fits, now, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "lacks keyCertSign"));
+  g_clear_error (&error);
+
+  /* a CA key the station does not sign with */
+  g_autoptr(EVP_PKEY) rsa = EVP_PKEY_Q_keygen (NULL, NULL, "RSA", (size_t) 1024);
+  g_assert_nonnull (rsa);
+  g_autoptr(X509) rsa_ca = make_ca (rsa, "RSA CA", pki.root, pki.root_key, -DAY, 15 * 365 * (gint64) DAY);
+  g_assert_false (st_issue_check_profile (rsa_ca, fits, now, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
+  g_assert_nonnull (strstr (error->message, "the station cannot sign with it"));
+  pki_clear (&pki);
+}
+
 static void
 test_clock (void)
 {
@@ -1321,6 +1418,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/issue/csr/good", test_csr_good);
   g_test_add_func ("/issue/csr/hostile", test_csr_hostile);
+  g_test_add_func ("/issue/csr/weak-digest", test_csr_weak_digest);
   g_test_add_func ("/issue/csr/ignored-content", test_csr_ignored_content);
   g_test_add_func ("/issue/csr/every-byte", test_csr_every_byte);
   g_test_add_func ("/issue/csr/openssl", test_csr_openssl);
@@ -1329,6 +1427,7 @@ main (int argc, char **argv)
   g_test_add_func ("/issue/contents", test_contents);
   g_test_add_func ("/issue/check-tampered", test_check_tampered);
   g_test_add_func ("/issue/clock", test_clock);
+  g_test_add_func ("/issue/check-profile", test_check_profile);
   g_test_add_func ("/issue/station-keygen", test_station_keygen);
   g_test_add_func ("/issue/pop", test_pop);
   g_test_add_func ("/issue/chain", test_chain);
