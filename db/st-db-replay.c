@@ -316,12 +316,12 @@ st_db_replay_need (Replay *r, gboolean ok)
   return ok;
 }
 
+/* An operator the log creates (operator-add, or admin-recover adding an
+ * admin) with @role, bound by its id and the commitment to its PIN hash;
+ * FALSE when the entry lacks them (before record binding). */
 static gboolean
-st_db_replay_on_operator_add (Replay *r, JsonObject *o)
+st_db_replay_operator_created (Replay *r, const char *name, const char *role, JsonObject *o)
 {
-  const char *name = st_db_replay_str (o, "name", NULL);
-  if (!st_db_replay_need (r, name != NULL))
-    return TRUE;
   ReplayOperator *op = g_hash_table_lookup (r->operators, name);
   if (op == NULL)
     {
@@ -330,7 +330,7 @@ st_db_replay_on_operator_add (Replay *r, JsonObject *o)
     }
   op->flags |= R_IN_LOG | R_CREATED;
   g_free (op->role);
-  op->role = g_strdup (st_db_replay_str (o, "role", NULL));
+  op->role = g_strdup (role);
   op->locked = FALSE;
   op->locked_known = TRUE;
   gint64 id = 0;
@@ -340,6 +340,15 @@ st_db_replay_on_operator_add (Replay *r, JsonObject *o)
   if (st_db_replay_int (o, "id", &id) && id > 0)
     op->id = id;
   return id > 0 && pin != NULL;
+}
+
+static gboolean
+st_db_replay_on_operator_add (Replay *r, JsonObject *o)
+{
+  const char *name = st_db_replay_str (o, "name", NULL);
+  if (!st_db_replay_need (r, name != NULL))
+    return TRUE;
+  return st_db_replay_operator_created (r, name, st_db_replay_str (o, "role", NULL), o);
 }
 
 static gboolean
@@ -376,26 +385,7 @@ st_db_replay_on_admin_recover (Replay *r, JsonObject *o)
   if (!st_db_replay_need (r, name != NULL && action != NULL))
     return TRUE;
   if (strcmp (action, "added") == 0)
-    {
-      ReplayOperator *op = g_hash_table_lookup (r->operators, name);
-      if (op == NULL)
-        {
-          op = g_new0 (ReplayOperator, 1);
-          g_hash_table_insert (r->operators, g_strdup (name), op);
-        }
-      op->flags |= R_IN_LOG | R_CREATED;
-      g_free (op->role);
-      op->role = g_strdup ("admin");
-      op->locked = FALSE;
-      op->locked_known = TRUE;
-      gint64 id = 0;
-      const char *pin = st_db_replay_str (o, "pin_sha256", NULL);
-      g_free (op->pin_sha256);
-      op->pin_sha256 = g_strdup (pin);
-      if (st_db_replay_int (o, "id", &id) && id > 0)
-        op->id = id;
-      return id > 0 && pin != NULL;
-    }
+    return st_db_replay_operator_created (r, name, "admin", o);
   ReplayOperator *op = st_db_replay_operator (r, name);
   op->locked = FALSE;
   op->locked_known = TRUE;

@@ -1507,6 +1507,50 @@ st_hsm_token_label_equals (const CK_UTF8CHAR *padded, const char *label)
   return strlen (label) == len && memcmp (padded, label, len) == 0;
 }
 
+/* The slot of the initialised token labelled @label whose flags include
+ * @with and exclude @without; *@rv is C_GetSlotList's answer. */
+static gboolean
+st_p11_find_labelled_slot (CK_FUNCTION_LIST_PTR fl, const char *label, CK_FLAGS with, CK_FLAGS without,
+                           CK_SLOT_ID *slot, CK_RV *rv)
+{
+  CK_SLOT_ID slots[64];
+  CK_ULONG nslots = G_N_ELEMENTS (slots);
+  CK_TOKEN_INFO info;
+  *rv = fl->C_GetSlotList (CK_TRUE, slots, &nslots);
+  for (CK_ULONG i = 0; *rv == CKR_OK && i < nslots; i++)
+    if (fl->C_GetTokenInfo (slots[i], &info) == CKR_OK && (info.flags & CKF_TOKEN_INITIALIZED)
+        && (info.flags & with) == with && !(info.flags & without)
+        && st_hsm_token_label_equals (info.label, label))
+      {
+        *slot = slots[i];
+        return TRUE;
+      }
+  return FALSE;
+}
+
+/* A read-write session on @slot with the SO logged in (the SO logs in on a
+ * read-write session only). The CKR_ name of the failing step is in the
+ * message; nothing is left open then. */
+static gboolean
+st_p11_so_session (CK_FUNCTION_LIST_PTR fl, CK_SLOT_ID slot, const char *so_pin,
+                   CK_SESSION_HANDLE *session, GError **error)
+{
+  CK_RV rv = fl->C_OpenSession (slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, session);
+  if (rv != CKR_OK)
+    {
+      st_hsm_set_ckr (error, rv, "C_OpenSession");
+      return FALSE;
+    }
+  rv = fl->C_Login (*session, CKU_SO, (CK_UTF8CHAR_PTR) so_pin, strlen (so_pin));
+  if (rv != CKR_OK)
+    {
+      fl->C_CloseSession (*session);
+      st_hsm_set_ckr (error, rv, "C_Login(SO)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 st_hsm_init_token (const char *module_path, const char *label, const char *so_pin,
                    const char *user_pin, GError **error)
@@ -1567,22 +1611,8 @@ st_hsm_init_token (const char *module_path, const char *label, const char *so_pi
       return FALSE;
     }
   /* SoftHSM2 moves an initialised token to a new slot id: look again. */
-  nslots = G_N_ELEMENTS (slots);
-  rv = fl->C_GetSlotList (CK_TRUE, slots, &nslots);
-  gboolean found = FALSE;
   CK_SLOT_ID slot = 0;
-  for (CK_ULONG i = 0; rv == CKR_OK && i < nslots && !found; i++)
-    {
-      if (fl->C_GetTokenInfo (slots[i], &info) != CKR_OK)
-        continue;
-      if ((info.flags & CKF_TOKEN_INITIALIZED) && !(info.flags & CKF_USER_PIN_INITIALIZED) &&
-          st_hsm_token_label_equals (info.label, label))
-        {
-          slot = slots[i];
-          found = TRUE;
-        }
-    }
-  if (!found)
+  if (!st_p11_find_labelled_slot (fl, label, 0, CKF_USER_PIN_INITIALIZED, &slot, &rv))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
                    "the token '%s' was initialised but is not listed afterwards", label);
@@ -1590,26 +1620,18 @@ st_hsm_init_token (const char *module_path, const char *label, const char *so_pi
       return FALSE;
     }
   CK_SESSION_HANDLE session;
-  rv = fl->C_OpenSession (slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &session);
-  if (rv != CKR_OK)
+  if (!st_p11_so_session (fl, slot, so_pin, &session, error))
     {
-      st_hsm_set_ckr (error, rv, "C_OpenSession");
       st_p11_module_release (mod);
       return FALSE;
     }
-  const char *step = "C_Login(SO)";
-  rv = fl->C_Login (session, CKU_SO, (CK_UTF8CHAR_PTR) so_pin, strlen (so_pin));
-  if (rv == CKR_OK)
-    {
-      step = "C_InitPIN";
-      rv = fl->C_InitPIN (session, (CK_UTF8CHAR_PTR) user_pin, strlen (user_pin));
-      fl->C_Logout (session);
-    }
+  rv = fl->C_InitPIN (session, (CK_UTF8CHAR_PTR) user_pin, strlen (user_pin));
+  fl->C_Logout (session);
   fl->C_CloseSession (session);
   st_p11_module_release (mod);
   if (rv != CKR_OK)
     {
-      st_hsm_set_ckr (error, rv, step);
+      st_hsm_set_ckr (error, rv, "C_InitPIN");
       return FALSE;
     }
   return TRUE;
@@ -1650,20 +1672,9 @@ st_hsm_check_so_pin (const char *module_path, const char *token_label, const cha
   if (mod == NULL)
     return FALSE;
   CK_FUNCTION_LIST_PTR fl = mod->fl;
-  CK_SLOT_ID slots[64];
-  CK_ULONG nslots = G_N_ELEMENTS (slots);
-  CK_TOKEN_INFO info;
-  CK_RV rv = fl->C_GetSlotList (CK_TRUE, slots, &nslots);
-  gboolean found = FALSE;
+  CK_RV rv = CKR_OK;
   CK_SLOT_ID slot = 0;
-  for (CK_ULONG i = 0; rv == CKR_OK && i < nslots && !found; i++)
-    if (fl->C_GetTokenInfo (slots[i], &info) == CKR_OK && (info.flags & CKF_TOKEN_INITIALIZED)
-        && st_hsm_token_label_equals (info.label, token_label))
-      {
-        slot = slots[i];
-        found = TRUE;
-      }
-  if (rv != CKR_OK || !found)
+  if (!st_p11_find_labelled_slot (fl, token_label, 0, 0, &slot, &rv))
     {
       if (rv != CKR_OK)
         st_hsm_set_ckr (error, rv, "C_GetSlotList");
@@ -1673,25 +1684,19 @@ st_hsm_check_so_pin (const char *module_path, const char *token_label, const cha
       st_p11_module_release (mod);
       return FALSE;
     }
-  /* the SO logs in on a read-write session only */
   CK_SESSION_HANDLE session;
-  rv = fl->C_OpenSession (slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &session);
-  if (rv != CKR_OK)
+  gboolean ok = st_p11_so_session (fl, slot, so_pin, &session, error);
+  if (ok)
     {
-      st_hsm_set_ckr (error, rv, "C_OpenSession");
-      st_p11_module_release (mod);
-      return FALSE;
+      fl->C_Logout (session);
+      fl->C_CloseSession (session);
     }
-  rv = fl->C_Login (session, CKU_SO, (CK_UTF8CHAR_PTR) so_pin, strlen (so_pin));
-  if (rv == CKR_OK)
-    fl->C_Logout (session);
-  fl->C_CloseSession (session);
   /* what the token says of its SO PIN now (its own count of wrong ones) */
+  CK_TOKEN_INFO info;
   CK_FLAGS flags = fl->C_GetTokenInfo (slot, &info) == CKR_OK ? info.flags : 0;
   st_p11_module_release (mod);
-  if (rv != CKR_OK)
+  if (!ok)
     {
-      st_hsm_set_ckr (error, rv, "C_Login(SO)");
       if (flags & CKF_SO_PIN_LOCKED)
         g_prefix_error (error, "the token has locked its SO PIN: ");
       else if (flags & CKF_SO_PIN_FINAL_TRY)
