@@ -366,8 +366,18 @@ st_db_w_operator_login_reserve (StDbConn *c, gpointer data, gint64 *result, GErr
   a->attempt = a->op->failed_attempts + 1;
   /* not audited: the outcome is (login-failed, operator-locked, login-attempts-reset) */
   return st_db_conn_run (c,
-      "UPDATE operators SET failed_attempts = ?, updated_at = ? WHERE name = ?",
+      "UPDATE operators SET failed_attempts = ?, attempts_in_flight = attempts_in_flight + 1,"
+      " updated_at = ? WHERE name = ?",
       "cannot count the login attempt", error, "iit", a->attempt, st_db_now (), a->name);
+}
+
+/* A reserved attempt checked (wrong or right): no longer in flight. */
+static gboolean
+st_db_w_operator_attempt_checked (StDbConn *c, const char *name, GError **error)
+{
+  return st_db_conn_run (c,
+      "UPDATE operators SET attempts_in_flight = max (attempts_in_flight - 1, 0) WHERE name = ?",
+      "cannot count the login attempt", error, "t", name);
 }
 
 StDbOperator *
@@ -392,7 +402,8 @@ st_db_w_operator_login_wrong (StDbConn *c, gpointer data, gint64 *result, GError
   g_autofree gchar *role = NULL;
   gboolean locked = FALSE;
   gint64 attempts = 0;
-  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
+  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error)
+      || !st_db_w_operator_attempt_checked (c, a->name, error))
     return FALSE;
   /* counted already, at its reservation */
   a->locked = locked || a->attempt >= a->max_attempts;
@@ -428,7 +439,8 @@ st_db_w_operator_login_right (StDbConn *c, gpointer data, gint64 *result, GError
   g_autofree gchar *role = NULL;
   gboolean locked = FALSE;
   gint64 attempts = 0;
-  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
+  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error)
+      || !st_db_w_operator_attempt_checked (c, a->name, error))
     return FALSE;
   if (locked)
     {
@@ -457,6 +469,62 @@ st_db_operator_login_right (StDb *db, const char *name, gint64 attempt, GError *
 }
 
 /* ---- break-glass recovery ---- */
+
+static gboolean
+st_db_w_operator_release_attempts (StDbConn *c, gpointer data, gint64 *result, GError **error)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GArray) counts = g_array_new (FALSE, FALSE, sizeof (gint64));
+  {
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c,
+        "SELECT name, attempts_in_flight FROM operators WHERE attempts_in_flight > 0 ORDER BY id", error);
+    if (stmt == NULL)
+      return FALSE;
+    for (;;)
+      {
+        gboolean row = FALSE;
+        if (!st_db_step (c, stmt, &row, "cannot read the operators", error))
+          return FALSE;
+        if (!row)
+          break;
+        g_ptr_array_add (names, st_db_col_text (stmt, 0));
+        gint64 n = sqlite3_column_int64 (stmt, 1);
+        g_array_append_val (counts, n);
+      }
+  }
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = g_ptr_array_index (names, i);
+      gint64 n = g_array_index (counts, gint64, i);
+      /* a locked operator stays locked; the others get back what was never checked */
+      if (!st_db_conn_run (c,
+          "UPDATE operators SET failed_attempts = CASE WHEN locked = 1 THEN failed_attempts"
+          " ELSE max (failed_attempts - attempts_in_flight, 0) END, attempts_in_flight = 0,"
+          " updated_at = ? WHERE name = ?",
+          "cannot release the login attempts", error, "it", st_db_now (), name))
+        return FALSE;
+      g_autofree gchar *payload = st_db_payload ("si", "name", name, "released", n);
+      const char *by = "station";   /* the service, at its start */
+      if (!st_db_w_audit (c, by, "login-attempts-released", payload, error))
+        return FALSE;
+    }
+  *result = names->len;
+  return TRUE;
+}
+
+gboolean
+st_db_operator_release_attempts (StDb *db, guint *n_released, GError **error)
+{
+  gint64 n = 0;
+  if (!st_db_write (db, st_db_w_operator_release_attempts, NULL, &n, error))
+    {
+      g_prefix_error (error, "cannot release the login attempts left in flight: ");
+      return FALSE;
+    }
+  if (n_released != NULL)
+    *n_released = (guint) n;
+  return TRUE;
+}
 
 typedef struct {
   const char *name, *pin_hash, *by;

@@ -406,7 +406,8 @@ st_db_replay_on_login_failed (Replay *r, JsonObject *o)
   return TRUE;
 }
 
-/* login-attempts-reset: only the count of wrong PINs, which is not bound */
+/* login-attempts-reset and -released: only the count of wrong PINs, which
+ * is not bound */
 static gboolean
 st_db_replay_on_login_attempts_reset (Replay *r, JsonObject *o)
 {
@@ -709,6 +710,7 @@ static const struct {
   { "login-failed", st_db_replay_on_login_failed },
   { "operator-locked", st_db_replay_on_login_failed },
   { "login-attempts-reset", st_db_replay_on_login_attempts_reset },
+  { "login-attempts-released", st_db_replay_on_login_attempts_reset },
   { "admin-recover", st_db_replay_on_admin_recover },
   { "unit-begin", st_db_replay_on_unit_begin },
   { "cert-reserve", st_db_replay_on_cert_reserve },

@@ -299,6 +299,15 @@ static const char *const migrations[] = {
   "  BEGIN UPDATE batches SET live_certs = live_certs"
   "    + CASE WHEN NEW.state <> 'voided' THEN 1 ELSE -1 END WHERE id = NEW.batch_id; END;"
   "PRAGMA user_version = 6;",
+
+  /* 7: login attempts being checked (st_db_operator_login_reserve) apart
+   * from those checked: a service that stops while it checks a PIN leaves
+   * them reserved, and the next one releases them
+   * (st_db_operator_release_attempts) instead of leaving the operator
+   * without an attempt and without a lock */
+  "ALTER TABLE operators ADD COLUMN attempts_in_flight INTEGER NOT NULL DEFAULT 0"
+  "  CHECK (attempts_in_flight >= 0);"
+  "PRAGMA user_version = 7;",
 };
 
 gint

@@ -282,6 +282,11 @@ gboolean st_db_operator_login_wrong (StDb *db, const char *name, gint64 attempt,
  * else failed_attempts back to 0, audited (login-attempts-reset, with the
  * attempt's number) unless it was the first attempt. */
 gboolean st_db_operator_login_right (StDb *db, const char *name, gint64 attempt, GError **error);
+/* At a service's start, nothing checks a PIN: the attempts reserved by a
+ * service that stopped while it checked them are released (each operator
+ * not locked gets them back), audited once per operator
+ * (login-attempts-released). *@n_released: how many operators. */
+gboolean st_db_operator_release_attempts (StDb *db, guint *n_released, GError **error);
 /* Break-glass recovery (station/st-recover.h), once the HSM token's SO PIN
  * was proved: with @pin_hash NULL, unlocks @name, which must be an admin
  * (PERMISSION_DENIED naming its role otherwise, NOT_FOUND when there is

@@ -166,6 +166,13 @@ st_engine_load (StEngine *engine, GError **error)
   g_autoptr(StDb) db = st_db_open (config->db_path, error);
   if (db == NULL)
     return FALSE;
+  /* one service per home (its lock): no PIN is being checked now */
+  guint released = 0;
+  if (!st_db_operator_release_attempts (db, &released, error))
+    return FALSE;
+  if (released > 0)
+    g_message ("released the login attempts of %u operator(s) that a stopped service was checking",
+               released);
   engine->config = g_steal_pointer (&config);
   engine->db = g_steal_pointer (&db);
   return TRUE;

@@ -2285,7 +2285,7 @@ test_migrate_v5_disputed (Fixture *f, gconstpointer data)
   gint64 live_before = raw_int (v6, "SELECT live_certs FROM batches WHERE id = 1");
   g_autoptr(StDb) db = st_db_open (v6, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (raw_int (v6, "PRAGMA user_version"), ==, 6);
+  g_assert_cmpint (raw_int (v6, "PRAGMA user_version"), ==, st_db_schema_version ());
   g_assert_cmpint (raw_int (v6, "SELECT count(*) FROM certificates"), ==, n_before);
   g_assert_cmpint (raw_int (v6, "SELECT live_certs FROM batches WHERE id = 1"), ==, live_before);
   g_assert_cmpint (raw_int (v6, "SELECT issued_at + reserved_at FROM certificates WHERE uid = 'cafe'"), ==, 15);
@@ -2440,6 +2440,33 @@ test_operator_login_reserve (Fixture *f, gconstpointer data)
   g_assert_true (st_db_operator_login_right (f->db, "root-ann", 1, &error));
   g_assert_no_error (error);
   g_assert_cmpint (audit_head (f->db, NULL), ==, head1);
+
+  /* a service stopped while it checked two PINs: the next one releases them */
+  g_assert_true (st_db_operator_add (f->db, "cy", "operator", "h3", "root-ann", &error));
+  for (gint64 i = 1; i <= 3; i++)
+    {
+      g_autoptr(StDbOperator) cy = st_db_operator_login_reserve (f->db, "cy", 5, &attempt, &error);
+      g_assert_cmpint (attempt, ==, i);
+    }
+  g_assert_true (st_db_operator_login_wrong (f->db, "cy", 1, 5, &locked, &error));
+  g_assert_no_error (error);
+  guint released = 0;
+  g_assert_true (st_db_operator_release_attempts (f->db, &released, &error));
+  g_assert_no_error (error);
+  /* bob's two left in flight (locked: he stays so) and cy's two */
+  g_assert_cmpuint (released, ==, 2);
+  g_autoptr(StDbAuditEntry) rel = audit_entry (f->db, audit_head (f->db, NULL));
+  g_assert_cmpstr (rel->event, ==, "login-attempts-released");
+  g_assert_nonnull (strstr (rel->payload, "\"released\":2"));
+  {
+    /* the wrong one still counts: the next attempt is the second */
+    g_autoptr(StDbOperator) cy = st_db_operator_login_reserve (f->db, "cy", 5, &attempt, &error);
+    g_assert_cmpint (attempt, ==, 2);
+    g_assert_true (st_db_operator_login_right (f->db, "cy", attempt, &error));
+    g_assert_no_error (error);
+  }
+  g_assert_true (st_db_operator_release_attempts (f->db, &released, &error));
+  g_assert_cmpuint (released, ==, 0);
 
   /* the last admin keeps its role */
   g_assert_false (st_db_operator_set_role (f->db, "root-ann", "lead", "root-ann", &error));
