@@ -356,7 +356,18 @@ st_check (StCheck *c, gboolean ok, const char *fmt, ...)
   va_start (ap, fmt);
   g_autofree gchar *msg = g_strdup_vprintf (fmt, ap);
   va_end (ap);
-  g_string_append_printf (c->report, "%s  %s\n", ok ? "ok  " : "FAIL", msg);
+  /* One line per check: a control character that the manifest brought
+   * into the message (a uid, the text a parse error quotes) is written as
+   * \xNN, so that no manifest adds lines ("ok ...") to its own report. */
+  g_string_append (c->report, ok ? "ok    " : "FAIL  ");
+  for (const char *p = msg; *p != '\0'; p++)
+    {
+      if ((guchar) *p < 0x20 || *p == 0x7f)
+        g_string_append_printf (c->report, "\\x%02x", (guchar) *p);
+      else
+        g_string_append_c (c->report, *p);
+    }
+  g_string_append_c (c->report, '\n');
   if (!ok)
     c->failures++;
 }
