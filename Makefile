@@ -11,7 +11,12 @@ BUILD      ?= build
 TEST_BUILD ?= build-test
 FUZZ_BUILD ?= build-fuzz
 DEMO_HOME  ?= $(CURDIR)/demo-home
-FUZZ_SECONDS ?= 60
+# make fuzz: each target until FUZZ_RUNS inputs or its time cap
+# (tests/fuzz/run-fuzzers; FUZZ_SECONDS, when set, is every target's cap);
+# FUZZ_TARGETS picks some of them (frame hello csr profile blob config manifest).
+FUZZ_RUNS ?= 10000000
+FUZZ_SECONDS ?=
+FUZZ_TARGETS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # What building and running the station needs.
@@ -102,7 +107,7 @@ $(FUZZ_BUILD)/build.ninja:
 
 fuzz: test-deps $(FUZZ_BUILD)/build.ninja
 	meson compile -C $(FUZZ_BUILD)
-	tests/fuzz/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run-fuzzers $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 # The GUI on the demo home with 3 simulated sockets of 4 devices each.
 # Demo operators (PINs): op 1111, lead 2222, qa 3333, admin 4444.

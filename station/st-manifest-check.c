@@ -11,6 +11,7 @@
 #include "st-issue.h"
 #include "st-ossl.h"
 #include "st-profile.h"
+#include "st-text.h"
 #include "st-util.h"
 
 void
@@ -20,7 +21,11 @@ st_manifest_check (StManifestCheck *c, gboolean ok, const char *fmt, ...)
   va_start (ap, fmt);
   g_autofree gchar *msg = g_strdup_vprintf (fmt, ap);
   va_end (ap);
-  g_string_append_printf (c->report, "%s  %s\n", ok ? "ok  " : "FAIL", msg);
+  /* One line per check: what the manifest brought into the message (a uid,
+   * the text a parse error quotes) is escaped, so that no manifest adds
+   * lines ("ok ...") to its own report (found by fuzz-manifest). */
+  g_autofree gchar *shown = st_text_escape (msg, -1, ST_TEXT_ONE_LINE);
+  g_string_append_printf (c->report, "%s  %s\n", ok ? "ok  " : "FAIL", shown);
   if (!ok)
     c->failures++;
 }

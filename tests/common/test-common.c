@@ -232,6 +232,27 @@ test_text_escape (void)
   st_assert_escaped ("'=1", -1, ST_TEXT_CSV_CELL, "'=1");
 }
 
+/* st_error_set_openssl: what, then each queued error as "reason (library)
+ * [data]", the queue emptied (its appends were reworked for speed, issue 14). */
+static void
+test_openssl_message (void)
+{
+  ERR_clear_error ();
+  ERR_raise_data (ERR_LIB_X509, X509_R_CERT_ALREADY_IN_HASH_TABLE, "the %s", "detail");
+  ERR_raise (ERR_LIB_ASN1, ASN1_R_HEADER_TOO_LONG);
+  ERR_raise (ERR_LIB_USER, 12345);
+  g_autoptr(GError) error = NULL;
+  st_error_set_openssl (&error, ST_ERROR_INVALID_DATA, "it failed");
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_assert_cmpstr (error->message, ==,
+                   "it failed: cert already in hash table (x509 certificate routines) [the detail]; "
+                   "header too long (asn1 encoding routines); error 0x40003039");
+  g_assert_cmpuint (ERR_peek_error (), ==, 0);
+  g_autoptr(GError) none = NULL;
+  st_error_set_openssl (&none, ST_ERROR_INTERNAL, "nothing queued");
+  g_assert_cmpstr (none->message, ==, "nothing queued");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -244,5 +265,6 @@ main (int argc, char **argv)
   g_test_add_func ("/common/ec-public-key", test_ec_public_key);
   g_test_add_func ("/common/bytes-bounded", test_bytes_bounded);
   g_test_add_func ("/common/text-escape", test_text_escape);
+  g_test_add_func ("/common/openssl-message", test_openssl_message);
   return g_test_run ();
 }

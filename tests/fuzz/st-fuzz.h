@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <stdlib.h>
 
 #include "st-frame.h"
 #include "st-util.h"
@@ -22,6 +23,22 @@ st_fuzz_silence_logs (void)
       g_log_set_default_handler (st_fuzz_quiet, NULL);
       once = TRUE;
     }
+}
+
+/* A new private folder in memory (/dev/shm, a tmpfs, when there is one;
+ * else the temporary folder) from @tmpl ("name-XXXXXX"), for a target whose
+ * parser reads files: it writes each input there instead of to disk. */
+static inline gchar *
+st_fuzz_make_tmp_dir (const char *tmpl)
+{
+  const char *base = g_file_test ("/dev/shm", G_FILE_TEST_IS_DIR) ? "/dev/shm" : g_get_tmp_dir ();
+  gchar *dir = g_build_filename (base, tmpl, NULL);
+  if (g_mkdtemp (dir) == NULL)
+    {
+      g_printerr ("cannot make a folder in %s\n", base);
+      abort ();
+    }
+  return dir;
 }
 
 /* Sets the CRC-32 in the last 4 bytes of the @total-byte blob at @d (a
