@@ -106,9 +106,6 @@ st_db_operator_list (StDb *db, GError **error)
 
 typedef struct {
   const char *name, *role, *pin_hash, *by;
-  gint64 max_attempts;
-  gint64 attempts;
-  gboolean locked;
 } OperatorOp;
 
 /* The operator's role, locked flag and failed attempts; NOT_FOUND if none. */
@@ -284,45 +281,6 @@ st_db_operator_unlock (StDb *db, const char *name, const char *by, GError **erro
       g_prefix_error (error, "cannot unlock '%s': ", name != NULL ? name : "");
       return FALSE;
     }
-  return TRUE;
-}
-
-static gboolean
-st_db_w_operator_login_failed (StDbConn *c, gpointer data, gint64 *result, GError **error)
-{
-  OperatorOp *a = data;
-  g_autofree gchar *role = NULL;
-  gboolean locked = FALSE;
-  gint64 attempts = 0;
-  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error))
-    return FALSE;
-  a->attempts = attempts + 1;
-  a->locked = locked || a->attempts >= a->max_attempts;
-  if (!st_db_conn_run (c,
-      "UPDATE operators SET failed_attempts = ?, locked = ?, updated_at = ? WHERE name = ?",
-      "cannot count the wrong PIN", error, "iiit", a->attempts, (gint64) a->locked, st_db_now (), a->name))
-    return FALSE;
-  g_autofree gchar *payload = st_db_payload ("sib", "name", a->name, "failed_attempts", a->attempts,
-                                             "locked", a->locked);
-  return st_db_w_audit (c, a->name, a->locked && !locked ? "operator-locked" : "login-failed",
-                        payload, error);
-}
-
-gboolean
-st_db_operator_login_failed (StDb *db, const char *name, gint64 max_attempts, gint64 *attempts,
-                             gboolean *locked, GError **error)
-{
-  OperatorOp a = { .name = name, .max_attempts = max_attempts };
-  if (!st_db_check_operator_name (name, error)
-      || !st_db_write (db, st_db_w_operator_login_failed, &a, NULL, error))
-    {
-      g_prefix_error (error, "cannot record a wrong PIN for '%s': ", name != NULL ? name : "");
-      return FALSE;
-    }
-  if (attempts != NULL)
-    *attempts = a.attempts;
-  if (locked != NULL)
-    *locked = a.locked;
   return TRUE;
 }
 

@@ -257,11 +257,6 @@ gboolean st_db_operator_add (StDb *db, const char *name, const char *role,
 gboolean st_db_operator_set_role (StDb *db, const char *name, const char *role,
                                   const char *by, GError **error);
 gboolean st_db_operator_unlock (StDb *db, const char *name, const char *by, GError **error);
-/* A wrong PIN counted on its own (no reservation): failed_attempts + 1,
- * locked once it reaches @max_attempts. Sets *@attempts and *@locked to the
- * new values. Audited. */
-gboolean st_db_operator_login_failed (StDb *db, const char *name, gint64 max_attempts,
-                                      gint64 *attempts, gboolean *locked, GError **error);
 /* A login attempt, reserved before its PIN is checked (st_auth_login): in
  * one transaction, the operator's lock is read and the attempt counted
  * (failed_attempts + 1), so that attempts made at once never get more
