@@ -349,6 +349,24 @@ st_child_dies_with_parent (gpointer data)
 }
 
 int
+st_run_station_as (StFixture *f, const char *who, const char *pin, const char *env_extra, gchar **out,
+                   gchar **err, ...)
+{
+  g_autoptr(GPtrArray) args = g_ptr_array_new ();
+  g_ptr_array_add (args, "--operator");
+  g_ptr_array_add (args, (gpointer) who);
+  va_list ap;
+  va_start (ap, err);
+  for (const char *a = va_arg (ap, const char *); a != NULL; a = va_arg (ap, const char *))
+    g_ptr_array_add (args, (gpointer) a);
+  va_end (ap);
+  g_ptr_array_add (args, NULL);
+  g_autofree gchar *pin_env = g_strdup_printf ("STATION_OPERATOR_PIN=%s", pin != NULL ? pin : "");
+  const char *env[] = { pin_env, env_extra, NULL };
+  return st_run_stationv (f, env, out, err, (const char *const *) args->pdata);
+}
+
+int
 st_station_as_nobody (const char *cwd, const char *env_extra, const char *pin, gchar **out,
                       gchar **err, const char *const *args)
 {

@@ -58,6 +58,10 @@ gchar *st_service_read_log (StFixture *f);
 /* Runs `station --home HOME ARGS...` (NULL-terminated) and returns its exit
  * status; stdout and stderr are returned when asked and always logged. */
 int st_run_station (StFixture *f, gchar **out, gchar **err, const char *first, ...) G_GNUC_NULL_TERMINATED;
+/* The same as operator @who with @pin (STATION_OPERATOR_PIN) and, when not
+ * NULL, one more VAR=VALUE in @env_extra; the arguments after @err. */
+int st_run_station_as (StFixture *f, const char *who, const char *pin, const char *env_extra,
+                       gchar **out, gchar **err, ...) G_GNUC_NULL_TERMINATED;
 int st_run_stationv (StFixture *f, const char *const *env_extra, gchar **out, gchar **err,
                      const char *const *args);
 

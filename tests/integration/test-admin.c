@@ -191,32 +191,12 @@ test_parallel_guessing (StFixture *f, gconstpointer data)
   g_assert_cmpint (st_run_station (f, NULL, NULL, "audit", "verify", NULL), ==, 0);
 }
 
-/* Runs the station as @who with @pin, and @env_extra ("NAME=value", may be
- * NULL) in the environment. */
-G_GNUC_NULL_TERMINATED static int
-st_run_as (StFixture *f, const char *who, const char *pin, const char *env_extra, gchar **out,
-           gchar **err, ...)
-{
-  g_autoptr(GPtrArray) args = g_ptr_array_new ();
-  g_ptr_array_add (args, "--operator");
-  g_ptr_array_add (args, (gpointer) who);
-  va_list ap;
-  va_start (ap, err);
-  for (const char *a = va_arg (ap, const char *); a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (args, (gpointer) a);
-  va_end (ap);
-  g_ptr_array_add (args, NULL);
-  g_autofree gchar *pin_env = g_strdup_printf ("STATION_OPERATOR_PIN=%s", pin != NULL ? pin : "");
-  const char *env[] = { pin_env, env_extra, NULL };
-  return st_run_stationv (f, env, out, err, (const char *const *) args->pdata);
-}
-
 /* Five wrong PINs for @who: locked. */
 static void
 st_lock_out (StFixture *f, const char *who)
 {
   for (guint i = 0; i < ST_ADMIN_MAX_ATTEMPTS; i++)
-    g_assert_cmpint (st_run_as (f, who, "0000", NULL, NULL, NULL, "operator", "list", NULL), ==, 2);
+    g_assert_cmpint (st_run_station_as (f, who, "0000", NULL, NULL, NULL, "operator", "list", NULL), ==, 2);
   g_autofree gchar *sql = g_strdup_printf ("SELECT locked FROM operators WHERE name = '%s'", who);
   g_assert_cmpint (st_sql_int (f, sql), ==, 1);
 }
@@ -233,7 +213,7 @@ test_last_admin_stays (StFixture *f, gconstpointer data)
 {
   /* the demo's only admin cannot demote itself */
   g_autofree gchar *err = NULL;
-  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, &err, "operator", "set-role", "admin",
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, &err, "operator", "set-role", "admin",
                               "--role", "lead", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "last admin"));
   g_assert_nonnull (strstr (err, "station operator add"));
@@ -241,32 +221,32 @@ test_last_admin_stays (StFixture *f, gconstpointer data)
   g_assert_cmpstr (role, ==, "admin");
 
   /* a second admin, locked: it does not count */
-  g_assert_cmpint (st_run_as (f, "admin", "4444", "STATION_NEW_OPERATOR_PIN=5678", NULL, NULL,
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", "STATION_NEW_OPERATOR_PIN=5678", NULL, NULL,
                               "operator", "add", "root2", "--role", "admin", NULL), ==, 0);
   st_lock_out (f, "root2");
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, &err, "operator", "set-role", "admin",
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, &err, "operator", "set-role", "admin",
                               "--role", "qa", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "last admin"));
   g_assert_nonnull (strstr (err, "station operator unlock"));
 
   /* unlocked, it does: the first admin may step down, the second may not */
-  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, NULL, "operator", "unlock", "root2",
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, NULL, "operator", "unlock", "root2",
                               NULL), ==, 0);
-  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, NULL, "operator", "set-role", "admin",
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, NULL, "operator", "set-role", "admin",
                               "--role", "lead", NULL), ==, 0);
   g_clear_pointer (&role, g_free);
   role = st_role_of (f, "admin");
   g_assert_cmpstr (role, ==, "lead");
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_as (f, "root2", "5678", NULL, NULL, &err, "operator", "set-role", "root2",
+  g_assert_cmpint (st_run_station_as (f, "root2", "5678", NULL, NULL, &err, "operator", "set-role", "root2",
                               "--role", "operator", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "last admin"));
   g_clear_pointer (&role, g_free);
   role = st_role_of (f, "root2");
   g_assert_cmpstr (role, ==, "admin");
   /* making someone else an admin is always fine */
-  g_assert_cmpint (st_run_as (f, "root2", "5678", NULL, NULL, NULL, "operator", "set-role", "admin",
+  g_assert_cmpint (st_run_station_as (f, "root2", "5678", NULL, NULL, NULL, "operator", "set-role", "admin",
                               "--role", "admin", NULL), ==, 0);
 }
 
@@ -298,7 +278,7 @@ test_recover_locked_admin (StFixture *f, gconstpointer data)
   g_autofree gchar *out = NULL, *err = NULL;
   g_assert_cmpint (st_run_station (f, &out, NULL, "status", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "HSM         locked"));
-  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, &err, "unlock", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, &err, "unlock", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "locked"));
   /* the refusal says the way back */
   g_assert_nonnull (strstr (err, "station admin recover admin"));
@@ -322,8 +302,8 @@ test_recover_locked_admin (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (entry, "\"action\":\"unlocked\""));
   g_assert_nonnull (strstr (entry, "\"was_locked\":true"));
   /* the admin is back: it unlocks the station and manages operators */
-  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, NULL, "unlock", NULL), ==, 0);
-  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, NULL, "operator", "list", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, NULL, "unlock", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, NULL, "operator", "list", NULL), ==, 0);
 
   /* or a new admin, for one whose PIN is lost */
   const char *add[] = { "admin", "recover", "root2", "--new", NULL };
@@ -333,7 +313,7 @@ test_recover_locked_admin (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (out, "admin root2 added"));
   g_autofree gchar *role = st_role_of (f, "root2");
   g_assert_cmpstr (role, ==, "admin");
-  g_assert_cmpint (st_run_as (f, "root2", "8765", NULL, NULL, NULL, "operator", "list", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "root2", "8765", NULL, NULL, NULL, "operator", "list", NULL), ==, 0);
   g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM audit WHERE event = 'admin-recover' AND "
                                   "payload LIKE '%\"action\":\"added\"%'"), ==, 1);
   /* recovery names an admin, or a new name: not another role's operator */

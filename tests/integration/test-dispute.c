@@ -37,31 +37,13 @@
 
 #define ST_DISPUTE_SEED "901"
 
-/* Runs the station as @who with @pin. */
-G_GNUC_NULL_TERMINATED static int
-st_dispute_as (StFixture *f, const char *who, const char *pin, gchar **out, gchar **err, ...)
-{
-  g_autoptr(GPtrArray) args = g_ptr_array_new ();
-  g_ptr_array_add (args, "--operator");
-  g_ptr_array_add (args, (gpointer) who);
-  va_list ap;
-  va_start (ap, err);
-  for (const char *a = va_arg (ap, const char *); a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (args, (gpointer) a);
-  va_end (ap);
-  g_ptr_array_add (args, NULL);
-  g_autofree gchar *pin_env = g_strdup_printf ("STATION_OPERATOR_PIN=%s", pin);
-  const char *env[] = { pin_env, NULL };
-  return st_run_stationv (f, env, out, err, (const char *const *) args->pdata);
-}
-
 /* `batch run` of @units units on @port; the exit status. */
 static int
 st_dispute_run (StFixture *f, const char *batch, const char *port, const char *units,
                 gboolean reprovision, gchar **out, gchar **err)
 {
   if (reprovision)
-    return st_dispute_as (f, "lead", "2222", out, err, "batch", "run", batch, "--port", port,
+    return st_run_station_as (f, "lead", "2222", NULL, out, err, "batch", "run", batch, "--port", port,
                           "--units", units, "--wait", "10", "--allow-reprovision", NULL);
   return st_run_station (f, out, err, "batch", "run", batch, "--port", port, "--units", units,
                          "--wait", "10", NULL);
@@ -276,10 +258,10 @@ test_clone_refused_keep (StFixture *f, gconstpointer data)
 
   /* an operator and QA may not decide; a refusal names the role */
   g_autofree gchar *err = NULL;
-  g_assert_cmpint (st_dispute_as (f, "op", "1111", NULL, &err, "unit", "resolve", d.uid, "--keep", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "unit", "resolve", d.uid, "--keep", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "resolving a disputed unit needs the role lead"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_dispute_as (f, "qa", "3333", NULL, &err, "unit", "resolve", d.uid, "--keep", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, NULL, &err, "unit", "resolve", d.uid, "--keep", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "needs the role lead"));
   g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM audit WHERE event = 'refused' AND operator IN ('op','qa') "
                                   "AND payload LIKE '%resolving a disputed unit%'"), ==, 2);
@@ -288,7 +270,7 @@ test_clone_refused_keep (StFixture *f, gconstpointer data)
 
   /* the lead keeps the certificate */
   g_autofree gchar *rout = NULL;
-  g_assert_cmpint (st_dispute_as (f, "lead", "2222", &rout, NULL, "unit", "resolve", d.uid, "--keep", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, &rout, NULL, "unit", "resolve", d.uid, "--keep", NULL), ==, 0);
   g_assert_nonnull (strstr (rout, "kept"));
   g_assert_nonnull (strstr (rout, d.cert_serial));
   g_autofree gchar *kept = st_dispute_cert_states (f, d.uid);
@@ -304,7 +286,7 @@ test_clone_refused_keep (StFixture *f, gconstpointer data)
   g_assert_cmpint (json_object_get_int_member (r, "unit"), >, 0);
   /* decided once: a second decision finds nothing disputed */
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_dispute_as (f, "lead", "2222", NULL, &err, "unit", "resolve", d.uid, "--void", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", d.uid, "--void", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "not disputed"));
 
   /* the genuine device comes back: its unit is completed with its certificate */
@@ -343,7 +325,7 @@ test_void_then_reissued (StFixture *f, gconstpointer data)
   st_dispute_clone_refused (f, &d, FALSE, FALSE);
 
   g_autofree gchar *rout = NULL;
-  g_assert_cmpint (st_dispute_as (f, "lead", "2222", &rout, NULL, "unit", "resolve", d.product_serial,
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, &rout, NULL, "unit", "resolve", d.product_serial,
                                   "--void", NULL), ==, 0);
   g_assert_nonnull (strstr (rout, "voided"));
   g_autofree gchar *voided = st_dispute_cert_states (f, d.uid);
@@ -399,19 +381,19 @@ test_resolve_refusals (StFixture *f, gconstpointer data)
   g_autofree gchar *uid = st_sql (f, "SELECT uid FROM units WHERE state = 'done'");
   g_autofree gchar *err = NULL;
   /* a unit that is not disputed: says what it is */
-  g_assert_cmpint (st_dispute_as (f, "lead", "2222", NULL, &err, "unit", "resolve", uid, "--void", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", uid, "--void", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "not disputed"));
   g_assert_nonnull (strstr (err, "active"));
   /* nothing with that name */
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_dispute_as (f, "lead", "2222", NULL, &err, "unit", "resolve", "0badc0de", "--keep", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", "0badc0de", "--keep", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "no unit"));
   /* one decision, exactly */
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_dispute_as (f, "lead", "2222", NULL, &err, "unit", "resolve", uid, NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", uid, NULL), ==, 2);
   g_assert_nonnull (strstr (err, "--keep or --void"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_dispute_as (f, "lead", "2222", NULL, &err, "unit", "resolve", uid, "--keep", "--void", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", uid, "--keep", "--void", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "--keep or --void"));
   g_autofree gchar *state_sql = g_strdup_printf ("SELECT state FROM certificates WHERE uid = '%s'", uid);
   g_autofree gchar *state = st_sql (f, state_sql);

@@ -10,24 +10,6 @@
 #include "st-test-run.h"
 #include "st-test-json.h"
 
-/* Runs the station as @who with @pin (NULL: no PIN in the environment). */
-G_GNUC_NULL_TERMINATED static int
-st_run_as (StFixture *f, const char *who, const char *pin, gchar **out, gchar **err, ...)
-{
-  g_autoptr(GPtrArray) args = g_ptr_array_new ();
-  g_ptr_array_add (args, "--operator");
-  g_ptr_array_add (args, (gpointer) who);
-  va_list ap;
-  va_start (ap, err);
-  for (const char *a = va_arg (ap, const char *); a != NULL; a = va_arg (ap, const char *))
-    g_ptr_array_add (args, (gpointer) a);
-  va_end (ap);
-  g_ptr_array_add (args, NULL);
-  g_autofree gchar *pin_env = g_strdup_printf ("STATION_OPERATOR_PIN=%s", pin != NULL ? pin : "");
-  const char *env[] = { pin_env, NULL };
-  return st_run_stationv (f, env, out, err, (const char *const *) args->pdata);
-}
-
 static void
 st_db_sql (StFixture *f, const char *sql)
 {
@@ -50,60 +32,60 @@ test_refusals (StFixture *f, gconstpointer data)
   g_autofree gchar *profile = st_profile_path ("example-device-csr.profile");
   g_autofree gchar *out = NULL, *err = NULL;
   /* each role only does its own work, and a refusal names the role needed */
-  g_assert_cmpint (st_run_as (f, "qa", "3333", &out, &err, "batch", "create", "--profile", profile,
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, &err, "batch", "create", "--profile", profile,
                               "--work-order", "WO-R", "--quantity", "2", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "creating a batch needs the role lead; operator 'qa' is qa"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_as (f, "op", "1111", NULL, &err, "operator", "list", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "operator", "list", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "needs the role admin"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, &err, "unit", "verify", "--port", "/dev/null", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, &err, "unit", "verify", "--port", "/dev/null", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "verifying a unit needs the role qa"));
   g_clear_pointer (&err, g_free);
   /* nobody named */
-  g_assert_cmpint (st_run_as (f, "", "1111", NULL, &err, "batch", "list", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "", "1111", NULL, NULL, &err, "batch", "list", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "--operator NAME"));
   g_clear_pointer (&err, g_free);
   /* the lead creates; any role lists */
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_as (f, "lead", "2222", &out, NULL, "batch", "create", "--profile", profile,
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, &out, NULL, "batch", "create", "--profile", profile,
                               "--work-order", "WO-R", "--quantity", "2", NULL), ==, 0);
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_as (f, "qa", "3333", &out, NULL, "batch", "list", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, NULL, "batch", "list", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "WO-R"));
 
   /* five wrong PINs lock the operator until an admin unlocks them */
   for (int i = 1; i <= 5; i++)
     {
       g_clear_pointer (&err, g_free);
-      g_assert_cmpint (st_run_as (f, "op", "9999", NULL, &err, "batch", "list", NULL), ==, 2);
+      g_assert_cmpint (st_run_station_as (f, "op", "9999", NULL, NULL, &err, "batch", "list", NULL), ==, 2);
       g_assert_nonnull (strstr (err, i < 5 ? "wrong PIN for operator 'op'" : "now locked"));
     }
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_as (f, "op", "1111", NULL, &err, "batch", "list", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "batch", "list", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "locked"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_as (f, "lead", "2222", NULL, &err, "operator", "unlock", "op", NULL), ==, 2);
-  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, "operator", "unlock", "op", NULL), ==, 0);
-  g_assert_cmpint (st_run_as (f, "op", "1111", NULL, NULL, "batch", "list", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "operator", "unlock", "op", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, NULL, "operator", "unlock", "op", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, NULL, "batch", "list", NULL), ==, 0);
 
   /* an admin adds an operator (its PIN from STATION_NEW_OPERATOR_PIN) and changes roles */
   const char *add[] = { "--operator", "admin", "operator", "add", "vic", "--role", "qa", NULL };
   const char *env[] = { "STATION_OPERATOR_PIN=4444", "STATION_NEW_OPERATOR_PIN=8642", NULL };
   g_assert_cmpint (st_run_stationv (f, env, NULL, NULL, add), ==, 0);
-  g_assert_cmpint (st_run_as (f, "vic", "8642", NULL, NULL, "audit", "verify", NULL), ==, 0);
-  g_assert_cmpint (st_run_as (f, "admin", "4444", NULL, NULL, "operator", "set-role", "vic",
+  g_assert_cmpint (st_run_station_as (f, "vic", "8642", NULL, NULL, NULL, "audit", "verify", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, NULL, "operator", "set-role", "vic",
                               "--role", "operator", NULL), ==, 0);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_as (f, "vic", "8642", NULL, &err, "audit", "verify", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "vic", "8642", NULL, NULL, &err, "audit", "verify", NULL), ==, 2);
   g_assert_nonnull (strstr (err, "operator 'vic' is operator"));
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_as (f, "admin", "4444", &out, NULL, "operator", "list", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, &out, NULL, "operator", "list", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "vic"));
 
   /* every action above is in the audit log, with who did it */
   g_autofree gchar *log = g_build_filename (f->tmp, "audit.jsonl", NULL);
-  g_assert_cmpint (st_run_as (f, "qa", "3333", NULL, NULL, "audit", "export", "--out", log, NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, NULL, NULL, "audit", "export", "--out", log, NULL), ==, 0);
   g_autofree gchar *text = NULL;
   g_assert_true (g_file_get_contents (log, &text, NULL, NULL));
   g_assert_nonnull (strstr (text, "\"operator\":\"lead\",\"event\":\"batch-create\""));
@@ -152,20 +134,20 @@ test_audit (StFixture *f, gconstpointer data)
   g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
   g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "77", NULL);
   g_autofree gchar *out = NULL, *err = NULL;
-  g_assert_cmpint (st_run_as (f, "op", "1111", &out, NULL, "batch", "run", id, "--port", port,
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, &out, NULL, "batch", "run", id, "--port", port,
                               "--units", "2", NULL), ==, 0);
-  g_assert_cmpint (st_run_as (f, "lead", "2222", NULL, NULL, "batch", "close", id, NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, NULL, "batch", "close", id, NULL), ==, 0);
   g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
-  g_assert_cmpint (st_run_as (f, "lead", "2222", NULL, NULL, "manifest", "export", id, "--out", dir, NULL), ==, 0);
-  g_assert_cmpint (st_run_as (f, "qa", "3333", NULL, NULL, "manifest", "verify", dir, NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, NULL, "manifest", "export", id, "--out", dir, NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, NULL, NULL, "manifest", "verify", dir, NULL), ==, 0);
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_as (f, "qa", "3333", &out, NULL, "audit", "verify", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, NULL, "audit", "verify", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "audit chain: ok"));
   g_assert_nonnull (strstr (out, "checkpoint signatures: ok"));
 
   /* the export, and its last checkpoint checked with stock openssl */
   g_autofree gchar *log = g_build_filename (f->tmp, "audit.jsonl", NULL);
-  g_assert_cmpint (st_run_as (f, "qa", "3333", NULL, NULL, "audit", "export", "--out", log, NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, NULL, NULL, "audit", "export", "--out", log, NULL), ==, 0);
   g_autofree gchar *text = NULL;
   g_assert_true (g_file_get_contents (log, &text, NULL, NULL));
   g_assert_nonnull (strstr (text, "\"operator\":\"op\",\"event\":\"cert-reserve\""));
@@ -211,34 +193,34 @@ test_audit (StFixture *f, gconstpointer data)
   st_db_sql (f, "DROP TRIGGER audit_append_only; DROP TRIGGER audit_no_delete;");
   st_db_sql (f, "UPDATE audit SET payload = replace (payload, 'WO-TEST-1', 'WO-EVIL') WHERE event = 'batch-create'");
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_as (f, "qa", "3333", &out, &err, "audit", "verify", NULL), ==, 1);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, &err, "audit", "verify", NULL), ==, 1);
   g_assert_nonnull (strstr (out, "(batch-create by lead) was changed"));
   g_assert_nonnull (strstr (out, "AUDIT LOG REJECTED"));
   g_assert_nonnull (strstr (err, "the audit log does not verify"));
   st_db_sql (f, "UPDATE audit SET payload = replace (payload, 'WO-EVIL', 'WO-TEST-1') WHERE event = 'batch-create'");
-  g_assert_cmpint (st_run_as (f, "qa", "3333", NULL, NULL, "audit", "verify", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, NULL, NULL, "audit", "verify", NULL), ==, 0);
 
   st_db_sql (f, "DELETE FROM audit WHERE seq = 4");
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_as (f, "qa", "3333", &out, NULL, "audit", "verify", NULL), ==, 1);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, NULL, "audit", "verify", NULL), ==, 1);
   g_assert_nonnull (strstr (out, "entries 4 to 4 are missing (deleted)"));
   /* db check sees it too */
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_as (f, "qa", "3333", &out, NULL, "db", "check", NULL), ==, 1);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, NULL, "db", "check", NULL), ==, 1);
   g_assert_nonnull (strstr (out, "missing (deleted)"));
 
   /* truncated behind the last checkpoint */
   g_autofree gchar *cut = g_strdup_printf ("DELETE FROM audit WHERE seq >= %" G_GINT64_FORMAT, cp_seq - 2);
   st_db_sql (f, cut);
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_as (f, "qa", "3333", &out, NULL, "audit", "verify", NULL), ==, 1);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, NULL, "audit", "verify", NULL), ==, 1);
   g_assert_nonnull (strstr (out, "truncated behind a signed checkpoint"));
 
   /* a forged checkpoint signature */
   st_db_sql (f, "DROP TRIGGER audit_checkpoints_append_only;"
                 "UPDATE audit_checkpoints SET seq = 2, hash = (SELECT hash FROM audit WHERE seq = 2)");
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_as (f, "qa", "3333", &out, NULL, "audit", "verify", NULL), ==, 1);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, NULL, "audit", "verify", NULL), ==, 1);
   g_assert_nonnull (strstr (out, "its signature does not verify"));
 }
 
@@ -251,27 +233,27 @@ test_void_cap (StFixture *f, gconstpointer data)
   g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
   g_autofree gchar *port = st_start_devsim (f, "--units", "8", "--seed", "91", "--fault", "readback-differs", NULL);
   g_autofree gchar *out = NULL, *err = NULL;
-  int rc = st_run_as (f, "op", "1111", &out, &err, "batch", "run", id, "--port", port, "--units", "8",
+  int rc = st_run_station_as (f, "op", "1111", NULL, &out, &err, "batch", "run", id, "--port", port, "--units", "8",
                       "--wait", "20", NULL);
   g_assert_cmpint (rc, ==, 2);
   g_assert_cmpuint (st_count_lines (out, "FAILED"), ==, 6);
   g_assert_nonnull (strstr (err, "has voided 6 certificates, more than the cap of 5: a lead must review"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_as (f, "op", "1111", NULL, &err, "batch", "allow-more-voids", id, NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "batch", "allow-more-voids", id, NULL), ==, 2);
   g_assert_nonnull (strstr (err, "needs the role lead"));
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_as (f, "lead", "2222", &out, NULL, "batch", "allow-more-voids", id, NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, &out, NULL, "batch", "allow-more-voids", id, NULL), ==, 0);
   g_assert_nonnull (strstr (out, "the cap goes from 5 to 10"));
   /* the line goes on: the next device is provisioned (and fails its read-back again) */
   g_clear_pointer (&out, g_free);
-  rc = st_run_as (f, "op", "1111", &out, NULL, "batch", "run", id, "--port", port, "--units", "1",
+  rc = st_run_station_as (f, "op", "1111", NULL, &out, NULL, "batch", "run", id, "--port", port, "--units", "1",
                   "--wait", "20", NULL);
   g_assert_cmpint (rc, ==, 1);
   g_assert_cmpuint (st_count_lines (out, "FAILED"), ==, 1);
   g_clear_pointer (&out, g_free);
-  g_assert_cmpint (st_run_as (f, "lead", "2222", &out, NULL, "batch", "show", id, NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, &out, NULL, "batch", "show", id, NULL), ==, 0);
   g_assert_nonnull (strstr (out, "7 voided"));
-  g_assert_cmpint (st_run_as (f, "qa", "3333", NULL, NULL, "db", "check", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, NULL, NULL, "db", "check", NULL), ==, 0);
 }
 
 int
