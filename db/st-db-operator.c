@@ -329,11 +329,16 @@ st_db_w_operator_login_reserve (StDbConn *c, gpointer data, gint64 *result, GErr
       "cannot count the login attempt", error, "iit", a->attempt, st_db_now (), a->name);
 }
 
-/* A reserved attempt checked (wrong or right): no longer in flight. */
+/* A reserved attempt checked (wrong or right): no longer in flight;
+ * *@locked: whether the operator is locked now (by attempts checked
+ * meanwhile). */
 static gboolean
-st_db_w_operator_attempt_checked (StDbConn *c, const char *name, GError **error)
+st_db_w_operator_attempt_checked (StDbConn *c, const char *name, gboolean *locked, GError **error)
 {
-  return st_db_conn_run (c,
+  g_autofree gchar *role = NULL;
+  gint64 attempts = 0;
+  return st_db_w_operator_state (c, name, &role, locked, &attempts, error)
+         && st_db_conn_run (c,
       "UPDATE operators SET attempts_in_flight = max (attempts_in_flight - 1, 0) WHERE name = ?",
       "cannot count the login attempt", error, "t", name);
 }
@@ -357,11 +362,8 @@ static gboolean
 st_db_w_operator_login_wrong (StDbConn *c, gpointer data, gint64 *result, GError **error)
 {
   LoginOp *a = data;
-  g_autofree gchar *role = NULL;
   gboolean locked = FALSE;
-  gint64 attempts = 0;
-  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error)
-      || !st_db_w_operator_attempt_checked (c, a->name, error))
+  if (!st_db_w_operator_attempt_checked (c, a->name, &locked, error))
     return FALSE;
   /* counted already, at its reservation */
   a->locked = locked || a->attempt >= a->max_attempts;
@@ -394,11 +396,8 @@ static gboolean
 st_db_w_operator_login_right (StDbConn *c, gpointer data, gint64 *result, GError **error)
 {
   LoginOp *a = data;
-  g_autofree gchar *role = NULL;
   gboolean locked = FALSE;
-  gint64 attempts = 0;
-  if (!st_db_w_operator_state (c, a->name, &role, &locked, &attempts, error)
-      || !st_db_w_operator_attempt_checked (c, a->name, error))
+  if (!st_db_w_operator_attempt_checked (c, a->name, &locked, error))
     return FALSE;
   if (locked)
     {
