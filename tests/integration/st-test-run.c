@@ -348,6 +348,21 @@ st_child_dies_with_parent (gpointer data)
   prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
+gint64
+st_closed_batch (StFixture *f, const char *dir, const char *seed)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 2);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", seed, NULL);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "run", id, "--port", port, "--units",
+                                   "2", NULL), ==, 0);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "close", id, NULL), ==, 0);
+  if (dir != NULL)
+    g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id, "--out", dir, NULL), ==, 0);
+  st_stop_devsims (f);
+  return batch;
+}
+
 int
 st_run_station_as (StFixture *f, const char *who, const char *pin, const char *env_extra, gchar **out,
                    gchar **err, ...)

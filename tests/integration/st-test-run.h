@@ -96,6 +96,9 @@ guint st_count_lines (const char *text, const char *needle);
 /* The batch id: the last line of `batch create`. @profile: a name in
  * profiles/ or a path. */
 gint64 st_create_batch (StFixture *f, const char *profile, guint quantity);
+/* A closed batch of 2 units of example-device-csr, run on a simulated
+ * device seeded with @seed, its manifest exported to @dir (NULL: none). */
+gint64 st_closed_batch (StFixture *f, const char *dir, const char *seed);
 /* Checks one certificate (@pem) with two X.509 stacks that are not ours,
  * OpenSSL's CLI and GnuTLS's certtool: the chain (@chain_path, PEM) up to
  * the demo root, CA:FALSE, and @uid in it. Returns certtool's description

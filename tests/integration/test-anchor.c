@@ -29,22 +29,6 @@
 #include "st-db.h"
 #include "st-test-run.h"
 
-/* A closed batch of 2 units, its manifest exported to @dir (may be NULL). */
-static gint64
-anchor_batch (StFixture *f, const char *dir, const char *seed)
-{
-  gint64 batch = st_create_batch (f, "example-device-csr.profile", 2);
-  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
-  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", seed, NULL);
-  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "run", id, "--port", port, "--units",
-                                   "2", NULL), ==, 0);
-  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "close", id, NULL), ==, 0);
-  if (dir != NULL)
-    g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id, "--out", dir, NULL), ==, 0);
-  st_stop_devsims (f);
-  return batch;
-}
-
 /* `station audit verify [--manifests DIR]` as QA: its status, output in @out. */
 static int
 anchor_verify (StFixture *f, const char *manifest_dir, gchar **out)
@@ -174,7 +158,7 @@ static void
 test_genuine (StFixture *f, gconstpointer data)
 {
   g_autofree gchar *dir = g_build_filename (f->tmp, "manifest-1", NULL);
-  anchor_batch (f, dir, "601");
+  st_closed_batch (f, dir, "601");
   g_autofree gchar *out = NULL;
   g_assert_cmpint (anchor_verify (f, dir, &out), ==, 0);
   g_assert_nonnull (strstr (out, "HSM anchor: ok"));
@@ -192,7 +176,7 @@ test_genuine (StFixture *f, gconstpointer data)
 static void
 test_rechain_device_signed (StFixture *f, gconstpointer data)
 {
-  anchor_batch (f, NULL, "602");
+  st_closed_batch (f, NULL, "602");
   g_autofree gchar *out = NULL;
   g_assert_cmpint (anchor_verify (f, NULL, &out), ==, 0);
   g_assert_cmpint (st_service_stop (f), ==, 0);
@@ -235,7 +219,7 @@ test_rechain_device_signed (StFixture *f, gconstpointer data)
 static void
 test_truncate (StFixture *f, gconstpointer data)
 {
-  anchor_batch (f, NULL, "603");
+  st_closed_batch (f, NULL, "603");
   gint64 n = st_sql_int (f, "SELECT max(seq) FROM audit");
   g_assert_cmpint (st_service_stop (f), ==, 0);
   sqlite3 *db = anchor_open_db (f);
@@ -262,7 +246,7 @@ anchor_copy (const char *from, const char *to)
 static void
 test_rollback (StFixture *f, gconstpointer data)
 {
-  anchor_batch (f, NULL, "604");
+  st_closed_batch (f, NULL, "604");
   g_assert_cmpint (st_service_stop (f), ==, 0);
   g_autofree gchar *path = g_build_filename (f->home, "station.db", NULL);
   g_autofree gchar *wal = g_strconcat (path, "-wal", NULL);
@@ -271,7 +255,7 @@ test_rollback (StFixture *f, gconstpointer data)
   anchor_copy (path, older);
   /* the station goes on: another batch, its manifest leaves the station */
   g_autofree gchar *dir = g_build_filename (f->tmp, "manifest-2", NULL);
-  anchor_batch (f, dir, "605");
+  st_closed_batch (f, dir, "605");
   g_autofree gchar *out = NULL;
   g_assert_cmpint (anchor_verify (f, dir, &out), ==, 0);
   g_assert_cmpint (st_service_stop (f), ==, 0);

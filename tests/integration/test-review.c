@@ -34,25 +34,11 @@
 
 #include "st-test-run.h"
 
-/* A closed batch of 2 units with its manifest exported to @dir. */
-static gint64
-st_review_batch_seeded (StFixture *f, const char *dir, const char *seed)
-{
-  gint64 batch = st_create_batch (f, "example-device-csr.profile", 2);
-  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
-  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", seed, NULL);
-  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "run", id, "--port", port, "--units",
-                                   "2", NULL), ==, 0);
-  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "close", id, NULL), ==, 0);
-  if (dir != NULL)
-    g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id, "--out", dir, NULL), ==, 0);
-  return batch;
-}
-
+/* The review's batch: st_closed_batch with its seed. */
 static gint64
 st_review_batch (StFixture *f, const char *dir)
 {
-  return st_review_batch_seeded (f, dir, "501");
+  return st_closed_batch (f, dir, "501");
 }
 
 static void
@@ -117,8 +103,8 @@ static void
 test_manifest_export_no_replace (StFixture *f, gconstpointer data)
 {
   g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
-  gint64 first = st_review_batch_seeded (f, dir, "501");
-  gint64 second = st_review_batch_seeded (f, NULL, "502");
+  gint64 first = st_closed_batch (f, dir, "501");
+  gint64 second = st_closed_batch (f, NULL, "502");
   g_assert_cmpint (first, !=, second);
   g_autofree gchar *json = g_build_filename (dir, "manifest.json", NULL);
   g_autofree gchar *before = NULL;
