@@ -1,5 +1,6 @@
 #include "st-client.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gunixfdlist.h>
@@ -9,12 +10,21 @@
 #include <unistd.h>
 
 #include "st-error.h"
+#include "st-text.h"
 #include "st-util.h"
 
 /* The manifest's files, as st_manifest_export writes them. */
 static const char *const st_manifest_files[] = {
   "manifest.json", "manifest.json.p7s", "manifest.csv", "ca-chain.pem",
 };
+
+/* What the cloud export adds next to them (st-cloud.h, docs/cloud.md): a
+ * report and folders, each folder coming as one descriptor. */
+static const char *const st_cloud_export_files[] = { "cloud-report.txt" };
+static const char *const st_cloud_export_folders[] = { "aws", "azure", "certs", "jws" };
+/* A folder's pack is read whole: a batch of 100,000 units' PEM files fits. */
+#define ST_CLIENT_FOLDER_MAX ((gsize) 1024 * 1024 * 1024)
+#define ST_CLIENT_FOLDER_FILES_MAX 1000000
 
 /* ---- reaching the service ------------------------------------------------ */
 
@@ -146,7 +156,197 @@ st_client_manifest_dest_check (const char *dir, gboolean replace, GError **error
   for (guint i = 0; i < G_N_ELEMENTS (st_manifest_files); i++)
     if (!st_client_refuse_existing (dir, st_manifest_files[i], replace, error))
       return FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (st_cloud_export_files); i++)
+    if (!st_client_refuse_existing (dir, st_cloud_export_files[i], replace, error))
+      return FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (st_cloud_export_folders); i++)
+    if (!st_client_refuse_existing (dir, st_cloud_export_folders[i], replace, error))
+      return FALSE;
   return TRUE;
+}
+
+/* A file name the client writes into an export folder: 1..255 bytes of
+ * A-Z a-z 0-9 . _ -, not starting with '.' (so never ".", "..", a hidden
+ * file or a path). The service's own rule (st_cloud_file_name_ok) is the
+ * same; the client does not take the service's word for it. */
+gboolean
+st_client_export_name_ok (const char *name)
+{
+  gsize n = name != NULL ? strlen (name) : 0;
+  if (n < 1 || n > 255 || name[0] == '.')
+    return FALSE;
+  for (gsize i = 0; i < n; i++)
+    if (!g_ascii_isalnum (name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-')
+      return FALSE;
+  return TRUE;
+}
+
+GVariant *
+st_client_read_folder_pack (int fd, const char *label, GError **error)
+{
+  struct stat st;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || (guint64) st.st_size > ST_CLIENT_FOLDER_MAX)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "the service sent folder %s as something other than a file of at most %" G_GSIZE_FORMAT
+                   " bytes", label, ST_CLIENT_FOLDER_MAX);
+      return NULL;
+    }
+  gsize size = (gsize) st.st_size;
+  guint8 *buf = g_malloc (size > 0 ? size : 1);
+  gsize done = 0;
+  while (done < size)
+    {
+      ssize_t n = pread (fd, buf + done, size - done, (off_t) done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      done += (gsize) n;
+    }
+  if (done != size)
+    {
+      g_free (buf);
+      g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read folder %s from the service", label);
+      return NULL;
+    }
+  g_autoptr(GBytes) bytes = g_bytes_new_take (buf, size);
+  g_autoptr(GVariant) v = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("a(say)"), bytes, FALSE));
+  /* only the one encoding GVariant calls normal: no data a parser could
+   * read two ways */
+  if (!g_variant_is_normal_form (v))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "the service sent folder %s in a form that is not a(say) in normal form", label);
+      return NULL;
+    }
+  gsize n = g_variant_n_children (v);
+  if (n > ST_CLIENT_FOLDER_FILES_MAX)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "the service sent folder %s with %" G_GSIZE_FORMAT
+                   " files, more than %d", label, n, ST_CLIENT_FOLDER_FILES_MAX);
+      return NULL;
+    }
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  for (gsize i = 0; i < n; i++)
+    {
+      const char *name = NULL;
+      g_variant_get_child (v, i, "(&s@ay)", &name, NULL);
+      if (!st_client_export_name_ok (name) || !g_hash_table_add (seen, (gpointer) name))
+        {
+          g_autofree gchar *shown = st_text_escape (name, -1, ST_TEXT_ONE_LINE);
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "the service sent folder %s with a file named '%s': refused (names are "
+                       "A-Z a-z 0-9 . _ -, not starting with '.', each once)", label, shown);
+          return NULL;
+        }
+    }
+  return g_steal_pointer (&v);
+}
+
+/* Writes @name into the folder open as @dfd: a temporary file beside it,
+ * never following a link, then renamed over it. */
+static gboolean
+st_client_write_at (int dfd, const char *folder, const char *name, const guint8 *data, gsize len,
+                    GError **error)
+{
+  g_autofree gchar *tmp = g_strconcat (".", name, ".part", NULL);
+  unlinkat (dfd, tmp, 0);
+  int fd = openat (dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  gsize done = 0;
+  while (fd >= 0 && done < len)
+    {
+      ssize_t n = write (fd, data + done, len - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      done += (gsize) n;
+    }
+  gboolean ok = fd >= 0 && done == len && fsync (fd) == 0;
+  int e = errno;
+  if (fd >= 0)
+    close (fd);
+  if (ok && renameat (dfd, tmp, dfd, name) != 0)
+    {
+      ok = FALSE;
+      e = errno;
+    }
+  if (!ok)
+    {
+      unlinkat (dfd, tmp, 0);
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s/%s: %s", folder, name, g_strerror (e));
+    }
+  return ok;
+}
+
+/* Writes the files of @pack (a(say), checked) into @dir/@folder, made when
+ * missing. The folder is opened without following a link; with @replace
+ * the plain files it held are removed first (a manifest replaced must not
+ * keep another batch's devices), without it an existing folder is refused. */
+static gboolean
+st_client_write_folder (const char *dir, const char *folder, GVariant *pack, gboolean replace,
+                        GError **error)
+{
+  g_autofree gchar *path = g_build_filename (dir, folder, NULL);
+  int parent = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (parent < 0 || (mkdirat (parent, folder, 0755) != 0 && (errno != EEXIST || !replace)))
+    {
+      int e = errno;
+      if (parent >= 0)
+        close (parent);
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s%s", path, g_strerror (e),
+                   e == EEXIST ? ": give --force to replace it" : "");
+      return FALSE;
+    }
+  int dfd = openat (parent, folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int e = errno;
+  close (parent);
+  if (dfd < 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot open %s as a folder (a link is refused): %s",
+                   path, g_strerror (e));
+      return FALSE;
+    }
+  gboolean ok = TRUE;
+  if (replace)
+    {
+      int scan = dup (dfd);
+      DIR *d = scan >= 0 ? fdopendir (scan) : NULL;
+      if (d == NULL && scan >= 0)
+        close (scan);
+      struct dirent *de;
+      while (d != NULL && (de = readdir (d)) != NULL)
+        {
+          struct stat st;
+          if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+            continue;
+          if (fstatat (dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
+              && (S_ISREG (st.st_mode) || S_ISLNK (st.st_mode)))
+            unlinkat (dfd, de->d_name, 0);
+        }
+      if (d != NULL)
+        closedir (d);
+    }
+  GVariantIter it;
+  const char *name;
+  GVariant *contents;
+  g_variant_iter_init (&it, pack);
+  while (ok && g_variant_iter_next (&it, "(&s@ay)", &name, &contents))
+    {
+      gsize len = 0;
+      const guint8 *data = g_variant_get_fixed_array (contents, &len, 1);
+      ok = st_client_write_at (dfd, path, name, data, len, error);
+      g_variant_unref (contents);
+    }
+  if (ok && fsync (dfd) != 0)
+    {
+      e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot sync %s: %s", path, g_strerror (e));
+      ok = FALSE;
+    }
+  close (dfd);
+  return ok;
 }
 
 GVariant *
@@ -172,23 +372,59 @@ st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, gboole
   GVariantIter it;
   const char *name;
   gint32 index;
+  /* the folders' packs, read and checked before anything is written */
+  g_autoptr(GHashTable) packs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                       (GDestroyNotify) g_variant_unref);
   /* every name checked before anything is written */
   g_variant_iter_init (&it, files);
   while (g_variant_iter_next (&it, "(&sh)", &name, &index))
     {
+      gsize n = strlen (name);
+      if (n > 1 && name[n - 1] == '/')
+        {
+          /* a folder of the cloud export: "NAME/", one descriptor */
+          g_autofree gchar *folder = g_strndup (name, n - 1);
+          if (!st_client_export_name_ok (folder) || g_hash_table_contains (packs, folder))
+            {
+              g_autofree gchar *shown = st_text_escape (name, -1, ST_TEXT_ONE_LINE);
+              g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           "the service sent a folder named '%s'", shown);
+              return FALSE;
+            }
+          if (!st_client_refuse_existing (dir, folder, replace, error))
+            return FALSE;
+          int fd = fds != NULL ? g_unix_fd_list_get (fds, index, error) : -1;
+          if (fd < 0)
+            return FALSE;
+          GVariant *pack = st_client_read_folder_pack (fd, name, error);
+          close (fd);
+          if (pack == NULL)
+            return FALSE;
+          g_hash_table_insert (packs, g_steal_pointer (&folder), pack);
+          continue;
+        }
       /* the service's names are plain file names; anything else is refused */
       if (*name == '\0' || *name == '.' || strchr (name, '/') != NULL)
         {
+          g_autofree gchar *shown = st_text_escape (name, -1, ST_TEXT_ONE_LINE);
           g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "the service sent a file named '%s'", name);
+                       "the service sent a file named '%s'", shown);
           return FALSE;
         }
       if (!st_client_refuse_existing (dir, name, replace, error))
         return FALSE;
     }
+  GHashTableIter hi;
+  gpointer key, value;
+  g_hash_table_iter_init (&hi, packs);
+  while (g_hash_table_iter_next (&hi, &key, &value))
+    if (!st_client_write_folder (dir, key, value, replace, error))
+      return FALSE;
   g_variant_iter_init (&it, files);
   while (g_variant_iter_next (&it, "(&sh)", &name, &index))
     {
+      if (g_str_has_suffix (name, "/"))
+        continue;
       int fd = fds != NULL ? g_unix_fd_list_get (fds, index, error) : -1;
       if (fd < 0)
         return FALSE;

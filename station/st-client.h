@@ -44,6 +44,13 @@ gboolean st_client_save_fd (int fd, const char *path, GError **error);
  * nothing is written and the error names the fix (--force). */
 gboolean st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, gboolean replace,
                                GError **error);
+/* The cloud export's folders arrive as entries named "NAME/" whose
+ * descriptor holds a serialised a(say) (st-cloud.h): read here whole (at
+ * most 1 GiB), in normal form only, every name checked
+ * (st_client_export_name_ok) and none twice. */
+GVariant *st_client_read_folder_pack (int fd, const char *label, GError **error);
+/* 1..255 of A-Z a-z 0-9 . _ -, not starting with '.'. */
+gboolean st_client_export_name_ok (const char *name);
 /* Whether a manifest may be exported into @dir: without @replace, none of
  * a manifest's files may be there yet (another batch's manifest would be
  * replaced silently). Checked before asking the service, and again by

@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <openssl/pem.h>
 #include <string.h>
 
 #include "st-audit.h"
 #include "st-ca.h"
+#include "st-cloud.h"
 #include "st-error.h"
 #include "st-hsm.h"
 #include "st-issue.h"
@@ -73,6 +75,8 @@ static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
   /* no login: the proof is the HSM token's SO PIN (st-recover.h) */
   { ST_ACTION_ADMIN_RECOVER, "AdminRecover", 0, FALSE, FALSE,
     "recovering a locked-out admin (the proof: the HSM token's SO PIN)" },
+  { ST_ACTION_CA_VERIFICATION_CERT, "CaVerificationCert", R_ADMIN, FALSE, TRUE,
+    "making a CA verification certificate" },
 };
 
 const StActionRule *
@@ -1239,6 +1243,43 @@ st_engine_line_port (StEngine *engine, const StAuthSession *session, gint64 batc
   return ok;
 }
 
+/* ---- the CA ----------------------------------------------------------------- */
+
+gchar *
+st_engine_ca_verification_cert (StEngine *engine, const StAuthSession *session, const char *code,
+                                GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_CA_VERIFICATION_CERT, error))
+    return NULL;
+  if (!st_cloud_check_code (code, error))
+    return NULL;
+  g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
+  StCa *ca = ST_CA_OF (hold);
+  if (ca == NULL)
+    {
+      st_engine_require (engine, session, ST_ACTION_CA_VERIFICATION_CERT, error);
+      return NULL;
+    }
+  g_autofree gchar *serial = NULL;
+  g_autoptr(X509) cert = st_cloud_verification_cert (ca, code, 30, &serial, error);
+  if (cert == NULL)
+    return NULL;
+  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
+  char *data = NULL;
+  long len = 0;
+  if (bio == NULL || PEM_write_bio_X509 (bio, cert) != 1 || (len = BIO_get_mem_data (bio, &data)) <= 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "cannot encode the verification certificate");
+      return NULL;
+    }
+  g_autofree gchar *pem = g_strndup (data, (gsize) len);
+  /* the code is no secret: a cloud shows it to whoever registers the CA */
+  if (!st_engine_audit (engine, session, "ca-verification-cert", error, "code", code, "serial", serial,
+                        "subject", code, NULL))
+    return NULL;
+  return g_steal_pointer (&pem);
+}
+
 /* ---- manifests, units, audit, database ---------------------------------- */
 
 gboolean
@@ -1259,6 +1300,12 @@ st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint6
                            error))
     {
       g_prefix_error (error, "the manifest written does not verify (%s): ", report->str);
+      return FALSE;
+    }
+  /* the files the clouds import, next to the manifest (docs/cloud.md) */
+  if (!st_cloud_export (engine->db, ca, engine->config->station_id, id, out_dir, error))
+    {
+      g_prefix_error (error, "the cloud files of batch %" G_GINT64_FORMAT ": ", id);
       return FALSE;
     }
   g_autofree gchar *id_s = g_strdup_printf ("%" G_GINT64_FORMAT, id);

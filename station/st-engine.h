@@ -61,6 +61,7 @@ typedef enum {
   ST_ACTION_HEALTH,
   ST_ACTION_BENCH,
   ST_ACTION_ADMIN_RECOVER,
+  ST_ACTION_CA_VERIFICATION_CERT,
   ST_ACTION_LAST
 } StAction;
 
@@ -261,6 +262,15 @@ gboolean st_engine_db_backup (StEngine *engine, const StAuthSession *session, co
 StHealth *st_engine_health (StEngine *engine, const StAuthSession *session, GError **error);
 gboolean st_engine_bench (StEngine *engine, const StAuthSession *session, guint units, guint slots,
                           StBenchResult *result, GError **error);
+
+/* ---- the CA ---- */
+
+/* Admin: a proof-of-possession certificate for registering the issuing CA
+ * with a cloud (AWS IoT, Azure DPS): subject CN=@code, signed by the
+ * issuing CA in the HSM, valid 30 days (st_cloud_verification_cert).
+ * Returns its PEM. Audited (ca-verification-cert: the code and the serial). */
+gchar *st_engine_ca_verification_cert (StEngine *engine, const StAuthSession *session,
+                                       const char *code, GError **error);
 
 /* A private folder under HOME for one call's files (0700), removed with
  * st_engine_scratch_remove. */

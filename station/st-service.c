@@ -5,10 +5,12 @@
 #include <gio/gunixfdlist.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "st-audit.h"
+#include "st-cloud.h"
 #include "st-dbus.h"
 #include "st-error.h"
 #include "st-line.h"
@@ -339,6 +341,80 @@ st_fd_list_add_file (GUnixFDList *fds, const char *path, GError **error)
     {
       int e = errno;
       g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot open %s: %s", path, g_strerror (e));
+      return -1;
+    }
+  gint index = g_unix_fd_list_append (fds, fd, error);
+  close (fd);
+  return index;
+}
+
+static gint
+st_compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Folder @path as one descriptor: a sealed memory file holding the
+ * serialised GVariant a(say) of its regular files (name, contents), sorted
+ * by name. One descriptor per folder whatever its size: a sendmsg carries
+ * at most 253 (SCM_MAX_FD). Only names the cloud export writes pass
+ * (st_cloud_file_name_ok); anything else in the folder is an error. */
+static gint
+st_fd_list_add_folder (GUnixFDList *fds, const char *path, GError **error)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, error);
+  if (dir == NULL)
+    return -1;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, (GCompareFunc) st_compare_strings);
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(say)"));
+  for (guint i = 0; i < names->len; i++)
+    {
+      name = g_ptr_array_index (names, i);
+      g_autofree gchar *file = g_build_filename (path, name, NULL);
+      gchar *data = NULL;
+      gsize len = 0;
+      GStatBuf st;
+      if (!st_cloud_file_name_ok (name) || g_lstat (file, &st) != 0 || !S_ISREG (st.st_mode)
+          || !g_file_get_contents (file, &data, &len, NULL))
+        {
+          g_variant_builder_clear (&b);
+          g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "%s is not a plain file of the export", file);
+          return -1;
+        }
+      GBytes *bytes = g_bytes_new_take (data, len);
+      g_variant_builder_add (&b, "(s@ay)", name,
+                             g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE));
+      g_bytes_unref (bytes);
+    }
+  g_autoptr(GVariant) v = g_variant_ref_sink (g_variant_builder_end (&b));
+  g_autoptr(GBytes) packed = g_variant_get_data_as_bytes (v);
+  int fd = memfd_create ("station-export-folder", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  gsize size = 0;
+  const guint8 *p = g_bytes_get_data (packed, &size);
+  gsize done = 0;
+  while (fd >= 0 && done < size)
+    {
+      ssize_t n = write (fd, p + done, size - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      done += (gsize) n;
+    }
+  /* the client gets a file nobody can change any more */
+  if (fd < 0 || done != size || lseek (fd, 0, SEEK_SET) != 0
+      || fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot pack %s for the client: %s", path,
+                   g_strerror (e));
       return -1;
     }
   gint index = g_unix_fd_list_append (fds, fd, error);
@@ -976,10 +1052,13 @@ on_manifest_export (StDbusStation1 *object, GDBusMethodInvocation *invocation,
   while (ok && (name = g_dir_read_name (d)) != NULL)
     {
       g_autofree gchar *path = g_build_filename (dir, name, NULL);
-      gint index = st_fd_list_add_file (fds, path, &error);
+      /* a folder of the cloud export goes as one descriptor, "NAME/" */
+      gboolean folder = g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK);
+      gint index = folder ? st_fd_list_add_folder (fds, path, &error) : st_fd_list_add_file (fds, path, &error);
       ok = index >= 0;
+      g_autofree gchar *label = folder ? g_strconcat (name, "/", NULL) : g_strdup (name);
       if (ok)
-        g_variant_builder_add (&a, "(sh)", name, index);
+        g_variant_builder_add (&a, "(sh)", label, index);
     }
   st_engine_scratch_remove (dir);
   if (!ok)
@@ -988,6 +1067,18 @@ on_manifest_export (StDbusStation1 *object, GDBusMethodInvocation *invocation,
       return st_reply_error (invocation, error);
     }
   st_dbus_station1_complete_manifest_export (object, invocation, fds, g_variant_builder_end (&a));
+  return TRUE;
+}
+
+static gboolean
+on_ca_verification_cert (StDbusStation1 *object, GDBusMethodInvocation *invocation,
+                         const char *code, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autofree gchar *pem = st_engine_ca_verification_cert (service->engine, me, code, &error);
+  ST_REPLY_IF_FAILED (pem != NULL, invocation, error);
+  st_dbus_station1_complete_ca_verification_cert (object, invocation, pem);
   return TRUE;
 }
 
@@ -1356,6 +1447,7 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-health", G_CALLBACK (on_health) },
     { "handle-bench", G_CALLBACK (on_bench) },
     { "handle-admin-recover", G_CALLBACK (on_admin_recover) },
+    { "handle-ca-verification-cert", G_CALLBACK (on_ca_verification_cert) },
   };
   for (guint i = 0; i < G_N_ELEMENTS (handlers); i++)
     g_signal_connect (service->skeleton, handlers[i].signal, handlers[i].handler, service);

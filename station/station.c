@@ -45,7 +45,10 @@ static const char st_usage[] =
   "  batch run BATCH --port PATH [--port PATH]... [--units N] [--wait S] [--allow-reprovision]\n"
   "  batch list | batch show BATCH | batch close BATCH | batch stop [BATCH]\n"
   "  manifest export BATCH --out DIR [--force]\n"
+  "                                     (with the cloud files: aws/, azure/, certs/, jws/; docs/cloud.md)\n"
   "  manifest verify DIR [--root FILE] [--signer-pin HEX]\n"
+  "  ca verification-cert --code CODE --out FILE [--force]\n"
+  "                                     the certificate a cloud asks for to register the issuing CA (admin)\n"
   "  unit verify --port PATH [--profile FILE]\n"
   "  unit resolve UID|SERIAL --keep|--void\n"
   "                                     decide a disputed unit (lead): keep its certificate, or void it\n"
@@ -730,6 +733,65 @@ cmd_batch (StCli *cli, int argc, char **argv)
   return 2;
 }
 
+/* `station ca verification-cert --code CODE --out FILE [--force]` (admin):
+ * the proof-of-possession certificate a cloud asks for when the issuing CA
+ * is registered (docs/cloud.md). */
+static int
+st_cli_ca_verification_cert (StCli *cli, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *code = NULL, *out = NULL;
+  gboolean force = FALSE;
+  const GOptionEntry entries[] = {
+    { "code", 0, 0, G_OPTION_ARG_STRING, &code,
+      "The cloud's registration code (aws iot get-registration-code; Azure DPS's verification code)", "CODE" },
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "File to write the certificate into (PEM)", "FILE" },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace FILE if it exists", NULL },
+    { NULL }
+  };
+  if (!st_cli_parse (cli, "ca verification-cert", entries, &argc, &argv, &error))
+    return st_cli_fail (error);
+  if (code == NULL || out == NULL || argc > 1)
+    {
+      g_printerr ("station: ca verification-cert needs --code CODE and --out FILE\n");
+      return 2;
+    }
+  gsize n = strlen (code);
+  if (n < 1 || n > 64 || strspn (code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") != n)
+    {
+      g_printerr ("station: --code takes the cloud's registration code: 1 to 64 of A-Z a-z 0-9 and '-'\n");
+      return 2;
+    }
+  GStatBuf st;
+  if (!force && g_lstat (out, &st) == 0)
+    {
+      g_printerr ("station: %s exists: choose another file, or give --force to replace it\n", out);
+      return 2;
+    }
+  g_autofree gchar *pem = NULL;
+  if (!st_cli_admin_login (cli, &error)
+      || !st_dbus_station1_call_ca_verification_cert_sync (cli->proxy, code, &pem, NULL, &error)
+      || !st_file_write_durable (out, pem, strlen (pem), 0644, &error))
+    return st_cli_fail (error);
+  g_print ("verification certificate for code %s written to %s: give it to the cloud with the CA "
+           "certificate (docs/cloud.md); valid 30 days\n", code, out);
+  return 0;
+}
+
+/* Prints the cloud export's report written next to a manifest, if any. */
+static void
+st_cli_print_cloud_report (const char *dir)
+{
+  g_autofree gchar *path = g_build_filename (dir, "cloud-report.txt", NULL);
+  g_autofree gchar *text = NULL;
+  gsize len = 0;
+  if (g_file_get_contents (path, &text, &len, NULL) && len <= ST_CLI_MAX_TEXT)
+    {
+      g_autofree gchar *shown = st_text_escape (text, (gssize) len, ST_TEXT_KEEP_NEWLINES);
+      g_print ("%s", shown);
+    }
+}
+
 static int
 cmd_manifest (StCli *cli, int argc, char **argv)
 {
@@ -769,6 +831,7 @@ cmd_manifest (StCli *cli, int argc, char **argv)
           || !st_client_save_files (files, fds, out, force, &error))
         return st_cli_fail (error);
       g_print ("manifest of batch %" G_GINT64_FORMAT " written to %s\n", batch_id, out);
+      st_cli_print_cloud_report (out);
       return 0;
     }
   if (g_strcmp0 (sub, "verify") == 0)
@@ -1510,6 +1573,8 @@ main (int argc, char **argv)
     rc = cmd_audit (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "admin") == 0)
     rc = cmd_admin (&cli, argc - 1, argv + 1);
+  else if (g_strcmp0 (command, "ca") == 0 && argc > 2 && g_strcmp0 (argv[2], "verification-cert") == 0)
+    rc = st_cli_ca_verification_cert (&cli, argc - 2, argv + 2);
   else if (g_strcmp0 (command, "demo") == 0)
     rc = st_cli_demo (&cli, argc - 1, argv + 1);
   else
