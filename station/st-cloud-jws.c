@@ -249,18 +249,25 @@ st_cloud_jws_write (StCloudExport *x, const char *dir, GError **error)
 {
   X509 *signer = x->ca->signing_cert;
   StJwsAlg alg;
-  if (!st_jws_alg_of (signer, &alg, error))
-    return FALSE;
+  g_autoptr(GError) unusable = NULL;
   const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id (signer);
+  if (st_jws_alg_of (signer, &alg, &unusable) && ski == NULL)
+    g_set_error (&unusable, ST_ERROR, ST_ERROR_INVALID_DATA,
+                 "the station signing certificate has no subject key identifier, which is the "
+                 "entries' kid (issue it with subjectKeyIdentifier=hash)");
+  if (unusable != NULL)
+    {
+      /* Decision: a signer the entries cannot name leaves jws/ empty and
+       * says why; the manifest and the other targets are still exported. */
+      g_string_append_printf (x->report, "jws: no entries written: %s\n", unusable->message);
+      return TRUE;
+    }
   guint8 *signer_der = NULL;
   int signer_len = i2d_X509 (signer, &signer_der);
-  if (ski == NULL || signer_len <= 0)
+  if (signer_len <= 0)
     {
       OPENSSL_free (signer_der);
-      ERR_clear_error ();
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the station signing certificate has no subject key identifier: its kid would be "
-                   "missing (issue it with subjectKeyIdentifier=hash)");
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot encode the station signing certificate");
       return FALSE;
     }
   g_autofree gchar *kid = st_b64url (ASN1_STRING_get0_data (ski), (gsize) ASN1_STRING_length (ski));
