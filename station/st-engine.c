@@ -1275,7 +1275,7 @@ st_engine_ca_verification_cert (StEngine *engine, const StAuthSession *session, 
   g_autofree gchar *pem = g_strndup (data, (gsize) len);
   /* the code is no secret: a cloud shows it to whoever registers the CA */
   if (!st_engine_audit (engine, session, "ca-verification-cert", error, "code", code, "serial", serial,
-                        "subject", code, NULL))
+                        "valid-days", "30", NULL))
     return NULL;
   return g_steal_pointer (&pem);
 }
