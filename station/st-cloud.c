@@ -78,7 +78,12 @@ st_cloud_cert_file_name (const char *uid)
 gboolean
 st_cloud_write_file (const char *dir, const char *name, const char *data, gsize len, GError **error)
 {
-  g_return_val_if_fail (st_cloud_file_name_ok (name), FALSE);
+  if (!st_cloud_file_name_ok (name))
+    {
+      g_autofree gchar *shown = st_text_escape (name, -1, ST_TEXT_ONE_LINE);
+      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "refusing to write a file named '%s'", shown);
+      return FALSE;
+    }
   g_autofree gchar *path = g_build_filename (dir, name, NULL);
   return st_file_write_durable (path, data, len, 0600, error);
 }
