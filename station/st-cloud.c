@@ -136,28 +136,52 @@ st_cloud_unit_free (StCloudUnit *u)
 
 /* ---- certs/ --------------------------------------------------------------- */
 
+GPtrArray *
+st_cloud_cert_names (const char *const *uids, guint n, GString *report)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_set_size (names, (gint) n);
+  g_autoptr(GHashTable) taken = g_hash_table_new (g_str_hash, g_str_equal);
+  /* a hashed name (75 characters before ".pem") is never a uid's own name
+   * (at most 64): the two kinds cannot take each other's; the safe names
+   * go first all the same */
+  for (int pass = 0; pass < 2; pass++)
+    for (guint i = 0; i < n; i++)
+      {
+        g_autofree gchar *name = st_cloud_cert_file_name (uids[i]);
+        gboolean own = g_str_has_prefix (name, uids[i]) && strcmp (name + strlen (uids[i]), ".pem") == 0;
+        if (own != (pass == 0))
+          continue;
+        g_autofree gchar *shown = st_text_escape (uids[i], -1, ST_TEXT_ONE_LINE);
+        if (g_hash_table_contains (taken, name))
+          {
+            g_string_append_printf (report, "  certs: unit %s left out: its file name %s is taken by "
+                                    "another unit of the batch\n", shown, name);
+            continue;
+          }
+        if (!own)
+          g_string_append_printf (report, "  certs: unit %s is in %s (its uid is not a safe file "
+                                  "name)\n", shown, name);
+        g_hash_table_add (taken, name);
+        g_ptr_array_index (names, i) = g_steal_pointer (&name);
+      }
+  return names;
+}
+
 static gboolean
 st_cloud_certs_write (StCloudExport *x, const char *dir, GError **error)
 {
-  g_autoptr(GHashTable) names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree const char **uids = g_new0 (const char *, x->units->len + 1);
+  for (guint i = 0; i < x->units->len; i++)
+    uids[i] = ((StCloudUnit *) g_ptr_array_index (x->units, i))->unit->uid;
+  g_autoptr(GPtrArray) names = st_cloud_cert_names (uids, x->units->len, x->report);
   guint written = 0;
   for (guint i = 0; i < x->units->len; i++)
     {
       StCloudUnit *u = g_ptr_array_index (x->units, i);
-      gchar *name = st_cloud_cert_file_name (u->unit->uid);
-      if (g_hash_table_contains (names, name))
-        {
-          /* two uids, one name (a uid that looks like another's hashed
-           * name): neither may replace the other */
-          g_string_append_printf (x->report, "  certs: unit %s left out: its file name %s is taken "
-                                  "by another unit of the batch\n", u->uid_shown, name);
-          g_free (name);
-          continue;
-        }
-      g_hash_table_add (names, name);
-      if (!g_str_has_prefix (name, u->unit->uid) || name[strlen (u->unit->uid)] != '.')
-        g_string_append_printf (x->report, "  certs: unit %s is in %s (its uid is not a safe file "
-                                "name)\n", u->uid_shown, name);
+      const char *name = g_ptr_array_index (names, i);
+      if (name == NULL)
+        continue;
       g_autofree gchar *text = g_strconcat (u->pem, x->chain_pem, NULL);
       if (!st_cloud_write_file (dir, name, text, strlen (text), error))
         return FALSE;

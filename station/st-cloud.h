@@ -52,6 +52,11 @@ const char *st_cloud_azure_registration_id_problem (const char *cn);
  * [A-Za-z0-9_-] (no dot, so never "." nor "..", no '/'), else
  * "uid-sha256-HEX.pem" with the SHA-256 of the uid's bytes. */
 gchar *st_cloud_cert_file_name (const char *uid);
+/* The certs/ file name of each of @n uids (st_cloud_cert_file_name), NULL
+ * for a unit left out because another took its name; each hashed name and
+ * each unit left out is a line of @report, its uid escaped. Of gchar*,
+ * @n of them. */
+GPtrArray *st_cloud_cert_names (const char *const *uids, guint n, GString *report);
 /* Whether @name may be a file written by a client into an export folder:
  * 1..255 bytes of [A-Za-z0-9._-], not starting with '.'. */
 gboolean st_cloud_file_name_ok (const char *name);

@@ -23,6 +23,15 @@
 #include "st-error.h"
 #include "st-util.h"
 
+static guint
+st_count_newlines (const char *s)
+{
+  guint n = 0;
+  for (; *s != '\0'; s++)
+    n += *s == '\n';
+  return n;
+}
+
 static void
 test_names (void)
 {
@@ -43,6 +52,27 @@ test_names (void)
   g_autofree gchar *a = st_cloud_cert_file_name ("../x");
   g_autofree gchar *b = st_cloud_cert_file_name ("../y");
   g_assert_cmpstr (a, !=, b);
+
+  /* a batch's names: hostile uids hashed and reported (escaped); a uid
+   * that spells another's hashed name is too long to be a name itself
+   * (75 > 64), so it is hashed as well and takes nothing; the same uid
+   * twice: the second is left out and reported */
+  g_autofree gchar *hashed = st_cloud_cert_file_name ("../x");
+  g_autofree gchar *squatter = g_strndup (hashed, strlen (hashed) - strlen (".pem"));
+  const char *uids[] = { "9053cafb", "../x", "a\nb", squatter, "9053cafb" };
+  g_autoptr(GString) report = g_string_new (NULL);
+  g_autoptr(GPtrArray) names = st_cloud_cert_names (uids, G_N_ELEMENTS (uids), report);
+  g_assert_cmpuint (names->len, ==, G_N_ELEMENTS (uids));
+  g_assert_cmpstr (g_ptr_array_index (names, 0), ==, "9053cafb.pem");
+  g_assert_cmpstr (g_ptr_array_index (names, 1), ==, hashed);
+  g_assert_true (g_str_has_prefix (g_ptr_array_index (names, 2), "uid-sha256-"));
+  g_assert_true (g_str_has_prefix (g_ptr_array_index (names, 3), "uid-sha256-"));
+  g_assert_cmpstr (g_ptr_array_index (names, 3), !=, hashed);
+  g_assert_null (g_ptr_array_index (names, 4));
+  g_assert_nonnull (strstr (report->str, "unit ../x is in uid-sha256-"));
+  g_assert_nonnull (strstr (report->str, "unit a\\x0ab is in uid-sha256-"));
+  g_assert_nonnull (strstr (report->str, "unit 9053cafb left out: its file name 9053cafb.pem is taken"));
+  g_assert_cmpuint (st_count_newlines (report->str), ==, 4);
 
   g_assert_true (st_cloud_aws_thing_name_ok ("9053cafb:dev_1-a"));
   g_assert_false (st_cloud_aws_thing_name_ok (""));
