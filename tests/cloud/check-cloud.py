@@ -89,14 +89,27 @@ def uid_in_cert(cert, uid):
 
 def check_jws(args, d, active, issuing):
     entries = json.loads(read(os.path.join(d, "jws", "entries.json")))
-    if not isinstance(entries, list):
-        fail("jws/entries.json is not a JSON array")
+    entries_schema = schema(args, "jws-entries.schema.json")
+    validate(entries_schema, entries, "jws/entries.json")
+    defs = entries_schema.schema["$defs"]
+
+    def part(name):
+        # the decoded parts against their definitions in the same document
+        return jsonschema.Draft202012Validator({"$schema": entries_schema.schema["$schema"],
+                                                "$defs": defs, "$ref": "#/$defs/" + name})
     seen = set()
     for e in entries:
         if not {"protected", "payload", "signature"} <= set(e) or not set(e) <= {"protected", "payload", "signature", "header"}:
             fail("a JWS entry is not a flattened JWS (RFC 7515 7.2.2): %r" % sorted(e))
-        header = json.loads(b64url_decode(e["protected"]))
-        payload = json.loads(b64url_decode(e["payload"]))
+        try:
+            header = json.loads(b64url_decode(e["protected"]))
+            payload = json.loads(b64url_decode(e["payload"]))
+        except ValueError as err:
+            fail("a JWS entry's protected header or payload is not JSON: %s" % err)
+        validate(part("protected"), header, "a JWS protected header")
+        validate(part("payload"), payload, "a JWS payload")
+        if e.get("header", {}).get("uniqueId", payload["uniqueId"]) != payload["uniqueId"]:
+            fail("the unprotected uniqueId differs from the signed one")
         alg = header.get("alg")
         if alg not in ("ES256", "ES384") or header.get("typ") != "JWT":
             fail("protected header %r" % header)

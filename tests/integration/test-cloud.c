@@ -93,14 +93,34 @@ st_check_export (StFixture *f, const char *show)
   g_assert_cmpint (rc, ==, 0);
   g_assert_cmpuint (st_count_lines (check_out, "ok: "), ==, 5);
 
-  /* the checker must fail on a forged entry: a JWS payload changed */
+  /* the checker must fail on a forged entry: the first payload decoded,
+   * its model changed (valid JSON still, the same length), encoded again */
   g_autofree gchar *entries = g_build_filename (dir, "jws", "entries.json", NULL);
   g_autofree gchar *text = NULL;
   g_assert_true (g_file_get_contents (entries, &text, NULL, NULL));
   gchar *payload = strstr (text, "\"payload\" : \"");
   g_assert_nonnull (payload);
-  payload += strlen ("\"payload\" : \"") + 10;
-  *payload = *payload == 'A' ? 'B' : 'A';
+  payload += strlen ("\"payload\" : \"");
+  gsize b64_len = strcspn (payload, "\"");
+  g_autoptr(GString) b64 = g_string_new_len (payload, (gssize) b64_len);
+  g_strdelimit (b64->str, "-", '+');
+  g_strdelimit (b64->str, "_", '/');
+  while (b64->len % 4 != 0)
+    g_string_append_c (b64, '=');
+  gsize raw_len = 0;
+  g_autofree guchar *raw = g_base64_decode (b64->str, &raw_len);
+  g_autofree gchar *json = g_strndup ((const gchar *) raw, raw_len);
+  gchar *model = strstr (json, "\"model\":\"SIM-DEV-1\"");
+  g_assert_nonnull (model);
+  model[strlen ("\"model\":\"SIM-DEV-")] = '2';
+  g_autofree gchar *again = g_base64_encode ((const guchar *) json, raw_len);
+  gsize again_len = strlen (again);
+  while (again_len > 0 && again[again_len - 1] == '=')
+    again[--again_len] = '\0';
+  g_strdelimit (again, "+", '-');
+  g_strdelimit (again, "/", '_');
+  g_assert_cmpuint (again_len, ==, b64_len);
+  memcpy (payload, again, b64_len);
   g_autofree gchar *forged_dir = g_build_filename (f->tmp, "forged", NULL);
   g_assert_cmpint (st_run_tool (NULL, NULL, "cp", "-r", dir, forged_dir, NULL), ==, 0);
   g_autofree gchar *forged = g_build_filename (forged_dir, "jws", "entries.json", NULL);
@@ -109,7 +129,8 @@ st_check_export (StFixture *f, const char *show)
   rc = st_run_tool (&forged_out, NULL, "python3", checker, forged_dir, "--root", root, "--pin", pin,
                     "--schemas", schemas, "--active", active, "--left-out", voided, NULL);
   g_assert_cmpint (rc, !=, 0);
-  g_assert_nonnull (strstr (forged_out, "FAIL: "));
+  g_assert_nonnull (strstr (forged_out, "FAIL: the JWS of "));
+  g_assert_nonnull (strstr (forged_out, "does not verify"));
 
   /* again into the same folder: refused without --force, naming a cloud
    * folder or the manifest; with it, the folders are replaced (a stray file
@@ -122,8 +143,8 @@ st_check_export (StFixture *f, const char *show)
   g_assert_true (g_file_test (stray, G_FILE_TEST_EXISTS));
   g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id, "--out", dir, "--force", NULL), ==, 0);
   g_assert_false (g_file_test (stray, G_FILE_TEST_EXISTS));
-  g_autofree gchar *again = g_build_filename (dir, "certs", NULL);
-  g_autoptr(GDir) certs = g_dir_open (again, 0, NULL);
+  g_autofree gchar *certs_dir = g_build_filename (dir, "certs", NULL);
+  g_autoptr(GDir) certs = g_dir_open (certs_dir, 0, NULL);
   g_assert_nonnull (certs);
   guint n_certs = 0;
   while (g_dir_read_name (certs) != NULL)
