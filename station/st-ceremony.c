@@ -21,7 +21,6 @@
 #define ST_CEREMONY_STATION_ID_MAX 64
 #define ST_CEREMONY_SUBJECT_MAX 512
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (JsonBuilder, g_object_unref)
 
 void
 st_ceremony_keys_clear (StCeremonyKeys *k)
@@ -362,6 +361,7 @@ st_ceremony_init (const char *home, const StCeremonyInit *req, StCeremonyKeys *k
   g_autofree gchar *sig_id_hex = st_ceremony_key_id_hex (keys->signing_key_uri);
   g_autoptr(JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
+  st_ceremony_member (b, "admin", req->admin);
   st_ceremony_member (b, "station-id", req->station_id);
   st_ceremony_member (b, "token", keys->token_description);
   st_ceremony_member (b, "module", req->module);

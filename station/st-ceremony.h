@@ -32,6 +32,7 @@ typedef struct {
   const char *subject;     /* "O=...,C=..." without CN (NULL or "": O=Station) */
   StAlg alg;               /* ST_ALG_EC_P256 or ST_ALG_EC_P384 */
   const char *pin;         /* the token's user PIN */
+  const char *admin;       /* who runs it: recorded in the ca-init entry */
 } StCeremonyInit;
 
 typedef struct {
