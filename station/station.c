@@ -555,7 +555,8 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
       g_printerr ("station: cannot create %s: %s\n", out_dir, g_strerror (errno));
       return 2;
     }
-  if (!st_cli_connect (cli, &error) || !st_cli_login (cli, &error))
+  /* a new home has no operators: nobody logs in (the admin comes with the ceremony) */
+  if (!st_cli_admin_login (cli, &error))
     return st_cli_fail (error);
   g_autofree gchar *hsm_prompt = g_strdup_printf ("User PIN of token %s: ", token);
   gchar *hsm_pin = st_read_secret (hsm_prompt, "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
