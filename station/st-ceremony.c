@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -88,6 +89,38 @@ st_ceremony_parse_subject (const char *text, X509_NAME *name, GError **error)
   return TRUE;
 }
 
+/* The module is code the service will load: a regular file that only
+ * root may change (owned by root, not writable by group or others, nor its
+ * folder), as the packages of HSM vendors install them. A caller of
+ * CaInit (anyone, on a home without operators) names it. */
+static gboolean
+st_ceremony_check_module (const char *module, GError **error)
+{
+  g_autofree gchar *real = realpath (module, NULL);
+  GStatBuf st, dir_st;
+  if (real == NULL || g_stat (real, &st) != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "--module %s: %s: install the HSM's PKCS#11 "
+                   "module and give its path", module, g_strerror (errno));
+      return FALSE;
+    }
+  g_autofree gchar *dir = g_path_get_dirname (real);
+  if (!S_ISREG (st.st_mode) || g_stat (dir, &dir_st) != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "--module %s is not a file", module);
+      return FALSE;
+    }
+  if (st.st_uid != 0 || (st.st_mode & 022) != 0 || dir_st.st_uid != 0 || (dir_st.st_mode & 022) != 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                   "--module %s: the service loads only a module that root owns and only root may "
+                   "change (the file %s and its folder): install it as the HSM vendor's package does",
+                   module, real);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 st_ceremony_check_request (const StCeremonyInit *req, GError **error)
 {
@@ -98,6 +131,8 @@ st_ceremony_check_request (const StCeremonyInit *req, GError **error)
                            "(e.g. /usr/lib/softhsm/libsofthsm2.so)");
       return FALSE;
     }
+  if (!st_ceremony_check_module (req->module, error))
+    return FALSE;
   if (req->token == NULL || *req->token == '\0' || strlen (req->token) > 32)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,

@@ -4,8 +4,10 @@
  * (a key on disk, `openssl req -x509`), which signs the two requests with
  * stock `openssl ca` and the openssl.cnf that docs/ceremony.md shows.
  *
- * /ceremony/whole: `ca init` on a home that is not set up (no login: the
- * first admin comes with it) writes the two requests; the station waits
+ * /ceremony/whole: a module file that others may write is refused (the
+ * caller names the code the service loads); `ca init` on a home that is
+ * not set up (no login: the first admin comes with it) writes the two
+ * requests; the station waits
  * for its import (unlock refused, saying so); four wrong imports are each
  * refused naming the problem with nothing written (an issuing certificate
  * for another key, a signing certificate without the station-signing
@@ -188,15 +190,21 @@ st_ceremony_teardown (StCeremony *c, gconstpointer data)
   g_free (c->other_root_dir);
 }
 
-/* `station ca init` as the test's admin-to-be. */
+/* `station ca init` as the test's admin-to-be, with the module @module. */
 static int
-st_ca_init (StCeremony *c, gchar **out, gchar **err)
+st_ca_init_with (StCeremony *c, const char *module, gchar **out, gchar **err)
 {
   const char *env[] = { "STATION_HSM_PIN=" ST_TEST_PIN, "STATION_OPERATOR_PIN=" ST_ADMIN_PIN, NULL };
-  const char *args[] = { "--operator", "admin", "ca", "init", "--module", ST_SOFTHSM_MODULE,
+  const char *args[] = { "--operator", "admin", "ca", "init", "--module", module,
                          "--token", c->token, "--station-id", "line1-station1", "--subject",
                          "O=Test Corp,C=DE", "--admin", "admin", "--out", c->csr_dir, NULL };
   return st_run_stationv (&c->f, env, out, err, args);
+}
+
+static int
+st_ca_init (StCeremony *c, gchar **out, gchar **err)
+{
+  return st_ca_init_with (c, ST_SOFTHSM_MODULE, out, err);
 }
 
 static int
@@ -242,6 +250,19 @@ test_whole (StCeremony *c, gconstpointer data)
 {
   StFixture *f = &c->f;
   g_autofree gchar *out = NULL, *err = NULL;
+
+  /* ---- a module anyone may change is never loaded (CaInit needs no login on a new home) ---- */
+  g_autofree gchar *module_copy = g_build_filename (f->tmp, "writable-module.so", NULL);
+  g_autofree gchar *module_bytes = NULL;
+  gsize module_len = 0;
+  g_assert_true (g_file_get_contents (ST_SOFTHSM_MODULE, &module_bytes, &module_len, NULL));
+  g_assert_true (g_file_set_contents (module_copy, module_bytes, (gssize) module_len, NULL));
+  g_assert_cmpint (g_chmod (module_copy, 0666), ==, 0);
+  g_assert_cmpint (st_ca_init_with (c, module_copy, NULL, &err), ==, 2);
+  g_assert_nonnull (strstr (err, "only root may change"));
+  g_autofree gchar *no_conf = g_build_filename (f->home, "station.conf", NULL);
+  g_assert_false (g_file_test (no_conf, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&err, g_free);
 
   /* ---- ca init on a home that is not set up ---- */
   g_assert_cmpint (st_ca_init (c, &out, &err), ==, 0);
