@@ -738,6 +738,9 @@ cmd_status (StCli *cli, int argc, char **argv)
            st_dict_get_string (s, "home"));
   g_print ("station     %s%s\n", configured ? st_dict_get_string (s, "station-id") : "not set up yet",
            demo ? " (demo)" : "");
+  const char *ceremony = st_dict_get_string (s, "ceremony");
+  if (g_strcmp0 (ceremony, "awaiting-import") == 0)
+    g_print ("ceremony    awaiting 'station ca import' (docs/ceremony.md)\n");
   g_print ("HSM         %s\n", unlocked ? "unlocked" : "locked: an admin runs 'station unlock'");
   gsize n_running = 0;
   const gint64 *batches = running != NULL ? g_variant_get_fixed_array (running, &n_running, sizeof (gint64)) : NULL;

@@ -302,6 +302,9 @@ test_whole (StCeremony *c, gconstpointer data)
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (st_run_station_as (f, "admin", ST_ADMIN_PIN, NULL, &out, NULL, "ca", "show", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "AWAITING IMPORT"));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station (f, &out, NULL, "status", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "awaiting 'station ca import'"));
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (st_run_station_as (f, "admin", ST_ADMIN_PIN, "STATION_HSM_PIN=" ST_TEST_PIN, NULL,
                                       &err, "unlock", NULL), !=, 0);
