@@ -382,6 +382,14 @@ st_engine_require (StEngine *engine, const StAuthSession *session, StAction acti
             return FALSE;
         }
     }
+  if (st_engine_awaits_import (engine) && !st_engine_allowed_awaiting_import (action))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "%s: the key ceremony is not finished: run 'station ca import --chain FILE "
+                   "--signing-cert FILE' with the certificates the root issued for the requests "
+                   "of 'station ca init' (docs/ceremony.md)", rule->what);
+      return FALSE;
+    }
   if (rule->needs_hsm && !st_engine_is_unlocked (engine))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
@@ -395,14 +403,6 @@ st_engine_require (StEngine *engine, const StAuthSession *session, StAction acti
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
                    "%s: the station in %s is not set up yet: run 'station setup demo' or see "
                    "docs/setup.md", rule->what, engine->home);
-      return FALSE;
-    }
-  if (st_engine_awaits_import (engine) && !st_engine_allowed_awaiting_import (action))
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                   "%s: the key ceremony is not finished: run 'station ca import --chain FILE "
-                   "--signing-cert FILE' with the certificates the root issued for the requests "
-                   "of 'station ca init' (docs/ceremony.md)", rule->what);
       return FALSE;
     }
   return TRUE;
