@@ -2,7 +2,8 @@
  * through the real service and CLI, with a SoftHSM2 token made for the
  * test by the stock softhsm2-util and a company root made by stock openssl
  * (a key on disk, `openssl req -x509`), which signs the two requests with
- * stock `openssl ca` and the openssl.cnf that docs/ceremony.md shows.
+ * stock `openssl ca` and the openssl.cnf that docs/ceremony.md shows (read
+ * from it).
  *
  * /ceremony/whole: a module file that others may write is refused (the
  * caller names the code the service loads); `ca init` on a home that is
@@ -33,27 +34,12 @@
 static gchar *st_softhsm_dir;   /* the tokens of this process's tests */
 static guint st_token_count;
 
-/* The openssl.cnf of the root (the recipe of docs/ceremony.md): the root's
- * own extensions, the issuing CA's and the station signing certificate's,
- * set by the root's policy; three wrong ones for the refusals. */
-static const char st_root_cnf[] =
-  "[ ca ]\n"
-  "default_ca = root_ca\n"
-  "[ root_ca ]\n"
-  "dir = %s\n"
-  "database = $dir/index.txt\n"
-  "new_certs_dir = $dir/newcerts\n"
-  "certificate = $dir/root.pem\n"
-  "private_key = $dir/root.key\n"
-  "rand_serial = yes\n"
-  "default_md = sha256\n"
-  "default_days = 5475\n"
-  "policy = policy_any\n"
-  "unique_subject = no\n"
-  "copy_extensions = none\n"
-  "[ policy_any ]\n"
-  "organizationName = supplied\n"
-  "commonName = supplied\n"
+/* The root's openssl.cnf is the one docs/ceremony.md shows (its first
+ * ```ini block, with `dir` set to the test's root folder), so that the
+ * recipe the admin follows is the one tested; the test adds the sections
+ * it needs besides: the root's own request, and a signing profile without
+ * the station-signing purpose for a refusal. */
+static const char st_test_sections[] =
   "[ req ]\n"
   "distinguished_name = req_dn\n"
   "prompt = no\n"
@@ -64,23 +50,33 @@ static const char st_root_cnf[] =
   "basicConstraints = critical,CA:TRUE\n"
   "keyUsage = critical,keyCertSign,cRLSign\n"
   "subjectKeyIdentifier = hash\n"
-  "[ v3_station_issuing_ca ]\n"
-  "basicConstraints = critical,CA:TRUE,pathlen:0\n"
-  "keyUsage = critical,keyCertSign,cRLSign\n"
-  "subjectKeyIdentifier = hash\n"
-  "authorityKeyIdentifier = keyid:always\n"
-  "[ v3_station_signing ]\n"
-  "basicConstraints = critical,CA:FALSE\n"
-  "keyUsage = critical,digitalSignature\n"
-  "extendedKeyUsage = codeSigning,emailProtection,2.25.139898662358177256637798941297150809261\n"
-  "subjectKeyIdentifier = hash\n"
-  "authorityKeyIdentifier = keyid:always\n"
   "[ v3_signing_without_purpose ]\n"
   "basicConstraints = critical,CA:FALSE\n"
   "keyUsage = critical,digitalSignature\n"
   "extendedKeyUsage = codeSigning,emailProtection\n"
   "subjectKeyIdentifier = hash\n"
   "authorityKeyIdentifier = keyid:always\n";
+
+static gchar *
+st_root_cnf (const char *dir)
+{
+  g_autofree gchar *doc_path = g_build_filename (g_getenv ("ST_SOURCE_DIR"), "docs", "ceremony.md", NULL);
+  g_autofree gchar *doc = NULL;
+  g_assert_true (g_file_get_contents (doc_path, &doc, NULL, NULL));
+  const char *start = strstr (doc, "```ini\n[ ca ]\n");
+  g_assert_nonnull (start);
+  start += strlen ("```ini\n");
+  const char *end = strstr (start, "```");
+  g_assert_nonnull (end);
+  g_autofree gchar *block = g_strndup (start, (gsize) (end - start));
+  const char *dir_line = "dir = /srv/root-ca\n";
+  gchar *at = strstr (block, dir_line);
+  g_assert_nonnull (at);
+  *at = '\0';
+  g_assert_nonnull (strstr (at + strlen (dir_line), "[ v3_station_issuing_ca ]"));
+  g_assert_nonnull (strstr (at + strlen (dir_line), "[ v3_station_signing ]"));
+  return g_strdup_printf ("%sdir = %s\n%s%s", block, dir, at + strlen (dir_line), st_test_sections);
+}
 
 typedef struct {
   StFixture f;
@@ -116,7 +112,7 @@ st_make_root (const char *dir, const char *cn)
   g_assert_cmpint (g_mkdir_with_parents (newcerts, 0700), ==, 0);
   g_autofree gchar *index = g_build_filename (dir, "index.txt", NULL);
   st_write (index, "");
-  g_autofree gchar *cnf_text = g_strdup_printf (st_root_cnf, dir);
+  g_autofree gchar *cnf_text = st_root_cnf (dir);
   g_autofree gchar *cnf = g_build_filename (dir, "openssl.cnf", NULL);
   st_write (cnf, cnf_text);
   g_autofree gchar *key = g_build_filename (dir, "root.key", NULL);
