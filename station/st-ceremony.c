@@ -424,6 +424,7 @@ st_ceremony_parse_pem (const char *what, const char *pem, int max, GError **erro
                    what, len == 0 ? "empty" : "too large", ST_CEREMONY_PEM_MAX);
       return NULL;
     }
+  ERR_clear_error ();
   g_autoptr(StX509Stack) certs = sk_X509_new_null ();
   g_autoptr(BIO) bio = BIO_new_mem_buf (pem, (int) len);
   for (;;)

@@ -598,26 +598,26 @@ on_ca_init (StDbusStation1 *object, GDBusMethodInvocation *invocation, GVariant 
   GError *error = NULL;
   const char *names[] = { "module", "token", "station-id", "admin", "curve", "subject" };
   const char *values[G_N_ELEMENTS (names)] = { NULL };
+  /* every key known and a string of a sane length; the values are then
+   * borrowed from @options, which lives as long as the call */
   GVariantIter iter;
   const char *key;
   GVariant *value;
   g_variant_iter_init (&iter, options);
   while (g_variant_iter_loop (&iter, "{&sv}", &key, &value))
-    {
-      gsize i = 0;
-      while (i < G_N_ELEMENTS (names) && g_strcmp0 (names[i], key) != 0)
-        i++;
-      if (i == G_N_ELEMENTS (names) || !g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
-          || strlen (g_variant_get_string (value, NULL)) > ST_SERVICE_MAX_CA_OPTION)
-        {
-          g_variant_unref (value);
-          return st_reply_error (invocation,
-                                 g_error_new (ST_ERROR, ST_ERROR_INVALID_DATA,
-                                              "CaInit: unknown or invalid option '%s' (known: module, "
-                                              "token, station-id, admin, curve, subject; strings)", key));
-        }
-      values[i] = g_variant_get_string (value, NULL);
-    }
+    if (!g_strv_contains (names, key) || !g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
+        || strlen (g_variant_get_string (value, NULL)) > ST_SERVICE_MAX_CA_OPTION)
+      {
+        g_autofree gchar *name = g_strdup (key);
+        g_variant_unref (value);
+        return st_reply_error (invocation,
+                               g_error_new (ST_ERROR, ST_ERROR_INVALID_DATA,
+                                            "CaInit: unknown or invalid option '%s' (known: module, "
+                                            "token, station-id, admin, curve, subject; strings of at "
+                                            "most %d bytes)", name, ST_SERVICE_MAX_CA_OPTION));
+      }
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    g_variant_lookup (options, names[i], "&s", &values[i]);
   const char *curve = values[4] != NULL && *values[4] != '\0' ? values[4] : "p256";
   StCeremonyInit req = {
     .module = values[0], .token = values[1], .station_id = values[2], .subject = values[5],

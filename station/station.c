@@ -569,6 +569,23 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
       st_secret_free (hsm_pin);
       return st_cli_fail (error);
     }
+  if (g_getenv ("STATION_OPERATOR_PIN") == NULL)
+    {
+      /* typed at a prompt: once more, as a new PIN is */
+      g_autofree gchar *again_prompt = g_strdup_printf ("PIN for the new admin %s, again: ", admin);
+      gchar *again = st_read_secret (again_prompt, "STATION_OPERATOR_PIN", ST_CLI_PIN_MAX, &error);
+      gboolean same = again != NULL && g_strcmp0 (again, admin_pin) == 0;
+      st_secret_free (again);
+      if (!same)
+        {
+          st_secret_free (hsm_pin);
+          st_secret_free (admin_pin);
+          if (error != NULL)
+            return st_cli_fail (error);
+          g_printerr ("station: the two PINs for %s differ: nothing was done; run 'ca init' again\n", admin);
+          return 2;
+        }
+    }
   GVariantBuilder options;
   g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&options, "{sv}", "module", g_variant_new_string (module));
