@@ -1169,6 +1169,19 @@ st_hsm_check_free (StHsm *hsm, CK_OBJECT_CLASS cls, const char *what, const char
   return TRUE;
 }
 
+gboolean
+st_hsm_label_in_use (StHsm *hsm, const char *label, gboolean *in_use, GError **error)
+{
+  g_return_val_if_fail (hsm != NULL && label != NULL && in_use != NULL, FALSE);
+  g_autoptr(StHsmLocker) locker = st_hsm_locker_new (hsm);
+  const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE, CKO_SECRET_KEY };
+  *in_use = FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (classes) && !*in_use; i++)
+    if (!st_hsm_object_exists (hsm, classes[i], label, NULL, 0, in_use, error))
+      return FALSE;
+  return TRUE;
+}
+
 gchar *
 st_hsm_generate_key (StHsm *hsm, const char *label, const guint8 *id, gsize id_len, StAlg alg,
                      GError **error)

@@ -80,6 +80,10 @@ void st_hsm_unlock (StHsm *hsm);
  * Needs a login. */
 gchar *st_hsm_generate_key (StHsm *hsm, const char *label, const guint8 *id, gsize id_len,
                             StAlg alg, GError **error);
+/* Whether any key or certificate object of the token carries @label
+ * (private objects are seen only when logged in): the key ceremony picks
+ * labels that are free. */
+gboolean st_hsm_label_in_use (StHsm *hsm, const char *label, gboolean *in_use, GError **error);
 /* Stores @cert as a token object (CKO_CERTIFICATE, CKC_X_509) with @label
  * and @id. Needs a login. */
 gboolean st_hsm_store_certificate (StHsm *hsm, const char *label, const guint8 *id, gsize id_len,

@@ -63,23 +63,413 @@ st_config_resolve (StConfig *c, const char *value)
   return g_build_filename (c->home, value, NULL);
 }
 
-static gboolean
-st_config_get (GKeyFile *kf, StConfig *c, const char *group, const char *key, gboolean required,
-               gboolean is_path, gchar **out, GError **error)
+/* ---- the table: every group and key station.conf may hold --------------- */
+
+typedef enum {
+  ST_CONF_STRING,       /* any text on one line */
+  ST_CONF_BOOL,         /* true or false */
+  ST_CONF_UINT,         /* a decimal number within min..max */
+  ST_CONF_PATH,         /* a file: absolute, or relative to HOME */
+  ST_CONF_PKCS11_URI,   /* an RFC 7512 pkcs11: URI without a PIN */
+  ST_CONF_PATH_OR_URI,  /* a file or a pkcs11: URI */
+  ST_CONF_HEX64,        /* 64 hexadecimal digits */
+} StConfType;
+
+typedef enum {
+  ST_CONF_OPTIONAL,
+  ST_CONF_REQUIRED,
+  ST_CONF_REQUIRED_IF_DEMO,
+} StConfNeed;
+
+typedef struct {
+  const char *group, *key;
+  StConfNeed need;
+  StConfType type;
+  guint64 min, max;       /* ST_CONF_UINT */
+  gsize offset;           /* the StConfig field (gchar*, gboolean or guint) */
+  const char *meaning;    /* for messages and docs/setup.md */
+} StConfKey;
+
+#define ST_CONF_FIELD(f) G_STRUCT_OFFSET (StConfig, f)
+
+static const StConfKey st_conf_keys[] = {
+  { "station", "id", ST_CONF_REQUIRED, ST_CONF_STRING, 0, 0, ST_CONF_FIELD (station_id),
+    "the station's stable id (made by 'setup demo' or 'ca init')" },
+  { "station", "demo", ST_CONF_OPTIONAL, ST_CONF_BOOL, 0, 0, ST_CONF_FIELD (demo),
+    "true only for a demo station (default false)" },
+  { "station", "db", ST_CONF_OPTIONAL, ST_CONF_PATH, 0, 0, ST_CONF_FIELD (db_path),
+    "the database file (default HOME/station.db)" },
+  { "station", "idle-logout-s", ST_CONF_OPTIONAL, ST_CONF_UINT, 0, 24 * 3600, ST_CONF_FIELD (idle_logout_s),
+    "seconds of inactivity before the GUI logs out, 0..86400 (default 300)" },
+  { "hsm", "module", ST_CONF_REQUIRED, ST_CONF_PATH, 0, 0, ST_CONF_FIELD (hsm_module),
+    "the PKCS#11 module of the HSM" },
+  { "hsm", "token", ST_CONF_REQUIRED, ST_CONF_STRING, 0, 0, ST_CONF_FIELD (hsm_token),
+    "the token's label (not a slot number)" },
+  { "hsm", "softhsm2-conf", ST_CONF_REQUIRED_IF_DEMO, ST_CONF_PATH, 0, 0, ST_CONF_FIELD (softhsm2_conf),
+    "the demo's own SoftHSM2 configuration (demo only)" },
+  { "hsm", "ca-key", ST_CONF_REQUIRED, ST_CONF_PKCS11_URI, 0, 0, ST_CONF_FIELD (ca_key_uri),
+    "the issuing CA's private key in the token (pkcs11: URI)" },
+  { "hsm", "signing-key", ST_CONF_REQUIRED, ST_CONF_PKCS11_URI, 0, 0, ST_CONF_FIELD (signing_key_uri),
+    "the station signing key in the token (pkcs11: URI)" },
+  { "certificates", "ca-cert", ST_CONF_REQUIRED, ST_CONF_PATH_OR_URI, 0, 0, ST_CONF_FIELD (ca_cert),
+    "the issuing CA certificate (PEM file or pkcs11: URI)" },
+  { "certificates", "signing-cert", ST_CONF_REQUIRED, ST_CONF_PATH_OR_URI, 0, 0, ST_CONF_FIELD (signing_cert),
+    "the station signing certificate (PEM file or pkcs11: URI)" },
+  { "certificates", "signing-key-sha256", ST_CONF_OPTIONAL, ST_CONF_HEX64, 0, 0, ST_CONF_FIELD (signing_key_sha256),
+    "the pin: SHA-256 of the signing certificate's public key, as 'station ca show' prints it" },
+  { "certificates", "chain", ST_CONF_REQUIRED, ST_CONF_PATH, 0, 0, ST_CONF_FIELD (chain_file),
+    "PEM: the issuing CA first, then up to and including the root" },
+  { "certificates", "root", ST_CONF_REQUIRED, ST_CONF_PATH, 0, 0, ST_CONF_FIELD (root_file),
+    "the trusted root (PEM)" },
+  { "audit", "checkpoint-every", ST_CONF_OPTIONAL, ST_CONF_UINT, 1, 1000000, ST_CONF_FIELD (checkpoint_every),
+    "a signed audit checkpoint every N entries while a line runs (default 1000)" },
+};
+
+/* Keys people write by habit, with what to do instead. */
+static const struct {
+  const char *key, *fix;
+} st_conf_hints[] = {
+  { "slot", "name the token by its label with token=LABEL in [hsm]: slot numbers change when "
+            "tokens are added or removed" },
+  { "slot-id", "name the token by its label with token=LABEL in [hsm]" },
+  { "pin", "a PIN never goes into station.conf: remove it; the PIN comes from STATION_HSM_PIN or the prompt" },
+  { "user-pin", "a PIN never goes into station.conf: remove it; the PIN comes from STATION_HSM_PIN or the prompt" },
+  { "so-pin", "a PIN never goes into station.conf: remove it; the SO PIN is asked only by 'admin recover'" },
+  { "pin-value", "a PIN never goes into station.conf: remove it; the PIN comes from STATION_HSM_PIN or the prompt" },
+  { "pin-source", "a PIN never goes into station.conf: remove it; the PIN comes from STATION_HSM_PIN or the prompt" },
+};
+
+static const char *const st_conf_groups[] = { "station", "hsm", "certificates", "audit", NULL };
+
+/* Edit distance, for "did you mean"; short names only. */
+static guint
+st_conf_distance (const char *a, const char *b)
 {
-  g_autoptr(GError) local = NULL;
-  g_autofree gchar *v = g_key_file_get_string (kf, group, key, &local);
-  if (v == NULL || *v == '\0')
+  gsize la = strlen (a), lb = strlen (b);
+  if (la > 63 || lb > 63)
+    return G_MAXUINT;
+  guint prev[64], cur[64];
+  for (gsize j = 0; j <= lb; j++)
+    prev[j] = (guint) j;
+  for (gsize i = 1; i <= la; i++)
     {
-      if (!required)
-        return TRUE;
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "%s has no '%s' in [%s]: fix the file or run 'station setup demo' in a new HOME",
-                   c->path, key, group);
+      cur[0] = (guint) i;
+      for (gsize j = 1; j <= lb; j++)
+        {
+          guint sub = prev[j - 1] + (g_ascii_tolower (a[i - 1]) == g_ascii_tolower (b[j - 1]) ? 0 : 1);
+          cur[j] = MIN (sub, MIN (prev[j] + 1, cur[j - 1] + 1));
+        }
+      memcpy (prev, cur, sizeof (guint) * (lb + 1));
+    }
+  return prev[lb];
+}
+
+static const char *
+st_conf_closest (const char *name, const char *const *candidates)
+{
+  const char *best = NULL;
+  guint best_d = G_MAXUINT;
+  for (gsize i = 0; candidates[i] != NULL; i++)
+    {
+      guint d = st_conf_distance (name, candidates[i]);
+      if (d < best_d)
+        {
+          best_d = d;
+          best = candidates[i];
+        }
+    }
+  gsize len = strlen (name);
+  return best != NULL && best_d <= (len <= 4 ? 1u : 2u) ? best : NULL;
+}
+
+static const StConfKey *
+st_conf_find (const char *group, const char *key)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (st_conf_keys); i++)
+    if (g_strcmp0 (st_conf_keys[i].group, group) == 0 && g_strcmp0 (st_conf_keys[i].key, key) == 0)
+      return &st_conf_keys[i];
+  return NULL;
+}
+
+static gchar *
+st_conf_keys_of (const char *group)
+{
+  g_autoptr(GString) s = g_string_new (NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS (st_conf_keys); i++)
+    if (g_strcmp0 (st_conf_keys[i].group, group) == 0)
+      g_string_append_printf (s, "%s%s", s->len > 0 ? ", " : "", st_conf_keys[i].key);
+  return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+G_GNUC_PRINTF (3, 4) static void
+st_conf_error (const StConfig *c, GError **error, const char *format, ...)
+{
+  va_list ap;
+  va_start (ap, format);
+  g_autofree gchar *msg = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s: %s", c->path, msg);
+}
+
+static void
+st_conf_unknown_key (const StConfig *c, const char *group, const char *key, GError **error)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (st_conf_hints); i++)
+    if (g_ascii_strcasecmp (key, st_conf_hints[i].key) == 0)
+      {
+        st_conf_error (c, error, "[%s] unknown key '%s': %s", group, key, st_conf_hints[i].fix);
+        return;
+      }
+  g_autofree gchar *known = st_conf_keys_of (group);
+  g_autoptr(GPtrArray) names = g_ptr_array_new ();
+  for (gsize i = 0; i < G_N_ELEMENTS (st_conf_keys); i++)
+    if (g_strcmp0 (st_conf_keys[i].group, group) == 0)
+      g_ptr_array_add (names, (gpointer) st_conf_keys[i].key);
+  g_ptr_array_add (names, NULL);
+  const char *near = st_conf_closest (key, (const char *const *) names->pdata);
+  if (near != NULL)
+    {
+      st_conf_error (c, error, "[%s] unknown key '%s': did you mean '%s'? (the keys of [%s] are %s)",
+                     group, key, near, group, known);
+      return;
+    }
+  /* a key of another group */
+  for (gsize i = 0; i < G_N_ELEMENTS (st_conf_keys); i++)
+    if (g_strcmp0 (st_conf_keys[i].key, key) == 0)
+      {
+        st_conf_error (c, error, "[%s] unknown key '%s': it belongs in [%s]; move it there",
+                       group, key, st_conf_keys[i].group);
+        return;
+      }
+  st_conf_error (c, error, "[%s] unknown key '%s': remove it (the keys of [%s] are %s)", group, key,
+                 group, known);
+}
+
+/* GKeyFile keeps the last of a key given twice and merges a group given
+ * twice: both are found in the text first, so that nothing is silently
+ * overridden. The rest of the syntax is GKeyFile's. */
+static gboolean
+st_conf_check_lines (const StConfig *c, const char *data, gsize len, GError **error)
+{
+  g_autoptr(GHashTable) groups = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree gchar *text = g_strndup (data, len);
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  g_autofree gchar *group = NULL;
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      gchar *line = g_strstrip (lines[i]);
+      if (*line == '\0' || *line == '#')
+        continue;
+      if (*line == '[')
+        {
+          gchar *close = strchr (line, ']');
+          if (close == NULL)
+            continue; /* GKeyFile says what is wrong */
+          g_free (group);
+          group = g_strndup (line + 1, (gsize) (close - line - 1));
+          if (!g_hash_table_add (groups, g_strdup (group)))
+            {
+              st_conf_error (c, error, "line %u: the group [%s] is given twice: merge the two into one",
+                             i + 1, group);
+              return FALSE;
+            }
+          continue;
+        }
+      gchar *eq = strchr (line, '=');
+      if (eq == NULL || group == NULL)
+        continue; /* GKeyFile says what is wrong */
+      g_autofree gchar *key = g_strstrip (g_strndup (line, (gsize) (eq - line)));
+      if (strchr (key, '[') != NULL)
+        {
+          st_conf_error (c, error, "line %u: [%s] unknown key '%s': localized keys (key[locale]) are "
+                         "not supported; remove it", i + 1, group, key);
+          return FALSE;
+        }
+      g_autofree gchar *id = g_strdup_printf ("%s\n%s", group, key);
+      if (!g_hash_table_add (keys, g_steal_pointer (&id)))
+        {
+          st_conf_error (c, error, "line %u: [%s] the key '%s' is given twice: keep one (station.conf "
+                         "would otherwise silently use the last)", i + 1, group, key);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* A pkcs11: URI (RFC 7512) without a PIN in it: "pkcs11:", then
+ * attributes; pin-value and pin-source (query attributes) are refused. */
+static gboolean
+st_conf_check_uri (const StConfig *c, const StConfKey *k, const char *v, GError **error)
+{
+  if (!g_str_has_prefix (v, "pkcs11:") || v[7] == '\0')
+    {
+      st_conf_error (c, error, "[%s] %s must be a pkcs11: URI such as "
+                     "pkcs11:token=LABEL;object=issuing-ca;type=private (%s), not '%s'",
+                     k->group, k->key, k->meaning, v);
       return FALSE;
     }
+  g_auto(GStrv) attrs = g_strsplit_set (v + 7, ";?&", -1);
+  for (guint i = 0; attrs[i] != NULL; i++)
+    {
+      g_autofree gchar *name = g_ascii_strdown (attrs[i], strcspn (attrs[i], "="));
+      g_strstrip (name);
+      if (g_strcmp0 (name, "pin-value") == 0 || g_strcmp0 (name, "pin-source") == 0)
+        {
+          st_conf_error (c, error, "[%s] %s holds '%s' in its pkcs11: URI: a PIN never goes into "
+                         "station.conf: remove %s from the URI; the PIN comes from "
+                         "STATION_HSM_PIN or the prompt", k->group, k->key, name, name);
+          return FALSE;
+        }
+      if (g_strcmp0 (name, "slot-id") == 0)
+        {
+          st_conf_error (c, error, "[%s] %s names a slot (slot-id) in its pkcs11: URI: name the token "
+                         "by its label (token=LABEL) instead: slot numbers change", k->group, k->key);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* One key's value, checked against its type and stored in @c. */
+static gboolean
+st_conf_take (GKeyFile *kf, StConfig *c, const StConfKey *k, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+  g_autofree gchar *v = g_key_file_get_string (kf, k->group, k->key, &local);
+  if (v == NULL)
+    {
+      st_conf_error (c, error, "[%s] %s: %s: write it on one line as %s=VALUE", k->group, k->key,
+                     local->message, k->key);
+      return FALSE;
+    }
+  if (*v == '\0')
+    {
+      st_conf_error (c, error, "[%s] %s is empty: give %s, or remove the line%s", k->group, k->key,
+                     k->meaning, k->need == ST_CONF_OPTIONAL ? "" : " (and the station will say it is missing)");
+      return FALSE;
+    }
+  gpointer field = G_STRUCT_MEMBER_P (c, k->offset);
+  switch (k->type)
+    {
+    case ST_CONF_BOOL:
+      if (g_strcmp0 (v, "true") != 0 && g_strcmp0 (v, "false") != 0)
+        {
+          st_conf_error (c, error, "[%s] %s must be true or false, not '%s'", k->group, k->key, v);
+          return FALSE;
+        }
+      *(gboolean *) field = g_strcmp0 (v, "true") == 0;
+      return TRUE;
+    case ST_CONF_UINT:
+      {
+        guint64 n = 0;
+        if (!g_ascii_string_to_unsigned (v, 10, k->min, k->max, &n, NULL))
+          {
+            st_conf_error (c, error, "[%s] %s must be a whole number from %" G_GUINT64_FORMAT " to %"
+                           G_GUINT64_FORMAT " (%s), not '%s'", k->group, k->key, k->min, k->max,
+                           k->meaning, v);
+            return FALSE;
+          }
+        *(guint *) field = (guint) n;
+        return TRUE;
+      }
+    case ST_CONF_HEX64:
+      if (strlen (v) != 64 || strspn (v, "0123456789abcdefABCDEF") != 64)
+        {
+          st_conf_error (c, error, "[%s] %s must be 64 hex digits (%s)", k->group, k->key, k->meaning);
+          return FALSE;
+        }
+      break;
+    case ST_CONF_PKCS11_URI:
+      if (!st_conf_check_uri (c, k, v, error))
+        return FALSE;
+      break;
+    case ST_CONF_PATH_OR_URI:
+      if (g_str_has_prefix (v, "pkcs11:") && !st_conf_check_uri (c, k, v, error))
+        return FALSE;
+      break;
+    case ST_CONF_PATH:
+      if (g_str_has_prefix (v, "pkcs11:"))
+        {
+          st_conf_error (c, error, "[%s] %s must be a file (%s), not a pkcs11: URI", k->group, k->key,
+                         k->meaning);
+          return FALSE;
+        }
+      break;
+    case ST_CONF_STRING:
+    default:
+      break;
+    }
+  gchar **out = field;
   g_free (*out);
-  *out = is_path ? st_config_resolve (c, v) : g_steal_pointer (&v);
+  *out = k->type == ST_CONF_PATH || k->type == ST_CONF_PATH_OR_URI ? st_config_resolve (c, v)
+                                                                   : g_steal_pointer (&v);
+  return TRUE;
+}
+
+static gboolean
+st_conf_parse (StConfig *c, const char *data, gsize len, GError **error)
+{
+  if (!st_conf_check_lines (c, data, len, error))
+    return FALSE;
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  g_autoptr(GError) local = NULL;
+  if (!g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, &local))
+    {
+      st_conf_error (c, error, "not a valid configuration file: %s (the format is [group] lines "
+                     "and key=value lines; see docs/setup.md)", local->message);
+      return FALSE;
+    }
+  /* every group and key known */
+  g_auto(GStrv) groups = g_key_file_get_groups (kf, NULL);
+  for (guint i = 0; groups[i] != NULL; i++)
+    {
+      if (!g_strv_contains (st_conf_groups, groups[i]))
+        {
+          const char *near = st_conf_closest (groups[i], st_conf_groups);
+          if (near != NULL)
+            st_conf_error (c, error, "unknown group [%s]: did you mean [%s]? (the groups are [station], "
+                           "[hsm], [certificates] and [audit])", groups[i], near);
+          else
+            st_conf_error (c, error, "unknown group [%s]: remove it (the groups are [station], [hsm], "
+                           "[certificates] and [audit])", groups[i]);
+          return FALSE;
+        }
+      g_auto(GStrv) keys = g_key_file_get_keys (kf, groups[i], NULL, NULL);
+      for (guint j = 0; keys != NULL && keys[j] != NULL; j++)
+        if (st_conf_find (groups[i], keys[j]) == NULL)
+          {
+            st_conf_unknown_key (c, groups[i], keys[j], error);
+            return FALSE;
+          }
+    }
+  c->awaiting_import = !g_key_file_has_group (kf, "certificates");
+  /* [station] demo first: it decides whether softhsm2-conf is required */
+  const StConfKey *demo = st_conf_find ("station", "demo");
+  if (g_key_file_has_key (kf, "station", "demo", NULL) && !st_conf_take (kf, c, demo, error))
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (st_conf_keys); i++)
+    {
+      const StConfKey *k = &st_conf_keys[i];
+      if (k == demo)
+        continue;
+      if (g_key_file_has_key (kf, k->group, k->key, NULL))
+        {
+          if (!st_conf_take (kf, c, k, error))
+            return FALSE;
+          continue;
+        }
+      gboolean required = k->need == ST_CONF_REQUIRED || (k->need == ST_CONF_REQUIRED_IF_DEMO && c->demo);
+      if (!required || (c->awaiting_import && g_strcmp0 (k->group, "certificates") == 0))
+        continue;
+      st_conf_error (c, error, "[%s] has no '%s' (%s): add %s=VALUE to [%s]%s", k->group, k->key,
+                     k->meaning, k->key, k->group,
+                     g_strcmp0 (k->group, "certificates") == 0
+                       ? ", or run 'station ca import' to write [certificates]" : "");
+      return FALSE;
+    }
+  if (!c->demo)
+    g_clear_pointer (&c->softhsm2_conf, g_free);
   return TRUE;
 }
 
@@ -90,7 +480,8 @@ st_config_load (const char *home, GError **error)
 }
 
 StConfig *
-st_config_load_file (const char *home, const char *path, GError **error)
+st_config_load_data (const char *home, const char *path, const char *data, gsize len,
+                     GError **error)
 {
   g_autoptr(StConfig) c = st_config_new (home);
   if (path != NULL)
@@ -98,90 +489,48 @@ st_config_load_file (const char *home, const char *path, GError **error)
       g_free (c->path);
       c->path = g_strdup (path);
     }
-  g_autofree gchar *data = NULL;
-  gsize len = 0;
-  GStatBuf st;
-  if (g_stat (c->path, &st) != 0)
-    {
-      int e = errno;
-      if (e == ENOENT)
-        g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                     "%s has no station.conf: run 'station setup demo' or see docs/setup.md", home);
-      else
-        g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read %s: %s", c->path, g_strerror (e));
-      return NULL;
-    }
-  if (st.st_size > ST_CONFIG_MAX_SIZE)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s is larger than %d bytes", c->path,
-                   ST_CONFIG_MAX_SIZE);
-      return NULL;
-    }
-  g_autoptr(GError) local = NULL;
-  if (!g_file_get_contents (c->path, &data, &len, &local))
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read %s: %s", c->path, local->message);
-      return NULL;
-    }
   if (len > ST_CONFIG_MAX_SIZE)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s is larger than %d bytes", c->path,
                    ST_CONFIG_MAX_SIZE);
       return NULL;
     }
-  g_autoptr(GKeyFile) kf = g_key_file_new ();
-  if (!g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, &local))
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s is not a valid configuration file: %s",
-                   c->path, local->message);
-      return NULL;
-    }
-  if (!st_config_get (kf, c, "station", "id", TRUE, FALSE, &c->station_id, error))
+  if (!st_conf_parse (c, data, len, error))
     return NULL;
-  c->demo = g_key_file_get_boolean (kf, "station", "demo", &local);
-  if (local != NULL && !g_error_matches (local, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND))
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s: [station] demo: %s", c->path,
-                   local->message);
-      return NULL;
-    }
-  g_clear_error (&local);
-  if (!st_config_get (kf, c, "station", "db", FALSE, TRUE, &c->db_path, error))
-    return NULL;
-  if (g_key_file_has_key (kf, "station", "idle-logout-s", NULL))
-    {
-      guint64 v = g_key_file_get_uint64 (kf, "station", "idle-logout-s", &local);
-      if (local != NULL || v > 24 * 3600)
-        {
-          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "%s: [station] idle-logout-s must be 0..86400 seconds", c->path);
-          return NULL;
-        }
-      c->idle_logout_s = (guint) v;
-    }
-  if (!st_config_get (kf, c, "hsm", "module", TRUE, TRUE, &c->hsm_module, error) ||
-      !st_config_get (kf, c, "hsm", "token", TRUE, FALSE, &c->hsm_token, error) ||
-      !st_config_get (kf, c, "hsm", "softhsm2-conf", c->demo, TRUE, &c->softhsm2_conf, error) ||
-      !st_config_get (kf, c, "hsm", "ca-key", TRUE, FALSE, &c->ca_key_uri, error) ||
-      !st_config_get (kf, c, "hsm", "signing-key", TRUE, FALSE, &c->signing_key_uri, error) ||
-      !st_config_get (kf, c, "certificates", "ca-cert", TRUE, TRUE, &c->ca_cert, error) ||
-      !st_config_get (kf, c, "certificates", "signing-cert", TRUE, TRUE, &c->signing_cert, error) ||
-      !st_config_get (kf, c, "certificates", "signing-key-sha256", FALSE, FALSE, &c->signing_key_sha256, error) ||
-      !st_config_get (kf, c, "certificates", "chain", TRUE, TRUE, &c->chain_file, error) ||
-      !st_config_get (kf, c, "certificates", "root", TRUE, TRUE, &c->root_file, error))
-    return NULL;
-  if (c->signing_key_sha256 != NULL
-      && (strlen (c->signing_key_sha256) != 64
-          || strspn (c->signing_key_sha256, "0123456789abcdefABCDEF") != 64))
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "%s: [certificates] signing-key-sha256 must be 64 hex digits (the SHA-256 of the "
-                   "signing certificate's public key, as 'station setup show' prints it)", c->path);
-      return NULL;
-    }
-  if (!c->demo)
-    g_clear_pointer (&c->softhsm2_conf, g_free);
   return g_steal_pointer (&c);
+}
+
+StConfig *
+st_config_load_file (const char *home, const char *path, GError **error)
+{
+  g_autofree gchar *conf_path = path != NULL ? g_strdup (path) : g_build_filename (home, ST_CONFIG_FILE, NULL);
+  g_autofree gchar *data = NULL;
+  gsize len = 0;
+  GStatBuf st;
+  if (g_stat (conf_path, &st) != 0)
+    {
+      int e = errno;
+      if (e == ENOENT)
+        g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                     "%s has no station.conf: run 'station setup demo' for a demo, or "
+                     "'station ca init' for a real station (docs/ceremony.md)", home);
+      else
+        g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read %s: %s", conf_path, g_strerror (e));
+      return NULL;
+    }
+  if (st.st_size > ST_CONFIG_MAX_SIZE)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s is larger than %d bytes", conf_path,
+                   ST_CONFIG_MAX_SIZE);
+      return NULL;
+    }
+  g_autoptr(GError) local = NULL;
+  if (!g_file_get_contents (conf_path, &data, &len, &local))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read %s: %s", conf_path, local->message);
+      return NULL;
+    }
+  return st_config_load_data (home, conf_path, data, len, error);
 }
 
 static void
@@ -207,11 +556,16 @@ st_config_save (StConfig *c, GError **error)
     st_config_set (kf, "hsm", "softhsm2-conf", c->softhsm2_conf);
   st_config_set (kf, "hsm", "ca-key", c->ca_key_uri);
   st_config_set (kf, "hsm", "signing-key", c->signing_key_uri);
-  st_config_set (kf, "certificates", "ca-cert", c->ca_cert);
-  st_config_set (kf, "certificates", "signing-cert", c->signing_cert);
-  st_config_set (kf, "certificates", "signing-key-sha256", c->signing_key_sha256);
-  st_config_set (kf, "certificates", "chain", c->chain_file);
-  st_config_set (kf, "certificates", "root", c->root_file);
+  if (!c->awaiting_import)
+    {
+      st_config_set (kf, "certificates", "ca-cert", c->ca_cert);
+      st_config_set (kf, "certificates", "signing-cert", c->signing_cert);
+      st_config_set (kf, "certificates", "signing-key-sha256", c->signing_key_sha256);
+      st_config_set (kf, "certificates", "chain", c->chain_file);
+      st_config_set (kf, "certificates", "root", c->root_file);
+    }
+  if (c->checkpoint_every > 0)
+    g_key_file_set_uint64 (kf, "audit", "checkpoint-every", c->checkpoint_every);
   gsize len = 0;
   g_autofree gchar *data = g_key_file_to_data (kf, &len, NULL);
   if (!st_file_write_durable (c->path, data, len, 0600, error))

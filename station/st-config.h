@@ -28,6 +28,11 @@ typedef struct {
   gchar *root_file;            /* the trusted root (PEM) */
   gchar *db_path;              /* HOME/station.db */
   guint idle_logout_s;         /* GUI, default 300 */
+  guint checkpoint_every;      /* [audit] checkpoint-every; 0: not set (st-audit.c's default) */
+  /* No [certificates] group: 'station ca init' made the keys and the
+   * requests, and 'station ca import' has not given the certificates yet.
+   * The certificate fields above are NULL; the HSM cannot be unlocked. */
+  gboolean awaiting_import;
 } StConfig;
 
 /* STATION_HOME, else ~/.local/share/station */
@@ -35,17 +40,26 @@ const char *st_config_default_home (void);
 /* An empty configuration for @home (paths filled in with their defaults). */
 StConfig *st_config_new (const char *home);
 /* NOT_FOUND "HOME has no station.conf: run 'station setup demo' or see
- * docs/setup.md"; INVALID_DATA names the missing key. Relative paths in the
- * file are taken relative to HOME. */
+ * docs/setup.md". The file is read strictly (the table in st-config.c,
+ * docs/setup.md): an unknown group or key, a key given twice, a value of
+ * the wrong type, a PIN inside a pkcs11: URI or a missing required key is
+ * INVALID_DATA naming the file, the group, the key and the fix. Relative
+ * paths in the file are taken relative to HOME. A file without a
+ * [certificates] group loads with awaiting_import set. */
 StConfig *st_config_load (const char *home, GError **error);
 /* The same with the configuration in @path (NULL: HOME/station.conf), as
  * stationd --config reads /etc/station/station.conf; paths in it are still
  * relative to HOME. */
 StConfig *st_config_load_file (const char *home, const char *path, GError **error);
-/* Durable write of HOME/station.conf (0600). */
+/* Durable write of HOME/station.conf (0600); with awaiting_import, no
+ * [certificates] group. */
 gboolean st_config_save (StConfig *config, GError **error);
 /* Sets SOFTHSM2_CONF for a demo station (before the module is loaded). */
 void st_config_apply_env (StConfig *config);
+/* The same strict reading of @data (@len bytes) as if it were the file
+ * @path of @home (for tests and the fuzzer). */
+StConfig *st_config_load_data (const char *home, const char *path, const char *data, gsize len,
+                               GError **error);
 void st_config_free (StConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StConfig, st_config_free)
 

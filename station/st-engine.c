@@ -77,6 +77,9 @@ static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
     "recovering a locked-out admin (the proof: the HSM token's SO PIN)" },
   { ST_ACTION_CA_VERIFICATION_CERT, "CaVerificationCert", R_ADMIN, FALSE, TRUE,
     "making a CA verification certificate" },
+  /* the key ceremony: init on a new home only (no operators yet), import by an admin */
+  { ST_ACTION_CA_INIT, "CaInit", R_ADMIN, TRUE, FALSE, "the key ceremony (ca init)" },
+  { ST_ACTION_CA_IMPORT, "CaImport", R_ADMIN, FALSE, FALSE, "importing the CA certificates (ca import)" },
 };
 
 const StActionRule *
@@ -145,6 +148,8 @@ struct _StEngine {
   GCond line_cond;           /* signalled when a line ends */
   StEngineStateFunc state_func;
   gpointer state_data;
+  GMutex ceremony_lock;      /* one ca init or ca import at a time */
+  GPtrArray *old_configs;    /* configurations replaced by ca import (borrowed pointers stay valid) */
 };
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -189,6 +194,8 @@ st_engine_new (const char *home, const char *config_path, GError **error)
   g_mutex_init (&engine->lock);
   g_cond_init (&engine->line_cond);
   engine->lines = g_ptr_array_new_with_free_func (st_engine_line_free);
+  g_mutex_init (&engine->ceremony_lock);
+  engine->old_configs = g_ptr_array_new_with_free_func ((GDestroyNotify) st_config_free);
   engine->home = g_strdup (home != NULL ? home : st_config_default_home ());
   engine->config_path = g_strdup (config_path);
   g_autoptr(GError) local = NULL;
@@ -225,6 +232,8 @@ st_engine_free (StEngine *engine)
   st_ca_hold_release (engine->ca_hold);
   st_db_close (engine->db);
   st_config_free (engine->config);
+  g_ptr_array_unref (engine->old_configs);
+  g_mutex_clear (&engine->ceremony_lock);
   g_free (engine->home);
   g_free (engine->config_path);
   g_mutex_clear (&engine->lock);
@@ -295,6 +304,43 @@ st_engine_db (StEngine *engine)
 /* ---- the role check ----------------------------------------------------- */
 
 gboolean
+st_engine_awaits_import (StEngine *engine)
+{
+  g_mutex_lock (&engine->lock);
+  gboolean awaiting = engine->config != NULL && engine->config->awaiting_import;
+  g_mutex_unlock (&engine->lock);
+  return awaiting;
+}
+
+/* What a station whose key ceremony waits for 'ca import' can do: its
+ * operators, its records, showing the set-up and the import itself. */
+static gboolean
+st_engine_allowed_awaiting_import (StAction action)
+{
+  switch (action)
+    {
+    case ST_ACTION_STATUS:
+    case ST_ACTION_LOGIN_NAMES:
+    case ST_ACTION_SETUP_DEMO:
+    case ST_ACTION_SETUP_SHOW:
+    case ST_ACTION_OPERATOR_ADD:
+    case ST_ACTION_OPERATOR_LIST:
+    case ST_ACTION_OPERATOR_UNLOCK:
+    case ST_ACTION_OPERATOR_SET_ROLE:
+    case ST_ACTION_PROFILE_LIST:
+    case ST_ACTION_DB_CHECK:
+    case ST_ACTION_DB_BACKUP:
+    case ST_ACTION_AUDIT_EXPORT:
+    case ST_ACTION_ADMIN_RECOVER:
+    case ST_ACTION_CA_INIT:
+    case ST_ACTION_CA_IMPORT:
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+gboolean
 st_engine_require (StEngine *engine, const StAuthSession *session, StAction action, GError **error)
 {
   const StActionRule *rule = st_engine_rule (action);
@@ -340,6 +386,14 @@ st_engine_require (StEngine *engine, const StAuthSession *session, StAction acti
             return FALSE;
         }
     }
+  if (st_engine_awaits_import (engine) && !st_engine_allowed_awaiting_import (action))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   "%s: the key ceremony is not finished: run 'station ca import --chain FILE "
+                   "--signing-cert FILE' with the certificates the root issued for the requests "
+                   "of 'station ca init' (docs/ceremony.md)", rule->what);
+      return FALSE;
+    }
   if (rule->needs_hsm && !st_engine_is_unlocked (engine))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
@@ -348,7 +402,7 @@ st_engine_require (StEngine *engine, const StAuthSession *session, StAction acti
       return FALSE;
     }
   if (rule->roles != 0 && db == NULL && action != ST_ACTION_SETUP_DEMO
-      && action != ST_ACTION_OPERATOR_ADD)
+      && action != ST_ACTION_OPERATOR_ADD && action != ST_ACTION_CA_INIT)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
                    "%s: the station in %s is not set up yet: run 'station setup demo' or see "
@@ -454,6 +508,9 @@ st_engine_status (StEngine *engine)
       g_variant_builder_add (&b, "{sv}", "station-id",
                              g_variant_new_string (engine->config->station_id));
       g_variant_builder_add (&b, "{sv}", "demo", g_variant_new_boolean (engine->config->demo));
+      g_variant_builder_add (&b, "{sv}", "ceremony",
+                             g_variant_new_string (engine->config->awaiting_import
+                                                   ? "awaiting-import" : "complete"));
       g_variant_builder_add (&b, "{sv}", "idle-logout",
                              g_variant_new_uint32 (engine->config->idle_logout_s));
     }
@@ -539,6 +596,13 @@ st_engine_open_ca (StEngine *engine, const char *pin, GError **error)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
                    "the station in %s is not set up yet: nothing to unlock", engine->home);
+      return FALSE;
+    }
+  if (config->awaiting_import)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                           "the key ceremony is not finished: run 'station ca import --chain FILE "
+                           "--signing-cert FILE' before unlocking (docs/ceremony.md)");
       return FALSE;
     }
   StCa *ca = st_ca_open (config, pin, error);
@@ -640,6 +704,117 @@ st_engine_lock (StEngine *engine, const StAuthSession *session, GError **error)
     }
   st_engine_state_changed (engine);
   return ok;
+}
+
+/* ---- the key ceremony ----------------------------------------------------- */
+
+gboolean
+st_engine_ca_init (StEngine *engine, const StAuthSession *session, const StCeremonyInit *request,
+                   const char *admin, const char *admin_pin, StCeremonyKeys *keys, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_CA_INIT, error))
+    return FALSE;
+  g_autoptr(GMutexLocker) ceremony = g_mutex_locker_new (&engine->ceremony_lock);
+  g_mutex_lock (&engine->lock);
+  gboolean set_up = engine->config != NULL;
+  g_mutex_unlock (&engine->lock);
+  g_autofree gchar *conf = g_build_filename (engine->home, ST_CONFIG_FILE, NULL);
+  if (set_up || g_file_test (conf, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                   "the station in %s is already set up (%s exists): 'ca init' makes the keys of a "
+                   "new station only; a new key ceremony (a re-key) is a new home: see "
+                   "docs/ceremony.md", engine->home, conf);
+      return FALSE;
+    }
+  if (engine->config_path != NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
+                   "this service reads its configuration from %s: run the key ceremony with a "
+                   "service of the station's home ('stationd --home DIR'), then point --config at "
+                   "the station.conf it writes", engine->config_path);
+      return FALSE;
+    }
+  gsize pin_len = admin_pin != NULL ? strlen (admin_pin) : 0;
+  if (admin == NULL || *admin == '\0' || strlen (admin) > 64 || !g_utf8_validate (admin, -1, NULL))
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           "--admin needs the name of the station's first admin (1 to 64 characters): "
+                           "the ceremony's record names who ran it");
+      return FALSE;
+    }
+  if (pin_len < ST_AUTH_PIN_MIN || pin_len > ST_AUTH_PIN_MAX)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "the new admin's PIN (STATION_OPERATOR_PIN or the prompt) must have %d to %d "
+                   "characters", ST_AUTH_PIN_MIN, ST_AUTH_PIN_MAX);
+      return FALSE;
+    }
+  StCeremonyInit req = *request;
+  req.admin = admin;
+  g_autoptr(StConfig) config = st_ceremony_init (engine->home, &req, keys, error);
+  if (config == NULL)
+    {
+      g_prefix_error (error, "ca init: ");
+      return FALSE;
+    }
+  if (!st_config_save (config, error))
+    return FALSE;
+  g_mutex_lock (&engine->lock);
+  gboolean loaded = engine->db != NULL || st_engine_load (engine, error);
+  StDb *db = engine->db;
+  g_mutex_unlock (&engine->lock);
+  if (!loaded)
+    return FALSE;
+  if (!st_auth_add_operator (db, NULL, admin, ST_ROLE_ADMIN, admin_pin, error))
+    {
+      g_prefix_error (error, "the keys and %s are made, but the first admin is not: add it with "
+                      "'station operator add NAME --role admin', then run 'ca import': ",
+                      ST_CONFIG_FILE);
+      st_engine_state_changed (engine);
+      return FALSE;
+    }
+  gboolean ok = st_db_audit_add (db, admin, "ca-init", keys->audit_payload, error);
+  st_engine_state_changed (engine);
+  return ok;
+}
+
+gboolean
+st_engine_ca_import (StEngine *engine, const StAuthSession *session, const char *pin,
+                     const char *chain_pem, const char *signing_pem, GString *report,
+                     GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_CA_IMPORT, error))
+    return FALSE;
+  g_autoptr(GMutexLocker) ceremony = g_mutex_locker_new (&engine->ceremony_lock);
+  if (!st_engine_awaits_import (engine))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                   "the station in %s does not wait for 'ca import': its certificates are in "
+                   "place ('station ca show'); a new key ceremony is a new home (docs/ceremony.md)",
+                   engine->home);
+      return FALSE;
+    }
+  g_autofree gchar *payload = NULL;
+  g_autoptr(StConfig) next = st_ceremony_import (engine->config, pin, chain_pem, signing_pem, report,
+                                                 &payload, error);
+  if (next == NULL)
+    {
+      g_prefix_error (error, "ca import: nothing was changed: ");
+      g_autoptr(GError) audit_error = NULL;
+      if (!st_engine_audit (engine, session, "ca-import-failed", &audit_error, "reason",
+                            (*error)->message, NULL))
+        g_warning ("%s", audit_error->message);
+      return FALSE;
+    }
+  if (!st_db_audit_add (engine->db, session->name, "ca-import", payload, error))
+    return FALSE;
+  g_mutex_lock (&engine->lock);
+  g_ptr_array_add (engine->old_configs, engine->config);
+  engine->config = g_steal_pointer (&next);
+  g_mutex_unlock (&engine->lock);
+  st_engine_state_changed (engine);
+  return TRUE;
 }
 
 /* ---- operators ---------------------------------------------------------- */

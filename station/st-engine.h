@@ -24,6 +24,7 @@
 #include "st-auth.h"
 #include "st-batch.h"
 #include "st-bench.h"
+#include "st-ceremony.h"
 #include "st-config.h"
 #include "st-db.h"
 
@@ -62,6 +63,8 @@ typedef enum {
   ST_ACTION_BENCH,
   ST_ACTION_ADMIN_RECOVER,
   ST_ACTION_CA_VERIFICATION_CERT,
+  ST_ACTION_CA_INIT,
+  ST_ACTION_CA_IMPORT,
   ST_ACTION_LAST
 } StAction;
 
@@ -125,6 +128,27 @@ gboolean st_engine_unlock (StEngine *engine, const StAuthSession *session, const
  * is the service's own. */
 gboolean st_engine_unlock_from_file (StEngine *engine, const char *path, GError **error);
 gboolean st_engine_lock (StEngine *engine, const StAuthSession *session, GError **error);
+
+/* ---- the key ceremony (st-ceremony.h, docs/ceremony.md) ---- */
+
+/* `ca init` on a home that is not set up (no login needed while the
+ * station has no operators): makes the keys and the requests in the token
+ * (st_ceremony_init), writes station.conf awaiting the import, creates the
+ * database and its first admin @admin with @admin_pin, and audits ca-init
+ * (by @admin). @keys gets the requests. Refused on a station already set
+ * up (a re-key is a new home). */
+gboolean st_engine_ca_init (StEngine *engine, const StAuthSession *session,
+                            const StCeremonyInit *request, const char *admin,
+                            const char *admin_pin, StCeremonyKeys *keys, GError **error);
+/* `ca import` (admin): checks the certificates against the keys in the
+ * token (st_ceremony_import), completes station.conf, audits ca-import and
+ * takes the new configuration: the station can be unlocked. @report gets
+ * the warnings. Refused unless the station awaits its import. */
+gboolean st_engine_ca_import (StEngine *engine, const StAuthSession *session, const char *pin,
+                              const char *chain_pem, const char *signing_pem, GString *report,
+                              GError **error);
+/* Whether the station's key ceremony waits for 'ca import'. */
+gboolean st_engine_awaits_import (StEngine *engine);
 
 /* ---- operators ---- */
 

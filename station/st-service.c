@@ -662,6 +662,77 @@ on_admin_recover (StDbusStation1 *object, GDBusMethodInvocation *invocation, con
   return TRUE;
 }
 
+/* ---- the key ceremony ---- */
+
+#define ST_SERVICE_MAX_CA_OPTION 1024
+
+static gboolean
+on_ca_init (StDbusStation1 *object, GDBusMethodInvocation *invocation, GVariant *options,
+            const char *hsm_pin, const char *admin_pin, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  const char *names[] = { "module", "token", "station-id", "admin", "curve", "subject" };
+  const char *values[G_N_ELEMENTS (names)] = { NULL };
+  /* every key known and a string of a sane length; the values are then
+   * borrowed from @options, which lives as long as the call */
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_loop (&iter, "{&sv}", &key, &value))
+    if (!g_strv_contains (names, key) || !g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
+        || strlen (g_variant_get_string (value, NULL)) > ST_SERVICE_MAX_CA_OPTION)
+      {
+        g_autofree gchar *name = g_strdup (key);
+        g_variant_unref (value);
+        return st_reply_error (invocation,
+                               g_error_new (ST_ERROR, ST_ERROR_INVALID_DATA,
+                                            "CaInit: unknown or invalid option '%s' (known: module, "
+                                            "token, station-id, admin, curve, subject; strings of at "
+                                            "most %d bytes)", name, ST_SERVICE_MAX_CA_OPTION));
+      }
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    g_variant_lookup (options, names[i], "&s", &values[i]);
+  const char *curve = values[4] != NULL && *values[4] != '\0' ? values[4] : "p256";
+  StCeremonyInit req = {
+    .module = values[0], .token = values[1], .station_id = values[2], .subject = values[5],
+    .alg = g_strcmp0 (curve, "p256") == 0 ? ST_ALG_EC_P256
+         : g_strcmp0 (curve, "p384") == 0 ? ST_ALG_EC_P384 : 0,
+    .pin = hsm_pin,
+  };
+  g_auto(StCeremonyKeys) keys = { 0 };
+  ST_REPLY_IF_FAILED (st_engine_ca_init (service->engine, me, &req, values[3], admin_pin, &keys, &error),
+                      invocation, error);
+  GVariantBuilder files, info;
+  g_variant_builder_init (&files, G_VARIANT_TYPE ("a(ss)"));
+  g_variant_builder_add (&files, "(ss)", ST_CEREMONY_CA_CSR, keys.ca_csr_pem);
+  g_variant_builder_add (&files, "(ss)", ST_CEREMONY_SIGNING_CSR, keys.signing_csr_pem);
+  g_variant_builder_init (&info, G_VARIANT_TYPE ("a{ss}"));
+  g_variant_builder_add (&info, "{ss}", "ca-key", keys.ca_key_uri);
+  g_variant_builder_add (&info, "{ss}", "signing-key", keys.signing_key_uri);
+  g_variant_builder_add (&info, "{ss}", "ca-csr-sha256", keys.ca_csr_sha256);
+  g_variant_builder_add (&info, "{ss}", "signing-csr-sha256", keys.signing_csr_sha256);
+  g_variant_builder_add (&info, "{ss}", "token", keys.token_description);
+  st_dbus_station1_complete_ca_init (object, invocation, g_variant_builder_end (&files),
+                                     g_variant_builder_end (&info));
+  return TRUE;
+}
+
+static gboolean
+on_ca_import (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *chain_pem,
+              const char *signing_pem, const char *hsm_pin, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(GString) report = g_string_new (NULL);
+  ST_REPLY_IF_FAILED (st_engine_ca_import (service->engine, me, hsm_pin, chain_pem, signing_pem,
+                                           report, &error),
+                      invocation, error);
+  st_dbus_station1_complete_ca_import (object, invocation, report->str);
+  return TRUE;
+}
+
 static gboolean
 on_profile_list (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
 {
@@ -1448,6 +1519,8 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-bench", G_CALLBACK (on_bench) },
     { "handle-admin-recover", G_CALLBACK (on_admin_recover) },
     { "handle-ca-verification-cert", G_CALLBACK (on_ca_verification_cert) },
+    { "handle-ca-init", G_CALLBACK (on_ca_init) },
+    { "handle-ca-import", G_CALLBACK (on_ca_import) },
   };
   for (guint i = 0; i < G_N_ELEMENTS (handlers); i++)
     g_signal_connect (service->skeleton, handlers[i].signal, handlers[i].handler, service);

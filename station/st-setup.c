@@ -688,6 +688,19 @@ st_setup_show (StConfig *config, StCa *ca, GString *out, GError **error)
                             config->hsm_token);
   st_setup_show_key (out, "Issuing CA key", config->ca_key_uri, ca != NULL ? ca->hsm : NULL);
   st_setup_show_key (out, "Station signing key", config->signing_key_uri, ca != NULL ? ca->hsm : NULL);
+  if (config->awaiting_import)
+    {
+      g_string_append (out, "Key ceremony: AWAITING IMPORT: the keys and their requests are made "
+                       "('station ca init'); have the root sign issuing-ca.csr.pem and "
+                       "station-signing.csr.pem, then run 'station ca import --chain FILE "
+                       "--signing-cert FILE' (docs/ceremony.md)\n");
+      g_string_append_printf (out, "Database: %s (%s)\n", config->db_path,
+                              g_file_test (config->db_path, G_FILE_TEST_EXISTS) ? "present" : "not created yet");
+      return TRUE;
+    }
+  g_string_append_printf (out, "Key ceremony: %s\n",
+                          config->demo ? "the demo's (keys and certificates made by 'setup demo')"
+                                       : "complete (certificates imported)");
 
   gboolean ok = TRUE;
   g_autoptr(GError) local = NULL;

@@ -30,7 +30,9 @@ G_BEGIN_DECLS
  * module must read the new SOFTHSM2_CONF). */
 gboolean st_setup_demo (const char *home, const char *pin, GError **error);
 
-/* What the station is set up with: module, token, key URIs (with their
+/* What the station is set up with (`station ca show`, `setup show`): the
+ * state of its key ceremony (awaiting 'ca import', complete, or the
+ * demo's); module, token, key URIs (with their
  * sensitive/extractable flags when @pin is given and the login works),
  * the chain's subjects, issuers, validity and days left, the station
  * signing certificate and the database path. Without @pin, what the

@@ -37,7 +37,14 @@ typedef struct {
 static const char st_usage[] =
   "Commands:\n"
   "  setup demo                         make the demo station (SoftHSM2 token, demo CA) in the service's home\n"
-  "  setup show                         show the HSM, keys, CA chain and days left\n"
+  "  setup show                         the same as 'ca show'\n"
+  "  ca init --module PATH --token LABEL --station-id ID --admin NAME --out DIR\n"
+  "          [--curve p256|p384] [--subject \"O=...,C=...\"] [--force]\n"
+  "                                     the key ceremony of a new station: keys made in the HSM,\n"
+  "                                     two requests written to DIR (docs/ceremony.md)\n"
+  "  ca import --chain FILE --signing-cert FILE\n"
+  "                                     the root's certificates, checked against the HSM's keys (admin)\n"
+  "  ca show                            show the HSM, keys, CA chain, days left and the ceremony's state\n"
   "  unlock | lock                      open the HSM for the service (admin; PIN from $STATION_HSM_PIN\n"
   "                                     or a prompt), or close it\n"
   "  status                             what the service is doing\n"
@@ -498,6 +505,215 @@ cmd_setup (StCli *cli, int argc, char **argv)
   return 2;
 }
 
+/* ---- the key ceremony: station ca init|import|show ---------------------- */
+
+#define ST_CLI_MAX_PEM (256 * 1024)
+
+/* A value of CaInit's a{ss} info ("" when absent). */
+static const char *
+st_variant_lookup_s (GVariant *info, const char *key)
+{
+  const char *v = NULL;
+  return g_variant_lookup (info, key, "&s", &v) ? v : "";
+}
+
+static int
+cmd_ca_init (StCli *cli, int argc, char **argv)
+{
+  g_autofree gchar *module = NULL, *token = NULL, *station_id = NULL, *curve = NULL;
+  g_autofree gchar *subject = NULL, *admin = NULL, *out_dir = NULL;
+  gboolean force = FALSE;
+  const GOptionEntry entries[] = {
+    { "module", 0, 0, G_OPTION_ARG_FILENAME, &module, "The HSM's PKCS#11 module", "PATH" },
+    { "token", 0, 0, G_OPTION_ARG_STRING, &token, "The token's label", "LABEL" },
+    { "station-id", 0, 0, G_OPTION_ARG_STRING, &station_id, "The station's id (letters, digits, - _ .)", "ID" },
+    { "curve", 0, 0, G_OPTION_ARG_STRING, &curve, "p256 (default) or p384", "CURVE" },
+    { "subject", 0, 0, G_OPTION_ARG_STRING, &subject, "The requests' subject without CN (\"O=Example,C=DE\")", "DN" },
+    { "admin", 0, 0, G_OPTION_ARG_STRING, &admin, "The station's first admin (PIN from $STATION_OPERATOR_PIN or a prompt)", "NAME" },
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out_dir, "Where the two requests are written", "DIR" },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace requests already in DIR", NULL },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  if (!st_cli_parse (cli, "ca init", entries, &argc, &argv, &error))
+    return st_cli_fail (error);
+  if (module == NULL || token == NULL || station_id == NULL || admin == NULL || out_dir == NULL)
+    {
+      g_printerr ("station: ca init needs --module PATH --token LABEL --station-id ID --admin NAME "
+                  "--out DIR (docs/ceremony.md)\n");
+      return 2;
+    }
+  const char *names[] = { "issuing-ca.csr.pem", "station-signing.csr.pem" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree gchar *path = g_build_filename (out_dir, names[i], NULL);
+      if (!force && g_file_test (path, G_FILE_TEST_EXISTS))
+        {
+          g_printerr ("station: %s exists: choose another --out, or add --force to replace it\n", path);
+          return 2;
+        }
+    }
+  if (g_mkdir_with_parents (out_dir, 0755) != 0)
+    {
+      g_printerr ("station: cannot create %s: %s\n", out_dir, g_strerror (errno));
+      return 2;
+    }
+  /* a new home has no operators: nobody logs in (the admin comes with the ceremony) */
+  if (!st_cli_admin_login (cli, &error))
+    return st_cli_fail (error);
+  g_autofree gchar *hsm_prompt = g_strdup_printf ("User PIN of token %s: ", token);
+  gchar *hsm_pin = st_read_secret (hsm_prompt, "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
+  if (hsm_pin == NULL)
+    return st_cli_fail (error);
+  g_autofree gchar *admin_prompt = g_strdup_printf ("PIN for the new admin %s: ", admin);
+  gchar *admin_pin = st_read_secret (admin_prompt, "STATION_OPERATOR_PIN", ST_CLI_PIN_MAX, &error);
+  if (admin_pin == NULL)
+    {
+      st_secret_free (hsm_pin);
+      return st_cli_fail (error);
+    }
+  if (g_getenv ("STATION_OPERATOR_PIN") == NULL)
+    {
+      /* typed at a prompt: once more, as a new PIN is */
+      g_autofree gchar *again_prompt = g_strdup_printf ("PIN for the new admin %s, again: ", admin);
+      gchar *again = st_read_secret (again_prompt, "STATION_OPERATOR_PIN", ST_CLI_PIN_MAX, &error);
+      gboolean same = again != NULL && g_strcmp0 (again, admin_pin) == 0;
+      st_secret_free (again);
+      if (!same)
+        {
+          st_secret_free (hsm_pin);
+          st_secret_free (admin_pin);
+          if (error != NULL)
+            return st_cli_fail (error);
+          g_printerr ("station: the two PINs for %s differ: nothing was done; run 'ca init' again\n", admin);
+          return 2;
+        }
+    }
+  GVariantBuilder options;
+  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&options, "{sv}", "module", g_variant_new_string (module));
+  g_variant_builder_add (&options, "{sv}", "token", g_variant_new_string (token));
+  g_variant_builder_add (&options, "{sv}", "station-id", g_variant_new_string (station_id));
+  g_variant_builder_add (&options, "{sv}", "admin", g_variant_new_string (admin));
+  if (curve != NULL)
+    g_variant_builder_add (&options, "{sv}", "curve", g_variant_new_string (curve));
+  if (subject != NULL)
+    g_variant_builder_add (&options, "{sv}", "subject", g_variant_new_string (subject));
+  g_autoptr(GVariant) requests = NULL, info = NULL;
+  gboolean ok = st_dbus_station1_call_ca_init_sync (cli->proxy, g_variant_builder_end (&options), hsm_pin,
+                                                    admin_pin, &requests, &info, NULL, &error);
+  st_secret_free (hsm_pin);
+  st_secret_free (admin_pin);
+  if (!ok)
+    return st_cli_fail (error);
+  GVariantIter iter;
+  const char *name, *pem;
+  g_variant_iter_init (&iter, requests);
+  while (g_variant_iter_next (&iter, "(&s&s)", &name, &pem))
+    {
+      /* the service names them: nothing but the two known names is written */
+      if (!g_strv_contains (names, name) || strlen (pem) > ST_CLI_MAX_PEM)
+        {
+          g_printerr ("station: the service sent an unexpected file; nothing more is written\n");
+          return 2;
+        }
+      g_autofree gchar *path = g_build_filename (out_dir, name, NULL);
+      if (!st_file_write_durable (path, pem, strlen (pem), 0644, &error))
+        return st_cli_fail (error);
+      g_print ("wrote %s\n", path);
+    }
+  g_autofree gchar *token_desc = ST_CLI_LINE (st_variant_lookup_s (info, "token"));
+  g_print ("token:                      %s\n", token_desc);
+  g_print ("issuing CA key:             %s\n", st_variant_lookup_s (info, "ca-key"));
+  g_print ("station signing key:        %s\n", st_variant_lookup_s (info, "signing-key"));
+  g_print ("issuing-ca.csr SHA-256:     %s\n", st_variant_lookup_s (info, "ca-csr-sha256"));
+  g_print ("station-signing.csr SHA-256: %s\n", st_variant_lookup_s (info, "signing-csr-sha256"));
+  g_print ("Write these into the ceremony record. Next: the root signs the two requests "
+           "(docs/ceremony.md), then 'station --operator %s ca import --chain FILE --signing-cert FILE'\n",
+           admin);
+  return 0;
+}
+
+static int
+cmd_ca_import (StCli *cli, int argc, char **argv)
+{
+  g_autofree gchar *chain_path = NULL, *signing_path = NULL;
+  const GOptionEntry entries[] = {
+    { "chain", 0, 0, G_OPTION_ARG_FILENAME, &chain_path, "PEM: the issuing CA certificate, then up to and including the root", "FILE" },
+    { "signing-cert", 0, 0, G_OPTION_ARG_FILENAME, &signing_path, "PEM: the station signing certificate", "FILE" },
+    { NULL }
+  };
+  g_autoptr(GError) error = NULL;
+  if (!st_cli_parse (cli, "ca import", entries, &argc, &argv, &error))
+    return st_cli_fail (error);
+  if (chain_path == NULL || signing_path == NULL)
+    {
+      g_printerr ("station: ca import needs --chain FILE --signing-cert FILE (docs/ceremony.md)\n");
+      return 2;
+    }
+  g_autofree gchar *chain = st_client_read_text (chain_path, ST_CLI_MAX_PEM, NULL, &error);
+  if (chain == NULL)
+    return st_cli_fail (error);
+  g_autofree gchar *signing = st_client_read_text (signing_path, ST_CLI_MAX_PEM, NULL, &error);
+  if (signing == NULL)
+    return st_cli_fail (error);
+  if (!st_cli_admin_login (cli, &error))
+    return st_cli_fail (error);
+  gchar *pin = st_read_secret ("HSM user PIN: ", "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
+  if (pin == NULL)
+    return st_cli_fail (error);
+  g_autofree gchar *report = NULL;
+  gboolean ok = st_dbus_station1_call_ca_import_sync (cli->proxy, chain, signing, pin, &report, NULL, &error);
+  st_secret_free (pin);
+  if (!ok)
+    return st_cli_fail (error);
+  st_cli_print_text (report);
+  g_print ("the certificates are imported and station.conf is complete: an admin unlocks the "
+           "station with 'station unlock' ('station ca show' shows the set-up)\n");
+  return 0;
+}
+
+static int
+cmd_ca_show (StCli *cli, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  if (!st_cli_parse (cli, "ca show", NULL, &argc, &argv, &error))
+    return st_cli_fail (error);
+  g_autofree gchar *text = NULL;
+  if (!st_cli_login (cli, &error)
+      || !st_dbus_station1_call_setup_show_sync (cli->proxy, &text, NULL, &error))
+    return st_cli_fail (error);
+  st_cli_print_text (text);
+  return 0;
+}
+
+static int st_cli_ca_verification_cert (StCli *cli, int argc, char **argv);
+
+/* The ca command group: one row per subcommand. */
+static const struct {
+  const char *name;
+  int (*run) (StCli *cli, int argc, char **argv);
+} st_ca_commands[] = {
+  { "init", cmd_ca_init },
+  { "import", cmd_ca_import },
+  { "show", cmd_ca_show },
+  { "verification-cert", st_cli_ca_verification_cert },
+};
+
+static int
+cmd_ca (StCli *cli, int argc, char **argv)
+{
+  const char *sub = argc > 1 ? argv[1] : NULL;
+  for (guint i = 0; sub != NULL && i < G_N_ELEMENTS (st_ca_commands); i++)
+    if (g_strcmp0 (sub, st_ca_commands[i].name) == 0)
+      return st_ca_commands[i].run (cli, argc - 1, argv + 1);
+  g_autoptr(GString) known = g_string_new (NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (st_ca_commands); i++)
+    g_string_append_printf (known, "%s%s", i > 0 ? ", " : "", st_ca_commands[i].name);
+  g_printerr ("station: ca needs one of: %s\n", known->str);
+  return 2;
+}
+
 static int
 cmd_unlock (StCli *cli, int argc, char **argv, gboolean unlock)
 {
@@ -545,6 +761,9 @@ cmd_status (StCli *cli, int argc, char **argv)
            st_dict_get_string (s, "home"));
   g_print ("station     %s%s\n", configured ? st_dict_get_string (s, "station-id") : "not set up yet",
            demo ? " (demo)" : "");
+  const char *ceremony = st_dict_get_string (s, "ceremony");
+  if (g_strcmp0 (ceremony, "awaiting-import") == 0)
+    g_print ("ceremony    awaiting 'station ca import' (docs/ceremony.md)\n");
   g_print ("HSM         %s\n", unlocked ? "unlocked" : "locked: an admin runs 'station unlock'");
   gsize n_running = 0;
   const gint64 *batches = running != NULL ? g_variant_get_fixed_array (running, &n_running, sizeof (gint64)) : NULL;
@@ -1553,6 +1772,8 @@ main (int argc, char **argv)
   int rc;
   if (g_strcmp0 (command, "setup") == 0)
     rc = cmd_setup (&cli, argc - 1, argv + 1);
+  else if (g_strcmp0 (command, "ca") == 0)
+    rc = cmd_ca (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "unlock") == 0 || g_strcmp0 (command, "lock") == 0)
     rc = cmd_unlock (&cli, argc - 1, argv + 1, g_strcmp0 (command, "unlock") == 0);
   else if (g_strcmp0 (command, "status") == 0)
@@ -1573,8 +1794,6 @@ main (int argc, char **argv)
     rc = cmd_audit (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "admin") == 0)
     rc = cmd_admin (&cli, argc - 1, argv + 1);
-  else if (g_strcmp0 (command, "ca") == 0 && argc > 2 && g_strcmp0 (argv[2], "verification-cert") == 0)
-    rc = st_cli_ca_verification_cert (&cli, argc - 2, argv + 2);
   else if (g_strcmp0 (command, "demo") == 0)
     rc = st_cli_demo (&cli, argc - 1, argv + 1);
   else

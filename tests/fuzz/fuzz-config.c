@@ -7,7 +7,8 @@
  *   - NULL exactly when an error is set, and a refusal is an ST_ERROR;
  *   - an accepted file has every required value, paths made absolute
  *     against HOME (a pkcs11: URI as it is), idle-logout-s within 0..86400,
- *     and softhsm2-conf only on a demo station;
+ *     and softhsm2-conf only on a demo station; a file without
+ *     [certificates] (awaiting 'ca import') has no certificate paths;
  *   - round trip: what st_config_save() writes of an accepted file (into a
  *     tmpfs folder) loads back to the same values. */
 #include <stdint.h>
@@ -70,8 +71,13 @@ st_fuzz_check_accepted (const StConfig *c)
   st_fuzz_check (c->ca_key_uri != NULL && *c->ca_key_uri != '\0');
   st_fuzz_check (c->signing_key_uri != NULL && *c->signing_key_uri != '\0');
   st_fuzz_check (st_fuzz_path_ok (c->hsm_module) && st_fuzz_path_ok (c->db_path));
-  st_fuzz_check (st_fuzz_path_ok (c->ca_cert) && st_fuzz_path_ok (c->signing_cert));
-  st_fuzz_check (st_fuzz_path_ok (c->chain_file) && st_fuzz_path_ok (c->root_file));
+  if (c->awaiting_import)
+    st_fuzz_check (c->ca_cert == NULL && c->signing_cert == NULL && c->chain_file == NULL
+                   && c->root_file == NULL && c->signing_key_sha256 == NULL);
+  else
+    st_fuzz_check (st_fuzz_path_ok (c->ca_cert) && st_fuzz_path_ok (c->signing_cert)
+                   && st_fuzz_path_ok (c->chain_file) && st_fuzz_path_ok (c->root_file));
+  st_fuzz_check (c->checkpoint_every <= 1000000);
   st_fuzz_check (c->idle_logout_s <= 24 * 3600);
   st_fuzz_check (c->demo ? st_fuzz_path_ok (c->softhsm2_conf) : c->softhsm2_conf == NULL);
 }
@@ -98,6 +104,8 @@ st_fuzz_round_trip (StConfig *c)
   st_fuzz_check (g_strcmp0 (c->signing_cert, again->signing_cert) == 0);
   st_fuzz_check (g_strcmp0 (c->chain_file, again->chain_file) == 0);
   st_fuzz_check (g_strcmp0 (c->root_file, again->root_file) == 0);
+  st_fuzz_check (c->awaiting_import == again->awaiting_import);
+  st_fuzz_check (c->checkpoint_every == again->checkpoint_every);
   g_free (c->path);
   c->path = g_steal_pointer (&loaded_path);
 }

@@ -15,6 +15,7 @@
 
 #include "st-anchor.h"
 #include "st-ca.h"
+#include "st-ceremony.h"
 #include "st-config.h"
 #include "st-error.h"
 #include "st-hsm.h"
@@ -959,6 +960,93 @@ test_so_pin (void)
   g_assert_nonnull (strstr (error->message, "CKR_USER_ANOTHER_ALREADY_LOGGED_IN"));
 }
 
+/* The key ceremony's first half on a token that already holds objects
+ * labelled issuing-ca and station-signing (the demo's): P-384 keys under
+ * the next free labels, fresh ids, sensitive and not extractable, and two
+ * requests signed in the token with SHA-384 asking for what
+ * docs/ceremony.md says; the configuration awaits its import. */
+static void
+test_ceremony_p384_labels_taken (void)
+{
+  g_autoptr(StTestHome) h = st_test_home_new ();
+  g_autoptr(GError) error = NULL;
+  StCeremonyInit req = { .module = st_test_softhsm_module (), .token = ST_SETUP_DEMO_TOKEN,
+                         .station_id = "line9", .subject = "O=Example GmbH, C=DE",
+                         .alg = ST_ALG_EC_P384, .pin = ST_TEST_PIN, .admin = "alice" };
+  g_auto(StCeremonyKeys) keys = { 0 };
+  g_autofree gchar *other_home = g_build_filename (h->tmpdir, "other-home", NULL);
+  g_autoptr(StConfig) c = st_ceremony_init (other_home, &req, &keys, &error);
+  g_assert_no_error (error);
+  g_assert_true (c->awaiting_import);
+  g_assert_null (c->ca_cert);
+  g_assert_nonnull (strstr (keys.ca_key_uri, "object=issuing-ca-2;"));
+  g_assert_nonnull (strstr (keys.signing_key_uri, "object=station-signing-2;"));
+  g_assert_cmpstr (c->ca_key_uri, ==, keys.ca_key_uri);
+  g_assert_nonnull (strstr (keys.audit_payload, keys.ca_csr_sha256));
+  g_assert_nonnull (strstr (keys.audit_payload, "\"admin\":\"alice\""));
+  /* nothing was written into the home */
+  g_assert_false (g_file_test (other_home, G_FILE_TEST_EXISTS));
+  const char *pems[] = { keys.ca_csr_pem, keys.signing_csr_pem };
+  for (guint i = 0; i < G_N_ELEMENTS (pems); i++)
+    {
+      g_autoptr(BIO) bio = BIO_new_mem_buf (pems[i], -1);
+      g_autoptr(X509_REQ) csr = PEM_read_bio_X509_REQ (bio, NULL, NULL, NULL);
+      g_assert_nonnull (csr);
+      EVP_PKEY *pub = X509_REQ_get0_pubkey (csr);
+      g_assert_cmpint (EVP_PKEY_get_bits (pub), ==, 384);
+      g_assert_cmpint (X509_REQ_verify (csr, pub), ==, 1);
+      const X509_ALGOR *sig_alg = NULL;
+      X509_REQ_get0_signature (csr, NULL, &sig_alg);
+      const ASN1_OBJECT *sig_oid = NULL;
+      X509_ALGOR_get0 (&sig_oid, NULL, NULL, sig_alg);
+      g_assert_cmpint (OBJ_obj2nid (sig_oid), ==, NID_ecdsa_with_SHA384);
+      g_autoptr(BIO) out = BIO_new (BIO_s_mem ());
+      X509_REQ_print (out, csr);
+      char *text = NULL;
+      long n = BIO_get_mem_data (out, &text);
+      g_autofree gchar *printed = g_strndup (text, (gsize) n);
+      g_assert_nonnull (strstr (printed, "Example GmbH"));
+      g_assert_nonnull (strstr (printed, i == 0 ? "Station line9 Issuing CA" : "Station line9 Signing"));
+      if (i == 0)
+        {
+          g_assert_nonnull (strstr (printed, "CA:TRUE, pathlen:0"));
+          g_assert_nonnull (strstr (printed, "Certificate Sign, CRL Sign"));
+        }
+      else
+        {
+          g_assert_nonnull (strstr (printed, "CA:FALSE"));
+          g_assert_nonnull (strstr (printed, ST_OID_STATION_SIGNING));
+        }
+      const char *uri = i == 0 ? keys.ca_key_uri : keys.signing_key_uri;
+      g_autofree gchar *pub_uri = st_hsm_uri_with_type (uri, "public", &error);
+      g_autoptr(StHsm) hsm = st_hsm_open (req.module, req.token, &error);
+      g_assert_no_error (error);
+      g_autoptr(EVP_PKEY) token_pub = st_hsm_get_public_key (hsm, pub_uri, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (EVP_PKEY_eq (token_pub, pub), ==, 1);
+      g_assert_true (st_hsm_login (hsm, ST_TEST_PIN, &error));
+      gboolean sensitive = FALSE, extractable = TRUE;
+      g_assert_true (st_hsm_get_key_flags (hsm, uri, &sensitive, &extractable, NULL, &error));
+      g_assert_true (sensitive && !extractable);
+    }
+  /* a subject with its own CN, a bad curve and a bad station id are refused before the token */
+  StCeremonyInit bad = req;
+  bad.subject = "O=Example,CN=mine";
+  g_assert_false (st_ceremony_check_request (&bad, &error));
+  g_assert_nonnull (strstr (error->message, "leave CN out"));
+  g_clear_error (&error);
+  bad = req;
+  bad.station_id = "line 9/../x";
+  g_assert_false (st_ceremony_check_request (&bad, &error));
+  g_assert_nonnull (strstr (error->message, "--station-id"));
+  g_clear_error (&error);
+  bad = req;
+  bad.alg = ST_ALG_ED25519;
+  g_assert_false (st_ceremony_check_request (&bad, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
+  g_clear_error (&error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -985,5 +1073,6 @@ main (int argc, char **argv)
   g_test_add_func ("/setup/show", test_setup_show);
   g_test_add_func ("/ca/open-checks", test_ca_open_checks);
   g_test_add_func ("/hsm/so-pin", test_so_pin);
+  g_test_add_func ("/ceremony/p384-labels-taken", test_ceremony_p384_labels_taken);
   return g_test_run ();
 }

@@ -108,6 +108,80 @@ test_unconfigured (void)
   st_rm_rf (tmp);
 }
 
+/* A station whose key ceremony waits for 'ca import' (station.conf without
+ * [certificates]): it opens its database and has operators, but refuses
+ * what needs certificates, saying how to finish the ceremony; it cannot be
+ * unlocked; showing the set-up and the import itself are allowed. */
+static void
+test_awaiting_import (void)
+{
+  g_autofree gchar *tmp = st_test_tmpdir ("st-engine");
+  g_autofree gchar *conf = g_build_filename (tmp, "station.conf", NULL);
+  const char text[] =
+    "[station]\nid=line3-station1\n\n[hsm]\nmodule=/usr/lib/softhsm/libsofthsm2.so\ntoken=line3\n"
+    "ca-key=pkcs11:token=line3;object=issuing-ca;id=%01;type=private\n"
+    "signing-key=pkcs11:token=line3;object=station-signing;id=%02;type=private\n";
+  g_assert_true (g_file_set_contents (conf, text, -1, NULL));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StEngine) engine = st_engine_new (tmp, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (st_engine_is_configured (engine));
+  g_assert_true (st_engine_awaits_import (engine));
+  g_assert_true (st_engine_operator_add (engine, NULL, "alice", "admin", "4444", &error));
+  g_assert_no_error (error);
+  g_autoptr(StAuthSession) alice = st_engine_login (engine, "alice", "4444", &error);
+  g_assert_no_error (error);
+  g_assert_true (st_engine_operator_add (engine, alice, "lee", "lead", "2222", &error));
+  g_assert_no_error (error);
+  g_autoptr(StAuthSession) lee = st_engine_login (engine, "lee", "2222", &error);
+  g_assert_no_error (error);
+  /* each with a role that may do it otherwise */
+  const struct {
+    StAuthSession *who;
+    StAction action;
+  } refused[] = {
+    { alice, ST_ACTION_UNLOCK }, { lee, ST_ACTION_BATCH_CREATE }, { lee, ST_ACTION_LINE_RUN },
+    { lee, ST_ACTION_MANIFEST_EXPORT }, { lee, ST_ACTION_HEALTH }, { lee, ST_ACTION_AUDIT_VERIFY },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_assert_false (st_engine_require (engine, refused[i].who, refused[i].action, &error));
+      g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+      g_assert_nonnull (strstr (error->message, "the key ceremony is not finished"));
+      g_assert_nonnull (strstr (error->message, "station ca import --chain FILE --signing-cert FILE"));
+      g_clear_error (&error);
+    }
+  /* unlock refuses the same way, and so does the service's start-up credential */
+  g_assert_false (st_engine_unlock (engine, alice, "246810", &error));
+  g_assert_nonnull (strstr (error->message, "the key ceremony is not finished"));
+  g_clear_error (&error);
+  const StAction allowed[] = { ST_ACTION_SETUP_SHOW, ST_ACTION_CA_IMPORT, ST_ACTION_OPERATOR_LIST,
+                               ST_ACTION_DB_CHECK };
+  for (guint i = 0; i < G_N_ELEMENTS (allowed); i++)
+    {
+      g_assert_true (st_engine_require (engine, alice, allowed[i], &error));
+      g_assert_no_error (error);
+    }
+  g_autofree gchar *shown = st_engine_setup_show (engine, alice, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (shown, "AWAITING IMPORT"));
+  g_autoptr(GVariant) status = st_engine_status (engine);
+  const char *ceremony = NULL;
+  g_assert_true (g_variant_lookup (status, "ceremony", "&s", &ceremony));
+  g_assert_cmpstr (ceremony, ==, "awaiting-import");
+  /* ca init on a home that is set up (or half set up): refused */
+  StCeremonyInit req = { .module = "/usr/lib/softhsm/libsofthsm2.so", .token = "line3",
+                         .station_id = "x", .alg = ST_ALG_EC_P256, .pin = "246810" };
+  StCeremonyKeys keys = { 0 };
+  g_assert_false (st_engine_ca_init (engine, alice, &req, "bob", "5555", &keys, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (error->message, "already set up"));
+  g_clear_error (&error);
+  st_ceremony_keys_clear (&keys);
+  g_clear_pointer (&engine, st_engine_free);
+  st_rm_rf (tmp);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -121,5 +195,6 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/role-table", test_role_table);
   g_test_add_func ("/engine/every-method-has-a-rule", test_every_method_has_a_rule);
   g_test_add_func ("/engine/unconfigured", test_unconfigured);
+  g_test_add_func ("/engine/awaiting-import", test_awaiting_import);
   return g_test_run ();
 }
