@@ -2,6 +2,8 @@
 #include "st-crl.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -326,10 +328,13 @@ st_crl_check_file (StManifestCheck *c, const char *path, STACK_OF (X509) *chain,
   g_autofree gchar *pem = NULL;
   gsize len = 0;
   g_autoptr(GError) read_error = NULL;
-  if (!g_file_get_contents (path, &pem, &len, &read_error) || len > ST_CRL_PEM_MAX)
+  GStatBuf st;
+  if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size > ST_CRL_PEM_MAX
+      || !g_file_get_contents (path, &pem, &len, &read_error) || len > ST_CRL_PEM_MAX)
     {
       st_manifest_check (c, FALSE, "crl.pem: cannot be read: %s",
-                         read_error != NULL ? read_error->message : "larger than 16 MiB");
+                         read_error != NULL ? read_error->message
+                                            : "not a regular file of at most 16 MiB");
       return;
     }
   g_autoptr(BIO) bio = BIO_new_mem_buf (pem, (int) len);

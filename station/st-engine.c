@@ -1522,7 +1522,11 @@ st_engine_crl_issue (StEngine *engine, const StAuthSession *session, guint days,
   StCa *ca = ST_CA_OF (hold);
   if (ca == NULL)
     {
-      st_engine_require (engine, session, ST_ACTION_CRL_ISSUE, error);
+      /* locked between the check and now: the check says so again */
+      if (st_engine_require (engine, session, ST_ACTION_CRL_ISSUE, error))
+        g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                             "the HSM was locked meanwhile: ask an admin to unlock the station "
+                             "('station unlock'), then issue the CRL again");
       return NULL;
     }
   return st_crl_issue (engine->db, ca, days, session->name, error);
