@@ -35,6 +35,7 @@ typedef struct {
   gint64 quantity, created_at, closed_at /* 0 if open */;
   gint64 n_units, n_done, n_failed, n_live_certs, n_voided, n_unconfirmed;  /* computed when read */
   gint64 n_disputed;  /* computed when read */
+  gint64 n_revoked;   /* computed when read (schema 8) */
 } StDbBatch;
 void st_db_batch_free (StDbBatch *batch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbBatch, st_db_batch_free)

@@ -282,6 +282,7 @@ st_variant_batch (const StDbBatch *b)
   g_variant_builder_add (&d, "{sv}", "voided", g_variant_new_int64 (b->n_voided));
   g_variant_builder_add (&d, "{sv}", "unconfirmed", g_variant_new_int64 (b->n_unconfirmed));
   g_variant_builder_add (&d, "{sv}", "disputed", g_variant_new_int64 (b->n_disputed));
+  g_variant_builder_add (&d, "{sv}", "revoked", g_variant_new_int64 (b->n_revoked));
   return g_variant_builder_end (&d);
 }
 

@@ -681,10 +681,12 @@ cmd_batch (StCli *cli, int argc, char **argv)
       g_print ("batch %" G_GINT64_FORMAT " (%s)\n  work order  %s\n  product     %s (profile sha256 %s)\n"
                "  quantity    %" G_GINT64_FORMAT "\n  units       %" G_GINT64_FORMAT " (%" G_GINT64_FORMAT " done, %"
                G_GINT64_FORMAT " failed)\n  certificates %" G_GINT64_FORMAT " live, %" G_GINT64_FORMAT
-               " voided, %" G_GINT64_FORMAT " unconfirmed, %" G_GINT64_FORMAT " disputed\n"
+               " voided, %" G_GINT64_FORMAT " unconfirmed, %" G_GINT64_FORMAT " disputed, %"
+               G_GINT64_FORMAT " revoked\n"
                "  created     %s by %s\n  closed      %s%s%s\n",
                b->id, b->state, b->work_order, b->product, b->profile_sha256, b->quantity, b->n_units,
-               b->n_done, b->n_failed, b->n_live_certs, b->n_voided, b->n_unconfirmed, b->n_disputed, created,
+               b->n_done, b->n_failed, b->n_live_certs, b->n_voided, b->n_unconfirmed, b->n_disputed,
+               b->n_revoked, created,
                b->created_by, closed, b->closed_by != NULL ? " by " : "",
                b->closed_by != NULL ? b->closed_by : "");
       for (gsize i = 0; i < g_variant_n_children (units_v); i++)
