@@ -160,7 +160,8 @@ st_db_batch_free (StDbBatch *b)
   " b.live_certs," /* kept by trigger (schema 3); `db check` verifies it */ \
   " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state = 'voided')," \
   " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state = 'unconfirmed')," \
-  " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state = 'disputed')" \
+  " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state = 'disputed')," \
+  " (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id AND c.state = 'revoked')" \
   " FROM batches b "
 
 
@@ -187,6 +188,7 @@ st_db_batch_from_row (sqlite3_stmt *stmt)
   b->n_voided = sqlite3_column_int64 (stmt, 16);
   b->n_unconfirmed = sqlite3_column_int64 (stmt, 17);
   b->n_disputed = sqlite3_column_int64 (stmt, 18);
+  b->n_revoked = sqlite3_column_int64 (stmt, 19);
   return b;
 }
 

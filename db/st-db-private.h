@@ -15,12 +15,12 @@ G_BEGIN_DECLS
 #define ST_DB_CERT_MAX (64 * 1024)    /* tbs and der */
 #define ST_DB_UID_HEX_MAX 128
 
-/* A live certificate (issuing, issued, active or unconfirmed) is one that is
- * not voided; an unfinished unit (started, issuing, issued) one that is
+/* A live certificate (issuing, issued, active, unconfirmed or disputed) is
+ * one that is neither voided nor revoked (schema 8); an unfinished unit (started, issuing, issued) one that is
  * neither done nor failed. Written so, as the schema's partial indexes are
  * (migration 4): SQLite builds a temporary b-tree for every list of three or
  * more constants each time a statement runs. */
-#define ST_DB_LIVE(col) col " <> 'voided'"
+#define ST_DB_LIVE(col) col " NOT IN ('voided','revoked')"
 #define ST_DB_UNFINISHED(col) col " NOT IN ('done','failed')"
 
 typedef struct {

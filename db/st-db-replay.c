@@ -30,7 +30,7 @@ static const char *const st_db_replay_unit_states[] = {
   NULL /* 0: not known */, "started", "issuing", "issued", "done", "failed",
 };
 static const char *const st_db_replay_cert_states[] = {
-  NULL, "issuing", "issued", "active", "voided", "unconfirmed", "disputed",
+  NULL, "issuing", "issued", "active", "voided", "unconfirmed", "disputed", "revoked",
 };
 #define ST_DB_STATE_OTHER 0xff  /* a table row's state no handler makes */
 
@@ -102,7 +102,24 @@ typedef struct {
   gint64 first_created_unit, first_created_cert, first_created_batch;
   GChecksum *sha;
   guint n_operators, n_batches, n_units, n_certs;  /* rows explained */
+  GHashTable *crls;          /* gint64 number -> ReplayCrl */
+  guint n_crls;
 } Replay;
+
+/* A CRL number the log took (crl-reserve) and, once signed, its SHA-256
+ * (crl-issue). */
+typedef struct {
+  gchar *der_sha256;   /* NULL: taken, not (yet) signed */
+  gint64 entries;
+  guint8 flags;
+} ReplayCrl;
+
+static void
+st_db_replay_crl_free (ReplayCrl *c)
+{
+  g_free (c->der_sha256);
+  g_free (c);
+}
 
 G_GNUC_PRINTF (2, 3) static void
 st_db_replay_problem (Replay *r, const char *fmt, ...)
@@ -694,6 +711,59 @@ st_db_replay_on_unit_resolve (Replay *r, JsonObject *o)
   return TRUE;
 }
 
+/* a lead revoked an active certificate (st_db_cert_revoke); the unit stays done */
+static gboolean
+st_db_replay_on_unit_revoke (Replay *r, JsonObject *o)
+{
+  gint64 cert_id = 0;
+  if (!st_db_replay_need (r, st_db_replay_int (o, "cert", &cert_id)))
+    return TRUE;
+  ReplayCert *c = st_db_replay_cert (r, cert_id, FALSE);
+  if (c != NULL)
+    c->state = CERT_STATE ("revoked");
+  return TRUE;
+}
+
+/* a CRL number taken (st_db_crl_reserve) */
+static gboolean
+st_db_replay_on_crl_reserve (Replay *r, JsonObject *o)
+{
+  gint64 number = 0;
+  if (!st_db_replay_need (r, st_db_replay_int (o, "crl_number", &number)))
+    return TRUE;
+  if (g_hash_table_contains (r->crls, &number))
+    {
+      st_db_replay_problem (r, "entry %" G_GINT64_FORMAT " (crl-reserve): CRL number %" G_GINT64_FORMAT
+                            " was taken before", r->seq, number);
+      return TRUE;
+    }
+  ReplayCrl *c = g_new0 (ReplayCrl, 1);
+  c->entries = -1;
+  g_hash_table_insert (r->crls, g_memdup2 (&number, sizeof number), c);
+  return TRUE;
+}
+
+/* a CRL signed under its number (st_db_crl_complete) */
+static gboolean
+st_db_replay_on_crl_issue (Replay *r, JsonObject *o)
+{
+  gint64 number = 0, entries = 0;
+  const char *sha = st_db_replay_str (o, "sha256", NULL);
+  if (!st_db_replay_need (r, st_db_replay_int (o, "crl_number", &number)
+                          && st_db_replay_int (o, "entries", &entries) && sha != NULL))
+    return TRUE;
+  ReplayCrl *c = g_hash_table_lookup (r->crls, &number);
+  if (c == NULL || c->der_sha256 != NULL)
+    {
+      st_db_replay_problem (r, "entry %" G_GINT64_FORMAT " (crl-issue): CRL number %" G_GINT64_FORMAT
+                            " was %s", r->seq, number, c == NULL ? "never taken" : "issued before");
+      return TRUE;
+    }
+  c->der_sha256 = g_strdup (sha);
+  c->entries = entries;
+  return TRUE;
+}
+
 /* Every event a db/ function logs with the record it changes. Adding an
  * event that changes a batch, unit, certificate or operator means adding
  * its handler here (and a field to docs/audit.md's table if it binds one). */
@@ -721,6 +791,9 @@ static const struct {
   { "cert-void", st_db_replay_on_cert_void },
   { "cert-dispute", st_db_replay_on_cert_dispute },
   { "unit-resolve", st_db_replay_on_unit_resolve },
+  { "unit-revoke", st_db_replay_on_unit_revoke },
+  { "crl-reserve", st_db_replay_on_crl_reserve },
+  { "crl-issue", st_db_replay_on_crl_issue },
 };
 
 static ReplayFunc
@@ -1085,6 +1158,47 @@ st_db_replay_certs (Replay *r, GError **error)
   return TRUE;
 }
 
+/* The CRL numbers: every row taken and signed as the log says, none the
+ * log does not name (a row added, a number reused, a hash changed). */
+static gboolean
+st_db_replay_crls (Replay *r, GError **error)
+{
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (r->c,
+      "SELECT number, der_sha256, entries FROM crls ORDER BY number", error);
+  if (stmt == NULL)
+    return FALSE;
+  for (;;)
+    {
+      gboolean row = FALSE;
+      if (!st_db_step (r->c, stmt, &row, "cannot read the CRL numbers", error))
+        return FALSE;
+      if (!row)
+        break;
+      gint64 number = sqlite3_column_int64 (stmt, 0);
+      const char *sha = (const char *) sqlite3_column_text (stmt, 1);
+      gint64 entries = sqlite3_column_type (stmt, 2) == SQLITE_NULL ? -1 : sqlite3_column_int64 (stmt, 2);
+      ReplayCrl *c = g_hash_table_lookup (r->crls, &number);
+      if (c == NULL)
+        {
+          st_db_replay_problem (r, "CRL number %" G_GINT64_FORMAT " is not in the log", number);
+          continue;
+        }
+      c->flags |= R_SEEN;
+      r->n_crls++;
+      if (g_strcmp0 (sha, c->der_sha256) != 0 || entries != c->entries)
+        st_db_replay_problem (r, "CRL number %" G_GINT64_FORMAT ": its SHA-256 or count of entries is "
+                              "not the one the log recorded", number);
+    }
+  GHashTableIter it;
+  gpointer key, value;
+  g_hash_table_iter_init (&it, r->crls);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    if (!(((ReplayCrl *) value)->flags & R_SEEN))
+      st_db_replay_problem (r, "CRL number %" G_GINT64_FORMAT " is in the log but not in the table",
+                            *(gint64 *) key);
+  return TRUE;
+}
+
 /* ---------- the whole of it ---------- */
 
 static gboolean
@@ -1097,7 +1211,8 @@ st_db_replay_run (Replay *r, GError **error)
       || !st_db_replay_operators (r, error)
       || !st_db_replay_batches (r, error)
       || !st_db_replay_units (r, error)
-      || !st_db_replay_certs (r, error))
+      || !st_db_replay_certs (r, error)
+      || !st_db_replay_crls (r, error))
     return FALSE;
   return TRUE;
 }
@@ -1122,6 +1237,8 @@ st_db_audit_explain (StDb *db, GString *report, guint *n_unexplained, GError **e
     .units = g_array_new (FALSE, TRUE, sizeof (ReplayUnit)),
     .certs = g_array_new (FALSE, TRUE, sizeof (ReplayCert)),
     .sha = g_checksum_new (G_CHECKSUM_SHA256),
+    .crls = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                   (GDestroyNotify) st_db_replay_crl_free),
   };
   /* one snapshot: the log and the tables as of the same commit */
   gboolean ok = st_db_conn_exec (c, "BEGIN", error);
@@ -1137,6 +1254,7 @@ st_db_audit_explain (StDb *db, GString *report, guint *n_unexplained, GError **e
   g_array_unref (r.units);
   g_array_unref (r.certs);
   g_checksum_free (r.sha);
+  g_hash_table_unref (r.crls);
   if (!ok)
     {
       g_prefix_error (error, "cannot replay the audit log: ");
@@ -1154,10 +1272,12 @@ st_db_audit_explain (StDb *db, GString *report, guint *n_unexplained, GError **e
   if (r.n_older_rows > 0)
     g_string_append_printf (r.report, "records: %u row(s) are older than the log (below the first "
                             "id it created): checked only for existence\n", r.n_older_rows);
+  g_autofree gchar *crls_text = g_strdup_printf (", %u CRL number(s)", r.n_crls);
   if (r.problems == 0)
     g_string_append_printf (r.report, "records: ok (the log explains %u operator(s), %u batch(es), "
-                            "%u unit(s), %u certificate(s))\n",
-                            r.n_operators, r.n_batches, r.n_units, r.n_certs);
+                            "%u unit(s), %u certificate(s)%s)\n",
+                            r.n_operators, r.n_batches, r.n_units, r.n_certs,
+                            r.n_crls > 0 ? crls_text : "");
   else
     g_string_append_printf (r.report, "records: FAILED: %u row(s) or field(s) the log does not "
                             "explain: they were changed behind the station's back\n", r.problems);

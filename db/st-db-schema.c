@@ -308,6 +308,102 @@ static const char *const migrations[] = {
   "ALTER TABLE operators ADD COLUMN attempts_in_flight INTEGER NOT NULL DEFAULT 0"
   "  CHECK (attempts_in_flight >= 0);"
   "PRAGMA user_version = 7;",
+
+  /* 8: revocation and CRLs (docs/revocation.md). A certificate that was
+   * active (its device shipped) may be revoked by a lead: 'revoked', with
+   * the RFC 5280 reason, the time and the lead. A revoked certificate is
+   * not live: it frees its uid (a replacement device, or the same one
+   * provisioned anew, gets a new certificate) and its place in the batch's
+   * quantity, as a voided one does. active -> revoked is the only move in,
+   * and none leads out.
+   *
+   * crls numbers every CRL the station signs. A number is taken (a row
+   * with no der_sha256) before the HSM signs, and the row completed after:
+   * an issue that fails after taking its number leaves the row as it is,
+   * so a number is never given twice, and the next issue takes the next
+   * one (max + 1 over every row, rows never deleted). */
+  "CREATE TABLE certificates_v8 ("
+  "  id INTEGER PRIMARY KEY,"
+  "  unit_id INTEGER NOT NULL UNIQUE REFERENCES units (id),"
+  "  batch_id INTEGER NOT NULL REFERENCES batches (id),"
+  "  uid TEXT NOT NULL CHECK (" ST_DB_HEX ("uid") "),"
+  "  issuer TEXT NOT NULL CHECK (length(issuer) = 64 AND " ST_DB_HEX ("issuer") "),"
+  "  serial TEXT NOT NULL CHECK (length(serial) % 2 = 0 AND " ST_DB_HEX ("serial") "),"
+  "  pubkey_sha256 TEXT NOT NULL CHECK (length(pubkey_sha256) = 64 AND " ST_DB_HEX ("pubkey_sha256") "),"
+  "  tbs BLOB NOT NULL CHECK (length(tbs) > 0),"
+  "  der BLOB,"
+  "  state TEXT NOT NULL CHECK (state IN ('issuing','issued','active','voided','unconfirmed','disputed',"
+  "    'revoked')),"
+  "  reserved_at INTEGER NOT NULL,"
+  "  issued_at INTEGER,"
+  "  void_reason TEXT,"
+  "  voided_at INTEGER,"
+  "  dispute_reason TEXT,"
+  "  disputed_at INTEGER,"
+  "  revoke_reason TEXT,"
+  "  revoked_at INTEGER,"
+  "  revoked_by TEXT,"
+  "  UNIQUE (issuer, serial),"
+  "  UNIQUE (pubkey_sha256),"
+  "  CHECK ((state <> 'issued' AND state <> 'active' AND state <> 'disputed' AND state <> 'revoked')"
+  "    OR der IS NOT NULL),"
+  "  CHECK (state <> 'disputed' OR (dispute_reason IS NOT NULL AND disputed_at IS NOT NULL)),"
+  "  CHECK (state <> 'revoked' OR (revoke_reason IS NOT NULL AND revoked_at IS NOT NULL"
+  "    AND revoked_by IS NOT NULL))"
+  ");"
+  "INSERT INTO certificates_v8 (id, unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, der,"
+  "  state, reserved_at, issued_at, void_reason, voided_at, dispute_reason, disputed_at)"
+  "  SELECT id, unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, der,"
+  "  state, reserved_at, issued_at, void_reason, voided_at, dispute_reason, disputed_at"
+  "  FROM certificates ORDER BY id;"
+  "DROP TABLE certificates;"
+  "ALTER TABLE certificates_v8 RENAME TO certificates;"
+  "CREATE INDEX certificates_batch ON certificates (batch_id, state);"
+  "CREATE UNIQUE INDEX certificates_live_uid ON certificates (uid)"
+  "  WHERE state NOT IN ('voided','revoked');"
+  "CREATE TRIGGER certificates_der_immutable BEFORE UPDATE OF der ON certificates"
+  "  WHEN OLD.der IS NOT NULL AND NEW.der IS NOT OLD.der"
+  "  BEGIN SELECT RAISE (ABORT, 'a certificate''s der cannot be changed once it is set'); END;"
+  "CREATE TRIGGER certificates_identity_immutable"
+  "  BEFORE UPDATE OF unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs ON certificates"
+  "  WHEN NEW.unit_id IS NOT OLD.unit_id OR NEW.batch_id IS NOT OLD.batch_id"
+  "    OR NEW.uid IS NOT OLD.uid OR NEW.issuer IS NOT OLD.issuer OR NEW.serial IS NOT OLD.serial"
+  "    OR NEW.pubkey_sha256 IS NOT OLD.pubkey_sha256 OR NEW.tbs IS NOT OLD.tbs"
+  "  BEGIN SELECT RAISE (ABORT, 'a certificate''s identity cannot be changed'); END;"
+  "CREATE TRIGGER certificates_state_moves BEFORE UPDATE OF state ON certificates"
+  "  WHEN NEW.state IS NOT OLD.state AND NOT ("
+  "       (OLD.state = 'issuing' AND NEW.state IN ('issued','voided','unconfirmed'))"
+  "    OR (OLD.state = 'issued' AND NEW.state IN ('active','voided','unconfirmed'))"
+  "    OR (OLD.state = 'active' AND NEW.state IN ('voided','unconfirmed','revoked'))"
+  "    OR (OLD.state = 'unconfirmed' AND NEW.state IN ('active','voided','disputed'))"
+  "    OR (OLD.state = 'disputed' AND NEW.state IN ('unconfirmed','voided')))"
+  "  BEGIN SELECT RAISE (ABORT, 'this certificate state change is not allowed'); END;"
+  "CREATE TRIGGER certificates_no_delete BEFORE DELETE ON certificates"
+  "  BEGIN SELECT RAISE (ABORT, 'certificates are never deleted: void them'); END;"
+  "CREATE TRIGGER certificates_live_insert AFTER INSERT ON certificates"
+  "  WHEN NEW.state NOT IN ('voided','revoked')"
+  "  BEGIN UPDATE batches SET live_certs = live_certs + 1 WHERE id = NEW.batch_id; END;"
+  "CREATE TRIGGER certificates_live_update AFTER UPDATE OF state ON certificates"
+  "  WHEN (OLD.state NOT IN ('voided','revoked')) <> (NEW.state NOT IN ('voided','revoked'))"
+  "  BEGIN UPDATE batches SET live_certs = live_certs"
+  "    + CASE WHEN NEW.state NOT IN ('voided','revoked') THEN 1 ELSE -1 END WHERE id = NEW.batch_id; END;"
+  "CREATE TABLE crls ("
+  "  number INTEGER PRIMARY KEY CHECK (number >= 1),"
+  "  this_update INTEGER NOT NULL,"
+  "  next_update INTEGER NOT NULL CHECK (next_update > this_update),"
+  "  issued_by TEXT NOT NULL,"
+  "  entries INTEGER CHECK (entries IS NULL OR entries >= 0),"
+  "  der_sha256 TEXT CHECK (der_sha256 IS NULL OR (length(der_sha256) = 64 AND " ST_DB_HEX ("der_sha256") ")),"
+  "  CHECK ((entries IS NULL) = (der_sha256 IS NULL))"
+  ");"
+  "CREATE TRIGGER crls_complete_once BEFORE UPDATE ON crls"
+  "  WHEN OLD.der_sha256 IS NOT NULL OR NEW.number IS NOT OLD.number"
+  "    OR NEW.this_update IS NOT OLD.this_update OR NEW.next_update IS NOT OLD.next_update"
+  "    OR NEW.issued_by IS NOT OLD.issued_by"
+  "  BEGIN SELECT RAISE (ABORT, 'a CRL''s record is written once: its number is never reused'); END;"
+  "CREATE TRIGGER crls_no_delete BEFORE DELETE ON crls"
+  "  BEGIN SELECT RAISE (ABORT, 'a CRL number once taken stays taken'); END;"
+  "PRAGMA user_version = 8;",
 };
 
 gint

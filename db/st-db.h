@@ -35,6 +35,7 @@ typedef struct {
   gint64 quantity, created_at, closed_at /* 0 if open */;
   gint64 n_units, n_done, n_failed, n_live_certs, n_voided, n_unconfirmed;  /* computed when read */
   gint64 n_disputed;  /* computed when read */
+  gint64 n_revoked;   /* computed when read (schema 8) */
 } StDbBatch;
 void st_db_batch_free (StDbBatch *batch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbBatch, st_db_batch_free)
@@ -206,6 +207,41 @@ const char *st_db_dispute_decision_to_string (StDbDisputeDecision decision);
  * certificate, uid, serials, decision, from and to) as @by. */
 gboolean st_db_cert_resolve_dispute (StDb *db, gint64 cert_id, StDbDisputeDecision decision,
                                      const char *by, GError **error);
+
+/* Revokes the 'active' certificate @cert_id (its device shipped) with the
+ * RFC 5280 reason name @reason (the engine checks it against its list):
+ * 'revoked', with the reason, the time and @by. INVALID_DATA when it is
+ * already revoked (saying when, by whom, why) or not active (its state).
+ * Audited ("unit-revoke": unit, cert, uid, serials, reason) as @by. */
+gboolean st_db_cert_revoke (StDb *db, gint64 cert_id, const char *reason, const char *by,
+                            GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
+/* Takes the next CRL number (max + 1 over every number ever taken) for a
+ * CRL valid from @this_update to @next_update (Unix seconds), audited
+ * ("crl-reserve") as @by. The number stays taken whatever follows. */
+gboolean st_db_crl_reserve (StDb *db, gint64 this_update, gint64 next_update, const char *by,
+                            gint64 *number, GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* Records that CRL @number was signed: its @entries and the SHA-256 of its
+ * DER (lower-case hex), audited ("crl-issue") as @by. Once per number. */
+gboolean st_db_crl_complete (StDb *db, gint64 number, gint64 entries, const char *der_sha256,
+                             const char *by, GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* The highest CRL number taken, 0 if none. */
+gboolean st_db_crl_last_number (StDb *db, gint64 *number, GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
+/* One certificate a CRL lists: voided after it was signed, or revoked. */
+typedef struct {
+  gchar *serial;   /* lower-case hex, as the certificates table keeps it */
+  gchar *issuer;   /* SHA-256 of the issuer, hex */
+  gchar *state;    /* "voided" or "revoked" */
+  gchar *reason;   /* the RFC 5280 reason name of a revoked one; NULL for voided */
+  gint64 when;     /* voided_at or revoked_at (Unix seconds) */
+} StDbCrlEntry;
+void st_db_crl_entry_free (StDbCrlEntry *e);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbCrlEntry, st_db_crl_entry_free)
+/* Of StDbCrlEntry*, in certificate id order: every certificate voided that
+ * has a DER (a certificate voided while 'issuing' was never signed) and
+ * every revoked one. */
+GPtrArray *st_db_crl_entries (StDb *db, GError **error);
 
 /* Generic event log (QA results and the like); @payload_json may be NULL,
  * otherwise it must be valid JSON (INVALID_DATA). */

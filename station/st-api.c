@@ -398,6 +398,7 @@ st_batch_info_from_variant (GVariant *dict)
   b->n_voided = st_dict_get_int64 (dict, "voided");
   b->n_unconfirmed = st_dict_get_int64 (dict, "unconfirmed");
   b->n_disputed = st_dict_get_int64 (dict, "disputed");
+  b->n_revoked = st_dict_get_int64 (dict, "revoked");
   return b;
 }
 

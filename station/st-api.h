@@ -123,6 +123,7 @@ typedef struct {
   gint64 quantity, created_at, closed_at /* 0 if open */;
   gint64 n_units, n_done, n_failed, n_live_certs, n_voided, n_unconfirmed;
   gint64 n_disputed;
+  gint64 n_revoked;
 } StBatchInfo;
 void st_batch_info_free (StBatchInfo *batch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StBatchInfo, st_batch_info_free)

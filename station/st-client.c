@@ -15,7 +15,7 @@
 
 /* The manifest's files, as st_manifest_export writes them. */
 static const char *const st_manifest_files[] = {
-  "manifest.json", "manifest.json.p7s", "manifest.csv", "ca-chain.pem",
+  "manifest.json", "manifest.json.p7s", "manifest.csv", "ca-chain.pem", "crl.pem",
 };
 
 /* What the cloud export adds next to them (st-cloud.h, docs/cloud.md): a
@@ -546,6 +546,39 @@ st_client_resolve_unit (StDbusStation1 *proxy, const char *unit, gboolean keep, 
                                                 error))
     return NULL;
   return result;
+}
+
+GVariant *
+st_client_revoke_unit (StDbusStation1 *proxy, const char *unit, const char *reason, GError **error)
+{
+  GVariant *result = NULL;
+  if (!st_dbus_station1_call_unit_revoke_sync (proxy, unit, reason, &result, NULL, error))
+    return NULL;
+  return result;
+}
+
+gboolean
+st_client_crl_issue (StDbusStation1 *proxy, guint days, const char *path, gboolean replace,
+                     gint64 *number, guint *entries, GError **error)
+{
+  GStatBuf st;
+  if (!replace && g_lstat (path, &st) == 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE,
+                   "%s exists: issuing there would replace it; choose another file, or give "
+                   "--force to replace it", path);
+      return FALSE;
+    }
+  g_autofree gchar *sha256 = NULL, *pem = NULL;
+  if (!st_dbus_station1_call_crl_issue_sync (proxy, days, number, entries, &sha256, &pem, NULL, error))
+    return FALSE;
+  if (!g_file_set_contents (path, pem, -1, error))
+    {
+      g_prefix_error (error, "CRL number %" G_GINT64_FORMAT " was issued (and audited) but could "
+                      "not be written; issue another: ", *number);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /* ---- the GUI's calls -------------------------------------------------------- */

@@ -75,6 +75,18 @@ gchar *st_client_read_text (const char *path, gsize max, gsize *len, GError **er
 GVariant *st_client_resolve_unit (StDbusStation1 *proxy, const char *unit, gboolean keep,
                                   GError **error);
 
+/* Lead: revokes the active certificate of the unit @unit (its certificate
+ * serial, uid or product serial) with the RFC 5280 reason name @reason.
+ * Returns the unit after it (UnitRevoke's dictionary). */
+GVariant *st_client_revoke_unit (StDbusStation1 *proxy, const char *unit, const char *reason,
+                                 GError **error);
+/* Lead or admin: issues a CRL valid for @days and writes it (PEM) to
+ * @path, which must not exist unless @replace (checked before the CRL is
+ * issued, so that a refusal takes no CRL number). Returns its number in
+ * *@number and its count of entries in *@entries. */
+gboolean st_client_crl_issue (StDbusStation1 *proxy, guint days, const char *path, gboolean replace,
+                              gint64 *number, guint *entries, GError **error);
+
 /* ---- the GUI's calls: each an _async/_finish pair on the caller's main
  * context; the service checks the role of the operator logged in on this
  * connection ---- */

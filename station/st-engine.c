@@ -20,6 +20,7 @@
 #include "st-recover.h"
 #include "st-setup.h"
 #include "st-util.h"
+#include "st-text.h"
 #include "st-verify.h"
 
 #define ST_ENGINE_MAX_PROFILES 256
@@ -65,6 +66,8 @@ static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
   { ST_ACTION_MANIFEST_VERIFY, "ManifestVerify", R_QA | R_LEAD, FALSE, FALSE, "verifying a manifest" },
   { ST_ACTION_UNIT_VERIFY, "UnitVerify", R_QA, FALSE, FALSE, "verifying a unit" },
   { ST_ACTION_UNIT_RESOLVE, "UnitResolve", R_LEAD, FALSE, FALSE, "resolving a disputed unit" },
+  { ST_ACTION_UNIT_REVOKE, "UnitRevoke", R_LEAD, FALSE, FALSE, "revoking a shipped unit's certificate" },
+  { ST_ACTION_CRL_ISSUE, "CrlIssue", R_LEAD | R_ADMIN, FALSE, TRUE, "issuing a CRL" },
   { ST_ACTION_AUDIT_VERIFY, "AuditVerify", R_QA | R_LEAD | R_ADMIN, FALSE, FALSE,
     "verifying the audit log" },
   { ST_ACTION_AUDIT_EXPORT, "AuditExport", R_QA | R_ADMIN, FALSE, FALSE, "exporting the audit log" },
@@ -1470,6 +1473,14 @@ st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint6
     return st_engine_require (engine, session, ST_ACTION_MANIFEST_EXPORT, error);
   if (!st_manifest_export (engine->db, ca, engine->config->station_id, id, out_dir, error))
     return FALSE;
+  /* the current CRL beside the manifest: a new number, audited as any issue */
+  g_autoptr(StCrlIssued) crl = st_crl_issue (engine->db, ca, ST_CRL_DAYS_DEFAULT, session->name, error);
+  g_autofree gchar *crl_path = g_build_filename (out_dir, "crl.pem", NULL);
+  if (crl == NULL || !g_file_set_contents (crl_path, crl->pem, -1, error))
+    {
+      g_prefix_error (error, "cannot add the CRL to the manifest: ");
+      return FALSE;
+    }
   g_autoptr(GString) report = g_string_new (NULL);
   if (!st_manifest_verify (out_dir, ca->root, engine->config->signing_key_sha256, engine->db, report,
                            error))
@@ -1658,6 +1669,89 @@ st_engine_unit_resolve (StEngine *engine, const StAuthSession *session, const ch
   if (!st_db_cert_resolve_dispute (engine->db, disputed->cert_id, d, session->name, error))
     return NULL;
   return st_db_unit_get (engine->db, disputed->id, error);
+}
+
+StDbUnit *
+st_engine_unit_revoke (StEngine *engine, const StAuthSession *session, const char *name,
+                       const char *reason, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_UNIT_REVOKE, error))
+    return NULL;
+  if (st_crl_reason_code (reason) < 0)
+    {
+      g_autofree gchar *shown = st_text_escape (reason != NULL ? reason : "", -1, ST_TEXT_ONE_LINE);
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "'%s' is not a revocation reason for a device: give one of %s", shown,
+                   st_crl_reason_list ());
+      return NULL;
+    }
+  g_autoptr(GPtrArray) units = st_db_unit_find_by_name (engine->db, name, error);
+  if (units == NULL)
+    return NULL;
+  /* the certificate serial names one certificate; a uid or a product
+   * serial names the unit whose certificate is active (one at most: the
+   * live uid index), or else tells what its units are */
+  const StDbUnit *active = NULL, *revoked = NULL;
+  g_autoptr(GString) others = g_string_new (NULL);
+  for (guint i = 0; i < units->len; i++)
+    {
+      const StDbUnit *u = g_ptr_array_index (units, i);
+      if (g_strcmp0 (u->cert_state, "active") == 0)
+        {
+          if (active != NULL)
+            {
+              g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           "'%s' names more than one active certificate (%s and %s): name it by "
+                           "its certificate serial", name, active->cert_serial, u->cert_serial);
+              return NULL;
+            }
+          active = u;
+          continue;
+        }
+      if (g_strcmp0 (u->cert_state, "revoked") == 0)
+        revoked = u;
+      g_string_append_printf (others, "%sunit %" G_GINT64_FORMAT " of batch %" G_GINT64_FORMAT
+                              " is %s, its certificate %s (%s)", others->len > 0 ? "; " : "",
+                              u->id, u->batch_id, u->state,
+                              u->cert_serial != NULL ? u->cert_serial : "none",
+                              u->cert_state != NULL ? u->cert_state : "none");
+    }
+  if (active == NULL && revoked != NULL)
+    active = revoked;  /* st_db_cert_revoke says when and by whom it was revoked */
+  if (active == NULL)
+    {
+      g_autofree gchar *shown = st_text_escape (name != NULL ? name : "", -1, ST_TEXT_ONE_LINE);
+      if (units->len == 0)
+        g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                     "there is no unit with the certificate serial, uid or product serial '%s'", shown);
+      else
+        g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                     "'%s' has no active certificate to revoke (%s): only a certificate whose "
+                     "device was provisioned can be revoked", shown, others->str);
+      return NULL;
+    }
+  if (!st_db_cert_revoke (engine->db, active->cert_id, reason, session->name, error))
+    return NULL;
+  return st_db_unit_get (engine->db, active->id, error);
+}
+
+StCrlIssued *
+st_engine_crl_issue (StEngine *engine, const StAuthSession *session, guint days, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_CRL_ISSUE, error))
+    return NULL;
+  g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
+  StCa *ca = ST_CA_OF (hold);
+  if (ca == NULL)
+    {
+      /* locked between the check and now: the check says so again */
+      if (st_engine_require (engine, session, ST_ACTION_CRL_ISSUE, error))
+        g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                             "the HSM was locked meanwhile: ask an admin to unlock the station "
+                             "('station unlock'), then issue the CRL again");
+      return NULL;
+    }
+  return st_crl_issue (engine->db, ca, days, session->name, error);
 }
 
 gboolean

@@ -26,6 +26,7 @@
 #include "st-bench.h"
 #include "st-ceremony.h"
 #include "st-config.h"
+#include "st-crl.h"
 #include "st-db.h"
 
 G_BEGIN_DECLS
@@ -55,6 +56,8 @@ typedef enum {
   ST_ACTION_MANIFEST_VERIFY,
   ST_ACTION_UNIT_VERIFY,
   ST_ACTION_UNIT_RESOLVE,
+  ST_ACTION_UNIT_REVOKE,
+  ST_ACTION_CRL_ISSUE,
   ST_ACTION_AUDIT_VERIFY,
   ST_ACTION_AUDIT_EXPORT,
   ST_ACTION_DB_CHECK,
@@ -271,6 +274,19 @@ gboolean st_engine_unit_verify (StEngine *engine, const StAuthSession *session, 
  * transaction. Returns the unit after the decision. */
 StDbUnit *st_engine_unit_resolve (StEngine *engine, const StAuthSession *session, const char *name,
                                   const char *decision, GError **error);
+/* A lead revokes the active certificate of a shipped device, named by
+ * @name: its certificate serial (hex, as the manifest shows it: always
+ * unambiguous), its uid or its product serial (the unit whose certificate
+ * is active). @reason: an RFC 5280 reason name (st_crl_reason_list).
+ * INVALID_DATA for another reason, a certificate already revoked (when,
+ * by whom) or not active; NOT_FOUND for a name no unit has. Audited
+ * ("unit-revoke") in the same transaction. Returns the unit after it. */
+StDbUnit *st_engine_unit_revoke (StEngine *engine, const StAuthSession *session, const char *name,
+                                 const char *reason, GError **error);
+/* Issues a CRL valid for @days (st_crl_issue): a new number, signed in the
+ * HSM by the issuing CA key, audited. Lead or admin; needs the HSM. */
+StCrlIssued *st_engine_crl_issue (StEngine *engine, const StAuthSession *session, guint days,
+                                  GError **error);
 /* @manifests: StAuditManifest (copies of manifest.json files whose
  * checkpoints must still be in the log), may be NULL. */
 gboolean st_engine_audit_verify (StEngine *engine, const StAuthSession *session, X509 *root,

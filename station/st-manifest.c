@@ -2,6 +2,7 @@
 #include "st-issue.h"
 #include "st-audit.h"
 #include "st-manifest-check.h"
+#include "st-crl.h"
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -93,6 +94,8 @@ st_manifest_cert_status (const StDbUnit *u)
     return "voided";
   if (g_strcmp0 (u->cert_state, "disputed") == 0)
     return "disputed";
+  if (g_strcmp0 (u->cert_state, "revoked") == 0)
+    return "revoked";
   return "unconfirmed";
 }
 
@@ -226,6 +229,7 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   JsonBuilder *b = ub;
   g_autoptr(GString) csv = g_string_new (ST_CSV_HEADER "\r\n");
   gint64 n_done = 0, n_failed = 0, n_active = 0, n_voided = 0, n_unconfirmed = 0, n_disputed = 0;
+  gint64 n_revoked = 0;
 
   json_builder_begin_array (b);
   for (guint i = 0; i < units->len; i++)
@@ -273,6 +277,8 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
             n_voided++;
           else if (g_strcmp0 (status, "disputed") == 0)
             n_disputed++;
+          else if (g_strcmp0 (status, "revoked") == 0)
+            n_revoked++;
           else
             n_unconfirmed++;
           st_json_add_string (b, "certificate", pem);
@@ -330,6 +336,7 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   st_json_add_int (b, "certificates_voided", n_voided);
   st_json_add_int (b, "certificates_unconfirmed", n_unconfirmed);
   st_json_add_int (b, "certificates_disputed", n_disputed);
+  st_json_add_int (b, "certificates_revoked", n_revoked);
   json_builder_end_object (b);
   json_builder_end_object (b);
 
@@ -602,7 +609,9 @@ st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *d
   g_autoptr(GHashTable) live_uids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GHashTable) serials = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GHashTable) keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) on_crl = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   gint64 n_done = 0, n_failed = 0, n_active = 0, n_voided = 0, n_unconfirmed = 0, n_disputed = 0;
+  gint64 n_revoked = 0;
   guint bad_units = 0, chain_ok = 0;
   g_autoptr(GString) expect_csv = g_string_new (ST_CSV_HEADER "\r\n");
   g_autoptr(StManifestProfile) profile = st_manifest_profile_find (&c, batch, db);
@@ -690,18 +699,25 @@ st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *d
             n_unconfirmed++;
           else if (g_strcmp0 (status, "disputed") == 0)
             n_disputed++;
+          else if (g_strcmp0 (status, "revoked") == 0)
+            n_revoked++;
           else
             {
-              st_check (&c, FALSE, "unit %u (uid %s): certificate_status '%s' is not active, voided, unconfirmed or disputed",
+              st_check (&c, FALSE, "unit %u (uid %s): certificate_status '%s' is not active, voided, unconfirmed, disputed or revoked",
                         i + 1, uid, status);
               bad_units++;
             }
-          if (done != (g_strcmp0 (status, "active") == 0))
+          /* what a CRL beside the manifest must list */
+          if ((g_strcmp0 (status, "voided") == 0 || g_strcmp0 (status, "revoked") == 0) && real_serial != NULL)
+            g_hash_table_add (on_crl, g_strdup (real_serial));
+          /* a revoked certificate's unit was done: its device shipped */
+          if (done != (g_strcmp0 (status, "active") == 0 || g_strcmp0 (status, "revoked") == 0))
             {
               st_check (&c, FALSE, "unit %u (uid %s): state %s with certificate %s", i + 1, uid, state, status);
               bad_units++;
             }
-          if (g_strcmp0 (status, "voided") != 0 && !g_hash_table_add (live_uids, g_strdup (uid)))
+          if (g_strcmp0 (status, "voided") != 0 && g_strcmp0 (status, "revoked") != 0
+              && !g_hash_table_add (live_uids, g_strdup (uid)))
             {
               st_check (&c, FALSE, "uid %s has two live certificates", uid);
               bad_units++;
@@ -736,6 +752,7 @@ st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *d
     st_check (&c, FALSE, "uids: %u certificate(s) do not match their unit's uid", uid_bad);
   gint64 c_units = -1, c_done = -1, c_failed = -1, c_active = -1, c_voided = -1, c_unconfirmed = -1;
   gint64 c_disputed = 0;  /* manifests from before disputes have no such count */
+  gint64 c_revoked = 0;   /* nor those from before revocation */
   if (counts != NULL)
     {
       st_json_get_int (counts, "units", &c_units);
@@ -747,10 +764,13 @@ st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *d
       if (json_object_has_member (counts, "certificates_disputed")
           && !st_json_get_int (counts, "certificates_disputed", &c_disputed))
         c_disputed = -1;
+      if (json_object_has_member (counts, "certificates_revoked")
+          && !st_json_get_int (counts, "certificates_revoked", &c_revoked))
+        c_revoked = -1;
     }
   st_check (&c, c_units == n_units && c_done == n_done && c_failed == n_failed &&
                 c_active == n_active && c_voided == n_voided && c_unconfirmed == n_unconfirmed &&
-                c_disputed == n_disputed,
+                c_disputed == n_disputed && c_revoked == n_revoked,
             "the batch counts agree with the units");
   st_check (&c, n_active + n_unconfirmed + n_disputed <= quantity,
             "live certificates (%" G_GINT64_FORMAT ") within the quantity (%" G_GINT64_FORMAT ")",
@@ -765,5 +785,7 @@ st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *d
     st_check (&c, csv_len == expect_csv->len && memcmp (csv, expect_csv->str, csv_len) == 0,
               "manifest.csv has the same %u units as manifest.json", n_units);
 
+  g_autofree gchar *p_crl = g_build_filename (dir, "crl.pem", NULL);
+  st_crl_check_file (&c, p_crl, chain, on_crl);
   return st_check_result (&c, dir, error);
 }

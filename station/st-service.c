@@ -284,6 +284,7 @@ st_variant_batch (const StDbBatch *b)
   g_variant_builder_add (&d, "{sv}", "voided", g_variant_new_int64 (b->n_voided));
   g_variant_builder_add (&d, "{sv}", "unconfirmed", g_variant_new_int64 (b->n_unconfirmed));
   g_variant_builder_add (&d, "{sv}", "disputed", g_variant_new_int64 (b->n_disputed));
+  g_variant_builder_add (&d, "{sv}", "revoked", g_variant_new_int64 (b->n_revoked));
   return g_variant_builder_end (&d);
 }
 
@@ -1289,6 +1290,31 @@ on_audit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUni
 
 /* Runs @func into a scratch file and hands the client a descriptor of it. */
 static gboolean
+on_unit_revoke (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *unit,
+                const char *reason, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(StDbUnit) u = st_engine_unit_revoke (service->engine, me, unit, reason, &error);
+  ST_REPLY_IF_FAILED (u != NULL, invocation, error);
+  st_dbus_station1_complete_unit_revoke (object, invocation, st_variant_unit (u));
+  return TRUE;
+}
+
+static gboolean
+on_crl_issue (StDbusStation1 *object, GDBusMethodInvocation *invocation, guint days,
+              StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(StCrlIssued) crl = st_engine_crl_issue (service->engine, me, days, &error);
+  ST_REPLY_IF_FAILED (crl != NULL, invocation, error);
+  st_dbus_station1_complete_crl_issue (object, invocation, crl->number, crl->n_entries,
+                                       crl->der_sha256, crl->pem);
+  return TRUE;
+}
+
+static gboolean
 on_audit_export (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUnixFDList *in_fds,
                  const char *destination, StService *service)
 {
@@ -1511,6 +1537,8 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-manifest-verify", G_CALLBACK (on_manifest_verify) },
     { "handle-unit-verify", G_CALLBACK (on_unit_verify) },
     { "handle-unit-resolve", G_CALLBACK (on_unit_resolve) },
+    { "handle-unit-revoke", G_CALLBACK (on_unit_revoke) },
+    { "handle-crl-issue", G_CALLBACK (on_crl_issue) },
     { "handle-audit-verify", G_CALLBACK (on_audit_verify) },
     { "handle-audit-export", G_CALLBACK (on_audit_export) },
     { "handle-db-check", G_CALLBACK (on_db_check) },

@@ -60,6 +60,13 @@ static const char st_usage[] =
   "  unit resolve UID|SERIAL --keep|--void\n"
   "                                     decide a disputed unit (lead): keep its certificate, or void it\n"
   "                                     so that the next device with the uid is provisioned anew\n"
+  "  unit revoke SERIAL --reason R      revoke a shipped unit's certificate (lead); SERIAL: its\n"
+  "                                     certificate serial, or its uid or product serial; R: unspecified,\n"
+  "                                     keyCompromise, affiliationChanged, superseded,\n"
+  "                                     cessationOfOperation or privilegeWithdrawn\n"
+  "  crl issue --out FILE [--next-update DAYS] [--force]\n"
+  "                                     a CRL of every voided and revoked certificate, signed in the\n"
+  "                                     HSM (lead or admin; DAYS 1..365, default 7)\n"
   "  db check | db backup DEST [--force]\n"
   "  operator add NAME --role operator|lead|qa|admin | operator list\n"
   "  operator unlock NAME | operator set-role NAME --role ROLE\n"
@@ -896,10 +903,12 @@ cmd_batch (StCli *cli, int argc, char **argv)
       g_print ("batch %" G_GINT64_FORMAT " (%s)\n  work order  %s\n  product     %s (profile sha256 %s)\n"
                "  quantity    %" G_GINT64_FORMAT "\n  units       %" G_GINT64_FORMAT " (%" G_GINT64_FORMAT " done, %"
                G_GINT64_FORMAT " failed)\n  certificates %" G_GINT64_FORMAT " live, %" G_GINT64_FORMAT
-               " voided, %" G_GINT64_FORMAT " unconfirmed, %" G_GINT64_FORMAT " disputed\n"
+               " voided, %" G_GINT64_FORMAT " unconfirmed, %" G_GINT64_FORMAT " disputed, %"
+               G_GINT64_FORMAT " revoked\n"
                "  created     %s by %s\n  closed      %s%s%s\n",
                b->id, b->state, b->work_order, b->product, b->profile_sha256, b->quantity, b->n_units,
-               b->n_done, b->n_failed, b->n_live_certs, b->n_voided, b->n_unconfirmed, b->n_disputed, created,
+               b->n_done, b->n_failed, b->n_live_certs, b->n_voided, b->n_unconfirmed, b->n_disputed,
+               b->n_revoked, created,
                b->created_by, closed, b->closed_by != NULL ? " by " : "",
                b->closed_by != NULL ? b->closed_by : "");
       for (gsize i = 0; i < g_variant_n_children (units_v); i++)
@@ -1113,6 +1122,77 @@ cmd_unit_resolve (StCli *cli, const char *name, gboolean keep, gboolean void_it)
   return 0;
 }
 
+/* `unit revoke SERIAL --reason R`: a lead revokes a shipped unit's certificate. */
+static int
+cmd_unit_revoke (StCli *cli, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *reason = NULL;
+  const GOptionEntry entries[] = {
+    { "reason", 0, 0, G_OPTION_ARG_STRING, &reason, "Why (RFC 5280): unspecified, keyCompromise, "
+      "affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn", "R" },
+    { NULL }
+  };
+  if (!st_cli_parse (cli, "unit revoke SERIAL", entries, &argc, &argv, &error))
+    return st_cli_fail (error);
+  if (argc != 2 || reason == NULL)
+    {
+      g_printerr ("station: usage: unit revoke SERIAL --reason R (SERIAL: the certificate serial, or "
+                  "the unit's uid or product serial; R: unspecified, keyCompromise, "
+                  "affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn)\n");
+      return 2;
+    }
+  if (!st_cli_login (cli, &error))
+    return st_cli_fail (error);
+  g_autoptr(GVariant) u = st_client_revoke_unit (cli->proxy, argv[1], reason, &error);
+  if (u == NULL)
+    return st_cli_fail (error);
+  const char *serial = st_dict_get_string (u, "product-serial");
+  g_print ("unit %" G_GINT64_FORMAT " (uid %s, serial %s): certificate %s revoked (%s); it is on "
+           "every CRL issued from now on ('station crl issue')\n", st_dict_get_int64 (u, "id"),
+           st_dict_get_string (u, "uid"), *serial != '\0' ? serial : "-",
+           st_dict_get_string (u, "cert-serial"), reason);
+  return 0;
+}
+
+/* `crl issue --out FILE [--next-update DAYS] [--force]` (lead or admin). */
+static int
+cmd_crl (StCli *cli, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  const char *sub = st_cli_take_sub (&argc, &argv);
+  g_autofree gchar *out = NULL;
+  gint days = 7;  /* the service bounds it: 1..365 */
+  gboolean force = FALSE;
+  const GOptionEntry entries[] = {
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "File to write the CRL into (PEM)", "FILE" },
+    { "next-update", 0, 0, G_OPTION_ARG_INT, &days, "Days until its nextUpdate (1..365, default 7)", "DAYS" },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace FILE if it exists", NULL },
+    { NULL }
+  };
+  if (!st_cli_parse (cli, "crl issue", entries, &argc, &argv, &error))
+    return st_cli_fail (error);
+  if (g_strcmp0 (sub, "issue") != 0 || out == NULL || argc != 1)
+    {
+      g_printerr ("station: usage: crl issue --out FILE [--next-update DAYS] [--force]\n");
+      return 2;
+    }
+  if (days < 1)
+    {
+      g_printerr ("station: --next-update is a number of days, 1 to 365, not %d\n", days);
+      return 2;
+    }
+  if (!st_cli_login (cli, &error))
+    return st_cli_fail (error);
+  gint64 number = 0;
+  guint n = 0;
+  if (!st_client_crl_issue (cli->proxy, (guint) days, out, force, &number, &n, &error))
+    return st_cli_fail (error);
+  g_print ("CRL number %" G_GINT64_FORMAT " (%u voided or revoked certificate(s), next update in %d "
+           "day(s)) written to %s\n", number, n, days, out);
+  return 0;
+}
+
 static int
 cmd_unit (StCli *cli, int argc, char **argv)
 {
@@ -1130,6 +1210,8 @@ cmd_unit (StCli *cli, int argc, char **argv)
     { "void", 0, 0, G_OPTION_ARG_NONE, &void_it, "Void it (the next device with the uid is provisioned anew)", NULL },
     { NULL }
   };
+  if (g_strcmp0 (sub, "revoke") == 0)
+    return cmd_unit_revoke (cli, argc, argv);
   gboolean resolve = g_strcmp0 (sub, "resolve") == 0;
   if (!st_cli_parse (cli, resolve ? "unit resolve UID|SERIAL" : "unit verify",
                      resolve ? resolve_entries : entries, &argc, &argv, &error))
@@ -1784,6 +1866,8 @@ main (int argc, char **argv)
     rc = cmd_manifest (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "unit") == 0)
     rc = cmd_unit (&cli, argc - 1, argv + 1);
+  else if (g_strcmp0 (command, "crl") == 0)
+    rc = cmd_crl (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "db") == 0)
     rc = cmd_db (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "bench") == 0)

@@ -2350,6 +2350,212 @@ test_migrate_v5_disputed (Fixture *f, gconstpointer data)
                    raw_int (v6, "SELECT count(*) FROM certificates WHERE state <> 'voided'"));
 }
 
+
+/* A lead revokes an active certificate: 'revoked' with reason, time and
+ * lead, audited; not live any more (the uid gets a new certificate, the
+ * batch's live count drops); a second revocation and a certificate that
+ * is not active are refused; the CRL lists it with its reason, beside the
+ * voided certificates that were signed and without the one voided while
+ * issuing. The log explains it all. */
+static void
+test_revoke (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 batch = make_batch (f->db, "WO-R", 10);
+  gint64 u1 = full_cycle (f->db, batch, "a1", 1);
+  full_cycle (f->db, batch, "a2", 2);
+  g_autoptr(StDbUnit) r1 = st_db_unit_get (f->db, u1, &error);
+  g_assert_no_error (error);
+  /* one voided while issuing (never signed), one voided after signing */
+  gint64 c3 = 0, c4 = 0;
+  begin_reserve (f->db, batch, "a3", 3, FALSE, &c3, &error);
+  g_assert_no_error (error);
+  g_assert_true (st_db_cert_set_state (f->db, c3, "voided", "crashed before signing", &error));
+  g_assert_no_error (error);
+  begin_reserve (f->db, batch, "a4", 4, FALSE, &c4, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) der4 = fake_der ("der", 4);
+  g_assert_true (st_db_cert_issued (f->db, c4, der4, &error));
+  g_assert_no_error (error);
+  g_assert_true (st_db_cert_set_state (f->db, c4, "voided", "commit refused", &error));
+  g_assert_no_error (error);
+
+  g_assert_true (st_db_cert_revoke (f->db, r1->cert_id, "keyCompromise", "lead-anna", &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr(JsonParser) p = json_parser_new ();
+    g_autofree gchar *event = NULL, *who = NULL;
+    JsonObject *o = last_audit (f->db, p, &event, &who);
+    g_assert_cmpstr (event, ==, "unit-revoke");
+    g_assert_cmpstr (who, ==, "lead-anna");
+    g_assert_cmpint (json_object_get_int_member (o, "cert"), ==, r1->cert_id);
+    g_assert_cmpstr (json_object_get_string_member (o, "cert_serial"), ==, r1->cert_serial);
+    g_assert_cmpstr (json_object_get_string_member (o, "reason"), ==, "keyCompromise");
+  }
+  g_autoptr(StDbUnit) after = st_db_unit_get (f->db, u1, &error);
+  g_assert_cmpstr (after->cert_state, ==, "revoked");
+  g_assert_cmpstr (after->state, ==, "done");
+  /* twice, or a certificate that is not active: refused, saying why */
+  g_assert_false (st_db_cert_revoke (f->db, r1->cert_id, "unspecified", "lead-anna", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "already revoked: by lead-anna at "));
+  g_clear_error (&error);
+  g_assert_false (st_db_cert_revoke (f->db, c4, "unspecified", "lead-anna", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "is 'voided', not active"));
+  g_clear_error (&error);
+  /* a revoked certificate is not live: nothing is voided, the uid is free */
+  g_autoptr(StDbBatch) b = st_db_batch_get (f->db, batch, &error);
+  g_assert_cmpint (b->n_live_certs, ==, 1);
+  gint64 c5 = 0;
+  g_assert_cmpint (begin_reserve (f->db, batch, "a1", 5, FALSE, &c5, &error), >, 0);
+  g_assert_no_error (error);
+  g_assert_cmpint (c5, >, 0);
+  g_autoptr(StDbUnit) still = st_db_unit_get (f->db, u1, &error);
+  g_assert_cmpstr (still->cert_state, ==, "revoked");
+  /* the CRL's entries: the revoked one with its reason, the signed voided one */
+  g_autoptr(GPtrArray) entries = st_db_crl_entries (f->db, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (entries->len, ==, 2);
+  const StDbCrlEntry *e0 = g_ptr_array_index (entries, 0), *e1 = g_ptr_array_index (entries, 1);
+  g_assert_cmpstr (e0->serial, ==, r1->cert_serial);
+  g_assert_cmpstr (e0->state, ==, "revoked");
+  g_assert_cmpstr (e0->reason, ==, "keyCompromise");
+  g_assert_cmpint (e0->when, >, 0);
+  g_assert_cmpstr (e1->state, ==, "voided");
+  g_assert_null (e1->reason);
+  /* the schema holds the moves: revoked goes nowhere, nothing but active comes in */
+  g_autofree gchar *msg = NULL;
+  g_assert_cmpint (raw_exec (f->path, "UPDATE certificates SET state = 'active' WHERE state = 'revoked'", &msg),
+                   ==, SQLITE_CONSTRAINT);
+  g_clear_pointer (&msg, g_free);
+  g_assert_cmpint (raw_exec (f->path, "UPDATE certificates SET state = 'revoked', revoke_reason = 'x',"
+                             " revoked_at = 1, revoked_by = 'x' WHERE state = 'voided'", &msg), ==, SQLITE_CONSTRAINT);
+  g_clear_pointer (&msg, g_free);
+  g_assert_cmpint (raw_exec (f->path, "UPDATE certificates SET state = 'revoked' WHERE state = 'active'", &msg),
+                   ==, SQLITE_CONSTRAINT);   /* without a reason */
+  assert_check_ok (f->db);
+  guint n = 0;
+  g_autofree gchar *report = replay_report (f->db, &n);
+  g_assert_cmpuint (n, ==, 0);
+}
+
+/* CRL numbers only grow: one taken and never completed (the HSM failed) is
+ * not given again; a number is completed once; the rows cannot be changed
+ * or deleted; the log explains them, and names one added behind its back. */
+static void
+test_crl_numbers (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 n1 = 0, n2 = 0, n3 = 0, last = -1;
+  g_assert_true (st_db_crl_last_number (f->db, &last, &error));
+  g_assert_cmpint (last, ==, 0);
+  g_assert_true (st_db_crl_reserve (f->db, 100, 200, "lead-anna", &n1, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (n1, ==, 1);
+  g_assert_true (st_db_crl_complete (f->db, n1, 0, HEX64_3, "lead-anna", &error));
+  g_assert_no_error (error);
+  /* taken, then the signature failed: no completion */
+  g_assert_true (st_db_crl_reserve (f->db, 300, 400, "lead-anna", &n2, &error));
+  g_assert_cmpint (n2, ==, 2);
+  g_assert_true (st_db_crl_reserve (f->db, 500, 600, "admin", &n3, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (n3, ==, 3);
+  g_assert_true (st_db_crl_complete (f->db, n3, 4, HEX64_3, "admin", &error));
+  g_assert_no_error (error);
+  g_assert_false (st_db_crl_complete (f->db, n3, 4, HEX64_3, "admin", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_assert_nonnull (strstr (error->message, "completed already"));
+  g_clear_error (&error);
+  g_assert_false (st_db_crl_complete (f->db, 9, 4, HEX64_3, "admin", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_false (st_db_crl_reserve (f->db, 700, 700, "admin", &n3, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_assert_true (st_db_crl_last_number (f->db, &last, &error));
+  g_assert_cmpint (last, ==, 3);
+  {
+    g_autoptr(JsonParser) p = json_parser_new ();
+    g_autofree gchar *event = NULL, *who = NULL;
+    JsonObject *o = last_audit (f->db, p, &event, &who);
+    g_assert_cmpstr (event, ==, "crl-issue");
+    g_assert_cmpint (json_object_get_int_member (o, "crl_number"), ==, 3);
+    g_assert_cmpint (json_object_get_int_member (o, "entries"), ==, 4);
+    g_assert_cmpstr (json_object_get_string_member (o, "sha256"), ==, HEX64_3);
+  }
+  g_autofree gchar *msg = NULL;
+  g_assert_cmpint (raw_exec (f->path, "DELETE FROM crls WHERE number = 2", &msg), ==, SQLITE_CONSTRAINT);
+  g_clear_pointer (&msg, g_free);
+  g_assert_cmpint (raw_exec (f->path, "UPDATE crls SET der_sha256 = '" PROFILE_SHA "' WHERE number = 1", &msg),
+                   ==, SQLITE_CONSTRAINT);
+  g_clear_pointer (&msg, g_free);
+  guint n = 0;
+  g_autofree gchar *ok = replay_report (f->db, &n);
+  g_assert_cmpuint (n, ==, 0);
+  g_assert_nonnull (strstr (ok, ", 3 CRL number(s))"));
+  /* completing the abandoned number behind the station's back, and a row added */
+  g_assert_cmpint (raw_exec (f->path, "UPDATE crls SET entries = 0, der_sha256 = '" PROFILE_SHA "' WHERE number = 2;"
+                             "INSERT INTO crls (number, this_update, next_update, issued_by) VALUES (7, 1, 2, 'x')",
+                             &msg), ==, SQLITE_OK);
+  g_autofree gchar *bad = replay_report (f->db, &n);
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_nonnull (strstr (bad, "records: FAILED: CRL number 2: its SHA-256 or count of entries is not the one the log recorded"));
+  g_assert_nonnull (strstr (bad, "records: FAILED: CRL number 7 is not in the log"));
+}
+
+/* Schema 8 keeps every certificate of schema 7, its live count and the
+ * old moves, and adds revoked (from active only, with why, when, who). */
+static void
+test_migrate_v7_revoked (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_clear_pointer (&f->db, st_db_close);
+  g_autofree gchar *v7 = make_db_at (f, "v7.db", 7, "WO-7", 100);
+  g_autofree gchar *moves_v7 = state_moves (v7, 1000);
+  g_autofree gchar *v8 = make_db_at (f, "v8.db", 7, "WO-7", 100);
+  g_assert_cmpint (raw_exec (v8,
+      "INSERT INTO units (id, batch_id, port, uid, state, started_at, operator) VALUES"
+      " (5000, 1, 'p', 'cafe', 'failed', 1, 'x');"
+      "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, der, state,"
+      " reserved_at, issued_at, dispute_reason, disputed_at) VALUES (5000, 1, 'cafe', '" PROFILE_SHA "', 'cafe',"
+      " '" HEX64_3 "', x'30', x'3031', 'disputed', 7, 8, 'clone?', 9)", NULL), ==, SQLITE_OK);
+  g_autofree gchar *before = state_moves (v8, 1000);
+  gint64 n_before = raw_int (v8, "SELECT count(*) FROM certificates");
+  gint64 live_before = raw_int (v8, "SELECT live_certs FROM batches WHERE id = 1");
+  g_autoptr(StDb) db = st_db_open (v8, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (raw_int (v8, "PRAGMA user_version"), ==, st_db_schema_version ());
+  g_assert_cmpint (raw_int (v8, "SELECT count(*) FROM certificates"), ==, n_before);
+  g_assert_cmpint (raw_int (v8, "SELECT live_certs FROM batches WHERE id = 1"), ==, live_before);
+  g_assert_cmpint (raw_int (v8, "SELECT disputed_at + issued_at FROM certificates WHERE uid = 'cafe'"), ==, 17);
+  g_assert_cmpint (raw_int (v8, "SELECT count(*) FROM pragma_foreign_key_check"), ==, 0);
+  g_clear_pointer (&db, st_db_close);
+  g_autofree gchar *moves_v8 = state_moves (v8, 2000);
+  g_assert_cmpstr (before, ==, moves_v7);
+  g_assert_cmpstr (moves_v8, ==, moves_v7);
+  /* into 'revoked': from active only, with a reason, a time and a lead */
+  static const char *const states[] = { "issuing", "issued", "active", "voided", "unconfirmed", "disputed" };
+  for (guint i = 0; i < G_N_ELEMENTS (states); i++)
+    {
+      g_autofree gchar *sql = g_strdup_printf (
+          "INSERT INTO units (id, batch_id, port, uid, state, started_at, operator)"
+          " VALUES (%u, 1, 'p', 'f%03u', 'done', 1, 'x');"
+          "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, der,"
+          " state, reserved_at, dispute_reason, disputed_at) VALUES (%u, 1, 'f%03u', '%064d', 'f%03u',"
+          " '%064x', x'30', x'30', '%s', 1, 'r', 1);"
+          "UPDATE certificates SET state = 'revoked', revoke_reason = 'superseded', revoked_at = 2,"
+          " revoked_by = 'lead' WHERE unit_id = %u",
+          6000 + i, i, 6000 + i, i, 0, i, 0x6000 + i, states[i], 6000 + i);
+      g_assert_cmpint (raw_exec (v8, sql, NULL), ==,
+                       g_strcmp0 (states[i], "active") == 0 ? SQLITE_OK : SQLITE_CONSTRAINT);
+    }
+  /* the live count follows: a revoked certificate is not live */
+  g_assert_cmpint (raw_int (v8, "SELECT live_certs FROM batches WHERE id = 1"), ==,
+                   raw_int (v8, "SELECT count(*) FROM certificates WHERE state NOT IN ('voided','revoked')"));
+  g_assert_cmpint (raw_int (v8, "SELECT count(*) FROM certificates WHERE state = 'revoked'"), ==, 1);
+}
+
 /* The audit payloads are written without json-glib's generator: its parser
  * reads them back to the same members, whatever the strings hold. */
 static void
@@ -3012,6 +3218,9 @@ main (int argc, char **argv)
   ADD ("migrate-v4-duplicate-serials", test_migrate_v4_duplicate_serials);
   ADD ("dispute", test_dispute);
   ADD ("migrate-v5-disputed", test_migrate_v5_disputed);
+  ADD ("revoke", test_revoke);
+  ADD ("crl-numbers", test_crl_numbers);
+  ADD ("migrate-v7-revoked", test_migrate_v7_revoked);
   ADD ("product-seq-threads", test_product_seq_threads);
   ADD ("product-seq-batches", test_product_seq_batches);
   ADD ("product-seq-two-processes", test_product_seq_two_processes);

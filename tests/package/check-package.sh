@@ -179,7 +179,7 @@ bash-completion)
     t station st
     t station manifest verify ""
   ' sh "$completion")
-  expected="setup ca batch manifest unit db operator audit demo bench unlock lock status admin
+  expected="setup ca batch manifest unit crl db operator audit demo bench unlock lock status admin
 create run list show close allow-more-voids
 --port --units --wait --allow-reprovision --home --operator --help
 operator lead qa admin
