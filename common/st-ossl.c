@@ -4,6 +4,10 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
+#include <openssl/pem.h>
+
+#include "st-error.h"
+#include "st-util.h"
 
 /* The public point of the EC key @key as 0x04 || X || Y, each coordinate
  * padded to the field's size. */
@@ -241,4 +245,72 @@ st_ec_keygen (const char *group)
   if (kctx == NULL || EVP_PKEY_keygen_init (kctx) != 1 || EVP_PKEY_keygen (kctx, &key) != 1)
     return NULL;
   return key;
+}
+
+X509 *
+st_x509_from_der (GBytes *der)
+{
+  gsize len = 0;
+  const guint8 *p = der != NULL ? g_bytes_get_data (der, &len) : NULL;
+  if (p == NULL || len == 0 || len > G_MAXLONG)
+    return NULL;
+  const guint8 *start = p;
+  X509 *cert = d2i_X509 (NULL, &p, (long) len);
+  if (cert != NULL && (gsize) (p - start) != len)
+    {
+      X509_free (cert);
+      return NULL;
+    }
+  return cert;
+}
+
+gchar *
+st_x509_to_pem (X509 *cert)
+{
+  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
+  if (bio == NULL || PEM_write_bio_X509 (bio, cert) != 1)
+    return NULL;
+  char *data = NULL;
+  long len = BIO_get_mem_data (bio, &data);
+  return g_strndup (data, (gsize) len);
+}
+
+gboolean
+st_x509_write_pem_file (const char *path, X509 *const *certs, guint n, GError **error)
+{
+  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
+  for (guint i = 0; bio != NULL && i < n; i++)
+    if (PEM_write_bio_X509 (bio, certs[i]) != 1)
+      {
+        st_error_set_openssl (error, ST_ERROR_INTERNAL, "PEM_write_bio_X509");
+        return FALSE;
+      }
+  if (bio == NULL)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "BIO_new");
+      return FALSE;
+    }
+  char *data = NULL;
+  long len = BIO_get_mem_data (bio, &data);
+  return st_file_write_durable (path, data, (gsize) len, 0600, error);
+}
+
+gchar *
+st_x509_name_text (X509_NAME *name)
+{
+  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
+  if (bio == NULL || X509_NAME_print_ex (bio, name, 0, XN_FLAG_RFC2253) < 0)
+    return g_strdup ("(unprintable name)");
+  char *p = NULL;
+  long n = BIO_get_mem_data (bio, &p);
+  return g_strndup (p, (gsize) MAX (n, 0));
+}
+
+gchar *
+st_asn1_time_text (const ASN1_TIME *t)
+{
+  struct tm tm;
+  if (t == NULL || ASN1_TIME_to_tm (t, &tm) != 1)
+    return g_strdup ("(invalid time)");
+  return st_time_iso8601_from_unix ((gint64) timegm (&tm));
 }

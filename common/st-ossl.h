@@ -90,3 +90,15 @@ EVP_PKEY *st_ec_public_key_new (const char *group, const guint8 *point, gsize le
  * from its name costs OpenSSL 3.0 as much again as the key. NULL, with the
  * OpenSSL error queue set, on failure. Thread-safe. */
 EVP_PKEY *st_ec_keygen (const char *group);
+/* @name as RFC 2253 text ("CN=...,O=..."), for messages and reports. */
+gchar *st_x509_name_text (X509_NAME *name);
+/* @t as ISO 8601 UTC text, or "(invalid time)". */
+gchar *st_asn1_time_text (const ASN1_TIME *t);
+/* The certificate whose DER is the whole of @der; NULL when @der is not
+ * one certificate or has bytes after it. */
+X509 *st_x509_from_der (GBytes *der);
+/* @cert in PEM; NULL when OpenSSL cannot encode it. */
+gchar *st_x509_to_pem (X509 *cert);
+/* Writes @certs (@n of them, in order) as PEM into @path, durably, 0600
+ * (st_file_write_durable). */
+gboolean st_x509_write_pem_file (const char *path, X509 *const *certs, guint n, GError **error);

@@ -247,21 +247,6 @@ st_audit_remove_hook (StDb *db)
 
 /* ---- verify ---- */
 
-static X509 *
-st_audit_cert_from_der (GBytes *der)
-{
-  gsize len = 0;
-  const guint8 *p = g_bytes_get_data (der, &len);
-  const guint8 *end = p + len;
-  X509 *cert = d2i_X509 (NULL, &p, (long) len);
-  if (cert != NULL && p != end)
-    {
-      X509_free (cert);
-      return NULL;
-    }
-  return cert;
-}
-
 static gboolean
 st_audit_check_signer (X509 *cert, X509 *root, STACK_OF (X509) *untrusted)
 {
@@ -396,7 +381,7 @@ st_audit_verify (StDb *db, const StAuditTrust *trust, GString *report, GError **
   for (guint i = 0; i < cps->len; i++)
     {
       StDbAuditCheckpoint *cp = g_ptr_array_index (cps, i);
-      g_autoptr(X509) cert = st_audit_cert_from_der (cp->signer_cert);
+      g_autoptr(X509) cert = st_x509_from_der (cp->signer_cert);
       g_autofree gchar *message = st_audit_checkpoint_message (cp->seq, cp->hash);
       g_autoptr(GError) signer_error = NULL;
       const char *problem = NULL;
@@ -558,7 +543,7 @@ st_audit_export (StDb *db, const char *path, gint64 *n_entries, GError **error)
   for (guint i = 0; i < cps->len; i++)
     {
       StDbAuditCheckpoint *cp = g_ptr_array_index (cps, i);
-      g_autoptr(X509) cert = st_audit_cert_from_der (cp->signer_cert);
+      g_autoptr(X509) cert = st_x509_from_der (cp->signer_cert);
       g_autofree gchar *pem = NULL;
       if (cert != NULL)
         {

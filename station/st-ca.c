@@ -119,11 +119,7 @@ st_ca_load_cert (StHsm *hsm, const char *path_or_uri, GError **error)
 static gchar *
 st_ca_subject (X509 *cert)
 {
-  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
-  X509_NAME_print_ex (bio, X509_get_subject_name (cert), 0, XN_FLAG_RFC2253);
-  char *p = NULL;
-  long n = BIO_get_mem_data (bio, &p);
-  return g_strndup (p, (gsize) MAX (n, 0));
+  return st_x509_name_text (X509_get_subject_name (cert));
 }
 
 gboolean

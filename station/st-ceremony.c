@@ -37,19 +37,9 @@ st_ceremony_keys_clear (StCeremonyKeys *k)
 }
 
 static gchar *
-st_ceremony_name_text (X509_NAME *name)
-{
-  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
-  X509_NAME_print_ex (bio, name, 0, XN_FLAG_RFC2253);
-  char *p = NULL;
-  long n = BIO_get_mem_data (bio, &p);
-  return g_strndup (p, (gsize) MAX (n, 0));
-}
-
-static gchar *
 st_ceremony_subject (X509 *cert)
 {
-  return st_ceremony_name_text (X509_get_subject_name (cert));
+  return st_x509_name_text (X509_get_subject_name (cert));
 }
 
 /* "O=Example GmbH,C=DE" (no CN: the station adds its own), appended to
@@ -454,23 +444,14 @@ st_ceremony_parse_pem (const char *what, const char *pem, int max, GError **erro
   return g_steal_pointer (&certs);
 }
 
-static gchar *
-st_ceremony_time (const ASN1_TIME *t)
-{
-  struct tm tm;
-  if (ASN1_TIME_to_tm (t, &tm) != 1)
-    return g_strdup ("(invalid time)");
-  return st_time_iso8601_from_unix ((gint64) timegm (&tm));
-}
-
 /* Within its validity now; a warning in @report when it ends within
  * ST_CEREMONY_WARN_DAYS. */
 static gboolean
 st_ceremony_check_dates (X509 *cert, const char *what, GString *report, GError **error)
 {
   g_autofree gchar *subject = st_ceremony_subject (cert);
-  g_autofree gchar *from = st_ceremony_time (X509_get0_notBefore (cert));
-  g_autofree gchar *until = st_ceremony_time (X509_get0_notAfter (cert));
+  g_autofree gchar *from = st_asn1_time_text (X509_get0_notBefore (cert));
+  g_autofree gchar *until = st_asn1_time_text (X509_get0_notAfter (cert));
   if (X509_cmp_current_time (X509_get0_notBefore (cert)) >= 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
@@ -598,21 +579,6 @@ st_ceremony_check_signer (X509 *signing, GError **error)
   return TRUE;
 }
 
-static gboolean
-st_ceremony_write_pem (const char *path, X509 *const *certs, int n, GError **error)
-{
-  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
-  for (int i = 0; i < n; i++)
-    if (PEM_write_bio_X509 (bio, certs[i]) != 1)
-      {
-        st_error_set_openssl (error, ST_ERROR_INTERNAL, "PEM_write_bio_X509");
-        return FALSE;
-      }
-  char *data = NULL;
-  long len = BIO_get_mem_data (bio, &data);
-  return st_file_write_durable (path, data, (gsize) len, 0600, error);
-}
-
 static gchar *
 st_ceremony_cert_sha256 (X509 *cert)
 {
@@ -629,9 +595,9 @@ st_ceremony_audit_cert (JsonBuilder *b, const char *key, X509 *cert)
   json_builder_set_member_name (b, key);
   json_builder_begin_object (b);
   g_autofree gchar *subject = st_ceremony_subject (cert);
-  g_autofree gchar *issuer = st_ceremony_name_text (X509_get_issuer_name (cert));
-  g_autofree gchar *from = st_ceremony_time (X509_get0_notBefore (cert));
-  g_autofree gchar *until = st_ceremony_time (X509_get0_notAfter (cert));
+  g_autofree gchar *issuer = st_x509_name_text (X509_get_issuer_name (cert));
+  g_autofree gchar *from = st_asn1_time_text (X509_get0_notBefore (cert));
+  g_autofree gchar *until = st_asn1_time_text (X509_get0_notAfter (cert));
   g_autofree gchar *sha = st_ceremony_cert_sha256 (cert);
   st_ceremony_member (b, "subject", subject);
   st_ceremony_member (b, "issuer", issuer);
@@ -737,10 +703,10 @@ st_ceremony_import (StConfig *config, const char *pin, const char *chain_pem,
     chain_certs[i] = sk_X509_value (chain, i);
   g_autoptr(StConfig) next = st_config_load_file (config->home, config->path, error);
   gboolean ok = next != NULL
-                && st_ceremony_write_pem (staged[0], &ca, 1, error)
-                && st_ceremony_write_pem (staged[1], &signing, 1, error)
-                && st_ceremony_write_pem (staged[2], chain_certs, n, error)
-                && st_ceremony_write_pem (staged[3], &root, 1, error);
+                && st_x509_write_pem_file (staged[0], &ca, 1, error)
+                && st_x509_write_pem_file (staged[1], &signing, 1, error)
+                && st_x509_write_pem_file (staged[2], chain_certs, n, error)
+                && st_x509_write_pem_file (staged[3], &root, 1, error);
   g_free (chain_certs);
   if (ok)
     {

@@ -373,7 +373,7 @@ st_cloud_jws_write (StCloudExport *x, const char *dir, GError **error)
   gsize len = 0;
   g_autofree gchar *text = st_cloud_json_text (root, TRUE, &len);
   g_autoptr(GString) signer_pem = g_string_new (NULL);
-  g_autofree gchar *pem = st_cloud_pem (signer);
+  g_autofree gchar *pem = st_x509_to_pem (signer);
   if (pem != NULL)
     g_string_append (signer_pem, pem);
   if (!st_cloud_write_file (dir, "entries.json", text, len, error)

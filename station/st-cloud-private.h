@@ -44,8 +44,6 @@ gboolean st_cloud_write_file (const char *dir, const char *name, const char *dat
                               GError **error);
 /* A JSON node as text (pretty or one line). */
 gchar *st_cloud_json_text (JsonNode *node, gboolean pretty, gsize *len);
-/* PEM text of @cert. */
-gchar *st_cloud_pem (X509 *cert);
 /* The subject CN of @cert as UTF-8; NULL when it has none or several. */
 gchar *st_cloud_subject_cn (X509 *cert);
 

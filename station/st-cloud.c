@@ -98,17 +98,6 @@ st_cloud_json_text (JsonNode *node, gboolean pretty, gsize *len)
 }
 
 gchar *
-st_cloud_pem (X509 *cert)
-{
-  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
-  if (bio == NULL || PEM_write_bio_X509 (bio, cert) != 1)
-    return NULL;
-  char *data = NULL;
-  long len = BIO_get_mem_data (bio, &data);
-  return g_strndup (data, (gsize) len);
-}
-
-gchar *
 st_cloud_subject_cn (X509 *cert)
 {
   X509_NAME *name = X509_get_subject_name (cert);
@@ -194,21 +183,6 @@ st_cloud_certs_write (StCloudExport *x, const char *dir, GError **error)
 
 /* ---- the export ----------------------------------------------------------- */
 
-static X509 *
-st_cloud_cert_from_der (GBytes *der)
-{
-  gsize len = 0;
-  const guint8 *p = g_bytes_get_data (der, &len);
-  const guint8 *start = p;
-  X509 *cert = d2i_X509 (NULL, &p, (long) len);
-  if (cert != NULL && (gsize) (p - start) != len)
-    {
-      X509_free (cert);
-      return NULL;
-    }
-  return cert;
-}
-
 gboolean
 st_cloud_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id, const char *out_dir,
                  GError **error)
@@ -240,7 +214,7 @@ st_cloud_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id, co
           left_out++;
           continue;
         }
-      X509 *cert = st_cloud_cert_from_der (u->cert_der);
+      X509 *cert = st_x509_from_der (u->cert_der);
       if (cert == NULL)
         {
           g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL,
@@ -252,7 +226,7 @@ st_cloud_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id, co
       cu->unit = u;
       cu->cert = cert;
       cu->der = u->cert_der;
-      cu->pem = st_cloud_pem (cert);
+      cu->pem = st_x509_to_pem (cert);
       cu->uid_shown = g_steal_pointer (&shown);
       g_ptr_array_add (units, cu);
       if (cu->pem == NULL)
@@ -264,12 +238,12 @@ st_cloud_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id, co
   g_string_append_printf (report, "active certificates: %u; left out of every target: %u\n",
                           units->len, left_out);
 
-  g_autofree gchar *ca_pem = st_cloud_pem (ca->ca_cert);
+  g_autofree gchar *ca_pem = st_x509_to_pem (ca->ca_cert);
   g_autoptr(GString) chain = g_string_new (NULL);
   /* the chain as a device presents it: everything but the root */
   for (int i = 0; i + 1 < sk_X509_num (ca->chain); i++)
     {
-      g_autofree gchar *pem = st_cloud_pem (sk_X509_value (ca->chain, i));
+      g_autofree gchar *pem = st_x509_to_pem (sk_X509_value (ca->chain, i));
       if (pem == NULL)
         {
           st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot encode the CA chain as PEM");

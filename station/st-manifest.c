@@ -19,32 +19,6 @@
 
 /* ---- export ---------------------------------------------------------- */
 
-static gchar *
-st_x509_to_pem (X509 *cert)
-{
-  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
-  if (bio == NULL || PEM_write_bio_X509 (bio, cert) != 1)
-    return NULL;
-  char *data = NULL;
-  long len = BIO_get_mem_data (bio, &data);
-  return g_strndup (data, (gsize) len);
-}
-
-static X509 *
-st_x509_from_der (GBytes *der)
-{
-  gsize len = 0;
-  const guint8 *p = g_bytes_get_data (der, &len);
-  const guint8 *start = p;
-  X509 *cert = d2i_X509 (NULL, &p, (long) len);
-  if (cert != NULL && (gsize) (p - start) != len)
-    {
-      X509_free (cert);
-      return NULL;
-    }
-  return cert;
-}
-
 static void
 st_json_add_time (JsonBuilder *b, const char *name, gint64 t)
 {

@@ -110,21 +110,6 @@ st_setup_is_demo_entry (const char *name)
   return g_strv_contains ((const gchar *const *) st_setup_demo_entries, name);
 }
 
-static gboolean
-st_setup_write_pem (const char *path, X509 *const *certs, guint n, GError **error)
-{
-  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
-  for (guint i = 0; i < n; i++)
-    if (PEM_write_bio_X509 (bio, certs[i]) != 1)
-      {
-        st_error_set_openssl (error, ST_ERROR_INTERNAL, "PEM_write_bio_X509");
-        return FALSE;
-      }
-  char *data = NULL;
-  long len = BIO_get_mem_data (bio, &data);
-  return st_file_write_durable (path, data, (gsize) len, 0600, error);
-}
-
 /* ---- certificates ------------------------------------------------------------- */
 
 typedef enum {
@@ -503,11 +488,11 @@ st_setup_demo_make (const char *home, const char *pin, GError **error)
   if (config->signing_key_sha256 == NULL)
     return FALSE;
   X509 *chain[] = { ca, root };
-  if (!st_setup_write_pem (root_pem, &root, 1, error) ||
-      !st_setup_write_pem (config->ca_cert, &ca, 1, error) ||
-      !st_setup_write_pem (config->signing_cert, &signing, 1, error) ||
-      !st_setup_write_pem (config->chain_file, chain, G_N_ELEMENTS (chain), error) ||
-      !st_setup_write_pem (config->root_file, &root, 1, error))
+  if (!st_x509_write_pem_file (root_pem, &root, 1, error) ||
+      !st_x509_write_pem_file (config->ca_cert, &ca, 1, error) ||
+      !st_x509_write_pem_file (config->signing_cert, &signing, 1, error) ||
+      !st_x509_write_pem_file (config->chain_file, chain, G_N_ELEMENTS (chain), error) ||
+      !st_x509_write_pem_file (config->root_file, &root, 1, error))
     return FALSE;
   g_clear_pointer (&hsm, st_hsm_free);
 
@@ -594,32 +579,13 @@ st_setup_demo (const char *home_arg, const char *pin, GError **error)
 
 /* ---- setup show ----------------------------------------------------------------------- */
 
-static gchar *
-st_setup_name (X509_NAME *name)
-{
-  g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
-  X509_NAME_print_ex (bio, name, 0, XN_FLAG_RFC2253);
-  char *p = NULL;
-  long n = BIO_get_mem_data (bio, &p);
-  return g_strndup (p, (gsize) MAX (n, 0));
-}
-
-static gchar *
-st_setup_time (const ASN1_TIME *t)
-{
-  struct tm tm;
-  if (ASN1_TIME_to_tm (t, &tm) != 1)
-    return g_strdup ("(invalid time)");
-  return st_time_iso8601_from_unix ((gint64) timegm (&tm));
-}
-
 static void
 st_setup_show_cert (GString *out, const char *indent, X509 *cert)
 {
-  g_autofree gchar *subject = st_setup_name (X509_get_subject_name (cert));
-  g_autofree gchar *issuer = st_setup_name (X509_get_issuer_name (cert));
-  g_autofree gchar *from = st_setup_time (X509_get0_notBefore (cert));
-  g_autofree gchar *until = st_setup_time (X509_get0_notAfter (cert));
+  g_autofree gchar *subject = st_x509_name_text (X509_get_subject_name (cert));
+  g_autofree gchar *issuer = st_x509_name_text (X509_get_issuer_name (cert));
+  g_autofree gchar *from = st_asn1_time_text (X509_get0_notBefore (cert));
+  g_autofree gchar *until = st_asn1_time_text (X509_get0_notAfter (cert));
   int days = 0, secs = 0;
   ASN1_TIME_diff (&days, &secs, NULL, X509_get0_notAfter (cert));
   g_autoptr(BIGNUM) serial = ASN1_INTEGER_to_BN (X509_get0_serialNumber (cert), NULL);
