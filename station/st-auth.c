@@ -16,6 +16,32 @@
 #define ST_AUTH_ITER_MIN 100000
 #define ST_AUTH_ITER_MAX 10000000
 
+/* The iteration count of new hashes, and the least a stored hash may have.
+ *
+ * Test knob, in sanitizer builds only: under AddressSanitizer the
+ * allocations OpenSSL makes on every PBKDF2 iteration go through ASan's
+ * allocator and quarantine, and one 210000-iteration hash costs the service
+ * about 0.3 s of CPU instead of 0.1 s; every command of an integration test
+ * logs in. There,
+ * ST_TEST_PIN_HASH_ITERATIONS=N (1000 to the production count) makes new
+ * hashes with N iterations and accepts stored ones from N up. The code is
+ * not compiled into a build without -fsanitize=address (make build, the
+ * Debian package), so no release build can lower the cost; the unit tests
+ * (tests/station/test-auth.c) run without it and check the production
+ * cost. docs/testing.md, "Test-only knob: the PIN hash's cost". */
+static void
+st_auth_cost (guint *iterations, guint *least)
+{
+  *iterations = ST_AUTH_PBKDF2_ITERATIONS;
+  *least = ST_AUTH_ITER_MIN;
+#if defined(__SANITIZE_ADDRESS__)
+  const char *knob = g_getenv ("ST_TEST_PIN_HASH_ITERATIONS");
+  guint64 n = 0;
+  if (knob != NULL && g_ascii_string_to_unsigned (knob, 10, 1000, ST_AUTH_PBKDF2_ITERATIONS, &n, NULL))
+    *iterations = *least = (guint) n;
+#endif
+}
+
 static gboolean
 st_auth_pbkdf2 (const char *pin, const guint8 *salt, gsize salt_len, guint iterations,
                 guint8 out[ST_AUTH_HASH_LEN], GError **error)
@@ -40,17 +66,19 @@ st_auth_hash_pin (const char *pin, GError **error)
       return NULL;
     }
   guint8 salt[ST_AUTH_SALT_LEN], hash[ST_AUTH_HASH_LEN];
+  guint iterations = 0, least = 0;
+  st_auth_cost (&iterations, &least);
   if (RAND_bytes (salt, sizeof salt) != 1)
     {
       st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot draw a salt (RAND_bytes)");
       return NULL;
     }
-  if (!st_auth_pbkdf2 (pin, salt, sizeof salt, ST_AUTH_PBKDF2_ITERATIONS, hash, error))
+  if (!st_auth_pbkdf2 (pin, salt, sizeof salt, iterations, hash, error))
     return NULL;
   g_autofree gchar *salt_hex = st_hex_encode (salt, sizeof salt);
   g_autofree gchar *hash_hex = st_hex_encode (hash, sizeof hash);
   st_memwipe (hash, sizeof hash);
-  return g_strdup_printf (ST_AUTH_SCHEME "$%u$%s$%s", ST_AUTH_PBKDF2_ITERATIONS, salt_hex, hash_hex);
+  return g_strdup_printf (ST_AUTH_SCHEME "$%u$%s$%s", iterations, salt_hex, hash_hex);
 }
 
 gboolean
@@ -59,9 +87,11 @@ st_auth_check_pin (const char *stored, const char *pin, gboolean *match, GError 
   *match = FALSE;
   g_auto(GStrv) parts = stored != NULL ? g_strsplit (stored, "$", 5) : NULL;
   guint64 iterations = 0;
+  guint cost = 0, least = 0;
+  st_auth_cost (&cost, &least);
   g_autoptr(GBytes) salt = NULL, want = NULL;
   if (parts == NULL || g_strv_length (parts) != 4 || g_strcmp0 (parts[0], ST_AUTH_SCHEME) != 0
-      || !g_ascii_string_to_unsigned (parts[1], 10, ST_AUTH_ITER_MIN, ST_AUTH_ITER_MAX, &iterations, NULL)
+      || !g_ascii_string_to_unsigned (parts[1], 10, least, ST_AUTH_ITER_MAX, &iterations, NULL)
       || (salt = st_hex_decode (parts[2], NULL)) == NULL
       || g_bytes_get_size (salt) < 8 || g_bytes_get_size (salt) > 64
       || (want = st_hex_decode (parts[3], NULL)) == NULL

@@ -1,6 +1,7 @@
-/* Integration test support: a fresh demo station (its own SoftHSM2 token) in
- * a temporary folder per test, the real `station` CLI, and `station-devsim`
- * devices on real pseudo-terminals. */
+/* Integration test support: a demo station (its own SoftHSM2 token folder)
+ * in a temporary folder per test, copied from one that `station setup demo`
+ * made once per test program (st-test-run.c, the template), the real
+ * `station` CLI, and `station-devsim` devices on real pseudo-terminals. */
 #pragma once
 
 #include <gio/gio.h>

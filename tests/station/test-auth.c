@@ -78,6 +78,44 @@ test_hash (void)
   g_clear_error (&error);
 }
 
+/* The test-only cost knob of the PIN hash (station/st-auth.c, st_auth_cost),
+ * which the integration tests set: in a sanitizer build it sets the cost
+ * of new hashes and the least a stored one may have; out of its range it is
+ * ignored; unset, the production cost holds again and the cheap hashes are
+ * refused. Not compiled into other builds. */
+static void
+test_hash_test_cost (void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+  g_autoptr(GError) error = NULL;
+  gboolean match = FALSE;
+  g_setenv ("ST_TEST_PIN_HASH_ITERATIONS", "1000", TRUE);
+  g_autofree gchar *cheap = st_auth_hash_pin ("2468", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (cheap, "pbkdf2-sha256$1000$"));
+  g_assert_true (st_auth_check_pin (cheap, "2468", &match, &error));
+  g_assert_true (match);
+  g_assert_true (st_auth_check_pin (cheap, "2469", &match, &error));
+  g_assert_false (match);
+  g_setenv ("ST_TEST_PIN_HASH_ITERATIONS", "999", TRUE);
+  g_autofree gchar *below = st_auth_hash_pin ("2468", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (below, "pbkdf2-sha256$210000$"));
+  g_assert_false (st_auth_check_pin (cheap, "2468", &match, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_unsetenv ("ST_TEST_PIN_HASH_ITERATIONS");
+  g_assert_false (st_auth_check_pin (cheap, "2468", &match, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_autofree gchar *normal = st_auth_hash_pin ("2468", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (normal, "pbkdf2-sha256$210000$"));
+#else
+  g_test_skip ("the test-only cost knob exists only in sanitizer builds");
+#endif
+}
+
 static void
 test_roles (void)
 {
@@ -196,7 +234,10 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  /* the production cost, whatever the caller's environment says */
+  g_unsetenv ("ST_TEST_PIN_HASH_ITERATIONS");
   g_test_add_func ("/auth/hash", test_hash);
+  g_test_add_func ("/auth/hash-test-cost", test_hash_test_cost);
   g_test_add_func ("/auth/roles", test_roles);
   g_test_add ("/auth/login-lockout", Fixture, NULL, fixture_setup, test_login_lockout, fixture_teardown);
   g_test_add ("/auth/demo-operators", Fixture, NULL, fixture_setup, test_demo_operators, fixture_teardown);
