@@ -62,7 +62,13 @@ struct _StSimSocket {
   guint swap_delay_ms;
   gchar *state_file;
 
-  GPtrArray *records;         /* StSimRecord, one per device presented */
+  /* StSimRecord of the devices presented: every one with a state file
+   * (it lists them all), else only the last ST_SIM_KEEP_RECORDS. The sim
+   * backend runs in the station's process: a socket that kept every
+   * device it ever presented (its key, certificate and chain) would make a
+   * long run's memory grow with every unit. */
+  GPtrArray *records;
+  guint records_base;         /* devices presented before records[0], forgotten */
   StSimPhase phase;
   gint64 empty_until;         /* monotonic, µs */
 
@@ -93,6 +99,9 @@ struct _StSimSocket {
   GByteArray *out;            /* where responses go during receive() */
   gboolean dirty;
 };
+
+/* Without a state file, the records a socket keeps (st_sim_socket_get_device). */
+#define ST_SIM_KEEP_RECORDS 64
 
 static void
 st_sim_record_free (StSimRecord *r)
@@ -1040,7 +1049,7 @@ st_sim_drop_device (StSimSocket *s)
 static gboolean
 st_sim_activate (StSimSocket *s, guint index, GError **error)
 {
-  StSimRecord *r = g_ptr_array_index (s->records, index);
+  StSimRecord *r = g_ptr_array_index (s->records, index - s->records_base);
   StAgentInfo info;
   StAgentHooks hooks = {
     .user_data = s,
@@ -1094,7 +1103,7 @@ st_sim_activate (StSimSocket *s, guint index, GError **error)
 static void
 st_sim_present_next (StSimSocket *s)
 {
-  guint index = s->records->len;
+  guint index = s->records_base + s->records->len;
   StSimRecord *r;
   g_autoptr(GError) error = NULL;
 
@@ -1104,6 +1113,14 @@ st_sim_present_next (StSimSocket *s)
     {
       s->phase = ST_SIM_PHASE_GONE;
       return;
+    }
+  /* The devices that left, beyond the last few, are forgotten unless a
+   * state file lists them (none is in the socket now: dropped above). */
+  if (s->state_file == NULL && s->records->len >= ST_SIM_KEEP_RECORDS)
+    {
+      guint gone = s->records->len - ST_SIM_KEEP_RECORDS + 1;
+      g_ptr_array_remove_range (s->records, 0, gone);
+      s->records_base += gone;
     }
   r = g_new0 (StSimRecord, 1);
   r->uid_len = ST_SIM_UID_LEN;
@@ -1536,7 +1553,7 @@ guint
 st_sim_socket_get_n_presented (StSimSocket *socket)
 {
   g_return_val_if_fail (socket != NULL, 0);
-  return socket->records->len;
+  return socket->records_base + socket->records->len;
 }
 
 gboolean
@@ -1545,9 +1562,9 @@ st_sim_socket_get_device (StSimSocket *socket, guint index, gchar **uid_hex,
 {
   StSimRecord *r;
   g_return_val_if_fail (socket != NULL, FALSE);
-  if (index >= socket->records->len)
+  if (index < socket->records_base || index - socket->records_base >= socket->records->len)
     return FALSE;
-  r = g_ptr_array_index (socket->records, index);
+  r = g_ptr_array_index (socket->records, index - socket->records_base);
   if (uid_hex != NULL)
     *uid_hex = g_strdup (r->uid_hex);
   if (n_keygen_executed != NULL)

@@ -68,7 +68,9 @@ void st_sim_socket_free (StSimSocket *socket);
 void st_sim_socket_receive (StSimSocket *socket, const guint8 *data, gsize len, GByteArray *out);
 /* For tests: how many devices have been presented, and per device (0-based
  * index) its uid hex, KEYGEN executions, committed state. Out arguments may
- * be NULL. */
+ * be NULL. Without a state file a socket remembers only its last 64
+ * devices (an older index answers FALSE), so that a long run's memory does
+ * not grow with every unit. */
 guint st_sim_socket_get_n_presented (StSimSocket *socket);
 /* CPU time all simulated devices of this process have spent so far in key
  * generation, CSR and proof signing (work a real device does on its own
