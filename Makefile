@@ -101,6 +101,16 @@ bench: build
 	STATION_OPERATOR_PIN=4444 $(BUILD)/station/station --home $(DEMO_HOME) --operator admin \
 	  bench --units 2560 --slots 64
 
+# A long run (issue 16): the rate of the first and the last tenth of the
+# units, the database's bytes per unit and the service's peak RSS.
+# BENCH_UNITS=1000000 for the full figure (docs/testing.md, Benchmarks).
+BENCH_UNITS ?= 50000
+.PHONY: bench-scale
+bench-scale: build
+	@$(with_private_service); \
+	STATION_OPERATOR_PIN=4444 $(BUILD)/station/station --home $(DEMO_HOME) --operator admin \
+	  bench --units $(BENCH_UNITS) --slots 8
+
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang-14 meson setup $(FUZZ_BUILD) -Dfuzz=true -Dtests=false -Dgui=disabled \
 	  -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link

@@ -21,6 +21,11 @@ typedef struct {
   gdouble device_cpu_seconds;     /* of which the simulated devices' own work */
   gdouble premade_seconds;        /* the devices' key pairs and CSRs, made before the run */
   guint premade_left;             /* of those, not asked for (devices that made their own) */
+  guint tenth_units;              /* a tenth of the units (at least 1) */
+  gdouble first_tenth_per_s;      /* units/s of the first tenth of the end-to-end run */
+  gdouble last_tenth_per_s;       /* and of the last */
+  guint64 db_bytes;               /* the scratch database and its WAL after the run */
+  guint64 peak_rss_kib;           /* the process's peak RSS (VmHWM) at the end */
 } StBenchResult;
 
 /* Runs both measurements; the end-to-end records go to a scratch database

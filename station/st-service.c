@@ -1415,6 +1415,11 @@ on_bench (StDbusStation1 *object, GDBusMethodInvocation *invocation, guint units
   ST_D ("premade-seconds", r.premade_seconds);
   ST_U ("premade-left", r.premade_left);
   ST_U ("cores", g_get_num_processors ());
+  ST_U ("tenth-units", r.tenth_units);
+  ST_D ("first-tenth-units-per-s", r.first_tenth_per_s);
+  ST_D ("last-tenth-units-per-s", r.last_tenth_per_s);
+  ST_T ("db-bytes", r.db_bytes);
+  ST_T ("peak-rss-kib", r.peak_rss_kib);
 #undef ST_U
 #undef ST_D
 #undef ST_T

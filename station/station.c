@@ -1539,6 +1539,15 @@ cmd_bench (StCli *cli, int argc, char **argv)
            "       possession, and keys they made then: a real device does it on its own processor)\n",
            cpu, U ("cores"), 1e3 * cpu / n, 1e3 * (cpu - dev) / n, dev, 100.0 * dev / MAX (cpu, 1e-9));
   g_print ("ratio end-to-end / raw issuance: %.2f\n", D ("e2e-units-per-s") / MAX (D ("raw-per-s"), 1e-9));
+  /* Over a long run: does the rate hold, and what do the records and the
+   * service's memory cost? */
+  gdouble first = D ("first-tenth-units-per-s"), last = D ("last-tenth-units-per-s");
+  g_print ("over the run: first %u units %.1f units/s, last %u units %.1f units/s, "
+           "last / first %.2f\n", U ("tenth-units"), first, U ("tenth-units"), last,
+           last / MAX (first, 1e-9));
+  g_print ("database: %.0f bytes per unit (file and WAL: %.1f MB)\n",
+           (gdouble) T ("db-bytes") / MAX (passed, 1), T ("db-bytes") / 1e6);
+  g_print ("the service's peak RSS: %.1f MB\n", T ("peak-rss-kib") / 1024.0);
 #undef U
 #undef D
 #undef T
