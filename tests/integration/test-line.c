@@ -385,6 +385,16 @@ test_bench (StFixture *f, gconstpointer data)
   g_assert_cmpuint (st_count_lines (out, "ratio end-to-end / raw issuance: "), ==, 1);
   const char *ratio = strstr (out, "ratio end-to-end / raw issuance: ");
   g_assert_cmpfloat (g_ascii_strtod (ratio + strlen ("ratio end-to-end / raw issuance: "), NULL), >, 0.0);
+  /* the long-run figures: a tenth of 12 units is 1; the scratch database
+   * holds at least the 12 certificates; the service has a resident set */
+  g_assert_cmpuint (st_count_lines (out, "over the run: first 1 units "), ==, 1);
+  g_assert_cmpuint (st_count_lines (out, ", last 1 units "), ==, 1);
+  const char *bytes = strstr (out, "\ndatabase: ");
+  g_assert_nonnull (bytes);
+  g_assert_cmpfloat (g_ascii_strtod (bytes + strlen ("\ndatabase: "), NULL), >, 300.0);
+  const char *rss = strstr (out, "the service's peak RSS: ");
+  g_assert_nonnull (rss);
+  g_assert_cmpfloat (g_ascii_strtod (rss + strlen ("the service's peak RSS: "), NULL), >, 1.0);
 
   g_autoptr(GDir) dir = g_dir_open (f->home, 0, NULL);
   for (const char *name = g_dir_read_name (dir); name != NULL; name = g_dir_read_name (dir))
