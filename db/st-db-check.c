@@ -14,6 +14,12 @@ typedef struct {
   const char *sql;   /* every row is a problem; columns are printed */
 } StDbCheck;
 
+/* A row (batch, column, count kept, rows counted) when the batch's count
+ * @col of @table's rows in @state is not the number of those rows. */
+#define ST_DB_COUNT_CHECK(col, table, state) \
+  "SELECT b.id, '" col "', b." col ", (SELECT count(*) FROM " table " t WHERE t.batch_id = b.id" \
+  " AND t.state = '" state "') AS n FROM batches b WHERE b." col " <> n"
+
 static const StDbCheck st_db_checks[] = {
   { "foreign keys", "PRAGMA foreign_key_check" },
   { "serials unique per issuer",
@@ -40,6 +46,22 @@ static const StDbCheck st_db_checks[] = {
   { "batch live counts agree with the certificates",
     "SELECT b.id, b.live_certs, (SELECT count(*) FROM certificates c WHERE c.batch_id = b.id"
     " AND " ST_DB_LIVE ("c.state") ") AS n FROM batches b WHERE b.live_certs <> n" },
+  /* schema 9: every count of a batch's units and certificates by state,
+   * kept by triggers, against a count of the rows (units_batch and
+   * certificates_batch, one index range per batch and state) */
+  { "batch counts agree with the units and certificates",
+    ST_DB_COUNT_CHECK ("units_started", "units", "started") " UNION ALL "
+    ST_DB_COUNT_CHECK ("units_issuing", "units", "issuing") " UNION ALL "
+    ST_DB_COUNT_CHECK ("units_issued", "units", "issued") " UNION ALL "
+    ST_DB_COUNT_CHECK ("units_done", "units", "done") " UNION ALL "
+    ST_DB_COUNT_CHECK ("units_failed", "units", "failed") " UNION ALL "
+    ST_DB_COUNT_CHECK ("certs_issuing", "certificates", "issuing") " UNION ALL "
+    ST_DB_COUNT_CHECK ("certs_issued", "certificates", "issued") " UNION ALL "
+    ST_DB_COUNT_CHECK ("certs_active", "certificates", "active") " UNION ALL "
+    ST_DB_COUNT_CHECK ("certs_voided", "certificates", "voided") " UNION ALL "
+    ST_DB_COUNT_CHECK ("certs_unconfirmed", "certificates", "unconfirmed") " UNION ALL "
+    ST_DB_COUNT_CHECK ("certs_disputed", "certificates", "disputed") " UNION ALL "
+    ST_DB_COUNT_CHECK ("certs_revoked", "certificates", "revoked") },
   /* from schema 5 on the register refuses a duplicate: what this finds
    * was given by an earlier station and stays (st-db-schema.c, 5) */
   { "product serials unique per product", ST_DB_SQL_DUPLICATE_PRODUCT_SERIALS },

@@ -33,9 +33,10 @@ typedef struct {
   gchar *work_order, *product, *profile_sha256, *profile_text, *state,
         *created_by, *closed_by, *station_id;
   gint64 quantity, created_at, closed_at /* 0 if open */;
-  gint64 n_units, n_done, n_failed, n_live_certs, n_voided, n_unconfirmed;  /* computed when read */
-  gint64 n_disputed;  /* computed when read */
-  gint64 n_revoked;   /* computed when read (schema 8) */
+  /* counts kept by triggers in the batches table (schemas 3 and 9), never a scan */
+  gint64 n_units, n_done, n_failed, n_live_certs, n_voided, n_unconfirmed;
+  gint64 n_disputed;
+  gint64 n_revoked;
 } StDbBatch;
 void st_db_batch_free (StDbBatch *batch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbBatch, st_db_batch_free)
@@ -169,6 +170,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbUnit, st_db_unit_free)
 
 /* Of StDbUnit*, in id order. */
 GPtrArray *st_db_unit_list (StDb *db, gint64 batch_id, GError **error);
+/* At most @limit of the batch's units with an id above @after_id, in id
+ * order (paging: pass the last id of a page to get the next). */
+GPtrArray *st_db_unit_list_page (StDb *db, gint64 batch_id, gint64 after_id, guint limit,
+                                 GError **error);
 /* Units in 'started', 'issuing', 'issued', any batch, in id order. */
 GPtrArray *st_db_unit_list_unfinished (StDb *db, GError **error);
 /* The unit holding @uid_hex's live certificate; NULL and NOT_FOUND if none. */
