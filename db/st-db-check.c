@@ -122,6 +122,7 @@ st_db_check_records (StDb *db, GString *report, GError **error)
   GString *out = report != NULL ? report : local;
   guint problems = 0;
 
+  st_db_progress (db, "integrity", 0, 0);
   {
     g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, "PRAGMA integrity_check", error);
     if (stmt == NULL)
@@ -149,6 +150,7 @@ st_db_check_records (StDb *db, GString *report, GError **error)
 
   for (gsize i = 0; i < G_N_ELEMENTS (st_db_checks); i++)
     {
+      st_db_progress (db, "checks", (gint64) i, G_N_ELEMENTS (st_db_checks));
       g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, st_db_checks[i].sql, error);
       if (stmt == NULL)
         return FALSE;

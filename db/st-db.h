@@ -21,6 +21,15 @@ void st_db_close (StDb *db);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDb, st_db_close)
 
 const char *st_db_get_path (StDb *db);
+/* Progress of the long reads, `db check` and `audit verify`
+ * (st_db_check, st_db_audit_verify, st_db_audit_explain): @what names the
+ * step ("integrity", "checks", "audit chain", "replay", "units",
+ * "certificates"), @done of @total rows or entries (@total 0: not known).
+ * Called from the thread that runs the check, every few thousand rows and
+ * at each step's start: the receiver throttles what it shows. NULL stops
+ * it. Set it from the thread that runs the check, around the call. */
+typedef void (*StDbProgressFunc) (const char *what, gint64 done, gint64 total, gpointer user_data);
+void st_db_set_progress (StDb *db, StDbProgressFunc func, gpointer user_data);
 /* The schema version this code writes (PRAGMA user_version). */
 gint st_db_schema_version (void);
 /* How many write requests the writer completed and in how many commits
