@@ -31,6 +31,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <string.h>
@@ -181,6 +182,19 @@ gen_thread (gpointer data)
   return NULL;
 }
 
+/* An extension of the CA certificate (openssl verify wants a CA to say so). */
+static gboolean
+gen_ca_ext (X509 *cert, int nid, const char *value)
+{
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb (&ctx);
+  X509V3_set_ctx (&ctx, cert, cert, NULL, NULL, 0);
+  X509_EXTENSION *ext = X509V3_EXT_conf_nid (NULL, &ctx, nid, value);
+  gboolean ok = ext != NULL && X509_add_ext (cert, ext, -1);
+  X509_EXTENSION_free (ext);
+  return ok;
+}
+
 static gboolean
 gen_ca (Gen *g, const char *ca_out, GError **error)
 {
@@ -195,6 +209,8 @@ gen_ca (Gen *g, const char *ca_out, GError **error)
                 && X509_gmtime_adj (X509_getm_notBefore (g->ca_cert), -3600)
                 && X509_gmtime_adj (X509_getm_notAfter (g->ca_cert), 30L * 365 * 86400)
                 && X509_set_pubkey (g->ca_cert, g->ca_key)
+                && gen_ca_ext (g->ca_cert, NID_basic_constraints, "critical,CA:TRUE")
+                && gen_ca_ext (g->ca_cert, NID_key_usage, "critical,keyCertSign,cRLSign")
                 && X509_sign (g->ca_cert, g->ca_key, EVP_sha256 ()) > 0;
   X509_NAME_free (name);
   g_autoptr(GBytes) der = ok ? gen_i2d (i2d_X509, g->ca_cert) : NULL;
