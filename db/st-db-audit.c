@@ -478,9 +478,10 @@ st_db_audit_checkpoint_latest (StDb *db, GError **error)
 #define ST_DB_AUDIT_REPORT_MAX 20
 
 typedef struct {
+  StDb *db;
   GString *report;
   guint problems;
-  gint64 n, last_seq;
+  gint64 n, last_seq, max_seq;
   gchar *last_hash;
 } AuditVerify;
 
@@ -503,6 +504,7 @@ st_db_audit_verify_entry (const StDbAuditEntry *e, gpointer user_data, GError **
 {
   AuditVerify *v = user_data;
   v->n++;
+  st_db_progress (v->db, "audit chain", e->seq, v->max_seq);
   if (e->seq != v->last_seq + 1)
     st_db_audit_problem (v, "entries %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " are missing "
                          "(deleted): the sequence jumps from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT,
@@ -525,8 +527,17 @@ gboolean
 st_db_audit_verify (StDb *db, GString *report, gint64 *n_entries, GError **error)
 {
   g_autoptr(GString) local = g_string_new (NULL);
-  AuditVerify v = { .report = report != NULL ? report : local,
+  AuditVerify v = { .db = db, .report = report != NULL ? report : local,
                     .last_hash = g_strdup (ST_DB_AUDIT_GENESIS) };
+  if (db->progress_func != NULL)
+    {
+      g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+      if (!st_db_conn_query_int (db->r, "SELECT coalesce (max (seq), 0) FROM audit", &v.max_seq, error))
+        {
+          g_free (v.last_hash);
+          return FALSE;
+        }
+    }
   if (!st_db_audit_foreach (db, st_db_audit_verify_entry, &v, error))
     {
       g_free (v.last_hash);

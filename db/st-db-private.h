@@ -56,6 +56,9 @@ struct _StDb {
   StDbCheckpointFunc cp_func;
   gpointer cp_data;
   gboolean in_hook;
+  /* st_db_set_progress: set and read by the thread that runs a check */
+  StDbProgressFunc progress_func;
+  gpointer progress_data;
   /* under seq_lock: product -> the next number this process hands out */
   GMutex seq_lock;
   GHashTable *seq_next;
@@ -80,6 +83,9 @@ gboolean st_db_conn_query_int (StDbConn *c, const char *sql, gint64 *out, GError
 gchar *st_db_col_text (sqlite3_stmt *stmt, int col);
 GBytes *st_db_col_bytes (sqlite3_stmt *stmt, int col);
 typedef gpointer (*StDbFromRow) (sqlite3_stmt *stmt);
+/* Reports progress (st_db_set_progress) at a step's start (@done 0), at
+ * its end (@done == @total) and every 4096 rows between. */
+void st_db_progress (StDb *db, const char *what, gint64 done, gint64 total);
 GPtrArray *st_db_query_list (StDb *db, const char *sql, const char *what, gboolean bind_int,
                              gint64 ival, const char *sval, StDbFromRow from_row,
                              GDestroyNotify free_func, GError **error);

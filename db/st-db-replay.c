@@ -86,6 +86,7 @@ typedef struct {
 } ReplayCert;
 
 typedef struct {
+  StDb *db;
   StDbConn *c;
   GString *report;
   guint problems;
@@ -831,6 +832,10 @@ static gboolean
 st_db_replay_walk (Replay *r, GError **error)
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
+  gint64 max_seq = 0;
+  if (r->db->progress_func != NULL
+      && !st_db_conn_query_int (r->c, "SELECT coalesce (max (seq), 0) FROM audit", &max_seq, error))
+    return FALSE;
   g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (r->c,
       "SELECT seq, event, payload FROM audit ORDER BY seq", error);
   if (stmt == NULL)
@@ -842,6 +847,7 @@ st_db_replay_walk (Replay *r, GError **error)
         return FALSE;
       if (!row)
         return TRUE;
+      st_db_progress (r->db, "replay", sqlite3_column_int64 (stmt, 0), max_seq);
       const char *event = (const char *) sqlite3_column_text (stmt, 1);
       ReplayFunc func = st_db_replay_handler (event);
       if (func == NULL)
@@ -1043,6 +1049,7 @@ st_db_replay_units (Replay *r, GError **error)
       if (!row)
         break;
       gint64 id = sqlite3_column_int64 (stmt, 0);
+      st_db_progress (r->db, "units", id, r->max_unit_row);
       ReplayUnit *u = id > 0 && (guint64) id < r->units->len
                       ? &g_array_index (r->units, ReplayUnit, id) : NULL;
       if (u == NULL || !(u->flags & R_IN_LOG))
@@ -1099,6 +1106,7 @@ st_db_replay_certs (Replay *r, GError **error)
       if (!row)
         break;
       gint64 id = sqlite3_column_int64 (stmt, 0);
+      st_db_progress (r->db, "certificates", id, r->max_cert_row);
       ReplayCert *c = id > 0 && (guint64) id < r->certs->len
                       ? &g_array_index (r->certs, ReplayCert, id) : NULL;
       if (c == NULL || !(c->flags & R_IN_LOG))
@@ -1228,6 +1236,7 @@ st_db_audit_explain (StDb *db, GString *report, guint *n_unexplained, GError **e
       return FALSE;
     }
   Replay r = {
+    .db = db,
     .c = c,
     .report = report != NULL ? report : local,
     .operators = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,

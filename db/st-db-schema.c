@@ -404,6 +404,101 @@ static const char *const migrations[] = {
   "CREATE TRIGGER crls_no_delete BEFORE DELETE ON crls"
   "  BEGIN SELECT RAISE (ABORT, 'a CRL number once taken stays taken'); END;"
   "PRAGMA user_version = 8;",
+
+  /* 9: each batch's units per state and certificates per state, kept by
+   * triggers in the transaction that changes a unit or a certificate, so
+   * that `batch show` and `batch list` read one row per batch instead of
+   * counting a million units (issue 16). The counts are filled here from
+   * the rows of earlier schemas; `db check` ("batch counts agree with the
+   * units and certificates") compares them with a count of the rows. A
+   * unit's batch or state that changes moves it from one count to the
+   * other (a unit's batch is not meant to change, but a count that
+   * followed only the state would go wrong if it did); a deleted unit
+   * leaves its count. Certificates are never deleted and never change
+   * batch (certificates_no_delete, certificates_identity_immutable).
+   * live_certs (schema 3) stays as it is: the quota check reads it.
+   * units_batch_order lets a page of a batch's units (BatchUnitsPage) be
+   * one range of an index, in id order, whatever the batches around it. */
+  "ALTER TABLE batches ADD COLUMN units_started INTEGER NOT NULL DEFAULT 0 CHECK (units_started >= 0);"
+  "ALTER TABLE batches ADD COLUMN units_issuing INTEGER NOT NULL DEFAULT 0 CHECK (units_issuing >= 0);"
+  "ALTER TABLE batches ADD COLUMN units_issued INTEGER NOT NULL DEFAULT 0 CHECK (units_issued >= 0);"
+  "ALTER TABLE batches ADD COLUMN units_done INTEGER NOT NULL DEFAULT 0 CHECK (units_done >= 0);"
+  "ALTER TABLE batches ADD COLUMN units_failed INTEGER NOT NULL DEFAULT 0 CHECK (units_failed >= 0);"
+  "ALTER TABLE batches ADD COLUMN certs_issuing INTEGER NOT NULL DEFAULT 0 CHECK (certs_issuing >= 0);"
+  "ALTER TABLE batches ADD COLUMN certs_issued INTEGER NOT NULL DEFAULT 0 CHECK (certs_issued >= 0);"
+  "ALTER TABLE batches ADD COLUMN certs_active INTEGER NOT NULL DEFAULT 0 CHECK (certs_active >= 0);"
+  "ALTER TABLE batches ADD COLUMN certs_voided INTEGER NOT NULL DEFAULT 0 CHECK (certs_voided >= 0);"
+  "ALTER TABLE batches ADD COLUMN certs_unconfirmed INTEGER NOT NULL DEFAULT 0 CHECK (certs_unconfirmed >= 0);"
+  "ALTER TABLE batches ADD COLUMN certs_disputed INTEGER NOT NULL DEFAULT 0 CHECK (certs_disputed >= 0);"
+  "ALTER TABLE batches ADD COLUMN certs_revoked INTEGER NOT NULL DEFAULT 0 CHECK (certs_revoked >= 0);"
+  "UPDATE batches SET"
+  "  units_started = (SELECT count(*) FROM units u WHERE u.batch_id = batches.id AND u.state = 'started'),"
+  "  units_issuing = (SELECT count(*) FROM units u WHERE u.batch_id = batches.id AND u.state = 'issuing'),"
+  "  units_issued = (SELECT count(*) FROM units u WHERE u.batch_id = batches.id AND u.state = 'issued'),"
+  "  units_done = (SELECT count(*) FROM units u WHERE u.batch_id = batches.id AND u.state = 'done'),"
+  "  units_failed = (SELECT count(*) FROM units u WHERE u.batch_id = batches.id AND u.state = 'failed'),"
+  "  certs_issuing = (SELECT count(*) FROM certificates c WHERE c.batch_id = batches.id AND c.state = 'issuing'),"
+  "  certs_issued = (SELECT count(*) FROM certificates c WHERE c.batch_id = batches.id AND c.state = 'issued'),"
+  "  certs_active = (SELECT count(*) FROM certificates c WHERE c.batch_id = batches.id AND c.state = 'active'),"
+  "  certs_voided = (SELECT count(*) FROM certificates c WHERE c.batch_id = batches.id AND c.state = 'voided'),"
+  "  certs_unconfirmed = (SELECT count(*) FROM certificates c WHERE c.batch_id = batches.id AND c.state = 'unconfirmed'),"
+  "  certs_disputed = (SELECT count(*) FROM certificates c WHERE c.batch_id = batches.id AND c.state = 'disputed'),"
+  "  certs_revoked = (SELECT count(*) FROM certificates c WHERE c.batch_id = batches.id AND c.state = 'revoked');"
+  "CREATE TRIGGER units_count_insert AFTER INSERT ON units"
+  "  BEGIN UPDATE batches SET"
+  "    units_started = units_started + (NEW.state = 'started'),"
+  "    units_issuing = units_issuing + (NEW.state = 'issuing'),"
+  "    units_issued = units_issued + (NEW.state = 'issued'),"
+  "    units_done = units_done + (NEW.state = 'done'),"
+  "    units_failed = units_failed + (NEW.state = 'failed')"
+  "  WHERE id = NEW.batch_id; END;"
+  "CREATE TRIGGER units_count_update AFTER UPDATE OF state, batch_id ON units"
+  "  WHEN NEW.state IS NOT OLD.state OR NEW.batch_id IS NOT OLD.batch_id"
+  "  BEGIN UPDATE batches SET"
+  "    units_started = units_started - (OLD.state = 'started'),"
+  "    units_issuing = units_issuing - (OLD.state = 'issuing'),"
+  "    units_issued = units_issued - (OLD.state = 'issued'),"
+  "    units_done = units_done - (OLD.state = 'done'),"
+  "    units_failed = units_failed - (OLD.state = 'failed')"
+  "  WHERE id = OLD.batch_id;"
+  "  UPDATE batches SET"
+  "    units_started = units_started + (NEW.state = 'started'),"
+  "    units_issuing = units_issuing + (NEW.state = 'issuing'),"
+  "    units_issued = units_issued + (NEW.state = 'issued'),"
+  "    units_done = units_done + (NEW.state = 'done'),"
+  "    units_failed = units_failed + (NEW.state = 'failed')"
+  "  WHERE id = NEW.batch_id; END;"
+  "CREATE TRIGGER units_count_delete AFTER DELETE ON units"
+  "  BEGIN UPDATE batches SET"
+  "    units_started = units_started - (OLD.state = 'started'),"
+  "    units_issuing = units_issuing - (OLD.state = 'issuing'),"
+  "    units_issued = units_issued - (OLD.state = 'issued'),"
+  "    units_done = units_done - (OLD.state = 'done'),"
+  "    units_failed = units_failed - (OLD.state = 'failed')"
+  "  WHERE id = OLD.batch_id; END;"
+  "CREATE TRIGGER certificates_count_insert AFTER INSERT ON certificates"
+  "  BEGIN UPDATE batches SET"
+  "    certs_issuing = certs_issuing + (NEW.state = 'issuing'),"
+  "    certs_issued = certs_issued + (NEW.state = 'issued'),"
+  "    certs_active = certs_active + (NEW.state = 'active'),"
+  "    certs_voided = certs_voided + (NEW.state = 'voided'),"
+  "    certs_unconfirmed = certs_unconfirmed + (NEW.state = 'unconfirmed'),"
+  "    certs_disputed = certs_disputed + (NEW.state = 'disputed'),"
+  "    certs_revoked = certs_revoked + (NEW.state = 'revoked')"
+  "  WHERE id = NEW.batch_id; END;"
+  "CREATE TRIGGER certificates_count_update AFTER UPDATE OF state ON certificates"
+  "  WHEN NEW.state IS NOT OLD.state"
+  "  BEGIN UPDATE batches SET"
+  "    certs_issuing = certs_issuing + (NEW.state = 'issuing') - (OLD.state = 'issuing'),"
+  "    certs_issued = certs_issued + (NEW.state = 'issued') - (OLD.state = 'issued'),"
+  "    certs_active = certs_active + (NEW.state = 'active') - (OLD.state = 'active'),"
+  "    certs_voided = certs_voided + (NEW.state = 'voided') - (OLD.state = 'voided'),"
+  "    certs_unconfirmed = certs_unconfirmed + (NEW.state = 'unconfirmed') - (OLD.state = 'unconfirmed'),"
+  "    certs_disputed = certs_disputed + (NEW.state = 'disputed') - (OLD.state = 'disputed'),"
+  "    certs_revoked = certs_revoked + (NEW.state = 'revoked') - (OLD.state = 'revoked')"
+  "  WHERE id = NEW.batch_id; END;"
+  "CREATE INDEX units_batch_order ON units (batch_id, id);"
+  "PRAGMA user_version = 9;",
 };
 
 gint

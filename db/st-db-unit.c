@@ -1065,6 +1065,31 @@ st_db_unit_list (StDb *db, gint64 batch_id, GError **error)
                            "cannot list the batch's units", TRUE, batch_id, NULL, error);
 }
 
+/* A page of the batch's units: those with an id above @after_id, in id
+ * order, at most @limit of them (the next page starts after the last one's
+ * id). One range of the units_batch index and of the units' primary key:
+ * the cost of a page does not grow with the batch. */
+GPtrArray *
+st_db_unit_list_page (StDb *db, gint64 batch_id, gint64 after_id, guint limit, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, ST_DB_UNIT_SELECT
+      "WHERE u.batch_id = ? AND u.id > ? ORDER BY u.id LIMIT ?", error);
+  if (stmt == NULL || !st_db_bind (db->r, stmt, error, "iii", batch_id, after_id, (gint64) limit))
+    return NULL;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_unit_free);
+  for (;;)
+    {
+      gboolean row = FALSE;
+      if (!st_db_step (db->r, stmt, &row, "cannot list the batch's units", error))
+        return NULL;
+      if (!row)
+        break;
+      g_ptr_array_add (out, st_db_unit_from_row (stmt));
+    }
+  return g_steal_pointer (&out);
+}
+
 GPtrArray *
 st_db_unit_list_unfinished (StDb *db, GError **error)
 {

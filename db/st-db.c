@@ -422,6 +422,20 @@ st_db_conn_open (const char *path, gboolean readonly, GError **error)
 
 /* Rows of a read query, each made into an object by @from_row. @sql binds
  * one integer (@bind_int), one text (@sval) or nothing. */
+void
+st_db_set_progress (StDb *db, StDbProgressFunc func, gpointer user_data)
+{
+  db->progress_func = func;
+  db->progress_data = user_data;
+}
+
+void
+st_db_progress (StDb *db, const char *what, gint64 done, gint64 total)
+{
+  if (db->progress_func != NULL && (done == 0 || done == total || (done & 0xfff) == 0))
+    db->progress_func (what, done, total, db->progress_data);
+}
+
 GPtrArray *
 st_db_query_list (StDb *db, const char *sql, const char *what, gboolean bind_int,
                   gint64 ival, const char *sval, StDbFromRow from_row,

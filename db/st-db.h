@@ -21,6 +21,15 @@ void st_db_close (StDb *db);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDb, st_db_close)
 
 const char *st_db_get_path (StDb *db);
+/* Progress of the long reads, `db check` and `audit verify`
+ * (st_db_check, st_db_audit_verify, st_db_audit_explain): @what names the
+ * step ("integrity", "checks", "audit chain", "replay", "units",
+ * "certificates"), @done of @total rows or entries (@total 0: not known).
+ * Called from the thread that runs the check, every few thousand rows and
+ * at each step's start: the receiver throttles what it shows. NULL stops
+ * it. Set it from the thread that runs the check, around the call. */
+typedef void (*StDbProgressFunc) (const char *what, gint64 done, gint64 total, gpointer user_data);
+void st_db_set_progress (StDb *db, StDbProgressFunc func, gpointer user_data);
 /* The schema version this code writes (PRAGMA user_version). */
 gint st_db_schema_version (void);
 /* How many write requests the writer completed and in how many commits
@@ -33,9 +42,10 @@ typedef struct {
   gchar *work_order, *product, *profile_sha256, *profile_text, *state,
         *created_by, *closed_by, *station_id;
   gint64 quantity, created_at, closed_at /* 0 if open */;
-  gint64 n_units, n_done, n_failed, n_live_certs, n_voided, n_unconfirmed;  /* computed when read */
-  gint64 n_disputed;  /* computed when read */
-  gint64 n_revoked;   /* computed when read (schema 8) */
+  /* counts kept by triggers in the batches table (schemas 3 and 9), never a scan */
+  gint64 n_units, n_done, n_failed, n_live_certs, n_voided, n_unconfirmed;
+  gint64 n_disputed;
+  gint64 n_revoked;
 } StDbBatch;
 void st_db_batch_free (StDbBatch *batch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbBatch, st_db_batch_free)
@@ -169,6 +179,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbUnit, st_db_unit_free)
 
 /* Of StDbUnit*, in id order. */
 GPtrArray *st_db_unit_list (StDb *db, gint64 batch_id, GError **error);
+/* At most @limit of the batch's units with an id above @after_id, in id
+ * order (paging: pass the last id of a page to get the next). */
+GPtrArray *st_db_unit_list_page (StDb *db, gint64 batch_id, gint64 after_id, guint limit,
+                                 GError **error);
 /* Units in 'started', 'issuing', 'issued', any batch, in id order. */
 GPtrArray *st_db_unit_list_unfinished (StDb *db, GError **error);
 /* The unit holding @uid_hex's live certificate; NULL and NOT_FOUND if none. */

@@ -53,7 +53,7 @@ static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
   { ST_ACTION_PROFILE_LIST, "ProfileList", R_ANY, FALSE, FALSE, "listing the profiles" },
   { ST_ACTION_BATCH_CREATE, "BatchCreate", R_LEAD, FALSE, FALSE, "creating a batch" },
   { ST_ACTION_BATCH_LIST, "BatchList", R_ANY, FALSE, FALSE, "batch list" },
-  { ST_ACTION_BATCH_SHOW, "BatchGet, BatchUnits", R_ANY, FALSE, FALSE, "batch show" },
+  { ST_ACTION_BATCH_SHOW, "BatchGet, BatchUnits, BatchUnitsPage", R_ANY, FALSE, FALSE, "batch show" },
   { ST_ACTION_BATCH_CLOSE, "BatchClose", R_LEAD, FALSE, TRUE, "closing a batch" },
   { ST_ACTION_BATCH_ALLOW_MORE_VOIDS, "BatchAllowMoreVoids", R_LEAD, FALSE, FALSE,
     "allowing more voided certificates" },
@@ -1070,6 +1070,29 @@ st_engine_batch_units (StEngine *engine, const StAuthSession *session, gint64 id
   if (batch == NULL)
     return NULL;
   return st_db_unit_list (engine->db, id, error);
+}
+
+void
+st_engine_set_check_progress (StEngine *engine, StDbProgressFunc func, gpointer user_data)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&engine->lock);
+  if (engine->db != NULL)
+    st_db_set_progress (engine->db, func, user_data);
+}
+
+/* A page of the batch's units (st_db_unit_list_page), at most
+ * ST_ENGINE_UNITS_PAGE_MAX of them. */
+GPtrArray *
+st_engine_batch_units_page (StEngine *engine, const StAuthSession *session, gint64 id,
+                            gint64 after_id, guint limit, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_BATCH_SHOW, error))
+    return NULL;
+  g_autoptr(StDbBatch) batch = st_db_batch_get (engine->db, id, error);
+  if (batch == NULL)
+    return NULL;
+  return st_db_unit_list_page (engine->db, id, MAX (after_id, 0),
+                               CLAMP (limit, 1, ST_ENGINE_UNITS_PAGE_MAX), error);
 }
 
 gboolean

@@ -189,6 +189,13 @@ GPtrArray *st_engine_batch_list (StEngine *engine, const StAuthSession *session,
 StDbBatch *st_engine_batch_get (StEngine *engine, const StAuthSession *session, gint64 id,
                                 GError **error);
 /* Of StDbUnit*. */
+/* Progress of db check and audit verify on the engine's database
+ * (st_db_set_progress); NULL stops it. */
+void st_engine_set_check_progress (StEngine *engine, StDbProgressFunc func, gpointer user_data);
+/* The most units one BatchUnitsPage returns. */
+#define ST_ENGINE_UNITS_PAGE_MAX 1000
+GPtrArray *st_engine_batch_units_page (StEngine *engine, const StAuthSession *session, gint64 id,
+                                       gint64 after_id, guint limit, GError **error);
 GPtrArray *st_engine_batch_units (StEngine *engine, const StAuthSession *session, gint64 id,
                                   GError **error);
 gboolean st_engine_batch_close (StEngine *engine, const StAuthSession *session, gint64 id,

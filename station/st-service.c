@@ -47,6 +47,7 @@ struct _StService {
   GMutex lock;                 /* guards sessions and line_owner */
   GHashTable *sessions;        /* key -> StSession */
   GHashTable *line_owners;     /* batch id (gint64*) -> the key of the session that started its line */
+  gint64 progress_at;          /* when CheckProgress was last sent (monotonic) */
 };
 
 /* ---- sessions ----------------------------------------------------------- */
@@ -831,6 +832,30 @@ on_batch_units (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint6
 }
 
 static gboolean
+on_batch_units_page (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64 id,
+                     gint64 after_id, guint limit, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autoptr(GPtrArray) units = st_engine_batch_units_page (service->engine, me, id, after_id, limit,
+                                                           &error);
+  ST_REPLY_IF_FAILED (units != NULL, invocation, error);
+  GVariantBuilder a;
+  g_variant_builder_init (&a, G_VARIANT_TYPE ("aa{sv}"));
+  gint64 last = 0;
+  for (guint i = 0; i < units->len; i++)
+    {
+      StDbUnit *u = g_ptr_array_index (units, i);
+      g_variant_builder_add_value (&a, st_variant_unit (u));   /* "id" among the rest */
+      last = u->id;
+    }
+  /* a short page is the last one */
+  gint64 next = units->len > 0 && units->len >= CLAMP (limit, 1, ST_ENGINE_UNITS_PAGE_MAX) ? last : 0;
+  st_dbus_station1_complete_batch_units_page (object, invocation, g_variant_builder_end (&a), next);
+  return TRUE;
+}
+
+static gboolean
 on_batch_close (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64 id,
                 StService *service)
 {
@@ -1232,6 +1257,21 @@ on_unit_resolve (StDbusStation1 *object, GDBusMethodInvocation *invocation, cons
   return TRUE;
 }
 
+#define ST_SERVICE_PROGRESS_US 250000
+
+/* CheckProgress, at most every ST_SERVICE_PROGRESS_US and at each step's
+ * end, while DbCheck or AuditVerify runs. */
+static void
+st_service_on_check_progress (const char *what, gint64 done, gint64 total, gpointer user_data)
+{
+  StService *service = user_data;
+  gint64 now = g_get_monotonic_time ();
+  if (now - service->progress_at < ST_SERVICE_PROGRESS_US && !(total > 0 && done == total))
+    return;
+  service->progress_at = now;
+  st_dbus_station1_emit_check_progress (service->skeleton, what, done, total);
+}
+
 static gboolean
 on_audit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUnixFDList *in_fds,
                  const char *root_pem, GVariant *manifests, StService *service)
@@ -1280,7 +1320,9 @@ on_audit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUni
     }
   g_autoptr(GString) report = g_string_new (NULL);
   GError *failure = NULL;
+  st_engine_set_check_progress (service->engine, st_service_on_check_progress, service);
   gboolean verified = ok && st_engine_audit_verify (service->engine, me, root, copies, report, &failure);
+  st_engine_set_check_progress (service->engine, NULL, NULL);
   if (dir != NULL)
     st_engine_scratch_remove (dir);
   if (!ok)
@@ -1340,7 +1382,9 @@ on_db_check (StDbusStation1 *object, GDBusMethodInvocation *invocation, StServic
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   g_autoptr(GString) report = g_string_new (NULL);
   GError *failure = NULL;
+  st_engine_set_check_progress (service->engine, st_service_on_check_progress, service);
   gboolean ok = st_engine_db_check (service->engine, me, report, &failure);
+  st_engine_set_check_progress (service->engine, NULL, NULL);
   GError *error = NULL;
   if (!ok && report->len == 0)
     {
@@ -1530,6 +1574,7 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-batch-list", G_CALLBACK (on_batch_list) },
     { "handle-batch-get", G_CALLBACK (on_batch_get) },
     { "handle-batch-units", G_CALLBACK (on_batch_units) },
+    { "handle-batch-units-page", G_CALLBACK (on_batch_units_page) },
     { "handle-batch-close", G_CALLBACK (on_batch_close) },
     { "handle-batch-allow-more-voids", G_CALLBACK (on_batch_allow_more_voids) },
     { "handle-shift-stats", G_CALLBACK (on_shift_stats) },

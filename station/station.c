@@ -50,7 +50,7 @@ static const char st_usage[] =
   "  status                             what the service is doing\n"
   "  batch create --profile FILE --work-order WO --quantity N\n"
   "  batch run BATCH --port PATH [--port PATH]... [--units N] [--wait S] [--allow-reprovision]\n"
-  "  batch list | batch show BATCH | batch close BATCH | batch stop [BATCH]\n"
+  "  batch list | batch show BATCH [--all] | batch close BATCH | batch stop [BATCH]\n"
   "  manifest export BATCH --out DIR [--force]\n"
   "                                     (with the cloud files: aws/, azure/, certs/, jws/; docs/cloud.md)\n"
   "  manifest verify DIR [--root FILE] [--signer-pin HEX]\n"
@@ -820,6 +820,84 @@ st_print_batch_line (StBatchInfo *b)
            b->id, b->state, b->work_order, b->product, b->quantity, b->n_done, b->n_failed, created);
 }
 
+/* A call to the service that may take long (DbCheck, AuditVerify): made
+ * asynchronously, the main loop running until it ends, so that the
+ * service's CheckProgress signals reach a terminal meanwhile (stderr, one
+ * line rewritten in place; nothing when stderr is not a terminal). */
+typedef struct {
+  GMainLoop *loop;
+  GAsyncResult *result;
+  gulong handler;
+  gboolean shown;
+} StCliWait;
+
+static void
+st_cli_wait_done (GObject *source, GAsyncResult *res, gpointer data)
+{
+  StCliWait *w = data;
+  w->result = g_object_ref (res);
+  g_main_loop_quit (w->loop);
+}
+
+static void
+st_cli_on_check_progress (StDbusStation1 *proxy, const char *step, gint64 done, gint64 total,
+                          gpointer data)
+{
+  StCliWait *w = data;
+  g_autofree gchar *shown = ST_CLI_LINE (step);
+  if (total > 0)
+    g_printerr ("\r\033[K%s: %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " (%d%%)", shown, done, total,
+                (int) (100 * CLAMP (done, 0, total) / total));
+  else
+    g_printerr ("\r\033[K%s ...", shown);
+  w->shown = TRUE;
+}
+
+static void
+st_cli_wait_begin (StCli *cli, StCliWait *w)
+{
+  w->loop = g_main_loop_new (NULL, FALSE);
+  if (isatty (STDERR_FILENO))
+    w->handler = g_signal_connect (cli->proxy, "check-progress", G_CALLBACK (st_cli_on_check_progress), w);
+}
+
+/* Runs until the call ends; returns its result (owned by @w). */
+static GAsyncResult *
+st_cli_wait_end (StCli *cli, StCliWait *w)
+{
+  g_main_loop_run (w->loop);
+  if (w->handler != 0)
+    g_signal_handler_disconnect (cli->proxy, w->handler);
+  if (w->shown)
+    g_printerr ("\r\033[K");
+  g_main_loop_unref (w->loop);
+  return w->result;
+}
+
+/* `batch show` shows this many units unless --all. */
+#define ST_CLI_SHOW_UNITS 50
+/* BatchUnitsPage's largest page (ST_ENGINE_UNITS_PAGE_MAX) */
+#define ST_CLI_UNITS_PAGE 1000
+
+/* One line per unit of a BatchUnits/BatchUnitsPage array; returns how many. */
+static gint64
+st_cli_print_units (GVariant *units_v)
+{
+  for (gsize i = 0; i < g_variant_n_children (units_v); i++)
+    {
+      g_autoptr(GVariant) u = g_variant_get_child_value (units_v, i);
+      g_autofree gchar *serial = ST_CLI_LINE (st_dict_get_string (u, "product-serial"));
+      const char *cert = st_dict_get_string (u, "cert-state");
+      g_autofree gchar *reason = ST_CLI_LINE (st_dict_get_string (u, "fail-reason"));
+      g_autofree gchar *uid = ST_CLI_LINE (st_dict_get_string (u, "uid"));
+      g_print ("  %-26s %-8s %-18s %-12s %s%s%s\n", uid,
+               st_dict_get_string (u, "state"), *serial != '\0' ? serial : "-",
+               *cert != '\0' ? cert : "-", st_dict_get_string (u, "port"),
+               *reason != '\0' ? "  " : "", reason);
+    }
+  return (gint64) g_variant_n_children (units_v);
+}
+
 static int
 cmd_batch (StCli *cli, int argc, char **argv)
 {
@@ -852,9 +930,17 @@ cmd_batch (StCli *cli, int argc, char **argv)
     { "quantity", 0, 0, G_OPTION_ARG_INT, &quantity, "Devices to provision", "N" },
     { NULL }
   };
+  gboolean all_units = FALSE;
+  const GOptionEntry show_entries[] = {
+    { "all", 0, 0, G_OPTION_ARG_NONE, &all_units, "List every unit of the batch, however many", NULL },
+    { NULL }
+  };
   gboolean is_create = g_strcmp0 (sub, "create") == 0, is_run = g_strcmp0 (sub, "run") == 0;
-  if (!st_cli_parse (cli, is_create ? "batch create" : is_run ? "batch run BATCH" : "batch",
-                     is_create ? create_entries : is_run ? run_entries : NULL, &argc, &argv, &error))
+  gboolean is_show = g_strcmp0 (sub, "show") == 0;
+  if (!st_cli_parse (cli, is_create ? "batch create" : is_run ? "batch run BATCH"
+                     : is_show ? "batch show BATCH" : "batch",
+                     is_create ? create_entries : is_run ? run_entries : is_show ? show_entries : NULL,
+                     &argc, &argv, &error))
     return st_cli_fail (error);
   if (is_create)
     return cmd_batch_create (cli, profile_path, work_order, quantity);
@@ -893,9 +979,8 @@ cmd_batch (StCli *cli, int argc, char **argv)
 
   if (g_strcmp0 (sub, "show") == 0)
     {
-      g_autoptr(GVariant) d = NULL, units_v = NULL;
-      if (!st_dbus_station1_call_batch_get_sync (cli->proxy, batch_id, &d, NULL, &error)
-          || !st_dbus_station1_call_batch_units_sync (cli->proxy, batch_id, &units_v, NULL, &error))
+      g_autoptr(GVariant) d = NULL;
+      if (!st_dbus_station1_call_batch_get_sync (cli->proxy, batch_id, &d, NULL, &error))
         return st_cli_fail (error);
       g_autoptr(StBatchInfo) b = st_batch_info_from_variant (d);
       g_autofree gchar *created = st_time_iso8601_from_unix (b->created_at);
@@ -911,18 +996,25 @@ cmd_batch (StCli *cli, int argc, char **argv)
                b->n_revoked, created,
                b->created_by, closed, b->closed_by != NULL ? " by " : "",
                b->closed_by != NULL ? b->closed_by : "");
-      for (gsize i = 0; i < g_variant_n_children (units_v); i++)
+      /* the units page by page (BatchUnitsPage): the first ST_CLI_SHOW_UNITS
+       * unless --all, never the whole batch in one message */
+      gint64 after = 0, shown = 0;
+      while (all_units || shown < ST_CLI_SHOW_UNITS)
         {
-          g_autoptr(GVariant) u = g_variant_get_child_value (units_v, i);
-          g_autofree gchar *serial = ST_CLI_LINE (st_dict_get_string (u, "product-serial"));
-          const char *cert = st_dict_get_string (u, "cert-state");
-          g_autofree gchar *reason = ST_CLI_LINE (st_dict_get_string (u, "fail-reason"));
-          g_autofree gchar *uid = ST_CLI_LINE (st_dict_get_string (u, "uid"));
-          g_print ("  %-26s %-8s %-18s %-12s %s%s%s\n", uid,
-                   st_dict_get_string (u, "state"), *serial != '\0' ? serial : "-",
-                   *cert != '\0' ? cert : "-", st_dict_get_string (u, "port"),
-                   *reason != '\0' ? "  " : "", reason);
+          g_autoptr(GVariant) page = NULL;
+          gint64 next = 0;
+          guint limit = all_units ? ST_CLI_UNITS_PAGE : (guint) (ST_CLI_SHOW_UNITS - shown);
+          if (!st_dbus_station1_call_batch_units_page_sync (cli->proxy, batch_id, after, limit, &page,
+                                                            &next, NULL, &error))
+            return st_cli_fail (error);
+          shown += st_cli_print_units (page);
+          if (next <= after)
+            break;
+          after = next;
         }
+      if (shown < b->n_units)
+        g_print ("  ... %" G_GINT64_FORMAT " more unit(s): 'station batch show %" G_GINT64_FORMAT
+                 " --all' lists every one\n", b->n_units - shown, b->id);
       return 0;
     }
   if (g_strcmp0 (sub, "close") == 0)
@@ -1287,7 +1379,11 @@ cmd_db (StCli *cli, int argc, char **argv)
     }
   gboolean ok = FALSE;
   g_autofree gchar *report = NULL;
-  if (!st_dbus_station1_call_db_check_sync (cli->proxy, &ok, &report, NULL, &error))
+  StCliWait w = { 0 };
+  st_cli_wait_begin (cli, &w);
+  st_dbus_station1_call_db_check (cli->proxy, NULL, st_cli_wait_done, &w);
+  g_autoptr(GAsyncResult) res = st_cli_wait_end (cli, &w);
+  if (!st_dbus_station1_call_db_check_finish (cli->proxy, &ok, &report, res, &error))
     return st_cli_fail (error);
   g_print ("%s", report);
   return ok ? 0 : 1;
@@ -1483,8 +1579,12 @@ cmd_audit (StCli *cli, int argc, char **argv)
     return st_cli_fail (error);
   gboolean ok = FALSE;
   g_autofree gchar *report = NULL, *failure = NULL;
-  if (!st_dbus_station1_call_audit_verify_sync (cli->proxy, root, g_variant_ref_sink (manifests), fds, &ok,
-                                                &report, &failure, NULL, NULL, &error))
+  StCliWait w = { 0 };
+  st_cli_wait_begin (cli, &w);
+  st_dbus_station1_call_audit_verify (cli->proxy, root, g_variant_ref_sink (manifests), fds, NULL,
+                                      st_cli_wait_done, &w);
+  g_autoptr(GAsyncResult) res = st_cli_wait_end (cli, &w);
+  if (!st_dbus_station1_call_audit_verify_finish (cli->proxy, &ok, &report, &failure, NULL, res, &error))
     return st_cli_fail (error);
   st_cli_print_text (report);
   g_print ("%s\n", ok ? "audit log verified" : "AUDIT LOG REJECTED");

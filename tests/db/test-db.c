@@ -2306,7 +2306,8 @@ test_migrate_v5_disputed (Fixture *f, gconstpointer data)
   g_assert_cmpint (raw_int (v6, "SELECT live_certs FROM batches WHERE id = 1"), ==, live_before);
   g_assert_cmpint (raw_int (v6, "SELECT issued_at + reserved_at FROM certificates WHERE uid = 'cafe'"), ==, 15);
   g_assert_cmpint (raw_int (v6, "SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'certificates'"
-                                " AND type IN ('index','trigger') AND sql IS NOT NULL"), ==, 8);
+                                " AND type IN ('index','trigger') AND sql IS NOT NULL"), ==,
+                   8 + 2 /* schema 9: certificates_count_insert, certificates_count_update */);
   g_assert_cmpint (raw_int (v6, "SELECT count(*) FROM pragma_foreign_key_check"), ==, 0);
   g_clear_pointer (&db, st_db_close);
   g_autofree gchar *moves_v6 = state_moves (v6, 2000);
@@ -2554,6 +2555,221 @@ test_migrate_v7_revoked (Fixture *f, gconstpointer data)
   g_assert_cmpint (raw_int (v8, "SELECT live_certs FROM batches WHERE id = 1"), ==,
                    raw_int (v8, "SELECT count(*) FROM certificates WHERE state NOT IN ('voided','revoked')"));
   g_assert_cmpint (raw_int (v8, "SELECT count(*) FROM certificates WHERE state = 'revoked'"), ==, 1);
+}
+
+/* ---------- schema 9: the batches' counts ---------- */
+
+static const char *const unit_states_v9[] = { "started", "issuing", "issued", "done", "failed" };
+static const char *const cert_states_v9[] = { "issuing", "issued", "active", "voided", "unconfirmed",
+                                              "disputed", "revoked" };
+
+/* Every count of every batch against a COUNT(*) of its rows, and what
+ * st_db_batch_get and st_db_batch_list give against the same rows. */
+static void
+assert_counts (const char *path, StDb *db)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) list = st_db_batch_list (db, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (list->len, ==, raw_int (path, "SELECT count(*) FROM batches"));
+  for (guint i = 0; i < list->len; i++)
+    {
+      StDbBatch *l = g_ptr_array_index (list, i);
+      g_autoptr(StDbBatch) b = st_db_batch_get (db, l->id, &error);
+      g_assert_no_error (error);
+      for (guint k = 0; k < G_N_ELEMENTS (unit_states_v9); k++)
+        {
+          g_autofree gchar *kept = g_strdup_printf ("SELECT units_%s FROM batches WHERE id = %" G_GINT64_FORMAT,
+                                                    unit_states_v9[k], b->id);
+          g_autofree gchar *rows = g_strdup_printf ("SELECT count(*) FROM units WHERE batch_id = %" G_GINT64_FORMAT
+                                                    " AND state = '%s'", b->id, unit_states_v9[k]);
+          g_assert_cmpint (raw_int (path, kept), ==, raw_int (path, rows));
+        }
+      for (guint k = 0; k < G_N_ELEMENTS (cert_states_v9); k++)
+        {
+          g_autofree gchar *kept = g_strdup_printf ("SELECT certs_%s FROM batches WHERE id = %" G_GINT64_FORMAT,
+                                                    cert_states_v9[k], b->id);
+          g_autofree gchar *rows = g_strdup_printf ("SELECT count(*) FROM certificates WHERE batch_id = %"
+                                                    G_GINT64_FORMAT " AND state = '%s'", b->id, cert_states_v9[k]);
+          g_assert_cmpint (raw_int (path, kept), ==, raw_int (path, rows));
+        }
+#define ST_SCAN(what, cond) \
+      ({ g_autofree gchar *q_ = g_strdup_printf ("SELECT count(*) FROM " what " WHERE batch_id = %" \
+                                                 G_GINT64_FORMAT cond, b->id); raw_int (path, q_); })
+      g_assert_cmpint (b->n_units, ==, ST_SCAN ("units", ""));
+      g_assert_cmpint (b->n_done, ==, ST_SCAN ("units", " AND state = 'done'"));
+      g_assert_cmpint (b->n_failed, ==, ST_SCAN ("units", " AND state = 'failed'"));
+      g_assert_cmpint (b->n_live_certs, ==, ST_SCAN ("certificates", " AND state NOT IN ('voided','revoked')"));
+      g_assert_cmpint (b->n_voided, ==, ST_SCAN ("certificates", " AND state = 'voided'"));
+      g_assert_cmpint (b->n_unconfirmed, ==, ST_SCAN ("certificates", " AND state = 'unconfirmed'"));
+      g_assert_cmpint (b->n_disputed, ==, ST_SCAN ("certificates", " AND state = 'disputed'"));
+      g_assert_cmpint (b->n_revoked, ==, ST_SCAN ("certificates", " AND state = 'revoked'"));
+#undef ST_SCAN
+      g_assert_cmpint (l->n_units, ==, b->n_units);
+      g_assert_cmpint (l->n_done, ==, b->n_done);
+      g_assert_cmpint (l->n_failed, ==, b->n_failed);
+      g_assert_cmpint (l->n_voided, ==, b->n_voided);
+      g_assert_cmpint (l->n_unconfirmed, ==, b->n_unconfirmed);
+      g_assert_cmpint (l->n_disputed, ==, b->n_disputed);
+      g_assert_cmpint (l->n_revoked, ==, b->n_revoked);
+      /* the pages of the batch's units are its units, in id order, once each */
+      gint64 after = 0, n = 0, last = 0;
+      for (;;)
+        {
+          g_autoptr(GPtrArray) page = st_db_unit_list_page (db, b->id, after, 3, &error);
+          g_assert_no_error (error);
+          for (guint j = 0; j < page->len; j++)
+            {
+              StDbUnit *u = g_ptr_array_index (page, j);
+              g_assert_cmpint (u->batch_id, ==, b->id);
+              g_assert_cmpint (u->id, >, last);
+              last = u->id;
+              n++;
+            }
+          if (page->len < 3)
+            break;
+          after = last;
+        }
+      g_assert_cmpint (n, ==, b->n_units);
+    }
+}
+
+/* The counts follow every state change the pipeline and the leads make:
+ * issue, fail (voided and unconfirmed), dispute, resolve (keep, void),
+ * recovery, revoke, reprovision; after each, every count of two batches
+ * equals a count of the rows. */
+static void
+test_batch_counts (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 b1 = make_batch (f->db, "WO-C1", 50);
+  gint64 b2 = make_batch (f->db, "WO-C2", 50);
+  assert_counts (f->path, f->db);
+  gint64 done[6];
+  for (int i = 0; i < 6; i++)
+    {
+      g_autofree gchar *uid = g_strdup_printf ("c0%02d", i);
+      done[i] = full_cycle (f->db, i % 2 ? b2 : b1, uid, 100 + i);
+      assert_counts (f->path, f->db);
+    }
+  /* started, issuing, issued */
+  gint64 started = st_db_unit_begin (f->db, b1, "p", "c100", "m", "1", "op", &error);
+  g_assert_no_error (error);
+  assert_counts (f->path, f->db);
+  gint64 cert = 0;
+  gint64 issuing = begin_reserve (f->db, b1, "c101", 201, FALSE, &cert, &error);
+  g_assert_no_error (error);
+  assert_counts (f->path, f->db);
+  g_autoptr(GBytes) der = fake_der ("der", 201);
+  g_assert_true (st_db_cert_issued (f->db, cert, der, &error));
+  assert_counts (f->path, f->db);
+  /* fail: voided */
+  g_assert_true (st_db_unit_fail (f->db, issuing, "commit", "no answer", NULL, ST_DB_CERT_VOID, &error));
+  g_assert_no_error (error);
+  assert_counts (f->path, f->db);
+  g_assert_true (st_db_unit_fail (f->db, started, "hello", "no answer", NULL, ST_DB_CERT_VOID, &error));
+  assert_counts (f->path, f->db);
+  /* unconfirmed, disputed, resolved both ways */
+  gint64 unit = 0;
+  gint64 c1 = unconfirmed_unit (f->db, b2, "c200", 300, TRUE, &unit);
+  assert_counts (f->path, f->db);
+  g_assert_true (st_db_cert_dispute (f->db, c1, "hello", "clone?", NULL, "p", "op", &error));
+  g_assert_no_error (error);
+  assert_counts (f->path, f->db);
+  g_assert_true (st_db_cert_resolve_dispute (f->db, c1, ST_DB_DISPUTE_KEEP, "lead", &error));
+  assert_counts (f->path, f->db);
+  g_assert_true (st_db_cert_dispute (f->db, c1, "hello", "clone again?", NULL, "p", "op", &error));
+  g_assert_true (st_db_cert_resolve_dispute (f->db, c1, ST_DB_DISPUTE_VOID, "lead", &error));
+  g_assert_no_error (error);
+  assert_counts (f->path, f->db);
+  /* recovery: unconfirmed -> active */
+  gint64 c2 = unconfirmed_unit (f->db, b1, "c201", 301, FALSE, &unit);
+  assert_counts (f->path, f->db);
+  g_assert_true (st_db_cert_set_state (f->db, c2, "active", "seen again", &error));
+  g_assert_no_error (error);
+  assert_counts (f->path, f->db);
+  /* revoke */
+  g_autoptr(StDbUnit) u0 = st_db_unit_get (f->db, done[0], &error);
+  g_assert_no_error (error);
+  g_assert_true (st_db_cert_revoke (f->db, u0->cert_id, "keyCompromise", "lead", &error));
+  g_assert_no_error (error);
+  assert_counts (f->path, f->db);
+  /* reprovision: the old certificate voided in its batch, the new one in the other */
+  gint64 c3 = 0;
+  begin_reserve (f->db, b1, "c003", 400, TRUE, &c3, &error);
+  g_assert_no_error (error);
+  assert_counts (f->path, f->db);
+  /* a refusal recorded as a failed unit without a certificate */
+  StDbUnitNew refused = { b2, "p", "c300", "m", "1", "op" };
+  g_assert_cmpint (st_db_unit_add_failed (f->db, &refused, "hello", "refused", NULL, &error), >, 0);
+  g_assert_no_error (error);
+  assert_counts (f->path, f->db);
+  assert_check_ok (f->db);
+  /* a count changed behind the station's back: db check names it */
+  g_clear_pointer (&f->db, st_db_close);
+  g_assert_cmpint (raw_exec (f->path, "UPDATE batches SET units_done = units_done + 1 WHERE id = 1", NULL),
+                   ==, SQLITE_OK);
+  f->db = st_db_open (f->path, &error);
+  g_assert_no_error (error);
+  g_autoptr(GString) report = g_string_new (NULL);
+  g_assert_false (st_db_check (f->db, report, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_assert_nonnull (strstr (report->str, "batch counts agree with the units and certificates: FAILED: 1 units_done"));
+}
+
+/* Schema 9 counts the units and certificates of a schema 8 database per
+ * batch and state on opening, and its triggers keep the counts through
+ * every later change, including moves the station never makes (a unit
+ * deleted, a unit moved to another batch). */
+static void
+test_migrate_v8_counts (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_clear_pointer (&f->db, st_db_close);
+  g_autofree gchar *v8 = make_db_at (f, "v8-counts.db", 8, "WO-8", 100);
+  g_assert_cmpint (raw_exec (v8,
+      "INSERT INTO batches (work_order, product, profile_sha256, profile_text, quantity, created_at,"
+      " created_by, station_id) VALUES ('WO-8b', 'p', '" PROFILE_SHA "', 't', 10, 1, 'x', 's')", NULL), ==, SQLITE_OK);
+  /* one unit per (unit state, certificate state) the schema allows, in both batches */
+  gint id = 1;
+  for (guint b = 1; b <= 2; b++)
+    for (guint us = 0; us < G_N_ELEMENTS (unit_states_v9); us++)
+      for (guint cs = 0; cs <= G_N_ELEMENTS (cert_states_v9); cs++, id++)
+        {
+          g_autofree gchar *sql = g_strdup_printf (
+              "INSERT INTO units (id, batch_id, port, uid, state, started_at, operator)"
+              " VALUES (%d, %u, 'p', '%04x', '%s', 1, 'x')", id, b, id, unit_states_v9[us]);
+          g_assert_cmpint (raw_exec (v8, sql, NULL), ==, SQLITE_OK);
+          if (cs == G_N_ELEMENTS (cert_states_v9))
+            continue;   /* a unit without a certificate */
+          const char *st = cert_states_v9[cs];
+          /* one live certificate per uid: each has its own uid */
+          g_autofree gchar *csql = g_strdup_printf (
+              "INSERT INTO certificates (unit_id, batch_id, uid, issuer, serial, pubkey_sha256, tbs, der,"
+              " state, reserved_at, dispute_reason, disputed_at, revoke_reason, revoked_at, revoked_by)"
+              " VALUES (%d, %u, '%04x', '" PROFILE_SHA "', '%04x', '%064x', x'30', x'30', '%s', 1, 'r', 1,"
+              " 'superseded', 2, 'lead')", id, b, id, id, id, st);
+          g_assert_cmpint (raw_exec (v8, csql, NULL), ==, SQLITE_OK);
+        }
+  gint64 live_before = raw_int (v8, "SELECT live_certs FROM batches WHERE id = 1");
+  g_autoptr(StDb) db = st_db_open (v8, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (raw_int (v8, "PRAGMA user_version"), ==, st_db_schema_version ());
+  g_assert_cmpint (raw_int (v8, "SELECT live_certs FROM batches WHERE id = 1"), ==, live_before);
+  g_assert_cmpint (raw_int (v8, "SELECT units_done FROM batches WHERE id = 2"), ==, G_N_ELEMENTS (cert_states_v9) + 1);
+  g_assert_cmpint (raw_int (v8, "SELECT certs_revoked FROM batches WHERE id = 1"), ==, G_N_ELEMENTS (unit_states_v9));
+  assert_counts (v8, db);
+  g_clear_pointer (&db, st_db_close);
+  /* moves the station never makes, behind its back: the counts follow */
+  g_assert_cmpint (raw_exec (v8, "UPDATE units SET state = 'failed' WHERE id = 1;"
+                             "UPDATE units SET batch_id = 2 WHERE id = 2;"
+                             "UPDATE units SET batch_id = 1, state = 'done' WHERE id = 50;"
+                             "DELETE FROM units WHERE id = 3;"
+                             "UPDATE certificates SET state = 'voided' WHERE state = 'unconfirmed';"
+                             "UPDATE certificates SET state = 'active' WHERE state = 'issued'", NULL), ==, SQLITE_OK);
+  db = st_db_open (v8, &error);
+  g_assert_no_error (error);
+  assert_counts (v8, db);
 }
 
 /* The audit payloads are written without json-glib's generator: its parser
@@ -3229,6 +3445,8 @@ main (int argc, char **argv)
   ADD ("replay-tamper", test_replay_tamper);
   ADD ("replay-legacy", test_replay_legacy);
   ADD ("replay-unknown-state", test_replay_unknown_state);
+  ADD ("batch-counts", test_batch_counts);
+  ADD ("migrate-v8-counts", test_migrate_v8_counts);
 #undef ADD
   g_test_add_func ("/db/payload-json", test_payload_json);
   g_test_add_func ("/db/replay-every-event-handled", test_replay_every_event_handled);
