@@ -1065,6 +1065,49 @@ st_db_unit_list (StDb *db, gint64 batch_id, GError **error)
                            "cannot list the batch's units", TRUE, batch_id, NULL, error);
 }
 
+/* One page: the units of @batch_id after id @after, at most ST_DB_UNIT_PAGE. */
+static GPtrArray *
+st_db_unit_page (StDb *db, gint64 batch_id, gint64 after, GError **error)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, ST_DB_UNIT_SELECT
+      "WHERE u.batch_id = ? AND u.id > ? ORDER BY u.id LIMIT " G_STRINGIFY (ST_DB_UNIT_PAGE), error);
+  if (stmt == NULL || !st_db_bind (db->r, stmt, error, "ii", batch_id, after))
+    return NULL;
+  g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func ((GDestroyNotify) st_db_unit_free);
+  for (;;)
+    {
+      gboolean row = FALSE;
+      if (!st_db_step (db->r, stmt, &row, "cannot list the batch's units", error))
+        return NULL;
+      if (!row)
+        break;
+      g_ptr_array_add (out, st_db_unit_from_row (stmt));
+    }
+  return g_steal_pointer (&out);
+}
+
+gboolean
+st_db_unit_foreach (StDb *db, gint64 batch_id, StDbUnitFunc func, gpointer user_data, GError **error)
+{
+  gint64 after = 0;
+  for (;;)
+    {
+      g_autoptr(GPtrArray) page = st_db_unit_page (db, batch_id, after, error);
+      if (page == NULL)
+        return FALSE;
+      for (guint i = 0; i < page->len; i++)
+        {
+          const StDbUnit *u = g_ptr_array_index (page, i);
+          if (!func (u, user_data, error))
+            return FALSE;
+          after = u->id;
+        }
+      if (page->len < ST_DB_UNIT_PAGE)
+        return TRUE;
+    }
+}
+
 GPtrArray *
 st_db_unit_list_unfinished (StDb *db, GError **error)
 {
