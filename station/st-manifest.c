@@ -1312,7 +1312,8 @@ st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb
                 {
                   if (csv_bad++ < 20)
                     st_check (&c, FALSE, "manifest.csv: line %u is not the row of unit %u of "
-                              ST_MANIFEST_UNITS_FILE "%s", (guint) jc.lines, i, more ? "" : " (the file ends)");
+                              ST_MANIFEST_UNITS_FILE "%s", (guint) jc.lines + (more ? 0 : 1), i,
+                              more ? "" : " (the file ends)");
                 }
             }
         }
