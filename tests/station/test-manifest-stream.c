@@ -16,9 +16,13 @@
  * stays within N's and a margin far below what reading the units whole
  * would take.
  *
- * Run as "gen DIR N" it writes a folder of N units (DIR/root.pem and
- * DIR/signer-pin beside; tests/bench/manifest-verify-bench); as "verify
- * DIR ROOT PIN" it verifies one and prints the peak RSS and CPU time. */
+ * Run as "gen DIR N" it writes a folder of N units (DIR.root.pem and
+ * DIR.signer-pin beside); as "verify DIR ROOT PIN" it verifies one and
+ * prints the peak RSS and CPU time; as "export HOME BATCH OUT" it runs
+ * st_manifest_export alone on a station home (tests/bench/manifest-scale). */
+#include "st-ca.h"
+#include "st-config.h"
+#include "st-db.h"
 #include "st-error.h"
 #include "st-issue.h"
 #include "st-manifest.h"
@@ -577,9 +581,48 @@ st_main_verify (const char *dir, const char *root_path, const char *pin)
   return ok ? 0 : 1;
 }
 
+static void
+st_print_usage (const char *what, gint64 t0, gint64 t1)
+{
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  g_print ("%s: wall_s %.2f cpu_s %.2f peak_rss_kib %ld\n", what, (t1 - t0) / 1e6,
+           ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+           ru.ru_maxrss);
+}
+
+/* st_manifest_export alone, on a station home whose service is stopped
+ * (tests/bench/manifest-scale): what the export costs without the cloud
+ * files and the service around it. */
+static int
+st_main_export (const char *home, const char *batch, const char *out)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StConfig) config = st_config_load (home, &error);
+  g_autoptr(StCa) ca = config != NULL ? st_ca_open (config, g_getenv ("STATION_HSM_PIN"), &error) : NULL;
+  g_autoptr(StDb) db = ca != NULL ? st_db_open (config->db_path, &error) : NULL;
+  if (db == NULL)
+    {
+      g_printerr ("%s\n", error->message);
+      return 2;
+    }
+  gint64 t0 = g_get_monotonic_time ();
+  gboolean ok = st_manifest_export (db, ca, config->station_id, g_ascii_strtoll (batch, NULL, 10), out, &error);
+  gint64 t1 = g_get_monotonic_time ();
+  if (!ok)
+    {
+      g_printerr ("%s\n", error->message);
+      return 1;
+    }
+  st_print_usage ("st_manifest_export", t0, t1);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
+  if (argc == 5 && strcmp (argv[1], "export") == 0)
+    return st_main_export (argv[2], argv[3], argv[4]);
   if (argc == 4 && strcmp (argv[1], "gen") == 0)
     return st_main_gen (argv[2], (guint) g_ascii_strtoull (argv[3], NULL, 10));
   if (argc == 5 && strcmp (argv[1], "verify") == 0)
