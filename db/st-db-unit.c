@@ -1090,6 +1090,27 @@ st_db_unit_list_page (StDb *db, gint64 batch_id, gint64 after_id, guint limit, G
   return g_steal_pointer (&out);
 }
 
+gboolean
+st_db_unit_foreach (StDb *db, gint64 batch_id, StDbUnitFunc func, gpointer user_data, GError **error)
+{
+  gint64 after = 0;
+  for (;;)
+    {
+      g_autoptr(GPtrArray) page = st_db_unit_list_page (db, batch_id, after, ST_DB_UNIT_PAGE, error);
+      if (page == NULL)
+        return FALSE;
+      for (guint i = 0; i < page->len; i++)
+        {
+          const StDbUnit *u = g_ptr_array_index (page, i);
+          if (!func (u, user_data, error))
+            return FALSE;
+          after = u->id;
+        }
+      if (page->len < ST_DB_UNIT_PAGE)
+        return TRUE;
+    }
+}
+
 GPtrArray *
 st_db_unit_list_unfinished (StDb *db, GError **error)
 {

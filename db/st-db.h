@@ -183,6 +183,15 @@ GPtrArray *st_db_unit_list (StDb *db, gint64 batch_id, GError **error);
  * order (paging: pass the last id of a page to get the next). */
 GPtrArray *st_db_unit_list_page (StDb *db, gint64 batch_id, gint64 after_id, guint limit,
                                  GError **error);
+/* Calls @func on each unit of @batch_id in id order, one at a time, read
+ * in pages of ST_DB_UNIT_PAGE (the reader's lock is released between
+ * pages): the memory it takes does not grow with the batch. @func returns
+ * FALSE (and sets its error) to stop; st_db_unit_foreach then returns
+ * FALSE. The unit is freed after @func returns. */
+#define ST_DB_UNIT_PAGE 256
+typedef gboolean (*StDbUnitFunc) (const StDbUnit *unit, gpointer user_data, GError **error);
+gboolean st_db_unit_foreach (StDb *db, gint64 batch_id, StDbUnitFunc func, gpointer user_data,
+                             GError **error);
 /* Units in 'started', 'issuing', 'issued', any batch, in id order. */
 GPtrArray *st_db_unit_list_unfinished (StDb *db, GError **error);
 /* The unit holding @uid_hex's live certificate; NULL and NOT_FOUND if none. */

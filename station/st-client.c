@@ -13,9 +13,12 @@
 #include "st-text.h"
 #include "st-util.h"
 
-/* The manifest's files, as st_manifest_export writes them. */
+/* The manifest's files, as st_manifest_export writes them
+ * (station-manifest/2), and manifest.json.p7s, the signature of a
+ * station-manifest/1 folder. */
 static const char *const st_manifest_files[] = {
-  "manifest.json", "manifest.json.p7s", "manifest.csv", "ca-chain.pem", "crl.pem",
+  "manifest.json", "units.jsonl", "manifest.csv", "ca-chain.pem", "crl.pem", "SHA256SUMS",
+  "SHA256SUMS.p7s", "manifest.json.p7s",
 };
 
 /* What the cloud export adds next to them (st-cloud.h, docs/cloud.md): a

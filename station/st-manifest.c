@@ -8,7 +8,13 @@
 #include <json-glib/json-glib.h>
 #include <openssl/cms.h>
 #include <openssl/pem.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
 
 #include "st-error.h"
 #include "st-hsm.h"
@@ -177,111 +183,201 @@ st_manifest_sign (StCa *ca, const gchar *json, gsize len, GError **error)
   return out;
 }
 
-gboolean
-st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
-                    const char *out_dir, GError **error)
+/* A file written as it goes, hashed as it goes: a temporary file renamed
+ * into place, fsynced, when it is complete (st_out_finish). */
+typedef struct {
+  gchar *path, *tmp;
+  FILE *f;
+  EVP_MD_CTX *md;
+  gsize size;
+  guint64 lines;
+  gchar *sha256;  /* hex, once finished */
+} StOut;
+
+static gboolean
+st_out_open (StOut *o, const char *dir, const char *name, GError **error)
 {
-  g_autoptr(StDbBatch) batch = st_db_batch_get (db, batch_id, error);
-  if (batch == NULL)
-    return FALSE;
-  g_autoptr(GPtrArray) units = st_db_unit_list (db, batch_id, error);
-  if (units == NULL)
-    return FALSE;
-  if (g_mkdir_with_parents (out_dir, 0700) != 0)
+  o->path = g_build_filename (dir, name, NULL);
+  o->tmp = g_strdup_printf ("%s.tmp-XXXXXX", o->path);
+  int fd = g_mkstemp_full (o->tmp, O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0 || (o->f = fdopen (fd, "wb")) == NULL)
     {
       int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", out_dir, g_strerror (e));
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", o->tmp, g_strerror (e));
+      g_clear_pointer (&o->tmp, g_free);
       return FALSE;
     }
+  o->md = EVP_MD_CTX_new ();
+  if (o->md == NULL || EVP_DigestInit_ex (o->md, EVP_sha256 (), NULL) != 1)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot hash a manifest file");
+      return FALSE;
+    }
+  return TRUE;
+}
 
+static gboolean
+st_out_write (StOut *o, const char *data, gsize len, GError **error)
+{
+  if (len > 0 && (fwrite (data, 1, len, o->f) != len || EVP_DigestUpdate (o->md, data, len) != 1))
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s", o->tmp, g_strerror (e));
+      return FALSE;
+    }
+  o->size += len;
+  for (gsize i = 0; i < len; i++)
+    if (data[i] == '\n')
+      o->lines++;
+  return TRUE;
+}
+
+static gboolean
+st_out_finish (StOut *o, GError **error)
+{
+  guint8 digest[EVP_MAX_MD_SIZE];
+  unsigned int dlen = 0;
+  if (EVP_DigestFinal_ex (o->md, digest, &dlen) != 1)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot hash a manifest file");
+      return FALSE;
+    }
+  o->sha256 = st_hex_encode (digest, dlen);
+  int fail = fflush (o->f) != 0 || fsync (fileno (o->f)) != 0;
+  int e = errno;
+  fail |= fclose (o->f) != 0;
+  o->f = NULL;
+  if (fail || g_rename (o->tmp, o->path) != 0)
+    {
+      e = fail ? e : errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s", o->path, g_strerror (e));
+      return FALSE;
+    }
+  g_clear_pointer (&o->tmp, g_free);
+  return TRUE;
+}
+
+static void
+st_out_clear (StOut *o)
+{
+  if (o->f != NULL)
+    fclose (o->f);
+  if (o->tmp != NULL)
+    g_unlink (o->tmp);
+  g_free (o->tmp);
+  g_free (o->path);
+  g_free (o->sha256);
+  EVP_MD_CTX_free (o->md);
+  memset (o, 0, sizeof *o);
+}
+
+/* An export under way: the two unit files and the counts. */
+typedef struct {
+  StOut jsonl, csv;
+  gint64 n_units, n_done, n_failed, n_active, n_voided, n_unconfirmed, n_disputed, n_revoked;
+  JsonGenerator *gen;
+  GString *row;
+} StExport;
+
+/* One unit: a line of units.jsonl (the unit object of station-manifest/1)
+ * and a row of manifest.csv. */
+static gboolean
+st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
+{
+  StExport *x = user_data;
+  const char *state = st_manifest_unit_state (u);
+  gboolean done = g_strcmp0 (state, "done") == 0;
+  gboolean has_cert = u->cert_id > 0 && u->cert_der != NULL;
+  g_autofree gchar *pem = NULL;
+  g_autofree gchar *fingerprint = NULL;
+  const char *status = NULL;
+  x->n_units++;
+  done ? x->n_done++ : x->n_failed++;
+
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  st_json_add_string (b, "uid", u->uid);
+  st_json_add_string (b, "serial", u->product_serial);
+  st_json_add_string (b, "model", u->model);
+  st_json_add_string (b, "state", state);
+  if (!done)
+    {
+      json_builder_set_member_name (b, "failure");
+      json_builder_begin_object (b);
+      st_json_add_string (b, "step", u->fail_step != NULL ? u->fail_step : u->state);
+      st_json_add_string (b, "reason", u->fail_reason != NULL ? u->fail_reason
+                                       : "interrupted; not resolved yet");
+      json_builder_end_object (b);
+    }
+  if (has_cert)
+    {
+      g_autoptr(X509) cert = st_x509_from_der (u->cert_der);
+      if (cert == NULL)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL,
+                       "the recorded certificate of unit %" G_GINT64_FORMAT " does not parse", u->id);
+          return FALSE;
+        }
+      pem = st_x509_to_pem (cert);
+      fingerprint = st_sha256_hex (g_bytes_get_data (u->cert_der, NULL), g_bytes_get_size (u->cert_der));
+      status = st_manifest_cert_status (u);
+      if (g_strcmp0 (status, "active") == 0)
+        x->n_active++;
+      else if (g_strcmp0 (status, "voided") == 0)
+        x->n_voided++;
+      else if (g_strcmp0 (status, "disputed") == 0)
+        x->n_disputed++;
+      else if (g_strcmp0 (status, "revoked") == 0)
+        x->n_revoked++;
+      else
+        x->n_unconfirmed++;
+      st_json_add_string (b, "certificate", pem);
+      st_json_add_string (b, "cert_serial", u->cert_serial);
+      st_json_add_string (b, "certificate_status", status);
+      st_json_add_time (b, "issued_at", u->issued_at);
+      if (u->void_reason != NULL && g_strcmp0 (status, "active") != 0)
+        st_json_add_string (b, "certificate_note", u->void_reason);
+    }
+  json_builder_end_object (b);
+  g_autoptr(JsonNode) node = json_builder_get_root (b);
+  json_generator_set_root (x->gen, node);
+  gsize len = 0;
+  /* not pretty: a string's newlines are escaped, so one unit is one line */
+  g_autofree gchar *line = json_generator_to_data (x->gen, &len);
+  json_generator_set_root (x->gen, NULL);
+
+  g_autofree gchar *issued = has_cert ? st_time_iso8601_from_unix (u->issued_at) : NULL;
+  GString *csv = x->row;
+  g_string_truncate (csv, 0);
+  st_csv_field (csv, u->uid, FALSE);
+  st_csv_field (csv, u->product_serial, FALSE);
+  st_csv_field (csv, state, FALSE);
+  st_csv_field (csv, done ? NULL : (u->fail_step != NULL ? u->fail_step : u->state), FALSE);
+  st_csv_field (csv, done ? NULL : (u->fail_reason != NULL ? u->fail_reason : "interrupted; not resolved yet"), FALSE);
+  st_csv_field (csv, has_cert ? u->cert_serial : NULL, FALSE);
+  st_csv_field (csv, status, FALSE);
+  st_csv_field (csv, issued, FALSE);
+  st_csv_field (csv, fingerprint, TRUE);
+  return st_out_write (&x->jsonl, line, len, error) && st_out_write (&x->jsonl, "\n", 1, error)
+         && st_out_write (&x->csv, csv->str, csv->len, error);
+}
+
+/* The header, manifest.json: the batch, its counts, the issuer, the signer's
+ * pin, a checkpoint of the audit log and the name and size of units.jsonl. */
+static gchar *
+st_export_header (StDb *db, StCa *ca, const char *station_id, const StDbBatch *batch,
+                  const StExport *x, gsize *len, GError **error)
+{
   guint8 *ca_der = NULL;
   int ca_der_len = i2d_X509 (ca->ca_cert, &ca_der);
   g_autofree gchar *issuer_hash = ca_der_len > 0 ? st_sha256_hex (ca_der, (gsize) ca_der_len) : NULL;
   OPENSSL_free (ca_der);
 
-  g_autoptr(JsonBuilder) ub = json_builder_new ();
-  JsonBuilder *b = ub;
-  g_autoptr(GString) csv = g_string_new (ST_CSV_HEADER "\r\n");
-  gint64 n_done = 0, n_failed = 0, n_active = 0, n_voided = 0, n_unconfirmed = 0, n_disputed = 0;
-  gint64 n_revoked = 0;
-
-  json_builder_begin_array (b);
-  for (guint i = 0; i < units->len; i++)
-    {
-      StDbUnit *u = g_ptr_array_index (units, i);
-      const char *state = st_manifest_unit_state (u);
-      gboolean done = g_strcmp0 (state, "done") == 0;
-      gboolean has_cert = u->cert_id > 0 && u->cert_der != NULL;
-      g_autofree gchar *pem = NULL;
-      g_autofree gchar *fingerprint = NULL;
-      const char *status = NULL;
-      done ? n_done++ : n_failed++;
-
-      json_builder_begin_object (b);
-      st_json_add_string (b, "uid", u->uid);
-      st_json_add_string (b, "serial", u->product_serial);
-      /* for a profile whose names use {model} (manifest verify) */
-      st_json_add_string (b, "model", u->model);
-      st_json_add_string (b, "state", state);
-      if (!done)
-        {
-          json_builder_set_member_name (b, "failure");
-          json_builder_begin_object (b);
-          st_json_add_string (b, "step", u->fail_step != NULL ? u->fail_step : u->state);
-          st_json_add_string (b, "reason", u->fail_reason != NULL ? u->fail_reason
-                                           : "interrupted; not resolved yet");
-          json_builder_end_object (b);
-        }
-      if (has_cert)
-        {
-          g_autoptr(X509) cert = st_x509_from_der (u->cert_der);
-          if (cert == NULL)
-            {
-              g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL,
-                           "the recorded certificate of unit %" G_GINT64_FORMAT " does not parse", u->id);
-              return FALSE;
-            }
-          pem = st_x509_to_pem (cert);
-          fingerprint = st_sha256_hex (g_bytes_get_data (u->cert_der, NULL),
-                                       g_bytes_get_size (u->cert_der));
-          status = st_manifest_cert_status (u);
-          if (g_strcmp0 (status, "active") == 0)
-            n_active++;
-          else if (g_strcmp0 (status, "voided") == 0)
-            n_voided++;
-          else if (g_strcmp0 (status, "disputed") == 0)
-            n_disputed++;
-          else if (g_strcmp0 (status, "revoked") == 0)
-            n_revoked++;
-          else
-            n_unconfirmed++;
-          st_json_add_string (b, "certificate", pem);
-          st_json_add_string (b, "cert_serial", u->cert_serial);
-          st_json_add_string (b, "certificate_status", status);
-          st_json_add_time (b, "issued_at", u->issued_at);
-          if (u->void_reason != NULL && g_strcmp0 (status, "active") != 0)
-            st_json_add_string (b, "certificate_note", u->void_reason);
-        }
-      json_builder_end_object (b);
-
-      g_autofree gchar *issued = has_cert ? st_time_iso8601_from_unix (u->issued_at) : NULL;
-      st_csv_field (csv, u->uid, FALSE);
-      st_csv_field (csv, u->product_serial, FALSE);
-      st_csv_field (csv, state, FALSE);
-      st_csv_field (csv, done ? NULL : (u->fail_step != NULL ? u->fail_step : u->state), FALSE);
-      st_csv_field (csv, done ? NULL : (u->fail_reason != NULL ? u->fail_reason : "interrupted; not resolved yet"), FALSE);
-      st_csv_field (csv, has_cert ? u->cert_serial : NULL, FALSE);
-      st_csv_field (csv, status, FALSE);
-      st_csv_field (csv, issued, FALSE);
-      st_csv_field (csv, fingerprint, TRUE);
-    }
-  json_builder_end_array (b);
-  g_autoptr(JsonNode) units_node = json_builder_get_root (ub);
-
-  g_autoptr(JsonBuilder) top = json_builder_new ();
-  b = top;
+  g_autoptr(JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  st_json_add_string (b, "format", ST_MANIFEST_FORMAT);
+  st_json_add_string (b, "format", ST_MANIFEST_FORMAT_2);
   json_builder_set_member_name (b, "batch");
   json_builder_begin_object (b);
   st_json_add_int (b, "id", batch->id);
@@ -303,14 +399,14 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   json_builder_set_member_name (b, "counts");
   json_builder_begin_object (b);
   st_json_add_int (b, "quantity", batch->quantity);
-  st_json_add_int (b, "units", (gint64) units->len);
-  st_json_add_int (b, "done", n_done);
-  st_json_add_int (b, "failed", n_failed);
-  st_json_add_int (b, "certificates_active", n_active);
-  st_json_add_int (b, "certificates_voided", n_voided);
-  st_json_add_int (b, "certificates_unconfirmed", n_unconfirmed);
-  st_json_add_int (b, "certificates_disputed", n_disputed);
-  st_json_add_int (b, "certificates_revoked", n_revoked);
+  st_json_add_int (b, "units", x->n_units);
+  st_json_add_int (b, "done", x->n_done);
+  st_json_add_int (b, "failed", x->n_failed);
+  st_json_add_int (b, "certificates_active", x->n_active);
+  st_json_add_int (b, "certificates_voided", x->n_voided);
+  st_json_add_int (b, "certificates_unconfirmed", x->n_unconfirmed);
+  st_json_add_int (b, "certificates_disputed", x->n_disputed);
+  st_json_add_int (b, "certificates_revoked", x->n_revoked);
   json_builder_end_object (b);
   json_builder_end_object (b);
 
@@ -323,23 +419,76 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   /* the signer's pin, cross-checked by verifiers (who hold their own) */
   g_autofree gchar *signer_pin = st_x509_pubkey_sha256_hex (ca->signing_cert, error);
   if (signer_pin == NULL)
-    return FALSE;
+    return NULL;
   st_json_add_string (b, "signer_key_sha256", signer_pin);
   if (!st_audit_add_manifest_member (b, db, ca, error))
-    return FALSE;
+    return NULL;
   g_autofree gchar *exported = st_time_iso8601_now ();
   st_json_add_string (b, "exported_at", exported);
-  json_builder_set_member_name (b, "units");
-  json_builder_add_value (b, g_steal_pointer (&units_node));
+  json_builder_set_member_name (b, "units_file");
+  json_builder_begin_object (b);
+  st_json_add_string (b, "name", ST_MANIFEST_UNITS_FILE);
+  st_json_add_int (b, "lines", (gint64) x->jsonl.lines);
+  st_json_add_int (b, "bytes", (gint64) x->jsonl.size);
+  st_json_add_string (b, "sha256", x->jsonl.sha256);
+  json_builder_end_object (b);
   json_builder_end_object (b);
 
   g_autoptr(JsonGenerator) gen = json_generator_new ();
   g_autoptr(JsonNode) root = json_builder_get_root (b);
   json_generator_set_root (gen, root);
   json_generator_set_pretty (gen, TRUE);
-  gsize json_len = 0;
-  g_autofree gchar *json = json_generator_to_data (gen, &json_len);
+  gchar *json = json_generator_to_data (gen, len);
+  gchar *out = g_strconcat (json, "\n", NULL);
+  g_free (json);
+  *len += 1;
+  return out;
+}
 
+static void
+st_export_clear (StExport *x)
+{
+  st_out_clear (&x->jsonl);
+  st_out_clear (&x->csv);
+  g_clear_object (&x->gen);
+  if (x->row != NULL)
+    g_string_free (x->row, TRUE);
+}
+
+gboolean
+st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
+                    const char *out_dir, GError **error)
+{
+  g_autoptr(StDbBatch) batch = st_db_batch_get (db, batch_id, error);
+  if (batch == NULL)
+    return FALSE;
+  if (g_mkdir_with_parents (out_dir, 0700) != 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", out_dir, g_strerror (e));
+      return FALSE;
+    }
+  /* The signature goes first out and last in: a folder with one is complete. */
+  g_autofree gchar *p_sig = g_build_filename (out_dir, ST_MANIFEST_SUMS_SIG, NULL);
+  g_autofree gchar *p_old_sig = g_build_filename (out_dir, "manifest.json.p7s", NULL);
+  g_unlink (p_sig);
+  /* a station-manifest/1 signature over a header would not verify: gone */
+  g_unlink (p_old_sig);
+
+  StExport x = { .row = g_string_new (NULL), .gen = json_generator_new () };
+  gboolean ok = st_out_open (&x.jsonl, out_dir, ST_MANIFEST_UNITS_FILE, error)
+                && st_out_open (&x.csv, out_dir, "manifest.csv", error)
+                && st_out_write (&x.csv, ST_CSV_HEADER "\r\n", strlen (ST_CSV_HEADER "\r\n"), error)
+                && st_db_unit_foreach (db, batch_id, st_export_unit, &x, error)
+                && st_out_finish (&x.jsonl, error) && st_out_finish (&x.csv, error);
+  if (!ok)
+    {
+      st_export_clear (&x);
+      return FALSE;
+    }
+
+  gsize json_len = 0;
+  g_autofree gchar *json = st_export_header (db, ca, station_id, batch, &x, &json_len, error);
   /* The chain file: issuing CA first, then up to the root. */
   g_autoptr(GString) chain = g_string_new (NULL);
   for (int i = 0; i < sk_X509_num (ca->chain); i++)
@@ -347,23 +496,23 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
       g_autofree gchar *pem = st_x509_to_pem (sk_X509_value (ca->chain, i));
       g_string_append (chain, pem);
     }
-
-  g_autoptr(GBytes) sig = st_manifest_sign (ca, json, json_len, error);
-  if (sig == NULL)
-    return FALSE;
-
   g_autofree gchar *p_json = g_build_filename (out_dir, "manifest.json", NULL);
-  g_autofree gchar *p_csv = g_build_filename (out_dir, "manifest.csv", NULL);
   g_autofree gchar *p_chain = g_build_filename (out_dir, "ca-chain.pem", NULL);
-  g_autofree gchar *p_sig = g_build_filename (out_dir, "manifest.json.p7s", NULL);
-  /* The signature goes last: a folder with a signature is complete. */
-  g_unlink (p_sig);
-  if (!st_file_write_durable (p_json, json, json_len, 0600, error) ||
-      !st_file_write_durable (p_csv, csv->str, csv->len, 0600, error) ||
-      !st_file_write_durable (p_chain, chain->str, chain->len, 0600, error) ||
-      !st_file_write_durable (p_sig, g_bytes_get_data (sig, NULL), g_bytes_get_size (sig), 0600, error))
-    return FALSE;
-  return TRUE;
+  g_autofree gchar *p_sums = g_build_filename (out_dir, ST_MANIFEST_SUMS, NULL);
+  g_autofree gchar *json_sha = json != NULL ? st_sha256_hex ((const guint8 *) json, json_len) : NULL;
+  g_autofree gchar *chain_sha = st_sha256_hex ((const guint8 *) chain->str, chain->len);
+  /* the format sha256sum -c reads: hash, two spaces, name */
+  g_autofree gchar *sums = g_strdup_printf ("%s  manifest.json\n%s  " ST_MANIFEST_UNITS_FILE "\n"
+                                            "%s  manifest.csv\n%s  ca-chain.pem\n", json_sha,
+                                            x.jsonl.sha256, x.csv.sha256, chain_sha);
+  g_autoptr(GBytes) sig = json != NULL ? st_manifest_sign (ca, sums, strlen (sums), error) : NULL;
+  ok = sig != NULL
+       && st_file_write_durable (p_json, json, json_len, 0600, error)
+       && st_file_write_durable (p_chain, chain->str, chain->len, 0600, error)
+       && st_file_write_durable (p_sums, sums, strlen (sums), 0600, error)
+       && st_file_write_durable (p_sig, g_bytes_get_data (sig, NULL), g_bytes_get_size (sig), 0600, error);
+  st_export_clear (&x);
+  return ok;
 }
 
 /* ---- verify ---------------------------------------------------------- */
@@ -412,11 +561,11 @@ st_read_bounded (const char *path, gsize max, gchar **data, gsize *len, GError *
 /* *@signer: the signer's certificate when the signature verified (one
  * signer only), else NULL. */
 static gboolean
-st_manifest_verify_signature (StCheck *c, const char *dir, const gchar *json, gsize json_len,
-                              X509 *root, X509 **signer, GError **error)
+st_manifest_verify_signature (StCheck *c, const char *dir, const char *sig_name, const gchar *json,
+                              gsize json_len, X509 *root, X509 **signer, GError **error)
 {
   *signer = NULL;
-  g_autofree gchar *p_sig = g_build_filename (dir, "manifest.json.p7s", NULL);
+  g_autofree gchar *p_sig = g_build_filename (dir, sig_name, NULL);
   g_autofree gchar *sig = NULL;
   gsize sig_len = 0;
   if (!st_read_bounded (p_sig, ST_MANIFEST_MAX_P7S, &sig, &sig_len, error))
@@ -426,7 +575,7 @@ st_manifest_verify_signature (StCheck *c, const char *dir, const gchar *json, gs
   if (cms == NULL || p != (const guint8 *) sig + sig_len)
     {
       st_error_clear_openssl ();
-      st_check (c, FALSE, "signature: manifest.json.p7s is not one DER CMS structure");
+      st_check (c, FALSE, "signature: %s is not one DER CMS structure", sig_name);
       return TRUE;
     }
   g_autoptr(X509_STORE) store = X509_STORE_new ();
@@ -516,219 +665,228 @@ st_serial_hex_equal (const char *a, const char *b)
   return g_ascii_strcasecmp (a, b) == 0;
 }
 
-gboolean
-st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *db, GString *report,
-                    GError **error)
+/* ---- the units, one at a time (both formats) ---- */
+
+/* A value seen once per unit (serial, public key, live uid): the first 16
+ * bytes of its SHA-256 and the unit's index. Duplicates are found by
+ * sorting once all units are read: 20 bytes a unit and value. */
+typedef struct {
+  guint8 h[16];
+  guint32 index;
+} StSeen;
+
+static void
+st_seen_add (GArray *a, const char *value, guint index)
 {
-  StCheck c = { .report = report };
-  g_autofree gchar *p_json = g_build_filename (dir, "manifest.json", NULL);
-  g_autofree gchar *p_csv = g_build_filename (dir, "manifest.csv", NULL);
-  g_autofree gchar *p_chain = g_build_filename (dir, "ca-chain.pem", NULL);
-  g_autofree gchar *json = NULL;
-  gsize json_len = 0;
+  guint8 d[32];
+  unsigned int n = 0;
+  EVP_Digest (value, strlen (value), d, &n, EVP_sha256 (), NULL);
+  StSeen e = { .index = index };
+  memcpy (e.h, d, sizeof e.h);
+  g_array_append_val (a, e);
+}
 
-  if (!st_read_bounded (p_json, ST_MANIFEST_MAX_JSON, &json, &json_len, error))
-    return FALSE;
-  g_autoptr(X509) signer = NULL;
-  if (!st_manifest_verify_signature (&c, dir, json, json_len, root, &signer, error))
-    return FALSE;
+static int
+st_seen_cmp (gconstpointer a, gconstpointer b)
+{
+  const StSeen *x = a, *y = b;
+  int r = memcmp (x->h, y->h, sizeof x->h);
+  return r != 0 ? r : (x->index > y->index) - (x->index < y->index);
+}
 
-  /* The chain of the folder: untrusted intermediates. */
-  g_autoptr(StX509Stack) chain = st_chain_load_pem (p_chain, NULL);
-  st_check (&c, chain != NULL && sk_X509_num (chain) >= 1, "ca-chain.pem: %d certificate(s)",
-            chain != NULL ? sk_X509_num (chain) : 0);
-  if (chain != NULL && sk_X509_num (chain) >= 1)
+/* Each value given to two units, reported once per pair; the count. */
+static guint
+st_seen_report (StCheck *c, GArray *a, const char *what)
+{
+  g_array_sort (a, st_seen_cmp);
+  guint dup = 0;
+  for (guint i = 1; i < a->len; i++)
     {
-      X509 *last = sk_X509_value (chain, sk_X509_num (chain) - 1);
-      st_check (&c, X509_cmp (last, root) == 0, "ca-chain.pem ends with the trusted root");
+      const StSeen *x = &g_array_index (a, StSeen, i - 1), *y = &g_array_index (a, StSeen, i);
+      if (memcmp (x->h, y->h, sizeof x->h) != 0)
+        continue;
+      if (dup++ < 20)
+        st_check (c, FALSE, "unit %u and unit %u: %s", x->index, y->index, what);
     }
+  if (dup > 20)
+    st_check (c, FALSE, "%u more unit(s): %s", dup - 20, what);
+  return dup;
+}
 
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) parse_error = NULL;
-  if (!json_parser_load_from_data (parser, json, (gssize) json_len, &parse_error))
+typedef struct {
+  StCheck *c;
+  X509 *root;
+  STACK_OF (X509) *chain;
+  StManifestProfile *profile;
+  GArray *live_uids, *serials, *keys;
+  GHashTable *on_crl;  /* the voided and revoked serials: what crl.pem lists */
+  gint64 n_done, n_failed, n_active, n_voided, n_unconfirmed, n_disputed, n_revoked;
+  guint n_units, bad_units, chain_ok, uid_checked, uid_bad;
+} StUnits;
+
+static void
+st_units_init (StUnits *s, StCheck *c, X509 *root, STACK_OF (X509) *chain, StManifestProfile *profile)
+{
+  *s = (StUnits) { .c = c, .root = root, .chain = chain, .profile = profile };
+  s->live_uids = g_array_new (FALSE, FALSE, sizeof (StSeen));
+  s->serials = g_array_new (FALSE, FALSE, sizeof (StSeen));
+  s->keys = g_array_new (FALSE, FALSE, sizeof (StSeen));
+  s->on_crl = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+}
+
+static void
+st_units_clear (StUnits *s)
+{
+  g_array_unref (s->live_uids);
+  g_array_unref (s->serials);
+  g_array_unref (s->keys);
+  g_hash_table_unref (s->on_crl);
+}
+
+/* Unit @i (from 1) of the manifest, @u (NULL: not an object): its checks,
+ * and its manifest.csv row as the export writes it appended to @csv. */
+static void
+st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
+{
+  StCheck *c = s->c;
+  s->n_units++;
+  const char *uid = u != NULL ? st_json_get_string (u, "uid") : NULL;
+  const char *state = u != NULL ? st_json_get_string (u, "state") : NULL;
+  if (u == NULL || uid == NULL || state == NULL ||
+      (g_strcmp0 (state, "done") != 0 && g_strcmp0 (state, "failed") != 0))
     {
-      st_check (&c, FALSE, "manifest.json does not parse: %s", parse_error->message);
-      return st_check_result (&c, dir, error);
+      st_check (c, FALSE, "unit %u: lacks uid or a state of done/failed", i);
+      s->bad_units++;
+      return;
     }
-  JsonNode *rootnode = json_parser_get_root (parser);
-  JsonObject *top = JSON_NODE_HOLDS_OBJECT (rootnode) ? json_node_get_object (rootnode) : NULL;
-  JsonObject *batch = top != NULL && json_object_has_member (top, "batch") &&
-                      JSON_NODE_HOLDS_OBJECT (json_object_get_member (top, "batch"))
-                        ? json_object_get_object_member (top, "batch") : NULL;
-  JsonArray *units = top != NULL && json_object_has_member (top, "units") &&
-                     JSON_NODE_HOLDS_ARRAY (json_object_get_member (top, "units"))
-                       ? json_object_get_array_member (top, "units") : NULL;
-  st_check (&c, top != NULL && g_strcmp0 (st_json_get_string (top, "format"), ST_MANIFEST_FORMAT) == 0,
-            "format is %s", ST_MANIFEST_FORMAT);
-  /* the signer must be the pinned station signer, whatever the manifest claims */
-  st_manifest_check_signer (&c, signer, signer_pin, top);
-  if (top != NULL)
-    st_manifest_check_checkpoint (&c, top, signer);
-  if (batch == NULL || units == NULL)
+  gboolean done = g_strcmp0 (state, "done") == 0;
+  done ? s->n_done++ : s->n_failed++;
+  JsonObject *failure = json_object_has_member (u, "failure") &&
+                        JSON_NODE_HOLDS_OBJECT (json_object_get_member (u, "failure"))
+                          ? json_object_get_object_member (u, "failure") : NULL;
+  if (!done && (failure == NULL || st_json_get_string (failure, "step") == NULL))
     {
-      st_check (&c, FALSE, "manifest.json lacks its batch object or its units array");
-      return st_check_result (&c, dir, error);
+      st_check (c, FALSE, "unit %u (uid %s): failed without a failure step", i, uid);
+      s->bad_units++;
     }
-  gint64 batch_id = 0, quantity = -1;
-  st_json_get_int (batch, "id", &batch_id);
+  const char *pem = st_json_get_string (u, "certificate");
+  const char *cert_serial = st_json_get_string (u, "cert_serial");
+  const char *status = st_json_get_string (u, "certificate_status");
+  g_autofree gchar *fingerprint = NULL;
+  if (pem != NULL)
+    {
+      g_autoptr(X509) cert = st_x509_from_pem (pem);
+      st_error_clear_openssl ();
+      if (cert == NULL)
+        {
+          st_check (c, FALSE, "unit %u (uid %s): certificate does not parse", i, uid);
+          s->bad_units++;
+          return;
+        }
+      guint8 *der = NULL;
+      int der_len = i2d_X509 (cert, &der);
+      fingerprint = st_sha256_hex (der, (gsize) der_len);
+      OPENSSL_free (der);
+      g_autoptr(GError) chain_error = NULL;
+      if (s->chain == NULL || !st_verify_chain (cert, s->chain, s->root, &chain_error))
+        {
+          st_check (c, FALSE, "unit %u (uid %s): certificate does not chain to the root: %s",
+                    i, uid, chain_error != NULL ? chain_error->message : "no chain");
+          s->bad_units++;
+        }
+      else
+        s->chain_ok++;
+      gboolean uid_compared = FALSE;
+      if (!st_manifest_check_uid (c, s->profile, i, u, uid, cert, &uid_compared))
+        s->uid_bad++;
+      else if (uid_compared)
+        s->uid_checked++;
+      g_autofree gchar *real_serial = st_x509_serial_hex (cert);
+      if (!st_serial_hex_equal (real_serial, cert_serial))
+        {
+          st_check (c, FALSE, "unit %u (uid %s): cert_serial %s is not the certificate's serial %s",
+                    i, uid, cert_serial, real_serial);
+          s->bad_units++;
+        }
+      if (real_serial != NULL)
+        st_seen_add (s->serials, real_serial, i);
+      EVP_PKEY *cert_key = X509_get0_pubkey (cert);
+      g_autofree gchar *key_hash = cert_key != NULL ? st_pubkey_sha256_hex (cert_key) : NULL;
+      if (key_hash != NULL)
+        st_seen_add (s->keys, key_hash, i);
+      if (g_strcmp0 (status, "active") == 0)
+        s->n_active++;
+      else if (g_strcmp0 (status, "voided") == 0)
+        s->n_voided++;
+      else if (g_strcmp0 (status, "unconfirmed") == 0)
+        s->n_unconfirmed++;
+      else if (g_strcmp0 (status, "disputed") == 0)
+        s->n_disputed++;
+      else if (g_strcmp0 (status, "revoked") == 0)
+        s->n_revoked++;
+      else
+        {
+          st_check (c, FALSE, "unit %u (uid %s): certificate_status '%s' is not active, voided, unconfirmed, disputed or revoked",
+                    i, uid, status);
+          s->bad_units++;
+        }
+      /* what a CRL beside the manifest must list */
+      if ((g_strcmp0 (status, "voided") == 0 || g_strcmp0 (status, "revoked") == 0) && real_serial != NULL)
+        g_hash_table_add (s->on_crl, g_strdup (real_serial));
+      /* a revoked certificate's unit was done: its device shipped */
+      if (done != (g_strcmp0 (status, "active") == 0 || g_strcmp0 (status, "revoked") == 0))
+        {
+          st_check (c, FALSE, "unit %u (uid %s): state %s with certificate %s", i, uid, state, status);
+          s->bad_units++;
+        }
+      if (g_strcmp0 (status, "voided") != 0 && g_strcmp0 (status, "revoked") != 0)
+        st_seen_add (s->live_uids, uid, i);
+    }
+  else if (done)
+    {
+      st_check (c, FALSE, "unit %u (uid %s): done without a certificate", i, uid);
+      s->bad_units++;
+    }
+  const char *issued_at = pem != NULL ? st_json_get_string (u, "issued_at") : NULL;
+  st_csv_field (csv, uid, FALSE);
+  st_csv_field (csv, st_json_get_string (u, "serial"), FALSE);
+  st_csv_field (csv, state, FALSE);
+  st_csv_field (csv, failure != NULL ? st_json_get_string (failure, "step") : NULL, FALSE);
+  st_csv_field (csv, failure != NULL ? st_json_get_string (failure, "reason") : NULL, FALSE);
+  st_csv_field (csv, pem != NULL ? cert_serial : NULL, FALSE);
+  st_csv_field (csv, pem != NULL ? status : NULL, FALSE);
+  st_csv_field (csv, issued_at, FALSE);
+  st_csv_field (csv, fingerprint, TRUE);
+}
+
+/* Once every unit is read: duplicates, the totals, the counts of @batch. */
+static void
+st_units_finish (StUnits *s, JsonObject *batch)
+{
+  StCheck *c = s->c;
+  s->bad_units += st_seen_report (c, s->serials, "the same certificate serial");
+  s->bad_units += st_seen_report (c, s->keys, "the same public key certified twice");
+  s->bad_units += st_seen_report (c, s->live_uids, "the same uid with two live certificates");
+  st_check (c, s->bad_units == 0, "%u units: %" G_GINT64_FORMAT " done, %" G_GINT64_FORMAT " failed",
+            s->n_units, s->n_done, s->n_failed);
+  st_check (c, s->bad_units == 0, "%u certificate(s) chain to the trusted root; %" G_GINT64_FORMAT " active, %"
+            G_GINT64_FORMAT " voided, %" G_GINT64_FORMAT " unconfirmed, %" G_GINT64_FORMAT " disputed",
+            s->chain_ok, s->n_active, s->n_voided, s->n_unconfirmed, s->n_disputed);
+  if (s->profile != NULL && s->uid_bad == 0)
+    st_check (c, TRUE, "uids: %u certificate(s) checked, each with the subject and subjectAltName "
+              "the profile builds for its unit's uid", s->uid_checked);
+  else if (s->profile != NULL)
+    st_check (c, FALSE, "uids: %u certificate(s) do not match their unit's uid", s->uid_bad);
+  gint64 quantity = -1;
+  gint64 c_units = -1, c_done = -1, c_failed = -1, c_active = -1, c_voided = -1, c_unconfirmed = -1;
+  gint64 c_disputed = 0;  /* manifests from before disputes have no such count */
+  gint64 c_revoked = 0;   /* nor those from before revocation */
   JsonObject *counts = json_object_has_member (batch, "counts") &&
                        JSON_NODE_HOLDS_OBJECT (json_object_get_member (batch, "counts"))
                          ? json_object_get_object_member (batch, "counts") : NULL;
   if (counts != NULL)
-    st_json_get_int (counts, "quantity", &quantity);
-  st_check (&c, st_json_get_string (batch, "work_order") != NULL && quantity >= 0,
-            "batch %" G_GINT64_FORMAT ": work order %s, quantity %" G_GINT64_FORMAT, batch_id,
-            st_json_get_string (batch, "work_order"), quantity);
-
-  g_autoptr(GHashTable) live_uids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(GHashTable) serials = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(GHashTable) keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(GHashTable) on_crl = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  gint64 n_done = 0, n_failed = 0, n_active = 0, n_voided = 0, n_unconfirmed = 0, n_disputed = 0;
-  gint64 n_revoked = 0;
-  guint bad_units = 0, chain_ok = 0;
-  g_autoptr(GString) expect_csv = g_string_new (ST_CSV_HEADER "\r\n");
-  g_autoptr(StManifestProfile) profile = st_manifest_profile_find (&c, batch, db);
-  guint uid_checked = 0, uid_bad = 0;
-
-  for (guint i = 0; i < json_array_get_length (units); i++)
     {
-      JsonNode *node = json_array_get_element (units, i);
-      JsonObject *u = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-      const char *uid = u != NULL ? st_json_get_string (u, "uid") : NULL;
-      const char *state = u != NULL ? st_json_get_string (u, "state") : NULL;
-      if (u == NULL || uid == NULL || state == NULL ||
-          (g_strcmp0 (state, "done") != 0 && g_strcmp0 (state, "failed") != 0))
-        {
-          st_check (&c, FALSE, "unit %u: lacks uid or a state of done/failed", i + 1);
-          bad_units++;
-          continue;
-        }
-      gboolean done = g_strcmp0 (state, "done") == 0;
-      done ? n_done++ : n_failed++;
-      JsonObject *failure = json_object_has_member (u, "failure") &&
-                            JSON_NODE_HOLDS_OBJECT (json_object_get_member (u, "failure"))
-                              ? json_object_get_object_member (u, "failure") : NULL;
-      if (!done && (failure == NULL || st_json_get_string (failure, "step") == NULL))
-        {
-          st_check (&c, FALSE, "unit %u (uid %s): failed without a failure step", i + 1, uid);
-          bad_units++;
-        }
-      const char *pem = st_json_get_string (u, "certificate");
-      const char *cert_serial = st_json_get_string (u, "cert_serial");
-      const char *status = st_json_get_string (u, "certificate_status");
-      g_autofree gchar *fingerprint = NULL;
-      if (pem != NULL)
-        {
-          g_autoptr(X509) cert = st_x509_from_pem (pem);
-          st_error_clear_openssl ();
-          if (cert == NULL)
-            {
-              st_check (&c, FALSE, "unit %u (uid %s): certificate does not parse", i + 1, uid);
-              bad_units++;
-              continue;
-            }
-          guint8 *der = NULL;
-          int der_len = i2d_X509 (cert, &der);
-          fingerprint = st_sha256_hex (der, (gsize) der_len);
-          OPENSSL_free (der);
-          g_autoptr(GError) chain_error = NULL;
-          if (chain == NULL || !st_verify_chain (cert, chain, root, &chain_error))
-            {
-              st_check (&c, FALSE, "unit %u (uid %s): certificate does not chain to the root: %s",
-                        i + 1, uid, chain_error != NULL ? chain_error->message : "no chain");
-              bad_units++;
-            }
-          else
-            chain_ok++;
-          gboolean uid_compared = FALSE;
-          if (!st_manifest_check_uid (&c, profile, i + 1, u, uid, cert, &uid_compared))
-            uid_bad++;
-          else if (uid_compared)
-            uid_checked++;
-          g_autofree gchar *real_serial = st_x509_serial_hex (cert);
-          if (!st_serial_hex_equal (real_serial, cert_serial))
-            {
-              st_check (&c, FALSE, "unit %u (uid %s): cert_serial %s is not the certificate's serial %s",
-                        i + 1, uid, cert_serial, real_serial);
-              bad_units++;
-            }
-          if (real_serial != NULL && !g_hash_table_add (serials, g_strdup (real_serial)))
-            {
-              st_check (&c, FALSE, "unit %u (uid %s): serial %s appears twice", i + 1, uid, real_serial);
-              bad_units++;
-            }
-          EVP_PKEY *cert_key = X509_get0_pubkey (cert);
-          g_autofree gchar *key_hash = cert_key != NULL ? st_pubkey_sha256_hex (cert_key) : NULL;
-          if (key_hash != NULL && !g_hash_table_add (keys, g_steal_pointer (&key_hash)))
-            {
-              st_check (&c, FALSE, "unit %u (uid %s): its public key is certified twice", i + 1, uid);
-              bad_units++;
-            }
-          if (g_strcmp0 (status, "active") == 0)
-            n_active++;
-          else if (g_strcmp0 (status, "voided") == 0)
-            n_voided++;
-          else if (g_strcmp0 (status, "unconfirmed") == 0)
-            n_unconfirmed++;
-          else if (g_strcmp0 (status, "disputed") == 0)
-            n_disputed++;
-          else if (g_strcmp0 (status, "revoked") == 0)
-            n_revoked++;
-          else
-            {
-              st_check (&c, FALSE, "unit %u (uid %s): certificate_status '%s' is not active, voided, unconfirmed, disputed or revoked",
-                        i + 1, uid, status);
-              bad_units++;
-            }
-          /* what a CRL beside the manifest must list */
-          if ((g_strcmp0 (status, "voided") == 0 || g_strcmp0 (status, "revoked") == 0) && real_serial != NULL)
-            g_hash_table_add (on_crl, g_strdup (real_serial));
-          /* a revoked certificate's unit was done: its device shipped */
-          if (done != (g_strcmp0 (status, "active") == 0 || g_strcmp0 (status, "revoked") == 0))
-            {
-              st_check (&c, FALSE, "unit %u (uid %s): state %s with certificate %s", i + 1, uid, state, status);
-              bad_units++;
-            }
-          if (g_strcmp0 (status, "voided") != 0 && g_strcmp0 (status, "revoked") != 0
-              && !g_hash_table_add (live_uids, g_strdup (uid)))
-            {
-              st_check (&c, FALSE, "uid %s has two live certificates", uid);
-              bad_units++;
-            }
-        }
-      else if (done)
-        {
-          st_check (&c, FALSE, "unit %u (uid %s): done without a certificate", i + 1, uid);
-          bad_units++;
-        }
-      const char *issued_at = pem != NULL ? st_json_get_string (u, "issued_at") : NULL;
-      st_csv_field (expect_csv, uid, FALSE);
-      st_csv_field (expect_csv, st_json_get_string (u, "serial"), FALSE);
-      st_csv_field (expect_csv, state, FALSE);
-      st_csv_field (expect_csv, failure != NULL ? st_json_get_string (failure, "step") : NULL, FALSE);
-      st_csv_field (expect_csv, failure != NULL ? st_json_get_string (failure, "reason") : NULL, FALSE);
-      st_csv_field (expect_csv, pem != NULL ? cert_serial : NULL, FALSE);
-      st_csv_field (expect_csv, pem != NULL ? status : NULL, FALSE);
-      st_csv_field (expect_csv, issued_at, FALSE);
-      st_csv_field (expect_csv, fingerprint, TRUE);
-    }
-  guint n_units = json_array_get_length (units);
-  st_check (&c, bad_units == 0, "%u units: %" G_GINT64_FORMAT " done, %" G_GINT64_FORMAT " failed",
-            n_units, n_done, n_failed);
-  st_check (&c, bad_units == 0, "%u certificate(s) chain to the trusted root; %" G_GINT64_FORMAT " active, %"
-            G_GINT64_FORMAT " voided, %" G_GINT64_FORMAT " unconfirmed, %" G_GINT64_FORMAT " disputed",
-            chain_ok, n_active, n_voided, n_unconfirmed, n_disputed);
-  if (profile != NULL && uid_bad == 0)
-    st_check (&c, TRUE, "uids: %u certificate(s) checked, each with the subject and subjectAltName "
-              "the profile builds for its unit's uid", uid_checked);
-  else if (profile != NULL)
-    st_check (&c, FALSE, "uids: %u certificate(s) do not match their unit's uid", uid_bad);
-  gint64 c_units = -1, c_done = -1, c_failed = -1, c_active = -1, c_voided = -1, c_unconfirmed = -1;
-  gint64 c_disputed = 0;  /* manifests from before disputes have no such count */
-  gint64 c_revoked = 0;   /* nor those from before revocation */
-  if (counts != NULL)
-    {
+      st_json_get_int (counts, "quantity", &quantity);
       st_json_get_int (counts, "units", &c_units);
       st_json_get_int (counts, "done", &c_done);
       st_json_get_int (counts, "failed", &c_failed);
@@ -742,13 +900,116 @@ st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *d
           && !st_json_get_int (counts, "certificates_revoked", &c_revoked))
         c_revoked = -1;
     }
-  st_check (&c, c_units == n_units && c_done == n_done && c_failed == n_failed &&
-                c_active == n_active && c_voided == n_voided && c_unconfirmed == n_unconfirmed &&
-                c_disputed == n_disputed && c_revoked == n_revoked,
+  st_check (c, c_units == s->n_units && c_done == s->n_done && c_failed == s->n_failed &&
+                c_active == s->n_active && c_voided == s->n_voided && c_unconfirmed == s->n_unconfirmed &&
+                c_disputed == s->n_disputed && c_revoked == s->n_revoked,
             "the batch counts agree with the units");
-  st_check (&c, n_active + n_unconfirmed + n_disputed <= quantity,
+  st_check (c, s->n_active + s->n_unconfirmed + s->n_disputed <= quantity,
             "live certificates (%" G_GINT64_FORMAT ") within the quantity (%" G_GINT64_FORMAT ")",
-            n_active + n_unconfirmed + n_disputed, quantity);
+            s->n_active + s->n_unconfirmed + s->n_disputed, quantity);
+}
+
+/* The chain file, its checks; NULL when it does not load. */
+static STACK_OF (X509) *
+st_manifest_check_chain (StCheck *c, const char *p_chain, X509 *root)
+{
+  STACK_OF (X509) *chain = st_chain_load_pem (p_chain, NULL);
+  st_check (c, chain != NULL && sk_X509_num (chain) >= 1, "ca-chain.pem: %d certificate(s)",
+            chain != NULL ? sk_X509_num (chain) : 0);
+  if (chain != NULL && sk_X509_num (chain) >= 1)
+    {
+      X509 *last = sk_X509_value (chain, sk_X509_num (chain) - 1);
+      st_check (c, X509_cmp (last, root) == 0, "ca-chain.pem ends with the trusted root");
+    }
+  return chain;
+}
+
+/* The batch and format of the header @top; FALSE (reported) without a batch. */
+static JsonObject *
+st_manifest_check_header (StCheck *c, JsonObject *top, const char *format, X509 *signer,
+                          const char *signer_pin)
+{
+  JsonObject *batch = top != NULL && json_object_has_member (top, "batch") &&
+                      JSON_NODE_HOLDS_OBJECT (json_object_get_member (top, "batch"))
+                        ? json_object_get_object_member (top, "batch") : NULL;
+  st_check (c, top != NULL && g_strcmp0 (st_json_get_string (top, "format"), format) == 0,
+            "format is %s", format);
+  /* the signer must be the pinned station signer, whatever the manifest claims */
+  st_manifest_check_signer (c, signer, signer_pin, top);
+  if (top != NULL)
+    st_manifest_check_checkpoint (c, top, signer);
+  if (batch == NULL)
+    return NULL;
+  gint64 batch_id = 0, quantity = -1;
+  st_json_get_int (batch, "id", &batch_id);
+  JsonObject *counts = json_object_has_member (batch, "counts") &&
+                       JSON_NODE_HOLDS_OBJECT (json_object_get_member (batch, "counts"))
+                         ? json_object_get_object_member (batch, "counts") : NULL;
+  if (counts != NULL)
+    st_json_get_int (counts, "quantity", &quantity);
+  st_check (c, st_json_get_string (batch, "work_order") != NULL && quantity >= 0,
+            "batch %" G_GINT64_FORMAT ": work order %s, quantity %" G_GINT64_FORMAT, batch_id,
+            st_json_get_string (batch, "work_order"), quantity);
+  return batch;
+}
+
+/* ---- station-manifest/1: one document, read whole ---- */
+
+static gboolean
+st_manifest_verify_v1 (const char *dir, X509 *root, const char *signer_pin, StDb *db, GString *report,
+                       GError **error)
+{
+  StCheck c = { .report = report };
+  g_autofree gchar *p_json = g_build_filename (dir, "manifest.json", NULL);
+  g_autofree gchar *p_csv = g_build_filename (dir, "manifest.csv", NULL);
+  g_autofree gchar *p_chain = g_build_filename (dir, "ca-chain.pem", NULL);
+  g_autofree gchar *json = NULL;
+  gsize json_len = 0;
+
+  if (!st_read_bounded (p_json, ST_MANIFEST_MAX_JSON, &json, &json_len, error))
+    {
+      g_prefix_error (error, "a " ST_MANIFEST_FORMAT " manifest (no " ST_MANIFEST_SUMS_SIG "): ");
+      if (g_error_matches (*error, ST_ERROR, ST_ERROR_INVALID_DATA))
+        g_prefix_error (error, "exporting the batch again gives the streaming format, "
+                        ST_MANIFEST_FORMAT_2 ", which has no such bound: ");
+      return FALSE;
+    }
+  g_autoptr(X509) signer = NULL;
+  if (!st_manifest_verify_signature (&c, dir, "manifest.json.p7s", json, json_len, root, &signer, error))
+    return FALSE;
+
+  /* The chain of the folder: untrusted intermediates. */
+  g_autoptr(StX509Stack) chain = st_manifest_check_chain (&c, p_chain, root);
+
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) parse_error = NULL;
+  if (!json_parser_load_from_data (parser, json, (gssize) json_len, &parse_error))
+    {
+      st_check (&c, FALSE, "manifest.json does not parse: %s", parse_error->message);
+      return st_check_result (&c, dir, error);
+    }
+  JsonNode *rootnode = json_parser_get_root (parser);
+  JsonObject *top = JSON_NODE_HOLDS_OBJECT (rootnode) ? json_node_get_object (rootnode) : NULL;
+  JsonArray *units = top != NULL && json_object_has_member (top, "units") &&
+                     JSON_NODE_HOLDS_ARRAY (json_object_get_member (top, "units"))
+                       ? json_object_get_array_member (top, "units") : NULL;
+  JsonObject *batch = st_manifest_check_header (&c, top, ST_MANIFEST_FORMAT, signer, signer_pin);
+  if (batch == NULL || units == NULL)
+    {
+      st_check (&c, FALSE, "manifest.json lacks its batch object or its units array");
+      return st_check_result (&c, dir, error);
+    }
+  g_autoptr(GString) expect_csv = g_string_new (ST_CSV_HEADER "\r\n");
+  g_autoptr(StManifestProfile) profile = st_manifest_profile_find (&c, batch, db);
+  StUnits s;
+  st_units_init (&s, &c, root, chain, profile);
+  for (guint i = 0; i < json_array_get_length (units); i++)
+    {
+      JsonNode *node = json_array_get_element (units, i);
+      st_units_check (&s, i + 1, JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL,
+                      expect_csv);
+    }
+  st_units_finish (&s, batch);
 
   g_autofree gchar *csv = NULL;
   gsize csv_len = 0;
@@ -757,9 +1018,347 @@ st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *d
     st_check (&c, FALSE, "manifest.csv: %s", csv_error->message);
   else
     st_check (&c, csv_len == expect_csv->len && memcmp (csv, expect_csv->str, csv_len) == 0,
-              "manifest.csv has the same %u units as manifest.json", n_units);
+              "manifest.csv has the same %u units as manifest.json", s.n_units);
 
   g_autofree gchar *p_crl = g_build_filename (dir, "crl.pem", NULL);
-  st_crl_check_file (&c, p_crl, chain, on_crl);
+  st_crl_check_file (&c, p_crl, chain, s.on_crl);
+  st_units_clear (&s);
   return st_check_result (&c, dir, error);
+}
+
+/* ---- station-manifest/2: a signed SHA256SUMS, files read a line at a time ---- */
+
+/* A file read once, line by line, hashed as it is read. */
+typedef struct {
+  FILE *f;
+  EVP_MD_CTX *md;
+  GString *line;       /* the current line, its '\n' included */
+  guint64 lines;
+  gboolean too_long;   /* the current line is longer than ST_MANIFEST_MAX_LINE (cut) */
+} StLines;
+
+static gboolean
+st_lines_open (StLines *r, const char *path, GError **error)
+{
+  *r = (StLines) { 0 };
+  /* O_NONBLOCK: a FIFO in its place does not hang the open */
+  int fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW, 0);
+  GStatBuf st;
+  if (fd < 0 || fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "cannot read %s: %s", path,
+                   fd < 0 ? g_strerror (e) : "not a regular file");
+      if (fd >= 0)
+        close (fd);
+      return FALSE;
+    }
+  r->f = fdopen (fd, "rb");
+  r->md = EVP_MD_CTX_new ();
+  r->line = g_string_sized_new (4096);
+  if (r->f == NULL || r->md == NULL || EVP_DigestInit_ex (r->md, EVP_sha256 (), NULL) != 1)
+    {
+      if (r->f == NULL)
+        close (fd);
+      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "cannot read %s", path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The next line into r->line; FALSE at the end of the file (a last line
+ * without its '\n' is a line). Every byte goes into the hash. */
+static gboolean
+st_lines_next (StLines *r)
+{
+  g_string_truncate (r->line, 0);
+  r->too_long = FALSE;
+  guint8 buf[4096];
+  gsize n = 0;
+  gboolean any = FALSE;
+  int ch;
+  while ((ch = getc_unlocked (r->f)) != EOF)
+    {
+      any = TRUE;
+      buf[n++] = (guint8) ch;
+      if (n == sizeof buf || ch == '\n')
+        {
+          EVP_DigestUpdate (r->md, buf, n);
+          if (r->line->len + n <= ST_MANIFEST_MAX_LINE)
+            g_string_append_len (r->line, (const char *) buf, (gssize) n);
+          else
+            r->too_long = TRUE;
+          n = 0;
+        }
+      if (ch == '\n')
+        break;
+    }
+  if (n > 0)
+    {
+      EVP_DigestUpdate (r->md, buf, n);
+      if (r->line->len + n <= ST_MANIFEST_MAX_LINE)
+        g_string_append_len (r->line, (const char *) buf, (gssize) n);
+      else
+        r->too_long = TRUE;
+    }
+  if (any)
+    r->lines++;
+  return any;
+}
+
+/* Reads what is left (unhashed lines), returns the hex SHA-256 of the file. */
+static gchar *
+st_lines_finish (StLines *r)
+{
+  while (st_lines_next (r))
+    ;
+  guint8 d[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (ferror (r->f) || EVP_DigestFinal_ex (r->md, d, &n) != 1)
+    return NULL;
+  return st_hex_encode (d, n);
+}
+
+static void
+st_lines_clear (StLines *r)
+{
+  if (r->f != NULL)
+    fclose (r->f);
+  EVP_MD_CTX_free (r->md);
+  if (r->line != NULL)
+    g_string_free (r->line, TRUE);
+  *r = (StLines) { 0 };
+}
+
+/* The SHA-256 (hex) of the file @path, read once; NULL with @error. */
+static gchar *
+st_file_sha256 (const char *path, GError **error)
+{
+  StLines r;
+  if (!st_lines_open (&r, path, error))
+    {
+      st_lines_clear (&r);
+      return NULL;
+    }
+  gchar *hex = st_lines_finish (&r);
+  st_lines_clear (&r);
+  if (hex == NULL)
+    g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "cannot read %s", path);
+  return hex;
+}
+
+/* The files SHA256SUMS lists, in that order. */
+static const char *const st_sums_files[] = {
+  "manifest.json", ST_MANIFEST_UNITS_FILE, "manifest.csv", "ca-chain.pem",
+};
+
+/* SHA256SUMS: exactly the lines "HEX  NAME\n" of st_sums_files, in order;
+ * their hashes into @hashes. */
+static gboolean
+st_sums_parse (StCheck *c, const char *sums, gsize len, gchar *hashes[G_N_ELEMENTS (st_sums_files)])
+{
+  if (memchr (sums, '\0', len) != NULL)
+    {
+      st_check (c, FALSE, ST_MANIFEST_SUMS ": holds a NUL byte");
+      return FALSE;
+    }
+  g_auto(GStrv) lines = g_strsplit (sums, "\n", -1);
+  guint n = g_strv_length (lines);
+  if (n != G_N_ELEMENTS (st_sums_files) + 1 || *lines[n - 1] != '\0')
+    {
+      st_check (c, FALSE, ST_MANIFEST_SUMS ": %u line(s); it lists exactly manifest.json, "
+                ST_MANIFEST_UNITS_FILE ", manifest.csv and ca-chain.pem, one per line", n - 1);
+      return FALSE;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (st_sums_files); i++)
+    {
+      const char *l = lines[i];
+      gsize ll = strlen (l);
+      if (ll != 64 + 2 + strlen (st_sums_files[i]) || strspn (l, "0123456789abcdef") != 64
+          || l[64] != ' ' || l[65] != ' ' || strcmp (l + 66, st_sums_files[i]) != 0)
+        {
+          st_check (c, FALSE, ST_MANIFEST_SUMS ": line %u is not \"SHA-256  %s\"", i + 1, st_sums_files[i]);
+          return FALSE;
+        }
+      hashes[i] = g_strndup (l, 64);
+    }
+  return TRUE;
+}
+
+static void
+st_check_hash (StCheck *c, const char *name, const char *have, const char *want)
+{
+  if (have == NULL)
+    return;
+  if (g_strcmp0 (have, want) == 0)
+    st_check (c, TRUE, "%s: its SHA-256 is the one " ST_MANIFEST_SUMS " lists", name);
+  else
+    st_check (c, FALSE, "%s: its SHA-256 is %s, " ST_MANIFEST_SUMS " lists %s: the file was changed "
+              "after the export (or SHA256SUMS was)", name, have, want);
+}
+
+static gboolean
+st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb *db, GString *report,
+                       GError **error)
+{
+  StCheck c = { .report = report };
+  g_autofree gchar *p_sums = g_build_filename (dir, ST_MANIFEST_SUMS, NULL);
+  g_autofree gchar *p_json = g_build_filename (dir, "manifest.json", NULL);
+  g_autofree gchar *p_units = g_build_filename (dir, ST_MANIFEST_UNITS_FILE, NULL);
+  g_autofree gchar *p_csv = g_build_filename (dir, "manifest.csv", NULL);
+  g_autofree gchar *p_chain = g_build_filename (dir, "ca-chain.pem", NULL);
+  g_autofree gchar *sums = NULL;
+  gsize sums_len = 0;
+  if (!st_read_bounded (p_sums, ST_MANIFEST_MAX_SUMS, &sums, &sums_len, error))
+    return FALSE;
+  g_autoptr(X509) signer = NULL;
+  if (!st_manifest_verify_signature (&c, dir, ST_MANIFEST_SUMS_SIG, sums, sums_len, root, &signer, error))
+    return FALSE;
+  gchar *want[G_N_ELEMENTS (st_sums_files)] = { NULL };
+  if (!st_sums_parse (&c, sums, sums_len, want))
+    return st_check_result (&c, dir, error);
+
+  /* the header: small, read whole */
+  g_autofree gchar *json = NULL;
+  gsize json_len = 0;
+  g_autoptr(GError) read_error = NULL;
+  if (!st_read_bounded (p_json, ST_MANIFEST_MAX_HEADER, &json, &json_len, &read_error))
+    {
+      st_check (&c, FALSE, "manifest.json: %s", read_error->message);
+      for (guint i = 0; i < G_N_ELEMENTS (want); i++)
+        g_free (want[i]);
+      return st_check_result (&c, dir, error);
+    }
+  g_autofree gchar *json_sha = st_sha256_hex ((const guint8 *) json, json_len);
+  st_check_hash (&c, "manifest.json", json_sha, want[0]);
+  g_autofree gchar *chain_sha = st_file_sha256 (p_chain, &read_error);
+  if (chain_sha == NULL)
+    st_check (&c, FALSE, "ca-chain.pem: %s", read_error->message);
+  g_clear_error (&read_error);
+  st_check_hash (&c, "ca-chain.pem", chain_sha, want[3]);
+  g_autoptr(StX509Stack) chain = st_manifest_check_chain (&c, p_chain, root);
+
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) parse_error = NULL;
+  JsonObject *top = NULL;
+  if (!json_parser_load_from_data (parser, json, (gssize) json_len, &parse_error))
+    st_check (&c, FALSE, "manifest.json does not parse: %s", parse_error->message);
+  else if (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    top = json_node_get_object (json_parser_get_root (parser));
+  JsonObject *batch = st_manifest_check_header (&c, top, ST_MANIFEST_FORMAT_2, signer, signer_pin);
+  JsonObject *units_file = top != NULL && json_object_has_member (top, "units_file")
+                           && JSON_NODE_HOLDS_OBJECT (json_object_get_member (top, "units_file"))
+                             ? json_object_get_object_member (top, "units_file") : NULL;
+  gint64 claimed_lines = -1;
+  if (units_file != NULL)
+    st_json_get_int (units_file, "lines", &claimed_lines);
+  if (batch == NULL || units_file == NULL
+      || g_strcmp0 (st_json_get_string (units_file, "name"), ST_MANIFEST_UNITS_FILE) != 0
+      || g_strcmp0 (st_json_get_string (units_file, "sha256"), want[1]) != 0 || claimed_lines < 0)
+    {
+      st_check (&c, FALSE, "manifest.json lacks its batch object, or its units_file does not name "
+                ST_MANIFEST_UNITS_FILE " with its line count and the SHA-256 " ST_MANIFEST_SUMS " lists");
+      for (guint i = 0; i < G_N_ELEMENTS (want); i++)
+        g_free (want[i]);
+      return st_check_result (&c, dir, error);
+    }
+
+  /* units.jsonl and manifest.csv side by side, one line of each at a time */
+  g_autoptr(StManifestProfile) profile = st_manifest_profile_find (&c, batch, db);
+  StUnits s;
+  st_units_init (&s, &c, root, chain, profile);
+  StLines ju, jc;
+  g_autoptr(GError) units_error = NULL, csv_error = NULL;
+  gboolean have_units = st_lines_open (&ju, p_units, &units_error);
+  gboolean have_csv = st_lines_open (&jc, p_csv, &csv_error);
+  if (!have_units)
+    st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": %s", units_error->message);
+  if (!have_csv)
+    st_check (&c, FALSE, "manifest.csv: %s", csv_error->message);
+  g_autofree gchar *units_sha = NULL, *csv_sha = NULL;
+  if (have_units)
+    {
+      gboolean csv_header = have_csv && st_lines_next (&jc)
+                            && strcmp (jc.line->str, ST_CSV_HEADER "\r\n") == 0;
+      if (have_csv && !csv_header)
+        st_check (&c, FALSE, "manifest.csv: its first line is not the header " ST_CSV_HEADER);
+      g_autoptr(GString) row = g_string_new (NULL);
+      g_autoptr(JsonParser) lp = json_parser_new ();
+      guint csv_bad = 0;
+      while (st_lines_next (&ju))
+        {
+          guint i = (guint) ju.lines;
+          JsonObject *u = NULL;
+          g_autoptr(GError) line_error = NULL;
+          if (ju.too_long)
+            st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": line %u is longer than %d bytes", i,
+                      ST_MANIFEST_MAX_LINE);
+          else if (ju.line->str[ju.line->len - 1] != '\n' || strchr (ju.line->str, '\r') != NULL)
+            st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": line %u does not end with a line feed "
+                      "alone", i);
+          else if (!json_parser_load_from_data (lp, ju.line->str, (gssize) ju.line->len, &line_error))
+            st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": line %u does not parse: %s", i,
+                      line_error->message);
+          else if (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (lp)))
+            u = json_node_get_object (json_parser_get_root (lp));
+          g_string_truncate (row, 0);
+          /* a line that is no unit is reported there, and counted */
+          st_units_check (&s, i, u, row);
+          if (have_csv && csv_header)
+            {
+              gboolean more = st_lines_next (&jc);
+              /* a unit already reported (row empty) keeps the rows in step */
+              if (row->len > 0 && (!more || jc.too_long || strcmp (jc.line->str, row->str) != 0))
+                {
+                  if (csv_bad++ < 20)
+                    st_check (&c, FALSE, "manifest.csv: line %u is not the row of unit %u of "
+                              ST_MANIFEST_UNITS_FILE "%s", (guint) jc.lines + (more ? 0 : 1), i,
+                              more ? "" : " (the file ends)");
+                }
+            }
+        }
+      if (have_csv && csv_header && st_lines_next (&jc))
+        {
+          st_check (&c, FALSE, "manifest.csv: line %u and on: rows without their unit in "
+                    ST_MANIFEST_UNITS_FILE, (guint) jc.lines);
+          csv_bad++;
+        }
+      if (have_csv && csv_header && csv_bad == 0)
+        st_check (&c, TRUE, "manifest.csv has the same %u units as " ST_MANIFEST_UNITS_FILE ", in order",
+                  s.n_units);
+      else if (csv_bad > 20)
+        st_check (&c, FALSE, "manifest.csv: %u row(s) in all differ from " ST_MANIFEST_UNITS_FILE, csv_bad);
+      st_check (&c, (gint64) ju.lines == claimed_lines, ST_MANIFEST_UNITS_FILE ": %" G_GUINT64_FORMAT
+                " line(s), manifest.json says %" G_GINT64_FORMAT, ju.lines, claimed_lines);
+      units_sha = st_lines_finish (&ju);
+      if (have_csv)
+        csv_sha = st_lines_finish (&jc);
+    }
+  else if (have_csv)
+    csv_sha = st_lines_finish (&jc);
+  st_check_hash (&c, ST_MANIFEST_UNITS_FILE, units_sha, want[1]);
+  st_check_hash (&c, "manifest.csv", csv_sha, want[2]);
+  if (have_units)
+    st_units_finish (&s, batch);
+  st_lines_clear (&ju);
+  st_lines_clear (&jc);
+
+  g_autofree gchar *p_crl = g_build_filename (dir, "crl.pem", NULL);
+  st_crl_check_file (&c, p_crl, chain, s.on_crl);
+  st_units_clear (&s);
+  for (guint i = 0; i < G_N_ELEMENTS (want); i++)
+    g_free (want[i]);
+  return st_check_result (&c, dir, error);
+}
+
+gboolean
+st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *db, GString *report,
+                    GError **error)
+{
+  /* the format is the signature's: SHA256SUMS.p7s is station-manifest/2's */
+  g_autofree gchar *p_sums_sig = g_build_filename (dir, ST_MANIFEST_SUMS_SIG, NULL);
+  g_autofree gchar *p_old_sig = g_build_filename (dir, "manifest.json.p7s", NULL);
+  if (g_file_test (p_sums_sig, G_FILE_TEST_EXISTS) || !g_file_test (p_old_sig, G_FILE_TEST_EXISTS))
+    return st_manifest_verify_v2 (dir, root, signer_pin, db, report, error);
+  return st_manifest_verify_v1 (dir, root, signer_pin, db, report, error);
 }

@@ -1,9 +1,13 @@
 /* Signed batch manifests: what the cloud side imports (README, Manifest format).
  *
- * A manifest folder holds manifest.json, manifest.csv, manifest.json.p7s (a
- * detached CMS signature in DER over manifest.json by the station signing
- * key, signer certificate included) and ca-chain.pem (issuing CA first, then
- * up to the root). */
+ * A station-manifest/2 folder holds manifest.json (the header), units.jsonl
+ * (one unit per line), manifest.csv, ca-chain.pem (issuing CA first, then up
+ * to the root), SHA256SUMS (the SHA-256 of those four, as sha256sum writes
+ * them) and SHA256SUMS.p7s (a detached CMS signature in DER over SHA256SUMS
+ * by the station signing key, signer certificate included). Export writes
+ * them while reading the units one page at a time; verify reads each file
+ * once, a line at a time. A station-manifest/1 folder (manifest.json with
+ * every unit, manifest.json.p7s over it) is still verified. */
 #pragma once
 
 #include <glib.h>
@@ -15,12 +19,27 @@
 G_BEGIN_DECLS
 
 #define ST_MANIFEST_FORMAT "station-manifest/1"
+/* The streaming format (README, Manifest format): manifest.json is a small
+ * header, the units are the lines of units.jsonl, and SHA256SUMS (signed in
+ * SHA256SUMS.p7s) holds the SHA-256 of every other file the signature
+ * covers. No bound on a file grows with the batch: a line has one. */
+#define ST_MANIFEST_FORMAT_2 "station-manifest/2"
+#define ST_MANIFEST_UNITS_FILE "units.jsonl"
+#define ST_MANIFEST_SUMS "SHA256SUMS"
+#define ST_MANIFEST_SUMS_SIG "SHA256SUMS.p7s"
+#define ST_MANIFEST_MAX_HEADER (1024 * 1024)
+#define ST_MANIFEST_MAX_SUMS (64 * 1024)
+/* one unit's line of units.jsonl, or one row of manifest.csv */
+#define ST_MANIFEST_MAX_LINE (256 * 1024)
+/* station-manifest/1 only: its one document is read whole */
 #define ST_MANIFEST_MAX_JSON (64 * 1024 * 1024)
 #define ST_MANIFEST_MAX_P7S (1024 * 1024)
 #define ST_MANIFEST_MAX_CHAIN (1024 * 1024)
 
-/* Writes the manifest of @batch_id into @out_dir (created if missing; the
- * four files are replaced atomically, the signature last). */
+/* Writes the station-manifest/2 manifest of @batch_id into @out_dir
+ * (created if missing; each file is replaced atomically, the signature
+ * removed first and written last; a manifest.json.p7s of an older export
+ * is removed). */
 gboolean st_manifest_export (StDb *db, StCa *ca, const char *station_id,
                              gint64 batch_id, const char *out_dir, GError **error);
 

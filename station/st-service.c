@@ -22,6 +22,11 @@
 
 /* A manifest file handed in for verification is read up to this size. */
 #define ST_SERVICE_MAX_IN_FILE (256 * 1024 * 1024)
+/* A manifest file given to ManifestVerify: copied 64 KiB at a time and read
+ * a line at a time, so no bound tied to the batch (units.jsonl is about
+ * 1.2 KB a unit); this one only keeps a hostile client from filling the
+ * disk without end. */
+#define ST_SERVICE_MAX_MANIFEST_FILE ((gsize) 16 * 1024 * 1024 * 1024)
 #define ST_SERVICE_MAX_IN_FILES 16
 #define ST_SERVICE_MAX_ROOT_PEM (64 * 1024)
 /* How often idle sessions are looked for. */
@@ -1221,7 +1226,7 @@ on_manifest_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation,
           break;
         }
       g_autofree gchar *path = g_build_filename (dir, name, NULL);
-      ok = st_copy_fd_to_file (fd, name, path, ST_SERVICE_MAX_IN_FILE, &error);
+      ok = st_copy_fd_to_file (fd, name, path, ST_SERVICE_MAX_MANIFEST_FILE, &error);
       close (fd);
     }
   g_autoptr(GString) report = g_string_new (NULL);

@@ -1872,16 +1872,17 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   g_autofree gchar *root = g_build_filename (home, "demo-root.pem", NULL);
   g_print ("\n== Done: %u of %d units provisioned.\n"
            "   station home    %s (the service's: database, token)\n"
-           "   manifest        %s/manifest.json (+ .csv, .p7s, ca-chain.pem)\n"
-           "   check it with stock tools (the README's recipe: the signature, then the signer's pin):\n"
-           "     openssl cms -verify -binary -inform DER -in %s/manifest.json.p7s \\\n"
-           "       -content %s/manifest.json -CAfile %s -signer signer.pem -out /dev/null\n"
+           "   manifest        %s/manifest.json (+ units.jsonl, .csv, SHA256SUMS, .p7s, ca-chain.pem)\n"
+           "   check it with stock tools (the README's recipe: the signature, the signer's pin, the hashes):\n"
+           "     openssl cms -verify -binary -inform DER -in %s/SHA256SUMS.p7s \\\n"
+           "       -content %s/SHA256SUMS -CAfile %s -signer signer.pem -out /dev/null\n"
            "     openssl x509 -in signer.pem -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum\n"
            "     sed -n 's/^signing-key-sha256=//p' %s/station.conf   # the pin: the same digits\n"
+           "     (cd %s && sha256sum --strict -c SHA256SUMS)\n"
            "   with the service running (stationd --home %s):\n"
            "     STATION_OPERATOR_PIN=3333 station --home %s --operator qa audit verify\n"
            "     STATION_OPERATOR_PIN=2222 station --home %s --operator lead batch show %" G_GINT64_FORMAT "\n",
-           passed, n_ports * units, home, out, out, out, root, home, home, home, home, batch_id);
+           passed, n_ports * units, home, out, out, out, root, home, out, home, home, home, batch_id);
   return rc;
 }
 

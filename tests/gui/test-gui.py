@@ -575,7 +575,8 @@ def run(tmp):
         find("Export manifest", "push button").click()
         wait_text("Batches status", lambda t: t == "Manifest exported to %s and verified." % out, 120,
                   "exported to " + out)
-        for f in ("manifest.json", "manifest.csv", "manifest.json.p7s", "ca-chain.pem"):
+        for f in ("manifest.json", "units.jsonl", "manifest.csv", "SHA256SUMS", "SHA256SUMS.p7s",
+                  "ca-chain.pem"):
             assert os.path.exists(os.path.join(out, f)), f
         with open(os.path.join(out, "manifest.json")) as f:
             manifest = json.load(f)
@@ -584,10 +585,11 @@ def run(tmp):
         assert manifest["batch"]["created_by"] == "lead" and manifest["batch"]["closed_by"] == "lead"
         # stock openssl agrees with the GUI's "verified"
         subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER",
-                        "-in", os.path.join(out, "manifest.json.p7s"),
-                        "-content", os.path.join(out, "manifest.json"),
+                        "-in", os.path.join(out, "SHA256SUMS.p7s"),
+                        "-content", os.path.join(out, "SHA256SUMS"),
                         "-CAfile", os.path.join(home, "demo-root.pem"), "-out", "/dev/null"],
                        check=True, stderr=subprocess.DEVNULL)
+        subprocess.run(["sha256sum", "--strict", "--quiet", "-c", "SHA256SUMS"], cwd=out, check=True)
 
     export_and_check(out)
     screenshot("batches-exported")

@@ -367,8 +367,8 @@ test_whole (StCeremony *c, gconstpointer data)
   st_closed_batch (f, dir, "515");
 
   /* the manifest's signature, with the new root and stock openssl */
-  g_autofree gchar *json = g_build_filename (dir, "manifest.json", NULL);
-  g_autofree gchar *p7s = g_build_filename (dir, "manifest.json.p7s", NULL);
+  g_autofree gchar *json = g_build_filename (dir, "SHA256SUMS", NULL);
+  g_autofree gchar *p7s = g_build_filename (dir, "SHA256SUMS.p7s", NULL);
   g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "cms", "-verify", "-binary", "-inform", "DER",
                                 "-in", p7s, "-content", json, "-CAfile", root, "-out", "/dev/null", NULL), ==, 0);
   /* and not with another root */
@@ -379,7 +379,7 @@ test_whole (StCeremony *c, gconstpointer data)
   g_assert_cmpint (st_run_station (f, &out, NULL, "manifest", "verify", dir, NULL), ==, 0);
 
   /* each device certificate, with GnuTLS and OpenSSL against the new chain */
-  g_autoptr(JsonParser) parser = st_test_load_json (json);
+  g_autoptr(JsonParser) parser = st_test_load_manifest (dir);
   JsonArray *units = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)), "units");
   g_autofree gchar *home_chain = g_build_filename (f->home, "ca-chain.pem", NULL);
   g_autofree gchar *chain_text = st_read (home_chain);

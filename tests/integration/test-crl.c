@@ -44,8 +44,7 @@ crl_unit_free (CrlUnit *u)
 static GPtrArray *
 manifest_certs (const char *dir)
 {
-  g_autofree gchar *path = g_build_filename (dir, "manifest.json", NULL);
-  g_autoptr(JsonParser) parser = st_test_load_json (path);
+  g_autoptr(JsonParser) parser = st_test_load_manifest (dir);
   JsonArray *units = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
                                                    "units");
   GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) crl_unit_free);

@@ -218,8 +218,7 @@ test_clone_refused_keep (StFixture *f, gconstpointer data)
   /* the manifest: a disputed unit is not a good unit, and it verifies */
   g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
   g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", d.id, "--out", dir, NULL), ==, 0);
-  g_autofree gchar *path = g_build_filename (dir, "manifest.json", NULL);
-  g_autoptr(JsonParser) mp = st_test_load_json (path);
+  g_autoptr(JsonParser) mp = st_test_load_manifest (dir);
   JsonObject *top = json_node_get_object (json_parser_get_root (mp));
   JsonArray *units = json_object_get_array_member (top, "units");
   guint n_disputed = 0;

@@ -380,7 +380,7 @@ test_csv_formula (StFixture *f, gconstpointer data)
   g_assert_cmpstr (cells[1], ==, "'-000001");
   for (guint i = 0; cells[i] != NULL; i++)
     g_assert_null (strchr ("=+-@\t\r", cells[i][0] != '\0' ? cells[i][0] : 'x'));
-  g_autofree gchar *json_path = g_build_filename (dir, "manifest.json", NULL);
+  g_autofree gchar *json_path = g_build_filename (dir, "units.jsonl", NULL);
   g_autofree gchar *json = NULL;
   g_assert_true (g_file_get_contents (json_path, &json, NULL, NULL));
   g_assert_nonnull (strstr (json, "\"-000001\""));

@@ -179,13 +179,60 @@ st_run_recipe (StFixture *f, const char *dir, const char *pin, gchar **out)
 
 /* ---- signing a changed manifest ---- */
 
-/* Signs @dir/manifest.json as the README's openssl would: detached CMS in
- * DER, the chain's certificates included. */
+static gchar *
+st_file_sha256_hex (const char *path)
+{
+  g_autofree gchar *data = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
+}
+
+/* After a change to a station-manifest/2 folder: manifest.json's
+ * units_file records units.jsonl's SHA-256 and line count again, and
+ * SHA256SUMS the four files' hashes, as the export writes them. */
+static void
+st_reseal (const char *dir)
+{
+  g_autofree gchar *units = st_pin_file (dir, "units.jsonl");
+  g_autofree gchar *json = st_pin_file (dir, "manifest.json");
+  g_autofree gchar *text = NULL;
+  g_assert_true (g_file_get_contents (units, &text, NULL, NULL));
+  gint64 lines = 0;
+  for (const char *p = text; *p != '\0'; p++)
+    lines += *p == '\n';
+  g_autoptr(JsonParser) parser = st_test_load_json (json);
+  JsonNode *root = json_parser_get_root (parser);
+  JsonObject *uf = json_object_get_object_member (json_node_get_object (root), "units_file");
+  g_autofree gchar *units_sha = st_file_sha256_hex (units);
+  json_object_set_string_member (uf, "sha256", units_sha);
+  json_object_set_int_member (uf, "lines", lines);
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  json_generator_set_pretty (gen, TRUE);
+  g_autoptr(GError) error = NULL;
+  g_assert_true (json_generator_to_file (gen, json, &error));
+  g_assert_no_error (error);
+  static const char *const names[] = { "manifest.json", "units.jsonl", "manifest.csv", "ca-chain.pem" };
+  g_autoptr(GString) sums = g_string_new (NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree gchar *path = st_pin_file (dir, names[i]);
+      g_autofree gchar *hex = st_file_sha256_hex (path);
+      g_string_append_printf (sums, "%s  %s\n", hex, names[i]);
+    }
+  g_autofree gchar *sums_path = st_pin_file (dir, "SHA256SUMS");
+  g_assert_true (g_file_set_contents (sums_path, sums->str, (gssize) sums->len, NULL));
+}
+
+/* Reseals @dir and signs its SHA256SUMS as the README's openssl would:
+ * detached CMS in DER, the chain's certificates included. */
 static void
 st_sign_with_openssl (StFixture *f, const char *dir, const char *cert_pem, const char *key_pem)
 {
-  g_autofree gchar *json = st_pin_file (dir, "manifest.json");
-  g_autofree gchar *p7s = st_pin_file (dir, "manifest.json.p7s");
+  st_reseal (dir);
+  g_autofree gchar *json = st_pin_file (dir, "SHA256SUMS");
+  g_autofree gchar *p7s = st_pin_file (dir, "SHA256SUMS.p7s");
   g_autofree gchar *chain = st_pin_file (dir, "ca-chain.pem");
   g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "cms", "-sign", "-binary", "-in", json,
                                 "-signer", cert_pem, "-inkey", key_pem, "-certfile", chain,
@@ -213,17 +260,18 @@ st_resign_func (EVP_PKEY *key, StCaToken *token, gpointer user_data, GError **er
   return s->cms != NULL;
 }
 
-/* Signs @dir/manifest.json with the station's own signing key, as the
- * station does (st_manifest_export). */
+/* Reseals @dir and signs its SHA256SUMS with the station's own signing
+ * key, as the station does (st_manifest_export). */
 static void
 st_sign_as_station (StFixture *f, const char *dir)
 {
+  st_reseal (dir);
   g_autoptr(GError) error = NULL;
   g_autoptr(StConfig) config = st_config_load (f->home, &error);
   g_assert_no_error (error);
   g_autoptr(StCa) ca = st_ca_open (config, ST_TEST_PIN, &error);
   g_assert_no_error (error);
-  g_autofree gchar *json_path = st_pin_file (dir, "manifest.json");
+  g_autofree gchar *json_path = st_pin_file (dir, "SHA256SUMS");
   g_autofree gchar *json = NULL;
   gsize len = 0;
   g_assert_true (g_file_get_contents (json_path, &json, &len, NULL));
@@ -239,21 +287,36 @@ st_sign_as_station (StFixture *f, const char *dir)
   int der_len = i2d_CMS_ContentInfo (s.cms, &der);
   CMS_ContentInfo_free (s.cms);
   g_assert_cmpint (der_len, >, 0);
-  g_autofree gchar *p7s = st_pin_file (dir, "manifest.json.p7s");
+  g_autofree gchar *p7s = st_pin_file (dir, "SHA256SUMS.p7s");
   g_assert_true (g_file_set_contents (p7s, (const gchar *) der, der_len, NULL));
   OPENSSL_free (der);
 }
 
 typedef void (*StJsonEdit) (JsonObject *top, gpointer data);
 
-/* Parses @dir/manifest.json, lets @edit change it and writes it back. */
+/* Parses @dir's manifest.json with its units (st_test_load_manifest), lets
+ * @edit change it and writes it back: the units to units.jsonl, one a
+ * line, the rest to manifest.json. */
 static void
 st_edit_manifest (const char *dir, StJsonEdit edit, gpointer data)
 {
   g_autofree gchar *path = st_pin_file (dir, "manifest.json");
-  g_autoptr(JsonParser) parser = st_test_load_json (path);
+  g_autofree gchar *units_path = st_pin_file (dir, "units.jsonl");
+  g_autoptr(JsonParser) parser = st_test_load_manifest (dir);
   JsonNode *root = json_parser_get_root (parser);
-  edit (json_node_get_object (root), data);
+  JsonObject *top = json_node_get_object (root);
+  edit (top, data);
+  JsonArray *units = json_object_get_array_member (top, "units");
+  g_autoptr(GString) lines = g_string_new (NULL);
+  g_autoptr(JsonGenerator) line_gen = json_generator_new ();
+  for (guint i = 0; i < json_array_get_length (units); i++)
+    {
+      json_generator_set_root (line_gen, json_array_get_element (units, i));
+      g_autofree gchar *line = json_generator_to_data (line_gen, NULL);
+      g_string_append_printf (lines, "%s\n", line);
+    }
+  g_assert_true (g_file_set_contents (units_path, lines->str, (gssize) lines->len, NULL));
+  json_object_remove_member (top, "units");
   g_autoptr(JsonGenerator) gen = json_generator_new ();
   json_generator_set_root (gen, root);
   json_generator_set_pretty (gen, TRUE);
@@ -262,11 +325,12 @@ st_edit_manifest (const char *dir, StJsonEdit edit, gpointer data)
   g_assert_no_error (error);
 }
 
-/* Copies the manifest folder @src to @dst (the four files). */
+/* Copies the manifest folder @src to @dst (the files the signature covers). */
 static void
 st_copy_manifest (const char *src, const char *dst)
 {
-  static const char *const names[] = { "manifest.json", "manifest.csv", "manifest.json.p7s", "ca-chain.pem" };
+  static const char *const names[] = { "manifest.json", "units.jsonl", "manifest.csv", "SHA256SUMS",
+                                       "SHA256SUMS.p7s", "ca-chain.pem" };
   g_assert_cmpint (g_mkdir_with_parents (dst, 0700), ==, 0);
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     {
@@ -338,9 +402,10 @@ test_device_signer (StFixture *f, gconstpointer data)
 
   /* the attack as reported: stock openssl with the root alone accepts it */
   g_autofree gchar *root = g_build_filename (f->home, "demo-root.pem", NULL);
-  g_autofree gchar *p7s = st_pin_file (dir, "manifest.json.p7s");
+  g_autofree gchar *p7s = st_pin_file (dir, "SHA256SUMS.p7s");
+  g_autofree gchar *sums = st_pin_file (dir, "SHA256SUMS");
   g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "cms", "-verify", "-binary", "-inform", "DER",
-                                "-in", p7s, "-content", json, "-CAfile", root, "-out", "/dev/null",
+                                "-in", p7s, "-content", sums, "-CAfile", root, "-out", "/dev/null",
                                 NULL), ==, 0);
 
   /* the station rejects it, saying why */
@@ -389,9 +454,9 @@ test_uid_mismatch (StFixture *f, gconstpointer data)
   g_clear_pointer (&out, g_free);
 
   /* the two units' uids swapped, in the JSON and the CSV alike */
-  g_autofree gchar *json_path = st_pin_file (dir, "manifest.json");
+  g_autofree gchar *json_path = st_pin_file (dir, "units.jsonl");
   g_autofree gchar *csv_path = st_pin_file (dir, "manifest.csv");
-  g_autoptr(JsonParser) parser = st_test_load_json (json_path);
+  g_autoptr(JsonParser) parser = st_test_load_manifest (dir);
   JsonArray *units = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
                                                    "units");
   g_assert_cmpuint (json_array_get_length (units), ==, 2);
@@ -427,7 +492,7 @@ test_uid_mismatch (StFixture *f, gconstpointer data)
   g_autofree gchar *err = NULL;
   g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id, "--out", again, NULL), !=, 0);
   g_assert_nonnull (strstr (err, "uid 00aa00aa00aa00aa00aa00aa does not match its certificate"));
-  g_autofree gchar *p7s = st_pin_file (again, "manifest.json.p7s");
+  g_autofree gchar *p7s = st_pin_file (again, "SHA256SUMS.p7s");
   g_assert_false (g_file_test (p7s, G_FILE_TEST_EXISTS));
 }
 
@@ -628,9 +693,8 @@ test_profile_recorded (StFixture *f, gconstpointer data)
   g_autofree gchar *out = NULL;
 
   /* what the manifest records: the templates and each unit's model */
-  g_autofree gchar *json_path = st_pin_file (dir, "manifest.json");
   {
-    g_autoptr(JsonParser) parser = st_test_load_json (json_path);
+    g_autoptr(JsonParser) parser = st_test_load_manifest (dir);
     JsonObject *top = json_node_get_object (json_parser_get_root (parser));
     JsonObject *p = json_object_get_object_member (json_object_get_object_member (top, "batch"), "profile");
     g_assert_true (json_object_has_member (p, "subject"));
@@ -657,12 +721,12 @@ test_profile_recorded (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (out, "ok    uids: 2 certificate(s)"));
   g_clear_pointer (&out, g_free);
   /* ... and refuse swapped uids by them */
-  g_autoptr(JsonParser) parser = st_test_load_json (json_path);
+  g_autoptr(JsonParser) parser = st_test_load_manifest (dir);
   JsonArray *units = json_object_get_array_member (json_node_get_object (json_parser_get_root (parser)),
                                                    "units");
   const char *a = json_object_get_string_member (json_array_get_object_element (units, 0), "uid");
   const char *b = json_object_get_string_member (json_array_get_object_element (units, 1), "uid");
-  const char *names[] = { "manifest.json", "manifest.csv" };
+  const char *names[] = { "units.jsonl", "manifest.csv" };
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     {
       g_autofree gchar *path = st_pin_file (unknown, names[i]);

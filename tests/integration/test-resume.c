@@ -296,9 +296,8 @@ st_resume_silent (StFixture *f, StResume *r, const StSilent *how)
 
   g_autofree gchar *dir = g_build_filename (f->tmp, "manifest-1", NULL);
   g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", r->id, "--out", dir, NULL), ==, 0);
-  g_autofree gchar *path = g_build_filename (dir, "manifest.json", NULL);
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonParser) parser = st_test_load_json (path);
+  g_autoptr(JsonParser) parser = st_test_load_manifest (dir);
   JsonObject *top = json_node_get_object (json_parser_get_root (parser));
   JsonArray *units = json_object_get_array_member (top, "units");
   g_assert_cmpuint (json_array_get_length (units), ==, 1);

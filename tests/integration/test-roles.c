@@ -175,8 +175,7 @@ test_audit (StFixture *f, gconstpointer data)
                                 "-signature", sig_path, msg_path, NULL), !=, 0);
 
   /* the manifest embeds that checkpoint */
-  g_autofree gchar *mpath = g_build_filename (dir, "manifest.json", NULL);
-  g_autoptr(JsonParser) mp = st_test_load_json (mpath);
+  g_autoptr(JsonParser) mp = st_test_load_manifest (dir);
   JsonObject *mcp = json_object_get_object_member (json_node_get_object (json_parser_get_root (mp)),
                                                    "audit_checkpoint");
   g_assert_nonnull (mcp);
