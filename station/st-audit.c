@@ -1,5 +1,6 @@
 /* Signed checkpoints of the audit chain, verification and export. */
 #include "st-audit.h"
+#include "st-json.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -458,15 +459,6 @@ st_audit_verify (StDb *db, const StAuditTrust *trust, GString *report, GError **
 
 /* ---- export ---- */
 
-static gchar *
-st_audit_json (JsonBuilder *b)
-{
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
-}
-
 static void
 st_audit_add_str (JsonBuilder *b, const char *name, const char *value)
 {
@@ -503,7 +495,7 @@ st_audit_export_entry (const StDbAuditEntry *e, gpointer user_data, GError **err
   st_audit_add_str (b, "prev_hash", e->prev_hash);
   st_audit_add_str (b, "hash", e->hash);
   json_builder_end_object (b);
-  g_autofree gchar *line = st_audit_json (b);
+  g_autofree gchar *line = st_json_builder_text (b);
   g_string_append (out, line);
   g_string_append_c (out, '\n');
   (*n)++;
@@ -562,7 +554,7 @@ st_audit_export (StDb *db, const char *path, gint64 *n_entries, GError **error)
       st_audit_checkpoint_members (b, cp);
       st_audit_add_str (b, "signer_cert", pem);
       json_builder_end_object (b);
-      g_autofree gchar *line = st_audit_json (b);
+      g_autofree gchar *line = st_json_builder_text (b);
       g_string_append (out, line);
       g_string_append_c (out, '\n');
     }

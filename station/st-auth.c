@@ -1,5 +1,6 @@
 /* Operators and roles: PIN hashing, login, role checks. */
 #include "st-auth.h"
+#include "st-json.h"
 
 #include <json-glib/json-glib.h>
 #include <openssl/crypto.h>
@@ -241,10 +242,7 @@ st_auth_require (StDb *db, const StAuthSession *session, guint roles, const char
   json_builder_set_member_name (b, "needs");
   json_builder_add_string_value (b, needed);
   json_builder_end_object (b);
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  g_autofree gchar *payload = json_generator_to_data (gen, NULL);
+  g_autofree gchar *payload = st_json_builder_text (b);
   g_autoptr(GError) audit_error = NULL;
   if (!st_db_audit_add (db, session->name, "refused", payload, &audit_error))
     g_warning ("%s", audit_error->message);

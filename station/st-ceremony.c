@@ -1,4 +1,5 @@
 #include "st-ceremony.h"
+#include "st-json.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -310,15 +311,6 @@ st_ceremony_make_csr (StHsm *hsm, const StCeremonyInit *req, gboolean is_ca, con
   return TRUE;
 }
 
-static gchar *
-st_ceremony_json (JsonBuilder *b)
-{
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
-}
-
 static void
 st_ceremony_member (JsonBuilder *b, const char *key, const char *value)
 {
@@ -398,7 +390,7 @@ st_ceremony_init (const char *home, const StCeremonyInit *req, StCeremonyKeys *k
   st_ceremony_member (b, "ca-csr-sha256", keys->ca_csr_sha256);
   st_ceremony_member (b, "signing-csr-sha256", keys->signing_csr_sha256);
   json_builder_end_object (b);
-  keys->audit_payload = st_ceremony_json (b);
+  keys->audit_payload = st_json_builder_text (b);
   return g_steal_pointer (&config);
 }
 
@@ -764,6 +756,6 @@ st_ceremony_import (StConfig *config, const char *pin, const char *chain_pem,
   st_ceremony_member (b, "chain-length", chain_len);
   st_ceremony_member (b, "signing-key-sha256", next->signing_key_sha256);
   json_builder_end_object (b);
-  *audit_payload = st_ceremony_json (b);
+  *audit_payload = st_json_builder_text (b);
   return g_steal_pointer (&next);
 }

@@ -75,7 +75,7 @@ st_aws_template (gsize *len)
   json_builder_end_object (b);
   json_builder_end_object (b);
   g_autoptr(JsonNode) root = json_builder_get_root (b);
-  return st_cloud_json_text (root, TRUE, len);
+  return st_json_text (root, TRUE, len);
 }
 
 static const char st_aws_readme[] =
@@ -155,7 +155,7 @@ st_cloud_aws_write (StCloudExport *x, const char *dir, GError **error)
       g_autoptr(JsonBuilder) b = json_builder_new ();
       st_aws_line (b, u->unit->uid, u->unit->product_serial, u->pem, x->ca_pem);
       g_autoptr(JsonNode) node = json_builder_get_root (b);
-      g_autofree gchar *text = st_cloud_json_text (node, FALSE, NULL);
+      g_autofree gchar *text = st_json_text (node, FALSE, NULL);
       g_string_append (lines, text);
       g_string_append_c (lines, '\n');
       n++;

@@ -108,7 +108,7 @@ st_cloud_azure_write (StCloudExport *x, const char *dir, GError **error)
   json_builder_end_object (b);
   g_autoptr(JsonNode) root = json_builder_get_root (b);
   gsize len = 0;
-  g_autofree gchar *group = st_cloud_json_text (root, TRUE, &len);
+  g_autofree gchar *group = st_json_text (root, TRUE, &len);
 
   if (!st_cloud_write_file (dir, "enrollment-group.json", group, len, error)
       || !st_cloud_write_file (dir, "registration-ids.txt", ids->str, ids->len, error)

@@ -294,7 +294,7 @@ st_cloud_jws_write (StCloudExport *x, const char *dir, GError **error)
   json_builder_end_object (hb);
   g_autoptr(JsonNode) hnode = json_builder_get_root (hb);
   gsize hlen = 0;
-  g_autofree gchar *htext = st_cloud_json_text (hnode, FALSE, &hlen);
+  g_autofree gchar *htext = st_json_text (hnode, FALSE, &hlen);
   g_autofree gchar *protected_ = st_b64url_text (htext, hlen);
 
   g_autofree gchar *manufacturer = st_jws_org (X509_get_subject_name (x->ca->ca_cert));
@@ -339,7 +339,7 @@ st_cloud_jws_write (StCloudExport *x, const char *dir, GError **error)
       json_builder_end_object (pb);
       g_autoptr(JsonNode) pnode = json_builder_get_root (pb);
       gsize plen = 0;
-      g_autofree gchar *ptext = st_cloud_json_text (pnode, FALSE, &plen);
+      g_autofree gchar *ptext = st_json_text (pnode, FALSE, &plen);
       g_autofree gchar *payload = st_b64url_text (ptext, plen);
 
       g_autofree gchar *input = g_strconcat (protected_, ".", payload, NULL);
@@ -371,7 +371,7 @@ st_cloud_jws_write (StCloudExport *x, const char *dir, GError **error)
   json_builder_end_array (out);
   g_autoptr(JsonNode) root = json_builder_get_root (out);
   gsize len = 0;
-  g_autofree gchar *text = st_cloud_json_text (root, TRUE, &len);
+  g_autofree gchar *text = st_json_text (root, TRUE, &len);
   g_autoptr(GString) signer_pem = g_string_new (NULL);
   g_autofree gchar *pem = st_x509_to_pem (signer);
   if (pem != NULL)

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include "st-cloud.h"
+#include "st-json.h"
 
 G_BEGIN_DECLS
 
@@ -42,8 +43,6 @@ gboolean st_cloud_jws_write (StCloudExport *x, const char *dir, GError **error);
 /* @dir/@name (mode 0600, written durably). */
 gboolean st_cloud_write_file (const char *dir, const char *name, const char *data, gsize len,
                               GError **error);
-/* A JSON node as text (pretty or one line). */
-gchar *st_cloud_json_text (JsonNode *node, gboolean pretty, gsize *len);
 /* The subject CN of @cert as UTF-8; NULL when it has none or several. */
 gchar *st_cloud_subject_cn (X509 *cert);
 

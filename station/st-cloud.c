@@ -89,15 +89,6 @@ st_cloud_write_file (const char *dir, const char *name, const char *data, gsize 
 }
 
 gchar *
-st_cloud_json_text (JsonNode *node, gboolean pretty, gsize *len)
-{
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  json_generator_set_root (gen, node);
-  json_generator_set_pretty (gen, pretty);
-  return json_generator_to_data (gen, len);
-}
-
-gchar *
 st_cloud_subject_cn (X509 *cert)
 {
   X509_NAME *name = X509_get_subject_name (cert);

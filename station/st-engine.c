@@ -1,4 +1,5 @@
 #include "st-engine.h"
+#include "st-json.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -464,10 +465,7 @@ st_engine_audit (StEngine *engine, const StAuthSession *session, const char *eve
     }
   va_end (ap);
   json_builder_end_object (b);
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  g_autoptr(JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  g_autofree gchar *payload = json_generator_to_data (gen, NULL);
+  g_autofree gchar *payload = st_json_builder_text (b);
   return st_db_audit_add (engine->db, session != NULL ? session->name : "station", event,
                           payload, error);
 }

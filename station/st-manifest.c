@@ -1,4 +1,5 @@
 #include "st-manifest.h"
+#include "st-json.h"
 #include "st-issue.h"
 #include "st-audit.h"
 #include "st-manifest-check.h"
@@ -434,11 +435,8 @@ st_export_header (StDb *db, StCa *ca, const char *station_id, const StDbBatch *b
   json_builder_end_object (b);
   json_builder_end_object (b);
 
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
   g_autoptr(JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  json_generator_set_pretty (gen, TRUE);
-  gchar *json = json_generator_to_data (gen, len);
+  gchar *json = st_json_text (root, TRUE, len);
   gchar *out = g_strconcat (json, "\n", NULL);
   g_free (json);
   *len += 1;
