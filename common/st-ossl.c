@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/provider.h>
 
 #include "st-error.h"
 #include "st-util.h"
@@ -262,6 +263,56 @@ st_x509_from_der (GBytes *der)
       return NULL;
     }
   return cert;
+}
+
+/* A library context with the "null" provider only: no decoder in it, so a
+ * certificate parsed in it keeps its public key undecoded. */
+static gpointer
+st_fields_ctx_new (gpointer unused)
+{
+  OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new ();
+  if (ctx != NULL && OSSL_PROVIDER_load (ctx, "null") == NULL)
+    {
+      OSSL_LIB_CTX_free (ctx);
+      ctx = NULL;
+    }
+  return ctx;
+}
+
+X509 *
+st_x509_from_der_fields (const guint8 *der, gsize len)
+{
+  static GOnce once = G_ONCE_INIT;
+  OSSL_LIB_CTX *ctx = g_once (&once, st_fields_ctx_new, NULL);
+  if (ctx == NULL || der == NULL || len == 0 || len > G_MAXLONG)
+    return NULL;
+  const guint8 *p = der;
+  X509 *cert = (X509 *) ASN1_item_d2i_ex (NULL, &p, (long) len, ASN1_ITEM_rptr (X509), ctx, NULL);
+  /* the undecoded key leaves a "decode error" behind: not ours to report */
+  st_error_clear_openssl ();
+  if (cert != NULL && (gsize) (p - der) != len)
+    {
+      X509_free (cert);
+      return NULL;
+    }
+  return cert;
+}
+
+gchar *
+st_der_to_pem (const char *label, const guint8 *der, gsize len)
+{
+  GString *out = g_string_sized_new (len * 4 / 3 + len / 48 + 64);
+  g_string_append_printf (out, "-----BEGIN %s-----\n", label);
+  for (gsize at = 0; at < len; at += 48)
+    {
+      gsize n = MIN (48, len - at);
+      char line[65];
+      int w = EVP_EncodeBlock ((unsigned char *) line, der + at, (int) n);
+      g_string_append_len (out, line, w);
+      g_string_append_c (out, '\n');
+    }
+  g_string_append_printf (out, "-----END %s-----\n", label);
+  return g_string_free (out, FALSE);
 }
 
 gchar *

@@ -234,6 +234,68 @@ test_text_escape (void)
 
 /* st_error_set_openssl: what, then each queued error as "reason (library)
  * [data]", the queue emptied (its appends were reworked for speed, issue 14). */
+/* A self-signed certificate on @key whose subject CN is @cn_len 'a's, so
+ * that its DER takes several lengths (PEM lines full and not). */
+static X509 *
+make_cert (EVP_PKEY *key, int cn_len)
+{
+  X509 *cert = X509_new ();
+  g_autofree gchar *cn = g_strnfill ((gsize) cn_len, 'a');
+  X509_NAME *name = X509_get_subject_name (cert);
+  g_assert_cmpint (X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_UTF8, (const guchar *) cn, -1, -1, 0), ==, 1);
+  g_assert_cmpint (X509_set_issuer_name (cert, name), ==, 1);
+  g_assert_cmpint (ASN1_INTEGER_set (X509_get_serialNumber (cert), 4242 + cn_len), ==, 1);
+  X509_gmtime_adj (X509_getm_notBefore (cert), 0);
+  X509_gmtime_adj (X509_getm_notAfter (cert), 3600);
+  g_assert_cmpint (X509_set_pubkey (cert, key), ==, 1);
+  g_assert_cmpint (X509_sign (cert, key, EVP_sha256 ()), >, 0);
+  return cert;
+}
+
+static void
+test_x509_fields (void)
+{
+  g_autoptr(EVP_PKEY) key = EVP_EC_gen ("P-256");
+  g_assert_nonnull (key);
+  for (int cn_len = 1; cn_len <= 64; cn_len += 7)
+    {
+      g_autoptr(X509) cert = make_cert (key, cn_len);
+      guint8 *der = NULL;
+      int len = i2d_X509 (cert, &der);
+      g_assert_cmpint (len, >, 0);
+      /* the PEM without a parse is OpenSSL's, byte for byte */
+      g_autofree gchar *pem = st_x509_to_pem (cert);
+      g_autofree gchar *fast = st_der_to_pem ("CERTIFICATE", der, (gsize) len);
+      g_assert_cmpstr (fast, ==, pem);
+      /* the fields parse; the key stays undecoded but readable */
+      g_autoptr(X509) fields = st_x509_from_der_fields (der, (gsize) len);
+      g_assert_nonnull (fields);
+      g_assert_null (X509_get0_pubkey (fields));
+      g_assert_cmpint (ASN1_INTEGER_cmp (X509_get0_serialNumber (fields), X509_get0_serialNumber (cert)), ==, 0);
+      g_assert_cmpint (X509_NAME_cmp (X509_get_subject_name (fields), X509_get_subject_name (cert)), ==, 0);
+      g_autoptr(EVP_PKEY) pub = st_x509_get_pubkey (fields);
+      g_assert_nonnull (pub);
+      g_assert_cmpint (EVP_PKEY_eq (pub, key), ==, 1);
+      /* its signature checks with the issuer's key, and not with another */
+      g_assert_cmpint (X509_verify (fields, key), ==, 1);
+      g_autoptr(EVP_PKEY) other = EVP_EC_gen ("P-256");
+      g_assert_cmpint (X509_verify (fields, other), !=, 1);
+      st_error_clear_openssl ();
+      g_assert_cmpint (ERR_peek_error (), ==, 0);
+      /* not a certificate, or more than one thing: refused */
+      g_assert_null (st_x509_from_der_fields (der, (gsize) len - 1));
+      guint8 *longer = g_malloc ((gsize) len + 1);
+      memcpy (longer, der, (gsize) len);
+      longer[len] = 0;
+      g_assert_null (st_x509_from_der_fields (longer, (gsize) len + 1));
+      g_free (longer);
+      OPENSSL_free (der);
+    }
+  g_assert_null (st_x509_from_der_fields (NULL, 0));
+  g_assert_null (st_x509_from_der_fields ((const guint8 *) "\x30\x00", 2));
+  st_error_clear_openssl ();
+}
+
 static void
 test_openssl_message (void)
 {
@@ -266,5 +328,6 @@ main (int argc, char **argv)
   g_test_add_func ("/common/bytes-bounded", test_bytes_bounded);
   g_test_add_func ("/common/text-escape", test_text_escape);
   g_test_add_func ("/common/openssl-message", test_openssl_message);
+  g_test_add_func ("/common/x509-fields", test_x509_fields);
   return g_test_run ();
 }
