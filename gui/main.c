@@ -8,6 +8,9 @@
  * system's. The GUI never holds the HSM PIN: an admin unlocks the station
  * in the Admin view (or with 'station unlock'). */
 #include <locale.h>
+#include <signal.h>
+
+#include <glib-unix.h>
 
 #include "st-gui.h"
 #include "st-util.h"
@@ -67,6 +70,10 @@ st_gui_activate (GtkApplication *app, gpointer user_data)
 typedef struct {
   gint64 started, last, longest, first;
   guint ticks;
+  /* since the last SIGUSR1: the test and the bench mark their phases
+   * (start-up, browsing the batches, a line running) with it */
+  gint64 mark_at, mark_longest;
+  guint marks;
 } StStallWatch;
 
 static gboolean
@@ -77,9 +84,28 @@ st_stall_tick (gpointer data)
   if (w->ticks == 0)
     w->first = now - w->started;      /* start-up: GTK, the views, the AT-SPI bridge */
   else
-    w->longest = MAX (w->longest, now - w->last);
+    {
+      w->longest = MAX (w->longest, now - w->last);
+      w->mark_longest = MAX (w->mark_longest, now - w->last);
+    }
   w->last = now;
   w->ticks++;
+  return G_SOURCE_CONTINUE;
+}
+
+/* SIGUSR1 (dispatched by the main loop): prints the longest pause since
+ * the previous mark (or the start) and starts a new phase. */
+static gboolean
+st_stall_mark (gpointer data)
+{
+  StStallWatch *w = data;
+  gint64 now = g_get_monotonic_time ();
+  gint64 from = w->mark_at != 0 ? w->mark_at : w->started;
+  w->marks++;
+  g_printerr ("station-gui: main loop: mark %u: the longest pause between 20 ms ticks %.0f ms, over %.1f s\n",
+              w->marks, MAX (w->mark_longest, now - w->last) / 1000.0, (now - from) / 1e6);
+  w->mark_at = now;
+  w->mark_longest = 0;
   return G_SOURCE_CONTINUE;
 }
 
@@ -109,16 +135,19 @@ main (int argc, char **argv)
   g_signal_connect (a.app, "activate", G_CALLBACK (st_gui_activate), &a);
   char *args[] = { argv[0], NULL };
   StStallWatch watch = { 0 };
-  guint watch_id = 0;
+  guint watch_id = 0, mark_id = 0;
   if (g_getenv ("STATION_GUI_STALL_REPORT") != NULL)
     {
       watch.started = watch.last = g_get_monotonic_time ();
+      st_gui_figures_start (watch.started);
       watch_id = g_timeout_add (20, st_stall_tick, &watch);
+      mark_id = g_unix_signal_add (SIGUSR1, st_stall_mark, &watch);
     }
   int rc = g_application_run (G_APPLICATION (a.app), 1, args);
   if (watch_id != 0)
     {
       g_source_remove (watch_id);
+      g_source_remove (mark_id);
       g_printerr ("station-gui: main loop: first tick %.0f ms after start; then the longest pause "
                   "between 20 ms ticks %.0f ms, over %.0f s (%u ticks)\n", watch.first / 1000.0,
                   watch.longest / 1000.0, (g_get_monotonic_time () - watch.started) / 1e6, watch.ticks);

@@ -25,6 +25,7 @@ struct _StBatchesView {
   StGuiContext ctx;            /* station, session, cancellable */
   GPtrArray *profiles;         /* the service's StProfileEntry*, the combo's ids their indexes */
   gint64 select_after_refresh;
+  gint64 listed_asked, stats_asked; /* when the list, the chart were asked for (figures) */
 };
 
 G_DEFINE_TYPE (StBatchesView, st_batches_view, GTK_TYPE_BOX)
@@ -73,6 +74,12 @@ st_batches_view_on_stats (GObject *source, GAsyncResult *result, gpointer user_d
     st_gui_status (self->status_label, error->message, TRUE);
   if (stats != NULL || self->ctx.session == NULL)
     st_shift_chart_set_stats (self->chart, stats);
+  if (stats != NULL && st_gui_figures_on ())
+    {
+      g_autofree gchar *what = g_strdup_printf ("the shift chart (%u done, %u failed) drawn from its reply",
+                                                stats->done, stats->failed);
+      st_gui_figure (what, self->stats_asked);
+    }
 }
 
 static void
@@ -83,6 +90,7 @@ st_batches_view_on_selected (StBatchesView *self)
   gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), b != NULL);
   if (b == NULL || self->ctx.session == NULL)
     return;
+  self->stats_asked = g_get_monotonic_time ();
   st_station_shift_stats_async (self->ctx.station, b->id, 12, self->ctx.cancellable,
                                 st_batches_view_on_stats, g_object_ref (self));
 }
@@ -118,6 +126,7 @@ st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user
   if (select != NULL)
     gtk_list_box_select_row (self->batch_list, GTK_LIST_BOX_ROW (select));
   st_batches_view_on_selected (self);
+  st_gui_figure ("the batches listed", self->listed_asked);
 }
 
 void
@@ -125,6 +134,7 @@ st_batches_view_refresh (StBatchesView *self)
 {
   if (self->ctx.session == NULL)
     return;
+  self->listed_asked = g_get_monotonic_time ();
   st_station_list_batches_async (self->ctx.station, self->ctx.cancellable,
                                  st_batches_view_on_batches, g_object_ref (self));
 }

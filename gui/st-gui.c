@@ -24,6 +24,44 @@ st_gui_status (GtkLabel *label, const char *message, gboolean error)
     gtk_style_context_remove_class (style, "st-error");
 }
 
+static gint64 st_gui_figures_started;
+static GHashTable *st_gui_figures_printed; /* main thread only */
+
+void
+st_gui_figures_start (gint64 started_us)
+{
+  st_gui_figures_started = started_us;
+}
+
+gboolean
+st_gui_figures_on (void)
+{
+  return st_gui_figures_started != 0;
+}
+
+void
+st_gui_figure (const char *what, gint64 since_us)
+{
+  if (st_gui_figures_started == 0)
+    return;
+  gint64 from = since_us != 0 ? since_us : st_gui_figures_started;
+  g_printerr ("station-gui: figure: %s: %.0f ms%s\n", what, (g_get_monotonic_time () - from) / 1000.0,
+              since_us != 0 ? "" : " after start");
+}
+
+void
+st_gui_figure_once (const char *what, gint64 since_us)
+{
+  if (st_gui_figures_started == 0)
+    return;
+  if (st_gui_figures_printed == NULL)
+    st_gui_figures_printed = g_hash_table_new (g_str_hash, g_str_equal);
+  if (g_hash_table_contains (st_gui_figures_printed, what))
+    return;
+  g_hash_table_add (st_gui_figures_printed, (gpointer) what); /* a string literal */
+  st_gui_figure (what, since_us);
+}
+
 gchar *
 st_gui_format_elapsed (gint64 usec)
 {

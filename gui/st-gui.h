@@ -49,4 +49,13 @@ void st_gui_list_clear (GtkListBox *list);
 GtkWidget *st_gui_list_add (GtkListBox *list, const char *text, const char *name, guint margin,
                             const char *key, gpointer value, GDestroyNotify destroy);
 
+/* Figures for the GUI test and the bench, printed on stderr when main()
+ * turned them on (STATION_GUI_STALL_REPORT set): how long after the
+ * process started (@since_us 0) or after @since_us (g_get_monotonic_time)
+ * @what happened. st_gui_figure_once prints only the first @what. */
+void st_gui_figures_start (gint64 started_us);
+gboolean st_gui_figures_on (void);
+void st_gui_figure (const char *what, gint64 since_us);
+void st_gui_figure_once (const char *what, gint64 since_us);
+
 G_END_DECLS

@@ -127,6 +127,8 @@ st_login_view_on_operators (GObject *source, GAsyncResult *result, gpointer user
       g_autofree gchar *text = g_strdup_printf ("%s  (%s%s)", op->name, op->role, op->locked ? ", locked" : "");
       st_gui_list_add (self->operator_list, text, op->name, 12, "st-name", g_strdup (op->name), g_free);
     }
+  /* start-up: the first window a user can act on, operators listed */
+  st_gui_figure_once ("start-up: the login screen lists the operators", 0);
 }
 
 void

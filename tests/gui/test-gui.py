@@ -294,9 +294,9 @@ def check_no_pin(pid):
     log("station-gui %d: no HSM PIN in its environment (%d variables) or command line" % (pid, len(names)))
 
 
-def start_gui(home, ports, gui_env, tree):
+def start_gui(home, ports, gui_env, tree, stderr=None):
     gui = start([os.environ["ST_STATION_GUI"], "--home", home] + sum([["--port", p] for p in ports], []),
-                env=gui_env)
+                env=gui_env, stderr=stderr)
     for _ in range(120):
         if gui.poll() is not None:
             raise AssertionError("station-gui exited with %s" % gui.returncode)
@@ -310,42 +310,165 @@ def start_gui(home, ports, gui_env, tree):
     skip("station-gui never showed up on the AT-SPI bus (accessibility bridge not running)")
 
 
-def run(tmp):
-    home = os.path.join(tmp, "home")
-    # The HSM PIN goes only to the two CLI commands that hand it to the
-    # service (setup demo, unlock): no other process of the test has it.
-    for name in ("STATION_HSM_PIN", "STATION_OPERATOR_PIN", "STATION_ADDRESS", "STATION_HOME"):
-        os.environ.pop(name, None)
-    env = dict(os.environ)
-    service = start_service(tmp, home, env)
-    log("making a demo station in", home)
-    cli = os.environ["ST_STATION_CLI"]
-    subprocess.run([cli, "--home", home, "setup", "demo"], env=dict(env, STATION_HSM_PIN=HSM_PIN), check=True,
-                   stdout=subprocess.DEVNULL)
-
-    start_x_and_dbus(tmp)
+def start_dogtail():
     try:
         from dogtail.config import config
         config.checkForA11y = False
         config.searchCutoffCount = 10
         config.defaultDelay = 0.3
         config.logDebugToFile = False
-        from dogtail import tree, rawinput, predicate
+        from dogtail import tree, rawinput
     except Exception as e:  # the AT-SPI stack itself
         skip("dogtail/AT-SPI cannot start: %s" % e)
+    return tree, rawinput
 
-    dev1, port1, state1 = start_devsim(tmp, 1)
-    sock2, sock3 = os.path.join(tmp, "socket-2"), os.path.join(tmp, "socket-3")
-    relink(sock2, start_devsim(tmp, 2)[1])
-    relink(sock3, start_devsim(tmp, 3)[1])
-    log("sockets", port1, sock2, sock3)
 
-    # STATION_GUI_STALL_REPORT: the GUI prints its longest main-loop pause at
-    # exit (a figure for the log, not asserted: speed is never asserted).
+def gui_figures(path):
+    """What station-gui printed (STATION_GUI_STALL_REPORT): its figures and
+    the longest main-loop pause of each phase (marked with SIGUSR1)."""
+    with open(path, errors="replace") as f:
+        text = f.read()
+    figures = {}  # what -> every figure printed for it
+    for m in re.finditer(r"^station-gui: figure: (.*): (\d+) ms", text, re.M):
+        figures.setdefault(m.group(1), []).append(float(m.group(2)))
+    marks = [float(m.group(1)) for m in re.finditer(r"^station-gui: main loop: mark \d+: the longest pause "
+                                                     r"between 20 ms ticks (\d+) ms", text, re.M)]
+    return figures, marks
+
+
+def wait_mark(gui, path, n, timeout=30):
+    """Ends a phase: SIGUSR1 makes station-gui print the longest main-loop
+    pause since the previous mark; returns it (ms)."""
+    gui.send_signal(signal.SIGUSR1)
+    end = time.time() + timeout
+    while time.time() < end:
+        marks = gui_figures(path)[1]
+        if len(marks) >= n:
+            return marks[n - 1]
+        time.sleep(0.1)
+    raise AssertionError("station-gui printed no mark %d in %d s" % (n, timeout))
+
+
+def large_database(tmp, home, env, units):
+    """Issue 16, the GUI on a large database: a batch of @units generated
+    units (tests/tools/st-gen-db, through the real db API) appended to the
+    test's station with its service stopped; with @units None (the bench,
+    tests/bench/gui-scale) HOME holds one already. Then, the service on it:
+    station-gui starts (the login screen lists the operators); a lead
+    browses the batches and the large batch's shift chart, whose totals are
+    checked against the database's rows; an operator runs a line on that
+    batch (its remaining units) on three simulated sockets, and stops it.
+    Printed, never asserted (speed is measured, not asserted): the
+    start-up time, the shift chart's reply time, and the longest main-loop
+    pause of each phase."""
+    cli = os.environ["ST_STATION_CLI"]
+    db_path = os.path.join(home, "station.db")
+    large_wo = "WO-LARGE-%d" % os.getpid()
+    if units is not None:
+        started = time.time()
+        subprocess.run([os.environ["ST_GEN_DB"], "--db", db_path, "--units", str(units), "--fail-every", "100",
+                        "--threads", "16", "--work-order", large_wo], check=True, stdout=subprocess.DEVNULL)
+        log("large database: %d generated units appended in %.1f s" % (units, time.time() - started))
+    db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True)
+    if units is None:
+        bid, large_wo = db.execute("SELECT id, work_order FROM batches ORDER BY quantity DESC LIMIT 1").fetchone()
+    else:
+        bid = db.execute("SELECT id FROM batches WHERE work_order = ?", (large_wo,)).fetchone()[0]
+    counts = dict(db.execute("SELECT state, COUNT(*) FROM units WHERE batch_id = ? GROUP BY state", (bid,)))
+    quantity = db.execute("SELECT quantity FROM batches WHERE id = ?", (bid,)).fetchone()[0]
+    total = db.execute("SELECT COUNT(*) FROM units").fetchone()[0]
+    db.close()
+    done, failed = counts.get("done", 0), counts.get("failed", 0)
+    log("large database: batch %d %s, %d done and %d failed of %d; %d units in the database"
+        % (bid, large_wo, done, failed, quantity, total))
+    assert units is None or done + failed == units, counts
+
+    service = start_service(tmp, home, env)
+    subprocess.run([cli, "--home", home, "--operator", "admin", "unlock"], check=True, stdout=subprocess.DEVNULL,
+                   env=dict(env, STATION_HSM_PIN=HSM_PIN, STATION_OPERATOR_PIN=PINS["admin"]))
+    ports = [start_devsim(tmp, 20 + n)[1] for n in (1, 2, 3)]
+    tree, rawinput = start_dogtail()
+    gui_log = os.path.join(tmp, "gui-large.log")
     gui_env = lsan_env(tmp, dict(os.environ, STATION_GUI_STALL_REPORT="1"))
-    gui, app = start_gui(home, [port1, sock2, sock3], gui_env, tree)
+    spawned = time.time()
+    with open(gui_log, "wb") as err:
+        gui, app = start_gui(home, ports, gui_env, tree, stderr=err)
     state = {"app": app}
+    find, showing, wait_text, wait_for, type_pin, login, logout, scan, line_running = make_ui(state, rawinput)
+    find("lead", "list item")
+    seen = time.time() - spawned  # as the test sees it, through AT-SPI (polled)
+    startup = wait_for(lambda: gui_figures(gui_log)[0].get("start-up: the login screen lists the operators"), 30,
+                       "station-gui's start-up figure")[0]
+    pause_startup = wait_mark(gui, gui_log, 1)
 
+    # a lead browses: the batches, the large one's shift chart, another, back
+    login("lead")
+    find("Batches", "radio button").click()
+    row = find("Batch %d %s" % (bid, large_wo), "list item", timeout=120)
+    chart_wait = float(os.environ.get("ST_GUI_LARGE_TIMEOUT", "120"))
+    want = "%d done, %d failed" % (done, failed)
+    for again in (False, True):
+        asked = time.time()
+        row.click()
+        wait_for(lambda: find("Shift chart").description == want, chart_wait,
+                 "the shift chart of batch %d says %r" % (bid, want))
+        chart_seen = time.time() - asked
+        if not again:
+            other = [n for n in state["app"].findChildren(lambda n: n.roleName == "list item" and n.showing
+                                                          and n.name.startswith("Batch ")
+                                                          and n.name != row.name, recursive=True)]
+            if other:
+                other[0].click()
+                time.sleep(1)
+    chart_reply = gui_figures(gui_log)[0].get("the shift chart (%s) drawn from its reply" % want, [])
+    screenshot("batches-large")
+    logout()
+    pause_browse = wait_mark(gui, gui_log, 2)
+
+    # an operator runs a line in the large database: a new batch of three
+    # units (the generated batch has no profile a line can run), three sockets
+    line_wo = "WO-LINE-%d" % os.getpid()
+    profile = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "profiles",
+                           "example-device-csr.profile")
+    subprocess.run([cli, "--home", home, "--operator", "lead", "batch", "create", "--profile", profile,
+                    "--work-order", line_wo, "--quantity", "3"], check=True, stdout=subprocess.DEVNULL,
+                   env=dict(env, STATION_OPERATOR_PIN=PINS["lead"]))
+    login("op", keyboard=True)
+    scan(line_wo)
+    wait_text("Units planned", lambda t: t == "3", 60, "3")
+    line_started = time.time()
+    find("Start all sockets", "push button").click()
+    for n in (1, 2, 3):
+        wait_text("Socket %d state" % n, lambda t: t == "PASS", 180, "PASS")
+    wait_text("Units done", lambda t: t == "3", 60, "3")
+    wait_text("Line status", lambda t: t.startswith("Line stopped: 3 passed"), 120, "stopped, 3 passed")
+    line_s = time.time() - line_started
+    pause_line = wait_mark(gui, gui_log, 3)
+    logout()
+    rawinput.keyCombo("<Control>q")
+    rc = gui.wait(60)
+    with open(gui_log, errors="replace") as f:
+        sys.stderr.write(f.read())
+    assert rc == 0, "station-gui exited with %d (a LeakSanitizer report exits 23)" % rc
+    with open("/proc/%d/stat" % service.pid) as f:
+        ticks = f.read().rsplit(")", 1)[1].split()
+    service_cpu = (int(ticks[11]) + int(ticks[12])) / os.sysconf("SC_CLK_TCK")
+    with open("/proc/%d/status" % service.pid) as f:
+        service_hwm = int(re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1)) / 1024
+    stop_service(tmp, service)
+    log("FIGURES large database, batch of %d units (%d in the database):" % (quantity, total))
+    log("  start-up to the login screen listing the operators: %.0f ms (station-gui's own clock); "
+        "%.1f s from the spawn to the test seeing it over AT-SPI" % (startup, seen))
+    log("  the shift chart: its reply drawn %s ms after it was asked; the test saw it %.1f s after the click"
+        % ("/".join("%.0f" % v for v in chart_reply) or "?", chart_seen))
+    log("  the longest main-loop pause: start-up %.0f ms, browsing the batches and the chart %.0f ms, "
+        "a line running (3 units on 3 sockets, %.1f s) %.0f ms" % (pause_startup, pause_browse, line_s, pause_line))
+    log("  the service over all of it: %.2f s CPU, peak RSS %.1f MB" % (service_cpu, service_hwm))
+
+
+def make_ui(state, rawinput):
+    """The test's ways of driving the GUI, on state["app"] (the running
+    station-gui's AT-SPI application)."""
     def find(name, role=None, timeout=30):
         end = time.time() + timeout
         while time.time() < end:
@@ -369,6 +492,8 @@ def run(tmp):
             except AssertionError:
                 pass
             time.sleep(0.3)
+        for node in showing("Line status"):
+            log("Line status: %r" % node.text)
         for n in (1, 2, 3):  # what the tiles say, for the log
             for label in ("step", "failure reason"):
                 for node in showing("Socket %d %s" % (n, label)):
@@ -422,6 +547,46 @@ def run(tmp):
 
     def line_running():
         return find("Stop all sockets", "push button").sensitive
+
+    return (find, showing, wait_text, wait_for, type_pin, login, logout, scan, line_running)
+
+
+def run(tmp):
+    # tests/bench/gui-scale: the large-database part alone, on a demo home
+    # that holds a large generated batch already (ST_GUI_LARGE_HOME)
+    bench_home = os.environ.get("ST_GUI_LARGE_HOME")
+    home = bench_home or os.path.join(tmp, "home")
+    # The HSM PIN goes only to the two CLI commands that hand it to the
+    # service (setup demo, unlock): no other process of the test has it.
+    for name in ("STATION_HSM_PIN", "STATION_OPERATOR_PIN", "STATION_ADDRESS", "STATION_HOME"):
+        os.environ.pop(name, None)
+    env = dict(os.environ)
+    cli = os.environ["ST_STATION_CLI"]
+    if bench_home:
+        start_x_and_dbus(tmp)
+        large_database(tmp, home, env, None)
+        return 0
+    service = start_service(tmp, home, env)
+    log("making a demo station in", home)
+    subprocess.run([cli, "--home", home, "setup", "demo"], env=dict(env, STATION_HSM_PIN=HSM_PIN), check=True,
+                   stdout=subprocess.DEVNULL)
+
+    start_x_and_dbus(tmp)
+    tree, rawinput = start_dogtail()
+
+    dev1, port1, state1 = start_devsim(tmp, 1)
+    sock2, sock3 = os.path.join(tmp, "socket-2"), os.path.join(tmp, "socket-3")
+    relink(sock2, start_devsim(tmp, 2)[1])
+    relink(sock3, start_devsim(tmp, 3)[1])
+    log("sockets", port1, sock2, sock3)
+
+    # STATION_GUI_STALL_REPORT: the GUI prints its longest main-loop pause at
+    # exit (a figure for the log, not asserted: speed is never asserted).
+    gui_env = lsan_env(tmp, dict(os.environ, STATION_GUI_STALL_REPORT="1"))
+    gui, app = start_gui(home, [port1, sock2, sock3], gui_env, tree)
+    state = {"app": app}
+
+    find, showing, wait_text, wait_for, type_pin, login, logout, scan, line_running = make_ui(state, rawinput)
 
     # The login screen lists the demo operators (the service's LoginNames)
     # and asks for no HSM PIN.
@@ -705,6 +870,9 @@ def run(tmp):
     rc = gui.wait(60)
     assert rc == 0, "station-gui exited with %d (a LeakSanitizer report exits 23)" % rc
     stop_service(tmp, service)
+    with open(conf, "w") as f:  # the idle time back: the large part logs in for longer
+        f.write(re.sub(r"^idle-logout-s=\d+$", "idle-logout-s=600", text, flags=re.M))
+    large_database(tmp, home, env, int(os.environ.get("ST_GUI_LARGE_UNITS", "20000")))
     log("all flows passed")
     print("1 passed, 0 failed")
     return 0
