@@ -1111,6 +1111,77 @@ st_db_unit_foreach (StDb *db, gint64 batch_id, StDbUnitFunc func, gpointer user_
     }
 }
 
+/* The shift chart's figures without loading the units: one walk over the
+ * batch's finished units in id order, in chunks of ST_DB_SHIFT_CHUNK rows
+ * (the reader's lock is released between chunks, so a line's reads go on
+ * while a chart of a large batch is counted), reading three columns of the
+ * units table and no certificate; then the failures by step, one GROUP BY
+ * over the batch's failed units (the units_batch index). A unit counts in
+ * the hour it finished (it started, if it has no finish time). */
+#define ST_DB_SHIFT_CHUNK 16384
+
+gboolean
+st_db_unit_shift_counts (StDb *db, gint64 batch_id, gint64 first_hour, guint n_hours,
+                         guint *passed_per_hour, guint *failed_per_hour, guint *n_done, guint *n_failed,
+                         GHashTable *failures_by_step, GError **error)
+{
+  *n_done = *n_failed = 0;
+  gint64 after = 0;
+  for (gboolean more = TRUE; more;)
+    {
+      g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+      g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r,
+          "SELECT id, state = 'done', CASE WHEN finished_at > 0 THEN finished_at ELSE started_at END"
+          " FROM units WHERE batch_id = ? AND state IN ('done', 'failed') AND id > ? ORDER BY id LIMIT ?",
+          error);
+      if (stmt == NULL || !st_db_bind (db->r, stmt, error, "iii", batch_id, after,
+                                       (gint64) ST_DB_SHIFT_CHUNK))
+        return FALSE;
+      guint rows = 0;
+      for (;;)
+        {
+          gboolean row = FALSE;
+          if (!st_db_step (db->r, stmt, &row, "cannot count the batch's units for the shift chart", error))
+            return FALSE;
+          if (!row)
+            break;
+          rows++;
+          after = sqlite3_column_int64 (stmt, 0);
+          gboolean done = sqlite3_column_int (stmt, 1) != 0;
+          gint64 at = sqlite3_column_int64 (stmt, 2);
+          if (done)
+            (*n_done)++;
+          else
+            (*n_failed)++;
+          if (at < first_hour)
+            continue;
+          gint64 bucket = (at - first_hour) / 3600;
+          if (bucket < (gint64) n_hours)
+            (done ? passed_per_hour : failed_per_hour)[bucket]++;
+        }
+      more = rows == ST_DB_SHIFT_CHUNK;
+    }
+
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
+  /* a disputed unit waits for a lead: shown as such, whatever its step */
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r,
+      "SELECT CASE WHEN c.state = 'disputed' THEN 'disputed' ELSE COALESCE (u.fail_step, 'unknown') END,"
+      " COUNT(*) FROM units u LEFT JOIN certificates c ON c.unit_id = u.id"
+      " WHERE u.batch_id = ? AND u.state = 'failed' GROUP BY 1", error);
+  if (stmt == NULL || !st_db_bind (db->r, stmt, error, "i", batch_id))
+    return FALSE;
+  for (;;)
+    {
+      gboolean row = FALSE;
+      if (!st_db_step (db->r, stmt, &row, "cannot count the batch's failures by step", error))
+        return FALSE;
+      if (!row)
+        return TRUE;
+      g_hash_table_insert (failures_by_step, st_db_col_text (stmt, 0),
+                           GUINT_TO_POINTER ((guint) sqlite3_column_int64 (stmt, 1)));
+    }
+}
+
 GPtrArray *
 st_db_unit_list_unfinished (StDb *db, GError **error)
 {

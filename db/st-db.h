@@ -192,6 +192,14 @@ GPtrArray *st_db_unit_list_page (StDb *db, gint64 batch_id, gint64 after_id, gui
 typedef gboolean (*StDbUnitFunc) (const StDbUnit *unit, gpointer user_data, GError **error);
 gboolean st_db_unit_foreach (StDb *db, gint64 batch_id, StDbUnitFunc func, gpointer user_data,
                              GError **error);
+/* The shift chart of @batch_id: its finished units counted per hour from
+ * @first_hour (@n_hours entries of @passed_per_hour and @failed_per_hour,
+ * zeroed by the caller), in all (@n_done, @n_failed), and its failures by
+ * step into @failures_by_step (gchar* owned by the table -> count). Walks
+ * the batch in chunks holding no unit: memory does not grow with it. */
+gboolean st_db_unit_shift_counts (StDb *db, gint64 batch_id, gint64 first_hour, guint n_hours,
+                                  guint *passed_per_hour, guint *failed_per_hour, guint *n_done,
+                                  guint *n_failed, GHashTable *failures_by_step, GError **error);
 /* Units in 'started', 'issuing', 'issued', any batch, in id order. */
 GPtrArray *st_db_unit_list_unfinished (StDb *db, GError **error);
 /* The unit holding @uid_hex's live certificate; NULL and NOT_FOUND if none. */

@@ -1129,42 +1129,22 @@ st_engine_shift_stats (StEngine *engine, const StAuthSession *session, gint64 id
 {
   if (!st_engine_require (engine, session, ST_ACTION_SHIFT_STATS, error))
     return NULL;
-  g_autoptr(GPtrArray) units = st_db_unit_list (engine->db, id, error);
-  if (units == NULL)
+  /* the batch exists (NOT_FOUND naming it otherwise); its units are
+   * counted by the database, never loaded (a batch has up to millions) */
+  g_autoptr(StDbBatch) batch = st_db_batch_get (engine->db, id, error);
+  if (batch == NULL)
     return NULL;
-  StShiftStats *s = g_new0 (StShiftStats, 1);
+  g_autoptr(StShiftStats) s = g_new0 (StShiftStats, 1);
   s->n_hours = CLAMP (hours, 1, ST_ENGINE_MAX_HOURS);
   gint64 now_hour = g_get_real_time () / G_USEC_PER_SEC / 3600 * 3600;
   s->first_hour = now_hour - (gint64) (s->n_hours - 1) * 3600;
   s->passed_per_hour = g_new0 (guint, s->n_hours);
   s->failed_per_hour = g_new0 (guint, s->n_hours);
   s->failures_by_step = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  for (guint i = 0; i < units->len; i++)
-    {
-      StDbUnit *u = g_ptr_array_index (units, i);
-      gboolean done = g_strcmp0 (u->state, "done") == 0;
-      gboolean failed = g_strcmp0 (u->state, "failed") == 0;
-      if (!done && !failed)
-        continue;
-      if (done)
-        s->done++;
-      else
-        {
-          s->failed++;
-          /* a disputed unit waits for a lead: shown as such, whatever its step */
-          const char *step = g_strcmp0 (u->cert_state, "disputed") == 0 ? "disputed"
-                             : u->fail_step != NULL ? u->fail_step : "unknown";
-          guint n = GPOINTER_TO_UINT (g_hash_table_lookup (s->failures_by_step, step));
-          g_hash_table_insert (s->failures_by_step, g_strdup (step), GUINT_TO_POINTER (n + 1));
-        }
-      gint64 at = u->finished_at > 0 ? u->finished_at : u->started_at;
-      if (at < s->first_hour)
-        continue;
-      gint64 bucket = (at - s->first_hour) / 3600;
-      if (bucket >= 0 && bucket < (gint64) s->n_hours)
-        (done ? s->passed_per_hour : s->failed_per_hour)[bucket]++;
-    }
-  return s;
+  if (!st_db_unit_shift_counts (engine->db, id, s->first_hour, s->n_hours, s->passed_per_hour,
+                                s->failed_per_hour, &s->done, &s->failed, s->failures_by_step, error))
+    return NULL;
+  return g_steal_pointer (&s);
 }
 
 /* ---- the line: the run sequence ----------------------------------------- */

@@ -3398,6 +3398,105 @@ test_replay_every_event_handled (void)
   fixture_teardown (&f, NULL);
 }
 
+/* st_db_unit_shift_counts (the shift chart, issue 16) against the units
+ * themselves: st_db_unit_list counted one by one, as the engine counted
+ * them before; for each batch and 1, 3 and 12 hours. The units' times are
+ * spread over the hours (and one day back) with SQL, since they all
+ * happen now. */
+static void
+assert_shift_counts (StDb *db, gint64 batch, guint n_hours)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 first_hour = g_get_real_time () / G_USEC_PER_SEC / 3600 * 3600 - (gint64) (n_hours - 1) * 3600;
+  g_autofree guint *passed = g_new0 (guint, n_hours), *failed = g_new0 (guint, n_hours);
+  g_autofree guint *want_passed = g_new0 (guint, n_hours), *want_failed = g_new0 (guint, n_hours);
+  g_autoptr(GHashTable) steps = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) want_steps = g_hash_table_new (g_str_hash, g_str_equal);
+  guint n_done = 0, n_failed = 0, want_done = 0, want_n_failed = 0;
+  g_assert_true (st_db_unit_shift_counts (db, batch, first_hour, n_hours, passed, failed, &n_done, &n_failed,
+                                          steps, &error));
+  g_assert_no_error (error);
+  g_autoptr(GPtrArray) units = st_db_unit_list (db, batch, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < units->len; i++)
+    {
+      StDbUnit *u = g_ptr_array_index (units, i);
+      gboolean is_done = g_strcmp0 (u->state, "done") == 0;
+      if (!is_done && g_strcmp0 (u->state, "failed") != 0)
+        continue;
+      if (is_done)
+        want_done++;
+      else
+        {
+          want_n_failed++;
+          const char *step = g_strcmp0 (u->cert_state, "disputed") == 0 ? "disputed"
+                             : u->fail_step != NULL ? u->fail_step : "unknown";
+          guint n = GPOINTER_TO_UINT (g_hash_table_lookup (want_steps, step));
+          g_hash_table_insert (want_steps, (gpointer) step, GUINT_TO_POINTER (n + 1));
+        }
+      gint64 at = u->finished_at > 0 ? u->finished_at : u->started_at;
+      if (at >= first_hour && (at - first_hour) / 3600 < (gint64) n_hours)
+        (is_done ? want_passed : want_failed)[(at - first_hour) / 3600]++;
+    }
+  g_assert_cmpuint (n_done, ==, want_done);
+  g_assert_cmpuint (n_failed, ==, want_n_failed);
+  for (guint h = 0; h < n_hours; h++)
+    {
+      g_assert_cmpuint (passed[h], ==, want_passed[h]);
+      g_assert_cmpuint (failed[h], ==, want_failed[h]);
+    }
+  g_assert_cmpuint (g_hash_table_size (steps), ==, g_hash_table_size (want_steps));
+  GHashTableIter it;
+  gpointer step, n;
+  g_hash_table_iter_init (&it, want_steps);
+  while (g_hash_table_iter_next (&it, &step, &n))
+    g_assert_cmpuint (GPOINTER_TO_UINT (g_hash_table_lookup (steps, step)), ==, GPOINTER_TO_UINT (n));
+}
+
+static void
+test_shift_counts (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 b1 = make_batch (f->db, "WO-S1", 50);
+  gint64 b2 = make_batch (f->db, "WO-S2", 50);
+  for (int i = 0; i < 12; i++)
+    {
+      g_autofree gchar *uid = g_strdup_printf ("d0%02d", i);
+      full_cycle (f->db, i % 3 ? b1 : b2, uid, 600 + i);
+    }
+  const char *fail_steps[] = { "hello", "keygen", "commit", "keygen" };
+  for (guint i = 0; i < G_N_ELEMENTS (fail_steps); i++)
+    {
+      g_autofree gchar *uid = g_strdup_printf ("e0%02u", i);
+      gint64 u = st_db_unit_begin (f->db, b1, "p", uid, "m", "1", "op", &error);
+      g_assert_no_error (error);
+      g_assert_true (st_db_unit_fail (f->db, u, fail_steps[i], "no answer", NULL, ST_DB_CERT_VOID, &error));
+      g_assert_no_error (error);
+    }
+  /* a failed unit whose certificate is disputed counts as "disputed" */
+  gint64 unit = 0;
+  gint64 cert = unconfirmed_unit (f->db, b1, "e100", 700, TRUE, &unit);
+  g_assert_true (st_db_cert_dispute (f->db, cert, "hello", "clone?", NULL, "p", "op", &error));
+  g_assert_no_error (error);
+  /* unfinished: not counted */
+  st_db_unit_begin (f->db, b1, "p", "e200", "m", "1", "op", &error);
+  g_assert_no_error (error);
+  /* the finished units spread over the last hours, one a day back */
+  g_assert_cmpint (raw_exec (f->path, "UPDATE units SET finished_at = finished_at - 3600 * (id % 5)"
+                                      " WHERE finished_at IS NOT NULL;"
+                                      "UPDATE units SET finished_at = finished_at - 86400 WHERE id = 3", NULL),
+                   ==, SQLITE_OK);
+  for (gint64 b = b1; b <= b2; b++)
+    {
+      assert_shift_counts (f->db, b, 1);
+      assert_shift_counts (f->db, b, 3);
+      assert_shift_counts (f->db, b, 12);
+    }
+  /* a batch without units */
+  gint64 b3 = make_batch (f->db, "WO-S3", 5);
+  assert_shift_counts (f->db, b3, 12);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -3447,6 +3546,7 @@ main (int argc, char **argv)
   ADD ("replay-unknown-state", test_replay_unknown_state);
   ADD ("batch-counts", test_batch_counts);
   ADD ("migrate-v8-counts", test_migrate_v8_counts);
+  ADD ("shift-counts", test_shift_counts);
 #undef ADD
   g_test_add_func ("/db/payload-json", test_payload_json);
   g_test_add_func ("/db/replay-every-event-handled", test_replay_every_event_handled);
