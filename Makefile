@@ -111,6 +111,14 @@ bench-scale: build
 	STATION_OPERATOR_PIN=4444 $(BUILD)/station/station --home $(DEMO_HOME) --operator admin \
 	  bench --units $(BENCH_UNITS) --slots 8
 
+# The GUI on a large database (issue 16): tests/bench/gui-scale on a copy of
+# BENCH_GUI_HOME, a demo home holding a large batch made by st-gen-db
+# (docs/testing.md, "A large database" and "The GUI on a large database").
+BENCH_GUI_HOME ?= /dev/shm/h1m
+.PHONY: bench-gui
+bench-gui: build
+	tests/bench/gui-scale $(BUILD) $(BENCH_GUI_HOME)
+
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang-14 meson setup $(FUZZ_BUILD) -Dfuzz=true -Dtests=false -Dgui=disabled \
 	  -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
