@@ -354,11 +354,30 @@ def wait_mark(gui, path, n, timeout=30):
     raise AssertionError("station-gui printed no mark %d in %d s" % (n, timeout))
 
 
-def large_database(tmp, home, env, units):
-    """Issue 16, the GUI on a large database: a batch of @units generated
-    units (tests/tools/st-gen-db, through the real db API) appended to the
-    test's station with its service stopped; with @units None (the bench,
-    tests/bench/gui-scale) HOME holds one already. Then, the service on it:
+def start_large_home(tmp, env, units):
+    """A second demo station, for the large-database part: its service
+    sets it up and stops, then st-gen-db appends a batch of @units
+    generated units to its database, niced, while the other flows run (it
+    costs about 2 ms of CPU a unit under ASan)."""
+    home = os.path.join(tmp, "large-home")
+    service = start_service(tmp, home, env)
+    subprocess.run([os.environ["ST_STATION_CLI"], "--home", home, "setup", "demo"], check=True,
+                   env=dict(env, STATION_HSM_PIN=HSM_PIN), stdout=subprocess.DEVNULL)
+    stop_service(tmp, service)
+    wo = "WO-LARGE-%d" % os.getpid()
+    gen = subprocess.Popen(["nice", "-n", "10", os.environ["ST_GEN_DB"], "--db", os.path.join(home, "station.db"),
+                            "--units", str(units), "--fail-every", "100", "--threads", "16", "--work-order", wo],
+                           stdout=subprocess.DEVNULL)
+    procs.append(gen)
+    log("large database: st-gen-db appends %d units to %s in the background" % (units, home))
+    return {"home": home, "gen": gen, "units": units, "wo": wo, "started": time.time()}
+
+
+def large_database(tmp, home, env, large):
+    """Issue 16, the GUI on a large database: the batch of generated units
+    (tests/tools/st-gen-db, through the real db API) that start_large_home
+    began appending to a second demo station, @large; with @large None (the
+    bench, tests/bench/gui-scale) HOME holds a large batch already. Then, the service on it:
     station-gui starts (the login screen lists the operators); a lead
     browses the batches and the large batch's shift chart, whose totals are
     checked against the database's rows; an operator runs a line on that
@@ -368,12 +387,13 @@ def large_database(tmp, home, env, units):
     pause of each phase."""
     cli = os.environ["ST_STATION_CLI"]
     db_path = os.path.join(home, "station.db")
-    large_wo = "WO-LARGE-%d" % os.getpid()
-    if units is not None:
-        started = time.time()
-        subprocess.run([os.environ["ST_GEN_DB"], "--db", db_path, "--units", str(units), "--fail-every", "100",
-                        "--threads", "16", "--work-order", large_wo], check=True, stdout=subprocess.DEVNULL)
-        log("large database: %d generated units appended in %.1f s" % (units, time.time() - started))
+    units = large["units"] if large is not None else None
+    if large is not None:
+        large_wo = large["wo"]
+        rc = large["gen"].wait(900)
+        assert rc == 0, "st-gen-db exited with %d" % rc
+        log("large database: %d generated units appended, done %.1f s after it started"
+            % (units, time.time() - large["started"]))
     db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True)
     if units is None:
         bid, large_wo = db.execute("SELECT id, work_order FROM batches ORDER BY quantity DESC LIMIT 1").fetchone()
@@ -589,6 +609,7 @@ def run(tmp):
     log("making a demo station in", home)
     subprocess.run([cli, "--home", home, "setup", "demo"], env=dict(env, STATION_HSM_PIN=HSM_PIN), check=True,
                    stdout=subprocess.DEVNULL)
+    large = start_large_home(tmp, env, int(os.environ.get("ST_GUI_LARGE_UNITS", "20000")))
 
     start_x_and_dbus(tmp)
     tree, rawinput = start_dogtail()
@@ -889,9 +910,7 @@ def run(tmp):
     rc = gui.wait(60)
     assert rc == 0, "station-gui exited with %d (a LeakSanitizer report exits 23)" % rc
     stop_service(tmp, service)
-    with open(conf, "w") as f:  # the idle time back: the large part logs in for longer
-        f.write(re.sub(r"^idle-logout-s=\d+$", "idle-logout-s=600", text, flags=re.M))
-    large_database(tmp, home, env, int(os.environ.get("ST_GUI_LARGE_UNITS", "20000")))
+    large_database(tmp, large["home"], env, large)
     log("all flows passed")
     print("1 passed, 0 failed")
     return 0
