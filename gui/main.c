@@ -67,7 +67,9 @@ st_gui_activate (GtkApplication *app, gpointer user_data)
 
 /* With STATION_GUI_STALL_REPORT set, a 20 ms tick on the main loop records
  * the longest pause between two ticks, printed at exit: the figure behind
- * "a long batch never freezes the window" (the GUI test prints it). */
+ * "a long batch never freezes the window" (the GUI test prints it). The
+ * views print their figures too (st_gui_figure: start-up, replies), and
+ * SIGUSR1 prints the pause of a phase (tests/bench/gui-scale, issue 16). */
 typedef struct {
   gint64 started, last, longest, first;
   gint64 last_cpu, mark_cpu;  /* the main thread's CPU time; the most spent between two ticks */
