@@ -6,8 +6,9 @@
  * `batch show`), ask for the status and log in: each is answered while
  * the check still waits at the gate. A second `db check` and an `audit
  * verify` meanwhile are refused with a message naming the running check;
- * once the gate opens the first check ends with a full report, and a
- * check after it is accepted again. Before the checks ran on a read
+ * once the gate opens the first check ends with a full report, a client
+ * watching CheckProgress got its steps, and a check after it is accepted
+ * again. Before the checks ran on a read
  * connection of their own, the first read waited for the whole check (the
  * shared reader's lock), so the gate was still closed at the 60 s limit
  * and this test failed. */
@@ -15,6 +16,26 @@
 #include <string.h>
 
 #include "st-test-run.h"
+
+static void
+on_check_progress (GDBusConnection *connection, const char *sender, const char *path,
+                   const char *interface, const char *signal, GVariant *params, gpointer data)
+{
+  const char *step = NULL;
+  gint64 done = 0, total = 0;
+  g_variant_get (params, "(&sxx)", &step, &done, &total);
+  g_assert_cmpint (done, >=, 0);
+  g_ptr_array_add (data, g_strdup_printf ("%s %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT, step, done, total));
+}
+
+static gboolean
+st_steps_have (GPtrArray *steps, const char *prefix)
+{
+  for (guint i = 0; i < steps->len; i++)
+    if (g_str_has_prefix (g_ptr_array_index (steps, i), prefix))
+      return TRUE;
+  return FALSE;
+}
 
 static void
 test_serves_meanwhile (StFixture *f, gconstpointer data)
@@ -35,6 +56,17 @@ test_serves_meanwhile (StFixture *f, gconstpointer data)
   for (guint i = 0; i < 1200 && !g_file_test (stalled, G_FILE_TEST_EXISTS); i++)
     g_usleep (50000);
   g_assert_true (g_file_test (stalled, G_FILE_TEST_EXISTS));
+
+  /* a client that watches CheckProgress, as the CLI and the GUI do */
+  g_autofree gchar *address = g_strdup_printf ("unix:path=%s/stationd.sock", f->home);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) watcher = g_dbus_connection_new_for_address_sync (
+      address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr(GPtrArray) steps = g_ptr_array_new_with_free_func (g_free);
+  guint sub = g_dbus_connection_signal_subscribe (watcher, NULL, "org.station.Station1", "CheckProgress",
+                                                  "/org/station/Station1", NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                                  on_check_progress, steps, NULL);
 
   /* the service answers meanwhile, from the database too */
   g_autofree gchar *out = NULL, *err = NULL;
@@ -67,6 +99,15 @@ test_serves_meanwhile (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (out, "integrity: ok\n"));
   g_assert_nonnull (strstr (out, "records: ok"));
   g_clear_pointer (&out, g_free);
+  /* its progress reached the watcher, the replay's end included */
+  gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  while (!st_steps_have (steps, "replay ") && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE) || (g_usleep (10000), TRUE);
+  for (guint i = 0; i < steps->len; i++)
+    g_test_message ("CheckProgress %s", (const char *) g_ptr_array_index (steps, i));
+  g_assert_true (st_steps_have (steps, "checks "));
+  g_assert_true (st_steps_have (steps, "replay "));
+  g_dbus_connection_signal_unsubscribe (watcher, sub);
 
   /* the check ended: the next one is accepted (no gate now) */
   g_assert_cmpint (st_run_stationv (f, qa_env, &out, NULL, verify), ==, 0);
