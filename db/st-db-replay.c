@@ -281,7 +281,7 @@ st_db_replay_spill_ok (Replay *r, int rc, const char *what)
     g_set_error (&r->spill_error, ST_ERROR, ST_ERROR_WRITE,
                  "cannot %s in the replay's temporary database (%s): it goes to SQLite's temporary "
                  "directory (SQLITE_TMPDIR, else TMPDIR, else /var/tmp); free space there (about "
-                 "100 bytes per unit) and check again", what, sqlite3_errmsg (r->spill));
+                 "80 bytes per unit) and check again", what, sqlite3_errmsg (r->spill));
   return FALSE;
 }
 
