@@ -13,6 +13,7 @@
  * shared reader's lock), so the gate was still closed at the 60 s limit
  * and this test failed. */
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
 
 #include "st-test-run.h"
@@ -117,10 +118,68 @@ test_serves_meanwhile (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (out, "records: ok"));
 }
 
+/* Whether process @pid runs (a zombie does not). */
+static gboolean
+st_pid_runs (GPid pid)
+{
+  g_autofree gchar *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree gchar *stat = NULL;
+  if (!g_file_get_contents (path, &stat, NULL, NULL))
+    return FALSE;
+  const char *end = strrchr (stat, ')');
+  return end != NULL && end[1] == ' ' && end[2] != 'Z';
+}
+
+/* /check/stop-during-check: SIGTERM while a db check runs. The service
+ * says it waits for the check (its thread uses the engine and the
+ * database), then stops cleanly, exit status 0 under ASan: it does not
+ * free them under the check's feet. */
+static void
+test_stop_during_check (StFixture *f, gconstpointer data)
+{
+  g_autofree gchar *gate = g_build_filename (f->tmp, "check-gate", NULL);
+  g_autofree gchar *stalled = g_strconcat (gate, ".stalled", NULL);
+  g_autofree gchar *knob = g_strconcat ("ST_FAULT_CHECK_STALL=", gate, NULL);
+  const char *env[] = { knob, NULL };
+  const char *check[] = { "db", "check", NULL };
+  g_assert_true (g_file_set_contents (gate, "", 0, NULL));
+  g_autoptr(GSubprocess) first = st_start_station (f, env, check);
+  for (guint i = 0; i < 1200 && !g_file_test (stalled, G_FILE_TEST_EXISTS); i++)
+    g_usleep (50000);
+  g_assert_true (g_file_test (stalled, G_FILE_TEST_EXISTS));
+  GPid pid = st_service_pid (f);
+  g_assert_cmpint (pid, >, 0);
+  g_assert_cmpint (kill (pid, SIGTERM), ==, 0);
+  /* it says it waits for the check, which still waits at the gate */
+  gboolean waits = FALSE;
+  for (guint i = 0; i < 600 && !waits; i++)
+    {
+      g_autofree gchar *log = st_service_read_log (f);
+      waits = log != NULL && strstr (log, "waiting for db check (asked by ") != NULL;
+      if (!waits)
+        g_usleep (50000);
+    }
+  g_assert_true (waits);
+  g_assert_true (st_pid_runs (pid));
+  g_assert_true (g_file_test (stalled, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (g_unlink (gate), ==, 0);
+  g_autofree gchar *out = NULL, *err = NULL;
+  int rc = st_finish_station (first, &out, &err);
+  g_test_message ("db check during the stop: exit status %d", rc);
+  /* the reply may or may not leave before the service exits; the
+   * service must not die of a signal (128 + signal, its log appended) */
+  g_assert_cmpint (rc, <, 128);
+  g_assert_null (strstr (err, "Sanitizer"));
+  g_autofree gchar *log = st_service_read_log (f);
+  g_assert_null (strstr (log, "Sanitizer"));
+  g_assert_cmpint (st_service_stop (f), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
   st_test_init (&argc, &argv);
   st_test_add_station ("/check/serves-meanwhile", NULL, test_serves_meanwhile);
+  st_test_add_station ("/check/stop-during-check", NULL, test_stop_during_check);
   return g_test_run ();
 }
