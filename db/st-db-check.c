@@ -7,6 +7,8 @@
 #include "st-error.h"
 #include "st-sqlite.h"
 
+#include <glib/gstdio.h>
+
 /* ---------- checks ---------- */
 
 typedef struct {
@@ -114,28 +116,54 @@ st_db_check (StDb *db, GString *report, GError **error)
   return TRUE;
 }
 
-static gboolean st_db_check_records_run (StDb *db, GString *report, GError **error);
+static gboolean st_db_check_records_run (StDb *db, StDbConn *c, GString *report, GError **error);
 
-/* The checks' sorts (a GROUP BY over every unit's product serial) spill to
- * temporary files past SQLite's cache instead of growing in memory
- * (temp_store MEMORY, which the connections keep for the writer's
- * statement journals, st-db.c): a million units took 33 MB more. */
+/* Test-only, compiled into sanitizer builds only (as the PIN hash's knob,
+ * station/st-auth.c): with ST_FAULT_CHECK_STALL=PATH and the file PATH
+ * present, a check stops after the integrity check, creates PATH.stalled
+ * and waits until a test removes PATH (at most 60 s, then it removes both
+ * and goes on), so that a test can call the service while a check runs
+ * (tests/integration/test-check.c). */
+static void
+st_db_check_stall (void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+  const char *gate = g_getenv ("ST_FAULT_CHECK_STALL");
+  if (gate == NULL || !g_file_test (gate, G_FILE_TEST_EXISTS))
+    return;
+  g_autofree gchar *stalled = g_strconcat (gate, ".stalled", NULL);
+  if (!g_file_set_contents (stalled, "", 0, NULL))
+    return;
+  for (guint i = 0; i < 1200 && g_file_test (gate, G_FILE_TEST_EXISTS); i++)
+    g_usleep (50000);
+  g_unlink (gate);
+  g_unlink (stalled);
+#endif
+}
+
+/* On a read connection of its own, not the shared one (db->r, under
+ * rlock): the checks take minutes at a million units, and every other
+ * read of the service would wait for them. Their sorts (a GROUP BY over
+ * every unit's product serial) spill to temporary files past SQLite's
+ * cache instead of growing in memory (temp_store FILE; the connections
+ * keep MEMORY for the writer's statement journals, st-db.c): a million
+ * units took 33 MB more. */
 static gboolean
 st_db_check_records (StDb *db, GString *report, GError **error)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&db->rlock);
-  if (!st_db_conn_exec (db->r, "PRAGMA temp_store = FILE", error))
+  g_autoptr(StDbConn) c = st_db_conn_open (db->path, TRUE, error);
+  if (c == NULL)
+    {
+      g_prefix_error (error, "cannot check the database: ");
+      return FALSE;
+    }
+  if (!st_db_conn_exec (c, "PRAGMA temp_store = FILE", error))
     return FALSE;
-  gboolean ok = st_db_check_records_run (db, report, error);
-  g_autoptr(GError) restore_error = NULL;
-  if (!st_db_conn_exec (db->r, "PRAGMA temp_store = MEMORY", ok ? error : &restore_error))
-    return FALSE;
-  return ok;
+  return st_db_check_records_run (db, c, report, error);
 }
 
-/* Under rlock. */
 static gboolean
-st_db_check_records_run (StDb *db, GString *report, GError **error)
+st_db_check_records_run (StDb *db, StDbConn *c, GString *report, GError **error)
 {
   g_autoptr(GString) local = g_string_new (NULL);
   GString *out = report != NULL ? report : local;
@@ -143,14 +171,14 @@ st_db_check_records_run (StDb *db, GString *report, GError **error)
 
   st_db_progress (db, "integrity", 0, 0);
   {
-    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, "PRAGMA integrity_check", error);
+    g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c, "PRAGMA integrity_check", error);
     if (stmt == NULL)
       return FALSE;
     gboolean ok = FALSE;
     for (;;)
       {
         gboolean row = FALSE;
-        if (!st_db_step (db->r, stmt, &row, "cannot check the database's integrity", error))
+        if (!st_db_step (c, stmt, &row, "cannot check the database's integrity", error))
           return FALSE;
         if (!row)
           break;
@@ -166,18 +194,19 @@ st_db_check_records_run (StDb *db, GString *report, GError **error)
     if (ok)
       g_string_append (out, "integrity: ok\n");
   }
+  st_db_check_stall ();
 
   for (gsize i = 0; i < G_N_ELEMENTS (st_db_checks); i++)
     {
       st_db_progress (db, "checks", (gint64) i, G_N_ELEMENTS (st_db_checks));
-      g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (db->r, st_db_checks[i].sql, error);
+      g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (c, st_db_checks[i].sql, error);
       if (stmt == NULL)
         return FALSE;
       guint n = 0;
       for (;;)
         {
           gboolean row = FALSE;
-          if (!st_db_step (db->r, stmt, &row, st_db_checks[i].name, error))
+          if (!st_db_step (c, stmt, &row, st_db_checks[i].name, error))
             return FALSE;
           if (!row)
             break;

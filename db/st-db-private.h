@@ -116,6 +116,10 @@ gboolean st_db_replay_handles (const char *event);
 /* The events that have a replay handler, NULL-terminated (tests/db checks
  * every st_db_w_audit event of db/ against it). */
 const char *const *st_db_replay_events (void);
+/* How many units (and as many certificates) the replay keeps in memory,
+ * the latest ids; older ones go to its temporary database. Tests lower it
+ * (st_db_replay_set_window) to run the replay tests through that path. */
+extern guint st_db_replay_window;
 
 /* --- st-db-batch.c: inside a write --- */
 gboolean st_db_w_batch_state (StDbConn *c, gint64 batch_id, gchar **state, gint64 *quantity, GError **error);

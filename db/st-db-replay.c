@@ -6,11 +6,16 @@
  *
  * One handler per event that changes a record (st_db_replay_handlers); an
  * event that changes a record MUST have one (tests/db, /db/replay-every-
- * event-handled, fails otherwise). Memory stays bounded at a million units:
- * a unit costs 24 bytes and a certificate 40, their texts kept as 64-bit
- * truncations of their SHA-256 (enough to compare); the log and the tables
- * are read as streams, in one read transaction of a connection of its own,
- * so that both are the same snapshot while the station goes on writing. */
+ * event-handled, fails otherwise). Memory stays bounded whatever the number
+ * of units: a unit's state is 24 bytes and a certificate's 40, their texts
+ * kept as 64-bit truncations of their SHA-256 (enough to compare); the
+ * last ST_DB_REPLAY_WINDOW ids of each are kept in memory (the log names a
+ * unit again mostly within a few entries), older ones go to a private
+ * temporary SQLite database of their own (ReplayStore, on disk past a
+ * bounded page cache), and the tables are compared by walking them and
+ * that store side by side in id order. The log and the tables are read as
+ * streams, in one read transaction of a connection of its own, so that
+ * both are the same snapshot while the station goes on writing. */
 #include "st-db.h"
 #include "st-db-private.h"
 #include "st-error.h"
@@ -85,9 +90,34 @@ typedef struct {
   guint8 state, flags, known;
 } ReplayCert;
 
+/* The replay's state of every unit (or certificate) the log names, by id,
+ * in bounded memory: ids [base, base + ST_DB_REPLAY_WINDOW) in a ring, the
+ * ones below it in a table of the spill database (one row per id, the
+ * record as a blob), read back into @scratch when the log names them
+ * again (a revocation, a void months later). A record of all zero bytes is
+ * one the log never named. */
+#define ST_DB_REPLAY_WINDOW 65536
+#define ST_DB_REPLAY_SPILL_CACHE_KIB 4096
+
+guint st_db_replay_window = ST_DB_REPLAY_WINDOW;
+
+typedef struct {
+  const char *what;      /* "unit", "certificate" */
+  gsize size;            /* one record */
+  gint64 window;         /* st_db_replay_window when the replay began */
+  guint8 *ring;          /* window records, id at id % window */
+  gint64 base;
+  guint8 *scratch;       /* the record of scratch_id (< base), read from the spill */
+  gint64 scratch_id;     /* 0: none */
+  sqlite3_stmt *get, *put, *walk;
+} ReplayStore;
+
 typedef struct {
   StDb *db;
   StDbConn *c;
+  sqlite3 *spill;            /* the stores' private temporary database */
+  GError *spill_error;       /* its first failure: the replay stops */
+  ReplayStore ustore, cstore;
   GString *report;
   guint problems;
   gint64 seq;                /* the entry being replayed */
@@ -98,7 +128,6 @@ typedef struct {
   guint n_older_rows;        /* rows older than the log, checked for existence only */
   GHashTable *operators;     /* name -> ReplayOperator */
   GHashTable *batches;       /* gint64 id -> ReplayBatch */
-  GArray *units, *certs;     /* by id */
   gint64 max_unit_row, max_cert_row, max_batch_row;  /* the tables' highest ids */
   gint64 first_created_unit, first_created_cert, first_created_batch;
   GChecksum *sha;
@@ -241,27 +270,176 @@ st_db_replay_batch (Replay *r, gint64 id)
   return b;
 }
 
-/* The slot of record @id in @array (of @what); NULL and a problem when the
- * id cannot be one (at most the table's highest id plus one per entry, so
- * that a forged id cannot make the array huge). */
+/* ---------- the stores (ReplayStore) ---------- */
+
+static gboolean
+st_db_replay_spill_ok (Replay *r, int rc, const char *what)
+{
+  if (rc == SQLITE_OK || rc == SQLITE_ROW || rc == SQLITE_DONE)
+    return TRUE;
+  if (r->spill_error == NULL)
+    g_set_error (&r->spill_error, ST_ERROR, ST_ERROR_WRITE,
+                 "cannot %s in the replay's temporary database (%s): it goes to SQLite's temporary "
+                 "directory (SQLITE_TMPDIR, else TMPDIR, else /var/tmp); free space there (about "
+                 "80 bytes per unit) and check again", what, sqlite3_errmsg (r->spill));
+  return FALSE;
+}
+
+static gboolean
+st_db_replay_spill_exec (Replay *r, const char *sql)
+{
+  return st_db_replay_spill_ok (r, sqlite3_exec (r->spill, sql, NULL, NULL, NULL), "prepare the store");
+}
+
+static gboolean
+st_db_replay_store_init (Replay *r, ReplayStore *s, const char *what, const char *table, gsize size)
+{
+  s->what = what;
+  s->size = size;
+  s->window = MAX (st_db_replay_window, 1);
+  s->ring = g_malloc0 ((gsize) s->window * size);
+  s->scratch = g_malloc0 (size);
+  /* the table name is one of two constants */
+  g_autofree gchar *create = g_strdup_printf ("CREATE TABLE %s (id INTEGER PRIMARY KEY, s BLOB NOT NULL)",
+                                              table);
+  g_autofree gchar *get = g_strdup_printf ("SELECT s FROM %s WHERE id = ?", table);
+  g_autofree gchar *put = g_strdup_printf ("INSERT OR REPLACE INTO %s (id, s) VALUES (?, ?)", table);
+  g_autofree gchar *walk = g_strdup_printf ("SELECT id, s FROM %s ORDER BY id", table);
+  return st_db_replay_spill_exec (r, create)
+         && st_db_replay_spill_ok (r, sqlite3_prepare_v2 (r->spill, get, -1, &s->get, NULL), "prepare a read")
+         && st_db_replay_spill_ok (r, sqlite3_prepare_v2 (r->spill, put, -1, &s->put, NULL), "prepare a write")
+         && st_db_replay_spill_ok (r, sqlite3_prepare_v2 (r->spill, walk, -1, &s->walk, NULL), "prepare a walk");
+}
+
+static void
+st_db_replay_store_clear (ReplayStore *s)
+{
+  sqlite3_finalize (s->get);
+  sqlite3_finalize (s->put);
+  sqlite3_finalize (s->walk);
+  g_free (s->ring);
+  g_free (s->scratch);
+}
+
+/* The spill: an on-disk temporary database (SQLite deletes it on close)
+ * written in one transaction that is never committed, with no journal. */
+static gboolean
+st_db_replay_spill_open (Replay *r)
+{
+  int rc = sqlite3_open_v2 ("", &r->spill, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                            | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE, NULL);
+  if (!st_db_replay_spill_ok (r, rc, "open the store"))
+    return FALSE;
+  return st_db_replay_spill_exec (r, "PRAGMA journal_mode = OFF")
+         && st_db_replay_spill_exec (r, "PRAGMA synchronous = OFF")
+         && st_db_replay_spill_exec (r, "PRAGMA temp_store = FILE")
+         && st_db_replay_spill_exec (r, "PRAGMA cache_size = -" G_STRINGIFY (ST_DB_REPLAY_SPILL_CACHE_KIB))
+         && st_db_replay_store_init (r, &r->ustore, "unit", "u", sizeof (ReplayUnit))
+         && st_db_replay_store_init (r, &r->cstore, "certificate", "c", sizeof (ReplayCert))
+         && st_db_replay_spill_exec (r, "BEGIN");
+}
+
+static gboolean
+st_db_replay_record_empty (const guint8 *rec, gsize size)
+{
+  for (gsize i = 0; i < size; i++)
+    if (rec[i] != 0)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+st_db_replay_store_put (Replay *r, ReplayStore *s, gint64 id, const guint8 *rec)
+{
+  if (r->spill_error != NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s->put, 1, id);
+  sqlite3_bind_blob (s->put, 2, rec, (int) s->size, SQLITE_STATIC);
+  int rc = sqlite3_step (s->put);
+  sqlite3_reset (s->put);
+  return st_db_replay_spill_ok (r, rc, "write a record");
+}
+
+static gboolean
+st_db_replay_store_get (Replay *r, ReplayStore *s, gint64 id, guint8 *rec)
+{
+  memset (rec, 0, s->size);
+  if (r->spill_error != NULL)
+    return FALSE;
+  sqlite3_bind_int64 (s->get, 1, id);
+  int rc = sqlite3_step (s->get);
+  if (rc == SQLITE_ROW && sqlite3_column_bytes (s->get, 0) == (int) s->size)
+    memcpy (rec, sqlite3_column_blob (s->get, 0), s->size);
+  sqlite3_reset (s->get);
+  return st_db_replay_spill_ok (r, rc, "read a record");
+}
+
+/* The ring's records from @base up to @to (excluded) go to the spill. */
+static void
+st_db_replay_store_slide (Replay *r, ReplayStore *s, gint64 to)
+{
+  gint64 end = MIN (to, s->base + s->window);
+  for (gint64 id = s->base; id < end; id++)
+    {
+      guint8 *rec = s->ring + (gsize) (id % s->window) * s->size;
+      if (!st_db_replay_record_empty (rec, s->size))
+        {
+          st_db_replay_store_put (r, s, id, rec);
+          memset (rec, 0, s->size);
+        }
+    }
+  s->base = to;
+}
+
+/* The record of @id (> 0) to read and change: valid until the next call on
+ * @s (a handler takes at most one unit and one certificate). */
+static guint8 *
+st_db_replay_store_at (Replay *r, ReplayStore *s, gint64 id)
+{
+  if (id >= s->base + s->window)
+    st_db_replay_store_slide (r, s, id - s->window + 1);
+  if (id >= s->base)
+    return s->ring + (gsize) (id % s->window) * s->size;
+  if (s->scratch_id != id)
+    {
+      if (s->scratch_id != 0)
+        st_db_replay_store_put (r, s, s->scratch_id, s->scratch);
+      st_db_replay_store_get (r, s, id, s->scratch);
+      s->scratch_id = id;
+    }
+  return s->scratch;
+}
+
+/* Everything to the spill, for the walk in id order. */
+static gboolean
+st_db_replay_store_flush (Replay *r, ReplayStore *s)
+{
+  if (s->scratch_id != 0)
+    st_db_replay_store_put (r, s, s->scratch_id, s->scratch);
+  s->scratch_id = 0;
+  st_db_replay_store_slide (r, s, s->base + s->window);
+  return r->spill_error == NULL;
+}
+
+/* The record of @id (of @s's kind); NULL and a problem when the id cannot
+ * be one (at most the table's highest id plus one per entry, so that a
+ * forged id cannot make the walk long). */
 static gpointer
-st_db_replay_slot (Replay *r, GArray *array, gint64 id, gint64 max_row, const char *what)
+st_db_replay_slot (Replay *r, ReplayStore *s, gint64 id, gint64 max_row)
 {
   if (id <= 0 || id > MAX (max_row, 0) + r->seq)
     {
       st_db_replay_problem (r, "entry %" G_GINT64_FORMAT " (%s) names %s %" G_GINT64_FORMAT
-                            ", which no row can be", r->seq, r->event, what, id);
+                            ", which no row can be", r->seq, r->event, s->what, id);
       return NULL;
     }
-  if ((guint64) id >= array->len)
-    g_array_set_size (array, (guint) id + 1);
-  return array->data + (gsize) id * g_array_get_element_size (array);
+  return st_db_replay_store_at (r, s, id);
 }
 
 static ReplayUnit *
 st_db_replay_unit (Replay *r, gint64 id, gboolean creates)
 {
-  ReplayUnit *u = st_db_replay_slot (r, r->units, id, r->max_unit_row, "unit");
+  ReplayUnit *u = st_db_replay_slot (r, &r->ustore, id, r->max_unit_row);
   if (u == NULL)
     return NULL;
   if (creates && !(u->flags & R_CREATED))
@@ -279,7 +457,7 @@ st_db_replay_unit (Replay *r, gint64 id, gboolean creates)
 static ReplayCert *
 st_db_replay_cert (Replay *r, gint64 id, gboolean creates)
 {
-  ReplayCert *c = st_db_replay_slot (r, r->certs, id, r->max_cert_row, "certificate");
+  ReplayCert *c = st_db_replay_slot (r, &r->cstore, id, r->max_cert_row);
   if (c == NULL)
     return NULL;
   if (creates && !(c->flags & R_CREATED))
@@ -870,6 +1048,11 @@ st_db_replay_walk (Replay *r, GError **error)
             r->first_unbound = r->seq;
           r->last_unbound = r->seq;
         }
+      if (r->spill_error != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&r->spill_error));
+          return FALSE;
+        }
     }
 }
 
@@ -1034,13 +1217,78 @@ st_db_replay_state_name (const char *const *states, guint8 s)
   return s != ST_DB_STATE_OTHER && states[s] != NULL ? states[s] : "?";
 }
 
+/* The spill's next record of @s in id order; FALSE at its end, or on a
+ * failure (r->spill_error). */
+static gboolean
+st_db_replay_store_next (Replay *r, ReplayStore *s, gint64 *id, gpointer rec)
+{
+  int rc = sqlite3_step (s->walk);
+  if (rc != SQLITE_ROW)
+    {
+      st_db_replay_spill_ok (r, rc, "read the records back");
+      return FALSE;
+    }
+  *id = sqlite3_column_int64 (s->walk, 0);
+  memset (rec, 0, s->size);
+  if (sqlite3_column_bytes (s->walk, 1) == (int) s->size)
+    memcpy (rec, sqlite3_column_blob (s->walk, 1), s->size);
+  return TRUE;
+}
+
+/* The records the log names that the table lacks, reported after the
+ * table's own rows: the first ST_DB_REPLAY_REPORT_MAX ids are kept (no
+ * more can be shown), the rest counted. */
+typedef struct {
+  guint n;
+  gint64 ids[ST_DB_REPLAY_REPORT_MAX];
+} ReplayMissing;
+
+static void
+st_db_replay_missing_add (ReplayMissing *m, gint64 id)
+{
+  if (m->n < G_N_ELEMENTS (m->ids))
+    m->ids[m->n] = id;
+  m->n++;
+}
+
+static gboolean
+st_db_replay_missing_report (Replay *r, ReplayMissing *m, const char *what, GError **error)
+{
+  if (r->spill_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&r->spill_error));
+      return FALSE;
+    }
+  guint shown = MIN (m->n, G_N_ELEMENTS (m->ids));
+  for (guint i = 0; i < shown; i++)
+    st_db_replay_problem (r, "%s %" G_GINT64_FORMAT " is in the log but not in the table", what, m->ids[i]);
+  r->problems += m->n - shown;
+  return TRUE;
+}
+
+static gboolean
+st_db_replay_flush (Replay *r, ReplayStore *s, GError **error)
+{
+  if (!st_db_replay_store_flush (r, s))
+    {
+      g_propagate_error (error, g_steal_pointer (&r->spill_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 st_db_replay_units (Replay *r, GError **error)
 {
   g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (r->c,
       "SELECT id, batch_id, uid, state, product_serial FROM units ORDER BY id", error);
-  if (stmt == NULL)
+  if (stmt == NULL || !st_db_replay_flush (r, &r->ustore, error))
     return FALSE;
+  /* the table and the replay's records side by side, in id order */
+  ReplayUnit logged, current;
+  gint64 logged_id = 0;
+  ReplayMissing missing = { 0 };
+  gboolean have = st_db_replay_store_next (r, &r->ustore, &logged_id, &logged);
   for (;;)
     {
       gboolean row = FALSE;
@@ -1050,15 +1298,22 @@ st_db_replay_units (Replay *r, GError **error)
         break;
       gint64 id = sqlite3_column_int64 (stmt, 0);
       st_db_progress (r->db, "units", id, r->max_unit_row);
-      ReplayUnit *u = id > 0 && (guint64) id < r->units->len
-                      ? &g_array_index (r->units, ReplayUnit, id) : NULL;
+      for (; have && logged_id < id; have = st_db_replay_store_next (r, &r->ustore, &logged_id, &logged))
+        if (logged.flags & R_IN_LOG)
+          st_db_replay_missing_add (&missing, logged_id);
+      ReplayUnit *u = NULL;
+      if (have && logged_id == id)
+        {
+          current = logged;
+          u = &current;
+          have = st_db_replay_store_next (r, &r->ustore, &logged_id, &logged);
+        }
       if (u == NULL || !(u->flags & R_IN_LOG))
         {
           if (!st_db_replay_older (r, id, r->first_created_unit))
             st_db_replay_problem (r, "unit %" G_GINT64_FORMAT " is not in the log", id);
           continue;
         }
-      u->flags |= R_SEEN;
       r->n_units++;
       gint64 batch = sqlite3_column_int64 (stmt, 1);
       const char *state = (const char *) sqlite3_column_text (stmt, 3);
@@ -1081,13 +1336,10 @@ st_db_replay_units (Replay *r, GError **error)
         st_db_replay_problem (r, "unit %" G_GINT64_FORMAT ": its product serial is not the one in "
                               "the log", id);
     }
-  for (guint id = 1; id < r->units->len; id++)
-    {
-      ReplayUnit *u = &g_array_index (r->units, ReplayUnit, id);
-      if ((u->flags & R_IN_LOG) && !(u->flags & R_SEEN))
-        st_db_replay_problem (r, "unit %u is in the log but not in the table", id);
-    }
-  return TRUE;
+  for (; have; have = st_db_replay_store_next (r, &r->ustore, &logged_id, &logged))
+    if (logged.flags & R_IN_LOG)
+      st_db_replay_missing_add (&missing, logged_id);
+  return st_db_replay_missing_report (r, &missing, "unit", error);
 }
 
 static gboolean
@@ -1096,8 +1348,12 @@ st_db_replay_certs (Replay *r, GError **error)
   g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (r->c,
       "SELECT id, unit_id, serial, pubkey_sha256, issuer, tbs, der, state FROM certificates ORDER BY id",
       error);
-  if (stmt == NULL)
+  if (stmt == NULL || !st_db_replay_flush (r, &r->cstore, error))
     return FALSE;
+  ReplayCert logged, current;
+  gint64 logged_id = 0;
+  ReplayMissing missing = { 0 };
+  gboolean have = st_db_replay_store_next (r, &r->cstore, &logged_id, &logged);
   for (;;)
     {
       gboolean row = FALSE;
@@ -1107,15 +1363,22 @@ st_db_replay_certs (Replay *r, GError **error)
         break;
       gint64 id = sqlite3_column_int64 (stmt, 0);
       st_db_progress (r->db, "certificates", id, r->max_cert_row);
-      ReplayCert *c = id > 0 && (guint64) id < r->certs->len
-                      ? &g_array_index (r->certs, ReplayCert, id) : NULL;
+      for (; have && logged_id < id; have = st_db_replay_store_next (r, &r->cstore, &logged_id, &logged))
+        if (logged.flags & R_IN_LOG)
+          st_db_replay_missing_add (&missing, logged_id);
+      ReplayCert *c = NULL;
+      if (have && logged_id == id)
+        {
+          current = logged;
+          c = &current;
+          have = st_db_replay_store_next (r, &r->cstore, &logged_id, &logged);
+        }
       if (c == NULL || !(c->flags & R_IN_LOG))
         {
           if (!st_db_replay_older (r, id, r->first_created_cert))
             st_db_replay_problem (r, "certificate %" G_GINT64_FORMAT " is not in the log", id);
           continue;
         }
-      c->flags |= R_SEEN;
       r->n_certs++;
       gint64 unit = sqlite3_column_int64 (stmt, 1);
       const char *state = (const char *) sqlite3_column_text (stmt, 7);
@@ -1157,13 +1420,10 @@ st_db_replay_certs (Replay *r, GError **error)
                               state != NULL ? state : "NULL",
                               st_db_replay_state_name (st_db_replay_cert_states, c->state));
     }
-  for (guint id = 1; id < r->certs->len; id++)
-    {
-      ReplayCert *c = &g_array_index (r->certs, ReplayCert, id);
-      if ((c->flags & R_IN_LOG) && !(c->flags & R_SEEN))
-        st_db_replay_problem (r, "certificate %u is in the log but not in the table", id);
-    }
-  return TRUE;
+  for (; have; have = st_db_replay_store_next (r, &r->cstore, &logged_id, &logged))
+    if (logged.flags & R_IN_LOG)
+      st_db_replay_missing_add (&missing, logged_id);
+  return st_db_replay_missing_report (r, &missing, "certificate", error);
 }
 
 /* The CRL numbers: every row taken and signed as the log says, none the
@@ -1243,14 +1503,15 @@ st_db_audit_explain (StDb *db, GString *report, guint *n_unexplained, GError **e
                                         (GDestroyNotify) st_db_replay_operator_free),
     .batches = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
                                       (GDestroyNotify) st_db_replay_batch_free),
-    .units = g_array_new (FALSE, TRUE, sizeof (ReplayUnit)),
-    .certs = g_array_new (FALSE, TRUE, sizeof (ReplayCert)),
     .sha = g_checksum_new (G_CHECKSUM_SHA256),
     .crls = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
                                    (GDestroyNotify) st_db_replay_crl_free),
   };
+  gboolean ok = st_db_replay_spill_open (&r);
+  if (!ok)
+    g_propagate_error (error, g_steal_pointer (&r.spill_error));
   /* one snapshot: the log and the tables as of the same commit */
-  gboolean ok = st_db_conn_exec (c, "BEGIN", error);
+  ok = ok && st_db_conn_exec (c, "BEGIN", error);
   if (ok)
     {
       ok = st_db_replay_run (&r, error);
@@ -1260,8 +1521,10 @@ st_db_audit_explain (StDb *db, GString *report, guint *n_unexplained, GError **e
     }
   g_hash_table_unref (r.operators);
   g_hash_table_unref (r.batches);
-  g_array_unref (r.units);
-  g_array_unref (r.certs);
+  st_db_replay_store_clear (&r.ustore);
+  st_db_replay_store_clear (&r.cstore);
+  sqlite3_close (r.spill);
+  g_clear_error (&r.spill_error);
   g_checksum_free (r.sha);
   g_hash_table_unref (r.crls);
   if (!ok)

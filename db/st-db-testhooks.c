@@ -95,3 +95,9 @@ st_db_writer_queued (StDb *db)
   g_mutex_unlock (&db->qlock);
   return n;
 }
+
+void
+st_db_replay_set_window (guint records)
+{
+  st_db_replay_window = records;
+}

@@ -27,5 +27,9 @@ gint64 st_db_set_max_page_count (StDb *db, gint64 pages, GError **error);
 /* While held, the writer leaves requests queued (to build a known group). */
 void st_db_writer_hold (StDb *db, gboolean hold);
 guint st_db_writer_queued (StDb *db);
+/* How many units and certificates the replay (st_db_audit_explain) keeps
+ * in memory before it spills older ones to its temporary database; 65536
+ * in the station. */
+void st_db_replay_set_window (guint records);
 
 G_END_DECLS

@@ -53,6 +53,9 @@ struct _StService {
   GHashTable *sessions;        /* key -> StSession */
   GHashTable *line_owners;     /* batch id (gint64*) -> the key of the session that started its line */
   gint64 progress_at;          /* when CheckProgress was last sent (monotonic) */
+  /* under lock: the DbCheck or AuditVerify running (one at a time), and who asked */
+  gchar *check_what, *check_by;
+  GCond check_cond;            /* the check ended */
 };
 
 /* ---- sessions ----------------------------------------------------------- */
@@ -1264,17 +1267,90 @@ on_unit_resolve (StDbusStation1 *object, GDBusMethodInvocation *invocation, cons
 
 #define ST_SERVICE_PROGRESS_US 250000
 
+typedef struct {
+  StDbusStation1 *skeleton;   /* a reference: the signal may outlive the check */
+  gchar *what;
+  gint64 done, total;
+} StCheckProgress;
+
+static void
+st_check_progress_free (gpointer data)
+{
+  StCheckProgress *p = data;
+  g_object_unref (p->skeleton);
+  g_free (p->what);
+  g_free (p);
+}
+
+static gboolean
+st_service_emit_check_progress (gpointer data)
+{
+  StCheckProgress *p = data;
+  st_dbus_station1_emit_check_progress (p->skeleton, p->what, p->done, p->total);
+  return G_SOURCE_REMOVE;
+}
+
 /* CheckProgress, at most every ST_SERVICE_PROGRESS_US and at each step's
- * end, while DbCheck or AuditVerify runs. */
+ * end, while DbCheck or AuditVerify runs. The check runs on its method's
+ * thread (HANDLE_METHOD_INVOCATIONS_IN_THREAD): the signal is sent from the
+ * service's main context, as every other signal of the interface. */
 static void
 st_service_on_check_progress (const char *what, gint64 done, gint64 total, gpointer user_data)
 {
   StService *service = user_data;
   gint64 now = g_get_monotonic_time ();
-  if (now - service->progress_at < ST_SERVICE_PROGRESS_US && !(total > 0 && done == total))
+  g_mutex_lock (&service->lock);
+  gboolean send = now - service->progress_at >= ST_SERVICE_PROGRESS_US || (total > 0 && done == total);
+  if (send)
+    service->progress_at = now;
+  g_mutex_unlock (&service->lock);
+  if (!send)
     return;
-  service->progress_at = now;
-  st_dbus_station1_emit_check_progress (service->skeleton, what, done, total);
+  StCheckProgress *p = g_new0 (StCheckProgress, 1);
+  p->skeleton = g_object_ref (service->skeleton);
+  p->what = g_strdup (what);
+  p->done = done;
+  p->total = total;
+  GSource *source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, st_service_emit_check_progress, p, st_check_progress_free);
+  g_source_attach (source, service->context);
+  g_source_unref (source);
+}
+
+/* One DbCheck or AuditVerify at a time: the progress hook is the
+ * database's (st_db_set_progress), and two full walks of a large database
+ * would only slow each other. A second one is refused, naming the first. */
+static gboolean
+st_service_check_begin (StService *service, const StAuthSession *me, const char *what, GError **error)
+{
+  g_mutex_lock (&service->lock);
+  if (service->check_what != NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
+                   "cannot start %s: %s (asked by %s) is still running, and the station runs one "
+                   "check at a time; wait for it to end (its progress shows on the terminal that "
+                   "asked) and ask again", what, service->check_what, service->check_by);
+      g_mutex_unlock (&service->lock);
+      return FALSE;
+    }
+  service->check_what = g_strdup (what);
+  service->check_by = g_strdup (me != NULL ? me->name : "a client");
+  service->progress_at = 0;
+  g_mutex_unlock (&service->lock);
+  st_engine_set_check_progress (service->engine, st_service_on_check_progress, service);
+  return TRUE;
+}
+
+static void
+st_service_check_end (StService *service)
+{
+  st_engine_set_check_progress (service->engine, NULL, NULL);
+  g_mutex_lock (&service->lock);
+  g_clear_pointer (&service->check_what, g_free);
+  g_clear_pointer (&service->check_by, g_free);
+  g_cond_broadcast (&service->check_cond);
+  g_mutex_unlock (&service->lock);
 }
 
 static gboolean
@@ -1325,9 +1401,12 @@ on_audit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUni
     }
   g_autoptr(GString) report = g_string_new (NULL);
   GError *failure = NULL;
-  st_engine_set_check_progress (service->engine, st_service_on_check_progress, service);
-  gboolean verified = ok && st_engine_audit_verify (service->engine, me, root, copies, report, &failure);
-  st_engine_set_check_progress (service->engine, NULL, NULL);
+  gboolean verified = FALSE;
+  if (ok && (ok = st_service_check_begin (service, me, "audit verify", &error)))
+    {
+      verified = st_engine_audit_verify (service->engine, me, root, copies, report, &failure);
+      st_service_check_end (service);
+    }
   if (dir != NULL)
     st_engine_scratch_remove (dir);
   if (!ok)
@@ -1387,9 +1466,11 @@ on_db_check (StDbusStation1 *object, GDBusMethodInvocation *invocation, StServic
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   g_autoptr(GString) report = g_string_new (NULL);
   GError *failure = NULL;
-  st_engine_set_check_progress (service->engine, st_service_on_check_progress, service);
+  ST_REPLY_IF_FAILED (st_engine_require (service->engine, me, ST_ACTION_DB_CHECK, &failure)
+                      && st_service_check_begin (service, me, "db check", &failure),
+                      invocation, failure);
   gboolean ok = st_engine_db_check (service->engine, me, report, &failure);
-  st_engine_set_check_progress (service->engine, NULL, NULL);
+  st_service_check_end (service);
   GError *error = NULL;
   if (!ok && report->len == 0)
     {
@@ -1550,6 +1631,7 @@ st_service_new (StEngine *engine, guint idle_logout_s)
   service->engine = engine;
   service->context = g_main_context_ref_thread_default ();
   g_mutex_init (&service->lock);
+  g_cond_init (&service->check_cond);
   service->sessions = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, st_session_free);
   service->line_owners = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   StConfig *config = st_engine_get_config (engine);
@@ -1664,6 +1746,13 @@ st_service_free (StService *service)
       g_clear_object (&service->server);
     }
   g_clear_object (&service->observer);
+  /* a DbCheck or AuditVerify still running uses the engine: it ends first */
+  g_mutex_lock (&service->lock);
+  if (service->check_what != NULL)
+    g_message ("waiting for %s (asked by %s) to end", service->check_what, service->check_by);
+  while (service->check_what != NULL)
+    g_cond_wait (&service->check_cond, &service->lock);
+  g_mutex_unlock (&service->lock);
   if (service->idle_source != 0)
     g_source_remove (service->idle_source);
   g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (service->skeleton));
@@ -1671,6 +1760,7 @@ st_service_free (StService *service)
   g_hash_table_unref (service->sessions);
   g_hash_table_unref (service->line_owners);
   g_mutex_clear (&service->lock);
+  g_cond_clear (&service->check_cond);
   g_main_context_unref (service->context);
   g_free (service);
 }
