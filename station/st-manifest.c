@@ -86,6 +86,20 @@ st_manifest_cert_status (const StDbUnit *u)
 static void
 st_csv_field (GString *out, const char *raw, gboolean last)
 {
+  /* the common cell (hex, a time, a word): printable ASCII that neither
+   * st_text_escape nor a spreadsheet changes, nor needs quotes */
+  if (raw != NULL && *raw != '=' && *raw != '+' && *raw != '-' && *raw != '@')
+    {
+      const char *p = raw;
+      while ((guchar) *p >= 0x20 && (guchar) *p < 0x7f && *p != ',' && *p != '"')
+        p++;
+      if (*p == '\0')
+        {
+          g_string_append_len (out, raw, p - raw);
+          g_string_append (out, last ? "\r\n" : ",");
+          return;
+        }
+    }
   g_autofree gchar *value = st_text_escape (raw, -1, ST_TEXT_CSV_CELL);
   if (value != NULL)
     {
@@ -278,12 +292,90 @@ st_out_clear (StOut *o)
 typedef struct {
   StOut jsonl, csv;
   gint64 n_units, n_done, n_failed, n_active, n_voided, n_unconfirmed, n_disputed, n_revoked;
-  JsonGenerator *gen;
-  GString *row;
+  GString *line, *row;  /* reused for every unit */
 } StExport;
 
-/* One unit: a line of units.jsonl (the unit object of station-manifest/1)
- * and a row of manifest.csv. */
+void
+st_manifest_json_string (GString *out, const char *s)
+{
+  if (s == NULL)
+    {
+      g_string_append (out, "null");
+      return;
+    }
+  static const char hex[] = "0123456789abcdef";
+  g_string_append_c (out, '"');
+  const char *p = s;
+  while (*p != '\0')
+    {
+      /* a run of bytes that need nothing: printable ASCII but '"' and '\\' */
+      const char *run = p;
+      while ((guchar) *p >= 0x20 && (guchar) *p < 0x7f && *p != '"' && *p != '\\')
+        p++;
+      if (p > run)
+        g_string_append_len (out, run, p - run);
+      guchar c = (guchar) *p;
+      if (c == '\0')
+        break;
+      if (c == '"' || c == '\\')
+        {
+          g_string_append_c (out, '\\');
+          g_string_append_c (out, (char) c);
+          p++;
+        }
+      else if (c < 0x20 || c == 0x7f)
+        {
+          const char *shortform = c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == '\n' ? "\\n"
+                                  : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+          if (shortform != NULL)
+            g_string_append (out, shortform);
+          else
+            {
+              char u[7] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf], '\0' };
+              g_string_append (out, u);
+            }
+          p++;
+        }
+      else
+        {
+          /* UTF-8 as it is; a byte that is no part of valid UTF-8 is U+FFFD
+           * (a JSON text is UTF-8: a parser refuses the raw byte) */
+          gunichar ch = g_utf8_get_char_validated (p, -1);
+          if (ch == (gunichar) -1 || ch == (gunichar) -2)
+            {
+              g_string_append (out, "\xef\xbf\xbd");
+              p++;
+            }
+          else
+            {
+              const char *next = g_utf8_next_char (p);
+              g_string_append_len (out, p, next - p);
+              p = next;
+            }
+        }
+    }
+  g_string_append_c (out, '"');
+}
+
+/* ,"name":value (@first: without the comma) */
+static void
+st_line_member (GString *l, const char *name, const char *value, gboolean first)
+{
+  if (!first)
+    g_string_append_c (l, ',');
+  g_string_append_c (l, '"');
+  g_string_append (l, name);
+  g_string_append (l, "\":");
+  st_manifest_json_string (l, value);
+}
+
+/* One unit: a line of units.jsonl (the unit object of station-manifest/1,
+ * its members in the same order, as json-glib wrote it before: no spaces)
+ * and a row of manifest.csv. Written directly, without a JSON tree: the
+ * export's cost a unit was json-glib's allocations and, before that, the
+ * certificate's parse (d2i_X509) only to print it as PEM; the PEM now comes
+ * from the recorded DER (st_der_to_pem), the fingerprint from the same DER.
+ * The DER is the one the pipeline checked before recording it. */
 static gboolean
 st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
 {
@@ -293,36 +385,40 @@ st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
   gboolean has_cert = u->cert_id > 0 && u->cert_der != NULL;
   g_autofree gchar *pem = NULL;
   g_autofree gchar *fingerprint = NULL;
+  g_autofree gchar *issued = NULL;
   const char *status = NULL;
+  const char *fail_step = u->fail_step != NULL ? u->fail_step : u->state;
+  const char *fail_reason = u->fail_reason != NULL ? u->fail_reason : "interrupted; not resolved yet";
   x->n_units++;
   done ? x->n_done++ : x->n_failed++;
 
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  st_json_add_string (b, "uid", u->uid);
-  st_json_add_string (b, "serial", u->product_serial);
-  st_json_add_string (b, "model", u->model);
-  st_json_add_string (b, "state", state);
+  GString *l = x->line;
+  g_string_truncate (l, 0);
+  g_string_append_c (l, '{');
+  st_line_member (l, "uid", u->uid, TRUE);
+  st_line_member (l, "serial", u->product_serial, FALSE);
+  st_line_member (l, "model", u->model, FALSE);
+  st_line_member (l, "state", state, FALSE);
   if (!done)
     {
-      json_builder_set_member_name (b, "failure");
-      json_builder_begin_object (b);
-      st_json_add_string (b, "step", u->fail_step != NULL ? u->fail_step : u->state);
-      st_json_add_string (b, "reason", u->fail_reason != NULL ? u->fail_reason
-                                       : "interrupted; not resolved yet");
-      json_builder_end_object (b);
+      g_string_append (l, ",\"failure\":{");
+      st_line_member (l, "step", fail_step, TRUE);
+      st_line_member (l, "reason", fail_reason, FALSE);
+      g_string_append_c (l, '}');
     }
   if (has_cert)
     {
-      g_autoptr(X509) cert = st_x509_from_der (u->cert_der);
-      if (cert == NULL)
+      gsize der_len = 0;
+      const guint8 *der = g_bytes_get_data (u->cert_der, &der_len);
+      if (der_len == 0)
         {
           g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL,
-                       "the recorded certificate of unit %" G_GINT64_FORMAT " does not parse", u->id);
+                       "the recorded certificate of unit %" G_GINT64_FORMAT " (uid %s) is empty: "
+                       "run 'station db check'", u->id, u->uid);
           return FALSE;
         }
-      pem = st_x509_to_pem (cert);
-      fingerprint = st_sha256_hex (g_bytes_get_data (u->cert_der, NULL), g_bytes_get_size (u->cert_der));
+      pem = st_der_to_pem ("CERTIFICATE", der, der_len);
+      fingerprint = st_sha256_hex (der, der_len);
       status = st_manifest_cert_status (u);
       if (g_strcmp0 (status, "active") == 0)
         x->n_active++;
@@ -334,35 +430,28 @@ st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
         x->n_revoked++;
       else
         x->n_unconfirmed++;
-      st_json_add_string (b, "certificate", pem);
-      st_json_add_string (b, "cert_serial", u->cert_serial);
-      st_json_add_string (b, "certificate_status", status);
-      st_json_add_time (b, "issued_at", u->issued_at);
+      issued = u->issued_at > 0 ? st_time_iso8601_from_unix (u->issued_at) : NULL;
+      st_line_member (l, "certificate", pem, FALSE);
+      st_line_member (l, "cert_serial", u->cert_serial, FALSE);
+      st_line_member (l, "certificate_status", status, FALSE);
+      st_line_member (l, "issued_at", issued, FALSE);
       if (u->void_reason != NULL && g_strcmp0 (status, "active") != 0)
-        st_json_add_string (b, "certificate_note", u->void_reason);
+        st_line_member (l, "certificate_note", u->void_reason, FALSE);
     }
-  json_builder_end_object (b);
-  g_autoptr(JsonNode) node = json_builder_get_root (b);
-  json_generator_set_root (x->gen, node);
-  gsize len = 0;
-  /* not pretty: a string's newlines are escaped, so one unit is one line */
-  g_autofree gchar *line = json_generator_to_data (x->gen, &len);
-  json_generator_set_root (x->gen, NULL);
+  g_string_append (l, "}\n");
 
-  g_autofree gchar *issued = has_cert ? st_time_iso8601_from_unix (u->issued_at) : NULL;
   GString *csv = x->row;
   g_string_truncate (csv, 0);
   st_csv_field (csv, u->uid, FALSE);
   st_csv_field (csv, u->product_serial, FALSE);
   st_csv_field (csv, state, FALSE);
-  st_csv_field (csv, done ? NULL : (u->fail_step != NULL ? u->fail_step : u->state), FALSE);
-  st_csv_field (csv, done ? NULL : (u->fail_reason != NULL ? u->fail_reason : "interrupted; not resolved yet"), FALSE);
+  st_csv_field (csv, done ? NULL : fail_step, FALSE);
+  st_csv_field (csv, done ? NULL : fail_reason, FALSE);
   st_csv_field (csv, has_cert ? u->cert_serial : NULL, FALSE);
   st_csv_field (csv, status, FALSE);
   st_csv_field (csv, issued, FALSE);
   st_csv_field (csv, fingerprint, TRUE);
-  return st_out_write (&x->jsonl, line, len, error) && st_out_write (&x->jsonl, "\n", 1, error)
-         && st_out_write (&x->csv, csv->str, csv->len, error);
+  return st_out_write (&x->jsonl, l->str, l->len, error) && st_out_write (&x->csv, csv->str, csv->len, error);
 }
 
 /* The header, manifest.json: the batch, its counts, the issuer, the signer's
@@ -448,7 +537,8 @@ st_export_clear (StExport *x)
 {
   st_out_clear (&x->jsonl);
   st_out_clear (&x->csv);
-  g_clear_object (&x->gen);
+  if (x->line != NULL)
+    g_string_free (x->line, TRUE);
   if (x->row != NULL)
     g_string_free (x->row, TRUE);
 }
@@ -473,7 +563,7 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   /* a station-manifest/1 signature over a header would not verify: gone */
   g_unlink (p_old_sig);
 
-  StExport x = { .row = g_string_new (NULL), .gen = json_generator_new () };
+  StExport x = { .line = g_string_sized_new (4096), .row = g_string_sized_new (512) };
   gboolean ok = st_out_open (&x.jsonl, out_dir, ST_MANIFEST_UNITS_FILE, error)
                 && st_out_open (&x.csv, out_dir, "manifest.csv", error)
                 && st_out_write (&x.csv, ST_CSV_HEADER "\r\n", strlen (ST_CSV_HEADER "\r\n"), error)
@@ -632,11 +722,48 @@ st_json_get_int (JsonObject *o, const char *name, gint64 *out)
   return TRUE;
 }
 
-static X509 *
-st_x509_from_pem (const char *pem)
+#define ST_PEM_CERT_BEGIN "-----BEGIN CERTIFICATE-----\n"
+#define ST_PEM_CERT_END "-----END CERTIFICATE-----"
+
+/* The DER of a unit's "certificate": one PEM certificate as the export
+ * writes it (st_der_to_pem: the BEGIN line, base64 lines, the END line, a
+ * final line feed or none), decoded without OpenSSL's PEM reader; NULL when
+ * it is anything else. */
+static guint8 *
+st_pem_cert_der (const char *pem, gsize *len)
 {
-  g_autoptr(BIO) bio = BIO_new_mem_buf (pem, -1);
-  return PEM_read_bio_X509 (bio, NULL, NULL, NULL);
+  gsize n = strlen (pem);
+  gsize head = strlen (ST_PEM_CERT_BEGIN), tail = strlen (ST_PEM_CERT_END);
+  if (n > 0 && pem[n - 1] == '\n')
+    n--;
+  if (n < head + tail + 1 || strncmp (pem, ST_PEM_CERT_BEGIN, head) != 0
+      || strncmp (pem + n - tail, ST_PEM_CERT_END, tail) != 0 || pem[n - tail - 1] != '\n')
+    return NULL;
+  const char *body = pem + head, *end = pem + n - tail;
+  g_autofree gchar *b64 = g_malloc (end - body + 1);
+  gsize k = 0, pad = 0;
+  for (const char *p = body; p < end; p++)
+    {
+      char ch = *p;
+      if (ch == '\n')
+        continue;
+      if (ch == '=')
+        pad++;
+      else if (pad > 0 || !(g_ascii_isalnum (ch) || ch == '+' || ch == '/'))
+        return NULL;
+      b64[k++] = ch;
+    }
+  if (k == 0 || k % 4 != 0 || pad > 2)
+    return NULL;
+  guint8 *der = g_malloc (k / 4 * 3);
+  int w = EVP_DecodeBlock (der, (const unsigned char *) b64, (int) k);
+  if (w < 0 || (gsize) w < pad)
+    {
+      g_free (der);
+      return NULL;
+    }
+  *len = (gsize) w - pad;
+  return der;
 }
 
 static gchar *
@@ -718,6 +845,11 @@ typedef struct {
   StManifestProfile *profile;
   GArray *live_uids, *serials, *keys;
   GHashTable *on_crl;  /* the voided and revoked serials: what crl.pem lists */
+  /* the chain, checked once (st_verify_issuer_chain); each leaf against
+   * the issuing CA (st_verify_leaf) */
+  X509 *issuer;
+  gboolean issuer_ok;
+  gchar *issuer_error;
   gint64 n_done, n_failed, n_active, n_voided, n_unconfirmed, n_disputed, n_revoked;
   guint n_units, bad_units, chain_ok, uid_checked, uid_bad;
 } StUnits;
@@ -730,6 +862,20 @@ st_units_init (StUnits *s, StCheck *c, X509 *root, STACK_OF (X509) *chain, StMan
   s->serials = g_array_new (FALSE, FALSE, sizeof (StSeen));
   s->keys = g_array_new (FALSE, FALSE, sizeof (StSeen));
   s->on_crl = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  if (chain == NULL || sk_X509_num (chain) < 1)
+    return;
+  s->issuer = sk_X509_value (chain, 0);
+  g_autoptr(GError) error = NULL;
+  s->issuer_ok = st_verify_issuer_chain (chain, root, &error);
+  g_autofree gchar *who = st_x509_name_text (X509_get_subject_name (s->issuer));
+  if (s->issuer_ok)
+    st_check (c, TRUE, "issuing CA: %s chains to the trusted root (strict), a CA whose path allows "
+              "the units' certificates", who);
+  else
+    {
+      s->issuer_error = g_strdup_printf ("the issuing CA %s: %s", who, error->message);
+      st_check (c, FALSE, "issuing CA: %s", s->issuer_error);
+    }
 }
 
 static void
@@ -739,6 +885,7 @@ st_units_clear (StUnits *s)
   g_array_unref (s->serials);
   g_array_unref (s->keys);
   g_hash_table_unref (s->on_crl);
+  g_free (s->issuer_error);
 }
 
 /* Unit @i (from 1) of the manifest, @u (NULL: not an object): its checks,
@@ -773,7 +920,9 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
   g_autofree gchar *fingerprint = NULL;
   if (pem != NULL)
     {
-      g_autoptr(X509) cert = st_x509_from_pem (pem);
+      gsize der_len = 0;
+      g_autofree guint8 *der = st_pem_cert_der (pem, &der_len);
+      g_autoptr(X509) cert = der != NULL ? st_x509_from_der_fields (der, der_len) : NULL;
       st_error_clear_openssl ();
       if (cert == NULL)
         {
@@ -781,15 +930,13 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
           s->bad_units++;
           return;
         }
-      guint8 *der = NULL;
-      int der_len = i2d_X509 (cert, &der);
-      fingerprint = st_sha256_hex (der, (gsize) der_len);
-      OPENSSL_free (der);
+      fingerprint = st_sha256_hex (der, der_len);
       g_autoptr(GError) chain_error = NULL;
-      if (s->chain == NULL || !st_verify_chain (cert, s->chain, s->root, &chain_error))
+      if (!s->issuer_ok || !st_verify_leaf (cert, s->issuer, s->chain, &chain_error))
         {
           st_check (c, FALSE, "unit %u (uid %s): certificate does not chain to the root: %s",
-                    i, uid, chain_error != NULL ? chain_error->message : "no chain");
+                    i, uid, chain_error != NULL ? chain_error->message
+                            : s->issuer_error != NULL ? s->issuer_error : "no chain");
           s->bad_units++;
         }
       else
@@ -808,8 +955,8 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
         }
       if (real_serial != NULL)
         st_seen_add (s->serials, real_serial, i);
-      EVP_PKEY *cert_key = X509_get0_pubkey (cert);
-      g_autofree gchar *key_hash = cert_key != NULL ? st_pubkey_sha256_hex (cert_key) : NULL;
+      g_autofree gchar *key_hash = st_x509_pubkey_sha256_hex (cert, NULL);
+      st_error_clear_openssl ();
       if (key_hash != NULL)
         st_seen_add (s->keys, key_hash, i);
       if (g_strcmp0 (status, "active") == 0)

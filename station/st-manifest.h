@@ -43,6 +43,13 @@ G_BEGIN_DECLS
 gboolean st_manifest_export (StDb *db, StCa *ca, const char *station_id,
                              gint64 batch_id, const char *out_dir, GError **error);
 
+/* Appends @s as a JSON string (RFC 8259) to @out: quoted, '"' and '\\'
+ * escaped, every control character (U+0000 to U+001F, and DEL) as \b \f
+ * \n \r \t or \u00XX, valid UTF-8 as it is, each byte that is not part
+ * of valid UTF-8 as U+FFFD; NULL as null. How the export writes the lines
+ * of units.jsonl. */
+void st_manifest_json_string (GString *out, const char *s);
+
 /* Verifies a manifest folder against the trusted @root: the CMS signature
  * by one signer, who must be the station signer pinned by @signer_pin (hex
  * SHA-256 of its SubjectPublicKeyInfo; NULL fails: no pin, no trust), the
