@@ -1496,6 +1496,122 @@ st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb
   return st_check_result (&c, dir, error);
 }
 
+/* The lines and SHA-256 of the file @path, read once. */
+static gchar *
+st_file_lines_sha256 (const char *path, guint64 *lines, gboolean *last_newline, GError **error)
+{
+  StLines r;
+  if (!st_lines_open (&r, path, error))
+    {
+      st_lines_clear (&r);
+      return NULL;
+    }
+  *last_newline = TRUE;
+  while (st_lines_next (&r))
+    *last_newline = r.line->len > 0 && r.line->str[r.line->len - 1] == '\n';
+  *lines = r.lines;
+  gchar *hex = st_lines_finish (&r);
+  st_lines_clear (&r);
+  if (hex == NULL)
+    g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read %s", path);
+  return hex;
+}
+
+gboolean
+st_manifest_check_written (const char *dir, X509 *root, const char *signer_pin, GString *report,
+                           GError **error)
+{
+  StCheck c = { .report = report };
+  g_autofree gchar *p_sums = g_build_filename (dir, ST_MANIFEST_SUMS, NULL);
+  g_autofree gchar *p_json = g_build_filename (dir, "manifest.json", NULL);
+  g_autofree gchar *p_units = g_build_filename (dir, ST_MANIFEST_UNITS_FILE, NULL);
+  g_autofree gchar *p_csv = g_build_filename (dir, "manifest.csv", NULL);
+  g_autofree gchar *p_chain = g_build_filename (dir, "ca-chain.pem", NULL);
+  g_autofree gchar *sums = NULL;
+  gsize sums_len = 0;
+  if (!st_read_bounded (p_sums, ST_MANIFEST_MAX_SUMS, &sums, &sums_len, error))
+    return FALSE;
+  /* the signature and its signer, as verify checks them */
+  g_autoptr(X509) signer = NULL;
+  if (!st_manifest_verify_signature (&c, dir, ST_MANIFEST_SUMS_SIG, sums, sums_len, root, &signer, error))
+    return FALSE;
+  gchar *want[G_N_ELEMENTS (st_sums_files)] = { NULL };
+  if (!st_sums_parse (&c, sums, sums_len, want))
+    return st_check_result (&c, dir, error);
+  /* every file against SHA256SUMS, the unit files' lines counted */
+  g_autofree gchar *json = NULL;
+  gsize json_len = 0;
+  g_autoptr(GError) read_error = NULL;
+  if (!st_read_bounded (p_json, ST_MANIFEST_MAX_HEADER, &json, &json_len, &read_error))
+    st_check (&c, FALSE, "manifest.json: %s", read_error->message);
+  g_clear_error (&read_error);
+  g_autofree gchar *json_sha = json != NULL ? st_sha256_hex ((const guint8 *) json, json_len) : NULL;
+  st_check_hash (&c, "manifest.json", json_sha, want[0]);
+  guint64 unit_lines = 0, csv_lines = 0;
+  gboolean unit_nl = FALSE, csv_nl = FALSE;
+  g_autofree gchar *units_sha = st_file_lines_sha256 (p_units, &unit_lines, &unit_nl, &read_error);
+  if (units_sha == NULL)
+    st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": %s", read_error->message);
+  g_clear_error (&read_error);
+  st_check_hash (&c, ST_MANIFEST_UNITS_FILE, units_sha, want[1]);
+  g_autofree gchar *csv_sha = st_file_lines_sha256 (p_csv, &csv_lines, &csv_nl, &read_error);
+  if (csv_sha == NULL)
+    st_check (&c, FALSE, "manifest.csv: %s", read_error->message);
+  g_clear_error (&read_error);
+  st_check_hash (&c, "manifest.csv", csv_sha, want[2]);
+  g_autofree gchar *chain_sha = st_file_sha256 (p_chain, &read_error);
+  if (chain_sha == NULL)
+    st_check (&c, FALSE, "ca-chain.pem: %s", read_error->message);
+  g_clear_error (&read_error);
+  st_check_hash (&c, "ca-chain.pem", chain_sha, want[3]);
+  for (guint i = 0; i < G_N_ELEMENTS (want); i++)
+    g_free (want[i]);
+  g_autoptr(StX509Stack) chain = st_manifest_check_chain (&c, p_chain, root);
+  if (chain != NULL && sk_X509_num (chain) >= 1)
+    {
+      g_autoptr(GError) chain_error = NULL;
+      st_check (&c, st_verify_issuer_chain (chain, root, &chain_error), "issuing CA: %s",
+                chain_error != NULL ? chain_error->message : "chains to the trusted root (strict)");
+    }
+  /* the header: format, signer pin, checkpoint, batch, and the line count
+   * and hash of units.jsonl, against the files as read */
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonObject *top = NULL;
+  g_autoptr(GError) parse_error = NULL;
+  if (json != NULL && !json_parser_load_from_data (parser, json, (gssize) json_len, &parse_error))
+    st_check (&c, FALSE, "manifest.json does not parse: %s", parse_error->message);
+  else if (json != NULL && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    top = json_node_get_object (json_parser_get_root (parser));
+  JsonObject *batch = st_manifest_check_header (&c, top, ST_MANIFEST_FORMAT_2, signer, signer_pin);
+  JsonObject *units_file = top != NULL && json_object_has_member (top, "units_file")
+                           && JSON_NODE_HOLDS_OBJECT (json_object_get_member (top, "units_file"))
+                             ? json_object_get_object_member (top, "units_file") : NULL;
+  JsonObject *counts = batch != NULL && json_object_has_member (batch, "counts")
+                       && JSON_NODE_HOLDS_OBJECT (json_object_get_member (batch, "counts"))
+                         ? json_object_get_object_member (batch, "counts") : NULL;
+  gint64 claimed_lines = -1, claimed_units = -1, claimed_bytes = -1;
+  if (units_file != NULL)
+    {
+      st_json_get_int (units_file, "lines", &claimed_lines);
+      st_json_get_int (units_file, "bytes", &claimed_bytes);
+    }
+  if (counts != NULL)
+    st_json_get_int (counts, "units", &claimed_units);
+  GStatBuf st;
+  gint64 units_bytes = g_stat (p_units, &st) == 0 ? (gint64) st.st_size : -1;
+  st_check (&c, units_file != NULL && units_sha != NULL
+                && g_strcmp0 (st_json_get_string (units_file, "name"), ST_MANIFEST_UNITS_FILE) == 0
+                && g_strcmp0 (st_json_get_string (units_file, "sha256"), units_sha) == 0
+                && claimed_lines == (gint64) unit_lines && claimed_bytes == units_bytes
+                && claimed_units == (gint64) unit_lines && (unit_lines == 0 || unit_nl),
+            ST_MANIFEST_UNITS_FILE ": %" G_GUINT64_FORMAT " line(s) of %" G_GINT64_FORMAT " bytes, each ended; "
+            "manifest.json says %" G_GINT64_FORMAT " line(s) of %" G_GINT64_FORMAT " bytes, %" G_GINT64_FORMAT
+            " unit(s), and the same SHA-256", unit_lines, units_bytes, claimed_lines, claimed_bytes, claimed_units);
+  st_check (&c, csv_sha != NULL && csv_lines == unit_lines + 1 && csv_nl,
+            "manifest.csv: %" G_GUINT64_FORMAT " line(s): the header and one row a unit", csv_lines);
+  return st_check_result (&c, dir, error);
+}
+
 gboolean
 st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *db, GString *report,
                     GError **error)

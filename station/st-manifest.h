@@ -62,4 +62,17 @@ void st_manifest_json_string (GString *out, const char *s);
 gboolean st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *db,
                              GString *report, GError **error);
 
+/* What the service checks of a station-manifest/2 folder it has just
+ * written (docs/manifest-format.md, The export's self-check): the
+ * signature over SHA256SUMS by the station signer pinned by @signer_pin,
+ * SHA256SUMS's form, every file's SHA-256 against it, the chain (ends with
+ * @root; the issuing CA verified once), the header (format, signer pin,
+ * audit checkpoint, batch) and units.jsonl's line count, size and hash
+ * against the header and manifest.csv's lines (a header and one row a
+ * unit). Not each unit's certificate: those came from the database the
+ * export read (st_db_check). Appends a report; FALSE with VERIFY_FAILED
+ * when any check failed. */
+gboolean st_manifest_check_written (const char *dir, X509 *root, const char *signer_pin,
+                                    GString *report, GError **error);
+
 G_END_DECLS
