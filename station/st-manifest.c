@@ -1342,6 +1342,211 @@ st_check_hash (StCheck *c, const char *name, const char *have, const char *want)
               "after the export (or SHA256SUMS was)", name, have, want);
 }
 
+/* ---- the units of units.jsonl, checked on every core ---- */
+
+/* Lines of units.jsonl go to the workers in chunks (at most
+ * ST_CHUNK_LINES lines or ST_CHUNK_BYTES bytes, and ST_CHUNKS_PER_THREAD
+ * chunks a worker in flight: the memory is bounded whatever the batch);
+ * each chunk is checked into its own report and counts, which are taken in
+ * the order of the lines, so the report and the counts are those of one
+ * thread reading the lines in order. */
+#define ST_CHUNK_LINES 256
+#define ST_CHUNK_BYTES (1024 * 1024)
+#define ST_CHUNKS_PER_THREAD 2
+
+typedef struct {
+  guint first;          /* the line number of its first line */
+  GPtrArray *lines;     /* GString, the line as read ('\n' included); NULL when too long */
+  gsize bytes;
+  StCheck check;        /* its report */
+  StUnits units;        /* its counts and values, the shared parts borrowed */
+  GArray *report_end;   /* gsize: the length of check.report after each line */
+  GPtrArray *rows;      /* GString: the manifest.csv row each line gives (empty: none) */
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+} StChunk;
+
+static void
+st_gstring_free_all (gpointer p)
+{
+  if (p != NULL)
+    g_string_free (p, TRUE);
+}
+
+static StChunk *
+st_chunk_new (const StUnits *s, guint first)
+{
+  StChunk *k = g_new0 (StChunk, 1);
+  k->first = first;
+  k->lines = g_ptr_array_new_with_free_func (st_gstring_free_all);
+  k->check.report = g_string_new (NULL);
+  k->units = (StUnits) { .c = &k->check, .root = s->root, .chain = s->chain, .profile = s->profile,
+                         .issuer = s->issuer, .issuer_ok = s->issuer_ok, .issuer_error = s->issuer_error };
+  k->units.live_uids = g_array_new (FALSE, FALSE, sizeof (StSeen));
+  k->units.serials = g_array_new (FALSE, FALSE, sizeof (StSeen));
+  k->units.keys = g_array_new (FALSE, FALSE, sizeof (StSeen));
+  k->units.on_crl = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  k->report_end = g_array_new (FALSE, FALSE, sizeof (gsize));
+  k->rows = g_ptr_array_new_with_free_func (st_gstring_free_all);
+  g_mutex_init (&k->lock);
+  g_cond_init (&k->cond);
+  return k;
+}
+
+static void
+st_chunk_free (StChunk *k)
+{
+  g_ptr_array_unref (k->lines);
+  g_string_free (k->check.report, TRUE);
+  g_array_unref (k->units.live_uids);
+  g_array_unref (k->units.serials);
+  g_array_unref (k->units.keys);
+  g_hash_table_unref (k->units.on_crl);
+  g_array_unref (k->report_end);
+  g_ptr_array_unref (k->rows);
+  g_mutex_clear (&k->lock);
+  g_cond_clear (&k->cond);
+  g_free (k);
+}
+
+/* A worker: each line of @data (an StChunk) as one thread would check it. */
+static void
+st_chunk_run (gpointer data, gpointer user_data)
+{
+  StChunk *k = data;
+  g_autoptr(JsonParser) lp = json_parser_new ();
+  for (guint j = 0; j < k->lines->len; j++)
+    {
+      guint i = k->first + j;
+      GString *line = g_ptr_array_index (k->lines, j);
+      GString *row = g_string_new (NULL);
+      JsonObject *u = NULL;
+      g_autoptr(GError) line_error = NULL;
+      if (line == NULL)
+        st_check (&k->check, FALSE, ST_MANIFEST_UNITS_FILE ": line %u is longer than %d bytes", i,
+                  ST_MANIFEST_MAX_LINE);
+      else if (line->str[line->len - 1] != '\n' || strchr (line->str, '\r') != NULL)
+        st_check (&k->check, FALSE, ST_MANIFEST_UNITS_FILE ": line %u does not end with a line feed "
+                  "alone", i);
+      else if (!json_parser_load_from_data (lp, line->str, (gssize) line->len, &line_error))
+        st_check (&k->check, FALSE, ST_MANIFEST_UNITS_FILE ": line %u does not parse: %s", i,
+                  line_error->message);
+      else if (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (lp)))
+        u = json_node_get_object (json_parser_get_root (lp));
+      /* a line that is no unit is reported there, and counted */
+      st_units_check (&k->units, i, u, row);
+      g_ptr_array_add (k->rows, row);
+      g_array_append_val (k->report_end, k->check.report->len);
+    }
+  /* the lines are not needed any more: free them in the worker */
+  g_ptr_array_set_size (k->lines, 0);
+  g_mutex_lock (&k->lock);
+  k->done = TRUE;
+  g_cond_signal (&k->cond);
+  g_mutex_unlock (&k->lock);
+}
+
+/* The chunk @k, done, into @s: its report line by line, each unit's row
+ * compared with the next line of manifest.csv (@jc, NULL: not compared),
+ * its counts and values. */
+static void
+st_chunk_take (StUnits *s, StChunk *k, StLines *jc, guint *csv_bad)
+{
+  g_mutex_lock (&k->lock);
+  while (!k->done)
+    g_cond_wait (&k->cond, &k->lock);
+  g_mutex_unlock (&k->lock);
+  StCheck *c = s->c;
+  gsize at = 0;
+  for (guint j = 0; j < k->rows->len; j++)
+    {
+      guint i = k->first + j;
+      gsize end = g_array_index (k->report_end, gsize, j);
+      g_string_append_len (c->report, k->check.report->str + at, (gssize) (end - at));
+      at = end;
+      GString *row = g_ptr_array_index (k->rows, j);
+      if (jc != NULL)
+        {
+          gboolean more = st_lines_next (jc);
+          /* a unit already reported (row empty) keeps the rows in step */
+          if (row->len > 0 && (!more || jc->too_long || strcmp (jc->line->str, row->str) != 0))
+            {
+              if ((*csv_bad)++ < 20)
+                st_check (c, FALSE, "manifest.csv: line %u is not the row of unit %u of "
+                          ST_MANIFEST_UNITS_FILE "%s", (guint) jc->lines + (more ? 0 : 1), i,
+                          more ? "" : " (the file ends)");
+            }
+        }
+    }
+  c->failures += k->check.failures;
+  StUnits *l = &k->units;
+  s->n_done += l->n_done;
+  s->n_failed += l->n_failed;
+  s->n_active += l->n_active;
+  s->n_voided += l->n_voided;
+  s->n_unconfirmed += l->n_unconfirmed;
+  s->n_disputed += l->n_disputed;
+  s->n_revoked += l->n_revoked;
+  s->n_units += l->n_units;
+  s->bad_units += l->bad_units;
+  s->chain_ok += l->chain_ok;
+  s->uid_checked += l->uid_checked;
+  s->uid_bad += l->uid_bad;
+  g_array_append_vals (s->live_uids, l->live_uids->data, l->live_uids->len);
+  g_array_append_vals (s->serials, l->serials->data, l->serials->len);
+  g_array_append_vals (s->keys, l->keys->data, l->keys->len);
+  GHashTableIter it;
+  gpointer key;
+  g_hash_table_iter_init (&it, l->on_crl);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    {
+      g_hash_table_iter_steal (&it);
+      g_hash_table_add (s->on_crl, key);
+    }
+}
+
+/* Every line of @ju, checked by a pool of workers (one a core), taken in
+ * order; the rows compared with @jc (its header already read; NULL: not). */
+static void
+st_units_run (StUnits *s, StLines *ju, StLines *jc, guint *csv_bad)
+{
+  guint threads = CLAMP (g_get_num_processors (), 1, 16);
+  g_autoptr(GError) pool_error = NULL;
+  GThreadPool *pool = g_thread_pool_new (st_chunk_run, NULL, (gint) threads, FALSE, &pool_error);
+  GQueue flight = G_QUEUE_INIT;
+  StChunk *k = NULL;
+  gboolean more = TRUE;
+  while (more)
+    {
+      more = st_lines_next (ju);
+      if (more)
+        {
+          if (k == NULL)
+            k = st_chunk_new (s, (guint) ju->lines);
+          g_ptr_array_add (k->lines, ju->too_long ? NULL : g_string_new_len (ju->line->str, (gssize) ju->line->len));
+          k->bytes += ju->line->len;
+        }
+      if (k != NULL && (!more || k->lines->len >= ST_CHUNK_LINES || k->bytes >= ST_CHUNK_BYTES))
+        {
+          /* without a pool (no thread could start), this thread checks it */
+          if (pool == NULL || !g_thread_pool_push (pool, k, NULL))
+            st_chunk_run (k, NULL);
+          g_queue_push_tail (&flight, k);
+          k = NULL;
+        }
+      while (g_queue_get_length (&flight) >= threads * ST_CHUNKS_PER_THREAD
+             || (!more && !g_queue_is_empty (&flight)))
+        {
+          StChunk *head = g_queue_pop_head (&flight);
+          st_chunk_take (s, head, jc, csv_bad);
+          st_chunk_free (head);
+        }
+    }
+  if (pool != NULL)
+    g_thread_pool_free (pool, FALSE, TRUE);
+}
+
 static gboolean
 st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb *db, GString *report,
                        GError **error)
@@ -1427,41 +1632,8 @@ st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb
                             && strcmp (jc.line->str, ST_CSV_HEADER "\r\n") == 0;
       if (have_csv && !csv_header)
         st_check (&c, FALSE, "manifest.csv: its first line is not the header " ST_CSV_HEADER);
-      g_autoptr(GString) row = g_string_new (NULL);
-      g_autoptr(JsonParser) lp = json_parser_new ();
       guint csv_bad = 0;
-      while (st_lines_next (&ju))
-        {
-          guint i = (guint) ju.lines;
-          JsonObject *u = NULL;
-          g_autoptr(GError) line_error = NULL;
-          if (ju.too_long)
-            st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": line %u is longer than %d bytes", i,
-                      ST_MANIFEST_MAX_LINE);
-          else if (ju.line->str[ju.line->len - 1] != '\n' || strchr (ju.line->str, '\r') != NULL)
-            st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": line %u does not end with a line feed "
-                      "alone", i);
-          else if (!json_parser_load_from_data (lp, ju.line->str, (gssize) ju.line->len, &line_error))
-            st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": line %u does not parse: %s", i,
-                      line_error->message);
-          else if (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (lp)))
-            u = json_node_get_object (json_parser_get_root (lp));
-          g_string_truncate (row, 0);
-          /* a line that is no unit is reported there, and counted */
-          st_units_check (&s, i, u, row);
-          if (have_csv && csv_header)
-            {
-              gboolean more = st_lines_next (&jc);
-              /* a unit already reported (row empty) keeps the rows in step */
-              if (row->len > 0 && (!more || jc.too_long || strcmp (jc.line->str, row->str) != 0))
-                {
-                  if (csv_bad++ < 20)
-                    st_check (&c, FALSE, "manifest.csv: line %u is not the row of unit %u of "
-                              ST_MANIFEST_UNITS_FILE "%s", (guint) jc.lines + (more ? 0 : 1), i,
-                              more ? "" : " (the file ends)");
-                }
-            }
-        }
+      st_units_run (&s, &ju, have_csv && csv_header ? &jc : NULL, &csv_bad);
       if (have_csv && csv_header && st_lines_next (&jc))
         {
           st_check (&c, FALSE, "manifest.csv: line %u and on: rows without their unit in "
