@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <openssl/cms.h>
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -293,6 +294,10 @@ typedef struct {
   StOut jsonl, csv;
   gint64 n_units, n_done, n_failed, n_active, n_voided, n_unconfirmed, n_disputed, n_revoked;
   GString *line, *row;  /* reused for every unit */
+  /* the batch's profile names: each unit's certificate is held against
+   * its uid as it is written (NULL: the profile no longer loads) */
+  StManifestProfile *profile;
+  GString *check_report;
 } StExport;
 
 void
@@ -417,6 +422,32 @@ st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
                        "run 'station db check'", u->id, u->uid);
           return FALSE;
         }
+      /* the uid the database records is the one in its certificate (what
+       * verify checks of each unit; its signature was checked at issuance) */
+      if (x->profile != NULL)
+        {
+          g_autoptr(X509) cert = st_x509_from_der_fields (der, der_len);
+          StManifestCheck c = { .report = x->check_report };
+          gboolean checked = FALSE;
+          g_string_truncate (x->check_report, 0);
+          if (cert == NULL)
+            {
+              g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                           "the recorded certificate of unit %" G_GINT64_FORMAT " (uid %s) does not parse: "
+                           "run 'station db check'", u->id, u->uid);
+              return FALSE;
+            }
+          if (!st_manifest_check_uid_of (&c, x->profile, (guint) x->n_units, u->uid, u->model,
+                                         u->product_serial, cert, &checked))
+            {
+              g_strchomp (x->check_report->str);
+              g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                           "%s: the database's record of the unit does not match the certificate it "
+                           "records; no manifest is signed (run 'station db check' and 'station audit "
+                           "verify')", x->check_report->str + strlen ("FAIL  "));
+              return FALSE;
+            }
+        }
       pem = st_der_to_pem ("CERTIFICATE", der, der_len);
       fingerprint = st_sha256_hex (der, der_len);
       status = st_manifest_cert_status (u);
@@ -539,6 +570,9 @@ st_export_clear (StExport *x)
   st_out_clear (&x->csv);
   if (x->line != NULL)
     g_string_free (x->line, TRUE);
+  if (x->check_report != NULL)
+    g_string_free (x->check_report, TRUE);
+  g_clear_pointer (&x->profile, st_manifest_profile_free);
   if (x->row != NULL)
     g_string_free (x->row, TRUE);
 }
@@ -563,7 +597,14 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   /* a station-manifest/1 signature over a header would not verify: gone */
   g_unlink (p_old_sig);
 
-  StExport x = { .line = g_string_sized_new (4096), .row = g_string_sized_new (512) };
+  StExport x = { .line = g_string_sized_new (4096), .row = g_string_sized_new (512),
+                 .check_report = g_string_new (NULL) };
+  g_autoptr(StProfile) profile = batch->profile_text != NULL
+    ? st_profile_load_from_data (batch->profile_text, strlen (batch->profile_text), batch->product, NULL)
+    : NULL;
+  if (profile != NULL)
+    x.profile = st_manifest_profile_new (profile->subject_template,
+                                         (const char *const *) profile->san_templates, profile->model);
   gboolean ok = st_out_open (&x.jsonl, out_dir, ST_MANIFEST_UNITS_FILE, error)
                 && st_out_open (&x.csv, out_dir, "manifest.csv", error)
                 && st_out_write (&x.csv, ST_CSV_HEADER "\r\n", strlen (ST_CSV_HEADER "\r\n"), error)
@@ -1441,6 +1482,10 @@ st_chunk_run (gpointer data, gpointer user_data)
     }
   /* the lines are not needed any more: free them in the worker */
   g_ptr_array_set_size (k->lines, 0);
+  /* nothing of this chunk stays in the thread's OpenSSL state (its error
+   * queue): the thread may outlive the verification */
+  st_error_clear_openssl ();
+  OPENSSL_thread_stop ();
   g_mutex_lock (&k->lock);
   k->done = TRUE;
   g_cond_signal (&k->cond);
@@ -1513,7 +1558,8 @@ st_units_run (StUnits *s, StLines *ju, StLines *jc, guint *csv_bad)
 {
   guint threads = CLAMP (g_get_num_processors (), 1, 16);
   g_autoptr(GError) pool_error = NULL;
-  GThreadPool *pool = g_thread_pool_new (st_chunk_run, NULL, (gint) threads, FALSE, &pool_error);
+  /* its own threads, ended when the units are read */
+  GThreadPool *pool = g_thread_pool_new (st_chunk_run, NULL, (gint) threads, TRUE, &pool_error);
   GQueue flight = G_QUEUE_INIT;
   StChunk *k = NULL;
   gboolean more = TRUE;
