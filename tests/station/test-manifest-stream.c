@@ -18,7 +18,8 @@
  *
  * Run as "gen DIR N" it writes a folder of N units (DIR.root.pem and
  * DIR.signer-pin beside); as "verify DIR ROOT PIN" it verifies one and
- * prints the peak RSS and CPU time; as "export HOME BATCH OUT" it runs
+ * prints the peak RSS and CPU time; as "check-written DIR ROOT PIN" the
+ * export's self-check alone; as "export HOME BATCH OUT" it runs
  * st_manifest_export alone on a station home (tests/bench/manifest-scale). */
 #include "st-ca.h"
 #include "st-config.h"
@@ -938,6 +939,29 @@ st_main_verify (const char *dir, const char *root_path, const char *pin)
   return ok ? 0 : 1;
 }
 
+/* st_manifest_check_written of @dir: the export's self-check alone */
+static int
+st_main_check_written (const char *dir, const char *root_path, const char *pin)
+{
+  FILE *f = fopen (root_path, "r");
+  if (f == NULL)
+    return 2;
+  g_autoptr(X509) root = PEM_read_X509 (f, NULL, NULL, NULL);
+  fclose (f);
+  g_autoptr(GString) report = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+  gboolean ok = root != NULL && st_manifest_check_written (dir, root, pin, report, &error);
+  gint64 t1 = g_get_monotonic_time ();
+  struct rusage ru;
+  getrusage (RUSAGE_SELF, &ru);
+  g_print ("%s", report->str);
+  g_print ("checked %s\nwall_s %.2f\ncpu_s %.2f\npeak_rss_kib %ld\n", ok ? "yes" : "no", (t1 - t0) / 1e6,
+           ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+           ru.ru_maxrss);
+  return ok ? 0 : 1;
+}
+
 static void
 st_print_usage (const char *what, gint64 t0, gint64 t1)
 {
@@ -984,6 +1008,8 @@ main (int argc, char **argv)
     return st_main_gen (argv[2], (guint) g_ascii_strtoull (argv[3], NULL, 10));
   if (argc == 5 && strcmp (argv[1], "verify") == 0)
     return st_main_verify (argv[2], argv[3], argv[4]);
+  if (argc == 5 && strcmp (argv[1], "check-written") == 0)
+    return st_main_check_written (argv[2], argv[3], argv[4]);
   g_test_init (&argc, &argv, NULL);
   st_gen_keys (&keys);
   g_test_add_func ("/manifest-stream/verifies", test_verifies);
