@@ -309,9 +309,27 @@ st_profile_uses (const StManifestProfile *p, const char *placeholder)
   return FALSE;
 }
 
+StManifestProfile *
+st_manifest_profile_new (const char *subject, const char *const *san, const char *model)
+{
+  StManifestProfile *p = g_new0 (StManifestProfile, 1);
+  p->subject = g_strdup (subject);
+  p->san = san != NULL ? g_strdupv ((gchar **) san) : g_new0 (gchar *, 1);
+  p->model = g_strdup (model);
+  return p;
+}
+
 gboolean
 st_manifest_check_uid (StManifestCheck *c, const StManifestProfile *p, guint index,
                        JsonObject *unit, const char *uid, X509 *cert, gboolean *checked)
+{
+  return st_manifest_check_uid_of (c, p, index, uid, st_member_string (unit, "model"),
+                                   st_member_string (unit, "serial"), cert, checked);
+}
+
+gboolean
+st_manifest_check_uid_of (StManifestCheck *c, const StManifestProfile *p, guint index, const char *uid,
+                          const char *model, const char *product_serial, X509 *cert, gboolean *checked)
 {
   *checked = FALSE;
   if (!st_is_hex (uid, 0, TRUE))
@@ -321,7 +339,6 @@ st_manifest_check_uid (StManifestCheck *c, const StManifestProfile *p, guint ind
     }
   if (p == NULL)
     return TRUE;
-  const char *model = st_member_string (unit, "model");
   if (model == NULL)
     model = p->model;
   if (model == NULL && st_profile_uses (p, "{model}"))
@@ -332,7 +349,7 @@ st_manifest_check_uid (StManifestCheck *c, const StManifestProfile *p, guint ind
       return TRUE;
     }
   StSubjectInfo info = { .uid_hex = uid, .model = model,
-                         .product_serial = st_member_string (unit, "serial") };
+                         .product_serial = product_serial };
   *checked = TRUE;
   g_autoptr(GError) error = NULL;
   g_autoptr(X509_NAME) want = st_profile_build_subject (p->subject, &info, &error);

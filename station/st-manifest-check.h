@@ -58,4 +58,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StManifestProfile, st_manifest_profile_free)
 gboolean st_manifest_check_uid (StManifestCheck *c, const StManifestProfile *p, guint index,
                                 JsonObject *unit, const char *uid, X509 *cert, gboolean *checked);
 
+/* The same with the unit's @model and @product_serial given (NULL: none). */
+gboolean st_manifest_check_uid_of (StManifestCheck *c, const StManifestProfile *p, guint index,
+                                   const char *uid, const char *model, const char *product_serial,
+                                   X509 *cert, gboolean *checked);
+
+/* A profile's names as given: the subject template, the SAN templates
+ * (NULL: none) and the model the profile fixes (or NULL). */
+StManifestProfile *st_manifest_profile_new (const char *subject, const char *const *san, const char *model);
+
 G_END_DECLS

@@ -8,6 +8,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <openssl/cms.h>
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -86,6 +87,20 @@ st_manifest_cert_status (const StDbUnit *u)
 static void
 st_csv_field (GString *out, const char *raw, gboolean last)
 {
+  /* the common cell (hex, a time, a word): printable ASCII that neither
+   * st_text_escape nor a spreadsheet changes, nor needs quotes */
+  if (raw != NULL && *raw != '=' && *raw != '+' && *raw != '-' && *raw != '@')
+    {
+      const char *p = raw;
+      while ((guchar) *p >= 0x20 && (guchar) *p < 0x7f && *p != ',' && *p != '"')
+        p++;
+      if (*p == '\0')
+        {
+          g_string_append_len (out, raw, p - raw);
+          g_string_append (out, last ? "\r\n" : ",");
+          return;
+        }
+    }
   g_autofree gchar *value = st_text_escape (raw, -1, ST_TEXT_CSV_CELL);
   if (value != NULL)
     {
@@ -278,12 +293,94 @@ st_out_clear (StOut *o)
 typedef struct {
   StOut jsonl, csv;
   gint64 n_units, n_done, n_failed, n_active, n_voided, n_unconfirmed, n_disputed, n_revoked;
-  JsonGenerator *gen;
-  GString *row;
+  GString *line, *row;  /* reused for every unit */
+  /* the batch's profile names: each unit's certificate is held against
+   * its uid as it is written (NULL: the profile no longer loads) */
+  StManifestProfile *profile;
+  GString *check_report;
 } StExport;
 
-/* One unit: a line of units.jsonl (the unit object of station-manifest/1)
- * and a row of manifest.csv. */
+void
+st_manifest_json_string (GString *out, const char *s)
+{
+  if (s == NULL)
+    {
+      g_string_append (out, "null");
+      return;
+    }
+  static const char hex[] = "0123456789abcdef";
+  g_string_append_c (out, '"');
+  const char *p = s;
+  while (*p != '\0')
+    {
+      /* a run of bytes that need nothing: printable ASCII but '"' and '\\' */
+      const char *run = p;
+      while ((guchar) *p >= 0x20 && (guchar) *p < 0x7f && *p != '"' && *p != '\\')
+        p++;
+      if (p > run)
+        g_string_append_len (out, run, p - run);
+      guchar c = (guchar) *p;
+      if (c == '\0')
+        break;
+      if (c == '"' || c == '\\')
+        {
+          g_string_append_c (out, '\\');
+          g_string_append_c (out, (char) c);
+          p++;
+        }
+      else if (c < 0x20 || c == 0x7f)
+        {
+          const char *shortform = c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == '\n' ? "\\n"
+                                  : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+          if (shortform != NULL)
+            g_string_append (out, shortform);
+          else
+            {
+              char u[7] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf], '\0' };
+              g_string_append (out, u);
+            }
+          p++;
+        }
+      else
+        {
+          /* UTF-8 as it is; a byte that is no part of valid UTF-8 is U+FFFD
+           * (a JSON text is UTF-8: a parser refuses the raw byte) */
+          gunichar ch = g_utf8_get_char_validated (p, -1);
+          if (ch == (gunichar) -1 || ch == (gunichar) -2)
+            {
+              g_string_append (out, "\xef\xbf\xbd");
+              p++;
+            }
+          else
+            {
+              const char *next = g_utf8_next_char (p);
+              g_string_append_len (out, p, next - p);
+              p = next;
+            }
+        }
+    }
+  g_string_append_c (out, '"');
+}
+
+/* ,"name":value (@first: without the comma) */
+static void
+st_line_member (GString *l, const char *name, const char *value, gboolean first)
+{
+  if (!first)
+    g_string_append_c (l, ',');
+  g_string_append_c (l, '"');
+  g_string_append (l, name);
+  g_string_append (l, "\":");
+  st_manifest_json_string (l, value);
+}
+
+/* One unit: a line of units.jsonl (the unit object of station-manifest/1,
+ * its members in the same order, as json-glib wrote it before: no spaces)
+ * and a row of manifest.csv. Written directly, without a JSON tree: the
+ * export's cost a unit was json-glib's allocations and, before that, the
+ * certificate's parse (d2i_X509) only to print it as PEM; the PEM now comes
+ * from the recorded DER (st_der_to_pem), the fingerprint from the same DER.
+ * The DER is the one the pipeline checked before recording it. */
 static gboolean
 st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
 {
@@ -293,36 +390,66 @@ st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
   gboolean has_cert = u->cert_id > 0 && u->cert_der != NULL;
   g_autofree gchar *pem = NULL;
   g_autofree gchar *fingerprint = NULL;
+  g_autofree gchar *issued = NULL;
   const char *status = NULL;
+  const char *fail_step = u->fail_step != NULL ? u->fail_step : u->state;
+  const char *fail_reason = u->fail_reason != NULL ? u->fail_reason : "interrupted; not resolved yet";
   x->n_units++;
   done ? x->n_done++ : x->n_failed++;
 
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  st_json_add_string (b, "uid", u->uid);
-  st_json_add_string (b, "serial", u->product_serial);
-  st_json_add_string (b, "model", u->model);
-  st_json_add_string (b, "state", state);
+  GString *l = x->line;
+  g_string_truncate (l, 0);
+  g_string_append_c (l, '{');
+  st_line_member (l, "uid", u->uid, TRUE);
+  st_line_member (l, "serial", u->product_serial, FALSE);
+  st_line_member (l, "model", u->model, FALSE);
+  st_line_member (l, "state", state, FALSE);
   if (!done)
     {
-      json_builder_set_member_name (b, "failure");
-      json_builder_begin_object (b);
-      st_json_add_string (b, "step", u->fail_step != NULL ? u->fail_step : u->state);
-      st_json_add_string (b, "reason", u->fail_reason != NULL ? u->fail_reason
-                                       : "interrupted; not resolved yet");
-      json_builder_end_object (b);
+      g_string_append (l, ",\"failure\":{");
+      st_line_member (l, "step", fail_step, TRUE);
+      st_line_member (l, "reason", fail_reason, FALSE);
+      g_string_append_c (l, '}');
     }
   if (has_cert)
     {
-      g_autoptr(X509) cert = st_x509_from_der (u->cert_der);
-      if (cert == NULL)
+      gsize der_len = 0;
+      const guint8 *der = g_bytes_get_data (u->cert_der, &der_len);
+      if (der_len == 0)
         {
           g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL,
-                       "the recorded certificate of unit %" G_GINT64_FORMAT " does not parse", u->id);
+                       "the recorded certificate of unit %" G_GINT64_FORMAT " (uid %s) is empty: "
+                       "run 'station db check'", u->id, u->uid);
           return FALSE;
         }
-      pem = st_x509_to_pem (cert);
-      fingerprint = st_sha256_hex (g_bytes_get_data (u->cert_der, NULL), g_bytes_get_size (u->cert_der));
+      /* the uid the database records is the one in its certificate (what
+       * verify checks of each unit; its signature was checked at issuance) */
+      if (x->profile != NULL)
+        {
+          g_autoptr(X509) cert = st_x509_from_der_fields (der, der_len);
+          StManifestCheck c = { .report = x->check_report };
+          gboolean checked = FALSE;
+          g_string_truncate (x->check_report, 0);
+          if (cert == NULL)
+            {
+              g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                           "the recorded certificate of unit %" G_GINT64_FORMAT " (uid %s) does not parse: "
+                           "run 'station db check'", u->id, u->uid);
+              return FALSE;
+            }
+          if (!st_manifest_check_uid_of (&c, x->profile, (guint) x->n_units, u->uid, u->model,
+                                         u->product_serial, cert, &checked))
+            {
+              g_strchomp (x->check_report->str);
+              g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                           "%s: the database's record of the unit does not match the certificate it "
+                           "records; no manifest is signed (run 'station db check' and 'station audit "
+                           "verify')", x->check_report->str + strlen ("FAIL  "));
+              return FALSE;
+            }
+        }
+      pem = st_der_to_pem ("CERTIFICATE", der, der_len);
+      fingerprint = st_sha256_hex (der, der_len);
       status = st_manifest_cert_status (u);
       if (g_strcmp0 (status, "active") == 0)
         x->n_active++;
@@ -334,35 +461,28 @@ st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
         x->n_revoked++;
       else
         x->n_unconfirmed++;
-      st_json_add_string (b, "certificate", pem);
-      st_json_add_string (b, "cert_serial", u->cert_serial);
-      st_json_add_string (b, "certificate_status", status);
-      st_json_add_time (b, "issued_at", u->issued_at);
+      issued = u->issued_at > 0 ? st_time_iso8601_from_unix (u->issued_at) : NULL;
+      st_line_member (l, "certificate", pem, FALSE);
+      st_line_member (l, "cert_serial", u->cert_serial, FALSE);
+      st_line_member (l, "certificate_status", status, FALSE);
+      st_line_member (l, "issued_at", issued, FALSE);
       if (u->void_reason != NULL && g_strcmp0 (status, "active") != 0)
-        st_json_add_string (b, "certificate_note", u->void_reason);
+        st_line_member (l, "certificate_note", u->void_reason, FALSE);
     }
-  json_builder_end_object (b);
-  g_autoptr(JsonNode) node = json_builder_get_root (b);
-  json_generator_set_root (x->gen, node);
-  gsize len = 0;
-  /* not pretty: a string's newlines are escaped, so one unit is one line */
-  g_autofree gchar *line = json_generator_to_data (x->gen, &len);
-  json_generator_set_root (x->gen, NULL);
+  g_string_append (l, "}\n");
 
-  g_autofree gchar *issued = has_cert ? st_time_iso8601_from_unix (u->issued_at) : NULL;
   GString *csv = x->row;
   g_string_truncate (csv, 0);
   st_csv_field (csv, u->uid, FALSE);
   st_csv_field (csv, u->product_serial, FALSE);
   st_csv_field (csv, state, FALSE);
-  st_csv_field (csv, done ? NULL : (u->fail_step != NULL ? u->fail_step : u->state), FALSE);
-  st_csv_field (csv, done ? NULL : (u->fail_reason != NULL ? u->fail_reason : "interrupted; not resolved yet"), FALSE);
+  st_csv_field (csv, done ? NULL : fail_step, FALSE);
+  st_csv_field (csv, done ? NULL : fail_reason, FALSE);
   st_csv_field (csv, has_cert ? u->cert_serial : NULL, FALSE);
   st_csv_field (csv, status, FALSE);
   st_csv_field (csv, issued, FALSE);
   st_csv_field (csv, fingerprint, TRUE);
-  return st_out_write (&x->jsonl, line, len, error) && st_out_write (&x->jsonl, "\n", 1, error)
-         && st_out_write (&x->csv, csv->str, csv->len, error);
+  return st_out_write (&x->jsonl, l->str, l->len, error) && st_out_write (&x->csv, csv->str, csv->len, error);
 }
 
 /* The header, manifest.json: the batch, its counts, the issuer, the signer's
@@ -448,7 +568,11 @@ st_export_clear (StExport *x)
 {
   st_out_clear (&x->jsonl);
   st_out_clear (&x->csv);
-  g_clear_object (&x->gen);
+  if (x->line != NULL)
+    g_string_free (x->line, TRUE);
+  if (x->check_report != NULL)
+    g_string_free (x->check_report, TRUE);
+  g_clear_pointer (&x->profile, st_manifest_profile_free);
   if (x->row != NULL)
     g_string_free (x->row, TRUE);
 }
@@ -473,7 +597,14 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   /* a station-manifest/1 signature over a header would not verify: gone */
   g_unlink (p_old_sig);
 
-  StExport x = { .row = g_string_new (NULL), .gen = json_generator_new () };
+  StExport x = { .line = g_string_sized_new (4096), .row = g_string_sized_new (512),
+                 .check_report = g_string_new (NULL) };
+  g_autoptr(StProfile) profile = batch->profile_text != NULL
+    ? st_profile_load_from_data (batch->profile_text, strlen (batch->profile_text), batch->product, NULL)
+    : NULL;
+  if (profile != NULL)
+    x.profile = st_manifest_profile_new (profile->subject_template,
+                                         (const char *const *) profile->san_templates, profile->model);
   gboolean ok = st_out_open (&x.jsonl, out_dir, ST_MANIFEST_UNITS_FILE, error)
                 && st_out_open (&x.csv, out_dir, "manifest.csv", error)
                 && st_out_write (&x.csv, ST_CSV_HEADER "\r\n", strlen (ST_CSV_HEADER "\r\n"), error)
@@ -632,11 +763,48 @@ st_json_get_int (JsonObject *o, const char *name, gint64 *out)
   return TRUE;
 }
 
-static X509 *
-st_x509_from_pem (const char *pem)
+#define ST_PEM_CERT_BEGIN "-----BEGIN CERTIFICATE-----\n"
+#define ST_PEM_CERT_END "-----END CERTIFICATE-----"
+
+/* The DER of a unit's "certificate": one PEM certificate as the export
+ * writes it (st_der_to_pem: the BEGIN line, base64 lines, the END line, a
+ * final line feed or none), decoded without OpenSSL's PEM reader; NULL when
+ * it is anything else. */
+static guint8 *
+st_pem_cert_der (const char *pem, gsize *len)
 {
-  g_autoptr(BIO) bio = BIO_new_mem_buf (pem, -1);
-  return PEM_read_bio_X509 (bio, NULL, NULL, NULL);
+  gsize n = strlen (pem);
+  gsize head = strlen (ST_PEM_CERT_BEGIN), tail = strlen (ST_PEM_CERT_END);
+  if (n > 0 && pem[n - 1] == '\n')
+    n--;
+  if (n < head + tail + 1 || strncmp (pem, ST_PEM_CERT_BEGIN, head) != 0
+      || strncmp (pem + n - tail, ST_PEM_CERT_END, tail) != 0 || pem[n - tail - 1] != '\n')
+    return NULL;
+  const char *body = pem + head, *end = pem + n - tail;
+  g_autofree gchar *b64 = g_malloc (end - body + 1);
+  gsize k = 0, pad = 0;
+  for (const char *p = body; p < end; p++)
+    {
+      char ch = *p;
+      if (ch == '\n')
+        continue;
+      if (ch == '=')
+        pad++;
+      else if (pad > 0 || !(g_ascii_isalnum (ch) || ch == '+' || ch == '/'))
+        return NULL;
+      b64[k++] = ch;
+    }
+  if (k == 0 || k % 4 != 0 || pad > 2)
+    return NULL;
+  guint8 *der = g_malloc (k / 4 * 3);
+  int w = EVP_DecodeBlock (der, (const unsigned char *) b64, (int) k);
+  if (w < 0 || (gsize) w < pad)
+    {
+      g_free (der);
+      return NULL;
+    }
+  *len = (gsize) w - pad;
+  return der;
 }
 
 static gchar *
@@ -718,6 +886,11 @@ typedef struct {
   StManifestProfile *profile;
   GArray *live_uids, *serials, *keys;
   GHashTable *on_crl;  /* the voided and revoked serials: what crl.pem lists */
+  /* the chain, checked once (st_verify_issuer_chain); each leaf against
+   * the issuing CA (st_verify_leaf) */
+  X509 *issuer;
+  gboolean issuer_ok;
+  gchar *issuer_error;
   gint64 n_done, n_failed, n_active, n_voided, n_unconfirmed, n_disputed, n_revoked;
   guint n_units, bad_units, chain_ok, uid_checked, uid_bad;
 } StUnits;
@@ -730,6 +903,20 @@ st_units_init (StUnits *s, StCheck *c, X509 *root, STACK_OF (X509) *chain, StMan
   s->serials = g_array_new (FALSE, FALSE, sizeof (StSeen));
   s->keys = g_array_new (FALSE, FALSE, sizeof (StSeen));
   s->on_crl = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  if (chain == NULL || sk_X509_num (chain) < 1)
+    return;
+  s->issuer = sk_X509_value (chain, 0);
+  g_autoptr(GError) error = NULL;
+  s->issuer_ok = st_verify_issuer_chain (chain, root, &error);
+  g_autofree gchar *who = st_x509_name_text (X509_get_subject_name (s->issuer));
+  if (s->issuer_ok)
+    st_check (c, TRUE, "issuing CA: %s chains to the trusted root (strict), a CA whose path allows "
+              "the units' certificates", who);
+  else
+    {
+      s->issuer_error = g_strdup_printf ("the issuing CA %s: %s", who, error->message);
+      st_check (c, FALSE, "issuing CA: %s", s->issuer_error);
+    }
 }
 
 static void
@@ -739,6 +926,7 @@ st_units_clear (StUnits *s)
   g_array_unref (s->serials);
   g_array_unref (s->keys);
   g_hash_table_unref (s->on_crl);
+  g_free (s->issuer_error);
 }
 
 /* Unit @i (from 1) of the manifest, @u (NULL: not an object): its checks,
@@ -773,7 +961,9 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
   g_autofree gchar *fingerprint = NULL;
   if (pem != NULL)
     {
-      g_autoptr(X509) cert = st_x509_from_pem (pem);
+      gsize der_len = 0;
+      g_autofree guint8 *der = st_pem_cert_der (pem, &der_len);
+      g_autoptr(X509) cert = der != NULL ? st_x509_from_der_fields (der, der_len) : NULL;
       st_error_clear_openssl ();
       if (cert == NULL)
         {
@@ -781,15 +971,13 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
           s->bad_units++;
           return;
         }
-      guint8 *der = NULL;
-      int der_len = i2d_X509 (cert, &der);
-      fingerprint = st_sha256_hex (der, (gsize) der_len);
-      OPENSSL_free (der);
+      fingerprint = st_sha256_hex (der, der_len);
       g_autoptr(GError) chain_error = NULL;
-      if (s->chain == NULL || !st_verify_chain (cert, s->chain, s->root, &chain_error))
+      if (!s->issuer_ok || !st_verify_leaf (cert, s->issuer, s->chain, &chain_error))
         {
           st_check (c, FALSE, "unit %u (uid %s): certificate does not chain to the root: %s",
-                    i, uid, chain_error != NULL ? chain_error->message : "no chain");
+                    i, uid, chain_error != NULL ? chain_error->message
+                            : s->issuer_error != NULL ? s->issuer_error : "no chain");
           s->bad_units++;
         }
       else
@@ -808,8 +996,8 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
         }
       if (real_serial != NULL)
         st_seen_add (s->serials, real_serial, i);
-      EVP_PKEY *cert_key = X509_get0_pubkey (cert);
-      g_autofree gchar *key_hash = cert_key != NULL ? st_pubkey_sha256_hex (cert_key) : NULL;
+      g_autofree gchar *key_hash = st_x509_pubkey_sha256_hex (cert, NULL);
+      st_error_clear_openssl ();
       if (key_hash != NULL)
         st_seen_add (s->keys, key_hash, i);
       if (g_strcmp0 (status, "active") == 0)
@@ -1195,6 +1383,216 @@ st_check_hash (StCheck *c, const char *name, const char *have, const char *want)
               "after the export (or SHA256SUMS was)", name, have, want);
 }
 
+/* ---- the units of units.jsonl, checked on every core ---- */
+
+/* Lines of units.jsonl go to the workers in chunks (at most
+ * ST_CHUNK_LINES lines or ST_CHUNK_BYTES bytes, and ST_CHUNKS_PER_THREAD
+ * chunks a worker in flight: the memory is bounded whatever the batch);
+ * each chunk is checked into its own report and counts, which are taken in
+ * the order of the lines, so the report and the counts are those of one
+ * thread reading the lines in order. */
+#define ST_CHUNK_LINES 256
+#define ST_CHUNK_BYTES (1024 * 1024)
+#define ST_CHUNKS_PER_THREAD 2
+
+typedef struct {
+  guint first;          /* the line number of its first line */
+  GPtrArray *lines;     /* GString, the line as read ('\n' included); NULL when too long */
+  gsize bytes;
+  StCheck check;        /* its report */
+  StUnits units;        /* its counts and values, the shared parts borrowed */
+  GArray *report_end;   /* gsize: the length of check.report after each line */
+  GPtrArray *rows;      /* GString: the manifest.csv row each line gives (empty: none) */
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+} StChunk;
+
+static void
+st_gstring_free_all (gpointer p)
+{
+  if (p != NULL)
+    g_string_free (p, TRUE);
+}
+
+static StChunk *
+st_chunk_new (const StUnits *s, guint first)
+{
+  StChunk *k = g_new0 (StChunk, 1);
+  k->first = first;
+  k->lines = g_ptr_array_new_with_free_func (st_gstring_free_all);
+  k->check.report = g_string_new (NULL);
+  k->units = (StUnits) { .c = &k->check, .root = s->root, .chain = s->chain, .profile = s->profile,
+                         .issuer = s->issuer, .issuer_ok = s->issuer_ok, .issuer_error = s->issuer_error };
+  k->units.live_uids = g_array_new (FALSE, FALSE, sizeof (StSeen));
+  k->units.serials = g_array_new (FALSE, FALSE, sizeof (StSeen));
+  k->units.keys = g_array_new (FALSE, FALSE, sizeof (StSeen));
+  k->units.on_crl = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  k->report_end = g_array_new (FALSE, FALSE, sizeof (gsize));
+  k->rows = g_ptr_array_new_with_free_func (st_gstring_free_all);
+  g_mutex_init (&k->lock);
+  g_cond_init (&k->cond);
+  return k;
+}
+
+static void
+st_chunk_free (StChunk *k)
+{
+  g_ptr_array_unref (k->lines);
+  g_string_free (k->check.report, TRUE);
+  g_array_unref (k->units.live_uids);
+  g_array_unref (k->units.serials);
+  g_array_unref (k->units.keys);
+  g_hash_table_unref (k->units.on_crl);
+  g_array_unref (k->report_end);
+  g_ptr_array_unref (k->rows);
+  g_mutex_clear (&k->lock);
+  g_cond_clear (&k->cond);
+  g_free (k);
+}
+
+/* A worker: each line of @data (an StChunk) as one thread would check it. */
+static void
+st_chunk_run (gpointer data, gpointer user_data)
+{
+  StChunk *k = data;
+  g_autoptr(JsonParser) lp = json_parser_new ();
+  for (guint j = 0; j < k->lines->len; j++)
+    {
+      guint i = k->first + j;
+      GString *line = g_ptr_array_index (k->lines, j);
+      GString *row = g_string_new (NULL);
+      JsonObject *u = NULL;
+      g_autoptr(GError) line_error = NULL;
+      if (line == NULL)
+        st_check (&k->check, FALSE, ST_MANIFEST_UNITS_FILE ": line %u is longer than %d bytes", i,
+                  ST_MANIFEST_MAX_LINE);
+      else if (line->str[line->len - 1] != '\n' || strchr (line->str, '\r') != NULL)
+        st_check (&k->check, FALSE, ST_MANIFEST_UNITS_FILE ": line %u does not end with a line feed "
+                  "alone", i);
+      else if (!json_parser_load_from_data (lp, line->str, (gssize) line->len, &line_error))
+        st_check (&k->check, FALSE, ST_MANIFEST_UNITS_FILE ": line %u does not parse: %s", i,
+                  line_error->message);
+      else if (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (lp)))
+        u = json_node_get_object (json_parser_get_root (lp));
+      /* a line that is no unit is reported there, and counted */
+      st_units_check (&k->units, i, u, row);
+      g_ptr_array_add (k->rows, row);
+      g_array_append_val (k->report_end, k->check.report->len);
+    }
+  /* the lines are not needed any more: free them in the worker */
+  g_ptr_array_set_size (k->lines, 0);
+  /* nothing of this chunk stays in the thread's OpenSSL state (its error
+   * queue): the thread may outlive the verification */
+  st_error_clear_openssl ();
+  OPENSSL_thread_stop ();
+  g_mutex_lock (&k->lock);
+  k->done = TRUE;
+  g_cond_signal (&k->cond);
+  g_mutex_unlock (&k->lock);
+}
+
+/* The chunk @k, done, into @s: its report line by line, each unit's row
+ * compared with the next line of manifest.csv (@jc, NULL: not compared),
+ * its counts and values. */
+static void
+st_chunk_take (StUnits *s, StChunk *k, StLines *jc, guint *csv_bad)
+{
+  g_mutex_lock (&k->lock);
+  while (!k->done)
+    g_cond_wait (&k->cond, &k->lock);
+  g_mutex_unlock (&k->lock);
+  StCheck *c = s->c;
+  gsize at = 0;
+  for (guint j = 0; j < k->rows->len; j++)
+    {
+      guint i = k->first + j;
+      gsize end = g_array_index (k->report_end, gsize, j);
+      g_string_append_len (c->report, k->check.report->str + at, (gssize) (end - at));
+      at = end;
+      GString *row = g_ptr_array_index (k->rows, j);
+      if (jc != NULL)
+        {
+          gboolean more = st_lines_next (jc);
+          /* a unit already reported (row empty) keeps the rows in step */
+          if (row->len > 0 && (!more || jc->too_long || strcmp (jc->line->str, row->str) != 0))
+            {
+              if ((*csv_bad)++ < 20)
+                st_check (c, FALSE, "manifest.csv: line %u is not the row of unit %u of "
+                          ST_MANIFEST_UNITS_FILE "%s", (guint) jc->lines + (more ? 0 : 1), i,
+                          more ? "" : " (the file ends)");
+            }
+        }
+    }
+  c->failures += k->check.failures;
+  StUnits *l = &k->units;
+  s->n_done += l->n_done;
+  s->n_failed += l->n_failed;
+  s->n_active += l->n_active;
+  s->n_voided += l->n_voided;
+  s->n_unconfirmed += l->n_unconfirmed;
+  s->n_disputed += l->n_disputed;
+  s->n_revoked += l->n_revoked;
+  s->n_units += l->n_units;
+  s->bad_units += l->bad_units;
+  s->chain_ok += l->chain_ok;
+  s->uid_checked += l->uid_checked;
+  s->uid_bad += l->uid_bad;
+  g_array_append_vals (s->live_uids, l->live_uids->data, l->live_uids->len);
+  g_array_append_vals (s->serials, l->serials->data, l->serials->len);
+  g_array_append_vals (s->keys, l->keys->data, l->keys->len);
+  GHashTableIter it;
+  gpointer key;
+  g_hash_table_iter_init (&it, l->on_crl);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    {
+      g_hash_table_iter_steal (&it);
+      g_hash_table_add (s->on_crl, key);
+    }
+}
+
+/* Every line of @ju, checked by a pool of workers (one a core), taken in
+ * order; the rows compared with @jc (its header already read; NULL: not). */
+static void
+st_units_run (StUnits *s, StLines *ju, StLines *jc, guint *csv_bad)
+{
+  guint threads = CLAMP (g_get_num_processors (), 1, 16);
+  g_autoptr(GError) pool_error = NULL;
+  /* its own threads, ended when the units are read */
+  GThreadPool *pool = g_thread_pool_new (st_chunk_run, NULL, (gint) threads, TRUE, &pool_error);
+  GQueue flight = G_QUEUE_INIT;
+  StChunk *k = NULL;
+  gboolean more = TRUE;
+  while (more)
+    {
+      more = st_lines_next (ju);
+      if (more)
+        {
+          if (k == NULL)
+            k = st_chunk_new (s, (guint) ju->lines);
+          g_ptr_array_add (k->lines, ju->too_long ? NULL : g_string_new_len (ju->line->str, (gssize) ju->line->len));
+          k->bytes += ju->line->len;
+        }
+      if (k != NULL && (!more || k->lines->len >= ST_CHUNK_LINES || k->bytes >= ST_CHUNK_BYTES))
+        {
+          /* without a pool (no thread could start), this thread checks it */
+          if (pool == NULL || !g_thread_pool_push (pool, k, NULL))
+            st_chunk_run (k, NULL);
+          g_queue_push_tail (&flight, k);
+          k = NULL;
+        }
+      while (g_queue_get_length (&flight) >= threads * ST_CHUNKS_PER_THREAD
+             || (!more && !g_queue_is_empty (&flight)))
+        {
+          StChunk *head = g_queue_pop_head (&flight);
+          st_chunk_take (s, head, jc, csv_bad);
+          st_chunk_free (head);
+        }
+    }
+  if (pool != NULL)
+    g_thread_pool_free (pool, FALSE, TRUE);
+}
+
 static gboolean
 st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb *db, GString *report,
                        GError **error)
@@ -1280,41 +1678,8 @@ st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb
                             && strcmp (jc.line->str, ST_CSV_HEADER "\r\n") == 0;
       if (have_csv && !csv_header)
         st_check (&c, FALSE, "manifest.csv: its first line is not the header " ST_CSV_HEADER);
-      g_autoptr(GString) row = g_string_new (NULL);
-      g_autoptr(JsonParser) lp = json_parser_new ();
       guint csv_bad = 0;
-      while (st_lines_next (&ju))
-        {
-          guint i = (guint) ju.lines;
-          JsonObject *u = NULL;
-          g_autoptr(GError) line_error = NULL;
-          if (ju.too_long)
-            st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": line %u is longer than %d bytes", i,
-                      ST_MANIFEST_MAX_LINE);
-          else if (ju.line->str[ju.line->len - 1] != '\n' || strchr (ju.line->str, '\r') != NULL)
-            st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": line %u does not end with a line feed "
-                      "alone", i);
-          else if (!json_parser_load_from_data (lp, ju.line->str, (gssize) ju.line->len, &line_error))
-            st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": line %u does not parse: %s", i,
-                      line_error->message);
-          else if (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (lp)))
-            u = json_node_get_object (json_parser_get_root (lp));
-          g_string_truncate (row, 0);
-          /* a line that is no unit is reported there, and counted */
-          st_units_check (&s, i, u, row);
-          if (have_csv && csv_header)
-            {
-              gboolean more = st_lines_next (&jc);
-              /* a unit already reported (row empty) keeps the rows in step */
-              if (row->len > 0 && (!more || jc.too_long || strcmp (jc.line->str, row->str) != 0))
-                {
-                  if (csv_bad++ < 20)
-                    st_check (&c, FALSE, "manifest.csv: line %u is not the row of unit %u of "
-                              ST_MANIFEST_UNITS_FILE "%s", (guint) jc.lines + (more ? 0 : 1), i,
-                              more ? "" : " (the file ends)");
-                }
-            }
-        }
+      st_units_run (&s, &ju, have_csv && csv_header ? &jc : NULL, &csv_bad);
       if (have_csv && csv_header && st_lines_next (&jc))
         {
           st_check (&c, FALSE, "manifest.csv: line %u and on: rows without their unit in "
@@ -1346,6 +1711,122 @@ st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb
   st_units_clear (&s);
   for (guint i = 0; i < G_N_ELEMENTS (want); i++)
     g_free (want[i]);
+  return st_check_result (&c, dir, error);
+}
+
+/* The lines and SHA-256 of the file @path, read once. */
+static gchar *
+st_file_lines_sha256 (const char *path, guint64 *lines, gboolean *last_newline, GError **error)
+{
+  StLines r;
+  if (!st_lines_open (&r, path, error))
+    {
+      st_lines_clear (&r);
+      return NULL;
+    }
+  *last_newline = TRUE;
+  while (st_lines_next (&r))
+    *last_newline = r.line->len > 0 && r.line->str[r.line->len - 1] == '\n';
+  *lines = r.lines;
+  gchar *hex = st_lines_finish (&r);
+  st_lines_clear (&r);
+  if (hex == NULL)
+    g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read %s", path);
+  return hex;
+}
+
+gboolean
+st_manifest_check_written (const char *dir, X509 *root, const char *signer_pin, GString *report,
+                           GError **error)
+{
+  StCheck c = { .report = report };
+  g_autofree gchar *p_sums = g_build_filename (dir, ST_MANIFEST_SUMS, NULL);
+  g_autofree gchar *p_json = g_build_filename (dir, "manifest.json", NULL);
+  g_autofree gchar *p_units = g_build_filename (dir, ST_MANIFEST_UNITS_FILE, NULL);
+  g_autofree gchar *p_csv = g_build_filename (dir, "manifest.csv", NULL);
+  g_autofree gchar *p_chain = g_build_filename (dir, "ca-chain.pem", NULL);
+  g_autofree gchar *sums = NULL;
+  gsize sums_len = 0;
+  if (!st_read_bounded (p_sums, ST_MANIFEST_MAX_SUMS, &sums, &sums_len, error))
+    return FALSE;
+  /* the signature and its signer, as verify checks them */
+  g_autoptr(X509) signer = NULL;
+  if (!st_manifest_verify_signature (&c, dir, ST_MANIFEST_SUMS_SIG, sums, sums_len, root, &signer, error))
+    return FALSE;
+  gchar *want[G_N_ELEMENTS (st_sums_files)] = { NULL };
+  if (!st_sums_parse (&c, sums, sums_len, want))
+    return st_check_result (&c, dir, error);
+  /* every file against SHA256SUMS, the unit files' lines counted */
+  g_autofree gchar *json = NULL;
+  gsize json_len = 0;
+  g_autoptr(GError) read_error = NULL;
+  if (!st_read_bounded (p_json, ST_MANIFEST_MAX_HEADER, &json, &json_len, &read_error))
+    st_check (&c, FALSE, "manifest.json: %s", read_error->message);
+  g_clear_error (&read_error);
+  g_autofree gchar *json_sha = json != NULL ? st_sha256_hex ((const guint8 *) json, json_len) : NULL;
+  st_check_hash (&c, "manifest.json", json_sha, want[0]);
+  guint64 unit_lines = 0, csv_lines = 0;
+  gboolean unit_nl = FALSE, csv_nl = FALSE;
+  g_autofree gchar *units_sha = st_file_lines_sha256 (p_units, &unit_lines, &unit_nl, &read_error);
+  if (units_sha == NULL)
+    st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": %s", read_error->message);
+  g_clear_error (&read_error);
+  st_check_hash (&c, ST_MANIFEST_UNITS_FILE, units_sha, want[1]);
+  g_autofree gchar *csv_sha = st_file_lines_sha256 (p_csv, &csv_lines, &csv_nl, &read_error);
+  if (csv_sha == NULL)
+    st_check (&c, FALSE, "manifest.csv: %s", read_error->message);
+  g_clear_error (&read_error);
+  st_check_hash (&c, "manifest.csv", csv_sha, want[2]);
+  g_autofree gchar *chain_sha = st_file_sha256 (p_chain, &read_error);
+  if (chain_sha == NULL)
+    st_check (&c, FALSE, "ca-chain.pem: %s", read_error->message);
+  g_clear_error (&read_error);
+  st_check_hash (&c, "ca-chain.pem", chain_sha, want[3]);
+  for (guint i = 0; i < G_N_ELEMENTS (want); i++)
+    g_free (want[i]);
+  g_autoptr(StX509Stack) chain = st_manifest_check_chain (&c, p_chain, root);
+  if (chain != NULL && sk_X509_num (chain) >= 1)
+    {
+      g_autoptr(GError) chain_error = NULL;
+      st_check (&c, st_verify_issuer_chain (chain, root, &chain_error), "issuing CA: %s",
+                chain_error != NULL ? chain_error->message : "chains to the trusted root (strict)");
+    }
+  /* the header: format, signer pin, checkpoint, batch, and the line count
+   * and hash of units.jsonl, against the files as read */
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonObject *top = NULL;
+  g_autoptr(GError) parse_error = NULL;
+  if (json != NULL && !json_parser_load_from_data (parser, json, (gssize) json_len, &parse_error))
+    st_check (&c, FALSE, "manifest.json does not parse: %s", parse_error->message);
+  else if (json != NULL && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    top = json_node_get_object (json_parser_get_root (parser));
+  JsonObject *batch = st_manifest_check_header (&c, top, ST_MANIFEST_FORMAT_2, signer, signer_pin);
+  JsonObject *units_file = top != NULL && json_object_has_member (top, "units_file")
+                           && JSON_NODE_HOLDS_OBJECT (json_object_get_member (top, "units_file"))
+                             ? json_object_get_object_member (top, "units_file") : NULL;
+  JsonObject *counts = batch != NULL && json_object_has_member (batch, "counts")
+                       && JSON_NODE_HOLDS_OBJECT (json_object_get_member (batch, "counts"))
+                         ? json_object_get_object_member (batch, "counts") : NULL;
+  gint64 claimed_lines = -1, claimed_units = -1, claimed_bytes = -1;
+  if (units_file != NULL)
+    {
+      st_json_get_int (units_file, "lines", &claimed_lines);
+      st_json_get_int (units_file, "bytes", &claimed_bytes);
+    }
+  if (counts != NULL)
+    st_json_get_int (counts, "units", &claimed_units);
+  GStatBuf st;
+  gint64 units_bytes = g_stat (p_units, &st) == 0 ? (gint64) st.st_size : -1;
+  st_check (&c, units_file != NULL && units_sha != NULL
+                && g_strcmp0 (st_json_get_string (units_file, "name"), ST_MANIFEST_UNITS_FILE) == 0
+                && g_strcmp0 (st_json_get_string (units_file, "sha256"), units_sha) == 0
+                && claimed_lines == (gint64) unit_lines && claimed_bytes == units_bytes
+                && claimed_units == (gint64) unit_lines && (unit_lines == 0 || unit_nl),
+            ST_MANIFEST_UNITS_FILE ": %" G_GUINT64_FORMAT " line(s) of %" G_GINT64_FORMAT " bytes, each ended; "
+            "manifest.json says %" G_GINT64_FORMAT " line(s) of %" G_GINT64_FORMAT " bytes, %" G_GINT64_FORMAT
+            " unit(s), and the same SHA-256", unit_lines, units_bytes, claimed_lines, claimed_bytes, claimed_units);
+  st_check (&c, csv_sha != NULL && csv_lines == unit_lines + 1 && csv_nl,
+            "manifest.csv: %" G_GUINT64_FORMAT " line(s): the header and one row a unit", csv_lines);
   return st_check_result (&c, dir, error);
 }
 

@@ -43,6 +43,13 @@ G_BEGIN_DECLS
 gboolean st_manifest_export (StDb *db, StCa *ca, const char *station_id,
                              gint64 batch_id, const char *out_dir, GError **error);
 
+/* Appends @s as a JSON string (RFC 8259) to @out: quoted, '"' and '\\'
+ * escaped, every control character (U+0000 to U+001F, and DEL) as \b \f
+ * \n \r \t or \u00XX, valid UTF-8 as it is, each byte that is not part
+ * of valid UTF-8 as U+FFFD; NULL as null. How the export writes the lines
+ * of units.jsonl. */
+void st_manifest_json_string (GString *out, const char *s);
+
 /* Verifies a manifest folder against the trusted @root: the CMS signature
  * by one signer, who must be the station signer pinned by @signer_pin (hex
  * SHA-256 of its SubjectPublicKeyInfo; NULL fails: no pin, no trust), the
@@ -54,5 +61,18 @@ gboolean st_manifest_export (StDb *db, StCa *ca, const char *station_id,
  * "ok"/"FAIL") to @report. FALSE with VERIFY_FAILED when any check failed. */
 gboolean st_manifest_verify (const char *dir, X509 *root, const char *signer_pin, StDb *db,
                              GString *report, GError **error);
+
+/* What the service checks of a station-manifest/2 folder it has just
+ * written (docs/manifest-format.md, The export's self-check): the
+ * signature over SHA256SUMS by the station signer pinned by @signer_pin,
+ * SHA256SUMS's form, every file's SHA-256 against it, the chain (ends with
+ * @root; the issuing CA verified once), the header (format, signer pin,
+ * audit checkpoint, batch) and units.jsonl's line count, size and hash
+ * against the header and manifest.csv's lines (a header and one row a
+ * unit). Not each unit's certificate: those came from the database the
+ * export read (st_db_check). Appends a report; FALSE with VERIFY_FAILED
+ * when any check failed. */
+gboolean st_manifest_check_written (const char *dir, X509 *root, const char *signer_pin,
+                                    GString *report, GError **error);
 
 G_END_DECLS

@@ -3,6 +3,7 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <string.h>
 
 #include "st-error.h"
@@ -186,4 +187,201 @@ st_chain_load_pem_data (const void *data, gsize len, const char *path, GError **
       return NULL;
     }
   return g_steal_pointer (&chain);
+}
+
+/* ---- one issuing CA, many leaves ---- */
+
+gboolean
+st_verify_issuer_chain (STACK_OF (X509) *chain, X509 *root, GError **error)
+{
+  g_return_val_if_fail (root != NULL, FALSE);
+  if (chain == NULL || sk_X509_num (chain) < 1)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED, "no issuing CA certificate");
+      return FALSE;
+    }
+  X509 *ca = sk_X509_value (chain, 0);
+  /* the issuing CA up to the root: signatures, times, trust, and the
+   * strict RFC 5280 checks of each CA (X509_V_FLAG_X509_STRICT) */
+  if (!st_verify_chain (ca, chain, root, error))
+    return FALSE;
+  /* What X509_verify_cert checks of a CA only when a leaf is below it: the
+   * issuing CA is at depth 0 above, where it need not be a CA. Strict:
+   * basicConstraints CA:TRUE (X509_check_ca 1, not a v1 root or a
+   * keyCertSign-only certificate). */
+  if (X509_check_ca (ca) != 1)
+    {
+      st_error_clear_openssl ();
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "the issuing CA certificate is not a CA (no basicConstraints CA:TRUE)");
+      return FALSE;
+    }
+  /* the path lengths with a leaf below: the CA at index k (the issuing CA
+   * 0) has k CA certificates below it that are not self-issued, at most
+   * its pathLenConstraint */
+  int plen = 0;
+  for (int k = 0; k < sk_X509_num (chain); k++)
+    {
+      X509 *x = sk_X509_value (chain, k);
+      long pathlen = X509_get_pathlen (x);
+      if (k > 0 && pathlen >= 0 && plen > pathlen)
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                       "the certificate chain does not verify up to the trusted root: path length "
+                       "constraint exceeded (X509_V_ERR %d at depth %d)", X509_V_ERR_PATH_LENGTH_EXCEEDED,
+                       k + 1);
+          return FALSE;
+        }
+      if ((X509_get_extension_flags (x) & EXFLAG_SI) == 0)
+        plen++;
+    }
+  /* X509_verify_cert's root may be the store's copy, not the file's */
+  if (X509_check_ca (root) < 1)
+    {
+      st_error_clear_openssl ();
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED, "the trusted root is not a CA");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_leaf_fail (GError **error, int code, const char *what)
+{
+  g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+               "the certificate chain does not verify up to the trusted root: %s (X509_V_ERR %d at depth 0)",
+               what, code);
+  return FALSE;
+}
+
+gboolean
+st_verify_leaf (X509 *leaf, X509 *issuer, STACK_OF (X509) *chain, GError **error)
+{
+  g_return_val_if_fail (leaf != NULL && issuer != NULL, FALSE);
+  uint32_t flags = X509_get_extension_flags (leaf);
+  gboolean ok = TRUE;
+  /* extensions (check_extensions at depth 0) */
+  if ((flags & EXFLAG_INVALID) != 0)
+    ok = st_leaf_fail (error, X509_V_ERR_INVALID_EXTENSION, "invalid or inconsistent certificate extension");
+  else if ((flags & EXFLAG_CRITICAL) != 0)
+    ok = st_leaf_fail (error, X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION, "unhandled critical extension");
+  else if ((flags & EXFLAG_PROXY) != 0)
+    ok = st_leaf_fail (error, X509_V_ERR_PROXY_CERTIFICATES_NOT_ALLOWED, "proxy certificates not allowed");
+  if (!ok)
+    {
+      st_error_clear_openssl ();
+      return FALSE;
+    }
+  /* the strict RFC 5280 checks, as X509_V_FLAG_X509_STRICT makes them of
+   * a certificate with an issuer above it */
+  uint32_t ku = X509_get_key_usage (leaf);
+  gboolean is_ca = (flags & EXFLAG_CA) != 0;
+  const GENERAL_NAMES *san = NULL;
+  int san_crit = -1;
+  g_autoptr(GENERAL_NAMES) san_owned = X509_get_ext_d2i (leaf, NID_subject_alt_name, &san_crit, NULL);
+  san = san_owned;
+  const X509_ALGOR *outer = NULL;
+  X509_get0_signature (NULL, &outer, leaf);
+  const ASN1_OCTET_STRING *akid_keyid = NULL;
+  const GENERAL_NAMES *akid_issuer = NULL;
+  const ASN1_INTEGER *akid_serial = NULL;
+  gboolean has_akid = X509_get_ext_by_NID (leaf, NID_authority_key_identifier, -1) >= 0;
+  akid_keyid = X509_get0_authority_key_id (leaf);
+  akid_issuer = X509_get0_authority_issuer (leaf);
+  akid_serial = X509_get0_authority_serial (leaf);
+  if (X509_get_pathlen (leaf) != -1 && !is_ca)
+    return st_leaf_fail (error, X509_V_ERR_PATHLEN_INVALID_FOR_NON_CA, "Path length invalid for non-CA cert");
+  if (X509_get_pathlen (leaf) != -1 && (ku & KU_KEY_CERT_SIGN) == 0)
+    return st_leaf_fail (error, X509_V_ERR_PATHLEN_WITHOUT_KU_KEY_CERT_SIGN,
+                         "Path length given without key usage keyCertSign");
+  if (is_ca && (flags & EXFLAG_KUSAGE) == 0)
+    return st_leaf_fail (error, X509_V_ERR_CA_CERT_MISSING_KEY_USAGE, "CA cert does not include key usage extension");
+  if (!is_ca && (flags & EXFLAG_KUSAGE) != 0 && (ku & KU_KEY_CERT_SIGN) != 0)
+    return st_leaf_fail (error, X509_V_ERR_KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA,
+                         "Key usage keyCertSign invalid for non-CA cert");
+  if (X509_NAME_entry_count (X509_get_issuer_name (leaf)) == 0)
+    return st_leaf_fail (error, X509_V_ERR_ISSUER_NAME_EMPTY, "Issuer name empty");
+  if ((is_ca || ((flags & EXFLAG_KUSAGE) != 0 && (ku & KU_CRL_SIGN) != 0) || san == NULL)
+      && X509_NAME_entry_count (X509_get_subject_name (leaf)) == 0)
+    return st_leaf_fail (error, X509_V_ERR_SUBJECT_NAME_EMPTY, "Subject name empty");
+  if (san_crit >= 0 && (san == NULL || sk_GENERAL_NAME_num (san) <= 0))
+    return st_leaf_fail (error, X509_V_ERR_EMPTY_SUBJECT_ALT_NAME, "Subject empty and Subject Alt Name extension empty");
+  if (outer == NULL || X509_ALGOR_cmp (outer, X509_get0_tbs_sigalg (leaf)) != 0)
+    return st_leaf_fail (error, X509_V_ERR_SIGNATURE_ALGORITHM_INCONSISTENCY,
+                         "Signature algorithm inconsistency");
+  if (X509_get_version (leaf) >= X509_VERSION_3)
+    {
+      gboolean self_signed = (flags & EXFLAG_SS) != 0;
+      if (!self_signed && !has_akid)
+        return st_leaf_fail (error, X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER,
+                             "Missing Authority Key Identifier");
+      if (!self_signed && has_akid && akid_keyid == NULL && akid_issuer == NULL && akid_serial == NULL)
+        return st_leaf_fail (error, X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER,
+                             "Empty Authority Key Identifier");
+      if (has_akid && (akid_issuer == NULL) != (akid_serial == NULL))
+        return st_leaf_fail (error, X509_V_ERR_INVALID_EXTENSION,
+                             "Authority Key Identifier issuer and serial not paired");
+      if (is_ca && X509_get0_subject_key_id (leaf) == NULL)
+        return st_leaf_fail (error, X509_V_ERR_MISSING_SUBJECT_KEY_IDENTIFIER,
+                             "Missing Subject Key Identifier");
+    }
+  else if (X509_get_ext_count (leaf) > 0)
+    return st_leaf_fail (error, X509_V_ERR_EXTENSIONS_REQUIRE_VERSION_3, "Extensions require version 3");
+  /* its public key decodes (X509_get_pubkey_parameters; no explicit EC
+   * parameters: check_curve) */
+  g_autoptr(EVP_PKEY) key = st_x509_get_pubkey (leaf);
+  if (key == NULL)
+    {
+      st_error_clear_openssl ();
+      return st_leaf_fail (error, X509_V_ERR_UNSPECIFIED,
+                           "the certificate's public key does not decode (or has explicit curve parameters)");
+    }
+  /* the issuer: names, AKID against the issuer's SKID or name and serial,
+   * the issuer's keyUsage allows keyCertSign, signature algorithm against
+   * the issuer's key type (build_chain's check_issued) */
+  int issued = X509_check_issued (issuer, leaf);
+  if (issued != X509_V_OK)
+    {
+      st_error_clear_openssl ();
+      g_autofree gchar *why = g_strdup_printf ("not issued by the issuing CA of ca-chain.pem: %s",
+                                               X509_verify_cert_error_string (issued));
+      return st_leaf_fail (error, issued, why);
+    }
+  /* its signature under the issuer's key (internal_verify) */
+  EVP_PKEY *issuer_key = X509_get0_pubkey (issuer);
+  if (issuer_key == NULL || X509_verify (leaf, issuer_key) != 1)
+    {
+      st_error_clear_openssl ();
+      return st_leaf_fail (error, X509_V_ERR_CERT_SIGNATURE_FAILURE, "certificate signature failure");
+    }
+  /* its validity at the current time (internal_verify) */
+  int nb = X509_cmp_time (X509_get0_notBefore (leaf), NULL);
+  if (nb == 0)
+    return st_leaf_fail (error, X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD, "format error in certificate's notBefore field");
+  if (nb > 0)
+    return st_leaf_fail (error, X509_V_ERR_CERT_NOT_YET_VALID, "certificate is not yet valid");
+  int na = X509_cmp_time (X509_get0_notAfter (leaf), NULL);
+  if (na == 0)
+    return st_leaf_fail (error, X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD, "format error in certificate's notAfter field");
+  if (na < 0)
+    return st_leaf_fail (error, X509_V_ERR_CERT_HAS_EXPIRED, "certificate has expired");
+  /* name constraints of every CA above it (check_name_constraints) */
+  for (int j = 0; chain != NULL && j < sk_X509_num (chain); j++)
+    {
+      int crit = -1;
+      NAME_CONSTRAINTS *nc = X509_get_ext_d2i (sk_X509_value (chain, j), NID_name_constraints, &crit, NULL);
+      if (nc == NULL)
+        continue;
+      int rv = NAME_CONSTRAINTS_check (leaf, nc);
+      NAME_CONSTRAINTS_free (nc);
+      if (rv != X509_V_OK)
+        return st_leaf_fail (error, rv, X509_verify_cert_error_string (rv));
+    }
+  /* RFC 3779 resources: no station certificate carries them; one that
+   * does is refused rather than checked against its issuers */
+  if (X509_get_ext_by_NID (leaf, NID_sbgp_ipAddrBlock, -1) >= 0
+      || X509_get_ext_by_NID (leaf, NID_sbgp_autonomousSysNum, -1) >= 0)
+    return st_leaf_fail (error, X509_V_ERR_UNNESTED_RESOURCE, "RFC 3779 resources in a device certificate");
+  st_error_clear_openssl ();
+  return TRUE;
 }

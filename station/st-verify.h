@@ -19,6 +19,25 @@ G_BEGIN_DECLS
 gboolean st_verify_chain (X509 *leaf, STACK_OF (X509) *untrusted, X509 *root,
                           GError **error);
 
+/* The chain of many leaves, checked once (station-manifest/2 verify;
+ * docs/manifest-format.md lists what is checked where): the issuing CA,
+ * @chain's first certificate, up to @root as st_verify_chain() verifies it,
+ * and what X509_verify_cert checks of it only with a leaf below: it is a
+ * CA (strict: basicConstraints CA:TRUE) and every path length constraint
+ * above it allows one more CA. VERIFY_FAILED, saying which. */
+gboolean st_verify_issuer_chain (STACK_OF (X509) *chain, X509 *root, GError **error);
+
+/* One leaf under @issuer (the first certificate of @chain, which
+ * st_verify_issuer_chain() accepted): the checks the strict
+ * X509_verify_cert() makes of the certificate at depth 0 (extensions that
+ * parse, no unhandled critical one, no proxy, RFC 5280 strict rules, a
+ * public key that decodes on a named curve, X509_check_issued by @issuer,
+ * its signature under @issuer's key, its validity now, the name
+ * constraints of @chain). @leaf may come from st_x509_from_der_fields().
+ * VERIFY_FAILED with the X509_V_ERR code and text of the first check that
+ * fails. Thread-safe for distinct leaves. */
+gboolean st_verify_leaf (X509 *leaf, X509 *issuer, STACK_OF (X509) *chain, GError **error);
+
 /* DER certificates concatenated in the order of @chain. */
 GBytes *st_chain_der_concat (STACK_OF (X509) *chain);
 

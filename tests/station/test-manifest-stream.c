@@ -18,7 +18,8 @@
  *
  * Run as "gen DIR N" it writes a folder of N units (DIR.root.pem and
  * DIR.signer-pin beside); as "verify DIR ROOT PIN" it verifies one and
- * prints the peak RSS and CPU time; as "export HOME BATCH OUT" it runs
+ * prints the peak RSS and CPU time; as "check-written DIR ROOT PIN" the
+ * export's self-check alone; as "export HOME BATCH OUT" it runs
  * st_manifest_export alone on a station home (tests/bench/manifest-scale). */
 #include "st-ca.h"
 #include "st-config.h"
@@ -29,14 +30,17 @@
 #include "st-ossl.h"
 #include "st-profile.h"
 #include "st-util.h"
+#include "st-verify.h"
 
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <openssl/cms.h>
 #include <openssl/ec.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #define ST_GEN_SUBJECT "CN={uid},O=Stream Test Devices"
 #define ST_GEN_PURPOSE "2.25.139898662358177256637798941297150809261"
@@ -147,6 +151,9 @@ static void
 st_gen_header (const char *dir, gint64 units, gint64 lines)
 {
   g_autofree gchar *units_sha = st_gen_file_sha256 (dir, "units.jsonl");
+  g_autofree gchar *p_units = st_gen_path (dir, "units.jsonl");
+  GStatBuf st;
+  g_assert_cmpint (g_stat (p_units, &st), ==, 0);
   g_autofree gchar *json = g_strdup_printf (
     "{\n  \"format\" : \"station-manifest/2\",\n  \"batch\" : {\n    \"id\" : 1,\n"
     "    \"work_order\" : \"WO-STREAM\",\n    \"profile\" : { \"name\" : \"stream-test\", "
@@ -155,8 +162,9 @@ st_gen_header (const char *dir, gint64 units, gint64 lines)
     G_GINT64_FORMAT ", \"done\" : %" G_GINT64_FORMAT ", \"failed\" : 0, \"certificates_active\" : %"
     G_GINT64_FORMAT ", \"certificates_voided\" : 0, \"certificates_unconfirmed\" : 0, "
     "\"certificates_disputed\" : 0, \"certificates_revoked\" : 0 }\n  },\n"
-    "  \"units_file\" : { \"name\" : \"units.jsonl\", \"lines\" : %" G_GINT64_FORMAT ", \"sha256\" : \"%s\" }\n}\n",
-    0, units, units, units, units, lines, units_sha);
+    "  \"units_file\" : { \"name\" : \"units.jsonl\", \"lines\" : %" G_GINT64_FORMAT ", \"bytes\" : %"
+    G_GINT64_FORMAT ", \"sha256\" : \"%s\" }\n}\n",
+    0, units, units, units, units, lines, (gint64) st.st_size, units_sha);
   st_gen_write (dir, "manifest.json", json, -1);
 }
 
@@ -182,6 +190,11 @@ st_gen_seal (const char *dir, const StGenKeys *k)
   st_gen_write (dir, "SHA256SUMS.p7s", (const char *) der, der_len);
   OPENSSL_free (der);
 }
+
+/* When set, unit st_gen_tweak_unit's certificate is changed by it before
+ * it is signed; it returns the key to sign with (NULL: the root's). */
+static EVP_PKEY *(*st_gen_tweak) (X509 *cert, const StGenKeys *k);
+static guint st_gen_tweak_unit = 2;
 
 /* A station-manifest/2 folder of @n units in @dir. */
 static void
@@ -209,7 +222,9 @@ st_gen_folder (const char *dir, guint n, const StGenKeys *k)
       st_gen_ext (cert, k->root, NID_basic_constraints, "critical,CA:FALSE");
       st_gen_ext (cert, k->root, NID_key_usage, "critical,digitalSignature");
       st_gen_ext (cert, k->root, NID_authority_key_identifier, "keyid");
-      g_assert_true (X509_sign (cert, k->root_key, EVP_sha256 ()) > 0);
+      EVP_PKEY *sign_key = st_gen_tweak != NULL && i == st_gen_tweak_unit ? st_gen_tweak (cert, k) : NULL;
+      g_assert_true (X509_sign (cert, sign_key != NULL ? sign_key : k->root_key, EVP_sha256 ()) > 0);
+      EVP_PKEY_free (sign_key);
       g_autofree gchar *pem = st_x509_to_pem (cert);
       g_autoptr(GString) pem_json = g_string_new (NULL);
       for (const char *p = pem; *p != '\0'; p++)
@@ -487,6 +502,344 @@ test_tamper (void)
   st_rm_folder (tmp);
 }
 
+
+/* ---- each leaf against the issuing CA (st_verify_leaf) ---- */
+
+static void
+st_gen_replace_ext (X509 *cert, int nid, X509_EXTENSION *ext)
+{
+  int at = X509_get_ext_by_NID (cert, nid, -1);
+  if (at >= 0)
+    X509_EXTENSION_free (X509_delete_ext (cert, at));
+  if (ext != NULL)
+    {
+      g_assert_true (X509_add_ext (cert, ext, -1));
+      X509_EXTENSION_free (ext);
+    }
+}
+
+static X509_EXTENSION *
+st_gen_raw_ext (const char *oid_or_null, int nid, gboolean critical, const guint8 *der, int len)
+{
+  g_autoptr(ASN1_OCTET_STRING) value = ASN1_OCTET_STRING_new ();
+  ASN1_OCTET_STRING_set (value, der, len);
+  ASN1_OBJECT *obj = oid_or_null != NULL ? OBJ_txt2obj (oid_or_null, 1) : OBJ_nid2obj (nid);
+  X509_EXTENSION *ext = X509_EXTENSION_create_by_OBJ (NULL, obj, critical, value);
+  ASN1_OBJECT_free (obj);
+  g_assert_nonnull (ext);
+  return ext;
+}
+
+static EVP_PKEY *
+tweak_unknown_critical (X509 *cert, const StGenKeys *k)
+{
+  static const guint8 null_der[] = { 0x05, 0x00 };
+  st_gen_replace_ext (cert, NID_undef, st_gen_raw_ext ("1.3.6.1.4.1.55555.1.1", 0, TRUE, null_der, 2));
+  return NULL;
+}
+
+static EVP_PKEY *
+tweak_bad_key_usage (X509 *cert, const StGenKeys *k)
+{
+  /* a keyUsage whose value is no BIT STRING */
+  static const guint8 junk[] = { 0x02, 0x01, 0x05 };
+  st_gen_replace_ext (cert, NID_key_usage, st_gen_raw_ext (NULL, NID_key_usage, TRUE, junk, 3));
+  return NULL;
+}
+
+static EVP_PKEY *
+tweak_other_issuer_name (X509 *cert, const StGenKeys *k)
+{
+  g_autoptr(X509_NAME) other = st_gen_name ("Some Other CA");
+  X509_set_issuer_name (cert, other);
+  return NULL;
+}
+
+static EVP_PKEY *
+tweak_other_key (X509 *cert, const StGenKeys *k)
+{
+  /* same names and AKI, signed by a key that is not the CA's */
+  return st_gen_key ();
+}
+
+static EVP_PKEY *
+tweak_other_akid (X509 *cert, const StGenKeys *k)
+{
+  static const guint8 akid[] = { 0x30, 0x16, 0x80, 0x14, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                 11, 12, 13, 14, 15, 16, 17, 18, 19, 20 };
+  st_gen_replace_ext (cert, NID_authority_key_identifier,
+                      st_gen_raw_ext (NULL, NID_authority_key_identifier, FALSE, akid, sizeof akid));
+  return NULL;
+}
+
+static EVP_PKEY *
+tweak_no_akid (X509 *cert, const StGenKeys *k)
+{
+  st_gen_replace_ext (cert, NID_authority_key_identifier, NULL);
+  return NULL;
+}
+
+static EVP_PKEY *
+tweak_expired (X509 *cert, const StGenKeys *k)
+{
+  X509_gmtime_adj (X509_getm_notBefore (cert), -3600L * 24 * 10);
+  X509_gmtime_adj (X509_getm_notAfter (cert), -3600L * 24);
+  return NULL;
+}
+
+static EVP_PKEY *
+tweak_not_yet_valid (X509 *cert, const StGenKeys *k)
+{
+  X509_gmtime_adj (X509_getm_notBefore (cert), 3600L * 24);
+  return NULL;
+}
+
+static EVP_PKEY *
+tweak_cert_sign_non_ca (X509 *cert, const StGenKeys *k)
+{
+  st_gen_replace_ext (cert, NID_key_usage, NULL);
+  st_gen_ext (cert, k->root, NID_key_usage, "critical,digitalSignature,keyCertSign");
+  return NULL;
+}
+
+static EVP_PKEY *
+tweak_pathlen_non_ca (X509 *cert, const StGenKeys *k)
+{
+  /* CA:FALSE with a path length (encoded by hand: the config refuses it) */
+  static const guint8 bc[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+  st_gen_replace_ext (cert, NID_basic_constraints, st_gen_raw_ext (NULL, NID_basic_constraints, TRUE, bc, 5));
+  return NULL;
+}
+
+static EVP_PKEY *
+tweak_version_1 (X509 *cert, const StGenKeys *k)
+{
+  X509_set_version (cert, 0);
+  return NULL;
+}
+
+/* Unit @i's certificate in @dir, parsed whole (d2i, its key decoded). */
+static X509 *
+st_unit_cert (const char *dir, guint i)
+{
+  g_autofree gchar *p = st_gen_path (dir, "units.jsonl");
+  g_autofree gchar *text = NULL;
+  g_assert_true (g_file_get_contents (p, &text, NULL, NULL));
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_assert_true (json_parser_load_from_data (parser, lines[i - 1], -1, NULL));
+  const char *pem = json_object_get_string_member (json_node_get_object (json_parser_get_root (parser)),
+                                                   "certificate");
+  g_autoptr(BIO) bio = BIO_new_mem_buf (pem, -1);
+  X509 *cert = PEM_read_bio_X509 (bio, NULL, NULL, NULL);
+  g_assert_nonnull (cert);
+  return cert;
+}
+
+static void
+test_leaf_checks (void)
+{
+  const struct {
+    const char *name;
+    EVP_PKEY *(*tweak) (X509 *, const StGenKeys *);
+    const char *why;
+  } cases[] = {
+    { "unknown critical extension", tweak_unknown_critical, "unhandled critical extension" },
+    { "keyUsage that does not parse", tweak_bad_key_usage, "invalid or inconsistent certificate extension" },
+    { "another issuer name", tweak_other_issuer_name, "not issued by the issuing CA" },
+    { "signed by another key", tweak_other_key, "certificate signature failure" },
+    { "AKI of another key", tweak_other_akid, "not issued by the issuing CA" },
+    { "no AKI", tweak_no_akid, "Missing Authority Key Identifier" },
+    { "expired", tweak_expired, "certificate has expired" },
+    { "not yet valid", tweak_not_yet_valid, "certificate is not yet valid" },
+    { "keyCertSign without CA", tweak_cert_sign_non_ca, "keyCertSign invalid for non-CA" },
+    { "path length without CA", tweak_pathlen_non_ca, "Path length invalid for non-CA" },
+    { "version 1 with extensions", tweak_version_1, "Extensions require version 3" },
+  };
+  g_autofree gchar *tmp = st_tmp_folder ();
+  g_autofree gchar *pin = st_gen_pin (&keys);
+  g_autoptr(StX509Stack) chain = sk_X509_new_null ();
+  X509_up_ref (keys.root);
+  sk_X509_push (chain, keys.root);
+  for (guint n = 0; n < G_N_ELEMENTS (cases); n++)
+    {
+      g_test_message ("leaf: %s", cases[n].name);
+      g_autofree gchar *name = g_strdup_printf ("leaf%u", n);
+      g_autofree gchar *d = st_gen_path (tmp, name);
+      st_gen_tweak = cases[n].tweak;
+      st_gen_folder (d, 3, &keys);
+      st_gen_tweak = NULL;
+      /* the old per-unit check, X509_verify_cert strict on the whole
+       * certificate, refuses unit 2 and accepts unit 1 ... */
+      g_autoptr(X509) good = st_unit_cert (d, 1);
+      g_autoptr(X509) bad = st_unit_cert (d, 2);
+      g_autoptr(GError) e1 = NULL, e2 = NULL;
+      g_assert_true (st_verify_chain (good, chain, keys.root, &e1));
+      g_assert_false (st_verify_chain (bad, chain, keys.root, &e2));
+      g_test_message ("X509_verify_cert: %s", e2->message);
+      /* ... and so do the new ones, the leaf parsed for its fields only */
+      g_autoptr(GError) e3 = NULL;
+      g_assert_true (st_verify_leaf (good, keys.root, chain, NULL));
+      g_autofree gchar *pem = st_x509_to_pem (bad);
+      guint8 *der = NULL;
+      int der_len = i2d_X509 (bad, &der);
+      g_autoptr(X509) fields = st_x509_from_der_fields (der, (gsize) der_len);
+      OPENSSL_free (der);
+      g_assert_nonnull (fields);
+      g_assert_false (st_verify_leaf (fields, keys.root, chain, &e3));
+      g_assert_nonnull (strstr (e3->message, cases[n].why));
+      g_autofree gchar *report = NULL;
+      g_assert_false (st_gen_verify (d, keys.root, pin, &report));
+      g_autofree gchar *want = g_strdup_printf ("FAIL  unit 2 (uid 5e7a%020x): certificate does not chain to the "
+                                                "root: ", 2);
+      const char *line = strstr (report, want);
+      g_assert_nonnull (line);
+      g_assert_nonnull (strstr (line, cases[n].why));
+      g_assert_null (strstr (report, "FAIL  unit 1 "));
+      g_assert_null (strstr (report, "FAIL  unit 3 "));
+    }
+  st_rm_folder (tmp);
+}
+
+/* ---- the export's self-check (st_manifest_check_written) ---- */
+
+static gboolean
+st_check_written (const char *dir, gchar **report)
+{
+  g_autofree gchar *pin = st_gen_pin (&keys);
+  g_autoptr(GString) r = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  gboolean ok = st_manifest_check_written (dir, keys.root, pin, r, &error);
+  g_assert_true (ok == (error == NULL));
+  g_test_message ("%s", r->str);
+  *report = g_string_free (g_steal_pointer (&r), FALSE);
+  return ok;
+}
+
+static void
+test_check_written (void)
+{
+  g_autofree gchar *tmp = st_tmp_folder ();
+  guint n = 0;
+#define FOLDER() ({ g_autofree gchar *name_ = g_strdup_printf ("w%u", n++); \
+                    gchar *d_ = st_gen_path (tmp, name_); st_gen_folder (d_, 5, &keys); d_; })
+  {
+    g_autofree gchar *d = FOLDER ();
+    g_autofree gchar *report = NULL;
+    g_assert_true (st_check_written (d, &report));
+    g_assert_nonnull (strstr (report, "ok    units.jsonl: 5 line(s) of "));
+    g_assert_nonnull (strstr (report, "ok    manifest.csv: 6 line(s)"));
+    g_assert_nonnull (strstr (report, "ok    signer: "));
+  }
+  /* a folder changed between its write and its check */
+  {
+    g_autofree gchar *d = FOLDER ();
+    st_change_units (d, ST_CHANGE_LINE, FALSE);
+    g_autofree gchar *report = NULL;
+    g_assert_false (st_check_written (d, &report));
+    g_assert_nonnull (strstr (report, "FAIL  units.jsonl: its SHA-256 is "));
+  }
+  {
+    g_autofree gchar *d = FOLDER ();
+    st_change_units (d, ST_ADD, TRUE);
+    g_autofree gchar *report = NULL;
+    g_assert_false (st_check_written (d, &report));
+    g_assert_nonnull (strstr (report, "FAIL  manifest.csv: its SHA-256 is "));
+  }
+  {
+    g_autofree gchar *d = FOLDER ();
+    g_autofree gchar *p = st_gen_path (d, "manifest.json");
+    g_autofree gchar *text = NULL;
+    g_assert_true (g_file_get_contents (p, &text, NULL, NULL));
+    memcpy (strstr (text, "WO-STREAM"), "WO-EVILxx", 9);
+    st_gen_write (d, "manifest.json", text, -1);
+    g_autofree gchar *report = NULL;
+    g_assert_false (st_check_written (d, &report));
+    g_assert_nonnull (strstr (report, "FAIL  manifest.json: its SHA-256 is "));
+  }
+  {
+    /* units.jsonl cut short (a full disk, a lost write) */
+    g_autofree gchar *d = FOLDER ();
+    g_autofree gchar *p = st_gen_path (d, "units.jsonl");
+    GStatBuf st;
+    g_assert_cmpint (g_stat (p, &st), ==, 0);
+    g_assert_cmpint (truncate (p, st.st_size / 2), ==, 0);
+    g_autofree gchar *report = NULL;
+    g_assert_false (st_check_written (d, &report));
+    g_assert_nonnull (strstr (report, "FAIL  units.jsonl: its SHA-256 is "));
+    g_assert_nonnull (strstr (report, "FAIL  units.jsonl: 3 line(s) of "));
+  }
+  {
+    /* resealed by the signer, a unit dropped from both files: the header's
+     * count and hash no longer agree */
+    g_autofree gchar *d = FOLDER ();
+    st_change_units (d, ST_DROP, TRUE);
+    st_gen_seal (d, &keys);
+    g_autofree gchar *report = NULL;
+    g_assert_false (st_check_written (d, &report));
+    g_assert_nonnull (strstr (report, "FAIL  units.jsonl: 4 line(s) of "));
+  }
+  {
+    g_autofree gchar *d = FOLDER ();
+    g_autofree gchar *p = st_gen_path (d, "SHA256SUMS.p7s");
+    g_unlink (p);
+    g_autofree gchar *pin = st_gen_pin (&keys);
+    g_autoptr(GString) r = g_string_new (NULL);
+    g_autoptr(GError) error = NULL;
+    g_assert_false (st_manifest_check_written (d, keys.root, pin, r, &error));
+    g_assert_nonnull (error);
+  }
+#undef FOLDER
+  st_rm_folder (tmp);
+}
+
+/* ---- the JSON string of a units.jsonl line (st_manifest_json_string) ---- */
+
+static void
+st_json_roundtrip (const char *s, const char *expect)
+{
+  g_autoptr(GString) out = g_string_new ("[");
+  st_manifest_json_string (out, s);
+  g_string_append_c (out, ']');
+  /* strict JSON: no raw control character, valid UTF-8 */
+  g_assert_true (g_utf8_validate (out->str, (gssize) out->len, NULL));
+  for (gsize i = 0; i < out->len; i++)
+    g_assert_true ((guchar) out->str[i] >= 0x20 && out->str[i] != 0x7f);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_assert_true (json_parser_load_from_data (parser, out->str, (gssize) out->len, &error));
+  g_assert_no_error (error);
+  JsonArray *a = json_node_get_array (json_parser_get_root (parser));
+  g_assert_cmpstr (json_array_get_string_element (a, 0), ==, expect);
+}
+
+static void
+test_json_string (void)
+{
+  /* every ASCII byte, alone and in a text */
+  for (int ch = 1; ch < 0x80; ch++)
+    {
+      char one[2] = { (char) ch, '\0' };
+      st_json_roundtrip (one, one);
+      g_autofree gchar *text = g_strdup_printf ("a%cb\"c\\", ch);
+      st_json_roundtrip (text, text);
+    }
+  st_json_roundtrip ("", "");
+  st_json_roundtrip ("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                     "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+  st_json_roundtrip ("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xae", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xae");
+  /* not UTF-8: each bad byte is U+FFFD */
+  st_json_roundtrip ("a\xff" "b\xc3", "a\xef\xbf\xbd" "b\xef\xbf\xbd");
+  st_json_roundtrip ("\xe2\x82", "\xef\xbf\xbd\xef\xbf\xbd");
+  /* the short forms and \u00XX as RFC 8259 writes them */
+  g_autoptr(GString) out = g_string_new (NULL);
+  st_manifest_json_string (out, "\b\f\n\r\t\x01\x1f\x7f\"\\/");
+  g_assert_cmpstr (out->str, ==, "\"\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f\\\"\\\\/\"");
+  g_string_truncate (out, 0);
+  st_manifest_json_string (out, NULL);
+  g_assert_cmpstr (out->str, ==, "null");
+}
+
 /* Peak RSS (KiB) of this program verifying @dir in a child process. */
 static glong
 st_verify_rss (const char *dir, const char *root_pem, const char *pin)
@@ -572,12 +925,40 @@ st_main_verify (const char *dir, const char *root_path, const char *pin)
   gint64 t0 = g_get_monotonic_time ();
   gboolean ok = root != NULL && st_manifest_verify (dir, root, pin, NULL, report, &error);
   gint64 t1 = g_get_monotonic_time ();
+  struct rusage ru, main_ru;
+  getrusage (RUSAGE_SELF, &ru);
+  /* this thread alone: what cannot run on the other cores (reading the
+   * lines, taking the workers' results in order) */
+  getrusage (RUSAGE_THREAD, &main_ru);
+  g_print ("%s", report->str);
+  g_print ("verified %s\nwall_s %.2f\ncpu_s %.2f\nmain_thread_cpu_s %.2f\npeak_rss_kib %ld\n", ok ? "yes" : "no",
+           (t1 - t0) / 1e6, ru.ru_utime.tv_sec + ru.ru_stime.tv_sec
+           + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+           main_ru.ru_utime.tv_sec + main_ru.ru_stime.tv_sec
+           + (main_ru.ru_utime.tv_usec + main_ru.ru_stime.tv_usec) / 1e6, ru.ru_maxrss);
+  return ok ? 0 : 1;
+}
+
+/* st_manifest_check_written of @dir: the export's self-check alone */
+static int
+st_main_check_written (const char *dir, const char *root_path, const char *pin)
+{
+  FILE *f = fopen (root_path, "r");
+  if (f == NULL)
+    return 2;
+  g_autoptr(X509) root = PEM_read_X509 (f, NULL, NULL, NULL);
+  fclose (f);
+  g_autoptr(GString) report = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  gint64 t0 = g_get_monotonic_time ();
+  gboolean ok = root != NULL && st_manifest_check_written (dir, root, pin, report, &error);
+  gint64 t1 = g_get_monotonic_time ();
   struct rusage ru;
   getrusage (RUSAGE_SELF, &ru);
   g_print ("%s", report->str);
-  g_print ("verified %s\nwall_s %.2f\ncpu_s %.2f\npeak_rss_kib %ld\n", ok ? "yes" : "no",
-           (t1 - t0) / 1e6, ru.ru_utime.tv_sec + ru.ru_stime.tv_sec
-           + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6, ru.ru_maxrss);
+  g_print ("checked %s\nwall_s %.2f\ncpu_s %.2f\npeak_rss_kib %ld\n", ok ? "yes" : "no", (t1 - t0) / 1e6,
+           ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+           ru.ru_maxrss);
   return ok ? 0 : 1;
 }
 
@@ -627,11 +1008,16 @@ main (int argc, char **argv)
     return st_main_gen (argv[2], (guint) g_ascii_strtoull (argv[3], NULL, 10));
   if (argc == 5 && strcmp (argv[1], "verify") == 0)
     return st_main_verify (argv[2], argv[3], argv[4]);
+  if (argc == 5 && strcmp (argv[1], "check-written") == 0)
+    return st_main_check_written (argv[2], argv[3], argv[4]);
   g_test_init (&argc, &argv, NULL);
   st_gen_keys (&keys);
   g_test_add_func ("/manifest-stream/verifies", test_verifies);
   g_test_add_func ("/manifest-stream/tamper", test_tamper);
   g_test_add_func ("/manifest-stream/memory-bound", test_memory_bound);
+  g_test_add_func ("/manifest-stream/leaf-checks", test_leaf_checks);
+  g_test_add_func ("/manifest-stream/check-written", test_check_written);
+  g_test_add_func ("/manifest-stream/json-string", test_json_string);
   int rc = g_test_run ();
   st_gen_keys_clear (&keys);
   return rc;
