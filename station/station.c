@@ -304,6 +304,7 @@ typedef struct {
   guint passed, failed, refused, ports_failed;
   gboolean stopped;
   gchar *error;
+  guint shown;                 /* unit lines printed (the service drops some for a client that does not read) */
 } StRun;
 
 static void
@@ -342,7 +343,10 @@ st_run_on_result (StDbusStation1 *proxy, GVariant *dict, StRun *run)
   gint64 batch = 0;
   g_autoptr(StUnitResult) r = st_unit_result_from_variant (dict, &batch);
   if (batch == run->batch_id)
-    st_print_unit (r);
+    {
+      st_print_unit (r);
+      run->shown++;
+    }
 }
 
 static void
@@ -462,6 +466,11 @@ st_cli_run_line (StCli *cli, gint64 batch_id, const char *const *ports, guint un
     *passed = run.passed;
   g_print ("batch %" G_GINT64_FORMAT ": %u passed, %u failed, %u refused%s\n", batch_id,
            run.passed, run.failed, run.refused, run.ports_failed > 0 ? ", some sockets gave up" : "");
+  guint total = run.passed + run.failed + run.refused;
+  if (run.shown < total)
+    g_printerr ("station: %u of the %u unit lines were not shown: the service dropped them while this "
+                "client was not reading; `station batch show %" G_GINT64_FORMAT " --all` lists every unit\n",
+                total - run.shown, total, batch_id);
   if (run.error != NULL)
     {
       g_printerr ("station: %s\n", run.error);
