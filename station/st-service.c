@@ -940,9 +940,9 @@ st_line_job_free (StLineJob *job)
  * queued before it are out. LineStarted, PortFailed and LineEnded (a few
  * per line) always go: a client's final counts come from LineEnded, and
  * the CLI says how many unit lines it missed (station.c). */
-#define ST_SERVICE_SIGNALS_QUEUED_MAX 2048
-#define ST_SERVICE_STEPS_QUEUED_MAX 256
-#define ST_SERVICE_SIGNALS_FLUSH_EVERY 128
+#define ST_SERVICE_SIGNALS_QUEUED_MAX 1024
+#define ST_SERVICE_STEPS_QUEUED_MAX 128
+#define ST_SERVICE_SIGNALS_FLUSH_EVERY 64
 
 typedef struct {
   GMutex lock;
@@ -1017,7 +1017,10 @@ st_signal_flush_start (gpointer data)
 static void
 st_service_emit_unit_signal (StService *service, const char *member, GVariant *params, gboolean step)
 {
-  g_variant_ref_sink (params);
+  /* One flat serialized buffer held by every queued copy, not a tree of
+   * small values (a UnitResult dictionary is dozens of them). */
+  g_autoptr(GVariant) tree = g_variant_ref_sink (params);
+  params = g_variant_get_normal_form (tree);
   GList *connections = g_dbus_interface_skeleton_get_connections (G_DBUS_INTERFACE_SKELETON (service->skeleton));
   for (GList *l = connections; l != NULL; l = l->next)
     {
