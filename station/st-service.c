@@ -1612,6 +1612,8 @@ on_bench (StDbusStation1 *object, GDBusMethodInvocation *invocation, guint units
   ST_U ("tenth-units", r.tenth_units);
   ST_D ("first-tenth-units-per-s", r.first_tenth_per_s);
   ST_D ("last-tenth-units-per-s", r.last_tenth_per_s);
+  ST_D ("first-tenth-cpu-ms", r.first_tenth_cpu_ms);
+  ST_D ("last-tenth-cpu-ms", r.last_tenth_cpu_ms);
   ST_T ("db-bytes", r.db_bytes);
   ST_T ("peak-rss-kib", r.peak_rss_kib);
 #undef ST_U

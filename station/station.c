@@ -1654,6 +1654,10 @@ cmd_bench (StCli *cli, int argc, char **argv)
   g_print ("over the run: first %u units %.1f units/s, last %u units %.1f units/s, "
            "last / first %.2f\n", U ("tenth-units"), first, U ("tenth-units"), last,
            last / MAX (first, 1e-9));
+  gdouble first_cpu = D ("first-tenth-cpu-ms"), last_cpu = D ("last-tenth-cpu-ms");
+  g_print ("  CPU per unit: first tenth %.3f ms, last tenth %.3f ms, last / first %.2f "
+           "(what a loaded machine's rates cannot show)\n",
+           first_cpu, last_cpu, last_cpu / MAX (first_cpu, 1e-9));
   g_print ("database: %.0f bytes per unit (file and WAL: %.1f MB)\n",
            (gdouble) T ("db-bytes") / MAX (passed, 1), T ("db-bytes") / 1e6);
   g_print ("the service's peak RSS: %.1f MB\n", T ("peak-rss-kib") / 1024.0);
