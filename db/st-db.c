@@ -384,6 +384,20 @@ st_db_conn_configure (StDbConn *c, gboolean readonly, GError **error)
     return FALSE;
   if (readonly && !st_db_conn_exec (c, "PRAGMA query_only = ON", error))
     return FALSE;
+#if defined(__SANITIZE_ADDRESS__)
+  /* Test-only, honoured in sanitizer builds only: ST_TEST_DB_CACHE_KIB=N
+   * (64 up to the writer's size) caps both connections' page caches, so
+   * that tests/integration/test-memory.c sees them full after a few units
+   * and any further growth of the service's memory is something else. */
+  const char *knob = g_getenv ("ST_TEST_DB_CACHE_KIB");
+  guint64 kib = 0;
+  if (knob != NULL && g_ascii_string_to_unsigned (knob, 10, 64, ST_DB_WRITER_CACHE_KIB, &kib, NULL))
+    {
+      g_autofree gchar *sql = g_strdup_printf ("PRAGMA cache_size = -%" G_GUINT64_FORMAT, kib);
+      if (!st_db_conn_exec (c, sql, error))
+        return FALSE;
+    }
+#endif
   return TRUE;
 }
 

@@ -122,12 +122,21 @@ typedef struct {
   gdouble before_round;    /* measured seconds of the rounds done */
   guint done, tenth, total;
   gdouble first_tenth_at, last_tenth_from;
+  /* the same for the process's CPU time (seconds) */
+  gdouble cpu_round_start, cpu_before_round;
+  gdouble first_tenth_cpu, last_tenth_cpu_from;
 } StBenchClock;
 
 static gdouble
 st_bench_clock_now (StBenchClock *c)
 {
   return c->before_round + (gdouble) (g_get_monotonic_time () - c->round_start) / G_USEC_PER_SEC;
+}
+
+static gdouble
+st_bench_clock_cpu (StBenchClock *c)
+{
+  return c->cpu_before_round + st_bench_process_cpu () - c->cpu_round_start;
 }
 
 static void
@@ -137,9 +146,15 @@ st_bench_on_unit (const StUnitResult *r, gpointer data)
   g_mutex_lock (&c->lock);
   c->done++;
   if (c->done == c->tenth)
-    c->first_tenth_at = st_bench_clock_now (c);
+    {
+      c->first_tenth_at = st_bench_clock_now (c);
+      c->first_tenth_cpu = st_bench_clock_cpu (c);
+    }
   if (c->done == c->total - c->tenth)
-    c->last_tenth_from = st_bench_clock_now (c);
+    {
+      c->last_tenth_from = st_bench_clock_now (c);
+      c->last_tenth_cpu_from = st_bench_clock_cpu (c);
+    }
   g_mutex_unlock (&c->lock);
 }
 
@@ -201,10 +216,12 @@ st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
       gdouble cpu0 = st_bench_process_cpu ();
       g_mutex_lock (&clock.lock);
       clock.round_start = g_get_monotonic_time ();
+      clock.cpu_round_start = st_bench_process_cpu ();
       g_mutex_unlock (&clock.lock);
       ok = st_batch_run (line, &options, &summary, error);
       g_mutex_lock (&clock.lock);
       clock.before_round = st_bench_clock_now (&clock);
+      clock.cpu_before_round = st_bench_clock_cpu (&clock);
       g_mutex_unlock (&clock.lock);
       result->e2e_cpu_seconds += st_bench_process_cpu () - cpu0;
       result->premade_left += st_sim_premade_count ((guint8) profile->alg);
@@ -228,6 +245,8 @@ st_bench_e2e (StConfig *config, StCa *ca, const char *db_path, const char *text,
   result->tenth_units = clock.tenth;
   result->first_tenth_per_s = clock.tenth / MAX (clock.first_tenth_at, 1e-9);
   result->last_tenth_per_s = clock.tenth / MAX (clock.before_round - clock.last_tenth_from, 1e-9);
+  result->first_tenth_cpu_ms = 1e3 * clock.first_tenth_cpu / clock.tenth;
+  result->last_tenth_cpu_ms = 1e3 * (clock.cpu_before_round - clock.last_tenth_cpu_from) / clock.tenth;
   st_db_get_write_stats (db, &result->db_writes, &result->db_commits);
   if (result->passed != result->units)
     {

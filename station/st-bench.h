@@ -24,6 +24,8 @@ typedef struct {
   guint tenth_units;              /* a tenth of the units (at least 1) */
   gdouble first_tenth_per_s;      /* units/s of the first tenth of the end-to-end run */
   gdouble last_tenth_per_s;       /* and of the last */
+  gdouble first_tenth_cpu_ms;     /* the process's CPU per unit over the first tenth, ms */
+  gdouble last_tenth_cpu_ms;      /* and over the last: flatness that a loaded machine does not blur */
   guint64 db_bytes;               /* the scratch database and its WAL after the run */
   guint64 peak_rss_kib;           /* the process's peak RSS (VmHWM) at the end */
 } StBenchResult;

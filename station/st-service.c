@@ -928,19 +928,164 @@ st_line_job_free (StLineJob *job)
   g_free (job);
 }
 
+/* The per-unit signals (UnitStep, UnitResult) of a line go to each client
+ * through its connection's outgoing queue, which GDBus does not bound: a
+ * client that stops reading (stopped, hung, or hostile) would make the
+ * service grow by a few kilobytes a unit for as long as the line runs.
+ * Each connection has a gate: at most ST_SERVICE_SIGNALS_QUEUED_MAX such
+ * signals not yet known to be written; beyond that they are dropped for
+ * that client alone, and counted. A UnitStep is only progress that the
+ * next step or result replaces: it is sent only while fewer than
+ * ST_SERVICE_STEPS_QUEUED_MAX are waiting, so that a client that is slow
+ * but reads (a loaded machine) loses steps, not results. What is written
+ * is learnt from g_dbus_connection_flush(), started every
+ * ST_SERVICE_SIGNALS_FLUSH_EVERY signals: when it completes, the signals
+ * queued before it are out. LineStarted, PortFailed and LineEnded (a few
+ * per line) always go: a client's final counts come from LineEnded, and
+ * the CLI says how many unit lines it missed (station.c). */
+#define ST_SERVICE_SIGNALS_QUEUED_MAX 1024
+#define ST_SERVICE_STEPS_QUEUED_MAX 128
+#define ST_SERVICE_SIGNALS_FLUSH_EVERY 64
+
+typedef struct {
+  GMutex lock;
+  guint queued;          /* gated signals sent and not known written */
+  guint flushing;        /* of those, queued before the flush in flight; 0: none in flight */
+  guint64 dropped;       /* since the connection opened */
+  gboolean dropping;     /* dropping now (logged once per episode) */
+} StSignalGate;
+
+typedef struct {
+  GDBusConnection *connection;
+  StSignalGate *gate;
+} StSignalFlush;
+
+static void
+st_signal_gate_free (gpointer data)
+{
+  StSignalGate *gate = data;
+  g_mutex_clear (&gate->lock);
+  g_free (gate);
+}
+
+/* The gate of @connection, made on first use (under the service's lock). */
+static StSignalGate *
+st_signal_gate_get (StService *service, GDBusConnection *connection)
+{
+  g_mutex_lock (&service->lock);
+  StSignalGate *gate = g_object_get_data (G_OBJECT (connection), "st-signal-gate");
+  if (gate == NULL)
+    {
+      gate = g_new0 (StSignalGate, 1);
+      g_mutex_init (&gate->lock);
+      g_object_set_data_full (G_OBJECT (connection), "st-signal-gate", gate, st_signal_gate_free);
+    }
+  g_mutex_unlock (&service->lock);
+  return gate;
+}
+
+static void
+st_signal_flushed (GObject *source, GAsyncResult *res, gpointer data)
+{
+  StSignalFlush *f = data;
+  /* an error means the connection closed: nothing more will be queued */
+  g_dbus_connection_flush_finish (G_DBUS_CONNECTION (source), res, NULL);
+  g_mutex_lock (&f->gate->lock);
+  f->gate->queued -= f->gate->flushing;
+  f->gate->flushing = 0;
+  if (f->gate->dropping && f->gate->queued < ST_SERVICE_SIGNALS_QUEUED_MAX / 2)
+    {
+      f->gate->dropping = FALSE;
+      g_message ("a client reads again; %" G_GUINT64_FORMAT " unit results were not sent to it",
+                 f->gate->dropped);
+    }
+  g_mutex_unlock (&f->gate->lock);
+  g_object_unref (f->connection);   /* the gate lives as long as the connection */
+  g_free (f);
+}
+
+/* Started in the service's main context, so that its completion runs there
+ * (the line's threads have no main loop). */
+static gboolean
+st_signal_flush_start (gpointer data)
+{
+  StSignalFlush *f = data;
+  g_dbus_connection_flush (f->connection, NULL, st_signal_flushed, f);
+  return G_SOURCE_REMOVE;
+}
+
+/* Sends the per-unit signal @member(@params) to every client whose gate is
+ * open (for a @step, open below ST_SERVICE_STEPS_QUEUED_MAX); consumes a
+ * floating @params. */
+static void
+st_service_emit_unit_signal (StService *service, const char *member, GVariant *params, gboolean step)
+{
+  /* One flat serialized buffer held by every queued copy, not a tree of
+   * small values (a UnitResult dictionary is dozens of them). */
+  g_autoptr(GVariant) tree = g_variant_ref_sink (params);
+  params = g_variant_get_normal_form (tree);
+  GList *connections = g_dbus_interface_skeleton_get_connections (G_DBUS_INTERFACE_SKELETON (service->skeleton));
+  for (GList *l = connections; l != NULL; l = l->next)
+    {
+      GDBusConnection *connection = l->data;
+      StSignalGate *gate = st_signal_gate_get (service, connection);
+      gboolean send = FALSE, flush = FALSE;
+      g_mutex_lock (&gate->lock);
+      if (step && gate->queued >= ST_SERVICE_STEPS_QUEUED_MAX)
+        ;   /* superseded by the unit's next step or its result */
+      else if (gate->queued >= ST_SERVICE_SIGNALS_QUEUED_MAX)
+        {
+          gate->dropped++;
+          if (!gate->dropping)
+            {
+              gate->dropping = TRUE;
+              g_message ("a client does not read its signals: the line's unit results to it are dropped "
+                         "until it reads again (its final counts still come with LineEnded)");
+            }
+        }
+      else
+        {
+          send = TRUE;
+          gate->queued++;
+          if (gate->flushing == 0 && gate->queued >= ST_SERVICE_SIGNALS_FLUSH_EVERY)
+            {
+              gate->flushing = gate->queued;
+              flush = TRUE;
+            }
+        }
+      g_mutex_unlock (&gate->lock);
+      if (send)
+        g_dbus_connection_emit_signal (connection, NULL, ST_SERVICE_OBJECT_PATH, "org.station.Station1",
+                                       member, params, NULL);
+      if (flush)
+        {
+          StSignalFlush *f = g_new0 (StSignalFlush, 1);
+          f->connection = g_object_ref (connection);
+          f->gate = gate;
+          g_main_context_invoke (service->context, st_signal_flush_start, f);
+        }
+    }
+  g_list_free_full (connections, g_object_unref);
+  g_variant_unref (params);
+}
+
 static void
 st_line_on_step (const StUnitProgress *p, gpointer data)
 {
   StLineJob *job = data;
-  st_dbus_station1_emit_unit_step (job->service->skeleton, p->port, p->step,
-                                   p->uid_hex != NULL ? p->uid_hex : "", p->seconds);
+  st_service_emit_unit_signal (job->service, "UnitStep",
+                               g_variant_new ("(sssd)", p->port, p->step,
+                                              p->uid_hex != NULL ? p->uid_hex : "", p->seconds),
+                               TRUE);
 }
 
 static void
 st_line_on_unit (const StUnitResult *r, gpointer data)
 {
   StLineJob *job = data;
-  st_dbus_station1_emit_unit_result (job->service->skeleton, st_unit_result_to_variant (r, job->batch_id));
+  st_service_emit_unit_signal (job->service, "UnitResult",
+                               g_variant_new ("(@a{sv})", st_unit_result_to_variant (r, job->batch_id)),
+                               FALSE);
 }
 
 static void
@@ -1548,6 +1693,8 @@ on_bench (StDbusStation1 *object, GDBusMethodInvocation *invocation, guint units
   ST_U ("tenth-units", r.tenth_units);
   ST_D ("first-tenth-units-per-s", r.first_tenth_per_s);
   ST_D ("last-tenth-units-per-s", r.last_tenth_per_s);
+  ST_D ("first-tenth-cpu-ms", r.first_tenth_cpu_ms);
+  ST_D ("last-tenth-cpu-ms", r.last_tenth_cpu_ms);
   ST_T ("db-bytes", r.db_bytes);
   ST_T ("peak-rss-kib", r.peak_rss_kib);
 #undef ST_U

@@ -304,6 +304,7 @@ typedef struct {
   guint passed, failed, refused, ports_failed;
   gboolean stopped;
   gchar *error;
+  guint shown;                 /* unit lines printed (the service drops some for a client that does not read) */
 } StRun;
 
 static void
@@ -342,7 +343,10 @@ st_run_on_result (StDbusStation1 *proxy, GVariant *dict, StRun *run)
   gint64 batch = 0;
   g_autoptr(StUnitResult) r = st_unit_result_from_variant (dict, &batch);
   if (batch == run->batch_id)
-    st_print_unit (r);
+    {
+      st_print_unit (r);
+      run->shown++;
+    }
 }
 
 static void
@@ -462,6 +466,11 @@ st_cli_run_line (StCli *cli, gint64 batch_id, const char *const *ports, guint un
     *passed = run.passed;
   g_print ("batch %" G_GINT64_FORMAT ": %u passed, %u failed, %u refused%s\n", batch_id,
            run.passed, run.failed, run.refused, run.ports_failed > 0 ? ", some sockets gave up" : "");
+  guint total = run.passed + run.failed + run.refused;
+  if (run.shown < total)
+    g_printerr ("station: %u of the %u unit lines were not shown: the service dropped them while this "
+                "client was not reading; `station batch show %" G_GINT64_FORMAT " --all` lists every unit\n",
+                total - run.shown, total, batch_id);
   if (run.error != NULL)
     {
       g_printerr ("station: %s\n", run.error);
@@ -1645,6 +1654,10 @@ cmd_bench (StCli *cli, int argc, char **argv)
   g_print ("over the run: first %u units %.1f units/s, last %u units %.1f units/s, "
            "last / first %.2f\n", U ("tenth-units"), first, U ("tenth-units"), last,
            last / MAX (first, 1e-9));
+  gdouble first_cpu = D ("first-tenth-cpu-ms"), last_cpu = D ("last-tenth-cpu-ms");
+  g_print ("  CPU per unit: first tenth %.3f ms, last tenth %.3f ms, last / first %.2f "
+           "(what a loaded machine's rates cannot show)\n",
+           first_cpu, last_cpu, last_cpu / MAX (first_cpu, 1e-9));
   g_print ("database: %.0f bytes per unit (file and WAL: %.1f MB)\n",
            (gdouble) T ("db-bytes") / MAX (passed, 1), T ("db-bytes") / 1e6);
   g_print ("the service's peak RSS: %.1f MB\n", T ("peak-rss-kib") / 1024.0);
