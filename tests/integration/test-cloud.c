@@ -98,9 +98,15 @@ st_check_export (StFixture *f, const char *show)
   g_autofree gchar *entries = g_build_filename (dir, "jws", "entries.json", NULL);
   g_autofree gchar *text = NULL;
   g_assert_true (g_file_get_contents (entries, &text, NULL, NULL));
-  gchar *payload = strstr (text, "\"payload\" : \"");
+  /* (one entry a line, written as it is signed: the value after the
+   * member's colon, whatever the spacing) */
+  gchar *payload = strstr (text, "\"payload\"");
   g_assert_nonnull (payload);
-  payload += strlen ("\"payload\" : \"");
+  payload = strchr (payload + strlen ("\"payload\""), ':');
+  g_assert_nonnull (payload);
+  payload = strchr (payload, '"');
+  g_assert_nonnull (payload);
+  payload++;
   gsize b64_len = strcspn (payload, "\"");
   g_autoptr(GString) b64 = g_string_new_len (payload, (gssize) b64_len);
   g_strdelimit (b64->str, "-", '+');
