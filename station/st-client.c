@@ -325,10 +325,19 @@ st_client_write_folder (const char *dir, const char *folder, int pack_fd, gboole
 GVariant *
 st_client_manifest_export_options (gboolean replace)
 {
+  return st_client_manifest_export_options_cloud (replace, NULL);
+}
+
+GVariant *
+st_client_manifest_export_options_cloud (gboolean replace, const char *cloud)
+{
   GVariantBuilder b;
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   if (replace)
     g_variant_builder_add (&b, "{sv}", "replace", g_variant_new_boolean (TRUE));
+  /* absent for all: a service of before --cloud still takes the call */
+  if (cloud != NULL)
+    g_variant_builder_add (&b, "{sv}", "cloud", g_variant_new_string (cloud));
   return g_variant_builder_end (&b);
 }
 

@@ -60,6 +60,9 @@ gboolean st_client_export_name_ok (const char *name);
 gboolean st_client_manifest_dest_check (const char *dir, gboolean replace, GError **error);
 /* The options of ManifestExport. */
 GVariant *st_client_manifest_export_options (gboolean replace);
+/* The same with "cloud" (`manifest export --cloud`: "all", "none",
+ * "aws,certs", ...) when @cloud is not NULL. */
+GVariant *st_client_manifest_export_options_cloud (gboolean replace, const char *cloud);
 /* The manifest files of @dir, for ManifestVerify: each opened read-only,
  * without following a symbolic link and without blocking, and refused when
  * it is not a regular file. Missing files are left out (the service's

@@ -54,6 +54,7 @@ struct StCloudExport {
   FILE *notes_all;        /* the report's lines about units no target takes */
   FILE *notes[ST_CLOUD_N_TARGETS]; /* each target's lines of the report */
   guint target;           /* the target being called, for st_cloud_note */
+  guint targets;          /* which targets are written (ST_CLOUD_AWS, ...) */
   /* each target's own state */
   StCloudAws *aws;
   StCloudAzure *azure;
@@ -61,6 +62,9 @@ struct StCloudExport {
   guint certs_written;
   StCloudJws *jws;
 };
+
+/* Whether target @t (its index in the table) is written. */
+#define ST_CLOUD_WANTS(x, t) (((x)->targets & (1u << (t))) != 0)
 
 extern const StCloudTarget st_cloud_aws_target;
 extern const StCloudTarget st_cloud_azure_target;

@@ -357,6 +357,8 @@ st_cloud_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
   for (guint t = 0; t < ST_CLOUD_N_TARGETS; t++)
     {
       x->target = t;
+      if (!ST_CLOUD_WANTS (x, t))
+        continue;
       if (!st_cloud_targets[t]->unit (x, &cu, error))
         {
           g_prefix_error (error, "%s (%s/): ", st_cloud_targets[t]->what, st_cloud_targets[t]->folder);
@@ -392,6 +394,11 @@ st_cloud_export_run (StCloudExport *x, StDb *db, gint64 batch_id, GError **error
       x->notes[t] = st_cloud_tmpfile (x->out_dir, error);
       if (x->notes[t] == NULL)
         return FALSE;
+      if (!ST_CLOUD_WANTS (x, t))
+        {
+          fprintf (x->notes[t], "%s: not exported (not asked for with --cloud)\n", target->folder);
+          continue;
+        }
       g_autofree gchar *dir = g_build_filename (x->out_dir, target->folder, NULL);
       if (g_mkdir (dir, 0700) != 0)
         {
@@ -411,6 +418,8 @@ st_cloud_export_run (StCloudExport *x, StDb *db, gint64 batch_id, GError **error
   for (guint t = 0; t < ST_CLOUD_N_TARGETS; t++)
     {
       x->target = t;
+      if (!ST_CLOUD_WANTS (x, t))
+        continue;
       if (!st_cloud_targets[t]->end (x, error))
         {
           g_prefix_error (error, "%s (%s/): ", st_cloud_targets[t]->what, st_cloud_targets[t]->folder);
@@ -436,8 +445,40 @@ st_cloud_export_run (StCloudExport *x, StDb *db, gint64 batch_id, GError **error
 }
 
 gboolean
-st_cloud_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id, const char *out_dir,
-                 GError **error)
+st_cloud_targets_parse (const char *spec, guint *targets, GError **error)
+{
+  *targets = 0;
+  if (spec == NULL || *spec == '\0' || strcmp (spec, "all") == 0)
+    {
+      *targets = ST_CLOUD_ALL;
+      return TRUE;
+    }
+  if (strcmp (spec, "none") == 0)
+    return TRUE;
+  g_auto(GStrv) words = g_strsplit (spec, ",", -1);
+  for (guint i = 0; words[i] != NULL; i++)
+    {
+      guint bit = 0;
+      for (guint t = 0; st_cloud_folders[t] != NULL; t++)
+        if (strcmp (words[i], st_cloud_folders[t]) == 0)
+          bit = 1u << t;
+      if (bit == 0 || (*targets & bit) != 0)
+        {
+          g_autofree gchar *shown = st_text_escape (words[i], -1, ST_TEXT_ONE_LINE);
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                       "--cloud: '%s' is not a cloud target, or is given twice (choose all, none, or "
+                       "some of aws,azure,certs,jws joined by commas)", shown);
+          *targets = 0;
+          return FALSE;
+        }
+      *targets |= bit;
+    }
+  return TRUE;
+}
+
+gboolean
+st_cloud_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id, guint targets,
+                 const char *out_dir, GError **error)
 {
   g_autoptr(StDbBatch) batch = st_db_batch_get (db, batch_id, error);
   if (batch == NULL)
@@ -463,7 +504,7 @@ st_cloud_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id, co
     }
   StCloudExport x = {
     .ca = ca, .batch = batch, .station_id = station_id, .out_dir = out_dir,
-    .ca_pem = ca_pem, .chain_pem = chain->str,
+    .ca_pem = ca_pem, .chain_pem = chain->str, .targets = targets,
   };
   gboolean ok = st_cloud_export_run (&x, db, batch_id, error);
   /* every target's files closed and its state freed, whatever happened */

@@ -1078,6 +1078,7 @@ on_manifest_export (StDbusStation1 *object, GDBusMethodInvocation *invocation,
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
   gboolean replace = FALSE;
+  g_autofree gchar *cloud = NULL;
   GVariantIter oi;
   const char *key;
   GVariant *value;
@@ -1085,16 +1086,21 @@ on_manifest_export (StDbusStation1 *object, GDBusMethodInvocation *invocation,
   while (g_variant_iter_loop (&oi, "{&sv}", &key, &value))
     if (g_strcmp0 (key, "replace") == 0 && g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
       replace = g_variant_get_boolean (value);
+    else if (g_strcmp0 (key, "cloud") == 0 && g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
+             && cloud == NULL)
+      cloud = g_variant_dup_string (value, NULL);
     else
       {
         g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                     "ManifestExport: unknown option '%s' (known: replace, a boolean)", key);
+                     "ManifestExport: unknown option '%s' (known: replace, a boolean; cloud, a "
+                     "string)", key);
         g_variant_unref (value);
         return st_reply_error (invocation, error);
       }
   g_autofree gchar *dir = st_engine_scratch_new (service->engine, "manifest", &error);
   ST_REPLY_IF_FAILED (dir != NULL, invocation, error);
-  gboolean ok = st_engine_manifest_export (service->engine, me, id, dir, destination, replace, &error);
+  gboolean ok = st_engine_manifest_export_cloud (service->engine, me, id, dir, destination, replace,
+                                                 cloud, &error);
   g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
   GVariantBuilder a;
   g_variant_builder_init (&a, G_VARIANT_TYPE ("a(sh)"));
