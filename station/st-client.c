@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "st-cloud-pack.h"
 #include "st-error.h"
 #include "st-text.h"
 #include "st-util.h"
@@ -25,9 +26,6 @@ static const char *const st_manifest_files[] = {
  * report and folders, each folder coming as one descriptor. */
 static const char *const st_cloud_export_files[] = { "cloud-report.txt" };
 static const char *const st_cloud_export_folders[] = { "aws", "azure", "certs", "jws" };
-/* A folder's pack is read whole: a batch of 100,000 units' PEM files fits. */
-#define ST_CLIENT_FOLDER_MAX ((gsize) 1024 * 1024 * 1024)
-#define ST_CLIENT_FOLDER_FILES_MAX 1000000
 
 /* ---- reaching the service ------------------------------------------------ */
 
@@ -175,120 +173,112 @@ st_client_manifest_dest_check (const char *dir, gboolean replace, GError **error
 gboolean
 st_client_export_name_ok (const char *name)
 {
-  gsize n = name != NULL ? strlen (name) : 0;
-  if (n < 1 || n > 255 || name[0] == '.')
-    return FALSE;
-  for (gsize i = 0; i < n; i++)
-    if (!g_ascii_isalnum (name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-')
-      return FALSE;
-  return TRUE;
+  return st_cloud_pack_name_ok (name, name != NULL ? strlen (name) : 0);
 }
 
-GVariant *
-st_client_read_folder_pack (int fd, const char *label, GError **error)
+gboolean
+st_client_check_folder_pack (int fd, const char *label, GError **error)
 {
-  struct stat st;
-  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || (guint64) st.st_size > ST_CLIENT_FOLDER_MAX)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the service sent folder %s as something other than a file of at most %" G_GSIZE_FORMAT
-                   " bytes", label, ST_CLIENT_FOLDER_MAX);
-      return NULL;
-    }
-  gsize size = (gsize) st.st_size;
-  guint8 *buf = g_malloc (size > 0 ? size : 1);
-  gsize done = 0;
-  while (done < size)
-    {
-      ssize_t n = pread (fd, buf + done, size - done, (off_t) done);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        break;
-      done += (gsize) n;
-    }
-  if (done != size)
-    {
-      g_free (buf);
-      g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read folder %s from the service", label);
-      return NULL;
-    }
-  g_autoptr(GBytes) bytes = g_bytes_new_take (buf, size);
-  g_autoptr(GVariant) v = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("a(say)"), bytes, FALSE));
-  /* only the one encoding GVariant calls normal: no data a parser could
-   * read two ways */
-  if (!g_variant_is_normal_form (v))
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the service sent folder %s in a form that is not a(say) in normal form", label);
-      return NULL;
-    }
-  gsize n = g_variant_n_children (v);
-  if (n > ST_CLIENT_FOLDER_FILES_MAX)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "the service sent folder %s with %" G_GSIZE_FORMAT
-                   " files, more than %d", label, n, ST_CLIENT_FOLDER_FILES_MAX);
-      return NULL;
-    }
-  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
-  for (gsize i = 0; i < n; i++)
-    {
-      const char *name = NULL;
-      g_variant_get_child (v, i, "(&s@ay)", &name, NULL);
-      if (!st_client_export_name_ok (name) || !g_hash_table_add (seen, (gpointer) name))
-        {
-          g_autofree gchar *shown = st_text_escape (name, -1, ST_TEXT_ONE_LINE);
-          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "the service sent folder %s with a file named '%s': refused (names are "
-                       "A-Z a-z 0-9 . _ -, not starting with '.', each once)", label, shown);
-          return NULL;
-        }
-    }
-  return g_steal_pointer (&v);
+  return st_cloud_pack_read (fd, label, NULL, NULL, NULL, error);
 }
 
-/* Writes @name into the folder open as @dfd: a temporary file beside it,
- * never following a link, then renamed over it. */
+typedef struct {
+  int dfd;
+  const char *path;        /* the folder, for messages */
+  guint8 *buf;
+} StClientFolderWrite;
+
+/* One file of a pack into the folder: created (never replacing anything,
+ * never through a link: O_EXCL), then its bytes copied from the pack. */
 static gboolean
-st_client_write_at (int dfd, const char *folder, const char *name, const guint8 *data, gsize len,
-                    GError **error)
+st_client_write_pack_file (const char *name, int fd, guint64 offset, guint64 len, gpointer user_data,
+                           GError **error)
 {
-  g_autofree gchar *tmp = g_strconcat (".", name, ".part", NULL);
-  unlinkat (dfd, tmp, 0);
-  int fd = openat (dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  gsize done = 0;
-  while (fd >= 0 && done < len)
+  StClientFolderWrite *w = user_data;
+  int out = openat (w->dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (out < 0)
     {
-      ssize_t n = write (fd, data + done, len - done);
+      int e = errno;
+      if (e == EEXIST)
+        g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                     "the service sent %s/%s twice: refused (each name once)", w->path, name);
+      else
+        g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s/%s: %s", w->path, name,
+                     g_strerror (e));
+      return FALSE;
+    }
+  gboolean ok = TRUE;
+  int e = 0;
+  while (ok && len > 0)
+    {
+      ssize_t n = pread (fd, w->buf, (gsize) MIN (len, (guint64) (64 * 1024)), (off_t) offset);
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
-        break;
-      done += (gsize) n;
+        {
+          e = n < 0 ? errno : EIO;
+          ok = FALSE;
+          break;
+        }
+      gsize done = 0;
+      while (ok && done < (gsize) n)
+        {
+          ssize_t m = write (out, w->buf + done, (gsize) n - done);
+          if (m < 0 && errno == EINTR)
+            continue;
+          if (m <= 0)
+            {
+              e = m < 0 ? errno : ENOSPC;
+              ok = FALSE;
+            }
+          else
+            done += (gsize) m;
+        }
+      offset += (guint64) n;
+      len -= (guint64) n;
     }
-  gboolean ok = fd >= 0 && done == len && fsync (fd) == 0;
-  int e = errno;
-  if (fd >= 0)
-    close (fd);
-  if (ok && renameat (dfd, tmp, dfd, name) != 0)
+  if (close (out) != 0 && ok)
     {
-      ok = FALSE;
       e = errno;
+      ok = FALSE;
     }
   if (!ok)
-    {
-      unlinkat (dfd, tmp, 0);
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s/%s: %s", folder, name, g_strerror (e));
-    }
+    g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s/%s: %s", w->path, name, g_strerror (e));
   return ok;
 }
 
-/* Writes the files of @pack (a(say), checked) into @dir/@folder, made when
- * missing. The folder is opened without following a link; with @replace
- * the plain files it held are removed first (a manifest replaced must not
- * keep another batch's devices), without it an existing folder is refused. */
+/* Removes the plain files and links in the folder open as @dfd. */
+static void
+st_client_empty_folder (int dfd)
+{
+  int scan = dup (dfd);
+  DIR *d = scan >= 0 ? fdopendir (scan) : NULL;
+  if (d == NULL && scan >= 0)
+    close (scan);
+  struct dirent *de;
+  while (d != NULL && (de = readdir (d)) != NULL)
+    {
+      struct stat st;
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+        continue;
+      if (fstatat (dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
+          && (S_ISREG (st.st_mode) || S_ISLNK (st.st_mode)))
+        unlinkat (dfd, de->d_name, 0);
+    }
+  if (d != NULL)
+    closedir (d);
+}
+
+/* Writes the files of the pack behind @pack_fd (checked) into @dir/@folder,
+ * made when missing, each file as it is read. The folder is opened without
+ * following a link; with @replace the plain files it held are removed
+ * first (a manifest replaced must not keep another batch's devices),
+ * without it an existing folder is refused. The files are made durable
+ * together at the end (one syncfs). If the pack fails half way (it was
+ * checked, so only a service that changes it meanwhile), what was written
+ * of the folder is removed again. */
 static gboolean
-st_client_write_folder (const char *dir, const char *folder, GVariant *pack, gboolean replace,
+st_client_write_folder (const char *dir, const char *folder, int pack_fd, gboolean replace,
                         GError **error)
 {
   g_autofree gchar *path = g_build_filename (dir, folder, NULL);
@@ -304,62 +294,57 @@ st_client_write_folder (const char *dir, const char *folder, GVariant *pack, gbo
     }
   int dfd = openat (parent, folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   int e = errno;
-  close (parent);
   if (dfd < 0)
     {
+      close (parent);
       g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot open %s as a folder (a link is refused): %s",
                    path, g_strerror (e));
       return FALSE;
     }
-  gboolean ok = TRUE;
   if (replace)
-    {
-      int scan = dup (dfd);
-      DIR *d = scan >= 0 ? fdopendir (scan) : NULL;
-      if (d == NULL && scan >= 0)
-        close (scan);
-      struct dirent *de;
-      while (d != NULL && (de = readdir (d)) != NULL)
-        {
-          struct stat st;
-          if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
-            continue;
-          if (fstatat (dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0
-              && (S_ISREG (st.st_mode) || S_ISLNK (st.st_mode)))
-            unlinkat (dfd, de->d_name, 0);
-        }
-      if (d != NULL)
-        closedir (d);
-    }
-  GVariantIter it;
-  const char *name;
-  GVariant *contents;
-  g_variant_iter_init (&it, pack);
-  while (ok && g_variant_iter_next (&it, "(&s@ay)", &name, &contents))
-    {
-      gsize len = 0;
-      const guint8 *data = g_variant_get_fixed_array (contents, &len, 1);
-      ok = st_client_write_at (dfd, path, name, data, len, error);
-      g_variant_unref (contents);
-    }
-  if (ok && fsync (dfd) != 0)
+    st_client_empty_folder (dfd);
+  g_autofree guint8 *buf = g_malloc (64 * 1024);
+  StClientFolderWrite w = { .dfd = dfd, .path = path, .buf = buf };
+  gboolean ok = st_cloud_pack_read (pack_fd, folder, st_client_write_pack_file, &w, NULL, error);
+  if (ok && (syncfs (dfd) != 0 || fsync (dfd) != 0))
     {
       e = errno;
       g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot sync %s: %s", path, g_strerror (e));
       ok = FALSE;
     }
+  if (!ok)
+    {
+      st_client_empty_folder (dfd);
+      unlinkat (parent, folder, AT_REMOVEDIR);
+    }
   close (dfd);
+  close (parent);
   return ok;
 }
 
 GVariant *
 st_client_manifest_export_options (gboolean replace)
 {
+  return st_client_manifest_export_options_cloud (replace, NULL);
+}
+
+GVariant *
+st_client_manifest_export_options_cloud (gboolean replace, const char *cloud)
+{
   GVariantBuilder b;
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
   if (replace)
     g_variant_builder_add (&b, "{sv}", "replace", g_variant_new_boolean (TRUE));
+  /* absent for all: a service of before --cloud still takes the call */
+  if (cloud != NULL)
+    g_variant_builder_add (&b, "{sv}", "cloud", g_variant_new_string (cloud));
   return g_variant_builder_end (&b);
+}
+
+static void
+st_client_close_fd (gpointer fd)
+{
+  close (GPOINTER_TO_INT (fd));
 }
 
 gboolean
@@ -375,9 +360,9 @@ st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, gboole
   GVariantIter it;
   const char *name;
   gint32 index;
-  /* the folders' packs, read and checked before anything is written */
-  g_autoptr(GHashTable) packs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                                       (GDestroyNotify) g_variant_unref);
+  /* the folders' packs, checked before anything is written (their
+   * descriptors are kept, not their contents) */
+  g_autoptr(GHashTable) packs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, st_client_close_fd);
   /* every name checked before anything is written */
   g_variant_iter_init (&it, files);
   while (g_variant_iter_next (&it, "(&sh)", &name, &index))
@@ -399,11 +384,12 @@ st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, gboole
           int fd = fds != NULL ? g_unix_fd_list_get (fds, index, error) : -1;
           if (fd < 0)
             return FALSE;
-          GVariant *pack = st_client_read_folder_pack (fd, name, error);
-          close (fd);
-          if (pack == NULL)
-            return FALSE;
-          g_hash_table_insert (packs, g_steal_pointer (&folder), pack);
+          if (!st_client_check_folder_pack (fd, name, error))
+            {
+              close (fd);
+              return FALSE;
+            }
+          g_hash_table_insert (packs, g_steal_pointer (&folder), GINT_TO_POINTER (fd));
           continue;
         }
       /* the service's names are plain file names; anything else is refused */
@@ -421,7 +407,7 @@ st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, gboole
   gpointer key, value;
   g_hash_table_iter_init (&hi, packs);
   while (g_hash_table_iter_next (&hi, &key, &value))
-    if (!st_client_write_folder (dir, key, value, replace, error))
+    if (!st_client_write_folder (dir, key, GPOINTER_TO_INT (value), replace, error))
       return FALSE;
   g_variant_iter_init (&it, files);
   while (g_variant_iter_next (&it, "(&sh)", &name, &index))

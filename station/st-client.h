@@ -45,10 +45,12 @@ gboolean st_client_save_fd (int fd, const char *path, GError **error);
 gboolean st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, gboolean replace,
                                GError **error);
 /* The cloud export's folders arrive as entries named "NAME/" whose
- * descriptor holds a serialised a(say) (st-cloud.h): read here whole (at
- * most 1 GiB), in normal form only, every name checked
- * (st_client_export_name_ok) and none twice. */
-GVariant *st_client_read_folder_pack (int fd, const char *label, GError **error);
+ * descriptor holds a station-folder-pack/1 stream (st-cloud-pack.h):
+ * checked here record by record without keeping it (every name, every
+ * length, the count at its end), in bounded memory whatever its size.
+ * A name given twice is found when the folder is written (a file is
+ * never replaced by another of the same pack). */
+gboolean st_client_check_folder_pack (int fd, const char *label, GError **error);
 /* 1..255 of A-Z a-z 0-9 . _ -, not starting with '.'. */
 gboolean st_client_export_name_ok (const char *name);
 /* Whether a manifest may be exported into @dir: without @replace, none of
@@ -58,6 +60,9 @@ gboolean st_client_export_name_ok (const char *name);
 gboolean st_client_manifest_dest_check (const char *dir, gboolean replace, GError **error);
 /* The options of ManifestExport. */
 GVariant *st_client_manifest_export_options (gboolean replace);
+/* The same with "cloud" (`manifest export --cloud`: "all", "none",
+ * "aws,certs", ...) when @cloud is not NULL. */
+GVariant *st_client_manifest_export_options_cloud (gboolean replace, const char *cloud);
 /* The manifest files of @dir, for ManifestVerify: each opened read-only,
  * without following a symbolic link and without blocking, and refused when
  * it is not a regular file. Missing files are left out (the service's

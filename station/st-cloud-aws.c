@@ -130,44 +130,75 @@ st_aws_line (JsonBuilder *b, const char *thing, const char *serial, const char *
   return TRUE;
 }
 
-gboolean
-st_cloud_aws_write (StCloudExport *x, const char *dir, GError **error)
+struct StCloudAws {
+  FILE *lines, *rejected;
+  guint n;
+};
+
+static gboolean
+st_cloud_aws_begin (StCloudExport *x, const char *dir, GError **error)
 {
-  g_autoptr(GString) lines = g_string_new (NULL);
-  g_autoptr(GString) rejected = g_string_new (NULL);
-  guint n = 0;
-  for (guint i = 0; i < x->units->len; i++)
-    {
-      StCloudUnit *u = g_ptr_array_index (x->units, i);
-      /* the thing is named by the device's uid (lower-case hex as the
-       * station records it), which the certificate's names are built from */
-      const char *problem = NULL;
-      if (!st_cloud_aws_thing_name_ok (u->unit->uid))
-        problem = "its uid is not a thing name (1..128 of a-z A-Z 0-9 : _ -)";
-      else if (u->unit->product_serial == NULL || !g_utf8_validate (u->unit->product_serial, -1, NULL))
-        problem = "it has no product serial in UTF-8";
-      if (problem != NULL)
-        {
-          g_string_append_printf (rejected, "%s\t%s\n", u->uid_shown, problem);
-          g_string_append_printf (x->report, "  aws: unit %s left out: %s\n", u->uid_shown, problem);
-          continue;
-        }
-      g_autoptr(JsonBuilder) b = json_builder_new ();
-      st_aws_line (b, u->unit->uid, u->unit->product_serial, u->pem, x->ca_pem);
-      g_autoptr(JsonNode) node = json_builder_get_root (b);
-      g_autofree gchar *text = st_json_text (node, FALSE, NULL);
-      g_string_append (lines, text);
-      g_string_append_c (lines, '\n');
-      n++;
-    }
+  x->aws = g_new0 (StCloudAws, 1);
+  x->aws->lines = st_cloud_open (dir, "bulk-registration.ndjson", error);
+  x->aws->rejected = x->aws->lines != NULL ? st_cloud_open (dir, "rejected.txt", error) : NULL;
+  if (x->aws->rejected == NULL)
+    return FALSE;
   gsize tlen = 0;
   g_autofree gchar *template_ = st_aws_template (&tlen);
-  if (!st_cloud_write_file (dir, "bulk-registration.ndjson", lines->str, lines->len, error)
-      || !st_cloud_write_file (dir, "provisioning-template.json", template_, tlen, error)
-      || !st_cloud_write_file (dir, "ca.pem", x->ca_pem, strlen (x->ca_pem), error)
-      || !st_cloud_write_file (dir, "README.md", st_aws_readme, strlen (st_aws_readme), error)
-      || !st_cloud_write_file (dir, "rejected.txt", rejected->str, rejected->len, error))
-    return FALSE;
-  g_string_append_printf (x->report, "aws: %u line(s) in aws/bulk-registration.ndjson\n", n);
+  return st_cloud_write_file (dir, "provisioning-template.json", template_, tlen, error)
+         && st_cloud_write_file (dir, "ca.pem", x->ca_pem, strlen (x->ca_pem), error)
+         && st_cloud_write_file (dir, "README.md", st_aws_readme, strlen (st_aws_readme), error);
+}
+
+/* One line of bulk-registration.ndjson, written at once. */
+static gboolean
+st_cloud_aws_unit (StCloudExport *x, const StCloudUnit *u, GError **error)
+{
+  /* the thing is named by the device's uid (lower-case hex as the station
+   * records it), which the certificate's names are built from */
+  const char *problem = NULL;
+  if (!st_cloud_aws_thing_name_ok (u->unit->uid))
+    problem = "its uid is not a thing name (1..128 of a-z A-Z 0-9 : _ -)";
+  else if (u->unit->product_serial == NULL || !g_utf8_validate (u->unit->product_serial, -1, NULL))
+    problem = "it has no product serial in UTF-8";
+  if (problem != NULL)
+    {
+      fprintf (x->aws->rejected, "%s\t%s\n", u->uid_shown, problem);
+      st_cloud_note (x, "  aws: unit %s left out: %s\n", u->uid_shown, problem);
+      return TRUE;
+    }
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  st_aws_line (b, u->unit->uid, u->unit->product_serial, u->pem, x->ca_pem);
+  g_autoptr(JsonNode) node = json_builder_get_root (b);
+  gsize len = 0;
+  g_autofree gchar *text = st_json_text (node, FALSE, &len);
+  fwrite (text, 1, len, x->aws->lines);
+  fputc ('\n', x->aws->lines);
+  x->aws->n++;
   return TRUE;
 }
+
+static gboolean
+st_cloud_aws_end (StCloudExport *x, GError **error)
+{
+  if (!st_cloud_close (&x->aws->lines, "aws/bulk-registration.ndjson", error)
+      || !st_cloud_close (&x->aws->rejected, "aws/rejected.txt", error))
+    return FALSE;
+  st_cloud_note (x, "aws: %u line(s) in aws/bulk-registration.ndjson\n", x->aws->n);
+  return TRUE;
+}
+
+static void
+st_cloud_aws_cleanup (StCloudExport *x)
+{
+  if (x->aws == NULL)
+    return;
+  st_cloud_close (&x->aws->lines, "aws/bulk-registration.ndjson", NULL);
+  st_cloud_close (&x->aws->rejected, "aws/rejected.txt", NULL);
+  g_clear_pointer (&x->aws, g_free);
+}
+
+const StCloudTarget st_cloud_aws_target = {
+  "aws", "AWS IoT bulk registration", st_cloud_aws_begin, st_cloud_aws_unit, st_cloud_aws_end,
+  st_cloud_aws_cleanup,
+};

@@ -4,9 +4,14 @@
  * whose CN DPS would not take. */
 #include "st-cloud-private.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "st-error.h"
+#include "st-util.h"
 
 static const char st_azure_readme[] =
   "# Azure IoT Hub DPS: enrolling this batch\n"
@@ -49,34 +54,17 @@ st_azure_group_id (const char *station_id, gint64 batch_id)
   return g_string_free (g_steal_pointer (&s), FALSE);
 }
 
-gboolean
-st_cloud_azure_write (StCloudExport *x, const char *dir, GError **error)
-{
-  g_autoptr(GString) ids = g_string_new (NULL);
-  g_autoptr(GString) rejected = g_string_new (NULL);
-  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  guint n = 0;
-  for (guint i = 0; i < x->units->len; i++)
-    {
-      StCloudUnit *u = g_ptr_array_index (x->units, i);
-      g_autofree gchar *cn = st_cloud_subject_cn (u->cert);
-      const char *problem = st_cloud_azure_registration_id_problem (cn);
-      /* DPS compares registration ids without case: two that differ only
-       * in case are one device to it */
-      g_autofree gchar *folded = cn != NULL ? g_ascii_strdown (cn, -1) : NULL;
-      if (problem == NULL && g_hash_table_contains (seen, folded))
-        problem = "another unit of the batch has the same CN (DPS ignores case)";
-      if (problem != NULL)
-        {
-          g_string_append_printf (rejected, "%s\t%s\n", u->uid_shown, problem);
-          g_string_append_printf (x->report, "  azure: unit %s left out: %s\n", u->uid_shown, problem);
-          continue;
-        }
-      g_hash_table_add (seen, g_steal_pointer (&folded));
-      g_string_append_printf (ids, "%s\n", cn);
-      n++;
-    }
+struct StCloudAzure {
+  FILE *ids, *rejected;
+  gchar *seen;            /* a private folder: one empty file per CN taken */
+  gchar *group_id;
+  guint n;
+};
 
+static gboolean
+st_cloud_azure_begin (StCloudExport *x, const char *dir, GError **error)
+{
+  x->azure = g_new0 (StCloudAzure, 1);
   g_autofree gchar *group_id = st_azure_group_id (x->station_id, x->batch->id);
   g_autoptr(JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -110,13 +98,88 @@ st_cloud_azure_write (StCloudExport *x, const char *dir, GError **error)
   gsize len = 0;
   g_autofree gchar *group = st_json_text (root, TRUE, &len);
 
+
   if (!st_cloud_write_file (dir, "enrollment-group.json", group, len, error)
-      || !st_cloud_write_file (dir, "registration-ids.txt", ids->str, ids->len, error)
       || !st_cloud_write_file (dir, "ca.pem", x->ca_pem, strlen (x->ca_pem), error)
-      || !st_cloud_write_file (dir, "README.md", st_azure_readme, strlen (st_azure_readme), error)
-      || !st_cloud_write_file (dir, "rejected.txt", rejected->str, rejected->len, error))
+      || !st_cloud_write_file (dir, "README.md", st_azure_readme, strlen (st_azure_readme), error))
     return FALSE;
-  g_string_append_printf (x->report, "azure: %u registration id(s) in azure/registration-ids.txt, "
-                          "enrollment group %s\n", n, group_id);
+  x->azure->group_id = g_strdup (group_id);
+  x->azure->seen = g_build_filename (x->out_dir, ".azure-seen-XXXXXX", NULL);
+  if (g_mkdtemp_full (x->azure->seen, 0700) == NULL)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", x->azure->seen, g_strerror (e));
+      g_clear_pointer (&x->azure->seen, g_free);
+      return FALSE;
+    }
+  x->azure->ids = st_cloud_open (dir, "registration-ids.txt", error);
+  x->azure->rejected = x->azure->ids != NULL ? st_cloud_open (dir, "rejected.txt", error) : NULL;
+  return x->azure->rejected != NULL;
+}
+
+/* Decision: the CNs taken so far are files of a private folder, not a set
+ * in memory: DPS ignores case, so the lower-case CN (a safe file name once
+ * it passed st_cloud_azure_registration_id_problem) is created with O_EXCL
+ * and one that exists is a second device to DPS. Exact, and the memory
+ * does not grow with the batch. */
+static gboolean
+st_cloud_azure_unit (StCloudExport *x, const StCloudUnit *u, GError **error)
+{
+  g_autofree gchar *cn = st_cloud_subject_cn (u->cert);
+  const char *problem = st_cloud_azure_registration_id_problem (cn);
+  if (problem == NULL)
+    {
+      g_autofree gchar *folded = g_ascii_strdown (cn, -1);
+      g_autofree gchar *mark = g_build_filename (x->azure->seen, folded, NULL);
+      int fd = g_open (mark, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fd < 0 && errno == EEXIST)
+        problem = "another unit of the batch has the same CN (DPS ignores case)";
+      else if (fd < 0)
+        {
+          int e = errno;
+          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", mark, g_strerror (e));
+          return FALSE;
+        }
+      else
+        close (fd);
+    }
+  if (problem != NULL)
+    {
+      fprintf (x->azure->rejected, "%s\t%s\n", u->uid_shown, problem);
+      st_cloud_note (x, "  azure: unit %s left out: %s\n", u->uid_shown, problem);
+      return TRUE;
+    }
+  fprintf (x->azure->ids, "%s\n", cn);
+  x->azure->n++;
   return TRUE;
 }
+
+static gboolean
+st_cloud_azure_end (StCloudExport *x, GError **error)
+{
+  if (!st_cloud_close (&x->azure->ids, "azure/registration-ids.txt", error)
+      || !st_cloud_close (&x->azure->rejected, "azure/rejected.txt", error))
+    return FALSE;
+  st_cloud_note (x, "azure: %u registration id(s) in azure/registration-ids.txt, enrollment group "
+                 "%s\n", x->azure->n, x->azure->group_id);
+  return TRUE;
+}
+
+static void
+st_cloud_azure_cleanup (StCloudExport *x)
+{
+  if (x->azure == NULL)
+    return;
+  st_cloud_close (&x->azure->ids, "azure/registration-ids.txt", NULL);
+  st_cloud_close (&x->azure->rejected, "azure/rejected.txt", NULL);
+  if (x->azure->seen != NULL)
+    st_rm_rf (x->azure->seen);
+  g_free (x->azure->seen);
+  g_free (x->azure->group_id);
+  g_clear_pointer (&x->azure, g_free);
+}
+
+const StCloudTarget st_cloud_azure_target = {
+  "azure", "Azure DPS enrollment group", st_cloud_azure_begin, st_cloud_azure_unit,
+  st_cloud_azure_end, st_cloud_azure_cleanup,
+};

@@ -120,18 +120,6 @@ st_jws_verify (X509 *signer, const StJwsAlg *alg, const char *input, gsize len, 
   return TRUE;
 }
 
-static gchar *
-st_b64_der (X509 *cert)
-{
-  guint8 *der = NULL;
-  int len = i2d_X509 (cert, &der);
-  if (len <= 0)
-    return NULL;
-  gchar *s = g_base64_encode (der, (gsize) len);
-  OPENSSL_free (der);
-  return s;
-}
-
 static void
 st_jws_add_bn (JsonBuilder *b, const char *member, EVP_PKEY *key, const char *param, gsize size,
                gboolean *ok)
@@ -152,7 +140,7 @@ st_jws_add_bn (JsonBuilder *b, const char *member, EVP_PKEY *key, const char *pa
 /* The device key as a JWK (RFC 7518 6.2 for EC, RFC 8037 for Ed25519),
  * with x5c: the device certificate, then the signer's. */
 static gboolean
-st_jws_add_jwk (JsonBuilder *b, X509 *cert, const char *x5c_signer, GError **error)
+st_jws_add_jwk (JsonBuilder *b, X509 *cert, GBytes *der, const char *x5c_signer, GError **error)
 {
   g_autoptr(EVP_PKEY) key = st_x509_get_pubkey (cert);
   gboolean ok = key != NULL;
@@ -198,7 +186,7 @@ st_jws_add_jwk (JsonBuilder *b, X509 *cert, const char *x5c_signer, GError **err
     }
   else
     ok = FALSE;
-  g_autofree gchar *x5c_device = ok ? st_b64_der (cert) : NULL;
+  g_autofree gchar *x5c_device = ok ? g_base64_encode (g_bytes_get_data (der, NULL), g_bytes_get_size (der)) : NULL;
   ok = ok && x5c_device != NULL;
   if (ok)
     {
@@ -244,14 +232,22 @@ st_jws_add_string (JsonBuilder *b, const char *member, const char *value)
   json_builder_add_string_value (b, safe);
 }
 
-gboolean
-st_cloud_jws_write (StCloudExport *x, const char *dir, GError **error)
-{
-  X509 *signer = x->ca->signing_cert;
+struct StCloudJws {
+  gboolean off;           /* the signer cannot sign entries: jws/ stays empty */
   StJwsAlg alg;
+  gchar *kid, *protected_, *x5c_signer, *manufacturer, *group;
+  FILE *entries;
+  guint n;
+};
+
+static gboolean
+st_cloud_jws_begin (StCloudExport *x, const char *dir, GError **error)
+{
+  StCloudJws *j = x->jws = g_new0 (StCloudJws, 1);
+  X509 *signer = x->ca->signing_cert;
   g_autoptr(GError) unusable = NULL;
   const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id (signer);
-  if (st_jws_alg_of (signer, &alg, &unusable) && ski == NULL)
+  if (st_jws_alg_of (signer, &j->alg, &unusable) && ski == NULL)
     g_set_error (&unusable, ST_ERROR, ST_ERROR_INVALID_DATA,
                  "the station signing certificate has no subject key identifier, which is the "
                  "entries' kid (issue it with subjectKeyIdentifier=hash)");
@@ -259,7 +255,8 @@ st_cloud_jws_write (StCloudExport *x, const char *dir, GError **error)
     {
       /* Decision: a signer the entries cannot name leaves jws/ empty and
        * says why; the manifest and the other targets are still exported. */
-      g_string_append_printf (x->report, "jws: no entries written: %s\n", unusable->message);
+      st_cloud_note (x, "jws: no entries written: %s\n", unusable->message);
+      j->off = TRUE;
       return TRUE;
     }
   guint8 *signer_der = NULL;
@@ -270,14 +267,14 @@ st_cloud_jws_write (StCloudExport *x, const char *dir, GError **error)
       st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot encode the station signing certificate");
       return FALSE;
     }
-  g_autofree gchar *kid = st_b64url (ASN1_STRING_get0_data (ski), (gsize) ASN1_STRING_length (ski));
+  j->kid = st_b64url (ASN1_STRING_get0_data (ski), (gsize) ASN1_STRING_length (ski));
   guint8 thumb[32];
   gsize thumb_len = sizeof thumb;
   g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
   g_checksum_update (sum, signer_der, (gsize) signer_len);
   g_checksum_get_digest (sum, thumb, &thumb_len);
   g_autofree gchar *x5t = st_b64url (thumb, thumb_len);
-  g_autofree gchar *x5c_signer = g_base64_encode (signer_der, (gsize) signer_len);
+  j->x5c_signer = g_base64_encode (signer_der, (gsize) signer_len);
   OPENSSL_free (signer_der);
 
   /* the protected header: the same for every entry */
@@ -286,101 +283,144 @@ st_cloud_jws_write (StCloudExport *x, const char *dir, GError **error)
   json_builder_set_member_name (hb, "typ");
   json_builder_add_string_value (hb, "JWT");
   json_builder_set_member_name (hb, "alg");
-  json_builder_add_string_value (hb, alg.alg);
+  json_builder_add_string_value (hb, j->alg.alg);
   json_builder_set_member_name (hb, "kid");
-  json_builder_add_string_value (hb, kid);
+  json_builder_add_string_value (hb, j->kid);
   json_builder_set_member_name (hb, "x5t#S256");
   json_builder_add_string_value (hb, x5t);
   json_builder_end_object (hb);
   g_autoptr(JsonNode) hnode = json_builder_get_root (hb);
   gsize hlen = 0;
   g_autofree gchar *htext = st_json_text (hnode, FALSE, &hlen);
-  g_autofree gchar *protected_ = st_b64url_text (htext, hlen);
+  j->protected_ = st_b64url_text (htext, hlen);
+  j->manufacturer = st_jws_org (X509_get_subject_name (x->ca->ca_cert));
+  j->group = g_strdup_printf ("batch-%" G_GINT64_FORMAT, x->batch->id);
 
-  g_autofree gchar *manufacturer = st_jws_org (X509_get_subject_name (x->ca->ca_cert));
-  g_autoptr(JsonBuilder) out = json_builder_new ();
-  json_builder_begin_array (out);
-  for (guint i = 0; i < x->units->len; i++)
-    {
-      StCloudUnit *u = g_ptr_array_index (x->units, i);
-      g_autoptr(JsonBuilder) pb = json_builder_new ();
-      json_builder_begin_object (pb);
-      json_builder_set_member_name (pb, "version");
-      json_builder_add_int_value (pb, 1);
-      st_jws_add_string (pb, "model", u->unit->model);
-      st_jws_add_string (pb, "partNumber", x->batch->product);
-      if (manufacturer != NULL)
-        {
-          json_builder_set_member_name (pb, "manufacturer");
-          json_builder_begin_object (pb);
-          json_builder_set_member_name (pb, "organizationName");
-          json_builder_add_string_value (pb, manufacturer);
-          json_builder_end_object (pb);
-        }
-      json_builder_set_member_name (pb, "provisioner");
-      json_builder_begin_object (pb);
-      st_jws_add_string (pb, "organizationName", manufacturer);
-      st_jws_add_string (pb, "organizationalUnitName", x->station_id);
-      json_builder_end_object (pb);
-      g_autofree gchar *group = g_strdup_printf ("batch-%" G_GINT64_FORMAT, x->batch->id);
-      st_jws_add_string (pb, "groupId", group);
-      st_jws_add_string (pb, "uniqueId", u->unit->uid);
-      json_builder_set_member_name (pb, "publicKeySet");
-      json_builder_begin_object (pb);
-      json_builder_set_member_name (pb, "keys");
-      json_builder_begin_array (pb);
-      if (!st_jws_add_jwk (pb, u->cert, x5c_signer, error))
-        {
-          g_prefix_error (error, "unit %s: ", u->uid_shown);
-          return FALSE;
-        }
-      json_builder_end_array (pb);
-      json_builder_end_object (pb);
-      json_builder_end_object (pb);
-      g_autoptr(JsonNode) pnode = json_builder_get_root (pb);
-      gsize plen = 0;
-      g_autofree gchar *ptext = st_json_text (pnode, FALSE, &plen);
-      g_autofree gchar *payload = st_b64url_text (ptext, plen);
-
-      g_autofree gchar *input = g_strconcat (protected_, ".", payload, NULL);
-      StJwsSign s = { .alg = &alg, .input = input, .input_len = strlen (input) };
-      guint8 raw[96];
-      if (!st_ca_sign_with (x->ca, ST_CA_KEY_SIGNING, "a JWS entry", st_jws_sign_func, &s, NULL, error)
-          || !st_jws_verify (signer, &alg, input, s.input_len, s.der, s.der_len, error)
-          || !st_jws_raw_signature (s.der, s.der_len, alg.half, raw, error))
-        {
-          g_prefix_error (error, "unit %s: ", u->uid_shown);
-          return FALSE;
-        }
-      g_autofree gchar *signature = st_b64url (raw, 2 * alg.half);
-
-      json_builder_begin_object (out);
-      json_builder_set_member_name (out, "payload");
-      json_builder_add_string_value (out, payload);
-      json_builder_set_member_name (out, "protected");
-      json_builder_add_string_value (out, protected_);
-      /* unprotected, for finding an entry without decoding it */
-      json_builder_set_member_name (out, "header");
-      json_builder_begin_object (out);
-      st_jws_add_string (out, "uniqueId", u->unit->uid);
-      json_builder_end_object (out);
-      json_builder_set_member_name (out, "signature");
-      json_builder_add_string_value (out, signature);
-      json_builder_end_object (out);
-    }
-  json_builder_end_array (out);
-  g_autoptr(JsonNode) root = json_builder_get_root (out);
-  gsize len = 0;
-  g_autofree gchar *text = st_json_text (root, TRUE, &len);
-  g_autoptr(GString) signer_pem = g_string_new (NULL);
   g_autofree gchar *pem = st_x509_to_pem (signer);
-  if (pem != NULL)
-    g_string_append (signer_pem, pem);
-  if (!st_cloud_write_file (dir, "entries.json", text, len, error)
-      || !st_cloud_write_file (dir, "signer.pem", signer_pem->str, signer_pem->len, error))
+  if (pem == NULL || !st_cloud_write_file (dir, "signer.pem", pem, strlen (pem), error))
+    {
+      if (pem == NULL)
+        st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot encode the station signing certificate");
+      return FALSE;
+    }
+  /* a JSON array written an entry at a time, one entry a line */
+  j->entries = st_cloud_open (dir, "entries.json", error);
+  if (j->entries == NULL)
     return FALSE;
-  g_string_append_printf (x->report, "jws: %u entr%s in jws/entries.json, signed %s by the station "
-                          "signing key (kid %s)\n", x->units->len, x->units->len == 1 ? "y" : "ies",
-                          alg.alg, kid);
+  fputs ("[", j->entries);
   return TRUE;
 }
+
+/* One entry: its payload, signed in the HSM, verified, then written. */
+static gboolean
+st_cloud_jws_unit (StCloudExport *x, const StCloudUnit *u, GError **error)
+{
+  StCloudJws *j = x->jws;
+  if (j->off)
+    return TRUE;
+  g_autoptr(JsonBuilder) pb = json_builder_new ();
+  json_builder_begin_object (pb);
+  json_builder_set_member_name (pb, "version");
+  json_builder_add_int_value (pb, 1);
+  st_jws_add_string (pb, "model", u->unit->model);
+  st_jws_add_string (pb, "partNumber", x->batch->product);
+  if (j->manufacturer != NULL)
+    {
+      json_builder_set_member_name (pb, "manufacturer");
+      json_builder_begin_object (pb);
+      json_builder_set_member_name (pb, "organizationName");
+      json_builder_add_string_value (pb, j->manufacturer);
+      json_builder_end_object (pb);
+    }
+  json_builder_set_member_name (pb, "provisioner");
+  json_builder_begin_object (pb);
+  st_jws_add_string (pb, "organizationName", j->manufacturer);
+  st_jws_add_string (pb, "organizationalUnitName", x->station_id);
+  json_builder_end_object (pb);
+  st_jws_add_string (pb, "groupId", j->group);
+  st_jws_add_string (pb, "uniqueId", u->unit->uid);
+  json_builder_set_member_name (pb, "publicKeySet");
+  json_builder_begin_object (pb);
+  json_builder_set_member_name (pb, "keys");
+  json_builder_begin_array (pb);
+  if (!st_jws_add_jwk (pb, u->cert, u->der, j->x5c_signer, error))
+    {
+      g_prefix_error (error, "unit %s: ", u->uid_shown);
+      return FALSE;
+    }
+  json_builder_end_array (pb);
+  json_builder_end_object (pb);
+  json_builder_end_object (pb);
+  g_autoptr(JsonNode) pnode = json_builder_get_root (pb);
+  gsize plen = 0;
+  g_autofree gchar *ptext = st_json_text (pnode, FALSE, &plen);
+  g_autofree gchar *payload = st_b64url_text (ptext, plen);
+
+  g_autofree gchar *input = g_strconcat (j->protected_, ".", payload, NULL);
+  StJwsSign sig = { .alg = &j->alg, .input = input, .input_len = strlen (input) };
+  guint8 raw[96];
+  if (!st_ca_sign_with (x->ca, ST_CA_KEY_SIGNING, "a JWS entry", st_jws_sign_func, &sig, NULL, error)
+      || !st_jws_verify (x->ca->signing_cert, &j->alg, input, sig.input_len, sig.der, sig.der_len, error)
+      || !st_jws_raw_signature (sig.der, sig.der_len, j->alg.half, raw, error))
+    {
+      g_prefix_error (error, "unit %s: ", u->uid_shown);
+      return FALSE;
+    }
+  g_autofree gchar *signature = st_b64url (raw, 2 * j->alg.half);
+
+  g_autoptr(JsonBuilder) out = json_builder_new ();
+  json_builder_begin_object (out);
+  json_builder_set_member_name (out, "payload");
+  json_builder_add_string_value (out, payload);
+  json_builder_set_member_name (out, "protected");
+  json_builder_add_string_value (out, j->protected_);
+  /* unprotected, for finding an entry without decoding it */
+  json_builder_set_member_name (out, "header");
+  json_builder_begin_object (out);
+  st_jws_add_string (out, "uniqueId", u->unit->uid);
+  json_builder_end_object (out);
+  json_builder_set_member_name (out, "signature");
+  json_builder_add_string_value (out, signature);
+  json_builder_end_object (out);
+  g_autoptr(JsonNode) root = json_builder_get_root (out);
+  gsize len = 0;
+  g_autofree gchar *text = st_json_text (root, FALSE, &len);
+  fputs (j->n == 0 ? "\n  " : ",\n  ", j->entries);
+  fwrite (text, 1, len, j->entries);
+  j->n++;
+  return TRUE;
+}
+
+static gboolean
+st_cloud_jws_end (StCloudExport *x, GError **error)
+{
+  StCloudJws *j = x->jws;
+  if (j->off)
+    return TRUE;
+  fputs (j->n == 0 ? "]\n" : "\n]\n", j->entries);
+  if (!st_cloud_close (&j->entries, "jws/entries.json", error))
+    return FALSE;
+  st_cloud_note (x, "jws: %u entr%s in jws/entries.json, signed %s by the station signing key "
+                 "(kid %s)\n", j->n, j->n == 1 ? "y" : "ies", j->alg.alg, j->kid);
+  return TRUE;
+}
+
+static void
+st_cloud_jws_cleanup (StCloudExport *x)
+{
+  StCloudJws *j = x->jws;
+  if (j == NULL)
+    return;
+  st_cloud_close (&j->entries, "jws/entries.json", NULL);
+  g_free (j->kid);
+  g_free (j->protected_);
+  g_free (j->x5c_signer);
+  g_free (j->manufacturer);
+  g_free (j->group);
+  g_clear_pointer (&x->jws, g_free);
+}
+
+const StCloudTarget st_cloud_jws_target = {
+  "jws", "signed per-device entries (JWS)", st_cloud_jws_begin, st_cloud_jws_unit, st_cloud_jws_end,
+  st_cloud_jws_cleanup,
+};

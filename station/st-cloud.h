@@ -34,10 +34,22 @@ extern const char *const st_cloud_folders[];
 /* Its report file, next to them. */
 #define ST_CLOUD_REPORT "cloud-report.txt"
 
-/* Writes the folders above and the report into @out_dir (which holds the
- * manifest of batch @batch_id). One HSM signature per active unit (jws/). */
+/* The targets, as bits of @targets below (the order of st_cloud_folders). */
+#define ST_CLOUD_AWS   (1u << 0)
+#define ST_CLOUD_AZURE (1u << 1)
+#define ST_CLOUD_CERTS (1u << 2)
+#define ST_CLOUD_JWS   (1u << 3)
+#define ST_CLOUD_ALL   (ST_CLOUD_AWS | ST_CLOUD_AZURE | ST_CLOUD_CERTS | ST_CLOUD_JWS)
+/* @spec as `manifest export --cloud` takes it: "all", "none", or folder
+ * names joined by commas ("aws,certs"), each once. NULL or "" = all.
+ * INVALID_DATA naming the word and the choices else. */
+gboolean st_cloud_targets_parse (const char *spec, guint *targets, GError **error);
+
+/* Writes the folders above that @targets asks for and the report into
+ * @out_dir (which holds the manifest of batch @batch_id), reading the batch
+ * one unit at a time. One HSM signature per active unit with jws/. */
 gboolean st_cloud_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
-                          const char *out_dir, GError **error) G_GNUC_WARN_UNUSED_RESULT;
+                          guint targets, const char *out_dir, GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* ---- the rules the targets impose, for the export and its tests ---- */
 

@@ -1466,7 +1466,20 @@ st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint6
                            const char *out_dir, const char *destination, gboolean replace,
                            GError **error)
 {
+  return st_engine_manifest_export_cloud (engine, session, id, out_dir, destination, replace, NULL,
+                                          error);
+}
+
+gboolean
+st_engine_manifest_export_cloud (StEngine *engine, const StAuthSession *session, gint64 id,
+                                 const char *out_dir, const char *destination, gboolean replace,
+                                 const char *cloud, GError **error)
+{
   if (!st_engine_require (engine, session, ST_ACTION_MANIFEST_EXPORT, error))
+    return FALSE;
+  /* the cloud targets asked for, refused before any work */
+  guint cloud_targets = 0;
+  if (!st_cloud_targets_parse (cloud, &cloud_targets, error))
     return FALSE;
   g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
   StCa *ca = ST_CA_OF (hold);
@@ -1492,7 +1505,7 @@ st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint6
       return FALSE;
     }
   /* the files the clouds import, next to the manifest (docs/cloud.md) */
-  if (!st_cloud_export (engine->db, ca, engine->config->station_id, id, out_dir, error))
+  if (!st_cloud_export (engine->db, ca, engine->config->station_id, id, cloud_targets, out_dir, error))
     {
       g_prefix_error (error, "the cloud files of batch %" G_GINT64_FORMAT ": ", id);
       return FALSE;

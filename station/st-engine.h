@@ -262,6 +262,12 @@ gboolean st_engine_line_port (StEngine *engine, const StAuthSession *session, gi
 gboolean st_engine_manifest_export (StEngine *engine, const StAuthSession *session, gint64 id,
                                     const char *out_dir, const char *destination, gboolean replace,
                                     GError **error);
+/* The same with the cloud files @cloud asks for (st_cloud_targets_parse:
+ * "all", "none", "aws,certs", ...; NULL = all); the export above writes
+ * them all. */
+gboolean st_engine_manifest_export_cloud (StEngine *engine, const StAuthSession *session, gint64 id,
+                                          const char *out_dir, const char *destination,
+                                          gboolean replace, const char *cloud, GError **error);
 /* Verifies the manifest in @dir against @root (NULL: the station's), its
  * signer pinned by @signer_pin (64 hex digits; NULL or "": the station's
  * configured pin, and with another @root none, which is refused).

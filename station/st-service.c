@@ -11,6 +11,7 @@
 
 #include "st-audit.h"
 #include "st-cloud.h"
+#include "st-cloud-pack.h"
 #include "st-dbus.h"
 #include "st-error.h"
 #include "st-line.h"
@@ -364,69 +365,18 @@ st_compare_strings (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
-/* Folder @path as one descriptor: a sealed memory file holding the
- * serialised GVariant a(say) of its regular files (name, contents), sorted
- * by name. One descriptor per folder whatever its size: a sendmsg carries
- * at most 253 (SCM_MAX_FD). Only names the cloud export writes pass
- * (st_cloud_file_name_ok); anything else in the folder is an error. */
+/* Folder @path as one descriptor: a station-folder-pack/1 stream
+ * (st-cloud-pack.h) of its regular files, written as the folder is read
+ * into an unlinked file of @tmp_dir (the service's private scratch), the
+ * client getting a read-only descriptor of it. One descriptor per folder
+ * whatever its size: a sendmsg carries at most 253 (SCM_MAX_FD). Only names
+ * the cloud export writes pass; anything else in the folder is an error. */
 static gint
-st_fd_list_add_folder (GUnixFDList *fds, const char *path, GError **error)
+st_fd_list_add_folder (GUnixFDList *fds, const char *path, const char *tmp_dir, GError **error)
 {
-  g_autoptr(GDir) dir = g_dir_open (path, 0, error);
-  if (dir == NULL)
+  int fd = st_cloud_pack_folder (path, tmp_dir, error);
+  if (fd < 0)
     return -1;
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
-  while ((name = g_dir_read_name (dir)) != NULL)
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, (GCompareFunc) st_compare_strings);
-  GVariantBuilder b;
-  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(say)"));
-  for (guint i = 0; i < names->len; i++)
-    {
-      name = g_ptr_array_index (names, i);
-      g_autofree gchar *file = g_build_filename (path, name, NULL);
-      gchar *data = NULL;
-      gsize len = 0;
-      GStatBuf st;
-      if (!st_cloud_file_name_ok (name) || g_lstat (file, &st) != 0 || !S_ISREG (st.st_mode)
-          || !g_file_get_contents (file, &data, &len, NULL))
-        {
-          g_variant_builder_clear (&b);
-          g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "%s is not a plain file of the export", file);
-          return -1;
-        }
-      GBytes *bytes = g_bytes_new_take (data, len);
-      g_variant_builder_add (&b, "(s@ay)", name,
-                             g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE));
-      g_bytes_unref (bytes);
-    }
-  g_autoptr(GVariant) v = g_variant_ref_sink (g_variant_builder_end (&b));
-  g_autoptr(GBytes) packed = g_variant_get_data_as_bytes (v);
-  int fd = memfd_create ("station-export-folder", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  gsize size = 0;
-  const guint8 *p = g_bytes_get_data (packed, &size);
-  gsize done = 0;
-  while (fd >= 0 && done < size)
-    {
-      ssize_t n = write (fd, p + done, size - done);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        break;
-      done += (gsize) n;
-    }
-  /* the client gets a file nobody can change any more */
-  if (fd < 0 || done != size || lseek (fd, 0, SEEK_SET) != 0
-      || fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
-    {
-      int e = errno;
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot pack %s for the client: %s", path,
-                   g_strerror (e));
-      return -1;
-    }
   gint index = g_unix_fd_list_append (fds, fd, error);
   close (fd);
   return index;
@@ -1276,6 +1226,7 @@ on_manifest_export (StDbusStation1 *object, GDBusMethodInvocation *invocation,
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
   gboolean replace = FALSE;
+  g_autofree gchar *cloud = NULL;
   GVariantIter oi;
   const char *key;
   GVariant *value;
@@ -1283,28 +1234,40 @@ on_manifest_export (StDbusStation1 *object, GDBusMethodInvocation *invocation,
   while (g_variant_iter_loop (&oi, "{&sv}", &key, &value))
     if (g_strcmp0 (key, "replace") == 0 && g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
       replace = g_variant_get_boolean (value);
+    else if (g_strcmp0 (key, "cloud") == 0 && g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
+             && cloud == NULL)
+      cloud = g_variant_dup_string (value, NULL);
     else
       {
         g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                     "ManifestExport: unknown option '%s' (known: replace, a boolean)", key);
+                     "ManifestExport: unknown option '%s' (known: replace, a boolean; cloud, a "
+                     "string)", key);
         g_variant_unref (value);
         return st_reply_error (invocation, error);
       }
   g_autofree gchar *dir = st_engine_scratch_new (service->engine, "manifest", &error);
   ST_REPLY_IF_FAILED (dir != NULL, invocation, error);
-  gboolean ok = st_engine_manifest_export (service->engine, me, id, dir, destination, replace, &error);
+  gboolean ok = st_engine_manifest_export_cloud (service->engine, me, id, dir, destination, replace,
+                                                 cloud, &error);
   g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
   GVariantBuilder a;
   g_variant_builder_init (&a, G_VARIANT_TYPE ("a(sh)"));
   g_autoptr(GDir) d = ok ? g_dir_open (dir, 0, &error) : NULL;
   ok = ok && d != NULL;
+  /* the export's own entries (a dozen) listed first: a folder's pack is
+   * made in @dir while it is read */
+  g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func (g_free);
   const char *name;
   while (ok && (name = g_dir_read_name (d)) != NULL)
+    g_ptr_array_add (entries, g_strdup (name));
+  g_ptr_array_sort (entries, (GCompareFunc) st_compare_strings);
+  for (guint e = 0; ok && e < entries->len; e++)
     {
+      name = g_ptr_array_index (entries, e);
       g_autofree gchar *path = g_build_filename (dir, name, NULL);
       /* a folder of the cloud export goes as one descriptor, "NAME/" */
       gboolean folder = g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK);
-      gint index = folder ? st_fd_list_add_folder (fds, path, &error) : st_fd_list_add_file (fds, path, &error);
+      gint index = folder ? st_fd_list_add_folder (fds, path, dir, &error) : st_fd_list_add_file (fds, path, &error);
       ok = index >= 0;
       g_autofree gchar *label = folder ? g_strconcat (name, "/", NULL) : g_strdup (name);
       if (ok)

@@ -1126,10 +1126,12 @@ cmd_manifest (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   const char *sub = st_cli_take_sub (&argc, &argv);
-  g_autofree gchar *out = NULL, *root_path = NULL, *signer_pin = NULL;
+  g_autofree gchar *out = NULL, *root_path = NULL, *signer_pin = NULL, *cloud = NULL;
   gboolean force = FALSE;
   const GOptionEntry entries[] = {
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Folder to write the manifest into", "DIR" },
+    { "cloud", 0, 0, G_OPTION_ARG_STRING, &cloud,
+      "Cloud files to write beside it: all (default), none, or some of aws,azure,certs,jws", "LIST" },
     { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace a manifest already in the folder", NULL },
     { "root", 0, 0, G_OPTION_ARG_FILENAME, &root_path, "Trusted root certificate (default: the station's)", "FILE" },
     { "signer-pin", 0, 0, G_OPTION_ARG_STRING, &signer_pin,
@@ -1155,7 +1157,7 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       if (!st_client_manifest_dest_check (out, force, &error)
           || !st_cli_login (cli, &error)
           || !st_dbus_station1_call_manifest_export_sync (cli->proxy, batch_id, dest,
-                                                          st_client_manifest_export_options (force),
+                                                          st_client_manifest_export_options_cloud (force, cloud),
                                                           NULL, &files, &fds, NULL, &error)
           || !st_client_save_files (files, fds, out, force, &error))
         return st_cli_fail (error);

@@ -14,7 +14,9 @@
  * the lines' keys against the template's parameters, and that the voided
  * unit is in no file a cloud imports but is named in the report. Exporting
  * again into the same folder is refused without --force and replaces the
- * folders with it.
+ * folders with it. `--cloud certs,aws` writes those two folders only (the
+ * report names the others), `--cloud none` none, `--cloud aws,gcp` is
+ * refused before anything is written.
  *
  * The verification certificate: `ca verification-cert --code CODE` (admin):
  * CN = the code, openssl verifies it to the root through the chain, not a
@@ -98,9 +100,15 @@ st_check_export (StFixture *f, const char *show)
   g_autofree gchar *entries = g_build_filename (dir, "jws", "entries.json", NULL);
   g_autofree gchar *text = NULL;
   g_assert_true (g_file_get_contents (entries, &text, NULL, NULL));
-  gchar *payload = strstr (text, "\"payload\" : \"");
+  /* (one entry a line, written as it is signed: the value after the
+   * member's colon, whatever the spacing) */
+  gchar *payload = strstr (text, "\"payload\"");
   g_assert_nonnull (payload);
-  payload += strlen ("\"payload\" : \"");
+  payload = strchr (payload + strlen ("\"payload\""), ':');
+  g_assert_nonnull (payload);
+  payload = strchr (payload, '"');
+  g_assert_nonnull (payload);
+  payload++;
   gsize b64_len = strcspn (payload, "\"");
   g_autoptr(GString) b64 = g_string_new_len (payload, (gssize) b64_len);
   g_strdelimit (b64->str, "-", '+');
@@ -152,6 +160,40 @@ st_check_export (StFixture *f, const char *show)
   g_assert_cmpuint (n_certs, ==, 2);
   /* the manifest itself still verifies with the cloud folders beside it */
   g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "verify", dir, NULL), ==, 0);
+
+  /* --cloud: only the folders asked for, the others named in the report;
+   * none: the manifest alone (no per-unit HSM signature); a bad list is
+   * refused before anything is written */
+  g_autofree gchar *some = g_build_filename (f->tmp, "export-some", NULL);
+  g_autofree gchar *some_out = NULL;
+  g_assert_cmpint (st_run_station (f, &some_out, NULL, "manifest", "export", id, "--out", some,
+                                   "--cloud", "certs,aws", NULL), ==, 0);
+  g_assert_nonnull (strstr (some_out, "jws: not exported (not asked for with --cloud)"));
+  g_assert_nonnull (strstr (some_out, "azure: not exported"));
+  g_assert_nonnull (strstr (some_out, "aws: 2 line(s)"));
+  const char *folders[] = { "aws", "azure", "certs", "jws" };
+  const gboolean in_some[] = { TRUE, FALSE, TRUE, FALSE };
+  for (guint i = 0; i < G_N_ELEMENTS (folders); i++)
+    {
+      g_autofree gchar *path = g_build_filename (some, folders[i], NULL);
+      g_assert_cmpint (g_file_test (path, G_FILE_TEST_IS_DIR), ==, in_some[i]);
+    }
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "verify", some, NULL), ==, 0);
+  g_autofree gchar *none = g_build_filename (f->tmp, "export-none", NULL);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id, "--out", none,
+                                   "--cloud", "none", NULL), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (folders); i++)
+    {
+      g_autofree gchar *path = g_build_filename (none, folders[i], NULL);
+      g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+    }
+  g_autofree gchar *bad = g_build_filename (f->tmp, "export-bad", NULL);
+  g_autofree gchar *bad_err = NULL;
+  g_assert_cmpint (st_run_station (f, NULL, &bad_err, "manifest", "export", id, "--out", bad,
+                                   "--cloud", "aws,gcp", NULL), !=, 0);
+  g_assert_nonnull (strstr (bad_err, "'gcp' is not a cloud target"));
+  g_autofree gchar *bad_manifest = g_build_filename (bad, "manifest.json", NULL);
+  g_assert_false (g_file_test (bad_manifest, G_FILE_TEST_EXISTS));
 }
 
 static void
