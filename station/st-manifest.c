@@ -291,13 +291,15 @@ st_out_clear (StOut *o)
 
 /* An export under way: the two unit files and the counts. */
 typedef struct {
-  StOut jsonl, csv;
   gint64 n_units, n_done, n_failed, n_active, n_voided, n_unconfirmed, n_disputed, n_revoked;
-  GString *line, *row;  /* reused for every unit */
+} StExportCounts;
+
+typedef struct {
+  StOut jsonl, csv;
+  StExportCounts n;
   /* the batch's profile names: each unit's certificate is held against
    * its uid as it is written (NULL: the profile no longer loads) */
   StManifestProfile *profile;
-  GString *check_report;
 } StExport;
 
 void
@@ -382,9 +384,9 @@ st_line_member (GString *l, const char *name, const char *value, gboolean first)
  * from the recorded DER (st_der_to_pem), the fingerprint from the same DER.
  * The DER is the one the pipeline checked before recording it. */
 static gboolean
-st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
+st_export_unit (const StManifestProfile *profile, const StDbUnit *u, guint index, StExportCounts *x,
+                GString *l, GString *csv, GString *check_report, GError **error)
 {
-  StExport *x = user_data;
   const char *state = st_manifest_unit_state (u);
   gboolean done = g_strcmp0 (state, "done") == 0;
   gboolean has_cert = u->cert_id > 0 && u->cert_der != NULL;
@@ -397,8 +399,6 @@ st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
   x->n_units++;
   done ? x->n_done++ : x->n_failed++;
 
-  GString *l = x->line;
-  g_string_truncate (l, 0);
   g_string_append_c (l, '{');
   st_line_member (l, "uid", u->uid, TRUE);
   st_line_member (l, "serial", u->product_serial, FALSE);
@@ -424,12 +424,12 @@ st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
         }
       /* the uid the database records is the one in its certificate (what
        * verify checks of each unit; its signature was checked at issuance) */
-      if (x->profile != NULL)
+      if (profile != NULL)
         {
           g_autoptr(X509) cert = st_x509_from_der_fields (der, der_len);
-          StManifestCheck c = { .report = x->check_report };
+          StManifestCheck c = { .report = check_report };
           gboolean checked = FALSE;
-          g_string_truncate (x->check_report, 0);
+          g_string_truncate (check_report, 0);
           if (cert == NULL)
             {
               g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
@@ -437,14 +437,14 @@ st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
                            "run 'station db check'", u->id, u->uid);
               return FALSE;
             }
-          if (!st_manifest_check_uid_of (&c, x->profile, (guint) x->n_units, u->uid, u->model,
+          if (!st_manifest_check_uid_of (&c, profile, index, u->uid, u->model,
                                          u->product_serial, cert, &checked))
             {
-              g_strchomp (x->check_report->str);
+              g_strchomp (check_report->str);
               g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
                            "%s: the database's record of the unit does not match the certificate it "
                            "records; no manifest is signed (run 'station db check' and 'station audit "
-                           "verify')", x->check_report->str + strlen ("FAIL  "));
+                           "verify')", check_report->str + strlen ("FAIL  "));
               return FALSE;
             }
         }
@@ -471,8 +471,6 @@ st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
     }
   g_string_append (l, "}\n");
 
-  GString *csv = x->row;
-  g_string_truncate (csv, 0);
   st_csv_field (csv, u->uid, FALSE);
   st_csv_field (csv, u->product_serial, FALSE);
   st_csv_field (csv, state, FALSE);
@@ -482,7 +480,143 @@ st_export_unit (const StDbUnit *u, gpointer user_data, GError **error)
   st_csv_field (csv, status, FALSE);
   st_csv_field (csv, issued, FALSE);
   st_csv_field (csv, fingerprint, TRUE);
-  return st_out_write (&x->jsonl, l->str, l->len, error) && st_out_write (&x->csv, csv->str, csv->len, error);
+  return TRUE;
+}
+
+/* ---- the units, formatted on every core ---- */
+
+/* The batch's units go to the workers a page of the database at a time
+ * (ST_DB_UNIT_PAGE units, read by this thread: the database's reader is
+ * not shared with them), at most ST_EXPORT_CHUNKS_PER_THREAD pages a
+ * worker in flight, so the memory is bounded whatever the batch; each page
+ * is formatted into its own lines, rows and counts, which are written in
+ * the order of the units: the files are those one thread would write. */
+#define ST_EXPORT_CHUNKS_PER_THREAD 2
+
+typedef struct {
+  GPtrArray *units;             /* StDbUnit, the page, owned */
+  guint first;                  /* the batch index (from 1) of its first unit */
+  const StManifestProfile *profile;
+  GString *jsonl, *csv;
+  StExportCounts n;
+  GError *error;                /* the first unit that could not be written */
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+} StExportChunk;
+
+static void
+st_export_chunk_free (StExportChunk *k)
+{
+  g_ptr_array_unref (k->units);
+  g_string_free (k->jsonl, TRUE);
+  g_string_free (k->csv, TRUE);
+  g_clear_error (&k->error);
+  g_mutex_clear (&k->lock);
+  g_cond_clear (&k->cond);
+  g_free (k);
+}
+
+static void
+st_export_chunk_run (gpointer data, gpointer user_data)
+{
+  StExportChunk *k = data;
+  g_autoptr(GString) check_report = g_string_new (NULL);
+  for (guint j = 0; j < k->units->len && k->error == NULL; j++)
+    st_export_unit (k->profile, g_ptr_array_index (k->units, j), k->first + j, &k->n, k->jsonl, k->csv,
+                    check_report, &k->error);
+  /* nothing of this page stays in the thread's OpenSSL state */
+  st_error_clear_openssl ();
+  OPENSSL_thread_stop ();
+  g_mutex_lock (&k->lock);
+  k->done = TRUE;
+  g_cond_signal (&k->cond);
+  g_mutex_unlock (&k->lock);
+}
+
+/* The page @k, once done, into the files and counts of @x. */
+static gboolean
+st_export_chunk_take (StExport *x, StExportChunk *k, GError **error)
+{
+  g_mutex_lock (&k->lock);
+  while (!k->done)
+    g_cond_wait (&k->cond, &k->lock);
+  g_mutex_unlock (&k->lock);
+  if (k->error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&k->error));
+      return FALSE;
+    }
+  x->n.n_units += k->n.n_units;
+  x->n.n_done += k->n.n_done;
+  x->n.n_failed += k->n.n_failed;
+  x->n.n_active += k->n.n_active;
+  x->n.n_voided += k->n.n_voided;
+  x->n.n_unconfirmed += k->n.n_unconfirmed;
+  x->n.n_disputed += k->n.n_disputed;
+  x->n.n_revoked += k->n.n_revoked;
+  return st_out_write (&x->jsonl, k->jsonl->str, k->jsonl->len, error)
+         && st_out_write (&x->csv, k->csv->str, k->csv->len, error);
+}
+
+/* Every unit of batch @batch_id into units.jsonl and manifest.csv. */
+static gboolean
+st_export_units (StExport *x, StDb *db, gint64 batch_id, GError **error)
+{
+  guint threads = CLAMP (g_get_num_processors (), 1, 16);
+  g_autoptr(GError) pool_error = NULL;
+  /* its own threads, ended when the units are written */
+  GThreadPool *pool = g_thread_pool_new (st_export_chunk_run, NULL, (gint) threads, TRUE, &pool_error);
+  GQueue flight = G_QUEUE_INIT;
+  gboolean ok = TRUE, more = TRUE;
+  gint64 after = 0;
+  guint next = 1;
+  while (ok && (more || !g_queue_is_empty (&flight)))
+    {
+      if (more)
+        {
+          GPtrArray *page = st_db_unit_list_page (db, batch_id, after, ST_DB_UNIT_PAGE, error);
+          if (page == NULL)
+            {
+              ok = FALSE;
+              break;
+            }
+          more = page->len == ST_DB_UNIT_PAGE;
+          if (page->len == 0)
+            g_ptr_array_unref (page);
+          else
+            {
+              after = ((const StDbUnit *) g_ptr_array_index (page, page->len - 1))->id;
+              StExportChunk *k = g_new0 (StExportChunk, 1);
+              k->units = page;
+              k->first = next;
+              k->profile = x->profile;
+              k->jsonl = g_string_sized_new (page->len * 1200);
+              k->csv = g_string_sized_new (page->len * 200);
+              g_mutex_init (&k->lock);
+              g_cond_init (&k->cond);
+              next += page->len;
+              /* without a pool (no thread could start), this thread does it */
+              if (pool == NULL || !g_thread_pool_push (pool, k, NULL))
+                st_export_chunk_run (k, NULL);
+              g_queue_push_tail (&flight, k);
+            }
+        }
+      while (ok && (g_queue_get_length (&flight) >= threads * ST_EXPORT_CHUNKS_PER_THREAD
+                    || (!more && !g_queue_is_empty (&flight))))
+        {
+          StExportChunk *head = g_queue_pop_head (&flight);
+          ok = st_export_chunk_take (x, head, error);
+          st_export_chunk_free (head);
+        }
+    }
+  /* after a failure: the pages in flight end, unread */
+  if (pool != NULL)
+    g_thread_pool_free (pool, FALSE, TRUE);
+  StExportChunk *k;
+  while ((k = g_queue_pop_head (&flight)) != NULL)
+    st_export_chunk_free (k);
+  return ok;
 }
 
 /* The header, manifest.json: the batch, its counts, the issuer, the signer's
@@ -520,14 +654,14 @@ st_export_header (StDb *db, StCa *ca, const char *station_id, const StDbBatch *b
   json_builder_set_member_name (b, "counts");
   json_builder_begin_object (b);
   st_json_add_int (b, "quantity", batch->quantity);
-  st_json_add_int (b, "units", x->n_units);
-  st_json_add_int (b, "done", x->n_done);
-  st_json_add_int (b, "failed", x->n_failed);
-  st_json_add_int (b, "certificates_active", x->n_active);
-  st_json_add_int (b, "certificates_voided", x->n_voided);
-  st_json_add_int (b, "certificates_unconfirmed", x->n_unconfirmed);
-  st_json_add_int (b, "certificates_disputed", x->n_disputed);
-  st_json_add_int (b, "certificates_revoked", x->n_revoked);
+  st_json_add_int (b, "units", x->n.n_units);
+  st_json_add_int (b, "done", x->n.n_done);
+  st_json_add_int (b, "failed", x->n.n_failed);
+  st_json_add_int (b, "certificates_active", x->n.n_active);
+  st_json_add_int (b, "certificates_voided", x->n.n_voided);
+  st_json_add_int (b, "certificates_unconfirmed", x->n.n_unconfirmed);
+  st_json_add_int (b, "certificates_disputed", x->n.n_disputed);
+  st_json_add_int (b, "certificates_revoked", x->n.n_revoked);
   json_builder_end_object (b);
   json_builder_end_object (b);
 
@@ -568,13 +702,7 @@ st_export_clear (StExport *x)
 {
   st_out_clear (&x->jsonl);
   st_out_clear (&x->csv);
-  if (x->line != NULL)
-    g_string_free (x->line, TRUE);
-  if (x->check_report != NULL)
-    g_string_free (x->check_report, TRUE);
   g_clear_pointer (&x->profile, st_manifest_profile_free);
-  if (x->row != NULL)
-    g_string_free (x->row, TRUE);
 }
 
 gboolean
@@ -597,8 +725,7 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   /* a station-manifest/1 signature over a header would not verify: gone */
   g_unlink (p_old_sig);
 
-  StExport x = { .line = g_string_sized_new (4096), .row = g_string_sized_new (512),
-                 .check_report = g_string_new (NULL) };
+  StExport x = { 0 };
   g_autoptr(StProfile) profile = batch->profile_text != NULL
     ? st_profile_load_from_data (batch->profile_text, strlen (batch->profile_text), batch->product, NULL)
     : NULL;
@@ -608,7 +735,7 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   gboolean ok = st_out_open (&x.jsonl, out_dir, ST_MANIFEST_UNITS_FILE, error)
                 && st_out_open (&x.csv, out_dir, "manifest.csv", error)
                 && st_out_write (&x.csv, ST_CSV_HEADER "\r\n", strlen (ST_CSV_HEADER "\r\n"), error)
-                && st_db_unit_foreach (db, batch_id, st_export_unit, &x, error)
+                && st_export_units (&x, db, batch_id, error)
                 && st_out_finish (&x.jsonl, error) && st_out_finish (&x.csv, error);
   if (!ok)
     {

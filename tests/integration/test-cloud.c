@@ -187,6 +187,11 @@ st_check_export (StFixture *f, const char *show)
       g_autofree gchar *path = g_build_filename (none, folders[i], NULL);
       g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
     }
+  g_autofree gchar *none_report_path = g_build_filename (none, "cloud-report.txt", NULL);
+  g_autofree gchar *none_report = NULL;
+  g_assert_true (g_file_get_contents (none_report_path, &none_report, NULL, NULL));
+  g_assert_nonnull (strstr (none_report, "no cloud target asked for (--cloud none)"));
+  g_assert_null (strstr (none_report, "left out"));
   g_autofree gchar *bad = g_build_filename (f->tmp, "export-bad", NULL);
   g_autofree gchar *bad_err = NULL;
   g_assert_cmpint (st_run_station (f, NULL, &bad_err, "manifest", "export", id, "--out", bad,
