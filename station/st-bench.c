@@ -112,7 +112,7 @@ st_bench_peak_rss_kib (void)
  * starts, at most this many at a time: the run goes in rounds of about as
  * many units (each on sockets of its own names, so its devices are new),
  * and the memory they take does not grow with --units. */
-#define ST_BENCH_ROUND_UNITS 8192
+#define ST_BENCH_ROUND_UNITS 2048
 
 /* The clock of the measured run (rounds only, not the premaking between
  * them) and when the first and the last tenth of the units were done. */
