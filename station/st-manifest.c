@@ -1720,25 +1720,41 @@ st_units_run (StUnits *s, StLines *ju, StLines *jc, guint *csv_bad)
     g_thread_pool_free (pool, FALSE, TRUE);
 }
 
+/* SHA256SUMS of @dir read, its signature checked (the signer in *@signer)
+ * and parsed into @want (station-manifest/2's first steps, for verify and
+ * for the export's check of what it wrote): FALSE with @error when it
+ * cannot be read or its signature cannot be checked; else TRUE, *@parsed
+ * FALSE when it does not parse (the report says why). */
+static gboolean
+st_manifest_signed_sums (StCheck *c, const char *dir, X509 *root, X509 **signer, gchar **want,
+                         gboolean *parsed, GError **error)
+{
+  g_autofree gchar *p_sums = g_build_filename (dir, ST_MANIFEST_SUMS, NULL);
+  g_autofree gchar *sums = NULL;
+  gsize sums_len = 0;
+  if (!st_read_bounded (p_sums, ST_MANIFEST_MAX_SUMS, &sums, &sums_len, error))
+    return FALSE;
+  if (!st_manifest_verify_signature (c, dir, ST_MANIFEST_SUMS_SIG, sums, sums_len, root, signer, error))
+    return FALSE;
+  *parsed = st_sums_parse (c, sums, sums_len, want);
+  return TRUE;
+}
+
 static gboolean
 st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb *db, GString *report,
                        GError **error)
 {
   StCheck c = { .report = report };
-  g_autofree gchar *p_sums = g_build_filename (dir, ST_MANIFEST_SUMS, NULL);
   g_autofree gchar *p_json = g_build_filename (dir, "manifest.json", NULL);
   g_autofree gchar *p_units = g_build_filename (dir, ST_MANIFEST_UNITS_FILE, NULL);
   g_autofree gchar *p_csv = g_build_filename (dir, "manifest.csv", NULL);
   g_autofree gchar *p_chain = g_build_filename (dir, "ca-chain.pem", NULL);
-  g_autofree gchar *sums = NULL;
-  gsize sums_len = 0;
-  if (!st_read_bounded (p_sums, ST_MANIFEST_MAX_SUMS, &sums, &sums_len, error))
-    return FALSE;
   g_autoptr(X509) signer = NULL;
-  if (!st_manifest_verify_signature (&c, dir, ST_MANIFEST_SUMS_SIG, sums, sums_len, root, &signer, error))
-    return FALSE;
   gchar *want[G_N_ELEMENTS (st_sums_files)] = { NULL };
-  if (!st_sums_parse (&c, sums, sums_len, want))
+  gboolean parsed = FALSE;
+  if (!st_manifest_signed_sums (&c, dir, root, &signer, want, &parsed, error))
+    return FALSE;
+  if (!parsed)
     return st_check_result (&c, dir, error);
 
   /* the header: small, read whole */
@@ -1867,21 +1883,17 @@ st_manifest_check_written (const char *dir, X509 *root, const char *signer_pin, 
                            GError **error)
 {
   StCheck c = { .report = report };
-  g_autofree gchar *p_sums = g_build_filename (dir, ST_MANIFEST_SUMS, NULL);
   g_autofree gchar *p_json = g_build_filename (dir, "manifest.json", NULL);
   g_autofree gchar *p_units = g_build_filename (dir, ST_MANIFEST_UNITS_FILE, NULL);
   g_autofree gchar *p_csv = g_build_filename (dir, "manifest.csv", NULL);
   g_autofree gchar *p_chain = g_build_filename (dir, "ca-chain.pem", NULL);
-  g_autofree gchar *sums = NULL;
-  gsize sums_len = 0;
-  if (!st_read_bounded (p_sums, ST_MANIFEST_MAX_SUMS, &sums, &sums_len, error))
-    return FALSE;
   /* the signature and its signer, as verify checks them */
   g_autoptr(X509) signer = NULL;
-  if (!st_manifest_verify_signature (&c, dir, ST_MANIFEST_SUMS_SIG, sums, sums_len, root, &signer, error))
-    return FALSE;
   gchar *want[G_N_ELEMENTS (st_sums_files)] = { NULL };
-  if (!st_sums_parse (&c, sums, sums_len, want))
+  gboolean parsed = FALSE;
+  if (!st_manifest_signed_sums (&c, dir, root, &signer, want, &parsed, error))
+    return FALSE;
+  if (!parsed)
     return st_check_result (&c, dir, error);
   /* every file against SHA256SUMS, the unit files' lines counted */
   g_autofree gchar *json = NULL;
