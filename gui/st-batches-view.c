@@ -5,6 +5,7 @@
 #include <gio/gunixmounts.h>
 
 #include "st-shift-chart.h"
+#include "st-text.h"
 
 struct _StBatchesView {
   GtkBox parent;
@@ -225,14 +226,54 @@ st_batches_view_on_closed (GObject *source, GAsyncResult *result, gpointer user_
   st_batches_view_refresh (self);
 }
 
+/* Issue 17: a batch with units left is closed only after the lead says so.
+ * A closed batch is never reopened (docs/architecture.md, "Batches"): its
+ * manifest may be out and signed already, so the remaining units go into a
+ * new batch. Cancel is the default answer; TRUE when the lead confirmed or
+ * nothing is left. The batch's figures are copied first: the list may be
+ * refreshed (and its rows freed) while the dialog is up. */
+static gboolean
+st_batches_view_confirm_close (StBatchesView *self, const StBatchInfo *b)
+{
+  gint64 left = b->quantity - b->n_done;
+  if (left <= 0)
+    return TRUE;
+  gint64 id = b->id, done = b->n_done, quantity = b->quantity;
+  g_autofree gchar *wo = st_text_escape (b->work_order, -1, ST_TEXT_ONE_LINE);
+  GtkWidget *toplevel = gtk_widget_get_toplevel (GTK_WIDGET (self));
+  GtkWidget *dialog = gtk_message_dialog_new (GTK_IS_WINDOW (toplevel) ? GTK_WINDOW (toplevel) : NULL,
+                                              GTK_DIALOG_MODAL, GTK_MESSAGE_WARNING, GTK_BUTTONS_NONE,
+                                              "Close batch %" G_GINT64_FORMAT " (%s) with %" G_GINT64_FORMAT
+                                              " of its %" G_GINT64_FORMAT " units left?",
+                                              id, wo, left, quantity);
+  gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog),
+                                            "%" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " units are done, %"
+                                            G_GINT64_FORMAT " left. A closed batch cannot be reopened: the "
+                                            "units left would need a new batch.", done, quantity, left);
+  gtk_dialog_add_buttons (GTK_DIALOG (dialog), "Cancel", GTK_RESPONSE_CANCEL,
+                          "Close the batch", GTK_RESPONSE_ACCEPT, NULL);
+  gtk_dialog_set_default_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
+  gtk_widget_grab_focus (gtk_dialog_get_widget_for_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL));
+  gtk_window_set_title (GTK_WINDOW (dialog), "Close the batch?");
+  int response = gtk_dialog_run (GTK_DIALOG (dialog));
+  gtk_widget_destroy (dialog);
+  return response == GTK_RESPONSE_ACCEPT;
+}
+
 static void
 st_batches_view_on_close (StBatchesView *self)
 {
   StBatchInfo *b = st_batches_view_selected (self);
   if (b == NULL)
     return;
+  gint64 id = b->id;
+  if (!st_batches_view_confirm_close (self, b))
+    {
+      st_gui_status (self->status_label, "The batch stays open.", FALSE);
+      return;
+    }
   gtk_widget_set_sensitive (GTK_WIDGET (self->close_button), FALSE);
-  st_station_close_batch_async (self->ctx.station, b->id, self->ctx.cancellable,
+  st_station_close_batch_async (self->ctx.station, id, self->ctx.cancellable,
                                 st_batches_view_on_closed, g_object_ref (self));
 }
 

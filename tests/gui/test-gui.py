@@ -770,11 +770,38 @@ def run(tmp):
     # ---- lead: close the first batch, filter by state, export the manifest ----
     login("lead")
     find("Batches", "radio button").click()
+    # batch 2 has units left: Close asks first, Cancel the default, and
+    # Cancel keeps the batch open (issue 17)
+    find("Batch 2 " + wo2, "list item").click()
+    time.sleep(0.5)
+    find("Close batch", "push button").click()
+    def dialog_texts():
+        return [n.name for n in state["app"].findChildren(
+            lambda n: n.roleName == "label" and n.showing and (n.name.startswith("Close batch ") or
+                                                               " units are done, " in n.name), recursive=True)]
+    texts = wait_for(lambda: len(dialog_texts()) == 2 and dialog_texts(), 30, "the close confirmation")
+    log("the close confirmation says:", texts)
+    asked = [t for t in texts if t.startswith("Close batch 2 (%s) with " % wo2)]
+    figures = [re.match(r"(\d+) of 2 units are done, (\d+) left\. A closed batch cannot be reopened", t)
+               for t in texts]
+    figures = [m for m in figures if m is not None]
+    assert asked and figures, "the close confirmation does not name batch 2 and its units: %r" % texts
+    done, left = int(figures[0].group(1)), int(figures[0].group(2))
+    assert done + left == 2 and left >= 1 and "with %d of its 2 units left?" % left in asked[0], texts
+    cancel = find("Cancel", "push button")
+    import pyatspi  # dogtail's own AT-SPI binding
+    assert cancel.getState().contains(pyatspi.STATE_IS_DEFAULT), "Cancel is not the dialog's default"
+    cancel.click()
+    wait_text("Batches status", lambda t: t == "The batch stays open.", 30, "the batch kept open")
+    assert not dialog_texts(), "the close confirmation stayed up after Cancel"
+    assert find("Close batch", "push button").sensitive, "batch 2 is no longer open after Cancel"
+    # batch 1 has all its 3 units done: closed at once, nothing asked
     row = find("Batch 1 " + wo, "list item")
     row.click()
     time.sleep(0.5)
     find("Close batch", "push button").click()
     wait_text("Batches status", lambda t: t == "Batch closed.", 60, "closed")
+    assert not dialog_texts(), "a batch with nothing left asked for a confirmation"
     find("Batch state filter", "combo box").click()
     find("Closed", "menu item").click()
     wait_for(lambda: not showing("Batch 2 " + wo2), 10, "the closed filter hides the open batch 2")
