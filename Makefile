@@ -131,11 +131,15 @@ fuzz: test-deps $(FUZZ_BUILD)/build.ninja
 # Demo operators (PINs): op 1111, lead 2222, qa 3333, admin 4444.
 .PHONY: gui-demo
 # The GUI is a client of the station service: a private stationd serves
-# DEMO_HOME (DEMO_HOME/stationd.sock) for as long as the GUI runs. The HSM
+# DEMO_HOME (DEMO_HOME/stationd.sock) for as long as the GUI runs. The GUI
+# offers the profiles of the station's profile folder alone: the demo copies
+# the examples into DEMO_HOME/profiles (a real station's admin puts its own). The HSM
 # PIN goes only to the two commands that hand it to the service (setup demo,
 # unlock); station-gui never sees it.
 gui-demo: build
 	@$(with_private_service); \
+	mkdir -p $(DEMO_HOME)/profiles; \
+	for p in profiles/*.profile; do [ -e $(DEMO_HOME)/$$p ] || cp $$p $(DEMO_HOME)/$$p; done; \
 	args=; for i in 1 2 3; do \
 	  $(BUILD)/programmer/devsim/station-devsim --units 4 --seed $$(( $$$$ + i )) > $$tmp/port$$i & \
 	  echo $$! >> $$tmp/pids; \

@@ -151,7 +151,6 @@ st_batches_view_on_profiles (GObject *source, GAsyncResult *result, gpointer use
   g_clear_pointer (&self->profiles, g_ptr_array_unref);
   self->profiles = g_steal_pointer (&list);
   gtk_combo_box_text_remove_all (self->profile_combo);
-  gint first = -1;
   for (guint i = 0; i < self->profiles->len; i++)
     {
       StProfileEntry *e = g_ptr_array_index (self->profiles, i);
@@ -163,10 +162,12 @@ st_batches_view_on_profiles (GObject *source, GAsyncResult *result, gpointer use
       g_autofree gchar *text = e->text != NULL ? g_strdup (base) : g_strdup_printf ("%s (does not load)", base);
       g_autofree gchar *id = g_strdup_printf ("%u", i);
       gtk_combo_box_text_append (self->profile_combo, id, text);
-      if (first < 0 && e->text != NULL)
-        first = (gint) i;
     }
-  gtk_combo_box_set_active (GTK_COMBO_BOX (self->profile_combo), MAX (first, 0));
+  /* Issue 17: none preselected, the lead picks the product */
+  gtk_combo_box_set_active (GTK_COMBO_BOX (self->profile_combo), -1);
+  if (self->profiles->len == 0)
+    st_gui_status (self->status_label, "No product profile in this station's profile folder: an admin copies "
+                   "a .profile file into the profiles folder of the station home.", TRUE);
 }
 
 static void

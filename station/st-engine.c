@@ -959,10 +959,11 @@ st_engine_profile_list (StEngine *engine, const StAuthSession *session, GError *
 {
   if (!st_engine_require (engine, session, ST_ACTION_PROFILE_LIST, error))
     return NULL;
+  /* Issue 17: the station's profile folder alone. The installed examples
+   * (ST_DATADIR) and the build tree's are not profiles this station makes
+   * batches of: an admin copies a profile into HOME/profiles to offer it. */
   g_autofree gchar *home_dir = g_build_filename (engine->home, "profiles", NULL);
-  g_autofree gchar *installed = g_build_filename (ST_DATADIR, "profiles", NULL);
-  g_autofree gchar *source_dir = g_build_filename (ST_SOURCE_DIR, "profiles", NULL);
-  const char *dirs[] = { home_dir, installed, source_dir };
+  const char *dirs[] = { home_dir };
   g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   for (guint d = 0; d < G_N_ELEMENTS (dirs); d++)
     {

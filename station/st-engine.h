@@ -176,8 +176,8 @@ gboolean st_engine_admin_recover (StEngine *engine, const StAuthSession *session
 
 /* ---- profiles and batches ---- */
 
-/* Of gchar* paths: *.profile in HOME/profiles, the installed ones and the
- * source tree's, one per file name, sorted. */
+/* Of gchar* paths: *.profile in HOME/profiles (the station's profile
+ * folder; never the installed or the build tree's examples), sorted. */
 GPtrArray *st_engine_profile_list (StEngine *engine, const StAuthSession *session, GError **error);
 /* A new batch from a profile's text; returns its id (> 0) or 0. *@profile
  * gets the parsed profile when not NULL. */

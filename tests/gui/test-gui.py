@@ -616,6 +616,12 @@ def run(tmp):
     log("making a demo station in", home)
     subprocess.run([cli, "--home", home, "setup", "demo"], env=dict(env, STATION_HSM_PIN=HSM_PIN), check=True,
                    stdout=subprocess.DEVNULL)
+    # The station's profile folder (HOME/profiles) offers one profile, a copy
+    # of an example under a name of its own: the lead's list shows it alone,
+    # none of the build tree's or the installed example-* ones (issue 17).
+    os.makedirs(os.path.join(home, "profiles"), exist_ok=True)
+    shutil.copyfile(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "profiles",
+                                 "example-device-csr.profile"), os.path.join(home, "profiles", "sensor-v2.profile"))
     large = start_large_home(tmp, env, int(os.environ.get("ST_GUI_LARGE_UNITS", "20000")))
 
     start_x_and_dbus(tmp)
@@ -647,8 +653,18 @@ def run(tmp):
     wo = "WO-GUI-%d" % os.getpid()
     wo2 = wo + "-B"
     wo3 = wo + "-C"
+    # no profile preselected: Create before a pick is refused, and asks for one
+    find("New work order", "text").text = wo
+    find("Create batch", "push button").click()
+    wait_text("Batches status", lambda t: t == "Pick a product profile and give the work order.", 30,
+              "the request to pick a profile")
     find("Product profile", "combo box").click()
-    find("example-device-csr", "menu item").click()
+    find("sensor-v2", "menu item")
+    # (AT-SPI shows each item twice: the combo's own menu and its popup)
+    offered = sorted(set(n.name for n in state["app"].findChildren(
+        lambda n: n.roleName == "menu item" and n.showing, recursive=True)))
+    assert offered == ["sensor-v2"], "the profile list offers %r, not the station's folder alone" % offered
+    find("sensor-v2", "menu item").click()
     for n, (order, quantity) in enumerate(((wo, "3"), (wo2, "2"), (wo3, "1")), 1):
         find("New work order", "text").text = order
         qty = find("Quantity")

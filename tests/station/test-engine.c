@@ -182,6 +182,52 @@ test_awaiting_import (void)
   st_rm_rf (tmp);
 }
 
+/* Issue 17: ProfileList offers the station's profile folder (HOME/profiles)
+ * alone, never the installed or the build tree's example-* profiles. The
+ * source tree's profiles/ exists here (the engine was built from it), so a
+ * listing that still looked there would show its examples. */
+static void
+test_profile_list_home_only (void)
+{
+  g_autofree gchar *example = g_build_filename (ST_SOURCE_DIR, "profiles", "example-device-csr.profile", NULL);
+  g_assert_true (g_file_test (example, G_FILE_TEST_IS_REGULAR));
+  g_autofree gchar *tmp = st_test_tmpdir ("st-engine");
+  g_autofree gchar *conf = g_build_filename (tmp, "station.conf", NULL);
+  const char text[] =
+    "[station]\nid=line3-station1\n\n[hsm]\nmodule=/usr/lib/softhsm/libsofthsm2.so\ntoken=line3\n"
+    "ca-key=pkcs11:token=line3;object=issuing-ca;id=%01;type=private\n"
+    "signing-key=pkcs11:token=line3;object=station-signing;id=%02;type=private\n";
+  g_assert_true (g_file_set_contents (conf, text, -1, NULL));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StEngine) engine = st_engine_new (tmp, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (st_engine_operator_add (engine, NULL, "alice", "admin", "4444", &error));
+  g_assert_no_error (error);
+  g_autoptr(StAuthSession) alice = st_engine_login (engine, "alice", "4444", &error);
+  g_assert_no_error (error);
+  /* no profile folder: an empty list, not an error */
+  g_autoptr(GPtrArray) none = st_engine_profile_list (engine, alice, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (none->len, ==, 0);
+  g_autofree gchar *dir = g_build_filename (tmp, "profiles", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  const char *files[] = { "sensor-v2.profile", "gateway.profile", "notes.txt" };
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree gchar *path = g_build_filename (dir, files[i], NULL);
+      g_assert_true (g_file_set_contents (path, "[profile]\n", -1, NULL));
+    }
+  g_autoptr(GPtrArray) paths = st_engine_profile_list (engine, alice, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (paths->len, ==, 2);
+  g_autofree gchar *first = g_build_filename (dir, "gateway.profile", NULL);
+  g_autofree gchar *second = g_build_filename (dir, "sensor-v2.profile", NULL);
+  g_assert_cmpstr (g_ptr_array_index (paths, 0), ==, first);
+  g_assert_cmpstr (g_ptr_array_index (paths, 1), ==, second);
+  g_clear_pointer (&engine, st_engine_free);
+  st_rm_rf (tmp);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -196,5 +242,6 @@ main (int argc, char **argv)
   g_test_add_func ("/engine/every-method-has-a-rule", test_every_method_has_a_rule);
   g_test_add_func ("/engine/unconfigured", test_unconfigured);
   g_test_add_func ("/engine/awaiting-import", test_awaiting_import);
+  g_test_add_func ("/engine/profile-list-home-only", test_profile_list_home_only);
   return g_test_run ();
 }
