@@ -84,7 +84,9 @@ static const char st_usage[] =
   "demo admin unless --operator says otherwise. Roles: operator runs batches; lead creates and\n"
   "closes batches, exports manifests, allows more voids and decides disputed units; qa verifies\n"
   "units, manifests and the audit log; admin sets up, unlocks the HSM and manages operators.\n"
-  "The HSM PIN reaches only the service, and only from an admin's 'unlock' or 'setup demo'.\n";
+  "The HSM PIN reaches only the service, and only from an admin's 'unlock' or 'setup demo'.\n"
+  "Exit codes: 0 done, 1 a check failed, 2 another failure, 3 usage, 4 PIN or role refused,\n"
+  "5 not found, 6 the line stopped (station(1), EXIT STATUS).\n";
 
 /* ---- exit codes (station(1), EXIT STATUS; the README) ------------------- */
 
