@@ -94,7 +94,7 @@ typedef enum {
   ST_EXIT_OK = 0,
   ST_EXIT_CHECK = 1,      /* a check ran and failed: verify, db check, units that failed */
   ST_EXIT_ERROR = 2,      /* any other failure: bad input data, busy, an existing file */
-  ST_EXIT_USAGE = 3,      /* the command line is wrong: nothing was asked of the service */
+  ST_EXIT_USAGE = 3,      /* the command line is wrong: nothing was done */
   ST_EXIT_AUTH = 4,       /* wrong PIN, operator locked, or the role may not do it */
   ST_EXIT_NOT_FOUND = 5,  /* no such batch, unit, operator or file; no service */
   ST_EXIT_STOPPED = 6,    /* the line stopped (the HSM or the disk failed), or the service went away */
