@@ -84,7 +84,47 @@ static const char st_usage[] =
   "demo admin unless --operator says otherwise. Roles: operator runs batches; lead creates and\n"
   "closes batches, exports manifests, allows more voids and decides disputed units; qa verifies\n"
   "units, manifests and the audit log; admin sets up, unlocks the HSM and manages operators.\n"
-  "The HSM PIN reaches only the service, and only from an admin's 'unlock' or 'setup demo'.\n";
+  "The HSM PIN reaches only the service, and only from an admin's 'unlock' or 'setup demo'.\n"
+  "Exit codes: 0 done, 1 a check failed, 2 another failure, 3 usage, 4 PIN or role refused,\n"
+  "5 not found, 6 the line stopped (station(1), EXIT STATUS).\n";
+
+/* ---- exit codes (station(1), EXIT STATUS; the README) ------------------- */
+
+typedef enum {
+  ST_EXIT_OK = 0,
+  ST_EXIT_CHECK = 1,      /* a check ran and failed: verify, db check, units that failed */
+  ST_EXIT_ERROR = 2,      /* any other failure: bad input data, busy, an existing file */
+  ST_EXIT_USAGE = 3,      /* the command line is wrong: nothing was done */
+  ST_EXIT_AUTH = 4,       /* wrong PIN, operator locked, or the role may not do it */
+  ST_EXIT_NOT_FOUND = 5,  /* no such batch, unit, operator or file; no service */
+  ST_EXIT_STOPPED = 6,    /* the line stopped (the HSM or the disk failed), or the service went away */
+} StCliExit;
+
+/* The exit code of each StError; the codes not named are ST_EXIT_ERROR. */
+static const StCliExit st_cli_exit_of_error[ST_ERROR_LAST] = {
+  [ST_ERROR_VERIFY_FAILED] = ST_EXIT_CHECK,
+  [ST_ERROR_AUTH_FAILED] = ST_EXIT_AUTH,
+  [ST_ERROR_PERMISSION_DENIED] = ST_EXIT_AUTH,
+  [ST_ERROR_NOT_FOUND] = ST_EXIT_NOT_FOUND,
+};
+
+static StCliExit
+st_cli_exit_code (const GError *error)
+{
+  if (error->domain == ST_ERROR && error->code >= 0 && error->code < ST_ERROR_LAST)
+    {
+      StCliExit code = st_cli_exit_of_error[error->code];
+      return code != ST_EXIT_OK ? code : ST_EXIT_ERROR;
+    }
+  if (error->domain == G_OPTION_ERROR)
+    return ST_EXIT_USAGE;
+  /* the service went away mid-call (st_dbus_error_clean says so) */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED)
+      || g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_NO_REPLY)
+      || g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_DISCONNECTED))
+    return ST_EXIT_STOPPED;
+  return ST_EXIT_ERROR;
+}
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -94,7 +134,7 @@ st_cli_fail (GError *error)
   st_dbus_error_clean (error);
   g_autofree gchar *message = st_text_escape (error->message, -1, ST_TEXT_ONE_LINE);
   g_printerr ("station: %s\n", message);
-  return error->domain == ST_ERROR && error->code == ST_ERROR_VERIFY_FAILED ? 1 : 2;
+  return st_cli_exit_code (error);
 }
 
 static gboolean
@@ -254,7 +294,7 @@ st_cli_parse_id (const char *text, gint64 *out, GError **error)
   guint64 v = 0;
   if (text == NULL || !g_ascii_string_to_unsigned (text, 10, 1, G_MAXINT64, &v, NULL))
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                    "'%s' is not a batch id: give the number that 'batch create' printed (see 'batch list')",
                    text != NULL ? text : "");
       return FALSE;
@@ -460,7 +500,7 @@ st_cli_run_line (StCli *cli, gint64 batch_id, const char *const *ports, guint un
     {
       g_printerr ("station: the station service went away during the run: the units it recorded "
                   "are kept; start it again and run the batch again to resume\n");
-      return 2;
+      return ST_EXIT_STOPPED;
     }
   if (passed != NULL)
     *passed = run.passed;
@@ -475,7 +515,7 @@ st_cli_run_line (StCli *cli, gint64 batch_id, const char *const *ports, guint un
     {
       g_printerr ("station: %s\n", run.error);
       g_free (run.error);
-      return 2;
+      return ST_EXIT_STOPPED;
     }
   gboolean all = run.failed == 0 && run.refused == 0 && run.ports_failed == 0 && !run.stopped;
   return all ? 0 : 1;
@@ -518,7 +558,7 @@ cmd_setup (StCli *cli, int argc, char **argv)
       return 0;
     }
   g_printerr ("station: setup needs 'demo' or 'show'\n");
-  return 2;
+  return ST_EXIT_USAGE;
 }
 
 /* ---- the key ceremony: station ca init|import|show ---------------------- */
@@ -557,7 +597,7 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
     {
       g_printerr ("station: ca init needs --module PATH --token LABEL --station-id ID --admin NAME "
                   "--out DIR (docs/ceremony.md)\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   const char *names[] = { "issuing-ca.csr.pem", "station-signing.csr.pem" };
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
@@ -566,13 +606,13 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
       if (!force && g_file_test (path, G_FILE_TEST_EXISTS))
         {
           g_printerr ("station: %s exists: choose another --out, or add --force to replace it\n", path);
-          return 2;
+          return ST_EXIT_ERROR;
         }
     }
   if (g_mkdir_with_parents (out_dir, 0755) != 0)
     {
       g_printerr ("station: cannot create %s: %s\n", out_dir, g_strerror (errno));
-      return 2;
+      return ST_EXIT_ERROR;
     }
   /* a new home has no operators: nobody logs in (the admin comes with the ceremony) */
   if (!st_cli_admin_login (cli, &error))
@@ -602,7 +642,7 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
           if (error != NULL)
             return st_cli_fail (error);
           g_printerr ("station: the two PINs for %s differ: nothing was done; run 'ca init' again\n", admin);
-          return 2;
+          return ST_EXIT_ERROR;
         }
     }
   GVariantBuilder options;
@@ -631,7 +671,7 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
       if (!g_strv_contains (names, name) || strlen (pem) > ST_CLI_MAX_PEM)
         {
           g_printerr ("station: the service sent an unexpected file; nothing more is written\n");
-          return 2;
+          return ST_EXIT_ERROR;
         }
       g_autofree gchar *path = g_build_filename (out_dir, name, NULL);
       if (!st_file_write_durable (path, pem, strlen (pem), 0644, &error))
@@ -665,7 +705,7 @@ cmd_ca_import (StCli *cli, int argc, char **argv)
   if (chain_path == NULL || signing_path == NULL)
     {
       g_printerr ("station: ca import needs --chain FILE --signing-cert FILE (docs/ceremony.md)\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   g_autofree gchar *chain = st_client_read_text (chain_path, ST_CLI_MAX_PEM, NULL, &error);
   if (chain == NULL)
@@ -727,7 +767,7 @@ cmd_ca (StCli *cli, int argc, char **argv)
   for (guint i = 0; i < G_N_ELEMENTS (st_ca_commands); i++)
     g_string_append_printf (known, "%s%s", i > 0 ? ", " : "", st_ca_commands[i].name);
   g_printerr ("station: ca needs one of: %s\n", known->str);
-  return 2;
+  return ST_EXIT_USAGE;
 }
 
 static int
@@ -798,7 +838,7 @@ cmd_batch_create (StCli *cli, const char *profile_path, const char *work_order, 
   if (profile_path == NULL || work_order == NULL || *work_order == '\0' || quantity <= 0)
     {
       g_printerr ("station: batch create needs --profile FILE, --work-order WO and --quantity N (N >= 1)\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   if (!st_cli_login (cli, &error))
     return st_cli_fail (error);
@@ -915,7 +955,7 @@ cmd_batch (StCli *cli, int argc, char **argv)
   if (sub == NULL)
     {
       g_printerr ("station: batch needs create, run, list, show, stop or close\n%s", st_usage);
-      return 2;
+      return ST_EXIT_USAGE;
     }
   argc--;
   argv++;
@@ -1048,18 +1088,18 @@ cmd_batch (StCli *cli, int argc, char **argv)
       if (ports == NULL || ports[0] == NULL)
         {
           g_printerr ("station: batch run needs at least one --port PATH\n");
-          return 2;
+          return ST_EXIT_USAGE;
         }
       if (units < 0 || wait_s < 0)
         {
           g_printerr ("station: --units and --wait take numbers >= 0\n");
-          return 2;
+          return ST_EXIT_USAGE;
         }
       return st_cli_run_line (cli, batch_id, (const char *const *) ports, (guint) units,
                               (guint) wait_s, allow_reprovision, NULL);
     }
   g_printerr ("station: unknown batch command '%s'\n%s", sub, st_usage);
-  return 2;
+  return ST_EXIT_USAGE;
 }
 
 /* `station ca verification-cert --code CODE --out FILE [--force]` (admin):
@@ -1083,19 +1123,19 @@ st_cli_ca_verification_cert (StCli *cli, int argc, char **argv)
   if (code == NULL || out == NULL || argc > 1)
     {
       g_printerr ("station: ca verification-cert needs --code CODE and --out FILE\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   gsize n = strlen (code);
   if (n < 1 || n > 64 || strspn (code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") != n)
     {
       g_printerr ("station: --code takes the cloud's registration code: 1 to 64 of A-Z a-z 0-9 and '-'\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   GStatBuf st;
   if (!force && g_lstat (out, &st) == 0)
     {
       g_printerr ("station: %s exists: choose another file, or give --force to replace it\n", out);
-      return 2;
+      return ST_EXIT_ERROR;
     }
   g_autofree gchar *pem = NULL;
   if (!st_cli_admin_login (cli, &error)
@@ -1149,7 +1189,7 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       if (out == NULL)
         {
           g_printerr ("station: manifest export needs --out DIR\n");
-          return 2;
+          return ST_EXIT_USAGE;
         }
       g_autofree gchar *dest = g_canonicalize_filename (out, NULL);
       g_autoptr(GVariant) files = NULL;
@@ -1171,14 +1211,14 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       if (dir == NULL)
         {
           g_printerr ("station: manifest verify needs the manifest folder\n");
-          return 2;
+          return ST_EXIT_USAGE;
         }
       if (signer_pin != NULL
           && (strlen (signer_pin) != 64 || strspn (signer_pin, "0123456789abcdefABCDEF") != 64))
         {
           g_printerr ("station: --signer-pin takes 64 hex digits: the SHA-256 of the signing "
                       "certificate's public key\n");
-          return 2;
+          return ST_EXIT_USAGE;
         }
       g_autofree gchar *root = st_cli_root_pem (root_path, &error);
       g_autoptr(GUnixFDList) fds = NULL;
@@ -1195,7 +1235,7 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       return st_cli_verdict (ok, failure);
     }
   g_printerr ("station: manifest needs export or verify\n");
-  return 2;
+  return ST_EXIT_USAGE;
 }
 
 /* `unit resolve UID|SERIAL --keep|--void`: a lead decides a disputed unit. */
@@ -1206,7 +1246,7 @@ cmd_unit_resolve (StCli *cli, const char *name, gboolean keep, gboolean void_it)
   if (name == NULL || keep == void_it)
     {
       g_printerr ("station: usage: unit resolve UID|SERIAL --keep or --void (one of the two)\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   if (!st_cli_login (cli, &error))
     return st_cli_fail (error);
@@ -1243,7 +1283,7 @@ cmd_unit_revoke (StCli *cli, int argc, char **argv)
       g_printerr ("station: usage: unit revoke SERIAL --reason R (SERIAL: the certificate serial, or "
                   "the unit's uid or product serial; R: unspecified, keyCompromise, "
                   "affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn)\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   if (!st_cli_login (cli, &error))
     return st_cli_fail (error);
@@ -1278,12 +1318,12 @@ cmd_crl (StCli *cli, int argc, char **argv)
   if (g_strcmp0 (sub, "issue") != 0 || out == NULL || argc != 1)
     {
       g_printerr ("station: usage: crl issue --out FILE [--next-update DAYS] [--force]\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   if (days < 1)
     {
       g_printerr ("station: --next-update is a number of days, 1 to 365, not %d\n", days);
-      return 2;
+      return ST_EXIT_USAGE;
     }
   if (!st_cli_login (cli, &error))
     return st_cli_fail (error);
@@ -1325,7 +1365,7 @@ cmd_unit (StCli *cli, int argc, char **argv)
     {
       g_printerr ("station: usage: unit verify --port PATH [--profile FILE] | "
                   "unit resolve UID|SERIAL --keep|--void\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   g_autofree gchar *text = profile_path != NULL
     ? st_client_read_text (profile_path, ST_CLI_MAX_TEXT, NULL, &error) : g_strdup ("");
@@ -1367,7 +1407,7 @@ cmd_db (StCli *cli, int argc, char **argv)
   if (!backup && (argc < 2 || g_strcmp0 (argv[1], "check") != 0))
     {
       g_printerr ("station: usage: db check | db backup DEST [--force]\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   if (!st_cli_login (cli, &error))
     return st_cli_fail (error);
@@ -1377,7 +1417,7 @@ cmd_db (StCli *cli, int argc, char **argv)
       if (!force && g_file_test (dest, G_FILE_TEST_EXISTS))
         {
           g_printerr ("station: %s exists: give another name, or --force to replace it\n", dest);
-          return 2;
+          return ST_EXIT_ERROR;
         }
       g_autofree gchar *full = g_canonicalize_filename (dest, NULL);
       g_autoptr(GVariant) handle = NULL;
@@ -1420,7 +1460,7 @@ cmd_operator (StCli *cli, int argc, char **argv)
     {
       g_printerr ("station: usage: operator add NAME --role ROLE | operator list | "
                   "operator unlock NAME | operator set-role NAME --role ROLE\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   StRole role = 0;
   if ((is_add || is_role) && !st_role_from_string (role_arg, &role, &error))
@@ -1500,7 +1540,7 @@ cmd_admin (StCli *cli, int argc, char **argv)
   if (g_strcmp0 (sub, "recover") != 0 || name == NULL)
     {
       g_printerr ("station: usage: admin recover NAME [--new]\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   if (!st_cli_connect (cli, &error))
     return st_cli_fail (error);
@@ -1552,7 +1592,7 @@ cmd_audit (StCli *cli, int argc, char **argv)
   if ((!is_verify && !is_export) || (is_export && out == NULL))
     {
       g_printerr ("station: usage: audit verify [--root FILE] [--manifests DIR...] | audit export --out FILE\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   g_autofree gchar *root = st_cli_root_pem (root_path, &error);
   if (root == NULL || !st_cli_login (cli, &error))
@@ -1581,7 +1621,7 @@ cmd_audit (StCli *cli, int argc, char **argv)
       {
         g_printerr ("station: audit verify takes no '%s': name manifest folders with --manifests DIR\n",
                     argv[i]);
-        return 2;
+        return ST_EXIT_USAGE;
       }
   g_ptr_array_add (dirs, NULL);
   g_autoptr(GUnixFDList) fds = NULL;
@@ -1617,7 +1657,7 @@ cmd_bench (StCli *cli, int argc, char **argv)
   if (units <= 0 || slots <= 0 || slots > 64)
     {
       g_printerr ("station: bench needs --units >= 1 and --slots 1..64\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   /* The bench signs with the station's CA key (into a scratch database):
    * an admin's job; on a demo home it logs in as the demo admin. */
@@ -1805,7 +1845,7 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   if (devsim == NULL)
     {
       g_printerr ("station: cannot find station-devsim (set ST_DEVSIM to its path)\n");
-      return 2;
+      return ST_EXIT_NOT_FOUND;
     }
   g_print ("== 2. %d simulated devices on each of %d pseudo-terminals\n", units, n_ports);
   g_autoptr(GPtrArray) ports = g_ptr_array_new_with_free_func (g_free);
@@ -1844,7 +1884,7 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   int rc = st_cli_run_line (cli, batch_id, (const char *const *) ports->pdata, (guint) units, 30,
                             FALSE, &passed);
   st_cli_stop_procs (devsims);
-  if (rc == 2)
+  if (rc > ST_EXIT_CHECK)
     return rc;
 
   /* the shift lead closes it and exports the manifest */
@@ -1918,7 +1958,7 @@ st_cli_demo (StCli *cli, int argc, char **argv)
   if (n_ports < 1 || n_ports > 16 || units < 1 || units > 1000)
     {
       g_printerr ("station: demo takes --ports 1..16 and --units 1..1000\n");
-      return 2;
+      return ST_EXIT_USAGE;
     }
   StClientTarget t;
   st_cli_target (cli, &t);
@@ -1940,6 +1980,100 @@ st_cli_demo (StCli *cli, int argc, char **argv)
   g_clear_object (&cli->proxy);
   st_cli_stop_procs (service);
   return rc;
+}
+
+/* ---- "did you mean": the commands and their subcommands ---------------- */
+
+static const struct {
+  const char *name;
+  const char *subs[8];   /* NULL-terminated; none: the command takes no subcommand */
+} st_cli_commands[] = {
+  { "setup", { "demo", "show" } },
+  { "ca", { "init", "import", "show", "verification-cert" } },
+  { "unlock", { NULL } },
+  { "lock", { NULL } },
+  { "status", { NULL } },
+  { "batch", { "create", "run", "list", "show", "stop", "close", "allow-more-voids" } },
+  { "manifest", { "export", "verify" } },
+  { "unit", { "verify", "resolve", "revoke" } },
+  { "crl", { "issue" } },
+  { "db", { "check", "backup" } },
+  { "bench", { NULL } },
+  { "operator", { "add", "list", "unlock", "set-role" } },
+  { "audit", { "verify", "export" } },
+  { "admin", { "recover" } },
+  { "demo", { NULL } },
+};
+
+/* The edit distance (insert, delete, substitute, swap two neighbours) of
+ * @a and @b, or a number above @limit as soon as it must exceed it. */
+static guint
+st_cli_distance (const char *a, const char *b, guint limit)
+{
+  gsize la = strlen (a), lb = strlen (b);
+  if (la > 32 || lb > 32 || (la > lb ? la - lb : lb - la) > limit)
+    return limit + 1;
+  guint d[33][33];
+  for (gsize i = 0; i <= la; i++)
+    d[i][0] = (guint) i;
+  for (gsize j = 0; j <= lb; j++)
+    d[0][j] = (guint) j;
+  for (gsize i = 1; i <= la; i++)
+    for (gsize j = 1; j <= lb; j++)
+      {
+        guint cost = a[i - 1] == b[j - 1] ? 0 : 1;
+        guint v = MIN (MIN (d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
+        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+          v = MIN (v, d[i - 2][j - 2] + 1);
+        d[i][j] = v;
+      }
+  return d[la][lb];
+}
+
+/* One line for a word that is not in @names (NULL-terminated, or @n of
+ * them): the nearest within 2 edits, else where the commands are listed.
+ * @what: "command" or "batch command". Returns the usage exit code. */
+static int
+st_cli_unknown (const char *what, const char *word, const char *const *names, gsize n)
+{
+  const char *best = NULL;
+  guint best_d = 3;
+  for (gsize i = 0; i < n && names[i] != NULL; i++)
+    {
+      guint d = st_cli_distance (word, names[i], 2);
+      if (d < best_d)
+        {
+          best = names[i];
+          best_d = d;
+        }
+    }
+  g_autofree gchar *safe = ST_CLI_LINE (word);
+  if (best != NULL)
+    g_printerr ("station: unknown %s '%s': did you mean '%s'?\n", what, safe, best);
+  else
+    g_printerr ("station: unknown %s '%s': 'station --help' lists the commands\n", what, safe);
+  return ST_EXIT_USAGE;
+}
+
+/* Whether argv[1] names a command and argv[2], when it is a word, one of its
+ * subcommands; else says which one it might be. Returns -1 when it does. */
+static int
+st_cli_check_command (int argc, char **argv)
+{
+  const char *names[G_N_ELEMENTS (st_cli_commands)];
+  for (gsize i = 0; i < G_N_ELEMENTS (st_cli_commands); i++)
+    {
+      names[i] = st_cli_commands[i].name;
+      if (g_strcmp0 (argv[1], names[i]) != 0)
+        continue;
+      const char *const *subs = st_cli_commands[i].subs;
+      const char *sub = argc > 2 ? argv[2] : NULL;
+      if (subs[0] == NULL || sub == NULL || sub[0] == '-' || g_strv_contains (subs, sub))
+        return -1;
+      g_autofree gchar *what = g_strdup_printf ("%s command", names[i]);
+      return st_cli_unknown (what, sub, subs, G_N_ELEMENTS (st_cli_commands[i].subs));
+    }
+  return st_cli_unknown ("command", argv[1], names, G_N_ELEMENTS (names));
 }
 
 int
@@ -1973,11 +2107,15 @@ main (int argc, char **argv)
     {
       g_autofree gchar *help = g_option_context_get_help (ctx, TRUE, NULL);
       g_printerr ("%s", help);
-      return 2;
+      return ST_EXIT_USAGE;
     }
   const char *command = argv[1];
-  int rc;
-  if (g_strcmp0 (command, "setup") == 0)
+  int rc = st_cli_check_command (argc, argv);
+  if (rc >= 0)
+    {
+      /* not a command or subcommand: said so in one line */
+    }
+  else if (g_strcmp0 (command, "setup") == 0)
     rc = cmd_setup (&cli, argc - 1, argv + 1);
   else if (g_strcmp0 (command, "ca") == 0)
     rc = cmd_ca (&cli, argc - 1, argv + 1);
@@ -2006,10 +2144,7 @@ main (int argc, char **argv)
   else if (g_strcmp0 (command, "demo") == 0)
     rc = st_cli_demo (&cli, argc - 1, argv + 1);
   else
-    {
-      g_printerr ("station: unknown command '%s'\n%s", command, st_usage);
-      rc = 2;
-    }
+    rc = st_cli_unknown ("command", command, NULL, 0);
   /* the session ends with the connection; say so, so that the log shows it */
   if (cli.proxy != NULL && cli.logged_in != NULL)
     st_dbus_station1_call_logout_sync (cli.proxy, NULL, NULL);

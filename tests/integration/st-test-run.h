@@ -8,6 +8,17 @@
 
 #define ST_TEST_PIN "246810"
 
+/* The exit codes of `station` (station(1), EXIT STATUS): the tests assert the
+ * documented numbers, not the client's enum. 0 is success. */
+enum {
+  ST_RC_CHECK = 1,      /* a check ran and failed */
+  ST_RC_ERROR = 2,      /* any other failure */
+  ST_RC_USAGE = 3,      /* a wrong command line */
+  ST_RC_AUTH = 4,       /* wrong PIN, locked operator, role refused */
+  ST_RC_NOT_FOUND = 5,  /* no such batch, unit, file; no service */
+  ST_RC_STOPPED = 6,    /* the line stopped (HSM, disk), or the service went away */
+};
+
 typedef struct {
   gchar *tmp;       /* removed at teardown */
   gchar *home;      /* tmp/home: the station home */

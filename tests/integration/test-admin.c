@@ -202,7 +202,7 @@ static void
 st_lock_out (StFixture *f, const char *who)
 {
   for (guint i = 0; i < ST_ADMIN_MAX_ATTEMPTS; i++)
-    g_assert_cmpint (st_run_station_as (f, who, "0000", NULL, NULL, NULL, "operator", "list", NULL), ==, 2);
+    g_assert_cmpint (st_run_station_as (f, who, "0000", NULL, NULL, NULL, "operator", "list", NULL), ==, ST_RC_AUTH);
   g_autofree gchar *sql = g_strdup_printf ("SELECT locked FROM operators WHERE name = '%s'", who);
   g_assert_cmpint (st_sql_int (f, sql), ==, 1);
 }
@@ -220,7 +220,7 @@ test_last_admin_stays (StFixture *f, gconstpointer data)
   /* the demo's only admin cannot demote itself */
   g_autofree gchar *err = NULL;
   g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, &err, "operator", "set-role", "admin",
-                              "--role", "lead", NULL), ==, 2);
+                              "--role", "lead", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "last admin"));
   g_assert_nonnull (strstr (err, "station operator add"));
   g_autofree gchar *role = st_role_of (f, "admin");
@@ -232,7 +232,7 @@ test_last_admin_stays (StFixture *f, gconstpointer data)
   st_lock_out (f, "root2");
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, &err, "operator", "set-role", "admin",
-                              "--role", "qa", NULL), ==, 2);
+                              "--role", "qa", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "last admin"));
   g_assert_nonnull (strstr (err, "station operator unlock"));
 
@@ -246,7 +246,7 @@ test_last_admin_stays (StFixture *f, gconstpointer data)
   g_assert_cmpstr (role, ==, "lead");
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (st_run_station_as (f, "root2", "5678", NULL, NULL, &err, "operator", "set-role", "root2",
-                              "--role", "operator", NULL), ==, 2);
+                              "--role", "operator", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "last admin"));
   g_clear_pointer (&role, g_free);
   role = st_role_of (f, "root2");
@@ -284,7 +284,7 @@ test_recover_locked_admin (StFixture *f, gconstpointer data)
   g_autofree gchar *out = NULL, *err = NULL;
   g_assert_cmpint (st_run_station (f, &out, NULL, "status", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "HSM         locked"));
-  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, &err, "unlock", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, &err, "unlock", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "locked"));
   /* the refusal says the way back */
   g_assert_nonnull (strstr (err, "station admin recover admin"));
@@ -325,7 +325,7 @@ test_recover_locked_admin (StFixture *f, gconstpointer data)
   /* recovery names an admin, or a new name: not another role's operator */
   const char *lead[] = { "admin", "recover", "lead", NULL };
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_stationv (f, env, NULL, &err, lead), ==, 2);
+  g_assert_cmpint (st_run_stationv (f, env, NULL, &err, lead), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "is lead"));
   g_assert_cmpint (st_run_station (f, NULL, NULL, "audit", "verify", NULL), ==, 0);
 }
@@ -338,7 +338,7 @@ test_recover_wrong_so_pin (StFixture *f, gconstpointer data)
   const char *recover[] = { "admin", "recover", "admin", NULL };
   const char *env[] = { "STATION_SO_PIN=not-the-so-pin", NULL };
   g_autofree gchar *err = NULL;
-  g_assert_cmpint (st_run_stationv (f, env, NULL, &err, recover), ==, 2);
+  g_assert_cmpint (st_run_stationv (f, env, NULL, &err, recover), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "CKR_PIN_INCORRECT"));
   g_assert_nonnull (strstr (err, "SO PIN"));
   g_assert_cmpint (st_sql_int (f, "SELECT locked FROM operators WHERE name = 'admin'"), ==, 1);

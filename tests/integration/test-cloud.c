@@ -146,7 +146,7 @@ st_check_export (StFixture *f, const char *show)
   g_autofree gchar *stray = g_build_filename (dir, "certs", "stray.pem", NULL);
   g_assert_true (g_file_set_contents (stray, "not a device of this batch\n", -1, NULL));
   g_autofree gchar *err = NULL;
-  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id, "--out", dir, NULL), ==, 2);
+  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id, "--out", dir, NULL), ==, ST_RC_ERROR);
   g_assert_nonnull (strstr (err, "--force"));
   g_assert_true (g_file_test (stray, G_FILE_TEST_EXISTS));
   g_assert_cmpint (st_run_station (f, NULL, NULL, "manifest", "export", id, "--out", dir, "--force", NULL), ==, 0);
@@ -229,7 +229,7 @@ st_check_verification_cert (StFixture *f, const char *show)
   /* an existing file is not replaced without --force */
   g_autofree gchar *err = NULL;
   g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, &err, "ca", "verification-cert",
-                                      "--code", code, "--out", out, NULL), ==, 2);
+                                      "--code", code, "--out", out, NULL), ==, ST_RC_ERROR);
   g_assert_nonnull (strstr (err, "--force"));
 
   /* codes that are not a registration code */
@@ -240,7 +240,7 @@ st_check_verification_cert (StFixture *f, const char *show)
     {
       g_clear_pointer (&err, g_free);
       g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, &err, "ca", "verification-cert",
-                                          "--code", bad[i], "--out", other, NULL), ==, 2);
+                                          "--code", bad[i], "--out", other, NULL), ==, ST_RC_USAGE);
       g_assert_nonnull (strstr (err, "registration code"));
       g_assert_false (g_file_test (other, G_FILE_TEST_EXISTS));
     }
@@ -248,7 +248,7 @@ st_check_verification_cert (StFixture *f, const char *show)
   /* admin only */
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "ca", "verification-cert",
-                                      "--code", "abcd", "--out", other, NULL), ==, 2);
+                                      "--code", "abcd", "--out", other, NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "admin"));
   g_assert_false (g_file_test (other, G_FILE_TEST_EXISTS));
 

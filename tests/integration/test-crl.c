@@ -186,9 +186,9 @@ assert_lists_exactly (const char *crl, GPtrArray *units)
   g_assert_cmpuint (g_hash_table_size (entries), ==, expected);
 }
 
-/* A command that must be refused (exit status 2, or 1 for a rejected
- * manifest): `station` run directly as @who, without the fixture's wait
- * for a service that might have died with a failing command (3 s each);
+/* A command that must be refused with exit status @expect_rc (ST_RC_*):
+ * `station` run directly as @who, without the fixture's wait for a
+ * service that might have died with a failing command (3 s each);
  * the service is asserted to be alive instead. Returns its stderr and
  * stdout joined. */
 static gchar *
@@ -239,7 +239,7 @@ test_crl (StFixture *f, gconstpointer data)
   /* the second of three devices answers COMMIT with an error: voided after signing */
   g_autofree gchar *p2 = st_start_devsim (f, "--units", "3", "--seed", "1502", "--fault", "commit-storage",
                                           "--fault-unit", "2", NULL);
-  g_autofree gchar *run2 = refused (f, 1, "op", "1111", "batch", "run", id, "--port", p2, "--units", "3", NULL);
+  g_autofree gchar *run2 = refused (f, ST_RC_CHECK, "op", "1111", "batch", "run", id, "--port", p2, "--units", "3", NULL);
   g_assert_nonnull (strstr (run2, "2 passed, 1 failed, 0 refused"));
   st_stop_devsims (f);
   g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "close", id, NULL), ==, 0);
@@ -275,12 +275,12 @@ test_crl (StFixture *f, gconstpointer data)
 
   /* roles: an operator and QA cannot revoke, QA and an operator cannot issue */
   g_autofree gchar *out = NULL, *err = NULL;
-  err = refused (f, 2, "op", "1111", "unit", "revoke", a1->serial,
+  err = refused (f, ST_RC_AUTH, "op", "1111", "unit", "revoke", a1->serial,
                                       "--reason", "keyCompromise", NULL);
   g_assert_nonnull (strstr (err, "needs the role lead"));
   g_clear_pointer (&err, g_free);
   g_autofree gchar *crl_qa = g_build_filename (f->tmp, "crl-qa.pem", NULL);
-  err = refused (f, 2, "qa", "3333", "crl", "issue", "--out", crl_qa,
+  err = refused (f, ST_RC_AUTH, "qa", "3333", "crl", "issue", "--out", crl_qa,
                                       NULL);
   g_assert_nonnull (strstr (err, "needs the role lead or admin"));
   g_assert_false (g_file_test (crl_qa, G_FILE_TEST_EXISTS));
@@ -296,21 +296,21 @@ test_crl (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (out, a2->serial));
   g_clear_pointer (&out, g_free);
   /* refusals, each saying what to do */
-  err = refused (f, 2, "lead", "2222", "unit", "revoke", a1->serial,
+  err = refused (f, ST_RC_ERROR, "lead", "2222", "unit", "revoke", a1->serial,
                                       "--reason", "unspecified", NULL);
   g_assert_nonnull (strstr (err, "already revoked: by lead at "));
   g_assert_nonnull (strstr (err, "(keyCompromise)"));
   g_clear_pointer (&err, g_free);
-  err = refused (f, 2, "lead", "2222", "unit", "revoke", "0badc0de",
+  err = refused (f, ST_RC_NOT_FOUND, "lead", "2222", "unit", "revoke", "0badc0de",
                                       "--reason", "unspecified", NULL);
   g_assert_nonnull (strstr (err, "there is no unit with the certificate serial, uid or product serial '0badc0de'"));
   g_clear_pointer (&err, g_free);
-  err = refused (f, 2, "lead", "2222", "unit", "revoke", v1->serial,
+  err = refused (f, ST_RC_ERROR, "lead", "2222", "unit", "revoke", v1->serial,
                                       "--reason", "unspecified", NULL);
   g_assert_nonnull (strstr (err, "no active certificate to revoke"));
   g_assert_nonnull (strstr (err, "voided"));
   g_clear_pointer (&err, g_free);
-  err = refused (f, 2, "lead", "2222", "unit", "revoke", a3->serial,
+  err = refused (f, ST_RC_ERROR, "lead", "2222", "unit", "revoke", a3->serial,
                                       "--reason", "cACompromise", NULL);
   g_assert_nonnull (strstr (err, "'cACompromise' is not a revocation reason for a device: give one of "
                                  "unspecified, keyCompromise, affiliationChanged, superseded, "
@@ -327,12 +327,12 @@ test_crl (StFixture *f, gconstpointer data)
   g_autofree gchar *crl2 = g_build_filename (f->tmp, "crl2.pem", NULL);
   g_assert_cmpint (crl_issue (f, "lead", "2222", crl1, NULL), ==, n_m1 + 1);
   g_assert_cmpint (crl_issue (f, "admin", "4444", crl2, "30"), ==, n_m1 + 2);
-  err = refused (f, 2, "lead", "2222", "crl", "issue", "--out", crl1,
+  err = refused (f, ST_RC_ERROR, "lead", "2222", "crl", "issue", "--out", crl1,
                                       NULL);
   g_assert_nonnull (strstr (err, "give --force to replace it"));
   g_clear_pointer (&err, g_free);
   g_autofree gchar *crl3 = g_build_filename (f->tmp, "crl3.pem", NULL);
-  err = refused (f, 2, "lead", "2222", "crl", "issue", "--out", crl3,
+  err = refused (f, ST_RC_ERROR, "lead", "2222", "crl", "issue", "--out", crl3,
                                       "--next-update", "400", NULL);
   g_assert_nonnull (strstr (err, "1 to 365 days"));
   g_clear_pointer (&err, g_free);
@@ -383,7 +383,7 @@ test_crl (StFixture *f, gconstpointer data)
   g_autofree gchar *old_crl = NULL;
   g_assert_true (g_file_get_contents (crl0, &old_crl, NULL, NULL));
   g_assert_true (g_file_set_contents (m2_crl, old_crl, -1, NULL));
-  out = refused (f, 1, "qa", "3333", "manifest", "verify", m2, NULL);
+  out = refused (f, ST_RC_CHECK, "qa", "3333", "manifest", "verify", m2, NULL);
   g_assert_nonnull (strstr (out, "FAIL  crl.pem: 2 voided or revoked certificate(s) of the manifest are not on it"));
   g_clear_pointer (&out, g_free);
   /* ... or one signed by another CA (the device CRL made with a key of its own) */
@@ -400,7 +400,7 @@ test_crl (StFixture *f, gconstpointer data)
                                 "/CN=Not the issuing CA", "-days", "2", NULL), ==, 0);
   g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "ca", "-gencrl", "-config", cnf, "-keyfile", key,
                                 "-cert", crt, "-out", m2_crl, NULL), ==, 0);
-  out = refused (f, 1, "qa", "3333", "manifest", "verify", m2, NULL);
+  out = refused (f, ST_RC_CHECK, "qa", "3333", "manifest", "verify", m2, NULL);
   g_assert_nonnull (strstr (out, "FAIL  crl.pem: a CRLv2 issued and signed by the issuing CA"));
   g_clear_pointer (&out, g_free);
 
@@ -417,7 +417,7 @@ test_crl (StFixture *f, gconstpointer data)
                                            "next_update, issued_by) VALUES (99, 1, 2, 'mallory')", a3->serial);
   g_autofree gchar *done = st_sql (f, sql);
   gint64 a3_id = st_sql_int (f, "SELECT id FROM certificates WHERE revoked_by = 'mallory'");
-  out = refused (f, 1, "qa", "3333", "audit", "verify", NULL);
+  out = refused (f, ST_RC_CHECK, "qa", "3333", "audit", "verify", NULL);
   g_autofree gchar *named = g_strdup_printf ("records: FAILED: certificate %" G_GINT64_FORMAT
                                              ": state is revoked, the log says active\n", a3_id);
   g_assert_nonnull (strstr (out, named));

@@ -240,7 +240,7 @@ test_clone_refused_keep (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (vout, "1 disputed"));
   /* the batch does not close over an undecided unit */
   g_autofree gchar *cerr = NULL;
-  g_assert_cmpint (st_run_station (f, NULL, &cerr, "batch", "close", d.id, NULL), ==, 2);
+  g_assert_cmpint (st_run_station (f, NULL, &cerr, "batch", "close", d.id, NULL), ==, ST_RC_ERROR);
   g_assert_nonnull (strstr (cerr, "disputed"));
   g_assert_nonnull (strstr (cerr, "station unit resolve"));
 
@@ -257,10 +257,10 @@ test_clone_refused_keep (StFixture *f, gconstpointer data)
 
   /* an operator and QA may not decide; a refusal names the role */
   g_autofree gchar *err = NULL;
-  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "unit", "resolve", d.uid, "--keep", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "unit", "resolve", d.uid, "--keep", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "resolving a disputed unit needs the role lead"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, NULL, &err, "unit", "resolve", d.uid, "--keep", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, NULL, &err, "unit", "resolve", d.uid, "--keep", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "needs the role lead"));
   g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM audit WHERE event = 'refused' AND operator IN ('op','qa') "
                                   "AND payload LIKE '%resolving a disputed unit%'"), ==, 2);
@@ -285,7 +285,7 @@ test_clone_refused_keep (StFixture *f, gconstpointer data)
   g_assert_cmpint (json_object_get_int_member (r, "unit"), >, 0);
   /* decided once: a second decision finds nothing disputed */
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", d.uid, "--void", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", d.uid, "--void", NULL), ==, ST_RC_NOT_FOUND);
   g_assert_nonnull (strstr (err, "not disputed"));
 
   /* the genuine device comes back: its unit is completed with its certificate */
@@ -380,19 +380,19 @@ test_resolve_refusals (StFixture *f, gconstpointer data)
   g_autofree gchar *uid = st_sql (f, "SELECT uid FROM units WHERE state = 'done'");
   g_autofree gchar *err = NULL;
   /* a unit that is not disputed: says what it is */
-  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", uid, "--void", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", uid, "--void", NULL), ==, ST_RC_NOT_FOUND);
   g_assert_nonnull (strstr (err, "not disputed"));
   g_assert_nonnull (strstr (err, "active"));
   /* nothing with that name */
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", "0badc0de", "--keep", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", "0badc0de", "--keep", NULL), ==, ST_RC_NOT_FOUND);
   g_assert_nonnull (strstr (err, "no unit"));
   /* one decision, exactly */
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", uid, NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", uid, NULL), ==, ST_RC_USAGE);
   g_assert_nonnull (strstr (err, "--keep or --void"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", uid, "--keep", "--void", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "unit", "resolve", uid, "--keep", "--void", NULL), ==, ST_RC_USAGE);
   g_assert_nonnull (strstr (err, "--keep or --void"));
   g_autofree gchar *state_sql = g_strdup_printf ("SELECT state FROM certificates WHERE uid = '%s'", uid);
   g_autofree gchar *state = st_sql (f, state_sql);

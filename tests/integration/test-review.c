@@ -55,13 +55,13 @@ test_manifest_verify_not_regular (StFixture *f, gconstpointer data)
   g_assert_cmpint (symlink ("/dev/zero", json), ==, 0);
   g_clear_pointer (&out, g_free);
   gint64 t0 = g_get_monotonic_time ();
-  g_assert_cmpint (st_run_station (f, &out, &err, "manifest", "verify", dir, NULL), ==, 2);
+  g_assert_cmpint (st_run_station (f, &out, &err, "manifest", "verify", dir, NULL), ==, ST_RC_ERROR);
   g_assert_nonnull (strstr (err, "is not a regular file"));
   /* a FIFO nobody writes: refused, not waited on */
   g_assert_cmpint (g_unlink (json), ==, 0);
   g_assert_cmpint (mkfifo (json, 0600), ==, 0);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "verify", dir, NULL), ==, 2);
+  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "verify", dir, NULL), ==, ST_RC_ERROR);
   g_assert_nonnull (strstr (err, "is not a regular file"));
   /* both answered at once (a generous bound: a hang is what is caught) */
   g_assert_cmpint (g_get_monotonic_time () - t0, <, 60 * G_USEC_PER_SEC);
@@ -113,7 +113,7 @@ test_manifest_export_no_replace (StFixture *f, gconstpointer data)
   /* the second batch into the first one's folder: refused, naming the fix */
   g_autofree gchar *id2 = g_strdup_printf ("%" G_GINT64_FORMAT, second);
   g_autofree gchar *err = NULL;
-  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id2, "--out", dir, NULL), ==, 2);
+  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id2, "--out", dir, NULL), ==, ST_RC_ERROR);
   g_assert_nonnull (strstr (err, "already holds a manifest"));
   g_assert_nonnull (strstr (err, "--force"));
   g_autofree gchar *after = NULL;
@@ -130,7 +130,7 @@ test_manifest_export_no_replace (StFixture *f, gconstpointer data)
   g_autofree gchar *csv = g_build_filename (other, "manifest.csv", NULL);
   g_assert_true (g_file_set_contents (csv, "x\r\n", -1, NULL));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id2, "--out", other, NULL), ==, 2);
+  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id2, "--out", other, NULL), ==, ST_RC_ERROR);
   g_assert_nonnull (strstr (err, "already holds a manifest (manifest.csv)"));
 
   /* --force replaces it, and the audit log says so */
@@ -151,7 +151,7 @@ test_profile_outlives_ca (StFixture *f, gconstpointer data)
   g_autofree gchar *profile = st_profile_copy (f, "example-device-csr.profile", longer);
   g_autofree gchar *out = NULL, *err = NULL;
   g_assert_cmpint (st_run_station (f, &out, &err, "batch", "create", "--profile", profile,
-                                   "--work-order", "WO-LONG", "--quantity", "2", NULL), ==, 2);
+                                   "--work-order", "WO-LONG", "--quantity", "2", NULL), ==, ST_RC_ERROR);
   g_assert_nonnull (strstr (err, "the batch was not created"));
   g_assert_nonnull (strstr (err, "validity-days=4000 issued now would be valid until"));
   g_assert_nonnull (strstr (err, "set validity-days to at most 36"));
@@ -173,7 +173,7 @@ test_profile_outlives_ca (StFixture *f, gconstpointer data)
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (st_run_station (f, &out, &err, "batch", "run", id, "--port", port, "--units", "1",
-                                   "--wait", "3", NULL), ==, 2);
+                                   "--wait", "3", NULL), ==, ST_RC_ERROR);
   g_assert_nonnull (strstr (err, "cannot run"));
   g_assert_nonnull (strstr (err, "set validity-days to at most"));
   g_assert_null (strstr (err, "check the socket"));
@@ -251,7 +251,7 @@ test_db_outside_home (StFixture *f, gconstpointer data)
   g_autofree gchar *out = NULL, *err = NULL;
   int rc = st_run_tool (&out, &err, g_getenv ("ST_STATIOND"), "--home", f->home, NULL);
   g_assert_cmpint (g_chmod (outside, 0755), ==, 0);
-  g_assert_cmpint (rc, ==, 2);
+  g_assert_cmpint (rc, ==, ST_RC_ERROR);
   g_assert_nonnull (strstr (err, "may be written by other users (mode 0777)"));
   g_assert_nonnull (strstr (err, "chmod 700"));
   umask (old_umask);

@@ -33,17 +33,17 @@ test_refusals (StFixture *f, gconstpointer data)
   g_autofree gchar *out = NULL, *err = NULL;
   /* each role only does its own work, and a refusal names the role needed */
   g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, &err, "batch", "create", "--profile", profile,
-                              "--work-order", "WO-R", "--quantity", "2", NULL), ==, 2);
+                              "--work-order", "WO-R", "--quantity", "2", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "creating a batch needs the role lead; operator 'qa' is qa"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "operator", "list", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "operator", "list", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "needs the role admin"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, &err, "unit", "verify", "--port", "/dev/null", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, &err, "unit", "verify", "--port", "/dev/null", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "verifying a unit needs the role qa"));
   g_clear_pointer (&err, g_free);
   /* nobody named */
-  g_assert_cmpint (st_run_station_as (f, "", "1111", NULL, NULL, &err, "batch", "list", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "", "1111", NULL, NULL, &err, "batch", "list", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "--operator NAME"));
   g_clear_pointer (&err, g_free);
   /* the lead creates; any role lists */
@@ -58,14 +58,14 @@ test_refusals (StFixture *f, gconstpointer data)
   for (int i = 1; i <= 5; i++)
     {
       g_clear_pointer (&err, g_free);
-      g_assert_cmpint (st_run_station_as (f, "op", "9999", NULL, NULL, &err, "batch", "list", NULL), ==, 2);
+      g_assert_cmpint (st_run_station_as (f, "op", "9999", NULL, NULL, &err, "batch", "list", NULL), ==, ST_RC_AUTH);
       g_assert_nonnull (strstr (err, i < 5 ? "wrong PIN for operator 'op'" : "now locked"));
     }
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "batch", "list", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "batch", "list", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "locked"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "operator", "unlock", "op", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "operator", "unlock", "op", NULL), ==, ST_RC_AUTH);
   g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, NULL, "operator", "unlock", "op", NULL), ==, 0);
   g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, NULL, "batch", "list", NULL), ==, 0);
 
@@ -77,7 +77,7 @@ test_refusals (StFixture *f, gconstpointer data)
   g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, NULL, NULL, "operator", "set-role", "vic",
                               "--role", "operator", NULL), ==, 0);
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station_as (f, "vic", "8642", NULL, NULL, &err, "audit", "verify", NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "vic", "8642", NULL, NULL, &err, "audit", "verify", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "operator 'vic' is operator"));
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (st_run_station_as (f, "admin", "4444", NULL, &out, NULL, "operator", "list", NULL), ==, 0);
@@ -234,11 +234,11 @@ test_void_cap (StFixture *f, gconstpointer data)
   g_autofree gchar *out = NULL, *err = NULL;
   int rc = st_run_station_as (f, "op", "1111", NULL, &out, &err, "batch", "run", id, "--port", port, "--units", "8",
                       "--wait", "20", NULL);
-  g_assert_cmpint (rc, ==, 2);
+  g_assert_cmpint (rc, ==, ST_RC_STOPPED);
   g_assert_cmpuint (st_count_lines (out, "FAILED"), ==, 6);
   g_assert_nonnull (strstr (err, "has voided 6 certificates, more than the cap of 5: a lead must review"));
   g_clear_pointer (&err, g_free);
-  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "batch", "allow-more-voids", id, NULL), ==, 2);
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "batch", "allow-more-voids", id, NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "needs the role lead"));
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, &out, NULL, "batch", "allow-more-voids", id, NULL), ==, 0);
@@ -255,6 +255,69 @@ test_void_cap (StFixture *f, gconstpointer data)
   g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, NULL, NULL, "db", "check", NULL), ==, 0);
 }
 
+/* Every exit code of station(1) (EXIT STATUS), each from the situation
+ * itself: a usage error, a wrong PIN and a refused role, an unknown batch,
+ * a manifest that fails its check, a file in the way. (The line stopped by
+ * the HSM or a full disk: /faults/device-error-stops, /storage/disk-full.) */
+static void
+test_exit_codes (StFixture *f, gconstpointer data)
+{
+  g_autofree gchar *out = NULL, *err = NULL;
+  /* 0: it worked */
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, NULL, "batch", "list", NULL), ==, 0);
+
+  /* 3: the command line is wrong; nothing asked of the service, so no PIN */
+  g_assert_cmpint (st_run_station_as (f, "op", "", NULL, NULL, &err, "bach", "list", NULL), ==, ST_RC_USAGE);
+  g_assert_cmpstr (err, ==, "station: unknown command 'bach': did you mean 'batch'?\n");
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station_as (f, "op", "", NULL, NULL, &err, "batch", "lsit", NULL), ==, ST_RC_USAGE);
+  g_assert_cmpstr (err, ==, "station: unknown batch command 'lsit': did you mean 'list'?\n");
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station_as (f, "op", "", NULL, NULL, &err, "manifest", "verfiy", "x", NULL), ==, ST_RC_USAGE);
+  g_assert_cmpstr (err, ==, "station: unknown manifest command 'verfiy': did you mean 'verify'?\n");
+  g_clear_pointer (&err, g_free);
+  /* nothing within two edits: where the commands are listed, not the list */
+  g_assert_cmpint (st_run_station_as (f, "op", "", NULL, NULL, &err, "provision", NULL), ==, ST_RC_USAGE);
+  g_assert_cmpstr (err, ==, "station: unknown command 'provision': 'station --help' lists the commands\n");
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "batch", "show", "first", NULL), ==, ST_RC_USAGE);
+  g_assert_nonnull (strstr (err, "'first' is not a batch id"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "batch", "list", "--colour", NULL), ==, ST_RC_USAGE);
+  g_assert_nonnull (strstr (err, "--colour"));
+  g_clear_pointer (&err, g_free);
+
+  /* 4: a wrong PIN, and a role that may not */
+  g_assert_cmpint (st_run_station_as (f, "op", "1112", NULL, NULL, &err, "batch", "list", NULL), ==, ST_RC_AUTH);
+  g_assert_nonnull (strstr (err, "wrong PIN for operator 'op'"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station_as (f, "op", "1111", NULL, NULL, &err, "operator", "list", NULL), ==, ST_RC_AUTH);
+  g_assert_nonnull (strstr (err, "needs the role admin"));
+  g_clear_pointer (&err, g_free);
+
+  /* 5: no such batch */
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "batch", "show", "4711", NULL), ==, ST_RC_NOT_FOUND);
+  g_assert_nonnull (strstr (err, "4711"));
+  g_clear_pointer (&err, g_free);
+
+  /* 1: the check ran and failed: a manifest changed after its export */
+  g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, st_closed_batch (f, dir, "1701"));
+  g_autofree gchar *json = g_build_filename (dir, "manifest.json", NULL);
+  g_autofree gchar *text = NULL;
+  g_assert_true (g_file_get_contents (json, &text, NULL, NULL));
+  gchar *wo = strstr (text, "WO-TEST-1");
+  g_assert_nonnull (wo);
+  wo[8] = '2';
+  g_assert_true (g_file_set_contents (json, text, -1, NULL));
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, NULL, "manifest", "verify", dir, NULL), ==, ST_RC_CHECK);
+  g_assert_nonnull (strstr (out, "FAIL  manifest.json"));
+
+  /* 2: anything else: the manifest's folder already holds one */
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "manifest", "export", id, "--out", dir, NULL), ==, ST_RC_ERROR);
+  g_assert_nonnull (strstr (err, "--force"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -262,5 +325,6 @@ main (int argc, char **argv)
   st_test_add_station ("/roles/refusals", NULL, test_refusals);
   st_test_add_station ("/roles/audit", NULL, test_audit);
   st_test_add_station ("/roles/void-cap", NULL, test_void_cap);
+  st_test_add_station ("/roles/exit-codes", NULL, test_exit_codes);
   return g_test_run ();
 }
