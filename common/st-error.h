@@ -24,6 +24,7 @@ typedef enum {
   ST_ERROR_PERMISSION_DENIED,
   ST_ERROR_VERIFY_FAILED,
   ST_ERROR_CANCELLED,
+  ST_ERROR_HSM_LOCKED,     /* the action needs the HSM and the station is locked */
   ST_ERROR_LAST
 } StError;
 

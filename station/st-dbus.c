@@ -15,6 +15,7 @@ static const char *const st_dbus_error_names[ST_ERROR_LAST] = {
   [ST_ERROR_PERMISSION_DENIED] = "PermissionDenied",
   [ST_ERROR_VERIFY_FAILED] = "VerifyFailed",
   [ST_ERROR_CANCELLED] = "Cancelled",
+  [ST_ERROR_HSM_LOCKED] = "HsmLocked",
 };
 
 void

@@ -400,7 +400,7 @@ st_engine_require (StEngine *engine, const StAuthSession *session, StAction acti
     }
   if (rule->needs_hsm && !st_engine_is_unlocked (engine))
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+      g_set_error (error, ST_ERROR, ST_ERROR_HSM_LOCKED,
                    "%s needs the HSM, and the station is locked: an admin unlocks it with "
                    "'station unlock' (or the Unlock HSM button of the admin view)", rule->what);
       return FALSE;
@@ -1763,7 +1763,7 @@ st_engine_crl_issue (StEngine *engine, const StAuthSession *session, guint days,
     {
       /* locked between the check and now: the check says so again */
       if (st_engine_require (engine, session, ST_ACTION_CRL_ISSUE, error))
-        g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+        g_set_error_literal (error, ST_ERROR, ST_ERROR_HSM_LOCKED,
                              "the HSM was locked meanwhile: ask an admin to unlock the station "
                              "('station unlock'), then issue the CRL again");
       return NULL;

@@ -72,7 +72,7 @@ st_recover_check_so_pin (const StConfig *config, const char *so_pin, GError **er
     g_clear_pointer (&message, g_free);
   int status = g_subprocess_get_if_exited (child) ? g_subprocess_get_exit_status (child) : -1;
   StError code = ST_ERROR_INTERNAL;
-  if (status >= ST_RECOVER_STATUS_BASE && status <= ST_RECOVER_STATUS_BASE + ST_ERROR_CANCELLED)
+  if (status >= ST_RECOVER_STATUS_BASE && status < ST_RECOVER_STATUS_BASE + ST_ERROR_LAST)
     code = (StError) (status - ST_RECOVER_STATUS_BASE);
   g_set_error (error, ST_ERROR, code, "%s",
                message != NULL && *message != '\0' ? message

@@ -97,7 +97,7 @@ typedef enum {
   ST_EXIT_USAGE = 3,      /* the command line is wrong: nothing was done */
   ST_EXIT_AUTH = 4,       /* wrong PIN, operator locked, or the role may not do it */
   ST_EXIT_NOT_FOUND = 5,  /* no such batch, unit, operator or file; no service */
-  ST_EXIT_STOPPED = 6,    /* the line stopped (the HSM or the disk failed), or the service went away */
+  ST_EXIT_STOPPED = 6,    /* the line stopped (the HSM or the disk failed), the HSM is locked, or the service went away */
 } StCliExit;
 
 /* The exit code of each StError; the codes not named are ST_EXIT_ERROR. */
@@ -106,6 +106,7 @@ static const StCliExit st_cli_exit_of_error[ST_ERROR_LAST] = {
   [ST_ERROR_AUTH_FAILED] = ST_EXIT_AUTH,
   [ST_ERROR_PERMISSION_DENIED] = ST_EXIT_AUTH,
   [ST_ERROR_NOT_FOUND] = ST_EXIT_NOT_FOUND,
+  [ST_ERROR_HSM_LOCKED] = ST_EXIT_STOPPED,
 };
 
 static StCliExit

@@ -475,7 +475,7 @@ static void
 st_assert_run_refused_locked (StFixture *f, const char *const *env, const char *const *args)
 {
   g_autofree gchar *out = NULL, *err = NULL;
-  g_assert_cmpint (st_run_stationv (f, env, &out, &err, args), !=, 0);
+  g_assert_cmpint (st_run_stationv (f, env, &out, &err, args), ==, ST_RC_STOPPED);
   g_assert_nonnull (strstr (err, "the station is locked"));
   g_assert_nonnull (strstr (err, "'station unlock'"));
   g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 0);
