@@ -11,9 +11,9 @@ struct _StLineView {
   GtkLabel *wo_value, *product_value, *planned_value, *done_value, *failed_value,
            *remaining_value, *yield_value, *status_label;
   GtkButton *refresh_button, *start_all_button, *stop_all_button;
-  GtkFlowBox *tiles;
+  GtkGrid *tiles;
 
-  GPtrArray *tile_list;        /* StSocketTile*, borrowed (owned by the flow box) */
+  GPtrArray *tile_list;        /* StSocketTile*, borrowed (owned by the grid) */
   StGuiContext ctx;            /* station, session, cancellable */
   GPtrArray *batches;          /* open StBatchInfo* */
   StBatchInfo *batch;            /* the chosen one, with fresh counts */
@@ -209,6 +209,26 @@ st_line_view_on_step (const StUnitProgress *progress, gpointer user_data)
     st_socket_tile_set_progress (t, progress);
 }
 
+/* A unit of this view's line failed (or was refused) in @tile: the FAIL
+ * stays until the operator presses Acknowledge, and the socket takes no
+ * new device before. The service's worker would take the next device it
+ * identifies in the socket, so the socket is stopped at the service
+ * (LinePortStop); Acknowledge starts it again (LinePortStart, or a new
+ * line when it was the last socket running). */
+static void
+st_line_view_hold (StLineView *self, StSocketTile *tile)
+{
+  const char *port = st_socket_tile_get_port (tile);
+  g_hash_table_remove (self->joining, port);
+  if (self->running)
+    st_station_line_stop_port (self->ctx.station, port);
+  st_socket_tile_hold (tile);
+  /* (st_gui_status escapes what it shows) */
+  g_autofree gchar *msg = g_strdup_printf ("%s: a unit failed. The socket takes no new device until the "
+                                           "operator presses Acknowledge; the other sockets go on.", port);
+  st_gui_status (self->status_label, msg, TRUE);
+}
+
 static void
 st_line_view_on_result (const StUnitResult *result, gpointer user_data)
 {
@@ -216,7 +236,11 @@ st_line_view_on_result (const StUnitResult *result, gpointer user_data)
   g_hash_table_remove (self->joining, result->port);
   StSocketTile *t = st_line_view_tile (self, result->port);
   if (t != NULL)
-    st_socket_tile_set_result (t, result);
+    {
+      st_socket_tile_set_result (t, result);
+      if (result->outcome != ST_UNIT_PASSED)
+        st_line_view_hold (self, t);
+    }
   st_line_view_load_batch (self);
 }
 
@@ -408,6 +432,8 @@ st_line_view_on_start_all (StLineView *self)
   for (guint i = 0; i < self->tile_list->len; i++)
     {
       StSocketTile *t = g_ptr_array_index (self->tile_list, i);
+      if (st_socket_tile_get_held (t))
+        continue; /* its FAIL waits for Acknowledge */
       if (self->running && !st_socket_tile_get_enabled (t))
         g_ptr_array_add (joining, t);
       st_socket_tile_set_enabled (t, TRUE);
@@ -434,7 +460,10 @@ void
 st_line_view_stop (StLineView *self)
 {
   for (guint i = 0; i < self->tile_list->len; i++)
-    st_socket_tile_set_enabled (g_ptr_array_index (self->tile_list, i), FALSE);
+    {
+      st_socket_tile_set_enabled (g_ptr_array_index (self->tile_list, i), FALSE);
+      st_socket_tile_forget_resume (g_ptr_array_index (self->tile_list, i));
+    }
   self->restart_pending = FALSE;
   g_hash_table_remove_all (self->joining);
   if (self->run_cancel != NULL)
@@ -456,10 +485,24 @@ st_line_view_on_tile_start (StSocketTile *tile, StLineView *self)
   st_line_view_start_socket (self, tile, FALSE);
 }
 
+/* Retry is the operator's answer to the failure too: it clears the hold
+ * and runs the device in the socket again. */
 static void
 st_line_view_on_tile_retry (StSocketTile *tile, StLineView *self)
 {
+  st_socket_tile_acknowledge (tile);
   st_line_view_start_socket (self, tile, TRUE);
+}
+
+/* The operator saw the FAIL: the tile clears, and a socket that the failure
+ * stopped takes the next device (the line starts again when it had ended). */
+static void
+st_line_view_on_tile_acknowledge (StSocketTile *tile, StLineView *self)
+{
+  if (st_socket_tile_acknowledge (tile) && self->ctx.session != NULL)
+    st_line_view_start_socket (self, tile, FALSE);
+  else
+    st_socket_tile_set_waiting (tile, FALSE);
 }
 
 /* Only this socket stops (its unit in flight fails safely); the line ends
@@ -668,18 +711,35 @@ st_line_view_init (StLineView *self)
   st_gui_name (GTK_WIDGET (self->tiles), "Sockets");
 }
 
+/* Up to three sockets side by side; more on a square-ish grid (4: 2 x 2,
+ * 5 to 9: three columns, 10 to 16: four). */
+static guint
+st_line_view_columns (guint n)
+{
+  guint c = 1;
+  while (c * c < n)
+    c++;
+  return n <= 3 ? MAX (n, 1) : c;
+}
+
 GtkWidget *
 st_line_view_new (const char *const *ports)
 {
   StLineView *self = g_object_new (ST_TYPE_LINE_VIEW, NULL);
+  guint n_ports = ports != NULL ? g_strv_length ((gchar **) ports) : 0;
+  guint columns = st_line_view_columns (n_ports);
   for (guint i = 0; ports != NULL && ports[i] != NULL; i++)
     {
       StSocketTile *t = st_socket_tile_new (i + 1, ports[i]);
       g_signal_connect (t, "start", G_CALLBACK (st_line_view_on_tile_start), self);
       g_signal_connect (t, "retry", G_CALLBACK (st_line_view_on_tile_retry), self);
       g_signal_connect (t, "stop", G_CALLBACK (st_line_view_on_tile_stop), self);
+      g_signal_connect (t, "acknowledge", G_CALLBACK (st_line_view_on_tile_acknowledge), self);
       gtk_widget_show (GTK_WIDGET (t));
-      gtk_container_add (GTK_CONTAINER (self->tiles), GTK_WIDGET (t));
+      gtk_widget_set_hexpand (GTK_WIDGET (t), TRUE);
+      /* Fixed places: row-major on a grid whose columns are set here, once,
+       * so the tiles never reflow while the line runs. */
+      gtk_grid_attach (self->tiles, GTK_WIDGET (t), (gint) (i % columns), (gint) (i / columns), 1, 1);
       g_ptr_array_add (self->tile_list, t);
     }
   if (self->tile_list->len == 0)

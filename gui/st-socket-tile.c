@@ -6,17 +6,19 @@ struct _StSocketTile {
   GtkBox parent;
   GtkLabel *title, *state_label, *step_label, *uid_label, *elapsed_label, *reason_label;
   GtkProgressBar *progress;
-  GtkButton *start_button, *stop_button, *retry_button;
+  GtkButton *start_button, *stop_button, *retry_button, *ack_button;
   guint index;
   gchar *port;
   StTileState state;
   gboolean enabled;
+  gboolean held;    /* a FAIL not acknowledged yet: the socket takes no device */
+  gboolean resume;  /* held: the acknowledgement starts the socket again */
   gint64 started;   /* monotonic usec of the unit in progress */
 };
 
 G_DEFINE_TYPE (StSocketTile, st_socket_tile, GTK_TYPE_BOX)
 
-enum { SIG_START, SIG_STOP, SIG_RETRY, N_SIGNALS };
+enum { SIG_START, SIG_STOP, SIG_RETRY, SIG_ACKNOWLEDGE, N_SIGNALS };
 static guint st_tile_signals[N_SIGNALS];
 
 /* The pipeline's steps in order, with what they mean for an operator. */
@@ -54,6 +56,12 @@ st_socket_tile_on_retry (StSocketTile *self)
 }
 
 static void
+st_socket_tile_on_ack (StSocketTile *self)
+{
+  g_signal_emit (self, st_tile_signals[SIG_ACKNOWLEDGE], 0);
+}
+
+static void
 st_socket_tile_finalize (GObject *object)
 {
   StSocketTile *self = ST_SOCKET_TILE (object);
@@ -77,10 +85,12 @@ st_socket_tile_class_init (StSocketTileClass *klass)
   gtk_widget_class_bind_template_child (wc, StSocketTile, start_button);
   gtk_widget_class_bind_template_child (wc, StSocketTile, stop_button);
   gtk_widget_class_bind_template_child (wc, StSocketTile, retry_button);
+  gtk_widget_class_bind_template_child (wc, StSocketTile, ack_button);
   gtk_widget_class_bind_template_callback (wc, st_socket_tile_on_start);
   gtk_widget_class_bind_template_callback (wc, st_socket_tile_on_stop);
   gtk_widget_class_bind_template_callback (wc, st_socket_tile_on_retry);
-  const char *names[N_SIGNALS] = { "start", "stop", "retry" };
+  gtk_widget_class_bind_template_callback (wc, st_socket_tile_on_ack);
+  const char *names[N_SIGNALS] = { "start", "stop", "retry", "acknowledge" };
   for (guint i = 0; i < N_SIGNALS; i++)
     st_tile_signals[i] = g_signal_new (names[i], G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                        NULL, NULL, NULL, G_TYPE_NONE, 0);
@@ -131,7 +141,7 @@ st_socket_tile_new (guint index, const char *port)
   n = g_strdup_printf ("Socket %u progress", index);
   st_gui_name (GTK_WIDGET (self->progress), n);
   g_free (n);
-  n = g_strdup_printf ("Socket %u failure reason", index);
+  n = g_strdup_printf ("Socket %u what to do", index);
   st_gui_name (GTK_WIDGET (self->reason_label), n);
   g_free (n);
   n = g_strdup_printf ("Start socket %u", index);
@@ -142,6 +152,15 @@ st_socket_tile_new (guint index, const char *port)
   g_free (n);
   n = g_strdup_printf ("Retry socket %u", index);
   st_gui_name (GTK_WIDGET (self->retry_button), n);
+  g_free (n);
+  n = g_strdup_printf ("Acknowledge socket %u", index);
+  st_gui_name (GTK_WIDGET (self->ack_button), n);
+  g_free (n);
+  n = g_strdup_printf ("Socket %u", index);
+  /* the tile's own name (no tooltip over the whole tile) */
+  AtkObject *acc = gtk_widget_get_accessible (GTK_WIDGET (self));
+  if (acc != NULL)
+    atk_object_set_name (acc, n);
   st_socket_tile_set_state (self, ST_TILE_IDLE);
   return self;
 }
@@ -162,8 +181,56 @@ void
 st_socket_tile_set_enabled (StSocketTile *self, gboolean enabled)
 {
   self->enabled = enabled;
-  gtk_widget_set_sensitive (GTK_WIDGET (self->start_button), !enabled);
+  /* A held socket starts only through Acknowledge (or Retry). */
+  gtk_widget_set_sensitive (GTK_WIDGET (self->start_button), !enabled && !self->held);
   gtk_widget_set_sensitive (GTK_WIDGET (self->stop_button), enabled);
+}
+
+gboolean
+st_socket_tile_get_held (StSocketTile *self)
+{
+  return self->held;
+}
+
+void
+st_socket_tile_hold (StSocketTile *self)
+{
+  self->held = TRUE;
+  self->resume = TRUE;
+  st_socket_tile_set_enabled (self, FALSE);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->ack_button), TRUE);
+  gtk_style_context_add_class (gtk_widget_get_style_context (GTK_WIDGET (self->ack_button)),
+                               "destructive-action");
+  gtk_label_set_text (self->reason_label, self->state == ST_TILE_FAIL
+                      ? "Take the device out, then press Acknowledge: this socket takes no new device "
+                        "before. Retry runs the same device again."
+                      : "Press Acknowledge: this socket takes no new device before.");
+}
+
+void
+st_socket_tile_forget_resume (StSocketTile *self)
+{
+  self->resume = FALSE;
+}
+
+gboolean
+st_socket_tile_acknowledge (StSocketTile *self)
+{
+  gboolean resume = self->held && self->resume;
+  self->held = FALSE;
+  self->resume = FALSE;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->ack_button), FALSE);
+  gtk_style_context_remove_class (gtk_widget_get_style_context (GTK_WIDGET (self->ack_button)),
+                                  "destructive-action");
+  st_socket_tile_set_enabled (self, self->enabled);
+  if (self->state == ST_TILE_FAIL)
+    {
+      st_socket_tile_set_state (self, ST_TILE_IDLE);
+      gtk_label_set_text (self->step_label, "Not running");
+      gtk_label_set_text (self->reason_label, "");
+      gtk_progress_bar_set_fraction (self->progress, 0.0);
+    }
+  return resume;
 }
 
 /* What the service reports of a unit may quote its device: the tile shows
@@ -176,11 +243,15 @@ st_socket_tile_set_uid (StSocketTile *self, const char *uid_hex)
   gtk_label_set_text (self->uid_label, uid);
 }
 
+/* The large text of a failure: @what and the service's reason, which may
+ * quote the device (escaped). */
 static void
-st_socket_tile_set_reason (StSocketTile *self, const char *reason)
+st_socket_tile_set_failure (StSocketTile *self, const char *what, const char *reason)
 {
-  g_autofree gchar *safe = st_text_escape (reason != NULL ? reason : "", -1, ST_TEXT_ONE_LINE);
-  gtk_label_set_text (self->reason_label, safe);
+  g_autofree gchar *safe = st_text_escape (reason != NULL && *reason != '\0' ? reason : "no reason given",
+                                           -1, ST_TEXT_ONE_LINE);
+  g_autofree gchar *text = g_strdup_printf ("%s: %s", what, safe);
+  gtk_label_set_text (self->step_label, text);
 }
 
 void
@@ -227,10 +298,10 @@ st_socket_tile_set_result (StSocketTile *self, const StUnitResult *r)
     }
   else
     {
-      gtk_label_set_text (self->step_label,
-                          r->outcome == ST_UNIT_REFUSED ? "Refused: take the device out"
-                                                        : "Failed: see below, then Retry or swap the device");
-      st_socket_tile_set_reason (self, r->reason);
+      st_socket_tile_set_failure (self, r->outcome == ST_UNIT_REFUSED ? "Refused" : "Failed", r->reason);
+      gtk_label_set_text (self->reason_label, r->outcome == ST_UNIT_REFUSED
+                          ? "Take the device out."
+                          : "Take the device out, or press Retry to run it again.");
     }
   self->started = 0;
 }
@@ -239,8 +310,8 @@ void
 st_socket_tile_set_problem (StSocketTile *self, const char *message)
 {
   st_socket_tile_set_state (self, ST_TILE_FAIL);
-  gtk_label_set_text (self->step_label, "This socket stopped");
-  st_socket_tile_set_reason (self, message);
+  st_socket_tile_set_failure (self, "This socket stopped", message);
+  gtk_label_set_text (self->reason_label, "Check the socket and its cable, then press Start.");
   self->started = 0;
 }
 

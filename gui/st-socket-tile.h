@@ -11,12 +11,22 @@ G_DECLARE_FINAL_TYPE (StSocketTile, st_socket_tile, ST, SOCKET_TILE, GtkBox)
 
 typedef enum { ST_TILE_IDLE, ST_TILE_WORKING, ST_TILE_PASS, ST_TILE_FAIL } StTileState;
 
-/* Signals: "start", "stop", "retry" (no arguments). */
+/* Signals: "start", "stop", "retry", "acknowledge" (no arguments). */
 StSocketTile *st_socket_tile_new (guint index, const char *port);
 const char *st_socket_tile_get_port (StSocketTile *tile);
 /* Whether the operator wants this socket running. */
 gboolean st_socket_tile_get_enabled (StSocketTile *tile);
 void st_socket_tile_set_enabled (StSocketTile *tile, gboolean enabled);
+/* A FAIL that stays until the operator presses Acknowledge: the tile keeps
+ * its verdict and its Start is off (the line view stops the socket). */
+void st_socket_tile_hold (StSocketTile *tile);
+gboolean st_socket_tile_get_held (StSocketTile *tile);
+/* The socket was stopped by the operator while held: the acknowledgement
+ * will not start it. */
+void st_socket_tile_forget_resume (StSocketTile *tile);
+/* Clears the hold (and a FAIL verdict); TRUE when the socket was held by a
+ * failure of a running line and is to start again. */
+gboolean st_socket_tile_acknowledge (StSocketTile *tile);
 /* A unit entered a step: the step, the uid and the elapsed time show at once. */
 void st_socket_tile_set_progress (StSocketTile *tile, const StUnitProgress *progress);
 void st_socket_tile_set_result (StSocketTile *tile, const StUnitResult *result);

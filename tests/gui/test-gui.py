@@ -541,7 +541,7 @@ def make_ui(state, rawinput):
         for node in showing("Line status"):
             log("Line status: %r" % node.text)
         for n in (1, 2, 3):  # what the tiles say, for the log
-            for label in ("step", "failure reason"):
+            for label in ("step", "what to do"):
                 for node in showing("Socket %d %s" % (n, label)):
                     log("Socket %d %s: %r" % (n, label, node.text))
         raise AssertionError("%s: %r never became %s (last: %r)" % (name, name, what, text))
@@ -595,6 +595,23 @@ def make_ui(state, rawinput):
         return find("Stop all sockets", "push button").sensitive
 
     return (find, showing, wait_text, wait_for, type_pin, login, logout, scan, line_running)
+
+
+def tile_places(find, n):
+    """Where the socket tiles are on the screen (AT-SPI extents: x, y, width, height)."""
+    return [tuple(find("Socket %d" % i).extents) for i in range(1, n + 1)]
+
+
+def check_button_heights(find, showing, n):
+    """Every socket button (Start, Stop, Retry, Acknowledge) at least 48 px tall, for gloves."""
+    heights = {}
+    for i in range(1, n + 1):
+        for verb in ("Start", "Stop", "Retry", "Acknowledge"):
+            name = "%s socket %d" % (verb, i)
+            heights[name] = find(name, "push button").extents[3]
+    small = {k: v for k, v in heights.items() if v < 48}
+    assert not small, "socket buttons under 48 px tall: %r" % small
+    return min(heights.values())
 
 
 def run(tmp):
@@ -712,6 +729,9 @@ def run(tmp):
 
     # ---- operator: keyboard login, no lead views, run three sockets to green ----
     login("op", keyboard=True)
+    places = tile_places(find, 3)
+    log("socket tiles at", places, "; the socket buttons at least %d px tall" % check_button_heights(find, showing, 3))
+    assert len(set((x, y) for x, y, w, h in places)) == 3, "socket tiles overlap: %r" % (places,)
     assert not showing("Batches"), "an operator sees the Batches view"
     assert not showing("Create batch"), "an operator sees Create batch"
     assert not showing("Close batch"), "an operator sees Close batch"
@@ -725,19 +745,26 @@ def run(tmp):
     wait_text("Units done", lambda t: t == "3", 30, "3")
     wait_text("Yield", lambda t: t.startswith("100"), 30, "100 %")
     wait_text("Line status", lambda t: t.startswith("Line stopped: 3 passed"), 60, "stopped, 3 passed")
+    # fixed places: the tiles did not move when the line ran (no reflow)
+    assert tile_places(find, 3) == places, "the socket tiles moved: %r -> %r" % (places, tile_places(find, 3))
     uid1 = find("Socket 1 uid").text
     assert uid1.startswith("uid ") and len(uid1) > 10, uid1
     screenshot("line-pass")
 
     # ---- operator: a failure, per-socket stop and retry, a late device ----
-    relink(sock3, start_devsim(tmp, 4, "--fault", "bad-csr-sig")[1])
+    bad3 = start_devsim(tmp, 4, "--fault", "bad-csr-sig")
+    relink(sock3, bad3[1])
     relink(sock2, None)  # socket 2 is empty for now
     scan(wo2)
     find("Start all sockets", "push button").click()
     wait_text("Socket 3 state", lambda t: t == "FAIL", 120, "FAIL")
-    reason = wait_text("Socket 3 failure reason", lambda t: "put it aside" in t, 10, "the reason")
-    step = find("Socket 3 step").text
-    assert "Retry" in step, "the failed tile does not say what to do: %r" % step
+    # the reason in the large text, what to do below it
+    reason = wait_text("Socket 3 step", lambda t: t.startswith("Failed: ") and "put it aside" in t, 10,
+                       "the reason in the large text")
+    todo = wait_text("Socket 3 what to do", lambda t: "Acknowledge" in t, 10, "what to do")
+    assert "Retry" in todo, "the failed tile does not say what to do: %r" % todo
+    assert find("Acknowledge socket 3", "push button").sensitive, "no Acknowledge on the FAIL tile"
+    assert not find("Start socket 3", "push button").sensitive, "a held socket can be started around Acknowledge"
     uid3 = find("Socket 3 uid").text
     assert uid3.startswith("uid ") and len(uid3) > 10, uid3
     wait_text("Units failed", lambda t: t == "1", 30, "1")
@@ -764,6 +791,58 @@ def run(tmp):
     wait_text("Line status", lambda t: t.startswith("Line stopped: 1 passed, 2 failed"), 60,
               "stopped, 1 passed, 2 failed")
     wait_text("Units done", lambda t: t == "1", 30, "1")
+    assert tile_places(find, 3) == places, "the socket tiles moved: %r -> %r" % (places, tile_places(find, 3))
+
+    # ---- operator: a FAIL stays until Acknowledge; the socket takes no device before ----
+    # Socket 3 is held by its last FAIL. A fourth batch of two units (the
+    # lead makes it with the CLI); Acknowledge starts socket 3 alone on it
+    # (two units for it), its faulty device fails again, and a good device
+    # put in its place is not taken until the operator acknowledges.
+    assert find("Socket 3 state").text == "FAIL" and find("Acknowledge socket 3", "push button").sensitive
+    wo4 = wo + "-D"
+    profile = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "profiles",
+                           "example-device-csr.profile")
+    subprocess.run([cli, "--home", home, "--operator", "lead", "batch", "create", "--profile", profile,
+                    "--work-order", wo4, "--quantity", "2"], check=True, stdout=subprocess.DEVNULL,
+                   env=dict(env, STATION_OPERATOR_PIN=PINS["lead"]))
+    find("Refresh batches", "push button").click()
+
+    def scanned4():  # the line view lists the new batch when the service answers
+        entry = find("Work order", "text")
+        entry.text = ""
+        entry.grabFocus()
+        rawinput.typeText(wo4)
+        rawinput.pressKey("Return")
+        time.sleep(1)
+        return "chosen" in find("Line status").text
+    wait_for(scanned4, 30, "the line view lists batch " + wo4)
+    wait_text("Batch work order", lambda t: t == wo4, 20, wo4)
+    find("Acknowledge socket 3", "push button").click()
+    wait_text("Units failed", lambda t: t == "1", 120, "1 (the faulty device in socket 3)")
+    wait_text("Socket 3 state", lambda t: t == "FAIL", 30, "FAIL")
+    # the service's worker would take the next device: the hold stopped the
+    # socket there, so this one-socket line ends by itself
+    wait_text("Line status", lambda t: t.startswith("Line stopped: 0 passed, 1 failed"), 60,
+              "the line ended: the held socket takes no device")
+    good3 = start_devsim(tmp, 9)
+    relink(sock3, good3[1])
+    bad3[0].stdin.close()  # the faulty device leaves the socket
+    bad3[0].wait(10)
+    time.sleep(6)  # a socket that went on would identify the good device now
+    assert find("Socket 3 state").text == "FAIL", "the FAIL did not stay: %r" % find("Socket 3 state").text
+    held_text = find("Socket 3 step").text
+    assert held_text.startswith("Failed: ") and "put it aside" in held_text, held_text
+    assert find("Units done").text == "0", "a held socket took a device: %r done" % find("Units done").text
+    assert not line_running(), "a line runs while the only socket is held"
+    assert tile_places(find, 3) == places, "the socket tiles moved: %r -> %r" % (places, tile_places(find, 3))
+    screenshot("line-fail-held")
+    find("Acknowledge socket 3", "push button").click()
+    assert not find("Acknowledge socket 3", "push button").sensitive, "Acknowledge stays after the click"
+    wait_text("Socket 3 state", lambda t: t == "PASS", 180, "PASS (the good device, after Acknowledge)")
+    wait_text("Units done", lambda t: t == "1", 30, "1")
+    find("Stop all sockets", "push button").click()
+    wait_text("Line status", lambda t: t.startswith("Line stopped: 1 passed, 0 failed"), 60, "stopped, 1 passed")
+    log("socket 3 held its FAIL until Acknowledge, then passed the good device")
 
     # ---- the CLI runs a line (batch 3); the operator's line view shows it ----
     relink(sock2, start_devsim(tmp, 7)[1])
