@@ -347,7 +347,7 @@ st_x509_write_pem_file (const char *path, X509 *const *certs, guint n, GError **
 }
 
 gchar *
-st_x509_name_text (X509_NAME *name)
+st_x509_name_text (const X509_NAME *name)
 {
   g_autoptr(BIO) bio = BIO_new (BIO_s_mem ());
   if (bio == NULL || X509_NAME_print_ex (bio, name, 0, XN_FLAG_RFC2253) < 0)

@@ -91,7 +91,7 @@ EVP_PKEY *st_ec_public_key_new (const char *group, const guint8 *point, gsize le
  * OpenSSL error queue set, on failure. Thread-safe. */
 EVP_PKEY *st_ec_keygen (const char *group);
 /* @name as RFC 2253 text ("CN=...,O=..."), for messages and reports. */
-gchar *st_x509_name_text (X509_NAME *name);
+gchar *st_x509_name_text (const X509_NAME *name);
 /* @t as ISO 8601 UTC text, or "(invalid time)". */
 gchar *st_asn1_time_text (const ASN1_TIME *t);
 /* The certificate whose DER is the whole of @der; NULL when @der is not

@@ -1812,8 +1812,7 @@ st_engine_db_backup (StEngine *engine, const StAuthSession *session, const char 
 static void
 st_health_add_cert (StHealth *h, GString *out, X509 *cert, const char *what)
 {
-  char name[256];
-  X509_NAME_oneline (X509_get_subject_name (cert), name, sizeof name);
+  g_autofree gchar *name = st_x509_name_text (X509_get_subject_name (cert));
   int days = 0, secs = 0;
   if (ASN1_TIME_diff (&days, &secs, NULL, X509_get0_notAfter (cert)) != 1)
     {

@@ -58,10 +58,8 @@ st_is_hex (const char *s, gsize len, gboolean lower)
 static gchar *
 st_name_text (const X509_NAME *name)
 {
-  char *s = X509_NAME_oneline (name, NULL, 0);
-  gchar *out = g_strdup (s != NULL ? s : "?");
-  OPENSSL_free (s);
-  return out;
+  /* every name a person reads in one form, RFC 4514 (st_x509_name_text) */
+  return st_x509_name_text (name);
 }
 
 /* ---- the signer ---- */

@@ -667,7 +667,7 @@ st_export_header (StDb *db, StCa *ca, const char *station_id, const StDbBatch *b
 
   json_builder_set_member_name (b, "issuer");
   json_builder_begin_object (b);
-  g_autofree gchar *issuer_subject = X509_NAME_oneline (X509_get_subject_name (ca->ca_cert), NULL, 0);
+  g_autofree gchar *issuer_subject = st_x509_name_text (X509_get_subject_name (ca->ca_cert));
   st_json_add_string (b, "subject", issuer_subject);
   st_json_add_string (b, "sha256", issuer_hash);
   json_builder_end_object (b);
@@ -847,7 +847,7 @@ st_manifest_verify_signature (StCheck *c, const char *dir, const char *sig_name,
   g_autoptr(StX509Stack) signers = CMS_get0_signers (cms);
   g_autofree gchar *who = NULL;
   if (signers != NULL && sk_X509_num (signers) > 0)
-    who = X509_NAME_oneline (X509_get_subject_name (sk_X509_value (signers, 0)), NULL, 0);
+    who = st_x509_name_text (X509_get_subject_name (sk_X509_value (signers, 0)));
   /* one signer, the one the pin is held against */
   if (signers != NULL && sk_X509_num (signers) == 1)
     {
@@ -866,7 +866,7 @@ st_manifest_verify_signature (StCheck *c, const char *dir, const char *sig_name,
       st_check (c, FALSE, "signature: %d signers; a manifest has one, the station's", n_signers);
       return TRUE;
     }
-  g_autofree gchar *anchor = X509_NAME_oneline (X509_get_subject_name (root), NULL, 0);
+  g_autofree gchar *anchor = st_x509_name_text (X509_get_subject_name (root));
   st_check (c, TRUE, "signature: valid, signed by %s, chains to %s", who != NULL ? who : "?", anchor);
   return TRUE;
 }

@@ -86,7 +86,7 @@ st_qa_verify_unit (StDb *db, X509 *root, const char *port, const StLinkParams *p
       if (cert != NULL && (gsize) (p - start) != len)
         g_clear_pointer (&cert, X509_free);
       st_error_clear_openssl ();
-      g_autofree gchar *subject = cert != NULL ? X509_NAME_oneline (X509_get_subject_name (cert), NULL, 0) : NULL;
+      g_autofree gchar *subject = cert != NULL ? st_x509_name_text (X509_get_subject_name (cert)) : NULL;
       st_qa_check (&qa, "certificate", cert != NULL, "%s", cert != NULL ? subject
                    : "slot 1 does not hold exactly one DER certificate");
     }
@@ -105,7 +105,7 @@ st_qa_verify_unit (StDb *db, X509 *root, const char *port, const StLinkParams *p
         {
           g_clear_error (&local);
           gboolean ok = st_verify_chain (cert, chain, root, &local);
-          g_autofree gchar *anchor = X509_NAME_oneline (X509_get_subject_name (root), NULL, 0);
+          g_autofree gchar *anchor = st_x509_name_text (X509_get_subject_name (root));
           st_qa_check (&qa, "chain", ok, "%s", ok ? anchor : local->message);
         }
     }

@@ -377,6 +377,13 @@ test_whole (StCeremony *c, gconstpointer data)
                                 NULL), !=, 0);
   g_clear_pointer (&out, g_free);
   g_assert_cmpint (st_run_station (f, &out, NULL, "manifest", "verify", dir, NULL), ==, 0);
+  /* names print one way, RFC 4514 ("CN=...,O=..."), never OpenSSL's
+   * one-line "/O=.../CN=..." */
+  const char *by = strstr (out, "signed by ");
+  g_assert_nonnull (by);
+  g_assert_true (g_str_has_prefix (by + strlen ("signed by "), "CN="));
+  g_assert_null (strstr (out, "/CN="));
+  g_assert_null (strstr (out, "/O="));
 
   /* each device certificate, with GnuTLS and OpenSSL against the new chain */
   g_autoptr(JsonParser) parser = st_test_load_manifest (dir);
