@@ -370,12 +370,20 @@ static void
 st_run_on_started (StDbusStation1 *proxy, gint64 batch_id, const char *const *ports,
                    const char *recovered, StRun *run)
 {
-  if (batch_id == run->batch_id && recovered != NULL && *recovered != '\0')
+  if (batch_id != run->batch_id)
+    return;
+  if (recovered != NULL && *recovered != '\0')
     {
       printf ("Recovered from an earlier interruption:\n");
       st_cli_print_text (recovered);
-      fflush (stdout);
     }
+  /* the line is up: say so before the first unit ends, a socket a line */
+  for (guint i = 0; ports != NULL && ports[i] != NULL; i++)
+    {
+      g_autofree gchar *shown = st_text_escape (ports[i], -1, ST_TEXT_ONE_LINE);
+      printf ("waiting for a device on %s\n", shown);
+    }
+  fflush (stdout);
 }
 
 static void
