@@ -24,30 +24,24 @@ static gboolean
 st_db_w_cert_revoke (StDbConn *c, gpointer data, gint64 *result, GError **error)
 {
   CertRevoke *a = data;
-  gboolean row = FALSE;
-  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
-      "SELECT c.state, c.unit_id, c.uid, c.serial, u.product_serial, c.revoke_reason,"
-      " coalesce (c.revoked_at, 0), c.revoked_by FROM certificates c JOIN units u ON u.id = c.unit_id"
-      " WHERE c.id = ?", "cannot read the certificate", &row, error, "i", a->cert_id);
-  if (stmt == NULL)
+  g_auto(StDbCertNamed) n = { 0 };
+  if (!st_db_cert_named_read (c, a->cert_id, &n, error))
     return FALSE;
-  if (!row)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no certificate %" G_GINT64_FORMAT,
-                   a->cert_id);
-      return FALSE;
-    }
-  g_autofree gchar *cstate = st_db_col_text (stmt, 0);
-  gint64 unit_id = sqlite3_column_int64 (stmt, 1);
-  g_autofree gchar *uid = st_db_col_text (stmt, 2);
-  g_autofree gchar *serial = st_db_col_text (stmt, 3);
-  g_autofree gchar *product_serial = st_db_col_text (stmt, 4);
-  g_autofree gchar *was_reason = st_db_col_text (stmt, 5);
-  gint64 was_at = sqlite3_column_int64 (stmt, 6);
-  g_autofree gchar *was_by = st_db_col_text (stmt, 7);
-  g_clear_pointer (&stmt, st_sqlite_stmt_release);
+  const char *cstate = n.state, *uid = n.uid, *serial = n.serial, *product_serial = n.product_serial;
+  gint64 unit_id = n.unit_id;
   if (g_strcmp0 (cstate, "revoked") == 0)
     {
+      /* who revoked it, when and why: for the message */
+      gboolean row = FALSE;
+      g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+          "SELECT revoke_reason, coalesce (revoked_at, 0), revoked_by FROM certificates WHERE id = ?",
+          "cannot read the revocation", &row, error, "i", a->cert_id);
+      if (stmt == NULL)
+        return FALSE;
+      g_autofree gchar *was_reason = row ? st_db_col_text (stmt, 0) : NULL;
+      gint64 was_at = row ? sqlite3_column_int64 (stmt, 1) : 0;
+      g_autofree gchar *was_by = row ? st_db_col_text (stmt, 2) : NULL;
+      g_clear_pointer (&stmt, st_sqlite_stmt_release);
       g_autoptr(GDateTime) when = g_date_time_new_from_unix_utc (was_at);
       g_autofree gchar *when_s = when != NULL ? g_date_time_format_iso8601 (when) : g_strdup ("?");
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,

@@ -108,6 +108,19 @@ gchar *st_db_payload (const char *types, ...);
 gboolean st_db_w_audit (StDbConn *c, const char *operator_name, const char *event, const char *payload,
                         GError **error);
 
+/* A certificate as a lead's decision over it (revoke, resolve) names it:
+ * its state, its unit and uid, its serial and the unit's product serial. */
+typedef struct {
+  gchar *state, *uid, *serial, *product_serial;
+  gint64 unit_id;
+} StDbCertNamed;
+
+/* Reads certificate @cert_id into @out (cleared with st_db_cert_named_clear);
+ * NOT_FOUND when there is none. */
+gboolean st_db_cert_named_read (StDbConn *c, gint64 cert_id, StDbCertNamed *out, GError **error);
+void st_db_cert_named_clear (StDbCertNamed *n);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (StDbCertNamed, st_db_cert_named_clear)
+
 /* --- st-db-replay.c --- */
 /* Whether @event changes records (batches, units, certificates, operators)
  * and so has a replay handler: only the db/ function that makes the change

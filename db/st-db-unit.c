@@ -6,6 +6,8 @@
 #include "st-sqlite.h"
 #include "st-util.h"
 
+#include <string.h>
+
 /* ---------- units ---------- */
 
 typedef struct {
@@ -727,6 +729,40 @@ st_db_dispute_decision_to_string (StDbDisputeDecision decision)
   return NULL;
 }
 
+gboolean
+st_db_cert_named_read (StDbConn *c, gint64 cert_id, StDbCertNamed *out, GError **error)
+{
+  gboolean row = FALSE;
+  g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c,
+      "SELECT c.state, c.unit_id, c.uid, c.serial, u.product_serial FROM certificates c"
+      " JOIN units u ON u.id = c.unit_id WHERE c.id = ?", "cannot read the certificate", &row, error,
+      "i", cert_id);
+  if (stmt == NULL)
+    return FALSE;
+  if (!row)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no certificate %" G_GINT64_FORMAT,
+                   cert_id);
+      return FALSE;
+    }
+  out->state = st_db_col_text (stmt, 0);
+  out->unit_id = sqlite3_column_int64 (stmt, 1);
+  out->uid = st_db_col_text (stmt, 2);
+  out->serial = st_db_col_text (stmt, 3);
+  out->product_serial = st_db_col_text (stmt, 4);
+  return TRUE;
+}
+
+void
+st_db_cert_named_clear (StDbCertNamed *n)
+{
+  g_free (n->state);
+  g_free (n->uid);
+  g_free (n->serial);
+  g_free (n->product_serial);
+  memset (n, 0, sizeof *n);
+}
+
 typedef struct {
   gint64 cert_id;
   StDbDisputeDecision decision;
@@ -737,26 +773,11 @@ static gboolean
 st_db_w_cert_resolve (StDbConn *c, gpointer data, gint64 *result, GError **error)
 {
   CertResolve *a = data;
-  g_autoptr(StSqliteStmtRef) stmt = NULL;
-  gboolean row = FALSE;
-  stmt = st_db_conn_query (c, "SELECT c.state, c.unit_id, c.uid, c.serial, u.product_serial,"
-                           " c.dispute_reason FROM certificates c JOIN units u ON u.id = c.unit_id"
-                           " WHERE c.id = ?", "cannot read the certificate", &row, error, "i", a->cert_id);
-  if (stmt == NULL)
+  g_auto(StDbCertNamed) n = { 0 };
+  if (!st_db_cert_named_read (c, a->cert_id, &n, error))
     return FALSE;
-  if (!row)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "there is no certificate %" G_GINT64_FORMAT,
-                   a->cert_id);
-      return FALSE;
-    }
-  g_autofree gchar *cstate = st_db_col_text (stmt, 0);
-  gint64 unit_id = sqlite3_column_int64 (stmt, 1);
-  g_autofree gchar *uid = st_db_col_text (stmt, 2);
-  g_autofree gchar *serial = st_db_col_text (stmt, 3);
-  g_autofree gchar *product_serial = st_db_col_text (stmt, 4);
-  g_autofree gchar *why = st_db_col_text (stmt, 5);
-  g_clear_pointer (&stmt, st_sqlite_stmt_release);
+  const char *cstate = n.state, *uid = n.uid, *serial = n.serial, *product_serial = n.product_serial;
+  gint64 unit_id = n.unit_id;
   if (g_strcmp0 (cstate, "disputed") != 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
@@ -773,6 +794,14 @@ st_db_w_cert_resolve (StDbConn *c, gpointer data, gint64 *result, GError **error
     }
   else
     {
+      gboolean row = FALSE;
+      g_autoptr(StSqliteStmtRef) stmt = st_db_conn_query (c, "SELECT dispute_reason FROM certificates"
+                                                          " WHERE id = ?", "cannot read the dispute",
+                                                          &row, error, "i", a->cert_id);
+      if (stmt == NULL)
+        return FALSE;
+      g_autofree gchar *why = row ? st_db_col_text (stmt, 0) : NULL;
+      g_clear_pointer (&stmt, st_sqlite_stmt_release);
       g_autofree gchar *reason = g_strdup_printf ("voided by %s deciding the dispute over uid %s (%s)",
                                                   a->by, uid, why != NULL ? why : "no reason recorded");
       if (!st_db_conn_run (c,

@@ -761,8 +761,8 @@ def run(tmp):
     # the reason in the large text, what to do below it
     reason = wait_text("Socket 3 step", lambda t: t.startswith("Failed: ") and "put it aside" in t, 10,
                        "the reason in the large text")
-    todo = wait_text("Socket 3 what to do", lambda t: "Acknowledge" in t, 10, "what to do")
-    assert "Retry" in todo, "the failed tile does not say what to do: %r" % todo
+    advice = wait_text("Socket 3 what to do", lambda t: "Acknowledge" in t, 10, "what to do")
+    assert "Retry" in advice, "the failed tile does not say what to do: %r" % advice
     assert find("Acknowledge socket 3", "push button").sensitive, "no Acknowledge on the FAIL tile"
     assert not find("Start socket 3", "push button").sensitive, "a held socket can be started around Acknowledge"
     uid3 = find("Socket 3 uid").text
