@@ -29,6 +29,8 @@ struct _StBatchControl {
   StLine *line;
   const StBatchRunOptions *options;
   StBatchRunSummary *summary;
+  guint64 left;                /* units the batch still needs; see batch_left */
+  gboolean goal;               /* the run has a batch goal */
 };
 
 static void
@@ -184,6 +186,16 @@ st_worker_give_up (StWorker *w, GError *error)
     c->options->port_func (w->port, error, c->options->user_data);
 }
 
+/* Under no lock: the batch got all its units, and the run ends. */
+static gboolean
+st_control_batch_done (StBatchControl *c)
+{
+  g_mutex_lock (&c->lock);
+  gboolean done = c->goal && c->left == 0;
+  g_mutex_unlock (&c->lock);
+  return done;
+}
+
 /* One session of a socket. */
 static void
 st_worker_session (StWorker *w)
@@ -209,7 +221,8 @@ st_worker_session (StWorker *w)
   guint handled = 0;
 
   while ((units == 0 || handled < units) &&
-         !g_cancellable_is_cancelled (w->cancellable))
+         !g_cancellable_is_cancelled (w->cancellable) &&
+         !st_control_batch_done (c))
     {
       g_clear_error (&error);
       if (g_atomic_int_compare_and_exchange (&w->retry, TRUE, FALSE))
@@ -282,7 +295,11 @@ st_worker_session (StWorker *w)
       g_mutex_lock (&c->lock);
       switch (result->outcome)
         {
-        case ST_UNIT_PASSED: c->summary->passed++; break;
+        case ST_UNIT_PASSED:
+          c->summary->passed++;
+          if (c->goal && c->left > 0 && --c->left == 0)
+            c->summary->batch_done = TRUE;
+          break;
         case ST_UNIT_FAILED: c->summary->failed++; break;
         case ST_UNIT_REFUSED: c->summary->refused++; break;
         }
@@ -381,6 +398,8 @@ st_batch_run (StLine *line, const StBatchRunOptions *options,
       control->line = line;
       control->options = options;
       control->summary = summary;
+      control->goal = options->batch_left > 0;
+      control->left = options->batch_left;
       for (guint i = 0; i < n; i++)
         {
           StWorker *w = st_control_worker (control, options->ports[i], TRUE);

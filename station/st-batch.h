@@ -39,7 +39,13 @@ gboolean st_batch_control_retry_port (StBatchControl *control, const char *port,
 
 typedef struct {
   const char *const *ports;
-  guint units_per_port;        /* 0 = until cancelled */
+  guint units_per_port;        /* 0 = until cancelled, or until the batch is done */
+  /* The units the batch still needs (0: no goal). Once that many passed,
+   * the run ends: a socket that waits for a device stops waiting, one with
+   * a device in flight finishes it (the quantity check refuses a unit too
+   * many). Sockets share the goal, so uneven arrivals never leave a socket
+   * waiting for its share of a batch that is already done. */
+  guint64 batch_left;
   guint idle_timeout_s;        /* a socket with no new device for this long gives up; 0 = never */
   guint poll_interval_ms;      /* HELLO polling between devices, default 200 */
   StBatchUnitFunc unit_func;
@@ -53,6 +59,7 @@ typedef struct {
 typedef struct {
   guint passed, failed, refused, resumed;
   guint ports_failed;          /* sockets that gave up before their units were done */
+  gboolean batch_done;         /* batch_left units passed */
 } StBatchRunSummary;
 
 /* Runs the line on every port until each has handled units_per_port devices,

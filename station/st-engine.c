@@ -1223,20 +1223,18 @@ st_engine_line_release (StEngine *engine, gint64 batch_id)
   st_engine_state_changed (engine);
 }
 
-/* The units each socket handles: as asked, else the quantity left spread
- * over the sockets (0: nothing left). */
+/* What the batch still needs, when the line runs until it is done (no
+ * units per socket asked for, not until stopped); 0 otherwise. */
 static gboolean
-st_engine_line_units (StEngine *engine, const StLineRequest *request, guint *units, GError **error)
+st_engine_line_left (StEngine *engine, const StLineRequest *request, guint64 *left, GError **error)
 {
-  *units = request->units;
+  *left = 0;
   if (request->units > 0 || request->until_stopped)
     return TRUE;
   g_autoptr(StDbBatch) b = st_db_batch_get (engine->db, request->batch_id, error);
   if (b == NULL)
     return FALSE;
-  guint n = g_strv_length ((gchar **) request->ports);
-  gint64 left = MAX (b->quantity - b->n_done, 0);
-  *units = (guint) MIN ((left + n - 1) / n, G_MAXUINT);
+  *left = (guint64) MAX (b->quantity - b->n_done, 0);
   return TRUE;
 }
 
@@ -1259,10 +1257,10 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
                            "a line needs at least one socket (--port PATH)");
       return FALSE;
     }
-  guint units = 0;
-  if (!st_engine_line_units (engine, request, &units, error))
+  guint64 batch_left = 0;
+  if (!st_engine_line_left (engine, request, &batch_left, error))
     return FALSE;
-  if (units == 0 && !request->until_stopped)
+  if (batch_left == 0 && request->units == 0 && !request->until_stopped)
     {
       *nothing_to_do = TRUE;
       return TRUE;
@@ -1317,7 +1315,11 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
                             callbacks->user_data);
       StBatchRunOptions options = {
         .ports = request->ports,
-        .units_per_port = request->until_stopped ? 0 : units,
+        /* asked for a number of units per socket, or until the batch is
+         * done (the sockets share what is left: devices do not arrive
+         * evenly), or until stopped */
+        .units_per_port = request->units,
+        .batch_left = request->units > 0 || request->until_stopped ? 0 : batch_left,
         .idle_timeout_s = request->wait_s,
         .unit_func = callbacks->unit,
         .port_func = callbacks->port_failed,

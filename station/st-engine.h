@@ -226,7 +226,7 @@ typedef struct {
 typedef struct {
   gint64 batch_id;
   const char *const *ports;
-  guint units;                /* per socket; 0: the quantity left, spread (or until stopped) */
+  guint units;                /* per socket; 0: until the batch is done (the sockets share what is left), or until stopped */
   gboolean until_stopped;     /* run until st_engine_line_stop (the GUI) */
   guint wait_s;               /* a socket with no new device for this long gives up; 0 = never */
   gboolean allow_reprovision; /* needs ST_ACTION_LINE_REPROVISION */

@@ -1104,6 +1104,7 @@ st_line_thread (gpointer data)
       g_variant_builder_add (&d, "{sv}", "resumed", g_variant_new_uint32 (summary.resumed));
       g_variant_builder_add (&d, "{sv}", "ports-failed", g_variant_new_uint32 (summary.ports_failed));
       g_variant_builder_add (&d, "{sv}", "stopped", g_variant_new_boolean (stopped));
+      g_variant_builder_add (&d, "{sv}", "batch-done", g_variant_new_boolean (summary.batch_done));
       g_variant_builder_add (&d, "{sv}", "error",
                              g_variant_new_string (ok || error == NULL ? "" : error->message));
       st_dbus_station1_emit_line_ended (service->skeleton, job->batch_id, g_variant_builder_end (&d));

@@ -343,7 +343,7 @@ typedef struct {
   GMainLoop *loop;
   gboolean ended, stopping, lost;
   guint passed, failed, refused, ports_failed;
-  gboolean stopped;
+  gboolean stopped, batch_done;
   gchar *error;
   guint shown;                 /* unit lines printed (the service drops some for a client that does not read) */
 } StRun;
@@ -424,6 +424,7 @@ st_run_on_ended (StDbusStation1 *proxy, gint64 batch_id, GVariant *d, StRun *run
   g_variant_lookup (d, "refused", "u", &run->refused);
   g_variant_lookup (d, "ports-failed", "u", &run->ports_failed);
   g_variant_lookup (d, "stopped", "b", &run->stopped);
+  g_variant_lookup (d, "batch-done", "b", &run->batch_done);
   const char *message = st_dict_get_string (d, "error");
   if (*message != '\0')
     run->error = g_strdup (message);
@@ -513,8 +514,9 @@ st_cli_run_line (StCli *cli, gint64 batch_id, const char *const *ports, guint un
     }
   if (passed != NULL)
     *passed = run.passed;
-  g_print ("batch %" G_GINT64_FORMAT ": %u passed, %u failed, %u refused%s\n", batch_id,
-           run.passed, run.failed, run.refused, run.ports_failed > 0 ? ", some sockets gave up" : "");
+  g_print ("batch %" G_GINT64_FORMAT ": %u passed, %u failed, %u refused%s%s\n", batch_id,
+           run.passed, run.failed, run.refused, run.ports_failed > 0 ? ", some sockets gave up" : "",
+           run.batch_done ? "; the batch has all its units" : "");
   guint total = run.passed + run.failed + run.refused;
   if (run.shown < total)
     g_printerr ("station: %u of the %u unit lines were not shown: the service dropped them while this "
@@ -974,7 +976,7 @@ cmd_batch (StCli *cli, int argc, char **argv)
   gboolean allow_reprovision = FALSE;
   const GOptionEntry run_entries[] = {
     { "port", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &ports, "Socket (repeat for several)", "PATH" },
-    { "units", 0, 0, G_OPTION_ARG_INT, &units, "Devices per socket (default: until the quantity is done)", "N" },
+    { "units", 0, 0, G_OPTION_ARG_INT, &units, "Devices per socket (default: until the batch has its quantity)", "N" },
     { "wait", 0, 0, G_OPTION_ARG_INT, &wait_s, "Give up on a socket without a new device for S seconds (0: never)", "S" },
     { "allow-reprovision", 0, 0, G_OPTION_ARG_NONE, &allow_reprovision,
       "Re-provision devices that already hold a certificate (voids the old one; lead)", NULL },

@@ -119,6 +119,30 @@ test_batch_three_ports (StFixture *f, gconstpointer data)
   g_assert_cmpint (st_run_tool (NULL, NULL, "sh", "-c", sums_check, NULL), !=, 0);
 }
 
+/* Devices do not arrive evenly: with no --units, the sockets share what the
+ * batch still needs. One socket gets every device, the other none (its
+ * adapter is not even plugged in); the batch is done all the same, and the
+ * empty socket stops waiting once it is, instead of waiting for a share. */
+static void
+test_batch_uneven_arrivals (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 3);
+  g_autofree gchar *busy = st_start_devsim (f, "--units", "4", "--seed", "611", NULL);
+  g_autofree gchar *empty = g_build_filename (f->tmp, "ttyUSB-not-plugged", NULL);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *out = NULL;
+  int rc = st_run_station (f, &out, NULL, "batch", "run", id, "--port", busy, "--port", empty,
+                           "--wait", "120", NULL);
+  g_test_message ("%s", out);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 3);
+  g_assert_nonnull (strstr (out, "3 passed, 0 failed, 0 refused; the batch has all its units"));
+  g_assert_null (strstr (out, "gave up"));  /* it stopped with the batch, not after its 120 s */
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station (f, &out, NULL, "batch", "show", id, NULL), ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " done "), ==, 3);
+}
+
 static guint
 st_json_int (JsonObject *o, const char *name)
 {
@@ -513,6 +537,7 @@ main (int argc, char **argv)
 {
   st_test_init (&argc, &argv);
   st_test_add_station ("/line/batch-three-ports", NULL, test_batch_three_ports);
+  st_test_add_station ("/line/batch-uneven-arrivals", NULL, test_batch_uneven_arrivals);
   st_test_add_station ("/line/noise-and-drops", NULL, test_noise_and_drops);
   st_test_add_station ("/line/resume-issued", NULL, test_resume_issued);
   st_test_add_station ("/line/resume-written", NULL, test_resume_written);
