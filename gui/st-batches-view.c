@@ -3,7 +3,9 @@
 #include <string.h>
 
 #include <gio/gunixmounts.h>
+#include <glib/gi18n.h>
 
+#include "st-scan.h"
 #include "st-shift-chart.h"
 #include "st-text.h"
 
@@ -13,7 +15,7 @@ struct _StBatchesView {
   GtkSearchEntry *search_entry;
   GtkListBox *batch_list;
   GtkButton *close_button, *export_button, *create_button;
-  GtkEntry *export_entry, *wo_entry;
+  GtkEntry *export_entry, *wo_entry, *scan_entry;
   GtkSpinButton *qty_spin;
   GtkProgressBar *export_progress;
   GtkLabel *status_label;
@@ -26,6 +28,7 @@ struct _StBatchesView {
   StGuiContext ctx;            /* station, session, cancellable */
   GPtrArray *profiles;         /* the service's StProfileEntry*, the combo's ids their indexes */
   gint64 select_after_refresh;
+  gchar *scanned_wo;           /* a work order scanned, looked up in the next list (st-scan.h) */
   gint64 listed_asked, stats_asked; /* when the list, the chart were asked for (figures) */
 };
 
@@ -96,6 +99,54 @@ st_batches_view_on_selected (StBatchesView *self)
                                 st_batches_view_on_stats, g_object_ref (self));
 }
 
+/* Issue 17: a scanned work order selects its batch, looked up in the list
+ * the service has just sent (a batch made a moment ago by the CLI is
+ * there): the open batch with that work order, the newest if several,
+ * else the newest closed one. The filter and the search are cleared when
+ * they would hide it. Returns the id to select (0 when none), with
+ * *@message what the status line says. */
+static gint64
+st_batches_view_scanned (StBatchesView *self, GPtrArray *list, const char *wo, gchar **message)
+{
+  StBatchInfo *b = st_scan_find_batch (list, wo, TRUE);
+  g_autofree gchar *quoted = st_text_escape (wo, -1, ST_TEXT_ONE_LINE);
+  if (b == NULL)
+    {
+      *message = g_strdup_printf (_("No batch has the work order '%s': scan again, or create the batch."),
+                                  quoted);
+      gtk_entry_set_text (self->scan_entry, wo);
+      gtk_editable_select_region (GTK_EDITABLE (self->scan_entry), 0, -1);
+      return 0; /* the old selection stays */
+    }
+  const char *state = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->filter_combo));
+  if (state != NULL && g_strcmp0 (state, "all") != 0 && g_strcmp0 (state, b->state) != 0)
+    gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->filter_combo), "all");
+  if (*gtk_entry_get_text (GTK_ENTRY (self->search_entry)) != '\0')
+    gtk_entry_set_text (GTK_ENTRY (self->search_entry), "");
+  *message = g_strcmp0 (b->state, "open") == 0
+             ? g_strdup_printf (_("Work order %s: batch %" G_GINT64_FORMAT " selected."), quoted, b->id)
+             : g_strdup_printf (_("Work order %s: batch %" G_GINT64_FORMAT " selected; it is closed (no "
+                                  "open batch has this work order)."), quoted, b->id);
+  return b->id;
+}
+
+static void
+st_batches_view_on_scan (StBatchesView *self)
+{
+  g_autofree gchar *message = NULL;
+  g_autofree gchar *wo = st_scan_read (gtk_entry_get_text (self->scan_entry), ST_SCAN_WORK_ORDER, &message);
+  if (wo == NULL)
+    {
+      st_gui_status (self->status_label, message, TRUE);
+      gtk_editable_select_region (GTK_EDITABLE (self->scan_entry), 0, -1);
+      return;
+    }
+  gtk_entry_set_text (self->scan_entry, "");
+  g_free (self->scanned_wo);
+  self->scanned_wo = g_steal_pointer (&wo);
+  st_batches_view_refresh (self);
+}
+
 static void
 st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -107,6 +158,16 @@ st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user
   StBatchInfo *old = st_batches_view_selected (self);
   gint64 keep = self->select_after_refresh > 0 ? self->select_after_refresh : old != NULL ? old->id : 0;
   self->select_after_refresh = 0;
+  g_autofree gchar *scanned = g_steal_pointer (&self->scanned_wo);
+  g_autofree gchar *scan_message = NULL;
+  gboolean scan_found = FALSE;
+  if (scanned != NULL)
+    {
+      gint64 id = st_batches_view_scanned (self, list, scanned, &scan_message);
+      if (id > 0)
+        keep = id;
+      scan_found = id > 0;
+    }
   st_gui_list_clear (self->batch_list);
   GtkWidget *select = NULL;
   for (guint i = 0; i < list->len; i++)
@@ -127,6 +188,8 @@ st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user
   if (select != NULL)
     gtk_list_box_select_row (self->batch_list, GTK_LIST_BOX_ROW (select));
   st_batches_view_on_selected (self);
+  if (scan_message != NULL)
+    st_gui_status (self->status_label, scan_message, !scan_found);
   st_gui_figure ("the batches listed", self->listed_asked);
 }
 
@@ -517,6 +580,7 @@ st_batches_view_dispose (GObject *object)
   g_cancellable_cancel (self->drives_cancellable);
   g_clear_object (&self->drives_cancellable);
   g_clear_pointer (&self->profiles, g_ptr_array_unref);
+  g_clear_pointer (&self->scanned_wo, g_free);
   G_OBJECT_CLASS (st_batches_view_parent_class)->dispose (object);
 }
 
@@ -529,7 +593,7 @@ st_batches_view_class_init (StBatchesViewClass *klass)
 #define BIND(x) gtk_widget_class_bind_template_child (wc, StBatchesView, x)
   BIND (filter_combo); BIND (drive_combo); BIND (profile_combo); BIND (search_entry); BIND (batch_list);
   BIND (close_button); BIND (export_button); BIND (create_button); BIND (export_entry); BIND (wo_entry);
-  BIND (qty_spin); BIND (export_progress); BIND (status_label); BIND (chart_box);
+  BIND (qty_spin); BIND (export_progress); BIND (status_label); BIND (chart_box); BIND (scan_entry);
 #undef BIND
   gtk_widget_class_bind_template_callback (wc, st_batches_view_apply_filter);
   gtk_widget_class_bind_template_callback (wc, st_batches_view_refresh);
@@ -539,6 +603,7 @@ st_batches_view_class_init (StBatchesViewClass *klass)
   gtk_widget_class_bind_template_callback (wc, st_batches_view_on_drive);
   gtk_widget_class_bind_template_callback (wc, st_batches_view_on_export);
   gtk_widget_class_bind_template_callback (wc, st_batches_view_on_create);
+  gtk_widget_class_bind_template_callback (wc, st_batches_view_on_scan);
 }
 
 static void
@@ -560,6 +625,7 @@ st_batches_view_init (StBatchesView *self)
   st_gui_name (GTK_WIDGET (self->profile_combo), "Product profile");
   st_gui_name (GTK_WIDGET (self->wo_entry), "New work order");
   st_gui_name (GTK_WIDGET (self->qty_spin), "Quantity");
+  st_scan_entry_setup (self->scan_entry, "Scan work order");
   self->volumes = g_volume_monitor_get ();
   g_signal_connect (self->volumes, "mount-added", G_CALLBACK (st_batches_view_on_mounts_changed), self);
   g_signal_connect (self->volumes, "mount-removed", G_CALLBACK (st_batches_view_on_mounts_changed), self);
