@@ -1,5 +1,11 @@
 #include "st-qa-view.h"
 
+#include <string.h>
+
+#include <glib/gi18n.h>
+
+#include "st-error.h"
+#include "st-scan.h"
 #include "st-text.h"
 
 struct _StQaView {
@@ -7,7 +13,11 @@ struct _StQaView {
   GtkComboBoxText *port_combo;
   GtkButton *verify_unit_button, *verify_manifest_button;
   GtkBox *unit_card, *manifest_card;
-  GtkLabel *unit_title, *manifest_title;
+  GtkLabel *unit_title, *manifest_title, *unit_checked;
+  GtkEntry *scan_entry;
+  guint scan_seq;              /* the scan shown; a reply to an older one is dropped */
+  StUnitLookup *scanned;       /* the record of the scan whose device is being verified */
+  gchar *scanned_port;
   GtkTextView *unit_text, *manifest_text;
   GtkEntry *manifest_entry;
   StGuiContext ctx;            /* station, session, cancellable */
@@ -70,9 +80,211 @@ st_qa_view_on_verify_unit (StQaView *self)
       return;
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), FALSE);
+  self->scan_seq++; /* a scan's reply still on its way is no longer shown */
+  g_clear_pointer (&self->scanned, st_unit_lookup_free);
+  g_clear_pointer (&self->scanned_port, g_free);
+  g_autofree gchar *shown_port = st_text_escape (port, -1, ST_TEXT_ONE_LINE);
+  g_autofree gchar *checked = g_strdup_printf (_("Checked: the device in the socket %s, and its record."),
+                                               shown_port);
+  gtk_label_set_text (self->unit_checked, checked);
   st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, "Verifying…", NULL, -1);
   st_station_verify_unit_async (self->ctx.station, port, NULL, self->ctx.cancellable,
                                 st_qa_view_on_unit, g_object_ref (self));
+}
+
+/* ---- QA's scan (issue 17): a unit found by its product serial or uid ----
+ *
+ * The service looks the code up and checks the record (UnitLookup: the
+ * unit done, its certificate active and chaining to the station's root,
+ * its serial, key and names the recorded ones). With a socket chosen, the
+ * device in it is verified too (UnitVerify) and must be the scanned unit;
+ * "Unit checked" says which of the two was checked. */
+
+typedef struct {
+  StQaView *self;
+  guint seq;
+} StQaScanCall;
+
+static StQaScanCall *
+st_qa_scan_call_new (StQaView *self)
+{
+  StQaScanCall *call = g_new0 (StQaScanCall, 1);
+  call->self = g_object_ref (self);
+  call->seq = self->scan_seq;
+  return call;
+}
+
+static void
+st_qa_scan_call_free (StQaScanCall *call)
+{
+  g_object_unref (call->self);
+  g_free (call);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StQaScanCall, st_qa_scan_call_free)
+
+/* What the record says, at the top of the card's text. */
+static gchar *
+st_qa_lookup_summary (const StUnitLookup *l)
+{
+  return g_strdup_printf (_("Unit %" G_GINT64_FORMAT " of batch %" G_GINT64_FORMAT ", work order %s\n"
+                            "State: %s\nProduct serial: %s\nUid: %s\nCertificate: serial %s, %s\n"),
+                          l->unit_id, l->batch_id, l->work_order, l->state,
+                          *l->product_serial != '\0' ? l->product_serial : "-", l->uid,
+                          *l->cert_serial != '\0' ? l->cert_serial : "-",
+                          *l->cert_state != '\0' ? l->cert_state : _("none"));
+}
+
+/* The uid UnitVerify's report names for the device on @port (its first
+ * line: "unit on PORT: uid HEX, ..."), or NULL. */
+static gchar *
+st_qa_report_uid (const char *report, const char *port)
+{
+  g_autofree gchar *prefix = g_strdup_printf ("unit on %s: uid ", port);
+  if (report == NULL || !g_str_has_prefix (report, prefix))
+    return NULL;
+  const char *p = report + strlen (prefix), *end = p;
+  while (g_ascii_isxdigit (*end))
+    end++;
+  return end > p && (*end == ',' || *end == '\n') ? g_strndup (p, (gsize) (end - p)) : NULL;
+}
+
+static void
+st_qa_view_show_checked (StQaView *self, const char *text)
+{
+  gtk_label_set_text (self->unit_checked, text);
+}
+
+static void
+st_qa_view_show_record (StQaView *self, const StUnitLookup *l, const char *device_text, gboolean device_ok,
+                        gboolean device_checked)
+{
+  g_autofree gchar *summary = st_qa_lookup_summary (l);
+  g_autofree gchar *record = st_qa_report_body (l->report);
+  g_autofree gchar *body = device_text != NULL
+                           ? g_strdup_printf (_("%s\nThe record:\n%s\nThe device:\n%s"), summary, record, device_text)
+                           : g_strdup_printf (_("%s\nThe record:\n%s"), summary, record);
+  g_autofree gchar *serial = st_text_escape (*l->product_serial != '\0' ? l->product_serial : l->uid, -1,
+                                             ST_TEXT_ONE_LINE);
+  gboolean ok = l->report->ok && (!device_checked || device_ok);
+  g_autofree gchar *title = NULL;
+  if (!l->report->ok && g_strcmp0 (l->cert_state, "revoked") == 0)
+    title = g_strdup_printf (_("UNIT REVOKED: %s must not ship; set it aside"), serial);
+  else if (!ok)
+    title = g_strdup_printf (_("UNIT REJECTED: %s; set it aside for QA review"), serial);
+  else if (device_checked)
+    title = g_strdup_printf (_("UNIT VERIFIED: %s, its record and the device agree"), serial);
+  else
+    title = g_strdup_printf (_("RECORD VERIFIED: %s is on record as shipped and its certificate checks"), serial);
+  st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, title, body, ok);
+}
+
+static void
+st_qa_view_on_scan_device (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StQaScanCall) call = user_data;
+  StQaView *self = call->self;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StReport) r = st_station_verify_unit_finish (self->ctx.station, result, &error);
+  if (call->seq != self->scan_seq || self->scanned == NULL)
+    return;
+  g_autoptr(StUnitLookup) l = g_steal_pointer (&self->scanned);
+  g_autofree gchar *port = g_steal_pointer (&self->scanned_port);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), TRUE);
+  g_autofree gchar *shown_port = st_text_escape (port, -1, ST_TEXT_ONE_LINE);
+  if (r == NULL)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      /* nothing answered in the socket: the record alone was checked */
+      g_autofree gchar *checked = g_strdup_printf (_("Checked: the record only. No device answered in the "
+                                                     "socket %s: %s"), shown_port, error->message);
+      st_qa_view_show_checked (self, checked);
+      st_qa_view_show_record (self, l, NULL, FALSE, FALSE);
+      return;
+    }
+  g_autofree gchar *uid = st_qa_report_uid (r->text, port);
+  g_autofree gchar *device = st_qa_report_body (r);
+  gboolean same = uid != NULL && g_ascii_strcasecmp (uid, l->uid) == 0;
+  if (!same)
+    {
+      g_autofree gchar *shown_uid = st_text_escape (uid != NULL ? uid : "?", -1, ST_TEXT_ONE_LINE);
+      g_autofree gchar *checked = g_strdup_printf (_("Checked: the record, and the device in the socket %s, "
+                                                     "which is another unit (uid %s): put the scanned unit "
+                                                     "in the socket and scan it again."), shown_port, shown_uid);
+      st_qa_view_show_checked (self, checked);
+      st_qa_view_show_record (self, l, device, FALSE, TRUE);
+      return;
+    }
+  g_autofree gchar *checked = g_strdup_printf (_("Checked: the record and the device in the socket %s."),
+                                               shown_port);
+  st_qa_view_show_checked (self, checked);
+  st_qa_view_show_record (self, l, device, r->ok, TRUE);
+}
+
+static void
+st_qa_view_on_lookup (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StQaScanCall) call = user_data;
+  StQaView *self = call->self;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StUnitLookup) l = st_station_lookup_unit_finish (self->ctx.station, result, &error);
+  if (call->seq != self->scan_seq)
+    return;
+  if (l == NULL)
+    {
+      gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), TRUE);
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      gboolean unknown = g_error_matches (error, ST_ERROR, ST_ERROR_NOT_FOUND);
+      st_qa_view_show_checked (self, _("Checked: nothing (no record found)."));
+      st_qa_view_show (self->unit_card, self->unit_title, self->unit_text,
+                       unknown ? _("NOT ON RECORD: set the unit aside for QA review")
+                               : _("The unit could not be looked up"), error->message, 0);
+      return;
+    }
+  g_autofree gchar *port = gtk_combo_box_text_get_active_text (self->port_combo);
+  if (port == NULL || *port == '\0')
+    {
+      gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), TRUE);
+      st_qa_view_show_checked (self, _("Checked: the record only (no socket chosen for the device)."));
+      st_qa_view_show_record (self, l, NULL, FALSE, FALSE);
+      return;
+    }
+  g_clear_pointer (&self->scanned, st_unit_lookup_free);
+  g_free (self->scanned_port);
+  self->scanned = g_steal_pointer (&l);
+  self->scanned_port = g_strdup (port);
+  st_station_verify_unit_async (self->ctx.station, port, NULL, self->ctx.cancellable,
+                                st_qa_view_on_scan_device, st_qa_scan_call_new (self));
+}
+
+static void
+st_qa_view_on_scan (StQaView *self)
+{
+  if (self->ctx.session == NULL)
+    return;
+  g_autofree gchar *message = NULL;
+  g_autofree gchar *code = st_scan_read (gtk_entry_get_text (self->scan_entry), ST_SCAN_UNIT, &message);
+  self->scan_seq++;
+  g_clear_pointer (&self->scanned, st_unit_lookup_free);
+  g_clear_pointer (&self->scanned_port, g_free);
+  if (code == NULL)
+    {
+      gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), TRUE);
+      st_qa_view_show_checked (self, _("Checked: nothing (the scan was refused)."));
+      st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, _("SCAN REFUSED: scan again"),
+                       message, -1);
+      gtk_editable_select_region (GTK_EDITABLE (self->scan_entry), 0, -1);
+      return;
+    }
+  gtk_entry_set_text (self->scan_entry, "");
+  gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), FALSE);
+  g_autofree gchar *shown = st_text_escape (code, -1, ST_TEXT_ONE_LINE);
+  g_autofree gchar *title = g_strdup_printf (_("Looking up %s…"), shown);
+  st_qa_view_show_checked (self, "");
+  st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, title, NULL, -1);
+  st_station_lookup_unit_async (self->ctx.station, code, self->ctx.cancellable, st_qa_view_on_lookup,
+                                st_qa_scan_call_new (self));
 }
 
 static void
@@ -129,6 +341,8 @@ st_qa_view_dispose (GObject *object)
 {
   StQaView *self = ST_QA_VIEW (object);
   st_gui_context_clear (&self->ctx);
+  g_clear_pointer (&self->scanned, st_unit_lookup_free);
+  g_clear_pointer (&self->scanned_port, g_free);
   G_OBJECT_CLASS (st_qa_view_parent_class)->dispose (object);
 }
 
@@ -141,11 +355,12 @@ st_qa_view_class_init (StQaViewClass *klass)
 #define BIND(x) gtk_widget_class_bind_template_child (wc, StQaView, x)
   BIND (port_combo); BIND (verify_unit_button); BIND (verify_manifest_button); BIND (unit_card);
   BIND (manifest_card); BIND (unit_title); BIND (manifest_title); BIND (unit_text); BIND (manifest_text);
-  BIND (manifest_entry);
+  BIND (manifest_entry); BIND (scan_entry); BIND (unit_checked);
 #undef BIND
   gtk_widget_class_bind_template_callback (wc, st_qa_view_on_verify_unit);
   gtk_widget_class_bind_template_callback (wc, st_qa_view_on_verify_manifest);
   gtk_widget_class_bind_template_callback (wc, st_qa_view_on_browse);
+  gtk_widget_class_bind_template_callback (wc, st_qa_view_on_scan);
 }
 
 static void
@@ -160,6 +375,8 @@ st_qa_view_init (StQaView *self)
   st_gui_name (GTK_WIDGET (self->manifest_entry), "Manifest folder");
   st_gui_name (GTK_WIDGET (self->manifest_title), "Manifest result");
   st_gui_name (GTK_WIDGET (self->manifest_text), "Manifest report");
+  st_scan_entry_setup (self->scan_entry, "Scan unit");
+  st_gui_name (GTK_WIDGET (self->unit_checked), "Unit checked");
 }
 
 GtkWidget *
@@ -175,6 +392,12 @@ void
 st_qa_view_set_session (GtkWidget *view, StStation *station, const StAuthSession *session)
 {
   StQaView *self = ST_QA_VIEW (view);
+  self->scan_seq++;
+  g_clear_pointer (&self->scanned, st_unit_lookup_free);
+  g_clear_pointer (&self->scanned_port, g_free);
+  gtk_label_set_text (self->unit_checked, "");
+  gtk_entry_set_text (self->scan_entry, "");
+  gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), TRUE);
   if (!st_gui_context_set (&self->ctx, station, session))
     {
       st_qa_view_show (self->unit_card, self->unit_title, self->unit_text,

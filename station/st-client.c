@@ -1128,6 +1128,57 @@ st_station_verify_unit_finish (StStation *station, GAsyncResult *result, GError 
   return st_call_finish (result, st_station_verify_unit_async, error);
 }
 
+void
+st_unit_lookup_free (StUnitLookup *lookup)
+{
+  if (lookup == NULL)
+    return;
+  st_report_free (lookup->report);
+  g_free (lookup->work_order);
+  g_free (lookup->uid);
+  g_free (lookup->product_serial);
+  g_free (lookup->state);
+  g_free (lookup->cert_serial);
+  g_free (lookup->cert_state);
+  g_free (lookup);
+}
+
+static gpointer
+st_lookup_unit_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  gboolean ok = FALSE;
+  g_autofree gchar *text = NULL, *failure = NULL;
+  g_autoptr(GVariant) unit = NULL;
+  if (!st_dbus_station1_call_unit_lookup_finish (s->proxy, &unit, &ok, &text, &failure, reply, error))
+    return NULL;
+  StUnitLookup *l = g_new0 (StUnitLookup, 1);
+  l->report = st_report_new (ok, text, failure);
+  l->unit_id = st_dict_get_int64 (unit, "id");
+  l->batch_id = st_dict_get_int64 (unit, "batch-id");
+  l->work_order = g_strdup (st_dict_get_string (unit, "work-order"));
+  l->uid = g_strdup (st_dict_get_string (unit, "uid"));
+  l->product_serial = g_strdup (st_dict_get_string (unit, "product-serial"));
+  l->state = g_strdup (st_dict_get_string (unit, "state"));
+  l->cert_serial = g_strdup (st_dict_get_string (unit, "cert-serial"));
+  l->cert_state = g_strdup (st_dict_get_string (unit, "cert-state"));
+  return l;
+}
+
+void
+st_station_lookup_unit_async (StStation *station, const char *code, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_lookup_unit_reply, (GDestroyNotify) st_unit_lookup_free,
+                             cancellable, callback, user_data, st_station_lookup_unit_async);
+  st_dbus_station1_call_unit_lookup (station->proxy, code, cancellable, st_call_done, task);
+}
+
+StUnitLookup *
+st_station_lookup_unit_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_lookup_unit_async, error);
+}
+
 static gpointer
 st_verify_manifest_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
 {

@@ -208,6 +208,20 @@ void st_station_verify_unit_async (StStation *station, const char *port, const c
                                    gpointer user_data);
 StReport *st_station_verify_unit_finish (StStation *station, GAsyncResult *result, GError **error);
 
+/* QA's scan (UnitLookup): the unit a product serial, uid or certificate
+ * serial names, and its record checked without the device. */
+typedef struct {
+  StReport *report;     /* the checks of the record */
+  gint64 unit_id, batch_id;
+  gchar *work_order, *uid, *product_serial, *state, *cert_serial, *cert_state;
+} StUnitLookup;
+void st_unit_lookup_free (StUnitLookup *lookup);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StUnitLookup, st_unit_lookup_free)
+void st_station_lookup_unit_async (StStation *station, const char *code, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data);
+/* NULL with NOT_FOUND (naming the code) when no unit has it. */
+StUnitLookup *st_station_lookup_unit_finish (StStation *station, GAsyncResult *result, GError **error);
+
 /* QA or lead: the manifest in @dir (this client's folder), against the
  * station's root. */
 void st_station_verify_manifest_async (StStation *station, const char *dir,

@@ -66,6 +66,7 @@ static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
   { ST_ACTION_MANIFEST_EXPORT, "ManifestExport", R_LEAD, FALSE, TRUE, "exporting a manifest" },
   { ST_ACTION_MANIFEST_VERIFY, "ManifestVerify", R_QA | R_LEAD, FALSE, FALSE, "verifying a manifest" },
   { ST_ACTION_UNIT_VERIFY, "UnitVerify", R_QA, FALSE, FALSE, "verifying a unit" },
+  { ST_ACTION_UNIT_LOOKUP, "UnitLookup", R_QA, FALSE, FALSE, "looking a unit up by a scanned code" },
   { ST_ACTION_UNIT_RESOLVE, "UnitResolve", R_LEAD, FALSE, FALSE, "resolving a disputed unit" },
   { ST_ACTION_UNIT_REVOKE, "UnitRevoke", R_LEAD, FALSE, FALSE, "revoking a shipped unit's certificate" },
   { ST_ACTION_CRL_ISSUE, "CrlIssue", R_LEAD | R_ADMIN, FALSE, TRUE, "issuing a CRL" },
@@ -1589,6 +1590,23 @@ st_engine_unit_verify (StEngine *engine, const StAuthSession *session, const cha
       params = profile->link;
     }
   return st_qa_verify_unit (engine->db, root, port, &params, session->name, report, error);
+}
+
+StDbUnit *
+st_engine_unit_lookup (StEngine *engine, const StAuthSession *session, const char *code,
+                       gchar **work_order, gboolean *verified, GString *report, GError **error)
+{
+  *verified = FALSE;
+  *work_order = NULL;
+  if (!st_engine_require (engine, session, ST_ACTION_UNIT_LOOKUP, error))
+    return NULL;
+  g_autoptr(X509) root = st_engine_station_root (engine, error);
+  if (root == NULL)
+    return NULL;
+  g_autoptr(StX509Stack) chain = st_chain_load_pem (engine->config->chain_file, error);
+  if (chain == NULL)
+    return NULL;
+  return st_qa_lookup_unit (engine->db, root, chain, code, work_order, verified, report, error);
 }
 
 /* What audit verify trusts on this station (st_engine_audit_trust): the

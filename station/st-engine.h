@@ -55,6 +55,7 @@ typedef enum {
   ST_ACTION_MANIFEST_EXPORT,
   ST_ACTION_MANIFEST_VERIFY,
   ST_ACTION_UNIT_VERIFY,
+  ST_ACTION_UNIT_LOOKUP,
   ST_ACTION_UNIT_RESOLVE,
   ST_ACTION_UNIT_REVOKE,
   ST_ACTION_CRL_ISSUE,
@@ -278,6 +279,14 @@ gboolean st_engine_manifest_verify (StEngine *engine, const StAuthSession *sessi
                                     const char *origin, GString *report, GError **error);
 gboolean st_engine_unit_verify (StEngine *engine, const StAuthSession *session, const char *port,
                                 const char *profile_text, GString *report, GError **error);
+/* QA's scan at the desk (issue 17): the unit @code names (product serial,
+ * uid or certificate serial) and what is on record of it, checked without
+ * the device against the station's root and chain (st_qa_lookup_unit).
+ * Returns the unit, its batch's work order in *@work_order and the verdict
+ * in *@verified, the checks in @report; NULL with NOT_FOUND naming @code
+ * when no unit has it. Reads only: not audited. */
+StDbUnit *st_engine_unit_lookup (StEngine *engine, const StAuthSession *session, const char *code,
+                                 gchar **work_order, gboolean *verified, GString *report, GError **error);
 /* A lead's decision on the disputed unit named @name (its device uid, its
  * product serial or its certificate serial): @decision "keep" (the
  * certificate is unconfirmed again: the device that holds it completes its

@@ -1,10 +1,17 @@
 #include "st-qa.h"
 
+#include <string.h>
+
+#include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
+#include <openssl/bn.h>
 #include <openssl/rand.h>
 
 #include "st-error.h"
+#include "st-issue.h"
+#include "st-manifest-check.h"
 #include "st-ossl.h"
+#include "st-profile.h"
 #include "st-pop.h"
 #include "st-text.h"
 #include "st-util.h"
@@ -157,4 +164,159 @@ st_qa_verify_unit (StDb *db, X509 *root, const char *port, const StLinkParams *p
       return FALSE;
     }
   return TRUE;
+}
+
+/* ---- QA's scan: a unit found by its code, checked on record ---- */
+
+/* Which of the units a code names is the one QA holds: a live or revoked
+ * certificate first, then any certificate, then the newest unit. */
+static int
+st_qa_unit_rank (const StDbUnit *u)
+{
+  const char *s = u->cert_state;
+  if (g_strcmp0 (s, "active") == 0 || g_strcmp0 (s, "revoked") == 0 || g_strcmp0 (s, "unconfirmed") == 0
+      || g_strcmp0 (s, "disputed") == 0 || g_strcmp0 (s, "issued") == 0 || g_strcmp0 (s, "issuing") == 0)
+    return 2;
+  return s != NULL ? 1 : 0;
+}
+
+static gboolean
+st_qa_serial_equal (X509 *cert, const char *recorded)
+{
+  g_autoptr(BIGNUM) bn = ASN1_INTEGER_to_BN (X509_get0_serialNumber (cert), NULL);
+  if (bn == NULL || recorded == NULL)
+    return FALSE;
+  char *hex = BN_bn2hex (bn);
+  const char *a = hex, *b = recorded;
+  while (*a == '0' && a[1] != '\0')
+    a++;
+  while (*b == '0' && b[1] != '\0')
+    b++;
+  gboolean same = g_ascii_strcasecmp (a, b) == 0;
+  OPENSSL_free (hex);
+  return same;
+}
+
+/* What the certificate's state means for the unit, for QA. */
+static const char *
+st_qa_cert_state_text (const char *state)
+{
+  if (g_strcmp0 (state, "active") == 0)
+    return _("active");
+  if (g_strcmp0 (state, "revoked") == 0)
+    return _("REVOKED: the unit must not ship");
+  if (g_strcmp0 (state, "unconfirmed") == 0)
+    return _("unconfirmed: the device's commit went unanswered; put the unit in the QA socket and "
+             "verify it");
+  if (g_strcmp0 (state, "disputed") == 0)
+    return _("disputed: a device with this uid did not hold it; a lead decides with 'station unit "
+             "resolve'");
+  if (g_strcmp0 (state, "voided") == 0)
+    return _("voided: this certificate is not on any device; the unit was not provisioned with it");
+  return _("not finished: the unit is still in the line or was interrupted");
+}
+
+StDbUnit *
+st_qa_lookup_unit (StDb *db, X509 *root, STACK_OF (X509) *chain, const char *code,
+                   gchar **work_order, gboolean *verified, GString *report, GError **error)
+{
+  *verified = FALSE;
+  *work_order = NULL;
+  g_autoptr(GPtrArray) units = st_db_unit_find_by_name (db, code, error);
+  if (units == NULL)
+    return NULL;
+  const StDbUnit *u = NULL;
+  for (guint i = 0; i < units->len; i++)
+    {
+      const StDbUnit *c = g_ptr_array_index (units, i);
+      if (u == NULL || st_qa_unit_rank (c) >= st_qa_unit_rank (u))
+        u = c; /* in id order: the newest of the best rank */
+    }
+  if (u == NULL)
+    {
+      g_autofree gchar *shown = st_text_escape (code != NULL ? code : "", -1, ST_TEXT_ONE_LINE);
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   _("No unit on record has the product serial, uid or certificate serial '%s': check "
+                     "the label and scan again."), shown);
+      return NULL;
+    }
+  StManifestCheck c = { .report = report };
+  g_autoptr(GError) local = NULL;
+  g_autoptr(StDbBatch) batch = st_db_batch_get (db, u->batch_id, &local);
+  *work_order = g_strdup (batch != NULL ? batch->work_order : "");
+  g_string_append_printf (report, _("on record: unit %" G_GINT64_FORMAT " of batch %" G_GINT64_FORMAT
+                                    ", work order %s, uid %s, product serial %s\n"),
+                          u->id, u->batch_id, batch != NULL ? batch->work_order : "?", u->uid,
+                          u->product_serial != NULL ? u->product_serial : "-");
+  if (batch == NULL)
+    st_manifest_check (&c, FALSE, _("batch: %s"), local->message);
+  st_manifest_check (&c, g_strcmp0 (u->state, "done") == 0, _("unit state: %s%s%s"), u->state,
+                     u->fail_reason != NULL ? ", " : "", u->fail_reason != NULL ? u->fail_reason : "");
+  if (u->cert_id == 0)
+    st_manifest_check (&c, FALSE, _("certificate: none on record"));
+  else
+    st_manifest_check (&c, g_strcmp0 (u->cert_state, "active") == 0, _("certificate: serial %s, %s"),
+                       u->cert_serial != NULL ? u->cert_serial : "?", st_qa_cert_state_text (u->cert_state));
+
+  g_autoptr(X509) cert = NULL;
+  if (u->cert_der != NULL)
+    {
+      gsize len = 0;
+      const guint8 *p = g_bytes_get_data (u->cert_der, &len), *start = p;
+      cert = len > 0 ? d2i_X509 (NULL, &p, (long) len) : NULL;
+      if (cert != NULL && (gsize) (p - start) != len)
+        g_clear_pointer (&cert, X509_free);
+      st_error_clear_openssl ();
+    }
+  if (u->cert_id != 0 && cert == NULL)
+    st_manifest_check (&c, FALSE, _("chain: the recorded certificate is not one DER certificate"));
+  if (cert != NULL)
+    {
+      g_clear_error (&local);
+      gboolean ok = st_verify_chain (cert, chain, root, &local);
+      g_autofree gchar *anchor = st_x509_name_text (X509_get_subject_name (root));
+      st_manifest_check (&c, ok, _("chain: %s"), ok ? anchor : local->message);
+      st_manifest_check (&c, st_qa_serial_equal (cert, u->cert_serial),
+                         _("serial: the certificate's serial is the recorded %s"),
+                         u->cert_serial != NULL ? u->cert_serial : "?");
+      g_clear_error (&local);
+      g_autofree gchar *key = st_x509_pubkey_sha256_hex (cert, &local);
+      st_manifest_check (&c, key != NULL && g_ascii_strcasecmp (key, u->pubkey_sha256 != NULL
+                                                                    ? u->pubkey_sha256 : "") == 0,
+                         _("key: the certificate's key is the one recorded (sha256 %.16s...)"),
+                         u->pubkey_sha256 != NULL ? u->pubkey_sha256 : "?");
+      g_autoptr(StProfile) profile = NULL;
+      g_clear_error (&local);
+      if (batch != NULL && batch->profile_text != NULL)
+        profile = st_profile_load_from_data (batch->profile_text, strlen (batch->profile_text),
+                                             batch->product, &local);
+      if (profile == NULL)
+        st_manifest_check (&c, FALSE, _("uid: the batch's profile does not load: %s"),
+                           local != NULL ? local->message : _("the batch records none"));
+      else
+        {
+          g_autoptr(StManifestProfile) names =
+            st_manifest_profile_new (profile->subject_template,
+                                     (const char *const *) profile->san_templates, profile->model);
+          gboolean checked = FALSE;
+          guint before = c.failures;
+          st_manifest_check_uid_of (&c, names, 0, u->uid, u->model, u->product_serial, cert, &checked);
+          if (checked && c.failures == before)
+            st_manifest_check (&c, TRUE, _("uid: the certificate's subject and subjectAltName are the "
+                                           "profile's for uid %s"), u->uid);
+        }
+    }
+  for (guint i = 0; i < units->len; i++)
+    {
+      const StDbUnit *o = g_ptr_array_index (units, i);
+      if (o != u)
+        g_string_append_printf (report, _("also on record with this code: unit %" G_GINT64_FORMAT " of batch %"
+                                          G_GINT64_FORMAT ", %s, certificate %s\n"),
+                                o->id, o->batch_id, o->state, o->cert_state != NULL ? o->cert_state : "none");
+    }
+  *verified = c.failures == 0;
+  g_string_append_printf (report, "%s\n", *verified ? "PASS" : "FAIL");
+  guint index = 0;
+  g_ptr_array_find (units, u, &index);
+  return g_ptr_array_steal_index (units, index);
 }

@@ -20,3 +20,24 @@ gboolean st_qa_verify_unit (StDb *db, X509 *root, const char *port,
                             GString *report, GError **error);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+
+/* QA's scan at the desk (issue 17): the unit that @code names (its product
+ * serial, its device uid or its certificate serial, as
+ * st_db_unit_find_by_name matches them) and the checks of what is on
+ * record, without the device: the unit is done, its certificate is active
+ * (not revoked, voided, unconfirmed or disputed), its certificate chains
+ * to @root (the issuing CAs in @chain, may be NULL), its serial and key
+ * are the ones recorded, and its subject and subjectAltName are what the
+ * batch's profile builds for the unit's uid. When @code names several
+ * units (a uid provisioned again after a void), the one whose certificate
+ * is live or revoked is taken, the newest; the others are listed. Appends
+ * one line per check to @report; *@work_order is the unit's batch's work
+ * order. Returns the unit, with *@verified TRUE when every check passed;
+ * NULL with NOT_FOUND (naming @code escaped) when no unit has it. Reads
+ * only: nothing is recorded. */
+StDbUnit *st_qa_lookup_unit (StDb *db, X509 *root, STACK_OF (X509) *chain, const char *code,
+                             gchar **work_order, gboolean *verified, GString *report, GError **error);
+
+G_END_DECLS

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gio/gunixfdlist.h>
 #include <glib/gstdio.h>
+#include <glib/gi18n.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -1363,6 +1364,29 @@ on_unit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, const
 }
 
 static gboolean
+on_unit_lookup (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *code,
+                StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  g_autoptr(GString) report = g_string_new (NULL);
+  g_autofree gchar *work_order = NULL;
+  gboolean verified = FALSE;
+  GError *error = NULL;
+  g_autoptr(StDbUnit) u = st_engine_unit_lookup (service->engine, me, code, &work_order, &verified,
+                                                 report, &error);
+  ST_REPLY_IF_FAILED (u != NULL, invocation, error);
+  g_autoptr(GVariant) base = g_variant_ref_sink (st_variant_unit (u));
+  GVariantDict d;
+  g_variant_dict_init (&d, base);
+  g_variant_dict_insert (&d, "batch-id", "x", u->batch_id);
+  g_variant_dict_insert (&d, "work-order", "s", work_order != NULL ? work_order : "");
+  const char *why = verified ? "" : _("The unit's record failed a check: set the unit aside for QA review.");
+  st_dbus_station1_complete_unit_lookup (object, invocation, g_variant_dict_end (&d), verified, report->str,
+                                         why);
+  return TRUE;
+}
+
+static gboolean
 on_unit_resolve (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *unit,
                  const char *decision, StService *service)
 {
@@ -1784,6 +1808,7 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-manifest-export", G_CALLBACK (on_manifest_export) },
     { "handle-manifest-verify", G_CALLBACK (on_manifest_verify) },
     { "handle-unit-verify", G_CALLBACK (on_unit_verify) },
+    { "handle-unit-lookup", G_CALLBACK (on_unit_lookup) },
     { "handle-unit-resolve", G_CALLBACK (on_unit_resolve) },
     { "handle-unit-revoke", G_CALLBACK (on_unit_revoke) },
     { "handle-crl-issue", G_CALLBACK (on_crl_issue) },
