@@ -276,15 +276,22 @@ st_qa_lookup_unit (StDb *db, X509 *root, STACK_OF (X509) *chain, const char *cod
       gboolean ok = st_verify_chain (cert, chain, root, &local);
       g_autofree gchar *anchor = st_x509_name_text (X509_get_subject_name (root));
       st_manifest_check (&c, ok, _("chain: %s"), ok ? anchor : local->message);
-      st_manifest_check (&c, st_qa_serial_equal (cert, u->cert_serial),
-                         _("serial: the certificate's serial is the recorded %s"),
-                         u->cert_serial != NULL ? u->cert_serial : "?");
+      const char *serial = u->cert_serial != NULL ? u->cert_serial : "?";
+      if (st_qa_serial_equal (cert, u->cert_serial))
+        st_manifest_check (&c, TRUE, _("serial: the certificate's serial is the recorded %s"), serial);
+      else
+        st_manifest_check (&c, FALSE, _("serial: the certificate's serial is not the recorded %s: the "
+                                        "record was changed"), serial);
       g_clear_error (&local);
       g_autofree gchar *key = st_x509_pubkey_sha256_hex (cert, &local);
-      st_manifest_check (&c, key != NULL && g_ascii_strcasecmp (key, u->pubkey_sha256 != NULL
-                                                                    ? u->pubkey_sha256 : "") == 0,
-                         _("key: the certificate's key is the one recorded (sha256 %.16s...)"),
-                         u->pubkey_sha256 != NULL ? u->pubkey_sha256 : "?");
+      const char *recorded = u->pubkey_sha256 != NULL ? u->pubkey_sha256 : "?";
+      if (key != NULL && g_ascii_strcasecmp (key, recorded) == 0)
+        st_manifest_check (&c, TRUE, _("key: the certificate's key is the one recorded (sha256 %.16s...)"),
+                           recorded);
+      else
+        st_manifest_check (&c, FALSE, _("key: the certificate's key (sha256 %.16s...) is not the one "
+                                        "recorded (sha256 %.16s...): the record was changed"),
+                           key != NULL ? key : "?", recorded);
       g_autoptr(StProfile) profile = NULL;
       g_clear_error (&local);
       if (batch != NULL && batch->profile_text != NULL)
