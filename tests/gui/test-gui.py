@@ -597,6 +597,137 @@ def make_ui(state, rawinput):
     return (find, showing, wait_text, wait_for, type_pin, login, logout, scan, line_running)
 
 
+def scan_work_orders(find, showing, wait_text, wait_for, rawinput, wo, wo2, wo3):
+    """Issue 17, a scanned work order selects its batch in the lead's
+    Batches view: keystrokes and Enter, as a hand scanner types them
+    (XTest through dogtail's rawinput). A known work order selects its
+    batch (clearing a search that hid it); an unknown one is named in the
+    status; a code with a control character (a scanner set to send a
+    prefix) and 4 KiB of input are refused, quoted escaped and cut."""
+    import pyatspi
+
+    def selected(name):
+        return find(name, "list item").getState().contains(pyatspi.STATE_SELECTED)
+
+    def scan_keys(code):
+        entry = find("Scan work order", "text")
+        entry.text = ""
+        entry.grabFocus()
+        rawinput.typeText(code)
+        rawinput.pressKey("Return")
+
+    find("Search batches").text = wo3  # hides batches 1 and 2
+    wait_for(lambda: not showing("Batch 1 " + wo), 10, "the search hides batch 1")
+    scan_keys(wo2)
+    wait_text("Batches status", lambda t: t == "Work order %s: batch 2 selected." % wo2, 30, "batch 2 selected")
+    wait_for(lambda: selected("Batch 2 " + wo2), 10, "batch 2 selected in the list")
+    assert find("Search batches").text == "", "the search that hid the scanned batch stayed"
+    assert find("Scan work order", "text").text == "", "the scan field keeps a scan that was taken"
+    scan_keys(wo)
+    wait_text("Batches status", lambda t: t == "Work order %s: batch 1 selected." % wo, 30, "batch 1 selected")
+    wait_for(lambda: selected("Batch 1 " + wo) and not selected("Batch 2 " + wo2), 10, "batch 1 selected")
+    unknown = wo + "-NONE"
+    scan_keys(unknown)
+    wait_text("Batches status", lambda t: t == "No batch has the work order '%s': scan again, or create the "
+              "batch." % unknown, 30, "the unknown work order named")
+    assert selected("Batch 1 " + wo), "an unknown work order changed the selection"
+    # what no keyboard types: set through AT-SPI's editable text, then Enter
+    entry = find("Scan work order", "text")
+    entry.text = wo2 + "\x07\x1b[2J"
+    entry.grabFocus()
+    rawinput.pressKey("Return")
+    wait_text("Batches status", lambda t: "holds control characters" in t, 30, "the control characters refused")
+    status = find("Batches status").text
+    assert "\\x07\\x1b[2J" in status and "\x1b" not in status and "\x07" not in status, repr(status)
+    assert selected("Batch 1 " + wo), "a refused scan changed the selection"
+    entry.text = "7" * 4096
+    held = len(find("Scan work order", "text").text)
+    assert held <= 1024, "the scan field holds %d characters" % held
+    entry.grabFocus()
+    rawinput.pressKey("Return")
+    wait_text("Batches status", lambda t: "characters long, more than the 128 a code can have" in t, 30,
+              "the long scan refused")
+    status = find("Batches status").text
+    assert len(status) < 400 and "7" * 40 + "…" in status, repr(status)
+    assert selected("Batch 1 " + wo), "a refused scan changed the selection"
+    log("scanned work orders: two batches selected, an unknown one named, control characters and %d "
+        "characters refused" % held)
+
+
+def card_colour(find, name):
+    """The colour of the QA card behind the label @name, read from a
+    screenshot of the X server (ImageMagick): the pixel just above and left
+    of the label, inside the card's 12 px padding. Returns (r, g, b)."""
+    x, y, w, h = find(name).extents
+    shot = os.path.join(os.environ.get("ST_SCREENSHOT_DIR", os.getcwd()), "qa-card-probe.png")
+    os.makedirs(os.path.dirname(shot), exist_ok=True)
+    subprocess.run([need("import"), "-window", "root", shot], check=True)
+    out = subprocess.run([need("convert"), shot, "-crop", "1x1+%d+%d" % (x - 6, y - 6), "+repage", "-depth", "8",
+                          "txt:-"], check=True, capture_output=True, text=True).stdout
+    m = re.search(r"\((\d+),(\d+),(\d+)", out.splitlines()[-1])
+    assert m, out
+    return tuple(int(v) for v in m.groups())
+
+
+def qa_scan(find, wait_text, rawinput, home, wo, qa_port, revoke):
+    """Issue 17, at the QA desk: scanning a product serial or a uid finds
+    the unit and verifies it (keystrokes and Enter). The unit in the QA
+    socket, scanned by its uid: its record and the device are checked. A
+    unit of batch 1 scanned by its product serial with no socket chosen:
+    the record alone. An unknown code: not on record, named. A revoked
+    unit (revoked by a lead with the CLI, @revoke): UNIT REVOKED on a red
+    card, where a verified one is green."""
+    checks = find("Unit checks").text
+    m = re.match(r"unit on %s: uid ([0-9a-f]+)," % re.escape(qa_port), checks)
+    assert m, "the unit verify report names no uid: %r" % checks[:200]
+    qa_uid = m.group(1)
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(home, "station.db"), uri=True)
+    others = [r[0] for r in db.execute(
+        "SELECT u.product_serial FROM units u JOIN batches b ON b.id = u.batch_id JOIN certificates c ON "
+        "c.unit_id = u.id AND c.state = 'active' WHERE b.work_order = ? AND u.uid <> ? ORDER BY u.id", (wo, qa_uid))]
+    db.close()
+    assert len(others) >= 2, "batch %s has %d other active units" % (wo, len(others))
+
+    def scan_keys(code):
+        entry = find("Scan unit", "text")
+        entry.text = ""
+        entry.grabFocus()
+        rawinput.typeText(code)
+        rawinput.pressKey("Return")
+
+    scan_keys(qa_uid.upper())
+    wait_text("Unit result", lambda t: t.startswith("UNIT VERIFIED: "), 90, "UNIT VERIFIED (record and device)")
+    checked = find("Unit checked").text
+    assert checked == "Checked: the record and the device in the socket %s." % qa_port, checked
+    body = find("Unit checks").text
+    assert "Work order %s" % wo not in body and "work order %s" % wo in body, body[:300]
+    assert "The record:" in body and "The device:" in body and "ok    chain: " in body, body[:600]
+    green = card_colour(find, "Unit result")
+    assert green[1] > green[0] + 40, "a verified unit's card is not green: %r" % (green,)
+
+    find("Unit socket path", "text").text = ""
+    scan_keys(others[0])
+    wait_text("Unit result", lambda t: t.startswith("RECORD VERIFIED: %s " % others[0]), 60, "RECORD VERIFIED")
+    checked = find("Unit checked").text
+    assert checked == "Checked: the record only (no socket chosen for the device).", checked
+    assert "The device:" not in find("Unit checks").text
+
+    scan_keys("NO-SUCH-UNIT-1")
+    wait_text("Unit result", lambda t: t.startswith("NOT ON RECORD"), 60, "NOT ON RECORD")
+    assert "'NO-SUCH-UNIT-1'" in find("Unit checks").text, find("Unit checks").text
+
+    revoke(others[1])
+    scan_keys(others[1])
+    wait_text("Unit result", lambda t: t.startswith("UNIT REVOKED: %s must not ship" % others[1]), 60,
+              "UNIT REVOKED")
+    assert "REVOKED: the unit must not ship" in find("Unit checks").text
+    red = card_colour(find, "Unit result")
+    assert red[0] > red[1] + 40, "a revoked unit's card is not red: %r" % (red,)
+    screenshot("qa-scan-revoked")
+    log("QA scans: the socket's unit by uid (record and device, green), a serial (record only), an unknown "
+        "code, a revoked unit (red %r)" % (red,))
+
+
 def tile_places(find, n):
     """Where the socket tiles are on the screen (AT-SPI extents: x, y, width, height)."""
     return [tuple(find("Socket %d" % i).extents) for i in range(1, n + 1)]
@@ -697,6 +828,7 @@ def run(tmp):
     find("Search batches").text = ""
     find("Batch 1 " + wo, "list item")
     screenshot("batches-new")
+    scan_work_orders(find, showing, wait_text, wait_for, rawinput, wo, wo2, wo3)
     logout()
 
     # ---- operator: the station is locked; the service's refusal says so ----
@@ -947,6 +1079,12 @@ def run(tmp):
     find("Verify manifest", "push button").click()
     wait_text("Manifest result", lambda t: t == "MANIFEST VERIFIED", 60, "MANIFEST VERIFIED")
     screenshot("qa")
+
+    def revoke(serial):
+        subprocess.run([cli, "--home", home, "--operator", "lead", "unit", "revoke", serial, "--reason",
+                        "keyCompromise"], check=True, stdout=subprocess.DEVNULL,
+                       env=dict(env, STATION_OPERATOR_PIN=PINS["lead"]))
+    qa_scan(find, wait_text, rawinput, home, wo, qa_port, revoke)
     logout()
 
     # ---- admin: health; add an operator, unlock them, change their role ----
