@@ -5,6 +5,7 @@
 #include <glib/gi18n.h>
 
 #include "st-error.h"
+#include "st-manifest-offline.h"
 #include "st-scan.h"
 #include "st-text.h"
 
@@ -14,7 +15,8 @@ struct _StQaView {
   GtkButton *verify_unit_button, *verify_manifest_button;
   GtkBox *unit_card, *manifest_card;
   GtkLabel *unit_title, *manifest_title, *unit_checked;
-  GtkEntry *scan_entry;
+  GtkEntry *scan_entry, *root_entry, *pin_entry;
+  GtkLabel *manifest_checked;
   guint scan_seq;              /* the scan shown; a reply to an older one is dropped */
   StUnitLookup *scanned;       /* the record of the scan whose device is being verified */
   gchar *scanned_port;
@@ -305,6 +307,42 @@ st_qa_view_on_manifest (GObject *source, GAsyncResult *result, gpointer user_dat
                    r->ok ? "MANIFEST VERIFIED" : "MANIFEST REJECTED: do not ship it", body, r->ok);
 }
 
+/* Issue 17: with a trusted root chosen, the manifest is verified here, in
+ * this process (st-manifest-offline.h: no service, no database), against
+ * that root and the signer pin given; without one, by the service against
+ * the station's own root. "Manifest checked" says which. */
+static void
+st_qa_view_on_manifest_offline (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StQaView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  gtk_widget_set_sensitive (GTK_WIDGET (self->verify_manifest_button), TRUE);
+  g_autoptr(StReport) r = st_manifest_verify_offline_finish (result, &error);
+  if (r == NULL)
+    {
+      st_qa_view_show (self->manifest_card, self->manifest_title, self->manifest_text,
+                       _("The manifest could not be checked"), error->message, 0);
+      return;
+    }
+  g_autofree gchar *body = st_qa_report_body (r);
+  st_qa_view_show (self->manifest_card, self->manifest_title, self->manifest_text,
+                   r->ok ? _("MANIFEST VERIFIED") : _("MANIFEST REJECTED: do not ship it"), body, r->ok);
+}
+
+static gboolean
+st_qa_view_pin_ok (const char *pin)
+{
+  gsize n = strlen (pin);
+  if (n == 0)
+    return TRUE; /* none: the verify fails, naming the pin the manifest claims */
+  if (n != 64)
+    return FALSE;
+  for (gsize i = 0; i < n; i++)
+    if (!g_ascii_isxdigit (pin[i]))
+      return FALSE;
+  return TRUE;
+}
+
 static void
 st_qa_view_on_verify_manifest (StQaView *self)
 {
@@ -315,6 +353,31 @@ st_qa_view_on_verify_manifest (StQaView *self)
                        "Choose the manifest folder first.", NULL, -1);
       return;
     }
+  const char *root = gtk_entry_get_text (self->root_entry);
+  if (*root != '\0')
+    {
+      g_autofree gchar *pin = g_strstrip (g_ascii_strdown (gtk_entry_get_text (self->pin_entry), -1));
+      if (!st_qa_view_pin_ok (pin))
+        {
+          gtk_label_set_text (self->manifest_checked, "");
+          st_qa_view_show (self->manifest_card, self->manifest_title, self->manifest_text,
+                           _("The signer pin is 64 hex digits: the SHA-256 of the station signing key, as "
+                             "the key ceremony's record or the station's [certificates] signing-key-sha256 "
+                             "gives it."), NULL, -1);
+          return;
+        }
+      g_autofree gchar *shown = st_text_escape (root, -1, ST_TEXT_ONE_LINE);
+      g_autofree gchar *checked = g_strdup_printf (_("Checked here, against the trusted root %s (not by the "
+                                                     "station service)."), shown);
+      gtk_label_set_text (self->manifest_checked, checked);
+      gtk_widget_set_sensitive (GTK_WIDGET (self->verify_manifest_button), FALSE);
+      st_qa_view_show (self->manifest_card, self->manifest_title, self->manifest_text, _("Verifying…"), NULL, -1);
+      st_manifest_verify_offline_async (dir, root, pin, self->ctx.cancellable, st_qa_view_on_manifest_offline,
+                                        g_object_ref (self));
+      return;
+    }
+  gtk_label_set_text (self->manifest_checked,
+                      _("Checked by the station service, against the station's own root."));
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_manifest_button), FALSE);
   st_station_verify_manifest_async (self->ctx.station, dir, self->ctx.cancellable,
                                     st_qa_view_on_manifest, g_object_ref (self));
@@ -332,6 +395,27 @@ st_qa_view_on_browse (StQaView *self)
       g_autofree gchar *dir = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
       if (dir != NULL)
         gtk_entry_set_text (self->manifest_entry, dir);
+    }
+  g_object_unref (chooser);
+}
+
+static void
+st_qa_view_on_browse_root (StQaView *self)
+{
+  GtkWidget *toplevel = gtk_widget_get_toplevel (GTK_WIDGET (self));
+  GtkFileChooserNative *chooser =
+    gtk_file_chooser_native_new (_("Trusted root certificate"), GTK_WINDOW (toplevel),
+                                 GTK_FILE_CHOOSER_ACTION_OPEN, _("Choose"), _("Cancel"));
+  GtkFileFilter *filter = gtk_file_filter_new ();
+  gtk_file_filter_set_name (filter, _("Certificates (PEM)"));
+  gtk_file_filter_add_pattern (filter, "*.pem");
+  gtk_file_filter_add_pattern (filter, "*.crt");
+  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
+  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
+    {
+      g_autofree gchar *path = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
+      if (path != NULL)
+        gtk_entry_set_text (self->root_entry, path);
     }
   g_object_unref (chooser);
 }
@@ -355,12 +439,14 @@ st_qa_view_class_init (StQaViewClass *klass)
 #define BIND(x) gtk_widget_class_bind_template_child (wc, StQaView, x)
   BIND (port_combo); BIND (verify_unit_button); BIND (verify_manifest_button); BIND (unit_card);
   BIND (manifest_card); BIND (unit_title); BIND (manifest_title); BIND (unit_text); BIND (manifest_text);
-  BIND (manifest_entry); BIND (scan_entry); BIND (unit_checked);
+  BIND (manifest_entry); BIND (scan_entry); BIND (unit_checked); BIND (root_entry); BIND (pin_entry);
+  BIND (manifest_checked);
 #undef BIND
   gtk_widget_class_bind_template_callback (wc, st_qa_view_on_verify_unit);
   gtk_widget_class_bind_template_callback (wc, st_qa_view_on_verify_manifest);
   gtk_widget_class_bind_template_callback (wc, st_qa_view_on_browse);
   gtk_widget_class_bind_template_callback (wc, st_qa_view_on_scan);
+  gtk_widget_class_bind_template_callback (wc, st_qa_view_on_browse_root);
 }
 
 static void
@@ -377,6 +463,9 @@ st_qa_view_init (StQaView *self)
   st_gui_name (GTK_WIDGET (self->manifest_text), "Manifest report");
   st_scan_entry_setup (self->scan_entry, "Scan unit");
   st_gui_name (GTK_WIDGET (self->unit_checked), "Unit checked");
+  st_gui_name (GTK_WIDGET (self->root_entry), "Trusted root");
+  st_gui_name (GTK_WIDGET (self->pin_entry), "Signer pin");
+  st_gui_name (GTK_WIDGET (self->manifest_checked), "Manifest checked");
 }
 
 GtkWidget *

@@ -1,6 +1,7 @@
 /* Certificate chains (st-verify.h). */
 #include "st-verify.h"
 
+#include <glib/gi18n.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -384,4 +385,38 @@ st_verify_leaf (X509 *leaf, X509 *issuer, STACK_OF (X509) *chain, GError **error
     return st_leaf_fail (error, X509_V_ERR_UNNESTED_RESOURCE, "RFC 3779 resources in a device certificate");
   st_error_clear_openssl ();
   return TRUE;
+}
+
+/* ---- a verifier's trusted root ---- */
+
+X509 *
+st_verify_root_from_pem (const void *pem, gsize len, const char *what, GError **error)
+{
+  g_autoptr(StX509Stack) certs = st_chain_load_pem_data (pem, len, what, error);
+  if (certs == NULL)
+    return NULL;
+  int n = sk_X509_num (certs);
+  if (n != 1)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("%s holds %d certificates: choose a file that holds the root CA certificate alone "
+                     "(not a chain such as the manifest's ca-chain.pem)"), what, n);
+      return NULL;
+    }
+  X509 *cert = sk_X509_value (certs, 0);
+  g_autofree gchar *subject = st_x509_name_text (X509_get_subject_name (cert));
+  gboolean ca = X509_check_ca (cert) == 1;
+  gboolean self_signed = ca && X509_self_signed (cert, 1) == 1;
+  st_error_clear_openssl ();
+  if (!ca || !self_signed)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   ca ? _("%s is not a root certificate: %s does not sign itself; choose the root CA "
+                          "certificate the manifest's chain ends with")
+                      : _("%s is not a CA certificate (%s has no basicConstraints CA:TRUE): choose the root "
+                          "CA certificate the manifest's chain ends with"), what, subject);
+      return NULL;
+    }
+  X509_up_ref (cert);
+  return cert;
 }

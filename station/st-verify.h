@@ -53,3 +53,14 @@ STACK_OF (X509) *st_chain_load_pem_data (const void *data, gsize len, const char
                                          GError **error);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+
+/* The trusted root a verifier names (the GUI's QA view, verifying a
+ * manifest off the station; `manifest verify --root FILE`): @len bytes of
+ * PEM (@what names them in messages) holding exactly one certificate, a CA
+ * (basicConstraints CA:TRUE) that signed itself. INVALID_DATA saying what
+ * the file holds and what to give instead. */
+X509 *st_verify_root_from_pem (const void *pem, gsize len, const char *what, GError **error);
+
+G_END_DECLS

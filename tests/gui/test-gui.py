@@ -728,6 +728,62 @@ def qa_scan(find, wait_text, rawinput, home, wo, qa_port, revoke):
         "code, a revoked unit (red %r)" % (red,))
 
 
+def qa_manifest_root(find, wait_text, tmp, home, out):
+    """Issue 17, a trusted root QA chooses: with a root file (and the signer
+    pin), the QA view verifies the manifest folder in the GUI's own process
+    (st_manifest_verify, no service: the service audits no manifest-verify
+    for it). The station's root and pin pass; another root (made here with
+    stock openssl) fails; a chain file is refused as a root; a pin that is
+    not 64 hex digits is refused before anything runs."""
+    with open(os.path.join(home, "station.conf")) as f:
+        pin = re.search(r"^signing-key-sha256=([0-9a-f]{64})$", f.read(), re.M).group(1)
+    other_key, other_root = os.path.join(tmp, "other-root.key"), os.path.join(tmp, "other-root.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-subj", "/CN=Another Root/O=Elsewhere", "-days", "2", "-keyout", other_key, "-out", other_root,
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(home, "station.db"), uri=True)
+
+    def service_verifies():
+        return db.execute("SELECT COUNT(*) FROM audit WHERE event = 'manifest-verify'").fetchone()[0]
+    before = service_verifies()
+    find("Manifest folder", "text").text = out
+
+    def verify(root, signer_pin, title, timeout=60):
+        find("Trusted root", "text").text = root
+        find("Signer pin", "text").text = signer_pin
+        find("Verify manifest", "push button").click()
+        return wait_text("Manifest result", title, timeout, "the manifest's verdict")
+
+    verify(os.path.join(home, "demo-root.pem"), pin, lambda t: t == "MANIFEST VERIFIED")
+    checked = find("Manifest checked").text
+    assert checked.startswith("Checked here, against the trusted root %s" % os.path.join(home, "demo-root.pem")), \
+        checked
+    report = find("Manifest report").text
+    assert "the pinned station signer" in report and "FAIL" not in report, report[:800]
+    card = card_colour(find, "Manifest result")
+    assert card[1] > card[0] + 40, "a verified manifest's card is not green: %r" % (card,)
+
+    verify(other_root, pin, lambda t: t == "MANIFEST REJECTED: do not ship it")
+    report = find("Manifest report").text
+    assert "FAIL" in report, report[:800]
+    card = card_colour(find, "Manifest result")
+    assert card[0] > card[1] + 40, "a rejected manifest's card is not red: %r" % (card,)
+
+    verify(os.path.join(out, "ca-chain.pem"), pin, lambda t: t == "The manifest could not be checked")
+    assert "holds 2 certificates" in find("Manifest report").text, find("Manifest report").text
+
+    verify(os.path.join(home, "demo-root.pem"), "12ab", lambda t: t.startswith("The signer pin is 64 hex digits"),
+           10)
+    after = service_verifies()
+    db.close()
+    assert after == before, "the service verified %d manifests meanwhile" % (after - before)
+    find("Trusted root", "text").text = ""
+    find("Signer pin", "text").text = ""
+    log("QA verified the manifest in its own process: the station's root passes, another root fails, a chain "
+        "is refused as a root")
+
+
 def tile_places(find, n):
     """Where the socket tiles are on the screen (AT-SPI extents: x, y, width, height)."""
     return [tuple(find("Socket %d" % i).extents) for i in range(1, n + 1)]
@@ -1085,6 +1141,7 @@ def run(tmp):
                         "keyCompromise"], check=True, stdout=subprocess.DEVNULL,
                        env=dict(env, STATION_OPERATOR_PIN=PINS["lead"]))
     qa_scan(find, wait_text, rawinput, home, wo, qa_port, revoke)
+    qa_manifest_root(find, wait_text, tmp, home, out)
     logout()
 
     # ---- admin: health; add an operator, unlock them, change their role ----
