@@ -153,12 +153,13 @@ st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user
   g_autoptr(StBatchesView) self = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) list = st_station_list_batches_finish (self->ctx.station, result, &error);
+  /* a scan is looked up in this list, or dropped with it when it failed */
+  g_autofree gchar *scanned = g_steal_pointer (&self->scanned_wo);
   if (st_gui_failed (error, self->status_label))
     return;
   StBatchInfo *old = st_batches_view_selected (self);
   gint64 keep = self->select_after_refresh > 0 ? self->select_after_refresh : old != NULL ? old->id : 0;
   self->select_after_refresh = 0;
-  g_autofree gchar *scanned = g_steal_pointer (&self->scanned_wo);
   g_autofree gchar *scan_message = NULL;
   gboolean scan_found = FALSE;
   if (scanned != NULL)

@@ -20,6 +20,8 @@ struct _StQaView {
   guint scan_seq;              /* the scan shown; a reply to an older one is dropped */
   StUnitLookup *scanned;       /* the record of the scan whose device is being verified */
   gchar *scanned_port;
+  gboolean verifying;          /* Verify unit runs: a scan waits for it */
+  guint focus_idle;            /* the scan field takes the focus once the view is up */
   GtkTextView *unit_text, *manifest_text;
   GtkEntry *manifest_entry;
   StGuiContext ctx;            /* station, session, cancellable */
@@ -56,6 +58,7 @@ st_qa_view_on_unit (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(StQaView) self = user_data;
   g_autoptr(GError) error = NULL;
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), TRUE);
+  self->verifying = FALSE;
   g_autoptr(StReport) r = st_station_verify_unit_finish (self->ctx.station, result, &error);
   if (r == NULL)
     {
@@ -82,6 +85,7 @@ st_qa_view_on_verify_unit (StQaView *self)
       return;
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), FALSE);
+  self->verifying = TRUE;
   self->scan_seq++; /* a scan's reply still on its way is no longer shown */
   g_clear_pointer (&self->scanned, st_unit_lookup_free);
   g_clear_pointer (&self->scanned_port, g_free);
@@ -265,6 +269,14 @@ st_qa_view_on_scan (StQaView *self)
 {
   if (self->ctx.session == NULL)
     return;
+  if (self->verifying)
+    {
+      /* the scan stays in the field, selected: Enter again once the verify ended */
+      gtk_editable_select_region (GTK_EDITABLE (self->scan_entry), 0, -1);
+      gtk_label_set_text (self->unit_checked, _("A unit is being verified: press Enter in the scan field "
+                                                "again when its result shows."));
+      return;
+    }
   g_autofree gchar *message = NULL;
   g_autofree gchar *code = st_scan_read (gtk_entry_get_text (self->scan_entry), ST_SCAN_UNIT, &message);
   self->scan_seq++;
@@ -420,6 +432,28 @@ st_qa_view_on_browse_root (StQaView *self)
   g_object_unref (chooser);
 }
 
+/* A hand scanner types into the widget that has the focus: when the QA
+ * view comes up, that is the scan field. Taken when the main loop is idle:
+ * the stack that shows the view moves the focus into it after mapping it. */
+static gboolean
+st_qa_view_focus_idle (gpointer data)
+{
+  StQaView *self = data;
+  self->focus_idle = 0;
+  if (gtk_widget_get_mapped (GTK_WIDGET (self)))
+    gtk_widget_grab_focus (GTK_WIDGET (self->scan_entry));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+st_qa_view_map (GtkWidget *widget)
+{
+  StQaView *self = ST_QA_VIEW (widget);
+  GTK_WIDGET_CLASS (st_qa_view_parent_class)->map (widget);
+  if (self->focus_idle == 0)
+    self->focus_idle = g_idle_add (st_qa_view_focus_idle, self);
+}
+
 static void
 st_qa_view_dispose (GObject *object)
 {
@@ -427,6 +461,7 @@ st_qa_view_dispose (GObject *object)
   st_gui_context_clear (&self->ctx);
   g_clear_pointer (&self->scanned, st_unit_lookup_free);
   g_clear_pointer (&self->scanned_port, g_free);
+  g_clear_handle_id (&self->focus_idle, g_source_remove);
   G_OBJECT_CLASS (st_qa_view_parent_class)->dispose (object);
 }
 
@@ -435,6 +470,7 @@ st_qa_view_class_init (StQaViewClass *klass)
 {
   GtkWidgetClass *wc = GTK_WIDGET_CLASS (klass);
   G_OBJECT_CLASS (klass)->dispose = st_qa_view_dispose;
+  wc->map = st_qa_view_map;
   gtk_widget_class_set_template_from_resource (wc, "/org/station/gui/st-qa-view.ui");
 #define BIND(x) gtk_widget_class_bind_template_child (wc, StQaView, x)
   BIND (port_combo); BIND (verify_unit_button); BIND (verify_manifest_button); BIND (unit_card);
@@ -482,6 +518,7 @@ st_qa_view_set_session (GtkWidget *view, StStation *station, const StAuthSession
 {
   StQaView *self = ST_QA_VIEW (view);
   self->scan_seq++;
+  self->verifying = FALSE;
   g_clear_pointer (&self->scanned, st_unit_lookup_free);
   g_clear_pointer (&self->scanned_port, g_free);
   gtk_label_set_text (self->unit_checked, "");

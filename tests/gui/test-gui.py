@@ -1128,6 +1128,13 @@ def run(tmp):
     _, qa_port, _ = start_devsim(tmp, 1, "--present", "1")
     login("qa")
     assert not showing("Start all sockets"), "QA sees the line's controls"
+    # a hand scanner types into the focused widget: the scan field, from the
+    # start (no click, no grabFocus before these keystrokes)
+    time.sleep(0.5)
+    rawinput.typeText("NO-SUCH-UNIT-0")
+    rawinput.pressKey("Return")
+    wait_text("Unit result", lambda t: t.startswith("NOT ON RECORD"), 60, "NOT ON RECORD (typed at once)")
+    assert "'NO-SUCH-UNIT-0'" in find("Unit checks").text, find("Unit checks").text
     find("Unit socket path", "text").text = qa_port
     find("Verify unit", "push button").click()
     wait_text("Unit result", lambda t: t.startswith("UNIT VERIFIED"), 90, "UNIT VERIFIED")
