@@ -432,19 +432,7 @@ st_root_from_pem (const char *pem, gboolean *given, GError **error)
                    " bytes; at most %d are read", len, ST_SERVICE_MAX_ROOT_PEM);
       return NULL;
     }
-  g_autoptr(StX509Stack) certs = st_chain_load_pem_data (pem, len, "the root certificate", error);
-  if (certs == NULL)
-    return NULL;
-  if (sk_X509_num (certs) != 1)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the root file holds %d certificates; the trusted root file must hold exactly one",
-                   sk_X509_num (certs));
-      return NULL;
-    }
-  X509 *root = sk_X509_value (certs, 0);
-  X509_up_ref (root);
-  return root;
+  return st_verify_root_from_pem (pem, len, "the root certificate", error);
 }
 
 /* ---- method handlers (each on a thread of its own) ---------------------- */

@@ -1,6 +1,7 @@
 /* Certificate chains (st-verify.h). */
 #include "st-verify.h"
 
+#include <glib/gi18n.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -187,6 +188,43 @@ st_chain_load_pem_data (const void *data, gsize len, const char *path, GError **
       return NULL;
     }
   return g_steal_pointer (&chain);
+}
+
+X509 *
+st_verify_root_from_pem (const void *pem, gsize len, const char *what, GError **error)
+{
+  g_autoptr(StX509Stack) certs = st_chain_load_pem_data (pem, len, what, error);
+  if (certs == NULL)
+    return NULL;
+  if (sk_X509_num (certs) != 1)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("%s holds %d certificates; a trusted root file holds exactly one: the root "
+                     "CA certificate alone (not the manifest's ca-chain.pem)"),
+                   what, sk_X509_num (certs));
+      return NULL;
+    }
+  X509 *root = sk_X509_value (certs, 0);
+  g_autofree gchar *subject = st_x509_name_text (X509_get_subject_name (root));
+  if (X509_check_ca (root) == 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("%s is not a CA certificate (%s has no basicConstraints CA:TRUE): give the "
+                     "root CA certificate that the manifest's chain ends with"), what, subject);
+      return NULL;
+    }
+  st_error_clear_openssl ();
+  if (X509_self_signed (root, 1) != 1)
+    {
+      st_error_clear_openssl ();
+      g_autofree gchar *issuer = st_x509_name_text (X509_get_issuer_name (root));
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("%s is not a root: %s is issued by %s and does not sign itself; give the "
+                     "root CA certificate that the chain ends with"), what, subject, issuer);
+      return NULL;
+    }
+  X509_up_ref (root);
+  return root;
 }
 
 /* ---- one issuing CA, many leaves ---- */

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <gio/gunixfdlist.h>
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <locale.h>
 #include <stdio.h>
@@ -18,8 +19,10 @@
 #include "st-build-config.h"
 #include "st-client.h"
 #include "st-error.h"
+#include "st-manifest.h"
 #include "st-text.h"
 #include "st-util.h"
+#include "st-verify.h"
 
 /* A profile or a root certificate is small; refuse anything larger. */
 #define ST_CLI_MAX_TEXT (256 * 1024)
@@ -1158,6 +1161,52 @@ st_cli_ca_verification_cert (StCli *cli, int argc, char **argv)
   return 0;
 }
 
+/* `manifest verify DIR --root FILE`: verified here, in this process, with
+ * the library's st_manifest_verify (the service's own check), and nothing
+ * of a station: no home, no service, no login. Verifying needs no secret;
+ * what it trusts is the root given and the pin (--signer-pin) given. The
+ * folder is held to the service's rule first (plain files: a link, a FIFO
+ * or a device is refused). Returns the exit code; the report goes to
+ * @report, the verdict to @ok and @failure. */
+static int
+st_cli_manifest_verify_here (const char *dir, const char *root_path, const char *signer_pin,
+                             GString *report, gboolean *ok, gchar **failure)
+{
+  g_autoptr(GError) error = NULL;
+  gsize len = 0;
+  g_autofree gchar *pem = st_client_read_text (root_path, ST_CLI_MAX_TEXT, &len, &error);
+  if (pem == NULL)
+    {
+      g_prefix_error (&error, _("cannot read the trusted root (--root): "));
+      return st_cli_fail (error);
+    }
+  g_autoptr(X509) root = st_verify_root_from_pem (pem, len, root_path, &error);
+  if (root == NULL)
+    return st_cli_fail (error);
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (&error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   _("%s is not a folder: give the manifest folder that 'manifest export' wrote"), dir);
+      return st_cli_fail (error);
+    }
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GVariant) files = st_client_manifest_files (dir, &fds, &error);
+  if (files == NULL)
+    return st_cli_fail (error);
+  g_variant_ref_sink (files);
+  g_string_append_printf (report, "%s\n", signer_pin != NULL ? _("signer pin: the one given (--signer-pin)")
+                                                             : _("signer pin: none given with --root"));
+  g_autoptr(GError) verify_error = NULL;
+  *ok = st_manifest_verify (dir, root, signer_pin, NULL, report, &verify_error);
+  if (verify_error != NULL)
+    {
+      if (!g_error_matches (verify_error, ST_ERROR, ST_ERROR_VERIFY_FAILED))
+        return st_cli_fail (verify_error);
+      *failure = g_strdup (verify_error->message);
+    }
+  return ST_EXIT_OK;
+}
+
 /* Prints the cloud export's report written next to a manifest, if any. */
 static void
 st_cli_print_cloud_report (const char *dir)
@@ -1230,6 +1279,19 @@ cmd_manifest (StCli *cli, int argc, char **argv)
           g_printerr ("station: --signer-pin takes 64 hex digits: the SHA-256 of the signing "
                       "certificate's public key\n");
           return ST_EXIT_USAGE;
+        }
+      if (root_path != NULL)
+        {
+          /* off the station: nothing but the folder, the root and the pin */
+          g_autoptr(GString) here = g_string_new (NULL);
+          gboolean ok = FALSE;
+          g_autofree gchar *failure = NULL;
+          int rc = st_cli_manifest_verify_here (dir, root_path, signer_pin, here, &ok, &failure);
+          if (rc != ST_EXIT_OK)
+            return rc;
+          st_cli_print_text (here->str);
+          g_print ("%s\n", ok ? "manifest verified" : "MANIFEST REJECTED");
+          return st_cli_verdict (ok, failure);
         }
       g_autofree gchar *root = st_cli_root_pem (root_path, &error);
       g_autoptr(GUnixFDList) fds = NULL;
