@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "st-build-config.h"
+#include "st-cli-json.h"
 #include "st-client.h"
 #include "st-error.h"
 #include "st-manifest.h"
@@ -961,6 +962,67 @@ st_cli_print_units (GVariant *units_v)
   return (gint64) g_variant_n_children (units_v);
 }
 
+/* `batch list --json`: station-cli-batch-list/1 (docs/cli-json.md). */
+static int
+st_cli_batch_list_json (GVariant *list)
+{
+  JsonBuilder *b = st_cli_json_begin (ST_CLI_JSON_FORMAT ("batch-list"));
+  json_builder_set_member_name (b, "batches");
+  json_builder_begin_array (b);
+  for (gsize i = 0; i < g_variant_n_children (list); i++)
+    {
+      g_autoptr(GVariant) d = g_variant_get_child_value (list, i);
+      g_autoptr(StBatchInfo) info = st_batch_info_from_variant (d);
+      json_builder_add_value (b, st_cli_json_batch (info));
+    }
+  json_builder_end_array (b);
+  st_cli_json_end (b);
+  return ST_EXIT_OK;
+}
+
+/* `batch show BATCH --json [--all]`: station-cli-batch-show/1, written as
+ * it comes: the batch, then each page of units (BatchUnitsPage) as it
+ * arrives, never the whole batch in memory; the counts close the document.
+ * A failure half-way leaves the document unfinished, with the error on
+ * stderr and its exit status (a document counts only with status 0). */
+static int
+st_cli_batch_show_json (StCli *cli, const StBatchInfo *batch, gboolean all_units)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) batch_node = st_cli_json_batch (batch);
+  fputs ("{\"format\":\"" ST_CLI_JSON_FORMAT ("batch-show") "\",\"batch\":", stdout);
+  st_cli_json_write (batch_node);
+  fputs (",\"units\":[", stdout);
+  gint64 after = 0, listed = 0;
+  while (all_units || listed < ST_CLI_SHOW_UNITS)
+    {
+      g_autoptr(GVariant) page = NULL;
+      gint64 next = 0;
+      guint limit = all_units ? ST_CLI_UNITS_PAGE : (guint) (ST_CLI_SHOW_UNITS - listed);
+      if (!st_dbus_station1_call_batch_units_page_sync (cli->proxy, batch->id, after, limit, &page,
+                                                        &next, NULL, &error))
+        {
+          fflush (stdout);
+          return st_cli_fail (error);
+        }
+      for (gsize i = 0; i < g_variant_n_children (page); i++)
+        {
+          g_autoptr(GVariant) u = g_variant_get_child_value (page, i);
+          g_autoptr(JsonNode) unit = st_cli_json_unit (u);
+          if (listed++ > 0)
+            fputc (',', stdout);
+          st_cli_json_write (unit);
+        }
+      if (next <= after)
+        break;
+      after = next;
+    }
+  printf ("],\"units_listed\":%" G_GINT64_FORMAT ",\"units_not_listed\":%" G_GINT64_FORMAT "}\n",
+          listed, MAX (batch->n_units - listed, 0));
+  fflush (stdout);
+  return ST_EXIT_OK;
+}
+
 static int
 cmd_batch (StCli *cli, int argc, char **argv)
 {
@@ -993,16 +1055,22 @@ cmd_batch (StCli *cli, int argc, char **argv)
     { "quantity", 0, 0, G_OPTION_ARG_INT, &quantity, "Devices to provision", "N" },
     { NULL }
   };
-  gboolean all_units = FALSE;
+  gboolean all_units = FALSE, json = FALSE;
   const GOptionEntry show_entries[] = {
     { "all", 0, 0, G_OPTION_ARG_NONE, &all_units, "List every unit of the batch, however many", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
+    { NULL }
+  };
+  const GOptionEntry list_entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
     { NULL }
   };
   gboolean is_create = g_strcmp0 (sub, "create") == 0, is_run = g_strcmp0 (sub, "run") == 0;
-  gboolean is_show = g_strcmp0 (sub, "show") == 0;
+  gboolean is_show = g_strcmp0 (sub, "show") == 0, is_list = g_strcmp0 (sub, "list") == 0;
   if (!st_cli_parse (cli, is_create ? "batch create" : is_run ? "batch run BATCH"
-                     : is_show ? "batch show BATCH" : "batch",
-                     is_create ? create_entries : is_run ? run_entries : is_show ? show_entries : NULL,
+                     : is_show ? "batch show BATCH" : is_list ? "batch list" : "batch",
+                     is_create ? create_entries : is_run ? run_entries : is_show ? show_entries
+                     : is_list ? list_entries : NULL,
                      &argc, &argv, &error))
     return st_cli_fail (error);
   if (is_create)
@@ -1015,6 +1083,8 @@ cmd_batch (StCli *cli, int argc, char **argv)
       g_autoptr(GVariant) list = NULL;
       if (!st_dbus_station1_call_batch_list_sync (cli->proxy, &list, NULL, &error))
         return st_cli_fail (error);
+      if (json)
+        return st_cli_batch_list_json (list);
       g_print ("%6s  %-7s %-16s %-24s %5s %5s %5s  %s\n", "id", "state", "work order", "product",
                "qty", "done", "fail", "created");
       for (gsize i = 0; i < g_variant_n_children (list); i++)
@@ -1046,6 +1116,8 @@ cmd_batch (StCli *cli, int argc, char **argv)
       if (!st_dbus_station1_call_batch_get_sync (cli->proxy, batch_id, &d, NULL, &error))
         return st_cli_fail (error);
       g_autoptr(StBatchInfo) b = st_batch_info_from_variant (d);
+      if (json)
+        return st_cli_batch_show_json (cli, b, all_units);
       g_autofree gchar *created = st_time_iso8601_from_unix (b->created_at);
       g_autofree gchar *closed = b->closed_at > 0 ? st_time_iso8601_from_unix (b->closed_at) : g_strdup ("-");
       g_print ("batch %" G_GINT64_FORMAT " (%s)\n  work order  %s\n  product     %s (profile sha256 %s)\n"
@@ -1207,6 +1279,21 @@ st_cli_manifest_verify_here (const char *dir, const char *root_path, const char 
   return ST_EXIT_OK;
 }
 
+/* `manifest verify --json`: station-cli-manifest-verify/1. */
+static int
+st_cli_manifest_verify_json (const char *dir, gboolean here, const char *signer_pin, gboolean ok,
+                             const char *failure, const char *report)
+{
+  JsonBuilder *b = st_cli_json_begin (ST_CLI_JSON_FORMAT ("manifest-verify"));
+  st_cli_json_add_string_or_null (b, "dir", dir);
+  json_builder_set_member_name (b, "verified_by");
+  json_builder_add_string_value (b, here ? "client" : "service");
+  st_cli_json_add_string_or_null (b, "signer_pin", signer_pin);
+  st_cli_json_add_check (b, ok, failure, report);
+  st_cli_json_end (b);
+  return st_cli_verdict (ok, failure);
+}
+
 /* Prints the cloud export's report written next to a manifest, if any. */
 static void
 st_cli_print_cloud_report (const char *dir)
@@ -1227,9 +1314,11 @@ cmd_manifest (StCli *cli, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *out = NULL, *root_path = NULL, *signer_pin = NULL, *cloud = NULL;
-  gboolean force = FALSE;
+  gboolean force = FALSE, json = FALSE;
   const GOptionEntry entries[] = {
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Folder to write the manifest into", "DIR" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
+
     { "cloud", 0, 0, G_OPTION_ARG_STRING, &cloud,
       "Cloud files to write beside it: all (default), none, or some of aws,azure,certs,jws", "LIST" },
     { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace a manifest already in the folder", NULL },
@@ -1289,6 +1378,8 @@ cmd_manifest (StCli *cli, int argc, char **argv)
           int rc = st_cli_manifest_verify_here (dir, root_path, signer_pin, here, &ok, &failure);
           if (rc != ST_EXIT_OK)
             return rc;
+          if (json)
+            return st_cli_manifest_verify_json (dir, TRUE, signer_pin, ok, failure, here->str);
           st_cli_print_text (here->str);
           g_print ("%s\n", ok ? "manifest verified" : "MANIFEST REJECTED");
           return st_cli_verdict (ok, failure);
@@ -1303,6 +1394,8 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       if (!st_dbus_station1_call_manifest_verify_sync (cli->proxy, g_variant_ref_sink (files), root,
                                                        signer_pin != NULL ? signer_pin : "", dir, fds, &ok, &report, &failure, NULL, NULL, &error))
         return st_cli_fail (error);
+      if (json)
+        return st_cli_manifest_verify_json (dir, FALSE, signer_pin, ok, failure, report);
       st_cli_print_text (report);
       g_print ("%s\n", ok ? "manifest verified" : "MANIFEST REJECTED");
       return st_cli_verdict (ok, failure);
@@ -1415,10 +1508,11 @@ cmd_unit (StCli *cli, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *port = NULL, *profile_path = NULL;
-  gboolean keep = FALSE, void_it = FALSE;
+  gboolean keep = FALSE, void_it = FALSE, json = FALSE;
   const GOptionEntry entries[] = {
     { "port", 0, 0, G_OPTION_ARG_FILENAME, &port, "Socket of the unit", "PATH" },
     { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path, "Product profile (for its link settings)", "FILE" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
     { NULL }
   };
   const GOptionEntry resolve_entries[] = {
@@ -1449,6 +1543,14 @@ cmd_unit (StCli *cli, int argc, char **argv)
   if (!st_dbus_station1_call_unit_verify_sync (cli->proxy, port, text, &ok, &report, &failure, NULL,
                                                &error))
     return st_cli_fail (error);
+  if (json)
+    {
+      JsonBuilder *b = st_cli_json_begin (ST_CLI_JSON_FORMAT ("unit-verify"));
+      st_cli_json_add_string_or_null (b, "port", port);
+      st_cli_json_add_check (b, ok, failure, report);
+      st_cli_json_end (b);
+      return st_cli_verdict (ok, failure);
+    }
   st_cli_print_text (report);
   return st_cli_verdict (ok, failure);
 }
@@ -1652,8 +1754,11 @@ cmd_audit (StCli *cli, int argc, char **argv)
   const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *out = NULL, *root_path = NULL;
   g_auto(GStrv) manifest_dirs = NULL;
+  gboolean json = FALSE;
   const GOptionEntry entries[] = {
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "File to write the log into (JSON lines)", "FILE" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
+
     { "root", 0, 0, G_OPTION_ARG_FILENAME, &root_path, "Trusted root certificate (default: the station's)", "FILE" },
     { "manifests", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &manifest_dirs,
       "A manifest folder whose checkpoint the log must still hold (repeat it, or list folders after verify)", "DIR" },
@@ -1710,6 +1815,18 @@ cmd_audit (StCli *cli, int argc, char **argv)
   g_autoptr(GAsyncResult) res = st_cli_wait_end (cli, &w);
   if (!st_dbus_station1_call_audit_verify_finish (cli->proxy, &ok, &report, &failure, NULL, res, &error))
     return st_cli_fail (error);
+  if (json)
+    {
+      JsonBuilder *b = st_cli_json_begin (ST_CLI_JSON_FORMAT ("audit-verify"));
+      json_builder_set_member_name (b, "manifests");
+      json_builder_begin_array (b);
+      for (guint i = 0; i + 1 < dirs->len; i++)
+        json_builder_add_string_value (b, g_ptr_array_index (dirs, i));
+      json_builder_end_array (b);
+      st_cli_json_add_check (b, ok, failure, report);
+      st_cli_json_end (b);
+      return st_cli_verdict (ok, failure);
+    }
   st_cli_print_text (report);
   g_print ("%s\n", ok ? "audit log verified" : "AUDIT LOG REJECTED");
   return st_cli_verdict (ok, failure);

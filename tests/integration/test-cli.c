@@ -203,10 +203,295 @@ test_offline_verify (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (err, "is not a regular file"));
 }
 
+/* ---- --json ------------------------------------------------------------------ */
+
+/* @out held against docs/schema/cli/@command.json by tests/cli/check-json.py
+ * (python3-jsonschema), then parsed: its root object. */
+static JsonObject *
+st_cli_json_checked (StFixture *f, const char *command, const char *out, JsonParser **parser)
+{
+  g_autofree gchar *schema = g_strdup_printf ("%s/docs/schema/cli/%s.json", g_getenv ("ST_SOURCE_DIR"), command);
+  g_autofree gchar *checker = g_build_filename (g_getenv ("ST_SOURCE_DIR"), "tests", "cli", "check-json.py", NULL);
+  g_autofree gchar *doc = g_strdup_printf ("%s/%s.json", f->tmp, command);
+  g_assert_true (g_file_set_contents (doc, out, -1, NULL));
+  g_autofree gchar *cerr = NULL;
+  int rc = st_run_tool (NULL, &cerr, "python3", checker, schema, doc, NULL);
+  if (rc != 0)
+    g_test_message ("check-json.py %s: %s", command, cerr);
+  g_assert_cmpint (rc, ==, 0);
+  *parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_assert_true (json_parser_load_from_data (*parser, out, -1, &error));
+  g_assert_no_error (error);
+  JsonObject *o = json_node_get_object (json_parser_get_root (*parser));
+  g_autofree gchar *format = g_strdup_printf ("station-cli-%s/1", command);
+  g_assert_cmpstr (json_object_get_string_member (o, "format"), ==, format);
+  return o;
+}
+
+/* ISO 8601 UTC of a unix time the database holds. */
+static gchar *
+st_cli_sql_time (StFixture *f, const char *sql)
+{
+  gint64 t = st_sql_int (f, sql);
+  g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc (t);
+  return g_date_time_format (dt, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+/* A JSON string member, "" for null. */
+static const char *
+st_cli_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member (o, name);
+  g_assert_nonnull (n);
+  return JSON_NODE_HOLDS_NULL (n) ? "" : json_node_get_string (n);
+}
+
+/* The "lines" of a check's document against the plain report: the same
+ * lines, the check marks turned into "status". */
+static void
+st_cli_check_lines (JsonObject *o, const char *plain)
+{
+  JsonArray *lines = json_object_get_array_member (o, "lines");
+  g_auto(GStrv) want = g_strsplit (plain, "\n", -1);
+  guint n = json_array_get_length (lines);
+  g_assert_cmpuint (n, >, 0);
+  for (guint i = 0; i < n; i++)
+    {
+      JsonObject *l = json_array_get_object_element (lines, i);
+      const char *status = json_object_get_string_member (l, "status");
+      const char *text = json_object_get_string_member (l, "text");
+      g_autofree gchar *line = g_strcmp0 (status, "ok") == 0 ? g_strdup_printf ("ok    %s", text)
+                               : g_strcmp0 (status, "fail") == 0 ? g_strdup_printf ("FAIL  %s", text)
+                               : g_strdup (text);
+      g_assert_nonnull (want[i]);
+      g_assert_cmpstr (line, ==, want[i]);
+    }
+}
+
+static void
+test_json (StFixture *f, gconstpointer data)
+{
+  /* a closed batch of two passed units with its manifest, and an open one
+   * with a failed unit (its certificate voided: COMMIT answered STORAGE) */
+  g_autofree gchar *dir = g_build_filename (f->tmp, "manifest", NULL);
+  gint64 closed = st_closed_batch (f, dir, "1718");
+  gint64 open = st_create_batch (f, "example-device-csr.profile", 3);
+  g_autofree gchar *open_id = g_strdup_printf ("%" G_GINT64_FORMAT, open);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "1", "--seed", "1719", "--fault", "commit-storage", NULL);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "run", open_id, "--port", port, "--units", "1",
+                                   NULL), ==, ST_RC_CHECK);
+  st_stop_devsims (f);
+
+  /* batch list */
+  g_autofree gchar *out = NULL, *err = NULL, *plain = NULL;
+  g_assert_cmpint (st_run_station (f, &out, &err, "batch", "list", "--json", NULL), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  g_autoptr(JsonParser) p_list = NULL;
+  JsonObject *list = st_cli_json_checked (f, "batch-list", out, &p_list);
+  JsonArray *batches = json_object_get_array_member (list, "batches");
+  g_assert_cmpint (json_array_get_length (batches), ==, st_sql_int (f, "SELECT count(*) FROM batches"));
+  g_assert_cmpint (json_array_get_length (batches), ==, 2);
+  for (guint i = 0; i < json_array_get_length (batches); i++)
+    {
+      JsonObject *b = json_array_get_object_element (batches, i);
+      gint64 id = json_object_get_int_member (b, "id");
+      g_autofree gchar *q = g_strdup_printf ("SELECT work_order FROM batches WHERE id = %" G_GINT64_FORMAT, id);
+      g_autofree gchar *wo = st_sql (f, q);
+      g_assert_cmpstr (json_object_get_string_member (b, "work_order"), ==, wo);
+      g_autofree gchar *qq = g_strdup_printf ("SELECT quantity FROM batches WHERE id = %" G_GINT64_FORMAT, id);
+      g_assert_cmpint (json_object_get_int_member (b, "quantity"), ==, st_sql_int (f, qq));
+      g_autofree gchar *qt = g_strdup_printf ("SELECT created_at FROM batches WHERE id = %" G_GINT64_FORMAT, id);
+      g_autofree gchar *created = st_cli_sql_time (f, qt);
+      g_assert_cmpstr (json_object_get_string_member (b, "created_at"), ==, created);
+      JsonObject *certs = json_object_get_object_member (b, "certificates");
+      if (id == closed)
+        {
+          g_assert_cmpstr (json_object_get_string_member (b, "state"), ==, "closed");
+          g_assert_cmpint (json_object_get_int_member (b, "done"), ==, 2);
+          g_assert_cmpint (json_object_get_int_member (certs, "live"), ==, 2);
+          g_assert_cmpstr (json_object_get_string_member (b, "closed_by"), ==, "lead");
+          g_autofree gchar *qc = g_strdup_printf ("SELECT closed_at FROM batches WHERE id = %" G_GINT64_FORMAT, id);
+          g_autofree gchar *closed_at = st_cli_sql_time (f, qc);
+          g_assert_cmpstr (json_object_get_string_member (b, "closed_at"), ==, closed_at);
+        }
+      else
+        {
+          g_assert_cmpint (id, ==, open);
+          g_assert_cmpstr (json_object_get_string_member (b, "state"), ==, "open");
+          g_assert_true (json_node_is_null (json_object_get_member (b, "closed_at")));
+          g_assert_cmpint (json_object_get_int_member (b, "failed"), ==, 1);
+          g_assert_cmpint (json_object_get_int_member (certs, "voided"), ==, 1);
+        }
+    }
+  /* the plain list names the same batches */
+  g_assert_cmpint (st_run_station (f, &plain, NULL, "batch", "list", NULL), ==, 0);
+  for (guint i = 0; i < json_array_get_length (batches); i++)
+    g_assert_nonnull (strstr (plain, json_object_get_string_member (json_array_get_object_element (batches, i),
+                                                                      "work_order")));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_clear_pointer (&plain, g_free);
+
+  /* batch show, both batches: every unit as the database has it */
+  gint64 ids[] = { closed, open };
+  for (guint k = 0; k < G_N_ELEMENTS (ids); k++)
+    {
+      g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, ids[k]);
+      g_assert_cmpint (st_run_station (f, &out, &err, "batch", "show", id, "--json", "--all", NULL), ==, 0);
+      g_assert_cmpstr (err, ==, "");
+      g_autoptr(JsonParser) p_show = NULL;
+      JsonObject *show = st_cli_json_checked (f, "batch-show", out, &p_show);
+      JsonObject *b = json_object_get_object_member (show, "batch");
+      g_assert_cmpint (json_object_get_int_member (b, "id"), ==, ids[k]);
+      JsonArray *units = json_object_get_array_member (show, "units");
+      g_autofree gchar *qn = g_strdup_printf ("SELECT count(*) FROM units WHERE batch_id = %s", id);
+      gint64 n = st_sql_int (f, qn);
+      g_assert_cmpint (n, >, 0);
+      g_assert_cmpint (json_array_get_length (units), ==, n);
+      g_assert_cmpint (json_object_get_int_member (show, "units_listed"), ==, n);
+      g_assert_cmpint (json_object_get_int_member (show, "units_not_listed"), ==, 0);
+      g_assert_cmpint (json_object_get_int_member (b, "units"), ==, n);
+      g_assert_cmpint (st_run_station (f, &plain, NULL, "batch", "show", id, "--all", NULL), ==, 0);
+      for (guint i = 0; i < json_array_get_length (units); i++)
+        {
+          JsonObject *u = json_array_get_object_element (units, i);
+          gint64 uid_id = json_object_get_int_member (u, "id");
+          g_autofree gchar *q = g_strdup_printf ("SELECT uid || '|' || state || '|' || ifnull(product_serial, '') "
+                                                 "|| '|' || ifnull(fail_reason, '') || '|' || port FROM units "
+                                                 "WHERE id = %" G_GINT64_FORMAT " AND batch_id = %s", uid_id, id);
+          g_autofree gchar *row = st_sql (f, q);
+          g_autofree gchar *have = g_strdup_printf ("%s|%s|%s|%s|%s", st_cli_member (u, "uid"),
+                                                    st_cli_member (u, "state"), st_cli_member (u, "product_serial"),
+                                                    st_cli_member (u, "fail_reason"), st_cli_member (u, "port"));
+          g_assert_cmpstr (have, ==, row);
+          g_autofree gchar *qs = g_strdup_printf ("SELECT started_at FROM units WHERE id = %" G_GINT64_FORMAT, uid_id);
+          g_autofree gchar *started = st_cli_sql_time (f, qs);
+          g_assert_cmpstr (json_object_get_string_member (u, "started_at"), ==, started);
+          g_assert_nonnull (strstr (plain, st_cli_member (u, "uid")));
+          if (ids[k] == open)
+            {
+              g_assert_cmpstr (st_cli_member (u, "state"), ==, "failed");
+              g_assert_cmpstr (st_cli_member (u, "cert_state"), ==, "voided");
+              g_assert_cmpstr (st_cli_member (u, "fail_step"), !=, "");
+            }
+          else
+            {
+              g_assert_cmpstr (st_cli_member (u, "cert_state"), ==, "active");
+              g_assert_true (json_node_is_null (json_object_get_member (u, "fail_reason")));
+            }
+        }
+      g_clear_pointer (&out, g_free);
+      g_clear_pointer (&err, g_free);
+      g_clear_pointer (&plain, g_free);
+    }
+
+  /* manifest verify, by the service and off the station: the report's lines */
+  g_autofree gchar *pin = st_cli_signer_pin (f);
+  g_autofree gchar *root = g_build_filename (f->home, "demo-root.pem", NULL);
+  const char *const how[][6] = {
+    { "manifest", "verify", dir, NULL },
+    { "manifest", "verify", dir, "--root", root, NULL },
+  };
+  for (guint k = 0; k < G_N_ELEMENTS (how); k++)
+    {
+      const char *json_args[] = { how[k][0], how[k][1], how[k][2], "--signer-pin", pin, "--json",
+                                  how[k][3], how[k][4], NULL };
+      const char *plain_args[] = { how[k][0], how[k][1], how[k][2], "--signer-pin", pin, how[k][3],
+                                   how[k][4], NULL };
+      g_assert_cmpint (st_run_stationv (f, NULL, &out, &err, json_args), ==, 0);
+      g_assert_cmpstr (err, ==, "");
+      g_assert_cmpint (st_run_stationv (f, NULL, &plain, NULL, plain_args), ==, 0);
+      g_autoptr(JsonParser) p_mv = NULL;
+      JsonObject *mv = st_cli_json_checked (f, "manifest-verify", out, &p_mv);
+      g_assert_true (json_object_get_boolean_member (mv, "verified"));
+      g_assert_true (json_node_is_null (json_object_get_member (mv, "failure")));
+      g_assert_cmpstr (json_object_get_string_member (mv, "verified_by"), ==, k == 0 ? "service" : "client");
+      g_assert_cmpstr (json_object_get_string_member (mv, "signer_pin"), ==, pin);
+      g_assert_cmpstr (json_object_get_string_member (mv, "dir"), ==, dir);
+      st_cli_check_lines (mv, plain);
+      g_clear_pointer (&out, g_free);
+      g_clear_pointer (&err, g_free);
+      g_clear_pointer (&plain, g_free);
+    }
+  /* a rejected manifest: still one document, with its failure, and exit 1 */
+  g_autofree gchar *csv = g_build_filename (dir, "manifest.csv", NULL);
+  g_autofree gchar *csv_text = NULL;
+  g_assert_true (g_file_get_contents (csv, &csv_text, NULL, NULL));
+  g_autofree gchar *csv_more = g_strconcat (csv_text, "\n", NULL);
+  g_assert_true (g_file_set_contents (csv, csv_more, -1, NULL));
+  g_assert_cmpint (st_run_station (f, &out, &err, "manifest", "verify", dir, "--root", root, "--signer-pin", pin,
+                                   "--json", NULL), ==, ST_RC_CHECK);
+  g_autoptr(JsonParser) p_bad = NULL;
+  JsonObject *bad = st_cli_json_checked (f, "manifest-verify", out, &p_bad);
+  g_assert_false (json_object_get_boolean_member (bad, "verified"));
+  g_assert_nonnull (strstr (json_object_get_string_member (bad, "failure"), "failed"));
+  g_assert_nonnull (strstr (err, json_object_get_string_member (bad, "failure")));
+  guint fails = 0;
+  JsonArray *bad_lines = json_object_get_array_member (bad, "lines");
+  for (guint i = 0; i < json_array_get_length (bad_lines); i++)
+    if (g_strcmp0 (json_object_get_string_member (json_array_get_object_element (bad_lines, i), "status"), "fail") == 0)
+      fails++;
+  g_assert_cmpuint (fails, >=, 1);
+  g_assert_true (g_file_set_contents (csv, csv_text, -1, NULL));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* audit verify */
+  g_assert_cmpint (st_run_station (f, &out, &err, "audit", "verify", "--json", "--manifests", dir, NULL), ==, 0);
+  g_assert_cmpint (st_run_station (f, &plain, NULL, "audit", "verify", "--manifests", dir, NULL), ==, 0);
+  g_autoptr(JsonParser) p_audit = NULL;
+  JsonObject *audit = st_cli_json_checked (f, "audit-verify", out, &p_audit);
+  g_assert_true (json_object_get_boolean_member (audit, "verified"));
+  JsonArray *manifests = json_object_get_array_member (audit, "manifests");
+  g_assert_cmpuint (json_array_get_length (manifests), ==, 1);
+  g_assert_cmpstr (json_array_get_string_element (manifests, 0), ==, dir);
+  st_cli_check_lines (audit, plain);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_clear_pointer (&plain, g_free);
+
+  /* unit verify: a provisioned device back in a socket, then a blank one */
+  g_autofree gchar *state = g_build_filename (f->tmp, "qa.state", NULL);
+  gint64 third = st_create_batch (f, "example-device-csr.profile", 1);
+  g_autofree gchar *third_id = g_strdup_printf ("%" G_GINT64_FORMAT, third);
+  g_autofree gchar *p1 = st_start_devsim (f, "--units", "1", "--seed", "1720", "--state", state, NULL);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "run", third_id, "--port", p1, "--units", "1", NULL), ==, 0);
+  st_stop_devsims (f);
+  g_autofree gchar *p2 = st_start_devsim (f, "--state", state, "--present", "1", NULL);
+  g_assert_cmpint (st_run_station (f, &out, &err, "unit", "verify", "--port", p2, "--json", NULL), ==, 0);
+  g_autoptr(JsonParser) p_unit = NULL;
+  JsonObject *unit = st_cli_json_checked (f, "unit-verify", out, &p_unit);
+  g_assert_true (json_object_get_boolean_member (unit, "verified"));
+  g_assert_cmpstr (json_object_get_string_member (unit, "port"), ==, p2);
+  g_autofree gchar *uid_sql = g_strdup_printf ("SELECT uid FROM units WHERE batch_id = %s", third_id);
+  g_autofree gchar *uid = st_sql (f, uid_sql);
+  g_autofree gchar *unit_text = json_to_string (json_object_get_member (unit, "lines"), FALSE);
+  g_assert_nonnull (strstr (unit_text, uid));
+  st_stop_devsims (f);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_autofree gchar *p3 = st_start_devsim (f, "--units", "1", "--seed", "1721", NULL);
+  g_assert_cmpint (st_run_station (f, &out, &err, "unit", "verify", "--port", p3, "--json", NULL), ==, ST_RC_CHECK);
+  g_autoptr(JsonParser) p_blank = NULL;
+  JsonObject *blank = st_cli_json_checked (f, "unit-verify", out, &p_blank);
+  g_assert_false (json_object_get_boolean_member (blank, "verified"));
+  g_assert_cmpstr (json_object_get_string_member (blank, "failure"), !=, "");
+
+  /* the checker can fail: a count as text is not the schema's */
+  g_autofree gchar *wrong = g_strdup_printf ("{\"format\":\"station-cli-batch-list/1\",\"batches\":[{\"id\":\"1\"}]}\n");
+  g_autofree gchar *doc = g_build_filename (f->tmp, "wrong.json", NULL);
+  g_assert_true (g_file_set_contents (doc, wrong, -1, NULL));
+  g_autofree gchar *schema = g_strdup_printf ("%s/docs/schema/cli/batch-list.json", g_getenv ("ST_SOURCE_DIR"));
+  g_autofree gchar *checker = g_build_filename (g_getenv ("ST_SOURCE_DIR"), "tests", "cli", "check-json.py", NULL);
+  g_assert_cmpint (st_run_tool (NULL, NULL, "python3", checker, schema, doc, NULL), ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
   st_test_init (&argc, &argv);
   st_test_add_station ("/cli/offline-verify", NULL, test_offline_verify);
+  st_test_add_station ("/cli/json", NULL, test_json);
   return g_test_run ();
 }
