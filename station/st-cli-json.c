@@ -179,3 +179,126 @@ st_cli_json_add_check (JsonBuilder *b, gboolean verified, const char *failure, c
     }
   json_builder_end_array (b);
 }
+
+/* ---- setup show ---- */
+
+static void
+st_cli_json_add_dict_string (JsonBuilder *b, const char *key, GVariant *d, const char *dbus_key)
+{
+  const char *v = NULL;
+  st_cli_json_add_string_or_null (b, key, d != NULL && g_variant_lookup (d, dbus_key, "&s", &v) ? v : NULL);
+}
+
+static void
+st_cli_json_add_dict_bool (JsonBuilder *b, const char *key, GVariant *d, const char *dbus_key)
+{
+  gboolean v = FALSE;
+  json_builder_set_member_name (b, key);
+  if (d != NULL && g_variant_lookup (d, dbus_key, "b", &v))
+    json_builder_add_boolean_value (b, v);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+st_cli_json_add_key (JsonBuilder *b, const char *key, GVariant *info, const char *dbus_key)
+{
+  g_autoptr(GVariant) k = g_variant_lookup_value (info, dbus_key, G_VARIANT_TYPE_VARDICT);
+  json_builder_set_member_name (b, key);
+  json_builder_begin_object (b);
+  st_cli_json_add_dict_string (b, "uri", k, "uri");
+  st_cli_json_add_dict_bool (b, "sensitive", k, "sensitive");
+  st_cli_json_add_dict_bool (b, "extractable", k, "extractable");
+  st_cli_json_add_dict_bool (b, "never_extractable", k, "never-extractable");
+  st_cli_json_add_dict_string (b, "error", k, "error");
+  json_builder_end_object (b);
+}
+
+/* A certificate of SetupInfo (or null when the answer has none). */
+static void
+st_cli_json_add_cert_value (JsonBuilder *b, GVariant *c)
+{
+  if (c == NULL)
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  json_builder_begin_object (b);
+  st_cli_json_add_dict_string (b, "file", c, "file");
+  st_cli_json_add_dict_string (b, "subject", c, "subject");
+  st_cli_json_add_dict_string (b, "issuer", c, "issuer");
+  st_cli_json_add_dict_string (b, "serial", c, "serial");
+  gint64 t = 0;
+  gboolean has = g_variant_lookup (c, "not-before", "x", &t);
+  st_cli_json_add_time (b, "not_before", has ? t : 0);
+  t = 0;
+  has = g_variant_lookup (c, "not-after", "x", &t);
+  st_cli_json_add_time (b, "not_after", has ? t : 0);
+  gint32 days = 0;
+  json_builder_set_member_name (b, "days_left");
+  if (g_variant_lookup (c, "days-left", "i", &days))
+    json_builder_add_int_value (b, days);
+  else
+    json_builder_add_null_value (b);
+  st_cli_json_add_dict_string (b, "error", c, "error");
+  json_builder_end_object (b);
+}
+
+void
+st_cli_json_print_setup (GVariant *info)
+{
+  JsonBuilder *b = st_cli_json_begin (ST_CLI_JSON_FORMAT ("setup-show"));
+  st_cli_json_add_dict_string (b, "station_id", info, "station-id");
+  st_cli_json_add_dict_bool (b, "demo", info, "demo");
+  st_cli_json_add_dict_string (b, "home", info, "home");
+  st_cli_json_add_dict_string (b, "configuration", info, "configuration");
+  json_builder_set_member_name (b, "hsm");
+  json_builder_begin_object (b);
+  st_cli_json_add_dict_string (b, "module", info, "hsm-module");
+  st_cli_json_add_dict_string (b, "softhsm2_conf", info, "softhsm2-conf");
+  st_cli_json_add_dict_string (b, "token", info, "hsm-token");
+  st_cli_json_add_dict_bool (b, "unlocked", info, "unlocked");
+  st_cli_json_add_dict_string (b, "token_description", info, "token-description");
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "keys");
+  json_builder_begin_object (b);
+  st_cli_json_add_key (b, "issuing_ca", info, "ca-key");
+  st_cli_json_add_key (b, "station_signing", info, "signing-key");
+  json_builder_end_object (b);
+  st_cli_json_add_dict_string (b, "ceremony", info, "ceremony");
+  json_builder_set_member_name (b, "chain");
+  json_builder_begin_object (b);
+  st_cli_json_add_dict_string (b, "file", info, "chain-file");
+  g_autoptr(GVariant) chain = g_variant_lookup_value (info, "chain", G_VARIANT_TYPE ("aa{sv}"));
+  json_builder_set_member_name (b, "certificates");
+  if (chain != NULL)
+    {
+      json_builder_begin_array (b);
+      for (gsize i = 0; i < g_variant_n_children (chain); i++)
+        {
+          g_autoptr(GVariant) c = g_variant_get_child_value (chain, i);
+          st_cli_json_add_cert_value (b, c);
+        }
+      json_builder_end_array (b);
+    }
+  else
+    json_builder_add_null_value (b);
+  st_cli_json_add_dict_string (b, "error", info, "chain-error");
+  json_builder_end_object (b);
+  g_autoptr(GVariant) root = g_variant_lookup_value (info, "root", G_VARIANT_TYPE_VARDICT);
+  json_builder_set_member_name (b, "root");
+  st_cli_json_add_cert_value (b, root);
+  g_autoptr(GVariant) signing = g_variant_lookup_value (info, "signing-cert", G_VARIANT_TYPE_VARDICT);
+  json_builder_set_member_name (b, "signing_certificate");
+  st_cli_json_add_cert_value (b, signing);
+  st_cli_json_add_dict_string (b, "signer_pin", info, "signing-key-sha256");
+  st_cli_json_add_dict_bool (b, "signer_pin_ok", info, "signer-pin-ok");
+  st_cli_json_add_dict_string (b, "signer_pin_error", info, "signer-pin-error");
+  g_autoptr(GVariant) db = g_variant_lookup_value (info, "database", G_VARIANT_TYPE_VARDICT);
+  json_builder_set_member_name (b, "database");
+  json_builder_begin_object (b);
+  st_cli_json_add_dict_string (b, "file", db, "file");
+  st_cli_json_add_dict_bool (b, "present", db, "present");
+  json_builder_end_object (b);
+  st_cli_json_end (b);
+}

@@ -39,4 +39,7 @@ JsonNode *st_cli_json_unit (GVariant *unit);
  * without that mark; "note" for any other line. */
 void st_cli_json_add_check (JsonBuilder *b, gboolean verified, const char *failure, const char *report);
 
+/* `setup show --json`: the document of a SetupInfo answer (a{sv}). */
+void st_cli_json_print_setup (GVariant *info);
+
 G_END_DECLS

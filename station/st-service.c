@@ -508,6 +508,17 @@ on_setup_demo (StDbusStation1 *object, GDBusMethodInvocation *invocation, const 
 }
 
 static gboolean
+on_setup_info (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  GVariant *info = st_engine_setup_info (service->engine, me, &error);
+  ST_REPLY_IF_FAILED (info != NULL, invocation, error);
+  st_dbus_station1_complete_setup_info (object, invocation, info);
+  return TRUE;
+}
+
+static gboolean
 on_setup_show (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
@@ -1749,6 +1760,7 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-login-names", G_CALLBACK (on_login_names) },
     { "handle-setup-demo", G_CALLBACK (on_setup_demo) },
     { "handle-setup-show", G_CALLBACK (on_setup_show) },
+    { "handle-setup-info", G_CALLBACK (on_setup_info) },
     { "handle-unlock", G_CALLBACK (on_unlock) },
     { "handle-lock", G_CALLBACK (on_lock) },
     { "handle-operator-add", G_CALLBACK (on_operator_add) },

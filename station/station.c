@@ -538,12 +538,35 @@ st_cli_run_line (StCli *cli, gint64 batch_id, const char *const *ports, guint un
 
 /* ---- commands ---------------------------------------------------------- */
 
+/* `setup show --json`, `ca show --json`: station-cli-setup-show/1. */
+static int
+st_cli_setup_show_json (StCli *cli)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) info = NULL;
+  if (!st_cli_login (cli, &error)
+      || !st_dbus_station1_call_setup_info_sync (cli->proxy, &info, NULL, &error))
+    return st_cli_fail (error);
+  st_cli_json_print_setup (info);
+  return ST_EXIT_OK;
+}
+
 static int
 cmd_setup (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  if (!st_cli_parse (cli, "setup demo|show", NULL, &argc, &argv, &error))
+  gboolean json = FALSE;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("setup show: print one JSON document (docs/cli-json.md)"), NULL },
+    { NULL }
+  };
+  if (!st_cli_parse (cli, "setup demo|show", entries, &argc, &argv, &error))
     return st_cli_fail (error);
+  if (json && g_strcmp0 (argc > 1 ? argv[1] : NULL, "show") != 0)
+    {
+      g_printerr ("%s\n", _("station: --json goes with 'setup show', not with 'setup demo'"));
+      return ST_EXIT_USAGE;
+    }
   const char *what = argc > 1 ? argv[1] : NULL;
   if (g_strcmp0 (what, "demo") == 0)
     {
@@ -565,6 +588,8 @@ cmd_setup (StCli *cli, int argc, char **argv)
     }
   if (g_strcmp0 (what, "show") == 0)
     {
+      if (json)
+        return st_cli_setup_show_json (cli);
       g_autofree gchar *text = NULL;
       if (!st_cli_login (cli, &error)
           || !st_dbus_station1_call_setup_show_sync (cli->proxy, &text, NULL, &error))
@@ -748,8 +773,15 @@ static int
 cmd_ca_show (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  if (!st_cli_parse (cli, "ca show", NULL, &argc, &argv, &error))
+  gboolean json = FALSE;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
+    { NULL }
+  };
+  if (!st_cli_parse (cli, "ca show", entries, &argc, &argv, &error))
     return st_cli_fail (error);
+  if (json)
+    return st_cli_setup_show_json (cli);
   g_autofree gchar *text = NULL;
   if (!st_cli_login (cli, &error)
       || !st_dbus_station1_call_setup_show_sync (cli->proxy, &text, NULL, &error))

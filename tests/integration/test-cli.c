@@ -487,11 +487,101 @@ test_json (StFixture *f, gconstpointer data)
   g_assert_cmpint (st_run_tool (NULL, NULL, "python3", checker, schema, doc, NULL), ==, 1);
 }
 
+/* One field of stock openssl's view of a certificate file ("subject=..."). */
+static gchar *
+st_cli_openssl_field (const char *pem, const char *option, const char *prefix)
+{
+  g_autofree gchar *out = NULL;
+  g_assert_cmpint (st_run_tool (&out, NULL, "openssl", "x509", "-in", pem, "-noout", option, "-nameopt",
+                                "RFC2253", "-dateopt", "iso_8601", NULL), ==, 0);
+  g_assert_true (g_str_has_prefix (out, prefix));
+  gchar *v = g_strdup (g_strstrip (out + strlen (prefix)));
+  /* "2036-12-03 17:51:42Z" -> "2036-12-03T17:51:42Z" */
+  if (strlen (v) == 20 && v[10] == ' ')
+    v[10] = 'T';
+  return v;
+}
+
+static void
+test_json_setup (StFixture *f, gconstpointer data)
+{
+  g_autofree gchar *out = NULL, *err = NULL, *plain = NULL;
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, &err, "setup", "show", "--json", NULL), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  g_autoptr(JsonParser) parser = NULL;
+  JsonObject *o = st_cli_json_checked (f, "setup-show", out, &parser);
+  /* against the plain text */
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &plain, NULL, "setup", "show", NULL), ==, 0);
+  g_autofree gchar *first = g_strdup_printf ("Station %s (demo)\n", json_object_get_string_member (o, "station_id"));
+  g_assert_true (g_str_has_prefix (plain, first));
+  g_assert_true (json_object_get_boolean_member (o, "demo"));
+  g_assert_cmpstr (json_object_get_string_member (o, "home"), ==, f->home);
+  g_assert_cmpstr (json_object_get_string_member (o, "ceremony"), ==, "demo");
+  JsonObject *hsm = json_object_get_object_member (o, "hsm");
+  g_assert_true (json_object_get_boolean_member (hsm, "unlocked"));
+  g_autofree gchar *token_line = g_strdup_printf ("HSM token: %s (logged in)",
+                                                  json_object_get_string_member (hsm, "token_description"));
+  g_assert_nonnull (strstr (plain, token_line));
+  /* keys in the token: sensitive, never extractable */
+  JsonObject *keys = json_object_get_object_member (o, "keys");
+  const char *names[] = { "issuing_ca", "station_signing" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      JsonObject *k = json_object_get_object_member (keys, names[i]);
+      g_assert_true (json_object_get_boolean_member (k, "sensitive"));
+      g_assert_false (json_object_get_boolean_member (k, "extractable"));
+      g_assert_nonnull (strstr (plain, json_object_get_string_member (k, "uri")));
+    }
+  /* the pin: the key ceremony's record (station.conf) */
+  g_autofree gchar *pin = st_cli_signer_pin (f);
+  g_assert_cmpstr (json_object_get_string_member (o, "signer_pin"), ==, pin);
+  g_assert_true (json_object_get_boolean_member (o, "signer_pin_ok"));
+  /* the root and the chain, against stock openssl's reading of the files */
+  JsonObject *root = json_object_get_object_member (o, "root");
+  const char *root_file = json_object_get_string_member (root, "file");
+  g_autofree gchar *subject = st_cli_openssl_field (root_file, "-subject", "subject=");
+  g_autofree gchar *serial = st_cli_openssl_field (root_file, "-serial", "serial=");
+  g_autofree gchar *not_after = st_cli_openssl_field (root_file, "-enddate", "notAfter=");
+  g_autofree gchar *not_before = st_cli_openssl_field (root_file, "-startdate", "notBefore=");
+  g_assert_cmpstr (json_object_get_string_member (root, "subject"), ==, subject);
+  g_assert_cmpstr (json_object_get_string_member (root, "issuer"), ==, subject);
+  g_assert_cmpstr (json_object_get_string_member (root, "serial"), ==, serial);
+  g_assert_cmpstr (json_object_get_string_member (root, "not_after"), ==, not_after);
+  g_assert_cmpstr (json_object_get_string_member (root, "not_before"), ==, not_before);
+  g_assert_cmpint (json_object_get_int_member (root, "days_left"), >, 0);
+  JsonObject *chain = json_object_get_object_member (o, "chain");
+  JsonArray *certs = json_object_get_array_member (chain, "certificates");
+  g_assert_cmpuint (json_array_get_length (certs), ==, 2);
+  JsonObject *issuing = json_array_get_object_element (certs, 0);
+  g_assert_cmpstr (json_object_get_string_member (issuing, "issuer"), ==, subject);
+  g_autofree gchar *issuing_line = g_strdup_printf ("subject:  %s", json_object_get_string_member (issuing, "subject"));
+  g_assert_nonnull (strstr (plain, issuing_line));
+  JsonObject *db = json_object_get_object_member (o, "database");
+  g_assert_true (json_object_get_boolean_member (db, "present"));
+  g_clear_pointer (&out, g_free);
+
+  /* locked: the same document says so, with no flags it cannot read;
+   * `ca show --json` is the same command */
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "lock", NULL), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, NULL, "ca", "show", "--json", NULL), ==, 0);
+  g_autoptr(JsonParser) p_locked = NULL;
+  JsonObject *locked = st_cli_json_checked (f, "setup-show", out, &p_locked);
+  g_assert_false (json_object_get_boolean_member (json_object_get_object_member (locked, "hsm"), "unlocked"));
+  JsonObject *k = json_object_get_object_member (json_object_get_object_member (locked, "keys"), "issuing_ca");
+  g_assert_true (json_node_is_null (json_object_get_member (k, "sensitive")));
+  g_clear_pointer (&out, g_free);
+  /* --json is for show only */
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station (f, &out, &err, "setup", "demo", "--json", NULL), ==, ST_RC_USAGE);
+  g_assert_cmpstr (out, ==, "");
+}
+
 int
 main (int argc, char **argv)
 {
   st_test_init (&argc, &argv);
   st_test_add_station ("/cli/offline-verify", NULL, test_offline_verify);
   st_test_add_station ("/cli/json", NULL, test_json);
+  st_test_add_station ("/cli/json-setup", NULL, test_json_setup);
   return g_test_run ();
 }
