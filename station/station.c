@@ -133,10 +133,35 @@ st_cli_exit_code (const GError *error)
 
 /* ---- helpers ----------------------------------------------------------- */
 
+/* A file this client could not write (ST_ERROR_WRITE, the system's reason
+ * in its message): what to do, when the reason is the disk's. A disk error
+ * here is not the line's: it exits 2, not 6. */
+static void
+st_cli_write_hint (GError *error)
+{
+  if (!g_error_matches (error, ST_ERROR, ST_ERROR_WRITE))
+    return;
+  const char *hint = NULL;
+  if (strstr (error->message, g_strerror (ENOSPC)) != NULL
+      || strstr (error->message, g_strerror (EDQUOT)) != NULL)
+    hint = _("free space on that disk, or write somewhere else");
+  else if (strstr (error->message, g_strerror (EROFS)) != NULL
+           || strstr (error->message, g_strerror (EACCES)) != NULL)
+    hint = _("choose a folder you may write to");
+  else if (strstr (error->message, g_strerror (EIO)) != NULL)
+    hint = _("the disk failed: check it (dmesg), or write somewhere else");
+  if (hint == NULL)
+    return;
+  gchar *message = g_strdup_printf ("%s: %s", error->message, hint);
+  g_free (error->message);
+  error->message = message;
+}
+
 static int
 st_cli_fail (GError *error)
 {
   st_dbus_error_clean (error);
+  st_cli_write_hint (error);
   g_autofree gchar *message = st_text_escape (error->message, -1, ST_TEXT_ONE_LINE);
   g_printerr ("station: %s\n", message);
   return st_cli_exit_code (error);
@@ -828,8 +853,7 @@ cmd_unlock (StCli *cli, int argc, char **argv, gboolean unlock)
     {
       if (!st_dbus_station1_call_lock_sync (cli->proxy, NULL, &error))
         return st_cli_fail (error);
-      g_print ("the HSM is locked: the service signs nothing until an admin unlocks it\n");
-      return 0;
+      return 0;  /* nothing to say: `station status` shows it */
     }
   gchar *pin = st_read_secret ("HSM user PIN: ", "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
   if (pin == NULL)
@@ -838,8 +862,7 @@ cmd_unlock (StCli *cli, int argc, char **argv, gboolean unlock)
   st_secret_free (pin);
   if (!ok)
     return st_cli_fail (error);
-  g_print ("the HSM is unlocked: the station signs until it stops or an admin locks it\n");
-  return 0;
+  return 0;  /* nothing to say: `station status` shows it */
 }
 
 static int
@@ -1134,8 +1157,7 @@ cmd_batch (StCli *cli, int argc, char **argv)
         return st_cli_fail (error);
       if (!st_dbus_station1_call_line_stop_sync (cli->proxy, stop_id, NULL, &error))
         return st_cli_fail (error);
-      g_print ("the line stops: units in flight finish or fail safely\n");
-      return 0;
+      return 0;  /* the terminal of `batch run` says how the line ended */
     }
 
   gint64 batch_id = 0;
@@ -1188,8 +1210,7 @@ cmd_batch (StCli *cli, int argc, char **argv)
     {
       if (!st_dbus_station1_call_batch_close_sync (cli->proxy, batch_id, NULL, &error))
         return st_cli_fail (error);
-      g_print ("batch %" G_GINT64_FORMAT " closed\n", batch_id);
-      return 0;
+      return 0;  /* nothing to say: `batch show` shows it */
     }
   if (g_strcmp0 (sub, "allow-more-voids") == 0)
     {
@@ -1326,20 +1347,6 @@ st_cli_manifest_verify_json (const char *dir, gboolean here, const char *signer_
   return st_cli_verdict (ok, failure);
 }
 
-/* Prints the cloud export's report written next to a manifest, if any. */
-static void
-st_cli_print_cloud_report (const char *dir)
-{
-  g_autofree gchar *path = g_build_filename (dir, "cloud-report.txt", NULL);
-  g_autofree gchar *text = NULL;
-  gsize len = 0;
-  if (g_file_get_contents (path, &text, &len, NULL) && len <= ST_CLI_MAX_TEXT)
-    {
-      g_autofree gchar *shown = st_text_escape (text, (gssize) len, ST_TEXT_KEEP_NEWLINES);
-      g_print ("%s", shown);
-    }
-}
-
 static int
 cmd_manifest (StCli *cli, int argc, char **argv)
 {
@@ -1382,8 +1389,8 @@ cmd_manifest (StCli *cli, int argc, char **argv)
                                                           NULL, &files, &fds, NULL, &error)
           || !st_client_save_files (files, fds, out, force, &error))
         return st_cli_fail (error);
-      g_print ("manifest of batch %" G_GINT64_FORMAT " written to %s\n", batch_id, out);
-      st_cli_print_cloud_report (out);
+      /* nothing to say: the folder holds it, and cloud-report.txt what
+       * went into the cloud files */
       return 0;
     }
   if (g_strcmp0 (sub, "verify") == 0)
@@ -1632,8 +1639,7 @@ cmd_db (StCli *cli, int argc, char **argv)
       if (!st_dbus_station1_call_db_backup_sync (cli->proxy, full, NULL, &handle, &fds, NULL, &error)
           || !st_cli_save_handle (handle, fds, dest, &error))
         return st_cli_fail (error);
-      g_print ("backup of the station database written to %s (flushed to the disk)\n", dest);
-      return 0;
+      return 0;  /* nothing to say: DEST is written and flushed to the disk */
     }
   gboolean ok = FALSE;
   g_autofree gchar *report = NULL;
@@ -1694,9 +1700,7 @@ cmd_operator (StCli *cli, int argc, char **argv)
       st_secret_free (pin);
       if (!ok)
         return st_cli_fail (error);
-      g_print ("operator %s added as %s%s\n", name, st_role_to_string (role),
-               n == 0 ? " (the station's first operator)" : "");
-      return 0;
+      return 0;  /* nothing to say: `operator list` shows it */
     }
   if (!st_cli_login (cli, &error))
     return st_cli_fail (error);
@@ -1720,13 +1724,11 @@ cmd_operator (StCli *cli, int argc, char **argv)
     {
       if (!st_dbus_station1_call_operator_unlock_sync (cli->proxy, name, NULL, &error))
         return st_cli_fail (error);
-      g_print ("operator %s unlocked\n", name);
-      return 0;
+      return 0;  /* nothing to say: `operator list` shows it */
     }
   if (!st_dbus_station1_call_operator_set_role_sync (cli->proxy, name, role_arg, NULL, &error))
     return st_cli_fail (error);
-  g_print ("operator %s is now %s\n", name, st_role_to_string (role));
-  return 0;
+  return 0;  /* nothing to say: `operator list` shows it */
 }
 
 /* Break-glass recovery: no login; the SO PIN proves control of the HSM. */
@@ -1817,8 +1819,7 @@ cmd_audit (StCli *cli, int argc, char **argv)
                                                     &error)
           || !st_cli_save_handle (handle, fds, out, &error))
         return st_cli_fail (error);
-      g_print ("%" G_GINT64_FORMAT " audit entries and their checkpoints written to %s\n", n, out);
-      return 0;
+      return 0;  /* nothing to say: FILE holds the entries and their checkpoints */
     }
   /* "audit verify --manifests A B C": the folders after the first too */
   g_autoptr(GPtrArray) dirs = g_ptr_array_new ();

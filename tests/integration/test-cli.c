@@ -5,7 +5,10 @@
  * and against the plain output and the database; exit codes from their
  * real causes; commands that have nothing to say print nothing. */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
+#include <stdlib.h>
+#include <sys/mount.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -576,6 +579,238 @@ test_json_setup (StFixture *f, gconstpointer data)
   g_assert_cmpstr (out, ==, "");
 }
 
+/* ---- exit codes -------------------------------------------------------------- */
+
+/* `station --home HOME --operator op batch run ID --port PORT --wait 60`
+ * started as a plain child of the test (not through the fixture, which
+ * reports a killed service's status instead of the client's). */
+static GSubprocess *
+st_cli_start_run (StFixture *f, const char *id, const char *port)
+{
+  g_autoptr(GSubprocessLauncher) l = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                                                | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_unsetenv (l, "STATION_HSM_PIN");
+  g_subprocess_launcher_setenv (l, "STATION_OPERATOR_PIN", "1111", TRUE);
+  g_autoptr(GError) error = NULL;
+  GSubprocess *p = g_subprocess_launcher_spawn (l, &error, g_getenv ("ST_STATION"), "--home", f->home,
+                                                "--operator", "op", "batch", "run", id, "--port", port,
+                                                "--wait", "60", NULL);
+  g_assert_no_error (error);
+  return p;
+}
+
+/* Waits until `station status` shows the line of batch @id running. */
+static void
+st_cli_wait_running (StFixture *f, const char *id)
+{
+  g_autofree gchar *want = g_strdup_printf ("line        running batch %s\n", id);
+  for (guint i = 0; i < 150; i++)
+    {
+      g_autofree gchar *out = NULL;
+      g_assert_cmpint (st_run_station (f, &out, NULL, "status", NULL), ==, 0);
+      if (strstr (out, want) != NULL)
+        return;
+      g_usleep (200 * 1000);
+    }
+  g_assert_not_reached ();
+}
+
+static int
+st_cli_finish (GSubprocess *p, gchar **out, gchar **err)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_true (g_subprocess_communicate_utf8 (p, NULL, NULL, out, err, &error));
+  g_assert_no_error (error);
+  g_test_message ("batch run: %s%s", *out, *err);
+  g_assert_true (g_subprocess_get_if_exited (p));
+  return g_subprocess_get_exit_status (p);
+}
+
+/* Every exit status of station(1), each from its real cause (the
+ * commands of /roles/exit-codes are not repeated): no operator given, no
+ * service, a disk error outside a line (a full and a read-only folder: 2,
+ * not the line's 6), the HSM locked, the service gone during a command;
+ * and `batch stop` of a running line says nothing. */
+static void
+test_exit_codes (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_closed_batch (f, NULL, "1722");
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *out = NULL, *err = NULL;
+
+  /* 0 */
+  g_assert_cmpint (st_run_station (f, &out, &err, "batch", "show", id, NULL), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* 3: --json where the command has none; nothing done */
+  g_assert_cmpint (st_run_station (f, &out, &err, "batch", "close", id, "--json", NULL), ==, ST_RC_USAGE);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_nonnull (strstr (err, "--json"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* 4: nobody named (no --operator, no $STATION_OPERATOR) */
+  g_assert_cmpint (st_run_station (f, NULL, &err, "--operator=", "batch", "list", NULL), ==, ST_RC_AUTH);
+  g_assert_nonnull (strstr (err, "needs the role"));
+  g_clear_pointer (&err, g_free);
+
+  /* 5: no service for the home given */
+  g_autofree gchar *empty = g_build_filename (f->tmp, "no-station", NULL);
+  g_assert_cmpint (g_mkdir (empty, 0700), ==, 0);
+  g_assert_cmpint (st_run_tool (NULL, &err, g_getenv ("ST_STATION"), "--home", empty, "status", NULL), ==,
+                   ST_RC_NOT_FOUND);
+  g_assert_nonnull (strstr (err, "start it with 'stationd --home"));
+  g_clear_pointer (&err, g_free);
+
+  /* 2: a disk error outside a running line is no stopped line */
+  if (getuid () == 0)
+    {
+      g_autofree gchar *full = g_build_filename (f->tmp, "full", NULL);
+      g_autofree gchar *ro = g_build_filename (f->tmp, "ro", NULL);
+      g_assert_cmpint (g_mkdir (full, 0700), ==, 0);
+      g_assert_cmpint (g_mkdir (ro, 0700), ==, 0);
+      if (mount ("st-test-cli-full", full, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0700") != 0
+          || mount ("st-test-cli-ro", ro, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "size=64k,mode=0700") != 0)
+        g_test_message ("cannot mount a tmpfs here: the full and read-only folders are not tried");
+      else
+        {
+          g_autofree gchar *filler = g_build_filename (full, "filler", NULL);
+          FILE *fp = fopen (filler, "w");
+          g_assert_nonnull (fp);
+          guint8 block[4096] = { 0 };
+          while (fwrite (block, 1, sizeof block, fp) == sizeof block && fflush (fp) == 0)
+            ;
+          fclose (fp);
+          g_autofree gchar *m_full = g_build_filename (full, "manifest", NULL);
+          g_autofree gchar *m_ro = g_build_filename (ro, "manifest", NULL);
+          g_autofree gchar *b_ro = g_build_filename (ro, "station.db.bak", NULL);
+          g_autofree gchar *c_full = g_build_filename (full, "station.crl", NULL);
+          g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id, "--out", m_full, NULL), ==,
+                           ST_RC_ERROR);
+          g_assert_nonnull (strstr (err, g_strerror (ENOSPC)));
+          g_assert_nonnull (strstr (err, "free space on that disk, or write somewhere else"));
+          g_assert_nonnull (strstr (err, m_full));
+          g_clear_pointer (&err, g_free);
+          g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id, "--out", m_ro, NULL), ==,
+                           ST_RC_ERROR);
+          g_assert_nonnull (strstr (err, g_strerror (EROFS)));
+          g_assert_nonnull (strstr (err, "choose a folder you may write to"));
+          g_clear_pointer (&err, g_free);
+          g_assert_cmpint (st_run_station (f, NULL, &err, "db", "backup", b_ro, NULL), ==, ST_RC_ERROR);
+          g_assert_nonnull (strstr (err, g_strerror (EROFS)));
+          g_clear_pointer (&err, g_free);
+          g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, NULL, &err, "crl", "issue", "--out",
+                                              c_full, NULL), ==, ST_RC_ERROR);
+          g_assert_nonnull (strstr (err, g_strerror (ENOSPC)));
+          g_clear_pointer (&err, g_free);
+          g_assert_cmpint (umount2 (full, MNT_DETACH), ==, 0);
+          g_assert_cmpint (umount2 (ro, MNT_DETACH), ==, 0);
+        }
+    }
+
+  /* 6: the HSM is locked */
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "lock", NULL), ==, 0);
+  g_autofree gchar *m = g_build_filename (f->tmp, "manifest", NULL);
+  g_assert_cmpint (st_run_station (f, NULL, &err, "manifest", "export", id, "--out", m, NULL), ==, ST_RC_STOPPED);
+  g_assert_nonnull (strstr (err, "'station unlock'"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "unlock", NULL), ==, 0);
+
+  /* a line waiting for a device on a socket where none comes (a bare
+   * pseudo-terminal): `batch stop` stops it and says nothing; the run
+   * ends stopped (1) */
+  gint64 open_batch = st_create_batch (f, "example-device-csr.profile", 2);
+  g_autofree gchar *open_id = g_strdup_printf ("%" G_GINT64_FORMAT, open_batch);
+  int master = posix_openpt (O_RDWR | O_NOCTTY);
+  g_assert_cmpint (master, >=, 0);
+  g_assert_cmpint (grantpt (master), ==, 0);
+  g_assert_cmpint (unlockpt (master), ==, 0);
+  g_autofree gchar *pty = g_strdup (ptsname (master));
+  g_autoptr(GSubprocess) run = st_cli_start_run (f, open_id, pty);
+  st_cli_wait_running (f, open_id);
+  g_assert_cmpint (st_run_station (f, &out, &err, "batch", "stop", open_id, NULL), ==, 0);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_cmpstr (err, ==, "");
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_cli_finish (run, &out, &err), ==, ST_RC_CHECK);
+  g_autofree gchar *waiting = g_strdup_printf ("waiting for a device on %s\n", pty);
+  g_assert_nonnull (strstr (out, waiting));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* 6: the service goes away during a command */
+  g_autoptr(GSubprocess) run2 = st_cli_start_run (f, open_id, pty);
+  st_cli_wait_running (f, open_id);
+  st_service_kill (f);
+  g_assert_cmpint (st_cli_finish (run2, &out, &err), ==, ST_RC_STOPPED);
+  g_assert_nonnull (strstr (err, "went away"));
+  close (master);
+}
+
+/* ---- nothing to say ---------------------------------------------------------- */
+
+/* Commands that change something and have nothing to report print nothing
+ * on success, on stdout or stderr; what they did shows where it is read
+ * (`status`, `operator list`, `batch show`, the files). */
+static void
+test_quiet (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 2);
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "1723", NULL);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "run", id, "--port", port, "--units", "2", NULL), ==, 0);
+  st_stop_devsims (f);
+  g_autofree gchar *manifest = g_build_filename (f->tmp, "manifest", NULL);
+  g_autofree gchar *backup = g_build_filename (f->tmp, "station.db.bak", NULL);
+  g_autofree gchar *log = g_build_filename (f->tmp, "audit.jsonl", NULL);
+  struct {
+    const char *who, *pin;
+    const char *args[8];
+  } quiet[] = {
+    { "lead", "2222", { "batch", "close", id } },
+    { "lead", "2222", { "manifest", "export", id, "--out", manifest } },
+    { "admin", "4444", { "db", "backup", backup } },
+    { "admin", "4444", { "audit", "export", "--out", log } },
+    { "admin", "4444", { "operator", "add", "carol", "--role", "operator" } },
+    { "admin", "4444", { "operator", "set-role", "carol", "--role", "lead" } },
+    { "admin", "4444", { "operator", "unlock", "carol" } },
+    { "admin", "4444", { "lock" } },
+    { "admin", "4444", { "unlock" } },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (quiet); i++)
+    {
+      g_autoptr(GPtrArray) args = g_ptr_array_new ();
+      g_ptr_array_add (args, "--operator");
+      g_ptr_array_add (args, (gpointer) quiet[i].who);
+      for (guint a = 0; quiet[i].args[a] != NULL; a++)
+        g_ptr_array_add (args, (gpointer) quiet[i].args[a]);
+      g_ptr_array_add (args, NULL);
+      g_autofree gchar *pin_env = g_strdup_printf ("STATION_OPERATOR_PIN=%s", quiet[i].pin);
+      const char *env[] = { pin_env, "STATION_NEW_OPERATOR_PIN=5555", NULL };
+      g_autofree gchar *out = NULL, *err = NULL;
+      g_assert_cmpint (st_run_stationv (f, env, &out, &err, (const char *const *) args->pdata), ==, 0);
+      g_assert_cmpstr (out, ==, "");
+      g_assert_cmpstr (err, ==, "");
+    }
+  /* and they did it */
+  g_autofree gchar *show = NULL, *ops = NULL, *status = NULL;
+  g_assert_cmpint (st_run_station (f, &show, NULL, "batch", "show", id, NULL), ==, 0);
+  g_autofree gchar *closed = g_strdup_printf ("batch %s (closed)\n", id);
+  g_assert_true (g_str_has_prefix (show, closed));
+  g_autofree gchar *json = g_build_filename (manifest, "manifest.json", NULL);
+  g_autofree gchar *report = g_build_filename (manifest, "cloud-report.txt", NULL);
+  g_assert_true (g_file_test (json, G_FILE_TEST_IS_REGULAR));
+  g_assert_true (g_file_test (report, G_FILE_TEST_IS_REGULAR));
+  g_assert_true (g_file_test (backup, G_FILE_TEST_IS_REGULAR));
+  g_assert_true (g_file_test (log, G_FILE_TEST_IS_REGULAR));
+  g_assert_cmpint (st_run_station (f, &ops, NULL, "operator", "list", NULL), ==, 0);
+  g_assert_true (g_regex_match_simple ("^carol +lead +ok ", ops, G_REGEX_MULTILINE, 0));
+  g_assert_cmpint (st_run_station (f, &status, NULL, "status", NULL), ==, 0);
+  g_assert_nonnull (strstr (status, "HSM         unlocked\n"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -583,5 +818,7 @@ main (int argc, char **argv)
   st_test_add_station ("/cli/offline-verify", NULL, test_offline_verify);
   st_test_add_station ("/cli/json", NULL, test_json);
   st_test_add_station ("/cli/json-setup", NULL, test_json_setup);
+  st_test_add_station ("/cli/exit-codes", NULL, test_exit_codes);
+  st_test_add_station ("/cli/quiet", NULL, test_quiet);
   return g_test_run ();
 }
