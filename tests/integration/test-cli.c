@@ -579,6 +579,57 @@ test_json_setup (StFixture *f, gconstpointer data)
   g_assert_cmpstr (out, ==, "");
 }
 
+/* `batch show --json` of a batch larger than a page (BatchUnitsPage gives
+ * at most 1,000 units): the document is written page after page, and is
+ * still one valid document with every unit once, in id order; without
+ * --all, the first 50 and the count of the rest. The units are made by
+ * tests/tools/st-gen-db while the service is stopped. */
+static void
+test_json_large (StFixture *f, gconstpointer data)
+{
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "batch", "list", NULL), ==, 0);
+  g_assert_cmpint (st_service_stop (f), ==, 0);
+  g_autofree gchar *db = g_build_filename (f->home, "station.db", NULL);
+  g_autofree gchar *ca = g_build_filename (f->tmp, "gen-ca.pem", NULL);
+  g_autofree gchar *out = NULL, *err = NULL;
+  g_assert_cmpint (st_run_tool (&out, &err, ST_GEN_DB, "--db", db, "--units", "2345", "--fail-every", "100",
+                                "--threads", "8", "--work-order", "WO-GEN", "--ca-out", ca, NULL), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station (f, &out, &err, "batch", "show", "1", "--json", "--all", NULL), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  g_autoptr(JsonParser) parser = NULL;
+  JsonObject *o = st_cli_json_checked (f, "batch-show", out, &parser);
+  JsonArray *units = json_object_get_array_member (o, "units");
+  g_assert_cmpuint (json_array_get_length (units), ==, 2345);
+  g_assert_cmpint (json_object_get_int_member (o, "units_listed"), ==, 2345);
+  g_assert_cmpint (json_object_get_int_member (o, "units_not_listed"), ==, 0);
+  gint64 last = 0;
+  guint failed = 0;
+  for (guint i = 0; i < 2345; i++)
+    {
+      JsonObject *u = json_array_get_object_element (units, i);
+      gint64 id = json_object_get_int_member (u, "id");
+      g_assert_cmpint (id, >, last);
+      last = id;
+      if (g_strcmp0 (json_object_get_string_member (u, "state"), "failed") == 0)
+        failed++;
+    }
+  g_assert_cmpint (failed, ==, st_sql_int (f, "SELECT count(*) FROM units WHERE state = 'failed'"));
+  g_assert_cmpint (last, ==, st_sql_int (f, "SELECT max(id) FROM units"));
+  JsonObject *b = json_object_get_object_member (o, "batch");
+  g_assert_cmpint (json_object_get_int_member (b, "failed"), ==, failed);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  g_assert_cmpint (st_run_station (f, &out, &err, "batch", "show", "1", "--json", NULL), ==, 0);
+  g_autoptr(JsonParser) p_first = NULL;
+  JsonObject *first = st_cli_json_checked (f, "batch-show", out, &p_first);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (first, "units")), ==, 50);
+  g_assert_cmpint (json_object_get_int_member (first, "units_listed"), ==, 50);
+  g_assert_cmpint (json_object_get_int_member (first, "units_not_listed"), ==, 2295);
+}
+
 /* ---- exit codes -------------------------------------------------------------- */
 
 /* `station --home HOME --operator op batch run ID --port PORT --wait 60`
@@ -818,6 +869,7 @@ main (int argc, char **argv)
   st_test_add_station ("/cli/offline-verify", NULL, test_offline_verify);
   st_test_add_station ("/cli/json", NULL, test_json);
   st_test_add_station ("/cli/json-setup", NULL, test_json_setup);
+  st_test_add_station ("/cli/json-large", NULL, test_json_large);
   st_test_add_station ("/cli/exit-codes", NULL, test_exit_codes);
   st_test_add_station ("/cli/quiet", NULL, test_quiet);
   return g_test_run ();
