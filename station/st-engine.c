@@ -2,6 +2,7 @@
 #include "st-json.h"
 
 #include <errno.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <openssl/pem.h>
@@ -595,8 +596,8 @@ st_engine_setup_info (StEngine *engine, const StAuthSession *session, GError **e
   if (engine->config == NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                   "the station in %s is not set up yet: run 'station setup demo' or see "
-                   "docs/setup.md", engine->home);
+                   _("the station in %s is not set up yet: run 'station setup demo' or see "
+                     "docs/setup.md"), engine->home);
       return NULL;
     }
   g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);

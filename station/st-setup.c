@@ -1,6 +1,7 @@
 #include "st-setup.h"
 
 #include <errno.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
@@ -736,7 +737,7 @@ st_setup_info_cert (const char *file, X509 *cert, const GError *local)
   if (cert == NULL)
     {
       g_variant_builder_add (&d, "{sv}", "error",
-                             g_variant_new_string (local != NULL ? local->message : "not readable"));
+                             g_variant_new_string (local != NULL ? local->message : _("not readable")));
       return g_variant_builder_end (&d);
     }
   g_autofree gchar *subject = st_x509_name_text (X509_get_subject_name (cert));

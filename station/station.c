@@ -41,26 +41,27 @@ typedef struct {
 static const char st_usage[] =
   "Commands:\n"
   "  setup demo                         make the demo station (SoftHSM2 token, demo CA) in the service's home\n"
-  "  setup show                         the same as 'ca show'\n"
+  "  setup show [--json]                the same as 'ca show'\n"
   "  ca init --module PATH --token LABEL --station-id ID --admin NAME --out DIR\n"
   "          [--curve p256|p384] [--subject \"O=...,C=...\"] [--force]\n"
   "                                     the key ceremony of a new station: keys made in the HSM,\n"
   "                                     two requests written to DIR (docs/ceremony.md)\n"
   "  ca import --chain FILE --signing-cert FILE\n"
   "                                     the root's certificates, checked against the HSM's keys (admin)\n"
-  "  ca show                            show the HSM, keys, CA chain, days left and the ceremony's state\n"
+  "  ca show [--json]                   show the HSM, keys, CA chain, days left and the ceremony's state\n"
   "  unlock | lock                      open the HSM for the service (admin; PIN from $STATION_HSM_PIN\n"
   "                                     or a prompt), or close it\n"
   "  status                             what the service is doing\n"
   "  batch create --profile FILE --work-order WO --quantity N\n"
   "  batch run BATCH --port PATH [--port PATH]... [--units N] [--wait S] [--allow-reprovision]\n"
-  "  batch list | batch show BATCH [--all] | batch close BATCH | batch stop [BATCH]\n"
+  "  batch list [--json] | batch show BATCH [--all] [--json] | batch close BATCH | batch stop [BATCH]\n"
   "  manifest export BATCH --out DIR [--force]\n"
   "                                     (with the cloud files: aws/, azure/, certs/, jws/; docs/cloud.md)\n"
-  "  manifest verify DIR [--root FILE] [--signer-pin HEX]\n"
+  "  manifest verify DIR [--root FILE] [--signer-pin HEX] [--json]\n"
+  "                                     with --root: verified here, no station, service or login needed\n"
   "  ca verification-cert --code CODE --out FILE [--force]\n"
   "                                     the certificate a cloud asks for to register the issuing CA (admin)\n"
-  "  unit verify --port PATH [--profile FILE]\n"
+  "  unit verify --port PATH [--profile FILE] [--json]\n"
   "  unit resolve UID|SERIAL --keep|--void\n"
   "                                     decide a disputed unit (lead): keep its certificate, or void it\n"
   "                                     so that the next device with the uid is provisioned anew\n"
@@ -77,7 +78,7 @@ static const char st_usage[] =
   "  admin recover NAME [--new]         break-glass: unlock admin NAME, or add it (--new), with the\n"
   "                                     HSM token's SO PIN ($STATION_SO_PIN or a prompt); no login\n"
   "  batch allow-more-voids BATCH\n"
-  "  audit verify [--root FILE] [--manifests DIR...] | audit export --out FILE\n"
+  "  audit verify [--root FILE] [--manifests DIR...] [--json] | audit export --out FILE\n"
   "  demo [--ports N] [--units N]       the whole flow on simulated devices, with a private service\n"
   "  bench [--units N] [--slots K]      units/s end to end and raw issuance rate\n"
   "\n"
@@ -90,7 +91,8 @@ static const char st_usage[] =
   "units, manifests and the audit log; admin sets up, unlocks the HSM and manages operators.\n"
   "The HSM PIN reaches only the service, and only from an admin's 'unlock' or 'setup demo'.\n"
   "Exit codes: 0 done, 1 a check failed, 2 another failure, 3 usage, 4 PIN or role refused,\n"
-  "5 not found, 6 the line stopped (station(1), EXIT STATUS).\n";
+  "5 not found, 6 the line stopped (station(1), EXIT STATUS). --json: one JSON document on stdout\n"
+  "(docs/cli-json.md).\n";
 
 /* ---- exit codes (station(1), EXIT STATUS; the README) ------------------- */
 
@@ -1347,6 +1349,20 @@ st_cli_manifest_verify_json (const char *dir, gboolean here, const char *signer_
   return st_cli_verdict (ok, failure);
 }
 
+/* Prints the cloud export's report written next to a manifest, if any. */
+static void
+st_cli_print_cloud_report (const char *dir)
+{
+  g_autofree gchar *path = g_build_filename (dir, "cloud-report.txt", NULL);
+  g_autofree gchar *text = NULL;
+  gsize len = 0;
+  if (g_file_get_contents (path, &text, &len, NULL) && len <= ST_CLI_MAX_TEXT)
+    {
+      g_autofree gchar *shown = st_text_escape (text, (gssize) len, ST_TEXT_KEEP_NEWLINES);
+      g_print ("%s", shown);
+    }
+}
+
 static int
 cmd_manifest (StCli *cli, int argc, char **argv)
 {
@@ -1389,8 +1405,9 @@ cmd_manifest (StCli *cli, int argc, char **argv)
                                                           NULL, &files, &fds, NULL, &error)
           || !st_client_save_files (files, fds, out, force, &error))
         return st_cli_fail (error);
-      /* nothing to say: the folder holds it, and cloud-report.txt what
-       * went into the cloud files */
+      /* what the user needs: what went into the cloud files and which
+       * units were left out of them (DIR/cloud-report.txt); nothing more */
+      st_cli_print_cloud_report (out);
       return 0;
     }
   if (g_strcmp0 (sub, "verify") == 0)
