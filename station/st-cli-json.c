@@ -56,12 +56,27 @@ st_cli_json_add_time (JsonBuilder *b, const char *key, gint64 unix_seconds)
   json_builder_add_string_value (b, text);
 }
 
+/* Adds @value as a JSON string: JSON text is UTF-8, so what is not (a
+ * folder's name the user gave, bytes a message quotes) has each invalid
+ * byte replaced by U+FFFD; D-Bus strings are valid already. */
+static void
+st_cli_json_add_text (JsonBuilder *b, const char *value)
+{
+  if (g_utf8_validate (value, -1, NULL))
+    {
+      json_builder_add_string_value (b, value);
+      return;
+    }
+  g_autofree gchar *valid = g_utf8_make_valid (value, -1);
+  json_builder_add_string_value (b, valid);
+}
+
 void
 st_cli_json_add_string_or_null (JsonBuilder *b, const char *key, const char *value)
 {
   json_builder_set_member_name (b, key);
   if (value != NULL)
-    json_builder_add_string_value (b, value);
+    st_cli_json_add_text (b, value);
   else
     json_builder_add_null_value (b);
 }
@@ -174,7 +189,7 @@ st_cli_json_add_check (JsonBuilder *b, gboolean verified, const char *failure, c
       json_builder_set_member_name (b, "status");
       json_builder_add_string_value (b, status);
       json_builder_set_member_name (b, "text");
-      json_builder_add_string_value (b, strcmp (status, "note") == 0 ? line : line + 6);
+      st_cli_json_add_text (b, strcmp (status, "note") == 0 ? line : line + 6);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);

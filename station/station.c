@@ -1871,7 +1871,10 @@ cmd_audit (StCli *cli, int argc, char **argv)
       json_builder_set_member_name (b, "manifests");
       json_builder_begin_array (b);
       for (guint i = 0; i + 1 < dirs->len; i++)
-        json_builder_add_string_value (b, g_ptr_array_index (dirs, i));
+        {
+          g_autofree gchar *shown = g_utf8_make_valid (g_ptr_array_index (dirs, i), -1);
+          json_builder_add_string_value (b, shown);
+        }
       json_builder_end_array (b);
       st_cli_json_add_check (b, ok, failure, report);
       st_cli_json_end (b);

@@ -417,6 +417,19 @@ test_json (StFixture *f, gconstpointer data)
       g_clear_pointer (&err, g_free);
       g_clear_pointer (&plain, g_free);
     }
+  /* a folder whose name is not UTF-8: still valid JSON (RFC 8259 text is
+   * UTF-8), the stray byte as U+FFFD */
+  g_autofree gchar *odd = g_strdup_printf ("%s/m\xff", f->tmp);
+  g_assert_cmpint (st_run_tool (NULL, NULL, "cp", "-r", dir, odd, NULL), ==, 0);
+  g_assert_cmpint (st_run_station (f, &out, &err, "manifest", "verify", odd, "--root", root, "--signer-pin", pin,
+                                   "--json", NULL), ==, 0);
+  g_autoptr(JsonParser) p_odd = NULL;
+  JsonObject *odd_doc = st_cli_json_checked (f, "manifest-verify", out, &p_odd);
+  g_autofree gchar *odd_shown = g_strdup_printf ("%s/m\xef\xbf\xbd", f->tmp);
+  g_assert_cmpstr (json_object_get_string_member (odd_doc, "dir"), ==, odd_shown);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
   /* a rejected manifest: still one document, with its failure, and exit 1 */
   g_autofree gchar *csv = g_build_filename (dir, "manifest.csv", NULL);
   g_autofree gchar *csv_text = NULL;
