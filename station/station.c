@@ -1388,6 +1388,11 @@ cmd_manifest (StCli *cli, int argc, char **argv)
   if (g_strcmp0 (sub, "export") == 0)
     {
       gint64 batch_id = 0;
+      if (json)
+        {
+          g_printerr ("%s\n", _("station: --json goes with 'manifest verify', not with 'manifest export'"));
+          return ST_EXIT_USAGE;
+        }
       if (!st_cli_parse_id (argc > 1 ? argv[1] : NULL, &batch_id, &error))
         return st_cli_fail (error);
       if (out == NULL)
@@ -1818,6 +1823,11 @@ cmd_audit (StCli *cli, int argc, char **argv)
   if (!st_cli_parse (cli, "audit verify|export", entries, &argc, &argv, &error))
     return st_cli_fail (error);
   gboolean is_verify = g_strcmp0 (sub, "verify") == 0, is_export = g_strcmp0 (sub, "export") == 0;
+  if (is_export && json)
+    {
+      g_printerr ("%s\n", _("station: --json goes with 'audit verify', not with 'audit export'"));
+      return ST_EXIT_USAGE;
+    }
   if ((!is_verify && !is_export) || (is_export && out == NULL))
     {
       g_printerr ("station: usage: audit verify [--root FILE] [--manifests DIR...] | audit export --out FILE\n");

@@ -714,6 +714,21 @@ test_exit_codes (StFixture *f, gconstpointer data)
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
 
+  g_autofree gchar *elsewhere = g_build_filename (f->tmp, "elsewhere", NULL);
+  g_assert_cmpint (st_run_station (f, &out, &err, "manifest", "export", id, "--out", elsewhere, "--json", NULL), ==,
+                   ST_RC_USAGE);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_nonnull (strstr (err, "--json goes with 'manifest verify'"));
+  g_assert_false (g_file_test (elsewhere, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station (f, &out, &err, "audit", "export", "--out", elsewhere, "--json", NULL), ==,
+                   ST_RC_USAGE);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_false (g_file_test (elsewhere, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
   /* 4: nobody named (no --operator, no $STATION_OPERATOR) */
   g_assert_cmpint (st_run_station (f, NULL, &err, "--operator=", "batch", "list", NULL), ==, ST_RC_AUTH);
   g_assert_nonnull (strstr (err, "needs the role"));
