@@ -4,16 +4,79 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "st-manifest.h"
 #include "st-util.h"
+
+/* @node as compact JSON text. Not json_generator_to_data(): json-glib 1.6
+ * leaves U+001F unescaped (it escapes below 0x1f only), which makes the
+ * document invalid JSON for any strict reader; a device's text may hold
+ * it. Strings go through st_manifest_json_string, the escaper of the
+ * manifest export: every control character and DEL escaped, invalid UTF-8
+ * as U+FFFD. Members in the order they were added. */
+static void
+st_cli_json_serialize (GString *out, JsonNode *node)
+{
+  switch (JSON_NODE_TYPE (node))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObjectIter it;
+        const char *name;
+        JsonNode *member;
+        gboolean first = TRUE;
+        g_string_append_c (out, '{');
+        json_object_iter_init_ordered (&it, json_node_get_object (node));
+        while (json_object_iter_next_ordered (&it, &name, &member))
+          {
+            if (!first)
+              g_string_append_c (out, ',');
+            first = FALSE;
+            st_manifest_json_string (out, name);
+            g_string_append_c (out, ':');
+            st_cli_json_serialize (out, member);
+          }
+        g_string_append_c (out, '}');
+        return;
+      }
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *a = json_node_get_array (node);
+        g_string_append_c (out, '[');
+        for (guint i = 0; i < json_array_get_length (a); i++)
+          {
+            if (i > 0)
+              g_string_append_c (out, ',');
+            st_cli_json_serialize (out, json_array_get_element (a, i));
+          }
+        g_string_append_c (out, ']');
+        return;
+      }
+    case JSON_NODE_NULL:
+      g_string_append (out, "null");
+      return;
+    case JSON_NODE_VALUE:
+      break;
+    }
+  GType type = json_node_get_value_type (node);
+  if (type == G_TYPE_INT64)
+    g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
+  else if (type == G_TYPE_BOOLEAN)
+    g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
+  else if (type == G_TYPE_DOUBLE)
+    {
+      char buf[G_ASCII_DTOSTR_BUF_SIZE];
+      g_string_append (out, g_ascii_dtostr (buf, sizeof buf, json_node_get_double (node)));
+    }
+  else
+    st_manifest_json_string (out, json_node_get_string (node));
+}
 
 void
 st_cli_json_write (JsonNode *node)
 {
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  json_generator_set_root (gen, node);
-  gsize len = 0;
-  g_autofree gchar *text = json_generator_to_data (gen, &len);
-  fwrite (text, 1, len, stdout);
+  g_autoptr(GString) text = g_string_new (NULL);
+  st_cli_json_serialize (text, node);
+  fwrite (text->str, 1, text->len, stdout);
 }
 
 void
