@@ -790,6 +790,21 @@ test_exit_codes (StFixture *f, gconstpointer data)
         }
     }
 
+  /* 2: a trusted root that is no root, given to the service (audit verify
+   * --root sends it): the service holds it to the CLI's own rule
+   * (st_verify_root_from_pem) */
+  g_autofree gchar *key = g_build_filename (f->tmp, "leaf.key", NULL);
+  g_autofree gchar *leaf = g_build_filename (f->tmp, "leaf.pem", NULL);
+  g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", leaf,
+                                "-subj", "/CN=Not a CA", "-addext", "basicConstraints=critical,CA:FALSE",
+                                "-days", "2", NULL), ==, 0);
+  g_assert_cmpint (st_run_station (f, &out, &err, "audit", "verify", "--root", leaf, NULL), ==, ST_RC_ERROR);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_nonnull (strstr (err, "is not a CA certificate (CN=Not a CA has no basicConstraints CA:TRUE)"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
   /* 6: the HSM is locked */
   g_assert_cmpint (st_run_station (f, NULL, NULL, "lock", NULL), ==, 0);
   g_autofree gchar *m = g_build_filename (f->tmp, "manifest", NULL);
