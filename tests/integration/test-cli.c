@@ -295,6 +295,8 @@ test_json (StFixture *f, gconstpointer data)
   JsonArray *batches = json_object_get_array_member (list, "batches");
   g_assert_cmpint (json_array_get_length (batches), ==, st_sql_int (f, "SELECT count(*) FROM batches"));
   g_assert_cmpint (json_array_get_length (batches), ==, 2);
+  /* newest first */
+  g_assert_cmpint (json_object_get_int_member (json_array_get_object_element (batches, 0), "id"), ==, open);
   for (guint i = 0; i < json_array_get_length (batches); i++)
     {
       JsonObject *b = json_array_get_object_element (batches, i);
