@@ -1304,7 +1304,8 @@ st_cli_manifest_verify_here (const char *dir, const char *root_path, const char 
   g_autofree gchar *pem = st_client_read_text (root_path, ST_CLI_MAX_TEXT, &len, &error);
   if (pem == NULL)
     {
-      g_prefix_error (&error, _("cannot read the trusted root (--root): "));
+      g_prefix_error (&error, _("cannot read the trusted root (--root FILE: give the root CA certificate "
+                                "as a PEM file): "));
       return st_cli_fail (error);
     }
   g_autoptr(X509) root = st_verify_root_from_pem (pem, len, root_path, &error);
