@@ -590,6 +590,31 @@ test_json_setup (StFixture *f, gconstpointer data)
   JsonObject *k = json_object_get_object_member (json_object_get_object_member (locked, "keys"), "issuing_ca");
   g_assert_true (json_node_is_null (json_object_get_member (k, "sensitive")));
   g_clear_pointer (&out, g_free);
+  /* a station whose key ceremony waits for `ca import` (station.conf
+   * without [certificates]): the keys, no chain, no root, no pin yet */
+  g_assert_cmpint (st_service_stop (f), ==, 0);
+  g_autofree gchar *conf = g_build_filename (f->home, "station.conf", NULL);
+  g_autofree gchar *conf_text = NULL;
+  g_assert_true (g_file_get_contents (conf, &conf_text, NULL, NULL));
+  gchar *section = strstr (conf_text, "[certificates]");
+  g_assert_nonnull (section);
+  *section = '\0';
+  g_assert_true (g_file_set_contents (conf, conf_text, -1, NULL));
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, NULL, "setup", "show", "--json", NULL), ==, 0);
+  g_autoptr(JsonParser) p_awaiting = NULL;
+  JsonObject *awaiting = st_cli_json_checked (f, "setup-show", out, &p_awaiting);
+  g_assert_cmpstr (json_object_get_string_member (awaiting, "ceremony"), ==, "awaiting-import");
+  g_assert_true (json_node_is_null (json_object_get_member (json_object_get_object_member (awaiting, "chain"),
+                                                            "certificates")));
+  g_assert_true (json_node_is_null (json_object_get_member (awaiting, "root")));
+  g_assert_true (json_node_is_null (json_object_get_member (awaiting, "signer_pin")));
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (
+                     json_object_get_object_member (awaiting, "keys"), "station_signing"), "uri"), !=, "");
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (st_run_station_as (f, "qa", "3333", NULL, &out, NULL, "setup", "show", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "Key ceremony: AWAITING IMPORT"));
+  g_clear_pointer (&out, g_free);
+
   /* --json is for show only */
   g_clear_pointer (&err, g_free);
   g_assert_cmpint (st_run_station (f, &out, &err, "setup", "demo", "--json", NULL), ==, ST_RC_USAGE);
