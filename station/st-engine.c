@@ -2,6 +2,7 @@
 #include "st-json.h"
 
 #include <errno.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <openssl/pem.h>
@@ -44,7 +45,7 @@ static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
   { ST_ACTION_STATUS, "Status", 0, FALSE, FALSE, "asking the station's status" },
   { ST_ACTION_LOGIN_NAMES, "LoginNames, Login, Logout", 0, FALSE, FALSE, "logging in" },
   { ST_ACTION_SETUP_DEMO, "SetupDemo", R_ADMIN, TRUE, FALSE, "setting the demo station up" },
-  { ST_ACTION_SETUP_SHOW, "SetupShow", R_ANY, TRUE, FALSE, "showing the set-up" },
+  { ST_ACTION_SETUP_SHOW, "SetupShow, SetupInfo", R_ANY, TRUE, FALSE, "showing the set-up" },
   { ST_ACTION_UNLOCK, "Unlock", R_ADMIN, FALSE, FALSE, "unlocking the HSM" },
   { ST_ACTION_LOCK, "Lock", R_ADMIN, FALSE, FALSE, "locking the HSM" },
   { ST_ACTION_OPERATOR_ADD, "OperatorAdd", R_ADMIN, TRUE, FALSE, "adding an operator" },
@@ -586,6 +587,22 @@ st_engine_setup_show (StEngine *engine, const StAuthSession *session, GError **e
   if (!st_setup_show (engine->config, ST_CA_OF (hold), out, error))
     return NULL;
   return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+GVariant *
+st_engine_setup_info (StEngine *engine, const StAuthSession *session, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_SETUP_SHOW, error))
+    return NULL;
+  if (engine->config == NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   _("the station in %s is not set up yet: run 'station setup demo' or see "
+                     "docs/setup.md"), engine->home);
+      return NULL;
+    }
+  g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
+  return st_setup_info (engine->config, ST_CA_OF (hold));
 }
 
 static gboolean

@@ -126,6 +126,8 @@ GPtrArray *st_engine_login_names (StEngine *engine, GError **error);
 gboolean st_engine_setup_demo (StEngine *engine, const StAuthSession *session, const char *pin,
                                GError **error);
 gchar *st_engine_setup_show (StEngine *engine, const StAuthSession *session, GError **error);
+/* The same as values (st_setup_info; D-Bus SetupInfo): a floating a{sv}. */
+GVariant *st_engine_setup_info (StEngine *engine, const StAuthSession *session, GError **error);
 gboolean st_engine_unlock (StEngine *engine, const StAuthSession *session, const char *pin,
                            GError **error);
 /* Unlock at start from a file (a systemd credential); no session: the file

@@ -433,19 +433,7 @@ st_root_from_pem (const char *pem, gboolean *given, GError **error)
                    " bytes; at most %d are read", len, ST_SERVICE_MAX_ROOT_PEM);
       return NULL;
     }
-  g_autoptr(StX509Stack) certs = st_chain_load_pem_data (pem, len, "the root certificate", error);
-  if (certs == NULL)
-    return NULL;
-  if (sk_X509_num (certs) != 1)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the root file holds %d certificates; the trusted root file must hold exactly one",
-                   sk_X509_num (certs));
-      return NULL;
-    }
-  X509 *root = sk_X509_value (certs, 0);
-  X509_up_ref (root);
-  return root;
+  return st_verify_root_from_pem (pem, len, "the root certificate", error);
 }
 
 /* ---- method handlers (each on a thread of its own) ---------------------- */
@@ -518,6 +506,17 @@ on_setup_demo (StDbusStation1 *object, GDBusMethodInvocation *invocation, const 
   GError *error = NULL;
   gboolean ok = st_engine_setup_demo (service->engine, me, pin, &error);
   return st_reply_done (invocation, ok, error);
+}
+
+static gboolean
+on_setup_info (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  GVariant *info = st_engine_setup_info (service->engine, me, &error);
+  ST_REPLY_IF_FAILED (info != NULL, invocation, error);
+  st_dbus_station1_complete_setup_info (object, invocation, info);
+  return TRUE;
 }
 
 static gboolean
@@ -1785,6 +1784,7 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-login-names", G_CALLBACK (on_login_names) },
     { "handle-setup-demo", G_CALLBACK (on_setup_demo) },
     { "handle-setup-show", G_CALLBACK (on_setup_show) },
+    { "handle-setup-info", G_CALLBACK (on_setup_info) },
     { "handle-unlock", G_CALLBACK (on_unlock) },
     { "handle-lock", G_CALLBACK (on_lock) },
     { "handle-operator-add", G_CALLBACK (on_operator_add) },

@@ -1,6 +1,7 @@
 #include "st-setup.h"
 
 #include <errno.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
@@ -710,4 +711,140 @@ st_setup_show (StConfig *config, StCa *ca, GString *out, GError **error)
     g_string_append (out, "Check: the keys match their certificates and the chain verifies to the root "
                      "(checked when the HSM was unlocked)\n");
   return ok;
+}
+
+/* ---- setup show as values (SetupInfo) ------------------------------------------------ */
+
+/* Seconds since 1970 of @t; 0 when it does not convert. */
+static gint64
+st_setup_asn1_unix (const ASN1_TIME *t)
+{
+  struct tm tm;
+  if (t == NULL || ASN1_TIME_to_tm (t, &tm) != 1)
+    return 0;
+  return (gint64) timegm (&tm);
+}
+
+/* A certificate's a{sv}: subject, issuer (RFC 4514), serial (hex),
+ * not-before, not-after (unix time), days-left; or "error" (@local). */
+static GVariant *
+st_setup_info_cert (const char *file, X509 *cert, const GError *local)
+{
+  GVariantBuilder d;
+  g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+  if (file != NULL)
+    g_variant_builder_add (&d, "{sv}", "file", g_variant_new_string (file));
+  if (cert == NULL)
+    {
+      g_variant_builder_add (&d, "{sv}", "error",
+                             g_variant_new_string (local != NULL ? local->message : _("not readable")));
+      return g_variant_builder_end (&d);
+    }
+  g_autofree gchar *subject = st_x509_name_text (X509_get_subject_name (cert));
+  g_autofree gchar *issuer = st_x509_name_text (X509_get_issuer_name (cert));
+  g_autoptr(BIGNUM) serial = ASN1_INTEGER_to_BN (X509_get0_serialNumber (cert), NULL);
+  char *serial_hex = serial != NULL ? BN_bn2hex (serial) : NULL;
+  int days = 0, secs = 0;
+  ASN1_TIME_diff (&days, &secs, NULL, X509_get0_notAfter (cert));
+  g_variant_builder_add (&d, "{sv}", "subject", g_variant_new_string (subject));
+  g_variant_builder_add (&d, "{sv}", "issuer", g_variant_new_string (issuer));
+  g_variant_builder_add (&d, "{sv}", "serial", g_variant_new_string (serial_hex != NULL ? serial_hex : ""));
+  g_variant_builder_add (&d, "{sv}", "not-before",
+                         g_variant_new_int64 (st_setup_asn1_unix (X509_get0_notBefore (cert))));
+  g_variant_builder_add (&d, "{sv}", "not-after",
+                         g_variant_new_int64 (st_setup_asn1_unix (X509_get0_notAfter (cert))));
+  g_variant_builder_add (&d, "{sv}", "days-left", g_variant_new_int32 (days));
+  OPENSSL_free (serial_hex);
+  return g_variant_builder_end (&d);
+}
+
+/* A key's a{sv}: its uri, and its flags in the token when it is open. */
+static GVariant *
+st_setup_info_key (const char *uri, StHsm *hsm)
+{
+  GVariantBuilder d;
+  g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&d, "{sv}", "uri", g_variant_new_string (uri != NULL ? uri : ""));
+  gboolean sensitive = FALSE, extractable = TRUE, never = FALSE;
+  g_autoptr(GError) error = NULL;
+  if (hsm != NULL && uri != NULL)
+    {
+      if (st_hsm_get_key_flags (hsm, uri, &sensitive, &extractable, &never, &error))
+        {
+          g_variant_builder_add (&d, "{sv}", "sensitive", g_variant_new_boolean (sensitive));
+          g_variant_builder_add (&d, "{sv}", "extractable", g_variant_new_boolean (extractable));
+          g_variant_builder_add (&d, "{sv}", "never-extractable", g_variant_new_boolean (never));
+        }
+      else
+        g_variant_builder_add (&d, "{sv}", "error", g_variant_new_string (error->message));
+    }
+  return g_variant_builder_end (&d);
+}
+
+GVariant *
+st_setup_info (StConfig *config, StCa *ca)
+{
+  GVariantBuilder d;
+  g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+#define ST_ADD_S(key, value) \
+  do { if ((value) != NULL) g_variant_builder_add (&d, "{sv}", (key), g_variant_new_string (value)); } while (0)
+  ST_ADD_S ("station-id", config->station_id);
+  g_variant_builder_add (&d, "{sv}", "demo", g_variant_new_boolean (config->demo));
+  ST_ADD_S ("home", config->home);
+  ST_ADD_S ("configuration", config->path);
+  ST_ADD_S ("hsm-module", config->hsm_module);
+  ST_ADD_S ("softhsm2-conf", config->softhsm2_conf);
+  ST_ADD_S ("hsm-token", config->hsm_token);
+  g_variant_builder_add (&d, "{sv}", "unlocked", g_variant_new_boolean (ca != NULL));
+  if (ca != NULL)
+    {
+      g_autofree gchar *desc = st_hsm_get_token_description (ca->hsm);
+      ST_ADD_S ("token-description", desc);
+    }
+  g_variant_builder_add (&d, "{sv}", "ca-key", st_setup_info_key (config->ca_key_uri, ca != NULL ? ca->hsm : NULL));
+  g_variant_builder_add (&d, "{sv}", "signing-key",
+                         st_setup_info_key (config->signing_key_uri, ca != NULL ? ca->hsm : NULL));
+  g_variant_builder_add (&d, "{sv}", "ceremony",
+                         g_variant_new_string (config->awaiting_import ? "awaiting-import"
+                                               : config->demo ? "demo" : "complete"));
+  GVariantBuilder db;
+  g_variant_builder_init (&db, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&db, "{sv}", "file", g_variant_new_string (config->db_path != NULL ? config->db_path : ""));
+  g_variant_builder_add (&db, "{sv}", "present",
+                         g_variant_new_boolean (config->db_path != NULL
+                                                && g_file_test (config->db_path, G_FILE_TEST_EXISTS)));
+  g_variant_builder_add (&d, "{sv}", "database", g_variant_builder_end (&db));
+  if (config->awaiting_import)
+    return g_variant_builder_end (&d);
+
+  g_autoptr(GError) local = NULL;
+  g_autoptr(StX509Stack) chain = st_ca_load_chain_file (config->chain_file, &local);
+  ST_ADD_S ("chain-file", config->chain_file);
+  if (chain != NULL)
+    {
+      GVariantBuilder a;
+      g_variant_builder_init (&a, G_VARIANT_TYPE ("aa{sv}"));
+      for (int i = 0; i < sk_X509_num (chain); i++)
+        g_variant_builder_add_value (&a, st_setup_info_cert (NULL, sk_X509_value (chain, i), NULL));
+      g_variant_builder_add (&d, "{sv}", "chain", g_variant_builder_end (&a));
+    }
+  else
+    ST_ADD_S ("chain-error", local->message);
+  g_clear_error (&local);
+  g_autoptr(X509) root = st_ca_load_cert_file (config->root_file, &local);
+  g_variant_builder_add (&d, "{sv}", "root", st_setup_info_cert (config->root_file, root, local));
+  g_clear_error (&local);
+  g_autoptr(X509) signing = st_ca_load_cert (ca != NULL ? ca->hsm : NULL, config->signing_cert, &local);
+  g_variant_builder_add (&d, "{sv}", "signing-cert", st_setup_info_cert (config->signing_cert, signing, local));
+  ST_ADD_S ("signing-key-sha256", config->signing_key_sha256);
+  if (signing != NULL)
+    {
+      g_autoptr(GError) pin_error = NULL;
+      gboolean pin_ok = st_ca_check_station_signer (signing, config->signing_key_sha256, &pin_error);
+      g_variant_builder_add (&d, "{sv}", "signer-pin-ok", g_variant_new_boolean (pin_ok));
+      if (!pin_ok)
+        ST_ADD_S ("signer-pin-error", pin_error->message);
+    }
+#undef ST_ADD_S
+  return g_variant_builder_end (&d);
 }

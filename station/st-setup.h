@@ -39,4 +39,9 @@ gboolean st_setup_demo (const char *home, const char *pin, GError **error);
  * files tell. Appends to @out even when it fails. */
 gboolean st_setup_show (StConfig *config, StCa *ca, GString *out, GError **error);
 
+/* The same as values (D-Bus SetupInfo, `setup show --json`; the members in
+ * org.station.Station1.xml): an a{sv} floating reference. A certificate
+ * that cannot be read has its "error" instead of its fields; nothing fails. */
+GVariant *st_setup_info (StConfig *config, StCa *ca);
+
 G_END_DECLS

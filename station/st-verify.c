@@ -190,6 +190,43 @@ st_chain_load_pem_data (const void *data, gsize len, const char *path, GError **
   return g_steal_pointer (&chain);
 }
 
+X509 *
+st_verify_root_from_pem (const void *pem, gsize len, const char *what, GError **error)
+{
+  g_autoptr(StX509Stack) certs = st_chain_load_pem_data (pem, len, what, error);
+  if (certs == NULL)
+    return NULL;
+  if (sk_X509_num (certs) != 1)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("%s holds %d certificates; a trusted root file holds exactly one: the root "
+                     "CA certificate alone (not the manifest's ca-chain.pem)"),
+                   what, sk_X509_num (certs));
+      return NULL;
+    }
+  X509 *root = sk_X509_value (certs, 0);
+  g_autofree gchar *subject = st_x509_name_text (X509_get_subject_name (root));
+  if (X509_check_ca (root) == 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("%s is not a CA certificate (%s has no basicConstraints CA:TRUE): give the "
+                     "root CA certificate that the manifest's chain ends with"), what, subject);
+      return NULL;
+    }
+  st_error_clear_openssl ();
+  if (X509_self_signed (root, 1) != 1)
+    {
+      st_error_clear_openssl ();
+      g_autofree gchar *issuer = st_x509_name_text (X509_get_issuer_name (root));
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("%s is not a root: %s is issued by %s and does not sign itself; give the "
+                     "root CA certificate that the chain ends with"), what, subject, issuer);
+      return NULL;
+    }
+  X509_up_ref (root);
+  return root;
+}
+
 /* ---- one issuing CA, many leaves ---- */
 
 gboolean
@@ -385,38 +422,4 @@ st_verify_leaf (X509 *leaf, X509 *issuer, STACK_OF (X509) *chain, GError **error
     return st_leaf_fail (error, X509_V_ERR_UNNESTED_RESOURCE, "RFC 3779 resources in a device certificate");
   st_error_clear_openssl ();
   return TRUE;
-}
-
-/* ---- a verifier's trusted root ---- */
-
-X509 *
-st_verify_root_from_pem (const void *pem, gsize len, const char *what, GError **error)
-{
-  g_autoptr(StX509Stack) certs = st_chain_load_pem_data (pem, len, what, error);
-  if (certs == NULL)
-    return NULL;
-  int n = sk_X509_num (certs);
-  if (n != 1)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   _("%s holds %d certificates: choose a file that holds the root CA certificate alone "
-                     "(not a chain such as the manifest's ca-chain.pem)"), what, n);
-      return NULL;
-    }
-  X509 *cert = sk_X509_value (certs, 0);
-  g_autofree gchar *subject = st_x509_name_text (X509_get_subject_name (cert));
-  gboolean ca = X509_check_ca (cert) == 1;
-  gboolean self_signed = ca && X509_self_signed (cert, 1) == 1;
-  st_error_clear_openssl ();
-  if (!ca || !self_signed)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   ca ? _("%s is not a root certificate: %s does not sign itself; choose the root CA "
-                          "certificate the manifest's chain ends with")
-                      : _("%s is not a CA certificate (%s has no basicConstraints CA:TRUE): choose the root "
-                          "CA certificate the manifest's chain ends with"), what, subject);
-      return NULL;
-    }
-  X509_up_ref (cert);
-  return cert;
 }

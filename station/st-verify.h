@@ -52,15 +52,14 @@ STACK_OF (X509) *st_chain_load_pem (const char *path, GError **error);
 STACK_OF (X509) *st_chain_load_pem_data (const void *data, gsize len, const char *path,
                                          GError **error);
 
-G_END_DECLS
-
-G_BEGIN_DECLS
-
-/* The trusted root a verifier names (the GUI's QA view, verifying a
- * manifest off the station; `manifest verify --root FILE`): @len bytes of
- * PEM (@what names them in messages) holding exactly one certificate, a CA
- * (basicConstraints CA:TRUE) that signed itself. INVALID_DATA saying what
- * the file holds and what to give instead. */
+/* The trusted root a verifier names (`manifest verify --root FILE`, done by
+ * the CLI in its own process or by the service; the GUI QA view's root; the root a ManifestVerify
+ * or AuditVerify call carries): @len bytes of PEM (@what names them in
+ * messages) holding exactly one certificate, and that one a root: a CA
+ * (basicConstraints CA:TRUE, or a self-signed v1 certificate) that signed
+ * itself. Other PEM blocks (a key) are skipped, as OpenSSL's reader does.
+ * INVALID_DATA, saying what the file holds and what to give instead. The
+ * one place that loads and checks a verifier's root. */
 X509 *st_verify_root_from_pem (const void *pem, gsize len, const char *what, GError **error);
 
 G_END_DECLS

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <gio/gunixfdlist.h>
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <locale.h>
 #include <stdio.h>
@@ -16,10 +17,13 @@
 #include <unistd.h>
 
 #include "st-build-config.h"
+#include "st-cli-json.h"
 #include "st-client.h"
 #include "st-error.h"
+#include "st-manifest.h"
 #include "st-text.h"
 #include "st-util.h"
+#include "st-verify.h"
 
 /* A profile or a root certificate is small; refuse anything larger. */
 #define ST_CLI_MAX_TEXT (256 * 1024)
@@ -37,26 +41,27 @@ typedef struct {
 static const char st_usage[] =
   "Commands:\n"
   "  setup demo                         make the demo station (SoftHSM2 token, demo CA) in the service's home\n"
-  "  setup show                         the same as 'ca show'\n"
+  "  setup show [--json]                the same as 'ca show'\n"
   "  ca init --module PATH --token LABEL --station-id ID --admin NAME --out DIR\n"
   "          [--curve p256|p384] [--subject \"O=...,C=...\"] [--force]\n"
   "                                     the key ceremony of a new station: keys made in the HSM,\n"
   "                                     two requests written to DIR (docs/ceremony.md)\n"
   "  ca import --chain FILE --signing-cert FILE\n"
   "                                     the root's certificates, checked against the HSM's keys (admin)\n"
-  "  ca show                            show the HSM, keys, CA chain, days left and the ceremony's state\n"
+  "  ca show [--json]                   show the HSM, keys, CA chain, days left and the ceremony's state\n"
   "  unlock | lock                      open the HSM for the service (admin; PIN from $STATION_HSM_PIN\n"
   "                                     or a prompt), or close it\n"
   "  status                             what the service is doing\n"
   "  batch create --profile FILE --work-order WO --quantity N\n"
   "  batch run BATCH --port PATH [--port PATH]... [--units N] [--wait S] [--allow-reprovision]\n"
-  "  batch list | batch show BATCH [--all] | batch close BATCH | batch stop [BATCH]\n"
+  "  batch list [--json] | batch show BATCH [--all] [--json] | batch close BATCH | batch stop [BATCH]\n"
   "  manifest export BATCH --out DIR [--force]\n"
   "                                     (with the cloud files: aws/, azure/, certs/, jws/; docs/cloud.md)\n"
-  "  manifest verify DIR [--root FILE] [--signer-pin HEX]\n"
+  "  manifest verify DIR [--root FILE] [--signer-pin HEX] [--json]\n"
+  "                                     with --root: verified here, no station, service or login needed\n"
   "  ca verification-cert --code CODE --out FILE [--force]\n"
   "                                     the certificate a cloud asks for to register the issuing CA (admin)\n"
-  "  unit verify --port PATH [--profile FILE]\n"
+  "  unit verify --port PATH [--profile FILE] [--json]\n"
   "  unit resolve UID|SERIAL --keep|--void\n"
   "                                     decide a disputed unit (lead): keep its certificate, or void it\n"
   "                                     so that the next device with the uid is provisioned anew\n"
@@ -73,7 +78,7 @@ static const char st_usage[] =
   "  admin recover NAME [--new]         break-glass: unlock admin NAME, or add it (--new), with the\n"
   "                                     HSM token's SO PIN ($STATION_SO_PIN or a prompt); no login\n"
   "  batch allow-more-voids BATCH\n"
-  "  audit verify [--root FILE] [--manifests DIR...] | audit export --out FILE\n"
+  "  audit verify [--root FILE] [--manifests DIR...] [--json] | audit export --out FILE\n"
   "  demo [--ports N] [--units N]       the whole flow on simulated devices, with a private service\n"
   "  bench [--units N] [--slots K]      units/s end to end and raw issuance rate\n"
   "\n"
@@ -86,7 +91,8 @@ static const char st_usage[] =
   "units, manifests and the audit log; admin sets up, unlocks the HSM and manages operators.\n"
   "The HSM PIN reaches only the service, and only from an admin's 'unlock' or 'setup demo'.\n"
   "Exit codes: 0 done, 1 a check failed, 2 another failure, 3 usage, 4 PIN or role refused,\n"
-  "5 not found, 6 the line stopped (station(1), EXIT STATUS).\n";
+  "5 not found, 6 the line stopped (station(1), EXIT STATUS). --json: one JSON document on stdout\n"
+  "(docs/cli-json.md).\n";
 
 /* ---- exit codes (station(1), EXIT STATUS; the README) ------------------- */
 
@@ -129,10 +135,35 @@ st_cli_exit_code (const GError *error)
 
 /* ---- helpers ----------------------------------------------------------- */
 
+/* A file this client could not write (ST_ERROR_WRITE, the system's reason
+ * in its message): what to do, when the reason is the disk's. A disk error
+ * here is not the line's: it exits 2, not 6. */
+static void
+st_cli_write_hint (GError *error)
+{
+  if (!g_error_matches (error, ST_ERROR, ST_ERROR_WRITE))
+    return;
+  const char *hint = NULL;
+  if (strstr (error->message, g_strerror (ENOSPC)) != NULL
+      || strstr (error->message, g_strerror (EDQUOT)) != NULL)
+    hint = _("free space on that disk, or write somewhere else");
+  else if (strstr (error->message, g_strerror (EROFS)) != NULL
+           || strstr (error->message, g_strerror (EACCES)) != NULL)
+    hint = _("choose a folder you may write to");
+  else if (strstr (error->message, g_strerror (EIO)) != NULL)
+    hint = _("the disk failed: check it (dmesg), or write somewhere else");
+  if (hint == NULL)
+    return;
+  gchar *message = g_strdup_printf ("%s: %s", error->message, hint);
+  g_free (error->message);
+  error->message = message;
+}
+
 static int
 st_cli_fail (GError *error)
 {
   st_dbus_error_clean (error);
+  st_cli_write_hint (error);
   g_autofree gchar *message = st_text_escape (error->message, -1, ST_TEXT_ONE_LINE);
   g_printerr ("station: %s\n", message);
   return st_cli_exit_code (error);
@@ -534,12 +565,35 @@ st_cli_run_line (StCli *cli, gint64 batch_id, const char *const *ports, guint un
 
 /* ---- commands ---------------------------------------------------------- */
 
+/* `setup show --json`, `ca show --json`: station-cli-setup-show/1. */
+static int
+st_cli_setup_show_json (StCli *cli)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) info = NULL;
+  if (!st_cli_login (cli, &error)
+      || !st_dbus_station1_call_setup_info_sync (cli->proxy, &info, NULL, &error))
+    return st_cli_fail (error);
+  st_cli_json_print_setup (info);
+  return ST_EXIT_OK;
+}
+
 static int
 cmd_setup (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  if (!st_cli_parse (cli, "setup demo|show", NULL, &argc, &argv, &error))
+  gboolean json = FALSE;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("setup show: print one JSON document (docs/cli-json.md)"), NULL },
+    { NULL }
+  };
+  if (!st_cli_parse (cli, "setup demo|show", entries, &argc, &argv, &error))
     return st_cli_fail (error);
+  if (json && g_strcmp0 (argc > 1 ? argv[1] : NULL, "show") != 0)
+    {
+      g_printerr ("%s\n", _("station: --json goes with 'setup show', not with 'setup demo'"));
+      return ST_EXIT_USAGE;
+    }
   const char *what = argc > 1 ? argv[1] : NULL;
   if (g_strcmp0 (what, "demo") == 0)
     {
@@ -561,6 +615,8 @@ cmd_setup (StCli *cli, int argc, char **argv)
     }
   if (g_strcmp0 (what, "show") == 0)
     {
+      if (json)
+        return st_cli_setup_show_json (cli);
       g_autofree gchar *text = NULL;
       if (!st_cli_login (cli, &error)
           || !st_dbus_station1_call_setup_show_sync (cli->proxy, &text, NULL, &error))
@@ -744,8 +800,15 @@ static int
 cmd_ca_show (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  if (!st_cli_parse (cli, "ca show", NULL, &argc, &argv, &error))
+  gboolean json = FALSE;
+  const GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
+    { NULL }
+  };
+  if (!st_cli_parse (cli, "ca show", entries, &argc, &argv, &error))
     return st_cli_fail (error);
+  if (json)
+    return st_cli_setup_show_json (cli);
   g_autofree gchar *text = NULL;
   if (!st_cli_login (cli, &error)
       || !st_dbus_station1_call_setup_show_sync (cli->proxy, &text, NULL, &error))
@@ -792,8 +855,7 @@ cmd_unlock (StCli *cli, int argc, char **argv, gboolean unlock)
     {
       if (!st_dbus_station1_call_lock_sync (cli->proxy, NULL, &error))
         return st_cli_fail (error);
-      g_print ("the HSM is locked: the service signs nothing until an admin unlocks it\n");
-      return 0;
+      return 0;  /* nothing to say: `station status` shows it */
     }
   gchar *pin = st_read_secret ("HSM user PIN: ", "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
   if (pin == NULL)
@@ -802,8 +864,7 @@ cmd_unlock (StCli *cli, int argc, char **argv, gboolean unlock)
   st_secret_free (pin);
   if (!ok)
     return st_cli_fail (error);
-  g_print ("the HSM is unlocked: the station signs until it stops or an admin locks it\n");
-  return 0;
+  return 0;  /* nothing to say: `station status` shows it */
 }
 
 static int
@@ -958,6 +1019,67 @@ st_cli_print_units (GVariant *units_v)
   return (gint64) g_variant_n_children (units_v);
 }
 
+/* `batch list --json`: station-cli-batch-list/1 (docs/cli-json.md). */
+static int
+st_cli_batch_list_json (GVariant *list)
+{
+  JsonBuilder *b = st_cli_json_begin (ST_CLI_JSON_FORMAT ("batch-list"));
+  json_builder_set_member_name (b, "batches");
+  json_builder_begin_array (b);
+  for (gsize i = 0; i < g_variant_n_children (list); i++)
+    {
+      g_autoptr(GVariant) d = g_variant_get_child_value (list, i);
+      g_autoptr(StBatchInfo) info = st_batch_info_from_variant (d);
+      json_builder_add_value (b, st_cli_json_batch (info));
+    }
+  json_builder_end_array (b);
+  st_cli_json_end (b);
+  return ST_EXIT_OK;
+}
+
+/* `batch show BATCH --json [--all]`: station-cli-batch-show/1, written as
+ * it comes: the batch, then each page of units (BatchUnitsPage) as it
+ * arrives, never the whole batch in memory; the counts close the document.
+ * A failure half-way leaves the document unfinished, with the error on
+ * stderr and its exit status (a document counts only with status 0). */
+static int
+st_cli_batch_show_json (StCli *cli, const StBatchInfo *batch, gboolean all_units)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) batch_node = st_cli_json_batch (batch);
+  fputs ("{\"format\":\"" ST_CLI_JSON_FORMAT ("batch-show") "\",\"batch\":", stdout);
+  st_cli_json_write (batch_node);
+  fputs (",\"units\":[", stdout);
+  gint64 after = 0, listed = 0;
+  while (all_units || listed < ST_CLI_SHOW_UNITS)
+    {
+      g_autoptr(GVariant) page = NULL;
+      gint64 next = 0;
+      guint limit = all_units ? ST_CLI_UNITS_PAGE : (guint) (ST_CLI_SHOW_UNITS - listed);
+      if (!st_dbus_station1_call_batch_units_page_sync (cli->proxy, batch->id, after, limit, &page,
+                                                        &next, NULL, &error))
+        {
+          fflush (stdout);
+          return st_cli_fail (error);
+        }
+      for (gsize i = 0; i < g_variant_n_children (page); i++)
+        {
+          g_autoptr(GVariant) u = g_variant_get_child_value (page, i);
+          g_autoptr(JsonNode) unit = st_cli_json_unit (u);
+          if (listed++ > 0)
+            fputc (',', stdout);
+          st_cli_json_write (unit);
+        }
+      if (next <= after)
+        break;
+      after = next;
+    }
+  printf ("],\"units_listed\":%" G_GINT64_FORMAT ",\"units_not_listed\":%" G_GINT64_FORMAT "}\n",
+          listed, MAX (batch->n_units - listed, 0));
+  fflush (stdout);
+  return ST_EXIT_OK;
+}
+
 static int
 cmd_batch (StCli *cli, int argc, char **argv)
 {
@@ -990,16 +1112,22 @@ cmd_batch (StCli *cli, int argc, char **argv)
     { "quantity", 0, 0, G_OPTION_ARG_INT, &quantity, "Devices to provision", "N" },
     { NULL }
   };
-  gboolean all_units = FALSE;
+  gboolean all_units = FALSE, json = FALSE;
   const GOptionEntry show_entries[] = {
     { "all", 0, 0, G_OPTION_ARG_NONE, &all_units, "List every unit of the batch, however many", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
+    { NULL }
+  };
+  const GOptionEntry list_entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
     { NULL }
   };
   gboolean is_create = g_strcmp0 (sub, "create") == 0, is_run = g_strcmp0 (sub, "run") == 0;
-  gboolean is_show = g_strcmp0 (sub, "show") == 0;
+  gboolean is_show = g_strcmp0 (sub, "show") == 0, is_list = g_strcmp0 (sub, "list") == 0;
   if (!st_cli_parse (cli, is_create ? "batch create" : is_run ? "batch run BATCH"
-                     : is_show ? "batch show BATCH" : "batch",
-                     is_create ? create_entries : is_run ? run_entries : is_show ? show_entries : NULL,
+                     : is_show ? "batch show BATCH" : is_list ? "batch list" : "batch",
+                     is_create ? create_entries : is_run ? run_entries : is_show ? show_entries
+                     : is_list ? list_entries : NULL,
                      &argc, &argv, &error))
     return st_cli_fail (error);
   if (is_create)
@@ -1012,6 +1140,8 @@ cmd_batch (StCli *cli, int argc, char **argv)
       g_autoptr(GVariant) list = NULL;
       if (!st_dbus_station1_call_batch_list_sync (cli->proxy, &list, NULL, &error))
         return st_cli_fail (error);
+      if (json)
+        return st_cli_batch_list_json (list);
       g_print ("%6s  %-7s %-16s %-24s %5s %5s %5s  %s\n", "id", "state", "work order", "product",
                "qty", "done", "fail", "created");
       for (gsize i = 0; i < g_variant_n_children (list); i++)
@@ -1029,8 +1159,7 @@ cmd_batch (StCli *cli, int argc, char **argv)
         return st_cli_fail (error);
       if (!st_dbus_station1_call_line_stop_sync (cli->proxy, stop_id, NULL, &error))
         return st_cli_fail (error);
-      g_print ("the line stops: units in flight finish or fail safely\n");
-      return 0;
+      return 0;  /* the terminal of `batch run` says how the line ended */
     }
 
   gint64 batch_id = 0;
@@ -1043,6 +1172,8 @@ cmd_batch (StCli *cli, int argc, char **argv)
       if (!st_dbus_station1_call_batch_get_sync (cli->proxy, batch_id, &d, NULL, &error))
         return st_cli_fail (error);
       g_autoptr(StBatchInfo) b = st_batch_info_from_variant (d);
+      if (json)
+        return st_cli_batch_show_json (cli, b, all_units);
       g_autofree gchar *created = st_time_iso8601_from_unix (b->created_at);
       g_autofree gchar *closed = b->closed_at > 0 ? st_time_iso8601_from_unix (b->closed_at) : g_strdup ("-");
       g_print ("batch %" G_GINT64_FORMAT " (%s)\n  work order  %s\n  product     %s (profile sha256 %s)\n"
@@ -1081,8 +1212,7 @@ cmd_batch (StCli *cli, int argc, char **argv)
     {
       if (!st_dbus_station1_call_batch_close_sync (cli->proxy, batch_id, NULL, &error))
         return st_cli_fail (error);
-      g_print ("batch %" G_GINT64_FORMAT " closed\n", batch_id);
-      return 0;
+      return 0;  /* nothing to say: `batch show` shows it */
     }
   if (g_strcmp0 (sub, "allow-more-voids") == 0)
     {
@@ -1158,6 +1288,68 @@ st_cli_ca_verification_cert (StCli *cli, int argc, char **argv)
   return 0;
 }
 
+/* `manifest verify DIR --root FILE`: verified here, in this process, with
+ * the library's st_manifest_verify (the service's own check), and nothing
+ * of a station: no home, no service, no login. Verifying needs no secret;
+ * what it trusts is the root given and the pin (--signer-pin) given. The
+ * folder is held to the service's rule first (plain files: a link, a FIFO
+ * or a device is refused). Returns the exit code; the report goes to
+ * @report, the verdict to @ok and @failure. */
+static int
+st_cli_manifest_verify_here (const char *dir, const char *root_path, const char *signer_pin,
+                             GString *report, gboolean *ok, gchar **failure)
+{
+  g_autoptr(GError) error = NULL;
+  gsize len = 0;
+  g_autofree gchar *pem = st_client_read_text (root_path, ST_CLI_MAX_TEXT, &len, &error);
+  if (pem == NULL)
+    {
+      g_prefix_error (&error, _("cannot read the trusted root (--root FILE: give the root CA certificate "
+                                "as a PEM file): "));
+      return st_cli_fail (error);
+    }
+  g_autoptr(X509) root = st_verify_root_from_pem (pem, len, root_path, &error);
+  if (root == NULL)
+    return st_cli_fail (error);
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (&error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   _("%s is not a folder: give the manifest folder that 'manifest export' wrote"), dir);
+      return st_cli_fail (error);
+    }
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GVariant) files = st_client_manifest_files (dir, &fds, &error);
+  if (files == NULL)
+    return st_cli_fail (error);
+  g_variant_ref_sink (files);
+  g_string_append_printf (report, "%s\n", signer_pin != NULL ? _("signer pin: the one given (--signer-pin)")
+                                                             : _("signer pin: none given with --root"));
+  g_autoptr(GError) verify_error = NULL;
+  *ok = st_manifest_verify (dir, root, signer_pin, NULL, report, &verify_error);
+  if (verify_error != NULL)
+    {
+      if (!g_error_matches (verify_error, ST_ERROR, ST_ERROR_VERIFY_FAILED))
+        return st_cli_fail (verify_error);
+      *failure = g_strdup (verify_error->message);
+    }
+  return ST_EXIT_OK;
+}
+
+/* `manifest verify --json`: station-cli-manifest-verify/1. */
+static int
+st_cli_manifest_verify_json (const char *dir, gboolean here, const char *signer_pin, gboolean ok,
+                             const char *failure, const char *report)
+{
+  JsonBuilder *b = st_cli_json_begin (ST_CLI_JSON_FORMAT ("manifest-verify"));
+  st_cli_json_add_string_or_null (b, "dir", dir);
+  json_builder_set_member_name (b, "verified_by");
+  json_builder_add_string_value (b, here ? "client" : "service");
+  st_cli_json_add_string_or_null (b, "signer_pin", signer_pin);
+  st_cli_json_add_check (b, ok, failure, report);
+  st_cli_json_end (b);
+  return st_cli_verdict (ok, failure);
+}
+
 /* Prints the cloud export's report written next to a manifest, if any. */
 static void
 st_cli_print_cloud_report (const char *dir)
@@ -1178,9 +1370,11 @@ cmd_manifest (StCli *cli, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *out = NULL, *root_path = NULL, *signer_pin = NULL, *cloud = NULL;
-  gboolean force = FALSE;
+  gboolean force = FALSE, json = FALSE;
   const GOptionEntry entries[] = {
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Folder to write the manifest into", "DIR" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
+
     { "cloud", 0, 0, G_OPTION_ARG_STRING, &cloud,
       "Cloud files to write beside it: all (default), none, or some of aws,azure,certs,jws", "LIST" },
     { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace a manifest already in the folder", NULL },
@@ -1195,6 +1389,11 @@ cmd_manifest (StCli *cli, int argc, char **argv)
   if (g_strcmp0 (sub, "export") == 0)
     {
       gint64 batch_id = 0;
+      if (json)
+        {
+          g_printerr ("%s\n", _("station: --json goes with 'manifest verify', not with 'manifest export'"));
+          return ST_EXIT_USAGE;
+        }
       if (!st_cli_parse_id (argc > 1 ? argv[1] : NULL, &batch_id, &error))
         return st_cli_fail (error);
       if (out == NULL)
@@ -1212,7 +1411,8 @@ cmd_manifest (StCli *cli, int argc, char **argv)
                                                           NULL, &files, &fds, NULL, &error)
           || !st_client_save_files (files, fds, out, force, &error))
         return st_cli_fail (error);
-      g_print ("manifest of batch %" G_GINT64_FORMAT " written to %s\n", batch_id, out);
+      /* what the user needs: what went into the cloud files and which
+       * units were left out of them (DIR/cloud-report.txt); nothing more */
       st_cli_print_cloud_report (out);
       return 0;
     }
@@ -1231,6 +1431,21 @@ cmd_manifest (StCli *cli, int argc, char **argv)
                       "certificate's public key\n");
           return ST_EXIT_USAGE;
         }
+      if (root_path != NULL)
+        {
+          /* off the station: nothing but the folder, the root and the pin */
+          g_autoptr(GString) here = g_string_new (NULL);
+          gboolean ok = FALSE;
+          g_autofree gchar *failure = NULL;
+          int rc = st_cli_manifest_verify_here (dir, root_path, signer_pin, here, &ok, &failure);
+          if (rc != ST_EXIT_OK)
+            return rc;
+          if (json)
+            return st_cli_manifest_verify_json (dir, TRUE, signer_pin, ok, failure, here->str);
+          st_cli_print_text (here->str);
+          g_print ("%s\n", ok ? "manifest verified" : "MANIFEST REJECTED");
+          return st_cli_verdict (ok, failure);
+        }
       g_autofree gchar *root = st_cli_root_pem (root_path, &error);
       g_autoptr(GUnixFDList) fds = NULL;
       g_autoptr(GVariant) files = root != NULL ? st_client_manifest_files (dir, &fds, &error) : NULL;
@@ -1241,6 +1456,8 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       if (!st_dbus_station1_call_manifest_verify_sync (cli->proxy, g_variant_ref_sink (files), root,
                                                        signer_pin != NULL ? signer_pin : "", dir, fds, &ok, &report, &failure, NULL, NULL, &error))
         return st_cli_fail (error);
+      if (json)
+        return st_cli_manifest_verify_json (dir, FALSE, signer_pin, ok, failure, report);
       st_cli_print_text (report);
       g_print ("%s\n", ok ? "manifest verified" : "MANIFEST REJECTED");
       return st_cli_verdict (ok, failure);
@@ -1353,10 +1570,11 @@ cmd_unit (StCli *cli, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *port = NULL, *profile_path = NULL;
-  gboolean keep = FALSE, void_it = FALSE;
+  gboolean keep = FALSE, void_it = FALSE, json = FALSE;
   const GOptionEntry entries[] = {
     { "port", 0, 0, G_OPTION_ARG_FILENAME, &port, "Socket of the unit", "PATH" },
     { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path, "Product profile (for its link settings)", "FILE" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
     { NULL }
   };
   const GOptionEntry resolve_entries[] = {
@@ -1387,6 +1605,14 @@ cmd_unit (StCli *cli, int argc, char **argv)
   if (!st_dbus_station1_call_unit_verify_sync (cli->proxy, port, text, &ok, &report, &failure, NULL,
                                                &error))
     return st_cli_fail (error);
+  if (json)
+    {
+      JsonBuilder *b = st_cli_json_begin (ST_CLI_JSON_FORMAT ("unit-verify"));
+      st_cli_json_add_string_or_null (b, "port", port);
+      st_cli_json_add_check (b, ok, failure, report);
+      st_cli_json_end (b);
+      return st_cli_verdict (ok, failure);
+    }
   st_cli_print_text (report);
   return st_cli_verdict (ok, failure);
 }
@@ -1436,8 +1662,7 @@ cmd_db (StCli *cli, int argc, char **argv)
       if (!st_dbus_station1_call_db_backup_sync (cli->proxy, full, NULL, &handle, &fds, NULL, &error)
           || !st_cli_save_handle (handle, fds, dest, &error))
         return st_cli_fail (error);
-      g_print ("backup of the station database written to %s (flushed to the disk)\n", dest);
-      return 0;
+      return 0;  /* nothing to say: DEST is written and flushed to the disk */
     }
   gboolean ok = FALSE;
   g_autofree gchar *report = NULL;
@@ -1498,9 +1723,7 @@ cmd_operator (StCli *cli, int argc, char **argv)
       st_secret_free (pin);
       if (!ok)
         return st_cli_fail (error);
-      g_print ("operator %s added as %s%s\n", name, st_role_to_string (role),
-               n == 0 ? " (the station's first operator)" : "");
-      return 0;
+      return 0;  /* nothing to say: `operator list` shows it */
     }
   if (!st_cli_login (cli, &error))
     return st_cli_fail (error);
@@ -1524,13 +1747,11 @@ cmd_operator (StCli *cli, int argc, char **argv)
     {
       if (!st_dbus_station1_call_operator_unlock_sync (cli->proxy, name, NULL, &error))
         return st_cli_fail (error);
-      g_print ("operator %s unlocked\n", name);
-      return 0;
+      return 0;  /* nothing to say: `operator list` shows it */
     }
   if (!st_dbus_station1_call_operator_set_role_sync (cli->proxy, name, role_arg, NULL, &error))
     return st_cli_fail (error);
-  g_print ("operator %s is now %s\n", name, st_role_to_string (role));
-  return 0;
+  return 0;  /* nothing to say: `operator list` shows it */
 }
 
 /* Break-glass recovery: no login; the SO PIN proves control of the HSM. */
@@ -1590,8 +1811,11 @@ cmd_audit (StCli *cli, int argc, char **argv)
   const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *out = NULL, *root_path = NULL;
   g_auto(GStrv) manifest_dirs = NULL;
+  gboolean json = FALSE;
   const GOptionEntry entries[] = {
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "File to write the log into (JSON lines)", "FILE" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
+
     { "root", 0, 0, G_OPTION_ARG_FILENAME, &root_path, "Trusted root certificate (default: the station's)", "FILE" },
     { "manifests", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &manifest_dirs,
       "A manifest folder whose checkpoint the log must still hold (repeat it, or list folders after verify)", "DIR" },
@@ -1600,6 +1824,11 @@ cmd_audit (StCli *cli, int argc, char **argv)
   if (!st_cli_parse (cli, "audit verify|export", entries, &argc, &argv, &error))
     return st_cli_fail (error);
   gboolean is_verify = g_strcmp0 (sub, "verify") == 0, is_export = g_strcmp0 (sub, "export") == 0;
+  if (is_export && json)
+    {
+      g_printerr ("%s\n", _("station: --json goes with 'audit verify', not with 'audit export'"));
+      return ST_EXIT_USAGE;
+    }
   if ((!is_verify && !is_export) || (is_export && out == NULL))
     {
       g_printerr ("station: usage: audit verify [--root FILE] [--manifests DIR...] | audit export --out FILE\n");
@@ -1618,8 +1847,7 @@ cmd_audit (StCli *cli, int argc, char **argv)
                                                     &error)
           || !st_cli_save_handle (handle, fds, out, &error))
         return st_cli_fail (error);
-      g_print ("%" G_GINT64_FORMAT " audit entries and their checkpoints written to %s\n", n, out);
-      return 0;
+      return 0;  /* nothing to say: FILE holds the entries and their checkpoints */
     }
   /* "audit verify --manifests A B C": the folders after the first too */
   g_autoptr(GPtrArray) dirs = g_ptr_array_new ();
@@ -1648,6 +1876,21 @@ cmd_audit (StCli *cli, int argc, char **argv)
   g_autoptr(GAsyncResult) res = st_cli_wait_end (cli, &w);
   if (!st_dbus_station1_call_audit_verify_finish (cli->proxy, &ok, &report, &failure, NULL, res, &error))
     return st_cli_fail (error);
+  if (json)
+    {
+      JsonBuilder *b = st_cli_json_begin (ST_CLI_JSON_FORMAT ("audit-verify"));
+      json_builder_set_member_name (b, "manifests");
+      json_builder_begin_array (b);
+      for (guint i = 0; i + 1 < dirs->len; i++)
+        {
+          g_autofree gchar *shown = g_utf8_make_valid (g_ptr_array_index (dirs, i), -1);
+          json_builder_add_string_value (b, shown);
+        }
+      json_builder_end_array (b);
+      st_cli_json_add_check (b, ok, failure, report);
+      st_cli_json_end (b);
+      return st_cli_verdict (ok, failure);
+    }
   st_cli_print_text (report);
   g_print ("%s\n", ok ? "audit log verified" : "AUDIT LOG REJECTED");
   return st_cli_verdict (ok, failure);
