@@ -1135,7 +1135,8 @@ on_line_start (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64
   g_mutex_init (&job->lock);
   g_cond_init (&job->cond);
   guint wait_s = 60;
-  gboolean reprovision = FALSE, until_stopped = FALSE;
+  gboolean reprovision = FALSE, until_stopped = FALSE, hold_failures = FALSE;
+  g_variant_lookup (options, "hold-failures", "b", &hold_failures);
   g_variant_lookup (options, "wait", "u", &wait_s);
   g_variant_lookup (options, "allow-reprovision", "b", &reprovision);
   g_variant_lookup (options, "until-stopped", "b", &until_stopped);
@@ -1146,6 +1147,7 @@ on_line_start (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64
     .until_stopped = until_stopped,
     .wait_s = wait_s,
     .allow_reprovision = reprovision,
+    .hold_failures = hold_failures,
   };
   GThread *thread = g_thread_new ("line", st_line_thread, job);
   g_thread_unref (thread);
@@ -1613,6 +1615,23 @@ on_db_backup (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUnixFD
 }
 
 static gboolean
+on_socket_names (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_auto(GStrv) ports = NULL;
+  g_auto(GStrv) names = NULL;
+  ST_REPLY_IF_FAILED (st_engine_socket_names (service->engine, me, &ports, &names, &error),
+                      invocation, error);
+  GVariantBuilder a;
+  g_variant_builder_init (&a, G_VARIANT_TYPE ("a(ss)"));
+  for (guint i = 0; ports[i] != NULL && names[i] != NULL; i++)
+    g_variant_builder_add (&a, "(ss)", ports[i], names[i]);
+  st_dbus_station1_complete_socket_names (object, invocation, g_variant_builder_end (&a));
+  return TRUE;
+}
+
+static gboolean
 on_health (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
@@ -1792,6 +1811,7 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-db-check", G_CALLBACK (on_db_check) },
     { "handle-db-backup", G_CALLBACK (on_db_backup) },
     { "handle-health", G_CALLBACK (on_health) },
+    { "handle-socket-names", G_CALLBACK (on_socket_names) },
     { "handle-bench", G_CALLBACK (on_bench) },
     { "handle-admin-recover", G_CALLBACK (on_admin_recover) },
     { "handle-ca-verification-cert", G_CALLBACK (on_ca_verification_cert) },
