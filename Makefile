@@ -22,7 +22,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # What building and running the station needs.
 DEPS = meson ninja-build pkg-config gcc libc6-dev \
        libglib2.0-dev libjson-glib-dev libssl-dev openssl libp11-dev libp11-kit-dev \
-       softhsm2 libsqlite3-dev sqlite3 libusb-1.0-0-dev libgtk-3-dev zlib1g-dev
+       softhsm2 libsqlite3-dev sqlite3 libusb-1.0-0-dev libgtk-3-dev zlib1g-dev \
+       libcanberra-gtk3-dev
 # What the tests need on top: independent tools that check our output,
 # the sanitizer runtime, emulators and the GUI test stack.
 TEST_DEPS = opensc gnutls-bin clang-14 libclang-rt-14-dev stm32flash \

@@ -302,9 +302,9 @@ def check_no_pin(pid):
     log("station-gui %d: no HSM PIN in its environment (%d variables) or command line" % (pid, len(names)))
 
 
-def start_gui(home, ports, gui_env, tree, stderr=None):
-    gui = start([os.environ["ST_STATION_GUI"], "--home", home] + sum([["--port", p] for p in ports], []),
-                env=gui_env, stderr=stderr)
+def start_gui(home, ports, gui_env, tree, stderr=None, extra=()):
+    gui = start([os.environ["ST_STATION_GUI"], "--home", home] + sum([["--port", p] for p in ports], [])
+                + list(extra), env=gui_env, stderr=stderr)
     for _ in range(120):
         if gui.poll() is not None:
             raise AssertionError("station-gui exited with %s" % gui.returncode)
@@ -415,18 +415,23 @@ def large_database(tmp, home, env, large):
         % (bid, large_wo, done, failed, quantity, total))
     assert units is None or done + failed == units, counts
 
-    service = start_service(tmp, home, env)
-    subprocess.run([cli, "--home", home, "--operator", "admin", "unlock"], check=True, stdout=subprocess.DEVNULL,
-                   env=dict(env, STATION_HSM_PIN=HSM_PIN, STATION_OPERATOR_PIN=PINS["admin"]))
     # devices never seen by this database, whichever run made it
     seeds = int.from_bytes(os.urandom(3), "big") * 4
     ports = [start_devsim(tmp, 20 + n, seed=seeds + n)[1] for n in (1, 2, 3)]
+    gui_ports = ports
+    if large is not None:
+        # no --port: the GUI opens the sockets of station.conf, in its order
+        gui_ports = [ports[2], ports[0], ports[1]]
+        configure_sockets(home, SOCKET_NAMES_LARGE, gui_ports)
+    service = start_service(tmp, home, env)
+    subprocess.run([cli, "--home", home, "--operator", "admin", "unlock"], check=True, stdout=subprocess.DEVNULL,
+                   env=dict(env, STATION_HSM_PIN=HSM_PIN, STATION_OPERATOR_PIN=PINS["admin"]))
     tree, rawinput = start_dogtail()
     gui_log = os.path.join(tmp, "gui-large.log")
     gui_env = lsan_env(tmp, dict(os.environ, STATION_GUI_STALL_REPORT="1"))
     spawned = time.time()
     with open(gui_log, "wb") as err:
-        gui, app = start_gui(home, ports, gui_env, tree, stderr=err)
+        gui, app = start_gui(home, ports if large is None else [], gui_env, tree, stderr=err)
     state = {"app": app}
     find, showing, wait_text, wait_for, type_pin, login, logout, scan, line_running = make_ui(state, rawinput)
     find("lead", "list item")
@@ -469,6 +474,8 @@ def large_database(tmp, home, env, large):
                     "--work-order", line_wo, "--quantity", "3"], check=True, stdout=subprocess.DEVNULL,
                    env=dict(env, STATION_OPERATOR_PIN=PINS["lead"]))
     login("op", keyboard=True)
+    if large is not None:
+        check_socket_names(find, wait_text, SOCKET_NAMES_LARGE, gui_ports)
 
     def scanned():  # the line view lists the batches when the service answers
         entry = find("Work order", "text")
@@ -614,6 +621,209 @@ def check_button_heights(find, showing, n):
     return min(heights.values())
 
 
+def sound_theme(tmp, env):
+    """A sound theme of the test's own (issue 17): XDG_DATA_DIRS/sounds/
+    station-test with a short tone for each event the GUI plays, chosen by
+    GTK's gtk-sound-theme-name (XDG_CONFIG_HOME/gtk-3.0/settings.ini), as a
+    site would choose its own; ALSA's default device is a file
+    (XDG_CONFIG_HOME/alsa/asoundrc, the file plugin on the null device), so
+    libcanberra really plays, and the samples it played last are that file
+    (each event its own tone)."""
+    import math
+    import struct
+    import wave
+    share, config = os.path.join(tmp, "xdg-share"), os.path.join(tmp, "xdg-config")
+    theme = os.path.join(share, "sounds", "station-test")
+    os.makedirs(os.path.join(theme, "stereo"))
+    with open(os.path.join(theme, "index.theme"), "w") as f:
+        f.write("[Sound Theme]\nName=Station test\nDirectories=stereo\n\n[stereo]\nOutputProfile=stereo\n")
+    frames = {}
+    for event, freq in (("complete", 880), ("dialog-error", 220)):
+        w = wave.open(os.path.join(theme, "stereo", event + ".wav"), "wb")
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(22050)
+        data = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * freq * i / 22050)))
+                        for i in range(2205))
+        w.writeframes(data)
+        w.close()
+        frames[event] = data
+    os.makedirs(os.path.join(config, "gtk-3.0"))
+    with open(os.path.join(config, "gtk-3.0", "settings.ini"), "w") as f:
+        f.write("[Settings]\ngtk-sound-theme-name=station-test\ngtk-enable-event-sounds=true\n")
+    os.makedirs(os.path.join(config, "alsa"))
+    out = os.path.join(tmp, "sound-out.raw")
+    with open(os.path.join(config, "alsa", "asoundrc"), "w") as f:
+        f.write('pcm.!default {\n type file\n slave.pcm "null"\n file "%s"\n format "raw"\n}\n' % out)
+    env["XDG_DATA_DIRS"] = share + ":" + os.environ.get("XDG_DATA_DIRS", "/usr/local/share:/usr/share")
+    env["XDG_CONFIG_HOME"] = config
+    return {"out": out, "frames": frames}
+
+
+def check_sounds(wait_for, sound, gui_log, event, outcome, n):
+    """station-gui logged at least @n "sound: EVENT: OUTCOME" lines (a
+    request libcanberra answered), and what was played last is the theme's
+    tone for @event (fails when the GUI stops asking, or asks for another
+    event)."""
+    def lines():
+        with open(gui_log, errors="replace") as f:
+            text = f.read()
+        return [m.group(1) for m in re.finditer(r"sound: %s: (.*)$" % re.escape(event), text, re.M)]
+    wait_for(lambda: len([o for o in lines() if o == outcome]) >= n, 30,
+             "%d 'sound: %s: %s' lines from station-gui (it logged %r)" % (n, event, outcome, lines()))
+    if outcome == "played":
+        def played():
+            with open(sound["out"], "rb") as f:
+                return f.read() == sound["frames"][event]
+        wait_for(played, 10, "the output device got the theme's %s tone" % event)
+    log("sound: %s %s (%r)" % (event, outcome, lines()))
+
+
+def x_window(name):
+    """What the X server says of the top-level window named @name
+    (xwininfo, xprop): its id, geometry, _NET_WM_STATE and decorations."""
+    info = subprocess.run(["xwininfo", "-name", name], check=True, capture_output=True, text=True).stdout
+    win = {"id": int(re.search(r"Window id: (0x[0-9a-f]+)", info).group(1), 16)}
+    for key, field in (("x", "Absolute upper-left X"), ("y", "Absolute upper-left Y"), ("width", "Width"),
+                       ("height", "Height")):
+        win[key] = int(re.search(r"%s:\s+(-?\d+)" % field, info).group(1))
+    props = subprocess.run(["xprop", "-id", hex(win["id"]), "_NET_WM_STATE", "_MOTIF_WM_HINTS"], check=True,
+                           capture_output=True, text=True).stdout
+    win["state"] = props
+    m = re.search(r"_MOTIF_WM_HINTS\(_MOTIF_WM_HINTS\) = (0x[0-9a-f]+), 0x[0-9a-f]+, (0x[0-9a-f]+)", props)
+    # decorations apply when the flags say so (MWM_HINTS_DECORATIONS, bit 1)
+    win["decorated"] = m is None or not int(m.group(1), 16) & 2 or int(m.group(2), 16) != 0
+    return win
+
+
+def send_wm_delete(window_id):
+    """What a window manager sends for its close button or Alt-F4: the
+    ICCCM WM_DELETE_WINDOW message (libX11 through ctypes)."""
+    import ctypes
+
+    class ClientMessage(ctypes.Structure):
+        _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+                    ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                    ("format", ctypes.c_int), ("data", ctypes.c_long * 5)]
+
+    class XEvent(ctypes.Union):
+        _fields_ = [("xclient", ClientMessage), ("pad", ctypes.c_long * 24)]
+    x = ctypes.CDLL("libX11.so.6")
+    x.XOpenDisplay.restype = ctypes.c_void_p
+    x.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x.XInternAtom.restype = ctypes.c_ulong
+    x.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    x.XFlush.argtypes = [ctypes.c_void_p]
+    x.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    display = x.XOpenDisplay(None)
+    assert display, "cannot open the X display"
+    ev = XEvent()
+    ev.xclient.type = 33  # ClientMessage
+    ev.xclient.window = window_id
+    ev.xclient.message_type = x.XInternAtom(display, b"WM_PROTOCOLS", 0)
+    ev.xclient.format = 32
+    ev.xclient.data[0] = x.XInternAtom(display, b"WM_DELETE_WINDOW", 0)
+    x.XSendEvent(display, window_id, 0, 0, ctypes.byref(ev))
+    x.XFlush(display)
+    x.XCloseDisplay(display)
+
+
+def kiosk(gui, gui_log, find, showing, wait_text, wait_for, rawinput):
+    """station-gui --kiosk (issue 17): the window covers the screen without
+    decoration (as the X server reports it); closing it is refused however
+    it is asked (Ctrl+Q, Escape, Alt-F4, the window manager's
+    WM_DELETE_WINDOW); an operator who is not an admin and a wrong admin PIN
+    stay in; the admin leaves it, checked by the service."""
+    screen = subprocess.run(["xwininfo", "-root"], check=True, capture_output=True, text=True).stdout
+    sw = int(re.search(r"Width:\s+(\d+)", screen).group(1))
+    sh = int(re.search(r"Height:\s+(\d+)", screen).group(1))
+    win = wait_for(lambda: (lambda w: w if (w["width"], w["height"]) == (sw, sh) else None)(x_window("Station")), 20,
+                   "the kiosk window covers the %dx%d screen (it is %r)" % (sw, sh, x_window("Station")))
+    assert (win["x"], win["y"]) == (0, 0), win
+    assert "_NET_WM_STATE_FULLSCREEN" in win["state"], win["state"]
+    assert not win["decorated"], "the kiosk window asks for decorations: %s" % win["state"]
+    screenshot("kiosk")
+
+    def refusals():
+        with open(gui_log, errors="replace") as f:
+            return f.read().count("kiosk: closing the window refused")
+    rawinput.keyCombo("<Control>q")
+    rawinput.pressKey("Escape")
+    rawinput.keyCombo("<Alt>F4")
+    wait_for(lambda: refusals() >= 1, 20, "Ctrl+Q refused")
+    send_wm_delete(win["id"])
+    wait_for(lambda: refusals() >= 2, 20, "the window manager's close (WM_DELETE_WINDOW) refused")
+    time.sleep(1)
+    assert gui.poll() is None, "the kiosk window closed"
+    assert x_window("Station")["width"] == sw, "the kiosk window left the full screen"
+
+    def ask(name, pin, expect):
+        find("Leave kiosk", "push button").click()
+        find("Admin name", "text").text = name
+        find("Admin PIN", "password text").text = pin
+        find("Leave kiosk now", "push button").click()
+        if expect is not None:
+            said = wait_text("Kiosk status", expect, 60, "the refusal")
+            find("Cancel", "push button").click()
+            wait_for(lambda: not showing("Admin PIN"), 10, "the dialog closed")
+            return said
+    said = ask("op", PINS["op"], lambda t: "only an admin" in t)
+    assert x_window("Station")["width"] == sw and showing("Leave kiosk"), "an operator left the kiosk"
+    said2 = ask("admin", "0000", lambda t: t.startswith("Not left:") and "PIN" in t)
+    assert x_window("Station")["width"] == sw and showing("Leave kiosk"), "a wrong admin PIN left the kiosk"
+    ask("admin", PINS["admin"], None)
+    wait_for(lambda: not showing("Leave kiosk"), 60, "the admin left the kiosk mode")
+    win = wait_for(lambda: (lambda w: w if w["width"] < sw else None)(x_window("Station")), 20,
+                   "the window is no longer full screen")
+    assert win["decorated"], "the window stays undecorated after the kiosk: %s" % win["state"]
+    log("kiosk: refused closing twice; %r; %r; the admin left it" % (said, said2))
+
+
+# [sockets] of station.conf: (name) per port, in the order the fixtures
+# stand. The large part lists its ports in another order than the
+# simulators' (the tiles follow the file, not the ports' names).
+SOCKET_NAMES_MAIN = ["A – left fixture", "B – middle fixture", "C – right fixture"]
+SOCKET_NAMES_LARGE = ["Left (bench 3)", "Middle (bench 1)", "Right (bench 2)"]
+
+
+def configure_sockets(home, names, ports):
+    """Appends a [sockets] group to HOME/station.conf: PORT = NAME."""
+    with open(os.path.join(home, "station.conf"), "a") as f:
+        f.write("\n[sockets]\n" + "".join("%s = %s\n" % (p, n) for p, n in zip(ports, names)))
+
+
+def check_socket_names(find, wait_text, names, ports):
+    """Each tile shows its configured name large and its port small, in the
+    configuration's order (the service's SocketNames)."""
+    for i, (name, port) in enumerate(zip(names, ports), 1):
+        wait_text("Socket %d name" % i, lambda t: t == name, 30, name)
+        assert find("Socket %d port" % i).text == port, (i, find("Socket %d port" % i).text, port)
+    log("socket tiles named", names)
+
+
+def acknowledge_keeps_failed_device(find, wait_text, line_running):
+    """Issue 17: Acknowledge does not run the failed device again. Socket 3
+    is held by a FAIL with its faulty device still in it; after Acknowledge
+    the socket waits for another device (the service's worker remembers
+    the uid it handled last, across the socket's stop and start): the
+    count of failures does not move and the tile waits."""
+    assert find("Socket 3 state").text == "FAIL", find("Socket 3 state").text
+    ack = find("Acknowledge socket 3", "push button")
+    assert ack.sensitive, "no Acknowledge on the held FAIL"
+    assert line_running(), "the line ended while socket 3 was held"
+    failed = find("Units failed").text
+    ack.click()
+    wait_text("Socket 3 step", lambda t: t == "Waiting for a device", 20, "waiting for another device")
+    time.sleep(6)  # a socket that took the device again would have run it by now
+    assert find("Units failed").text == failed, \
+        "Acknowledge ran the failed device again: %r failed, was %r" % (find("Units failed").text, failed)
+    assert find("Socket 3 state").text == "IDLE", "socket 3 after Acknowledge: %r" % find("Socket 3 state").text
+    assert find("Socket 3 step").text == "Waiting for a device", find("Socket 3 step").text
+    assert line_running(), "the line ended after Acknowledge"
+    log("Acknowledge: the failed device still in socket 3 was not run again")
+
+
 def run(tmp):
     # tests/bench/gui-scale: the large-database part alone, on a demo home
     # that holds a large generated batch already (ST_GUI_LARGE_HOME)
@@ -641,19 +851,27 @@ def run(tmp):
                                  "example-device-csr.profile"), os.path.join(home, "profiles", "sensor-v2.profile"))
     large = start_large_home(tmp, env, int(os.environ.get("ST_GUI_LARGE_UNITS", "20000")))
 
-    start_x_and_dbus(tmp)
-    tree, rawinput = start_dogtail()
-
     dev1, port1, state1 = start_devsim(tmp, 1)
     sock2, sock3 = os.path.join(tmp, "socket-2"), os.path.join(tmp, "socket-3")
     relink(sock2, start_devsim(tmp, 2)[1])
     relink(sock3, start_devsim(tmp, 3)[1])
     log("sockets", port1, sock2, sock3)
+    # The sockets' names in station.conf (issue 17): the service reads them
+    # when it starts
+    stop_service(tmp, service)
+    configure_sockets(home, SOCKET_NAMES_MAIN, [port1, sock2, sock3])
+    service = start_service(tmp, home, env)
+
+    start_x_and_dbus(tmp)
+    tree, rawinput = start_dogtail()
 
     # STATION_GUI_STALL_REPORT: the GUI prints its longest main-loop pause at
     # exit (a figure for the log, not asserted: speed is never asserted).
     gui_env = lsan_env(tmp, dict(os.environ, STATION_GUI_STALL_REPORT="1"))
-    gui, app = start_gui(home, [port1, sock2, sock3], gui_env, tree)
+    sound = sound_theme(tmp, gui_env)
+    gui_log = os.path.join(tmp, "gui-main.log")
+    with open(gui_log, "wb") as err:
+        gui, app = start_gui(home, [port1, sock2, sock3], gui_env, tree, stderr=err)
     state = {"app": app}
 
     find, showing, wait_text, wait_for, type_pin, login, logout, scan, line_running = make_ui(state, rawinput)
@@ -729,6 +947,7 @@ def run(tmp):
 
     # ---- operator: keyboard login, no lead views, run three sockets to green ----
     login("op", keyboard=True)
+    check_socket_names(find, wait_text, SOCKET_NAMES_MAIN, [port1, sock2, sock3])
     places = tile_places(find, 3)
     log("socket tiles at", places, "; the socket buttons at least %d px tall" % check_button_heights(find, showing, 3))
     assert len(set((x, y) for x, y, w, h in places)) == 3, "socket tiles overlap: %r" % (places,)
@@ -750,6 +969,7 @@ def run(tmp):
     uid1 = find("Socket 1 uid").text
     assert uid1.startswith("uid ") and len(uid1) > 10, uid1
     screenshot("line-pass")
+    check_sounds(wait_for, sound, gui_log, "complete", "played", 3)
 
     # ---- operator: a failure, per-socket stop and retry, a late device ----
     bad3 = start_devsim(tmp, 4, "--fault", "bad-csr-sig")
@@ -771,6 +991,7 @@ def run(tmp):
     wait_text("Socket 2 step", lambda t: t == "Waiting for a device", 10, "waiting")
     screenshot("line-fail")
     log("socket 3 failed:", reason)
+    check_sounds(wait_for, sound, gui_log, "dialog-error", "played", 1)
 
     find("Stop socket 1", "push button").click()
     wait_text("Line status", lambda t: "stopped; the other sockets go on" in t, 10, "socket 1 stopped")
@@ -779,8 +1000,11 @@ def run(tmp):
     time.sleep(1)
     assert line_running(), "stopping socket 1 stopped the line"
 
+    find("Sound", "check box").click()  # muted: the next verdict plays nothing
     find("Retry socket 3", "push button").click()
     wait_text("Units failed", lambda t: t == "2", 60, "2 (the same device run again)")
+    check_sounds(wait_for, sound, gui_log, "dialog-error", "muted", 1)
+    find("Sound", "check box").click()
     wait_text("Socket 3 state", lambda t: t == "FAIL", 30, "FAIL again")
     assert find("Socket 3 uid").text == uid3, "the retry ran another device"
     assert find("Socket 2 step").text == "Waiting for a device", "the retry disturbed socket 2"
@@ -788,18 +1012,27 @@ def run(tmp):
 
     relink(sock2, start_devsim(tmp, 5)[1])  # a device put in late
     wait_text("Socket 2 state", lambda t: t == "PASS", 120, "PASS")
-    wait_text("Line status", lambda t: t.startswith("Line stopped: 1 passed, 2 failed"), 60,
-              "stopped, 1 passed, 2 failed")
     wait_text("Units done", lambda t: t == "1", 30, "1")
     assert tile_places(find, 3) == places, "the socket tiles moved: %r -> %r" % (places, tile_places(find, 3))
+    acknowledge_keeps_failed_device(find, wait_text, line_running)
+    find("Stop all sockets", "push button").click()
+    wait_text("Line status", lambda t: t.startswith("Line stopped: 1 passed, 2 failed"), 60,
+              "stopped, 1 passed, 2 failed")
 
     # ---- operator: a FAIL stays until Acknowledge; the socket takes no device before ----
-    # Socket 3 is held by its last FAIL. A fourth batch of two units (the
-    # lead makes it with the CLI); Acknowledge starts socket 3 alone on it
-    # (two units for it), its faulty device fails again, and a good device
-    # put in its place is not taken until the operator acknowledges.
-    assert find("Socket 3 state").text == "FAIL" and find("Acknowledge socket 3", "push button").sensitive
+    # A fourth batch of two units (the lead makes it with the CLI); socket 3
+    # starts alone on it (two units for it), its faulty device fails in
+    # this new line, and a good device put in its place is not taken until
+    # the operator acknowledges: the service holds the socket, and the line
+    # goes on meanwhile.
     wo4 = wo + "-D"
+    # (the simulated operator took the device of socket 3 away once the
+    # station, polling it after Acknowledge, had seen its result: another
+    # faulty device goes in)
+    bad3b = start_devsim(tmp, 10, "--fault", "bad-csr-sig")
+    relink(sock3, bad3b[1])
+    bad3[0].stdin.close()
+    bad3[0].wait(10)
     profile = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "profiles",
                            "example-device-csr.profile")
     subprocess.run([cli, "--home", home, "--operator", "lead", "batch", "create", "--profile", profile,
@@ -817,23 +1050,19 @@ def run(tmp):
         return "chosen" in find("Line status").text
     wait_for(scanned4, 30, "the line view lists batch " + wo4)
     wait_text("Batch work order", lambda t: t == wo4, 20, wo4)
-    find("Acknowledge socket 3", "push button").click()
+    find("Start socket 3", "push button").click()
     wait_text("Units failed", lambda t: t == "1", 120, "1 (the faulty device in socket 3)")
     wait_text("Socket 3 state", lambda t: t == "FAIL", 30, "FAIL")
-    # the service's worker would take the next device: the hold stopped the
-    # socket there, so this one-socket line ends by itself
-    wait_text("Line status", lambda t: t.startswith("Line stopped: 0 passed, 1 failed"), 60,
-              "the line ended: the held socket takes no device")
     good3 = start_devsim(tmp, 9)
     relink(sock3, good3[1])
-    bad3[0].stdin.close()  # the faulty device leaves the socket
-    bad3[0].wait(10)
+    bad3b[0].stdin.close()  # the faulty device leaves the socket
+    bad3b[0].wait(10)
     time.sleep(6)  # a socket that went on would identify the good device now
     assert find("Socket 3 state").text == "FAIL", "the FAIL did not stay: %r" % find("Socket 3 state").text
     held_text = find("Socket 3 step").text
     assert held_text.startswith("Failed: ") and "put it aside" in held_text, held_text
     assert find("Units done").text == "0", "a held socket took a device: %r done" % find("Units done").text
-    assert not line_running(), "a line runs while the only socket is held"
+    assert line_running(), "the line ended while its socket was held"
     assert tile_places(find, 3) == places, "the socket tiles moved: %r -> %r" % (places, tile_places(find, 3))
     screenshot("line-fail-held")
     find("Acknowledge socket 3", "push button").click()
@@ -841,7 +1070,8 @@ def run(tmp):
     wait_text("Socket 3 state", lambda t: t == "PASS", 180, "PASS (the good device, after Acknowledge)")
     wait_text("Units done", lambda t: t == "1", 30, "1")
     find("Stop all sockets", "push button").click()
-    wait_text("Line status", lambda t: t.startswith("Line stopped: 1 passed, 0 failed"), 60, "stopped, 1 passed")
+    wait_text("Line status", lambda t: t.startswith("Line stopped: 1 passed, 1 failed"), 60,
+              "stopped, 1 passed, 1 failed")
     log("socket 3 held its FAIL until Acknowledge, then passed the good device")
 
     # ---- the CLI runs a line (batch 3); the operator's line view shows it ----
@@ -1006,6 +1236,8 @@ def run(tmp):
         rc = gui.wait(90)
     except subprocess.TimeoutExpired:
         raise AssertionError("the window did not close after the line stopped")
+    with open(gui_log, errors="replace") as f:
+        sys.stderr.write(f.read())
     assert rc == 0, "station-gui exited with %d (a LeakSanitizer report exits 23)" % rc
     log("closed with socket 2 %s; exit 0" % in_flight)
     # the units in flight ended safely: nothing left mid-pipeline, records consistent
@@ -1030,13 +1262,18 @@ def run(tmp):
     service = start_service(tmp, home, env)
     subprocess.run([cli, "--home", home, "--operator", "admin", "unlock"], check=True, stdout=subprocess.DEVNULL,
                    env=dict(env, STATION_HSM_PIN=HSM_PIN, STATION_OPERATOR_PIN=PINS["admin"]))
-    gui, state["app"] = start_gui(home, [port1], gui_env, tree)
+    kiosk_log = os.path.join(tmp, "gui-kiosk.log")
+    with open(kiosk_log, "wb") as err:
+        gui, state["app"] = start_gui(home, [port1], gui_env, tree, stderr=err, extra=["--kiosk"])
     find("qa", "list item")
+    kiosk(gui, kiosk_log, find, showing, wait_text, wait_for, rawinput)
     login("qa")
     wait_text("Login status", lambda t: "qa was logged out after 3 s" in t, 60, "logged out for idling")
     screenshot("logged-out")
     rawinput.keyCombo("<Control>q")
     rc = gui.wait(60)
+    with open(kiosk_log, errors="replace") as f:
+        sys.stderr.write(f.read())
     assert rc == 0, "station-gui exited with %d (a LeakSanitizer report exits 23)" % rc
     stop_service(tmp, service)
     large_database(tmp, large["home"], env, large)
