@@ -729,7 +729,7 @@ st_line_view_init (StLineView *self)
   st_gui_name (GTK_WIDGET (self->yield_value), "Yield");
   st_gui_name (GTK_WIDGET (self->status_label), "Line status");
   st_gui_name (GTK_WIDGET (self->tiles), "Sockets");
-  st_gui_name (GTK_WIDGET (self->sound_check), "Sound");
+  /* (the check box's accessible name is its label, Sound; its tooltip says more) */
   gtk_toggle_button_set_active (self->sound_check, !st_sound_get_muted ());
 }
 
