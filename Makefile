@@ -27,7 +27,7 @@ DEPS = meson ninja-build pkg-config gcc libc6-dev \
 # What the tests need on top: independent tools that check our output,
 # the sanitizer runtime, emulators and the GUI test stack.
 TEST_DEPS = opensc gnutls-bin clang-14 libclang-rt-14-dev stm32flash \
-       umockdev libumockdev-dev xvfb xauth at-spi2-core dbus-x11 python3-dogtail imagemagick \
+       umockdev libumockdev-dev xvfb xauth x11-utils at-spi2-core dbus-x11 python3-dogtail imagemagick \
        python3-cryptography python3-jsonschema \
        systemd dbus man-db libxml2-utils desktop-file-utils
 # What 'make deb' needs on top of DEPS: the Debian packaging tools.

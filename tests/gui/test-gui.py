@@ -102,6 +102,8 @@ def cleanup():
 def start_x_and_dbus(tmp):
     xvfb = need("Xvfb")
     dbus = need("dbus-daemon")
+    need("xwininfo")  # x11-utils: the kiosk window as the X server sees it
+    need("xprop")
     if not os.path.exists("/usr/libexec/at-spi-bus-launcher"):
         skip("at-spi2-core is not installed (no /usr/libexec/at-spi-bus-launcher)")
     r, w = os.pipe()
