@@ -518,7 +518,17 @@ static void
 st_line_view_on_tile_acknowledge (StSocketTile *tile, StLineView *self)
 {
   if (st_socket_tile_acknowledge (tile) && self->ctx.session != NULL)
-    st_line_view_start_socket (self, tile, FALSE);
+    {
+      st_line_view_start_socket (self, tile, FALSE);
+      /* (a socket refused, the batch done say so themselves) */
+      if (self->running && st_socket_tile_get_enabled (tile))
+        {
+          g_autofree gchar *msg = g_strdup_printf (_("%s: acknowledged. The socket takes the next device, never "
+                                                     "the one that failed: put it aside."),
+                                                   st_socket_tile_get_name (tile));
+          st_gui_status (self->status_label, msg, FALSE);
+        }
+    }
   else
     st_socket_tile_set_waiting (tile, FALSE);
 }
