@@ -817,6 +817,8 @@ def acknowledge_keeps_failed_device(find, wait_text, line_running):
     failed = find("Units failed").text
     ack.click()
     wait_text("Socket 3 step", lambda t: t == "Waiting for a device", 20, "waiting for another device")
+    wait_text("Line status", lambda t: t.startswith("C – right fixture: acknowledged.") and "never the one" in t,
+              10, "the acknowledgement told")
     time.sleep(6)  # a socket that took the device again would have run it by now
     assert find("Units failed").text == failed, \
         "Acknowledge ran the failed device again: %r failed, was %r" % (find("Units failed").text, failed)
