@@ -358,13 +358,20 @@ static void
 st_line_view_start (StLineView *self)
 {
   g_autoptr(GPtrArray) ports = g_ptr_array_new ();
+  g_autoptr(GPtrArray) skip = g_ptr_array_new ();
   for (guint i = 0; i < self->tile_list->len; i++)
     {
       StSocketTile *t = g_ptr_array_index (self->tile_list, i);
       if (st_socket_tile_get_enabled (t))
-        g_ptr_array_add (ports, (gpointer) st_socket_tile_get_port (t));
+        {
+          g_ptr_array_add (ports, (gpointer) st_socket_tile_get_port (t));
+          /* a failed device stays skipped in a new line too: only Retry runs it again */
+          const char *failed = st_socket_tile_get_failed_uid (t);
+          g_ptr_array_add (skip, (gpointer) (failed != NULL ? failed : ""));
+        }
     }
   g_ptr_array_add (ports, NULL);
+  g_ptr_array_add (skip, NULL);
   guint n = ports->len - 1;
   if (n == 0)
     return;
@@ -394,7 +401,8 @@ st_line_view_start (StLineView *self)
     .port_failed = st_line_view_on_port_failed,
   };
   st_station_run_line_async (self->ctx.station, self->batch->id,
-                             (const char *const *) ports->pdata, units, TRUE, &callbacks, self,
+                             (const char *const *) ports->pdata, units, TRUE,
+                             (const char *const *) skip->pdata, &callbacks, self,
                              self->run_cancel, st_line_view_on_line_done, g_object_ref (self));
 }
 
@@ -507,6 +515,7 @@ st_line_view_on_tile_start (StSocketTile *tile, StLineView *self)
 static void
 st_line_view_on_tile_retry (StSocketTile *tile, StLineView *self)
 {
+  st_socket_tile_forget_failed_uid (tile);
   st_socket_tile_acknowledge (tile);
   st_line_view_start_socket (self, tile, TRUE);
 }

@@ -11,6 +11,7 @@ struct _StSocketTile {
   GtkButton *start_button, *stop_button, *retry_button, *ack_button;
   guint index;
   gchar *port;
+  gchar *failed_uid; /* the device of the last FAIL (until a pass or Retry): a new line skips it */
   gchar *name;      /* the configured name ([sockets] of station.conf), escaped; else the port */
   StTileState state;
   gboolean enabled;
@@ -70,6 +71,7 @@ st_socket_tile_finalize (GObject *object)
   StSocketTile *self = ST_SOCKET_TILE (object);
   g_free (self->port);
   g_free (self->name);
+  g_free (self->failed_uid);
   G_OBJECT_CLASS (st_socket_tile_parent_class)->finalize (object);
 }
 
@@ -199,6 +201,18 @@ st_socket_tile_get_name (StSocketTile *self)
   return self->name;
 }
 
+const char *
+st_socket_tile_get_failed_uid (StSocketTile *self)
+{
+  return self->failed_uid;
+}
+
+void
+st_socket_tile_forget_failed_uid (StSocketTile *self)
+{
+  g_clear_pointer (&self->failed_uid, g_free);
+}
+
 gboolean
 st_socket_tile_get_enabled (StSocketTile *self)
 {
@@ -311,6 +325,8 @@ void
 st_socket_tile_set_result (StSocketTile *self, const StUnitResult *r)
 {
   gboolean passed = r->outcome == ST_UNIT_PASSED;
+  g_free (self->failed_uid);
+  self->failed_uid = passed || r->uid_hex == NULL ? NULL : g_strdup (r->uid_hex);
   st_socket_tile_set_state (self, passed ? ST_TILE_PASS : ST_TILE_FAIL);
   st_socket_tile_set_uid (self, r->uid_hex);
   g_autofree gchar *elapsed = g_strdup_printf ("%.2f s", r->seconds);

@@ -19,6 +19,10 @@ StSocketTile *st_socket_tile_new (guint index, const char *port, const char *nam
 const char *st_socket_tile_get_port (StSocketTile *tile);
 /* What the operator reads for the socket (the name, else the port), escaped. */
 const char *st_socket_tile_get_name (StSocketTile *tile);
+/* The uid of the device of the socket's last FAIL (NULL after a pass):
+ * a new line skips it (LineStart's skip-uids) until Retry forgets it. */
+const char *st_socket_tile_get_failed_uid (StSocketTile *tile);
+void st_socket_tile_forget_failed_uid (StSocketTile *tile);
 /* Whether the operator wants this socket running. */
 gboolean st_socket_tile_get_enabled (StSocketTile *tile);
 void st_socket_tile_set_enabled (StSocketTile *tile, gboolean enabled);

@@ -454,6 +454,11 @@ st_batch_run (StLine *line, const StBatchRunOptions *options,
           StWorker *w = st_control_worker (control, options->ports[i], TRUE);
           w->wanted = TRUE;
           w->units = options->units_per_port;
+          if (options->last_uids != NULL && options->last_uids[i] != NULL && *options->last_uids[i] != '\0')
+            {
+              g_free (w->last_uid);
+              w->last_uid = g_strdup (options->last_uids[i]);
+            }
         }
     }
   g_mutex_unlock (&control->lock);

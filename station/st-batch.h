@@ -58,6 +58,10 @@ typedef struct {
    * the failure) or _retry_port; it keeps the run going meanwhile and never
    * gives up for being idle. */
   gboolean hold_failures;
+  /* Parallel to ports, or NULL: the uid each socket handled last in an
+   * earlier run ("" for none), which it then skips as if it had just
+   * handled it (a failed device the operator acknowledged). */
+  const char *const *last_uids;
   StBatchUnitFunc unit_func;
   StBatchPortFunc port_func;
   gpointer user_data;

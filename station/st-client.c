@@ -1362,7 +1362,7 @@ st_run_started (GObject *source, GAsyncResult *result, gpointer data)
 
 void
 st_station_run_line_async (StStation *station, gint64 batch_id, const char *const *ports,
-                           guint units_per_port, gboolean hold_failures,
+                           guint units_per_port, gboolean hold_failures, const char *const *skip_uids,
                            const StLineCallbacks *callbacks,
                            gpointer callbacks_data, GCancellable *cancellable,
                            GAsyncReadyCallback callback, gpointer user_data)
@@ -1387,6 +1387,12 @@ st_station_run_line_async (StStation *station, gint64 batch_id, const char *cons
   g_variant_builder_add (&options, "{sv}", "wait", g_variant_new_uint32 (0));
   g_variant_builder_add (&options, "{sv}", "until-stopped", g_variant_new_boolean (units_per_port == 0));
   g_variant_builder_add (&options, "{sv}", "hold-failures", g_variant_new_boolean (hold_failures));
+  GVariantBuilder skip;
+  g_variant_builder_init (&skip, G_VARIANT_TYPE ("a{ss}"));
+  for (guint i = 0; skip_uids != NULL && ports[i] != NULL; i++)
+    if (skip_uids[i] != NULL && *skip_uids[i] != '\0')
+      g_variant_builder_add (&skip, "{ss}", ports[i], skip_uids[i]);
+  g_variant_builder_add (&options, "{sv}", "skip-uids", g_variant_builder_end (&skip));
   st_dbus_station1_call_line_start (station->proxy, batch_id, ports, units_per_port,
                                     g_variant_builder_end (&options), NULL, st_run_started, run);
 }

@@ -254,9 +254,11 @@ typedef struct {
  * line (LineStop): the units in flight finish or fail safely. The callbacks
  * run until the callback of this call has run. @hold_failures: a socket
  * whose unit failed takes no device until st_station_line_start_port (the
- * acknowledgement) or _retry_port (LineStart's "hold-failures"). */
+ * acknowledgement) or _retry_port (LineStart's "hold-failures").
+ * @skip_uids (parallel to @ports, "" for none, or NULL): the device each
+ * socket is to skip, as if it had just handled it ("skip-uids"). */
 void st_station_run_line_async (StStation *station, gint64 batch_id, const char *const *ports,
-                                guint units_per_port, gboolean hold_failures,
+                                guint units_per_port, gboolean hold_failures, const char *const *skip_uids,
                                 const StLineCallbacks *callbacks,
                                 gpointer callbacks_data, GCancellable *cancellable,
                                 GAsyncReadyCallback callback, gpointer user_data);

@@ -1323,6 +1323,7 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
         .batch_left = request->units > 0 || request->until_stopped ? 0 : batch_left,
         .idle_timeout_s = request->wait_s,
         .hold_failures = request->hold_failures,
+        .last_uids = request->skip_uids,
         .unit_func = callbacks->unit,
         .port_func = callbacks->port_failed,
         .user_data = callbacks->user_data,

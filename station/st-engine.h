@@ -232,6 +232,7 @@ typedef struct {
   guint wait_s;               /* a socket with no new device for this long gives up; 0 = never */
   gboolean allow_reprovision; /* needs ST_ACTION_LINE_REPROVISION */
   gboolean hold_failures;     /* a failed socket waits for LinePortStart/Retry (StBatchRunOptions) */
+  const char *const *skip_uids; /* parallel to ports or NULL: StBatchRunOptions.last_uids */
 } StLineRequest;
 
 /* Runs the line to its end: the run sequence, in one place. Blocks. Several

@@ -668,6 +668,94 @@ test_held_socket (StFixture *f, gconstpointer data)
   st_check_db_invariants (f);
 }
 
+/* A new line skips what LineStart's skip-uids names (the GUI's memory of
+ * a failed device the operator acknowledged, across lines), and refuses a
+ * socket that is not in the line. */
+static void
+test_skip_uids (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 1);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "1818", "--fault", "bad-csr-sig",
+                                            "--fault-unit", "1", NULL);
+  g_autofree gchar *address = g_strdup_printf ("unix:path=%s/stationd.sock", f->home);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) c = g_dbus_connection_new_for_address_sync (
+      address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
+  g_assert_no_error (error);
+  StLineWatch w = { .results = g_ptr_array_new_with_free_func (g_free) };
+  guint sub = g_dbus_connection_signal_subscribe (c, NULL, "org.station.Station1", NULL, "/org/station/Station1",
+                                                  NULL, G_DBUS_SIGNAL_FLAGS_NONE, st_line_watch_signal, &w, NULL);
+  g_autoptr(GVariant) role = st_line_call (c, "Login", g_variant_new ("(ss)", "op", "1111"), "(s)");
+  const char *ports[] = { port, NULL };
+
+  /* a socket that is not in the line: refused, no line starts */
+  GVariantBuilder opts;
+  g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
+  GVariantBuilder skip;
+  g_variant_builder_init (&skip, G_VARIANT_TYPE ("a{ss}"));
+  g_variant_builder_add (&skip, "{ss}", "/dev/not-in-this-line", "00aa");
+  g_variant_builder_add (&opts, "{sv}", "skip-uids", g_variant_builder_end (&skip));
+  g_autoptr(GVariant) refused = g_dbus_connection_call_sync (
+      c, NULL, "/org/station/Station1", "org.station.Station1", "LineStart",
+      g_variant_new ("(x^asu@a{sv})", batch, ports, 0u, g_variant_builder_end (&opts)), NULL,
+      G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  g_assert_null (refused);
+  g_assert_nonnull (error);
+  g_test_message ("refused: %s", error->message);
+  g_assert_nonnull (strstr (error->message, "not a socket of this line"));
+  g_clear_error (&error);
+
+  /* the faulty first device fails; the line is stopped */
+  g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&opts, "{sv}", "hold-failures", g_variant_new_boolean (TRUE));
+  g_autoptr(GVariant) i1 = st_line_call (c, "LineStart", g_variant_new ("(x^asu@a{sv})", batch, ports, 0u,
+                                                                        g_variant_builder_end (&opts)),
+                                         "(a{sv})");
+  st_line_wait_results (&w, 1, 120);
+  g_assert_cmpuint (w.results->len, ==, 1);
+  const char *first = g_ptr_array_index (w.results, 0);
+  g_assert_true (g_str_has_prefix (first, "FAILED "));
+  g_autofree gchar *uid1 = g_strdup (first + strlen ("FAILED "));
+  g_autoptr(GVariant) stop = st_line_call (c, "LineStop", g_variant_new ("(x)", batch), NULL);
+  gint64 end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!w.ended && g_get_monotonic_time () < end)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (20000);
+    }
+  g_assert_true (w.ended);
+
+  /* a new line told to skip it: the failed device, still in the socket,
+   * is not run again; the next one passes and the batch is done */
+  w.ended = FALSE;
+  g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&opts, "{sv}", "hold-failures", g_variant_new_boolean (TRUE));
+  g_variant_builder_init (&skip, G_VARIANT_TYPE ("a{ss}"));
+  g_variant_builder_add (&skip, "{ss}", port, uid1);
+  g_variant_builder_add (&opts, "{sv}", "skip-uids", g_variant_builder_end (&skip));
+  g_autoptr(GVariant) i2 = st_line_call (c, "LineStart", g_variant_new ("(x^asu@a{sv})", batch, ports, 0u,
+                                                                        g_variant_builder_end (&opts)),
+                                         "(a{sv})");
+  st_line_wait_results (&w, 2, 120);
+  g_assert_cmpuint (w.results->len, ==, 2);
+  const char *second = g_ptr_array_index (w.results, 1);
+  g_test_message ("second line: %s", second);
+  g_assert_true (g_str_has_prefix (second, "PASSED "));
+  g_assert_cmpstr (second + strlen ("PASSED "), !=, uid1);
+  end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!w.ended && g_get_monotonic_time () < end)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (20000);
+    }
+  g_assert_true (w.ended);
+  g_dbus_connection_signal_unsubscribe (c, sub);
+  g_ptr_array_unref (w.results);
+  st_check_db_invariants (f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -686,5 +774,6 @@ main (int argc, char **argv)
   st_test_add_station ("/line/serials-two-batches-at-once", NULL, test_serials_two_batches_at_once);
   st_test_add_station ("/line/serials-two-batches-in-turn", NULL, test_serials_two_batches_in_turn);
   st_test_add_station ("/line/held-socket", NULL, test_held_socket);
+  st_test_add_station ("/line/skip-uids", NULL, test_skip_uids);
   return g_test_run ();
 }
