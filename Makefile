@@ -22,11 +22,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # What building and running the station needs.
 DEPS = meson ninja-build pkg-config gcc libc6-dev \
        libglib2.0-dev libjson-glib-dev libssl-dev openssl libp11-dev libp11-kit-dev \
-       softhsm2 libsqlite3-dev sqlite3 libusb-1.0-0-dev libgtk-3-dev zlib1g-dev
+       softhsm2 libsqlite3-dev sqlite3 libusb-1.0-0-dev libgtk-3-dev zlib1g-dev \
+       libcanberra-gtk3-dev
 # What the tests need on top: independent tools that check our output,
 # the sanitizer runtime, emulators and the GUI test stack.
 TEST_DEPS = opensc gnutls-bin clang-14 libclang-rt-14-dev stm32flash \
-       umockdev libumockdev-dev xvfb xauth at-spi2-core dbus-x11 python3-dogtail imagemagick \
+       umockdev libumockdev-dev xvfb xauth x11-utils at-spi2-core dbus-x11 python3-dogtail imagemagick \
        python3-cryptography python3-jsonschema \
        systemd dbus man-db libxml2-utils desktop-file-utils
 # What 'make deb' needs on top of DEPS: the Debian packaging tools.

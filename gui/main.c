@@ -13,13 +13,16 @@
 
 #include <glib-unix.h>
 
+#include <glib/gi18n.h>
+
 #include "st-gui.h"
+#include "st-sound.h"
 #include "st-util.h"
 #include "st-window.h"
 
 typedef struct {
   gchar *home, *address;
-  gboolean system;
+  gboolean system, mute, kiosk;
   gchar **ports;
   StStation *station;
   GtkApplication *app;
@@ -43,6 +46,13 @@ st_gui_on_open (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   StWindow *win = st_window_new (a->app, a->station, (const char *const *) a->ports);
+  if (a->kiosk)
+    {
+      StClientTarget target = { .address = a->address, .system = a->system, .home = a->home };
+      if (a->address == NULL && !a->system && a->home == NULL)
+        st_client_target_from_env (&target);
+      st_window_set_kiosk (win, &target);
+    }
   gtk_window_present (GTK_WINDOW (win));
   g_application_release (G_APPLICATION (a->app));
 }
@@ -143,6 +153,8 @@ main (int argc, char **argv)
     { "address", 0, 0, G_OPTION_ARG_STRING, &a.address, "The service's D-Bus address (else $STATION_ADDRESS)", "ADDR" },
     { "system", 0, 0, G_OPTION_ARG_NONE, &a.system, "The system's station service (system bus)", NULL },
     { "port", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a.ports, "A socket of the line (repeat for each)", "PATH" },
+    { "kiosk", 0, 0, G_OPTION_ARG_NONE, &a.kiosk, N_("Kiosk mode: full screen, no window decoration, no way out but an admin's PIN (Leave kiosk)"), NULL },
+    { "mute", 0, 0, G_OPTION_ARG_NONE, &a.mute, N_("No pass and fail sounds (the line view's Sound switch starts off)"), NULL },
     { NULL }
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new ("- the station's line GUI");
@@ -154,6 +166,7 @@ main (int argc, char **argv)
       g_printerr ("station-gui: %s\n", error->message);
       return 2;
     }
+  st_sound_set_muted (a.mute);
   a.app = gtk_application_new ("org.station.Gui", G_APPLICATION_NON_UNIQUE);
   g_signal_connect (a.app, "activate", G_CALLBACK (st_gui_activate), &a);
   char *args[] = { argv[0], NULL };

@@ -2,7 +2,10 @@
 
 #include <string.h>
 
+#include <glib/gi18n.h>
+
 #include "st-socket-tile.h"
+#include "st-sound.h"
 
 struct _StLineView {
   GtkBox parent;
@@ -11,6 +14,7 @@ struct _StLineView {
   GtkLabel *wo_value, *product_value, *planned_value, *done_value, *failed_value,
            *remaining_value, *yield_value, *status_label;
   GtkButton *refresh_button, *start_all_button, *stop_all_button;
+  GtkToggleButton *sound_check;
   GtkGrid *tiles;
 
   GPtrArray *tile_list;        /* StSocketTile*, borrowed (owned by the grid) */
@@ -26,6 +30,11 @@ struct _StLineView {
   StStation *watched;
   gulong signal_ids[4];
   gint64 other_batch;          /* its batch, 0 when none runs */
+  /* The sockets: --port PATH of the command line (may be empty); the tiles
+   * are made at the first login, once the service told the configured
+   * sockets' names (SocketNames), and never move after. */
+  gchar **cmd_ports;
+  gboolean tiles_made, names_asked;
 };
 
 G_DEFINE_TYPE (StLineView, st_line_view, GTK_TYPE_BOX)
@@ -211,21 +220,21 @@ st_line_view_on_step (const StUnitProgress *progress, gpointer user_data)
 
 /* A unit of this view's line failed (or was refused) in @tile: the FAIL
  * stays until the operator presses Acknowledge, and the socket takes no
- * new device before. The service's worker would take the next device it
- * identifies in the socket, so the socket is stopped at the service
- * (LinePortStop); Acknowledge starts it again (LinePortStart, or a new
- * line when it was the last socket running). */
+ * device before. The service holds the socket itself (the line runs with
+ * "hold-failures"): its worker took the hold before it sent the result, so
+ * no device slips in between. Acknowledge releases it (LinePortStart), and
+ * the socket then takes only another device: it remembers the uid it
+ * handled last. Retry runs the same device again (LinePortRetry). */
 static void
 st_line_view_hold (StLineView *self, StSocketTile *tile)
 {
   const char *port = st_socket_tile_get_port (tile);
   g_hash_table_remove (self->joining, port);
-  if (self->running)
-    st_station_line_stop_port (self->ctx.station, port);
   st_socket_tile_hold (tile);
   /* (st_gui_status escapes what it shows) */
-  g_autofree gchar *msg = g_strdup_printf ("%s: a unit failed. The socket takes no new device until the "
-                                           "operator presses Acknowledge; the other sockets go on.", port);
+  g_autofree gchar *msg = g_strdup_printf (_("%s: a unit failed. The socket takes no device until the "
+                                             "operator presses Acknowledge; the other sockets go on."),
+                                           st_socket_tile_get_name (tile));
   st_gui_status (self->status_label, msg, TRUE);
 }
 
@@ -238,6 +247,7 @@ st_line_view_on_result (const StUnitResult *result, gpointer user_data)
   if (t != NULL)
     {
       st_socket_tile_set_result (t, result);
+      st_sound_play (GTK_WIDGET (t), result->outcome == ST_UNIT_PASSED ? ST_SOUND_PASS : ST_SOUND_FAIL);
       if (result->outcome != ST_UNIT_PASSED)
         st_line_view_hold (self, t);
     }
@@ -348,13 +358,20 @@ static void
 st_line_view_start (StLineView *self)
 {
   g_autoptr(GPtrArray) ports = g_ptr_array_new ();
+  g_autoptr(GPtrArray) skip = g_ptr_array_new ();
   for (guint i = 0; i < self->tile_list->len; i++)
     {
       StSocketTile *t = g_ptr_array_index (self->tile_list, i);
       if (st_socket_tile_get_enabled (t))
-        g_ptr_array_add (ports, (gpointer) st_socket_tile_get_port (t));
+        {
+          g_ptr_array_add (ports, (gpointer) st_socket_tile_get_port (t));
+          /* a failed device stays skipped in a new line too: only Retry runs it again */
+          const char *failed = st_socket_tile_get_failed_uid (t);
+          g_ptr_array_add (skip, (gpointer) (failed != NULL ? failed : ""));
+        }
     }
   g_ptr_array_add (ports, NULL);
+  g_ptr_array_add (skip, NULL);
   guint n = ports->len - 1;
   if (n == 0)
     return;
@@ -384,7 +401,8 @@ st_line_view_start (StLineView *self)
     .port_failed = st_line_view_on_port_failed,
   };
   st_station_run_line_async (self->ctx.station, self->batch->id,
-                             (const char *const *) ports->pdata, units, &callbacks, self,
+                             (const char *const *) ports->pdata, units, TRUE,
+                             (const char *const *) skip->pdata, &callbacks, self,
                              self->run_cancel, st_line_view_on_line_done, g_object_ref (self));
 }
 
@@ -450,6 +468,13 @@ st_line_view_on_start_all (StLineView *self)
     st_line_view_join (self, g_ptr_array_index (joining, i), FALSE, units, problem);
 }
 
+/* The Sound switch: mutes the pass and fail sounds of this window. */
+static void
+st_line_view_on_sound_toggled (StLineView *self)
+{
+  st_sound_set_muted (!gtk_toggle_button_get_active (self->sound_check));
+}
+
 static void
 st_line_view_on_stop_all (StLineView *self)
 {
@@ -490,17 +515,29 @@ st_line_view_on_tile_start (StSocketTile *tile, StLineView *self)
 static void
 st_line_view_on_tile_retry (StSocketTile *tile, StLineView *self)
 {
+  st_socket_tile_forget_failed_uid (tile);
   st_socket_tile_acknowledge (tile);
   st_line_view_start_socket (self, tile, TRUE);
 }
 
-/* The operator saw the FAIL: the tile clears, and a socket that the failure
- * stopped takes the next device (the line starts again when it had ended). */
+/* The operator saw the FAIL: the tile clears, and the socket the failure
+ * held takes the next device, never the one that failed (the service's
+ * worker remembers its uid); the line starts again when it had ended. */
 static void
 st_line_view_on_tile_acknowledge (StSocketTile *tile, StLineView *self)
 {
   if (st_socket_tile_acknowledge (tile) && self->ctx.session != NULL)
-    st_line_view_start_socket (self, tile, FALSE);
+    {
+      st_line_view_start_socket (self, tile, FALSE);
+      /* (a socket refused, the batch done say so themselves) */
+      if (self->running && st_socket_tile_get_enabled (tile))
+        {
+          g_autofree gchar *msg = g_strdup_printf (_("%s: acknowledged. The socket takes the next device, never "
+                                                     "the one that failed: put it aside."),
+                                                   st_socket_tile_get_name (tile));
+          st_gui_status (self->status_label, msg, FALSE);
+        }
+    }
   else
     st_socket_tile_set_waiting (tile, FALSE);
 }
@@ -515,8 +552,8 @@ st_line_view_on_tile_stop (StSocketTile *tile, StLineView *self)
   if (self->running)
     st_station_line_stop_port (self->ctx.station, st_socket_tile_get_port (tile));
   st_socket_tile_set_waiting (tile, FALSE);
-  g_autofree gchar *msg = g_strdup_printf ("%s stopped; the other sockets go on.",
-                                           st_socket_tile_get_port (tile));
+  g_autofree gchar *msg = g_strdup_printf (_("%s stopped; the other sockets go on."),
+                                           st_socket_tile_get_name (tile));
   st_gui_status (self->status_label, msg, FALSE);
 }
 
@@ -663,6 +700,7 @@ st_line_view_finalize (GObject *object)
   StLineView *self = ST_LINE_VIEW (object);
   g_ptr_array_unref (self->tile_list);
   g_hash_table_unref (self->joining);
+  g_strfreev (self->cmd_ports);
   g_clear_pointer (&self->batches, g_ptr_array_unref);
   g_clear_pointer (&self->batch, st_batch_info_free);
   G_OBJECT_CLASS (st_line_view_parent_class)->finalize (object);
@@ -679,8 +717,9 @@ st_line_view_class_init (StLineViewClass *klass)
   BIND (scan_entry); BIND (batch_combo); BIND (wo_value); BIND (product_value); BIND (planned_value);
   BIND (done_value); BIND (failed_value); BIND (remaining_value); BIND (yield_value);
   BIND (status_label); BIND (refresh_button); BIND (start_all_button); BIND (stop_all_button);
-  BIND (tiles);
+  BIND (tiles); BIND (sound_check);
 #undef BIND
+  gtk_widget_class_bind_template_callback (wc, st_line_view_on_sound_toggled);
   gtk_widget_class_bind_template_callback (wc, st_line_view_on_scan);
   gtk_widget_class_bind_template_callback (wc, st_line_view_on_batch_changed);
   gtk_widget_class_bind_template_callback (wc, st_line_view_refresh);
@@ -709,6 +748,8 @@ st_line_view_init (StLineView *self)
   st_gui_name (GTK_WIDGET (self->yield_value), "Yield");
   st_gui_name (GTK_WIDGET (self->status_label), "Line status");
   st_gui_name (GTK_WIDGET (self->tiles), "Sockets");
+  /* (the check box's accessible name is its label, Sound; its tooltip says more) */
+  gtk_toggle_button_set_active (self->sound_check, !st_sound_get_muted ());
 }
 
 /* Up to three sockets side by side; more on a square-ish grid (4: 2 x 2,
@@ -722,15 +763,16 @@ st_line_view_columns (guint n)
   return n <= 3 ? MAX (n, 1) : c;
 }
 
-GtkWidget *
-st_line_view_new (const char *const *ports)
+/* Makes the tiles once: @ports with their configured @names (NULL: none). */
+static void
+st_line_view_make_tiles (StLineView *self, const char *const *ports, const char *const *names)
 {
-  StLineView *self = g_object_new (ST_TYPE_LINE_VIEW, NULL);
+  self->tiles_made = TRUE;
   guint n_ports = ports != NULL ? g_strv_length ((gchar **) ports) : 0;
   guint columns = st_line_view_columns (n_ports);
   for (guint i = 0; ports != NULL && ports[i] != NULL; i++)
     {
-      StSocketTile *t = st_socket_tile_new (i + 1, ports[i]);
+      StSocketTile *t = st_socket_tile_new (i + 1, ports[i], names != NULL ? names[i] : NULL);
       g_signal_connect (t, "start", G_CALLBACK (st_line_view_on_tile_start), self);
       g_signal_connect (t, "retry", G_CALLBACK (st_line_view_on_tile_retry), self);
       g_signal_connect (t, "stop", G_CALLBACK (st_line_view_on_tile_stop), self);
@@ -743,8 +785,62 @@ st_line_view_new (const char *const *ports)
       g_ptr_array_add (self->tile_list, t);
     }
   if (self->tile_list->len == 0)
-    st_gui_status (self->status_label, "No socket configured: start station-gui with --port PATH for each socket.", TRUE);
+    st_gui_status (self->status_label, _("No socket configured: name the sockets in the [sockets] group of "
+                                         "station.conf (docs/setup.md), or start station-gui with --port PATH "
+                                         "for each socket."), TRUE);
   gtk_widget_set_sensitive (GTK_WIDGET (self->start_all_button), self->tile_list->len > 0);
+}
+
+/* The configured sockets: with --port on the command line, those ports,
+ * named where the configuration names them; without, the configured
+ * sockets in their order. */
+static void
+st_line_view_on_socket_names (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StLineView) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) list = st_station_socket_names_finish (NULL, result, &error);
+  if (self->tiles_made)
+    return;
+  if (list == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      self->names_asked = FALSE; /* logged out first: asked again at the next login */
+      return;
+    }
+  if (list == NULL)
+    g_message ("the service told no socket names (%s): the tiles show the ports", error->message);
+  g_autoptr(GPtrArray) ports = g_ptr_array_new ();
+  g_autoptr(GPtrArray) names = g_ptr_array_new ();
+  guint n_cmd = self->cmd_ports != NULL ? g_strv_length (self->cmd_ports) : 0;
+  for (guint i = 0; i < n_cmd; i++)
+    {
+      const char *name = NULL;
+      for (guint j = 0; list != NULL && j < list->len && name == NULL; j++)
+        {
+          StSocketName *e = g_ptr_array_index (list, j);
+          if (g_strcmp0 (e->port, self->cmd_ports[i]) == 0)
+            name = e->name;
+        }
+      g_ptr_array_add (ports, self->cmd_ports[i]);
+      g_ptr_array_add (names, (gpointer) name);
+    }
+  for (guint j = 0; n_cmd == 0 && list != NULL && j < list->len; j++)
+    {
+      StSocketName *e = g_ptr_array_index (list, j);
+      g_ptr_array_add (ports, e->port);
+      g_ptr_array_add (names, e->name);
+    }
+  g_ptr_array_add (ports, NULL);
+  g_ptr_array_add (names, NULL);
+  st_line_view_make_tiles (self, (const char *const *) ports->pdata, (const char *const *) names->pdata);
+}
+
+GtkWidget *
+st_line_view_new (const char *const *ports)
+{
+  StLineView *self = g_object_new (ST_TYPE_LINE_VIEW, NULL);
+  self->cmd_ports = g_strdupv ((gchar **) ports);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->start_all_button), FALSE);
   return GTK_WIDGET (self);
 }
 
@@ -763,6 +859,12 @@ st_line_view_set_session (GtkWidget *view, StStation *station, const StAuthSessi
       return;
     }
   st_line_view_watch (self, station);
+  if (!self->tiles_made && !self->names_asked)
+    {
+      self->names_asked = TRUE;
+      st_station_socket_names_async (station, self->ctx.cancellable, st_line_view_on_socket_names,
+                                     g_object_ref (self));
+    }
   st_line_view_refresh (self);
   /* a line that runs already (the service's RunningBatch) */
   gint64 running = st_dbus_station1_get_running_batch (st_station_get_proxy (station));

@@ -1,14 +1,18 @@
 #include "st-socket-tile.h"
 
+#include <glib/gi18n.h>
+
 #include "st-text.h"
 
 struct _StSocketTile {
   GtkBox parent;
-  GtkLabel *title, *state_label, *step_label, *uid_label, *elapsed_label, *reason_label;
+  GtkLabel *title, *port_label, *state_label, *step_label, *uid_label, *elapsed_label, *reason_label;
   GtkProgressBar *progress;
   GtkButton *start_button, *stop_button, *retry_button, *ack_button;
   guint index;
   gchar *port;
+  gchar *failed_uid; /* the device of the last FAIL (until a pass or Retry): a new line skips it */
+  gchar *name;      /* the configured name ([sockets] of station.conf), escaped; else the port */
   StTileState state;
   gboolean enabled;
   gboolean held;    /* a FAIL not acknowledged yet: the socket takes no device */
@@ -66,6 +70,8 @@ st_socket_tile_finalize (GObject *object)
 {
   StSocketTile *self = ST_SOCKET_TILE (object);
   g_free (self->port);
+  g_free (self->name);
+  g_free (self->failed_uid);
   G_OBJECT_CLASS (st_socket_tile_parent_class)->finalize (object);
 }
 
@@ -76,6 +82,7 @@ st_socket_tile_class_init (StSocketTileClass *klass)
   G_OBJECT_CLASS (klass)->finalize = st_socket_tile_finalize;
   gtk_widget_class_set_template_from_resource (wc, "/org/station/gui/st-socket-tile.ui");
   gtk_widget_class_bind_template_child (wc, StSocketTile, title);
+  gtk_widget_class_bind_template_child (wc, StSocketTile, port_label);
   gtk_widget_class_bind_template_child (wc, StSocketTile, state_label);
   gtk_widget_class_bind_template_child (wc, StSocketTile, step_label);
   gtk_widget_class_bind_template_child (wc, StSocketTile, uid_label);
@@ -117,15 +124,32 @@ st_socket_tile_set_state (StSocketTile *self, StTileState state)
 }
 
 StSocketTile *
-st_socket_tile_new (guint index, const char *port)
+st_socket_tile_new (guint index, const char *port, const char *name)
 {
   StSocketTile *self = g_object_new (ST_TYPE_SOCKET_TILE, NULL);
   self->index = index;
   self->port = g_strdup (port);
-  g_autofree gchar *title = g_strdup_printf ("Socket %u  %s", index, port);
-  gtk_label_set_text (self->title, title);
-  gtk_widget_set_tooltip_text (GTK_WIDGET (self->title), port);
+  /* The name is the station's configuration, the port a path: both shown
+   * escaped all the same (st-text.h). */
+  g_autofree gchar *safe_port = st_text_escape (port, -1, ST_TEXT_ONE_LINE);
+  self->name = name != NULL && *name != '\0' ? st_text_escape (name, -1, ST_TEXT_ONE_LINE)
+                                             : g_strdup (safe_port);
+  if (name != NULL && *name != '\0')
+    gtk_label_set_text (self->title, self->name);
+  else
+    {
+      g_autofree gchar *title = g_strdup_printf (_("Socket %u"), index);
+      gtk_label_set_text (self->title, title);
+    }
+  gtk_label_set_text (self->port_label, safe_port);
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->title), safe_port);
   g_autofree gchar *n = NULL;
+  n = g_strdup_printf ("Socket %u name", index);
+  st_gui_name (GTK_WIDGET (self->title), n);
+  g_free (n);
+  n = g_strdup_printf ("Socket %u port", index);
+  st_gui_name (GTK_WIDGET (self->port_label), n);
+  g_free (n);
   n = g_strdup_printf ("Socket %u state", index);
   st_gui_name (GTK_WIDGET (self->state_label), n);
   g_free (n);
@@ -171,6 +195,24 @@ st_socket_tile_get_port (StSocketTile *self)
   return self->port;
 }
 
+const char *
+st_socket_tile_get_name (StSocketTile *self)
+{
+  return self->name;
+}
+
+const char *
+st_socket_tile_get_failed_uid (StSocketTile *self)
+{
+  return self->failed_uid;
+}
+
+void
+st_socket_tile_forget_failed_uid (StSocketTile *self)
+{
+  g_clear_pointer (&self->failed_uid, g_free);
+}
+
 gboolean
 st_socket_tile_get_enabled (StSocketTile *self)
 {
@@ -202,9 +244,9 @@ st_socket_tile_hold (StSocketTile *self)
   gtk_style_context_add_class (gtk_widget_get_style_context (GTK_WIDGET (self->ack_button)),
                                "destructive-action");
   gtk_label_set_text (self->reason_label, self->state == ST_TILE_FAIL
-                      ? "Take the device out, then press Acknowledge: this socket takes no new device "
-                        "before. Retry runs the same device again."
-                      : "Press Acknowledge: this socket takes no new device before.");
+                      ? _("Press Acknowledge, take the device out and put in the next one: this socket "
+                          "takes no device before, and never this one again. Retry runs it again.")
+                      : _("Press Acknowledge: this socket takes no device before."));
 }
 
 void
@@ -283,6 +325,8 @@ void
 st_socket_tile_set_result (StSocketTile *self, const StUnitResult *r)
 {
   gboolean passed = r->outcome == ST_UNIT_PASSED;
+  g_free (self->failed_uid);
+  self->failed_uid = passed || r->uid_hex == NULL ? NULL : g_strdup (r->uid_hex);
   st_socket_tile_set_state (self, passed ? ST_TILE_PASS : ST_TILE_FAIL);
   st_socket_tile_set_uid (self, r->uid_hex);
   g_autofree gchar *elapsed = g_strdup_printf ("%.2f s", r->seconds);

@@ -12,8 +12,17 @@ G_DECLARE_FINAL_TYPE (StSocketTile, st_socket_tile, ST, SOCKET_TILE, GtkBox)
 typedef enum { ST_TILE_IDLE, ST_TILE_WORKING, ST_TILE_PASS, ST_TILE_FAIL } StTileState;
 
 /* Signals: "start", "stop", "retry", "acknowledge" (no arguments). */
-StSocketTile *st_socket_tile_new (guint index, const char *port);
+/* @name: the socket's name from the station's configuration ("A – left
+ * fixture"), shown large with the port small under it; NULL or empty:
+ * "Socket N". */
+StSocketTile *st_socket_tile_new (guint index, const char *port, const char *name);
 const char *st_socket_tile_get_port (StSocketTile *tile);
+/* What the operator reads for the socket (the name, else the port), escaped. */
+const char *st_socket_tile_get_name (StSocketTile *tile);
+/* The uid of the device of the socket's last FAIL (NULL after a pass):
+ * a new line skips it (LineStart's skip-uids) until Retry forgets it. */
+const char *st_socket_tile_get_failed_uid (StSocketTile *tile);
+void st_socket_tile_forget_failed_uid (StSocketTile *tile);
 /* Whether the operator wants this socket running. */
 gboolean st_socket_tile_get_enabled (StSocketTile *tile);
 void st_socket_tile_set_enabled (StSocketTile *tile, gboolean enabled);

@@ -1,6 +1,9 @@
 #include "st-window.h"
 
+#include <glib/gi18n.h>
+
 #include "st-error.h"
+#include "st-kiosk.h"
 
 #include "st-admin-view.h"
 #include "st-batches-view.h"
@@ -25,6 +28,11 @@ struct _StWindow {
   guint idle_id;
   enum { ST_AFTER_STOP_NOTHING, ST_AFTER_STOP_LOGOUT, ST_AFTER_STOP_CLOSE } after_stop;
   gchar *logout_message;
+  /* Kiosk mode (st_window_set_kiosk): no way out but an admin's PIN. */
+  gboolean kiosk;
+  GtkWidget *leave_kiosk_button;
+  gchar *target_address, *target_bus, *target_home;
+  gboolean target_system;
 };
 
 G_DEFINE_TYPE (StWindow, st_window, GTK_TYPE_APPLICATION_WINDOW)
@@ -148,6 +156,12 @@ static gboolean
 st_window_on_delete (GtkWidget *widget, GdkEvent *event, gpointer data)
 {
   StWindow *self = ST_WINDOW (widget);
+  if (self->kiosk)
+    {
+      /* the close button, Alt-F4, Ctrl+Q, the window manager: all refused */
+      g_message ("kiosk: closing the window refused: an admin leaves the kiosk mode first");
+      return TRUE;
+    }
   if (self->after_stop == ST_AFTER_STOP_CLOSE)
     return TRUE; /* already stopping: it closes once the line finished */
   return !st_window_confirm_stop (self, ST_AFTER_STOP_CLOSE, "close the station");
@@ -246,6 +260,9 @@ st_window_finalize (GObject *object)
   StWindow *self = ST_WINDOW (object);
   st_auth_session_free (self->session);
   g_free (self->logout_message);
+  g_free (self->target_address);
+  g_free (self->target_bus);
+  g_free (self->target_home);
   G_OBJECT_CLASS (st_window_parent_class)->finalize (object);
 }
 
@@ -309,4 +326,99 @@ st_window_new (GtkApplication *app, StStation *station, const char *const *ports
   self->idle_id = g_timeout_add_seconds (1, st_window_idle_check, self);
   st_window_show_login (self, NULL);
   return self;
+}
+
+/* ---- kiosk mode ---- */
+
+/* The whole screen: fullscreen for a window manager, and the monitor's
+ * geometry for a kiosk session that runs none (nobody would act on the
+ * fullscreen request there). */
+static void
+st_window_cover_screen (StWindow *self)
+{
+  GdkDisplay *display = gtk_widget_get_display (GTK_WIDGET (self));
+  GdkMonitor *monitor = gdk_display_get_primary_monitor (display);
+  if (monitor == NULL)
+    monitor = gdk_display_get_monitor (display, 0);
+  if (monitor != NULL)
+    {
+      GdkRectangle r;
+      gdk_monitor_get_geometry (monitor, &r);
+      gtk_window_move (GTK_WINDOW (self), r.x, r.y);
+      gtk_window_resize (GTK_WINDOW (self), r.width, r.height);
+    }
+  gtk_window_fullscreen (GTK_WINDOW (self));
+}
+
+/* A window manager that takes the full screen away gets it back. */
+static gboolean
+st_window_on_state (GtkWidget *widget, GdkEventWindowState *event, gpointer data)
+{
+  StWindow *self = ST_WINDOW (widget);
+  if (self->kiosk && (event->changed_mask & GDK_WINDOW_STATE_FULLSCREEN) != 0 &&
+      (event->new_window_state & GDK_WINDOW_STATE_FULLSCREEN) == 0)
+    {
+      g_message ("kiosk: the window left the full screen: back to it");
+      gtk_window_fullscreen (GTK_WINDOW (self));
+    }
+  return FALSE;
+}
+
+static void
+st_window_leave_kiosk (GtkWindow *window, const char *admin)
+{
+  StWindow *self = ST_WINDOW (window);
+  if (!self->kiosk)
+    return;
+  self->kiosk = FALSE;
+  gtk_widget_hide (self->leave_kiosk_button);
+  gtk_header_bar_set_show_close_button (self->header, TRUE);
+  gtk_window_set_decorated (window, TRUE);
+  gtk_window_unfullscreen (window);
+  gtk_window_resize (window, 1180, 760);
+  g_autofree gchar *who = g_strdup_printf (_("Kiosk mode left by admin %s."), admin);
+  if (self->session == NULL)
+    st_login_view_reset (self->login, self->station, who);
+}
+
+static void
+st_window_on_leave_kiosk (GtkButton *button, StWindow *self)
+{
+  StClientTarget target = { .address = self->target_address, .bus = self->target_bus,
+                            .system = self->target_system, .home = self->target_home };
+  st_kiosk_ask_leave (GTK_WINDOW (self), &target, st_window_leave_kiosk);
+}
+
+void
+st_window_set_kiosk (StWindow *self, const StClientTarget *target)
+{
+  g_return_if_fail (!gtk_widget_get_realized (GTK_WIDGET (self)));
+  self->kiosk = TRUE;
+  self->target_address = g_strdup (target->address);
+  self->target_bus = g_strdup (target->bus);
+  self->target_home = g_strdup (target->home);
+  self->target_system = target->system;
+  /* No title bar: the header bar (views, who is logged in, Log out) moves
+   * into the window, without its close button, with Leave kiosk. */
+  GtkWidget *header = g_object_ref (GTK_WIDGET (self->header));
+  GtkWidget *pages = g_object_ref (GTK_WIDGET (self->pages));
+  gtk_window_set_titlebar (GTK_WINDOW (self), NULL);
+  gtk_container_remove (GTK_CONTAINER (self), pages);
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  gtk_box_pack_start (GTK_BOX (box), header, FALSE, FALSE, 0);
+  gtk_box_pack_start (GTK_BOX (box), pages, TRUE, TRUE, 0);
+  gtk_widget_show (box);
+  gtk_container_add (GTK_CONTAINER (self), box);
+  g_object_unref (header);
+  g_object_unref (pages);
+  gtk_header_bar_set_show_close_button (self->header, FALSE);
+  self->leave_kiosk_button = gtk_button_new_with_label (_("Leave kiosk"));
+  st_gui_name (self->leave_kiosk_button, "Leave kiosk");
+  gtk_style_context_add_class (gtk_widget_get_style_context (self->leave_kiosk_button), "st-kiosk-leave");
+  g_signal_connect (self->leave_kiosk_button, "clicked", G_CALLBACK (st_window_on_leave_kiosk), self);
+  gtk_header_bar_pack_end (self->header, self->leave_kiosk_button);
+  gtk_widget_show (self->leave_kiosk_button);
+  gtk_window_set_decorated (GTK_WINDOW (self), FALSE);
+  g_signal_connect (self, "window-state-event", G_CALLBACK (st_window_on_state), NULL);
+  st_window_cover_screen (self);
 }

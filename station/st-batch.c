@@ -17,6 +17,15 @@ typedef struct {
   gboolean wanted;             /* a start was asked for */
   guint units;                 /* of the next session (0: until stopped) */
   gint retry;                  /* atomic: run the device in the socket again */
+  /* The uid of the last device this socket handled, kept across its
+   * sessions in this run: a socket stopped and started again (the GUI's
+   * acknowledgement of a FAIL) waits for another device instead of running
+   * the one still in it. A retry clears it. */
+  gchar *last_uid;
+  /* hold_failures: the last unit failed or was refused, and the socket
+   * takes no device until a start (the acknowledgement) or a retry. */
+  gboolean held;
+  gboolean renew;              /* released from the hold: the session goes on for units more */
 } StWorker;
 
 struct _StBatchControl {
@@ -38,6 +47,7 @@ st_worker_free (gpointer data)
 {
   StWorker *w = data;
   g_free (w->port);
+  g_free (w->last_uid);
   g_clear_object (&w->cancellable);
   g_free (w);
 }
@@ -105,12 +115,19 @@ st_control_request (StBatchControl *c, const char *port, guint units, gboolean r
   if (ok)
     {
       StWorker *w = st_control_worker (c, port, TRUE);
-      if (st_worker_is_live (w))
+      /* A start or a retry is the answer to a held failure: the socket
+       * goes on for @units more. The retry is kept for the socket's next
+       * session when it is not running: its memory of the last uid
+       * outlives the session. */
+      if (w->held)
         {
-          if (retry)
-            g_atomic_int_set (&w->retry, TRUE);
+          w->held = FALSE;
+          w->renew = TRUE;
+          w->units = units;
         }
-      else
+      if (retry)
+        g_atomic_int_set (&w->retry, TRUE);
+      if (!st_worker_is_live (w))
         {
           w->wanted = TRUE;
           w->units = units;
@@ -215,18 +232,36 @@ st_worker_session (StWorker *w)
     }
 
   gboolean open = FALSE;
-  g_autofree gchar *last_uid = NULL;
   g_autofree gchar *last_problem = NULL; /* the last thing that went wrong, for the give-up message */
   gint64 idle_since = g_get_monotonic_time ();
   guint handled = 0;
 
-  while ((units == 0 || handled < units) &&
-         !g_cancellable_is_cancelled (w->cancellable) &&
-         !st_control_batch_done (c))
+  while (!g_cancellable_is_cancelled (w->cancellable) && !st_control_batch_done (c))
     {
       g_clear_error (&error);
+      g_mutex_lock (&c->lock);
       if (g_atomic_int_compare_and_exchange (&w->retry, TRUE, FALSE))
-        g_clear_pointer (&last_uid, g_free); /* the same device may run again */
+        g_clear_pointer (&w->last_uid, g_free); /* the same device may run again */
+      if (w->renew)
+        {
+          /* released from a hold: the acknowledgement's count of units */
+          w->renew = FALSE;
+          units = w->units;
+          handled = 0;
+        }
+      gboolean held = w->held;
+      g_mutex_unlock (&c->lock);
+      if (held)
+        {
+          /* A failure waits for its acknowledgement, even after the
+           * session's last unit: no device, and no idle time-out (the
+           * operator is the one to act). */
+          st_worker_sleep (w, poll_ms);
+          idle_since = g_get_monotonic_time ();
+          continue;
+        }
+      if (units > 0 && handled >= units)
+        break;
       if (opt->idle_timeout_s > 0 &&
           g_get_monotonic_time () - idle_since > (gint64) opt->idle_timeout_s * G_USEC_PER_SEC)
         {
@@ -277,7 +312,10 @@ st_worker_session (StWorker *w)
           continue;
         }
       g_autofree gchar *uid = st_device_info_uid_hex (&info);
-      if (g_strcmp0 (uid, last_uid) == 0)
+      g_mutex_lock (&c->lock);
+      gboolean same = g_strcmp0 (uid, w->last_uid) == 0;
+      g_mutex_unlock (&c->lock);
+      if (same)
         {
           /* The same device is still in the socket: wait for a swap. */
           st_worker_sleep (w, poll_ms);
@@ -287,12 +325,17 @@ st_worker_session (StWorker *w)
       g_autoptr(StUnitResult) result = st_unit_run (line, backend, &info, &error);
       if (result == NULL)
         return; /* the line stopped; st_batch_run reports why */
-      g_free (last_uid);
-      last_uid = g_steal_pointer (&uid);
       handled++;
       idle_since = g_get_monotonic_time ();
 
       g_mutex_lock (&c->lock);
+      g_free (w->last_uid);
+      w->last_uid = g_steal_pointer (&uid);
+      /* held before the result is told, so that an acknowledgement that
+       * answers it always finds the hold */
+      if (opt->hold_failures && result->outcome != ST_UNIT_PASSED)
+        w->held = TRUE;
+      gboolean reopen = w->held;
       switch (result->outcome)
         {
         case ST_UNIT_PASSED:
@@ -308,6 +351,13 @@ st_worker_session (StWorker *w)
       g_mutex_unlock (&c->lock);
       if (opt->unit_func != NULL)
         opt->unit_func (result, opt->user_data);
+      if (reopen)
+        {
+          /* The link starts afresh after the hold, as a new session's
+           * would (a device that failed may be run again by a retry). */
+          st_backend_close (backend);
+          open = FALSE;
+        }
     }
   st_backend_close (backend);
 }
@@ -347,7 +397,6 @@ st_control_supervise (StBatchControl *c)
           if (w->thread == NULL && w->wanted && !cancelled)
             {
               w->wanted = FALSE;
-              g_atomic_int_set (&w->retry, FALSE);
               g_clear_object (&w->cancellable);
               w->cancellable = g_cancellable_new ();
               g_autofree gchar *name = g_strdup_printf ("socket-%u", spawned++);
@@ -405,6 +454,11 @@ st_batch_run (StLine *line, const StBatchRunOptions *options,
           StWorker *w = st_control_worker (control, options->ports[i], TRUE);
           w->wanted = TRUE;
           w->units = options->units_per_port;
+          if (options->last_uids != NULL && options->last_uids[i] != NULL && *options->last_uids[i] != '\0')
+            {
+              g_free (w->last_uid);
+              w->last_uid = g_strdup (options->last_uids[i]);
+            }
         }
     }
   g_mutex_unlock (&control->lock);

@@ -34,7 +34,12 @@ gboolean st_batch_control_start_port (StBatchControl *control, const char *port,
 void st_batch_control_stop_port (StBatchControl *control, const char *port);
 /* Runs the device in @port again although it is the one just handled
  * (after a failure: a worker only takes a new uid otherwise); starts the
- * worker for @units when it ended. FALSE when the run already ended. */
+ * worker for @units when it ended. FALSE when the run already ended.
+ *
+ * A socket remembers the uid of the last device it handled for the whole
+ * run, across its stops and starts: a start takes only another device (the
+ * one in the socket was just handled); a retry forgets the uid. Both
+ * release a socket held by hold_failures. */
 gboolean st_batch_control_retry_port (StBatchControl *control, const char *port, guint units);
 
 typedef struct {
@@ -48,6 +53,15 @@ typedef struct {
   guint64 batch_left;
   guint idle_timeout_s;        /* a socket with no new device for this long gives up; 0 = never */
   guint poll_interval_ms;      /* HELLO polling between devices, default 200 */
+  /* A socket whose unit failed or was refused takes no device, not even a
+   * new one, until st_batch_control_start_port (the operator acknowledged
+   * the failure) or _retry_port; it keeps the run going meanwhile and never
+   * gives up for being idle. */
+  gboolean hold_failures;
+  /* Parallel to ports, or NULL: the uid each socket handled last in an
+   * earlier run ("" for none), which it then skips as if it had just
+   * handled it (a failed device the operator acknowledged). */
+  const char *const *last_uids;
   StBatchUnitFunc unit_func;
   StBatchPortFunc port_func;
   gpointer user_data;

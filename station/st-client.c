@@ -903,6 +903,54 @@ st_station_get_batch_finish (StStation *station, GAsyncResult *result, GError **
 }
 
 void
+st_socket_name_free (StSocketName *socket)
+{
+  if (socket == NULL)
+    return;
+  g_free (socket->port);
+  g_free (socket->name);
+  g_free (socket);
+}
+
+/* What the service sends is bounded here too: a list of names for tiles. */
+static gpointer
+st_socket_names_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  g_autoptr(GVariant) list = NULL;
+  if (!st_dbus_station1_call_socket_names_finish (s->proxy, &list, reply, error))
+    return NULL;
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) st_socket_name_free);
+  gsize n = MIN (g_variant_n_children (list), ST_CLIENT_MAX_SOCKET_NAMES);
+  for (gsize i = 0; i < n; i++)
+    {
+      const char *port = NULL, *name = NULL;
+      g_variant_get_child (list, i, "(&s&s)", &port, &name);
+      if (*port == '\0' || strlen (port) > ST_CLIENT_MAX_SOCKET_NAME || strlen (name) > ST_CLIENT_MAX_SOCKET_NAME)
+        continue;
+      StSocketName *e = g_new0 (StSocketName, 1);
+      e->port = g_strdup (port);
+      e->name = g_strdup (name);
+      g_ptr_array_add (out, e);
+    }
+  return out;
+}
+
+void
+st_station_socket_names_async (StStation *station, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_socket_names_reply, (GDestroyNotify) g_ptr_array_unref,
+                             cancellable, callback, user_data, st_station_socket_names_async);
+  st_dbus_station1_call_socket_names (station->proxy, cancellable, st_call_done, task);
+}
+
+GPtrArray *
+st_station_socket_names_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  return st_call_finish (result, st_station_socket_names_async, error);
+}
+
+void
 st_profile_entry_free (StProfileEntry *e)
 {
   if (e == NULL)
@@ -1365,7 +1413,8 @@ st_run_started (GObject *source, GAsyncResult *result, gpointer data)
 
 void
 st_station_run_line_async (StStation *station, gint64 batch_id, const char *const *ports,
-                           guint units_per_port, const StLineCallbacks *callbacks,
+                           guint units_per_port, gboolean hold_failures, const char *const *skip_uids,
+                           const StLineCallbacks *callbacks,
                            gpointer callbacks_data, GCancellable *cancellable,
                            GAsyncReadyCallback callback, gpointer user_data)
 {
@@ -1388,6 +1437,13 @@ st_station_run_line_async (StStation *station, gint64 batch_id, const char *cons
   g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&options, "{sv}", "wait", g_variant_new_uint32 (0));
   g_variant_builder_add (&options, "{sv}", "until-stopped", g_variant_new_boolean (units_per_port == 0));
+  g_variant_builder_add (&options, "{sv}", "hold-failures", g_variant_new_boolean (hold_failures));
+  GVariantBuilder skip;
+  g_variant_builder_init (&skip, G_VARIANT_TYPE ("a{ss}"));
+  for (guint i = 0; skip_uids != NULL && ports[i] != NULL; i++)
+    if (skip_uids[i] != NULL && *skip_uids[i] != '\0')
+      g_variant_builder_add (&skip, "{ss}", ports[i], skip_uids[i]);
+  g_variant_builder_add (&options, "{sv}", "skip-uids", g_variant_builder_end (&skip));
   st_dbus_station1_call_line_start (station->proxy, batch_id, ports, units_per_port,
                                     g_variant_builder_end (&options), NULL, st_run_started, run);
 }

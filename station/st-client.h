@@ -230,6 +230,20 @@ void st_station_verify_manifest_async (StStation *station, const char *dir,
 StReport *st_station_verify_manifest_finish (StStation *station, GAsyncResult *result,
                                              GError **error);
 
+/* The sockets of the station's configuration ([sockets] in station.conf),
+ * in order: StSocketName*, with the port and the name as the service sent
+ * them (bounded: ST_CLIENT_MAX_SOCKET_NAMES entries, names of at most
+ * ST_CLIENT_MAX_SOCKET_NAME bytes; escape them before showing them). */
+#define ST_CLIENT_MAX_SOCKET_NAMES 64
+#define ST_CLIENT_MAX_SOCKET_NAME 512
+typedef struct {
+  gchar *port, *name;
+} StSocketName;
+void st_socket_name_free (StSocketName *socket);
+void st_station_socket_names_async (StStation *station, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+GPtrArray *st_station_socket_names_finish (StStation *station, GAsyncResult *result, GError **error);
+
 void st_station_health_async (StStation *station, GCancellable *cancellable,
                               GAsyncReadyCallback callback, gpointer user_data);
 StHealth *st_station_health_finish (StStation *station, GAsyncResult *result, GError **error);
@@ -252,9 +266,14 @@ typedef struct {
 /* Operator or lead. Runs batch @batch_id on @ports until each socket
  * handled @units_per_port devices (0: until cancelled). Cancelling stops the
  * line (LineStop): the units in flight finish or fail safely. The callbacks
- * run until the callback of this call has run. */
+ * run until the callback of this call has run. @hold_failures: a socket
+ * whose unit failed takes no device until st_station_line_start_port (the
+ * acknowledgement) or _retry_port (LineStart's "hold-failures").
+ * @skip_uids (parallel to @ports, "" for none, or NULL): the device each
+ * socket is to skip, as if it had just handled it ("skip-uids"). */
 void st_station_run_line_async (StStation *station, gint64 batch_id, const char *const *ports,
-                                guint units_per_port, const StLineCallbacks *callbacks,
+                                guint units_per_port, gboolean hold_failures, const char *const *skip_uids,
+                                const StLineCallbacks *callbacks,
                                 gpointer callbacks_data, GCancellable *cancellable,
                                 GAsyncReadyCallback callback, gpointer user_data);
 /* FALSE when the line could not start or had to stop; a stopped line is not

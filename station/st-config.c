@@ -50,6 +50,8 @@ st_config_free (StConfig *c)
   g_free (c->chain_file);
   g_free (c->root_file);
   g_free (c->db_path);
+  g_strfreev (c->socket_ports);
+  g_strfreev (c->socket_names);
   g_free (c);
 }
 
@@ -139,7 +141,7 @@ static const struct {
   { "pin-source", "a PIN never goes into station.conf: remove it; the PIN comes from STATION_HSM_PIN or the prompt" },
 };
 
-static const char *const st_conf_groups[] = { "station", "hsm", "certificates", "audit", NULL };
+static const char *const st_conf_groups[] = { "station", "hsm", "certificates", "audit", "sockets", NULL };
 
 /* Edit distance, for "did you mean"; short names only. */
 static guint
@@ -407,6 +409,76 @@ st_conf_take (GKeyFile *kf, StConfig *c, const StConfKey *k, GError **error)
   return TRUE;
 }
 
+/* [sockets]: each key a socket's port (an absolute path), its value the
+ * name the GUI shows on the socket's tile, in the file's order. Names are
+ * configuration, not device input, but they are bounded here all the same
+ * (ST_CONFIG_MAX_SOCKET_NAME characters, one line, no control character)
+ * and escaped where they are shown. */
+static gboolean
+st_conf_sockets (GKeyFile *kf, StConfig *c, GError **error)
+{
+  if (!g_key_file_has_group (kf, "sockets"))
+    return TRUE;
+  gsize n = 0;
+  g_auto(GStrv) ports = g_key_file_get_keys (kf, "sockets", &n, NULL);
+  if (n > ST_CONFIG_MAX_SOCKETS)
+    {
+      st_conf_error (c, error, "[sockets] names %" G_GSIZE_FORMAT " sockets: a station has at most %d; "
+                     "remove the ones this station does not use", n, ST_CONFIG_MAX_SOCKETS);
+      return FALSE;
+    }
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  for (gsize i = 0; i < n; i++)
+    {
+      const char *port = ports[i];
+      if (!g_path_is_absolute (port) || strlen (port) > ST_CONFIG_MAX_SOCKET_PORT)
+        {
+          st_conf_error (c, error, "[sockets] '%s' is not a socket's port: each key is the absolute path "
+                         "of a port (at most %d bytes), such as /dev/ttyUSB0 = Fixture A",
+                         port, ST_CONFIG_MAX_SOCKET_PORT);
+          return FALSE;
+        }
+      g_autoptr(GError) local = NULL;
+      g_autofree gchar *name = g_key_file_get_string (kf, "sockets", port, &local);
+      if (name == NULL)
+        {
+          st_conf_error (c, error, "[sockets] %s: %s: write the socket's name on one line in UTF-8",
+                         port, local->message);
+          return FALSE;
+        }
+      g_strstrip (name);
+      glong chars = g_utf8_strlen (name, -1);
+      if (chars == 0 || chars > ST_CONFIG_MAX_SOCKET_NAME)
+        {
+          st_conf_error (c, error, "[sockets] %s: the name must be 1 to %d characters long, not %ld: "
+                         "give a short name such as 'Fixture A'", port, ST_CONFIG_MAX_SOCKET_NAME,
+                         chars);
+          return FALSE;
+        }
+      for (const char *p = name; *p != '\0'; p = g_utf8_next_char (p))
+        if (g_unichar_iscntrl (g_utf8_get_char (p)))
+          {
+            st_conf_error (c, error, "[sockets] %s: the name holds a control character: write it as "
+                           "plain text on one line", port);
+            return FALSE;
+          }
+      for (guint j = 0; j < names->len; j++)
+        if (g_strcmp0 (g_ptr_array_index (names, j), name) == 0)
+          {
+            st_conf_error (c, error, "[sockets] the name '%s' is given to %s and to %s: give each socket "
+                           "a name of its own", name, ports[j], port);
+            return FALSE;
+          }
+      g_ptr_array_add (names, g_steal_pointer (&name));
+    }
+  g_ptr_array_add (names, NULL);
+  g_strfreev (c->socket_ports);
+  g_strfreev (c->socket_names);
+  c->socket_ports = g_steal_pointer (&ports);
+  c->socket_names = (gchar **) g_ptr_array_free (g_steal_pointer (&names), FALSE);
+  return TRUE;
+}
+
 static gboolean
 st_conf_parse (StConfig *c, const char *data, gsize len, GError **error)
 {
@@ -429,12 +501,14 @@ st_conf_parse (StConfig *c, const char *data, gsize len, GError **error)
           const char *near = st_conf_closest (groups[i], st_conf_groups);
           if (near != NULL)
             st_conf_error (c, error, "unknown group [%s]: did you mean [%s]? (the groups are [station], "
-                           "[hsm], [certificates] and [audit])", groups[i], near);
+                           "[hsm], [certificates], [audit] and [sockets])", groups[i], near);
           else
             st_conf_error (c, error, "unknown group [%s]: remove it (the groups are [station], [hsm], "
-                           "[certificates] and [audit])", groups[i]);
+                           "[certificates], [audit] and [sockets])", groups[i]);
           return FALSE;
         }
+      if (g_strcmp0 (groups[i], "sockets") == 0)
+        continue; /* its keys are ports: st_conf_sockets */
       g_auto(GStrv) keys = g_key_file_get_keys (kf, groups[i], NULL, NULL);
       for (guint j = 0; keys != NULL && keys[j] != NULL; j++)
         if (st_conf_find (groups[i], keys[j]) == NULL)
@@ -470,7 +544,7 @@ st_conf_parse (StConfig *c, const char *data, gsize len, GError **error)
     }
   if (!c->demo)
     g_clear_pointer (&c->softhsm2_conf, g_free);
-  return TRUE;
+  return st_conf_sockets (kf, c, error);
 }
 
 StConfig *
@@ -566,6 +640,8 @@ st_config_save (StConfig *c, GError **error)
     }
   if (c->checkpoint_every > 0)
     g_key_file_set_uint64 (kf, "audit", "checkpoint-every", c->checkpoint_every);
+  for (guint i = 0; c->socket_ports != NULL && c->socket_ports[i] != NULL; i++)
+    g_key_file_set_string (kf, "sockets", c->socket_ports[i], c->socket_names[i]);
   gsize len = 0;
   g_autofree gchar *data = g_key_file_to_data (kf, &len, NULL);
   if (!st_file_write_durable (c->path, data, len, 0600, error))

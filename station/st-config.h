@@ -13,6 +13,11 @@ G_BEGIN_DECLS
 
 #define ST_CONFIG_FILE "station.conf"
 #define ST_CONFIG_IDLE_LOGOUT_DEFAULT 300
+/* [sockets]: at most this many, a name of at most this many characters,
+ * a port path of at most this many bytes. */
+#define ST_CONFIG_MAX_SOCKETS 64
+#define ST_CONFIG_MAX_SOCKET_NAME 64
+#define ST_CONFIG_MAX_SOCKET_PORT 255
 /* station.conf is small: refuse anything larger. */
 #define ST_CONFIG_MAX_SIZE (64 * 1024)
 
@@ -33,6 +38,10 @@ typedef struct {
    * requests, and 'station ca import' has not given the certificates yet.
    * The certificate fields above are NULL; the HSM cannot be unlocked. */
   gboolean awaiting_import;
+  /* [sockets]: PORT = NAME, in the order the fixtures stand (the file's
+   * order); both NULL-terminated and as long, NULL when the group is absent. */
+  gchar **socket_ports;
+  gchar **socket_names;
 } StConfig;
 
 /* STATION_HOME, else ~/.local/share/station */

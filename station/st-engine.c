@@ -77,6 +77,7 @@ static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
   { ST_ACTION_DB_CHECK, "DbCheck", R_ANY, FALSE, FALSE, "db check" },
   { ST_ACTION_DB_BACKUP, "DbBackup", R_ADMIN | R_LEAD, FALSE, FALSE, "db backup" },
   { ST_ACTION_HEALTH, "Health", R_ANY, FALSE, FALSE, "showing the station's health" },
+  { ST_ACTION_SOCKET_NAMES, "SocketNames", R_ANY, FALSE, FALSE, "listing the sockets' names" },
   { ST_ACTION_BENCH, "Bench", R_ADMIN, FALSE, TRUE, "bench" },
   /* no login: the proof is the HSM token's SO PIN (st-recover.h) */
   { ST_ACTION_ADMIN_RECOVER, "AdminRecover", 0, FALSE, FALSE,
@@ -1339,6 +1340,8 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
         .units_per_port = request->units,
         .batch_left = request->units > 0 || request->until_stopped ? 0 : batch_left,
         .idle_timeout_s = request->wait_s,
+        .hold_failures = request->hold_failures,
+        .last_uids = request->skip_uids,
         .unit_func = callbacks->unit,
         .port_func = callbacks->port_failed,
         .user_data = callbacks->user_data,
@@ -1866,6 +1869,21 @@ st_file_size (const char *path)
 {
   GStatBuf st;
   return g_stat (path, &st) == 0 ? (guint64) st.st_size : 0;
+}
+
+gboolean
+st_engine_socket_names (StEngine *engine, const StAuthSession *session, gchar ***ports,
+                        gchar ***names, GError **error)
+{
+  *ports = *names = NULL;
+  if (!st_engine_require (engine, session, ST_ACTION_SOCKET_NAMES, error))
+    return FALSE;
+  /* the configuration in use (st_engine_ca_import keeps the ones it replaced) */
+  const StConfig *c = engine->config;
+  gboolean any = c != NULL && c->socket_ports != NULL;
+  *ports = any ? g_strdupv (c->socket_ports) : g_new0 (gchar *, 1);
+  *names = any ? g_strdupv (c->socket_names) : g_new0 (gchar *, 1);
+  return TRUE;
 }
 
 StHealth *

@@ -64,6 +64,7 @@ typedef enum {
   ST_ACTION_DB_CHECK,
   ST_ACTION_DB_BACKUP,
   ST_ACTION_HEALTH,
+  ST_ACTION_SOCKET_NAMES,
   ST_ACTION_BENCH,
   ST_ACTION_ADMIN_RECOVER,
   ST_ACTION_CA_VERIFICATION_CERT,
@@ -233,6 +234,8 @@ typedef struct {
   gboolean until_stopped;     /* run until st_engine_line_stop (the GUI) */
   guint wait_s;               /* a socket with no new device for this long gives up; 0 = never */
   gboolean allow_reprovision; /* needs ST_ACTION_LINE_REPROVISION */
+  gboolean hold_failures;     /* a failed socket waits for LinePortStart/Retry (StBatchRunOptions) */
+  const char *const *skip_uids; /* parallel to ports or NULL: StBatchRunOptions.last_uids */
 } StLineRequest;
 
 /* Runs the line to its end: the run sequence, in one place. Blocks. Several
@@ -324,6 +327,10 @@ gboolean st_engine_db_backup (StEngine *engine, const StAuthSession *session, co
 
 
 StHealth *st_engine_health (StEngine *engine, const StAuthSession *session, GError **error);
+/* The sockets of station.conf's [sockets] group, in its order: @ports and
+ * @names (new, NULL-terminated, as long; empty when the group is absent). */
+gboolean st_engine_socket_names (StEngine *engine, const StAuthSession *session, gchar ***ports,
+                                 gchar ***names, GError **error);
 gboolean st_engine_bench (StEngine *engine, const StAuthSession *session, guint units, guint slots,
                           StBenchResult *result, GError **error);
 

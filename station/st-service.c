@@ -856,6 +856,7 @@ typedef struct {
   gchar *key;                  /* the starting session's */
   gint64 batch_id;
   gchar **ports;
+  gchar **skip_uids;           /* parallel to ports; "" for none */
   StLineRequest request;
   /* the handler waits for the line to start or end */
   GMutex lock;
@@ -872,6 +873,7 @@ st_line_job_free (StLineJob *job)
   st_auth_session_free (job->session);
   g_free (job->key);
   g_strfreev (job->ports);
+  g_strfreev (job->skip_uids);
   g_mutex_clear (&job->lock);
   g_cond_clear (&job->cond);
   g_clear_error (&job->error);
@@ -1122,20 +1124,68 @@ st_line_thread (gpointer data)
   return NULL;
 }
 
+/* LineStart's "skip-uids" (a{ss}: port -> uid): parallel to @ports, ""
+ * where none is given. Each key must be one of @ports and each uid the hex
+ * of a uid (at most 128 digits). */
+static gchar **
+st_line_skip_uids (GVariant *options, const char *const *ports, GError **error)
+{
+  g_autoptr(GVariant) skip = g_variant_lookup_value (options, "skip-uids", G_VARIANT_TYPE ("a{ss}"));
+  guint n = g_strv_length ((gchar **) ports);
+  g_auto(GStrv) out = g_new0 (gchar *, n + 1);
+  for (guint i = 0; i < n; i++)
+    out[i] = g_strdup ("");
+  GVariantIter it;
+  const char *port, *uid;
+  if (skip != NULL)
+    {
+      g_variant_iter_init (&it, skip);
+      while (g_variant_iter_next (&it, "{&s&s}", &port, &uid))
+        {
+          gsize len = strlen (uid);
+          if (len == 0 || len > 128 || strspn (uid, "0123456789abcdefABCDEF") != len)
+            {
+              g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           "skip-uids: the uid for a socket must be 1 to 128 hex digits");
+              return NULL;
+            }
+          guint i = 0;
+          while (i < n && g_strcmp0 (ports[i], port) != 0)
+            i++;
+          if (i == n)
+            {
+              g_autofree gchar *safe = st_text_escape (port, -1, ST_TEXT_ONE_LINE);
+              g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           "skip-uids names %s, which is not a socket of this line", safe);
+              return NULL;
+            }
+          g_free (out[i]);
+          out[i] = g_strdup (uid);
+        }
+    }
+  return g_steal_pointer (&out);
+}
+
 static gboolean
 on_line_start (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64 id,
                const char *const *ports, guint units, GVariant *options, StService *service)
 {
+  GError *skip_error = NULL;
+  gchar **skip_uids = st_line_skip_uids (options, ports, &skip_error);
+  if (skip_uids == NULL)
+    return st_reply_error (invocation, skip_error);
   StLineJob *job = g_new0 (StLineJob, 1);
   job->service = service;
   job->session = st_service_caller (service, invocation);
   job->key = st_service_caller_key (invocation);
   job->batch_id = id;
   job->ports = g_strdupv ((gchar **) ports);
+  job->skip_uids = skip_uids;
   g_mutex_init (&job->lock);
   g_cond_init (&job->cond);
   guint wait_s = 60;
-  gboolean reprovision = FALSE, until_stopped = FALSE;
+  gboolean reprovision = FALSE, until_stopped = FALSE, hold_failures = FALSE;
+  g_variant_lookup (options, "hold-failures", "b", &hold_failures);
   g_variant_lookup (options, "wait", "u", &wait_s);
   g_variant_lookup (options, "allow-reprovision", "b", &reprovision);
   g_variant_lookup (options, "until-stopped", "b", &until_stopped);
@@ -1146,6 +1196,8 @@ on_line_start (StDbusStation1 *object, GDBusMethodInvocation *invocation, gint64
     .until_stopped = until_stopped,
     .wait_s = wait_s,
     .allow_reprovision = reprovision,
+    .hold_failures = hold_failures,
+    .skip_uids = (const char *const *) job->skip_uids,
   };
   GThread *thread = g_thread_new ("line", st_line_thread, job);
   g_thread_unref (thread);
@@ -1636,6 +1688,23 @@ on_db_backup (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUnixFD
 }
 
 static gboolean
+on_socket_names (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_auto(GStrv) ports = NULL;
+  g_auto(GStrv) names = NULL;
+  ST_REPLY_IF_FAILED (st_engine_socket_names (service->engine, me, &ports, &names, &error),
+                      invocation, error);
+  GVariantBuilder a;
+  g_variant_builder_init (&a, G_VARIANT_TYPE ("a(ss)"));
+  for (guint i = 0; ports[i] != NULL && names[i] != NULL; i++)
+    g_variant_builder_add (&a, "(ss)", ports[i], names[i]);
+  st_dbus_station1_complete_socket_names (object, invocation, g_variant_builder_end (&a));
+  return TRUE;
+}
+
+static gboolean
 on_health (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
@@ -1817,6 +1886,7 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-db-check", G_CALLBACK (on_db_check) },
     { "handle-db-backup", G_CALLBACK (on_db_backup) },
     { "handle-health", G_CALLBACK (on_health) },
+    { "handle-socket-names", G_CALLBACK (on_socket_names) },
     { "handle-bench", G_CALLBACK (on_bench) },
     { "handle-admin-recover", G_CALLBACK (on_admin_recover) },
     { "handle-ca-verification-cert", G_CALLBACK (on_ca_verification_cert) },

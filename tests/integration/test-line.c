@@ -532,6 +532,230 @@ test_serials_two_batches_in_turn (StFixture *f, gconstpointer data)
   g_assert_true (g_str_has_suffix (last, "000006"));
 }
 
+/* ---- a held socket over D-Bus (issue 17): what the GUI asks of the line ----
+ * The service's own API, as station-gui calls it, on a connection of the
+ * test's own: LineStart with "hold-failures", LinePortRetry and
+ * LinePortStart (the GUI's Acknowledge). */
+
+typedef struct {
+  GPtrArray *results;          /* "OUTCOME UID" of each UnitResult (PASSED, FAILED, REFUSED) */
+  guint steps;
+  gboolean ended;
+} StLineWatch;
+
+static void
+st_line_watch_signal (GDBusConnection *connection, const char *sender, const char *path,
+                      const char *iface, const char *signal, GVariant *params, gpointer data)
+{
+  StLineWatch *w = data;
+  if (g_strcmp0 (signal, "UnitResult") == 0)
+    {
+      g_autoptr(GVariant) d = g_variant_get_child_value (params, 0);
+      const char *outcome = "", *uid = "";
+      g_variant_lookup (d, "outcome", "&s", &outcome);
+      g_variant_lookup (d, "uid", "&s", &uid);
+      g_ptr_array_add (w->results, g_strdup_printf ("%s %s", outcome, uid));
+      g_test_message ("unit: %s %s", outcome, uid);
+    }
+  else if (g_strcmp0 (signal, "UnitStep") == 0)
+    w->steps++;
+  else if (g_strcmp0 (signal, "LineEnded") == 0)
+    w->ended = TRUE;
+}
+
+static GVariant *
+st_line_call (GDBusConnection *c, const char *method, GVariant *params, const char *reply)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *r = g_dbus_connection_call_sync (c, NULL, "/org/station/Station1", "org.station.Station1", method,
+                                             params, reply != NULL ? G_VARIANT_TYPE (reply) : NULL,
+                                             G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  g_assert_no_error (error);
+  return r;
+}
+
+/* Runs the main context until @n results came (or @seconds passed). */
+static void
+st_line_wait_results (StLineWatch *w, guint n, guint seconds)
+{
+  gint64 end = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
+  while (w->results->len < n && g_get_monotonic_time () < end)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (20000);
+    }
+}
+
+static void
+test_held_socket (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 2);
+  /* three devices one after another: the first one's key request is bad;
+   * the simulated operator swaps a device once the station, polling it
+   * again, has seen its result */
+  g_autofree gchar *port = st_start_devsim (f, "--units", "3", "--seed", "1717", "--fault", "bad-csr-sig",
+                                            "--fault-unit", "1", NULL);
+  g_autofree gchar *address = g_strdup_printf ("unix:path=%s/stationd.sock", f->home);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) c = g_dbus_connection_new_for_address_sync (
+      address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
+  g_assert_no_error (error);
+  StLineWatch w = { .results = g_ptr_array_new_with_free_func (g_free) };
+  guint sub = g_dbus_connection_signal_subscribe (c, NULL, "org.station.Station1", NULL, "/org/station/Station1",
+                                                  NULL, G_DBUS_SIGNAL_FLAGS_NONE, st_line_watch_signal, &w, NULL);
+  g_autoptr(GVariant) role = st_line_call (c, "Login", g_variant_new ("(ss)", "op", "1111"), "(s)");
+  GVariantBuilder opts;
+  g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&opts, "{sv}", "hold-failures", g_variant_new_boolean (TRUE));
+  g_variant_builder_add (&opts, "{sv}", "wait", g_variant_new_uint32 (0));
+  const char *ports[] = { port, NULL };
+  g_autoptr(GVariant) info = st_line_call (c, "LineStart", g_variant_new ("(x^asu@a{sv})", batch, ports, 0u,
+                                                                          g_variant_builder_end (&opts)),
+                                           "(a{sv})");
+
+  /* the first device fails, and the socket holds: no step, no device,
+   * and the line goes on running */
+  st_line_wait_results (&w, 1, 120);
+  g_assert_cmpuint (w.results->len, ==, 1);
+  const char *first = g_ptr_array_index (w.results, 0);
+  g_assert_true (g_str_has_prefix (first, "FAILED "));
+  g_autofree gchar *uid1 = g_strdup (first + strlen ("FAILED "));
+  guint steps = w.steps;
+  st_line_wait_results (&w, 2, 4);
+  g_assert_cmpuint (w.results->len, ==, 1);
+  g_assert_cmpuint (w.steps, ==, steps);
+  g_assert_false (w.ended);
+
+  /* Retry runs the same device again, and holds again */
+  g_autoptr(GVariant) r1 = st_line_call (c, "LinePortRetry", g_variant_new ("(su)", port, 0u), NULL);
+  st_line_wait_results (&w, 2, 120);
+  g_assert_cmpuint (w.results->len, ==, 2);
+  g_autofree gchar *again = g_strdup_printf ("FAILED %s", uid1);
+  g_assert_cmpstr (g_ptr_array_index (w.results, 1), ==, again);
+  g_assert_false (w.ended);
+
+  /* the acknowledgement (LinePortStart): the failed device, still in the
+   * socket, is not run again; the next two pass and the batch is done */
+  g_autoptr(GVariant) r2 = st_line_call (c, "LinePortStart", g_variant_new ("(xsu)", batch, port, 0u), NULL);
+  st_line_wait_results (&w, 3, 120);
+  g_assert_cmpuint (w.results->len, >=, 3);
+  g_assert_cmpstr (g_ptr_array_index (w.results, 2), !=, again);
+  st_line_wait_results (&w, 4, 120);
+  for (guint i = 0; i < w.results->len; i++)
+    g_test_message ("result %u: %s", i, (const char *) g_ptr_array_index (w.results, i));
+  g_assert_cmpuint (w.results->len, ==, 4);
+  for (guint i = 2; i < 4; i++)
+    {
+      const char *r = g_ptr_array_index (w.results, i);
+      g_assert_true (g_str_has_prefix (r, "PASSED "));
+      g_assert_cmpstr (r + strlen ("PASSED "), !=, uid1);
+    }
+  g_assert_cmpstr (g_ptr_array_index (w.results, 2), !=, g_ptr_array_index (w.results, 3));
+  gint64 end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!w.ended && g_get_monotonic_time () < end)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (20000);
+    }
+  g_assert_true (w.ended);
+  g_autofree gchar *q = g_strdup_printf ("SELECT COUNT(*) FROM units WHERE batch_id = %" G_GINT64_FORMAT
+                                         " AND state = 'done'", batch);
+  g_assert_cmpint (st_sql_int (f, q), ==, 2);
+  g_dbus_connection_signal_unsubscribe (c, sub);
+  g_ptr_array_unref (w.results);
+  st_check_db_invariants (f);
+}
+
+/* A new line skips what LineStart's skip-uids names (the GUI's memory of
+ * a failed device the operator acknowledged, across lines), and refuses a
+ * socket that is not in the line. */
+static void
+test_skip_uids (StFixture *f, gconstpointer data)
+{
+  gint64 batch = st_create_batch (f, "example-device-csr.profile", 1);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "1818", "--fault", "bad-csr-sig",
+                                            "--fault-unit", "1", NULL);
+  g_autofree gchar *address = g_strdup_printf ("unix:path=%s/stationd.sock", f->home);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) c = g_dbus_connection_new_for_address_sync (
+      address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
+  g_assert_no_error (error);
+  StLineWatch w = { .results = g_ptr_array_new_with_free_func (g_free) };
+  guint sub = g_dbus_connection_signal_subscribe (c, NULL, "org.station.Station1", NULL, "/org/station/Station1",
+                                                  NULL, G_DBUS_SIGNAL_FLAGS_NONE, st_line_watch_signal, &w, NULL);
+  g_autoptr(GVariant) role = st_line_call (c, "Login", g_variant_new ("(ss)", "op", "1111"), "(s)");
+  const char *ports[] = { port, NULL };
+
+  /* a socket that is not in the line: refused, no line starts */
+  GVariantBuilder opts;
+  g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
+  GVariantBuilder skip;
+  g_variant_builder_init (&skip, G_VARIANT_TYPE ("a{ss}"));
+  g_variant_builder_add (&skip, "{ss}", "/dev/not-in-this-line", "00aa");
+  g_variant_builder_add (&opts, "{sv}", "skip-uids", g_variant_builder_end (&skip));
+  g_autoptr(GVariant) refused = g_dbus_connection_call_sync (
+      c, NULL, "/org/station/Station1", "org.station.Station1", "LineStart",
+      g_variant_new ("(x^asu@a{sv})", batch, ports, 0u, g_variant_builder_end (&opts)), NULL,
+      G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  g_assert_null (refused);
+  g_assert_nonnull (error);
+  g_test_message ("refused: %s", error->message);
+  g_assert_nonnull (strstr (error->message, "not a socket of this line"));
+  g_clear_error (&error);
+
+  /* the faulty first device fails; the line is stopped */
+  g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&opts, "{sv}", "hold-failures", g_variant_new_boolean (TRUE));
+  g_autoptr(GVariant) i1 = st_line_call (c, "LineStart", g_variant_new ("(x^asu@a{sv})", batch, ports, 0u,
+                                                                        g_variant_builder_end (&opts)),
+                                         "(a{sv})");
+  st_line_wait_results (&w, 1, 120);
+  g_assert_cmpuint (w.results->len, ==, 1);
+  const char *first = g_ptr_array_index (w.results, 0);
+  g_assert_true (g_str_has_prefix (first, "FAILED "));
+  g_autofree gchar *uid1 = g_strdup (first + strlen ("FAILED "));
+  g_autoptr(GVariant) stop = st_line_call (c, "LineStop", g_variant_new ("(x)", batch), NULL);
+  gint64 end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!w.ended && g_get_monotonic_time () < end)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (20000);
+    }
+  g_assert_true (w.ended);
+
+  /* a new line told to skip it: the failed device, still in the socket,
+   * is not run again; the next one passes and the batch is done */
+  w.ended = FALSE;
+  g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&opts, "{sv}", "hold-failures", g_variant_new_boolean (TRUE));
+  g_variant_builder_init (&skip, G_VARIANT_TYPE ("a{ss}"));
+  g_variant_builder_add (&skip, "{ss}", port, uid1);
+  g_variant_builder_add (&opts, "{sv}", "skip-uids", g_variant_builder_end (&skip));
+  g_autoptr(GVariant) i2 = st_line_call (c, "LineStart", g_variant_new ("(x^asu@a{sv})", batch, ports, 0u,
+                                                                        g_variant_builder_end (&opts)),
+                                         "(a{sv})");
+  st_line_wait_results (&w, 2, 120);
+  g_assert_cmpuint (w.results->len, ==, 2);
+  const char *second = g_ptr_array_index (w.results, 1);
+  g_test_message ("second line: %s", second);
+  g_assert_true (g_str_has_prefix (second, "PASSED "));
+  g_assert_cmpstr (second + strlen ("PASSED "), !=, uid1);
+  end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!w.ended && g_get_monotonic_time () < end)
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (20000);
+    }
+  g_assert_true (w.ended);
+  g_dbus_connection_signal_unsubscribe (c, sub);
+  g_ptr_array_unref (w.results);
+  st_check_db_invariants (f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -549,5 +773,7 @@ main (int argc, char **argv)
   st_test_add_station ("/line/bench", NULL, test_bench);
   st_test_add_station ("/line/serials-two-batches-at-once", NULL, test_serials_two_batches_at_once);
   st_test_add_station ("/line/serials-two-batches-in-turn", NULL, test_serials_two_batches_in_turn);
+  st_test_add_station ("/line/held-socket", NULL, test_held_socket);
+  st_test_add_station ("/line/skip-uids", NULL, test_skip_uids);
   return g_test_run ();
 }

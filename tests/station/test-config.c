@@ -9,7 +9,12 @@
  * INVALID_DATA, and the message names the file, the group and the key.
  * /config/accepted: the files the station writes load (the demo's, a
  * production one, the state "awaiting import" without [certificates],
- * [audit] checkpoint-every) and round-trip through st_config_save(). */
+ * [audit] checkpoint-every) and round-trip through st_config_save().
+ * /config/sockets: [sockets] names the line's sockets in the file's order
+ * (PORT = NAME, UTF-8 names), survives st_config_save(), and refuses a
+ * key that is not an absolute path, an empty or overlong name, a control
+ * character, a name given to two sockets, a port given twice and more
+ * sockets than a station has. */
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -86,7 +91,7 @@ test_typos (void)
   g_free (t);
   /* an unknown group, far from all */
   t = g_strconcat (st_station, st_hsm, st_certificates, "[network]\nproxy=x\n", NULL);
-  st_conf_refused (home, t, "unknown group [network]", "[station], [hsm], [certificates] and [audit]", NULL);
+  st_conf_refused (home, t, "unknown group [network]", "[station], [hsm], [certificates], [audit] and [sockets]", NULL);
   g_free (t);
   /* an unknown key: the closest is suggested */
   t = st_conf_with ("module=", "modul=");
@@ -226,11 +231,81 @@ test_accepted (void)
   st_rm_rf (home);
 }
 
+static void
+test_sockets (void)
+{
+  g_autofree gchar *home = st_test_tmpdir ("st-config");
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *base = g_strconcat (st_station, "\n", st_hsm, "\n", st_certificates, "\n", NULL);
+
+  /* in the order the fixtures stand, not sorted */
+  g_autofree gchar *good = g_strconcat (base, "[sockets]\n"
+                                        "/dev/ttyUSB2 = C – right fixture\n"
+                                        "/dev/ttyUSB0 = A – left fixture\n"
+                                        "/dev/serial/by-path/pci-0000:00:14.0-usb-0:1.3:1.0-port0=B  \n", NULL);
+  g_autoptr(StConfig) c = st_conf_load_text (home, good, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (c->socket_ports);
+  g_assert_cmpuint (g_strv_length (c->socket_ports), ==, 3);
+  g_assert_cmpuint (g_strv_length (c->socket_names), ==, 3);
+  g_assert_cmpstr (c->socket_ports[0], ==, "/dev/ttyUSB2");
+  g_assert_cmpstr (c->socket_names[0], ==, "C – right fixture");
+  g_assert_cmpstr (c->socket_ports[1], ==, "/dev/ttyUSB0");
+  g_assert_cmpstr (c->socket_names[1], ==, "A – left fixture");
+  g_assert_cmpstr (c->socket_ports[2], ==, "/dev/serial/by-path/pci-0000:00:14.0-usb-0:1.3:1.0-port0");
+  g_assert_cmpstr (c->socket_names[2], ==, "B");
+  g_assert_true (st_config_save (c, &error));
+  g_assert_no_error (error);
+  g_autoptr(StConfig) back = st_config_load (home, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstrv (back->socket_ports, c->socket_ports);
+  g_assert_cmpstrv (back->socket_names, c->socket_names);
+
+  /* none: both NULL */
+  g_autoptr(StConfig) none = st_conf_load_text (home, base, &error);
+  g_assert_no_error (error);
+  g_assert_null (none->socket_ports);
+  g_assert_null (none->socket_names);
+
+  struct { const char *group, *needle; } bad[] = {
+    { "[sockets]\nttyUSB0 = A\n", "'ttyUSB0' is not a socket's port" },
+    { "[sockets]\n/dev/ttyUSB0 =\n", "must be 1 to 64 characters" },
+    { "[sockets]\n/dev/ttyUSB0 = A\\tB\n", "control character" },
+    { "[sockets]\n/dev/ttyUSB0 = A\n/dev/ttyUSB1 = A\n", "the name 'A' is given to /dev/ttyUSB0 and to /dev/ttyUSB1" },
+    { "[sockets]\n/dev/ttyUSB0 = A\n/dev/ttyUSB0 = B\n", "the key '/dev/ttyUSB0' is given twice" },
+    { "[socket]\n/dev/ttyUSB0 = A\n", "did you mean [sockets]?" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree gchar *t = g_strconcat (base, bad[i].group, NULL);
+      st_conf_refused (home, t, bad[i].needle, NULL);
+    }
+  /* a name of 65 characters (each 3 bytes of UTF-8), and one of 64 */
+  g_autoptr(GString) name = g_string_new (NULL);
+  for (guint i = 0; i < 65; i++)
+    g_string_append (name, "–");
+  g_autofree gchar *long_name = g_strconcat (base, "[sockets]\n/dev/ttyUSB0 = ", name->str, "\n", NULL);
+  st_conf_refused (home, long_name, "must be 1 to 64 characters long, not 65", NULL);
+  g_string_truncate (name, 64 * 3);
+  g_autofree gchar *max_name = g_strconcat (base, "[sockets]\n/dev/ttyUSB0 = ", name->str, "\n", NULL);
+  g_autoptr(StConfig) m = st_conf_load_text (home, max_name, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_utf8_strlen (m->socket_names[0], -1), ==, 64);
+  /* more sockets than a station has */
+  g_autoptr(GString) many = g_string_new (base);
+  g_string_append (many, "[sockets]\n");
+  for (guint i = 0; i <= ST_CONFIG_MAX_SOCKETS; i++)
+    g_string_append_printf (many, "/dev/ttyUSB%u = S%u\n", i, i);
+  st_conf_refused (home, many->str, "names 65 sockets", NULL);
+  st_rm_rf (home);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/config/typos", test_typos);
   g_test_add_func ("/config/accepted", test_accepted);
+  g_test_add_func ("/config/sockets", test_sockets);
   return g_test_run ();
 }
