@@ -12,8 +12,11 @@
 #include <time.h>
 
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 
+#include "st-build-config.h"
 #include "st-gui.h"
+#include "st-i18n.h"
 #include "st-util.h"
 #include "st-window.h"
 
@@ -136,7 +139,7 @@ int
 main (int argc, char **argv)
 {
   st_process_setup ();
-  setlocale (LC_ALL, "");
+  st_i18n_init ();
   StGuiApp a = { 0 };
   const GOptionEntry entries[] = {
     { "home", 0, 0, G_OPTION_ARG_FILENAME, &a.home, "The private service of this station home (HOME/stationd.sock; else $STATION_HOME)", "DIR" },
@@ -146,6 +149,7 @@ main (int argc, char **argv)
     { NULL }
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new ("- the station's line GUI");
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_add_group (ctx, gtk_get_option_group (FALSE));
   g_autoptr(GError) error = NULL;

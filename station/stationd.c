@@ -8,15 +8,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <locale.h>
 #include <sys/file.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "st-build-config.h"
 #include "st-config.h"
 #include "st-engine.h"
 #include "st-error.h"
+#include "st-i18n.h"
 #include "st-private-files.h"
 #include "st-recover.h"
 #include "st-service.h"
@@ -78,7 +81,7 @@ int
 main (int argc, char **argv)
 {
   st_process_setup ();
-  setlocale (LC_ALL, "");
+  st_i18n_init ();
   /* the service itself, run again to prove an SO PIN (st-recover.h) */
   if (argc > 1 && g_strcmp0 (argv[1], ST_RECOVER_CHECK_OPTION) == 0)
     return st_recover_check_so_pin_main (argc, argv);
@@ -96,6 +99,7 @@ main (int argc, char **argv)
     { NULL }
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new ("- the station service");
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_autoptr(GError) error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
