@@ -1,5 +1,7 @@
 #include "st-gui.h"
 
+#include <glib/gi18n.h>
+
 #include "st-text.h"
 
 void
