@@ -1678,7 +1678,7 @@ cmd_bench (StCli *cli, int argc, char **argv)
    * an admin's job; on a demo home it logs in as the demo admin. */
   if (!st_cli_admin_login (cli, &error))
     return st_cli_fail (error);
-  g_print (_("bench: %d units on %d simulated sockets, in the service\n"), units, slots);
+  g_print ("bench: %d units on %d simulated sockets, in the service\n", units, slots);
   g_autoptr(GVariant) r = NULL;
   if (!st_dbus_station1_call_bench_sync (cli->proxy, (guint) units, (guint) slots, &r, NULL, &error))
     return st_cli_fail (error);
@@ -1686,38 +1686,38 @@ cmd_bench (StCli *cli, int argc, char **argv)
 #define D(k) ({ gdouble _v = 0; g_variant_lookup (r, k, "d", &_v); _v; })
 #define T(k) ({ guint64 _v = 0; g_variant_lookup (r, k, "t", &_v); _v; })
   guint raw_count = U ("raw-count"), passed = U ("passed"), failed = U ("failed");
-  g_print (_("raw issuance (build, sign in the HSM, verify, lint): %u certificates in %.2f s = %.1f /s\n"
+  g_print ("raw issuance (build, sign in the HSM, verify, lint): %u certificates in %.2f s = %.1f /s\n"
            "  (half before the end-to-end run, half after it)\n"
-           "  CPU: %.3f ms per certificate, one thread\n"),
+           "  CPU: %.3f ms per certificate, one thread\n",
            raw_count, D ("raw-seconds"), D ("raw-per-s"), 1e3 * D ("raw-cpu-seconds") / MAX (raw_count, 1));
-  g_print (_("end to end (KEYGEN, CSR check, durable records, sign, write, proof, read-back, commit):\n"
-           "  %u units on %u sockets in %.2f s = %.1f units/s\n"), passed, U ("slots"),
+  g_print ("end to end (KEYGEN, CSR check, durable records, sign, write, proof, read-back, commit):\n"
+           "  %u units on %u sockets in %.2f s = %.1f units/s\n", passed, U ("slots"),
            D ("e2e-seconds"), D ("e2e-units-per-s"));
-  g_print (_("  database: %" PRIu64 " durable writes in %" PRIu64 " commits (fsync'ed)\n"),
+  g_print ("  database: %" G_GUINT64_FORMAT " durable writes in %" G_GUINT64_FORMAT " commits (fsync'ed)\n",
            T ("db-writes"), T ("db-commits"));
   guint n = MAX (passed + failed, 1);
   gdouble cpu = D ("e2e-cpu-seconds"), dev = D ("device-cpu-seconds");
-  g_print (_("  simulated devices: their %u key pairs and CSRs made before the clock started\n"
-           "    (%.2f s; a real device makes them on its own processor)\n"),
+  g_print ("  simulated devices: their %u key pairs and CSRs made before the clock started\n"
+           "    (%.2f s; a real device makes them on its own processor)\n",
            U ("units") - U ("premade-left"), D ("premade-seconds"));
-  g_print (_("  CPU: %.2f s on %u cores = %.3f ms per unit (the station's own: %.3f ms), of which\n"
+  g_print ("  CPU: %.2f s on %u cores = %.3f ms per unit (the station's own: %.3f ms), of which\n"
            "       %.2f s (%.0f%%) the simulated devices' own work in the run (proofs of\n"
-           "       possession, and keys they made then: a real device does it on its own processor)\n"),
+           "       possession, and keys they made then: a real device does it on its own processor)\n",
            cpu, U ("cores"), 1e3 * cpu / n, 1e3 * (cpu - dev) / n, dev, 100.0 * dev / MAX (cpu, 1e-9));
-  g_print (_("ratio end-to-end / raw issuance: %.2f\n"), D ("e2e-units-per-s") / MAX (D ("raw-per-s"), 1e-9));
+  g_print ("ratio end-to-end / raw issuance: %.2f\n", D ("e2e-units-per-s") / MAX (D ("raw-per-s"), 1e-9));
   /* Over a long run: does the rate hold, and what do the records and the
    * service's memory cost? */
   gdouble first = D ("first-tenth-units-per-s"), last = D ("last-tenth-units-per-s");
-  g_print (_("over the run: first %u units %.1f units/s, last %u units %.1f units/s, "
-           "last / first %.2f\n"), U ("tenth-units"), first, U ("tenth-units"), last,
+  g_print ("over the run: first %u units %.1f units/s, last %u units %.1f units/s, "
+           "last / first %.2f\n", U ("tenth-units"), first, U ("tenth-units"), last,
            last / MAX (first, 1e-9));
   gdouble first_cpu = D ("first-tenth-cpu-ms"), last_cpu = D ("last-tenth-cpu-ms");
-  g_print (_("  CPU per unit: first tenth %.3f ms, last tenth %.3f ms, last / first %.2f "
-           "(what a loaded machine's rates cannot show)\n"),
+  g_print ("  CPU per unit: first tenth %.3f ms, last tenth %.3f ms, last / first %.2f "
+           "(what a loaded machine's rates cannot show)\n",
            first_cpu, last_cpu, last_cpu / MAX (first_cpu, 1e-9));
-  g_print (_("database: %.0f bytes per unit (file and WAL: %.1f MB)\n"),
+  g_print ("database: %.0f bytes per unit (file and WAL: %.1f MB)\n",
            (gdouble) T ("db-bytes") / MAX (passed, 1), T ("db-bytes") / 1e6);
-  g_print (_("the service's peak RSS: %.1f MB\n"), T ("peak-rss-kib") / 1024.0);
+  g_print ("the service's peak RSS: %.1f MB\n", T ("peak-rss-kib") / 1024.0);
 #undef U
 #undef D
 #undef T
@@ -2116,7 +2116,7 @@ main (int argc, char **argv)
     return st_cli_fail (error);
   if (version)
     {
-      g_print (_("station %s\n"), ST_VERSION);
+      g_print ("station %s\n", ST_VERSION);
       return 0;
     }
   if (argc < 2)
