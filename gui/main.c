@@ -139,6 +139,9 @@ int
 main (int argc, char **argv)
 {
   st_process_setup ();
+  /* the locale is set here, once: GTK would set it again from the
+   * environment and undo what st_i18n_init does for LANGUAGE under "C" */
+  gtk_disable_setlocale ();
   st_i18n_init ();
   StGuiApp a = { 0 };
   const GOptionEntry entries[] = {
