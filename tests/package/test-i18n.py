@@ -9,9 +9,10 @@
   service    a stationd started with LANGUAGE=de answers an English client in
              German (the station's language), and the client's own words stay
              English.
-  catalogue  po/de.po passes msgfmt --check with no untranslated and no fuzzy
-             message; it translates every string the sources mark today (the
-             sources' catalogue made with xgettext, compared with msgcmp); every
+  catalogue  every po/LANG.po of po/LINGUAS (de among them) passes msgfmt
+             --check with no untranslated and no fuzzy message, and translates
+             every string the sources mark today (the sources' catalogue made
+             with xgettext, compared with msgcmp); every
              file under common/, station/ and gui/ that marks a string is
              listed in po/POTFILES.in, and every file listed there exists.
 
@@ -176,16 +177,21 @@ def check_catalogue():
     for tool in ("msgfmt", "xgettext", "msgcmp"):
         if shutil.which(tool) is None:
             skip(tool + " is not installed (Debian: gettext)")
-    po = os.path.join(src, "po", "de.po")
-    p = subprocess.run(["msgfmt", "--check", "--statistics", "-o", "/dev/null", po],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    stats = p.stdout.decode()
-    print("po/de.po: " + stats.strip())
-    if p.returncode != 0:
-        fail("msgfmt --check po/de.po:\n" + stats)
-    if "untranslated" in stats or "fuzzy" in stats:
-        fail("po/de.po has untranslated or fuzzy messages: run 'make po' and translate them "
-             "(docs/translations.md)")
+    with open(os.path.join(src, "po", "LINGUAS")) as f:
+        languages = [w for line in f for w in line.split("#")[0].split()]
+    if "de" not in languages:
+        fail("po/LINGUAS does not list de")
+    for lang in languages:
+        po = os.path.join(src, "po", lang + ".po")
+        p = subprocess.run(["msgfmt", "--check", "--statistics", "-o", "/dev/null", po],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        stats = p.stdout.decode()
+        print("po/%s.po: %s" % (lang, stats.strip()))
+        if p.returncode != 0:
+            fail("msgfmt --check po/%s.po:\n%s" % (lang, stats))
+        if "untranslated" in stats or "fuzzy" in stats:
+            fail("po/%s.po has untranslated or fuzzy messages: run 'make po' and translate them "
+                 "(docs/translations.md)" % lang)
     # POTFILES.in: every file that marks strings, and nothing else
     with open(os.path.join(src, "po", "POTFILES.in")) as f:
         listed = [line.strip() for line in f if line.strip() and not line.startswith("#")]
@@ -217,12 +223,14 @@ def check_catalogue():
         if p.returncode != 0:
             fail("xgettext:\n" + p.stdout.decode())
             return
-        p = subprocess.run(["msgcmp", po, pot], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if p.returncode != 0:
-            fail("po/de.po does not translate every string of the sources (run 'make po', "
-                 "then translate):\n" + p.stdout.decode()[:4000])
-        else:
-            print("ok: po/de.po translates every string the sources mark")
+        for lang in languages:
+            po = os.path.join(src, "po", lang + ".po")
+            p = subprocess.run(["msgcmp", po, pot], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            if p.returncode != 0:
+                fail("po/%s.po does not translate every string of the sources (run 'make po', "
+                     "then translate):\n%s" % (lang, p.stdout.decode()[:4000]))
+            else:
+                print("ok: po/%s.po translates every string the sources mark" % lang)
 
 
 {"help": check_help, "service": check_service, "catalogue": check_catalogue}[check]()
