@@ -604,8 +604,9 @@ st_engine_open_ca (StEngine *engine, const char *pin, GError **error)
   if (config->awaiting_import)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                           _("the key ceremony is not finished: run 'station ca import --chain FILE "
-                           "--signing-cert FILE' before unlocking (docs/ceremony.md)"));
+                           /* English: the audit log records it (hsm-unlock-failed) */
+                           "the key ceremony is not finished: run 'station ca import --chain FILE "
+                           "--signing-cert FILE' before unlocking (docs/ceremony.md)");
       return FALSE;
     }
   StCa *ca = st_ca_open (config, pin, error);
@@ -803,7 +804,8 @@ st_engine_ca_import (StEngine *engine, const StAuthSession *session, const char 
                                                  &payload, error);
   if (next == NULL)
     {
-      g_prefix_error (error, _("ca import: nothing was changed: "));
+      /* English: the audit log records it (ca-import-failed) */
+      g_prefix_error (error, "ca import: nothing was changed: ");
       g_autoptr(GError) audit_error = NULL;
       if (!st_engine_audit (engine, session, "ca-import-failed", &audit_error, "reason",
                             (*error)->message, NULL))
