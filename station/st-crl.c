@@ -1,6 +1,9 @@
 /* Building, signing and checking the CRL (st-crl.h). */
 #include "st-crl.h"
 
+#include <glib/gi18n.h>
+#include <inttypes.h>
+
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
@@ -83,7 +86,7 @@ st_crl_add_entry (X509_CRL *crl, const StDbCrlEntry *e, GError **error)
     {
       BN_free (bn_raw);
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the database's certificate serial '%s' is not hex", e->serial != NULL ? e->serial : "");
+                   _("the database's certificate serial '%s' is not hex"), e->serial != NULL ? e->serial : "");
       return FALSE;
     }
   g_autoptr(BIGNUM) bn = bn_raw;
@@ -93,7 +96,7 @@ st_crl_add_entry (X509_CRL *crl, const StDbCrlEntry *e, GError **error)
   if (code < 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "certificate %s is revoked with the reason '%s', which is not one of %s",
+                   _("certificate %s is revoked with the reason '%s', which is not one of %s"),
                    e->serial, e->reason, st_crl_reason_list ());
       return FALSE;
     }
@@ -127,8 +130,8 @@ st_crl_build (StCa *ca, GPtrArray *entries, const char *issuer_hash, gint64 numb
   if (ski == NULL)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "the issuing CA certificate has no subjectKeyIdentifier: the CRL's "
-                           "authorityKeyIdentifier needs it (re-issue the CA certificate with one)");
+                           _("the issuing CA certificate has no subjectKeyIdentifier: the CRL's "
+                           "authorityKeyIdentifier needs it (re-issue the CA certificate with one)"));
       return NULL;
     }
   AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new ();
@@ -194,7 +197,7 @@ st_crl_issue (StDb *db, StCa *ca, guint days, const char *by, GError **error)
   if (days < 1 || days > ST_CRL_DAYS_MAX)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "a CRL's next update is 1 to %d days away, not %u", ST_CRL_DAYS_MAX, days);
+                   _("a CRL's next update is 1 to %d days away, not %u"), ST_CRL_DAYS_MAX, days);
       return NULL;
     }
   EVP_PKEY *ca_pub = X509_get0_pubkey (ca->ca_cert);
@@ -207,8 +210,8 @@ st_crl_issue (StDb *db, StCa *ca, guint days, const char *by, GError **error)
     case ST_ALG_NONE:
     default:
       g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
-                           "the issuing CA's key is not EC P-256, EC P-384 or Ed25519: the station "
-                           "cannot sign a CRL with it");
+                           _("the issuing CA's key is not EC P-256, EC P-384 or Ed25519: the station "
+                           "cannot sign a CRL with it"));
       return NULL;
     }
   guint8 *ca_der = NULL;
@@ -230,7 +233,7 @@ st_crl_issue (StDb *db, StCa *ca, guint days, const char *by, GError **error)
   g_autoptr(GPtrArray) entries = st_db_crl_entries (db, error);
   if (entries == NULL)
     {
-      g_prefix_error (error, "CRL number %" G_GINT64_FORMAT ": ", number);
+      g_prefix_error (error, _("CRL number %" PRId64 ": "), number);
       return NULL;
     }
   guint n_listed = 0;
@@ -238,13 +241,13 @@ st_crl_issue (StDb *db, StCa *ca, guint days, const char *by, GError **error)
                                           &n_listed, error);
   if (crl == NULL)
     {
-      g_prefix_error (error, "CRL number %" G_GINT64_FORMAT ": ", number);
+      g_prefix_error (error, _("CRL number %" PRId64 ": "), number);
       return NULL;
     }
   StCrlSign s = { .crl = crl, .md = md };
   if (!st_ca_sign_with (ca, ST_CA_KEY_ISSUING, "the CRL", st_crl_sign_func, &s, NULL, error))
     {
-      g_prefix_error (error, "CRL number %" G_GINT64_FORMAT " (taken, not issued): ", number);
+      g_prefix_error (error, _("CRL number %" PRId64 " (taken, not issued): "), number);
       return NULL;
     }
   st_error_clear_openssl ();
@@ -253,7 +256,7 @@ st_crl_issue (StDb *db, StCa *ca, guint days, const char *by, GError **error)
       st_error_set_openssl (error, ST_ERROR_VERIFY_FAILED,
                             "the signed CRL does not verify with the issuing CA certificate's key "
                             "(the HSM key and the certificate differ)");
-      g_prefix_error (error, "CRL number %" G_GINT64_FORMAT ": ", number);
+      g_prefix_error (error, _("CRL number %" PRId64 ": "), number);
       return NULL;
     }
   guint8 *der = NULL;
