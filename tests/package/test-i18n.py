@@ -12,9 +12,10 @@
   catalogue  every po/LANG.po of po/LINGUAS (de among them) passes msgfmt
              --check with no untranslated and no fuzzy message, and translates
              every string the sources mark today (the sources' catalogue made
-             with xgettext, compared with msgcmp); every
-             file under common/, station/ and gui/ that marks a string is
-             listed in po/POTFILES.in, and every file listed there exists.
+             with xgettext, compared with msgcmp); every source file
+             (common/, db/, gui/, hsm/, programmer/, station/) that marks a
+             string is listed in po/POTFILES.in, and every file listed there
+             exists and marks one.
 
 What the programs must print is never written here: it is read from the
 compiled catalogue of the build (BUILD/po/de/LC_MESSAGES/station.mo) with
@@ -199,7 +200,7 @@ def check_catalogue():
         if not os.path.exists(os.path.join(src, name)):
             fail("po/POTFILES.in lists %s, which does not exist" % name)
     marked = []
-    for top in ("common", "station", "gui"):
+    for top in ("common", "db", "gui", "hsm", "programmer", "station"):
         for root, dirs, files in os.walk(os.path.join(src, top)):
             for name in files:
                 if name.endswith((".c", ".ui")):
