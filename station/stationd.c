@@ -88,8 +88,11 @@ main (int argc, char **argv)
   g_autofree gchar *home = NULL, *config = NULL, *bus = NULL, *listen = NULL;
   gboolean system = FALSE, version = FALSE;
   gint idle = 0;
+  /* translated here: the default folder is no part of the message */
+  g_autofree gchar *home_help = g_strdup_printf (_("State folder (default %s, or $STATION_HOME)"),
+                                                 ST_STATIOND_DEFAULT_HOME);
   const GOptionEntry entries[] = {
-    { "home", 0, 0, G_OPTION_ARG_FILENAME, &home, "State folder (default " ST_STATIOND_DEFAULT_HOME ", or $STATION_HOME)", "DIR" },
+    { "home", 0, 0, G_OPTION_ARG_FILENAME, &home, home_help, "DIR" },
     { "config", 0, 0, G_OPTION_ARG_FILENAME, &config, N_("Configuration file (default HOME/station.conf)"), "FILE" },
     { "system", 0, 0, G_OPTION_ARG_NONE, &system, N_("Own org.station.Station1 on the system bus"), NULL },
     { "bus", 0, 0, G_OPTION_ARG_STRING, &bus, N_("Own it on the bus at ADDRESS"), "ADDRESS" },
