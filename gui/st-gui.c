@@ -1,7 +1,5 @@
 #include "st-gui.h"
 
-#include <glib/gi18n.h>
-
 #include "st-text.h"
 
 void
