@@ -1016,8 +1016,9 @@ cmd_batch (StCli *cli, int argc, char **argv)
       g_autoptr(GVariant) list = NULL;
       if (!st_dbus_station1_call_batch_list_sync (cli->proxy, &list, NULL, &error))
         return st_cli_fail (error);
-      g_print ("%6s  %-7s %-16s %-24s %5s %5s %5s  %s\n", _("id"), _("state"), _("work order"), _("product"),
-               _("qty"), _("done"), _("fail"), _("created"));
+      g_print ("%6s  %-7s %-16s %-24s %5s %5s %5s  %s\n", C_("column", "id"), C_("column", "state"),
+               C_("column", "work order"), C_("column", "product"), C_("column", "qty"), C_("column", "done"),
+               C_("column", "fail"), C_("column", "created"));
       for (gsize i = 0; i < g_variant_n_children (list); i++)
         {
           g_autoptr(GVariant) d = g_variant_get_child_value (list, i);
@@ -1513,7 +1514,8 @@ cmd_operator (StCli *cli, int argc, char **argv)
       g_autoptr(GVariant) list = NULL;
       if (!st_dbus_station1_call_operator_list_sync (cli->proxy, &list, NULL, &error))
         return st_cli_fail (error);
-      g_print ("%-20s %-9s %-7s %8s  %s\n", _("name"), _("role"), _("state"), _("failures"), _("created"));
+      g_print ("%-20s %-9s %-7s %8s  %s\n", C_("column", "name"), C_("column", "role"),
+               C_("column", "state"), C_("column", "failures"), C_("column", "created"));
       for (gsize i = 0; i < g_variant_n_children (list); i++)
         {
           g_autoptr(GVariant) d = g_variant_get_child_value (list, i);
