@@ -1059,7 +1059,7 @@ cmd_batch (StCli *cli, int argc, char **argv)
                b->id, b->state, b->work_order, b->product, b->profile_sha256, b->quantity, b->n_units,
                b->n_done, b->n_failed, b->n_live_certs, b->n_voided, b->n_unconfirmed, b->n_disputed,
                b->n_revoked, created,
-               b->created_by, closed, b->closed_by != NULL ? " by " : "",
+               b->created_by, closed, b->closed_by != NULL ? _(" by ") : "",
                b->closed_by != NULL ? b->closed_by : "");
       /* the units page by page (BatchUnitsPage): the first ST_CLI_SHOW_UNITS
        * unless --all, never the whole batch in one message */
