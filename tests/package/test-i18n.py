@@ -15,7 +15,8 @@
              with xgettext, compared with msgcmp); every source file
              (common/, db/, gui/, hsm/, programmer/, station/) that marks a
              string is listed in po/POTFILES.in, and every file listed there
-             exists and marks one.
+             exists and marks one; no marked string holds a GLib format macro
+             (G_GINT64_FORMAT...), at which xgettext would cut it.
 
 What the programs must print is never written here: it is read from the
 compiled catalogue of the build (BUILD/po/de/LC_MESSAGES/station.mo) with
@@ -174,6 +175,36 @@ def marks_strings(path):
     return re.search(r"(?<![A-Za-z0-9_])(N?C?_|ngettext)\s*\(", text) is not None
 
 
+def marked_calls(path):
+    """The arguments of each _(), N_(), C_(), NC_() and ngettext() call in
+    a C file, its string literals emptied (one pass, no backtracking)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    text = re.sub(r"//[^\n]*", "", text)
+    for m in re.finditer(r"(?<![A-Za-z0-9_])(N?C?_|ngettext)\s*\(", text):
+        i, depth, out = m.end(), 1, []
+        while i < len(text) and depth > 0 and i - m.end() < 8000:
+            c = text[i]
+            if c == '"':
+                j = i + 1
+                while j < len(text) and text[j] != '"':
+                    j += 2 if text[j] == "\\" else 1
+                out.append('""')
+                i = j + 1
+                continue
+            if c == "'":
+                j = i + 1
+                while j < len(text) and text[j] != "'":
+                    j += 2 if text[j] == "\\" else 1
+                i = j + 1
+                continue
+            depth += {"(": 1, ")": -1}.get(c, 0)
+            out.append(c)
+            i += 1
+        yield "".join(out)
+
+
 def check_catalogue():
     for tool in ("msgfmt", "xgettext", "msgcmp"):
         if shutil.which(tool) is None:
@@ -207,6 +238,13 @@ def check_catalogue():
                     path = os.path.join(root, name)
                     if marks_strings(path):
                         marked.append(os.path.relpath(path, src))
+    # a GLib format macro inside a marked string: xgettext cuts the string
+    # there, and the program looks up a whole string the catalogue lacks
+    for name in marked:
+        for call in marked_calls(os.path.join(src, name)):
+            if re.search(r"\bG_G[A-Z0-9]*_FORMAT\b", call):
+                fail("%s: a GLib format macro inside a translatable string (%s...): use \"%%\" PRId64 "
+                     "of <inttypes.h> (docs/translations.md)" % (name, call[:60]))
     for name in sorted(set(marked) - set(listed)):
         fail("%s marks strings for translation but po/POTFILES.in does not list it" % name)
     for name in sorted(set(listed) - set(marked)):
