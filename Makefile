@@ -23,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS = meson ninja-build pkg-config gcc libc6-dev \
        libglib2.0-dev libjson-glib-dev libssl-dev openssl libp11-dev libp11-kit-dev \
        softhsm2 libsqlite3-dev sqlite3 libusb-1.0-0-dev libgtk-3-dev zlib1g-dev \
-       libcanberra-gtk3-dev
+       libcanberra-gtk3-dev gettext
 # What the tests need on top: independent tools that check our output,
 # the sanitizer runtime, emulators and the GUI test stack.
 TEST_DEPS = opensc gnutls-bin clang-14 libclang-rt-14-dev stm32flash \
@@ -33,7 +33,7 @@ TEST_DEPS = opensc gnutls-bin clang-14 libclang-rt-14-dev stm32flash \
 # What 'make deb' needs on top of DEPS: the Debian packaging tools.
 PKG_DEPS = debhelper dpkg-dev fakeroot lintian
 
-.PHONY: all deps test-deps pkg-deps build build-test demo test fuzz clean bench deb
+.PHONY: all deps test-deps pkg-deps build build-test demo test fuzz clean bench deb po
 
 # The start of a recipe line that needs the station service of DEMO_HOME
 # (bench, gui-demo): a private stationd is started and waited for, the demo
@@ -85,6 +85,18 @@ $(TEST_BUILD)/build.ninja:
 
 build-test: test-deps $(TEST_BUILD)/build.ninja
 	meson compile -C $(TEST_BUILD)
+
+# The programs of the build tree read their translations from the build's
+# po/ (docs/translations.md): LANGUAGE=de make demo, or make gui-demo.
+demo gui-demo bench bench-scale: export STATION_LOCALEDIR = $(CURDIR)/$(BUILD)/po
+
+# The translations after new strings (docs/translations.md): po/station.pot
+# made from the files of po/POTFILES.in, merged into every po/LANG.po of
+# po/LINGUAS; then each catalogue's count of translated, fuzzy and
+# untranslated messages.
+po: deps $(BUILD)/build.ninja
+	meson compile -C $(BUILD) station-pot station-update-po
+	@for l in $$(sed 's/#.*//' po/LINGUAS); do printf '%s: ' "po/$$l.po"; msgfmt --check --statistics -o /dev/null po/$$l.po; done
 
 # The demo uses a PIN for the demo token and the demo operators that the
 # README documents; a real station asks for them.

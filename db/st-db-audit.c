@@ -2,6 +2,9 @@
  * writer's transaction), who does it, the event log, reading the chain,
  * its signed checkpoints and verifying it (docs/audit.md). */
 #include "st-db.h"
+
+#include <glib/gi18n.h>
+#include <inttypes.h>
 #include "st-db-private.h"
 #include "st-error.h"
 #include "st-sqlite.h"
@@ -493,7 +496,7 @@ st_db_audit_problem (AuditVerify *v, const char *fmt, ...)
     return;
   va_list ap;
   va_start (ap, fmt);
-  g_string_append (v->report, "audit chain: FAILED: ");
+  g_string_append (v->report, _("audit chain: FAILED: "));
   g_string_append_vprintf (v->report, fmt, ap);
   g_string_append_c (v->report, '\n');
   va_end (ap);
@@ -572,7 +575,7 @@ st_db_audit_verify (StDb *db, GString *report, gint64 *n_entries, GError **error
                              " signed", cp->seq, cp->id);
     }
   if (v.problems > ST_DB_AUDIT_REPORT_MAX)
-    g_string_append_printf (v.report, "audit chain: ... %u more problems\n",
+    g_string_append_printf (v.report, _("audit chain: ... %u more problems\n"),
                             v.problems - ST_DB_AUDIT_REPORT_MAX);
   if (n_entries != NULL)
     *n_entries = v.n;
@@ -583,7 +586,7 @@ st_db_audit_verify (StDb *db, GString *report, gint64 *n_entries, GError **error
                    "the database as it is and call the auditor", db->path, v.problems);
       return FALSE;
     }
-  g_string_append_printf (v.report, "audit chain: ok (%" G_GINT64_FORMAT " entries, %u checkpoint(s) "
-                          "match)\n", v.n, cps->len);
+  g_string_append_printf (v.report, _("audit chain: ok (%" PRId64 " entries, %u checkpoint(s) "
+                          "match)\n"), v.n, cps->len);
   return TRUE;
 }

@@ -17,6 +17,9 @@
  * streams, in one read transaction of a connection of its own, so that
  * both are the same snapshot while the station goes on writing. */
 #include "st-db.h"
+
+#include <glib/gi18n.h>
+#include <inttypes.h>
 #include "st-db-private.h"
 #include "st-error.h"
 #include "st-sqlite.h"
@@ -159,7 +162,7 @@ st_db_replay_problem (Replay *r, const char *fmt, ...)
     return;
   va_list ap;
   va_start (ap, fmt);
-  g_string_append (r->report, "records: FAILED: ");
+  g_string_append (r->report, _("records: FAILED: "));
   g_string_append_vprintf (r->report, fmt, ap);
   g_string_append_c (r->report, '\n');
   va_end (ap);
@@ -1533,26 +1536,26 @@ st_db_audit_explain (StDb *db, GString *report, guint *n_unexplained, GError **e
       return FALSE;
     }
   if (r.problems > ST_DB_REPLAY_REPORT_MAX)
-    g_string_append_printf (r.report, "records: ... %u more rows the log does not explain\n",
+    g_string_append_printf (r.report, _("records: ... %u more rows the log does not explain\n"),
                             r.problems - ST_DB_REPLAY_REPORT_MAX);
   if (r.first_unbound != 0)
-    g_string_append_printf (r.report, "records: entries before seq %" G_GINT64_FORMAT " predate "
+    g_string_append_printf (r.report, _("records: entries before seq %" PRId64 " predate "
                             "record binding: rows they created are checked only for existence and "
                             "for what their payloads name (not the PIN hash, the profile text, the "
-                            "issuer nor the to-be-signed certificate)\n",
+                            "issuer nor the to-be-signed certificate)\n"),
                             r.last_unbound + 1);
   if (r.n_older_rows > 0)
-    g_string_append_printf (r.report, "records: %u row(s) are older than the log (below the first "
-                            "id it created): checked only for existence\n", r.n_older_rows);
-  g_autofree gchar *crls_text = g_strdup_printf (", %u CRL number(s)", r.n_crls);
+    g_string_append_printf (r.report, _("records: %u row(s) are older than the log (below the first "
+                            "id it created): checked only for existence\n"), r.n_older_rows);
+  g_autofree gchar *crls_text = g_strdup_printf (_(", %u CRL number(s)"), r.n_crls);
   if (r.problems == 0)
-    g_string_append_printf (r.report, "records: ok (the log explains %u operator(s), %u batch(es), "
-                            "%u unit(s), %u certificate(s)%s)\n",
+    g_string_append_printf (r.report, _("records: ok (the log explains %u operator(s), %u batch(es), "
+                            "%u unit(s), %u certificate(s)%s)\n"),
                             r.n_operators, r.n_batches, r.n_units, r.n_certs,
                             r.n_crls > 0 ? crls_text : "");
   else
-    g_string_append_printf (r.report, "records: FAILED: %u row(s) or field(s) the log does not "
-                            "explain: they were changed behind the station's back\n", r.problems);
+    g_string_append_printf (r.report, _("records: FAILED: %u row(s) or field(s) the log does not "
+                            "explain: they were changed behind the station's back\n"), r.problems);
   if (n_unexplained != NULL)
     *n_unexplained = r.problems;
   return TRUE;

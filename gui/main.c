@@ -12,10 +12,11 @@
 #include <time.h>
 
 #include <glib-unix.h>
-
 #include <glib/gi18n.h>
 
+#include "st-build-config.h"
 #include "st-gui.h"
+#include "st-i18n.h"
 #include "st-sound.h"
 #include "st-util.h"
 #include "st-window.h"
@@ -37,7 +38,7 @@ st_gui_on_open (GObject *source, GAsyncResult *result, gpointer user_data)
   if (a->station == NULL)
     {
       GtkWidget *dialog = gtk_message_dialog_new (NULL, 0, GTK_MESSAGE_ERROR, GTK_BUTTONS_CLOSE,
-                                                  "The station service does not answer");
+                                                  _("The station service does not answer"));
       gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog), "%s", error->message);
       gtk_window_set_application (GTK_WINDOW (dialog), a->app);
       g_signal_connect (dialog, "response", G_CALLBACK (gtk_widget_destroy), NULL);
@@ -146,18 +147,22 @@ int
 main (int argc, char **argv)
 {
   st_process_setup ();
-  setlocale (LC_ALL, "");
+  /* the locale is set here, once: GTK would set it again from the
+   * environment and undo what st_i18n_init does for LANGUAGE under "C" */
+  gtk_disable_setlocale ();
+  st_i18n_init ();
   StGuiApp a = { 0 };
   const GOptionEntry entries[] = {
-    { "home", 0, 0, G_OPTION_ARG_FILENAME, &a.home, "The private service of this station home (HOME/stationd.sock; else $STATION_HOME)", "DIR" },
-    { "address", 0, 0, G_OPTION_ARG_STRING, &a.address, "The service's D-Bus address (else $STATION_ADDRESS)", "ADDR" },
-    { "system", 0, 0, G_OPTION_ARG_NONE, &a.system, "The system's station service (system bus)", NULL },
-    { "port", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a.ports, "A socket of the line (repeat for each)", "PATH" },
+    { "home", 0, 0, G_OPTION_ARG_FILENAME, &a.home, N_("The private service of this station home (HOME/stationd.sock; else $STATION_HOME)"), "DIR" },
+    { "address", 0, 0, G_OPTION_ARG_STRING, &a.address, N_("The service's D-Bus address (else $STATION_ADDRESS)"), "ADDR" },
+    { "system", 0, 0, G_OPTION_ARG_NONE, &a.system, N_("The system's station service (system bus)"), NULL },
+    { "port", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &a.ports, N_("A socket of the line (repeat for each)"), "PATH" },
     { "kiosk", 0, 0, G_OPTION_ARG_NONE, &a.kiosk, N_("Kiosk mode: full screen, no window decoration, no way out but an admin's PIN (Leave kiosk)"), NULL },
     { "mute", 0, 0, G_OPTION_ARG_NONE, &a.mute, N_("No pass and fail sounds (the line view's Sound switch starts off)"), NULL },
     { NULL }
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new ("- the station's line GUI");
+  g_autoptr(GOptionContext) ctx = g_option_context_new (N_("- the station's line GUI"));
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_add_group (ctx, gtk_get_option_group (FALSE));
   g_autoptr(GError) error = NULL;

@@ -1,5 +1,7 @@
 #include "st-admin-view.h"
 
+#include <glib/gi18n.h>
+
 struct _StAdminView {
   GtkBox parent;
   GtkLabel *hsm_label, *chain_label, *db_label, *audit_label, *status_label;
@@ -27,9 +29,9 @@ st_admin_view_show_hsm (StAdminView *self)
 {
   gboolean unlocked = self->ctx.station != NULL && st_station_hsm_is_open (self->ctx.station);
   g_autofree gchar *hsm = !unlocked
-    ? g_strdup ("HSM: locked. The station signs nothing until an admin unlocks it: type the HSM PIN "
-                "and press Unlock HSM.")
-    : self->token != NULL ? g_strdup_printf ("HSM: unlocked; %s, logged in", self->token)
+    ? g_strdup (_("HSM: locked. The station signs nothing until an admin unlocks it: type the HSM PIN "
+                "and press Unlock HSM."))
+    : self->token != NULL ? g_strdup_printf (_("HSM: unlocked; %s, logged in"), self->token)
                           : g_strdup ("HSM: unlocked");
   gtk_label_set_text (self->hsm_label, hsm);
   gtk_widget_set_visible (GTK_WIDGET (self->hsm_box), !unlocked && self->ctx.session != NULL);
@@ -47,14 +49,14 @@ st_admin_view_on_health (GObject *source, GAsyncResult *result, gpointer user_da
   self->token = g_strdup (h->token != NULL && h->logged_in ? h->token : NULL);
   st_admin_view_show_hsm (self);
   g_autofree gchar *chain = h->min_days_left == G_MAXINT
-    ? g_strdup_printf ("CA chain:\n%s", h->chain)
-    : g_strdup_printf ("CA chain (soonest expiry in %d days):\n%s", h->min_days_left, h->chain);
+    ? g_strdup_printf (_("CA chain:\n%s"), h->chain)
+    : g_strdup_printf (_("CA chain (soonest expiry in %d days):\n%s"), h->min_days_left, h->chain);
   gtk_label_set_text (self->chain_label, chain);
   g_autofree gchar *size = g_format_size (h->db_size), *free_s = g_format_size (h->disk_free);
-  g_autofree gchar *db = g_strdup_printf ("Database: %s, %s; %s free on its disk%s", h->db_path, size, free_s,
-                                          h->disk_free < 1024ull * 1024 * 1024 ? " (LOW: free some space)" : "");
+  g_autofree gchar *db = g_strdup_printf (_("Database: %s, %s; %s free on its disk%s"), h->db_path, size, free_s,
+                                          h->disk_free < 1024ull * 1024 * 1024 ? _(" (LOW: free some space)") : "");
   gtk_label_set_text (self->db_label, db);
-  g_autofree gchar *audit = g_strdup_printf ("Audit chain: %s\n%s", h->audit_ok ? "intact" : "PROBLEM", h->audit);
+  g_autofree gchar *audit = g_strdup_printf (_("Audit chain: %s\n%s"), h->audit_ok ? _("intact") : _("PROBLEM"), h->audit);
   gtk_label_set_text (self->audit_label, audit);
   gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->setup_text), h->setup_text, -1);
 }
@@ -72,7 +74,7 @@ st_admin_view_on_operators (GObject *source, GAsyncResult *result, gpointer user
     {
       StOperatorInfo *op = g_ptr_array_index (ops, i);
       g_autofree gchar *text = g_strdup_printf ("%s  %s%s", op->name, op->role, op->locked ? "  LOCKED" : "");
-      g_autofree gchar *name = g_strdup_printf ("Operator %s", op->name);
+      g_autofree gchar *name = g_strdup_printf (_("Operator %s"), op->name);
       st_gui_list_add (self->operator_list, text, name, 0, "st-name", g_strdup (op->name), g_free);
     }
 }
@@ -118,7 +120,7 @@ st_admin_view_selected (StAdminView *self)
   GtkListBoxRow *row = gtk_list_box_get_selected_row (self->operator_list);
   const char *name = row != NULL ? g_object_get_data (G_OBJECT (row), "st-name") : NULL;
   if (name == NULL)
-    st_gui_status (self->status_label, "Choose an operator in the list first.", TRUE);
+    st_gui_status (self->status_label, _("Choose an operator in the list first."), TRUE);
   return name;
 }
 
@@ -157,8 +159,8 @@ st_admin_view_on_hsm_unlocked (GObject *source, GAsyncResult *result, gpointer u
       st_gui_failed (error, self->status_label);
       return;
     }
-  st_gui_status (self->status_label, "The HSM is unlocked: the station signs until it stops or an admin "
-                 "locks it.", FALSE);
+  st_gui_status (self->status_label, _("The HSM is unlocked: the station signs until it stops or an admin "
+                 "locks it."), FALSE);
   st_admin_view_refresh (self);
 }
 
@@ -171,11 +173,11 @@ st_admin_view_on_unlock_hsm (StAdminView *self)
     return;
   if (*pin == '\0')
     {
-      st_gui_status (self->status_label, "Type the HSM PIN first.", TRUE);
+      st_gui_status (self->status_label, _("Type the HSM PIN first."), TRUE);
       return;
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->unlock_hsm_button), FALSE);
-  st_gui_status (self->status_label, "Unlocking the HSM…", FALSE);
+  st_gui_status (self->status_label, _("Unlocking the HSM…"), FALSE);
   st_station_unlock_hsm_async (self->ctx.station, pin, self->ctx.cancellable, st_admin_view_on_hsm_unlocked,
                                g_object_ref (self));
   gtk_entry_set_text (self->hsm_entry, "");
@@ -233,17 +235,17 @@ st_admin_view_init (StAdminView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   st_gui_context_init (&self->ctx);
-  st_gui_name (GTK_WIDGET (self->hsm_label), "HSM state");
-  st_gui_name (GTK_WIDGET (self->chain_label), "CA chain");
-  st_gui_name (GTK_WIDGET (self->db_label), "Database");
-  st_gui_name (GTK_WIDGET (self->audit_label), "Audit chain");
-  st_gui_name (GTK_WIDGET (self->setup_text), "Set-up details");
-  st_gui_name (GTK_WIDGET (self->operator_list), "Operator list");
-  st_gui_name (GTK_WIDGET (self->role_combo), "Role");
-  st_gui_name (GTK_WIDGET (self->name_entry), "New operator name");
-  st_gui_name (GTK_WIDGET (self->pin_entry), "New operator PIN");
-  st_gui_name (GTK_WIDGET (self->status_label), "Admin status");
-  st_gui_name (GTK_WIDGET (self->hsm_entry), "HSM PIN");
+  st_gui_name (GTK_WIDGET (self->hsm_label), _("HSM state"));
+  st_gui_name (GTK_WIDGET (self->chain_label), _("CA chain"));
+  st_gui_name (GTK_WIDGET (self->db_label), _("Database"));
+  st_gui_name (GTK_WIDGET (self->audit_label), _("Audit chain"));
+  st_gui_name (GTK_WIDGET (self->setup_text), _("Set-up details"));
+  st_gui_name (GTK_WIDGET (self->operator_list), _("Operator list"));
+  st_gui_name (GTK_WIDGET (self->role_combo), _("Role"));
+  st_gui_name (GTK_WIDGET (self->name_entry), _("New operator name"));
+  st_gui_name (GTK_WIDGET (self->pin_entry), _("New operator PIN"));
+  st_gui_name (GTK_WIDGET (self->status_label), _("Admin status"));
+  st_gui_name (GTK_WIDGET (self->hsm_entry), _("HSM PIN"));
 }
 
 GtkWidget *

@@ -1,5 +1,7 @@
 #include "st-batches-view.h"
 
+#include <glib/gi18n.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include <gio/gunixmounts.h>
@@ -174,11 +176,11 @@ st_batches_view_on_batches (GObject *source, GAsyncResult *result, gpointer user
   for (guint i = 0; i < list->len; i++)
     {
       StBatchInfo *b = g_ptr_array_index (list, i);
-      g_autofree gchar *text = g_strdup_printf ("Batch %" G_GINT64_FORMAT "  %-8s  %s  %s  %" G_GINT64_FORMAT
-                                                " of %" G_GINT64_FORMAT " done, %" G_GINT64_FORMAT " failed",
+      g_autofree gchar *text = g_strdup_printf (_("Batch %" PRId64 "  %-8s  %s  %s  %" PRId64
+                                                " of %" PRId64 " done, %" PRId64 " failed"),
                                                 b->id, b->state, b->work_order, b->product, b->n_done,
                                                 b->quantity, b->n_failed);
-      g_autofree gchar *name = g_strdup_printf ("Batch %" G_GINT64_FORMAT " %s", b->id, b->work_order);
+      g_autofree gchar *name = g_strdup_printf (_("Batch %" PRId64 " %s"), b->id, b->work_order);
       gboolean kept = b->id == keep;
       GtkWidget *row = st_gui_list_add (self->batch_list, text, name, 6, "st-batch",
                                         g_ptr_array_steal_index (list, i), (GDestroyNotify) st_batch_info_free);
@@ -223,15 +225,15 @@ st_batches_view_on_profiles (GObject *source, GAsyncResult *result, gpointer use
       if (dot != NULL && dot != base)
         *dot = '\0';
       /* one that does not load stays listed, saying so: the lead learns why at once */
-      g_autofree gchar *text = e->text != NULL ? g_strdup (base) : g_strdup_printf ("%s (does not load)", base);
+      g_autofree gchar *text = e->text != NULL ? g_strdup (base) : g_strdup_printf (_("%s (does not load)"), base);
       g_autofree gchar *id = g_strdup_printf ("%u", i);
       gtk_combo_box_text_append (self->profile_combo, id, text);
     }
   /* Issue 17: none preselected, the lead picks the product */
   gtk_combo_box_set_active (GTK_COMBO_BOX (self->profile_combo), -1);
   if (self->profiles->len == 0)
-    st_gui_status (self->status_label, "No product profile in this station's profile folder: an admin copies "
-                   "a .profile file into the profiles folder of the station home.", TRUE);
+    st_gui_status (self->status_label, _("No product profile in this station's profile folder: an admin copies "
+                   "a .profile file into the profiles folder of the station home."), TRUE);
 }
 
 static void
@@ -246,7 +248,7 @@ st_batches_view_on_created (GObject *source, GAsyncResult *result, gpointer user
       st_gui_status (self->status_label, error->message, TRUE);
       return;
     }
-  g_autofree gchar *msg = g_strdup_printf ("Batch %" G_GINT64_FORMAT " created.", id);
+  g_autofree gchar *msg = g_strdup_printf (_("Batch %" PRId64 " created."), id);
   st_gui_status (self->status_label, msg, FALSE);
   gtk_entry_set_text (self->wo_entry, "");
   self->select_after_refresh = id;
@@ -263,13 +265,13 @@ st_batches_view_on_create (StBatchesView *self)
                             ? g_ptr_array_index (self->profiles, index) : NULL;
   if (profile == NULL || *wo == '\0')
     {
-      st_gui_status (self->status_label, "Pick a product profile and give the work order.", TRUE);
+      st_gui_status (self->status_label, _("Pick a product profile and give the work order."), TRUE);
       return;
     }
   if (profile->text == NULL)
     {
-      g_autofree gchar *msg = g_strdup_printf ("The profile %s does not load: %s", profile->path,
-                                               profile->error != NULL ? profile->error : "unknown reason");
+      g_autofree gchar *msg = g_strdup_printf (_("The profile %s does not load: %s"), profile->path,
+                                               profile->error != NULL ? profile->error : _("unknown reason"));
       st_gui_status (self->status_label, msg, TRUE);
       return;
     }
@@ -287,7 +289,7 @@ st_batches_view_on_closed (GObject *source, GAsyncResult *result, gpointer user_
   if (!st_station_close_batch_finish (self->ctx.station, result, &error))
     st_gui_status (self->status_label, error->message, TRUE);
   else
-    st_gui_status (self->status_label, "Batch closed.", FALSE);
+    st_gui_status (self->status_label, _("Batch closed."), FALSE);
   st_batches_view_refresh (self);
 }
 
@@ -308,18 +310,18 @@ st_batches_view_confirm_close (StBatchesView *self, const StBatchInfo *b)
   GtkWidget *toplevel = gtk_widget_get_toplevel (GTK_WIDGET (self));
   GtkWidget *dialog = gtk_message_dialog_new (GTK_IS_WINDOW (toplevel) ? GTK_WINDOW (toplevel) : NULL,
                                               GTK_DIALOG_MODAL, GTK_MESSAGE_WARNING, GTK_BUTTONS_NONE,
-                                              "Close batch %" G_GINT64_FORMAT " (%s) with %" G_GINT64_FORMAT
-                                              " of its %" G_GINT64_FORMAT " units left?",
+                                              _("Close batch %" PRId64 " (%s) with %" PRId64
+                                              " of its %" PRId64 " units left?"),
                                               id, wo, left, quantity);
   gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog),
-                                            "%" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " units are done, %"
-                                            G_GINT64_FORMAT " left. A closed batch cannot be reopened: the "
-                                            "units left would need a new batch.", done, quantity, left);
-  gtk_dialog_add_buttons (GTK_DIALOG (dialog), "Cancel", GTK_RESPONSE_CANCEL,
-                          "Close the batch", GTK_RESPONSE_ACCEPT, NULL);
+                                            _("%" PRId64 " of %" PRId64 " units are done, %"
+                                            PRId64 " left. A closed batch cannot be reopened: the "
+                                            "units left would need a new batch."), done, quantity, left);
+  gtk_dialog_add_buttons (GTK_DIALOG (dialog), _("Cancel"), GTK_RESPONSE_CANCEL,
+                          _("Close the batch"), GTK_RESPONSE_ACCEPT, NULL);
   gtk_dialog_set_default_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
   gtk_widget_grab_focus (gtk_dialog_get_widget_for_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL));
-  gtk_window_set_title (GTK_WINDOW (dialog), "Close the batch?");
+  gtk_window_set_title (GTK_WINDOW (dialog), _("Close the batch?"));
   int response = gtk_dialog_run (GTK_DIALOG (dialog));
   gtk_widget_destroy (dialog);
   return response == GTK_RESPONSE_ACCEPT;
@@ -334,7 +336,7 @@ st_batches_view_on_close (StBatchesView *self)
   gint64 id = b->id;
   if (!st_batches_view_confirm_close (self, b))
     {
-      st_gui_status (self->status_label, "The batch stays open.", FALSE);
+      st_gui_status (self->status_label, _("The batch stays open."), FALSE);
       return;
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->close_button), FALSE);
@@ -347,8 +349,8 @@ st_batches_view_on_browse (StBatchesView *self)
 {
   GtkWidget *toplevel = gtk_widget_get_toplevel (GTK_WIDGET (self));
   GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new ("Export the manifest to", GTK_WINDOW (toplevel),
-                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "Export here", "Cancel");
+    gtk_file_chooser_native_new (_("Export the manifest to"), GTK_WINDOW (toplevel),
+                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("Export here"), _("Cancel"));
   gtk_file_chooser_set_create_folders (GTK_FILE_CHOOSER (chooser), TRUE);
   if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
     {
@@ -417,7 +419,7 @@ st_batches_view_on_drive_free (GObject *source, GAsyncResult *result, gpointer u
       gtk_tree_model_get (model, &iter, id_column, &id, text_column, &text, -1);
       if (g_strcmp0 (id, path) != 0 || text == NULL)
         continue;
-      g_autofree gchar *with_free = g_strdup_printf ("%s, %s free", text, size);
+      g_autofree gchar *with_free = g_strdup_printf (_("%s, %s free"), text, size);
       gtk_list_store_set (GTK_LIST_STORE (model), &iter, text_column, with_free, -1);
       return;
     }
@@ -432,7 +434,7 @@ st_batches_view_update_drives (StBatchesView *self)
   self->drives_cancellable = g_cancellable_new ();
   g_signal_handlers_block_by_func (self->drive_combo, st_batches_view_on_drive, self);
   gtk_combo_box_text_remove_all (self->drive_combo);
-  gtk_combo_box_text_append (self->drive_combo, "", "Removable drive…");
+  gtk_combo_box_text_append (self->drive_combo, "", _("Removable drive…"));
   g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   GList *mounts = g_volume_monitor_get_mounts (self->volumes);
@@ -486,7 +488,7 @@ st_batches_view_update_drives (StBatchesView *self)
       const char *dir = gtk_entry_get_text (self->export_entry);
       if (g_str_has_prefix (dir, chosen) && (dir[strlen (chosen)] == '/' || dir[strlen (chosen)] == '\0'))
         gtk_entry_set_text (self->export_entry, "");
-      g_autofree gchar *msg = g_strdup_printf ("The drive at %s was removed: choose another folder or drive.",
+      g_autofree gchar *msg = g_strdup_printf (_("The drive at %s was removed: choose another folder or drive."),
                                                chosen);
       st_gui_status (self->status_label, msg, TRUE);
     }
@@ -539,11 +541,11 @@ st_batches_view_on_exported (GObject *source, GAsyncResult *result, gpointer use
   if (!st_station_export_manifest_finish (self->ctx.station, result, &error))
     {
       gtk_progress_bar_set_fraction (self->export_progress, 0);
-      gtk_progress_bar_set_text (self->export_progress, "export failed");
+      gtk_progress_bar_set_text (self->export_progress, _("export failed"));
       st_gui_status (self->status_label, error->message, TRUE);
       return;
     }
-  g_autofree gchar *msg = g_strdup_printf ("Manifest exported to %s and verified.",
+  g_autofree gchar *msg = g_strdup_printf (_("Manifest exported to %s and verified."),
                                            gtk_entry_get_text (self->export_entry));
   st_gui_status (self->status_label, msg, FALSE);
   st_batches_view_update_drives (self); /* the drive's free space now */
@@ -556,7 +558,7 @@ st_batches_view_on_export (StBatchesView *self)
   const char *dir = gtk_entry_get_text (self->export_entry);
   if (b == NULL || *dir == '\0')
     {
-      st_gui_status (self->status_label, "Choose a batch and a folder (or a removable drive) first.", TRUE);
+      st_gui_status (self->status_label, _("Choose a batch and a folder (or a removable drive) first."), TRUE);
       return;
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), FALSE);
@@ -616,17 +618,17 @@ st_batches_view_init (StBatchesView *self)
   gtk_widget_show (GTK_WIDGET (self->chart));
   gtk_box_pack_start (self->chart_box, GTK_WIDGET (self->chart), TRUE, TRUE, 0);
   gtk_list_box_set_filter_func (self->batch_list, st_batches_view_filter, self, NULL);
-  st_gui_name (GTK_WIDGET (self->filter_combo), "Batch state filter");
-  st_gui_name (GTK_WIDGET (self->search_entry), "Search batches");
-  st_gui_name (GTK_WIDGET (self->batch_list), "Batches");
-  st_gui_name (GTK_WIDGET (self->export_entry), "Export folder");
-  st_gui_name (GTK_WIDGET (self->drive_combo), "Removable drive");
-  st_gui_name (GTK_WIDGET (self->export_progress), "Export progress");
-  st_gui_name (GTK_WIDGET (self->status_label), "Batches status");
-  st_gui_name (GTK_WIDGET (self->profile_combo), "Product profile");
-  st_gui_name (GTK_WIDGET (self->wo_entry), "New work order");
-  st_gui_name (GTK_WIDGET (self->qty_spin), "Quantity");
-  st_scan_entry_setup (self->scan_entry, "Scan work order");
+  st_gui_name (GTK_WIDGET (self->filter_combo), _("Batch state filter"));
+  st_gui_name (GTK_WIDGET (self->search_entry), _("Search batches"));
+  st_gui_name (GTK_WIDGET (self->batch_list), _("Batches"));
+  st_gui_name (GTK_WIDGET (self->export_entry), _("Export folder"));
+  st_gui_name (GTK_WIDGET (self->drive_combo), _("Removable drive"));
+  st_gui_name (GTK_WIDGET (self->export_progress), _("Export progress"));
+  st_gui_name (GTK_WIDGET (self->status_label), _("Batches status"));
+  st_gui_name (GTK_WIDGET (self->profile_combo), _("Product profile"));
+  st_gui_name (GTK_WIDGET (self->wo_entry), _("New work order"));
+  st_gui_name (GTK_WIDGET (self->qty_spin), _("Quantity"));
+  st_scan_entry_setup (self->scan_entry, _("Scan work order"));
   self->volumes = g_volume_monitor_get ();
   g_signal_connect (self->volumes, "mount-added", G_CALLBACK (st_batches_view_on_mounts_changed), self);
   g_signal_connect (self->volumes, "mount-removed", G_CALLBACK (st_batches_view_on_mounts_changed), self);

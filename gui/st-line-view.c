@@ -1,5 +1,7 @@
 #include "st-line-view.h"
 
+#include <glib/gi18n.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include <glib/gi18n.h>
@@ -145,7 +147,7 @@ st_line_view_on_batches (GObject *source, GAsyncResult *result, gpointer user_da
       if (g_strcmp0 (b->state, "open") != 0)
         continue;
       g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, b->id);
-      g_autofree gchar *text = g_strdup_printf ("Batch %" G_GINT64_FORMAT ": %s, %" G_GINT64_FORMAT " x %s",
+      g_autofree gchar *text = g_strdup_printf (_("Batch %" PRId64 ": %s, %" PRId64 " x %s"),
                                                 b->id, b->work_order, b->quantity, b->product);
       gtk_combo_box_text_append (self->batch_combo, id, text);
       g_ptr_array_add (self->batches, g_ptr_array_steal_index (list, i));
@@ -156,7 +158,7 @@ st_line_view_on_batches (GObject *source, GAsyncResult *result, gpointer user_da
     gtk_combo_box_set_active (GTK_COMBO_BOX (self->batch_combo), self->batches->len > 0 ? 0 : -1);
   g_signal_handlers_unblock_by_func (self->batch_combo, st_line_view_on_batch_changed, self);
   if (self->batches->len == 0)
-    st_gui_status (self->status_label, "No open batch: ask the shift lead to create one.", FALSE);
+    st_gui_status (self->status_label, _("No open batch: ask the shift lead to create one."), FALSE);
   st_line_view_load_batch (self);
 }
 
@@ -181,19 +183,19 @@ st_line_view_on_scan (StLineView *self)
         {
           if (self->running)
             {
-              st_gui_status (self->status_label, "Stop the line before changing the batch.", TRUE);
+              st_gui_status (self->status_label, _("Stop the line before changing the batch."), TRUE);
               return;
             }
           g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, b->id);
           gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->batch_combo), id);
-          g_autofree gchar *msg = g_strdup_printf ("Work order %s: batch %" G_GINT64_FORMAT " chosen.", b->work_order, b->id);
+          g_autofree gchar *msg = g_strdup_printf (_("Work order %s: batch %" PRId64 " chosen."), b->work_order, b->id);
           st_gui_status (self->status_label, msg, FALSE);
           gtk_entry_set_text (self->scan_entry, "");
           return;
         }
     }
-  g_autofree gchar *msg = g_strdup_printf ("No open batch has the work order '%s': scan again, or ask the shift "
-                                           "lead to create it.", wo);
+  g_autofree gchar *msg = g_strdup_printf (_("No open batch has the work order '%s': scan again, or ask the shift "
+                                           "lead to create it."), wo);
   st_gui_status (self->status_label, msg, TRUE);
 }
 
@@ -301,9 +303,9 @@ st_line_view_units_per_socket (StLineView *self, const char **problem)
   gint64 remaining = 0;
   *problem = NULL;
   if (self->batch == NULL || self->batch->id != st_line_view_selected_id (self))
-    *problem = "Choose a batch first (scan its work order).";
+    *problem = _("Choose a batch first (scan its work order).");
   else if ((remaining = self->batch->quantity - self->batch->n_done) <= 0)
-    *problem = "This batch has all its units done: ask the shift lead to close it.";
+    *problem = _("This batch has all its units done: ask the shift lead to close it.");
   return *problem != NULL ? 0 : (guint) MIN ((remaining + n - 1) / n, G_MAXUINT);
 }
 
@@ -318,7 +320,7 @@ st_line_view_on_line_done (GObject *source, GAsyncResult *result, gpointer user_
   st_line_view_set_running (self, FALSE);
   if (ok || !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
-      g_autofree gchar *msg = ok ? g_strdup_printf ("Line stopped: %u passed, %u failed, %u refused in this run.",
+      g_autofree gchar *msg = ok ? g_strdup_printf (_("Line stopped: %u passed, %u failed, %u refused in this run."),
                                                     summary.passed, summary.failed, summary.refused)
                                  : g_strdup (error->message);
       st_gui_status (self->status_label, msg, !ok);
@@ -392,8 +394,9 @@ st_line_view_start (StLineView *self)
       if (st_socket_tile_get_enabled (t))
         st_socket_tile_set_waiting (t, TRUE);
     }
-  g_autofree gchar *msg = g_strdup_printf ("Running batch %" G_GINT64_FORMAT " on %u socket%s: put the devices in.",
-                                           self->batch->id, n, n == 1 ? "" : "s");
+  g_autofree gchar *msg = g_strdup_printf (ngettext ("Running batch %" PRId64 " on %u socket: put the devices in.",
+                                                     "Running batch %" PRId64 " on %u sockets: put the devices in.", n),
+                                           self->batch->id, n);
   st_gui_status (self->status_label, msg, FALSE);
   static const StLineCallbacks callbacks = {
     .step = st_line_view_on_step,
@@ -493,7 +496,7 @@ st_line_view_stop (StLineView *self)
   g_hash_table_remove_all (self->joining);
   if (self->run_cancel != NULL)
     {
-      st_gui_status (self->status_label, "Stopping: the units in the sockets finish or fail safely…", FALSE);
+      st_gui_status (self->status_label, _("Stopping: the units in the sockets finish or fail safely…"), FALSE);
       g_cancellable_cancel (self->run_cancel);
     }
 }
@@ -573,11 +576,13 @@ static void
 st_line_view_show_other (StLineView *self, gint64 batch_id, guint n_ports)
 {
   g_autofree gchar *msg = n_ports > 0
-    ? g_strdup_printf ("Batch %" G_GINT64_FORMAT " is running on %u socket%s, started from another station "
-                       "client (the command line or another screen): its units show here.",
-                       batch_id, n_ports, n_ports == 1 ? "" : "s")
-    : g_strdup_printf ("Batch %" G_GINT64_FORMAT " is running, started from another station client (the "
-                       "command line or another screen): its units show here.", batch_id);
+    ? g_strdup_printf (ngettext ("Batch %" PRId64 " is running on %u socket, started from another station "
+                                 "client (the command line or another screen): its units show here.",
+                                 "Batch %" PRId64 " is running on %u sockets, started from another station "
+                                 "client (the command line or another screen): its units show here.", n_ports),
+                       batch_id, n_ports)
+    : g_strdup_printf (_("Batch %" PRId64 " is running, started from another station client (the "
+                       "command line or another screen): its units show here."), batch_id);
   st_gui_status (self->status_label, msg, FALSE);
 }
 
@@ -637,8 +642,8 @@ st_line_view_on_other_ended (StDbusStation1 *proxy, gint64 batch_id, GVariant *d
   g_variant_lookup (dict, "failed", "u", &failed);
   g_variant_lookup (dict, "refused", "u", &refused);
   const char *why = st_dict_get_string (dict, "error");
-  g_autofree gchar *msg = g_strdup_printf ("The line on batch %" G_GINT64_FORMAT " (started from another client) "
-                                           "ended: %u passed, %u failed, %u refused.%s%s", batch_id, passed,
+  g_autofree gchar *msg = g_strdup_printf (_("The line on batch %" PRId64 " (started from another client) "
+                                           "ended: %u passed, %u failed, %u refused.%s%s"), batch_id, passed,
                                            failed, refused, *why != '\0' ? " " : "", why);
   st_gui_status (self->status_label, msg, *why != '\0');
   self->other_batch = 0;
@@ -737,17 +742,17 @@ st_line_view_init (StLineView *self)
   self->tile_list = g_ptr_array_new ();
   self->joining = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   st_gui_context_init (&self->ctx);
-  st_gui_name (GTK_WIDGET (self->scan_entry), "Work order");
-  st_gui_name (GTK_WIDGET (self->batch_combo), "Batch");
-  st_gui_name (GTK_WIDGET (self->wo_value), "Batch work order");
-  st_gui_name (GTK_WIDGET (self->product_value), "Batch product");
-  st_gui_name (GTK_WIDGET (self->planned_value), "Units planned");
-  st_gui_name (GTK_WIDGET (self->done_value), "Units done");
-  st_gui_name (GTK_WIDGET (self->failed_value), "Units failed");
-  st_gui_name (GTK_WIDGET (self->remaining_value), "Units remaining");
-  st_gui_name (GTK_WIDGET (self->yield_value), "Yield");
-  st_gui_name (GTK_WIDGET (self->status_label), "Line status");
-  st_gui_name (GTK_WIDGET (self->tiles), "Sockets");
+  st_gui_name (GTK_WIDGET (self->scan_entry), _("Work order"));
+  st_gui_name (GTK_WIDGET (self->batch_combo), _("Batch"));
+  st_gui_name (GTK_WIDGET (self->wo_value), _("Batch work order"));
+  st_gui_name (GTK_WIDGET (self->product_value), _("Batch product"));
+  st_gui_name (GTK_WIDGET (self->planned_value), _("Units planned"));
+  st_gui_name (GTK_WIDGET (self->done_value), _("Units done"));
+  st_gui_name (GTK_WIDGET (self->failed_value), _("Units failed"));
+  st_gui_name (GTK_WIDGET (self->remaining_value), _("Units remaining"));
+  st_gui_name (GTK_WIDGET (self->yield_value), _("Yield"));
+  st_gui_name (GTK_WIDGET (self->status_label), _("Line status"));
+  st_gui_name (GTK_WIDGET (self->tiles), _("Sockets"));
   /* (the check box's accessible name is its label, Sound; its tooltip says more) */
   gtk_toggle_button_set_active (self->sound_check, !st_sound_get_muted ());
 }

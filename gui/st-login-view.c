@@ -1,5 +1,7 @@
 #include "st-login-view.h"
 
+#include <glib/gi18n.h>
+
 struct _StLoginView {
   GtkBox parent;
   GtkListBox *operator_list;
@@ -26,8 +28,8 @@ static void
 st_login_view_on_row_selected (StLoginView *self)
 {
   const char *name = st_login_view_selected (self);
-  g_autofree gchar *text = name != NULL ? g_strdup_printf ("%s: type your PIN", name)
-                                        : g_strdup ("Choose your name, then type your PIN");
+  g_autofree gchar *text = name != NULL ? g_strdup_printf (_("%s: type your PIN"), name)
+                                        : g_strdup (_("Choose your name, then type your PIN"));
   gtk_label_set_text (self->who_label, text);
   gtk_entry_set_text (self->pin_entry, "");
   gtk_widget_grab_focus (GTK_WIDGET (self->pin_entry));
@@ -69,12 +71,12 @@ st_login_view_on_ok (StLoginView *self)
     return;
   if (name == NULL)
     {
-      st_gui_status (self->status_label, "Choose your name in the list first.", TRUE);
+      st_gui_status (self->status_label, _("Choose your name in the list first."), TRUE);
       return;
     }
   self->busy = TRUE;
   gtk_widget_set_sensitive (GTK_WIDGET (self->login_button), FALSE);
-  st_gui_status (self->status_label, "Checking your PIN…", FALSE);
+  st_gui_status (self->status_label, _("Checking your PIN…"), FALSE);
   st_station_login_async (self->ctx.station, name, gtk_entry_get_text (self->pin_entry), self->ctx.cancellable,
                           st_login_view_on_login, g_object_ref (self));
 }
@@ -119,8 +121,8 @@ st_login_view_on_operators (GObject *source, GAsyncResult *result, gpointer user
   if (st_gui_failed (error, self->status_label))
     return;
   if (ops->len == 0)
-    st_gui_status (self->status_label, "This station has no operators yet: an admin adds the first one "
-                   "with 'station operator add NAME --role admin'.", TRUE);
+    st_gui_status (self->status_label, _("This station has no operators yet: an admin adds the first one "
+                   "with 'station operator add NAME --role admin'."), TRUE);
   for (guint i = 0; i < ops->len; i++)
     {
       StOperatorInfo *op = g_ptr_array_index (ops, i);
@@ -174,9 +176,9 @@ st_login_view_init (StLoginView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   st_gui_context_init (&self->ctx);
-  st_gui_name (GTK_WIDGET (self->operator_list), "Operators");
-  st_gui_name (GTK_WIDGET (self->pin_entry), "PIN");
-  st_gui_name (GTK_WIDGET (self->status_label), "Login status");
+  st_gui_name (GTK_WIDGET (self->operator_list), _("Operators"));
+  st_gui_name (GTK_WIDGET (self->pin_entry), _("PIN"));
+  st_gui_name (GTK_WIDGET (self->status_label), _("Login status"));
   g_signal_connect (self, "key-press-event", G_CALLBACK (st_login_view_on_key), NULL);
 }
 

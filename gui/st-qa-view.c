@@ -62,16 +62,16 @@ st_qa_view_on_unit (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(StReport) r = st_station_verify_unit_finish (self->ctx.station, result, &error);
   if (r == NULL)
     {
-      g_autofree gchar *body = g_strdup_printf ("%s\n\nCheck the unit sits in the socket and the cable, then "
-                                                "try again.", error->message);
-      st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, "NO ANSWER: the unit could not be checked",
+      g_autofree gchar *body = g_strdup_printf (_("%s\n\nCheck the unit sits in the socket and the cable, then "
+                                                "try again."), error->message);
+      st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, _("NO ANSWER: the unit could not be checked"),
                        body, 0);
       return;
     }
   g_autofree gchar *body = st_qa_report_body (r);
   st_qa_view_show (self->unit_card, self->unit_title, self->unit_text,
-                   r->ok ? "UNIT VERIFIED: chain, proof of possession and record agree"
-                         : "UNIT REJECTED: set it aside for QA review",
+                   r->ok ? _("UNIT VERIFIED: chain, proof of possession and record agree")
+                         : _("UNIT REJECTED: set it aside for QA review"),
                    body, r->ok);
 }
 
@@ -81,7 +81,7 @@ st_qa_view_on_verify_unit (StQaView *self)
   g_autofree gchar *port = gtk_combo_box_text_get_active_text (self->port_combo);
   if (port == NULL || *port == '\0')
     {
-      st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, "Choose the socket of the unit first.", NULL, -1);
+      st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, _("Choose the socket of the unit first."), NULL, -1);
       return;
     }
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), FALSE);
@@ -311,12 +311,12 @@ st_qa_view_on_manifest (GObject *source, GAsyncResult *result, gpointer user_dat
   if (r == NULL)
     {
       st_qa_view_show (self->manifest_card, self->manifest_title, self->manifest_text,
-                       "The manifest could not be checked", error->message, 0);
+                       _("The manifest could not be checked"), error->message, 0);
       return;
     }
   g_autofree gchar *body = st_qa_report_body (r);
   st_qa_view_show (self->manifest_card, self->manifest_title, self->manifest_text,
-                   r->ok ? "MANIFEST VERIFIED" : "MANIFEST REJECTED: do not ship it", body, r->ok);
+                   r->ok ? _("MANIFEST VERIFIED") : _("MANIFEST REJECTED: do not ship it"), body, r->ok);
 }
 
 /* Issue 17: with a trusted root chosen, the manifest is verified here, in
@@ -362,7 +362,7 @@ st_qa_view_on_verify_manifest (StQaView *self)
   if (*dir == '\0')
     {
       st_qa_view_show (self->manifest_card, self->manifest_title, self->manifest_text,
-                       "Choose the manifest folder first.", NULL, -1);
+                       _("Choose the manifest folder first."), NULL, -1);
       return;
     }
   const char *root = gtk_entry_get_text (self->root_entry);
@@ -400,8 +400,8 @@ st_qa_view_on_browse (StQaView *self)
 {
   GtkWidget *toplevel = gtk_widget_get_toplevel (GTK_WIDGET (self));
   GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new ("Manifest folder", GTK_WINDOW (toplevel),
-                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "Choose", "Cancel");
+    gtk_file_chooser_native_new (_("Manifest folder"), GTK_WINDOW (toplevel),
+                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("Choose"), _("Cancel"));
   if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
     {
       g_autofree gchar *dir = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
@@ -490,18 +490,18 @@ st_qa_view_init (StQaView *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   st_gui_context_init (&self->ctx);
-  st_gui_name (GTK_WIDGET (self->port_combo), "Unit socket");
-  st_gui_name (gtk_bin_get_child (GTK_BIN (self->port_combo)), "Unit socket path");
-  st_gui_name (GTK_WIDGET (self->unit_title), "Unit result");
-  st_gui_name (GTK_WIDGET (self->unit_text), "Unit checks");
-  st_gui_name (GTK_WIDGET (self->manifest_entry), "Manifest folder");
-  st_gui_name (GTK_WIDGET (self->manifest_title), "Manifest result");
-  st_gui_name (GTK_WIDGET (self->manifest_text), "Manifest report");
-  st_scan_entry_setup (self->scan_entry, "Scan unit");
-  st_gui_name (GTK_WIDGET (self->unit_checked), "Unit checked");
-  st_gui_name (GTK_WIDGET (self->root_entry), "Trusted root");
-  st_gui_name (GTK_WIDGET (self->pin_entry), "Signer pin");
-  st_gui_name (GTK_WIDGET (self->manifest_checked), "Manifest checked");
+  st_gui_name (GTK_WIDGET (self->port_combo), _("Unit socket"));
+  st_gui_name (gtk_bin_get_child (GTK_BIN (self->port_combo)), _("Unit socket path"));
+  st_gui_name (GTK_WIDGET (self->unit_title), _("Unit result"));
+  st_gui_name (GTK_WIDGET (self->unit_text), _("Unit checks"));
+  st_gui_name (GTK_WIDGET (self->manifest_entry), _("Manifest folder"));
+  st_gui_name (GTK_WIDGET (self->manifest_title), _("Manifest result"));
+  st_gui_name (GTK_WIDGET (self->manifest_text), _("Manifest report"));
+  st_scan_entry_setup (self->scan_entry, _("Scan unit"));
+  st_gui_name (GTK_WIDGET (self->unit_checked), _("Unit checked"));
+  st_gui_name (GTK_WIDGET (self->root_entry), _("Trusted root"));
+  st_gui_name (GTK_WIDGET (self->pin_entry), _("Signer pin"));
+  st_gui_name (GTK_WIDGET (self->manifest_checked), _("Manifest checked"));
 }
 
 GtkWidget *
@@ -527,7 +527,7 @@ st_qa_view_set_session (GtkWidget *view, StStation *station, const StAuthSession
   if (!st_gui_context_set (&self->ctx, station, session))
     {
       st_qa_view_show (self->unit_card, self->unit_title, self->unit_text,
-                       "Put the unit in the socket and press Verify unit.", NULL, -1);
+                       _("Put the unit in the socket and press Verify unit."), NULL, -1);
       st_qa_view_show (self->manifest_card, self->manifest_title, self->manifest_text, "", NULL, -1);
     }
 }

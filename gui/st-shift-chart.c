@@ -1,5 +1,7 @@
 #include "st-shift-chart.h"
 
+#include <glib/gi18n.h>
+
 struct _StShiftChart {
   GtkDrawingArea parent;
   StShiftStats *stats;
@@ -27,7 +29,7 @@ st_shift_chart_draw (GtkWidget *widget, cairo_t *cr)
   StShiftStats *s = self->stats;
   if (s == NULL)
     {
-      st_chart_text (cr, 10, 20, "Choose a batch to see its shift.");
+      st_chart_text (cr, 10, 20, _("Choose a batch to see its shift."));
       return FALSE;
     }
   /* Top half: units per hour, stacked passed (green) and failed (red). */
@@ -35,7 +37,7 @@ st_shift_chart_draw (GtkWidget *widget, cairo_t *cr)
   guint max = 1;
   for (guint i = 0; i < s->n_hours; i++)
     max = MAX (max, s->passed_per_hour[i] + s->failed_per_hour[i]);
-  g_autofree gchar *title = g_strdup_printf ("Units per hour (last %u h): %u done, %u failed",
+  g_autofree gchar *title = g_strdup_printf (_("Units per hour (last %u h): %u done, %u failed"),
                                              s->n_hours, s->done, s->failed);
   st_chart_text (cr, 4, 14, title);
   g_autofree gchar *max_s = g_strdup_printf ("%u", max);
@@ -62,7 +64,7 @@ st_shift_chart_draw (GtkWidget *widget, cairo_t *cr)
   /* Bottom half: failures by step, horizontal bars. */
   double y = h / 2 + 10;
   cairo_set_source_rgb (cr, 0.1, 0.1, 0.1);
-  st_chart_text (cr, 4, y, "Failures by step");
+  st_chart_text (cr, 4, y, _("Failures by step"));
   g_autoptr(GList) steps = g_hash_table_get_keys (s->failures_by_step);
   steps = g_list_sort (steps, (GCompareFunc) g_strcmp0);
   guint fmax = 1;
@@ -102,7 +104,7 @@ static void
 st_shift_chart_init (StShiftChart *self)
 {
   gtk_widget_set_size_request (GTK_WIDGET (self), 380, 300);
-  st_gui_name (GTK_WIDGET (self), "Shift chart");
+  st_gui_name (GTK_WIDGET (self), _("Shift chart"));
 }
 
 GtkWidget *
@@ -119,7 +121,7 @@ st_shift_chart_set_stats (StShiftChart *self, StShiftStats *stats)
   gtk_widget_queue_draw (GTK_WIDGET (self));
   if (stats != NULL)
     {
-      g_autofree gchar *desc = g_strdup_printf ("%u done, %u failed", stats->done, stats->failed);
+      g_autofree gchar *desc = g_strdup_printf (_("%u done, %u failed"), stats->done, stats->failed);
       atk_object_set_description (gtk_widget_get_accessible (GTK_WIDGET (self)), desc);
     }
 }

@@ -27,18 +27,18 @@ static guint st_tile_signals[N_SIGNALS];
 
 /* The pipeline's steps in order, with what they mean for an operator. */
 static const struct { const char *step, *words; } st_tile_steps[] = {
-  { "identify", "Identifying the device" },
-  { "resume", "Resuming an interrupted unit" },
-  { "firmware", "Writing the firmware image" },
-  { "keygen", "The device makes its key" },
-  { "reserve", "Recording the unit" },
-  { "sign", "Signing the certificate in the HSM" },
-  { "write", "Writing the certificate" },
-  { "write-chain", "Writing the CA chain" },
-  { "proof-of-possession", "Checking the device holds its key" },
-  { "read-back", "Reading back what was written" },
-  { "commit", "Locking in the credentials" },
-  { "confirm", "Confirming the device state" },
+  { "identify", N_("Identifying the device") },
+  { "resume", N_("Resuming an interrupted unit") },
+  { "firmware", N_("Writing the firmware image") },
+  { "keygen", N_("The device makes its key") },
+  { "reserve", N_("Recording the unit") },
+  { "sign", N_("Signing the certificate in the HSM") },
+  { "write", N_("Writing the certificate") },
+  { "write-chain", N_("Writing the CA chain") },
+  { "proof-of-possession", N_("Checking the device holds its key") },
+  { "read-back", N_("Reading back what was written") },
+  { "commit", N_("Locking in the credentials") },
+  { "confirm", N_("Confirming the device state") },
 };
 
 static void
@@ -113,13 +113,13 @@ static void
 st_socket_tile_set_state (StSocketTile *self, StTileState state)
 {
   static const char *classes[] = { "st-tile-idle", "st-tile-working", "st-tile-pass", "st-tile-fail" };
-  static const char *words[] = { "IDLE", "WORKING", "PASS", "FAIL" };
+  static const char *words[] = { N_("IDLE"), N_("WORKING"), N_("PASS"), N_("FAIL") };
   GtkStyleContext *style = gtk_widget_get_style_context (GTK_WIDGET (self));
   for (guint i = 0; i < G_N_ELEMENTS (classes); i++)
     gtk_style_context_remove_class (style, classes[i]);
   gtk_style_context_add_class (style, classes[state]);
   self->state = state;
-  gtk_label_set_text (self->state_label, words[state]);
+  gtk_label_set_text (self->state_label, _(words[state]));
   gtk_widget_set_sensitive (GTK_WIDGET (self->retry_button), state == ST_TILE_FAIL);
 }
 
@@ -144,43 +144,43 @@ st_socket_tile_new (guint index, const char *port, const char *name)
   gtk_label_set_text (self->port_label, safe_port);
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->title), safe_port);
   g_autofree gchar *n = NULL;
-  n = g_strdup_printf ("Socket %u name", index);
+  n = g_strdup_printf (_("Socket %u name"), index);
   st_gui_name (GTK_WIDGET (self->title), n);
   g_free (n);
-  n = g_strdup_printf ("Socket %u port", index);
+  n = g_strdup_printf (_("Socket %u port"), index);
   st_gui_name (GTK_WIDGET (self->port_label), n);
   g_free (n);
-  n = g_strdup_printf ("Socket %u state", index);
+  n = g_strdup_printf (_("Socket %u state"), index);
   st_gui_name (GTK_WIDGET (self->state_label), n);
   g_free (n);
-  n = g_strdup_printf ("Socket %u step", index);
+  n = g_strdup_printf (_("Socket %u step"), index);
   st_gui_name (GTK_WIDGET (self->step_label), n);
   g_free (n);
-  n = g_strdup_printf ("Socket %u uid", index);
+  n = g_strdup_printf (_("Socket %u uid"), index);
   st_gui_name (GTK_WIDGET (self->uid_label), n);
   g_free (n);
-  n = g_strdup_printf ("Socket %u elapsed time", index);
+  n = g_strdup_printf (_("Socket %u elapsed time"), index);
   st_gui_name (GTK_WIDGET (self->elapsed_label), n);
   g_free (n);
-  n = g_strdup_printf ("Socket %u progress", index);
+  n = g_strdup_printf (_("Socket %u progress"), index);
   st_gui_name (GTK_WIDGET (self->progress), n);
   g_free (n);
-  n = g_strdup_printf ("Socket %u what to do", index);
+  n = g_strdup_printf (_("Socket %u what to do"), index);
   st_gui_name (GTK_WIDGET (self->reason_label), n);
   g_free (n);
-  n = g_strdup_printf ("Start socket %u", index);
+  n = g_strdup_printf (_("Start socket %u"), index);
   st_gui_name (GTK_WIDGET (self->start_button), n);
   g_free (n);
-  n = g_strdup_printf ("Stop socket %u", index);
+  n = g_strdup_printf (_("Stop socket %u"), index);
   st_gui_name (GTK_WIDGET (self->stop_button), n);
   g_free (n);
-  n = g_strdup_printf ("Retry socket %u", index);
+  n = g_strdup_printf (_("Retry socket %u"), index);
   st_gui_name (GTK_WIDGET (self->retry_button), n);
   g_free (n);
-  n = g_strdup_printf ("Acknowledge socket %u", index);
+  n = g_strdup_printf (_("Acknowledge socket %u"), index);
   st_gui_name (GTK_WIDGET (self->ack_button), n);
   g_free (n);
-  n = g_strdup_printf ("Socket %u", index);
+  n = g_strdup_printf (_("Socket %u"), index);
   /* the tile's own name (no tooltip over the whole tile) */
   AtkObject *acc = gtk_widget_get_accessible (GTK_WIDGET (self));
   if (acc != NULL)
@@ -268,7 +268,7 @@ st_socket_tile_acknowledge (StSocketTile *self)
   if (self->state == ST_TILE_FAIL)
     {
       st_socket_tile_set_state (self, ST_TILE_IDLE);
-      gtk_label_set_text (self->step_label, "Not running");
+      gtk_label_set_text (self->step_label, _("Not running"));
       gtk_label_set_text (self->reason_label, "");
       gtk_progress_bar_set_fraction (self->progress, 0.0);
     }
@@ -281,7 +281,7 @@ static void
 st_socket_tile_set_uid (StSocketTile *self, const char *uid_hex)
 {
   g_autofree gchar *safe = st_text_escape (uid_hex != NULL ? uid_hex : "–", -1, ST_TEXT_ONE_LINE);
-  g_autofree gchar *uid = g_strdup_printf ("uid %s", safe);
+  g_autofree gchar *uid = g_strdup_printf (_("uid %s"), safe);
   gtk_label_set_text (self->uid_label, uid);
 }
 
@@ -290,7 +290,7 @@ st_socket_tile_set_uid (StSocketTile *self, const char *uid_hex)
 static void
 st_socket_tile_set_failure (StSocketTile *self, const char *what, const char *reason)
 {
-  g_autofree gchar *safe = st_text_escape (reason != NULL && *reason != '\0' ? reason : "no reason given",
+  g_autofree gchar *safe = st_text_escape (reason != NULL && *reason != '\0' ? reason : _("no reason given"),
                                            -1, ST_TEXT_ONE_LINE);
   g_autofree gchar *text = g_strdup_printf ("%s: %s", what, safe);
   gtk_label_set_text (self->step_label, text);
@@ -313,7 +313,7 @@ st_socket_tile_set_progress (StSocketTile *self, const StUnitProgress *progress)
   for (guint i = 0; i < n; i++)
     if (g_strcmp0 (st_tile_steps[i].step, progress->step) == 0)
       {
-        words = st_tile_steps[i].words;
+        words = _(st_tile_steps[i].words);
         fraction = (double) (i + 1) / (double) (n + 1);
       }
   gtk_label_set_text (self->step_label, words);
@@ -336,16 +336,16 @@ st_socket_tile_set_result (StSocketTile *self, const StUnitResult *r)
     {
       g_autofree gchar *serial = st_text_escape (r->product_serial != NULL ? r->product_serial : "–", -1,
                                                  ST_TEXT_ONE_LINE);
-      g_autofree gchar *text = g_strdup_printf ("Provisioned: serial %s. Swap in the next device.", serial);
+      g_autofree gchar *text = g_strdup_printf (_("Provisioned: serial %s. Swap in the next device."), serial);
       gtk_label_set_text (self->step_label, text);
       gtk_label_set_text (self->reason_label, "");
     }
   else
     {
-      st_socket_tile_set_failure (self, r->outcome == ST_UNIT_REFUSED ? "Refused" : "Failed", r->reason);
+      st_socket_tile_set_failure (self, r->outcome == ST_UNIT_REFUSED ? _("Refused") : _("Failed"), r->reason);
       gtk_label_set_text (self->reason_label, r->outcome == ST_UNIT_REFUSED
-                          ? "Take the device out."
-                          : "Take the device out, or press Retry to run it again.");
+                          ? _("Take the device out.")
+                          : _("Take the device out, or press Retry to run it again."));
     }
   self->started = 0;
 }
@@ -354,8 +354,8 @@ void
 st_socket_tile_set_problem (StSocketTile *self, const char *message)
 {
   st_socket_tile_set_state (self, ST_TILE_FAIL);
-  st_socket_tile_set_failure (self, "This socket stopped", message);
-  gtk_label_set_text (self->reason_label, "Check the socket and its cable, then press Start.");
+  st_socket_tile_set_failure (self, _("This socket stopped"), message);
+  gtk_label_set_text (self->reason_label, _("Check the socket and its cable, then press Start."));
   self->started = 0;
 }
 
@@ -370,7 +370,7 @@ st_socket_tile_set_waiting (StSocketTile *self, gboolean running)
       gtk_progress_bar_set_fraction (self->progress, 0.0);
     }
   if (self->state == ST_TILE_IDLE)
-    gtk_label_set_text (self->step_label, running ? "Waiting for a device" : "Not running");
+    gtk_label_set_text (self->step_label, running ? _("Waiting for a device") : _("Not running"));
   self->started = 0;
 }
 

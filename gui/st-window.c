@@ -42,10 +42,10 @@ static const struct {
   guint roles;
   StGuiSetSession set_session;
 } st_window_views[] = {
-  { "line", "Line", ST_ROLE_OPERATOR | ST_ROLE_LEAD, st_line_view_set_session },
-  { "batches", "Batches", ST_ROLE_LEAD, st_batches_view_set_session },
-  { "qa", "QA", ST_ROLE_QA, st_qa_view_set_session },
-  { "admin", "Admin", ST_ROLE_ADMIN, st_admin_view_set_session },
+  { "line", N_("Line"), ST_ROLE_OPERATOR | ST_ROLE_LEAD, st_line_view_set_session },
+  { "batches", N_("Batches"), ST_ROLE_LEAD, st_batches_view_set_session },
+  { "qa", N_("QA"), ST_ROLE_QA, st_qa_view_set_session },
+  { "admin", N_("Admin"), ST_ROLE_ADMIN, st_admin_view_set_session },
 };
 
 static GtkWidget *
@@ -64,7 +64,7 @@ st_window_show_login (StWindow *self, const char *message)
   if (self->session != NULL)
     st_station_logout (self->station);
   g_clear_pointer (&self->session, st_auth_session_free);
-  gtk_label_set_text (self->who_label, "Nobody logged in");
+  gtk_label_set_text (self->who_label, _("Nobody logged in"));
   gtk_widget_hide (GTK_WIDGET (self->logout_button));
   gtk_widget_hide (GTK_WIDGET (self->switcher));
   gtk_stack_set_visible_child_name (self->pages, "login");
@@ -100,7 +100,7 @@ static void
 st_window_do_logout (StWindow *self)
 {
   g_autofree gchar *msg = g_steal_pointer (&self->logout_message);
-  st_window_show_login (self, msg != NULL ? msg : "Logged out.");
+  st_window_show_login (self, msg != NULL ? msg : _("Logged out."));
 }
 
 static void
@@ -127,14 +127,14 @@ st_window_confirm_stop (StWindow *self, int after, const char *action)
   if (!st_line_view_is_running (ST_LINE_VIEW (self->line)))
     return TRUE;
   GtkWidget *dialog = gtk_message_dialog_new (GTK_WINDOW (self), GTK_DIALOG_MODAL, GTK_MESSAGE_QUESTION,
-                                              GTK_BUTTONS_NONE, "A batch is running. Stop the line and %s?",
+                                              GTK_BUTTONS_NONE, _("A batch is running. Stop the line and %s?"),
                                               action);
   gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog),
-                                            "The devices in the sockets now finish or fail safely; nothing "
-                                            "is lost. Units that fail can be run again later.");
-  gtk_dialog_add_buttons (GTK_DIALOG (dialog), "Keep running", GTK_RESPONSE_CANCEL,
-                          "Stop the line", GTK_RESPONSE_ACCEPT, NULL);
-  gtk_window_set_title (GTK_WINDOW (dialog), "Stop the line?");
+                                            _("The devices in the sockets now finish or fail safely; nothing "
+                                            "is lost. Units that fail can be run again later."));
+  gtk_dialog_add_buttons (GTK_DIALOG (dialog), _("Keep running"), GTK_RESPONSE_CANCEL,
+                          _("Stop the line"), GTK_RESPONSE_ACCEPT, NULL);
+  gtk_window_set_title (GTK_WINDOW (dialog), _("Stop the line?"));
   int response = gtk_dialog_run (GTK_DIALOG (dialog));
   gtk_widget_destroy (dialog);
   if (response == GTK_RESPONSE_ACCEPT)
@@ -148,7 +148,7 @@ st_window_confirm_stop (StWindow *self, int after, const char *action)
 static void
 st_window_on_logout (StWindow *self)
 {
-  if (st_window_confirm_stop (self, ST_AFTER_STOP_LOGOUT, "log out"))
+  if (st_window_confirm_stop (self, ST_AFTER_STOP_LOGOUT, _("log out")))
     st_window_do_logout (self);
 }
 
@@ -164,7 +164,7 @@ st_window_on_delete (GtkWidget *widget, GdkEvent *event, gpointer data)
     }
   if (self->after_stop == ST_AFTER_STOP_CLOSE)
     return TRUE; /* already stopping: it closes once the line finished */
-  return !st_window_confirm_stop (self, ST_AFTER_STOP_CLOSE, "close the station");
+  return !st_window_confirm_stop (self, ST_AFTER_STOP_CLOSE, _("close the station"));
 }
 
 static gboolean
@@ -201,7 +201,7 @@ st_window_on_keepalive (GObject *source, GAsyncResult *result, gpointer user_dat
   if (g_error_matches (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED))
     {
       g_free (self->logout_message);
-      self->logout_message = g_strdup_printf ("The station service ended %s's session (%s): log in again.",
+      self->logout_message = g_strdup_printf (_("The station service ended %s's session (%s): log in again."),
                                               self->session->name, error->message);
       st_window_do_logout (self);
     }
@@ -235,7 +235,7 @@ st_window_idle_check (gpointer data)
   if (g_get_monotonic_time () - self->last_activity >= (gint64) limit * G_USEC_PER_SEC)
     {
       g_free (self->logout_message);
-      self->logout_message = g_strdup_printf ("%s was logged out after %u s without activity.",
+      self->logout_message = g_strdup_printf (_("%s was logged out after %u s without activity."),
                                               self->session->name, limit);
       st_window_do_logout (self);
     }
@@ -288,8 +288,8 @@ st_window_init (StWindow *self)
                                             GDK_BUTTON_PRESS_MASK | GDK_SCROLL_MASK);
   g_signal_connect (self, "event", G_CALLBACK (st_window_on_event), NULL);
   g_signal_connect (self, "delete-event", G_CALLBACK (st_window_on_delete), NULL);
-  st_gui_name (GTK_WIDGET (self->who_label), "Logged in as");
-  st_gui_name (GTK_WIDGET (self->switcher), "Views");
+  st_gui_name (GTK_WIDGET (self->who_label), _("Logged in as"));
+  st_gui_name (GTK_WIDGET (self->switcher), _("Views"));
   gtk_widget_hide (GTK_WIDGET (self->switcher));
 }
 
@@ -322,7 +322,7 @@ st_window_new (GtkApplication *app, StStation *station, const char *const *ports
   g_signal_connect (self->line, "line-finished", G_CALLBACK (st_window_on_line_finished), self);
   for (guint i = 0; i < G_N_ELEMENTS (st_window_views); i++)
     gtk_stack_add_titled (self->views, st_window_view (self, i), st_window_views[i].name,
-                          st_window_views[i].title);
+                          _(st_window_views[i].title));
   self->idle_id = g_timeout_add_seconds (1, st_window_idle_check, self);
   st_window_show_login (self, NULL);
   return self;

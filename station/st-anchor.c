@@ -1,6 +1,9 @@
 /* The audit anchor in the HSM (st-anchor.h). */
 #include "st-anchor.h"
 
+#include <glib/gi18n.h>
+#include <inttypes.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,7 +50,7 @@ st_anchor_read (StHsm *hsm, const char *station_id, gint64 *seq, gchar **hash, G
   g_autoptr(GPtrArray) values = st_hsm_data_read (hsm, ST_ANCHOR_LABEL, ST_ANCHOR_MAX, error);
   if (values == NULL)
     {
-      g_prefix_error (error, "cannot read the audit anchor from the HSM: ");
+      g_prefix_error (error, _("cannot read the audit anchor from the HSM: "));
       return FALSE;
     }
   for (guint i = 0; i < values->len; i++)
@@ -59,7 +62,7 @@ st_anchor_read (StHsm *hsm, const char *station_id, gint64 *seq, gchar **hash, G
       if (!st_anchor_parse (data, len, &id, &s, &h))
         {
           g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                       "the HSM holds an audit anchor object that is not one the station wrote");
+                       _("the HSM holds an audit anchor object that is not one the station wrote"));
           return FALSE;
         }
       if (g_strcmp0 (id, station_id) == 0 && s > *seq)
@@ -114,9 +117,9 @@ st_anchor_advance (StHsm *hsm, StDb *db, const char *station_id, gint64 seq, con
       if (!holds || at > seq)
         {
           g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                       "the audit log no longer holds entry %" G_GINT64_FORMAT " as the HSM anchored "
+                       _("the audit log no longer holds entry %" PRId64 " as the HSM anchored "
                        "it: the database was truncated, rewritten or restored from an older copy; the "
-                       "anchor stays where it is: run 'station audit verify' and call the auditor", at);
+                       "anchor stays where it is: run 'station audit verify' and call the auditor"), at);
           return FALSE;
         }
     }
@@ -124,7 +127,7 @@ st_anchor_advance (StHsm *hsm, StDb *db, const char *station_id, gint64 seq, con
   g_autoptr(GBytes) value = g_bytes_new (text, strlen (text));
   if (!st_hsm_data_replace (hsm, ST_ANCHOR_LABEL, value, error))
     {
-      g_prefix_error (error, "cannot write the audit anchor into the HSM: ");
+      g_prefix_error (error, _("cannot write the audit anchor into the HSM: "));
       return FALSE;
     }
   return TRUE;
@@ -143,7 +146,7 @@ st_anchor_check (StHsm *hsm, StDb *db, const char *station_id, GString *report, 
       g_autoptr(StDbAuditCheckpoint) cp = st_db_audit_checkpoint_latest (db, &local);
       if (cp == NULL && g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
         {
-          g_string_append (report, "HSM anchor: none yet (the log has no signed checkpoint)\n");
+          g_string_append (report, _("HSM anchor: none yet (the log has no signed checkpoint)\n"));
           return TRUE;
         }
       if (cp == NULL)
@@ -151,10 +154,10 @@ st_anchor_check (StHsm *hsm, StDb *db, const char *station_id, GString *report, 
           g_propagate_error (error, g_steal_pointer (&local));
           return FALSE;
         }
-      g_string_append (report, "HSM anchor: FAILED: the HSM holds no anchor although the log has signed "
+      g_string_append (report, _("HSM anchor: FAILED: the HSM holds no anchor although the log has signed "
                                "checkpoints (a station older than the anchor writes one at its next "
-                               "checkpoint)\n");
-      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED, "the HSM holds no audit anchor");
+                               "checkpoint)\n"));
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED, _("the HSM holds no audit anchor"));
       return FALSE;
     }
   gboolean holds = FALSE;
@@ -163,8 +166,8 @@ st_anchor_check (StHsm *hsm, StDb *db, const char *station_id, GString *report, 
     return FALSE;
   if (holds)
     {
-      g_string_append_printf (report, "HSM anchor: ok (the log holds entry %" G_GINT64_FORMAT
-                              ", the latest the HSM anchored)\n", at);
+      g_string_append_printf (report, _("HSM anchor: ok (the log holds entry %" PRId64
+                              ", the latest the HSM anchored)\n"), at);
       return TRUE;
     }
   gint64 head = 0;
@@ -172,14 +175,14 @@ st_anchor_check (StHsm *hsm, StDb *db, const char *station_id, GString *report, 
   if (!st_db_audit_head (db, &head, &head_hash, error))
     return FALSE;
   if (found == NULL)
-    g_string_append_printf (report, "HSM anchor: FAILED: the HSM anchored entry %" G_GINT64_FORMAT
-                            ", but the log ends at entry %" G_GINT64_FORMAT ": it was truncated or "
-                            "restored from an older copy\n", at, head);
+    g_string_append_printf (report, _("HSM anchor: FAILED: the HSM anchored entry %" PRId64
+                            ", but the log ends at entry %" PRId64 ": it was truncated or "
+                            "restored from an older copy\n"), at, head);
   else
-    g_string_append_printf (report, "HSM anchor: FAILED: entry %" G_GINT64_FORMAT " is not the one the "
+    g_string_append_printf (report, _("HSM anchor: FAILED: entry %" PRId64 " is not the one the "
                             "HSM anchored (hash %.16s…, the HSM says %.16s…): the log was rewritten or "
-                            "restored from an older copy and continued\n", at, found, anchored);
+                            "restored from an older copy and continued\n"), at, found, anchored);
   g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-               "the audit log does not hold the entry the HSM anchored");
+               _("the audit log does not hold the entry the HSM anchored"));
   return FALSE;
 }

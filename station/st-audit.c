@@ -1,5 +1,8 @@
 /* Signed checkpoints of the audit chain, verification and export. */
 #include "st-audit.h"
+
+#include <glib/gi18n.h>
+#include <inttypes.h>
 #include "st-json.h"
 
 #include <openssl/err.h>
@@ -198,7 +201,7 @@ st_audit_checkpoint_at_exit (const char *home, StConfig *config, StDb *db, StCa 
   g_autofree gchar *hash = NULL;
   if (db == NULL || !st_audit_uncovered_head (db, &seq, &hash, &error))
     {
-      g_printerr ("station: cannot read the audit log for its closing checkpoint: %s\n",
+      g_printerr (_("station: cannot read the audit log for its closing checkpoint: %s\n"),
                   error->message);
       return;
     }
@@ -210,9 +213,9 @@ st_audit_checkpoint_at_exit (const char *home, StConfig *config, StDb *db, StCa 
        * prompt for it just to sign. */
       if (g_getenv ("STATION_HSM_PIN") == NULL)
         {
-          g_printerr ("station: audit entries up to %" G_GINT64_FORMAT " wait for a signed "
+          g_printerr (_("station: audit entries up to %" PRId64 " wait for a signed "
                       "checkpoint: the next command that opens the HSM (batch run, batch close, "
-                      "manifest export) signs one\n", seq);
+                      "manifest export) signs one\n"), seq);
           return;
         }
       gchar *pin = st_hsm_read_pin (NULL, &error);
@@ -221,8 +224,8 @@ st_audit_checkpoint_at_exit (const char *home, StConfig *config, StDb *db, StCa 
       st_hsm_pin_free (pin);
     }
   if (ca == NULL || !st_audit_sign_head (db, ca, seq, hash, "shutdown", &error))
-    g_printerr ("station: the audit checkpoint at exit failed (entries up to %" G_GINT64_FORMAT
-                " wait for the next one): %s\n", seq,
+    g_printerr (_("station: the audit checkpoint at exit failed (entries up to %" PRId64
+                " wait for the next one): %s\n"), seq,
                 error != NULL ? error->message : "no station configuration");
 }
 
@@ -298,7 +301,7 @@ st_audit_check_manifest (StDb *db, const StAuditTrust *trust, const StAuditManif
   g_autofree gchar *problem_buf = NULL;
   JsonObject *cp = NULL;
   if (!json_parser_load_from_mapped_file (parser, m->path, &local))
-    problem = problem_buf = g_strdup_printf ("its manifest.json is not JSON (%s)", local->message);
+    problem = problem_buf = g_strdup_printf (_("its manifest.json is not JSON (%s)"), local->message);
   else
     {
       JsonNode *root = json_parser_get_root (parser);
@@ -306,7 +309,7 @@ st_audit_check_manifest (StDb *db, const StAuditTrust *trust, const StAuditManif
       JsonNode *n = top != NULL ? json_object_get_member (top, "audit_checkpoint") : NULL;
       cp = n != NULL && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
       if (cp == NULL)
-        problem = "it carries no audit checkpoint";
+        problem = _("it carries no audit checkpoint");
     }
   gint64 seq = 0;
   const char *hash = NULL, *sig_b64 = NULL;
@@ -318,14 +321,14 @@ st_audit_check_manifest (StDb *db, const StAuditTrust *trust, const StAuditManif
       if (seq_n == NULL || json_node_get_value_type (seq_n) != G_TYPE_INT64
           || hash_n == NULL || json_node_get_value_type (hash_n) != G_TYPE_STRING
           || sig_n == NULL || json_node_get_value_type (sig_n) != G_TYPE_STRING)
-        problem = "its audit checkpoint lacks seq, hash or signature";
+        problem = _("its audit checkpoint lacks seq, hash or signature");
       else
         {
           seq = json_node_get_int (seq_n);
           hash = json_node_get_string (hash_n);
           sig_b64 = json_node_get_string (sig_n);
           if (seq <= 0 || strlen (hash) != 64 || strspn (hash, "0123456789abcdef") != 64)
-            problem = "its audit checkpoint names no entry of a log";
+            problem = _("its audit checkpoint names no entry of a log");
         }
     }
   if (problem == NULL && trust->signer != NULL)
@@ -335,8 +338,8 @@ st_audit_check_manifest (StDb *db, const StAuditTrust *trust, const StAuditManif
       g_autoptr(GBytes) sig_bytes = g_bytes_new (sig, sig_len);
       g_autofree gchar *message = st_audit_checkpoint_message (seq, hash);
       if (sig_len == 0 || !st_audit_signature_ok (trust->signer, sig_bytes, message))
-        problem = "its audit checkpoint is not signed by the pinned station signing key: the manifest "
-                  "is not this station's";
+        problem = _("its audit checkpoint is not signed by the pinned station signing key: the manifest "
+                  "is not this station's");
     }
   if (problem == NULL)
     {
@@ -347,20 +350,20 @@ st_audit_check_manifest (StDb *db, const StAuditTrust *trust, const StAuditManif
           return FALSE;
         }
       if (e == NULL)
-        problem = problem_buf = g_strdup_printf ("the log has no entry %" G_GINT64_FORMAT ", which this "
+        problem = problem_buf = g_strdup_printf (_("the log has no entry %" PRId64 ", which this "
                                                  "signed checkpoint covers: the log was truncated or "
-                                                 "restored from an older copy", seq);
+                                                 "restored from an older copy"), seq);
       else if (strcmp (e->hash, hash) != 0)
-        problem = problem_buf = g_strdup_printf ("the log's entry %" G_GINT64_FORMAT " is not the one this "
-                                                 "signed checkpoint covers: the log was rewritten", seq);
+        problem = problem_buf = g_strdup_printf (_("the log's entry %" PRId64 " is not the one this "
+                                                 "signed checkpoint covers: the log was rewritten"), seq);
     }
   if (problem != NULL)
     {
-      g_string_append_printf (report, "manifest %s: FAILED: %s\n", m->label, problem);
+      g_string_append_printf (report, _("manifest %s: FAILED: %s\n"), m->label, problem);
       return FALSE;
     }
-  g_string_append_printf (report, "manifest %s: ok (its checkpoint of entry %" G_GINT64_FORMAT
-                          " is in the log)\n", m->label, seq);
+  g_string_append_printf (report, _("manifest %s: ok (its checkpoint of entry %" PRId64
+                          " is in the log)\n"), m->label, seq);
   return TRUE;
 }
 
@@ -387,27 +390,29 @@ st_audit_verify (StDb *db, const StAuditTrust *trust, GString *report, GError **
       g_autoptr(GError) signer_error = NULL;
       const char *problem = NULL;
       if (cert == NULL)
-        problem = "its signer certificate cannot be read";
+        problem = _("its signer certificate cannot be read");
       else if (trust->root != NULL && !st_audit_check_signer (cert, trust->root, trust->untrusted))
-        problem = "its signer certificate does not chain to the trusted root";
+        problem = _("its signer certificate does not chain to the trusted root");
       else if (trust->signer_pin == NULL)
-        problem = "no station signing key is pinned ([certificates] signing-key-sha256)";
+        problem = _("no station signing key is pinned ([certificates] signing-key-sha256)");
       else if (!st_ca_check_station_signer (cert, trust->signer_pin, &signer_error))
         problem = signer_error->message;
       else if (!st_audit_signature_ok (cert, cp->signature, message))
-        problem = "its signature does not verify";
+        problem = _("its signature does not verify");
       if (problem != NULL)
         {
           bad++;
-          g_string_append_printf (report, "checkpoint %" G_GINT64_FORMAT " (entry %" G_GINT64_FORMAT
-                                  ", %s): FAILED: %s\n", cp->id, cp->seq, cp->reason, problem);
+          g_string_append_printf (report, _("checkpoint %" PRId64 " (entry %" PRId64
+                                  ", %s): FAILED: %s\n"), cp->id, cp->seq, cp->reason, problem);
         }
     }
   /* the OpenSSL queue may hold verification noise */
   ERR_clear_error ();
   if (bad == 0)
-    g_string_append_printf (report, "checkpoint signatures: ok (%u checkpoint(s) signed by the "
-                            "pinned station signing key)\n", cps->len);
+    g_string_append_printf (report, ngettext ("checkpoint signatures: ok (%u checkpoint(s) signed by the "
+                                              "pinned station signing key)\n",
+                                              "checkpoint signatures: ok (%u checkpoint(s) signed by the "
+                                              "pinned station signing key)\n", cps->len), cps->len);
   guint unexplained = 0;   /* rows the log does not explain (db/st-db-replay.c) */
   if (!st_db_audit_explain (db, report, &unexplained, error))
     return FALSE;
@@ -415,8 +420,8 @@ st_audit_verify (StDb *db, const StAuditTrust *trust, GString *report, GError **
   g_autoptr(GError) anchor_error = NULL;
   gboolean anchor_ok = TRUE;
   if (trust->hsm == NULL)
-    g_string_append (report, "HSM anchor: not checked (the HSM is locked: unlock it and verify "
-                             "again)\n");
+    g_string_append (report, _("HSM anchor: not checked (the HSM is locked: unlock it and verify "
+                             "again)\n"));
   else if (!st_anchor_check (trust->hsm, db, trust->station_id, report, &anchor_error))
     {
       if (!g_error_matches (anchor_error, ST_ERROR, ST_ERROR_VERIFY_FAILED))
@@ -439,19 +444,20 @@ st_audit_verify (StDb *db, const StAuditTrust *trust, GString *report, GError **
     {
       g_autoptr(GString) what = g_string_new (NULL);
       if (chain_error != NULL)
-        g_string_append (what, "the chain is broken");
+        g_string_append (what, _("the chain is broken"));
       if (bad > 0)
-        g_string_append_printf (what, "%sbad checkpoint signatures", what->len > 0 ? ", " : "");
+        g_string_append_printf (what, _("%sbad checkpoint signatures"), what->len > 0 ? ", " : "");
       if (unexplained > 0)
-        g_string_append_printf (what, "%srecords the log does not explain", what->len > 0 ? ", " : "");
+        g_string_append_printf (what, _("%srecords the log does not explain"), what->len > 0 ? ", " : "");
       if (!anchor_ok)
-        g_string_append_printf (what, "%sthe HSM's anchor is not in the log", what->len > 0 ? ", " : "");
+        g_string_append_printf (what, _("%sthe HSM's anchor is not in the log"), what->len > 0 ? ", " : "");
       if (lost > 0)
-        g_string_append_printf (what, "%s%u manifest checkpoint(s) not in the log", what->len > 0 ? ", " : "",
-                                lost);
+        g_string_append_printf (what, ngettext ("%s%u manifest checkpoint(s) not in the log",
+                                                "%s%u manifest checkpoint(s) not in the log", lost),
+                                what->len > 0 ? ", " : "", lost);
       g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                   "the audit log does not verify (%s): keep the database as it is and call "
-                   "the auditor; see the report", what->str);
+                   _("the audit log does not verify (%s): keep the database as it is and call "
+                   "the auditor; see the report"), what->str);
       return FALSE;
     }
   return TRUE;
@@ -560,7 +566,7 @@ st_audit_export (StDb *db, const char *path, gint64 *n_entries, GError **error)
     }
   if (!st_file_write_durable (path, out->str, out->len, 0600, error))
     {
-      g_prefix_error (error, "cannot write the audit export %s: ", path);
+      g_prefix_error (error, _("cannot write the audit export %s: "), path);
       return FALSE;
     }
   if (n_entries != NULL)
@@ -573,7 +579,7 @@ st_audit_add_manifest_member (JsonBuilder *b, StDb *db, StCa *ca, GError **error
 {
   if (!st_audit_checkpoint (db, ca, "manifest", error))
     {
-      g_prefix_error (error, "cannot checkpoint the audit log for the manifest: ");
+      g_prefix_error (error, _("cannot checkpoint the audit log for the manifest: "));
       return FALSE;
     }
   g_autoptr(GError) local = NULL;

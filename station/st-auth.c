@@ -2,6 +2,7 @@
 #include "st-auth.h"
 #include "st-json.h"
 
+#include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -63,7 +64,7 @@ st_auth_hash_pin (const char *pin, GError **error)
   if (len < ST_AUTH_PIN_MIN || len > ST_AUTH_PIN_MAX || !g_utf8_validate (pin, (gssize) len, NULL))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "a PIN must have %d to %d characters", ST_AUTH_PIN_MIN, ST_AUTH_PIN_MAX);
+                   _("a PIN must have %d to %d characters"), ST_AUTH_PIN_MIN, ST_AUTH_PIN_MAX);
       return NULL;
     }
   guint8 salt[ST_AUTH_SALT_LEN], hash[ST_AUTH_HASH_LEN];
@@ -99,8 +100,8 @@ st_auth_check_pin (const char *stored, const char *pin, gboolean *match, GError 
       || g_bytes_get_size (want) != ST_AUTH_HASH_LEN)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "the stored PIN hash is not in a form this station knows: an admin "
-                           "must set the operator up again");
+                           _("the stored PIN hash is not in a form this station knows: an admin "
+                           "must set the operator up again"));
       return FALSE;
     }
   if (pin == NULL || strlen (pin) > ST_AUTH_PIN_MAX)
@@ -126,7 +127,9 @@ st_auth_read_pin (const char *prompt, GError **error)
 static const char *
 st_auth_ordinal (gint64 n)
 {
-  return n == 1 ? "st" : n == 2 ? "nd" : n == 3 ? "rd" : "th";
+  /* TRANSLATORS: the suffix of an ordinal number (1st, 2nd, 3rd, 4th) */
+  return n == 1 ? C_("ordinal", "st") : n == 2 ? C_("ordinal", "nd") : n == 3 ? C_("ordinal", "rd")
+                                                                             : C_("ordinal", "th");
 }
 
 /* For a locked admin, the way back when no other admin can unlock it. */
@@ -135,8 +138,8 @@ st_auth_admin_hint (const StDbOperator *op, GError **error)
 {
   if (error != NULL && *error != NULL && g_strcmp0 (op->role, "admin") == 0)
     {
-      gchar *message = g_strdup_printf ("%s; when no other admin can log in, recover it with the "
-                                        "HSM token's SO PIN ('station admin recover %s')",
+      gchar *message = g_strdup_printf (_("%s; when no other admin can log in, recover it with the "
+                                        "HSM token's SO PIN ('station admin recover %s')"),
                                         (*error)->message, op->name);
       g_free ((*error)->message);
       (*error)->message = message;
@@ -155,7 +158,7 @@ st_auth_login (StDb *db, const char *name, const char *pin, GError **error)
     {
       if (g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
         g_set_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED,
-                     "there is no operator '%s': check the name (--operator NAME), or ask an admin",
+                     _("there is no operator '%s': check the name (--operator NAME), or ask an admin"),
                      name != NULL ? name : "");
       else
         g_propagate_error (error, g_steal_pointer (&local));
@@ -165,13 +168,13 @@ st_auth_login (StDb *db, const char *name, const char *pin, GError **error)
     {
       if (op->locked)
         g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                     "operator '%s' is locked after %d wrong PINs: an admin must unlock it "
-                     "('station operator unlock %s')", op->name, ST_AUTH_MAX_ATTEMPTS, op->name);
+                     _("operator '%s' is locked after %d wrong PINs: an admin must unlock it "
+                     "('station operator unlock %s')"), op->name, ST_AUTH_MAX_ATTEMPTS, op->name);
       else
         g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                     "operator '%s' has no PIN attempt left: the last %d are being checked now, "
+                     _("operator '%s' has no PIN attempt left: the last %d are being checked now, "
                      "and if they are wrong the operator is locked until an admin unlocks it "
-                     "('station operator unlock %s')", op->name, ST_AUTH_MAX_ATTEMPTS, op->name);
+                     "('station operator unlock %s')"), op->name, ST_AUTH_MAX_ATTEMPTS, op->name);
       st_auth_admin_hint (op, error);
       return NULL;
     }
@@ -188,17 +191,19 @@ st_auth_login (StDb *db, const char *name, const char *pin, GError **error)
         return NULL;
       if (locked && attempt < ST_AUTH_MAX_ATTEMPTS)
         g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                     "wrong PIN for operator '%s', and the operator is now locked by the wrong "
+                     _("wrong PIN for operator '%s', and the operator is now locked by the wrong "
                      "PINs tried at the same time: an admin must unlock it ('station operator "
-                     "unlock %s')", op->name, op->name);
+                     "unlock %s')"), op->name, op->name);
       else if (locked)
         g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                     "wrong PIN for operator '%s': that was the %d%s wrong PIN in a row, the "
-                     "operator is now locked: an admin must unlock it ('station operator unlock %s')",
+                     _("wrong PIN for operator '%s': that was the %d%s wrong PIN in a row, the "
+                     "operator is now locked: an admin must unlock it ('station operator unlock %s')"),
                      op->name, (int) attempt, st_auth_ordinal (attempt), op->name);
       else
         g_set_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED,
-                     "wrong PIN for operator '%s': %d attempt(s) left before the operator is locked",
+                     ngettext ("wrong PIN for operator '%s': %d attempt(s) left before the operator is locked",
+                               "wrong PIN for operator '%s': %d attempt(s) left before the operator is locked",
+                               ST_AUTH_MAX_ATTEMPTS - attempt),
                      op->name, (int) (ST_AUTH_MAX_ATTEMPTS - attempt));
       if (locked)
         st_auth_admin_hint (op, error);
@@ -226,12 +231,12 @@ st_auth_require (StDb *db, const StAuthSession *session, guint roles, const char
   if (session == NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                   "%s needs the role %s: log in with --operator NAME and the PIN", what, needed);
+                   _("%s needs the role %s: log in with --operator NAME and the PIN"), _(what), needed);
       return FALSE;
     }
   g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-               "%s needs the role %s; operator '%s' is %s: ask someone with that role",
-               what, needed, session->name, st_role_to_string (session->role));
+               _("%s needs the role %s; operator '%s' is %s: ask someone with that role"),
+               _(what), needed, session->name, st_role_to_string (session->role));
   /* the refusal is an action too */
   g_autoptr(JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
@@ -253,12 +258,12 @@ gboolean
 st_auth_add_operator (StDb *db, const StAuthSession *admin, const char *name, StRole role,
                       const char *pin, GError **error)
 {
-  if (admin != NULL && !st_auth_require (db, admin, ST_ROLE_ADMIN, "adding an operator", error))
+  if (admin != NULL && !st_auth_require (db, admin, ST_ROLE_ADMIN, N_("adding an operator"), error))
     return FALSE;
   g_autofree gchar *hash = st_auth_hash_pin (pin, error);
   if (hash == NULL)
     {
-      g_prefix_error (error, "cannot add operator '%s': ", name != NULL ? name : "");
+      g_prefix_error (error, _("cannot add operator '%s': "), name != NULL ? name : "");
       return FALSE;
     }
   gboolean ok = st_db_operator_add (db, name, st_role_to_string (role), hash,
@@ -290,7 +295,7 @@ st_auth_ensure_demo_operators (StDb *db, GError **error)
         return FALSE;
       if (!st_auth_add_operator (db, n == 0 ? NULL : &setup, name, role, pin, error))
         {
-          g_prefix_error (error, "cannot make the demo operators: ");
+          g_prefix_error (error, _("cannot make the demo operators: "));
           return FALSE;
         }
     }

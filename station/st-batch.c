@@ -1,5 +1,7 @@
 #include "st-batch.h"
 
+#include <glib/gi18n.h>
+
 #include <string.h>
 
 #include "st-error.h"
@@ -266,10 +268,10 @@ st_worker_session (StWorker *w)
           g_get_monotonic_time () - idle_since > (gint64) opt->idle_timeout_s * G_USEC_PER_SEC)
         {
           g_set_error (&error, ST_ERROR, ST_ERROR_TIMED_OUT,
-                       "%s: no new device answered for %u s (%u of %u units done): "
-                       "check the socket and its cable%s%s",
+                       _("%s: no new device answered for %u s (%u of %u units done): "
+                       "check the socket and its cable%s%s"),
                        w->port, opt->idle_timeout_s, handled, units,
-                       last_problem != NULL ? "; last problem: " : "",
+                       last_problem != NULL ? _("; last problem: ") : "",
                        last_problem != NULL ? last_problem : "");
           st_worker_give_up (w, error);
           return;
@@ -419,7 +421,7 @@ st_batch_run (StLine *line, const StBatchRunOptions *options,
   if (n == 0)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "no port given: name at least one socket with --port");
+                           _("no port given: name at least one socket with --port"));
       return FALSE;
     }
   /* The same port twice would be two workers fighting over one device. */
@@ -428,7 +430,7 @@ st_batch_run (StLine *line, const StBatchRunOptions *options,
       if (g_strcmp0 (options->ports[i], options->ports[j]) == 0)
         {
           g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "port %s is given twice", options->ports[i]);
+                       _("port %s is given twice"), options->ports[i]);
           return FALSE;
         }
 
@@ -484,7 +486,7 @@ st_batch_run (StLine *line, const StBatchRunOptions *options,
   g_autofree gchar *stop = st_line_dup_stop_reason (line);
   if (stop != NULL)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "the line stopped: %s", stop);
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("the line stopped: %s"), stop);
       return FALSE;
     }
   return TRUE;

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gunixfdlist.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,24 +49,24 @@ gchar *
 st_client_target_describe (const StClientTarget *t)
 {
   if (t->address != NULL)
-    return g_strdup_printf ("the station service at %s", t->address);
+    return g_strdup_printf (_("the station service at %s"), t->address);
   if (t->bus != NULL)
-    return g_strdup_printf ("the station service on the bus %s", t->bus);
+    return g_strdup_printf (_("the station service on the bus %s"), t->bus);
   if (!t->system && t->home != NULL)
-    return g_strdup_printf ("the station service of %s", t->home);
-  return g_strdup ("the system's station service (stationd)");
+    return g_strdup_printf (_("the station service of %s"), t->home);
+  return g_strdup (_("the system's station service (stationd)"));
 }
 
 static gchar *
 st_client_how_to_start (const StClientTarget *t)
 {
   if (t->address != NULL || t->bus != NULL)
-    return g_strdup ("check the address, and that stationd runs there");
+    return g_strdup (_("check the address, and that stationd runs there"));
   if (!t->system && t->home != NULL)
-    return g_strdup_printf ("start it with 'stationd --home %s' (the README shows how), or "
-                            "run 'station demo', which starts its own", t->home);
-  return g_strdup ("start it with 'systemctl start stationd' (docs/install.md), or give "
-                   "--home DIR for a private station");
+    return g_strdup_printf (_("start it with 'stationd --home %s' (the README shows how), or "
+                            "run 'station demo', which starts its own"), t->home);
+  return g_strdup (_("start it with 'systemctl start stationd' (docs/install.md), or give "
+                   "--home DIR for a private station"));
 }
 
 StDbusStation1 *
@@ -99,7 +101,7 @@ st_client_connect (const StClientTarget *target, GCancellable *cancellable, GErr
     {
       g_autofree gchar *what = st_client_target_describe (target);
       g_autofree gchar *how = st_client_how_to_start (target);
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "%s does not answer (%s): %s", what,
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, _("%s does not answer (%s): %s"), what,
                    local->message, how);
       return NULL;
     }
@@ -110,7 +112,7 @@ st_client_connect (const StClientTarget *target, GCancellable *cancellable, GErr
   if (proxy == NULL)
     {
       g_autofree gchar *what = st_client_target_describe (target);
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "%s does not answer: %s", what,
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, _("%s does not answer: %s"), what,
                    local->message);
       return NULL;
     }
@@ -119,7 +121,7 @@ st_client_connect (const StClientTarget *target, GCancellable *cancellable, GErr
     {
       g_autofree gchar *what = st_client_target_describe (target);
       g_autofree gchar *how = st_client_how_to_start (target);
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "%s is not running: %s", what, how);
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, _("%s is not running: %s"), what, how);
       g_object_unref (proxy);
       return NULL;
     }
@@ -146,8 +148,8 @@ st_client_refuse_existing (const char *dir, const char *name, gboolean replace, 
   if (g_lstat (path, &st) != 0)
     return TRUE;
   g_set_error (error, ST_ERROR, ST_ERROR_WRITE,
-               "%s already holds a manifest (%s): exporting there would replace it; choose another "
-               "folder (one per batch), or give --force to replace it", dir, name);
+               _("%s already holds a manifest (%s): exporting there would replace it; choose another "
+               "folder (one per batch), or give --force to replace it"), dir, name);
   return FALSE;
 }
 
@@ -201,9 +203,9 @@ st_client_write_pack_file (const char *name, int fd, guint64 offset, guint64 len
       int e = errno;
       if (e == EEXIST)
         g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                     "the service sent %s/%s twice: refused (each name once)", w->path, name);
+                     _("the service sent %s/%s twice: refused (each name once)"), w->path, name);
       else
-        g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s/%s: %s", w->path, name,
+        g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot write %s/%s: %s"), w->path, name,
                      g_strerror (e));
       return FALSE;
     }
@@ -243,7 +245,7 @@ st_client_write_pack_file (const char *name, int fd, guint64 offset, guint64 len
       ok = FALSE;
     }
   if (!ok)
-    g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s/%s: %s", w->path, name, g_strerror (e));
+    g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot write %s/%s: %s"), w->path, name, g_strerror (e));
   return ok;
 }
 
@@ -288,8 +290,8 @@ st_client_write_folder (const char *dir, const char *folder, int pack_fd, gboole
       int e = errno;
       if (parent >= 0)
         close (parent);
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s%s", path, g_strerror (e),
-                   e == EEXIST ? ": give --force to replace it" : "");
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot create %s: %s%s"), path, g_strerror (e),
+                   e == EEXIST ? _(": give --force to replace it") : "");
       return FALSE;
     }
   int dfd = openat (parent, folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -297,7 +299,7 @@ st_client_write_folder (const char *dir, const char *folder, int pack_fd, gboole
   if (dfd < 0)
     {
       close (parent);
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot open %s as a folder (a link is refused): %s",
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot open %s as a folder (a link is refused): %s"),
                    path, g_strerror (e));
       return FALSE;
     }
@@ -309,7 +311,7 @@ st_client_write_folder (const char *dir, const char *folder, int pack_fd, gboole
   if (ok && (syncfs (dfd) != 0 || fsync (dfd) != 0))
     {
       e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot sync %s: %s", path, g_strerror (e));
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot sync %s: %s"), path, g_strerror (e));
       ok = FALSE;
     }
   if (!ok)
@@ -354,7 +356,7 @@ st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, gboole
   if (g_mkdir_with_parents (dir, 0755) != 0)
     {
       int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", dir, g_strerror (e));
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot create %s: %s"), dir, g_strerror (e));
       return FALSE;
     }
   GVariantIter it;
@@ -376,7 +378,7 @@ st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, gboole
             {
               g_autofree gchar *shown = st_text_escape (name, -1, ST_TEXT_ONE_LINE);
               g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "the service sent a folder named '%s'", shown);
+                           _("the service sent a folder named '%s'"), shown);
               return FALSE;
             }
           if (!st_client_refuse_existing (dir, folder, replace, error))
@@ -397,7 +399,7 @@ st_client_save_files (GVariant *files, GUnixFDList *fds, const char *dir, gboole
         {
           g_autofree gchar *shown = st_text_escape (name, -1, ST_TEXT_ONE_LINE);
           g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "the service sent a file named '%s'", shown);
+                       _("the service sent a file named '%s'"), shown);
           return FALSE;
         }
       if (!st_client_refuse_existing (dir, name, replace, error))
@@ -443,8 +445,8 @@ st_client_add_regular_file (GVariantBuilder *a, GUnixFDList *fds, const char *la
       if (fd >= 0)
         close (fd);
       g_set_error (error, ST_ERROR, fd < 0 && e == ENOENT ? ST_ERROR_NOT_FOUND : ST_ERROR_INVALID_DATA,
-                   "%s is not a regular file (%s): a manifest is plain files; a link, a "
-                   "device or a pipe is refused", path, fd < 0 ? g_strerror (e) : "wrong type");
+                   _("%s is not a regular file (%s): a manifest is plain files; a link, a "
+                   "device or a pipe is refused"), path, fd < 0 ? g_strerror (e) : _("wrong type"));
       return FALSE;
     }
   gint index = g_unix_fd_list_append (fds, fd, error);
@@ -506,7 +508,7 @@ st_client_read_text (const char *path, gsize max, gsize *len_out, GError **error
         close (fd);
       g_set_error (error, ST_ERROR, fd < 0 && e == ENOENT ? ST_ERROR_NOT_FOUND : ST_ERROR_READ,
                    "%s: %s", path, fd < 0 ? g_strerror (e)
-                   : too_big ? "too large" : "not a regular file");
+                   : too_big ? _("too large") : _("not a regular file"));
       return NULL;
     }
   gchar *data = g_malloc ((gsize) st.st_size + 1);
@@ -554,8 +556,8 @@ st_client_crl_issue (StDbusStation1 *proxy, guint days, const char *path, gboole
   if (!replace && g_lstat (path, &st) == 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_WRITE,
-                   "%s exists: issuing there would replace it; choose another file, or give "
-                   "--force to replace it", path);
+                   _("%s exists: issuing there would replace it; choose another file, or give "
+                   "--force to replace it"), path);
       return FALSE;
     }
   g_autofree gchar *sha256 = NULL, *pem = NULL;
@@ -563,8 +565,8 @@ st_client_crl_issue (StDbusStation1 *proxy, guint days, const char *path, gboole
     return FALSE;
   if (!g_file_set_contents (path, pem, -1, error))
     {
-      g_prefix_error (error, "CRL number %" G_GINT64_FORMAT " was issued (and audited) but could "
-                      "not be written; issue another: ", *number);
+      g_prefix_error (error, _("CRL number %" PRId64 " was issued (and audited) but could "
+                      "not be written; issue another: "), *number);
       return FALSE;
     }
   return TRUE;
@@ -698,7 +700,7 @@ st_call_done (GObject *source, GAsyncResult *reply, gpointer data)
   if (result == NULL)
     {
       if (error == NULL)
-        g_set_error_literal (&error, ST_ERROR, ST_ERROR_INTERNAL, "the call failed without a reason");
+        g_set_error_literal (&error, ST_ERROR, ST_ERROR_INTERNAL, _("the call failed without a reason"));
       st_dbus_error_clean (error);
       return g_task_return_error (task, error);
     }
@@ -1060,11 +1062,11 @@ st_export_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
   if (!st_dbus_station1_call_manifest_export_finish (s->proxy, &files, &fds, reply, error))
     return NULL;
   if (c->progress != NULL)
-    c->progress (0.8, "saving the signed manifest", c->progress_data);
+    c->progress (0.8, _("saving the signed manifest"), c->progress_data);
   if (!st_client_save_files (files, fds, c->dir, FALSE, error))
     return NULL;
   if (c->progress != NULL)
-    c->progress (1.0, "manifest written and verified", c->progress_data);
+    c->progress (1.0, _("manifest written and verified"), c->progress_data);
   return ST_CALL_TRUE;
 }
 
@@ -1089,7 +1091,7 @@ st_station_export_manifest_async (StStation *station, gint64 batch_id, const cha
       return;
     }
   if (progress != NULL)
-    progress (0.1, "writing and signing the manifest", progress_data);
+    progress (0.1, _("writing and signing the manifest"), progress_data);
   st_dbus_station1_call_manifest_export (station->proxy, batch_id, out_dir,
                                          st_client_manifest_export_options (FALSE), NULL, cancellable,
                                          st_call_done, task);
@@ -1145,7 +1147,7 @@ st_report_new (gboolean ok, const char *text, const char *failure)
   r->ok = ok;
   r->text = g_strdup (text);
   if (!ok)
-    r->message = g_strdup (failure != NULL && *failure != '\0' ? failure : "the check failed");
+    r->message = g_strdup (failure != NULL && *failure != '\0' ? failure : _("the check failed"));
   return r;
 }
 

@@ -1,5 +1,7 @@
 #include "st-config.h"
 
+#include <glib/gi18n.h>
+
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -565,7 +567,7 @@ st_config_load_data (const char *home, const char *path, const char *data, gsize
     }
   if (len > ST_CONFIG_MAX_SIZE)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s is larger than %d bytes", c->path,
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, _("%s is larger than %d bytes"), c->path,
                    ST_CONFIG_MAX_SIZE);
       return NULL;
     }
@@ -586,22 +588,22 @@ st_config_load_file (const char *home, const char *path, GError **error)
       int e = errno;
       if (e == ENOENT)
         g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                     "%s has no station.conf: run 'station setup demo' for a demo, or "
-                     "'station ca init' for a real station (docs/ceremony.md)", home);
+                     _("%s has no station.conf: run 'station setup demo' for a demo, or "
+                     "'station ca init' for a real station (docs/ceremony.md)"), home);
       else
-        g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read %s: %s", conf_path, g_strerror (e));
+        g_set_error (error, ST_ERROR, ST_ERROR_READ, _("cannot read %s: %s"), conf_path, g_strerror (e));
       return NULL;
     }
   if (st.st_size > ST_CONFIG_MAX_SIZE)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s is larger than %d bytes", conf_path,
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, _("%s is larger than %d bytes"), conf_path,
                    ST_CONFIG_MAX_SIZE);
       return NULL;
     }
   g_autoptr(GError) local = NULL;
   if (!g_file_get_contents (conf_path, &data, &len, &local))
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read %s: %s", conf_path, local->message);
+      g_set_error (error, ST_ERROR, ST_ERROR_READ, _("cannot read %s: %s"), conf_path, local->message);
       return NULL;
     }
   return st_config_load_data (home, conf_path, data, len, error);
@@ -646,7 +648,7 @@ st_config_save (StConfig *c, GError **error)
   g_autofree gchar *data = g_key_file_to_data (kf, &len, NULL);
   if (!st_file_write_durable (c->path, data, len, 0600, error))
     {
-      g_prefix_error (error, "cannot save %s: ", c->path);
+      g_prefix_error (error, _("cannot save %s: "), c->path);
       return FALSE;
     }
   return TRUE;

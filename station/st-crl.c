@@ -1,6 +1,9 @@
 /* Building, signing and checking the CRL (st-crl.h). */
 #include "st-crl.h"
 
+#include <glib/gi18n.h>
+#include <inttypes.h>
+
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
@@ -83,7 +86,7 @@ st_crl_add_entry (X509_CRL *crl, const StDbCrlEntry *e, GError **error)
     {
       BN_free (bn_raw);
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the database's certificate serial '%s' is not hex", e->serial != NULL ? e->serial : "");
+                   _("the database's certificate serial '%s' is not hex"), e->serial != NULL ? e->serial : "");
       return FALSE;
     }
   g_autoptr(BIGNUM) bn = bn_raw;
@@ -93,7 +96,7 @@ st_crl_add_entry (X509_CRL *crl, const StDbCrlEntry *e, GError **error)
   if (code < 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "certificate %s is revoked with the reason '%s', which is not one of %s",
+                   _("certificate %s is revoked with the reason '%s', which is not one of %s"),
                    e->serial, e->reason, st_crl_reason_list ());
       return FALSE;
     }
@@ -127,8 +130,8 @@ st_crl_build (StCa *ca, GPtrArray *entries, const char *issuer_hash, gint64 numb
   if (ski == NULL)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "the issuing CA certificate has no subjectKeyIdentifier: the CRL's "
-                           "authorityKeyIdentifier needs it (re-issue the CA certificate with one)");
+                           _("the issuing CA certificate has no subjectKeyIdentifier: the CRL's "
+                           "authorityKeyIdentifier needs it (re-issue the CA certificate with one)"));
       return NULL;
     }
   AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new ();
@@ -194,7 +197,7 @@ st_crl_issue (StDb *db, StCa *ca, guint days, const char *by, GError **error)
   if (days < 1 || days > ST_CRL_DAYS_MAX)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "a CRL's next update is 1 to %d days away, not %u", ST_CRL_DAYS_MAX, days);
+                   _("a CRL's next update is 1 to %d days away, not %u"), ST_CRL_DAYS_MAX, days);
       return NULL;
     }
   EVP_PKEY *ca_pub = X509_get0_pubkey (ca->ca_cert);
@@ -207,8 +210,8 @@ st_crl_issue (StDb *db, StCa *ca, guint days, const char *by, GError **error)
     case ST_ALG_NONE:
     default:
       g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
-                           "the issuing CA's key is not EC P-256, EC P-384 or Ed25519: the station "
-                           "cannot sign a CRL with it");
+                           _("the issuing CA's key is not EC P-256, EC P-384 or Ed25519: the station "
+                           "cannot sign a CRL with it"));
       return NULL;
     }
   guint8 *ca_der = NULL;
@@ -230,7 +233,7 @@ st_crl_issue (StDb *db, StCa *ca, guint days, const char *by, GError **error)
   g_autoptr(GPtrArray) entries = st_db_crl_entries (db, error);
   if (entries == NULL)
     {
-      g_prefix_error (error, "CRL number %" G_GINT64_FORMAT ": ", number);
+      g_prefix_error (error, _("CRL number %" PRId64 ": "), number);
       return NULL;
     }
   guint n_listed = 0;
@@ -238,13 +241,13 @@ st_crl_issue (StDb *db, StCa *ca, guint days, const char *by, GError **error)
                                           &n_listed, error);
   if (crl == NULL)
     {
-      g_prefix_error (error, "CRL number %" G_GINT64_FORMAT ": ", number);
+      g_prefix_error (error, _("CRL number %" PRId64 ": "), number);
       return NULL;
     }
   StCrlSign s = { .crl = crl, .md = md };
   if (!st_ca_sign_with (ca, ST_CA_KEY_ISSUING, "the CRL", st_crl_sign_func, &s, NULL, error))
     {
-      g_prefix_error (error, "CRL number %" G_GINT64_FORMAT " (taken, not issued): ", number);
+      g_prefix_error (error, _("CRL number %" PRId64 " (taken, not issued): "), number);
       return NULL;
     }
   st_error_clear_openssl ();
@@ -253,7 +256,7 @@ st_crl_issue (StDb *db, StCa *ca, guint days, const char *by, GError **error)
       st_error_set_openssl (error, ST_ERROR_VERIFY_FAILED,
                             "the signed CRL does not verify with the issuing CA certificate's key "
                             "(the HSM key and the certificate differ)");
-      g_prefix_error (error, "CRL number %" G_GINT64_FORMAT ": ", number);
+      g_prefix_error (error, _("CRL number %" PRId64 ": "), number);
       return NULL;
     }
   guint8 *der = NULL;
@@ -321,8 +324,8 @@ st_crl_check_file (StManifestCheck *c, const char *path, STACK_OF (X509) *chain,
 {
   if (!g_file_test (path, G_FILE_TEST_EXISTS))
     {
-      st_manifest_check (c, TRUE, "crl.pem: none (a manifest exported before CRLs; "
-                         "'station crl issue' makes one)");
+      st_manifest_check (c, TRUE, _("crl.pem: none (a manifest exported before CRLs; "
+                         "'station crl issue' makes one)"));
       return;
     }
   g_autofree gchar *pem = NULL;
@@ -332,7 +335,7 @@ st_crl_check_file (StManifestCheck *c, const char *path, STACK_OF (X509) *chain,
   if (g_stat (path, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size > ST_CRL_PEM_MAX
       || !g_file_get_contents (path, &pem, &len, &read_error) || len > ST_CRL_PEM_MAX)
     {
-      st_manifest_check (c, FALSE, "crl.pem: cannot be read: %s",
+      st_manifest_check (c, FALSE, _("crl.pem: cannot be read: %s"),
                          read_error != NULL ? read_error->message
                                             : "not a regular file of at most 16 MiB");
       return;
@@ -342,33 +345,33 @@ st_crl_check_file (StManifestCheck *c, const char *path, STACK_OF (X509) *chain,
   st_error_clear_openssl ();
   if (crl == NULL)
     {
-      st_manifest_check (c, FALSE, "crl.pem: not a PEM CRL");
+      st_manifest_check (c, FALSE, _("crl.pem: not a PEM CRL"));
       return;
     }
   X509 *ca = chain != NULL && sk_X509_num (chain) >= 1 ? sk_X509_value (chain, 0) : NULL;
   if (ca == NULL)
     {
-      st_manifest_check (c, FALSE, "crl.pem: no issuing CA in ca-chain.pem to check it against");
+      st_manifest_check (c, FALSE, _("crl.pem: no issuing CA in ca-chain.pem to check it against"));
       return;
     }
   st_manifest_check (c, X509_NAME_cmp (X509_CRL_get_issuer (crl), X509_get_subject_name (ca)) == 0
                         && X509_CRL_verify (crl, X509_get0_pubkey (ca)) == 1
                         && X509_CRL_get_version (crl) == X509_CRL_VERSION_2,
-                     "crl.pem: a CRLv2 issued and signed by the issuing CA of ca-chain.pem");
+                     _("crl.pem: a CRLv2 issued and signed by the issuing CA of ca-chain.pem"));
   st_error_clear_openssl ();
   int crit = 0;
   g_autoptr(ASN1_INTEGER) number = X509_CRL_get_ext_d2i (crl, NID_crl_number, &crit, NULL);
   g_autoptr(BIGNUM) number_bn = number != NULL ? ASN1_INTEGER_to_BN (number, NULL) : NULL;
   char *number_dec = number_bn != NULL ? BN_bn2dec (number_bn) : NULL;
   st_manifest_check (c, number_dec != NULL && !BN_is_negative (number_bn),
-                     "crl.pem: CRL number %s", number_dec != NULL ? number_dec : "missing");
+                     _("crl.pem: CRL number %s"), number_dec != NULL ? number_dec : "missing");
   OPENSSL_free (number_dec);
   const ASN1_TIME *this_update = X509_CRL_get0_lastUpdate (crl);
   const ASN1_TIME *next_update = X509_CRL_get0_nextUpdate (crl);
   st_manifest_check (c, this_update != NULL && X509_cmp_current_time (this_update) < 0,
-                     "crl.pem: thisUpdate is not in the future");
+                     _("crl.pem: thisUpdate is not in the future"));
   st_manifest_check (c, next_update != NULL && ASN1_TIME_compare (this_update, next_update) < 0,
-                     "crl.pem: nextUpdate comes after thisUpdate");
+                     _("crl.pem: nextUpdate comes after thisUpdate"));
   st_error_clear_openssl ();
   g_autoptr(GHashTable) listed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   STACK_OF (X509_REVOKED) *revoked = X509_CRL_get_REVOKED (crl);
@@ -392,10 +395,10 @@ st_crl_check_file (StManifestCheck *c, const char *path, STACK_OF (X509) *chain,
         g_string_append_printf (names, " %s", (const char *) key);
     }
   if (missing == 0)
-    st_manifest_check (c, TRUE, "crl.pem: lists all %u voided or revoked certificate(s) of the "
-                       "manifest (%d entries in all)", g_hash_table_size (must_list),
+    st_manifest_check (c, TRUE, _("crl.pem: lists all %u voided or revoked certificate(s) of the "
+                       "manifest (%d entries in all)"), g_hash_table_size (must_list),
                        sk_X509_REVOKED_num (revoked));
   else
-    st_manifest_check (c, FALSE, "crl.pem: %u voided or revoked certificate(s) of the manifest are "
-                       "not on it:%s%s", missing, names->str, missing > 5 ? " ..." : "");
+    st_manifest_check (c, FALSE, _("crl.pem: %u voided or revoked certificate(s) of the manifest are "
+                       "not on it:%s%s"), missing, names->str, missing > 5 ? " ..." : "");
 }

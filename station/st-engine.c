@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <inttypes.h>
 #include <json-glib/json-glib.h>
 #include <openssl/pem.h>
 #include <string.h>
@@ -42,51 +43,51 @@
 /* The role table: the one place that says who may do what. docs/architecture.md
  * shows it (tests/station/test-engine.c checks the two agree). */
 static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
-  { ST_ACTION_STATUS, "Status", 0, FALSE, FALSE, "asking the station's status" },
-  { ST_ACTION_LOGIN_NAMES, "LoginNames, Login, Logout", 0, FALSE, FALSE, "logging in" },
-  { ST_ACTION_SETUP_DEMO, "SetupDemo", R_ADMIN, TRUE, FALSE, "setting the demo station up" },
-  { ST_ACTION_SETUP_SHOW, "SetupShow, SetupInfo", R_ANY, TRUE, FALSE, "showing the set-up" },
-  { ST_ACTION_UNLOCK, "Unlock", R_ADMIN, FALSE, FALSE, "unlocking the HSM" },
-  { ST_ACTION_LOCK, "Lock", R_ADMIN, FALSE, FALSE, "locking the HSM" },
-  { ST_ACTION_OPERATOR_ADD, "OperatorAdd", R_ADMIN, TRUE, FALSE, "adding an operator" },
-  { ST_ACTION_OPERATOR_LIST, "OperatorList", R_ADMIN, FALSE, FALSE, "listing the operators" },
-  { ST_ACTION_OPERATOR_UNLOCK, "OperatorUnlock", R_ADMIN, FALSE, FALSE, "unlocking an operator" },
-  { ST_ACTION_OPERATOR_SET_ROLE, "OperatorSetRole", R_ADMIN, FALSE, FALSE, "changing an operator's role" },
-  { ST_ACTION_PROFILE_LIST, "ProfileList", R_ANY, FALSE, FALSE, "listing the profiles" },
-  { ST_ACTION_BATCH_CREATE, "BatchCreate", R_LEAD, FALSE, FALSE, "creating a batch" },
-  { ST_ACTION_BATCH_LIST, "BatchList", R_ANY, FALSE, FALSE, "batch list" },
-  { ST_ACTION_BATCH_SHOW, "BatchGet, BatchUnits, BatchUnitsPage", R_ANY, FALSE, FALSE, "batch show" },
-  { ST_ACTION_BATCH_CLOSE, "BatchClose", R_LEAD, FALSE, TRUE, "closing a batch" },
+  { ST_ACTION_STATUS, "Status", 0, FALSE, FALSE, N_("asking the station's status") },
+  { ST_ACTION_LOGIN_NAMES, "LoginNames, Login, Logout", 0, FALSE, FALSE, N_("logging in") },
+  { ST_ACTION_SETUP_DEMO, "SetupDemo", R_ADMIN, TRUE, FALSE, N_("setting the demo station up") },
+  { ST_ACTION_SETUP_SHOW, "SetupShow, SetupInfo", R_ANY, TRUE, FALSE, N_("showing the set-up") },
+  { ST_ACTION_UNLOCK, "Unlock", R_ADMIN, FALSE, FALSE, N_("unlocking the HSM") },
+  { ST_ACTION_LOCK, "Lock", R_ADMIN, FALSE, FALSE, N_("locking the HSM") },
+  { ST_ACTION_OPERATOR_ADD, "OperatorAdd", R_ADMIN, TRUE, FALSE, N_("adding an operator") },
+  { ST_ACTION_OPERATOR_LIST, "OperatorList", R_ADMIN, FALSE, FALSE, N_("listing the operators") },
+  { ST_ACTION_OPERATOR_UNLOCK, "OperatorUnlock", R_ADMIN, FALSE, FALSE, N_("unlocking an operator") },
+  { ST_ACTION_OPERATOR_SET_ROLE, "OperatorSetRole", R_ADMIN, FALSE, FALSE, N_("changing an operator's role") },
+  { ST_ACTION_PROFILE_LIST, "ProfileList", R_ANY, FALSE, FALSE, N_("listing the profiles") },
+  { ST_ACTION_BATCH_CREATE, "BatchCreate", R_LEAD, FALSE, FALSE, N_("creating a batch") },
+  { ST_ACTION_BATCH_LIST, "BatchList", R_ANY, FALSE, FALSE, N_("batch list") },
+  { ST_ACTION_BATCH_SHOW, "BatchGet, BatchUnits, BatchUnitsPage", R_ANY, FALSE, FALSE, N_("batch show") },
+  { ST_ACTION_BATCH_CLOSE, "BatchClose", R_LEAD, FALSE, TRUE, N_("closing a batch") },
   { ST_ACTION_BATCH_ALLOW_MORE_VOIDS, "BatchAllowMoreVoids", R_LEAD, FALSE, FALSE,
-    "allowing more voided certificates" },
-  { ST_ACTION_SHIFT_STATS, "ShiftStats", R_ANY, FALSE, FALSE, "showing the shift" },
+    N_("allowing more voided certificates") },
+  { ST_ACTION_SHIFT_STATS, "ShiftStats", R_ANY, FALSE, FALSE, N_("showing the shift") },
   { ST_ACTION_LINE_RUN, "LineStart, LineStop, LinePortStart, LinePortStop, LinePortRetry",
-    R_OP | R_LEAD, FALSE, TRUE, "running a batch" },
+    R_OP | R_LEAD, FALSE, TRUE, N_("running a batch") },
   { ST_ACTION_LINE_REPROVISION, "LineStart with allow-reprovision", R_LEAD, FALSE, TRUE,
-    "re-provisioning devices that hold a certificate" },
-  { ST_ACTION_MANIFEST_EXPORT, "ManifestExport", R_LEAD, FALSE, TRUE, "exporting a manifest" },
-  { ST_ACTION_MANIFEST_VERIFY, "ManifestVerify", R_QA | R_LEAD, FALSE, FALSE, "verifying a manifest" },
-  { ST_ACTION_UNIT_VERIFY, "UnitVerify", R_QA, FALSE, FALSE, "verifying a unit" },
-  { ST_ACTION_UNIT_LOOKUP, "UnitLookup", R_QA, FALSE, FALSE, "looking a unit up by a scanned code" },
-  { ST_ACTION_UNIT_RESOLVE, "UnitResolve", R_LEAD, FALSE, FALSE, "resolving a disputed unit" },
-  { ST_ACTION_UNIT_REVOKE, "UnitRevoke", R_LEAD, FALSE, FALSE, "revoking a shipped unit's certificate" },
-  { ST_ACTION_CRL_ISSUE, "CrlIssue", R_LEAD | R_ADMIN, FALSE, TRUE, "issuing a CRL" },
+    N_("re-provisioning devices that hold a certificate") },
+  { ST_ACTION_MANIFEST_EXPORT, "ManifestExport", R_LEAD, FALSE, TRUE, N_("exporting a manifest") },
+  { ST_ACTION_MANIFEST_VERIFY, "ManifestVerify", R_QA | R_LEAD, FALSE, FALSE, N_("verifying a manifest") },
+  { ST_ACTION_UNIT_VERIFY, "UnitVerify", R_QA, FALSE, FALSE, N_("verifying a unit") },
+  { ST_ACTION_UNIT_LOOKUP, "UnitLookup", R_QA, FALSE, FALSE, N_("looking a unit up by a scanned code") },
+  { ST_ACTION_UNIT_RESOLVE, "UnitResolve", R_LEAD, FALSE, FALSE, N_("resolving a disputed unit") },
+  { ST_ACTION_UNIT_REVOKE, "UnitRevoke", R_LEAD, FALSE, FALSE, N_("revoking a shipped unit's certificate") },
+  { ST_ACTION_CRL_ISSUE, "CrlIssue", R_LEAD | R_ADMIN, FALSE, TRUE, N_("issuing a CRL") },
   { ST_ACTION_AUDIT_VERIFY, "AuditVerify", R_QA | R_LEAD | R_ADMIN, FALSE, FALSE,
-    "verifying the audit log" },
-  { ST_ACTION_AUDIT_EXPORT, "AuditExport", R_QA | R_ADMIN, FALSE, FALSE, "exporting the audit log" },
-  { ST_ACTION_DB_CHECK, "DbCheck", R_ANY, FALSE, FALSE, "db check" },
-  { ST_ACTION_DB_BACKUP, "DbBackup", R_ADMIN | R_LEAD, FALSE, FALSE, "db backup" },
-  { ST_ACTION_HEALTH, "Health", R_ANY, FALSE, FALSE, "showing the station's health" },
-  { ST_ACTION_SOCKET_NAMES, "SocketNames", R_ANY, FALSE, FALSE, "listing the sockets' names" },
-  { ST_ACTION_BENCH, "Bench", R_ADMIN, FALSE, TRUE, "bench" },
+    N_("verifying the audit log") },
+  { ST_ACTION_AUDIT_EXPORT, "AuditExport", R_QA | R_ADMIN, FALSE, FALSE, N_("exporting the audit log") },
+  { ST_ACTION_DB_CHECK, "DbCheck", R_ANY, FALSE, FALSE, N_("db check") },
+  { ST_ACTION_DB_BACKUP, "DbBackup", R_ADMIN | R_LEAD, FALSE, FALSE, N_("db backup") },
+  { ST_ACTION_HEALTH, "Health", R_ANY, FALSE, FALSE, N_("showing the station's health") },
+  { ST_ACTION_SOCKET_NAMES, "SocketNames", R_ANY, FALSE, FALSE, N_("listing the sockets' names") },
+  { ST_ACTION_BENCH, "Bench", R_ADMIN, FALSE, TRUE, N_("bench") },
   /* no login: the proof is the HSM token's SO PIN (st-recover.h) */
   { ST_ACTION_ADMIN_RECOVER, "AdminRecover", 0, FALSE, FALSE,
-    "recovering a locked-out admin (the proof: the HSM token's SO PIN)" },
+    N_("recovering a locked-out admin (the proof: the HSM token's SO PIN)") },
   { ST_ACTION_CA_VERIFICATION_CERT, "CaVerificationCert", R_ADMIN, FALSE, TRUE,
-    "making a CA verification certificate" },
+    N_("making a CA verification certificate") },
   /* the key ceremony: init on a new home only (no operators yet), import by an admin */
-  { ST_ACTION_CA_INIT, "CaInit", R_ADMIN, TRUE, FALSE, "the key ceremony (ca init)" },
-  { ST_ACTION_CA_IMPORT, "CaImport", R_ADMIN, FALSE, FALSE, "importing the CA certificates (ca import)" },
+  { ST_ACTION_CA_INIT, "CaInit", R_ADMIN, TRUE, FALSE, N_("the key ceremony (ca init)") },
+  { ST_ACTION_CA_IMPORT, "CaImport", R_ADMIN, FALSE, FALSE, N_("importing the CA certificates (ca import)") },
 };
 
 const StActionRule *
@@ -368,8 +369,8 @@ st_engine_require (StEngine *engine, const StAuthSession *session, StAction acti
           if (db == NULL)
             {
               g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                           "%s: the station in %s is not set up yet: run 'station setup demo' "
-                           "or see docs/setup.md", rule->what, engine->home);
+                           _("%s: the station in %s is not set up yet: run 'station setup demo' "
+                           "or see docs/setup.md"), _(rule->what), engine->home);
               return FALSE;
             }
           if (session == NULL)
@@ -380,13 +381,13 @@ st_engine_require (StEngine *engine, const StAuthSession *session, StAction acti
               g_autofree gchar *needed = st_role_mask_to_string (rule->roles);
               if (n == 0)
                 g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                             "%s: this station has no operators yet: create the first admin with "
+                             _("%s: this station has no operators yet: create the first admin with "
                              "'station operator add NAME --role admin' (or run 'station setup demo' "
-                             "for the demo operators)", rule->what);
+                             "for the demo operators)"), _(rule->what));
               else
                 g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                             "%s needs the role %s: log in with --operator NAME (the PIN comes "
-                             "from STATION_OPERATOR_PIN or a prompt)", rule->what, needed);
+                             _("%s needs the role %s: log in with --operator NAME (the PIN comes "
+                             "from STATION_OPERATOR_PIN or a prompt)"), _(rule->what), needed);
               return FALSE;
             }
           if (!st_auth_require (db, session, rule->roles, rule->what, error))
@@ -396,24 +397,24 @@ st_engine_require (StEngine *engine, const StAuthSession *session, StAction acti
   if (st_engine_awaits_import (engine) && !st_engine_allowed_awaiting_import (action))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                   "%s: the key ceremony is not finished: run 'station ca import --chain FILE "
+                   _("%s: the key ceremony is not finished: run 'station ca import --chain FILE "
                    "--signing-cert FILE' with the certificates the root issued for the requests "
-                   "of 'station ca init' (docs/ceremony.md)", rule->what);
+                   "of 'station ca init' (docs/ceremony.md)"), _(rule->what));
       return FALSE;
     }
   if (rule->needs_hsm && !st_engine_is_unlocked (engine))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_HSM_LOCKED,
-                   "%s needs the HSM, and the station is locked: an admin unlocks it with "
-                   "'station unlock' (or the Unlock HSM button of the admin view)", rule->what);
+                   _("%s needs the HSM, and the station is locked: an admin unlocks it with "
+                   "'station unlock' (or the Unlock HSM button of the admin view)"), _(rule->what));
       return FALSE;
     }
   if (rule->roles != 0 && db == NULL && action != ST_ACTION_SETUP_DEMO
       && action != ST_ACTION_OPERATOR_ADD && action != ST_ACTION_CA_INIT)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                   "%s: the station in %s is not set up yet: run 'station setup demo' or see "
-                   "docs/setup.md", rule->what, engine->home);
+                   _("%s: the station in %s is not set up yet: run 'station setup demo' or see "
+                   "docs/setup.md"), _(rule->what), engine->home);
       return FALSE;
     }
   return TRUE;
@@ -482,8 +483,8 @@ st_engine_login (StEngine *engine, const char *name, const char *pin, GError **e
   if (db == NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                   "the station in %s is not set up yet: run 'station setup demo' or see "
-                   "docs/setup.md", engine->home);
+                   _("the station in %s is not set up yet: run 'station setup demo' or see "
+                   "docs/setup.md"), engine->home);
       return NULL;
     }
   return st_auth_login (db, name, pin, error);
@@ -550,15 +551,15 @@ st_engine_setup_demo (StEngine *engine, const StAuthSession *session, const char
   if (st_engine_is_unlocked (engine))
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_BUSY,
-                           "the station is unlocked: lock it ('station lock') before setting it "
-                           "up again");
+                           _("the station is unlocked: lock it ('station lock') before setting it "
+                           "up again"));
       return FALSE;
     }
   if (engine->config_path != NULL)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
-                           "this service reads its configuration from a file of its own: a demo "
-                           "station is set up in a home of its own ('stationd --home DIR')");
+                           _("this service reads its configuration from a file of its own: a demo "
+                           "station is set up in a home of its own ('stationd --home DIR')"));
       return FALSE;
     }
   if (!st_setup_demo (engine->home, pin, error))
@@ -579,8 +580,8 @@ st_engine_setup_show (StEngine *engine, const StAuthSession *session, GError **e
   if (engine->config == NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                   "the station in %s is not set up yet: run 'station setup demo' or see "
-                   "docs/setup.md", engine->home);
+                   _("the station in %s is not set up yet: run 'station setup demo' or see "
+                   "docs/setup.md"), engine->home);
       return NULL;
     }
   g_autoptr(GString) out = g_string_new (NULL);
@@ -615,12 +616,13 @@ st_engine_open_ca (StEngine *engine, const char *pin, GError **error)
   if (config == NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                   "the station in %s is not set up yet: nothing to unlock", engine->home);
+                   _("the station in %s is not set up yet: nothing to unlock"), engine->home);
       return FALSE;
     }
   if (config->awaiting_import)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                           /* English: the audit log records it (hsm-unlock-failed) */
                            "the key ceremony is not finished: run 'station ca import --chain FILE "
                            "--signing-cert FILE' before unlocking (docs/ceremony.md)");
       return FALSE;
@@ -672,7 +674,7 @@ st_engine_unlock_from_file (StEngine *engine, const char *path, GError **error)
   g_autoptr(GError) local = NULL;
   if (!g_file_get_contents (path, &pin, &len, &local))
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read the HSM PIN credential %s: %s",
+      g_set_error (error, ST_ERROR, ST_ERROR_READ, _("cannot read the HSM PIN credential %s: %s"),
                    path, local->message);
       return FALSE;
     }
@@ -680,7 +682,7 @@ st_engine_unlock_from_file (StEngine *engine, const char *path, GError **error)
     {
       st_secret_free (pin);
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the HSM PIN credential %s is not a PIN (at most %d characters, no NUL)", path,
+                   _("the HSM PIN credential %s is not a PIN (at most %d characters, no NUL)"), path,
                    ST_ENGINE_PIN_FILE_MAX);
       return FALSE;
     }
@@ -708,7 +710,7 @@ st_engine_lock (StEngine *engine, const StAuthSession *session, GError **error)
   if (busy)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_BUSY,
-                           "a line is running: stop it before locking the HSM");
+                           _("a line is running: stop it before locking the HSM"));
       return FALSE;
     }
   /* the lock's own entry is the last one covered */
@@ -742,32 +744,32 @@ st_engine_ca_init (StEngine *engine, const StAuthSession *session, const StCerem
   if (set_up || g_file_test (conf, G_FILE_TEST_EXISTS))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                   "the station in %s is already set up (%s exists): 'ca init' makes the keys of a "
+                   _("the station in %s is already set up (%s exists): 'ca init' makes the keys of a "
                    "new station only; a new key ceremony (a re-key) is a new home: see "
-                   "docs/ceremony.md", engine->home, conf);
+                   "docs/ceremony.md"), engine->home, conf);
       return FALSE;
     }
   if (engine->config_path != NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
-                   "this service reads its configuration from %s: run the key ceremony with a "
+                   _("this service reads its configuration from %s: run the key ceremony with a "
                    "service of the station's home ('stationd --home DIR'), then point --config at "
-                   "the station.conf it writes", engine->config_path);
+                   "the station.conf it writes"), engine->config_path);
       return FALSE;
     }
   gsize pin_len = admin_pin != NULL ? strlen (admin_pin) : 0;
   if (admin == NULL || *admin == '\0' || strlen (admin) > 64 || !g_utf8_validate (admin, -1, NULL))
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "--admin needs the name of the station's first admin (1 to 64 characters): "
-                           "the ceremony's record names who ran it");
+                           _("--admin needs the name of the station's first admin (1 to 64 characters): "
+                           "the ceremony's record names who ran it"));
       return FALSE;
     }
   if (pin_len < ST_AUTH_PIN_MIN || pin_len > ST_AUTH_PIN_MAX)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the new admin's PIN (STATION_OPERATOR_PIN or the prompt) must have %d to %d "
-                   "characters", ST_AUTH_PIN_MIN, ST_AUTH_PIN_MAX);
+                   _("the new admin's PIN (STATION_OPERATOR_PIN or the prompt) must have %d to %d "
+                   "characters"), ST_AUTH_PIN_MIN, ST_AUTH_PIN_MAX);
       return FALSE;
     }
   StCeremonyInit req = *request;
@@ -775,7 +777,7 @@ st_engine_ca_init (StEngine *engine, const StAuthSession *session, const StCerem
   g_autoptr(StConfig) config = st_ceremony_init (engine->home, &req, keys, error);
   if (config == NULL)
     {
-      g_prefix_error (error, "ca init: ");
+      g_prefix_error (error, _("ca init: "));
       return FALSE;
     }
   if (!st_config_save (config, error))
@@ -788,8 +790,8 @@ st_engine_ca_init (StEngine *engine, const StAuthSession *session, const StCerem
     return FALSE;
   if (!st_auth_add_operator (db, NULL, admin, ST_ROLE_ADMIN, admin_pin, error))
     {
-      g_prefix_error (error, "the keys and %s are made, but the first admin is not: add it with "
-                      "'station operator add NAME --role admin', then run 'ca import': ",
+      g_prefix_error (error, _("the keys and %s are made, but the first admin is not: add it with "
+                      "'station operator add NAME --role admin', then run 'ca import': "),
                       ST_CONFIG_FILE);
       st_engine_state_changed (engine);
       return FALSE;
@@ -810,8 +812,8 @@ st_engine_ca_import (StEngine *engine, const StAuthSession *session, const char 
   if (!st_engine_awaits_import (engine))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                   "the station in %s does not wait for 'ca import': its certificates are in "
-                   "place ('station ca show'); a new key ceremony is a new home (docs/ceremony.md)",
+                   _("the station in %s does not wait for 'ca import': its certificates are in "
+                   "place ('station ca show'); a new key ceremony is a new home (docs/ceremony.md)"),
                    engine->home);
       return FALSE;
     }
@@ -820,6 +822,7 @@ st_engine_ca_import (StEngine *engine, const StAuthSession *session, const char 
                                                  &payload, error);
   if (next == NULL)
     {
+      /* English: the audit log records it (ca-import-failed) */
       g_prefix_error (error, "ca import: nothing was changed: ");
       g_autoptr(GError) audit_error = NULL;
       if (!st_engine_audit (engine, session, "ca-import-failed", &audit_error, "reason",
@@ -851,7 +854,7 @@ st_engine_operator_add (StEngine *engine, const StAuthSession *session, const ch
   if (db == NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                   "the station in %s is not set up yet: operators come after the set-up",
+                   _("the station in %s is not set up yet: operators come after the set-up"),
                    engine->home);
       return FALSE;
     }
@@ -907,7 +910,7 @@ st_engine_admin_recover (StEngine *engine, const StAuthSession *session, const c
   if (db == NULL || engine->config == NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                   "the station in %s is not set up yet: there is no admin to recover",
+                   _("the station in %s is not set up yet: there is no admin to recover"),
                    engine->home);
       return FALSE;
     }
@@ -923,22 +926,22 @@ st_engine_admin_recover (StEngine *engine, const StAuthSession *session, const c
   if (!add && op == NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                   "there is no operator '%s': name a locked admin, or give a new name with --new "
-                   "to add an admin", name);
+                   _("there is no operator '%s': name a locked admin, or give a new name with --new "
+                   "to add an admin"), name);
       return FALSE;
     }
   if (!add && g_strcmp0 (op->role, "admin") != 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                   "operator '%s' is %s: recovery unlocks an admin, or adds a new one (--new with a "
-                   "name not taken)", op->name, op->role);
+                   _("operator '%s' is %s: recovery unlocks an admin, or adds a new one (--new with a "
+                   "name not taken)"), op->name, op->role);
       return FALSE;
     }
   if (add && op != NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "there is already an operator '%s': choose another name for the new admin, or "
-                   "recover '%s' without --new", name, name);
+                   _("there is already an operator '%s': choose another name for the new admin, or "
+                   "recover '%s' without --new"), name, name);
       return FALSE;
     }
   g_autofree gchar *hash = add ? st_auth_hash_pin (new_pin, error) : NULL;
@@ -956,8 +959,8 @@ st_engine_admin_recover (StEngine *engine, const StAuthSession *session, const c
       if (g_error_matches (proof, ST_ERROR, ST_ERROR_AUTH_FAILED))
         g_usleep (ST_ENGINE_RECOVER_DELAY_US);
       g_propagate_prefixed_error (error, g_steal_pointer (&proof),
-                                  "recovery of admin '%s' refused: the HSM token's SO PIN was not "
-                                  "proved (the attempt is audited, and the token counts it): ", name);
+                                  _("recovery of admin '%s' refused: the HSM token's SO PIN was not "
+                                  "proved (the attempt is audited, and the token counts it): "), name);
       return FALSE;
     }
   const char *done = NULL;
@@ -1032,7 +1035,7 @@ st_engine_profile_can_issue (StEngine *engine, const StProfile *profile, GError 
       /* the lead's input is refused (exit 2), not a failed check */
       if ((*error)->domain == ST_ERROR && (*error)->code == ST_ERROR_VERIFY_FAILED)
         (*error)->code = ST_ERROR_INVALID_DATA;
-      g_prefix_error (error, "the batch was not created: ");
+      g_prefix_error (error, _("the batch was not created: "));
       return FALSE;
     }
   return TRUE;
@@ -1048,7 +1051,7 @@ st_engine_batch_create (StEngine *engine, const StAuthSession *session, const ch
   if (work_order == NULL || *work_order == '\0' || quantity <= 0)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "a batch needs a work order and a quantity of at least 1");
+                           _("a batch needs a work order and a quantity of at least 1"));
       return 0;
     }
   g_autoptr(StProfile) profile = st_profile_load_from_data (profile_text, strlen (profile_text),
@@ -1126,7 +1129,7 @@ st_engine_batch_close (StEngine *engine, const StAuthSession *session, gint64 id
     return FALSE;
   if (!st_audit_checkpoint (engine->db, ca, "batch-close", error))
     {
-      g_prefix_error (error, "batch %" G_GINT64_FORMAT " closed, but ", id);
+      g_prefix_error (error, _("batch %" PRId64 " closed, but "), id);
       return FALSE;
     }
   return TRUE;
@@ -1208,13 +1211,13 @@ st_engine_line_claim (StEngine *engine, gint64 batch_id, const char *const *port
     {
       if (clash != NULL)
         g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
-                     "the socket %s is in the line of batch %" G_GINT64_FORMAT ": stop that "
-                     "line first ('station batch stop %" G_GINT64_FORMAT "'), or use other sockets",
+                     _("the socket %s is in the line of batch %" PRId64 ": stop that "
+                     "line first ('station batch stop %" PRId64 "'), or use other sockets"),
                      clash, other, other);
       else
         g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
-                     "batch %" G_GINT64_FORMAT " already runs on a line: stop it first "
-                     "('station batch stop %" G_GINT64_FORMAT "' or the Stop button)", other, other);
+                     _("batch %" PRId64 " already runs on a line: stop it first "
+                     "('station batch stop %" PRId64 "' or the Stop button)"), other, other);
       return FALSE;
     }
   st_engine_state_changed (engine);
@@ -1273,7 +1276,7 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
   if (request->ports == NULL || request->ports[0] == NULL)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "a line needs at least one socket (--port PATH)");
+                           _("a line needs at least one socket (--port PATH)"));
       return FALSE;
     }
   guint64 batch_left = 0;
@@ -1305,7 +1308,7 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
     {
       if ((*error)->domain == ST_ERROR && (*error)->code == ST_ERROR_VERIFY_FAILED)
         (*error)->code = ST_ERROR_INVALID_DATA;  /* the batch's set-up, not a unit's check */
-      g_prefix_error (error, "batch %" G_GINT64_FORMAT " cannot run: ", request->batch_id);
+      g_prefix_error (error, _("batch %" PRId64 " cannot run: "), request->batch_id);
       g_clear_pointer (&line, st_line_free);
     }
   if (line == NULL)
@@ -1388,9 +1391,9 @@ st_engine_line_stop (StEngine *engine, const StAuthSession *session, gint64 batc
   if (!found)
     {
       if (batch_id == 0)
-        g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND, "no line is running");
+        g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND, _("no line is running"));
       else
-        g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "no line runs batch %" G_GINT64_FORMAT,
+        g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, _("no line runs batch %" PRId64),
                      batch_id);
       return FALSE;
     }
@@ -1430,7 +1433,7 @@ st_engine_line_port (StEngine *engine, const StAuthSession *session, gint64 batc
   if (other != 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
-                   "the socket %s is in the line of batch %" G_GINT64_FORMAT, port, other);
+                   _("the socket %s is in the line of batch %" PRId64), port, other);
       return FALSE;
     }
   gboolean ok = control != NULL;
@@ -1442,7 +1445,7 @@ st_engine_line_port (StEngine *engine, const StAuthSession *session, gint64 batc
     st_batch_control_stop_port (control, port);
   if (!ok)
     g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                 "no line runs %s, or it is ending: start a line first", port);
+                 _("no line runs %s, or it is ending: start a line first"), port);
   return ok;
 }
 
@@ -1472,7 +1475,7 @@ st_engine_ca_verification_cert (StEngine *engine, const StAuthSession *session, 
   long len = 0;
   if (bio == NULL || PEM_write_bio_X509 (bio, cert) != 1 || (len = BIO_get_mem_data (bio, &data)) <= 0)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "cannot encode the verification certificate");
+      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, _("cannot encode the verification certificate"));
       return NULL;
     }
   g_autofree gchar *pem = g_strndup (data, (gsize) len);
@@ -1516,7 +1519,7 @@ st_engine_manifest_export_cloud (StEngine *engine, const StAuthSession *session,
   g_autofree gchar *crl_path = g_build_filename (out_dir, "crl.pem", NULL);
   if (crl == NULL || !g_file_set_contents (crl_path, crl->pem, -1, error))
     {
-      g_prefix_error (error, "cannot add the CRL to the manifest: ");
+      g_prefix_error (error, _("cannot add the CRL to the manifest: "));
       return FALSE;
     }
   /* Decision (docs/manifest-format.md, The export's self-check): what was
@@ -1525,13 +1528,13 @@ st_engine_manifest_export_cloud (StEngine *engine, const StAuthSession *session,
   g_autoptr(GString) report = g_string_new (NULL);
   if (!st_manifest_check_written (out_dir, ca->root, engine->config->signing_key_sha256, report, error))
     {
-      g_prefix_error (error, "the manifest written does not verify (%s): ", report->str);
+      g_prefix_error (error, _("the manifest written does not verify (%s): "), report->str);
       return FALSE;
     }
   /* the files the clouds import, next to the manifest (docs/cloud.md) */
   if (!st_cloud_export (engine->db, ca, engine->config->station_id, id, cloud_targets, out_dir, error))
     {
-      g_prefix_error (error, "the cloud files of batch %" G_GINT64_FORMAT ": ", id);
+      g_prefix_error (error, _("the cloud files of batch %" PRId64 ": "), id);
       return FALSE;
     }
   g_autofree gchar *id_s = g_strdup_printf ("%" G_GINT64_FORMAT, id);
@@ -1551,8 +1554,8 @@ st_engine_manifest_verify (StEngine *engine, const StAuthSession *session, const
   if (signer_pin != NULL && (strlen (signer_pin) != 64 || strspn (signer_pin, "0123456789abcdefABCDEF") != 64))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "the signer pin must be 64 hex digits: the SHA-256 of the station signing "
-                   "certificate's public key");
+                   _("the signer pin must be 64 hex digits: the SHA-256 of the station signing "
+                   "certificate's public key"));
       return FALSE;
     }
   /* Decision: the pin is the verifier's, never the manifest's. Given one,
@@ -1561,17 +1564,17 @@ st_engine_manifest_verify (StEngine *engine, const StAuthSession *session, const
    * (st_manifest_check_signer says which pin the manifest claims). */
   const char *pin = signer_pin;
   if (pin != NULL)
-    g_string_append (report, "signer pin: the one given (--signer-pin)\n");
+    g_string_append (report, _("signer pin: the one given (--signer-pin)\n"));
   else if (root == NULL && engine->config->signing_key_sha256 != NULL)
     {
       pin = engine->config->signing_key_sha256;
-      g_string_append (report, "signer pin: this station's ([certificates] signing-key-sha256)\n");
+      g_string_append (report, _("signer pin: this station's ([certificates] signing-key-sha256)\n"));
     }
   else if (root == NULL)
-    g_string_append_printf (report, "signer pin: none: %s has no [certificates] signing-key-sha256\n",
+    g_string_append_printf (report, _("signer pin: none: %s has no [certificates] signing-key-sha256\n"),
                             engine->config->path);
   else
-    g_string_append (report, "signer pin: none given with --root\n");
+    g_string_append (report, _("signer pin: none given with --root\n"));
   g_autoptr(X509) own_root = NULL;
   if (root == NULL && (root = own_root = st_engine_station_root (engine, error)) == NULL)
     return FALSE;
@@ -1685,7 +1688,7 @@ st_engine_unit_resolve (StEngine *engine, const StAuthSession *session, const ch
   else
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "a dispute is decided with keep or void, not '%s'", decision != NULL ? decision : "");
+                   _("a dispute is decided with keep or void, not '%s'"), decision != NULL ? decision : "");
       return NULL;
     }
   g_autoptr(GPtrArray) units = st_db_unit_find_by_name (engine->db, name, error);
@@ -1698,8 +1701,8 @@ st_engine_unit_resolve (StEngine *engine, const StAuthSession *session, const ch
       const StDbUnit *u = g_ptr_array_index (units, i);
       if (g_strcmp0 (u->cert_state, "disputed") != 0)
         {
-          g_string_append_printf (others, "%sunit %" G_GINT64_FORMAT " of batch %" G_GINT64_FORMAT
-                                  " is %s, its certificate %s", others->len > 0 ? "; " : "",
+          g_string_append_printf (others, _("%sunit %" PRId64 " of batch %" PRId64
+                                  " is %s, its certificate %s"), others->len > 0 ? "; " : "",
                                   u->id, u->batch_id, u->state,
                                   u->cert_state != NULL ? u->cert_state : "none");
           continue;
@@ -1707,8 +1710,8 @@ st_engine_unit_resolve (StEngine *engine, const StAuthSession *session, const ch
       if (disputed != NULL)
         {
           g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "'%s' names more than one disputed unit (%" G_GINT64_FORMAT " and %"
-                       G_GINT64_FORMAT "): name it by its certificate serial", name, disputed->id, u->id);
+                       _("'%s' names more than one disputed unit (%" PRId64 " and %"
+                       PRId64 "): name it by its certificate serial"), name, disputed->id, u->id);
           return NULL;
         }
       disputed = u;
@@ -1717,10 +1720,10 @@ st_engine_unit_resolve (StEngine *engine, const StAuthSession *session, const ch
     {
       if (units->len == 0)
         g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                     "there is no unit with the uid or serial '%s'", name);
+                     _("there is no unit with the uid or serial '%s'"), name);
       else
         g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                     "'%s' is not disputed (%s): there is nothing to decide", name, others->str);
+                     _("'%s' is not disputed (%s): there is nothing to decide"), name, others->str);
       return NULL;
     }
   if (!st_db_cert_resolve_dispute (engine->db, disputed->cert_id, d, session->name, error))
@@ -1738,7 +1741,7 @@ st_engine_unit_revoke (StEngine *engine, const StAuthSession *session, const cha
     {
       g_autofree gchar *shown = st_text_escape (reason != NULL ? reason : "", -1, ST_TEXT_ONE_LINE);
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "'%s' is not a revocation reason for a device: give one of %s", shown,
+                   _("'%s' is not a revocation reason for a device: give one of %s"), shown,
                    st_crl_reason_list ());
       return NULL;
     }
@@ -1758,8 +1761,8 @@ st_engine_unit_revoke (StEngine *engine, const StAuthSession *session, const cha
           if (active != NULL)
             {
               g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "'%s' names more than one active certificate (%s and %s): name it by "
-                           "its certificate serial", name, active->cert_serial, u->cert_serial);
+                           _("'%s' names more than one active certificate (%s and %s): name it by "
+                           "its certificate serial"), name, active->cert_serial, u->cert_serial);
               return NULL;
             }
           active = u;
@@ -1767,8 +1770,8 @@ st_engine_unit_revoke (StEngine *engine, const StAuthSession *session, const cha
         }
       if (g_strcmp0 (u->cert_state, "revoked") == 0)
         revoked = u;
-      g_string_append_printf (others, "%sunit %" G_GINT64_FORMAT " of batch %" G_GINT64_FORMAT
-                              " is %s, its certificate %s (%s)", others->len > 0 ? "; " : "",
+      g_string_append_printf (others, _("%sunit %" PRId64 " of batch %" PRId64
+                              " is %s, its certificate %s (%s)"), others->len > 0 ? "; " : "",
                               u->id, u->batch_id, u->state,
                               u->cert_serial != NULL ? u->cert_serial : "none",
                               u->cert_state != NULL ? u->cert_state : "none");
@@ -1780,11 +1783,11 @@ st_engine_unit_revoke (StEngine *engine, const StAuthSession *session, const cha
       g_autofree gchar *shown = st_text_escape (name != NULL ? name : "", -1, ST_TEXT_ONE_LINE);
       if (units->len == 0)
         g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                     "there is no unit with the certificate serial, uid or product serial '%s'", shown);
+                     _("there is no unit with the certificate serial, uid or product serial '%s'"), shown);
       else
         g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                     "'%s' has no active certificate to revoke (%s): only a certificate whose "
-                     "device was provisioned can be revoked", shown, others->str);
+                     _("'%s' has no active certificate to revoke (%s): only a certificate whose "
+                     "device was provisioned can be revoked"), shown, others->str);
       return NULL;
     }
   if (!st_db_cert_revoke (engine->db, active->cert_id, reason, session->name, error))
@@ -1804,8 +1807,8 @@ st_engine_crl_issue (StEngine *engine, const StAuthSession *session, guint days,
       /* locked between the check and now: the check says so again */
       if (st_engine_require (engine, session, ST_ACTION_CRL_ISSUE, error))
         g_set_error_literal (error, ST_ERROR, ST_ERROR_HSM_LOCKED,
-                             "the HSM was locked meanwhile: ask an admin to unlock the station "
-                             "('station unlock'), then issue the CRL again");
+                             _("the HSM was locked meanwhile: ask an admin to unlock the station "
+                             "('station unlock'), then issue the CRL again"));
       return NULL;
     }
   return st_crl_issue (engine->db, ca, days, session->name, error);
@@ -1856,12 +1859,12 @@ st_health_add_cert (StHealth *h, GString *out, X509 *cert, const char *what)
   int days = 0, secs = 0;
   if (ASN1_TIME_diff (&days, &secs, NULL, X509_get0_notAfter (cert)) != 1)
     {
-      g_string_append_printf (out, "%s %s: expiry unreadable\n", what, name);
+      g_string_append_printf (out, _("%s %s: expiry unreadable\n"), what, name);
       return;
     }
   h->min_days_left = MIN (h->min_days_left, days);
-  g_string_append_printf (out, "%s %s: %d days left%s\n", what, name, days,
-                          days < 0 ? " (EXPIRED: renew it now)" : days < 30 ? " (renew soon)" : "");
+  g_string_append_printf (out, _("%s %s: %d days left%s\n"), what, name, days,
+                          days < 0 ? _(" (EXPIRED: renew it now)") : days < 30 ? _(" (renew soon)") : "");
 }
 
 static guint64
@@ -1902,16 +1905,16 @@ st_engine_health (StEngine *engine, const StAuthSession *session, GError **error
       g_autoptr(GError) login_error = NULL;
       h->logged_in = st_hsm_ensure_login (ca->hsm, &login_error);
       for (int i = 0; i < sk_X509_num (ca->chain); i++)
-        st_health_add_cert (h, chain, sk_X509_value (ca->chain, i), i == 0 ? "issuing CA" : "CA");
-      st_health_add_cert (h, chain, ca->signing_cert, "station signing");
+        st_health_add_cert (h, chain, sk_X509_value (ca->chain, i), i == 0 ? _("issuing CA") : _("CA"));
+      st_health_add_cert (h, chain, ca->signing_cert, _("station signing"));
     }
   else
     {
       g_autoptr(StX509Stack) certs = st_ca_load_chain_file (engine->config->chain_file, NULL);
       for (int i = 0; certs != NULL && i < sk_X509_num (certs); i++)
-        st_health_add_cert (h, chain, sk_X509_value (certs, i), i == 0 ? "issuing CA" : "CA");
+        st_health_add_cert (h, chain, sk_X509_value (certs, i), i == 0 ? _("issuing CA") : _("CA"));
       if (certs == NULL)
-        g_string_append_printf (chain, "the chain file %s cannot be read\n",
+        g_string_append_printf (chain, _("the chain file %s cannot be read\n"),
                                 engine->config->chain_file);
     }
   h->chain = g_string_free (g_steal_pointer (&chain), FALSE);
@@ -1933,7 +1936,7 @@ st_engine_health (StEngine *engine, const StAuthSession *session, GError **error
     {
       gint64 n = 0;
       h->audit_ok = st_db_audit_verify (engine->db, audit, &n, &audit_error);
-      g_string_append (audit, "(checkpoint signatures are checked once the HSM is unlocked)\n");
+      g_string_append (audit, _("(checkpoint signatures are checked once the HSM is unlocked)\n"));
     }
   if (audit_error != NULL)
     g_string_append_printf (audit, "%s\n", audit_error->message);
@@ -1955,7 +1958,7 @@ st_engine_bench (StEngine *engine, const StAuthSession *session, guint units, gu
   if (units == 0 || slots == 0 || slots > 64)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           "bench needs --units >= 1 and --slots 1..64");
+                           _("bench needs --units >= 1 and --slots 1..64"));
       return FALSE;
     }
   g_autofree gchar *units_s = g_strdup_printf ("%u", units);
@@ -1977,7 +1980,7 @@ st_engine_scratch_new (StEngine *engine, const char *what, GError **error)
   if (g_mkdir_with_parents (parent, 0700) != 0)
     {
       int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot make %s: %s", parent, g_strerror (e));
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot make %s: %s"), parent, g_strerror (e));
       return NULL;
     }
   /* mkdtemp's template: the six X become a unique suffix */
@@ -1985,7 +1988,7 @@ st_engine_scratch_new (StEngine *engine, const char *what, GError **error)
   if (g_mkdtemp_full (tmpl, 0700) == NULL)
     {
       int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot make a folder in %s: %s", parent,
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot make a folder in %s: %s"), parent,
                    g_strerror (e));
       return NULL;
     }

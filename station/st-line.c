@@ -1,5 +1,8 @@
 #include "st-line-private.h"
 
+#include <glib/gi18n.h>
+#include <inttypes.h>
+
 #include "st-error.h"
 #include "st-ossl.h"
 #include "st-util.h"
@@ -23,11 +26,11 @@ st_line_new (StConfig *config, StCa *ca, StDb *db, gint64 batch_id,
   if (g_strcmp0 (line->batch->state, "open") != 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                   "batch %" G_GINT64_FORMAT " (%s) is closed: ask the shift lead for an open batch",
+                   _("batch %" PRId64 " (%s) is closed: ask the shift lead for an open batch"),
                    batch_id, line->batch->work_order);
       return NULL;
     }
-  g_autofree gchar *name = g_strdup_printf ("batch %" G_GINT64_FORMAT " profile (%s)",
+  g_autofree gchar *name = g_strdup_printf (_("batch %" PRId64 " profile (%s)"),
                                             batch_id, line->batch->product);
   line->profile = st_profile_load_from_data (line->batch->profile_text,
                                              strlen (line->batch->profile_text), name, error);
@@ -46,7 +49,7 @@ st_line_new (StConfig *config, StCa *ca, StDb *db, gint64 batch_id,
   line->chain_der = st_chain_der_concat (ca->chain);
   if (line->chain_der == NULL)
     {
-      g_set_error_literal (error, ST_ERROR, ST_ERROR_INTERNAL, "cannot encode the CA chain");
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INTERNAL, _("cannot encode the CA chain"));
       return NULL;
     }
 
@@ -161,8 +164,8 @@ st_line_recover (StLine *line, GString *report, GError **error)
             return FALSE;
           if (report != NULL)
             g_string_append_printf (report,
-                                    "unit %" G_GINT64_FORMAT " (uid %s, serial %s) was interrupted after its certificate was issued: "
-                                    "it stays unconfirmed until the device is seen again\n",
+                                    _("unit %" PRId64 " (uid %s, serial %s) was interrupted after its certificate was issued: "
+                                    "it stays unconfirmed until the device is seen again\n"),
                                     unit->id, unit->uid, unit->cert_serial);
           /* its device finishes it when it comes (st_line_take_pending) */
           continue;
@@ -176,7 +179,7 @@ st_line_recover (StLine *line, GString *report, GError **error)
                             reason, NULL, ST_DB_CERT_VOID, error))
         return FALSE;
       if (report != NULL)
-        g_string_append_printf (report, "unit %" G_GINT64_FORMAT " (uid %s): %s\n",
+        g_string_append_printf (report, _("unit %" PRId64 " (uid %s): %s\n"),
                                 unit->id, unit->uid, reason);
     }
   return TRUE;

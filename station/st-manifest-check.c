@@ -1,6 +1,9 @@
 /* A manifest's signer pin, audit checkpoint and units' uids (st-manifest-check.h). */
 #include "st-manifest-check.h"
 
+#include <glib/gi18n.h>
+#include <inttypes.h>
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <string.h>
@@ -76,30 +79,30 @@ st_manifest_check_signer (StManifestCheck *c, X509 *signer, const char *pin_hex,
       g_autoptr(GError) error = NULL;
       key = st_x509_pubkey_sha256_hex (signer, &error);
       if (key == NULL)
-        st_manifest_check (c, FALSE, "signer: %s: %s", who, error->message);
+        st_manifest_check (c, FALSE, _("signer: %s: %s"), who, error->message);
       else if (pin_hex == NULL)
-        st_manifest_check (c, FALSE, "signer: no pin to hold %s against: give the pin of the station that "
+        st_manifest_check (c, FALSE, _("signer: no pin to hold %s against: give the pin of the station that "
                            "signed the manifest (--signer-pin HEX: the SHA-256 of its "
                            "signing key, from that station's key ceremony record or 'station setup "
-                           "show' there); the signer's key is %s%s%s", who, key,
-                           claim != NULL ? ", the manifest records " : "", claim != NULL ? claim : "");
+                           "show' there); the signer's key is %s%s%s"), who, key,
+                           claim != NULL ? _(", the manifest records ") : "", claim != NULL ? claim : "");
       else if (!st_ca_check_station_signer (signer, pin_hex, &error))
-        st_manifest_check (c, FALSE, "signer: %s", error->message);
+        st_manifest_check (c, FALSE, _("signer: %s"), error->message);
       else
-        st_manifest_check (c, TRUE, "signer: %s is the pinned station signer (station-signing "
-                           "purpose, key %s)", who, key);
+        st_manifest_check (c, TRUE, _("signer: %s is the pinned station signer (station-signing "
+                           "purpose, key %s)"), who, key);
     }
   if (claim_node == NULL)
-    st_manifest_check (c, TRUE, "signer pin: no signer pin recorded in the manifest (a manifest of an "
-                       "older station): the pin held against its signer is %s",
+    st_manifest_check (c, TRUE, _("signer pin: no signer pin recorded in the manifest (a manifest of an "
+                       "older station): the pin held against its signer is %s"),
                        pin_hex != NULL ? pin_hex : "none");
   else if (!st_is_hex (claim, 64, FALSE))
-    st_manifest_check (c, FALSE, "signer pin: signer_key_sha256 is not 64 hex digits");
+    st_manifest_check (c, FALSE, _("signer pin: signer_key_sha256 is not 64 hex digits"));
   else if (key != NULL && g_ascii_strcasecmp (claim, key) != 0)
-    st_manifest_check (c, FALSE, "signer pin: the manifest records %s, but its signer's key is %s",
+    st_manifest_check (c, FALSE, _("signer pin: the manifest records %s, but its signer's key is %s"),
                        claim, key);
   else if (key != NULL)
-    st_manifest_check (c, TRUE, "signer pin: the manifest records the same pin");
+    st_manifest_check (c, TRUE, _("signer pin: the manifest records the same pin"));
 }
 
 /* ---- the audit checkpoint ---- */
@@ -110,8 +113,8 @@ st_manifest_check_checkpoint (StManifestCheck *c, JsonObject *top, X509 *signer)
   JsonNode *node = json_object_get_member (top, "audit_checkpoint");
   if (node == NULL || JSON_NODE_HOLDS_NULL (node))
     {
-      st_manifest_check (c, TRUE, "audit checkpoint: none recorded (a manifest of an older station, "
-                         "or of an empty audit log)");
+      st_manifest_check (c, TRUE, _("audit checkpoint: none recorded (a manifest of an older station, "
+                         "or of an empty audit log)"));
       return;
     }
   JsonObject *cp = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
@@ -124,15 +127,15 @@ st_manifest_check_checkpoint (StManifestCheck *c, JsonObject *top, X509 *signer)
       || json_node_get_value_type (seq_node) != G_TYPE_INT64 || json_node_get_int (seq_node) < 1
       || !st_is_hex (hash, 64, FALSE) || message == NULL || signature == NULL)
     {
-      st_manifest_check (c, FALSE, "audit checkpoint: lacks a seq, a hash (64 hex digits), its "
-                         "message or its signature");
+      st_manifest_check (c, FALSE, _("audit checkpoint: lacks a seq, a hash (64 hex digits), its "
+                         "message or its signature"));
       return;
     }
   gint64 seq = json_node_get_int (seq_node);
   g_autofree gchar *expected = st_audit_checkpoint_message (seq, hash);
   if (strcmp (message, expected) != 0)
-    st_manifest_check (c, FALSE, "audit checkpoint: its message is not the one of its seq and hash "
-                       "(seq %" G_GINT64_FORMAT ", hash %s)", seq, hash);
+    st_manifest_check (c, FALSE, _("audit checkpoint: its message is not the one of its seq and hash "
+                       "(seq %" PRId64 ", hash %s)"), seq, hash);
   if (signer == NULL)
     return;
   gsize sig_len = 0;
@@ -146,8 +149,8 @@ st_manifest_check_checkpoint (StManifestCheck *c, JsonObject *top, X509 *signer)
   ERR_clear_error ();
   if (!ok)
     {
-      st_manifest_check (c, FALSE, "audit checkpoint: entry %" G_GINT64_FORMAT ": its signature does "
-                         "not verify under the manifest's signer's key", seq);
+      st_manifest_check (c, FALSE, _("audit checkpoint: entry %" PRId64 ": its signature does "
+                         "not verify under the manifest's signer's key"), seq);
       return;
     }
   guint8 *der = NULL;
@@ -156,9 +159,9 @@ st_manifest_check_checkpoint (StManifestCheck *c, JsonObject *top, X509 *signer)
   OPENSSL_free (der);
   gboolean same_cert = cert_sha256 != NULL && signer_sha256 != NULL
                        && g_ascii_strcasecmp (cert_sha256, signer_sha256) == 0;
-  st_manifest_check (c, TRUE, "audit checkpoint: entry %" G_GINT64_FORMAT " (hash %.16s...) signed by "
-                     "the manifest's signer%s", seq, hash,
-                     same_cert ? "" : " (its key; the checkpoint names another certificate of it)");
+  st_manifest_check (c, TRUE, _("audit checkpoint: entry %" PRId64 " (hash %.16s...) signed by "
+                     "the manifest's signer%s"), seq, hash,
+                     same_cert ? "" : _(" (its key; the checkpoint names another certificate of it)"));
 }
 
 /* ---- the units' uids ---- */
@@ -234,8 +237,8 @@ st_manifest_profile_find (StManifestCheck *c, JsonObject *batch, StDb *db)
   gboolean recorded = subject != NULL || (profile != NULL && json_object_has_member (profile, "san"));
   if (recorded && (subject == NULL || san == NULL))
     {
-      st_manifest_check (c, FALSE, "profile: batch.profile records a subject template without a "
-                         "list of SAN templates, or the reverse");
+      st_manifest_check (c, FALSE, _("profile: batch.profile records a subject template without a "
+                         "list of SAN templates, or the reverse"));
       recorded = FALSE;
     }
   gint64 batch_id = 0;
@@ -246,13 +249,13 @@ st_manifest_profile_find (StManifestCheck *c, JsonObject *batch, StDb *db)
       if (recorded && (strcmp (own->subject_template, subject) != 0
                        || !g_strv_equal ((const gchar *const *) own->san_templates,
                                          (const gchar *const *) san)))
-        st_manifest_check (c, FALSE, "profile: the subject and SAN templates the manifest records are "
-                           "not those of profile %s (sha256 %s) as this station recorded it",
+        st_manifest_check (c, FALSE, _("profile: the subject and SAN templates the manifest records are "
+                           "not those of profile %s (sha256 %s) as this station recorded it"),
                            name != NULL ? name : "?", sha256);
       else
-        st_manifest_check (c, TRUE, "profile: %s (sha256 %.16s...) as this station recorded it for "
-                           "batch %" G_GINT64_FORMAT "%s", name != NULL ? name : "?", sha256, batch_id,
-                           recorded ? "; the manifest records the same templates" : "");
+        st_manifest_check (c, TRUE, _("profile: %s (sha256 %.16s...) as this station recorded it for "
+                           "batch %" PRId64 "%s"), name != NULL ? name : "?", sha256, batch_id,
+                           recorded ? _("; the manifest records the same templates") : "");
       p->subject = g_strdup (own->subject_template);
       p->san = g_strdupv (own->san_templates);
       p->model = g_strdup (own->model);
@@ -260,17 +263,17 @@ st_manifest_profile_find (StManifestCheck *c, JsonObject *batch, StDb *db)
     }
   if (recorded)
     {
-      st_manifest_check (c, TRUE, "profile: %s, its subject and SAN templates as the manifest records "
-                         "them (this station has no profile of sha256 %s)",
+      st_manifest_check (c, TRUE, _("profile: %s, its subject and SAN templates as the manifest records "
+                         "them (this station has no profile of sha256 %s)"),
                          name != NULL ? name : "?", sha256 != NULL ? sha256 : "?");
       p->subject = g_strdup (subject);
       p->san = g_steal_pointer (&san);
       return p;
     }
   g_free (p);
-  st_manifest_check (c, TRUE, "uids: not checked against the certificates: this station has no "
+  st_manifest_check (c, TRUE, _("uids: not checked against the certificates: this station has no "
                      "profile of sha256 %s and the manifest records no subject template (a manifest "
-                     "of an older station)", sha256 != NULL ? sha256 : "?");
+                     "of an older station)"), sha256 != NULL ? sha256 : "?");
   return NULL;
 }
 
@@ -332,7 +335,7 @@ st_manifest_check_uid_of (StManifestCheck *c, const StManifestProfile *p, guint 
   *checked = FALSE;
   if (!st_is_hex (uid, 0, TRUE))
     {
-      st_manifest_check (c, FALSE, "unit %u: uid %s is not lower-case hex", index, uid);
+      st_manifest_check (c, FALSE, _("unit %u: uid %s is not lower-case hex"), index, uid);
       return FALSE;
     }
   if (p == NULL)
@@ -341,8 +344,8 @@ st_manifest_check_uid_of (StManifestCheck *c, const StManifestProfile *p, guint 
     model = p->model;
   if (model == NULL && st_profile_uses (p, "{model}"))
     {
-      st_manifest_check (c, TRUE, "unit %u (uid %s): not checked against its certificate: the "
-                         "profile's names use {model} and the manifest records no model for it",
+      st_manifest_check (c, TRUE, _("unit %u (uid %s): not checked against its certificate: the "
+                         "profile's names use {model} and the manifest records no model for it"),
                          index, uid);
       return TRUE;
     }
@@ -353,16 +356,16 @@ st_manifest_check_uid_of (StManifestCheck *c, const StManifestProfile *p, guint 
   g_autoptr(X509_NAME) want = st_profile_build_subject (p->subject, &info, &error);
   if (want == NULL)
     {
-      st_manifest_check (c, FALSE, "unit %u: uid %s does not match its certificate: the profile's "
-                         "subject cannot be built for it (%s)", index, uid, error->message);
+      st_manifest_check (c, FALSE, _("unit %u: uid %s does not match its certificate: the profile's "
+                         "subject cannot be built for it (%s)"), index, uid, error->message);
       return FALSE;
     }
   if (!st_der_equal_name (want, X509_get_subject_name (cert)))
     {
       g_autofree gchar *have_text = st_name_text (X509_get_subject_name (cert));
       g_autofree gchar *want_text = st_name_text (want);
-      st_manifest_check (c, FALSE, "unit %u: uid %s does not match its certificate: its subject is %s, "
-                         "the profile gives %s for this uid", index, uid, have_text, want_text);
+      st_manifest_check (c, FALSE, _("unit %u: uid %s does not match its certificate: its subject is %s, "
+                         "the profile gives %s for this uid"), index, uid, have_text, want_text);
       return FALSE;
     }
   int crit = -1;
@@ -376,8 +379,8 @@ st_manifest_check_uid_of (StManifestCheck *c, const StManifestProfile *p, guint 
                                                                 &error);
       if (want_san == NULL)
         {
-          st_manifest_check (c, FALSE, "unit %u: uid %s does not match its certificate: the profile's "
-                             "subjectAltName cannot be built for it (%s)", index, uid, error->message);
+          st_manifest_check (c, FALSE, _("unit %u: uid %s does not match its certificate: the profile's "
+                             "subjectAltName cannot be built for it (%s)"), index, uid, error->message);
           return FALSE;
         }
       san_ok = have_san != NULL && st_der_equal_names (want_san, have_san);
@@ -385,8 +388,8 @@ st_manifest_check_uid_of (StManifestCheck *c, const StManifestProfile *p, guint 
   ERR_clear_error ();
   if (!san_ok)
     {
-      st_manifest_check (c, FALSE, "unit %u: uid %s does not match its certificate: its "
-                         "subjectAltName is not the profile's for this uid", index, uid);
+      st_manifest_check (c, FALSE, _("unit %u: uid %s does not match its certificate: its "
+                         "subjectAltName is not the profile's for this uid"), index, uid);
       return FALSE;
     }
   return TRUE;

@@ -1,4 +1,7 @@
 #include "st-manifest.h"
+
+#include <glib/gi18n.h>
+#include <inttypes.h>
 #include "st-json.h"
 #include "st-issue.h"
 #include "st-audit.h"
@@ -171,7 +174,7 @@ st_manifest_sign (StCa *ca, const gchar *json, gsize len, GError **error)
 {
   if (len > G_MAXINT)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "the manifest is too large to sign");
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, _("the manifest is too large to sign"));
       return NULL;
     }
   g_autoptr(StX509Stack) extra = sk_X509_new_null ();
@@ -221,7 +224,7 @@ st_out_open (StOut *o, const char *dir, const char *name, GError **error)
       int e = errno;
       if (fd >= 0)
         close (fd);
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", o->tmp, g_strerror (e));
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot create %s: %s"), o->tmp, g_strerror (e));
       g_clear_pointer (&o->tmp, g_free);
       return FALSE;
     }
@@ -240,7 +243,7 @@ st_out_write (StOut *o, const char *data, gsize len, GError **error)
   if (len > 0 && (fwrite (data, 1, len, o->f) != len || EVP_DigestUpdate (o->md, data, len) != 1))
     {
       int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s", o->tmp, g_strerror (e));
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot write %s: %s"), o->tmp, g_strerror (e));
       return FALSE;
     }
   o->size += len;
@@ -268,7 +271,7 @@ st_out_finish (StOut *o, GError **error)
   if (fail || g_rename (o->tmp, o->path) != 0)
     {
       e = fail ? e : errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s", o->path, g_strerror (e));
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot write %s: %s"), o->path, g_strerror (e));
       return FALSE;
     }
   g_clear_pointer (&o->tmp, g_free);
@@ -418,8 +421,8 @@ st_export_unit (const StManifestProfile *profile, const StDbUnit *u, guint index
       if (der_len == 0)
         {
           g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL,
-                       "the recorded certificate of unit %" G_GINT64_FORMAT " (uid %s) is empty: "
-                       "run 'station db check'", u->id, u->uid);
+                       _("the recorded certificate of unit %" PRId64 " (uid %s) is empty: "
+                       "run 'station db check'"), u->id, u->uid);
           return FALSE;
         }
       /* the uid the database records is the one in its certificate (what
@@ -433,8 +436,8 @@ st_export_unit (const StManifestProfile *profile, const StDbUnit *u, guint index
           if (cert == NULL)
             {
               g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                           "the recorded certificate of unit %" G_GINT64_FORMAT " (uid %s) does not parse: "
-                           "run 'station db check'", u->id, u->uid);
+                           _("the recorded certificate of unit %" PRId64 " (uid %s) does not parse: "
+                           "run 'station db check'"), u->id, u->uid);
               return FALSE;
             }
           if (!st_manifest_check_uid_of (&c, profile, index, u->uid, u->model,
@@ -442,9 +445,9 @@ st_export_unit (const StManifestProfile *profile, const StDbUnit *u, guint index
             {
               g_strchomp (check_report->str);
               g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                           "%s: the database's record of the unit does not match the certificate it "
+                           _("%s: the database's record of the unit does not match the certificate it "
                            "records; no manifest is signed (run 'station db check' and 'station audit "
-                           "verify')", check_report->str + strlen ("FAIL  "));
+                           "verify')"), check_report->str + strlen ("FAIL  "));
               return FALSE;
             }
         }
@@ -715,7 +718,7 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
   if (g_mkdir_with_parents (out_dir, 0700) != 0)
     {
       int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", out_dir, g_strerror (e));
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot create %s: %s"), out_dir, g_strerror (e));
       return FALSE;
     }
   /* The signature goes first out and last in: a folder with one is complete. */
@@ -781,7 +784,7 @@ st_check_result (StCheck *c, const char *dir, GError **error)
 {
   if (c->failures == 0)
     return TRUE;
-  g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED, "the manifest in %s failed %u check(s)",
+  g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED, _("the manifest in %s failed %u check(s)"),
                dir, c->failures);
   return FALSE;
 }
@@ -793,7 +796,7 @@ st_read_bounded (const char *path, gsize max, gchar **data, gsize *len, GError *
   if (g_stat (path, &st) != 0)
     {
       int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "cannot read %s: %s", path, g_strerror (e));
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, _("cannot read %s: %s"), path, g_strerror (e));
       return FALSE;
     }
   if ((guint64) st.st_size > max)
@@ -831,7 +834,7 @@ st_manifest_verify_signature (StCheck *c, const char *dir, const char *sig_name,
   if (cms == NULL || p != (const guint8 *) sig + sig_len)
     {
       st_error_clear_openssl ();
-      st_check (c, FALSE, "signature: %s is not one DER CMS structure", sig_name);
+      st_check (c, FALSE, _("signature: %s is not one DER CMS structure"), sig_name);
       return TRUE;
     }
   g_autoptr(X509_STORE) store = X509_STORE_new ();
@@ -841,7 +844,7 @@ st_manifest_verify_signature (StCheck *c, const char *dir, const char *sig_name,
     {
       g_autoptr(GError) why = NULL;
       st_error_set_openssl (&why, ST_ERROR_VERIFY_FAILED, "CMS_verify");
-      st_check (c, FALSE, "signature: does not verify against the trusted root (%s)", why->message);
+      st_check (c, FALSE, _("signature: does not verify against the trusted root (%s)"), why->message);
       return TRUE;
     }
   g_autoptr(StX509Stack) signers = CMS_get0_signers (cms);
@@ -863,11 +866,11 @@ st_manifest_verify_signature (StCheck *c, const char *dir, const char *sig_name,
     }
   if (n_signers != 1)
     {
-      st_check (c, FALSE, "signature: %d signers; a manifest has one, the station's", n_signers);
+      st_check (c, FALSE, _("signature: %d signers; a manifest has one, the station's"), n_signers);
       return TRUE;
     }
   g_autofree gchar *anchor = st_x509_name_text (X509_get_subject_name (root));
-  st_check (c, TRUE, "signature: valid, signed by %s, chains to %s", who != NULL ? who : "?", anchor);
+  st_check (c, TRUE, _("signature: valid, signed by %s, chains to %s"), who != NULL ? who : "?", anchor);
   return TRUE;
 }
 
@@ -999,10 +1002,10 @@ st_seen_report (StCheck *c, GArray *a, const char *what)
       if (memcmp (x->h, y->h, sizeof x->h) != 0)
         continue;
       if (dup++ < 20)
-        st_check (c, FALSE, "unit %u and unit %u: %s", x->index, y->index, what);
+        st_check (c, FALSE, _("unit %u and unit %u: %s"), x->index, y->index, what);
     }
   if (dup > 20)
-    st_check (c, FALSE, "%u more unit(s): %s", dup - 20, what);
+    st_check (c, FALSE, _("%u more unit(s): %s"), dup - 20, what);
   return dup;
 }
 
@@ -1037,12 +1040,12 @@ st_units_init (StUnits *s, StCheck *c, X509 *root, STACK_OF (X509) *chain, StMan
   s->issuer_ok = st_verify_issuer_chain (chain, root, &error);
   g_autofree gchar *who = st_x509_name_text (X509_get_subject_name (s->issuer));
   if (s->issuer_ok)
-    st_check (c, TRUE, "issuing CA: %s chains to the trusted root (strict), a CA whose path allows "
-              "the units' certificates", who);
+    st_check (c, TRUE, _("issuing CA: %s chains to the trusted root (strict), a CA whose path allows "
+              "the units' certificates"), who);
   else
     {
-      s->issuer_error = g_strdup_printf ("the issuing CA %s: %s", who, error->message);
-      st_check (c, FALSE, "issuing CA: %s", s->issuer_error);
+      s->issuer_error = g_strdup_printf (_("the issuing CA %s: %s"), who, error->message);
+      st_check (c, FALSE, _("issuing CA: %s"), s->issuer_error);
     }
 }
 
@@ -1068,7 +1071,7 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
   if (u == NULL || uid == NULL || state == NULL ||
       (g_strcmp0 (state, "done") != 0 && g_strcmp0 (state, "failed") != 0))
     {
-      st_check (c, FALSE, "unit %u: lacks uid or a state of done/failed", i);
+      st_check (c, FALSE, _("unit %u: lacks uid or a state of done/failed"), i);
       s->bad_units++;
       return;
     }
@@ -1079,7 +1082,7 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
                           ? json_object_get_object_member (u, "failure") : NULL;
   if (!done && (failure == NULL || st_json_get_string (failure, "step") == NULL))
     {
-      st_check (c, FALSE, "unit %u (uid %s): failed without a failure step", i, uid);
+      st_check (c, FALSE, _("unit %u (uid %s): failed without a failure step"), i, uid);
       s->bad_units++;
     }
   const char *pem = st_json_get_string (u, "certificate");
@@ -1094,7 +1097,7 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
       st_error_clear_openssl ();
       if (cert == NULL)
         {
-          st_check (c, FALSE, "unit %u (uid %s): certificate does not parse", i, uid);
+          st_check (c, FALSE, _("unit %u (uid %s): certificate does not parse"), i, uid);
           s->bad_units++;
           return;
         }
@@ -1102,7 +1105,7 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
       g_autoptr(GError) chain_error = NULL;
       if (!s->issuer_ok || !st_verify_leaf (cert, s->issuer, s->chain, &chain_error))
         {
-          st_check (c, FALSE, "unit %u (uid %s): certificate does not chain to the root: %s",
+          st_check (c, FALSE, _("unit %u (uid %s): certificate does not chain to the root: %s"),
                     i, uid, chain_error != NULL ? chain_error->message
                             : s->issuer_error != NULL ? s->issuer_error : "no chain");
           s->bad_units++;
@@ -1117,7 +1120,7 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
       g_autofree gchar *real_serial = st_x509_serial_hex (cert);
       if (!st_serial_hex_equal (real_serial, cert_serial))
         {
-          st_check (c, FALSE, "unit %u (uid %s): cert_serial %s is not the certificate's serial %s",
+          st_check (c, FALSE, _("unit %u (uid %s): cert_serial %s is not the certificate's serial %s"),
                     i, uid, cert_serial, real_serial);
           s->bad_units++;
         }
@@ -1139,7 +1142,7 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
         s->n_revoked++;
       else
         {
-          st_check (c, FALSE, "unit %u (uid %s): certificate_status '%s' is not active, voided, unconfirmed, disputed or revoked",
+          st_check (c, FALSE, _("unit %u (uid %s): certificate_status '%s' is not active, voided, unconfirmed, disputed or revoked"),
                     i, uid, status);
           s->bad_units++;
         }
@@ -1149,7 +1152,7 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
       /* a revoked certificate's unit was done: its device shipped */
       if (done != (g_strcmp0 (status, "active") == 0 || g_strcmp0 (status, "revoked") == 0))
         {
-          st_check (c, FALSE, "unit %u (uid %s): state %s with certificate %s", i, uid, state, status);
+          st_check (c, FALSE, _("unit %u (uid %s): state %s with certificate %s"), i, uid, state, status);
           s->bad_units++;
         }
       if (g_strcmp0 (status, "voided") != 0 && g_strcmp0 (status, "revoked") != 0)
@@ -1157,7 +1160,7 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
     }
   else if (done)
     {
-      st_check (c, FALSE, "unit %u (uid %s): done without a certificate", i, uid);
+      st_check (c, FALSE, _("unit %u (uid %s): done without a certificate"), i, uid);
       s->bad_units++;
     }
   const char *issued_at = pem != NULL ? st_json_get_string (u, "issued_at") : NULL;
@@ -1180,16 +1183,16 @@ st_units_finish (StUnits *s, JsonObject *batch)
   s->bad_units += st_seen_report (c, s->serials, "the same certificate serial");
   s->bad_units += st_seen_report (c, s->keys, "the same public key certified twice");
   s->bad_units += st_seen_report (c, s->live_uids, "the same uid with two live certificates");
-  st_check (c, s->bad_units == 0, "%u units: %" G_GINT64_FORMAT " done, %" G_GINT64_FORMAT " failed",
+  st_check (c, s->bad_units == 0, _("%u units: %" PRId64 " done, %" PRId64 " failed"),
             s->n_units, s->n_done, s->n_failed);
-  st_check (c, s->bad_units == 0, "%u certificate(s) chain to the trusted root; %" G_GINT64_FORMAT " active, %"
-            G_GINT64_FORMAT " voided, %" G_GINT64_FORMAT " unconfirmed, %" G_GINT64_FORMAT " disputed",
+  st_check (c, s->bad_units == 0, _("%u certificate(s) chain to the trusted root; %" PRId64 " active, %"
+            PRId64 " voided, %" PRId64 " unconfirmed, %" PRId64 " disputed"),
             s->chain_ok, s->n_active, s->n_voided, s->n_unconfirmed, s->n_disputed);
   if (s->profile != NULL && s->uid_bad == 0)
-    st_check (c, TRUE, "uids: %u certificate(s) checked, each with the subject and subjectAltName "
-              "the profile builds for its unit's uid", s->uid_checked);
+    st_check (c, TRUE, _("uids: %u certificate(s) checked, each with the subject and subjectAltName "
+              "the profile builds for its unit's uid"), s->uid_checked);
   else if (s->profile != NULL)
-    st_check (c, FALSE, "uids: %u certificate(s) do not match their unit's uid", s->uid_bad);
+    st_check (c, FALSE, _("uids: %u certificate(s) do not match their unit's uid"), s->uid_bad);
   gint64 quantity = -1;
   gint64 c_units = -1, c_done = -1, c_failed = -1, c_active = -1, c_voided = -1, c_unconfirmed = -1;
   gint64 c_disputed = 0;  /* manifests from before disputes have no such count */
@@ -1216,9 +1219,9 @@ st_units_finish (StUnits *s, JsonObject *batch)
   st_check (c, c_units == s->n_units && c_done == s->n_done && c_failed == s->n_failed &&
                 c_active == s->n_active && c_voided == s->n_voided && c_unconfirmed == s->n_unconfirmed &&
                 c_disputed == s->n_disputed && c_revoked == s->n_revoked,
-            "the batch counts agree with the units");
+            _("the batch counts agree with the units"));
   st_check (c, s->n_active + s->n_unconfirmed + s->n_disputed <= quantity,
-            "live certificates (%" G_GINT64_FORMAT ") within the quantity (%" G_GINT64_FORMAT ")",
+            _("live certificates (%" PRId64 ") within the quantity (%" PRId64 ")"),
             s->n_active + s->n_unconfirmed + s->n_disputed, quantity);
 }
 
@@ -1227,12 +1230,12 @@ static STACK_OF (X509) *
 st_manifest_check_chain (StCheck *c, const char *p_chain, X509 *root)
 {
   STACK_OF (X509) *chain = st_chain_load_pem (p_chain, NULL);
-  st_check (c, chain != NULL && sk_X509_num (chain) >= 1, "ca-chain.pem: %d certificate(s)",
+  st_check (c, chain != NULL && sk_X509_num (chain) >= 1, _("ca-chain.pem: %d certificate(s)"),
             chain != NULL ? sk_X509_num (chain) : 0);
   if (chain != NULL && sk_X509_num (chain) >= 1)
     {
       X509 *last = sk_X509_value (chain, sk_X509_num (chain) - 1);
-      st_check (c, X509_cmp (last, root) == 0, "ca-chain.pem ends with the trusted root");
+      st_check (c, X509_cmp (last, root) == 0, _("ca-chain.pem ends with the trusted root"));
     }
   return chain;
 }
@@ -1246,7 +1249,7 @@ st_manifest_check_header (StCheck *c, JsonObject *top, const char *format, X509 
                       JSON_NODE_HOLDS_OBJECT (json_object_get_member (top, "batch"))
                         ? json_object_get_object_member (top, "batch") : NULL;
   st_check (c, top != NULL && g_strcmp0 (st_json_get_string (top, "format"), format) == 0,
-            "format is %s", format);
+            _("format is %s"), format);
   /* the signer must be the pinned station signer, whatever the manifest claims */
   st_manifest_check_signer (c, signer, signer_pin, top);
   if (top != NULL)
@@ -1261,7 +1264,7 @@ st_manifest_check_header (StCheck *c, JsonObject *top, const char *format, X509 
   if (counts != NULL)
     st_json_get_int (counts, "quantity", &quantity);
   st_check (c, st_json_get_string (batch, "work_order") != NULL && quantity >= 0,
-            "batch %" G_GINT64_FORMAT ": work order %s, quantity %" G_GINT64_FORMAT, batch_id,
+            _("batch %" PRId64 ": work order %s, quantity %" PRId64), batch_id,
             st_json_get_string (batch, "work_order"), quantity);
   return batch;
 }
@@ -1298,7 +1301,7 @@ st_manifest_verify_v1 (const char *dir, X509 *root, const char *signer_pin, StDb
   g_autoptr(GError) parse_error = NULL;
   if (!json_parser_load_from_data (parser, json, (gssize) json_len, &parse_error))
     {
-      st_check (&c, FALSE, "manifest.json does not parse: %s", parse_error->message);
+      st_check (&c, FALSE, _("manifest.json does not parse: %s"), parse_error->message);
       return st_check_result (&c, dir, error);
     }
   JsonNode *rootnode = json_parser_get_root (parser);
@@ -1309,7 +1312,7 @@ st_manifest_verify_v1 (const char *dir, X509 *root, const char *signer_pin, StDb
   JsonObject *batch = st_manifest_check_header (&c, top, ST_MANIFEST_FORMAT, signer, signer_pin);
   if (batch == NULL || units == NULL)
     {
-      st_check (&c, FALSE, "manifest.json lacks its batch object or its units array");
+      st_check (&c, FALSE, _("manifest.json lacks its batch object or its units array"));
       return st_check_result (&c, dir, error);
     }
   g_autoptr(GString) expect_csv = g_string_new (ST_CSV_HEADER "\r\n");
@@ -1328,10 +1331,10 @@ st_manifest_verify_v1 (const char *dir, X509 *root, const char *signer_pin, StDb
   gsize csv_len = 0;
   g_autoptr(GError) csv_error = NULL;
   if (!st_read_bounded (p_csv, ST_MANIFEST_MAX_JSON, &csv, &csv_len, &csv_error))
-    st_check (&c, FALSE, "manifest.csv: %s", csv_error->message);
+    st_check (&c, FALSE, _("manifest.csv: %s"), csv_error->message);
   else
     st_check (&c, csv_len == expect_csv->len && memcmp (csv, expect_csv->str, csv_len) == 0,
-              "manifest.csv has the same %u units as manifest.json", s.n_units);
+              _("manifest.csv has the same %u units as manifest.json"), s.n_units);
 
   g_autofree gchar *p_crl = g_build_filename (dir, "crl.pem", NULL);
   st_crl_check_file (&c, p_crl, chain, s.on_crl);
@@ -1360,7 +1363,7 @@ st_lines_open (StLines *r, const char *path, GError **error)
   if (fd < 0 || fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
     {
       int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "cannot read %s: %s", path,
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, _("cannot read %s: %s"), path,
                    fd < 0 ? g_strerror (e) : "not a regular file");
       if (fd >= 0)
         close (fd);
@@ -1373,7 +1376,7 @@ st_lines_open (StLines *r, const char *path, GError **error)
     {
       if (r->f == NULL)
         close (fd);
-      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "cannot read %s", path);
+      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, _("cannot read %s"), path);
       return FALSE;
     }
   return TRUE;
@@ -1456,7 +1459,7 @@ st_file_sha256 (const char *path, GError **error)
   gchar *hex = st_lines_finish (&r);
   st_lines_clear (&r);
   if (hex == NULL)
-    g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "cannot read %s", path);
+    g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, _("cannot read %s"), path);
   return hex;
 }
 
@@ -1763,7 +1766,7 @@ st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb
   g_autoptr(GError) read_error = NULL;
   if (!st_read_bounded (p_json, ST_MANIFEST_MAX_HEADER, &json, &json_len, &read_error))
     {
-      st_check (&c, FALSE, "manifest.json: %s", read_error->message);
+      st_check (&c, FALSE, _("manifest.json: %s"), read_error->message);
       for (guint i = 0; i < G_N_ELEMENTS (want); i++)
         g_free (want[i]);
       return st_check_result (&c, dir, error);
@@ -1772,7 +1775,7 @@ st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb
   st_check_hash (&c, "manifest.json", json_sha, want[0]);
   g_autofree gchar *chain_sha = st_file_sha256 (p_chain, &read_error);
   if (chain_sha == NULL)
-    st_check (&c, FALSE, "ca-chain.pem: %s", read_error->message);
+    st_check (&c, FALSE, _("ca-chain.pem: %s"), read_error->message);
   g_clear_error (&read_error);
   st_check_hash (&c, "ca-chain.pem", chain_sha, want[3]);
   g_autoptr(StX509Stack) chain = st_manifest_check_chain (&c, p_chain, root);
@@ -1781,7 +1784,7 @@ st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb
   g_autoptr(GError) parse_error = NULL;
   JsonObject *top = NULL;
   if (!json_parser_load_from_data (parser, json, (gssize) json_len, &parse_error))
-    st_check (&c, FALSE, "manifest.json does not parse: %s", parse_error->message);
+    st_check (&c, FALSE, _("manifest.json does not parse: %s"), parse_error->message);
   else if (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     top = json_node_get_object (json_parser_get_root (parser));
   JsonObject *batch = st_manifest_check_header (&c, top, ST_MANIFEST_FORMAT_2, signer, signer_pin);
@@ -1813,7 +1816,7 @@ st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb
   if (!have_units)
     st_check (&c, FALSE, ST_MANIFEST_UNITS_FILE ": %s", units_error->message);
   if (!have_csv)
-    st_check (&c, FALSE, "manifest.csv: %s", csv_error->message);
+    st_check (&c, FALSE, _("manifest.csv: %s"), csv_error->message);
   g_autofree gchar *units_sha = NULL, *csv_sha = NULL;
   if (have_units)
     {
@@ -1874,7 +1877,7 @@ st_file_lines_sha256 (const char *path, guint64 *lines, gboolean *last_newline, 
   gchar *hex = st_lines_finish (&r);
   st_lines_clear (&r);
   if (hex == NULL)
-    g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot read %s", path);
+    g_set_error (error, ST_ERROR, ST_ERROR_READ, _("cannot read %s"), path);
   return hex;
 }
 
@@ -1900,7 +1903,7 @@ st_manifest_check_written (const char *dir, X509 *root, const char *signer_pin, 
   gsize json_len = 0;
   g_autoptr(GError) read_error = NULL;
   if (!st_read_bounded (p_json, ST_MANIFEST_MAX_HEADER, &json, &json_len, &read_error))
-    st_check (&c, FALSE, "manifest.json: %s", read_error->message);
+    st_check (&c, FALSE, _("manifest.json: %s"), read_error->message);
   g_clear_error (&read_error);
   g_autofree gchar *json_sha = json != NULL ? st_sha256_hex ((const guint8 *) json, json_len) : NULL;
   st_check_hash (&c, "manifest.json", json_sha, want[0]);
@@ -1913,12 +1916,12 @@ st_manifest_check_written (const char *dir, X509 *root, const char *signer_pin, 
   st_check_hash (&c, ST_MANIFEST_UNITS_FILE, units_sha, want[1]);
   g_autofree gchar *csv_sha = st_file_lines_sha256 (p_csv, &csv_lines, &csv_nl, &read_error);
   if (csv_sha == NULL)
-    st_check (&c, FALSE, "manifest.csv: %s", read_error->message);
+    st_check (&c, FALSE, _("manifest.csv: %s"), read_error->message);
   g_clear_error (&read_error);
   st_check_hash (&c, "manifest.csv", csv_sha, want[2]);
   g_autofree gchar *chain_sha = st_file_sha256 (p_chain, &read_error);
   if (chain_sha == NULL)
-    st_check (&c, FALSE, "ca-chain.pem: %s", read_error->message);
+    st_check (&c, FALSE, _("ca-chain.pem: %s"), read_error->message);
   g_clear_error (&read_error);
   st_check_hash (&c, "ca-chain.pem", chain_sha, want[3]);
   for (guint i = 0; i < G_N_ELEMENTS (want); i++)
@@ -1927,7 +1930,7 @@ st_manifest_check_written (const char *dir, X509 *root, const char *signer_pin, 
   if (chain != NULL && sk_X509_num (chain) >= 1)
     {
       g_autoptr(GError) chain_error = NULL;
-      st_check (&c, st_verify_issuer_chain (chain, root, &chain_error), "issuing CA: %s",
+      st_check (&c, st_verify_issuer_chain (chain, root, &chain_error), _("issuing CA: %s"),
                 chain_error != NULL ? chain_error->message : "chains to the trusted root (strict)");
     }
   /* the header: format, signer pin, checkpoint, batch, and the line count
@@ -1936,7 +1939,7 @@ st_manifest_check_written (const char *dir, X509 *root, const char *signer_pin, 
   JsonObject *top = NULL;
   g_autoptr(GError) parse_error = NULL;
   if (json != NULL && !json_parser_load_from_data (parser, json, (gssize) json_len, &parse_error))
-    st_check (&c, FALSE, "manifest.json does not parse: %s", parse_error->message);
+    st_check (&c, FALSE, _("manifest.json does not parse: %s"), parse_error->message);
   else if (json != NULL && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     top = json_node_get_object (json_parser_get_root (parser));
   JsonObject *batch = st_manifest_check_header (&c, top, ST_MANIFEST_FORMAT_2, signer, signer_pin);
@@ -1965,7 +1968,7 @@ st_manifest_check_written (const char *dir, X509 *root, const char *signer_pin, 
             "manifest.json says %" G_GINT64_FORMAT " line(s) of %" G_GINT64_FORMAT " bytes, %" G_GINT64_FORMAT
             " unit(s), and the same SHA-256", unit_lines, units_bytes, claimed_lines, claimed_bytes, claimed_units);
   st_check (&c, csv_sha != NULL && csv_lines == unit_lines + 1 && csv_nl,
-            "manifest.csv: %" G_GUINT64_FORMAT " line(s): the header and one row a unit", csv_lines);
+            _("manifest.csv: %" PRIu64 " line(s): the header and one row a unit"), csv_lines);
   return st_check_result (&c, dir, error);
 }
 

@@ -52,7 +52,7 @@ st_qa_verify_unit (StDb *db, X509 *root, const char *port, const StLinkParams *p
   StDeviceInfo info = { 0 };
   if (!st_backend_identify (be, &info, error))
     {
-      g_prefix_error (error, "no device answered on %s: ", port);
+      g_prefix_error (error, _("no device answered on %s: "), port);
       return FALSE;
     }
   g_autofree gchar *uid = st_device_info_uid_hex (&info);
@@ -68,7 +68,7 @@ st_qa_verify_unit (StDb *db, X509 *root, const char *port, const StLinkParams *p
    * escaped (a model "X\nPASS" must not print a verdict of its own). */
   g_autofree gchar *model = st_text_escape (info.model, -1, ST_TEXT_ONE_LINE);
   g_autofree gchar *firmware = st_text_escape (info.fw_version[0] ? info.fw_version : "?", -1, ST_TEXT_ONE_LINE);
-  g_string_append_printf (report, "unit on %s: uid %s, model %s, firmware %s, state %d\n",
+  g_string_append_printf (report, _("unit on %s: uid %s, model %s, firmware %s, state %d\n"),
                           port, uid, model, firmware, (int) info.state);
   /* The state TLV is optional; without it the slots and the record decide. */
   st_qa_check (&qa, "committed", info.state == ST_DEVICE_STATE_PROVISIONED ||
@@ -160,7 +160,9 @@ st_qa_verify_unit (StDb *db, X509 *root, const char *port, const StLinkParams *p
   g_string_append_printf (report, "%s\n", qa.failures == 0 ? "PASS" : "FAIL");
   if (qa.failures > 0)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED, "unit %s failed %u QA check(s)", uid, qa.failures);
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   ngettext ("unit %s failed %u QA check(s)", "unit %s failed %u QA check(s)", qa.failures),
+                   uid, qa.failures);
       return FALSE;
     }
   return TRUE;

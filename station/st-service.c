@@ -1,5 +1,7 @@
 #include "st-service.h"
 
+#include <glib/gi18n.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gio/gunixfdlist.h>
@@ -250,7 +252,7 @@ static gboolean
 st_reply_error (GDBusMethodInvocation *invocation, GError *error)
 {
   if (error == NULL)
-    error = g_error_new_literal (ST_ERROR, ST_ERROR_INTERNAL, "the call failed without a reason");
+    error = g_error_new_literal (ST_ERROR, ST_ERROR_INTERNAL, _("the call failed without a reason"));
   g_dbus_method_invocation_return_gerror (invocation, error);
   g_error_free (error);
   return TRUE;
@@ -352,7 +354,7 @@ st_fd_list_add_file (GUnixFDList *fds, const char *path, GError **error)
   if (fd < 0)
     {
       int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot open %s: %s", path, g_strerror (e));
+      g_set_error (error, ST_ERROR, ST_ERROR_READ, _("cannot open %s: %s"), path, g_strerror (e));
       return -1;
     }
   gint index = g_unix_fd_list_append (fds, fd, error);
@@ -391,13 +393,13 @@ st_copy_fd_to_file (int fd, const char *name, const char *path, gsize max, GErro
   if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "%s is not a regular file: give the manifest's files themselves", name);
+                   _("%s is not a regular file: give the manifest's files themselves"), name);
       return FALSE;
     }
   if ((guint64) st.st_size > max)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "%s is %" G_GUINT64_FORMAT " bytes; at most %" G_GSIZE_FORMAT " are read",
+                   _("%s is %" PRIu64 " bytes; at most %zu are read"),
                    name, (guint64) st.st_size, max);
       return FALSE;
     }
@@ -405,7 +407,7 @@ st_copy_fd_to_file (int fd, const char *name, const char *path, gsize max, GErro
   if (out < 0)
     {
       int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot write %s: %s", path, g_strerror (e));
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot write %s: %s"), path, g_strerror (e));
       return FALSE;
     }
   gboolean ok = st_fd_copy (fd, out, max, name, error);
@@ -429,8 +431,8 @@ st_root_from_pem (const char *pem, gboolean *given, GError **error)
     return NULL;
   if (len > ST_SERVICE_MAX_ROOT_PEM)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "the root certificate is %" G_GSIZE_FORMAT
-                   " bytes; at most %d are read", len, ST_SERVICE_MAX_ROOT_PEM);
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, _("the root certificate is %zu"
+                   " bytes; at most %d are read"), len, ST_SERVICE_MAX_ROOT_PEM);
       return NULL;
     }
   return st_verify_root_from_pem (pem, len, "the root certificate", error);
@@ -1293,8 +1295,8 @@ on_manifest_export (StDbusStation1 *object, GDBusMethodInvocation *invocation,
     else
       {
         g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                     "ManifestExport: unknown option '%s' (known: replace, a boolean; cloud, a "
-                     "string)", key);
+                     _("ManifestExport: unknown option '%s' (known: replace, a boolean; cloud, a "
+                     "string)"), key);
         g_variant_unref (value);
         return st_reply_error (invocation, error);
       }
@@ -1364,7 +1366,7 @@ on_manifest_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation,
   if (g_variant_n_children (files) > ST_SERVICE_MAX_IN_FILES)
     return st_reply_error (invocation,
                            g_error_new (ST_ERROR, ST_ERROR_INVALID_DATA,
-                                        "a manifest has at most %d files", ST_SERVICE_MAX_IN_FILES));
+                                        _("a manifest has at most %d files"), ST_SERVICE_MAX_IN_FILES));
   g_autofree gchar *dir = st_engine_scratch_new (service->engine, "verify", &error);
   ST_REPLY_IF_FAILED (dir != NULL, invocation, error);
   GVariantIter it;
@@ -1377,7 +1379,7 @@ on_manifest_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation,
       if (!st_plain_file_name (name))
         {
           g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                       "'%s' is not a manifest file name", name);
+                       _("'%s' is not a manifest file name"), name);
           ok = FALSE;
           break;
         }
@@ -1385,7 +1387,7 @@ on_manifest_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation,
       if (fd < 0)
         {
           if (error == NULL)
-            g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA, "%s came without its file", name);
+            g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA, _("%s came without its file"), name);
           ok = FALSE;
           break;
         }
@@ -1512,9 +1514,9 @@ st_service_check_begin (StService *service, const StAuthSession *me, const char 
   if (service->check_what != NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
-                   "cannot start %s: %s (asked by %s) is still running, and the station runs one "
+                   _("cannot start %s: %s (asked by %s) is still running, and the station runs one "
                    "check at a time; wait for it to end (its progress shows on the terminal that "
-                   "asked) and ask again", what, service->check_what, service->check_by);
+                   "asked) and ask again"), what, service->check_what, service->check_by);
       g_mutex_unlock (&service->lock);
       return FALSE;
     }
@@ -1552,7 +1554,7 @@ on_audit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUni
   if (g_variant_n_children (manifests) > ST_SERVICE_MAX_IN_FILES)
     return st_reply_error (invocation,
                            g_error_new (ST_ERROR, ST_ERROR_INVALID_DATA,
-                                        "audit verify takes at most %d manifests at once",
+                                        _("audit verify takes at most %d manifests at once"),
                                         ST_SERVICE_MAX_IN_FILES));
   g_autofree gchar *dir = NULL;
   g_autoptr(GPtrArray) copies = g_ptr_array_new_with_free_func ((GDestroyNotify) st_audit_manifest_free);
@@ -1572,7 +1574,7 @@ on_audit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, GUni
       if (fd < 0)
         {
           if (error == NULL)
-            g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA, "manifest %s came without its file", label);
+            g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA, _("manifest %s came without its file"), label);
           ok = FALSE;
           break;
         }
@@ -1911,7 +1913,7 @@ st_service_listen (StService *service, const char *address, GError **error)
                                             service->observer, NULL, &local);
   if (service->server == NULL)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot listen on %s: %s", address,
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot listen on %s: %s"), address,
                    local->message);
       return FALSE;
     }
@@ -1928,7 +1930,7 @@ st_service_own_name (StService *service, GDBusConnection *bus, GCallback lost, g
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (service->skeleton), bus,
                                          ST_SERVICE_OBJECT_PATH, &local))
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "cannot export the service: %s",
+      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, _("cannot export the service: %s"),
                    local->message);
       return FALSE;
     }

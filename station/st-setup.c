@@ -1,5 +1,7 @@
 #include "st-setup.h"
 
+#include <glib/gi18n.h>
+
 #include <errno.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
@@ -49,21 +51,21 @@ st_setup_rm_rf (const char *path, guint depth, GError **error)
     {
       if (errno == ENOENT)
         return TRUE;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot remove %s: %s", path, g_strerror (errno));
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot remove %s: %s"), path, g_strerror (errno));
       return FALSE;
     }
   if (S_ISDIR (st.st_mode))
     {
       if (depth > ST_SETUP_RM_DEPTH)
         {
-          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot remove %s: nested too deep", path);
+          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot remove %s: nested too deep"), path);
           return FALSE;
         }
       g_autoptr(GError) local = NULL;
       g_autoptr(GDir) dir = g_dir_open (path, 0, &local);
       if (dir == NULL)
         {
-          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot remove %s: %s", path, local->message);
+          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot remove %s: %s"), path, local->message);
           return FALSE;
         }
       const char *name;
@@ -75,14 +77,14 @@ st_setup_rm_rf (const char *path, guint depth, GError **error)
         }
       if (g_rmdir (path) != 0)
         {
-          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot remove %s: %s", path, g_strerror (errno));
+          g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot remove %s: %s"), path, g_strerror (errno));
           return FALSE;
         }
       return TRUE;
     }
   if (g_unlink (path) != 0)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot remove %s: %s", path, g_strerror (errno));
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot remove %s: %s"), path, g_strerror (errno));
       return FALSE;
     }
   return TRUE;
@@ -93,12 +95,12 @@ st_setup_mkdir (const char *path, int mode, GError **error)
 {
   if (g_mkdir_with_parents (path, mode) != 0)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot create %s: %s", path, g_strerror (errno));
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot create %s: %s"), path, g_strerror (errno));
       return FALSE;
     }
   if (g_chmod (path, mode) != 0)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot set the mode of %s: %s", path,
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot set the mode of %s: %s"), path,
                    g_strerror (errno));
       return FALSE;
     }
@@ -125,7 +127,7 @@ st_setup_add_ext (X509 *cert, X509V3_CTX *ctx, int nid, const char *value, GErro
   g_autoptr(X509_EXTENSION) ext = X509V3_EXT_conf_nid (NULL, ctx, nid, value);
   if (ext == NULL || X509_add_ext (cert, ext, -1) != 1)
     {
-      g_autofree gchar *what = g_strdup_printf ("cannot add the extension %s=%s", OBJ_nid2sn (nid), value);
+      g_autofree gchar *what = g_strdup_printf (_("cannot add the extension %s=%s"), OBJ_nid2sn (nid), value);
       st_error_set_openssl (error, ST_ERROR_INTERNAL, what);
       return FALSE;
     }
@@ -218,14 +220,14 @@ st_setup_make_cert (StHsm *hsm, StSetupCertKind kind, const char *cn, EVP_PKEY *
   st_hsm_unlock (hsm);
   if (signed_len <= 0)
     {
-      g_autofree gchar *what = g_strdup_printf ("cannot sign '%s' in the token", cn);
+      g_autofree gchar *what = g_strdup_printf (_("cannot sign '%s' in the token"), cn);
       st_error_set_openssl (error, ST_ERROR_INTERNAL, what);
       return NULL;
     }
   EVP_PKEY *check = issuer != NULL ? X509_get0_pubkey (issuer) : pub;
   if (X509_verify (cert, check) != 1)
     {
-      g_autofree gchar *what = g_strdup_printf ("the token's signature on '%s' does not verify", cn);
+      g_autofree gchar *what = g_strdup_printf (_("the token's signature on '%s' does not verify"), cn);
       st_error_set_openssl (error, ST_ERROR_VERIFY_FAILED, what);
       return NULL;
     }
@@ -263,8 +265,8 @@ st_setup_check_key (StHsm *hsm, const char *uri, GError **error)
   if (!sensitive || extractable)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                   "%s is %s: a CA key must be sensitive and not extractable", uri,
-                   !sensitive ? "not sensitive" : "extractable");
+                   _("%s is %s: a CA key must be sensitive and not extractable"), uri,
+                   !sensitive ? _("not sensitive") : _("extractable"));
       return FALSE;
     }
   return TRUE;
@@ -322,7 +324,7 @@ st_setup_inspect_home (const char *home, StSetupHomeState *state, GError **error
     {
       if (errno != ENOENT)
         {
-          g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot look at %s: %s", home, g_strerror (errno));
+          g_set_error (error, ST_ERROR, ST_ERROR_READ, _("cannot look at %s: %s"), home, g_strerror (errno));
           return FALSE;
         }
       *state = ST_SETUP_HOME_EMPTY;
@@ -331,7 +333,7 @@ st_setup_inspect_home (const char *home, StSetupHomeState *state, GError **error
   if (!S_ISDIR (st.st_mode))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                   "%s is not a folder: choose another --home for the demo", home);
+                   _("%s is not a folder: choose another --home for the demo"), home);
       return FALSE;
     }
   g_autofree gchar *conf = g_build_filename (home, ST_CONFIG_FILE, NULL);
@@ -346,7 +348,7 @@ st_setup_inspect_home (const char *home, StSetupHomeState *state, GError **error
   g_autoptr(GDir) dir = g_dir_open (home, 0, &local);
   if (dir == NULL)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_READ, "cannot list %s: %s", home, local->message);
+      g_set_error (error, ST_ERROR, ST_ERROR_READ, _("cannot list %s: %s"), home, local->message);
       return FALSE;
     }
   g_autoptr(GString) others = g_string_new (NULL);
@@ -362,8 +364,8 @@ st_setup_inspect_home (const char *home, StSetupHomeState *state, GError **error
   if (n_others > 0)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                   "%s is not empty and holds no demo station (%s%s): 'setup demo' only "
-                   "uses a new or empty folder; choose another --home",
+                   _("%s is not empty and holds no demo station (%s%s): 'setup demo' only "
+                   "uses a new or empty folder; choose another --home"),
                    home, others->str, n_others > 5 ? ", ..." : "");
       return FALSE;
     }
@@ -420,7 +422,7 @@ st_setup_demo_make (const char *home, const char *pin, GError **error)
     return FALSE;
   gboolean ok = st_hsm_init_token (config->hsm_module, ST_SETUP_DEMO_TOKEN, so_pin, pin, error);
   if (ok)
-    g_print ("SO PIN of the demo token %s (shown once, not stored): %s\n", ST_SETUP_DEMO_TOKEN, so_pin);
+    g_print (_("SO PIN of the demo token %s (shown once, not stored): %s\n"), ST_SETUP_DEMO_TOKEN, so_pin);
   st_hsm_pin_free (so_pin);
   if (!ok)
     return FALSE;
@@ -500,7 +502,7 @@ st_setup_demo_make (const char *home, const char *pin, GError **error)
   /* Everything as the station will open it, before it is declared done. */
   if (!st_setup_check_demo (config, pin, error))
     {
-      g_prefix_error (error, "the new demo station does not check out: ");
+      g_prefix_error (error, _("the new demo station does not check out: "));
       return FALSE;
     }
   if (!st_config_save (config, error))
@@ -529,14 +531,14 @@ st_setup_demo (const char *home_arg, const char *pin, GError **error)
   if (pin == NULL || *pin == '\0' || strlen (pin) > ST_HSM_PIN_MAX)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_AUTH_FAILED,
-                   "the demo token needs a user PIN of 1 to %d characters (STATION_HSM_PIN)", ST_HSM_PIN_MAX);
+                   _("the demo token needs a user PIN of 1 to %d characters (STATION_HSM_PIN)"), ST_HSM_PIN_MAX);
       return FALSE;
     }
   if (st_hsm_module_in_use (ST_SOFTHSM_MODULE))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
-                   "the SoftHSM2 module is in use in this process (an HSM handle is open): "
-                   "close it before a demo set-up, which needs the module to read its own configuration");
+                   _("the SoftHSM2 module is in use in this process (an HSM handle is open): "
+                   "close it before a demo set-up, which needs the module to read its own configuration"));
       return FALSE;
     }
   g_autofree gchar *home = g_canonicalize_filename (home_arg, NULL);
@@ -550,20 +552,20 @@ st_setup_demo (const char *home_arg, const char *pin, GError **error)
       if (config == NULL)
         {
           g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                       "%s holds a station.conf that setup demo cannot read (%s): it leaves it alone; "
-                       "choose another --home", home, local->message);
+                       _("%s holds a station.conf that setup demo cannot read (%s): it leaves it alone; "
+                       "choose another --home"), home, local->message);
           return FALSE;
         }
       if (!config->demo)
         {
           g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
-                       "%s holds a station that is not a demo (station.conf has demo=false): "
-                       "setup demo leaves it alone; choose another --home", home);
+                       _("%s holds a station that is not a demo (station.conf has demo=false): "
+                       "setup demo leaves it alone; choose another --home"), home);
           return FALSE;
         }
       if (!st_setup_check_demo (config, pin, error))
         {
-          g_prefix_error (error, "%s holds a demo station that does not check out: ", home);
+          g_prefix_error (error, _("%s holds a demo station that does not check out: "), home);
           return FALSE;
         }
       /* a set-up that stopped after writing station.conf */
@@ -572,7 +574,7 @@ st_setup_demo (const char *home_arg, const char *pin, GError **error)
     }
   if (!st_setup_demo_make (home, pin, error))
     {
-      g_prefix_error (error, "demo set-up in %s: ", home);
+      g_prefix_error (error, _("demo set-up in %s: "), home);
       return FALSE;
     }
   return st_setup_demo_operators (home, error);
@@ -594,8 +596,8 @@ st_setup_show_cert (GString *out, const char *indent, X509 *cert)
   g_string_append_printf (out, "%ssubject:  %s\n", indent, subject);
   g_string_append_printf (out, "%sissuer:   %s\n", indent, issuer);
   g_string_append_printf (out, "%sserial:   %s\n", indent, serial_hex != NULL ? serial_hex : "?");
-  g_string_append_printf (out, "%svalid:    %s to %s (%s%d days left)\n", indent, from, until,
-                          days < 0 || (days == 0 && secs < 0) ? "EXPIRED, " : "", days);
+  g_string_append_printf (out, _("%svalid:    %s to %s (%s%d days left)\n"), indent, from, until,
+                          days < 0 || (days == 0 && secs < 0) ? _("EXPIRED, ") : "", days);
   OPENSSL_free (serial_hex);
 }
 
@@ -610,7 +612,7 @@ st_setup_show_loaded (GString *out, const char *title, const char *where, X509 *
     st_setup_show_cert (out, "  ", cert);
   else
     {
-      g_string_append_printf (out, "  cannot read it: %s\n", (*local)->message);
+      g_string_append_printf (out, _("  cannot read it: %s\n"), (*local)->message);
       if (*ok)
         g_propagate_error (error, g_steal_pointer (local));
       *ok = FALSE;
@@ -627,52 +629,52 @@ st_setup_show_key (GString *out, const char *what, const char *uri, StHsm *hsm)
   gboolean sensitive = FALSE, extractable = TRUE, never = FALSE;
   g_autoptr(GError) error = NULL;
   if (st_hsm_get_key_flags (hsm, uri, &sensitive, &extractable, &never, &error))
-    g_string_append_printf (out, "  in the token: %s, %s%s\n", sensitive ? "sensitive" : "NOT SENSITIVE",
-                            extractable ? "EXTRACTABLE" : "not extractable",
-                            never ? ", never extractable" : "");
+    g_string_append_printf (out, _("  in the token: %s, %s%s\n"), sensitive ? _("sensitive") : _("NOT SENSITIVE"),
+                            extractable ? _("EXTRACTABLE") : _("not extractable"),
+                            never ? _(", never extractable") : "");
   else
-    g_string_append_printf (out, "  cannot read its attributes: %s\n", error->message);
+    g_string_append_printf (out, _("  cannot read its attributes: %s\n"), error->message);
 }
 
 gboolean
 st_setup_show (StConfig *config, StCa *ca, GString *out, GError **error)
 {
   g_return_val_if_fail (config != NULL && out != NULL, FALSE);
-  g_string_append_printf (out, "Station %s%s\n", config->station_id, config->demo ? " (demo)" : "");
-  g_string_append_printf (out, "Home: %s\n", config->home);
-  g_string_append_printf (out, "Configuration: %s\n", config->path);
-  g_string_append_printf (out, "HSM module: %s\n", config->hsm_module);
+  g_string_append_printf (out, _("Station %s%s\n"), config->station_id, config->demo ? _(" (demo)") : "");
+  g_string_append_printf (out, _("Home: %s\n"), config->home);
+  g_string_append_printf (out, _("Configuration: %s\n"), config->path);
+  g_string_append_printf (out, _("HSM module: %s\n"), config->hsm_module);
   if (config->softhsm2_conf != NULL)
-    g_string_append_printf (out, "SoftHSM2 configuration: %s\n", config->softhsm2_conf);
+    g_string_append_printf (out, _("SoftHSM2 configuration: %s\n"), config->softhsm2_conf);
 
   if (ca != NULL)
     {
       g_autofree gchar *desc = st_hsm_get_token_description (ca->hsm);
-      g_string_append_printf (out, "HSM token: %s (logged in)\n", desc);
+      g_string_append_printf (out, _("HSM token: %s (logged in)\n"), desc);
     }
   else
-    g_string_append_printf (out, "HSM token: %s (locked: an admin unlocks it with 'station unlock')\n",
+    g_string_append_printf (out, _("HSM token: %s (locked: an admin unlocks it with 'station unlock')\n"),
                             config->hsm_token);
-  st_setup_show_key (out, "Issuing CA key", config->ca_key_uri, ca != NULL ? ca->hsm : NULL);
-  st_setup_show_key (out, "Station signing key", config->signing_key_uri, ca != NULL ? ca->hsm : NULL);
+  st_setup_show_key (out, _("Issuing CA key"), config->ca_key_uri, ca != NULL ? ca->hsm : NULL);
+  st_setup_show_key (out, _("Station signing key"), config->signing_key_uri, ca != NULL ? ca->hsm : NULL);
   if (config->awaiting_import)
     {
-      g_string_append (out, "Key ceremony: AWAITING IMPORT: the keys and their requests are made "
+      g_string_append (out, _("Key ceremony: AWAITING IMPORT: the keys and their requests are made "
                        "('station ca init'); have the root sign issuing-ca.csr.pem and "
                        "station-signing.csr.pem, then run 'station ca import --chain FILE "
-                       "--signing-cert FILE' (docs/ceremony.md)\n");
-      g_string_append_printf (out, "Database: %s (%s)\n", config->db_path,
-                              g_file_test (config->db_path, G_FILE_TEST_EXISTS) ? "present" : "not created yet");
+                       "--signing-cert FILE' (docs/ceremony.md)\n"));
+      g_string_append_printf (out, _("Database: %s (%s)\n"), config->db_path,
+                              g_file_test (config->db_path, G_FILE_TEST_EXISTS) ? _("present") : _("not created yet"));
       return TRUE;
     }
-  g_string_append_printf (out, "Key ceremony: %s\n",
-                          config->demo ? "the demo's (keys and certificates made by 'setup demo')"
-                                       : "complete (certificates imported)");
+  g_string_append_printf (out, _("Key ceremony: %s\n"),
+                          config->demo ? _("the demo's (keys and certificates made by 'setup demo')")
+                                       : _("complete (certificates imported)"));
 
   gboolean ok = TRUE;
   g_autoptr(GError) local = NULL;
   g_autoptr(StX509Stack) chain = st_ca_load_chain_file (config->chain_file, &local);
-  g_string_append_printf (out, "Chain: %s\n", config->chain_file);
+  g_string_append_printf (out, _("Chain: %s\n"), config->chain_file);
   if (chain != NULL)
     for (int i = 0; i < sk_X509_num (chain); i++)
       {
@@ -681,35 +683,35 @@ st_setup_show (StConfig *config, StCa *ca, GString *out, GError **error)
       }
   else
     {
-      g_string_append_printf (out, "  cannot read it: %s\n", local->message);
+      g_string_append_printf (out, _("  cannot read it: %s\n"), local->message);
       if (ok)
         g_propagate_error (error, g_steal_pointer (&local));
       ok = FALSE;
     }
   g_clear_error (&local);
   g_autoptr(X509) root = st_ca_load_cert_file (config->root_file, &local);
-  st_setup_show_loaded (out, "Trusted root", config->root_file, root, &local, &ok, error);
+  st_setup_show_loaded (out, _("Trusted root"), config->root_file, root, &local, &ok, error);
   g_autoptr(X509) signing = st_ca_load_cert (ca != NULL ? ca->hsm : NULL, config->signing_cert, &local);
-  st_setup_show_loaded (out, "Station signing certificate", config->signing_cert, signing, &local,
+  st_setup_show_loaded (out, _("Station signing certificate"), config->signing_cert, signing, &local,
                         &ok, error);
-  g_string_append_printf (out, "Station signing key pin (SHA-256 of its public key): %s\n",
-                          config->signing_key_sha256 != NULL ? config->signing_key_sha256 : "NOT SET");
+  g_string_append_printf (out, _("Station signing key pin (SHA-256 of its public key): %s\n"),
+                          config->signing_key_sha256 != NULL ? config->signing_key_sha256 : _("NOT SET"));
   if (signing != NULL)
     {
       g_autoptr(GError) pin_error = NULL;
       if (!st_ca_check_station_signer (signing, config->signing_key_sha256, &pin_error))
         {
-          g_string_append_printf (out, "  FAILED: %s\n", pin_error->message);
+          g_string_append_printf (out, _("  FAILED: %s\n"), pin_error->message);
           if (ok)
             g_propagate_error (error, g_steal_pointer (&pin_error));
           ok = FALSE;
         }
     }
-  g_string_append_printf (out, "Database: %s (%s)\n", config->db_path,
-                          g_file_test (config->db_path, G_FILE_TEST_EXISTS) ? "present" : "not created yet");
+  g_string_append_printf (out, _("Database: %s (%s)\n"), config->db_path,
+                          g_file_test (config->db_path, G_FILE_TEST_EXISTS) ? _("present") : _("not created yet"));
   if (ca != NULL)
-    g_string_append (out, "Check: the keys match their certificates and the chain verifies to the root "
-                     "(checked when the HSM was unlocked)\n");
+    g_string_append (out, _("Check: the keys match their certificates and the chain verifies to the root "
+                     "(checked when the HSM was unlocked)\n"));
   return ok;
 }
 

@@ -19,6 +19,8 @@
  * becomes disputed and a lead decides (st_db_cert_resolve_dispute). */
 #include "st-unit.h"
 
+#include <glib/gi18n.h>
+#include <inttypes.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <string.h>
@@ -125,7 +127,9 @@ st_unit_set_outcome (StUnit *u, StUnitOutcome outcome, StUnitStep step,
   g_free (r->step);
   r->step = g_strdup (st_unit_step_to_string (step));
   g_free (r->reason);
-  r->reason = g_strdup (reason);
+  /* the operator reads the reason in the station's language; the record
+   * (the database, the manifest) keeps it as given, in English */
+  r->reason = g_strdup (reason != NULL && *reason != '\0' ? _(reason) : reason);
   g_free (r->detail);
   /* The protocol detail may quote the device (st-text.h): it reaches the
    * operator's screen, the log and the record escaped. */
@@ -156,15 +160,21 @@ st_unit_dispute (StUnit *u, StUnitStep step, const char *what, const GError *cau
                  GError **error)
 {
   const char *uid = u->result->uid_hex;
-  g_autofree gchar *reason = g_strdup_printf ("%s: its certificate %s (unit %" G_GINT64_FORMAT ") was "
-                                              "NOT voided and the unit is disputed; set this device aside "
-                                              "and ask a lead to decide (station unit resolve %s --keep "
-                                              "or --void)", what, u->result->cert_serial, u->unit_id, uid);
+#define ST_UNIT_DISPUTED N_("%s: its certificate %s (unit %" PRId64 ") was " \
+                            "NOT voided and the unit is disputed; set this device aside " \
+                            "and ask a lead to decide (station unit resolve %s --keep " \
+                            "or --void)")
+  /* recorded in English, shown in the station's language */
+  g_autofree gchar *reason = g_strdup_printf (ST_UNIT_DISPUTED, what, u->result->cert_serial, u->unit_id, uid);
+  g_autofree gchar *shown = g_strdup_printf (_(ST_UNIT_DISPUTED), _(what), u->result->cert_serial,
+                                             u->unit_id, uid);
   st_unit_set_outcome (u, ST_UNIT_REFUSED, step, reason, cause);
+  g_free (u->result->reason);
+  u->result->reason = g_strdup (shown);
   g_message ("%s: uid %s: %s%s%s", u->backend->port, uid, reason, cause != NULL ? " — " : "",
              cause != NULL ? cause->message : "");
   if (u->line->notice_func != NULL)
-    u->line->notice_func (u->backend->port, uid, reason, u->line->step_data);
+    u->line->notice_func (u->backend->port, uid, shown, u->line->step_data);
   /* what the device holds uncommitted is discarded; it also ends its unit */
   if (!u->commit_sent)
     {
@@ -230,7 +240,7 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, StUnitStep step,
       if (disposition == ST_DB_CERT_VOID &&
           !st_db_cert_set_state (u->line->db, u->cert_id, "voided", reason, error))
         {
-          g_prefix_error (error, "cannot void the certificate of unit %s: ", u->result->uid_hex);
+          g_prefix_error (error, _("cannot void the certificate of unit %s: "), u->result->uid_hex);
           st_line_stop (u->line, *error);
           return FALSE;
         }
@@ -239,7 +249,7 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, StUnitStep step,
   if (!st_db_unit_fail (u->line->db, u->unit_id, st_unit_step_to_string (step), reason, detail,
                         disposition, error))
     {
-      g_prefix_error (error, "cannot record the failure of unit %s: ", u->result->uid_hex);
+      g_prefix_error (error, _("cannot record the failure of unit %s: "), u->result->uid_hex);
       st_line_stop (u->line, *error);
       return FALSE;
     }
@@ -250,7 +260,7 @@ st_unit_fail (StUnit *u, StUnitOutcome outcome, StUnitStep step,
 static gboolean
 st_unit_db_failed (StUnit *u, GError **error, const char *what)
 {
-  g_prefix_error (error, "%s: cannot record %s for unit %s: ", u->backend->port,
+  g_prefix_error (error, _("%s: cannot record %s for unit %s: "), u->backend->port,
                   what, u->result->uid_hex);
   st_line_stop (u->line, *error);
   /* The device gets no acknowledgement: discard what it holds uncommitted. */
@@ -267,7 +277,7 @@ st_draw_serial (StCa *ca, StSerial *serial, GError **error)
   guint8 a[16], b[16];
   if (!st_hsm_random (ca->hsm, a, sizeof a, error))
     {
-      g_prefix_error (error, "cannot draw a serial number from the HSM: ");
+      g_prefix_error (error, _("cannot draw a serial number from the HSM: "));
       return FALSE;
     }
   if (RAND_priv_bytes (b, sizeof b) != 1)
@@ -281,7 +291,7 @@ st_draw_serial (StCa *ca, StSerial *serial, GError **error)
   st_memwipe (a, sizeof a);
   st_memwipe (b, sizeof b);
   if (!ok)
-    g_set_error_literal (error, ST_ERROR, ST_ERROR_INTERNAL, "cannot make a serial number");
+    g_set_error_literal (error, ST_ERROR, ST_ERROR_INTERNAL, _("cannot make a serial number"));
   return ok;
 }
 
@@ -347,7 +357,7 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
       u->device_touched = TRUE;
       if (!st_backend_write (be, ST_SLOT_CERT, cert_der, &dev_error))
         return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_WRITE,
-                             "writing the certificate to the device failed: check the connection and retry",
+                             N_("writing the certificate to the device failed: check the connection and retry"),
                              dev_error, ST_DB_CERT_VOID, error);
       st_fault_point ("after-write-cert");
     }
@@ -355,7 +365,7 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
   u->device_touched = TRUE;
   if (!st_backend_write (be, ST_SLOT_CHAIN, line->chain_der, &dev_error))
     return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_WRITE,
-                         "writing the CA chain to the device failed: check the connection and retry",
+                         N_("writing the CA chain to the device failed: check the connection and retry"),
                          dev_error, ST_DB_CERT_VOID, error);
 
   /* Proof of possession with a fresh challenge. A passive device (ROM
@@ -374,11 +384,11 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
              be->port, be->descriptor->scheme);
   else if (sig == NULL)
     return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_PROOF_OF_POSSESSION,
-                         "the device did not answer the proof-of-possession challenge: retry, then put it aside",
+                         N_("the device did not answer the proof-of-possession challenge: retry, then put it aside"),
                          dev_error, ST_DB_CERT_VOID, error);
   else if (!proved)
     return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_PROOF_OF_POSSESSION,
-                         "the device could not prove it holds the key of its certificate: put it aside for QA",
+                         N_("the device could not prove it holds the key of its certificate: put it aside for QA"),
                          dev_error, ST_DB_CERT_VOID, error);
   u->proved = u->proved || proved;
 
@@ -387,7 +397,7 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
   g_autoptr(GBytes) back_cert = st_backend_read (be, ST_SLOT_CERT, &dev_error);
   if (back_cert == NULL)
     return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_READ_BACK,
-                         "reading the certificate back failed: check the connection and retry",
+                         N_("reading the certificate back failed: check the connection and retry"),
                          dev_error, ST_DB_CERT_VOID, error);
   if (!st_bytes_equal0 (back_cert, cert_der))
     {
@@ -395,13 +405,13 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
                    "slot 1 read back %" G_GSIZE_FORMAT " bytes that differ from the %" G_GSIZE_FORMAT " written",
                    g_bytes_get_size (back_cert), g_bytes_get_size (cert_der));
       return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_READ_BACK,
-                           "the device stored a different certificate than it was sent (memory fault?): put it aside for QA",
+                           N_("the device stored a different certificate than it was sent (memory fault?): put it aside for QA"),
                            dev_error, ST_DB_CERT_VOID, error);
     }
   g_autoptr(GBytes) back_chain = st_backend_read (be, ST_SLOT_CHAIN, &dev_error);
   if (back_chain == NULL)
     return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_READ_BACK,
-                         "reading the CA chain back failed: check the connection and retry",
+                         N_("reading the CA chain back failed: check the connection and retry"),
                          dev_error, ST_DB_CERT_VOID, error);
   if (!st_bytes_equal0 (back_chain, line->chain_der))
     {
@@ -409,7 +419,7 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
                    "slot 2 read back %" G_GSIZE_FORMAT " bytes that differ from the %" G_GSIZE_FORMAT " written",
                    g_bytes_get_size (back_chain), g_bytes_get_size (line->chain_der));
       return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_READ_BACK,
-                           "the device stored a different CA chain than it was sent (memory fault?): put it aside for QA",
+                           N_("the device stored a different CA chain than it was sent (memory fault?): put it aside for QA"),
                            dev_error, ST_DB_CERT_VOID, error);
     }
 
@@ -422,10 +432,10 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
       if (st_backend_get_last_status (be) != ST_AGENT_STATUS_NONE &&
           st_backend_get_last_status (be) != ST_AGENT_STATUS_OK)
         return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_COMMIT,
-                             "the device refused to store its credentials: put it aside for QA",
+                             N_("the device refused to store its credentials: put it aside for QA"),
                              dev_error, ST_DB_CERT_VOID, error);
       return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_COMMIT,
-                           "the device did not confirm storing its credentials; its certificate stays unconfirmed until the device is seen again: retry it",
+                           N_("the device did not confirm storing its credentials; its certificate stays unconfirmed until the device is seen again: retry it"),
                            dev_error, ST_DB_CERT_UNCONFIRMED, error);
     }
   st_fault_point ("after-commit");
@@ -441,7 +451,7 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
     }
   if (!seen)
     return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_CONFIRM,
-                         "the device stopped answering after storing its credentials; its certificate stays unconfirmed until the device is seen again",
+                         N_("the device stopped answering after storing its credentials; its certificate stays unconfirmed until the device is seen again"),
                          dev_error, ST_DB_CERT_UNCONFIRMED, error);
   /* The state TLV is optional: a device that does not report it has
    * confirmed by answering COMMIT with OK. */
@@ -454,9 +464,9 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
     {
       g_autofree gchar *uid = st_device_info_uid_hex (&after);
       g_set_error (&dev_error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                   "after COMMIT the device reports uid %s, state %d", uid, (int) after.state);
+                   _("after COMMIT the device reports uid %s, state %d"), uid, (int) after.state);
       return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_CONFIRM,
-                           "the device does not report its new credentials as stored; its certificate stays unconfirmed: put it aside for QA",
+                           N_("the device does not report its new credentials as stored; its certificate stays unconfirmed: put it aside for QA"),
                            dev_error, ST_DB_CERT_UNCONFIRMED, error);
     }
 
@@ -520,14 +530,14 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
           if (!st_issue_check_profile (line->ca->ca_cert, line->profile, now, &batch_error))
             {
               gboolean recorded = st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE,
-                                                "this batch's profile cannot issue under the station's CA: "
-                                                "the line stops; the shift lead fixes the profile or renews the CA",
+                                                N_("this batch's profile cannot issue under the station's CA: "
+                                                "the line stops; the shift lead fixes the profile or renews the CA"),
                                                 batch_error, ST_DB_CERT_VOID, error);
               st_line_stop (line, batch_error);
               return recorded;
             }
           return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE,
-                               "the certificate could not be built: call the shift lead (profile or CA problem)",
+                               N_("the certificate could not be built: call the shift lead (profile or CA problem)"),
                                local, ST_DB_CERT_VOID, error);
         }
       g_autoptr(GBytes) tbs = st_issue_tbs_der (cert, &local);
@@ -539,7 +549,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
         pub_hash = st_x509_pubkey_sha256_hex (cert, &local);
       if (tbs == NULL || pub_hash == NULL)
         return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE,
-                             "the certificate could not be encoded: call the shift lead",
+                             N_("the certificate could not be encoded: call the shift lead"),
                              local, ST_DB_CERT_VOID, error);
       g_autofree gchar *serial_hex = st_serial_to_hex (&serial);
       /* The unit's first record: ISSUING, with the serial and the
@@ -565,7 +575,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
         }
       if (g_error_matches (local, ST_ERROR, ST_ERROR_BUSY))
         return st_unit_fail (u, ST_UNIT_REFUSED, ST_UNIT_STEP_RESERVE,
-                             "the batch has all the certificates it may issue: ask the shift lead",
+                             N_("the batch has all the certificates it may issue: ask the shift lead"),
                              local, ST_DB_CERT_VOID, error);
       if (g_error_matches (local, ST_ERROR, ST_ERROR_PERMISSION_DENIED)
           && st_db_batch_over_void_cap (line->db, line->batch->id, NULL, NULL))
@@ -578,11 +588,11 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
         }
       if (g_error_matches (local, ST_ERROR, ST_ERROR_PERMISSION_DENIED))
         return st_unit_fail (u, ST_UNIT_REFUSED, ST_UNIT_STEP_RESERVE,
-                             "this device already holds a certificate from this station: put it aside, or ask a lead to allow re-provisioning",
+                             N_("this device already holds a certificate from this station: put it aside, or ask a lead to allow re-provisioning"),
                              local, ST_DB_CERT_VOID, error);
       if (g_error_matches (local, ST_ERROR, ST_ERROR_VERIFY_FAILED))
         return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_RESERVE,
-                             "the device offered a key that was certified before (cloned or replaying device): put it aside for QA",
+                             N_("the device offered a key that was certified before (cloned or replaying device): put it aside for QA"),
                              local, ST_DB_CERT_VOID, error);
       g_propagate_error (error, g_steal_pointer (&local));
       return st_unit_db_failed (u, error, "the reserved serial");
@@ -593,7 +603,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
   /* Passive backends put the product serial into the credential blob. */
   if (st_backend_has_capability (u->backend, ST_BACKEND_CAP_PASSIVE) &&
       !st_backend_set_product_serial (u->backend, product_serial, &local))
-    return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE, "the product serial could not be staged",
+    return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_ISSUE, N_("the product serial could not be staged"),
                          local, ST_DB_CERT_VOID, error);
 
   st_unit_step (u, ST_UNIT_STEP_SIGN);
@@ -606,22 +616,22 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
     {
       if (!hsm_failed)
         return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_SIGN,
-                             "the HSM did not sign the certificate: call the shift lead (HSM problem)",
+                             N_("the HSM did not sign the certificate: call the shift lead (HSM problem)"),
                              local, ST_DB_CERT_VOID, error);
       if (!st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_SIGN,
-                         "the HSM cannot sign: the line stopped; the shift lead checks the HSM, then runs the batch again",
+                         N_("the HSM cannot sign: the line stopped; the shift lead checks the HSM, then runs the batch again"),
                          local, ST_DB_CERT_VOID, error))
         return FALSE;
       g_set_error (error, ST_ERROR, ST_ERROR_WRITE,
-                   "%s: the HSM cannot sign (unit %s failed, its reserved certificate voided): %s. "
-                   "Check the HSM (plugged in, PIN, its log), then run the batch again",
+                   _("%s: the HSM cannot sign (unit %s failed, its reserved certificate voided): %s. "
+                   "Check the HSM (plugged in, PIN, its log), then run the batch again"),
                    u->backend->port, u->result->uid_hex, local->message);
       st_line_stop (line, *error);
       return FALSE;
     }
   if (!st_issue_check (cert, line->ca->ca_cert, line->profile, pubkey, &subject, &serial, &local))
     return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_SIGN,
-                         "the signed certificate failed its checks and was not used: call the shift lead",
+                         N_("the signed certificate failed its checks and was not used: call the shift lead"),
                          local, ST_DB_CERT_VOID, error);
   st_fault_point ("after-sign");
 
@@ -630,7 +640,7 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
   if (der_len <= 0)
     {
       st_error_set_openssl (&local, ST_ERROR_INTERNAL, "i2d_X509");
-      return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_SIGN, "the certificate could not be encoded",
+      return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_SIGN, N_("the certificate could not be encoded"),
                            local, ST_DB_CERT_VOID, error);
     }
   g_autoptr(GBytes) cert_der = g_bytes_new (der, (gsize) der_len);
@@ -692,7 +702,7 @@ st_unit_resume (StUnit *u, StDbUnit *pending, GError **error)
     {
       /* Not decided: the unit stays pending for the next time. */
       st_unit_set_outcome (u, ST_UNIT_FAILED, ST_UNIT_STEP_RESUME,
-                           "the device of an interrupted unit did not answer READ: retry it", dev_error);
+                           N_("the device of an interrupted unit did not answer READ: retry it"), dev_error);
       return TRUE;
     }
   const guint8 *p = g_bytes_get_data (pending->cert_der, NULL);
@@ -702,8 +712,8 @@ st_unit_resume (StUnit *u, StDbUnit *pending, GError **error)
       st_error_set_openssl (error, ST_ERROR_INTERNAL, "the recorded certificate does not parse");
       return FALSE;
     }
-  g_autofree gchar *done_reason = g_strdup_printf ("provisioned: completed the unit interrupted at %s "
-                                                   "(resumed after an interruption)", at);
+  g_autofree gchar *done_reason = g_strdup_printf (_("provisioned: completed the unit interrupted at %s "
+                                                   "(resumed after an interruption)"), at);
   gboolean holds_cert = g_bytes_equal (slot1, pending->cert_der);
   if (!holds_cert)
     {
@@ -723,8 +733,8 @@ st_unit_resume (StUnit *u, StDbUnit *pending, GError **error)
                                                g_bytes_get_size (slot1), pending->cert_serial,
                                                dev_error != NULL ? dev_error->message : "?");
           return st_unit_dispute (u, ST_UNIT_STEP_RESUME,
-                                  "this device answers with the uid of an earlier unit but holds neither its "
-                                  "certificate nor its key (a cloned uid, or a device that lost its credentials)",
+                                  N_("this device answers with the uid of an earlier unit but holds neither its "
+                                  "certificate nor its key (a cloned uid, or a device that lost its credentials)"),
                                   why, error);
         }
       u->proved = TRUE;
@@ -739,8 +749,8 @@ st_unit_resume (StUnit *u, StDbUnit *pending, GError **error)
         return FALSE;
       if (!proved)
         return st_unit_dispute (u, ST_UNIT_STEP_PROOF_OF_POSSESSION,
-                                "this device holds the certificate of its uid but cannot prove it holds its "
-                                "key (a copied certificate?)", dev_error, error);
+                                N_("this device holds the certificate of its uid but cannot prove it holds its "
+                                "key (a copied certificate?)"), dev_error, error);
       u->proved = TRUE;
       if (!st_unit_record_done (u, error))
         return st_unit_db_failed (u, error, "DONE");
@@ -771,7 +781,7 @@ st_unit_check_device (StUnit *u, const StDbUnit *live, gboolean looked, gboolean
   const StDeviceInfo *info = u->info;
   g_autoptr(GError) why = NULL;
   const char *reason = NULL;
-  g_autofree gchar *owned = NULL;
+  g_autofree gchar *owned = NULL, *shown = NULL;
 
   *refused = TRUE;
   if (line->profile->model != NULL && g_strcmp0 (line->profile->model, info->model) != 0)
@@ -779,19 +789,19 @@ st_unit_check_device (StUnit *u, const StDbUnit *live, gboolean looked, gboolean
       g_autofree gchar *model = st_text_escape (info->model, -1, ST_TEXT_ONE_LINE);
       why = g_error_new (ST_ERROR, ST_ERROR_INVALID_DATA, "HELLO model '%s', profile model '%s'",
                          model, line->profile->model);
-      reason = "this device is another model than the batch's product: put it aside";
+      reason = N_("this device is another model than the batch's product: put it aside");
     }
   else if (info->state == ST_DEVICE_STATE_LOCKED)
     {
       why = g_error_new_literal (ST_ERROR, ST_ERROR_PERMISSION_DENIED, "HELLO state 3 (locked)");
-      reason = "this device is locked (already provisioned): put it aside for QA";
+      reason = N_("this device is locked (already provisioned): put it aside for QA");
     }
   else if (info->algorithms != 0 &&
            (info->algorithms & st_alg_to_mask_bit (line->profile->alg)) == 0)
     {
       why = g_error_new (ST_ERROR, ST_ERROR_NOT_SUPPORTED, "HELLO algorithms 0x%02x lack %s",
                          info->algorithms, st_alg_to_string (line->profile->alg));
-      reason = "this device's firmware cannot make the product's key type: check the firmware version";
+      reason = N_("this device's firmware cannot make the product's key type: check the firmware version");
     }
   else
     {
@@ -804,17 +814,19 @@ st_unit_check_device (StUnit *u, const StDbUnit *live, gboolean looked, gboolean
           why = g_error_new (ST_ERROR, ST_ERROR_PERMISSION_DENIED,
                              "uid has the disputed certificate serial %s (batch %" G_GINT64_FORMAT ", unit %" G_GINT64_FORMAT ")",
                              known->cert_serial, known->batch_id, known->id);
-          reason = owned = g_strdup_printf ("the unit of this uid is disputed (a device with this uid did not "
-                                            "hold its certificate): set this device aside and ask a lead to "
-                                            "decide (station unit resolve %s --keep or --void)",
-                                            u->result->uid_hex);
+#define ST_UNIT_UID_DISPUTED N_("the unit of this uid is disputed (a device with this uid did not " \
+                                "hold its certificate): set this device aside and ask a lead to " \
+                                "decide (station unit resolve %s --keep or --void)")
+          /* recorded in English, shown in the station's language */
+          reason = owned = g_strdup_printf (ST_UNIT_UID_DISPUTED, u->result->uid_hex);
+          shown = g_strdup_printf (_(ST_UNIT_UID_DISPUTED), u->result->uid_hex);
         }
       else if (known != NULL && !line->allow_reprovision)
         {
           why = g_error_new (ST_ERROR, ST_ERROR_PERMISSION_DENIED,
                              "uid has live certificate serial %s (batch %" G_GINT64_FORMAT ", unit %" G_GINT64_FORMAT ")",
                              known->cert_serial, known->batch_id, known->id);
-          reason = "this device was already provisioned: put it aside, or ask a lead to allow re-provisioning";
+          reason = N_("this device was already provisioned: put it aside, or ask a lead to allow re-provisioning");
         }
       else if (!looked && known == NULL && !g_error_matches (local, ST_ERROR, ST_ERROR_NOT_FOUND))
         {
@@ -827,7 +839,14 @@ st_unit_check_device (StUnit *u, const StDbUnit *live, gboolean looked, gboolean
       *refused = FALSE;
       return TRUE;
     }
-  return st_unit_fail (u, ST_UNIT_REFUSED, ST_UNIT_STEP_IDENTIFY, reason, why, ST_DB_CERT_VOID, error);
+  if (!st_unit_fail (u, ST_UNIT_REFUSED, ST_UNIT_STEP_IDENTIFY, reason, why, ST_DB_CERT_VOID, error))
+    return FALSE;
+  if (shown != NULL && u->result->outcome == ST_UNIT_REFUSED && g_strcmp0 (u->result->reason, reason) == 0)
+    {
+      g_free (u->result->reason);
+      u->result->reason = g_steal_pointer (&shown);
+    }
+  return TRUE;
 }
 
 /* The steps of one unit; FALSE only when the line must stop. */
@@ -855,7 +874,7 @@ st_unit_run_steps (StUnit *u, GError **error)
       g_autoptr(GError) why = g_error_new (ST_ERROR, ST_ERROR_BUSY,
                                            "uid %s is being resumed on another socket", result->uid_hex);
       return st_unit_fail (u, ST_UNIT_REFUSED, ST_UNIT_STEP_IDENTIFY,
-                           "another socket is finishing the unit of a device with this uid (a cloned uid?): put it aside for QA",
+                           N_("another socket is finishing the unit of a device with this uid (a cloned uid?): put it aside for QA"),
                            why, ST_DB_CERT_VOID, error);
     }
   if (pending != NULL)
@@ -888,7 +907,7 @@ st_unit_run_steps (StUnit *u, GError **error)
       if (!st_backend_flash_image (backend, line->profile->firmware_address, line->firmware,
                                    line->profile->firmware_sha256, &dev_error))
         return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_FIRMWARE,
-                             "writing the firmware image failed: check the connection and retry",
+                             N_("writing the firmware image failed: check the connection and retry"),
                              dev_error, ST_DB_CERT_VOID, error);
     }
 
@@ -901,12 +920,12 @@ st_unit_run_steps (StUnit *u, GError **error)
       g_autoptr(GBytes) csr = st_backend_keygen (backend, line->profile->alg, &dev_error);
       if (csr == NULL)
         return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_KEYGEN,
-                             "the device did not make its key: retry, then put it aside",
+                             N_("the device did not make its key: retry, then put it aside"),
                              dev_error, ST_DB_CERT_VOID, error);
       pubkey = st_csr_check (csr, line->profile->alg, &dev_error);
       if (pubkey == NULL)
         return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_CSR,
-                             "the device's key request was refused and nothing was issued: put it aside for QA",
+                             N_("the device's key request was refused and nothing was issued: put it aside for QA"),
                              dev_error, ST_DB_CERT_VOID, error);
     }
   else
@@ -916,7 +935,7 @@ st_unit_run_steps (StUnit *u, GError **error)
       g_autoptr(EVP_PKEY) keypair = st_issue_station_keygen (line->profile->alg, &pkcs8, &dev_error);
       if (keypair == NULL)
         return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_KEYGEN,
-                             "the station could not make the device key: call the shift lead",
+                             N_("the station could not make the device key: call the shift lead"),
                              dev_error, ST_DB_CERT_VOID, error);
       /* Keep only the public half beyond this point. */
       pubkey = st_pkey_public_only (keypair);
@@ -928,7 +947,7 @@ st_unit_run_steps (StUnit *u, GError **error)
       st_bytes_wipe_unref (pkcs8);
       if (!put)
         return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_PUT_KEY,
-                             "sending the key to the device failed: check the connection and retry",
+                             N_("sending the key to the device failed: check the connection and retry"),
                              dev_error, ST_DB_CERT_VOID, error);
     }
 

@@ -10,6 +10,7 @@
 #include <gio/gunixfdlist.h>
 #include <glib-unix.h>
 #include <glib/gi18n.h>
+#include <inttypes.h>
 #include <glib/gstdio.h>
 #include <locale.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "st-client.h"
 #include "st-error.h"
 #include "st-manifest.h"
+#include "st-i18n.h"
 #include "st-text.h"
 #include "st-util.h"
 #include "st-verify.h"
@@ -38,7 +40,7 @@ typedef struct {
   gchar *logged_in;        /* the operator logged in on the connection */
 } StCli;
 
-static const char st_usage[] =
+static const char st_usage[] = N_(
   "Commands:\n"
   "  setup demo                         make the demo station (SoftHSM2 token, demo CA) in the service's home\n"
   "  setup show [--json]                the same as 'ca show'\n"
@@ -92,7 +94,7 @@ static const char st_usage[] =
   "The HSM PIN reaches only the service, and only from an admin's 'unlock' or 'setup demo'.\n"
   "Exit codes: 0 done, 1 a check failed, 2 another failure, 3 usage, 4 PIN or role refused,\n"
   "5 not found, 6 the line stopped (station(1), EXIT STATUS). --json: one JSON document on stdout\n"
-  "(docs/cli-json.md).\n";
+  "(docs/cli-json.md).\n");
 
 /* ---- exit codes (station(1), EXIT STATUS; the README) ------------------- */
 
@@ -174,13 +176,14 @@ st_cli_parse (StCli *cli, const char *command, const GOptionEntry *entries,
               int *argc, char ***argv, GError **error)
 {
   const GOptionEntry common[] = {
-    { "home", 0, 0, G_OPTION_ARG_FILENAME, &cli->home, "Station home folder (its private service)", "DIR" },
-    { "address", 0, 0, G_OPTION_ARG_STRING, &cli->address, "The service's peer-to-peer address", "ADDR" },
-    { "system", 0, 0, G_OPTION_ARG_NONE, &cli->system, "The system's station service", NULL },
-    { "operator", 0, 0, G_OPTION_ARG_STRING, &cli->operator_name, "Who does this", "NAME" },
+    { "home", 0, 0, G_OPTION_ARG_FILENAME, &cli->home, N_("Station home folder (its private service)"), "DIR" },
+    { "address", 0, 0, G_OPTION_ARG_STRING, &cli->address, N_("The service's peer-to-peer address"), "ADDR" },
+    { "system", 0, 0, G_OPTION_ARG_NONE, &cli->system, N_("The system's station service"), NULL },
+    { "operator", 0, 0, G_OPTION_ARG_STRING, &cli->operator_name, N_("Who does this"), "NAME" },
     { NULL }
   };
   g_autoptr(GOptionContext) ctx = g_option_context_new (command);
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (ctx, common, NULL);
   if (entries != NULL)
     g_option_context_add_main_entries (ctx, entries, NULL);
@@ -259,7 +262,7 @@ st_cli_login (StCli *cli, GError **error)
   const char *name = st_cli_operator_arg (cli);
   if (name == NULL)
     return TRUE;
-  g_autofree gchar *prompt = g_strdup_printf ("PIN for operator %s: ", name);
+  g_autofree gchar *prompt = g_strdup_printf (_("PIN for operator %s: "), name);
   gchar *pin = st_read_secret (prompt, "STATION_OPERATOR_PIN", ST_CLI_PIN_MAX, error);
   if (pin == NULL)
     return FALSE;
@@ -288,13 +291,13 @@ st_cli_demo_login (StCli *cli, const char *role_name, GError **error)
     return FALSE;
   if (!st_demo_operator (role, &name, &pin))
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, "no demo operator for role %s", role_name);
+      g_set_error (error, ST_ERROR, ST_ERROR_INTERNAL, _("no demo operator for role %s"), role_name);
       return FALSE;
     }
   if (!st_cli_login_as (cli, name, pin, error))
     {
-      g_prefix_error (error, "the demo logs in as demo operator '%s' with the PIN the README "
-                      "documents: ", name);
+      g_prefix_error (error, _("the demo logs in as demo operator '%s' with the PIN the README "
+                      "documents: "), name);
       return FALSE;
     }
   return TRUE;
@@ -327,7 +330,7 @@ st_cli_parse_id (const char *text, gint64 *out, GError **error)
   if (text == NULL || !g_ascii_string_to_unsigned (text, 10, 1, G_MAXINT64, &v, NULL))
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "'%s' is not a batch id: give the number that 'batch create' printed (see 'batch list')",
+                   _("'%s' is not a batch id: give the number that 'batch create' printed (see 'batch list')"),
                    text != NULL ? text : "");
       return FALSE;
     }
@@ -361,7 +364,7 @@ st_cli_verdict (gboolean ok, const char *failure)
 {
   if (ok)
     return 0;
-  g_autofree gchar *why = ST_CLI_LINE (failure != NULL && *failure != '\0' ? failure : "the check failed");
+  g_autofree gchar *why = ST_CLI_LINE (failure != NULL && *failure != '\0' ? failure : _("the check failed"));
   g_printerr ("station: %s\n", why);
   return 1;
 }
@@ -387,12 +390,12 @@ st_print_unit (const StUnitResult *r)
   printf ("%-22s %-26s %-8s %6.2fs  %s", r->port, uid, st_unit_outcome_to_string (r->outcome),
           r->seconds, reason);
   if (r->outcome == ST_UNIT_PASSED)
-    printf (" (serial %s, certificate %s)", serial, cert);
+    printf (_(" (serial %s, certificate %s)"), serial, cert);
   fputc ('\n', stdout);
   if (r->outcome != ST_UNIT_PASSED && r->detail != NULL)
     {
       g_autofree gchar *step = ST_CLI_LINE (r->step), *detail = ST_CLI_LINE (r->detail);
-      printf ("%-22s   step %s: %s\n", "", step, detail);
+      printf (_("%-22s   step %s: %s\n"), "", step, detail);
     }
   fflush (stdout);
 }
@@ -405,14 +408,14 @@ st_run_on_started (StDbusStation1 *proxy, gint64 batch_id, const char *const *po
     return;
   if (recovered != NULL && *recovered != '\0')
     {
-      printf ("Recovered from an earlier interruption:\n");
+      printf (_("Recovered from an earlier interruption:\n"));
       st_cli_print_text (recovered);
     }
   /* the line is up: say so before the first unit ends, a socket a line */
   for (guint i = 0; ports != NULL && ports[i] != NULL; i++)
     {
       g_autofree gchar *shown = st_text_escape (ports[i], -1, ST_TEXT_ONE_LINE);
-      printf ("waiting for a device on %s\n", shown);
+      printf (_("waiting for a device on %s\n"), shown);
     }
   fflush (stdout);
 }
@@ -434,14 +437,14 @@ st_run_on_notice (StDbusStation1 *proxy, const char *port, const char *uid, cons
                   StRun *run)
 {
   g_autofree gchar *safe_uid = ST_CLI_LINE (uid), *safe_text = ST_CLI_LINE (text);
-  g_printerr ("station: %s: uid %s: %s\n", port, safe_uid, safe_text);
+  g_printerr (_("station: %s: uid %s: %s\n"), port, safe_uid, safe_text);
 }
 
 static void
 st_run_on_port (StDbusStation1 *proxy, const char *port, const char *message, StRun *run)
 {
   g_autofree gchar *safe = ST_CLI_LINE (message);
-  printf ("%-22s gave up: %s\n", port, safe);
+  printf (_("%-22s gave up: %s\n"), port, safe);
   fflush (stdout);
 }
 
@@ -476,7 +479,7 @@ st_run_on_signal (gpointer data)
   StRun *run = data;
   if (!run->stopping)
     {
-      g_printerr ("station: stopping: units in flight finish or fail safely\n");
+      g_printerr (_("station: stopping: units in flight finish or fail safely\n"));
       st_dbus_station1_call_line_stop (run->cli->proxy, run->batch_id, NULL, NULL, NULL);
     }
   run->stopping = TRUE;
@@ -533,25 +536,25 @@ st_cli_run_line (StCli *cli, gint64 batch_id, const char *const *ports, guint un
       gint64 quantity = 0;
       if (st_dbus_station1_call_batch_get_sync (cli->proxy, batch_id, &b, NULL, NULL))
         quantity = st_dict_get_int64 (b, "quantity");
-      g_print ("batch %" G_GINT64_FORMAT " already has its %" G_GINT64_FORMAT " units done\n",
+      g_print (_("batch %" PRId64 " already has its %" PRId64 " units done\n"),
                batch_id, quantity);
       return 0;
     }
   if (run.lost)
     {
-      g_printerr ("station: the station service went away during the run: the units it recorded "
-                  "are kept; start it again and run the batch again to resume\n");
+      g_printerr (_("station: the station service went away during the run: the units it recorded "
+                  "are kept; start it again and run the batch again to resume\n"));
       return ST_EXIT_STOPPED;
     }
   if (passed != NULL)
     *passed = run.passed;
-  g_print ("batch %" G_GINT64_FORMAT ": %u passed, %u failed, %u refused%s%s\n", batch_id,
-           run.passed, run.failed, run.refused, run.ports_failed > 0 ? ", some sockets gave up" : "",
-           run.batch_done ? "; the batch has all its units" : "");
+  g_print (_("batch %" PRId64 ": %u passed, %u failed, %u refused%s%s\n"), batch_id,
+           run.passed, run.failed, run.refused, run.ports_failed > 0 ? _(", some sockets gave up") : "",
+           run.batch_done ? _("; the batch has all its units") : "");
   guint total = run.passed + run.failed + run.refused;
   if (run.shown < total)
-    g_printerr ("station: %u of the %u unit lines were not shown: the service dropped them while this "
-                "client was not reading; `station batch show %" G_GINT64_FORMAT " --all` lists every unit\n",
+    g_printerr (_("station: %u of the %u unit lines were not shown: the service dropped them while this "
+                "client was not reading; `station batch show %" PRId64 " --all` lists every unit\n"),
                 total - run.shown, total, batch_id);
   if (run.error != NULL)
     {
@@ -600,7 +603,7 @@ cmd_setup (StCli *cli, int argc, char **argv)
       /* Before any operator exists anyone may set the demo up; after, an admin. */
       if (!st_cli_admin_login (cli, &error))
         return st_cli_fail (error);
-      gchar *pin = st_read_secret ("PIN for the new demo token: ", "STATION_HSM_PIN", ST_CLI_PIN_MAX,
+      gchar *pin = st_read_secret (_("PIN for the new demo token: "), "STATION_HSM_PIN", ST_CLI_PIN_MAX,
                                    &error);
       if (pin == NULL)
         return st_cli_fail (error);
@@ -609,8 +612,8 @@ cmd_setup (StCli *cli, int argc, char **argv)
       if (!ok)
         return st_cli_fail (error);
       g_autoptr(GVariant) status = st_cli_status (cli, &error);
-      g_print ("The demo station is ready in %s\n",
-               status != NULL ? st_dict_get_string (status, "home") : "the service's home");
+      g_print (_("The demo station is ready in %s\n"),
+               status != NULL ? st_dict_get_string (status, "home") : _("the service's home"));
       return 0;
     }
   if (g_strcmp0 (what, "show") == 0)
@@ -624,7 +627,7 @@ cmd_setup (StCli *cli, int argc, char **argv)
       g_print ("%s", text);
       return 0;
     }
-  g_printerr ("station: setup needs 'demo' or 'show'\n");
+  g_printerr (_("station: setup needs 'demo' or 'show'\n"));
   return ST_EXIT_USAGE;
 }
 
@@ -647,14 +650,14 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
   g_autofree gchar *subject = NULL, *admin = NULL, *out_dir = NULL;
   gboolean force = FALSE;
   const GOptionEntry entries[] = {
-    { "module", 0, 0, G_OPTION_ARG_FILENAME, &module, "The HSM's PKCS#11 module", "PATH" },
-    { "token", 0, 0, G_OPTION_ARG_STRING, &token, "The token's label", "LABEL" },
-    { "station-id", 0, 0, G_OPTION_ARG_STRING, &station_id, "The station's id (letters, digits, - _ .)", "ID" },
-    { "curve", 0, 0, G_OPTION_ARG_STRING, &curve, "p256 (default) or p384", "CURVE" },
-    { "subject", 0, 0, G_OPTION_ARG_STRING, &subject, "The requests' subject without CN (\"O=Example,C=DE\")", "DN" },
-    { "admin", 0, 0, G_OPTION_ARG_STRING, &admin, "The station's first admin (PIN from $STATION_OPERATOR_PIN or a prompt)", "NAME" },
-    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out_dir, "Where the two requests are written", "DIR" },
-    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace requests already in DIR", NULL },
+    { "module", 0, 0, G_OPTION_ARG_FILENAME, &module, N_("The HSM's PKCS#11 module"), "PATH" },
+    { "token", 0, 0, G_OPTION_ARG_STRING, &token, N_("The token's label"), "LABEL" },
+    { "station-id", 0, 0, G_OPTION_ARG_STRING, &station_id, N_("The station's id (letters, digits, - _ .)"), "ID" },
+    { "curve", 0, 0, G_OPTION_ARG_STRING, &curve, N_("p256 (default) or p384"), "CURVE" },
+    { "subject", 0, 0, G_OPTION_ARG_STRING, &subject, N_("The requests' subject without CN (\"O=Example,C=DE\")"), "DN" },
+    { "admin", 0, 0, G_OPTION_ARG_STRING, &admin, N_("The station's first admin (PIN from $STATION_OPERATOR_PIN or a prompt)"), "NAME" },
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out_dir, N_("Where the two requests are written"), "DIR" },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, N_("Replace requests already in DIR"), NULL },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -662,8 +665,8 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
     return st_cli_fail (error);
   if (module == NULL || token == NULL || station_id == NULL || admin == NULL || out_dir == NULL)
     {
-      g_printerr ("station: ca init needs --module PATH --token LABEL --station-id ID --admin NAME "
-                  "--out DIR (docs/ceremony.md)\n");
+      g_printerr (_("station: ca init needs --module PATH --token LABEL --station-id ID --admin NAME "
+                  "--out DIR (docs/ceremony.md)\n"));
       return ST_EXIT_USAGE;
     }
   const char *names[] = { "issuing-ca.csr.pem", "station-signing.csr.pem" };
@@ -672,23 +675,23 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
       g_autofree gchar *path = g_build_filename (out_dir, names[i], NULL);
       if (!force && g_file_test (path, G_FILE_TEST_EXISTS))
         {
-          g_printerr ("station: %s exists: choose another --out, or add --force to replace it\n", path);
+          g_printerr (_("station: %s exists: choose another --out, or add --force to replace it\n"), path);
           return ST_EXIT_ERROR;
         }
     }
   if (g_mkdir_with_parents (out_dir, 0755) != 0)
     {
-      g_printerr ("station: cannot create %s: %s\n", out_dir, g_strerror (errno));
+      g_printerr (_("station: cannot create %s: %s\n"), out_dir, g_strerror (errno));
       return ST_EXIT_ERROR;
     }
   /* a new home has no operators: nobody logs in (the admin comes with the ceremony) */
   if (!st_cli_admin_login (cli, &error))
     return st_cli_fail (error);
-  g_autofree gchar *hsm_prompt = g_strdup_printf ("User PIN of token %s: ", token);
+  g_autofree gchar *hsm_prompt = g_strdup_printf (_("User PIN of token %s: "), token);
   gchar *hsm_pin = st_read_secret (hsm_prompt, "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
   if (hsm_pin == NULL)
     return st_cli_fail (error);
-  g_autofree gchar *admin_prompt = g_strdup_printf ("PIN for the new admin %s: ", admin);
+  g_autofree gchar *admin_prompt = g_strdup_printf (_("PIN for the new admin %s: "), admin);
   gchar *admin_pin = st_read_secret (admin_prompt, "STATION_OPERATOR_PIN", ST_CLI_PIN_MAX, &error);
   if (admin_pin == NULL)
     {
@@ -698,7 +701,7 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
   if (g_getenv ("STATION_OPERATOR_PIN") == NULL)
     {
       /* typed at a prompt: once more, as a new PIN is */
-      g_autofree gchar *again_prompt = g_strdup_printf ("PIN for the new admin %s, again: ", admin);
+      g_autofree gchar *again_prompt = g_strdup_printf (_("PIN for the new admin %s, again: "), admin);
       gchar *again = st_read_secret (again_prompt, "STATION_OPERATOR_PIN", ST_CLI_PIN_MAX, &error);
       gboolean same = again != NULL && g_strcmp0 (again, admin_pin) == 0;
       st_secret_free (again);
@@ -708,7 +711,7 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
           st_secret_free (admin_pin);
           if (error != NULL)
             return st_cli_fail (error);
-          g_printerr ("station: the two PINs for %s differ: nothing was done; run 'ca init' again\n", admin);
+          g_printerr (_("station: the two PINs for %s differ: nothing was done; run 'ca init' again\n"), admin);
           return ST_EXIT_ERROR;
         }
     }
@@ -737,22 +740,22 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
       /* the service names them: nothing but the two known names is written */
       if (!g_strv_contains (names, name) || strlen (pem) > ST_CLI_MAX_PEM)
         {
-          g_printerr ("station: the service sent an unexpected file; nothing more is written\n");
+          g_printerr (_("station: the service sent an unexpected file; nothing more is written\n"));
           return ST_EXIT_ERROR;
         }
       g_autofree gchar *path = g_build_filename (out_dir, name, NULL);
       if (!st_file_write_durable (path, pem, strlen (pem), 0644, &error))
         return st_cli_fail (error);
-      g_print ("wrote %s\n", path);
+      g_print (_("wrote %s\n"), path);
     }
   g_autofree gchar *token_desc = ST_CLI_LINE (st_variant_lookup_s (info, "token"));
-  g_print ("token:                      %s\n", token_desc);
-  g_print ("issuing CA key:             %s\n", st_variant_lookup_s (info, "ca-key"));
-  g_print ("station signing key:        %s\n", st_variant_lookup_s (info, "signing-key"));
-  g_print ("issuing-ca.csr SHA-256:     %s\n", st_variant_lookup_s (info, "ca-csr-sha256"));
-  g_print ("station-signing.csr SHA-256: %s\n", st_variant_lookup_s (info, "signing-csr-sha256"));
-  g_print ("Write these into the ceremony record. Next: the root signs the two requests "
-           "(docs/ceremony.md), then 'station --operator %s ca import --chain FILE --signing-cert FILE'\n",
+  g_print (_("token:                      %s\n"), token_desc);
+  g_print (_("issuing CA key:             %s\n"), st_variant_lookup_s (info, "ca-key"));
+  g_print (_("station signing key:        %s\n"), st_variant_lookup_s (info, "signing-key"));
+  g_print (_("issuing-ca.csr SHA-256:     %s\n"), st_variant_lookup_s (info, "ca-csr-sha256"));
+  g_print (_("station-signing.csr SHA-256: %s\n"), st_variant_lookup_s (info, "signing-csr-sha256"));
+  g_print (_("Write these into the ceremony record. Next: the root signs the two requests "
+           "(docs/ceremony.md), then 'station --operator %s ca import --chain FILE --signing-cert FILE'\n"),
            admin);
   return 0;
 }
@@ -762,8 +765,8 @@ cmd_ca_import (StCli *cli, int argc, char **argv)
 {
   g_autofree gchar *chain_path = NULL, *signing_path = NULL;
   const GOptionEntry entries[] = {
-    { "chain", 0, 0, G_OPTION_ARG_FILENAME, &chain_path, "PEM: the issuing CA certificate, then up to and including the root", "FILE" },
-    { "signing-cert", 0, 0, G_OPTION_ARG_FILENAME, &signing_path, "PEM: the station signing certificate", "FILE" },
+    { "chain", 0, 0, G_OPTION_ARG_FILENAME, &chain_path, N_("PEM: the issuing CA certificate, then up to and including the root"), "FILE" },
+    { "signing-cert", 0, 0, G_OPTION_ARG_FILENAME, &signing_path, N_("PEM: the station signing certificate"), "FILE" },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -771,7 +774,7 @@ cmd_ca_import (StCli *cli, int argc, char **argv)
     return st_cli_fail (error);
   if (chain_path == NULL || signing_path == NULL)
     {
-      g_printerr ("station: ca import needs --chain FILE --signing-cert FILE (docs/ceremony.md)\n");
+      g_printerr (_("station: ca import needs --chain FILE --signing-cert FILE (docs/ceremony.md)\n"));
       return ST_EXIT_USAGE;
     }
   g_autofree gchar *chain = st_client_read_text (chain_path, ST_CLI_MAX_PEM, NULL, &error);
@@ -782,7 +785,7 @@ cmd_ca_import (StCli *cli, int argc, char **argv)
     return st_cli_fail (error);
   if (!st_cli_admin_login (cli, &error))
     return st_cli_fail (error);
-  gchar *pin = st_read_secret ("HSM user PIN: ", "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
+  gchar *pin = st_read_secret (_("HSM user PIN: "), "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
   if (pin == NULL)
     return st_cli_fail (error);
   g_autofree gchar *report = NULL;
@@ -791,8 +794,8 @@ cmd_ca_import (StCli *cli, int argc, char **argv)
   if (!ok)
     return st_cli_fail (error);
   st_cli_print_text (report);
-  g_print ("the certificates are imported and station.conf is complete: an admin unlocks the "
-           "station with 'station unlock' ('station ca show' shows the set-up)\n");
+  g_print (_("the certificates are imported and station.conf is complete: an admin unlocks the "
+           "station with 'station unlock' ('station ca show' shows the set-up)\n"));
   return 0;
 }
 
@@ -840,7 +843,7 @@ cmd_ca (StCli *cli, int argc, char **argv)
   g_autoptr(GString) known = g_string_new (NULL);
   for (guint i = 0; i < G_N_ELEMENTS (st_ca_commands); i++)
     g_string_append_printf (known, "%s%s", i > 0 ? ", " : "", st_ca_commands[i].name);
-  g_printerr ("station: ca needs one of: %s\n", known->str);
+  g_printerr (_("station: ca needs one of: %s\n"), known->str);
   return ST_EXIT_USAGE;
 }
 
@@ -857,7 +860,7 @@ cmd_unlock (StCli *cli, int argc, char **argv, gboolean unlock)
         return st_cli_fail (error);
       return 0;  /* nothing to say: `station status` shows it */
     }
-  gchar *pin = st_read_secret ("HSM user PIN: ", "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
+  gchar *pin = st_read_secret (_("HSM user PIN: "), "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
   if (pin == NULL)
     return st_cli_fail (error);
   gboolean ok = st_dbus_station1_call_unlock_sync (cli->proxy, pin, NULL, &error);
@@ -885,21 +888,21 @@ cmd_status (StCli *cli, int argc, char **argv)
   g_autoptr(GVariant) running = g_variant_lookup_value (s, "running-batches", G_VARIANT_TYPE ("ax"));
   g_variant_lookup (s, "operators", "x", &operators);
   g_variant_lookup (s, "sessions", "u", &sessions);
-  g_print ("service     %s (%s)\n", st_dbus_station1_get_version (cli->proxy),
+  g_print (_("service     %s (%s)\n"), st_dbus_station1_get_version (cli->proxy),
            st_dict_get_string (s, "home"));
-  g_print ("station     %s%s\n", configured ? st_dict_get_string (s, "station-id") : "not set up yet",
-           demo ? " (demo)" : "");
+  g_print (_("station     %s%s\n"), configured ? st_dict_get_string (s, "station-id") : _("not set up yet"),
+           demo ? _(" (demo)") : "");
   const char *ceremony = st_dict_get_string (s, "ceremony");
   if (g_strcmp0 (ceremony, "awaiting-import") == 0)
-    g_print ("ceremony    awaiting 'station ca import' (docs/ceremony.md)\n");
-  g_print ("HSM         %s\n", unlocked ? "unlocked" : "locked: an admin runs 'station unlock'");
+    g_print (_("ceremony    awaiting 'station ca import' (docs/ceremony.md)\n"));
+  g_print (_("HSM         %s\n"), unlocked ? _("unlocked") : _("locked: an admin runs 'station unlock'"));
   gsize n_running = 0;
   const gint64 *batches = running != NULL ? g_variant_get_fixed_array (running, &n_running, sizeof (gint64)) : NULL;
   if (n_running == 0)
-    g_print ("line        idle\n");
+    g_print (_("line        idle\n"));
   for (gsize i = 0; i < n_running; i++)
-    g_print ("line        running batch %" G_GINT64_FORMAT "\n", batches[i]);
-  g_print ("operators   %" G_GINT64_FORMAT ", %u logged in now\n", operators, sessions);
+    g_print (_("line        running batch %" PRId64 "\n"), batches[i]);
+  g_print (_("operators   %" PRId64 ", %u logged in now\n"), operators, sessions);
   return 0;
 }
 
@@ -909,7 +912,7 @@ cmd_batch_create (StCli *cli, const char *profile_path, const char *work_order, 
   g_autoptr(GError) error = NULL;
   if (profile_path == NULL || work_order == NULL || *work_order == '\0' || quantity <= 0)
     {
-      g_printerr ("station: batch create needs --profile FILE, --work-order WO and --quantity N (N >= 1)\n");
+      g_printerr (_("station: batch create needs --profile FILE, --work-order WO and --quantity N (N >= 1)\n"));
       return ST_EXIT_USAGE;
     }
   if (!st_cli_login (cli, &error))
@@ -917,7 +920,7 @@ cmd_batch_create (StCli *cli, const char *profile_path, const char *work_order, 
   g_autofree gchar *text = st_client_read_text (profile_path, ST_CLI_MAX_TEXT, NULL, &error);
   if (text == NULL)
     {
-      g_prefix_error (&error, "cannot read the profile: ");
+      g_prefix_error (&error, _("cannot read the profile: "));
       return st_cli_fail (error);
     }
   gint64 id = 0;
@@ -925,7 +928,7 @@ cmd_batch_create (StCli *cli, const char *profile_path, const char *work_order, 
   if (!st_dbus_station1_call_batch_create_sync (cli->proxy, profile_path, text, work_order, quantity,
                                                 &id, &info, NULL, &error))
     return st_cli_fail (error);
-  g_print ("Created batch for work order %s: %d x %s (%s, %s)\n", work_order, quantity,
+  g_print (_("Created batch for work order %s: %d x %s (%s, %s)\n"), work_order, quantity,
            st_dict_get_string (info, "product"), st_dict_get_string (info, "key-mode"),
            st_dict_get_string (info, "algorithm"));
   g_print ("%" G_GINT64_FORMAT "\n", id);
@@ -1087,7 +1090,7 @@ cmd_batch (StCli *cli, int argc, char **argv)
   const char *sub = argc > 1 ? argv[1] : NULL;
   if (sub == NULL)
     {
-      g_printerr ("station: batch needs create, run, list, show, stop or close\n%s", st_usage);
+      g_printerr (_("station: batch needs create, run, list, show, stop or close\n%s"), st_usage);
       return ST_EXIT_USAGE;
     }
   argc--;
@@ -1097,24 +1100,24 @@ cmd_batch (StCli *cli, int argc, char **argv)
   gint units = 0, wait_s = 60;
   gboolean allow_reprovision = FALSE;
   const GOptionEntry run_entries[] = {
-    { "port", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &ports, "Socket (repeat for several)", "PATH" },
-    { "units", 0, 0, G_OPTION_ARG_INT, &units, "Devices per socket (default: until the batch has its quantity)", "N" },
-    { "wait", 0, 0, G_OPTION_ARG_INT, &wait_s, "Give up on a socket without a new device for S seconds (0: never)", "S" },
+    { "port", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &ports, N_("Socket (repeat for several)"), "PATH" },
+    { "units", 0, 0, G_OPTION_ARG_INT, &units, N_("Devices per socket (default: until the batch has its quantity)"), "N" },
+    { "wait", 0, 0, G_OPTION_ARG_INT, &wait_s, N_("Give up on a socket without a new device for S seconds (0: never)"), "S" },
     { "allow-reprovision", 0, 0, G_OPTION_ARG_NONE, &allow_reprovision,
-      "Re-provision devices that already hold a certificate (voids the old one; lead)", NULL },
+      N_("Re-provision devices that already hold a certificate (voids the old one; lead)"), NULL },
     { NULL }
   };
   g_autofree gchar *profile_path = NULL, *work_order = NULL;
   gint quantity = 0;
   const GOptionEntry create_entries[] = {
-    { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path, "Product profile", "FILE" },
-    { "work-order", 0, 0, G_OPTION_ARG_STRING, &work_order, "Work order", "WO" },
-    { "quantity", 0, 0, G_OPTION_ARG_INT, &quantity, "Devices to provision", "N" },
+    { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path, N_("Product profile"), "FILE" },
+    { "work-order", 0, 0, G_OPTION_ARG_STRING, &work_order, N_("Work order"), "WO" },
+    { "quantity", 0, 0, G_OPTION_ARG_INT, &quantity, N_("Devices to provision"), "N" },
     { NULL }
   };
   gboolean all_units = FALSE, json = FALSE;
   const GOptionEntry show_entries[] = {
-    { "all", 0, 0, G_OPTION_ARG_NONE, &all_units, "List every unit of the batch, however many", NULL },
+    { "all", 0, 0, G_OPTION_ARG_NONE, &all_units, N_("List every unit of the batch, however many"), NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
     { NULL }
   };
@@ -1142,8 +1145,9 @@ cmd_batch (StCli *cli, int argc, char **argv)
         return st_cli_fail (error);
       if (json)
         return st_cli_batch_list_json (list);
-      g_print ("%6s  %-7s %-16s %-24s %5s %5s %5s  %s\n", "id", "state", "work order", "product",
-               "qty", "done", "fail", "created");
+      g_print ("%6s  %-7s %-16s %-24s %5s %5s %5s  %s\n", C_("column", "id"), C_("column", "state"),
+               C_("column", "work order"), C_("column", "product"), C_("column", "qty"), C_("column", "done"),
+               C_("column", "fail"), C_("column", "created"));
       for (gsize i = 0; i < g_variant_n_children (list); i++)
         {
           g_autoptr(GVariant) d = g_variant_get_child_value (list, i);
@@ -1176,16 +1180,16 @@ cmd_batch (StCli *cli, int argc, char **argv)
         return st_cli_batch_show_json (cli, b, all_units);
       g_autofree gchar *created = st_time_iso8601_from_unix (b->created_at);
       g_autofree gchar *closed = b->closed_at > 0 ? st_time_iso8601_from_unix (b->closed_at) : g_strdup ("-");
-      g_print ("batch %" G_GINT64_FORMAT " (%s)\n  work order  %s\n  product     %s (profile sha256 %s)\n"
-               "  quantity    %" G_GINT64_FORMAT "\n  units       %" G_GINT64_FORMAT " (%" G_GINT64_FORMAT " done, %"
-               G_GINT64_FORMAT " failed)\n  certificates %" G_GINT64_FORMAT " live, %" G_GINT64_FORMAT
-               " voided, %" G_GINT64_FORMAT " unconfirmed, %" G_GINT64_FORMAT " disputed, %"
-               G_GINT64_FORMAT " revoked\n"
-               "  created     %s by %s\n  closed      %s%s%s\n",
+      g_print (_("batch %" PRId64 " (%s)\n  work order  %s\n  product     %s (profile sha256 %s)\n"
+               "  quantity    %" PRId64 "\n  units       %" PRId64 " (%" PRId64 " done, %"
+               PRId64 " failed)\n  certificates %" PRId64 " live, %" PRId64
+               " voided, %" PRId64 " unconfirmed, %" PRId64 " disputed, %"
+               PRId64 " revoked\n"
+               "  created     %s by %s\n  closed      %s%s%s\n"),
                b->id, b->state, b->work_order, b->product, b->profile_sha256, b->quantity, b->n_units,
                b->n_done, b->n_failed, b->n_live_certs, b->n_voided, b->n_unconfirmed, b->n_disputed,
                b->n_revoked, created,
-               b->created_by, closed, b->closed_by != NULL ? " by " : "",
+               b->created_by, closed, b->closed_by != NULL ? _(" by ") : "",
                b->closed_by != NULL ? b->closed_by : "");
       /* the units page by page (BatchUnitsPage): the first ST_CLI_SHOW_UNITS
        * unless --all, never the whole batch in one message */
@@ -1204,8 +1208,8 @@ cmd_batch (StCli *cli, int argc, char **argv)
           after = next;
         }
       if (shown < b->n_units)
-        g_print ("  ... %" G_GINT64_FORMAT " more unit(s): 'station batch show %" G_GINT64_FORMAT
-                 " --all' lists every one\n", b->n_units - shown, b->id);
+        g_print (_("  ... %" PRId64 " more unit(s): 'station batch show %" PRId64
+                 " --all' lists every one\n"), b->n_units - shown, b->id);
       return 0;
     }
   if (g_strcmp0 (sub, "close") == 0)
@@ -1220,26 +1224,26 @@ cmd_batch (StCli *cli, int argc, char **argv)
       if (!st_dbus_station1_call_batch_allow_more_voids_sync (cli->proxy, batch_id, &voided, &cap,
                                                               &new_cap, NULL, &error))
         return st_cli_fail (error);
-      g_print ("batch %" G_GINT64_FORMAT ": %" G_GINT64_FORMAT " certificates voided; the cap goes "
-               "from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT "\n", batch_id, voided, cap, new_cap);
+      g_print (_("batch %" PRId64 ": %" PRId64 " certificates voided; the cap goes "
+               "from %" PRId64 " to %" PRId64 "\n"), batch_id, voided, cap, new_cap);
       return 0;
     }
   if (is_run)
     {
       if (ports == NULL || ports[0] == NULL)
         {
-          g_printerr ("station: batch run needs at least one --port PATH\n");
+          g_printerr (_("station: batch run needs at least one --port PATH\n"));
           return ST_EXIT_USAGE;
         }
       if (units < 0 || wait_s < 0)
         {
-          g_printerr ("station: --units and --wait take numbers >= 0\n");
+          g_printerr (_("station: --units and --wait take numbers >= 0\n"));
           return ST_EXIT_USAGE;
         }
       return st_cli_run_line (cli, batch_id, (const char *const *) ports, (guint) units,
                               (guint) wait_s, allow_reprovision, NULL);
     }
-  g_printerr ("station: unknown batch command '%s'\n%s", sub, st_usage);
+  g_printerr (_("station: unknown batch command '%s'\n%s"), sub, st_usage);
   return ST_EXIT_USAGE;
 }
 
@@ -1254,28 +1258,28 @@ st_cli_ca_verification_cert (StCli *cli, int argc, char **argv)
   gboolean force = FALSE;
   const GOptionEntry entries[] = {
     { "code", 0, 0, G_OPTION_ARG_STRING, &code,
-      "The cloud's registration code (aws iot get-registration-code; Azure DPS's verification code)", "CODE" },
-    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "File to write the certificate into (PEM)", "FILE" },
-    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace FILE if it exists", NULL },
+      N_("The cloud's registration code (aws iot get-registration-code; Azure DPS's verification code)"), "CODE" },
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, N_("File to write the certificate into (PEM)"), "FILE" },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, N_("Replace FILE if it exists"), NULL },
     { NULL }
   };
   if (!st_cli_parse (cli, "ca verification-cert", entries, &argc, &argv, &error))
     return st_cli_fail (error);
   if (code == NULL || out == NULL || argc > 1)
     {
-      g_printerr ("station: ca verification-cert needs --code CODE and --out FILE\n");
+      g_printerr (_("station: ca verification-cert needs --code CODE and --out FILE\n"));
       return ST_EXIT_USAGE;
     }
   gsize n = strlen (code);
   if (n < 1 || n > 64 || strspn (code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") != n)
     {
-      g_printerr ("station: --code takes the cloud's registration code: 1 to 64 of A-Z a-z 0-9 and '-'\n");
+      g_printerr (_("station: --code takes the cloud's registration code: 1 to 64 of A-Z a-z 0-9 and '-'\n"));
       return ST_EXIT_USAGE;
     }
   GStatBuf st;
   if (!force && g_lstat (out, &st) == 0)
     {
-      g_printerr ("station: %s exists: choose another file, or give --force to replace it\n", out);
+      g_printerr (_("station: %s exists: choose another file, or give --force to replace it\n"), out);
       return ST_EXIT_ERROR;
     }
   g_autofree gchar *pem = NULL;
@@ -1283,8 +1287,8 @@ st_cli_ca_verification_cert (StCli *cli, int argc, char **argv)
       || !st_dbus_station1_call_ca_verification_cert_sync (cli->proxy, code, &pem, NULL, &error)
       || !st_file_write_durable (out, pem, strlen (pem), 0644, &error))
     return st_cli_fail (error);
-  g_print ("verification certificate for code %s written to %s: give it to the cloud with the CA "
-           "certificate (docs/cloud.md); valid 30 days\n", code, out);
+  g_print (_("verification certificate for code %s written to %s: give it to the cloud with the CA "
+           "certificate (docs/cloud.md); valid 30 days\n"), code, out);
   return 0;
 }
 
@@ -1372,15 +1376,15 @@ cmd_manifest (StCli *cli, int argc, char **argv)
   g_autofree gchar *out = NULL, *root_path = NULL, *signer_pin = NULL, *cloud = NULL;
   gboolean force = FALSE, json = FALSE;
   const GOptionEntry entries[] = {
-    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "Folder to write the manifest into", "DIR" },
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, N_("Folder to write the manifest into"), "DIR" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
 
     { "cloud", 0, 0, G_OPTION_ARG_STRING, &cloud,
-      "Cloud files to write beside it: all (default), none, or some of aws,azure,certs,jws", "LIST" },
-    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace a manifest already in the folder", NULL },
-    { "root", 0, 0, G_OPTION_ARG_FILENAME, &root_path, "Trusted root certificate (default: the station's)", "FILE" },
+      N_("Cloud files to write beside it: all (default), none, or some of aws,azure,certs,jws"), "LIST" },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, N_("Replace a manifest already in the folder"), NULL },
+    { "root", 0, 0, G_OPTION_ARG_FILENAME, &root_path, N_("Trusted root certificate (default: the station's)"), "FILE" },
     { "signer-pin", 0, 0, G_OPTION_ARG_STRING, &signer_pin,
-      "SHA-256 of the signing station's key (default: this station's; needed with --root)", "HEX" },
+      N_("SHA-256 of the signing station's key (default: this station's; needed with --root)"), "HEX" },
     { NULL }
   };
   if (!st_cli_parse (cli, "manifest export|verify", entries, &argc, &argv, &error))
@@ -1398,7 +1402,7 @@ cmd_manifest (StCli *cli, int argc, char **argv)
         return st_cli_fail (error);
       if (out == NULL)
         {
-          g_printerr ("station: manifest export needs --out DIR\n");
+          g_printerr (_("station: manifest export needs --out DIR\n"));
           return ST_EXIT_USAGE;
         }
       g_autofree gchar *dest = g_canonicalize_filename (out, NULL);
@@ -1421,14 +1425,14 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       const char *dir = argc > 1 ? argv[1] : NULL;
       if (dir == NULL)
         {
-          g_printerr ("station: manifest verify needs the manifest folder\n");
+          g_printerr (_("station: manifest verify needs the manifest folder\n"));
           return ST_EXIT_USAGE;
         }
       if (signer_pin != NULL
           && (strlen (signer_pin) != 64 || strspn (signer_pin, "0123456789abcdefABCDEF") != 64))
         {
-          g_printerr ("station: --signer-pin takes 64 hex digits: the SHA-256 of the signing "
-                      "certificate's public key\n");
+          g_printerr (_("station: --signer-pin takes 64 hex digits: the SHA-256 of the signing "
+                      "certificate's public key\n"));
           return ST_EXIT_USAGE;
         }
       if (root_path != NULL)
@@ -1459,10 +1463,10 @@ cmd_manifest (StCli *cli, int argc, char **argv)
       if (json)
         return st_cli_manifest_verify_json (dir, FALSE, signer_pin, ok, failure, report);
       st_cli_print_text (report);
-      g_print ("%s\n", ok ? "manifest verified" : "MANIFEST REJECTED");
+      g_print ("%s\n", ok ? _("manifest verified") : _("MANIFEST REJECTED"));
       return st_cli_verdict (ok, failure);
     }
-  g_printerr ("station: manifest needs export or verify\n");
+  g_printerr (_("station: manifest needs export or verify\n"));
   return ST_EXIT_USAGE;
 }
 
@@ -1473,7 +1477,7 @@ cmd_unit_resolve (StCli *cli, const char *name, gboolean keep, gboolean void_it)
   g_autoptr(GError) error = NULL;
   if (name == NULL || keep == void_it)
     {
-      g_printerr ("station: usage: unit resolve UID|SERIAL --keep or --void (one of the two)\n");
+      g_printerr (_("station: usage: unit resolve UID|SERIAL --keep or --void (one of the two)\n"));
       return ST_EXIT_USAGE;
     }
   if (!st_cli_login (cli, &error))
@@ -1483,13 +1487,13 @@ cmd_unit_resolve (StCli *cli, const char *name, gboolean keep, gboolean void_it)
     return st_cli_fail (error);
   const char *uid = st_dict_get_string (u, "uid");
   const char *serial = st_dict_get_string (u, "product-serial");
-  g_print ("unit %" G_GINT64_FORMAT " (uid %s, serial %s): certificate %s ", st_dict_get_int64 (u, "id"),
+  g_print (_("unit %" PRId64 " (uid %s, serial %s): certificate %s "), st_dict_get_int64 (u, "id"),
            uid, *serial != '\0' ? serial : "-", st_dict_get_string (u, "cert-serial"));
   if (keep)
-    g_print ("kept: it is unconfirmed again; the device that holds it completes its unit when it "
-             "comes back, and any other device with uid %s is refused\n", uid);
+    g_print (_("kept: it is unconfirmed again; the device that holds it completes its unit when it "
+             "comes back, and any other device with uid %s is refused\n"), uid);
   else
-    g_print ("voided: the next device with uid %s is provisioned anew\n", uid);
+    g_print (_("voided: the next device with uid %s is provisioned anew\n"), uid);
   return 0;
 }
 
@@ -1500,17 +1504,17 @@ cmd_unit_revoke (StCli *cli, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   g_autofree gchar *reason = NULL;
   const GOptionEntry entries[] = {
-    { "reason", 0, 0, G_OPTION_ARG_STRING, &reason, "Why (RFC 5280): unspecified, keyCompromise, "
-      "affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn", "R" },
+    { "reason", 0, 0, G_OPTION_ARG_STRING, &reason, N_("Why (RFC 5280): unspecified, keyCompromise, "
+      "affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn"), "R" },
     { NULL }
   };
   if (!st_cli_parse (cli, "unit revoke SERIAL", entries, &argc, &argv, &error))
     return st_cli_fail (error);
   if (argc != 2 || reason == NULL)
     {
-      g_printerr ("station: usage: unit revoke SERIAL --reason R (SERIAL: the certificate serial, or "
+      g_printerr (_("station: usage: unit revoke SERIAL --reason R (SERIAL: the certificate serial, or "
                   "the unit's uid or product serial; R: unspecified, keyCompromise, "
-                  "affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn)\n");
+                  "affiliationChanged, superseded, cessationOfOperation or privilegeWithdrawn)\n"));
       return ST_EXIT_USAGE;
     }
   if (!st_cli_login (cli, &error))
@@ -1519,8 +1523,8 @@ cmd_unit_revoke (StCli *cli, int argc, char **argv)
   if (u == NULL)
     return st_cli_fail (error);
   const char *serial = st_dict_get_string (u, "product-serial");
-  g_print ("unit %" G_GINT64_FORMAT " (uid %s, serial %s): certificate %s revoked (%s); it is on "
-           "every CRL issued from now on ('station crl issue')\n", st_dict_get_int64 (u, "id"),
+  g_print (_("unit %" PRId64 " (uid %s, serial %s): certificate %s revoked (%s); it is on "
+           "every CRL issued from now on ('station crl issue')\n"), st_dict_get_int64 (u, "id"),
            st_dict_get_string (u, "uid"), *serial != '\0' ? serial : "-",
            st_dict_get_string (u, "cert-serial"), reason);
   return 0;
@@ -1536,21 +1540,21 @@ cmd_crl (StCli *cli, int argc, char **argv)
   gint days = 7;  /* the service bounds it: 1..365 */
   gboolean force = FALSE;
   const GOptionEntry entries[] = {
-    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "File to write the CRL into (PEM)", "FILE" },
-    { "next-update", 0, 0, G_OPTION_ARG_INT, &days, "Days until its nextUpdate (1..365, default 7)", "DAYS" },
-    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Replace FILE if it exists", NULL },
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, N_("File to write the CRL into (PEM)"), "FILE" },
+    { "next-update", 0, 0, G_OPTION_ARG_INT, &days, N_("Days until its nextUpdate (1..365, default 7)"), "DAYS" },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, N_("Replace FILE if it exists"), NULL },
     { NULL }
   };
   if (!st_cli_parse (cli, "crl issue", entries, &argc, &argv, &error))
     return st_cli_fail (error);
   if (g_strcmp0 (sub, "issue") != 0 || out == NULL || argc != 1)
     {
-      g_printerr ("station: usage: crl issue --out FILE [--next-update DAYS] [--force]\n");
+      g_printerr (_("station: usage: crl issue --out FILE [--next-update DAYS] [--force]\n"));
       return ST_EXIT_USAGE;
     }
   if (days < 1)
     {
-      g_printerr ("station: --next-update is a number of days, 1 to 365, not %d\n", days);
+      g_printerr (_("station: --next-update is a number of days, 1 to 365, not %d\n"), days);
       return ST_EXIT_USAGE;
     }
   if (!st_cli_login (cli, &error))
@@ -1559,8 +1563,8 @@ cmd_crl (StCli *cli, int argc, char **argv)
   guint n = 0;
   if (!st_client_crl_issue (cli->proxy, (guint) days, out, force, &number, &n, &error))
     return st_cli_fail (error);
-  g_print ("CRL number %" G_GINT64_FORMAT " (%u voided or revoked certificate(s), next update in %d "
-           "day(s)) written to %s\n", number, n, days, out);
+  g_print (_("CRL number %" PRId64 " (%u voided or revoked certificate(s), next update in %d "
+           "day(s)) written to %s\n"), number, n, days, out);
   return 0;
 }
 
@@ -1572,14 +1576,14 @@ cmd_unit (StCli *cli, int argc, char **argv)
   g_autofree gchar *port = NULL, *profile_path = NULL;
   gboolean keep = FALSE, void_it = FALSE, json = FALSE;
   const GOptionEntry entries[] = {
-    { "port", 0, 0, G_OPTION_ARG_FILENAME, &port, "Socket of the unit", "PATH" },
-    { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path, "Product profile (for its link settings)", "FILE" },
+    { "port", 0, 0, G_OPTION_ARG_FILENAME, &port, N_("Socket of the unit"), "PATH" },
+    { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path, N_("Product profile (for its link settings)"), "FILE" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
     { NULL }
   };
   const GOptionEntry resolve_entries[] = {
-    { "keep", 0, 0, G_OPTION_ARG_NONE, &keep, "Keep the disputed certificate (the device that holds it completes its unit)", NULL },
-    { "void", 0, 0, G_OPTION_ARG_NONE, &void_it, "Void it (the next device with the uid is provisioned anew)", NULL },
+    { "keep", 0, 0, G_OPTION_ARG_NONE, &keep, N_("Keep the disputed certificate (the device that holds it completes its unit)"), NULL },
+    { "void", 0, 0, G_OPTION_ARG_NONE, &void_it, N_("Void it (the next device with the uid is provisioned anew)"), NULL },
     { NULL }
   };
   if (g_strcmp0 (sub, "revoke") == 0)
@@ -1592,8 +1596,8 @@ cmd_unit (StCli *cli, int argc, char **argv)
     return cmd_unit_resolve (cli, argc == 2 ? argv[1] : NULL, keep, void_it);
   if (g_strcmp0 (sub, "verify") != 0 || port == NULL)
     {
-      g_printerr ("station: usage: unit verify --port PATH [--profile FILE] | "
-                  "unit resolve UID|SERIAL --keep|--void\n");
+      g_printerr (_("station: usage: unit verify --port PATH [--profile FILE] | "
+                  "unit resolve UID|SERIAL --keep|--void\n"));
       return ST_EXIT_USAGE;
     }
   g_autofree gchar *text = profile_path != NULL
@@ -1635,7 +1639,7 @@ cmd_db (StCli *cli, int argc, char **argv)
   g_autoptr(GError) error = NULL;
   gboolean force = FALSE;
   const GOptionEntry entries[] = {
-    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "db backup: replace DEST if it exists", NULL },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, N_("db backup: replace DEST if it exists"), NULL },
     { NULL }
   };
   if (!st_cli_parse (cli, "db check | db backup DEST [--force]", entries, &argc, &argv, &error))
@@ -1643,7 +1647,7 @@ cmd_db (StCli *cli, int argc, char **argv)
   gboolean backup = argc == 3 && g_strcmp0 (argv[1], "backup") == 0;
   if (!backup && (argc < 2 || g_strcmp0 (argv[1], "check") != 0))
     {
-      g_printerr ("station: usage: db check | db backup DEST [--force]\n");
+      g_printerr (_("station: usage: db check | db backup DEST [--force]\n"));
       return ST_EXIT_USAGE;
     }
   if (!st_cli_login (cli, &error))
@@ -1653,7 +1657,7 @@ cmd_db (StCli *cli, int argc, char **argv)
       const char *dest = argv[2];
       if (!force && g_file_test (dest, G_FILE_TEST_EXISTS))
         {
-          g_printerr ("station: %s exists: give another name, or --force to replace it\n", dest);
+          g_printerr (_("station: %s exists: give another name, or --force to replace it\n"), dest);
           return ST_EXIT_ERROR;
         }
       g_autofree gchar *full = g_canonicalize_filename (dest, NULL);
@@ -1683,7 +1687,7 @@ cmd_operator (StCli *cli, int argc, char **argv)
   const char *sub = st_cli_take_sub (&argc, &argv);
   g_autofree gchar *role_arg = NULL;
   const GOptionEntry entries[] = {
-    { "role", 0, 0, G_OPTION_ARG_STRING, &role_arg, "operator, lead, qa or admin", "ROLE" },
+    { "role", 0, 0, G_OPTION_ARG_STRING, &role_arg, N_("operator, lead, qa or admin"), "ROLE" },
     { NULL }
   };
   if (!st_cli_parse (cli, "operator add|list|unlock|set-role", entries, &argc, &argv, &error))
@@ -1694,8 +1698,8 @@ cmd_operator (StCli *cli, int argc, char **argv)
   if ((!is_add && !is_list && !is_unlock && !is_role) || (!is_list && name == NULL)
       || ((is_add || is_role) && role_arg == NULL))
     {
-      g_printerr ("station: usage: operator add NAME --role ROLE | operator list | "
-                  "operator unlock NAME | operator set-role NAME --role ROLE\n");
+      g_printerr (_("station: usage: operator add NAME --role ROLE | operator list | "
+                  "operator unlock NAME | operator set-role NAME --role ROLE\n"));
       return ST_EXIT_USAGE;
     }
   StRole role = 0;
@@ -1712,7 +1716,7 @@ cmd_operator (StCli *cli, int argc, char **argv)
         return st_cli_fail (error);
       /* The new PIN: STATION_NEW_OPERATOR_PIN, else (for the first operator,
        * nobody logs in) STATION_OPERATOR_PIN, else a prompt. */
-      g_autofree gchar *prompt = g_strdup_printf ("New PIN for operator %s: ", name);
+      g_autofree gchar *prompt = g_strdup_printf (_("New PIN for operator %s: "), name);
       gchar *pin = g_getenv ("STATION_NEW_OPERATOR_PIN") != NULL || n > 0
                    ? st_read_secret (prompt, "STATION_NEW_OPERATOR_PIN", ST_CLI_PIN_MAX, &error)
                    : st_read_secret (prompt, "STATION_OPERATOR_PIN", ST_CLI_PIN_MAX, &error);
@@ -1732,7 +1736,8 @@ cmd_operator (StCli *cli, int argc, char **argv)
       g_autoptr(GVariant) list = NULL;
       if (!st_dbus_station1_call_operator_list_sync (cli->proxy, &list, NULL, &error))
         return st_cli_fail (error);
-      g_print ("%-20s %-9s %-7s %8s  %s\n", "name", "role", "state", "failures", "created");
+      g_print ("%-20s %-9s %-7s %8s  %s\n", C_("column", "name"), C_("column", "role"),
+               C_("column", "state"), C_("column", "failures"), C_("column", "created"));
       for (gsize i = 0; i < g_variant_n_children (list); i++)
         {
           g_autoptr(GVariant) d = g_variant_get_child_value (list, i);
@@ -1762,8 +1767,8 @@ cmd_admin (StCli *cli, int argc, char **argv)
   const char *sub = st_cli_take_sub (&argc, &argv);
   gboolean add = FALSE;
   const GOptionEntry entries[] = {
-    { "new", 0, 0, G_OPTION_ARG_NONE, &add, "Add NAME as a new admin (its PIN from "
-      "$STATION_NEW_OPERATOR_PIN or a prompt)", NULL },
+    { "new", 0, 0, G_OPTION_ARG_NONE, &add, N_("Add NAME as a new admin (its PIN from "
+      "$STATION_NEW_OPERATOR_PIN or a prompt)"), NULL },
     { NULL }
   };
   if (!st_cli_parse (cli, "admin recover NAME [--new]", entries, &argc, &argv, &error))
@@ -1771,19 +1776,19 @@ cmd_admin (StCli *cli, int argc, char **argv)
   const char *name = argc == 2 ? argv[1] : NULL;
   if (g_strcmp0 (sub, "recover") != 0 || name == NULL)
     {
-      g_printerr ("station: usage: admin recover NAME [--new]\n");
+      g_printerr (_("station: usage: admin recover NAME [--new]\n"));
       return ST_EXIT_USAGE;
     }
   if (!st_cli_connect (cli, &error))
     return st_cli_fail (error);
-  gchar *so_pin = st_read_secret ("SO PIN of the HSM token: ", "STATION_SO_PIN", ST_CLI_PIN_MAX,
+  gchar *so_pin = st_read_secret (_("SO PIN of the HSM token: "), "STATION_SO_PIN", ST_CLI_PIN_MAX,
                                   &error);
   if (so_pin == NULL)
     return st_cli_fail (error);
   gchar *new_pin = NULL;
   if (add)
     {
-      g_autofree gchar *prompt = g_strdup_printf ("New PIN for admin %s: ", name);
+      g_autofree gchar *prompt = g_strdup_printf (_("New PIN for admin %s: "), name);
       new_pin = st_read_secret (prompt, "STATION_NEW_OPERATOR_PIN", ST_CLI_PIN_MAX, &error);
       if (new_pin == NULL)
         {
@@ -1799,7 +1804,7 @@ cmd_admin (StCli *cli, int argc, char **argv)
   st_secret_free (new_pin);
   if (!ok)
     return st_cli_fail (error);
-  g_print ("admin %s %s with the HSM token's SO PIN (recorded in the audit log); log in as %s\n",
+  g_print (_("admin %s %s with the HSM token's SO PIN (recorded in the audit log); log in as %s\n"),
            name, action, name);
   return 0;
 }
@@ -1813,12 +1818,12 @@ cmd_audit (StCli *cli, int argc, char **argv)
   g_auto(GStrv) manifest_dirs = NULL;
   gboolean json = FALSE;
   const GOptionEntry entries[] = {
-    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, "File to write the log into (JSON lines)", "FILE" },
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, N_("File to write the log into (JSON lines)"), "FILE" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
 
-    { "root", 0, 0, G_OPTION_ARG_FILENAME, &root_path, "Trusted root certificate (default: the station's)", "FILE" },
+    { "root", 0, 0, G_OPTION_ARG_FILENAME, &root_path, N_("Trusted root certificate (default: the station's)"), "FILE" },
     { "manifests", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &manifest_dirs,
-      "A manifest folder whose checkpoint the log must still hold (repeat it, or list folders after verify)", "DIR" },
+      N_("A manifest folder whose checkpoint the log must still hold (repeat it, or list folders after verify)"), "DIR" },
     { NULL }
   };
   if (!st_cli_parse (cli, "audit verify|export", entries, &argc, &argv, &error))
@@ -1831,7 +1836,7 @@ cmd_audit (StCli *cli, int argc, char **argv)
     }
   if ((!is_verify && !is_export) || (is_export && out == NULL))
     {
-      g_printerr ("station: usage: audit verify [--root FILE] [--manifests DIR...] | audit export --out FILE\n");
+      g_printerr (_("station: usage: audit verify [--root FILE] [--manifests DIR...] | audit export --out FILE\n"));
       return ST_EXIT_USAGE;
     }
   g_autofree gchar *root = st_cli_root_pem (root_path, &error);
@@ -1858,7 +1863,7 @@ cmd_audit (StCli *cli, int argc, char **argv)
       g_ptr_array_add (dirs, argv[i]);
     else
       {
-        g_printerr ("station: audit verify takes no '%s': name manifest folders with --manifests DIR\n",
+        g_printerr (_("station: audit verify takes no '%s': name manifest folders with --manifests DIR\n"),
                     argv[i]);
         return ST_EXIT_USAGE;
       }
@@ -1892,7 +1897,7 @@ cmd_audit (StCli *cli, int argc, char **argv)
       return st_cli_verdict (ok, failure);
     }
   st_cli_print_text (report);
-  g_print ("%s\n", ok ? "audit log verified" : "AUDIT LOG REJECTED");
+  g_print ("%s\n", ok ? _("audit log verified") : _("AUDIT LOG REJECTED"));
   return st_cli_verdict (ok, failure);
 }
 
@@ -1901,8 +1906,8 @@ cmd_bench (StCli *cli, int argc, char **argv)
 {
   gint units = 1000, slots = 4;
   const GOptionEntry entries[] = {
-    { "units", 0, 0, G_OPTION_ARG_INT, &units, "Units end to end (default 1000)", "N" },
-    { "slots", 0, 0, G_OPTION_ARG_INT, &slots, "Simulated sockets at once (default 4)", "K" },
+    { "units", 0, 0, G_OPTION_ARG_INT, &units, N_("Units end to end (default 1000)"), "N" },
+    { "slots", 0, 0, G_OPTION_ARG_INT, &slots, N_("Simulated sockets at once (default 4)"), "K" },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -1910,7 +1915,7 @@ cmd_bench (StCli *cli, int argc, char **argv)
     return st_cli_fail (error);
   if (units <= 0 || slots <= 0 || slots > 64)
     {
-      g_printerr ("station: bench needs --units >= 1 and --slots 1..64\n");
+      g_printerr (_("station: bench needs --units >= 1 and --slots 1..64\n"));
       return ST_EXIT_USAGE;
     }
   /* The bench signs with the station's CA key (into a scratch database):
@@ -2009,7 +2014,7 @@ st_cli_start_devsim (const char *devsim, guint units, guint32 seed, GPtrArray *p
                                         "--exit-on-stdin-eof", NULL);
   if (proc == NULL)
     {
-      g_prefix_error (error, "cannot start the device simulator %s: ", devsim);
+      g_prefix_error (error, _("cannot start the device simulator %s: "), devsim);
       return NULL;
     }
   g_ptr_array_add (procs, proc);
@@ -2018,7 +2023,7 @@ st_cli_start_devsim (const char *devsim, guint units, guint32 seed, GPtrArray *p
   if (line == NULL)
     {
       if (error != NULL && *error == NULL)
-        g_set_error (error, ST_ERROR, ST_ERROR_READ, "the device simulator printed no port");
+        g_set_error (error, ST_ERROR, ST_ERROR_READ, _("the device simulator printed no port"));
       return NULL;
     }
   return line;
@@ -2050,7 +2055,7 @@ st_cli_start_private_service (StCli *cli, const char *home, GPtrArray *procs, GE
   if (stationd == NULL)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                           "cannot find stationd, the station service (set ST_STATIOND to its path)");
+                           _("cannot find stationd, the station service (set ST_STATIOND to its path)"));
       return FALSE;
     }
   GSubprocess *proc = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, error, stationd, "--home", home, NULL);
@@ -2068,8 +2073,8 @@ st_cli_start_private_service (StCli *cli, const char *home, GPtrArray *procs, GE
     }
   if (cli->proxy == NULL)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, "the demo's station service did not start: %s",
-                   local != NULL ? local->message : "it exited");
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, _("the demo's station service did not start: %s"),
+                   local != NULL ? local->message : _("it exited"));
       return FALSE;
     }
   return TRUE;
@@ -2083,7 +2088,7 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   /* the station's first admin sets it up (anyone may, before it has operators) */
   if (!st_cli_admin_login (cli, &error))
     return st_cli_fail (error);
-  gchar *pin = st_read_secret ("PIN for the demo token: ", "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
+  gchar *pin = st_read_secret (_("PIN for the demo token: "), "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
   if (pin == NULL)
     return st_cli_fail (error);
   gboolean ok = st_dbus_station1_call_setup_demo_sync (cli->proxy, pin, NULL, &error)
@@ -2092,16 +2097,16 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   st_secret_free (pin);
   if (!ok)
     return st_cli_fail (error);
-  g_print ("   the admin unlocked the HSM for the service; no other step needs its PIN\n");
+  g_print (_("   the admin unlocked the HSM for the service; no other step needs its PIN\n"));
 
   g_autofree gchar *devsim = st_cli_find_program ("ST_DEVSIM", "station-devsim",
                                                   "../programmer/devsim/station-devsim");
   if (devsim == NULL)
     {
-      g_printerr ("station: cannot find station-devsim (set ST_DEVSIM to its path)\n");
+      g_printerr (_("station: cannot find station-devsim (set ST_DEVSIM to its path)\n"));
       return ST_EXIT_NOT_FOUND;
     }
-  g_print ("== 2. %d simulated devices on each of %d pseudo-terminals\n", units, n_ports);
+  g_print (_("== 2. %d simulated devices on each of %d pseudo-terminals\n"), units, n_ports);
   g_autoptr(GPtrArray) ports = g_ptr_array_new_with_free_func (g_free);
   guint32 seed_base = g_random_int ();
   for (gint i = 0; i < n_ports; i++)
@@ -2110,7 +2115,7 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
                                          devsims, &error);
       if (port == NULL)
         return st_cli_fail (error);
-      g_print ("   socket %d: %s\n", i + 1, port);
+      g_print (_("   socket %d: %s\n"), i + 1, port);
       g_ptr_array_add (ports, port);
     }
   g_ptr_array_add (ports, NULL);
@@ -2129,7 +2134,7 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
                                                 (gint64) n_ports * units, &batch_id, &info, NULL,
                                                 &error))
     return st_cli_fail (error);
-  g_print ("== 3. Batch %" G_GINT64_FORMAT ": work order %s, %d x %s (created by %s)\n", batch_id, wo,
+  g_print (_("== 3. Batch %" PRId64 ": work order %s, %d x %s (created by %s)\n"), batch_id, wo,
            n_ports * units, st_dict_get_string (info, "product"), cli->logged_in);
   /* the line operator runs it */
   if (!st_cli_demo_login (cli, "operator", &error))
@@ -2148,7 +2153,7 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
     return st_cli_fail (error);
   g_autofree gchar *bdir = g_strdup_printf ("batch-%" G_GINT64_FORMAT, batch_id);
   g_autofree gchar *out = g_build_filename (home, "manifests", bdir, NULL);
-  g_print ("== 4. Batch closed; signed manifest exported to %s\n", out);
+  g_print (_("== 4. Batch closed; signed manifest exported to %s\n"), out);
   g_autoptr(GVariant) files = NULL;
   g_autoptr(GUnixFDList) fds = NULL;
   if (!st_client_manifest_dest_check (out, FALSE, &error)
@@ -2158,7 +2163,7 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
       || !st_client_save_files (files, fds, out, FALSE, &error))
     return st_cli_fail (error);
 
-  g_print ("== 5. QA verifies the manifest against the demo root, and the audit log\n");
+  g_print (_("== 5. QA verifies the manifest against the demo root, and the audit log\n"));
   g_autoptr(GUnixFDList) vfds = NULL;
   g_autoptr(GVariant) vfiles = st_client_manifest_files (out, &vfds, &error);
   gboolean verified = FALSE, audited = FALSE;
@@ -2179,7 +2184,7 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   if (!audited)
     return st_cli_verdict (audited, audit_failure);
   g_autofree gchar *root = g_build_filename (home, "demo-root.pem", NULL);
-  g_print ("\n== Done: %u of %d units provisioned.\n"
+  g_print (_("\n== Done: %u of %d units provisioned.\n"
            "   station home    %s (the service's: database, token)\n"
            "   manifest        %s/manifest.json (+ units.jsonl, .csv, SHA256SUMS, .p7s, ca-chain.pem)\n"
            "   check it with stock tools (the README's recipe: the signature, the signer's pin, the hashes):\n"
@@ -2190,7 +2195,7 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
            "     (cd %s && sha256sum --strict -c SHA256SUMS)\n"
            "   with the service running (stationd --home %s):\n"
            "     STATION_OPERATOR_PIN=3333 station --home %s --operator qa audit verify\n"
-           "     STATION_OPERATOR_PIN=2222 station --home %s --operator lead batch show %" G_GINT64_FORMAT "\n",
+           "     STATION_OPERATOR_PIN=2222 station --home %s --operator lead batch show %" PRId64 "\n"),
            passed, n_ports * units, home, out, out, out, root, home, out, home, home, home, batch_id);
   return rc;
 }
@@ -2201,9 +2206,9 @@ st_cli_demo (StCli *cli, int argc, char **argv)
   gint n_ports = 3, units = 4;
   g_autofree gchar *profile_arg = NULL;
   const GOptionEntry entries[] = {
-    { "ports", 0, 0, G_OPTION_ARG_INT, &n_ports, "Simulated sockets (default 3)", "N" },
-    { "units", 0, 0, G_OPTION_ARG_INT, &units, "Devices per socket (default 4)", "N" },
-    { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_arg, "Product profile (default: the device-csr example)", "FILE" },
+    { "ports", 0, 0, G_OPTION_ARG_INT, &n_ports, N_("Simulated sockets (default 3)"), "N" },
+    { "units", 0, 0, G_OPTION_ARG_INT, &units, N_("Devices per socket (default 4)"), "N" },
+    { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_arg, N_("Product profile (default: the device-csr example)"), "FILE" },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -2211,7 +2216,7 @@ st_cli_demo (StCli *cli, int argc, char **argv)
     return st_cli_fail (error);
   if (n_ports < 1 || n_ports > 16 || units < 1 || units > 1000)
     {
-      g_printerr ("station: demo takes --ports 1..16 and --units 1..1000\n");
+      g_printerr (_("station: demo takes --ports 1..16 and --units 1..1000\n"));
       return ST_EXIT_USAGE;
     }
   StClientTarget t;
@@ -2222,8 +2227,8 @@ st_cli_demo (StCli *cli, int argc, char **argv)
       g_autofree gchar *rel = g_steal_pointer (&home);
       home = g_canonicalize_filename (rel, NULL);
     }
-  g_print ("== 1. Demo station in %s: its own service (stationd), SoftHSM2 token, demo root and "
-           "issuing CA\n", home);
+  g_print (_("== 1. Demo station in %s: its own service (stationd), SoftHSM2 token, demo root and "
+           "issuing CA\n"), home);
   g_autoptr(GPtrArray) service = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GPtrArray) devsims = g_ptr_array_new_with_free_func (g_object_unref);
   if (!st_cli_start_private_service (cli, home, service, &error))
@@ -2303,9 +2308,9 @@ st_cli_unknown (const char *what, const char *word, const char *const *names, gs
     }
   g_autofree gchar *safe = ST_CLI_LINE (word);
   if (best != NULL)
-    g_printerr ("station: unknown %s '%s': did you mean '%s'?\n", what, safe, best);
+    g_printerr (_("station: unknown %s '%s': did you mean '%s'?\n"), what, safe, best);
   else
-    g_printerr ("station: unknown %s '%s': 'station --help' lists the commands\n", what, safe);
+    g_printerr (_("station: unknown %s '%s': 'station --help' lists the commands\n"), what, safe);
   return ST_EXIT_USAGE;
 }
 
@@ -2324,28 +2329,29 @@ st_cli_check_command (int argc, char **argv)
       const char *sub = argc > 2 ? argv[2] : NULL;
       if (subs[0] == NULL || sub == NULL || sub[0] == '-' || g_strv_contains (subs, sub))
         return -1;
-      g_autofree gchar *what = g_strdup_printf ("%s command", names[i]);
+      g_autofree gchar *what = g_strdup_printf (_("%s command"), names[i]);
       return st_cli_unknown (what, sub, subs, G_N_ELEMENTS (st_cli_commands[i].subs));
     }
-  return st_cli_unknown ("command", argv[1], names, G_N_ELEMENTS (names));
+  return st_cli_unknown (_("command"), argv[1], names, G_N_ELEMENTS (names));
 }
 
 int
 main (int argc, char **argv)
 {
   st_process_setup ();
-  setlocale (LC_ALL, "");
+  st_i18n_init ();
   StCli cli = { 0 };
   gboolean version = FALSE;
   const GOptionEntry entries[] = {
-    { "home", 0, 0, G_OPTION_ARG_FILENAME, &cli.home, "Station home folder (its private service)", "DIR" },
-    { "address", 0, 0, G_OPTION_ARG_STRING, &cli.address, "The service's peer-to-peer address", "ADDR" },
-    { "system", 0, 0, G_OPTION_ARG_NONE, &cli.system, "The system's station service", NULL },
-    { "operator", 0, 0, G_OPTION_ARG_STRING, &cli.operator_name, "Who does this", "NAME" },
-    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
+    { "home", 0, 0, G_OPTION_ARG_FILENAME, &cli.home, N_("Station home folder (its private service)"), "DIR" },
+    { "address", 0, 0, G_OPTION_ARG_STRING, &cli.address, N_("The service's peer-to-peer address"), "ADDR" },
+    { "system", 0, 0, G_OPTION_ARG_NONE, &cli.system, N_("The system's station service"), NULL },
+    { "operator", 0, 0, G_OPTION_ARG_STRING, &cli.operator_name, N_("Who does this"), "NAME" },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version"), NULL },
     { NULL }
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new ("COMMAND [ARGS] - offline device provisioning station");
+  g_autoptr(GOptionContext) ctx = g_option_context_new (N_("COMMAND [ARGS] - offline device provisioning station"));
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_set_description (ctx, st_usage);
   g_option_context_set_strict_posix (ctx, TRUE);
@@ -2398,7 +2404,7 @@ main (int argc, char **argv)
   else if (g_strcmp0 (command, "demo") == 0)
     rc = st_cli_demo (&cli, argc - 1, argv + 1);
   else
-    rc = st_cli_unknown ("command", command, NULL, 0);
+    rc = st_cli_unknown (_("command"), command, NULL, 0);
   /* the session ends with the connection; say so, so that the log shows it */
   if (cli.proxy != NULL && cli.logged_in != NULL)
     st_dbus_station1_call_logout_sync (cli.proxy, NULL, NULL);

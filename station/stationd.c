@@ -8,15 +8,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <locale.h>
 #include <sys/file.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "st-build-config.h"
 #include "st-config.h"
 #include "st-engine.h"
 #include "st-error.h"
+#include "st-i18n.h"
 #include "st-private-files.h"
 #include "st-recover.h"
 #include "st-service.h"
@@ -39,8 +42,8 @@ static gboolean st_name_lost = FALSE;
 static void
 st_on_name_lost (GDBusConnection *connection, const char *name, gpointer data)
 {
-  g_printerr ("stationd: cannot own %s on the bus: another service runs, or the bus policy "
-              "(org.station.Station1.conf) does not let this user own it\n", name);
+  g_printerr (_("stationd: cannot own %s on the bus: another service runs, or the bus policy "
+              "(org.station.Station1.conf) does not let this user own it\n"), name);
   st_name_lost = TRUE;
   g_main_loop_quit (data);
 }
@@ -59,7 +62,7 @@ st_lock_home (const char *home, GError **error)
   if (fd < 0)
     {
       int e = errno;
-      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, "cannot open %s: %s", path, g_strerror (e));
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot open %s: %s"), path, g_strerror (e));
       return -1;
     }
   if (flock (fd, LOCK_EX | LOCK_NB) != 0)
@@ -67,8 +70,8 @@ st_lock_home (const char *home, GError **error)
       int e = errno;
       close (fd);
       g_set_error (error, ST_ERROR, ST_ERROR_BUSY,
-                   "another stationd already serves %s (%s): stop it first, or give this one "
-                   "another --home", home, g_strerror (e));
+                   _("another stationd already serves %s (%s): stop it first, or give this one "
+                   "another --home"), home, g_strerror (e));
       return -1;
     }
   return fd;
@@ -78,24 +81,28 @@ int
 main (int argc, char **argv)
 {
   st_process_setup ();
-  setlocale (LC_ALL, "");
+  st_i18n_init ();
   /* the service itself, run again to prove an SO PIN (st-recover.h) */
   if (argc > 1 && g_strcmp0 (argv[1], ST_RECOVER_CHECK_OPTION) == 0)
     return st_recover_check_so_pin_main (argc, argv);
   g_autofree gchar *home = NULL, *config = NULL, *bus = NULL, *listen = NULL;
   gboolean system = FALSE, version = FALSE;
   gint idle = 0;
+  /* translated here: the default folder is no part of the message */
+  g_autofree gchar *home_help = g_strdup_printf (_("State folder (default %s, or $STATION_HOME)"),
+                                                 ST_STATIOND_DEFAULT_HOME);
   const GOptionEntry entries[] = {
-    { "home", 0, 0, G_OPTION_ARG_FILENAME, &home, "State folder (default " ST_STATIOND_DEFAULT_HOME ", or $STATION_HOME)", "DIR" },
-    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config, "Configuration file (default HOME/station.conf)", "FILE" },
-    { "system", 0, 0, G_OPTION_ARG_NONE, &system, "Own org.station.Station1 on the system bus", NULL },
-    { "bus", 0, 0, G_OPTION_ARG_STRING, &bus, "Own it on the bus at ADDRESS", "ADDRESS" },
-    { "listen", 0, 0, G_OPTION_ARG_STRING, &listen, "Serve peer-to-peer clients at ADDRESS (default unix:path=HOME/stationd.sock)", "ADDRESS" },
-    { "idle-logout", 0, 0, G_OPTION_ARG_INT, &idle, "End operator sessions after S seconds without a call (default: the station's idle-logout)", "S" },
-    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL },
+    { "home", 0, 0, G_OPTION_ARG_FILENAME, &home, home_help, "DIR" },
+    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config, N_("Configuration file (default HOME/station.conf)"), "FILE" },
+    { "system", 0, 0, G_OPTION_ARG_NONE, &system, N_("Own org.station.Station1 on the system bus"), NULL },
+    { "bus", 0, 0, G_OPTION_ARG_STRING, &bus, N_("Own it on the bus at ADDRESS"), "ADDRESS" },
+    { "listen", 0, 0, G_OPTION_ARG_STRING, &listen, N_("Serve peer-to-peer clients at ADDRESS (default unix:path=HOME/stationd.sock)"), "ADDRESS" },
+    { "idle-logout", 0, 0, G_OPTION_ARG_INT, &idle, N_("End operator sessions after S seconds without a call (default: the station's idle-logout)"), "S" },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version"), NULL },
     { NULL }
   };
-  g_autoptr(GOptionContext) ctx = g_option_context_new ("- the station service");
+  g_autoptr(GOptionContext) ctx = g_option_context_new (N_("- the station service"));
+  g_option_context_set_translation_domain (ctx, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_autoptr(GError) error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
@@ -110,7 +117,7 @@ main (int argc, char **argv)
     }
   if (idle < 0 || (system && bus != NULL))
     {
-      g_printerr ("stationd: --idle-logout takes seconds >= 0; give --system or --bus, not both\n");
+      g_printerr (_("stationd: --idle-logout takes seconds >= 0; give --system or --bus, not both\n"));
       return 2;
     }
   if (home == NULL)
@@ -138,7 +145,7 @@ main (int argc, char **argv)
       if (g_file_test (pin_path, G_FILE_TEST_EXISTS)
           && !st_engine_unlock_from_file (engine, pin_path, &error))
         {
-          g_printerr ("stationd: the HSM stays locked: %s\n", error->message);
+          g_printerr (_("stationd: the HSM stays locked: %s\n"), error->message);
           g_clear_error (&error);
         }
     }
@@ -157,7 +164,7 @@ main (int argc, char **argv)
       if (connection == NULL
           || !st_service_own_name (service, connection, G_CALLBACK (st_on_name_lost), loop, &error))
         {
-          g_printerr ("stationd: cannot reach the bus: %s\n", error->message);
+          g_printerr (_("stationd: cannot reach the bus: %s\n"), error->message);
           return 2;
         }
     }
