@@ -4,10 +4,10 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include <glib/gi18n.h>
-
+#include "st-scan.h"
 #include "st-socket-tile.h"
 #include "st-sound.h"
+#include "st-text.h"
 
 struct _StLineView {
   GtkBox parent;
@@ -175,28 +175,23 @@ st_line_view_refresh (StLineView *self)
 static void
 st_line_view_on_scan (StLineView *self)
 {
-  const char *wo = gtk_entry_get_text (self->scan_entry);
-  for (guint i = 0; self->batches != NULL && i < self->batches->len; i++)
+  if (self->running)
     {
-      StBatchInfo *b = g_ptr_array_index (self->batches, i);
-      if (g_strcmp0 (b->work_order, g_strstrip ((gchar *) wo)) == 0)
-        {
-          if (self->running)
-            {
-              st_gui_status (self->status_label, _("Stop the line before changing the batch."), TRUE);
-              return;
-            }
-          g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, b->id);
-          gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->batch_combo), id);
-          g_autofree gchar *msg = g_strdup_printf (_("Work order %s: batch %" PRId64 " chosen."), b->work_order, b->id);
-          st_gui_status (self->status_label, msg, FALSE);
-          gtk_entry_set_text (self->scan_entry, "");
-          return;
-        }
+      st_gui_status (self->status_label, _("Stop the line before changing the batch."), TRUE);
+      return;
     }
-  g_autofree gchar *msg = g_strdup_printf (_("No open batch has the work order '%s': scan again, or ask the shift "
-                                           "lead to create it."), wo);
-  st_gui_status (self->status_label, msg, TRUE);
+  g_autofree gchar *problem = NULL;
+  StBatchInfo *b = st_scan_batch_from_entry (self->scan_entry, self->batches, FALSE, &problem);
+  if (b == NULL)
+    {
+      st_gui_status (self->status_label, problem, TRUE);
+      return;
+    }
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, b->id);
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->batch_combo), id);
+  g_autofree gchar *wo = st_text_escape (b->work_order, -1, ST_TEXT_ONE_LINE);
+  g_autofree gchar *msg = g_strdup_printf (_("Work order %s: batch %" PRId64 " chosen."), wo, b->id);
+  st_gui_status (self->status_label, msg, FALSE);
 }
 
 /* ---- running ---- */
@@ -285,28 +280,18 @@ st_line_view_set_running (StLineView *self, gboolean running)
     }
 }
 
-static guint
-st_line_view_n_enabled (StLineView *self)
+/* Why the line cannot start on the chosen batch, or NULL. A socket takes
+ * devices until the batch has its quantity: the service shares what the
+ * batch still needs among the sockets (devices do not come evenly), so the
+ * view asks for no count per socket (0). */
+static const char *
+st_line_view_batch_problem (StLineView *self)
 {
-  guint n = 0;
-  for (guint i = 0; i < self->tile_list->len; i++)
-    n += st_socket_tile_get_enabled (g_ptr_array_index (self->tile_list, i)) ? 1 : 0;
-  return n;
-}
-
-/* Devices for one socket's worker: the batch's remaining units shared by
- * the sockets wanted; 0 when there is nothing to do (with the reason). */
-static guint
-st_line_view_units_per_socket (StLineView *self, const char **problem)
-{
-  guint n = MAX (st_line_view_n_enabled (self), 1);
-  gint64 remaining = 0;
-  *problem = NULL;
   if (self->batch == NULL || self->batch->id != st_line_view_selected_id (self))
-    *problem = _("Choose a batch first (scan its work order).");
-  else if ((remaining = self->batch->quantity - self->batch->n_done) <= 0)
-    *problem = _("This batch has all its units done: ask the shift lead to close it.");
-  return *problem != NULL ? 0 : (guint) MIN ((remaining + n - 1) / n, G_MAXUINT);
+    return _("Choose a batch first (scan its work order).");
+  if (self->batch->quantity - self->batch->n_done <= 0)
+    return _("This batch has all its units done: ask the shift lead to close it.");
+  return NULL;
 }
 
 static void
@@ -320,9 +305,13 @@ st_line_view_on_line_done (GObject *source, GAsyncResult *result, gpointer user_
   st_line_view_set_running (self, FALSE);
   if (ok || !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
-      g_autofree gchar *msg = ok ? g_strdup_printf (_("Line stopped: %u passed, %u failed, %u refused in this run."),
-                                                    summary.passed, summary.failed, summary.refused)
-                                 : g_strdup (error->message);
+      g_autofree gchar *msg = !ok ? g_strdup (error->message)
+                              : summary.batch_done
+                              ? g_strdup_printf (_("The batch has all its units: %u passed, %u failed, %u refused "
+                                                   "in this run. Ask the shift lead to close it."),
+                                                 summary.passed, summary.failed, summary.refused)
+                              : g_strdup_printf (_("Line stopped: %u passed, %u failed, %u refused in this run."),
+                                                 summary.passed, summary.failed, summary.refused);
       st_gui_status (self->status_label, msg, !ok);
     }
   /* A socket asked to join while the line was ending (the service refused
@@ -377,8 +366,7 @@ st_line_view_start (StLineView *self)
   guint n = ports->len - 1;
   if (n == 0)
     return;
-  const char *problem = NULL;
-  guint units = st_line_view_units_per_socket (self, &problem);
+  const char *problem = st_line_view_batch_problem (self);
   if (problem != NULL)
     {
       st_gui_status (self->status_label, problem, TRUE);
@@ -404,16 +392,15 @@ st_line_view_start (StLineView *self)
     .port_failed = st_line_view_on_port_failed,
   };
   st_station_run_line_async (self->ctx.station, self->batch->id,
-                             (const char *const *) ports->pdata, units, TRUE,
+                             (const char *const *) ports->pdata, 0, TRUE,
                              (const char *const *) skip->pdata, &callbacks, self,
                              self->run_cancel, st_line_view_on_line_done, g_object_ref (self));
 }
 
-/* @tile's socket joins the running line with @units devices (@retry: runs
- * the device in it again), or is refused with @problem. */
+/* @tile's socket joins the running line until the batch has its quantity
+ * (@retry: runs the device in it again), or is refused with @problem. */
 static void
-st_line_view_join (StLineView *self, StSocketTile *tile, gboolean retry, guint units,
-                   const char *problem)
+st_line_view_join (StLineView *self, StSocketTile *tile, gboolean retry, const char *problem)
 {
   if (problem != NULL)
     {
@@ -423,9 +410,9 @@ st_line_view_join (StLineView *self, StSocketTile *tile, gboolean retry, guint u
     }
   const char *port = st_socket_tile_get_port (tile);
   if (retry)
-    st_station_line_retry_port (self->ctx.station, port, units);
+    st_station_line_retry_port (self->ctx.station, port, 0);
   else
-    st_station_line_start_port (self->ctx.station, st_line_view_selected_id (self), port, units);
+    st_station_line_start_port (self->ctx.station, st_line_view_selected_id (self), port, 0);
   g_hash_table_add (self->joining, g_strdup (port));
   st_socket_tile_set_waiting (tile, TRUE);
 }
@@ -441,9 +428,7 @@ st_line_view_start_socket (StLineView *self, StSocketTile *tile, gboolean retry)
       st_line_view_start (self);
       return;
     }
-  const char *problem = NULL;
-  guint units = st_line_view_units_per_socket (self, &problem);
-  st_line_view_join (self, tile, retry, units, problem);
+  st_line_view_join (self, tile, retry, st_line_view_batch_problem (self));
 }
 
 static void
@@ -464,11 +449,9 @@ st_line_view_on_start_all (StLineView *self)
       st_line_view_start (self);
       return;
     }
-  /* Every socket enabled first: they all join with the same share. */
-  const char *problem = NULL;
-  guint units = st_line_view_units_per_socket (self, &problem);
+  const char *problem = st_line_view_batch_problem (self);
   for (guint i = 0; i < joining->len; i++)
-    st_line_view_join (self, g_ptr_array_index (joining, i), FALSE, units, problem);
+    st_line_view_join (self, g_ptr_array_index (joining, i), FALSE, problem);
 }
 
 /* The Sound switch: mutes the pass and fail sounds of this window. */
@@ -742,7 +725,7 @@ st_line_view_init (StLineView *self)
   self->tile_list = g_ptr_array_new ();
   self->joining = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   st_gui_context_init (&self->ctx);
-  st_gui_name (GTK_WIDGET (self->scan_entry), _("Work order"));
+  st_scan_entry_setup (self->scan_entry, _("Work order"));
   st_gui_name (GTK_WIDGET (self->batch_combo), _("Batch"));
   st_gui_name (GTK_WIDGET (self->wo_value), _("Batch work order"));
   st_gui_name (GTK_WIDGET (self->product_value), _("Batch product"));

@@ -465,23 +465,6 @@ st_audit_verify (StDb *db, const StAuditTrust *trust, GString *report, GError **
 
 /* ---- export ---- */
 
-static void
-st_audit_add_str (JsonBuilder *b, const char *name, const char *value)
-{
-  json_builder_set_member_name (b, name);
-  if (value != NULL)
-    json_builder_add_string_value (b, value);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
-st_audit_add_int (JsonBuilder *b, const char *name, gint64 value)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_add_int_value (b, value);
-}
-
 static gboolean
 st_audit_export_entry (const StDbAuditEntry *e, gpointer user_data, GError **error)
 {
@@ -490,16 +473,16 @@ st_audit_export_entry (const StDbAuditEntry *e, gpointer user_data, GError **err
   g_autoptr(JsonBuilder) b = json_builder_new ();
   g_autofree gchar *time = st_time_iso8601_from_unix (e->at);
   json_builder_begin_object (b);
-  st_audit_add_str (b, "type", "entry");
-  st_audit_add_int (b, "seq", e->seq);
-  st_audit_add_int (b, "at", e->at);
-  st_audit_add_str (b, "time", time);
-  st_audit_add_str (b, "operator", e->operator_name);
-  st_audit_add_str (b, "event", e->event);
+  st_json_add_string (b, "type", "entry");
+  st_json_add_int (b, "seq", e->seq);
+  st_json_add_int (b, "at", e->at);
+  st_json_add_string (b, "time", time);
+  st_json_add_string (b, "operator", e->operator_name);
+  st_json_add_string (b, "event", e->event);
   /* the exact bytes that were hashed */
-  st_audit_add_str (b, "payload", e->payload);
-  st_audit_add_str (b, "prev_hash", e->prev_hash);
-  st_audit_add_str (b, "hash", e->hash);
+  st_json_add_string (b, "payload", e->payload);
+  st_json_add_string (b, "prev_hash", e->prev_hash);
+  st_json_add_string (b, "hash", e->hash);
   json_builder_end_object (b);
   g_autofree gchar *line = st_json_builder_text (b);
   g_string_append (out, line);
@@ -518,13 +501,13 @@ st_audit_checkpoint_members (JsonBuilder *b, const StDbAuditCheckpoint *cp)
   const guint8 *cert = g_bytes_get_data (cp->signer_cert, &cert_len);
   g_autofree gchar *sig_b64 = g_base64_encode (sig, sig_len);
   g_autofree gchar *cert_hash = st_sha256_hex (cert, cert_len);
-  st_audit_add_int (b, "seq", cp->seq);
-  st_audit_add_str (b, "hash", cp->hash);
-  st_audit_add_str (b, "at", time);
-  st_audit_add_str (b, "reason", cp->reason);
-  st_audit_add_str (b, "message", message);
-  st_audit_add_str (b, "signature", sig_b64);
-  st_audit_add_str (b, "signer_cert_sha256", cert_hash);
+  st_json_add_int (b, "seq", cp->seq);
+  st_json_add_string (b, "hash", cp->hash);
+  st_json_add_string (b, "at", time);
+  st_json_add_string (b, "reason", cp->reason);
+  st_json_add_string (b, "message", message);
+  st_json_add_string (b, "signature", sig_b64);
+  st_json_add_string (b, "signer_cert_sha256", cert_hash);
 }
 
 gboolean
@@ -555,10 +538,10 @@ st_audit_export (StDb *db, const char *path, gint64 *n_entries, GError **error)
         }
       g_autoptr(JsonBuilder) b = json_builder_new ();
       json_builder_begin_object (b);
-      st_audit_add_str (b, "type", "checkpoint");
-      st_audit_add_int (b, "id", cp->id);
+      st_json_add_string (b, "type", "checkpoint");
+      st_json_add_int (b, "id", cp->id);
       st_audit_checkpoint_members (b, cp);
-      st_audit_add_str (b, "signer_cert", pem);
+      st_json_add_string (b, "signer_cert", pem);
       json_builder_end_object (b);
       g_autofree gchar *line = st_json_builder_text (b);
       g_string_append (out, line);

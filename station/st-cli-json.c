@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "st-json.h"
 #include "st-manifest.h"
 #include "st-util.h"
 
@@ -144,35 +145,28 @@ st_cli_json_add_string_or_null (JsonBuilder *b, const char *key, const char *val
     json_builder_add_null_value (b);
 }
 
-static void
-st_cli_json_add_int (JsonBuilder *b, const char *key, gint64 value)
-{
-  json_builder_set_member_name (b, key);
-  json_builder_add_int_value (b, value);
-}
-
 JsonNode *
 st_cli_json_batch (const StBatchInfo *batch)
 {
   g_autoptr(JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
-  st_cli_json_add_int (b, "id", batch->id);
+  st_json_add_int (b, "id", batch->id);
   st_cli_json_add_string_or_null (b, "state", batch->state);
   st_cli_json_add_string_or_null (b, "work_order", batch->work_order);
   st_cli_json_add_string_or_null (b, "product", batch->product);
   st_cli_json_add_string_or_null (b, "profile_sha256", batch->profile_sha256);
   st_cli_json_add_string_or_null (b, "station_id", batch->station_id);
-  st_cli_json_add_int (b, "quantity", batch->quantity);
-  st_cli_json_add_int (b, "units", batch->n_units);
-  st_cli_json_add_int (b, "done", batch->n_done);
-  st_cli_json_add_int (b, "failed", batch->n_failed);
+  st_json_add_int (b, "quantity", batch->quantity);
+  st_json_add_int (b, "units", batch->n_units);
+  st_json_add_int (b, "done", batch->n_done);
+  st_json_add_int (b, "failed", batch->n_failed);
   json_builder_set_member_name (b, "certificates");
   json_builder_begin_object (b);
-  st_cli_json_add_int (b, "live", batch->n_live_certs);
-  st_cli_json_add_int (b, "voided", batch->n_voided);
-  st_cli_json_add_int (b, "unconfirmed", batch->n_unconfirmed);
-  st_cli_json_add_int (b, "disputed", batch->n_disputed);
-  st_cli_json_add_int (b, "revoked", batch->n_revoked);
+  st_json_add_int (b, "live", batch->n_live_certs);
+  st_json_add_int (b, "voided", batch->n_voided);
+  st_json_add_int (b, "unconfirmed", batch->n_unconfirmed);
+  st_json_add_int (b, "disputed", batch->n_disputed);
+  st_json_add_int (b, "revoked", batch->n_revoked);
   json_builder_end_object (b);
   st_cli_json_add_time (b, "created_at", batch->created_at);
   st_cli_json_add_string_or_null (b, "created_by", batch->created_by);
@@ -213,7 +207,7 @@ st_cli_json_unit (GVariant *unit)
   json_builder_begin_object (b);
   gint64 v = 0;
   g_variant_lookup (unit, "id", "x", &v);
-  st_cli_json_add_int (b, "id", v);
+  st_json_add_int (b, "id", v);
   for (guint i = 0; i < G_N_ELEMENTS (strings); i++)
     st_cli_json_add_string_or_null (b, strings[i].json, st_cli_json_dict_string (unit, strings[i].dbus));
   v = 0;

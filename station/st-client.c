@@ -1381,6 +1381,7 @@ st_run_on_ended (StDbusStation1 *proxy, gint64 batch_id, GVariant *dict, StRun *
   g_variant_lookup (dict, "resumed", "u", &run->summary.resumed);
   g_variant_lookup (dict, "ports-failed", "u", &run->summary.ports_failed);
   g_variant_lookup (dict, "stopped", "b", &run->summary.stopped);
+  g_variant_lookup (dict, "batch-done", "b", &run->summary.batch_done);
   const char *message = st_dict_get_string (dict, "error");
   st_run_end (run, *message != '\0' ? g_error_new_literal (ST_ERROR, ST_ERROR_WRITE, message) : NULL);
 }
@@ -1438,7 +1439,7 @@ st_station_run_line_async (StStation *station, gint64 batch_id, const char *cons
   GVariantBuilder options;
   g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&options, "{sv}", "wait", g_variant_new_uint32 (0));
-  g_variant_builder_add (&options, "{sv}", "until-stopped", g_variant_new_boolean (units_per_port == 0));
+  g_variant_builder_add (&options, "{sv}", "until-stopped", g_variant_new_boolean (FALSE));
   g_variant_builder_add (&options, "{sv}", "hold-failures", g_variant_new_boolean (hold_failures));
   GVariantBuilder skip;
   g_variant_builder_init (&skip, G_VARIANT_TYPE ("a{ss}"));

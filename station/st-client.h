@@ -261,10 +261,13 @@ typedef struct {
   guint passed, failed, refused, resumed;
   guint ports_failed;
   gboolean stopped;
+  gboolean batch_done;         /* the batch got the last unit it needed */
 } StLineSummary;
 
 /* Operator or lead. Runs batch @batch_id on @ports until each socket
- * handled @units_per_port devices (0: until cancelled). Cancelling stops the
+ * handled @units_per_port devices (0: until the batch has its quantity,
+ * the sockets sharing what is left, however unevenly the devices come; the
+ * summary's batch_done says it got there). Cancelling stops the
  * line (LineStop): the units in flight finish or fail safely. The callbacks
  * run until the callback of this call has run. @hold_failures: a socket
  * whose unit failed takes no device until st_station_line_start_port (the

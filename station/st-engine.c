@@ -572,18 +572,27 @@ st_engine_setup_demo (StEngine *engine, const StAuthSession *session, const char
   return ok;
 }
 
-gchar *
-st_engine_setup_show (StEngine *engine, const StAuthSession *session, GError **error)
+/* SetupShow and SetupInfo: the role, and a station that is set up. */
+static gboolean
+st_engine_setup_readable (StEngine *engine, const StAuthSession *session, GError **error)
 {
   if (!st_engine_require (engine, session, ST_ACTION_SETUP_SHOW, error))
-    return NULL;
+    return FALSE;
   if (engine->config == NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
                    _("the station in %s is not set up yet: run 'station setup demo' or see "
-                   "docs/setup.md"), engine->home);
-      return NULL;
+                     "docs/setup.md"), engine->home);
+      return FALSE;
     }
+  return TRUE;
+}
+
+gchar *
+st_engine_setup_show (StEngine *engine, const StAuthSession *session, GError **error)
+{
+  if (!st_engine_setup_readable (engine, session, error))
+    return NULL;
   g_autoptr(GString) out = g_string_new (NULL);
   g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
   if (!st_setup_show (engine->config, ST_CA_OF (hold), out, error))
@@ -594,15 +603,8 @@ st_engine_setup_show (StEngine *engine, const StAuthSession *session, GError **e
 GVariant *
 st_engine_setup_info (StEngine *engine, const StAuthSession *session, GError **error)
 {
-  if (!st_engine_require (engine, session, ST_ACTION_SETUP_SHOW, error))
+  if (!st_engine_setup_readable (engine, session, error))
     return NULL;
-  if (engine->config == NULL)
-    {
-      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                   _("the station in %s is not set up yet: run 'station setup demo' or see "
-                     "docs/setup.md"), engine->home);
-      return NULL;
-    }
   g_autoptr(StCaHold) hold = st_engine_ca_acquire (engine);
   return st_setup_info (engine->config, ST_CA_OF (hold));
 }

@@ -15,3 +15,20 @@ st_json_builder_text (JsonBuilder *b)
   g_autoptr(JsonNode) root = json_builder_get_root (b);
   return st_json_text (root, FALSE, NULL);
 }
+
+void
+st_json_add_string (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  if (value == NULL)
+    json_builder_add_null_value (b);
+  else
+    json_builder_add_string_value (b, value);
+}
+
+void
+st_json_add_int (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}

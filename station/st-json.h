@@ -11,4 +11,9 @@ gchar *st_json_text (JsonNode *node, gboolean pretty, gsize *len);
 /* The tree @b has built, on one line (an audit payload). */
 gchar *st_json_builder_text (JsonBuilder *b);
 
+/* A member @name of the object @b is building: the string @value, or null
+ * when NULL; the integer @value. */
+void st_json_add_string (JsonBuilder *b, const char *name, const char *value);
+void st_json_add_int (JsonBuilder *b, const char *name, gint64 value);
+
 G_END_DECLS

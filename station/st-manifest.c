@@ -43,23 +43,6 @@ st_json_add_time (JsonBuilder *b, const char *name, gint64 t)
   json_builder_add_string_value (b, s);
 }
 
-static void
-st_json_add_string (JsonBuilder *b, const char *name, const char *value)
-{
-  json_builder_set_member_name (b, name);
-  if (value == NULL)
-    json_builder_add_null_value (b);
-  else
-    json_builder_add_string_value (b, value);
-}
-
-static void
-st_json_add_int (JsonBuilder *b, const char *name, gint64 value)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_add_int_value (b, value);
-}
-
 /* The manifest's view of a unit: 'done' or 'failed'. A unit still in the
  * pipeline (interrupted, not yet resolved) is reported as failed, with its
  * certificate unconfirmed: never as done; a disputed one (a lead decides)

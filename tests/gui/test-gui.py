@@ -506,7 +506,8 @@ def large_database(tmp, home, env, large):
     for n in (1, 2, 3):
         wait_text("Socket %d state" % n, lambda t: t == "PASS", 180, "PASS")
     wait_text("Units done", lambda t: t == "3", 60, "3")
-    wait_text("Line status", lambda t: t.startswith("Line stopped: 3 passed"), 120, "stopped, 3 passed")
+    wait_text("Line status", lambda t: t.startswith("The batch has all its units: 3 passed"), 120,
+              "the batch done, 3 passed")
     line_s = time.time() - line_started
     pause_line = wait_mark(gui, gui_log, 3)
     logout()
@@ -1191,7 +1192,8 @@ def run(tmp):
         wait_text("Socket %d state" % n, lambda t: t == "PASS", 180, "PASS")
     wait_text("Units done", lambda t: t == "3", 30, "3")
     wait_text("Yield", lambda t: t.startswith("100"), 30, "100 %")
-    wait_text("Line status", lambda t: t.startswith("Line stopped: 3 passed"), 60, "stopped, 3 passed")
+    wait_text("Line status", lambda t: t.startswith("The batch has all its units: 3 passed"), 60,
+              "the batch done, 3 passed")
     # fixed places: the tiles did not move when the line ran (no reflow)
     assert tile_places(find, 3) == places, "the socket tiles moved: %r -> %r" % (places, tile_places(find, 3))
     uid1 = find("Socket 1 uid").text
