@@ -394,7 +394,8 @@ st_batches_view_add_drive (StBatchesView *self, GHashTable *seen, const char *pa
 {
   if (!g_hash_table_add (seen, g_strdup (path)))
     return;
-  g_autofree gchar *text = g_strdup_printf ("%s (%s)%s", name, path, read_only ? ", read-only" : "");
+  g_autofree gchar *text = read_only ? g_strdup_printf (_("%s (%s), read-only"), name, path)
+                                      : g_strdup_printf ("%s (%s)", name, path);
   gtk_combo_box_text_append (self->drive_combo, path, text);
 }
 
