@@ -126,8 +126,8 @@ st_batches_view_scanned (StBatchesView *self, GPtrArray *list, const char *wo, g
   if (*gtk_entry_get_text (GTK_ENTRY (self->search_entry)) != '\0')
     gtk_entry_set_text (GTK_ENTRY (self->search_entry), "");
   *message = g_strcmp0 (b->state, "open") == 0
-             ? g_strdup_printf (_("Work order %s: batch %" G_GINT64_FORMAT " selected."), quoted, b->id)
-             : g_strdup_printf (_("Work order %s: batch %" G_GINT64_FORMAT " selected; it is closed (no "
+             ? g_strdup_printf (_("Work order %s: batch %" PRId64 " selected."), quoted, b->id)
+             : g_strdup_printf (_("Work order %s: batch %" PRId64 " selected; it is closed (no "
                                   "open batch has this work order)."), quoted, b->id);
   return b->id;
 }
@@ -394,7 +394,8 @@ st_batches_view_add_drive (StBatchesView *self, GHashTable *seen, const char *pa
 {
   if (!g_hash_table_add (seen, g_strdup (path)))
     return;
-  g_autofree gchar *text = g_strdup_printf ("%s (%s)%s", name, path, read_only ? ", read-only" : "");
+  g_autofree gchar *text = read_only ? g_strdup_printf (_("%s (%s), read-only"), name, path)
+                                      : g_strdup_printf ("%s (%s)", name, path);
   gtk_combo_box_text_append (self->drive_combo, path, text);
 }
 

@@ -183,7 +183,7 @@ st_kiosk_ask_leave (GtkWindow *window, const StClientTarget *target, StKioskLeav
                                              GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
                                              _("Cancel"), GTK_RESPONSE_CANCEL, NULL);
   ask->leave_button = gtk_dialog_add_button (GTK_DIALOG (ask->dialog), _("Leave kiosk"), GTK_RESPONSE_ACCEPT);
-  st_gui_name (ask->leave_button, "Leave kiosk now");
+  st_gui_name (ask->leave_button, _("Leave kiosk now"));
   GtkWidget *area = gtk_dialog_get_content_area (GTK_DIALOG (ask->dialog));
   gtk_box_set_spacing (GTK_BOX (area), 8);
   gtk_container_set_border_width (GTK_CONTAINER (area), 16);
@@ -193,17 +193,17 @@ st_kiosk_ask_leave (GtkWindow *window, const StClientTarget *target, StKioskLeav
                                        "towards the lockout.")));
   ask->name_entry = GTK_ENTRY (gtk_entry_new ());
   gtk_entry_set_placeholder_text (ask->name_entry, _("admin name"));
-  st_gui_name (GTK_WIDGET (ask->name_entry), "Admin name");
+  st_gui_name (GTK_WIDGET (ask->name_entry), _("Admin name"));
   gtk_container_add (GTK_CONTAINER (area), GTK_WIDGET (ask->name_entry));
   ask->pin_entry = GTK_ENTRY (gtk_entry_new ());
   gtk_entry_set_visibility (ask->pin_entry, FALSE);
   gtk_entry_set_input_purpose (ask->pin_entry, GTK_INPUT_PURPOSE_PIN);
   gtk_entry_set_placeholder_text (ask->pin_entry, _("PIN"));
   gtk_entry_set_activates_default (ask->pin_entry, TRUE);
-  st_gui_name (GTK_WIDGET (ask->pin_entry), "Admin PIN");
+  st_gui_name (GTK_WIDGET (ask->pin_entry), _("Admin PIN"));
   gtk_container_add (GTK_CONTAINER (area), GTK_WIDGET (ask->pin_entry));
   ask->status = GTK_LABEL (st_kiosk_label (""));
-  st_gui_name (GTK_WIDGET (ask->status), "Kiosk status");
+  st_gui_name (GTK_WIDGET (ask->status), _("Kiosk status"));
   gtk_container_add (GTK_CONTAINER (area), GTK_WIDGET (ask->status));
   gtk_dialog_set_default_response (GTK_DIALOG (ask->dialog), GTK_RESPONSE_ACCEPT);
   g_signal_connect (ask->dialog, "response", G_CALLBACK (st_kiosk_on_response), ask);

@@ -1,5 +1,6 @@
 #include "st-qa-view.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include <glib/gi18n.h>
@@ -132,7 +133,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (StQaScanCall, st_qa_scan_call_free)
 static gchar *
 st_qa_lookup_summary (const StUnitLookup *l)
 {
-  return g_strdup_printf (_("Unit %" G_GINT64_FORMAT " of batch %" G_GINT64_FORMAT ", work order %s\n"
+  return g_strdup_printf (_("Unit %" PRId64 " of batch %" PRId64 ", work order %s\n"
                             "State: %s\nProduct serial: %s\nUid: %s\nCertificate: serial %s, %s\n"),
                           l->unit_id, l->batch_id, l->work_order, l->state,
                           *l->product_serial != '\0' ? l->product_serial : "-", l->uid,

@@ -413,7 +413,7 @@ st_window_set_kiosk (StWindow *self, const StClientTarget *target)
   g_object_unref (pages);
   gtk_header_bar_set_show_close_button (self->header, FALSE);
   self->leave_kiosk_button = gtk_button_new_with_label (_("Leave kiosk"));
-  st_gui_name (self->leave_kiosk_button, "Leave kiosk");
+  st_gui_name (self->leave_kiosk_button, _("Leave kiosk"));
   gtk_style_context_add_class (gtk_widget_get_style_context (self->leave_kiosk_button), "st-kiosk-leave");
   g_signal_connect (self->leave_kiosk_button, "clicked", G_CALLBACK (st_window_on_leave_kiosk), self);
   gtk_header_bar_pack_end (self->header, self->leave_kiosk_button);

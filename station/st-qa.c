@@ -1,5 +1,6 @@
 #include "st-qa.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include <glib/gi18n.h>
@@ -246,7 +247,7 @@ st_qa_lookup_unit (StDb *db, X509 *root, STACK_OF (X509) *chain, const char *cod
   g_autoptr(GError) local = NULL;
   g_autoptr(StDbBatch) batch = st_db_batch_get (db, u->batch_id, &local);
   *work_order = g_strdup (batch != NULL ? batch->work_order : "");
-  g_string_append_printf (report, _("on record: unit %" G_GINT64_FORMAT " of batch %" G_GINT64_FORMAT
+  g_string_append_printf (report, _("on record: unit %" PRId64 " of batch %" PRId64
                                     ", work order %s, uid %s, product serial %s\n"),
                           u->id, u->batch_id, batch != NULL ? batch->work_order : "?", u->uid,
                           u->product_serial != NULL ? u->product_serial : "-");
@@ -319,8 +320,8 @@ st_qa_lookup_unit (StDb *db, X509 *root, STACK_OF (X509) *chain, const char *cod
     {
       const StDbUnit *o = g_ptr_array_index (units, i);
       if (o != u)
-        g_string_append_printf (report, _("also on record with this code: unit %" G_GINT64_FORMAT " of batch %"
-                                          G_GINT64_FORMAT ", %s, certificate %s\n"),
+        g_string_append_printf (report, _("also on record with this code: unit %" PRId64 " of batch %"
+                                          PRId64 ", %s, certificate %s\n"),
                                 o->id, o->batch_id, o->state, o->cert_state != NULL ? o->cert_state : "none");
     }
   *verified = c.failures == 0;

@@ -435,7 +435,7 @@ st_root_from_pem (const char *pem, gboolean *given, GError **error)
                    " bytes; at most %d are read"), len, ST_SERVICE_MAX_ROOT_PEM);
       return NULL;
     }
-  return st_verify_root_from_pem (pem, len, "the root certificate", error);
+  return st_verify_root_from_pem (pem, len, _("the root certificate"), error);
 }
 
 /* ---- method handlers (each on a thread of its own) ---------------------- */

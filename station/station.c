@@ -1447,7 +1447,7 @@ cmd_manifest (StCli *cli, int argc, char **argv)
           if (json)
             return st_cli_manifest_verify_json (dir, TRUE, signer_pin, ok, failure, here->str);
           st_cli_print_text (here->str);
-          g_print ("%s\n", ok ? "manifest verified" : "MANIFEST REJECTED");
+          g_print ("%s\n", ok ? _("manifest verified") : _("MANIFEST REJECTED"));
           return st_cli_verdict (ok, failure);
         }
       g_autofree gchar *root = st_cli_root_pem (root_path, &error);
