@@ -13,9 +13,9 @@ G_BEGIN_DECLS
 #define ST_MATTER_PASSCODE_MAX 99999998u
 #define ST_MATTER_DISCRIMINATOR_MAX 0xFFFu
 
-/* The QR text: "MT:" and 19 base38 characters (11 bytes), NUL. */
+/* The QR text: "MT:" and 19 base38 characters (11 bytes); the size with its NUL. */
 #define ST_MATTER_QR_PREFIX "MT:"
-#define ST_MATTER_QR_LEN 22
+#define ST_MATTER_QR_LEN 23
 /* The manual code: 11 digits, or 21 with VID and PID (flow not standard). */
 #define ST_MATTER_MANUAL_SHORT_LEN 11
 #define ST_MATTER_MANUAL_LONG_LEN 21
