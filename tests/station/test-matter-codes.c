@@ -8,7 +8,8 @@
  * /matter/verhoeff: the published example, and the scheme's promise: every
  *   single wrong digit and every swap of two unequal neighbours is caught.
  * /matter/base38: round trips of every length, refusals.
- * /matter/qr/vector, /matter/manual/vector: the published vectors.
+ * /matter/qr/vector, /matter/manual/vector, /matter/manual/sdk: the
+ *   published vectors.
  * /matter/qr/layout: the payload packed independently (a 128-bit integer,
  *   fields shifted into place) and base38-encoded gives the same text.
  * /matter/roundtrip: random payloads encoded and parsed back.
@@ -260,6 +261,42 @@ test_manual_vector (void)
   StMatterPayload other = st_sdk_payload;
   other.passcode = 20202022;
   g_assert_false (st_matter_manual_matches (&m, &other));
+}
+
+/* The SDK's own unit test of the manual code, src/setup_payload/tests/
+ * TestManualCode.cpp in connectedhomeip (TestDecimalRepresentation_*):
+ * passcode 12345679, discriminator 2560; the expected digits there are
+ * given without the check digit, which the test appends with its Verhoeff
+ * code, so the last digit is held to st_matter_verhoeff_valid() (itself
+ * held to the published vector above and to Verhoeff's promises). */
+static void
+test_manual_sdk (void)
+{
+  struct { guint8 flow; guint16 vid, pid; const char *digits; } v[] = {
+    { ST_MATTER_FLOW_STANDARD, 0, 0, "2412950753" },
+    { ST_MATTER_FLOW_STANDARD, 45367, 14526, "2412950753" },
+    { ST_MATTER_FLOW_CUSTOM, 0, 0, "64129507530000000000" },
+    { ST_MATTER_FLOW_CUSTOM, 1, 1, "64129507530000100001" },
+    { ST_MATTER_FLOW_CUSTOM, 45367, 14526, "64129507534536714526" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (v); i++)
+    {
+      StMatterPayload p = { .flow = v[i].flow, .vendor_id = v[i].vid, .product_id = v[i].pid,
+                            .discriminator = 2560, .passcode = 12345679 };
+      g_autoptr(GError) error = NULL;
+      g_autofree gchar *code = st_matter_manual_encode (&p, &error);
+      g_assert_no_error (error);
+      gsize n = strlen (v[i].digits);
+      g_assert_cmpuint (strlen (code), ==, n + 1);
+      g_assert_cmpmem (code, n, v[i].digits, n);
+      g_assert_true (st_matter_verhoeff_valid (code, n + 1));
+      StMatterManualCode m;
+      g_assert_true (st_matter_manual_parse (code, n + 1, &m, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (m.passcode, ==, 12345679);
+      g_assert_cmpuint (m.short_discriminator, ==, 2560 >> 8);
+      g_assert_true (st_matter_manual_matches (&m, &p));
+    }
 }
 
 /* The payload packed by shifting each field into a 128-bit integer, as the
@@ -634,6 +671,7 @@ main (int argc, char **argv)
   g_test_add_func ("/matter/base38", test_base38);
   g_test_add_func ("/matter/qr/vector", test_qr_vector);
   g_test_add_func ("/matter/manual/vector", test_manual_vector);
+  g_test_add_func ("/matter/manual/sdk", test_manual_sdk);
   g_test_add_func ("/matter/qr/layout", test_qr_layout);
   g_test_add_func ("/matter/roundtrip", test_roundtrip);
   g_test_add_func ("/matter/qr/refused", test_qr_refused);
