@@ -438,19 +438,23 @@ st_label_zpl_field (GString *z, const char *text)
     }
 }
 
+/* Where a text sits in the column: its top at, its middle at, or its
+ * bottom at the given height. */
+typedef enum { ST_LABEL_AT_TOP, ST_LABEL_AT_MIDDLE, ST_LABEL_AT_BOTTOM } StLabelAnchor;
+
 static gboolean
 st_label_zpl_text (GString *z, const StLabelLayout *l, const char *text, double max_mm,
-                   double top, gboolean from_bottom, GError **error)
+                   double at, StLabelAnchor anchor, GError **error)
 {
   double s = 0;
   glong chars = g_utf8_strlen (text, -1);
   if (!st_label_fit (l, chars * ST_LABEL_ZPL_ADVANCE, max_mm, text, &s, error))
     return FALSE;
   int dots = (int) floor (s);
-  int y = (int) lround (from_bottom ? top - dots : top);
+  double top = anchor == ST_LABEL_AT_TOP ? at : anchor == ST_LABEL_AT_MIDDLE ? at - dots / 2.0 : at - dots;
   /* ^FB: one line as wide as the column, so nothing reaches the QR code */
-  g_string_append_printf (z, "^FO%d,%d^A0N,%d,%d^FB%d,1,0,L,0^FH_^FD", (int) lround (l->col_x), y,
-                          dots, dots, (int) floor (l->col_w));
+  g_string_append_printf (z, "^FO%d,%d^A0N,%d,%d^FB%d,1,0,L,0^FH_^FD", (int) lround (l->col_x),
+                          (int) lround (top), dots, dots, (int) floor (l->col_w));
   st_label_zpl_field (z, text);
   g_string_append (z, "^FS\n");
   return TRUE;
@@ -482,11 +486,12 @@ st_label_zpl (const StLabelUnit *unit, const StLabelSize *size, GError **error)
                           unit->qr_text);
   double code_max = MIN (ST_LABEL_FONT_CODE_MM, size->height_mm * 0.3);
   if (unit->product_name != NULL && unit->product_name[0] != '\0'
-      && !st_label_zpl_text (z, &l, unit->product_name, ST_LABEL_FONT_SMALL_MM, l.margin, FALSE, error))
+      && !st_label_zpl_text (z, &l, unit->product_name, ST_LABEL_FONT_SMALL_MM, l.margin,
+                             ST_LABEL_AT_TOP, error))
     return NULL;
-  if (!st_label_zpl_text (z, &l, code, code_max, l.h / 2 - MIN (code_max * l.k, l.col_w) / 2, FALSE,
-                          error)
-      || !st_label_zpl_text (z, &l, unit->serial, ST_LABEL_FONT_SMALL_MM, l.h - l.margin, TRUE, error))
+  if (!st_label_zpl_text (z, &l, code, code_max, l.h / 2, ST_LABEL_AT_MIDDLE, error)
+      || !st_label_zpl_text (z, &l, unit->serial, ST_LABEL_FONT_SMALL_MM, l.h - l.margin,
+                             ST_LABEL_AT_BOTTOM, error))
     return NULL;
   g_string_append (z, "^XZ\n");
   return g_string_free (g_steal_pointer (&z), FALSE);
