@@ -502,7 +502,7 @@ st_label_zpl (const StLabelUnit *unit, const StLabelSize *size, GError **error)
 static gboolean
 st_label_name_ok (const char *name)
 {
-  gsize len = strlen (name);
+  gsize len = name != NULL ? strlen (name) : 0;
   if (len == 0 || len > 64 || name[0] == '.')
     return FALSE;
   for (gsize i = 0; i < len; i++)
@@ -555,7 +555,7 @@ st_label_write_files (const char *dir, const char *name, const StLabelUnit *unit
 {
   if (!st_label_name_ok (name))
     {
-      g_autofree gchar *shown = st_label_shown (name);
+      g_autofree gchar *shown = st_label_shown (name != NULL ? name : "");
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
                    _("'%s' cannot name label files: use 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-', not starting with '.'."),
                    shown);

@@ -119,6 +119,10 @@ test_png_vector (void)
   assert_png_decodes (&u, &size, "vector-600.png");
   size.png_dpi = 203;
   assert_png_decodes (&u, &size, "vector-203.png");
+  /* a 21-digit manual code (VID and PID included) on a wider label */
+  u.manual_code = "749701123365521327694";
+  size.width_mm = 70;
+  assert_png_decodes (&u, &size, "vector-21.png");
 }
 
 static void
@@ -291,6 +295,13 @@ test_zpl_vector (void)
   /* 50 x 25 mm at 8 dots per mm */
   g_assert_nonnull (strstr (zpl, "^PW400\n^LL200\n"));
 
+  u.manual_code = "749701123365521327694";
+  size.width_mm = 70;
+  g_autoptr(GPtrArray) t21 = zpl_check (&u, &size);
+  g_assert_cmpstr (t21->pdata[1], ==, "7497-011-2336-55213-27694");
+
+  u.manual_code = VECTOR_CODE;
+  size.width_mm = 50;
   u.product_name = NULL;
   size.zpl_dpi = 300;
   g_autoptr(GPtrArray) t2 = zpl_check (&u, &size);
@@ -509,7 +520,7 @@ test_write_files (void)
   g_assert_false (g_file_test (linked_png, G_FILE_TEST_EXISTS));
 
   /* names that are not file names of the folder */
-  const char *names[] = { "", "../x", "a/b", ".hidden", "x\n", "A B" };
+  const char *names[] = { NULL, "", "../x", "a/b", ".hidden", "x\n", "A B" };
   for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
     {
       g_assert_false (st_label_write_files (dir, names[i], &u, &size, &error));
