@@ -30,6 +30,10 @@ TEST_DEPS = opensc gnutls-bin clang-14 libclang-rt-14-dev stm32flash \
        umockdev libumockdev-dev xvfb xauth x11-utils at-spi2-core dbus-x11 python3-dogtail imagemagick \
        python3-cryptography python3-jsonschema \
        systemd dbus man-db libxml2-utils desktop-file-utils
+# Matter device labels (issue 18): the QR code, cairo's PNG and PDF; the
+# label tests decode with zbarimg and rasterise the PDF with pdftoppm.
+DEPS += libqrencode-dev libcairo2-dev
+TEST_DEPS += zbar-tools poppler-utils
 # What 'make deb' needs on top of DEPS: the Debian packaging tools.
 PKG_DEPS = debhelper dpkg-dev fakeroot lintian
 
