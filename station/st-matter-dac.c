@@ -109,6 +109,32 @@ st_matter_name_ids (const X509_NAME *name, const char *what, StMatterIds *ids, G
   return TRUE;
 }
 
+gboolean
+st_matter_name_add_ids (X509_NAME *name, guint16 vid, guint16 pid, GError **error)
+{
+  g_return_val_if_fail (name != NULL, FALSE);
+  const struct { const char *oid; guint16 value; } ids[] = {
+    { ST_MATTER_OID_VID, vid },
+    { ST_MATTER_OID_PID, pid },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      char text[5];
+      g_snprintf (text, sizeof text, "%04X", (guint) ids[i].value);
+      ASN1_OBJECT *obj = OBJ_txt2obj (ids[i].oid, 1);
+      /* loc -1: at the end; set 0: a new RDN */
+      int ok = obj != NULL
+               && X509_NAME_add_entry_by_OBJ (name, obj, V_ASN1_UTF8STRING, (const unsigned char *) text, 4, -1, 0) == 1;
+      ASN1_OBJECT_free (obj);
+      if (!ok)
+        {
+          st_error_set_openssl (error, ST_ERROR_INTERNAL, "adding the Matter VID and PID to the subject");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 /* ---- pieces shared by the three profiles ---- */
 
 /* The extension @nid: present once (-1 absent, -2 repeated), decoded. */

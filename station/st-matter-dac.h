@@ -38,6 +38,11 @@ typedef struct {
 gboolean st_matter_name_ids (const X509_NAME *name, const char *what, StMatterIds *ids,
                              GError **error);
 
+/* Appends the VID and then the PID to @name, each in an RDN of its own, a
+ * UTF8String of 4 upper-case hex digits: how a DAC's subject carries them.
+ * FALSE (INTERNAL) only when OpenSSL fails. */
+gboolean st_matter_name_add_ids (X509_NAME *name, guint16 vid, guint16 pid, GError **error);
+
 /* A PAA: self-signed (issuer = subject, the signature verifies with its own
  * key), basicConstraints critical CA:TRUE, keyUsage critical with
  * keyCertSign and cRLSign, no PID in its subject; a VID optional (and

@@ -8,14 +8,18 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <openssl/cms.h>
 #include <openssl/ec.h>
+#include <openssl/rand.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include "st-error.h"
+#include "st-issue.h"
 #include "st-matter-dac.h"
+#include "st-profile.h"
 #include "st-ossl.h"
 #include "st-test-tmp.h"
 #include "st-util.h"
@@ -455,6 +459,262 @@ test_name_ids (void)
     }
 }
 
+
+/* ---- the [matter] profile group and the post-signing lint ---- */
+
+static gchar *
+matter_profile_text (const char *algorithm, const char *key_usage, const char *matter)
+{
+  return g_strdup_printf ("[profile]\nname = matter-light\n"
+                          "[key]\nmode = device-csr\nalgorithm = %s\n"
+                          "[certificate]\nsubject = CN={uid},O=Station Test\nvalidity = no-expiry\n"
+                          "key-usage = %s\n"
+                          "[serial]\nformat = ML-{seq:06}\n[device]\nlock = false\n"
+                          "[matter]\n%s",
+                          algorithm, key_usage, matter);
+}
+
+static StProfile *
+load_matter_profile (const char *matter, GError **error)
+{
+  g_autofree gchar *text = matter_profile_text ("ec-p256", "digitalSignature", matter);
+  return st_profile_load_from_data (text, strlen (text), "matter.profile", error);
+}
+
+#define MATTER_MIN "vendor-id = FFF1\nproduct-id = 800A\ncertification-declaration = /nonexistent/cd.der\n"
+
+static void
+test_profile_matter (void)
+{
+  g_autoptr(GError) error = NULL;
+  /* the defaults */
+  g_autoptr(StProfile) p = load_matter_profile (MATTER_MIN, &error);
+  g_assert_no_error (error);
+  g_assert_true (p->matter.enabled);
+  g_assert_cmpuint (p->matter.vendor_id, ==, 0xFFF1);
+  g_assert_cmpuint (p->matter.product_id, ==, 0x800A);
+  g_assert_cmpint (p->matter.discriminator, ==, ST_MATTER_DISCRIMINATOR_RANDOM);
+  g_assert_cmpuint (p->matter.discriminator_first, ==, 0);
+  g_assert_cmpuint (p->matter.discriminator_last, ==, 4095);
+  g_assert_cmpint (p->matter.passcode, ==, ST_MATTER_PASSCODE_RANDOM);
+  g_assert_cmpuint (p->matter.pbkdf2_iterations, ==, 10000);
+  g_assert_cmpuint (p->matter.salt_length, ==, 32);
+  g_assert_cmpstr (p->matter.certification_declaration, ==, "/nonexistent/cd.der");
+
+  /* every key given */
+  g_autoptr(StProfile) q = load_matter_profile (
+      MATTER_MIN "discriminator = sequential\ndiscriminator-range = 3840-3849\npasscode = random\n"
+      "pbkdf2-iterations = 1000\nsalt-length = 16\n", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (q->matter.discriminator, ==, ST_MATTER_DISCRIMINATOR_SEQUENTIAL);
+  g_assert_cmpuint (q->matter.discriminator_first, ==, 3840);
+  g_assert_cmpuint (q->matter.discriminator_last, ==, 3849);
+  g_assert_cmpuint (q->matter.pbkdf2_iterations, ==, 1000);
+  g_assert_cmpuint (q->matter.salt_length, ==, 16);
+  g_autoptr(StProfile) r = load_matter_profile (MATTER_MIN "pbkdf2-iterations = 100000\nsalt-length = 32\n"
+                                                "discriminator-range = 0-4095\n", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (r->matter.pbkdf2_iterations, ==, 100000);
+
+  /* a profile without the group is no Matter profile */
+  g_autofree gchar *plain = matter_profile_text ("ec-p256", "digitalSignature", "");
+  *strstr (plain, "[matter]") = '\0';
+  g_autoptr(StProfile) none = st_profile_load_from_data (plain, strlen (plain), "plain.profile", &error);
+  g_assert_no_error (error);
+  g_assert_false (none->matter.enabled);
+}
+
+static void
+test_profile_matter_refusals (void)
+{
+  static const struct { const char *matter; const char *message; } cases[] = {
+    { "vendor-id = fff1\nproduct-id = 800A\ncertification-declaration = cd.der\n",
+      "[matter] vendor-id=fff1 is not allowed; give exactly 4 upper-case hex digits" },
+    { "vendor-id = 0xFFF1\nproduct-id = 800A\ncertification-declaration = cd.der\n",
+      "[matter] vendor-id=0xFFF1 is not allowed" },
+    { "vendor-id = FFF1\nproduct-id = 800\ncertification-declaration = cd.der\n",
+      "[matter] product-id=800 is not allowed" },
+    { "vendor-id = FFF1\nproduct-id = 0000\ncertification-declaration = cd.der\n",
+      "[matter] product-id=0000 is not allowed; a Matter product ID is never 0" },
+    { "product-id = 800A\ncertification-declaration = cd.der\n", "[matter] vendor-id is missing" },
+    { "vendor-id = FFF1\ncertification-declaration = cd.der\n", "[matter] product-id is missing" },
+    { "vendor-id = FFF1\nproduct-id = 800A\n", "[matter] certification-declaration is missing" },
+    { MATTER_MIN "discriminator = ordered\n", "[matter] discriminator=ordered is not allowed; use random or sequential" },
+    { MATTER_MIN "discriminator-range = 10-5\n", "[matter] discriminator-range=10-5 is not allowed; give FIRST-LAST" },
+    { MATTER_MIN "discriminator-range = 0-4096\n", "[matter] discriminator-range=0-4096 is not allowed" },
+    { MATTER_MIN "discriminator-range = 5\n", "[matter] discriminator-range=5 is not allowed" },
+    { MATTER_MIN "discriminator-range = 1-2-3\n", "[matter] discriminator-range=1-2-3 is not allowed" },
+    { MATTER_MIN "passcode = 20202021\n", "[matter] passcode=20202021 is not allowed; use random" },
+    { MATTER_MIN "pbkdf2-iterations = 999\n", "[matter] pbkdf2-iterations=999 is not allowed; use a whole number from 1000 to 100000" },
+    { MATTER_MIN "pbkdf2-iterations = 100001\n", "[matter] pbkdf2-iterations=100001 is not allowed" },
+    { MATTER_MIN "salt-length = 15\n", "[matter] salt-length=15 is not allowed; use a whole number from 16 to 32" },
+    { MATTER_MIN "salt-length = 33\n", "[matter] salt-length=33 is not allowed" },
+    { MATTER_MIN "vendor_id = FFF1\n", "[matter] unknown key vendor_id" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(StProfile) p = load_matter_profile (cases[i].matter, &error);
+      g_test_message ("%s", error != NULL ? error->message : "(loaded)");
+      g_assert_null (p);
+      g_assert_nonnull (error);
+      g_assert_nonnull (strstr (error->message, "matter.profile: "));
+      g_assert_nonnull (strstr (error->message, cases[i].message));
+    }
+  /* what a DAC must be constrains the other groups */
+  static const struct { const char *alg, *ku, *message; } others[] = {
+    { "ec-p384", "digitalSignature", "[key] algorithm must be ec-p256 with [matter]" },
+    { "ed25519", "digitalSignature", "[key] algorithm must be ec-p256 with [matter]" },
+    { "ec-p256", "digitalSignature;keyAgreement", "[certificate] key-usage must be exactly digitalSignature with [matter]" },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (others); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree gchar *text = matter_profile_text (others[i].alg, others[i].ku, MATTER_MIN);
+      g_autoptr(StProfile) p = st_profile_load_from_data (text, strlen (text), "matter.profile", &error);
+      g_assert_null (p);
+      g_assert_nonnull (error);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, others[i].message));
+    }
+}
+
+/* The Certification Declaration file: a CMS SignedData made here. */
+static void
+test_profile_certification_declaration (void)
+{
+  g_autofree gchar *dir = st_test_tmpdir ("st-matter-cd");
+  g_autoptr(EVP_PKEY) key = make_key (NULL);
+  g_autoptr(X509) signer = make_cert (&paa_spec, key, NULL, NULL);
+  static const char content[] = "a certification declaration's TLV stands here";
+  g_autoptr(BIO) in = BIO_new_mem_buf (content, sizeof content - 1);
+  CMS_ContentInfo *cms = CMS_sign (signer, key, NULL, in, CMS_BINARY | CMS_NOSMIMECAP | CMS_NOCERTS);
+  g_assert_nonnull (cms);
+  unsigned char *der = NULL;
+  int der_len = i2d_CMS_ContentInfo (cms, &der);
+  CMS_ContentInfo_free (cms);
+  g_assert_cmpint (der_len, >, 0);
+
+  g_autofree gchar *good = g_build_filename (dir, "cd.der", NULL);
+  g_autofree gchar *trailing = g_build_filename (dir, "cd-trailing.der", NULL);
+  g_autofree gchar *garbage = g_build_filename (dir, "cd-garbage.der", NULL);
+  g_autofree gchar *big = g_build_filename (dir, "cd-big.der", NULL);
+  g_autofree gchar *cert_der = g_build_filename (dir, "cd-cert.der", NULL);
+  g_assert_true (g_file_set_contents (good, (const char *) der, der_len, NULL));
+  g_autofree guint8 *plus = g_malloc (der_len + 1);
+  memcpy (plus, der, der_len);
+  plus[der_len] = 0;
+  g_assert_true (g_file_set_contents (trailing, (const char *) plus, der_len + 1, NULL));
+  g_assert_true (g_file_set_contents (garbage, "not DER at all", -1, NULL));
+  g_autofree gchar *zeros = g_malloc0 (ST_PROFILE_CD_MAX + 1);
+  g_assert_true (g_file_set_contents (big, zeros, ST_PROFILE_CD_MAX + 1, NULL));
+  unsigned char *cder = NULL;
+  int cder_len = i2d_X509 (signer, &cder);
+  g_assert_true (g_file_set_contents (cert_der, (const char *) cder, cder_len, NULL));
+  OPENSSL_free (cder);
+
+  struct { const char *file; int code; } cases[] = {
+    { good, -1 },
+    { trailing, ST_ERROR_INVALID_DATA },
+    { garbage, ST_ERROR_INVALID_DATA },
+    { big, ST_ERROR_INVALID_DATA },
+    { cert_der, ST_ERROR_INVALID_DATA },
+    { "/nonexistent/cd.der", ST_ERROR_NOT_FOUND },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree gchar *m = g_strdup_printf ("vendor-id = FFF1\nproduct-id = 800A\ncertification-declaration = %s\n",
+                                             cases[i].file);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(StProfile) p = load_matter_profile (m, &error);
+      g_assert_no_error (error);
+      g_autoptr(GBytes) cd = st_profile_load_certification_declaration (p, &error);
+      if (cases[i].code < 0)
+        {
+          g_assert_no_error (error);
+          g_assert_cmpuint (g_bytes_get_size (cd), ==, (gsize) der_len);
+          g_assert_cmpmem (g_bytes_get_data (cd, NULL), der_len, der, der_len);
+          continue;
+        }
+      g_assert_null (cd);
+      g_assert_error (error, ST_ERROR, cases[i].code);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, "[matter] certification-declaration"));
+    }
+  OPENSSL_free (der);
+  st_rm_rf (dir);
+}
+
+static void
+random_serial (StSerial *serial)
+{
+  guint8 rnd[16];
+  g_assert_cmpint (RAND_bytes (rnd, sizeof rnd), ==, 1);
+  rnd[0] = 0x11;
+  rnd[15] = 0x5a;
+  g_assert_true (st_serial_from_random (rnd, serial));
+}
+
+/* st_issue_build/sign/check under the test's PAI: a Matter profile's DAC
+ * carries the VID and PID, passes the lint and the independent checker;
+ * the profile check refuses a CA that is no PAI, or another vendor's. */
+static void
+test_issue_matter (void)
+{
+  Chain c;
+  chain_init (&c, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StProfile) profile = load_matter_profile (MATTER_MIN, &error);
+  g_assert_no_error (error);
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_assert_true (st_issue_check_profile (c.pai, profile, now, &error));
+  g_assert_no_error (error);
+
+  static const StSubjectInfo info = { "0123abcdef", "ML-1", "ML-000001" };
+  g_autoptr(EVP_PKEY) key = make_key (NULL);
+  StSerial serial;
+  random_serial (&serial);
+  g_autoptr(X509) cert = st_issue_build (c.pai, profile, key, &info, &serial, now, &error);
+  g_assert_no_error (error);
+  g_assert_true (st_issue_sign (cert, c.pai_key, c.pai, &error));
+  g_assert_no_error (error);
+  g_assert_true (st_issue_check (cert, c.pai, profile, key, &info, &serial, &error));
+  g_assert_no_error (error);
+  StMatterIds ids;
+  g_assert_true (st_matter_name_ids (X509_get_subject_name (cert), "the DAC", &ids, &error));
+  g_assert_true (ids.has_vid && ids.vid == 0xFFF1 && ids.has_pid && ids.pid == 0x800A);
+  g_autofree gchar *path = write_pem (c.dir, "issued.pem", cert);
+  g_autofree gchar *py_err = NULL;
+  g_assert_cmpint (run_checker ("dac", c.pai_pem, path, &py_err), ==, 0);
+
+  /* another vendor's profile: refused before the batch (and by
+   * st_issue_build(), which applies the same check) */
+  g_autoptr(StProfile) other = load_matter_profile ("vendor-id = FFF2\nproduct-id = 800A\n"
+                                                    "certification-declaration = cd.der\n", &error);
+  g_assert_no_error (error);
+  g_assert_false (st_issue_check_profile (c.pai, other, now, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_assert_nonnull (strstr (error->message, "vendor-id=FFF2 product-id=800A does not match the issuing CA (the PAI: VID FFF1, PID 800A)"));
+  g_clear_error (&error);
+
+  /* the lint is part of st_issue_check(): the same DAC checked against a
+   * CA of the same name and key that is no PAI (no pathLenConstraint) */
+  Spec not_pai = pai_spec;
+  not_pai.bc = "critical,CA:TRUE";
+  g_autoptr(X509) pai2 = make_cert (&not_pai, c.pai_key, c.paa, c.paa_key);
+  g_assert_false (st_issue_check (cert, pai2, profile, key, &info, &serial, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "the DAC breaks the Matter rule (Matter Core spec 6.2.2.3, DAC): its issuer must be a valid PAI"));
+  g_clear_error (&error);
+
+  /* the PAA as the issuing CA: not a PAI (pathLenConstraint 1) */
+  g_assert_false (st_issue_check_profile (c.paa, profile, now, &error));
+  g_assert_nonnull (strstr (error->message, "profile matter-light needs the issuing CA to be a Matter PAI: the PAI breaks the Matter rule"));
+  g_clear_error (&error);
+  chain_clear (&c);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -473,5 +733,9 @@ main (int argc, char **argv)
   g_test_add_func ("/matter-dac/pai-mutations", test_pai_mutations);
   g_test_add_func ("/matter-dac/paa-mutations", test_paa_mutations);
   g_test_add_func ("/matter-dac/name-ids", test_name_ids);
+  g_test_add_func ("/matter-dac/profile", test_profile_matter);
+  g_test_add_func ("/matter-dac/profile-refusals", test_profile_matter_refusals);
+  g_test_add_func ("/matter-dac/profile-certification-declaration", test_profile_certification_declaration);
+  g_test_add_func ("/matter-dac/issue", test_issue_matter);
   return g_test_run ();
 }
