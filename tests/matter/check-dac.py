@@ -18,6 +18,7 @@ two to the same verdicts.
 Exit 0: the certificate keeps every rule ("OK ..." on stdout).
 Exit 1: it breaks one; stderr says "FAIL [rule-id]: what", the first found.
 Exit 2: usage, or a file that is not exactly one PEM certificate.
+Exit 3: an error of this script (never a verdict).
 """
 
 import datetime
@@ -219,8 +220,14 @@ def subject_key_id(cert, rule, who):
     return ext.value.digest
 
 
-def naive(t):
-    return t.replace(tzinfo=None) if t.tzinfo else t
+def validity(cert):
+    """(notBefore, notAfter) as naive UTC datetimes, with the library's
+    timezone-aware properties where it has them (cryptography >= 42)."""
+    if hasattr(cert, "not_valid_before_utc"):
+        nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
+    else:
+        nb, na = cert.not_valid_before, cert.not_valid_after
+    return nb.replace(tzinfo=None), na.replace(tzinfo=None)
 
 
 # ---- the three profiles ----
@@ -302,8 +309,8 @@ def check_dac(pai, dac):
         raise Broken("dac-pid", f"{who}: the subject carries no PID ({OID_PID})")
     if "pid" in pai_ids and ids["pid"] != pai_ids["pid"]:
         raise Broken("dac-pid", f"{who}: PID {ids['pid']:04X} differs from the PAI's PID {pai_ids['pid']:04X}")
-    nb, na = naive(dac.not_valid_before), naive(dac.not_valid_after)
-    pnb, pna = naive(pai.not_valid_before), naive(pai.not_valid_after)
+    nb, na = validity(dac)
+    pnb, pna = validity(pai)
     if nb < pnb:
         raise Broken("dac-validity", f"{who}: notBefore {nb} is before the PAI's notBefore {pnb}")
     if na != NO_EXPIRY and na > pna:
@@ -357,4 +364,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    try:
+        status = main(sys.argv)
+    except Exception as e:  # a bug here, never a verdict: not 0, not 1
+        print(f"check-dac.py: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        status = 3
+    sys.exit(status)
