@@ -4,7 +4,8 @@
  * written from the specification's text, not from the C code) gives the
  * same verdict on every certificate of the test.
  *
- * Usage (meson passes both): test-matter-dac PYTHON CHECK-DAC.PY */
+ * Usage (meson passes them): test-matter-dac PYTHON CHECK-DAC.PY SEED-DIR
+ * (SEED-DIR: tests/fuzz/corpus/matter-dac) */
 #include <string.h>
 #include <sys/wait.h>
 
@@ -26,6 +27,7 @@
 
 static const char *python_path;
 static const char *checker_path;
+static const char *corpus_path;
 
 /* ---- making certificates ---- */
 
@@ -715,17 +717,65 @@ test_issue_matter (void)
   chain_clear (&c);
 }
 
+
+/* Certificates made by another library: the fuzz target's seeds, written
+ * by python3-cryptography (tests/fuzz/corpus/matter-dac, a PAI and a DAC
+ * each). The C rules and the script agree on every one; the good pair
+ * passes, the mutated ones fail. */
+static void
+test_foreign_chains (void)
+{
+  g_autofree gchar *dir = st_test_tmpdir ("st-matter-foreign");
+  static const struct { const char *file; gboolean good; } seeds[] = {
+    { "good.bin", TRUE },
+    { "pid-lower.bin", FALSE },
+    { "key-agreement.bin", FALSE },
+    { "one-rdn.bin", FALSE },
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (seeds); i++)
+    {
+      g_autofree gchar *path = g_build_filename (corpus_path, seeds[i].file, NULL);
+      g_autofree gchar *data = NULL;
+      gsize len = 0;
+      g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+      g_assert_cmpuint (len, >, 2);
+      gsize n = ((gsize) (guint8) data[0] << 8) | (guint8) data[1];
+      g_assert_cmpuint (n, <, len - 2);
+      const unsigned char *p = (const unsigned char *) data + 2;
+      g_autoptr(X509) pai = d2i_X509 (NULL, &p, (long) n);
+      g_assert_nonnull (pai);
+      g_assert_true (p == (const unsigned char *) data + 2 + n);
+      g_autoptr(X509) dac = d2i_X509 (NULL, &p, (long) (len - 2 - n));
+      g_assert_nonnull (dac);
+      g_assert_true (p == (const unsigned char *) data + len);
+
+      g_autofree gchar *pai_file = g_strdup_printf ("pai-%" G_GSIZE_FORMAT ".pem", i);
+      g_autofree gchar *dac_file = g_strdup_printf ("dac-%" G_GSIZE_FORMAT ".pem", i);
+      g_autofree gchar *pai_pem = write_pem (dir, pai_file, pai);
+      g_autofree gchar *dac_pem = write_pem (dir, dac_file, dac);
+      g_autoptr(GError) error = NULL;
+      gboolean ok = st_matter_dac_check (dac, pai, &error);
+      g_autofree gchar *py_err = NULL;
+      int py = run_checker ("dac", pai_pem, dac_pem, &py_err);
+      g_test_message ("%s: C %s; check-dac.py exit %d: %s", seeds[i].file, ok ? "passes" : error->message, py, py_err);
+      g_assert_cmpint (ok, ==, seeds[i].good);
+      g_assert_cmpint (py, ==, seeds[i].good ? 0 : 1);
+    }
+  st_rm_rf (dir);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  if (argc != 3)
+  if (argc != 4)
     {
-      g_printerr ("usage: %s PYTHON CHECK-DAC.PY\n", argv[0]);
+      g_printerr ("usage: %s PYTHON CHECK-DAC.PY SEED-DIR\n", argv[0]);
       return 2;
     }
   python_path = argv[1];
   checker_path = argv[2];
+  corpus_path = argv[3];
   g_test_add_func ("/matter-dac/good-chain", test_good_chain);
   g_test_add_func ("/matter-dac/issue-mutations", test_issue_mutations);
   g_test_add_func ("/matter-dac/dac-mutations", test_dac_mutations);
@@ -737,5 +787,6 @@ main (int argc, char **argv)
   g_test_add_func ("/matter-dac/profile-refusals", test_profile_matter_refusals);
   g_test_add_func ("/matter-dac/profile-certification-declaration", test_profile_certification_declaration);
   g_test_add_func ("/matter-dac/issue", test_issue_matter);
+  g_test_add_func ("/matter-dac/foreign-chains", test_foreign_chains);
   return g_test_run ();
 }
