@@ -290,6 +290,8 @@ st_matter_paa_check (X509 *paa, GError **error)
   EVP_PKEY *key = X509_get0_pubkey (paa);
   if (key == NULL || X509_verify (paa, key) != 1)
     return fail (error, what, SPEC_PAA, "it must be self-signed (its signature does not verify with its own key)");
+  if (!check_p256_key (paa, what, SPEC_PAA, error) || !check_ecdsa_sha256 (paa, what, SPEC_PAA, error))
+    return FALSE;
   if (!check_basic_constraints (paa, TRUE, -2, what, SPEC_PAA, error))
     return FALSE;
   static const int ca_bits[] = { 5 /* keyCertSign */, 6 /* cRLSign */ };

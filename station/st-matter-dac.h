@@ -44,7 +44,8 @@ gboolean st_matter_name_ids (const X509_NAME *name, const char *what, StMatterId
 gboolean st_matter_name_add_ids (X509_NAME *name, guint16 vid, guint16 pid, GError **error);
 
 /* A PAA: self-signed (issuer = subject, the signature verifies with its own
- * key), basicConstraints critical CA:TRUE, keyUsage critical with
+ * key), a P-256 key and ecdsa-with-SHA256, basicConstraints critical
+ * CA:TRUE, keyUsage critical with
  * keyCertSign and cRLSign, no PID in its subject; a VID optional (and
  * well-formed when present). */
 gboolean st_matter_paa_check (X509 *paa, GError **error);

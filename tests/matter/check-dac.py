@@ -26,7 +26,7 @@ import re
 import sys
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
@@ -241,8 +241,10 @@ def check_paa(cert):
         if not isinstance(key, ec.EllipticCurvePublicKey):
             raise InvalidSignature()
         key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
-    except (InvalidSignature, ValueError, TypeError):
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
         raise Broken("paa-self-signed", f"{who}: not self-signed: its signature does not verify with its own key")
+    require_p256(cert, "paa-key", who)
+    require_ecdsa_sha256(cert, "paa-signature-algorithm", who)
     bc = extension(cert, ExtensionOID.BASIC_CONSTRAINTS, "paa-basic-constraints", who, "basicConstraints")
     if not bc.critical or not bc.value.ca:
         raise Broken("paa-basic-constraints", f"{who}: basicConstraints must be critical with cA TRUE")

@@ -401,13 +401,16 @@ test_paa_mutations (void)
     { "paa-not-self-signed", paa_spec, TRUE, "self-signed", "[paa-self-signed]" },
     { "paa-not-ca", paa_spec, FALSE, "CA:TRUE", "[paa-basic-constraints]" },
     { "paa-no-vid", paa_spec, FALSE, NULL, NULL },
+    { "paa-sha384", paa_spec, FALSE, "ecdsa-with-SHA256", "[paa-signature-algorithm]" },
+    { "paa-p384", paa_spec, FALSE, "on the named curve P-256", "[paa-key]" },
   };
   cases[0].spec.pid = "8000";
   cases[2].spec.bc = "critical,CA:FALSE";
   cases[3].spec.vid = NULL;
+  cases[4].spec.md = EVP_sha384 ();
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autoptr(EVP_PKEY) key = make_key (NULL);
+      g_autoptr(EVP_PKEY) key = make_key (strcmp (cases[i].name, "paa-p384") == 0 ? "P-384" : NULL);
       g_autoptr(EVP_PKEY) other_key = make_key (NULL);
       g_autoptr(X509) other = make_cert (&paa_spec, other_key, NULL, NULL);
       g_autoptr(X509) paa = cases[i].signed_by_other ? make_cert (&cases[i].spec, key, other, other_key)
