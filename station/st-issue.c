@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "st-error.h"
+#include "st-matter-dac.h"
 #include "st-ossl.h"
 #include "st-util.h"
 
@@ -288,6 +289,25 @@ st_issue_check_profile (X509 *ca_cert, const StProfile *profile, GDateTime *now,
                            "certificates; issue the CA certificate anew with keyCertSign");
       return FALSE;
     }
+  /* a Matter profile: the issuing CA is its PAI, of the profile's vendor
+   * (and product, when the PAI names one) */
+  if (profile->matter.enabled)
+    {
+      StMatterIds pai;
+      if (!st_matter_pai_check (ca_cert, &pai, error))
+        {
+          g_prefix_error (error, "profile %s needs the issuing CA to be a Matter PAI: ", profile->name);
+          return FALSE;
+        }
+      if (pai.vid != profile->matter.vendor_id || (pai.has_pid && pai.pid != profile->matter.product_id))
+        {
+          g_autofree gchar *pid = pai.has_pid ? g_strdup_printf ("PID %04X", pai.pid) : g_strdup ("no PID");
+          g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                       "profile %s: [matter] vendor-id=%04X product-id=%04X does not match the issuing CA (the PAI: VID %04X, %s); fix the profile or issue under the product's PAI",
+                       profile->name, profile->matter.vendor_id, profile->matter.product_id, pai.vid, pid);
+          return FALSE;
+        }
+    }
   CaValidity ca;
   if (!ca_validity (ca_cert, &ca, error))
     return FALSE;
@@ -373,6 +393,10 @@ st_issue_build (X509 *ca_cert, const StProfile *profile, EVP_PKEY *subject_key,
       g_prefix_error (error, "profile %s: ", profile->name);
       return NULL;
     }
+  /* a Matter DAC: the [matter] VID and PID after the template's attributes */
+  if (profile->matter.enabled
+      && !st_matter_name_add_ids (subject, profile->matter.vendor_id, profile->matter.product_id, error))
+    return NULL;
   if (cert == NULL
       || X509_set_version (cert, X509_VERSION_3) != 1
       || X509_set_serialNumber (cert, sn) != 1
@@ -736,6 +760,9 @@ st_issue_check (X509 *cert, X509 *ca_cert, const StProfile *profile, EVP_PKEY *s
   g_autoptr(X509_NAME) want_subject = st_profile_build_subject (profile->subject_template, info, &local);
   if (want_subject == NULL)
     return lint_fail (error, "subject must follow the profile (%s)", local->message);
+  if (profile->matter.enabled
+      && !st_matter_name_add_ids (want_subject, profile->matter.vendor_id, profile->matter.product_id, error))
+    return FALSE;
   if (!der_equal (want_subject, i2d_name, X509_get_subject_name (cert)))
     return lint_fail (error, "subject must be exactly the profile's subject for this device");
 
@@ -765,6 +792,9 @@ st_issue_check (X509 *cert, X509 *ca_cert, const StProfile *profile, EVP_PKEY *s
   }
   if (st_pubkey_get_alg (subject_key) != profile->alg)
     return lint_fail (error, "the key must be %s", st_alg_describe (profile->alg));
+  /* a Matter profile: the DAC rules, the issuing CA as the PAI (docs/matter.md) */
+  if (profile->matter.enabled && !st_matter_dac_check (cert, ca_cert, error))
+    return FALSE;
   return TRUE;
 }
 

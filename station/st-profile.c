@@ -1,6 +1,7 @@
 /* Product profiles (docs/profiles.md). */
 #include "st-profile.h"
 
+#include <openssl/cms.h>
 #include <openssl/objects.h>
 #include <string.h>
 
@@ -34,6 +35,10 @@ static const char *const keys_link[] = {
   "blob-address", "blob-area-size", "uid-address", "uid-length", "go-address", NULL
 };
 static const char *const keys_firmware[] = { "image", "address", "sha256", NULL };
+static const char *const keys_matter[] = {
+  "vendor-id", "product-id", "discriminator", "discriminator-range", "passcode",
+  "pbkdf2-iterations", "salt-length", "certification-declaration", NULL
+};
 
 static const GroupSpec groups[] = {
   { "profile", TRUE, keys_profile },
@@ -43,6 +48,7 @@ static const GroupSpec groups[] = {
   { "device", TRUE, keys_device },
   { "link", FALSE, keys_link },
   { "firmware", FALSE, keys_firmware },
+  { "matter", FALSE, keys_matter },
 };
 
 /* ---- errors ---- */
@@ -1291,6 +1297,177 @@ st_profile_load_firmware (const StProfile *profile, GError **error)
   return g_steal_pointer (&bytes);
 }
 
+/* ---- [matter] (issue 18) ---- */
+
+/* A Matter VID or PID: exactly 4 upper-case hex digits, as the certificate
+ * subject carries it (docs/matter.md). */
+static gboolean
+get_matter_id (const Ctx *ctx, const char *key, guint16 *out, GError **error)
+{
+  static const char allowed[] = "give exactly 4 upper-case hex digits, as the certificate carries it (FFF1)";
+  g_autofree gchar *v = get_string (ctx, "matter", key, TRUE, allowed, error);
+  if (v == NULL)
+    return FALSE;
+  guint value = 0;
+  gboolean ok = strlen (v) == 4;
+  for (int i = 0; ok && i < 4; i++)
+    {
+      char c = v[i];
+      if (c >= '0' && c <= '9')
+        value = value * 16 + (guint) (c - '0');
+      else if (c >= 'A' && c <= 'F')
+        value = value * 16 + (guint) (c - 'A' + 10);
+      else
+        ok = FALSE;
+    }
+  if (!ok)
+    {
+      ctx_error (ctx, error, "[matter] %s=%s is not allowed; %s", key, v, allowed);
+      return FALSE;
+    }
+  *out = (guint16) value;
+  return TRUE;
+}
+
+/* [matter]: the Matter product (docs/profiles.md). Its DACs must keep the
+ * Matter rules, so the group also constrains [key] and [certificate]. */
+static gboolean
+parse_matter_group (const Ctx *ctx, StProfile *p, GError **error)
+{
+  if (!g_key_file_has_group (ctx->kf, "matter"))
+    return TRUE;
+  StProfileMatter *m = &p->matter;
+  if (!get_matter_id (ctx, "vendor-id", &m->vendor_id, error)
+      || !get_matter_id (ctx, "product-id", &m->product_id, error))
+    return FALSE;
+  if (m->product_id == 0)
+    {
+      ctx_error (ctx, error, "[matter] product-id=0000 is not allowed; a Matter product ID is never 0, give the product's PID");
+      return FALSE;
+    }
+
+  m->discriminator = ST_MATTER_DISCRIMINATOR_RANDOM;
+  if (has_key (ctx, "matter", "discriminator"))
+    {
+      static const char allowed[] = "use random or sequential";
+      g_autofree gchar *v = get_string (ctx, "matter", "discriminator", TRUE, allowed, error);
+      if (v == NULL)
+        return FALSE;
+      if (strcmp (v, "random") == 0)
+        m->discriminator = ST_MATTER_DISCRIMINATOR_RANDOM;
+      else if (strcmp (v, "sequential") == 0)
+        m->discriminator = ST_MATTER_DISCRIMINATOR_SEQUENTIAL;
+      else
+        {
+          ctx_error (ctx, error, "[matter] discriminator=%s is not allowed; %s", v, allowed);
+          return FALSE;
+        }
+    }
+  m->discriminator_first = 0;
+  m->discriminator_last = 4095;
+  if (has_key (ctx, "matter", "discriminator-range"))
+    {
+      static const char allowed[] = "give FIRST-LAST, whole numbers from 0 to 4095 (12 bits), FIRST not above LAST (0-4095)";
+      g_autofree gchar *v = get_string (ctx, "matter", "discriminator-range", TRUE, allowed, error);
+      if (v == NULL)
+        return FALSE;
+      g_auto(GStrv) parts = g_strsplit (v, "-", -1);
+      guint64 first = 0, last = 0;
+      if (g_strv_length (parts) != 2
+          || !g_ascii_string_to_unsigned (g_strstrip (parts[0]), 10, 0, 4095, &first, NULL)
+          || !g_ascii_string_to_unsigned (g_strstrip (parts[1]), 10, 0, 4095, &last, NULL)
+          || first > last)
+        {
+          ctx_error (ctx, error, "[matter] discriminator-range=%s is not allowed; %s", v, allowed);
+          return FALSE;
+        }
+      m->discriminator_first = (guint16) first;
+      m->discriminator_last = (guint16) last;
+    }
+
+  m->passcode = ST_MATTER_PASSCODE_RANDOM;
+  if (has_key (ctx, "matter", "passcode"))
+    {
+      static const char allowed[] = "use random (a setup passcode from the CSPRNG per unit, never one of the invalid values); fixed passcodes are not offered";
+      g_autofree gchar *v = get_string (ctx, "matter", "passcode", TRUE, allowed, error);
+      if (v == NULL)
+        return FALSE;
+      if (strcmp (v, "random") != 0)
+        {
+          ctx_error (ctx, error, "[matter] passcode=%s is not allowed; %s", v, allowed);
+          return FALSE;
+        }
+    }
+
+  guint64 v = 10000;
+  if (has_key (ctx, "matter", "pbkdf2-iterations")
+      && !get_uint (ctx, "matter", "pbkdf2-iterations", 1000, 100000, FALSE, &v, error))
+    return FALSE;
+  m->pbkdf2_iterations = (guint32) v;
+  v = 32;
+  if (has_key (ctx, "matter", "salt-length")
+      && !get_uint (ctx, "matter", "salt-length", 16, 32, FALSE, &v, error))
+    return FALSE;
+  m->salt_length = (guint) v;
+
+  m->certification_declaration = get_string (ctx, "matter", "certification-declaration", TRUE,
+                                             "give the Certification Declaration file (DER CMS, from the CSA)", error);
+  if (m->certification_declaration == NULL)
+    return FALSE;
+
+  /* what a DAC must be (docs/matter.md) */
+  if (p->alg != ST_ALG_EC_P256)
+    {
+      ctx_error (ctx, error, "[key] algorithm must be ec-p256 with [matter]; a DAC's key is P-256 (Matter Core spec 6.2.2.3)");
+      return FALSE;
+    }
+  if (p->key_usage != KU_DIGITAL_SIGNATURE)
+    {
+      ctx_error (ctx, error, "[certificate] key-usage must be exactly digitalSignature with [matter] (Matter Core spec 6.2.2.3)");
+      return FALSE;
+    }
+  m->enabled = TRUE;
+  return TRUE;
+}
+
+GBytes *
+st_profile_load_certification_declaration (const StProfile *profile, GError **error)
+{
+  g_return_val_if_fail (profile != NULL && profile->matter.enabled, NULL);
+  const char *file = profile->matter.certification_declaration;
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GMappedFile) mf = g_mapped_file_new (file, FALSE, &local);
+  if (mf == NULL)
+    {
+      g_set_error (error, ST_ERROR,
+                   g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? ST_ERROR_NOT_FOUND : ST_ERROR_READ,
+                   "%s: [matter] certification-declaration: %s", profile->path, local->message);
+      return NULL;
+    }
+  gsize len = g_mapped_file_get_length (mf);
+  if (len == 0 || len > ST_PROFILE_CD_MAX)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s: [matter] certification-declaration %s is %" G_GSIZE_FORMAT " bytes; 1 to %d are allowed",
+                   profile->path, file, len, ST_PROFILE_CD_MAX);
+      return NULL;
+    }
+  const unsigned char *data = (const unsigned char *) g_mapped_file_get_contents (mf);
+  const unsigned char *q = data;
+  CMS_ContentInfo *cms = d2i_CMS_ContentInfo (NULL, &q, (long) len);
+  gboolean ok = cms != NULL && q == data + len && OBJ_obj2nid (CMS_get0_type (cms)) == NID_pkcs7_signed;
+  CMS_ContentInfo_free (cms);
+  if (!ok)
+    {
+      st_error_clear_openssl ();
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s: [matter] certification-declaration %s is not one DER CMS SignedData; give the Certification Declaration file as the CSA issued it",
+                   profile->path, file);
+      return NULL;
+    }
+  return g_bytes_new (data, len);
+}
+
 StProfile *
 st_profile_load_from_data (const char *data, gsize len, const char *name_for_messages,
                            GError **error)
@@ -1337,7 +1514,8 @@ st_profile_load_from_data (const char *data, gsize len, const char *name_for_mes
       || !parse_serial_group (&ctx, p, error)
       || !parse_device_group (&ctx, p, error)
       || !parse_link_group (&ctx, p, error)
-      || !parse_firmware_group (&ctx, p, error))
+      || !parse_firmware_group (&ctx, p, error)
+      || !parse_matter_group (&ctx, p, error))
     return NULL;
   return g_steal_pointer (&p);
 }
@@ -1376,5 +1554,6 @@ st_profile_free (StProfile *p)
   g_strfreev (p->eku);
   g_free (p->serial_format);
   g_free (p->firmware_image);
+  g_free (p->matter.certification_declaration);
   g_free (p);
 }

@@ -25,6 +25,29 @@ typedef enum {
   ST_KEY_MODE_STATION_KEY,  /* the station makes the key and sends it with PUT_KEY */
 } StKeyMode;
 
+/* [matter], optional (issue 18, docs/profiles.md and docs/matter.md). */
+typedef enum {
+  ST_MATTER_DISCRIMINATOR_RANDOM,      /* from the CSPRNG within the range */
+  ST_MATTER_DISCRIMINATOR_SEQUENTIAL,  /* the range's values in turn */
+} StMatterDiscriminatorPolicy;
+
+typedef enum {
+  ST_MATTER_PASSCODE_RANDOM,           /* from the CSPRNG, never an invalid value */
+} StMatterPasscodePolicy;
+
+typedef struct {
+  gboolean enabled;                    /* the group is present */
+  guint16 vendor_id;                   /* the DAC's and the PAI's VID */
+  guint16 product_id;                  /* the DAC's PID, never 0 */
+  StMatterDiscriminatorPolicy discriminator;
+  guint16 discriminator_first;         /* 0 to 4095, first <= last */
+  guint16 discriminator_last;
+  StMatterPasscodePolicy passcode;
+  guint32 pbkdf2_iterations;           /* 1000 to 100000 */
+  guint salt_length;                   /* 16 to 32 bytes */
+  gchar *certification_declaration;    /* the file, as given */
+} StProfileMatter;
+
 typedef struct {
   gchar *path;              /* as given, or the name for messages */
   gchar *name;              /* [A-Za-z0-9._-]{1,64} */
@@ -49,6 +72,8 @@ typedef struct {
   gchar *firmware_image;
   guint32 firmware_address;
   guint8 firmware_sha256[32];
+  /* [matter]: matter.enabled is FALSE when the group is absent. */
+  StProfileMatter matter;
 } StProfile;
 
 /* Hard maximum size of a firmware image. */
@@ -56,6 +81,13 @@ typedef struct {
 /* Reads the [firmware] image and checks its SHA-256 against the profile:
  * VERIFY_FAILED (nothing may be written) when it differs. */
 GBytes *st_profile_load_firmware (const StProfile *profile, GError **error);
+
+/* Hard maximum size of a Certification Declaration file. */
+#define ST_PROFILE_CD_MAX 4096
+/* Reads the [matter] certification-declaration: 1 to ST_PROFILE_CD_MAX
+ * bytes, exactly one DER CMS SignedData (nothing after it). NOT_FOUND or
+ * READ when it cannot be read, INVALID_DATA when it is no CMS SignedData. */
+GBytes *st_profile_load_certification_declaration (const StProfile *profile, GError **error);
 
 StProfile *st_profile_load (const char *path, GError **error);
 StProfile *st_profile_load_from_data (const char *data, gsize len,
