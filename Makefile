@@ -23,17 +23,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS = meson ninja-build pkg-config gcc libc6-dev \
        libglib2.0-dev libjson-glib-dev libssl-dev openssl libp11-dev libp11-kit-dev \
        softhsm2 libsqlite3-dev sqlite3 libusb-1.0-0-dev libgtk-3-dev zlib1g-dev \
-       libcanberra-gtk3-dev gettext
+       libcanberra-gtk3-dev gettext libqrencode-dev libcairo2-dev
 # What the tests need on top: independent tools that check our output,
 # the sanitizer runtime, emulators and the GUI test stack.
 TEST_DEPS = opensc gnutls-bin clang-14 libclang-rt-14-dev stm32flash \
        umockdev libumockdev-dev xvfb xauth x11-utils at-spi2-core dbus-x11 python3-dogtail imagemagick \
        python3-cryptography python3-jsonschema \
-       systemd dbus man-db libxml2-utils desktop-file-utils
-# Matter device labels (issue 18): the QR code, cairo's PNG and PDF; the
-# label tests decode with zbarimg and rasterise the PDF with pdftoppm.
-DEPS += libqrencode-dev libcairo2-dev
-TEST_DEPS += zbar-tools poppler-utils
+       systemd dbus man-db libxml2-utils desktop-file-utils \
+       zbar-tools poppler-utils
 # What 'make deb' needs on top of DEPS: the Debian packaging tools.
 PKG_DEPS = debhelper dpkg-dev fakeroot lintian
 
