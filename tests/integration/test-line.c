@@ -574,17 +574,35 @@ st_line_call (GDBusConnection *c, const char *method, GVariant *params, const ch
   return r;
 }
 
-/* Runs the main context until @n results came (or @seconds passed). */
+/* Runs the main context until @n results came, or with @n 0 until the
+ * line ended (or @seconds passed). */
 static void
-st_line_wait_results (StLineWatch *w, guint n, guint seconds)
+st_line_wait (StLineWatch *w, guint n, guint seconds)
 {
   gint64 end = g_get_monotonic_time () + (gint64) seconds * G_USEC_PER_SEC;
-  while (w->results->len < n && g_get_monotonic_time () < end)
+  while ((n > 0 ? w->results->len < n : !w->ended) && g_get_monotonic_time () < end)
     {
       while (g_main_context_iteration (NULL, FALSE))
         ;
       g_usleep (20000);
     }
+}
+
+/* A connection of the test's own to the service, as station-gui has one:
+ * @w records the line's signals, the operator "op" is logged in. */
+static GDBusConnection *
+st_line_watch_open (StFixture *f, StLineWatch *w, guint *sub)
+{
+  g_autofree gchar *address = g_strdup_printf ("unix:path=%s/stationd.sock", f->home);
+  g_autoptr(GError) error = NULL;
+  GDBusConnection *c = g_dbus_connection_new_for_address_sync (
+      address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
+  g_assert_no_error (error);
+  w->results = g_ptr_array_new_with_free_func (g_free);
+  *sub = g_dbus_connection_signal_subscribe (c, NULL, "org.station.Station1", NULL, "/org/station/Station1",
+                                             NULL, G_DBUS_SIGNAL_FLAGS_NONE, st_line_watch_signal, w, NULL);
+  g_autoptr(GVariant) role = st_line_call (c, "Login", g_variant_new ("(ss)", "op", "1111"), "(s)");
+  return c;
 }
 
 static void
@@ -596,15 +614,9 @@ test_held_socket (StFixture *f, gconstpointer data)
    * again, has seen its result */
   g_autofree gchar *port = st_start_devsim (f, "--units", "3", "--seed", "1717", "--fault", "bad-csr-sig",
                                             "--fault-unit", "1", NULL);
-  g_autofree gchar *address = g_strdup_printf ("unix:path=%s/stationd.sock", f->home);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GDBusConnection) c = g_dbus_connection_new_for_address_sync (
-      address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
-  g_assert_no_error (error);
-  StLineWatch w = { .results = g_ptr_array_new_with_free_func (g_free) };
-  guint sub = g_dbus_connection_signal_subscribe (c, NULL, "org.station.Station1", NULL, "/org/station/Station1",
-                                                  NULL, G_DBUS_SIGNAL_FLAGS_NONE, st_line_watch_signal, &w, NULL);
-  g_autoptr(GVariant) role = st_line_call (c, "Login", g_variant_new ("(ss)", "op", "1111"), "(s)");
+  StLineWatch w = { 0 };
+  guint sub = 0;
+  g_autoptr(GDBusConnection) c = st_line_watch_open (f, &w, &sub);
   GVariantBuilder opts;
   g_variant_builder_init (&opts, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&opts, "{sv}", "hold-failures", g_variant_new_boolean (TRUE));
@@ -616,20 +628,20 @@ test_held_socket (StFixture *f, gconstpointer data)
 
   /* the first device fails, and the socket holds: no step, no device,
    * and the line goes on running */
-  st_line_wait_results (&w, 1, 120);
+  st_line_wait (&w, 1, 120);
   g_assert_cmpuint (w.results->len, ==, 1);
   const char *first = g_ptr_array_index (w.results, 0);
   g_assert_true (g_str_has_prefix (first, "FAILED "));
   g_autofree gchar *uid1 = g_strdup (first + strlen ("FAILED "));
   guint steps = w.steps;
-  st_line_wait_results (&w, 2, 4);
+  st_line_wait (&w, 2, 4);
   g_assert_cmpuint (w.results->len, ==, 1);
   g_assert_cmpuint (w.steps, ==, steps);
   g_assert_false (w.ended);
 
   /* Retry runs the same device again, and holds again */
   g_autoptr(GVariant) r1 = st_line_call (c, "LinePortRetry", g_variant_new ("(su)", port, 0u), NULL);
-  st_line_wait_results (&w, 2, 120);
+  st_line_wait (&w, 2, 120);
   g_assert_cmpuint (w.results->len, ==, 2);
   g_autofree gchar *again = g_strdup_printf ("FAILED %s", uid1);
   g_assert_cmpstr (g_ptr_array_index (w.results, 1), ==, again);
@@ -638,10 +650,10 @@ test_held_socket (StFixture *f, gconstpointer data)
   /* the acknowledgement (LinePortStart): the failed device, still in the
    * socket, is not run again; the next two pass and the batch is done */
   g_autoptr(GVariant) r2 = st_line_call (c, "LinePortStart", g_variant_new ("(xsu)", batch, port, 0u), NULL);
-  st_line_wait_results (&w, 3, 120);
+  st_line_wait (&w, 3, 120);
   g_assert_cmpuint (w.results->len, >=, 3);
   g_assert_cmpstr (g_ptr_array_index (w.results, 2), !=, again);
-  st_line_wait_results (&w, 4, 120);
+  st_line_wait (&w, 4, 120);
   for (guint i = 0; i < w.results->len; i++)
     g_test_message ("result %u: %s", i, (const char *) g_ptr_array_index (w.results, i));
   g_assert_cmpuint (w.results->len, ==, 4);
@@ -652,13 +664,7 @@ test_held_socket (StFixture *f, gconstpointer data)
       g_assert_cmpstr (r + strlen ("PASSED "), !=, uid1);
     }
   g_assert_cmpstr (g_ptr_array_index (w.results, 2), !=, g_ptr_array_index (w.results, 3));
-  gint64 end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
-  while (!w.ended && g_get_monotonic_time () < end)
-    {
-      while (g_main_context_iteration (NULL, FALSE))
-        ;
-      g_usleep (20000);
-    }
+  st_line_wait (&w, 0, 60);
   g_assert_true (w.ended);
   g_autofree gchar *q = g_strdup_printf ("SELECT COUNT(*) FROM units WHERE batch_id = %" G_GINT64_FORMAT
                                          " AND state = 'done'", batch);
@@ -677,15 +683,9 @@ test_skip_uids (StFixture *f, gconstpointer data)
   gint64 batch = st_create_batch (f, "example-device-csr.profile", 1);
   g_autofree gchar *port = st_start_devsim (f, "--units", "2", "--seed", "1818", "--fault", "bad-csr-sig",
                                             "--fault-unit", "1", NULL);
-  g_autofree gchar *address = g_strdup_printf ("unix:path=%s/stationd.sock", f->home);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GDBusConnection) c = g_dbus_connection_new_for_address_sync (
-      address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT, NULL, NULL, &error);
-  g_assert_no_error (error);
-  StLineWatch w = { .results = g_ptr_array_new_with_free_func (g_free) };
-  guint sub = g_dbus_connection_signal_subscribe (c, NULL, "org.station.Station1", NULL, "/org/station/Station1",
-                                                  NULL, G_DBUS_SIGNAL_FLAGS_NONE, st_line_watch_signal, &w, NULL);
-  g_autoptr(GVariant) role = st_line_call (c, "Login", g_variant_new ("(ss)", "op", "1111"), "(s)");
+  StLineWatch w = { 0 };
+  guint sub = 0;
+  g_autoptr(GDBusConnection) c = st_line_watch_open (f, &w, &sub);
   const char *ports[] = { port, NULL };
 
   /* a socket that is not in the line: refused, no line starts */
@@ -695,6 +695,7 @@ test_skip_uids (StFixture *f, gconstpointer data)
   g_variant_builder_init (&skip, G_VARIANT_TYPE ("a{ss}"));
   g_variant_builder_add (&skip, "{ss}", "/dev/not-in-this-line", "00aa");
   g_variant_builder_add (&opts, "{sv}", "skip-uids", g_variant_builder_end (&skip));
+  g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) refused = g_dbus_connection_call_sync (
       c, NULL, "/org/station/Station1", "org.station.Station1", "LineStart",
       g_variant_new ("(x^asu@a{sv})", batch, ports, 0u, g_variant_builder_end (&opts)), NULL,
@@ -711,19 +712,13 @@ test_skip_uids (StFixture *f, gconstpointer data)
   g_autoptr(GVariant) i1 = st_line_call (c, "LineStart", g_variant_new ("(x^asu@a{sv})", batch, ports, 0u,
                                                                         g_variant_builder_end (&opts)),
                                          "(a{sv})");
-  st_line_wait_results (&w, 1, 120);
+  st_line_wait (&w, 1, 120);
   g_assert_cmpuint (w.results->len, ==, 1);
   const char *first = g_ptr_array_index (w.results, 0);
   g_assert_true (g_str_has_prefix (first, "FAILED "));
   g_autofree gchar *uid1 = g_strdup (first + strlen ("FAILED "));
   g_autoptr(GVariant) stop = st_line_call (c, "LineStop", g_variant_new ("(x)", batch), NULL);
-  gint64 end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
-  while (!w.ended && g_get_monotonic_time () < end)
-    {
-      while (g_main_context_iteration (NULL, FALSE))
-        ;
-      g_usleep (20000);
-    }
+  st_line_wait (&w, 0, 60);
   g_assert_true (w.ended);
 
   /* a new line told to skip it: the failed device, still in the socket,
@@ -737,19 +732,13 @@ test_skip_uids (StFixture *f, gconstpointer data)
   g_autoptr(GVariant) i2 = st_line_call (c, "LineStart", g_variant_new ("(x^asu@a{sv})", batch, ports, 0u,
                                                                         g_variant_builder_end (&opts)),
                                          "(a{sv})");
-  st_line_wait_results (&w, 2, 120);
+  st_line_wait (&w, 2, 120);
   g_assert_cmpuint (w.results->len, ==, 2);
   const char *second = g_ptr_array_index (w.results, 1);
   g_test_message ("second line: %s", second);
   g_assert_true (g_str_has_prefix (second, "PASSED "));
   g_assert_cmpstr (second + strlen ("PASSED "), !=, uid1);
-  end = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
-  while (!w.ended && g_get_monotonic_time () < end)
-    {
-      while (g_main_context_iteration (NULL, FALSE))
-        ;
-      g_usleep (20000);
-    }
+  st_line_wait (&w, 0, 60);
   g_assert_true (w.ended);
   g_dbus_connection_signal_unsubscribe (c, sub);
   g_ptr_array_unref (w.results);
