@@ -107,19 +107,6 @@ st_cli_json_end (JsonBuilder *b)
   g_object_unref (b);
 }
 
-void
-st_cli_json_add_time (JsonBuilder *b, const char *key, gint64 unix_seconds)
-{
-  json_builder_set_member_name (b, key);
-  if (unix_seconds == 0)
-    {
-      json_builder_add_null_value (b);
-      return;
-    }
-  g_autofree gchar *text = st_time_iso8601_from_unix (unix_seconds);
-  json_builder_add_string_value (b, text);
-}
-
 /* Adds @value as a JSON string: JSON text is UTF-8, so what is not (a
  * folder's name the user gave, bytes a message quotes) has each invalid
  * byte replaced by U+FFFD; D-Bus strings are valid already. */
@@ -168,9 +155,9 @@ st_cli_json_batch (const StBatchInfo *batch)
   st_json_add_int (b, "disputed", batch->n_disputed);
   st_json_add_int (b, "revoked", batch->n_revoked);
   json_builder_end_object (b);
-  st_cli_json_add_time (b, "created_at", batch->created_at);
+  st_json_add_time (b, "created_at", batch->created_at);
   st_cli_json_add_string_or_null (b, "created_by", batch->created_by);
-  st_cli_json_add_time (b, "closed_at", batch->closed_at);
+  st_json_add_time (b, "closed_at", batch->closed_at);
   st_cli_json_add_string_or_null (b, "closed_by", batch->closed_by);
   json_builder_end_object (b);
   return json_builder_get_root (b);
@@ -212,10 +199,10 @@ st_cli_json_unit (GVariant *unit)
     st_cli_json_add_string_or_null (b, strings[i].json, st_cli_json_dict_string (unit, strings[i].dbus));
   v = 0;
   g_variant_lookup (unit, "started-at", "x", &v);
-  st_cli_json_add_time (b, "started_at", v);
+  st_json_add_time (b, "started_at", v);
   v = 0;
   g_variant_lookup (unit, "finished-at", "x", &v);
-  st_cli_json_add_time (b, "finished_at", v);
+  st_json_add_time (b, "finished_at", v);
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
@@ -302,10 +289,10 @@ st_cli_json_add_cert_value (JsonBuilder *b, GVariant *c)
   st_cli_json_add_dict_string (b, "serial", c, "serial");
   gint64 t = 0;
   gboolean has = g_variant_lookup (c, "not-before", "x", &t);
-  st_cli_json_add_time (b, "not_before", has ? t : 0);
+  st_json_add_time (b, "not_before", has ? t : 0);
   t = 0;
   has = g_variant_lookup (c, "not-after", "x", &t);
-  st_cli_json_add_time (b, "not_after", has ? t : 0);
+  st_json_add_time (b, "not_after", has ? t : 0);
   gint32 days = 0;
   json_builder_set_member_name (b, "days_left");
   if (g_variant_lookup (c, "days-left", "i", &days))

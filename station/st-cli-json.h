@@ -23,9 +23,7 @@ void st_cli_json_print (JsonNode *node);
 JsonBuilder *st_cli_json_begin (const char *format);
 /* Closes the object @b began and prints it as the document. */
 void st_cli_json_end (JsonBuilder *b);
-/* Adds "@key": the ISO 8601 UTC text of @unix_seconds, or null when it is 0
- * (not yet: a batch not closed, a unit not finished). */
-void st_cli_json_add_time (JsonBuilder *b, const char *key, gint64 unix_seconds);
+/* (a time: st_json_add_time, st-json.h) */
 /* Adds "@key": @value, or null when @value is NULL. */
 void st_cli_json_add_string_or_null (JsonBuilder *b, const char *key, const char *value);
 /* A batch as `batch list` and `batch show` give it. */

@@ -1,5 +1,7 @@
 #include "st-json.h"
 
+#include "st-util.h"
+
 gchar *
 st_json_text (JsonNode *node, gboolean pretty, gsize *len)
 {
@@ -31,4 +33,17 @@ st_json_add_int (JsonBuilder *b, const char *name, gint64 value)
 {
   json_builder_set_member_name (b, name);
   json_builder_add_int_value (b, value);
+}
+
+void
+st_json_add_time (JsonBuilder *b, const char *name, gint64 t)
+{
+  json_builder_set_member_name (b, name);
+  if (t <= 0)
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
+  g_autofree gchar *s = st_time_iso8601_from_unix (t);
+  json_builder_add_string_value (b, s);
 }

@@ -15,5 +15,8 @@ gchar *st_json_builder_text (JsonBuilder *b);
  * when NULL; the integer @value. */
 void st_json_add_string (JsonBuilder *b, const char *name, const char *value);
 void st_json_add_int (JsonBuilder *b, const char *name, gint64 value);
+/* A member @name: the time @t (seconds since 1970) in ISO 8601 UTC, or
+ * null when @t is 0 (not yet: a batch not closed). */
+void st_json_add_time (JsonBuilder *b, const char *name, gint64 t);
 
 G_END_DECLS

@@ -30,19 +30,6 @@
 
 /* ---- export ---------------------------------------------------------- */
 
-static void
-st_json_add_time (JsonBuilder *b, const char *name, gint64 t)
-{
-  json_builder_set_member_name (b, name);
-  if (t <= 0)
-    {
-      json_builder_add_null_value (b);
-      return;
-    }
-  g_autofree gchar *s = st_time_iso8601_from_unix (t);
-  json_builder_add_string_value (b, s);
-}
-
 /* The manifest's view of a unit: 'done' or 'failed'. A unit still in the
  * pipeline (interrupted, not yet resolved) is reported as failed, with its
  * certificate unconfirmed: never as done; a disputed one (a lead decides)
