@@ -1,6 +1,5 @@
 #include "st-batches-view.h"
 
-#include <glib/gi18n.h>
 #include <inttypes.h>
 #include <string.h>
 
@@ -111,15 +110,14 @@ static gint64
 st_batches_view_scanned (StBatchesView *self, GPtrArray *list, const char *wo, gchar **message)
 {
   StBatchInfo *b = st_scan_find_batch (list, wo, TRUE);
-  g_autofree gchar *quoted = st_text_escape (wo, -1, ST_TEXT_ONE_LINE);
   if (b == NULL)
     {
-      *message = g_strdup_printf (_("No batch has the work order '%s': scan again, or create the batch."),
-                                  quoted);
+      *message = st_scan_no_batch_message (wo, TRUE);
       gtk_entry_set_text (self->scan_entry, wo);
       gtk_editable_select_region (GTK_EDITABLE (self->scan_entry), 0, -1);
       return 0; /* the old selection stays */
     }
+  g_autofree gchar *quoted = st_text_escape (wo, -1, ST_TEXT_ONE_LINE);
   const char *state = gtk_combo_box_get_active_id (GTK_COMBO_BOX (self->filter_combo));
   if (state != NULL && g_strcmp0 (state, "all") != 0 && g_strcmp0 (state, b->state) != 0)
     gtk_combo_box_set_active_id (GTK_COMBO_BOX (self->filter_combo), "all");

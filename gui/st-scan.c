@@ -119,20 +119,23 @@ st_scan_find_batch (GPtrArray *batches, const char *work_order, gboolean closed_
   return open != NULL ? open : closed_too ? closed : NULL;
 }
 
+gchar *
+st_scan_no_batch_message (const char *work_order, gboolean closed_too)
+{
+  g_autofree gchar *quoted = st_scan_quote (work_order);
+  return closed_too
+         ? g_strdup_printf (_("No batch has the work order '%s': scan again, or create the batch."), quoted)
+         : g_strdup_printf (_("No open batch has the work order '%s': scan again, or ask the shift "
+                              "lead to create it."), quoted);
+}
+
 StBatchInfo *
 st_scan_batch_from_entry (GtkEntry *entry, GPtrArray *batches, gboolean closed_too, gchar **message)
 {
   g_autofree gchar *wo = st_scan_read (gtk_entry_get_text (entry), ST_SCAN_WORK_ORDER, message);
   StBatchInfo *b = wo != NULL ? st_scan_find_batch (batches, wo, closed_too) : NULL;
   if (wo != NULL && b == NULL)
-    {
-      g_autofree gchar *quoted = st_scan_quote (wo);
-      *message = closed_too
-                 ? g_strdup_printf (_("No batch has the work order '%s': scan again, or create the batch."),
-                                    quoted)
-                 : g_strdup_printf (_("No open batch has the work order '%s': scan again, or ask the shift "
-                                      "lead to create it."), quoted);
-    }
+    *message = st_scan_no_batch_message (wo, closed_too);
   if (b != NULL)
     gtk_entry_set_text (entry, "");
   else

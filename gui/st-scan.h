@@ -37,6 +37,10 @@ gchar *st_scan_read (const char *text, StScanKind kind, gchar **message);
  * @closed_too. NULL when none. */
 StBatchInfo *st_scan_find_batch (GPtrArray *batches, const char *work_order, gboolean closed_too);
 
+/* What to tell the user when no batch (@closed_too) or no open batch has
+ * the scanned @work_order, the code quoted escaped. */
+gchar *st_scan_no_batch_message (const char *work_order, gboolean closed_too);
+
 /* The one call for a batch picker (the Batches view, the line view's
  * "Scan or type the work order" entry): reads the work order scanned into
  * @entry, finds its batch in @batches (open batches only unless
