@@ -1,6 +1,7 @@
 /* A manifest verified off the station (st-manifest-offline.h). */
 #include "st-manifest-offline.h"
 
+#include <gio/gunixfdlist.h>
 #include <glib/gi18n.h>
 
 #include "st-error.h"
@@ -21,33 +22,66 @@ st_offline_verify_free (StOfflineVerify *v)
   g_free (v);
 }
 
+gboolean
+st_manifest_verify_offline (const char *dir, const char *root_path, const char *signer_pin,
+                            GString *report, gboolean *ok, gchar **failure, GError **error)
+{
+  *ok = FALSE;
+  *failure = NULL;
+  gsize len = 0;
+  g_autofree gchar *pem = st_client_read_text (root_path, ST_MANIFEST_OFFLINE_MAX_ROOT, &len, error);
+  if (pem == NULL)
+    {
+      g_prefix_error (error, _("cannot read the trusted root (give the root CA certificate as a PEM file): "));
+      return FALSE;
+    }
+  g_autoptr(X509) root = st_verify_root_from_pem (pem, len, root_path, error);
+  if (root == NULL)
+    return FALSE;
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND,
+                   _("%s is not a folder: give the manifest folder that 'manifest export' wrote"), dir);
+      return FALSE;
+    }
+  /* the service's rule for a folder it is given: plain files only */
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GVariant) files = st_client_manifest_files (dir, &fds, error);
+  if (files == NULL)
+    return FALSE;
+  g_variant_ref_sink (files);
+  g_autoptr(GError) verify_error = NULL;
+  *ok = st_manifest_verify (dir, root, signer_pin, NULL, report, &verify_error);
+  if (verify_error != NULL)
+    {
+      if (!g_error_matches (verify_error, ST_ERROR, ST_ERROR_VERIFY_FAILED))
+        {
+          g_propagate_error (error, g_steal_pointer (&verify_error));
+          return FALSE;
+        }
+      *failure = g_strdup (verify_error->message);
+    }
+  return TRUE;
+}
+
 static void
 st_offline_verify_run (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
 {
   StOfflineVerify *v = data;
   GError *error = NULL;
-  gsize len = 0;
-  g_autofree gchar *pem = st_client_read_text (v->root_path, ST_MANIFEST_OFFLINE_MAX_ROOT, &len, &error);
-  if (pem == NULL)
-    {
-      g_prefix_error (&error, _("The trusted root cannot be read: "));
-      g_task_return_error (task, error);
-      return;
-    }
-  g_autoptr(X509) root = st_verify_root_from_pem (pem, len, v->root_path, &error);
-  if (root == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
   g_autoptr(GString) report = g_string_new (NULL);
-  gboolean ok = st_manifest_verify (v->dir, root, v->signer_pin, NULL, report, &error);
+  gboolean ok = FALSE;
+  g_autofree gchar *failure = NULL;
+  if (!st_manifest_verify_offline (v->dir, v->root_path, v->signer_pin, report, &ok, &failure, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
   StReport *r = g_new0 (StReport, 1);
   r->ok = ok;
   r->text = g_string_free (g_steal_pointer (&report), FALSE);
   if (!ok)
-    r->message = g_strdup (error != NULL ? error->message : _("the check failed"));
-  g_clear_error (&error);
+    r->message = failure != NULL ? g_steal_pointer (&failure) : g_strdup (_("the check failed"));
   g_task_return_pointer (task, r, (GDestroyNotify) st_report_free);
 }
 

@@ -1,7 +1,7 @@
 /* A manifest verified off the station (issue 17): in the verifier's own
  * process, against a root certificate file it chose and a signer pin it
  * gives, with no home, no database and no service. The GUI's QA view calls
- * this when QA chooses a trusted root; the work (st_manifest_verify, db
+ * this when QA chooses a trusted root, the CLI for `manifest verify --root`; the work (st_manifest_verify, db
  * NULL) runs in a worker thread, so the caller's main loop never waits.
  * Only GIO and the client's report type here: a client includes this
  * without the engine's headers. */
@@ -25,7 +25,15 @@ void st_manifest_verify_offline_async (const char *dir, const char *root_path, c
                                        GCancellable *cancellable, GAsyncReadyCallback callback,
                                        gpointer user_data);
 /* The report (ok, the checks, why it failed), or NULL when the check could
- * not run (the root file unreadable or not a root), with @error saying so. */
+ * not run (the root file unreadable or not a root, the folder not a folder
+ * of plain files), with @error saying so. */
 StReport *st_manifest_verify_offline_finish (GAsyncResult *result, GError **error);
+
+/* The same, synchronously (`station manifest verify DIR --root FILE`):
+ * FALSE with @error when the check could not run; else TRUE, with *@ok the
+ * verdict, the checks appended to @report and, when it failed, why in
+ * *@failure (free it). */
+gboolean st_manifest_verify_offline (const char *dir, const char *root_path, const char *signer_pin,
+                                     GString *report, gboolean *ok, gchar **failure, GError **error);
 
 G_END_DECLS

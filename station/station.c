@@ -21,11 +21,10 @@
 #include "st-cli-json.h"
 #include "st-client.h"
 #include "st-error.h"
-#include "st-manifest.h"
+#include "st-manifest-offline.h"
 #include "st-i18n.h"
 #include "st-text.h"
 #include "st-util.h"
-#include "st-verify.h"
 
 /* A profile or a root certificate is small; refuse anything larger. */
 #define ST_CLI_MAX_TEXT (256 * 1024)
@@ -1292,50 +1291,23 @@ st_cli_ca_verification_cert (StCli *cli, int argc, char **argv)
   return 0;
 }
 
-/* `manifest verify DIR --root FILE`: verified here, in this process, with
- * the library's st_manifest_verify (the service's own check), and nothing
- * of a station: no home, no service, no login. Verifying needs no secret;
- * what it trusts is the root given and the pin (--signer-pin) given. The
- * folder is held to the service's rule first (plain files: a link, a FIFO
- * or a device is refused). Returns the exit code; the report goes to
+/* `manifest verify DIR --root FILE`: verified here, in this process, by
+ * st_manifest_verify_offline (the service's own check, as the GUI's QA view
+ * runs it), and nothing of a station: no home, no service, no login.
+ * Verifying needs no secret; what it trusts is the root given and the pin
+ * (--signer-pin) given. Returns the exit code; the report goes to
  * @report, the verdict to @ok and @failure. */
 static int
 st_cli_manifest_verify_here (const char *dir, const char *root_path, const char *signer_pin,
                              GString *report, gboolean *ok, gchar **failure)
 {
   g_autoptr(GError) error = NULL;
-  gsize len = 0;
-  g_autofree gchar *pem = st_client_read_text (root_path, ST_CLI_MAX_TEXT, &len, &error);
-  if (pem == NULL)
-    {
-      g_prefix_error (&error, _("cannot read the trusted root (--root FILE: give the root CA certificate "
-                                "as a PEM file): "));
-      return st_cli_fail (error);
-    }
-  g_autoptr(X509) root = st_verify_root_from_pem (pem, len, root_path, &error);
-  if (root == NULL)
+  g_autoptr(GString) checks = g_string_new (NULL);
+  if (!st_manifest_verify_offline (dir, root_path, signer_pin, checks, ok, failure, &error))
     return st_cli_fail (error);
-  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
-    {
-      g_set_error (&error, ST_ERROR, ST_ERROR_NOT_FOUND,
-                   _("%s is not a folder: give the manifest folder that 'manifest export' wrote"), dir);
-      return st_cli_fail (error);
-    }
-  g_autoptr(GUnixFDList) fds = NULL;
-  g_autoptr(GVariant) files = st_client_manifest_files (dir, &fds, &error);
-  if (files == NULL)
-    return st_cli_fail (error);
-  g_variant_ref_sink (files);
   g_string_append_printf (report, "%s\n", signer_pin != NULL ? _("signer pin: the one given (--signer-pin)")
                                                              : _("signer pin: none given with --root"));
-  g_autoptr(GError) verify_error = NULL;
-  *ok = st_manifest_verify (dir, root, signer_pin, NULL, report, &verify_error);
-  if (verify_error != NULL)
-    {
-      if (!g_error_matches (verify_error, ST_ERROR, ST_ERROR_VERIFY_FAILED))
-        return st_cli_fail (verify_error);
-      *failure = g_strdup (verify_error->message);
-    }
+  g_string_append_len (report, checks->str, checks->len);
   return ST_EXIT_OK;
 }
 
