@@ -1439,7 +1439,6 @@ st_station_run_line_async (StStation *station, gint64 batch_id, const char *cons
   GVariantBuilder options;
   g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&options, "{sv}", "wait", g_variant_new_uint32 (0));
-  g_variant_builder_add (&options, "{sv}", "until-stopped", g_variant_new_boolean (FALSE));
   g_variant_builder_add (&options, "{sv}", "hold-failures", g_variant_new_boolean (hold_failures));
   GVariantBuilder skip;
   g_variant_builder_init (&skip, G_VARIANT_TYPE ("a{ss}"));
