@@ -1,6 +1,5 @@
 #include "st-service.h"
 
-#include <glib/gi18n.h>
 #include <inttypes.h>
 #include <errno.h>
 #include <fcntl.h>

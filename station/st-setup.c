@@ -1,7 +1,5 @@
 #include "st-setup.h"
 
-#include <glib/gi18n.h>
-
 #include <errno.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
@@ -264,9 +262,12 @@ st_setup_check_key (StHsm *hsm, const char *uri, GError **error)
     return FALSE;
   if (!sensitive || extractable)
     {
-      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                   _("%s is %s: a CA key must be sensitive and not extractable"), uri,
-                   !sensitive ? _("not sensitive") : _("extractable"));
+      if (!sensitive)
+        g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                     _("%s is not sensitive: a CA key must be sensitive and not extractable"), uri);
+      else
+        g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                     _("%s is extractable: a CA key must be sensitive and not extractable"), uri);
       return FALSE;
     }
   return TRUE;
