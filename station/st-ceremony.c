@@ -14,6 +14,7 @@
 #include "st-error.h"
 #include "st-hsm.h"
 #include "st-issue.h"
+#include "st-matter-dac.h"
 #include "st-ossl.h"
 #include "st-private-files.h"
 #include "st-util.h"
@@ -76,6 +77,95 @@ st_ceremony_parse_subject (const char *text, X509_NAME *name, GError **error)
                        "or an OID), or the value does not fit it (C takes two letters)", attr, value);
           return FALSE;
         }
+    }
+  return TRUE;
+}
+
+gboolean
+st_ceremony_matter_id_parse (const char *text, const char *option, guint16 *out, GError **error)
+{
+  if (text == NULL || strlen (text) != 4 || strspn (text, "0123456789ABCDEF") != 4
+      || strcmp (text, "0000") == 0)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   "%s needs exactly 4 upper-case hex digits, not 0000, as the certificate carries "
+                   "it (e.g. FFF1; FFF1 to FFF4 are the test vendor IDs), not '%s'",
+                   option, text != NULL ? text : "");
+      return FALSE;
+    }
+  *out = (guint16) g_ascii_strtoull (text, NULL, 16);
+  return TRUE;
+}
+
+/* The VID (and the PID when @pid is not NULL) appended to @name, each in
+ * an RDN of its own, a UTF8String of 4 upper-case hex digits (Matter Core
+ * spec 6.1.1). */
+static gboolean
+st_ceremony_add_matter_ids (X509_NAME *name, const char *vid, const char *pid, GError **error)
+{
+  guint16 v = 0, p = 0;
+  if (!st_ceremony_matter_id_parse (vid, "--matter-vid", &v, error))
+    return FALSE;
+  if (pid != NULL && *pid != '\0')
+    return st_ceremony_matter_id_parse (pid, "--matter-pid", &p, error)
+           && st_matter_name_add_ids (name, v, p, error);
+  ASN1_OBJECT *oid = OBJ_txt2obj (ST_MATTER_OID_VID, 1);
+  int added = oid != NULL
+              && X509_NAME_add_entry_by_OBJ (name, oid, V_ASN1_UTF8STRING, (const unsigned char *) vid, 4, -1, 0) == 1;
+  ASN1_OBJECT_free (oid);
+  if (!added)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot add the Matter VID to the subject");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+st_ceremony_matter_check (X509 *paa, X509 *pai, int chain_len, const char *vid, const char *pid,
+                          GError **error)
+{
+  if (chain_len != 2)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "the chain file holds %d certificates: a Matter station's chain is exactly its "
+                   "PAI (the issuing CA) and the PAA that signed it (Matter Core spec 6.2.2: PAA, PAI, "
+                   "DAC); have the PAA sign issuing-ca.csr.pem itself", chain_len);
+      return FALSE;
+    }
+  if (!st_matter_paa_check (paa, error))
+    {
+      g_prefix_error (error, "the root is not a Matter PAA: ");
+      return FALSE;
+    }
+  StMatterIds ids = { 0 };
+  if (!st_matter_pai_check (pai, &ids, error))
+    {
+      g_prefix_error (error, "the issuing CA is not a Matter PAI: ");
+      return FALSE;
+    }
+  guint16 want_vid = 0, want_pid = 0;
+  gboolean has_pid = pid != NULL && *pid != '\0';
+  if (!st_ceremony_matter_id_parse (vid, "[matter] vendor-id", &want_vid, error)
+      || (has_pid && !st_ceremony_matter_id_parse (pid, "[matter] product-id", &want_pid, error)))
+    return FALSE;
+  if (ids.vid != want_vid)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "the issuing CA (the PAI) carries VID %04X, but this station was set up for VID %s "
+                   "(station.conf [matter] vendor-id): have the PAA sign issuing-ca.csr.pem as it is, "
+                   "with its subject", ids.vid, vid);
+      return FALSE;
+    }
+  if (has_pid != ids.has_pid || (has_pid && ids.pid != want_pid))
+    {
+      g_autofree gchar *got = ids.has_pid ? g_strdup_printf ("PID %04X", ids.pid) : g_strdup ("no PID");
+      g_autofree gchar *want = has_pid ? g_strdup_printf ("PID %s", pid) : g_strdup ("no PID");
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "the issuing CA (the PAI) carries %s, but this station was set up for %s "
+                   "(station.conf [matter] product-id): have the PAA sign issuing-ca.csr.pem as it is, "
+                   "with its subject", got, want);
+      return FALSE;
     }
   return TRUE;
 }
@@ -146,6 +236,28 @@ st_ceremony_check_request (const StCeremonyInit *req, GError **error)
   if (req->alg != ST_ALG_EC_P256 && req->alg != ST_ALG_EC_P384)
     {
       g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED, "--curve takes p256 or p384");
+      return FALSE;
+    }
+  gboolean matter = req->matter_vid != NULL && *req->matter_vid != '\0';
+  guint16 matter_id = 0;
+  if (matter && !st_ceremony_matter_id_parse (req->matter_vid, "--matter-vid", &matter_id, error))
+    return FALSE;
+  if (req->matter_pid != NULL && *req->matter_pid != '\0')
+    {
+      if (!matter)
+        {
+          g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                               "--matter-pid needs --matter-vid: a Matter PAI always carries a VID");
+          return FALSE;
+        }
+      if (!st_ceremony_matter_id_parse (req->matter_pid, "--matter-pid", &matter_id, error))
+        return FALSE;
+    }
+  if (matter && req->alg != ST_ALG_EC_P256)
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
+                           "--curve p384 with --matter-vid: a Matter PAI has a P-256 key (Matter Core "
+                           "spec 6.2.2.4); leave --curve out or give p256");
       return FALSE;
     }
   if (req->subject != NULL && strlen (req->subject) > ST_CEREMONY_SUBJECT_MAX)
@@ -248,8 +360,16 @@ st_ceremony_make_csr (StHsm *hsm, const StCeremonyInit *req, gboolean is_ca, con
   if (!st_ceremony_parse_subject (subject, name, error))
     return FALSE;
   g_autofree gchar *cn = g_strdup_printf ("Station %s %s", req->station_id, is_ca ? "Issuing CA" : "Signing");
-  if (X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_UTF8, (const unsigned char *) cn, -1, -1, 0) != 1
-      || X509_REQ_set_version (csr, 0) != 1 || X509_REQ_set_subject_name (csr, name) != 1
+  if (X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_UTF8, (const unsigned char *) cn, -1, -1, 0) != 1)
+    {
+      st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot build the certificate request");
+      return FALSE;
+    }
+  /* a Matter PAI: its VID (and PID) in the subject, each in its own RDN */
+  if (is_ca && req->matter_vid != NULL && *req->matter_vid != '\0'
+      && !st_ceremony_add_matter_ids (name, req->matter_vid, req->matter_pid, error))
+    return FALSE;
+  if (X509_REQ_set_version (csr, 0) != 1 || X509_REQ_set_subject_name (csr, name) != 1
       || X509_REQ_set_pubkey (csr, pub) != 1)
     {
       st_error_set_openssl (error, ST_ERROR_INTERNAL, "cannot build the certificate request");
@@ -373,6 +493,12 @@ st_ceremony_init (const char *home, const StCeremonyInit *req, StCeremonyKeys *k
   config->ca_key_uri = g_strdup (keys->ca_key_uri);
   config->signing_key_uri = g_strdup (keys->signing_key_uri);
   config->awaiting_import = TRUE;
+  if (req->matter_vid != NULL && *req->matter_vid != '\0')
+    {
+      config->matter_vendor_id = g_strdup (req->matter_vid);
+      if (req->matter_pid != NULL && *req->matter_pid != '\0')
+        config->matter_product_id = g_strdup (req->matter_pid);
+    }
 
   g_autofree gchar *ca_id_hex = st_ceremony_key_id_hex (keys->ca_key_uri);
   g_autofree gchar *sig_id_hex = st_ceremony_key_id_hex (keys->signing_key_uri);
@@ -389,6 +515,12 @@ st_ceremony_init (const char *home, const StCeremonyInit *req, StCeremonyKeys *k
   st_ceremony_member (b, "signing-key-id", sig_id_hex);
   st_ceremony_member (b, "ca-csr-sha256", keys->ca_csr_sha256);
   st_ceremony_member (b, "signing-csr-sha256", keys->signing_csr_sha256);
+  if (config->matter_vendor_id != NULL)
+    {
+      st_ceremony_member (b, "matter-vendor-id", config->matter_vendor_id);
+      if (config->matter_product_id != NULL)
+        st_ceremony_member (b, "matter-product-id", config->matter_product_id);
+    }
   json_builder_end_object (b);
   keys->audit_payload = st_json_builder_text (b);
   return g_steal_pointer (&config);
@@ -642,6 +774,9 @@ st_ceremony_import (StConfig *config, const char *pin, const char *chain_pem,
       return NULL;
     }
   if (!st_ceremony_check_issuing (ca, error) || !st_ceremony_check_signer (signing, error))
+    return NULL;
+  if (config->matter_vendor_id != NULL
+      && !st_ceremony_matter_check (root, ca, n, config->matter_vendor_id, config->matter_product_id, error))
     return NULL;
   if (!st_ca_check_chain (chain, root, signing, error))
     {

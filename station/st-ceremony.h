@@ -11,6 +11,8 @@
 
 #include <glib.h>
 
+#include <openssl/x509.h>
+
 #include "st-config.h"
 #include "st-types.h"
 
@@ -33,6 +35,15 @@ typedef struct {
   StAlg alg;               /* ST_ALG_EC_P256 or ST_ALG_EC_P384 */
   const char *pin;         /* the token's user PIN */
   const char *admin;       /* who runs it: recorded in the ca-init entry */
+  /* A Matter station (docs/matter.md, "The PAA and the PAI"): the Vendor
+   * ID its PAI carries and, optionally, the one Product ID it issues for;
+   * 4 upper-case hex digits each, NULL or "" for a station that is not a
+   * Matter one. The issuing CA's request carries them in its subject, the
+   * curve must be p256, station.conf records them in [matter] and
+   * st_ceremony_import() holds the root to the PAA rules and the issuing
+   * CA to the PAI rules. */
+  const char *matter_vid;
+  const char *matter_pid;
 } StCeremonyInit;
 
 typedef struct {
@@ -49,6 +60,19 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (StCeremonyKeys, st_ceremony_keys_clear)
 /* Checks @req (NOT_SUPPORTED, INVALID_DATA naming the option) without
  * touching the token. */
 gboolean st_ceremony_check_request (const StCeremonyInit *req, GError **error);
+
+/* Parses a Matter VID or PID as station.conf and the ceremony take it:
+ * exactly 4 upper-case hex digits, not 0000 (INVALID_DATA naming @option). */
+gboolean st_ceremony_matter_id_parse (const char *text, const char *option, guint16 *out,
+                                      GError **error);
+
+/* Holds @paa (the root) and @pai (the issuing CA) to the Matter rules
+ * (st_matter_paa_check, st_matter_pai_check) and the PAI's VID and PID to
+ * @vid and @pid (@pid NULL: the PAI must name no product) as station.conf's
+ * [matter] records them; a chain of a Matter station is exactly PAI, PAA
+ * (@chain_len 2). VERIFY_FAILED names the certificate and the rule. */
+gboolean st_ceremony_matter_check (X509 *paa, X509 *pai, int chain_len, const char *vid,
+                                   const char *pid, GError **error);
 
 /* Makes the two key pairs in the token (labels issuing-ca and
  * station-signing, suffixed -2, -3... when taken; fresh random CKA_IDs;

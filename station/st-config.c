@@ -52,6 +52,8 @@ st_config_free (StConfig *c)
   g_free (c->chain_file);
   g_free (c->root_file);
   g_free (c->db_path);
+  g_free (c->matter_vendor_id);
+  g_free (c->matter_product_id);
   g_strfreev (c->socket_ports);
   g_strfreev (c->socket_names);
   g_free (c);
@@ -77,6 +79,7 @@ typedef enum {
   ST_CONF_PKCS11_URI,   /* an RFC 7512 pkcs11: URI without a PIN */
   ST_CONF_PATH_OR_URI,  /* a file or a pkcs11: URI */
   ST_CONF_HEX64,        /* 64 hexadecimal digits */
+  ST_CONF_MATTER_ID,    /* a Matter VID or PID: exactly 4 upper-case hex digits, not 0000 */
 } StConfType;
 
 typedef enum {
@@ -127,6 +130,10 @@ static const StConfKey st_conf_keys[] = {
     "the trusted root (PEM)" },
   { "audit", "checkpoint-every", ST_CONF_OPTIONAL, ST_CONF_UINT, 1, 1000000, ST_CONF_FIELD (checkpoint_every),
     "a signed audit checkpoint every N entries while a line runs (default 1000)" },
+  { "matter", "vendor-id", ST_CONF_OPTIONAL, ST_CONF_MATTER_ID, 0, 0, ST_CONF_FIELD (matter_vendor_id),
+    "a Matter station: the Vendor ID its PAI carries, 4 upper-case hex digits (docs/matter.md)" },
+  { "matter", "product-id", ST_CONF_OPTIONAL, ST_CONF_MATTER_ID, 0, 0, ST_CONF_FIELD (matter_product_id),
+    "a Matter station whose PAI names one product: its Product ID, 4 upper-case hex digits" },
 };
 
 /* Keys people write by habit, with what to do instead. */
@@ -143,7 +150,7 @@ static const struct {
   { "pin-source", "a PIN never goes into station.conf: remove it; the PIN comes from STATION_HSM_PIN or the prompt" },
 };
 
-static const char *const st_conf_groups[] = { "station", "hsm", "certificates", "audit", "sockets", NULL };
+static const char *const st_conf_groups[] = { "station", "hsm", "certificates", "audit", "sockets", "matter", NULL };
 
 /* Edit distance, for "did you mean"; short names only. */
 static guint
@@ -384,6 +391,14 @@ st_conf_take (GKeyFile *kf, StConfig *c, const StConfKey *k, GError **error)
           return FALSE;
         }
       break;
+    case ST_CONF_MATTER_ID:
+      if (strlen (v) != 4 || strspn (v, "0123456789ABCDEF") != 4 || strcmp (v, "0000") == 0)
+        {
+          st_conf_error (c, error, "[%s] %s=%s must be exactly 4 upper-case hex digits, not 0000, "
+                         "such as FFF1 (%s)", k->group, k->key, v, k->meaning);
+          return FALSE;
+        }
+      break;
     case ST_CONF_PKCS11_URI:
       if (!st_conf_check_uri (c, k, v, error))
         return FALSE;
@@ -503,10 +518,10 @@ st_conf_parse (StConfig *c, const char *data, gsize len, GError **error)
           const char *near = st_conf_closest (groups[i], st_conf_groups);
           if (near != NULL)
             st_conf_error (c, error, "unknown group [%s]: did you mean [%s]? (the groups are [station], "
-                           "[hsm], [certificates], [audit] and [sockets])", groups[i], near);
+                           "[hsm], [certificates], [audit], [sockets] and [matter])", groups[i], near);
           else
             st_conf_error (c, error, "unknown group [%s]: remove it (the groups are [station], [hsm], "
-                           "[certificates], [audit] and [sockets])", groups[i]);
+                           "[certificates], [audit], [sockets] and [matter])", groups[i]);
           return FALSE;
         }
       if (g_strcmp0 (groups[i], "sockets") == 0)
@@ -546,6 +561,12 @@ st_conf_parse (StConfig *c, const char *data, gsize len, GError **error)
     }
   if (!c->demo)
     g_clear_pointer (&c->softhsm2_conf, g_free);
+  if (c->matter_product_id != NULL && c->matter_vendor_id == NULL)
+    {
+      st_conf_error (c, error, "[matter] has a product-id but no vendor-id: a Matter station's PAI "
+                     "always carries a VID; add vendor-id=VVVV to [matter]");
+      return FALSE;
+    }
   return st_conf_sockets (kf, c, error);
 }
 
@@ -642,6 +663,8 @@ st_config_save (StConfig *c, GError **error)
     }
   if (c->checkpoint_every > 0)
     g_key_file_set_uint64 (kf, "audit", "checkpoint-every", c->checkpoint_every);
+  st_config_set (kf, "matter", "vendor-id", c->matter_vendor_id);
+  st_config_set (kf, "matter", "product-id", c->matter_product_id);
   for (guint i = 0; c->socket_ports != NULL && c->socket_ports[i] != NULL; i++)
     g_key_file_set_string (kf, "sockets", c->socket_ports[i], c->socket_names[i]);
   gsize len = 0;

@@ -38,6 +38,10 @@ typedef struct {
    * requests, and 'station ca import' has not given the certificates yet.
    * The certificate fields above are NULL; the HSM cannot be unlocked. */
   gboolean awaiting_import;
+  /* [matter]: a Matter station (docs/matter.md, "The PAA and the PAI"):
+   * its root is a PAA and its issuing CA a PAI of this Vendor ID (and
+   * Product ID, when set), 4 upper-case hex digits each; NULL otherwise. */
+  gchar *matter_vendor_id, *matter_product_id;
   /* [sockets]: PORT = NAME, in the order the fixtures stand (the file's
    * order); both NULL-terminated and as long, NULL when the group is absent. */
   gchar **socket_ports;
