@@ -45,7 +45,7 @@
 static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
   { ST_ACTION_STATUS, "Status", 0, FALSE, FALSE, N_("asking the station's status") },
   { ST_ACTION_LOGIN_NAMES, "LoginNames, Login, Logout", 0, FALSE, FALSE, N_("logging in") },
-  { ST_ACTION_SETUP_DEMO, "SetupDemo", R_ADMIN, TRUE, FALSE, N_("setting the demo station up") },
+  { ST_ACTION_SETUP_DEMO, "SetupDemo, SetupDemoMatter", R_ADMIN, TRUE, FALSE, N_("setting the demo station up") },
   { ST_ACTION_SETUP_SHOW, "SetupShow, SetupInfo", R_ANY, TRUE, FALSE, N_("showing the set-up") },
   { ST_ACTION_UNLOCK, "Unlock", R_ADMIN, FALSE, FALSE, N_("unlocking the HSM") },
   { ST_ACTION_LOCK, "Lock", R_ADMIN, FALSE, FALSE, N_("locking the HSM") },
@@ -542,9 +542,27 @@ st_engine_login_names (StEngine *engine, GError **error)
   return ops;
 }
 
+static gboolean
+st_engine_setup_demo_kind (StEngine *engine, const StAuthSession *session, const char *pin,
+                           gboolean matter, GError **error);
+
 gboolean
 st_engine_setup_demo (StEngine *engine, const StAuthSession *session, const char *pin,
                       GError **error)
+{
+  return st_engine_setup_demo_kind (engine, session, pin, FALSE, error);
+}
+
+gboolean
+st_engine_setup_demo_matter (StEngine *engine, const StAuthSession *session, const char *pin,
+                             GError **error)
+{
+  return st_engine_setup_demo_kind (engine, session, pin, TRUE, error);
+}
+
+static gboolean
+st_engine_setup_demo_kind (StEngine *engine, const StAuthSession *session, const char *pin,
+                           gboolean matter, GError **error)
 {
   if (!st_engine_require (engine, session, ST_ACTION_SETUP_DEMO, error))
     return FALSE;
@@ -562,7 +580,7 @@ st_engine_setup_demo (StEngine *engine, const StAuthSession *session, const char
                            "station is set up in a home of its own ('stationd --home DIR')"));
       return FALSE;
     }
-  if (!st_setup_demo (engine->home, pin, error))
+  if (!(matter ? st_setup_demo_matter (engine->home, pin, error) : st_setup_demo (engine->home, pin, error)))
     return FALSE;
   g_mutex_lock (&engine->lock);
   gboolean ok = engine->db != NULL || st_engine_load (engine, error);

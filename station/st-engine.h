@@ -126,6 +126,10 @@ GVariant *st_engine_status (StEngine *engine);
 GPtrArray *st_engine_login_names (StEngine *engine, GError **error);
 gboolean st_engine_setup_demo (StEngine *engine, const StAuthSession *session, const char *pin,
                                GError **error);
+/* The same with a Matter demo (st_setup_demo_matter: a test PAA and PAI of
+ * VID FFF1, a test Certification Declaration); the SetupDemo rule. */
+gboolean st_engine_setup_demo_matter (StEngine *engine, const StAuthSession *session,
+                                      const char *pin, GError **error);
 gchar *st_engine_setup_show (StEngine *engine, const StAuthSession *session, GError **error);
 /* The same as values (st_setup_info; D-Bus SetupInfo): a floating a{sv}. */
 GVariant *st_engine_setup_info (StEngine *engine, const StAuthSession *session, GError **error);

@@ -510,6 +510,16 @@ on_setup_demo (StDbusStation1 *object, GDBusMethodInvocation *invocation, const 
 }
 
 static gboolean
+on_setup_demo_matter (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *pin,
+                      StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  gboolean ok = st_engine_setup_demo_matter (service->engine, me, pin, &error);
+  return st_reply_done (invocation, ok, error);
+}
+
+static gboolean
 on_setup_info (StDbusStation1 *object, GDBusMethodInvocation *invocation, StService *service)
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
@@ -633,7 +643,8 @@ on_ca_init (StDbusStation1 *object, GDBusMethodInvocation *invocation, GVariant 
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
-  const char *names[] = { "module", "token", "station-id", "admin", "curve", "subject" };
+  const char *names[] = { "module", "token", "station-id", "admin", "curve", "subject", "matter-vid",
+                          "matter-pid" };
   const char *values[G_N_ELEMENTS (names)] = { NULL };
   /* every key known and a string of a sane length; the values are then
    * borrowed from @options, which lives as long as the call */
@@ -650,7 +661,8 @@ on_ca_init (StDbusStation1 *object, GDBusMethodInvocation *invocation, GVariant 
         return st_reply_error (invocation,
                                g_error_new (ST_ERROR, ST_ERROR_INVALID_DATA,
                                             "CaInit: unknown or invalid option '%s' (known: module, "
-                                            "token, station-id, admin, curve, subject; strings of at "
+                                            "token, station-id, admin, curve, subject, matter-vid, "
+                                            "matter-pid; strings of at "
                                             "most %d bytes)", name, ST_SERVICE_MAX_CA_OPTION));
       }
   for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
@@ -660,7 +672,7 @@ on_ca_init (StDbusStation1 *object, GDBusMethodInvocation *invocation, GVariant 
     .module = values[0], .token = values[1], .station_id = values[2], .subject = values[5],
     .alg = g_strcmp0 (curve, "p256") == 0 ? ST_ALG_EC_P256
          : g_strcmp0 (curve, "p384") == 0 ? ST_ALG_EC_P384 : 0,
-    .pin = hsm_pin,
+    .pin = hsm_pin, .matter_vid = values[6], .matter_pid = values[7],
   };
   g_auto(StCeremonyKeys) keys = { 0 };
   ST_REPLY_IF_FAILED (st_engine_ca_init (service->engine, me, &req, values[3], admin_pin, &keys, &error),
@@ -1853,6 +1865,7 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-logout", G_CALLBACK (on_logout) },
     { "handle-login-names", G_CALLBACK (on_login_names) },
     { "handle-setup-demo", G_CALLBACK (on_setup_demo) },
+    { "handle-setup-demo-matter", G_CALLBACK (on_setup_demo_matter) },
     { "handle-setup-show", G_CALLBACK (on_setup_show) },
     { "handle-setup-info", G_CALLBACK (on_setup_info) },
     { "handle-unlock", G_CALLBACK (on_unlock) },

@@ -13,7 +13,10 @@
 #include "st-ca.h"
 #include "st-error.h"
 #include "st-hsm.h"
+#include "st-ceremony.h"
 #include "st-issue.h"
+#include "st-matter-cd.h"
+#include "st-matter-dac.h"
 #include "st-ossl.h"
 #include "st-util.h"
 
@@ -25,6 +28,8 @@
 /* What a demo set-up writes into HOME (besides station.conf). */
 static const char *const st_setup_demo_entries[] = {
   "softhsm2.conf", "tokens", "ca", "ca-chain.pem", "demo-root.pem", ST_SETUP_MARKER,
+  /* a Matter demo's Certification Declaration and its signer */
+  "matter",
   /* the database, which holds the demo operators from the end of a set-up on */
   "station.db", "station.db-wal", "station.db-shm", NULL,
 };
@@ -32,6 +37,7 @@ static const char *const st_setup_demo_entries[] = {
 static const guint8 st_setup_root_id[] = { 0x01 };
 static const guint8 st_setup_ca_id[] = { 0x02 };
 static const guint8 st_setup_signing_id[] = { 0x03 };
+static const guint8 st_setup_cd_id[] = { 0x04 };
 
 #define ST_SETUP_ROOT_DAYS (20 * 365 + 5)
 #define ST_SETUP_CA_DAYS (10 * 365 + 3)
@@ -117,6 +123,7 @@ typedef enum {
   ST_SETUP_CERT_ROOT,
   ST_SETUP_CERT_ISSUING,
   ST_SETUP_CERT_SIGNING,
+  ST_SETUP_CERT_CD_SIGNER,  /* a Matter demo's Certification Declaration signer */
 } StSetupCertKind;
 
 static gboolean
@@ -154,16 +161,20 @@ st_setup_set_serial (StHsm *hsm, X509 *cert, GError **error)
 }
 
 /* A certificate for @pub signed inside the token by @issuer_key
- * (@issuer NULL: self-signed). */
+ * (@issuer NULL: self-signed); @matter_vid (NULL: none) goes into the
+ * subject in an RDN of its own, as a Matter PAA or PAI carries it. */
 static X509 *
-st_setup_make_cert (StHsm *hsm, StSetupCertKind kind, const char *cn, EVP_PKEY *pub, X509 *issuer,
-                    EVP_PKEY *issuer_key, GError **error)
+st_setup_make_cert_vid (StHsm *hsm, StSetupCertKind kind, const char *cn, const char *matter_vid,
+                        EVP_PKEY *pub, X509 *issuer, EVP_PKEY *issuer_key, GError **error)
 {
   g_autoptr(X509) cert = X509_new ();
   g_autoptr(X509_NAME) name = X509_NAME_new ();
   if (X509_set_version (cert, X509_VERSION_3) != 1 ||
       X509_NAME_add_entry_by_txt (name, "O", MBSTRING_UTF8, (const unsigned char *) "Station Demo", -1, -1, 0) != 1 ||
       X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_UTF8, (const unsigned char *) cn, -1, -1, 0) != 1 ||
+      (matter_vid != NULL &&
+       X509_NAME_add_entry_by_txt (name, ST_MATTER_OID_VID, V_ASN1_UTF8STRING,
+                                   (const unsigned char *) matter_vid, -1, -1, 0) != 1) ||
       X509_set_subject_name (cert, name) != 1 ||
       X509_set_issuer_name (cert, issuer != NULL ? X509_get_subject_name (issuer) : name) != 1 ||
       X509_set_pubkey (cert, pub) != 1)
@@ -174,7 +185,8 @@ st_setup_make_cert (StHsm *hsm, StSetupCertKind kind, const char *cn, EVP_PKEY *
   if (!st_setup_set_serial (hsm, cert, error))
     return NULL;
   long days = kind == ST_SETUP_CERT_ROOT ? ST_SETUP_ROOT_DAYS
-            : kind == ST_SETUP_CERT_ISSUING ? ST_SETUP_CA_DAYS : ST_SETUP_SIGNING_DAYS;
+            : kind == ST_SETUP_CERT_ISSUING || kind == ST_SETUP_CERT_CD_SIGNER ? ST_SETUP_CA_DAYS
+            : ST_SETUP_SIGNING_DAYS;
   if (X509_gmtime_adj (X509_getm_notBefore (cert), 0) == NULL ||
       X509_time_adj_ex (X509_getm_notAfter (cert), (int) days, 0, NULL) == NULL)
     {
@@ -196,6 +208,13 @@ st_setup_make_cert (StHsm *hsm, StSetupCertKind kind, const char *cn, EVP_PKEY *
            st_setup_add_ext (cert, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign", error) &&
            st_setup_add_ext (cert, &ctx, NID_subject_key_identifier, "hash", error) &&
            st_setup_add_ext (cert, &ctx, NID_authority_key_identifier, "keyid:always", error);
+      break;
+    case ST_SETUP_CERT_CD_SIGNER:
+      /* signs the CMS of a Certification Declaration, which names it by
+       * its subjectKeyIdentifier (Matter Core spec 6.3.1) */
+      ok = st_setup_add_ext (cert, &ctx, NID_basic_constraints, "critical,CA:FALSE", error) &&
+           st_setup_add_ext (cert, &ctx, NID_key_usage, "critical,digitalSignature", error) &&
+           st_setup_add_ext (cert, &ctx, NID_subject_key_identifier, "hash", error);
       break;
     case ST_SETUP_CERT_SIGNING:
     default:
@@ -230,6 +249,13 @@ st_setup_make_cert (StHsm *hsm, StSetupCertKind kind, const char *cn, EVP_PKEY *
       return NULL;
     }
   return g_steal_pointer (&cert);
+}
+
+static X509 *
+st_setup_make_cert (StHsm *hsm, StSetupCertKind kind, const char *cn, EVP_PKEY *pub, X509 *issuer,
+                    EVP_PKEY *issuer_key, GError **error)
+{
+  return st_setup_make_cert_vid (hsm, kind, cn, NULL, pub, issuer, issuer_key, error);
 }
 
 static gchar *
@@ -296,6 +322,22 @@ st_setup_check_demo (StConfig *config, const char *pin, GError **error)
       g_autoptr(X509) cert = st_hsm_get_certificate (ca->hsm, cert_uri, error);
       if (cert == NULL)
         return FALSE;
+    }
+  if (config->matter_vendor_id != NULL)
+    {
+      /* a Matter demo: the PAA and PAI rules, the CD signer and the CD */
+      g_autofree gchar *cd_key = st_hsm_uri_build (config->hsm_token, ST_SETUP_CD_LABEL, st_setup_cd_id, 1, "private");
+      g_autofree gchar *cd_file = g_build_filename (config->home, ST_SETUP_MATTER_CD_FILE, NULL);
+      if (!st_ceremony_matter_check (ca->root, ca->ca_cert, sk_X509_num (ca->chain), config->matter_vendor_id,
+                                     config->matter_product_id, error)
+          || !st_setup_check_key (ca->hsm, cd_key, error))
+        return FALSE;
+      if (!g_file_test (cd_file, G_FILE_TEST_IS_REGULAR))
+        {
+          g_set_error (error, ST_ERROR, ST_ERROR_NOT_FOUND, _("the demo's Certification Declaration %s is missing"),
+                       cd_file);
+          return FALSE;
+        }
     }
   return TRUE;
 }
@@ -389,8 +431,61 @@ st_setup_inspect_home (const char *home, StSetupHomeState *state, GError **error
   return TRUE;
 }
 
+/* A Matter demo's test Certification Declaration (docs/matter.md): a
+ * CD-signing key made in the token with a self-signed certificate
+ * (HOME/matter/cd-signing.pem), and the CD for VID FFF1, PID 8000, signed
+ * by it (HOME/matter/cd-FFF1-8000.der). */
 static gboolean
-st_setup_demo_make (const char *home, const char *pin, GError **error)
+st_setup_demo_matter_cd (StHsm *hsm, const char *home, GError **error)
+{
+  g_autofree gchar *dir = g_build_filename (home, "matter", NULL);
+  if (!st_setup_mkdir (dir, 0700, error))
+    return FALSE;
+  g_autofree gchar *key_uri = st_hsm_generate_key (hsm, ST_SETUP_CD_LABEL, st_setup_cd_id, 1, ST_ALG_EC_P256, error);
+  if (key_uri == NULL)
+    return FALSE;
+  g_autofree gchar *pub_uri = st_hsm_uri_with_type (key_uri, "public", error);
+  if (pub_uri == NULL)
+    return FALSE;
+  g_autoptr(EVP_PKEY) pub = st_hsm_get_public_key (hsm, pub_uri, error);
+  g_autoptr(EVP_PKEY) key = pub != NULL ? st_hsm_get_private_key (hsm, key_uri, error) : NULL;
+  if (key == NULL)
+    return FALSE;
+  g_autoptr(X509) signer = st_setup_make_cert (hsm, ST_SETUP_CERT_CD_SIGNER, "Station Demo Matter CD Signer",
+                                               pub, NULL, key, error);
+  if (signer == NULL || !st_hsm_store_certificate (hsm, ST_SETUP_CD_LABEL, st_setup_cd_id, 1, signer, error))
+    return FALSE;
+  static const guint16 pids[] = { ST_SETUP_MATTER_PID };
+  const StMatterCd cd = {
+    .format_version = 1,
+    .vendor_id = ST_SETUP_MATTER_VID,
+    .product_ids = pids,
+    .n_product_ids = G_N_ELEMENTS (pids),
+    .device_type_id = ST_SETUP_MATTER_DEVICE_TYPE,
+    .certificate_id = ST_SETUP_MATTER_CERT_ID,
+    .security_level = 0,
+    .security_information = 0,
+    .version_number = 1,
+    .certification_type = ST_MATTER_CD_TYPE_DEVELOPMENT,
+  };
+  g_autoptr(GBytes) tlv = st_matter_cd_encode (&cd, error);
+  if (tlv == NULL)
+    return FALSE;
+  st_hsm_lock (hsm);
+  g_autoptr(GBytes) cms = st_matter_cd_sign (tlv, signer, key, error);
+  st_hsm_unlock (hsm);
+  if (cms == NULL)
+    return FALSE;
+  g_autofree gchar *signer_pem = g_build_filename (home, ST_SETUP_MATTER_CD_SIGNER_FILE, NULL);
+  g_autofree gchar *cd_file = g_build_filename (home, ST_SETUP_MATTER_CD_FILE, NULL);
+  gsize len = 0;
+  const char *der = g_bytes_get_data (cms, &len);
+  return st_x509_write_pem_file (signer_pem, &signer, 1, error)
+         && st_file_write_durable (cd_file, der, len, 0600, error);
+}
+
+static gboolean
+st_setup_demo_make (const char *home, const char *pin, gboolean matter, GError **error)
 {
   g_autofree gchar *marker = g_build_filename (home, ST_SETUP_MARKER, NULL);
   g_autofree gchar *tokens = g_build_filename (home, "tokens", NULL);
@@ -463,12 +558,17 @@ st_setup_demo_make (const char *home, const char *pin, GError **error)
     return FALSE;
 
   g_autofree gchar *signing_cn = g_strdup_printf ("Station Demo Signing %s", config->station_id);
-  g_autoptr(X509) root = st_setup_make_cert (hsm, ST_SETUP_CERT_ROOT, "Station Demo Root CA", root_pub, NULL,
-                                             root_key, error);
+  /* a Matter demo: the root is a PAA and the issuing CA a PAI of the
+   * test vendor FFF1 (docs/matter.md) */
+  const char *vid = matter ? ST_SETUP_MATTER_VID_TEXT : NULL;
+  g_autoptr(X509) root = st_setup_make_cert_vid (hsm, ST_SETUP_CERT_ROOT,
+                                                 matter ? "Station Demo Matter PAA" : "Station Demo Root CA", vid,
+                                                 root_pub, NULL, root_key, error);
   if (root == NULL)
     return FALSE;
-  g_autoptr(X509) ca = st_setup_make_cert (hsm, ST_SETUP_CERT_ISSUING, "Station Demo Issuing CA", ca_pub, root,
-                                           root_key, error);
+  g_autoptr(X509) ca = st_setup_make_cert_vid (hsm, ST_SETUP_CERT_ISSUING,
+                                               matter ? "Station Demo Matter PAI" : "Station Demo Issuing CA", vid,
+                                               ca_pub, root, root_key, error);
   if (ca == NULL)
     return FALSE;
   g_autoptr(X509) signing = st_setup_make_cert (hsm, ST_SETUP_CERT_SIGNING, signing_cn, sig_pub, ca, ca_key, error);
@@ -482,6 +582,12 @@ st_setup_demo_make (const char *home, const char *pin, GError **error)
       !st_hsm_store_certificate (hsm, ST_SETUP_CA_LABEL, st_setup_ca_id, 1, ca, error) ||
       !st_hsm_store_certificate (hsm, ST_SETUP_SIGNING_LABEL, st_setup_signing_id, 1, signing, error))
     return FALSE;
+  if (matter)
+    {
+      config->matter_vendor_id = g_strdup (ST_SETUP_MATTER_VID_TEXT);
+      if (!st_setup_demo_matter_cd (hsm, home, error))
+        return FALSE;
+    }
 
   g_autofree gchar *root_pem = g_build_filename (ca_dir, ST_SETUP_ROOT_LABEL ".pem", NULL);
   config->ca_cert = g_build_filename (ca_dir, ST_SETUP_CA_LABEL ".pem", NULL);
@@ -525,8 +631,23 @@ st_setup_demo_operators (const char *home, GError **error)
   return st_auth_ensure_demo_operators (db, error);
 }
 
+static gboolean
+st_setup_demo_kind (const char *home_arg, const char *pin, gboolean matter, GError **error);
+
 gboolean
 st_setup_demo (const char *home_arg, const char *pin, GError **error)
+{
+  return st_setup_demo_kind (home_arg, pin, FALSE, error);
+}
+
+gboolean
+st_setup_demo_matter (const char *home_arg, const char *pin, GError **error)
+{
+  return st_setup_demo_kind (home_arg, pin, TRUE, error);
+}
+
+static gboolean
+st_setup_demo_kind (const char *home_arg, const char *pin, gboolean matter, GError **error)
 {
   g_return_val_if_fail (home_arg != NULL, FALSE);
   if (pin == NULL || *pin == '\0' || strlen (pin) > ST_HSM_PIN_MAX)
@@ -564,6 +685,18 @@ st_setup_demo (const char *home_arg, const char *pin, GError **error)
                        "setup demo leaves it alone; choose another --home"), home);
           return FALSE;
         }
+      if (matter != (config->matter_vendor_id != NULL))
+        {
+          if (matter)
+            g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                         _("%s holds a demo station that is not a Matter one: 'setup demo --matter' "
+                           "leaves it alone; choose another --home"), home);
+          else
+            g_set_error (error, ST_ERROR, ST_ERROR_PERMISSION_DENIED,
+                         _("%s holds a Matter demo station: run 'setup demo --matter' to check it, "
+                           "or choose another --home for a plain demo"), home);
+          return FALSE;
+        }
       if (!st_setup_check_demo (config, pin, error))
         {
           g_prefix_error (error, _("%s holds a demo station that does not check out: "), home);
@@ -573,7 +706,7 @@ st_setup_demo (const char *home_arg, const char *pin, GError **error)
       g_autofree gchar *marker = g_build_filename (home, ST_SETUP_MARKER, NULL);
       return st_setup_rm_rf (marker, 0, error) && st_setup_demo_operators (home, error);
     }
-  if (!st_setup_demo_make (home, pin, error))
+  if (!st_setup_demo_make (home, pin, matter, error))
     {
       g_prefix_error (error, _("demo set-up in %s: "), home);
       return FALSE;

@@ -15,6 +15,19 @@ G_BEGIN_DECLS
 #define ST_SETUP_CA_LABEL "issuing-ca"
 #define ST_SETUP_SIGNING_LABEL "station-signing"
 
+/* A Matter demo (st_setup_demo_matter, docs/matter.md): the test vendor
+ * FFF1 in the PAA and the PAI (which names no product), a test
+ * Certification Declaration for PID 8000 (an On/Off Light, 0x0100) signed
+ * by a CD-signing key of the token. */
+#define ST_SETUP_CD_LABEL "demo-cd-signing"
+#define ST_SETUP_MATTER_VID 0xFFF1
+#define ST_SETUP_MATTER_VID_TEXT "FFF1"
+#define ST_SETUP_MATTER_PID 0x8000
+#define ST_SETUP_MATTER_DEVICE_TYPE 0x0100
+#define ST_SETUP_MATTER_CERT_ID "ZIG20142ZB330003-24"
+#define ST_SETUP_MATTER_CD_FILE "matter/cd-FFF1-8000.der"
+#define ST_SETUP_MATTER_CD_SIGNER_FILE "matter/cd-signing.pem"
+
 /* Makes a demo station in @home (created 0700) with its own
  * HOME/softhsm2.conf and token directory; nothing global changes except
  * SOFTHSM2_CONF in this process's environment. The user PIN is @pin; the
@@ -29,6 +42,14 @@ G_BEGIN_DECLS
  * No StHsm of the same module may be open in the process meanwhile (the
  * module must read the new SOFTHSM2_CONF). */
 gboolean st_setup_demo (const char *home, const char *pin, GError **error);
+
+/* The same, a Matter demo: the root is "Station Demo Matter PAA" (VID
+ * FFF1, no PID), the issuing CA "Station Demo Matter PAI" (VID FFF1, no
+ * PID), both passing the Matter rules; station.conf records [matter]
+ * vendor-id=FFF1; HOME/matter/ holds the test Certification Declaration
+ * (ST_SETUP_MATTER_CD_FILE) and its signer's certificate. A home holding
+ * a plain demo is refused, as st_setup_demo() refuses a Matter demo. */
+gboolean st_setup_demo_matter (const char *home, const char *pin, GError **error);
 
 /* What the station is set up with (`station ca show`, `setup show`): the
  * state of its key ceremony (awaiting 'ca import', complete, or the

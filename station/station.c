@@ -42,9 +42,12 @@ typedef struct {
 static const char st_usage[] = N_(
   "Commands:\n"
   "  setup demo                         make the demo station (SoftHSM2 token, demo CA) in the service's home\n"
+  "  setup demo --matter                the same with a test Matter PAA and PAI (VID FFF1) and a test\n"
+  "                                     Certification Declaration (docs/matter.md)\n"
   "  setup show [--json]                the same as 'ca show'\n"
   "  ca init --module PATH --token LABEL --station-id ID --admin NAME --out DIR\n"
   "          [--curve p256|p384] [--subject \"O=...,C=...\"] [--force]\n"
+  "          [--matter-vid VID [--matter-pid PID]]\n"
   "                                     the key ceremony of a new station: keys made in the HSM,\n"
   "                                     two requests written to DIR (docs/ceremony.md)\n"
   "  ca import --chain FILE --signing-cert FILE\n"
@@ -584,13 +587,20 @@ static int
 cmd_setup (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
-  gboolean json = FALSE;
+  gboolean json = FALSE, matter = FALSE;
   const GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("setup show: print one JSON document (docs/cli-json.md)"), NULL },
+    { "matter", 0, 0, G_OPTION_ARG_NONE, &matter,
+      N_("setup demo: a Matter demo (a test PAA and PAI of VID FFF1, a test Certification Declaration)"), NULL },
     { NULL }
   };
   if (!st_cli_parse (cli, "setup demo|show", entries, &argc, &argv, &error))
     return st_cli_fail (error);
+  if (matter && g_strcmp0 (argc > 1 ? argv[1] : NULL, "demo") != 0)
+    {
+      g_printerr ("%s\n", _("station: --matter goes with 'setup demo'"));
+      return ST_EXIT_USAGE;
+    }
   if (json && g_strcmp0 (argc > 1 ? argv[1] : NULL, "show") != 0)
     {
       g_printerr ("%s\n", _("station: --json goes with 'setup show', not with 'setup demo'"));
@@ -606,7 +616,8 @@ cmd_setup (StCli *cli, int argc, char **argv)
                                    &error);
       if (pin == NULL)
         return st_cli_fail (error);
-      gboolean ok = st_dbus_station1_call_setup_demo_sync (cli->proxy, pin, NULL, &error);
+      gboolean ok = matter ? st_dbus_station1_call_setup_demo_matter_sync (cli->proxy, pin, NULL, &error)
+                           : st_dbus_station1_call_setup_demo_sync (cli->proxy, pin, NULL, &error);
       st_secret_free (pin);
       if (!ok)
         return st_cli_fail (error);
@@ -647,6 +658,7 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
 {
   g_autofree gchar *module = NULL, *token = NULL, *station_id = NULL, *curve = NULL;
   g_autofree gchar *subject = NULL, *admin = NULL, *out_dir = NULL;
+  g_autofree gchar *matter_vid = NULL, *matter_pid = NULL;
   gboolean force = FALSE;
   const GOptionEntry entries[] = {
     { "module", 0, 0, G_OPTION_ARG_FILENAME, &module, N_("The HSM's PKCS#11 module"), "PATH" },
@@ -657,6 +669,10 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
     { "admin", 0, 0, G_OPTION_ARG_STRING, &admin, N_("The station's first admin (PIN from $STATION_OPERATOR_PIN or a prompt)"), "NAME" },
     { "out", 0, 0, G_OPTION_ARG_FILENAME, &out_dir, N_("Where the two requests are written"), "DIR" },
     { "force", 0, 0, G_OPTION_ARG_NONE, &force, N_("Replace requests already in DIR"), NULL },
+    { "matter-vid", 0, 0, G_OPTION_ARG_STRING, &matter_vid,
+      N_("A Matter station: the Vendor ID of its PAI, 4 upper-case hex digits (FFF1)"), "VID" },
+    { "matter-pid", 0, 0, G_OPTION_ARG_STRING, &matter_pid,
+      N_("With --matter-vid: the one Product ID the PAI issues for (8000)"), "PID" },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -724,6 +740,10 @@ cmd_ca_init (StCli *cli, int argc, char **argv)
     g_variant_builder_add (&options, "{sv}", "curve", g_variant_new_string (curve));
   if (subject != NULL)
     g_variant_builder_add (&options, "{sv}", "subject", g_variant_new_string (subject));
+  if (matter_vid != NULL)
+    g_variant_builder_add (&options, "{sv}", "matter-vid", g_variant_new_string (matter_vid));
+  if (matter_pid != NULL)
+    g_variant_builder_add (&options, "{sv}", "matter-pid", g_variant_new_string (matter_pid));
   g_autoptr(GVariant) requests = NULL, info = NULL;
   gboolean ok = st_dbus_station1_call_ca_init_sync (cli->proxy, g_variant_builder_end (&options), hsm_pin,
                                                     admin_pin, &requests, &info, NULL, &error);
