@@ -773,10 +773,11 @@ st_ceremony_import (StConfig *config, const char *pin, const char *chain_pem,
                    "file ends with the root", s);
       return NULL;
     }
-  if (!st_ceremony_check_issuing (ca, error) || !st_ceremony_check_signer (signing, error))
-    return NULL;
+  /* a Matter station: the Matter rules first, so a refusal names the rule */
   if (config->matter_vendor_id != NULL
       && !st_ceremony_matter_check (root, ca, n, config->matter_vendor_id, config->matter_product_id, error))
+    return NULL;
+  if (!st_ceremony_check_issuing (ca, error) || !st_ceremony_check_signer (signing, error))
     return NULL;
   if (!st_ca_check_chain (chain, root, signing, error))
     {
