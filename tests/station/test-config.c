@@ -79,6 +79,42 @@ st_conf_refused (const char *home, const char *text, ...)
   va_end (ap);
 }
 
+/* [matter]: a Matter station's VID (and PID), as 'ca init --matter-vid'
+ * and 'setup demo --matter' record them; saved and read back; a malformed
+ * value or a PID without VID refused. */
+static void
+test_matter (void)
+{
+  g_autofree gchar *home = st_test_tmpdir ("st-config");
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *good = g_strconcat (st_station, st_hsm, st_certificates,
+                                        "[matter]\nvendor-id=FFF1\nproduct-id=8000\n", NULL);
+  g_autoptr(StConfig) c = st_conf_load_text (home, good, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (c->matter_vendor_id, ==, "FFF1");
+  g_assert_cmpstr (c->matter_product_id, ==, "8000");
+  g_assert_true (st_config_save (c, &error));
+  g_assert_no_error (error);
+  g_autoptr(StConfig) back = st_config_load (home, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->matter_vendor_id, ==, "FFF1");
+  g_assert_cmpstr (back->matter_product_id, ==, "8000");
+  /* a station without [matter] is no Matter station */
+  g_autofree gchar *plain = g_strconcat (st_station, st_hsm, st_certificates, NULL);
+  g_autoptr(StConfig) p = st_conf_load_text (home, plain, &error);
+  g_assert_no_error (error);
+  g_assert_null (p->matter_vendor_id);
+  const char *bad[] = { "vendor-id=fff1", "vendor-id=FFF", "vendor-id=0x12", "vendor-id=0000", "vendor-id=FFF1X" };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree gchar *t = g_strconcat (st_station, st_hsm, st_certificates, "[matter]\n", bad[i], "\n", NULL);
+      st_conf_refused (home, t, "[matter] vendor-id=", "4 upper-case hex digits", NULL);
+    }
+  g_autofree gchar *no_vid = g_strconcat (st_station, st_hsm, st_certificates, "[matter]\nproduct-id=8000\n", NULL);
+  st_conf_refused (home, no_vid, "[matter] has a product-id but no vendor-id", NULL);
+  st_rm_rf (home);
+}
+
 static void
 test_typos (void)
 {
@@ -91,7 +127,7 @@ test_typos (void)
   g_free (t);
   /* an unknown group, far from all */
   t = g_strconcat (st_station, st_hsm, st_certificates, "[network]\nproxy=x\n", NULL);
-  st_conf_refused (home, t, "unknown group [network]", "[station], [hsm], [certificates], [audit] and [sockets]", NULL);
+  st_conf_refused (home, t, "unknown group [network]", "[station], [hsm], [certificates], [audit], [sockets] and [matter]", NULL);
   g_free (t);
   /* an unknown key: the closest is suggested */
   t = st_conf_with ("module=", "modul=");
@@ -304,6 +340,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/config/matter", test_matter);
   g_test_add_func ("/config/typos", test_typos);
   g_test_add_func ("/config/accepted", test_accepted);
   g_test_add_func ("/config/sockets", test_sockets);
