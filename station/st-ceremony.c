@@ -142,6 +142,10 @@ st_ceremony_matter_check (X509 *paa, X509 *pai, int chain_len, const char *vid, 
   if (!st_matter_pai_check (pai, &ids, error))
     {
       g_prefix_error (error, "the issuing CA is not a Matter PAI: ");
+      g_autofree gchar *old = (*error)->message;
+      (*error)->message = g_strdup_printf ("%s; have the PAA sign issuing-ca.csr.pem with the extension "
+                                           "section v3_matter_pai, keeping its subject (openssl ca "
+                                           "-preserveDN: docs/ceremony.md)", old);
       return FALSE;
     }
   guint16 want_vid = 0, want_pid = 0;

@@ -370,6 +370,27 @@ test_demo (void)
 
 /* ---- the ceremony ---- */
 
+/* The PAA's openssl.cnf of docs/ceremony.md ("A Matter station": the
+ * ```ini block that starts with oid_section), its dir set to @dir. */
+static gchar *
+doc_paa_cnf (const char *dir)
+{
+  g_autofree gchar *path = g_build_filename (source_dir, "docs", "ceremony.md", NULL);
+  g_autofree gchar *doc = NULL;
+  g_assert_true (g_file_get_contents (path, &doc, NULL, NULL));
+  const char *start = strstr (doc, "```ini\noid_section = matter_oids\n");
+  g_assert_nonnull (start);
+  start += strlen ("```ini\n");
+  const char *end = strstr (start, "```");
+  g_assert_nonnull (end);
+  g_autofree gchar *block = g_strndup (start, (gsize) (end - start));
+  const char *dir_line = "dir = /srv/matter-paa\n";
+  gchar *at = strstr (block, dir_line);
+  g_assert_nonnull (at);
+  *at = '\0';
+  return g_strdup_printf ("%sdir = %s\n%s", block, dir, at + strlen (dir_line));
+}
+
 typedef struct {
   gchar *dir;
   StConfig *config;
@@ -515,15 +536,56 @@ test_ceremony (void)
   g_autofree gchar *root_file = g_build_filename (home, "root.pem", NULL);
   g_assert_false (g_file_test (root_file, G_FILE_TEST_EXISTS));
 
-  /* the good PAA and PAI: accepted; the checker passes both */
+  /* a good PAI made here passes the checker (and is accepted below) */
   g_autoptr(X509) pai = make_cert ("Station PAI", "FFF1", NULL, ca_pub, c.paa, c.paa_key, pai_bc, ca_ku, NULL);
-  g_autofree gchar *paa_pem = write_pem (c.dir, "paa.pem", c.paa);
-  g_autofree gchar *pai_pem = write_pem (c.dir, "pai.pem", pai);
+  g_autofree gchar *pai_c_pem = write_pem (c.dir, "pai-c.pem", pai);
+  g_assert_cmpint (run_checker ("pai", pai_c_pem, NULL), ==, 0);
+
+  /* docs/ceremony.md's recipe, with its openssl.cnf: stock openssl makes
+   * the PAA and signs the two requests; the checker passes the PAA and
+   * PAI, and ca import accepts them */
+  g_autofree gchar *paa_dir = g_build_filename (c.dir, "paa", NULL);
+  g_autofree gchar *newcerts = g_build_filename (paa_dir, "newcerts", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (newcerts, 0700), ==, 0);
+  g_autofree gchar *index = g_build_filename (paa_dir, "index.txt", NULL);
+  g_assert_true (g_file_set_contents (index, "", 0, NULL));
+  g_autofree gchar *cnf_text = doc_paa_cnf (paa_dir);
+  g_autofree gchar *cnf = g_build_filename (paa_dir, "openssl.cnf", NULL);
+  g_assert_true (g_file_set_contents (cnf, cnf_text, -1, NULL));
+  g_autofree gchar *paa_key = g_build_filename (paa_dir, "paa.key", NULL);
+  g_autofree gchar *paa_pem = g_build_filename (paa_dir, "paa.pem", NULL);
+  g_autofree gchar *ca_csr = g_build_filename (c.dir, "issuing-ca.csr.pem", NULL);
+  g_autofree gchar *sig_csr = g_build_filename (c.dir, "station-signing.csr.pem", NULL);
+  g_assert_true (g_file_set_contents (ca_csr, keys.ca_csr_pem, -1, NULL));
+  g_assert_true (g_file_set_contents (sig_csr, keys.signing_csr_pem, -1, NULL));
+  g_autofree gchar *pai_pem = g_build_filename (c.dir, "issuing-ca.pem", NULL);
+  g_autofree gchar *sig_pem = g_build_filename (c.dir, "station-signing.pem", NULL);
+  const char *genkey[] = { "openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                           "-out", paa_key, NULL };
+  const char *mkpaa[] = { "openssl", "req", "-config", cnf, "-new", "-x509", "-key", paa_key, "-sha256",
+                          "-days", "7300", "-subj", "/O=Example GmbH/CN=Example Matter PAA/matterVID=FFF1",
+                          "-extensions", "v3_matter_paa", "-out", paa_pem, NULL };
+  const char *mkpai[] = { "openssl", "ca", "-batch", "-config", cnf, "-extensions", "v3_matter_pai", "-preserveDN",
+                          "-in", ca_csr, "-out", pai_pem, NULL };
+  const char *mksig[] = { "openssl", "ca", "-batch", "-config", cnf, "-extensions", "v3_station_signing",
+                          "-in", sig_csr, "-out", sig_pem, NULL };
+  g_assert_cmpint (run (NULL, genkey), ==, 0);
+  g_assert_cmpint (run (NULL, mkpaa), ==, 0);
+  g_assert_cmpint (run (NULL, mkpai), ==, 0);
+  g_assert_cmpint (run (NULL, mksig), ==, 0);
   g_assert_cmpint (run_checker ("paa", paa_pem, NULL), ==, 0);
   g_assert_cmpint (run_checker ("pai", pai_pem, NULL), ==, 0);
-  X509 *good[] = { pai, c.paa };
-  g_autoptr(GError) none = try_import (&c, good, 2);
-  g_assert_no_error (none);
+  g_autofree gchar *pai_text = NULL, *paa_text = NULL, *sig_text = NULL;
+  g_assert_true (g_file_get_contents (pai_pem, &pai_text, NULL, NULL));
+  g_assert_true (g_file_get_contents (paa_pem, &paa_text, NULL, NULL));
+  g_assert_true (g_file_get_contents (sig_pem, &sig_text, NULL, NULL));
+  g_autofree gchar *chain_text = g_strconcat (pai_text, paa_text, NULL);
+  g_autoptr(GString) report = g_string_new (NULL);
+  g_autofree gchar *payload = NULL;
+  g_autoptr(StConfig) next = st_ceremony_import (c.config, ST_TEST_PIN, chain_text, sig_text, report, &payload,
+                                                 &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (next);
   g_assert_true (g_file_test (root_file, G_FILE_TEST_EXISTS));
   g_autoptr(StConfig) done = st_config_load (home, &error);
   g_assert_no_error (error);
