@@ -3,8 +3,9 @@
 # PAI, signs its Device Attestation Certificate. The DAC key never leaves
 # the device. See docs/matter.md and docs/profiles.md ("A Matter product").
 #
-# It needs a Matter station: 'station setup demo --matter' (a test PAA and
-# PAI of VID FFF1), or a key ceremony with 'ca init --matter-vid'. A plain
+# It needs a Matter station: 'make matter-demo' or 'station setup demo
+# --matter' (a test PAA and PAI of VID FFF1), or a key ceremony with
+# 'ca init --matter-vid'. A plain
 # station's CA is no PAI, and 'batch create' refuses this profile there.
 
 [profile]
@@ -45,7 +46,8 @@ passcode = random
 # commissioner runs it once per pairing.
 pbkdf2-iterations = 10000
 salt-length = 32
-# The test Certification Declaration of 'setup demo --matter' (the demo's
-# home as 'make demo' makes it, relative to the repository); in production
-# the file the CSA issued, by its absolute path.
-certification-declaration = demo-home/matter/cd-FFF1-8000.der
+# The test Certification Declaration of 'setup demo --matter', in the home
+# that 'make matter-demo' makes (relative to the working directory of the
+# service, the repository's when make starts it); in production the file
+# the CSA issued, by its absolute path.
+certification-declaration = matter-demo-home/matter/cd-FFF1-8000.der

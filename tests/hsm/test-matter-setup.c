@@ -256,7 +256,7 @@ example_profile (const char *cd, GError **error)
   g_autofree gchar *path = g_build_filename (source_dir, "profiles", "example-matter.profile", NULL);
   g_autofree gchar *text = NULL;
   g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  const char *line = "certification-declaration = demo-home/matter/cd-FFF1-8000.der\n";
+  const char *line = "certification-declaration = matter-demo-home/matter/cd-FFF1-8000.der\n";
   gchar *at = strstr (text, line);
   g_assert_nonnull (at);
   *at = '\0';
