@@ -8,12 +8,21 @@
  *   `--matter` with `setup show` is a usage error;
  * /matter-demo/plain-refused: on the plain demo, `batch create` of the same
  *   profile is refused with the PAI rule named, and `setup demo --matter`
- *   is refused too. */
+ *   is refused too;
+ * /matter-demo/ceremony: `ca init --matter-vid FFF1` through the service
+ *   (a lower-case VID refused) puts the VID in the PAI's request; `ca
+ *   import` of a root with a PID is refused with the rule named and
+ *   audited; the PAA and PAI of docs/ceremony.md's stock-openssl recipe are
+ *   accepted and station.conf keeps [matter]. */
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "st-build-config.h"
 #include "st-test-run.h"
 #include "st-test-tmp.h"
+#include "st-util.h"
+
+#define ST_ADMIN_PIN "4444"
 
 /* profiles/example-matter.profile with its CD file set to @cd. */
 static gchar *
@@ -99,11 +108,175 @@ test_plain_refused (StFixture *f, gconstpointer data)
   g_assert_nonnull (strstr (err, "not a Matter one"));
 }
 
+/* The PAA's openssl.cnf of docs/ceremony.md ("A Matter station"), its dir
+ * set to @dir. */
+static gchar *
+doc_paa_cnf (const char *dir)
+{
+  g_autofree gchar *path = g_build_filename (g_getenv ("ST_SOURCE_DIR"), "docs", "ceremony.md", NULL);
+  g_autofree gchar *doc = NULL;
+  g_assert_true (g_file_get_contents (path, &doc, NULL, NULL));
+  const char *start = strstr (doc, "```ini\noid_section = matter_oids\n");
+  g_assert_nonnull (start);
+  start += strlen ("```ini\n");
+  const char *end = strstr (start, "```");
+  g_assert_nonnull (end);
+  g_autofree gchar *block = g_strndup (start, (gsize) (end - start));
+  const char *dir_line = "dir = /srv/matter-paa\n";
+  gchar *at = strstr (block, dir_line);
+  g_assert_nonnull (at);
+  *at = '\0';
+  return g_strdup_printf ("%sdir = %s\n%s", block, dir, at + strlen (dir_line));
+}
+
+/* A PAA in @dir made by stock openssl with @subj; its openssl.cnf, key,
+ * certificate, index and newcerts/. */
+static gchar *
+make_paa (const char *dir, const char *subj)
+{
+  g_autofree gchar *newcerts = g_build_filename (dir, "newcerts", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (newcerts, 0700), ==, 0);
+  g_autofree gchar *index = g_build_filename (dir, "index.txt", NULL);
+  g_assert_true (g_file_set_contents (index, "", 0, NULL));
+  g_autofree gchar *cnf_text = doc_paa_cnf (dir);
+  gchar *cnf = g_build_filename (dir, "openssl.cnf", NULL);
+  g_assert_true (g_file_set_contents (cnf, cnf_text, -1, NULL));
+  g_autofree gchar *key = g_build_filename (dir, "paa.key", NULL);
+  g_autofree gchar *pem = g_build_filename (dir, "paa.pem", NULL);
+  g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                                "ec_paramgen_curve:P-256", "-out", key, NULL), ==, 0);
+  g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "req", "-config", cnf, "-new", "-x509", "-key", key,
+                                "-sha256", "-days", "7300", "-subj", subj, "-extensions", "v3_matter_paa",
+                                "-out", pem, NULL), ==, 0);
+  return cnf;
+}
+
+/* openssl ca of the PAA in @cnf's folder: the PAI and the signing
+ * certificate, and the chain file PAI + PAA. */
+static void
+sign_requests (const char *cnf, const char *csr_dir, const char *out_dir, gchar **chain, gchar **signing)
+{
+  g_autofree gchar *ca_csr = g_build_filename (csr_dir, "issuing-ca.csr.pem", NULL);
+  g_autofree gchar *sig_csr = g_build_filename (csr_dir, "station-signing.csr.pem", NULL);
+  g_autofree gchar *pai = g_build_filename (out_dir, "issuing-ca.pem", NULL);
+  *signing = g_build_filename (out_dir, "station-signing.pem", NULL);
+  *chain = g_build_filename (out_dir, "chain.pem", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (out_dir, 0700), ==, 0);
+  g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "ca", "-batch", "-config", cnf, "-extensions",
+                                "v3_matter_pai", "-preserveDN", "-in", ca_csr, "-out", pai, NULL), ==, 0);
+  g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "ca", "-batch", "-config", cnf, "-extensions",
+                                "v3_station_signing", "-in", sig_csr, "-out", *signing, NULL), ==, 0);
+  g_autofree gchar *dir = g_path_get_dirname (cnf);
+  g_autofree gchar *paa = g_build_filename (dir, "paa.pem", NULL);
+  g_autofree gchar *a = NULL, *b = NULL;
+  g_assert_true (g_file_get_contents (pai, &a, NULL, NULL));
+  g_assert_true (g_file_get_contents (paa, &b, NULL, NULL));
+  g_autofree gchar *all = g_strconcat (a, b, NULL);
+  g_assert_true (g_file_set_contents (*chain, all, -1, NULL));
+}
+
+static int
+ca_import (StFixture *f, const char *chain, const char *signing, gchar **err)
+{
+  const char *env[] = { "STATION_HSM_PIN=" ST_TEST_PIN, "STATION_OPERATOR_PIN=" ST_ADMIN_PIN, NULL };
+  const char *args[] = { "--operator", "admin", "ca", "import", "--chain", chain, "--signing-cert", signing, NULL };
+  return st_run_stationv (f, env, NULL, err, args);
+}
+
+/* `ca init --matter-vid` through the service (the CaInit option), a token
+ * made by softhsm2-util; `ca import` of a root with a PID refused and
+ * audited; the PAA and PAI of docs/ceremony.md's recipe accepted. */
+static void
+test_ceremony (void)
+{
+  static guint tokens;
+  StFixture fx = { 0 };
+  StFixture *f = &fx;
+  f->tmp = st_test_tmpdir ("st-matter-ceremony");
+  f->home = g_build_filename (f->tmp, "home", NULL);
+  f->sims = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autofree gchar *token = g_strdup_printf ("matter-%u-%d", ++tokens, (int) getpid ());
+  g_assert_cmpint (st_run_tool (NULL, NULL, "softhsm2-util", "--init-token", "--free", "--label", token,
+                                "--so-pin", "87654321", "--pin", ST_TEST_PIN, NULL), ==, 0);
+  const char *none[] = { NULL };
+  st_service_ensure (f, none);
+  g_autofree gchar *csr_dir = g_build_filename (f->tmp, "requests", NULL);
+  const char *env[] = { "STATION_HSM_PIN=" ST_TEST_PIN, "STATION_OPERATOR_PIN=" ST_ADMIN_PIN, NULL };
+  g_autofree gchar *out = NULL, *err = NULL;
+  /* a lower-case VID is refused before the token */
+  const char *bad[] = { "--operator", "admin", "ca", "init", "--module", ST_SOFTHSM_MODULE, "--token", token,
+                        "--station-id", "matter1", "--subject", "O=Test Vendor", "--admin", "admin", "--out",
+                        csr_dir, "--matter-vid", "fff1", NULL };
+  g_assert_cmpint (st_run_stationv (f, env, &out, &err, bad), !=, 0);
+  g_assert_nonnull (strstr (err, "--matter-vid needs exactly 4 upper-case hex digits"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  const char *init[] = { "--operator", "admin", "ca", "init", "--module", ST_SOFTHSM_MODULE, "--token", token,
+                         "--station-id", "matter1", "--subject", "O=Test Vendor", "--admin", "admin", "--out",
+                         csr_dir, "--matter-vid", "FFF1", NULL };
+  g_assert_cmpint (st_run_stationv (f, env, &out, &err, init), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_autofree gchar *ca_csr = g_build_filename (csr_dir, "issuing-ca.csr.pem", NULL);
+  g_assert_cmpint (st_run_tool (&out, NULL, "openssl", "req", "-in", ca_csr, "-verify", "-noout", "-subject",
+                                "-nameopt", "show_type", NULL), ==, 0);
+  g_assert_nonnull (strstr (out, "1.3.6.1.4.1.37244.2.1=UTF8STRING:FFF1"));
+  g_clear_pointer (&out, g_free);
+
+  /* a root with a PID: refused, nothing written, audited */
+  g_autofree gchar *bad_dir = g_build_filename (f->tmp, "paa-with-pid", NULL);
+  g_autofree gchar *bad_cnf = make_paa (bad_dir, "/O=Test Vendor/CN=PAA/matterVID=FFF1/matterPID=8000");
+  g_autofree gchar *bad_chain = NULL, *bad_signing = NULL;
+  g_autofree gchar *bad_out = g_build_filename (f->tmp, "signed-bad", NULL);
+  sign_requests (bad_cnf, csr_dir, bad_out, &bad_chain, &bad_signing);
+  g_assert_cmpint (ca_import (f, bad_chain, bad_signing, &err), !=, 0);
+  g_assert_nonnull (strstr (err, "nothing was changed: the root is not a Matter PAA"));
+  g_assert_nonnull (strstr (err, "must not carry a PID"));
+  g_clear_pointer (&err, g_free);
+  g_autofree gchar *root_file = g_build_filename (f->home, "root.pem", NULL);
+  g_assert_false (g_file_test (root_file, G_FILE_TEST_EXISTS));
+
+  /* the recipe: accepted */
+  g_autofree gchar *good_dir = g_build_filename (f->tmp, "paa", NULL);
+  g_autofree gchar *good_cnf = make_paa (good_dir, "/O=Test Vendor/CN=Test Matter PAA/matterVID=FFF1");
+  g_autofree gchar *chain = NULL, *signing = NULL;
+  g_autofree gchar *good_out = g_build_filename (f->tmp, "signed", NULL);
+  sign_requests (good_cnf, csr_dir, good_out, &chain, &signing);
+  g_assert_cmpint (ca_import (f, chain, signing, &err), ==, 0);
+  g_assert_true (g_file_test (root_file, G_FILE_TEST_EXISTS));
+  g_autofree gchar *conf = NULL;
+  g_autofree gchar *conf_path = g_build_filename (f->home, "station.conf", NULL);
+  g_assert_true (g_file_get_contents (conf_path, &conf, NULL, NULL));
+  g_assert_nonnull (strstr (conf, "[matter]\nvendor-id=FFF1\n"));
+  /* the audit log: ca-init with the VID, the refused import, the import */
+  g_autofree gchar *events = st_sql (f, "SELECT group_concat(event, ' ') FROM audit");
+  g_test_message ("audit: %s", events);
+  g_assert_nonnull (strstr (events, "ca-init"));
+  g_assert_nonnull (strstr (events, "ca-import-failed"));
+  g_autofree gchar *init_payload = st_sql (f, "SELECT payload FROM audit WHERE event = 'ca-init'");
+  g_assert_nonnull (strstr (init_payload, "\"matter-vendor-id\":\"FFF1\""));
+  st_fixture_teardown (f, NULL);
+}
+
 int
 main (int argc, char **argv)
 {
+  /* a SoftHSM2 configuration of this process's own for the ceremony's
+   * token, made before any thread: the service inherits it (the demo
+   * stations have their own in their homes) */
+  g_autofree gchar *softhsm_dir = st_test_tmpdir ("st-matter-softhsm");
+  g_autofree gchar *tokens = g_build_filename (softhsm_dir, "tokens", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (tokens, 0700), ==, 0);
+  g_autofree gchar *conf = g_build_filename (softhsm_dir, "softhsm2.conf", NULL);
+  g_autofree gchar *conf_text = g_strdup_printf ("directories.tokendir = %s\nobjectstore.backend = file\n"
+                                                 "log.level = ERROR\n", tokens);
+  g_assert_true (g_file_set_contents (conf, conf_text, -1, NULL));
+  g_setenv ("SOFTHSM2_CONF", conf, TRUE);
   st_test_init (&argc, &argv);
   g_test_add_func ("/matter-demo/setup", test_setup);
   st_test_add_station ("/matter-demo/plain-refused", NULL, test_plain_refused);
-  return g_test_run ();
+  g_test_add_func ("/matter-demo/ceremony", test_ceremony);
+  int rc = g_test_run ();
+  st_rm_rf (softhsm_dir);
+  return rc;
 }
