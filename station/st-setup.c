@@ -789,6 +789,13 @@ st_setup_show (StConfig *config, StCa *ca, GString *out, GError **error)
   else
     g_string_append_printf (out, _("HSM token: %s (locked: an admin unlocks it with 'station unlock')\n"),
                             config->hsm_token);
+  if (config->matter_vendor_id != NULL && config->matter_product_id != NULL)
+    g_string_append_printf (out, _("Matter station: the root is a PAA and the issuing CA a PAI of VID %s "
+                                   "and PID %s (station.conf [matter])\n"),
+                            config->matter_vendor_id, config->matter_product_id);
+  else if (config->matter_vendor_id != NULL)
+    g_string_append_printf (out, _("Matter station: the root is a PAA and the issuing CA a PAI of VID %s "
+                                   "(station.conf [matter])\n"), config->matter_vendor_id);
   st_setup_show_key (out, _("Issuing CA key"), config->ca_key_uri, ca != NULL ? ca->hsm : NULL);
   st_setup_show_key (out, _("Station signing key"), config->signing_key_uri, ca != NULL ? ca->hsm : NULL);
   if (config->awaiting_import)

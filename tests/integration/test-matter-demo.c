@@ -59,6 +59,7 @@ test_setup (void)
   g_assert_cmpint (st_run_station (f, &out, &err, "setup", "show", NULL), ==, 0);
   g_assert_nonnull (strstr (out, "Station Demo Matter PAA"));
   g_assert_nonnull (strstr (out, "Station Demo Matter PAI"));
+  g_assert_nonnull (strstr (out, "Matter station: the root is a PAA and the issuing CA a PAI of VID FFF1"));
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
   g_autofree gchar *conf = NULL;
