@@ -592,6 +592,33 @@ test_ceremony (void)
   g_assert_false (done->awaiting_import);
   g_assert_cmpstr (done->matter_vendor_id, ==, "FFF1");
 
+  /* a station for one product (--matter-pid 8000): the request carries VID
+   * and PID, each in its own RDN; a PAI without the PID is refused, one
+   * with it passes the Matter checks */
+  StCeremonyInit one = req;
+  one.station_id = "matter2";
+  one.matter_pid = "8000";
+  g_auto(StCeremonyKeys) keys2 = { 0 };
+  g_autofree gchar *home2 = g_build_filename (h->tmpdir, "matter-home-2", NULL);
+  g_autoptr(StConfig) config2 = st_ceremony_init (home2, &one, &keys2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (config2->matter_product_id, ==, "8000");
+  g_assert_nonnull (strstr (keys2.audit_payload, "\"matter-product-id\":\"8000\""));
+  g_autoptr(X509_REQ) csr2 = parse_csr (keys2.ca_csr_pem);
+  StMatterIds ids2 = { 0 };
+  g_assert_true (st_matter_name_ids (X509_REQ_get_subject_name (csr2), "the request", &ids2, &error));
+  g_assert_no_error (error);
+  g_assert_true (ids2.has_vid && ids2.vid == 0xFFF1 && ids2.has_pid && ids2.pid == 0x8000);
+  EVP_PKEY *pub2 = X509_REQ_get0_pubkey (csr2);
+  g_autoptr(X509) pai2_nopid = make_cert ("Station PAI", "FFF1", NULL, pub2, c.paa, c.paa_key, pai_bc, ca_ku, NULL);
+  g_assert_false (st_ceremony_matter_check (c.paa, pai2_nopid, 2, "FFF1", "8000", &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_assert_nonnull (strstr (error->message, "carries no PID, but this station was set up for PID 8000"));
+  g_clear_error (&error);
+  g_autoptr(X509) pai2 = make_cert ("Station PAI", "FFF1", "8000", pub2, c.paa, c.paa_key, pai_bc, ca_ku, NULL);
+  g_assert_true (st_ceremony_matter_check (c.paa, pai2, 2, "FFF1", "8000", &error));
+  g_assert_no_error (error);
+
   X509_REQ_free (c.ca_csr);
   X509_REQ_free (c.sig_csr);
   X509_free (c.paa);
