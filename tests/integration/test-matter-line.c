@@ -4,6 +4,10 @@
  * key in its own SoftHSM2 token, under a PAI made here for that key by a
  * test PAA (the OpenSSL API; the demo has no PAI yet).
  *
+ * /matter-line/resume: a unit whose device went silent after storing its
+ *   credentials (station-devsim on a pseudo-terminal) is finished when the
+ *   device is back, with the Matter data of its reservation: the record
+ *   unchanged, no second unit-matter entry, no counter drawn for it.
  * /matter-line/records: every passed unit has its Matter record; the
  *   verifier matches the recorded passcode, the QR text and the manual
  *   code parse back to the record, the DAC keeps the Matter rules under
@@ -78,13 +82,14 @@ static const char profile_text[] =
 typedef struct {
   StConfig *config;
   StCa *ca;
-  X509 *pai;
+  X509 *pai;        /* owned by ca */
+  X509 *paa;
+  EVP_PKEY *paa_key;
 } Station;
 
-/* Runs @units devices of the sim socket @port on a new line of @batch;
- * returns how many passed. */
-static guint
-run_line (Station *s, StDb *db, gint64 batch, const char *port, guint units)
+/* Runs @units devices of the sim socket @port on a new line of @batch. */
+static StBatchRunSummary
+run_line_summary (Station *s, StDb *db, gint64 batch, const char *port, guint units)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(StLine) line = st_line_new (s->config, s->ca, db, batch, "op-matter", &error);
@@ -98,6 +103,14 @@ run_line (Station *s, StDb *db, gint64 batch, const char *port, guint units)
   StBatchRunSummary summary = { 0 };
   g_assert_true (st_batch_run (line, &options, &summary, &error));
   g_assert_no_error (error);
+  return summary;
+}
+
+/* The same, every unit passing; returns how many passed. */
+static guint
+run_line (Station *s, StDb *db, gint64 batch, const char *port, guint units)
+{
+  StBatchRunSummary summary = run_line_summary (s, db, batch, port, units);
   g_assert_cmpuint (summary.failed, ==, 0);
   g_assert_cmpuint (summary.refused, ==, 0);
   return summary.passed;
@@ -162,27 +175,45 @@ check_batch (StDb *db, gint64 batch, X509 *pai)
   return c.records;
 }
 
+/* The demo station's config and CA, its issuing CA certificate replaced
+ * by a PAI for the same key in the token, issued by a PAA made here. The
+ * service is stopped first: it lets go of the token and the database. */
+static void
+station_open (StFixture *f, Station *s)
+{
+  g_autoptr(GError) error = NULL;
+  g_assert_cmpint (st_service_stop (f), ==, 0);
+  s->config = st_config_load (f->home, &error);
+  g_assert_no_error (error);
+  s->ca = st_ca_open (s->config, ST_TEST_PIN, &error);
+  g_assert_no_error (error);
+  s->paa_key = EVP_EC_gen ("P-256");
+  g_assert_nonnull (s->paa_key);
+  s->paa = make_ca ("Station Test PAA", s->paa_key, NULL, s->paa_key, FALSE);
+  s->pai = make_ca ("Station Test PAI", X509_get0_pubkey (s->ca->ca_cert), s->paa, s->paa_key, TRUE);
+  g_assert_true (st_matter_pai_check (s->pai, NULL, &error));
+  g_assert_no_error (error);
+  X509_free (s->ca->ca_cert);
+  s->ca->ca_cert = s->pai;   /* the CA owns it now */
+}
+
+static void
+station_close (Station *s)
+{
+  g_clear_pointer (&s->ca, st_ca_free);
+  g_clear_pointer (&s->config, st_config_free);
+  g_clear_pointer (&s->paa, X509_free);
+  g_clear_pointer (&s->paa_key, EVP_PKEY_free);
+}
+
 static void
 test_records (StFixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
-  /* the service lets go of the token and the database: this test is the line */
-  g_assert_cmpint (st_service_stop (f), ==, 0);
-  g_autoptr(StConfig) config = st_config_load (f->home, &error);
-  g_assert_no_error (error);
-  g_autoptr(StCa) ca = st_ca_open (config, ST_TEST_PIN, &error);
-  g_assert_no_error (error);
-
-  /* a PAA in software and a PAI for the token's issuing key */
-  EVP_PKEY *paa_key = EVP_EC_gen ("P-256");
-  g_assert_nonnull (paa_key);
-  X509 *paa = make_ca ("Station Test PAA", paa_key, NULL, paa_key, FALSE);
-  X509 *pai = make_ca ("Station Test PAI", X509_get0_pubkey (ca->ca_cert), paa, paa_key, TRUE);
-  g_assert_true (st_matter_pai_check (pai, NULL, &error));
-  g_assert_no_error (error);
-  X509_free (ca->ca_cert);
-  ca->ca_cert = pai;
-  Station s = { config, ca, pai };
+  Station s = { 0 };
+  station_open (f, &s);
+  StConfig *config = s.config;
+  X509 *pai = s.pai;
 
   g_autoptr(StProfile) profile = st_profile_load_from_data (profile_text, strlen (profile_text),
                                                             "matter-lamp.profile", &error);
@@ -228,8 +259,82 @@ test_records (StFixture *f, gconstpointer data)
   g_autoptr(GString) report = g_string_new (NULL);
   if (!st_db_check (db, report, &error))
     g_error ("db check: %s\n%s", error->message, report->str);
-  X509_free (paa);
-  EVP_PKEY_free (paa_key);
+  g_clear_pointer (&db, st_db_close);
+  station_close (&s);
+}
+
+typedef struct {
+  gint64 unit;
+  guint n;
+} CountEntries;
+
+static gboolean
+count_matter_entries (const StDbAuditEntry *e, gpointer user_data, GError **error)
+{
+  CountEntries *c = user_data;
+  g_autofree gchar *needle = g_strdup_printf ("\"unit\":%" G_GINT64_FORMAT ",", c->unit);
+  if (g_strcmp0 (e->event, "unit-matter") == 0 && strstr (e->payload, needle) != NULL)
+    c->n++;
+  return TRUE;
+}
+
+/* A unit whose device went silent after storing its credentials is
+ * finished when the device comes back, with the Matter data recorded at
+ * its reservation: no new data, no second record. */
+static void
+test_resume (StFixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  Station s = { 0 };
+  station_open (f, &s);
+  g_autofree gchar *text = g_strconcat (profile_text, "[link]\ncommit-timeout-ms = 1500\nretries = 1\n", NULL);
+  g_autoptr(StProfile) profile = st_profile_load_from_data (text, strlen (text), "matter-lamp.profile", &error);
+  g_assert_no_error (error);
+  g_autoptr(StDb) db = st_db_open (s.config->db_path, &error);
+  g_assert_no_error (error);
+  gint64 batch = st_db_batch_create (db, "WO-MATTER-2", profile->name, profile->sha256, text,
+                                     2, s.config->station_id, "lead-demo", &error);
+  g_assert_no_error (error);
+  g_autofree gchar *state = g_build_filename (f->tmp, "sim-state.json", NULL);
+
+  /* station-devsim on a pseudo-terminal: its state file puts the device
+   * back in the socket for the second run */
+  g_autofree gchar *port1 = st_start_devsim (f, "--units", "1", "--seed", "31", "--state", state,
+                                             "--fault", "silent-at-confirm", NULL);
+  StBatchRunSummary first = run_line_summary (&s, db, batch, port1, 1);
+  g_assert_cmpuint (first.passed, ==, 0);
+  g_assert_cmpuint (first.failed, ==, 1);
+  g_autoptr(GPtrArray) units = st_db_unit_list (db, batch, &error);
+  g_assert_cmpuint (units->len, ==, 1);
+  const StDbUnit *u = g_ptr_array_index (units, 0);
+  g_assert_cmpstr (u->cert_state, ==, "unconfirmed");
+  g_autoptr(StDbUnitMatter) before = st_db_unit_matter_get (db, u->id, &error);
+  g_assert_no_error (error);
+  g_autofree gchar *digest_before = st_db_unit_matter_digest (before);
+
+  st_stop_devsims (f);
+  g_autofree gchar *port2 = st_start_devsim (f, "--state", state, "--present", "1", NULL);
+  StBatchRunSummary second = run_line_summary (&s, db, batch, port2, 1);
+  g_assert_cmpuint (second.resumed, ==, 1);
+  g_autoptr(StDbUnit) after_unit = st_db_unit_get (db, u->id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (after_unit->cert_state, ==, "active");
+  g_autoptr(StDbUnitMatter) after = st_db_unit_matter_get (db, u->id, &error);
+  g_assert_no_error (error);
+  g_autofree gchar *digest_after = st_db_unit_matter_digest (after);
+  g_assert_cmpstr (digest_before, ==, digest_after);
+  /* one record, one entry, and the counter not drawn again */
+  CountEntries c = { u->id, 0 };
+  g_assert_true (st_db_audit_foreach (db, count_matter_entries, &c, &error));
+  g_assert_cmpuint (c.n, ==, 1);
+  g_autoptr(GPtrArray) records = st_db_unit_matter_list_page (db, batch, 0, 100, &error);
+  g_assert_cmpuint (records->len, ==, 1);
+  g_assert_cmpint (st_db_matter_counter_draw (db, batch, &error), ==, 1);
+  g_autoptr(GString) report = g_string_new (NULL);
+  if (!st_db_check (db, report, &error))
+    g_error ("db check: %s\n%s", error->message, report->str);
+  g_clear_pointer (&db, st_db_close);
+  station_close (&s);
 }
 
 int
@@ -237,5 +342,6 @@ main (int argc, char **argv)
 {
   st_test_init (&argc, &argv);
   st_test_add_station ("/matter-line/records", NULL, test_records);
+  st_test_add_station ("/matter-line/resume", NULL, test_resume);
   return g_test_run ();
 }
