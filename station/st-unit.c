@@ -587,7 +587,7 @@ st_unit_matter_load (StUnit *u, GError **error)
   if (local != NULL)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
-                   _("%s: unit %" G_GINT64_FORMAT " (uid %s) cannot be resumed: its Matter record is not "
+                   _("%s: unit %" PRId64 " (uid %s) cannot be resumed: its Matter record is not "
                      "usable (%s). The line stops: run 'station db check' and have the database "
                      "examined before going on."),
                    u->backend->port, u->unit_id, u->result->uid_hex, local->message);
