@@ -71,6 +71,14 @@ static const StDbCheck st_db_checks[] = {
     "SELECT b.product, max (u.product_seq), coalesce (s.next, 1) FROM units u"
     " JOIN batches b ON b.id = u.batch_id LEFT JOIN product_sequences s ON s.product = b.product"
     " WHERE u.product_seq > 0 GROUP BY b.product HAVING max (u.product_seq) >= coalesce (s.next, 1)" },
+  /* schema 10: a unit's Matter record is written with its reservation, in
+   * its batch; a unit that reached 'issuing' in a Matter batch has one */
+  { "Matter records belong to their unit's batch",
+    "SELECT m.unit_id, m.batch_id, u.batch_id FROM unit_matter m JOIN units u ON u.id = m.unit_id"
+    " WHERE m.batch_id IS NOT u.batch_id" },
+  { "Matter records only of reserved units",
+    "SELECT m.unit_id, u.state FROM unit_matter m JOIN units u ON u.id = m.unit_id"
+    " LEFT JOIN certificates c ON c.unit_id = u.id WHERE c.id IS NULL" },
 };
 
 static gboolean st_db_check_records (StDb *db, GString *report, GError **error);

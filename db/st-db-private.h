@@ -62,6 +62,9 @@ struct _StDb {
   /* under seq_lock: product -> the next number this process hands out */
   GMutex seq_lock;
   GHashTable *seq_next;
+  /* under seq_lock: batch id -> the next sequential discriminator counter
+   * this process hands out (st_db_matter_counter_draw) */
+  GHashTable *matter_next;
 };
 
 /* --- st-db.c: connections, errors, statements, argument checks --- */
@@ -137,5 +140,22 @@ extern guint st_db_replay_window;
 /* --- st-db-batch.c: inside a write --- */
 gboolean st_db_w_batch_state (StDbConn *c, gint64 batch_id, gchar **state, gint64 *quantity, GError **error);
 gboolean st_db_w_void_cap (StDbConn *c, gint64 batch_id, gint64 *voided, gint64 *cap, GError **error);
+
+/* --- st-db-matter.c --- */
+/* INVALID_DATA naming the field when @m is not a record the schema takes. */
+gboolean st_db_unit_matter_check (const StDbUnitMatter *m, GError **error);
+/* Inside st_db_unit_begin_reserve_matter's transaction: records @m for
+ * unit @unit_id (its batch read from the unit) and audits unit-matter. */
+gboolean st_db_w_unit_matter (StDbConn *c, gint64 unit_id, const char *operator_name,
+                              const StDbUnitMatter *m, GError **error);
+/* The columns of a unit_matter row for st_db_unit_matter_from_cols, from
+ * the table aliased "m" (all NULL when a LEFT JOIN found none). */
+#define ST_DB_UNIT_MATTER_COLS \
+  "m.unit_id, m.batch_id, m.vendor_id, m.product_id, m.discriminator, m.counter, m.passcode," \
+  " m.iterations, m.salt, m.verifier, m.unique_id, m.flow, m.discovery, m.qr_text," \
+  " m.manual_code, m.created_at"
+/* The record from ST_DB_UNIT_MATTER_COLS starting at column @first; NULL
+ * when that row has none (m.unit_id NULL). */
+StDbUnitMatter *st_db_unit_matter_from_cols (sqlite3_stmt *stmt, int first);
 
 G_END_DECLS

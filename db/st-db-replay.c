@@ -7,7 +7,7 @@
  * One handler per event that changes a record (st_db_replay_handlers); an
  * event that changes a record MUST have one (tests/db, /db/replay-every-
  * event-handled, fails otherwise). Memory stays bounded whatever the number
- * of units: a unit's state is 24 bytes and a certificate's 40, their texts
+ * of units: a unit's state is 32 bytes and a certificate's 40, their texts
  * kept as 64-bit truncations of their SHA-256 (enough to compare); the
  * last ST_DB_REPLAY_WINDOW ids of each are kept in memory (the log names a
  * unit again mostly within a few entries), older ones go to a private
@@ -79,9 +79,10 @@ typedef struct {
   guint8 flags;
 } ReplayBatch;
 
-enum { U_K_BATCH = 1 << 0, U_K_UID = 1 << 1, U_K_PSERIAL = 1 << 2 };
+enum { U_K_BATCH = 1 << 0, U_K_UID = 1 << 1, U_K_PSERIAL = 1 << 2, U_K_MATTER = 1 << 3 };
 typedef struct {
   guint64 uid, product_serial;   /* truncated SHA-256; product_serial 0 = none */
+  guint64 matter;                /* its Matter record's digest (schema 10); 0 = none */
   guint32 batch;
   guint8 state, flags, known;
 } ReplayUnit;
@@ -448,6 +449,7 @@ st_db_replay_unit (Replay *r, gint64 id, gboolean creates)
   if (creates && !(u->flags & R_CREATED))
     {
       u->flags |= R_CREATED;
+      u->known |= U_K_MATTER;  /* a unit is created without a Matter record (unit-matter adds it) */
       if (r->first_created_unit == 0 || id < r->first_created_unit)
         r->first_created_unit = id;
     }
@@ -753,6 +755,26 @@ st_db_replay_on_cert_reserve (Replay *r, JsonObject *o)
   return TRUE;
 }
 
+/* The unit's Matter record (schema 10), written with its reservation: the
+ * log carries its digest (st_db_unit_matter_digest). */
+static gboolean
+st_db_replay_on_unit_matter (Replay *r, JsonObject *o)
+{
+  gint64 unit_id = 0;
+  const char *digest = st_db_replay_str (o, "matter_sha256", NULL);
+  if (!st_db_replay_need (r, st_db_replay_int (o, "unit", &unit_id) && digest != NULL))
+    return TRUE;
+  ReplayUnit *u = st_db_replay_unit (r, unit_id, FALSE);
+  if (u == NULL)
+    return TRUE;
+  if ((u->known & U_K_MATTER) && u->matter != 0)
+    st_db_replay_problem (r, "entry %" G_GINT64_FORMAT " (%s) gives unit %" G_GINT64_FORMAT
+                          " a second Matter record", r->seq, r->event, unit_id);
+  u->matter = st_db_replay_digest (r, digest);
+  u->known |= U_K_MATTER;
+  return TRUE;
+}
+
 static gboolean
 st_db_replay_on_cert_issued (Replay *r, JsonObject *o)
 {
@@ -966,6 +988,7 @@ static const struct {
   { "admin-recover", st_db_replay_on_admin_recover },
   { "unit-begin", st_db_replay_on_unit_begin },
   { "cert-reserve", st_db_replay_on_cert_reserve },
+  { "unit-matter", st_db_replay_on_unit_matter },
   { "cert-issued", st_db_replay_on_cert_issued },
   { "unit-done", st_db_replay_on_unit_done },
   { "unit-fail", st_db_replay_on_unit_fail },
@@ -1280,11 +1303,34 @@ st_db_replay_flush (Replay *r, ReplayStore *s, GError **error)
   return TRUE;
 }
 
+/* The unit's Matter record (the columns from @first) against the digest
+ * the log gives it: a passcode, verifier or code rewritten, a record added
+ * or deleted behind the station's back. */
+static void
+st_db_replay_unit_matter (Replay *r, gint64 id, const ReplayUnit *u, sqlite3_stmt *stmt, int first)
+{
+  g_autoptr(StDbUnitMatter) m = st_db_unit_matter_from_cols (stmt, first);
+  g_autofree gchar *hex = m != NULL ? st_db_unit_matter_digest (m) : NULL;
+  guint64 is = st_db_replay_digest (r, hex);
+  if (is == u->matter)
+    return;
+  if (m == NULL)
+    st_db_replay_problem (r, "unit %" G_GINT64_FORMAT ": its Matter record is missing; the log "
+                          "gives it one", id);
+  else if (u->matter == 0)
+    st_db_replay_problem (r, "unit %" G_GINT64_FORMAT ": it has a Matter record the log does not "
+                          "give it", id);
+  else
+    st_db_replay_problem (r, "unit %" G_GINT64_FORMAT ": its Matter record (passcode, verifier, "
+                          "salt, discriminator or codes) is not the one in the log", id);
+}
+
 static gboolean
 st_db_replay_units (Replay *r, GError **error)
 {
   g_autoptr(StSqliteStmtRef) stmt = st_db_conn_prepare (r->c,
-      "SELECT id, batch_id, uid, state, product_serial FROM units ORDER BY id", error);
+      "SELECT u.id, u.batch_id, u.uid, u.state, u.product_serial, " ST_DB_UNIT_MATTER_COLS
+      " FROM units u LEFT JOIN unit_matter m ON m.unit_id = u.id ORDER BY u.id", error);
   if (stmt == NULL || !st_db_replay_flush (r, &r->ustore, error))
     return FALSE;
   /* the table and the replay's records side by side, in id order */
@@ -1338,6 +1384,8 @@ st_db_replay_units (Replay *r, GError **error)
           && st_db_replay_digest (r, (const char *) sqlite3_column_text (stmt, 4)) != u->product_serial)
         st_db_replay_problem (r, "unit %" G_GINT64_FORMAT ": its product serial is not the one in "
                               "the log", id);
+      if (u->known & U_K_MATTER)
+        st_db_replay_unit_matter (r, id, u, stmt, 5);
     }
   for (; have; have = st_db_replay_store_next (r, &r->ustore, &logged_id, &logged))
     if (logged.flags & R_IN_LOG)

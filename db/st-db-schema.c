@@ -499,6 +499,43 @@ static const char *const migrations[] = {
   "  WHERE id = NEW.batch_id; END;"
   "CREATE INDEX units_batch_order ON units (batch_id, id);"
   "PRAGMA user_version = 9;",
+
+  /* 10: the Matter factory data of a unit (issue 18; docs/matter.md,
+   * "Factory data per unit"), written in the transaction that reserves the
+   * unit's certificate, before anything is signed or written to the
+   * device, and never changed afterwards. counter is the batch's
+   * sequential discriminator counter the discriminator came from (NULL for
+   * a random one): unique per batch, so a value is not handed out twice
+   * before the range wraps. The audit entry unit-matter carries the
+   * record's digest (st_db_unit_matter_digest), which `audit verify` and
+   * `db check` compare with the row. */
+  "CREATE TABLE unit_matter ("
+  "  unit_id INTEGER PRIMARY KEY REFERENCES units (id),"
+  "  batch_id INTEGER NOT NULL REFERENCES batches (id),"
+  "  vendor_id INTEGER NOT NULL CHECK (vendor_id BETWEEN 0 AND 65535),"
+  "  product_id INTEGER NOT NULL CHECK (product_id BETWEEN 1 AND 65535),"
+  "  discriminator INTEGER NOT NULL CHECK (discriminator BETWEEN 0 AND 4095),"
+  "  counter INTEGER CHECK (counter IS NULL OR counter >= 0),"
+  "  passcode INTEGER NOT NULL CHECK (passcode BETWEEN 1 AND 99999998),"
+  "  iterations INTEGER NOT NULL CHECK (iterations BETWEEN 1000 AND 100000),"
+  "  salt BLOB NOT NULL CHECK (typeof (salt) = 'blob' AND length (salt) BETWEEN 16 AND 32),"
+  "  verifier BLOB NOT NULL CHECK (typeof (verifier) = 'blob' AND length (verifier) = 97),"
+  "  unique_id BLOB CHECK (unique_id IS NULL OR (typeof (unique_id) = 'blob'"
+  "    AND length (unique_id) BETWEEN 16 AND 32)),"
+  "  flow INTEGER NOT NULL CHECK (flow IN (0, 1, 2)),"
+  "  discovery INTEGER NOT NULL CHECK (discovery BETWEEN 1 AND 7),"
+  "  qr_text TEXT NOT NULL CHECK (length (qr_text) = 22 AND qr_text GLOB 'MT:*'),"
+  "  manual_code TEXT NOT NULL CHECK (length (manual_code) IN (11, 21)"
+  "    AND manual_code NOT GLOB '*[^0-9]*'),"
+  "  created_at INTEGER NOT NULL"
+  ");"
+  "CREATE UNIQUE INDEX unit_matter_counter ON unit_matter (batch_id, counter)"
+  "  WHERE counter IS NOT NULL;"
+  "CREATE TRIGGER unit_matter_immutable BEFORE UPDATE ON unit_matter"
+  "  BEGIN SELECT RAISE (ABORT, 'a unit''s Matter record is written once, before its certificate is signed'); END;"
+  "CREATE TRIGGER unit_matter_no_delete BEFORE DELETE ON unit_matter"
+  "  BEGIN SELECT RAISE (ABORT, 'a unit''s Matter record is kept: its label and device carry it'); END;"
+  "PRAGMA user_version = 10;",
 };
 
 gint

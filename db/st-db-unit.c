@@ -920,6 +920,7 @@ typedef struct {
   const StDbUnitNew *unit;
   CertReserve reserve;
   gint64 unit_id;
+  const StDbUnitMatter *matter;  /* NULL: not a Matter unit */
 } UnitBeginReserve;
 
 static gboolean
@@ -935,7 +936,11 @@ st_db_w_unit_begin_reserve (StDbConn *c, gpointer data, gint64 *result, GError *
   a->reserve.unit_id = a->unit_id;
   a->reserve.operator_name = a->unit->operator_name;
   a->reserve.port = a->unit->port;
-  return st_db_w_cert_reserve (c, &a->reserve, result, error);
+  if (!st_db_w_cert_reserve (c, &a->reserve, result, error))
+    return FALSE;
+  /* the Matter record in the same transaction: no unit is signed without it */
+  return a->matter == NULL
+         || st_db_w_unit_matter (c, a->unit_id, a->unit->operator_name, a->matter, error);
 }
 
 gint64
@@ -944,13 +949,27 @@ st_db_unit_begin_reserve (StDb *db, const StDbUnitNew *unit, const char *issuer,
                           const char *product_serial, gint64 product_seq,
                           gboolean allow_reprovision, gint64 *unit_id, GError **error)
 {
+  return st_db_unit_begin_reserve_matter (db, unit, issuer, serial_hex, pubkey_sha256, tbs,
+                                          product_serial, product_seq, allow_reprovision, NULL,
+                                          unit_id, error);
+}
+
+gint64
+st_db_unit_begin_reserve_matter (StDb *db, const StDbUnitNew *unit, const char *issuer,
+                                 const char *serial_hex, const char *pubkey_sha256, GBytes *tbs,
+                                 const char *product_serial, gint64 product_seq,
+                                 gboolean allow_reprovision, const StDbUnitMatter *matter,
+                                 gint64 *unit_id, GError **error)
+{
   UnitBeginReserve a = {
     .unit = unit,
     .reserve = { 0, issuer, serial_hex, pubkey_sha256, product_serial, tbs, product_seq,
                  allow_reprovision },
+    .matter = matter,
   };
   gint64 id = 0;
   if (!st_db_check_unit_new (unit, error)
+      || (matter != NULL && !st_db_unit_matter_check (matter, error))
       || !st_db_check_hex ("the issuer's SHA-256", issuer, 64, 64, error)
       || !st_db_check_serial (serial_hex, error)
       || !st_db_check_hex ("the public key's SHA-256", pubkey_sha256, 64, 64, error)

@@ -621,6 +621,7 @@ st_db_open (const char *path, GError **error)
   g_queue_init (&db->queue);
   g_mutex_init (&db->seq_lock);
   db->seq_next = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  db->matter_next = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
 
   db->w = st_db_conn_open (db->path, FALSE, error);
   if (db->w == NULL || !st_db_migrate (db->w, error)
@@ -667,6 +668,7 @@ st_db_close (StDb *db)
   g_mutex_clear (&db->qlock);
   g_cond_clear (&db->qcond);
   g_clear_pointer (&db->seq_next, g_hash_table_unref);
+  g_clear_pointer (&db->matter_next, g_hash_table_unref);
   g_mutex_clear (&db->seq_lock);
   g_free (db->actor);
   g_free (db->path);

@@ -211,6 +211,77 @@ StDbUnit *st_db_unit_get (StDb *db, gint64 unit_id, GError **error);
  * state, in id order (of StDbUnit*; empty when none). */
 GPtrArray *st_db_unit_find_by_name (StDb *db, const char *name, GError **error);
 
+/* --- the Matter factory data of a unit (schema 10; docs/matter.md,
+ * "Factory data per unit") ---
+ * One record per unit of a Matter batch, written in the transaction that
+ * reserves the unit's certificate and never changed. The passcode is a
+ * secret: st_db_unit_matter_free wipes it and the codes that carry it. */
+typedef struct {
+  gint64 unit_id, batch_id;     /* set by the database (ignored when writing) */
+  guint vendor_id, product_id;  /* 16 bits each, product_id never 0 */
+  guint discriminator;          /* 12 bits */
+  gint64 counter;               /* the batch's sequential counter it came from; -1: random */
+  guint32 passcode;             /* 1 to 99999998 */
+  guint32 iterations;           /* PBKDF2, 1000 to 100000 */
+  GBytes *salt;                 /* 16 to 32 bytes */
+  GBytes *verifier;             /* 97 bytes: w0 || L */
+  GBytes *unique_id;            /* NULL, or 16 to 32 bytes */
+  guint flow;                   /* 0 standard, 1 user intent, 2 custom */
+  guint discovery;              /* bits: 1 SoftAP, 2 BLE, 4 on network; 1 to 7 */
+  gchar *qr_text;               /* "MT:" and 19 characters */
+  gchar *manual_code;           /* 11 or 21 digits */
+  gint64 created_at;            /* set by the database */
+} StDbUnitMatter;
+void st_db_unit_matter_free (StDbUnitMatter *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StDbUnitMatter, st_db_unit_matter_free)
+
+/* Lower-case hex SHA-256 of the record's canonical encoding (every field
+ * but unit_id, batch_id and created_at; "station-matter/1\n" then one
+ * "name=value\n" per field, numbers in decimal, bytes in lower-case hex,
+ * a missing unique id empty, counter -1 for a random discriminator): what
+ * the audit entry unit-matter carries and the replay compares. */
+gchar *st_db_unit_matter_digest (const StDbUnitMatter *m);
+
+/* st_db_unit_begin_reserve, and in the same transaction the unit's Matter
+ * record @matter (NULL: none, as st_db_unit_begin_reserve), audited as
+ * unit-matter (unit, batch, discriminator, counter, matter_sha256; never
+ * the passcode). A counter the batch already recorded is refused as
+ * INTERNAL "discriminator counter collision" (draw again after
+ * st_db_matter_counter_resync). Nothing is recorded when any part is
+ * refused. */
+gint64 st_db_unit_begin_reserve_matter (StDb *db, const StDbUnitNew *unit, const char *issuer,
+                                        const char *serial_hex, const char *pubkey_sha256,
+                                        GBytes *tbs, const char *product_serial,
+                                        gint64 product_seq, gboolean allow_reprovision,
+                                        const StDbUnitMatter *matter, gint64 *unit_id,
+                                        GError **error);
+
+/* The Matter record of @unit_id; NULL and NOT_FOUND naming the unit when
+ * it has none. */
+StDbUnitMatter *st_db_unit_matter_get (StDb *db, gint64 unit_id, GError **error);
+/* At most @limit Matter records of @batch_id's units with a unit id above
+ * @after_unit_id, in unit id order (of StDbUnitMatter*). */
+GPtrArray *st_db_unit_matter_list_page (StDb *db, gint64 batch_id, gint64 after_unit_id,
+                                        guint limit, GError **error);
+/* Calls @func on each Matter record of @batch_id in unit id order, read in
+ * pages of ST_DB_UNIT_PAGE (memory does not grow with the batch); the
+ * record is freed (and wiped) after @func returns; @func returns FALSE
+ * (with its error) to stop. */
+typedef gboolean (*StDbUnitMatterFunc) (const StDbUnitMatter *m, gpointer user_data, GError **error);
+gboolean st_db_unit_matter_foreach (StDb *db, gint64 batch_id, StDbUnitMatterFunc func,
+                                    gpointer user_data, GError **error);
+
+/* The next sequential discriminator counter of @batch_id: 0, 1, 2, ...
+ * per batch, going on from the highest counter the batch recorded (read
+ * the first time), handed out once within this process under a lock. The
+ * draw writes nothing: a counter drawn by a unit that fails before its
+ * reservation is a gap, never a repeat. Returns the counter (>= 0), or -1
+ * and @error. */
+gint64 st_db_matter_counter_draw (StDb *db, gint64 batch_id, GError **error);
+/* After a collision (another process recorded the counter): the next draw
+ * goes past what the database recorded. */
+gboolean st_db_matter_counter_resync (StDb *db, gint64 batch_id, GError **error);
+
 /* --- disputed certificates (schema 6) ---
  * An 'unconfirmed' certificate may be on its device. When a device
  * answering with its uid holds neither it nor its key, that device may be a

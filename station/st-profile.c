@@ -37,7 +37,8 @@ static const char *const keys_link[] = {
 static const char *const keys_firmware[] = { "image", "address", "sha256", NULL };
 static const char *const keys_matter[] = {
   "vendor-id", "product-id", "discriminator", "discriminator-range", "passcode",
-  "pbkdf2-iterations", "salt-length", "certification-declaration", NULL
+  "pbkdf2-iterations", "salt-length", "certification-declaration",
+  "rotating-id-length", "commissioning-flow", "discovery", NULL
 };
 
 static const GroupSpec groups[] = {
@@ -1329,6 +1330,76 @@ get_matter_id (const Ctx *ctx, const char *key, guint16 *out, GError **error)
   return TRUE;
 }
 
+/* The [matter] keys of the per-unit factory data (docs/profiles.md):
+ * rotating-id-length, commissioning-flow, discovery. */
+static gboolean
+parse_matter_factory_keys (const Ctx *ctx, StProfileMatter *m, GError **error)
+{
+  guint64 v = 0;
+  if (has_key (ctx, "matter", "rotating-id-length"))
+    {
+      static const char allowed[] = "give 0 (no rotating device id) or a length from 16 to 32 bytes";
+      g_autofree gchar *s = get_string (ctx, "matter", "rotating-id-length", TRUE, allowed, error);
+      if (s == NULL)
+        return FALSE;
+      if (!g_ascii_string_to_unsigned (s, 10, 0, 32, &v, NULL) || (v != 0 && v < 16))
+        {
+          ctx_error (ctx, error, "[matter] rotating-id-length=%s is not allowed; %s", s, allowed);
+          return FALSE;
+        }
+    }
+  m->rotating_id_length = (guint) v;
+
+  m->commissioning_flow = 0;
+  if (has_key (ctx, "matter", "commissioning-flow"))
+    {
+      static const char allowed[] = "use standard, user-intent or custom";
+      g_autofree gchar *s = get_string (ctx, "matter", "commissioning-flow", TRUE, allowed, error);
+      if (s == NULL)
+        return FALSE;
+      if (strcmp (s, "standard") == 0)
+        m->commissioning_flow = 0;
+      else if (strcmp (s, "user-intent") == 0)
+        m->commissioning_flow = 1;
+      else if (strcmp (s, "custom") == 0)
+        m->commissioning_flow = 2;
+      else
+        {
+          ctx_error (ctx, error, "[matter] commissioning-flow=%s is not allowed; %s", s, allowed);
+          return FALSE;
+        }
+    }
+
+  /* the bits of the onboarding payload: SoftAP 0x01, BLE 0x02, on network 0x04 */
+  m->discovery = 0x02;
+  if (has_key (ctx, "matter", "discovery"))
+    {
+      static const char allowed[] = "give a list of one to three of ble, soft-ap and on-network, each once (ble;on-network)";
+      gsize n = 0;
+      g_auto(GStrv) list = g_key_file_get_string_list (ctx->kf, "matter", "discovery", &n, NULL);
+      guint8 bits = 0;
+      gboolean ok = list != NULL && n > 0;
+      for (gsize i = 0; ok && i < n; i++)
+        {
+          const char *item = g_strstrip (list[i]);
+          guint8 bit = strcmp (item, "ble") == 0 ? 0x02
+                       : strcmp (item, "soft-ap") == 0 ? 0x01
+                       : strcmp (item, "on-network") == 0 ? 0x04 : 0;
+          if (bit == 0 || (bits & bit) != 0)
+            ok = FALSE;
+          bits |= bit;
+        }
+      if (!ok)
+        {
+          g_autofree gchar *s = g_key_file_get_value (ctx->kf, "matter", "discovery", NULL);
+          ctx_error (ctx, error, "[matter] discovery=%s is not allowed; %s", s != NULL ? s : "", allowed);
+          return FALSE;
+        }
+      m->discovery = bits;
+    }
+  return TRUE;
+}
+
 /* [matter]: the Matter product (docs/profiles.md). Its DACs must keep the
  * Matter rules, so the group also constrains [key] and [certificate]. */
 static gboolean
@@ -1409,6 +1480,9 @@ parse_matter_group (const Ctx *ctx, StProfile *p, GError **error)
       && !get_uint (ctx, "matter", "salt-length", 16, 32, FALSE, &v, error))
     return FALSE;
   m->salt_length = (guint) v;
+
+  if (!parse_matter_factory_keys (ctx, m, error))
+    return FALSE;
 
   m->certification_declaration = get_string (ctx, "matter", "certification-declaration", TRUE,
                                              "give the Certification Declaration file (DER CMS, from the CSA)", error);

@@ -46,6 +46,10 @@ typedef struct {
   guint32 pbkdf2_iterations;           /* 1000 to 100000 */
   guint salt_length;                   /* 16 to 32 bytes */
   gchar *certification_declaration;    /* the file, as given */
+  /* per-unit factory data (docs/matter.md, "Factory data per unit") */
+  guint rotating_id_length;            /* 0: none, else 16 to 32 bytes */
+  guint8 commissioning_flow;           /* StMatterFlow: 0 standard, 1 user intent, 2 custom */
+  guint8 discovery;                    /* ST_MATTER_DISCOVERY_* bits, never 0 */
 } StProfileMatter;
 
 typedef struct {

@@ -29,6 +29,7 @@
 #include "st-hsm.h"
 #include "st-issue.h"
 #include "st-line-private.h"
+#include "st-matter-factory.h"
 #include "st-ossl.h"
 #include "st-pop.h"
 #include "st-text.h"
@@ -73,6 +74,11 @@ typedef struct {
   /* A resumed unit's device proved it holds the key of the certificate on
    * record: only then may what it says void that certificate. */
   gboolean proved;
+  /* A Matter profile's factory data of this unit (docs/matter.md, "Factory
+   * data per unit"): made at the reserve step and recorded with the
+   * reservation, or read back from the record for a resumed unit; for the
+   * delivery to the device. Wiped and freed when the unit ends. */
+  StMatterUnitData *matter;
 } StUnit;
 
 /* The stored names of the steps (st-unit.h): never change one. */
@@ -480,6 +486,119 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
 /* Issue: build, reserve (ISSUING), sign, check, record (ISSUED). @der_out
  * is the certificate when it was issued, NULL when the unit failed or was
  * refused (recorded). */
+/* ---------- Matter factory data (docs/matter.md, "Factory data per unit") ---------- */
+
+/* Makes this unit's Matter data anew (u->matter), drawing the batch's next
+ * sequential discriminator counter when the profile asks for one. */
+static gboolean
+st_unit_matter_make (StUnit *u, GError **error)
+{
+  const StProfileMatter *m = &u->line->profile->matter;
+  g_clear_pointer (&u->matter, st_matter_unit_data_free);
+  gint64 counter = 0;
+  if (m->discriminator == ST_MATTER_DISCRIMINATOR_SEQUENTIAL)
+    {
+      counter = st_db_matter_counter_draw (u->line->db, u->line->batch->id, error);
+      if (counter < 0)
+        return FALSE;
+    }
+  u->matter = st_matter_unit_data_new ();
+  if (!st_matter_unit_data_generate (m, (guint64) counter, u->matter, error))
+    {
+      g_clear_pointer (&u->matter, st_matter_unit_data_free);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The database's record of @d (borrowing its strings; the GBytes are
+ * copies, freed by st_unit_matter_record_clear). */
+static void
+st_unit_matter_record (const StMatterUnitData *d, StDbUnitMatter *r)
+{
+  memset (r, 0, sizeof *r);
+  r->vendor_id = d->vendor_id;
+  r->product_id = d->product_id;
+  r->discriminator = d->discriminator;
+  r->counter = d->sequential ? (gint64) d->counter : -1;
+  r->passcode = d->passcode;
+  r->iterations = d->iterations;
+  r->salt = g_bytes_new (d->salt, d->salt_len);
+  r->verifier = g_bytes_new (d->verifier, sizeof d->verifier);
+  r->unique_id = d->unique_id_len > 0 ? g_bytes_new (d->unique_id, d->unique_id_len) : NULL;
+  r->flow = d->flow;
+  r->discovery = d->discovery;
+  r->qr_text = d->qr_text;
+  r->manual_code = d->manual_code;
+}
+
+static void
+st_unit_matter_record_clear (StDbUnitMatter *r)
+{
+  g_clear_pointer (&r->salt, g_bytes_unref);
+  g_clear_pointer (&r->verifier, g_bytes_unref);
+  g_clear_pointer (&r->unique_id, g_bytes_unref);
+  st_memwipe (r, sizeof *r);
+}
+
+/* A resumed unit of a Matter batch keeps the data it was recorded with:
+ * read back into u->matter and checked (the verifier that of the
+ * passcode, the codes those of the fields). A record missing or not
+ * holding together stops the line: the database was changed. */
+static gboolean
+st_unit_matter_load (StUnit *u, GError **error)
+{
+  if (!u->line->profile->matter.enabled)
+    return TRUE;
+  g_autoptr(GError) local = NULL;
+  g_autoptr(StDbUnitMatter) r = st_db_unit_matter_get (u->line->db, u->unit_id, &local);
+  g_autoptr(StMatterUnitData) d = st_matter_unit_data_new ();
+  if (r != NULL)
+    {
+      gsize salt_len = 0, verifier_len = 0, uid_len = 0;
+      const guint8 *salt = g_bytes_get_data (r->salt, &salt_len);
+      const guint8 *verifier = g_bytes_get_data (r->verifier, &verifier_len);
+      const guint8 *uid = r->unique_id != NULL ? g_bytes_get_data (r->unique_id, &uid_len) : NULL;
+      if (salt_len > sizeof d->salt || verifier_len != sizeof d->verifier || uid_len > sizeof d->unique_id)
+        g_set_error_literal (&local, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                             _("a field of the record has the wrong length"));
+      else
+        {
+          d->vendor_id = (guint16) r->vendor_id;
+          d->product_id = (guint16) r->product_id;
+          d->discriminator = (guint16) r->discriminator;
+          d->sequential = r->counter >= 0;
+          d->counter = r->counter >= 0 ? (guint64) r->counter : 0;
+          d->passcode = r->passcode;
+          d->iterations = r->iterations;
+          memcpy (d->salt, salt, salt_len);
+          d->salt_len = salt_len;
+          memcpy (d->verifier, verifier, verifier_len);
+          if (uid_len > 0)
+            memcpy (d->unique_id, uid, uid_len);
+          d->unique_id_len = uid_len;
+          d->flow = (guint8) r->flow;
+          d->discovery = (guint8) r->discovery;
+          d->qr_text = g_strdup (r->qr_text);
+          d->manual_code = g_strdup (r->manual_code);
+          st_matter_unit_data_check (d, &local);
+        }
+    }
+  if (local != NULL)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   _("%s: unit %" PRId64 " (uid %s) cannot be resumed: its Matter record is not "
+                     "usable (%s). The line stops: run 'station db check' and have the database "
+                     "examined before going on."),
+                   u->backend->port, u->unit_id, u->result->uid_hex, local->message);
+      st_line_stop (u->line, *error);
+      st_backend_abort (u->backend, NULL);
+      return FALSE;
+    }
+  u->matter = g_steal_pointer (&d);
+  return TRUE;
+}
+
 static gboolean
 st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
 {
@@ -501,6 +620,12 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
     {
       g_clear_error (&local);
       g_clear_pointer (&cert, X509_free);
+      /* the unit's Matter data, made once (again only after a collision
+       * of its discriminator counter), before anything is recorded */
+      if (line->profile->matter.enabled && u->matter == NULL && !st_unit_matter_make (u, &local))
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_RESERVE,
+                             N_("the Matter factory data could not be made: call the shift lead"),
+                             local, ST_DB_CERT_VOID, error);
       /* The {seq} of the product serial: from the product's sequence,
        * shared by every batch of the product (one running beside this one
        * too). The reservation records the serial, unique per product,
@@ -555,9 +680,17 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
       /* The unit's first record: ISSUING, with the serial and the
        * to-be-signed certificate, before anything is signed. */
       StDbUnitNew unit = st_unit_new_record (u);
-      cert_id = st_db_unit_begin_reserve (line->db, &unit, line->issuer_hash, serial_hex,
-                                          pub_hash, tbs, product_serial, seq,
-                                          line->allow_reprovision, &u->unit_id, &local);
+      /* a Matter unit's factory data in the same transaction */
+      StDbUnitMatter matter_record;
+      if (u->matter != NULL)
+        st_unit_matter_record (u->matter, &matter_record);
+      cert_id = st_db_unit_begin_reserve_matter (line->db, &unit, line->issuer_hash, serial_hex,
+                                                 pub_hash, tbs, product_serial, seq,
+                                                 line->allow_reprovision,
+                                                 u->matter != NULL ? &matter_record : NULL,
+                                                 &u->unit_id, &local);
+      if (u->matter != NULL)
+        st_unit_matter_record_clear (&matter_record);
       if (cert_id > 0)
         {
           u->result->unit_id = u->unit_id;
@@ -571,6 +704,14 @@ st_unit_issue (StUnit *u, EVP_PKEY *pubkey, GBytes **der_out, GError **error)
            * database recorded meanwhile */
           if (!st_db_product_seq_resync (line->db, line->batch->product, error))
             return st_unit_db_failed (u, error, "the product serial's number");
+          /* a discriminator counter another process recorded: new data */
+          if (u->matter != NULL && u->matter->sequential
+              && strstr (local->message, "discriminator counter collision") != NULL)
+            {
+              if (!st_db_matter_counter_resync (line->db, line->batch->id, error))
+                return st_unit_db_failed (u, error, "the discriminator counter");
+              g_clear_pointer (&u->matter, st_matter_unit_data_free);
+            }
           continue;
         }
       if (g_error_matches (local, ST_ERROR, ST_ERROR_BUSY))
@@ -685,6 +826,9 @@ st_unit_resume (StUnit *u, StDbUnit *pending, GError **error)
   u->unit_id = pending->id;
   u->cert_id = pending->cert_id;
   u->reopened = g_strcmp0 (pending->state, "failed") == 0;
+  /* its recorded Matter data, never new data */
+  if (!st_unit_matter_load (u, error))
+    return FALSE;
   u->result->unit_id = pending->id;
   u->result->resumed = TRUE;
   g_free (u->result->cert_serial);
@@ -974,6 +1118,7 @@ st_unit_run (StLine *line, StBackend *backend, const StDeviceInfo *info, GError 
   result->port = g_strdup (backend->port);
   result->uid_hex = st_device_info_uid_hex (info);
   gboolean ok = st_unit_run_steps (&unit, error);
+  g_clear_pointer (&unit.matter, st_matter_unit_data_free);
   result->seconds = (gdouble) (g_get_monotonic_time () - unit.started) / G_USEC_PER_SEC;
   if (!ok)
     return NULL;
