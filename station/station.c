@@ -570,7 +570,7 @@ st_cli_run_line (StCli *cli, gint64 batch_id, const char *const *ports, guint un
 
 /* ---- commands ---------------------------------------------------------- */
 
-/* `setup show --json`, `ca show --json`: station-cli-setup-show/1. */
+/* `setup show --json`, `ca show --json`: station-cli-setup-show/2. */
 static int
 st_cli_setup_show_json (StCli *cli)
 {
