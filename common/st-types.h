@@ -26,6 +26,10 @@ guint8 st_alg_to_mask_bit (StAlg alg);
 typedef enum {
   ST_SLOT_CERT = 1,  /* one DER certificate */
   ST_SLOT_CHAIN = 2, /* DER certificates concatenated, issuing CA first */
+  /* Extension matter-1 (docs/agent-protocol.md): only on devices whose
+   * HELLO announces it. */
+  ST_SLOT_MATTER_CD = 3,   /* Matter Certification Declaration, DER CMS SignedData */
+  ST_SLOT_MATTER_DATA = 4, /* Matter commissioning data record (station/st-matter-data.h) */
 } StSlot;
 
 G_END_DECLS
