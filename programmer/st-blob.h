@@ -24,6 +24,8 @@
 
 #include <glib.h>
 
+#include "st-types.h"
+
 G_BEGIN_DECLS
 
 #define ST_BLOB_MAGIC "PCB1"
@@ -39,8 +41,8 @@ G_BEGIN_DECLS
 #define ST_BLOB_SERIAL_MAX 64
 /* Version 2: the Certification Declaration, and the commissioning data
  * record (ST_MATTER_DATA_MAX in station/st-matter-data.h). */
-#define ST_BLOB_MATTER_CD_MAX 4096
-#define ST_BLOB_MATTER_DATA_MAX 186
+#define ST_BLOB_MATTER_CD_MAX ST_SLOT_MATTER_CD_MAX
+#define ST_BLOB_MATTER_DATA_MAX ST_SLOT_MATTER_DATA_MAX
 
 typedef enum {
   ST_BLOB_ENTRY_UID = 0x01,      /* as read from the device */

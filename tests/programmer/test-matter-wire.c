@@ -21,9 +21,11 @@
 #include "st-frame.h"
 #include "st-matter-data.h"
 #include "st-simdev.h"
+#include "st-stm32-rom.h"
 #include "st-util.h"
 #include "st-test-tmp.h"
 #include "st-test-json.h"
+#include "st-test-passive.h"
 
 /* ---------------------------------------------------------------- HELLO */
 
@@ -352,6 +354,23 @@ test_devsim_slots (void)
   write_ok (b, ST_SLOT_MATTER_CD, cd);
   g_assert_cmpuint (b->n_requests - before, ==, 3);
   write_ok (b, ST_SLOT_MATTER_DATA, rec);
+  /* Sizes outside what the extension allows are refused before sending. */
+  {
+    guint64 sent = b->n_requests;
+    g_autoptr(GBytes) too_big = pattern (ST_SLOT_MATTER_CD_MAX + 1, 1);
+    g_autoptr(GBytes) empty = g_bytes_new (NULL, 0);
+    g_autoptr(GBytes) big_rec = pattern (ST_SLOT_MATTER_DATA_MAX + 1, 1);
+    g_assert_false (st_backend_write (b, ST_SLOT_MATTER_CD, too_big, &error));
+    g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+    g_clear_error (&error);
+    g_assert_false (st_backend_write (b, ST_SLOT_MATTER_CD, empty, &error));
+    g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+    g_clear_error (&error);
+    g_assert_false (st_backend_write (b, ST_SLOT_MATTER_DATA, big_rec, &error));
+    g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+    g_clear_error (&error);
+    g_assert_cmpuint (b->n_requests, ==, sent);
+  }
   g_autoptr(GBytes) cd_back = read_ok (b, ST_SLOT_MATTER_CD);
   g_autoptr(GBytes) rec_back = read_ok (b, ST_SLOT_MATTER_DATA);
   g_assert_true (g_bytes_equal (cd_back, cd));
@@ -626,6 +645,183 @@ test_blob_v2 (void)
     }
 }
 
+/* --------------------------------------------------- passive: stm32-rom */
+
+#define AREA 0x0800C000u
+#define AREA_SIZE 16384u
+
+static StBackend *
+passive_backend (const char *path)
+{
+  StLinkParams params;
+  st_link_params_init_defaults (&params);
+  params.timeout_ms = 300;
+  params.blob_address = AREA;
+  params.blob_area_size = AREA_SIZE;
+  params.uid_address = 0x1FFF7A10;
+  params.uid_length = 12;
+  g_autofree gchar *port = g_strdup_printf ("stm32-rom:%s", path);
+  g_autoptr(GError) error = NULL;
+  StBackend *be = st_backend_new (port, &params, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (st_backend_open (be, &error));
+  g_assert_no_error (error);
+  return be;
+}
+
+/* Key, certificate, chain, serial and (when given) the Matter data, then
+ * COMMIT; returns the blob parsed from the device's flash. */
+/* The independent checker (tests/programmer/stm32-blob-check.py, from the
+ * documentation alone) on @area: its output. */
+static gchar *
+independent_check (const guint8 *area, gsize len)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *dir = st_test_tmpdir ("st-matter-wire-blob");
+  g_autofree gchar *file = g_build_filename (dir, "area.bin", NULL);
+  g_assert_true (g_file_set_contents (file, (const char *) area, (gssize) len, &error));
+  g_autofree gchar *script = g_build_filename (g_getenv ("ST_SOURCE_DIR"), "tests", "programmer",
+                                               "stm32-blob-check.py", NULL);
+  const char *argv[] = { "python3", script, "--structure", file, NULL };
+  gchar *out = NULL;
+  gint status = 0;
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                               NULL, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("%s", out);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_unlink (file);
+  g_rmdir (dir);
+  return out;
+}
+
+static StBlob *
+passive_unit (StBackend *be, StDeviceInfo *info, GBytes *cd, GBytes *rec, guint *version)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) key = st_test_der_seq (0x22, 100);
+  g_autoptr(GBytes) cert = st_test_der_seq (0x33, 300);
+  g_autoptr(GBytes) chain = st_test_der_seq (0x44, 200);
+  g_assert_cmphex (info->extensions, ==, 0);
+  g_assert_true (st_backend_put_key (be, ST_ALG_EC_P256, key, &error));
+  g_assert_true (st_backend_write (be, ST_SLOT_CERT, cert, &error));
+  g_assert_true (st_backend_write (be, ST_SLOT_CHAIN, chain, &error));
+  g_assert_true (st_backend_set_product_serial (be, "MT-0001", &error));
+  if (cd != NULL)
+    {
+      g_assert_true (st_backend_set_matter_data (be, cd, rec, &error));
+      /* Before COMMIT, slots 3 and 4 read what was buffered. */
+      g_autoptr(GBytes) b3 = read_ok (be, ST_SLOT_MATTER_CD);
+      g_assert_true (g_bytes_equal (b3, cd));
+    }
+  g_assert_no_error (error);
+  g_assert_true (st_backend_commit (be, FALSE, &error));
+  g_assert_no_error (error);
+  /* The area as the device holds it, parsed apart from the backend. */
+  g_autofree guint8 *area = g_malloc (AREA_SIZE);
+  g_assert_true (st_rom_link_read (st_stm32_rom_backend_get_link (be), AREA, area, AREA_SIZE, &error));
+  g_assert_no_error (error);
+  *version = st_get_le16 (area + 4);
+  g_autofree gchar *checked = independent_check (area, AREA_SIZE);
+  g_assert_nonnull (strstr (checked, "PASS"));
+  if (cd != NULL)
+    g_assert_nonnull (strstr (checked, "discriminator 2222 iterations 1000 salt 32 bytes, rotating id"));
+  StBlob *got = st_blob_parse (area, AREA_SIZE, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (got);
+  g_assert_true (g_bytes_equal (got->cert, cert));
+  return got;
+}
+
+static void
+test_passive_blob (void)
+{
+  const char *args[] = { "--mode", "stm32-rom", "--units", "2", "--seed", "77",
+                         "--swap-delay-ms", "50", NULL };
+  g_autoptr(Devsim) d = devsim_start (args);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StBackend) be = passive_backend (d->path);
+  g_autoptr(GBytes) cd = st_test_der_seq (0x66, 1196);   /* a CD stand-in: a DER SEQUENCE */
+  g_autoptr(GBytes) rec = commissioning_record (2222);
+  StDeviceInfo info = { 0 };
+
+  /* Both or neither, and sizes checked, before anything is buffered. */
+  g_assert_false (st_backend_set_matter_data (be, cd, NULL, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+  g_autoptr(GBytes) big = pattern (ST_BLOB_MATTER_CD_MAX + 1, 1);
+  g_assert_false (st_backend_set_matter_data (be, big, rec, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  /* Unit 1 with Matter data: a version 2 blob holding both. */
+  st_test_identify_next (be, &info, 20, 0);
+  guint version = 0;
+  g_autoptr(StBlob) b1 = passive_unit (be, &info, cd, rec, &version);
+  g_assert_cmpuint (version, ==, 2);
+  g_assert_true (g_bytes_equal (b1->matter_cd, cd));
+  g_assert_true (g_bytes_equal (b1->matter_data, rec));
+  /* QA's read-back: slots 3 and 4 from the flash. */
+  g_autoptr(GBytes) s3 = read_ok (be, ST_SLOT_MATTER_CD);
+  g_autoptr(GBytes) s4 = read_ok (be, ST_SLOT_MATTER_DATA);
+  g_assert_true (g_bytes_equal (s3, cd));
+  g_assert_true (g_bytes_equal (s4, rec));
+  /* Slots 3 and 4 are not written through WRITE on a passive device. */
+  g_assert_false (st_backend_write (be, ST_SLOT_MATTER_CD, cd, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
+  g_clear_error (&error);
+
+  /* Unit 2 without: COMMIT forgot unit 1's Matter data, so version 1. */
+  StDeviceInfo closing = { 0 };
+  g_assert_true (st_backend_identify (be, &closing, &error));
+  g_assert_no_error (error);
+  StDeviceInfo next = { 0 };
+  for (guint i = 0; i < 100; i++)
+    {
+      st_test_identify_next (be, &next, 40, 20 * 1000);
+      if (memcmp (next.uid, info.uid, info.uid_len) != 0)
+        break;
+      g_usleep (20 * 1000);
+    }
+  g_assert_true (memcmp (next.uid, info.uid, info.uid_len) != 0);
+  g_autoptr(StBlob) b2 = passive_unit (be, &next, NULL, NULL, &version);
+  g_assert_cmpuint (version, ==, 1);
+  g_assert_null (b2->matter_cd);
+  g_autoptr(GBytes) e3 = read_ok (be, ST_SLOT_MATTER_CD);
+  g_assert_cmpuint (g_bytes_get_size (e3), ==, 0);
+}
+
+/* An agent device takes the Matter data as slots, not as a blob. */
+static void
+test_agent_no_matter_blob_call (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StBackend) be = st_backend_new ("sim:x?matter=0", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) cd = pattern (10, 1);
+  g_assert_false (st_backend_set_matter_data (be, cd, cd, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
+  g_clear_error (&error);
+  /* The in-process sim: backend with matter=0 is an older firmware too. */
+  g_assert_true (st_backend_open (be, &error));
+  StDeviceInfo info;
+  g_assert_true (st_backend_identify (be, &info, &error));
+  g_assert_no_error (error);
+  g_assert_cmphex (info.extensions, ==, 0);
+  guint64 sent = be->n_requests;
+  g_assert_false (st_backend_write (be, ST_SLOT_MATTER_DATA, cd, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED);
+  g_assert_cmpuint (be->n_requests, ==, sent);
+  g_clear_error (&error);
+  g_autoptr(StBackend) be2 = st_backend_new ("sim:y", NULL, NULL, &error);
+  g_assert_true (st_backend_open (be2, &error));
+  g_assert_true (st_backend_identify (be2, &info, &error));
+  g_assert_no_error (error);
+  g_assert_cmphex (info.extensions, ==, ST_DEVICE_EXT_MATTER_1);
+  g_assert_null (st_backend_new ("sim:z?matter=2", NULL, NULL, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -636,5 +832,7 @@ main (int argc, char **argv)
   g_test_add_func ("/programmer/matter-wire/blob-v2", test_blob_v2);
   g_test_add_func ("/programmer/matter-wire/devsim/slots", test_devsim_slots);
   g_test_add_func ("/programmer/matter-wire/devsim/old-firmware", test_devsim_old_firmware);
+  g_test_add_func ("/programmer/matter-wire/sim-backend", test_agent_no_matter_blob_call);
+  g_test_add_func ("/programmer/matter-wire/passive-blob", test_passive_blob);
   return g_test_run ();
 }
