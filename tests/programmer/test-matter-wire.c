@@ -822,6 +822,64 @@ test_agent_no_matter_blob_call (void)
   g_assert_error (error, ST_ERROR, ST_ERROR_INVALID_DATA);
 }
 
+/* ------------------------------------------- the documentation's vectors */
+
+/* docs/agent-protocol.md, Test vectors (computed there with Python's zlib
+ * and a COBS written from the page). */
+#define VEC_WRITE_SLOT3_WIRE "0401040302070203010202023005554bc06800"
+#define VEC_READ_SLOT4_WIRE "04010504020502040107fd075077028900"
+#define VEC_RECORD \
+  "010102f1ff020200800302000f0404e803000005105350414b453250204b65792053616c74066100" \
+  "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f042122232425262728" \
+  "292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f50" \
+  "5152535455565758595a5b5c5d5e5f60"
+#define VEC_BLOB_V2 \
+  "5043423102000500be00000001000400deadbeef02000500300302010003000400300205000600" \
+  "0500300302010107008800" VEC_RECORD "8e99b966"
+
+static gchar *
+wire_hex (guint8 op, guint16 seq, const guint8 *payload, gsize len)
+{
+  guint8 wire[ST_FRAME_MAX_WIRE];
+  gsize n = st_frame_encode (op, seq, payload, (guint16) len, wire, sizeof wire);
+  g_assert_cmpuint (n, >, 0);
+  return st_hex_encode (wire, n);
+}
+
+static void
+test_doc_vectors (void)
+{
+  g_autoptr(GError) error = NULL;
+  static const guint8 write3[] = { 3, 0, 0, 2, 0, 0x30, 0x00 };
+  static const guint8 read4[] = { 4, 0, 0, 0xfd, 0x07 };
+  g_autofree gchar *w = wire_hex (ST_AGENT_OP_WRITE, 3, write3, sizeof write3);
+  g_assert_cmpstr (w, ==, VEC_WRITE_SLOT3_WIRE);
+  g_autofree gchar *r = wire_hex (ST_AGENT_OP_READ, 4, read4, sizeof read4);
+  g_assert_cmpstr (r, ==, VEC_READ_SLOT4_WIRE);
+
+  StMatterCommissioning c = { .vendor_id = 0xFFF1, .product_id = 0x8000, .discriminator = 3840,
+                              .iterations = 1000, .salt_len = 16 };
+  memcpy (c.salt, "SPAKE2P Key Salt", 16);
+  for (guint i = 0; i < ST_MATTER_DATA_VERIFIER_LEN; i++)
+    c.verifier[i] = (guint8) i;
+  c.verifier[32] = 0x04;
+  g_autoptr(GBytes) rec = st_matter_commissioning_encode (&c, &error);
+  g_assert_no_error (error);
+  g_autofree gchar *rec_hex = st_hex_encode (g_bytes_get_data (rec, NULL), g_bytes_get_size (rec));
+  g_assert_cmpstr (rec_hex, ==, VEC_RECORD);
+
+  g_autoptr(StBlob) b = st_blob_new ();
+  b->uid = g_bytes_new ("\xDE\xAD\xBE\xEF", 4);
+  b->key = g_bytes_new ("\x30\x03\x02\x01\x00", 5);
+  b->cert = g_bytes_new ("\x30\x02\x05\x00", 4);
+  b->matter_cd = g_bytes_new ("\x30\x03\x02\x01\x01", 5);
+  b->matter_data = g_bytes_ref (rec);
+  g_autoptr(GBytes) out = st_blob_build (b, 1, 4096, &error);
+  g_assert_no_error (error);
+  g_autofree gchar *blob_hex = st_hex_encode (g_bytes_get_data (out, NULL), g_bytes_get_size (out));
+  g_assert_cmpstr (blob_hex, ==, VEC_BLOB_V2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -830,6 +888,7 @@ main (int argc, char **argv)
   g_test_add_func ("/programmer/matter-wire/device-side", test_device_side);
   g_test_add_func ("/programmer/matter-wire/blob-v1-unchanged", test_blob_v1_unchanged);
   g_test_add_func ("/programmer/matter-wire/blob-v2", test_blob_v2);
+  g_test_add_func ("/programmer/matter-wire/doc-vectors", test_doc_vectors);
   g_test_add_func ("/programmer/matter-wire/devsim/slots", test_devsim_slots);
   g_test_add_func ("/programmer/matter-wire/devsim/old-firmware", test_devsim_old_firmware);
   g_test_add_func ("/programmer/matter-wire/sim-backend", test_agent_no_matter_blob_call);
