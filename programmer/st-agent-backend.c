@@ -255,7 +255,7 @@ st_agent_backend_write (StBackend *backend, StSlot slot, GBytes *data, GError **
       || (slot == ST_SLOT_MATTER_DATA && (len == 0 || len > ST_SLOT_MATTER_DATA_MAX)))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   _("Matter slot %d takes 1 to %d bytes, not %" G_GSIZE_FORMAT ": check the "
+                   _("Matter slot %d takes 1 to %d bytes, not %zu: check the "
                      "product's Certification Declaration file and commissioning data."),
                    (int) slot, slot == ST_SLOT_MATTER_CD ? ST_SLOT_MATTER_CD_MAX
                                                          : ST_SLOT_MATTER_DATA_MAX, len);

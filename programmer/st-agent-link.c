@@ -476,7 +476,7 @@ st_agent_parse_hello (const guint8 *data, gsize len, StDeviceInfo *info, GError 
           if (vlen < 1 || vlen > 4)
             {
               g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           _("HELLO: the extensions TLV is %" G_GSIZE_FORMAT " bytes long (1 to 4 allowed)."),
+                           _("HELLO: the extensions TLV is %zu bytes long (1 to 4 allowed)."),
                            vlen);
               return FALSE;
             }

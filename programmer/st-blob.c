@@ -176,7 +176,7 @@ st_blob_build (const StBlob *blob, gsize granularity, gsize max_size, GError **e
                  || g_bytes_get_size (blob->matter_cd) > ST_BLOB_MATTER_CD_MAX))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   _("The Matter Certification Declaration is %" G_GSIZE_FORMAT " bytes long; the credential blob takes 1 to %d bytes. Check the profile's Certification Declaration file."),
+                   _("The Matter Certification Declaration is %zu bytes long; the credential blob takes 1 to %d bytes. Check the profile's Certification Declaration file."),
                    g_bytes_get_size (blob->matter_cd), ST_BLOB_MATTER_CD_MAX);
       return NULL;
     }
@@ -184,7 +184,7 @@ st_blob_build (const StBlob *blob, gsize granularity, gsize max_size, GError **e
                  || g_bytes_get_size (blob->matter_data) > ST_BLOB_MATTER_DATA_MAX))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   _("The Matter commissioning data is %" G_GSIZE_FORMAT " bytes long; the credential blob takes 1 to %d bytes."),
+                   _("The Matter commissioning data is %zu bytes long; the credential blob takes 1 to %d bytes."),
                    g_bytes_get_size (blob->matter_data), ST_BLOB_MATTER_DATA_MAX);
       return NULL;
     }
@@ -403,7 +403,7 @@ st_blob_parse (const guint8 *data, gsize len, GError **error)
           if (vlen > (type == ST_BLOB_ENTRY_MATTER_CD ? ST_BLOB_MATTER_CD_MAX : ST_BLOB_MATTER_DATA_MAX))
             {
               g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                           _("Credential blob: the %s of entry %u is %" G_GSIZE_FORMAT " bytes long, more than the %d allowed."),
+                           _("Credential blob: the %s of entry %u is %zu bytes long, more than the %d allowed."),
                            st_blob_entry_name (type), n, vlen,
                            type == ST_BLOB_ENTRY_MATTER_CD ? ST_BLOB_MATTER_CD_MAX : ST_BLOB_MATTER_DATA_MAX);
               return NULL;

@@ -585,7 +585,7 @@ st_passive_set_matter_data (StBackend *backend, GBytes *cd, GBytes *commissionin
   if (cd != NULL && (g_bytes_get_size (cd) == 0 || g_bytes_get_size (cd) > ST_BLOB_MATTER_CD_MAX))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   _("The Matter Certification Declaration is %" G_GSIZE_FORMAT " bytes long; the credential blob takes 1 to %d bytes. Check the profile's Certification Declaration file."),
+                   _("The Matter Certification Declaration is %zu bytes long; the credential blob takes 1 to %d bytes. Check the profile's Certification Declaration file."),
                    g_bytes_get_size (cd), ST_BLOB_MATTER_CD_MAX);
       return FALSE;
     }
@@ -593,7 +593,7 @@ st_passive_set_matter_data (StBackend *backend, GBytes *cd, GBytes *commissionin
                                 || g_bytes_get_size (commissioning) > ST_BLOB_MATTER_DATA_MAX))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   _("The Matter commissioning data is %" G_GSIZE_FORMAT " bytes long; the credential blob takes 1 to %d bytes."),
+                   _("The Matter commissioning data is %zu bytes long; the credential blob takes 1 to %d bytes."),
                    g_bytes_get_size (commissioning), ST_BLOB_MATTER_DATA_MAX);
       return FALSE;
     }

@@ -47,7 +47,7 @@ st_matter_commissioning_check (const StMatterCommissioning *c, GError **error)
   if (c->salt_len < ST_MATTER_DATA_SALT_MIN || c->salt_len > ST_MATTER_DATA_SALT_MAX)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   _("The Matter SPAKE2+ salt is %" G_GSIZE_FORMAT " bytes long; it must be 16 to 32 bytes."),
+                   _("The Matter SPAKE2+ salt is %zu bytes long; it must be 16 to 32 bytes."),
                    c->salt_len);
       return FALSE;
     }
@@ -61,7 +61,7 @@ st_matter_commissioning_check (const StMatterCommissioning *c, GError **error)
       && (c->rdid_unique_id_len < ST_MATTER_DATA_RDID_MIN || c->rdid_unique_id_len > ST_MATTER_DATA_RDID_MAX))
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   _("The Matter rotating device id unique id is %" G_GSIZE_FORMAT " bytes long; it must be 16 to 32 bytes, or absent."),
+                   _("The Matter rotating device id unique id is %zu bytes long; it must be 16 to 32 bytes, or absent."),
                    c->rdid_unique_id_len);
       return FALSE;
     }
@@ -122,30 +122,30 @@ st_matter_commissioning_parse (const guint8 *data, gsize len, StMatterCommission
   g_return_val_if_fail (c != NULL, FALSE);
   memset (c, 0, sizeof *c);
   if (len == 0 || data == NULL)
-    ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": The record is empty."), pos);
+    ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: The record is empty."), pos);
   if (len > ST_MATTER_DATA_MAX)
-    ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": The record is %" G_GSIZE_FORMAT " bytes long, more than the %d a version 1 record can have."), pos,
+    ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: The record is %zu bytes long, more than the %d a version 1 record can have."), pos,
                            len, ST_MATTER_DATA_MAX);
   if (data[0] != ST_MATTER_DATA_VERSION)
-    ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": Format version %u is not known (1 expected)."), pos, (guint) data[0]);
+    ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: Format version %u is not known (1 expected)."), pos, (guint) data[0]);
   pos = 1;
   while (pos < len)
     {
       if (len - pos < 2)
-        ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": An entry header is cut short."), pos);
+        ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: An entry header is cut short."), pos);
       guint type = data[pos];
       gsize vlen = data[pos + 1];
       const guint8 *v = data + pos + 2;
       if (type < ST_MATTER_DATA_VENDOR_ID || type > ST_MATTER_DATA_RDID_UNIQUE_ID)
-        ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": Entry type 0x%02x is not known."), pos, type);
+        ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: Entry type 0x%02x is not known."), pos, type);
       if (type < next)
-        ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": The %s entry (type 0x%02x) appears twice or out of order."), pos,
+        ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: The %s entry (type 0x%02x) appears twice or out of order."), pos,
                                _(st_matter_data_type_name (type)), type);
       if (type > next && next <= ST_MATTER_DATA_VERIFIER)
-        ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": The %s entry (type 0x%02x) is missing."), pos,
+        ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: The %s entry (type 0x%02x) is missing."), pos,
                                _(st_matter_data_type_name (next)), next);
       if (vlen > len - pos - 2)
-        ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": The %s entry of %" G_GSIZE_FORMAT " bytes runs past the end of the record."), pos,
+        ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: The %s entry of %zu bytes runs past the end of the record."), pos,
                                _(st_matter_data_type_name (type)), vlen);
       gboolean len_ok;
       switch (type)
@@ -169,7 +169,7 @@ st_matter_commissioning_parse (const guint8 *data, gsize len, StMatterCommission
           break;
         }
       if (!len_ok)
-        ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": The %s entry has a length of %" G_GSIZE_FORMAT " bytes, which is not allowed."), pos,
+        ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: The %s entry has a length of %zu bytes, which is not allowed."), pos,
                                _(st_matter_data_type_name (type)), vlen);
       guint32 u = 0;
       if (type <= ST_MATTER_DATA_ITERATIONS)
@@ -185,12 +185,12 @@ st_matter_commissioning_parse (const guint8 *data, gsize len, StMatterCommission
           break;
         case ST_MATTER_DATA_DISCRIMINATOR:
           if (u > ST_MATTER_DATA_DISCRIMINATOR_MAX)
-            ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": The discriminator is %u, more than 4095."), pos, (guint) u);
+            ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: The discriminator is %u, more than 4095."), pos, (guint) u);
           c->discriminator = (guint16) u;
           break;
         case ST_MATTER_DATA_ITERATIONS:
           if (u < ST_MATTER_DATA_ITERATIONS_MIN || u > ST_MATTER_DATA_ITERATIONS_MAX)
-            ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": The PBKDF2 iteration count is %u, outside 1000 to 100000."), pos,
+            ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: The PBKDF2 iteration count is %u, outside 1000 to 100000."), pos,
                                    (guint) u);
           c->iterations = u;
           break;
@@ -200,7 +200,7 @@ st_matter_commissioning_parse (const guint8 *data, gsize len, StMatterCommission
           break;
         case ST_MATTER_DATA_VERIFIER:
           if (v[32] != 0x04)
-            ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": The verifier's point L does not start with 0x04 (an uncompressed point)."), pos);
+            ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: The verifier's point L does not start with 0x04 (an uncompressed point)."), pos);
           memcpy (c->verifier, v, vlen);
           break;
         default:
@@ -212,7 +212,7 @@ st_matter_commissioning_parse (const guint8 *data, gsize len, StMatterCommission
       next = type + 1;
     }
   if (next <= ST_MATTER_DATA_VERIFIER)
-    ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %" G_GSIZE_FORMAT ": The %s entry (type 0x%02x) is missing."), pos,
+    ST_MATTER_DATA_REFUSE (_("Matter commissioning data, byte %zu: The %s entry (type 0x%02x) is missing."), pos,
                            _(st_matter_data_type_name (next)), next);
   return TRUE;
 }
