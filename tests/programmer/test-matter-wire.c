@@ -174,6 +174,124 @@ test_device_side (void)
     }
 }
 
+/* The reference agent's own rules: the hooks an extension needs, and only
+ * implemented extensions announced. Minimal hooks: storage of one unit. */
+typedef struct {
+  GByteArray *out;
+  guint n_commit_matter;
+  gsize len3, len4;
+} MiniDev;
+
+static void mini_output (void *u, const uint8_t *d, size_t n) { g_byte_array_append (((MiniDev *) u)->out, d, (guint) n); }
+static uint8_t mini_keygen (void *u, uint8_t alg, uint8_t *csr, size_t max, size_t *len) { return ST_AGENT_RC_INTERNAL; }
+static uint8_t mini_put_key (void *u, uint8_t alg, const uint8_t *der, size_t len) { return ST_AGENT_RC_OK; }
+static uint8_t mini_sign (void *u, const uint8_t *m, size_t ml, uint8_t *s, size_t max, size_t *sl) { return ST_AGENT_RC_INTERNAL; }
+static void mini_abort (void *u) { }
+static uint8_t mini_commit (void *u, const uint8_t *s1, size_t l1, const uint8_t *s2, size_t l2, int lock) { return ST_AGENT_RC_OK; }
+static int mini_load (void *u, uint8_t *s1, size_t *l1, uint8_t *s2, size_t *l2, int *k, int *lk) { *l1 = *l2 = 0; *k = *lk = 0; return 0; }
+static uint8_t
+mini_commit_matter (void *u, const uint8_t *s1, size_t l1, const uint8_t *s2, size_t l2,
+                    const uint8_t *s3, size_t l3, const uint8_t *s4, size_t l4, int lock)
+{
+  MiniDev *d = u;
+  d->n_commit_matter++;
+  d->len3 = l3;
+  d->len4 = l4;
+  return ST_AGENT_RC_OK;
+}
+static int
+mini_load_matter (void *u, uint8_t *s1, size_t *l1, uint8_t *s2, size_t *l2, uint8_t *s3,
+                  size_t *l3, uint8_t *s4, size_t *l4, int *k, int *lk)
+{
+  *l1 = *l2 = *l3 = *l4 = 0;
+  *k = *lk = 0;
+  return 0;
+}
+
+/* Sends one request to @agent; the response's payload (status first). */
+static GByteArray *
+mini_request (StAgent *agent, MiniDev *dev, guint16 seq, guint8 op, const guint8 *p, gsize len)
+{
+  guint8 wire[ST_FRAME_MAX_WIRE];
+  gsize n = st_frame_encode (op, seq, p, (guint16) len, wire, sizeof wire);
+  g_byte_array_set_size (dev->out, 0);
+  st_agent_receive (agent, wire, n);
+  StFrameRx rx;
+  st_frame_rx_init (&rx);
+  guint8 body[ST_FRAME_MAX_BODY];
+  for (guint i = 0; i < dev->out->len; i++)
+    {
+      gsize blen = 0;
+      StFrame f;
+      if (st_frame_rx_push (&rx, dev->out->data[i], body, sizeof body, &blen) == 1
+          && st_frame_parse_body (body, blen, &f) == 0)
+        {
+          GByteArray *r = g_byte_array_new ();
+          g_byte_array_append (r, f.payload, f.len);
+          return r;
+        }
+    }
+  g_assert_not_reached ();
+  return NULL;
+}
+
+static void
+test_agent_hooks (void)
+{
+  MiniDev dev = { .out = g_byte_array_new () };
+  StAgentHooks v1 = { .user_data = &dev, .output = mini_output, .keygen = mini_keygen,
+                      .put_key = mini_put_key, .sign = mini_sign, .abort = mini_abort,
+                      .commit = mini_commit, .load = mini_load };
+  StAgentHooks m = v1;
+  m.commit = NULL;
+  m.load = NULL;
+  m.commit_matter = mini_commit_matter;
+  m.load_matter = mini_load_matter;
+  StAgentInfo info = { .uid = { 0xAA }, .uid_len = 1, .model = "M", .algorithms = 1 };
+  g_autofree StAgent *agent = g_new0 (StAgent, 1);
+
+  /* matter-1 announced without its hooks, and version 1 without commit/load. */
+  info.extensions = ST_AGENT_EXT_MATTER_1;
+  g_assert_cmpint (st_agent_init (agent, &info, &v1), ==, -1);
+  info.extensions = 0;
+  g_assert_cmpint (st_agent_init (agent, &info, &m), ==, -1);
+
+  /* Unknown bits are not announced: only matter-1, in one byte. */
+  info.extensions = 0x80000101u;
+  g_assert_cmpint (st_agent_init (agent, &info, &m), ==, 0);
+  g_autoptr(GByteArray) hello = mini_request (agent, &dev, 1, ST_AGENT_OP_HELLO, NULL, 0);
+  g_assert_cmpuint (hello->data[0], ==, ST_AGENT_RC_OK);
+  g_assert_cmpuint (hello->len, >=, 4);
+  g_assert_cmpmem (hello->data + hello->len - 3, 3, "\x07\x01\x01", 3);
+
+  /* COMMIT hands slots 3 and 4 to commit_matter with the others. */
+  guint8 key[5 + 2] = { 1, 0, 0, 2, 0, 0x30, 0x00 };
+  g_autoptr(GByteArray) r1 = mini_request (agent, &dev, 2, ST_AGENT_OP_PUT_KEY, key, sizeof key);
+  g_assert_cmpuint (r1->data[0], ==, ST_AGENT_RC_OK);
+  guint8 w1[5 + 1] = { 1, 0, 0, 1, 0, 0x30 };
+  guint8 w3[5 + 3] = { 3, 0, 0, 3, 0, 1, 2, 3 };
+  guint8 w4[5 + 4] = { 4, 0, 0, 4, 0, 1, 2, 3, 4 };
+  g_autoptr(GByteArray) r2 = mini_request (agent, &dev, 3, ST_AGENT_OP_WRITE, w1, sizeof w1);
+  g_autoptr(GByteArray) r3 = mini_request (agent, &dev, 4, ST_AGENT_OP_WRITE, w3, sizeof w3);
+  g_autoptr(GByteArray) r4 = mini_request (agent, &dev, 5, ST_AGENT_OP_WRITE, w4, sizeof w4);
+  g_assert_cmpuint (r2->data[0] | r3->data[0] | r4->data[0], ==, ST_AGENT_RC_OK);
+  guint8 flags = 0;
+  g_autoptr(GByteArray) rc = mini_request (agent, &dev, 6, ST_AGENT_OP_COMMIT, &flags, 1);
+  g_assert_cmpuint (rc->data[0], ==, ST_AGENT_RC_OK);
+  g_assert_cmpuint (dev.n_commit_matter, ==, 1);
+  g_assert_cmpuint (dev.len3, ==, 3);
+  g_assert_cmpuint (dev.len4, ==, 4);
+  st_agent_clear (agent);
+
+  /* Version 1: the HELLO ends with the max payload TLV, no 0x07. */
+  info.extensions = 0;
+  g_assert_cmpint (st_agent_init (agent, &info, &v1), ==, 0);
+  g_autoptr(GByteArray) hello1 = mini_request (agent, &dev, 1, ST_AGENT_OP_HELLO, NULL, 0);
+  g_assert_cmpmem (hello1->data + hello1->len - 4, 2, "\x06\x02", 2);
+  st_agent_clear (agent);
+  g_byte_array_unref (dev.out);
+}
+
 /* ------------------------------------------------------ station-devsim */
 
 typedef struct {
@@ -889,6 +1007,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/programmer/matter-wire/hello-extensions", test_hello_extensions);
   g_test_add_func ("/programmer/matter-wire/device-side", test_device_side);
+  g_test_add_func ("/programmer/matter-wire/agent-hooks", test_agent_hooks);
   g_test_add_func ("/programmer/matter-wire/blob-v1-unchanged", test_blob_v1_unchanged);
   g_test_add_func ("/programmer/matter-wire/blob-v2", test_blob_v2);
   g_test_add_func ("/programmer/matter-wire/doc-vectors", test_doc_vectors);
