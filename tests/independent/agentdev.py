@@ -754,7 +754,7 @@ def self_test(path):
     parsed = parse_body(rbody)
     check(parsed == (READ, 4, bytes([SLOT_COMMISSIONING]) + (0).to_bytes(2, "little") + (2045).to_bytes(2, "little")),
           "READ body: op 5, seq 4, slot 4, offset 0, max 2045")
-    check(cobs_decode(rwire[:-1]) == rbody and wwire[-1:] == b"\x00" and 0 not in rwire[:-1],
+    check(cobs_decode(rwire[:-1]) == rbody and rwire[-1:] == b"\x00" and 0 not in rwire[:-1],
           "READ wire bytes: COBS of the body and one 0x00")
     check(frame_wire(READ, 4, parsed[2] if parsed else b"") == rwire, "READ wire bytes: agentdev encodes the same")
 
