@@ -12,6 +12,7 @@
 #include "st-ca.h"
 #include "st-error.h"
 #include "st-issue.h"
+#include "st-matter-dac.h"
 #include "st-ossl.h"
 #include "st-profile.h"
 #include "st-text.h"
@@ -170,6 +171,10 @@ struct _StManifestProfile {
   gchar *subject;   /* the subject template */
   gchar **san;      /* the SAN templates; never NULL */
   gchar *model;     /* the model the profile requires, or NULL */
+  /* a Matter profile's VID and PID, which follow the template's attributes
+   * in a DAC's subject (st_matter_name_add_ids); matter FALSE: none */
+  gboolean matter;
+  guint16 matter_vid, matter_pid;
 };
 
 void
@@ -256,10 +261,8 @@ st_manifest_profile_find (StManifestCheck *c, JsonObject *batch, StDb *db)
         st_manifest_check (c, TRUE, _("profile: %s (sha256 %.16s...) as this station recorded it for "
                            "batch %" PRId64 "%s"), name != NULL ? name : "?", sha256, batch_id,
                            recorded ? _("; the manifest records the same templates") : "");
-      p->subject = g_strdup (own->subject_template);
-      p->san = g_strdupv (own->san_templates);
-      p->model = g_strdup (own->model);
-      return p;
+      g_free (p);
+      return st_manifest_profile_of (own);
     }
   if (recorded)
     {
@@ -320,6 +323,25 @@ st_manifest_profile_new (const char *subject, const char *const *san, const char
   return p;
 }
 
+StManifestProfile *
+st_manifest_profile_of (const StProfile *profile)
+{
+  StManifestProfile *p = st_manifest_profile_new (profile->subject_template,
+                                                  (const char *const *) profile->san_templates,
+                                                  profile->model);
+  if (profile->matter.enabled)
+    st_manifest_profile_set_matter (p, profile->matter.vendor_id, profile->matter.product_id);
+  return p;
+}
+
+void
+st_manifest_profile_set_matter (StManifestProfile *p, guint16 vid, guint16 pid)
+{
+  p->matter = TRUE;
+  p->matter_vid = vid;
+  p->matter_pid = pid;
+}
+
 gboolean
 st_manifest_check_uid (StManifestCheck *c, const StManifestProfile *p, guint index,
                        JsonObject *unit, const char *uid, X509 *cert, gboolean *checked)
@@ -354,6 +376,8 @@ st_manifest_check_uid_of (StManifestCheck *c, const StManifestProfile *p, guint 
   *checked = TRUE;
   g_autoptr(GError) error = NULL;
   g_autoptr(X509_NAME) want = st_profile_build_subject (p->subject, &info, &error);
+  if (want != NULL && p->matter && !st_matter_name_add_ids (want, p->matter_vid, p->matter_pid, &error))
+    g_clear_pointer (&want, X509_NAME_free);
   if (want == NULL)
     {
       st_manifest_check (c, FALSE, _("unit %u: uid %s does not match its certificate: the profile's "

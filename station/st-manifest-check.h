@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "st-db.h"
+#include "st-profile.h"
 
 G_BEGIN_DECLS
 
@@ -66,5 +67,10 @@ gboolean st_manifest_check_uid_of (StManifestCheck *c, const StManifestProfile *
 /* A profile's names as given: the subject template, the SAN templates
  * (NULL: none) and the model the profile fixes (or NULL). */
 StManifestProfile *st_manifest_profile_new (const char *subject, const char *const *san, const char *model);
+/* The names @profile builds: its templates, its model and, for a Matter
+ * profile, the VID and PID its DACs' subjects carry after them. */
+StManifestProfile *st_manifest_profile_of (const StProfile *profile);
+/* A Matter profile's VID and PID (a manifest read off the station). */
+void st_manifest_profile_set_matter (StManifestProfile *p, guint16 vid, guint16 pid);
 
 G_END_DECLS
