@@ -409,9 +409,9 @@ class Device:
                 key = serialization.load_der_private_key(der, password=None)
             except ValueError:
                 return BAD_REQUEST, b""
+            # The text drops uncommitted slot contents at KEYGEN and ABORT
+            # only: a PUT_KEY key leaves them as they are.
             self.key, self.alg = key, alg
-            self.slots.clear()
-            self.partial.clear()
             self.keys_made += 1
         return OK, b""
 
