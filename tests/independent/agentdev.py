@@ -712,6 +712,16 @@ def self_test(path):
         if not cond:
             fails.append(what)
 
+    # The version 1 frames of "Test vectors", before the matter-1 ones.
+    v1 = text[text.find("## Test vectors"):start]
+    frames = re.findall(r"^\|\s*([^|`]+?)\s*\|\s*`([0-9a-fA-F ]+)`\s*\|\s*`([0-9a-fA-F ]+)`\s*\|$", v1, re.M)
+    check(len(frames) == 4, "four version 1 frame vectors (found %d)" % len(frames))
+    for name, body_hex, wire_hex in frames:
+        body, wire = bytes.fromhex(body_hex), bytes.fromhex(wire_hex)
+        parsed = parse_body(body)
+        check(parsed is not None and frame_wire(parsed[0], parsed[1], parsed[2]) == wire
+              and cobs_decode(wire[:-1]) == body, "version 1 vector: %s" % name)
+
     rows = []
     for line in section.splitlines():
         m = re.match(r"^\|\s*(.+?)\s*\|\s*`([0-9a-fA-F ]+)`\s*\|$", line)

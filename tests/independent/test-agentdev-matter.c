@@ -13,8 +13,8 @@
  * - without matter-1 the station sends nothing for slots 3 and 4 (agentdev
  *   counts the requests per slot), a device that announces it and answers
  *   UNSUPPORTED is reported as such;
- * - the text's own vectors of matter-1, decoded by agentdev (--self-test),
- *   and a copy with one byte changed refused. */
+ * - the text's own vectors of matter-1 (and the version 1 frames), decoded
+ *   by agentdev (--self-test), and copies with one byte changed refused. */
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -252,13 +252,15 @@ test_self_test (void)
   g_assert_no_error (error);
   g_assert_nonnull (strstr (out, "0 failure(s)"));
 
-  /* The self-test can fail: one byte of the WRITE vector and one of the
-   * version 2 blob's CRC changed in a copy of the text. */
+  /* The self-test can fail: one byte of the WRITE vector, of the version 2
+   * blob's CRC and of the version 1 ABORT frame changed in a copy of the
+   * text. */
   g_autofree gchar *text = NULL;
   g_assert_true (g_file_get_contents (doc, &text, NULL, &error));
   const char *vectors[][2] = {
     { "`01 04 03 00 07 00 03 00 00 02 00 30 00 55 4b c0 68`", "`01 04 03 00 07 00 03 00 00 02 00 30 00 55 4b c0 69`" },
     { "8e 99 b9 66 ", "8e 99 b9 67 " },
+    { "`04 01 08 05 01 01 05 f5 c9 30 7d 00`", "`04 01 08 05 01 01 05 f5 c9 30 7e 00`" },
   };
   g_autofree gchar *dir = st_test_tmpdir ("st-agentdev-doc");
   for (guint i = 0; i < G_N_ELEMENTS (vectors); i++)
