@@ -36,8 +36,9 @@ program's own parser made of the record, keys made, commits, and how many
 WRITE and READ requests arrived per slot (with the WRITE chunks).
 
 --self-test FILE decodes the hex vectors of the section "Vectors of
-matter-1" of the protocol text with this program's code and exits 0 when
-they all agree with the text around them.
+matter-1" of the protocol text, and the version 1 frames of "Test vectors",
+with this program's code and exits 0 when they all agree with the text
+around them.
 """
 
 import argparse
