@@ -65,9 +65,16 @@ st_line_new (StConfig *config, StCa *ca, StDb *db, gint64 batch_id,
    * before any device is touched. */
   if (line->profile->matter.enabled)
     {
-      line->matter_cd = st_profile_load_certification_declaration (line->profile, error);
+      g_autoptr(GError) local = NULL;
+      line->matter_cd = st_profile_load_certification_declaration (line->profile, &local);
       if (line->matter_cd == NULL)
-        return NULL;
+        {
+          g_set_error (error, ST_ERROR, local->code,
+                       _("the line cannot start: %s. Put the Certification Declaration file back where "
+                         "the batch's profile names it, readable by the station service (a relative "
+                         "path is taken from the service's working directory)"), local->message);
+          return NULL;
+        }
     }
   return g_steal_pointer (&line);
 }

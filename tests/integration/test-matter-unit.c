@@ -412,6 +412,7 @@ test_missing_cd (StFixture *f, gconstpointer data)
   g_assert_error (error, ST_ERROR, ST_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "certification-declaration"));
   g_assert_nonnull (strstr (error->message, "cd-FFF1-8000.der"));
+  g_assert_nonnull (strstr (error->message, "Put the Certification Declaration file back"));
   station_close (&s);
 }
 
