@@ -19,6 +19,11 @@
  *   gets a version 2 credential blob holding the CD and the record, read
  *   from its flash (the simulator's state file) and compared with the
  *   database.
+ * /matter-unit/resume-tampered: a unit whose device committed and was
+ *   pulled before the confirming HELLO is finished when the device is back
+ *   only if slots 3 and 4 still hold its data: after its slot 4 was
+ *   rewritten (another discriminator), the resumed unit fails at resume
+ *   with the slot named and its certificate is voided.
  * /matter-unit/missing-cd: a line whose profile names a CD file that does
  *   not exist does not start, and the error names the file.
  * /matter-unit/qa: on a Matter demo station (`setup demo --matter`, the
@@ -399,6 +404,78 @@ test_passive (StFixture *f, gconstpointer data)
   station_close (&s);
 }
 
+/* Rewrites device @uid's slot 4 in the devsim state file @state with
+ * @change applied to the parsed record. */
+static void
+rewrite_record (const char *state, const char *uid, void (*change) (StMatterCommissioning *c))
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonParser) parser = st_test_load_json (state);
+  JsonNode *root = json_parser_get_root (parser);
+  JsonArray *devs = json_object_get_array_member (json_node_get_object (root), "devices");
+  gboolean done = FALSE;
+  for (guint i = 0; i < json_array_get_length (devs); i++)
+    {
+      JsonObject *d = json_array_get_object_element (devs, i);
+      if (g_ascii_strcasecmp (json_object_get_string_member (d, "uid"), uid) != 0)
+        continue;
+      g_autoptr(GBytes) rec = b64_member (d, "matter_data");
+      g_assert_nonnull (rec);
+      gsize len = 0;
+      const guint8 *p = g_bytes_get_data (rec, &len);
+      StMatterCommissioning c;
+      g_assert_true (st_matter_commissioning_parse (p, len, &c, &error));
+      change (&c);
+      g_autoptr(GBytes) changed = st_matter_commissioning_encode (&c, &error);
+      g_assert_no_error (error);
+      g_autofree gchar *b64 = g_base64_encode (g_bytes_get_data (changed, NULL), g_bytes_get_size (changed));
+      json_object_set_string_member (d, "matter_data", b64);
+      done = TRUE;
+    }
+  g_assert_true (done);
+  g_autoptr(JsonGenerator) gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  g_assert_true (json_generator_to_file (gen, state, &error));
+  g_assert_no_error (error);
+}
+
+static void
+other_discriminator (StMatterCommissioning *c)
+{
+  c->discriminator = (guint16) ((c->discriminator + 1) & 0x0FFF);
+}
+
+static void
+test_resume_tampered (StFixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  Station s = { 0 };
+  station_open (f, &s);
+  gint64 batch = create_batch (&s, agent_profile, "WO-MATTER-UNIT-6", 2);
+  g_autofree gchar *state = g_build_filename (f->tmp, "resume-state.json", NULL);
+  g_autofree gchar *port1 = st_start_devsim (f, "--units", "1", "--seed", "4606", "--state", state,
+                                             "--fault", "silent-at-confirm", NULL);
+  StBatchRunSummary first = run_line (&s, batch, port1, 1);
+  g_assert_cmpuint (first.failed, ==, 1);
+  st_stop_devsims (f);
+  g_autoptr(GPtrArray) units = st_db_unit_list (s.db, batch, &error);
+  g_assert_cmpuint (units->len, ==, 1);
+  const StDbUnit *u = g_ptr_array_index (units, 0);
+  g_assert_cmpstr (u->cert_state, ==, "unconfirmed");
+
+  /* the device comes back with another discriminator in slot 4 */
+  rewrite_record (state, u->uid, other_discriminator);
+  g_autofree gchar *port2 = st_start_devsim (f, "--state", state, "--present", "1", NULL);
+  StBatchRunSummary second = run_line (&s, batch, port2, 1);
+  g_assert_cmpuint (second.passed, ==, 0);
+  g_autoptr(StDbUnit) after = st_db_unit_get (s.db, u->id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (after->state, ==, "failed");
+  g_assert_cmpstr (after->cert_state, ==, "voided");
+  g_assert_nonnull (strstr (after->void_reason, "different Matter commissioning data"));
+  station_close (&s);
+}
+
 static void
 test_missing_cd (StFixture *f, gconstpointer data)
 {
@@ -474,40 +551,12 @@ matter_check (JsonParser *doc, const char *name, const char **text)
   return NULL;
 }
 
-/* Rewrites device @uid's slot 4 in the devsim state file @state: one byte
- * of its verifier's w0 changed, the record otherwise the same (a device
- * tampered with after provisioning). */
+/* A tampered device: one byte of its verifier's w0 changed, the record
+ * otherwise the same. */
 static void
-tamper_verifier (const char *state, const char *uid)
+other_verifier (StMatterCommissioning *c)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(JsonParser) parser = st_test_load_json (state);
-  JsonNode *root = json_parser_get_root (parser);
-  JsonArray *devs = json_object_get_array_member (json_node_get_object (root), "devices");
-  gboolean done = FALSE;
-  for (guint i = 0; i < json_array_get_length (devs); i++)
-    {
-      JsonObject *d = json_array_get_object_element (devs, i);
-      if (g_strcmp0 (json_object_get_string_member (d, "uid"), uid) != 0)
-        continue;
-      g_autoptr(GBytes) rec = b64_member (d, "matter_data");
-      g_assert_nonnull (rec);
-      gsize len = 0;
-      const guint8 *p = g_bytes_get_data (rec, &len);
-      StMatterCommissioning c;
-      g_assert_true (st_matter_commissioning_parse (p, len, &c, &error));
-      c.verifier[5] ^= 0x40;
-      g_autoptr(GBytes) changed = st_matter_commissioning_encode (&c, &error);
-      g_assert_no_error (error);
-      g_autofree gchar *b64 = g_base64_encode (g_bytes_get_data (changed, NULL), g_bytes_get_size (changed));
-      json_object_set_string_member (d, "matter_data", b64);
-      done = TRUE;
-    }
-  g_assert_true (done);
-  g_autoptr(JsonGenerator) gen = json_generator_new ();
-  json_generator_set_root (gen, root);
-  g_assert_true (json_generator_to_file (gen, state, &error));
-  g_assert_no_error (error);
+  c->verifier[5] ^= 0x40;
 }
 
 static void
@@ -602,7 +651,7 @@ test_qa (void)
   st_stop_devsims (f);
 
   /* the device's verifier changed after provisioning */
-  tamper_verifier (state, units[0].uid);
+  rewrite_record (state, units[0].uid, other_verifier);
   g_autofree gchar *qa2 = st_start_devsim (f, "--state", state, "--present", "1", NULL);
   {
     g_autoptr(JsonParser) doc = NULL;
@@ -630,6 +679,7 @@ main (int argc, char **argv)
   st_test_add_station ("/matter-unit/no-matter-1", NULL, test_no_matter_1);
   st_test_add_station ("/matter-unit/readback", NULL, test_readback);
   st_test_add_station ("/matter-unit/passive", NULL, test_passive);
+  st_test_add_station ("/matter-unit/resume-tampered", NULL, test_resume_tampered);
   st_test_add_station ("/matter-unit/missing-cd", NULL, test_missing_cd);
   g_test_add_func ("/matter-unit/qa", test_qa);
   return g_test_run ();
