@@ -138,8 +138,14 @@ st_qa_matter (StQa *qa, StDb *db, StBackend *be, const StDbUnit *unit, X509 *cer
                                          batch->product, &local);
   if (profile == NULL)
     {
-      st_qa_check (qa, "matter", FALSE, "the unit's batch profile does not load: %s",
-                   local != NULL ? local->message : "the batch records none");
+      /* only a Matter batch's profile matters here: the other checks do
+       * not need it */
+      gboolean matter = batch != NULL && batch->profile_text != NULL
+                        && (g_str_has_prefix (batch->profile_text, "[matter]")
+                            || strstr (batch->profile_text, "\n[matter]") != NULL);
+      if (matter || code != NULL)
+        st_qa_check (qa, "matter", FALSE, "the unit's batch profile does not load: %s",
+                     local != NULL ? local->message : "the batch records none");
       return;
     }
   if (!profile->matter.enabled)
