@@ -65,7 +65,7 @@ static const char st_usage[] = N_(
   "                                     with --root: verified here, no station, service or login needed\n"
   "  ca verification-cert --code CODE --out FILE [--force]\n"
   "                                     the certificate a cloud asks for to register the issuing CA (admin)\n"
-  "  unit verify --port PATH [--profile FILE] [--json]\n"
+  "  unit verify --port PATH [--profile FILE] [--code TEXT] [--json]\n"
   "  unit resolve UID|SERIAL --keep|--void\n"
   "                                     decide a disputed unit (lead): keep its certificate, or void it\n"
   "                                     so that the next device with the uid is provisioned anew\n"
