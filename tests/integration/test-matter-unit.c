@@ -35,7 +35,8 @@
  *   named; a manual code with one digit wrong is refused by its check
  *   digit; after its slot 4 verifier was changed in the device's state
  *   (a tampered device), matter-verifier fails while matter-data (the
- *   other fields) still passes. */
+ *   other fields) still passes; a slot 4 of bytes that are no record is
+ *   refused by the parser (matter-data, matter-verifier fail). */
 #include <glib/gstdio.h>
 #include <openssl/evp.h>
 #include <string.h>
@@ -661,6 +662,34 @@ test_qa (void)
     g_assert_cmpstr (matter_check (doc, "matter-data", NULL), ==, "ok");
     g_assert_cmpstr (matter_check (doc, "matter-dac", NULL), ==, "ok");
     g_assert_null (matter_check (doc, "matter-code", NULL));
+  }
+  st_stop_devsims (f);
+
+  /* a slot 4 that is no record at all (hostile bytes): refused by the
+   * parser, named, and no verifier to check */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(JsonParser) parser = st_test_load_json (state);
+    JsonNode *root = json_parser_get_root (parser);
+    JsonObject *d = json_array_get_object_element (json_object_get_array_member (json_node_get_object (root),
+                                                                                 "devices"), 0);
+    const guint8 junk[] = { 0x01, 0x01, 0x02, 0xF1, 0xFF, 0x1B, 0x5B, 0x32, 0x4A, 0x0A };
+    g_autofree gchar *b64 = g_base64_encode (junk, sizeof junk);
+    json_object_set_string_member (d, "matter_data", b64);
+    g_autoptr(JsonGenerator) gen = json_generator_new ();
+    json_generator_set_root (gen, root);
+    g_assert_true (json_generator_to_file (gen, state, &error));
+  }
+  g_autofree gchar *qa3 = st_start_devsim (f, "--state", state, "--present", "1", NULL);
+  {
+    g_autoptr(JsonParser) doc = NULL;
+    g_assert_cmpint (qa_verify (f, qa3, units[0].qr, &doc), ==, ST_RC_CHECK);
+    const char *text = NULL;
+    g_assert_cmpstr (matter_check (doc, "matter-data", &text), ==, "fail");
+    g_assert_nonnull (strstr (text, "slot 4 is no commissioning data record"));
+    g_assert_cmpstr (matter_check (doc, "matter-verifier", NULL), ==, "fail");
+    /* the code is still compared with the record */
+    g_assert_cmpstr (matter_check (doc, "matter-code", NULL), ==, "ok");
   }
   for (guint i = 0; i < 2; i++)
     {
