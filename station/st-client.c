@@ -1168,7 +1168,7 @@ st_station_verify_unit_async (StStation *station, const char *port, const char *
 {
   GTask *task = st_call_new (station, st_verify_unit_reply, (GDestroyNotify) st_report_free,
                              cancellable, callback, user_data, st_station_verify_unit_async);
-  st_dbus_station1_call_unit_verify (station->proxy, port, profile_text != NULL ? profile_text : "",
+  st_dbus_station1_call_unit_verify (station->proxy, port, profile_text != NULL ? profile_text : "", "",
                                      cancellable, st_call_done, task);
 }
 

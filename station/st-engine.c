@@ -1615,7 +1615,7 @@ st_engine_manifest_verify (StEngine *engine, const StAuthSession *session, const
 
 gboolean
 st_engine_unit_verify (StEngine *engine, const StAuthSession *session, const char *port,
-                       const char *profile_text, GString *report, GError **error)
+                       const char *profile_text, const char *matter_code, GString *report, GError **error)
 {
   if (!st_engine_require (engine, session, ST_ACTION_UNIT_VERIFY, error))
     return FALSE;
@@ -1632,7 +1632,7 @@ st_engine_unit_verify (StEngine *engine, const StAuthSession *session, const cha
         return FALSE;
       params = profile->link;
     }
-  return st_qa_verify_unit (engine->db, root, port, &params, session->name, report, error);
+  return st_qa_verify_unit (engine->db, root, port, &params, matter_code, session->name, report, error);
 }
 
 StDbUnit *

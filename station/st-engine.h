@@ -286,8 +286,12 @@ gboolean st_engine_manifest_export_cloud (StEngine *engine, const StAuthSession 
 gboolean st_engine_manifest_verify (StEngine *engine, const StAuthSession *session,
                                     const char *dir, X509 *root, const char *signer_pin,
                                     const char *origin, GString *report, GError **error);
+/* QA's check of the unit in socket @port (st_qa_verify_unit); @matter_code,
+ * a scanned Matter onboarding code to compare with the unit's record (NULL
+ * or "": none). */
 gboolean st_engine_unit_verify (StEngine *engine, const StAuthSession *session, const char *port,
-                                const char *profile_text, GString *report, GError **error);
+                                const char *profile_text, const char *matter_code, GString *report,
+                                GError **error);
 /* QA's scan at the desk (issue 17): the unit @code names (product serial,
  * uid or certificate serial) and what is on record of it, checked without
  * the device against the station's root and chain (st_qa_lookup_unit).

@@ -1418,12 +1418,12 @@ on_manifest_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation,
 
 static gboolean
 on_unit_verify (StDbusStation1 *object, GDBusMethodInvocation *invocation, const char *port,
-                const char *profile_text, StService *service)
+                const char *profile_text, const char *matter_code, StService *service)
 {
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   g_autoptr(GString) report = g_string_new (NULL);
   GError *failure = NULL;
-  gboolean ok = st_engine_unit_verify (service->engine, me, port, profile_text, report, &failure);
+  gboolean ok = st_engine_unit_verify (service->engine, me, port, profile_text, matter_code, report, &failure);
   return st_reply_report (object, invocation, ok, report, failure);
 }
 

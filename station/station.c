@@ -65,7 +65,7 @@ static const char st_usage[] = N_(
   "                                     with --root: verified here, no station, service or login needed\n"
   "  ca verification-cert --code CODE --out FILE [--force]\n"
   "                                     the certificate a cloud asks for to register the issuing CA (admin)\n"
-  "  unit verify --port PATH [--profile FILE] [--json]\n"
+  "  unit verify --port PATH [--profile FILE] [--code TEXT] [--json]\n"
   "  unit resolve UID|SERIAL --keep|--void\n"
   "                                     decide a disputed unit (lead): keep its certificate, or void it\n"
   "                                     so that the next device with the uid is provisioned anew\n"
@@ -1567,10 +1567,13 @@ cmd_unit (StCli *cli, int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
   const char *sub = st_cli_take_sub (&argc, &argv);
-  g_autofree gchar *port = NULL, *profile_path = NULL;
+  g_autofree gchar *port = NULL, *profile_path = NULL, *matter_code = NULL;
   gboolean keep = FALSE, void_it = FALSE, json = FALSE;
   const GOptionEntry entries[] = {
     { "port", 0, 0, G_OPTION_ARG_FILENAME, &port, N_("Socket of the unit"), "PATH" },
+    { "code", 0, 0, G_OPTION_ARG_STRING, &matter_code,
+      N_("A Matter unit's scanned onboarding code (QR text MT:... or manual pairing code) to compare with its record"),
+      "TEXT" },
     { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_path, N_("Product profile (for its link settings)"), "FILE" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON document (docs/cli-json.md)"), NULL },
     { NULL }
@@ -1590,7 +1593,7 @@ cmd_unit (StCli *cli, int argc, char **argv)
     return cmd_unit_resolve (cli, argc == 2 ? argv[1] : NULL, keep, void_it);
   if (g_strcmp0 (sub, "verify") != 0 || port == NULL)
     {
-      g_printerr (_("station: usage: unit verify --port PATH [--profile FILE] | "
+      g_printerr (_("station: usage: unit verify --port PATH [--profile FILE] [--code TEXT] | "
                   "unit resolve UID|SERIAL --keep|--void\n"));
       return ST_EXIT_USAGE;
     }
@@ -1600,14 +1603,15 @@ cmd_unit (StCli *cli, int argc, char **argv)
     return st_cli_fail (error);
   gboolean ok = FALSE;
   g_autofree gchar *report = NULL, *failure = NULL;
-  if (!st_dbus_station1_call_unit_verify_sync (cli->proxy, port, text, &ok, &report, &failure, NULL,
-                                               &error))
+  if (!st_dbus_station1_call_unit_verify_sync (cli->proxy, port, text, matter_code != NULL ? matter_code : "",
+                                               &ok, &report, &failure, NULL, &error))
     return st_cli_fail (error);
   if (json)
     {
-      JsonBuilder *b = st_cli_json_begin (ST_CLI_JSON_FORMAT ("unit-verify"));
+      JsonBuilder *b = st_cli_json_begin ("station-cli-unit-verify/2");
       st_cli_json_add_string_or_null (b, "port", port);
       st_cli_json_add_check (b, ok, failure, report);
+      st_cli_unit_verify_add_matter (b, report, matter_code != NULL);
       st_cli_json_end (b);
       return st_cli_verdict (ok, failure);
     }
