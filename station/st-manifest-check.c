@@ -1,5 +1,6 @@
 /* A manifest's signer pin, audit checkpoint and units' uids (st-manifest-check.h). */
 #include "st-manifest-check.h"
+#include "st-matter-dac.h"
 
 #include <glib/gi18n.h>
 #include <inttypes.h>
@@ -170,7 +171,37 @@ struct _StManifestProfile {
   gchar *subject;   /* the subject template */
   gchar **san;      /* the SAN templates; never NULL */
   gchar *model;     /* the model the profile requires, or NULL */
+  /* a Matter profile: the subject gets the VID and PID after the template's
+   * attributes (st_matter_name_add_ids, as st-issue.c builds a DAC's) */
+  gboolean matter;
+  guint16 vid, pid;
 };
+
+void
+st_manifest_profile_set_matter (StManifestProfile *p, guint16 vid, guint16 pid)
+{
+  p->matter = TRUE;
+  p->vid = vid;
+  p->pid = pid;
+}
+
+/* batch.matter's vendor_id or product_id: 4 upper-case hex digits, not 0. */
+static gboolean
+st_matter_id_of (JsonObject *m, const char *name, guint16 *out)
+{
+  const char *s = st_member_string (m, name);
+  guint v = 0;
+  if (s == NULL || strlen (s) != 4)
+    return FALSE;
+  for (int k = 0; k < 4; k++)
+    {
+      if (!g_ascii_isdigit (s[k]) && !(s[k] >= 'A' && s[k] <= 'F'))
+        return FALSE;
+      v = v * 16 + (guint) g_ascii_xdigit_value (s[k]);
+    }
+  *out = (guint16) v;
+  return v != 0;
+}
 
 void
 st_manifest_profile_free (StManifestProfile *p)
@@ -259,6 +290,8 @@ st_manifest_profile_find (StManifestCheck *c, JsonObject *batch, StDb *db)
       p->subject = g_strdup (own->subject_template);
       p->san = g_strdupv (own->san_templates);
       p->model = g_strdup (own->model);
+      if (own->matter.enabled)
+        st_manifest_profile_set_matter (p, own->matter.vendor_id, own->matter.product_id);
       return p;
     }
   if (recorded)
@@ -268,6 +301,12 @@ st_manifest_profile_find (StManifestCheck *c, JsonObject *batch, StDb *db)
                          name != NULL ? name : "?", sha256 != NULL ? sha256 : "?");
       p->subject = g_strdup (subject);
       p->san = g_steal_pointer (&san);
+      /* a Matter batch's DACs carry the VID and PID the header names
+       * (checked there: st_manifest_matter_batch_read) */
+      JsonObject *m = st_member_object (batch, "matter");
+      guint16 vid = 0, pid = 0;
+      if (m != NULL && st_matter_id_of (m, "vendor_id", &vid) && st_matter_id_of (m, "product_id", &pid))
+        st_manifest_profile_set_matter (p, vid, pid);
       return p;
     }
   g_free (p);
@@ -354,6 +393,8 @@ st_manifest_check_uid_of (StManifestCheck *c, const StManifestProfile *p, guint 
   *checked = TRUE;
   g_autoptr(GError) error = NULL;
   g_autoptr(X509_NAME) want = st_profile_build_subject (p->subject, &info, &error);
+  if (want != NULL && p->matter && !st_matter_name_add_ids (want, p->vid, p->pid, &error))
+    g_clear_pointer (&want, X509_NAME_free);
   if (want == NULL)
     {
       st_manifest_check (c, FALSE, _("unit %u: uid %s does not match its certificate: the profile's "

@@ -48,6 +48,9 @@ typedef struct _StManifestProfile StManifestProfile;
  * profile of the same SHA-256 fails. @db may be NULL. */
 StManifestProfile *st_manifest_profile_find (StManifestCheck *c, JsonObject *batch, StDb *db);
 void st_manifest_profile_free (StManifestProfile *p);
+/* A Matter profile's: the subject built for a uid gets the VID and then the
+ * PID, each in an RDN of its own (st_matter_name_add_ids), as a DAC's. */
+void st_manifest_profile_set_matter (StManifestProfile *p, guint16 vid, guint16 pid);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StManifestProfile, st_manifest_profile_free)
 
 /* Whether unit @index's @cert has exactly the subject and subjectAltName
