@@ -8,11 +8,27 @@
  *   batch.matter (VID, PID, the SHA-256 of the CD file), each unit's
  *   matter member equal to the database's record; no passcode, QR text,
  *   manual code, salt or verifier of any unit anywhere in the folder;
- *   `manifest verify` passes and compares every unit with the records. */
+ *   `manifest verify` passes and compares every unit with the records.
+ * /matter-outputs/codes: `batch codes` refused to the operator and QA
+ *   (nothing written); the lead's matter-codes.csv is mode 0600, its rows
+ *   exactly the records (serial, uid, discriminator, passcode, QR text,
+ *   manual code), its SHA-256 the one printed and audited; a second export
+ *   into the folder, and one onto a link, are refused and change nothing.
+ * /matter-outputs/labels: `batch labels` refused to the operator and QA;
+ *   the lead's PNG, PDF and ZPL per unit, mode 0600; zbarimg decodes the
+ *   PNG, and the PDF rasterised by pdftoppm, to exactly the recorded QR
+ *   text, which st_matter_qr_parse reads back to the unit's discriminator
+ *   and passcode in the database; pdftotext finds the manual code and the
+ *   serial; the ZPL carries the QR text; another size and resolution
+ *   decode too. */
 #include <glib/gstdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "st-label.h"
+#include "st-matter-codes.h"
 #include "st-test-run.h"
 #include "st-test-tmp.h"
 
@@ -178,10 +194,250 @@ test_manifest (void)
   matter_teardown (&m);
 }
 
+/* The mode bits of @path (never following a link). */
+static guint
+file_mode (const char *path)
+{
+  GStatBuf st;
+  g_assert_cmpint (g_lstat (path, &st), ==, 0);
+  g_assert_true (S_ISREG (st.st_mode));
+  return st.st_mode & 07777;
+}
+
+/* The records of the batch's units as rows of matter-codes.csv. */
+static gchar *
+expected_codes (Matter *m)
+{
+  g_autofree gchar *sql = g_strdup_printf ("SELECT u.product_serial || ',' || u.uid || ',' || m.discriminator "
+                                           "|| ',' || printf ('%%08d', m.passcode) || ',' || m.qr_text || ',' || "
+                                           "m.manual_code FROM units u JOIN unit_matter m ON m.unit_id = u.id "
+                                           "WHERE u.batch_id = %" G_GINT64_FORMAT " ORDER BY u.id", m->batch);
+  g_autofree gchar *rows = st_sql (&m->fx, sql);
+  g_auto(GStrv) lines = g_strsplit (g_strstrip (rows), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, UNITS);
+  GString *want = g_string_new ("serial,uid,discriminator,passcode,qr,manual\r\n");
+  for (guint i = 0; lines[i] != NULL; i++)
+    g_string_append_printf (want, "%s\r\n", lines[i]);
+  return g_string_free (want, FALSE);
+}
+
+static void
+test_codes (void)
+{
+  Matter m = { 0 };
+  matter_setup (&m, "st-matter-out-codes");
+  StFixture *f = &m.fx;
+  g_autofree gchar *dir = g_build_filename (f->tmp, "codes", NULL);
+  g_autofree gchar *path = g_build_filename (dir, "matter-codes.csv", NULL);
+  g_autofree gchar *out = NULL, *err = NULL;
+
+  /* the operator and QA are refused, and nothing is written */
+  const char *who[][2] = { { "op", "1111" }, { "qa", "3333" } };
+  for (guint i = 0; i < G_N_ELEMENTS (who); i++)
+    {
+      g_assert_cmpint (st_run_station_as (f, who[i][0], who[i][1], NULL, &out, &err, "batch", "codes", m.batch_s,
+                                          "--out", dir, NULL), ==, ST_RC_AUTH);
+      g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+      g_clear_pointer (&out, g_free);
+      g_clear_pointer (&err, g_free);
+    }
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM audit WHERE event = 'matter-codes-export'"), ==, 0);
+
+  /* the lead's file: the records, 0600 */
+  int rc = st_run_station_as (f, "lead", "2222", NULL, &out, &err, "batch", "codes", m.batch_s, "--out", dir, NULL);
+  if (rc != 0)
+    g_error ("batch codes: %d\n%s\n%s", rc, out, err);
+  g_assert_cmpuint (file_mode (path), ==, 0600);
+  g_autofree gchar *text = read_text (dir, "matter-codes.csv");
+  g_autofree gchar *want = expected_codes (&m);
+  g_assert_cmpstr (text, ==, want);
+  /* its SHA-256: printed, and in the audit entry (which holds no code) */
+  g_autofree gchar *sum = NULL;
+  g_assert_cmpint (st_run_tool (&sum, NULL, "sha256sum", path, NULL), ==, 0);
+  sum[64] = '\0';
+  g_assert_nonnull (strstr (out, sum));
+  g_autofree gchar *payload = st_sql (f, "SELECT payload FROM audit WHERE event = 'matter-codes-export'");
+  g_assert_nonnull (strstr (payload, sum));
+  g_autofree gchar *rows_s = g_strdup_printf ("\"" G_STRINGIFY (UNITS) "\"");
+  g_assert_nonnull (strstr (payload, rows_s));
+  g_autofree gchar *qr = st_sql (f, "SELECT qr_text FROM unit_matter ORDER BY unit_id LIMIT 1");
+  g_assert_null (strstr (payload, g_strstrip (qr)));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* never replaced */
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, &out, &err, "batch", "codes", m.batch_s, "--out", dir,
+                                      NULL), !=, 0);
+  g_assert_nonnull (strstr (err, "never replaced"));
+  g_autofree gchar *again = read_text (dir, "matter-codes.csv");
+  g_assert_cmpstr (again, ==, want);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* never written through a link */
+  g_autofree gchar *dir2 = g_build_filename (f->tmp, "codes2", NULL);
+  g_autofree gchar *link = g_build_filename (dir2, "matter-codes.csv", NULL);
+  g_autofree gchar *victim = g_build_filename (f->tmp, "victim.csv", NULL);
+  g_assert_cmpint (g_mkdir (dir2, 0700), ==, 0);
+  g_assert_cmpint (symlink (victim, link), ==, 0);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, &out, &err, "batch", "codes", m.batch_s, "--out", dir2,
+                                      NULL), !=, 0);
+  g_assert_false (g_file_test (victim, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* a batch that is not a Matter one has no codes */
+  gint64 plain = st_create_batch (f, "example-device-csr.profile", 1);
+  g_autofree gchar *plain_s = g_strdup_printf ("%" G_GINT64_FORMAT, plain);
+  g_autofree gchar *dir3 = g_build_filename (f->tmp, "codes3", NULL);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, &out, &err, "batch", "codes", plain_s, "--out", dir3,
+                                      NULL), !=, 0);
+  g_assert_nonnull (strstr (err, "is not a Matter batch"));
+  matter_teardown (&m);
+}
+
+/* zbarimg's one symbol in @image: "QR-Code:TEXT". */
+static gchar *
+decode_qr (const char *image)
+{
+  g_autofree gchar *out = NULL, *err = NULL;
+  int rc = st_run_tool (&out, &err, "zbarimg", "-q", image, NULL);
+  if (rc != 0)
+    g_error ("zbarimg %s: %d %s", image, rc, err);
+  g_strstrip (out);
+  g_assert_true (g_str_has_prefix (out, "QR-Code:"));
+  g_assert_null (strchr (out, '\n'));
+  return g_strdup (out + strlen ("QR-Code:"));
+}
+
+/* Every unit's label in @dir against the records. */
+static void
+check_labels (Matter *m, const char *dir)
+{
+  StFixture *f = &m->fx;
+  g_autofree gchar *sql = g_strdup_printf ("SELECT u.product_serial || ' ' || m.qr_text || ' ' || m.manual_code || ' ' "
+                                           "|| m.discriminator || ' ' || m.passcode FROM units u JOIN unit_matter m "
+                                           "ON m.unit_id = u.id WHERE u.batch_id = %" G_GINT64_FORMAT " ORDER BY u.id",
+                                           m->batch);
+  g_autofree gchar *rows = st_sql (f, sql);
+  g_auto(GStrv) lines = g_strsplit (g_strstrip (rows), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, UNITS);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) v = g_strsplit (lines[i], " ", -1);
+      g_assert_cmpuint (g_strv_length (v), ==, 5);
+      g_autofree gchar *png_name = g_strconcat (v[0], ".png", NULL);
+      g_autofree gchar *pdf_name = g_strconcat (v[0], ".pdf", NULL);
+      g_autofree gchar *zpl_name = g_strconcat (v[0], ".zpl", NULL);
+      g_autofree gchar *png = g_build_filename (dir, png_name, NULL);
+      g_autofree gchar *pdf = g_build_filename (dir, pdf_name, NULL);
+      g_autofree gchar *zpl = g_build_filename (dir, zpl_name, NULL);
+      g_assert_cmpuint (file_mode (png), ==, 0600);
+      g_assert_cmpuint (file_mode (pdf), ==, 0600);
+      g_assert_cmpuint (file_mode (zpl), ==, 0600);
+
+      /* the PNG and the PDF carry exactly the recorded QR text ... */
+      g_autofree gchar *from_png = decode_qr (png);
+      g_assert_cmpstr (from_png, ==, v[1]);
+      g_autofree gchar *raster = g_build_filename (f->tmp, "label-page", NULL);
+      g_assert_cmpint (st_run_tool (NULL, NULL, "pdftoppm", "-r", "300", "-png", "-singlefile", pdf, raster, NULL), ==, 0);
+      g_autofree gchar *raster_png = g_strconcat (raster, ".png", NULL);
+      g_autofree gchar *from_pdf = decode_qr (raster_png);
+      g_assert_cmpstr (from_pdf, ==, v[1]);
+      g_unlink (raster_png);
+      /* ... which gives the unit's discriminator and passcode */
+      StMatterPayload p;
+      g_autoptr(GError) error = NULL;
+      g_assert_true (st_matter_qr_parse (from_png, strlen (from_png), &p, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (p.discriminator, ==, g_ascii_strtoull (v[3], NULL, 10));
+      g_assert_cmpuint (p.passcode, ==, g_ascii_strtoull (v[4], NULL, 10));
+      g_assert_cmpuint (p.vendor_id, ==, 0xFFF1);
+      g_assert_cmpuint (p.product_id, ==, 0x8000);
+
+      /* the manual code, as people read it, and the serial */
+      g_autofree gchar *pdf_text = NULL;
+      g_assert_cmpint (st_run_tool (&pdf_text, NULL, "pdftotext", pdf, "-", NULL), ==, 0);
+      g_autofree gchar *grouped = st_label_manual_code_format (v[2]);
+      g_assert_nonnull (grouped);
+      g_assert_nonnull (strstr (pdf_text, grouped));
+      g_assert_nonnull (strstr (pdf_text, v[0]));
+      g_assert_nonnull (strstr (pdf_text, "example-matter"));
+
+      g_autofree gchar *zpl_text = NULL;
+      g_assert_true (g_file_get_contents (zpl, &zpl_text, NULL, NULL));
+      g_autofree gchar *field = g_strdup_printf ("^FDMA,%s^FS", v[1]);
+      g_assert_nonnull (strstr (zpl_text, field));
+    }
+  /* nothing else in the folder */
+  g_autofree gchar *listing = NULL;
+  g_assert_cmpint (st_run_tool (&listing, NULL, "ls", "-A", dir, NULL), ==, 0);
+  g_auto(GStrv) names = g_strsplit (g_strstrip (listing), "\n", -1);
+  g_assert_cmpuint (g_strv_length (names), ==, 3 * UNITS);
+}
+
+static void
+test_labels (void)
+{
+  Matter m = { 0 };
+  matter_setup (&m, "st-matter-out-labels");
+  StFixture *f = &m.fx;
+  g_autofree gchar *dir = g_build_filename (f->tmp, "labels", NULL);
+  g_autofree gchar *out = NULL, *err = NULL;
+
+  const char *who[][2] = { { "op", "1111" }, { "qa", "3333" } };
+  for (guint i = 0; i < G_N_ELEMENTS (who); i++)
+    {
+      g_assert_cmpint (st_run_station_as (f, who[i][0], who[i][1], NULL, &out, &err, "batch", "labels", m.batch_s,
+                                          "--out", dir, NULL), ==, ST_RC_AUTH);
+      g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+      g_clear_pointer (&out, g_free);
+      g_clear_pointer (&err, g_free);
+    }
+
+  int rc = st_run_station_as (f, "lead", "2222", NULL, &out, &err, "batch", "labels", m.batch_s, "--out", dir, NULL);
+  if (rc != 0)
+    g_error ("batch labels: %d\n%s\n%s", rc, out, err);
+  g_assert_nonnull (strstr (out, G_STRINGIFY (UNITS) " labels"));
+  check_labels (&m, dir);
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM audit WHERE event = 'matter-labels-export'"), ==, 1);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* the same folder again: nothing replaced */
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, &out, &err, "batch", "labels", m.batch_s, "--out", dir,
+                                      NULL), !=, 0);
+  g_assert_nonnull (strstr (err, "never replaced"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* another size and resolutions */
+  g_autofree gchar *dir2 = g_build_filename (f->tmp, "labels-big", NULL);
+  rc = st_run_station_as (f, "lead", "2222", NULL, &out, &err, "batch", "labels", m.batch_s, "--out", dir2,
+                          "--size", "70x35", "--dpi", "600", "--zpl-dpi", "300", NULL);
+  if (rc != 0)
+    g_error ("batch labels --size: %d\n%s\n%s", rc, out, err);
+  check_labels (&m, dir2);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* a size the label refuses, and a malformed one */
+  g_autofree gchar *dir3 = g_build_filename (f->tmp, "labels-small", NULL);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, &out, &err, "batch", "labels", m.batch_s, "--out", dir3,
+                                      "--size", "10x10", NULL), !=, 0);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_run_station_as (f, "lead", "2222", NULL, &out, &err, "batch", "labels", m.batch_s, "--out", dir3,
+                                      "--size", "50by25", NULL), ==, ST_RC_USAGE);
+  matter_teardown (&m);
+}
+
 int
 main (int argc, char **argv)
 {
   st_test_init (&argc, &argv);
   g_test_add_func ("/matter-outputs/manifest", test_manifest);
+  g_test_add_func ("/matter-outputs/codes", test_codes);
+  g_test_add_func ("/matter-outputs/labels", test_labels);
   return g_test_run ();
 }
