@@ -8,7 +8,8 @@
  *   batch.matter (VID, PID, the SHA-256 of the CD file), each unit's
  *   matter member equal to the database's record; no passcode, QR text,
  *   manual code, salt or verifier of any unit anywhere in the folder;
- *   `manifest verify` passes and compares every unit with the records.
+ *   `manifest verify` passes and compares every unit with the records;
+ *   after a record is rewritten with sqlite3, verify names the unit.
  * /matter-outputs/codes: `batch codes` refused to the operator and QA
  *   (nothing written); the lead's matter-codes.csv is mode 0600, its rows
  *   exactly the records (serial, uid, discriminator, passcode, QR text,
@@ -191,6 +192,18 @@ test_manifest (void)
   g_assert_nonnull (strstr (out, "a Matter batch: VID FFF1, PID 8000"));
   g_assert_nonnull (strstr (out, G_STRINGIFY (UNITS) " Matter unit(s)"));
   g_assert_nonnull (strstr (out, "Matter records: " G_STRINGIFY (UNITS) " unit(s), each the station's record"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* a record rewritten on the station (its trigger dropped first): the
+   * manifest no longer agrees with it, and verify says which unit */
+  g_free (st_sql (f, "DROP TRIGGER unit_matter_immutable; UPDATE unit_matter SET discriminator = 100 "
+                  "WHERE unit_id = (SELECT max (unit_id) FROM unit_matter)"));
+  g_assert_cmpint (st_run_station (f, &out, &err, "manifest", "verify", dir, NULL), ==, ST_RC_CHECK);
+  g_assert_nonnull (strstr (out, "FAIL  unit " G_STRINGIFY (UNITS) " (uid "));
+  g_assert_nonnull (strstr (out, "its Matter data is not the station's record (VID FFF1, PID 8000, "
+                            "discriminator 100,"));
+  g_assert_nonnull (strstr (out, "FAIL  Matter records: 1 unit(s) differ from the station's records"));
   matter_teardown (&m);
 }
 
