@@ -26,6 +26,16 @@ guint8 st_alg_to_mask_bit (StAlg alg);
 typedef enum {
   ST_SLOT_CERT = 1,  /* one DER certificate */
   ST_SLOT_CHAIN = 2, /* DER certificates concatenated, issuing CA first */
+  /* Extension matter-1 (docs/agent-protocol.md): only on devices whose
+   * HELLO announces it. */
+  ST_SLOT_MATTER_CD = 3,   /* Matter Certification Declaration, DER CMS SignedData */
+  ST_SLOT_MATTER_DATA = 4, /* Matter commissioning data record (station/st-matter-data.h) */
 } StSlot;
+
+/* Sizes the station sends to slots 3 and 4 (and blob entries 0x06, 0x07):
+ * 1 to these many bytes. 186 is the largest commissioning data record
+ * (ST_MATTER_DATA_MAX). */
+#define ST_SLOT_MATTER_CD_MAX 4096
+#define ST_SLOT_MATTER_DATA_MAX 186
 
 G_END_DECLS

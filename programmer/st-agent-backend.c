@@ -2,6 +2,7 @@
  * device on a serial port ("agent:") and for the in-process simulated device
  * ("sim:", programmer/devsim/st-sim-backend.c); only the transport differs
  * (StAgentTransportOps). */
+#include <glib/gi18n.h>
 #include <string.h>
 
 #include "st-agent-link.h"
@@ -9,6 +10,7 @@
 #include "st-backend-private.h"
 #include "st-error.h"
 #include "st-frame.h"
+#include "st-text.h"
 #include "st-util.h"
 
 /* identify() polls: an empty socket is normal, so it waits briefly. */
@@ -21,6 +23,8 @@ typedef struct {
   gpointer ops_data;          /* owned: ops->free */
   StAgentLink *link;          /* NULL while closed */
   guint16 max_payload;        /* from the last HELLO; 256 before any */
+  guint32 extensions;         /* from the last HELLO; 0 before any */
+  gchar fw_version[33];       /* from the last HELLO, for messages */
 } StAgentBackend;
 
 static void
@@ -73,6 +77,8 @@ st_agent_backend_open (StBackend *backend, GError **error)
     return FALSE;
   self->link = st_agent_link_new (transport, backend);
   self->max_payload = 256;
+  self->extensions = 0;
+  self->fw_version[0] = '\0';
   return TRUE;
 }
 
@@ -95,6 +101,8 @@ st_agent_backend_identify (StBackend *backend, StDeviceInfo *info, GError **erro
       return FALSE;
     }
   self->max_payload = info->max_payload;
+  self->extensions = info->extensions;
+  g_strlcpy (self->fw_version, info->fw_version, sizeof self->fw_version);
   return TRUE;
 }
 
@@ -201,13 +209,28 @@ st_agent_backend_put_key (StBackend *backend, StAlg alg, GBytes *pkcs8, GError *
   return TRUE;
 }
 
+/* Slots 1 and 2 always; 3 and 4 (extension matter-1) only on a device
+ * whose last HELLO announced matter-1: nothing is sent to another. */
 static gboolean
-st_agent_backend_check_slot (StSlot slot, GError **error)
+st_agent_backend_check_slot (StAgentBackend *self, StSlot slot, GError **error)
 {
-  if (slot != ST_SLOT_CERT && slot != ST_SLOT_CHAIN)
+  if (slot == ST_SLOT_CERT || slot == ST_SLOT_CHAIN)
+    return TRUE;
+  if (slot != ST_SLOT_MATTER_CD && slot != ST_SLOT_MATTER_DATA)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
                    "slot %d is not one the agent protocol knows", (int) slot);
+      return FALSE;
+    }
+  if (!(self->extensions & ST_DEVICE_EXT_MATTER_1))
+    {
+      g_autofree gchar *fw = st_text_escape (self->fw_version[0] != '\0' ? self->fw_version : "?", -1, ST_TEXT_ONE_LINE);
+      g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED,
+                   _("The device on %s (firmware \"%s\") does not implement the agent protocol "
+                     "extension matter-1, so it cannot take Matter slot %d. Update its firmware to "
+                     "one that announces matter-1 in HELLO, or use a product profile without "
+                     "[matter]."),
+                   self->parent.port, fw, (int) slot);
       return FALSE;
     }
   return TRUE;
@@ -219,13 +242,23 @@ st_agent_backend_write (StBackend *backend, StSlot slot, GBytes *data, GError **
   StAgentBackend *self = (StAgentBackend *) backend;
   gsize len = 0;
   const guint8 *bytes = g_bytes_get_data (data, &len);
-  if (!st_agent_backend_check_open (self, error) || !st_agent_backend_check_slot (slot, error))
+  if (!st_agent_backend_check_open (self, error) || !st_agent_backend_check_slot (self, slot, error))
     return FALSE;
   if (len > ST_AGENT_OBJECT_MAX)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
                    "writing slot %d: %" G_GSIZE_FORMAT " bytes is more than the %d allowed",
                    (int) slot, len, ST_AGENT_OBJECT_MAX);
+      return FALSE;
+    }
+  if ((slot == ST_SLOT_MATTER_CD && (len == 0 || len > ST_SLOT_MATTER_CD_MAX))
+      || (slot == ST_SLOT_MATTER_DATA && (len == 0 || len > ST_SLOT_MATTER_DATA_MAX)))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("Matter slot %d takes 1 to %d bytes, not %zu: check the "
+                     "product's Certification Declaration file and commissioning data."),
+                   (int) slot, slot == ST_SLOT_MATTER_CD ? ST_SLOT_MATTER_CD_MAX
+                                                         : ST_SLOT_MATTER_DATA_MAX, len);
       return FALSE;
     }
   if (!st_agent_backend_send_chunked (self, ST_AGENT_OP_WRITE, (guint8) slot, bytes, len,
@@ -247,7 +280,7 @@ st_agent_backend_read (StBackend *backend, StSlot slot, GError **error)
   gsize total = 0;
   g_autoptr(GByteArray) out = NULL;
 
-  if (!st_agent_backend_check_open (self, error) || !st_agent_backend_check_slot (slot, error))
+  if (!st_agent_backend_check_open (self, error) || !st_agent_backend_check_slot (self, slot, error))
     return NULL;
   do
     {

@@ -1,5 +1,6 @@
 #include "st-agent-link.h"
 
+#include <glib/gi18n.h>
 #include <string.h>
 
 #include "st-agent.h"
@@ -375,7 +376,7 @@ st_agent_parse_hello (const guint8 *data, gsize len, StDeviceInfo *info, GError 
           return FALSE;
         }
       pos += 2 + vlen;
-      if (type < ST_AGENT_TLV_UID || type > ST_AGENT_TLV_MAX_PAYLOAD)
+      if (type < ST_AGENT_TLV_UID || type > ST_AGENT_TLV_EXTENSIONS)
         continue;   /* unknown types are ignored */
       if (seen & (1u << type))
         {
@@ -468,6 +469,19 @@ st_agent_parse_hello (const guint8 *data, gsize len, StDeviceInfo *info, GError 
               }
             info->max_payload = (guint16) mp;
           }
+          break;
+        case ST_AGENT_TLV_EXTENSIONS:
+          /* 1 to 4 bytes, little-endian; unknown bits are kept and never
+           * acted on. */
+          if (vlen < 1 || vlen > 4)
+            {
+              g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           _("HELLO: the extensions TLV is %zu bytes long (1 to 4 allowed)."),
+                           vlen);
+              return FALSE;
+            }
+          for (gsize i = 0; i < vlen; i++)
+            info->extensions |= (guint32) v[i] << (8 * i);
           break;
         default:
           break;

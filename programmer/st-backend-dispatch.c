@@ -209,3 +209,12 @@ st_device_info_uid_hex (const StDeviceInfo *info)
   g_return_val_if_fail (info != NULL, NULL);
   return st_hex_encode (info->uid, MIN (info->uid_len, (gsize) ST_UID_MAX));
 }
+
+gboolean
+st_backend_set_matter_data (StBackend *self, GBytes *cd, GBytes *commissioning, GError **error)
+{
+  if (!st_backend_check (self, self != NULL && self->klass->set_matter_data != NULL,
+                         "take Matter data for a credential blob", error))
+    return FALSE;
+  return self->klass->set_matter_data (self, cd, commissioning, error);
+}

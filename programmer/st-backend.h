@@ -51,7 +51,11 @@ typedef struct {
   guint8 algorithms;          /* bit 0 P-256, bit 1 P-384, bit 2 Ed25519; 0 when not given */
   StDeviceState state;
   guint16 max_payload;        /* 256..2048; 256 when not given */
+  guint32 extensions;         /* HELLO TLV 0x07, ST_DEVICE_EXT_* bits (unknown ones kept); 0 when not given */
 } StDeviceInfo;
+
+/* Bits of StDeviceInfo.extensions (docs/agent-protocol.md, Extensions). */
+#define ST_DEVICE_EXT_MATTER_1 (1u << 0)  /* slots 3 and 4: Matter CD and commissioning data */
 
 /* Link parameters, from the product profile. */
 typedef struct {
@@ -134,6 +138,11 @@ typedef struct {
                            const guint8 sha256[32], GError **error);
   /* The product serial that COMMIT puts into the credential blob. */
   gboolean (*set_product_serial) (StBackend *self, const char *serial, GError **error);
+  /* Extension matter-1 on a passive device: the Matter Certification
+   * Declaration and commissioning data record that COMMIT puts into a
+   * version 2 credential blob (NULL and NULL: none, version 1). */
+  gboolean (*set_matter_data) (StBackend *self, GBytes *cd, GBytes *commissioning,
+                               GError **error);
 } StBackendClass;
 
 struct _StBackend {
@@ -183,6 +192,12 @@ StAgentStatus st_backend_get_last_status (StBackend *self);
 gboolean st_backend_flash_image (StBackend *self, guint32 address, GBytes *image,
                                  const guint8 sha256[32], GError **error);
 gboolean st_backend_set_product_serial (StBackend *self, const char *serial, GError **error);
+/* Passive backends only (NOT_SUPPORTED elsewhere: an agent device takes
+ * them as slots 3 and 4 with st_backend_write()). Both or neither; kept
+ * until the next COMMIT or ABORT, so set them for every unit before its
+ * COMMIT, which compares them in its whole-blob read-back. */
+gboolean st_backend_set_matter_data (StBackend *self, GBytes *cd, GBytes *commissioning,
+                                     GError **error);
 
 /* Hex of the uid, lower case. */
 gchar *st_device_info_uid_hex (const StDeviceInfo *info);

@@ -1,6 +1,7 @@
-/* The credential blob, version 1 (st-blob.h). */
+/* The credential blob, versions 1 and 2 (st-blob.h). */
 #include "st-blob.h"
 
+#include <glib/gi18n.h>
 #include <string.h>
 
 #include "st-error.h"
@@ -26,6 +27,8 @@ st_blob_free (StBlob *blob)
   g_clear_pointer (&blob->cert, g_bytes_unref);
   g_clear_pointer (&blob->ca_certs, g_ptr_array_unref);
   g_free (blob->product_serial);
+  g_clear_pointer (&blob->matter_cd, g_bytes_unref);
+  g_clear_pointer (&blob->matter_data, g_bytes_unref);
   g_free (blob);
 }
 
@@ -160,6 +163,31 @@ st_blob_build (const StBlob *blob, gsize granularity, gsize max_size, GError **e
                    "the product serial is not UTF-8 of 1 to %d bytes", ST_BLOB_SERIAL_MAX);
       return NULL;
     }
+  if ((blob->matter_cd == NULL) != (blob->matter_data == NULL))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("The credential blob has a Matter %s but no Matter %s; a version 2 blob needs both."),
+                   blob->matter_cd != NULL ? "Certification Declaration" : "commissioning data",
+                   blob->matter_cd != NULL ? "commissioning data" : "Certification Declaration");
+      return NULL;
+    }
+  gboolean matter = blob->matter_cd != NULL;
+  if (matter && (g_bytes_get_size (blob->matter_cd) == 0
+                 || g_bytes_get_size (blob->matter_cd) > ST_BLOB_MATTER_CD_MAX))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("The Matter Certification Declaration is %zu bytes long; the credential blob takes 1 to %d bytes. Check the profile's Certification Declaration file."),
+                   g_bytes_get_size (blob->matter_cd), ST_BLOB_MATTER_CD_MAX);
+      return NULL;
+    }
+  if (matter && (g_bytes_get_size (blob->matter_data) == 0
+                 || g_bytes_get_size (blob->matter_data) > ST_BLOB_MATTER_DATA_MAX))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("The Matter commissioning data is %zu bytes long; the credential blob takes 1 to %d bytes."),
+                   g_bytes_get_size (blob->matter_data), ST_BLOB_MATTER_DATA_MAX);
+      return NULL;
+    }
 
   g_autoptr(GByteArray) out = g_byte_array_new ();
   guint8 hdr[ST_BLOB_HEADER_SIZE] = { 0 };
@@ -178,6 +206,14 @@ st_blob_build (const StBlob *blob, gsize granularity, gsize max_size, GError **e
                                  serial_len, "product serial", error);
       count++;
     }
+  if (ok && matter)
+    {
+      ok = st_blob_append_bytes (out, ST_BLOB_ENTRY_MATTER_CD, blob->matter_cd,
+                                 "Matter Certification Declaration", error)
+           && st_blob_append_bytes (out, ST_BLOB_ENTRY_MATTER_DATA, blob->matter_data,
+                                    "Matter commissioning data", error);
+      count += 2;
+    }
   if (!ok)
     {
       st_memwipe (out->data, out->len);
@@ -195,7 +231,7 @@ st_blob_build (const StBlob *blob, gsize granularity, gsize max_size, GError **e
       return NULL;
     }
   memcpy (out->data, ST_BLOB_MAGIC, 4);
-  st_put_le16 (out->data + 4, ST_BLOB_VERSION);
+  st_put_le16 (out->data + 4, matter ? ST_BLOB_VERSION_MATTER : ST_BLOB_VERSION);
   st_put_le16 (out->data + 6, count);
   st_put_le32 (out->data + 8, (guint32) total);
   guint8 crc[ST_BLOB_CRC_SIZE];
@@ -214,7 +250,7 @@ gsize
 st_blob_peek_length (const guint8 *data, gsize len)
 {
   if (data == NULL || len < ST_BLOB_HEADER_SIZE || memcmp (data, ST_BLOB_MAGIC, 4) != 0 ||
-      st_get_le16 (data + 4) != ST_BLOB_VERSION)
+      (st_get_le16 (data + 4) != ST_BLOB_VERSION && st_get_le16 (data + 4) != ST_BLOB_VERSION_MATTER))
     return 0;
   guint32 total = st_get_le32 (data + 8);
   if (total < ST_BLOB_HEADER_SIZE + ST_BLOB_CRC_SIZE || total > ST_BLOB_MAX_SIZE)
@@ -232,6 +268,8 @@ st_blob_entry_name (guint8 type)
     case ST_BLOB_ENTRY_CERT: return "device certificate";
     case ST_BLOB_ENTRY_CA_CERT: return "CA certificate";
     case ST_BLOB_ENTRY_SERIAL: return "product serial";
+    case ST_BLOB_ENTRY_MATTER_CD: return "Matter Certification Declaration";
+    case ST_BLOB_ENTRY_MATTER_DATA: return "Matter commissioning data";
     default: return "?";
     }
 }
@@ -252,10 +290,10 @@ st_blob_parse (const guint8 *data, gsize len, GError **error)
       return NULL;
     }
   guint16 version = st_get_le16 (data + 4);
-  if (version != ST_BLOB_VERSION)
+  if (version != ST_BLOB_VERSION && version != ST_BLOB_VERSION_MATTER)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "credential blob: version %u; only version 1 is known", version);
+                   _("Credential blob: version %u is not known (versions 1 and 2 are)."), version);
       return NULL;
     }
   guint16 count = st_get_le16 (data + 6);
@@ -277,6 +315,7 @@ st_blob_parse (const guint8 *data, gsize len, GError **error)
     }
 
   g_autoptr(StBlob) blob = st_blob_new ();
+  blob->version = version;
   gsize off = ST_BLOB_HEADER_SIZE;
   gsize end = total - ST_BLOB_CRC_SIZE;
   guint n = 0;
@@ -352,6 +391,25 @@ st_blob_parse (const guint8 *data, gsize len, GError **error)
             }
           blob->product_serial = g_strndup ((const char *) v, vlen);
           break;
+        case ST_BLOB_ENTRY_MATTER_CD:
+        case ST_BLOB_ENTRY_MATTER_DATA:
+          if (version == ST_BLOB_VERSION)
+            {
+              g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           _("Credential blob: entry %u is a %s (type 0x%02x), which a version 1 blob cannot hold."),
+                           n, st_blob_entry_name (type), type);
+              return NULL;
+            }
+          if (vlen > (type == ST_BLOB_ENTRY_MATTER_CD ? ST_BLOB_MATTER_CD_MAX : ST_BLOB_MATTER_DATA_MAX))
+            {
+              g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           _("Credential blob: the %s of entry %u is %zu bytes long, more than the %d allowed."),
+                           st_blob_entry_name (type), n, vlen,
+                           type == ST_BLOB_ENTRY_MATTER_CD ? ST_BLOB_MATTER_CD_MAX : ST_BLOB_MATTER_DATA_MAX);
+              return NULL;
+            }
+          single = type == ST_BLOB_ENTRY_MATTER_CD ? &blob->matter_cd : &blob->matter_data;
+          break;
         default:
           g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
                        "credential blob: entry %u has unknown type 0x%02x", n, type);
@@ -379,6 +437,14 @@ st_blob_parse (const guint8 *data, gsize len, GError **error)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, "credential blob: no %s entry",
                    blob->uid == NULL ? "uid" : blob->key == NULL ? "private key" : "device certificate");
+      return NULL;
+    }
+  if (version == ST_BLOB_VERSION_MATTER && (blob->matter_cd == NULL || blob->matter_data == NULL))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("Credential blob: a version 2 blob without its %s entry (type 0x%02x)."),
+                   blob->matter_cd == NULL ? "Matter Certification Declaration" : "Matter commissioning data",
+                   blob->matter_cd == NULL ? ST_BLOB_ENTRY_MATTER_CD : ST_BLOB_ENTRY_MATTER_DATA);
       return NULL;
     }
   return g_steal_pointer (&blob);

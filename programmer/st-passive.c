@@ -2,6 +2,7 @@
 #include "st-passive.h"
 
 #include <openssl/evp.h>
+#include <glib/gi18n.h>
 #include <string.h>
 
 #include "st-backend-private.h"
@@ -24,6 +25,9 @@ typedef struct {
   GBytes *cert;
   GBytes *chain;
   gchar *product_serial;
+  /* Extension matter-1: both or neither, until COMMIT or ABORT. */
+  GBytes *matter_cd;
+  GBytes *matter_data;
 } StPassive;
 
 static StPassive *
@@ -46,6 +50,8 @@ st_passive_wipe (StPassive *self)
     st_bytes_wipe_unref (g_steal_pointer (&self->key));
   g_clear_pointer (&self->cert, g_bytes_unref);
   g_clear_pointer (&self->chain, g_bytes_unref);
+  g_clear_pointer (&self->matter_cd, g_bytes_unref);
+  g_clear_pointer (&self->matter_data, g_bytes_unref);
 }
 
 static guint32
@@ -310,7 +316,8 @@ static GBytes *
 st_passive_read (StBackend *backend, StSlot slot, GError **error)
 {
   StPassive *self = st_passive_self (backend);
-  if (slot != ST_SLOT_CERT && slot != ST_SLOT_CHAIN)
+  if (slot != ST_SLOT_CERT && slot != ST_SLOT_CHAIN && slot != ST_SLOT_MATTER_CD
+      && slot != ST_SLOT_MATTER_DATA)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_NOT_SUPPORTED, "no slot %d", slot);
       return NULL;
@@ -320,6 +327,10 @@ st_passive_read (StBackend *backend, StSlot slot, GError **error)
     return g_bytes_ref (self->cert);
   if (slot == ST_SLOT_CHAIN && self->chain != NULL)
     return g_bytes_ref (self->chain);
+  if (slot == ST_SLOT_MATTER_CD && self->matter_cd != NULL)
+    return g_bytes_ref (self->matter_cd);
+  if (slot == ST_SLOT_MATTER_DATA && self->matter_data != NULL)
+    return g_bytes_ref (self->matter_data);
   if (!st_passive_need_link (self, error))
     return NULL;
   if (self->target == NULL)
@@ -337,7 +348,18 @@ st_passive_read (StBackend *backend, StSlot slot, GError **error)
       g_propagate_error (error, g_steal_pointer (&local));
       return NULL;
     }
-  return slot == ST_SLOT_CERT ? g_bytes_ref (blob->cert) : st_blob_dup_chain (blob);
+  switch (slot)
+    {
+    case ST_SLOT_CERT:
+      return g_bytes_ref (blob->cert);
+    case ST_SLOT_CHAIN:
+      return st_blob_dup_chain (blob);
+    case ST_SLOT_MATTER_CD:
+      /* A version 1 blob has no Matter data: an empty slot. */
+      return blob->matter_cd != NULL ? g_bytes_ref (blob->matter_cd) : g_bytes_new (NULL, 0);
+    default:
+      return blob->matter_data != NULL ? g_bytes_ref (blob->matter_data) : g_bytes_new (NULL, 0);
+    }
 }
 
 /* Erases sectors [first, first + count) and writes @data at @address. */
@@ -393,6 +415,11 @@ st_passive_commit (StBackend *backend, gboolean lock, GError **error)
   blob->key = g_bytes_ref (self->key);
   blob->cert = g_bytes_ref (self->cert);
   blob->product_serial = g_strdup (self->product_serial);
+  if (self->matter_cd != NULL)
+    {
+      blob->matter_cd = g_bytes_ref (self->matter_cd);
+      blob->matter_data = g_bytes_ref (self->matter_data);
+    }
   if (self->chain != NULL && !st_blob_set_chain (blob, self->chain, error))
     {
       g_prefix_error (error, "%s: ", backend->port);
@@ -544,6 +571,42 @@ st_passive_set_product_serial (StBackend *backend, const char *serial, GError **
   return TRUE;
 }
 
+static gboolean
+st_passive_set_matter_data (StBackend *backend, GBytes *cd, GBytes *commissioning,
+                            GError **error)
+{
+  StPassive *self = st_passive_self (backend);
+  if ((cd == NULL) != (commissioning == NULL))
+    {
+      g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                           _("A passive device takes the Matter Certification Declaration and the commissioning data together, or neither."));
+      return FALSE;
+    }
+  if (cd != NULL && (g_bytes_get_size (cd) == 0 || g_bytes_get_size (cd) > ST_BLOB_MATTER_CD_MAX))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("The Matter Certification Declaration is %zu bytes long; the credential blob takes 1 to %d bytes. Check the profile's Certification Declaration file."),
+                   g_bytes_get_size (cd), ST_BLOB_MATTER_CD_MAX);
+      return FALSE;
+    }
+  if (commissioning != NULL && (g_bytes_get_size (commissioning) == 0
+                                || g_bytes_get_size (commissioning) > ST_BLOB_MATTER_DATA_MAX))
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("The Matter commissioning data is %zu bytes long; the credential blob takes 1 to %d bytes."),
+                   g_bytes_get_size (commissioning), ST_BLOB_MATTER_DATA_MAX);
+      return FALSE;
+    }
+  g_clear_pointer (&self->matter_cd, g_bytes_unref);
+  g_clear_pointer (&self->matter_data, g_bytes_unref);
+  if (cd != NULL)
+    {
+      self->matter_cd = g_bytes_ref (cd);
+      self->matter_data = g_bytes_ref (commissioning);
+    }
+  return TRUE;
+}
+
 static void
 st_passive_free (StBackend *backend)
 {
@@ -569,6 +632,7 @@ static const StBackendClass st_passive_class = {
   .free = st_passive_free,
   .flash_image = st_passive_flash_image,
   .set_product_serial = st_passive_set_product_serial,
+  .set_matter_data = st_passive_set_matter_data,
 };
 
 StBackend *

@@ -306,7 +306,7 @@ st_cli_json_add_cert_value (JsonBuilder *b, GVariant *c)
 void
 st_cli_json_print_setup (GVariant *info)
 {
-  JsonBuilder *b = st_cli_json_begin (ST_CLI_JSON_FORMAT ("setup-show"));
+  JsonBuilder *b = st_cli_json_begin ("station-cli-setup-show/2");
   st_cli_json_add_dict_string (b, "station_id", info, "station-id");
   st_cli_json_add_dict_bool (b, "demo", info, "demo");
   st_cli_json_add_dict_string (b, "home", info, "home");
@@ -359,5 +359,17 @@ st_cli_json_print_setup (GVariant *info)
   st_cli_json_add_dict_string (b, "file", db, "file");
   st_cli_json_add_dict_bool (b, "present", db, "present");
   json_builder_end_object (b);
+  /* setup-show/2: a Matter station's VID and PID, null for any other */
+  json_builder_set_member_name (b, "matter");
+  const char *vid = NULL;
+  if (g_variant_lookup (info, "matter-vendor-id", "&s", &vid))
+    {
+      json_builder_begin_object (b);
+      st_cli_json_add_string_or_null (b, "vendor_id", vid);
+      st_cli_json_add_dict_string (b, "product_id", info, "matter-product-id");
+      json_builder_end_object (b);
+    }
+  else
+    json_builder_add_null_value (b);
   st_cli_json_end (b);
 }

@@ -1,6 +1,5 @@
 /* A manifest's signer pin, audit checkpoint and units' uids (st-manifest-check.h). */
 #include "st-manifest-check.h"
-#include "st-matter-dac.h"
 
 #include <glib/gi18n.h>
 #include <inttypes.h>
@@ -13,6 +12,7 @@
 #include "st-ca.h"
 #include "st-error.h"
 #include "st-issue.h"
+#include "st-matter-dac.h"
 #include "st-ossl.h"
 #include "st-profile.h"
 #include "st-text.h"
@@ -171,19 +171,11 @@ struct _StManifestProfile {
   gchar *subject;   /* the subject template */
   gchar **san;      /* the SAN templates; never NULL */
   gchar *model;     /* the model the profile requires, or NULL */
-  /* a Matter profile: the subject gets the VID and PID after the template's
-   * attributes (st_matter_name_add_ids, as st-issue.c builds a DAC's) */
+  /* a Matter profile's VID and PID, which follow the template's attributes
+   * in a DAC's subject (st_matter_name_add_ids); matter FALSE: none */
   gboolean matter;
-  guint16 vid, pid;
+  guint16 matter_vid, matter_pid;
 };
-
-void
-st_manifest_profile_set_matter (StManifestProfile *p, guint16 vid, guint16 pid)
-{
-  p->matter = TRUE;
-  p->vid = vid;
-  p->pid = pid;
-}
 
 /* batch.matter's vendor_id or product_id: 4 upper-case hex digits, not 0. */
 static gboolean
@@ -287,12 +279,8 @@ st_manifest_profile_find (StManifestCheck *c, JsonObject *batch, StDb *db)
         st_manifest_check (c, TRUE, _("profile: %s (sha256 %.16s...) as this station recorded it for "
                            "batch %" PRId64 "%s"), name != NULL ? name : "?", sha256, batch_id,
                            recorded ? _("; the manifest records the same templates") : "");
-      p->subject = g_strdup (own->subject_template);
-      p->san = g_strdupv (own->san_templates);
-      p->model = g_strdup (own->model);
-      if (own->matter.enabled)
-        st_manifest_profile_set_matter (p, own->matter.vendor_id, own->matter.product_id);
-      return p;
+      g_free (p);
+      return st_manifest_profile_of (own);
     }
   if (recorded)
     {
@@ -359,6 +347,25 @@ st_manifest_profile_new (const char *subject, const char *const *san, const char
   return p;
 }
 
+StManifestProfile *
+st_manifest_profile_of (const StProfile *profile)
+{
+  StManifestProfile *p = st_manifest_profile_new (profile->subject_template,
+                                                  (const char *const *) profile->san_templates,
+                                                  profile->model);
+  if (profile->matter.enabled)
+    st_manifest_profile_set_matter (p, profile->matter.vendor_id, profile->matter.product_id);
+  return p;
+}
+
+void
+st_manifest_profile_set_matter (StManifestProfile *p, guint16 vid, guint16 pid)
+{
+  p->matter = TRUE;
+  p->matter_vid = vid;
+  p->matter_pid = pid;
+}
+
 gboolean
 st_manifest_check_uid (StManifestCheck *c, const StManifestProfile *p, guint index,
                        JsonObject *unit, const char *uid, X509 *cert, gboolean *checked)
@@ -393,7 +400,7 @@ st_manifest_check_uid_of (StManifestCheck *c, const StManifestProfile *p, guint 
   *checked = TRUE;
   g_autoptr(GError) error = NULL;
   g_autoptr(X509_NAME) want = st_profile_build_subject (p->subject, &info, &error);
-  if (want != NULL && p->matter && !st_matter_name_add_ids (want, p->vid, p->pid, &error))
+  if (want != NULL && p->matter && !st_matter_name_add_ids (want, p->matter_vid, p->matter_pid, &error))
     g_clear_pointer (&want, X509_NAME_free);
   if (want == NULL)
     {

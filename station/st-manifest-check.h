@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 
 #include "st-db.h"
+#include "st-profile.h"
 
 G_BEGIN_DECLS
 
@@ -48,9 +49,6 @@ typedef struct _StManifestProfile StManifestProfile;
  * profile of the same SHA-256 fails. @db may be NULL. */
 StManifestProfile *st_manifest_profile_find (StManifestCheck *c, JsonObject *batch, StDb *db);
 void st_manifest_profile_free (StManifestProfile *p);
-/* A Matter profile's: the subject built for a uid gets the VID and then the
- * PID, each in an RDN of its own (st_matter_name_add_ids), as a DAC's. */
-void st_manifest_profile_set_matter (StManifestProfile *p, guint16 vid, guint16 pid);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StManifestProfile, st_manifest_profile_free)
 
 /* Whether unit @index's @cert has exactly the subject and subjectAltName
@@ -69,5 +67,10 @@ gboolean st_manifest_check_uid_of (StManifestCheck *c, const StManifestProfile *
 /* A profile's names as given: the subject template, the SAN templates
  * (NULL: none) and the model the profile fixes (or NULL). */
 StManifestProfile *st_manifest_profile_new (const char *subject, const char *const *san, const char *model);
+/* The names @profile builds: its templates, its model and, for a Matter
+ * profile, the VID and PID its DACs' subjects carry after them. */
+StManifestProfile *st_manifest_profile_of (const StProfile *profile);
+/* A Matter profile's VID and PID (a manifest read off the station). */
+void st_manifest_profile_set_matter (StManifestProfile *p, guint16 vid, guint16 pid);
 
 G_END_DECLS

@@ -747,11 +747,8 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
     ? st_profile_load_from_data (batch->profile_text, strlen (batch->profile_text), batch->product, NULL)
     : NULL;
   if (profile != NULL)
-    x.profile = st_manifest_profile_new (profile->subject_template,
-                                         (const char *const *) profile->san_templates, profile->model);
+    x.profile = st_manifest_profile_of (profile);
   x.matter = profile != NULL && profile->matter.enabled;
-  if (x.matter)
-    st_manifest_profile_set_matter (x.profile, profile->matter.vendor_id, profile->matter.product_id);
   gboolean ok = st_out_open (&x.jsonl, out_dir, ST_MANIFEST_UNITS_FILE, error)
                 && st_out_open (&x.csv, out_dir, "manifest.csv", error)
                 && st_out_write (&x.csv, ST_CSV_HEADER "\r\n", strlen (ST_CSV_HEADER "\r\n"), error)

@@ -305,9 +305,7 @@ st_qa_lookup_unit (StDb *db, X509 *root, STACK_OF (X509) *chain, const char *cod
                            local != NULL ? local->message : _("the batch records none"));
       else
         {
-          g_autoptr(StManifestProfile) names =
-            st_manifest_profile_new (profile->subject_template,
-                                     (const char *const *) profile->san_templates, profile->model);
+          g_autoptr(StManifestProfile) names = st_manifest_profile_of (profile);
           gboolean checked = FALSE;
           guint before = c.failures;
           st_manifest_check_uid_of (&c, names, 0, u->uid, u->model, u->product_serial, cert, &checked);

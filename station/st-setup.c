@@ -957,6 +957,12 @@ st_setup_info (StConfig *config, StCa *ca)
                          g_variant_new_boolean (config->db_path != NULL
                                                 && g_file_test (config->db_path, G_FILE_TEST_EXISTS)));
   g_variant_builder_add (&d, "{sv}", "database", g_variant_builder_end (&db));
+  if (config->matter_vendor_id != NULL)
+    {
+      /* a Matter station (station.conf [matter]): its PAI's VID and PID */
+      ST_ADD_S ("matter-vendor-id", config->matter_vendor_id);
+      ST_ADD_S ("matter-product-id", config->matter_product_id);
+    }
   if (config->awaiting_import)
     return g_variant_builder_end (&d);
 

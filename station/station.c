@@ -88,7 +88,9 @@ static const char st_usage[] = N_(
   "                                     a Matter batch's labels, PNG, PDF and ZPL per done unit (lead;\n"
   "                                     mm, default 50x25; PNG 300 dpi; ZPL for a 203 dpi printer)\n"
   "  audit verify [--root FILE] [--manifests DIR...] [--json] | audit export --out FILE\n"
-  "  demo [--ports N] [--units N]       the whole flow on simulated devices, with a private service\n"
+  "  demo [--ports N] [--units N] [--matter]\n"
+  "                                     the whole flow on simulated devices, with a private service\n"
+  "                                     (--matter: Matter devices, in matter-demo-home by default)\n"
   "  bench [--units N] [--slots K]      units/s end to end and raw issuance rate\n"
   "\n"
   "The service: --address ADDR (or $STATION_ADDRESS), --system, else the private service of\n"
@@ -575,7 +577,7 @@ st_cli_run_line (StCli *cli, gint64 batch_id, const char *const *ports, guint un
 
 /* ---- commands ---------------------------------------------------------- */
 
-/* `setup show --json`, `ca show --json`: station-cli-setup-show/1. */
+/* `setup show --json`, `ca show --json`: station-cli-setup-show/2. */
 static int
 st_cli_setup_show_json (StCli *cli)
 {
@@ -2175,9 +2177,32 @@ st_cli_start_private_service (StCli *cli, const char *home, GPtrArray *procs, GE
   return TRUE;
 }
 
+/* @text with its [matter] certification-declaration line naming @cd. */
+static gchar *
+st_cli_demo_profile_cd (const char *text, const char *cd, GError **error)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  guint replaced = 0;
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], "certification-declaration"))
+      {
+        g_free (lines[i]);
+        lines[i] = g_strdup_printf ("certification-declaration = %s", cd);
+        replaced++;
+      }
+  if (replaced != 1)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                   _("the example Matter profile has %u certification-declaration lines, not one: "
+                     "give the demo a profile with --profile"), replaced);
+      return NULL;
+    }
+  return g_strjoinv ("\n", lines);
+}
+
 static int
 st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const char *profile_arg,
-                 GPtrArray *devsims)
+                 gboolean matter, GPtrArray *devsims)
 {
   g_autoptr(GError) error = NULL;
   /* the station's first admin sets it up (anyone may, before it has operators) */
@@ -2186,7 +2211,8 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
   gchar *pin = st_read_secret (_("PIN for the demo token: "), "STATION_HSM_PIN", ST_CLI_PIN_MAX, &error);
   if (pin == NULL)
     return st_cli_fail (error);
-  gboolean ok = st_dbus_station1_call_setup_demo_sync (cli->proxy, pin, NULL, &error)
+  gboolean ok = (matter ? st_dbus_station1_call_setup_demo_matter_sync (cli->proxy, pin, NULL, &error)
+                        : st_dbus_station1_call_setup_demo_sync (cli->proxy, pin, NULL, &error))
                 && st_cli_demo_login (cli, "admin", &error)
                 && st_dbus_station1_call_unlock_sync (cli->proxy, pin, NULL, &error);
   st_secret_free (pin);
@@ -2217,10 +2243,22 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
 
   /* the shift lead opens the batch */
   g_autofree gchar *profile_path = profile_arg != NULL ? g_strdup (profile_arg)
-                                                        : st_cli_find_profile ("example-device-csr.profile");
+                                   : st_cli_find_profile (matter ? "example-matter.profile"
+                                                                 : "example-device-csr.profile");
   g_autofree gchar *text = st_client_read_text (profile_path, ST_CLI_MAX_TEXT, NULL, &error);
   if (text == NULL || !st_cli_demo_login (cli, "lead", &error))
     return st_cli_fail (error);
+  if (matter && profile_arg == NULL)
+    {
+      /* the example names the test Certification Declaration of the home
+       * `make matter-demo` makes; this demo's is in its own home */
+      g_autofree gchar *cd = g_build_filename (home, "matter", "cd-FFF1-8000.der", NULL);
+      gchar *own = st_cli_demo_profile_cd (text, cd, &error);
+      if (own == NULL)
+        return st_cli_fail (error);
+      g_free (text);
+      text = own;
+    }
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
   g_autofree gchar *wo = g_date_time_format (now, "DEMO-%Y%m%d-%H%M%S");
   gint64 batch_id = 0;
@@ -2299,11 +2337,14 @@ static int
 st_cli_demo (StCli *cli, int argc, char **argv)
 {
   gint n_ports = 3, units = 4;
+  gboolean matter = FALSE;
   g_autofree gchar *profile_arg = NULL;
   const GOptionEntry entries[] = {
     { "ports", 0, 0, G_OPTION_ARG_INT, &n_ports, N_("Simulated sockets (default 3)"), "N" },
     { "units", 0, 0, G_OPTION_ARG_INT, &units, N_("Devices per socket (default 4)"), "N" },
     { "profile", 0, 0, G_OPTION_ARG_FILENAME, &profile_arg, N_("Product profile (default: the device-csr example)"), "FILE" },
+    { "matter", 0, 0, G_OPTION_ARG_NONE, &matter,
+      N_("A Matter demo: a test PAA and PAI, the example Matter profile, factory data and labels"), NULL },
     { NULL }
   };
   g_autoptr(GError) error = NULL;
@@ -2316,7 +2357,7 @@ st_cli_demo (StCli *cli, int argc, char **argv)
     }
   StClientTarget t;
   st_cli_target (cli, &t);
-  g_autofree gchar *home = g_strdup (t.home != NULL ? t.home : "demo-home");
+  g_autofree gchar *home = g_strdup (t.home != NULL ? t.home : matter ? "matter-demo-home" : "demo-home");
   if (!g_path_is_absolute (home))
     {
       g_autofree gchar *rel = g_steal_pointer (&home);
@@ -2328,7 +2369,7 @@ st_cli_demo (StCli *cli, int argc, char **argv)
   g_autoptr(GPtrArray) devsims = g_ptr_array_new_with_free_func (g_object_unref);
   if (!st_cli_start_private_service (cli, home, service, &error))
     return st_cli_fail (error);
-  int rc = st_cli_demo_run (cli, home, n_ports, units, profile_arg, devsims);
+  int rc = st_cli_demo_run (cli, home, n_ports, units, profile_arg, matter, devsims);
   st_cli_stop_procs (devsims);
   /* the service signs its closing checkpoint as it stops */
   g_clear_object (&cli->proxy);

@@ -41,20 +41,31 @@ st_agent_reset_key_xfer (StAgent *a)
 static uint8_t
 st_agent_reload (StAgent *a)
 {
-  size_t l1 = 0, l2 = 0;
-  int has_key = 0, locked = 0;
+  size_t l1 = 0, l2 = 0, l3 = 0, l4 = 0;
+  int has_key = 0, locked = 0, rc;
 
   st_xfer_reset (&a->slot1_xfer);
   st_xfer_reset (&a->slot2_xfer);
-  if (a->hooks.load (a->hooks.user_data, a->slot1, &l1, a->slot2, &l2, &has_key, &locked) != 0
-      || l1 > sizeof a->slot1 || l2 > sizeof a->slot2)
+  st_xfer_reset (&a->slot3_xfer);
+  st_xfer_reset (&a->slot4_xfer);
+  if (a->info.extensions & ST_AGENT_EXT_MATTER_1)
+    rc = a->hooks.load_matter (a->hooks.user_data, a->slot1, &l1, a->slot2, &l2, a->slot3, &l3,
+                               a->slot4, &l4, &has_key, &locked);
+  else
+    rc = a->hooks.load (a->hooks.user_data, a->slot1, &l1, a->slot2, &l2, &has_key, &locked);
+  if (rc != 0 || l1 > sizeof a->slot1 || l2 > sizeof a->slot2 || l3 > sizeof a->slot3
+      || l4 > sizeof a->slot4)
     {
       a->slot1_len = 0;
       a->slot2_len = 0;
+      a->slot3_len = 0;
+      a->slot4_len = 0;
       return ST_AGENT_RC_STORAGE;
     }
   a->slot1_len = l1;
   a->slot2_len = l2;
+  a->slot3_len = l3;
+  a->slot4_len = l4;
   a->committed_key = has_key != 0;
   a->locked = locked != 0;
   return ST_AGENT_RC_OK;
@@ -72,10 +83,18 @@ st_agent_init (StAgent *agent, const StAgentInfo *info, const StAgentHooks *hook
   agent->info.fw_version[sizeof agent->info.fw_version - 1] = '\0';
   if (agent->info.uid_len > sizeof agent->info.uid)
     agent->info.uid_len = sizeof agent->info.uid;
+  /* Only the extensions implemented here are announced. */
+  agent->info.extensions &= ST_AGENT_EXT_MATTER_1;
   st_frame_rx_init (&agent->rx);
   if (hooks->output == NULL || hooks->keygen == NULL || hooks->put_key == NULL
-      || hooks->sign == NULL || hooks->commit == NULL || hooks->abort == NULL
-      || hooks->load == NULL)
+      || hooks->sign == NULL || hooks->abort == NULL)
+    return -1;
+  if (agent->info.extensions & ST_AGENT_EXT_MATTER_1)
+    {
+      if (hooks->commit_matter == NULL || hooks->load_matter == NULL)
+        return -1;
+    }
+  else if (hooks->commit == NULL || hooks->load == NULL)
     return -1;
   if (st_agent_reload (agent) != ST_AGENT_RC_OK)
     return -1;
@@ -161,12 +180,14 @@ st_agent_do_hello (StAgent *a, const StFrame *req, size_t *res_len)
   size_t fw_len = strlen (a->info.fw_version);
   uint8_t state = st_agent_get_state (a);
   uint8_t maxp[2] = { (uint8_t) (ST_AGENT_MAX_PAYLOAD & 0xFF), (uint8_t) (ST_AGENT_MAX_PAYLOAD >> 8) };
+  uint8_t ext[4];
+  size_t ext_len = 0;
 
   if (req->len != 0)
     return ST_AGENT_RC_BAD_REQUEST;
   if (a->info.uid_len == 0 || model_len == 0)
     return ST_AGENT_RC_INTERNAL;
-  /* At most 2+32 + 2+64 + 2+32 + 3 + 3 + 4 bytes: always fits. */
+  /* At most 2+32 + 2+64 + 2+32 + 3 + 3 + 4 + 6 bytes: always fits. */
   st_agent_tlv (a->scratch, &n, ST_AGENT_TLV_UID, a->info.uid, a->info.uid_len);
   st_agent_tlv (a->scratch, &n, ST_AGENT_TLV_MODEL, a->info.model, model_len);
   if (fw_len > 0)
@@ -174,6 +195,16 @@ st_agent_do_hello (StAgent *a, const StFrame *req, size_t *res_len)
   st_agent_tlv (a->scratch, &n, ST_AGENT_TLV_ALGORITHMS, &a->info.algorithms, 1);
   st_agent_tlv (a->scratch, &n, ST_AGENT_TLV_STATE, &state, 1);
   st_agent_tlv (a->scratch, &n, ST_AGENT_TLV_MAX_PAYLOAD, maxp, 2);
+  /* The extensions TLV, as short as its highest set byte; left out when
+   * none is implemented, so that such a device is a version 1 device. */
+  for (size_t i = 0; i < 4; i++)
+    {
+      ext[i] = (uint8_t) (a->info.extensions >> (8 * i));
+      if (ext[i] != 0)
+        ext_len = i + 1;
+    }
+  if (ext_len > 0)
+    st_agent_tlv (a->scratch, &n, ST_AGENT_TLV_EXTENSIONS, ext, ext_len);
   *res_len = n;
   return ST_AGENT_RC_OK;
 }
@@ -286,6 +317,20 @@ st_agent_do_write (StAgent *a, const StFrame *req)
       cap = sizeof a->slot2;
       len = &a->slot2_len;
     }
+  else if (slot == 3 && (a->info.extensions & ST_AGENT_EXT_MATTER_1))
+    {
+      x = &a->slot3_xfer;
+      buf = a->slot3;
+      cap = sizeof a->slot3;
+      len = &a->slot3_len;
+    }
+  else if (slot == 4 && (a->info.extensions & ST_AGENT_EXT_MATTER_1))
+    {
+      x = &a->slot4_xfer;
+      buf = a->slot4;
+      cap = sizeof a->slot4;
+      len = &a->slot4_len;
+    }
   else
     return ST_AGENT_RC_UNSUPPORTED;
   st = st_agent_xfer_chunk (x, buf, cap, offset, total, req->payload + 5,
@@ -322,6 +367,16 @@ st_agent_do_read (StAgent *a, const StFrame *req, size_t *res_len)
     {
       buf = a->slot2;
       total = a->slot2_len;
+    }
+  else if (slot == 3 && (a->info.extensions & ST_AGENT_EXT_MATTER_1))
+    {
+      buf = a->slot3;
+      total = a->slot3_len;
+    }
+  else if (slot == 4 && (a->info.extensions & ST_AGENT_EXT_MATTER_1))
+    {
+      buf = a->slot4;
+      total = a->slot4_len;
     }
   else
     return ST_AGENT_RC_UNSUPPORTED;
@@ -375,14 +430,21 @@ st_agent_do_commit (StAgent *a, const StFrame *req)
   lock = req->payload[0] & 0x01;
   if (!a->pending_key && !a->committed_key)
     return ST_AGENT_RC_BAD_STATE;
-  if (a->slot1_len == 0 || a->slot1_xfer.active || a->slot2_xfer.active)
+  if (a->slot1_len == 0 || a->slot1_xfer.active || a->slot2_xfer.active
+      || a->slot3_xfer.active || a->slot4_xfer.active)
     return ST_AGENT_RC_BAD_STATE;
   if (a->locked)
     {
       /* Nothing can be uncommitted on a locked device, and the lock stays. */
       return ST_AGENT_RC_OK;
     }
-  st = a->hooks.commit (a->hooks.user_data, a->slot1, a->slot1_len, a->slot2, a->slot2_len, lock);
+  if (a->info.extensions & ST_AGENT_EXT_MATTER_1)
+    st = a->hooks.commit_matter (a->hooks.user_data, a->slot1, a->slot1_len, a->slot2,
+                                 a->slot2_len, a->slot3, a->slot3_len, a->slot4, a->slot4_len,
+                                 lock);
+  else
+    st = a->hooks.commit (a->hooks.user_data, a->slot1, a->slot1_len, a->slot2, a->slot2_len,
+                          lock);
   if (st != ST_AGENT_RC_OK)
     return st;
   a->committed_key = 1;

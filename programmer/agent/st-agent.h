@@ -24,6 +24,13 @@ extern "C" {
 #ifndef ST_AGENT_SLOT2_MAX
 #define ST_AGENT_SLOT2_MAX 4096        /* CA chain */
 #endif
+/* Extension matter-1: Certification Declaration and commissioning data. */
+#ifndef ST_AGENT_SLOT3_MAX
+#define ST_AGENT_SLOT3_MAX 4096        /* Matter Certification Declaration */
+#endif
+#ifndef ST_AGENT_SLOT4_MAX
+#define ST_AGENT_SLOT4_MAX 256         /* Matter commissioning data record (at most 186 bytes) */
+#endif
 #ifndef ST_AGENT_KEY_MAX
 #define ST_AGENT_KEY_MAX 512           /* staged PKCS#8 private key */
 #endif
@@ -34,7 +41,8 @@ extern "C" {
 #if ST_AGENT_MAX_PAYLOAD < 256 || ST_AGENT_MAX_PAYLOAD > ST_FRAME_MAX_PAYLOAD
 #error "ST_AGENT_MAX_PAYLOAD must be 256..2048"
 #endif
-#if ST_AGENT_SLOT1_MAX > 65535 || ST_AGENT_SLOT2_MAX > 65535 || ST_AGENT_KEY_MAX > 65535
+#if ST_AGENT_SLOT1_MAX > 65535 || ST_AGENT_SLOT2_MAX > 65535 || ST_AGENT_KEY_MAX > 65535 \
+    || ST_AGENT_SLOT3_MAX > 65535 || ST_AGENT_SLOT4_MAX > 65535
 #error "slot and key capacities must fit in u16"
 #endif
 
@@ -70,6 +78,10 @@ extern "C" {
 #define ST_AGENT_TLV_ALGORITHMS 0x04
 #define ST_AGENT_TLV_STATE 0x05
 #define ST_AGENT_TLV_MAX_PAYLOAD 0x06
+#define ST_AGENT_TLV_EXTENSIONS 0x07   /* 1..4 bytes, little-endian bit set */
+
+/* Extension bits of HELLO TLV 0x07. */
+#define ST_AGENT_EXT_MATTER_1 0x01u    /* slots 3 (Matter CD) and 4 (commissioning data) */
 
 /* Device states as HELLO reports them. */
 #define ST_AGENT_STATE_BLANK 0
@@ -88,6 +100,10 @@ typedef struct {
   char model[65];           /* NUL-terminated, 1..64 bytes */
   char fw_version[33];      /* NUL-terminated, "" to leave the TLV out */
   uint8_t algorithms;       /* bit 0 P-256, bit 1 P-384, bit 2 Ed25519 */
+  /* Extensions announced in HELLO TLV 0x07 (ST_AGENT_EXT_*); 0 leaves the
+   * TLV out and the agent behaves as a version 1 device exactly. Only
+   * extensions this agent implements are kept (st_agent_init()). */
+  uint32_t extensions;
 } StAgentInfo;
 
 /* Storage and crypto of the device. The key material never passes through
@@ -126,6 +142,17 @@ typedef struct {
    * failure. Optional: without it the device starts blank. */
   int (*load) (void *user_data, uint8_t *slot1, size_t *len1, uint8_t *slot2,
                size_t *len2, int *has_key, int *locked);
+  /* Extension matter-1, required when info.extensions has
+   * ST_AGENT_EXT_MATTER_1 (commit and load are then not called and may be
+   * NULL): as commit and load, with slot 3 (Certification Declaration,
+   * capacity ST_AGENT_SLOT3_MAX) and slot 4 (commissioning data, capacity
+   * ST_AGENT_SLOT4_MAX) stored in the same atomic step. */
+  uint8_t (*commit_matter) (void *user_data, const uint8_t *slot1, size_t len1,
+                            const uint8_t *slot2, size_t len2, const uint8_t *slot3,
+                            size_t len3, const uint8_t *slot4, size_t len4, int lock);
+  int (*load_matter) (void *user_data, uint8_t *slot1, size_t *len1, uint8_t *slot2,
+                      size_t *len2, uint8_t *slot3, size_t *len3, uint8_t *slot4,
+                      size_t *len4, int *has_key, int *locked);
   /* Optional: told about every valid request before it is handled;
    * @replayed is 1 when the stored response is sent again. */
   void (*observe) (void *user_data, const StFrame *request, int replayed);
@@ -157,6 +184,12 @@ typedef struct {
   uint8_t slot2[ST_AGENT_SLOT2_MAX];
   size_t slot2_len;
   StAgentXfer slot2_xfer;
+  uint8_t slot3[ST_AGENT_SLOT3_MAX];        /* matter-1 only */
+  size_t slot3_len;
+  StAgentXfer slot3_xfer;
+  uint8_t slot4[ST_AGENT_SLOT4_MAX];        /* matter-1 only */
+  size_t slot4_len;
+  StAgentXfer slot4_xfer;
   int committed_key;                        /* a committed key exists */
   int pending_key;                          /* an uncommitted key exists */
   int locked;

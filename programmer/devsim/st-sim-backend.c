@@ -88,6 +88,13 @@ st_sim_parse_option (StSimBackendData *self, const char *key, const char *value,
         return FALSE;
       config->algorithms = (guint8) v;
     }
+  else if (g_strcmp0 (key, "matter") == 0)
+    {
+      /* matter=0: an older firmware without extension matter-1. */
+      if (!st_sim_parse_uint (key, value, 1, &v, error))
+        return FALSE;
+      config->no_matter = v == 0;
+    }
   else if (g_strcmp0 (key, "fault_unit") == 0 || g_strcmp0 (key, "fault-unit") == 0)
     {
       if (!st_sim_parse_uint (key, value, G_MAXUINT, &v, error))
@@ -139,8 +146,8 @@ st_sim_parse_option (StSimBackendData *self, const char *key, const char *value,
   else
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   "unknown sim option '%s' (known: units, seed, model, algorithms, faults, "
-                   "fault_unit, swap_delay_ms, state_file)", key);
+                   "unknown sim option '%s' (known: units, seed, model, algorithms, matter, "
+                   "faults, fault_unit, swap_delay_ms, state_file)", key);
       return FALSE;
     }
   return TRUE;

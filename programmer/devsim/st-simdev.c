@@ -21,7 +21,8 @@
 #define ST_SIM_STATE_FILE_MAX (64 * 1024 * 1024)
 #define ST_SIM_GARBAGE_FIRST 2048    /* garbage bytes answering a request */
 #define ST_SIM_GARBAGE_PER_CALL 1024 /* and on every later call */
-#define ST_SIM_FW_VERSION "devsim-1"
+#define ST_SIM_FW_VERSION "devsim-2"       /* implements matter-1 */
+#define ST_SIM_FW_VERSION_OLD "devsim-1"   /* --no-matter: version 1 only */
 
 typedef struct {
   guint8 uid[32];
@@ -31,6 +32,9 @@ typedef struct {
   gboolean locked;            /* committed lock flag */
   GBytes *cert;               /* committed slot 1, NULL when empty */
   GBytes *chain;              /* committed slot 2, NULL when empty */
+  GBytes *matter_cd;          /* committed slot 3 (matter-1), NULL when empty */
+  GBytes *matter_data;        /* committed slot 4 (matter-1), NULL when empty */
+  guint n_ext_slot_requests;  /* WRITE/READ requests for slots above 2 */
   EVP_PKEY *key_obj;          /* the committed key (NULL: none, or not decoded
                                * from @key yet) */
   GBytes *key;                /* its PKCS#8 DER, as the state file keeps it (so
@@ -57,6 +61,7 @@ struct _StSimSocket {
   guint32 seed;
   gchar *model;
   guint8 algorithms;
+  gboolean no_matter;
   guint32 faults;
   guint fault_unit;
   guint swap_delay_ms;
@@ -111,6 +116,8 @@ st_sim_record_free (StSimRecord *r)
   g_free (r->uid_hex);
   g_clear_pointer (&r->cert, g_bytes_unref);
   g_clear_pointer (&r->chain, g_bytes_unref);
+  g_clear_pointer (&r->matter_cd, g_bytes_unref);
+  g_clear_pointer (&r->matter_data, g_bytes_unref);
   g_clear_pointer (&r->key, st_bytes_wipe_unref);
   g_clear_pointer (&r->key_obj, EVP_PKEY_free);
   g_free (r);
@@ -535,6 +542,12 @@ st_sim_hook_observe (void *user_data, const StFrame *request, int replayed)
       s->cur->n_keygen++;
       s->dirty = TRUE;
     }
+  if ((request->op == ST_AGENT_OP_WRITE || request->op == ST_AGENT_OP_READ) && request->len >= 1
+      && request->payload[0] > ST_SLOT_CHAIN)
+    {
+      s->cur->n_ext_slot_requests++;
+      s->dirty = TRUE;
+    }
   if (request->op == ST_AGENT_OP_HELLO && s->unplug_at_hello)
     {
       s->unplug_at_hello = FALSE;
@@ -926,8 +939,21 @@ st_sim_hook_sign (void *user_data, const uint8_t *msg, size_t msg_len, uint8_t *
 }
 
 static uint8_t
+st_sim_hook_commit_matter (void *user_data, const uint8_t *slot1, size_t len1,
+                           const uint8_t *slot2, size_t len2, const uint8_t *slot3, size_t len3,
+                           const uint8_t *slot4, size_t len4, int lock);
+
+static uint8_t
 st_sim_hook_commit (void *user_data, const uint8_t *slot1, size_t len1, const uint8_t *slot2,
                     size_t len2, int lock)
+{
+  return st_sim_hook_commit_matter (user_data, slot1, len1, slot2, len2, NULL, 0, NULL, 0, lock);
+}
+
+static uint8_t
+st_sim_hook_commit_matter (void *user_data, const uint8_t *slot1, size_t len1,
+                           const uint8_t *slot2, size_t len2, const uint8_t *slot3, size_t len3,
+                           const uint8_t *slot4, size_t len4, int lock)
 {
   StSimSocket *s = user_data;
   EVP_PKEY *key = s->pending_key != NULL ? s->pending_key : s->committed_key;
@@ -946,6 +972,12 @@ st_sim_hook_commit (void *user_data, const uint8_t *slot1, size_t len1, const ui
   s->cur->cert = g_bytes_new (slot1, len1);
   if (len2 > 0)
     s->cur->chain = g_bytes_new (slot2, len2);
+  g_clear_pointer (&s->cur->matter_cd, g_bytes_unref);
+  g_clear_pointer (&s->cur->matter_data, g_bytes_unref);
+  if (len3 > 0)
+    s->cur->matter_cd = g_bytes_new (slot3, len3);
+  if (len4 > 0)
+    s->cur->matter_data = g_bytes_new (slot4, len4);
   s->cur->locked = lock != 0;
   s->cur->n_commits++;
   s->cur->finished = TRUE;
@@ -981,6 +1013,30 @@ st_sim_hook_abort (void *user_data)
   if (s->hello_answered)
     s->cur->finished = TRUE;
   s->dirty = TRUE;
+}
+
+static int st_sim_hook_load (void *user_data, uint8_t *slot1, size_t *len1, uint8_t *slot2,
+                             size_t *len2, int *has_key, int *locked);
+
+static int
+st_sim_hook_load_matter (void *user_data, uint8_t *slot1, size_t *len1, uint8_t *slot2,
+                         size_t *len2, uint8_t *slot3, size_t *len3, uint8_t *slot4,
+                         size_t *len4, int *has_key, int *locked)
+{
+  StSimSocket *s = user_data;
+  gsize n3 = 0, n4 = 0;
+  const guint8 *d3 = s->cur->matter_cd != NULL ? g_bytes_get_data (s->cur->matter_cd, &n3) : NULL;
+  const guint8 *d4 = s->cur->matter_data != NULL ? g_bytes_get_data (s->cur->matter_data, &n4) : NULL;
+
+  if (n3 > ST_AGENT_SLOT3_MAX || n4 > ST_AGENT_SLOT4_MAX)
+    return -1;
+  if (n3 > 0)
+    memcpy (slot3, d3, n3);
+  if (n4 > 0)
+    memcpy (slot4, d4, n4);
+  *len3 = n3;
+  *len4 = n4;
+  return st_sim_hook_load (user_data, slot1, len1, slot2, len2, has_key, locked);
 }
 
 static int
@@ -1060,6 +1116,8 @@ st_sim_activate (StSimSocket *s, guint index, GError **error)
     .commit = st_sim_hook_commit,
     .abort = st_sim_hook_abort,
     .load = st_sim_hook_load,
+    .commit_matter = st_sim_hook_commit_matter,
+    .load_matter = st_sim_hook_load_matter,
     .observe = st_sim_hook_observe,
   };
 
@@ -1084,8 +1142,10 @@ st_sim_activate (StSimSocket *s, guint index, GError **error)
   memcpy (info.uid, r->uid, r->uid_len);
   info.uid_len = (uint8_t) r->uid_len;
   g_strlcpy (info.model, s->model, sizeof info.model);
-  g_strlcpy (info.fw_version, ST_SIM_FW_VERSION, sizeof info.fw_version);
+  g_strlcpy (info.fw_version, s->no_matter ? ST_SIM_FW_VERSION_OLD : ST_SIM_FW_VERSION,
+             sizeof info.fw_version);
   info.algorithms = s->algorithms;
+  info.extensions = s->no_matter ? 0 : ST_AGENT_EXT_MATTER_1;
   if (s->agent == NULL)
     s->agent = g_new0 (StAgent, 1);
   if (st_agent_init (s->agent, &info, &hooks) != 0)
@@ -1214,6 +1274,10 @@ st_sim_save (StSimSocket *s, GError **error)
       json_builder_add_boolean_value (b, r->locked);
       st_sim_builder_add_b64 (b, "cert", r->cert);
       st_sim_builder_add_b64 (b, "chain", r->chain);
+      st_sim_builder_add_b64 (b, "matter_cd", r->matter_cd);
+      st_sim_builder_add_b64 (b, "matter_data", r->matter_data);
+      json_builder_set_member_name (b, "ext_slot_requests");
+      json_builder_add_int_value (b, r->n_ext_slot_requests);
       if (r->key == NULL && r->key_obj != NULL)
         r->key = st_sim_key_to_pkcs8 (r->key_obj);
       st_sim_builder_add_b64 (b, "key", r->key);
@@ -1344,6 +1408,16 @@ st_sim_record_from_json (JsonObject *o, GError **error)
   ok = ok && st_sim_json_bool (o, "locked", &r->locked, error);
   ok = ok && st_sim_json_b64 (o, "cert", ST_AGENT_SLOT1_MAX, &r->cert, error);
   ok = ok && st_sim_json_b64 (o, "chain", ST_AGENT_SLOT2_MAX, &r->chain, error);
+  /* matter-1 members: absent from state files written before it. */
+  if (ok && json_object_has_member (o, "matter_cd"))
+    ok = st_sim_json_b64 (o, "matter_cd", ST_AGENT_SLOT3_MAX, &r->matter_cd, error);
+  if (ok && json_object_has_member (o, "matter_data"))
+    ok = st_sim_json_b64 (o, "matter_data", ST_AGENT_SLOT4_MAX, &r->matter_data, error);
+  if (ok && json_object_has_member (o, "ext_slot_requests"))
+    {
+      ok = st_sim_json_int (o, "ext_slot_requests", G_MAXUINT, &v, error);
+      r->n_ext_slot_requests = (guint) v;
+    }
   ok = ok && st_sim_json_b64 (o, "key", ST_AGENT_KEY_MAX, &r->key, error);
   ok = ok && st_sim_json_int (o, "keygen_executed", G_MAXUINT, &v, error);
   r->n_keygen = (guint) v;
@@ -1447,6 +1521,7 @@ st_sim_socket_new (const StSimSocketConfig *config, GError **error)
   s->seed = config->seed;
   s->model = g_strdup (config->model != NULL ? config->model : "SIM-DEV-1");
   s->algorithms = config->algorithms != 0 ? config->algorithms : 0x07;
+  s->no_matter = config->no_matter;
   s->faults = config->faults;
   s->fault_unit = config->fault_unit;
   s->swap_delay_ms = config->swap_delay_ms;
@@ -1573,5 +1648,23 @@ st_sim_socket_get_device (StSimSocket *socket, guint index, gchar **uid_hex,
     *n_keys_made = r->n_keys_made;
   if (state != NULL)
     *state = r->state;
+  return TRUE;
+}
+
+gboolean
+st_sim_socket_get_matter (StSimSocket *socket, guint index, GBytes **cd, GBytes **commissioning,
+                          guint *n_ext_slot_requests)
+{
+  StSimRecord *r;
+  g_return_val_if_fail (socket != NULL, FALSE);
+  if (index < socket->records_base || index - socket->records_base >= socket->records->len)
+    return FALSE;
+  r = g_ptr_array_index (socket->records, index - socket->records_base);
+  if (cd != NULL)
+    *cd = r->matter_cd != NULL ? g_bytes_ref (r->matter_cd) : NULL;
+  if (commissioning != NULL)
+    *commissioning = r->matter_data != NULL ? g_bytes_ref (r->matter_data) : NULL;
+  if (n_ext_slot_requests != NULL)
+    *n_ext_slot_requests = r->n_ext_slot_requests;
   return TRUE;
 }

@@ -56,6 +56,10 @@ typedef struct {
   guint swap_delay_ms;      /* time after the HELLO that follows a finished unit before the next device answers; 0 = next HELLO sees it */
   const char *state_file;   /* NULL or a path: JSON (json-glib) rewritten durably after every change, listing every device presented with uid hex, state, committed cert (base64 DER), number of KEYGEN executions, number of keys made, commits; on start, an existing file is loaded so a restarted devsim presents the same current device in the same state */
   guint present;            /* 0, or N: with state_file, put device N (1-based) of the file back into the socket in its committed state, and no other device after it */
+  /* An older firmware: the devices do not implement extension matter-1
+   * (no HELLO TLV 0x07, UNSUPPORTED to slots 3 and 4) and report firmware
+   * "devsim-1" instead of "devsim-2". */
+  gboolean no_matter;
 } StSimSocketConfig;
 
 typedef struct _StSimSocket StSimSocket;
@@ -90,6 +94,11 @@ guint st_sim_premade_count (guint8 alg);
 void st_sim_premade_clear (void);
 gboolean st_sim_socket_get_device (StSimSocket *socket, guint index, gchar **uid_hex,
                                    guint *n_keygen_executed, guint *n_keys_made, guint8 *state);
+/* Extension matter-1, for tests: device @index's committed slots 3 and 4
+ * (NULL when empty) and how many WRITE and READ requests for a slot above
+ * 2 it received (also those it refused as UNSUPPORTED). */
+gboolean st_sim_socket_get_matter (StSimSocket *socket, guint index, GBytes **cd,
+                                   GBytes **commissioning, guint *n_ext_slot_requests);
 /* The faults by the names station-devsim takes, with one line of help
  * each; the list ends with a NULL name. */
 typedef struct {

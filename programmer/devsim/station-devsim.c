@@ -167,6 +167,7 @@ main (int argc, char **argv)
   gint algorithms = 0x07;
   g_autofree gchar *mode = NULL;
   gboolean exit_on_stdin_eof = FALSE;
+  gboolean no_matter = FALSE;
   GOptionEntry entries[] = {
     { "units", 0, 0, G_OPTION_ARG_INT, &units, "Devices presented one after another (0: unlimited)", "N" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Seed of the uids and the fault randomness (0..4294967295)", "N" },
@@ -179,6 +180,8 @@ main (int argc, char **argv)
     { "present", 0, 0, G_OPTION_ARG_INT, &present,
       "With --state: put device N (1-based) of the state file back into the socket as committed (a QA socket)", "N" },
     { "mode", 0, 0, G_OPTION_ARG_STRING, &mode, "Device protocol: agent (default) or stm32-rom (AN3155 bootloader)", "MODE" },
+    { "no-matter", 0, 0, G_OPTION_ARG_NONE, &no_matter,
+      "An older firmware: no extension matter-1 (no Matter slots 3 and 4), firmware devsim-1", NULL },
     { "exit-on-stdin-eof", 0, 0, G_OPTION_ARG_NONE, &exit_on_stdin_eof, "Exit when stdin closes", NULL },
     { NULL },
   };
@@ -243,6 +246,7 @@ main (int argc, char **argv)
   config.swap_delay_ms = (guint) swap_delay_ms;
   config.state_file = state_file;
   config.present = (guint) present;
+  config.no_matter = no_matter;
 
   if (rom_mode)
     {

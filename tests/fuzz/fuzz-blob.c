@@ -9,7 +9,9 @@
  *   - round trip: st_blob_build (parse (x)) is as long as x's blob, parses to
  *     the same fields at every granularity, and building again gives the same
  *     bytes (the canonical form is stable);
- *   - the CA chain splits back into the same certificates.
+ *   - the CA chain splits back into the same certificates;
+ *   - version 2 exactly when both Matter entries are there, version 1 when
+ *     neither is (the writer chooses the same version again).
  * A random mutation almost never keeps the CRC-32 right, so each input is
  * also parsed once more with its CRC recomputed: the fuzzer then reaches the
  * entry parser. */
@@ -45,7 +47,8 @@ st_fuzz_blob_equal (const StBlob *a, const StBlob *b)
 {
   if (!st_fuzz_bytes_equal (a->uid, b->uid) || !st_fuzz_bytes_equal (a->key, b->key) ||
       !st_fuzz_bytes_equal (a->cert, b->cert) || g_strcmp0 (a->product_serial, b->product_serial) != 0 ||
-      a->ca_certs->len != b->ca_certs->len)
+      a->ca_certs->len != b->ca_certs->len || !st_fuzz_bytes_equal (a->matter_cd, b->matter_cd) ||
+      !st_fuzz_bytes_equal (a->matter_data, b->matter_data) || a->version != b->version)
     return FALSE;
   for (guint i = 0; i < a->ca_certs->len; i++)
     if (!st_fuzz_bytes_equal (a->ca_certs->pdata[i], b->ca_certs->pdata[i]))
@@ -70,6 +73,15 @@ st_fuzz_check_limits (const StBlob *blob)
       gsize len = strlen (blob->product_serial);
       st_fuzz_check (len >= 1 && len <= ST_BLOB_SERIAL_MAX);
       st_fuzz_check (g_utf8_validate (blob->product_serial, -1, NULL));
+    }
+  st_fuzz_check ((blob->matter_cd == NULL) == (blob->matter_data == NULL));
+  st_fuzz_check (blob->version == (blob->matter_cd != NULL ? ST_BLOB_VERSION_MATTER : ST_BLOB_VERSION));
+  if (blob->matter_cd != NULL)
+    {
+      st_fuzz_check (g_bytes_get_size (blob->matter_cd) >= 1
+                     && g_bytes_get_size (blob->matter_cd) <= ST_BLOB_MATTER_CD_MAX);
+      st_fuzz_check (g_bytes_get_size (blob->matter_data) >= 1
+                     && g_bytes_get_size (blob->matter_data) <= ST_BLOB_MATTER_DATA_MAX);
     }
 }
 

@@ -24,6 +24,19 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         abort ();
       if (info.max_payload < 256 || info.max_payload > 2048)
         abort ();
+      /* The extensions bits are the 0x07 TLV's value, little-endian (1 to
+       * 4 bytes), or 0 without it. */
+      guint32 ext = 0;
+      for (size_t pos = 0; pos + 2 <= size; pos += 2 + data[pos + 1])
+        if (data[pos] == 0x07)
+          {
+            if (data[pos + 1] < 1 || data[pos + 1] > 4)
+              abort ();
+            for (size_t i = 0; i < data[pos + 1]; i++)
+              ext |= (guint32) data[pos + 2 + i] << (8 * i);
+          }
+      if (info.extensions != ext)
+        abort ();
     }
   else if (error == NULL)
     abort ();

@@ -70,7 +70,7 @@ main (int argc, char **argv)
   g_autoptr(GBytes) ca2 = st_gen_cert (ca_key, "Fuzz Root CA");
   EVP_PKEY_free (ca_key);
   for (gsize a = 0; a < G_N_ELEMENTS (algs); a++)
-    for (guint variant = 0; variant < 2; variant++)
+    for (guint variant = 0; variant < 3; variant++)
       {
         EVP_PKEY *key = st_gen_key (algs[a]);
         guint8 *pkcs8 = NULL;
@@ -88,7 +88,27 @@ main (int argc, char **argv)
             g_ptr_array_add (blob->ca_certs, g_bytes_ref (ca2));
             blob->product_serial = g_strdup ("SN-2026-000042");
           }
-        const char *what = variant == 1 ? "chain-serial" : "bare";
+        if (variant == 2)
+          {
+            /* Version 2: a Certification Declaration stand-in (a DER
+             * SEQUENCE) and a commissioning data record. */
+            guint8 cd[300] = { 0x30, 0x82, 0x01, 0x28 };
+            for (gsize i = 4; i < sizeof cd; i++)
+              cd[i] = (guint8) (i * 11);
+            blob->matter_cd = g_bytes_new (cd, sizeof cd);
+            guint8 rec[1 + 4 + 4 + 4 + 6 + 18 + 99] = {
+              0x01, 0x01, 0x02, 0xF1, 0xFF, 0x02, 0x02, 0x00, 0x80, 0x03, 0x02, 0x00, 0x0F,
+              0x04, 0x04, 0xE8, 0x03, 0x00, 0x00, 0x05, 0x10 };
+            for (gsize i = 21; i < 37; i++)
+              rec[i] = (guint8) i;
+            rec[37] = 0x06;
+            rec[38] = 97;
+            for (gsize i = 39; i < sizeof rec; i++)
+              rec[i] = (guint8) (i * 5);
+            rec[39 + 32] = 0x04;
+            blob->matter_data = g_bytes_new (rec, sizeof rec);
+          }
+        const char *what = variant == 2 ? "matter" : variant == 1 ? "chain-serial" : "bare";
         g_autoptr(GError) error = NULL;
         g_autoptr(GBytes) enc = st_blob_build (blob, 1, ST_BLOB_MAX_SIZE, &error);
         if (enc == NULL)
@@ -100,7 +120,20 @@ main (int argc, char **argv)
         const guint8 *d = g_bytes_get_data (enc, &len);
         g_autofree gchar *name = g_strdup_printf ("%s-%s", algs[a], what);
         st_gen_write (dir, name, d, len);
-        if (variant == 0)
+        if (variant == 2 && a == 0)
+          {
+            /* A version 2 blob labelled version 1, and the commissioning
+             * data entry made longer than a record, CRCs made right. */
+            g_autofree guint8 *x = g_memdup2 (d, len);
+            x[4] = 1;
+            st_fuzz_fix_blob_crc (x, len);
+            st_gen_write (dir, "edit-matter-as-version-1", x, len);
+            g_autofree guint8 *y = g_memdup2 (d, len);
+            y[len - 4 - 136 - 4] = 0x06;   /* the record's type byte: a second CD */
+            st_fuzz_fix_blob_crc (y, len);
+            st_gen_write (dir, "edit-matter-two-cds", y, len);
+          }
+        if (variant != 1)
           continue;
 
         /* The edited and truncated relatives of the full blob. */

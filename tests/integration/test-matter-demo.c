@@ -15,6 +15,7 @@
  *   audited; the PAA and PAI of docs/ceremony.md's stock-openssl recipe are
  *   accepted and station.conf keeps [matter]. */
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "st-build-config.h"
@@ -60,6 +61,25 @@ test_setup (void)
   g_assert_nonnull (strstr (out, "Station Demo Matter PAA"));
   g_assert_nonnull (strstr (out, "Station Demo Matter PAI"));
   g_assert_nonnull (strstr (out, "Matter station: the root is a PAA and the issuing CA a PAI of VID FFF1"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  /* the same for scripts: setup show --json's "matter", held to its schema */
+  g_assert_cmpint (st_run_station (f, &out, &err, "setup", "show", "--json", NULL), ==, 0);
+  {
+    g_autofree gchar *schema = g_build_filename (g_getenv ("ST_SOURCE_DIR"), "docs", "schema", "cli",
+                                                 "setup-show.json", NULL);
+    g_autofree gchar *checker = g_build_filename (g_getenv ("ST_SOURCE_DIR"), "tests", "cli", "check-json.py", NULL);
+    g_autofree gchar *doc = g_build_filename (f->tmp, "setup-show.json", NULL);
+    g_assert_true (g_file_set_contents (doc, out, -1, NULL));
+    g_assert_cmpint (st_run_tool (NULL, NULL, "python3", checker, schema, doc, NULL), ==, 0);
+    g_autoptr(JsonParser) parser = json_parser_new ();
+    g_assert_true (json_parser_load_from_data (parser, out, -1, NULL));
+    JsonObject *matter = json_object_get_object_member (json_node_get_object (json_parser_get_root (parser)),
+                                                        "matter");
+    g_assert_nonnull (matter);
+    g_assert_cmpstr (json_object_get_string_member (matter, "vendor_id"), ==, "FFF1");
+    g_assert_true (json_object_get_null_member (matter, "product_id"));
+  }
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
   g_autofree gchar *conf = NULL;

@@ -6,15 +6,20 @@ code with programmer/st-blob.c. Uses only the Python standard library and
 the stock `openssl` command.
 
 usage: stm32-blob-check.py AREA.bin UID.bin ROOT.pem
+       stm32-blob-check.py --structure AREA.bin
   AREA.bin  the credential area as read from flash (blob, 0xFF padding)
   UID.bin   the device uid as read from the device
   ROOT.pem  the trusted root
+  --structure  only the blob's structure and its Matter entries
 
 Checks: magic, version, total length, CRC-32, entry count and bounds,
 the uid entry equals UID.bin, the rest of the area is erased (0xFF), the
 device certificate chains through the CA entries to ROOT.pem, and the
-private key belongs to the certificate. Prints one line per check and
-exits 0 only when every check passed.
+private key belongs to the certificate. Version 2 (extension matter-1):
+exactly one Certification Declaration entry (a DER SEQUENCE) and one
+commissioning data record, whose fields are decoded and range-checked;
+version 1 must hold neither. Prints one line per check and exits 0 only
+when every check passed.
 """
 import os
 import struct
@@ -23,7 +28,7 @@ import sys
 import tempfile
 import zlib
 
-TYPES = {1: "uid", 2: "key", 3: "cert", 4: "ca", 5: "serial"}
+TYPES = {1: "uid", 2: "key", 3: "cert", 4: "ca", 5: "serial", 6: "matter_cd", 7: "matter_data"}
 
 
 def fail(msg):
@@ -37,7 +42,7 @@ def parse(area):
     magic, version, count, total = struct.unpack_from("<4sHHI", area, 0)
     if magic != b"PCB1":
         fail("magic %r" % magic)
-    if version != 1:
+    if version not in (1, 2):
         fail("version %d" % version)
     if total < 16 or total > len(area):
         fail("total length %d outside 16..%d" % (total, len(area)))
@@ -54,8 +59,8 @@ def parse(area):
         off += 4
         if reserved != 0:
             fail("reserved byte %d" % reserved)
-        if etype not in TYPES:
-            fail("unknown entry type %d" % etype)
+        if etype not in TYPES or (version == 1 and etype >= 6):
+            fail("entry type %d in a version %d blob" % (etype, version))
         if length == 0 or off + length > end:
             fail("entry length %d past the end" % length)
         entries.append((TYPES[etype], area[off : off + length]))
@@ -65,8 +70,50 @@ def parse(area):
     padding = area[total:]
     if padding.strip(b"\xff"):
         fail("bytes after the blob are not erased (0xFF)")
-    print("ok   blob: %d bytes, %d entries, CRC-32 %08x" % (total, count, crc))
+    print("ok   blob: version %d, %d bytes, %d entries, CRC-32 %08x" % (version, total, count, crc))
+    matter = [e for e in entries if e[0].startswith("matter_")]
+    if version == 2:
+        for name in ("matter_cd", "matter_data"):
+            if sum(1 for e in matter if e[0] == name) != 1:
+                fail("a version 2 blob needs exactly one %s entry" % name)
+        cd = [v for n, v in matter if n == "matter_cd"][0]
+        if len(cd) > 4096 or cd[0] != 0x30:
+            fail("the Certification Declaration is not a DER SEQUENCE of at most 4096 bytes")
+        check_matter_record([v for n, v in matter if n == "matter_data"][0])
     return entries
+
+
+def check_matter_record(rec):
+    """The commissioning data record, version 1 (docs/agent-protocol.md)."""
+    sizes = {1: (2, 2), 2: (2, 2), 3: (2, 2), 4: (4, 4), 5: (16, 32), 6: (97, 97), 7: (16, 32)}
+    names = {1: "vendor id", 2: "product id", 3: "discriminator", 4: "iterations",
+             5: "salt", 6: "verifier", 7: "rotating device id unique id"}
+    if not rec or rec[0] != 1:
+        fail("commissioning data: version byte %r" % rec[:1])
+    off, want, fields = 1, 1, {}
+    while off < len(rec):
+        if off + 2 > len(rec):
+            fail("commissioning data: entry header cut at %d" % off)
+        t, n = rec[off], rec[off + 1]
+        if t not in sizes or t < want:
+            fail("commissioning data: type %d at %d unknown, repeated or out of order" % (t, off))
+        if t > want and want <= 6:
+            fail("commissioning data: %s missing" % names[want])
+        lo, hi = sizes[t]
+        if not lo <= n <= hi or off + 2 + n > len(rec):
+            fail("commissioning data: %s of %d bytes" % (names[t], n))
+        fields[t] = rec[off + 2 : off + 2 + n]
+        off += 2 + n
+        want = t + 1
+    if want <= 6:
+        fail("commissioning data: %s missing" % names[want])
+    disc = int.from_bytes(fields[3], "little")
+    iters = int.from_bytes(fields[4], "little")
+    if disc > 4095 or not 1000 <= iters <= 100000 or fields[6][32] != 0x04:
+        fail("commissioning data: discriminator %d, iterations %d or verifier L out of range" % (disc, iters))
+    print("ok   matter: VID 0x%04x PID 0x%04x discriminator %d iterations %d salt %d bytes%s" % (
+        int.from_bytes(fields[1], "little"), int.from_bytes(fields[2], "little"), disc, iters,
+        len(fields[5]), ", rotating id" if 7 in fields else ""))
 
 
 def der_to_pem(der, label):
@@ -85,6 +132,10 @@ def openssl(*args, data=None):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--structure":
+        parse(open(sys.argv[2], "rb").read())
+        print("PASS")
+        return 0
     if len(sys.argv) != 4:
         print(__doc__)
         return 2
