@@ -376,14 +376,17 @@ st_manifest_matter_cursor_finish (StManifestMatterCursor *cur, StManifestCheck *
   if (cur->failed)
     st_manifest_check (c, FALSE, _("Matter records: the station's database could not be read; run "
                        "'station db check'"));
-  else if (st_cursor_unit (cur) != NULL)
-    st_manifest_check (c, FALSE, _("Matter records: the station's batch has more units than the manifest"));
   else if (cur->differ > 0)
     st_manifest_check (c, FALSE, _("Matter records: %u unit(s) differ from the station's records"),
                        cur->differ);
   else
     st_manifest_check (c, TRUE, _("Matter records: %u unit(s), each the station's record (VID, PID, "
                        "discriminator, flow, discovery)"), cur->compared);
+  /* units made after the export (a batch still open then) are no fault of
+   * the manifest: said, not compared */
+  if (!cur->failed && st_cursor_unit (cur) != NULL)
+    st_manifest_check (c, TRUE, _("Matter records: the station's batch has units made after this export "
+                       "(not in the manifest, not compared)"));
   g_clear_pointer (&cur->units, g_ptr_array_unref);
   g_clear_pointer (&cur->records, g_ptr_array_unref);
   g_free (cur);
