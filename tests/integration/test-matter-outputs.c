@@ -21,8 +21,14 @@
  *   text, which st_matter_qr_parse reads back to the unit's discriminator
  *   and passcode in the database; pdftotext finds the manual code and the
  *   serial; the ZPL carries the QR text; another size and resolution
- *   decode too. */
+ *   decode too.
+ * /matter-outputs/unprivileged: the client as the Unix user nobody
+ *   (setpriv), the service as the test's user: the operator and QA
+ *   refused; the lead's codes file and labels written by nobody's client,
+ *   owned by nobody, mode 0600, in a folder of mode 0700, the codes exactly
+ *   the records and the labels decoding to them. Skipped when not root. */
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <json-glib/json-glib.h>
@@ -445,6 +451,106 @@ test_labels (void)
   matter_teardown (&m);
 }
 
+/* `station --address ADDR ARGS...` as nobody in @dir, with @pin. */
+static int
+station_nobody (const char *dir, const char *address, const char *pin, gchar **out, gchar **err,
+                const char *const *args)
+{
+  g_autoptr(GPtrArray) a = g_ptr_array_new ();
+  g_ptr_array_add (a, "--address");
+  g_ptr_array_add (a, (gpointer) address);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (a, (gpointer) args[i]);
+  g_ptr_array_add (a, NULL);
+  return st_station_as_nobody (dir, NULL, pin, out, err, (const char *const *) a->pdata);
+}
+
+static void
+test_unprivileged (void)
+{
+  if (getuid () != 0)
+    {
+      g_test_skip ("changing to the user nobody needs root");
+      return;
+    }
+  Matter m = { 0 };
+  matter_setup (&m, "st-matter-out-nobody");
+  StFixture *f = &m.fx;
+  /* nobody passes through the test's folder to its own and to a public socket */
+  g_assert_cmpint (g_chmod (f->tmp, 0711), ==, 0);
+  g_autofree gchar *dir = g_build_filename (f->tmp, "nobody", NULL);
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  g_assert_cmpint (chown (dir, 65534, 65534), ==, 0);
+  g_autofree gchar *sock = g_build_filename (f->tmp, "public", NULL);
+  g_assert_cmpint (g_mkdir (sock, 0755), ==, 0);
+  g_autofree gchar *address = g_strdup_printf ("unix:path=%s/stationd.sock", sock);
+  st_service_stop (f);
+  g_autofree gchar *log = g_build_filename (f->tmp, "service-nobody.log", NULL);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_subprocess_launcher_set_stdout_file_path (launcher, log);
+  g_subprocess_launcher_set_child_setup (launcher, st_child_dies_with_parent, NULL, NULL);
+  g_subprocess_launcher_unsetenv (launcher, "STATION_HSM_PIN");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) service = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("ST_STATIOND"), "--home",
+                                                                f->home, "--listen", address, NULL);
+  g_assert_no_error (error);
+  g_autofree gchar *sock_path = g_build_filename (sock, "stationd.sock", NULL);
+  for (guint i = 0; i < 400 && !g_file_test (sock_path, G_FILE_TEST_EXISTS); i++)
+    g_usleep (25 * 1000);
+  g_assert_true (g_file_test (sock_path, G_FILE_TEST_EXISTS));
+
+  g_autofree gchar *codes = g_build_filename (dir, "codes", NULL);
+  g_autofree gchar *labels = g_build_filename (dir, "labels", NULL);
+  g_autofree gchar *out = NULL, *err = NULL;
+  const char *op_codes[] = { "--operator", "op", "batch", "codes", m.batch_s, "--out", codes, NULL };
+  g_assert_cmpint (station_nobody (dir, address, "1111", &out, &err, op_codes), ==, ST_RC_AUTH);
+  g_assert_nonnull (strstr (err, "needs the role lead"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  const char *qa_labels[] = { "--operator", "qa", "batch", "labels", m.batch_s, "--out", labels, NULL };
+  g_assert_cmpint (station_nobody (dir, address, "3333", &out, &err, qa_labels), ==, ST_RC_AUTH);
+  g_assert_nonnull (strstr (err, "needs the role lead"));
+  g_assert_false (g_file_test (codes, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (labels, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  const char *lead_codes[] = { "--operator", "lead", "batch", "codes", m.batch_s, "--out", codes, NULL };
+  int rc = station_nobody (dir, address, "2222", &out, &err, lead_codes);
+  if (rc != 0)
+    g_error ("batch codes as nobody: %d\n%s\n%s", rc, out, err);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  GStatBuf st;
+  g_autofree gchar *path = g_build_filename (codes, "matter-codes.csv", NULL);
+  g_assert_cmpint (g_lstat (path, &st), ==, 0);
+  g_assert_cmpuint (st.st_uid, ==, 65534);
+  g_assert_cmpuint (st.st_mode & 07777, ==, 0600);
+  g_assert_cmpint (g_lstat (codes, &st), ==, 0);
+  g_assert_cmpuint (st.st_uid, ==, 65534);
+  g_assert_cmpuint (st.st_mode & 07777, ==, 0700);
+  g_autofree gchar *text = read_text (codes, "matter-codes.csv");
+  g_autofree gchar *want = expected_codes (&m);
+  g_assert_cmpstr (text, ==, want);
+
+  const char *lead_labels[] = { "--operator", "lead", "batch", "labels", m.batch_s, "--out", labels, NULL };
+  rc = station_nobody (dir, address, "2222", &out, &err, lead_labels);
+  if (rc != 0)
+    g_error ("batch labels as nobody: %d\n%s\n%s", rc, out, err);
+  check_labels (&m, labels);
+  g_autofree gchar *one = NULL;
+  g_assert_cmpint (st_run_tool (&one, NULL, "sh", "-c", "stat -c %u:%a \"$1\"/*", "sh", labels, NULL), ==, 0);
+  g_auto(GStrv) owners = g_strsplit (g_strstrip (one), "\n", -1);
+  g_assert_cmpuint (g_strv_length (owners), ==, 3 * UNITS);
+  for (guint i = 0; owners[i] != NULL; i++)
+    g_assert_cmpstr (owners[i], ==, "65534:600");
+
+  g_subprocess_send_signal (service, SIGTERM);
+  g_assert_true (g_subprocess_wait (service, NULL, NULL));
+  g_assert_cmpint (g_subprocess_get_exit_status (service), ==, 0);
+  matter_teardown (&m);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -452,5 +558,6 @@ main (int argc, char **argv)
   g_test_add_func ("/matter-outputs/manifest", test_manifest);
   g_test_add_func ("/matter-outputs/codes", test_codes);
   g_test_add_func ("/matter-outputs/labels", test_labels);
+  g_test_add_func ("/matter-outputs/unprivileged", test_unprivileged);
   return g_test_run ();
 }
