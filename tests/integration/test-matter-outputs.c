@@ -9,6 +9,7 @@
  *   matter member equal to the database's record; no passcode, QR text,
  *   manual code, salt or verifier of any unit anywhere in the folder;
  *   `manifest verify` passes and compares every unit with the records;
+ *   without its CD file the export stops, naming the profile's key;
  *   after a record is rewritten with sqlite3, verify names the unit.
  * /matter-outputs/codes: `batch codes` refused to the operator and QA
  *   (nothing written); the lead's matter-codes.csv is mode 0600, its rows
@@ -198,6 +199,18 @@ test_manifest (void)
   g_assert_nonnull (strstr (out, "a Matter batch: VID FFF1, PID 8000"));
   g_assert_nonnull (strstr (out, G_STRINGIFY (UNITS) " Matter unit(s)"));
   g_assert_nonnull (strstr (out, "Matter records: " G_STRINGIFY (UNITS) " unit(s), each the station's record"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* the CD file gone: the export stops, naming the profile's key */
+  g_autofree gchar *cd_away = g_strconcat (m.cd, ".away", NULL);
+  g_assert_cmpint (g_rename (m.cd, cd_away), ==, 0);
+  g_autofree gchar *dir2 = g_build_filename (f->tmp, "manifest2", NULL);
+  g_assert_cmpint (st_run_station (f, &out, &err, "manifest", "export", m.batch_s, "--out", dir2, NULL), !=, 0);
+  g_assert_nonnull (strstr (err, "[matter] certification-declaration"));
+  g_autofree gchar *sig2 = g_build_filename (dir2, "SHA256SUMS.p7s", NULL);
+  g_assert_false (g_file_test (sig2, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (g_rename (cd_away, m.cd), ==, 0);
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
 
