@@ -35,6 +35,7 @@ static const struct { const char *step, *words; } st_tile_steps[] = {
   { "sign", N_("Signing the certificate in the HSM") },
   { "write", N_("Writing the certificate") },
   { "write-chain", N_("Writing the CA chain") },
+  { "write-matter", N_("Writing the Matter factory data") },
   { "proof-of-possession", N_("Checking the device holds its key") },
   { "read-back", N_("Reading back what was written") },
   { "commit", N_("Locking in the credentials") },

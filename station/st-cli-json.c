@@ -373,3 +373,50 @@ st_cli_json_print_setup (GVariant *info)
     json_builder_add_null_value (b);
   st_cli_json_end (b);
 }
+
+void
+st_cli_unit_verify_add_matter (JsonBuilder *b, const char *report, gboolean code_given)
+{
+  json_builder_set_member_name (b, "matter");
+  g_auto(GStrv) lines = g_strsplit (report != NULL ? report : "", "\n", -1);
+  gboolean any = FALSE;
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *line = lines[i];
+      gboolean ok = g_str_has_prefix (line, "ok    matter");
+      if (!ok && !g_str_has_prefix (line, "FAIL  matter"))
+        continue;
+      const char *name = line + 6;
+      const char *end = strchr (name, ' ');
+      if (end == NULL)
+        continue;
+      if (!any)
+        {
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "code_given");
+          json_builder_add_boolean_value (b, code_given);
+          json_builder_set_member_name (b, "checks");
+          json_builder_begin_array (b);
+          any = TRUE;
+        }
+      const char *text = end;
+      while (*text == ' ')
+        text++;
+      g_autofree gchar *n = g_strndup (name, (gsize) (end - name));
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "name");
+      json_builder_add_string_value (b, n);
+      json_builder_set_member_name (b, "status");
+      json_builder_add_string_value (b, ok ? "ok" : "fail");
+      json_builder_set_member_name (b, "text");
+      st_cli_json_add_text (b, text);
+      json_builder_end_object (b);
+    }
+  if (any)
+    {
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+    }
+  else
+    json_builder_add_null_value (b);
+}

@@ -36,6 +36,11 @@ JsonNode *st_cli_json_unit (GVariant *unit);
  * "ok" and "fail" for a check's line ("ok    ..." / "FAIL  ..."), the text
  * without that mark; "note" for any other line. */
 void st_cli_json_add_check (JsonBuilder *b, gboolean verified, const char *failure, const char *report);
+/* `unit verify --json` (station-cli-unit-verify/2): "matter", null for a
+ * unit that got no Matter check, else {"code_given": @code_given,
+ * "checks": [{"name": "matter-dac", "status": "ok"|"fail", "text"}, ...]},
+ * the report's matter-* check lines in order. */
+void st_cli_unit_verify_add_matter (JsonBuilder *b, const char *report, gboolean code_given);
 
 /* `setup show --json`: the document of a SetupInfo answer (a{sv}). */
 void st_cli_json_print_setup (GVariant *info);

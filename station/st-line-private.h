@@ -16,6 +16,8 @@ struct _StLine {
   gchar *issuer_hash;      /* SHA-256 of the issuing CA certificate DER */
   GBytes *chain_der;       /* slot 2: issuing CA first, root last */
   GBytes *firmware;        /* the profile's [firmware] image, hash checked; NULL without one */
+  GBytes *matter_cd;       /* a [matter] profile's Certification Declaration (slot 3), read
+                            * once per line; NULL without [matter] */
   gboolean allow_reprovision;
   GCancellable *cancellable;     /* borrowed */
   StUnitStepFunc step_func;

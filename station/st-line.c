@@ -60,6 +60,22 @@ st_line_new (StConfig *config, StCa *ca, StDb *db, gint64 batch_id,
       if (line->firmware == NULL)
         return NULL;
     }
+  /* A Matter product's Certification Declaration, read once for the
+   * line: a file that is missing or no CMS SignedData stops the line
+   * before any device is touched. */
+  if (line->profile->matter.enabled)
+    {
+      g_autoptr(GError) local = NULL;
+      line->matter_cd = st_profile_load_certification_declaration (line->profile, &local);
+      if (line->matter_cd == NULL)
+        {
+          g_set_error (error, ST_ERROR, local->code,
+                       _("the line cannot start: %s. Put the Certification Declaration file back where "
+                         "the batch's profile names it, readable by the station service (a relative "
+                         "path is taken from the service's working directory)"), local->message);
+          return NULL;
+        }
+    }
   return g_steal_pointer (&line);
 }
 
@@ -74,6 +90,7 @@ st_line_free (StLine *line)
   g_free (line->issuer_hash);
   g_clear_pointer (&line->chain_der, g_bytes_unref);
   g_clear_pointer (&line->firmware, g_bytes_unref);
+  g_clear_pointer (&line->matter_cd, g_bytes_unref);
   g_clear_pointer (&line->pending, g_hash_table_unref);
   g_free (line->stop_reason);
   g_mutex_clear (&line->lock);

@@ -11,6 +11,10 @@
 #include "st-error.h"
 #include "st-issue.h"
 #include "st-manifest-check.h"
+#include "st-matter-codes.h"
+#include "st-matter-dac.h"
+#include "st-matter-data.h"
+#include "st-matter-spake2p.h"
 #include "st-ossl.h"
 #include "st-profile.h"
 #include "st-pop.h"
@@ -43,10 +47,235 @@ st_qa_check (StQa *qa, const char *name, gboolean ok, const char *fmt, ...)
     qa->failures++;
 }
 
+/* ---- a Matter unit (docs/matter.md, "Delivery, read-back and QA") ----
+ * The check messages stay English, as the other checks' do: they are the
+ * audit record's payload too (docs/translations.md). None carries the
+ * passcode or a code that holds it. */
+
+/* The fields in which the record @c read from the device differs from
+ * the unit's record @m, comma-separated; "" when none. */
+static gchar *
+st_qa_matter_data_diff (const StMatterCommissioning *c, const StDbUnitMatter *m)
+{
+  g_autoptr(GString) diff = g_string_new (NULL);
+#define ST_QA_DIFF(cond, what) \
+  do { if (cond) g_string_append_printf (diff, "%s%s", diff->len > 0 ? ", " : "", (what)); } while (0)
+  gsize salt_len = 0, uid_len = 0;
+  const guint8 *salt = g_bytes_get_data (m->salt, &salt_len);
+  const guint8 *uid = m->unique_id != NULL ? g_bytes_get_data (m->unique_id, &uid_len) : NULL;
+  ST_QA_DIFF (c->vendor_id != m->vendor_id, "vendor id");
+  ST_QA_DIFF (c->product_id != m->product_id, "product id");
+  if (c->discriminator != m->discriminator)
+    g_string_append_printf (diff, "%sdiscriminator (device %u, record %u)", diff->len > 0 ? ", " : "",
+                            c->discriminator, m->discriminator);
+  if (c->iterations != m->iterations)
+    g_string_append_printf (diff, "%sPBKDF2 iterations (device %u, record %u)", diff->len > 0 ? ", " : "",
+                            c->iterations, m->iterations);
+  ST_QA_DIFF (c->salt_len != salt_len || memcmp (c->salt, salt, salt_len) != 0, "salt");
+  ST_QA_DIFF (c->rdid_unique_id_len != uid_len
+              || (uid_len > 0 && memcmp (c->rdid_unique_id, uid, uid_len) != 0),
+              "rotating device id unique id");
+#undef ST_QA_DIFF
+  return g_string_free (g_steal_pointer (&diff), FALSE);
+}
+
+/* The fields in which a scanned onboarding code @code differs from the
+ * unit's record @m; "" when none. FALSE with @error when @code is no
+ * onboarding code at all (its check digit wrong, ...). */
+static gboolean
+st_qa_matter_code_diff (const char *code, const StDbUnitMatter *m, gchar **diff_out, const char **kind,
+                        GError **error)
+{
+  g_autoptr(GString) diff = g_string_new (NULL);
+#define ST_QA_DIFF(cond, what) \
+  do { if (cond) g_string_append_printf (diff, "%s%s", diff->len > 0 ? ", " : "", (what)); } while (0)
+  gsize len = strlen (code);
+  if (g_str_has_prefix (code, "MT:"))
+    {
+      *kind = "QR text";
+      StMatterPayload p;
+      if (!st_matter_qr_parse (code, len, &p, error))
+        return FALSE;
+      ST_QA_DIFF (p.vendor_id != m->vendor_id, "vendor id");
+      ST_QA_DIFF (p.product_id != m->product_id, "product id");
+      if (p.discriminator != m->discriminator)
+        g_string_append_printf (diff, "%sdiscriminator (code %u, record %u)", diff->len > 0 ? ", " : "",
+                                p.discriminator, m->discriminator);
+      ST_QA_DIFF (p.passcode != m->passcode, "setup passcode");
+      ST_QA_DIFF (p.flow != m->flow, "commissioning flow");
+      ST_QA_DIFF (p.discovery != m->discovery, "discovery capabilities");
+    }
+  else
+    {
+      *kind = "manual pairing code";
+      StMatterManualCode mc;
+      if (!st_matter_manual_parse (code, len, &mc, error))
+        return FALSE;
+      if (mc.short_discriminator != (m->discriminator >> 8))
+        g_string_append_printf (diff, "%sshort discriminator (code %u, record %u)", diff->len > 0 ? ", " : "",
+                                mc.short_discriminator, m->discriminator >> 8);
+      ST_QA_DIFF (mc.passcode != m->passcode, "setup passcode");
+      ST_QA_DIFF (mc.has_vid_pid && mc.vendor_id != m->vendor_id, "vendor id");
+      ST_QA_DIFF (mc.has_vid_pid && mc.product_id != m->product_id, "product id");
+      ST_QA_DIFF (mc.has_vid_pid != (m->flow != 0), "length (11 or 21 digits for the flow)");
+    }
+#undef ST_QA_DIFF
+  *diff_out = g_string_free (g_steal_pointer (&diff), FALSE);
+  return TRUE;
+}
+
+/* The Matter checks of @unit, whose device is @be; @cert is its slot 1
+ * (NULL when unreadable), @chain its slot 2 (the PAI first). */
+static void
+st_qa_matter (StQa *qa, StDb *db, StBackend *be, const StDbUnit *unit, X509 *cert,
+              StX509Stack *chain, X509 *root, const char *code)
+{
+  g_autoptr(GError) local = NULL;
+  g_autoptr(StDbBatch) batch = st_db_batch_get (db, unit->batch_id, &local);
+  g_autoptr(StProfile) profile = NULL;
+  if (batch != NULL && batch->profile_text != NULL)
+    profile = st_profile_load_from_data (batch->profile_text, strlen (batch->profile_text),
+                                         batch->product, &local);
+  if (profile == NULL)
+    {
+      /* only a Matter batch's profile matters here: the other checks do
+       * not need it */
+      gboolean matter = batch != NULL && batch->profile_text != NULL
+                        && (g_str_has_prefix (batch->profile_text, "[matter]")
+                            || strstr (batch->profile_text, "\n[matter]") != NULL);
+      if (matter || code != NULL)
+        st_qa_check (qa, "matter", FALSE, "the unit's batch profile does not load: %s",
+                     local != NULL ? local->message : "the batch records none");
+      return;
+    }
+  if (!profile->matter.enabled)
+    {
+      if (code != NULL)
+        st_qa_check (qa, "matter-code", FALSE, "an onboarding code was given, but batch %" G_GINT64_FORMAT
+                     " (%s) is not a Matter product", unit->batch_id, batch->product);
+      return;
+    }
+  const StProfileMatter *pm = &profile->matter;
+
+  /* The DAC chain to the PAA with the Matter rules: the root a PAA, slot
+   * 2's first certificate a PAI, slot 1 a DAC of that PAI with the
+   * profile's VID and PID. The signatures were checked by "chain". */
+  X509 *pai = chain != NULL && sk_X509_num (chain) > 0 ? sk_X509_value (chain, 0) : NULL;
+  g_clear_error (&local);
+  StMatterIds ids = { 0 };
+  if (cert == NULL || pai == NULL)
+    st_qa_check (qa, "matter-dac", FALSE, "no DAC and PAI to check (slots 1 and 2 above)");
+  else if (!st_matter_paa_check (root, &local) || !st_matter_pai_check (pai, NULL, &local)
+           || !st_matter_dac_check (cert, pai, &local)
+           || !st_matter_name_ids (X509_get_subject_name (cert), "the DAC", &ids, &local))
+    st_qa_check (qa, "matter-dac", FALSE, "%s", local->message);
+  else if (!ids.has_vid || !ids.has_pid || ids.vid != pm->vendor_id || ids.pid != pm->product_id)
+    st_qa_check (qa, "matter-dac", FALSE, "the DAC carries VID %04X PID %04X, the profile VID %04X PID %04X",
+                 ids.vid, ids.pid, pm->vendor_id, pm->product_id);
+  else
+    st_qa_check (qa, "matter-dac", TRUE, "DAC of VID %04X PID %04X, PAI and PAA keep the Matter rules",
+                 ids.vid, ids.pid);
+
+  /* Slot 3: the profile's Certification Declaration. */
+  g_clear_error (&local);
+  g_autoptr(GBytes) slot3 = st_backend_read (be, ST_SLOT_MATTER_CD, &local);
+  if (slot3 == NULL)
+    st_qa_check (qa, "matter-cd", FALSE, "READ slot 3 failed: %s", local->message);
+  else
+    {
+      g_clear_error (&local);
+      g_autoptr(GBytes) cd = st_profile_load_certification_declaration (profile, &local);
+      if (cd == NULL)
+        st_qa_check (qa, "matter-cd", FALSE, "the profile's Certification Declaration cannot be read to "
+                     "compare (%s): put the file back where the profile names it", local->message);
+      else if (g_bytes_equal (slot3, cd))
+        st_qa_check (qa, "matter-cd", TRUE, "slot 3 is the profile's Certification Declaration (%"
+                     G_GSIZE_FORMAT " bytes)", g_bytes_get_size (slot3));
+      else
+        st_qa_check (qa, "matter-cd", FALSE, "slot 3 holds %" G_GSIZE_FORMAT " bytes that are not the "
+                     "profile's Certification Declaration (%" G_GSIZE_FORMAT " bytes)",
+                     g_bytes_get_size (slot3), g_bytes_get_size (cd));
+    }
+
+  /* Slot 4: the commissioning data record, parsed (the device's bytes are
+   * hostile) and compared with the unit's record. */
+  g_clear_error (&local);
+  g_autoptr(StDbUnitMatter) rec = st_db_unit_matter_get (db, unit->id, &local);
+  if (rec == NULL)
+    {
+      st_qa_check (qa, "matter-data", FALSE, "unit %" G_GINT64_FORMAT " has no Matter record: %s",
+                   unit->id, local->message);
+      if (code != NULL)
+        st_qa_check (qa, "matter-code", FALSE, "no Matter record to compare the code with");
+      return;
+    }
+  g_clear_error (&local);
+  g_autoptr(GBytes) slot4 = st_backend_read (be, ST_SLOT_MATTER_DATA, &local);
+  StMatterCommissioning c;
+  gboolean parsed = FALSE;
+  if (slot4 == NULL)
+    st_qa_check (qa, "matter-data", FALSE, "READ slot 4 failed: %s", local->message);
+  else
+    {
+      gsize len = 0;
+      const guint8 *p = g_bytes_get_data (slot4, &len);
+      g_clear_error (&local);
+      parsed = st_matter_commissioning_parse (p, len, &c, &local);
+      if (!parsed)
+        st_qa_check (qa, "matter-data", FALSE, "slot 4 is no commissioning data record: %s", local->message);
+      else
+        {
+          g_autofree gchar *diff = st_qa_matter_data_diff (&c, rec);
+          if (*diff == '\0')
+            st_qa_check (qa, "matter-data", TRUE, "discriminator %u, %u iterations, salt of %" G_GSIZE_FORMAT
+                         " bytes%s: the unit's record", rec->discriminator, rec->iterations, c.salt_len,
+                         c.rdid_unique_id_len > 0 ? ", rotating device id unique id" : "");
+          else
+            st_qa_check (qa, "matter-data", FALSE, "slot 4 differs from the unit's record in: %s", diff);
+        }
+    }
+  /* The verifier the device holds is that of the recorded passcode (with
+   * the device's salt and iterations, as a commissioner will use them). */
+  if (!parsed)
+    st_qa_check (qa, "matter-verifier", FALSE, "no verifier read from the device (slot 4 above)");
+  else
+    {
+      g_clear_error (&local);
+      gboolean ok = st_matter_spake2p_verifier_matches (c.verifier, sizeof c.verifier, rec->passcode, c.salt,
+                                                        c.salt_len, c.iterations, &local);
+      st_qa_check (qa, "matter-verifier", ok, "%s",
+                   ok ? "the SPAKE2+ verifier on the device is that of the recorded setup passcode"
+                      : local != NULL ? local->message
+                                      : "the SPAKE2+ verifier on the device is NOT that of the recorded setup "
+                                        "passcode: the label will not commission this device");
+    }
+  if (parsed)
+    st_memwipe (&c, sizeof c);
+
+  /* A scanned onboarding code: the unit's, field by field. */
+  if (code != NULL)
+    {
+      g_autofree gchar *diff = NULL;
+      const char *kind = "code";
+      g_clear_error (&local);
+      if (strlen (code) > ST_QA_MATTER_CODE_MAX)
+        st_qa_check (qa, "matter-code", FALSE, "the code is longer than %d characters: no onboarding code",
+                     ST_QA_MATTER_CODE_MAX);
+      else if (!st_qa_matter_code_diff (code, rec, &diff, &kind, &local))
+        st_qa_check (qa, "matter-code", FALSE, "the scanned %s is refused: %s", kind, local->message);
+      else if (*diff == '\0')
+        st_qa_check (qa, "matter-code", TRUE, "the scanned %s is this unit's", kind);
+      else
+        st_qa_check (qa, "matter-code", FALSE, "the scanned %s is not this unit's: it differs in %s", kind, diff);
+    }
+}
+
 gboolean
 st_qa_verify_unit (StDb *db, X509 *root, const char *port, const StLinkParams *params,
-                   const char *operator_name, GString *report, GError **error)
+                   const char *matter_code, const char *operator_name, GString *report, GError **error)
 {
+  if (matter_code != NULL && *matter_code == '\0')
+    matter_code = NULL;
   g_autoptr(StBackend) be = st_backend_new (port, params, NULL, error);
   if (be == NULL || !st_backend_open (be, error))
     return FALSE;
@@ -149,7 +378,10 @@ st_qa_verify_unit (StDb *db, X509 *root, const char *port, const StLinkParams *p
                    unit->cert_state, same ? ", certificate bytes identical" : ", certificate bytes DIFFER",
                    disputed ? " (DISPUTED: a device with this uid did not hold it; a lead decides with "
                               "'station unit resolve')" : "");
+      st_qa_matter (&qa, db, be, unit, cert, chain, root, matter_code);
     }
+  if (unit == NULL && matter_code != NULL)
+    st_qa_check (&qa, "matter-code", FALSE, "no unit on record to compare the code with");
 
   json_builder_set_member_name (json, "result");
   json_builder_add_string_value (json, qa.failures == 0 ? "pass" : "fail");

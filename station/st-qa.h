@@ -12,12 +12,23 @@
 G_BEGIN_DECLS
 
 /* Verifies the unit in the socket @port. Appends one line per check to
- * @report and records the result (event "qa-verify-unit"). FALSE with
- * VERIFY_FAILED when any check failed, another code when the device could
- * not be reached at all. */
+ * @report and records the result (event "qa-verify-unit"). A unit of a
+ * Matter batch gets the Matter checks too (docs/matter.md, "Delivery,
+ * read-back and QA"): the DAC chain to the PAA with the Matter rules
+ * (matter-dac), slot 3 the profile's Certification Declaration
+ * (matter-cd), slot 4 parsed and compared with the unit's record
+ * (matter-data), its verifier that of the recorded passcode
+ * (matter-verifier) and, when @matter_code is given (a scanned QR text
+ * "MT:..." or a manual pairing code; NULL or "": none), that code the
+ * unit's (matter-code). FALSE with VERIFY_FAILED when any check failed,
+ * another code when the device could not be reached at all. */
 gboolean st_qa_verify_unit (StDb *db, X509 *root, const char *port,
-                            const StLinkParams *params, const char *operator_name,
-                            GString *report, GError **error);
+                            const StLinkParams *params, const char *matter_code,
+                            const char *operator_name, GString *report, GError **error);
+
+/* The longest onboarding code QA takes (a QR text is 22 characters, a
+ * manual code 21 digits with separators at most 25). */
+#define ST_QA_MATTER_CODE_MAX 64
 
 G_END_DECLS
 

@@ -6,7 +6,9 @@
  *      and the product serial (unique per product)
  *   -> sign in the HSM, verify, lint                          
  *   -> record the certificate                                  (ISSUED)
- *   -> WRITE slot 1, slot 2 -> proof of possession -> READ back, compare
+ *   -> WRITE slot 1, slot 2 (a Matter unit: slots 3 and 4, or the
+ *      backend's blob for a passive device) -> proof of possession
+ *   -> READ back, compare
  *   -> COMMIT -> HELLO sees the committed state -> record      (DONE)
  *
  * Every database call blocks until its COMMIT returned OK; nothing reaches the
@@ -29,6 +31,7 @@
 #include "st-hsm.h"
 #include "st-issue.h"
 #include "st-line-private.h"
+#include "st-matter-data.h"
 #include "st-matter-factory.h"
 #include "st-ossl.h"
 #include "st-pop.h"
@@ -100,6 +103,7 @@ static const char *const st_unit_step_names[ST_UNIT_STEP_COUNT] = {
   [ST_UNIT_STEP_DONE] = "done",
   [ST_UNIT_STEP_RESUME] = "resume",
   [ST_UNIT_STEP_INTERRUPTED] = "interrupted",
+  [ST_UNIT_STEP_WRITE_MATTER] = "write-matter",
 };
 
 const char *
@@ -344,6 +348,70 @@ st_unit_record_done (StUnit *u, GError **error)
   return st_db_unit_done (u->line->db, u->unit_id, error);
 }
 
+/* The commissioning data record of a Matter unit (slot 4, blob entry
+ * 0x07; station/st-matter-data.h): the fields of its factory data, never
+ * the passcode. */
+static GBytes *
+st_unit_matter_commissioning (const StMatterUnitData *d, GError **error)
+{
+  StMatterCommissioning c = { 0 };
+  G_STATIC_ASSERT (sizeof c.verifier == sizeof d->verifier);
+  G_STATIC_ASSERT (sizeof c.salt >= sizeof d->salt);
+  G_STATIC_ASSERT (sizeof c.rdid_unique_id >= sizeof d->unique_id);
+  c.vendor_id = d->vendor_id;
+  c.product_id = d->product_id;
+  c.discriminator = d->discriminator;
+  c.iterations = d->iterations;
+  memcpy (c.salt, d->salt, d->salt_len);
+  c.salt_len = d->salt_len;
+  memcpy (c.verifier, d->verifier, sizeof c.verifier);
+  memcpy (c.rdid_unique_id, d->unique_id, d->unique_id_len);
+  c.rdid_unique_id_len = d->unique_id_len;
+  GBytes *record = st_matter_commissioning_encode (&c, error);
+  st_memwipe (&c, sizeof c);
+  return record;
+}
+
+/* Reads slots 3 and 4 of a Matter unit's device and compares them with
+ * the line's Certification Declaration and @record. FALSE with @dev_error
+ * set and *@reason the operator's reason when they differ or cannot be
+ * read. */
+static gboolean
+st_unit_matter_read_back (StUnit *u, GBytes *record, const char **reason, GError **dev_error)
+{
+  g_autoptr(GBytes) back_cd = st_backend_read (u->backend, ST_SLOT_MATTER_CD, dev_error);
+  if (back_cd == NULL)
+    {
+      *reason = N_("reading the Matter Certification Declaration back failed: check the connection and retry");
+      return FALSE;
+    }
+  if (!st_bytes_equal0 (back_cd, u->line->matter_cd))
+    {
+      g_set_error (dev_error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "slot 3 read back %" G_GSIZE_FORMAT " bytes that differ from the %" G_GSIZE_FORMAT
+                   " bytes of the Certification Declaration",
+                   g_bytes_get_size (back_cd), g_bytes_get_size (u->line->matter_cd));
+      *reason = N_("the device holds a different Matter Certification Declaration than it was sent: put it aside for QA");
+      return FALSE;
+    }
+  g_autoptr(GBytes) back_data = st_backend_read (u->backend, ST_SLOT_MATTER_DATA, dev_error);
+  if (back_data == NULL)
+    {
+      *reason = N_("reading the Matter commissioning data back failed: check the connection and retry");
+      return FALSE;
+    }
+  if (!st_bytes_equal0 (back_data, record))
+    {
+      g_set_error (dev_error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   "slot 4 read back %" G_GSIZE_FORMAT " bytes that differ from the %" G_GSIZE_FORMAT
+                   " bytes of the unit's commissioning data record",
+                   g_bytes_get_size (back_data), g_bytes_get_size (record));
+      *reason = N_("the device holds different Matter commissioning data than it was sent: put it aside for QA");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* The tail of the pipeline, shared by new and resumed units: from the
  * certificate on record (@cert_der) to DONE. @write_cert is FALSE when the
  * device already holds the certificate in slot 1. @key: the certificate's
@@ -373,6 +441,36 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
     return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_WRITE,
                          N_("writing the CA chain to the device failed: check the connection and retry"),
                          dev_error, ST_DB_CERT_VOID, error);
+
+  /* A Matter unit: the Certification Declaration (slot 3) and the
+   * commissioning data record (slot 4), never the passcode. A passive
+   * device gets them in its credential blob (version 2) at COMMIT, which
+   * reads the whole blob back and compares it. */
+  g_autoptr(GBytes) matter_record = NULL;
+  if (u->matter != NULL)
+    {
+      st_unit_step (u, ST_UNIT_STEP_WRITE_MATTER);
+      matter_record = st_unit_matter_commissioning (u->matter, &dev_error);
+      if (matter_record == NULL)
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_WRITE_MATTER,
+                             N_("the unit's Matter commissioning data could not be encoded: call the shift lead"),
+                             dev_error, ST_DB_CERT_VOID, error);
+      if (st_backend_has_capability (be, ST_BACKEND_CAP_PASSIVE))
+        {
+          if (!st_backend_set_matter_data (be, line->matter_cd, matter_record, &dev_error))
+            return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_WRITE_MATTER,
+                                 N_("the Matter factory data could not be staged for the device: call the shift lead"),
+                                 dev_error, ST_DB_CERT_VOID, error);
+        }
+      else if (!st_backend_write (be, ST_SLOT_MATTER_CD, line->matter_cd, &dev_error))
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_WRITE_MATTER,
+                             N_("writing the Matter Certification Declaration to the device failed: check the connection and retry"),
+                             dev_error, ST_DB_CERT_VOID, error);
+      else if (!st_backend_write (be, ST_SLOT_MATTER_DATA, matter_record, &dev_error))
+        return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_WRITE_MATTER,
+                             N_("writing the Matter commissioning data to the device failed: check the connection and retry"),
+                             dev_error, ST_DB_CERT_VOID, error);
+    }
 
   /* Proof of possession with a fresh challenge. A passive device (ROM
    * bootloader, SWD: its backend declares no SIGN) cannot sign: the station
@@ -428,6 +526,10 @@ st_unit_deliver (StUnit *u, X509 *cert, EVP_PKEY *key, GBytes *cert_der, gboolea
                            N_("the device stored a different CA chain than it was sent (memory fault?): put it aside for QA"),
                            dev_error, ST_DB_CERT_VOID, error);
     }
+  const char *matter_reason = NULL;
+  if (matter_record != NULL && !st_unit_matter_read_back (u, matter_record, &matter_reason, &dev_error))
+    return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_READ_BACK, matter_reason, dev_error,
+                         ST_DB_CERT_VOID, error);
 
   /* Commit. An error status means the device kept its old state (the
    * protocol's commit is atomic); no answer at all leaves it unknown. */
@@ -896,6 +998,19 @@ st_unit_resume (StUnit *u, StDbUnit *pending, GError **error)
                                 N_("this device holds the certificate of its uid but cannot prove it holds its "
                                 "key (a copied certificate?)"), dev_error, error);
       u->proved = TRUE;
+      /* a Matter unit's device holds the data of its record, or it fails */
+      if (u->matter != NULL)
+        {
+          g_autoptr(GBytes) record = st_unit_matter_commissioning (u->matter, &dev_error);
+          if (record == NULL)
+            return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_RESUME,
+                                 N_("the unit's Matter commissioning data could not be encoded: call the shift lead"),
+                                 dev_error, ST_DB_CERT_UNCONFIRMED, error);
+          const char *matter_reason = NULL;
+          if (!st_unit_matter_read_back (u, record, &matter_reason, &dev_error))
+            return st_unit_fail (u, ST_UNIT_FAILED, ST_UNIT_STEP_RESUME, matter_reason, dev_error,
+                                 ST_DB_CERT_VOID, error);
+        }
       if (!st_unit_record_done (u, error))
         return st_unit_db_failed (u, error, "DONE");
       st_unit_set_outcome (u, ST_UNIT_PASSED, ST_UNIT_STEP_DONE, done_reason, NULL);
@@ -946,6 +1061,16 @@ st_unit_check_device (StUnit *u, const StDbUnit *live, gboolean looked, gboolean
       why = g_error_new (ST_ERROR, ST_ERROR_NOT_SUPPORTED, "HELLO algorithms 0x%02x lack %s",
                          info->algorithms, st_alg_to_string (line->profile->alg));
       reason = N_("this device's firmware cannot make the product's key type: check the firmware version");
+    }
+  else if (line->profile->matter.enabled && !st_backend_has_capability (u->backend, ST_BACKEND_CAP_PASSIVE)
+           && (info->extensions & ST_DEVICE_EXT_MATTER_1) == 0)
+    {
+      g_autofree gchar *fw = st_text_escape (info->fw_version, -1, ST_TEXT_ONE_LINE);
+      why = g_error_new (ST_ERROR, ST_ERROR_NOT_SUPPORTED,
+                         "HELLO extensions 0x%08x lack matter-1 (firmware '%s')", info->extensions, fw);
+      reason = N_("this device's firmware cannot take Matter factory data (it does not announce the agent "
+                  "protocol extension matter-1) and nothing was written: update it to a firmware with "
+                  "matter-1, or put it aside");
     }
   else
     {

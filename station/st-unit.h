@@ -41,9 +41,11 @@ typedef enum {
   ST_UNIT_STEP_DONE,                 /* "done": the step of a passed unit */
   ST_UNIT_STEP_RESUME,               /* "resume": a unit interrupted earlier, its device back */
   ST_UNIT_STEP_INTERRUPTED,          /* "interrupted": failed by recovery (st_line_recover) */
+  ST_UNIT_STEP_WRITE_MATTER,         /* "write-matter": a Matter unit's slots 3 and 4 (the
+                                      * Certification Declaration, the commissioning data) */
 } StUnitStep;
 
-#define ST_UNIT_STEP_COUNT (ST_UNIT_STEP_INTERRUPTED + 1)
+#define ST_UNIT_STEP_COUNT (ST_UNIT_STEP_WRITE_MATTER + 1)
 
 /* The step's stored name; never NULL for a step of the enum. */
 const char *st_unit_step_to_string (StUnitStep step);

@@ -94,6 +94,7 @@ struct _StSimSocket {
    * socket, so the operator has not swapped it (see the swap rule). */
   gboolean fresh_session;
   gboolean unplug_armed;
+  gboolean flip_slot4_read;   /* matter-data-differs: the READ of slot 4 being answered */
   gboolean unplug_done;
   gboolean unplug_at_hello;   /* silent-at-confirm: pulled at the next HELLO */
   /* The device in the socket answered a HELLO: the station knows it, so an
@@ -148,6 +149,7 @@ static const StSimFaultInfo st_sim_faults[] = {
   { "silent-at-confirm", ST_SIM_FAULT_SILENT_AT_CONFIRM,
     "stores and answers COMMIT, then is pulled before the confirming HELLO; "
     "--state FILE --present N puts it back" },
+  { "matter-data-differs", ST_SIM_FAULT_MATTER_DATA_DIFFERS, "READ of slot 4 (Matter commissioning data) returns one flipped byte" },
   { NULL, 0, NULL },
 };
 
@@ -477,7 +479,11 @@ st_sim_hook_output (void *user_data, const uint8_t *data, size_t len)
 
   memcpy (wire, data, len);
   wire_len = len;
-  if (st_sim_has (s, ST_SIM_FAULT_READBACK_DIFFERS) && resp.op == (ST_AGENT_OP_READ | ST_AGENT_OP_RESPONSE)
+  gboolean flip_slot4 = s->flip_slot4_read && resp.op == (ST_AGENT_OP_READ | ST_AGENT_OP_RESPONSE);
+  if (resp.op == (ST_AGENT_OP_READ | ST_AGENT_OP_RESPONSE))
+    s->flip_slot4_read = FALSE;
+  if ((st_sim_has (s, ST_SIM_FAULT_READBACK_DIFFERS) || flip_slot4)
+      && resp.op == (ST_AGENT_OP_READ | ST_AGENT_OP_RESPONSE)
       && resp.payload[0] == ST_AGENT_RC_OK && resp.len > 3)
     {
       guint8 payload[ST_FRAME_MAX_PAYLOAD];
@@ -548,6 +554,9 @@ st_sim_hook_observe (void *user_data, const StFrame *request, int replayed)
       s->cur->n_ext_slot_requests++;
       s->dirty = TRUE;
     }
+  if (request->op == ST_AGENT_OP_READ && request->len >= 1 && request->payload[0] == ST_SLOT_MATTER_DATA
+      && st_sim_has (s, ST_SIM_FAULT_MATTER_DATA_DIFFERS))
+    s->flip_slot4_read = TRUE;
   if (request->op == ST_AGENT_OP_HELLO && s->unplug_at_hello)
     {
       s->unplug_at_hello = FALSE;

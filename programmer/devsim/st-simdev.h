@@ -44,6 +44,9 @@ typedef enum {  /* fault switches; tests combine them */
    * unanswered (the next device, if any, appears after the swap delay).
    * Kept in the state file as committed, like silent-after-commit. */
   ST_SIM_FAULT_SILENT_AT_CONFIRM = 1 << 13,
+  /* A READ of slot 4 (matter-1's commissioning data) returns one flipped
+   * byte: the Matter read-back tests; slots 1 to 3 read right. */
+  ST_SIM_FAULT_MATTER_DATA_DIFFERS = 1 << 14,
 } StSimFault;
 
 typedef struct {

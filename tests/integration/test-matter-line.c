@@ -30,6 +30,7 @@
 #include "st-matter-spake2p.h"
 #include "st-profile.h"
 #include "st-test-run.h"
+#include "st-test-matter.h"
 
 
 static void
@@ -75,7 +76,7 @@ static const char profile_text[] =
   "[certificate]\nsubject = CN={uid},O=Station Test\nvalidity = no-expiry\n"
   "key-usage = digitalSignature\n"
   "[serial]\nformat = ML-{seq:06}\n[device]\nlock = false\n"
-  "[matter]\nvendor-id = FFF1\nproduct-id = 8000\ncertification-declaration = /nonexistent/cd.der\n"
+  "[matter]\nvendor-id = FFF1\nproduct-id = 8000\ncertification-declaration = @CD@\n"
   "discriminator = sequential\ndiscriminator-range = 100-102\npbkdf2-iterations = 1000\n"
   "salt-length = 16\nrotating-id-length = 16\ncommissioning-flow = standard\ndiscovery = ble;on-network\n";
 
@@ -215,12 +216,15 @@ test_records (StFixture *f, gconstpointer data)
   StConfig *config = s.config;
   X509 *pai = s.pai;
 
-  g_autoptr(StProfile) profile = st_profile_load_from_data (profile_text, strlen (profile_text),
+  /* the line reads the profile's Certification Declaration */
+  g_autofree gchar *cd = st_test_matter_write_cd (f->tmp, "cd.der", 0x8000);
+  g_autofree gchar *text = st_test_matter_profile (profile_text, cd);
+  g_autoptr(StProfile) profile = st_profile_load_from_data (text, strlen (text),
                                                             "matter-lamp.profile", &error);
   g_assert_no_error (error);
   g_autoptr(StDb) db = st_db_open (config->db_path, &error);
   g_assert_no_error (error);
-  gint64 batch = st_db_batch_create (db, "WO-MATTER-1", profile->name, profile->sha256, profile_text,
+  gint64 batch = st_db_batch_create (db, "WO-MATTER-1", profile->name, profile->sha256, text,
                                      6, config->station_id, "lead-demo", &error);
   g_assert_no_error (error);
 
@@ -287,7 +291,9 @@ test_resume (StFixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   Station s = { 0 };
   station_open (f, &s);
-  g_autofree gchar *text = g_strconcat (profile_text, "[link]\ncommit-timeout-ms = 1500\nretries = 1\n", NULL);
+  g_autofree gchar *cd = st_test_matter_write_cd (f->tmp, "cd.der", 0x8000);
+  g_autofree gchar *with_cd = st_test_matter_profile (profile_text, cd);
+  g_autofree gchar *text = g_strconcat (with_cd, "[link]\ncommit-timeout-ms = 1500\nretries = 1\n", NULL);
   g_autoptr(StProfile) profile = st_profile_load_from_data (text, strlen (text), "matter-lamp.profile", &error);
   g_assert_no_error (error);
   g_autoptr(StDb) db = st_db_open (s.config->db_path, &error);
