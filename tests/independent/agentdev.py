@@ -11,7 +11,7 @@ It serves devices one after another on a pseudo-terminal (raw mode), prints
 the terminal's path as its first line, and exits when stdin closes.
 
     agentdev.py [--units N] [--seed S] [--mode MODE] [--state FILE]
-                [--matter] [--extensions HEX] [--max-payload N]
+                [--matter] [--extensions HEX] [--max-payload N] [--stay]
     agentdev.py --self-test docs/agent-protocol.md
 
 Modes: good, bad-csr-sig, csr-trailing, wrong-curve, csr-greedy,
@@ -27,7 +27,8 @@ commissioning data record, up to 186 bytes). Without it slots 3 and 4 are
 unknown slots (UNSUPPORTED). --extensions HEX sends these bytes as the value
 of TLV 0x07 instead (e.g. 01000080: matter-1 and an unknown bit, 4 bytes);
 "none" leaves the TLV out. --max-payload N (256-2048) is announced in TLV
-0x06 and enforced (TOO_LARGE above it).
+0x06 and enforced (TOO_LARGE above it). --stay leaves the last device in
+the socket after its result, for QA's `unit verify`.
 
 --state FILE is rewritten after every change: per device its uid (hex), the
 committed certificate and chain (base64 DER), with matter-1 the committed
@@ -570,6 +571,7 @@ class Socket:
             self.extensions = bytes([EXT_MATTER_1]) if args.matter else None
         self.state_file = args.state
         self.swap_delay = args.swap_delay_ms / 1000.0
+        self.stay = args.stay
         self.devices = []
         self.cur = None
         self.empty_until = 0.0
@@ -653,7 +655,8 @@ class Socket:
         response = frame_wire(op | 0x80, seq, bytes([status]) + (result if status == OK else b""))
         dev.last_body, dev.last_response = body, response
         self.save()
-        if op == HELLO and status == OK and dev.finished and not fresh:
+        last = self.units and len(self.devices) >= self.units
+        if op == HELLO and status == OK and dev.finished and not fresh and not (self.stay and last):
             # The station showed its result: the operator swaps the device.
             self.cur = None
             self.empty_until = time.monotonic() + self.swap_delay
@@ -839,6 +842,7 @@ def main():
                             "readback-differs-slot4", "matter-unsupported"])
     p.add_argument("--state")
     p.add_argument("--swap-delay-ms", type=int, default=150)
+    p.add_argument("--stay", action="store_true")
     args = p.parse_args()
     if args.self_test:
         fails = self_test(args.self_test)

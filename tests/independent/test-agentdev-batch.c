@@ -11,7 +11,8 @@
  *   label's); slots 3 and 4 were read back. Beside the good socket, a
  *   device without matter-1 is refused before it gets a key or any slot,
  *   and one whose slot 4 reads back differently fails at the read-back,
- *   uncommitted. */
+ *   uncommitted. QA's `unit verify --code` of a unit on an agentdev that
+ *   stayed in its socket passes every Matter check. */
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -86,7 +87,7 @@ test_matter_batch (void)
   g_autofree gchar *override = g_strdup_printf ("certification-declaration=%s", cd_path);
   const char *overrides[] = { override, NULL };
   g_autofree gchar *profile = st_profile_copy (f, "example-matter.profile", overrides);
-  gint64 batch = st_create_batch (f, profile, 5);
+  gint64 batch = st_create_batch (f, profile, 6);
   g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
   g_autofree gchar *cd_text = NULL;
   gsize cd_len = 0;
@@ -196,6 +197,61 @@ test_matter_batch (void)
   JsonObject *ddev = json_array_get_object_element (
       json_object_get_array_member (json_node_get_object (json_parser_get_root (differs)), "devices"), 0);
   g_assert_cmpint (json_object_get_int_member (ddev, "commits"), ==, 0);
+
+  /* QA: `unit verify` of a unit whose independent device stays in its
+   * socket, with the label's QR text: every Matter check passes. */
+  g_autofree gchar *s_qa = g_build_filename (f->tmp, "qa.json", NULL);
+  const char *qa_args[] = { "--matter", "--stay", "--units", "1", "--seed", "3004", NULL };
+  g_autofree gchar *p_qa = st_agentdev (f, qa_args, s_qa);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  rc = st_run_station (f, &out, &err, "batch", "run", id, "--port", p_qa, "--units", "1", "--wait", "10", NULL);
+  g_test_message ("batch run: %d\n%s%s", rc, out, err);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 1);
+  g_autoptr(JsonParser) qa = st_test_load_json (s_qa);
+  JsonObject *qdev = json_array_get_object_element (
+      json_object_get_array_member (json_node_get_object (json_parser_get_root (qa)), "devices"), 0);
+  g_autofree gchar *qr_sql = g_strdup_printf ("SELECT m.qr_text FROM unit_matter m JOIN units u ON u.id = m.unit_id"
+                                              " WHERE u.uid = '%s'", json_object_get_string_member (qdev, "uid"));
+  g_autofree gchar *qr = st_sql (f, qr_sql);
+  g_assert_true (g_str_has_prefix (qr, "MT:"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  rc = st_run_station (f, &out, &err, "unit", "verify", "--port", p_qa, "--json", "--code", qr, NULL);
+  g_test_message ("unit verify: %d\n%s%s", rc, out, err);
+  g_assert_cmpint (rc, ==, 0);
+  g_autofree gchar *schema = g_build_filename (g_getenv ("ST_SOURCE_DIR"), "docs", "schema", "cli",
+                                               "unit-verify.json", NULL);
+  g_autofree gchar *checker = g_build_filename (g_getenv ("ST_SOURCE_DIR"), "tests", "cli", "check-json.py", NULL);
+  g_autofree gchar *doc_path = g_build_filename (f->tmp, "unit-verify.json", NULL);
+  g_assert_true (g_file_set_contents (doc_path, out, -1, NULL));
+  g_assert_cmpint (st_run_tool (NULL, NULL, "python3", checker, schema, doc_path, NULL), ==, 0);
+  g_autoptr(JsonParser) verdict = json_parser_new ();
+  g_assert_true (json_parser_load_from_data (verdict, out, -1, NULL));
+  JsonObject *root = json_node_get_object (json_parser_get_root (verdict));
+  g_assert_true (json_object_get_boolean_member (root, "verified"));
+  JsonArray *checks = json_object_get_array_member (json_object_get_object_member (root, "matter"), "checks");
+  const char *wanted[] = { "matter-dac", "matter-cd", "matter-data", "matter-verifier", "matter-code" };
+  for (guint w = 0; w < G_N_ELEMENTS (wanted); w++)
+    {
+      gboolean seen = FALSE;
+      for (guint i = 0; i < json_array_get_length (checks); i++)
+        {
+          JsonObject *c = json_array_get_object_element (checks, i);
+          g_assert_cmpstr (json_object_get_string_member (c, "status"), ==, "ok");
+          seen = seen || g_strcmp0 (json_object_get_string_member (c, "name"), wanted[w]) == 0;
+        }
+      g_assert_true (seen);
+    }
+  /* QA read slots 3 and 4 from the device itself: once more than the line. */
+  g_clear_pointer (&qa, g_object_unref);
+  qa = st_test_load_json (s_qa);
+  qdev = json_array_get_object_element (
+      json_object_get_array_member (json_node_get_object (json_parser_get_root (qa)), "devices"), 0);
+  g_assert_cmpint (json_object_get_int_member (qdev, "commits"), ==, 1);
+  g_assert_cmpint (st_requests (qdev, "read", "3"), >=, 2);
+  g_assert_cmpint (st_requests (qdev, "read", "4"), >=, 2);
 
   st_check_db_invariants (f);
   st_fixture_teardown (f, NULL);
