@@ -12,7 +12,9 @@
  *   device without matter-1 is refused before it gets a key or any slot,
  *   and one whose slot 4 reads back differently fails at the read-back,
  *   uncommitted. QA's `unit verify --code` of a unit on an agentdev that
- *   stayed in its socket passes every Matter check. */
+ *   stayed in its socket passes every Matter check. A batch of the same
+ *   profile with station-made keys (PUT_KEY) gets the same slots. */
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -68,6 +70,66 @@ st_port_line (const char *out, const char *port, const char *needle)
   return FALSE;
 }
 
+/* One committed device of an agentdev state file against the records:
+ * slot 3 the profile's CD, slot 4 read by agentdev's parser as the unit's
+ * unit_matter row of batch @id, its verifier that of the recorded passcode,
+ * both slots read back by the line. */
+static void
+st_check_matter_device (StFixture *f, JsonObject *dev, const char *id, GBytes *cd)
+{
+  const char *uid = json_object_get_string_member (dev, "uid");
+  g_test_message ("device %s", uid);
+  g_autoptr(GBytes) dev_cd = st_b64 (dev, "cd");
+  g_assert_true (g_bytes_equal (dev_cd, cd));
+  JsonObject *rec = json_object_get_object_member (dev, "commissioning_record");
+  g_assert_nonnull (rec);
+  if (!json_object_get_boolean_member (rec, "parsed"))
+    g_error ("agentdev refused the station's record: %s", json_object_get_string_member (rec, "error"));
+  JsonObject *fields = json_object_get_object_member (rec, "fields");
+
+  g_autofree gchar *sql = g_strdup_printf (
+      "SELECT m.vendor_id, m.product_id, m.discriminator, m.iterations, lower (hex (m.salt)),"
+      " lower (hex (m.verifier)), CASE WHEN m.unique_id IS NULL THEN '-' ELSE lower (hex (m.unique_id)) END, m.passcode"
+      " FROM unit_matter m JOIN units u ON u.id = m.unit_id"
+      " WHERE u.uid = '%s' AND u.state = 'done' AND u.batch_id = %s", uid, id);
+  g_autofree gchar *row = st_sql (f, sql);
+  g_auto(GStrv) col = g_strsplit (row, "|", -1);
+  g_assert_cmpuint (g_strv_length (col), ==, 8);
+  g_assert_cmpint (json_object_get_int_member (fields, "vendor_id"), ==, g_ascii_strtoll (col[0], NULL, 10));
+  g_assert_cmpint (json_object_get_int_member (fields, "vendor_id"), ==, 0xFFF1);
+  g_assert_cmpint (json_object_get_int_member (fields, "product_id"), ==, g_ascii_strtoll (col[1], NULL, 10));
+  g_assert_cmpint (json_object_get_int_member (fields, "product_id"), ==, 0x8000);
+  g_assert_cmpint (json_object_get_int_member (fields, "discriminator"), ==, g_ascii_strtoll (col[2], NULL, 10));
+  g_assert_cmpint (json_object_get_int_member (fields, "iterations"), ==, g_ascii_strtoll (col[3], NULL, 10));
+  g_assert_cmpstr (json_object_get_string_member (fields, "salt"), ==, col[4]);
+  g_autofree gchar *verifier_hex = g_strconcat (json_object_get_string_member (fields, "w0"),
+                                                json_object_get_string_member (fields, "L"), NULL);
+  g_assert_cmpstr (verifier_hex, ==, col[5]);
+  JsonNode *rdid = json_object_get_member (fields, "rotating_id");
+  g_assert_cmpstr (JSON_NODE_HOLDS_NULL (rdid) ? "-" : json_node_get_string (rdid), ==, col[6]);
+
+  /* The verifier the device holds answers to the passcode on record. */
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) verifier = st_hex_decode (verifier_hex, &error);
+  g_assert_no_error (error);
+  g_autoptr(GBytes) salt = st_hex_decode (col[4], &error);
+  g_assert_no_error (error);
+  gsize vlen = 0, slen = 0;
+  const guint8 *v = g_bytes_get_data (verifier, &vlen);
+  const guint8 *s = g_bytes_get_data (salt, &slen);
+  g_assert_true (st_matter_spake2p_verifier_matches (v, vlen, (guint32) g_ascii_strtoll (col[7], NULL, 10), s,
+                                                     slen, (guint32) g_ascii_strtoll (col[3], NULL, 10),
+                                                     &error));
+  g_assert_no_error (error);
+
+  /* Written once (a 2043-byte chunk each at max payload 2048 for
+   * records and the demo's CD) and read back. */
+  g_assert_cmpint (st_requests (dev, "write", "3"), >=, 1);
+  g_assert_cmpint (st_requests (dev, "write", "4"), ==, 1);
+  g_assert_cmpint (st_requests (dev, "read", "3"), >=, 1);
+  g_assert_cmpint (st_requests (dev, "read", "4"), >=, 1);
+}
+
 static void
 test_matter_batch (void)
 {
@@ -121,57 +183,7 @@ test_matter_batch (void)
       JsonObject *dev = json_array_get_object_element (devices, i);
       if (json_object_get_int_member (dev, "commits") == 0)
         continue;
-      const char *uid = json_object_get_string_member (dev, "uid");
-      g_test_message ("device %s", uid);
-      g_autoptr(GBytes) dev_cd = st_b64 (dev, "cd");
-      g_assert_true (g_bytes_equal (dev_cd, cd));
-      JsonObject *rec = json_object_get_object_member (dev, "commissioning_record");
-      g_assert_nonnull (rec);
-      if (!json_object_get_boolean_member (rec, "parsed"))
-        g_error ("agentdev refused the station's record: %s", json_object_get_string_member (rec, "error"));
-      JsonObject *fields = json_object_get_object_member (rec, "fields");
-
-      g_autofree gchar *sql = g_strdup_printf (
-          "SELECT m.vendor_id, m.product_id, m.discriminator, m.iterations, lower (hex (m.salt)),"
-          " lower (hex (m.verifier)), CASE WHEN m.unique_id IS NULL THEN '-' ELSE lower (hex (m.unique_id)) END, m.passcode"
-          " FROM unit_matter m JOIN units u ON u.id = m.unit_id"
-          " WHERE u.uid = '%s' AND u.state = 'done' AND u.batch_id = %s", uid, id);
-      g_autofree gchar *row = st_sql (f, sql);
-      g_auto(GStrv) col = g_strsplit (row, "|", -1);
-      g_assert_cmpuint (g_strv_length (col), ==, 8);
-      g_assert_cmpint (json_object_get_int_member (fields, "vendor_id"), ==, g_ascii_strtoll (col[0], NULL, 10));
-      g_assert_cmpint (json_object_get_int_member (fields, "vendor_id"), ==, 0xFFF1);
-      g_assert_cmpint (json_object_get_int_member (fields, "product_id"), ==, g_ascii_strtoll (col[1], NULL, 10));
-      g_assert_cmpint (json_object_get_int_member (fields, "product_id"), ==, 0x8000);
-      g_assert_cmpint (json_object_get_int_member (fields, "discriminator"), ==, g_ascii_strtoll (col[2], NULL, 10));
-      g_assert_cmpint (json_object_get_int_member (fields, "iterations"), ==, g_ascii_strtoll (col[3], NULL, 10));
-      g_assert_cmpstr (json_object_get_string_member (fields, "salt"), ==, col[4]);
-      g_autofree gchar *verifier_hex = g_strconcat (json_object_get_string_member (fields, "w0"),
-                                                    json_object_get_string_member (fields, "L"), NULL);
-      g_assert_cmpstr (verifier_hex, ==, col[5]);
-      JsonNode *rdid = json_object_get_member (fields, "rotating_id");
-      g_assert_cmpstr (JSON_NODE_HOLDS_NULL (rdid) ? "-" : json_node_get_string (rdid), ==, col[6]);
-
-      /* The verifier the device holds answers to the passcode on record. */
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GBytes) verifier = st_hex_decode (verifier_hex, &error);
-      g_assert_no_error (error);
-      g_autoptr(GBytes) salt = st_hex_decode (col[4], &error);
-      g_assert_no_error (error);
-      gsize vlen = 0, slen = 0;
-      const guint8 *v = g_bytes_get_data (verifier, &vlen);
-      const guint8 *s = g_bytes_get_data (salt, &slen);
-      g_assert_true (st_matter_spake2p_verifier_matches (v, vlen, (guint32) g_ascii_strtoll (col[7], NULL, 10), s,
-                                                         slen, (guint32) g_ascii_strtoll (col[3], NULL, 10),
-                                                         &error));
-      g_assert_no_error (error);
-
-      /* Written once (a 2043-byte chunk each at max payload 2048 for
-       * records and the demo's CD) and read back. */
-      g_assert_cmpint (st_requests (dev, "write", "3"), >=, 1);
-      g_assert_cmpint (st_requests (dev, "write", "4"), ==, 1);
-      g_assert_cmpint (st_requests (dev, "read", "3"), >=, 1);
-      g_assert_cmpint (st_requests (dev, "read", "4"), >=, 1);
+      st_check_matter_device (f, dev, id, cd);
       checked++;
     }
   g_assert_cmpuint (checked, ==, 3);
@@ -252,6 +264,36 @@ test_matter_batch (void)
   g_assert_cmpint (json_object_get_int_member (qdev, "commits"), ==, 1);
   g_assert_cmpint (st_requests (qdev, "read", "3"), >=, 2);
   g_assert_cmpint (st_requests (qdev, "read", "4"), >=, 2);
+
+  /* Station-made DAC keys (PUT_KEY) on a Matter profile: the same slots. */
+  const char *sk_overrides[] = { override, "mode=station-key", NULL };
+  g_autofree gchar *sk_copy = st_profile_copy (f, "example-matter.profile", sk_overrides);
+  g_autofree gchar *sk_profile = g_build_filename (f->tmp, "matter-station-key.profile", NULL);
+  g_assert_cmpint (g_rename (sk_copy, sk_profile), ==, 0);
+  gint64 batch2 = st_create_batch (f, sk_profile, 2);
+  g_autofree gchar *id2 = g_strdup_printf ("%" G_GINT64_FORMAT, batch2);
+  g_autofree gchar *s_sk = g_build_filename (f->tmp, "station-key.json", NULL);
+  const char *sk_args[] = { "--matter", "--units", "2", "--seed", "3005", NULL };
+  g_autofree gchar *p_sk = st_agentdev (f, sk_args, s_sk);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  rc = st_run_station (f, &out, &err, "batch", "run", id2, "--port", p_sk, "--units", "2", "--wait", "10", NULL);
+  g_test_message ("batch run: %d\n%s%s", rc, out, err);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_cmpuint (st_count_lines (out, " PASSED "), ==, 2);
+  g_autoptr(JsonParser) sk = st_test_load_json (s_sk);
+  JsonArray *sk_devices = json_object_get_array_member (json_node_get_object (json_parser_get_root (sk)), "devices");
+  checked = 0;
+  for (guint i = 0; i < json_array_get_length (sk_devices); i++)
+    {
+      JsonObject *dev = json_array_get_object_element (sk_devices, i);
+      if (json_object_get_int_member (dev, "commits") == 0)
+        continue;
+      g_assert_cmpint (json_object_get_int_member (dev, "keys_made"), ==, 1);   /* one PUT_KEY key */
+      st_check_matter_device (f, dev, id2, cd);
+      checked++;
+    }
+  g_assert_cmpuint (checked, ==, 2);
 
   st_check_db_invariants (f);
   st_fixture_teardown (f, NULL);
