@@ -20,6 +20,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "st-profile.h"
+
 G_BEGIN_DECLS
 
 /* The spec's bounds: 1 to 100 product IDs, a certificate id of exactly
@@ -41,10 +43,23 @@ typedef struct {
   guint16 security_information;  /* [6] */
   guint16 version_number;        /* [7] */
   guint8 certification_type;     /* [8] 0, 1 or 2 */
+  /* optional: [9] and [10] come together or not at all */
+  gboolean has_dac_origin;
+  guint16 dac_origin_vendor_id;  /* [9] */
+  guint16 dac_origin_product_id; /* [10] */
+  /* [11] optional: 1..ST_MATTER_CD_MAX_PAAS subject key identifiers of
+   * ST_MATTER_CD_SKID_LEN bytes each, back to back; 0: absent */
+  const guint8 *authorized_paas;
+  gsize n_authorized_paas;
 } StMatterCd;
 
+#define ST_MATTER_CD_MAX_PAAS 10
+#define ST_MATTER_CD_SKID_LEN 20
+
 /* The TLV of @cd: an anonymous structure holding the nine elements with
- * context tags 0..8 in that order, each unsigned integer in the fewest
+ * context tags 0..8 in that order (then 9 and 10 when has_dac_origin, 11
+ * when n_authorized_paas > 0, its entries octet strings with a 1-byte
+ * length), each unsigned integer in the fewest
  * bytes that hold it (1, 2 or 4), the certificate id a UTF-8 string with
  * a 1-byte length, the product IDs an array of anonymous unsigned
  * integers. INVALID_DATA names the field out of range. */
@@ -56,5 +71,47 @@ GBytes *st_matter_cd_encode (const StMatterCd *cd, GError **error);
  * The result is checked (it parses back, and its signature verifies with
  * @signer's public key) before it is returned. */
 GBytes *st_matter_cd_sign (GBytes *content, X509 *signer, EVP_PKEY *key, GError **error);
+
+/* Reading a Certification Declaration (hostile input: a profile names
+ * any file).
+ *
+ * st_matter_cd_parse_tlv(): the strict reader of the CD's content, the
+ * Matter TLV above: an anonymous structure, context tags only, in
+ * ascending order, each at most once; the required 0..8, then optionally
+ * 9 and 10 together and 11; unsigned integers of 1, 2, 4 or 8 bytes
+ * little-endian within the field's range; strings with a 1-byte length;
+ * nothing after the structure's end. @out's pointers are owned by it
+ * (st_matter_cd_clear). @canonical (may be NULL) is set TRUE when every
+ * integer was in the fewest bytes, i.e. when st_matter_cd_encode() writes
+ * exactly the bytes read. INVALID_DATA names what is wrong and where. */
+gboolean st_matter_cd_parse_tlv (const guint8 *tlv, gsize len, StMatterCd *out,
+                                 gboolean *canonical, GError **error);
+
+/* The CD's content out of its CMS: one DER ContentInfo of type
+ * SignedData, nothing after it, eContentType id-data with the content
+ * inside (not detached), read with st_matter_cd_parse_tlv(). The
+ * signature is not verified here (the CSA's CD-signing keys are the
+ * commissioner's trust). */
+gboolean st_matter_cd_parse (GBytes *cms_der, StMatterCd *out, GError **error);
+
+/* Frees what st_matter_cd_parse*() put in @cd and zeroes it. */
+void st_matter_cd_clear (StMatterCd *cd);
+
+/* The CD is for the product with Vendor ID @vid and Product ID @pid:
+ * vendor_id is @vid and product_id_array holds @pid; when the CD carries
+ * dac_origin_vendor_id/product_id (the DAC of another vendor's product,
+ * Core spec 6.3.1), the DAC the station issues carries @vid and @pid, so
+ * these must be @vid and @pid too. VERIFY_FAILED names the CD's and the
+ * product's IDs; @file names the CD in the message. */
+gboolean st_matter_cd_check_product (const StMatterCd *cd, const char *file, guint16 vid,
+                                     guint16 pid, GError **error);
+
+/* A Matter profile's Certification Declaration, loaded
+ * (st_profile_load_certification_declaration), read and checked against
+ * the profile's vendor-id and product-id. @development_note (may be NULL)
+ * is set to one line for the operator when the CD is of certification
+ * type 0, development and test (not for shipping products), else NULL. */
+GBytes *st_matter_cd_load_for_profile (const StProfile *profile, char **development_note,
+                                       GError **error);
 
 G_END_DECLS
