@@ -17,6 +17,7 @@
 #include "st-issue.h"
 #include "st-line.h"
 #include "st-manifest.h"
+#include "st-matter-cd.h"
 #include "st-matter-export.h"
 #include "st-ossl.h"
 #include "st-profile.h"
@@ -1067,6 +1068,25 @@ st_engine_profile_can_issue (StEngine *engine, const StProfile *profile, GError 
   return TRUE;
 }
 
+/* A Matter profile's Certification Declaration is readable and names the
+ * profile's VID and PID (st_matter_cd_load_for_profile): a batch of a CD
+ * every commissioner would refuse is not made. The file is the service's
+ * to read, as the line reads it. */
+static gboolean
+st_engine_matter_cd_fits (const StProfile *profile, GError **error)
+{
+  if (!profile->matter.enabled)
+    return TRUE;
+  g_autoptr(GBytes) cd = st_matter_cd_load_for_profile (profile, NULL, error);
+  if (cd != NULL)
+    return TRUE;
+  /* the lead's input is refused (exit 2), not a failed check */
+  if ((*error)->domain == ST_ERROR && (*error)->code == ST_ERROR_VERIFY_FAILED)
+    (*error)->code = ST_ERROR_INVALID_DATA;
+  g_prefix_error (error, _("the batch was not created: "));
+  return FALSE;
+}
+
 gint64
 st_engine_batch_create (StEngine *engine, const StAuthSession *session, const char *origin,
                         const char *profile_text, const char *work_order, gint64 quantity,
@@ -1082,7 +1102,8 @@ st_engine_batch_create (StEngine *engine, const StAuthSession *session, const ch
     }
   g_autoptr(StProfile) profile = st_profile_load_from_data (profile_text, strlen (profile_text),
                                                            origin, error);
-  if (profile == NULL || !st_engine_profile_can_issue (engine, profile, error))
+  if (profile == NULL || !st_engine_profile_can_issue (engine, profile, error)
+      || !st_engine_matter_cd_fits (profile, error))
     return 0;
   gint64 id = st_db_batch_create (engine->db, work_order, profile->name, profile->sha256,
                                   profile->text, quantity, engine->config->station_id,
@@ -1361,6 +1382,14 @@ st_engine_run_line (StEngine *engine, const StAuthSession *session, const StLine
       if (callbacks->started != NULL)
         callbacks->started (request->batch_id, request->ports, recovered->str,
                             callbacks->user_data);
+      /* a development Certification Declaration: one line, no refusal */
+      const char *cd_note = st_line_get_matter_cd_note (line);
+      if (cd_note != NULL)
+        {
+          g_message ("batch %" PRId64 ": %s", request->batch_id, cd_note);
+          if (callbacks->notice != NULL)
+            callbacks->notice ("", "", cd_note, callbacks->user_data);
+        }
       StBatchRunOptions options = {
         .ports = request->ports,
         /* asked for a number of units per socket, or until the batch is

@@ -18,6 +18,7 @@ struct _StLine {
   GBytes *firmware;        /* the profile's [firmware] image, hash checked; NULL without one */
   GBytes *matter_cd;       /* a [matter] profile's Certification Declaration (slot 3), read
                             * once per line; NULL without [matter] */
+  gchar *matter_cd_note;   /* one line when that CD is a development one, else NULL */
   gboolean allow_reprovision;
   GCancellable *cancellable;     /* borrowed */
   StUnitStepFunc step_func;

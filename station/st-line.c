@@ -6,6 +6,7 @@
 #include "st-error.h"
 #include "st-ossl.h"
 #include "st-util.h"
+#include "st-matter-cd.h"
 #include "st-verify.h"
 
 StLine *
@@ -61,12 +62,20 @@ st_line_new (StConfig *config, StCa *ca, StDb *db, gint64 batch_id,
         return NULL;
     }
   /* A Matter product's Certification Declaration, read once for the
-   * line: a file that is missing or no CMS SignedData stops the line
-   * before any device is touched. */
+   * line: a file that is missing, no CMS SignedData, unreadable as a CD or
+   * a CD of another vendor or product stops the line before any device is
+   * touched (st_matter_cd_load_for_profile). */
   if (line->profile->matter.enabled)
     {
       g_autoptr(GError) local = NULL;
-      line->matter_cd = st_profile_load_certification_declaration (line->profile, &local);
+      line->matter_cd = st_matter_cd_load_for_profile (line->profile, &line->matter_cd_note, &local);
+      if (line->matter_cd == NULL && local->domain == ST_ERROR && local->code != ST_ERROR_NOT_FOUND
+          && local->code != ST_ERROR_READ)
+        {
+          /* the batch's set-up, not a unit's check */
+          g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, _("the line cannot start: %s"), local->message);
+          return NULL;
+        }
       if (line->matter_cd == NULL)
         {
           g_set_error (error, ST_ERROR, local->code,
@@ -91,6 +100,7 @@ st_line_free (StLine *line)
   g_clear_pointer (&line->chain_der, g_bytes_unref);
   g_clear_pointer (&line->firmware, g_bytes_unref);
   g_clear_pointer (&line->matter_cd, g_bytes_unref);
+  g_free (line->matter_cd_note);
   g_clear_pointer (&line->pending, g_hash_table_unref);
   g_free (line->stop_reason);
   g_mutex_clear (&line->lock);
@@ -247,4 +257,11 @@ st_line_release_pending (StLine *line, const char *uid_hex)
   g_mutex_lock (&line->lock);
   g_hash_table_remove (line->pending, uid_hex);
   g_mutex_unlock (&line->lock);
+}
+
+const char *
+st_line_get_matter_cd_note (StLine *line)
+{
+  g_return_val_if_fail (line != NULL, NULL);
+  return line->matter_cd_note;
 }

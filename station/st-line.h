@@ -49,6 +49,9 @@ void st_line_set_callbacks (StLine *line, StUnitStepFunc step_func,
 const StProfile *st_line_get_profile (StLine *line);
 /* The batch's id. */
 gint64 st_line_get_batch_id (StLine *line);
+/* One line for the operator when the batch's Certification Declaration is
+ * a development and test one (not for shipping products); else NULL. */
+const char *st_line_get_matter_cd_note (StLine *line);
 
 /* Resolves what can be resolved without the device: a unit left 'started'
  * fails, a unit left 'issuing' fails and its certificate is voided (it was

@@ -18,6 +18,7 @@
 #include "st-error.h"
 #include "st-line.h"
 #include "st-ossl.h"
+#include "st-matter-cd.h"
 #include "st-profile.h"
 #include "st-text.h"
 #include "st-util.h"
@@ -755,6 +756,12 @@ on_batch_create (StDbusStation1 *object, GDBusMethodInvocation *invocation, cons
                          g_variant_new_string (profile->key_mode == ST_KEY_MODE_DEVICE_CSR
                                                ? "device-csr" : "station-key"));
   g_variant_builder_add (&d, "{sv}", "algorithm", g_variant_new_string (st_alg_to_string (profile->alg)));
+  /* a development Certification Declaration (checked by the engine): one
+   * line for the lead, "cd-note" */
+  g_autofree gchar *cd_note = NULL;
+  g_autoptr(GBytes) cd = profile->matter.enabled ? st_matter_cd_load_for_profile (profile, &cd_note, NULL) : NULL;
+  if (cd_note != NULL)
+    g_variant_builder_add (&d, "{sv}", "cd-note", g_variant_new_string (cd_note));
   st_dbus_station1_complete_batch_create (object, invocation, id, g_variant_builder_end (&d));
   return TRUE;
 }

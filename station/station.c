@@ -447,7 +447,10 @@ st_run_on_notice (StDbusStation1 *proxy, const char *port, const char *uid, cons
                   StRun *run)
 {
   g_autofree gchar *safe_uid = ST_CLI_LINE (uid), *safe_text = ST_CLI_LINE (text);
-  g_printerr (_("station: %s: uid %s: %s\n"), port, safe_uid, safe_text);
+  if (*port == '\0' && *uid == '\0')  /* about the line, not a unit */
+    g_printerr ("station: %s\n", safe_text);
+  else
+    g_printerr (_("station: %s: uid %s: %s\n"), port, safe_uid, safe_text);
 }
 
 static void
@@ -958,6 +961,12 @@ cmd_batch_create (StCli *cli, const char *profile_path, const char *work_order, 
   g_print (_("Created batch for work order %s: %d x %s (%s, %s)\n"), work_order, quantity,
            st_dict_get_string (info, "product"), st_dict_get_string (info, "key-mode"),
            st_dict_get_string (info, "algorithm"));
+  const char *cd_note = NULL;
+  if (g_variant_lookup (info, "cd-note", "&s", &cd_note))
+    {
+      g_autofree gchar *safe = ST_CLI_LINE (cd_note);
+      g_print ("%s\n", safe);
+    }
   g_print ("%" G_GINT64_FORMAT "\n", id);
   return 0;
 }

@@ -14,6 +14,14 @@
  *   import` of a root with a PID is refused with the rule named and
  *   audited; the PAA and PAI of docs/ceremony.md's stock-openssl recipe are
  *   accepted and station.conf keeps [matter];
+ * /matter-demo/cd-refused: what `batch create` and the line read in the
+ *   Certification Declaration: the demo's (development) CD is accepted
+ *   with one line saying so, an official one without; CDs made here with
+ *   stock `openssl cms` around hand-written TLV for PID 8001, for VID FFF2,
+ *   with a byte after the TLV and with a duplicate tag are refused, naming
+ *   the file and the IDs; a batch whose CD file was swapped for another
+ *   product's after its creation does not start its line, and no unit is
+ *   made;
  * /matter-demo/whole-flow: `station demo --matter` (make matter-demo) on
  *   2 sockets of station-devsim devices; its DACs pass check-dac.py under
  *   the demo's PAI, every label's QR code read by zbarimg is its unit's QR
@@ -131,6 +139,161 @@ test_plain_refused (StFixture *f, gconstpointer data)
   g_assert_cmpint (st_run_station (f, NULL, NULL, "lock", NULL), ==, 0);
   g_assert_cmpint (st_run_station (f, &out, &err, "setup", "demo", "--matter", NULL), !=, 0);
   g_assert_nonnull (strstr (err, "not a Matter one"));
+}
+
+/* The CD TLV of the demo (docs/matter.md, "What the station checks in the
+ * Certification Declaration") for @vid and @pid, certification type
+ * @type; @extra bytes go before the structure's end, @trailing after it.
+ * Control byte = tag control (0x20 context-specific, 0x00 anonymous) |
+ * element type (0x04 uint8, 0x05 uint16, 0x0C UTF-8 string with a 1-byte
+ * length, 0x15 structure, 0x16 array, 0x18 end). */
+static GByteArray *
+cd_tlv (guint16 vid, guint16 pid, guint8 type, const guint8 *extra, gsize extra_len, gboolean trailing)
+{
+  GByteArray *b = g_byte_array_new ();
+  const guint8 head[] = {
+    0x15,                                    /* anonymous structure */
+    0x24, 0x00, 0x01,                        /* [0] format_version 1 */
+    0x25, 0x01, (guint8) vid, (guint8) (vid >> 8),  /* [1] vendor_id (uint16, little-endian) */
+    0x36, 0x02,                              /* [2] product_id_array */
+    0x05, (guint8) pid, (guint8) (pid >> 8),  /*     the PID (anonymous uint16) */
+    0x18,                                    /*     end of the array */
+    0x25, 0x03, 0x00, 0x01,                  /* [3] device_type_id 0x0100 */
+    0x2c, 0x04, 0x13,                        /* [4] certificate_id, 19 bytes */
+  };
+  g_byte_array_append (b, head, sizeof head);
+  g_byte_array_append (b, (const guint8 *) "ZIG20142ZB330003-24", 19);
+  const guint8 tail[] = {
+    0x24, 0x05, 0x00,                        /* [5] security_level 0 */
+    0x24, 0x06, 0x00,                        /* [6] security_information 0 */
+    0x24, 0x07, 0x01,                        /* [7] version_number 1 */
+    0x24, 0x08, type,                        /* [8] certification_type */
+  };
+  g_byte_array_append (b, tail, sizeof tail);
+  if (extra_len > 0)
+    g_byte_array_append (b, extra, (guint) extra_len);
+  const guint8 end[] = { 0x18, 0x00 };       /* end of the structure; a stray byte */
+  g_byte_array_append (b, end, trailing ? 2 : 1);
+  return b;
+}
+
+/* @tlv signed with stock openssl cms (content inside) as DIR/@name. */
+static gchar *
+cd_file (StFixture *f, const char *name, GByteArray *tlv)
+{
+  g_autoptr(GByteArray) owned = tlv;
+  g_autofree gchar *tlv_path = g_build_filename (f->tmp, "cd-content.tlv", NULL);
+  g_autofree gchar *key = g_build_filename (f->tmp, "cd-signer.key", NULL);
+  g_autofree gchar *cert = g_build_filename (f->tmp, "cd-signer.pem", NULL);
+  gchar *der = g_build_filename (f->tmp, name, NULL);
+  g_assert_true (g_file_set_contents (tlv_path, (const char *) tlv->data, tlv->len, NULL));
+  if (!g_file_test (key, G_FILE_TEST_EXISTS))
+    g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                  "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-subj", "/CN=CD signer",
+                                  "-out", cert, NULL), ==, 0);
+  g_assert_cmpint (st_run_tool (NULL, NULL, "openssl", "cms", "-sign", "-binary", "-nodetach", "-nocerts",
+                                "-noattr", "-in", tlv_path, "-signer", cert, "-inkey", key, "-outform", "DER",
+                                "-out", der, NULL), ==, 0);
+  return der;
+}
+
+static void
+assert_create_refused (StFixture *f, const char *cd, const char *const *want)
+{
+  g_autofree gchar *profile = matter_profile (f, cd);
+  g_autofree gchar *out = NULL, *err = NULL;
+  g_assert_cmpint (create_batch (f, profile, &out, &err), ==, ST_RC_ERROR);
+  g_assert_nonnull (strstr (err, "the batch was not created"));
+  g_assert_nonnull (strstr (err, cd));
+  for (guint i = 0; want[i] != NULL; i++)
+    if (strstr (err, want[i]) == NULL)
+      g_error ("batch create's refusal \"%s\" lacks \"%s\"", err, want[i]);
+}
+
+static void
+test_cd_refused (void)
+{
+  StFixture fx = { 0 };
+  StFixture *f = &fx;
+  f->tmp = st_test_tmpdir ("st-matter-cd");
+  f->home = g_build_filename (f->tmp, "home", NULL);
+  f->sims = g_ptr_array_new_with_free_func (g_object_unref);
+  const char *none[] = { NULL };
+  st_service_ensure (f, none);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "setup", "demo", "--matter", NULL), ==, 0);
+  /* a new service, unlocked by the demo admin as the fixture does it */
+  g_assert_cmpint (st_service_stop (f), ==, 0);
+  st_service_ensure (f, none);
+  gint64 batches = st_sql_int (f, "SELECT count(*) FROM batches");
+
+  /* the demo's CD: accepted, and it says it is a development one */
+  g_autofree gchar *out = NULL, *err = NULL;
+  g_autofree gchar *demo_cd = g_build_filename (f->home, "matter", "cd-FFF1-8000.der", NULL);
+  g_autofree gchar *demo_profile = matter_profile (f, demo_cd);
+  g_assert_cmpint (create_batch (f, demo_profile, &out, &err), ==, 0);
+  g_assert_nonnull (strstr (out, "is a development and test CD (certification type 0)"));
+  g_assert_nonnull (strstr (out, "not for shipping products"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  /* an official one (type 2) of the product: accepted, no such line */
+  g_autofree gchar *official = cd_file (f, "cd-official.der", cd_tlv (0xFFF1, 0x8000, 2, NULL, 0, FALSE));
+  g_autofree gchar *official_profile = matter_profile (f, official);
+  g_assert_cmpint (create_batch (f, official_profile, &out, &err), ==, 0);
+  g_assert_null (strstr (out, "development"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM batches"), ==, batches + 2);
+
+  g_autofree gchar *pid8001 = cd_file (f, "cd-pid-8001.der", cd_tlv (0xFFF1, 0x8001, 2, NULL, 0, FALSE));
+  const char *want_pid[] = { "is for VID FFF1 and PID 8001", "(VID FFF1, PID 8000)",
+                             "the CD the CSA issued for this product", NULL };
+  assert_create_refused (f, pid8001, want_pid);
+  g_autofree gchar *vid2 = cd_file (f, "cd-vid-fff2.der", cd_tlv (0xFFF2, 0x8000, 2, NULL, 0, FALSE));
+  const char *want_vid[] = { "is for VID FFF2 and PID 8000", "(VID FFF1, PID 8000)", NULL };
+  assert_create_refused (f, vid2, want_vid);
+  g_autofree gchar *trailing = cd_file (f, "cd-trailing.der", cd_tlv (0xFFF1, 0x8000, 2, NULL, 0, TRUE));
+  const char *want_trailing[] = { "cannot be read", "trailing bytes after the end of the structure (1)", NULL };
+  assert_create_refused (f, trailing, want_trailing);
+  static const guint8 dup[] = { 0x25, 0x01, 0xf1, 0xff };  /* [1] vendor_id again */
+  g_autofree gchar *dup_cd = cd_file (f, "cd-duplicate.der", cd_tlv (0xFFF1, 0x8000, 2, dup, sizeof dup, FALSE));
+  const char *want_dup[] = { "cannot be read", "vendor_id (tag 1) appears twice", NULL };
+  assert_create_refused (f, dup_cd, want_dup);
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM batches"), ==, batches + 2);
+
+  /* the line reads it again: a batch made with the product's CD whose
+   * file became another product's does not start, no unit is made */
+  g_autofree gchar *swapped = cd_file (f, "cd-swapped.der", cd_tlv (0xFFF1, 0x8000, 2, NULL, 0, FALSE));
+  g_autofree gchar *swapped_profile = matter_profile (f, swapped);
+  gint64 batch = st_create_batch (f, swapped_profile, 2);
+  g_autofree gchar *other = NULL;
+  gsize other_len = 0;
+  g_assert_true (g_file_get_contents (pid8001, &other, &other_len, NULL));
+  g_assert_true (g_file_set_contents (swapped, other, (gssize) other_len, NULL));
+  g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
+  g_autofree gchar *port = st_start_devsim (f, "--units", "1", "--seed", "1801", NULL);
+  g_assert_cmpint (st_run_station (f, &out, &err, "batch", "run", id, "--port", port, "--units", "1", NULL),
+                   ==, ST_RC_ERROR);
+  g_assert_nonnull (strstr (err, "the line cannot start"));
+  g_assert_nonnull (strstr (err, "cd-swapped.der is for VID FFF1 and PID 8001"));
+  g_assert_nonnull (strstr (err, "(VID FFF1, PID 8000)"));
+  g_autofree gchar *units_sql = g_strdup_printf ("SELECT count(*) FROM units WHERE batch_id = %s", id);
+  g_assert_cmpint (st_sql_int (f, units_sql), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* the line of the demo CD's batch says once that its CD is a
+   * development one, and runs */
+  g_autofree gchar *dev_id = g_strdup_printf ("%" G_GINT64_FORMAT, batches + 1);
+  g_assert_cmpint (st_run_station (f, &out, &err, "batch", "run", dev_id, "--port", port, "--units", "1", NULL),
+                   ==, 0);
+  const char *note = strstr (err, "is a development and test CD (certification type 0)");
+  g_assert_nonnull (note);
+  g_assert_null (strstr (note + 1, "is a development and test CD"));
+  g_assert_nonnull (strstr (err, "cd-FFF1-8000.der"));
+  g_autofree gchar *done_sql = g_strdup_printf ("SELECT count(*) FROM units WHERE batch_id = %s AND state = 'done'",
+                                                dev_id);
+  g_assert_cmpint (st_sql_int (f, done_sql), ==, 1);
+  st_fixture_teardown (f, NULL);
 }
 
 /* The PAA's openssl.cnf of docs/ceremony.md ("A Matter station"), its dir
@@ -387,6 +550,7 @@ main (int argc, char **argv)
   st_test_init (&argc, &argv);
   g_test_add_func ("/matter-demo/setup", test_setup);
   g_test_add_func ("/matter-demo/whole-flow", test_whole_flow);
+  g_test_add_func ("/matter-demo/cd-refused", test_cd_refused);
   st_test_add_station ("/matter-demo/plain-refused", NULL, test_plain_refused);
   g_test_add_func ("/matter-demo/ceremony", test_ceremony);
   int rc = g_test_run ();
