@@ -1,6 +1,7 @@
 #include "st-matter-cd.h"
 
 #include <glib/gi18n.h>
+#include <inttypes.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <string.h>
@@ -228,8 +229,7 @@ st_cd_fail (GError **error, const StTlvReader *r, const char *format, ...)
   g_autofree gchar *what = g_strdup_vprintf (format, ap);
   va_end (ap);
   g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-               _("the Certification Declaration's content (Matter TLV) is malformed at byte %"
-                 G_GSIZE_FORMAT ": %s"), (gsize) (r->p - r->start), what);
+               _("the Certification Declaration's content (Matter TLV) is malformed at byte %zu: %s"), (gsize) (r->p - r->start), what);
   return FALSE;
 }
 
@@ -282,7 +282,7 @@ st_tlv_read_uint (StTlvReader *r, guint8 type, guint64 max, const char *field, g
   for (gsize i = 0; i < n; i++)
     x |= (guint64) r->p[i] << (8 * i);
   if (x > max)
-    return st_cd_fail (error, r, _("%s is %" G_GUINT64_FORMAT ", more than its maximum %" G_GUINT64_FORMAT),
+    return st_cd_fail (error, r, _("%s is %" PRIu64 ", more than its maximum %" PRIu64),
                        field, x, max);
   /* the fewest bytes: what st_tlv_uint() writes */
   if (n > 1 && x <= (G_MAXUINT64 >> (64 - 4 * n)))
@@ -375,7 +375,7 @@ st_cd_read_cert_id (StTlvReader *r, guint8 type, char *id, GError **error)
     return st_cd_fail (error, r, _("certificate_id is cut short"));
   gsize n = r->p[0];
   if (n != ST_MATTER_CD_CERT_ID_LEN)
-    return st_cd_fail (error, r, _("certificate_id is %" G_GSIZE_FORMAT " characters; it is exactly %d"),
+    return st_cd_fail (error, r, _("certificate_id is %zu characters; it is exactly %d"),
                        n, ST_MATTER_CD_CERT_ID_LEN);
   st_tlv_skip (r, 1);
   if (r->left < n)
@@ -450,14 +450,14 @@ st_matter_cd_parse_tlv (const guint8 *tlv, gsize len, StMatterCd *out, gboolean 
         return FALSE;
     }
   if (r.left != 0)
-    return st_cd_fail (error, &r, _("there are trailing bytes after the end of the structure (%" G_GSIZE_FORMAT ")"), r.left);
+    return st_cd_fail (error, &r, _("there are trailing bytes after the end of the structure (%zu)"), r.left);
   for (int t = 0; t <= 8; t++)
     if ((seen & (1u << t)) == 0)
       return st_cd_fail (error, &r, _("the required element %s (tag %d) is missing"), st_cd_field[t], t);
   if (((seen >> 9) & 1u) != ((seen >> 10) & 1u))
     return st_cd_fail (error, &r, _("dac_origin_vendor_id and dac_origin_product_id come together or not at all"));
   if (v[0] != 1)
-    return st_cd_fail (error, &r, _("format_version is %" G_GUINT64_FORMAT "; this station reads version 1"), v[0]);
+    return st_cd_fail (error, &r, _("format_version is %" PRIu64 "; this station reads version 1"), v[0]);
 
   out->format_version = (guint16) v[0];
   out->vendor_id = (guint16) v[1];
@@ -490,7 +490,7 @@ st_matter_cd_parse (GBytes *cms_der, StMatterCd *out, GError **error)
   if (len == 0 || len > G_MAXINT32)
     {
       g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA,
-                   _("the Certification Declaration is %" G_GSIZE_FORMAT " bytes: no CMS SignedData"), len);
+                   _("the Certification Declaration is %zu bytes: no CMS SignedData"), len);
       return FALSE;
     }
   ERR_clear_error ();
