@@ -1068,16 +1068,22 @@ st_engine_profile_can_issue (StEngine *engine, const StProfile *profile, GError 
   return TRUE;
 }
 
-/* A Matter profile's Certification Declaration is readable and names the
- * profile's VID and PID (st_matter_cd_load_for_profile): a batch of a CD
- * every commissioner would refuse is not made. The file is the service's
- * to read, as the line reads it. */
+/* A Matter profile's Certification Declaration is readable, names the
+ * profile's VID and PID and, when it lists the PAAs it allows, the
+ * station's root (st_matter_cd_load_for_profile): a batch of a CD every
+ * commissioner would refuse is not made. The file is the service's to
+ * read, as the line reads it. The root is station.conf's root-file; a
+ * root that cannot be read here is checked at the line's start. */
 static gboolean
-st_engine_matter_cd_fits (const StProfile *profile, GError **error)
+st_engine_matter_cd_fits (StEngine *engine, const StProfile *profile, GError **error)
 {
   if (!profile->matter.enabled)
     return TRUE;
-  g_autoptr(GBytes) cd = st_matter_cd_load_for_profile (profile, NULL, error);
+  g_autoptr(GError) local = NULL;
+  g_autoptr(X509) root = engine->config->root_file != NULL ? st_engine_station_root (engine, &local) : NULL;
+  if (root == NULL && local != NULL)
+    g_debug ("the Certification Declaration's PAA list is checked at the line's start: %s", local->message);
+  g_autoptr(GBytes) cd = st_matter_cd_load_for_profile (profile, root, NULL, error);
   if (cd != NULL)
     return TRUE;
   /* the lead's input is refused (exit 2), not a failed check */
@@ -1103,7 +1109,7 @@ st_engine_batch_create (StEngine *engine, const StAuthSession *session, const ch
   g_autoptr(StProfile) profile = st_profile_load_from_data (profile_text, strlen (profile_text),
                                                            origin, error);
   if (profile == NULL || !st_engine_profile_can_issue (engine, profile, error)
-      || !st_engine_matter_cd_fits (profile, error))
+      || !st_engine_matter_cd_fits (engine, profile, error))
     return 0;
   gint64 id = st_db_batch_create (engine->db, work_order, profile->name, profile->sha256,
                                   profile->text, quantity, engine->config->station_id,

@@ -68,7 +68,7 @@ st_line_new (StConfig *config, StCa *ca, StDb *db, gint64 batch_id,
   if (line->profile->matter.enabled)
     {
       g_autoptr(GError) local = NULL;
-      line->matter_cd = st_matter_cd_load_for_profile (line->profile, &line->matter_cd_note, &local);
+      line->matter_cd = st_matter_cd_load_for_profile (line->profile, line->ca->root, &line->matter_cd_note, &local);
       if (line->matter_cd == NULL && local->domain == ST_ERROR && local->code != ST_ERROR_NOT_FOUND
           && local->code != ST_ERROR_READ)
         {

@@ -563,8 +563,28 @@ st_matter_cd_check_product (const StMatterCd *cd, const char *file, guint16 vid,
   return TRUE;
 }
 
+gboolean
+st_matter_cd_check_paa (const StMatterCd *cd, const char *file, X509 *paa, GError **error)
+{
+  g_return_val_if_fail (cd != NULL && file != NULL && paa != NULL, FALSE);
+  if (cd->n_authorized_paas == 0)
+    return TRUE;
+  const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id (paa);
+  if (skid != NULL && ASN1_STRING_length (skid) == ST_MATTER_CD_SKID_LEN)
+    for (gsize i = 0; i < cd->n_authorized_paas; i++)
+      if (memcmp (cd->authorized_paas + i * ST_MATTER_CD_SKID_LEN, ASN1_STRING_get0_data (skid),
+                  ST_MATTER_CD_SKID_LEN) == 0)
+        return TRUE;
+  g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+               _("the Certification Declaration %s allows only the PAAs its authorized_paa_list names, and "
+                 "the station's PAA is not one of them: every commissioner would refuse the devices. Name in "
+                 "[matter] certification-declaration a CD that authorizes this station's PAA, or issue under "
+                 "a PAA it lists"), file);
+  return FALSE;
+}
+
 GBytes *
-st_matter_cd_load_for_profile (const StProfile *profile, char **development_note, GError **error)
+st_matter_cd_load_for_profile (const StProfile *profile, X509 *paa, char **development_note, GError **error)
 {
   g_return_val_if_fail (profile != NULL && profile->matter.enabled, NULL);
   if (development_note != NULL)
@@ -582,7 +602,8 @@ st_matter_cd_load_for_profile (const StProfile *profile, char **development_note
                      "Declaration file as the CSA issued it"), profile->path, file, local->message);
       return NULL;
     }
-  gboolean ok = st_matter_cd_check_product (&cd, file, profile->matter.vendor_id, profile->matter.product_id, &local);
+  gboolean ok = st_matter_cd_check_product (&cd, file, profile->matter.vendor_id, profile->matter.product_id, &local)
+                && (paa == NULL || st_matter_cd_check_paa (&cd, file, paa, &local));
   gboolean development = cd.certification_type == ST_MATTER_CD_TYPE_DEVELOPMENT;
   st_matter_cd_clear (&cd);
   if (!ok)

@@ -106,12 +106,18 @@ void st_matter_cd_clear (StMatterCd *cd);
 gboolean st_matter_cd_check_product (const StMatterCd *cd, const char *file, guint16 vid,
                                      guint16 pid, GError **error);
 
+/* When the CD carries an authorized_paa_list, @paa (the station's root,
+ * the PAA its DACs chain to) must be in it: its subjectKeyIdentifier one
+ * of the list's. TRUE without a list. VERIFY_FAILED names the file. */
+gboolean st_matter_cd_check_paa (const StMatterCd *cd, const char *file, X509 *paa, GError **error);
+
 /* A Matter profile's Certification Declaration, loaded
  * (st_profile_load_certification_declaration), read and checked against
- * the profile's vendor-id and product-id. @development_note (may be NULL)
+ * the profile's vendor-id and product-id, and against @paa
+ * (st_matter_cd_check_paa) when @paa is not NULL. @development_note (may be NULL)
  * is set to one line for the operator when the CD is of certification
  * type 0, development and test (not for shipping products), else NULL. */
-GBytes *st_matter_cd_load_for_profile (const StProfile *profile, char **development_note,
+GBytes *st_matter_cd_load_for_profile (const StProfile *profile, X509 *paa, char **development_note,
                                        GError **error);
 
 G_END_DECLS

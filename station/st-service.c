@@ -759,7 +759,7 @@ on_batch_create (StDbusStation1 *object, GDBusMethodInvocation *invocation, cons
   /* a development Certification Declaration (checked by the engine): one
    * line for the lead, "cd-note" */
   g_autofree gchar *cd_note = NULL;
-  g_autoptr(GBytes) cd = profile->matter.enabled ? st_matter_cd_load_for_profile (profile, &cd_note, NULL) : NULL;
+  g_autoptr(GBytes) cd = profile->matter.enabled ? st_matter_cd_load_for_profile (profile, NULL, &cd_note, NULL) : NULL;
   if (cd_note != NULL)
     g_variant_builder_add (&d, "{sv}", "cd-note", g_variant_new_string (cd_note));
   st_dbus_station1_complete_batch_create (object, invocation, id, g_variant_builder_end (&d));

@@ -19,7 +19,9 @@
  *   with one line saying so, an official one without; CDs made here with
  *   stock `openssl cms` around hand-written TLV for PID 8001, for VID FFF2,
  *   with a byte after the TLV and with a duplicate tag are refused, naming
- *   the file and the IDs; a batch whose CD file was swapped for another
+ *   the file and the IDs; a CD whose authorized_paa_list lacks the
+ *   station's PAA is refused, one that lists it accepted; a batch whose CD
+ *   file was swapped for another
  *   product's after its creation does not start its line, and no unit is
  *   made;
  * /matter-demo/whole-flow: `station demo --matter` (make matter-demo) on
@@ -259,6 +261,41 @@ test_cd_refused (void)
   const char *want_dup[] = { "cannot be read", "vendor_id (tag 1) appears twice", NULL };
   assert_create_refused (f, dup_cd, want_dup);
   g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM batches"), ==, batches + 2);
+
+  /* an authorized_paa_list: refused without the station's PAA, accepted
+   * with its key identifier (read by stock openssl) */
+  g_autofree gchar *root = g_build_filename (f->home, "demo-root.pem", NULL);
+  g_autofree gchar *skid_text = NULL;
+  g_assert_cmpint (st_run_tool (&skid_text, NULL, "openssl", "x509", "-in", root, "-noout", "-ext",
+                                "subjectKeyIdentifier", NULL), ==, 0);
+  guint8 paa_list[] = {
+    0x36, 0x0b,                              /* [11] authorized_paa_list */
+    0x10, 0x14,                              /*     octet string, 20 bytes */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0x18,                                    /*     end of the array */
+  };
+  memset (paa_list + 4, 0x5a, 20);           /* no PAA's key identifier */
+  g_autofree gchar *other_paa = cd_file (f, "cd-other-paa.der",
+                                         cd_tlv (0xFFF1, 0x8000, 2, paa_list, sizeof paa_list, FALSE));
+  const char *want_paa[] = { "allows only the PAAs its authorized_paa_list names", "the station's PAA is not one of them",
+                             NULL };
+  assert_create_refused (f, other_paa, want_paa);
+  {
+    /* "X509v3 Subject Key Identifier: \n    AB:CD:..." */
+    const char *hex = strchr (skid_text, '\n');
+    g_assert_nonnull (hex);
+    g_autofree gchar *digits = g_strdelimit (g_strstrip (g_strdup (hex)), ":", ' ');
+    g_auto (GStrv) bytes = g_strsplit (digits, " ", -1);
+    g_assert_cmpuint (g_strv_length (bytes), ==, 20);
+    for (guint i = 0; i < 20; i++)
+      paa_list[4 + i] = (guint8) g_ascii_strtoull (bytes[i], NULL, 16);
+  }
+  g_autofree gchar *our_paa = cd_file (f, "cd-our-paa.der",
+                                       cd_tlv (0xFFF1, 0x8000, 2, paa_list, sizeof paa_list, FALSE));
+  g_autofree gchar *our_paa_profile = matter_profile (f, our_paa);
+  g_assert_cmpint (create_batch (f, our_paa_profile, &out, &err), ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
 
   /* the line reads it again: a batch made with the product's CD whose
    * file became another product's does not start, no unit is made */

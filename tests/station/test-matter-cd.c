@@ -17,7 +17,7 @@
  *   PID, another VID, dac_origin equal and different), and
  *   st_matter_cd_load_for_profile on files: the development note for type
  *   0 and none for type 2, the refusal naming the profile, the file and
- *   both sets of IDs. */
+ *   both sets of IDs; an authorized_paa_list with and without the PAA. */
 #include <glib/gstdio.h>
 #include <openssl/cms.h>
 #include <openssl/ec.h>
@@ -517,7 +517,7 @@ assert_load_refused (const char *path, const char *const *want)
   g_autoptr(StProfile) p = profile_for (path);
   g_autoptr(GError) error = NULL;
   gchar *note = (gchar *) "unset";
-  g_assert_null (st_matter_cd_load_for_profile (p, &note, &error));
+  g_assert_null (st_matter_cd_load_for_profile (p, NULL, &note, &error));
   g_assert_null (note);
   g_assert_nonnull (error);
   for (guint i = 0; want[i] != NULL; i++)
@@ -554,11 +554,57 @@ test_product (void)
   g_assert_nonnull (strstr (error->message, "dac_origin VID FFF1, PID 8000"));
   g_clear_error (&error);
 
+  /* authorized_paa_list: the station's PAA must be in it */
+  EVP_PKEY *paa_key = NULL;
+  X509 *paa = make_signer (&paa_key);
+  const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id (paa);
+  g_assert_cmpint (ASN1_STRING_length (skid), ==, ST_MATTER_CD_SKID_LEN);
+  guint8 paas[2 * ST_MATTER_CD_SKID_LEN];
+  memset (paas, 0x5a, sizeof paas);
+  cd.has_dac_origin = FALSE;
+  g_assert_true (st_matter_cd_check_paa (&cd, "cd.der", paa, &error));  /* no list */
+  cd.authorized_paas = paas;
+  cd.n_authorized_paas = 1;
+  g_assert_false (st_matter_cd_check_paa (&cd, "cd.der", paa, &error));
+  g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+  g_assert_nonnull (strstr (error->message, "cd.der allows only the PAAs its authorized_paa_list names"));
+  g_clear_error (&error);
+  memcpy (paas + ST_MATTER_CD_SKID_LEN, ASN1_STRING_get0_data (skid), ST_MATTER_CD_SKID_LEN);
+  cd.n_authorized_paas = 2;
+  g_assert_true (st_matter_cd_check_paa (&cd, "cd.der", paa, &error));
+  g_assert_no_error (error);
+  /* a PAA listed by a CD file, through a profile */
+  {
+    cd.product_ids = pids;
+    cd.n_product_ids = 1;
+    g_autoptr(GBytes) tlv = st_matter_cd_encode (&cd, &error);
+    g_assert_no_error (error);
+    g_autoptr(GBytes) der = st_matter_cd_sign (tlv, paa, paa_key, &error);
+    g_assert_no_error (error);
+    g_autofree gchar *listed = g_build_filename (tmpdir, "listed.der", NULL);
+    g_assert_true (g_file_set_contents (listed, g_bytes_get_data (der, NULL), (gssize) g_bytes_get_size (der), NULL));
+    g_autoptr(StProfile) lp = profile_for (listed);
+    g_autoptr(GBytes) ok_cd = st_matter_cd_load_for_profile (lp, paa, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (ok_cd);
+    EVP_PKEY *other_key = NULL;
+    X509 *other = make_signer (&other_key);
+    g_assert_null (st_matter_cd_load_for_profile (lp, other, NULL, &error));
+    g_assert_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED);
+    g_assert_nonnull (strstr (error->message, "listed.der allows only the PAAs"));
+    g_assert_nonnull (strstr (error->message, "cd-test.profile"));
+    g_clear_error (&error);
+    X509_free (other);
+    EVP_PKEY_free (other_key);
+  }
+  X509_free (paa);
+  EVP_PKEY_free (paa_key);
+
   /* on files, through a profile */
   g_autofree gchar *dev = write_cd ("dev.der", 0xFFF1, 0x8000, 0, FALSE, 0);
   g_autoptr(StProfile) p = profile_for (dev);
   gchar *note = NULL;
-  g_autoptr(GBytes) loaded = st_matter_cd_load_for_profile (p, &note, &error);
+  g_autoptr(GBytes) loaded = st_matter_cd_load_for_profile (p, NULL, &note, &error);
   g_assert_no_error (error);
   g_assert_nonnull (loaded);
   g_assert_nonnull (note);
@@ -567,7 +613,7 @@ test_product (void)
   g_free (note);
   g_autofree gchar *official = write_cd ("official.der", 0xFFF1, 0x8000, 2, TRUE, 0x8000);
   g_autoptr(StProfile) p2 = profile_for (official);
-  g_autoptr(GBytes) loaded2 = st_matter_cd_load_for_profile (p2, &note, &error);
+  g_autoptr(GBytes) loaded2 = st_matter_cd_load_for_profile (p2, NULL, &note, &error);
   g_assert_no_error (error);
   g_assert_nonnull (loaded2);
   g_assert_null (note);
@@ -599,7 +645,7 @@ main (int argc, char **argv)
   g_test_add_func ("/matter-cd/product", test_product);
   int rc = g_test_run ();
   const char *names[] = { "cd.tlv", "cd.key", "cd.pem", "cd.der", "dev.der", "official.der", "pid-8001.der",
-                          "vid-fff2.der", "origin.der" };
+                          "vid-fff2.der", "origin.der", "listed.der" };
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     {
       g_autofree gchar *p = g_build_filename (tmpdir, names[i], NULL);
