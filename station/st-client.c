@@ -188,6 +188,7 @@ typedef struct {
   int dfd;
   const char *path;        /* the folder, for messages */
   guint8 *buf;
+  int mode;                /* of each file; 0: 0644 */
 } StClientFolderWrite;
 
 /* One file of a pack into the folder: created (never replacing anything,
@@ -197,7 +198,8 @@ st_client_write_pack_file (const char *name, int fd, guint64 offset, guint64 len
                            GError **error)
 {
   StClientFolderWrite *w = user_data;
-  int out = openat (w->dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  int out = openat (w->dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    w->mode != 0 ? w->mode : 0644);
   if (out < 0)
     {
       int e = errno;
@@ -322,6 +324,96 @@ st_client_write_folder (const char *dir, const char *folder, int pack_fd, gboole
   close (dfd);
   close (parent);
   return ok;
+}
+
+/* ---- files that hold secrets: a Matter batch's codes file and labels ---- */
+
+typedef struct {
+  StClientFolderWrite w;
+  GPtrArray *written;      /* names created by this call */
+} StClientPrivateWrite;
+
+/* Before anything is written: no file of the pack is in the folder yet. */
+static gboolean
+st_client_private_absent (const char *name, int fd, guint64 offset, guint64 len, gpointer user_data,
+                          GError **error)
+{
+  StClientPrivateWrite *p = user_data;
+  struct stat st;
+  if (fstatat (p->w.dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("%s/%s is there already: it is never replaced (it "
+                   "holds setup codes); move it away or choose another folder"), p->w.path, name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+st_client_private_file (const char *name, int fd, guint64 offset, guint64 len, gpointer user_data,
+                        GError **error)
+{
+  StClientPrivateWrite *p = user_data;
+  if (!st_client_write_pack_file (name, fd, offset, len, &p->w, error))
+    {
+      /* what was created of it goes too */
+      if (g_error_matches (*error, ST_ERROR, ST_ERROR_WRITE))
+        unlinkat (p->w.dfd, name, 0);
+      return FALSE;
+    }
+  g_ptr_array_add (p->written, g_strdup (name));
+  return TRUE;
+}
+
+gboolean
+st_client_save_private_pack (int pack_fd, const char *dir, guint64 *n_files, GError **error)
+{
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot create %s: %s"), dir, g_strerror (e));
+      return FALSE;
+    }
+  int dfd = open (dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot open %s as a folder (a link is refused): %s"),
+                   dir, g_strerror (e));
+      return FALSE;
+    }
+  g_autofree guint8 *buf = g_malloc (64 * 1024);
+  g_autoptr(GPtrArray) written = g_ptr_array_new_with_free_func (g_free);
+  StClientPrivateWrite p = { .w = { .dfd = dfd, .path = dir, .buf = buf, .mode = 0600 }, .written = written };
+  gboolean ok = st_cloud_pack_read (pack_fd, dir, st_client_private_absent, &p, NULL, error)
+                && st_cloud_pack_read (pack_fd, dir, st_client_private_file, &p, n_files, error);
+  if (ok && fsync (dfd) != 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot sync %s: %s"), dir, g_strerror (e));
+      ok = FALSE;
+    }
+  for (guint i = 0; !ok && i < written->len; i++)
+    unlinkat (dfd, g_ptr_array_index (written, i), 0);
+  close (dfd);
+  return ok;
+}
+
+GVariant *
+st_client_matter_labels_options (double width_mm, double height_mm, guint dpi, guint zpl_dpi)
+{
+  GVariantBuilder b;
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  /* 0: the service's default */
+  if (width_mm > 0)
+    g_variant_builder_add (&b, "{sv}", "width-mm", g_variant_new_double (width_mm));
+  if (height_mm > 0)
+    g_variant_builder_add (&b, "{sv}", "height-mm", g_variant_new_double (height_mm));
+  if (dpi > 0)
+    g_variant_builder_add (&b, "{sv}", "dpi", g_variant_new_uint32 (dpi));
+  if (zpl_dpi > 0)
+    g_variant_builder_add (&b, "{sv}", "zpl-dpi", g_variant_new_uint32 (zpl_dpi));
+  return g_variant_builder_end (&b);
 }
 
 GVariant *

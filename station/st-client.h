@@ -58,6 +58,17 @@ gboolean st_client_export_name_ok (const char *name);
  * replaced silently). Checked before asking the service, and again by
  * st_client_save_files(). */
 gboolean st_client_manifest_dest_check (const char *dir, gboolean replace, GError **error);
+/* The files of a Matter batch's codes file or labels (MatterCodesExport,
+ * MatterLabelsExport: a station-folder-pack/1 stream behind @pack_fd) into
+ * @dir, made 0700 when missing and opened without following a link: the
+ * pack checked whole first, none of its files may be in @dir yet (nothing
+ * is ever replaced), each file created new with mode 0600 (they hold setup
+ * passcodes), never through a link; on an error the files this call made
+ * are removed. *@n_files (may be NULL) the files written. */
+gboolean st_client_save_private_pack (int pack_fd, const char *dir, guint64 *n_files, GError **error);
+/* The options of MatterLabelsExport; a value of 0 leaves it to the
+ * service's default. */
+GVariant *st_client_matter_labels_options (double width_mm, double height_mm, guint dpi, guint zpl_dpi);
 /* The options of ManifestExport. */
 GVariant *st_client_manifest_export_options (gboolean replace);
 /* The same with "cloud" (`manifest export --cloud`: "all", "none",

@@ -17,6 +17,7 @@
 #include "st-issue.h"
 #include "st-line.h"
 #include "st-manifest.h"
+#include "st-matter-export.h"
 #include "st-ossl.h"
 #include "st-profile.h"
 #include "st-qa.h"
@@ -88,6 +89,11 @@ static const StActionRule st_engine_rules[ST_ACTION_LAST] = {
   /* the key ceremony: init on a new home only (no operators yet), import by an admin */
   { ST_ACTION_CA_INIT, "CaInit", R_ADMIN, TRUE, FALSE, N_("the key ceremony (ca init)") },
   { ST_ACTION_CA_IMPORT, "CaImport", R_ADMIN, FALSE, FALSE, N_("importing the CA certificates (ca import)") },
+  /* a Matter batch's outputs that hold the setup passcodes (docs/matter.md) */
+  { ST_ACTION_MATTER_CODES_EXPORT, "MatterCodesExport", R_LEAD, FALSE, FALSE,
+    N_("exporting a Matter batch's setup codes") },
+  { ST_ACTION_MATTER_LABELS_EXPORT, "MatterLabelsExport", R_LEAD, FALSE, FALSE,
+    N_("printing a Matter batch's labels") },
 };
 
 const StActionRule *
@@ -1989,6 +1995,52 @@ st_engine_bench (StEngine *engine, const StAuthSession *session, guint units, gu
   if (hold == NULL)
     return st_engine_require (engine, session, ST_ACTION_BENCH, error);
   return st_bench_run (engine->config, hold->ca, units, slots, NULL, result, error);
+}
+
+/* ---- a Matter batch's codes file and labels (docs/matter.md) ---------- */
+
+gboolean
+st_engine_matter_codes_export (StEngine *engine, const StAuthSession *session, gint64 id,
+                               const char *out_dir, const char *destination, guint *rows,
+                               gchar **sha256, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_MATTER_CODES_EXPORT, error))
+    return FALSE;
+  g_autofree gchar *path = g_build_filename (out_dir, ST_MATTER_CODES_FILE, NULL);
+  g_autofree gchar *sum = NULL;
+  guint n = 0;
+  if (!st_matter_export_codes (engine->db, id, path, &sum, &n, error))
+    return FALSE;
+  g_autofree gchar *id_s = g_strdup_printf ("%" G_GINT64_FORMAT, id);
+  g_autofree gchar *rows_s = g_strdup_printf ("%u", n);
+  /* the file's own record: it is in no signed manifest (docs/matter.md) */
+  if (!st_engine_audit (engine, session, "matter-codes-export", error, "batch", id_s, "out", destination,
+                        "rows", rows_s, "sha256", sum, NULL))
+    return FALSE;
+  *rows = n;
+  *sha256 = g_steal_pointer (&sum);
+  return TRUE;
+}
+
+gboolean
+st_engine_matter_labels_export (StEngine *engine, const StAuthSession *session, gint64 id,
+                                const StLabelSize *size, const char *out_dir, const char *destination,
+                                guint *count, GError **error)
+{
+  if (!st_engine_require (engine, session, ST_ACTION_MATTER_LABELS_EXPORT, error))
+    return FALSE;
+  guint n = 0;
+  if (!st_matter_export_labels (engine->db, id, size, out_dir, &n, error))
+    return FALSE;
+  g_autofree gchar *id_s = g_strdup_printf ("%" G_GINT64_FORMAT, id);
+  g_autofree gchar *n_s = g_strdup_printf ("%u", n);
+  g_autofree gchar *size_s = g_strdup_printf ("%gx%g mm, png %u dpi, zpl %u dpi", size->width_mm,
+                                              size->height_mm, size->png_dpi, size->zpl_dpi);
+  if (!st_engine_audit (engine, session, "matter-labels-export", error, "batch", id_s, "out", destination,
+                        "units", n_s, "size", size_s, NULL))
+    return FALSE;
+  *count = n;
+  return TRUE;
 }
 
 /* ---- scratch folders ---------------------------------------------------- */

@@ -28,6 +28,7 @@
 #include "st-config.h"
 #include "st-crl.h"
 #include "st-db.h"
+#include "st-label.h"
 
 G_BEGIN_DECLS
 
@@ -70,6 +71,8 @@ typedef enum {
   ST_ACTION_CA_VERIFICATION_CERT,
   ST_ACTION_CA_INIT,
   ST_ACTION_CA_IMPORT,
+  ST_ACTION_MATTER_CODES_EXPORT,
+  ST_ACTION_MATTER_LABELS_EXPORT,
   ST_ACTION_LAST
 } StAction;
 
@@ -350,6 +353,20 @@ gboolean st_engine_bench (StEngine *engine, const StAuthSession *session, guint 
  * Returns its PEM. Audited (ca-verification-cert: the code and the serial). */
 gchar *st_engine_ca_verification_cert (StEngine *engine, const StAuthSession *session,
                                        const char *code, GError **error);
+
+/* Matter batch @id's codes file (st_matter_export_codes: passcodes, QR
+ * texts, manual codes of its done units) written as @out_dir/
+ * matter-codes.csv; lead only. Audited as matter-codes-export (batch,
+ * out: @destination, rows, sha256 of the file), never a code. */
+gboolean st_engine_matter_codes_export (StEngine *engine, const StAuthSession *session, gint64 id,
+                                        const char *out_dir, const char *destination, guint *rows,
+                                        gchar **sha256, GError **error);
+/* The labels (PNG, PDF, ZPL) of Matter batch @id's done units, of @size,
+ * into @out_dir (st_matter_export_labels); lead only. Audited as
+ * matter-labels-export (batch, out, units, the size). */
+gboolean st_engine_matter_labels_export (StEngine *engine, const StAuthSession *session, gint64 id,
+                                         const StLabelSize *size, const char *out_dir,
+                                         const char *destination, guint *count, GError **error);
 
 /* A private folder under HOME for one call's files (0700), removed with
  * st_engine_scratch_remove. */

@@ -177,6 +177,24 @@ struct _StManifestProfile {
   guint16 matter_vid, matter_pid;
 };
 
+/* batch.matter's vendor_id or product_id: 4 upper-case hex digits, not 0. */
+static gboolean
+st_matter_id_of (JsonObject *m, const char *name, guint16 *out)
+{
+  const char *s = st_member_string (m, name);
+  guint v = 0;
+  if (s == NULL || strlen (s) != 4)
+    return FALSE;
+  for (int k = 0; k < 4; k++)
+    {
+      if (!g_ascii_isdigit (s[k]) && !(s[k] >= 'A' && s[k] <= 'F'))
+        return FALSE;
+      v = v * 16 + (guint) g_ascii_xdigit_value (s[k]);
+    }
+  *out = (guint16) v;
+  return v != 0;
+}
+
 void
 st_manifest_profile_free (StManifestProfile *p)
 {
@@ -271,6 +289,12 @@ st_manifest_profile_find (StManifestCheck *c, JsonObject *batch, StDb *db)
                          name != NULL ? name : "?", sha256 != NULL ? sha256 : "?");
       p->subject = g_strdup (subject);
       p->san = g_steal_pointer (&san);
+      /* a Matter batch's DACs carry the VID and PID the header names
+       * (checked there: st_manifest_matter_batch_read) */
+      JsonObject *m = st_member_object (batch, "matter");
+      guint16 vid = 0, pid = 0;
+      if (m != NULL && st_matter_id_of (m, "vendor_id", &vid) && st_matter_id_of (m, "product_id", &pid))
+        st_manifest_profile_set_matter (p, vid, pid);
       return p;
     }
   g_free (p);

@@ -6,6 +6,7 @@
 #include "st-issue.h"
 #include "st-audit.h"
 #include "st-manifest-check.h"
+#include "st-manifest-matter.h"
 #include "st-crl.h"
 
 #include <glib/gstdio.h>
@@ -273,6 +274,8 @@ typedef struct {
   /* the batch's profile names: each unit's certificate is held against
    * its uid as it is written (NULL: the profile no longer loads) */
   StManifestProfile *profile;
+  /* a Matter batch: each unit gets its record's public part */
+  gboolean matter;
 } StExport;
 
 void
@@ -357,8 +360,9 @@ st_line_member (GString *l, const char *name, const char *value, gboolean first)
  * from the recorded DER (st_der_to_pem), the fingerprint from the same DER.
  * The DER is the one the pipeline checked before recording it. */
 static gboolean
-st_export_unit (const StManifestProfile *profile, const StDbUnit *u, guint index, StExportCounts *x,
-                GString *l, GString *csv, GString *check_report, GError **error)
+st_export_unit (const StManifestProfile *profile, const StDbUnit *u, const StDbUnitMatter *m,
+                gboolean matter, guint index, StExportCounts *x, GString *l, GString *csv,
+                GString *check_report, GError **error)
 {
   const char *state = st_manifest_unit_state (u);
   gboolean done = g_strcmp0 (state, "done") == 0;
@@ -442,6 +446,16 @@ st_export_unit (const StManifestProfile *profile, const StDbUnit *u, guint index
       if (u->void_reason != NULL && g_strcmp0 (status, "active") != 0)
         st_line_member (l, "certificate_note", u->void_reason, FALSE);
     }
+  /* a Matter unit's payload without the passcode (st-manifest-matter.h) */
+  if (matter && m == NULL && has_cert)
+    {
+      g_set_error (error, ST_ERROR, ST_ERROR_VERIFY_FAILED,
+                   _("unit %" PRId64 " (uid %s) of a Matter batch has a certificate but no Matter record; "
+                   "no manifest is signed (run 'station db check' and 'station audit verify')"), u->id, u->uid);
+      return FALSE;
+    }
+  if (m != NULL)
+    st_manifest_matter_unit_member (l, m);
   g_string_append (l, "}\n");
 
   st_csv_field (csv, u->uid, FALSE);
@@ -468,6 +482,8 @@ st_export_unit (const StManifestProfile *profile, const StDbUnit *u, guint index
 
 typedef struct {
   GPtrArray *units;             /* StDbUnit, the page, owned */
+  GPtrArray *matter;            /* StDbUnitMatter of its units, unit id order (NULL: none) */
+  gboolean is_matter;
   guint first;                  /* the batch index (from 1) of its first unit */
   const StManifestProfile *profile;
   GString *jsonl, *csv;
@@ -482,6 +498,8 @@ static void
 st_export_chunk_free (StExportChunk *k)
 {
   g_ptr_array_unref (k->units);
+  if (k->matter != NULL)
+    g_ptr_array_unref (k->matter);
   g_string_free (k->jsonl, TRUE);
   g_string_free (k->csv, TRUE);
   g_clear_error (&k->error);
@@ -495,9 +513,21 @@ st_export_chunk_run (gpointer data, gpointer user_data)
 {
   StExportChunk *k = data;
   g_autoptr(GString) check_report = g_string_new (NULL);
+  guint r = 0;
   for (guint j = 0; j < k->units->len && k->error == NULL; j++)
-    st_export_unit (k->profile, g_ptr_array_index (k->units, j), k->first + j, &k->n, k->jsonl, k->csv,
-                    check_report, &k->error);
+    {
+      const StDbUnit *u = g_ptr_array_index (k->units, j);
+      const StDbUnitMatter *m = NULL;
+      /* both in unit id order: the record of this unit, if it has one */
+      while (k->matter != NULL && r < k->matter->len
+             && ((const StDbUnitMatter *) g_ptr_array_index (k->matter, r))->unit_id < u->id)
+        r++;
+      if (k->matter != NULL && r < k->matter->len
+          && ((const StDbUnitMatter *) g_ptr_array_index (k->matter, r))->unit_id == u->id)
+        m = g_ptr_array_index (k->matter, r);
+      st_export_unit (k->profile, u, m, k->is_matter, k->first + j, &k->n, k->jsonl, k->csv, check_report,
+                      &k->error);
+    }
   /* nothing of this page stays in the thread's OpenSSL state */
   st_error_clear_openssl ();
   OPENSSL_thread_stop ();
@@ -559,9 +589,21 @@ st_export_units (StExport *x, StDb *db, gint64 batch_id, GError **error)
             g_ptr_array_unref (page);
           else
             {
+              gint64 first_id = ((const StDbUnit *) g_ptr_array_index (page, 0))->id;
               after = ((const StDbUnit *) g_ptr_array_index (page, page->len - 1))->id;
+              /* the page's Matter records: at most one a unit, from its first unit on */
+              GPtrArray *matter = x->matter ? st_db_unit_matter_list_page (db, batch_id, first_id - 1,
+                                                                           page->len, error) : NULL;
+              if (x->matter && matter == NULL)
+                {
+                  g_ptr_array_unref (page);
+                  ok = FALSE;
+                  break;
+                }
               StExportChunk *k = g_new0 (StExportChunk, 1);
               k->units = page;
+              k->matter = matter;
+              k->is_matter = x->matter;
               k->first = next;
               k->profile = x->profile;
               k->jsonl = g_string_sized_new (page->len * 1200);
@@ -596,7 +638,7 @@ st_export_units (StExport *x, StDb *db, gint64 batch_id, GError **error)
  * pin, a checkpoint of the audit log and the name and size of units.jsonl. */
 static gchar *
 st_export_header (StDb *db, StCa *ca, const char *station_id, const StDbBatch *batch,
-                  const StExport *x, gsize *len, GError **error)
+                  const StProfile *profile, const StExport *x, gsize *len, GError **error)
 {
   guint8 *ca_der = NULL;
   int ca_der_len = i2d_X509 (ca->ca_cert, &ca_der);
@@ -636,6 +678,8 @@ st_export_header (StDb *db, StCa *ca, const char *station_id, const StDbBatch *b
   st_json_add_int (b, "certificates_disputed", x->n.n_disputed);
   st_json_add_int (b, "certificates_revoked", x->n.n_revoked);
   json_builder_end_object (b);
+  if (x->matter && !st_manifest_matter_header (b, profile, error))
+    return NULL;
   json_builder_end_object (b);
 
   json_builder_set_member_name (b, "issuer");
@@ -704,6 +748,7 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
     : NULL;
   if (profile != NULL)
     x.profile = st_manifest_profile_of (profile);
+  x.matter = profile != NULL && profile->matter.enabled;
   gboolean ok = st_out_open (&x.jsonl, out_dir, ST_MANIFEST_UNITS_FILE, error)
                 && st_out_open (&x.csv, out_dir, "manifest.csv", error)
                 && st_out_write (&x.csv, ST_CSV_HEADER "\r\n", strlen (ST_CSV_HEADER "\r\n"), error)
@@ -716,7 +761,7 @@ st_manifest_export (StDb *db, StCa *ca, const char *station_id, gint64 batch_id,
     }
 
   gsize json_len = 0;
-  g_autofree gchar *json = st_export_header (db, ca, station_id, batch, &x, &json_len, error);
+  g_autofree gchar *json = st_export_header (db, ca, station_id, batch, profile, &x, &json_len, error);
   /* The chain file: issuing CA first, then up to the root. */
   g_autoptr(GString) chain = g_string_new (NULL);
   for (int i = 0; i < sk_X509_num (ca->chain); i++)
@@ -992,7 +1037,32 @@ typedef struct {
   gchar *issuer_error;
   gint64 n_done, n_failed, n_active, n_voided, n_unconfirmed, n_disputed, n_revoked;
   guint n_units, bad_units, chain_ok, uid_checked, uid_bad;
+  /* Matter (st-manifest-matter.h): the batch's header, the units checked,
+   * and each line's member for the station's records (NULL: not compared) */
+  StManifestMatterBatch mb;
+  guint matter_units;
+  GArray *mlines;       /* StMatterLine, one a unit checked */
+  StManifestMatterCursor *cursor;
 } StUnits;
+
+typedef struct {
+  gchar *uid;
+  StManifestMatterUnit mu;
+} StMatterLine;
+
+static void
+st_matter_line_clear (gpointer p)
+{
+  g_free (((StMatterLine *) p)->uid);
+}
+
+static GArray *
+st_matter_lines_new (void)
+{
+  GArray *a = g_array_new (FALSE, TRUE, sizeof (StMatterLine));
+  g_array_set_clear_func (a, st_matter_line_clear);
+  return a;
+}
 
 static void
 st_units_init (StUnits *s, StCheck *c, X509 *root, STACK_OF (X509) *chain, StManifestProfile *profile)
@@ -1026,6 +1096,8 @@ st_units_clear (StUnits *s)
   g_array_unref (s->keys);
   g_hash_table_unref (s->on_crl);
   g_free (s->issuer_error);
+  if (s->mlines != NULL)
+    g_array_unref (s->mlines);
 }
 
 /* Unit @i (from 1) of the manifest, @u (NULL: not an object): its checks,
@@ -1037,6 +1109,16 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
   s->n_units++;
   const char *uid = u != NULL ? st_json_get_string (u, "uid") : NULL;
   const char *state = u != NULL ? st_json_get_string (u, "state") : NULL;
+  StManifestMatterUnit *mu = NULL;
+  if (s->mlines != NULL)
+    {
+      StMatterLine ml = { .uid = g_strdup (uid) };
+      g_array_append_val (s->mlines, ml);
+      mu = &g_array_index (s->mlines, StMatterLine, s->mlines->len - 1).mu;
+    }
+  StManifestMatterUnit mu_here;
+  if (mu == NULL)
+    mu = &mu_here;
   if (u == NULL || uid == NULL || state == NULL ||
       (g_strcmp0 (state, "done") != 0 && g_strcmp0 (state, "failed") != 0))
     {
@@ -1126,11 +1208,22 @@ st_units_check (StUnits *s, guint i, JsonObject *u, GString *csv)
         }
       if (g_strcmp0 (status, "voided") != 0 && g_strcmp0 (status, "revoked") != 0)
         st_seen_add (s->live_uids, uid, i);
+      if (!st_manifest_matter_unit_check (c, &s->mb, i, uid, u, cert, mu))
+        s->bad_units++;
+      else if (mu->present)
+        s->matter_units++;
     }
-  else if (done)
+  else
     {
-      st_check (c, FALSE, _("unit %u (uid %s): done without a certificate"), i, uid);
-      s->bad_units++;
+      if (done)
+        {
+          st_check (c, FALSE, _("unit %u (uid %s): done without a certificate"), i, uid);
+          s->bad_units++;
+        }
+      if (!st_manifest_matter_unit_check (c, &s->mb, i, uid, u, NULL, mu))
+        s->bad_units++;
+      else if (mu->present)
+        s->matter_units++;
     }
   const char *issued_at = pem != NULL ? st_json_get_string (u, "issued_at") : NULL;
   st_csv_field (csv, uid, FALSE);
@@ -1157,6 +1250,9 @@ st_units_finish (StUnits *s, JsonObject *batch)
   st_check (c, s->bad_units == 0, _("%u certificate(s) chain to the trusted root; %" PRId64 " active, %"
             PRId64 " voided, %" PRId64 " unconfirmed, %" PRId64 " disputed"),
             s->chain_ok, s->n_active, s->n_voided, s->n_unconfirmed, s->n_disputed);
+  if (s->mb.matter)
+    st_check (c, TRUE, _("%u Matter unit(s): each with the onboarding payload without the passcode, its "
+              "VID and PID the batch's and its DAC's"), s->matter_units);
   if (s->profile != NULL && s->uid_bad == 0)
     st_check (c, TRUE, _("uids: %u certificate(s) checked, each with the subject and subjectAltName "
               "the profile builds for its unit's uid"), s->uid_checked);
@@ -1522,7 +1618,10 @@ st_chunk_new (const StUnits *s, guint first)
   k->lines = g_ptr_array_new_with_free_func (st_gstring_free_all);
   k->check.report = g_string_new (NULL);
   k->units = (StUnits) { .c = &k->check, .root = s->root, .chain = s->chain, .profile = s->profile,
-                         .issuer = s->issuer, .issuer_ok = s->issuer_ok, .issuer_error = s->issuer_error };
+                         .issuer = s->issuer, .issuer_ok = s->issuer_ok, .issuer_error = s->issuer_error,
+                         .mb = s->mb };
+  if (s->cursor != NULL)
+    k->units.mlines = st_matter_lines_new ();
   k->units.live_uids = g_array_new (FALSE, FALSE, sizeof (StSeen));
   k->units.serials = g_array_new (FALSE, FALSE, sizeof (StSeen));
   k->units.keys = g_array_new (FALSE, FALSE, sizeof (StSeen));
@@ -1543,6 +1642,8 @@ st_chunk_free (StChunk *k)
   g_array_unref (k->units.serials);
   g_array_unref (k->units.keys);
   g_hash_table_unref (k->units.on_crl);
+  if (k->units.mlines != NULL)
+    g_array_unref (k->units.mlines);
   g_array_unref (k->report_end);
   g_ptr_array_unref (k->rows);
   g_mutex_clear (&k->lock);
@@ -1625,6 +1726,14 @@ st_chunk_take (StUnits *s, StChunk *k, StLines *jc, guint *csv_bad)
     }
   c->failures += k->check.failures;
   StUnits *l = &k->units;
+  /* the station's records, in the order of the units (this thread alone
+   * reads the database) */
+  for (guint j = 0; l->mlines != NULL && j < l->mlines->len; j++)
+    {
+      const StMatterLine *ml = &g_array_index (l->mlines, StMatterLine, j);
+      st_manifest_matter_cursor_next (s->cursor, c, k->first + j, ml->uid, &ml->mu);
+    }
+  s->matter_units += l->matter_units;
   s->n_done += l->n_done;
   s->n_failed += l->n_failed;
   s->n_active += l->n_active;
@@ -1778,6 +1887,8 @@ st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb
   g_autoptr(StManifestProfile) profile = st_manifest_profile_find (&c, batch, db);
   StUnits s;
   st_units_init (&s, &c, root, chain, profile);
+  st_manifest_matter_batch_read (&c, batch, &s.mb);
+  s.cursor = st_manifest_matter_cursor_new (&c, db, batch, &s.mb);
   StLines ju, jc;
   g_autoptr(GError) units_error = NULL, csv_error = NULL;
   gboolean have_units = st_lines_open (&ju, p_units, &units_error);
@@ -1795,6 +1906,7 @@ st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb
         st_check (&c, FALSE, "manifest.csv: its first line is not the header " ST_CSV_HEADER);
       guint csv_bad = 0;
       st_units_run (&s, &ju, have_csv && csv_header ? &jc : NULL, &csv_bad);
+      st_manifest_matter_cursor_finish (g_steal_pointer (&s.cursor), &c);
       if (have_csv && csv_header && st_lines_next (&jc))
         {
           st_check (&c, FALSE, "manifest.csv: line %u and on: rows without their unit in "
@@ -1823,6 +1935,8 @@ st_manifest_verify_v2 (const char *dir, X509 *root, const char *signer_pin, StDb
 
   g_autofree gchar *p_crl = g_build_filename (dir, "crl.pem", NULL);
   st_crl_check_file (&c, p_crl, chain, s.on_crl);
+  /* (NULL after the units were read) */
+  st_manifest_matter_cursor_finish (g_steal_pointer (&s.cursor), &c);
   st_units_clear (&s);
   for (guint i = 0; i < G_N_ELEMENTS (want); i++)
     g_free (want[i]);

@@ -1282,6 +1282,102 @@ on_line_port_retry (StDbusStation1 *object, GDBusMethodInvocation *invocation, c
   return st_line_port_call (service, invocation, 0, "retry", port, units);
 }
 
+/* ---- a Matter batch's codes file and labels ----------------------------- */
+
+/* The folder "out" of the scratch folder @dir as one station-folder-pack/1
+ * descriptor in @fds (its files hold setup passcodes: the scratch folder is
+ * private, the pack an unlinked file of it). */
+static gint
+st_matter_out_pack (GUnixFDList *fds, const char *dir, GError **error)
+{
+  g_autofree gchar *out = g_build_filename (dir, "out", NULL);
+  return st_fd_list_add_folder (fds, out, dir, error);
+}
+
+/* A scratch folder with an empty private "out" folder in it. */
+static gchar *
+st_matter_scratch (StService *service, const char *what, GError **error)
+{
+  g_autofree gchar *dir = st_engine_scratch_new (service->engine, what, error);
+  if (dir == NULL)
+    return NULL;
+  g_autofree gchar *out = g_build_filename (dir, "out", NULL);
+  if (g_mkdir (out, 0700) != 0)
+    {
+      int e = errno;
+      g_set_error (error, ST_ERROR, ST_ERROR_WRITE, _("cannot create %s: %s"), out, g_strerror (e));
+      st_engine_scratch_remove (dir);
+      return NULL;
+    }
+  return g_steal_pointer (&dir);
+}
+
+static gboolean
+on_matter_codes_export (StDbusStation1 *object, GDBusMethodInvocation *invocation,
+                        GUnixFDList *in_fds, gint64 id, const char *destination, StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  g_autofree gchar *dir = st_matter_scratch (service, "matter-codes", &error);
+  ST_REPLY_IF_FAILED (dir != NULL, invocation, error);
+  g_autofree gchar *out = g_build_filename (dir, "out", NULL);
+  g_autofree gchar *sha256 = NULL;
+  guint rows = 0;
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  gboolean ok = st_engine_matter_codes_export (service->engine, me, id, out, destination, &rows, &sha256, &error);
+  gint index = ok ? st_matter_out_pack (fds, dir, &error) : -1;
+  st_engine_scratch_remove (dir);
+  ST_REPLY_IF_FAILED (index >= 0, invocation, error);
+  st_dbus_station1_complete_matter_codes_export (object, invocation, fds, g_variant_new_handle (index),
+                                                 rows, sha256);
+  return TRUE;
+}
+
+static gboolean
+on_matter_labels_export (StDbusStation1 *object, GDBusMethodInvocation *invocation,
+                         GUnixFDList *in_fds, gint64 id, const char *destination, GVariant *options,
+                         StService *service)
+{
+  g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
+  GError *error = NULL;
+  StLabelSize size;
+  st_label_size_default (&size);
+  GVariantIter oi;
+  const char *key;
+  GVariant *value;
+  g_variant_iter_init (&oi, options);
+  while (g_variant_iter_loop (&oi, "{&sv}", &key, &value))
+    if (g_strcmp0 (key, "width-mm") == 0 && g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+      size.width_mm = g_variant_get_double (value);
+    else if (g_strcmp0 (key, "height-mm") == 0 && g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+      size.height_mm = g_variant_get_double (value);
+    else if (g_strcmp0 (key, "dpi") == 0 && g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
+      size.png_dpi = g_variant_get_uint32 (value);
+    else if (g_strcmp0 (key, "zpl-dpi") == 0 && g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
+      size.zpl_dpi = g_variant_get_uint32 (value);
+    else
+      {
+        g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA,
+                     _("MatterLabelsExport: unknown option '%s' (known: width-mm and height-mm, doubles; "
+                     "dpi and zpl-dpi, unsigned integers)"), key);
+        g_variant_unref (value);
+        return st_reply_error (invocation, error);
+      }
+  g_autofree gchar *dir = st_matter_scratch (service, "matter-labels", &error);
+  ST_REPLY_IF_FAILED (dir != NULL, invocation, error);
+  g_autofree gchar *out = g_build_filename (dir, "out", NULL);
+  guint count = 0;
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  gboolean ok = st_engine_matter_labels_export (service->engine, me, id, &size, out, destination, &count,
+                                                &error);
+  gint index = ok ? st_matter_out_pack (fds, dir, &error) : -1;
+  st_engine_scratch_remove (dir);
+  ST_REPLY_IF_FAILED (index >= 0, invocation, error);
+  st_dbus_station1_complete_matter_labels_export (object, invocation, fds, g_variant_new_handle (index),
+                                                  count);
+  return TRUE;
+}
+
 /* ---- manifests, units, audit, database ---------------------------------- */
 
 static gboolean
@@ -1889,6 +1985,8 @@ st_service_new (StEngine *engine, guint idle_logout_s)
     { "handle-line-port-stop", G_CALLBACK (on_line_port_stop) },
     { "handle-line-port-retry", G_CALLBACK (on_line_port_retry) },
     { "handle-manifest-export", G_CALLBACK (on_manifest_export) },
+    { "handle-matter-codes-export", G_CALLBACK (on_matter_codes_export) },
+    { "handle-matter-labels-export", G_CALLBACK (on_matter_labels_export) },
     { "handle-manifest-verify", G_CALLBACK (on_manifest_verify) },
     { "handle-unit-verify", G_CALLBACK (on_unit_verify) },
     { "handle-unit-lookup", G_CALLBACK (on_unit_lookup) },

@@ -82,6 +82,11 @@ static const char st_usage[] = N_(
   "  admin recover NAME [--new]         break-glass: unlock admin NAME, or add it (--new), with the\n"
   "                                     HSM token's SO PIN ($STATION_SO_PIN or a prompt); no login\n"
   "  batch allow-more-voids BATCH\n"
+  "  batch codes BATCH --out DIR        a Matter batch's setup codes, DIR/matter-codes.csv (lead;\n"
+  "                                     mode 0600, never replaced: it holds the passcodes)\n"
+  "  batch labels BATCH --out DIR [--size WxH] [--dpi N] [--zpl-dpi N]\n"
+  "                                     a Matter batch's labels, PNG, PDF and ZPL per done unit (lead;\n"
+  "                                     mm, default 50x25; PNG 300 dpi; ZPL for a 203 dpi printer)\n"
   "  audit verify [--root FILE] [--manifests DIR...] [--json] | audit export --out FILE\n"
   "  demo [--ports N] [--units N] [--matter]\n"
   "                                     the whole flow on simulated devices, with a private service\n"
@@ -93,8 +98,9 @@ static const char st_usage[] = N_(
   "Commands run as an operator: --operator NAME (else $STATION_OPERATOR), with the PIN from\n"
   "$STATION_OPERATOR_PIN or a prompt. On a demo station, setup, unlock and bench log in as the\n"
   "demo admin unless --operator says otherwise. Roles: operator runs batches; lead creates and\n"
-  "closes batches, exports manifests, allows more voids and decides disputed units; qa verifies\n"
-  "units, manifests and the audit log; admin sets up, unlocks the HSM and manages operators.\n"
+  "closes batches, exports manifests and a Matter batch's codes and labels, allows more voids and\n"
+  "decides disputed units; qa verifies units, manifests and the audit log; admin sets up,\n"
+  "unlocks the HSM and manages operators.\n"
   "The HSM PIN reaches only the service, and only from an admin's 'unlock' or 'setup demo'.\n"
   "Exit codes: 0 done, 1 a check failed, 2 another failure, 3 usage, 4 PIN or role refused,\n"
   "5 not found, 6 the line stopped (station(1), EXIT STATUS). --json: one JSON document on stdout\n"
@@ -1104,6 +1110,102 @@ st_cli_batch_show_json (StCli *cli, const StBatchInfo *batch, gboolean all_units
   return ST_EXIT_OK;
 }
 
+/* "50x25": a label's width and height in millimetres (the service
+ * checks the bounds). */
+static gboolean
+st_cli_parse_label_size (const char *text, double *w, double *h, GError **error)
+{
+  g_auto(GStrv) parts = text != NULL ? g_strsplit (text, "x", 3) : NULL;
+  gchar *end_w = NULL, *end_h = NULL;
+  if (parts != NULL && g_strv_length (parts) == 2 && parts[0][0] != '\0' && parts[1][0] != '\0')
+    {
+      *w = g_ascii_strtod (parts[0], &end_w);
+      *h = g_ascii_strtod (parts[1], &end_h);
+      if (*end_w == '\0' && *end_h == '\0' && *w > 0 && *h > 0)
+        return TRUE;
+    }
+  g_set_error (error, ST_ERROR, ST_ERROR_INVALID_DATA, _("--size takes the label's width and height in "
+               "millimetres, as 50x25"));
+  return FALSE;
+}
+
+/* batch codes BATCH --out DIR, batch labels BATCH --out DIR [--size WxH]
+ * [--dpi N] [--zpl-dpi N]: a Matter batch's files that hold the setup
+ * passcodes (docs/matter.md), written into DIR with mode 0600, never
+ * replacing a file. @argv[0] is the subcommand. */
+static int
+cmd_batch_matter (StCli *cli, const char *sub, int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *out = NULL, *size_text = NULL;
+  gint dpi = 0, zpl_dpi = 0;
+  gboolean labels = g_strcmp0 (sub, "labels") == 0;
+  const GOptionEntry codes_entries[] = {
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, N_("Folder to write matter-codes.csv into"), "DIR" },
+    { NULL }
+  };
+  const GOptionEntry label_entries[] = {
+    { "out", 0, 0, G_OPTION_ARG_FILENAME, &out, N_("Folder to write the labels into"), "DIR" },
+    { "size", 0, 0, G_OPTION_ARG_STRING, &size_text, N_("Label width and height in mm (default 50x25)"), "WxH" },
+    { "dpi", 0, 0, G_OPTION_ARG_INT, &dpi, N_("Resolution of the PNG (default 300)"), "N" },
+    { "zpl-dpi", 0, 0, G_OPTION_ARG_INT, &zpl_dpi,
+      N_("Printhead resolution the ZPL is laid out for: 152, 203, 300 or 600 (default 203)"), "N" },
+    { NULL }
+  };
+  if (!st_cli_parse (cli, labels ? "batch labels BATCH" : "batch codes BATCH",
+                     labels ? label_entries : codes_entries, &argc, &argv, &error))
+    return st_cli_fail (error);
+  gint64 batch_id = 0;
+  if (!st_cli_parse_id (argc > 1 ? argv[1] : NULL, &batch_id, &error))
+    return st_cli_fail (error);
+  if (out == NULL)
+    {
+      g_printerr (labels ? _("station: batch labels needs --out DIR\n") : _("station: batch codes needs --out DIR\n"));
+      return ST_EXIT_USAGE;
+    }
+  double w = 0, h = 0;
+  if (size_text != NULL && !st_cli_parse_label_size (size_text, &w, &h, &error))
+    {
+      g_printerr ("station: %s\n", error->message);
+      return ST_EXIT_USAGE;
+    }
+  if (dpi < 0 || zpl_dpi < 0)
+    {
+      g_printerr ("%s\n", _("station: --dpi and --zpl-dpi take a positive number"));
+      return ST_EXIT_USAGE;
+    }
+  g_autofree gchar *dest = g_canonicalize_filename (out, NULL);
+  g_autoptr(GVariant) pack = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  guint count = 0;
+  g_autofree gchar *sha256 = NULL;
+  if (!st_cli_login (cli, &error))
+    return st_cli_fail (error);
+  gboolean ok = labels
+    ? st_dbus_station1_call_matter_labels_export_sync (cli->proxy, batch_id, dest,
+                                                       st_client_matter_labels_options (w, h, (guint) dpi,
+                                                                                        (guint) zpl_dpi),
+                                                       NULL, &pack, &count, &fds, NULL, &error)
+    : st_dbus_station1_call_matter_codes_export_sync (cli->proxy, batch_id, dest, NULL, &pack, &count,
+                                                      &sha256, &fds, NULL, &error);
+  int fd = ok && fds != NULL ? g_unix_fd_list_get (fds, g_variant_get_handle (pack), &error) : -1;
+  if (ok && fd < 0 && error == NULL)
+    g_set_error (&error, ST_ERROR, ST_ERROR_INVALID_DATA, _("the service sent no files"));
+  ok = fd >= 0 && st_client_save_private_pack (fd, out, NULL, &error);
+  if (fd >= 0)
+    close (fd);
+  if (!ok)
+    return st_cli_fail (error);
+  if (labels)
+    g_print (ngettext ("%u label (PNG, PDF, ZPL) written to %s\n",
+                       "%u labels (PNG, PDF, ZPL each) written to %s\n", count), count, out);
+  else
+    g_print (_("%u unit(s) written to %s/matter-codes.csv (SHA-256 %s, recorded in the audit log); "
+             "it holds the setup passcodes: keep it from anyone who is not to pair the devices\n"),
+             count, out, sha256);
+  return 0;
+}
+
 static int
 cmd_batch (StCli *cli, int argc, char **argv)
 {
@@ -1116,6 +1218,8 @@ cmd_batch (StCli *cli, int argc, char **argv)
     }
   argc--;
   argv++;
+  if (g_strcmp0 (sub, "codes") == 0 || g_strcmp0 (sub, "labels") == 0)
+    return cmd_batch_matter (cli, sub, argc, argv);
 
   g_auto(GStrv) ports = NULL;
   gint units = 0, wait_s = 60;
@@ -2282,14 +2386,14 @@ st_cli_demo (StCli *cli, int argc, char **argv)
 
 static const struct {
   const char *name;
-  const char *subs[8];   /* NULL-terminated; none: the command takes no subcommand */
+  const char *subs[10];  /* NULL-terminated; none: the command takes no subcommand */
 } st_cli_commands[] = {
   { "setup", { "demo", "show" } },
   { "ca", { "init", "import", "show", "verification-cert" } },
   { "unlock", { NULL } },
   { "lock", { NULL } },
   { "status", { NULL } },
-  { "batch", { "create", "run", "list", "show", "stop", "close", "allow-more-voids" } },
+  { "batch", { "create", "run", "list", "show", "stop", "close", "allow-more-voids", "codes", "labels" } },
   { "manifest", { "export", "verify" } },
   { "unit", { "verify", "resolve", "revoke" } },
   { "crl", { "issue" } },
