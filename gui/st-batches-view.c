@@ -657,9 +657,11 @@ st_batches_view_matter_export (StBatchesView *self, gboolean labels)
                                  GTK_IS_WINDOW (toplevel) ? GTK_WINDOW (toplevel) : NULL,
                                  GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("Export here"), _("Cancel"));
   gtk_file_chooser_set_create_folders (GTK_FILE_CHOOSER (chooser), TRUE);
+  /* it opens in a folder (the export folder, else the user's home), never
+   * in "Recent", where no folder can be chosen */
   const char *near = gtk_entry_get_text (self->export_entry);
-  if (*near != '\0')
-    gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), near);
+  if (*near == '\0' || !gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), near))
+    gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), g_get_home_dir ());
   g_autofree gchar *dir = NULL;
   if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
     dir = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));

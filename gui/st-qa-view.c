@@ -121,8 +121,8 @@ st_qa_view_on_verify_unit (StQaView *self)
       st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, _("Choose the socket of the unit first."), NULL, -1);
       return;
     }
-  if (self->verifying)
-    return; /* Enter in the Matter field while a verify runs: the code stays for the next */
+  if (self->verifying || !gtk_widget_get_sensitive (GTK_WIDGET (self->verify_unit_button)))
+    return; /* Enter in the Matter field while a verify or a scan runs: the code stays for the next */
   g_autofree gchar *matter_code = NULL;
   if (!st_qa_view_matter_code (self, &matter_code))
     return;
