@@ -105,21 +105,17 @@ demo: build
 	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} \
 	  $(BUILD)/station/station --home $(DEMO_HOME) demo
 
-# A Matter demo station (docs/matter.md, "The PAA and the PAI"): a test PAA
-# and PAI of VID FFF1 and a test Certification Declaration in
-# MATTER_DEMO_HOME, which profiles/example-matter.profile names. `make demo`
-# stays the plain demo. A private stationd serves the set-up and stops.
+# The Matter demo (docs/matter.md): the whole flow of `make demo` on
+# Matter devices, in MATTER_DEMO_HOME: a test PAA and PAI of VID FFF1 and a
+# test Certification Declaration, a batch of profiles/example-matter.profile
+# on simulated devices over pseudo-terminals (DACs, factory data through
+# the agent protocol's matter-1), the manifest, the lead's codes file and
+# the labels. `make demo` stays the plain demo.
 MATTER_DEMO_HOME ?= $(CURDIR)/matter-demo-home
 .PHONY: matter-demo
 matter-demo: build
-	@pin=$${STATION_HSM_PIN:-123456}; unset STATION_HSM_PIN; svc=; \
-	trap 'if [ -n "$$svc" ]; then kill -TERM $$svc 2>/dev/null; wait $$svc; fi' EXIT INT TERM; \
-	mkdir -p -m 0700 $(MATTER_DEMO_HOME); \
-	$(BUILD)/station/stationd --home $(MATTER_DEMO_HOME) & svc=$$!; \
-	while [ ! -S $(MATTER_DEMO_HOME)/stationd.sock ]; do \
-	  kill -0 $$svc 2>/dev/null || { echo "stationd did not start (another one serves $(MATTER_DEMO_HOME)?)"; exit 1; }; sleep 0.1; \
-	done; \
-	STATION_HSM_PIN=$$pin $(BUILD)/station/station --home $(MATTER_DEMO_HOME) setup demo --matter
+	STATION_HSM_PIN=$${STATION_HSM_PIN:-123456} \
+	  $(BUILD)/station/station --home $(MATTER_DEMO_HOME) demo --matter
 
 test: build-test
 	meson test -C $(TEST_BUILD) --print-errorlogs --num-processes 2

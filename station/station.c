@@ -1129,6 +1129,9 @@ st_cli_parse_label_size (const char *text, double *w, double *h, GError **error)
   return FALSE;
 }
 
+static int st_cli_matter_export (StCli *cli, gint64 batch_id, gboolean labels, const char *out, double w,
+                                 double h, guint dpi, guint zpl_dpi);
+
 /* batch codes BATCH --out DIR, batch labels BATCH --out DIR [--size WxH]
  * [--dpi N] [--zpl-dpi N]: a Matter batch's files that hold the setup
  * passcodes (docs/matter.md), written into DIR with mode 0600, never
@@ -1174,17 +1177,26 @@ cmd_batch_matter (StCli *cli, const char *sub, int argc, char **argv)
       g_printerr ("%s\n", _("station: --dpi and --zpl-dpi take a positive number"));
       return ST_EXIT_USAGE;
     }
+  if (!st_cli_login (cli, &error))
+    return st_cli_fail (error);
+  return st_cli_matter_export (cli, batch_id, labels, out, w, h, (guint) dpi, (guint) zpl_dpi);
+}
+
+/* The lead's export of a Matter batch's labels (@labels) or codes file into
+ * @out, as logged in; prints what was written. */
+static int
+st_cli_matter_export (StCli *cli, gint64 batch_id, gboolean labels, const char *out, double w, double h,
+                      guint dpi, guint zpl_dpi)
+{
+  g_autoptr(GError) error = NULL;
   g_autofree gchar *dest = g_canonicalize_filename (out, NULL);
   g_autoptr(GVariant) pack = NULL;
   g_autoptr(GUnixFDList) fds = NULL;
   guint count = 0;
   g_autofree gchar *sha256 = NULL;
-  if (!st_cli_login (cli, &error))
-    return st_cli_fail (error);
   gboolean ok = labels
     ? st_dbus_station1_call_matter_labels_export_sync (cli->proxy, batch_id, dest,
-                                                       st_client_matter_labels_options (w, h, (guint) dpi,
-                                                                                        (guint) zpl_dpi),
+                                                       st_client_matter_labels_options (w, h, dpi, zpl_dpi),
                                                        NULL, &pack, &count, &fds, NULL, &error)
     : st_dbus_station1_call_matter_codes_export_sync (cli->proxy, batch_id, dest, NULL, &pack, &count,
                                                       &sha256, &fds, NULL, &error);
@@ -2300,6 +2312,20 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
                                                       &files, &fds, NULL, &error)
       || !st_client_save_files (files, fds, out, FALSE, &error))
     return st_cli_fail (error);
+  g_autofree gchar *matter_out = NULL;
+  if (matter)
+    {
+      /* the lead's files of a Matter batch: they hold the setup passcodes */
+      g_autofree gchar *mdir = g_strdup_printf ("batch-%" G_GINT64_FORMAT, batch_id);
+      matter_out = g_build_filename (home, "matter", mdir, NULL);
+      g_autofree gchar *labels_dir = g_build_filename (matter_out, "labels", NULL);
+      g_print (_("== 4a. The lead's Matter files: the codes file and a label per unit in %s\n"), matter_out);
+      int mrc = st_cli_matter_export (cli, batch_id, FALSE, matter_out, 0, 0, 0, 0);
+      if (mrc == 0)
+        mrc = st_cli_matter_export (cli, batch_id, TRUE, labels_dir, 0, 0, 0, 0);
+      if (mrc != 0)
+        return mrc;
+    }
 
   g_print (_("== 5. QA verifies the manifest against the demo root, and the audit log\n"));
   g_autoptr(GUnixFDList) vfds = NULL;
@@ -2335,6 +2361,12 @@ st_cli_demo_run (StCli *cli, const char *home, gint n_ports, gint units, const c
            "     STATION_OPERATOR_PIN=3333 station --home %s --operator qa audit verify\n"
            "     STATION_OPERATOR_PIN=2222 station --home %s --operator lead batch show %" PRId64 "\n"),
            passed, n_ports * units, home, out, out, out, root, home, out, home, home, home, batch_id);
+  if (matter_out != NULL)
+    g_print (_("   Matter          %s/matter-codes.csv (setup passcodes, QR texts, manual codes: the lead's)\n"
+             "                   %s/labels/ (a PNG, PDF and ZPL label per unit; zbarimg reads the PNG's QR code)\n"
+             "   QA checks a unit in a socket and its scanned code:\n"
+             "     station --home %s --operator qa unit verify --port PORT --code 'MT:...'\n"),
+             matter_out, matter_out, home);
   return rc;
 }
 

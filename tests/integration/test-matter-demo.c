@@ -13,7 +13,11 @@
  *   (a lower-case VID refused) puts the VID in the PAI's request; `ca
  *   import` of a root with a PID is refused with the rule named and
  *   audited; the PAA and PAI of docs/ceremony.md's stock-openssl recipe are
- *   accepted and station.conf keeps [matter]. */
+ *   accepted and station.conf keeps [matter];
+ * /matter-demo/whole-flow: `station demo --matter` (make matter-demo) on
+ *   2 sockets of station-devsim devices; its DACs pass check-dac.py under
+ *   the demo's PAI, every label's QR code read by zbarimg is its unit's QR
+ *   text, and the codes file is the database's record. */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -279,6 +283,93 @@ test_ceremony (void)
   st_fixture_teardown (f, NULL);
 }
 
+/* `station demo --matter` (make matter-demo): the whole flow on Matter
+ * devices over pseudo-terminals, then everything it wrote checked with
+ * tools that share no code with the station: every DAC of the manifest by
+ * tests/matter/check-dac.py under the demo's PAI, every label's QR code by
+ * zbarimg against the codes file, the codes file against the database. */
+static void
+test_whole_flow (void)
+{
+  StFixture fx = { 0 };
+  StFixture *f = &fx;
+  f->tmp = st_test_tmpdir ("st-matter-flow");
+  f->home = g_build_filename (f->tmp, "home", NULL);
+  f->sims = g_ptr_array_new_with_free_func (g_object_unref);
+  const char *none[] = { NULL };
+  st_service_ensure (f, none);
+
+  g_autofree gchar *out = NULL, *err = NULL;
+  int rc = st_run_station (f, &out, &err, "demo", "--matter", "--ports", "2", "--units", "2", NULL);
+  if (rc != 0)
+    g_test_message ("demo --matter: %s\n%s", out, err);
+  g_assert_cmpint (rc, ==, 0);
+  g_assert_nonnull (strstr (out, "4 of 4 units provisioned"));
+  g_assert_cmpint (st_sql_int (f, "SELECT count(*) FROM unit_matter m JOIN units u ON u.id = m.unit_id"
+                                  " WHERE u.state = 'done'"), ==, 4);
+
+  /* the codes file: one row per unit, exactly the database's record */
+  g_autofree gchar *codes_path = g_build_filename (f->home, "matter", "batch-1", "matter-codes.csv", NULL);
+  g_autofree gchar *codes = NULL;
+  g_assert_true (g_file_get_contents (codes_path, &codes, NULL, NULL));
+  GStatBuf st;
+  g_assert_cmpint (g_stat (codes_path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+  g_auto(GStrv) rows = g_strsplit (codes, "\r\n", -1);
+  g_assert_cmpstr (rows[0], ==, "serial,uid,discriminator,passcode,qr,manual");
+  guint n = 0;
+  g_autofree gchar *pai = g_build_filename (f->home, "ca", "issuing-ca.pem", NULL);
+  g_autofree gchar *checker = g_build_filename (g_getenv ("ST_SOURCE_DIR"), "tests", "matter", "check-dac.py",
+                                               NULL);
+  for (guint i = 1; rows[i] != NULL && rows[i][0] != '\0'; i++, n++)
+    {
+      g_auto(GStrv) c = g_strsplit (rows[i], ",", -1);
+      g_assert_cmpuint (g_strv_length (c), ==, 6);
+      g_autofree gchar *q = g_strdup_printf ("SELECT printf ('%%s,%%s,%%d,%%08d,%%s,%%s', u.product_serial, u.uid,"
+                                             " m.discriminator, m.passcode, m.qr_text, m.manual_code)"
+                                             " FROM unit_matter m JOIN units u ON u.id = m.unit_id"
+                                             " WHERE u.uid = '%s'", c[1]);
+      g_autofree gchar *want = st_sql (f, q);
+      g_assert_cmpstr (g_strstrip (want), ==, rows[i]);
+
+      /* its label's QR code, read by zbarimg, is the recorded QR text */
+      g_autofree gchar *png_name = g_strdup_printf ("%s.png", c[0]);
+      g_autofree gchar *png = g_build_filename (f->home, "matter", "batch-1", "labels", png_name, NULL);
+      g_autofree gchar *zout = NULL;
+      g_assert_cmpint (st_run_tool (&zout, NULL, "zbarimg", "-q", "--raw", png, NULL), ==, 0);
+      g_assert_cmpstr (g_strstrip (zout), ==, c[4]);
+
+      /* its DAC keeps the Matter rules under the demo's PAI */
+      g_autofree gchar *qc = g_strdup_printf ("SELECT hex (c.der) FROM certificates c JOIN units u"
+                                              " ON c.unit_id = u.id WHERE u.uid = '%s' AND c.state = 'active'", c[1]);
+      g_autofree gchar *hex = st_sql (f, qc);
+      g_strstrip (hex);
+      gsize len = strlen (hex) / 2;
+      g_autofree guint8 *der = g_malloc (len);
+      for (gsize k = 0; k < len; k++)
+        der[k] = (guint8) (g_ascii_xdigit_value (hex[2 * k]) * 16 + g_ascii_xdigit_value (hex[2 * k + 1]));
+      g_autofree gchar *b64 = g_base64_encode (der, len);
+      g_autoptr(GString) pem = g_string_new ("-----BEGIN CERTIFICATE-----\n");
+      for (gsize k = 0; k < strlen (b64); k += 64)
+        g_string_append_printf (pem, "%.64s\n", b64 + k);
+      g_string_append (pem, "-----END CERTIFICATE-----\n");
+      g_autofree gchar *dac_name = g_strdup_printf ("dac-%u.pem", n);
+      g_autofree gchar *dac = g_build_filename (f->tmp, dac_name, NULL);
+      g_assert_true (g_file_set_contents (dac, pem->str, -1, NULL));
+      g_autofree gchar *dout = NULL, *derr = NULL;
+      int drc = st_run_tool (&dout, &derr, "python3", checker, "dac", pai, dac, NULL);
+      if (drc != 0)
+        g_test_message ("check-dac.py: %s", derr);
+      g_assert_cmpint (drc, ==, 0);
+      g_assert_nonnull (strstr (dout, "VID=FFF1"));
+    }
+  g_assert_cmpuint (n, ==, 4);
+  /* sequential discriminators of the example profile, from 3840 */
+  g_assert_cmpint (st_sql_int (f, "SELECT min (discriminator) FROM unit_matter"), ==, 3840);
+  g_assert_cmpint (st_sql_int (f, "SELECT max (discriminator) FROM unit_matter"), ==, 3843);
+  st_fixture_teardown (f, NULL);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -295,6 +386,7 @@ main (int argc, char **argv)
   g_setenv ("SOFTHSM2_CONF", conf, TRUE);
   st_test_init (&argc, &argv);
   g_test_add_func ("/matter-demo/setup", test_setup);
+  g_test_add_func ("/matter-demo/whole-flow", test_whole_flow);
   st_test_add_station ("/matter-demo/plain-refused", NULL, test_plain_refused);
   g_test_add_func ("/matter-demo/ceremony", test_ceremony);
   int rc = g_test_run ();
