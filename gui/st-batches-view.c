@@ -16,6 +16,7 @@ struct _StBatchesView {
   GtkSearchEntry *search_entry;
   GtkListBox *batch_list;
   GtkButton *close_button, *export_button, *create_button;
+  GtkButton *matter_labels_button, *matter_codes_button; /* issue 18: a lead's, for a Matter batch */
   GtkEntry *export_entry, *wo_entry, *scan_entry;
   GtkSpinButton *qty_spin;
   GtkProgressBar *export_progress;
@@ -93,6 +94,12 @@ st_batches_view_on_selected (StBatchesView *self)
   StBatchInfo *b = st_batches_view_selected (self);
   gtk_widget_set_sensitive (GTK_WIDGET (self->close_button), b != NULL && g_strcmp0 (b->state, "open") == 0);
   gtk_widget_set_sensitive (GTK_WIDGET (self->export_button), b != NULL);
+  /* Issue 18: a Matter batch's labels and codes file are the lead's (the
+   * service checks the role too: MatterCodesExport, MatterLabelsExport) */
+  gboolean matter = b != NULL && b->matter && self->ctx.session != NULL
+                    && (self->ctx.session->role & ST_ROLE_LEAD) != 0;
+  gtk_widget_set_visible (GTK_WIDGET (self->matter_labels_button), matter);
+  gtk_widget_set_visible (GTK_WIDGET (self->matter_codes_button), matter);
   if (b == NULL || self->ctx.session == NULL)
     return;
   self->stats_asked = g_get_monotonic_time ();
@@ -567,6 +574,131 @@ st_batches_view_on_export (StBatchesView *self)
                                     st_batches_view_on_exported, g_object_ref (self));
 }
 
+/* ---- a Matter batch's labels and codes file (issue 18) ----
+ *
+ * Into a folder the lead chooses, never replacing a file there; every file
+ * is made 0600 (st_client_save_private_pack). The codes file holds the
+ * setup passcodes: the status says so. */
+
+typedef struct {
+  StBatchesView *self;
+  gboolean labels;
+  gint64 batch_id;
+  gchar *dir;
+} StMatterExportCall;
+
+static void
+st_matter_export_call_free (StMatterExportCall *call)
+{
+  g_object_unref (call->self);
+  g_free (call->dir);
+  g_free (call);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StMatterExportCall, st_matter_export_call_free)
+
+static void
+st_batches_view_matter_sensitive (StBatchesView *self, gboolean on)
+{
+  gtk_widget_set_sensitive (GTK_WIDGET (self->matter_labels_button), on);
+  gtk_widget_set_sensitive (GTK_WIDGET (self->matter_codes_button), on);
+}
+
+static void
+st_batches_view_on_matter_exported (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StMatterExportCall) call = user_data;
+  StBatchesView *self = call->self;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StMatterExport) e = st_station_export_matter_finish (self->ctx.station, result, &error);
+  st_batches_view_matter_sensitive (self, TRUE);
+  if (e == NULL)
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      g_autofree gchar *msg = call->labels
+        ? g_strdup_printf (_("The labels of batch %" PRId64 " were not exported: %s"), call->batch_id,
+                           error->message)
+        : g_strdup_printf (_("The Matter codes of batch %" PRId64 " were not exported: %s"), call->batch_id,
+                           error->message);
+      st_gui_status (self->status_label, msg, TRUE);
+      return;
+    }
+  g_autofree gchar *dir = st_text_escape (call->dir, -1, ST_TEXT_ONE_LINE);
+  g_autofree gchar *msg = NULL;
+  if (call->labels)
+    msg = g_strdup_printf (ngettext ("%u label of batch %" PRId64 " (PNG, PDF and ZPL) written to %s.",
+                                        "%u labels of batch %" PRId64 " (PNG, PDF and ZPL each) written to %s.",
+                                        e->units),
+                           e->units, call->batch_id, dir);
+  else
+    msg = g_strdup_printf (ngettext ("The Matter codes of %u unit of batch %" PRId64 " written to "
+                                        "%s/matter-codes.csv (readable by you alone, SHA-256 %s, recorded in "
+                                        "the audit log). It holds the setup passcodes: keep it safe, and "
+                                        "give it only to those who pair the devices.",
+                                        "The Matter codes of %u units of batch %" PRId64 " written to "
+                                        "%s/matter-codes.csv (readable by you alone, SHA-256 %s, recorded in "
+                                        "the audit log). It holds the setup passcodes: keep it safe, and "
+                                        "give it only to those who pair the devices.", e->units),
+                           e->units, call->batch_id, dir, e->sha256 != NULL ? e->sha256 : "-");
+  st_gui_status (self->status_label, msg, FALSE);
+  st_batches_view_update_drives (self); /* the drive's free space now */
+}
+
+static void
+st_batches_view_matter_export (StBatchesView *self, gboolean labels)
+{
+  StBatchInfo *b = st_batches_view_selected (self);
+  if (b == NULL || !b->matter || self->ctx.session == NULL)
+    return;
+  gint64 id = b->id;
+  GtkWidget *toplevel = gtk_widget_get_toplevel (GTK_WIDGET (self));
+  GtkFileChooserNative *chooser =
+    gtk_file_chooser_native_new (labels ? _("Export the batch's labels to") : _("Export the Matter codes to"),
+                                 GTK_IS_WINDOW (toplevel) ? GTK_WINDOW (toplevel) : NULL,
+                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("Export here"), _("Cancel"));
+  gtk_file_chooser_set_create_folders (GTK_FILE_CHOOSER (chooser), TRUE);
+  /* it opens in a folder (the export folder, else the user's home), never
+   * in "Recent", where no folder can be chosen */
+  const char *near = gtk_entry_get_text (self->export_entry);
+  if (*near == '\0' || !gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), near))
+    gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), g_get_home_dir ());
+  g_autofree gchar *dir = NULL;
+  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
+    dir = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
+  g_object_unref (chooser);
+  if (dir == NULL || self->ctx.session == NULL)
+    return; /* cancelled, or logged out meanwhile */
+  StMatterExportCall *call = g_new0 (StMatterExportCall, 1);
+  call->self = g_object_ref (self);
+  call->labels = labels;
+  call->batch_id = id;
+  call->dir = g_strdup (dir);
+  st_batches_view_matter_sensitive (self, FALSE);
+  g_autofree gchar *shown = st_text_escape (dir, -1, ST_TEXT_ONE_LINE);
+  g_autofree gchar *msg = labels ? g_strdup_printf (_("Exporting the labels of batch %" PRId64 " to %s…"), id, shown)
+                                 : g_strdup_printf (_("Exporting the Matter codes of batch %" PRId64 " to %s…"), id,
+                                                    shown);
+  st_gui_status (self->status_label, msg, FALSE);
+  if (labels)
+    st_station_export_matter_labels_async (self->ctx.station, id, dir, self->ctx.cancellable,
+                                           st_batches_view_on_matter_exported, call);
+  else
+    st_station_export_matter_codes_async (self->ctx.station, id, dir, self->ctx.cancellable,
+                                          st_batches_view_on_matter_exported, call);
+}
+
+static void
+st_batches_view_on_matter_labels (StBatchesView *self)
+{
+  st_batches_view_matter_export (self, TRUE);
+}
+
+static void
+st_batches_view_on_matter_codes (StBatchesView *self)
+{
+  st_batches_view_matter_export (self, FALSE);
+}
+
 static void
 st_batches_view_dispose (GObject *object)
 {
@@ -596,6 +728,7 @@ st_batches_view_class_init (StBatchesViewClass *klass)
   BIND (filter_combo); BIND (drive_combo); BIND (profile_combo); BIND (search_entry); BIND (batch_list);
   BIND (close_button); BIND (export_button); BIND (create_button); BIND (export_entry); BIND (wo_entry);
   BIND (qty_spin); BIND (export_progress); BIND (status_label); BIND (chart_box); BIND (scan_entry);
+  BIND (matter_labels_button); BIND (matter_codes_button);
 #undef BIND
   gtk_widget_class_bind_template_callback (wc, st_batches_view_apply_filter);
   gtk_widget_class_bind_template_callback (wc, st_batches_view_refresh);
@@ -606,6 +739,8 @@ st_batches_view_class_init (StBatchesViewClass *klass)
   gtk_widget_class_bind_template_callback (wc, st_batches_view_on_export);
   gtk_widget_class_bind_template_callback (wc, st_batches_view_on_create);
   gtk_widget_class_bind_template_callback (wc, st_batches_view_on_scan);
+  gtk_widget_class_bind_template_callback (wc, st_batches_view_on_matter_labels);
+  gtk_widget_class_bind_template_callback (wc, st_batches_view_on_matter_codes);
 }
 
 static void
@@ -650,6 +785,7 @@ st_batches_view_set_session (GtkWidget *view, StStation *station, const StAuthSe
     {
       st_shift_chart_set_stats (self->chart, NULL);
       gtk_label_set_text (self->status_label, "");
+      st_batches_view_on_selected (self); /* no session: the lead's Matter buttons go */
       return;
     }
   st_station_list_profiles_async (station, self->ctx.cancellable, st_batches_view_on_profiles, g_object_ref (self));

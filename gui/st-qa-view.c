@@ -17,6 +17,9 @@ struct _StQaView {
   GtkBox *unit_card, *manifest_card;
   GtkLabel *unit_title, *manifest_title, *unit_checked;
   GtkEntry *scan_entry, *root_entry, *pin_entry;
+  GtkEntry *matter_entry;      /* issue 18: a Matter onboarding code for UnitVerify */
+  gchar *scanned_matter;       /* the Matter code read with the scan, for its device's verify */
+  gboolean verify_with_code;   /* the running Verify unit sent a Matter code */
   GtkLabel *manifest_checked;
   guint scan_seq;              /* the scan shown; a reply to an older one is dropped */
   StUnitLookup *scanned;       /* the record of the scan whose device is being verified */
@@ -29,6 +32,8 @@ struct _StQaView {
 };
 
 G_DEFINE_TYPE (StQaView, st_qa_view, GTK_TYPE_BOX)
+
+static void st_qa_view_show_checked (StQaView *self, const char *text);
 
 static void
 st_qa_view_show (GtkBox *card, GtkLabel *title, GtkTextView *text, const char *headline,
@@ -53,6 +58,35 @@ st_qa_report_body (const StReport *report)
                                  : g_strdup (report->text);
 }
 
+/* Issue 18: the Matter onboarding code in its field (a scanner types the
+ * QR text "MT:..." and Enter; the manual code is typed), read as any scan
+ * (st-scan.h: control characters, invalid text and over-long codes are
+ * refused before anything is sent). TRUE with *@code NULL when the field is
+ * empty; FALSE when refused: the card says why. A code taken is cleared
+ * from the field: it encodes the setup passcode, and the card shows only
+ * what the service's report says of it. */
+static gboolean
+st_qa_view_matter_code (StQaView *self, gchar **code)
+{
+  const char *text = gtk_entry_get_text (self->matter_entry);
+  *code = NULL;
+  if (*text == '\0')
+    return TRUE;
+  g_autofree gchar *message = NULL;
+  gchar *read = st_scan_read (text, ST_SCAN_MATTER_CODE, &message);
+  if (read == NULL)
+    {
+      st_qa_view_show_checked (self, _("Checked: nothing (the Matter code was refused)."));
+      st_qa_view_show (self->unit_card, self->unit_title, self->unit_text,
+                       _("MATTER CODE REFUSED: scan the unit's Matter QR code again"), message, -1);
+      gtk_editable_select_region (GTK_EDITABLE (self->matter_entry), 0, -1);
+      return FALSE;
+    }
+  gtk_entry_set_text (self->matter_entry, "");
+  *code = read;
+  return TRUE;
+}
+
 static void
 st_qa_view_on_unit (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -61,6 +95,7 @@ st_qa_view_on_unit (GObject *source, GAsyncResult *result, gpointer user_data)
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), TRUE);
   self->verifying = FALSE;
   g_autoptr(StReport) r = st_station_verify_unit_finish (self->ctx.station, result, &error);
+  gboolean with_code = self->verify_with_code;
   if (r == NULL)
     {
       g_autofree gchar *body = g_strdup_printf (_("%s\n\nCheck the unit sits in the socket and the cable, then "
@@ -71,8 +106,9 @@ st_qa_view_on_unit (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   g_autofree gchar *body = st_qa_report_body (r);
   st_qa_view_show (self->unit_card, self->unit_title, self->unit_text,
-                   r->ok ? _("UNIT VERIFIED: chain, proof of possession and record agree")
-                         : _("UNIT REJECTED: set it aside for QA review"),
+                   !r->ok ? _("UNIT REJECTED: set it aside for QA review")
+                   : with_code ? _("UNIT VERIFIED: chain, proof of possession, record and Matter code agree")
+                               : _("UNIT VERIFIED: chain, proof of possession and record agree"),
                    body, r->ok);
 }
 
@@ -85,18 +121,26 @@ st_qa_view_on_verify_unit (StQaView *self)
       st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, _("Choose the socket of the unit first."), NULL, -1);
       return;
     }
+  if (self->verifying || !gtk_widget_get_sensitive (GTK_WIDGET (self->verify_unit_button)))
+    return; /* Enter in the Matter field while a verify or a scan runs: the code stays for the next */
+  g_autofree gchar *matter_code = NULL;
+  if (!st_qa_view_matter_code (self, &matter_code))
+    return;
+  self->verify_with_code = matter_code != NULL;
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), FALSE);
   self->verifying = TRUE;
   self->scan_seq++; /* a scan's reply still on its way is no longer shown */
   g_clear_pointer (&self->scanned, st_unit_lookup_free);
   g_clear_pointer (&self->scanned_port, g_free);
   g_autofree gchar *shown_port = st_text_escape (port, -1, ST_TEXT_ONE_LINE);
-  g_autofree gchar *checked = g_strdup_printf (_("Checked: the device in the socket %s, and its record."),
-                                               shown_port);
+  g_autofree gchar *checked = matter_code != NULL
+    ? g_strdup_printf (_("Checked: the device in the socket %s, its record, and the Matter code scanned."),
+                       shown_port)
+    : g_strdup_printf (_("Checked: the device in the socket %s, and its record."), shown_port);
   gtk_label_set_text (self->unit_checked, checked);
-  st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, "Verifying…", NULL, -1);
-  st_station_verify_unit_async (self->ctx.station, port, NULL, self->ctx.cancellable,
-                                st_qa_view_on_unit, g_object_ref (self));
+  st_qa_view_show (self->unit_card, self->unit_title, self->unit_text, _("Verifying…"), NULL, -1);
+  st_station_verify_unit_code_async (self->ctx.station, port, NULL, matter_code, self->ctx.cancellable,
+                                     st_qa_view_on_unit, g_object_ref (self));
 }
 
 /* ---- QA's scan (issue 17): a unit found by its product serial or uid ----
@@ -261,8 +305,9 @@ st_qa_view_on_lookup (GObject *source, GAsyncResult *result, gpointer user_data)
   g_free (self->scanned_port);
   self->scanned = g_steal_pointer (&l);
   self->scanned_port = g_strdup (port);
-  st_station_verify_unit_async (self->ctx.station, port, NULL, self->ctx.cancellable,
-                                st_qa_view_on_scan_device, st_qa_scan_call_new (self));
+  g_autofree gchar *matter_code = g_steal_pointer (&self->scanned_matter);
+  st_station_verify_unit_code_async (self->ctx.station, port, NULL, matter_code, self->ctx.cancellable,
+                                     st_qa_view_on_scan_device, st_qa_scan_call_new (self));
 }
 
 static void
@@ -283,6 +328,15 @@ st_qa_view_on_scan (StQaView *self)
   self->scan_seq++;
   g_clear_pointer (&self->scanned, st_unit_lookup_free);
   g_clear_pointer (&self->scanned_port, g_free);
+  g_clear_pointer (&self->scanned_matter, g_free);
+  /* a Matter code in its field goes with the device's verify (issue 18) */
+  g_autofree gchar *scan_port = gtk_combo_box_text_get_active_text (self->port_combo);
+  if (code != NULL && scan_port != NULL && *scan_port != '\0'
+      && !st_qa_view_matter_code (self, &self->scanned_matter))
+    {
+      gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), TRUE);
+      return;
+    }
   if (code == NULL)
     {
       gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), TRUE);
@@ -462,6 +516,7 @@ st_qa_view_dispose (GObject *object)
   st_gui_context_clear (&self->ctx);
   g_clear_pointer (&self->scanned, st_unit_lookup_free);
   g_clear_pointer (&self->scanned_port, g_free);
+  g_clear_pointer (&self->scanned_matter, g_free);
   g_clear_handle_id (&self->focus_idle, g_source_remove);
   G_OBJECT_CLASS (st_qa_view_parent_class)->dispose (object);
 }
@@ -477,7 +532,7 @@ st_qa_view_class_init (StQaViewClass *klass)
   BIND (port_combo); BIND (verify_unit_button); BIND (verify_manifest_button); BIND (unit_card);
   BIND (manifest_card); BIND (unit_title); BIND (manifest_title); BIND (unit_text); BIND (manifest_text);
   BIND (manifest_entry); BIND (scan_entry); BIND (unit_checked); BIND (root_entry); BIND (pin_entry);
-  BIND (manifest_checked);
+  BIND (manifest_checked); BIND (matter_entry);
 #undef BIND
   gtk_widget_class_bind_template_callback (wc, st_qa_view_on_verify_unit);
   gtk_widget_class_bind_template_callback (wc, st_qa_view_on_verify_manifest);
@@ -503,6 +558,7 @@ st_qa_view_init (StQaView *self)
   st_gui_name (GTK_WIDGET (self->root_entry), _("Trusted root"));
   st_gui_name (GTK_WIDGET (self->pin_entry), _("Signer pin"));
   st_gui_name (GTK_WIDGET (self->manifest_checked), _("Manifest checked"));
+  st_scan_entry_setup (self->matter_entry, _("Matter onboarding code"));
 }
 
 GtkWidget *
@@ -524,6 +580,8 @@ st_qa_view_set_session (GtkWidget *view, StStation *station, const StAuthSession
   g_clear_pointer (&self->scanned_port, g_free);
   gtk_label_set_text (self->unit_checked, "");
   gtk_entry_set_text (self->scan_entry, "");
+  gtk_entry_set_text (self->matter_entry, "");
+  g_clear_pointer (&self->scanned_matter, g_free);
   gtk_widget_set_sensitive (GTK_WIDGET (self->verify_unit_button), TRUE);
   if (!st_gui_context_set (&self->ctx, station, session))
     {

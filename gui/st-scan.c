@@ -40,6 +40,43 @@ st_scan_quote (const char *text)
   return cut ? g_strconcat (safe, "…", NULL) : g_steal_pointer (&safe);
 }
 
+/* A control or invisible format character, or a line or paragraph
+ * separator: refused in any code. */
+static gboolean
+st_scan_is_control (gunichar c)
+{
+  return g_unichar_iscntrl (c) || g_unichar_type (c) == G_UNICODE_FORMAT || c == 0x2028 || c == 0x2029;
+}
+
+/* A Matter onboarding code encodes the setup passcode: checked as any
+ * scan, but a refusal says what is wrong without quoting it. Takes @code. */
+static gchar *
+st_scan_read_matter (gchar *code, gchar **message)
+{
+  g_autofree gchar *owned = code;
+  if (!g_utf8_validate (code, -1, NULL))
+    {
+      *message = g_strdup (_("The scanned Matter code is not valid text: check the scanner's keyboard layout "
+                             "and scan the unit's Matter QR code again."));
+      return NULL;
+    }
+  glong n = g_utf8_strlen (code, -1);
+  if (n > ST_SCAN_MAX_CODE)
+    {
+      *message = g_strdup_printf (_("The scanned Matter code is %ld characters long, more than the %d a code "
+                                    "can have: scan the unit's Matter QR code again."), n, ST_SCAN_MAX_CODE);
+      return NULL;
+    }
+  for (const char *p = code; *p != '\0'; p = g_utf8_next_char (p))
+    if (st_scan_is_control (g_utf8_get_char (p)))
+      {
+        *message = g_strdup (_("The scanned Matter code holds control characters: set the scanner to send "
+                               "the code alone, then scan again."));
+        return NULL;
+      }
+  return g_steal_pointer (&owned);
+}
+
 gchar *
 st_scan_read (const char *text, StScanKind kind, gchar **message)
 {
@@ -58,11 +95,16 @@ st_scan_read (const char *text, StScanKind kind, gchar **message)
   g_autofree gchar *code = g_strndup (start, (gsize) (end - start));
   if (*code == '\0')
     {
-      *message = g_strdup (wo ? _("Nothing was scanned: scan the work order again, or type it and press Enter.")
-                              : _("Nothing was scanned: scan the unit's product serial or uid again, or type "
-                                  "it and press Enter."));
+      *message = g_strdup (kind == ST_SCAN_MATTER_CODE
+                           ? _("Nothing was scanned: scan the unit's Matter QR code again, or type its manual "
+                               "pairing code and press Enter.")
+                           : wo ? _("Nothing was scanned: scan the work order again, or type it and press Enter.")
+                                : _("Nothing was scanned: scan the unit's product serial or uid again, or type "
+                                    "it and press Enter."));
       return NULL;
     }
+  if (kind == ST_SCAN_MATTER_CODE)
+    return st_scan_read_matter (g_steal_pointer (&code), message);
   g_autofree gchar *quoted = st_scan_quote (code);
   if (!g_utf8_validate (code, -1, NULL))
     {
@@ -85,9 +127,7 @@ st_scan_read (const char *text, StScanKind kind, gchar **message)
     }
   for (const char *p = code; *p != '\0'; p = g_utf8_next_char (p))
     {
-      gunichar c = g_utf8_get_char (p);
-      if (g_unichar_iscntrl (c) || g_unichar_type (c) == G_UNICODE_FORMAT
-          || c == 0x2028 || c == 0x2029)
+      if (st_scan_is_control (g_utf8_get_char (p)))
         {
           *message = wo ? g_strdup_printf (_("The scanned work order '%s' holds control characters: set the "
                                              "scanner to send the code alone, then scan again."), quoted)

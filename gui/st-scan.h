@@ -24,6 +24,8 @@ void st_scan_entry_setup (GtkEntry *entry, const char *name);
 typedef enum {
   ST_SCAN_WORK_ORDER,
   ST_SCAN_UNIT,        /* a product serial, a device uid or a certificate serial */
+  ST_SCAN_MATTER_CODE, /* a Matter onboarding code (QR text "MT:..." or manual code): it encodes the
+                        * setup passcode, so a refusal never quotes it */
 } StScanKind;
 
 /* Checks the scanned @text, a code of @kind: surrounding blanks are

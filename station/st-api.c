@@ -399,6 +399,8 @@ st_batch_info_from_variant (GVariant *dict)
   b->n_unconfirmed = st_dict_get_int64 (dict, "unconfirmed");
   b->n_disputed = st_dict_get_int64 (dict, "disputed");
   b->n_revoked = st_dict_get_int64 (dict, "revoked");
+  gboolean matter = FALSE;
+  b->matter = g_variant_lookup (dict, "matter", "b", &matter) && matter;
   return b;
 }
 

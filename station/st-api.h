@@ -124,6 +124,7 @@ typedef struct {
   gint64 n_units, n_done, n_failed, n_live_certs, n_voided, n_unconfirmed;
   gint64 n_disputed;
   gint64 n_revoked;
+  gboolean matter;        /* its profile has a [matter] group: it has setup codes and labels */
 } StBatchInfo;
 void st_batch_info_free (StBatchInfo *batch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StBatchInfo, st_batch_info_free)

@@ -1271,6 +1271,99 @@ st_station_verify_unit_finish (StStation *station, GAsyncResult *result, GError 
 }
 
 void
+st_station_verify_unit_code_async (StStation *station, const char *port, const char *profile_text,
+                                   const char *matter_code, GCancellable *cancellable,
+                                   GAsyncReadyCallback callback, gpointer user_data)
+{
+  /* the same result as st_station_verify_unit_async: its finish reads it */
+  GTask *task = st_call_new (station, st_verify_unit_reply, (GDestroyNotify) st_report_free,
+                             cancellable, callback, user_data, st_station_verify_unit_async);
+  st_dbus_station1_call_unit_verify (station->proxy, port, profile_text != NULL ? profile_text : "",
+                                     matter_code != NULL ? matter_code : "", cancellable, st_call_done, task);
+}
+
+/* ---- a Matter batch's codes file and labels (issue 18) ---- */
+
+void
+st_matter_export_free (StMatterExport *e)
+{
+  if (e == NULL)
+    return;
+  g_free (e->sha256);
+  g_free (e);
+}
+
+static gpointer
+st_matter_export_reply (StStation *s, GAsyncResult *reply, GTask *task, GError **error)
+{
+  StCall *c = g_task_get_task_data (task);
+  gboolean labels = g_task_get_source_tag (task) == st_station_export_matter_labels_async;
+  g_autoptr(GVariant) pack = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(StMatterExport) e = g_new0 (StMatterExport, 1);
+  gboolean ok = labels
+    ? st_dbus_station1_call_matter_labels_export_finish (s->proxy, &pack, &e->units, &fds, reply, error)
+    : st_dbus_station1_call_matter_codes_export_finish (s->proxy, &pack, &e->units, &e->sha256, &fds, reply,
+                                                        error);
+  if (!ok)
+    return NULL;
+  int fd = fds != NULL ? g_unix_fd_list_get (fds, g_variant_get_handle (pack), error) : -1;
+  if (fd < 0)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error_literal (error, ST_ERROR, ST_ERROR_INVALID_DATA, _("the service sent no files"));
+      return NULL;
+    }
+  ok = st_client_save_private_pack (fd, c->dir, &e->files, error);
+  close (fd);
+  return ok ? g_steal_pointer (&e) : NULL;
+}
+
+static void
+st_station_export_matter (StStation *station, gint64 batch_id, const char *out_dir, gboolean labels,
+                          GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = st_call_new (station, st_matter_export_reply, (GDestroyNotify) st_matter_export_free,
+                             cancellable, callback, user_data,
+                             labels ? (gpointer) st_station_export_matter_labels_async
+                                    : (gpointer) st_station_export_matter_codes_async);
+  StCall *c = g_task_get_task_data (task);
+  c->dir = g_canonicalize_filename (out_dir, NULL);
+  if (labels)
+    st_dbus_station1_call_matter_labels_export (station->proxy, batch_id, c->dir,
+                                                st_client_matter_labels_options (0, 0, 0, 0), NULL,
+                                                cancellable, st_call_done, task);
+  else
+    st_dbus_station1_call_matter_codes_export (station->proxy, batch_id, c->dir, NULL, cancellable,
+                                               st_call_done, task);
+}
+
+void
+st_station_export_matter_codes_async (StStation *station, gint64 batch_id, const char *out_dir,
+                                      GCancellable *cancellable, GAsyncReadyCallback callback,
+                                      gpointer user_data)
+{
+  st_station_export_matter (station, batch_id, out_dir, FALSE, cancellable, callback, user_data);
+}
+
+void
+st_station_export_matter_labels_async (StStation *station, gint64 batch_id, const char *out_dir,
+                                       GCancellable *cancellable, GAsyncReadyCallback callback,
+                                       gpointer user_data)
+{
+  st_station_export_matter (station, batch_id, out_dir, TRUE, cancellable, callback, user_data);
+}
+
+StMatterExport *
+st_station_export_matter_finish (StStation *station, GAsyncResult *result, GError **error)
+{
+  gpointer tag = g_task_get_source_tag (G_TASK (result));
+  if (tag != st_station_export_matter_labels_async)
+    tag = st_station_export_matter_codes_async;
+  return st_call_finish (result, tag, error);
+}
+
+void
 st_unit_lookup_free (StUnitLookup *lookup)
 {
   if (lookup == NULL)

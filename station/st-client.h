@@ -218,6 +218,32 @@ void st_station_verify_unit_async (StStation *station, const char *port, const c
                                    GCancellable *cancellable, GAsyncReadyCallback callback,
                                    gpointer user_data);
 StReport *st_station_verify_unit_finish (StStation *station, GAsyncResult *result, GError **error);
+/* The same with @matter_code, a scanned Matter onboarding code (QR text
+ * "MT:..." or manual code; NULL or empty: none) that the service compares
+ * with the unit's record (UnitVerify). Finished by
+ * st_station_verify_unit_finish. */
+void st_station_verify_unit_code_async (StStation *station, const char *port, const char *profile_text,
+                                        const char *matter_code, GCancellable *cancellable,
+                                        GAsyncReadyCallback callback, gpointer user_data);
+
+/* A Matter batch's lead-only files (MatterCodesExport: matter-codes.csv;
+ * MatterLabelsExport: NAME.png, NAME.pdf, NAME.zpl per unit, the default
+ * size) saved into @out_dir by st_client_save_private_pack (made 0700 when
+ * missing, each file new and 0600, nothing replaced). */
+typedef struct {
+  guint units;          /* the units in the codes file, or labelled */
+  guint64 files;        /* the files written */
+  gchar *sha256;        /* the codes file's SHA-256 (as audited), NULL for labels */
+} StMatterExport;
+void st_matter_export_free (StMatterExport *e);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StMatterExport, st_matter_export_free)
+void st_station_export_matter_codes_async (StStation *station, gint64 batch_id, const char *out_dir,
+                                           GCancellable *cancellable, GAsyncReadyCallback callback,
+                                           gpointer user_data);
+void st_station_export_matter_labels_async (StStation *station, gint64 batch_id, const char *out_dir,
+                                            GCancellable *cancellable, GAsyncReadyCallback callback,
+                                            gpointer user_data);
+StMatterExport *st_station_export_matter_finish (StStation *station, GAsyncResult *result, GError **error);
 
 /* QA's scan (UnitLookup): the unit a product serial, uid or certificate
  * serial names, and its record checked without the device. */

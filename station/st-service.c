@@ -272,6 +272,19 @@ st_reply_done (GDBusMethodInvocation *invocation, gboolean ok, GError *error)
   if (!(ok)) \
     return st_reply_error ((invocation), g_steal_pointer (&(error)))
 
+/* Whether batch @b is a Matter batch: its recorded profile loads and has
+ * a [matter] group (only a text that names the group is loaded). */
+static gboolean
+st_batch_is_matter (const StDbBatch *b)
+{
+  if (b->profile_text == NULL
+      || (!g_str_has_prefix (b->profile_text, "[matter]") && strstr (b->profile_text, "\n[matter]") == NULL))
+    return FALSE;
+  g_autoptr(StProfile) profile = st_profile_load_from_data (b->profile_text, strlen (b->profile_text),
+                                                            b->product, NULL);
+  return profile != NULL && profile->matter.enabled;
+}
+
 static GVariant *
 st_variant_batch (const StDbBatch *b)
 {
@@ -298,6 +311,7 @@ st_variant_batch (const StDbBatch *b)
   g_variant_builder_add (&d, "{sv}", "unconfirmed", g_variant_new_int64 (b->n_unconfirmed));
   g_variant_builder_add (&d, "{sv}", "disputed", g_variant_new_int64 (b->n_disputed));
   g_variant_builder_add (&d, "{sv}", "revoked", g_variant_new_int64 (b->n_revoked));
+  g_variant_builder_add (&d, "{sv}", "matter", g_variant_new_boolean (st_batch_is_matter (b)));
   return g_variant_builder_end (&d);
 }
 

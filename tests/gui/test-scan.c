@@ -74,6 +74,46 @@ batch (gint64 id, const char *wo, const char *state)
   return b;
 }
 
+/* Issue 18: a Matter onboarding code (the QA desk's field) is read as any
+ * scan, but a refusal never quotes it: it encodes the setup passcode. */
+static void
+test_read_matter (void)
+{
+  g_autofree gchar *msg = NULL;
+  g_autofree gchar *code = st_scan_read ("  MT:Y.K9042C00KA0648G00\r\n", ST_SCAN_MATTER_CODE, &msg);
+  g_assert_cmpstr (code, ==, "MT:Y.K9042C00KA0648G00");
+  g_assert_null (msg);
+  g_clear_pointer (&code, g_free);
+  code = st_scan_read ("3497-0112-332", ST_SCAN_MATTER_CODE, &msg);
+  g_assert_cmpstr (code, ==, "3497-0112-332");
+
+  g_autoptr(GString) longer = g_string_new ("MT:");
+  for (guint i = 0; i < ST_SCAN_MAX_CODE; i++)
+    g_string_append_c (longer, '7');
+  const char *refused[] = {
+    "", " \r\n",
+    "MT:Y.K9042\x1d" "C00KA0648G00",     /* a GS1 group separator */
+    "34970\x1b[2J112332",               /* an escape sequence */
+    "MT:Y.K90\xe2\x80\x8b" "42C00KA0", /* U+200B ZERO WIDTH SPACE */
+    "34970112\xff\xfe",                 /* not UTF-8 */
+    longer->str,
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autofree gchar *m = NULL;
+      g_autofree gchar *c = st_scan_read (refused[i], ST_SCAN_MATTER_CODE, &m);
+      g_assert_null (c);
+      g_assert_nonnull (m);
+      g_test_message ("%s", m);
+      g_assert_true (g_utf8_validate (m, -1, NULL));
+      g_assert_nonnull (strstr (m, "Matter"));
+      /* nothing of the code is quoted */
+      g_assert_null (strstr (m, "K9042"));
+      g_assert_null (strstr (m, "34970"));
+      g_assert_null (strstr (m, "777"));
+    }
+}
+
 static void
 test_find_batch (void)
 {
@@ -104,5 +144,6 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/scan/read", test_read);
   g_test_add_func ("/scan/find-batch", test_find_batch);
+  g_test_add_func ("/scan/read-matter", test_read_matter);
   return g_test_run ();
 }
