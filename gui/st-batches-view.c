@@ -352,18 +352,10 @@ st_batches_view_on_close (StBatchesView *self)
 static void
 st_batches_view_on_browse (StBatchesView *self)
 {
-  GtkWidget *toplevel = gtk_widget_get_toplevel (GTK_WIDGET (self));
-  GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new (_("Export the manifest to"), GTK_WINDOW (toplevel),
-                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("Export here"), _("Cancel"));
-  gtk_file_chooser_set_create_folders (GTK_FILE_CHOOSER (chooser), TRUE);
-  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
-    {
-      g_autofree gchar *dir = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
-      if (dir != NULL)
-        gtk_entry_set_text (self->export_entry, dir);
-    }
-  g_object_unref (chooser);
+  g_autofree gchar *dir = st_gui_choose (GTK_WIDGET (self), _("Export the manifest to"),
+                                         GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("Export here"), TRUE, NULL, NULL);
+  if (dir != NULL)
+    gtk_entry_set_text (self->export_entry, dir);
 }
 
 static void
@@ -651,21 +643,11 @@ st_batches_view_matter_export (StBatchesView *self, gboolean labels)
   if (b == NULL || !b->matter || self->ctx.session == NULL)
     return;
   gint64 id = b->id;
-  GtkWidget *toplevel = gtk_widget_get_toplevel (GTK_WIDGET (self));
-  GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new (labels ? _("Export the batch's labels to") : _("Export the Matter codes to"),
-                                 GTK_IS_WINDOW (toplevel) ? GTK_WINDOW (toplevel) : NULL,
-                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("Export here"), _("Cancel"));
-  gtk_file_chooser_set_create_folders (GTK_FILE_CHOOSER (chooser), TRUE);
-  /* it opens in a folder (the export folder, else the user's home), never
-   * in "Recent", where no folder can be chosen */
-  const char *near = gtk_entry_get_text (self->export_entry);
-  if (*near == '\0' || !gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), near))
-    gtk_file_chooser_set_current_folder (GTK_FILE_CHOOSER (chooser), g_get_home_dir ());
-  g_autofree gchar *dir = NULL;
-  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
-    dir = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
-  g_object_unref (chooser);
+  /* it opens in the export folder, else the user's home */
+  g_autofree gchar *dir = st_gui_choose (GTK_WIDGET (self),
+                                         labels ? _("Export the batch's labels to") : _("Export the Matter codes to"),
+                                         GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("Export here"), TRUE,
+                                         gtk_entry_get_text (self->export_entry), NULL);
   if (dir == NULL || self->ctx.session == NULL)
     return; /* cancelled, or logged out meanwhile */
   StMatterExportCall *call = g_new0 (StMatterExportCall, 1);

@@ -1,5 +1,7 @@
 #include "st-gui.h"
 
+#include <glib/gi18n.h>
+
 #include "st-text.h"
 
 void
@@ -144,3 +146,24 @@ st_gui_list_add (GtkListBox *list, const char *text, const char *name, guint mar
   return row;
 }
 
+
+gchar *
+st_gui_choose (GtkWidget *widget, const char *title, GtkFileChooserAction action, const char *accept,
+               gboolean create_folders, const char *near, GtkFileFilter *filter)
+{
+  GtkWidget *toplevel = gtk_widget_get_toplevel (widget);
+  GtkFileChooserNative *chooser =
+    gtk_file_chooser_native_new (title, GTK_IS_WINDOW (toplevel) ? GTK_WINDOW (toplevel) : NULL, action, accept,
+                                 _("Cancel"));
+  GtkFileChooser *fc = GTK_FILE_CHOOSER (chooser);
+  gtk_file_chooser_set_create_folders (fc, create_folders);
+  if (filter != NULL)
+    gtk_file_chooser_add_filter (fc, filter);
+  if (near != NULL && (*near == '\0' || !gtk_file_chooser_set_current_folder (fc, near)))
+    gtk_file_chooser_set_current_folder (fc, g_get_home_dir ());
+  gchar *path = NULL;
+  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
+    path = gtk_file_chooser_get_filename (fc);
+  g_object_unref (chooser);
+  return path;
+}

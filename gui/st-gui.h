@@ -58,4 +58,11 @@ gboolean st_gui_figures_on (void);
 void st_gui_figure (const char *what, gint64 since_us);
 void st_gui_figure_once (const char *what, gint64 since_us);
 
+/* A modal file chooser over @widget's window: the path chosen, or NULL
+ * when cancelled. @near: the folder it opens in (else the user's home, so
+ * never "Recent", where no folder can be chosen); NULL: GTK's choice.
+ * @filter (taken; may be NULL) limits what it shows. */
+gchar *st_gui_choose (GtkWidget *widget, const char *title, GtkFileChooserAction action, const char *accept,
+                      gboolean create_folders, const char *near, GtkFileFilter *filter);
+
 G_END_DECLS

@@ -453,38 +453,23 @@ st_qa_view_on_verify_manifest (StQaView *self)
 static void
 st_qa_view_on_browse (StQaView *self)
 {
-  GtkWidget *toplevel = gtk_widget_get_toplevel (GTK_WIDGET (self));
-  GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new (_("Manifest folder"), GTK_WINDOW (toplevel),
-                                 GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("Choose"), _("Cancel"));
-  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
-    {
-      g_autofree gchar *dir = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
-      if (dir != NULL)
-        gtk_entry_set_text (self->manifest_entry, dir);
-    }
-  g_object_unref (chooser);
+  g_autofree gchar *dir = st_gui_choose (GTK_WIDGET (self), _("Manifest folder"),
+                                         GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, _("Choose"), FALSE, NULL, NULL);
+  if (dir != NULL)
+    gtk_entry_set_text (self->manifest_entry, dir);
 }
 
 static void
 st_qa_view_on_browse_root (StQaView *self)
 {
-  GtkWidget *toplevel = gtk_widget_get_toplevel (GTK_WIDGET (self));
-  GtkFileChooserNative *chooser =
-    gtk_file_chooser_native_new (_("Trusted root certificate"), GTK_WINDOW (toplevel),
-                                 GTK_FILE_CHOOSER_ACTION_OPEN, _("Choose"), _("Cancel"));
   GtkFileFilter *filter = gtk_file_filter_new ();
   gtk_file_filter_set_name (filter, _("Certificates (PEM)"));
   gtk_file_filter_add_pattern (filter, "*.pem");
   gtk_file_filter_add_pattern (filter, "*.crt");
-  gtk_file_chooser_add_filter (GTK_FILE_CHOOSER (chooser), filter);
-  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
-    {
-      g_autofree gchar *path = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
-      if (path != NULL)
-        gtk_entry_set_text (self->root_entry, path);
-    }
-  g_object_unref (chooser);
+  g_autofree gchar *path = st_gui_choose (GTK_WIDGET (self), _("Trusted root certificate"),
+                                          GTK_FILE_CHOOSER_ACTION_OPEN, _("Choose"), FALSE, NULL, filter);
+  if (path != NULL)
+    gtk_entry_set_text (self->root_entry, path);
 }
 
 /* A hand scanner types into the widget that has the focus: when the QA
