@@ -1073,9 +1073,10 @@ st_engine_profile_can_issue (StEngine *engine, const StProfile *profile, GError 
  * station's root (st_matter_cd_load_for_profile): a batch of a CD every
  * commissioner would refuse is not made. The file is the service's to
  * read, as the line reads it. The root is station.conf's root-file; a
- * root that cannot be read here is checked at the line's start. */
+ * root that cannot be read here is checked at the line's start.
+ * *@cd_note (may be NULL) gets the line that says a development CD is one. */
 static gboolean
-st_engine_matter_cd_fits (StEngine *engine, const StProfile *profile, GError **error)
+st_engine_matter_cd_fits (StEngine *engine, const StProfile *profile, gchar **cd_note, GError **error)
 {
   if (!profile->matter.enabled)
     return TRUE;
@@ -1083,7 +1084,7 @@ st_engine_matter_cd_fits (StEngine *engine, const StProfile *profile, GError **e
   g_autoptr(X509) root = engine->config->root_file != NULL ? st_engine_station_root (engine, &local) : NULL;
   if (root == NULL && local != NULL)
     g_debug ("the Certification Declaration's PAA list is checked at the line's start: %s", local->message);
-  g_autoptr(GBytes) cd = st_matter_cd_load_for_profile (profile, root, NULL, error);
+  g_autoptr(GBytes) cd = st_matter_cd_load_for_profile (profile, root, cd_note, error);
   if (cd != NULL)
     return TRUE;
   /* the lead's input is refused (exit 2), not a failed check */
@@ -1096,7 +1097,7 @@ st_engine_matter_cd_fits (StEngine *engine, const StProfile *profile, GError **e
 gint64
 st_engine_batch_create (StEngine *engine, const StAuthSession *session, const char *origin,
                         const char *profile_text, const char *work_order, gint64 quantity,
-                        StProfile **profile_out, GError **error)
+                        StProfile **profile_out, gchar **cd_note, GError **error)
 {
   if (!st_engine_require (engine, session, ST_ACTION_BATCH_CREATE, error))
     return 0;
@@ -1109,7 +1110,7 @@ st_engine_batch_create (StEngine *engine, const StAuthSession *session, const ch
   g_autoptr(StProfile) profile = st_profile_load_from_data (profile_text, strlen (profile_text),
                                                            origin, error);
   if (profile == NULL || !st_engine_profile_can_issue (engine, profile, error)
-      || !st_engine_matter_cd_fits (engine, profile, error))
+      || !st_engine_matter_cd_fits (engine, profile, cd_note, error))
     return 0;
   gint64 id = st_db_batch_create (engine->db, work_order, profile->name, profile->sha256,
                                   profile->text, quantity, engine->config->station_id,

@@ -191,11 +191,13 @@ gboolean st_engine_admin_recover (StEngine *engine, const StAuthSession *session
  * folder; never the installed or the build tree's examples), sorted. */
 GPtrArray *st_engine_profile_list (StEngine *engine, const StAuthSession *session, GError **error);
 /* A new batch from a profile's text; returns its id (> 0) or 0. *@profile
- * gets the parsed profile when not NULL. */
+ * gets the parsed profile when not NULL; *@cd_note (may be NULL), for a
+ * Matter profile whose Certification Declaration is a development one,
+ * the line that says so. */
 gint64 st_engine_batch_create (StEngine *engine, const StAuthSession *session,
                                const char *profile_origin, const char *profile_text,
                                const char *work_order, gint64 quantity, StProfile **profile,
-                               GError **error);
+                               gchar **cd_note, GError **error);
 GPtrArray *st_engine_batch_list (StEngine *engine, const StAuthSession *session, GError **error);
 StDbBatch *st_engine_batch_get (StEngine *engine, const StAuthSession *session, gint64 id,
                                 GError **error);

@@ -1631,3 +1631,13 @@ st_profile_free (StProfile *p)
   g_free (p->matter.certification_declaration);
   g_free (p);
 }
+
+gboolean
+st_profile_text_is_matter (const char *text)
+{
+  if (text == NULL)
+    return FALSE;
+  g_autoptr(GKeyFile) kf = g_key_file_new ();
+  return g_key_file_load_from_data (kf, text, (gsize) -1, G_KEY_FILE_NONE, NULL)
+         && g_key_file_has_group (kf, "matter");
+}

@@ -98,6 +98,10 @@ StProfile *st_profile_load_from_data (const char *data, gsize len,
                                       const char *name_for_messages,
                                       GError **error);
 void st_profile_free (StProfile *profile);
+/* Whether a batch's recorded profile @text (one that loaded when the batch
+ * was made; NULL: none) is a Matter one: it has a [matter] group, which is
+ * what sets matter.enabled. A key file read, not a whole load. */
+gboolean st_profile_text_is_matter (const char *text);
 
 /* The product serial for sequence number @seq on the station's UTC date of
  * @now (the profile's [serial] format, validated at load time). */

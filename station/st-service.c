@@ -18,7 +18,6 @@
 #include "st-error.h"
 #include "st-line.h"
 #include "st-ossl.h"
-#include "st-matter-cd.h"
 #include "st-profile.h"
 #include "st-text.h"
 #include "st-util.h"
@@ -272,19 +271,6 @@ st_reply_done (GDBusMethodInvocation *invocation, gboolean ok, GError *error)
   if (!(ok)) \
     return st_reply_error ((invocation), g_steal_pointer (&(error)))
 
-/* Whether batch @b is a Matter batch: its recorded profile loads and has
- * a [matter] group (only a text that names the group is loaded). */
-static gboolean
-st_batch_is_matter (const StDbBatch *b)
-{
-  if (b->profile_text == NULL
-      || (!g_str_has_prefix (b->profile_text, "[matter]") && strstr (b->profile_text, "\n[matter]") == NULL))
-    return FALSE;
-  g_autoptr(StProfile) profile = st_profile_load_from_data (b->profile_text, strlen (b->profile_text),
-                                                            b->product, NULL);
-  return profile != NULL && profile->matter.enabled;
-}
-
 static GVariant *
 st_variant_batch (const StDbBatch *b)
 {
@@ -311,7 +297,7 @@ st_variant_batch (const StDbBatch *b)
   g_variant_builder_add (&d, "{sv}", "unconfirmed", g_variant_new_int64 (b->n_unconfirmed));
   g_variant_builder_add (&d, "{sv}", "disputed", g_variant_new_int64 (b->n_disputed));
   g_variant_builder_add (&d, "{sv}", "revoked", g_variant_new_int64 (b->n_revoked));
-  g_variant_builder_add (&d, "{sv}", "matter", g_variant_new_boolean (st_batch_is_matter (b)));
+  g_variant_builder_add (&d, "{sv}", "matter", g_variant_new_boolean (st_profile_text_is_matter (b->profile_text)));
   return g_variant_builder_end (&d);
 }
 
@@ -760,8 +746,9 @@ on_batch_create (StDbusStation1 *object, GDBusMethodInvocation *invocation, cons
   g_autoptr(StAuthSession) me = st_service_caller (service, invocation);
   GError *error = NULL;
   g_autoptr(StProfile) profile = NULL;
+  g_autofree gchar *cd_note = NULL;
   gint64 id = st_engine_batch_create (service->engine, me, origin, text, work_order, quantity,
-                                      &profile, &error);
+                                      &profile, &cd_note, &error);
   ST_REPLY_IF_FAILED (id > 0, invocation, error);
   GVariantBuilder d;
   g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
@@ -770,10 +757,7 @@ on_batch_create (StDbusStation1 *object, GDBusMethodInvocation *invocation, cons
                          g_variant_new_string (profile->key_mode == ST_KEY_MODE_DEVICE_CSR
                                                ? "device-csr" : "station-key"));
   g_variant_builder_add (&d, "{sv}", "algorithm", g_variant_new_string (st_alg_to_string (profile->alg)));
-  /* a development Certification Declaration (checked by the engine): one
-   * line for the lead, "cd-note" */
-  g_autofree gchar *cd_note = NULL;
-  g_autoptr(GBytes) cd = profile->matter.enabled ? st_matter_cd_load_for_profile (profile, NULL, &cd_note, NULL) : NULL;
+  /* a development Certification Declaration: one line for the lead */
   if (cd_note != NULL)
     g_variant_builder_add (&d, "{sv}", "cd-note", g_variant_new_string (cd_note));
   st_dbus_station1_complete_batch_create (object, invocation, id, g_variant_builder_end (&d));

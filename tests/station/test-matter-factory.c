@@ -345,6 +345,23 @@ test_refused (void)
   g_assert_null (d->qr_text);
 }
 
+/* A batch's recorded profile text is a Matter one exactly when it loads
+ * with matter.enabled (st_profile_text_is_matter, BatchList's "matter"). */
+static void
+test_text_is_matter (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StProfile) p = load_profile ("", &error);
+  g_assert_no_error (error);
+  g_assert_true (p->matter.enabled);
+  g_assert_true (st_profile_text_is_matter (p->text));
+  /* the group named only in a comment or a value is no group */
+  const char *plain = "[profile]\nname = plain\n# [matter] some day\ndescription = [matter]\n";
+  g_assert_false (st_profile_text_is_matter (plain));
+  g_assert_false (st_profile_text_is_matter (NULL));
+  g_assert_false (st_profile_text_is_matter ("not a key file ["));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -355,5 +372,6 @@ main (int argc, char **argv)
   g_test_add_func ("/matter-factory/flows", test_flows);
   g_test_add_func ("/matter-factory/check", test_check);
   g_test_add_func ("/matter-factory/refused", test_refused);
+  g_test_add_func ("/matter-factory/text-is-matter", test_text_is_matter);
   return g_test_run ();
 }
