@@ -21,6 +21,7 @@
 #include "st-frame.h"
 #include "st-ossl.h"
 #include "st-util.h"
+#include "st-test-devsim.h"
 #include "st-test-tmp.h"
 #include "st-test-json.h"
 
@@ -153,69 +154,7 @@ test_status_mapping (void)
 
 /* ------------------------------------------------------ station-devsim */
 
-typedef struct {
-  GSubprocess *proc;
-  gchar *dir;
-  gchar *state_file;
-  gchar *path;
-} Devsim;
-
-static Devsim *
-devsim_start (const char *const *args)
-{
-  const char *exe = g_getenv ("ST_DEVSIM");
-  g_autoptr(GError) error = NULL;
-  /* meson test sets it; run by hand: ST_DEVSIM=build/programmer/devsim/station-devsim */
-  if (exe == NULL)
-    g_test_message ("ST_DEVSIM is not set: point it at station-devsim");
-  g_assert_nonnull (exe);
-  Devsim *d = g_new0 (Devsim, 1);
-  d->dir = st_test_tmpdir ("st-agent-host");
-  d->state_file = g_build_filename (d->dir, "devsim.json", NULL);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer) exe);
-  for (gsize i = 0; args != NULL && args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, (gpointer) "--state");
-  g_ptr_array_add (argv, d->state_file);
-  g_ptr_array_add (argv, (gpointer) "--exit-on-stdin-eof");
-  g_ptr_array_add (argv, NULL);
-  d->proc = g_subprocess_newv ((const char *const *) argv->pdata,
-                               G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE,
-                               &error);
-  g_assert_no_error (error);
-  g_autoptr(GDataInputStream) in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (d->proc));
-  gsize len = 0;
-  d->path = g_data_input_stream_read_line (in, &len, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (d->path);
-  g_assert_true (g_str_has_prefix (d->path, "/dev/"));
-  return d;
-}
-
-static void
-devsim_stop (Devsim *d)
-{
-  if (d->proc != NULL)
-    {
-      g_subprocess_send_signal (d->proc, SIGTERM);
-      g_subprocess_wait (d->proc, NULL, NULL);
-      g_clear_object (&d->proc);
-    }
-}
-
-static void
-devsim_free (Devsim *d)
-{
-  devsim_stop (d);
-  g_unlink (d->state_file);
-  g_rmdir (d->dir);
-  g_free (d->state_file);
-  g_free (d->dir);
-  g_free (d->path);
-  g_free (d);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Devsim, devsim_free)
+/* Devsim, devsim_start, devsim_stop, devsim_free: st-test-devsim.h */
 
 /* KEYGEN executions per device, from devsim's state file. */
 static GArray *
@@ -369,7 +308,7 @@ static void
 test_devsim_sequence (void)
 {
   const char *args[] = { "--units", "2", "--seed", "5", "--swap-delay-ms", "20", NULL };
-  g_autoptr(Devsim) d = devsim_start (args);
+  g_autoptr(Devsim) d = devsim_start ("st-agent-host", args);
   g_autoptr(GError) error = NULL;
   g_autofree gchar *port = g_strdup_printf ("agent:%s", d->path);
   g_autoptr(StBackend) backend = backend_open (port, NULL);
@@ -420,7 +359,7 @@ run_faulty (const char *fault)
 {
   const char *args[] = { "--units", "3", "--seed", "9", "--swap-delay-ms", "20",
                          "--fault", fault, NULL };
-  g_autoptr(Devsim) d = devsim_start (args);
+  g_autoptr(Devsim) d = devsim_start ("st-agent-host", args);
   StLinkParams params;
   st_link_params_init_defaults (&params);
   params.timeout_ms = 300;
@@ -465,7 +404,7 @@ static void
 test_devsim_fault_garbage (void)
 {
   const char *args[] = { "--fault", "garbage", NULL };
-  g_autoptr(Devsim) d = devsim_start (args);
+  g_autoptr(Devsim) d = devsim_start ("st-agent-host", args);
   StLinkParams params;
   st_link_params_init_defaults (&params);
   params.timeout_ms = 200;
@@ -498,7 +437,7 @@ test_devsim_fault_garbage (void)
 static void
 test_devsim_unplug (void)
 {
-  g_autoptr(Devsim) d = devsim_start (NULL);
+  g_autoptr(Devsim) d = devsim_start ("st-agent-host", NULL);
   StLinkParams params;
   st_link_params_init_defaults (&params);
   params.timeout_ms = 300;
@@ -528,7 +467,7 @@ test_devsim_unplug (void)
 static void
 test_serial_exclusive (void)
 {
-  g_autoptr(Devsim) d = devsim_start (NULL);
+  g_autoptr(Devsim) d = devsim_start ("st-agent-host", NULL);
   g_autoptr(GError) error = NULL;
   g_autoptr(StBackend) a = backend_open (d->path, NULL);
   g_autoptr(StBackend) b = st_backend_new (d->path, NULL, NULL, &error);

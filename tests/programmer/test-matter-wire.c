@@ -23,6 +23,7 @@
 #include "st-simdev.h"
 #include "st-stm32-rom.h"
 #include "st-util.h"
+#include "st-test-devsim.h"
 #include "st-test-tmp.h"
 #include "st-test-json.h"
 #include "st-test-passive.h"
@@ -294,62 +295,7 @@ test_agent_hooks (void)
 
 /* ------------------------------------------------------ station-devsim */
 
-typedef struct {
-  GSubprocess *proc;
-  gchar *dir;
-  gchar *state_file;
-  gchar *path;
-} Devsim;
-
-static Devsim *
-devsim_start (const char *const *args)
-{
-  const char *exe = g_getenv ("ST_DEVSIM");
-  g_autoptr(GError) error = NULL;
-  if (exe == NULL)
-    g_test_message ("ST_DEVSIM is not set: point it at station-devsim");
-  g_assert_nonnull (exe);
-  Devsim *d = g_new0 (Devsim, 1);
-  d->dir = st_test_tmpdir ("st-matter-wire");
-  d->state_file = g_build_filename (d->dir, "devsim.json", NULL);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_ptr_array_add (argv, (gpointer) exe);
-  for (gsize i = 0; args != NULL && args[i] != NULL; i++)
-    g_ptr_array_add (argv, (gpointer) args[i]);
-  g_ptr_array_add (argv, (gpointer) "--state");
-  g_ptr_array_add (argv, d->state_file);
-  g_ptr_array_add (argv, (gpointer) "--exit-on-stdin-eof");
-  g_ptr_array_add (argv, NULL);
-  d->proc = g_subprocess_newv ((const char *const *) argv->pdata,
-                               G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE,
-                               &error);
-  g_assert_no_error (error);
-  g_autoptr(GDataInputStream) in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (d->proc));
-  gsize len = 0;
-  d->path = g_data_input_stream_read_line (in, &len, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (d->path);
-  g_assert_true (g_str_has_prefix (d->path, "/dev/"));
-  return d;
-}
-
-static void
-devsim_free (Devsim *d)
-{
-  if (d->proc != NULL)
-    {
-      g_subprocess_send_signal (d->proc, SIGTERM);
-      g_subprocess_wait (d->proc, NULL, NULL);
-      g_clear_object (&d->proc);
-    }
-  g_unlink (d->state_file);
-  g_rmdir (d->dir);
-  g_free (d->state_file);
-  g_free (d->dir);
-  g_free (d->path);
-  g_free (d);
-}
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Devsim, devsim_free)
+/* Devsim, devsim_start, devsim_stop, devsim_free: st-test-devsim.h */
 
 /* Device @index of devsim's state file (rewritten after every change). */
 static JsonParser *
@@ -446,7 +392,7 @@ static void
 test_devsim_slots (void)
 {
   const char *args[] = { "--units", "1", "--seed", "18", NULL };
-  g_autoptr(Devsim) d = devsim_start (args);
+  g_autoptr(Devsim) d = devsim_start ("st-matter-wire", args);
   g_autoptr(GError) error = NULL;
   StDeviceInfo info;
   g_autoptr(StBackend) b = open_device (d->path, &info);
@@ -537,7 +483,7 @@ static void
 test_devsim_old_firmware (void)
 {
   const char *args[] = { "--units", "1", "--seed", "19", "--no-matter", NULL };
-  g_autoptr(Devsim) d = devsim_start (args);
+  g_autoptr(Devsim) d = devsim_start ("st-matter-wire", args);
   g_autoptr(GError) error = NULL;
   StDeviceInfo info;
   g_autoptr(StBackend) b = open_device (d->path, &info);
@@ -859,7 +805,7 @@ test_passive_blob (void)
 {
   const char *args[] = { "--mode", "stm32-rom", "--units", "2", "--seed", "77",
                          "--swap-delay-ms", "50", NULL };
-  g_autoptr(Devsim) d = devsim_start (args);
+  g_autoptr(Devsim) d = devsim_start ("st-matter-wire", args);
   g_autoptr(GError) error = NULL;
   g_autoptr(StBackend) be = passive_backend (d->path);
   g_autoptr(GBytes) cd = st_test_der_seq (0x66, 1196);   /* a CD stand-in: a DER SEQUENCE */
