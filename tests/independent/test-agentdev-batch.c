@@ -135,20 +135,8 @@ test_matter_batch (void)
 {
   StFixture fx = { 0 };
   StFixture *f = &fx;
-  f->tmp = st_test_tmpdir ("st-agentdev-batch");
-  f->home = g_build_filename (f->tmp, "home", NULL);
-  f->sims = g_ptr_array_new_with_free_func (g_object_unref);
-  const char *none[] = { NULL };
-  st_service_ensure (f, none);
-  g_assert_cmpint (st_run_station (f, NULL, NULL, "setup", "demo", "--matter", NULL), ==, 0);
-  /* A new service, unlocked by the demo admin as the fixture does it. */
-  g_assert_cmpint (st_service_stop (f), ==, 0);
-  st_service_ensure (f, none);
-
-  g_autofree gchar *cd_path = g_build_filename (f->home, "matter", "cd-FFF1-8000.der", NULL);
-  g_autofree gchar *override = g_strdup_printf ("certification-declaration=%s", cd_path);
-  const char *overrides[] = { override, NULL };
-  g_autofree gchar *profile = st_profile_copy (f, "example-matter.profile", overrides);
+  g_autofree gchar *cd_path = NULL;
+  g_autofree gchar *profile = st_matter_demo_station (f, "st-agentdev-batch", &cd_path);
   gint64 batch = st_create_batch (f, profile, 6);
   g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
   g_autofree gchar *cd_text = NULL;
@@ -266,6 +254,7 @@ test_matter_batch (void)
   g_assert_cmpint (st_requests (qdev, "read", "4"), >=, 2);
 
   /* Station-made DAC keys (PUT_KEY) on a Matter profile: the same slots. */
+  g_autofree gchar *override = g_strdup_printf ("certification-declaration=%s", cd_path);
   const char *sk_overrides[] = { override, "mode=station-key", NULL };
   g_autofree gchar *sk_copy = st_profile_copy (f, "example-matter.profile", sk_overrides);
   g_autofree gchar *sk_profile = g_build_filename (f->tmp, "matter-station-key.profile", NULL);

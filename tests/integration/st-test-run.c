@@ -921,3 +921,22 @@ st_start_device_program (StFixture *f, const char *const *argv)
   g_assert_true (g_str_has_prefix (port, "/dev/"));
   return port;
 }
+
+gchar *
+st_matter_demo_station (StFixture *f, const char *prefix, gchar **cd)
+{
+  f->tmp = st_test_tmpdir (prefix);
+  f->home = g_build_filename (f->tmp, "home", NULL);
+  f->sims = g_ptr_array_new_with_free_func (g_object_unref);
+  const char *none[] = { NULL };
+  st_service_ensure (f, none);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "setup", "demo", "--matter", NULL), ==, 0);
+  g_assert_cmpint (st_run_station (f, NULL, NULL, "unlock", NULL), ==, 0);
+  g_autofree gchar *cd_path = g_build_filename (f->home, "matter", "cd-FFF1-8000.der", NULL);
+  g_autofree gchar *o = g_strdup_printf ("certification-declaration=%s", cd_path);
+  const char *overrides[] = { o, NULL };
+  gchar *profile = st_profile_copy (f, "example-matter.profile", overrides);
+  if (cd != NULL)
+    *cd = g_steal_pointer (&cd_path);
+  return profile;
+}

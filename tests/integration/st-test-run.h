@@ -141,6 +141,11 @@ gint64 st_sql_int (StFixture *f, const char *sql);
 /* A copy of profiles/@name in the test folder with every "KEY = VALUE" line
  * of @overrides (NULL-terminated "key=value") replaced; returns its path. */
 gchar *st_profile_copy (StFixture *f, const char *name, const char *const *overrides);
+/* A Matter demo station (`setup demo --matter`) in a new home under a
+ * scratch folder named after @prefix, its service running and unlocked.
+ * Returns a copy of profiles/example-matter.profile whose Certification
+ * Declaration is the demo's; *@cd (may be NULL) gets that CD's path. */
+gchar *st_matter_demo_station (StFixture *f, const char *prefix, gchar **cd);
 
 /* The invariants of docs/architecture.md over the whole database: no uid with two live
  * certificates, serials unique per issuer, PRAGMA integrity_check ok, and

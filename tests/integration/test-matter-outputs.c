@@ -55,17 +55,7 @@ static void
 matter_setup (Matter *m, const char *name)
 {
   StFixture *f = &m->fx;
-  f->tmp = st_test_tmpdir (name);
-  f->home = g_build_filename (f->tmp, "home", NULL);
-  f->sims = g_ptr_array_new_with_free_func (g_object_unref);
-  const char *none[] = { NULL };
-  st_service_ensure (f, none);
-  g_assert_cmpint (st_run_station (f, NULL, NULL, "setup", "demo", "--matter", NULL), ==, 0);
-  g_assert_cmpint (st_run_station (f, NULL, NULL, "unlock", NULL), ==, 0);
-  m->cd = g_build_filename (f->home, "matter", "cd-FFF1-8000.der", NULL);
-  g_autofree gchar *o = g_strdup_printf ("certification-declaration=%s", m->cd);
-  const char *overrides[] = { o, NULL };
-  g_autofree gchar *profile = st_profile_copy (f, "example-matter.profile", overrides);
+  g_autofree gchar *profile = st_matter_demo_station (f, name, &m->cd);
   m->batch = st_create_batch (f, profile, UNITS);
   m->batch_s = g_strdup_printf ("%" G_GINT64_FORMAT, m->batch);
   g_autofree gchar *port = st_start_devsim (f, "--units", G_STRINGIFY (UNITS), "--seed", "1801", NULL);

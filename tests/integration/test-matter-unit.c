@@ -565,19 +565,9 @@ test_qa (void)
 {
   StFixture fx = { 0 };
   StFixture *f = &fx;
-  f->tmp = st_test_tmpdir ("st-matter-unit-qa");
-  f->home = g_build_filename (f->tmp, "home", NULL);
-  f->sims = g_ptr_array_new_with_free_func (g_object_unref);
-  const char *none[] = { NULL };
-  st_service_ensure (f, none);
-  g_assert_cmpint (st_run_station (f, NULL, NULL, "setup", "demo", "--matter", NULL), ==, 0);
-  g_assert_cmpint (st_run_station (f, NULL, NULL, "unlock", NULL), ==, 0);
-
   /* a batch of the example profile, its CD the demo's */
-  g_autofree gchar *cd = g_build_filename (f->home, "matter", "cd-FFF1-8000.der", NULL);
-  g_autofree gchar *o = g_strdup_printf ("certification-declaration=%s", cd);
-  const char *overrides[] = { o, NULL };
-  g_autofree gchar *profile = st_profile_copy (f, "example-matter.profile", overrides);
+  g_autofree gchar *cd = NULL;
+  g_autofree gchar *profile = st_matter_demo_station (f, "st-matter-unit-qa", &cd);
   gint64 batch = st_create_batch (f, profile, 2);
   g_autofree gchar *id = g_strdup_printf ("%" G_GINT64_FORMAT, batch);
   g_autofree gchar *state = g_build_filename (f->tmp, "qa-state.json", NULL);
